@@ -1,0 +1,91 @@
+/**
+ * The typed bus: named channels, the only way actors talk.
+ *
+ * Two kinds of channel:
+ * - events: facts and commands (an RxJS Subject per name). Delivery is synchronous and in send
+ *   order, so a run is deterministic.
+ * - views: the latest state one actor owns and publishes (a BehaviorSubject-like replay of the
+ *   last value). One writer per view: a second actor publishing to it is a programming error.
+ *
+ * The kernel knows no kubelet channel: protocols/messages augments EventChannels and
+ * ViewChannels below with `declare module`, so every name and payload is typed.
+ * A bus subject is never errored or completed; failures travel as messages.
+ */
+import { Observable, ReplaySubject, Subject } from 'rxjs';
+
+// Augmented by protocols/messages/channels.ts.
+// eslint-disable-next-line @typescript-eslint/no-empty-interface
+export interface EventChannels {}
+// eslint-disable-next-line @typescript-eslint/no-empty-interface
+export interface ViewChannels {}
+
+export type EventName = keyof EventChannels & string;
+export type ViewName = keyof ViewChannels & string;
+
+export interface BusPort {
+  events<K extends EventName>(name: K): Observable<EventChannels[K]>;
+  send<K extends EventName>(name: K, msg: EventChannels[K]): void;
+  view<K extends ViewName>(name: K): Observable<ViewChannels[K]>;
+  current<K extends ViewName>(name: K): ViewChannels[K] | undefined;
+  publish<K extends ViewName>(name: K, value: ViewChannels[K]): void;
+}
+
+/** Something that watches all traffic: the recorder and the debug socket's `tail`. */
+export type BusTap = (kind: 'event' | 'view', channel: string, payload: unknown, writer: string) => void;
+
+export class Bus {
+  #events = new Map<string, Subject<unknown>>();
+  #views = new Map<string, ReplaySubject<unknown>>();
+  #latest = new Map<string, unknown>();
+  #viewWriters = new Map<string, string>();
+  #taps = new Set<BusTap>();
+
+  #event(name: string): Subject<unknown> {
+    let s = this.#events.get(name);
+    if (!s) { s = new Subject(); this.#events.set(name, s); }
+    return s;
+  }
+
+  #view(name: string): ReplaySubject<unknown> {
+    let s = this.#views.get(name);
+    if (!s) { s = new ReplaySubject(1); this.#views.set(name, s); }
+    return s;
+  }
+
+  tap(fn: BusTap): () => void {
+    this.#taps.add(fn);
+    return () => this.#taps.delete(fn);
+  }
+
+  channelNames(): { events: string[]; views: string[] } {
+    return { events: [...this.#events.keys()], views: [...this.#views.keys()] };
+  }
+
+  /** Raw, untyped observation of any channel (debug socket `tail`). */
+  observe(name: string): Observable<unknown> {
+    return this.#views.has(name) ? this.#view(name).asObservable() : this.#event(name).asObservable();
+  }
+
+  /** A port for one writer; views it publishes become its own. */
+  port(writer: string): BusPort {
+    return {
+      events: <K extends EventName>(name: K) => this.#event(name).asObservable() as Observable<EventChannels[K]>,
+      send: <K extends EventName>(name: K, msg: EventChannels[K]) => {
+        for (const t of this.#taps) t('event', name, msg, writer);
+        this.#event(name).next(msg);
+      },
+      view: <K extends ViewName>(name: K) => this.#view(name).asObservable() as Observable<ViewChannels[K]>,
+      current: <K extends ViewName>(name: K) => this.#latest.get(name) as ViewChannels[K] | undefined,
+      publish: <K extends ViewName>(name: K, value: ViewChannels[K]) => {
+        const owner = this.#viewWriters.get(name);
+        if (owner !== undefined && owner !== writer) {
+          throw new Error(`view ${name} is owned by ${owner}; ${writer} may not publish it`);
+        }
+        this.#viewWriters.set(name, writer);
+        this.#latest.set(name, value);
+        for (const t of this.#taps) t('view', name, value, writer);
+        this.#view(name).next(value);
+      },
+    };
+  }
+}

@@ -1,0 +1,291 @@
+/**
+ * The CRI runtime.v1 subset kubelet-ts speaks, as TypeScript types.
+ *
+ * Field names are the proto field names in lowerCamelCase (what @grpc/proto-loader produces with
+ * keepCase: false); enums travel as their proto names (enums: String); int64 as JS numbers
+ * (nanosecond timestamps lose sub-microsecond precision, which nothing here needs).
+ * runtime.proto in this folder is the wire contract; this file must agree with it.
+ *
+ * Both the gRPC client (client.ts) and the in-memory fake (specs/support/fake-cri.ts) implement
+ * RuntimeService and ImageService, so every actor is tested against the same port.
+ */
+
+export type KeyValueMap = Record<string, string>;
+
+export type Protocol = 'TCP' | 'UDP' | 'SCTP';
+export type MountPropagation = 'PROPAGATION_PRIVATE' | 'PROPAGATION_HOST_TO_CONTAINER' | 'PROPAGATION_BIDIRECTIONAL';
+export type NamespaceMode = 'POD' | 'CONTAINER' | 'NODE' | 'TARGET';
+export type PodSandboxState = 'SANDBOX_READY' | 'SANDBOX_NOTREADY';
+export type ContainerState = 'CONTAINER_CREATED' | 'CONTAINER_RUNNING' | 'CONTAINER_EXITED' | 'CONTAINER_UNKNOWN';
+
+export interface VersionResponse {
+  version: string;
+  runtimeName: string;
+  runtimeVersion: string;
+  runtimeApiVersion: string;
+}
+
+export interface RuntimeCondition {
+  type: string; // RuntimeReady | NetworkReady
+  status: boolean;
+  reason: string;
+  message: string;
+}
+
+export interface StatusResponse {
+  status: { conditions: RuntimeCondition[] } | null;
+  info: Record<string, string>;
+}
+
+export interface PodSandboxMetadata {
+  name: string;
+  uid: string;
+  namespace: string;
+  attempt: number;
+}
+
+export interface PortMapping {
+  protocol?: Protocol;
+  containerPort: number;
+  hostPort?: number;
+  hostIp?: string;
+}
+
+export interface Mount {
+  containerPath: string;
+  hostPath: string;
+  readonly?: boolean;
+  selinuxRelabel?: boolean;
+  propagation?: MountPropagation;
+}
+
+export interface NamespaceOption {
+  network?: NamespaceMode;
+  pid?: NamespaceMode;
+  ipc?: NamespaceMode;
+  targetId?: string;
+}
+
+export interface LinuxSandboxSecurityContext {
+  namespaceOptions?: NamespaceOption;
+  runAsUser?: { value: number } | null;
+  readonlyRootfs?: boolean;
+  supplementalGroups?: number[];
+  privileged?: boolean;
+}
+
+export interface LinuxContainerResources {
+  cpuPeriod?: number;
+  cpuQuota?: number;
+  cpuShares?: number;
+  memoryLimitInBytes?: number;
+  oomScoreAdj?: number;
+  cpusetCpus?: string;
+  cpusetMems?: string;
+}
+
+export interface LinuxPodSandboxConfig {
+  cgroupParent?: string;
+  securityContext?: LinuxSandboxSecurityContext;
+  sysctls?: KeyValueMap;
+}
+
+export interface DNSConfig {
+  servers: string[];
+  searches: string[];
+  options: string[];
+}
+
+export interface PodSandboxConfig {
+  metadata: PodSandboxMetadata;
+  hostname?: string;
+  logDirectory?: string;
+  dnsConfig?: DNSConfig;
+  portMappings?: PortMapping[];
+  labels?: KeyValueMap;
+  annotations?: KeyValueMap;
+  linux?: LinuxPodSandboxConfig;
+}
+
+export interface PodSandboxNetworkStatus {
+  ip: string;
+  additionalIps: { ip: string }[];
+}
+
+export interface PodSandboxStatus {
+  id: string;
+  metadata: PodSandboxMetadata;
+  state: PodSandboxState;
+  createdAt: number; // ns
+  network: PodSandboxNetworkStatus | null;
+  labels: KeyValueMap;
+  annotations: KeyValueMap;
+  runtimeHandler: string;
+}
+
+export interface PodSandbox {
+  id: string;
+  metadata: PodSandboxMetadata;
+  state: PodSandboxState;
+  createdAt: number; // ns
+  labels: KeyValueMap;
+  annotations: KeyValueMap;
+  runtimeHandler: string;
+}
+
+export interface PodSandboxFilter {
+  id?: string;
+  state?: { state: PodSandboxState } | null;
+  labelSelector?: KeyValueMap;
+}
+
+export interface ImageSpec {
+  image: string;
+  annotations?: KeyValueMap;
+}
+
+export interface KeyValue {
+  key: string;
+  value: string;
+}
+
+export interface ContainerMetadata {
+  name: string;
+  attempt: number;
+}
+
+export interface LinuxContainerSecurityContext {
+  privileged?: boolean;
+  namespaceOptions?: NamespaceOption;
+  runAsUser?: { value: number } | null;
+  runAsGroup?: { value: number } | null;
+  readonlyRootfs?: boolean;
+  noNewPrivs?: boolean;
+}
+
+export interface LinuxContainerConfig {
+  resources?: LinuxContainerResources;
+  securityContext?: LinuxContainerSecurityContext;
+}
+
+export interface ContainerConfig {
+  metadata: ContainerMetadata;
+  image: ImageSpec;
+  command?: string[];
+  args?: string[];
+  workingDir?: string;
+  envs?: KeyValue[];
+  mounts?: Mount[];
+  labels?: KeyValueMap;
+  annotations?: KeyValueMap;
+  logPath?: string;
+  stdin?: boolean;
+  stdinOnce?: boolean;
+  tty?: boolean;
+  linux?: LinuxContainerConfig;
+}
+
+export interface Container {
+  id: string;
+  podSandboxId: string;
+  metadata: ContainerMetadata;
+  image: ImageSpec;
+  imageRef: string;
+  state: ContainerState;
+  createdAt: number; // ns
+  labels: KeyValueMap;
+  annotations: KeyValueMap;
+}
+
+export interface ContainerFilter {
+  id?: string;
+  state?: { state: ContainerState } | null;
+  podSandboxId?: string;
+  labelSelector?: KeyValueMap;
+}
+
+export interface ContainerStatus {
+  id: string;
+  metadata: ContainerMetadata;
+  state: ContainerState;
+  createdAt: number; // ns
+  startedAt: number; // ns
+  finishedAt: number; // ns
+  exitCode: number;
+  image: ImageSpec;
+  imageRef: string;
+  reason: string;
+  message: string;
+  labels: KeyValueMap;
+  annotations: KeyValueMap;
+  mounts: Mount[];
+  logPath: string;
+}
+
+export interface ExecSyncResponse {
+  stdout: Buffer;
+  stderr: Buffer;
+  exitCode: number;
+}
+
+export interface Image {
+  id: string;
+  repoTags: string[];
+  repoDigests: string[];
+  size: number;
+  uid: { value: number } | null;
+  username: string;
+  spec: ImageSpec | null;
+  pinned: boolean;
+}
+
+export interface FilesystemUsage {
+  timestamp: number;
+  fsId: { mountpoint: string } | null;
+  usedBytes: { value: number } | null;
+  inodesUsed: { value: number } | null;
+}
+
+export interface AuthConfig {
+  username?: string;
+  password?: string;
+  auth?: string;
+  serverAddress?: string;
+  identityToken?: string;
+  registryToken?: string;
+}
+
+/** Per-call options. Every call carries a deadline; the default is the client's. */
+export interface CallOptions {
+  timeoutMs?: number;
+}
+
+export interface RuntimeService {
+  version(opts?: CallOptions): Promise<VersionResponse>;
+  status(opts?: CallOptions): Promise<StatusResponse>;
+  runPodSandbox(config: PodSandboxConfig, runtimeHandler?: string, opts?: CallOptions): Promise<string>;
+  stopPodSandbox(podSandboxId: string, opts?: CallOptions): Promise<void>;
+  removePodSandbox(podSandboxId: string, opts?: CallOptions): Promise<void>;
+  podSandboxStatus(podSandboxId: string, opts?: CallOptions): Promise<PodSandboxStatus>;
+  listPodSandbox(filter?: PodSandboxFilter, opts?: CallOptions): Promise<PodSandbox[]>;
+  createContainer(podSandboxId: string, config: ContainerConfig, sandboxConfig: PodSandboxConfig, opts?: CallOptions): Promise<string>;
+  startContainer(containerId: string, opts?: CallOptions): Promise<void>;
+  stopContainer(containerId: string, timeoutSeconds: number, opts?: CallOptions): Promise<void>;
+  removeContainer(containerId: string, opts?: CallOptions): Promise<void>;
+  listContainers(filter?: ContainerFilter, opts?: CallOptions): Promise<Container[]>;
+  containerStatus(containerId: string, opts?: CallOptions): Promise<ContainerStatus>;
+  execSync(containerId: string, cmd: string[], timeoutSeconds: number, opts?: CallOptions): Promise<ExecSyncResponse>;
+}
+
+export interface ImageService {
+  listImages(filter?: { image?: ImageSpec }, opts?: CallOptions): Promise<Image[]>;
+  /** null when the image is not present (the runtime answers with an empty status). */
+  imageStatus(image: ImageSpec, opts?: CallOptions): Promise<Image | null>;
+  pullImage(image: ImageSpec, auth?: AuthConfig, sandboxConfig?: PodSandboxConfig, opts?: CallOptions): Promise<string>;
+  removeImage(image: ImageSpec, opts?: CallOptions): Promise<void>;
+  imageFsInfo(opts?: CallOptions): Promise<FilesystemUsage[]>;
+}
+
+export interface CriRuntime extends RuntimeService, ImageService {
+  close(): void;
+}

@@ -1,0 +1,49 @@
+/**
+ * Every bus channel of kubelet-ts, by name: the kernel's EventChannels/ViewChannels augmented
+ * with the kubelet's message families. Importing this module (bin/ and specs do) types the bus.
+ */
+import type { ConfigEvent, DesiredPods, PodManagerEvent } from './config.ts';
+import type { KernelEvent } from './kernel.ts';
+import type { PlegEvent, PlegHealth, PlegInput } from './pleg.ts';
+import type { PodWorkerEvent, PodWorkerStates, SyncLoopEvent } from './pod-worker.ts';
+import type { RuntimeCommand, RuntimeHealth, RuntimeReply } from './runtime.ts';
+import type { PodStatuses, StatusEvent } from './status.ts';
+
+declare module '../../kernel/bus.ts' {
+  interface EventChannels {
+    /** pod sources → pod-config → pod-manager */
+    config: ConfigEvent;
+    /** pod-manager → syncLoop */
+    podManager: PodManagerEvent;
+    /** pleg relist trigger (in) */
+    plegControl: PlegInput;
+    /** pleg → syncLoop */
+    pleg: PlegEvent;
+    /** syncLoop timers → syncLoop */
+    syncLoop: SyncLoopEvent;
+    /** syncLoop → podWorkers, podWorkers → anyone */
+    podWorker: PodWorkerEvent;
+    /** podWorkers → runtime */
+    runtime: RuntimeCommand;
+    /** runtime → podWorkers, status */
+    runtimeReply: RuntimeReply;
+    /** status → anyone */
+    status: StatusEvent;
+    /** supervisor → anyone */
+    kernel: KernelEvent;
+  }
+  interface ViewChannels {
+    desiredPods: DesiredPods;
+    podWorkerStates: PodWorkerStates;
+    podStatuses: PodStatuses;
+    runtimeHealth: RuntimeHealth;
+    plegHealth: PlegHealth;
+  }
+}
+
+export type * from './config.ts';
+export type * from './kernel.ts';
+export type * from './pleg.ts';
+export type * from './pod-worker.ts';
+export type * from './runtime.ts';
+export type * from './status.ts';

@@ -1,0 +1,77 @@
+/**
+ * Pod sources → pod-config → pod-manager → syncLoop.
+ *
+ * Each source (the static pod directory now; the API server and manifest URL later) reports its
+ * complete set of pods; pod-config merges the sources and emits the difference as ADD / UPDATE /
+ * REMOVE, like upstream's PodConfig in incremental mode. pod-manager applies them to the
+ * `desiredPods` view and then re-emits them as `podManager.*` for the syncLoop, so the syncLoop
+ * never sees a pod the view does not have yet.
+ */
+import type { Pod } from '../kube/pod.ts';
+
+export type PodSource = 'file' | 'http' | 'api';
+
+/** pod-config → pod-manager: pods that appeared. */
+export interface ConfigPodsAdded {
+  type: 'config.podsAdded';
+  source: PodSource;
+  pods: Pod[];
+}
+
+/** pod-config → pod-manager: pods whose spec changed (same UID). */
+export interface ConfigPodsUpdated {
+  type: 'config.podsUpdated';
+  source: PodSource;
+  pods: Pod[];
+}
+
+/** pod-config → pod-manager: pods that are gone from their source. */
+export interface ConfigPodsRemoved {
+  type: 'config.podsRemoved';
+  source: PodSource;
+  pods: Pod[];
+}
+
+/**
+ * pod-config → anyone (logged, later an event): a source item was refused. The pod it described
+ * (if any) keeps its last good spec. `path` is the file or URL, `field` the field path if known.
+ */
+export interface ConfigSourceError {
+  type: 'config.sourceError';
+  source: PodSource;
+  path: string;
+  field?: string;
+  reason: string;
+}
+
+/** pod-config: every source has delivered its first complete set (upstream sourcesReady). */
+export interface ConfigSourcesReady {
+  type: 'config.sourcesReady';
+}
+
+/** Sent by pod-config's own timer (or a spec): re-list the static pod directory now. */
+export interface ConfigRelist {
+  type: 'config.relist';
+}
+
+export type ConfigEvent = ConfigPodsAdded | ConfigPodsUpdated | ConfigPodsRemoved | ConfigSourceError | ConfigSourcesReady | ConfigRelist;
+
+/** pod-manager → syncLoop (mailbox, priority 0): a desired pod was added, updated or removed. */
+export interface PodManagerPodChanged {
+  type: 'podManager.podChanged';
+  op: 'add' | 'update' | 'remove';
+  pod: Pod;
+}
+
+export type PodManagerEvent = PodManagerPodChanged;
+
+/** A pod the node should run, as pod-manager holds it. */
+export interface DesiredPod {
+  pod: Pod;
+  source: PodSource;
+  /** Static pods come from the file or http source; they get mirror pods later. */
+  static: boolean;
+}
+
+/** View `desiredPods`: uid → desired pod; written only by pod-manager. */
+export type DesiredPods = ReadonlyMap<string, DesiredPod>;

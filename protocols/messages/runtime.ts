@@ -1,0 +1,148 @@
+/**
+ * The runtime's view of a pod (upstream kubecontainer.PodStatus), and the commands and facts
+ * exchanged between podWorkers and the runtime actor.
+ */
+import type { ContainerState, PodSandboxState } from '../cri/types.ts';
+import type { Pod } from '../kube/pod.ts';
+
+/** One container as the runtime reports it (CRI ContainerStatus + the labels kubelet-ts wrote). */
+export interface RuntimeContainerStatus {
+  id: string;
+  name: string;
+  state: ContainerState;
+  /** CRI metadata.attempt: 0 for the first start, +1 per restart. */
+  attempt: number;
+  createdAt: number; // ms
+  startedAt: number; // ms, 0 if never started
+  finishedAt: number; // ms, 0 if not exited
+  exitCode: number;
+  reason: string;
+  message: string;
+  image: string;
+  imageRef: string;
+  /** The container hash annotation written at creation: a spec change shows as a new hash. */
+  hash: string;
+  /** The pod-level restart count annotation. */
+  restartCount: number;
+  sandboxId: string;
+}
+
+export interface RuntimeSandboxStatus {
+  id: string;
+  state: PodSandboxState;
+  attempt: number;
+  createdAt: number; // ms
+  ip: string;
+  additionalIps: string[];
+}
+
+/** Everything the runtime knows about one pod, newest sandbox first. */
+export interface RuntimePodStatus {
+  uid: string;
+  name: string;
+  namespace: string;
+  sandboxes: RuntimeSandboxStatus[];
+  containers: RuntimeContainerStatus[];
+  /** Clock time (ms) the status was read. */
+  timestamp: number;
+}
+
+/** Upstream's waiting reasons that are states, not crashes. */
+export type WaitingReason =
+  | 'ContainerCreating'
+  | 'PodInitializing'
+  | 'CrashLoopBackOff'
+  | 'ErrImagePull'
+  | 'ImagePullBackOff'
+  | 'ErrImageNeverPull'
+  | 'InvalidImageName'
+  | 'CreateContainerConfigError'
+  | 'CreateContainerError'
+  | 'RunContainerError';
+
+export interface ContainerWaiting {
+  name: string;
+  reason: WaitingReason;
+  message: string;
+  /** For backoff reasons: when the next attempt is allowed (clock ms). */
+  retryAt?: number;
+}
+
+/** The outcome of one syncPod, as the runtime actor reports it. */
+export interface SyncResult {
+  /** Human-readable actions taken, in order ("createSandbox", "start web", "kill sidecar"). */
+  actions: string[];
+  /** Containers that could not be started and why: these are states, not failures. */
+  waiting: ContainerWaiting[];
+  /** A sync error (runtime unreachable, sandbox failed); the worker retries with backoff. */
+  error?: string;
+  status: RuntimePodStatus;
+  /** The earliest clock time (ms) another sync could make progress (backoff expiry), if any. */
+  retryAt?: number;
+}
+
+/** podWorkers → runtime: make the runtime match `pod` (upstream SyncPod). `seq` correlates the reply. */
+export interface RuntimeSyncPod {
+  type: 'runtime.syncPod';
+  uid: string;
+  seq: number;
+  pod: Pod;
+}
+
+/** podWorkers → runtime: stop every container and the sandbox of the pod (upstream KillPod). */
+export interface RuntimeKillPod {
+  type: 'runtime.killPod';
+  uid: string;
+  seq: number;
+  pod: Pod | null;
+  /** Seconds containers get between SIGTERM and SIGKILL. */
+  gracePeriodSeconds: number;
+}
+
+/** podWorkers → runtime: remove the pod's exited containers and sandboxes (after termination). */
+export interface RuntimeRemovePod {
+  type: 'runtime.removePod';
+  uid: string;
+  seq: number;
+}
+
+/** runtime → podWorkers, status: reply to runtime.syncPod (same uid and seq). */
+export interface RuntimePodSynced {
+  type: 'runtime.podSynced';
+  uid: string;
+  seq: number;
+  result: SyncResult;
+}
+
+/** runtime → podWorkers, status: reply to runtime.killPod (same uid and seq). */
+export interface RuntimePodKilled {
+  type: 'runtime.podKilled';
+  uid: string;
+  seq: number;
+  error?: string;
+  status: RuntimePodStatus | null;
+}
+
+/** runtime → podWorkers: reply to runtime.removePod. */
+export interface RuntimePodRemoved {
+  type: 'runtime.podRemoved';
+  uid: string;
+  seq: number;
+  error?: string;
+}
+
+export type RuntimeCommand = RuntimeSyncPod | RuntimeKillPod | RuntimeRemovePod;
+export type RuntimeReply = RuntimePodSynced | RuntimePodKilled | RuntimePodRemoved;
+
+/** The runtime's health, published by the runtime actor (view `runtimeHealth`). */
+export interface RuntimeHealth {
+  ready: boolean;
+  networkReady: boolean;
+  /** e.g. "containerd 1.6.20" once Version answered. */
+  runtimeName: string;
+  runtimeVersion: string;
+  /** Why not ready: the last error, naming the endpoint. */
+  reason: string;
+  /** Clock ms of the last successful Status call. */
+  lastOk: number;
+}
