@@ -13,6 +13,8 @@ export interface PodWorkerUpdate {
   updateType: UpdateType;
   /** The desired pod; null only for a kill of a pod that is no longer known (orphan). */
   pod: Pod | null;
+  /** For kills: the pod was removed from its source; remove its containers after termination. */
+  removed?: boolean;
   /** For kills: override of the grace period (seconds). */
   gracePeriodSeconds?: number;
   /** What caused it, for the history and the recorder ("config", "pleg", "tick", ...). */

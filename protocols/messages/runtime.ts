@@ -3,7 +3,7 @@
  * exchanged between podWorkers and the runtime actor.
  */
 import type { ContainerState, PodSandboxState } from '../cri/types.ts';
-import type { Pod } from '../kube/pod.ts';
+import type { Pod, PodStatus } from '../kube/pod.ts';
 
 /** One container as the runtime reports it (CRI ContainerStatus + the labels kubelet-ts wrote). */
 export interface RuntimeContainerStatus {
@@ -70,6 +70,10 @@ export interface ContainerWaiting {
 
 /** The outcome of one syncPod, as the runtime actor reports it. */
 export interface SyncResult {
+  /** The pod phase computed after the sync (upstream getPhase). */
+  phase: 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Unknown';
+  /** The v1 status computed from the runtime after the sync; the status actor caches it. */
+  apiStatus: PodStatus;
   /** Human-readable actions taken, in order ("createSandbox", "start web", "kill sidecar"). */
   actions: string[];
   /** Containers that could not be started and why: these are states, not failures. */
@@ -121,6 +125,8 @@ export interface RuntimePodKilled {
   seq: number;
   error?: string;
   status: RuntimePodStatus | null;
+  /** The v1 status after termination (null for an orphan with no desired pod). */
+  apiStatus: PodStatus | null;
 }
 
 /** runtime → podWorkers: reply to runtime.removePod. */
