@@ -4,7 +4,7 @@
  */
 import type { ConfigEvent, DesiredPods, PodManagerEvent } from './config.ts';
 import type { KernelEvent } from './kernel.ts';
-import type { PlegEvent, PlegHealth, PlegInput } from './pleg.ts';
+import type { PlegEvent, PlegHealth, PlegInput, RuntimePods } from './pleg.ts';
 import type { PodWorkerEvent, PodWorkerStates, SyncLoopEvent } from './pod-worker.ts';
 import type { RuntimeCommand, RuntimeHealth, RuntimeReply } from './runtime.ts';
 import type { PodStatuses, StatusEvent } from './status.ts';
@@ -38,6 +38,7 @@ declare module '../../kernel/bus.ts' {
     podStatuses: PodStatuses;
     runtimeHealth: RuntimeHealth;
     plegHealth: PlegHealth;
+    runtimePods: RuntimePods;
   }
 }
 

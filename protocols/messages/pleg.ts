@@ -50,3 +50,17 @@ export interface PlegHealth {
   lastRelist: number; // clock ms of the last completed relist
   lastError: string;
 }
+
+/** One pod as the last relist saw it in the runtime (by the io.kubernetes.pod.* labels). */
+export interface RuntimePodSummary {
+  uid: string;
+  name: string;
+  namespace: string;
+  /** From the io.kubernetes.pod.terminationGracePeriod annotation, when present. */
+  gracePeriodSeconds?: number;
+  sandboxIds: string[];
+  containerIds: string[];
+}
+
+/** View `runtimePods`: uid → pod seen in the runtime at the last relist; written only by pleg. */
+export type RuntimePods = ReadonlyMap<string, RuntimePodSummary>;
