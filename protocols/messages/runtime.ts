@@ -2,7 +2,7 @@
  * The runtime's view of a pod (upstream kubecontainer.PodStatus), and the commands and facts
  * exchanged between podWorkers and the runtime actor.
  */
-import type { ContainerState, PodSandboxState } from '../cri/types.ts';
+import type { ContainerState, NamespaceMode, PodSandboxState } from '../cri/types.ts';
 import type { Pod, PodStatus } from '../kube/pod.ts';
 
 /** One container as the runtime reports it (CRI ContainerStatus + the labels kubelet-ts wrote). */
@@ -34,6 +34,11 @@ export interface RuntimeSandboxStatus {
   createdAt: number; // ms
   ip: string;
   additionalIps: string[];
+  /**
+   * The sandbox's network namespace mode (CRI status linux.namespaces.options.network), when the
+   * runtime reports it: a pod switched to or from hostNetwork needs a new sandbox.
+   */
+  networkMode?: NamespaceMode;
 }
 
 /** Everything the runtime knows about one pod, newest sandbox first. */
