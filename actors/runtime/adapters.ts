@@ -1,0 +1,15 @@
+/**
+ * The runtime actor's ports: the CRI runtime and the image manager (EnsureImageExists), both
+ * handed in by the daemon. Structural types, so actors/images' ImageManager fits without this
+ * actor importing it.
+ */
+import type { PodSandboxConfig } from '../../protocols/cri/types.ts';
+import type { Container, Pod } from '../../protocols/kube/pod.ts';
+
+export type EnsureImageResult =
+  | { ok: true; imageRef: string; pulled: boolean; message: string }
+  | { ok: false; reason: 'ErrImagePull' | 'ImagePullBackOff' | 'ErrImageNeverPull' | 'InvalidImageName'; message: string; retryAt?: number };
+
+export interface ImagePort {
+  ensureImageExists(pod: Pod, container: Container, sandboxConfig?: PodSandboxConfig): Promise<EnsureImageResult>;
+}

@@ -1,0 +1,290 @@
+/**
+ * runtime: upstream's kubeGenericRuntimeManager as an actor. It answers podWorkers' commands
+ * (`runtime.syncPod` / `killPod` / `removePod`) by reading the pod's state from the CRI,
+ * deciding with the pure computePodActions, and issuing the CRI calls; every reply carries the
+ * runtime status and the v1 status computed from it. It also watches the runtime's health
+ * (Status every 5s, backing off while it does not answer) and publishes `runtimeHealth`.
+ *
+ * Failures of the runtime are answers, not crashes: a CRI error becomes the reply's `error`
+ * (podWorkers retries with backoff) or a container's waiting reason. Commands for different pods
+ * run concurrently; podWorkers guarantees one command per pod at a time.
+ */
+import type { ActorContext, ActorSpec } from '../../kernel/actor.ts';
+import { defaultPolicy } from '../../kernel/actor.ts';
+import { isCriError } from '../../protocols/cri/errors.ts';
+import type { ContainerStatus as CriContainerStatus, CriRuntime, PodSandboxStatus } from '../../protocols/cri/types.ts';
+import type { Pod, PodStatus } from '../../protocols/kube/pod.ts';
+import type {
+  ContainerWaiting, RuntimeCommand, RuntimeHealth, RuntimePodStatus, RuntimeReply, SyncResult,
+} from '../../protocols/messages/channels.ts';
+import type { ImagePort } from './adapters.ts';
+import { CrashBackoff, backoffKey } from './backoff.ts';
+import { computePodActions, getPhase } from './compute-pod-actions.ts';
+import { generateContainerConfig, generatePodSandboxConfig } from './cri-config.ts';
+import { LABEL_POD_UID, runtimePodStatusFromCri } from './labels.ts';
+import { generateApiPodStatus } from './pod-status.ts';
+
+export interface RuntimeDeps {
+  cri: CriRuntime;
+  images: ImagePort;
+  nodeName: string;
+  /** Root of container logs: <podLogsDir>/<ns>_<name>_<uid>/<container>/<n>.log */
+  podLogsDir: string;
+  hostIP?: string;
+  /** Upstream checks runtime health every 5s. */
+  statusPeriodMs?: number;
+}
+
+const HEALTH_MAX_BACKOFF_MS = 30_000;
+
+function errText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function podLogDir(root: string, pod: Pod): string {
+  const m = pod.metadata ?? {};
+  return `${root}/${m.namespace}_${m.name}_${m.uid}`;
+}
+
+export const runtime: ActorSpec<RuntimeDeps> = {
+  ...defaultPolicy,
+  id: 'runtime',
+  dependsOn: ['statusManager'],
+  start(ctx) {
+    const { cri, images } = ctx.deps;
+    const backoff = new CrashBackoff();
+    const busy = new Map<string, string>(); // uid → command in progress (inspection)
+    let health: RuntimeHealth = {
+      ready: false, networkReady: false, runtimeName: '', runtimeVersion: '', reason: 'not checked yet', lastOk: 0,
+    };
+    ctx.bus.publish('runtimeHealth', health);
+
+    const reply = (r: RuntimeReply) => {
+      if (!ctx.stopped) ctx.bus.send('runtimeReply', r);
+    };
+
+    const readStatus = (uid: string, name = '', namespace = '') => getPodStatus(ctx, cri, uid, name, namespace);
+
+    const previousStatus = (uid: string): PodStatus | undefined => ctx.bus.current('podStatuses')?.get(uid);
+
+    const apiStatus = (pod: Pod, status: RuntimePodStatus, waiting: ContainerWaiting[]) =>
+      generateApiPodStatus(pod, status, { waiting, now: ctx.clock.now(), hostIP: ctx.deps.hostIP, previous: previousStatus(status.uid) });
+
+    async function syncPod(uid: string, pod: Pod): Promise<SyncResult> {
+      const name = pod.metadata?.name ?? '';
+      const namespace = pod.metadata?.namespace ?? '';
+      const performed: string[] = [];
+      const waiting: ContainerWaiting[] = [];
+      let error: string | undefined;
+      let status = await readStatus(uid, name, namespace);
+      const actions = computePodActions(pod, status, { now: ctx.clock.now(), backoff });
+      waiting.push(...actions.waiting);
+      const grace = pod.spec?.terminationGracePeriodSeconds ?? 30;
+      try {
+        if (actions.killPod) {
+          performed.push('killPod');
+          await killPodContainers(ctx, cri, status, grace);
+        }
+        let sandboxId = actions.sandboxId;
+        let podIP = status.sandboxes[0]?.ip ?? '';
+        if (actions.createSandbox) {
+          const config = generatePodSandboxConfig(pod, actions.attempt, { logDir: podLogDir(ctx.deps.podLogsDir, pod) });
+          performed.push(`createSandbox(attempt ${actions.attempt})`);
+          sandboxId = await cri.runPodSandbox(config);
+          const s = await cri.podSandboxStatus(sandboxId);
+          podIP = s.network?.ip ?? '';
+        }
+        for (const [id, why] of Object.entries(actions.containersToKill)) {
+          performed.push(`kill ${why.name}: ${why.message}`);
+          await cri.stopContainer(id, grace);
+        }
+        if (sandboxId) {
+          const sandboxConfig = generatePodSandboxConfig(pod, actions.attempt, { logDir: podLogDir(ctx.deps.podLogsDir, pod) });
+          const toStart = actions.nextInitContainerToStart !== undefined
+            ? [{ container: actions.nextInitContainerToStart, init: true }]
+            : actions.containersToStart.map((i) => ({ container: pod.spec!.containers[i]!, init: false }));
+          for (const { container } of toStart) {
+            const prior = status.containers.filter((c) => c.name === container.name);
+            const restartCount = prior.length === 0 ? 0 : Math.max(...prior.map((c) => c.attempt)) + 1;
+            const img = await images.ensureImageExists(pod, container, sandboxConfig);
+            if (!img.ok) {
+              waiting.push({ name: container.name, reason: img.reason, message: img.message, retryAt: img.retryAt });
+              continue;
+            }
+            if (restartCount > 0) backoff.next(backoffKey(pod, container), ctx.clock.now());
+            let containerId: string | undefined;
+            try {
+              const config = generateContainerConfig(pod, container, { restartCount, imageRef: img.imageRef, podIP });
+              containerId = await cri.createContainer(sandboxId, config, sandboxConfig);
+            } catch (e) {
+              if (!isCriError(e) || e.kind === 'Unavailable' || e.kind === 'DeadlineExceeded') throw e;
+              waiting.push({ name: container.name, reason: 'CreateContainerError', message: errText(e) });
+              continue;
+            }
+            performed.push(`start ${container.name} (attempt ${restartCount})`);
+            try {
+              await cri.startContainer(containerId);
+            } catch (e) {
+              if (!isCriError(e) || e.kind === 'Unavailable' || e.kind === 'DeadlineExceeded') throw e;
+              waiting.push({ name: container.name, reason: 'RunContainerError', message: errText(e) });
+            }
+          }
+        }
+      } catch (e) {
+        error = errText(e);
+        ctx.log.warn('syncPod failed', { pod: `${namespace}/${name}`, uid, error });
+      }
+      try {
+        status = await readStatus(uid, name, namespace);
+      } catch (e) {
+        error ??= errText(e);
+      }
+      const retryAts = waiting.map((w) => w.retryAt).filter((t): t is number => t !== undefined);
+      const phase = getPhase(pod, status);
+      return {
+        phase,
+        apiStatus: apiStatus(pod, status, waiting),
+        actions: performed,
+        waiting,
+        error,
+        status,
+        retryAt: retryAts.length ? Math.min(...retryAts) : undefined,
+      };
+    }
+
+    async function handle(cmd: RuntimeCommand): Promise<void> {
+      busy.set(cmd.uid, cmd.type);
+      try {
+        if (cmd.type === 'runtime.syncPod') {
+          let result: SyncResult;
+          try {
+            result = await syncPod(cmd.uid, cmd.pod);
+          } catch (e) {
+            // Reading the status failed: the runtime is not answering.
+            const empty: RuntimePodStatus = {
+              uid: cmd.uid, name: cmd.pod.metadata?.name ?? '', namespace: cmd.pod.metadata?.namespace ?? '',
+              sandboxes: [], containers: [], timestamp: ctx.clock.now(),
+            };
+            const prev = previousStatus(cmd.uid);
+            result = {
+              phase: (prev?.phase as SyncResult['phase'] | undefined) ?? 'Pending',
+              apiStatus: prev ?? apiStatus(cmd.pod, empty, []),
+              actions: [], waiting: [], error: errText(e), status: empty,
+            };
+          }
+          reply({ type: 'runtime.podSynced', uid: cmd.uid, seq: cmd.seq, result });
+        } else if (cmd.type === 'runtime.killPod') {
+          let error: string | undefined;
+          let status: RuntimePodStatus | null = null;
+          try {
+            status = await readStatus(cmd.uid);
+            await killPodContainers(ctx, cri, status, cmd.gracePeriodSeconds);
+            status = await readStatus(cmd.uid);
+          } catch (e) {
+            error = errText(e);
+          }
+          const api = cmd.pod && status ? apiStatus(cmd.pod, status, []) : null;
+          reply({ type: 'runtime.podKilled', uid: cmd.uid, seq: cmd.seq, error, status, apiStatus: api });
+        } else {
+          let error: string | undefined;
+          try {
+            await removePod(cri, cmd.uid);
+          } catch (e) {
+            error = errText(e);
+          }
+          reply({ type: 'runtime.podRemoved', uid: cmd.uid, seq: cmd.seq, error });
+        }
+      } finally {
+        busy.delete(cmd.uid);
+      }
+    }
+
+    ctx.on(ctx.bus.events('runtime'), (cmd) => ctx.run(handle(cmd)));
+
+    // Runtime health: Status every period; while failing, retry with doubling backoff.
+    const period = ctx.deps.statusPeriodMs ?? 5000;
+    let failDelay = 1000;
+    const checkHealth = async () => {
+      let next = period;
+      try {
+        const [v, s] = await Promise.all([cri.version({ timeoutMs: 5000 }), cri.status({ timeoutMs: 5000 })]);
+        const cond = (t: string) => s.status?.conditions.find((c) => c.type === t);
+        const rr = cond('RuntimeReady');
+        const nr = cond('NetworkReady');
+        health = {
+          ready: rr?.status === true,
+          networkReady: nr?.status === true,
+          runtimeName: v.runtimeName,
+          runtimeVersion: v.runtimeVersion,
+          reason: rr?.status === true ? (nr?.status === true ? '' : `network not ready: ${nr?.reason ?? ''} ${nr?.message ?? ''}`.trim())
+            : `runtime not ready: ${rr?.reason ?? 'no RuntimeReady condition'} ${rr?.message ?? ''}`.trim(),
+          lastOk: ctx.clock.now(),
+        };
+        failDelay = 1000;
+      } catch (e) {
+        const was = health.ready;
+        health = { ...health, ready: false, networkReady: false, reason: `container runtime is down: ${errText(e)}` };
+        if (was || failDelay === 1000) ctx.log.warn('container runtime not ready', { reason: health.reason, retryInMs: failDelay });
+        next = failDelay;
+        failDelay = Math.min(failDelay * 2, HEALTH_MAX_BACKOFF_MS);
+      }
+      const prev = ctx.bus.current('runtimeHealth');
+      if (!prev || prev.ready !== health.ready || prev.reason !== health.reason || prev.runtimeVersion !== health.runtimeVersion) {
+        if (health.ready && prev && !prev.ready && prev.lastOk > 0) ctx.log.info('container runtime is back', { version: health.runtimeVersion });
+        ctx.bus.publish('runtimeHealth', health);
+      }
+      if (!ctx.stopped) ctx.setTimeout(() => ctx.run(checkHealth()), next);
+    };
+    ctx.run(checkHealth());
+
+    ctx.setInspect(() => ({ health, busy: Object.fromEntries(busy), backoff: backoff.size }));
+  },
+};
+
+/** The pod's sandboxes and containers as the CRI reports them (upstream GetPodStatus). */
+export async function getPodStatus(
+  ctx: ActorContext<RuntimeDeps>, cri: CriRuntime, uid: string, name: string, namespace: string,
+): Promise<RuntimePodStatus> {
+  const selector = { labelSelector: { [LABEL_POD_UID]: uid } };
+  const [sandboxes, containers] = await Promise.all([cri.listPodSandbox(selector), cri.listContainers(selector)]);
+  const notFoundIsGone = <T>(p: Promise<T>): Promise<T | null> => p.catch((e: unknown) => {
+    if (isCriError(e, 'NotFound')) return null;
+    throw e;
+  });
+  const sandboxStatuses = (await Promise.all(sandboxes.map((s) => notFoundIsGone(cri.podSandboxStatus(s.id)))))
+    .filter((s): s is PodSandboxStatus => s !== null);
+  const containerStatuses = (await Promise.all(containers.map((c) => notFoundIsGone(cri.containerStatus(c.id)))))
+    .filter((c): c is CriContainerStatus => c !== null);
+  const status = runtimePodStatusFromCri(uid, sandboxStatuses, containerStatuses, ctx.clock.now());
+  return { ...status, name: status.name || name, namespace: status.namespace || namespace };
+}
+
+/** Stop every running container (in parallel, each with the grace period), then every sandbox. */
+async function killPodContainers(ctx: ActorContext<RuntimeDeps>, cri: CriRuntime, status: RuntimePodStatus, grace: number): Promise<void> {
+  const running = status.containers.filter((c) => c.state === 'CONTAINER_RUNNING' || c.state === 'CONTAINER_CREATED' || c.state === 'CONTAINER_UNKNOWN');
+  await Promise.all(running.map(async (c) => {
+    try {
+      await cri.stopContainer(c.id, grace, { timeoutMs: (grace + 30) * 1000 });
+    } catch (e) {
+      if (!isCriError(e, 'NotFound')) throw e;
+    }
+  }));
+  for (const s of status.sandboxes) {
+    try {
+      await cri.stopPodSandbox(s.id);
+    } catch (e) {
+      if (!isCriError(e, 'NotFound')) throw e;
+    }
+  }
+  ctx.log.info('pod killed', { pod: `${status.namespace}/${status.name}`, uid: status.uid, containers: running.length }, 2);
+}
+
+/** Remove every container and sandbox of a terminated pod. */
+async function removePod(cri: CriRuntime, uid: string): Promise<void> {
+  const selector = { labelSelector: { [LABEL_POD_UID]: uid } };
+  for (const c of await cri.listContainers(selector)) await cri.removeContainer(c.id);
+  for (const s of await cri.listPodSandbox(selector)) {
+    await cri.stopPodSandbox(s.id);
+    await cri.removePodSandbox(s.id);
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * The daemon entry: `kubelet-ts [flags]`.
+ *
+ * Exit codes: 0 after SIGTERM/SIGINT (actors stopped in reverse order, pods left running, as
+ * upstream leaves them); 1 when the root supervisor escalates (restart intensity exceeded), so
+ * systemd's Restart=on-failure brings the daemon back; 2 for bad flags.
+ */
+import { hostname } from 'node:os';
+import { RealClock } from '../kernel/clock.ts';
+import { createLogger } from '../kernel/log.ts';
+import { FlagError, parseFlags, usage } from './flags.ts';
+import { createKubelet } from './kubelet.ts';
+
+async function main(argv: string[]): Promise<number> {
+  let flags;
+  try {
+    flags = parseFlags(argv);
+  } catch (e) {
+    if (e instanceof FlagError) {
+      process.stderr.write(`Error: ${e.message}\n${usage()}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  if (flags.help) {
+    process.stdout.write(usage() + '\n');
+    return 0;
+  }
+  const clock = new RealClock();
+  const log = createLogger({ verbosity: flags.verbosity, now: () => clock.now() });
+  const nodeName = (flags.hostnameOverride ?? hostname()).trim().toLowerCase();
+
+  let exitCode = 0;
+  let stopping: Promise<void> | undefined;
+  const kubelet = createKubelet({
+    flags, clock, log, nodeName,
+    onEscalate: (reason) => {
+      log.error('supervisor escalated: stopping kubelet-ts', { reason });
+      exitCode = 1;
+      stopping ??= kubelet.stop();
+    },
+  });
+
+  const onSignal = (sig: NodeJS.Signals) => {
+    log.info('signal received: stopping actors in reverse order; pods keep running', { signal: sig });
+    stopping ??= kubelet.stop();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  log.info('kubelet-ts starting', {
+    nodeName, runtime: flags.containerRuntimeEndpoint, manifests: flags.podManifestPath ?? null, rootDir: flags.rootDir,
+  });
+  try {
+    await kubelet.start();
+  } catch (e) {
+    log.error('kubelet-ts failed to start', { error: e });
+    await kubelet.stop();
+    return 1;
+  }
+  await kubelet.stopped;
+  await stopping;
+  log.info('kubelet-ts stopped', { exitCode });
+  return exitCode;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`kubelet-ts: fatal: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,125 @@
+/**
+ * The syncLoop (upstream kubelet.syncLoopIteration), as a supervised actor owned by the kernel.
+ *
+ * Go's `select` picks among ready channels at random; here the sources are merged in a fixed
+ * priority into a FIFO mailbox (kernel/mailbox.ts), so the same inputs always produce the same
+ * dispatches:
+ *   0 podManager  config changes (add / update / remove)
+ *   1 pleg        container lifecycle events
+ *   2 probes      (results join with the prober)
+ *   3 syncTick    every second: pods whose worker asked for a resync by now, and desired pods
+ *                 without a worker (e.g. after podWorkers restarted)
+ *   4 housekeeping every 2s: pods running on the node that no source wants any more
+ * Each message becomes zero or more `podWorker.update`s (`dispatch`, a pure function); the
+ * per-pod slot discipline is applied by podWorkers.
+ */
+import type { Observable } from 'rxjs';
+import type { ActorSpec } from './actor.ts';
+import { defaultPolicy } from './actor.ts';
+import { PriorityMailbox } from './mailbox.ts';
+import type {
+  DesiredPods, PlegEvent, PodManagerEvent, PodWorkerStates, PodWorkerUpdate, RuntimePods, SyncLoopEvent,
+} from '../protocols/messages/channels.ts';
+
+export type SyncLoopInput = PodManagerEvent | PlegEvent | SyncLoopEvent;
+
+export interface SyncLoopViews {
+  desired: DesiredPods;
+  workers: PodWorkerStates;
+  runtimePods: RuntimePods;
+  sourcesReady: boolean;
+  now: number;
+}
+
+/** What one mailbox message asks of the pod workers. Pure. */
+export function dispatch(msg: SyncLoopInput, v: SyncLoopViews): PodWorkerUpdate[] {
+  switch (msg.type) {
+    case 'podManager.podChanged': {
+      const uid = msg.pod.metadata?.uid ?? '';
+      if (msg.op === 'remove') {
+        return [{ type: 'podWorker.update', uid, updateType: 'kill', pod: msg.pod, removed: true, cause: 'config.remove' }];
+      }
+      return [{ type: 'podWorker.update', uid, updateType: msg.op === 'add' ? 'create' : 'update', pod: msg.pod, cause: `config.${msg.op}` }];
+    }
+    case 'pleg.containerStarted':
+    case 'pleg.containerDied':
+    case 'pleg.containerRemoved':
+    case 'pleg.containerChanged': {
+      const desired = v.desired.get(msg.podUid);
+      // Events of pods no source wants are housekeeping's business, not a sync.
+      if (!desired) return [];
+      return [{ type: 'podWorker.update', uid: msg.podUid, updateType: 'sync', pod: desired.pod, cause: msg.type }];
+    }
+    case 'syncLoop.syncTick': {
+      const out: PodWorkerUpdate[] = [];
+      for (const [uid, d] of v.desired) {
+        const w = v.workers.get(uid);
+        if (!w) out.push({ type: 'podWorker.update', uid, updateType: 'create', pod: d.pod, cause: 'tick.noWorker' });
+        else if (w.state === 'syncing' && w.nextSyncAt !== undefined && w.nextSyncAt <= v.now) {
+          out.push({ type: 'podWorker.update', uid, updateType: 'sync', pod: d.pod, cause: 'tick.resync' });
+        }
+      }
+      return out;
+    }
+    case 'syncLoop.housekeeping': {
+      // Until every source has listed once, an unknown pod may simply not be read yet.
+      if (!v.sourcesReady) return [];
+      const out: PodWorkerUpdate[] = [];
+      for (const [uid, rp] of v.runtimePods) {
+        if (v.desired.has(uid) || v.workers.has(uid)) continue;
+        out.push({ type: 'podWorker.update', uid, updateType: 'kill', pod: null, removed: true, gracePeriodSeconds: rp.gracePeriodSeconds, cause: 'housekeeping.orphan' });
+      }
+      for (const [uid, w] of v.workers) {
+        if (!v.desired.has(uid) && w.state === 'syncing') {
+          out.push({ type: 'podWorker.update', uid, updateType: 'kill', pod: null, removed: true, cause: 'housekeeping.undesired' });
+        }
+      }
+      return out;
+    }
+  }
+}
+
+export interface SyncLoopDeps {
+  /** Upstream's syncTicker period: 1s. */
+  syncTickMs?: number;
+  /** Upstream's housekeeping period: 2s. */
+  housekeepingMs?: number;
+}
+
+export const syncLoop: ActorSpec<SyncLoopDeps> = {
+  ...defaultPolicy,
+  id: 'syncLoop',
+  dependsOn: ['podManager', 'podWorkers', 'pleg'],
+  start(ctx) {
+    const empty = new Map();
+    let sourcesReady = false;
+    ctx.on(ctx.bus.events('config'), (m) => {
+      if (m.type === 'config.sourcesReady') sourcesReady = true;
+    });
+    const ticks = ctx.bus.events('syncLoop');
+    const mailbox = new PriorityMailbox<SyncLoopInput>([
+      { name: 'podManager', source: ctx.bus.events('podManager') as Observable<SyncLoopInput> },
+      { name: 'pleg', source: ctx.bus.events('pleg') as Observable<SyncLoopInput> },
+      { name: 'syncTick', source: ticks as Observable<SyncLoopInput> },
+    ]);
+    let dispatched = 0;
+    const handle = (msg: SyncLoopInput) => {
+      const updates = dispatch(msg, {
+        desired: ctx.bus.current('desiredPods') ?? empty,
+        workers: ctx.bus.current('podWorkerStates') ?? empty,
+        runtimePods: ctx.bus.current('runtimePods') ?? empty,
+        sourcesReady,
+        now: ctx.clock.now(),
+      });
+      for (const u of updates) {
+        dispatched++;
+        ctx.bus.send('podWorker', u);
+      }
+    };
+    ctx.on(mailbox.messages(), handle);
+    ctx.setInterval(() => ctx.bus.send('syncLoop', { type: 'syncLoop.syncTick' }), ctx.deps.syncTickMs ?? 1000);
+    ctx.setInterval(() => ctx.bus.send('syncLoop', { type: 'syncLoop.housekeeping' }), ctx.deps.housekeepingMs ?? 2000);
+    ctx.setInspect(() => ({ mailboxDepth: mailbox.depth(), dispatched, sourcesReady }));
+    return { stop: () => mailbox.stop() };
+  },
+};
