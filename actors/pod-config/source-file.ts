@@ -1,0 +1,211 @@
+/**
+ * The static pod directory (upstream `--pod-manifest-path`, pkg/kubelet/config/file.go): read
+ * every manifest once, per relist, into one result per file. No state here; logic.ts merges.
+ *
+ * As upstream: names starting with '.' are skipped, subdirectories are not entered, entries are
+ * taken in sorted order (which decides who wins a duplicate), a missing path is an empty set, and
+ * the path may also name a single manifest file. Each file holds ONE pod, as YAML or JSON, at most
+ * 10 MiB (upstream maxConfigLength).
+ *
+ * Stricter than upstream, on purpose:
+ * - several YAML documents in one file is an error (upstream silently reads the first);
+ * - a symlink that resolves outside the directory is refused (upstream follows anything): a
+ *   manifest directory is trusted input, what it points to elsewhere is not;
+ * - errors carry a line number where the YAML can give one.
+ *
+ * YAML is read with the 1.1 schema, as upstream's go-yaml v2 does (`defaultMode: 0644` is octal,
+ * `yes` is true), except that timestamps and sexagesimal numbers stay strings: go-yaml hands
+ * upstream those as strings too, and `creationTimestamp` must not become a Date.
+ */
+import * as nodePath from 'node:path';
+import { LineCounter, parseAllDocuments, isNode, isScalar, type Document } from 'yaml';
+import type { Pod } from '../../protocols/kube/pod.ts';
+import { toStaticPod } from '../../protocols/kube/static-pod.ts';
+import { formatFieldError, parseFieldPath, type FieldError } from '../../protocols/kube/validation.ts';
+import { errnoCode, type StaticPodFs } from './adapters.ts';
+
+/** Upstream maxConfigLength: 10 MiB. */
+export const MAX_MANIFEST_BYTES = 10 * 1024 * 1024;
+
+export type ManifestResult =
+  /** A valid pod. */
+  | { path: string; kind: 'pod'; pod: Pod }
+  /** A manifest refused for its content or its link: the pod it described keeps its last good spec. */
+  | { path: string; kind: 'error'; field?: string; reason: string }
+  /**
+   * Not a manifest (a subdirectory, a socket, a dangling symlink): no pod. `warn` ones are
+   * reported as source errors, the others only logged at high verbosity.
+   */
+  | { path: string; kind: 'skip'; reason: string; warn: boolean };
+
+export type Listing =
+  | { kind: 'listed'; results: ManifestResult[] }
+  /** The path does not exist: upstream reports an empty set (and counts the source as seen). */
+  | { kind: 'missing'; reason: string }
+  /** The path could not be read at all: nothing changes, the source is not seen. */
+  | { kind: 'unreadable'; reason: string };
+
+export interface ParseOptions {
+  nodeName: string;
+  /** Clock time (ms) for kubernetes.io/config.seen. */
+  now: number;
+}
+
+const YAML_OPTIONS = {
+  version: '1.1' as const,
+  customTags: (tags: unknown[]) =>
+    tags.filter((t) => {
+      const tag = t as { tag?: string; format?: string };
+      return tag.tag !== 'tag:yaml.org,2002:timestamp' && tag.format !== 'TIME';
+    }) as never,
+};
+
+function firstLine(msg: string): string {
+  return msg.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '').trim();
+}
+
+/** Line of the node at `path`, or of its nearest ancestor that exists in the document. */
+function lineOf(doc: Document, lc: LineCounter, field: string | undefined): number | undefined {
+  if (field === undefined) return undefined;
+  const path = parseFieldPath(field);
+  for (let n = path.length; n >= 0; n--) {
+    const node = n === 0 ? doc.contents : doc.getIn(path.slice(0, n), true);
+    if (isNode(node) && node.range) return lc.linePos(node.range[0]).line;
+  }
+  return undefined;
+}
+
+/** One manifest's text → a pod or the reason it is refused. Pure. */
+export function parseManifest(path: string, text: string, opts: ParseOptions): ManifestResult {
+  const lc = new LineCounter();
+  const docs = parseAllDocuments(text, { ...YAML_OPTIONS, lineCounter: lc });
+  if (!Array.isArray(docs)) {
+    return { path, kind: 'error', reason: 'cannot parse YAML' };
+  }
+  for (const d of docs) {
+    const e = d.errors[0];
+    if (e) {
+      const pos = e.linePos?.[0];
+      return { path, kind: 'error', reason: `${pos ? `line ${pos.line}, column ${pos.col}: ` : ''}${firstLine(e.message)}` };
+    }
+  }
+  // A `---` with nothing after it yields a document holding a null scalar: not a document for us.
+  const nonEmpty = docs.filter((d) => d.contents !== null && !(isScalar(d.contents) && d.contents.value === null));
+  if (nonEmpty.length === 0) return { path, kind: 'error', reason: 'file is empty: a static pod manifest holds one Pod' };
+  if (nonEmpty.length > 1) {
+    const second = nonEmpty[1]!.contents;
+    const line = isNode(second) && second.range ? lc.linePos(second.range[0]).line : undefined;
+    return {
+      path, kind: 'error',
+      reason: `${line ? `line ${line}: ` : ''}file holds ${nonEmpty.length} YAML documents: a static pod manifest holds exactly one Pod`,
+    };
+  }
+  const doc = nonEmpty[0]!;
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    return { path, kind: 'error', reason: firstLine((err as Error).message) };
+  }
+  const r = toStaticPod(raw, { nodeName: opts.nodeName, source: 'file', path, now: opts.now });
+  if ('pod' in r) return { path, kind: 'pod', pod: r.pod };
+  return { path, kind: 'error', field: r.errors[0]?.field || undefined, reason: describeErrors(r.errors, doc, lc) };
+}
+
+function describeErrors(errors: readonly FieldError[], doc: Document, lc: LineCounter): string {
+  return errors
+    .map((e) => {
+      const line = lineOf(doc, lc, e.field || undefined);
+      return `${line ? `line ${line}: ` : ''}${formatFieldError(e)}`;
+    })
+    .join('; ');
+}
+
+function isInside(dir: string, p: string): boolean {
+  const rel = nodePath.relative(dir, p);
+  return rel !== '' && !rel.startsWith('..') && !nodePath.isAbsolute(rel);
+}
+
+function describeError(err: unknown): string {
+  const code = errnoCode(err);
+  const msg = err instanceof Error ? err.message : String(err);
+  return code && !msg.startsWith(code) ? `${code}: ${msg}` : msg;
+}
+
+async function readOne(fs: StaticPodFs, realDir: string | undefined, path: string, opts: ParseOptions): Promise<ManifestResult | undefined> {
+  let st = await fs.lstat(path);
+  if (st.kind === 'symlink') {
+    let target: string;
+    try {
+      target = await fs.realpath(path);
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return { path, kind: 'skip', reason: 'dangling symlink: its target does not exist', warn: true };
+      throw err;
+    }
+    if (realDir !== undefined && !isInside(realDir, target)) {
+      return { path, kind: 'error', reason: `symlink resolves to ${target}, outside the manifest directory ${realDir}: refused` };
+    }
+    st = await fs.stat(path);
+  }
+  if (st.kind === 'directory') return { path, kind: 'skip', reason: 'is a directory: not recursing into it', warn: false };
+  if (st.kind !== 'file') return { path, kind: 'skip', reason: 'is neither a regular file nor a directory', warn: true };
+  const tooBig = (n?: number) => ({
+    path, kind: 'error' as const,
+    reason: `file ${n !== undefined ? `is ${n} bytes, ` : ''}over the ${MAX_MANIFEST_BYTES / 1024 / 1024} MiB limit for a static pod manifest: refused`,
+  });
+  if (st.size > MAX_MANIFEST_BYTES) return tooBig(st.size);
+  let text: string;
+  try {
+    text = await fs.readFile(path, MAX_MANIFEST_BYTES);
+  } catch (err) {
+    if (errnoCode(err) === 'EFBIG') return tooBig();
+    throw err;
+  }
+  return parseManifest(path, text, opts);
+}
+
+/** One result per entry, sorted by path; I/O failures become results, never rejections. */
+export async function listManifests(fs: StaticPodFs, manifestPath: string, opts: ParseOptions): Promise<Listing> {
+  let top;
+  try {
+    top = await fs.stat(manifestPath);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return { kind: 'missing', reason: `path ${manifestPath} does not exist, ignoring` };
+    return { kind: 'unreadable', reason: `cannot read ${manifestPath}: ${describeError(err)}` };
+  }
+  if (top.kind === 'file') {
+    // Upstream also accepts a single manifest file as the path.
+    const r = await guarded(() => readOne(fs, undefined, manifestPath, opts), manifestPath);
+    return { kind: 'listed', results: r ? [r] : [] };
+  }
+  if (top.kind !== 'directory') return { kind: 'unreadable', reason: `path ${manifestPath} is not a directory or file` };
+
+  let names: string[];
+  let realDir: string;
+  try {
+    names = await fs.readdir(manifestPath);
+    realDir = await fs.realpath(manifestPath);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return { kind: 'missing', reason: `path ${manifestPath} does not exist, ignoring` };
+    return { kind: 'unreadable', reason: `cannot read ${manifestPath}: ${describeError(err)}` };
+  }
+  const results: ManifestResult[] = [];
+  for (const name of names.filter((n) => !n.startsWith('.')).sort()) {
+    const path = nodePath.join(manifestPath, name);
+    const r = await guarded(() => readOne(fs, realDir, path, opts), path);
+    if (r) results.push(r);
+  }
+  return { kind: 'listed', results };
+}
+
+/** A file that vanished mid-read is simply not there; any other I/O error refuses the file. */
+async function guarded(read: () => Promise<ManifestResult | undefined>, path: string): Promise<ManifestResult | undefined> {
+  try {
+    return await read();
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code === undefined) throw err;
+    if (code === 'ENOENT') return undefined;
+    return { path, kind: 'error', reason: `cannot read: ${describeError(err)}` };
+  }
+}
