@@ -1,0 +1,107 @@
+/**
+ * Assembles kubelet-ts: one bus, one clock, the actors bound to their ports, and the root
+ * supervisor. The daemon (main.ts) and the in-process integration specs both build it here, so
+ * what the specs run is what the daemon runs.
+ */
+import '../protocols/messages/channels.ts';
+import { child, type ChildSpec } from '../kernel/actor.ts';
+import { Bus } from '../kernel/bus.ts';
+import type { Clock } from '../kernel/clock.ts';
+import type { Logger } from '../kernel/log.ts';
+import { Supervisor } from '../kernel/supervisor.ts';
+import { syncLoop } from '../kernel/sync-loop.ts';
+import { createCriClient } from '../protocols/cri/client.ts';
+import type { CriRuntime } from '../protocols/cri/types.ts';
+import { images } from '../actors/images/index.ts';
+import { ImageManager } from '../actors/images/manager.ts';
+import { pleg } from '../actors/pleg/index.ts';
+import { nodeStaticPodFs, type StaticPodFs } from '../actors/pod-config/adapters.ts';
+import { podConfig } from '../actors/pod-config/index.ts';
+import { podManager } from '../actors/pod-manager/index.ts';
+import { podWorkers } from '../actors/pod-workers/index.ts';
+import { runtime } from '../actors/runtime/index.ts';
+import { statusManager } from '../actors/status/index.ts';
+import type { KubeletFlags } from './flags.ts';
+
+export interface KubeletOptions {
+  flags: KubeletFlags;
+  clock: Clock;
+  log: Logger;
+  nodeName: string;
+  /** Injected by specs (the in-memory fake, a recording runtime); default: the gRPC client. */
+  cri?: CriRuntime;
+  fs?: StaticPodFs;
+  /** For jitter; specs pass a fixed one. */
+  random?: () => number;
+  onEscalate?: (reason: string) => void;
+  /** Extra per-actor overrides (e.g. a faster relist in specs). */
+  periods?: { plegRelistMs?: number; syncTickMs?: number; housekeepingMs?: number; runtimeStatusMs?: number };
+}
+
+export interface Kubelet {
+  readonly bus: Bus;
+  readonly supervisor: Supervisor;
+  readonly cri: CriRuntime;
+  start(): Promise<void>;
+  /** Stops the actors in reverse order; pods keep running. Idempotent. */
+  stop(): Promise<void>;
+  /** Resolves once stop() has finished (after a signal or an escalation). */
+  readonly stopped: Promise<void>;
+}
+
+export function createKubelet(opts: KubeletOptions): Kubelet {
+  const { flags, clock, log, nodeName } = opts;
+  const bus = new Bus();
+  const cri = opts.cri ?? createCriClient(flags.containerRuntimeEndpoint, { timeoutMs: flags.runtimeRequestTimeoutMs });
+  const imageManager = new ImageManager({ images: cri, clock });
+
+  const children: ChildSpec[] = [
+    child(statusManager, {}),
+    child(podManager, {}),
+    child(podConfig, {
+      manifestDir: flags.podManifestPath,
+      nodeName,
+      fs: opts.fs ?? nodeStaticPodFs(),
+      checkIntervalMs: flags.fileCheckFrequencyMs,
+    }),
+    child(runtime, {
+      cri,
+      images: imageManager,
+      nodeName,
+      podLogsDir: flags.podLogsDir,
+      statusPeriodMs: opts.periods?.runtimeStatusMs,
+    }),
+    child(images, { images: cri }),
+    child(pleg, { cri, relistPeriodMs: opts.periods?.plegRelistMs }),
+    child(podWorkers, {}),
+    child(syncLoop, { syncTickMs: opts.periods?.syncTickMs, housekeepingMs: opts.periods?.housekeepingMs }),
+  ];
+
+  let resolveStopped!: () => void;
+  const stopped = new Promise<void>((r) => { resolveStopped = r; });
+  let stopping: Promise<void> | undefined;
+
+  const supervisor = new Supervisor({
+    bus, clock, log, children, random: opts.random,
+    onEscalate: (reason) => {
+      // The supervisor has already stopped every child in reverse order.
+      opts.onEscalate?.(reason);
+      stopping ??= finish();
+    },
+  });
+
+  async function finish(): Promise<void> {
+    await supervisor.stop();
+    if (!opts.cri) cri.close();
+    resolveStopped();
+  }
+
+  return {
+    bus,
+    supervisor,
+    cri,
+    start: () => supervisor.start(),
+    stop: () => (stopping ??= finish()),
+    stopped,
+  };
+}

@@ -1,0 +1,126 @@
+/**
+ * Runs the real daemon (`bin/kubelet-ts`) as a child process for integration specs, the way
+ * systemd would, and collects its JSON log lines. Every process started here is stopped by pid
+ * in `stop()`/`kill9()`, and a process-exit hook kills any left behind by a failing spec.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const live = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const p of live) if (p.exitCode === null) p.kill('SIGKILL');
+});
+
+export interface DaemonOptions {
+  endpoint: string;
+  manifestDir?: string;
+  rootDir: string;
+  nodeName?: string;
+  args?: string[];
+  env?: Record<string, string>;
+}
+
+export interface Daemon {
+  readonly proc: ChildProcess;
+  readonly pid: number;
+  /** Every stderr line so far (JSON log records, or raw text). */
+  readonly lines: string[];
+  /** Resolves with the exit code (or signal name) when the process ends. */
+  readonly exited: Promise<number | string>;
+  /** Resolves when a log line matching `re` appears (rejects after timeoutMs). */
+  waitForLog(re: RegExp, timeoutMs?: number): Promise<string>;
+  /** SIGTERM and wait for the exit. */
+  stop(): Promise<number | string>;
+  /** SIGKILL (a crash) and wait for the exit. */
+  kill9(): Promise<number | string>;
+}
+
+export function startDaemon(o: DaemonOptions): Daemon {
+  const args = [
+    `--container-runtime-endpoint=${o.endpoint}`,
+    `--root-dir=${o.rootDir}`,
+    `--pod-logs-dir=${join(o.rootDir, 'pod-logs')}`,
+    `--hostname-override=${o.nodeName ?? 'node-a'}`,
+    '-v=2',
+    ...(o.manifestDir ? [`--pod-manifest-path=${o.manifestDir}`] : []),
+    ...(o.args ?? []),
+  ];
+  const proc = spawn(join(ROOT, 'bin', 'kubelet-ts'), args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...o.env },
+  });
+  live.add(proc);
+  const lines: string[] = [];
+  const waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
+  let buf = '';
+  const onData = (chunk: Buffer) => {
+    buf += chunk.toString('utf8');
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      lines.push(line);
+      if (process.env.KTS_SPEC_DEBUG) process.stderr.write(`[daemon ${proc.pid}] ${line}\n`);
+      for (const w of [...waiters]) {
+        if (w.re.test(line)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(line);
+        }
+      }
+    }
+  };
+  proc.stderr!.on('data', onData);
+  proc.stdout!.on('data', onData);
+  const exited = once(proc, 'exit').then(([code, signal]) => {
+    live.delete(proc);
+    return (code ?? signal) as number | string;
+  });
+
+  const waitForLog = (re: RegExp, timeoutMs = 20_000) => {
+    const hit = lines.find((l) => re.test(l));
+    if (hit) return Promise.resolve(hit);
+    return new Promise<string>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`daemon log did not show ${re} within ${timeoutMs}ms; last lines:\n${lines.slice(-15).join('\n')}`)), timeoutMs);
+      waiters.push({ re, resolve: (l) => { clearTimeout(t); resolve(l); } });
+    });
+  };
+
+  return {
+    proc,
+    pid: proc.pid!,
+    lines,
+    exited,
+    waitForLog,
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+      const t = setTimeout(() => proc.kill('SIGKILL'), 20_000);
+      const code = await exited;
+      clearTimeout(t);
+      return code;
+    },
+    async kill9() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+      return exited;
+    },
+  };
+}
+
+/** Polls `fn` until it returns a truthy value (or throws the last error after timeoutMs). */
+export async function eventually<T>(fn: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 20_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v as T;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}${last ? `: ${last instanceof Error ? last.message : String(last)}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
