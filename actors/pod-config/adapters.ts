@@ -150,6 +150,8 @@ export class MemoryStaticPodFs implements StaticPodFs {
     const p = nodePath.posix.resolve(path);
     for (const k of [...this.#entries.keys()]) if (k === p || k.startsWith(p + '/')) this.#entries.delete(k);
     this.#notify(nodePath.posix.dirname(p), nodePath.posix.basename(p));
+    // A watched directory that goes away tells its own watchers too (inotify IN_DELETE_SELF).
+    for (const dir of [...this.#watchers.keys()]) if (dir === p || dir.startsWith(p + '/')) this.#notify(dir, nodePath.posix.basename(dir));
     return this;
   }
 

@@ -12,6 +12,7 @@
  * On restart the instance adopts the file pods already in the `desiredPods` view, so it neither
  * re-adds them nor forgets to remove one whose file went away while it was down.
  */
+import { Subject, takeUntil } from 'rxjs';
 import type { ActorSpec } from '../../kernel/actor.ts';
 import { defaultPolicy } from '../../kernel/actor.ts';
 import type { StaticPodFs } from './adapters.ts';
@@ -77,10 +78,18 @@ export const podConfig: ActorSpec<PodConfigDeps> = {
       debounceArmed = false;
       requestRelist();
     };
+    // A watch on a directory that was deleted watches nothing, even once the path is back:
+    // drop it when a relist finds the path missing, and watch afresh when it is listed again.
+    const unwatch = new Subject<void>();
+    const dropWatch = () => {
+      if (!watching) return;
+      unwatch.next();
+      watching = false;
+    };
     const ensureWatch = () => {
       if (watching || ctx.stopped) return;
       watching = true;
-      ctx.on(fs.watch(dir), (ev) => {
+      ctx.on(fs.watch(dir).pipe(takeUntil(unwatch)), (ev) => {
         if (ev.type === 'error') {
           watching = false; // re-established after the next relist that finds the path
           ctx.log.info('static pod path watch stopped; periodic relist continues', { path: dir, reason: ev.message }, 2);
@@ -112,6 +121,7 @@ export const podConfig: ActorSpec<PodConfigDeps> = {
           }
           for (const msg of r.out) ctx.bus.send('config', msg);
           if (listing.kind === 'listed') ensureWatch();
+          else if (listing.kind === 'missing') dropWatch();
         } while (again && !ctx.stopped);
       } finally {
         reading = false;

@@ -336,6 +336,29 @@ describe('podConfig actor', () => {
     assert.equal(fs.watcherCount(DIR), 1, 'the watch is re-established after a relist');
   });
 
+  it('drops the watch when the directory disappears and watches it again when it is back', async () => {
+    const fs = new MemoryStaticPodFs().writeFile(`${DIR}/web.yaml`, manifest('web'));
+    const { t, clock, bus, take } = await startPodConfig({ fs });
+    stops.push(t.stop);
+    take();
+    const vc = clock as VirtualClock;
+    assert.equal(fs.watcherCount(DIR), 1);
+    fs.remove(DIR);
+    await vc.advanceAsync(200);
+    await idle(t as TestActor<unknown>);
+    assert.deepEqual(names(take().removed), ['web-node-a']);
+    assert.equal(fs.watcherCount(DIR), 0);
+
+    fs.mkdir(DIR);
+    bus.port('spec').send('config', { type: 'config.relist' });
+    await idle(t as TestActor<unknown>);
+    assert.equal(fs.watcherCount(DIR), 1);
+    fs.writeFile(`${DIR}/web.yaml`, manifest('web'));
+    await vc.advanceAsync(200);
+    await idle(t as TestActor<unknown>);
+    assert.deepEqual(names(take().added), ['web-node-a']);
+  });
+
   it('debounces a burst of fs events into one relist after the quiet period', async () => {
     const fs = new MemoryStaticPodFs().mkdir(DIR);
     const { t, clock, seen, take } = await startPodConfig({ fs, debounceMs: 100 });
