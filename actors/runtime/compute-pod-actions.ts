@@ -1,0 +1,480 @@
+/**
+ * computePodActions: what the runtime must do to make a pod's containers match its spec, as
+ * plain data (upstream kuberuntime_manager.go computePodActions, with the crash-loop check of
+ * SyncPod's doBackOff folded in). The runtime actor executes the result in upstream's order:
+ * kill the pod (or the listed containers), create the sandbox, start the next init container,
+ * start the listed containers.
+ *
+ * Decisions, as upstream:
+ * - The sandbox must be (re)created when there is none, when more than one is ready, when the
+ *   newest is not ready, or when its network namespace no longer matches hostNetwork. Recreating
+ *   it kills the whole pod and restarts the init containers from the first one. A pod with
+ *   restartPolicy Never whose containers already ran gets no new sandbox; neither does a pod
+ *   with nothing left to start.
+ * - Init containers run one at a time, in order, each to completion, before any regular
+ *   container. A failed one (non-zero exit, OOMKilled, unknown state) is restarted under
+ *   Always/OnFailure and fails the pod (killPod) under Never.
+ * - A regular container that is not running is started when ShouldContainerBeRestarted says
+ *   so: never ran; created/unknown; exited under Always; exited non-zero under OnFailure.
+ *   A running container whose hash changed is killed and restarted whatever the policy; one that
+ *   failed its liveness/startup probe is killed, and restarted unless the policy is Never.
+ * - Nothing to keep and nothing to start: kill the pod (stop the sandbox).
+ * - A container to be restarted whose last exit is still inside its crash-loop backoff is not
+ *   started: it becomes a CrashLoopBackOff waiting entry with upstream's message and the time the
+ *   backoff expires. It still counts as "to start" for the kill-the-pod rule, as upstream (where
+ *   the backoff check happens only at start time), so a crash-looping pod keeps its sandbox.
+ *
+ * Not modelled yet: sidecar (restartable) init containers, ephemeral containers, in-place
+ * resize, and the "sandbox has no IP" rule (RuntimeSandboxStatus cannot tell a missing network
+ * status from an empty IP).
+ */
+import type { NamespaceMode } from '../../protocols/cri/types.ts';
+import type { Container, ContainerStatus, Pod } from '../../protocols/kube/pod.ts';
+import type {
+  ContainerWaiting, RuntimeContainerStatus, RuntimePodStatus, SyncResult,
+} from '../../protocols/messages/runtime.ts';
+import { backoffKey, formatGoDuration, type BackoffView } from './backoff.ts';
+import { containerHash } from './labels.ts';
+
+export type RestartPolicy = 'Always' | 'OnFailure' | 'Never';
+export type PodPhase = SyncResult['phase'];
+
+/** Why a container is killed (upstream containerKillReason, plus the definition change). */
+export type KillReason = 'DefinitionChanged' | 'LivenessProbe' | 'StartupProbe' | 'Unknown';
+
+export interface ContainerToKill {
+  /** The container's name. */
+  name: string;
+  /** upstream's wording, e.g. "Container web definition changed, will be restarted". */
+  message: string;
+  reason: KillReason;
+}
+
+/** A container about to be restarted after an exit: the actor records it in the backoff. */
+export interface BackoffRestart {
+  name: string;
+  /** backoffKey(pod, container). */
+  key: string;
+  /** Finish time (ms) of the exit being restarted: pass as `eventTime` to CrashBackoff.next. */
+  finishedAt: number;
+}
+
+export interface PodActions {
+  /** Stop every container and sandbox of the pod first. */
+  killPod: boolean;
+  /** Create a new sandbox (after the kill) with `attempt`. */
+  createSandbox: boolean;
+  /** The sandbox to start containers in when no new one is created ('' if none). */
+  sandboxId: string;
+  /** The sandbox attempt: the existing one's, or the next one when creating. */
+  attempt: number;
+  /** The init container to start now, if any (its index in `nextInitContainerIndex`). */
+  nextInitContainerToStart: Container | undefined;
+  nextInitContainerIndex: number | undefined;
+  /** Indices into pod.spec.containers to start, in spec order. */
+  containersToStart: number[];
+  /** Containers to kill, by runtime container id (ignored when killPod). */
+  containersToKill: Record<string, ContainerToKill>;
+  /** Containers held back by their crash-loop backoff. */
+  waiting: ContainerWaiting[];
+  /** For each container to start that exited before: the backoff entry to advance. */
+  restarts: BackoffRestart[];
+  /** Why the sandbox is (re)created, or why the pod is killed ('' if neither). */
+  reason: string;
+}
+
+export interface ComputePodActionsContext {
+  now: number;
+  backoff: BackoffView;
+  /** Probe failures by runtime container id (from the prober); absent means none. */
+  probeFailures?: Readonly<Record<string, 'liveness' | 'startup'>>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// helpers (upstream names)
+
+export function restartPolicyOf(pod: Pod): RestartPolicy {
+  const p = pod.spec.restartPolicy;
+  return p === 'OnFailure' || p === 'Never' ? p : 'Always';
+}
+
+/** upstream shouldRestartOnFailure: anything but Never. */
+export function shouldRestartOnFailure(pod: Pod): boolean {
+  return restartPolicyOf(pod) !== 'Never';
+}
+
+/** upstream format.Pod: `name_namespace(uid)`. */
+export function formatPod(pod: Pod): string {
+  return `${pod.metadata.name}_${pod.metadata.namespace}(${pod.metadata.uid})`;
+}
+
+/** upstream FindContainerStatusByName: the newest instance (statuses are newest first). */
+export function findContainerStatus(status: RuntimePodStatus, name: string): RuntimeContainerStatus | undefined {
+  return status.containers.find((c) => c.name === name);
+}
+
+/** upstream NetworkNamespaceForPod. */
+export function networkNamespaceForPod(pod: Pod): NamespaceMode {
+  return pod.spec.hostNetwork ? 'NODE' : 'POD';
+}
+
+export interface SandboxChange {
+  changed: boolean;
+  /** Attempt for the new sandbox when changed, else the current one's. */
+  attempt: number;
+  /** The newest sandbox's id ('' when there is none, or when the namespace changed). */
+  sandboxId: string;
+  reason: string;
+}
+
+/** upstream runtimeutil.PodSandboxChanged (less the no-IP rule, see the file comment). */
+export function podSandboxChanged(pod: Pod, status: RuntimePodStatus): SandboxChange {
+  const newest = status.sandboxes[0];
+  if (!newest) return { changed: true, attempt: 0, sandboxId: '', reason: 'No sandbox for pod can be found. Need to start a new one' };
+  const ready = status.sandboxes.filter((s) => s.state === 'SANDBOX_READY').length;
+  if (ready > 1) {
+    return { changed: true, attempt: newest.attempt + 1, sandboxId: newest.id, reason: 'Multiple sandboxes are ready for Pod. Need to reconcile them' };
+  }
+  if (newest.state !== 'SANDBOX_READY') {
+    return { changed: true, attempt: newest.attempt + 1, sandboxId: newest.id, reason: 'No ready sandbox for pod can be found. Need to start a new one' };
+  }
+  if (newest.networkMode !== undefined && newest.networkMode !== networkNamespaceForPod(pod)) {
+    return { changed: true, attempt: newest.attempt + 1, sandboxId: '', reason: 'Sandbox for pod has changed. Need to start a new one' };
+  }
+  return { changed: false, attempt: newest.attempt, sandboxId: newest.id, reason: '' };
+}
+
+/** upstream ShouldContainerBeRestarted. */
+export function shouldContainerBeRestarted(container: Container, pod: Pod, status: RuntimePodStatus): boolean {
+  if (pod.metadata.deletionTimestamp) return false;
+  const s = findContainerStatus(status, container.name);
+  if (!s) return true;
+  if (s.state === 'CONTAINER_RUNNING') return false;
+  if (s.state === 'CONTAINER_UNKNOWN' || s.state === 'CONTAINER_CREATED') return true;
+  const policy = restartPolicyOf(pod);
+  if (policy === 'Never') return false;
+  if (policy === 'OnFailure' && s.exitCode === 0) return false;
+  return true;
+}
+
+/** upstream containerSucceeded: the newest instance is not running and exited 0. */
+function containerSucceeded(c: Container, status: RuntimePodStatus): boolean {
+  const s = findContainerStatus(status, c.name);
+  if (!s || s.state === 'CONTAINER_RUNNING') return false;
+  return s.exitCode === 0;
+}
+
+/** upstream isInitContainerFailed. */
+export function isInitContainerFailed(s: RuntimeContainerStatus): boolean {
+  if (s.reason === 'OOMKilled') return true;
+  if (s.state === 'CONTAINER_EXITED' && s.exitCode !== 0) return true;
+  return s.state === 'CONTAINER_UNKNOWN';
+}
+
+export interface NextInitContainer {
+  /** The newest status of the failed init container, when `next` is a restart after a failure. */
+  failed?: RuntimeContainerStatus;
+  next?: Container;
+  nextIndex?: number;
+  /** Every init container has completed (or a regular container already runs). */
+  done: boolean;
+}
+
+/** upstream findNextInitContainerToRun. */
+export function findNextInitContainerToRun(pod: Pod, status: RuntimePodStatus): NextInitContainer {
+  const inits = pod.spec.initContainers ?? [];
+  if (inits.length === 0) return { done: true };
+  // A running regular container means initialisation finished before (its init containers may
+  // have been garbage collected since): never run them again.
+  for (const c of pod.spec.containers) {
+    if (findContainerStatus(status, c.name)?.state === 'CONTAINER_RUNNING') return { done: true };
+  }
+  for (let i = inits.length - 1; i >= 0; i--) {
+    const s = findContainerStatus(status, inits[i]!.name);
+    if (s && isInitContainerFailed(s)) return { failed: s, next: inits[i]!, nextIndex: i, done: false };
+  }
+  for (let i = inits.length - 1; i >= 0; i--) {
+    const s = findContainerStatus(status, inits[i]!.name);
+    if (!s) continue;
+    if (s.state === 'CONTAINER_RUNNING') return { done: false };
+    if (s.state === 'CONTAINER_EXITED') {
+      if (i === inits.length - 1) return { done: true };
+      return { next: inits[i + 1]!, nextIndex: i + 1, done: false };
+    }
+  }
+  return { next: inits[0]!, nextIndex: 0, done: false };
+}
+
+/** upstream's kubecontainer.State strings, for messages that quote them. */
+function kubeStateName(state: RuntimeContainerStatus['state']): string {
+  switch (state) {
+    case 'CONTAINER_CREATED': return 'created';
+    case 'CONTAINER_RUNNING': return 'running';
+    case 'CONTAINER_EXITED': return 'exited';
+    default: return 'unknown';
+  }
+}
+
+/** The CrashLoopBackOff message, in upstream doBackOff's words. */
+export function crashLoopBackOffMessage(pod: Pod, containerName: string, delayMs: number): string {
+  return `back-off ${formatGoDuration(delayMs)} restarting failed container=${containerName} pod=${formatPod(pod)}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// computePodActions
+
+export function computePodActions(pod: Pod, status: RuntimePodStatus, ctx: ComputePodActionsContext): PodActions {
+  const sandbox = podSandboxChanged(pod, status);
+  const actions: PodActions = {
+    killPod: sandbox.changed,
+    createSandbox: sandbox.changed,
+    sandboxId: sandbox.sandboxId,
+    attempt: sandbox.attempt,
+    nextInitContainerToStart: undefined,
+    nextInitContainerIndex: undefined,
+    containersToStart: [],
+    containersToKill: {},
+    waiting: [],
+    restarts: [],
+    reason: sandbox.reason,
+  };
+  const containers = pod.spec.containers;
+  const inits = pod.spec.initContainers ?? [];
+
+  if (sandbox.changed) {
+    if (!shouldRestartOnFailure(pod) && sandbox.attempt !== 0 && status.containers.length !== 0) {
+      // restartPolicy Never and the containers already ran: nothing would run in a new sandbox.
+      actions.createSandbox = false;
+      return actions;
+    }
+    const toStart: number[] = [];
+    containers.forEach((c, i) => {
+      if (restartPolicyOf(pod) === 'OnFailure' && containerSucceeded(c, status)) return;
+      toStart.push(i);
+    });
+    if (toStart.length === 0 && findNextInitContainerToRun(pod, status).done) {
+      actions.createSandbox = false;
+      return actions;
+    }
+    if (inits.length > 0) {
+      actions.nextInitContainerToStart = inits[0];
+      actions.nextInitContainerIndex = 0;
+    } else {
+      actions.containersToStart = toStart;
+    }
+    return applyBackoff(pod, status, ctx, actions);
+  }
+
+  const init = findNextInitContainerToRun(pod, status);
+  if (!init.done) {
+    if (init.next) {
+      if (init.failed && !shouldRestartOnFailure(pod)) {
+        actions.killPod = true;
+        actions.reason = `Init container ${init.next.name} failed and the pod's restartPolicy is Never`;
+      } else {
+        if (init.failed?.state === 'CONTAINER_UNKNOWN') {
+          actions.containersToKill[init.failed.id] = {
+            name: init.next.name,
+            message: `Init container is in "${kubeStateName(init.failed.state)}" state, try killing it before restart`,
+            reason: 'Unknown',
+          };
+        }
+        actions.nextInitContainerToStart = init.next;
+        actions.nextInitContainerIndex = init.nextIndex;
+      }
+    }
+    // Initialisation failed or is in progress: regular containers wait.
+    return applyBackoff(pod, status, ctx, actions);
+  }
+
+  let keepCount = 0;
+  containers.forEach((container, idx) => {
+    const s = findContainerStatus(status, container.name);
+    if (!s || s.state !== 'CONTAINER_RUNNING') {
+      if (shouldContainerBeRestarted(container, pod, status)) {
+        actions.containersToStart.push(idx);
+        if (s?.state === 'CONTAINER_UNKNOWN') {
+          // We cannot tell whether it still runs: kill it first so two never run at once.
+          actions.containersToKill[s.id] = {
+            name: s.name,
+            message: `Container is in "${kubeStateName(s.state)}" state, try killing it before restart`,
+            reason: 'Unknown',
+          };
+        }
+      }
+      return;
+    }
+    let message: string;
+    let reason: KillReason;
+    let restart = shouldRestartOnFailure(pod);
+    const probe = ctx.probeFailures?.[s.id];
+    if (s.hash !== containerHash(container)) {
+      message = `Container ${container.name} definition changed`;
+      reason = 'DefinitionChanged';
+      // The spec changed: restart whatever the policy.
+      restart = true;
+    } else if (probe === 'liveness') {
+      message = `Container ${container.name} failed liveness probe`;
+      reason = 'LivenessProbe';
+    } else if (probe === 'startup') {
+      message = `Container ${container.name} failed startup probe`;
+      reason = 'StartupProbe';
+    } else {
+      keepCount++;
+      return;
+    }
+    if (restart) {
+      message = `${message}, will be restarted`;
+      actions.containersToStart.push(idx);
+    }
+    actions.containersToKill[s.id] = { name: s.name, message, reason };
+  });
+
+  if (keepCount === 0 && actions.containersToStart.length === 0) {
+    actions.killPod = true;
+    actions.reason = 'All containers of the pod have exited and none is to be restarted';
+  }
+  return applyBackoff(pod, status, ctx, actions);
+}
+
+/**
+ * upstream doBackOff for every container about to start: the newest exited instance's finish
+ * time against the crash-loop backoff. Held-back containers move to `waiting`; the others that
+ * exited before are listed in `restarts` for the actor to advance the backoff.
+ */
+function applyBackoff(pod: Pod, status: RuntimePodStatus, ctx: ComputePodActionsContext, actions: PodActions): PodActions {
+  const check = (container: Container): boolean => {
+    const exited = status.containers.find((c) => c.name === container.name && c.state === 'CONTAINER_EXITED');
+    if (!exited) return true;
+    const key = backoffKey(pod, container);
+    if (ctx.backoff.isInBackOffSince(key, exited.finishedAt, ctx.now)) {
+      const delay = ctx.backoff.get(key);
+      actions.waiting.push({
+        name: container.name,
+        reason: 'CrashLoopBackOff',
+        message: crashLoopBackOffMessage(pod, container.name, delay),
+        retryAt: exited.finishedAt + delay,
+      });
+      return false;
+    }
+    actions.restarts.push({ name: container.name, key, finishedAt: exited.finishedAt });
+    return true;
+  };
+  if (actions.nextInitContainerToStart && !check(actions.nextInitContainerToStart)) {
+    actions.nextInitContainerToStart = undefined;
+    actions.nextInitContainerIndex = undefined;
+  }
+  actions.containersToStart = actions.containersToStart.filter((i) => check(pod.spec.containers[i]!));
+  return actions;
+}
+
+// ---------------------------------------------------------------------------------------------
+// phase (upstream kubelet_pods.go getPhase)
+
+/**
+ * upstream getPhase over v1 container statuses (init and regular together, matched by name).
+ * `podIsTerminal` is set when the pod worker has decided the pod is finished (its containers
+ * will not be restarted whatever the policy). Init containers are treated as regular init
+ * containers (no sidecars yet).
+ */
+export function podPhaseFromStatuses(pod: Pod, statuses: readonly ContainerStatus[], podIsTerminal = false): PodPhase {
+  const byName = new Map<string, ContainerStatus>();
+  for (const s of statuses) if (!byName.has(s.name)) byName.set(s.name, s);
+  let pendingInit = 0;
+  let failedInit = 0;
+  for (const c of pod.spec.initContainers ?? []) {
+    const s = byName.get(c.name);
+    if (!s?.state) {
+      pendingInit++;
+      continue;
+    }
+    if (s.state.running) pendingInit++;
+    else if (s.state.terminated) {
+      if (s.state.terminated.exitCode !== 0) failedInit++;
+    } else if (s.lastState?.terminated) {
+      if (s.lastState.terminated.exitCode !== 0) failedInit++;
+    } else pendingInit++;
+  }
+
+  let unknown = 0;
+  let running = 0;
+  let waiting = 0;
+  let stopped = 0;
+  let succeeded = 0;
+  for (const c of pod.spec.containers) {
+    const s = byName.get(c.name);
+    if (!s) {
+      unknown++;
+      continue;
+    }
+    const st = s.state ?? { waiting: {} };
+    if (st.running) running++;
+    else if (st.terminated) {
+      stopped++;
+      if (st.terminated.exitCode === 0) succeeded++;
+    } else if (st.waiting) {
+      if (s.lastState?.terminated) stopped++;
+      else waiting++;
+    } else unknown++;
+  }
+
+  const policy = restartPolicyOf(pod);
+  if (failedInit > 0 && policy === 'Never') return 'Failed';
+  if (pendingInit > 0) return 'Pending';
+  if (waiting > 0) return 'Pending';
+  if (running > 0 && unknown === 0) return 'Running';
+  if (running === 0 && stopped > 0 && unknown === 0) {
+    if (podIsTerminal && !isStaticPod(pod)) return stopped === succeeded ? 'Succeeded' : 'Failed';
+    if (policy === 'Always') return 'Running';
+    if (stopped === succeeded) return 'Succeeded';
+    if (policy === 'Never') return 'Failed';
+    return 'Running';
+  }
+  return 'Pending';
+}
+
+/** upstream kubetypes.IsStaticPod: the config source annotation is not the API server. */
+export function isStaticPod(pod: Pod): boolean {
+  const source = pod.metadata.annotations?.['kubernetes.io/config.source'];
+  return source !== undefined && source !== 'api';
+}
+
+/**
+ * The minimal v1 view of one container that getPhase reads, straight from the runtime: the newest
+ * instance's state, and the previous instance's termination.
+ */
+function phaseStatusOf(status: RuntimePodStatus, name: string): ContainerStatus {
+  const instances = status.containers.filter((c) => c.name === name);
+  const base = { name, ready: false, restartCount: 0, image: '', imageID: '' };
+  const [latest, previous] = instances;
+  const lastState = previous?.state === 'CONTAINER_EXITED'
+    ? { terminated: { exitCode: previous.exitCode } }
+    : undefined;
+  if (!latest) return { ...base, state: { waiting: {} } };
+  switch (latest.state) {
+    case 'CONTAINER_RUNNING':
+      return { ...base, state: { running: {} } };
+    case 'CONTAINER_EXITED':
+      return { ...base, state: { terminated: { exitCode: latest.exitCode } } };
+    default:
+      return lastState ? { ...base, state: { waiting: {} }, lastState } : { ...base, state: { waiting: {} } };
+  }
+}
+
+/** getPhase straight from the runtime's view (what a sync reports as SyncResult.phase). */
+export function getPhase(pod: Pod, status: RuntimePodStatus, podIsTerminal = false): PodPhase {
+  const names = [...(pod.spec.initContainers ?? []), ...pod.spec.containers].map((c) => c.name);
+  return podPhaseFromStatuses(pod, names.map((n) => phaseStatusOf(status, n)), podIsTerminal);
+}
+
+export function isPodPhaseTerminal(phase: string | undefined): boolean {
+  return phase === 'Succeeded' || phase === 'Failed';
+}
+
+/**
+ * Whether the pod has reached a terminal phase by its own containers (restartPolicy decides):
+ * the pod worker then moves it to terminating instead of syncing it again.
+ */
+export function shouldPodBeTerminal(pod: Pod, status: RuntimePodStatus): boolean {
+  return isPodPhaseTerminal(getPhase(pod, status));
+}
