@@ -1,0 +1,473 @@
+/**
+ * The v1 PodStatus kubelet reports, computed from the runtime's view (upstream kubelet_pods.go
+ * generateAPIPodStatus / convertStatusToAPIStatus / convertToAPIContainerStatuses, the
+ * condition generators of pkg/kubelet/status/generate.go, the probe manager's ready/started
+ * rules without probes, the status manager's lastTransitionTime/startTime rules, and
+ * v1qos.ComputePodQOS). Pure: the time is `now`; the previous status is passed in.
+ *
+ * Rules worth knowing:
+ * - A container's state is its newest runtime instance's; `lastState` is the instance before.
+ *   Exited: reason from the runtime (containerd: Completed / Error / OOMKilled), else Completed
+ *   for exit 0 and Error otherwise. Created or unknown: waiting. Never seen: waiting with
+ *   ContainerCreating (PodInitializing when the pod has init containers).
+ * - A container the next sync will (re)start and that the sync reported waiting
+ *   (CrashLoopBackOff, ErrImagePull, ...) shows that waiting reason, its exit moved to lastState.
+ * - ready = running (readiness probes are not wired yet); init containers are ready once they
+ *   exited 0. started = running.
+ * - Phase: upstream getPhase; a terminal phase (previous status or the API's) never reverts.
+ * - Conditions keep their lastTransitionTime while their status does not change.
+ * - podIP/podIPs: the newest sandbox's, when it is ready (primary family first). A pod in a
+ *   terminal phase keeps the IPs it had (kubelet-ts choice: the sandbox is gone, the IP was real).
+ */
+import type {
+  ContainerState, ContainerStatus, Pod, PodCondition, PodIP, PodStatus,
+} from '../../protocols/kube/pod.ts';
+import { parseQuantity } from '../../protocols/kube/quantity.ts';
+import type { Container } from '../../protocols/kube/pod.ts';
+import type { ContainerWaiting, RuntimeContainerStatus, RuntimePodStatus } from '../../protocols/messages/runtime.ts';
+import {
+  findContainerStatus, isPodPhaseTerminal, podPhaseFromStatuses, podSandboxChanged, shouldContainerBeRestarted,
+  type PodPhase,
+} from './compute-pod-actions.ts';
+
+export type QosClass = 'Guaranteed' | 'Burstable' | 'BestEffort';
+
+// upstream pkg/kubelet/status/generate.go reasons
+export const UNKNOWN_CONTAINER_STATUSES = 'UnknownContainerStatuses';
+export const POD_COMPLETED = 'PodCompleted';
+export const POD_FAILED = 'PodFailed';
+export const CONTAINERS_NOT_READY = 'ContainersNotReady';
+export const CONTAINERS_NOT_INITIALIZED = 'ContainersNotInitialized';
+export const READINESS_GATES_NOT_READY = 'ReadinessGatesNotReady';
+
+/** Condition types the kubelet owns (upstream PodConditionByKubelet); others are preserved. */
+export const KUBELET_CONDITIONS = ['PodScheduled', 'Ready', 'Initialized', 'ContainersReady', 'PodReadyToStartContainers'];
+
+// ---------------------------------------------------------------------------------------------
+// QoS
+
+function positive(q: unknown): number {
+  if (typeof q !== 'string' && typeof q !== 'number') return 0;
+  const p = parseQuantity(q);
+  return p.ok && p.value > 0 ? p.value : 0;
+}
+
+/**
+ * upstream v1qos.ComputePodQOS over cpu and memory of init and regular containers: no requests
+ * or limits anywhere → BestEffort; every container limits cpu and memory and the summed requests
+ * equal the summed limits → Guaranteed; otherwise Burstable. A missing request reads as the
+ * limit (the API server's defaulting), so an undefaulted pod classifies the same.
+ */
+export function computePodQos(pod: Pod): QosClass {
+  const requests = new Map<string, number>();
+  const limits = new Map<string, number>();
+  let guaranteed = true;
+  for (const c of [...pod.spec.containers, ...(pod.spec.initContainers ?? [])]) {
+    const found = new Set<string>();
+    for (const name of ['cpu', 'memory']) {
+      const lim = positive(c.resources?.limits?.[name]);
+      const reqRaw = c.resources?.requests?.[name];
+      const req = reqRaw === undefined ? lim : positive(reqRaw);
+      if (req > 0) requests.set(name, (requests.get(name) ?? 0) + req);
+      if (lim > 0) {
+        found.add(name);
+        limits.set(name, (limits.get(name) ?? 0) + lim);
+      }
+    }
+    if (!found.has('cpu') || !found.has('memory')) guaranteed = false;
+  }
+  if (requests.size === 0 && limits.size === 0) return 'BestEffort';
+  if (guaranteed) {
+    for (const [name, req] of requests) {
+      if (limits.get(name) !== req) {
+        guaranteed = false;
+        break;
+      }
+    }
+  }
+  return guaranteed && requests.size === limits.size ? 'Guaranteed' : 'Burstable';
+}
+
+/** upstream GetPodQOS: the recorded class (immutable once set), else computed. */
+export function getPodQos(pod: Pod): QosClass {
+  const recorded = pod.status?.qosClass;
+  if (recorded === 'Guaranteed' || recorded === 'Burstable' || recorded === 'BestEffort') return recorded;
+  return computePodQos(pod);
+}
+
+// ---------------------------------------------------------------------------------------------
+// time
+
+/** metav1.Time as JSON: RFC 3339, second precision, UTC. */
+export function toRfc3339(ms: number): string {
+  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+// ---------------------------------------------------------------------------------------------
+// container statuses
+
+export interface ContainerStatusOptions {
+  /** `containerd` unless told otherwise: containerID is `<runtimeName>://<id>`. */
+  runtimeName?: string;
+}
+
+/** The exit reason: the runtime's, else Completed for exit 0 and Error otherwise. */
+export function terminatedReason(cs: RuntimeContainerStatus): string {
+  if (cs.reason) return cs.reason;
+  return cs.exitCode === 0 ? 'Completed' : 'Error';
+}
+
+function apiImage(cs: RuntimeContainerStatus, spec: Container | undefined): string {
+  // We create containers from the image ID; show the name the user asked for.
+  if (!cs.image || cs.image.startsWith('sha256:') || cs.image === cs.imageRef) return spec?.image ?? cs.image;
+  return cs.image;
+}
+
+/** upstream convertContainerStatus: one runtime instance as a v1 ContainerStatus. */
+export function convertContainerStatus(
+  cs: RuntimeContainerStatus, old: ContainerStatus | undefined, spec: Container | undefined, runtimeName = 'containerd',
+): ContainerStatus {
+  const containerID = `${runtimeName}://${cs.id}`;
+  const status: ContainerStatus = {
+    name: cs.name,
+    restartCount: cs.restartCount,
+    image: apiImage(cs, spec),
+    imageID: cs.imageRef,
+    containerID,
+    ready: false,
+    state: {},
+  };
+  switch (cs.state) {
+    case 'CONTAINER_RUNNING':
+      status.state = { running: { startedAt: toRfc3339(cs.startedAt) } };
+      break;
+    case 'CONTAINER_EXITED': {
+      const terminated: NonNullable<ContainerState['terminated']> = {
+        exitCode: cs.exitCode,
+        reason: terminatedReason(cs),
+        startedAt: toRfc3339(cs.startedAt),
+        finishedAt: toRfc3339(cs.finishedAt),
+        containerID,
+      };
+      if (cs.message) terminated.message = cs.message;
+      status.state = { terminated };
+      break;
+    }
+    case 'CONTAINER_UNKNOWN':
+      if (old?.state?.running) {
+        // It ran and is gone: "ran and failed", not "never ran" (a run-once pod must not rerun).
+        status.state = {
+          terminated: {
+            reason: 'ContainerStatusUnknown',
+            message: 'The container could not be located when the pod was terminated',
+            exitCode: 137,
+          },
+        };
+        status.restartCount = old.restartCount + 1;
+        break;
+      }
+      status.state = { waiting: {} };
+      break;
+    default:
+      // Created but not started: waiting to run.
+      status.state = { waiting: {} };
+  }
+  return status;
+}
+
+export interface ConvertOptions extends ContainerStatusOptions {
+  /** Waiting reasons from the last sync (upstream's reasonCache), by container name. */
+  waiting?: readonly ContainerWaiting[];
+}
+
+/** upstream convertToAPIContainerStatuses for one list (regular or init containers). */
+export function convertToApiContainerStatuses(
+  pod: Pod,
+  status: RuntimePodStatus,
+  previous: readonly ContainerStatus[],
+  containers: readonly Container[],
+  hasInitContainers: boolean,
+  isInitContainer: boolean,
+  opts: ConvertOptions = {},
+): ContainerStatus[] {
+  const runtimeName = opts.runtimeName ?? 'containerd';
+  const oldStatuses = new Map(previous.map((s) => [s.name, s]));
+  const defaultWaiting = { waiting: { reason: hasInitContainers ? 'PodInitializing' : 'ContainerCreating' } };
+  const statuses = new Map<string, ContainerStatus>();
+  const specByName = new Map(containers.map((c) => [c.name, c]));
+
+  for (const c of containers) {
+    const old = oldStatuses.get(c.name);
+    let s: ContainerStatus = {
+      name: c.name, image: c.image, imageID: '', ready: false, restartCount: 0, state: structuredClone(defaultWaiting),
+    };
+    if (old) {
+      if (old.state?.terminated) s = structuredClone(old);
+      else {
+        s.restartCount = old.restartCount;
+        if (old.lastState) s.lastState = old.lastState;
+      }
+    }
+    statuses.set(c.name, s);
+  }
+
+  // A container that was running and is now only "created" (its old instance is gone): show it
+  // stopped rather than waiting, so the pod does not fall back to Pending.
+  for (const c of containers) {
+    if (!status.containers.some((cs) => cs.name === c.name && cs.state === 'CONTAINER_CREATED')) continue;
+    const old = oldStatuses.get(c.name);
+    if (!old || old.state?.terminated || !old.state?.running) continue;
+    const s = statuses.get(c.name)!;
+    if (s.state?.waiting?.reason !== defaultWaiting.waiting.reason) continue;
+    if (s.lastState?.terminated) continue;
+    s.lastState = {
+      terminated: {
+        reason: 'ContainerStatusUnknown',
+        message: 'The container could not be located when the pod was deleted.  The container used to be Running',
+        exitCode: 137,
+      },
+    };
+    if (!pod.metadata.deletionTimestamp) s.restartCount += 1;
+  }
+
+  // Newest instance first (the runtime status already is): the newest is the state, the one
+  // before is lastState.
+  const seen = new Map<string, number>();
+  for (const cs of status.containers) {
+    const base = statuses.get(cs.name);
+    if (!base) continue;
+    const n = seen.get(cs.name) ?? 0;
+    if (n >= 2) continue;
+    const converted = convertContainerStatus(cs, oldStatuses.get(cs.name), specByName.get(cs.name), runtimeName);
+    if (n === 0) statuses.set(cs.name, converted);
+    else base.lastState = converted.state ?? {};
+    seen.set(cs.name, n + 1);
+  }
+
+  // Containers the next sync will (re)start show why they are not running yet.
+  const waitingByName = new Map((opts.waiting ?? []).map((w) => [w.name, w]));
+  for (const c of containers) {
+    if (isInitContainer) {
+      const s = findContainerStatus(status, c.name);
+      if (s && s.state === 'CONTAINER_EXITED' && s.exitCode === 0) continue;
+    }
+    if (!shouldContainerBeRestarted(c, pod, status)) continue;
+    const w = waitingByName.get(c.name);
+    if (!w) continue;
+    const s = statuses.get(c.name)!;
+    if (s.state?.terminated) s.lastState = s.state;
+    s.state = { waiting: { reason: w.reason, message: w.message } };
+  }
+
+  // The probe manager's view, without probes: running means started and ready; an init container
+  // is ready once it completed.
+  for (const s of statuses.values()) {
+    const running = s.state?.running !== undefined;
+    s.started = running;
+    s.ready = isInitContainer ? s.state?.terminated?.exitCode === 0 : running;
+  }
+
+  if (isInitContainer) return containers.map((c) => statuses.get(c.name)!);
+  return [...statuses.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+// ---------------------------------------------------------------------------------------------
+// conditions (pkg/kubelet/status/generate.go)
+
+/** Go's %s of a []string: `[a b]`. */
+function goList(names: string[]): string {
+  return `[${names.join(' ')}]`;
+}
+
+export function generateContainersReadyCondition(pod: Pod, statuses: readonly ContainerStatus[], phase: PodPhase): PodCondition {
+  const byName = new Map(statuses.map((s) => [s.name, s]));
+  const unknown: string[] = [];
+  const unready: string[] = [];
+  for (const c of pod.spec.containers) {
+    const s = byName.get(c.name);
+    if (!s) unknown.push(c.name);
+    else if (!s.ready) unready.push(c.name);
+  }
+  if (phase === 'Succeeded' && unknown.length === 0) return { type: 'ContainersReady', status: 'False', reason: POD_COMPLETED };
+  if (phase === 'Failed') return { type: 'ContainersReady', status: 'False', reason: POD_FAILED };
+  const messages: string[] = [];
+  if (unknown.length > 0) messages.push(`containers with unknown status: ${goList(unknown)}`);
+  if (unready.length > 0) messages.push(`containers with unready status: ${goList(unready)}`);
+  if (messages.length > 0) {
+    return { type: 'ContainersReady', status: 'False', reason: CONTAINERS_NOT_READY, message: messages.join(', ') };
+  }
+  return { type: 'ContainersReady', status: 'True' };
+}
+
+export function generatePodReadyCondition(
+  pod: Pod, conditions: readonly PodCondition[], statuses: readonly ContainerStatus[], phase: PodPhase,
+): PodCondition {
+  const cr = generateContainersReadyCondition(pod, statuses, phase);
+  if (cr.status !== 'True') {
+    const out: PodCondition = { type: 'Ready', status: cr.status };
+    if (cr.reason) out.reason = cr.reason;
+    if (cr.message) out.message = cr.message;
+    return out;
+  }
+  const messages: string[] = [];
+  for (const gate of pod.spec.readinessGates ?? []) {
+    const type = String(gate['conditionType'] ?? '');
+    const c = conditions.find((x) => x.type === type);
+    if (!c) messages.push(`corresponding condition of pod readiness gate "${type}" does not exist.`);
+    else if (c.status !== 'True') messages.push(`the status of pod readiness gate "${type}" is not "True", but ${c.status}`);
+  }
+  if (messages.length > 0) {
+    return { type: 'Ready', status: 'False', reason: READINESS_GATES_NOT_READY, message: messages.join(', ') };
+  }
+  return { type: 'Ready', status: 'True' };
+}
+
+export function generatePodInitializedCondition(pod: Pod, statuses: readonly ContainerStatus[], phase: PodPhase): PodCondition {
+  const inits = pod.spec.initContainers ?? [];
+  if (inits.length === 0) return { type: 'Initialized', status: 'True' };
+  const byName = new Map(statuses.map((s) => [s.name, s]));
+  const unknown: string[] = [];
+  const incomplete: string[] = [];
+  for (const c of inits) {
+    const s = byName.get(c.name);
+    if (!s) unknown.push(c.name);
+    else if (!s.state?.terminated || s.state.terminated.exitCode !== 0) incomplete.push(c.name);
+  }
+  if (phase === 'Succeeded' && unknown.length === 0) return { type: 'Initialized', status: 'True', reason: POD_COMPLETED };
+  // A regular container that ran means initialisation completed before.
+  const regular = new Set(pod.spec.containers.map((c) => c.name));
+  if (statuses.some((s) => regular.has(s.name) && (s.state?.running || s.state?.terminated))) {
+    return { type: 'Initialized', status: 'True' };
+  }
+  const messages: string[] = [];
+  if (unknown.length > 0) messages.push(`containers with unknown status: ${goList(unknown)}`);
+  if (incomplete.length > 0) messages.push(`containers with incomplete status: ${goList(incomplete)}`);
+  if (messages.length > 0) {
+    return { type: 'Initialized', status: 'False', reason: CONTAINERS_NOT_INITIALIZED, message: messages.join(', ') };
+  }
+  return { type: 'Initialized', status: 'True' };
+}
+
+/** upstream GeneratePodReadyToStartContainersCondition: a usable sandbox exists. */
+export function generatePodReadyToStartContainersCondition(pod: Pod, status: RuntimePodStatus): PodCondition {
+  return { type: 'PodReadyToStartContainers', status: podSandboxChanged(pod, status).changed ? 'False' : 'True' };
+}
+
+/** The status manager's rule: a condition keeps its lastTransitionTime while its status holds. */
+function withTransitionTimes(conditions: PodCondition[], old: readonly PodCondition[], now: number): PodCondition[] {
+  return conditions.map((c) => {
+    if (c.lastTransitionTime) return c;
+    const prev = old.find((o) => o.type === c.type);
+    const lastTransitionTime = prev && prev.status === c.status && prev.lastTransitionTime ? prev.lastTransitionTime : toRfc3339(now);
+    return { ...c, lastTransitionTime };
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// pod IPs
+
+function isIPv6(ip: string): boolean {
+  return ip.includes(':');
+}
+
+/** upstream sortPodIPs: the first IP of the node's family, then the first of the other. */
+export function sortPodIps(ips: readonly string[], hostIP?: string): string[] {
+  const v6first = hostIP !== undefined && isIPv6(hostIP);
+  const primary = ips.find((ip) => isIPv6(ip) === v6first);
+  const secondary = ips.find((ip) => isIPv6(ip) !== v6first);
+  return [primary, secondary].filter((ip): ip is string => ip !== undefined && ip !== '');
+}
+
+/** The newest sandbox's IPs when it is ready (upstream GetPodStatus + determinePodSandboxIPs). */
+export function runtimePodIps(status: RuntimePodStatus): string[] {
+  const s = status.sandboxes[0];
+  if (!s || s.state !== 'SANDBOX_READY') return [];
+  return [s.ip, ...s.additionalIps].filter((ip) => ip !== '');
+}
+
+// ---------------------------------------------------------------------------------------------
+// generateApiPodStatus
+
+export interface ApiPodStatusOptions extends ContainerStatusOptions {
+  /** Waiting reasons the last sync produced (CrashLoopBackOff, ErrImagePull, ...). */
+  waiting: readonly ContainerWaiting[];
+  now: number;
+  hostIP?: string;
+  hostIPs?: string[];
+  /** The status manager's last status for the pod; pod.status when absent. */
+  previous?: PodStatus;
+  /** The pod worker has decided the pod is finished (upstream podIsTerminal). */
+  podIsTerminal?: boolean;
+}
+
+export function generateApiPodStatus(pod: Pod, runtimeStatus: RuntimePodStatus, opts: ApiPodStatusOptions): PodStatus {
+  const apiStatus: PodStatus = pod.status ?? {};
+  const old: PodStatus = opts.previous ?? apiStatus;
+  const hasInit = (pod.spec.initContainers ?? []).length > 0;
+  const convert: ConvertOptions = { waiting: opts.waiting };
+  if (opts.runtimeName) convert.runtimeName = opts.runtimeName;
+
+  const containerStatuses = convertToApiContainerStatuses(
+    pod, runtimeStatus, old.containerStatuses ?? [], pod.spec.containers, hasInit, false, convert);
+  const initContainerStatuses = convertToApiContainerStatuses(
+    pod, runtimeStatus, old.initContainerStatuses ?? [], pod.spec.initContainers ?? [], hasInit, true, convert);
+  const all = [...containerStatuses, ...initContainerStatuses];
+
+  let phase = podPhaseFromStatuses(pod, all, opts.podIsTerminal ?? false);
+  // A terminal phase never reverts: the status manager's, then the API server's.
+  if (!isPodPhaseTerminal(phase)) {
+    if (isPodPhaseTerminal(old.phase)) phase = old.phase as PodPhase;
+    else if (isPodPhaseTerminal(apiStatus.phase)) phase = apiStatus.phase as PodPhase;
+  }
+  if (isPodPhaseTerminal(apiStatus.phase) && phase !== apiStatus.phase) phase = apiStatus.phase as PodPhase;
+
+  const s: PodStatus = { phase };
+  if (phase === old.phase) {
+    // The reason and message belong to the phase (e.g. Evicted): keep them while it holds.
+    const reason = old.reason || apiStatus.reason;
+    const message = old.message || apiStatus.message;
+    if (reason) s.reason = reason;
+    if (message) s.message = message;
+  }
+
+  // Conditions: those owned by others are preserved, the kubelet's regenerated.
+  const conditions: PodCondition[] = (apiStatus.conditions ?? []).filter((c) => !KUBELET_CONDITIONS.includes(c.type));
+  const disruption = (old.conditions ?? []).find((c) => c.type === 'DisruptionTarget');
+  if (disruption) {
+    const i = conditions.findIndex((c) => c.type === 'DisruptionTarget');
+    if (i >= 0) conditions[i] = disruption;
+    else conditions.push(disruption);
+  }
+  const allForConditions = [...initContainerStatuses, ...containerStatuses];
+  const owned: PodCondition[] = [
+    generatePodReadyToStartContainersCondition(pod, runtimeStatus),
+    generatePodInitializedCondition(pod, allForConditions, phase),
+    generatePodReadyCondition(pod, conditions, allForConditions, phase),
+    generateContainersReadyCondition(pod, allForConditions, phase),
+    { type: 'PodScheduled', status: 'True' },
+  ];
+  s.conditions = [...conditions, ...withTransitionTimes(owned, old.conditions ?? [], opts.now)];
+
+  // Host and pod IPs.
+  const hostIPs = opts.hostIPs && opts.hostIPs.length > 0 ? opts.hostIPs : opts.hostIP ? [opts.hostIP] : [];
+  if (hostIPs.length > 0) {
+    s.hostIP = hostIPs[0]!;
+    s.hostIPs = hostIPs.map((ip) => ({ ip }));
+  }
+  let podIPs = sortPodIps(runtimePodIps(runtimeStatus), hostIPs[0]);
+  if (podIPs.length === 0 && pod.spec.hostNetwork) podIPs = hostIPs.slice(0, 1);
+  if (podIPs.length === 0 && isPodPhaseTerminal(phase)) {
+    podIPs = (old.podIPs ?? []).map((p: PodIP) => p.ip).filter((ip) => ip !== '');
+    if (podIPs.length === 0 && old.podIP) podIPs = [old.podIP];
+  }
+  if (podIPs.length > 0) {
+    s.podIP = podIPs[0]!;
+    s.podIPs = podIPs.map((ip) => ({ ip }));
+  }
+
+  s.startTime = old.startTime || apiStatus.startTime || toRfc3339(opts.now);
+  s.initContainerStatuses = initContainerStatuses;
+  s.containerStatuses = containerStatuses;
+  s.qosClass = getPodQos(pod);
+  return s;
+}
