@@ -18,7 +18,7 @@ import type {
   ContainerWaiting, RuntimeCommand, RuntimeHealth, RuntimePodStatus, RuntimeReply, SyncResult,
 } from '../../protocols/messages/channels.ts';
 import type { ImagePort } from './adapters.ts';
-import { CrashBackoff, backoffKey } from './backoff.ts';
+import { CrashBackoff } from './backoff.ts';
 import { computePodActions, getPhase } from './compute-pod-actions.ts';
 import { generateContainerConfig, generatePodSandboxConfig } from './cri-config.ts';
 import { LABEL_POD_UID, runtimePodStatusFromCri } from './labels.ts';
@@ -111,7 +111,8 @@ export const runtime: ActorSpec<RuntimeDeps> = {
               waiting.push({ name: container.name, reason: img.reason, message: img.message, retryAt: img.retryAt });
               continue;
             }
-            if (restartCount > 0) backoff.next(backoffKey(pod, container), ctx.clock.now());
+            const restart = actions.restarts.find((r) => r.name === container.name);
+            if (restart) backoff.next(restart.key, ctx.clock.now(), restart.finishedAt);
             let containerId: string | undefined;
             try {
               const config = generateContainerConfig(pod, container, { restartCount, imageRef: img.imageRef, podIP });
@@ -228,6 +229,7 @@ export const runtime: ActorSpec<RuntimeDeps> = {
         next = failDelay;
         failDelay = Math.min(failDelay * 2, HEALTH_MAX_BACKOFF_MS);
       }
+      backoff.gc(ctx.clock.now());
       const prev = ctx.bus.current('runtimeHealth');
       if (!prev || prev.ready !== health.ready || prev.reason !== health.reason || prev.runtimeVersion !== health.runtimeVersion) {
         if (health.ready && prev && !prev.ready && prev.lastOk > 0) ctx.log.info('container runtime is back', { version: health.runtimeVersion });
