@@ -883,8 +883,8 @@ export async function startContainerd(opts: StartContainerdOptions = {}): Promis
       }
       cri.close();
       await terminateDaemon();
-      live.delete(dir);
       problems.push(...cleanupInstanceSync(rec, { removeDir: true }));
+      live.delete(dir); // only now: a forced exit mid-stop still runs the sync cleanup
       if (problems.length > 0 && process.env.KTS_HARNESS_QUIET !== '1') {
         process.stderr.write(`containerd harness: cleanup of ${dir} reported:\n  ${problems.join('\n  ')}\n`);
       }
