@@ -318,7 +318,8 @@ describe('containerd harness cleanup', () => {
       file,
       `import { startContainerd } from ${JSON.stringify(join(here, '..', 'support', 'containerd.ts'))};
 const h = await startContainerd();
-const cfg = { metadata: { name: 'leak', uid: 'leak-uid', namespace: 'default', attempt: 0 }, linux: {} };
+const hostPort = 20000 + Math.floor(Math.random() * 10000);
+const cfg = { metadata: { name: 'leak', uid: 'leak-uid', namespace: 'default', attempt: 0 }, portMappings: [{ protocol: 'TCP' as const, containerPort: 80, hostPort }], linux: {} };
 const sb = await h.cri.runPodSandbox(cfg);
 const c = await h.cri.createContainer(sb, { metadata: { name: 'c', attempt: 0 }, image: { image: 'kubelet-ts.local/busybox:1.0' }, command: ['sleep', '3600'] }, cfg);
 await h.cri.startContainer(c);
@@ -361,6 +362,8 @@ ${ending}
     assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(info.dir), 'no mounts left');
     const cniCache = existsSync('/var/lib/cni/results') ? readdirSync('/var/lib/cni/results') : [];
     assert.deepEqual(cniCache.filter((f) => f.startsWith(`${info.networkName}-`)), [], 'no CNI cache entries left');
+    const nat = execFileSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' });
+    assert.ok(!nat.includes(info.networkName), 'no portmap rules of the instance left');
   }
 
   it('cleans up when the owning process crashes', async () => {

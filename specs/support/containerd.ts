@@ -262,13 +262,15 @@ function unixSocketsOf(pids: number[]): string[] {
 
 function iptablesCleanup(networkName: string): void {
   const saved = run('iptables-save', ['-t', 'nat']);
-  if (!saved.ok || !saved.stdout.includes(`"${networkName}"`)) return;
-  // portmap tags its rules with a comment naming the network; delete those rules and flush and
-  // remove the per-container chains they jump to.
+  // portmap tags its rules with a comment naming the network (`dnat name: \"<net>\" id: ...`,
+  // quotes escaped in iptables-save's output); delete those rules and flush and remove the
+  // per-container chains they jump to. The shared CNI-HOSTPORT-* chains stay, as upstream.
+  const tagged = (line: string) => line.includes(`\\"${networkName}\\"`) || line.includes(`"${networkName}"`);
+  if (!saved.ok || !saved.stdout.split('\n').some(tagged)) return;
   const deletes: string[] = [];
   const chains = new Set<string>();
   for (const line of saved.stdout.split('\n')) {
-    if (!line.startsWith('-A ') || !line.includes(`"${networkName}"`)) continue;
+    if (!line.startsWith('-A ') || !tagged(line)) continue;
     deletes.push(`-D ${line.slice(3)}`);
     const jump = /\s-j\s+(CNI-DN-[0-9a-f]+)/.exec(line);
     if (jump) chains.add(jump[1]);
