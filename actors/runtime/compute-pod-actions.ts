@@ -113,6 +113,16 @@ export function findContainerStatus(status: RuntimePodStatus, name: string): Run
   return status.containers.find((c) => c.name === name);
 }
 
+/**
+ * The restart count (CRI attempt, log file number) for the next start of a container: the newest
+ * instance's count + 1, or 0 when the runtime has none (upstream startContainer; upstream then
+ * also looks at the log directory, which needs I/O).
+ */
+export function nextRestartCount(status: RuntimePodStatus, name: string): number {
+  const s = findContainerStatus(status, name);
+  return s ? s.restartCount + 1 : 0;
+}
+
 /** upstream NetworkNamespaceForPod. */
 export function networkNamespaceForPod(pod: Pod): NamespaceMode {
   return pod.spec.hostNetwork ? 'NODE' : 'POD';

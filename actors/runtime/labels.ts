@@ -255,6 +255,15 @@ export function containerHashInput(container: Container): Record<string, unknown
     if (f === 'ports' && Array.isArray(v)) {
       v = (v as ContainerPort[]).map((p) => ({ ...p, protocol: p.protocol || 'TCP', hostPort: p.hostPort || undefined }));
     }
+    if (f === 'env' && Array.isArray(v)) {
+      // SetDefaults_ObjectFieldSelector adds apiVersion v1 to a fieldRef: the same variable.
+      v = (v as NonNullable<Container['env']>).map((e) => {
+        const ref = e.valueFrom?.['fieldRef'] as Record<string, unknown> | undefined;
+        if (ref?.['apiVersion'] !== 'v1') return e;
+        const { apiVersion: _drop, ...rest } = ref;
+        return { ...e, valueFrom: { ...e.valueFrom, fieldRef: rest } };
+      });
+    }
     if (f === 'volumeMounts' && Array.isArray(v)) {
       v = (v as NonNullable<Container['volumeMounts']>).map((m) => ({
         ...m,

@@ -139,17 +139,15 @@ export function convertContainerStatus(
   };
   switch (cs.state) {
     case 'CONTAINER_RUNNING':
-      status.state = { running: { startedAt: toRfc3339(cs.startedAt) } };
+      status.state = { running: cs.startedAt > 0 ? { startedAt: toRfc3339(cs.startedAt) } : {} };
       break;
     case 'CONTAINER_EXITED': {
-      const terminated: NonNullable<ContainerState['terminated']> = {
-        exitCode: cs.exitCode,
-        reason: terminatedReason(cs),
-        startedAt: toRfc3339(cs.startedAt),
-        finishedAt: toRfc3339(cs.finishedAt),
-        containerID,
-      };
+      const terminated: NonNullable<ContainerState['terminated']> = { exitCode: cs.exitCode, reason: terminatedReason(cs) };
       if (cs.message) terminated.message = cs.message;
+      // A zero time is null in the API (a container that never started has no startedAt).
+      if (cs.startedAt > 0) terminated.startedAt = toRfc3339(cs.startedAt);
+      if (cs.finishedAt > 0) terminated.finishedAt = toRfc3339(cs.finishedAt);
+      terminated.containerID = containerID;
       status.state = { terminated };
       break;
     }

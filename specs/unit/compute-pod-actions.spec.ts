@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { CrashBackoff, backoffKey } from '../../actors/runtime/backoff.ts';
 import {
-  computePodActions, findNextInitContainerToRun, getPhase, podSandboxChanged, shouldPodBeTerminal,
+  computePodActions, findNextInitContainerToRun, getPhase, nextRestartCount, podSandboxChanged, shouldPodBeTerminal,
   type PodActions,
 } from '../../actors/runtime/compute-pod-actions.ts';
 import { containerHash } from '../../actors/runtime/labels.ts';
@@ -202,6 +202,13 @@ describe('computePodActions: restart policy on exited containers', () => {
     const a = compute(pod, status([sandbox('s1')], [ctr(pod, 'web', 'CONTAINER_EXITED', { exitCode: 1 })]));
     assert.deepEqual(a.containersToStart, []);
     assert.equal(a.killPod, true);
+  });
+
+  it('the next restart count follows the newest instance\'s', () => {
+    const pod = mkPod();
+    assert.equal(nextRestartCount(status([], []), 'web'), 0);
+    const st = status([sandbox('s1')], [ctr(pod, 'web', 'CONTAINER_EXITED', { restartCount: 4 }), ctr(pod, 'web', 'CONTAINER_EXITED', { restartCount: 3 })]);
+    assert.equal(nextRestartCount(st, 'web'), 5);
   });
 
   it('only the newest instance of a container counts', () => {

@@ -398,3 +398,11 @@ describe('runtimePodStatusFromCri', () => {
     assert.equal(runtimePodStatusFromCri('uid-1', [withLinux], [], 0).sandboxes[0]?.networkMode, 'NODE');
   });
 });
+
+describe('container hash normalisation', () => {
+  it('a defaulted fieldRef apiVersion does not change the hash', () => {
+    const plain: Container = { name: 'a', image: 'x', env: [{ name: 'N', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }] };
+    const defaulted: Container = { name: 'a', image: 'x', env: [{ name: 'N', valueFrom: { fieldRef: { fieldPath: 'metadata.name', apiVersion: 'v1' } } }] };
+    assert.equal(containerHash(defaulted), containerHash(plain));
+  });
+});

@@ -179,6 +179,14 @@ describe('generateApiPodStatus: exits', () => {
     assert.equal(s.phase, 'Running'); // Always: a restarting container keeps the pod Running
   });
 
+  it('a container that never started has no startedAt', () => {
+    const pod = mkPod({ restartPolicy: 'Never' });
+    const s = gen(pod, rs([ctr(pod, 'web', 'CONTAINER_EXITED', { exitCode: 128, startedAt: 0, reason: 'StartError' })]));
+    assert.deepEqual(s.containerStatuses?.[0]?.state, {
+      terminated: { exitCode: 128, reason: 'StartError', finishedAt: '2024-01-02T03:04:14Z', containerID: 'containerd://web-id' },
+    });
+  });
+
   it('a waiting reason is ignored for a container that will not be restarted', () => {
     const pod = mkPod({ restartPolicy: 'Never' });
     const s = gen(pod, rs([ctr(pod, 'web', 'CONTAINER_EXITED', { exitCode: 1 })]),
