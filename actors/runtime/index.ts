@@ -19,8 +19,8 @@ import type {
 } from '../../protocols/messages/channels.ts';
 import type { ImagePort } from './adapters.ts';
 import { CrashBackoff } from './backoff.ts';
-import { computePodActions, getPhase } from './compute-pod-actions.ts';
-import { generateContainerConfig, generatePodSandboxConfig } from './cri-config.ts';
+import { computePodActions, getPhase, nextRestartCount } from './compute-pod-actions.ts';
+import { ContainerConfigError, generateContainerConfig, generatePodSandboxConfig } from './cri-config.ts';
 import { LABEL_POD_UID, runtimePodStatusFromCri } from './labels.ts';
 import { generateApiPodStatus } from './pod-status.ts';
 
@@ -104,8 +104,7 @@ export const runtime: ActorSpec<RuntimeDeps> = {
             ? [{ container: actions.nextInitContainerToStart, init: true }]
             : actions.containersToStart.map((i) => ({ container: pod.spec!.containers[i]!, init: false }));
           for (const { container } of toStart) {
-            const prior = status.containers.filter((c) => c.name === container.name);
-            const restartCount = prior.length === 0 ? 0 : Math.max(...prior.map((c) => c.attempt)) + 1;
+            const restartCount = nextRestartCount(status, container.name);
             const img = await images.ensureImageExists(pod, container, sandboxConfig);
             if (!img.ok) {
               waiting.push({ name: container.name, reason: img.reason, message: img.message, retryAt: img.retryAt });
@@ -114,8 +113,15 @@ export const runtime: ActorSpec<RuntimeDeps> = {
             const restart = actions.restarts.find((r) => r.name === container.name);
             if (restart) backoff.next(restart.key, ctx.clock.now(), restart.finishedAt);
             let containerId: string | undefined;
+            let config;
             try {
-              const config = generateContainerConfig(pod, container, { restartCount, imageRef: img.imageRef, podIP });
+              config = generateContainerConfig(pod, container, { restartCount, imageRef: img.imageRef, podIP, hostIP: ctx.deps.hostIP });
+            } catch (e) {
+              if (!(e instanceof ContainerConfigError)) throw e;
+              waiting.push({ name: container.name, reason: 'CreateContainerConfigError', message: e.message });
+              continue;
+            }
+            try {
               containerId = await cri.createContainer(sandboxId, config, sandboxConfig);
             } catch (e) {
               if (!isCriError(e) || e.kind === 'Unavailable' || e.kind === 'DeadlineExceeded') throw e;
