@@ -111,7 +111,8 @@ function toCriError(err: unknown, method: string, target: string, timeoutMs: num
   const e = err as Partial<grpc.ServiceError> | undefined;
   const code = typeof e?.code === 'number' ? e.code : grpc.status.UNKNOWN;
   const kind = KIND_BY_CODE[code] ?? 'Unknown';
-  const details = (e?.details || e?.message || String(err)).trim();
+  // grpc-js appends an empty "Resolution note:" to connection failures; drop the noise
+  const details = (e?.details || e?.message || String(err)).replace(/\s*Resolution note:\s*$/, '').trim();
   let message = details;
   if (kind === 'Unavailable') message = `runtime at ${target} is unavailable: ${details}`;
   else if (kind === 'DeadlineExceeded') message = `runtime at ${target} did not answer within ${timeoutMs}ms: ${details}`;

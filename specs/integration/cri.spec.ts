@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCriClient } from '../../protocols/cri/client.ts';
@@ -208,6 +208,63 @@ describe('CRI client on a real containerd', () => {
     await h.cri.removePodSandbox(sandboxId);
   });
 
+  it('carries nested config fields over the wire: user, resources, mounts, env, args, workdir', async () => {
+    const cfg = sandboxConfig(h);
+    cfg.dnsConfig = { servers: ['10.0.0.10'], searches: ['default.svc.cluster.local'], options: ['ndots:5'] };
+    const sandboxId = await h.cri.runPodSandbox(cfg);
+    const hostDir = mkdtempSync(join(h.dir, 'hostpath-'));
+    chmodSync(hostDir, 0o755); // readable by the container's non-root user
+    writeFileSync(join(hostDir, 'data.txt'), 'from the host\n');
+    const id = await h.cri.createContainer(
+      sandboxId,
+      {
+        ...containerConfig('configured', ['sh', '-c']),
+        args: ['sleep 3600'],
+        workingDir: '/tmp',
+        envs: [{ key: 'A', value: 'one' }, { key: 'B', value: 'two words' }],
+        mounts: [{ containerPath: '/data', hostPath: hostDir, readonly: true }],
+        linux: {
+          resources: { memoryLimitInBytes: 64 * 1024 * 1024, cpuShares: 512, cpuPeriod: 100_000, cpuQuota: 50_000 },
+          securityContext: { runAsUser: { value: 65534 }, runAsGroup: { value: 65534 } },
+        },
+      },
+      cfg,
+    );
+    await h.cri.startContainer(id);
+    const sh = async (script: string) => {
+      const r = await h.cri.execSync(id, ['sh', '-c', script], 10);
+      return { out: r.stdout.toString().trim(), code: r.exitCode };
+    };
+    assert.equal((await sh('id -u; id -g')).out, '65534\n65534');
+    assert.equal((await sh('pwd')).out, '/tmp');
+    assert.equal((await sh('echo "$A|$B"')).out, 'one|two words');
+    assert.equal((await sh('cat /data/data.txt')).out, 'from the host');
+    assert.notEqual((await sh('echo x > /data/new.txt')).code, 0, 'the read-only mount rejects writes');
+    const resolv = (await sh('cat /etc/resolv.conf')).out;
+    assert.match(resolv, /^nameserver 10\.0\.0\.10$/m);
+    assert.match(resolv, /^search default\.svc\.cluster\.local$/m);
+    assert.match(resolv, /^options ndots:5$/m);
+    assert.equal((await sh('hostname')).out, cfg.metadata.name);
+    const st = await h.cri.containerStatus(id);
+    assert.deepEqual(
+      st.mounts.map((m) => [m.containerPath, m.hostPath, m.readonly]),
+      [['/data', hostDir, true]],
+    );
+    // the limits reached the kernel: read the container's cgroup on the host
+    const pid = (await tasks(h)).get(id)!.pid;
+    const memCgroup = /:memory:(\S+)/.exec(readFileSync(`/proc/${pid}/cgroup`, 'utf8'))?.[1];
+    if (memCgroup && existsSync(`/sys/fs/cgroup/memory${memCgroup}/memory.limit_in_bytes`)) {
+      assert.equal(readFileSync(`/sys/fs/cgroup/memory${memCgroup}/memory.limit_in_bytes`, 'utf8').trim(), String(64 * 1024 * 1024));
+    }
+    const cpuCgroup = /:cpu(?:,cpuacct)?:(\S+)/.exec(readFileSync(`/proc/${pid}/cgroup`, 'utf8'))?.[1];
+    if (cpuCgroup && existsSync(`/sys/fs/cgroup/cpu${cpuCgroup}/cpu.shares`)) {
+      assert.equal(readFileSync(`/sys/fs/cgroup/cpu${cpuCgroup}/cpu.shares`, 'utf8').trim(), '512');
+      assert.equal(readFileSync(`/sys/fs/cgroup/cpu${cpuCgroup}/cpu.cfs_quota_us`, 'utf8').trim(), '50000');
+    }
+    await h.cri.stopPodSandbox(sandboxId);
+    await h.cri.removePodSandbox(sandboxId);
+  });
+
   it('maps runtime failures to CriError', async () => {
     await assert.rejects(h.cri.podSandboxStatus('0000000000000000'), (e: unknown) => isCriError(e, 'NotFound'));
     await assert.rejects(h.cri.startContainer('no-such-container'), (e: unknown) => isCriError(e, 'NotFound') && e.method === 'StartContainer');
@@ -356,8 +413,15 @@ ${ending}
   function assertNothingLeft(info: ChildInfo) {
     assert.ok(!existsSync(info.dir), `${info.dir} removed`);
     assert.ok(!existsSync(`/sys/class/net/${info.bridge}`), `bridge ${info.bridge} removed`);
-    const ps = execFileSync('ps', ['-eo', 'stat=,args='], { encoding: 'utf8' });
-    const live = ps.split('\n').filter((l) => l.includes(info.socket) || l.includes(info.dir)).filter((l) => !l.trim().startsWith('Z'));
+    const live: string[] = [];
+    for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+      try {
+        const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+        if ((cmdline.includes(info.socket) || cmdline.includes(info.dir)) && pidAlive(Number(pid))) live.push(`${pid} ${cmdline}`);
+      } catch {
+        // exited while we looked
+      }
+    }
     assert.deepEqual(live, [], 'no containerd or shim of the instance survives');
     assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(info.dir), 'no mounts left');
     const cniCache = existsSync('/var/lib/cni/results') ? readdirSync('/var/lib/cni/results') : [];
