@@ -675,6 +675,10 @@ export async function startContainerd(opts: StartContainerdOptions = {}): Promis
   let dir: string;
   if (opts.dir) {
     dir = resolve(opts.dir);
+    if (Buffer.byteLength(join(dir, 'containerd.sock.ttrpc')) > 100) {
+      throw new Error(`containerd harness: ${dir} is too long for a unix socket path (max ~80 characters); use a shorter dir`);
+    }
+    if (live.has(dir)) throw new Error(`containerd harness: this process already runs an instance in ${dir}`);
     mkdirSync(dir, { recursive: true });
   } else {
     mkdirSync(instancesBase(), { recursive: true });
@@ -682,9 +686,6 @@ export async function startContainerd(opts: StartContainerdOptions = {}): Promis
     createdDir = true;
   }
   const socket = join(dir, 'containerd.sock');
-  if (Buffer.byteLength(`${socket}.ttrpc`) > 100) {
-    throw new Error(`containerd harness: ${dir} is too long for a unix socket path; use a shorter dir`);
-  }
   const config = join(dir, 'config.toml');
   const logPath = join(dir, 'containerd.log');
   const cniConfDir = join(dir, 'cni', 'net.d');
