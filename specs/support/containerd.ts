@@ -124,6 +124,7 @@ const OWNED_ENTRIES = [
   'opt',
   'cni',
   'certs.d',
+  'sweep.lock',
 ];
 
 // ---- small sync helpers (usable from 'exit' handlers) -------------------------------------------
@@ -469,10 +470,36 @@ export function cleanupStaleInstances(): string[] {
     const dir = join(base, n);
     const rec = readRecord(dir);
     if (!rec || rec.dir !== dir || alive(rec.ownerPid) || live.has(dir)) continue;
+    // Several spec processes may sweep at once: one of them takes the instance.
+    if (!takeSweepLock(dir)) continue;
     cleanupInstanceSync(rec, { removeDir: rec.createdDir });
+    rmSync(join(dir, SWEEP_LOCK), { force: true });
     cleaned.push(dir);
   }
   return cleaned;
+}
+
+const SWEEP_LOCK = 'sweep.lock';
+
+function takeSweepLock(dir: string): boolean {
+  const lock = join(dir, SWEEP_LOCK);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') return false; // the dir is gone
+      let holder = 0;
+      try {
+        holder = Number(readFileSync(lock, 'utf8'));
+      } catch {
+        continue; // released meanwhile: retry
+      }
+      if (alive(holder)) return false;
+      rmSync(lock, { force: true }); // its sweeper died too: take over
+    }
+  }
+  return false;
 }
 
 // ---- environment probes -----------------------------------------------------------------------
