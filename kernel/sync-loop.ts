@@ -13,7 +13,7 @@
  * Each message becomes zero or more `podWorker.update`s (`dispatch`, a pure function); the
  * per-pod slot discipline is applied by podWorkers.
  */
-import type { Observable } from 'rxjs';
+import { filter, type Observable } from 'rxjs';
 import type { ActorSpec } from './actor.ts';
 import { defaultPolicy } from './actor.ts';
 import { PriorityMailbox } from './mailbox.ts';
@@ -100,7 +100,8 @@ export const syncLoop: ActorSpec<SyncLoopDeps> = {
     const mailbox = new PriorityMailbox<SyncLoopInput>([
       { name: 'podManager', source: ctx.bus.events('podManager') as Observable<SyncLoopInput> },
       { name: 'pleg', source: ctx.bus.events('pleg') as Observable<SyncLoopInput> },
-      { name: 'syncTick', source: ticks as Observable<SyncLoopInput> },
+      { name: 'syncTick', source: ticks.pipe(filter((m) => m.type === 'syncLoop.syncTick')) as Observable<SyncLoopInput> },
+      { name: 'housekeeping', source: ticks.pipe(filter((m) => m.type === 'syncLoop.housekeeping')) as Observable<SyncLoopInput> },
     ]);
     let dispatched = 0;
     const handle = (msg: SyncLoopInput) => {
@@ -119,7 +120,7 @@ export const syncLoop: ActorSpec<SyncLoopDeps> = {
     ctx.on(mailbox.messages(), handle);
     ctx.setInterval(() => ctx.bus.send('syncLoop', { type: 'syncLoop.syncTick' }), ctx.deps.syncTickMs ?? 1000);
     ctx.setInterval(() => ctx.bus.send('syncLoop', { type: 'syncLoop.housekeeping' }), ctx.deps.housekeepingMs ?? 2000);
-    ctx.setInspect(() => ({ mailboxDepth: mailbox.depth(), dispatched, sourcesReady }));
+    ctx.setInspect(() => ({ mailboxDepth: mailbox.depth(), mailbox: mailbox.depthBy(), dispatched, sourcesReady }));
     return { stop: () => mailbox.stop() };
   },
 };

@@ -1,0 +1,139 @@
+/**
+ * The syncLoop's mailbox, and the per-key slot discipline of upstream's pod workers.
+ *
+ * PriorityMailbox: Go's `select` picks a ready channel at random; this merges its sources in a
+ * fixed priority (index 0 first) with FIFO order inside each source, and drains synchronously:
+ * a message that arrives while another is being handled is queued and taken in priority order
+ * in the same drain, never handled re-entrantly. Same inputs, same order of handling.
+ *
+ * KeyedSlots: per key (pod UID) at most one update in flight and one pending; a newer update
+ * replaces the pending one (latest spec wins), except that a pending kill is never overwritten by
+ * a non-kill (upstream pod_workers.go).
+ */
+import { Observable, type Subscription } from 'rxjs';
+
+export interface MailboxSource<T> {
+  name: string;
+  source: Observable<T>;
+}
+
+export class PriorityMailbox<T> {
+  readonly #sources: readonly MailboxSource<T>[];
+  readonly #queues: T[][];
+  #subs: Subscription[] = [];
+  #draining = false;
+  #handler: ((msg: T) => void) | undefined;
+
+  constructor(sources: readonly MailboxSource<T>[]) {
+    this.#sources = sources;
+    this.#queues = sources.map(() => []);
+  }
+
+  /**
+   * Messages in mailbox order. Subscribing starts the sources; unsubscribing (or stop) ends
+   * them. One subscriber at a time: the mailbox has a single consumer, the syncLoop.
+   */
+  messages(): Observable<T> {
+    return new Observable<T>((sub) => {
+      if (this.#handler) throw new Error('PriorityMailbox has a single consumer');
+      this.#handler = (m) => sub.next(m);
+      this.#subs = this.#sources.map((s, i) => s.source.subscribe((m) => {
+        this.#queues[i]!.push(m);
+        this.#drain();
+      }));
+      return () => this.stop();
+    });
+  }
+
+  /** The next message in priority order, removed from the mailbox. */
+  take(): T | undefined {
+    for (const q of this.#queues) if (q.length > 0) return q.shift();
+    return undefined;
+  }
+
+  depth(): number {
+    return this.#queues.reduce((n, q) => n + q.length, 0);
+  }
+
+  depthBy(): Record<string, number> {
+    return Object.fromEntries(this.#sources.map((s, i) => [s.name, this.#queues[i]!.length]));
+  }
+
+  stop(): void {
+    for (const s of this.#subs) s.unsubscribe();
+    this.#subs = [];
+    this.#handler = undefined;
+    for (const q of this.#queues) q.length = 0;
+  }
+
+  #drain(): void {
+    if (this.#draining) return;
+    this.#draining = true;
+    try {
+      for (let m = this.take(); m !== undefined; m = this.take()) {
+        // A throwing handler stops this drain; the rest stays queued for the next one.
+        this.#handler?.(m);
+      }
+    } finally {
+      this.#draining = false;
+    }
+  }
+}
+
+export type OfferResult = 'start' | 'queued' | 'replaced' | 'dropped';
+
+export class KeyedSlots<K, U> {
+  readonly #isKill: (u: U) => boolean;
+  readonly #inFlight = new Map<K, U>();
+  readonly #pending = new Map<K, U>();
+
+  constructor(opts: { isKill: (u: U) => boolean }) {
+    this.#isKill = opts.isKill;
+  }
+
+  /**
+   * 'start': nothing was in flight, `update` is now in flight and the caller starts it.
+   * 'queued': it waits in the empty pending slot. 'replaced': it replaced the pending one.
+   * 'dropped': a pending kill stays and this non-kill is dropped.
+   */
+  offer(key: K, update: U): OfferResult {
+    if (!this.#inFlight.has(key)) {
+      this.#inFlight.set(key, update);
+      return 'start';
+    }
+    const pending = this.#pending.get(key);
+    if (pending === undefined) {
+      this.#pending.set(key, update);
+      return 'queued';
+    }
+    if (this.#isKill(pending) && !this.#isKill(update)) return 'dropped';
+    this.#pending.set(key, update);
+    return 'replaced';
+  }
+
+  /** The in-flight update finished: the pending one (now in flight) or undefined (idle). */
+  complete(key: K): U | undefined {
+    const next = this.#pending.get(key);
+    this.#pending.delete(key);
+    if (next === undefined) this.#inFlight.delete(key);
+    else this.#inFlight.set(key, next);
+    return next;
+  }
+
+  inFlight(key: K): U | undefined {
+    return this.#inFlight.get(key);
+  }
+
+  pending(key: K): U | undefined {
+    return this.#pending.get(key);
+  }
+
+  forget(key: K): void {
+    this.#inFlight.delete(key);
+    this.#pending.delete(key);
+  }
+
+  get size(): number {
+    return this.#inFlight.size;
+  }
+}
