@@ -284,7 +284,9 @@ async function killPodContainers(ctx: ActorContext<RuntimeDeps>, cri: CriRuntime
       if (!isCriError(e, 'NotFound')) throw e;
     }
   }
-  ctx.log.info('pod killed', { pod: `${status.namespace}/${status.name}`, uid: status.uid, containers: running.length }, 2);
+  if (running.length + status.sandboxes.length > 0) {
+    ctx.log.info('pod killed', { pod: `${status.namespace}/${status.name}`, uid: status.uid, containers: running.length, grace }, 2);
+  }
 }
 
 /** Remove every container and sandbox of a terminated pod. */
