@@ -1,0 +1,745 @@
+/**
+ * The debug socket: inspection of a running kubelet-ts over a unix socket, JSON lines.
+ *
+ * Security: the socket is created under umask 0177 (so it is never world-accessible, not even
+ * between bind and chmod), then chmod 0600: only the daemon's user (root on a node) connects.
+ * A stale socket file (nobody answers a connect) is replaced; a live one means another daemon
+ * uses the same root dir, which is an error. The file is removed on close.
+ *
+ * Protocol: one request per line, one JSON response per line.
+ *
+ *   request   {"cmd":"actors"}                      or  actors
+ *             {"cmd":"pod","pod":"<uid|ns/name>"}    or  pod <uid|ns/name>
+ *             {"cmd":"tail","channel":"<name>"}     or  tail <name>
+ *             {"cmd":"graph","machine":"<name>"}    or  graph <name>
+ *             (JSON requests may carry an "id", string or number, echoed in every answer)
+ *   response  {"ok":true,"id"?,"result":...}  |  {"ok":false,"id"?,"error":"..."}
+ *   tail      {"ok":true,"id"?,"channel":C,"at":<clock ms>,"msg":...} per message, until the
+ *             client disconnects or shuts down its sending side (EOF ends the session); {"ok":true,"id"?,"channel":C,"at":..,"dropped":N} after N
+ *             messages were dropped because the client did not read fast enough.
+ *
+ * A bad request (malformed JSON, unknown command, a line over 64 KiB) gets an error line and the
+ * connection keeps serving. The socket never writes into the bus and never throws into it: a
+ * tail subscriber that failed inside a bus `send` would surface in the sender's call stack.
+ */
+import { lstat, mkdir, stat, unlink, chmod } from 'node:fs/promises';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { dirname } from 'node:path';
+import type { Subscription } from 'rxjs';
+import type { AnyStateMachine } from 'xstate';
+import type { Bus } from './bus.ts';
+import type { Clock } from './clock.ts';
+import type { Logger } from './log.ts';
+import type { ActorInfo } from './supervisor.ts';
+
+export type { ActorInfo };
+
+/** The supervisor, or anything that reports the actor tree the way it does. */
+export interface InspectSource {
+  inspect(): readonly ActorInfo[];
+}
+
+export interface DebugSocketOptions {
+  path: string;
+  source: InspectSource;
+  bus: Bus;
+  /** xstate machines `graph` can render, by name (e.g. `{ podWorker: podWorkerMachine }`). */
+  machines?: Record<string, AnyStateMachine>;
+  clock: Clock;
+  log: Logger;
+  /** Longest request line accepted (bytes). Default 64 KiB. */
+  maxLineBytes?: number;
+  /** A tail client with more than this many bytes unsent gets messages dropped. Default 1 MiB. */
+  maxBufferedBytes?: number;
+}
+
+export interface DebugSocketStats {
+  connections: number;
+  /** Live `tail` subscriptions on the bus. */
+  tails: number;
+  /** Tail messages dropped for slow clients since start. */
+  dropped: number;
+  /** Requests answered (including errors). */
+  requests: number;
+}
+
+export interface DebugSocket {
+  readonly path: string;
+  stats(): DebugSocketStats;
+  /** Disconnects every client, ends every tail and removes the socket file. Idempotent. */
+  close(): Promise<void>;
+}
+
+export type RequestId = string | number;
+
+export type DebugRequest =
+  | { cmd: 'actors'; id?: RequestId }
+  | { cmd: 'pod'; pod: string; id?: RequestId }
+  | { cmd: 'tail'; channel: string; id?: RequestId }
+  | { cmd: 'graph'; machine: string; id?: RequestId };
+
+export type ParsedRequest = { ok: true; req: DebugRequest } | { ok: false; error: string; id?: RequestId };
+
+export const DEFAULT_MAX_LINE_BYTES = 64 * 1024;
+export const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024;
+/** Unix socket paths are limited by sockaddr_un.sun_path (108 bytes with the NUL on Linux). */
+const MAX_SOCKET_PATH_BYTES = 107;
+
+const TRY = 'try actors, pod, tail, graph';
+const ARG_OF = { pod: 'pod', tail: 'channel', graph: 'machine' } as const;
+const ARG_HELP = {
+  pod: 'a pod uid or namespace/name, e.g. {"cmd":"pod","pod":"default/web"} or "pod default/web"',
+  tail: 'a channel name, e.g. {"cmd":"tail","channel":"pleg"} or "tail pleg"',
+  graph: 'a machine name, e.g. {"cmd":"graph","machine":"podWorker"} or "graph podWorker"',
+} as const;
+
+/** The actors whose inspect snapshots `pod` reads (kubelet names; absent ones are skipped). */
+const POD_WORKERS_ID = 'podWorkers';
+const RUNTIME_ID = 'runtime';
+const POD_STATUSES_VIEW = 'podStatuses';
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+
+/** Parses one request line (JSON object or text form). Pure. */
+export function parseRequest(line: string): ParsedRequest {
+  const text = line.trim();
+  if (text === '') return { ok: false, error: `empty request; ${TRY}` };
+  const first = text[0];
+  if (first === '{' || first === '[' || first === '"') {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (e) {
+      return { ok: false, error: `invalid JSON request: ${e instanceof Error ? e.message : String(e)}` };
+    }
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      return { ok: false, error: 'a request must be a JSON object like {"cmd":"actors"} or a text command like "actors"' };
+    }
+    const o = value as Record<string, unknown>;
+    let id: RequestId | undefined;
+    if (o.id !== undefined) {
+      if (typeof o.id !== 'string' && typeof o.id !== 'number') return { ok: false, error: '"id" must be a string or a number' };
+      id = o.id;
+    }
+    const withId = <T extends object>(r: T): T & { id?: RequestId } => (id === undefined ? r : { ...r, id });
+    if (o.cmd === undefined) return withId({ ok: false as const, error: `request has no "cmd"; ${TRY}` });
+    if (typeof o.cmd !== 'string') return withId({ ok: false as const, error: `"cmd" must be a string; ${TRY}` });
+    const cmd = o.cmd;
+    if (cmd === 'actors') return { ok: true, req: withId({ cmd }) };
+    if (cmd === 'pod' || cmd === 'tail' || cmd === 'graph') {
+      const field = ARG_OF[cmd];
+      const arg = o[field];
+      if (typeof arg !== 'string' || arg.trim() === '') {
+        return withId({ ok: false as const, error: `${cmd} needs "${field}": ${ARG_HELP[cmd]}` });
+      }
+      return { ok: true, req: withId({ cmd, [field]: arg.trim() } as DebugRequest) };
+    }
+    return withId({ ok: false as const, error: `unknown command ${JSON.stringify(cmd)}; ${TRY}` });
+  }
+  const words = text.split(/\s+/);
+  const cmd = words[0]!;
+  const args = words.slice(1);
+  if (cmd === 'actors') {
+    if (args.length > 0) return { ok: false, error: 'actors takes no argument' };
+    return { ok: true, req: { cmd } };
+  }
+  if (cmd === 'pod' || cmd === 'tail' || cmd === 'graph') {
+    if (args.length !== 1) return { ok: false, error: `${cmd} needs exactly one argument: ${ARG_HELP[cmd]}` };
+    return { ok: true, req: { cmd, [ARG_OF[cmd]]: args[0]! } as DebugRequest };
+  }
+  return { ok: false, error: `unknown command ${JSON.stringify(cmd)}; ${TRY}` };
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON safety
+
+const MAX_DEPTH = 64;
+
+/**
+ * A JSON-safe copy of any bus payload or inspect snapshot: Maps become objects (string/number
+ * keys) or [key, value] arrays, Sets arrays, Buffers and typed arrays base64 strings, Errors
+ * their message, bigints strings, functions and symbols vanish, cycles become "[Circular]".
+ * JSON.stringify of the result never throws.
+ */
+export function toJsonSafe(value: unknown): unknown {
+  const ancestors = new Set<object>();
+  const walk = (v: unknown, depth: number): unknown => {
+    switch (typeof v) {
+      case 'string':
+      case 'boolean':
+        return v;
+      case 'number':
+        return Number.isFinite(v) ? v : null;
+      case 'bigint':
+        return v.toString();
+      case 'undefined':
+      case 'function':
+      case 'symbol':
+        return undefined;
+    }
+    if (v === null) return null;
+    const o = v as object;
+    if (o instanceof Error) return o.message;
+    if (o instanceof Date) return Number.isNaN(o.getTime()) ? null : o.toISOString();
+    if (ArrayBuffer.isView(o)) return Buffer.from(o.buffer, o.byteOffset, o.byteLength).toString('base64');
+    if (o instanceof ArrayBuffer) return Buffer.from(o).toString('base64');
+    if (o instanceof RegExp) return String(o);
+    if (ancestors.has(o)) return '[Circular]';
+    if (depth >= MAX_DEPTH) return '[MaxDepth]';
+    ancestors.add(o);
+    try {
+      if (Array.isArray(o)) return o.map((x) => { const y = walk(x, depth + 1); return y === undefined ? null : y; });
+      if (o instanceof Set) return [...o].map((x) => { const y = walk(x, depth + 1); return y === undefined ? null : y; });
+      if (o instanceof Map) {
+        const keys = [...o.keys()];
+        if (keys.every((k) => typeof k === 'string' || typeof k === 'number')) {
+          // A null-prototype object: a "__proto__" key stays a key.
+          const out = Object.create(null) as Record<string, unknown>;
+          for (const [k, x] of o) out[String(k)] = walk(x, depth + 1);
+          return out;
+        }
+        return [...o].map(([k, x]) => [walk(k, depth + 1) ?? null, walk(x, depth + 1) ?? null]);
+      }
+      const toJSON = (o as { toJSON?: unknown }).toJSON;
+      if (typeof toJSON === 'function') {
+        let j: unknown;
+        try { j = toJSON.call(o); } catch (e) { return `[toJSON failed: ${e instanceof Error ? e.message : String(e)}]`; }
+        if (j !== o) return walk(j, depth + 1);
+      }
+      const out = Object.create(null) as Record<string, unknown>;
+      for (const k of Object.keys(o)) {
+        let x: unknown;
+        try { x = (o as Record<string, unknown>)[k]; } catch (e) { x = `[getter failed: ${e instanceof Error ? e.message : String(e)}]`; }
+        out[k] = walk(x, depth + 1);
+      }
+      return out;
+    } finally {
+      ancestors.delete(o);
+    }
+  };
+  return walk(value, 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mermaid
+
+interface GraphNode {
+  key: string;
+  id: string;
+  path: string[];
+  type: 'atomic' | 'compound' | 'parallel' | 'final' | 'history';
+  history?: false | 'shallow' | 'deep';
+  states: Record<string, GraphNode>;
+  initial?: { target?: readonly GraphNode[] };
+  transitions: Map<string, readonly GraphTransition[]>;
+  always?: readonly GraphTransition[];
+  after: readonly (GraphTransition & { delay: unknown })[];
+}
+
+interface GraphTransition {
+  target?: readonly GraphNode[];
+  guard?: unknown;
+}
+
+function formatDelay(d: unknown): string {
+  if (typeof d === 'number') return d % 1000 === 0 && d >= 1000 ? `${d / 1000}s` : `${d}ms`;
+  if (typeof d === 'string') return d;
+  return 'delay';
+}
+
+function guardName(g: unknown): string | undefined {
+  if (g === undefined || g === null) return undefined;
+  if (typeof g === 'string') return g;
+  if (typeof g === 'object' && typeof (g as { type?: unknown }).type === 'string') return (g as { type: string }).type;
+  if (typeof g === 'function' && g.name && !/^(check|guard)$/.test(g.name)) return g.name;
+  return 'guard';
+}
+
+function eventLabel(eventType: string): string {
+  if (eventType.startsWith('xstate.done.state.')) return 'onDone';
+  if (eventType.startsWith('xstate.done.actor.')) return `done: ${eventType.slice('xstate.done.actor.'.length)}`;
+  if (eventType.startsWith('xstate.error.actor.')) return `error: ${eventType.slice('xstate.error.actor.'.length)}`;
+  return eventType;
+}
+
+/**
+ * The machine as a Mermaid `stateDiagram-v2`: states (nested ones as composite states; the
+ * kind of id Mermaid accepts, the xstate key as label), initial (`[*] -->`) and final
+ * (`--> [*]`) markers, one edge per event/guard with the guard in brackets, `after Ns` for
+ * delayed transitions and `always` for eventless ones. A targetless transition (actions only)
+ * is drawn as a self-loop. Each edge is written in the innermost composite holding both ends.
+ */
+export function machineToMermaid(machine: AnyStateMachine): string {
+  const root = machine.root as unknown as GraphNode;
+  const mid = (n: GraphNode): string => (n.path.length === 0 ? 'root' : n.path.join('_').replace(/[^A-Za-z0-9_]/g, '_'));
+  const clean = (s: string): string => s.replace(/[#;\n\r]/g, ' ').trim();
+  const edges = new Map<string, string[]>(); // scope path (joined) → edge lines
+
+  const addEdge = (from: GraphNode, to: GraphNode, label: string) => {
+    const a = from.path.slice(0, -1);
+    const b = to.path.slice(0, -1);
+    let i = 0;
+    while (i < a.length && i < b.length && a[i] === b[i]) i++;
+    const scope = a.slice(0, i).join('.');
+    const list = edges.get(scope) ?? [];
+    list.push(`${mid(from)} --> ${mid(to)} : ${clean(label)}`);
+    edges.set(scope, list);
+  };
+
+  const collect = (n: GraphNode) => {
+    for (const [eventType, ts] of n.transitions) {
+      if (eventType.startsWith('xstate.after.')) continue; // drawn from `after` below
+      for (const t of ts) {
+        const g = guardName(t.guard);
+        const label = g ? `${eventLabel(eventType)} [${g}]` : eventLabel(eventType);
+        const targets = t.target && t.target.length > 0 ? t.target : [n];
+        for (const to of targets) addEdge(n, to, label);
+      }
+    }
+    for (const t of n.always ?? []) {
+      const g = guardName(t.guard);
+      for (const to of t.target && t.target.length > 0 ? t.target : [n]) addEdge(n, to, g ? `always [${g}]` : 'always');
+    }
+    for (const t of n.after) {
+      const g = guardName(t.guard);
+      const label = `after ${formatDelay(t.delay)}${g ? ` [${g}]` : ''}`;
+      for (const to of t.target && t.target.length > 0 ? t.target : [n]) addEdge(n, to, label);
+    }
+    for (const c of Object.values(n.states)) collect(c);
+  };
+  collect(root);
+
+  const lines = ['stateDiagram-v2'];
+  const body = (n: GraphNode, indent: string) => {
+    const children = Object.values(n.states);
+    const init = n.initial?.target?.[0];
+    if (n.type !== 'parallel' && init) lines.push(`${indent}[*] --> ${mid(init)}`);
+    children.forEach((c, i) => {
+      if (n.type === 'parallel' && i > 0) lines.push(`${indent}--`);
+      const hasChildren = Object.keys(c.states).length > 0;
+      if (hasChildren) {
+        lines.push(`${indent}state ${mid(c)} {`);
+        body(c, indent + '  ');
+        lines.push(`${indent}}`);
+      } else {
+        const label = c.type === 'history' ? (c.history === 'deep' ? 'H*' : 'H') : c.key;
+        lines.push(`${indent}state "${clean(label).replace(/"/g, "'")}" as ${mid(c)}`);
+      }
+      if (c.type === 'final') lines.push(`${indent}${mid(c)} --> [*]`);
+    });
+    for (const e of edges.get(n.path.join('.')) ?? []) lines.push(indent + e);
+  };
+  body(root, '  ');
+  return lines.join('\n') + '\n';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Answers
+
+interface PodWorkerInspect {
+  uid: string;
+  pod: string | null;
+  state: string;
+  seq: number;
+  inFlight: string | null;
+  pending: string | null;
+  nextSyncAt: number | null;
+  lastSyncError: string | null;
+  history: { at: number; state: string; cause: string }[];
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+class RequestError extends Error {}
+
+interface ContainerLine {
+  name: string;
+  kind: 'init' | 'app';
+  state: 'waiting' | 'running' | 'terminated' | 'unknown';
+  reason: string | null;
+  message: string | null;
+  restartCount: number;
+  ready: boolean;
+}
+
+function containerLines(status: unknown): { phase: string | null; containers: ContainerLine[] } | null {
+  if (!isRecord(status)) return null;
+  const out: ContainerLine[] = [];
+  const add = (list: unknown, kind: 'init' | 'app') => {
+    if (!Array.isArray(list)) return;
+    for (const c of list) {
+      if (!isRecord(c)) continue;
+      const st = isRecord(c.state) ? c.state : {};
+      const which = (['waiting', 'running', 'terminated'] as const).find((k) => isRecord(st[k])) ?? 'waiting';
+      const detail = isRecord(st[which]) ? st[which] : {};
+      out.push({
+        name: typeof c.name === 'string' ? c.name : '',
+        kind,
+        state: which,
+        reason: typeof detail.reason === 'string' ? detail.reason : null,
+        message: typeof detail.message === 'string' ? detail.message : null,
+        restartCount: typeof c.restartCount === 'number' ? c.restartCount : 0,
+        ready: c.ready === true,
+      });
+    }
+  };
+  add(status.initContainerStatuses, 'init');
+  add(status.containerStatuses, 'app');
+  return { phase: typeof status.phase === 'string' ? status.phase : null, containers: out };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The server
+
+interface Tail {
+  channel: string;
+  id: RequestId | undefined;
+  sub: Subscription | undefined;
+  droppedUnreported: number;
+  /** Tell the client how many messages it missed, once there is room again. */
+  reportDrops(): void;
+}
+
+interface Conn {
+  socket: Socket;
+  pending: Buffer;
+  discarding: boolean;
+  tails: Set<Tail>;
+  closed: boolean;
+}
+
+function errnoOf(e: unknown): string | undefined {
+  return typeof e === 'object' && e !== null ? (e as NodeJS.ErrnoException).code : undefined;
+}
+
+/** Resolves true when something accepts a connection on `path`. */
+function isListening(path: string, clock: Clock): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const s = createConnection(path);
+    // A listener that never accepts (backlog full, process stopped) still owns the path.
+    const timer = clock.setTimeout(() => { s.destroy(); resolve(true); }, 1000);
+    s.once('connect', () => { clock.clearTimeout(timer); s.destroy(); resolve(true); });
+    s.once('error', (e) => {
+      clock.clearTimeout(timer);
+      const code = errnoOf(e);
+      if (code === 'ECONNREFUSED' || code === 'ENOENT') resolve(false);
+      else reject(new Error(`debug socket ${path}: cannot check whether it is in use: ${e.message}`));
+    });
+  });
+}
+
+async function clearStale(path: string, clock: Clock, log: Logger): Promise<void> {
+  let st;
+  try {
+    st = await lstat(path);
+  } catch (e) {
+    if (errnoOf(e) === 'ENOENT') return;
+    throw e;
+  }
+  if (!st.isSocket()) {
+    throw new Error(`debug socket ${path}: the path exists and is not a socket; remove it or use another --root-dir`);
+  }
+  if (await isListening(path, clock)) {
+    throw new Error(`debug socket ${path}: another process is listening on it (is another kubelet-ts running with the same --root-dir?)`);
+  }
+  log.info('removing stale debug socket', { path }, 1);
+  try {
+    await unlink(path);
+  } catch (e) {
+    if (errnoOf(e) !== 'ENOENT') throw e;
+  }
+}
+
+export async function startDebugSocket(opts: DebugSocketOptions): Promise<DebugSocket> {
+  const { path, source, bus, clock } = opts;
+  const log = opts.log;
+  const machines = opts.machines ?? {};
+  const maxLine = opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+  const maxBuffered = opts.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
+  const views = bus.port('debugSocket');
+  const readView = views.current as unknown as (name: string) => unknown;
+  const graphs = new Map<string, string>();
+
+  const bytes = Buffer.byteLength(path);
+  if (bytes > MAX_SOCKET_PATH_BYTES) {
+    throw new Error(`debug socket ${path}: the path is ${bytes} bytes, unix sockets allow at most ${MAX_SOCKET_PATH_BYTES}; use a shorter --root-dir`);
+  }
+  await mkdir(dirname(path), { recursive: true, mode: 0o750 });
+  await clearStale(path, clock, log);
+
+  const conns = new Set<Conn>();
+  let tails = 0;
+  let dropped = 0;
+  let requests = 0;
+
+  const server: Server = createServer({ allowHalfOpen: true }, (socket) => onConnection(socket));
+  server.on('error', (e) => log.error('debug socket server error', { path, error: e }));
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (e: Error) => {
+      server.off('listening', onListening);
+      const code = errnoOf(e);
+      reject(code === 'EADDRINUSE'
+        ? new Error(`debug socket ${path}: another process is listening on it (is another kubelet-ts running with the same --root-dir?)`)
+        : new Error(`debug socket ${path}: ${e.message}`));
+    };
+    const onListening = () => { server.off('error', onError); resolve(); };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    // bind(2) happens synchronously inside listen(): the socket file is born 0600.
+    const old = process.umask(0o177);
+    try {
+      server.listen(path);
+    } finally {
+      process.umask(old);
+    }
+  });
+  await chmod(path, 0o600);
+  const ino = (await stat(path)).ino;
+  log.info('debug socket listening', { path });
+
+  // -------------------------------------------------------------------------------------------
+
+  const write = (c: Conn, obj: unknown): void => {
+    if (c.closed || c.socket.destroyed || !c.socket.writable) return;
+    c.socket.write(JSON.stringify(obj) + '\n');
+  };
+
+  const answer = (c: Conn, id: RequestId | undefined, result: unknown) =>
+    write(c, id === undefined ? { ok: true, result: toJsonSafe(result) } : { ok: true, id, result: toJsonSafe(result) });
+
+  const fail = (c: Conn, id: RequestId | undefined, error: string) =>
+    write(c, id === undefined ? { ok: false, error } : { ok: false, id, error });
+
+  const actorsResult = () => {
+    const now = clock.now();
+    return {
+      at: now,
+      actors: source.inspect().map((a) => {
+        const ins = a.inspect;
+        const depth = isRecord(ins) && typeof ins.mailboxDepth === 'number' ? ins.mailboxDepth : 0;
+        return {
+          id: a.id,
+          state: a.state,
+          restarts: a.restarts,
+          lastError: a.lastError,
+          lastErrorAt: a.lastErrorAt,
+          mailboxDepth: depth,
+          startedAt: a.startedAt,
+          // The supervisor reports 0 for a child that is not running.
+          uptimeMs: a.state === 'running' ? a.uptimeMs : null,
+          dependsOn: [...a.dependsOn],
+          inspect: ins ?? null,
+        };
+      }),
+    };
+  };
+
+  const podResult = (query: string) => {
+    const actors = source.inspect();
+    const pw = actors.find((a) => a.id === POD_WORKERS_ID);
+    if (!pw) throw new RequestError(`no ${POD_WORKERS_ID} actor in the tree`);
+    const ins = pw.inspect;
+    if (!isRecord(ins) || !Array.isArray(ins.workers)) {
+      throw new RequestError(`${POD_WORKERS_ID} is ${pw.state}: its pod workers cannot be inspected now`);
+    }
+    const workers = ins.workers as PodWorkerInspect[];
+    let w = workers.find((x) => x.uid === query) ?? workers.find((x) => x.pod === query);
+    if (!w && !query.includes('/')) {
+      const byName = workers.filter((x) => x.pod?.split('/')[1] === query);
+      if (byName.length === 1) w = byName[0];
+      else if (byName.length > 1) {
+        throw new RequestError(`pod name ${JSON.stringify(query)} is ambiguous: ${byName.map((x) => x.pod).join(', ')}; use namespace/name or the uid`);
+      }
+    }
+    if (!w) {
+      const known = workers.map((x) => x.pod ?? x.uid);
+      throw new RequestError(`no pod worker for ${JSON.stringify(query)} (by uid or namespace/name); ${known.length ? `known: ${known.join(', ')}` : 'there are no pod workers'}`);
+    }
+    const now = clock.now();
+    const rt = actors.find((a) => a.id === RUNTIME_ID)?.inspect;
+    const busy = isRecord(rt) && isRecord(rt.busy) && typeof rt.busy[w.uid] === 'string' ? rt.busy[w.uid] as string : null;
+    const statuses = readView(POD_STATUSES_VIEW);
+    const status = statuses instanceof Map ? statuses.get(w.uid) : undefined;
+    const cs = containerLines(status);
+    return {
+      at: now,
+      uid: w.uid,
+      pod: w.pod,
+      state: w.state,
+      seq: w.seq,
+      inFlight: w.inFlight,
+      pending: w.pending,
+      nextSyncAt: w.nextSyncAt,
+      nextSyncInMs: typeof w.nextSyncAt === 'number' ? w.nextSyncAt - now : null,
+      lastSyncError: w.lastSyncError,
+      runtime: { busy },
+      phase: cs?.phase ?? null,
+      containers: cs?.containers ?? [],
+      history: w.history,
+    };
+  };
+
+  const graphResult = (name: string) => {
+    const m = Object.hasOwn(machines, name) ? machines[name] : undefined;
+    if (!m) {
+      const known = Object.keys(machines);
+      throw new RequestError(`unknown machine ${JSON.stringify(name)}; ${known.length ? `known machines: ${known.join(', ')}` : 'no machines are registered'}`);
+    }
+    let text = graphs.get(name);
+    if (text === undefined) { text = machineToMermaid(m); graphs.set(name, text); }
+    return { machine: name, format: 'mermaid', text };
+  };
+
+  const startTail = (c: Conn, channel: string, id: RequestId | undefined) => {
+    const { events, views: viewNames } = bus.channelNames();
+    if (!events.includes(channel) && !viewNames.includes(channel)) {
+      const known = [...new Set([...events, ...viewNames])].sort();
+      throw new RequestError(`unknown channel ${JSON.stringify(channel)}; known channels: ${known.join(', ')}`);
+    }
+    const base = () => (id === undefined ? { ok: true, channel } : { ok: true, id, channel });
+    const tail: Tail = {
+      channel, id, sub: undefined, droppedUnreported: 0,
+      reportDrops() {
+        if (tail.droppedUnreported === 0) return;
+        write(c, { ...base(), at: clock.now(), dropped: tail.droppedUnreported });
+        tail.droppedUnreported = 0;
+      },
+    };
+    c.tails.add(tail);
+    tails++;
+    tail.sub = bus.observe(channel).subscribe((msg) => {
+      // Runs inside the sender's bus.send: it must never throw.
+      try {
+        if (c.closed || c.socket.destroyed) return;
+        if (c.socket.writableLength > maxBuffered) {
+          tail.droppedUnreported++;
+          dropped++;
+          return;
+        }
+        tail.reportDrops();
+        write(c, { ...base(), at: clock.now(), msg: toJsonSafe(msg) });
+      } catch (e) {
+        log.warn('debug socket: tail write failed', { channel, error: e });
+      }
+    });
+  };
+
+  const endTails = (c: Conn) => {
+    for (const t of c.tails) {
+      t.sub?.unsubscribe();
+      tails--;
+    }
+    c.tails.clear();
+  };
+
+  const handleLine = (c: Conn, raw: Buffer) => {
+    const line = raw.toString('utf8').trim();
+    if (line === '') return;
+    requests++;
+    const parsed = parseRequest(line);
+    if (!parsed.ok) return fail(c, parsed.id, parsed.error);
+    const req = parsed.req;
+    try {
+      switch (req.cmd) {
+        case 'actors': return answer(c, req.id, actorsResult());
+        case 'pod': return answer(c, req.id, podResult(req.pod));
+        case 'graph': return answer(c, req.id, graphResult(req.machine));
+        case 'tail': return startTail(c, req.channel, req.id);
+      }
+    } catch (e) {
+      if (e instanceof RequestError) return fail(c, req.id, e.message);
+      log.warn('debug socket request failed', { cmd: req.cmd, error: e });
+      return fail(c, req.id, `${req.cmd} failed: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  };
+
+  const onData = (c: Conn, chunk: Buffer) => {
+    const data = c.pending.length > 0 ? Buffer.concat([c.pending, chunk]) : chunk;
+    let start = 0;
+    for (;;) {
+      const nl = data.indexOf(10, start);
+      if (nl < 0) break;
+      if (c.discarding) {
+        // The tail of a line already answered as too long.
+        c.discarding = false;
+      } else if (nl - start > maxLine) {
+        requests++;
+        fail(c, undefined, `request line longer than ${maxLine} bytes`);
+      } else {
+        handleLine(c, data.subarray(start, nl));
+      }
+      start = nl + 1;
+      if (c.closed) return;
+    }
+    const rest = data.subarray(start);
+    if (c.discarding) {
+      c.pending = Buffer.alloc(0);
+    } else if (rest.length > maxLine) {
+      requests++;
+      fail(c, undefined, `request line longer than ${maxLine} bytes`);
+      c.discarding = true;
+      c.pending = Buffer.alloc(0);
+    } else {
+      // Copy: a subarray would keep the whole chunk alive.
+      c.pending = Buffer.from(rest);
+    }
+  };
+
+  const cleanup = (c: Conn) => {
+    if (c.closed) return;
+    c.closed = true;
+    endTails(c);
+    conns.delete(c);
+  };
+
+  function onConnection(socket: Socket): void {
+    const c: Conn = { socket, pending: Buffer.alloc(0), discarding: false, tails: new Set(), closed: false };
+    conns.add(c);
+    log.info('debug socket client connected', { clients: conns.size }, 4);
+    socket.on('data', (chunk: Buffer) => onData(c, chunk));
+    socket.on('drain', () => {
+      for (const t of c.tails) t.reportDrops();
+    });
+    socket.on('end', () => {
+      // EOF from the client ends its session, tails included: a peer that is gone entirely
+      // looks the same as one that only shut down its sending side, and a tail kept for a
+      // dead peer would hold a bus subscription until the next message failed to write.
+      endTails(c);
+      socket.end();
+    });
+    socket.on('error', (e) => {
+      log.info('debug socket client error', { error: e }, 4);
+      cleanup(c);
+    });
+    socket.on('close', () => cleanup(c));
+  }
+
+  let closing: Promise<void> | undefined;
+  const close = async (): Promise<void> => {
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      for (const c of [...conns]) {
+        cleanup(c);
+        c.socket.destroy();
+      }
+    });
+    try {
+      // libuv already unlinks a pipe it bound; this covers the rest, but never someone else's.
+      const st = await lstat(path);
+      if (st.ino === ino) await unlink(path);
+    } catch (e) {
+      if (errnoOf(e) !== 'ENOENT') log.warn('debug socket: could not remove the socket file', { path, error: e });
+    }
+    log.info('debug socket closed', { path }, 1);
+  };
+
+  return {
+    path,
+    stats: () => ({ connections: conns.size, tails, dropped, requests }),
+    close: () => (closing ??= close()),
+  };
+}
