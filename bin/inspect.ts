@@ -12,9 +12,10 @@
  */
 import { createConnection, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
+import { DEBUG_SOCKET_NAME } from '../kernel/debug-socket.ts';
 
 export const DEFAULT_ROOT_DIR = '/var/lib/kubelet';
-export const SOCKET_NAME = 'kubelet-ts.sock';
+export const SOCKET_NAME = DEBUG_SOCKET_NAME;
 const WATCH_MS = 1000;
 
 export type InspectCmd = 'actors' | 'pod' | 'tail' | 'graph';

@@ -7,6 +7,7 @@ import '../protocols/messages/channels.ts';
 import { child, type ChildSpec } from '../kernel/actor.ts';
 import { Bus } from '../kernel/bus.ts';
 import type { Clock } from '../kernel/clock.ts';
+import { startDebugSocket, type DebugSocket } from '../kernel/debug-socket.ts';
 import type { Logger } from '../kernel/log.ts';
 import { Supervisor } from '../kernel/supervisor.ts';
 import { syncLoop } from '../kernel/sync-loop.ts';
@@ -19,6 +20,7 @@ import { nodeStaticPodFs, type StaticPodFs } from '../actors/pod-config/adapters
 import { podConfig } from '../actors/pod-config/index.ts';
 import { podManager } from '../actors/pod-manager/index.ts';
 import { podWorkers } from '../actors/pod-workers/index.ts';
+import { podWorkerMachine } from '../actors/pod-workers/machine.ts';
 import { runtime } from '../actors/runtime/index.ts';
 import { statusManager } from '../actors/status/index.ts';
 import type { KubeletFlags } from './flags.ts';
@@ -36,6 +38,8 @@ export interface KubeletOptions {
   onEscalate?: (reason: string) => void;
   /** Extra per-actor overrides (e.g. a faster relist in specs). */
   periods?: { plegRelistMs?: number; syncTickMs?: number; housekeepingMs?: number; runtimeStatusMs?: number };
+  /** Where the debug socket listens (main.ts: `<rootDir>/kubelet-ts.sock`); none when unset. */
+  debugSocketPath?: string;
 }
 
 export interface Kubelet {
@@ -90,8 +94,22 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     },
   });
 
+  // Opened before the actors start: a daemon already serving this root dir fails the start
+  // here, before it could touch any pod.
+  let debugSocket: DebugSocket | undefined;
+  async function startDebug(): Promise<void> {
+    if (opts.debugSocketPath === undefined) return;
+    const ds = await startDebugSocket({
+      path: opts.debugSocketPath, source: supervisor, bus, clock, log: log.child('debugSocket'),
+      machines: { podWorker: podWorkerMachine },
+    });
+    if (stopping) await ds.close();
+    else debugSocket = ds;
+  }
+
   async function finish(): Promise<void> {
     await supervisor.stop();
+    await debugSocket?.close();
     if (!opts.cri) cri.close();
     resolveStopped();
   }
@@ -100,7 +118,10 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     bus,
     supervisor,
     cri,
-    start: () => supervisor.start(),
+    start: async () => {
+      await startDebug();
+      await supervisor.start();
+    },
     stop: () => (stopping ??= finish()),
     stopped,
   };

@@ -6,7 +6,9 @@
  * systemd's Restart=on-failure brings the daemon back; 2 for bad flags.
  */
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { RealClock } from '../kernel/clock.ts';
+import { DEBUG_SOCKET_NAME } from '../kernel/debug-socket.ts';
 import { createLogger } from '../kernel/log.ts';
 import { FlagError, parseFlags, usage } from './flags.ts';
 import { createKubelet } from './kubelet.ts';
@@ -34,6 +36,7 @@ async function main(argv: string[]): Promise<number> {
   let stopping: Promise<void> | undefined;
   const kubelet = createKubelet({
     flags, clock, log, nodeName,
+    debugSocketPath: join(flags.rootDir, DEBUG_SOCKET_NAME),
     onEscalate: (reason) => {
       log.error('supervisor escalated: stopping kubelet-ts', { reason });
       exitCode = 1;

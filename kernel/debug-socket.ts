@@ -80,6 +80,8 @@ export type DebugRequest =
 
 export type ParsedRequest = { ok: true; req: DebugRequest } | { ok: false; error: string; id?: RequestId };
 
+/** The socket's file name under the kubelet root dir. */
+export const DEBUG_SOCKET_NAME = 'kubelet-ts.sock';
 export const DEFAULT_MAX_LINE_BYTES = 64 * 1024;
 export const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024;
 /** Unix socket paths are limited by sockaddr_un.sun_path (108 bytes with the NUL on Linux). */

@@ -1,0 +1,700 @@
+/**
+ * The debug socket on a real unix socket in a temp dir, with a real Bus, a fake supervisor
+ * (inspect snapshots as data) and the real podWorker machine for `graph`. Time comes from a
+ * VirtualClock; the only waiting is on socket I/O.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { chmod, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { createConnection, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, afterEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import '../../protocols/messages/channels.ts';
+import { Bus } from '../../kernel/bus.ts';
+import { VirtualClock } from '../../kernel/clock.ts';
+import { silentLogger } from '../../kernel/log.ts';
+import {
+  machineToMermaid, parseRequest, startDebugSocket, toJsonSafe, type ActorInfo, type DebugSocket,
+} from '../../kernel/debug-socket.ts';
+import { podWorkerMachine } from '../../actors/pod-workers/machine.ts';
+import { renderActors, renderPod, runInspect, parseInspectArgs } from '../../bin/inspect.ts';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures
+
+const WEB_UID = 'uid-web-1';
+
+function fakeActors(clock: VirtualClock): ActorInfo[] {
+  const now = clock.now();
+  return [
+    { id: 'statusManager', state: 'running', restarts: 0, lastError: null, lastErrorAt: null, startedAt: 0, uptimeMs: now, dependsOn: [], inspect: { pods: 1 } },
+    {
+      id: 'runtime', state: 'running', restarts: 2, lastError: 'CRI Unavailable: connection refused', lastErrorAt: now - 5000,
+      startedAt: now - 3000, uptimeMs: 3000, dependsOn: [],
+      inspect: { health: 'ok', busy: { [WEB_UID]: 'runtime.syncPod' }, backoff: 1 },
+    },
+    {
+      id: 'podWorkers', state: 'running', restarts: 0, lastError: null, lastErrorAt: null, startedAt: 0, uptimeMs: now, dependsOn: ['runtime'],
+      inspect: {
+        workers: [
+          {
+            uid: WEB_UID, pod: 'default/web', state: 'syncing.working', seq: 3, inFlight: 'sync', pending: 'update',
+            nextSyncAt: now + 10_000, lastSyncError: 'ImagePullBackOff',
+            history: [
+              { at: now - 2000, state: 'syncing.working', cause: 'create:config.add' },
+              { at: now - 1000, state: 'syncing.idle', cause: 'create:config.add' },
+              { at: now, state: 'syncing.working', cause: 'sync:tick.resync' },
+            ],
+          },
+          {
+            uid: 'uid-db-1', pod: 'kube-system/db', state: 'terminated.idle', seq: 7, inFlight: null, pending: null,
+            nextSyncAt: null, lastSyncError: null, history: [],
+          },
+        ],
+      },
+    },
+    { id: 'syncLoop', state: 'restarting', restarts: 1, lastError: 'boom', lastErrorAt: now, startedAt: null, uptimeMs: 0, dependsOn: ['podWorkers'], inspect: { mailboxDepth: 4, dispatched: 9 } },
+  ];
+}
+
+class Client {
+  readonly socket: Socket;
+  #buf = '';
+  #lines: string[] = [];
+  #waiters: ((l: string) => void)[] = [];
+  readonly closed: Promise<void>;
+
+  constructor(path: string) {
+    this.socket = createConnection(path);
+    this.socket.setEncoding('utf8');
+    this.socket.on('data', (c: string) => {
+      this.#buf += c;
+      let nl;
+      while ((nl = this.#buf.indexOf('\n')) >= 0) {
+        const l = this.#buf.slice(0, nl);
+        this.#buf = this.#buf.slice(nl + 1);
+        const w = this.#waiters.shift();
+        if (w) w(l); else this.#lines.push(l);
+      }
+    });
+    this.closed = once(this.socket, 'close').then(() => undefined);
+  }
+
+  async ready(): Promise<this> {
+    await once(this.socket, 'connect');
+    return this;
+  }
+
+  send(text: string): void {
+    this.socket.write(text);
+  }
+
+  line(): Promise<string> {
+    const l = this.#lines.shift();
+    if (l !== undefined) return Promise.resolve(l);
+    return new Promise((resolve, reject) => {
+      this.#waiters.push(resolve);
+      this.socket.once('close', () => reject(new Error('closed before a line arrived')));
+    });
+  }
+
+  async json(): Promise<Record<string, unknown>> {
+    return JSON.parse(await this.line()) as Record<string, unknown>;
+  }
+
+  async ask(text: string): Promise<Record<string, unknown>> {
+    this.send(text.endsWith('\n') ? text : text + '\n');
+    return this.json();
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+/** Socket I/O is real: wait (bounded) for the server to observe it. */
+async function until(cond: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if (cond()) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+interface Fixture {
+  dir: string;
+  path: string;
+  bus: Bus;
+  clock: VirtualClock;
+  actors: ActorInfo[];
+  ds: DebugSocket;
+}
+
+const dirs: string[] = [];
+async function tempDir(): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'kts-dbg-'));
+  dirs.push(d);
+  return d;
+}
+after(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+async function fixture(extra: { maxBufferedBytes?: number } = {}): Promise<Fixture> {
+  const dir = await tempDir();
+  const path = join(dir, 'kubelet-ts.sock');
+  const bus = new Bus();
+  const clock = new VirtualClock(1_700_000_000_000);
+  const f = { dir, path, bus, clock, actors: fakeActors(clock) } as Fixture;
+  // Channels exist once someone uses them, as in the daemon.
+  bus.port('test').events('pleg').subscribe(() => {});
+  bus.port('status').publish('podStatuses', new Map([[WEB_UID, {
+    phase: 'Pending',
+    containerStatuses: [{
+      name: 'web', ready: false, restartCount: 3, image: 'nginx', imageID: '',
+      state: { waiting: { reason: 'CrashLoopBackOff', message: 'back-off 40s restarting failed container=web pod=web_default(uid-web-1)' } },
+    }],
+  }]]) as never);
+  f.ds = await startDebugSocket({
+    path, bus, clock, log: silentLogger,
+    source: { inspect: () => f.actors },
+    machines: { podWorker: podWorkerMachine },
+    ...extra,
+  });
+  return f;
+}
+
+const open: DebugSocket[] = [];
+afterEach(async () => {
+  for (const ds of open.splice(0)) await ds.close();
+});
+async function started(extra: { maxBufferedBytes?: number } = {}): Promise<Fixture> {
+  const f = await fixture(extra);
+  open.push(f.ds);
+  return f;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+describe('parseRequest', () => {
+  it('accepts both syntaxes and keeps the id', () => {
+    assert.deepEqual(parseRequest('actors'), { ok: true, req: { cmd: 'actors' } });
+    assert.deepEqual(parseRequest('  pod default/web \r'), { ok: true, req: { cmd: 'pod', pod: 'default/web' } });
+    assert.deepEqual(parseRequest('{"cmd":"tail","channel":"pleg","id":7}'), { ok: true, req: { cmd: 'tail', channel: 'pleg', id: 7 } });
+    assert.deepEqual(parseRequest('{"cmd":"graph","machine":"podWorker","id":"g"}'), { ok: true, req: { cmd: 'graph', machine: 'podWorker', id: 'g' } });
+  });
+
+  it('names what is wrong', () => {
+    assert.deepEqual(parseRequest('foo'), { ok: false, error: 'unknown command "foo"; try actors, pod, tail, graph' });
+    assert.deepEqual(parseRequest('{"cmd":"foo","id":1}'), { ok: false, id: 1, error: 'unknown command "foo"; try actors, pod, tail, graph' });
+    assert.match((parseRequest('{"cmd":') as { error: string }).error, /^invalid JSON request: /);
+    assert.match((parseRequest('[1,2]') as { error: string }).error, /must be a JSON object/);
+    assert.match((parseRequest('"actors"') as { error: string }).error, /must be a JSON object/);
+    assert.match((parseRequest('{"id":3}') as { error: string }).error, /no "cmd"/);
+    assert.match((parseRequest('{"cmd":"pod"}') as { error: string }).error, /pod needs "pod"/);
+    assert.match((parseRequest('{"cmd":"actors","id":{}}') as { error: string }).error, /"id" must be a string or a number/);
+    assert.match((parseRequest('pod') as { error: string }).error, /pod needs exactly one argument/);
+    assert.match((parseRequest('tail a b') as { error: string }).error, /tail needs exactly one argument/);
+    assert.match((parseRequest('actors now') as { error: string }).error, /actors takes no argument/);
+  });
+});
+
+describe('toJsonSafe', () => {
+  it('turns any payload into JSON', () => {
+    const cyclic: Record<string, unknown> = { n: 1 };
+    cyclic.self = cyclic;
+    const shared = { x: 1 };
+    const v = toJsonSafe({
+      map: new Map([['a', 1], ['__proto__', 2]]),
+      objKeys: new Map([[{ k: 1 }, 'v']]),
+      set: new Set(['s']),
+      buf: Buffer.from('hello'),
+      u8: new Uint8Array([1, 2, 3]),
+      err: new Error('disk full'),
+      big: 12n,
+      nan: Number.NaN,
+      date: new Date(0),
+      fn: () => 1,
+      undef: undefined,
+      arr: [undefined, () => 1, 1],
+      cyclic,
+      twice: [shared, shared],
+    });
+    const round = JSON.parse(JSON.stringify(v)) as Record<string, unknown>;
+    assert.deepEqual(round, {
+      map: { a: 1, ['__proto__']: 2 },
+      objKeys: [[{ k: 1 }, 'v']],
+      set: ['s'],
+      buf: Buffer.from('hello').toString('base64'),
+      u8: 'AQID',
+      err: 'disk full',
+      big: '12',
+      nan: null,
+      date: '1970-01-01T00:00:00.000Z',
+      arr: [null, null, 1],
+      cyclic: { n: 1, self: '[Circular]' },
+      twice: [{ x: 1 }, { x: 1 }],
+    });
+  });
+});
+
+describe('machineToMermaid', () => {
+  it('renders the podWorker machine: nesting, initial, final, guards, after, always', () => {
+    const text = machineToMermaid(podWorkerMachine);
+    const lines = text.split('\n').map((l) => l.trim());
+    assert.equal(lines[0], 'stateDiagram-v2');
+    for (const expected of [
+      '[*] --> syncing',
+      'state syncing {',
+      '[*] --> syncing_idle',
+      'state "idle" as syncing_idle',
+      'syncing_idle --> syncing_working : UPDATE',
+      'syncing_idle --> terminating : UPDATE [isKill]',
+      'syncing_working --> syncing_idle : SYNCED [currentSeq]',
+      'syncing_working --> terminating : SYNCED [terminalResult]',
+      'syncing_working --> syncing_working : RESEND',
+      'terminating_retryWait --> terminating_killing : after 10s',
+      'terminated_settling --> terminated_idle : always',
+      'terminated_settling --> terminated_removing : always [guard]',
+      'terminated_removing --> done : REMOVED [currentSeq]',
+      'done --> [*]',
+    ]) assert.ok(lines.includes(expected), `missing line: ${expected}\n${text}`);
+    // Edges inside one composite are written inside it; cross-composite ones at the top level.
+    const inner = text.indexOf('    syncing_idle --> syncing_working : UPDATE');
+    assert.ok(inner > 0 && inner < text.indexOf('state terminating {'));
+    assert.ok(text.indexOf('  syncing_idle --> terminating : UPDATE [isKill]') > text.lastIndexOf('}'));
+    // Balanced braces, no internal xstate.after event names leak.
+    assert.equal((text.match(/\{/g) ?? []).length, (text.match(/\}/g) ?? []).length);
+    assert.doesNotMatch(text, /xstate\./);
+  });
+});
+
+describe('debug socket', () => {
+  it('answers actors in both syntaxes, echoing the id, with mailbox depth', async () => {
+    const f = await started();
+    const c = await new Client(f.path).ready();
+    const text = await c.ask('actors');
+    assert.equal(text.ok, true);
+    assert.equal('id' in text, false);
+    const r = await c.ask('{"cmd":"actors","id":"a1"}');
+    assert.equal(r.ok, true);
+    assert.equal(r.id, 'a1');
+    assert.deepEqual(text.result, r.result);
+    const result = r.result as { at: number; actors: Record<string, unknown>[] };
+    assert.equal(result.at, f.clock.now());
+    assert.deepEqual(result.actors.map((a) => [a.id, a.state, a.restarts, a.mailboxDepth]), [
+      ['statusManager', 'running', 0, 0], ['runtime', 'running', 2, 0], ['podWorkers', 'running', 0, 0], ['syncLoop', 'restarting', 1, 4],
+    ]);
+    const rt = result.actors[1]!;
+    assert.equal(rt.lastError, 'CRI Unavailable: connection refused');
+    assert.equal(rt.uptimeMs, 3000);
+    assert.deepEqual(result.actors[2]!.dependsOn, ['runtime']);
+    assert.deepEqual(rt.inspect, { health: 'ok', busy: { [WEB_UID]: 'runtime.syncPod' }, backoff: 1 });
+    c.close();
+  });
+
+  it('answers pod by uid, by namespace/name and by a unique name; an unknown pod is an error line', async () => {
+    const f = await started();
+    const c = await new Client(f.path).ready();
+    const byUid = await c.ask(`pod ${WEB_UID}`);
+    const byName = await c.ask('{"cmd":"pod","pod":"default/web","id":2}');
+    const byShort = await c.ask('pod web');
+    assert.equal(byName.id, 2);
+    assert.deepEqual(byUid.result, byName.result);
+    assert.deepEqual(byUid.result, byShort.result);
+    const p = byUid.result as Record<string, unknown>;
+    assert.equal(p.uid, WEB_UID);
+    assert.equal(p.pod, 'default/web');
+    assert.equal(p.state, 'syncing.working');
+    assert.equal(p.seq, 3);
+    assert.equal(p.inFlight, 'sync');
+    assert.equal(p.pending, 'update');
+    assert.equal(p.nextSyncAt, f.clock.now() + 10_000);
+    assert.equal(p.nextSyncInMs, 10_000);
+    assert.equal(p.lastSyncError, 'ImagePullBackOff');
+    assert.deepEqual(p.runtime, { busy: 'runtime.syncPod' });
+    assert.equal(p.phase, 'Pending');
+    assert.deepEqual(p.containers, [{
+      name: 'web', kind: 'app', state: 'waiting', reason: 'CrashLoopBackOff',
+      message: 'back-off 40s restarting failed container=web pod=web_default(uid-web-1)', restartCount: 3, ready: false,
+    }]);
+    assert.equal((p.history as unknown[]).length, 3);
+    assert.deepEqual((p.history as Record<string, unknown>[])[0], { at: f.clock.now() - 2000, state: 'syncing.working', cause: 'create:config.add' });
+
+    // Time moves: the deadline is reported against the daemon's clock.
+    f.clock.advance(4000);
+    const later = (await c.ask('pod default/web')).result as Record<string, unknown>;
+    assert.equal(later.nextSyncInMs, 6000);
+
+    const db = (await c.ask('pod kube-system/db')).result as Record<string, unknown>;
+    assert.deepEqual([db.state, db.runtime, db.containers, db.phase], ['terminated.idle', { busy: null }, [], null]);
+
+    const missing = await c.ask('{"cmd":"pod","pod":"default/nope","id":9}');
+    assert.equal(missing.ok, false);
+    assert.equal(missing.id, 9);
+    assert.match(String(missing.error), /no pod worker for "default\/nope".*known: default\/web, kube-system\/db/);
+    c.close();
+  });
+
+  it('pod explains a podWorkers actor that is not running', async () => {
+    const f = await started();
+    f.actors = f.actors.map((a) => (a.id === 'podWorkers' ? { ...a, state: 'restarting', inspect: undefined } : a));
+    const c = await new Client(f.path).ready();
+    const r = await c.ask('pod default/web');
+    assert.deepEqual(r, { ok: false, error: 'podWorkers is restarting: its pod workers cannot be inspected now' });
+    c.close();
+  });
+
+  it('answers graph with Mermaid; an unknown machine is an error naming the known ones', async () => {
+    const f = await started();
+    const c = await new Client(f.path).ready();
+    const r = await c.ask('graph podWorker');
+    assert.equal(r.ok, true);
+    const g = r.result as { machine: string; format: string; text: string };
+    assert.equal(g.machine, 'podWorker');
+    assert.equal(g.format, 'mermaid');
+    assert.equal(g.text, machineToMermaid(podWorkerMachine));
+    const bad = await c.ask('{"cmd":"graph","machine":"nope","id":1}');
+    assert.deepEqual(bad, { ok: false, id: 1, error: 'unknown machine "nope"; known machines: podWorker' });
+    c.close();
+  });
+
+  it('answers malformed and unknown input with an error line, then serves the next request', async () => {
+    const f = await started();
+    const c = await new Client(f.path).ready();
+    const errors = [
+      ['{"cmd": "actors"', /^invalid JSON request/],
+      ['[1]', /must be a JSON object/],
+      ['null', /unknown command "null"/],
+      ['{"id":5}', /no "cmd"/],
+      ['{"cmd":"tail"}', /tail needs "channel"/],
+      ['{"cmd":"foo"}', /^unknown command "foo"; try actors, pod, tail, graph$/],
+      ['foo bar', /^unknown command "foo"; try actors, pod, tail, graph$/],
+    ] as const;
+    for (const [input, re] of errors) {
+      const r = await c.ask(input);
+      assert.equal(r.ok, false, input);
+      assert.match(String(r.error), re, input);
+    }
+    // Empty lines are ignored, not answered.
+    c.send('\n\r\n');
+    assert.equal((await c.ask('actors')).ok, true);
+    assert.equal(f.ds.stats().requests, errors.length + 1);
+    c.close();
+  });
+
+  it('caps a request line at 64 KiB: a 1 MB line without newline gets one error, then the connection serves on', async () => {
+    const f = await started();
+    const c = await new Client(f.path).ready();
+    c.send('x'.repeat(1024 * 1024));
+    const r = await c.json();
+    assert.deepEqual(r, { ok: false, error: 'request line longer than 65536 bytes' });
+    // More of the same line, its end, then a real request.
+    c.send('y'.repeat(100_000) + '\nactors\n');
+    const next = await c.json();
+    assert.equal(next.ok, true);
+    assert.ok(Array.isArray((next.result as { actors: unknown[] }).actors));
+    // A long line that arrives whole in one write is refused too.
+    c.send('{"cmd":"pod","pod":"' + 'p'.repeat(70_000) + '"}\npod default/web\n');
+    assert.deepEqual(await c.json(), { ok: false, error: 'request line longer than 65536 bytes' });
+    assert.equal((await c.json()).ok, true);
+    c.close();
+  });
+
+  it('serves many clients at once', async () => {
+    const f = await started();
+    const clients = await Promise.all(Array.from({ length: 40 }, () => new Client(f.path).ready()));
+    const answers = await Promise.all(clients.map(async (c, i) => {
+      c.send(`{"cmd":"actors","id":${i}}\n{"cmd":"graph","machine":"podWorker","id":${i}}\npod default/web\n`);
+      return [await c.json(), await c.json(), await c.json()];
+    }));
+    answers.forEach(([a, g, p], i) => {
+      assert.equal(a!.id, i);
+      assert.equal(a!.ok, true);
+      assert.equal(g!.id, i);
+      assert.equal(p!.ok, true);
+    });
+    assert.equal(f.ds.stats().connections, 40);
+    for (const c of clients) c.close();
+    await until(() => f.ds.stats().connections === 0, 'all clients to be gone');
+  });
+
+  it('tails a channel: every message, JSON-safe, stamped with clock time; unsubscribes when the client leaves', async () => {
+    const f = await started();
+    const c = await new Client(f.path).ready();
+    c.send('{"cmd":"tail","channel":"pleg","id":"t"}\n');
+    await until(() => f.ds.stats().tails === 1, 'the tail to subscribe');
+    const port = f.bus.port('pleg');
+    port.send('pleg', { type: 'pleg.containerDied', podUid: WEB_UID, containerId: 'c1' } as never);
+    f.clock.advance(1500);
+    port.send('pleg', { type: 'pleg.containerStarted', podUid: WEB_UID, containerId: 'c2', extra: new Map([['k', Buffer.from('v')]]) } as never);
+    const first = await c.json();
+    const second = await c.json();
+    assert.deepEqual(first, {
+      ok: true, id: 't', channel: 'pleg', at: 1_700_000_000_000,
+      msg: { type: 'pleg.containerDied', podUid: WEB_UID, containerId: 'c1' },
+    });
+    assert.deepEqual(second, {
+      ok: true, id: 't', channel: 'pleg', at: 1_700_000_001_500,
+      msg: { type: 'pleg.containerStarted', podUid: WEB_UID, containerId: 'c2', extra: { k: 'dg==' } },
+    });
+    // Other requests still work on a tailing connection.
+    assert.equal((await c.ask('actors')).id, undefined);
+
+    c.close();
+    await until(() => f.ds.stats().tails === 0, 'the tail to unsubscribe');
+    assert.equal(f.ds.stats().connections, 0);
+    // Sending after the client left reaches nobody and breaks nothing.
+    port.send('pleg', { type: 'pleg.containerDied', podUid: WEB_UID, containerId: 'c3' } as never);
+  });
+
+  it('tails a view from its current value; an unknown channel is an error listing the known ones', async () => {
+    const f = await started();
+    const c = await new Client(f.path).ready();
+    const v = await c.ask('tail podStatuses');
+    assert.equal(v.channel, 'podStatuses');
+    assert.equal(((v.msg as Record<string, { phase: string }>)[WEB_UID])!.phase, 'Pending');
+    const bad = await c.ask('tail nope');
+    assert.deepEqual(bad, { ok: false, error: 'unknown channel "nope"; known channels: pleg, podStatuses' });
+    c.close();
+  });
+
+  it('many tail clients each get every message; half of them leaving leaks no subscription', async () => {
+    const f = await started();
+    const clients = await Promise.all(Array.from({ length: 20 }, () => new Client(f.path).ready()));
+    for (const c of clients) c.send('tail pleg\n');
+    await until(() => f.ds.stats().tails === 20, '20 tails');
+    const port = f.bus.port('pleg');
+    port.send('pleg', { type: 'pleg.containerDied', podUid: 'u', containerId: 'a' } as never);
+    for (const c of clients) assert.equal(((await c.json()).msg as { containerId: string }).containerId, 'a');
+    for (const c of clients.slice(0, 10)) c.close();
+    await until(() => f.ds.stats().tails === 10, '10 tails');
+    port.send('pleg', { type: 'pleg.containerDied', podUid: 'u', containerId: 'b' } as never);
+    for (const c of clients.slice(10)) assert.equal(((await c.json()).msg as { containerId: string }).containerId, 'b');
+    for (const c of clients.slice(10)) c.close();
+    await until(() => f.ds.stats().tails === 0 && f.ds.stats().connections === 0, 'no tails');
+  });
+
+  it('drops tail messages for a client that stops reading, counts them, and tells it later', async () => {
+    const f = await started({ maxBufferedBytes: 64 * 1024 });
+    const c = await new Client(f.path).ready();
+    c.send('tail pleg\n');
+    await until(() => f.ds.stats().tails === 1, 'the tail');
+    c.socket.pause();
+    const port = f.bus.port('pleg');
+    const big = 'z'.repeat(8 * 1024);
+    const total = 2000; // 16 MB if it were all buffered
+    for (let i = 0; i < total; i++) port.send('pleg', { type: 'pleg.containerChanged', podUid: 'u', containerId: String(i), big } as never);
+    const dropped = f.ds.stats().dropped;
+    assert.ok(dropped > total / 2, `dropped ${dropped} of ${total}`);
+    c.socket.resume();
+    let got = 0;
+    let notice: Record<string, unknown> | undefined;
+    while (!notice) {
+      const l = await c.json();
+      if ('dropped' in l) notice = l;
+      else got++;
+    }
+    assert.equal(got + (notice.dropped as number), total);
+    assert.equal(notice.channel, 'pleg');
+    // Once caught up, delivery resumes.
+    port.send('pleg', { type: 'pleg.containerChanged', podUid: 'u', containerId: 'last' } as never);
+    assert.equal(((await c.json()).msg as { containerId: string }).containerId, 'last');
+    c.close();
+  });
+
+  it('creates the socket 0600 and removes it on close; close ends live tails and is idempotent', async () => {
+    const umask = process.umask(0o022);
+    const f = await fixture();
+    // The 0177 umask used around bind(2) does not leak into the daemon.
+    assert.equal(process.umask(umask), 0o022);
+    const st = await stat(f.path);
+    assert.ok(st.isSocket());
+    assert.equal(st.mode & 0o777, 0o600);
+    assert.equal(st.uid, process.getuid!());
+    const c = await new Client(f.path).ready();
+    c.send('tail pleg\n');
+    await until(() => f.ds.stats().tails === 1, 'the tail');
+    await f.ds.close();
+    await c.closed;
+    assert.equal(f.ds.stats().tails, 0);
+    assert.equal(existsSync(f.path), false);
+    await f.ds.close();
+  });
+
+  it('replaces a stale socket left by a dead daemon', async () => {
+    const dir = await tempDir();
+    const path = join(dir, 'kubelet-ts.sock');
+    // A daemon that dies by SIGKILL leaves its socket file behind.
+    const child = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(path)}, () => console.log('up'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await once(child.stdout!, 'data');
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    assert.ok((await stat(path)).isSocket());
+    const ds = await startDebugSocket({ path, bus: new Bus(), clock: new VirtualClock(), log: silentLogger, source: { inspect: () => [] } });
+    open.push(ds);
+    const c = await new Client(path).ready();
+    assert.deepEqual(await c.ask('actors'), { ok: true, result: { at: 0, actors: [] } });
+    c.close();
+  });
+
+  it('refuses to start when another daemon listens on the path, or a non-socket is in the way', async () => {
+    const f = await started();
+    await assert.rejects(
+      startDebugSocket({ path: f.path, bus: new Bus(), clock: new VirtualClock(), log: silentLogger, source: { inspect: () => [] } }),
+      (e: Error) => e.message.includes(f.path) && /another process is listening/.test(e.message),
+    );
+    // The first one is untouched.
+    const c = await new Client(f.path).ready();
+    assert.equal((await c.ask('actors')).ok, true);
+    c.close();
+
+    const file = join(f.dir, 'not-a-socket');
+    await writeFile(file, 'x');
+    await assert.rejects(
+      startDebugSocket({ path: file, bus: new Bus(), clock: new VirtualClock(), log: silentLogger, source: { inspect: () => [] } }),
+      /not-a-socket: the path exists and is not a socket/,
+    );
+    await assert.rejects(
+      startDebugSocket({ path: join(f.dir, 'x'.repeat(120)), bus: new Bus(), clock: new VirtualClock(), log: silentLogger, source: { inspect: () => [] } }),
+      /unix sockets allow at most 107/,
+    );
+  });
+
+  const setpriv = spawnSync('sh', ['-c', 'command -v setpriv'], { encoding: 'utf8' }).stdout.trim();
+  const asRoot = process.getuid?.() === 0;
+  it('refuses another user (EACCES)', { skip: !asRoot || !setpriv ? 'needs root and setpriv' : false }, async () => {
+    const f = await started();
+    // The directory is open to all, so only the socket's own mode keeps `nobody` out.
+    await chmod(f.dir, 0o755);
+    const script = `const s = require('net').createConnection(${JSON.stringify(f.path)});
+      s.on('connect', () => { console.log('CONNECTED'); s.destroy(); });
+      s.on('error', (e) => console.log(e.code));`;
+    const res = spawnSync(setpriv, ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, '-e', script], { encoding: 'utf8' });
+    assert.equal(res.status, 0, res.stderr);
+    assert.equal(res.stdout.trim(), 'EACCES');
+    // And the same client as root gets in.
+    const ok = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    assert.equal(ok.stdout.trim(), 'CONNECTED');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe('kubelet-ts inspect', () => {
+  const capture = () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    return {
+      io: { stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => err.push(s) }, interrupted: new Promise<void>(() => {}) },
+      out: () => out.join(''),
+      err: () => err.join(''),
+    };
+  };
+
+  it('parses its arguments', () => {
+    assert.deepEqual(parseInspectArgs([]), { cmd: 'actors', arg: undefined, socket: '/var/lib/kubelet/kubelet-ts.sock', rootDir: '/var/lib/kubelet', json: false, watch: false, help: false });
+    const a = parseInspectArgs(['pod', 'default/web', '--root-dir=/r', '--json', '--watch']);
+    assert.deepEqual([a.cmd, a.arg, a.socket, a.json, a.watch], ['pod', 'default/web', '/r/kubelet-ts.sock', true, true]);
+    assert.equal(parseInspectArgs(['tail', 'pleg', '--socket', '/s.sock']).socket, '/s.sock');
+    assert.throws(() => parseInspectArgs(['pod']), /pod needs exactly one argument/);
+    assert.throws(() => parseInspectArgs(['bogus']), /unknown command "bogus"/);
+    assert.throws(() => parseInspectArgs(['--nope']), /unknown flag --nope/);
+    assert.throws(() => parseInspectArgs(['tail', 'x', '--watch']), /--watch works with actors and pod/);
+    assert.throws(() => parseInspectArgs(['--socket=/a', '--root-dir=/b']), /either --root-dir or --socket/);
+  });
+
+  it('renders actors and pod tables', () => {
+    const clock = new VirtualClock(1_700_000_000_000);
+    const actors = fakeActors(clock).map((a) => ({
+      id: a.id, state: a.state, restarts: a.restarts, lastError: a.lastError, lastErrorAt: a.lastErrorAt,
+      uptimeMs: a.state === 'running' ? a.uptimeMs : null, mailboxDepth: a.id === 'syncLoop' ? 4 : 0,
+    }));
+    const text = renderActors({ at: clock.now(), actors });
+    const lines = text.split('\n');
+    assert.match(lines[0]!, /^ID\s+STATE\s+RESTARTS\s+LAST ERROR\s+MAILBOX\s+UPTIME$/);
+    assert.match(lines[2]!, /^runtime\s+running\s+2\s+CRI Unavailable: connection refused \(5s ago\)\s+0\s+3s$/);
+    assert.match(lines[4]!, /^syncLoop\s+restarting\s+1\s+boom \(0ms ago\)\s+4\s+-$/);
+
+    const pod = renderPod({
+      at: 10_000, uid: 'u1', pod: 'default/web', state: 'syncing.idle', seq: 2, inFlight: null, pending: 'kill',
+      nextSyncAt: 70_000, nextSyncInMs: 60_000, lastSyncError: null, runtime: { busy: null }, phase: 'Running',
+      containers: [{ name: 'web', kind: 'app', state: 'running', reason: null, message: null, restartCount: 0, ready: true }],
+      history: [{ at: 9000, state: 'syncing.idle', cause: 'create:config.add' }],
+    });
+    assert.match(pod, /^POD:\s+default\/web$/m);
+    assert.match(pod, /^PENDING:\s+kill$/m);
+    assert.match(pod, /^NEXT SYNC:\s+\S+ \(in 1m0s\)$/m);
+    assert.match(pod, /^RUNTIME:\s+idle$/m);
+    assert.match(pod, /^CONTAINERS\nNAME\s+STATE\s+REASON\s+RESTARTS\s+READY\s+MESSAGE\nweb\s+running\s+<none>\s+0\s+true\s+<none>$/m);
+    assert.match(pod, /^HISTORY\nTIME\s+AGO\s+STATE\s+CAUSE\n\S+\s+1s\s+syncing\.idle\s+create:config\.add$/m);
+  });
+
+  it('talks to the socket: tables, --json, graph, daemon errors, a missing socket', async () => {
+    const f = await started();
+    let cap = capture();
+    assert.equal(await runInspect(['actors', '--socket', f.path], cap.io), 0);
+    assert.match(cap.out(), /^ID\s+STATE\s+RESTARTS\s+LAST ERROR\s+MAILBOX\s+UPTIME\n/);
+    assert.match(cap.out(), /^podWorkers\s+running/m);
+
+    cap = capture();
+    assert.equal(await runInspect(['pod', 'default/web', '--socket', f.path, '--json'], cap.io), 0);
+    const raw = JSON.parse(cap.out()) as { ok: boolean; id: number; result: { uid: string } };
+    assert.deepEqual([raw.ok, raw.id, raw.result.uid], [true, 1, WEB_UID]);
+
+    cap = capture();
+    assert.equal(await runInspect(['graph', 'podWorker', `--root-dir=${f.dir}`], cap.io), 0);
+    assert.equal(cap.out(), machineToMermaid(podWorkerMachine));
+
+    cap = capture();
+    assert.equal(await runInspect(['pod', 'default/ghost', '--socket', f.path], cap.io), 1);
+    assert.match(cap.err(), /^kubelet-ts inspect: no pod worker for "default\/ghost"/);
+    assert.equal(cap.out(), '');
+
+    cap = capture();
+    const gone = join(f.dir, 'elsewhere');
+    assert.equal(await runInspect(['--root-dir', gone], cap.io), 1);
+    assert.equal(cap.err(), `kubelet-ts inspect: no kubelet-ts debug socket at ${gone}/kubelet-ts.sock: is the daemon running with --root-dir ${gone}?\n`);
+
+    cap = capture();
+    assert.equal(await runInspect(['frobnicate'], cap.io), 2);
+    assert.match(cap.err(), /unknown command "frobnicate"/);
+  });
+
+  it('tails until interrupted; a tail of an unknown channel fails', async () => {
+    const f = await started();
+    let stop!: () => void;
+    const cap = capture();
+    const io = { ...cap.io, interrupted: new Promise<void>((r) => { stop = r; }) };
+    const run = runInspect(['tail', 'pleg', '--socket', f.path], io);
+    await until(() => f.ds.stats().tails === 1, 'the CLI tail');
+    f.bus.port('pleg').send('pleg', { type: 'pleg.containerDied', podUid: 'u', containerId: 'c9' } as never);
+    await until(() => cap.out().includes('c9'), 'the tail line');
+    assert.match(cap.out(), /^\d\d:\d\d:\d\d\.\d{3}  pleg  pleg\.containerDied  \{"podUid":"u","containerId":"c9"\}\n$/);
+    stop();
+    assert.equal(await run, 0);
+    await until(() => f.ds.stats().tails === 0, 'the CLI tail to end');
+
+    const bad = capture();
+    assert.equal(await runInspect(['tail', 'nope', '--socket', f.path], bad.io), 1);
+    assert.match(bad.err(), /unknown channel "nope"; known channels: /);
+  });
+
+  it('bin/kubelet-ts inspect dispatches to the inspect CLI', async () => {
+    const f = await started();
+    const child = spawn(join(ROOT, 'bin', 'kubelet-ts'), ['inspect', 'actors', '--socket', f.path, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
+    child.stderr!.on('data', (c: Buffer) => { err += c.toString(); });
+    const [code] = await once(child, 'exit') as [number];
+    assert.equal(code, 0, err);
+    const line = JSON.parse(out) as { ok: boolean; result: { actors: { id: string }[] } };
+    assert.equal(line.result.actors.length, 4);
+  });
+});
