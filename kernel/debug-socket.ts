@@ -237,6 +237,7 @@ interface GraphNode {
   transitions: Map<string, readonly GraphTransition[]>;
   always?: readonly GraphTransition[];
   after: readonly (GraphTransition & { delay: unknown })[];
+  invoke?: readonly { id: string; src: unknown }[];
 }
 
 interface GraphTransition {
@@ -258,10 +259,15 @@ function guardName(g: unknown): string | undefined {
   return 'guard';
 }
 
-function eventLabel(eventType: string): string {
+function eventLabel(eventType: string, n: GraphNode): string {
   if (eventType.startsWith('xstate.done.state.')) return 'onDone';
-  if (eventType.startsWith('xstate.done.actor.')) return `done: ${eventType.slice('xstate.done.actor.'.length)}`;
-  if (eventType.startsWith('xstate.error.actor.')) return `error: ${eventType.slice('xstate.error.actor.'.length)}`;
+  const actor = /^xstate\.(done|error)\.actor\.(.*)$/.exec(eventType);
+  if (actor) {
+    // Name the invoked logic, not xstate's generated invoke id ("0.machine.state").
+    const inv = (n.invoke ?? []).find((i) => i.id === actor[2]);
+    const name = inv && /^\d+\./.test(inv.id) ? (typeof inv.src === 'string' ? inv.src : 'invoke') : actor[2];
+    return `${actor[1] === 'done' ? 'done' : 'error'}: ${name}`;
+  }
   return eventType;
 }
 
@@ -294,7 +300,7 @@ export function machineToMermaid(machine: AnyStateMachine): string {
       if (eventType.startsWith('xstate.after.')) continue; // drawn from `after` below
       for (const t of ts) {
         const g = guardName(t.guard);
-        const label = g ? `${eventLabel(eventType)} [${g}]` : eventLabel(eventType);
+        const label = g ? `${eventLabel(eventType, n)} [${g}]` : eventLabel(eventType, n);
         const targets = t.target && t.target.length > 0 ? t.target : [n];
         for (const to of targets) addEdge(n, to, label);
       }

@@ -19,6 +19,7 @@ import { silentLogger } from '../../kernel/log.ts';
 import {
   machineToMermaid, parseRequest, startDebugSocket, toJsonSafe, type ActorInfo, type DebugSocket,
 } from '../../kernel/debug-socket.ts';
+import { fromPromise, setup } from 'xstate';
 import { podWorkerMachine } from '../../actors/pod-workers/machine.ts';
 import { renderActors, renderPod, runInspect, parseInspectArgs } from '../../bin/inspect.ts';
 
@@ -271,6 +272,36 @@ describe('machineToMermaid', () => {
     // Balanced braces, no internal xstate.after event names leak.
     assert.equal((text.match(/\{/g) ?? []).length, (text.match(/\}/g) ?? []).length);
     assert.doesNotMatch(text, /xstate\./);
+  });
+});
+
+describe('machineToMermaid on other shapes', () => {
+  it('renders parallel regions, history, onDone, invoke results, named and numeric delays, wildcards', () => {
+    const m = setup({ delays: { slow: 5000 }, actors: { fetcher: fromPromise(async () => 1) }, guards: { ok: () => true } }).createMachine({
+      id: 'demo', initial: 'a',
+      states: {
+        a: { on: { GO: 'b', '*': { target: 'c' } }, after: { slow: 'c', 250: { target: 'b', guard: 'ok' } } },
+        b: {
+          type: 'parallel',
+          states: {
+            left: { initial: 'l1', states: { l1: { on: { NEXT: 'l2' } }, l2: { type: 'final' } } },
+            right: { initial: 'r1', states: { r1: { invoke: { src: 'fetcher', onDone: 'r2', onError: 'r1' } }, r2: { type: 'final' }, hist: { type: 'history', history: 'deep' } } },
+          },
+          onDone: 'c',
+        },
+        c: { type: 'final' },
+      },
+    });
+    const text = machineToMermaid(m);
+    const lines = text.split('\n').map((l) => l.trim());
+    for (const expected of [
+      '[*] --> a', 'state b {', 'state b_left {', '--', 'state b_right {', '[*] --> b_right_r1', 'b_left_l2 --> [*]',
+      'state "H*" as b_right_hist', 'b_left_l1 --> b_left_l2 : NEXT', 'b_right_r1 --> b_right_r2 : done: fetcher',
+      'b_right_r1 --> b_right_r1 : error: fetcher', 'a --> b : GO', 'a --> c : *', 'a --> b : after 250ms [ok]',
+      'a --> c : after slow', 'b --> c : onDone', 'c --> [*]',
+    ]) assert.ok(lines.includes(expected), `missing line: ${expected}\n${text}`);
+    // A parallel state has no initial arrow of its own.
+    assert.ok(!lines.includes('[*] --> b_left'));
   });
 });
 
