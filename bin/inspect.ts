@@ -414,6 +414,7 @@ export async function runInspect(argv: readonly string[], io: InspectIo): Promis
         const r = parseReply(line);
         if (!r.ok) throw new Fatal(r.error ?? 'the daemon answered an error');
         if (a.json) io.stdout.write(line + '\n');
+        else if (r.result !== undefined) continue; // the subscription's answer
         else io.stdout.write(renderTailLine(r as { channel: string; at: number }, io.stdout.isTTY ? io.stdout.columns : undefined) + '\n');
       }
     }

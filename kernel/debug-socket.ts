@@ -14,7 +14,8 @@
  *             {"cmd":"graph","machine":"<name>"}    or  graph <name>
  *             (JSON requests may carry an "id", string or number, echoed in every answer)
  *   response  {"ok":true,"id"?,"result":...}  |  {"ok":false,"id"?,"error":"..."}
- *   tail      {"ok":true,"id"?,"channel":C,"at":<clock ms>,"msg":...} per message, until the
+ *   tail      first the answer {"ok":true,"id"?,"result":{"channel":C,"subscribed":true}}, then
+ *             {"ok":true,"id"?,"channel":C,"at":<clock ms>,"msg":...} per message, until the
  *             client disconnects or shuts down its sending side (EOF ends the session); {"ok":true,"id"?,"channel":C,"at":..,"dropped":N} after N
  *             messages were dropped because the client did not read fast enough.
  *
@@ -619,6 +620,9 @@ export async function startDebugSocket(opts: DebugSocketOptions): Promise<DebugS
     };
     c.tails.add(tail);
     tails++;
+    // The answer comes first, so a client knows the subscription is live before any message
+    // (a view replays its current value at once).
+    answer(c, id, { channel, subscribed: true });
     tail.sub = bus.observe(channel).subscribe((msg) => {
       // Runs inside the sender's bus.send: it must never throw.
       try {

@@ -458,8 +458,9 @@ describe('debug socket', () => {
   it('tails a channel: every message, JSON-safe, stamped with clock time; unsubscribes when the client leaves', async () => {
     const f = await started();
     const c = await new Client(f.path).ready();
-    c.send('{"cmd":"tail","channel":"pleg","id":"t"}\n');
-    await until(() => f.ds.stats().tails === 1, 'the tail to subscribe');
+    // The answer says the subscription is live; messages follow.
+    assert.deepEqual(await c.ask('{"cmd":"tail","channel":"pleg","id":"t"}'), { ok: true, id: 't', result: { channel: 'pleg', subscribed: true } });
+    assert.equal(f.ds.stats().tails, 1);
     const port = f.bus.port('pleg');
     port.send('pleg', { type: 'pleg.containerDied', podUid: WEB_UID, containerId: 'c1' } as never);
     f.clock.advance(1500);
@@ -487,7 +488,8 @@ describe('debug socket', () => {
   it('tails a view from its current value; an unknown channel is an error listing the known ones', async () => {
     const f = await started();
     const c = await new Client(f.path).ready();
-    const v = await c.ask('tail podStatuses');
+    assert.deepEqual(await c.ask('tail podStatuses'), { ok: true, result: { channel: 'podStatuses', subscribed: true } });
+    const v = await c.json();
     assert.equal(v.channel, 'podStatuses');
     assert.equal(((v.msg as Record<string, { phase: string }>)[WEB_UID])!.phase, 'Pending');
     const bad = await c.ask('tail nope');
@@ -498,8 +500,8 @@ describe('debug socket', () => {
   it('many tail clients each get every message; half of them leaving leaks no subscription', async () => {
     const f = await started();
     const clients = await Promise.all(Array.from({ length: 20 }, () => new Client(f.path).ready()));
-    for (const c of clients) c.send('tail pleg\n');
-    await until(() => f.ds.stats().tails === 20, '20 tails');
+    for (const c of await Promise.all(clients.map((c) => c.ask('tail pleg')))) assert.equal(c.ok, true);
+    assert.equal(f.ds.stats().tails, 20);
     const port = f.bus.port('pleg');
     port.send('pleg', { type: 'pleg.containerDied', podUid: 'u', containerId: 'a' } as never);
     for (const c of clients) assert.equal(((await c.json()).msg as { containerId: string }).containerId, 'a');
@@ -514,8 +516,7 @@ describe('debug socket', () => {
   it('drops tail messages for a client that stops reading, counts them, and tells it later', async () => {
     const f = await started({ maxBufferedBytes: 64 * 1024 });
     const c = await new Client(f.path).ready();
-    c.send('tail pleg\n');
-    await until(() => f.ds.stats().tails === 1, 'the tail');
+    assert.equal((await c.ask('tail pleg')).ok, true);
     c.socket.pause();
     const port = f.bus.port('pleg');
     const big = 'z'.repeat(8 * 1024);
@@ -549,8 +550,8 @@ describe('debug socket', () => {
     assert.equal(st.mode & 0o777, 0o600);
     assert.equal(st.uid, process.getuid!());
     const c = await new Client(f.path).ready();
-    c.send('tail pleg\n');
-    await until(() => f.ds.stats().tails === 1, 'the tail');
+    assert.equal((await c.ask('tail pleg')).ok, true);
+    assert.equal(f.ds.stats().tails, 1);
     await f.ds.close();
     await c.closed;
     assert.equal(f.ds.stats().tails, 0);
