@@ -417,6 +417,10 @@ interface Conn {
   pending: Buffer;
   discarding: boolean;
   tails: Set<Tail>;
+  /** The client sent EOF: finish its session once its last requests are answered. */
+  clientEnded: boolean;
+  /** Unsent bytes allowed; never below the socket's high-water mark, or 'drain' might not come. */
+  limit: number;
   closed: boolean;
 }
 
@@ -506,8 +510,14 @@ export async function startDebugSocket(opts: DebugSocketOptions): Promise<DebugS
       process.umask(old);
     }
   });
-  await chmod(path, 0o600);
-  const ino = (await stat(path)).ino;
+  let ino: number;
+  try {
+    await chmod(path, 0o600);
+    ino = (await stat(path)).ino;
+  } catch (e) {
+    server.close();
+    throw new Error(`debug socket ${path}: ${e instanceof Error ? e.message : String(e)}`);
+  }
   log.info('debug socket listening', { path });
 
   // -------------------------------------------------------------------------------------------
@@ -627,7 +637,7 @@ export async function startDebugSocket(opts: DebugSocketOptions): Promise<DebugS
       // Runs inside the sender's bus.send: it must never throw.
       try {
         if (c.closed || c.socket.destroyed) return;
-        if (c.socket.writableLength > maxBuffered) {
+        if (c.socket.writableLength > c.limit) {
           tail.droppedUnreported++;
           dropped++;
           return;
@@ -669,10 +679,18 @@ export async function startDebugSocket(opts: DebugSocketOptions): Promise<DebugS
     }
   };
 
-  const onData = (c: Conn, chunk: Buffer) => {
-    const data = c.pending.length > 0 ? Buffer.concat([c.pending, chunk]) : chunk;
+  /**
+   * Answers every complete line buffered for `c`. It stops while the client has more than
+   * maxBuffered bytes of answers unread (and stops reading from it), so a client that sends
+   * requests without reading costs bounded memory; 'drain' starts it again.
+   */
+  const pump = (c: Conn) => {
+    const data = c.pending;
     let start = 0;
+    let blocked = false;
     for (;;) {
+      if (c.closed) return;
+      if (c.socket.writableLength > c.limit) { blocked = true; break; }
       const nl = data.indexOf(10, start);
       if (nl < 0) break;
       if (c.discarding) {
@@ -685,20 +703,34 @@ export async function startDebugSocket(opts: DebugSocketOptions): Promise<DebugS
         handleLine(c, data.subarray(start, nl));
       }
       start = nl + 1;
-      if (c.closed) return;
     }
-    const rest = data.subarray(start);
-    if (c.discarding) {
-      c.pending = Buffer.alloc(0);
-    } else if (rest.length > maxLine) {
-      requests++;
-      fail(c, undefined, `request line longer than ${maxLine} bytes`);
-      c.discarding = true;
-      c.pending = Buffer.alloc(0);
-    } else {
-      // Copy: a subarray would keep the whole chunk alive.
-      c.pending = Buffer.from(rest);
+    let rest = data.subarray(start);
+    if (!blocked) {
+      if (c.discarding) {
+        rest = Buffer.alloc(0);
+      } else if (rest.length > maxLine) {
+        requests++;
+        fail(c, undefined, `request line longer than ${maxLine} bytes`);
+        c.discarding = true;
+        rest = Buffer.alloc(0);
+      }
     }
+    // Copy: a subarray would keep the whole chunk alive.
+    c.pending = start === 0 && rest === data ? data : Buffer.from(rest);
+    if (blocked) {
+      c.socket.pause();
+    } else if (c.clientEnded) {
+      // EOF from the client ends its session, tails included, once its requests are answered:
+      // a peer that is gone looks the same as one that only shut down its sending side, and a
+      // tail kept for a dead peer would hold a bus subscription until a write failed.
+      endTails(c);
+      c.socket.end();
+    }
+  };
+
+  const onData = (c: Conn, chunk: Buffer) => {
+    c.pending = c.pending.length > 0 ? Buffer.concat([c.pending, chunk]) : chunk;
+    pump(c);
   };
 
   const cleanup = (c: Conn) => {
@@ -709,19 +741,20 @@ export async function startDebugSocket(opts: DebugSocketOptions): Promise<DebugS
   };
 
   function onConnection(socket: Socket): void {
-    const c: Conn = { socket, pending: Buffer.alloc(0), discarding: false, tails: new Set(), closed: false };
+    const c: Conn = { socket, pending: Buffer.alloc(0), discarding: false, tails: new Set(), clientEnded: false, closed: false,
+      limit: Math.max(maxBuffered, socket.writableHighWaterMark),
+    };
     conns.add(c);
     log.info('debug socket client connected', { clients: conns.size }, 4);
     socket.on('data', (chunk: Buffer) => onData(c, chunk));
     socket.on('drain', () => {
       for (const t of c.tails) t.reportDrops();
+      pump(c);
+      if (socket.isPaused() && socket.writableLength <= c.limit) socket.resume();
     });
     socket.on('end', () => {
-      // EOF from the client ends its session, tails included: a peer that is gone entirely
-      // looks the same as one that only shut down its sending side, and a tail kept for a
-      // dead peer would hold a bus subscription until the next message failed to write.
-      endTails(c);
-      socket.end();
+      c.clientEnded = true;
+      pump(c);
     });
     socket.on('error', (e) => {
       log.info('debug socket client error', { error: e }, 4);

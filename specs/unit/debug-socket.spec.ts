@@ -540,6 +540,33 @@ describe('debug socket', () => {
     c.close();
   });
 
+  it('stops reading requests from a client that does not read its answers, and resumes when it does', async () => {
+    const f = await started({ maxBufferedBytes: 64 * 1024 });
+    const c = await new Client(f.path).ready();
+    c.socket.pause();
+    const total = 3000; // ~5 MB of graph answers
+    c.send('graph podWorker\n'.repeat(total));
+    await new Promise((r) => setTimeout(r, 200));
+    const served = f.ds.stats().requests;
+    assert.ok(served < total, `served ${served} of ${total} while the client read nothing`);
+    c.socket.resume();
+    for (let i = 0; i < total; i++) assert.equal((await c.json()).ok, true);
+    assert.equal(f.ds.stats().requests, total);
+    c.close();
+  });
+
+  it('answers what a client sent before its EOF, then ends the session (tails included)', async () => {
+    const f = await started();
+    const c = await new Client(f.path).ready();
+    c.socket.end('actors\ngraph podWorker\ntail pleg\n');
+    assert.equal(((await c.json()).result as { actors: unknown[] }).actors.length, 4);
+    assert.equal(((await c.json()).result as { machine: string }).machine, 'podWorker');
+    assert.deepEqual(await c.json(), { ok: true, result: { channel: 'pleg', subscribed: true } });
+    await c.closed;
+    await until(() => f.ds.stats().connections === 0, 'the session to end');
+    assert.equal(f.ds.stats().tails, 0);
+  });
+
   it('creates the socket 0600 and removes it on close; close ends live tails and is idempotent', async () => {
     const umask = process.umask(0o022);
     const f = await fixture();
