@@ -16,8 +16,9 @@
  *   response  {"ok":true,"id"?,"result":...}  |  {"ok":false,"id"?,"error":"..."}
  *   tail      first the answer {"ok":true,"id"?,"result":{"channel":C,"subscribed":true}}, then
  *             {"ok":true,"id"?,"channel":C,"at":<clock ms>,"msg":...} per message, until the
- *             client disconnects or shuts down its sending side (EOF ends the session); {"ok":true,"id"?,"channel":C,"at":..,"dropped":N} after N
- *             messages were dropped because the client did not read fast enough.
+ *             client disconnects or shuts down its sending side (EOF ends the session);
+ *             {"ok":true,"id"?,"channel":C,"at":..,"dropped":N} after N messages were dropped
+ *             because the client did not read fast enough (more than 1 MiB unsent).
  *
  * A bad request (malformed JSON, unknown command, a line over 64 KiB) gets an error line and the
  * connection keeps serving. The socket never writes into the bus and never throws into it: a
