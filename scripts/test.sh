@@ -16,8 +16,8 @@ run() {
 case "$tier" in
   unit) run 'specs/unit/*.spec.ts' ;;
   replay) run 'specs/replay/*.spec.ts' ;;
-  integration) run 'specs/integration/*.spec.ts' --test-concurrency=1 --test-timeout=600000 ;;
+  integration) run 'specs/integration/*.spec.ts' --test-concurrency=1 --test-timeout=240000 ;;
   all)
-    run 'specs/unit/*.spec.ts specs/replay/*.spec.ts specs/integration/*.spec.ts' --test-concurrency=1 --test-timeout=600000 ;;
+    run 'specs/unit/*.spec.ts specs/replay/*.spec.ts specs/integration/*.spec.ts' --test-concurrency=1 --test-timeout=240000 ;;
   *) echo "usage: scripts/test.sh [unit|replay|integration|all]" >&2; exit 2 ;;
 esac

@@ -238,7 +238,9 @@ export const runtime: ActorSpec<RuntimeDeps> = {
       backoff.gc(ctx.clock.now());
       const prev = ctx.bus.current('runtimeHealth');
       if (!prev || prev.ready !== health.ready || prev.reason !== health.reason || prev.runtimeVersion !== health.runtimeVersion) {
-        if (health.ready && prev && !prev.ready && prev.lastOk > 0) ctx.log.info('container runtime is back', { version: health.runtimeVersion });
+        if (health.ready && !prev?.ready) {
+          ctx.log.info('container runtime is ready', { runtime: `${health.runtimeName} ${health.runtimeVersion}`, after: prev?.reason || undefined });
+        }
         ctx.bus.publish('runtimeHealth', health);
       }
       if (!ctx.stopped) ctx.setTimeout(() => ctx.run(checkHealth()), next);

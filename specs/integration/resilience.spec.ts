@@ -1,0 +1,178 @@
+// Tier 4: faults on real containerd. The runtime goes away or stops answering; actors crash.
+// Pods are checked in the runtime directly (container IDs must not change).
+import { after, afterEach, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import '../../protocols/messages/channels.ts';
+import { createKubelet, type Kubelet } from '../../bin/kubelet.ts';
+import { DEFAULT_FLAGS } from '../../bin/flags.ts';
+import { RealClock } from '../../kernel/clock.ts';
+import { createLogger } from '../../kernel/log.ts';
+import type { KernelEvent } from '../../protocols/messages/kernel.ts';
+import { createCriClient } from '../../protocols/cri/client.ts';
+import type { CriRuntime } from '../../protocols/cri/types.ts';
+import { startContainerd, type ContainerdHandle } from '../support/containerd.ts';
+import { eventually, startDaemon, type Daemon } from '../support/daemon.ts';
+import { BUSYBOX_IMAGE } from '../support/images.ts';
+
+const NODE = 'node-r';
+let containerd: ContainerdHandle;
+let cri: CriRuntime;
+let work: string;
+let daemons: Daemon[] = [];
+let kubelets: Kubelet[] = [];
+
+const pod = (name: string) => `apiVersion: v1
+kind: Pod
+metadata: {name: ${name}, namespace: default}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: ${BUSYBOX_IMAGE}
+    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+`;
+
+async function runningIds(name: string): Promise<string[]> {
+  const cs = await cri.listContainers({ labelSelector: { 'io.kubernetes.pod.name': `${name}-${NODE}` }, state: { state: 'CONTAINER_RUNNING' } });
+  return cs.map((c) => c.id).sort();
+}
+
+async function dirs(): Promise<{ manifests: string; root: string }> {
+  const base = await mkdtemp(join(work, 't-'));
+  await mkdir(join(base, 'manifests'));
+  return { manifests: join(base, 'manifests'), root: join(base, 'root') };
+}
+
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), 'kts-resilience-'));
+  containerd = await startContainerd();
+  cri = createCriClient(containerd.endpoint, { timeoutMs: 30_000 });
+});
+
+afterEach(async () => {
+  for (const d of daemons) await d.stop();
+  for (const k of kubelets) await k.stop();
+  daemons = [];
+  kubelets = [];
+  if (!containerd.running()) await containerd.restartDaemon();
+  for (const s of await cri.listPodSandbox()) {
+    await cri.stopPodSandbox(s.id).catch(() => {});
+    await cri.removePodSandbox(s.id).catch(() => {});
+  }
+});
+
+after(async () => {
+  cri?.close();
+  await containerd?.stop();
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('runtime faults', () => {
+  it('starts without a runtime, reports it not ready, retries, and runs the pod when containerd comes back', async () => {
+    const d0 = await dirs();
+    await writeFile(join(d0.manifests, 'late.yaml'), pod('late'));
+    await containerd.stopDaemonOnly();
+    const d = startDaemon({ endpoint: containerd.endpoint, manifestDir: d0.manifests, rootDir: d0.root, nodeName: NODE });
+    daemons.push(d);
+    await d.waitForLog(/container runtime not ready.*container runtime is down/, 15_000);
+    await new Promise((r) => setTimeout(r, 3000));
+    assert.equal(d.proc.exitCode, null, 'the daemon is still up');
+    await containerd.restartDaemon();
+    await eventually(async () => (await runningIds('late')).length === 1, 40_000, 'pod running after containerd came back');
+    await d.waitForLog(/container runtime is ready/, 10_000);
+    assert.equal(d.proc.exitCode, null);
+  });
+
+  it('a runtime that stops answering (SIGSTOP) costs nothing: pods untouched, the daemon recovers on SIGCONT', async () => {
+    const d0 = await dirs();
+    await writeFile(join(d0.manifests, 'steady.yaml'), pod('steady'));
+    const d = startDaemon({ endpoint: containerd.endpoint, manifestDir: d0.manifests, rootDir: d0.root, nodeName: NODE, args: ['--runtime-request-timeout=2s'] });
+    daemons.push(d);
+    const ids = await eventually(async () => {
+      const x = await runningIds('steady');
+      return x.length === 1 ? x : undefined;
+    }, 20_000, 'pod running');
+    process.kill(containerd.pid, 'SIGSTOP');
+    try {
+      await d.waitForLog(/container runtime not ready/, 20_000);
+      assert.equal(d.proc.exitCode, null, 'the daemon is still up');
+    } finally {
+      process.kill(containerd.pid, 'SIGCONT');
+    }
+    await d.waitForLog(/container runtime is ready/, 40_000);
+    await new Promise((r) => setTimeout(r, 3000));
+    assert.deepEqual(await runningIds('steady'), ids, 'same container, never restarted');
+  });
+});
+
+describe('supervision on real containerd', () => {
+  function inProcess(manifests: string, onEscalate?: (r: string) => void): Kubelet {
+    const clock = new RealClock();
+    const k = createKubelet({
+      flags: { ...DEFAULT_FLAGS, podManifestPath: manifests, containerRuntimeEndpoint: containerd.endpoint, fileCheckFrequencyMs: 2000, podLogsDir: join(work, 'logs') },
+      clock,
+      log: createLogger({ verbosity: 0, now: () => clock.now(), sink: { write: () => {} } }),
+      nodeName: NODE,
+      onEscalate,
+    });
+    kubelets.push(k);
+    return k;
+  }
+
+  it('an actor that throws is restarted by its supervisor while every pod keeps running', async () => {
+    const d0 = await dirs();
+    await writeFile(join(d0.manifests, 'a.yaml'), pod('calm'));
+    const k = inProcess(d0.manifests);
+    const kernel: KernelEvent[] = [];
+    k.bus.observe('kernel').subscribe((m) => kernel.push(m as KernelEvent));
+    await k.start();
+    const ids = await eventually(async () => {
+      const x = await runningIds('calm');
+      return x.length === 1 ? x : undefined;
+    }, 20_000, 'pod running');
+    for (const id of ['pleg', 'podWorkers', 'runtime', 'podConfig', 'syncLoop']) {
+      k.supervisor.crash(id, new Error(`boom in ${id}`));
+      await eventually(() => kernel.some((m) => m.type === 'kernel.actorStarted' && m.id === id && m.restarts === 1), 10_000, `${id} restarted`);
+    }
+    const info = k.supervisor.inspect();
+    for (const id of ['pleg', 'podWorkers', 'runtime', 'podConfig', 'syncLoop']) {
+      const a = info.find((x) => x.id === id)!;
+      assert.equal(a.state, 'running');
+      assert.equal(a.restarts, 1);
+      assert.match(a.lastError ?? '', new RegExp(`boom in ${id}`));
+    }
+    // Several syncs after the restarts: the same container, nothing recreated.
+    await new Promise((r) => setTimeout(r, 4000));
+    assert.deepEqual(await runningIds('calm'), ids);
+    const all = await cri.listContainers({ labelSelector: { 'io.kubernetes.pod.name': `calm-${NODE}` } });
+    assert.equal(all.length, 1);
+    // And the restarted actors still work: a new pod starts.
+    await writeFile(join(d0.manifests, 'b.yaml'), pod('fresh'));
+    await eventually(async () => (await runningIds('fresh')).length === 1, 20_000, 'a new pod after the restarts');
+  });
+
+  it('exceeding restart intensity stops everything cleanly and escalates', async () => {
+    const d0 = await dirs();
+    await writeFile(join(d0.manifests, 'a.yaml'), pod('esc'));
+    let reason: string | undefined;
+    const k = inProcess(d0.manifests, (r) => { reason = r; });
+    await k.start();
+    const ids = await eventually(async () => {
+      const x = await runningIds('esc');
+      return x.length === 1 ? x : undefined;
+    }, 20_000, 'pod running');
+    // pleg allows 5 restarts per minute: the sixth crash escalates.
+    const pleg = () => k.supervisor.inspect().find((a) => a.id === 'pleg')!;
+    for (let i = 0; i < 6; i++) {
+      await eventually(() => pleg().state === 'running' && pleg().restarts === i, 15_000, `pleg running after ${i} restarts`);
+      k.supervisor.crash('pleg', new Error(`crash ${i}`));
+    }
+    await k.stopped;
+    assert.match(reason ?? '', /pleg crashed 6 times/);
+    assert.ok(k.supervisor.inspect().every((a) => a.state === 'stopped' || a.state === 'failed'));
+    assert.deepEqual(await runningIds('esc'), ids, 'pods outlive the stopped kubelet');
+  });
+});
