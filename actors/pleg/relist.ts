@@ -25,11 +25,9 @@
 import type { Container, ContainerState, PodSandbox, PodSandboxState } from '../../protocols/cri/types.ts';
 import type { PlegEvent, RuntimePodSummary, RuntimePods } from '../../protocols/messages/pleg.ts';
 
-/** Upstream's labels and annotations on every sandbox and container kubelet creates. */
-export const LABEL_POD_UID = 'io.kubernetes.pod.uid';
-export const LABEL_POD_NAME = 'io.kubernetes.pod.name';
-export const LABEL_POD_NAMESPACE = 'io.kubernetes.pod.namespace';
-export const ANNOTATION_POD_TERMINATION_GRACE_PERIOD = 'io.kubernetes.pod.terminationGracePeriod';
+import {
+  ANNOTATION_POD_TERMINATION_GRACE_PERIOD, LABEL_POD_NAME, LABEL_POD_NAMESPACE, LABEL_POD_UID,
+} from '../../protocols/cri/labels.ts';
 
 export type PlegState = 'running' | 'exited' | 'unknown' | 'non-existent';
 

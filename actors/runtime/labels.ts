@@ -17,22 +17,14 @@ import type {
 import type { Container, ContainerPort, LifecycleHandler, Pod } from '../../protocols/kube/pod.ts';
 import type { RuntimeContainerStatus, RuntimePodStatus, RuntimeSandboxStatus } from '../../protocols/messages/runtime.ts';
 
-// pkg/kubelet/types/labels.go
-export const LABEL_POD_NAME = 'io.kubernetes.pod.name';
-export const LABEL_POD_NAMESPACE = 'io.kubernetes.pod.namespace';
-export const LABEL_POD_UID = 'io.kubernetes.pod.uid';
-export const LABEL_CONTAINER_NAME = 'io.kubernetes.container.name';
+import {
+  ANNOTATION_CONTAINER_HASH, ANNOTATION_CONTAINER_PORTS, ANNOTATION_CONTAINER_RESTART_COUNT, ANNOTATION_CONTAINER_TYPE,
+  ANNOTATION_POD_DELETION_GRACE_PERIOD, ANNOTATION_POD_TERMINATION_GRACE_PERIOD, ANNOTATION_PRESTOP_HANDLER,
+  ANNOTATION_TERMINATION_MESSAGE_PATH, ANNOTATION_TERMINATION_MESSAGE_POLICY, LABEL_CONTAINER_NAME, LABEL_POD_NAME,
+  LABEL_POD_NAMESPACE, LABEL_POD_UID,
+} from '../../protocols/cri/labels.ts';
 
-// pkg/kubelet/kuberuntime/labels.go (written as annotations despite the historical "Label" names)
-export const ANNOTATION_POD_DELETION_GRACE_PERIOD = 'io.kubernetes.pod.deletionGracePeriod';
-export const ANNOTATION_POD_TERMINATION_GRACE_PERIOD = 'io.kubernetes.pod.terminationGracePeriod';
-export const ANNOTATION_CONTAINER_HASH = 'io.kubernetes.container.hash';
-export const ANNOTATION_CONTAINER_RESTART_COUNT = 'io.kubernetes.container.restartCount';
-export const ANNOTATION_TERMINATION_MESSAGE_PATH = 'io.kubernetes.container.terminationMessagePath';
-export const ANNOTATION_TERMINATION_MESSAGE_POLICY = 'io.kubernetes.container.terminationMessagePolicy';
-export const ANNOTATION_PRESTOP_HANDLER = 'io.kubernetes.container.preStopHandler';
-export const ANNOTATION_CONTAINER_PORTS = 'io.kubernetes.container.ports';
-export const ANNOTATION_CONTAINER_TYPE = 'io.kubernetes.container.type';
+export * from '../../protocols/cri/labels.ts';
 
 /** Values of `io.kubernetes.container.type`. */
 export type ContainerType = 'init' | 'container' | 'ephemeral';
