@@ -39,6 +39,8 @@ export type { ActorInfo };
 /** The supervisor, or anything that reports the actor tree the way it does. */
 export interface InspectSource {
   inspect(): readonly ActorInfo[];
+  /** Fault injection for chaos drills: crash a running actor as if it threw. */
+  crash?(id: string, err?: unknown): void;
 }
 
 export interface DebugSocketOptions {
@@ -78,7 +80,8 @@ export type DebugRequest =
   | { cmd: 'actors'; id?: RequestId }
   | { cmd: 'pod'; pod: string; id?: RequestId }
   | { cmd: 'tail'; channel: string; id?: RequestId }
-  | { cmd: 'graph'; machine: string; id?: RequestId };
+  | { cmd: 'graph'; machine: string; id?: RequestId }
+  | { cmd: 'crash'; actor: string; id?: RequestId };
 
 export type ParsedRequest = { ok: true; req: DebugRequest } | { ok: false; error: string; id?: RequestId };
 
@@ -89,12 +92,13 @@ export const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024;
 /** Unix socket paths are limited by sockaddr_un.sun_path (108 bytes with the NUL on Linux). */
 const MAX_SOCKET_PATH_BYTES = 107;
 
-const TRY = 'try actors, pod, tail, graph';
-const ARG_OF = { pod: 'pod', tail: 'channel', graph: 'machine' } as const;
+const TRY = 'try actors, pod, tail, graph, crash';
+const ARG_OF = { pod: 'pod', tail: 'channel', graph: 'machine', crash: 'actor' } as const;
 const ARG_HELP = {
   pod: 'a pod uid or namespace/name, e.g. {"cmd":"pod","pod":"default/web"} or "pod default/web"',
   tail: 'a channel name, e.g. {"cmd":"tail","channel":"pleg"} or "tail pleg"',
   graph: 'a machine name, e.g. {"cmd":"graph","machine":"podWorker"} or "graph podWorker"',
+  crash: 'an actor id, e.g. {"cmd":"crash","actor":"pleg"} or "crash pleg"',
 } as const;
 
 /** The actors whose inspect snapshots `pod` reads (kubelet names; absent ones are skipped). */
@@ -131,7 +135,7 @@ export function parseRequest(line: string): ParsedRequest {
     if (typeof o.cmd !== 'string') return withId({ ok: false as const, error: `"cmd" must be a string; ${TRY}` });
     const cmd = o.cmd;
     if (cmd === 'actors') return { ok: true, req: withId({ cmd }) };
-    if (cmd === 'pod' || cmd === 'tail' || cmd === 'graph') {
+    if (cmd === 'pod' || cmd === 'tail' || cmd === 'graph' || cmd === 'crash') {
       const field = ARG_OF[cmd];
       const arg = o[field];
       if (typeof arg !== 'string' || arg.trim() === '') {
@@ -148,7 +152,7 @@ export function parseRequest(line: string): ParsedRequest {
     if (args.length > 0) return { ok: false, error: 'actors takes no argument' };
     return { ok: true, req: { cmd } };
   }
-  if (cmd === 'pod' || cmd === 'tail' || cmd === 'graph') {
+  if (cmd === 'pod' || cmd === 'tail' || cmd === 'graph' || cmd === 'crash') {
     if (args.length !== 1) return { ok: false, error: `${cmd} needs exactly one argument: ${ARG_HELP[cmd]}` };
     return { ok: true, req: { cmd, [ARG_OF[cmd]]: args[0]! } as DebugRequest };
   }
@@ -614,6 +618,16 @@ export async function startDebugSocket(opts: DebugSocketOptions): Promise<DebugS
     return { machine: name, format: 'mermaid', text };
   };
 
+  const crashResult = (actor: string) => {
+    if (!source.crash) throw new RequestError('crash is not supported by this daemon');
+    const info = source.inspect().find((a) => a.id === actor);
+    if (!info) throw new RequestError(`unknown actor ${JSON.stringify(actor)}; known actors: ${source.inspect().map((a) => a.id).join(', ')}`);
+    if (info.state !== 'running') throw new RequestError(`actor ${actor} is ${info.state}, not running`);
+    opts.log.warn('debug socket: injecting a crash', { actor });
+    source.crash(actor, new Error(`crash injected through the debug socket`));
+    return { actor, crashed: true };
+  };
+
   const startTail = (c: Conn, channel: string, id: RequestId | undefined) => {
     const { events, views: viewNames } = bus.channelNames();
     if (!events.includes(channel) && !viewNames.includes(channel)) {
@@ -672,6 +686,7 @@ export async function startDebugSocket(opts: DebugSocketOptions): Promise<DebugS
         case 'pod': return answer(c, req.id, podResult(req.pod));
         case 'graph': return answer(c, req.id, graphResult(req.machine));
         case 'tail': return startTail(c, req.channel, req.id);
+        case 'crash': return answer(c, req.id, crashResult(req.actor));
       }
     } catch (e) {
       if (e instanceof RequestError) return fail(c, req.id, e.message);

@@ -3,6 +3,7 @@
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import '../../protocols/messages/channels.ts';
@@ -174,5 +175,40 @@ describe('supervision on real containerd', () => {
     assert.match(reason ?? '', /pleg crashed 6 times/);
     assert.ok(k.supervisor.inspect().every((a) => a.state === 'stopped' || a.state === 'failed'));
     assert.deepEqual(await runningIds('esc'), ids, 'pods outlive the stopped kubelet');
+  });
+
+  it('the daemon exits non-zero when an actor exceeds its restart intensity (crashes injected through the debug socket)', async () => {
+    const d0 = await dirs();
+    await writeFile(join(d0.manifests, 'a.yaml'), pod('survivor'));
+    const d = startDaemon({ endpoint: containerd.endpoint, manifestDir: d0.manifests, rootDir: d0.root, nodeName: NODE });
+    daemons.push(d);
+    const ids = await eventually(async () => {
+      const x = await runningIds('survivor');
+      return x.length === 1 ? x : undefined;
+    }, 20_000, 'pod running');
+    const ask = (line: string) => new Promise<Record<string, unknown>>((resolve, reject) => {
+      const sock = createConnection(join(d0.root, 'kubelet-ts.sock'));
+      let buf = '';
+      sock.on('data', (b) => {
+        buf += b.toString();
+        const i = buf.indexOf('\n');
+        if (i >= 0) { sock.end(); resolve(JSON.parse(buf.slice(0, i)) as Record<string, unknown>); }
+      });
+      sock.on('error', reject);
+      sock.write(line + '\n');
+    });
+    const plegRestarts = async () => {
+      const r = await ask('actors');
+      const a = (r.result as { actors: { id: string; state: string; restarts: number }[] }).actors.find((x) => x.id === 'pleg')!;
+      return a.state === 'running' ? a.restarts : -1;
+    };
+    assert.equal((await ask('crash nosuchactor')).ok, false);
+    for (let i = 0; i < 6; i++) {
+      await eventually(async () => (await plegRestarts()) === i, 15_000, `pleg running after ${i} restarts`);
+      assert.equal((await ask('{"cmd":"crash","actor":"pleg"}')).ok, true);
+    }
+    assert.equal(await d.exited, 1, 'exit 1 so that systemd restarts the daemon');
+    await d.waitForLog(/restart intensity exceeded/);
+    assert.deepEqual(await runningIds('survivor'), ids, 'pods outlive the daemon');
   });
 });

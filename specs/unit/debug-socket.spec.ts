@@ -133,6 +133,7 @@ interface Fixture {
   bus: Bus;
   clock: VirtualClock;
   actors: ActorInfo[];
+  crashed: string[];
   ds: DebugSocket;
 }
 
@@ -151,7 +152,7 @@ async function fixture(extra: { maxBufferedBytes?: number } = {}): Promise<Fixtu
   const path = join(dir, 'kubelet-ts.sock');
   const bus = new Bus();
   const clock = new VirtualClock(1_700_000_000_000);
-  const f = { dir, path, bus, clock, actors: fakeActors(clock) } as Fixture;
+  const f = { dir, path, bus, clock, actors: fakeActors(clock), crashed: [] as string[] } as Fixture;
   // Channels exist once someone uses them, as in the daemon.
   bus.port('test').events('pleg').subscribe(() => {});
   bus.port('status').publish('podStatuses', new Map([[WEB_UID, {
@@ -163,7 +164,7 @@ async function fixture(extra: { maxBufferedBytes?: number } = {}): Promise<Fixtu
   }]]) as never);
   f.ds = await startDebugSocket({
     path, bus, clock, log: silentLogger,
-    source: { inspect: () => f.actors },
+    source: { inspect: () => f.actors, crash: (id: string) => { f.crashed.push(id); } },
     machines: { podWorker: podWorkerMachine },
     ...extra,
   });
@@ -191,8 +192,8 @@ describe('parseRequest', () => {
   });
 
   it('names what is wrong', () => {
-    assert.deepEqual(parseRequest('foo'), { ok: false, error: 'unknown command "foo"; try actors, pod, tail, graph' });
-    assert.deepEqual(parseRequest('{"cmd":"foo","id":1}'), { ok: false, id: 1, error: 'unknown command "foo"; try actors, pod, tail, graph' });
+    assert.deepEqual(parseRequest('foo'), { ok: false, error: 'unknown command "foo"; try actors, pod, tail, graph, crash' });
+    assert.deepEqual(parseRequest('{"cmd":"foo","id":1}'), { ok: false, id: 1, error: 'unknown command "foo"; try actors, pod, tail, graph, crash' });
     assert.match((parseRequest('{"cmd":') as { error: string }).error, /^invalid JSON request: /);
     assert.match((parseRequest('[1,2]') as { error: string }).error, /must be a JSON object/);
     assert.match((parseRequest('"actors"') as { error: string }).error, /must be a JSON object/);
@@ -329,6 +330,20 @@ describe('debug socket', () => {
     c.close();
   });
 
+  it('injects a crash into a running actor; an unknown or stopped actor is an error line', async () => {
+    const f = await started();
+    const c = await new Client(f.path).ready();
+    assert.deepEqual((await c.ask('{"cmd":"crash","actor":"runtime","id":9}')), { ok: true, id: 9, result: { actor: 'runtime', crashed: true } });
+    assert.deepEqual(f.crashed, ['runtime']);
+    const unknown = await c.ask('crash nope');
+    assert.equal(unknown.ok, false);
+    assert.match(String(unknown.error), /unknown actor "nope"; known actors: statusManager, runtime/);
+    const restarting = await c.ask('crash syncLoop');
+    assert.match(String(restarting.error), /syncLoop is restarting, not running/);
+    assert.deepEqual(f.crashed, ['runtime']);
+    c.close();
+  });
+
   it('answers pod by uid, by namespace/name and by a unique name; an unknown pod is an error line', async () => {
     const f = await started();
     const c = await new Client(f.path).ready();
@@ -404,8 +419,8 @@ describe('debug socket', () => {
       ['null', /unknown command "null"/],
       ['{"id":5}', /no "cmd"/],
       ['{"cmd":"tail"}', /tail needs "channel"/],
-      ['{"cmd":"foo"}', /^unknown command "foo"; try actors, pod, tail, graph$/],
-      ['foo bar', /^unknown command "foo"; try actors, pod, tail, graph$/],
+      ['{"cmd":"foo"}', /^unknown command "foo"; try actors, pod, tail, graph, crash$/],
+      ['foo bar', /^unknown command "foo"; try actors, pod, tail, graph, crash$/],
     ] as const;
     for (const [input, re] of errors) {
       const r = await c.ask(input);
