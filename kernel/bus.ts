@@ -61,9 +61,19 @@ export class Bus {
     return { events: [...this.#events.keys()], views: [...this.#views.keys()] };
   }
 
-  /** Raw, untyped observation of any channel (debug socket `tail`). */
+  /**
+   * Raw, untyped observation of any channel (debug socket `tail`): a view's latest value first,
+   * then every send or publish on `name`. Works for a view nobody has published yet (it used
+   * to pick the event subject then, and missed the view's values) and creates no channel.
+   */
   observe(name: string): Observable<unknown> {
-    return this.#views.has(name) ? this.#view(name).asObservable() : this.#event(name).asObservable();
+    return new Observable<unknown>((sub) => {
+      if (this.#latest.has(name)) sub.next(this.#latest.get(name));
+      const untap = this.tap((_kind, channel, payload) => {
+        if (channel === name) sub.next(payload);
+      });
+      return () => { untap(); };
+    });
   }
 
   /** A port for one writer; views it publishes become its own. */
@@ -71,7 +81,7 @@ export class Bus {
     return {
       events: <K extends EventName>(name: K) => this.#event(name).asObservable() as Observable<EventChannels[K]>,
       send: <K extends EventName>(name: K, msg: EventChannels[K]) => {
-        for (const t of this.#taps) t('event', name, msg, writer);
+        for (const t of [...this.#taps]) t('event', name, msg, writer);
         this.#event(name).next(msg);
       },
       view: <K extends ViewName>(name: K) => this.#view(name).asObservable() as Observable<ViewChannels[K]>,
@@ -83,7 +93,7 @@ export class Bus {
         }
         this.#viewWriters.set(name, writer);
         this.#latest.set(name, value);
-        for (const t of this.#taps) t('view', name, value, writer);
+        for (const t of [...this.#taps]) t('view', name, value, writer);
         this.#view(name).next(value);
       },
     };

@@ -45,8 +45,8 @@ interface VirtualTimer {
 }
 
 /**
- * Virtual time for unit specs and replay: nothing fires until `advance` (or `runUntilIdle`)
- * moves time forward; timers due at the same instant fire in the order they were set.
+ * Virtual time for unit specs and replay: nothing fires until `advance`, `advanceTo` or
+ * `advanceAsync` moves time forward; timers due at the same instant fire in the order they were set.
  */
 export class VirtualClock implements Clock {
   #now: number;
@@ -64,7 +64,10 @@ export class VirtualClock implements Clock {
 
   setTimeout(fn: (...args: unknown[]) => void, ms: number): TimerId {
     const id = this.#nextId++;
-    this.#timers.set(id, { id, at: this.#now + Math.max(0, ms), seq: this.#seq++, fn: () => fn() });
+    // Like Node, a NaN delay means "as soon as possible" (a NaN due time would fire at once
+    // on every advance and sort nowhere).
+    const delay = Number.isNaN(ms) ? 0 : Math.max(0, ms);
+    this.#timers.set(id, { id, at: this.#now + delay, seq: this.#seq++, fn: () => fn() });
     return id;
   }
 
@@ -74,7 +77,7 @@ export class VirtualClock implements Clock {
 
   setInterval(fn: () => void, ms: number): TimerId {
     const id = this.#nextId++;
-    const every = Math.max(1, ms);
+    const every = Number.isNaN(ms) ? 1 : Math.max(1, ms);
     this.#timers.set(id, { id, at: this.#now + every, seq: this.#seq++, fn, everyMs: every });
     return id;
   }

@@ -35,14 +35,31 @@ export class PriorityMailbox<T> {
    */
   messages(): Observable<T> {
     return new Observable<T>((sub) => {
-      if (this.#handler) throw new Error('PriorityMailbox has a single consumer');
-      this.#handler = (m) => sub.next(m);
+      this.#attach((m) => sub.next(m));
+      return () => this.stop();
+    });
+  }
+
+  /** Starts the sources and hands every message, in mailbox order, to `handler`. */
+  start(handler: (msg: T) => void): void {
+    this.#attach(handler);
+  }
+
+  #attach(handler: (msg: T) => void): void {
+    if (this.#handler) throw new Error('PriorityMailbox has a single consumer');
+    this.#handler = handler;
+    // Sources that emit on subscribe (views replaying their latest value) are queued, not
+    // handled, until every source is subscribed: the first drain already follows priority.
+    this.#draining = true;
+    try {
       this.#subs = this.#sources.map((s, i) => s.source.subscribe((m) => {
         this.#queues[i]!.push(m);
         this.#drain();
       }));
-      return () => this.stop();
-    });
+    } finally {
+      this.#draining = false;
+    }
+    this.#drain();
   }
 
   /** The next message in priority order, removed from the mailbox. */
@@ -59,10 +76,12 @@ export class PriorityMailbox<T> {
     return Object.fromEntries(this.#sources.map((s, i) => [s.name, this.#queues[i]!.length]));
   }
 
+  /** Unsubscribes the sources and drops whatever is queued. Idempotent. */
   stop(): void {
-    for (const s of this.#subs) s.unsubscribe();
+    const subs = this.#subs;
     this.#subs = [];
     this.#handler = undefined;
+    for (const s of subs) s.unsubscribe();
     for (const q of this.#queues) q.length = 0;
   }
 
@@ -70,9 +89,9 @@ export class PriorityMailbox<T> {
     if (this.#draining) return;
     this.#draining = true;
     try {
-      for (let m = this.take(); m !== undefined; m = this.take()) {
+      while (this.#handler && this.depth() > 0) {
         // A throwing handler stops this drain; the rest stays queued for the next one.
-        this.#handler?.(m);
+        this.#handler(this.take() as T);
       }
     } finally {
       this.#draining = false;

@@ -7,10 +7,16 @@
  *           `strategy`, it alone (oneForOne), it and every child started after it (restForOne),
  *           or all children (oneForAll) are stopped in reverse order and restarted in order after
  *           a backoff (minMs doubling to maxMs, times a jitter factor; reset after a quiet period)
- *   restart permanent and transient children are restarted; temporary ones are not
- *   escalate more than `intensity` restarts within `periodMs`: `kernel.escalated`, every child
- *           stopped in reverse order, `onEscalate(reason)` (the daemon exits non-zero)
+ *   restart permanent and transient children are restarted after a crash (an actor has no normal
+ *           exit, so transient only differs from permanent by intent); temporary ones never are,
+ *           not even when a sibling's crash stopped them (OTP)
+ *   escalate more than the crashing child's `intensity` restarts of it within its `periodMs`
+ *           (sliding window on the clock): `kernel.escalated`, every child stopped in reverse
+ *           order, `onEscalate(reason)` once (the daemon exits non-zero, systemd restarts it)
  *   stop    every child in reverse start order; pending restarts are cancelled
+ *
+ * Start, crash handling, restarts and stop run one at a time on a promise chain, so a crash
+ * reported while children are still starting is handled once they have all started.
  *
  * A dead instance can no longer send or publish: whatever its late async callbacks try is
  * dropped, so a restarted actor never races its own ghost.
@@ -48,13 +54,16 @@ export interface SupervisorOptions {
 /** One live instance of an actor: everything that must go when it dies. */
 export interface InstanceHandle {
   readonly ctx: ActorContext<unknown>;
+  /** Set on the first crash or stop: from then on its callbacks, sends and publishes are ignored. */
   dead: boolean;
   subs: Subscription[];
   timers: Set<TimerId>;
   intervals: Set<TimerId>;
   inspect: (() => unknown) | undefined;
   instance: ActorInstance | void;
-  /** Tear down subscriptions and timers, then call the actor's stop(). Idempotent. */
+  /** Marks it dead, unsubscribes everything and clears its timers, synchronously. Idempotent. */
+  release(): void;
+  /** release(), then the actor's own stop() (a failing stop is logged). Idempotent. */
   teardown(): Promise<void>;
 }
 
@@ -64,7 +73,8 @@ function errText(e: unknown): string {
 
 /**
  * Builds the context an actor instance runs in. `onCrash` is called at most once, on the
- * first failure; afterwards the instance is dead and all its callbacks are ignored.
+ * first failure, after the instance has been released (subscriptions and timers gone);
+ * afterwards the instance is dead and all its callbacks are ignored.
  */
 export function createInstance(
   spec: Pick<ChildSpec, 'id' | 'deps'>,
@@ -73,6 +83,7 @@ export function createInstance(
 ): InstanceHandle {
   const { bus, clock } = env;
   const raw = bus.port(spec.id);
+  let released = false;
   let torn: Promise<void> | undefined;
   const h: InstanceHandle = {
     dead: false,
@@ -82,15 +93,21 @@ export function createInstance(
     inspect: undefined,
     instance: undefined,
     ctx: undefined as unknown as ActorContext<unknown>,
+    release() {
+      h.dead = true;
+      if (released) return;
+      released = true;
+      const subs = h.subs;
+      h.subs = [];
+      for (const s of subs) s.unsubscribe();
+      for (const t of h.timers) clock.clearTimeout(t);
+      for (const t of h.intervals) clock.clearInterval(t);
+      h.timers.clear();
+      h.intervals.clear();
+    },
     teardown() {
       torn ??= (async () => {
-        h.dead = true;
-        for (const s of h.subs) s.unsubscribe();
-        h.subs = [];
-        for (const t of h.timers) clock.clearTimeout(t);
-        for (const t of h.intervals) clock.clearInterval(t);
-        h.timers.clear();
-        h.intervals.clear();
+        h.release();
         try {
           await h.instance?.stop?.();
         } catch (e) {
@@ -102,7 +119,7 @@ export function createInstance(
   };
   const crash = (err: unknown) => {
     if (h.dead) return;
-    h.dead = true;
+    h.release();
     onCrash(err);
   };
   const guarded = <A extends unknown[]>(fn: (...a: A) => void) => (...a: A) => {
@@ -113,6 +130,7 @@ export function createInstance(
       crash(e);
     }
   };
+  // A dead instance's late callbacks must not reach the bus: its replacement owns the channels now.
   const port: BusPort = {
     events: raw.events,
     view: raw.view,
@@ -132,7 +150,10 @@ export function createInstance(
     deps: spec.deps,
     on<T>(source: Observable<T>, fn: (value: T) => void) {
       if (h.dead) return;
-      h.subs.push(source.subscribe({ next: guarded(fn), error: (e: unknown) => crash(e) }));
+      const sub = source.subscribe({ next: guarded(fn), error: (e: unknown) => crash(e) });
+      // A source that replays synchronously may have crashed the instance already.
+      if (h.dead) sub.unsubscribe();
+      else h.subs.push(sub);
     },
     run(work: Promise<unknown>) {
       work.catch((e: unknown) => crash(e));
@@ -189,41 +210,53 @@ interface Child {
   state: ChildState;
   handle: InstanceHandle | undefined;
   restarts: number;
-  /** Clock times of recent restarts, for the intensity window. */
+  /** Clock times of recent crashes that led to a restart, for the intensity window. */
   recent: number[];
   /** Consecutive crashes without a quiet period: the backoff exponent. */
   streak: number;
   lastError: string | null;
   lastErrorAt: number | null;
   startedAt: number | null;
+  /** The pending restart this child waits for, if any (see #scheduleRestart). */
+  restartJob: number | undefined;
 }
 
 export class Supervisor {
   readonly #opts: SupervisorOptions;
-  readonly #children: Child[];
+  /** Declaration order until start(), then start order. */
+  #children: Child[];
   readonly #kernel: BusPort;
-  #restartTimer: TimerId | undefined;
-  #restartQueue = new Set<Child>();
+  /** Pending restarts: job → its backoff timer. A child belongs to at most one job. */
+  readonly #jobs = new Map<number, TimerId>();
+  #nextJob = 1;
   #phase: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
   #stopping: Promise<void> | undefined;
-  /** Serializes crash handling, restarts and stop, so they never interleave. */
+  /** Serializes start, crash handling, restarts and stop, so they never interleave. */
   #chain: Promise<void> = Promise.resolve();
 
   constructor(opts: SupervisorOptions) {
     this.#opts = opts;
-    this.#children = startOrder(opts.children).map((spec) => ({
+    this.#children = opts.children.map((spec) => ({
       spec, state: 'stopped', handle: undefined, restarts: 0, recent: [], streak: 0,
-      lastError: null, lastErrorAt: null, startedAt: null,
+      lastError: null, lastErrorAt: null, startedAt: null, restartJob: undefined,
     }));
     this.#kernel = opts.bus.port('kernel');
   }
 
+  /** Child ids: in start order once started. */
   get ids(): string[] {
     return this.#children.map((c) => c.spec.id);
   }
 
+  /**
+   * Starts every child in `dependsOn` order, awaiting each start. Rejects on a duplicate id,
+   * an unknown dependency or a cycle (before starting anything). A child whose start throws
+   * has crashed: it is handled like any crash once the others have started.
+   */
   async start(): Promise<void> {
     if (this.#phase !== 'idle') throw new Error('supervisor: already started');
+    const order = startOrder(this.#children.map((c) => c.spec));
+    this.#children = order.map((spec) => this.#children.find((c) => c.spec === spec)!);
     this.#phase = 'running';
     await this.#serial(async () => {
       for (const c of this.#children) {
@@ -236,9 +269,12 @@ export class Supervisor {
   /** Stops every child in reverse start order. Idempotent; no restart happens afterwards. */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
-      this.#phase = 'stopping';
-      this.#opts.clock.clearTimeout(this.#restartTimer);
-      this.#restartQueue.clear();
+      if (this.#phase === 'idle') {
+        this.#phase = 'stopped';
+        return;
+      }
+      if (this.#phase === 'running') this.#phase = 'stopping';
+      this.#cancelRestarts();
       await this.#serial(() => this.#stopChildren(this.#children));
       this.#phase = 'stopped';
     })();
@@ -252,6 +288,7 @@ export class Supervisor {
     if (c.handle && !c.handle.dead) c.handle.ctx.fail(err);
   }
 
+  /** The actor tree for the debug socket. */
   inspect(): ActorInfo[] {
     const now = this.#opts.clock.now();
     return this.#children.map((c) => {
@@ -290,7 +327,7 @@ export class Supervisor {
       const inst = await c.spec.start(handle.ctx);
       handle.instance = inst;
       if (handle.dead) {
-        // It crashed during start; #onCrash has it. Make sure its stop() still runs.
+        // It crashed (or was stopped) during start; make sure its own stop() still runs.
         await handle.teardown();
         return;
       }
@@ -308,16 +345,17 @@ export class Supervisor {
     if (this.#phase !== 'running' || c.handle !== handle) return;
     const { clock, log } = this.#opts;
     const now = clock.now();
-    c.lastError = errText(err);
+    const p = c.spec;
+    const error = errText(err);
+    c.lastError = error;
     c.lastErrorAt = now;
-    log.error('actor crashed', { actor: c.spec.id, error: c.lastError, stack: err instanceof Error ? err.stack : undefined });
+    log.error('actor crashed', { actor: p.id, error, stack: err instanceof Error ? err.stack : undefined });
     void this.#serial(async () => {
       await handle.teardown();
       if (this.#phase !== 'running') return;
-      const p = c.spec;
       if (p.restart === 'temporary') {
         c.state = 'stopped';
-        this.#kernel.send('kernel', { type: 'kernel.actorCrashed', id: p.id, error: c.lastError!, restarts: c.restarts, restarting: false });
+        this.#kernel.send('kernel', { type: 'kernel.actorCrashed', id: p.id, error, restarts: c.restarts, restarting: false });
         return;
       }
       // Quiet for a whole period: the backoff starts over.
@@ -326,8 +364,8 @@ export class Supervisor {
       c.recent.push(now);
       if (c.recent.length > p.intensity) {
         c.state = 'failed';
-        this.#kernel.send('kernel', { type: 'kernel.actorCrashed', id: p.id, error: c.lastError!, restarts: c.restarts, restarting: false });
-        await this.#escalate(c, `${p.id} crashed ${c.recent.length} times within ${p.periodMs}ms (intensity ${p.intensity}); last error: ${c.lastError}`);
+        this.#kernel.send('kernel', { type: 'kernel.actorCrashed', id: p.id, error, restarts: c.restarts, restarting: false });
+        await this.#escalate(c, `${p.id} crashed ${c.recent.length} times within ${p.periodMs}ms (intensity ${p.intensity}); last error: ${error}`);
         return;
       }
       const i = this.#children.indexOf(c);
@@ -335,36 +373,57 @@ export class Supervisor {
         : p.strategy === 'restForOne' ? this.#children.slice(i) : [c];
       const others = affected.filter((x) => x !== c);
       await this.#stopChildren(others);
-      c.state = 'restarting';
-      for (const x of others) x.state = 'restarting';
+      if (this.#phase !== 'running') return;
+      // OTP: a temporary sibling stopped by the cascade is not restarted either.
+      const restart = affected.filter((x) => x === c || x.spec.restart !== 'temporary');
+      for (const x of restart) x.state = 'restarting';
       const base = Math.min(p.backoff.maxMs, p.backoff.minMs * 2 ** c.streak);
       const jitter = p.backoff.jitter > 0 ? 1 + p.backoff.jitter * (2 * (this.#opts.random ?? Math.random)() - 1) : 1;
       const delay = Math.max(0, Math.round(base * jitter));
       c.streak++;
-      this.#kernel.send('kernel', { type: 'kernel.actorCrashed', id: p.id, error: c.lastError!, restarts: c.restarts, restarting: true });
-      log.warn('actor restarting', { actor: p.id, inMs: delay, strategy: p.strategy, affected: affected.map((x) => x.spec.id) });
-      for (const x of affected) this.#restartQueue.add(x);
-      this.#scheduleRestart(delay);
+      this.#kernel.send('kernel', { type: 'kernel.actorCrashed', id: p.id, error, restarts: c.restarts, restarting: true });
+      log.warn('actor restarting', { actor: p.id, inMs: delay, strategy: p.strategy, affected: restart.map((x) => x.spec.id) });
+      this.#scheduleRestart(restart, delay);
     });
   }
 
-  #scheduleRestart(delay: number): void {
+  /**
+   * Restarts `list` (in start order) after `delay`. Each crash has its own timer, so one
+   * actor's long backoff never delays (or hurries) another's; a child already waiting in an
+   * earlier job moves to this one, so a cascade restarts its members together and in order.
+   */
+  #scheduleRestart(list: readonly Child[], delay: number): void {
     const { clock } = this.#opts;
-    clock.clearTimeout(this.#restartTimer);
-    this.#restartTimer = clock.setTimeout(() => {
-      this.#restartTimer = undefined;
+    const job = this.#nextJob++;
+    const prior = new Set<number>();
+    for (const x of list) {
+      if (x.restartJob !== undefined) prior.add(x.restartJob);
+      x.restartJob = job;
+    }
+    for (const j of prior) {
+      if (!this.#children.some((x) => x.restartJob === j)) {
+        clock.clearTimeout(this.#jobs.get(j));
+        this.#jobs.delete(j);
+      }
+    }
+    this.#jobs.set(job, clock.setTimeout(() => {
+      this.#jobs.delete(job);
       void this.#serial(async () => {
-        if (this.#phase !== 'running') return;
-        // Restart in start order whatever is queued (a cascade may have queued several).
-        const queued = this.#children.filter((x) => this.#restartQueue.has(x));
-        this.#restartQueue.clear();
-        for (const x of queued) {
+        for (const x of this.#children.filter((y) => y.restartJob === job)) {
           if (this.#phase !== 'running') return;
+          if (x.restartJob !== job) continue;
+          x.restartJob = undefined;
           x.restarts++;
           await this.#startChild(x);
         }
       });
-    }, delay);
+    }, delay));
+  }
+
+  #cancelRestarts(): void {
+    for (const t of this.#jobs.values()) this.#opts.clock.clearTimeout(t);
+    this.#jobs.clear();
+    for (const c of this.#children) c.restartJob = undefined;
   }
 
   async #stopChildren(list: readonly Child[]): Promise<void> {
@@ -380,11 +439,10 @@ export class Supervisor {
     this.#opts.log.error('restart intensity exceeded: stopping', { actor: c.spec.id, reason });
     this.#kernel.send('kernel', { type: 'kernel.escalated', id: c.spec.id, reason });
     this.#phase = 'stopping';
-    this.#opts.clock.clearTimeout(this.#restartTimer);
-    this.#restartQueue.clear();
+    this.#cancelRestarts();
     await this.#stopChildren(this.#children);
     this.#phase = 'stopped';
-    this.#stopping = Promise.resolve();
+    this.#stopping ??= Promise.resolve();
     this.#opts.onEscalate?.(reason);
   }
 }
