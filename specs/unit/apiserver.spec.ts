@@ -497,6 +497,25 @@ describe('apiserver stand-in', () => {
       assert.equal(n3.spec!.unschedulable, true);
       assert.deepEqual(n3.status!.capacity, { cpu: '8' });
     });
+
+    it('validates status writes: no way back from terminated under restartPolicy Never; podIP/podIPs kept consistent', async () => {
+      api.store.create('pods', pod('never', { node: 'node-a', extra: { restartPolicy: 'Never' } }));
+      const cs = (state: JsonObject): JsonObject => ({ name: 'app', ready: false, restartCount: 0, image: 'busybox:1.36', imageID: '', state });
+      const ok = await nodeA.core.patchNamespacedPodStatus({
+        namespace: 'default', name: 'never',
+        body: { status: { podIP: '10.88.0.7', containerStatuses: [cs({ terminated: { exitCode: 0, reason: 'Completed' } })] } },
+      }, SMP);
+      assert.deepEqual(ok.status!.podIPs!.map((p) => p.ip), ['10.88.0.7'], 'podIPs filled from podIP');
+      const back = await apiError(nodeA.core.patchNamespacedPodStatus({
+        namespace: 'default', name: 'never', body: { status: { containerStatuses: [cs({ running: {} })] } },
+      }, SMP));
+      assert.equal(back.code, 422);
+      assert.equal(back.status.message, 'Pod "never" is invalid: status.containerStatuses[0].state: Forbidden: may not be transitioned to non-terminated state');
+      const twoV4 = await apiError(nodeA.core.patchNamespacedPodStatus({
+        namespace: 'default', name: 'never', body: { status: { podIP: '10.88.0.7', podIPs: [{ ip: '10.88.0.7' }, { ip: '10.88.0.8' }] } },
+      }, SMP));
+      assert.match(twoV4.status.message, /status.podIPs: Invalid value: may specify no more than one IP for each IP family/);
+    });
   });
 
   describe('selectors and paging', () => {

@@ -143,7 +143,7 @@ export interface Decision {
 
 /** What the Node authorizer's graph knows: pods by node and what they reference. */
 export interface GraphView {
-  pods(): JsonObject[];
+  pods(): Iterable<JsonObject>;
 }
 
 const DISCOVERY_PATHS = [/^\/livez/, /^\/readyz/, /^\/healthz/, /^\/version\/?$/, /^\/openapi(\/.*)?$/, /^\/api(\/.*)?$/, /^\/apis(\/.*)?$/];

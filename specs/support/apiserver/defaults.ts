@@ -218,6 +218,20 @@ export function defaultPod(pod: JsonObject): void {
   }
   for (const v of list(spec.volumes)) if (isObject(v)) defaultVolume(v);
   if (!isObject(pod.status)) pod.status = {};
+  convertPodIPs(pod.status as JsonObject, 'podIP', 'podIPs');
+  convertPodIPs(pod.status as JsonObject, 'hostIP', 'hostIPs');
+}
+
+/**
+ * The v1 ⇄ internal round trip of podIP/podIPs (and hostIP/hostIPs): the singular field is
+ * authoritative when both are set and differ; each fills the other when alone.
+ */
+function convertPodIPs(status: JsonObject, single: string, plural: string): void {
+  const one = typeof status[single] === 'string' ? (status[single] as string) : '';
+  const many = list(status[plural]);
+  const first = obj(many[0]);
+  if (one && (many.length === 0 || (first && first.ip !== one))) status[plural] = [{ ip: one }];
+  else if (!one && first && typeof first.ip === 'string' && first.ip) status[single] = first.ip;
 }
 
 /** Admission plugins every cluster enables that mutate pods on create: Priority and DefaultTolerationSeconds. */
@@ -362,4 +376,70 @@ export function validatePodUpdate(newPod: JsonObject, oldPod: JsonObject, name: 
       },
     ]);
   }
+}
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+function ipFamily(ip: string): 4 | 6 | 0 {
+  if (IPV4.test(ip)) return 4;
+  if (ip.includes(':') && /^[0-9a-fA-F:.]+$/.test(ip)) {
+    try {
+      new URL(`http://[${ip}]/`);
+      return 6;
+    } catch {
+      return 0;
+    }
+  }
+  return 0;
+}
+
+/**
+ * ValidatePodStatusUpdate's checks on what a kubelet writes: nodeName untouched, terminated
+ * containers not brought back to life unless the restart policy allows it (sidecar init containers
+ * excepted), pod/host IPs valid and at most one per family.
+ */
+export function validatePodStatusUpdate(newPod: JsonObject, oldPod: JsonObject, name: string): void {
+  const causes: Cause[] = [];
+  const oldSpec = obj(oldPod.spec) ?? {};
+  const newStatus = obj(newPod.status) ?? {};
+  const oldStatus = obj(oldPod.status) ?? {};
+  if ((obj(newPod.spec) ?? {}).nodeName !== oldSpec.nodeName) {
+    causes.push({ field: 'status.nodeName', type: 'Forbidden', detail: 'may not be changed directly' });
+  }
+  const policy = typeof oldSpec.restartPolicy === 'string' ? oldSpec.restartPolicy : 'Always';
+  const sidecars = new Set(
+    list(oldSpec.initContainers).filter((c) => obj(c)?.restartPolicy === 'Always').map((c) => String(obj(c)?.name)),
+  );
+  const transition = (field: string, skip: (n: string) => boolean): void => {
+    if (policy === 'Always') return;
+    list(oldStatus[field]).forEach((o, i) => {
+      const old = obj(o) ?? {};
+      const term = obj(obj(old.state)?.terminated);
+      if (!term || skip(String(old.name))) return;
+      if (term.exitCode !== 0 && policy === 'OnFailure') return;
+      for (const n of list(newStatus[field])) {
+        const ns = obj(n) ?? {};
+        if (ns.name === old.name && !obj(obj(ns.state)?.terminated)) {
+          causes.push({ field: `status.${field}[${i}].state`, type: 'Forbidden', detail: 'may not be transitioned to non-terminated state' });
+        }
+      }
+    });
+  };
+  transition('containerStatuses', () => false);
+  transition('initContainerStatuses', (n) => sidecars.has(n));
+  for (const field of ['podIPs', 'hostIPs']) {
+    const ips = list(newStatus[field]).map((x) => String(obj(x)?.ip ?? ''));
+    ips.forEach((ip, i) => {
+      if (ipFamily(ip) === 0) {
+        causes.push({ field: `status.${field}[${i}]`, type: 'Invalid value', detail: `${JSON.stringify(ip)}: must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)` });
+      }
+    });
+    if (ips.length > 1) {
+      const fams = new Set(ips.map(ipFamily));
+      if (ips.length > 2 || fams.size !== 2) {
+        causes.push({ field: `status.${field}`, type: 'Invalid value', detail: 'may specify no more than one IP for each IP family' });
+      }
+    }
+  }
+  if (causes.length) throw errors.invalid({ group: '', kind: 'Pod' }, name, causes);
 }

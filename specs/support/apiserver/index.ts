@@ -74,7 +74,10 @@ export interface KubeconfigOptions {
 
 /** Admin-level access to the stored objects, bypassing HTTP (no authorization, same registry rules). */
 export interface StoreApi {
-  /** The object, or undefined. Cluster-scoped kinds take (kind, name) or (kind, '', name). */
+  /**
+   * The object, or undefined: (kind, namespace, name), or (kind, name) for a cluster-scoped kind
+   * (a namespaced kind with two arguments looks in "default").
+   */
   get(kind: string, namespaceOrName: string, name?: string): JsonObject | undefined;
   list(kind: string, opts?: ListOptions): JsonObject[];
   /** Creates; the namespace comes from metadata.namespace (default "default"). */
@@ -273,7 +276,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   const storeApi: StoreApi = {
     get(kind, a, b) {
       const r = resolveResource(kind);
-      const [ns, name] = b === undefined ? ['', a] : [a, b];
+      const [ns, name] = b === undefined ? [r.namespaced ? 'default' : '', a] : [a, b];
       return store.tryGet(r, r.namespaced ? ns : '', name);
     },
     list(kind, o) {

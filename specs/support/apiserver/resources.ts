@@ -9,7 +9,7 @@ import type { PatchSchema } from './patch.ts';
 import { deepEqual, isObject, metaOnlySchema, namespaceSchema, nodeSchema, podSchema, serviceSchema } from './patch.ts';
 import {
   admitPodCreate, defaultNamespace, defaultNode, defaultPod, defaultSecret, defaultService, prepareNamespaceForCreate,
-  preparePodForCreate, validatePod, validatePodUpdate,
+  preparePodForCreate, validatePod, validatePodStatusUpdate, validatePodUpdate,
 } from './defaults.ts';
 
 export interface DeleteOptionsLike {
@@ -48,6 +48,7 @@ export interface ResourceType {
   prepareForStatusUpdate?: (n: JsonObject, o: JsonObject) => void;
   validate?: (o: JsonObject, name: string) => void;
   validateUpdate?: (n: JsonObject, o: JsonObject, name: string) => void;
+  validateStatusUpdate?: (n: JsonObject, o: JsonObject, name: string) => void;
   /** Storage form → this resource's wire form, and back (only for resources sharing storage). */
   toExternal?: (stored: JsonObject) => JsonObject;
   toStorage?: (external: JsonObject) => JsonObject;
@@ -133,6 +134,7 @@ const pods = base({
   },
   validate: validatePod,
   validateUpdate: validatePodUpdate,
+  validateStatusUpdate: validatePodStatusUpdate,
 });
 
 const nodes = base({

@@ -105,12 +105,12 @@ export class ApiServerCore {
     const fault = this.o.faults.match(info, id?.name);
     if (fault) {
       rec.fault = fault.mode;
-      if (this.applyFault(fault, info, req, res, rec)) return;
+      if (this.applyFault(fault, info, url.searchParams, req, res, rec)) return;
     }
     try {
       if (!id) throw errors.unauthorized();
       const fieldSel = info.isResourceRequest ? safeFieldSelector(url.searchParams.get('fieldSelector')) : [];
-      const decision = authorize(id, info, fieldSel, { pods: () => this.o.store.all(PODS) }, {
+      const decision = authorize(id, info, fieldSel, { pods: () => this.o.store.peek(PODS) }, {
         authorizeNodeWithSelectors: this.o.authorizeNodeWithSelectors,
       });
       if (!decision.allowed) throw forbidden(id, info, decision.reason);
@@ -127,7 +127,7 @@ export class ApiServerCore {
   }
 
   /** Returns true when the fault answered (or swallowed) the request. */
-  private applyFault(f: FaultSpec, info: RequestInfo, req: IncomingMessage, res: ServerResponse, rec: RequestRecord): boolean {
+  private applyFault(f: FaultSpec, info: RequestInfo, q: URLSearchParams, req: IncomingMessage, res: ServerResponse, rec: RequestRecord): boolean {
     switch (f.mode) {
       case 'refuse':
         this.o.log.done(rec, 0);
@@ -151,7 +151,8 @@ export class ApiServerCore {
         const rv = this.o.store.resourceVersion;
         if (info.verb === 'watch') {
           this.startStream(res, rec);
-          const e = errors.expired(`too old resource version: 1 (${rv})`);
+          const asked = Number(q.get('resourceVersion') ?? '0') || 0;
+          const e = errors.expired(`too old resource version: ${asked} (${rv})`);
           res.end(JSON.stringify({ type: 'ERROR', object: e.status }) + '\n');
           return true;
         }

@@ -243,6 +243,11 @@ export class Store {
     return s ? this.toExternal(r, s) : undefined;
   }
 
+  /** The stored objects of a resource, uncopied: read-only use (authorizer graph, admission lookups). */
+  peek(r: ResourceType): Iterable<JsonObject> {
+    return this.bucket(r.storage).values();
+  }
+
   /** All stored objects of a resource (wire form), sorted by namespace/name as etcd orders keys. */
   all(r: ResourceType): JsonObject[] {
     return this.snapshot(r.storage, this.rvCounter).map(([, o]) => this.toExternal(r, o));
@@ -468,6 +473,7 @@ export class Store {
     }
     if (m.namespace === undefined && r.namespaced) m.namespace = namespace;
     if (subresource === '') r.validateUpdate?.(obj, existing, name);
+    else r.validateStatusUpdate?.(obj, existing, name);
     m.resourceVersion = old.resourceVersion ?? null;
     const key = objectKey(r.namespaced ? namespace : '', name);
     const prevStored = this.storedGet(r, namespace, name)!;
