@@ -184,8 +184,11 @@ export function createInstance(
 
 /** Orders children so each comes after everything it depends on (stable otherwise). */
 export function startOrder(children: readonly ChildSpec[]): ChildSpec[] {
-  const byId = new Map(children.map((c) => [c.id, c]));
-  if (byId.size !== children.length) throw new Error('supervisor: duplicate child id');
+  const byId = new Map<string, ChildSpec>();
+  for (const c of children) {
+    if (byId.has(c.id)) throw new Error(`supervisor: duplicate child id ${c.id}`);
+    byId.set(c.id, c);
+  }
   const out: ChildSpec[] = [];
   const mark = new Map<string, 'visiting' | 'done'>();
   const visit = (c: ChildSpec, path: string[]) => {
