@@ -108,6 +108,7 @@ describe('supervisor: start and stop order', () => {
     const started = sup.start();
     await w.tick();
     assert.deepEqual(w.log, ['start:a']);
+    assert.equal(w.state(sup).a, 'starting');
     release();
     await started;
     assert.deepEqual(w.log, ['start:a', 'start:b']);
