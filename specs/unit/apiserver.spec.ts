@@ -6,11 +6,13 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpsRequest } from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFile, execFileSync } from 'node:child_process';
 import * as k8s from '@kubernetes/client-node';
 import { startApiServer } from '../support/apiserver/index.ts';
+import { strategicMergePatch, nodeSchema, podSchema } from '../support/apiserver/patch.ts';
 import type { ApiServer, JsonObject } from '../support/apiserver/index.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -896,6 +898,95 @@ describe('apiserver stand-in', () => {
       assert.equal(v1.body.items[0].note, 'Starting kubelet.');
       assert.equal(v1.body.items[0].regarding.name, 'node-a');
     });
+  });
+});
+
+describe('strategic merge patch (as the kubelet sends it)', () => {
+  it('node status: partial conditions by type, $setElementOrder for conditions and addresses, maps merged', () => {
+    const node: JsonObject = {
+      metadata: { name: 'n', finalizers: ['a', 'b'] },
+      status: {
+        capacity: { cpu: '4', memory: '8Gi' },
+        conditions: [
+          { type: 'MemoryPressure', status: 'False', lastHeartbeatTime: 't0' },
+          { type: 'Ready', status: 'False', lastHeartbeatTime: 't0', reason: 'KubeletNotReady' },
+        ],
+        addresses: [{ type: 'InternalIP', address: '10.0.0.1' }, { type: 'Hostname', address: 'n' }],
+        images: [{ names: ['a'] }, { names: ['b'] }],
+      },
+    };
+    const out = strategicMergePatch(node, {
+      metadata: { '$deleteFromPrimitiveList/finalizers': ['a'] },
+      status: {
+        '$setElementOrder/conditions': [{ type: 'MemoryPressure' }, { type: 'DiskPressure' }, { type: 'Ready' }],
+        conditions: [
+          { type: 'DiskPressure', status: 'False', lastHeartbeatTime: 't1' },
+          { type: 'Ready', status: 'True', lastHeartbeatTime: 't1', reason: 'KubeletReady' },
+        ],
+        '$setElementOrder/addresses': [{ type: 'Hostname' }, { type: 'InternalIP' }],
+        capacity: { memory: '16Gi', pods: '110' },
+        images: [{ names: ['c'] }],
+      },
+    }, nodeSchema) as any;
+    assert.deepEqual(out.metadata.finalizers, ['b']);
+    assert.deepEqual(out.status.conditions.map((c: JsonObject) => [c.type, c.status, c.lastHeartbeatTime]), [
+      ['MemoryPressure', 'False', 't0'], ['DiskPressure', 'False', 't1'], ['Ready', 'True', 't1'],
+    ]);
+    assert.deepEqual(out.status.addresses.map((a: JsonObject) => a.type), ['Hostname', 'InternalIP']);
+    assert.deepEqual(out.status.capacity, { cpu: '4', memory: '16Gi', pods: '110' });
+    assert.deepEqual(out.status.images, [{ names: ['c'] }], 'images is atomic');
+  });
+
+  it('pod spec: containers and env merge by name, volumes honour $retainKeys', () => {
+    const p: JsonObject = {
+      spec: {
+        containers: [{ name: 'a', image: 'x', env: [{ name: 'A', value: '1' }] }, { name: 'b', image: 'y' }],
+        volumes: [{ name: 'v', emptyDir: {} }],
+      },
+    };
+    const out = strategicMergePatch(p, {
+      spec: {
+        containers: [{ name: 'a', env: [{ name: 'B', value: '2' }] }, { name: 'b', $patch: 'delete' }],
+        volumes: [{ name: 'v', $retainKeys: ['name', 'hostPath'], hostPath: { path: '/x' } }],
+      },
+    }, podSchema) as any;
+    assert.deepEqual(out.spec.containers, [{ name: 'a', image: 'x', env: [{ name: 'A', value: '1' }, { name: 'B', value: '2' }] }]);
+    assert.deepEqual(out.spec.volumes, [{ name: 'v', hostPath: { path: '/x' } }]);
+  });
+});
+
+describe('apiserver stand-in and kubectl', () => {
+  let hasKubectl = true;
+  try {
+    execFileSync('kubectl', ['version', '--client'], { stdio: 'ignore' });
+  } catch {
+    hasKubectl = false;
+  }
+  it('serves kubectl: discovery, tables, create with server-side field validation', { skip: !hasKubectl && 'kubectl not installed' }, async () => {
+    const api = await startApiServer({ nodes: [] });
+    try {
+      const kubectl = (...args: string[]): Promise<string> =>
+        new Promise((resolve, reject) =>
+          execFile('kubectl', ['--kubeconfig', api.adminKubeconfig, ...args], { encoding: 'utf8', timeout: 20000 }, (e, out, err) =>
+            e ? reject(new Error(`${e.message}: ${err}`)) : resolve(out)),
+        );
+      api.store.create('pods', pod('shown', { node: 'node-a' }));
+      const table = await kubectl('get', 'pods', '-o', 'wide');
+      assert.match(table, /^NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE\s+IP\s+NODE/);
+      assert.match(table, /shown\s+0\/1\s+Pending\s+0/);
+      const dir = mkdtempSync(join(tmpdir(), 'apiserver-kubectl-'));
+      try {
+        const file = join(dir, 'cm.json');
+        writeFileSync(file, JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'from-kubectl' }, data: { a: 'b' } }));
+        assert.match(await kubectl('create', '-f', file), /configmap\/from-kubectl created/);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+      assert.deepEqual(api.store.get('configmaps', 'default', 'from-kubectl')?.data, { a: 'b' });
+      assert.equal(api.requests.last({ verb: 'create' })?.query.fieldValidation, 'Strict');
+    } finally {
+      await api.stop();
+    }
   });
 });
 

@@ -68,6 +68,41 @@ export function apiResourceList(group: string, version: string): JsonObject | un
 }
 
 // ---------------------------------------------------------------------------------------------
+// OpenAPI v3: just enough for kubectl to see that every PATCH/POST accepts `fieldValidation` and
+// so validate server-side (it then needs no schemas). The documents carry no schemas.
+
+function gvPath(group: string, version: string): string {
+  return group ? `apis/${group}/${version}` : `api/${version}`;
+}
+
+export function openApiV3Root(): JsonObject {
+  const paths: JsonObject = {};
+  for (const r of RESOURCES) {
+    const p = gvPath(r.group, r.version);
+    paths[p] = { serverRelativeURL: `/openapi/v3/${p}?hash=0` };
+  }
+  return { paths };
+}
+
+export function openApiV3Doc(path: string): JsonObject | undefined {
+  const rs = RESOURCES.filter((r) => gvPath(r.group, r.version) === path);
+  if (rs.length === 0) return undefined;
+  const fv = { name: 'fieldValidation', in: 'query', schema: { type: 'string', uniqueItems: true } };
+  const paths: JsonObject = {};
+  for (const r of rs) {
+    const gvk = { group: r.group, version: r.version, kind: r.kind };
+    const base = `/${path}${r.namespaced ? '/namespaces/{namespace}' : ''}/${r.resource}`;
+    const op = (verb: string): JsonObject => ({
+      operationId: `${verb}${r.kind}`, 'x-kubernetes-action': verb, 'x-kubernetes-group-version-kind': gvk, parameters: [fv],
+      responses: { '200': { description: 'OK' } },
+    });
+    paths[base] = { post: op('post') };
+    paths[`${base}/{name}`] = { put: op('put'), patch: op('patch') };
+  }
+  return { openapi: '3.0.0', info: { title: 'Kubernetes', version: VERSION_INFO.gitVersion }, paths, components: { schemas: {} } };
+}
+
+// ---------------------------------------------------------------------------------------------
 // Tables (Accept: application/json;as=Table;v=v1;g=meta.k8s.io)
 
 export function wantsTable(accept: string | undefined): boolean {

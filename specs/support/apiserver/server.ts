@@ -17,7 +17,9 @@ import type { ResourceType } from './resources.ts';
 import { findResource, gvString, resourceKey, selectableFields, supportedField, RESOURCES } from './resources.ts';
 import { matchFields, matchLabels, parseFieldSelector, parseLabelSelector } from './selectors.ts';
 import type { FieldSelector, LabelSelector } from './selectors.ts';
-import { VERSION_INFO, apiGroup, apiGroupList, apiResourceList, apiVersions, toTable, wantsTable } from './discovery.ts';
+import {
+  VERSION_INFO, apiGroup, apiGroupList, apiResourceList, apiVersions, openApiV3Doc, openApiV3Root, toTable, wantsTable,
+} from './discovery.ts';
 
 export interface CoreOptions {
   store: Store;
@@ -203,6 +205,11 @@ export class ApiServerCore {
       return;
     }
     if (p === '/api') return this.send(res, rec, 200, apiVersions(this.o.serverAddress()));
+    if (p === '/openapi/v3') return this.send(res, rec, 200, openApiV3Root());
+    if (p.startsWith('/openapi/v3/')) {
+      const doc = openApiV3Doc(p.slice('/openapi/v3/'.length));
+      if (doc) return this.send(res, rec, 200, doc);
+    }
     if (parts[0] === 'api' && parts.length === 2) {
       const list = apiResourceList('', parts[1]!);
       if (list) return this.send(res, rec, 200, list);
@@ -306,6 +313,9 @@ export class ApiServerCore {
         if (!name) throw errors.methodNotAllowed();
         const ct = mediaType(req.headers['content-type']);
         const type = PATCH_TYPES[ct];
+        if (ct === 'application/apply-patch+yaml' || ct === 'application/apply-patch+cbor') {
+          throw errors.unsupportedMediaType(ct, ['application/json-patch+json', 'application/merge-patch+json', 'application/strategic-merge-patch+json']);
+        }
         if (!type) {
           throw errors.unsupportedMediaType(ct, [
             'application/json-patch+json', 'application/merge-patch+json', 'application/apply-patch+yaml',
