@@ -1,11 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ActorContext, ChildSpec, SupervisionPolicy } from '../../kernel/actor.ts';
+import type { ActorContext, ActorSpec, ChildSpec, SupervisionPolicy } from '../../kernel/actor.ts';
 import { Bus } from '../../kernel/bus.ts';
 import { VirtualClock } from '../../kernel/clock.ts';
 import { silentLogger } from '../../kernel/log.ts';
 import { Supervisor, startOrder } from '../../kernel/supervisor.ts';
-import { collect } from '../../kernel/testing.ts';
+import { collect, startActor } from '../../kernel/testing.ts';
 import type { KernelEvent } from '../../protocols/messages/channels.ts';
 
 const policy: SupervisionPolicy = {
@@ -520,5 +520,61 @@ describe('supervisor: inspect', () => {
       { id: 'b', state: 'running', restarts: 0, lastError: null, lastErrorAt: null, startedAt: 0, uptimeMs: 1_150, dependsOn: ['a'], inspect: undefined },
     ]);
     await sup.stop();
+  });
+});
+
+describe('kernel/testing: startActor', () => {
+  interface PingDeps { every: number }
+  const stops: string[] = [];
+  const ping: ActorSpec<PingDeps> = {
+    ...policy,
+    id: 'ping',
+    dependsOn: [],
+    start(ctx) {
+      let n = 0;
+      ctx.setInterval(() => ctx.bus.send('syncLoop', { type: 'syncLoop.syncTick' }), ctx.deps.every);
+      ctx.on(ctx.bus.events('plegControl'), () => { throw new Error('no relist here'); });
+      ctx.on(ctx.bus.events('syncLoop'), () => { n++; });
+      ctx.setInspect(() => ({ n }));
+      return { stop: () => { stops.push('ping'); } };
+    },
+  };
+
+  it('runs the actor in a real context on a virtual clock', async () => {
+    const t = await startActor(ping, { every: 10 });
+    const ticks = collect(t.bus, 'syncLoop');
+    t.clock.advance(35);
+    assert.equal(ticks.length, 3);
+    assert.deepEqual(t.inspect(), { n: 3 });
+    assert.equal(t.ctx.deps.every, 10);
+    await t.stop();
+    assert.equal(t.dead, true);
+    assert.equal(t.clock.pending(), 0);
+  });
+
+  it('a crash kills the instance as under the supervisor, and is recorded', async () => {
+    stops.length = 0;
+    const t = await startActor(ping, { every: 10 });
+    const ticks = collect(t.bus, 'syncLoop');
+    t.bus.port('spec').send('plegControl', { type: 'pleg.relist' });
+    assert.equal(t.crashes.length, 1);
+    assert.match(String(t.crashes[0]), /no relist here/);
+    assert.equal(t.dead, true);
+    await t.clock.advanceAsync(100);
+    assert.deepEqual(ticks, [], 'its timers are gone');
+    assert.deepEqual(stops, ['ping'], 'its stop() ran');
+    t.ctx.bus.send('syncLoop', { type: 'syncLoop.syncTick' });
+    assert.deepEqual(ticks, [], 'and it can no longer send');
+  });
+
+  it('a throwing start is a crash; a ChildSpec and a shared bus and clock work too', async () => {
+    const bus = new Bus();
+    const clock = new VirtualClock(500);
+    const bad: ChildSpec = { ...policy, id: 'bad', dependsOn: [], deps: 7, start() { throw new Error('nope'); } };
+    const t = await startActor(bad, 7, { bus, clock });
+    assert.equal(t.bus, bus);
+    assert.equal(t.clock, clock);
+    assert.equal(t.instance, undefined);
+    assert.match(String(t.crashes[0]), /nope/);
   });
 });
