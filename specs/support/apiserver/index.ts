@@ -132,6 +132,8 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   const nodes = opts.nodes ?? ['node-a'];
   const now = opts.now ?? (() => new Date());
   const dir = mkdtempSync(join(tmpdir(), 'kubelet-ts-apiserver-'));
+  const removeDir = (): void => rmSync(dir, { recursive: true, force: true });
+  process.once('exit', removeDir);
 
   const certs = new Map<string, CertPair>();
   certs.set('admin', await pki.client('kubernetes-admin', ['system:masters']));
@@ -342,7 +344,8 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
       for (const s of sockets) s.destroy();
       server.closeAllConnections?.();
       await closed;
-      rmSync(dir, { recursive: true, force: true });
+      process.off('exit', removeDir);
+      removeDir();
     },
   };
 }

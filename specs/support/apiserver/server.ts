@@ -383,7 +383,7 @@ export class ApiServerCore {
       if (closed) return;
       closed = true;
       unsubscribe();
-      for (const t of timers) clearTimeout(t);
+      for (const t of timers) clearTimeout(t); // clears intervals too
       this.watchers.delete(stream);
       if (!res.writableEnded) res.end();
     };
@@ -443,14 +443,7 @@ export class ApiServerCore {
       timers.push(t);
     }
     if (bookmarks && this.o.bookmarkIntervalMs > 0) {
-      const tick = (): void => {
-        if (closed) return;
-        stream.bookmark();
-        const t = setTimeout(tick, this.o.bookmarkIntervalMs);
-        t.unref();
-        timers.push(t);
-      };
-      const t = setTimeout(tick, this.o.bookmarkIntervalMs);
+      const t = setInterval(() => stream.bookmark(), this.o.bookmarkIntervalMs);
       t.unref();
       timers.push(t);
     }
