@@ -428,6 +428,25 @@ describe('supervisor: backoff', () => {
     await sup.stop();
   });
 
+  it('a cascade takes over a sibling\'s pending restart, so the group restarts together and in order', async () => {
+    const w = world();
+    const sup = w.supervisor([
+      w.actor('a', { strategy: 'oneForAll', backoff: { minMs: 100, maxMs: 100, jitter: 0 } }),
+      w.actor('b', { dependsOn: ['a'], backoff: { minMs: 1_000, maxMs: 1_000, jitter: 0 } }),
+    ]);
+    await sup.start();
+    sup.crash('b');
+    await w.tick();
+    sup.crash('a');
+    await w.tick();
+    assert.equal(w.clock.pending(), 1, 'b\'s own timer was cancelled');
+    await w.tick(100);
+    assert.deepEqual(w.starts.map((s) => `${s.id}@${s.at}`), ['a@0', 'b@0', 'a@100', 'b@100']);
+    await w.tick(5_000);
+    assert.equal(w.starts.length, 4);
+    await sup.stop();
+  });
+
   it('supervisor.stop() cancels pending restarts', async () => {
     const w = world();
     const sup = w.supervisor([w.actor('a'), w.actor('b')]);
