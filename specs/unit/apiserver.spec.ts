@@ -365,6 +365,19 @@ describe('apiserver stand-in', () => {
       assert.equal(e.status.message, 'leases.coordination.k8s.io "crud-lease" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update');
     });
 
+    it('populates a new namespace (kube-root-ca.crt, default ServiceAccount) and binds pods like the scheduler', async () => {
+      await admin.core.createNamespace({ body: { metadata: { name: 'fresh' } } });
+      const cm = await admin.core.readNamespacedConfigMap({ namespace: 'fresh', name: 'kube-root-ca.crt' });
+      assert.equal(cm.data!['ca.crt'], api.ca);
+      assert.equal((await admin.core.readNamespacedServiceAccount({ namespace: 'fresh', name: 'default' })).metadata!.name, 'default');
+      api.store.create('pods', pod('unbound', { ns: 'fresh' }));
+      await admin.core.createNamespacedPodBinding({ namespace: 'fresh', name: 'unbound', body: { metadata: { name: 'unbound' }, target: { kind: 'Node', name: 'node-a' } } });
+      assert.equal((api.store.get('pods', 'fresh', 'unbound')!.spec as JsonObject).nodeName, 'node-a');
+      const again = await call(api, 'POST', '/api/v1/namespaces/fresh/pods/unbound/binding', { body: { target: { name: 'node-b' } } });
+      assert.equal(again.status, 409);
+      assert.equal(again.body.message, 'Operation cannot be fulfilled on pods/binding "unbound": pod unbound is already assigned to node "node-a"');
+    });
+
     it('deletes a Node with a Success Status (nodes do not return the object)', async () => {
       await admin.core.createNode({ body: { metadata: { name: 'gone-node' } } });
       const res = await call(api, 'DELETE', '/api/v1/nodes/gone-node');

@@ -11,8 +11,11 @@
  *   await api.requests.waitFor({ verb: 'patch', subresource: 'status', status: 200 });
  *   await api.stop();
  *
- * Start state: namespaces default, kube-system, kube-public and kube-node-lease exist; no Node
- * objects (the kubelet registers its own) unless `registerNodes: true`.
+ * Start state: namespaces default, kube-system, kube-public and kube-node-lease exist, each (and
+ * every namespace created later) with the `kube-root-ca.crt` ConfigMap and the `default`
+ * ServiceAccount, as the root-CA publisher and service-account controllers make them; no Node
+ * objects (the kubelet registers its own) unless `registerNodes: true`. There is no scheduler:
+ * create pods with spec.nodeName set, or bind them (POST pods/<name>/binding as admin).
  *
  * Not modelled (each would answer differently on a real cluster): server-side apply, protobuf,
  * managedFields, the ServiceAccount admission plugin (pods get no token volume), garbage
@@ -154,7 +157,30 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
 
   const store = new Store({ now, ...(opts.historyLimit !== undefined ? { historyLimit: opts.historyLimit } : {}) });
   const nsRes = resolveResource('namespaces');
-  for (const ns of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) store.create(nsRes, '', { metadata: { name: ns } });
+  // the controllers every cluster runs for a new namespace: the root-CA publisher and the
+  // service-account controller (asynchronous upstream too: a moment after the namespace)
+  const cmRes = resolveResource('configmaps');
+  const saRes = resolveResource('serviceaccounts');
+  const populate = (ns: string): void => {
+    if (!store.tryGet(nsRes, '', ns)) return;
+    if (!store.tryGet(cmRes, ns, 'kube-root-ca.crt')) {
+      store.create(cmRes, ns, {
+        metadata: { name: 'kube-root-ca.crt', annotations: { 'kubernetes.io/description': 'Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters.' } },
+        data: { 'ca.crt': pki.ca },
+      });
+    }
+    if (!store.tryGet(saRes, ns, 'default')) store.create(saRes, ns, { metadata: { name: 'default' } });
+  };
+  store.subscribe((c) => {
+    if (c.storage === '/namespaces' && c.type === 'ADDED') {
+      const name = String((c.object.metadata as JsonObject).name);
+      queueMicrotask(() => populate(name));
+    }
+  });
+  for (const ns of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
+    store.create(nsRes, '', { metadata: { name: ns } });
+    populate(ns);
+  }
   if (opts.registerNodes) {
     const nodeRes = resolveResource('nodes');
     for (const n of nodes) store.create(nodeRes, '', { metadata: { name: n, labels: { 'kubernetes.io/hostname': n } } });

@@ -614,10 +614,10 @@ export class Store {
     const existing = this.get(r, namespace, name);
     const spec = isObject(existing.spec) ? existing.spec : {};
     if (str(spec.nodeName) !== '') {
-      throw errors.conflict(this.gr(r), name, `pod ${name} is already assigned to node "${str(spec.nodeName)}"`);
+      throw errors.conflict({ group: '', resource: 'pods/binding' }, name, `pod ${name} is already assigned to node "${str(spec.nodeName)}"`);
     }
     if (meta(existing).deletionTimestamp !== undefined) {
-      throw errors.conflict(this.gr(r), name, `pod ${name} is being deleted, cannot be assigned to a host`);
+      throw errors.conflict({ group: '', resource: 'pods/binding' }, name, `pod ${name} is being deleted, cannot be assigned to a host`);
     }
     const updated = deepClone(existing);
     (updated.spec as JsonObject).nodeName = nodeName;
