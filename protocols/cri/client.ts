@@ -14,6 +14,7 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { join } from 'node:path';
+import { RealClock } from '../../kernel/clock.ts';
 import { CriError, type CriErrorKind } from './errors.ts';
 import type {
   AuthConfig,
@@ -92,9 +93,14 @@ export function criTarget(endpoint: string): string {
   return e;
 }
 
-/** The one place the client turns a relative timeout into the absolute gRPC deadline. */
+/**
+ * The one place the client turns a relative timeout into the absolute gRPC deadline. gRPC
+ * deadlines are wall-clock time on the wire, whatever clock drives the actors, so this reads
+ * the RealClock.
+ */
+const wallClock = new RealClock();
 function deadlineAfter(ms: number): Date {
-  return new Date(Date.now() + ms);
+  return new Date(wallClock.now() + ms);
 }
 
 const KIND_BY_CODE: Partial<Record<number, CriErrorKind>> = {
