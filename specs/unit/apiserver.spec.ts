@@ -468,15 +468,15 @@ describe('apiserver stand-in', () => {
       assert.deepEqual(failed.body.details.causes, [{ reason: 'UnexpectedServerResponse', message: 'testing value /status/phase failed: test failed' }]);
     });
 
-    it('rejects an unknown patch content type (415) and a uid precondition that does not match (409)', async () => {
+    it('rejects an unknown patch content type (415) and a patched uid that does not match (422)', async () => {
       const bad = await call(api, 'PATCH', '/api/v1/namespaces/default/pods/patchy', { contentType: 'application/json', body: {} });
       assert.equal(bad.status, 415);
       assert.equal(bad.body.reason, 'UnsupportedMediaType');
       const uid = await call(api, 'PATCH', '/api/v1/namespaces/default/pods/patchy/status', {
         who: 'node-a', contentType: 'application/strategic-merge-patch+json', body: { metadata: { uid: 'other-uid' }, status: { phase: 'Failed' } },
       });
-      assert.equal(uid.status, 409);
-      assert.match(uid.body.message, /^Operation cannot be fulfilled on pods "patchy": Precondition failed: UID in precondition: other-uid, UID in object meta: /);
+      assert.equal(uid.status, 422, 'a PATCH carries no storage precondition: the uid fails validation');
+      assert.equal(uid.body.message, 'Pod "patchy" is invalid: metadata.uid: Invalid value: "other-uid": field is immutable');
     });
 
     it('an unchanged patch keeps the resourceVersion', async () => {

@@ -394,6 +394,7 @@ export class ApiServerCore {
       return matchFields(fieldSel, selectableFields(r, o));
     };
     let lastRv = store.resourceVersion;
+    let live = false;
     const bookmarkObject = (rv: number, annotations?: Record<string, string>): JsonObject => {
       const metadata: JsonObject = { resourceVersion: String(rv), creationTimestamp: null };
       if (annotations) metadata.annotations = annotations;
@@ -412,7 +413,8 @@ export class ApiServerCore {
       res,
       bookmarks,
       bookmark: () => {
-        if (bookmarks && !closed) write('BOOKMARK', bookmarkObject(Math.max(lastRv, store.resourceVersion)));
+        // only once live: a bookmark must not run ahead of the replayed events
+        if (bookmarks && live && !closed) write('BOOKMARK', bookmarkObject(Math.max(lastRv, store.resourceVersion)));
       },
       close,
     };
@@ -466,6 +468,9 @@ export class ApiServerCore {
       if (sendInitial) {
         write('BOOKMARK', bookmarkObject(store.resourceVersion, { 'k8s.io/initial-events-end': 'true' }));
       }
+    } else if (rvParam === '' || rvParam === '0') {
+      // sendInitialEvents=false without a resourceVersion: from now on, no replay
+      lastRv = store.resourceVersion;
     } else {
       if (rvNum < store.oldestWatchableRv) {
         write('ERROR', errors.expired(`too old resource version: ${rvNum} (${store.oldestWatchableRv})`).status as unknown as Json);
@@ -476,6 +481,7 @@ export class ApiServerCore {
       lastRv = Math.max(lastRv, store.resourceVersion);
     }
     unsubscribe = store.subscribe(onChange);
+    live = true;
   }
 }
 

@@ -6,8 +6,9 @@
  *
  * - create: decode defaults → mutating admission → PrepareForCreate, uid, creationTimestamp,
  *   generateName → validation → AlreadyExists;
- * - update: NotFound unless the strategy allows create-on-update; a `metadata.uid` that does not
- *   match is a Conflict "Precondition failed: UID in precondition: …"; an empty resourceVersion is
+ * - update: NotFound unless the strategy allows create-on-update; a PUT whose `metadata.uid` does
+ *   not match is a Conflict "Precondition failed: UID in precondition: …" (a PATCH that changes the
+ *   uid is Invalid: "field is immutable"); an empty resourceVersion is
  *   an unconditional update where the strategy allows it (else Invalid), a stale one a Conflict;
  *   status subresource writes keep everything but status (and metadata where upstream lets it
  *   through), main writes keep status; an update that changes nothing keeps the resourceVersion
@@ -439,15 +440,21 @@ export class Store {
     return { object: this.applyUpdate(r, namespace, name, obj, existing, subresource, opts), created: false };
   }
 
+  /**
+   * The shared update path. A PUT body's metadata.uid is a storage precondition, checked first
+   * (409 "Precondition failed: UID in precondition: …"); a PATCH has none, so a uid the patch
+   * changes fails metadata validation instead (422 "field is immutable"), as upstream.
+   */
   private applyUpdate(
     r: ResourceType, namespace: string, name: string, obj: JsonObject, existing: JsonObject, subresource: string, opts: WriteOptions,
+    viaPatch = false,
   ): JsonObject {
     const m = meta(obj);
     const old = meta(existing);
-    opts.admit?.({ operation: 'update', resource: r, subresource, namespace, name, object: obj, oldObject: existing });
-    if (str(m.uid) !== '' && m.uid !== old.uid) {
+    if (!viaPatch && str(m.uid) !== '' && m.uid !== old.uid) {
       throw errors.conflict(this.gr(r), name, `Precondition failed: UID in precondition: ${str(m.uid)}, UID in object meta: ${str(old.uid)}`);
     }
+    opts.admit?.({ operation: 'update', resource: r, subresource, namespace, name, object: obj, oldObject: existing });
     const newRv = parseRv(m.resourceVersion);
     if (newRv === 0) {
       if (!r.allowUnconditionalUpdate) {
@@ -461,6 +468,11 @@ export class Store {
     if (subresource === 'status') r.prepareForStatusUpdate?.(obj, existing);
     else r.prepareForUpdate?.(obj, existing);
     // rest.BeforeUpdate: system fields are not the client's to change
+    if (str(m.uid) !== '' && m.uid !== old.uid) {
+      throw errors.invalid({ group: r.group, kind: r.kind }, name, [
+        { field: 'metadata.uid', type: 'Invalid value', detail: `${JSON.stringify(str(m.uid))}: field is immutable` },
+      ]);
+    }
     m.uid = old.uid ?? null;
     m.creationTimestamp = old.creationTimestamp ?? null;
     if (old.deletionTimestamp !== undefined) m.deletionTimestamp = old.deletionTimestamp;
@@ -512,7 +524,7 @@ export class Store {
       throw errors.badRequest('the namespace of the provided object does not match the namespace sent on the request');
     }
     const obj = this.prepareIncoming(r, patched, namespace);
-    return this.applyUpdate(r, namespace, name, obj, existing, subresource, opts);
+    return this.applyUpdate(r, namespace, name, obj, existing, subresource, opts, true);
   }
 
   /**
