@@ -13,6 +13,7 @@ import { Supervisor } from '../kernel/supervisor.ts';
 import { syncLoop } from '../kernel/sync-loop.ts';
 import { createCriClient } from '../protocols/cri/client.ts';
 import type { CriRuntime } from '../protocols/cri/types.ts';
+import { containerGC } from '../actors/gc/index.ts';
 import { images } from '../actors/images/index.ts';
 import { ImageManager } from '../actors/images/manager.ts';
 import { pleg } from '../actors/pleg/index.ts';
@@ -76,6 +77,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       statusPeriodMs: opts.periods?.runtimeStatusMs,
     }),
     child(images, { images: cri }),
+    child(containerGC, { cri }),
     child(pleg, { cri, relistPeriodMs: opts.periods?.plegRelistMs }),
     child(podWorkers, {}),
     child(syncLoop, { syncTickMs: opts.periods?.syncTickMs, housekeepingMs: opts.periods?.housekeepingMs }),

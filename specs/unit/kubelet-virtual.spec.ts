@@ -74,6 +74,11 @@ describe('the kubelet on virtual time', () => {
     const attempts = (await containers()).map((c) => c.metadata.attempt);
     assert.deepEqual(attempts, attempts.map((_, i) => attempts[0]! + i));
     assert.equal(attempts.at(-1), 8);
+    // Container GC (every minute) keeps only the newest exited instance (attempt 8 is waiting
+    // out its 300s backoff), whose exit feeds lastState.
+    await clock.advanceAsync(60_000, settle);
+    const left = await containers();
+    assert.deepEqual(left.map((c) => [c.metadata.attempt, c.state]), [[8, 'CONTAINER_EXITED']]);
     await k.stop();
   });
 
