@@ -107,20 +107,4 @@ export function startDaemon(o: DaemonOptions): Daemon {
   };
 }
 
-/** Polls `fn` until it returns a truthy value (or throws the last error after timeoutMs). */
-export async function eventually<T>(fn: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 20_000, what = 'condition'): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v as T;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}${last ? `: ${last instanceof Error ? last.message : String(last)}` : ''}`);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+export { eventually } from './wait.ts';

@@ -3,6 +3,7 @@
  * (inspect snapshots as data) and the real podWorker machine for `graph`. Time comes from a
  * VirtualClock; the only waiting is on socket I/O.
  */
+import { eventually, sleep } from '../support/wait.ts';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { chmod, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
@@ -120,11 +121,7 @@ class Client {
 
 /** Socket I/O is real: wait (bounded) for the server to observe it. */
 async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 400; i++) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  assert.fail(`timed out waiting for ${what}`);
+  await eventually(() => cond(), 2000, what, 5);
 }
 
 interface Fixture {
@@ -561,7 +558,7 @@ describe('debug socket', () => {
     c.socket.pause();
     const total = 3000; // ~5 MB of graph answers
     c.send('graph podWorker\n'.repeat(total));
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200); // real socket backpressure needs real time to build up
     const served = f.ds.stats().requests;
     assert.ok(served < total, `served ${served} of ${total} while the client read nothing`);
     c.socket.resume();
