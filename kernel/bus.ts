@@ -2,8 +2,11 @@
  * The typed bus: named channels, the only way actors talk.
  *
  * Two kinds of channel:
- * - events: facts and commands (an RxJS Subject per name). Delivery is synchronous and in send
- *   order, so a run is deterministic.
+ * - events: facts and commands (an RxJS Subject per name).
+ * Delivery is synchronous and in global send order: a message sent while another is being
+ * delivered (a subscriber reacting) is queued and delivered right after it, to every subscriber,
+ * so no subscriber ever sees a reaction before the message it reacts to. A send from outside any
+ * delivery is delivered before `send` returns. Same inputs, same order: a run is deterministic.
  * - views: the latest state one actor owns and publishes (a BehaviorSubject-like replay of the
  *   last value). One writer per view: a second actor publishing to it is a programming error.
  *
@@ -39,6 +42,20 @@ export class Bus {
   #latest = new Map<string, unknown>();
   #viewWriters = new Map<string, string>();
   #taps = new Set<BusTap>();
+  #queue: (() => void)[] = [];
+  #delivering = false;
+
+  /** Runs deliveries one at a time, in the order they were asked for (a trampoline). */
+  #deliver(fn: () => void): void {
+    this.#queue.push(fn);
+    if (this.#delivering) return;
+    this.#delivering = true;
+    try {
+      for (let next = this.#queue.shift(); next; next = this.#queue.shift()) next();
+    } finally {
+      this.#delivering = false;
+    }
+  }
 
   #event(name: string): Subject<unknown> {
     let s = this.#events.get(name);
@@ -81,8 +98,10 @@ export class Bus {
     return {
       events: <K extends EventName>(name: K) => this.#event(name).asObservable() as Observable<EventChannels[K]>,
       send: <K extends EventName>(name: K, msg: EventChannels[K]) => {
-        for (const t of [...this.#taps]) t('event', name, msg, writer);
-        this.#event(name).next(msg);
+        this.#deliver(() => {
+          for (const t of [...this.#taps]) t('event', name, msg, writer);
+          this.#event(name).next(msg);
+        });
       },
       view: <K extends ViewName>(name: K) => this.#view(name).asObservable() as Observable<ViewChannels[K]>,
       current: <K extends ViewName>(name: K) => this.#latest.get(name) as ViewChannels[K] | undefined,
@@ -92,9 +111,12 @@ export class Bus {
           throw new Error(`view ${name} is owned by ${owner}; ${writer} may not publish it`);
         }
         this.#viewWriters.set(name, writer);
+        // `current` answers the new value at once; subscribers get it in delivery order.
         this.#latest.set(name, value);
-        for (const t of [...this.#taps]) t('view', name, value, writer);
-        this.#view(name).next(value);
+        this.#deliver(() => {
+          for (const t of [...this.#taps]) t('view', name, value, writer);
+          this.#view(name).next(value);
+        });
       },
     };
   }

@@ -20,6 +20,22 @@ describe('Bus: events', () => {
     assert.deepEqual(b, ['syncLoop.syncTick', 'syncLoop.housekeeping']);
   });
 
+  it('a message sent while another is delivered waits for it: no subscriber sees a reaction before its cause', () => {
+    const bus = new Bus();
+    const first: string[] = [];
+    const second: string[] = [];
+    // The first subscriber reacts to a tick by sending housekeeping (a nested send).
+    bus.port('a').events('syncLoop').subscribe((m) => {
+      first.push(m.type);
+      if (m.type === 'syncLoop.syncTick') bus.port('a').send('syncLoop', { type: 'syncLoop.housekeeping' });
+    });
+    bus.port('b').events('syncLoop').subscribe((m) => second.push(m.type));
+    bus.port('x').send('syncLoop', { type: 'syncLoop.syncTick' });
+    // Both subscribers see the tick first, then the reaction; all before send() returned.
+    assert.deepEqual(first, ['syncLoop.syncTick', 'syncLoop.housekeeping']);
+    assert.deepEqual(second, ['syncLoop.syncTick', 'syncLoop.housekeeping']);
+  });
+
   it('does not replay events to late subscribers', () => {
     const bus = new Bus();
     bus.port('x').send('syncLoop', { type: 'syncLoop.syncTick' });
