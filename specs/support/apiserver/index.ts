@@ -17,10 +17,25 @@
  * objects (the kubelet registers its own) unless `registerNodes: true`. There is no scheduler:
  * create pods with spec.nodeName set, or bind them (POST pods/<name>/binding as admin).
  *
- * Not modelled (each would answer differently on a real cluster): server-side apply, protobuf,
- * managedFields, the ServiceAccount admission plugin (pods get no token volume), garbage
- * collection and the pod-GC controller, namespace termination (a deleted namespace and its
- * contents vanish at once), deletecollection, field validation (unknown fields are stored as sent).
+ * What a node may do is what a 1.34 cluster allows (Node authorizer with AuthorizeNodeWithSelectors,
+ * NodeRestriction): get only pods bound to it (a pod on another node, or one already gone, is 403
+ * "no relationship found", not 404), list/watch pods only with `fieldSelector=spec.nodeName=<node>`,
+ * read only its own Node (`metadata.name=<node>` for list/watch), read secrets/configmaps only when
+ * a pod bound to it references them, write status only of its pods, create/delete only mirror pods
+ * (and delete pods) bound to it, write only its own Node and kube-node-lease/<node> Lease, create
+ * and patch core/v1 events. `authorizeNodeWithSelectors: false` restores the pre-1.32 reads.
+ *
+ * Layout: status.ts (Status errors), selectors.ts, patch.ts (JSON/merge/strategic patch and the
+ * per-kind patch schemas), defaults.ts (defaulting, admission mutations, validation),
+ * resources.ts (per-resource strategies), store.ts (MVCC store and registry rules), auth.ts
+ * (authn, Node authorizer, NodeRestriction), server.ts (HTTP, watches), discovery.ts,
+ * faults.ts (fault switches, request log), certs.ts (PKI), client.ts (raw HTTPS helpers for specs).
+ *
+ * Not modelled (each would answer differently on a real cluster): server-side apply (415),
+ * protobuf/CBOR, managedFields, the ServiceAccount admission plugin (pods get no token volume) and
+ * TokenRequest, garbage collection, the pod-GC and node-lifecycle controllers, namespace
+ * termination (a deleted namespace and its contents vanish at once), deletecollection, field
+ * validation beyond the pod checks (unknown fields are stored as sent), Warning headers, APF.
  */
 import { createServer } from 'node:https';
 import type { Server } from 'node:https';
