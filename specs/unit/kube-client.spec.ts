@@ -1,0 +1,273 @@
+/**
+ * protocols/kube/client.ts against the API server stand-in (real HTTPS, client certificates and
+ * tokens, the Node authorizer): every KubeApi call, Status → ApiError, the patch content types,
+ * DELETE preconditions, watches, 429 retries, timeouts, refused connections; and the token
+ * bucket on the VirtualClock.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { VirtualClock } from '../../kernel/clock.ts';
+import { ApiError, type Event, type Lease, type Node, type WatchEvent } from '../../protocols/kube/api.ts';
+import type { Pod } from '../../protocols/kube/pod.ts';
+import {
+  apiErrorFrom, createKubeApi, defaultUserAgent, isRetryableApiError, KUBELET_VERSION, TokenBucket, type KubeClient,
+} from '../../protocols/kube/client.ts';
+import { startApiServer, type ApiServer } from '../support/apiserver/index.ts';
+
+const settle = async (n = 10) => {
+  for (let i = 0; i < n; i++) await new Promise<void>((r) => setImmediate(r));
+};
+
+async function rejects(p: Promise<unknown>, code: number, reason: string | RegExp): Promise<ApiError> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(e instanceof ApiError, `expected an ApiError, got ${String(e)}`);
+    assert.equal(e.code, code, e.message);
+    if (typeof reason === 'string') assert.equal(e.reason, reason, e.message);
+    else assert.match(e.reason, reason);
+    return e;
+  }
+  assert.fail('expected a rejection');
+}
+
+describe('TokenBucket (client-go flowcontrol semantics) on virtual time', () => {
+  it('starts full with burst tokens, then refills qps per second', () => {
+    const clock = new VirtualClock(1000);
+    const b = new TokenBucket(2, 3, () => clock.now());
+    assert.equal(b.tryAccept(), true);
+    assert.equal(b.tryAccept(), true);
+    assert.equal(b.tryAccept(), true);
+    assert.equal(b.tryAccept(), false);
+    clock.advance(499);
+    assert.equal(b.tryAccept(), false);
+    clock.advance(1);
+    assert.equal(b.tryAccept(), true);
+    clock.advance(10_000);
+    assert.equal(b.tokens, 3, 'never more than burst');
+  });
+
+  it('reserve() queues waiters in order: 0, 0, then 1/qps apart', () => {
+    const clock = new VirtualClock();
+    const b = new TokenBucket(50, 2, () => clock.now());
+    assert.deepEqual([b.reserve(), b.reserve(), b.reserve(), b.reserve(), b.reserve()], [0, 0, 20, 40, 60]);
+    clock.advance(40);
+    assert.equal(b.reserve(), 40);
+  });
+
+  it('rejects a non-positive qps (the client disables throttling instead)', () => {
+    assert.throws(() => new TokenBucket(0, 1, () => 0), /qps must be positive/);
+  });
+});
+
+describe('apiErrorFrom / isRetryableApiError', () => {
+  it('takes code, reason and message from a Status body', () => {
+    const e = apiErrorFrom(409, JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'AlreadyExists', message: 'nodes "a" already exists', code: 409 }), 'create', '/api/v1/nodes');
+    assert.equal(e.code, 409);
+    assert.equal(e.reason, 'AlreadyExists');
+    assert.equal(e.message, 'create /api/v1/nodes: 409 AlreadyExists: nodes "a" already exists');
+  });
+  it('falls back to the HTTP status for a body that is not a Status', () => {
+    const e = apiErrorFrom(503, '<html>down</html>', 'get', '/api/v1/nodes/a');
+    assert.equal(e.reason, 'ServiceUnavailable');
+    assert.match(e.message, /down/);
+  });
+  it('retries transport failures, 429 and 5xx, not 4xx', () => {
+    assert.equal(isRetryableApiError(new ApiError(0, 'ConnectionError', 'get', '/', 'x')), true);
+    assert.equal(isRetryableApiError(new ApiError(429, 'TooManyRequests', 'get', '/', 'x')), true);
+    assert.equal(isRetryableApiError(new ApiError(500, 'InternalError', 'get', '/', 'x')), true);
+    assert.equal(isRetryableApiError(new ApiError(409, 'Conflict', 'get', '/', 'x')), false);
+    assert.equal(isRetryableApiError(new ApiError(404, 'NotFound', 'get', '/', 'x')), false);
+  });
+});
+
+describe('createKubeApi against the API server stand-in', () => {
+  let api: ApiServer;
+  let node: KubeClient;
+  let admin: KubeClient;
+  const clients: KubeClient[] = [];
+  const mk = (path: string, opts: Parameters<typeof createKubeApi>[1] = {}) => {
+    const c = createKubeApi(path, opts);
+    clients.push(c);
+    return c;
+  };
+
+  before(async () => {
+    api = await startApiServer({ nodes: ['node-a', 'node-b'] });
+    node = mk(api.kubeconfigFor('node-a'));
+    admin = mk(api.adminKubeconfig);
+  });
+  after(async () => {
+    for (const c of clients) c.close();
+    await api.stop();
+  });
+
+  it('fails at once, naming the path, when the kubeconfig is missing', () => {
+    assert.throws(() => createKubeApi('/nonexistent/kubelet.kubeconfig'), /nonexistent\/kubelet\.kubeconfig/);
+  });
+
+  it('ready() rejects for a kubeconfig without a usable cluster', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kts-kc-'));
+    const p = join(dir, 'bad.kubeconfig');
+    writeFileSync(p, 'apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n');
+    const c = mk(p);
+    await assert.rejects(c.ready(), /kubeconfig .*bad\.kubeconfig/);
+    await rejects(c.getNode('node-a'), 0, 'InvalidKubeconfig');
+  });
+
+  it('registers a Node with the client certificate: create, 409 AlreadyExists, get, 404 for a missing one', async () => {
+    await node.ready();
+    assert.equal(node.server, api.url);
+    const created = await node.createNode({ metadata: { name: 'node-a', labels: { 'kubernetes.io/hostname': 'node-a' } } } as Node);
+    assert.equal(created.metadata.name, 'node-a');
+    assert.ok(created.metadata.uid);
+    const e = await rejects(node.createNode({ metadata: { name: 'node-a' } } as Node), 409, 'AlreadyExists');
+    assert.equal(e.verb, 'create');
+    assert.equal(e.path, '/api/v1/nodes');
+    const got = await node.getNode('node-a');
+    assert.equal(got.metadata.uid, created.metadata.uid);
+    const rec = api.requests.last({ verb: 'get', resource: 'nodes' })!;
+    assert.equal(rec.user, 'system:node:node-a');
+    assert.equal(rec.userAgent, defaultUserAgent());
+    assert.match(rec.userAgent!, /^kubelet-ts\/v\d+\.\d+\.\d+ \(linux\/(amd64|arm64)\) kubernetes\/v1\.34\.0$/);
+    assert.match(KUBELET_VERSION, /^v1\.34\.0-kubelet-ts\.\d+\.\d+\.\d+$/);
+    await rejects(admin.getNode('nope'), 404, 'NotFound');
+  });
+
+  it('the Node authorizer answers 403 Forbidden for another node\'s object', async () => {
+    await rejects(node.getNode('node-b'), 403, 'Forbidden');
+  });
+
+  it('patches node status with the strategic-merge content type: conditions merge by type', async () => {
+    await node.patchNodeStatus('node-a', { status: { conditions: [{ type: 'Ready', status: 'False', reason: 'KubeletNotReady' }] } }, 'strategic');
+    const n = await node.patchNodeStatus('node-a', { status: { conditions: [{ type: 'MemoryPressure', status: 'False' }] } }, 'strategic');
+    assert.deepEqual(n.status?.conditions?.map((c) => c.type).sort(), ['MemoryPressure', 'Ready']);
+    assert.equal(api.requests.last({ verb: 'patch', subresource: 'status' })!.contentType, 'application/strategic-merge-patch+json');
+    await node.patchNode('node-a', { metadata: { labels: { 'kubernetes.io/os': 'linux' } } }, 'merge');
+    assert.equal(api.requests.last({ verb: 'patch', resource: 'nodes', subresource: '' })!.contentType, 'application/merge-patch+json');
+    const j = await node.patchNode('node-a', [{ op: 'add', path: '/metadata/labels/kubernetes.io~1arch', value: 'amd64' }], 'json');
+    assert.equal(j.metadata.labels?.['kubernetes.io/arch'], 'amd64');
+    assert.equal(api.requests.last({ verb: 'patch', resource: 'nodes', subresource: '' })!.contentType, 'application/json-patch+json');
+  });
+
+  it('leases: 404, create, update, 409 Conflict on a stale resourceVersion', async () => {
+    await rejects(node.getLease('kube-node-lease', 'node-a'), 404, 'NotFound');
+    const lease: Lease = { metadata: { name: 'node-a', namespace: 'kube-node-lease' } as Lease['metadata'], spec: { holderIdentity: 'node-a', leaseDurationSeconds: 40, renewTime: '2025-01-01T00:00:00.000000Z' } };
+    const created = await node.createLease('kube-node-lease', lease);
+    assert.ok(created.metadata.resourceVersion);
+    const updated = await node.updateLease('kube-node-lease', { ...created, spec: { ...created.spec, renewTime: '2025-01-01T00:00:10.000000Z' } });
+    assert.equal(updated.spec.renewTime, '2025-01-01T00:00:10.000000Z');
+    assert.equal(api.requests.last({ verb: 'update' })!.method, 'PUT');
+    await rejects(node.updateLease('kube-node-lease', created), 409, 'Conflict');
+    await rejects(node.createLease('kube-node-lease', { ...lease, metadata: { ...lease.metadata, name: 'node-b' } }), 403, 'Forbidden');
+  });
+
+  it('events: create, then patch count and lastTimestamp', async () => {
+    const ev: Event = {
+      metadata: { name: 'node-a.17f0000000000001', namespace: 'default' } as Event['metadata'],
+      involvedObject: { kind: 'Node', name: 'node-a', uid: 'node-a' },
+      reason: 'Starting', message: 'Starting kubelet.', type: 'Normal',
+      source: { component: 'kubelet', host: 'node-a' },
+      firstTimestamp: '2025-01-01T00:00:00Z', lastTimestamp: '2025-01-01T00:00:00Z', count: 1,
+    };
+    const c = await node.createEvent('default', ev);
+    assert.equal(c.count, 1);
+    const p = await node.patchEvent('default', c.metadata.name, { count: 2, lastTimestamp: '2025-01-01T00:00:05Z', message: 'Starting kubelet.' }, 'strategic');
+    assert.equal(p.count, 2);
+    assert.equal(p.lastTimestamp, '2025-01-01T00:00:05Z');
+    await rejects(node.patchEvent('default', 'missing', { count: 2 }, 'strategic'), 404, 'NotFound');
+  });
+
+  it('pods: list with a field selector, watch from its resourceVersion, abort calls done once', async () => {
+    admin.createPod('default', { metadata: { name: 'p0', namespace: 'default' }, spec: { nodeName: 'node-a', containers: [{ name: 'c', image: 'busybox' }] } } as unknown as Pod);
+    await settle();
+    const list = await node.listPods({ fieldSelector: 'spec.nodeName=node-a' });
+    assert.ok(list.resourceVersion);
+    const seen: WatchEvent<Pod>[] = [];
+    let doneCalls = 0;
+    const h = await node.watchPods({ fieldSelector: 'spec.nodeName=node-a', resourceVersion: list.resourceVersion, allowWatchBookmarks: true },
+      (e) => seen.push(e), () => { doneCalls++; });
+    await admin.createPod('default', { metadata: { name: 'p1', namespace: 'default' }, spec: { nodeName: 'node-a', containers: [{ name: 'c', image: 'busybox' }] } } as unknown as Pod);
+    await admin.createPod('default', { metadata: { name: 'other', namespace: 'default' }, spec: { nodeName: 'node-b', containers: [{ name: 'c', image: 'busybox' }] } } as unknown as Pod);
+    for (let i = 0; i < 100 && !seen.some((e) => e.type === 'ADDED'); i++) await new Promise((r) => setTimeout(r, 10));
+    const added = seen.filter((e) => e.type === 'ADDED').map((e) => (e.object as Pod).metadata?.name);
+    assert.deepEqual(added, ['p1']);
+    assert.equal(node.stats().openWatches, 1);
+    h.abort();
+    h.abort();
+    assert.equal(doneCalls, 1);
+    assert.equal(node.stats().openWatches, 0);
+  });
+
+  it('a watch that cannot be established rejects (410 Expired for a compacted resourceVersion is an ERROR event)', async () => {
+    await rejects(node.watchPods({ namespace: 'default', resourceVersion: '1' }, () => {}, () => {}), 403, 'Forbidden');
+    api.store.compact();
+    const events: WatchEvent<Pod>[] = [];
+    const ended = new Promise<unknown>((resolve) => {
+      void node.watchPods({ fieldSelector: 'spec.nodeName=node-a', resourceVersion: '1' }, (e) => events.push(e), resolve);
+    });
+    assert.equal(await ended, undefined);
+    assert.equal(events[0]?.type, 'ERROR');
+    assert.equal((events[0]!.object as { code?: number }).code, 410);
+  });
+
+  it('deletePod sends DeleteOptions: a uid precondition that does not match is 409 Conflict', async () => {
+    const p = await admin.getPod('default', 'p1');
+    await rejects(admin.deletePod('default', 'p1', { uid: 'not-the-uid' }), 409, 'Conflict');
+    await admin.deletePod('default', 'p1', { gracePeriodSeconds: 0, uid: p.metadata!.uid });
+    const body = api.requests.last({ verb: 'delete' })!.body as Record<string, unknown>;
+    assert.deepEqual(body, { kind: 'DeleteOptions', apiVersion: 'v1', gracePeriodSeconds: 0, preconditions: { uid: p.metadata!.uid } });
+    await rejects(admin.getPod('default', 'p1'), 404, 'NotFound');
+  });
+
+  it('500 is an ApiError with the server\'s reason; a 429 is retried after Retry-After', async () => {
+    api.faults.set({ mode: 'status500', verb: 'get', resource: 'nodes', count: 1 });
+    await rejects(node.getNode('node-a'), 500, 'InternalError');
+    api.faults.set({ mode: 'status429', verb: 'get', resource: 'nodes', count: 1, retryAfterSeconds: 1 });
+    const t0 = Date.now();
+    const n = await node.getNode('node-a');
+    assert.equal(n.metadata.name, 'node-a');
+    assert.ok(Date.now() - t0 >= 900, 'waited for Retry-After');
+    assert.equal(node.stats().retries429, 1);
+  });
+
+  it('a hung request times out (code 0, Timeout); a refused connection is code 0, ConnectionError', async () => {
+    const quick = mk(api.kubeconfigFor('node-a'), { timeoutMs: 300 });
+    const hang = api.faults.set({ mode: 'hang', verb: 'get', resource: 'nodes', count: 1 });
+    const e = await rejects(quick.getNode('node-a'), 0, 'Timeout');
+    assert.match(e.message, /300ms/);
+    hang.clear();
+    const refuse = api.faults.set({ mode: 'refuse', verb: 'get', resource: 'leases', count: 1 });
+    await rejects(quick.getLease('kube-node-lease', 'node-a'), 0, 'ConnectionError');
+    refuse.clear();
+    assert.ok((await quick.getLease('kube-node-lease', 'node-a')).metadata.name);
+  });
+
+  it('bearer tokens work too', async () => {
+    const tok = mk(api.kubeconfigFor('node-a', 'token'));
+    assert.equal((await tok.getNode('node-a')).metadata.name, 'node-a');
+    assert.equal(api.requests.last({ verb: 'get', resource: 'nodes' })!.user, 'system:node:node-a');
+  });
+
+  it('throttles client-side with the token bucket on the injected clock (qps 1, burst 2)', async () => {
+    const clock = new VirtualClock(0);
+    const slow = mk(api.kubeconfigFor('node-a'), { qps: 1, burst: 2, clock, timeoutMs: 0 });
+    await slow.ready();
+    const before = api.requests.count({ verb: 'get', resource: 'nodes', user: 'system:node:node-a' });
+    const calls = [slow.getNode('node-a'), slow.getNode('node-a'), slow.getNode('node-a')];
+    await Promise.all(calls.slice(0, 2));
+    await settle();
+    assert.equal(api.requests.count({ verb: 'get', resource: 'nodes', user: 'system:node:node-a' }) - before, 2, 'the third waits');
+    assert.equal(slow.stats().throttled, 1);
+    clock.advance(1000);
+    await calls[2];
+    assert.equal(api.requests.count({ verb: 'get', resource: 'nodes', user: 'system:node:node-a' }) - before, 3);
+    // qps 0 disables throttling (upstream's heartbeat client, QPS -1)
+    const free = mk(api.kubeconfigFor('node-a'), { qps: 0, clock });
+    await Promise.all(Array.from({ length: 5 }, () => free.getNode('node-a')));
+    assert.equal(free.stats().throttled, 0);
+  });
+});
