@@ -3,7 +3,9 @@
  * with the kubelet's message families. Importing this module (bin/ and specs do) types the bus.
  */
 import type { ConfigEvent, DesiredPods, PodManagerEvent } from './config.ts';
+import type { EventsEvent } from './events.ts';
 import type { KernelEvent } from './kernel.ts';
+import type { NodeControl, NodeView } from './node.ts';
 import type { PlegEvent, PlegHealth, PlegInput, RuntimePods } from './pleg.ts';
 import type { PodWorkerEvent, PodWorkerStates, SyncLoopEvent } from './pod-worker.ts';
 import type { RuntimeCommand, RuntimeHealth, RuntimeReply } from './runtime.ts';
@@ -31,6 +33,14 @@ declare module '../../kernel/bus.ts' {
     status: StatusEvent;
     /** supervisor → anyone */
     kernel: KernelEvent;
+    /**
+     * anyone → events: `event.record` {involvedObject, eventType Normal|Warning, reason, message};
+     * the events actor writes core/v1 Events (aggregated, rate limited, never blocking the sender).
+     * Build them with recordEvent/podRef/containerRef/nodeRef and EventReason from ./events.ts.
+     */
+    events: EventsEvent;
+    /** anyone → node-status / node-lease: `node.syncStatus`, `node.renewLease` (do it now) */
+    nodeControl: NodeControl;
   }
   interface ViewChannels {
     desiredPods: DesiredPods;
@@ -39,11 +49,15 @@ declare module '../../kernel/bus.ts' {
     runtimeHealth: RuntimeHealth;
     plegHealth: PlegHealth;
     runtimePods: RuntimePods;
+    /** node-status → admission, node-lease: this kubelet's Node as the API server last returned it */
+    node: NodeView;
   }
 }
 
 export type * from './config.ts';
+export type * from './events.ts';
 export type * from './kernel.ts';
+export type * from './node.ts';
 export type * from './pleg.ts';
 export type * from './pod-worker.ts';
 export type * from './runtime.ts';
