@@ -121,10 +121,10 @@ describe('createKubeApi against the API server stand-in', () => {
   it('registers a Node with the client certificate: create, 409 AlreadyExists, get, 404 for a missing one', async () => {
     await node.ready();
     assert.equal(node.server, api.url);
-    const created = await node.createNode({ metadata: { name: 'node-a', labels: { 'kubernetes.io/hostname': 'node-a' } } } as Node);
+    const created = await node.createNode({ metadata: { name: 'node-a', labels: { 'kubernetes.io/hostname': 'node-a' } } } as unknown as Node);
     assert.equal(created.metadata.name, 'node-a');
     assert.ok(created.metadata.uid);
-    const e = await rejects(node.createNode({ metadata: { name: 'node-a' } } as Node), 409, 'AlreadyExists');
+    const e = await rejects(node.createNode({ metadata: { name: 'node-a' } } as unknown as Node), 409, 'AlreadyExists');
     assert.equal(e.verb, 'create');
     assert.equal(e.path, '/api/v1/nodes');
     const got = await node.getNode('node-a');
