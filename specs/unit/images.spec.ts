@@ -1,10 +1,8 @@
+import { startActor as startKernelActor } from '../../kernel/testing.ts';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Subscription } from 'rxjs';
-import type { ActorContext, ActorSpec } from '../../kernel/actor.ts';
-import { Bus } from '../../kernel/bus.ts';
+import type { ActorSpec } from '../../kernel/actor.ts';
 import { VirtualClock } from '../../kernel/clock.ts';
-import { silentLogger } from '../../kernel/log.ts';
 import { isCriError } from '../../protocols/cri/errors.ts';
 import { PodSchema } from '../../protocols/kube/pod.ts';
 import type { Container, Pod } from '../../protocols/kube/pod.ts';
@@ -317,28 +315,10 @@ describe('ImageManager.ensureImageExists', () => {
 // ---------------------------------------------------------------------------------------------
 // the images actor
 
+/** One actor on the virtual clock, as the supervisor would run it (kernel/testing). */
 async function startActor<D>(spec: ActorSpec<D>, deps: D, clock: VirtualClock) {
-  const bus = new Bus();
-  const subs: Subscription[] = [];
-  const timers: number[] = [];
-  const crashes: unknown[] = [];
-  let inspect: () => unknown = () => undefined;
-  let stopped = false;
-  const ctx: ActorContext<D> = {
-    id: spec.id, clock, log: silentLogger, bus: bus.port(spec.id), deps,
-    on(source, fn) { subs.push(source.subscribe((v) => { try { fn(v); } catch (e) { crashes.push(e); } })); },
-    run(work) { work.catch((e: unknown) => crashes.push(e)); },
-    setTimeout(fn, ms) { timers.push(clock.setTimeout(fn, ms)); },
-    setInterval(fn, ms) { timers.push(clock.setInterval(fn, ms)); },
-    fail(err) { crashes.push(err); },
-    setInspect(fn) { inspect = fn; },
-    get stopped() { return stopped; },
-  };
-  await spec.start(ctx);
-  return {
-    crashes, inspect: () => inspect() as Record<string, unknown>,
-    stop() { stopped = true; subs.forEach((s) => s.unsubscribe()); timers.forEach((t) => clock.clearTimeout(t)); },
-  };
+  const a = await startKernelActor(spec, deps, { clock });
+  return { crashes: a.crashes, inspect: () => a.inspect() as Record<string, unknown>, stop: () => a.stop() };
 }
 
 const settle = () => new Promise<void>((r) => setImmediate(r));

@@ -1,10 +1,9 @@
+import { startActor as startKernelActor } from '../../kernel/testing.ts';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Subscription } from 'rxjs';
-import type { ActorContext, ActorInstance, ActorSpec } from '../../kernel/actor.ts';
+import type { ActorSpec } from '../../kernel/actor.ts';
 import { Bus } from '../../kernel/bus.ts';
 import { VirtualClock } from '../../kernel/clock.ts';
-import { silentLogger } from '../../kernel/log.ts';
 import type { Container, PodSandbox } from '../../protocols/cri/types.ts';
 import type { PlegEvent, PlegHealth } from '../../protocols/messages/channels.ts';
 import { pleg } from '../../actors/pleg/index.ts';
@@ -17,46 +16,9 @@ import { FakeCri } from '../support/fake-cri.ts';
 // ---------------------------------------------------------------------------------------------
 // a minimal actor harness (until kernel/testing.ts lands)
 
-interface Started<D> {
-  bus: Bus;
-  clock: VirtualClock;
-  crashes: unknown[];
-  inspect(): unknown;
-  stop(): Promise<void>;
-  ctx: ActorContext<D>;
-}
-
-async function startActor<D>(spec: ActorSpec<D>, deps: D, bus: Bus, clock: VirtualClock): Promise<Started<D>> {
-  const subs: Subscription[] = [];
-  const timers: number[] = [];
-  const crashes: unknown[] = [];
-  let inspect: () => unknown = () => undefined;
-  let stopped = false;
-  const ctx: ActorContext<D> = {
-    id: spec.id, clock, log: silentLogger, bus: bus.port(spec.id), deps,
-    on(source, fn) {
-      subs.push(source.subscribe((v) => {
-        if (stopped) return;
-        try { fn(v); } catch (e) { crashes.push(e); }
-      }));
-    },
-    run(work) { work.catch((e: unknown) => crashes.push(e)); },
-    setTimeout(fn, ms) { timers.push(clock.setTimeout(fn, ms)); },
-    setInterval(fn, ms) { timers.push(clock.setInterval(fn, ms)); },
-    fail(err) { crashes.push(err); },
-    setInspect(fn) { inspect = fn; },
-    get stopped() { return stopped; },
-  };
-  const instance = (await spec.start(ctx)) as ActorInstance | void;
-  return {
-    bus, clock, crashes, ctx, inspect: () => inspect(),
-    async stop() {
-      stopped = true;
-      await instance?.stop?.();
-      for (const s of subs) s.unsubscribe();
-      for (const t of timers) clock.clearTimeout(t);
-    },
-  };
+/** One actor on the virtual clock, as the supervisor would run it (kernel/testing). */
+function startActor<D>(spec: ActorSpec<D>, deps: D, bus: Bus, clock: VirtualClock) {
+  return startKernelActor(spec, deps, { bus, clock });
 }
 
 const settle = async () => {
