@@ -16,9 +16,26 @@ export interface KubeletFlags {
   runtimeRequestTimeoutMs: number;
   podLogsDir: string;
   help: boolean;
+  // joining a cluster (node-status, node-lease, events): all unused without --kubeconfig
+  kubeconfig: string | undefined;
+  nodeIp: string | undefined;
+  nodeLabels: Record<string, string>;
+  registerNode: boolean;
+  nodeStatusUpdateFrequencyMs: number;
+  nodeStatusReportFrequencyMs: number;
+  maxPods: number;
+  kubeApiQps: number;
+  kubeApiBurst: number;
+  eventQps: number;
+  eventBurst: number;
+  kubeReserved: Record<string, string>;
+  systemReserved: Record<string, string>;
+  /** Signal → threshold ("100Mi", "10%"); upstream's Linux defaults unless --eviction-hard is given. */
+  evictionHard: Record<string, string>;
 }
 
-type Kind = 'string' | 'int' | 'duration' | 'bool';
+/** `map`: key=value,key=value (pflag mapStringString); `thresholds`: signal<value,signal<value. */
+type Kind = 'string' | 'int' | 'duration' | 'bool' | 'map' | 'thresholds';
 
 interface FlagDef {
   name: string;
@@ -39,6 +56,20 @@ export const FLAGS: readonly FlagDef[] = [
   { name: 'runtime-request-timeout', kind: 'duration', key: 'runtimeRequestTimeoutMs', help: 'Deadline of each CRI call. Default 2m.' },
   { name: 'pod-logs-dir', kind: 'string', key: 'podLogsDir', help: 'Where container logs go. Default /var/log/pods.' },
   { name: 'help', short: 'h', kind: 'bool', key: 'help', help: 'Show this help.' },
+  { name: 'kubeconfig', kind: 'string', key: 'kubeconfig', help: 'Kubeconfig of the API server to join (register the Node, heartbeat, events). Without it the kubelet runs standalone.' },
+  { name: 'node-ip', kind: 'string', key: 'nodeIp', help: 'IP address reported as the Node\'s InternalIP. Default: the IPv4 of the default route\'s interface.' },
+  { name: 'node-labels', kind: 'map', key: 'nodeLabels', help: 'Labels added when registering the Node (key=value,...); kubernetes.io/k8s.io keys only from the allowed set or under kubelet.kubernetes.io / node.kubernetes.io.' },
+  { name: 'register-node', kind: 'bool', key: 'registerNode', help: 'Register the Node with the API server. Default true.' },
+  { name: 'node-status-update-frequency', kind: 'duration', key: 'nodeStatusUpdateFrequencyMs', help: 'How often the Node status is computed, and written when it changed. Default 10s.' },
+  { name: 'node-status-report-frequency', kind: 'duration', key: 'nodeStatusReportFrequencyMs', help: 'How often the Node status is written when it did not change. Default 5m.' },
+  { name: 'max-pods', kind: 'int', key: 'maxPods', help: 'Pods this node can run (capacity "pods"). Default 110.' },
+  { name: 'kube-api-qps', kind: 'int', key: 'kubeApiQps', help: 'Requests per second to the API server (client-side limit). Default 50.' },
+  { name: 'kube-api-burst', kind: 'int', key: 'kubeApiBurst', help: 'Burst of requests to the API server. Default 100.' },
+  { name: 'event-qps', kind: 'int', key: 'eventQps', help: 'Event writes per second; 0 for no limit. Default 50.' },
+  { name: 'event-burst', kind: 'int', key: 'eventBurst', help: 'Burst of event writes. Default 100.' },
+  { name: 'kube-reserved', kind: 'map', key: 'kubeReserved', help: 'Resources reserved for Kubernetes daemons, subtracted from allocatable (cpu=100m,memory=256Mi,ephemeral-storage=1Gi).' },
+  { name: 'system-reserved', kind: 'map', key: 'systemReserved', help: 'Resources reserved for the OS, subtracted from allocatable (cpu=100m,memory=256Mi).' },
+  { name: 'eviction-hard', kind: 'thresholds', key: 'evictionHard', help: 'Hard eviction thresholds (memory.available<100Mi,nodefs.available<10%,...); replaces the defaults when given.' },
 ];
 
 export const DEFAULT_FLAGS: KubeletFlags = {
@@ -52,6 +83,20 @@ export const DEFAULT_FLAGS: KubeletFlags = {
   runtimeRequestTimeoutMs: 120_000,
   podLogsDir: '/var/log/pods',
   help: false,
+  kubeconfig: undefined,
+  nodeIp: undefined,
+  nodeLabels: {},
+  registerNode: true,
+  nodeStatusUpdateFrequencyMs: 10_000,
+  nodeStatusReportFrequencyMs: 300_000,
+  maxPods: 110,
+  kubeApiQps: 50,
+  kubeApiBurst: 100,
+  eventQps: 50,
+  eventBurst: 100,
+  kubeReserved: {},
+  systemReserved: {},
+  evictionHard: { 'memory.available': '100Mi', 'nodefs.available': '10%', 'nodefs.inodesFree': '5%', 'imagefs.available': '15%' },
 };
 
 export class FlagError extends Error {
@@ -76,8 +121,45 @@ export function parseDuration(text: string): number {
   return total;
 }
 
-function convert(def: FlagDef, raw: string): string | number | boolean {
+/** key=value pairs (pflag mapStringString), or signal<value pairs for eviction thresholds. */
+function parsePairs(def: FlagDef, raw: string, sep: '=' | '<'): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const i = part.indexOf(sep);
+    if (i <= 0) throw new FlagError(`invalid argument "${raw}" for "--${def.name}" flag: "${part}" is not ${sep === '=' ? 'key=value' : 'signal<quantity'}`);
+    out[part.slice(0, i).trim()] = part.slice(i + 1).trim();
+  }
+  return out;
+}
+
+const QUANTITY_RE = /^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+|[numkMGTPE]|[KMGTPE]i)?$/;
+
+/** Upstream's --node-labels rule (validateKubeletLabels): kubernetes.io / k8s.io keys only from the kubelet's set. */
+const KUBELET_LABELS = new Set([
+  'kubernetes.io/hostname', 'topology.kubernetes.io/zone', 'topology.kubernetes.io/region', 'failure-domain.beta.kubernetes.io/zone',
+  'failure-domain.beta.kubernetes.io/region', 'node.kubernetes.io/instance-type', 'beta.kubernetes.io/instance-type', 'kubernetes.io/os',
+  'kubernetes.io/arch', 'beta.kubernetes.io/os', 'beta.kubernetes.io/arch',
+]);
+function forbiddenNodeLabels(labels: Record<string, string>): string[] {
+  return Object.keys(labels).filter((k) => {
+    const ns = k.includes('/') ? k.slice(0, k.indexOf('/')) : '';
+    const kube = ns === 'kubernetes.io' || ns.endsWith('.kubernetes.io') || ns === 'k8s.io' || ns.endsWith('.k8s.io');
+    const allowed = KUBELET_LABELS.has(k) || ['kubelet.kubernetes.io', 'node.kubernetes.io'].some((p) => ns === p || ns.endsWith(`.${p}`));
+    return kube && !allowed;
+  }).sort();
+}
+
+function convert(def: FlagDef, raw: string): string | number | boolean | Record<string, string> {
   switch (def.kind) {
+    case 'map':
+      return parsePairs(def, raw, '=');
+    case 'thresholds': {
+      const t = parsePairs(def, raw, '<');
+      for (const [signal, v] of Object.entries(t)) {
+        if (!/^\d+(\.\d+)?%$/.test(v) && !QUANTITY_RE.test(v)) throw new FlagError(`invalid argument "${raw}" for "--${def.name}" flag: ${signal}: "${v}" is neither a quantity nor a percentage`);
+      }
+      return t;
+    }
     case 'string':
       return raw;
     case 'int': {
@@ -121,6 +203,20 @@ export function parseFlags(argv: readonly string[]): KubeletFlags {
   if (flags.fileCheckFrequencyMs <= 0) throw new FlagError('--file-check-frequency must be positive');
   if (flags.syncFrequencyMs <= 0) throw new FlagError('--sync-frequency must be positive');
   if (flags.runtimeRequestTimeoutMs <= 0) throw new FlagError('--runtime-request-timeout must be positive');
+  if (flags.nodeStatusUpdateFrequencyMs <= 0) throw new FlagError('--node-status-update-frequency must be positive');
+  if (flags.nodeStatusReportFrequencyMs <= 0) throw new FlagError('--node-status-report-frequency must be positive');
+  if (flags.maxPods <= 0) throw new FlagError('--max-pods must be positive');
+  if (flags.kubeApiBurst <= 0 || flags.eventBurst < 0) throw new FlagError('--kube-api-burst must be positive and --event-burst not negative');
+  for (const [name, m] of [['kube-reserved', flags.kubeReserved], ['system-reserved', flags.systemReserved]] as const) {
+    for (const [r, q] of Object.entries(m)) {
+      if (!QUANTITY_RE.test(q)) throw new FlagError(`invalid argument for "--${name}" flag: ${r}=${q}: not a quantity`);
+    }
+  }
+  const badLabels = forbiddenNodeLabels(flags.nodeLabels);
+  if (badLabels.length) {
+    throw new FlagError(`unknown 'kubernetes.io' or 'k8s.io' labels specified with --node-labels: [${badLabels.join(' ')}]\n`
+      + "--node-labels in the 'kubernetes.io' namespace must begin with an allowed prefix (kubelet.kubernetes.io, node.kubernetes.io) or be in the specifically allowed set");
+  }
   return flags;
 }
 
