@@ -12,9 +12,15 @@ import type { Logger } from '../kernel/log.ts';
 import { Supervisor } from '../kernel/supervisor.ts';
 import { syncLoop } from '../kernel/sync-loop.ts';
 import { createCriClient } from '../protocols/cri/client.ts';
+import type { KubeApi } from '../protocols/kube/api.ts';
+import { createKubeApi, KUBELET_VERSION, type KubeClient } from '../protocols/kube/client.ts';
 import type { CriRuntime } from '../protocols/cri/types.ts';
+import { events } from '../actors/events/index.ts';
 import { containerGC } from '../actors/gc/index.ts';
 import { images } from '../actors/images/index.ts';
+import { nodeLease } from '../actors/node-lease/index.ts';
+import { hostInfo } from '../actors/node-status/adapters.ts';
+import { nodeStatus } from '../actors/node-status/index.ts';
 import { ImageManager } from '../actors/images/manager.ts';
 import { pleg } from '../actors/pleg/index.ts';
 import { nodeStaticPodFs, type StaticPodFs } from '../actors/pod-config/adapters.ts';
@@ -41,12 +47,16 @@ export interface KubeletOptions {
   periods?: { plegRelistMs?: number; syncTickMs?: number; housekeepingMs?: number; runtimeStatusMs?: number };
   /** Where the debug socket listens (main.ts: `<rootDir>/kubelet-ts.sock`); none when unset. */
   debugSocketPath?: string;
+  /** Injected by specs instead of the clients built from --kubeconfig (implies cluster mode). */
+  kubeApi?: KubeApi;
 }
 
 export interface Kubelet {
   readonly bus: Bus;
   readonly supervisor: Supervisor;
   readonly cri: CriRuntime;
+  /** The API server client (--kubeconfig, qps/burst from the flags); undefined when standalone. */
+  readonly kube: KubeApi | undefined;
   start(): Promise<void>;
   /** Stops the actors in reverse order; pods keep running. Idempotent. */
   stop(): Promise<void>;
@@ -60,7 +70,23 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   const cri = opts.cri ?? createCriClient(flags.containerRuntimeEndpoint, { timeoutMs: flags.runtimeRequestTimeoutMs });
   const imageManager = new ImageManager({ images: cri, clock });
 
+  // Cluster mode: like upstream, one client for the kubelet's own requests (kubeAPIQPS/Burst),
+  // one for heartbeats (node status and lease: no throttling, a timeout below the lease
+  // duration) and one for events (throttled by the events actor at eventRecordQPS/Burst).
+  const clients: KubeClient[] = [];
+  const client = (o: Parameters<typeof createKubeApi>[1]): KubeApi => {
+    const c = createKubeApi(flags.kubeconfig!, { clock, ...o });
+    clients.push(c);
+    return c;
+  };
+  const clusterMode = opts.kubeApi !== undefined || flags.kubeconfig !== undefined;
+  const kube = opts.kubeApi ?? (flags.kubeconfig ? client({ qps: flags.kubeApiQps, burst: flags.kubeApiBurst }) : undefined);
+  const heartbeatApi = opts.kubeApi ?? (flags.kubeconfig ? client({ qps: 0, timeoutMs: Math.min(flags.nodeStatusUpdateFrequencyMs, 40_000) }) : undefined);
+  const eventApi = opts.kubeApi ?? (flags.kubeconfig ? client({ qps: 0 }) : undefined);
+
   const children: ChildSpec[] = [
+    // first, so that it hears what the others record from their start on
+    child(events, { api: eventApi, nodeName, qps: flags.eventQps, burst: flags.eventBurst, random: opts.random }),
     child(statusManager, {}),
     child(podManager, {}),
     child(podConfig, {
@@ -82,6 +108,24 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     child(podWorkers, {}),
     child(syncLoop, { syncTickMs: opts.periods?.syncTickMs, housekeepingMs: opts.periods?.housekeepingMs }),
   ];
+  if (clusterMode && heartbeatApi) {
+    children.push(
+      child(nodeStatus, {
+        api: heartbeatApi,
+        host: hostInfo({ rootDir: flags.rootDir }),
+        config: {
+          nodeName, hostname: nodeName, nodeLabels: flags.nodeLabels, registerWithTaints: [], maxPods: flags.maxPods,
+          kubeReserved: flags.kubeReserved, systemReserved: flags.systemReserved, evictionHard: flags.evictionHard,
+          kubeletVersion: KUBELET_VERSION, kubeletPort: 10250,
+        },
+        registerNode: flags.registerNode,
+        nodeIP: flags.nodeIp,
+        updateFrequencyMs: flags.nodeStatusUpdateFrequencyMs,
+        reportFrequencyMs: flags.nodeStatusReportFrequencyMs,
+      }),
+      child(nodeLease, { api: heartbeatApi, nodeName, random: opts.random }),
+    );
+  }
 
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((r) => { resolveStopped = r; });
@@ -113,6 +157,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     await supervisor.stop();
     await debugSocket?.close();
     if (!opts.cri) cri.close();
+    for (const c of clients) c.close();
     resolveStopped();
   }
 
@@ -120,7 +165,10 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     bus,
     supervisor,
     cri,
+    kube,
     start: async () => {
+      // a kubeconfig that cannot be used fails the start, before any actor runs
+      for (const c of clients) await c.ready();
       await startDebug();
       await supervisor.start();
     },

@@ -21,6 +21,12 @@ const settle = async (n = 10) => {
   for (let i = 0; i < n; i++) await new Promise<void>((r) => setImmediate(r));
 };
 
+/** Yields to I/O until `pred` holds (real sockets, no timers: the Clock rule). */
+async function until(pred: () => boolean, what: string, rounds = 20_000): Promise<void> {
+  for (let i = 0; i < rounds && !pred(); i++) await new Promise<void>((r) => setImmediate(r));
+  assert.ok(pred(), `timed out waiting for ${what}`);
+}
+
 async function rejects(p: Promise<unknown>, code: number, reason: string | RegExp): Promise<ApiError> {
   try {
     await p;
@@ -192,7 +198,7 @@ describe('createKubeApi against the API server stand-in', () => {
       (e) => seen.push(e), () => { doneCalls++; });
     await admin.createPod('default', { metadata: { name: 'p1', namespace: 'default' }, spec: { nodeName: 'node-a', containers: [{ name: 'c', image: 'busybox' }] } } as unknown as Pod);
     await admin.createPod('default', { metadata: { name: 'other', namespace: 'default' }, spec: { nodeName: 'node-b', containers: [{ name: 'c', image: 'busybox' }] } } as unknown as Pod);
-    for (let i = 0; i < 100 && !seen.some((e) => e.type === 'ADDED'); i++) await new Promise((r) => setTimeout(r, 10));
+    await until(() => seen.some((e) => e.type === 'ADDED'), 'the ADDED event');
     const added = seen.filter((e) => e.type === 'ADDED').map((e) => (e.object as Pod).metadata?.name);
     assert.deepEqual(added, ['p1']);
     assert.equal(node.stats().openWatches, 1);
@@ -226,18 +232,29 @@ describe('createKubeApi against the API server stand-in', () => {
   it('500 is an ApiError with the server\'s reason; a 429 is retried after Retry-After', async () => {
     api.faults.set({ mode: 'status500', verb: 'get', resource: 'nodes', count: 1 });
     await rejects(node.getNode('node-a'), 500, 'InternalError');
-    api.faults.set({ mode: 'status429', verb: 'get', resource: 'nodes', count: 1, retryAfterSeconds: 1 });
-    const t0 = Date.now();
-    const n = await node.getNode('node-a');
+    const clock = new VirtualClock(0);
+    const c = mk(api.kubeconfigFor('node-a'), { clock, timeoutMs: 0 });
+    api.faults.set({ mode: 'status429', verb: 'get', resource: 'nodes', count: 1, retryAfterSeconds: 2 });
+    const before = api.requests.count({ verb: 'get', resource: 'nodes' });
+    const pending = c.getNode('node-a');
+    await until(() => c.stats().retries429 === 1, 'the 429');
+    clock.advance(1999);
+    await settle();
+    assert.equal(api.requests.count({ verb: 'get', resource: 'nodes' }) - before, 1, 'waits for Retry-After');
+    clock.advance(1);
+    const n = await pending;
     assert.equal(n.metadata.name, 'node-a');
-    assert.ok(Date.now() - t0 >= 900, 'waited for Retry-After');
-    assert.equal(node.stats().retries429, 1);
+    assert.equal(api.requests.count({ verb: 'get', resource: 'nodes' }) - before, 2);
   });
 
   it('a hung request times out (code 0, Timeout); a refused connection is code 0, ConnectionError', async () => {
-    const quick = mk(api.kubeconfigFor('node-a'), { timeoutMs: 300 });
+    const clock = new VirtualClock(0);
+    const quick = mk(api.kubeconfigFor('node-a'), { timeoutMs: 300, clock });
     const hang = api.faults.set({ mode: 'hang', verb: 'get', resource: 'nodes', count: 1 });
-    const e = await rejects(quick.getNode('node-a'), 0, 'Timeout');
+    const hung = quick.getNode('node-a');
+    await until(() => hang.hits === 1, 'the hung request');
+    clock.advance(300);
+    const e = await rejects(hung, 0, 'Timeout');
     assert.match(e.message, /300ms/);
     hang.clear();
     const refuse = api.faults.set({ mode: 'refuse', verb: 'get', resource: 'leases', count: 1 });
