@@ -273,7 +273,11 @@ async function loadTransport(kubeconfigPath: string): Promise<Transport> {
  * now (a missing kubeconfig is an error at once); it is parsed on first use or `ready()`.
  */
 export function createKubeApi(kubeconfigPath: string, opts: KubeApiOptions = {}): KubeClient {
-  readFileSync(kubeconfigPath); // fail now, naming the path, if it cannot be read
+  try {
+    readFileSync(kubeconfigPath); // fail now, naming the path, if it cannot be read
+  } catch (e) {
+    throw new Error(`kubeconfig ${kubeconfigPath}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : errText(e)}`);
+  }
   const clock = opts.clock ?? new RealClock();
   const qps = opts.qps ?? 50;
   const bucket = qps > 0 ? new TokenBucket(qps, opts.burst ?? 100, () => clock.now()) : undefined;
