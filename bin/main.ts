@@ -11,7 +11,7 @@ import { RealClock } from '../kernel/clock.ts';
 import { DEBUG_SOCKET_NAME } from '../kernel/debug-socket.ts';
 import { createLogger } from '../kernel/log.ts';
 import { FlagError, parseFlags, usage } from './flags.ts';
-import { createKubelet } from './kubelet.ts';
+import { createKubelet, type Kubelet } from './kubelet.ts';
 
 async function main(argv: string[]): Promise<number> {
   let flags;
@@ -34,15 +34,22 @@ async function main(argv: string[]): Promise<number> {
 
   let exitCode = 0;
   let stopping: Promise<void> | undefined;
-  const kubelet = createKubelet({
-    flags, clock, log, nodeName,
-    debugSocketPath: join(flags.rootDir, DEBUG_SOCKET_NAME),
-    onEscalate: (reason) => {
-      log.error('supervisor escalated: stopping kubelet-ts', { reason });
-      exitCode = 1;
-      stopping ??= kubelet.stop();
-    },
-  });
+  let kubelet: Kubelet;
+  try {
+    kubelet = createKubelet({
+      flags, clock, log, nodeName,
+      debugSocketPath: join(flags.rootDir, DEBUG_SOCKET_NAME),
+      onEscalate: (reason) => {
+        log.error('supervisor escalated: stopping kubelet-ts', { reason });
+        exitCode = 1;
+        stopping ??= kubelet.stop();
+      },
+    });
+  } catch (e) {
+    // A configuration the daemon cannot run with (an unreadable kubeconfig, ...): say why, once.
+    log.error('kubelet-ts cannot start', { error: e instanceof Error ? e.message : String(e) });
+    return 1;
+  }
 
   const onSignal = (sig: NodeJS.Signals) => {
     log.info('signal received: stopping actors in reverse order; pods keep running', { signal: sig });

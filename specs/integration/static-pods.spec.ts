@@ -234,5 +234,9 @@ describe('static pods on real containerd', () => {
     daemons.push(d);
     assert.equal(await d.exited, 2);
     assert.ok(d.lines.some((l) => l.includes('unknown flag: --no-such-flag')), d.lines.join('\n'));
+    const k = startDaemon({ endpoint: containerd.endpoint, rootDir: join(work, 'y'), args: ['--kubeconfig=/nonexistent/kubelet.conf'] });
+    daemons.push(k);
+    assert.equal(await k.exited, 1);
+    assert.ok(k.lines.some((l) => l.includes('kubeconfig /nonexistent/kubelet.conf: no such file')), k.lines.join('\n'));
   });
 });
