@@ -111,18 +111,7 @@ export class VirtualClock implements Clock {
   }
 
   advanceTo(target: number): void {
-    for (;;) {
-      const t = this.#next();
-      if (!t || t.at > target) break;
-      this.#now = Math.max(this.#now, t.at);
-      if (t.everyMs !== undefined) {
-        t.at += t.everyMs;
-        t.seq = this.#seq++;
-      } else {
-        this.#timers.delete(t.id);
-      }
-      t.fn();
-    }
+    while (this.#fireNext(target));
     this.#now = Math.max(this.#now, target);
   }
 
@@ -133,19 +122,22 @@ export class VirtualClock implements Clock {
   async advanceAsync(ms: number, settle: () => Promise<void> = () => new Promise((r) => setImmediate(r))): Promise<void> {
     const target = this.#now + ms;
     await settle();
-    for (;;) {
-      const t = this.#next();
-      if (!t || t.at > target) break;
-      this.#now = Math.max(this.#now, t.at);
-      if (t.everyMs !== undefined) {
-        t.at += t.everyMs;
-        t.seq = this.#seq++;
-      } else {
-        this.#timers.delete(t.id);
-      }
-      t.fn();
-      await settle();
-    }
+    while (this.#fireNext(target)) await settle();
     this.#now = Math.max(this.#now, target);
+  }
+
+  /** Fires the next timer due by `target` (moving time to it); false when none is due. */
+  #fireNext(target: number): boolean {
+    const t = this.#next();
+    if (!t || t.at > target) return false;
+    this.#now = Math.max(this.#now, t.at);
+    if (t.everyMs !== undefined) {
+      t.at += t.everyMs;
+      t.seq = this.#seq++;
+    } else {
+      this.#timers.delete(t.id);
+    }
+    t.fn();
+    return true;
   }
 }
