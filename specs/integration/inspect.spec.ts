@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCriClient } from '../../protocols/cri/client.ts';
 import type { CriRuntime } from '../../protocols/cri/types.ts';
-import { startContainerd, type ContainerdHandle } from '../support/containerd.ts';
+import { removeAllPods, startContainerd, type ContainerdHandle } from '../support/containerd.ts';
 import { eventually, startDaemon, type Daemon } from '../support/daemon.ts';
 import { BUSYBOX_IMAGE } from '../support/images.ts';
 
@@ -80,10 +80,7 @@ before(async () => {
 afterEach(async () => {
   for (const d of daemons) await d.stop();
   daemons = [];
-  for (const s of await cri.listPodSandbox()) {
-    await cri.stopPodSandbox(s.id).catch(() => {});
-    await cri.removePodSandbox(s.id).catch(() => {});
-  }
+  await removeAllPods(cri);
 });
 
 after(async () => {

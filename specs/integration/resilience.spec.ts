@@ -14,7 +14,7 @@ import { createLogger } from '../../kernel/log.ts';
 import type { KernelEvent } from '../../protocols/messages/kernel.ts';
 import { createCriClient } from '../../protocols/cri/client.ts';
 import type { CriRuntime } from '../../protocols/cri/types.ts';
-import { startContainerd, type ContainerdHandle } from '../support/containerd.ts';
+import { removeAllPods, startContainerd, type ContainerdHandle } from '../support/containerd.ts';
 import { eventually, startDaemon, type Daemon } from '../support/daemon.ts';
 import { BUSYBOX_IMAGE } from '../support/images.ts';
 
@@ -59,10 +59,7 @@ afterEach(async () => {
   daemons = [];
   kubelets = [];
   if (!containerd.running()) await containerd.restartDaemon();
-  for (const s of await cri.listPodSandbox()) {
-    await cri.stopPodSandbox(s.id).catch(() => {});
-    await cri.removePodSandbox(s.id).catch(() => {});
-  }
+  await removeAllPods(cri);
 });
 
 after(async () => {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCriClient } from '../../protocols/cri/client.ts';
 import type { Container, CriRuntime } from '../../protocols/cri/types.ts';
-import { startContainerd, type ContainerdHandle } from '../support/containerd.ts';
+import { removeAllPods, startContainerd, type ContainerdHandle } from '../support/containerd.ts';
 import { eventually, startDaemon, type Daemon } from '../support/daemon.ts';
 import { BUSYBOX_IMAGE, BUSYBOX_IMAGE_2 } from '../support/images.ts';
 
@@ -55,14 +55,6 @@ function daemon(dirs: { manifests: string; root: string }, args: string[] = []):
   return d;
 }
 
-/** Removes every sandbox (and so every container) from the runtime: pods outlive the daemon. */
-async function removeAllPods(): Promise<void> {
-  for (const s of await cri.listPodSandbox()) {
-    await cri.stopPodSandbox(s.id).catch(() => {});
-    await cri.removePodSandbox(s.id).catch(() => {});
-  }
-}
-
 before(async () => {
   work = await mkdtemp(join(tmpdir(), 'kts-static-'));
   containerd = await startContainerd();
@@ -72,7 +64,7 @@ before(async () => {
 afterEach(async () => {
   for (const d of daemons) await d.stop();
   daemons = [];
-  await removeAllPods();
+  await removeAllPods(cri);
 });
 
 after(async () => {

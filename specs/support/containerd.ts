@@ -977,3 +977,14 @@ export async function startContainerd(opts: StartContainerdOptions = {}): Promis
   };
   return handle;
 }
+
+/**
+ * Stops and removes every pod sandbox (and so every container) in the runtime: pods outlive the
+ * kubelet by design, so specs clean up between tests through the runtime itself.
+ */
+export async function removeAllPods(cri: Pick<CriRuntime, 'listPodSandbox' | 'stopPodSandbox' | 'removePodSandbox'>): Promise<void> {
+  for (const s of await cri.listPodSandbox()) {
+    await cri.stopPodSandbox(s.id).catch(() => {});
+    await cri.removePodSandbox(s.id).catch(() => {});
+  }
+}
