@@ -15,6 +15,8 @@ export interface KubeletFlags {
   syncFrequencyMs: number;
   runtimeRequestTimeoutMs: number;
   podLogsDir: string;
+  record: string | undefined;
+  recordMaxBytes: number;
   help: boolean;
   // joining a cluster (node-status, node-lease, events): all unused without --kubeconfig
   kubeconfig: string | undefined;
@@ -55,6 +57,8 @@ export const FLAGS: readonly FlagDef[] = [
   { name: 'sync-frequency', kind: 'duration', key: 'syncFrequencyMs', help: 'Max period between syncs of a running pod. Default 1m.' },
   { name: 'runtime-request-timeout', kind: 'duration', key: 'runtimeRequestTimeoutMs', help: 'Deadline of each CRI call. Default 2m.' },
   { name: 'pod-logs-dir', kind: 'string', key: 'podLogsDir', help: 'Where container logs go. Default /var/log/pods.' },
+  { name: 'record', kind: 'string', key: 'record', help: 'Record the session (syncLoop inputs, CRI calls and answers) as JSON lines to this file.' },
+  { name: 'record-max-bytes', kind: 'int', key: 'recordMaxBytes', help: 'Rotate the recording at this size (FILE.1 .. FILE.3 kept). Default 67108864.' },
   { name: 'help', short: 'h', kind: 'bool', key: 'help', help: 'Show this help.' },
   { name: 'kubeconfig', kind: 'string', key: 'kubeconfig', help: 'Kubeconfig of the API server to join (register the Node, heartbeat, events). Without it the kubelet runs standalone.' },
   { name: 'node-ip', kind: 'string', key: 'nodeIp', help: 'IP address reported as the Node\'s InternalIP. Default: the IPv4 of the default route\'s interface.' },
@@ -82,6 +86,8 @@ export const DEFAULT_FLAGS: KubeletFlags = {
   syncFrequencyMs: 60_000,
   runtimeRequestTimeoutMs: 120_000,
   podLogsDir: '/var/log/pods',
+  record: undefined,
+  recordMaxBytes: 64 * 1024 * 1024,
   help: false,
   kubeconfig: undefined,
   nodeIp: undefined,

@@ -9,6 +9,7 @@ import { Bus } from '../kernel/bus.ts';
 import type { Clock } from '../kernel/clock.ts';
 import { startDebugSocket, type DebugSocket } from '../kernel/debug-socket.ts';
 import type { Logger } from '../kernel/log.ts';
+import { createRecorder } from '../kernel/recorder.ts';
 import { Supervisor } from '../kernel/supervisor.ts';
 import { syncLoop } from '../kernel/sync-loop.ts';
 import { createCriClient } from '../protocols/cri/client.ts';
@@ -67,7 +68,13 @@ export interface Kubelet {
 export function createKubelet(opts: KubeletOptions): Kubelet {
   const { flags, clock, log, nodeName } = opts;
   const bus = new Bus();
-  const cri = opts.cri ?? createCriClient(flags.containerRuntimeEndpoint, { timeoutMs: flags.runtimeRequestTimeoutMs });
+  const rawCri = opts.cri ?? createCriClient(flags.containerRuntimeEndpoint, { timeoutMs: flags.runtimeRequestTimeoutMs });
+  // --record: every syncLoop input and every CRI call with its answer, as JSON lines.
+  const recorder = flags.record
+    ? createRecorder({ path: flags.record, clock, maxBytes: flags.recordMaxBytes, header: { node: nodeName, manifests: flags.podManifestPath ?? null } })
+    : undefined;
+  const untapRecorder = recorder?.tapBus(bus);
+  const cri = recorder ? recorder.wrap(rawCri) : rawCri;
   const imageManager = new ImageManager({ images: cri, clock });
 
   // Cluster mode: like upstream, one client for the kubelet's own requests (kubeAPIQPS/Burst),
@@ -156,7 +163,9 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   async function finish(): Promise<void> {
     await supervisor.stop();
     await debugSocket?.close();
-    if (!opts.cri) cri.close();
+    untapRecorder?.();
+    await recorder?.close();
+    if (!opts.cri) rawCri.close();
     for (const c of clients) c.close();
     resolveStopped();
   }
