@@ -18,7 +18,7 @@ import type { ActorSpec } from './actor.ts';
 import { defaultPolicy } from './actor.ts';
 import { PriorityMailbox } from './mailbox.ts';
 import type {
-  DesiredPods, PlegEvent, PodManagerEvent, PodWorkerStates, PodWorkerUpdate, RuntimePods, SyncLoopEvent,
+  DesiredPods, PlegEvent, PodSource, PodManagerEvent, PodWorkerStates, PodWorkerUpdate, RuntimePods, SyncLoopEvent,
 } from '../protocols/messages/channels.ts';
 
 export type SyncLoopInput = PodManagerEvent | PlegEvent | SyncLoopEvent;
@@ -39,6 +39,14 @@ export function dispatch(msg: SyncLoopInput, v: SyncLoopViews): PodWorkerUpdate[
       if (msg.op === 'remove') {
         return [{ type: 'podWorker.update', uid, updateType: 'kill', pod: msg.pod, removed: true, cause: 'config.remove' }];
       }
+      // Rejected by admission: never started (the status manager reports it Failed).
+      if (v.desired.get(uid)?.rejected) return [];
+      // Deleted in the API (upstream HandlePodUpdates → deletionTimestamp): terminate within the
+      // API's grace period; the object goes away (and the worker with it) once the status
+      // manager has written the final status and deleted it.
+      if (msg.pod.metadata?.deletionTimestamp) {
+        return [{ type: 'podWorker.update', uid, updateType: 'kill', pod: msg.pod, cause: 'config.delete' }];
+      }
       return [{ type: 'podWorker.update', uid, updateType: msg.op === 'add' ? 'create' : 'update', pod: msg.pod, cause: `config.${msg.op}` }];
     }
     case 'pleg.containerStarted':
@@ -47,14 +55,18 @@ export function dispatch(msg: SyncLoopInput, v: SyncLoopViews): PodWorkerUpdate[
     case 'pleg.containerChanged': {
       const desired = v.desired.get(msg.podUid);
       // Events of pods no source wants are housekeeping's business, not a sync.
-      if (!desired) return [];
+      if (!desired || desired.rejected) return [];
       return [{ type: 'podWorker.update', uid: msg.podUid, updateType: 'sync', pod: desired.pod, cause: msg.type }];
     }
     case 'syncLoop.syncTick': {
       const out: PodWorkerUpdate[] = [];
       for (const [uid, d] of v.desired) {
+        if (d.rejected) continue;
         const w = v.workers.get(uid);
-        if (!w) out.push({ type: 'podWorker.update', uid, updateType: 'create', pod: d.pod, cause: 'tick.noWorker' });
+        if (!w) {
+          const kill = d.pod.metadata?.deletionTimestamp !== undefined;
+          out.push({ type: 'podWorker.update', uid, updateType: kill ? 'kill' : 'create', pod: d.pod, cause: 'tick.noWorker' });
+        }
         else if (w.state === 'syncing' && w.nextSyncAt !== undefined && w.nextSyncAt <= v.now) {
           out.push({ type: 'podWorker.update', uid, updateType: 'sync', pod: d.pod, cause: 'tick.resync' });
         }
@@ -66,7 +78,7 @@ export function dispatch(msg: SyncLoopInput, v: SyncLoopViews): PodWorkerUpdate[
       if (!v.sourcesReady) return [];
       const out: PodWorkerUpdate[] = [];
       for (const [uid, rp] of v.runtimePods) {
-        if (v.desired.has(uid) || v.workers.has(uid)) continue;
+        if ((v.desired.has(uid) && !v.desired.get(uid)!.rejected) || v.workers.has(uid)) continue;
         out.push({ type: 'podWorker.update', uid, updateType: 'kill', pod: null, removed: true, gracePeriodSeconds: rp.gracePeriodSeconds, cause: 'housekeeping.orphan' });
       }
       for (const [uid, w] of v.workers) {
@@ -80,6 +92,8 @@ export function dispatch(msg: SyncLoopInput, v: SyncLoopViews): PodWorkerUpdate[
 }
 
 export interface SyncLoopDeps {
+  /** The configured pod sources; housekeeping waits until each has listed once. Default: file. */
+  sources?: readonly PodSource[];
   /** Upstream's syncTicker period: 1s. */
   syncTickMs?: number;
   /** Upstream's housekeeping period: 2s. */
@@ -92,9 +106,12 @@ export const syncLoop: ActorSpec<SyncLoopDeps> = {
   dependsOn: ['podManager', 'podWorkers', 'pleg'],
   start(ctx) {
     const empty = new Map();
+    const waiting = new Set<PodSource>(ctx.deps.sources ?? ['file']);
     let sourcesReady = false;
     ctx.on(ctx.bus.events('config'), (m) => {
-      if (m.type === 'config.sourcesReady') sourcesReady = true;
+      if (m.type !== 'config.sourcesReady') return;
+      waiting.delete(m.source);
+      sourcesReady = waiting.size === 0;
     });
     const ticks = ctx.bus.events('syncLoop');
     const mailbox = new PriorityMailbox<SyncLoopInput>([
@@ -120,7 +137,7 @@ export const syncLoop: ActorSpec<SyncLoopDeps> = {
     ctx.on(mailbox.messages(), handle);
     ctx.setInterval(() => ctx.bus.send('syncLoop', { type: 'syncLoop.syncTick' }), ctx.deps.syncTickMs ?? 1000);
     ctx.setInterval(() => ctx.bus.send('syncLoop', { type: 'syncLoop.housekeeping' }), ctx.deps.housekeepingMs ?? 2000);
-    ctx.setInspect(() => ({ mailboxDepth: mailbox.depth(), mailbox: mailbox.depthBy(), dispatched, sourcesReady }));
+    ctx.setInspect(() => ({ mailboxDepth: mailbox.depth(), mailbox: mailbox.depthBy(), dispatched, sourcesReady, waitingFor: [...waiting] }));
     return { stop: () => mailbox.stop() };
   },
 };

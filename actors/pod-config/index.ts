@@ -46,7 +46,7 @@ export const podConfig: ActorSpec<PodConfigDeps> = {
     if (manifestDir === undefined) {
       ctx.log.info('no static pod path configured: the file source is off', {}, 1);
       ctx.setInspect(() => ({ manifestDir: null, ready: true }));
-      ctx.bus.send('config', { type: 'config.sourcesReady' });
+      ctx.bus.send('config', { type: 'config.sourcesReady', source: 'file' });
       return;
     }
     const dir: string = manifestDir;

@@ -198,7 +198,7 @@ export function relist(state: PodConfigState, listing: Listing, manifestPath: st
   if (removed.length) { out.push({ type: 'config.podsRemoved', source: 'file', pods: removed }); logs.push({ level: 'info', v: 2, msg: 'static pods removed', fields: { pods: names(removed) } }); }
   if (added.length) { out.push({ type: 'config.podsAdded', source: 'file', pods: added }); logs.push({ level: 'info', v: 2, msg: 'static pods added', fields: { pods: names(added) } }); }
   if (updated.length) { out.push({ type: 'config.podsUpdated', source: 'file', pods: updated }); logs.push({ level: 'info', v: 2, msg: 'static pods updated', fields: { pods: names(updated) } }); }
-  if (!state.ready) out.push({ type: 'config.sourcesReady' });
+  if (!state.ready) out.push({ type: 'config.sourcesReady', source: 'file' });
 
   return { state: { lastGood, reported: rep.reported, emitted: next, ready: true }, out, logs };
 }

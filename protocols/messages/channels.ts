@@ -2,7 +2,7 @@
  * Every bus channel of kubelet-ts, by name: the kernel's EventChannels/ViewChannels augmented
  * with the kubelet's message families. Importing this module (bin/ and specs do) types the bus.
  */
-import type { ConfigEvent, DesiredPods, PodManagerEvent } from './config.ts';
+import type { ConfigEvent, DesiredPods, MirrorPods, PodManagerEvent } from './config.ts';
 import type { EventsEvent } from './events.ts';
 import type { KernelEvent } from './kernel.ts';
 import type { NodeControl, NodeView } from './node.ts';
@@ -44,6 +44,7 @@ declare module '../../kernel/bus.ts' {
   }
   interface ViewChannels {
     desiredPods: DesiredPods;
+    mirrorPods: MirrorPods;
     podWorkerStates: PodWorkerStates;
     podStatuses: PodStatuses;
     runtimeHealth: RuntimeHealth;

@@ -47,6 +47,8 @@ export interface ConfigSourceError {
 /** pod-config: every source has delivered its first complete set (upstream sourcesReady). */
 export interface ConfigSourcesReady {
   type: 'config.sourcesReady';
+  /** The source that has listed once; the syncLoop waits for every configured source. */
+  source: PodSource;
 }
 
 /** Sent by pod-config's own timer (or a spec): re-list the static pod directory now. */
@@ -69,9 +71,24 @@ export type PodManagerEvent = PodManagerPodChanged;
 export interface DesiredPod {
   pod: Pod;
   source: PodSource;
-  /** Static pods come from the file or http source; they get mirror pods later. */
+  /** Static pods come from the file or http source; they get mirror pods (actors/mirror-pods). */
   static: boolean;
+  /**
+   * Set by pod-manager's admission (upstream canAdmitPod) when the pod may not run here: the
+   * syncLoop never starts a worker for it, the status manager writes phase Failed with this
+   * reason and message (OutOfcpu, OutOfmemory, OutOfpods, NodeAffinity, NodeName, Taint...).
+   */
+  rejected?: { reason: string; message: string };
 }
 
 /** View `desiredPods`: uid → desired pod; written only by pod-manager. */
 export type DesiredPods = ReadonlyMap<string, DesiredPod>;
+
+/**
+ * View `mirrorPods`: "namespace/name" → the mirror pod the API server holds for a static pod of
+ * this node (a pod bound here with the kubernetes.io/config.mirror annotation). Written only by
+ * the API pod source, which keeps mirror pods out of `config` (they are never run: upstream's
+ * podManager holds them apart). Readers: mirror-pods (create, recreate, delete), status (static
+ * pods' status is written to their mirror pod).
+ */
+export type MirrorPods = ReadonlyMap<string, Pod>;

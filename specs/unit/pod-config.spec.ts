@@ -411,7 +411,7 @@ describe('podConfig actor', () => {
     const fs = new MemoryStaticPodFs();
     const { t, take } = await startPodConfig({ fs, manifestDir: undefined });
     stops.push(t.stop);
-    assert.deepEqual(take().out, [{ type: 'config.sourcesReady' }]);
+    assert.deepEqual(take().out, [{ type: 'config.sourcesReady', source: 'file' }]);
   });
 });
 
