@@ -91,6 +91,10 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   const heartbeatApi = opts.kubeApi ?? (flags.kubeconfig ? client({ qps: 0, timeoutMs: Math.min(flags.nodeStatusUpdateFrequencyMs, 40_000) }) : undefined);
   const eventApi = opts.kubeApi ?? (flags.kubeconfig ? client({ qps: 0 }) : undefined);
 
+  // The node's InternalIP (--node-ip, else the default route's), reported as the pods' hostIP.
+  const host = hostInfo({ rootDir: flags.rootDir });
+  const hostIP = host.addresses(nodeName, flags.nodeIp).find((a) => a.type === 'InternalIP')?.address;
+
   const children: ChildSpec[] = [
     // first, so that it hears what the others record from their start on
     child(events, { api: eventApi, nodeName, qps: flags.eventQps, burst: flags.eventBurst, random: opts.random }),
@@ -106,6 +110,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       cri,
       images: imageManager,
       nodeName,
+      hostIP,
       podLogsDir: flags.podLogsDir,
       statusPeriodMs: opts.periods?.runtimeStatusMs,
     }),
@@ -119,7 +124,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     children.push(
       child(nodeStatus, {
         api: heartbeatApi,
-        host: hostInfo({ rootDir: flags.rootDir }),
+        host,
         config: {
           nodeName, hostname: nodeName, nodeLabels: flags.nodeLabels, registerWithTaints: [], maxPods: flags.maxPods,
           kubeReserved: flags.kubeReserved, systemReserved: flags.systemReserved, evictionHard: flags.evictionHard,
