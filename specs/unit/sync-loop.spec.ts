@@ -1,0 +1,83 @@
+/**
+ * The syncLoop's pure dispatch (upstream syncLoopIteration's handlers) and its wait for every
+ * configured pod source before housekeeping kills anything.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { VirtualClock } from '../../kernel/clock.ts';
+import { startActor } from '../../kernel/testing.ts';
+import { dispatch, syncLoop, type SyncLoopViews } from '../../kernel/sync-loop.ts';
+import type { DesiredPod, PodWorkerUpdate, RuntimePods } from '../../protocols/messages/channels.ts';
+import type { Pod } from '../../protocols/kube/pod.ts';
+
+function pod(uid: string, meta: Partial<Pod['metadata']> = {}): Pod {
+  return { apiVersion: 'v1', kind: 'Pod', metadata: { name: uid, namespace: 'default', uid, ...meta }, spec: { containers: [] } } as unknown as Pod;
+}
+
+function views(desired: DesiredPod[], extra: Partial<SyncLoopViews> = {}): SyncLoopViews {
+  return {
+    desired: new Map(desired.map((d) => [d.pod.metadata.uid!, d])),
+    workers: new Map(),
+    runtimePods: new Map(),
+    sourcesReady: true,
+    now: 0,
+    ...extra,
+  };
+}
+
+const brief = (us: PodWorkerUpdate[]) => us.map((u) => [u.uid, u.updateType, u.cause, u.removed ?? false]);
+
+describe('syncLoop dispatch', () => {
+  it('config add / update / remove become create / update / removing kill', () => {
+    const p = pod('a');
+    const v = views([{ pod: p, source: 'api', static: false }]);
+    assert.deepEqual(brief(dispatch({ type: 'podManager.podChanged', op: 'add', pod: p }, v)), [['a', 'create', 'config.add', false]]);
+    assert.deepEqual(brief(dispatch({ type: 'podManager.podChanged', op: 'update', pod: p }, v)), [['a', 'update', 'config.update', false]]);
+    assert.deepEqual(brief(dispatch({ type: 'podManager.podChanged', op: 'remove', pod: p }, views([]))), [['a', 'kill', 'config.remove', true]]);
+  });
+
+  it('an update carrying a deletionTimestamp is a kill that keeps the pod (the API object still exists)', () => {
+    const p = pod('a', { deletionTimestamp: '2026-01-01T00:00:00Z', deletionGracePeriodSeconds: 5 });
+    const v = views([{ pod: p, source: 'api', static: false }]);
+    const [u] = dispatch({ type: 'podManager.podChanged', op: 'update', pod: p }, v);
+    assert.equal(u!.updateType, 'kill');
+    assert.equal(u!.removed, undefined);
+    assert.equal(u!.pod, p, 'the pod travels with it: its deletionGracePeriodSeconds sets the grace');
+    // after a restart (no worker yet) the tick kills it instead of creating it
+    assert.deepEqual(brief(dispatch({ type: 'syncLoop.syncTick' }, v)), [['a', 'kill', 'tick.noWorker', false]]);
+  });
+
+  it('a rejected pod gets no worker: not on add, not on PLEG events, not on the tick; housekeeping kills its leftovers', () => {
+    const p = pod('r');
+    const v = views([{ pod: p, source: 'api', static: false, rejected: { reason: 'OutOfcpu', message: 'no' } }], {
+      runtimePods: new Map([['r', { uid: 'r', name: 'r', namespace: 'default', sandboxes: [], containers: [] }]]) as unknown as RuntimePods,
+    });
+    assert.deepEqual(dispatch({ type: 'podManager.podChanged', op: 'add', pod: p }, v), []);
+    assert.deepEqual(dispatch({ type: 'pleg.containerStarted', podUid: 'r', containerId: 'c' } as never, v), []);
+    assert.deepEqual(dispatch({ type: 'syncLoop.syncTick' }, v), []);
+    assert.deepEqual(brief(dispatch({ type: 'syncLoop.housekeeping' }, v)), [['r', 'kill', 'housekeeping.orphan', true]]);
+  });
+
+  it('housekeeping does nothing until every source has listed once', () => {
+    const v = views([], {
+      sourcesReady: false,
+      runtimePods: new Map([['x', { uid: 'x', name: 'x', namespace: 'default', sandboxes: [], containers: [] }]]) as unknown as RuntimePods,
+    });
+    assert.deepEqual(dispatch({ type: 'syncLoop.housekeeping' }, v), []);
+    assert.equal(dispatch({ type: 'syncLoop.housekeeping' }, { ...v, sourcesReady: true }).length, 1);
+  });
+});
+
+describe('syncLoop actor: sources', () => {
+  it('is ready only when each configured source has sent sourcesReady', async () => {
+    const clock = new VirtualClock(0);
+    const h = await startActor(syncLoop, { sources: ['file', 'api'] }, { clock });
+    const ready = () => (h.inspect() as { sourcesReady: boolean }).sourcesReady;
+    assert.equal(ready(), false);
+    h.bus.port('spec').send('config', { type: 'config.sourcesReady', source: 'file' });
+    assert.equal(ready(), false, 'the API source has not listed yet');
+    h.bus.port('spec').send('config', { type: 'config.sourcesReady', source: 'api' });
+    assert.equal(ready(), true);
+    await h.stop();
+  });
+});
