@@ -19,6 +19,7 @@ import type { CriRuntime } from '../protocols/cri/types.ts';
 import { events } from '../actors/events/index.ts';
 import { containerGC } from '../actors/gc/index.ts';
 import { images } from '../actors/images/index.ts';
+import { mirrorPods } from '../actors/mirror-pods/index.ts';
 import { nodeLease } from '../actors/node-lease/index.ts';
 import { hostInfo } from '../actors/node-status/adapters.ts';
 import { nodeStatus } from '../actors/node-status/index.ts';
@@ -136,6 +137,8 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
         reportFrequencyMs: flags.nodeStatusReportFrequencyMs,
       }),
       child(nodeLease, { api: heartbeatApi, nodeName, random: opts.random }),
+      // static pods' mirrors; orphans wait for the static sources (file, http) to have listed
+      ...(kube ? [child(mirrorPods, { api: kube, nodeName, sources: ['file'] })] : []),
     );
   }
 
