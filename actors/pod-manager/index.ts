@@ -3,16 +3,39 @@
  * ADD / UPDATE / REMOVE to the `desiredPods` view (its single writer) and only then tells the
  * syncLoop (`podManager.podChanged`), so a sync never looks up a pod the view lacks.
  * Mirror pods join here with the API source.
+ *
+ * Admission (upstream HandlePodAdditions → canAdmitPod): each ADDED pod, oldest first, is checked
+ * (admission.ts) against the `node` view and the pods already admitted and still active. A
+ * rejected pod stays in the view with `rejected` set (the syncLoop never starts it, the status
+ * manager writes it Failed), its podChanged is still sent, and a Warning event carries the
+ * reason and message. Updates never re-admit: a rejected pod stays rejected, an admitted one
+ * stays admitted.
  */
 import type { ActorSpec } from '../../kernel/actor.ts';
 import { defaultPolicy } from '../../kernel/actor.ts';
 import type { ConfigEvent, DesiredPod, PodSource } from '../../protocols/messages/channels.ts';
+import { podRef, recordEvent } from '../../protocols/messages/events.ts';
 import type { Pod } from '../../protocols/kube/pod.ts';
+import { admitPod, type AdmittedPod } from './admission.ts';
 
-export type PodManagerDeps = Record<string, never>;
+export interface PodManagerDeps {
+  /** The node name spec.nodeName is checked against while there is no `node` view (standalone). */
+  nodeName?: string;
+  /** --max-pods, the pod limit while the Node does not give one (default 110). */
+  maxPods?: number;
+}
 
 function isStaticSource(source: PodSource): boolean {
   return source === 'file' || source === 'http';
+}
+
+const TERMINAL = new Set(['Succeeded', 'Failed']);
+
+/** Upstream sorts additions by creation time before admitting them one by one. */
+function byCreation(a: Pod, b: Pod): number {
+  const ta = a.metadata?.creationTimestamp ?? '';
+  const tb = b.metadata?.creationTimestamp ?? '';
+  return ta < tb ? -1 : ta > tb ? 1 : 0;
 }
 
 export const podManager: ActorSpec<PodManagerDeps> = {
@@ -23,11 +46,47 @@ export const podManager: ActorSpec<PodManagerDeps> = {
     // A restarted instance resumes from the view it published before (it is the only writer).
     const pods = new Map<string, DesiredPod>(ctx.bus.current('desiredPods') ?? []);
     const publish = () => ctx.bus.publish('desiredPods', new Map(pods));
+    let rejectedCount = 0;
+
+    /** Upstream filterOutInactivePods: admitted, not known terminated, not terminal (unless terminating). */
+    const activePods = (except: string): AdmittedPod[] => {
+      const statuses = ctx.bus.current('podStatuses');
+      const workers = ctx.bus.current('podWorkerStates');
+      const out: AdmittedPod[] = [];
+      for (const [uid, d] of pods) {
+        if (uid === except || d.rejected) continue;
+        const worker = workers?.get(uid)?.state;
+        if (worker === 'terminated') continue;
+        if (TERMINAL.has(statuses?.get(uid)?.phase ?? '') && worker !== 'terminating') continue;
+        out.push({ pod: d.pod, static: d.static });
+      }
+      return out;
+    };
+
+    const admit = (entry: DesiredPod, uid: string): DesiredPod => {
+      const pod = entry.pod;
+      const result = admitPod({
+        pod, static: entry.static, node: ctx.bus.current('node'), others: activePods(uid),
+        nodeName: ctx.deps.nodeName, maxPods: ctx.deps.maxPods,
+      });
+      const name = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+      if (result.admit) {
+        if (result.overcommitted) {
+          ctx.log.warn('critical pod admitted over insufficient resources (no preemption: the node is over-committed)', { pod: name, uid, reasons: result.overcommitted });
+        }
+        return entry;
+      }
+      rejectedCount++;
+      ctx.log.warn('pod rejected by admission', { pod: name, uid, reason: result.reason, message: result.message });
+      ctx.bus.send('events', recordEvent(podRef(pod), 'Warning', result.reason, result.message));
+      return { ...entry, rejected: { reason: result.reason, message: result.message } };
+    };
 
     const apply = (m: ConfigEvent) => {
       if (m.type !== 'config.podsAdded' && m.type !== 'config.podsUpdated' && m.type !== 'config.podsRemoved') return;
       const changes: { op: 'add' | 'update' | 'remove'; pod: Pod }[] = [];
-      for (const pod of m.pods) {
+      const incoming = m.type === 'config.podsAdded' ? [...m.pods].sort(byCreation) : m.pods;
+      for (const pod of incoming) {
         const uid = pod.metadata?.uid;
         if (!uid) {
           ctx.log.warn('pod without uid ignored', { source: m.source, pod: pod.metadata?.name });
@@ -37,9 +96,16 @@ export const podManager: ActorSpec<PodManagerDeps> = {
           if (pods.delete(uid)) changes.push({ op: 'remove', pod });
           continue;
         }
-        const op = pods.has(uid) ? 'update' : 'add';
-        pods.set(uid, { pod, source: m.source, static: isStaticSource(m.source) });
-        changes.push({ op, pod });
+        const prev = pods.get(uid);
+        const entry: DesiredPod = { pod, source: m.source, static: isStaticSource(m.source) };
+        if (prev) {
+          if (prev.rejected) entry.rejected = prev.rejected;
+          pods.set(uid, entry);
+          changes.push({ op: 'update', pod });
+        } else {
+          pods.set(uid, admit(entry, uid));
+          changes.push({ op: 'add', pod });
+        }
       }
       if (changes.length === 0) return;
       publish();
@@ -48,8 +114,10 @@ export const podManager: ActorSpec<PodManagerDeps> = {
 
     ctx.on(ctx.bus.events('config'), apply);
     ctx.setInspect(() => ({
+      rejectedTotal: rejectedCount,
       pods: [...pods.values()].map((d) => ({
         uid: d.pod.metadata?.uid, name: `${d.pod.metadata?.namespace}/${d.pod.metadata?.name}`, source: d.source, static: d.static,
+        ...(d.rejected ? { rejected: d.rejected } : {}),
       })),
     }));
     publish();
