@@ -72,7 +72,11 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   const rawCri = opts.cri ?? createCriClient(flags.containerRuntimeEndpoint, { timeoutMs: flags.runtimeRequestTimeoutMs });
   // --record: every syncLoop input and every CRI call with its answer, as JSON lines.
   const recorder = flags.record
-    ? createRecorder({ path: flags.record, clock, maxBytes: flags.recordMaxBytes, header: { node: nodeName, manifests: flags.podManifestPath ?? null } })
+    ? createRecorder({ path: flags.record, clock, maxBytes: flags.recordMaxBytes, header: {
+      node: nodeName, manifests: flags.podManifestPath ?? null,
+      // what `kubelet-ts replay` needs to rebuild the same kubelet (bin/replay.ts)
+      flags: { ...flags, record: undefined }, periods: opts.periods ?? {},
+    } })
     : undefined;
   const untapRecorder = recorder?.tapBus(bus);
   const cri = recorder ? recorder.wrap(rawCri) : rawCri;

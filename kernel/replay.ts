@@ -1,0 +1,377 @@
+/**
+ * Replay, part one: what a recording (kernel/recorder.ts) says, read once into the facts a replay
+ * needs, and the comparison of decisions.
+ *
+ * Decisions are the mutating CRI calls (DECISION_METHODS) with their arguments. A real run
+ * interleaves different pods' calls with real latency, so the order across pods is not a
+ * decision: the recording's decisions are split into one stream per pod (sandbox and container
+ * ids map to a pod uid through the calls and answers that carry them) and the replay's decisions
+ * are matched against each pod's stream in order. The first divergence is the mismatch whose
+ * recorded record comes first in the file.
+ *
+ * Normalisation, and why it is safe: the arguments are compared as JSON (what the recorder
+ * wrote: `undefined` dropped in objects, `null` in arrays), cut to the decision's own
+ * parameters. The per-call options (`{ timeoutMs }`, a transport deadline) are not compared;
+ * nothing else is ignored. Ids need no normalising because the replay runtime hands out, for a
+ * matched RunPodSandbox or CreateContainer, the id recorded in its answer; images are the
+ * recorded image ids; the pods themselves are the recorded `config` inputs, so annotations such
+ * as kubernetes.io/config.seen are the recorded ones.
+ */
+
+/** One line of a recording. */
+export type RecordLine = Record<string, unknown> & { t: number; n: number; k: string };
+
+/** The CRI calls that change the node: what a replay compares. */
+export const DECISION_METHODS: Readonly<Record<string, number>> = {
+  // method → how many leading arguments are the decision (the rest are call options)
+  runPodSandbox: 2, stopPodSandbox: 1, removePodSandbox: 1,
+  createContainer: 3, startContainer: 1, stopContainer: 2, removeContainer: 1,
+  pullImage: 3, removeImage: 1,
+};
+
+export const NODE_KEY = 'node';
+
+export interface RecordedAnswer {
+  t: number;
+  ok: boolean;
+  res?: unknown;
+  err?: { kind?: string; message?: string };
+}
+
+export interface RecordedCall {
+  /** Position of the call record in the file (0-based; `n` of a one-session recording). */
+  index: number;
+  session: number;
+  t: number;
+  m: string;
+  args: unknown[];
+  answer?: RecordedAnswer;
+}
+
+export interface Decision {
+  /** Position of the record in the file (recorded), or of the first record after it (replayed). */
+  index: number;
+  t: number;
+  pod: string;
+  m: string;
+  args: unknown[];
+}
+
+export interface ExpectedDecision extends Decision {
+  session: number;
+  call: RecordedCall;
+}
+
+export interface Session {
+  index: number;
+  header: Record<string, unknown>;
+  start: number;
+  end: number;
+  /** The records of this session (header included). */
+  records: RecordLine[];
+}
+
+/** A container that exited by itself in the recording (not stopped by the kubelet). */
+export interface ExitFact {
+  /** When a read first showed it exited. */
+  seenAt: number;
+  /** How long it ran (ns timestamps of its status), when known. */
+  ranMs?: number;
+  finishedAtMs?: number;
+}
+
+export interface Analysis {
+  records: RecordLine[];
+  sessions: Session[];
+  calls: RecordedCall[];
+  decisions: ExpectedDecision[];
+  /** sandbox or container id → pod uid */
+  podOfId: Map<string, string>;
+  /** pod uid → namespace/name */
+  podName: Map<string, string>;
+  exits: Map<string, ExitFact>;
+  /** container id → its last recorded ContainerStatus answer that shows it exited */
+  exitedStatus: Map<string, Record<string, unknown>>;
+  /** container id → its last recorded ContainerStatus answer */
+  containerStatus: Map<string, Record<string, unknown>>;
+  /** sandbox id → its pod IP while ready */
+  sandboxIp: Map<string, string>;
+  /** image id → the image as the runtime described it */
+  images: Map<string, Record<string, unknown>>;
+  /** image reference as asked (ImageStatus / PullImage) → image id */
+  imageAlias: Map<string, string>;
+  /** image ids present before the recording pulled them (or never pulled) */
+  imagesAtStart: Set<string>;
+}
+
+export function toRecords(parsed: Record<string, unknown>[]): RecordLine[] {
+  return parsed.map((r, i) => {
+    if (typeof r.t !== 'number' || typeof r.k !== 'string') throw new Error(`recording record ${i}: no clock time t or kind k`);
+    return r as RecordLine;
+  });
+}
+
+const uidOf = (labels: unknown): string | undefined => (labels as Record<string, string> | undefined)?.['io.kubernetes.pod.uid'];
+
+/** JSON as the recorder writes it, cut to the decision's parameters, trailing nulls dropped. */
+export function normalizeArgs(m: string, args: unknown[]): unknown[] {
+  const n = DECISION_METHODS[m] ?? args.length;
+  const out = JSON.parse(JSON.stringify(args.slice(0, n))) as unknown[];
+  while (out.length && out[out.length - 1] === null) out.pop();
+  return out;
+}
+
+/** Stable JSON (sorted keys) for equality. */
+export function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) => (x && typeof x === 'object' && !Array.isArray(x)
+    ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+    : x));
+}
+
+/** The pod a decision is about: from its arguments, or the ids it names. */
+export function podOfDecision(m: string, args: unknown[], podOfId: (id: string) => string | undefined): string {
+  const a0 = args[0] as { metadata?: { uid?: string } } | string | undefined;
+  switch (m) {
+    case 'runPodSandbox': return (typeof a0 === 'object' ? a0?.metadata?.uid : undefined) ?? NODE_KEY;
+    case 'createContainer': return (args[2] as { metadata?: { uid?: string } } | undefined)?.metadata?.uid ?? podOfId(String(a0)) ?? NODE_KEY;
+    case 'pullImage': return (args[2] as { metadata?: { uid?: string } } | undefined)?.metadata?.uid ?? NODE_KEY;
+    case 'removeImage': return NODE_KEY;
+    default: return typeof a0 === 'string' ? podOfId(a0) ?? NODE_KEY : NODE_KEY;
+  }
+}
+
+function nsToMs(v: unknown): number | undefined {
+  return typeof v === 'number' && v > 0 ? Math.round(v / 1e6) : undefined;
+}
+
+/** Reads a recording (one or more sessions, each starting with its header) into what replay needs. */
+export function analyseRecording(records: RecordLine[]): Analysis {
+  if (records[0]?.k !== 'header') throw new Error('recording: the first line is not a header');
+  const sessions: Session[] = [];
+  const calls: RecordedCall[] = [];
+  const open = new Map<number, RecordedCall>(); // call id → call, per session
+  for (const [index, r] of records.entries()) {
+    if (r.k === 'header') {
+      if (typeof r.format === 'number' && r.format > 1) throw new Error(`recording: format ${r.format} is newer than this replay (1)`);
+      sessions.push({ index: sessions.length, header: r, start: r.t, end: r.t, records: [] });
+      open.clear();
+    }
+    const s = sessions.at(-1)!;
+    s.records.push(r);
+    s.end = Math.max(s.end, r.t);
+    if (r.k === 'cri') {
+      const c: RecordedCall = { index, session: s.index, t: r.t, m: String(r.m), args: (r.args as unknown[]) ?? [] };
+      calls.push(c);
+      open.set(r.id as number, c);
+    } else if (r.k === 'cri.ok' || r.k === 'cri.err') {
+      const c = open.get(r.id as number);
+      if (c) c.answer = r.k === 'cri.ok' ? { t: r.t, ok: true, res: r.res } : { t: r.t, ok: false, err: r.err as RecordedAnswer['err'] };
+    }
+  }
+
+  const a: Analysis = {
+    records, sessions, calls, decisions: [], podOfId: new Map(), podName: new Map(), exits: new Map(),
+    exitedStatus: new Map(), containerStatus: new Map(), sandboxIp: new Map(), images: new Map(), imageAlias: new Map(),
+    imagesAtStart: new Set(),
+  };
+  const link = (id: unknown, uid: unknown) => {
+    if (typeof id === 'string' && typeof uid === 'string' && uid) a.podOfId.set(id, uid);
+  };
+  const nameOf = (meta: unknown) => {
+    const m = meta as { uid?: string; name?: string; namespace?: string } | undefined;
+    if (m?.uid && m.name) a.podName.set(m.uid, `${m.namespace ?? ''}/${m.name}`);
+  };
+  const pulledAt = new Map<string, number>();
+  const seenImage = (img: unknown, t: number, alias?: string) => {
+    const i = img as Record<string, unknown> | null;
+    if (!i || typeof i.id !== 'string') return;
+    a.images.set(i.id, i);
+    if (alias) a.imageAlias.set(alias, i.id);
+    if (!(pulledAt.get(i.id)! <= t)) a.imagesAtStart.add(i.id);
+  };
+  const sandboxOf = new Map<string, string>(); // container id → sandbox id
+  // first pass: ids → pods and sandboxes, pulls
+  for (const c of calls) {
+    const res = c.answer?.ok ? c.answer.res : undefined;
+    if (c.m === 'createContainer' && typeof res === 'string') sandboxOf.set(res, String(c.args[0]));
+    if (c.m === 'listContainers') for (const item of (res as Record<string, unknown>[] | undefined) ?? []) sandboxOf.set(String(item.id), String(item.podSandboxId));
+    if (c.m === 'runPodSandbox') { link(res, (c.args[0] as { metadata?: { uid?: string } })?.metadata?.uid); nameOf((c.args[0] as { metadata?: unknown })?.metadata); }
+    if (c.m === 'createContainer') link(res, (c.args[2] as { metadata?: { uid?: string } })?.metadata?.uid ?? a.podOfId.get(String(c.args[0])));
+    if (c.m === 'pullImage' && typeof res === 'string' && !pulledAt.has(res)) pulledAt.set(res, c.t);
+    for (const item of c.m === 'listPodSandbox' || c.m === 'listContainers' ? (res as Record<string, unknown>[] | undefined) ?? [] : []) {
+      link(item.id, uidOf(item.labels) ?? (item.metadata as { uid?: string } | undefined)?.uid);
+      if (c.m === 'listPodSandbox') nameOf(item.metadata);
+    }
+    if ((c.m === 'podSandboxStatus' || c.m === 'containerStatus') && res) {
+      const r = res as Record<string, unknown>;
+      link(r.id, uidOf(r.labels) ?? (r.metadata as { uid?: string } | undefined)?.uid);
+    }
+  }
+  // when the kubelet stopped each container (itself, or its sandbox)
+  const stoppedAt = new Map<string, number>();
+  const stop = (id: string, t: number) => { if (!stoppedAt.has(id)) stoppedAt.set(id, t); };
+  for (const c of calls) {
+    if (c.m === 'stopContainer' || c.m === 'removeContainer') stop(String(c.args[0]), c.t);
+    if (c.m === 'stopPodSandbox' || c.m === 'removePodSandbox') for (const [cid, sid] of sandboxOf) if (sid === c.args[0]) stop(cid, c.t);
+  }
+  // second pass: the environment (exits, IPs, images), and the decisions
+  const exitedSeen = (id: string, t: number) => {
+    if (!(stoppedAt.get(id)! <= t) && !a.exits.has(id)) a.exits.set(id, { seenAt: t });
+  };
+  for (const c of calls) {
+    if (c.m in DECISION_METHODS) {
+      a.decisions.push({
+        index: c.index, t: c.t, session: c.session, pod: podOfDecision(c.m, c.args, (id) => a.podOfId.get(id)),
+        m: c.m, args: normalizeArgs(c.m, c.args), call: c,
+      });
+    }
+    if (!c.answer?.ok) continue;
+    const res = c.answer.res;
+    if (c.m === 'listContainers') {
+      for (const item of (res as Record<string, unknown>[]) ?? []) {
+        if (item.state === 'CONTAINER_EXITED') exitedSeen(String(item.id), c.answer.t);
+      }
+    } else if (c.m === 'containerStatus' && res) {
+      const st = res as Record<string, unknown>;
+      const id = String(st.id);
+      a.containerStatus.set(id, st);
+      if (st.state === 'CONTAINER_EXITED') {
+        a.exitedStatus.set(id, st);
+        exitedSeen(id, c.answer.t);
+        const fact = a.exits.get(id);
+        if (fact && fact.finishedAtMs === undefined) {
+          const started = nsToMs(st.startedAt);
+          fact.finishedAtMs = nsToMs(st.finishedAt);
+          if (started !== undefined && fact.finishedAtMs !== undefined) fact.ranMs = Math.max(0, fact.finishedAtMs - started);
+        }
+      }
+    } else if (c.m === 'podSandboxStatus' && res) {
+      const st = res as { id: string; network?: { ip?: string } | null; metadata?: unknown };
+      nameOf(st.metadata);
+      if (st.network?.ip && !a.sandboxIp.has(st.id)) a.sandboxIp.set(st.id, st.network.ip);
+    } else if (c.m === 'listImages') {
+      for (const img of (res as unknown[]) ?? []) seenImage(img, c.answer.t);
+    } else if (c.m === 'imageStatus') {
+      seenImage(res, c.answer.t, (c.args[0] as { image?: string } | undefined)?.image);
+    } else if (c.m === 'pullImage' && typeof res === 'string') {
+      const ref = (c.args[0] as { image?: string } | undefined)?.image;
+      if (ref) a.imageAlias.set(ref, res);
+    }
+  }
+  return a;
+}
+
+// ---------------------------------------------------------------------------------------------
+// matching
+
+export interface Divergence {
+  /** Position in the recording of the expected decision (or, for an unexpected one, of the first record after it). */
+  index: number;
+  pod: string;
+  podName?: string;
+  /** The decision recorded at that point for this pod; null when the recording has none. */
+  expected: Decision | null;
+  /** What the replay decided instead; null when it made no further decision for this pod. */
+  actual: Decision | null;
+  /** Where they differ (JSON paths), for a person. */
+  differences: string[];
+}
+
+/** Field paths where two JSON values differ (at most `limit`). */
+export function differences(a: unknown, b: unknown, path = '', out: string[] = [], limit = 6): string[] {
+  if (out.length >= limit) return out;
+  if (canonical(a) === canonical(b)) return out;
+  const obj = (v: unknown) => v !== null && typeof v === 'object';
+  if (obj(a) && obj(b) && Array.isArray(a) === Array.isArray(b)) {
+    const keys = new Set([...Object.keys(a as object), ...Object.keys(b as object)]);
+    for (const k of keys) {
+      const p = Array.isArray(a) ? `${path}[${k}]` : `${path}.${k}`;
+      differences((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], p, out, limit);
+    }
+    return out;
+  }
+  out.push(`${path || '(value)'}: ${JSON.stringify(a) ?? 'absent'} → ${JSON.stringify(b) ?? 'absent'}`);
+  return out;
+}
+
+/**
+ * Matches the replay's decisions, as they happen, against the recorded per-pod streams. A pod
+ * whose stream diverged is not matched any further (its later decisions follow from the first).
+ */
+export class DecisionMatcher {
+  readonly #a: Analysis;
+  readonly #byPod = new Map<string, ExpectedDecision[]>();
+  readonly #cursor = new Map<string, number>();
+  readonly #diverged = new Map<string, Divergence>();
+  readonly actual: Decision[] = [];
+  matched = 0;
+  /** Decisions made after the recording of their session had ended, where it had none left: not compared. */
+  beyondEnd = 0;
+
+  constructor(a: Analysis) {
+    this.#a = a;
+    for (const d of a.decisions) {
+      const list = this.#byPod.get(d.pod) ?? [];
+      list.push(d);
+      this.#byPod.set(d.pod, list);
+    }
+  }
+
+  /** The first record at or after time t (where an unexpected decision would sit in the file). */
+  #indexAt(t: number): number {
+    const i = this.#a.records.findIndex((r) => r.t > t);
+    return i < 0 ? this.#a.records.length : i;
+  }
+
+  /** Records a replayed decision; returns the recorded one it matches, if any. */
+  observe(m: string, args: unknown[], pod: string, t: number, sessionEnd: number): ExpectedDecision | undefined {
+    const d: Decision = { index: this.#indexAt(t), t, pod, m, args: normalizeArgs(m, args) };
+    this.actual.push(d);
+    if (this.#diverged.has(pod)) return undefined;
+    const list = this.#byPod.get(pod) ?? [];
+    const i = this.#cursor.get(pod) ?? 0;
+    const exp = list[i];
+    if (exp && exp.m === m && canonical(exp.args) === canonical(d.args)) {
+      this.#cursor.set(pod, i + 1);
+      this.matched++;
+      return exp;
+    }
+    if (!exp && t > sessionEnd) {
+      this.beyondEnd++;
+      return undefined;
+    }
+    this.#diverge(exp ?? null, d);
+    return undefined;
+  }
+
+  #diverge(exp: ExpectedDecision | null, act: Decision | null): void {
+    const pod = (exp ?? act)!.pod;
+    const strip = (d: Decision | null): Decision | null => (d ? { index: d.index, t: d.t, pod: d.pod, m: d.m, args: d.args } : null);
+    const diffs = exp && act
+      ? (exp.m !== act.m ? [`method: ${exp.m} → ${act.m}`] : differences(exp.args, act.args, 'args'))
+      : [];
+    this.#diverged.set(pod, {
+      index: exp?.index ?? act!.index, pod, podName: this.#a.podName.get(pod), expected: strip(exp), actual: strip(act), differences: diffs,
+    });
+  }
+
+  /** Recorded decisions of `session` not yet matched (pods that have not diverged). */
+  pending(session: number): number {
+    let n = 0;
+    for (const [pod, list] of this.#byPod) {
+      if (this.#diverged.has(pod)) continue;
+      n += list.slice(this.#cursor.get(pod) ?? 0).filter((d) => d.session === session).length;
+    }
+    return n;
+  }
+
+  /** After the replay: recorded decisions never made are divergences too. The first one, by index. */
+  finish(): { first: Divergence | undefined; divergedPods: number } {
+    for (const [pod, list] of this.#byPod) {
+      const i = this.#cursor.get(pod) ?? 0;
+      if (!this.#diverged.has(pod) && i < list.length) this.#diverge(list[i]!, null);
+    }
+    const all = [...this.#diverged.values()].sort((x, y) => x.index - y.index);
+    return { first: all[0], divergedPods: all.length };
+  }
+}
