@@ -103,7 +103,8 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   const children: ChildSpec[] = [
     // first, so that it hears what the others record from their start on
     child(events, { api: eventApi, nodeName, qps: flags.eventQps, burst: flags.eventBurst, random: opts.random }),
-    child(statusManager, {}),
+    // cluster mode: the single writer of pods/status (and the final delete), on the main client
+    child(statusManager, { api: kube, random: opts.random }),
     child(podManager, {}),
     child(podConfig, {
       manifestDir: flags.podManifestPath,
