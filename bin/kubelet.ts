@@ -28,11 +28,13 @@ import { pleg } from '../actors/pleg/index.ts';
 import { nodeStaticPodFs, type StaticPodFs } from '../actors/pod-config/adapters.ts';
 import { podConfig } from '../actors/pod-config/index.ts';
 import { podManager } from '../actors/pod-manager/index.ts';
+import { podSourceApi } from '../actors/pod-source-api/index.ts';
 import { podWorkers } from '../actors/pod-workers/index.ts';
 import { podWorkerMachine } from '../actors/pod-workers/machine.ts';
 import { runtime } from '../actors/runtime/index.ts';
 import { statusManager } from '../actors/status/index.ts';
 import type { KubeletFlags } from './flags.ts';
+import type { PodSource } from '../protocols/messages/channels.ts';
 
 export interface KubeletOptions {
   flags: KubeletFlags;
@@ -100,6 +102,9 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   const host = hostInfo({ rootDir: flags.rootDir });
   const hostIP = host.addresses(nodeName, flags.nodeIp).find((a) => a.type === 'InternalIP')?.address;
 
+  // The pod sources the syncLoop waits for (each sends config.sourcesReady after its first listing).
+  const podSources: PodSource[] = ['file', ...(kube ? ['api' as const] : [])];
+
   const children: ChildSpec[] = [
     // first, so that it hears what the others record from their start on
     child(events, { api: eventApi, nodeName, qps: flags.eventQps, burst: flags.eventBurst, random: opts.random }),
@@ -124,7 +129,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     child(containerGC, { cri }),
     child(pleg, { cri, relistPeriodMs: opts.periods?.plegRelistMs }),
     child(podWorkers, {}),
-    child(syncLoop, { syncTickMs: opts.periods?.syncTickMs, housekeepingMs: opts.periods?.housekeepingMs }),
+    child(syncLoop, { sources: podSources, syncTickMs: opts.periods?.syncTickMs, housekeepingMs: opts.periods?.housekeepingMs }),
   ];
   if (clusterMode && heartbeatApi) {
     children.push(
@@ -146,6 +151,9 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       ...(kube ? [child(mirrorPods, { api: kube, nodeName, sources: ['file'] })] : []),
     );
   }
+
+  // The API pod source: pods bound to this node on `config`, mirror pods in the mirrorPods view.
+  if (kube) children.push(child(podSourceApi, { api: kube, nodeName, random: opts.random }));
 
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((r) => { resolveStopped = r; });
