@@ -39,6 +39,8 @@ export interface ReplayResult {
   /** Decisions the replay made after the end of a session's recording, for pods with none left there: not compared. */
   beyondEnd: number;
   sessions: number;
+  /** Clock time of the recording's first record. */
+  startedAt: number;
   /** Wall time the recorded session(s) took (first to last record). */
   recordedMs: number;
   /** Wall time the replay took. */
@@ -124,6 +126,7 @@ export async function replayRecording(source: string | Record<string, unknown>[]
     matched: cri.matcher.matched,
     beyondEnd: cri.matcher.beyondEnd,
     sessions: a.sessions.length,
+    startedAt: a.records[0]!.t,
     recordedMs,
     replayMs,
     speedup: recordedMs / Math.max(replayMs, 0.001),
@@ -133,9 +136,27 @@ export async function replayRecording(source: string | Record<string, unknown>[]
   };
 }
 
-function showDecision(d: Decision | null): string {
+/** One line per decision for people (the full arguments are in --json). */
+function showDecision(d: Decision | null, start: number): string {
   if (!d) return '(none)';
-  return `${d.m} ${JSON.stringify(d.args)}`;
+  const at = `at +${((d.t - start) / 1000).toFixed(1)}s`;
+  const short = (id: unknown) => String(id).slice(0, 12);
+  const [a0, a1] = d.args as [unknown, unknown];
+  switch (d.m) {
+    case 'runPodSandbox': {
+      const m = (a0 as { metadata?: { namespace?: string; name?: string; attempt?: number } }).metadata;
+      return `runPodSandbox ${m?.namespace}/${m?.name} attempt ${m?.attempt} ${at}`;
+    }
+    case 'createContainer': {
+      const c = a1 as { metadata?: { name?: string; attempt?: number }; image?: { image?: string }; command?: string[]; args?: string[] };
+      const cmd = [...(c.command ?? []), ...(c.args ?? [])];
+      return `createContainer ${c.metadata?.name} attempt ${c.metadata?.attempt} in sandbox ${short(a0)}, image ${c.image?.image}${cmd.length ? `, command ${JSON.stringify(cmd)}` : ''} ${at}`;
+    }
+    case 'pullImage': case 'removeImage':
+      return `${d.m} ${(a0 as { image?: string }).image} ${at}`;
+    default:
+      return `${d.m} ${short(a0)}${a1 !== undefined ? ` ${JSON.stringify(a1)}` : ''} ${at}`;
+  }
 }
 
 /** The result for people. */
@@ -146,9 +167,9 @@ export function formatResult(r: ReplayResult): string {
   }
   const d = r.divergence!;
   const lines = [
-    `divergence at index ${d.index} (line ${d.index + 1}), pod ${d.podName ?? '?'} (${d.pod}); ${r.matched} of ${r.decisions} decisions matched before (${speed})`,
-    `  expected: ${showDecision(d.expected)}`,
-    `  actual:   ${showDecision(d.actual)}`,
+    `divergence at index ${d.index} (line ${d.index + 1}), pod ${d.podName ?? '?'} (${d.pod}); ${r.matched} of ${r.decisions} recorded decisions matched (${speed})`,
+    `  expected: ${showDecision(d.expected, r.startedAt)}`,
+    `  actual:   ${showDecision(d.actual, r.startedAt)}`,
     ...(d.differences.length ? ['  differences:', ...d.differences.map((x) => `    ${x}`)] : []),
   ];
   if (r.divergedPods > 1) lines.push(`  (${r.divergedPods} pods diverged; this is the first in the recording)`);
