@@ -1,7 +1,15 @@
 /**
  * The image manager: upstream's images.imageManager.EnsureImageExists as a plain class. The
  * daemon builds one and hands it to the runtime actor as its `images` port (actors/runtime/
- * adapters.ts ImagePort); it emits nothing itself, the caller turns results into events.
+ * adapters.ts ImagePort). It has no bus: the caller passes an EventSink bound to the container
+ * and the manager records upstream's events through it, at the moment upstream does (Pulling
+ * before the pull is queued, not after it ends):
+ *   Pulled (Normal)            "Container image \"x\" already present on machine" /
+ *                              "Successfully pulled image \"x\" in 1.2s (1.5s including waiting). Image size: N bytes."
+ *   Pulling (Normal)           "Pulling image \"x\""
+ *   Failed (Warning)           "Failed to pull image \"x\": rpc error: code = NotFound desc = ..."
+ *   BackOff (Normal)           "Back-off pulling image \"x\""
+ *   ErrImageNeverPull (Warning), InspectFailed (Warning) for a bad name or a failing ImageStatus.
  *
  * For one container of one pod:
  *   1. apply the default tag (`busybox` → `busybox:latest`; an unparsable name is
@@ -29,6 +37,7 @@ import type { Clock } from '../../kernel/clock.ts';
 import { CriError } from '../../protocols/cri/errors.ts';
 import type { AuthConfig, CallOptions, ImageService, ImageSpec, PodSandboxConfig } from '../../protocols/cri/types.ts';
 import type { Container, Pod } from '../../protocols/kube/pod.ts';
+import { EventReason, type EventSink } from '../../protocols/messages/events.ts';
 
 // ---------------------------------------------------------------------------------------------
 // image references (github.com/distribution/reference, as upstream's parsers.ParseImageName
@@ -306,36 +315,51 @@ export class ImageManager {
     return `${pod.metadata?.uid ?? ''}_${container.image}`;
   }
 
-  async ensureImageExists(pod: Pod, container: Container, sandboxConfig?: PodSandboxConfig): Promise<EnsureImageResult> {
+  async ensureImageExists(pod: Pod, container: Container, sandboxConfig?: PodSandboxConfig, record: EventSink = () => {}): Promise<EnsureImageResult> {
     const imgRef = container.image;
     let image: string;
     try {
       image = applyDefaultImageTag(imgRef);
     } catch (e) {
-      return { ok: false, reason: 'InvalidImageName', message: `Failed to apply default image tag ${goQuote(imgRef)}: ${(e as Error).message}` };
+      const message = `Failed to apply default image tag ${goQuote(imgRef)}: ${(e as Error).message}`;
+      record('Warning', EventReason.FailedToInspectImage, message);
+      return { ok: false, reason: 'InvalidImageName', message };
     }
     const annotations = pod.metadata?.annotations;
     const spec: ImageSpec = annotations && Object.keys(annotations).length ? { image, annotations: { ...annotations } } : { image };
 
     // GetImageRef: the image id when present. A failure here is the runtime not answering.
-    const status = await this.#images.imageStatus(spec);
+    let status;
+    try {
+      status = await this.#images.imageStatus(spec);
+    } catch (e) {
+      record('Warning', EventReason.FailedToInspectImage, `Failed to inspect image ${goQuote(imgRef)}: ${runtimeMessage(e)}`);
+      throw e;
+    }
     const presentRef = status?.id ?? '';
     const policy = (container.imagePullPolicy as PullPolicy | undefined) || defaultPullPolicy(imgRef);
 
     const shouldPull = policy === 'Always' || (policy === 'IfNotPresent' && presentRef === '');
     if (!shouldPull) {
       if (presentRef !== '') {
-        return { ok: true, imageRef: presentRef, pulled: false, message: `Container image ${goQuote(imgRef)} already present on machine` };
+        const message = `Container image ${goQuote(imgRef)} already present on machine`;
+        record('Normal', EventReason.PulledImage, message);
+        return { ok: true, imageRef: presentRef, pulled: false, message };
       }
-      return { ok: false, reason: 'ErrImageNeverPull', message: `Container image ${goQuote(imgRef)} is not present with pull policy of Never` };
+      const message = `Container image ${goQuote(imgRef)} is not present with pull policy of Never`;
+      record('Warning', EventReason.ErrImageNeverPullPolicy, message);
+      return { ok: false, reason: 'ErrImageNeverPull', message };
     }
 
     const key = ImageManager.backoffKey(pod, container);
     const blocked = this.#backoff.blockedUntil(key, this.#clock.now());
     if (blocked !== undefined) {
-      return { ok: false, reason: 'ImagePullBackOff', message: `Back-off pulling image ${goQuote(imgRef)}`, retryAt: blocked };
+      const message = `Back-off pulling image ${goQuote(imgRef)}`;
+      record('Normal', EventReason.BackOffPullImage, message);
+      return { ok: false, reason: 'ImagePullBackOff', message, retryAt: blocked };
     }
 
+    record('Normal', EventReason.PullingImage, `Pulling image ${goQuote(imgRef)}`);
     const queuedAt = this.#clock.now();
     let outcome: PullOutcome;
     try {
@@ -343,18 +367,16 @@ export class ImageManager {
     } catch (e) {
       this.#failures++;
       const now = this.#clock.now();
+      record('Warning', EventReason.FailedToPullImage, `Failed to pull image ${goQuote(imgRef)}: ${runtimeMessage(e)}`);
       const delay = this.#backoff.next(key, now);
       return { ok: false, reason: 'ErrImagePull', message: evalPullError(imgRef, e), retryAt: now + delay };
     }
     const now = this.#clock.now();
     this.#backoff.reset(key);
     this.#backoff.gc(now);
-    return {
-      ok: true,
-      imageRef: outcome.imageRef,
-      pulled: true,
-      message: `Successfully pulled image ${goQuote(imgRef)} in ${formatGoDuration(outcome.pullMs)} (${formatGoDuration(now - queuedAt)} including waiting). Image size: ${outcome.size} bytes.`,
-    };
+    const message = `Successfully pulled image ${goQuote(imgRef)} in ${formatGoDuration(outcome.pullMs)} (${formatGoDuration(now - queuedAt)} including waiting). Image size: ${outcome.size} bytes.`;
+    record('Normal', EventReason.PulledImage, message);
+    return { ok: true, imageRef: outcome.imageRef, pulled: true, message };
   }
 
   async #pull(spec: ImageSpec, sandboxConfig: PodSandboxConfig | undefined): Promise<PullOutcome> {

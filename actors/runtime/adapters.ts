@@ -5,11 +5,13 @@
  */
 import type { PodSandboxConfig } from '../../protocols/cri/types.ts';
 import type { Container, Pod } from '../../protocols/kube/pod.ts';
+import type { EventSink } from '../../protocols/messages/events.ts';
 
 export type EnsureImageResult =
   | { ok: true; imageRef: string; pulled: boolean; message: string }
   | { ok: false; reason: 'ErrImagePull' | 'ImagePullBackOff' | 'ErrImageNeverPull' | 'InvalidImageName'; message: string; retryAt?: number };
 
 export interface ImagePort {
-  ensureImageExists(pod: Pod, container: Container, sandboxConfig?: PodSandboxConfig): Promise<EnsureImageResult>;
+  /** `record` receives upstream's image events (Pulling, Pulled, Failed, BackOff, ...) for this container. */
+  ensureImageExists(pod: Pod, container: Container, sandboxConfig?: PodSandboxConfig, record?: EventSink): Promise<EnsureImageResult>;
 }

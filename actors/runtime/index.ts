@@ -8,6 +8,10 @@
  * Failures of the runtime are answers, not crashes: a CRI error becomes the reply's `error`
  * (podWorkers retries with backoff) or a container's waiting reason. Commands for different pods
  * run concurrently; podWorkers guarantees one command per pod at a time.
+ *
+ * Along the way it records upstream's Kubernetes events on the `events` channel (events.ts):
+ * Pulling/Pulled/Failed/BackOff for images, Created, Started, Killing, Failed "Error: ..." and
+ * BackOff for containers, SandboxChanged, FailedCreatePodSandBox and FailedKillPod for pods.
  */
 import type { ActorContext, ActorSpec } from '../../kernel/actor.ts';
 import { defaultPolicy } from '../../kernel/actor.ts';
@@ -21,6 +25,8 @@ import type { ImagePort } from './adapters.ts';
 import { CrashBackoff } from './backoff.ts';
 import { computePodActions, getPhase, nextRestartCount } from './compute-pod-actions.ts';
 import { ContainerConfigError, generateContainerConfig, generatePodSandboxConfig } from './cri-config.ts';
+import { EventReason } from '../../protocols/messages/events.ts';
+import { backOffRestartingMessage, criDesc, criErrorText, runtimeRecorder, type PodLike, type RuntimeRecorder } from './events.ts';
 import { LABEL_POD_UID, runtimePodStatusFromCri } from './labels.ts';
 import { generateApiPodStatus } from './pod-status.ts';
 
@@ -59,6 +65,8 @@ export const runtime: ActorSpec<RuntimeDeps> = {
     };
     ctx.bus.publish('runtimeHealth', health);
 
+    const events = runtimeRecorder((r) => ctx.bus.send('events', r));
+
     const reply = (r: RuntimeReply) => {
       if (!ctx.stopped) ctx.bus.send('runtimeReply', r);
     };
@@ -81,21 +89,35 @@ export const runtime: ActorSpec<RuntimeDeps> = {
       waiting.push(...actions.waiting);
       const grace = pod.spec?.terminationGracePeriodSeconds ?? 30;
       try {
+        if (actions.createSandbox && actions.sandboxId !== '') {
+          events.pod(pod, 'Normal', EventReason.SandboxChanged, 'Pod sandbox changed, it will be killed and re-created.');
+        }
         if (actions.killPod) {
           performed.push('killPod');
-          await killPodContainers(ctx, cri, status, grace);
+          await killPodContainers(ctx, cri, status, grace, pod, events);
         }
         let sandboxId = actions.sandboxId;
         let podIP = status.sandboxes[0]?.ip ?? '';
         if (actions.createSandbox) {
           const config = generatePodSandboxConfig(pod, actions.attempt, { logDir: podLogDir(ctx.deps.podLogsDir, pod) });
           performed.push(`createSandbox(attempt ${actions.attempt})`);
-          sandboxId = await cri.runPodSandbox(config);
-          const s = await cri.podSandboxStatus(sandboxId);
-          podIP = s.network?.ip ?? '';
+          try {
+            sandboxId = await cri.runPodSandbox(config);
+          } catch (e) {
+            events.pod(pod, 'Warning', EventReason.FailedCreatePodSandBox, `Failed to create pod sandbox: ${criErrorText(e)}`);
+            throw e;
+          }
+          try {
+            const s = await cri.podSandboxStatus(sandboxId);
+            podIP = s.network?.ip ?? '';
+          } catch (e) {
+            events.pod(pod, 'Warning', EventReason.FailedStatusPodSandBox, `Unable to get pod sandbox status: ${criErrorText(e)}`);
+            throw e;
+          }
         }
         for (const [id, why] of Object.entries(actions.containersToKill)) {
           performed.push(`kill ${why.name}: ${why.message}`);
+          events.killing(pod, why.name, why.message);
           await cri.stopContainer(id, grace);
         }
         if (sandboxId) {
@@ -103,10 +125,16 @@ export const runtime: ActorSpec<RuntimeDeps> = {
           const toStart = actions.nextInitContainerToStart !== undefined
             ? [{ container: actions.nextInitContainerToStart, init: true }]
             : actions.containersToStart.map((i) => ({ container: pod.spec!.containers[i]!, init: false }));
+          // upstream doBackOff records this on every sync that finds the container held back.
+          for (const w of actions.waiting) {
+            if (w.reason === 'CrashLoopBackOff') events.container(pod, w.name, 'Warning', EventReason.BackOffStartContainer, backOffRestartingMessage(pod, w.name));
+          }
+          const failed = (name: string, cause: string) => events.container(pod, name, 'Warning', EventReason.FailedToCreateContainer, `Error: ${cause}`);
           for (const { container } of toStart) {
             const restartCount = nextRestartCount(status, container.name);
-            const img = await images.ensureImageExists(pod, container, sandboxConfig);
+            const img = await images.ensureImageExists(pod, container, sandboxConfig, events.sink(pod, container.name));
             if (!img.ok) {
+              failed(container.name, img.reason);
               waiting.push({ name: container.name, reason: img.reason, message: img.message, retryAt: img.retryAt });
               continue;
             }
@@ -118,23 +146,29 @@ export const runtime: ActorSpec<RuntimeDeps> = {
               config = generateContainerConfig(pod, container, { restartCount, imageRef: img.imageRef, podIP, hostIP: ctx.deps.hostIP });
             } catch (e) {
               if (!(e instanceof ContainerConfigError)) throw e;
+              failed(container.name, e.message);
               waiting.push({ name: container.name, reason: 'CreateContainerConfigError', message: e.message });
               continue;
             }
             try {
               containerId = await cri.createContainer(sandboxId, config, sandboxConfig);
             } catch (e) {
+              failed(container.name, criDesc(e));
               if (!isCriError(e) || e.kind === 'Unavailable' || e.kind === 'DeadlineExceeded') throw e;
               waiting.push({ name: container.name, reason: 'CreateContainerError', message: errText(e) });
               continue;
             }
+            events.container(pod, container.name, 'Normal', EventReason.CreatedContainer, `Created container: ${container.name}`);
             performed.push(`start ${container.name} (attempt ${restartCount})`);
             try {
               await cri.startContainer(containerId);
             } catch (e) {
+              events.container(pod, container.name, 'Warning', EventReason.FailedToStartContainer, `Error: ${criDesc(e)}`);
               if (!isCriError(e) || e.kind === 'Unavailable' || e.kind === 'DeadlineExceeded') throw e;
               waiting.push({ name: container.name, reason: 'RunContainerError', message: errText(e) });
+              continue;
             }
+            events.container(pod, container.name, 'Normal', EventReason.StartedContainer, `Started container ${container.name}`);
           }
         }
       } catch (e) {
@@ -185,10 +219,12 @@ export const runtime: ActorSpec<RuntimeDeps> = {
           let status: RuntimePodStatus | null = null;
           try {
             status = await readStatus(cmd.uid);
-            await killPodContainers(ctx, cri, status, cmd.gracePeriodSeconds);
+            await killPodContainers(ctx, cri, status, cmd.gracePeriodSeconds, cmd.pod, events);
             status = await readStatus(cmd.uid);
           } catch (e) {
             error = errText(e);
+            // upstream SyncTerminatingPod; an orphan (no pod) is housekeeping's, without an event.
+            if (cmd.pod) events.pod(cmd.pod, 'Warning', EventReason.FailedToKillPod, `error killing pod: ${error}`);
           }
           const api = cmd.pod && status ? apiStatus(cmd.pod, status, []) : null;
           reply({ type: 'runtime.podKilled', uid: cmd.uid, seq: cmd.seq, error, status, apiStatus: api });
@@ -269,10 +305,17 @@ export async function getPodStatus(
   return { ...status, name: status.name || name, namespace: status.namespace || namespace };
 }
 
-/** Stop every running container (in parallel, each with the grace period), then every sandbox. */
-async function killPodContainers(ctx: ActorContext<RuntimeDeps>, cri: CriRuntime, status: RuntimePodStatus, grace: number): Promise<void> {
+/**
+ * Stop every running container (in parallel, each with the grace period, each with a Killing
+ * event), then every sandbox. Without the pod (an orphan) its identity comes from the labels.
+ */
+async function killPodContainers(
+  ctx: ActorContext<RuntimeDeps>, cri: CriRuntime, status: RuntimePodStatus, grace: number, pod: Pod | null, events: RuntimeRecorder,
+): Promise<void> {
   const running = status.containers.filter((c) => c.state === 'CONTAINER_RUNNING' || c.state === 'CONTAINER_CREATED' || c.state === 'CONTAINER_UNKNOWN');
+  const who: PodLike = pod ?? { metadata: { name: status.name, namespace: status.namespace, uid: status.uid } };
   await Promise.all(running.map(async (c) => {
+    events.killing(who, c.name);
     try {
       await cri.stopContainer(c.id, grace, { timeoutMs: (grace + 30) * 1000 });
     } catch (e) {

@@ -38,6 +38,13 @@ export interface EventRecord {
 
 export type EventsEvent = EventRecord;
 
+/**
+ * A recorder bound to one involved object, for helpers that are not actors (the ImageManager is
+ * a port the runtime actor calls): the caller builds the reference and sends the record, as
+ * upstream hands the image manager an ObjectReference and its recorder.
+ */
+export type EventSink = (eventType: EventType, reason: string, message: string) => void;
+
 export function recordEvent(involvedObject: ObjectReference, eventType: EventType, reason: string, message: string): EventRecord {
   return { type: 'event.record', involvedObject, eventType, reason, message };
 }
