@@ -106,12 +106,16 @@ export const syncLoop: ActorSpec<SyncLoopDeps> = {
   dependsOn: ['podManager', 'podWorkers', 'pleg'],
   start(ctx) {
     const empty = new Map();
-    const waiting = new Set<PodSource>(ctx.deps.sources ?? ['file']);
-    let sourcesReady = false;
+    // Each source says sourcesReady once; a restarted syncLoop resumes from the view it wrote.
+    const ready = new Set<PodSource>(ctx.bus.current('readySources') ?? []);
+    const waiting = new Set<PodSource>((ctx.deps.sources ?? ['file']).filter((s) => !ready.has(s)));
+    let sourcesReady = waiting.size === 0;
     ctx.on(ctx.bus.events('config'), (m) => {
-      if (m.type !== 'config.sourcesReady') return;
+      if (m.type !== 'config.sourcesReady' || ready.has(m.source)) return;
+      ready.add(m.source);
       waiting.delete(m.source);
       sourcesReady = waiting.size === 0;
+      ctx.bus.publish('readySources', new Set(ready));
     });
     const ticks = ctx.bus.events('syncLoop');
     const mailbox = new PriorityMailbox<SyncLoopInput>([

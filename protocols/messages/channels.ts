@@ -2,7 +2,7 @@
  * Every bus channel of kubelet-ts, by name: the kernel's EventChannels/ViewChannels augmented
  * with the kubelet's message families. Importing this module (bin/ and specs do) types the bus.
  */
-import type { ConfigEvent, DesiredPods, MirrorPods, PodManagerEvent } from './config.ts';
+import type { ConfigEvent, DesiredPods, MirrorPods, PodManagerEvent, PodSource } from './config.ts';
 import type { EventsEvent } from './events.ts';
 import type { KernelEvent } from './kernel.ts';
 import type { NodeControl, NodeView } from './node.ts';
@@ -45,6 +45,8 @@ declare module '../../kernel/bus.ts' {
   interface ViewChannels {
     desiredPods: DesiredPods;
     mirrorPods: MirrorPods;
+    /** syncLoop → itself after a restart: the pod sources that have listed once (sourcesReady). */
+    readySources: ReadonlySet<PodSource>;
     podWorkerStates: PodWorkerStates;
     podStatuses: PodStatuses;
     runtimeHealth: RuntimeHealth;

@@ -79,5 +79,9 @@ describe('syncLoop actor: sources', () => {
     h.bus.port('spec').send('config', { type: 'config.sourcesReady', source: 'api' });
     assert.equal(ready(), true);
     await h.stop();
+    // a restarted syncLoop (same bus) does not wait again: no source says sourcesReady twice
+    const again = await startActor(syncLoop, { sources: ['file', 'api'] }, { bus: h.bus, clock });
+    assert.equal((again.inspect() as { sourcesReady: boolean }).sourcesReady, true);
+    await again.stop();
   });
 });
