@@ -1,0 +1,77 @@
+// Replay of a session recorded on virtual time against the in-memory runtime (FakeCri): a crash
+// loop and a deletion, with the runtime's own exits, replays identically; the same recording
+// without its header's flags and periods (an older recording) still replays with the defaults.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import '../../protocols/messages/channels.ts';
+import { createKubelet } from '../../bin/kubelet.ts';
+import { DEFAULT_FLAGS } from '../../bin/flags.ts';
+import { formatResult, replayRecording } from '../../bin/replay.ts';
+import { VirtualClock } from '../../kernel/clock.ts';
+import { silentLogger } from '../../kernel/log.ts';
+import { parseRecording } from '../../kernel/recorder.ts';
+import { MemoryStaticPodFs } from '../../actors/pod-config/adapters.ts';
+import { FakeCri } from '../support/fake-cri.ts';
+
+const IMAGE = 'kubelet-ts.local/busybox:1.0';
+const DIR = '/etc/kubernetes/manifests';
+
+async function settle(): Promise<void> {
+  for (let i = 0; i < 30; i++) await new Promise((r) => setImmediate(r));
+}
+
+function manifest(name: string, command: string[]): string {
+  return JSON.stringify({
+    apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default' },
+    spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'app', image: IMAGE, command }] },
+  });
+}
+
+describe('replay of a session recorded on the in-memory runtime', () => {
+  it('a crash loop and a deleted pod replay identically', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kts-vrec-'));
+    try {
+      const path = join(dir, 'session.jsonl');
+      const clock = new VirtualClock(1_800_000_000_000);
+      const cri = new FakeCri({ clock });
+      cri.addImage(IMAGE);
+      const fs = new MemoryStaticPodFs().mkdir('/etc').mkdir('/etc/kubernetes').mkdir(DIR)
+        .writeFile(`${DIR}/crash.json`, manifest('crash', ['false']))
+        .writeFile(`${DIR}/web.json`, manifest('web', ['sleep', '1000']));
+      const k = createKubelet({
+        flags: { ...DEFAULT_FLAGS, podManifestPath: DIR, record: path }, clock, log: silentLogger, nodeName: 'node-v', cri, fs, random: () => 0.5,
+      });
+      await k.start();
+      await clock.advanceAsync(2000, settle);
+      // the crashing container exits three times, the runtime's own doing
+      for (let round = 0; round < 3; round++) {
+        const running = await cri.listContainers({ labelSelector: { 'io.kubernetes.pod.name': 'crash-node-v' }, state: { state: 'CONTAINER_RUNNING' } });
+        for (const c of running) cri.exitContainer(c.id, 1);
+        await clock.advanceAsync(round === 0 ? 3000 : 12_000 * round, settle);
+      }
+      fs.remove(`${DIR}/web.json`);
+      await clock.advanceAsync(25_000, settle);
+      await k.stop();
+
+      const recs = parseRecording(readFileSync(path, 'utf8'));
+      const creates = recs.filter((r) => r.k === 'cri' && r.m === 'createContainer').length;
+      assert.ok(creates >= 4, `the crash loop restarted (${creates} containers created)`);
+      assert.ok(recs.some((r) => r.k === 'cri' && r.m === 'removePodSandbox'), 'the deleted pod was removed');
+      const r = await replayRecording(recs);
+      assert.ok(r.identical, formatResult(r));
+      assert.equal(r.matched, r.decisions);
+
+      // an older header (no flags, no periods): the defaults are the daemon's defaults
+      const old = structuredClone(recs);
+      delete old[0]!.flags;
+      delete old[0]!.periods;
+      const r2 = await replayRecording(old);
+      assert.ok(r2.identical, formatResult(r2));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
