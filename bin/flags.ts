@@ -34,10 +34,18 @@ export interface KubeletFlags {
   systemReserved: Record<string, string>;
   /** Signal → threshold ("100Mi", "10%"); upstream's Linux defaults unless --eviction-hard is given. */
   evictionHard: Record<string, string>;
+  // manifest URL source (pod-source-http)
+  manifestUrl: string | undefined;
+  /** Header name → values, in the order given; repeated flags add to it. */
+  manifestUrlHeader: Record<string, string[]>;
+  httpCheckFrequencyMs: number;
 }
 
-/** `map`: key=value,key=value (pflag mapStringString); `thresholds`: signal<value,signal<value. */
-type Kind = 'string' | 'int' | 'duration' | 'bool' | 'map' | 'thresholds';
+/**
+ * `map`: key=value,key=value (pflag mapStringString); `thresholds`: signal<value,signal<value;
+ * `multimap`: key:value,key:value, repeatable, values accumulate (ColonSeparatedMultimapStringString).
+ */
+type Kind = 'string' | 'int' | 'duration' | 'bool' | 'map' | 'thresholds' | 'multimap';
 
 interface FlagDef {
   name: string;
@@ -73,6 +81,9 @@ export const FLAGS: readonly FlagDef[] = [
   { name: 'event-burst', kind: 'int', key: 'eventBurst', help: 'Burst of event writes. Default 100.' },
   { name: 'kube-reserved', kind: 'map', key: 'kubeReserved', help: 'Resources reserved for Kubernetes daemons, subtracted from allocatable (cpu=100m,memory=256Mi,ephemeral-storage=1Gi).' },
   { name: 'system-reserved', kind: 'map', key: 'systemReserved', help: 'Resources reserved for the OS, subtracted from allocatable (cpu=100m,memory=256Mi).' },
+  { name: 'manifest-url', kind: 'string', key: 'manifestUrl', help: 'URL of static pods: a Pod or a v1 PodList (YAML or JSON), fetched every --http-check-frequency.' },
+  { name: 'manifest-url-header', kind: 'multimap', key: 'manifestUrlHeader', help: "HTTP headers for --manifest-url, as 'a:hello,b:again,c:world'; repeatable, values of the same name are all sent in order." },
+  { name: 'http-check-frequency', kind: 'duration', key: 'httpCheckFrequencyMs', help: 'How often --manifest-url is fetched. Default 20s.' },
   { name: 'eviction-hard', kind: 'thresholds', key: 'evictionHard', help: 'Hard eviction thresholds (memory.available<100Mi,nodefs.available<10%,...); replaces the defaults when given.' },
 ];
 
@@ -103,6 +114,9 @@ export const DEFAULT_FLAGS: KubeletFlags = {
   kubeReserved: {},
   systemReserved: {},
   evictionHard: { 'memory.available': '100Mi', 'nodefs.available': '10%', 'nodefs.inodesFree': '5%', 'imagefs.available': '15%' },
+  manifestUrl: undefined,
+  manifestUrlHeader: {},
+  httpCheckFrequencyMs: 20_000,
 };
 
 export class FlagError extends Error {
@@ -155,8 +169,22 @@ function forbiddenNodeLabels(labels: Record<string, string>): string[] {
   }).sort();
 }
 
-function convert(def: FlagDef, raw: string): string | number | boolean | Record<string, string> {
+/** `a:hello,b:again` → {a: [hello], b: [again]}, appended to `into` (a repeated flag adds values). */
+function parseMultimap(def: FlagDef, raw: string, into: Record<string, string[]>): Record<string, string[]> {
+  const out: Record<string, string[]> = Object.fromEntries(Object.entries(into).map(([k, v]) => [k, [...v]]));
+  for (const part of raw.split(',').filter((p) => p.trim() !== '')) {
+    const i = part.indexOf(':');
+    if (i < 0) throw new FlagError(`invalid argument "${raw}" for "--${def.name}" flag: malformed pair "${part}", expect string:string`);
+    const k = part.slice(0, i).trim();
+    (out[k] ??= []).push(part.slice(i + 1).trim());
+  }
+  return out;
+}
+
+function convert(def: FlagDef, raw: string, prev: unknown): string | number | boolean | Record<string, string> | Record<string, string[]> {
   switch (def.kind) {
+    case 'multimap':
+      return parseMultimap(def, raw, prev as Record<string, string[]>);
     case 'map':
       return parsePairs(def, raw, '=');
     case 'thresholds': {
@@ -202,11 +230,15 @@ export function parseFlags(argv: readonly string[]): KubeletFlags {
         if (raw === undefined) throw new FlagError(`flag needs an argument: --${def.name}`);
       }
     }
-    out[def.key] = convert(def, raw);
+    out[def.key] = convert(def, raw, out[def.key]);
   }
   const flags = out as unknown as KubeletFlags;
   if (flags.verbosity < 0 || flags.verbosity > 10) throw new FlagError(`invalid argument "${flags.verbosity}" for "--v" flag: must be 0..10`);
   if (flags.fileCheckFrequencyMs <= 0) throw new FlagError('--file-check-frequency must be positive');
+  if (flags.httpCheckFrequencyMs <= 0) throw new FlagError('--http-check-frequency must be positive');
+  if (flags.manifestUrl !== undefined && !/^https?:\/\/[^/]/i.test(flags.manifestUrl)) {
+    throw new FlagError(`invalid argument "${flags.manifestUrl}" for "--manifest-url" flag: expected an http:// or https:// URL`);
+  }
   if (flags.syncFrequencyMs <= 0) throw new FlagError('--sync-frequency must be positive');
   if (flags.runtimeRequestTimeoutMs <= 0) throw new FlagError('--runtime-request-timeout must be positive');
   if (flags.nodeStatusUpdateFrequencyMs <= 0) throw new FlagError('--node-status-update-frequency must be positive');

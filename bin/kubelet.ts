@@ -28,6 +28,8 @@ import { pleg } from '../actors/pleg/index.ts';
 import { nodeStaticPodFs, type StaticPodFs } from '../actors/pod-config/adapters.ts';
 import { podConfig } from '../actors/pod-config/index.ts';
 import { podManager } from '../actors/pod-manager/index.ts';
+import { httpManifestFetcher } from '../actors/pod-source-http/adapters.ts';
+import { podSourceHttp } from '../actors/pod-source-http/index.ts';
 import { podSourceApi } from '../actors/pod-source-api/index.ts';
 import { podWorkers } from '../actors/pod-workers/index.ts';
 import { podWorkerMachine } from '../actors/pod-workers/machine.ts';
@@ -103,7 +105,8 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   const hostIP = host.addresses(nodeName, flags.nodeIp).find((a) => a.type === 'InternalIP')?.address;
 
   // The pod sources the syncLoop waits for (each sends config.sourcesReady after its first listing).
-  const podSources: PodSource[] = ['file', ...(kube ? ['api' as const] : [])];
+  const staticSources: PodSource[] = ['file', ...(flags.manifestUrl ? ['http' as const] : [])];
+  const podSources: PodSource[] = [...staticSources, ...(kube ? ['api' as const] : [])];
 
   const children: ChildSpec[] = [
     // first, so that it hears what the others record from their start on
@@ -117,6 +120,14 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       fs: opts.fs ?? nodeStaticPodFs(),
       checkIntervalMs: flags.fileCheckFrequencyMs,
     }),
+    // --manifest-url: static pods from a URL
+    ...(flags.manifestUrl ? [child(podSourceHttp, {
+      url: flags.manifestUrl,
+      headers: flags.manifestUrlHeader,
+      nodeName,
+      fetcher: httpManifestFetcher({ clock }),
+      checkIntervalMs: flags.httpCheckFrequencyMs,
+    })] : []),
     child(runtime, {
       cri,
       images: imageManager,
@@ -148,7 +159,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       }),
       child(nodeLease, { api: heartbeatApi, nodeName, random: opts.random }),
       // static pods' mirrors; orphans wait for the static sources (file, http) to have listed
-      ...(kube ? [child(mirrorPods, { api: kube, nodeName, sources: ['file'] })] : []),
+      ...(kube ? [child(mirrorPods, { api: kube, nodeName, sources: staticSources })] : []),
     );
   }
 

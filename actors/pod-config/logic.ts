@@ -26,7 +26,8 @@
  */
 import type { ConfigEvent, ConfigSourceError } from '../../protocols/messages/config.ts';
 import type { Pod } from '../../protocols/kube/pod.ts';
-import { CONFIG_SEEN_ANNOTATION, canonicalJson } from '../../protocols/kube/static-pod.ts';
+import { keepFirstSeen, staticPodContent } from '../../protocols/kube/manifest.ts';
+import { CONFIG_SEEN_ANNOTATION } from '../../protocols/kube/static-pod.ts';
 import type { Listing } from './source-file.ts';
 
 export interface EmittedPod {
@@ -72,18 +73,6 @@ export function adopt(state: PodConfigState, pods: Iterable<Pod>): PodConfigStat
 }
 
 const podKey = (p: Pod) => `${p.metadata.namespace}/${p.metadata.name}`;
-
-/** Content that matters for an update: everything but the first-seen time. */
-function semantic(p: Pod): string {
-  const annotations = { ...(p.metadata.annotations ?? {}) };
-  delete annotations[CONFIG_SEEN_ANNOTATION];
-  return canonicalJson({ ...p, metadata: { ...p.metadata, annotations } });
-}
-
-function withSeen(p: Pod, seen: string | undefined): Pod {
-  if (seen === undefined) return p;
-  return { ...p, metadata: { ...p.metadata, annotations: { ...(p.metadata.annotations ?? {}), [CONFIG_SEEN_ANNOTATION]: seen } } };
-}
 
 class Reporter {
   readonly reported: Map<string, string>;
@@ -182,10 +171,10 @@ export function relist(state: PodConfigState, listing: Listing, manifestPath: st
   for (const [uid, e] of next) {
     const old = state.emitted.get(uid);
     if (!old) { added.push(e.pod); continue; }
-    if (semantic(old.pod) === semantic(e.pod)) {
+    if (staticPodContent(old.pod) === staticPodContent(e.pod)) {
       next.set(uid, { pod: old.pod, path: e.path });
     } else {
-      const pod = withSeen(e.pod, old.pod.metadata.annotations?.[CONFIG_SEEN_ANNOTATION]);
+      const pod = keepFirstSeen(e.pod, old.pod.metadata.annotations?.[CONFIG_SEEN_ANNOTATION]);
       next.set(uid, { pod, path: e.path });
       updated.push(pod);
     }

@@ -13,19 +13,15 @@
  *   manifest directory is trusted input, what it points to elsewhere is not;
  * - errors carry a line number where the YAML can give one.
  *
- * YAML is read with the 1.1 schema, as upstream's go-yaml v2 does (`defaultMode: 0644` is octal,
- * `yes` is true), except that timestamps and sexagesimal numbers stay strings: go-yaml hands
- * upstream those as strings too, and `creationTimestamp` must not become a Date.
+ * The text → pod part (YAML 1.1 as go-yaml v2 reads it, line numbers, toStaticPod) lives in
+ * protocols/kube/manifest.ts, shared with the manifest URL source.
  */
 import * as nodePath from 'node:path';
-import { LineCounter, parseAllDocuments, isNode, isScalar, type Document } from 'yaml';
 import type { Pod } from '../../protocols/kube/pod.ts';
-import { toStaticPod } from '../../protocols/kube/static-pod.ts';
-import { formatFieldError, parseFieldPath, type FieldError } from '../../protocols/kube/validation.ts';
+import { MAX_MANIFEST_BYTES, parseManifestDocument, staticPodFromDocument } from '../../protocols/kube/manifest.ts';
 import { errnoCode, type StaticPodFs } from './adapters.ts';
 
-/** Upstream maxConfigLength: 10 MiB. */
-export const MAX_MANIFEST_BYTES = 10 * 1024 * 1024;
+export { MAX_MANIFEST_BYTES };
 
 export type ManifestResult =
   /** A valid pod. */
@@ -51,74 +47,13 @@ export interface ParseOptions {
   now: number;
 }
 
-const YAML_OPTIONS = {
-  version: '1.1' as const,
-  customTags: (tags: unknown[]) =>
-    tags.filter((t) => {
-      const tag = t as { tag?: string; format?: string };
-      return tag.tag !== 'tag:yaml.org,2002:timestamp' && tag.format !== 'TIME';
-    }) as never,
-};
-
-function firstLine(msg: string): string {
-  return msg.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '').trim();
-}
-
-/** Line of the node at `path`, or of its nearest ancestor that exists in the document. */
-function lineOf(doc: Document, lc: LineCounter, field: string | undefined): number | undefined {
-  if (field === undefined) return undefined;
-  const path = parseFieldPath(field);
-  for (let n = path.length; n >= 0; n--) {
-    const node = n === 0 ? doc.contents : doc.getIn(path.slice(0, n), true);
-    if (isNode(node) && node.range) return lc.linePos(node.range[0]).line;
-  }
-  return undefined;
-}
-
-/** One manifest's text → a pod or the reason it is refused. Pure. */
+/** One manifest's text → a pod or the reason it is refused (protocols/kube/manifest.ts). Pure. */
 export function parseManifest(path: string, text: string, opts: ParseOptions): ManifestResult {
-  const lc = new LineCounter();
-  const docs = parseAllDocuments(text, { ...YAML_OPTIONS, lineCounter: lc });
-  if (!Array.isArray(docs)) {
-    return { path, kind: 'error', reason: 'cannot parse YAML' };
-  }
-  for (const d of docs) {
-    const e = d.errors[0];
-    if (e) {
-      const pos = e.linePos?.[0];
-      return { path, kind: 'error', reason: `${pos ? `line ${pos.line}, column ${pos.col}: ` : ''}${firstLine(e.message)}` };
-    }
-  }
-  // A `---` with nothing after it yields a document holding a null scalar: not a document for us.
-  const nonEmpty = docs.filter((d) => d.contents !== null && !(isScalar(d.contents) && d.contents.value === null));
-  if (nonEmpty.length === 0) return { path, kind: 'error', reason: 'file is empty: a static pod manifest holds one Pod' };
-  if (nonEmpty.length > 1) {
-    const second = nonEmpty[1]!.contents;
-    const line = isNode(second) && second.range ? lc.linePos(second.range[0]).line : undefined;
-    return {
-      path, kind: 'error',
-      reason: `${line ? `line ${line}: ` : ''}file holds ${nonEmpty.length} YAML documents: a static pod manifest holds exactly one Pod`,
-    };
-  }
-  const doc = nonEmpty[0]!;
-  let raw: unknown;
-  try {
-    raw = doc.toJS({ maxAliasCount: 100 });
-  } catch (err) {
-    return { path, kind: 'error', reason: firstLine((err as Error).message) };
-  }
-  const r = toStaticPod(raw, { nodeName: opts.nodeName, source: 'file', path, now: opts.now });
-  if ('pod' in r) return { path, kind: 'pod', pod: r.pod };
-  return { path, kind: 'error', field: r.errors[0]?.field || undefined, reason: describeErrors(r.errors, doc, lc) };
-}
-
-function describeErrors(errors: readonly FieldError[], doc: Document, lc: LineCounter): string {
-  return errors
-    .map((e) => {
-      const line = lineOf(doc, lc, e.field || undefined);
-      return `${line ? `line ${line}: ` : ''}${formatFieldError(e)}`;
-    })
-    .join('; ');
+  const doc = parseManifestDocument(text, 'file');
+  if (doc.kind === 'empty') return { path, kind: 'error', reason: 'file is empty: a static pod manifest holds one Pod' };
+  if (doc.kind === 'error') return { path, kind: 'error', reason: doc.reason };
+  const r = staticPodFromDocument(doc, { nodeName: opts.nodeName, source: 'file', path, now: opts.now });
+  return 'pod' in r ? { path, kind: 'pod', pod: r.pod } : { path, kind: 'error', ...r };
 }
 
 function isInside(dir: string, p: string): boolean {
