@@ -74,6 +74,17 @@ async function settle(): Promise<void> {
 
 const REPLAYED_CONFIG = new Set(['config.podsAdded', 'config.podsUpdated', 'config.podsRemoved', 'config.sourceError', 'config.sourcesReady']);
 
+/** The node IP the recorded kubelet reported in its pods' status (runtime replies), if any. */
+function recordedHostIP(records: readonly Record<string, unknown>[]): string | undefined {
+  for (const r of records) {
+    if (r.k !== 'in' || r.ch !== 'runtimeReply') continue;
+    const m = r.msg as { result?: { apiStatus?: { hostIP?: string } }; apiStatus?: { hostIP?: string } | null };
+    const ip = m.result?.apiStatus?.hostIP ?? m.apiStatus?.hostIP;
+    if (ip) return ip;
+  }
+  return undefined;
+}
+
 /** Reads a recording file (`.gz` too). */
 export function readRecording(path: string): Record<string, unknown>[] {
   const raw = readFileSync(path);
@@ -93,9 +104,12 @@ export async function replayRecording(source: string | Record<string, unknown>[]
     cri.beginSession(s.index);
     const h = s.header;
     const manifests = typeof h.manifests === 'string' ? h.manifests : undefined;
+    const recordedFlags = (h.flags ?? {}) as Partial<KubeletFlags>;
     const flags: KubeletFlags = {
-      ...DEFAULT_FLAGS, ...(h.flags as Partial<KubeletFlags> | undefined),
+      ...DEFAULT_FLAGS, ...recordedFlags,
       podManifestPath: manifests, record: undefined, kubeconfig: undefined, help: false,
+      // the recorded node's IP (pods see it as status.hostIP), not this machine's
+      nodeIp: recordedFlags.nodeIp ?? recordedHostIP(s.records),
     };
     const k = createKubelet({
       flags, clock, log: silentLogger, nodeName: String(h.node ?? 'node'), cri, fs: silentFs, random: () => 0.5,

@@ -1,6 +1,7 @@
 // Replay of a session recorded on virtual time against the in-memory runtime (FakeCri): a crash
 // loop and a deletion, with the runtime's own exits, replays identically; the same recording
-// without its header's flags and periods (an older recording) still replays with the defaults.
+// without its header's flags and periods (an older recording) still replays with the defaults and
+// the node IP found in the recorded pod statuses.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -24,9 +25,11 @@ async function settle(): Promise<void> {
 }
 
 function manifest(name: string, command: string[]): string {
+  // the node's IP reaches the container config through the downward API
+  const env = [{ name: 'HOST_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } }];
   return JSON.stringify({
     apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default' },
-    spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'app', image: IMAGE, command }] },
+    spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'app', image: IMAGE, command, env }] },
   });
 }
 
@@ -42,7 +45,7 @@ describe('replay of a session recorded on the in-memory runtime', () => {
         .writeFile(`${DIR}/crash.json`, manifest('crash', ['false']))
         .writeFile(`${DIR}/web.json`, manifest('web', ['sleep', '1000']));
       const k = createKubelet({
-        flags: { ...DEFAULT_FLAGS, podManifestPath: DIR, record: path }, clock, log: silentLogger, nodeName: 'node-v', cri, fs, random: () => 0.5,
+        flags: { ...DEFAULT_FLAGS, podManifestPath: DIR, record: path, nodeIp: '198.51.100.7' }, clock, log: silentLogger, nodeName: 'node-v', cri, fs, random: () => 0.5,
       });
       await k.start();
       await clock.advanceAsync(2000, settle);
@@ -60,11 +63,13 @@ describe('replay of a session recorded on the in-memory runtime', () => {
       const creates = recs.filter((r) => r.k === 'cri' && r.m === 'createContainer').length;
       assert.ok(creates >= 4, `the crash loop restarted (${creates} containers created)`);
       assert.ok(recs.some((r) => r.k === 'cri' && r.m === 'removePodSandbox'), 'the deleted pod was removed');
+      assert.ok(recs.some((r) => r.k === 'cri' && r.m === 'createContainer' && JSON.stringify(r.args).includes('198.51.100.7')), 'HOST_IP in the config');
       const r = await replayRecording(recs);
       assert.ok(r.identical, formatResult(r));
       assert.equal(r.matched, r.decisions);
 
-      // an older header (no flags, no periods): the defaults are the daemon's defaults
+      // an older header (no flags, no periods): the daemon's defaults, and the node IP the
+      // recorded kubelet reported (not this machine's)
       const old = structuredClone(recs);
       delete old[0]!.flags;
       delete old[0]!.periods;
