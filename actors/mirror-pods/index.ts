@@ -13,7 +13,8 @@
  * - `podWorkerStates`: an orphaned mirror stays while its static pod is still terminating.
  * Orphans are deleted only once every configured source has listed (`config.sourcesReady`), as
  * upstream cleans up only when its sources are ready: a kubelet starting up must not delete the
- * mirrors of static pods it has not read yet. A restarted instance does not wait again.
+ * mirrors of static pods it has not read yet. A restarted instance takes the sources that have
+ * listed from the syncLoop's `readySources` view.
  *
  * Every API error is logged and the next reconcile retries; a 409 AlreadyExists on create and a
  * 404 / 409 (uid precondition) on delete are the view lagging behind, not errors.
@@ -154,17 +155,15 @@ export const mirrorPods: ActorSpec<MirrorPodsDeps> = {
       })());
     };
 
+    const sourceReady = (source: PodSource) => {
+      if (waitingFor.delete(source) && waitingFor.size === 0) run();
+    };
     ctx.on(ctx.bus.events('config'), (m) => {
-      if (m.type !== 'config.sourcesReady' || !waitingFor.delete(m.source)) return;
-      if (waitingFor.size === 0) run();
+      if (m.type === 'config.sourcesReady') sourceReady(m.source);
     });
-    ctx.on(ctx.bus.events('kernel'), (m) => {
-      // a restarted instance: the sources listed long ago, their sourcesReady will not come again
-      if (m.type === 'kernel.actorStarted' && m.id === ctx.id && m.restarts > 0 && waitingFor.size > 0) {
-        waitingFor.clear();
-        run();
-      }
-    });
+    // the syncLoop's record of who has listed: a restarted instance does not wait for a
+    // sourcesReady no source sends again
+    ctx.on(ctx.bus.view('readySources'), (ready) => ready.forEach(sourceReady));
     ctx.on(ctx.bus.view('desiredPods'), run);
     ctx.on(ctx.bus.view('mirrorPods'), run);
     ctx.on(ctx.bus.view('node'), run);

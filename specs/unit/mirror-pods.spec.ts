@@ -290,6 +290,25 @@ describe('mirror-pods actor (fake API, virtual clock)', () => {
     await h.a.stop();
   });
 
+  it('a restarted instance takes the sources that have listed from the readySources view', async () => {
+    const bus = new Bus();
+    bus.port('podSourceApi').publish('mirrorPods', new Map([['default/gone-node-a', stored(staticPod('gone'), 'm9')]]));
+    bus.port('podManager').publish('desiredPods', new Map());
+    bus.port('nodeStatus').publish('node', theNode);
+    const api = new FakeMirrorApi();
+    api.pods.set('default/gone-node-a', stored(staticPod('gone'), 'm9'));
+    const waiting = await startActor(mirrorPods, { api, nodeName: 'node-a', sources: ['file', 'http'] }, { bus });
+    bus.port('syncLoop').publish('readySources', new Set(['file'] as const));
+    await settle();
+    assert.deepEqual(verbs(api), [], 'http has not listed yet');
+    await waiting.stop();
+    bus.port('syncLoop').publish('readySources', new Set(['file', 'http'] as const));
+    const restarted = await startActor(mirrorPods, { api, nodeName: 'node-a', sources: ['file', 'http'] }, { bus });
+    await settle();
+    assert.deepEqual(verbs(api), ['delete default/gone-node-a']);
+    await restarted.stop();
+  });
+
   it('a mirror deleted by someone comes back', async () => {
     const h = await start({ pods: [staticPod('web')] });
     await h.syncView();
