@@ -28,7 +28,7 @@ import { pleg } from '../actors/pleg/index.ts';
 import { nodeStaticPodFs, type StaticPodFs } from '../actors/pod-config/adapters.ts';
 import { podConfig } from '../actors/pod-config/index.ts';
 import { podManager } from '../actors/pod-manager/index.ts';
-import { httpManifestFetcher } from '../actors/pod-source-http/adapters.ts';
+import { httpManifestFetcher, type ManifestFetcher } from '../actors/pod-source-http/adapters.ts';
 import { podSourceHttp } from '../actors/pod-source-http/index.ts';
 import { podSourceApi } from '../actors/pod-source-api/index.ts';
 import { podWorkers } from '../actors/pod-workers/index.ts';
@@ -46,6 +46,8 @@ export interface KubeletOptions {
   /** Injected by specs (the in-memory fake, a recording runtime); default: the gRPC client. */
   cri?: CriRuntime;
   fs?: StaticPodFs;
+  /** --manifest-url's HTTP client; replay injects one that never answers (the recorded inputs stand in). */
+  manifestFetcher?: ManifestFetcher;
   /** For jitter; specs pass a fixed one. */
   random?: () => number;
   onEscalate?: (reason: string) => void;
@@ -125,7 +127,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       url: flags.manifestUrl,
       headers: flags.manifestUrlHeader,
       nodeName,
-      fetcher: httpManifestFetcher({ clock }),
+      fetcher: opts.manifestFetcher ?? httpManifestFetcher({ clock }),
       checkIntervalMs: flags.httpCheckFrequencyMs,
     })] : []),
     child(runtime, {

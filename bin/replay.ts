@@ -5,8 +5,9 @@
  * The same kernel and actors as the daemon (createKubelet) run on a VirtualClock that starts at
  * the recording's start, with a fixed random source and the recording-driven runtime
  * (kernel/replay-cri.ts). The pods come in as the recorded `config` inputs, injected at their
- * recorded clock times (the file source is given a directory that never lists, so it adds
- * nothing of its own); ticks, PLEG relists and housekeeping come from the actors' own timers.
+ * recorded clock times (the file and URL sources are given a directory that never lists and an
+ * HTTP client that never answers, so they add nothing of their own, and the syncLoop still waits
+ * for the sources the recorded kubelet waited for); ticks, PLEG relists and housekeeping come from the actors' own timers.
  * A recording with several sessions (the recorder appends; each daemon start writes a header)
  * is replayed as a kubelet stopped at the end of one session and a new one started at the next
  * header, on the same runtime state: a restart with adoption.
@@ -26,6 +27,7 @@ import { parseRecording } from '../kernel/recorder.ts';
 import { analyseRecording, canonical, toRecords, type Decision, type Divergence } from '../kernel/replay.ts';
 import { ReplayCri } from '../kernel/replay-cri.ts';
 import type { StaticPodFs } from '../actors/pod-config/adapters.ts';
+import type { ManifestFetcher } from '../actors/pod-source-http/adapters.ts';
 import type { ConfigEvent } from '../protocols/messages/config.ts';
 import { DEFAULT_FLAGS, type KubeletFlags } from './flags.ts';
 import { createKubelet, type KubeletOptions } from './kubelet.ts';
@@ -66,6 +68,9 @@ const silentFs: StaticPodFs = {
   readFile: () => new Promise(() => {}),
   watch: () => NEVER,
 };
+
+/** The same for --manifest-url. */
+const silentFetcher: ManifestFetcher = { get: () => new Promise(() => {}) };
 
 /** Lets every promise chain started by a timer finish before virtual time moves on. */
 async function settle(): Promise<void> {
@@ -112,7 +117,7 @@ export async function replayRecording(source: string | Record<string, unknown>[]
       nodeIp: recordedFlags.nodeIp ?? recordedHostIP(s.records),
     };
     const k = createKubelet({
-      flags, clock, log: silentLogger, nodeName: String(h.node ?? 'node'), cri, fs: silentFs, random: () => 0.5,
+      flags, clock, log: silentLogger, nodeName: String(h.node ?? 'node'), cri, fs: silentFs, manifestFetcher: silentFetcher, random: () => 0.5,
       periods: (h.periods ?? {}) as KubeletOptions['periods'],
     });
     const config = k.bus.port('podConfig');
@@ -120,7 +125,7 @@ export async function replayRecording(source: string | Record<string, unknown>[]
       const msg = r.msg as ConfigEvent | undefined;
       if (r.k !== 'in' || r.ch !== 'config' || !msg || !REPLAYED_CONFIG.has(msg.type)) continue;
       // Without a manifest path the file source reports itself ready; so it did when recorded.
-      if (msg.type === 'config.sourcesReady' && manifests === undefined) continue;
+      if (msg.type === 'config.sourcesReady' && msg.source === 'file' && manifests === undefined) continue;
       clock.setTimeout(() => config.send('config', msg), r.t - clock.now());
     }
     await k.start();
