@@ -81,7 +81,12 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     ? createRecorder({ path: flags.record, clock, maxBytes: flags.recordMaxBytes, header: {
       node: nodeName, manifests: flags.podManifestPath ?? null,
       // what `kubelet-ts replay` needs to rebuild the same kubelet (bin/replay.ts)
-      flags: { ...flags, record: undefined }, periods: opts.periods ?? {},
+      // (header values may be credentials: only their names are kept)
+      flags: {
+        ...flags, record: undefined,
+        manifestUrlHeader: Object.fromEntries(Object.keys(flags.manifestUrlHeader).map((k) => [k, ['<redacted>']])),
+      },
+      periods: opts.periods ?? {},
     } })
     : undefined;
   const untapRecorder = recorder?.tapBus(bus);
@@ -115,7 +120,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     child(events, { api: eventApi, nodeName, qps: flags.eventQps, burst: flags.eventBurst, random: opts.random }),
     // cluster mode: the single writer of pods/status (and the final delete), on the main client
     child(statusManager, { api: kube, random: opts.random }),
-    child(podManager, {}),
+    child(podManager, { nodeName, maxPods: flags.maxPods }),
     child(podConfig, {
       manifestDir: flags.podManifestPath,
       nodeName,

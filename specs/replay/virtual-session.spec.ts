@@ -45,7 +45,7 @@ describe('replay of a session recorded on the in-memory runtime', () => {
         .writeFile(`${DIR}/crash.json`, manifest('crash', ['false']))
         .writeFile(`${DIR}/web.json`, manifest('web', ['sleep', '1000']));
       const k = createKubelet({
-        flags: { ...DEFAULT_FLAGS, podManifestPath: DIR, record: path, nodeIp: '198.51.100.7' }, clock, log: silentLogger, nodeName: 'node-v', cri, fs, random: () => 0.5,
+        flags: { ...DEFAULT_FLAGS, podManifestPath: DIR, record: path, nodeIp: '198.51.100.7', manifestUrlHeader: { Authorization: ['Bearer s3cr3t'] } }, clock, log: silentLogger, nodeName: 'node-v', cri, fs, random: () => 0.5,
       });
       await k.start();
       await clock.advanceAsync(2000, settle);
@@ -59,7 +59,10 @@ describe('replay of a session recorded on the in-memory runtime', () => {
       await clock.advanceAsync(25_000, settle);
       await k.stop();
 
-      const recs = parseRecording(readFileSync(path, 'utf8'));
+      const text = readFileSync(path, 'utf8');
+      assert.ok(!text.includes('s3cr3t'), 'header values (credentials) never reach the recording');
+      const recs = parseRecording(text);
+      assert.deepEqual((recs[0]!.flags as { manifestUrlHeader: unknown }).manifestUrlHeader, { Authorization: ['<redacted>'] });
       const creates = recs.filter((r) => r.k === 'cri' && r.m === 'createContainer').length;
       assert.ok(creates >= 4, `the crash loop restarted (${creates} containers created)`);
       assert.ok(recs.some((r) => r.k === 'cri' && r.m === 'removePodSandbox'), 'the deleted pod was removed');
