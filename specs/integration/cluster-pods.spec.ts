@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCriClient } from '../../protocols/cri/client.ts';
 import type { CriRuntime } from '../../protocols/cri/types.ts';
-import type { Lease, Node } from '../../protocols/kube/api.ts';
+import type { Event, Lease, Node } from '../../protocols/kube/api.ts';
 import type { Pod } from '../../protocols/kube/pod.ts';
 import { startApiServer, type ApiServer, type JsonObject } from '../support/apiserver/index.ts';
 import { removeAllPods, startContainerd, type ContainerdHandle } from '../support/containerd.ts';
@@ -120,6 +120,22 @@ describe('pods of a cluster (real containerd, API server stand-in)', () => {
     assert.equal(w.user, `system:node:${NODE}`);
   });
 
+  it('records the pod\'s events in its namespace: Pulled, Created, Started, with the container as fieldPath', async () => {
+    const uid = getPod('web')!.metadata.uid;
+    const evs = await eventually(() => {
+      const l = (api.store.list('events', { namespace: NS }) as unknown as Event[]).filter((e) => e.involvedObject.uid === uid);
+      return ['Pulled', 'Created', 'Started'].every((r) => l.some((e) => e.reason === r)) ? l : undefined;
+    }, 10_000, 'the events of web');
+    const started = evs.find((e) => e.reason === 'Started')!;
+    assert.equal(started.message, 'Started container app');
+    assert.equal(started.type, 'Normal');
+    assert.deepEqual(started.source, { component: 'kubelet', host: NODE });
+    assert.equal(started.involvedObject.kind, 'Pod');
+    assert.equal(started.involvedObject.name, 'web');
+    assert.equal(started.involvedObject.fieldPath, 'spec.containers{app}');
+    assert.match(evs.find((e) => e.reason === 'Pulled')!.message, /already present on machine/);
+  });
+
   it('a container that exited shows its exitCode and reason in the API', async () => {
     createPod('once', [{ name: 'job', command: ['sh', '-c', 'exit 3'] }], { restartPolicy: 'Never' });
     const pod = await eventually(() => (getPod('once')?.status?.phase === 'Failed' ? getPod('once') : undefined), 20_000, 'once Failed');
@@ -158,6 +174,9 @@ describe('pods of a cluster (real containerd, API server stand-in)', () => {
     assert.equal(opts?.preconditions?.uid, uid);
     assert.ok(del.seq > patches.at(-1)!.seq, 'final status before the delete');
     await eventually(async () => (await runtimeContainers('doomed')).length === 0, 20_000, 'containers removed');
+    const killing = (api.store.list('events', { namespace: NS }) as unknown as Event[])
+      .filter((e) => e.involvedObject.uid === uid && e.reason === 'Killing').map((e) => e.message).sort();
+    assert.deepEqual(killing, ['Stopping container polite', 'Stopping container stubborn']);
   });
 
   it('a pod that does not fit is rejected with upstream\'s reason and never started', async () => {
