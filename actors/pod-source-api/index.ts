@@ -82,7 +82,7 @@ export const podSourceApi: ActorSpec<PodSourceApiDeps> = {
     const emit = (o: Outcome) => {
       state = o.state;
       for (const r of o.refused) {
-        ctx.log.error(`api pod ${r.pod}: ${r.what} cannot be used: ${r.reason}; ${r.kept ? 'keeping its last good spec' : 'skipped'}`, { pod: r.pod, reason: r.reason });
+        ctx.log.error(`api pod ${r.pod}: ${r.what} cannot be used: ${r.reason}; ${r.removed ? 'removed all the same (it is gone from the API)' : r.kept ? 'keeping its last good spec' : 'skipped'}`, { pod: r.pod, reason: r.reason });
       }
       for (const m of o.out) {
         if ('pods' in m) ctx.log.info(`api pods ${m.type.slice('config.pods'.length).toLowerCase()}`, { pods: m.pods.map(podKey) }, 2);

@@ -20,7 +20,9 @@
  *    `kubernetes.io/config.seen`, as upstream's PodConfig annotates every pod. It is not
  *    validated: the API server did that. A pod that fails to parse is logged by name and
  *    skipped; if an earlier version of it was emitted, that version stays (removing it would
- *    kill a pod the API still has because of our own parsing).
+ *    kill a pod the API still has because of our own parsing). A DELETED event is the exception:
+ *    the object is gone from the API whatever its content, so its metadata.uid (or, without
+ *    one, its namespace/name, the API's key) still removes the pod and its mirror.
  * 4. A list is the complete set (a relist after a 410 Gone included): what was emitted and is no
  *    longer listed is removed. The first one also yields `config.sourcesReady`.
  *
@@ -53,6 +55,8 @@ export interface Refusal {
   reason: string;
   /** An earlier version was emitted and stays. */
   kept: boolean;
+  /** A DELETED event: what it named was removed all the same. */
+  removed: boolean;
 }
 
 export interface Outcome {
@@ -100,10 +104,8 @@ export function semantic(p: Pod): string {
 
 /** A readable name for a raw object that may not even be a pod. */
 export function describeRaw(raw: unknown): string {
-  const m = (raw as { metadata?: { namespace?: unknown; name?: unknown } } | null)?.metadata;
-  const ns = typeof m?.namespace === 'string' ? m.namespace : '?';
-  const name = typeof m?.name === 'string' ? m.name : '?';
-  return `${ns}/${name}`;
+  const { namespace, name } = rawMeta(raw);
+  return `${namespace ?? '?'}/${name ?? '?'}`;
 }
 
 export type Parsed = { ok: true; pod: Pod; mirror: boolean } | { ok: false; reason: string };
@@ -212,10 +214,44 @@ class Step {
     };
   }
 
-  refuse(raw: unknown, reason: string, what: string): void {
-    const uid = (raw as { metadata?: { uid?: unknown } } | null)?.metadata?.uid;
-    this.refused.push({ pod: describeRaw(raw), what, reason, kept: typeof uid === 'string' && this.emitted.has(uid) });
+  refuse(raw: unknown, reason: string, what: string, removed = false): void {
+    const uid = rawMeta(raw).uid;
+    this.refused.push({ pod: describeRaw(raw), what, reason, kept: uid !== undefined && this.emitted.has(uid), removed });
   }
+
+  /**
+   * A DELETED object that cannot be parsed: remove what it names, by uid (a mirror only if the
+   * one held under its namespace/name is that uid), or without a uid by namespace/name. True
+   * when something was removed.
+   */
+  removeRaw(raw: unknown): boolean {
+    const { uid, namespace, name } = rawMeta(raw);
+    const key = namespace !== undefined && name !== undefined ? `${namespace}/${name}` : undefined;
+    if (uid === undefined && key === undefined) return false;
+    const matches = (p: Pod) => (uid !== undefined ? p.metadata.uid === uid : podKey(p) === key);
+    let removed = false;
+    for (const p of [...this.emitted.values()]) {
+      if (matches(p)) {
+        this.remove(p);
+        removed = true;
+      }
+    }
+    for (const [k, m] of [...this.mirrors]) {
+      if ((key === undefined || k === key) && matches(m)) {
+        this.mirrors.delete(k);
+        this.mirrorsChanged = true;
+        removed = true;
+      }
+    }
+    return removed;
+  }
+}
+
+/** The identifying metadata of a raw object, as far as it has them (non-empty strings). */
+function rawMeta(raw: unknown): { uid?: string | undefined; namespace?: string | undefined; name?: string | undefined } {
+  const m = (raw as { metadata?: { uid?: unknown; namespace?: unknown; name?: unknown } } | null)?.metadata;
+  const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
+  return { uid: str(m?.uid), namespace: str(m?.namespace), name: str(m?.name) };
 }
 
 /** A complete list of the pods bound to this node. Pure. */
@@ -252,7 +288,8 @@ export function apply(state: ApiSourceState, ev: PodWatchEvent, now: number): Ou
   const step = new Step(state);
   const r = parseApiPod(ev.object, now);
   if (!r.ok) {
-    step.refuse(ev.object, r.reason, `${ev.type} event`);
+    const removed = ev.type === 'DELETED' && step.removeRaw(ev.object);
+    step.refuse(ev.object, r.reason, `${ev.type} event`, removed);
     return step.finish(false);
   }
   if (ev.type === 'DELETED') {

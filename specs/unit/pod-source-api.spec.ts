@@ -443,6 +443,67 @@ describe('pod-source-api actor on virtual time', () => {
   });
 });
 
+describe('pod-source-api: a DELETED event whose object cannot be parsed', () => {
+  const broken = (p: Pod): Pod => {
+    const b = structuredClone(p) as unknown as { spec: { containers: unknown } };
+    b.spec.containers = 42;
+    return b as unknown as Pod;
+  };
+
+  it('still removes the pod by its uid (it must not keep running) and says so', async () => {
+    const api = new FakePodApi();
+    api.put(mkPod('web'), false);
+    api.put(mkPod('db'), false);
+    const { a, config, lines } = await start(api);
+    config.length = 0;
+    const gone = api.pods.get('uid-web')!;
+    api.pods.delete('uid-web');
+    api.send({ type: 'DELETED', object: { ...broken(gone), metadata: { ...gone.metadata, resourceVersion: '150' } } });
+    assert.deepEqual(summary(config), [['config.podsRemoved', ['web']]]);
+    assert.equal((config[0] as { pods: Pod[] }).pods[0]!.spec.containers[0]!.image, 'busybox:1.36', 'the version pod-manager holds');
+    assert.match(String(lines.filter((l) => l.level === 'error').at(-1)?.msg), /default\/web: DELETED event cannot be used: .*spec\.containers.*removed/);
+    assert.equal((a.inspect() as { resourceVersion: string }).resourceVersion, '150');
+    assert.equal((a.inspect() as { pods: number }).pods, 1);
+    // the watch goes on: a later pod of the same name is a new pod
+    api.put(mkPod('web', { uid: 'uid-web-2' }));
+    assert.deepEqual(summary(config).at(-1), ['config.podsAdded', ['web']]);
+    await a.stop();
+  });
+
+  it('removes a mirror pod from the view by namespace/name when its uid matches', async () => {
+    const api = new FakePodApi();
+    api.put(mkPod('etcd', { mirror: true, ns: 'kube-system' }), false);
+    const bus = new Bus();
+    const { a, config } = await start(api, { bus });
+    const cur = () => bus.port('spec').current('mirrorPods') as MirrorPods;
+    assert.deepEqual([...cur().keys()], ['kube-system/etcd']);
+    // a DELETED of another object of that name (a stale uid) leaves the mirror alone
+    api.send({ type: 'DELETED', object: broken(mkPod('etcd', { mirror: true, ns: 'kube-system', uid: 'older' })) });
+    assert.deepEqual([...cur().keys()], ['kube-system/etcd']);
+    const m = api.pods.get('uid-etcd')!;
+    api.pods.delete('uid-etcd');
+    api.send({ type: 'DELETED', object: broken(m) });
+    assert.deepEqual([...cur().keys()], []);
+    assert.deepEqual(summary(config), [['config.sourcesReady']], 'mirror pods never reach config');
+    await a.stop();
+  });
+
+  it('without a uid, by namespace/name; with neither, skipped', async () => {
+    const api = new FakePodApi();
+    api.put(mkPod('web'), false);
+    const { a, config, lines } = await start(api);
+    config.length = 0;
+    api.send({ type: 'DELETED', object: { metadata: {} } } as unknown as WatchEvent<Pod>);
+    api.send({ type: 'DELETED', object: 'garbage' } as unknown as WatchEvent<Pod>);
+    assert.deepEqual(config, []);
+    api.send({ type: 'DELETED', object: { metadata: { namespace: 'default', name: 'web' }, spec: 7 } } as unknown as WatchEvent<Pod>);
+    assert.deepEqual(summary(config), [['config.podsRemoved', ['web']]]);
+    assert.equal(a.crashes.length, 0);
+    assert.ok(lines.some((l) => /DELETED event cannot be used: .*skipped/.test(String(l.msg))));
+    await a.stop();
+  });
+});
+
 describe('pod-source-api with the real client against the API server stand-in', () => {
   let server: ApiServer;
   let client: KubeClient;
