@@ -8,7 +8,8 @@
  * one is in flight at a time, and triggers meanwhile collapse into one more after it. It reads:
  * - `desiredPods` for the static pods (rejected ones get no mirror);
  * - `mirrorPods` (the API pod source's view) for what the API server holds; until that view is
- *   published, a LIST of this node's pods (fieldSelector spec.nodeName) stands in for it;
+ *   published (after the source's first successful list), a LIST of this node's pods
+ *   (fieldSelector spec.nodeName) stands in for it;
  * - `node` for the owner reference's uid: creates wait for it;
  * - `podWorkerStates`: an orphaned mirror stays while its static pod is still terminating.
  * Orphans are deleted only once every configured source has listed (`config.sourcesReady`), as

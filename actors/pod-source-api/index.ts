@@ -17,9 +17,10 @@
  * after a 410 the whole set is diffed against what was emitted, so a pod deleted meanwhile is
  * removed. A bad event is logged and skipped, never a crash.
  *
- * `config.sourcesReady {source:'api'}` goes out after the first successful list. A restarted
- * instance adopts the api pods in `desiredPods` and the mirror pods in `mirrorPods`, so its first
- * list emits only the real difference and the view never blinks empty.
+ * `config.sourcesReady {source:'api'}` goes out after the first successful list, and the
+ * `mirrorPods` view is first published then (not before: an empty view would say "no mirror
+ * pods"). A restarted instance adopts the api pods in `desiredPods` and the mirror pods in
+ * `mirrorPods`, so its first list emits only the real difference and the view never blinks empty.
  */
 import type { ActorSpec } from '../../kernel/actor.ts';
 import { defaultPolicy } from '../../kernel/actor.ts';
@@ -57,10 +58,14 @@ export const podSourceApi: ActorSpec<PodSourceApiDeps> = {
     const random = ctx.deps.random ?? Math.random;
     const fieldSelector = `spec.nodeName=${nodeName}`;
 
-    let state: ApiSourceState = initialState(new Map(ctx.bus.current('mirrorPods') ?? []));
+    // The mirrorPods view exists only once a list has succeeded (a restarted instance finds the
+    // one it published before): an empty view before that would read as "no mirror pods" and
+    // make mirror-pods POST a create for every static pod. Until then readers go without it.
+    const heldMirrors = ctx.bus.current('mirrorPods');
+    let mirrorsPublished = heldMirrors !== undefined;
+    let state: ApiSourceState = initialState(new Map(heldMirrors ?? []));
     const held = ctx.bus.current('desiredPods');
     if (held) state = adopt(state, [...held.values()].filter((d) => d.source === 'api').map((d) => d.pod));
-    ctx.bus.publish('mirrorPods', new Map(state.mirrors));
 
     let resourceVersion = '';
     let needList = true;
@@ -88,7 +93,7 @@ export const podSourceApi: ActorSpec<PodSourceApiDeps> = {
         if ('pods' in m) ctx.log.info(`api pods ${m.type.slice('config.pods'.length).toLowerCase()}`, { pods: m.pods.map(podKey) }, 2);
         ctx.bus.send('config', m);
       }
-      if (o.mirrorsChanged) ctx.bus.publish('mirrorPods', new Map(state.mirrors));
+      if (o.mirrorsChanged && mirrorsPublished) ctx.bus.publish('mirrorPods', new Map(state.mirrors));
     };
 
     const sleep = (ms: number) => new Promise<void>((r) => ctx.setTimeout(r, ms));
@@ -202,6 +207,10 @@ export const podSourceApi: ActorSpec<PodSourceApiDeps> = {
           if (ctx.stopped) return;
           stats.lists++;
           emit(replace(state, list.items, ctx.clock.now()));
+          if (!mirrorsPublished) {
+            mirrorsPublished = true;
+            ctx.bus.publish('mirrorPods', new Map(state.mirrors));
+          }
           resourceVersion = list.resourceVersion;
           needList = false;
           ctx.log.info('api pod source: listed', { pods: state.emitted.size, mirrorPods: state.mirrors.size, resourceVersion }, 2);

@@ -17,6 +17,7 @@ import { CONFIG_HASH_ANNOTATION, CONFIG_MIRROR_ANNOTATION, CONFIG_SOURCE_ANNOTAT
 import type { DesiredPod, PodWorkerSummary } from '../../protocols/messages/channels.ts';
 import '../../protocols/messages/channels.ts';
 import { mirrorPods, type MirrorPodsDeps } from '../../actors/mirror-pods/index.ts';
+import { podSourceApi } from '../../actors/pod-source-api/index.ts';
 import { EXPECTATION_TTL_MS, created, deleted, initialState, mirrorPodFor, plan, type PlanInputs } from '../../actors/mirror-pods/logic.ts';
 import { startApiServer, type ApiServer } from '../support/apiserver/index.ts';
 
@@ -363,6 +364,31 @@ describe('mirror-pods actor (fake API, virtual clock)', () => {
     assert.ok(verbs(h.api).includes('delete default/old-node-a'));
     assert.deepEqual([...h.api.pods.keys()], ['default/web-node-a']);
     await h.a.stop();
+  });
+});
+
+describe('mirror-pods with the API pod source on a first start', () => {
+  it('while the pod source has not listed yet there is no view: mirror-pods lists itself and leaves an existing mirror alone (no POST, no 409)', async () => {
+    const web = staticPod('web');
+    const api = new FakeMirrorApi();
+    api.pods.set('default/web-node-a', stored(web, 'm-web'));
+    const bus = new Bus();
+    bus.port('nodeStatus').publish('node', theNode);
+    bus.port('podManager').publish('desiredPods', desiredOf(web));
+    // a slow API server: the pod source's first list has not answered
+    const slow = { listPods: () => new Promise<never>(() => {}), watchPods: () => new Promise<never>(() => {}) };
+    const source = await startActor(podSourceApi, { api: slow, nodeName: 'node-a', random: () => 0 }, { bus });
+    const a = await startActor(mirrorPods, { api, nodeName: 'node-a' }, { bus, clock: source.clock });
+    api.now = () => a.clock.now();
+    bus.port('podConfig').send('config', { type: 'config.sourcesReady', source: 'file' });
+    await settle();
+    await a.clock.advanceAsync(20_000);
+    await settle();
+    assert.ok(verbs(api).length > 0 && verbs(api).every((v) => v === 'list spec.nodeName=node-a'), verbs(api).join());
+    assert.equal((a.inspect() as { failures: number }).failures, 0);
+    assert.deepEqual([a.crashes, source.crashes], [[], []]);
+    await a.stop();
+    await source.stop();
   });
 });
 

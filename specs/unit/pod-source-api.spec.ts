@@ -375,7 +375,7 @@ describe('pod-source-api actor on virtual time', () => {
     api.put(mkPod('etcd-node-a', { mirror: true, ns: 'kube-system' }), false);
     api.put(mkPod('web'), false);
     const { a, config } = await start(api, { bus });
-    assert.equal(views[0]!.size, 0, 'an empty map at start');
+    assert.deepEqual(views.map((v) => [...v.keys()]), [['kube-system/etcd-node-a']], 'published once, from the first list');
     const cur = () => bus.port('spec').current('mirrorPods') as MirrorPods;
     assert.deepEqual([...cur().keys()], ['kube-system/etcd-node-a']);
     assert.deepEqual(summary(config), [['config.podsAdded', ['web']], ['config.sourcesReady']]);
@@ -387,6 +387,25 @@ describe('pod-source-api actor on virtual time', () => {
     assert.deepEqual(config, []);
     assert.equal((a.inspect() as { mirrorPods: number }).mirrorPods, 1);
     await a.stop();
+  });
+
+  it('no mirrorPods view before the first list succeeds (mirror-pods must not read "no mirrors"); an empty list publishes an empty one', async () => {
+    const api = new FakePodApi();
+    api.put(mkPod('etcd', { mirror: true }), false);
+    api.listFailures.push(new ApiError(503, 'ServiceUnavailable', 'list', '/api/v1/pods', 'down'));
+    const bus = new Bus();
+    const { a } = await start(api, { bus });
+    assert.equal(bus.port('spec').current('mirrorPods'), undefined, 'the list failed: no view yet');
+    await a.clock.advanceAsync(800);
+    await settle();
+    assert.deepEqual([...(bus.port('spec').current('mirrorPods') ?? new Map()).keys()], ['default/etcd']);
+    await a.stop();
+
+    const empty = new FakePodApi();
+    const bus2 = new Bus();
+    const second = await start(empty, { bus: bus2 });
+    assert.equal(bus2.port('spec').current('mirrorPods')?.size, 0, 'listed: the node has no mirror pods');
+    await second.a.stop();
   });
 
   it('a restarted instance adopts the api pods in desiredPods: its first list emits only the real difference', async () => {
