@@ -11,7 +11,7 @@
  *   published (after the source's first successful list), a LIST of this node's pods
  *   (fieldSelector spec.nodeName) stands in for it;
  * - `node` for the owner reference's uid: creates wait for it;
- * - `podWorkerStates`: an orphaned mirror stays while its static pod is still terminating.
+ * - `podWorkerStates`: an orphaned mirror stays until its static pod's worker has terminated.
  * Orphans are deleted only once every configured source has listed (`config.sourcesReady`), as
  * upstream cleans up only when its sources are ready: a kubelet starting up must not delete the
  * mirrors of static pods it has not read yet. A restarted instance takes the sources that have
@@ -26,7 +26,7 @@ import { ApiError, type MirrorPodApi } from '../../protocols/kube/api.ts';
 import type { Pod } from '../../protocols/kube/pod.ts';
 import type { MirrorPods, PodSource } from '../../protocols/messages/config.ts';
 import type {} from '../../protocols/messages/channels.ts';
-import { created, deleted, initialState, mirrorPodsOf, plan, terminatingNames, type MirrorAction, type MirrorState } from './logic.ts';
+import { created, deleted, initialState, mirrorPodsOf, plan, notTerminatedNames, type MirrorAction, type MirrorState } from './logic.ts';
 
 /** Periodic reconcile (the kubelet's housekeeping syncs mirrors at least this often). */
 export const DEFAULT_RESYNC_MS = 10_000;
@@ -113,7 +113,7 @@ export const mirrorPods: ActorSpec<MirrorPodsDeps> = {
         desired: ctx.bus.current('desiredPods') ?? new Map(),
         mirrors,
         node: ctx.bus.current('node'),
-        terminating: terminatingNames(ctx.bus.current('podWorkerStates')?.values()),
+        terminating: notTerminatedNames(ctx.bus.current('podWorkerStates')?.values()),
         now: ctx.clock.now(),
       });
       state = p.state;

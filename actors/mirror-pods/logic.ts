@@ -15,8 +15,8 @@
  * upstream never syncs a rejected pod, yet keeps it in the pod manager (so it is no orphan).
  *
  * Per mirror M with no static pod of its name: an orphan, deleted (uid precondition, grace 0) —
- * unless a pod worker of that name is still terminating (upstream keeps the mirror until the
- * static pod has stopped). Upstream deletes orphans without a uid precondition; ours carries
+ * unless a pod worker of that name has not terminated yet, syncing included (upstream keeps the
+ * mirror until the static pod has stopped; here the kill may not have reached the worker yet). Upstream deletes orphans without a uid precondition; ours carries
  * one, so a mirror recreated meanwhile is never deleted by a stale decision.
  *
  * Expectations cover the lag of the mirror pods view behind our own writes: after a create (or a
@@ -47,7 +47,7 @@ export interface PlanInputs {
   mirrors: MirrorPods;
   /** This kubelet's Node (the `node` view); undefined until registered. */
   node: Node | undefined;
-  /** "namespace/name" of pods whose worker is still terminating. */
+  /** "namespace/name" of pods whose worker has not terminated yet (syncing or terminating). */
   terminating: ReadonlySet<string>;
   now: number;
 }
@@ -120,10 +120,14 @@ export function mirrorPodsOf(pods: readonly Pod[], nodeName: string): Map<string
   return out;
 }
 
-/** "namespace/name" of pod workers that are still terminating (from the podWorkerStates view). */
-export function terminatingNames(states: Iterable<{ namespace: string; name: string; state: string }> | undefined): Set<string> {
+/**
+ * "namespace/name" of pod workers that have not terminated yet (from the podWorkerStates view).
+ * A worker still `syncing` counts: the static pod left desiredPods before the syncLoop's kill
+ * reached its worker, and its containers still run.
+ */
+export function notTerminatedNames(states: Iterable<{ namespace: string; name: string; state: string }> | undefined): Set<string> {
   const out = new Set<string>();
-  for (const s of states ?? []) if (s.state === 'terminating') out.add(`${s.namespace}/${s.name}`);
+  for (const s of states ?? []) if (s.state !== 'terminated') out.add(`${s.namespace}/${s.name}`);
   return out;
 }
 

@@ -18,7 +18,7 @@ import type { DesiredPod, PodWorkerSummary } from '../../protocols/messages/chan
 import '../../protocols/messages/channels.ts';
 import { mirrorPods, type MirrorPodsDeps } from '../../actors/mirror-pods/index.ts';
 import { podSourceApi } from '../../actors/pod-source-api/index.ts';
-import { EXPECTATION_TTL_MS, created, deleted, initialState, mirrorPodFor, plan, type PlanInputs } from '../../actors/mirror-pods/logic.ts';
+import { EXPECTATION_TTL_MS, created, deleted, initialState, mirrorPodFor, notTerminatedNames, plan, type PlanInputs } from '../../actors/mirror-pods/logic.ts';
 import { startApiServer, type ApiServer } from '../support/apiserver/index.ts';
 
 const settle = async (n = 30) => {
@@ -105,6 +105,14 @@ describe('mirror-pods plan (pure)', () => {
     assert.deepEqual(plan(initialState(), base({ desired: desiredOf(rejected), mirrors: new Map([[key, stored(web, 'm1')]]) })).actions, [], 'not an orphan');
     const apiPod: DesiredPod = { pod: web, source: 'api', static: false };
     assert.deepEqual(plan(initialState(), base({ desired: desiredOf(apiPod) })).actions, []);
+  });
+
+  it('a worker that has not terminated yet keeps the mirror, syncing included (it has not heard of the removal yet)', () => {
+    const w = (state: 'syncing' | 'terminating' | 'terminated') => [{ namespace: 'default', name: 'gone-node-a', state }];
+    assert.deepEqual([...notTerminatedNames(w('syncing'))], ['default/gone-node-a']);
+    assert.deepEqual([...notTerminatedNames(w('terminating'))], ['default/gone-node-a']);
+    assert.deepEqual([...notTerminatedNames(w('terminated'))], []);
+    assert.deepEqual([...notTerminatedNames(undefined)], []);
   });
 
   it('expectations bridge the view lag: no repeated create or delete until the view catches up or the TTL passes', () => {
@@ -270,7 +278,7 @@ describe('mirror-pods actor (fake API, virtual clock)', () => {
     await h.a.stop();
   });
 
-  it('a static pod removed: its mirror is deleted with grace 0, once every source has listed, not while it terminates', async () => {
+  it('a static pod removed: its mirror is deleted with grace 0, once every source has listed, not before its worker has terminated', async () => {
     const web = staticPod('web');
     const h = await start({ pods: [web], ready: false });
     await h.syncView();
@@ -283,7 +291,11 @@ describe('mirror-pods actor (fake API, virtual clock)', () => {
     h.a.bus.port('podWorkers').publish('podWorkerStates', workers);
     await h.a.clock.advanceAsync(10_000);
     assert.deepEqual(verbs(h.api), ['create default/web-node-a']);
-    h.a.bus.port('podWorkers').publish('podWorkerStates', new Map());
+    // the static pod is gone from desiredPods but its worker has not heard yet: still syncing
+    h.a.bus.port('podWorkers').publish('podWorkerStates', new Map([[web.metadata.uid, { ...workers.get(web.metadata.uid)!, state: 'syncing' }]]));
+    await h.a.clock.advanceAsync(10_000);
+    assert.deepEqual(verbs(h.api), ['create default/web-node-a'], 'not while its worker is syncing');
+    h.a.bus.port('podWorkers').publish('podWorkerStates', new Map([[web.metadata.uid, { ...workers.get(web.metadata.uid)!, state: 'terminated' }]]));
     await h.a.clock.advanceAsync(10_000);
     assert.deepEqual(verbs(h.api), ['create default/web-node-a', 'delete default/web-node-a']);
     assert.equal(h.api.pods.size, 0);
