@@ -17,6 +17,7 @@ import { filter, type Observable } from 'rxjs';
 import type { ActorSpec } from './actor.ts';
 import { defaultPolicy } from './actor.ts';
 import { PriorityMailbox } from './mailbox.ts';
+import type { Pod } from '../protocols/kube/pod.ts';
 import type {
   DesiredPods, PlegEvent, PodSource, PodManagerEvent, PodWorkerStates, PodWorkerUpdate, RuntimePods, SyncLoopEvent,
 } from '../protocols/messages/channels.ts';
@@ -29,6 +30,16 @@ export interface SyncLoopViews {
   runtimePods: RuntimePods;
   sourcesReady: boolean;
   now: number;
+}
+
+/**
+ * A pod the API server already shows finished (phase Succeeded or Failed: evicted, completed,
+ * rejected before a restart). Upstream's pod worker treats it as terminating from its first
+ * update and never starts it again; here it gets a kill instead of a create/update/sync.
+ */
+export function isTerminalPod(pod: Pod): boolean {
+  const phase = pod.status?.phase;
+  return phase === 'Succeeded' || phase === 'Failed';
 }
 
 /** What one mailbox message asks of the pod workers. Pure. */
@@ -47,6 +58,10 @@ export function dispatch(msg: SyncLoopInput, v: SyncLoopViews): PodWorkerUpdate[
       if (msg.pod.metadata?.deletionTimestamp) {
         return [{ type: 'podWorker.update', uid, updateType: 'kill', pod: msg.pod, cause: 'config.delete' }];
       }
+      // Finished in the API (e.g. after a restart): stop whatever still runs, start nothing.
+      if (isTerminalPod(msg.pod)) {
+        return [{ type: 'podWorker.update', uid, updateType: 'kill', pod: msg.pod, cause: 'config.terminal' }];
+      }
       return [{ type: 'podWorker.update', uid, updateType: msg.op === 'add' ? 'create' : 'update', pod: msg.pod, cause: `config.${msg.op}` }];
     }
     case 'pleg.containerStarted':
@@ -64,7 +79,7 @@ export function dispatch(msg: SyncLoopInput, v: SyncLoopViews): PodWorkerUpdate[
         if (d.rejected) continue;
         const w = v.workers.get(uid);
         if (!w) {
-          const kill = d.pod.metadata?.deletionTimestamp !== undefined;
+          const kill = d.pod.metadata?.deletionTimestamp !== undefined || isTerminalPod(d.pod);
           out.push({ type: 'podWorker.update', uid, updateType: kill ? 'kill' : 'create', pod: d.pod, cause: 'tick.noWorker' });
         }
         else if (w.state === 'syncing' && w.nextSyncAt !== undefined && w.nextSyncAt <= v.now) {

@@ -85,6 +85,13 @@ export const runtime: ActorSpec<RuntimeDeps> = {
       const waiting: ContainerWaiting[] = [];
       let error: string | undefined;
       let status = await readStatus(uid, name, namespace);
+      // upstream SyncPod returns early for a pod whose phase is terminal (the API's, or the status
+      // manager's): nothing is created or started; the reply's terminal phase moves the worker on
+      // to terminating, which stops what still runs.
+      const terminal = terminalPhaseOf(pod, previousStatus(uid));
+      if (terminal) {
+        return { phase: terminal, apiStatus: apiStatus(pod, status, []), actions: [], waiting: [], status };
+      }
       const actions = computePodActions(pod, status, { now: ctx.clock.now(), backoff });
       waiting.push(...actions.waiting);
       const grace = pod.spec?.terminationGracePeriodSeconds ?? 30;
@@ -286,6 +293,17 @@ export const runtime: ActorSpec<RuntimeDeps> = {
     ctx.setInspect(() => ({ health, busy: Object.fromEntries(busy), backoff: backoff.size }));
   },
 };
+
+/**
+ * The terminal phase a pod already has, if any: the API server's (status.phase) or the status
+ * manager's cached one (upstream isAdmittedPodTerminal / the pod worker's terminal check).
+ */
+export function terminalPhaseOf(pod: Pod, cached: PodStatus | undefined): 'Succeeded' | 'Failed' | undefined {
+  for (const phase of [pod.status?.phase, cached?.phase]) {
+    if (phase === 'Succeeded' || phase === 'Failed') return phase;
+  }
+  return undefined;
+}
 
 /** The pod's sandboxes and containers as the CRI reports them (upstream GetPodStatus). */
 export async function getPodStatus(

@@ -58,6 +58,23 @@ describe('syncLoop dispatch', () => {
     assert.deepEqual(brief(dispatch({ type: 'syncLoop.housekeeping' }, v)), [['r', 'kill', 'housekeeping.orphan', true]]);
   });
 
+  it('a pod the API already shows Succeeded or Failed (e.g. after a restart) is killed, never created', () => {
+    for (const phase of ['Failed', 'Succeeded']) {
+      const p = { ...pod('done'), status: { phase, reason: 'Evicted' } } as Pod;
+      const v = views([{ pod: p, source: 'api', static: false }]);
+      for (const op of ['add', 'update'] as const) {
+        const us = dispatch({ type: 'podManager.podChanged', op, pod: p }, v);
+        assert.deepEqual(brief(us), [['done', 'kill', 'config.terminal', false]], `${phase} ${op}`);
+        assert.equal(us[0]!.pod, p);
+      }
+      // the tick's pods without a worker: a kill too (a restarted podWorkers)
+      assert.deepEqual(brief(dispatch({ type: 'syncLoop.syncTick' }, v)), [['done', 'kill', 'tick.noWorker', false]]);
+    }
+    // a running pod is unaffected
+    const r = { ...pod('run'), status: { phase: 'Running' } } as Pod;
+    assert.deepEqual(brief(dispatch({ type: 'podManager.podChanged', op: 'add', pod: r }, views([{ pod: r, source: 'api', static: false }]))), [['run', 'create', 'config.add', false]]);
+  });
+
   it('housekeeping does nothing until every source has listed once', () => {
     const v = views([], {
       sourcesReady: false,

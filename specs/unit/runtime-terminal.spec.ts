@@ -1,0 +1,80 @@
+// The runtime's syncPod for a pod that is already finished (upstream SyncPod's early return for a
+// terminal phase): nothing is created or started, the reply carries the terminal phase so the
+// worker moves on to terminating. On FakeCri and a VirtualClock.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import '../../protocols/messages/channels.ts';
+import { collect, startActor } from '../../kernel/testing.ts';
+import { VirtualClock } from '../../kernel/clock.ts';
+import { applyPodDefaults } from '../../protocols/kube/defaults.ts';
+import { PodSchema, type Pod, type PodStatus } from '../../protocols/kube/pod.ts';
+import type { SyncResult } from '../../protocols/messages/channels.ts';
+import { runtime, terminalPhaseOf } from '../../actors/runtime/index.ts';
+import { ImageManager } from '../../actors/images/manager.ts';
+import { FakeCri } from '../support/fake-cri.ts';
+
+const IMAGE = 'registry.local/app:1.0';
+
+function mkPod(uid: string, status?: PodStatus): Pod {
+  const pod = applyPodDefaults(PodSchema.parse({
+    metadata: { name: uid, namespace: 'default', uid },
+    spec: { restartPolicy: 'Always', terminationGracePeriodSeconds: 1, containers: [{ name: 'app', image: IMAGE }] },
+  }) as Pod);
+  return status ? { ...pod, status } : pod;
+}
+
+async function settle(): Promise<void> {
+  for (let i = 0; i < 30; i++) await new Promise((r) => setImmediate(r));
+}
+
+async function setup() {
+  const clock = new VirtualClock(1_800_000_000_000);
+  const cri = new FakeCri({ clock });
+  cri.addImage(IMAGE);
+  const images = new ImageManager({ images: cri, clock });
+  const a = await startActor(runtime, { cri, images, nodeName: 'node-a', podLogsDir: '/var/log/pods' }, { clock });
+  const replies = collect(a.bus, 'runtimeReply');
+  let seq = 0;
+  const sync = async (pod: Pod): Promise<SyncResult> => {
+    const n = ++seq;
+    a.bus.port('podWorkers').send('runtime', { type: 'runtime.syncPod', uid: pod.metadata.uid!, seq: n, pod });
+    await clock.advanceAsync(0, settle);
+    const r = replies.find((x) => x.seq === n);
+    assert.ok(r && r.type === 'runtime.podSynced', `no reply to syncPod #${n}`);
+    return r.result;
+  };
+  return { cri, a, sync };
+}
+
+describe('runtime syncPod of a finished pod', () => {
+  it('an API pod already Failed (evicted, restartPolicy Always, containers gone) gets no sandbox and no container', async (t) => {
+    const { cri, a, sync } = await setup();
+    t.after(() => a.stop());
+    const r = await sync(mkPod('uid-evicted', { phase: 'Failed', reason: 'Evicted', message: 'low on memory' }));
+    assert.equal(r.phase, 'Failed', 'the terminal phase moves the worker to terminating');
+    assert.deepEqual(r.actions, []);
+    assert.equal(r.apiStatus.phase, 'Failed');
+    assert.equal(r.apiStatus.reason, 'Evicted');
+    assert.deepEqual(await cri.listPodSandbox(), []);
+    assert.deepEqual(await cri.listContainers(), []);
+  });
+
+  it('a pod the status manager already holds terminal (e.g. Succeeded) is not started again', async (t) => {
+    const { cri, a, sync } = await setup();
+    t.after(() => a.stop());
+    a.bus.port('statusManager').publish('podStatuses', new Map([['uid-done', { phase: 'Succeeded' }]]));
+    const r = await sync(mkPod('uid-done'));
+    assert.equal(r.phase, 'Succeeded');
+    assert.deepEqual(await cri.listPodSandbox(), []);
+    // an ordinary pod still starts
+    const ok = await sync(mkPod('uid-run'));
+    assert.notEqual(ok.phase, 'Succeeded');
+    assert.equal((await cri.listContainers()).length, 1);
+  });
+
+  it('terminalPhaseOf: the API phase, else the cached one', () => {
+    assert.equal(terminalPhaseOf(mkPod('a', { phase: 'Failed' }), { phase: 'Running' }), 'Failed');
+    assert.equal(terminalPhaseOf(mkPod('a', { phase: 'Running' }), { phase: 'Succeeded' }), 'Succeeded');
+    assert.equal(terminalPhaseOf(mkPod('a', { phase: 'Running' }), undefined), undefined);
+  });
+});
