@@ -19,6 +19,14 @@
  * ApiError with code 0 and reason `ConnectionError` or `Timeout`: callers retry those like 5xx.
  * A 429 is retried here after its Retry-After (at most `maxRetries` times), as client-go does.
  * Time (throttling waits, timeouts, Retry-After) comes from the injected Clock.
+ *
+ * An open watch has a watchdog: a connection dropped without FIN or RST (a NAT or load balancer
+ * forgetting it, a peer that vanished) would otherwise be noticed only by TCP keepalive, minutes
+ * later, while the watch silently delivers nothing. The server ends a watch by timeoutSeconds,
+ * so no data at all (no event, no bookmark) for timeoutSeconds + WATCH_IDLE_MARGIN_MS means the
+ * connection is dead: the watch is ended with ApiError(0, 'Timeout') and its caller resumes
+ * (client-go bounds a watch by its timeoutSeconds on the client side too). Without timeoutSeconds
+ * the limit is WATCH_IDLE_LIMIT_MS, the longest watch an apiserver grants by default.
  */
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -131,6 +139,15 @@ export class TokenBucket {
 
 // ---------------------------------------------------------------------------------------------
 // the client
+
+/** How much longer than its timeoutSeconds a watch may go without data before it is presumed dead. */
+export const WATCH_IDLE_MARGIN_MS = 30_000;
+
+/**
+ * The silence allowed (plus the margin) for a watch without timeoutSeconds: kube-apiserver then
+ * ends it after minRequestTimeout (1800 s) times [1, 2), so at most an hour.
+ */
+export const WATCH_IDLE_LIMIT_MS = 3_600_000;
 
 export interface KubeApiOptions {
   /** Client-side rate limit (upstream kubeAPIQPS 50); 0 or less disables it (upstream: QPS -1, the heartbeat client). */
@@ -402,6 +419,7 @@ export function createKubeApi(kubeconfigPath: string, opts: KubeApiOptions = {})
 
   const watch = async <T>(
     path: string,
+    timeoutSeconds: number | undefined,
     onEvent: (e: WatchEvent<T>) => void,
     done: (err?: unknown) => void,
   ): Promise<WatchHandle> => {
@@ -422,14 +440,26 @@ export function createKubeApi(kubeconfigPath: string, opts: KubeApiOptions = {})
       let ended = false;
       let aborted = false;
       let timedOut = false;
+      let idle = false;
       let timer: number | undefined;
+      const idleMs = (timeoutSeconds !== undefined && timeoutSeconds > 0 ? timeoutSeconds * 1000 : WATCH_IDLE_LIMIT_MS) + WATCH_IDLE_MARGIN_MS;
       const clear = () => {
         if (timer !== undefined) clock.clearTimeout(timer);
         timer = undefined;
       };
+      /** The watchdog of an open watch: restarted by every chunk of data. */
+      const watchdog = () => {
+        clear();
+        timer = clock.setTimeout(() => {
+          idle = true;
+          req.destroy(new Error('idle'));
+          finish();
+        }, idleMs);
+      };
       const finish = (err?: unknown) => {
         clear();
         if (ended) return;
+        if (idle) err = new ApiError(0, 'Timeout', verb, path, `no data for ${idleMs}ms (timeoutSeconds ${timeoutSeconds ?? 'unset'} + margin): the connection is presumed dead`);
         ended = true;
         watches.delete(req);
         stats.openWatches = watches.size;
@@ -455,7 +485,7 @@ export function createKubeApi(kubeconfigPath: string, opts: KubeApiOptions = {})
           res.on('error', (e) => finish(e));
           return;
         }
-        clear();
+        watchdog();
         established = true;
         watches.add(req);
         stats.openWatches = watches.size;
@@ -470,6 +500,7 @@ export function createKubeApi(kubeconfigPath: string, opts: KubeApiOptions = {})
         let buf = '';
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => {
+          if (!ended) watchdog();
           buf += chunk;
           let i: number;
           while ((i = buf.indexOf('\n')) >= 0) {
@@ -529,7 +560,7 @@ export function createKubeApi(kubeconfigPath: string, opts: KubeApiOptions = {})
           watch: 'true', resourceVersion: o.resourceVersion, fieldSelector: o.fieldSelector,
           allowWatchBookmarks: o.allowWatchBookmarks ? 'true' : undefined, timeoutSeconds: o.timeoutSeconds,
         }),
-        onEvent, done,
+        o.timeoutSeconds, onEvent, done,
       ),
     getPod: (ns, name) => request<Pod>('get', 'GET', `${podsPath(ns)}/${enc(name)}`),
     createPod: (ns, pod) => request<Pod>('create', 'POST', podsPath(ns), pod),

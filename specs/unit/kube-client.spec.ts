@@ -13,7 +13,8 @@ import { VirtualClock } from '../../kernel/clock.ts';
 import { ApiError, type Event, type Lease, type Node, type WatchEvent } from '../../protocols/kube/api.ts';
 import type { Pod } from '../../protocols/kube/pod.ts';
 import {
-  apiErrorFrom, createKubeApi, defaultUserAgent, isRetryableApiError, KUBELET_VERSION, TokenBucket, type KubeClient,
+  apiErrorFrom, createKubeApi, defaultUserAgent, isRetryableApiError, KUBELET_VERSION, TokenBucket, WATCH_IDLE_LIMIT_MS, WATCH_IDLE_MARGIN_MS,
+  type KubeClient,
 } from '../../protocols/kube/client.ts';
 import { startApiServer, type ApiServer } from '../support/apiserver/index.ts';
 
@@ -218,6 +219,46 @@ describe('createKubeApi against the API server stand-in', () => {
     assert.equal(await ended, undefined);
     assert.equal(events[0]?.type, 'ERROR');
     assert.equal((events[0]!.object as { code?: number }).code, 410);
+  });
+
+  it('a watch that stops sending (a connection dropped without FIN/RST) ends with a Timeout after timeoutSeconds + a margin without data', async () => {
+    const clock = new VirtualClock(0);
+    const c = mk(api.kubeconfigFor('node-a'), { clock, qps: 0 });
+    const pod = (name: string) => ({ metadata: { name, namespace: 'default' }, spec: { nodeName: 'node-a', containers: [{ name: 'c', image: 'busybox' }] } } as unknown as Pod);
+    const rv = (await c.listPods({ fieldSelector: 'spec.nodeName=node-a' })).resourceVersion;
+    const seen: WatchEvent<Pod>[] = [];
+    const ends: unknown[] = [];
+    await c.watchPods({ fieldSelector: 'spec.nodeName=node-a', resourceVersion: rv, timeoutSeconds: 30 }, (e) => seen.push(e), (err) => ends.push(err));
+    assert.equal(c.stats().openWatches, 1);
+    clock.advance(30_000 + WATCH_IDLE_MARGIN_MS - 1);
+    await settle();
+    assert.equal(ends.length, 0, 'still within timeoutSeconds + the margin');
+    // data resets the watchdog
+    await admin.createPod('default', pod('idle-1'));
+    await until(() => seen.length === 1, 'the ADDED event');
+    clock.advance(30_000 + WATCH_IDLE_MARGIN_MS - 1);
+    await settle();
+    assert.equal(ends.length, 0, 'the event restarted the count');
+    // then nothing more arrives (the server sends nothing: as good as a dropped connection)
+    clock.advance(1);
+    await until(() => ends.length === 1, 'the watchdog');
+    const e = ends[0];
+    assert.ok(e instanceof ApiError, String(e));
+    assert.deepEqual([e.code, e.reason, e.verb], [0, 'Timeout', 'watch']);
+    assert.match(e.message, /no data for 60000ms/);
+    assert.equal(c.stats().openWatches, 0);
+    await until(() => api.watchersCount() === 0, 'the server to see the connection closed');
+
+    // without timeoutSeconds: the longest watch an apiserver grants by default, plus the margin
+    const ends2: unknown[] = [];
+    const rv2 = (await c.listPods({ fieldSelector: 'spec.nodeName=node-a' })).resourceVersion;
+    await c.watchPods({ fieldSelector: 'spec.nodeName=node-a', resourceVersion: rv2 }, () => {}, (err) => ends2.push(err));
+    clock.advance(WATCH_IDLE_LIMIT_MS + WATCH_IDLE_MARGIN_MS - 1);
+    await settle();
+    assert.equal(ends2.length, 0);
+    clock.advance(1);
+    await until(() => ends2.length === 1, 'the watchdog without timeoutSeconds');
+    assert.equal((ends2[0] as ApiError).reason, 'Timeout');
   });
 
   it('deletePod sends DeleteOptions: a uid precondition that does not match is 409 Conflict', async () => {
