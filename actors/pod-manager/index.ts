@@ -10,6 +10,18 @@
  * manager writes it Failed), its podChanged is still sent, and a Warning event carries the
  * reason and message. Updates never re-admit: a rejected pod stays rejected, an admitted one
  * stays admitted.
+ *
+ * Active pods (upstream filterOutInactivePods): admitted, not known terminated by its worker, and
+ * not terminal (the API's phase or the status manager's: upstream isAdmittedPodTerminal) unless
+ * its worker is still terminating. Right after a restart the status cache and the workers are
+ * empty, so the API's phase is what keeps finished pods from counting against the node.
+ *
+ * Restart: upstream re-admits every pod of the first ADD, oldest first, each against the ones
+ * admitted before it. kubelet-ts keeps that order and counting, with one deliberate difference:
+ * a pod that already runs on this node (the runtime holds its containers or sandbox, or a pod
+ * worker knows it) is admitted without checks (DESIGN: a restart never disturbs running pods;
+ * upstream may reject it, and then kills it), and such pods are admitted first within their
+ * batch, so every new pod is checked against everything that holds resources on the node now.
  */
 import type { ActorSpec } from '../../kernel/actor.ts';
 import { defaultPolicy } from '../../kernel/actor.ts';
@@ -57,19 +69,31 @@ export const podManager: ActorSpec<PodManagerDeps> = {
         if (uid === except || d.rejected) continue;
         const worker = workers?.get(uid)?.state;
         if (worker === 'terminated') continue;
-        if (TERMINAL.has(statuses?.get(uid)?.phase ?? '') && worker !== 'terminating') continue;
+        const terminal = TERMINAL.has(d.pod.status?.phase ?? '') || TERMINAL.has(statuses?.get(uid)?.phase ?? '');
+        if (terminal && worker !== 'terminating') continue;
         out.push({ pod: d.pod, static: d.static });
       }
       return out;
     };
 
+    /** Already on this node: containers or a sandbox in the runtime, or a pod worker for it. */
+    const runsHere = (uid: string): boolean => {
+      if (ctx.bus.current('podWorkerStates')?.has(uid)) return true;
+      const rp = ctx.bus.current('runtimePods')?.get(uid);
+      return rp !== undefined && rp.containerIds.length + rp.sandboxIds.length > 0;
+    };
+
     const admit = (entry: DesiredPod, uid: string): DesiredPod => {
       const pod = entry.pod;
+      const name = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+      if (runsHere(uid)) {
+        ctx.log.info('pod already running on this node admitted without checks', { pod: name, uid }, 2);
+        return entry;
+      }
       const result = admitPod({
         pod, static: entry.static, node: ctx.bus.current('node'), others: activePods(uid),
         nodeName: ctx.deps.nodeName, maxPods: ctx.deps.maxPods,
       });
-      const name = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
       if (result.admit) {
         if (result.overcommitted) {
           ctx.log.warn('critical pod admitted over insufficient resources (no preemption: the node is over-committed)', { pod: name, uid, reasons: result.overcommitted });
@@ -85,7 +109,13 @@ export const podManager: ActorSpec<PodManagerDeps> = {
     const apply = (m: ConfigEvent) => {
       if (m.type !== 'config.podsAdded' && m.type !== 'config.podsUpdated' && m.type !== 'config.podsRemoved') return;
       const changes: { op: 'add' | 'update' | 'remove'; pod: Pod }[] = [];
-      const incoming = m.type === 'config.podsAdded' ? [...m.pods].sort(byCreation) : m.pods;
+      let incoming = m.pods;
+      if (m.type === 'config.podsAdded') {
+        // Oldest first (upstream); pods already running here before the rest (see above).
+        const sorted = [...m.pods].sort(byCreation);
+        const here = sorted.filter((p) => p.metadata?.uid && !pods.has(p.metadata.uid) && runsHere(p.metadata.uid));
+        incoming = [...here, ...sorted.filter((p) => !here.includes(p))];
+      }
       for (const pod of incoming) {
         const uid = pod.metadata?.uid;
         if (!uid) {

@@ -288,6 +288,36 @@ describe('podManager admission (actor)', () => {
     assert.equal(desired('d')?.rejected, undefined, 'a (Succeeded) and c (rejected) are not active');
   });
 
+  it('right after a restart (no statuses, no workers) pods the API shows finished do not count against the node', async (t) => {
+    const { a, add, desired } = await setup(mkNode({ allocatable: { pods: '2' } }));
+    t.after(() => a.stop());
+    const finished = (name: string, phase: string): Pod => ({ ...mkPod(name), status: { phase } } as Pod);
+    add(finished('evicted', 'Failed'), finished('done', 'Succeeded'), mkPod('web', { created: '2024-01-01T00:00:00Z' }));
+    add(mkPod('db'));
+    assert.equal(desired('web')?.rejected, undefined);
+    assert.equal(desired('db')?.rejected, undefined, 'only web is active: db is the second of 2');
+    add(mkPod('more'));
+    assert.equal(desired('more')?.rejected?.reason, 'OutOfpods');
+  });
+
+  it('a pod already running on this node (runtime or pod worker) is admitted without checks, before the new ones of its batch', async (t) => {
+    const { a, add, desired, events } = await setup(mkNode());
+    t.after(() => a.stop());
+    a.bus.port('pleg').publish('runtimePods', new Map([['uid-running', {
+      uid: 'uid-running', name: 'running', namespace: 'default', sandboxIds: ['s1'], containerIds: ['c1'],
+    }]]));
+    // newcomer is older: upstream would admit it first and then reject the pod that runs
+    add(mkPod('newcomer', { requests: { cpu: '1500m' }, created: '2024-01-01T00:00:00Z' }),
+      mkPod('running', { requests: { cpu: '1500m' }, created: '2024-01-02T00:00:00Z' }));
+    assert.equal(desired('running')?.rejected, undefined);
+    assert.equal(desired('newcomer')?.rejected?.reason, 'OutOfcpu', 'checked against the pod that holds the cpu');
+    assert.equal(events.length, 1);
+    // a pod a worker knows (e.g. re-added by its source) is not checked either
+    a.bus.port('podWorkers').publish('podWorkerStates', new Map([['uid-known', { uid: 'uid-known', name: 'known', namespace: 'default', state: 'syncing' as const }]]));
+    add(mkPod('known', { requests: { cpu: '1' } }));
+    assert.equal(desired('known')?.rejected, undefined);
+  });
+
   it('standalone (no node view): checks maxPods and the node name only', async (t) => {
     const { a, add, desired } = await setup();
     t.after(() => a.stop());
