@@ -29,6 +29,7 @@ import type { ConfigEvent, DesiredPod, PodSource } from '../../protocols/message
 import { podRef, recordEvent } from '../../protocols/messages/events.ts';
 import type { Pod } from '../../protocols/kube/pod.ts';
 import { admitPod, type AdmittedPod } from './admission.ts';
+import { readinessGatesChanged } from './readiness.ts';
 
 export interface PodManagerDeps {
   /** The node name spec.nodeName is checked against while there is no `node` view (standalone). */
@@ -143,6 +144,23 @@ export const podManager: ActorSpec<PodManagerDeps> = {
     };
 
     ctx.on(ctx.bus.events('config'), apply);
+
+    // Status-only changes (upstream HandlePodReconcile): the stored pod takes the new status,
+    // which later syncs read; a sync now only when a readiness gate's condition changed.
+    ctx.on(ctx.bus.events('config'), (m) => {
+      if (m.type !== 'config.podsReconciled') return;
+      const synced: Pod[] = [];
+      let stored = false;
+      for (const pod of m.pods) {
+        const prev = pods.get(pod.metadata?.uid ?? '');
+        if (!prev) continue;
+        pods.set(pod.metadata.uid, { ...prev, pod });
+        stored = true;
+        if (readinessGatesChanged(prev.pod, pod)) synced.push(pod);
+      }
+      if (stored) publish();
+      for (const pod of synced) ctx.bus.send('podManager', { type: 'podManager.podChanged', op: 'update', pod });
+    });
     ctx.setInspect(() => ({
       rejectedTotal: rejectedCount,
       pods: [...pods.values()].map((d) => ({

@@ -1,8 +1,9 @@
 /**
  * podSourceApi: the pods the API server binds to this node (upstream
  * pkg/kubelet/config/apiserver.go: a reflector on pods with fieldSelector spec.nodeName=<node>),
- * as `config.podsAdded / podsUpdated / podsRemoved` with source 'api', and mirror pods in the
- * `mirrorPods` view (its only writer). logic.ts holds the diffing and the reflector's rules.
+ * as `config.podsAdded / podsUpdated / podsRemoved` with source 'api' (status-only changes as
+ * `config.podsReconciled`), and mirror pods in the `mirrorPods` view (its only writer).
+ * logic.ts holds the diffing and the reflector's rules.
  *
  *   list ──ok──▶ watch(from RV) ──ends cleanly──────────────▶ watch(from last RV)
  *    ▲  │            │ fails (refused, 5xx, 429, timeout, ERROR) ─▶ backoff ─▶ watch(from last RV)
@@ -90,7 +91,8 @@ export const podSourceApi: ActorSpec<PodSourceApiDeps> = {
         ctx.log.error(`api pod ${r.pod}: ${r.what} cannot be used: ${r.reason}; ${r.removed ? 'removed all the same (it is gone from the API)' : r.kept ? 'keeping its last good spec' : 'skipped'}`, { pod: r.pod, reason: r.reason });
       }
       for (const m of o.out) {
-        if ('pods' in m) ctx.log.info(`api pods ${m.type.slice('config.pods'.length).toLowerCase()}`, { pods: m.pods.map(podKey) }, 2);
+        // reconciles are mostly our own status writes coming back: only at high verbosity
+        if ('pods' in m) ctx.log.info(`api pods ${m.type.slice('config.pods'.length).toLowerCase()}`, { pods: m.pods.map(podKey) }, m.type === 'config.podsReconciled' ? 4 : 2);
         ctx.bus.send('config', m);
       }
       if (o.mirrorsChanged && mirrorsPublished) ctx.bus.publish('mirrorPods', new Map(state.mirrors));

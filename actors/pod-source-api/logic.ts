@@ -2,8 +2,8 @@
  * The API pod source's pure core (upstream pkg/kubelet/config/apiserver.go feeding PodConfig's
  * merge for the "api" source, and client-go's reflector timing rules).
  *
- *   state ──replace(list items)──▶ state' + [podsRemoved, podsAdded, podsUpdated, sourcesReady?]
- *   state ──apply(watch event)───▶ state' + [podsAdded | podsUpdated | podsRemoved]
+ *   state ──replace(list items)──▶ state' + [podsRemoved, podsAdded, podsUpdated, podsReconciled, sourcesReady?]
+ *   state ──apply(watch event)───▶ state' + [podsAdded | podsUpdated | podsReconciled | podsRemoved]
  *
  * Rules:
  * 1. Mirror pods (annotation kubernetes.io/config.mirror) never go on `config`: they are kept
@@ -12,8 +12,11 @@
  *    emitted only when something the kubelet acts on changed (upstream checkAndUpdatePod /
  *    podsDifferSemantically): spec, labels, annotations other than the kubelet's local ones,
  *    deletionTimestamp, deletionGracePeriodSeconds, ownerReferences. A status-only change is no
- *    update: the kubelet's own status writes come back through the watch. An updated pod keeps
- *    its first-seen time.
+ *    update but a reconcile (`config.podsReconciled`, upstream's RECONCILE): pod-manager keeps
+ *    the new status (readiness gates are conditions a controller sets) and syncs only when a
+ *    gate's condition changed, so the kubelet's own status writes coming back through the watch
+ *    cause no sync. Any other difference (a new resourceVersion alone) is nothing. An updated or
+ *    reconciled pod keeps its first-seen time.
  * 3. Each pod is parsed with the Pod schema and given the v1 defaults, which are idempotent on
  *    the server-defaulted object and make an API pod look like a file pod to its consumers
  *    (same zero values, same defaulted fields). It gets `kubernetes.io/config.source: api` and
@@ -87,7 +90,7 @@ export function isMirrorPod(p: Pod): boolean {
 /** Annotations the kubelet sets itself (upstream localAnnotations): never a reason for an update. */
 const LOCAL_ANNOTATIONS = [CONFIG_SOURCE_ANNOTATION, CONFIG_MIRROR_ANNOTATION, CONFIG_SEEN_ANNOTATION];
 
-/** What the kubelet acts on; two pods with the same semantic() differ only in status or bookkeeping. */
+/** What the kubelet acts on; two pods with the same semantic() differ only in status or bookkeeping (upstream podsDifferSemantically). */
 export function semantic(p: Pod): string {
   const annotations = { ...(p.metadata.annotations ?? {}) };
   for (const k of LOCAL_ANNOTATIONS) delete annotations[k];
@@ -138,7 +141,7 @@ function withSeenOf(p: Pod, old: Pod): Pod {
 
 /**
  * Accumulates one step's changes (a list touches each UID once, an event one pod); `finish`
- * turns them into messages in a fixed order: removed, added, updated, sourcesReady.
+ * turns them into messages in a fixed order: removed, added, updated, reconciled, sourcesReady.
  */
 class Step {
   readonly emitted: Map<string, Pod>;
@@ -146,6 +149,7 @@ class Step {
   mirrorsChanged = false;
   readonly added: Pod[] = [];
   readonly updated: Pod[] = [];
+  readonly reconciled: Pod[] = [];
   readonly removed: Pod[] = [];
   readonly refused: Refusal[] = [];
   readonly prev: ApiSourceState;
@@ -177,10 +181,11 @@ class Step {
       this.added.push(p);
       return;
     }
-    if (semantic(old) === semantic(p)) return;
+    const update = semantic(old) !== semantic(p);
+    if (!update && canonicalJson(old.status ?? {}) === canonicalJson(p.status ?? {})) return;
     const pod = withSeenOf(p, old);
     this.emitted.set(uid, pod);
-    this.updated.push(pod);
+    (update ? this.updated : this.reconciled).push(pod);
   }
 
   remove(p: Pod): void {
@@ -205,6 +210,7 @@ class Step {
     if (this.removed.length) out.push({ type: 'config.podsRemoved', source: 'api', pods: this.removed });
     if (this.added.length) out.push({ type: 'config.podsAdded', source: 'api', pods: this.added });
     if (this.updated.length) out.push({ type: 'config.podsUpdated', source: 'api', pods: this.updated });
+    if (this.reconciled.length) out.push({ type: 'config.podsReconciled', source: 'api', pods: this.reconciled });
     if (ready && !this.prev.ready) out.push({ type: 'config.sourcesReady', source: 'api' });
     return {
       state: { emitted: this.emitted, mirrors: this.mirrors, ready: this.prev.ready || ready },

@@ -135,6 +135,13 @@ export const statusManager: ActorSpec<StatusDeps> = {
     // -------------------------------------------------------------------------------------------
     // the writer
 
+    /**
+     * upstream podIsFinished: the worker terminated. A pod rejected by admission never had a
+     * worker nor a container, so it is finished as soon as it is marked Failed.
+     */
+    const isFinished = (uid: string): boolean =>
+      finished.has(uid) || (rejected.has(uid) && !ctx.bus.current('podWorkerStates')?.has(uid));
+
     const couldHaveRunningContainers = (uid: string): boolean => {
       if (finished.has(uid)) return false;
       const s = ctx.bus.current('podWorkerStates')?.get(uid)?.state;
@@ -181,7 +188,7 @@ export const statusManager: ActorSpec<StatusDeps> = {
         w.lastWritten = w.version;
         w.force = false;
       }
-      if (w.lastWritten === w.version && canBeDeleted(target, d?.pod.metadata.deletionTimestamp, finished.has(uid), known?.status?.phase)) {
+      if (w.lastWritten === w.version && canBeDeleted(target, d?.pod.metadata.deletionTimestamp, isFinished(uid), known?.status?.phase)) {
         return { kind: 'delete', target };
       }
       return undefined;
@@ -395,7 +402,7 @@ export const statusManager: ActorSpec<StatusDeps> = {
         retries: w.retries,
         lastError: w.lastError || null,
         target: w.targetUid ?? null,
-        finished: finished.has(uid),
+        finished: isFinished(uid),
         state: w.deleted ? 'deleted' : w.goneUid && w.goneUid === w.targetUid ? 'gone' : w.retryPending ? 'backoff' : w.lastWritten === w.version ? 'synced' : 'pending',
       })),
     }));

@@ -33,6 +33,20 @@ export interface ConfigPodsRemoved {
 }
 
 /**
+ * API pod source → pod-manager: pods whose status alone changed (upstream's RECONCILE; the
+ * kubelet's own status writes come back this way too). pod-manager stores the new status in
+ * `desiredPods` without a sync, and tells the syncLoop (`podManager.podChanged` op 'update')
+ * only when a condition one of the pod's readiness gates names changed (upstream
+ * NeedToReconcilePodReadiness). Sent after podsUpdated of the same step; pods it does not hold
+ * are ignored.
+ */
+export interface ConfigPodsReconciled {
+  type: 'config.podsReconciled';
+  source: PodSource;
+  pods: Pod[];
+}
+
+/**
  * pod-config → anyone (logged, later an event): a source item was refused. The pod it described
  * (if any) keeps its last good spec. `path` is the file or URL, `field` the field path if known.
  */
@@ -56,7 +70,8 @@ export interface ConfigRelist {
   type: 'config.relist';
 }
 
-export type ConfigEvent = ConfigPodsAdded | ConfigPodsUpdated | ConfigPodsRemoved | ConfigSourceError | ConfigSourcesReady | ConfigRelist;
+export type ConfigEvent =
+  | ConfigPodsAdded | ConfigPodsUpdated | ConfigPodsRemoved | ConfigPodsReconciled | ConfigSourceError | ConfigSourcesReady | ConfigRelist;
 
 /** pod-manager → syncLoop (mailbox, priority 0): a desired pod was added, updated or removed. */
 export interface PodManagerPodChanged {

@@ -318,6 +318,21 @@ describe('podManager admission (actor)', () => {
     assert.equal(desired('known')?.rejected, undefined);
   });
 
+  it('a pod being deleted or already finished is never rejected (a rejected pod from before a restart stays as the API shows it)', async (t) => {
+    const { a, add, desired, events } = await setup(mkNode({ allocatable: { pods: '1' } }));
+    t.after(() => a.stop());
+    add(mkPod('web'));
+    const deleting = mkPod('deleting');
+    deleting.metadata.deletionTimestamp = '2024-01-01T00:00:00Z';
+    const rejectedBefore = { ...mkPod('big', { requests: { cpu: '64' } }), status: { phase: 'Failed', reason: 'OutOfcpu', message: 'Pod was rejected: ...' } } as Pod;
+    add(deleting, rejectedBefore);
+    assert.equal(desired('deleting')?.rejected, undefined, 'would be OutOfpods, but it is being deleted');
+    assert.equal(desired('big')?.rejected, undefined, 'not admitted again: the syncLoop kills it (config.terminal)');
+    assert.equal(events.length, 0);
+    add(mkPod('more'));
+    assert.equal(desired('more')?.rejected?.reason, 'OutOfpods', 'the one being deleted still counts, the Failed one does not');
+  });
+
   it('standalone (no node view): checks maxPods and the node name only', async (t) => {
     const { a, add, desired } = await setup();
     t.after(() => a.stop());

@@ -1,6 +1,6 @@
 /**
  * The API pod source (actors/pod-source-api) on the VirtualClock with a fake PodSourceApi: list →
- * podsAdded + sourcesReady, watch ADDED / MODIFIED / DELETED, status-only changes ignored, resume
+ * podsAdded + sourcesReady, watch ADDED / MODIFIED / DELETED, status-only changes reconciled, resume
  * from the last resourceVersion (bookmarks included), reflector backoff, 410 → relist and diff,
  * mirror pods in the view only, restart adoption, bad input logged and skipped. Then the same
  * actor with the real client against the API server stand-in.
@@ -212,16 +212,26 @@ describe('pod-source-api actor on virtual time', () => {
     await a.stop();
   });
 
-  it('a status-only MODIFIED (the kubelet\'s own status write coming back) is no update; deletionTimestamp, labels and grace are', async () => {
+  it('a status-only MODIFIED is no update but a reconcile (upstream RECONCILE) with the new status; nothing for an unchanged status; deletionTimestamp, labels and grace are updates', async () => {
     const api = new FakePodApi();
     api.put(mkPod('web'), false);
     const { a, config } = await start(api);
+    const seen = (config[0] as { pods: Pod[] }).pods[0]!.metadata.annotations?.['kubernetes.io/config.seen'];
     config.length = 0;
+    a.clock.advance(5000);
     const p = structuredClone(api.pods.get('uid-web')!);
     p.status = { phase: 'Running', podIP: '10.0.0.5', conditions: [{ type: 'Ready', status: 'True' }] } as Pod['status'];
     api.put(p);
-    assert.deepEqual(config, [], 'status-only change ignored');
-    assert.equal((a.inspect() as { resourceVersion: string }).resourceVersion, '102', 'but its resourceVersion is taken');
+    assert.deepEqual(summary(config), [['config.podsReconciled', ['web']]]);
+    const rec = (config[0] as { pods: Pod[] }).pods[0]!;
+    assert.deepEqual(rec.status, p.status, 'the new status');
+    assert.equal(rec.metadata.resourceVersion, '102');
+    assert.equal(rec.metadata.annotations?.['kubernetes.io/config.seen'], seen, 'first-seen time kept');
+    assert.equal(rec.metadata.annotations?.['kubernetes.io/config.source'], 'api');
+    assert.equal((a.inspect() as { resourceVersion: string }).resourceVersion, '102');
+    config.length = 0;
+    api.put(structuredClone(api.pods.get('uid-web')!)); // a new resourceVersion, same status
+    assert.deepEqual(config, [], 'nothing changed that the kubelet keeps');
 
     const l = structuredClone(api.pods.get('uid-web')!);
     l.metadata.labels = { app: 'web' };
@@ -339,7 +349,8 @@ describe('pod-source-api actor on virtual time', () => {
     await settle();
     assert.equal(api.lists.length, 2);
     assert.deepEqual(api.lists[1]!.opts, { fieldSelector: 'spec.nodeName=node-a' }, 'a consistent list, not from the old resourceVersion');
-    assert.deepEqual(summary(config), [['config.podsRemoved', ['vanish']], ['config.podsAdded', ['new']]]);
+    assert.deepEqual(summary(config), [['config.podsRemoved', ['vanish']], ['config.podsAdded', ['new']], ['config.podsReconciled', ['keep']]]);
+    assert.equal((config[2] as { pods: Pod[] }).pods[0]!.status?.phase, 'Running');
     assert.equal(api.watch.opts.resourceVersion, String(api.rv), 'watching from the new list');
 
     // a 410 when the watch is opened also relists (backoff 1.6 s: the second in 2 minutes)
@@ -429,7 +440,9 @@ describe('pod-source-api actor on virtual time', () => {
     api.put(s, false);
     const mirrorViews = collect(bus, 'mirrorPods');
     const second = await start(api, { bus });
-    assert.deepEqual(summary(second.config), [['config.podsRemoved', ['gone']], ['config.podsAdded', ['fresh']], ['config.sourcesReady']]);
+    assert.deepEqual(summary(second.config), [
+      ['config.podsRemoved', ['gone']], ['config.podsAdded', ['fresh']], ['config.podsReconciled', ['stay']], ['config.sourcesReady'],
+    ]);
     assert.ok(mirrorViews.every((v) => v.has('default/etcd')), 'the mirror view never blinks empty');
     await second.a.stop();
   });

@@ -432,6 +432,25 @@ describe('statusManager writing to the API', () => {
     await a.stop();
   });
 
+  it('a rejected pod someone deletes is deleted (grace 0, uid) once its Failed status is accepted: it never had a worker', async () => {
+    const api = new FakePodApi();
+    const pod = api.add(apiPod('big', 'uid-big'));
+    const rejected = { reason: 'OutOfcpu', message: 'no cpu' };
+    let release!: () => void;
+    api.gate = new Promise<void>((r) => { release = r; });
+    const deleting = { ...pod, metadata: { ...pod.metadata, deletionTimestamp: '2025-01-01T00:01:00Z', deletionGracePeriodSeconds: 30 } };
+    const a = await start(api, [{ ...fromApi(deleting), rejected }]);
+    assert.deepEqual(api.verbs(), ['patch']);
+    assert.ok(!api.verbs().includes('delete'), 'not before the Failed status is accepted');
+    api.gate = undefined;
+    release();
+    await settle();
+    assert.equal(api.patches()[0]!.status.phase, 'Failed');
+    assert.deepEqual(api.calls.filter((c) => c.verb === 'delete').map((c) => c.body), [{ gracePeriodSeconds: 0, uid: 'uid-big' }]);
+    assert.equal(api.pods.has('big'), false);
+    await a.stop();
+  });
+
   it('deletion: only once the worker terminated and the terminal status was accepted, DELETE with grace 0 and the uid', async () => {
     const { api, a } = await startWeb();
     a.workers([['uid-web', 'syncing']]);
