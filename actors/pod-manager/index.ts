@@ -16,6 +16,9 @@
  * its worker is still terminating. Right after a restart the status cache and the workers are
  * empty, so the API's phase is what keeps finished pods from counting against the node.
  *
+ * Pods with a deletionTimestamp or a terminal phase in the API skip admission: nothing will run
+ * them, and a rejection would leave a deleted pod without a worker to finish it.
+ *
  * Restart: upstream re-admits every pod of the first ADD, oldest first, each against the ones
  * admitted before it. kubelet-ts keeps that order and counting, with one deliberate difference:
  * a pod that already runs on this node (the runtime holds its containers or sandbox, or a pod
@@ -87,6 +90,10 @@ export const podManager: ActorSpec<PodManagerDeps> = {
     const admit = (entry: DesiredPod, uid: string): DesiredPod => {
       const pod = entry.pod;
       const name = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+      // Being deleted or already finished (upstream admits only pods whose termination nobody
+      // requested): never rejected, the syncLoop stops whatever of it runs. A pod rejected
+      // before a restart comes back Failed and stays that way, with its reason.
+      if (pod.metadata?.deletionTimestamp || TERMINAL.has(pod.status?.phase ?? '')) return entry;
       if (runsHere(uid)) {
         ctx.log.info('pod already running on this node admitted without checks', { pod: name, uid }, 2);
         return entry;
