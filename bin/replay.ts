@@ -77,7 +77,7 @@ async function settle(): Promise<void> {
   for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
 }
 
-const REPLAYED_CONFIG = new Set(['config.podsAdded', 'config.podsUpdated', 'config.podsRemoved', 'config.sourceError', 'config.sourcesReady']);
+const REPLAYED_CONFIG = new Set(['config.podsAdded', 'config.podsUpdated', 'config.podsRemoved', 'config.podsReconciled', 'config.sourceError', 'config.sourcesReady']);
 
 /** The node IP the recorded kubelet reported in its pods' status (runtime replies), if any. */
 function recordedHostIP(records: readonly Record<string, unknown>[]): string | undefined {
