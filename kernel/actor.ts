@@ -86,3 +86,46 @@ export const defaultPolicy: SupervisionPolicy = {
   periodMs: 60_000,
   backoff: { minMs: 100, maxMs: 10_000, jitter: 0.2 },
 };
+
+/** A unit of async work an actor runs one at a time (see `serial`). */
+export interface SerialWork {
+  /** Start the work now, or once more after the run in progress (requests meanwhile collapse into one). */
+  trigger(): void;
+  readonly running: boolean;
+}
+
+/**
+ * One run of `work` at a time, owned by the actor: a trigger while it runs asks for exactly one
+ * more run after it (a reconcile loop's "dirty" flag). A throw is handed to `onError` and the
+ * loop goes on; `onIdle` runs when the loop ends with nothing more asked (e.g. to arm the next
+ * periodic run). Nothing runs once the actor is stopping.
+ */
+export function serial(
+  ctx: Pick<ActorContext<unknown>, 'run' | 'stopped'>,
+  work: () => Promise<void>,
+  opts: { onError: (e: unknown) => void; onIdle?: () => void },
+): SerialWork {
+  let running = false;
+  let again = false;
+  const trigger = () => {
+    if (ctx.stopped) return;
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    ctx.run((async () => {
+      do {
+        again = false;
+        try {
+          await work();
+        } catch (e) {
+          opts.onError(e);
+        }
+      } while (again && !ctx.stopped);
+      running = false;
+      if (!ctx.stopped) opts.onIdle?.();
+    })());
+  };
+  return { trigger, get running() { return running; } };
+}

@@ -21,7 +21,7 @@
  * 404 / 409 (uid precondition) on delete are the view lagging behind, not errors.
  */
 import type { ActorSpec } from '../../kernel/actor.ts';
-import { defaultPolicy } from '../../kernel/actor.ts';
+import { defaultPolicy, serial } from '../../kernel/actor.ts';
 import { ApiError, type MirrorPodApi } from '../../protocols/kube/api.ts';
 import type { Pod } from '../../protocols/kube/pod.ts';
 import type { MirrorPods, PodSource } from '../../protocols/messages/config.ts';
@@ -50,8 +50,6 @@ export const mirrorPods: ActorSpec<MirrorPodsDeps> = {
     const { api, nodeName } = ctx.deps;
     const waitingFor = new Set<PodSource>(ctx.deps.sources ?? ['file']);
     let state: MirrorState = initialState();
-    let running = false;
-    let again = false;
     let holding: string | undefined;
     const stats = { reconciles: 0, creates: 0, deletes: 0, failures: 0, lastError: '', lastReconcileAt: -1 };
 
@@ -135,26 +133,9 @@ export const mirrorPods: ActorSpec<MirrorPodsDeps> = {
       }
     };
 
-    const run = () => {
-      if (running) {
-        again = true;
-        return;
-      }
-      running = true;
-      ctx.run((async () => {
-        try {
-          do {
-            again = false;
-            await reconcile();
-          } while (again && !ctx.stopped);
-        } catch (e) {
-          // reconcile handles API errors; anything else is logged and retried at the next resync
-          fail('reconciling', nodeName, e);
-        } finally {
-          running = false;
-        }
-      })());
-    };
+    // reconcile handles API errors; anything else is logged and retried at the next resync
+    const reconciler = serial(ctx, reconcile, { onError: (e) => fail('reconciling', nodeName, e) });
+    const run = reconciler.trigger;
 
     const sourceReady = (source: PodSource) => {
       if (waitingFor.delete(source) && waitingFor.size === 0) run();
@@ -172,7 +153,7 @@ export const mirrorPods: ActorSpec<MirrorPodsDeps> = {
 
     ctx.setInspect(() => ({
       ...stats,
-      running,
+      running: reconciler.running,
       holding: holding ?? null,
       waitingForSources: [...waitingFor],
       mirrorsFromView: ctx.bus.current('mirrorPods') !== undefined,

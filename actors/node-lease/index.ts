@@ -22,7 +22,7 @@
  * CREATE but never an UPDATE.
  */
 import type { ActorSpec } from '../../kernel/actor.ts';
-import { defaultPolicy } from '../../kernel/actor.ts';
+import { defaultPolicy, serial } from '../../kernel/actor.ts';
 import { ApiError, type Lease, type LeaseApi, type NodeApi } from '../../protocols/kube/api.ts';
 
 export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
@@ -63,8 +63,6 @@ export const nodeLease: ActorSpec<NodeLeaseDeps> = {
     const random = ctx.deps.random ?? Math.random;
 
     let latest: Lease | undefined;
-    let syncing = false;
-    let again = false;
     let nextTimer = false;
     const stats = { renewals: 0, creates: 0, conflicts: 0, failures: 0, lastRenew: '', lastError: '', state: 'starting' };
 
@@ -172,34 +170,24 @@ export const nodeLease: ActorSpec<NodeLeaseDeps> = {
       }, renewInterval * (1 + random() * JITTER));
     };
 
-    const run = () => {
-      if (syncing) {
-        again = true;
-        return;
-      }
-      syncing = true;
+    // sync handles API errors itself; anything else is logged, and the next interval tries again
+    const renewer = serial(ctx, async () => {
       stats.state = 'renewing';
-      ctx.run((async () => {
-        try {
-          await sync();
-        } catch (e) {
-          // sync handles API errors itself; anything else is logged, and the next interval tries again
-          stats.failures++;
-          stats.lastError = errText(e);
-          ctx.log.error('node lease sync failed', { error: stats.lastError });
-        } finally {
-          syncing = false;
-          stats.lastRenew = latest?.spec.renewTime ?? stats.lastRenew;
-          stats.state = latest ? 'renewed' : 'failing';
-        }
-        if (again) {
-          again = false;
-          run();
-        } else {
-          schedule();
-        }
-      })());
-    };
+      try {
+        await sync();
+      } finally {
+        stats.lastRenew = latest?.spec.renewTime ?? stats.lastRenew;
+        stats.state = latest ? 'renewed' : 'failing';
+      }
+    }, {
+      onError: (e) => {
+        stats.failures++;
+        stats.lastError = errText(e);
+        ctx.log.error('node lease sync failed', { error: stats.lastError });
+      },
+      onIdle: () => schedule(),
+    });
+    const run = renewer.trigger;
 
     ctx.on(ctx.bus.events('nodeControl'), (m) => {
       if (m.type === 'node.renewLease') run();

@@ -22,7 +22,7 @@
  * Without an API (standalone), the Node is computed locally every period and only published.
  */
 import type { ActorSpec } from '../../kernel/actor.ts';
-import { defaultPolicy } from '../../kernel/actor.ts';
+import { defaultPolicy, serial } from '../../kernel/actor.ts';
 import { ApiError, type Node, type NodeApi } from '../../protocols/kube/api.ts';
 import { EventReason, nodeRef, recordEvent } from '../../protocols/messages/events.ts';
 import type { HostPort } from './adapters.ts';
@@ -76,8 +76,6 @@ export const nodeStatus: ActorSpec<NodeStatusDeps> = {
     let lastReport = -Infinity;
     let registerDelay = 100;
     let backoffPending = false;
-    let running = false;
-    let again = false;
     let readySignature = '';
     const stats = { registrations: 0, gets: 0, patches: 0, skipped: 0, failures: 0, lastError: '', lastWrite: '' };
 
@@ -205,35 +203,21 @@ export const nodeStatus: ActorSpec<NodeStatusDeps> = {
         if (registerNode) {
           ctx.log.warn('Node not found: registering it again', { node: nodeName });
           state = 'registering';
-          again = true;
+          syncer.trigger(); // runs again right after this sync
         } else {
           failed(`node "${nodeName}" not found`, new Error('--register-node=false: waiting for it to be created'));
         }
       }
     };
 
-    const run = () => {
-      if (running) {
-        again = true;
-        return;
-      }
-      running = true;
-      ctx.run((async () => {
-        try {
-          await syncOnce();
-        } catch (e) {
-          // setters and adapters do not throw on bad input; should one, the next period tries again
-          failed('node status sync', e);
-          ctx.log.error('node status sync failed', { error: errText(e) });
-        } finally {
-          running = false;
-        }
-        if (again && !ctx.stopped) {
-          again = false;
-          run();
-        }
-      })());
-    };
+    // setters and adapters do not throw on bad input; should one, the next period tries again
+    const syncer = serial(ctx, syncOnce, {
+      onError: (e) => {
+        failed('node status sync', e);
+        ctx.log.error('node status sync failed', { error: errText(e) });
+      },
+    });
+    const run = syncer.trigger;
 
     // a change of readiness is written at once, not at the next period
     const onHealth = () => {
