@@ -8,7 +8,8 @@
  *   1 pleg        container lifecycle events
  *   2 probes      (results join with the prober)
  *   3 syncTick    every second: pods whose worker asked for a resync by now, and desired pods
- *                 without a worker (e.g. after podWorkers restarted)
+ *                 without a worker (e.g. after podWorkers restarted, or a static pod whose
+ *                 namesake has now terminated: staticStartHeld)
  *   4 housekeeping every 2s: pods running on the node that no source wants any more
  * Each message becomes zero or more `podWorker.update`s (`dispatch`, a pure function); the
  * per-pod slot discipline is applied by podWorkers.
@@ -19,7 +20,7 @@ import { defaultPolicy } from './actor.ts';
 import { PriorityMailbox } from './mailbox.ts';
 import type { Pod } from '../protocols/kube/pod.ts';
 import type {
-  DesiredPods, PlegEvent, PodSource, PodManagerEvent, PodWorkerStates, PodWorkerUpdate, RuntimePods, SyncLoopEvent,
+  DesiredPod, DesiredPods, PlegEvent, PodSource, PodManagerEvent, PodWorkerStates, PodWorkerUpdate, RuntimePods, SyncLoopEvent,
 } from '../protocols/messages/channels.ts';
 
 export type SyncLoopInput = PodManagerEvent | PlegEvent | SyncLoopEvent;
@@ -42,6 +43,22 @@ export function isTerminalPod(pod: Pod): boolean {
   return phase === 'Succeeded' || phase === 'Failed';
 }
 
+/**
+ * upstream allowStaticPodStart: a static pod without a worker does not start while another
+ * worker for the same full name (namespace/name: the previous version of an edited manifest,
+ * which has another uid) has not terminated, so the two never run side by side (same host ports,
+ * same data directories). Nothing is sent for it meanwhile; the syncTick creates it once the old
+ * worker is terminated or gone. A first start (no namesake worker) is never held.
+ */
+export function staticStartHeld(uid: string, d: DesiredPod | undefined, v: SyncLoopViews): boolean {
+  if (!d?.static || v.workers.has(uid)) return false;
+  const { name, namespace } = d.pod.metadata ?? {};
+  for (const [other, w] of v.workers) {
+    if (other !== uid && w.name === name && w.namespace === namespace && w.state !== 'terminated') return true;
+  }
+  return false;
+}
+
 /** What one mailbox message asks of the pod workers. Pure. */
 export function dispatch(msg: SyncLoopInput, v: SyncLoopViews): PodWorkerUpdate[] {
   switch (msg.type) {
@@ -62,6 +79,7 @@ export function dispatch(msg: SyncLoopInput, v: SyncLoopViews): PodWorkerUpdate[
       if (isTerminalPod(msg.pod)) {
         return [{ type: 'podWorker.update', uid, updateType: 'kill', pod: msg.pod, cause: 'config.terminal' }];
       }
+      if (staticStartHeld(uid, v.desired.get(uid), v)) return [];
       return [{ type: 'podWorker.update', uid, updateType: msg.op === 'add' ? 'create' : 'update', pod: msg.pod, cause: `config.${msg.op}` }];
     }
     case 'pleg.containerStarted':
@@ -70,7 +88,7 @@ export function dispatch(msg: SyncLoopInput, v: SyncLoopViews): PodWorkerUpdate[
     case 'pleg.containerChanged': {
       const desired = v.desired.get(msg.podUid);
       // Events of pods no source wants are housekeeping's business, not a sync.
-      if (!desired || desired.rejected) return [];
+      if (!desired || desired.rejected || staticStartHeld(msg.podUid, desired, v)) return [];
       return [{ type: 'podWorker.update', uid: msg.podUid, updateType: 'sync', pod: desired.pod, cause: msg.type }];
     }
     case 'syncLoop.syncTick': {
@@ -80,6 +98,7 @@ export function dispatch(msg: SyncLoopInput, v: SyncLoopViews): PodWorkerUpdate[
         const w = v.workers.get(uid);
         if (!w) {
           const kill = d.pod.metadata?.deletionTimestamp !== undefined || isTerminalPod(d.pod);
+          if (!kill && staticStartHeld(uid, d, v)) continue;
           out.push({ type: 'podWorker.update', uid, updateType: kill ? 'kill' : 'create', pod: d.pod, cause: 'tick.noWorker' });
         }
         else if (w.state === 'syncing' && w.nextSyncAt !== undefined && w.nextSyncAt <= v.now) {

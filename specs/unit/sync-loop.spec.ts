@@ -75,6 +75,30 @@ describe('syncLoop dispatch', () => {
     assert.deepEqual(brief(dispatch({ type: 'podManager.podChanged', op: 'add', pod: r }, views([{ pod: r, source: 'api', static: false }]))), [['run', 'create', 'config.add', false]]);
   });
 
+  it('an edited static pod (new uid, same name) is not started while the old one\'s worker has not terminated; the tick starts it after', () => {
+    const old = pod('old', { name: 'web' });
+    const neu = pod('new', { name: 'web' });
+    const d = { pod: neu, source: 'file' as const, static: true };
+    const worker = (state: 'syncing' | 'terminating' | 'terminated') =>
+      new Map([['old', { uid: 'old', name: 'web', namespace: 'default', state }]]);
+    for (const state of ['syncing', 'terminating'] as const) {
+      const v = views([d], { workers: worker(state) });
+      assert.deepEqual(dispatch({ type: 'podManager.podChanged', op: 'add', pod: neu }, v), [], state);
+      assert.deepEqual(dispatch({ type: 'podManager.podChanged', op: 'update', pod: neu }, v), [], state);
+      assert.deepEqual(dispatch({ type: 'pleg.containerStarted', podUid: 'new', containerId: 'c', sandbox: false }, v), [], state);
+      assert.deepEqual(dispatch({ type: 'syncLoop.syncTick' }, v), [], state);
+      // the old one is still killed / removed as usual
+      assert.deepEqual(brief(dispatch({ type: 'podManager.podChanged', op: 'remove', pod: old }, v)), [['old', 'kill', 'config.remove', true]]);
+    }
+    assert.deepEqual(brief(dispatch({ type: 'syncLoop.syncTick' }, views([d], { workers: worker('terminated') }))), [['new', 'create', 'tick.noWorker', false]]);
+    assert.deepEqual(brief(dispatch({ type: 'syncLoop.syncTick' }, views([d]))), [['new', 'create', 'tick.noWorker', false]]);
+    // a first start, an API pod of the same name, another namespace: not held
+    assert.deepEqual(brief(dispatch({ type: 'podManager.podChanged', op: 'add', pod: neu }, views([d]))), [['new', 'create', 'config.add', false]]);
+    assert.equal(dispatch({ type: 'podManager.podChanged', op: 'add', pod: neu }, views([{ ...d, static: false }], { workers: worker('syncing') })).length, 1);
+    const other = pod('new', { name: 'web', namespace: 'kube-system' });
+    assert.equal(dispatch({ type: 'podManager.podChanged', op: 'add', pod: other }, views([{ ...d, pod: other }], { workers: worker('syncing') })).length, 1);
+  });
+
   it('housekeeping does nothing until every source has listed once', () => {
     const v = views([], {
       sourcesReady: false,
