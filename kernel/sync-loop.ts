@@ -10,7 +10,8 @@
  *   3 syncTick    every second: pods whose worker asked for a resync by now, and desired pods
  *                 without a worker (e.g. after podWorkers restarted, or a static pod whose
  *                 namesake has now terminated: staticStartHeld)
- *   4 housekeeping every 2s: pods running on the node that no source wants any more
+ *   4 housekeeping every 2s: pods running on the node that no source wants any more, and
+ *                 workers of undesired pods that were never told to remove them
  * Each message becomes zero or more `podWorker.update`s (`dispatch`, a pure function); the
  * per-pod slot discipline is applied by podWorkers.
  */
@@ -115,8 +116,11 @@ export function dispatch(msg: SyncLoopInput, v: SyncLoopViews): PodWorkerUpdate[
         if ((v.desired.has(uid) && !v.desired.get(uid)!.rejected) || v.workers.has(uid)) continue;
         out.push({ type: 'podWorker.update', uid, updateType: 'kill', pod: null, removed: true, gracePeriodSeconds: rp.gracePeriodSeconds, cause: 'housekeeping.orphan' });
       }
+      // Any worker whose pod is no longer desired and that was never told so (its removing kill
+      // was lost, e.g. the syncLoop restarted in between): terminating and terminated ones too,
+      // else a terminated worker and its stopped containers stay forever.
       for (const [uid, w] of v.workers) {
-        if (!v.desired.has(uid) && w.state === 'syncing') {
+        if (!v.desired.has(uid) && !w.removed) {
           out.push({ type: 'podWorker.update', uid, updateType: 'kill', pod: null, removed: true, cause: 'housekeeping.undesired' });
         }
       }

@@ -51,6 +51,7 @@ export const podWorkers: ActorSpec<PodWorkersDeps> = {
           name: pod?.metadata?.name ?? '',
           namespace: pod?.metadata?.namespace ?? '',
           state: top as PodWorkerSummary['state'],
+          removed: snap.context.removed || slots.pending(uid)?.removed === true,
           nextSyncAt: top === 'syncing' && stateName(snap.value) === 'syncing.idle' ? snap.context.nextSyncAt : undefined,
           lastSyncError: snap.context.lastSyncError,
         });
@@ -128,6 +129,7 @@ export const podWorkers: ActorSpec<PodWorkersDeps> = {
     ctx.on(ctx.bus.events('podWorker'), (m) => {
       if (m.type !== 'podWorker.update') return;
       if (slots.offer(m.uid, m) === 'start') deliver(m.uid, m);
+      else if (m.removed && workers.has(m.uid)) publish(); // the view says removal is on its way
     });
     ctx.on(ctx.bus.events('runtimeReply'), onReply);
     ctx.on(ctx.bus.events('kernel'), (m) => {

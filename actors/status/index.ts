@@ -20,7 +20,9 @@
  *   lastWritten = version, deletionTimestamp, worker terminated, API phase terminal
  *        ──▶ DELETE with grace 0 and the uid precondition (404 = done) ──▶ nothing more
  * One request per pod at a time; a change while one is in flight is sent after it. Every 10s a
- * reconcile retries what failed or was refused and rewrites what someone else changed.
+ * reconcile retries what failed or was refused and rewrites what someone else changed, and drops
+ * the entries of pods that are neither desired nor held by a worker (upstream
+ * RemoveOrphanedStatuses; with or without `api`).
  * Client-side rate limiting is the API client's (kubeAPIQPS/Burst).
  */
 import { isDeepStrictEqual } from 'node:util';
@@ -332,6 +334,18 @@ export const statusManager: ActorSpec<StatusDeps> = {
       for (const uid of writes.keys()) kick(uid);
     };
 
+    /**
+     * upstream RemoveOrphanedStatuses (housekeeping): an entry for a pod no source wants and no
+     * worker holds is dropped. The 'removed' fact normally does it; this catches the entries a
+     * restarted instance reloaded from its view for pods that went meanwhile.
+     */
+    const dropOrphans = () => {
+      const workers = ctx.bus.current('podWorkerStates');
+      for (const uid of new Set([...statuses.keys(), ...writes.keys()])) {
+        if (!desired().has(uid) && !workers?.has(uid)) drop(uid);
+      }
+    };
+
     const reconcile = () => {
       totals.reconciles++;
       const mirrors = ctx.bus.current('mirrorPods');
@@ -385,10 +399,11 @@ export const statusManager: ActorSpec<StatusDeps> = {
     }
     for (const uid of statuses.keys()) writeOf(uid);
     ctx.on(ctx.bus.view('desiredPods'), onDesired);
-    if (api) {
-      ctx.on(ctx.bus.view('mirrorPods'), kickAll);
-      ctx.setInterval(reconcile, RECONCILE_MS);
-    }
+    if (api) ctx.on(ctx.bus.view('mirrorPods'), kickAll);
+    ctx.setInterval(() => {
+      dropOrphans();
+      if (api) reconcile();
+    }, RECONCILE_MS);
 
     ctx.setInspect(() => ({
       pods: statuses.size,

@@ -45,6 +45,12 @@ export interface PodWorkerSummary {
   name: string;
   namespace: string;
   state: 'syncing' | 'terminating' | 'terminated';
+  /**
+   * A kill with `removed` reached the worker (or waits in its pending slot): it removes the pod's
+   * containers and goes away after termination. Housekeeping re-sends such a kill for a worker
+   * whose pod is no longer desired when this is false (the first one was lost).
+   */
+  removed?: boolean;
   /** Clock ms when the worker next wants a sync (requeue), if scheduled. */
   nextSyncAt?: number;
   lastSyncError?: string;

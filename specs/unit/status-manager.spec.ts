@@ -521,6 +521,34 @@ describe('statusManager writing to the API', () => {
     await a.stop();
   });
 
+  it('a restarted instance drops, at its 10s reconcile, the entries of pods neither desired nor held by a worker', async () => {
+    const api = new FakePodApi();
+    const web = api.add(apiPod('web', 'uid-web'));
+    const first = await start(api, [fromApi(web)]);
+    await first.synced('uid-web', running(0));
+    await first.synced('uid-gone', running(0));
+    await first.synced('uid-stopping', running(0));
+    await first.stop();
+    // meanwhile uid-gone left the node (its 'removed' fact went to nobody); uid-stopping is undesired but its worker still runs
+    const bus = first.bus;
+    bus.port('podWorkers').publish('podWorkerStates', new Map([['uid-stopping', { uid: 'uid-stopping', name: 'stopping', namespace: NS, state: 'terminating' as const }]]));
+    const again = await startActor(statusManager, { api, random: () => 0 }, { bus, clock: first.clock });
+    const removed = collect(bus, 'status');
+    const uids = () => [...bus.port('x').current('podStatuses')!.keys()].sort();
+    assert.deepEqual(uids(), ['uid-gone', 'uid-stopping', 'uid-web'], 'reloaded from the view');
+    await again.clock.advanceAsync(10_000, settle);
+    assert.deepEqual(uids(), ['uid-stopping', 'uid-web']);
+    assert.deepEqual(removed.filter((m) => m.type === 'status.podStatusRemoved').map((m) => m.uid), ['uid-gone']);
+    assert.ok(!(again.inspect() as { writes: { uid: string }[] }).writes.some((w) => w.uid === 'uid-gone'));
+    // without an API client too
+    await again.stop();
+    const local = await startActor(statusManager, {}, { bus, clock: first.clock });
+    bus.port('podWorkers').publish('podWorkerStates', new Map());
+    await local.clock.advanceAsync(10_000, settle);
+    assert.deepEqual(uids(), ['uid-web']);
+    await local.stop();
+  });
+
   it('without an API client it is the local cache only', async () => {
     const a = await start(undefined, [fromApi(apiPod('web', 'uid-web'))]);
     await a.synced('uid-web', running(0));

@@ -99,6 +99,25 @@ describe('syncLoop dispatch', () => {
     assert.equal(dispatch({ type: 'podManager.podChanged', op: 'add', pod: other }, views([{ ...d, pod: other }], { workers: worker('syncing') })).length, 1);
   });
 
+  it('housekeeping: every worker of an undesired pod that was never told to remove it gets a removing kill, whatever its state', () => {
+    const w = (uid: string, state: 'syncing' | 'terminating' | 'terminated', removed?: boolean) =>
+      [uid, { uid, name: uid, namespace: 'default', state, ...(removed === undefined ? {} : { removed }) }] as const;
+    const v = views([{ pod: pod('kept'), source: 'api', static: false }], {
+      workers: new Map([
+        w('kept', 'terminated'), // still desired (e.g. finished, not deleted): stays
+        w('lost', 'terminated', false), // its removing kill was lost: leaked forever before
+        w('stopping', 'terminating'),
+        w('running', 'syncing'),
+        w('going', 'terminated', true), // already removing
+      ]),
+    });
+    assert.deepEqual(brief(dispatch({ type: 'syncLoop.housekeeping' }, v)), [
+      ['lost', 'kill', 'housekeeping.undesired', true],
+      ['stopping', 'kill', 'housekeeping.undesired', true],
+      ['running', 'kill', 'housekeeping.undesired', true],
+    ]);
+  });
+
   it('housekeeping does nothing until every source has listed once', () => {
     const v = views([], {
       sourcesReady: false,
