@@ -72,6 +72,12 @@ export interface Kubelet {
   readonly stopped: Promise<void>;
 }
 
+/** The KubeApi methods that change something on the API server (recorded with --record). */
+const API_WRITES: readonly (keyof KubeApi)[] = [
+  'createPod', 'deletePod', 'patchPodStatus', 'createNode', 'patchNodeStatus', 'patchNode',
+  'createLease', 'updateLease', 'createEvent', 'patchEvent',
+];
+
 export function createKubelet(opts: KubeletOptions): Kubelet {
   const { flags, clock, log, nodeName } = opts;
   const bus = new Bus();
@@ -103,9 +109,11 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     return c;
   };
   const clusterMode = opts.kubeApi !== undefined || flags.kubeconfig !== undefined;
-  const kube = opts.kubeApi ?? (flags.kubeconfig ? client({ qps: flags.kubeApiQps, burst: flags.kubeApiBurst }) : undefined);
-  const heartbeatApi = opts.kubeApi ?? (flags.kubeconfig ? client({ qps: 0, timeoutMs: Math.min(flags.nodeStatusUpdateFrequencyMs, 40_000) }) : undefined);
-  const eventApi = opts.kubeApi ?? (flags.kubeconfig ? client({ qps: 0 }) : undefined);
+  // --record: every write to the API server too (reads and watches are inputs seen on `config`)
+  const recorded = (api: KubeApi | undefined) => (api && recorder ? recorder.wrap(api, 'api', API_WRITES) : api);
+  const kube = recorded(opts.kubeApi ?? (flags.kubeconfig ? client({ qps: flags.kubeApiQps, burst: flags.kubeApiBurst }) : undefined));
+  const heartbeatApi = recorded(opts.kubeApi ?? (flags.kubeconfig ? client({ qps: 0, timeoutMs: Math.min(flags.nodeStatusUpdateFrequencyMs, 40_000) }) : undefined));
+  const eventApi = recorded(opts.kubeApi ?? (flags.kubeconfig ? client({ qps: 0 }) : undefined));
 
   // The node's InternalIP (--node-ip, else the default route's), reported as the pods' hostIP.
   const host = hostInfo({ rootDir: flags.rootDir });

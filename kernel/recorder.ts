@@ -7,6 +7,7 @@
  *   {"k":"in","ch":C,"msg":M}                every syncLoop mailbox input (config, PLEG, ticks)
  *   {"k":"cri","id":I,"m":METHOD,"args":[...]}          a decision: a CRI call issued
  *   {"k":"cri.ok","id":I,"res":R} / {"k":"cri.err","id":I,"err":{kind,message}}   its answer
+ *   {"k":"api","id":I,"m":METHOD,"args":[...]} + api.ok / api.err  a write to the API server
  * Writes are buffered and flushed asynchronously (never on the hot path); the file rotates at
  * `maxBytes` (FILE → FILE.1 … FILE.<keep>), and `close()` flushes what is left.
  */
@@ -35,7 +36,7 @@ export interface Recorder {
   /** Records every message of the recorded channels. Returns the untap. */
   tapBus(bus: Bus): () => void;
   /** A proxy that records every call of `target`'s methods, its arguments and its answer. */
-  wrap<T extends object>(target: T, prefix?: string): T;
+  wrap<T extends object>(target: T, prefix?: string, methods?: readonly string[]): T;
   stats(): { records: number; bytes: number; rotations: number };
   close(): Promise<void>;
 }
@@ -99,11 +100,13 @@ export function createRecorder(opts: RecorderOptions): Recorder {
         if (kind === 'event' && watched.has(ch)) write({ k: 'in', ch, msg });
       });
     },
-    wrap<T extends object>(target: T, prefix = 'cri'): T {
+    wrap<T extends object>(target: T, prefix = 'cri', methods?: readonly string[]): T {
+      const only = methods ? new Set(methods) : undefined;
       return new Proxy(target, {
         get(obj, prop, receiver) {
           const v = Reflect.get(obj, prop, receiver) as unknown;
           if (typeof v !== 'function' || typeof prop !== 'string' || prop === 'close') return v;
+          if (only && !only.has(prop)) return (v as (...a: unknown[]) => unknown).bind(obj);
           return (...args: unknown[]) => {
             const id = ++callId;
             write({ k: prefix, id, m: prop, args });

@@ -6,9 +6,10 @@
 // containerd over CRI and from the API server's store, never from the kubelet.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseRecording } from '../../kernel/recorder.ts';
 import { createCriClient } from '../../protocols/cri/client.ts';
 import type { CriRuntime } from '../../protocols/cri/types.ts';
 import type { Event, Lease, Node } from '../../protocols/kube/api.ts';
@@ -70,7 +71,7 @@ before(async () => {
     rootDir: join(work, 'root'),
     manifestDir: manifests,
     nodeName: NODE,
-    args: [`--kubeconfig=${api.kubeconfigFor(NODE)}`, '--node-status-update-frequency=2s', '--file-check-frequency=2s'],
+    args: [`--kubeconfig=${api.kubeconfigFor(NODE)}`, '--node-status-update-frequency=2s', '--file-check-frequency=2s', `--record=${join(work, 'session.jsonl')}`],
   });
   await eventually(() => cond(getNode() as unknown as Pod, 'Ready')?.status === 'True', 40_000, 'the Node Ready');
 });
@@ -262,5 +263,21 @@ describe('pods of a cluster (real containerd, API server stand-in)', () => {
     assert.deepEqual(idsAfter, idsBefore, 'steady: same sandbox and container');
     assert.deepEqual((await runtimeContainers('web')).map((c) => c.id).sort(), webBefore, 'web: same container');
     assert.equal(getPod('steady')?.status?.phase, 'Running');
+  });
+
+  it('--record: the session holds the kubelet\'s writes to the API server with their answers', async () => {
+    await daemon.stop();
+    const recs = parseRecording(await readFile(join(work, 'session.jsonl'), 'utf8'));
+    const writes = recs.filter((r) => r.k === 'api');
+    const methods = new Set(writes.map((r) => r.m));
+    for (const m of ['createNode', 'patchNodeStatus', 'createLease', 'updateLease', 'patchPodStatus', 'deletePod', 'createPod', 'createEvent']) {
+      assert.ok(methods.has(m), `${m} recorded`);
+    }
+    const del = writes.find((r) => r.m === 'deletePod' && (r.args as unknown[])[1] === 'doomed')!;
+    assert.equal((del.args as [string, string, { gracePeriodSeconds: number }])[2].gracePeriodSeconds, 0);
+    // every write has its answer: ok, or the error (the 60 s outage refused many)
+    const answered = new Set(recs.filter((r) => r.k === 'api.ok' || r.k === 'api.err').map((r) => r.id));
+    assert.ok(writes.every((w) => answered.has(w.id)), 'each write answered');
+    assert.ok(recs.some((r) => r.k === 'api.err'), 'the refused writes are recorded as errors');
   });
 });

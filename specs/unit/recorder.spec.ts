@@ -73,4 +73,26 @@ describe('recorder', () => {
     const older = parseRecording(readFileSync(`${path}.1`, 'utf8'));
     assert.ok((older.at(-1)!.n as number) < (last[0]!.n as number), 'parts are in order');
   });
+
+  it('wrap with a method list records only those calls (API writes), others pass through untouched', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kts-rec-'));
+    const path = join(dir, 'api.jsonl');
+    const clock = new VirtualClock(0);
+    const rec = createRecorder({ path, clock });
+    const target = {
+      base: 'pods',
+      async getPod(name: string) { return { path: `${this.base}/${name}` }; },
+      async patchPodStatus(name: string, patch: unknown) { return { path: `${this.base}/${name}`, patch }; },
+      async deletePod(name: string) { throw new Error(`${this.base}/${name}: 404 NotFound`); },
+    };
+    const api = rec.wrap(target, 'api', ['patchPodStatus', 'deletePod']);
+    assert.deepEqual(await api.getPod('a'), { path: 'pods/a' }, 'an unrecorded method keeps its this');
+    assert.deepEqual(await api.patchPodStatus('a', { status: { phase: 'Running' } }), { path: 'pods/a', patch: { status: { phase: 'Running' } } });
+    await assert.rejects(api.deletePod('b'), /404/);
+    await rec.close();
+    const recs = parseRecording(readFileSync(path, 'utf8')).slice(1);
+    assert.deepEqual(recs.map((r) => [r.k, r.m ?? null]), [['api', 'patchPodStatus'], ['api.ok', null], ['api', 'deletePod'], ['api.err', null]]);
+    assert.deepEqual(recs[0]!.args, ['a', { status: { phase: 'Running' } }]);
+    assert.match((recs[3]!.err as { message: string }).message, /404 NotFound/);
+  });
 });
