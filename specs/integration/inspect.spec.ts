@@ -1,18 +1,15 @@
 // Tier 4: `kubelet-ts inspect` against the real daemon on real containerd. The daemon and the CLI
 // both run as child processes (bin/kubelet-ts, as an operator would type it); what the pod does
 // is checked on the runtime over CRI, what the daemon thinks through the debug socket.
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createCriClient } from '../../protocols/cri/client.ts';
-import type { CriRuntime } from '../../protocols/cri/types.ts';
-import { removeAllPods, startContainerd, type ContainerdHandle } from '../support/containerd.ts';
-import { eventually, startDaemon, type Daemon } from '../support/daemon.ts';
+import { eventually, type Daemon } from '../support/daemon.ts';
+import { useNodeFixture, type NodeDirs } from '../support/node-fixture.ts';
 import { BUSYBOX_IMAGE } from '../support/images.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -21,10 +18,6 @@ const NODE = 'node-a';
 const POD = `default/web-${NODE}`;
 const SLEEP = ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 1; done'];
 
-let containerd: ContainerdHandle;
-let cri: CriRuntime;
-let work: string;
-let daemons: Daemon[] = [];
 
 function podYaml(name: string, env = 'blue'): string {
   return [
@@ -54,40 +47,13 @@ async function inspectJson<T>(...args: string[]): Promise<T> {
 }
 
 async function runningApp(): Promise<string | undefined> {
-  const cs = await cri.listContainers({ labelSelector: { 'io.kubernetes.pod.name': `web-${NODE}` }, state: { state: 'CONTAINER_RUNNING' } });
+  const cs = await node.cri.listContainers({ labelSelector: { 'io.kubernetes.pod.name': `web-${NODE}` }, state: { state: 'CONTAINER_RUNNING' } });
   return cs.length === 1 ? cs[0]!.id : undefined;
 }
 
-async function newDirs(): Promise<{ manifests: string; root: string }> {
-  const base = await mkdtemp(join(work, 'i-'));
-  const manifests = join(base, 'manifests');
-  await mkdir(manifests);
-  return { manifests, root: join(base, 'root') };
-}
-
-function daemon(dirs: { manifests: string; root: string }): Daemon {
-  const d = startDaemon({ endpoint: containerd.endpoint, manifestDir: dirs.manifests, rootDir: dirs.root, nodeName: NODE, args: ['--file-check-frequency=1s'] });
-  daemons.push(d);
-  return d;
-}
-
-before(async () => {
-  work = await mkdtemp(join(tmpdir(), 'kts-insp-'));
-  containerd = await startContainerd();
-  cri = createCriClient(containerd.endpoint, { timeoutMs: 30_000 });
-});
-
-afterEach(async () => {
-  for (const d of daemons) await d.stop();
-  daemons = [];
-  await removeAllPods(cri);
-});
-
-after(async () => {
-  cri?.close();
-  await containerd?.stop();
-  await rm(work, { recursive: true, force: true });
-});
+const node = useNodeFixture({ node: NODE, prefix: 'kts-insp-', daemonArgs: ['--file-check-frequency=1s'] });
+const newDirs = () => node.dirs();
+const daemon = (dirs: NodeDirs): Daemon => node.daemon(dirs);
 
 describe('kubelet-ts inspect on a running daemon', () => {
   it('shows the actor tree, a pod worker and its history, a live tail and the machine graph', async () => {

@@ -1,10 +1,9 @@
-// Tier 4: faults on real containerd. The runtime goes away or stops answering; actors crash.
+// Tier 4: faults on real node.containerd. The runtime goes away or stops answering; actors crash.
 // Pods are checked in the runtime directly (container IDs must not change).
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import '../../protocols/messages/channels.ts';
 import { createKubelet, type Kubelet } from '../../bin/kubelet.ts';
@@ -12,18 +11,11 @@ import { DEFAULT_FLAGS } from '../../bin/flags.ts';
 import { RealClock } from '../../kernel/clock.ts';
 import { createLogger } from '../../kernel/log.ts';
 import type { KernelEvent } from '../../protocols/messages/kernel.ts';
-import { createCriClient } from '../../protocols/cri/client.ts';
-import type { CriRuntime } from '../../protocols/cri/types.ts';
-import { removeAllPods, startContainerd, type ContainerdHandle } from '../support/containerd.ts';
-import { eventually, startDaemon, type Daemon } from '../support/daemon.ts';
+import { useNodeFixture } from '../support/node-fixture.ts';
+import { eventually } from '../support/daemon.ts';
 import { BUSYBOX_IMAGE } from '../support/images.ts';
 
 const NODE = 'node-r';
-let containerd: ContainerdHandle;
-let cri: CriRuntime;
-let work: string;
-let daemons: Daemon[] = [];
-let kubelets: Kubelet[] = [];
 
 const pod = (name: string) => `apiVersion: v1
 kind: Pod
@@ -37,48 +29,23 @@ spec:
 `;
 
 async function runningIds(name: string): Promise<string[]> {
-  const cs = await cri.listContainers({ labelSelector: { 'io.kubernetes.pod.name': `${name}-${NODE}` }, state: { state: 'CONTAINER_RUNNING' } });
+  const cs = await node.cri.listContainers({ labelSelector: { 'io.kubernetes.pod.name': `${name}-${NODE}` }, state: { state: 'CONTAINER_RUNNING' } });
   return cs.map((c) => c.id).sort();
 }
 
-async function dirs(): Promise<{ manifests: string; root: string }> {
-  const base = await mkdtemp(join(work, 't-'));
-  await mkdir(join(base, 'manifests'));
-  return { manifests: join(base, 'manifests'), root: join(base, 'root') };
-}
-
-before(async () => {
-  work = await mkdtemp(join(tmpdir(), 'kts-resilience-'));
-  containerd = await startContainerd();
-  cri = createCriClient(containerd.endpoint, { timeoutMs: 30_000 });
-});
-
-afterEach(async () => {
-  for (const d of daemons) await d.stop();
-  for (const k of kubelets) await k.stop();
-  daemons = [];
-  kubelets = [];
-  if (!containerd.running()) await containerd.restartDaemon();
-  await removeAllPods(cri);
-});
-
-after(async () => {
-  cri?.close();
-  await containerd?.stop();
-  await rm(work, { recursive: true, force: true });
-});
+const node = useNodeFixture({ node: NODE, prefix: 'kts-resilience-' });
+const dirs = () => node.dirs();
 
 describe('runtime faults', () => {
   it('starts without a runtime, reports it not ready, retries, and runs the pod when containerd comes back', async () => {
     const d0 = await dirs();
     await writeFile(join(d0.manifests, 'late.yaml'), pod('late'));
-    await containerd.stopDaemonOnly();
-    const d = startDaemon({ endpoint: containerd.endpoint, manifestDir: d0.manifests, rootDir: d0.root, nodeName: NODE });
-    daemons.push(d);
+    await node.containerd.stopDaemonOnly();
+    const d = node.daemon(d0);
     await d.waitForLog(/container runtime not ready.*container runtime is down/, 15_000);
     await new Promise((r) => setTimeout(r, 3000));
     assert.equal(d.proc.exitCode, null, 'the daemon is still up');
-    await containerd.restartDaemon();
+    await node.containerd.restartDaemon();
     await eventually(async () => (await runningIds('late')).length === 1, 40_000, 'pod running after containerd came back');
     await d.waitForLog(/container runtime is ready/, 10_000);
     assert.equal(d.proc.exitCode, null);
@@ -87,18 +54,17 @@ describe('runtime faults', () => {
   it('a runtime that stops answering (SIGSTOP) costs nothing: pods untouched, the daemon recovers on SIGCONT', async () => {
     const d0 = await dirs();
     await writeFile(join(d0.manifests, 'steady.yaml'), pod('steady'));
-    const d = startDaemon({ endpoint: containerd.endpoint, manifestDir: d0.manifests, rootDir: d0.root, nodeName: NODE, args: ['--runtime-request-timeout=2s'] });
-    daemons.push(d);
+    const d = node.daemon(d0, ['--runtime-request-timeout=2s']);
     const ids = await eventually(async () => {
       const x = await runningIds('steady');
       return x.length === 1 ? x : undefined;
     }, 20_000, 'pod running');
-    process.kill(containerd.pid, 'SIGSTOP');
+    process.kill(node.containerd.pid, 'SIGSTOP');
     try {
       await d.waitForLog(/container runtime not ready/, 20_000);
       assert.equal(d.proc.exitCode, null, 'the daemon is still up');
     } finally {
-      process.kill(containerd.pid, 'SIGCONT');
+      process.kill(node.containerd.pid, 'SIGCONT');
     }
     await d.waitForLog(/container runtime is ready/, 40_000);
     await new Promise((r) => setTimeout(r, 3000));
@@ -110,13 +76,13 @@ describe('supervision on real containerd', () => {
   function inProcess(manifests: string, onEscalate?: (r: string) => void): Kubelet {
     const clock = new RealClock();
     const k = createKubelet({
-      flags: { ...DEFAULT_FLAGS, podManifestPath: manifests, containerRuntimeEndpoint: containerd.endpoint, fileCheckFrequencyMs: 2000, podLogsDir: join(work, 'logs') },
+      flags: { ...DEFAULT_FLAGS, podManifestPath: manifests, containerRuntimeEndpoint: node.containerd.endpoint, fileCheckFrequencyMs: 2000, podLogsDir: join(node.work, 'logs') },
       clock,
       log: createLogger({ verbosity: 0, now: () => clock.now(), sink: { write: () => {} } }),
       nodeName: NODE,
       onEscalate,
     });
-    kubelets.push(k);
+    node.track(k);
     return k;
   }
 
@@ -145,7 +111,7 @@ describe('supervision on real containerd', () => {
     // Several syncs after the restarts: the same container, nothing recreated.
     await new Promise((r) => setTimeout(r, 4000));
     assert.deepEqual(await runningIds('calm'), ids);
-    const all = await cri.listContainers({ labelSelector: { 'io.kubernetes.pod.name': `calm-${NODE}` } });
+    const all = await node.cri.listContainers({ labelSelector: { 'io.kubernetes.pod.name': `calm-${NODE}` } });
     assert.equal(all.length, 1);
     // And the restarted actors still work: a new pod starts.
     await writeFile(join(d0.manifests, 'b.yaml'), pod('fresh'));
@@ -177,8 +143,7 @@ describe('supervision on real containerd', () => {
   it('the daemon exits non-zero when an actor exceeds its restart intensity (crashes injected through the debug socket)', async () => {
     const d0 = await dirs();
     await writeFile(join(d0.manifests, 'a.yaml'), pod('survivor'));
-    const d = startDaemon({ endpoint: containerd.endpoint, manifestDir: d0.manifests, rootDir: d0.root, nodeName: NODE });
-    daemons.push(d);
+    const d = node.daemon(d0);
     const ids = await eventually(async () => {
       const x = await runningIds('survivor');
       return x.length === 1 ? x : undefined;

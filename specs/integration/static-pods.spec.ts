@@ -1,22 +1,16 @@
 // Tier 4: the walking skeleton on real containerd. The daemon runs as a child process, exactly as
 // under systemd; every assertion about pods reads the runtime directly over CRI, never the
 // kubelet's own view.
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, rm, symlink, unlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { symlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createCriClient } from '../../protocols/cri/client.ts';
-import type { Container, CriRuntime } from '../../protocols/cri/types.ts';
-import { removeAllPods, startContainerd, type ContainerdHandle } from '../support/containerd.ts';
+import type { Container } from '../../protocols/cri/types.ts';
 import { eventually, startDaemon, type Daemon } from '../support/daemon.ts';
+import { useNodeFixture, type NodeDirs } from '../support/node-fixture.ts';
 import { BUSYBOX_IMAGE, BUSYBOX_IMAGE_2 } from '../support/images.ts';
 
 const NODE = 'node-a';
-let containerd: ContainerdHandle;
-let cri: CriRuntime;
-let work: string;
-let daemons: Daemon[] = [];
 
 function podYaml(name: string, containers: { name: string; image?: string; command: string[]; env?: Record<string, string> }[], extra = ''): string {
   const cs = containers.map((c) => [
@@ -31,7 +25,7 @@ function podYaml(name: string, containers: { name: string; image?: string; comma
 const SLEEP = ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 1; done'];
 
 async function containersOf(podName: string, running = false): Promise<Container[]> {
-  const list = await cri.listContainers({
+  const list = await node.cri.listContainers({
     labelSelector: { 'io.kubernetes.pod.name': `${podName}-${NODE}` },
     ...(running ? { state: { state: 'CONTAINER_RUNNING' as const } } : {}),
   });
@@ -39,39 +33,12 @@ async function containersOf(podName: string, running = false): Promise<Container
 }
 
 async function sandboxesOf(podName: string) {
-  return cri.listPodSandbox({ labelSelector: { 'io.kubernetes.pod.name': `${podName}-${NODE}` } });
+  return node.cri.listPodSandbox({ labelSelector: { 'io.kubernetes.pod.name': `${podName}-${NODE}` } });
 }
 
-async function newDirs(): Promise<{ manifests: string; root: string }> {
-  const base = await mkdtemp(join(work, 't-'));
-  const manifests = join(base, 'manifests');
-  await mkdir(manifests);
-  return { manifests, root: join(base, 'root') };
-}
-
-function daemon(dirs: { manifests: string; root: string }, args: string[] = []): Daemon {
-  const d = startDaemon({ endpoint: containerd.endpoint, manifestDir: dirs.manifests, rootDir: dirs.root, nodeName: NODE, args: ['--file-check-frequency=2s', ...args] });
-  daemons.push(d);
-  return d;
-}
-
-before(async () => {
-  work = await mkdtemp(join(tmpdir(), 'kts-static-'));
-  containerd = await startContainerd();
-  cri = createCriClient(containerd.endpoint, { timeoutMs: 30_000 });
-});
-
-afterEach(async () => {
-  for (const d of daemons) await d.stop();
-  daemons = [];
-  await removeAllPods(cri);
-});
-
-after(async () => {
-  cri?.close();
-  await containerd?.stop();
-  await rm(work, { recursive: true, force: true });
-});
+const node = useNodeFixture({ node: NODE, prefix: 'kts-static-', daemonArgs: ['--file-check-frequency=2s'] });
+const newDirs = () => node.dirs();
+const daemon = (dirs: NodeDirs, args: string[] = []): Daemon => node.daemon(dirs, args);
 
 describe('static pods on real containerd', () => {
   it('runs a two-container pod within seconds of its file appearing', async () => {
@@ -88,7 +55,7 @@ describe('static pods on real containerd', () => {
     const sandboxes = await sandboxesOf('web');
     assert.equal(sandboxes.length, 1);
     assert.equal(sandboxes[0]!.state, 'SANDBOX_READY');
-    const status = await cri.podSandboxStatus(sandboxes[0]!.id);
+    const status = await node.cri.podSandboxStatus(sandboxes[0]!.id);
     assert.match(status.network?.ip ?? '', /^\d+\.\d+\.\d+\.\d+$/, 'the pod has an IP from the CNI bridge');
     assert.ok(Date.now() - t0 < 10_000, `took ${Date.now() - t0}ms`);
   });
@@ -108,17 +75,17 @@ describe('static pods on real containerd', () => {
     // The edit gave the pod a new UID (the content changed): the old pod is terminated within
     // its grace period and then removed from the runtime.
     await eventually(async () => !(await containersOf('edit')).some((c) => c.id === first.id), 15_000, 'the old container removed');
-    const st = await cri.containerStatus(second.id);
+    const st = await node.cri.containerStatus(second.id);
     assert.equal(st.state, 'CONTAINER_RUNNING');
 
     await writeFile(file, podYaml('edit', [{ name: 'app', image: BUSYBOX_IMAGE_2, command: SLEEP, env: { COLOR: 'green' } }]));
-    const image2 = (await cri.imageStatus({ image: BUSYBOX_IMAGE_2 }))!.id;
+    const image2 = (await node.cri.imageStatus({ image: BUSYBOX_IMAGE_2 }))!.id;
     const third = await eventually(async () => {
       const cs = await containersOf('edit', true);
       return cs.length === 1 && cs[0]!.id !== second.id ? cs[0] : undefined;
     }, 20_000, 'container replaced after an image change');
     // The runtime reports the image by ID: the new container runs busybox 2.0.
-    assert.equal((await cri.containerStatus(third.id)).imageRef, image2);
+    assert.equal((await node.cri.containerStatus(third.id)).imageRef, image2);
 
     await unlink(file);
     await eventually(async () => (await containersOf('edit')).length === 0 && (await sandboxesOf('edit')).length === 0,
@@ -148,7 +115,7 @@ describe('static pods on real containerd', () => {
       const cs = await containersOf(name);
       assert.equal(cs.length, 1, `${name}: exactly one container, never restarted`);
       assert.equal(cs[0]!.metadata.attempt, 0);
-      const st = await cri.containerStatus(cs[0]!.id);
+      const st = await node.cri.containerStatus(cs[0]!.id);
       assert.equal(st.state, 'CONTAINER_EXITED');
       assert.equal(st.exitCode, name === 'never' ? 1 : 0);
     }
@@ -222,12 +189,12 @@ describe('static pods on real containerd', () => {
   });
 
   it('rejects bad flags with exit 2 naming the flag', async () => {
-    const d = startDaemon({ endpoint: containerd.endpoint, rootDir: join(work, 'x'), args: ['--no-such-flag=1'] });
-    daemons.push(d);
+    const d = startDaemon({ endpoint: node.containerd.endpoint, rootDir: join(node.work, 'x'), args: ['--no-such-flag=1'] });
+    node.track(d);
     assert.equal(await d.exited, 2);
     assert.ok(d.lines.some((l) => l.includes('unknown flag: --no-such-flag')), d.lines.join('\n'));
-    const k = startDaemon({ endpoint: containerd.endpoint, rootDir: join(work, 'y'), args: ['--kubeconfig=/nonexistent/kubelet.conf'] });
-    daemons.push(k);
+    const k = startDaemon({ endpoint: node.containerd.endpoint, rootDir: join(node.work, 'y'), args: ['--kubeconfig=/nonexistent/kubelet.conf'] });
+    node.track(k);
     assert.equal(await k.exited, 1);
     assert.ok(k.lines.some((l) => l.includes('kubeconfig /nonexistent/kubelet.conf: no such file')), k.lines.join('\n'));
   });
