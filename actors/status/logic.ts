@@ -7,7 +7,8 @@
  *
  * Rules worth knowing:
  * - The kubelet owns these status fields and sends them whole: phase, reason, message, its own
- *   conditions (merged by type on the server, so others' conditions stay), containerStatuses and
+ *   conditions (merged by type on the server, so others' conditions stay; within one, the
+ *   optional keys we lack are sent null so none lingers), containerStatuses and
  *   initContainerStatuses (atomic lists), podIP(s), hostIP(s) (replaced with `$patch: replace`,
  *   so a stale IP never lingers next to a new one), startTime, qosClass. A field we no longer
  *   have is sent as null (deleted), except phase, startTime and qosClass, which we never clear.
@@ -172,6 +173,16 @@ function replacing<T>(list: readonly T[] | undefined): unknown {
 }
 
 /**
+ * A condition as the patch element that replaces the stored one: the server merges conditions
+ * by type, key by key, so an optional key we do not have is sent as null (deleted), or a Ready
+ * that turned True would keep the reason and message it had while False (upstream sends a
+ * two-way diff, which nulls them the same way).
+ */
+function wholeCondition(c: PodCondition): Record<string, unknown> {
+  return { ...c, reason: c.reason || null, message: c.message || null, lastProbeTime: c.lastProbeTime || null };
+}
+
+/**
  * The strategic merge patch for pods/status: metadata.uid (as upstream, so the write can only
  * land on this very object) and the owned fields whole.
  */
@@ -180,7 +191,7 @@ export function statusPatch(uid: string, s: PodStatus): { metadata: { uid: strin
   if (s.phase !== undefined) status.phase = s.phase;
   status.reason = s.reason || null;
   status.message = s.message || null;
-  if (s.conditions && s.conditions.length > 0) status.conditions = s.conditions;
+  if (s.conditions && s.conditions.length > 0) status.conditions = s.conditions.map(wholeCondition);
   status.containerStatuses = s.containerStatuses ?? null;
   status.initContainerStatuses = s.initContainerStatuses ?? null;
   status.podIP = s.podIP || null;

@@ -619,4 +619,34 @@ describe('statusManager against the API server stand-in', () => {
       await a.stop();
     }
   });
+
+  it('a condition that turns True loses the reason and message it had while False (conditions merge by type)', async () => {
+    const created = await admin.createPod(NS, { metadata: { name: 'flip', namespace: NS }, spec: { nodeName: 'node-a', containers: [{ name: 'c', image: 'busybox' }] } } as unknown as Pod);
+    const uid = created.metadata.uid;
+    const a = await startActor(statusManager, { api: node, random: () => 0 });
+    try {
+      a.bus.port('podManager').publish('desiredPods', new Map([[uid, fromApi(created)]]));
+      a.bus.port('podWorkers').publish('podWorkerStates', new Map([[uid, { uid, name: 'flip', namespace: NS, state: 'syncing' as const }]]));
+      const rt = a.bus.port('runtime');
+      const unready = running(0, {
+        qosClass: created.status?.qosClass,
+        containerStatuses: [container(0, { waiting: { reason: 'ContainerCreating' } })],
+        conditions: running().conditions!.map((c) => (c.type === 'Ready' || c.type === 'ContainersReady'
+          ? { ...c, status: 'False', reason: 'ContainersNotReady', message: 'containers with unready status: [c]', lastProbeTime: '2025-01-01T00:00:00Z' }
+          : c)),
+      });
+      rt.send('runtimeReply', { type: 'runtime.podSynced', uid, seq: 1, result: { apiStatus: unready } as unknown as SyncResult });
+      const ready = async () => (await admin.getPod(NS, 'flip')).status?.conditions?.find((c) => c.type === 'Ready');
+      await until(async () => (await ready())?.reason === 'ContainersNotReady', 'Ready False');
+      rt.send('runtimeReply', { type: 'runtime.podSynced', uid, seq: 2, result: { apiStatus: running(1, { qosClass: created.status?.qosClass }) } as unknown as SyncResult });
+      await until(async () => (await ready())?.status === 'True', 'Ready True');
+      const stored = (await admin.getPod(NS, 'flip')).status!.conditions!;
+      for (const type of ['Ready', 'ContainersReady']) {
+        assert.deepEqual(stored.find((c) => c.type === type), running().conditions!.find((c) => c.type === type), type);
+      }
+      assert.deepEqual(a.crashes, []);
+    } finally {
+      await a.stop();
+    }
+  });
 });
