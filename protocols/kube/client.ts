@@ -11,6 +11,12 @@
  * CoreV1Api is not used: it cannot pick the patch content type per call, send a DELETE body
  * with preconditions, or hand back the Status of a failure without re-parsing.
  *
+ * Two things client-go does that KubeConfig does not are added here: the standard `tokenFile` user
+ * key (KubeConfig reads only a non-standard `token-file`, so such a kubeconfig went out anonymous
+ * and every request was 401) is read, and read again about every minute so a rotated token is
+ * used; and client certificate/key files are checked at most once a minute for a rotation, which
+ * rebuilds the agent and closes the old connections.
+ *
  * @kubernetes/client-node takes about a second to import, so it is loaded lazily on first use:
  * standalone kubelets never pay for it, and `ready()` lets the daemon fail fast at start on a
  * kubeconfig it cannot use.
@@ -28,12 +34,16 @@
  * (client-go bounds a watch by its timeoutSeconds on the client side too). Without timeoutSeconds
  * the limit is WATCH_IDLE_LIMIT_MS, the longest watch an apiserver grants by default.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { arch, platform } from 'node:os';
+import { dirname, isAbsolute, join } from 'node:path';
+import { createSecureContext } from 'node:tls';
 import type { KubeConfig } from '@kubernetes/client-node';
+import YAML from 'yaml';
 import { RealClock, type Clock } from '../../kernel/clock.ts';
+import { silentLogger, type Logger } from '../../kernel/log.ts';
 import { ApiError } from './api.ts';
 import type { Event, KubeApi, Lease, ListResult, Node, PatchType, WatchEvent, WatchHandle } from './api.ts';
 import type { Pod } from './pod.ts';
@@ -160,6 +170,8 @@ export interface KubeApiOptions {
   timeoutMs?: number;
   /** Retries of a 429 after its Retry-After (default 3). */
   maxRetries?: number;
+  /** Credential trouble after start (an unreadable token file, a rotated certificate that cannot be used). */
+  log?: Logger;
 }
 
 export interface KubeClientStats {
@@ -169,6 +181,8 @@ export interface KubeClientStats {
   throttledMs: number;
   retries429: number;
   openWatches: number;
+  /** Times the client certificate changed on disk and the connections were rebuilt with the new one. */
+  certRotations: number;
 }
 
 export interface KubeClient extends KubeApi {
@@ -185,6 +199,9 @@ interface Transport {
   server: URL;
   agent: http.Agent;
   headers(): Promise<Record<string, string>>;
+  /** The client certificate and key files (absolute), and fileStamp() of them when they were read. */
+  certFiles: string[];
+  certStamp: string;
 }
 
 interface Raw {
@@ -234,7 +251,81 @@ function query(params: Record<string, string | number | boolean | undefined>): s
   return parts.length ? `?${parts.join('&')}` : '';
 }
 
-async function loadTransport(kubeconfigPath: string): Promise<Transport> {
+/**
+ * client-go's file token source: a token read from `tokenFile` counts for a minute less a 10 s
+ * leeway, so the file is read again at most every 50 s (a projected service-account token or a
+ * login helper rewrites it before the old one expires).
+ */
+export const TOKEN_FILE_REFRESH_MS = 50_000;
+
+/**
+ * How often the client certificate and key files are checked for a rotation (their inode, size
+ * and mtime): at most once a minute, on the injected clock, when a request is made.
+ */
+export const CERT_CHECK_MS = 60_000;
+
+function readToken(path: string): string {
+  const t = readFileSync(path, 'utf8').trim();
+  if (!t) throw new Error(`token file ${path} is empty`);
+  return t;
+}
+
+/**
+ * The `tokenFile` of the kubeconfig user `userName`, absolute (relative paths are relative to the
+ * kubeconfig, as clientcmd resolves them). @kubernetes/client-node knows only the non-standard
+ * `token-file` key and drops this one, so the raw file is read here.
+ */
+function tokenFileOf(kubeconfigPath: string, userName: string | undefined): string | undefined {
+  const doc = YAML.parse(readFileSync(kubeconfigPath, 'utf8')) as { users?: { name?: unknown; user?: { tokenFile?: unknown } }[] } | null;
+  const users = Array.isArray(doc?.users) ? doc.users : [];
+  const f = users.find((u) => u?.name === userName)?.user?.tokenFile;
+  if (typeof f !== 'string' || !f) return undefined;
+  return isAbsolute(f) ? f : join(dirname(kubeconfigPath), f);
+}
+
+/**
+ * client-go's bearer round tripper with a token file: the file wins whenever it can be read, and is
+ * read again once TOKEN_FILE_REFRESH_MS have passed; when it cannot, the last token read (or the
+ * inline `token`) is kept. Without an inline token the file must be readable now.
+ */
+function tokenFileSource(path: string, inline: string | undefined, now: () => number, log: Logger): () => string {
+  let token: string | undefined;
+  let readAt = -Infinity;
+  let failing = false;
+  const read = (): void => {
+    token = readToken(path);
+    readAt = now();
+    failing = false;
+  };
+  if (inline === undefined) read();
+  return () => {
+    if (now() - readAt >= TOKEN_FILE_REFRESH_MS) {
+      try {
+        read();
+      } catch (e) {
+        if (!failing) log.warn('cannot read the kubeconfig token file: keeping the last token', { path, err: errText(e) });
+        failing = true;
+      }
+    }
+    return token ?? inline ?? '';
+  };
+}
+
+/** What identifies the content of `files` on disk now. */
+function fileStamp(files: string[]): string {
+  return files
+    .map((f) => {
+      try {
+        const s = statSync(f);
+        return `${s.ino}:${s.size}:${s.mtimeMs}`;
+      } catch (e) {
+        return (e as NodeJS.ErrnoException).code ?? 'unreadable';
+      }
+    })
+    .join('|');
+}
+
+async function loadTransport(kubeconfigPath: string, clock: Clock, log: Logger): Promise<Transport> {
   const { KubeConfig: KC } = await import('@kubernetes/client-node');
   const kc: KubeConfig = new KC();
   try {
@@ -251,9 +342,17 @@ async function loadTransport(kubeconfigPath: string): Promise<Transport> {
   } catch {
     throw new Error(`kubeconfig ${kubeconfigPath}: cluster ${cluster.name}: invalid server URL "${cluster.server}"`);
   }
+  // stamped before they are read: a rotation racing with this load is seen at the next check
+  const certFiles = [user?.certFile, user?.keyFile].filter((f): f is string => Boolean(f));
+  const certStamp = fileStamp(certFiles);
   const opts: https.RequestOptions = {};
+  let tokenOf: (() => string) | undefined;
   try {
     await kc.applyToHTTPSOptions(opts);
+    const tokenFile = tokenFileOf(kubeconfigPath, user?.name);
+    if (tokenFile) tokenOf = tokenFileSource(tokenFile, user?.token || undefined, () => clock.now(), log);
+    // a certificate that does not match its key would fail every connection: say so now
+    if (opts.cert && opts.key) createSecureContext({ cert: opts.cert, key: opts.key, passphrase: opts.passphrase });
   } catch (e) {
     throw new Error(`kubeconfig ${kubeconfigPath}: ${errText(e)}`);
   }
@@ -272,15 +371,21 @@ async function loadTransport(kubeconfigPath: string): Promise<Transport> {
   // exec and auth-provider credentials expire: ask the KubeConfig again for each request
   // (it caches them until they do).
   const dynamic = Boolean(user?.exec || user?.authProvider);
+  const current = async (): Promise<Record<string, string>> => {
+    if (!dynamic) return staticHeaders;
+    const o: https.RequestOptions = {};
+    await kc.applyToHTTPSOptions(o);
+    (o.agent as http.Agent | undefined)?.destroy();
+    return flatten(o.headers);
+  };
   return {
     server,
     agent,
+    certFiles,
+    certStamp,
     headers: async () => {
-      if (!dynamic) return staticHeaders;
-      const o: https.RequestOptions = {};
-      await kc.applyToHTTPSOptions(o);
-      (o.agent as http.Agent | undefined)?.destroy();
-      return flatten(o.headers);
+      const h = await current();
+      return tokenOf ? { ...h, Authorization: `Bearer ${tokenOf()}` } : h;
     },
   };
 }
@@ -301,17 +406,50 @@ export function createKubeApi(kubeconfigPath: string, opts: KubeApiOptions = {})
   const userAgent = opts.userAgent ?? defaultUserAgent();
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const maxRetries = opts.maxRetries ?? 3;
-  const stats: KubeClientStats = { requests: 0, failures: 0, throttled: 0, throttledMs: 0, retries429: 0, openWatches: 0 };
+  const log = opts.log ?? silentLogger;
+  const stats: KubeClientStats = { requests: 0, failures: 0, throttled: 0, throttledMs: 0, retries429: 0, openWatches: 0, certRotations: 0 };
   const watches = new Set<http.ClientRequest>();
   let transport: Promise<Transport> | undefined;
   let serverUrl = '';
   let closed = false;
+  let certCheckedAt = 0;
 
-  const getTransport = (): Promise<Transport> => {
-    transport ??= loadTransport(kubeconfigPath).then((t) => {
+  const load = (): Promise<Transport> =>
+    loadTransport(kubeconfigPath, clock, log).then((t) => {
       serverUrl = t.server.origin + t.server.pathname.replace(/\/$/, '');
       return t;
     });
+
+  /**
+   * A client certificate rotated on disk (the kubelet's own rotation, or a tool renewing it) is
+   * picked up like client-go's dynamicClientCert does: a new agent with the new pair, and every
+   * connection of the old one closed (open watches end and their callers resume). A pair that
+   * cannot be used (a key written after its certificate) keeps the old one until the next check.
+   */
+  const rotateIfChanged = (t: Transport): Promise<Transport> | Transport => {
+    if (closed || t.certFiles.length === 0 || fileStamp(t.certFiles) === t.certStamp) return t;
+    return load().then(
+      (next) => {
+        stats.certRotations++;
+        log.info('client certificate changed on disk: reconnecting with it', { files: t.certFiles });
+        t.agent.destroy();
+        return next;
+      },
+      (e: unknown) => {
+        log.warn('client certificate changed on disk but cannot be used: keeping the current one', { err: errText(e) });
+        return t;
+      },
+    );
+  };
+
+  const getTransport = (): Promise<Transport> => {
+    if (transport === undefined) {
+      certCheckedAt = clock.now();
+      transport = load();
+    } else if (clock.now() - certCheckedAt >= CERT_CHECK_MS) {
+      certCheckedAt = clock.now();
+      transport = transport.then(rotateIfChanged);
+    }
     return transport;
   };
 

@@ -6,14 +6,15 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import YAML from 'yaml';
 import { VirtualClock } from '../../kernel/clock.ts';
 import { ApiError, type Event, type Lease, type Node, type WatchEvent } from '../../protocols/kube/api.ts';
 import type { Pod } from '../../protocols/kube/pod.ts';
 import {
-  apiErrorFrom, createKubeApi, defaultUserAgent, isRetryableApiError, KUBELET_VERSION, TokenBucket, WATCH_IDLE_LIMIT_MS, WATCH_IDLE_MARGIN_MS,
+  apiErrorFrom, CERT_CHECK_MS, createKubeApi, defaultUserAgent, isRetryableApiError, KUBELET_VERSION, TOKEN_FILE_REFRESH_MS, TokenBucket, WATCH_IDLE_LIMIT_MS, WATCH_IDLE_MARGIN_MS,
   type KubeClient,
 } from '../../protocols/kube/client.ts';
 import { startApiServer, type ApiServer } from '../support/apiserver/index.ts';
@@ -308,6 +309,71 @@ describe('createKubeApi against the API server stand-in', () => {
     const tok = mk(api.kubeconfigFor('node-a', 'token'));
     assert.equal((await tok.getNode('node-a')).metadata.name, 'node-a');
     assert.equal(api.requests.last({ verb: 'get', resource: 'nodes' })!.user, 'system:node:node-a');
+  });
+
+  /** A kubeconfig in a fresh directory for node-a's cluster with `user` as its user entry. */
+  const kubeconfigWith = (user: Record<string, string>): { dir: string; path: string } => {
+    const dir = mkdtempSync(join(tmpdir(), 'kts-kc-'));
+    const path = join(dir, 'kubelet.kubeconfig');
+    writeFileSync(path, YAML.stringify({
+      apiVersion: 'v1', kind: 'Config',
+      clusters: [{ name: 'c', cluster: { server: api.url, 'certificate-authority': api.caFile } }],
+      users: [{ name: 'u', user }],
+      contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
+      'current-context': 'x',
+    }));
+    return { dir, path };
+  };
+  /** Who the server saw making a request of `c` (node-a's Node: 200 for node-a, 403 for another node). */
+  const who = async (c: KubeClient): Promise<string | undefined> => {
+    await c.getNode('node-a').catch(() => {});
+    return api.requests.last({ verb: 'get', resource: 'nodes' })!.user;
+  };
+
+  it('tokenFile (relative to the kubeconfig) authenticates, and a rotated token is used within a minute', async () => {
+    const clock = new VirtualClock(0);
+    const { dir, path } = kubeconfigWith({ tokenFile: 'token' });
+    writeFileSync(join(dir, 'token'), `${api.tokenFor('node-a')}\n`);
+    const c = mk(path, { clock, timeoutMs: 0 });
+    assert.equal((await c.getNode('node-a')).metadata.name, 'node-a');
+    assert.equal(await who(c), 'system:node:node-a');
+    // rotated: the cached token is used until the file is due again (client-go: a minute less 10 s)
+    writeFileSync(join(dir, 'token'), api.tokenFor('node-b'));
+    clock.advance(TOKEN_FILE_REFRESH_MS - 1);
+    assert.equal(await who(c), 'system:node:node-a');
+    clock.advance(1);
+    assert.equal(await who(c), 'system:node:node-b');
+    // a file that cannot be read keeps the last token
+    rmSync(join(dir, 'token'));
+    clock.advance(TOKEN_FILE_REFRESH_MS);
+    assert.equal(await who(c), 'system:node:node-b');
+  });
+
+  it('a tokenFile that cannot be read, without an inline token, fails ready() naming the file', async () => {
+    const { path } = kubeconfigWith({ tokenFile: '/nonexistent/token' });
+    await assert.rejects(mk(path).ready(), /\/nonexistent\/token/);
+  });
+
+  it('client certificate files rotated on disk are used after the next check (at most a minute); a mismatched pair is not', async () => {
+    const clock = new VirtualClock(0);
+    const { dir, path } = kubeconfigWith({ 'client-certificate': 'client.crt', 'client-key': 'client.key' });
+    const a = api.certFor('node-a');
+    const b = api.certFor('node-b');
+    writeFileSync(join(dir, 'client.crt'), a.cert);
+    writeFileSync(join(dir, 'client.key'), a.key);
+    const c = mk(path, { clock, timeoutMs: 0 });
+    assert.equal(await who(c), 'system:node:node-a');
+    // a half-written rotation (new certificate, old key) cannot be used: the old pair stays
+    writeFileSync(join(dir, 'client.crt'), b.cert);
+    clock.advance(CERT_CHECK_MS);
+    assert.equal(await who(c), 'system:node:node-a');
+    writeFileSync(join(dir, 'client.key'), b.key);
+    clock.advance(CERT_CHECK_MS - 1);
+    assert.equal(await who(c), 'system:node:node-a', 'not checked again within the minute');
+    assert.equal(c.stats().certRotations, 0);
+    clock.advance(1);
+    assert.equal(await who(c), 'system:node:node-b');
+    assert.equal(c.stats().certRotations, 1);
   });
 
   it('throttles client-side with the token bucket on the injected clock (qps 1, burst 2)', async () => {
