@@ -1,7 +1,7 @@
 // The recorder: a whole kubelet session on virtual time, recorded with --record, read back.
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import '../../protocols/messages/channels.ts';
@@ -15,13 +15,24 @@ import { FakeCri } from '../support/fake-cri.ts';
 
 const IMAGE = 'kubelet-ts.local/busybox:1.0';
 
+// Every temp dir is removed after the file's specs, passed or failed.
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'kts-rec-'));
+  dirs.push(d);
+  return d;
+}
+
 async function settle(): Promise<void> {
   for (let i = 0; i < 30; i++) await new Promise((r) => setImmediate(r));
 }
 
 describe('recorder', () => {
   it('records the syncLoop inputs and every CRI call with its answer, in order, with clock times', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'kts-rec-'));
+    const dir = tempDir();
     const path = join(dir, 'session.jsonl');
     const clock = new VirtualClock(1_800_000_000_000);
     const cri = new FakeCri({ clock });
@@ -61,7 +72,7 @@ describe('recorder', () => {
   });
 
   it('rotates at the size cap, keeping the newest parts', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'kts-rec-'));
+    const dir = tempDir();
     const path = join(dir, 'r.jsonl');
     const rec = createRecorder({ path, clock: new VirtualClock(0), maxBytes: 2000, keep: 2 });
     for (let i = 0; i < 200; i++) rec.write({ k: 'in', ch: 'x', msg: { i, pad: 'x'.repeat(50) } });
@@ -75,7 +86,7 @@ describe('recorder', () => {
   });
 
   it('wrap with a method list records only those calls (API writes), others pass through untouched', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'kts-rec-'));
+    const dir = tempDir();
     const path = join(dir, 'api.jsonl');
     const clock = new VirtualClock(0);
     const rec = createRecorder({ path, clock });
