@@ -75,8 +75,8 @@ export const runtime: ActorSpec<RuntimeDeps> = {
 
     const previousStatus = (uid: string): PodStatus | undefined => ctx.bus.current('podStatuses')?.get(uid);
 
-    const apiStatus = (pod: Pod, status: RuntimePodStatus, waiting: ContainerWaiting[]) =>
-      generateApiPodStatus(pod, status, { waiting, now: ctx.clock.now(), hostIP: ctx.deps.hostIP, previous: previousStatus(status.uid) });
+    const apiStatus = (pod: Pod, status: RuntimePodStatus, waiting: ContainerWaiting[], podIsTerminal = false) =>
+      generateApiPodStatus(pod, status, { waiting, now: ctx.clock.now(), hostIP: ctx.deps.hostIP, previous: previousStatus(status.uid), podIsTerminal });
 
     async function syncPod(uid: string, pod: Pod): Promise<SyncResult> {
       const name = pod.metadata?.name ?? '';
@@ -233,7 +233,9 @@ export const runtime: ActorSpec<RuntimeDeps> = {
             // upstream SyncTerminatingPod; an orphan (no pod) is housekeeping's, without an event.
             if (cmd.pod) events.pod(cmd.pod, 'Warning', EventReason.FailedToKillPod, `error killing pod: ${error}`);
           }
-          const api = cmd.pod && status ? apiStatus(cmd.pod, status, []) : null;
+          // upstream SyncTerminatingPod: killPod only ever ends the pod (a sandbox restart is
+          // syncPod's), so the stopped containers decide Succeeded or Failed (podIsTerminal).
+          const api = cmd.pod && status ? apiStatus(cmd.pod, status, [], true) : null;
           reply({ type: 'runtime.podKilled', uid: cmd.uid, seq: cmd.seq, error, status, apiStatus: api });
         } else {
           let error: string | undefined;

@@ -43,7 +43,15 @@ async function setup() {
     assert.ok(r && r.type === 'runtime.podSynced', `no reply to syncPod #${n}`);
     return r.result;
   };
-  return { cri, a, sync };
+  const kill = async (pod: Pod) => {
+    const n = ++seq;
+    a.bus.port('podWorkers').send('runtime', { type: 'runtime.killPod', uid: pod.metadata.uid!, seq: n, pod, gracePeriodSeconds: 1 });
+    await clock.advanceAsync(0, settle);
+    const r = replies.find((x) => x.seq === n);
+    assert.ok(r && r.type === 'runtime.podKilled', `no reply to killPod #${n}`);
+    return r;
+  };
+  return { cri, a, sync, kill };
 }
 
 describe('runtime syncPod of a finished pod', () => {
@@ -76,5 +84,40 @@ describe('runtime syncPod of a finished pod', () => {
     assert.equal(terminalPhaseOf(mkPod('a', { phase: 'Failed' }), { phase: 'Running' }), 'Failed');
     assert.equal(terminalPhaseOf(mkPod('a', { phase: 'Running' }), { phase: 'Succeeded' }), 'Succeeded');
     assert.equal(terminalPhaseOf(mkPod('a', { phase: 'Running' }), undefined), undefined);
+  });
+});
+
+describe('runtime killPod: the status after the final kill (upstream SyncTerminatingPod, podIsTerminal)', () => {
+  it('a restartPolicy Always pod whose containers all exited 0 ends Succeeded, not Running', async (t) => {
+    const { cri, a, sync, kill } = await setup();
+    t.after(() => a.stop());
+    const pod = mkPod('uid-clean');
+    await sync(pod);
+    const [c] = await cri.listContainers();
+    cri.exitContainer(c!.id, 0);
+    const r = await kill(pod);
+    assert.equal(r.type === 'runtime.podKilled' && r.apiStatus?.phase, 'Succeeded');
+  });
+
+  it('one that a kill stopped (exit 143) ends Failed', async (t) => {
+    const { a, sync, kill } = await setup();
+    t.after(() => a.stop());
+    const pod = mkPod('uid-killed');
+    await sync(pod);
+    const r = await kill(pod);
+    assert.equal(r.type === 'runtime.podKilled' && r.apiStatus?.phase, 'Failed');
+    assert.equal(r.type === 'runtime.podKilled' && r.apiStatus?.containerStatuses?.[0]?.state?.terminated?.exitCode, 143);
+  });
+
+  it('a static pod keeps its phase (upstream TODO 116484)', async (t) => {
+    const { cri, a, sync, kill } = await setup();
+    t.after(() => a.stop());
+    const base = mkPod('uid-static');
+    const pod = { ...base, metadata: { ...base.metadata, annotations: { 'kubernetes.io/config.source': 'file' } } };
+    await sync(pod);
+    const [c] = await cri.listContainers();
+    cri.exitContainer(c!.id, 0);
+    const r = await kill(pod);
+    assert.equal(r.type === 'runtime.podKilled' && r.apiStatus?.phase, 'Running');
   });
 });
