@@ -84,7 +84,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   const rawCri = opts.cri ?? createCriClient(flags.containerRuntimeEndpoint, { timeoutMs: flags.runtimeRequestTimeoutMs });
   // --record: every syncLoop input and every CRI call with its answer, as JSON lines.
   const recorder = flags.record
-    ? createRecorder({ path: flags.record, clock, maxBytes: flags.recordMaxBytes, header: {
+    ? createRecorder({ path: flags.record, clock, maxBytes: flags.recordMaxBytes, log: log.child('recorder'), header: {
       node: nodeName, manifests: flags.podManifestPath ?? null,
       // what `kubelet-ts replay` needs to rebuild the same kubelet (bin/replay.ts)
       // (header values may be credentials: only their names are kept)

@@ -8,12 +8,22 @@
  *   {"k":"cri","id":I,"m":METHOD,"args":[...]}          a decision: a CRI call issued
  *   {"k":"cri.ok","id":I,"res":R} / {"k":"cri.err","id":I,"err":{kind,message}}   its answer
  *   {"k":"api","id":I,"m":METHOD,"args":[...]} + api.ok / api.err  a write to the API server
+ *
  * Writes are buffered and flushed asynchronously (never on the hot path); the file rotates at
- * `maxBytes` (FILE → FILE.1 … FILE.<keep>), and `close()` flushes what is left.
+ * `maxBytes` (FILE → FILE.1 … FILE.<keep>), and `close()` flushes what is left. Only a regular
+ * file rotates (never /dev/stdout or a FIFO).
+ *
+ * The recorder never affects the kubelet: it runs inside bus taps and CRI/API calls, so it never
+ * throws. A write error (a full disk, a failed rotation, a record that cannot be serialised)
+ * is logged once and ends the recording. When the disk stalls and more than `maxQueuedBytes`
+ * wait unwritten, records are dropped (their `n` leaves a gap), counted in `stats().dropped` and
+ * logged once, so memory stays bounded.
  */
-import { createWriteStream, existsSync, openSync, renameSync, rmSync, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, fstatSync, openSync, closeSync, renameSync, rmSync, type WriteStream } from 'node:fs';
+import { finished } from 'node:stream';
 import type { Bus } from './bus.ts';
 import type { Clock } from './clock.ts';
+import type { Logger } from './log.ts';
 
 export const RECORDING_FORMAT = 1;
 
@@ -28,16 +38,34 @@ export interface RecorderOptions {
   maxBytes?: number;
   /** Rotated files kept. Default 3. */
   keep?: number;
+  /** Where the recorder reports that it stopped or dropped records (once each). Default: silent. */
+  log?: Logger;
+  /** Unwritten bytes allowed (a stalled disk) before records are dropped. Default 16 MiB. */
+  maxQueuedBytes?: number;
+}
+
+export interface RecorderStats {
+  /** Records written (headers included). */
+  records: number;
+  /** Size of the current part. */
+  bytes: number;
+  rotations: number;
+  /** Records dropped because the disk did not keep up. */
+  dropped: number;
+  /** Bytes accepted and not yet written (bounded by maxQueuedBytes). */
+  queued: number;
+  /** Why the recording stopped early (a write error), else null. */
+  error: string | null;
 }
 
 export interface Recorder {
-  /** Appends one record (a JSON-able object); `t` and `n` are added. */
+  /** Appends one record (a JSON-able object); `t` and `n` are added. Never throws. */
   write(rec: Record<string, unknown>): void;
   /** Records every message of the recorded channels. Returns the untap. */
   tapBus(bus: Bus): () => void;
   /** A proxy that records every call of `target`'s methods, its arguments and its answer. */
   wrap<T extends object>(target: T, prefix?: string, methods?: readonly string[]): T;
-  stats(): { records: number; bytes: number; rotations: number };
+  stats(): RecorderStats;
   close(): Promise<void>;
 }
 
@@ -51,46 +79,107 @@ function jsonSafe(_key: string, v: unknown): unknown {
   return v;
 }
 
+function errMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
 export function createRecorder(opts: RecorderOptions): Recorder {
   const maxBytes = opts.maxBytes ?? 64 * 1024 * 1024;
   const keep = Math.max(1, opts.keep ?? 3);
-  // The file is opened synchronously so it exists at once: rotation renames it while the old
-  // stream (its fd follows the renamed file) drains in the background.
-  const open = (flags: string): WriteStream => createWriteStream('', { fd: openSync(opts.path, flags, 0o600) });
-  let stream: WriteStream = open('a');
+  const maxQueued = opts.maxQueuedBytes ?? 16 * 1024 * 1024;
+  const log = opts.log;
+  const session: Record<string, unknown> = { k: 'header', format: RECORDING_FORMAT, ...opts.header };
+  let seq = 0;
+
+  let stream!: WriteStream;
+  let rotatable = false;
+  const draining = new Set<WriteStream>();
+  const ends: Promise<void>[] = [];
   let bytes = 0;
   let records = 0;
   let rotations = 0;
-  let seq = 0;
+  let dropped = 0;
   let callId = 0;
   let closed = false;
-  const draining: Promise<void>[] = [];
+  let failure: string | null = null;
+
+  const fail = (e: unknown) => {
+    if (failure !== null) return;
+    failure = errMessage(e);
+    log?.error(`recording stopped: cannot write ${opts.path}: ${failure}; the kubelet carries on without recording`, { path: opts.path, error: failure, records, dropped });
+    // What was written before stays readable: a healthy stream is flushed, not thrown away.
+    for (const s of [stream, ...draining]) if (!s.destroyed && !s.writableEnded) s.end();
+  };
+
+  const drop = () => {
+    if (dropped++ === 0) {
+      log?.warn(`recording ${opts.path}: the disk does not keep up (more than ${maxQueued} bytes unwritten): dropping records until it does; the recording has gaps`, { path: opts.path });
+    }
+  };
+
+  // The file is opened synchronously so it exists at once: rotation renames it while the old
+  // stream (its fd follows the renamed file) drains in the background.
+  const openStream = (flags: 'a' | 'w'): WriteStream => {
+    const fd = openSync(opts.path, flags, 0o600);
+    let s: WriteStream;
+    try {
+      const st = fstatSync(fd);
+      rotatable = st.isFile();
+      bytes = 0;
+      s = createWriteStream('', { fd });
+    } catch (e) {
+      closeSync(fd);
+      throw e;
+    }
+    s.on('error', fail);
+    ends.push(new Promise<void>((resolve) => finished(s, () => resolve())));
+    return s;
+  };
+
+  const queued = (): number => {
+    let n = stream.writableLength;
+    for (const s of draining) n += s.writableLength;
+    return n;
+  };
 
   const rotate = () => {
     const old = stream;
-    draining.push(new Promise<void>((r) => old.end(r)));
+    draining.add(old);
+    old.end(() => draining.delete(old));
     for (let i = keep; i >= 1; i--) {
       const from = i === 1 ? opts.path : `${opts.path}.${i - 1}`;
       if (!existsSync(from)) continue;
       if (i === keep && existsSync(`${opts.path}.${keep}`)) rmSync(`${opts.path}.${keep}`);
       renameSync(from, `${opts.path}.${i}`);
     }
-    stream = open('w');
-    bytes = 0;
+    stream = openStream('w');
     rotations++;
   };
 
-  const write = (rec: Record<string, unknown>) => {
-    if (closed) return;
-    const line = JSON.stringify({ t: opts.clock.now(), n: seq++, ...rec }, jsonSafe) + '\n';
-    if (bytes + line.length > maxBytes && bytes > 0) rotate();
-    bytes += Buffer.byteLength(line);
-    records++;
-    // Buffered by the stream; a slow disk costs memory, not latency.
+  /** One line into the current part; headers are never dropped. */
+  const emit = (line: string, header: boolean) => {
+    const len = Buffer.byteLength(line);
+    if (rotatable && bytes > 0 && bytes + len > maxBytes) rotate();
+    if (!header && queued() > maxQueued) return drop();
+    // Buffered by the stream: a slow disk costs memory (up to maxQueued), not latency.
     stream.write(line);
+    bytes += len;
+    records++;
   };
 
-  write({ k: 'header', format: RECORDING_FORMAT, ...opts.header });
+  const write = (rec: Record<string, unknown>) => {
+    if (closed || failure !== null) return;
+    try {
+      const line = JSON.stringify({ t: opts.clock.now(), n: seq++, ...rec }, jsonSafe) + '\n';
+      emit(line, false);
+    } catch (e) {
+      fail(e);
+    }
+  };
+
+  // Throws when the file cannot be opened: the daemon fails its start.
+  stream = openStream('a');
+  emit(JSON.stringify({ t: opts.clock.now(), n: seq++, ...session }, jsonSafe) + '\n', true);
 
   return {
     write,
@@ -126,11 +215,14 @@ export function createRecorder(opts: RecorderOptions): Recorder {
         },
       });
     },
-    stats: () => ({ records, bytes, rotations }),
+    stats: () => ({ records, bytes, rotations, dropped, queued: queued(), error: failure }),
     close() {
-      if (closed) return Promise.resolve();
+      if (closed) return Promise.all(ends).then(() => {});
       closed = true;
-      return Promise.all([...draining, new Promise<void>((resolve) => stream.end(resolve))]).then(() => {});
+      if (failure === null) stream.end();
+      return Promise.all(ends).then(() => {
+        if (dropped > 0 && failure === null) log?.warn(`recording ${opts.path} closed with ${dropped} record(s) dropped (the disk did not keep up)`, { path: opts.path, dropped });
+      });
     },
   };
 }

@@ -1,17 +1,20 @@
 // The recorder: a whole kubelet session on virtual time, recorded with --record, read back.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import '../../protocols/messages/channels.ts';
 import { createKubelet } from '../../bin/kubelet.ts';
 import { DEFAULT_FLAGS } from '../../bin/flags.ts';
 import { VirtualClock } from '../../kernel/clock.ts';
-import { silentLogger } from '../../kernel/log.ts';
+import { silentLogger, type Logger } from '../../kernel/log.ts';
+import { Bus } from '../../kernel/bus.ts';
 import { createRecorder, parseRecording } from '../../kernel/recorder.ts';
 import { MemoryStaticPodFs } from '../../actors/pod-config/adapters.ts';
 import { FakeCri } from '../support/fake-cri.ts';
+import { eventually, sleep } from '../support/wait.ts';
 
 const IMAGE = 'kubelet-ts.local/busybox:1.0';
 
@@ -24,6 +27,19 @@ function tempDir(): string {
   const d = mkdtempSync(join(tmpdir(), 'kts-rec-'));
   dirs.push(d);
   return d;
+}
+
+/** A logger that keeps what it is told. */
+function captureLog(): Logger & { lines: { level: string; msg: string; fields?: Record<string, unknown> }[] } {
+  const lines: { level: string; msg: string; fields?: Record<string, unknown> }[] = [];
+  const log = {
+    lines,
+    info: (msg: string, fields?: Record<string, unknown>) => { lines.push({ level: 'info', msg, fields }); },
+    warn: (msg: string, fields?: Record<string, unknown>) => { lines.push({ level: 'warn', msg, fields }); },
+    error: (msg: string, fields?: Record<string, unknown>) => { lines.push({ level: 'error', msg, fields }); },
+    child: () => log,
+  };
+  return log;
 }
 
 async function settle(): Promise<void> {
@@ -105,5 +121,102 @@ describe('recorder', () => {
     assert.deepEqual(recs.map((r) => [r.k, r.m ?? null]), [['api', 'patchPodStatus'], ['api.ok', null], ['api', 'deletePod'], ['api.err', null]]);
     assert.deepEqual(recs[0]!.args, ['a', { status: { phase: 'Running' } }]);
     assert.match((recs[3]!.err as { message: string }).message, /404 NotFound/);
+  });
+
+  it('a write error (a full disk) is logged once and ends the recording; nothing throws', async () => {
+    const log = captureLog();
+    const rec = createRecorder({ path: '/dev/full', clock: new VirtualClock(0), log });
+    for (let i = 0; i < 10; i++) rec.write({ k: 'in', ch: 'x', msg: { i } });
+    await eventually(() => rec.stats().error !== null, 2000, 'the write error', 5);
+    assert.match(rec.stats().error!, /ENOSPC/);
+    for (let i = 0; i < 10; i++) rec.write({ k: 'in', ch: 'x', msg: { i } });
+    await sleep(20);
+    await rec.close();
+    const errors = log.lines.filter((l) => l.level !== 'info');
+    assert.equal(errors.length, 1, JSON.stringify(errors));
+    assert.match(errors[0]!.msg, /^recording stopped: cannot write \/dev\/full: ENOSPC.*carries on without recording/);
+  });
+
+  it('a record that cannot be serialised never throws into the sender, which still delivers it', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'c.jsonl');
+    const log = captureLog();
+    const rec = createRecorder({ path, clock: new VirtualClock(0), log });
+    const bus = new Bus();
+    rec.tapBus(bus);
+    const seen: unknown[] = [];
+    bus.port('t').events('config').subscribe((m) => seen.push(m));
+    const cyclic: Record<string, unknown> = { type: 'config.podsAdded' };
+    cyclic.self = cyclic;
+    assert.doesNotThrow(() => bus.port('src').send('config', cyclic as never));
+    assert.deepEqual(seen, [cyclic]);
+    assert.match(rec.stats().error ?? '', /circular/i);
+    assert.equal(log.lines.filter((l) => l.level === 'error').length, 1);
+    await rec.close();
+    assert.deepEqual(parseRecording(readFileSync(path, 'utf8')).map((r) => r.k), ['header'], 'what was written before stays readable');
+  });
+
+  it('a failed rotation stops the recording without throwing', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'r.jsonl');
+    // FILE.1 is a non-empty directory: the rotation cannot replace it
+    mkdirSync(`${path}.1`);
+    writeFileSync(join(`${path}.1`, 'keep'), 'x');
+    const log = captureLog();
+    const rec = createRecorder({ path, clock: new VirtualClock(0), maxBytes: 1000, keep: 1, log });
+    assert.doesNotThrow(() => { for (let i = 0; i < 50; i++) rec.write({ k: 'in', ch: 'x', msg: { i, pad: 'x'.repeat(50) } }); });
+    assert.ok(rec.stats().error !== null, 'the recording stopped');
+    assert.match(log.lines.find((l) => l.level === 'error')?.msg ?? '', new RegExp(`recording stopped: cannot write ${path}`));
+    await rec.close();
+    assert.ok(parseRecording(readFileSync(path, 'utf8')).length > 1, 'the part written before stays readable');
+  });
+
+  it('a stalled disk costs bounded memory: past the cap records are dropped, counted and logged once', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'fifo');
+    execFileSync('mkfifo', [path]);
+    // A reader that does not read yet: the pipe fills and the writes stall.
+    const rfd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    try {
+      const log = captureLog();
+      const rec = createRecorder({ path, clock: new VirtualClock(0), maxQueuedBytes: 256 * 1024, maxBytes: 1000, log });
+      const pad = 'x'.repeat(1000);
+      for (let i = 0; i < 2000; i++) rec.write({ k: 'in', ch: 'x', msg: { i, pad } });
+      const st = rec.stats();
+      assert.ok(st.dropped > 1000, `dropped ${st.dropped}`);
+      assert.ok(st.records < 400, `records ${st.records}`);
+      assert.ok(st.queued <= 256 * 1024 + 2000, `queued ${st.queued}`);
+      assert.equal(st.rotations, 0, 'a FIFO never rotates');
+      assert.equal(log.lines.filter((l) => l.level === 'warn').length, 1);
+      assert.match(log.lines[0]!.msg, /does not keep up.*dropping records/);
+      // The reader catches up: what was accepted arrives whole, and recording goes on.
+      const chunks: Buffer[] = [];
+      const buf = Buffer.alloc(65536);
+      const lines = () => chunks.reduce((n, c) => n + c.filter((b) => b === 10).length, 0);
+      const readUntil = async (enough: () => boolean) => {
+        for (;;) {
+          let n = 0;
+          try { n = readSync(rfd, buf); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e; }
+          if (n > 0) chunks.push(Buffer.from(buf.subarray(0, n)));
+          else if (enough()) return;
+          else await sleep(2);
+        }
+      };
+      await readUntil(() => lines() === st.records);
+      await eventually(() => rec.stats().queued === 0, 2000, 'the queue to drain', 2);
+      rec.write({ k: 'in', ch: 'x', msg: { last: true } });
+      let closed = false;
+      void rec.close().then(() => { closed = true; });
+      await readUntil(() => closed);
+      assert.equal(rec.stats().dropped, st.dropped);
+      const recs = parseRecording(Buffer.concat(chunks).toString('utf8'));
+      assert.equal(recs[0]!.k, 'header');
+      assert.equal(recs.length, st.records + 1);
+      assert.deepEqual(recs.at(-1)!.msg, { last: true });
+      assert.equal(recs.at(-1)!.n, 2001);
+      assert.equal(recs.at(-2)!.n, st.records - 1, 'the dropped records leave a gap in n');
+    } finally {
+      closeSync(rfd);
+    }
   });
 });
