@@ -4,14 +4,16 @@
  *
  * Line kinds (each with `t`, the Clock time in ms, and `n`, a sequence number):
  *   {"k":"header", ...}                      format version, node name, start time
+ *   {"k":"header", ..., "part":N, "continues":true}   the same session's header again, first line
+ *                                            of each rotated part (N = 1, 2, ... in the session)
  *   {"k":"in","ch":C,"msg":M}                every syncLoop mailbox input (config, PLEG, ticks)
  *   {"k":"cri","id":I,"m":METHOD,"args":[...]}          a decision: a CRI call issued
  *   {"k":"cri.ok","id":I,"res":R} / {"k":"cri.err","id":I,"err":{kind,message}}   its answer
  *   {"k":"api","id":I,"m":METHOD,"args":[...]} + api.ok / api.err  a write to the API server
  *
  * Writes are buffered and flushed asynchronously (never on the hot path); the file rotates at
- * `maxBytes` (FILE → FILE.1 … FILE.<keep>), and `close()` flushes what is left. Only a regular
- * file rotates (never /dev/stdout or a FIFO).
+ * `maxBytes` (FILE → FILE.1 … FILE.<keep>; an existing file is appended to and its size counts),
+ * and `close()` flushes what is left. Only a regular file rotates (never /dev/stdout or a FIFO).
  *
  * The recorder never affects the kubelet: it runs inside bus taps and CRI/API calls, so it never
  * throws. A write error (a full disk, a failed rotation, a record that cannot be serialised)
@@ -47,7 +49,7 @@ export interface RecorderOptions {
 export interface RecorderStats {
   /** Records written (headers included). */
   records: number;
-  /** Size of the current part. */
+  /** Size of the current part, what was in the file before included. */
   bytes: number;
   rotations: number;
   /** Records dropped because the disk did not keep up. */
@@ -79,6 +81,12 @@ function jsonSafe(_key: string, v: unknown): unknown {
   return v;
 }
 
+/** One record's line: `t` and `n` first, then the record's own fields (`body`, its JSON). */
+function recordLine(t: number, n: number, body: string): string {
+  const fields = body.slice(1, -1);
+  return `{"t":${JSON.stringify(t)},"n":${n}${fields ? ',' + fields : ''}}\n`;
+}
+
 function errMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
@@ -99,6 +107,7 @@ export function createRecorder(opts: RecorderOptions): Recorder {
   let records = 0;
   let rotations = 0;
   let dropped = 0;
+  let part = 0;
   let callId = 0;
   let closed = false;
   let failure: string | null = null;
@@ -125,7 +134,7 @@ export function createRecorder(opts: RecorderOptions): Recorder {
     try {
       const st = fstatSync(fd);
       rotatable = st.isFile();
-      bytes = 0;
+      bytes = flags === 'a' && st.isFile() ? st.size : 0;
       s = createWriteStream('', { fd });
     } catch (e) {
       closeSync(fd);
@@ -142,7 +151,7 @@ export function createRecorder(opts: RecorderOptions): Recorder {
     return n;
   };
 
-  const rotate = () => {
+  const rotate = (nextIsHeader: boolean) => {
     const old = stream;
     draining.add(old);
     old.end(() => draining.delete(old));
@@ -154,12 +163,23 @@ export function createRecorder(opts: RecorderOptions): Recorder {
     }
     stream = openStream('w');
     rotations++;
+    // A part read alone still says which session it belongs to (replay: a continuation).
+    if (!nextIsHeader) emit(opts.clock.now(), JSON.stringify({ ...session, part: ++part, continues: true }, jsonSafe), true);
   };
 
-  /** One line into the current part; headers are never dropped. */
-  const emit = (line: string, header: boolean) => {
-    const len = Buffer.byteLength(line);
-    if (rotatable && bytes > 0 && bytes + len > maxBytes) rotate();
+  /**
+   * One record into the current part, numbered in file order (a rotation's header comes first);
+   * headers are never dropped.
+   */
+  const emit = (t: number, body: string, header: boolean) => {
+    let line = recordLine(t, seq, body);
+    let len = Buffer.byteLength(line);
+    if (rotatable && bytes > 0 && bytes + len > maxBytes) {
+      rotate(header);
+      line = recordLine(t, seq, body);
+      len = Buffer.byteLength(line);
+    }
+    seq++;
     if (!header && queued() > maxQueued) return drop();
     // Buffered by the stream: a slow disk costs memory (up to maxQueued), not latency.
     stream.write(line);
@@ -170,8 +190,7 @@ export function createRecorder(opts: RecorderOptions): Recorder {
   const write = (rec: Record<string, unknown>) => {
     if (closed || failure !== null) return;
     try {
-      const line = JSON.stringify({ t: opts.clock.now(), n: seq++, ...rec }, jsonSafe) + '\n';
-      emit(line, false);
+      emit(opts.clock.now(), JSON.stringify(rec, jsonSafe), false);
     } catch (e) {
       fail(e);
     }
@@ -179,7 +198,7 @@ export function createRecorder(opts: RecorderOptions): Recorder {
 
   // Throws when the file cannot be opened: the daemon fails its start.
   stream = openStream('a');
-  emit(JSON.stringify({ t: opts.clock.now(), n: seq++, ...session }, jsonSafe) + '\n', true);
+  emit(opts.clock.now(), JSON.stringify(session, jsonSafe), true);
 
   return {
     write,

@@ -101,6 +101,53 @@ describe('recorder', () => {
     assert.ok((older.at(-1)!.n as number) < (last[0]!.n as number), 'parts are in order');
   });
 
+  it('every rotated part starts with the session header again, with its part number and continues: true', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'p.jsonl');
+    const rec = createRecorder({ path, clock: new VirtualClock(5), maxBytes: 2000, keep: 20, header: { node: 'node-p' } });
+    for (let i = 0; i < 100; i++) rec.write({ k: 'in', ch: 'x', msg: { i, pad: 'x'.repeat(50) } });
+    await rec.close();
+    const n = rec.stats().rotations;
+    assert.ok(n >= 3);
+    // oldest first: FILE.n … FILE.1, FILE
+    const parts = [...Array.from({ length: n }, (_, i) => `${path}.${n - i}`), path].map((p) => parseRecording(readFileSync(p, 'utf8')));
+    parts.forEach((recs, i) => {
+      const h = recs[0]!;
+      assert.equal(h.k, 'header', `part ${i} opens with a header`);
+      assert.equal(h.node, 'node-p');
+      assert.equal(h.format, 1);
+      if (i === 0) assert.deepEqual([h.part, h.continues], [undefined, undefined]);
+      else assert.deepEqual([h.part, h.continues], [i, true]);
+      assert.equal(recs.filter((r) => r.k === 'header').length, 1);
+    });
+    // read together, the parts are one session: n dense, the records all there in order
+    const all = parts.flat();
+    all.forEach((r, i) => assert.equal(r.n, i));
+    assert.deepEqual(all.filter((r) => r.k === 'in').map((r) => (r.msg as { i: number }).i), Array.from({ length: 100 }, (_, i) => i));
+  });
+
+  it('appends to an existing recording, counting its size toward the cap', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'a.jsonl');
+    const first = createRecorder({ path, clock: new VirtualClock(0), maxBytes: 1000, keep: 5 });
+    for (let i = 0; i < 10; i++) first.write({ k: 'in', ch: 'x', msg: { i } });
+    await first.close();
+    const before = readFileSync(path, 'utf8');
+    assert.ok(before.length > 400 && before.length < 1000, `first session ${before.length} B`);
+    // a restart: the second session goes on in the same file until the cap, then rotates
+    const second = createRecorder({ path, clock: new VirtualClock(10_000), maxBytes: 1000, keep: 5 });
+    assert.ok(second.stats().bytes >= before.length, 'the existing size counts');
+    for (let i = 0; i < 40; i++) second.write({ k: 'in', ch: 'y', msg: { i } });
+    await second.close();
+    const files = readdirSync(dir).filter((f) => f.startsWith('a.jsonl')).map((f) => join(dir, f));
+    assert.ok(files.length >= 3);
+    for (const f of files) {
+      const size = readFileSync(f).length;
+      assert.ok(size <= 1000, `${f} is ${size} B, over the 1000 B cap`);
+    }
+    assert.equal(readFileSync(`${path}.${files.length - 1}`, 'utf8').slice(0, before.length), before, 'the first session is intact');
+  });
+
   it('wrap with a method list records only those calls (API writes), others pass through untouched', async () => {
     const dir = tempDir();
     const path = join(dir, 'api.jsonl');
