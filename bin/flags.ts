@@ -6,6 +6,8 @@
  */
 
 export interface KubeletFlags {
+  /** --config: a KubeletConfiguration file (bin/config-file.ts); flags given override it. */
+  config: string | undefined;
   podManifestPath: string | undefined;
   containerRuntimeEndpoint: string;
   rootDir: string;
@@ -56,6 +58,7 @@ interface FlagDef {
 }
 
 export const FLAGS: readonly FlagDef[] = [
+  { name: 'config', kind: 'string', key: 'config', help: 'KubeletConfiguration file (kubelet.config.k8s.io/v1beta1, YAML or JSON). Flags given on the command line override its values.' },
   { name: 'pod-manifest-path', kind: 'string', key: 'podManifestPath', help: 'Directory of static pod manifests (one pod per YAML or JSON file).' },
   { name: 'container-runtime-endpoint', kind: 'string', key: 'containerRuntimeEndpoint', help: 'CRI endpoint (unix socket). Default unix:///run/containerd/containerd.sock.' },
   { name: 'root-dir', kind: 'string', key: 'rootDir', help: 'Directory for kubelet files (debug socket, pod dirs). Default /var/lib/kubelet.' },
@@ -88,6 +91,7 @@ export const FLAGS: readonly FlagDef[] = [
 ];
 
 export const DEFAULT_FLAGS: KubeletFlags = {
+  config: undefined,
   podManifestPath: undefined,
   containerRuntimeEndpoint: 'unix:///run/containerd/containerd.sock',
   rootDir: '/var/lib/kubelet',
@@ -213,8 +217,14 @@ function convert(def: FlagDef, raw: string, prev: unknown): string | number | bo
   }
 }
 
-export function parseFlags(argv: readonly string[]): KubeletFlags {
-  const out: Record<string, unknown> = { ...DEFAULT_FLAGS };
+/**
+ * The flags in `argv` over `base` (the defaults, or the defaults overlaid with a --config file,
+ * as upstream re-parses the command line over the loaded KubeletConfiguration). A repeatable
+ * flag's first occurrence replaces the base's value, later ones add to it (pflag's map values).
+ */
+export function parseFlags(argv: readonly string[], base: KubeletFlags = DEFAULT_FLAGS): KubeletFlags {
+  const out: Record<string, unknown> = { ...base };
+  const seen = new Set<keyof KubeletFlags>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const m = /^(--?)([A-Za-z][\w-]*)(?:=(.*))?$/s.exec(arg);
@@ -230,7 +240,8 @@ export function parseFlags(argv: readonly string[]): KubeletFlags {
         if (raw === undefined) throw new FlagError(`flag needs an argument: --${def.name}`);
       }
     }
-    out[def.key] = convert(def, raw, out[def.key]);
+    out[def.key] = convert(def, raw, seen.has(def.key) ? out[def.key] : {});
+    seen.add(def.key);
   }
   const flags = out as unknown as KubeletFlags;
   if (flags.verbosity < 0 || flags.verbosity > 10) throw new FlagError(`invalid argument "${flags.verbosity}" for "--v" flag: must be 0..10`);

@@ -3,33 +3,44 @@
  *
  * Exit codes: 0 after SIGTERM/SIGINT (actors stopped in reverse order, pods left running, as
  * upstream leaves them); 1 when the root supervisor escalates (restart intensity exceeded), so
- * systemd's Restart=on-failure brings the daemon back; 2 for bad flags.
+ * systemd's Restart=on-failure brings the daemon back; 1 also for a configuration it cannot run
+ * with (a --config file that does not load, an unreadable kubeconfig), before any actor starts;
+ * 2 for bad flags.
  */
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { RealClock } from '../kernel/clock.ts';
 import { DEBUG_SOCKET_NAME } from '../kernel/debug-socket.ts';
 import { createLogger } from '../kernel/log.ts';
+import { applyConfigFile, ConfigFileError, reportConfigFile, type LoadedConfig } from './config-file.ts';
 import { FlagError, parseFlags, usage } from './flags.ts';
 import { createKubelet, type Kubelet } from './kubelet.ts';
 
 async function main(argv: string[]): Promise<number> {
+  const clock = new RealClock();
   let flags;
+  let configFile: LoadedConfig | undefined;
   try {
     flags = parseFlags(argv);
+    if (flags.help) {
+      process.stdout.write(usage() + '\n');
+      return 0;
+    }
+    // --config: the file over the defaults, then the command line again over the file
+    if (flags.config) ({ flags, file: configFile } = applyConfigFile(argv, flags.config));
   } catch (e) {
     if (e instanceof FlagError) {
       process.stderr.write(`Error: ${e.message}\n${usage()}\n`);
       return 2;
     }
+    if (e instanceof ConfigFileError) {
+      createLogger({ verbosity: 0, now: () => clock.now() }).error('kubelet-ts cannot start', { error: e.message });
+      return 1;
+    }
     throw e;
   }
-  if (flags.help) {
-    process.stdout.write(usage() + '\n');
-    return 0;
-  }
-  const clock = new RealClock();
   const log = createLogger({ verbosity: flags.verbosity, now: () => clock.now() });
+  if (configFile) reportConfigFile(log, configFile);
   const nodeName = (flags.hostnameOverride ?? hostname()).trim().toLowerCase();
 
   let exitCode = 0;
@@ -60,6 +71,7 @@ async function main(argv: string[]): Promise<number> {
 
   log.info('kubelet-ts starting', {
     nodeName, runtime: flags.containerRuntimeEndpoint, manifests: flags.podManifestPath ?? null, rootDir: flags.rootDir,
+    config: flags.config ?? null,
   });
   try {
     await kubelet.start();

@@ -1,0 +1,299 @@
+// --config FILE: a KubeletConfiguration (kubelet.config.k8s.io/v1beta1) under the command line.
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  applyConfigFile, CONFIG_FIELDS, ConfigFileError, loadKubeletConfig, parseKubeletConfig, reportConfigFile,
+} from '../../bin/config-file.ts';
+import { DEFAULT_FLAGS, FLAGS, parseFlags } from '../../bin/flags.ts';
+import { createLogger } from '../../kernel/log.ts';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const HEAD = 'apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n';
+const PATH = '/etc/kubernetes/kubelet-config.yaml';
+const parse = (body: string) => parseKubeletConfig(HEAD + body, PATH);
+/** The ConfigFileError message for `text`. */
+function errorOf(text: string, path = PATH): string {
+  try {
+    parseKubeletConfig(text, path);
+  } catch (e) {
+    assert.ok(e instanceof ConfigFileError, `not a ConfigFileError: ${String(e)}`);
+    return e.message;
+  }
+  assert.fail('expected a ConfigFileError');
+}
+/** The flags in effect for `argv` with a config file of `text` (read from memory). */
+const withFile = (text: string, argv: string[] = []) =>
+  applyConfigFile(['--config', PATH, ...argv], PATH, (p) => (assert.equal(p, PATH), HEAD + text)).flags;
+
+const work = mkdtempSync(join(tmpdir(), 'kts-config-'));
+after(() => rmSync(work, { recursive: true, force: true }));
+
+describe('KubeletConfiguration file: fields', () => {
+  it('maps every field that has a kubelet-ts flag, with upstream types', () => {
+    const { values, warnings, ignored } = parse(`
+staticPodPath: /etc/kubernetes/manifests
+staticPodURL: https://cfg.example/pods
+staticPodURLHeader:
+  Authorization: ["Bearer abc"]
+  X-Multi: [one, two]
+fileCheckFrequency: 30s
+httpCheckFrequency: 1m30s
+syncFrequency: 2m0s
+runtimeRequestTimeout: 500ms
+containerRuntimeEndpoint: unix:///run/crio/crio.sock
+podLogsDir: /srv/logs
+nodeStatusUpdateFrequency: 20s
+nodeStatusReportFrequency: 1h
+registerNode: false
+maxPods: 42
+kubeAPIQPS: 7
+kubeAPIBurst: 9
+eventRecordQPS: 3
+eventBurst: 4
+kubeReserved: {cpu: 100m, memory: 256Mi, ephemeral-storage: 1Gi}
+systemReserved: {cpu: "1", memory: 1.5Gi}
+evictionHard: {memory.available: 200Mi, nodefs.available: "5%"}
+logging: {verbosity: 4}
+`);
+    assert.deepEqual(warnings, []);
+    assert.deepEqual(ignored, []);
+    assert.deepEqual(values, {
+      podManifestPath: '/etc/kubernetes/manifests',
+      manifestUrl: 'https://cfg.example/pods',
+      manifestUrlHeader: { Authorization: ['Bearer abc'], 'X-Multi': ['one', 'two'] },
+      fileCheckFrequencyMs: 30_000,
+      httpCheckFrequencyMs: 90_000,
+      syncFrequencyMs: 120_000,
+      runtimeRequestTimeoutMs: 500,
+      containerRuntimeEndpoint: 'unix:///run/crio/crio.sock',
+      podLogsDir: '/srv/logs',
+      nodeStatusUpdateFrequencyMs: 20_000,
+      nodeStatusReportFrequencyMs: 3_600_000,
+      registerNode: false,
+      maxPods: 42,
+      kubeApiQps: 7,
+      kubeApiBurst: 9,
+      eventQps: 3,
+      eventBurst: 4,
+      kubeReserved: { cpu: '100m', memory: '256Mi', 'ephemeral-storage': '1Gi' },
+      systemReserved: { cpu: '1', memory: '1.5Gi' },
+      evictionHard: { 'memory.available': '200Mi', 'nodefs.available': '5%' },
+      verbosity: 4,
+    });
+    // the table covers exactly the fields set above, and each has a flag to override it
+    for (const f of CONFIG_FIELDS) {
+      assert.ok(FLAGS.some((d) => d.key === f.key), `${f.field} has a flag`);
+      assert.ok(f.key in values, `${f.field} was parsed`);
+    }
+  });
+
+  it('reads JSON as well as YAML', () => {
+    const { values } = parseKubeletConfig(JSON.stringify({
+      kind: 'KubeletConfiguration', apiVersion: 'kubelet.config.k8s.io/v1beta1', maxPods: 7, syncFrequency: '45s', registerNode: true,
+    }), '/etc/kubelet.json');
+    assert.deepEqual(values, { maxPods: 7, syncFrequencyMs: 45_000, registerNode: true });
+  });
+
+  it('reads durations as Go durations', () => {
+    const ms = (d: string) => parse(`syncFrequency: "${d}"`).values.syncFrequencyMs;
+    assert.equal(ms('20s'), 20_000);
+    assert.equal(ms('1m0s'), 60_000);
+    assert.equal(ms('1h30m'), 5_400_000);
+    assert.equal(ms('1.5s'), 1500);
+    assert.equal(ms('250ms'), 250);
+    assert.match(errorOf(`${HEAD}syncFrequency: 20`), /syncFrequency: Invalid value: 20: expected a duration string such as "20s" or "1m0s", got an integer/);
+    assert.match(errorOf(`${HEAD}syncFrequency: 20x`), /line 3: syncFrequency: Invalid value: "20x": not a duration: use Go duration syntax/);
+    assert.match(errorOf(`${HEAD}syncFrequency: "-5s"`), /syncFrequency: Invalid value: "-5s": not a duration/);
+  });
+
+  it('reads quantities and thresholds as strings, checked as upstream parses them', () => {
+    assert.deepEqual(parse('kubeReserved: {memory: "1e9", cpu: "0.5"}').values.kubeReserved, { memory: '1e9', cpu: '0.5' });
+    assert.match(errorOf(`${HEAD}kubeReserved:\n  cpu: 1\n`), /line 4: kubeReserved\[cpu\]: Invalid value: 1: expected a quantity string such as "100m" or "256Mi" \(quote numbers\), got an integer/);
+    assert.match(errorOf(`${HEAD}systemReserved: {memory: lots}`), /systemReserved\[memory\]: Invalid value: "lots": quantities must match the regular expression/);
+    assert.match(errorOf(`${HEAD}systemReserved: {memory: -1Gi}`), /systemReserved\[memory\]: Invalid value: "-1Gi": must not be negative/);
+    assert.match(errorOf(`${HEAD}evictionHard: {nodefs.available: 150%}`), /evictionHard\[nodefs.available\]: Invalid value: "150%": a percentage must be between 0% and 100%/);
+    assert.match(errorOf(`${HEAD}evictionHard: [memory.available]`), /evictionHard: Invalid value: \["memory.available"\]: expected a map of eviction signal to threshold, got a list/);
+    assert.match(errorOf(`${HEAD}staticPodURLHeader: {Authorization: "Bearer x"}`), /staticPodURLHeader\[Authorization\]: Invalid value: "Bearer x": expected a list of strings, got a string/);
+  });
+
+  it('applies v1beta1 defaulting: zero values take the default, except behind pointers', () => {
+    const f = withFile('maxPods: 0\nsyncFrequency: 0s\nkubeAPIBurst: 0\neventBurst: 0\nstaticPodPath: ""\ncontainerRuntimeEndpoint: ""\nkubeAPIQPS: 0\neventRecordQPS: 0\nregisterNode: false\n');
+    assert.equal(f.maxPods, 110);
+    assert.equal(f.syncFrequencyMs, 60_000);
+    assert.equal(f.kubeApiBurst, 100);
+    assert.equal(f.eventBurst, 100);
+    assert.equal(f.podManifestPath, undefined);
+    assert.equal(f.containerRuntimeEndpoint, DEFAULT_FLAGS.containerRuntimeEndpoint);
+    assert.equal(f.kubeApiQps, 0, 'kubeAPIQPS is a pointer: 0 is kept');
+    assert.equal(f.eventQps, 0, 'eventRecordQPS 0 is "no limit"');
+    assert.equal(f.registerNode, false);
+    // null leaves a field unset, as Go's JSON decoder does
+    assert.equal(withFile('maxPods: null\nlogging: {verbosity: null}\n').maxPods, 110);
+  });
+
+  it('defaults nodeStatusReportFrequency to an explicitly set nodeStatusUpdateFrequency (upstream back-compat)', () => {
+    const f = withFile('nodeStatusUpdateFrequency: 20s\n');
+    assert.equal(f.nodeStatusUpdateFrequencyMs, 20_000);
+    assert.equal(f.nodeStatusReportFrequencyMs, 20_000);
+    assert.equal(withFile('nodeStatusUpdateFrequency: 20s\nnodeStatusReportFrequency: 1m\n').nodeStatusReportFrequencyMs, 60_000);
+    assert.equal(withFile('maxPods: 3\n').nodeStatusReportFrequencyMs, 300_000);
+    // the flag alone does not move the report frequency: upstream defaults the file before the flags
+    assert.equal(withFile('maxPods: 3\n', ['--node-status-update-frequency=20s']).nodeStatusReportFrequencyMs, 300_000);
+  });
+
+  it('evictionHard replaces the default thresholds, or merges with mergeDefaultEvictionSettings', () => {
+    assert.deepEqual(withFile('maxPods: 3\n').evictionHard, DEFAULT_FLAGS.evictionHard);
+    assert.deepEqual(withFile('evictionHard: {memory.available: 1Gi}\n').evictionHard, { 'memory.available': '1Gi' });
+    assert.deepEqual(withFile('evictionHard: {memory.available: 1Gi}\nmergeDefaultEvictionSettings: true\n').evictionHard,
+      { ...DEFAULT_FLAGS.evictionHard, 'memory.available': '1Gi' });
+  });
+
+  it('resolves relative paths against the file\'s directory', () => {
+    const { values } = parseKubeletConfig(`${HEAD}staticPodPath: manifests\npodLogsDir: ../logs\nrecord: {path: rec/session.jsonl}\n`, 'conf/kubelet.yaml');
+    assert.equal(values.podManifestPath, join(process.cwd(), 'conf', 'manifests'));
+    assert.equal(values.podLogsDir, join(process.cwd(), 'logs'));
+    assert.equal(values.record, join(process.cwd(), 'conf', 'rec', 'session.jsonl'));
+  });
+});
+
+describe('KubeletConfiguration file: precedence', () => {
+  it('flags on the command line override the file; the file overrides the defaults', () => {
+    const file = 'maxPods: 50\nsyncFrequency: 30s\nkubeReserved: {cpu: 200m}\nlogging: {verbosity: 3}\n';
+    const f = withFile(file, ['--max-pods=20', '-v', '5']);
+    assert.equal(f.maxPods, 20, 'flag over file');
+    assert.equal(f.verbosity, 5, '-v over logging.verbosity');
+    assert.equal(f.syncFrequencyMs, 30_000, 'file over default');
+    assert.deepEqual(f.kubeReserved, { cpu: '200m' });
+    assert.equal(f.fileCheckFrequencyMs, DEFAULT_FLAGS.fileCheckFrequencyMs, 'default where neither says');
+    assert.equal(f.config, PATH);
+    // the order of --config among the flags does not matter
+    const g = applyConfigFile(['--max-pods=20', '--config', PATH], PATH, () => HEAD + file).flags;
+    assert.equal(g.maxPods, 20);
+  });
+
+  it('a map flag replaces the file\'s map; a repeated multimap flag then adds to it', () => {
+    const file = 'kubeReserved: {cpu: 200m, memory: 1Gi}\nstaticPodURLHeader: {A: [file], B: [file]}\n';
+    assert.deepEqual(withFile(file, ['--kube-reserved=memory=2Gi']).kubeReserved, { memory: '2Gi' });
+    assert.deepEqual(withFile(file, ['--manifest-url-header=A:flag', '--manifest-url-header=A:again']).manifestUrlHeader, { A: ['flag', 'again'] });
+    assert.deepEqual(withFile(file).manifestUrlHeader, { A: ['file'], B: ['file'] });
+    // without a file, repeated flags accumulate as before
+    assert.deepEqual(parseFlags(['--manifest-url-header=A:1', '--manifest-url-header=A:2,B:3']).manifestUrlHeader, { A: ['1', '2'], B: ['3'] });
+  });
+
+  it('the example file parses to what it says', () => {
+    const path = join(ROOT, 'examples', 'kubelet-config.yaml');
+    const file = loadKubeletConfig(path);
+    assert.deepEqual(file.warnings, []);
+    assert.deepEqual(file.ignored, []);
+    const f = applyConfigFile(['--config', path], path).flags;
+    assert.equal(f.podManifestPath, join(ROOT, 'examples', 'manifests'));
+    assert.equal(f.verbosity, 2);
+    assert.equal(f.maxPods, 110);
+    assert.deepEqual(f.kubeReserved, { cpu: '100m', memory: '256Mi' });
+    assert.deepEqual(f.evictionHard, { ...DEFAULT_FLAGS.evictionHard, 'memory.available': '100Mi', 'nodefs.available': '10%' });
+    assert.equal(f.record, '/var/log/kubelet-ts/session.jsonl');
+    assert.equal(f.recordMaxBytes, 67_108_864);
+  });
+});
+
+describe('KubeletConfiguration file: lenient decoding', () => {
+  it('warns about an unknown field, naming it, and carries on', () => {
+    const file = parse('maxPods: 12\nnodeLabels: {a: b}\nlogging: {verbosity: 1, colour: red}\nrecord: {path: /r, compress: true}\n');
+    assert.deepEqual(file.warnings, [
+      { field: 'nodeLabels', line: 4, message: 'unknown field "nodeLabels"' },
+      { field: 'logging.colour', line: 5, message: 'unknown field "logging.colour"' },
+      { field: 'record.compress', line: 6, message: 'unknown field "record.compress"' },
+    ]);
+    assert.equal(file.values.maxPods, 12);
+    assert.equal(file.values.verbosity, 1);
+    const lines: string[] = [];
+    reportConfigFile(createLogger({ verbosity: 0, now: () => 0, sink: { write: (l) => lines.push(l) } }), file);
+    assert.equal(lines.length, 3);
+    const first = JSON.parse(lines[0]!) as Record<string, unknown>;
+    assert.equal(first.level, 'warn');
+    assert.equal(first.field, 'nodeLabels');
+    assert.equal(first.path, PATH);
+    assert.equal(first.err, 'strict decoding error: unknown field "nodeLabels"');
+  });
+
+  it('warns about a duplicated field; the last value wins', () => {
+    const file = parse('maxPods: 12\nmaxPods: 13\n');
+    assert.deepEqual(file.warnings, [{ field: 'maxPods', line: 4, message: 'duplicate field "maxPods"' }]);
+    assert.equal(file.values.maxPods, 13);
+  });
+
+  it('accepts upstream fields kubelet-ts does not implement, listing them as ignored (no warning)', () => {
+    const file = parse('clusterDNS: [10.96.0.10]\ncgroupDriver: systemd\nauthentication: {anonymous: {enabled: false}}\nlogging: {format: text}\n');
+    assert.deepEqual(file.warnings, []);
+    assert.deepEqual(file.ignored, ['clusterDNS', 'cgroupDriver', 'authentication', 'logging.format']);
+    const lines: string[] = [];
+    reportConfigFile(createLogger({ verbosity: 0, now: () => 0, sink: { write: (l) => lines.push(l) } }), file);
+    assert.deepEqual((JSON.parse(lines[0]!) as { fields: string[] }).fields, file.ignored);
+  });
+});
+
+describe('KubeletConfiguration file: the record extension', () => {
+  it('record.path and record.maxBytes set --record and --record-max-bytes; flags override them', () => {
+    assert.deepEqual(parse('record: {path: /var/log/s.jsonl, maxBytes: 1048576}').values, { record: '/var/log/s.jsonl', recordMaxBytes: 1_048_576 });
+    const f = withFile('record: {path: /var/log/s.jsonl, maxBytes: 1048576}\n', ['--record=/tmp/other.jsonl']);
+    assert.equal(f.record, '/tmp/other.jsonl');
+    assert.equal(f.recordMaxBytes, 1_048_576);
+    assert.equal(withFile('maxPods: 1\n').record, undefined, 'optional: no recording unless asked');
+    assert.match(errorOf(`${HEAD}record: {maxBytes: "64Mi"}`), /record.maxBytes: Invalid value: "64Mi": expected an integer, got a string/);
+    assert.match(errorOf(`${HEAD}record: /var/log/s.jsonl`), /record: Invalid value: "\/var\/log\/s.jsonl": expected a map, got a string/);
+  });
+});
+
+describe('KubeletConfiguration file: errors name the file and the field', () => {
+  it('a malformed file', () => {
+    assert.match(errorOf(`${HEAD}maxPods: [1,\n`), /^failed to load kubelet config file \/etc\/kubernetes\/kubelet-config.yaml: line \d+, column \d+: /);
+    assert.match(errorOf(`${HEAD}---\n${HEAD}`), /holds 2 YAML documents: a kubelet config file holds exactly one KubeletConfiguration/);
+    assert.match(errorOf('# nothing\n'), /kubelet-config.yaml: the file is empty: expected a KubeletConfiguration/);
+    assert.match(errorOf('- a\n- b\n'), /expected a KubeletConfiguration object, got a list/);
+  });
+
+  it('a wrong or missing kind / apiVersion', () => {
+    assert.equal(errorOf('maxPods: 3\n'),
+      `failed to load kubelet config file ${PATH}: kind: Required value: expected "KubeletConfiguration"; apiVersion: Required value: expected "kubelet.config.k8s.io/v1beta1"`);
+    assert.equal(errorOf('apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeProxyConfiguration\n'),
+      `failed to load kubelet config file ${PATH}: line 2: kind: Unsupported value: "KubeProxyConfiguration": supported values: "KubeletConfiguration"`);
+    assert.equal(errorOf('apiVersion: kubelet.config.k8s.io/v1\nkind: KubeletConfiguration\n'),
+      `failed to load kubelet config file ${PATH}: line 1: apiVersion: Unsupported value: "kubelet.config.k8s.io/v1": supported values: "kubelet.config.k8s.io/v1beta1"`);
+  });
+
+  it('a field of the wrong type, every one reported with its line', () => {
+    assert.equal(errorOf(`${HEAD}maxPods: "110"\nregisterNode: "yes"\n`),
+      `failed to load kubelet config file ${PATH}: line 3: maxPods: Invalid value: "110": expected an integer, got a string; `
+      + 'line 4: registerNode: Invalid value: "yes": expected a boolean (true or false), got a string');
+    assert.match(errorOf(`${HEAD}maxPods: 1.5`), /maxPods: Invalid value: 1.5: expected an integer, got a number/);
+    assert.match(errorOf(`${HEAD}maxPods: -1`), /maxPods: Invalid value: -1: must not be a negative number/);
+    assert.match(errorOf(`${HEAD}kubeAPIQPS: 3000000000`), /kubeAPIQPS: Invalid value: 3000000000: expected an integer that fits in an int32/);
+    assert.match(errorOf(`${HEAD}logging: {verbosity: 11}`), /logging.verbosity: Invalid value: 11: must be at most 10/);
+    assert.match(errorOf(`${HEAD}staticPodURL: file:///etc/pods`), /staticPodURL: Invalid value: "file:\/\/\/etc\/pods": expected an http:\/\/ or https:\/\/ URL/);
+    assert.match(errorOf(`${HEAD}containerRuntimeEndpoint: 5`), /containerRuntimeEndpoint: Invalid value: 5: expected a string, got an integer/);
+  });
+
+  it('an unreadable file', () => {
+    assert.throws(() => loadKubeletConfig(join(work, 'missing.yaml')),
+      (e: unknown) => e instanceof ConfigFileError && e.message === `failed to load kubelet config file ${join(work, 'missing.yaml')}: no such file or directory`);
+    assert.throws(() => loadKubeletConfig(work), /: is a directory$/);
+  });
+
+  it('the daemon exits 1 with the message, before any actor starts', () => {
+    const bad = join(work, 'bad.yaml');
+    writeFileSync(bad, `${HEAD}maxPods: many\n`);
+    const r = spawnSync(join(ROOT, 'bin', 'kubelet-ts'), ['--config', bad, `--root-dir=${join(work, 'root')}`, '--container-runtime-endpoint=unix:///nonexistent.sock'],
+      { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.status, 1, r.stderr);
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, r.stderr);
+    const rec = JSON.parse(lines[0]!) as Record<string, unknown>;
+    assert.equal(rec.level, 'error');
+    assert.equal(rec.msg, 'kubelet-ts cannot start');
+    assert.equal(rec.error, `failed to load kubelet config file ${bad}: line 3: maxPods: Invalid value: "many": expected an integer, got a string`);
+  });
+});
