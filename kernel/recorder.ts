@@ -246,13 +246,36 @@ export function createRecorder(opts: RecorderOptions): Recorder {
   };
 }
 
-/** Reads a recording back (all rotated parts in order when given the base path's parts). */
-export function parseRecording(text: string): Record<string, unknown>[] {
-  return text.split('\n').filter((l) => l.trim() !== '').map((l, i) => {
+export interface ParseRecordingOptions {
+  /**
+   * A final line cut short (no newline after it and not JSON: the daemon was killed while its
+   * buffered writes were on their way) is dropped and reported here.
+   */
+  onTruncated?: (info: { line: number; text: string }) => void;
+}
+
+/**
+ * Reads a recording back (all rotated parts in order when given the base path's parts). A bad
+ * line throws with its line number, except a truncated last line (see `onTruncated`).
+ */
+export function parseRecording(text: string, opts: ParseRecordingOptions = {}): Record<string, unknown>[] {
+  const lines = text.split('\n');
+  const out: Record<string, unknown>[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const l = lines[i]!;
+    if (l.trim() === '') continue;
+    let v: unknown;
     try {
-      return JSON.parse(l) as Record<string, unknown>;
+      v = JSON.parse(l);
     } catch (e) {
+      if (i === lines.length - 1) {
+        opts.onTruncated?.({ line: i + 1, text: l });
+        continue;
+      }
       throw new Error(`recording line ${i + 1}: ${e instanceof Error ? e.message : String(e)}`);
     }
-  });
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error(`recording line ${i + 1}: not a JSON object`);
+    out.push(v as Record<string, unknown>);
+  }
+  return out;
 }

@@ -266,4 +266,17 @@ describe('recorder', () => {
       closeSync(rfd);
     }
   });
+
+  it('parseRecording drops a final line cut short (a killed daemon) and reports it; other bad lines throw with their line number', () => {
+    const good = ['{"t":0,"n":0,"k":"header","format":1}', '{"t":1,"n":1,"k":"in","ch":"x","msg":{}}'];
+    const cut = `${good.join('\n')}\n{"t":2,"n":2,"k":"in","ch":"x","ms`;
+    const seen: { line: number; text: string }[] = [];
+    assert.deepEqual(parseRecording(cut, { onTruncated: (info) => seen.push(info) }).map((r) => r.n), [0, 1]);
+    assert.deepEqual(seen, [{ line: 3, text: '{"t":2,"n":2,"k":"in","ch":"x","ms' }]);
+    assert.equal(parseRecording(cut).length, 2, 'tolerated without a callback too');
+    // a complete file (every line ends with a newline) has no excuse; nor has a line in the middle
+    assert.throws(() => parseRecording(`${cut}\n`), /^Error: recording line 3: /);
+    assert.throws(() => parseRecording(`${good[0]}\n\nnot json\n${good[1]}\n`), /^Error: recording line 3: /);
+    assert.throws(() => parseRecording(`${good[0]}\n[1,2]\n`), /^Error: recording line 2: not a JSON object/);
+  });
 });
