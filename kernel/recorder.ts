@@ -10,6 +10,7 @@
  *   {"k":"cri","id":I,"m":METHOD,"args":[...]}          a decision: a CRI call issued
  *   {"k":"cri.ok","id":I,"res":R} / {"k":"cri.err","id":I,"err":{kind,message}}   its answer
  *   {"k":"api","id":I,"m":METHOD,"args":[...]} + api.ok / api.err  a write to the API server
+ * Credentials in arguments (PullImage's AuthConfig) are written as "<redacted>".
  *
  * Writes are buffered and flushed asynchronously (never on the hot path); the file rotates at
  * `maxBytes` (FILE → FILE.1 … FILE.<keep>; an existing file is appended to and its size counts),
@@ -79,6 +80,24 @@ function jsonSafe(_key: string, v: unknown): unknown {
     return { base64: Buffer.from((v as { data: number[] }).data).toString('base64') };
   }
   return v;
+}
+
+/** The AuthConfig fields that are secrets (CRI runtime.v1 AuthConfig). */
+const AUTH_SECRETS = ['password', 'auth', 'identityToken', 'registryToken'] as const;
+
+/**
+ * A recorded call's arguments with credentials replaced by "<redacted>": PullImage's AuthConfig
+ * (argument 1). Replay compares recorded decisions with replayed ones through this too.
+ */
+export function redactCallArgs(method: string, args: readonly unknown[]): unknown[] {
+  if (method !== 'pullImage') return [...args];
+  const auth = args[1];
+  if (auth === null || typeof auth !== 'object') return [...args];
+  const copy: Record<string, unknown> = { ...(auth as Record<string, unknown>) };
+  for (const k of AUTH_SECRETS) if (copy[k] !== undefined && copy[k] !== '') copy[k] = '<redacted>';
+  const out = [...args];
+  out[1] = copy;
+  return out;
 }
 
 /** One record's line: `t` and `n` first, then the record's own fields (`body`, its JSON). */
@@ -217,7 +236,7 @@ export function createRecorder(opts: RecorderOptions): Recorder {
           if (only && !only.has(prop)) return (v as (...a: unknown[]) => unknown).bind(obj);
           return (...args: unknown[]) => {
             const id = ++callId;
-            write({ k: prefix, id, m: prop, args });
+            write({ k: prefix, id, m: prop, args: redactCallArgs(prop, args) });
             const out = (v as (...a: unknown[]) => unknown).apply(obj, args);
             if (out instanceof Promise) {
               return out.then(

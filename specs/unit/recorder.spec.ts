@@ -279,4 +279,28 @@ describe('recorder', () => {
     assert.throws(() => parseRecording(`${good[0]}\n\nnot json\n${good[1]}\n`), /^Error: recording line 3: /);
     assert.throws(() => parseRecording(`${good[0]}\n[1,2]\n`), /^Error: recording line 2: not a JSON object/);
   });
+
+  it('PullImage credentials never reach the recording; the runtime still gets them', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'auth.jsonl');
+    const rec = createRecorder({ path, clock: new VirtualClock(0) });
+    const got: unknown[] = [];
+    const images = { async pullImage(...args: unknown[]) { got.push(args); return 'sha256:abc'; } };
+    const cri = rec.wrap(images);
+    const auth = { username: 'bob', password: 'pw-s3cr3t', auth: 'YXV0aC1zM2NyM3Q=', identityToken: 'id-s3cr3t', registryToken: 'reg-s3cr3t', serverAddress: 'registry.example' };
+    await cri.pullImage({ image: 'registry.example/app:1' }, auth, { metadata: { name: 'p' } });
+    await cri.pullImage({ image: 'busybox' });
+    await rec.close();
+    assert.deepEqual(got[0], [{ image: 'registry.example/app:1' }, auth, { metadata: { name: 'p' } }], 'the runtime gets the real credentials');
+    assert.equal(auth.password, 'pw-s3cr3t', 'the caller\'s object is not touched');
+    const text = readFileSync(path, 'utf8');
+    assert.doesNotMatch(text, /s3cr3t|YXV0aC1zM2NyM3Q/);
+    const calls = parseRecording(text).filter((r) => r.k === 'cri');
+    assert.deepEqual(calls[0]!.args, [
+      { image: 'registry.example/app:1' },
+      { username: 'bob', password: '<redacted>', auth: '<redacted>', identityToken: '<redacted>', registryToken: '<redacted>', serverAddress: 'registry.example' },
+      { metadata: { name: 'p' } },
+    ]);
+    assert.deepEqual(calls[1]!.args, [{ image: 'busybox' }]);
+  });
 });
