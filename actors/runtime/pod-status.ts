@@ -9,7 +9,8 @@
  * - A container's state is its newest runtime instance's; `lastState` is the instance before.
  *   Exited: reason from the runtime (containerd: Completed / Error / OOMKilled), else Completed
  *   for exit 0 and Error otherwise. Created or unknown: waiting. Never seen: waiting with
- *   ContainerCreating (PodInitializing when the pod has init containers).
+ *   ContainerCreating (PodInitializing when the pod has init containers); if it was running
+ *   before, with lastState terminated ContainerStatusUnknown 137 and one more restart.
  * - A container the next sync will (re)start and that the sync reported waiting
  *   (CrashLoopBackOff, ErrImagePull, ...) shows that waiting reason, its exit moved to lastState.
  * - ready = running (readiness probes are not wired yet); init containers are ready once they
@@ -209,10 +210,12 @@ export function convertToApiContainerStatuses(
     statuses.set(c.name, s);
   }
 
-  // A container that was running and is now only "created" (its old instance is gone): show it
-  // stopped rather than waiting, so the pod does not fall back to Pending.
+  // A container that was running and of which the runtime lists no instance at all (removed
+  // behind our back, or lost): it still shows waiting, but with an unknown termination as
+  // lastState, which reads as stopped, so the pod does not fall back to Pending. Not when it
+  // already has a termination on record, or a sync gave it another waiting reason (upstream).
   for (const c of containers) {
-    if (!status.containers.some((cs) => cs.name === c.name && cs.state === 'CONTAINER_CREATED')) continue;
+    if (status.containers.some((cs) => cs.name === c.name)) continue;
     const old = oldStatuses.get(c.name);
     if (!old || old.state?.terminated || !old.state?.running) continue;
     const s = statuses.get(c.name)!;
@@ -225,6 +228,7 @@ export function convertToApiContainerStatuses(
         exitCode: 137,
       },
     };
+    // Not being deleted: it will be started again, which is a restart.
     if (!pod.metadata.deletionTimestamp) s.restartCount += 1;
   }
 

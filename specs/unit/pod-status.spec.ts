@@ -272,6 +272,50 @@ describe('generateApiPodStatus: phase memory', () => {
     assert.equal(s.containerStatuses?.[0]?.state?.terminated?.reason, 'ContainerStatusUnknown');
     assert.equal(s.containerStatuses?.[0]?.state?.terminated?.exitCode, 137);
   });
+
+  const wasRunning = (restartCount: number, lastState?: PodStatus['phase']): PodStatus => ({
+    phase: 'Running',
+    containerStatuses: [{
+      name: 'web', image: 'nginx:1.25', imageID: 'sha256:img', containerID: 'containerd://web-id', ready: true, started: true, restartCount,
+      state: { running: { startedAt: '2024-01-02T03:04:06Z' } },
+      ...(lastState ? { lastState: { terminated: { exitCode: 1, reason: 'Error' } } } : {}),
+    }],
+  });
+  const GONE = { reason: 'ContainerStatusUnknown', message: 'The container could not be located when the pod was deleted.  The container used to be Running', exitCode: 137 };
+
+  it('a running container the runtime no longer lists at all stays stopped, not Pending (upstream: waiting, lastState 137, one more restart)', () => {
+    const pod = mkPod();
+    const s = gen(pod, rs([]), { previous: wasRunning(2) });
+    const c = s.containerStatuses?.[0];
+    assert.deepEqual(c?.state, { waiting: { reason: 'ContainerCreating' } });
+    assert.deepEqual(c?.lastState, { terminated: GONE });
+    assert.equal(c?.restartCount, 3);
+    assert.equal(s.phase, 'Running');
+    // a pod being deleted does not count a restart
+    const deleting = { ...pod, metadata: { ...pod.metadata, deletionTimestamp: '2024-01-02T03:05:00Z' } };
+    assert.equal(gen(deleting, rs([]), { previous: wasRunning(2) }).containerStatuses?.[0]?.restartCount, 2);
+    // PodInitializing is the default waiting reason of a pod with init containers
+    const withInit = mkPod({ init: [{ name: 'i1', image: 'busybox' }] });
+    const si = gen(withInit, rs([ctr(withInit, 'i1', 'CONTAINER_EXITED')]), { previous: wasRunning(0) });
+    assert.deepEqual(si.containerStatuses?.[0]?.lastState, { terminated: GONE });
+  });
+
+  it('a sync\'s waiting reason still shows on it; an older termination is kept as it is (upstream)', () => {
+    const pod = mkPod();
+    const backoff = gen(pod, rs([]), { previous: wasRunning(0), waiting: [{ name: 'web', reason: 'ErrImagePull', message: 'gone' }] });
+    assert.deepEqual(backoff.containerStatuses?.[0]?.state, { waiting: { reason: 'ErrImagePull', message: 'gone' } });
+    assert.deepEqual(backoff.containerStatuses?.[0]?.lastState, { terminated: GONE });
+    const before = gen(pod, rs([]), { previous: wasRunning(1, 'Running') });
+    assert.deepEqual(before.containerStatuses?.[0]?.lastState, { terminated: { exitCode: 1, reason: 'Error' } });
+    assert.equal(before.containerStatuses?.[0]?.restartCount, 1);
+  });
+
+  it('a container only created again (its running instance gone) is waiting like any created one (upstream)', () => {
+    const pod = mkPod();
+    const s = gen(pod, rs([ctr(pod, 'web', 'CONTAINER_CREATED', { id: 'web-2', restartCount: 1 })]), { previous: wasRunning(0) });
+    assert.deepEqual(s.containerStatuses?.[0]?.state, { waiting: {} });
+    assert.equal(s.containerStatuses?.[0]?.lastState, undefined);
+  });
 });
 
 describe('generateApiPodStatus: conditions over time', () => {
