@@ -17,7 +17,8 @@
  *   a terminal pod is never reported Ready.
  * - TerminatePod (when the worker reached terminated): every container without a terminated
  *   state is reported terminated with ContainerStatusUnknown / 137 (regular containers only once
- *   the pod initialized; init containers except the trailing never-started ones), and a pod
+ *   the pod initialized; init containers except the trailing never-started ones, the first one
+ *   always, a crash-looping one counting as started), and a pod
  *   that is not static ends Failed unless it is already Succeeded/Failed (upstream since 1.27).
  *   Such a container is also not ready and not started (upstream leaves both as they were).
  * - canBeDeleted: an API pod with a deletionTimestamp, not a mirror, whose worker terminated and
@@ -215,7 +216,11 @@ function goneContainer(s: ContainerStatus): ContainerStatus {
   };
 }
 
-/** upstream hasPodInitialized: no init containers, a regular container that left waiting, or the last init container completed. */
+/**
+ * upstream hasPodInitialized: no init containers, a regular container that left waiting (or
+ * ever terminated), or the last init container completed (now or before its restart; a sidecar:
+ * running and started).
+ */
 export function hasPodInitialized(pod: Pod, status: PodStatus): boolean {
   const inits = pod.spec.initContainers ?? [];
   if (inits.length === 0) return true;
@@ -227,22 +232,35 @@ export function hasPodInitialized(pod: Pod, status: PodStatus): boolean {
   const spec = inits.find((c) => c.name === last.name);
   if (!spec) return false;
   if (spec.restartPolicy === 'Always') return last.state?.running !== undefined && last.started === true; // a sidecar: started
-  return last.state?.terminated?.exitCode === 0;
+  return last.lastState?.terminated?.exitCode === 0 || last.state?.terminated?.exitCode === 0;
+}
+
+/**
+ * upstream initializedContainers: how many init containers (from the first) ever tried to start:
+ * all but the trailing ones still waiting with no termination on record (a crash-looping one,
+ * waiting with a terminated lastState, did start); at least the first.
+ */
+export function startedInitContainers(statuses: readonly ContainerStatus[]): number {
+  for (let i = statuses.length - 1; i >= 0; i--) {
+    const c = statuses[i]!;
+    if (!c.state?.waiting || c.lastState?.terminated) return i + 1;
+  }
+  return Math.min(1, statuses.length);
 }
 
 /**
  * upstream TerminatePod: the status once the pod's worker terminated. `isStatic` pods keep their
- * phase (upstream TODO 116484).
+ * phase (upstream TODO 116484). Whether the pod initialized is read from our status and from the
+ * API's (upstream reads only the API's; ours is at least as new).
  */
 export function terminatedStatus(pod: Pod, status: PodStatus, isStatic: boolean): PodStatus {
   const s: PodStatus = { ...status };
-  if (hasPodInitialized(pod, status) && s.containerStatuses) {
+  const initialized = hasPodInitialized(pod, status) || hasPodInitialized(pod, pod.status ?? {});
+  if (initialized && s.containerStatuses) {
     s.containerStatuses = s.containerStatuses.map((c) => (c.state?.terminated ? c : goneContainer(c)));
   }
   if (s.initContainerStatuses) {
-    // All but the trailing init containers that never left waiting (they never started).
-    let started = s.initContainerStatuses.length;
-    while (started > 0 && s.initContainerStatuses[started - 1]!.state?.waiting) started--;
+    const started = startedInitContainers(s.initContainerStatuses);
     s.initContainerStatuses = s.initContainerStatuses.map((c, i) => (i >= started || c.state?.terminated ? c : goneContainer(c)));
   }
   if (!isStatic && !isTerminal(s.phase)) s.phase = 'Failed';

@@ -243,6 +243,37 @@ describe('status logic', () => {
     assert.equal(hasPodInitialized(withInit, { containerStatuses: [container(0, { waiting: { reason: 'PodInitializing' } })] }), false);
   });
 
+  it('TerminatePod and init containers: one that ever started counts (a crash loop too), the first always does; the never-started tail stays waiting', () => {
+    const base = apiPod('p', 'u');
+    const pod = { ...base, spec: { ...base.spec, initContainers: [{ name: 'i1', image: 'busybox' }, { name: 'i2', image: 'busybox' }, { name: 'i3', image: 'busybox' }] } } as Pod;
+    const init = (name: string, state: ContainerStatus['state'], lastState?: ContainerStatus['lastState']): ContainerStatus =>
+      ({ name, image: 'busybox', imageID: '', ready: false, restartCount: lastState ? 4 : 0, state, ...(lastState ? { lastState } : {}) });
+    const gone = { terminated: { reason: 'ContainerStatusUnknown', message: 'The container could not be located when the pod was terminated', exitCode: 137 } };
+    const initializing = { waiting: { reason: 'PodInitializing' } };
+    const crashLoop = init('i2', { waiting: { reason: 'CrashLoopBackOff', message: 'back-off' } }, { terminated: { exitCode: 1, reason: 'Error' } });
+    const s = terminatedStatus(pod, {
+      phase: 'Pending',
+      initContainerStatuses: [init('i1', { terminated: { exitCode: 0, reason: 'Completed' } }), crashLoop, init('i3', initializing)],
+      containerStatuses: [container(0, initializing)],
+    }, false);
+    assert.equal(s.phase, 'Failed');
+    assert.deepEqual(s.initContainerStatuses!.map((c) => c.state), [{ terminated: { exitCode: 0, reason: 'Completed' } }, gone, initializing]);
+    assert.deepEqual(s.initContainerStatuses![1]!.lastState, crashLoop.lastState);
+    assert.deepEqual(s.containerStatuses![0]!.state, initializing, 'the pod never initialized: its containers never started');
+    // none ever started: the first one still ends terminated
+    const none = terminatedStatus(pod, { phase: 'Pending', initContainerStatuses: ['i1', 'i2', 'i3'].map((n) => init(n, initializing)) }, false);
+    assert.deepEqual(none.initContainerStatuses!.map((c) => c.state), [gone, initializing, initializing]);
+    // the last init container completed before (lastState exit 0) and is running again: initialized
+    const again = { phase: 'Running', initContainerStatuses: [init('i1', { terminated: { exitCode: 0 } }), init('i2', { terminated: { exitCode: 0 } }), init('i3', { running: {} }, { terminated: { exitCode: 0 } })], containerStatuses: [container(0, initializing)] };
+    assert.equal(hasPodInitialized(pod, again), true);
+    assert.deepEqual(terminatedStatus(pod, again, false).containerStatuses![0]!.state, gone);
+    // what the API server shows counts too (upstream reads only that)
+    const apiInitialized = { ...pod, status: { phase: 'Running', containerStatuses: [container(0)] } } as Pod;
+    const cached = { phase: 'Pending', containerStatuses: [container(0, initializing)] };
+    assert.deepEqual(terminatedStatus(apiInitialized, cached, false).containerStatuses![0]!.state, gone);
+    assert.deepEqual(terminatedStatus(pod, cached, false).containerStatuses![0]!.state, initializing);
+  });
+
   it('retry delays: 500ms doubling to 4s', () => {
     assert.deepEqual([1, 2, 3, 4, 5, 9].map((n) => retryDelay(n, 0)), [500, 1000, 2000, 4000, 4000, 4000]);
     assert.equal(retryDelay(1, 1), 400);
