@@ -57,6 +57,8 @@ export interface KubeletOptions {
   debugSocketPath?: string;
   /** Injected by specs instead of the clients built from --kubeconfig (implies cluster mode). */
   kubeApi?: KubeApi;
+  /** The pod sources the syncLoop waits for; replay passes the recorded ones. Default: file, http with --manifest-url, api in cluster mode. */
+  sources?: readonly PodSource[];
 }
 
 export interface Kubelet {
@@ -121,7 +123,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
 
   // The pod sources the syncLoop waits for (each sends config.sourcesReady after its first listing).
   const staticSources: PodSource[] = ['file', ...(flags.manifestUrl ? ['http' as const] : [])];
-  const podSources: PodSource[] = [...staticSources, ...(kube ? ['api' as const] : [])];
+  const podSources: readonly PodSource[] = opts.sources ?? [...staticSources, ...(kube ? ['api' as const] : [])];
 
   const children: ChildSpec[] = [
     // first, so that it hears what the others record from their start on

@@ -7,7 +7,8 @@
  * (kernel/replay-cri.ts). The pods come in as the recorded `config` inputs, injected at their
  * recorded clock times (the file and URL sources are given a directory that never lists and an
  * HTTP client that never answers, so they add nothing of their own, and the syncLoop still waits
- * for the sources the recorded kubelet waited for); ticks, PLEG relists and housekeeping come from the actors' own timers.
+ * for the sources the recorded kubelet waited for, the API's included: recordedSources); ticks,
+ * PLEG relists and housekeeping come from the actors' own timers.
  * A recording with several sessions (the recorder appends; each daemon start writes a header)
  * is replayed as a kubelet stopped at the end of one session and a new one started at the next
  * header, on the same runtime state: a restart with adoption.
@@ -28,6 +29,7 @@ import { analyseRecording, canonical, toRecords, type Decision, type Divergence 
 import { ReplayCri } from '../kernel/replay-cri.ts';
 import type { StaticPodFs } from '../actors/pod-config/adapters.ts';
 import type { ManifestFetcher } from '../actors/pod-source-http/adapters.ts';
+import type { PodSource } from '../protocols/messages/channels.ts';
 import type { ConfigEvent } from '../protocols/messages/config.ts';
 import { DEFAULT_FLAGS, type KubeletFlags } from './flags.ts';
 import { createKubelet, type KubeletOptions } from './kubelet.ts';
@@ -90,6 +92,24 @@ function recordedHostIP(records: readonly Record<string, unknown>[]): string | u
   return undefined;
 }
 
+/**
+ * The pod sources the recorded syncLoop waited for before its first housekeeping: the file source
+ * always, http with --manifest-url, api in cluster mode (--kubeconfig in the header's flags, or a
+ * session that heard from the API source or wrote to the API). The replay has no API client (the
+ * recorded inputs stand in for it), so without this its syncLoop would not wait for the API.
+ */
+export function recordedSources(flags: Partial<KubeletFlags>, records: readonly Record<string, unknown>[]): PodSource[] {
+  const out = new Set<PodSource>(['file']);
+  if (flags.manifestUrl) out.add('http');
+  if (flags.kubeconfig) out.add('api');
+  for (const r of records) {
+    if (r.k === 'api') out.add('api');
+    const source = r.k === 'in' && r.ch === 'config' ? (r.msg as { source?: unknown } | undefined)?.source : undefined;
+    if (source === 'file' || source === 'http' || source === 'api') out.add(source);
+  }
+  return [...out];
+}
+
 /** Reads a recording file (`.gz` too). */
 export function readRecording(path: string): Record<string, unknown>[] {
   const raw = readFileSync(path);
@@ -119,6 +139,7 @@ export async function replayRecording(source: string | Record<string, unknown>[]
     const k = createKubelet({
       flags, clock, log: silentLogger, nodeName: String(h.node ?? 'node'), cri, fs: silentFs, manifestFetcher: silentFetcher, random: () => 0.5,
       periods: (h.periods ?? {}) as KubeletOptions['periods'],
+      sources: recordedSources(recordedFlags, s.records),
     });
     const config = k.bus.port('podConfig');
     for (const r of s.records) {

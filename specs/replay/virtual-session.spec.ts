@@ -1,7 +1,8 @@
 // Replay of a session recorded on virtual time against the in-memory runtime (FakeCri): a crash
 // loop and a deletion, with the runtime's own exits, replays identically; the same recording
 // without its header's flags and periods (an older recording) still replays with the defaults and
-// the node IP found in the recorded pod statuses.
+// the node IP found in the recorded pod statuses. A cluster-mode restart whose first API list is
+// slow replays with the syncLoop waiting for the API source, as the recorded one did.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -15,6 +16,9 @@ import { VirtualClock } from '../../kernel/clock.ts';
 import { silentLogger } from '../../kernel/log.ts';
 import { parseRecording } from '../../kernel/recorder.ts';
 import { MemoryStaticPodFs } from '../../actors/pod-config/adapters.ts';
+import { ApiError, type KubeApi } from '../../protocols/kube/api.ts';
+import type { Pod } from '../../protocols/kube/pod.ts';
+import type { Clock } from '../../kernel/clock.ts';
 import { FakeCri } from '../support/fake-cri.ts';
 
 const IMAGE = 'kubelet-ts.local/busybox:1.0';
@@ -33,53 +37,129 @@ function manifest(name: string, command: string[]): string {
   });
 }
 
+/**
+ * An API server in memory, on the virtual clock: the pods bound to the node, listed after
+ * `listDelayMs`; watches stay open without events; the node and its lease are kept once created;
+ * other writes are accepted.
+ */
+function memoryApi(clock: Clock, pods: Pod[]): KubeApi & { listDelayMs: number } {
+  const notFound = (what: string) => Promise.reject(new ApiError(404, 'NotFound', 'GET', what, `${what} not found`));
+  const kept = new Map<string, unknown>();
+  const get = (key: string) => (kept.has(key) ? Promise.resolve(structuredClone(kept.get(key))) : notFound(key));
+  const put = (key: string, obj: unknown) => { kept.set(key, obj); return Promise.resolve(structuredClone(obj)); };
+  const api = {
+    listDelayMs: 0,
+    listPods: () => new Promise<{ items: Pod[]; resourceVersion: string }>((resolve) => {
+      clock.setTimeout(() => resolve({ items: structuredClone(pods), resourceVersion: '10' }), api.listDelayMs);
+    }),
+    watchPods: (_o: unknown, _e: unknown, done: (err?: unknown) => void) => Promise.resolve({ abort: () => done() }),
+    getPod: (_ns: string, name: string) => { const p = pods.find((x) => x.metadata?.name === name); return p ? Promise.resolve(structuredClone(p)) : notFound(`pods/${name}`); },
+    createPod: (_ns: string, pod: Pod) => Promise.resolve(pod),
+    deletePod: () => Promise.resolve(),
+    patchPodStatus: (_ns: string, name: string) => Promise.resolve(structuredClone(pods.find((x) => x.metadata?.name === name) ?? pods[0]!)),
+    getNode: (name: string) => get(`nodes/${name}`),
+    createNode: (node: { metadata: { name: string } }) => put(`nodes/${node.metadata.name}`, { ...node, metadata: { ...node.metadata, uid: 'node-uid' } }),
+    patchNodeStatus: (name: string) => Promise.resolve({ metadata: { name } }),
+    patchNode: (name: string) => Promise.resolve({ metadata: { name } }),
+    getLease: (_ns: string, name: string) => get(`leases/${name}`),
+    createLease: (_ns: string, lease: { metadata: { name: string } }) => put(`leases/${lease.metadata.name}`, lease),
+    updateLease: (_ns: string, lease: { metadata: { name: string } }) => put(`leases/${lease.metadata.name}`, lease),
+    createEvent: (_ns: string, event: unknown) => Promise.resolve(event),
+    patchEvent: (_ns: string, name: string) => Promise.resolve({ metadata: { name } }),
+  };
+  return api as unknown as KubeApi & { listDelayMs: number };
+}
+
+interface VirtualNode { path: string; clock: VirtualClock; cri: FakeCri; fs: MemoryStaticPodFs }
+
+/** A recording path in a fresh directory (removed afterwards), a virtual clock, the in-memory runtime holding the image, an empty manifest directory. */
+async function onVirtualNode(fn: (n: VirtualNode) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'kts-vrec-'));
+  try {
+    const clock = new VirtualClock(1_800_000_000_000);
+    const cri = new FakeCri({ clock });
+    cri.addImage(IMAGE);
+    const fs = new MemoryStaticPodFs().mkdir('/etc').mkdir('/etc/kubernetes').mkdir(DIR);
+    await fn({ path: join(dir, 'session.jsonl'), clock, cri, fs });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe('replay of a session recorded on the in-memory runtime', () => {
-  it('a crash loop and a deleted pod replay identically', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'kts-vrec-'));
-    try {
-      const path = join(dir, 'session.jsonl');
-      const clock = new VirtualClock(1_800_000_000_000);
-      const cri = new FakeCri({ clock });
-      cri.addImage(IMAGE);
-      const fs = new MemoryStaticPodFs().mkdir('/etc').mkdir('/etc/kubernetes').mkdir(DIR)
-        .writeFile(`${DIR}/crash.json`, manifest('crash', ['false']))
-        .writeFile(`${DIR}/web.json`, manifest('web', ['sleep', '1000']));
-      const k = createKubelet({
-        flags: { ...DEFAULT_FLAGS, podManifestPath: DIR, record: path, nodeIp: '198.51.100.7', manifestUrlHeader: { Authorization: ['Bearer s3cr3t'] } }, clock, log: silentLogger, nodeName: 'node-v', cri, fs, random: () => 0.5,
-      });
-      await k.start();
-      await clock.advanceAsync(2000, settle);
-      // the crashing container exits three times, the runtime's own doing
-      for (let round = 0; round < 3; round++) {
-        const running = await cri.listContainers({ labelSelector: { 'io.kubernetes.pod.name': 'crash-node-v' }, state: { state: 'CONTAINER_RUNNING' } });
-        for (const c of running) cri.exitContainer(c.id, 1);
-        await clock.advanceAsync(round === 0 ? 3000 : 12_000 * round, settle);
-      }
-      fs.remove(`${DIR}/web.json`);
-      await clock.advanceAsync(25_000, settle);
-      await k.stop();
-
-      const text = readFileSync(path, 'utf8');
-      assert.ok(!text.includes('s3cr3t'), 'header values (credentials) never reach the recording');
-      const recs = parseRecording(text);
-      assert.deepEqual((recs[0]!.flags as { manifestUrlHeader: unknown }).manifestUrlHeader, { Authorization: ['<redacted>'] });
-      const creates = recs.filter((r) => r.k === 'cri' && r.m === 'createContainer').length;
-      assert.ok(creates >= 4, `the crash loop restarted (${creates} containers created)`);
-      assert.ok(recs.some((r) => r.k === 'cri' && r.m === 'removePodSandbox'), 'the deleted pod was removed');
-      assert.ok(recs.some((r) => r.k === 'cri' && r.m === 'createContainer' && JSON.stringify(r.args).includes('198.51.100.7')), 'HOST_IP in the config');
-      const r = await replayRecording(recs);
-      assert.ok(r.identical, formatResult(r));
-      assert.equal(r.matched, r.decisions);
-
-      // an older header (no flags, no periods): the daemon's defaults, and the node IP the
-      // recorded kubelet reported (not this machine's)
-      const old = structuredClone(recs);
-      delete old[0]!.flags;
-      delete old[0]!.periods;
-      const r2 = await replayRecording(old);
-      assert.ok(r2.identical, formatResult(r2));
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
+  it('a crash loop and a deleted pod replay identically', () => onVirtualNode(async ({ path, clock, cri, fs }) => {
+    fs.writeFile(`${DIR}/crash.json`, manifest('crash', ['false'])).writeFile(`${DIR}/web.json`, manifest('web', ['sleep', '1000']));
+    const k = createKubelet({
+      flags: { ...DEFAULT_FLAGS, podManifestPath: DIR, record: path, nodeIp: '198.51.100.7', manifestUrlHeader: { Authorization: ['Bearer s3cr3t'] } }, clock, log: silentLogger, nodeName: 'node-v', cri, fs, random: () => 0.5,
+    });
+    await k.start();
+    await clock.advanceAsync(2000, settle);
+    // the crashing container exits three times, the runtime's own doing
+    for (let round = 0; round < 3; round++) {
+      const running = await cri.listContainers({ labelSelector: { 'io.kubernetes.pod.name': 'crash-node-v' }, state: { state: 'CONTAINER_RUNNING' } });
+      for (const c of running) cri.exitContainer(c.id, 1);
+      await clock.advanceAsync(round === 0 ? 3000 : 12_000 * round, settle);
     }
-  });
+    fs.remove(`${DIR}/web.json`);
+    await clock.advanceAsync(25_000, settle);
+    await k.stop();
+
+    const text = readFileSync(path, 'utf8');
+    assert.ok(!text.includes('s3cr3t'), 'header values (credentials) never reach the recording');
+    const recs = parseRecording(text);
+    assert.deepEqual((recs[0]!.flags as { manifestUrlHeader: unknown }).manifestUrlHeader, { Authorization: ['<redacted>'] });
+    const creates = recs.filter((r) => r.k === 'cri' && r.m === 'createContainer').length;
+    assert.ok(creates >= 4, `the crash loop restarted (${creates} containers created)`);
+    assert.ok(recs.some((r) => r.k === 'cri' && r.m === 'removePodSandbox'), 'the deleted pod was removed');
+    assert.ok(recs.some((r) => r.k === 'cri' && r.m === 'createContainer' && JSON.stringify(r.args).includes('198.51.100.7')), 'HOST_IP in the config');
+    const r = await replayRecording(recs);
+    assert.ok(r.identical, formatResult(r));
+    assert.equal(r.matched, r.decisions);
+
+    // an older header (no flags, no periods): the daemon's defaults, and the node IP the
+    // recorded kubelet reported (not this machine's)
+    const old = structuredClone(recs);
+    delete old[0]!.flags;
+    delete old[0]!.periods;
+    const r2 = await replayRecording(old);
+    assert.ok(r2.identical, formatResult(r2));
+  }));
+
+  it('a cluster-mode restart whose first API list is slow: the replayed syncLoop waits for the API source too', () => onVirtualNode(async ({ path, clock, cri, fs }) => {
+    const pod: Pod = {
+      apiVersion: 'v1', kind: 'Pod',
+      metadata: { name: 'web', namespace: 'default', uid: '6f1c2b8e-0000-4000-8000-000000000001', resourceVersion: '7', creationTimestamp: '2027-01-15T08:00:00Z' },
+      spec: { nodeName: 'node-v', terminationGracePeriodSeconds: 1, containers: [{ name: 'app', image: IMAGE, command: ['sleep', '1000'] }] },
+      status: { phase: 'Pending' },
+    } as Pod;
+    const api = memoryApi(clock, [pod]);
+    const kubelet = () => createKubelet({
+      flags: { ...DEFAULT_FLAGS, podManifestPath: DIR, record: path, nodeIp: '198.51.100.7' }, clock, log: silentLogger, nodeName: 'node-v', cri, fs, random: () => 0.5, kubeApi: api,
+    });
+    // session 1: the API pod starts
+    const k1 = kubelet();
+    await k1.start();
+    await clock.advanceAsync(5000, settle);
+    await k1.stop();
+    assert.equal((await cri.listContainers({ state: { state: 'CONTAINER_RUNNING' } })).length, 1, 'the API pod runs');
+    // session 2: the restarted kubelet's first list takes 8s; it must not touch the pod meanwhile
+    await clock.advanceAsync(1000, settle);
+    api.listDelayMs = 8000;
+    const k2 = kubelet();
+    await k2.start();
+    await clock.advanceAsync(15_000, settle);
+    await k2.stop();
+    assert.equal((await cri.listContainers({ state: { state: 'CONTAINER_RUNNING' } })).length, 1, 'the pod still runs: adopted');
+
+    const recs = parseRecording(readFileSync(path, 'utf8'));
+    const second = recs.findLastIndex((r) => r.k === 'header');
+    assert.ok(second > 0, 'two sessions');
+    const apiReady = recs.slice(second).find((r) => r.k === 'in' && (r.msg as { type?: string; source?: string }).type === 'config.sourcesReady' && (r.msg as { source?: string }).source === 'api')!;
+    assert.ok((apiReady.t as number) - (recs[second]!.t as number) >= 8000, 'the second session heard from the API after 8s');
+    assert.ok(!recs.slice(second).some((r) => r.k === 'cri' && ['stopContainer', 'stopPodSandbox', 'runPodSandbox'].includes(r.m as string)), 'the recorded restart decided nothing');
+    const r = await replayRecording(recs);
+    assert.ok(r.identical, formatResult(r));
+    assert.equal(r.sessions, 2);
+    assert.equal(r.matched, r.decisions);
+  }));
 });
