@@ -84,9 +84,11 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   const { flags, clock, log, nodeName } = opts;
   const bus = new Bus();
   const rawCri = opts.cri ?? createCriClient(flags.containerRuntimeEndpoint, { timeoutMs: flags.runtimeRequestTimeoutMs });
-  // --record: every syncLoop input and every CRI call with its answer, as JSON lines.
+  // --record: every syncLoop input and every CRI call with its answer, as JSON lines. The file is
+  // opened by start() once the debug socket is ours (a daemon refused because another one serves
+  // the root dir must not write into that one's recording); what comes before waits in memory.
   const recorder = flags.record
-    ? createRecorder({ path: flags.record, clock, maxBytes: flags.recordMaxBytes, log: log.child('recorder'), header: {
+    ? createRecorder({ path: flags.record, clock, maxBytes: flags.recordMaxBytes, log: log.child('recorder'), deferOpen: true, header: {
       node: nodeName, manifests: flags.podManifestPath ?? null,
       // what `kubelet-ts replay` needs to rebuild the same kubelet (bin/replay.ts)
       // (header values may be credentials: only their names are kept)
@@ -228,6 +230,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       // a kubeconfig that cannot be used fails the start, before any actor runs
       for (const c of clients) await c.ready();
       await startDebug();
+      if (!stopping) recorder?.open();
       await supervisor.start();
     },
     stop: () => (stopping ??= finish()),

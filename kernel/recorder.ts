@@ -33,6 +33,9 @@ export const RECORDING_FORMAT = 1;
 /** Channels whose messages are syncLoop mailbox inputs or their sources. */
 export const RECORDED_CHANNELS: readonly string[] = ['config', 'podManager', 'pleg', 'syncLoop', 'podWorker', 'runtime', 'runtimeReply'];
 
+/** Records kept in memory before `open()` (deferOpen); beyond it they are dropped and counted. */
+const MAX_EARLY_RECORDS = 10_000;
+
 export interface RecorderOptions {
   path: string;
   clock: Clock;
@@ -45,6 +48,11 @@ export interface RecorderOptions {
   log?: Logger;
   /** Unwritten bytes allowed (a stalled disk) before records are dropped. Default 16 MiB. */
   maxQueuedBytes?: number;
+  /**
+   * Touch the file only at `open()` (the daemon opens it once it owns the root dir). Records
+   * written before are kept in memory (bounded) and written after the header.
+   */
+  deferOpen?: boolean;
 }
 
 export interface RecorderStats {
@@ -53,7 +61,7 @@ export interface RecorderStats {
   /** Size of the current part, what was in the file before included. */
   bytes: number;
   rotations: number;
-  /** Records dropped because the disk did not keep up. */
+  /** Records dropped because the disk did not keep up (or before open, past the cap). */
   dropped: number;
   /** Bytes accepted and not yet written (bounded by maxQueuedBytes). */
   queued: number;
@@ -64,6 +72,11 @@ export interface RecorderStats {
 export interface Recorder {
   /** Appends one record (a JSON-able object); `t` and `n` are added. Never throws. */
   write(rec: Record<string, unknown>): void;
+  /**
+   * Opens the file and writes the header (and what was written before). Idempotent; a no-op
+   * unless `deferOpen`. Throws when the file cannot be opened (the caller fails its start).
+   */
+  open(): void;
   /** Records every message of the recorded channels. Returns the untap. */
   tapBus(bus: Bus): () => void;
   /** A proxy that records every call of `target`'s methods, its arguments and its answer. */
@@ -116,9 +129,12 @@ export function createRecorder(opts: RecorderOptions): Recorder {
   const maxQueued = opts.maxQueuedBytes ?? 16 * 1024 * 1024;
   const log = opts.log;
   const session: Record<string, unknown> = { k: 'header', format: RECORDING_FORMAT, ...opts.header };
+  // The header carries the creation time: whatever is written before open() comes after it.
+  const createdAt = opts.clock.now();
   let seq = 0;
 
-  let stream!: WriteStream;
+  let stream: WriteStream | undefined;
+  let early: { t: number; body: string }[] | undefined = [];
   let rotatable = false;
   const draining = new Set<WriteStream>();
   const ends: Promise<void>[] = [];
@@ -135,14 +151,13 @@ export function createRecorder(opts: RecorderOptions): Recorder {
     if (failure !== null) return;
     failure = errMessage(e);
     log?.error(`recording stopped: cannot write ${opts.path}: ${failure}; the kubelet carries on without recording`, { path: opts.path, error: failure, records, dropped });
+    early = undefined;
     // What was written before stays readable: a healthy stream is flushed, not thrown away.
-    for (const s of [stream, ...draining]) if (!s.destroyed && !s.writableEnded) s.end();
+    for (const s of [stream, ...draining]) if (s && !s.destroyed && !s.writableEnded) s.end();
   };
 
-  const drop = () => {
-    if (dropped++ === 0) {
-      log?.warn(`recording ${opts.path}: the disk does not keep up (more than ${maxQueued} bytes unwritten): dropping records until it does; the recording has gaps`, { path: opts.path });
-    }
+  const drop = (why: string) => {
+    if (dropped++ === 0) log?.warn(`recording ${opts.path}: ${why}: dropping records; the recording has gaps`, { path: opts.path });
   };
 
   // The file is opened synchronously so it exists at once: rotation renames it while the old
@@ -165,13 +180,13 @@ export function createRecorder(opts: RecorderOptions): Recorder {
   };
 
   const queued = (): number => {
-    let n = stream.writableLength;
+    let n = stream?.writableLength ?? 0;
     for (const s of draining) n += s.writableLength;
     return n;
   };
 
   const rotate = (nextIsHeader: boolean) => {
-    const old = stream;
+    const old = stream!;
     draining.add(old);
     old.end(() => draining.delete(old));
     for (let i = keep; i >= 1; i--) {
@@ -199,9 +214,9 @@ export function createRecorder(opts: RecorderOptions): Recorder {
       len = Buffer.byteLength(line);
     }
     seq++;
-    if (!header && queued() > maxQueued) return drop();
+    if (!header && queued() > maxQueued) return drop(`the disk does not keep up (more than ${maxQueued} bytes unwritten)`);
     // Buffered by the stream: a slow disk costs memory (up to maxQueued), not latency.
-    stream.write(line);
+    stream!.write(line);
     bytes += len;
     records++;
   };
@@ -209,18 +224,37 @@ export function createRecorder(opts: RecorderOptions): Recorder {
   const write = (rec: Record<string, unknown>) => {
     if (closed || failure !== null) return;
     try {
-      emit(opts.clock.now(), JSON.stringify(rec, jsonSafe), false);
+      const body = JSON.stringify(rec, jsonSafe);
+      if (stream) emit(opts.clock.now(), body, false);
+      else if (early && early.length < MAX_EARLY_RECORDS) early.push({ t: opts.clock.now(), body });
+      else drop(`more than ${MAX_EARLY_RECORDS} records before the file was opened`);
     } catch (e) {
       fail(e);
     }
   };
 
-  // Throws when the file cannot be opened: the daemon fails its start.
-  stream = openStream('a');
-  emit(opts.clock.now(), JSON.stringify(session, jsonSafe), true);
+  const open = () => {
+    if (stream || closed || failure !== null) return;
+    try {
+      stream = openStream('a');
+    } catch (e) {
+      failure = errMessage(e);
+      throw new Error(`recording ${opts.path}: cannot open: ${failure}`);
+    }
+    try {
+      emit(createdAt, JSON.stringify(session, jsonSafe), true);
+      for (const r of early ?? []) emit(r.t, r.body, false);
+      early = undefined;
+    } catch (e) {
+      fail(e);
+    }
+  };
+
+  if (!opts.deferOpen) open();
 
   return {
     write,
+    open,
     tapBus(bus) {
       const watched = new Set(RECORDED_CHANNELS);
       return bus.tap((kind, ch, msg) => {
@@ -257,7 +291,8 @@ export function createRecorder(opts: RecorderOptions): Recorder {
     close() {
       if (closed) return Promise.all(ends).then(() => {});
       closed = true;
-      if (failure === null) stream.end();
+      early = undefined;
+      if (stream && failure === null) stream.end();
       return Promise.all(ends).then(() => {
         if (dropped > 0 && failure === null) log?.warn(`recording ${opts.path} closed with ${dropped} record(s) dropped (the disk did not keep up)`, { path: opts.path, dropped });
       });

@@ -303,4 +303,62 @@ describe('recorder', () => {
     ]);
     assert.deepEqual(calls[1]!.args, [{ image: 'busybox' }]);
   });
+
+  it('a kubelet refused because another one serves the root dir never touches that one\'s recording', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'session.jsonl');
+    const debugSocketPath = join(dir, 'kubelet-ts.sock');
+    const clock = new VirtualClock(1_800_000_000_000);
+    const kubelet = () => {
+      const cri = new FakeCri({ clock });
+      cri.addImage(IMAGE);
+      const fs = new MemoryStaticPodFs().mkdir('/m').writeFile('/m/web.json', JSON.stringify({
+        apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web', namespace: 'default' },
+        spec: { containers: [{ name: 'app', image: IMAGE }] },
+      }));
+      return createKubelet({
+        flags: { ...DEFAULT_FLAGS, podManifestPath: '/m', record: path }, clock, log: silentLogger, nodeName: 'node-r', cri, fs, debugSocketPath,
+      });
+    };
+    const a = kubelet();
+    await a.start();
+    try {
+      await clock.advanceAsync(1000, settle);
+      const b = kubelet();
+      await assert.rejects(b.start(), /another process is listening/);
+      await b.stop();
+      await clock.advanceAsync(1000, settle);
+    } finally {
+      await a.stop();
+    }
+    const recs = parseRecording(readFileSync(path, 'utf8'));
+    assert.equal(recs.filter((r) => r.k === 'header').length, 1, 'one session in the file');
+    recs.forEach((r, i) => assert.equal(r.n, i));
+    // what the first kubelet did at its start is all there
+    assert.ok(recs.some((r) => r.k === 'in' && (r.msg as { type: string }).type === 'config.podsAdded'));
+    assert.ok(recs.some((r) => r.k === 'cri' && r.m === 'runPodSandbox'));
+  });
+
+  it('deferOpen: nothing touches the file before open(); what was written before comes right after the header', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'd.jsonl');
+    const clock = new VirtualClock(100);
+    const rec = createRecorder({ path, clock, deferOpen: true, header: { node: 'd' } });
+    clock.advance(5);
+    rec.write({ k: 'in', ch: 'x', msg: { early: 1 } });
+    assert.deepEqual(readdirSync(dir), []);
+    clock.advance(5);
+    rec.open();
+    rec.open();
+    rec.write({ k: 'in', ch: 'x', msg: { late: 1 } });
+    await rec.close();
+    const recs = parseRecording(readFileSync(path, 'utf8'));
+    assert.deepEqual(recs.map((r) => [r.t, r.n, r.k]), [[100, 0, 'header'], [105, 1, 'in'], [110, 2, 'in']]);
+
+    const never = createRecorder({ path: join(dir, 'never.jsonl'), clock, deferOpen: true });
+    never.write({ k: 'in', ch: 'x', msg: {} });
+    await never.close();
+    assert.deepEqual(readdirSync(dir), ['d.jsonl'], 'closed before open: no file');
+    assert.throws(() => createRecorder({ path: join(dir, 'no', 'such', 'dir.jsonl'), clock, deferOpen: true }).open(), /recording .*dir\.jsonl: cannot open: ENOENT/);
+  });
 });
