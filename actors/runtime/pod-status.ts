@@ -13,6 +13,8 @@
  *   before, with lastState terminated ContainerStatusUnknown 137 and one more restart.
  * - A container the next sync will (re)start and that the sync reported waiting
  *   (CrashLoopBackOff, ErrImagePull, ...) shows that waiting reason, its exit moved to lastState.
+ * - An init container without any instance, once a regular container was created, completed
+ *   (its instance was removed); unless it is a sidecar.
  * - ready = running (readiness probes are not wired yet); init containers are ready once they
  *   exited 0. started = running.
  * - Phase: upstream getPhase; a terminal phase (previous status or the API's) never reverts.
@@ -174,6 +176,16 @@ export function convertContainerStatus(
   return status;
 }
 
+const INIT_STATUS_LOST = 'Unable to get init container status from container runtime and pod has been initialized, treat it as exited normally';
+
+/** upstream hasAnyRegularContainerCreated: a regular container has an instance that was created, runs or exited. */
+function hasAnyRegularContainerCreated(pod: Pod, status: RuntimePodStatus): boolean {
+  return pod.spec.containers.some((c) => {
+    const s = findContainerStatus(status, c.name);
+    return s !== undefined && s.state !== 'CONTAINER_UNKNOWN';
+  });
+}
+
 export interface ConvertOptions extends ContainerStatusOptions {
   /** Waiting reasons from the last sync (upstream's reasonCache), by container name. */
   waiting?: readonly ContainerWaiting[];
@@ -248,10 +260,18 @@ export function convertToApiContainerStatuses(
 
   // Containers the next sync will (re)start show why they are not running yet.
   const waitingByName = new Map((opts.waiting ?? []).map((w) => [w.name, w]));
+  const regularCreated = isInitContainer && hasAnyRegularContainerCreated(pod, status);
   for (const c of containers) {
     if (isInitContainer) {
       const s = findContainerStatus(status, c.name);
       if (s && s.state === 'CONTAINER_EXITED' && s.exitCode === 0) continue;
+      // Its instance is gone (garbage collected, or our status lost over a restart) but a
+      // regular container exists, so it completed; a sidecar is started again instead.
+      const shown = statuses.get(c.name)!;
+      if (!s && regularCreated && c.restartPolicy !== 'Always' && shown.state?.waiting) {
+        shown.state = { terminated: { reason: 'Completed', message: INIT_STATUS_LOST, exitCode: 0 } };
+        continue;
+      }
     }
     if (!shouldContainerBeRestarted(c, pod, status)) continue;
     const w = waitingByName.get(c.name);

@@ -226,6 +226,22 @@ describe('generateApiPodStatus: init containers', () => {
     assert.equal(cond(s, 'Initialized')?.status, 'True');
   });
 
+  it('an init container the runtime no longer has, once a regular container was created, reads as completed (upstream)', () => {
+    const pod = mkPod({ init });
+    const s = gen(pod, rs([ctr(pod, 'web', 'CONTAINER_RUNNING'), ctr(pod, 'i2', 'CONTAINER_EXITED')]));
+    assert.deepEqual(s.initContainerStatuses?.[0]?.state, {
+      terminated: { reason: 'Completed', message: 'Unable to get init container status from container runtime and pod has been initialized, treat it as exited normally', exitCode: 0 },
+    });
+    assert.equal(s.initContainerStatuses?.[0]?.ready, true);
+    assert.equal(s.phase, 'Running');
+    assert.equal(cond(s, 'Initialized')?.status, 'True');
+    // not a sidecar (restartPolicy Always): the kubelet starts it again
+    const sidecar = mkPod({ init: [{ name: 'i1', image: 'busybox', restartPolicy: 'Always' }] });
+    assert.deepEqual(gen(sidecar, rs([ctr(sidecar, 'web', 'CONTAINER_CREATED')])).initContainerStatuses?.[0]?.state, { waiting: { reason: 'PodInitializing' } });
+    // nor before any regular container exists
+    assert.deepEqual(gen(pod, rs([])).initContainerStatuses?.[0]?.state, { waiting: { reason: 'PodInitializing' } });
+  });
+
   it('a failed init container under Never fails the pod', () => {
     const pod = mkPod({ init, restartPolicy: 'Never' });
     const s = gen(pod, rs([ctr(pod, 'i1', 'CONTAINER_EXITED', { exitCode: 1 })]));
