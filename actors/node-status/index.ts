@@ -27,8 +27,9 @@ import { ApiError, type Node, type NodeApi } from '../../protocols/kube/api.ts';
 import { EventReason, nodeRef, recordEvent } from '../../protocols/messages/events.ts';
 import type { HostPort } from './adapters.ts';
 import {
-  containerRuntimeVersion, initialNode, nodeStatusHasChanged, readyErrors, reconcileExistingNode, setNodeStatus, statusPatch,
-  viewKey, type NodeConfig, type NodeStatusEvent, type StatusInputs,
+  containerRuntimeVersion, DEFAULT_PRESSURE_TRANSITION_PERIOD_MS, evaluatePressure, holdPressure, initialNode, nodeStatusHasChanged,
+  readyErrors, reconcileExistingNode, setNodeStatus, statusPatch, viewKey, type NodeConfig, type NodeStatusEvent, type PressureObservedAt,
+  type StatusInputs,
 } from './logic.ts';
 
 export interface NodeStatusDeps {
@@ -44,6 +45,8 @@ export interface NodeStatusDeps {
   updateFrequencyMs?: number;
   /** --node-status-report-frequency (default 5m). */
   reportFrequencyMs?: number;
+  /** --eviction-pressure-transition-period (default 5m): how long a pressure condition stays True after its signal cleared. */
+  pressureTransitionPeriodMs?: number;
 }
 
 /** Upstream nodeStatusUpdateRetry. */
@@ -68,6 +71,7 @@ export const nodeStatus: ActorSpec<NodeStatusDeps> = {
     const registerNode = ctx.deps.registerNode ?? true;
     const updateEvery = ctx.deps.updateFrequencyMs ?? 10_000;
     const reportEvery = ctx.deps.reportFrequencyMs ?? 300_000;
+    const transitionPeriod = ctx.deps.pressureTransitionPeriodMs ?? DEFAULT_PRESSURE_TRANSITION_PERIOD_MS;
 
     const firstInstance = ctx.bus.current('node') === undefined;
     let state: State = api ? (registerNode ? 'registering' : 'registered') : 'standalone';
@@ -77,6 +81,13 @@ export const nodeStatus: ActorSpec<NodeStatusDeps> = {
     let registerDelay = 100;
     let backoffPending = false;
     let readySignature = '';
+    // a restarted instance goes on holding the pressures the Node reports (from their last heartbeat)
+    const pressureObservedAt: PressureObservedAt = {};
+    for (const [k, type] of [['memory', 'MemoryPressure'], ['disk', 'DiskPressure'], ['pid', 'PIDPressure']] as const) {
+      const c = known?.status?.conditions?.find((x) => x.type === type);
+      const at = c?.status === 'True' && c.lastHeartbeatTime ? Date.parse(c.lastHeartbeatTime) : NaN;
+      if (Number.isFinite(at)) pressureObservedAt[k] = at;
+    }
     const stats = { registrations: 0, gets: 0, patches: 0, skipped: 0, failures: 0, lastError: '', lastWrite: '' };
 
     const sendEvent = (e: NodeStatusEvent) => {
@@ -91,14 +102,24 @@ export const nodeStatus: ActorSpec<NodeStatusDeps> = {
       ctx.bus.publish('node', n);
     };
 
-    const inputs = (): StatusInputs => ({
-      now: ctx.clock.now(),
-      machine: host.machineInfo(),
-      addresses: host.addresses(cfg.hostname, ctx.deps.nodeIP),
-      measurements: host.measure(),
-      runtime: ctx.bus.current('runtimeHealth'),
-      pleg: ctx.bus.current('plegHealth'),
-    });
+    /** The inputs of the setters; each call is one observation of the eviction signals. */
+    const inputs = (): StatusInputs => {
+      const now = ctx.clock.now();
+      const machine = host.machineInfo();
+      const measurements = host.measure();
+      const observed = evaluatePressure(cfg.evictionHard, measurements, machine.memoryCapacityBytes);
+      const held = holdPressure(observed, pressureObservedAt, now, transitionPeriod);
+      Object.assign(pressureObservedAt, held.observedAt);
+      return {
+        now,
+        machine,
+        addresses: host.addresses(cfg.hostname, ctx.deps.nodeIP),
+        measurements,
+        runtime: ctx.bus.current('runtimeHealth'),
+        pleg: ctx.bus.current('plegHealth'),
+        pressure: held.pressure,
+      };
+    };
 
     const failed = (what: string, e: unknown) => {
       stats.failures++;
@@ -244,6 +265,7 @@ export const nodeStatus: ActorSpec<NodeStatusDeps> = {
         uid: known?.metadata.uid ?? null,
         ready: ready ? `${ready.status} ${ready.reason ?? ''}: ${ready.message ?? ''}` : null,
         registerBackoffMs: backoffPending ? registerDelay : 0,
+        pressureLastObserved: Object.fromEntries(Object.entries(pressureObservedAt).map(([k, at]) => [k, new Date(at).toISOString()])),
       };
     });
 

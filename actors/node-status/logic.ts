@@ -95,6 +95,11 @@ export interface StatusInputs {
   measurements: Measurements;
   runtime: RuntimeHealth | undefined;
   pleg: PlegHealth | undefined;
+  /**
+   * The pressure to report, as the eviction manager holds it (holdPressure); without it the
+   * measurements against the hard thresholds, as they are now.
+   */
+  pressure?: Pressure;
 }
 
 /** An event upstream's setters record about the node ("Node <name> status is now: <reason>"). */
@@ -225,6 +230,32 @@ export function evaluatePressure(evictionHard: Record<string, string>, m: Measur
   return { memory, disk: diskBytes || diskInodes, pid, signals };
 }
 
+/** Upstream's --eviction-pressure-transition-period default. */
+export const DEFAULT_PRESSURE_TRANSITION_PERIOD_MS = 300_000;
+
+export type PressureKind = 'memory' | 'disk' | 'pid';
+
+/** When each pressure was last observed (the eviction manager's nodeConditionsLastObservedAt). */
+export type PressureObservedAt = Partial<Record<PressureKind, number>>;
+
+/**
+ * The eviction manager's hysteresis: a pressure observed now is reported, and so is one last
+ * observed less than `periodMs` ago (nodeConditionsObservedSince; unlike upstream, a zero period
+ * still reports what is observed now), so a signal hovering around
+ * its threshold does not flip the condition, and the scheduler's taint, at every reading.
+ * Returns the pressure to report and the observation times to keep for the next call.
+ */
+export function holdPressure(observed: Pressure, lastObservedAt: PressureObservedAt, now: number, periodMs: number): { pressure: Pressure; observedAt: PressureObservedAt } {
+  const observedAt: PressureObservedAt = { ...lastObservedAt };
+  const held = { ...observed, signals: [...observed.signals] };
+  for (const k of ['memory', 'disk', 'pid'] as const) {
+    if (observed[k]) observedAt[k] = now;
+    const at = observedAt[k];
+    held[k] = observed[k] || (at !== undefined && now - at < periodMs);
+  }
+  return { pressure: held, observedAt };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Ready
 
@@ -343,7 +374,7 @@ export function setNodeStatus(node: Node, cfg: NodeConfig, inp: StatusInputs): {
   const conditions = (status.conditions ??= []);
 
   // MemoryPressure, DiskPressure, PIDPressure
-  const pressure = evaluatePressure(cfg.evictionHard, inp.measurements, inp.machine.memoryCapacityBytes);
+  const pressure = inp.pressure ?? evaluatePressure(cfg.evictionHard, inp.measurements, inp.machine.memoryCapacityBytes);
   for (const key of ['memory', 'disk', 'pid'] as const) {
     const spec = PRESSURE[key];
     let c = conditions.find((x) => x.type === spec.type);

@@ -18,7 +18,7 @@ import {
   chooseHostIP, defaultRouteInterface, hostInfo, meminfoBytes, osReleasePrettyName, type HostFiles, type HostPort,
 } from '../../actors/node-status/adapters.ts';
 import {
-  aggregateMessage, computeAllocatable, computeCapacity, DEFAULT_EVICTION_HARD, evaluatePressure, formatBinarySI, formatCpuMilli,
+  aggregateMessage, computeAllocatable, computeCapacity, DEFAULT_EVICTION_HARD, evaluatePressure, formatBinarySI, formatCpuMilli, holdPressure,
   initialNode, nodeStatusHasChanged, normalizeRuntimeVersion, readyErrors, reconcileExistingNode, setNodeStatus, statusPatch,
   type MachineInfo, type Measurements, type NodeConfig, type StatusInputs,
 } from '../../actors/node-status/logic.ts';
@@ -120,6 +120,19 @@ describe('node-status logic', () => {
     assert.equal(evaluatePressure(DEFAULT_EVICTION_HARD, { ...plenty, nodefsInodesFree: 99_999 }, cap).disk, true);
     assert.equal(evaluatePressure({ 'pid.available': '10%' }, { ...plenty, pidAvailable: 3000 }, cap).pid, true);
     assert.equal(evaluatePressure(DEFAULT_EVICTION_HARD, {}, cap).memory, false);
+  });
+
+  it('holdPressure: a pressure observed within the transition period is still reported (nodeConditionsObservedSince)', () => {
+    const none = { memory: false, disk: false, pid: false, signals: [] };
+    const mem = { ...none, memory: true, signals: ['memory.available<100Mi'] };
+    let r = holdPressure(mem, {}, 1_000, 300_000);
+    assert.deepEqual(r, { pressure: mem, observedAt: { memory: 1_000 } });
+    r = holdPressure(none, r.observedAt, 300_999, 300_000);
+    assert.deepEqual(r.pressure, { ...none, memory: true }, 'cleared 299.999s ago: still held');
+    r = holdPressure(none, r.observedAt, 301_000, 300_000);
+    assert.deepEqual(r.pressure, none, 'a full period without it: released');
+    const pid = { ...none, pid: true, signals: ['pid.available<10%'] };
+    assert.deepEqual(holdPressure(pid, { disk: 0 }, 10, 0).pressure, pid, 'a zero period holds nothing but reports what is observed now');
   });
 
   it('runtime versions as upstream prints them', () => {
@@ -407,6 +420,33 @@ describe('node-status actor', () => {
     assert.equal(a.events.at(-1)!.reason, 'NodeHasInsufficientMemory');
     await a.clock.advanceAsync(10_000);
     assert.equal(api.calls.at(-1)!.verb, 'get', 'and not again while it stays the same');
+    await a.stop();
+  });
+
+  it('a pressure stays True until its signal has been clear for the transition period (5m), then goes False once', async () => {
+    const api = new FakeNodeApi();
+    const a = await start(api);
+    const low = 50 * 2 ** 20;
+    a.host.m.memoryAvailableBytes = low;
+    await a.clock.advanceAsync(10_000);
+    assert.equal(cond(api.node!, 'MemoryPressure')!.status, 'True');
+    const events = () => a.events.filter((e) => /Memory/.test(e.reason)).map((e) => e.reason);
+    // the signal hovers around its threshold: clear, pressed again at 60s, clear from 70s
+    a.host.m.memoryAvailableBytes = plenty.memoryAvailableBytes;
+    await a.clock.advanceAsync(40_000);
+    a.host.m.memoryAvailableBytes = low;
+    await a.clock.advanceAsync(10_000);
+    a.host.m.memoryAvailableBytes = plenty.memoryAvailableBytes;
+    await a.clock.advanceAsync(10_000 + 280_000);
+    assert.equal(a.clock.now(), 350_000);
+    assert.equal(cond(api.node!, 'MemoryPressure')!.status, 'True', 'last observed at 60s: held while less than 5m ago');
+    assert.deepEqual(events(), ['NodeHasSufficientMemory', 'NodeHasInsufficientMemory']);
+    await a.clock.advanceAsync(10_000);
+    assert.deepEqual(cond(api.node!, 'MemoryPressure'), {
+      type: 'MemoryPressure', status: 'False', reason: 'KubeletHasSufficientMemory', message: 'kubelet has sufficient memory available',
+      lastHeartbeatTime: '1970-01-01T00:06:00Z', lastTransitionTime: '1970-01-01T00:06:00Z',
+    });
+    assert.deepEqual(events(), ['NodeHasSufficientMemory', 'NodeHasInsufficientMemory', 'NodeHasSufficientMemory']);
     await a.stop();
   });
 
