@@ -2,7 +2,9 @@
  * events: the kubelet's event recorder (client-go's EventBroadcaster + EventCorrelator +
  * recordToSink, as the upstream kubelet wires them).
  *
- * Every `event.record` on the `events` channel is queued (at most 1000, upstream's
+ * Every `event.record` on the `events` channel is stamped with the time it was recorded (its name,
+ * firstTimestamp and lastTimestamp, as upstream's recorder makes the Event in Eventf) and queued
+ * (at most 1000, upstream's
  * maxQueuedEvents; beyond that the new event is dropped and counted, never blocking the sender),
  * then written one at a time: correlated (logic.ts), throttled by a token bucket
  * (eventRecordQPS 50 / eventBurst 100, upstream's event client limits), and created or patched.
@@ -74,7 +76,8 @@ export const events: ActorSpec<EventsDeps> = {
     const bucket = qps > 0 ? new TokenBucket(qps, ctx.deps.burst ?? 100, () => ctx.clock.now()) : undefined;
     const correlator = new EventCorrelator();
     const stats: EventsStats = { received: 0, created: 0, patched: 0, skipped: 0, dropped: 0, failed: 0, retries: 0, queued: 0 };
-    const queue: EventRecord[] = [];
+    /** Records with the time they were recorded: after an API outage they still say when they happened. */
+    const queue: { rec: EventRecord; at: number; seq: number }[] = [];
     let seq = 0;
     let pumping = false;
     let lastError = '';
@@ -129,8 +132,9 @@ export const events: ActorSpec<EventsDeps> = {
       }
     };
 
-    const writeOne = async (api: EventApi, rec: EventRecord) => {
-      const result = correlator.correlate(makeEvent(rec, source, ctx.clock.now(), seq++), ctx.clock.now());
+    const writeOne = async (api: EventApi, rec: EventRecord, at: number, n: number) => {
+      // correlation runs on the time it happens, as upstream's recordToSink does
+      const result = correlator.correlate(makeEvent(rec, source, at, n), ctx.clock.now());
       if (result.skip) {
         stats.skipped++;
         return;
@@ -153,10 +157,10 @@ export const events: ActorSpec<EventsDeps> = {
       pumping = true;
       try {
         while (queue.length > 0 && !ctx.stopped) {
-          const rec = queue.shift()!;
+          const { rec, at, seq: n } = queue.shift()!;
           stats.queued = queue.length;
           try {
-            await writeOne(api, rec);
+            await writeOne(api, rec, at, n);
           } catch (e) {
             // a bug in correlation must not take the recorder down with the event
             stats.failed++;
@@ -186,7 +190,7 @@ export const events: ActorSpec<EventsDeps> = {
         }
         return;
       }
-      queue.push(rec);
+      queue.push({ rec, at: ctx.clock.now(), seq: seq++ });
       stats.queued = queue.length;
       ctx.run(pump());
     });

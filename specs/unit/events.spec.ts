@@ -227,6 +227,30 @@ describe('events actor', () => {
     await a.stop();
   });
 
+  it('an event queued during an outage keeps the time it was recorded (name and timestamps), not the time it was written', async () => {
+    const api = new FakeEventApi();
+    api.down = true;
+    const a = await start({ api, random: () => 0 });
+    a.clock.advance(1_000);
+    a.send(recordEvent(podRef(pod), 'Normal', 'Pulling', 'Pulling image "nginx"'));
+    a.clock.advance(2_000);
+    a.send(recordEvent(podRef(pod), 'Normal', 'Pulled', 'Successfully pulled image "nginx"'));
+    await settle();
+    await a.clock.advanceAsync(30_000);
+    api.down = false;
+    await a.clock.advanceAsync(10_000);
+    await settle();
+    const written = [...api.store.values()].sort((x, y) => x.firstTimestamp!.localeCompare(y.firstTimestamp!));
+    assert.deepEqual(written.map((e) => [e.reason, e.firstTimestamp, e.lastTimestamp]), [
+      ['Pulling', '1970-01-01T00:00:01Z', '1970-01-01T00:00:01Z'],
+      ['Pulled', '1970-01-01T00:00:03Z', '1970-01-01T00:00:03Z'],
+    ]);
+    assert.ok(api.calls.filter((c) => c.verb === 'create').at(-1)!.at >= 40_000, 'written after the outage');
+    assert.equal(written[0]!.metadata.name, eventName('web', 1_000, 0));
+    assert.equal(written[1]!.metadata.name, eventName('web', 3_000, 1));
+    await a.stop();
+  });
+
   it('an event the server refuses (422) is abandoned at once', async () => {
     const api = new FakeEventApi();
     api.failures.push(new ApiError(422, 'Invalid', 'create', '/events', 'Event "x" is invalid: involvedObject.namespace: Invalid value'));
