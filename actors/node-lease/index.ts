@@ -17,7 +17,10 @@
  * Ensure itself retries on any error after 200ms, doubling to 7s, until it succeeds.
  *
  * The owner reference (apiVersion v1, kind Node, name, uid) makes the Lease go away with the
- * Node; it needs the Node's uid, taken from the `node` view or a GET, and is set whenever the
+ * Node; it needs the Node's uid, read with a GET of the Node as upstream's setNodeOwnerFunc does
+ * (the `node` view can still hold a Node deleted moments ago: a Lease owned by it would be
+ * garbage-collected with it), the view's uid only when the GET gets no answer about the Node
+ * (no connection, 5xx, 403; a 404 means there is no Node to own it). It is set whenever the
  * lease has none, "until successful" as upstream says. Failing to learn the uid blocks a
  * CREATE but never an UPDATE.
  */
@@ -68,15 +71,14 @@ export const nodeLease: ActorSpec<NodeLeaseDeps> = {
 
     const sleep = (ms: number) => new Promise<void>((r) => ctx.setTimeout(r, ms));
 
-    /** The Node's uid for the owner reference: the `node` view, else a GET (undefined when neither knows). */
+    /** The Node's uid for the owner reference: a live GET, else the `node` view (undefined when neither knows). */
     const nodeUid = async (): Promise<string | undefined> => {
-      const fromView = ctx.bus.current('node');
-      if (fromView?.metadata.uid) return fromView.metadata.uid;
       try {
         return (await api.getNode(nodeName)).metadata.uid || undefined;
       } catch (e) {
-        ctx.log.info('Failed to get node when trying to set owner ref to the node lease', { node: nodeName, error: errText(e) }, 2);
-        return undefined;
+        const fromView = e instanceof ApiError && e.code === 404 ? undefined : ctx.bus.current('node')?.metadata.uid;
+        ctx.log.info('Failed to get node when trying to set owner ref to the node lease', { node: nodeName, error: errText(e), fallback: fromView ? 'node view' : 'none' }, 2);
+        return fromView || undefined;
       }
     };
 

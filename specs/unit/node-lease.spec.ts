@@ -5,6 +5,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { Bus } from '../../kernel/bus.ts';
 import { startActor } from '../../kernel/testing.ts';
 import { ApiError, type Lease, type LeaseApi, type Node, type NodeApi } from '../../protocols/kube/api.ts';
 import '../../protocols/messages/channels.ts';
@@ -19,10 +20,10 @@ class FakeLeaseApi implements LeaseApi, Pick<NodeApi, 'getNode'> {
   node: Node | undefined;
   rv = 0;
   calls: { verb: string; at: number; body?: Lease }[] = [];
-  failures: Partial<Record<'get' | 'create' | 'update', unknown[]>> = {};
+  failures: Partial<Record<'get' | 'create' | 'update' | 'getNode', unknown[]>> = {};
   now: () => number = () => 0;
 
-  #fail(verb: 'get' | 'create' | 'update'): void {
+  #fail(verb: 'get' | 'create' | 'update' | 'getNode'): void {
     const f = this.failures[verb]?.shift();
     if (f) throw f;
   }
@@ -51,6 +52,7 @@ class FakeLeaseApi implements LeaseApi, Pick<NodeApi, 'getNode'> {
   }
   async getNode(name: string): Promise<Node> {
     this.calls.push({ verb: 'getNode', at: this.now() });
+    this.#fail('getNode');
     if (!this.node) throw new ApiError(404, 'NotFound', 'get', `/api/v1/nodes/${name}`, `nodes "${name}" not found`);
     return structuredClone(this.node);
   }
@@ -58,8 +60,11 @@ class FakeLeaseApi implements LeaseApi, Pick<NodeApi, 'getNode'> {
 
 const theNode = { metadata: { name: 'node-a', uid: 'node-uid-1' } } as unknown as Node;
 
-async function start(api: FakeLeaseApi, deps: Partial<NodeLeaseDeps> = {}, opts: { nodeView?: Node } = {}) {
-  const a = await startActor(nodeLease, { api, nodeName: 'node-a', random: () => 0, ...deps });
+/** `nodeView` is published after the start, `nodeViewBefore` before it. */
+async function start(api: FakeLeaseApi, deps: Partial<NodeLeaseDeps> = {}, opts: { nodeView?: Node; nodeViewBefore?: Node } = {}) {
+  const bus = new Bus();
+  if (opts.nodeViewBefore) bus.port('nodeStatus').publish('node', opts.nodeViewBefore);
+  const a = await startActor(nodeLease, { api, nodeName: 'node-a', random: () => 0, ...deps }, { bus });
   api.now = () => a.clock.now();
   if (opts.nodeView) a.bus.port('nodeStatus').publish('node', opts.nodeView);
   await settle();
@@ -92,13 +97,25 @@ describe('node-lease', () => {
     await a.stop();
   });
 
-  it('takes the Node uid from the node view when it has it (no GET of the Node)', async () => {
+  it('owner uid from a live GET of the Node, not from a node view still holding a just-deleted Node', async () => {
+    const api = new FakeLeaseApi();
+    api.node = { metadata: { name: 'node-a', uid: 'node-uid-2' } } as unknown as Node;
+    const a = await start(api, {}, { nodeViewBefore: theNode });
+    assert.ok(api.lease);
+    assert.equal(api.lease.metadata.ownerReferences?.[0]?.uid, 'node-uid-2');
+    await a.stop();
+  });
+
+  it('the node view\'s uid only when the GET of the Node fails without an answer about it; a 404 creates nothing', async () => {
     const api = new FakeLeaseApi();
     const a = await start(api, {}, { nodeView: theNode });
-    // the view was published after start; the first create had to wait for it
     await a.clock.advanceAsync(10_000);
-    assert.ok(api.lease);
-    assert.equal(api.lease.metadata.ownerReferences?.[0]?.uid, 'node-uid-1');
+    assert.equal(api.lease, undefined, 'the GET answered 404: no Node, no Lease (though the view still has one)');
+    api.failures.getNode = [new ApiError(503, 'ServiceUnavailable', 'get', '/api/v1/nodes/node-a', 'etcd leader changed')];
+    await a.clock.advanceAsync(10_000);
+    const lease = api.lease as Lease | undefined; // (narrowed to undefined above)
+    assert.ok(lease);
+    assert.equal(lease.metadata.ownerReferences?.[0]?.uid, 'node-uid-1');
     await a.stop();
   });
 
