@@ -7,8 +7,9 @@
  * `actors` (the default) prints the supervision tree, `pod` one pod worker with its transition
  * history, `tail` every message on a bus channel as it is sent, `graph` an xstate machine as
  * Mermaid text. `--json` prints the daemon's JSON lines as they come; `--watch` redraws actors
- * or pod every second. Exit codes: 0 ok, 1 the daemon answered an error or cannot be reached,
- * 2 bad arguments. Rendering code may use real timers (for --watch); the daemon never does.
+ * or pod every second. Exit codes: 0 ok (also when the reader of stdout goes away, as with
+ * `| head`), 1 the daemon answered an error or cannot be reached, 2 bad arguments. Rendering
+ * code may use real timers (for --watch); the daemon never does.
  */
 import { createConnection, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -455,6 +456,12 @@ export async function runInspect(argv: readonly string[], io: InspectIo): Promis
 }
 
 if (import.meta.main) {
+  // The reader of stdout went away (`kubelet-ts inspect tail pleg | head -2`): a normal end, exit
+  // 0 without a word, like other unix tools. Any other stdout error is one line and exit 1.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') process.stderr.write(`kubelet-ts inspect: cannot write to stdout: ${e.message}\n`);
+    process.exit(e.code === 'EPIPE' ? 0 : 1);
+  });
   runInspect(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr }).then(
     (code) => process.exit(code),
     (err: unknown) => {

@@ -767,6 +767,44 @@ describe('kubelet-ts inspect', () => {
     assert.match(bad.err(), /unknown channel "nope"; known channels: /);
   });
 
+  it('a reader that goes away (inspect … | head -2) ends the CLI quietly with exit 0', async () => {
+    const f = await started();
+    const pleg = f.bus.port('pleg');
+    let n = 0;
+    // The CLI runs until it writes into the closed pipe; the bus keeps sending until it is gone.
+    const run = async (args: string[], send: boolean) => {
+      const child = spawn(join(ROOT, 'bin', 'kubelet-ts'), ['inspect', ...args, '--socket', f.path], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      child.stderr!.on('data', (c: Buffer) => { err += c.toString(); });
+      const exited = once(child, 'exit') as Promise<[number | null, string | null]>;
+      let lines = 0;
+      await new Promise<void>((resolve) => {
+        child.stdout!.on('data', (c: Buffer) => {
+          out += c.toString();
+          lines = out.split('\n').length - 1;
+          if (lines >= 2) { child.stdout!.destroy(); resolve(); }
+        });
+      });
+      const pump = setInterval(() => { if (send) pleg.send('pleg', { type: 'pleg.containerDied', podUid: 'u', containerId: `c${n++}` } as never); }, 20);
+      try {
+        const [code, signal] = await exited;
+        assert.deepEqual([code, signal, err], [0, null, ''], `inspect ${args.join(' ')}`);
+      } finally {
+        clearInterval(pump);
+      }
+    };
+    const tail = run(['tail', 'pleg'], true);
+    await until(() => f.ds.stats().tails === 1, 'the CLI tail');
+    for (let i = 0; i < 3; i++) pleg.send('pleg', { type: 'pleg.containerDied', podUid: 'u', containerId: `first${i}` } as never);
+    await tail;
+    const json = run(['tail', 'pleg', '--json'], true);
+    await until(() => f.ds.stats().tails === 1, 'the CLI tail --json');
+    pleg.send('pleg', { type: 'pleg.containerDied', podUid: 'u', containerId: 'j' } as never);
+    await json;
+    await run(['actors', '--watch'], false);
+  });
+
   it('bin/kubelet-ts inspect dispatches to the inspect CLI', async () => {
     const f = await started();
     const child = spawn(join(ROOT, 'bin', 'kubelet-ts'), ['inspect', 'actors', '--socket', f.path, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
