@@ -106,7 +106,11 @@ export interface KubeApi {
   deletePod(namespace: string, name: string, opts?: { gracePeriodSeconds?: number; uid?: string; resourceVersion?: string }): Promise<void>;
   patchPodStatus(namespace: string, name: string, patch: unknown, type: PatchType): Promise<Pod>;
   // nodes
-  getNode(name: string): Promise<Node>;
+  /**
+   * A quorum read by default; `resourceVersion: '0'` lets the apiserver answer from its watch cache
+   * (cheaper, possibly a little stale), as upstream's first try of a node status update does.
+   */
+  getNode(name: string, opts?: { resourceVersion?: string }): Promise<Node>;
   createNode(node: Node): Promise<Node>;
   patchNodeStatus(name: string, patch: unknown, type: PatchType): Promise<Node>;
   patchNode(name: string, patch: unknown, type: PatchType): Promise<Node>;

@@ -714,7 +714,7 @@ export function createKubeApi(kubeconfigPath: string, opts: KubeApiOptions = {})
       request<Pod>('patch', 'PATCH', `${podsPath(ns)}/${enc(name)}/status`, patch, PATCH_CONTENT_TYPES[type]),
 
     // nodes
-    getNode: (name) => request<Node>('get', 'GET', `/api/v1/nodes/${enc(name)}`),
+    getNode: (name, o = {}) => request<Node>('get', 'GET', `/api/v1/nodes/${enc(name)}` + query({ resourceVersion: o.resourceVersion })),
     createNode: (node) => request<Node>('create', 'POST', '/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', ...node }),
     patchNodeStatus: (name, patch, type) =>
       request<Node>('patch', 'PATCH', `/api/v1/nodes/${enc(name)}/status`, patch, PATCH_CONTENT_TYPES[type]),

@@ -135,9 +135,13 @@ describe('createKubeApi against the API server stand-in', () => {
     const e = await rejects(node.createNode({ metadata: { name: 'node-a' } } as unknown as Node), 409, 'AlreadyExists');
     assert.equal(e.verb, 'create');
     assert.equal(e.path, '/api/v1/nodes');
+    const cached = await node.getNode('node-a', { resourceVersion: '0' });
+    assert.equal(cached.metadata.uid, created.metadata.uid);
+    assert.deepEqual(api.requests.last({ verb: 'get', resource: 'nodes' })!.query, { resourceVersion: '0' }, 'served from the cache');
     const got = await node.getNode('node-a');
     assert.equal(got.metadata.uid, created.metadata.uid);
     const rec = api.requests.last({ verb: 'get', resource: 'nodes' })!;
+    assert.deepEqual(rec.query, {}, 'a quorum read');
     assert.equal(rec.user, 'system:node:node-a');
     assert.equal(rec.userAgent, defaultUserAgent());
     assert.match(rec.userAgent!, /^kubelet-ts\/v\d+\.\d+\.\d+ \(linux\/(amd64|arm64)\) kubernetes\/v1\.34\.0$/);

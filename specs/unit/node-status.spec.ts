@@ -309,8 +309,8 @@ class FakeNodeApi implements NodeApi {
   #notFound(verb: string): ApiError {
     return new ApiError(404, 'NotFound', verb, '/api/v1/nodes/node-a', 'nodes "node-a" not found');
   }
-  async getNode(): Promise<Node> {
-    this.calls.push({ verb: 'get', at: this.now() });
+  async getNode(_name: string, opts?: { resourceVersion?: string }): Promise<Node> {
+    this.calls.push({ verb: 'get', at: this.now(), body: opts?.resourceVersion });
     this.#fail('get');
     if (!this.node) throw this.#notFound('get');
     return structuredClone(this.node);
@@ -554,6 +554,8 @@ describe('node-status actor', () => {
     api.failures.get = Array.from({ length: 5 }, () => new ApiError(500, 'InternalError', 'get', '/api/v1/nodes/node-a', 'etcdserver: request timed out'));
     await a.clock.advanceAsync(10_000);
     assert.deepEqual(verbs(api, mark), ['get', 'get', 'get', 'get', 'get']);
+    assert.deepEqual(api.calls.slice(mark).map((c) => c.body), ['0', undefined, undefined, undefined, undefined],
+      'the first try reads from the apiserver cache (resourceVersion=0), the retries are quorum reads');
     assert.match((a.inspect() as { lastError: string }).lastError, /etcdserver/);
     await a.clock.advanceAsync(10_000);
     assert.equal(api.calls.at(-1)!.verb, 'get');
