@@ -125,7 +125,8 @@ export async function replayRecording(source: string | Record<string, unknown>[]
   const cri = new ReplayCri(a, clock);
 
   for (const s of a.sessions) {
-    if (clock.now() < s.start) await clock.advanceAsync(s.start - clock.now(), settle);
+    // the recorded kubelet's first act, not its header: the replayed timers tick in the same phase
+    if (clock.now() < s.kubeletStart) await clock.advanceAsync(s.kubeletStart - clock.now(), settle);
     cri.beginSession(s.index);
     const h = s.header;
     const manifests = typeof h.manifests === 'string' ? h.manifests : undefined;
@@ -207,7 +208,7 @@ export function formatResult(r: ReplayResult): string {
   }
   const d = r.divergence!;
   const lines = [
-    `divergence at index ${d.index} (line ${d.index + 1}), pod ${d.podName ?? '?'} (${d.pod}); ${r.matched} of ${r.decisions} recorded decisions matched (${speed})`,
+    `${d.kind === 'decision' ? '' : `${d.kind} `}divergence at index ${d.index} (line ${d.index + 1}), pod ${d.podName ?? '?'} (${d.pod}); ${r.matched} of ${r.decisions} recorded decisions matched (${speed})`,
     `  expected: ${showDecision(d.expected, r.startedAt)}`,
     `  actual:   ${showDecision(d.actual, r.startedAt)}`,
     ...(d.differences.length ? ['  differences:', ...d.differences.map((x) => `    ${x}`)] : []),

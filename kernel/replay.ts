@@ -9,6 +9,12 @@
  * are matched against each pod's stream in order. The first divergence is the mismatch whose
  * recorded record comes first in the file.
  *
+ * Timing is compared too, within a tolerance the recording itself gives (SessionTiming): a matched
+ * decision replayed further than the tolerance from its recorded time is a divergence (a changed
+ * backoff, a start no longer held), and so is a decision replayed while another pod's decision,
+ * recorded more than the tolerance before it, is still to come (the order across pods, where it
+ * is not down to latency).
+ *
  * Normalisation, and why it is safe: the arguments are compared as JSON (what the recorder
  * wrote: `undefined` dropped in objects, `null` in arrays), cut to the decision's own
  * parameters. The per-call options (`{ timeoutMs }`, a transport deadline) are not compared;
@@ -62,11 +68,35 @@ export interface ExpectedDecision extends Decision {
   call: RecordedCall;
 }
 
+/**
+ * How far a replayed decision may be from its recorded time. The replay runs the kubelet's own
+ * timers on virtual time, so a decision waiting for a PLEG relist (an exit seen) or a sync tick (a
+ * backoff that expired, a held static pod) can fall one period earlier or later than recorded
+ * when the event it waits for lands near a period boundary; and the replay answers reads (List*,
+ * *Status) at once where the recorded ones took real time, so it runs ahead by up to that latency.
+ */
+export interface SessionTiming {
+  /** PLEG relist period (header `periods.plegRelistMs`, else the default). */
+  relistMs: number;
+  /** syncLoop tick (header `periods.syncTickMs`, else the default). */
+  tickMs: number;
+  /** The longest recorded read of the session (a CRI call that is not a decision, answered). */
+  readLatencyMs: number;
+  /** max(relistMs, tickMs) + readLatencyMs */
+  toleranceMs: number;
+}
+
+/** The daemon's defaults (actors/pleg RELIST_PERIOD_MS, kernel/sync-loop syncTickMs) for headers without periods. */
+export const DEFAULT_PERIODS = { plegRelistMs: 1000, syncTickMs: 1000 } as const;
+
 export interface Session {
   index: number;
   header: Record<string, unknown>;
   start: number;
+  /** When the recorded kubelet first did something (its first record after the header): the replayed one starts then, so its timers tick in the same phase. */
+  kubeletStart: number;
   end: number;
+  timing: SessionTiming;
   /** The records of this session (header included). */
   records: RecordLine[];
 }
@@ -144,6 +174,15 @@ function nsToMs(v: unknown): number | undefined {
   return typeof v === 'number' && v > 0 ? Math.round(v / 1e6) : undefined;
 }
 
+/** The timing tolerance of a session (SessionTiming): its periods from the header, its reads' latency. */
+export function sessionTiming(header: Record<string, unknown>, readLatencyMs: number): SessionTiming {
+  const periods = (header.periods ?? {}) as { plegRelistMs?: unknown; syncTickMs?: unknown };
+  const ms = (v: unknown, fallback: number) => (typeof v === 'number' && v > 0 ? v : fallback);
+  const relistMs = ms(periods.plegRelistMs, DEFAULT_PERIODS.plegRelistMs);
+  const tickMs = ms(periods.syncTickMs, DEFAULT_PERIODS.syncTickMs);
+  return { relistMs, tickMs, readLatencyMs, toleranceMs: Math.max(relistMs, tickMs) + readLatencyMs };
+}
+
 /** Reads a recording (one or more sessions, each starting with its header) into what replay needs. */
 export function analyseRecording(records: RecordLine[]): Analysis {
   if (records[0]?.k !== 'header') throw new Error('recording: the first line is not a header');
@@ -153,10 +192,11 @@ export function analyseRecording(records: RecordLine[]): Analysis {
   for (const [index, r] of records.entries()) {
     if (r.k === 'header') {
       if (typeof r.format === 'number' && r.format > 1) throw new Error(`recording: format ${r.format} is newer than this replay (1)`);
-      sessions.push({ index: sessions.length, header: r, start: r.t, end: r.t, records: [] });
+      sessions.push({ index: sessions.length, header: r, start: r.t, kubeletStart: r.t, end: r.t, records: [], timing: sessionTiming(r, 0) });
       open.clear();
     }
     const s = sessions.at(-1)!;
+    if (s.records.length === 1) s.kubeletStart = Math.max(s.start, r.t);
     s.records.push(r);
     s.end = Math.max(s.end, r.t);
     if (r.k === 'cri') {
@@ -168,6 +208,13 @@ export function analyseRecording(records: RecordLine[]): Analysis {
       if (c) c.answer = r.k === 'cri.ok' ? { t: r.t, ok: true, res: r.res } : { t: r.t, ok: false, err: r.err as RecordedAnswer['err'] };
     }
   }
+
+  const longestRead = new Map<number, number>();
+  for (const c of calls) {
+    if (c.m in DECISION_METHODS || !c.answer) continue;
+    longestRead.set(c.session, Math.max(longestRead.get(c.session) ?? 0, c.answer.t - c.t));
+  }
+  for (const s of sessions) s.timing = sessionTiming(s.header, longestRead.get(s.index) ?? 0);
 
   const a: Analysis = {
     records, sessions, calls, decisions: [], podOfId: new Map(), podName: new Map(), exits: new Map(),
@@ -265,6 +312,12 @@ export function analyseRecording(records: RecordLine[]): Analysis {
 // matching
 
 export interface Divergence {
+  /**
+   * decision: another decision (method or arguments), or one missing or unexpected; timing: the
+   * same decision further than the tolerance from its recorded time; order: the same decision
+   * made before another pod's decision that was recorded more than the tolerance before it.
+   */
+  kind: 'decision' | 'timing' | 'order';
   /** Position in the recording of the expected decision (or, for an unexpected one, of the first record after it). */
   index: number;
   pod: string;
@@ -323,7 +376,10 @@ export class DecisionMatcher {
     return i < 0 ? this.#a.records.length : i;
   }
 
-  /** Records a replayed decision; returns the recorded one it matches, if any. */
+  /**
+   * Records a replayed decision; returns the recorded one it matches (same method and arguments),
+   * if any, also when its timing diverged (the runtime answers it as recorded all the same).
+   */
   observe(m: string, args: unknown[], pod: string, t: number, sessionEnd: number): ExpectedDecision | undefined {
     const d: Decision = { index: this.#indexAt(t), t, pod, m, args: normalizeArgs(m, args) };
     this.actual.push(d);
@@ -333,25 +389,62 @@ export class DecisionMatcher {
     const exp = list[i];
     if (exp && exp.m === m && canonical(exp.args) === canonical(d.args)) {
       this.#cursor.set(pod, i + 1);
-      this.matched++;
+      const late = this.#timing(exp, t);
+      if (late) this.#diverge(exp, d, 'timing', [late]);
+      else {
+        const overtaken = this.#overtaken(exp);
+        if (overtaken) this.#diverge(exp, d, 'order', [overtaken]);
+        else this.matched++;
+      }
       return exp;
     }
     if (!exp && t > sessionEnd) {
       this.beyondEnd++;
       return undefined;
     }
-    this.#diverge(exp ?? null, d);
+    this.#diverge(exp ?? null, d, 'decision');
     return undefined;
   }
 
-  #diverge(exp: ExpectedDecision | null, act: Decision | null): void {
+  #tolerance(exp: ExpectedDecision): number {
+    return this.#a.sessions[exp.session]?.timing.toleranceMs ?? 0;
+  }
+
+  /** Why the replayed time t of `exp` is too far from the recorded one, if it is. */
+  #timing(exp: ExpectedDecision, t: number): string | undefined {
+    const tol = this.#tolerance(exp);
+    const off = t - exp.t;
+    if (Math.abs(off) <= tol) return undefined;
+    return `time: +${this.#at(exp.t)} → +${this.#at(t)} (${Math.abs(off)} ms ${off > 0 ? 'later' : 'earlier'} than recorded; tolerance ${tol} ms)`;
+  }
+
+  /** Another pod's decision recorded more than the tolerance before `exp` and not made yet, if any (the earliest). */
+  #overtaken(exp: ExpectedDecision): string | undefined {
+    const tol = this.#tolerance(exp);
+    let first: ExpectedDecision | undefined;
+    for (const [pod, list] of this.#byPod) {
+      if (pod === exp.pod || this.#diverged.has(pod)) continue;
+      const x = list[this.#cursor.get(pod) ?? 0];
+      if (x && x.session === exp.session && x.t < exp.t - tol && (!first || x.t < first.t)) first = x;
+    }
+    if (!first) return undefined;
+    const name = this.#a.podName.get(first.pod) ?? first.pod;
+    return `order: recorded ${exp.t - first.t} ms after ${first.m} of pod ${name} (+${this.#at(first.t)}, index ${first.index}), replayed before it (tolerance ${tol} ms)`;
+  }
+
+  /** Seconds since the recording's start, for messages. */
+  #at(t: number): string {
+    return `${((t - (this.#a.records[0]?.t ?? 0)) / 1000).toFixed(3)}s`;
+  }
+
+  #diverge(exp: ExpectedDecision | null, act: Decision | null, kind: Divergence['kind'], diffs?: string[]): void {
     const pod = (exp ?? act)!.pod;
     const strip = (d: Decision | null): Decision | null => (d ? { index: d.index, t: d.t, pod: d.pod, m: d.m, args: d.args } : null);
-    const diffs = exp && act
+    diffs ??= exp && act
       ? (exp.m !== act.m ? [`method: ${exp.m} → ${act.m}`] : differences(exp.args, act.args, 'args'))
       : [];
     this.#diverged.set(pod, {
-      index: exp?.index ?? act!.index, pod, podName: this.#a.podName.get(pod), expected: strip(exp), actual: strip(act), differences: diffs,
+      kind, index: exp?.index ?? act!.index, pod, podName: this.#a.podName.get(pod), expected: strip(exp), actual: strip(act), differences: diffs,
     });
   }
 
@@ -369,7 +462,7 @@ export class DecisionMatcher {
   finish(): { first: Divergence | undefined; divergedPods: number } {
     for (const [pod, list] of this.#byPod) {
       const i = this.#cursor.get(pod) ?? 0;
-      if (!this.#diverged.has(pod) && i < list.length) this.#diverge(list[i]!, null);
+      if (!this.#diverged.has(pod) && i < list.length) this.#diverge(list[i]!, null, 'decision');
     }
     const all = [...this.#diverged.values()].sort((x, y) => x.index - y.index);
     return { first: all[0], divergedPods: all.length };

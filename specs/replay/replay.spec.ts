@@ -99,6 +99,55 @@ describe('replay of recorded node sessions', () => {
     assert.deepEqual(d.actual!.args, (start.args as unknown[]).slice(0, 1));
   });
 
+  it('a recording whose crash backoff was 12s, not 10s, diverges in timing at the restart after it', async () => {
+    // The recording is shifted as a kubelet with a 12s initial backoff would have made it: from
+    // the second restart on, everything happens 2s later.
+    const recs = structuredClone(load('crash-loop'));
+    const { r: attempt2, i: index } = decisionsOf(recs, 'createContainer')[2]!;
+    assert.equal(((attempt2.args as Line[])[1]!.metadata as { attempt: number }).attempt, 2);
+    for (const r of recs.slice(index)) (r as { t: number }).t += 2000;
+    const res = await replayRecording(recs);
+    assert.equal(res.identical, false);
+    const d = res.divergence!;
+    assert.equal(d.kind, 'timing');
+    assert.equal(d.index, index);
+    assert.equal(d.expected!.m, 'createContainer');
+    assert.deepEqual(d.actual!.args, d.expected!.args, 'the same decision, at another time');
+    assert.ok(d.expected!.t - d.actual!.t > 1500, `replayed ${d.expected!.t - d.actual!.t} ms early`);
+    assert.match(d.differences[0]!, /^time: \+\d+\.\d+s → \+\d+\.\d+s \(\d+ ms earlier than recorded; tolerance \d+ ms\)$/);
+    assert.match(formatResult(res), new RegExp(`^timing divergence at index ${index} \\(line ${index + 1}\\)`));
+  });
+
+  it('a manifest edit recorded with the new static pod starting alongside the old one diverges: the kubelet holds it until the old one is gone', async () => {
+    // The new version's decisions (and their answers) moved to when the old container was being
+    // stopped, as a kubelet without the static-pod start hold would have made them.
+    const recs = structuredClone(load('manifest-edit'));
+    const creates = decisionsOf(recs, 'runPodSandbox');
+    assert.equal(creates.length, 2);
+    const newUid = ((creates[1]!.r.args as Line[])[0]!.metadata as { uid: string }).uid;
+    const stopAt = decisionsOf(recs, 'stopContainer')[0]!;
+    // its sandbox, container and start: each names what the answer before it returned
+    const answer = (id: unknown) => recs.find((r) => r.k === 'cri.ok' && r.id === id)!.res;
+    const sandbox = answer(creates[1]!.r.id);
+    const create = decisionsOf(recs, 'createContainer').find(({ r }) => (r.args as unknown[])[0] === sandbox)!.r;
+    const start = decisionsOf(recs, 'startContainer').find(({ r }) => (r.args as unknown[])[0] === answer(create.id))!.r;
+    const ids = new Set([creates[1]!.r.id, create.id, start.id]);
+    const moved = recs.filter((r) => (r.k === 'cri' || r.k === 'cri.ok') && ids.has(r.id));
+    const shift = (creates[1]!.r.t as number) - (stopAt.r.t as number) - 5;
+    for (const r of moved) (r as { t: number }).t -= shift;
+    const rest = recs.filter((r) => !moved.includes(r));
+    const at = rest.indexOf(stopAt.r) + 1;
+    const mutated = [...rest.slice(0, at), ...moved, ...rest.slice(at)];
+    const res = await replayRecording(mutated);
+    assert.equal(res.identical, false, 'the new pod is not started while the old one stops');
+    const d = res.divergence!;
+    assert.equal(d.kind, 'timing');
+    assert.equal(d.pod, newUid);
+    assert.equal(d.expected!.m, 'runPodSandbox');
+    assert.equal(d.index, at);
+    assert.ok(d.actual!.t - d.expected!.t > 1000, `replayed ${d.actual!.t - d.expected!.t} ms later`);
+  });
+
   it('kubelet-ts replay prints the verdict and exits 0, or the divergence and exits 1; --json for machines', () => {
     const bin = join(ROOT, 'bin', 'kubelet-ts');
     const file = join(TRACES, traces.find((f) => f.startsWith('pod-start'))!);
