@@ -219,6 +219,48 @@ describe('apiserver stand-in', () => {
       assert.equal(e.status.message, 'leases.coordination.k8s.io "crud-lease" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update');
     });
 
+    it('validates Lease specs (ValidateLeaseSpec): leaseDurationSeconds > 0, leaseTransitions >= 0, on create and update', async () => {
+      const zero = await apiError(admin.coord.createNamespacedLease({
+        namespace: 'kube-node-lease', body: { metadata: { name: 'bad-lease' }, spec: { holderIdentity: 'x', leaseDurationSeconds: 0 } },
+      }));
+      assert.equal(zero.code, 422);
+      assert.equal(zero.status.message, 'Lease.coordination.k8s.io "bad-lease" is invalid: spec.leaseDurationSeconds: Invalid value: 0: must be greater than 0');
+      assert.deepEqual(zero.status.details.causes, [{ reason: 'FieldValueInvalid', message: 'Invalid value: 0: must be greater than 0', field: 'spec.leaseDurationSeconds' }]);
+      const ok = await admin.coord.createNamespacedLease({
+        namespace: 'kube-node-lease', body: { metadata: { name: 'good-lease' }, spec: { holderIdentity: 'x', leaseDurationSeconds: 40 } },
+      });
+      ok.spec!.leaseDurationSeconds = -5;
+      ok.spec!.leaseTransitions = -1;
+      const upd = await apiError(admin.coord.replaceNamespacedLease({ namespace: 'kube-node-lease', name: 'good-lease', body: ok }));
+      assert.equal(upd.status.message, 'Lease.coordination.k8s.io "good-lease" is invalid: [spec.leaseDurationSeconds: Invalid value: -5: must be greater than 0, spec.leaseTransitions: Invalid value: -1: must be greater than or equal to 0]');
+    });
+
+    it('validates Event namespaces (legacyValidateEvent): the involved object\'s, or "" / default for a cluster-scoped one', async () => {
+      const ev = (ns: string, involvedNs: string | undefined, extra: JsonObject = {}) => ({
+        metadata: { name: `ev-${ns}-${involvedNs ?? 'none'}`, namespace: ns },
+        involvedObject: { kind: involvedNs ? 'Pod' : 'Node', name: 'x', ...(involvedNs ? { namespace: involvedNs } : {}) },
+        reason: 'R', message: 'm', type: 'Normal', source: { component: 'kubelet' }, ...extra,
+      });
+      api.store.create('namespace', { metadata: { name: 'ev-a' } });
+      const wrong = await apiError(admin.core.createNamespacedEvent({ namespace: 'default', body: ev('default', 'ev-a') as never }));
+      assert.equal(wrong.code, 422);
+      assert.equal(wrong.status.message, 'Event "ev-default-ev-a" is invalid: involvedObject.namespace: Invalid value: "ev-a": does not match event.namespace');
+      const cluster = await apiError(admin.core.createNamespacedEvent({ namespace: 'kube-system', body: ev('kube-system', undefined) as never }));
+      assert.equal(cluster.status.message, 'Event "ev-kube-system-none" is invalid: involvedObject.namespace: Invalid value: "": does not match event.namespace');
+      // accepted: the involved object's namespace; a cluster-scoped object in default; with eventTime also in kube-system
+      await admin.core.createNamespacedEvent({ namespace: 'ev-a', body: ev('ev-a', 'ev-a') as never });
+      await admin.core.createNamespacedEvent({ namespace: 'default', body: ev('default', undefined) as never });
+      const t = await call(api, 'POST', '/api/v1/namespaces/kube-system/events', {
+        body: ev('kube-system', undefined, { eventTime: '2025-01-01T00:00:00.000000Z', reportingComponent: 'x', reportingInstance: 'y', action: 'A' }),
+      });
+      assert.equal(t.status, 201);
+      // a patch that moves the involved object out of the namespace is refused too
+      const moved = await call(api, 'PATCH', '/api/v1/namespaces/ev-a/events/ev-ev-a-ev-a', {
+        body: { involvedObject: { namespace: 'default' } }, contentType: 'application/merge-patch+json',
+      });
+      assert.equal(moved.status, 422);
+    });
+
     it('populates a new namespace (kube-root-ca.crt, default ServiceAccount) and binds pods like the scheduler', async () => {
       await admin.core.createNamespace({ body: { metadata: { name: 'fresh' } } });
       const cm = await admin.core.readNamespacedConfigMap({ namespace: 'fresh', name: 'kube-root-ca.crt' });
@@ -522,6 +564,31 @@ describe('apiserver stand-in', () => {
         kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure',
         message: `too old resource version: ${old - 1} (${api.store.resourceVersion})`, reason: 'Expired', code: 410,
       });
+    });
+
+    it('a watch from a resourceVersion not reached yet: established at once, then only later changes (sendInitialEvents: 3 s, then Too large)', async () => {
+      const rv = api.store.resourceVersion;
+      const w = new RawWatch(api, `/api/v1/namespaces/w/configmaps?watch=1&allowWatchBookmarks=true&resourceVersion=${rv + 2}`);
+      const initial = new RawWatch(api, `/api/v1/namespaces/w/configmaps?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&resourceVersion=${rv + 1000}`);
+      // kube-apiserver's watch cache waits for the resourceVersion only when initial events are asked for
+      const [err] = await initial.next(1, 5000);
+      await initial.ended;
+      assert.equal(initial.status, 200);
+      assert.equal(err!.type, 'ERROR');
+      assert.equal(err!.object.code, 504);
+      assert.equal(err!.object.reason, 'Timeout');
+      assert.match(err!.object.message, new RegExp(`^Too large resource version: ${rv + 1000}, current: \\d+$`));
+      // the plain one is still open after those 3 s, with nothing sent (not even a bookmark)
+      assert.equal(w.status, 200);
+      api.bookmarkNow();
+      api.store.create('configmaps', { metadata: { name: 'fut-1', namespace: 'w' } });
+      api.store.create('configmaps', { metadata: { name: 'fut-2', namespace: 'w' } });
+      api.store.create('configmaps', { metadata: { name: 'fut-3', namespace: 'w' } });
+      const [first] = await w.next();
+      assert.equal(first!.type, 'ADDED');
+      assert.equal(first!.object.metadata.name, 'fut-3', 'changes up to the requested resourceVersion are not sent');
+      assert.equal(w.events.length, 1);
+      w.close();
     });
 
     it('sends BOOKMARK events when allowed (on demand and periodically) and honours timeoutSeconds', async () => {

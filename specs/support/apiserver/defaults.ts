@@ -3,7 +3,8 @@
  * serves: v1 defaulting (pkg/apis/core/v1/defaults.go), the mutating admission every cluster
  * runs (Priority, DefaultTolerationSeconds), the strategies' PrepareForCreate (pod status reset
  * to Pending with a QoS class, namespace finalizer/phase/name label) and a small, faithful subset
- * of validation (names, required pod fields, pod spec immutability on update).
+ * of validation (names, required pod fields, pod spec immutability on update, Lease durations,
+ * Event namespaces).
  *
  * Written independently of protocols/kube: the stand-in must not share the kubelet's own idea of
  * the defaults, or specs would agree with the code under test by construction.
@@ -335,6 +336,38 @@ export function validatePod(pod: JsonObject, name: string): void {
     causes.push({ field: 'spec.restartPolicy', type: 'Unsupported value', detail: `${JSON.stringify(rp)}: supported values: "Always", "OnFailure", "Never"` });
   }
   if (causes.length) throw errors.invalid({ group: '', kind: 'Pod' }, name, causes);
+}
+
+/** ValidateLeaseSpec (coordination validation): a duration, when given, above 0; transitions not negative. */
+export function validateLease(lease: JsonObject, name: string): void {
+  const spec = obj(lease.spec) ?? {};
+  const causes: Cause[] = [];
+  const d = spec.leaseDurationSeconds;
+  if (typeof d === 'number' && d <= 0) causes.push({ field: 'spec.leaseDurationSeconds', type: 'Invalid value', detail: `${d}: must be greater than 0` });
+  const t = spec.leaseTransitions;
+  if (typeof t === 'number' && t < 0) causes.push({ field: 'spec.leaseTransitions', type: 'Invalid value', detail: `${t}: must be greater than or equal to 0` });
+  if (causes.length) throw errors.invalid({ group: 'coordination.k8s.io', kind: 'Lease' }, name, causes);
+}
+
+/**
+ * legacyValidateEvent's namespace rule for a core/v1 Event (storage form): without eventTime the
+ * Event lives in its object's namespace, a cluster-scoped object's Event in "" or "default";
+ * with eventTime (events.k8s.io writers) a cluster-scoped object's Event is in "default" or
+ * "kube-system". The rest of event validation is not modelled.
+ */
+export function validateEvent(event: JsonObject, name: string): void {
+  const ns = typeof obj(event.metadata)?.namespace === 'string' ? (obj(event.metadata)!.namespace as string) : '';
+  const involved = obj(event.involvedObject) ?? {};
+  const ins = typeof involved.namespace === 'string' ? involved.namespace : '';
+  const eventTime = event.eventTime;
+  const ok = eventTime === undefined || eventTime === null || eventTime === ''
+    ? (ins === '' ? ns === '' || ns === 'default' : ns === ins)
+    : ins !== '' || ns === 'default' || ns === 'kube-system';
+  if (!ok) {
+    throw errors.invalid({ group: '', kind: 'Event' }, name, [
+      { field: 'involvedObject.namespace', type: 'Invalid value', detail: `${JSON.stringify(ins)}: does not match event.namespace` },
+    ]);
+  }
 }
 
 /**

@@ -2,7 +2,8 @@
  * A kube-apiserver stand-in for the requests a kubelet makes, faithful where the kubelet can tell:
  * HTTPS with client-certificate and bearer-token authentication, the Node authorizer and the
  * NodeRestriction admission plugin, a global resourceVersion, optimistic concurrency, the three
- * PATCH types, graceful pod deletion, list paging, and watches with bookmarks, selectors and 410s.
+ * PATCH types, graceful pod deletion, list paging, and watches with bookmarks, selectors and 410s
+ * (a watch from a resourceVersion not reached yet waits for it, as the watch cache does).
  *
  *   const api = await startApiServer({ nodes: ['node-a'] });
  *   const kc = new KubeConfig(); kc.loadFromFile(api.kubeconfigFor('node-a'));
@@ -35,7 +36,8 @@
  * protobuf/CBOR, managedFields, the ServiceAccount admission plugin (pods get no token volume) and
  * TokenRequest, garbage collection, the pod-GC and node-lifecycle controllers, namespace
  * termination (a deleted namespace and its contents vanish at once), deletecollection, field
- * validation beyond the pod checks (unknown fields are stored as sent), Warning headers, APF.
+ * validation beyond the pod, Lease and Event-namespace checks (unknown fields are stored as sent),
+ * Warning headers, APF.
  */
 import { createServer } from 'node:https';
 import type { Server } from 'node:https';

@@ -9,7 +9,7 @@ import type { PatchSchema } from './patch.ts';
 import { deepEqual, isObject, metaOnlySchema, namespaceSchema, nodeSchema, podSchema, serviceSchema } from './patch.ts';
 import {
   admitPodCreate, defaultNamespace, defaultNode, defaultPod, defaultSecret, defaultService, prepareNamespaceForCreate,
-  preparePodForCreate, validatePod, validatePodStatusUpdate, validatePodUpdate,
+  preparePodForCreate, validateEvent, validateLease, validatePod, validatePodStatusUpdate, validatePodUpdate,
 } from './defaults.ts';
 
 export interface DeleteOptionsLike {
@@ -187,6 +187,8 @@ const coreEventFields = (e: JsonObject): Record<string, string> => {
 const events = base({
   group: '', version: 'v1', resource: 'events', singular: 'event', kind: 'Event', namespaced: true,
   shortNames: ['ev'], allowCreateOnUpdate: true, nameStyle: 'subdomain', fields: coreEventFields,
+  validate: validateEvent,
+  validateUpdate: (n, _old, name) => validateEvent(n, name),
 });
 
 const RENAMES: Array<[string, string]> = [
@@ -198,6 +200,20 @@ const RENAMES: Array<[string, string]> = [
   ['lastTimestamp', 'deprecatedLastTimestamp'],
   ['count', 'deprecatedCount'],
 ];
+
+/** An Event in the other API's form: core/v1 names to events.k8s.io/v1 ones (toV1) or back. */
+function renameEvent(e: JsonObject, apiVersion: string, toV1: boolean): JsonObject {
+  const out: JsonObject = { ...e, apiVersion, kind: 'Event' };
+  for (const [core, v1] of RENAMES) {
+    const [from, to] = toV1 ? [core, v1] : [v1, core];
+    if (from in out) {
+      out[to] = out[from]!;
+      delete out[from];
+    }
+  }
+  return out;
+}
+const eventToStorage = (ext: JsonObject): JsonObject => renameEvent(ext, 'v1', false);
 
 const eventsV1 = base({
   group: 'events.k8s.io', version: 'v1', resource: 'events', singular: 'event', kind: 'Event', namespaced: true,
@@ -211,26 +227,10 @@ const eventsV1 = base({
       type: str(e.type),
     };
   },
-  toExternal: (stored) => {
-    const out: JsonObject = { ...stored, apiVersion: 'events.k8s.io/v1', kind: 'Event' };
-    for (const [core, v1] of RENAMES) {
-      if (core in out) {
-        out[v1] = out[core]!;
-        delete out[core];
-      }
-    }
-    return out;
-  },
-  toStorage: (ext) => {
-    const out: JsonObject = { ...ext, apiVersion: 'v1', kind: 'Event' };
-    for (const [core, v1] of RENAMES) {
-      if (v1 in out) {
-        out[core] = out[v1]!;
-        delete out[v1];
-      }
-    }
-    return out;
-  },
+  toExternal: (stored) => renameEvent(stored, 'events.k8s.io/v1', true),
+  toStorage: eventToStorage,
+  validate: (e, name) => validateEvent(eventToStorage(e), name),
+  validateUpdate: (n, _old, name) => validateEvent(eventToStorage(n), name),
 });
 
 const configmaps = base({
@@ -265,6 +265,8 @@ const serviceaccounts = base({
 const leases = base({
   group: 'coordination.k8s.io', version: 'v1', resource: 'leases', singular: 'lease', kind: 'Lease', namespaced: true,
   allowUnconditionalUpdate: false,
+  validate: validateLease,
+  validateUpdate: (n, _old, name) => validateLease(n, name),
 });
 
 const runtimeclasses = base({

@@ -395,6 +395,7 @@ export class ApiServerCore {
     };
     let lastRv = store.resourceVersion;
     let live = false;
+    const rvNum = rvParam === '' ? 0 : Number(rvParam);
     const bookmarkObject = (rv: number, annotations?: Record<string, string>): JsonObject => {
       const metadata: JsonObject = { resourceVersion: String(rv), creationTimestamp: null };
       if (annotations) metadata.annotations = annotations;
@@ -413,13 +414,16 @@ export class ApiServerCore {
       res,
       bookmarks,
       bookmark: () => {
-        // only once live: a bookmark must not run ahead of the replayed events
-        if (bookmarks && live && !closed) write('BOOKMARK', bookmarkObject(Math.max(lastRv, store.resourceVersion)));
+        // only once live: a bookmark must not run ahead of the replayed events; and, like any
+        // event, only past the resourceVersion the watch started from
+        const at = Math.max(lastRv, store.resourceVersion);
+        if (bookmarks && live && !closed && at > rvNum) write('BOOKMARK', bookmarkObject(at));
       },
       close,
     };
     const onChange = (c: Change): void => {
-      if (c.storage !== r.storage || closed) return;
+      // the cacheWatcher sends only events newer than the watch's resourceVersion
+      if (c.storage !== r.storage || closed || c.rv <= rvNum) return;
       lastRv = c.rv;
       const cur = store.toExternal(r, c.object);
       const prev = c.prev ? store.toExternal(r, c.prev) : undefined;
@@ -450,8 +454,11 @@ export class ApiServerCore {
       timers.push(t);
     }
 
-    const rvNum = rvParam === '' ? 0 : Number(rvParam);
-    if (rvNum > store.resourceVersion) {
+    // A resourceVersion the store has not reached yet (kube-apiserver's watch cache, 1.34): with
+    // sendInitialEvents the watch waits up to 3 s for it, then gets "Too large resource version"
+    // as an ERROR event (waitUntilWatchCacheFreshAndForceAllEvents); a plain watch is established
+    // at once and simply delivers the changes after that resourceVersion when they come.
+    if (sendInitial && rvNum > store.resourceVersion) {
       const ok = await store.waitForRv(rvNum, 3000);
       if (!ok) {
         write('ERROR', errors.tooLargeResourceVersion(rvNum, store.resourceVersion).status as unknown as Json);
