@@ -70,6 +70,7 @@ export const CONFIG_FIELDS: readonly MappedField[] = [
   { field: 'kubeReserved', key: 'kubeReserved', type: 'quantities' },
   { field: 'systemReserved', key: 'systemReserved', type: 'quantities' },
   { field: 'evictionHard', key: 'evictionHard', type: 'thresholds' },
+  { field: 'evictionPressureTransitionPeriod', key: 'evictionPressureTransitionPeriodMs', type: 'duration' },
 ];
 
 /** Mapped fields without a flag of their own: `logging.verbosity` (-v) and `mergeDefaultEvictionSettings`. */
@@ -89,7 +90,7 @@ const UNIMPLEMENTED_FIELDS = new Set([
   'memoryManagerPolicy', 'topologyManagerPolicy', 'topologyManagerScope', 'topologyManagerPolicyOptions', 'qosReserved',
   'hairpinMode', 'podCIDR', 'podPidsLimit', 'resolvConf', 'runOnce', 'cpuCFSQuota', 'cpuCFSQuotaPeriod',
   'nodeStatusMaxImages', 'maxOpenFiles', 'contentType', 'serializeImagePulls', 'maxParallelImagePulls', 'evictionSoft',
-  'evictionSoftGracePeriod', 'evictionPressureTransitionPeriod', 'evictionMaxPodGracePeriod', 'evictionMinimumReclaim',
+  'evictionSoftGracePeriod', 'evictionMaxPodGracePeriod', 'evictionMinimumReclaim',
   'podsPerCore', 'enableControllerAttachDetach', 'protectKernelDefaults', 'makeIPTablesUtilChains',
   'iptablesMasqueradeBit', 'iptablesDropBit', 'featureGates', 'failSwapOn', 'memorySwap', 'containerLogMaxSize',
   'containerLogMaxFiles', 'containerLogMaxWorkers', 'containerLogMonitorInterval',

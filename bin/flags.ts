@@ -36,6 +36,8 @@ export interface KubeletFlags {
   systemReserved: Record<string, string>;
   /** Signal → threshold ("100Mi", "10%"); upstream's Linux defaults unless --eviction-hard is given. */
   evictionHard: Record<string, string>;
+  /** How long a pressure condition stays True after its signal cleared (upstream evictionPressureTransitionPeriod). */
+  evictionPressureTransitionPeriodMs: number;
   // manifest URL source (pod-source-http)
   manifestUrl: string | undefined;
   /** Header name → values, in the order given; repeated flags add to it. */
@@ -87,6 +89,7 @@ export const FLAGS: readonly FlagDef[] = [
   { name: 'manifest-url', kind: 'string', key: 'manifestUrl', help: 'URL of static pods: a Pod or a v1 PodList (YAML or JSON), fetched every --http-check-frequency.' },
   { name: 'manifest-url-header', kind: 'multimap', key: 'manifestUrlHeader', help: "HTTP headers for --manifest-url, as 'a:hello,b:again,c:world'; repeatable, values of the same name are all sent in order." },
   { name: 'http-check-frequency', kind: 'duration', key: 'httpCheckFrequencyMs', help: 'How often --manifest-url is fetched. Default 20s.' },
+  { name: 'eviction-pressure-transition-period', kind: 'duration', key: 'evictionPressureTransitionPeriodMs', help: 'How long a pressure condition stays True after its eviction signal cleared. Default 5m.' },
   { name: 'eviction-hard', kind: 'thresholds', key: 'evictionHard', help: 'Hard eviction thresholds (memory.available<100Mi,nodefs.available<10%,...); replaces the defaults when given.' },
 ];
 
@@ -117,6 +120,7 @@ export const DEFAULT_FLAGS: KubeletFlags = {
   eventBurst: 100,
   kubeReserved: {},
   systemReserved: {},
+  evictionPressureTransitionPeriodMs: 300_000,
   evictionHard: { 'memory.available': '100Mi', 'nodefs.available': '10%', 'nodefs.inodesFree': '5%', 'imagefs.available': '15%' },
   manifestUrl: undefined,
   manifestUrlHeader: {},

@@ -108,7 +108,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   // duration) and one for events (throttled by the events actor at eventRecordQPS/Burst).
   const clients: KubeClient[] = [];
   const client = (o: Parameters<typeof createKubeApi>[1]): KubeApi => {
-    const c = createKubeApi(flags.kubeconfig!, { clock, ...o });
+    const c = createKubeApi(flags.kubeconfig!, { clock, log: log.child('kubeClient'), ...o });
     clients.push(c);
     return c;
   };
@@ -174,6 +174,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
         registerNode: flags.registerNode,
         nodeIP: flags.nodeIp,
         updateFrequencyMs: flags.nodeStatusUpdateFrequencyMs,
+        pressureTransitionPeriodMs: flags.evictionPressureTransitionPeriodMs,
         reportFrequencyMs: flags.nodeStatusReportFrequencyMs,
       }),
       child(nodeLease, { api: heartbeatApi, nodeName, random: opts.random }),

@@ -57,6 +57,7 @@ eventBurst: 4
 kubeReserved: {cpu: 100m, memory: 256Mi, ephemeral-storage: 1Gi}
 systemReserved: {cpu: "1", memory: 1.5Gi}
 evictionHard: {memory.available: 200Mi, nodefs.available: "5%"}
+evictionPressureTransitionPeriod: 30s
 logging: {verbosity: 4}
 `);
     assert.deepEqual(warnings, []);
@@ -82,6 +83,7 @@ logging: {verbosity: 4}
       kubeReserved: { cpu: '100m', memory: '256Mi', 'ephemeral-storage': '1Gi' },
       systemReserved: { cpu: '1', memory: '1.5Gi' },
       evictionHard: { 'memory.available': '200Mi', 'nodefs.available': '5%' },
+      evictionPressureTransitionPeriodMs: 30_000,
       verbosity: 4,
     });
     // the table covers exactly the fields set above, and each has a flag to override it
