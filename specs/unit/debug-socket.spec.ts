@@ -786,12 +786,16 @@ describe('kubelet-ts inspect', () => {
           if (lines >= 2) { child.stdout!.destroy(); resolve(); }
         });
       });
-      const pump = setInterval(() => { if (send) pleg.send('pleg', { type: 'pleg.containerDied', podUid: 'u', containerId: `c${n++}` } as never); }, 20);
+      let done = false;
+      const pump = (async () => {
+        for (; !done; await sleep(20)) if (send) pleg.send('pleg', { type: 'pleg.containerDied', podUid: 'u', containerId: `c${n++}` } as never);
+      })();
       try {
         const [code, signal] = await exited;
         assert.deepEqual([code, signal, err], [0, null, ''], `inspect ${args.join(' ')}`);
       } finally {
-        clearInterval(pump);
+        done = true;
+        await pump;
       }
     };
     const tail = run(['tail', 'pleg'], true);
