@@ -79,6 +79,12 @@ async function settle(): Promise<void> {
   for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
 }
 
+/** A pod source's input (all but config.relist). */
+type SourceInput = Extract<ConfigEvent, { source: PodSource }>;
+
+/** The actor of each pod source. */
+const SOURCE_ACTORS: Readonly<Record<string, PodSource>> = { podConfig: 'file', podSourceHttp: 'http', podSourceApi: 'api' };
+
 const REPLAYED_CONFIG = new Set(['config.podsAdded', 'config.podsUpdated', 'config.podsRemoved', 'config.podsReconciled', 'config.sourceError', 'config.sourcesReady']);
 
 /** The node IP the recorded kubelet reported in its pods' status (runtime replies), if any. */
@@ -143,14 +149,31 @@ export async function replayRecording(source: string | Record<string, unknown>[]
       sources: recordedSources(recordedFlags, s.records),
     });
     const config = k.bus.port('podConfig');
+    const atStart: SourceInput[] = [];
     for (const r of s.records) {
-      const msg = r.msg as ConfigEvent | undefined;
+      const msg = r.msg as SourceInput | undefined;
       if (r.k !== 'in' || r.ch !== 'config' || !msg || !REPLAYED_CONFIG.has(msg.type)) continue;
       // Without a manifest path the file source reports itself ready; so it did when recorded.
       if (msg.type === 'config.sourcesReady' && msg.source === 'file' && manifests === undefined) continue;
-      clock.setTimeout(() => config.send('config', msg), r.t - clock.now());
+      if (r.t <= clock.now()) atStart.push(msg);
+      else clock.setTimeout(() => config.send('config', msg), r.t - clock.now());
     }
+    // An input recorded the moment the kubelet started (on virtual time, the same millisecond)
+    // came from its source during the source's own start, before the actors after it ran (the
+    // syncLoop did not hear it): it is sent as the replayed source actor starts, not after all.
+    // (The API source has no actor in the replay, the recorded inputs stand in: its inputs follow
+    // the start, as it is the last actor to start.)
+    const send = (source: PodSource) => {
+      for (const msg of atStart.filter((x) => x.source === source)) config.send('config', msg);
+      atStart.splice(0, atStart.length, ...atStart.filter((x) => x.source !== source));
+    };
+    const started = k.bus.observe('kernel').subscribe((m) => {
+      const { type, id } = m as { type?: string; id?: string };
+      if (type === 'kernel.actorStarted' && id && SOURCE_ACTORS[id]) send(SOURCE_ACTORS[id]);
+    });
     await k.start();
+    started.unsubscribe();
+    for (const msg of atStart.splice(0)) config.send('config', msg);
     await clock.advanceAsync(s.end - clock.now(), settle);
     const next = a.sessions[s.index + 1]?.start ?? Number.POSITIVE_INFINITY;
     const limit = Math.min(s.end + GRACE_MS, next);

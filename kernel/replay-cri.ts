@@ -10,7 +10,9 @@
  *   recorded latency on the clock; an unmatched decision gets runtime semantics and a fresh id;
  * - the environment: a container that exited by itself in the recording (a read showed it exited
  *   before the kubelet stopped it) exits here after as long as it ran there, with the recorded
- *   exit code, reason and message; exit codes of containers the kubelet stopped are the recorded
+ *   exit code, reason and message; a sandbox that went NOTREADY, and a container or sandbox that
+ *   disappeared, behind the kubelet's back do so here at the recorded time (Analysis
+ *   sandboxNotReady, removed); exit codes of containers the kubelet stopped are the recorded
  *   ones; pod IPs, image ids and image details are the recorded ones;
  * - runtime health (Version, Status, ImageFsInfo) and ExecSync: the latest recorded answer;
  * - a session that starts on a runtime holding pods (a kubelet started after another one) gets
@@ -23,7 +25,7 @@ import type {
   Image, ImageSpec, PodSandbox, PodSandboxConfig, PodSandboxFilter, PodSandboxState, PodSandboxStatus, StatusResponse,
   VersionResponse,
 } from '../protocols/cri/types.ts';
-import { DecisionMatcher, podOfDecision, type Analysis, type RecordedAnswer, type RecordedCall } from './replay.ts';
+import { DecisionMatcher, podOfDecision, type Analysis, type ExitFact, type RecordedAnswer, type RecordedCall } from './replay.ts';
 
 const GRPC_CODE: Record<CriErrorKind, number> = {
   NotFound: 5, AlreadyExists: 6, DeadlineExceeded: 4, Unavailable: 14, Unimplemented: 12, InvalidArgument: 3, FailedPrecondition: 9, Unknown: 2,
@@ -100,6 +102,7 @@ export class ReplayCri implements CriRuntime {
         id: s.id, state: s.state, createdAt: s.createdAt, runtimeHandler: s.runtimeHandler ?? '',
         config: { metadata: s.metadata, labels: s.labels, annotations: s.annotations },
       });
+      this.#scheduleOutside(s.id);
     }
     for (const c of first('listContainers') as unknown as Container[]) {
       if (this.#containers.has(c.id)) continue;
@@ -111,8 +114,9 @@ export class ReplayCri implements CriRuntime {
       };
       if (c.state === 'CONTAINER_EXITED') this.#exit(rec, 0);
       this.#containers.set(c.id, rec);
+      this.#scheduleOutside(c.id);
       const fact = this.#a.exits.get(c.id);
-      if (fact && c.state === 'CONTAINER_RUNNING') this.#scheduleExit(rec, (fact.finishedAtMs ?? fact.seenAt) - this.#clock.now());
+      if (fact && c.state === 'CONTAINER_RUNNING') this.#scheduleExit(rec, fact, (fact.finishedAtMs ?? fact.seenAt) - this.#clock.now());
     }
   }
 
@@ -143,10 +147,28 @@ export class ReplayCri implements CriRuntime {
     c.message = st?.message ?? '';
   }
 
-  #scheduleExit(c: ContainerRec, afterMs: number): void {
+  /** Exits `c` after `afterMs`, but never where a recorded read still saw it running. */
+  #scheduleExit(c: ContainerRec, fact: ExitFact, afterMs: number): void {
+    const notBefore = fact.runningAt === undefined ? 0 : fact.runningAt + 1 - this.#clock.now();
     this.#clock.setTimeout(() => {
       if (this.#containers.get(c.id) === c && c.state === 'CONTAINER_RUNNING') this.#exit(c, 1);
-    }, Math.max(0, afterMs));
+    }, Math.max(0, afterMs, notBefore));
+  }
+
+  /** What the recording shows happening to sandbox or container `id` behind the kubelet's back, at its recorded time. */
+  #scheduleOutside(id: string): void {
+    const at = (t: number | undefined, change: () => void) => {
+      if (t !== undefined) this.#clock.setTimeout(change, Math.max(0, t - this.#clock.now()));
+    };
+    const sandbox = this.#sandboxes.get(id);
+    at(this.#a.sandboxNotReady.get(id), () => {
+      if (sandbox && this.#sandboxes.get(id) === sandbox) sandbox.state = 'SANDBOX_NOTREADY';
+    });
+    const container = this.#containers.get(id);
+    at(this.#a.removed.get(id), () => {
+      if (sandbox && this.#sandboxes.get(id) === sandbox) this.#sandboxes.delete(id);
+      if (container && this.#containers.get(id) === container) this.#containers.delete(id);
+    });
   }
 
   #podOf(id: string): string | undefined {
@@ -196,6 +218,7 @@ export class ReplayCri implements CriRuntime {
     return this.#decide('runPodSandbox', [config, runtimeHandler], (res) => {
       const id = typeof res === 'string' ? res : this.#freshId('sandbox');
       this.#sandboxes.set(id, { id, config: clone(config), state: 'SANDBOX_READY', createdAt: this.#nowNs(), runtimeHandler: runtimeHandler ?? '' });
+      this.#scheduleOutside(id);
       return id;
     });
   }
@@ -223,6 +246,7 @@ export class ReplayCri implements CriRuntime {
         id, sandboxId: podSandboxId, config: clone(config), state: 'CONTAINER_CREATED', createdAt: this.#nowNs(),
         startedAt: 0, finishedAt: 0, exitCode: 0, reason: '', message: '',
       });
+      this.#scheduleOutside(id);
       return id;
     });
   }
@@ -234,7 +258,7 @@ export class ReplayCri implements CriRuntime {
       c.state = 'CONTAINER_RUNNING';
       c.startedAt = this.#nowNs();
       const fact = this.#a.exits.get(containerId);
-      if (fact) this.#scheduleExit(c, fact.ranMs ?? 0);
+      if (fact) this.#scheduleExit(c, fact, fact.ranMs ?? 0);
     });
   }
 

@@ -39,6 +39,8 @@ export const NODE_KEY = 'node';
 
 export interface RecordedAnswer {
   t: number;
+  /** Position of the answer record in the file. */
+  index: number;
   ok: boolean;
   res?: unknown;
   err?: { kind?: string; message?: string };
@@ -105,6 +107,8 @@ export interface Session {
 export interface ExitFact {
   /** When a read first showed it exited. */
   seenAt: number;
+  /** When the last read before that one still showed it not exited (its answer): it exited after. */
+  runningAt?: number;
   /** How long it ran (ns timestamps of its status), when known. */
   ranMs?: number;
   finishedAtMs?: number;
@@ -120,6 +124,17 @@ export interface Analysis {
   /** pod uid → namespace/name */
   podName: Map<string, string>;
   exits: Map<string, ExitFact>;
+  /**
+   * sandbox id → when it went NOTREADY behind the kubelet's back (a read showed it so before the
+   * kubelet stopped it): just after the last read that still showed it ready.
+   */
+  sandboxNotReady: Map<string, number>;
+  /**
+   * container or sandbox id → when it disappeared behind the kubelet's back (a full listing, or
+   * a status read answering NotFound, no longer showed it, and the kubelet had not removed it):
+   * just after the last read that still showed it.
+   */
+  removed: Map<string, number>;
   /** container id → its last recorded ContainerStatus answer that shows it exited */
   exitedStatus: Map<string, Record<string, unknown>>;
   /** container id → its last recorded ContainerStatus answer */
@@ -205,7 +220,7 @@ export function analyseRecording(records: RecordLine[]): Analysis {
       open.set(r.id as number, c);
     } else if (r.k === 'cri.ok' || r.k === 'cri.err') {
       const c = open.get(r.id as number);
-      if (c) c.answer = r.k === 'cri.ok' ? { t: r.t, ok: true, res: r.res } : { t: r.t, ok: false, err: r.err as RecordedAnswer['err'] };
+      if (c) c.answer = r.k === 'cri.ok' ? { t: r.t, index, ok: true, res: r.res } : { t: r.t, index, ok: false, err: r.err as RecordedAnswer['err'] };
     }
   }
 
@@ -217,7 +232,7 @@ export function analyseRecording(records: RecordLine[]): Analysis {
   for (const s of sessions) s.timing = sessionTiming(s.header, longestRead.get(s.index) ?? 0);
 
   const a: Analysis = {
-    records, sessions, calls, decisions: [], podOfId: new Map(), podName: new Map(), exits: new Map(),
+    records, sessions, calls, decisions: [], podOfId: new Map(), podName: new Map(), exits: new Map(), sandboxNotReady: new Map(), removed: new Map(),
     exitedStatus: new Map(), containerStatus: new Map(), sandboxIp: new Map(), images: new Map(), imageAlias: new Map(),
     imagesAtStart: new Set(),
   };
@@ -254,16 +269,22 @@ export function analyseRecording(records: RecordLine[]): Analysis {
       link(r.id, uidOf(r.labels) ?? (r.metadata as { uid?: string } | undefined)?.uid);
     }
   }
-  // when the kubelet stopped each container (itself, or its sandbox)
+  // when (record index) the kubelet stopped each container (itself, or its sandbox): records, not
+  // times, tell what came first (a virtual-time recording has many records in one millisecond)
   const stoppedAt = new Map<string, number>();
-  const stop = (id: string, t: number) => { if (!stoppedAt.has(id)) stoppedAt.set(id, t); };
+  const stop = (id: string, index: number) => { if (!stoppedAt.has(id)) stoppedAt.set(id, index); };
   for (const c of calls) {
-    if (c.m === 'stopContainer' || c.m === 'removeContainer') stop(String(c.args[0]), c.t);
-    if (c.m === 'stopPodSandbox' || c.m === 'removePodSandbox') for (const [cid, sid] of sandboxOf) if (sid === c.args[0]) stop(cid, c.t);
+    if (c.m === 'stopContainer' || c.m === 'removeContainer') stop(String(c.args[0]), c.index);
+    if (c.m === 'stopPodSandbox' || c.m === 'removePodSandbox') for (const [cid, sid] of sandboxOf) if (sid === c.args[0]) stop(cid, c.index);
   }
   // second pass: the environment (exits, IPs, images), and the decisions
-  const exitedSeen = (id: string, t: number) => {
-    if (!(stoppedAt.get(id)! <= t) && !a.exits.has(id)) a.exits.set(id, { seenAt: t });
+  const runningAt = new Map<string, number>();
+  const containerSeen = (id: string, state: unknown, answer: RecordedAnswer) => {
+    if (state !== 'CONTAINER_EXITED') {
+      if (!a.exits.has(id)) runningAt.set(id, answer.t);
+    } else if (!(stoppedAt.get(id)! < answer.index) && !a.exits.has(id)) {
+      a.exits.set(id, { seenAt: answer.t, runningAt: runningAt.get(id) });
+    }
   };
   for (const c of calls) {
     if (c.m in DECISION_METHODS) {
@@ -275,16 +296,14 @@ export function analyseRecording(records: RecordLine[]): Analysis {
     if (!c.answer?.ok) continue;
     const res = c.answer.res;
     if (c.m === 'listContainers') {
-      for (const item of (res as Record<string, unknown>[]) ?? []) {
-        if (item.state === 'CONTAINER_EXITED') exitedSeen(String(item.id), c.answer.t);
-      }
+      for (const item of (res as Record<string, unknown>[]) ?? []) containerSeen(String(item.id), item.state, c.answer);
     } else if (c.m === 'containerStatus' && res) {
       const st = res as Record<string, unknown>;
       const id = String(st.id);
       a.containerStatus.set(id, st);
+      containerSeen(id, st.state, c.answer);
       if (st.state === 'CONTAINER_EXITED') {
         a.exitedStatus.set(id, st);
-        exitedSeen(id, c.answer.t);
         const fact = a.exits.get(id);
         if (fact && fact.finishedAtMs === undefined) {
           const started = nsToMs(st.startedAt);
@@ -305,7 +324,87 @@ export function analyseRecording(records: RecordLine[]): Analysis {
       if (ref) a.imageAlias.set(ref, res);
     }
   }
+  outsideChanges(a, calls, sandboxOf);
   return a;
+}
+
+const isFullListing = (c: RecordedCall) => {
+  const f = c.args[0] as Record<string, unknown> | null | undefined;
+  return !f || Object.values(f).every((v) => v === undefined || v === null);
+};
+
+/**
+ * What changed behind the kubelet's back: a sandbox that went NOTREADY, a container or sandbox
+ * that disappeared, where a read showed it and no decision of the kubelet explains it (as
+ * exits, above). The change is placed just after the last read that still showed things as
+ * before, so that the replay's reads, made about when the recorded ones were, see it as early
+ * as the recorded ones first did.
+ */
+function outsideChanges(a: Analysis, calls: readonly RecordedCall[], sandboxOf: ReadonlyMap<string, string>): void {
+  // record index of the kubelet's first stop or removal of a sandbox, of its removal of a container
+  const kubeletStopped = new Map<string, number>();
+  const kubeletRemoved = new Map<string, number>();
+  const first = (m: Map<string, number>, id: string, index: number) => { if (!m.has(id)) m.set(id, index); };
+  for (const c of calls) {
+    const id = String(c.args[0]);
+    if (c.m === 'stopPodSandbox' || c.m === 'removePodSandbox') first(kubeletStopped, id, c.index);
+    if (c.m === 'removeContainer') first(kubeletRemoved, id, c.index);
+    if (c.m === 'removePodSandbox') {
+      first(kubeletRemoved, id, c.index);
+      for (const [cid, sid] of sandboxOf) if (sid === id) first(kubeletRemoved, cid, c.index);
+    }
+  }
+  const lastReady = new Map<string, number>(); // sandbox id → answer time of the last read showing it READY
+  const lastSeen = { sandbox: new Map<string, number>(), container: new Map<string, number>() };
+  const seen = (kind: keyof typeof lastSeen, id: unknown, t: number) => { if (typeof id === 'string') lastSeen[kind].set(id, t); };
+  /**
+   * A read issued at c.t shows `id` changed, and the kubelet had not asked for it before the
+   * answer came: the change happened after the last read showing it as before, if there was one.
+   */
+  const changed = (into: Map<string, number>, before: ReadonlyMap<string, number>, id: string, c: RecordedCall, byKubelet: ReadonlyMap<string, number>) => {
+    const last = before.get(id);
+    if (last === undefined || into.has(id) || byKubelet.get(id)! < c.answer!.index) return;
+    into.set(id, Math.min(c.t, last + 1));
+  };
+  const sandboxSeen = (item: { id?: unknown; state?: unknown }, c: RecordedCall, t: number) => {
+    const id = String(item.id);
+    seen('sandbox', id, t);
+    if (item.state === 'SANDBOX_READY') lastReady.set(id, t);
+    else if (item.state === 'SANDBOX_NOTREADY') changed(a.sandboxNotReady, lastReady, id, c, kubeletStopped);
+  };
+  /** A full listing issued at c.t: what was seen before it was answered and is not in it is gone. */
+  const gone = (kind: keyof typeof lastSeen, items: readonly { id?: unknown }[], c: RecordedCall) => {
+    const listed = new Set(items.map((i) => String(i.id)));
+    for (const [id, t] of lastSeen[kind]) if (t < c.t && !listed.has(id)) changed(a.removed, lastSeen[kind], id, c, kubeletRemoved);
+  };
+  for (const c of calls) {
+    const ans = c.answer;
+    if (!ans) continue;
+    if (!ans.ok) {
+      const kind = c.m === 'podSandboxStatus' ? 'sandbox' : c.m === 'containerStatus' ? 'container' : undefined;
+      if (kind && ans.err?.kind === 'NotFound') changed(a.removed, lastSeen[kind], String(c.args[0]), c, kubeletRemoved);
+      continue;
+    }
+    const res = ans.res;
+    switch (c.m) {
+      case 'runPodSandbox': seen('sandbox', res, ans.t); if (typeof res === 'string') lastReady.set(res, ans.t); break;
+      case 'createContainer': seen('container', res, ans.t); break;
+      case 'podSandboxStatus': if (res) sandboxSeen(res as { id?: unknown; state?: unknown }, c, ans.t); break;
+      case 'containerStatus': if (res) seen('container', (res as { id?: unknown }).id, ans.t); break;
+      case 'listPodSandbox': {
+        const items = (res as { id?: unknown; state?: unknown }[] | undefined) ?? [];
+        if (isFullListing(c)) gone('sandbox', items, c);
+        for (const item of items) sandboxSeen(item, c, ans.t);
+        break;
+      }
+      case 'listContainers': {
+        const items = (res as { id?: unknown }[] | undefined) ?? [];
+        if (isFullListing(c)) gone('container', items, c);
+        for (const item of items) seen('container', item.id, ans.t);
+        break;
+      }
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

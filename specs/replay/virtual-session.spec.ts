@@ -2,7 +2,9 @@
 // loop and a deletion, with the runtime's own exits, replays identically; the same recording
 // without its header's flags and periods (an older recording) still replays with the defaults and
 // the node IP found in the recorded pod statuses. A cluster-mode restart whose first API list is
-// slow replays with the syncLoop waiting for the API source, as the recorded one did.
+// slow replays with the syncLoop waiting for the API source, as the recorded one did. A sandbox
+// stopped and a container removed behind the kubelet's back (not its decisions) are replayed from
+// what the recorded reads showed.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -160,6 +162,44 @@ describe('replay of a session recorded on the in-memory runtime', () => {
     const r = await replayRecording(recs);
     assert.ok(r.identical, formatResult(r));
     assert.equal(r.sessions, 2);
+    assert.equal(r.matched, r.decisions);
+  }));
+
+  /** Records a static pod running, `outside` done to the runtime behind the kubelet's back at 3s, then 20s more; the recording. */
+  async function recordOutsideChange(n: VirtualNode, outside: (cri: FakeCri) => Promise<void>): Promise<Record<string, unknown>[]> {
+    n.fs.writeFile(`${DIR}/web.json`, manifest('web', ['sleep', '1000']));
+    const k = createKubelet({
+      flags: { ...DEFAULT_FLAGS, podManifestPath: DIR, record: n.path, nodeIp: '198.51.100.7' }, clock: n.clock, log: silentLogger, nodeName: 'node-v', cri: n.cri, fs: n.fs, random: () => 0.5,
+    });
+    await k.start();
+    await n.clock.advanceAsync(3000, settle);
+    await outside(n.cri); // the raw runtime: not through the kubelet's recorded client
+    await n.clock.advanceAsync(20_000, settle);
+    await k.stop();
+    return parseRecording(readFileSync(n.path, 'utf8'));
+  }
+  const decided = (recs: Record<string, unknown>[], m: string) => recs.filter((r) => r.k === 'cri' && r.m === m).length;
+
+  it('a sandbox stopped behind the kubelet\'s back: the replay stops it when the recorded reads saw it NOTREADY', () => onVirtualNode(async (n) => {
+    const recs = await recordOutsideChange(n, async (cri) => {
+      const [sandbox] = await cri.listPodSandbox();
+      await cri.stopPodSandbox(sandbox!.id);
+    });
+    assert.equal(decided(recs, 'runPodSandbox'), 2, 'the kubelet made a new sandbox');
+    const r = await replayRecording(recs);
+    assert.ok(r.identical, formatResult(r));
+    assert.equal(r.matched, r.decisions);
+  }));
+
+  it('a running container removed behind the kubelet\'s back: the replay removes it when the recorded listings lost it', () => onVirtualNode(async (n) => {
+    const recs = await recordOutsideChange(n, async (cri) => {
+      const [container] = await cri.listContainers();
+      await cri.removeContainer(container!.id);
+    });
+    assert.equal(decided(recs, 'createContainer'), 2, 'the kubelet made a new container');
+    assert.equal(decided(recs, 'removeContainer'), 0, 'the kubelet removed nothing itself');
+    const r = await replayRecording(recs);
+    assert.ok(r.identical, formatResult(r));
     assert.equal(r.matched, r.decisions);
   }));
 });
