@@ -42,7 +42,7 @@ export function inspectUsage(): string {
     '',
     'Commands:',
     '  actors            the actor tree: state, restarts, last error, mailbox depth, uptime (default)',
-    '  pod X             one pod worker: machine state, in-flight/pending update, next sync, history',
+    '  pod X             one pod worker: machine state, in-flight/pending update, next sync, backoff, history',
     '  tail C            every message on bus channel C, as it is sent (Ctrl-C to stop)',
     '  graph M           xstate machine M (e.g. podWorker) as a Mermaid stateDiagram-v2',
     '',
@@ -186,13 +186,19 @@ interface PodResult {
   runtime?: { busy: string | null };
   phase?: string | null;
   containers?: { name: string; kind: string; state: string; reason: string | null; message: string | null; restartCount: number; ready: boolean }[];
+  backoff?: { container: string | null; kind: string; image: string | null; delayMs: number | null; retryAt: number | null; retryInMs: number | null }[];
   history: { at: number; state: string; cause: string }[];
 }
 
+/** A deadline: its time, and how far off it is (or overdue). */
+function deadline(at: number | null | undefined, inMs: number | null | undefined): string {
+  if (at === null || at === undefined) return '<none>';
+  const d = inMs ?? 0;
+  return `${formatTime(at)} (${d >= 0 ? `in ${formatDuration(d)}` : `${formatDuration(-d)} overdue`})`;
+}
+
 export function renderPod(r: PodResult): string {
-  const next = r.nextSyncAt === null || r.nextSyncAt === undefined
-    ? '<none>'
-    : `${formatTime(r.nextSyncAt)} (${(r.nextSyncInMs ?? 0) >= 0 ? `in ${formatDuration(r.nextSyncInMs)}` : `${formatDuration(-(r.nextSyncInMs ?? 0))} overdue`})`;
+  const next = deadline(r.nextSyncAt, r.nextSyncInMs);
   const fields: [string, string][] = [
     ['POD', cell(r.pod)],
     ['UID', cell(r.uid)],
@@ -212,6 +218,16 @@ export function renderPod(r: PodResult): string {
     out.push('', 'CONTAINERS');
     out.push(table(['NAME', 'STATE', 'REASON', 'RESTARTS', 'READY', 'MESSAGE'], containers.map((c) => [
       c.kind === 'init' ? `${c.name} (init)` : c.name, c.state, cell(c.reason), String(c.restartCount), String(c.ready), truncate(cell(c.message), 80),
+    ])));
+  }
+  const backoff = r.backoff ?? [];
+  if (backoff.length > 0) {
+    out.push('', 'BACKOFF');
+    out.push(table(['CONTAINER', 'KIND', 'DELAY', 'NEXT RETRY'], backoff.map((b) => [
+      cell(b.container),
+      b.kind === 'crashLoop' ? 'crash loop' : b.kind === 'imagePull' ? `image pull ${b.image ?? ''}`.trim() : b.kind,
+      formatDuration(b.delayMs),
+      deadline(b.retryAt, b.retryInMs),
     ])));
   }
   out.push('', 'HISTORY');

@@ -10,6 +10,8 @@
  *
  *   request   {"cmd":"actors"}                      or  actors
  *             {"cmd":"pod","pod":"<uid|ns/name>"}    or  pod <uid|ns/name>
+ *               (the worker's state, pending update, next sync, containers, backoff deadlines
+ *               and transition history)
  *             {"cmd":"tail","channel":"<name>"}     or  tail <name>
  *             {"cmd":"graph","machine":"<name>"}    or  graph <name>
  *             (JSON requests may carry an "id", string or number, echoed in every answer)
@@ -379,6 +381,30 @@ interface ContainerLine {
   ready: boolean;
 }
 
+interface BackoffLine {
+  container: string | null;
+  kind: string;
+  image: string | null;
+  delayMs: number | null;
+  retryAt: number | null;
+  retryInMs: number | null;
+}
+
+/** The runtime's backoff entries for one pod (its inspect `backoff[uid]`), deadlines against `now`. */
+function backoffLines(runtimeInspect: unknown, uid: string, now: number): BackoffLine[] {
+  if (!isRecord(runtimeInspect) || !isRecord(runtimeInspect.backoff) || !Object.hasOwn(runtimeInspect.backoff, uid)) return [];
+  const list = runtimeInspect.backoff[uid];
+  if (!Array.isArray(list)) return [];
+  return list.filter(isRecord).map((b) => ({
+    container: typeof b.container === 'string' ? b.container : null,
+    kind: typeof b.kind === 'string' ? b.kind : 'unknown',
+    image: typeof b.image === 'string' ? b.image : null,
+    delayMs: typeof b.delayMs === 'number' ? b.delayMs : null,
+    retryAt: typeof b.retryAt === 'number' ? b.retryAt : null,
+    retryInMs: typeof b.retryAt === 'number' ? b.retryAt - now : null,
+  }));
+}
+
 function containerLines(status: unknown): { phase: string | null; containers: ContainerLine[] } | null {
   if (!isRecord(status)) return null;
   const out: ContainerLine[] = [];
@@ -603,6 +629,8 @@ export async function startDebugSocket(opts: DebugSocketOptions): Promise<DebugS
       runtime: { busy },
       phase: cs?.phase ?? null,
       containers: cs?.containers ?? [],
+      // crash-loop and image-pull backoff per container: delay and next retry
+      backoff: backoffLines(rt, w.uid, now),
       history: w.history,
     };
   };

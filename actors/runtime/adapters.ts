@@ -14,4 +14,6 @@ export type EnsureImageResult =
 export interface ImagePort {
   /** `record` receives upstream's image events (Pulling, Pulled, Failed, BackOff, ...) for this container. */
   ensureImageExists(pod: Pod, container: Container, sandboxConfig?: PodSandboxConfig, record?: EventSink): Promise<EnsureImageResult>;
+  /** The pull backoff entries (key `<pod uid>_<image>`), for the runtime's inspection. */
+  inspect?(): { backoff: readonly { key: string; delayMs: number; lastUpdate: number }[] };
 }

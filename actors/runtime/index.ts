@@ -28,6 +28,7 @@ import { ContainerConfigError, generateContainerConfig, generatePodSandboxConfig
 import { EventReason } from '../../protocols/messages/events.ts';
 import { backOffRestartingMessage, criDesc, criErrorText, runtimeRecorder, type PodLike, type RuntimeRecorder } from './events.ts';
 import { LABEL_POD_UID, runtimePodStatusFromCri } from './labels.ts';
+import { backoffByPod } from './inspect.ts';
 import { generateApiPodStatus } from './pod-status.ts';
 
 export interface RuntimeDeps {
@@ -60,6 +61,7 @@ export const runtime: ActorSpec<RuntimeDeps> = {
     const { cri, images } = ctx.deps;
     const backoff = new CrashBackoff();
     const busy = new Map<string, string>(); // uid → command in progress (inspection)
+    const held = new Map<string, ContainerWaiting[]>(); // uid → what its last sync held back (inspection)
     let health: RuntimeHealth = {
       ready: false, networkReady: false, runtimeName: '', runtimeVersion: '', reason: 'not checked yet', lastOk: 0,
     };
@@ -220,6 +222,8 @@ export const runtime: ActorSpec<RuntimeDeps> = {
               actions: [], waiting: [], error: errText(e), status: empty,
             };
           }
+          if (result.waiting.length > 0) held.set(cmd.uid, result.waiting);
+          else held.delete(cmd.uid);
           reply({ type: 'runtime.podSynced', uid: cmd.uid, seq: cmd.seq, result });
         } else if (cmd.type === 'runtime.killPod') {
           let error: string | undefined;
@@ -248,6 +252,7 @@ export const runtime: ActorSpec<RuntimeDeps> = {
         }
       } finally {
         busy.delete(cmd.uid);
+        if (cmd.type !== 'runtime.syncPod') held.delete(cmd.uid);
       }
     }
 
@@ -292,7 +297,15 @@ export const runtime: ActorSpec<RuntimeDeps> = {
     };
     ctx.run(checkHealth());
 
-    ctx.setInspect(() => ({ health, busy: Object.fromEntries(busy), backoff: backoff.size }));
+    // backoff: uid → per container the crash-loop and image-pull backoff (delay, next retry)
+    ctx.setInspect(() => ({
+      health,
+      busy: Object.fromEntries(busy),
+      backoff: backoffByPod({
+        now: ctx.clock.now(), crash: backoff.state, pulls: images.inspect?.().backoff ?? [], held,
+        pod: (uid) => ctx.bus.current('desiredPods')?.get(uid)?.pod,
+      }),
+    }));
   },
 };
 

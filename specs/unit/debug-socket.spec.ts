@@ -23,6 +23,10 @@ import {
 import { fromPromise, setup } from 'xstate';
 import { podWorkerMachine } from '../../actors/pod-workers/machine.ts';
 import { renderActors, renderPod, runInspect, parseInspectArgs } from '../../bin/inspect.ts';
+import { createKubelet } from '../../bin/kubelet.ts';
+import { DEFAULT_FLAGS } from '../../bin/flags.ts';
+import { MemoryStaticPodFs } from '../../actors/pod-config/adapters.ts';
+import { FakeCri } from '../support/fake-cri.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
@@ -31,6 +35,16 @@ const ROOT = join(import.meta.dirname, '..', '..');
 
 const WEB_UID = 'uid-web-1';
 
+/** The runtime's backoff for the web pod: its container crash-looping, its image pull backing off. */
+function fakeBackoff(now: number) {
+  return {
+    [WEB_UID]: [
+      { container: 'web', kind: 'crashLoop', delayMs: 40_000, retryAt: now + 25_000 },
+      { container: 'web', kind: 'imagePull', image: 'nginx', delayMs: 20_000, retryAt: null },
+    ],
+  };
+}
+
 function fakeActors(clock: VirtualClock): ActorInfo[] {
   const now = clock.now();
   return [
@@ -38,7 +52,7 @@ function fakeActors(clock: VirtualClock): ActorInfo[] {
     {
       id: 'runtime', state: 'running', restarts: 2, lastError: 'CRI Unavailable: connection refused', lastErrorAt: now - 5000,
       startedAt: now - 3000, uptimeMs: 3000, dependsOn: [],
-      inspect: { health: 'ok', busy: { [WEB_UID]: 'runtime.syncPod' }, backoff: 1 },
+      inspect: { health: 'ok', busy: { [WEB_UID]: 'runtime.syncPod' }, backoff: fakeBackoff(now) },
     },
     {
       id: 'podWorkers', state: 'running', restarts: 0, lastError: null, lastErrorAt: null, startedAt: 0, uptimeMs: now, dependsOn: ['runtime'],
@@ -323,7 +337,7 @@ describe('debug socket', () => {
     assert.equal(rt.lastError, 'CRI Unavailable: connection refused');
     assert.equal(rt.uptimeMs, 3000);
     assert.deepEqual(result.actors[2]!.dependsOn, ['runtime']);
-    assert.deepEqual(rt.inspect, { health: 'ok', busy: { [WEB_UID]: 'runtime.syncPod' }, backoff: 1 });
+    assert.deepEqual(rt.inspect, { health: 'ok', busy: { [WEB_UID]: 'runtime.syncPod' }, backoff: fakeBackoff(f.clock.now()) });
     c.close();
   });
 
@@ -366,6 +380,11 @@ describe('debug socket', () => {
       name: 'web', kind: 'app', state: 'waiting', reason: 'CrashLoopBackOff',
       message: 'back-off 40s restarting failed container=web pod=web_default(uid-web-1)', restartCount: 3, ready: false,
     }]);
+    // The backoff deadlines, against the daemon's clock.
+    assert.deepEqual(p.backoff, [
+      { container: 'web', kind: 'crashLoop', image: null, delayMs: 40_000, retryAt: f.clock.now() + 25_000, retryInMs: 25_000 },
+      { container: 'web', kind: 'imagePull', image: 'nginx', delayMs: 20_000, retryAt: null, retryInMs: null },
+    ]);
     assert.equal((p.history as unknown[]).length, 3);
     assert.deepEqual((p.history as Record<string, unknown>[])[0], { at: f.clock.now() - 2000, state: 'syncing.working', cause: 'create:config.add' });
 
@@ -375,7 +394,7 @@ describe('debug socket', () => {
     assert.equal(later.nextSyncInMs, 6000);
 
     const db = (await c.ask('pod kube-system/db')).result as Record<string, unknown>;
-    assert.deepEqual([db.state, db.runtime, db.containers, db.phase], ['terminated.idle', { busy: null }, [], null]);
+    assert.deepEqual([db.state, db.runtime, db.containers, db.phase, db.backoff], ['terminated.idle', { busy: null }, [], null, []]);
 
     const missing = await c.ask('{"cmd":"pod","pod":"default/nope","id":9}');
     assert.equal(missing.ok, false);
@@ -668,6 +687,64 @@ describe('debug socket', () => {
 
 // ---------------------------------------------------------------------------------------------
 
+describe('pod backoff deadlines on a whole kubelet', () => {
+  it('the runtime reports crash-loop and image-pull backoff per container: delay and next retry', async () => {
+    const dir = await tempDir();
+    const IMAGE = 'kubelet-ts.local/busybox:1.0';
+    const MISSING = 'kubelet-ts.local/missing:1.0';
+    const clock = new VirtualClock(1_800_000_000_000);
+    const cri = new FakeCri({ clock });
+    cri.addImage(IMAGE);
+    cri.failPull(MISSING, 'manifest unknown', 'NotFound');
+    const pod = (name: string, image: string) => JSON.stringify({
+      apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default' },
+      spec: { restartPolicy: 'Always', terminationGracePeriodSeconds: 1, containers: [{ name: 'app', image, command: ['false'] }] },
+    });
+    const fs = new MemoryStaticPodFs().mkdir('/m').writeFile('/m/crash.json', pod('crash', IMAGE)).writeFile('/m/pull.json', pod('pull', MISSING));
+    const k = createKubelet({
+      flags: { ...DEFAULT_FLAGS, podManifestPath: '/m' }, clock, log: silentLogger, nodeName: 'node-b', cri, fs,
+      random: () => 0.5, debugSocketPath: join(dir, 'kubelet-ts.sock'),
+    });
+    const settle = async () => { for (let i = 0; i < 30; i++) await new Promise((r) => setImmediate(r)); };
+    await k.start();
+    const c = await new Client(join(dir, 'kubelet-ts.sock')).ready();
+    try {
+      await clock.advanceAsync(2000, settle);
+      const pulledAt = clock.now() - 2000;
+      const app = async () => (await cri.listContainers({ labelSelector: { 'io.kubernetes.pod.name': 'crash-node-b' } }))
+        .sort((a, b) => a.metadata.attempt - b.metadata.attempt).at(-1)!;
+      // the first exit restarts at once; the second is held back for 10s from its exit
+      cri.exitContainer((await app()).id, 1);
+      await clock.advanceAsync(2000, settle);
+      assert.equal((await app()).metadata.attempt, 1);
+      cri.exitContainer((await app()).id, 1);
+      const exitedAt = clock.now();
+      await clock.advanceAsync(2000, settle);
+
+      const crash = (await c.ask('pod default/crash-node-b')).result as { backoff: Record<string, unknown>[] };
+      assert.deepEqual(crash.backoff, [
+        { container: 'app', kind: 'crashLoop', image: null, delayMs: 10_000, retryAt: exitedAt + 10_000, retryInMs: exitedAt + 10_000 - clock.now() },
+      ]);
+      const pull = (await c.ask('pod default/pull-node-b')).result as { backoff: Record<string, unknown>[] };
+      assert.equal(pull.backoff.length, 1, JSON.stringify(pull.backoff));
+      const entry = pull.backoff[0]!;
+      assert.deepEqual([entry.container, entry.kind, entry.image], ['app', 'imagePull', MISSING]);
+      assert.ok((entry.delayMs as number) >= 10_000, `delay ${entry.delayMs}`);
+      assert.ok((entry.retryAt as number) > clock.now() && (entry.retryAt as number) <= pulledAt + 2000 + (entry.delayMs as number), `retryAt ${entry.retryAt}`);
+      assert.equal(entry.retryInMs, (entry.retryAt as number) - clock.now());
+
+      // once the crashing container runs again, it is no longer held back: the delay stays, no deadline
+      await clock.advanceAsync(10_000, settle);
+      assert.equal((await app()).state, 'CONTAINER_RUNNING');
+      const again = (await c.ask('pod default/crash-node-b')).result as { backoff: Record<string, unknown>[] };
+      assert.deepEqual(again.backoff.map((b) => [b.kind, b.delayMs, b.retryAt]), [['crashLoop', 20_000, null]]);
+    } finally {
+      c.close();
+      await k.stop();
+    }
+  });
+});
+
 describe('kubelet-ts inspect', () => {
   const capture = () => {
     const out: string[] = [];
@@ -707,6 +784,10 @@ describe('kubelet-ts inspect', () => {
       at: 10_000, uid: 'u1', pod: 'default/web', state: 'syncing.idle', seq: 2, inFlight: null, pending: 'kill',
       nextSyncAt: 70_000, nextSyncInMs: 60_000, lastSyncError: null, runtime: { busy: null }, phase: 'Running',
       containers: [{ name: 'web', kind: 'app', state: 'running', reason: null, message: null, restartCount: 0, ready: true }],
+      backoff: [
+        { container: 'web', kind: 'crashLoop', image: null, delayMs: 40_000, retryAt: 35_000, retryInMs: 25_000 },
+        { container: 'web', kind: 'imagePull', image: 'nginx:1', delayMs: 20_000, retryAt: null, retryInMs: null },
+      ],
       history: [{ at: 9000, state: 'syncing.idle', cause: 'create:config.add' }],
     });
     assert.match(pod, /^POD:\s+default\/web$/m);
@@ -715,6 +796,12 @@ describe('kubelet-ts inspect', () => {
     assert.match(pod, /^RUNTIME:\s+idle$/m);
     assert.match(pod, /^CONTAINERS\nNAME\s+STATE\s+REASON\s+RESTARTS\s+READY\s+MESSAGE\nweb\s+running\s+<none>\s+0\s+true\s+<none>$/m);
     assert.match(pod, /^HISTORY\nTIME\s+AGO\s+STATE\s+CAUSE\n\S+\s+1s\s+syncing\.idle\s+create:config\.add$/m);
+    assert.match(pod, /^BACKOFF\nCONTAINER\s+KIND\s+DELAY\s+NEXT RETRY\nweb\s+crash loop\s+40s\s+\S+ \(in 25s\)\nweb\s+image pull nginx:1\s+20s\s+<none>$/m);
+    // no backoff, no section
+    assert.doesNotMatch(renderPod({
+      at: 0, uid: 'u2', pod: 'default/db', state: 'syncing.idle', seq: 1, inFlight: null, pending: null,
+      nextSyncAt: null, nextSyncInMs: null, lastSyncError: null, history: [],
+    }), /BACKOFF/);
   });
 
   it('talks to the socket: tables, --json, graph, daemon errors, a missing socket', async () => {
