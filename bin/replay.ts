@@ -1,6 +1,7 @@
 /**
- * `kubelet-ts replay FILE [--json]`: runs a recorded node session again, deterministically, and
- * says whether the kubelet decides the same.
+ * `kubelet-ts replay FILE [--json]` (or `FILE.N … FILE.1 FILE`): runs a recorded node session
+ * again, deterministically, and says whether the kubelet decides the same. Given one FILE, its
+ * rotated parts are read first, oldest first (recordingFiles, loadRecording).
  *
  * The same kernel and actors as the daemon (createKubelet) run on a VirtualClock that starts at
  * the recording's start, with a fixed random source and the recording-driven runtime
@@ -19,13 +20,13 @@
  */
 import '../protocols/messages/channels.ts';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { NEVER } from 'rxjs';
 import { VirtualClock } from '../kernel/clock.ts';
 import { silentLogger } from '../kernel/log.ts';
 import { parseRecording } from '../kernel/recorder.ts';
-import { analyseRecording, canonical, toRecords, type Decision, type Divergence } from '../kernel/replay.ts';
+import { analyseRecording, canonical, isSessionHeader, toRecords, type Analysis, type Decision, type Divergence } from '../kernel/replay.ts';
 import { ReplayCri } from '../kernel/replay-cri.ts';
 import type { StaticPodFs } from '../actors/pod-config/adapters.ts';
 import type { ManifestFetcher } from '../actors/pod-source-http/adapters.ts';
@@ -56,6 +57,10 @@ export interface ReplayResult {
   divergence?: Divergence;
   /** Pods whose decisions diverged. */
   divergedPods: number;
+  /** Leading records not replayed: the tail of a session whose first part is missing. */
+  skipped: number;
+  /** The files read, when there were several (indices run through all of them, oldest first). */
+  parts?: RecordingPart[];
 }
 
 /** After a session's recording ends, the replay waits this long (virtual) for decisions still due. */
@@ -116,17 +121,104 @@ export function recordedSources(flags: Partial<KubeletFlags>, records: readonly 
   return [...out];
 }
 
-/** Reads a recording file (`.gz` too). */
-export function readRecording(path: string): Record<string, unknown>[] {
+/** A recording that cannot be replayed; the message names the file (and line) and the cause. */
+export class RecordingError extends Error {}
+
+/** One file of a recording, and where its records sit among all of them. */
+export interface RecordingPart {
+  path: string;
+  /** Index of its first record. */
+  first: number;
+  count: number;
+}
+
+export interface LoadedRecording {
+  records: Record<string, unknown>[];
+  parts: RecordingPart[];
+  /** Warnings for people (a part skipped, a line ignored). */
+  notes: string[];
+}
+
+/**
+ * The files of a recording, oldest first: the rotated parts that exist (the recorder renames FILE
+ * to FILE.1, FILE.1 to FILE.2, ...), then FILE.
+ */
+export function recordingFiles(path: string): string[] {
+  const out = [path];
+  for (let i = 1; existsSync(`${path}.${i}`); i++) out.unshift(`${path}.${i}`);
+  return out;
+}
+
+function readOne(path: string): Record<string, unknown>[] {
   const raw = readFileSync(path);
   return parseRecording((path.endsWith('.gz') ? gunzipSync(raw) : raw).toString('utf8'));
 }
 
-/** Replays a recording (a file path or its parsed lines) and compares the decisions. */
-export async function replayRecording(source: string | Record<string, unknown>[]): Promise<ReplayResult> {
-  const lines = typeof source === 'string' ? readRecording(source) : source;
+/** "FILE line N" of a record (the recorder writes one record per line). */
+function lineOf(parts: readonly RecordingPart[], index: number): string {
+  const p = parts.findLast((x) => x.first <= index);
+  return p ? `${p.path} line ${index - p.first + 1}` : `line ${index + 1}`;
+}
+
+/**
+ * Reads the files of one recording in the order given (oldest first) and checks that they fit
+ * together: each rotated part opens with its session's header marked `continues: true` and
+ * `part: N`, and part N follows part N-1 (or the session's header, part 0). A missing part in the
+ * middle is an error; records before the first session header (the tail of a session whose first
+ * part was rotated away) are not replayed, with a note; with no session header at all, nothing
+ * can be replayed.
+ */
+export function loadRecording(paths: readonly string[]): LoadedRecording {
+  const records: Record<string, unknown>[] = [];
+  const parts: RecordingPart[] = [];
+  const notes: string[] = [];
+  for (const path of paths) {
+    let lines: Record<string, unknown>[];
+    try {
+      lines = readOne(path);
+    } catch (e) {
+      throw new RecordingError(`${path}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    parts.push({ path, first: records.length, count: lines.length });
+    records.push(...lines);
+  }
+  let part: number | undefined; // the last header's part number (a session header is part 0)
+  for (const [i, r] of records.entries()) {
+    if (r.k !== 'header') continue;
+    const n = isSessionHeader(r) ? 0 : Number(r.part);
+    if (n !== 0 && part === undefined) {
+      const next = records.findIndex((x, j) => j > i && isSessionHeader(x));
+      const missing = `${lineOf(parts, i)}: part ${r.part} of a session whose first part (the one with the session header) is missing`;
+      if (next < 0) throw new RecordingError(`${missing}; nothing to replay (older parts are FILE.N with a higher N; the recorder keeps 3)`);
+      notes.push(`${missing}: its records up to ${lineOf(parts, next - 1)} are not replayed`);
+    } else if (n !== 0 && n !== part! + 1) {
+      const later = records.some((x, j) => j > i && x.k === 'header' && Number(x.part) === part! + 1);
+      const why = n > part! && !later ? `part ${part! + 1} of this session is missing` : 'the files are out of order (give them oldest first: FILE.N … FILE.1 FILE)';
+      throw new RecordingError(`${lineOf(parts, i)}: part ${r.part} follows part ${part}: ${why}`);
+    }
+    part = n;
+  }
+  return { records, parts, notes };
+}
+
+/** Reads one recording file (`.gz` too); its rotated parts are not looked for. */
+export function readRecording(path: string): Record<string, unknown>[] {
+  return loadRecording([path]).records;
+}
+
+/**
+ * Replays a recording and compares the decisions: a path (with its rotated parts, recordingFiles),
+ * a loaded recording, or parsed lines.
+ */
+export async function replayRecording(source: string | LoadedRecording | Record<string, unknown>[]): Promise<ReplayResult> {
+  const loaded = typeof source === 'string' ? loadRecording(recordingFiles(source)) : Array.isArray(source) ? { records: source, parts: [], notes: [] } : source;
   const wallStart = performance.now();
-  const a = analyseRecording(toRecords(lines));
+  let a: Analysis;
+  try {
+    a = analyseRecording(toRecords(loaded.records));
+  } catch (e) {
+    throw new RecordingError(e instanceof Error ? e.message : String(e));
+  }
   const clock = new VirtualClock(a.sessions[0]!.start);
   const cri = new ReplayCri(a, clock);
 
@@ -183,20 +275,23 @@ export async function replayRecording(source: string | Record<string, unknown>[]
 
   const { first, divergedPods } = cri.matcher.finish();
   const replayMs = performance.now() - wallStart;
-  const recordedMs = a.records.at(-1)!.t - a.records[0]!.t;
+  const startedAt = a.sessions[0]!.start;
+  const recordedMs = a.records.at(-1)!.t - startedAt;
   return {
     identical: first === undefined,
     decisions: a.decisions.length,
     matched: cri.matcher.matched,
     beyondEnd: cri.matcher.beyondEnd,
     sessions: a.sessions.length,
-    startedAt: a.records[0]!.t,
+    startedAt,
     recordedMs,
     replayMs,
     speedup: recordedMs / Math.max(replayMs, 0.001),
     fingerprint: createHash('sha256').update(canonical(cri.matcher.actual)).digest('hex'),
     divergence: first,
     divergedPods,
+    skipped: a.skipped,
+    ...(loaded.parts.length > 1 ? { parts: loaded.parts } : {}),
   };
 }
 
@@ -226,37 +321,50 @@ function showDecision(d: Decision | null, start: number): string {
 /** The result for people. */
 export function formatResult(r: ReplayResult): string {
   const speed = `recorded ${(r.recordedMs / 1000).toFixed(1)}s, replayed in ${Math.round(r.replayMs)}ms, ${Math.round(r.speedup)}× faster`;
+  const skipped = r.skipped > 0 ? `; the first ${r.skipped} records, of a session whose first part is missing, not replayed` : '';
   if (r.identical) {
-    return `identical (${r.decisions} decisions, ${speed})`;
+    return `identical (${r.decisions} decisions, ${speed}${skipped})`;
   }
   const d = r.divergence!;
   const lines = [
-    `${d.kind === 'decision' ? '' : `${d.kind} `}divergence at index ${d.index} (line ${d.index + 1}), pod ${d.podName ?? '?'} (${d.pod}); ${r.matched} of ${r.decisions} recorded decisions matched (${speed})`,
+    `${d.kind === 'decision' ? '' : `${d.kind} `}divergence at index ${d.index} (${lineOf(r.parts ?? [], d.index)}), pod ${d.podName ?? '?'} (${d.pod}); ${r.matched} of ${r.decisions} recorded decisions matched (${speed})`,
     `  expected: ${showDecision(d.expected, r.startedAt)}`,
     `  actual:   ${showDecision(d.actual, r.startedAt)}`,
     ...(d.differences.length ? ['  differences:', ...d.differences.map((x) => `    ${x}`)] : []),
   ];
   if (r.divergedPods > 1) lines.push(`  (${r.divergedPods} pods diverged; this is the first in the recording)`);
+  if (skipped) lines.push(`  (${skipped.slice(2)})`);
   return lines.join('\n');
 }
 
+const USAGE = `usage: kubelet-ts replay FILE [--json]
+       kubelet-ts replay FILE.N ... FILE.1 FILE [--json]
+  Replays a recording made with --record and compares the decisions. Given one FILE, its rotated
+  parts FILE.1, FILE.2, ... are read too when they exist (oldest first); given several files,
+  exactly those, in that order.
+`;
+
 async function main(argv: string[]): Promise<number> {
   const json = argv.includes('--json');
-  const files = argv.filter((x) => !x.startsWith('--'));
-  if (files.length !== 1 || argv.includes('--help') || argv.includes('-h')) {
-    process.stderr.write('usage: kubelet-ts replay FILE [--json]\n  Replays a recording made with --record and compares the decisions.\n');
+  const args = argv.filter((x) => !x.startsWith('--'));
+  if (args.length === 0 || argv.includes('--help') || argv.includes('-h')) {
+    process.stderr.write(USAGE);
     return 2;
   }
-  let records: Record<string, unknown>[];
+  const say = (line: string) => process.stderr.write(`kubelet-ts replay: ${line}\n`);
   try {
-    records = readRecording(files[0]!);
+    const files = args.length === 1 ? recordingFiles(args[0]!) : args;
+    if (files.length > 1) say(`reading ${files.length} files, oldest first: ${files.join(' ')}`);
+    const loaded = loadRecording(files);
+    for (const note of loaded.notes) say(`warning: ${note}`);
+    const r = await replayRecording(loaded);
+    process.stdout.write((json ? JSON.stringify(r) : formatResult(r)) + '\n');
+    return r.identical ? 0 : 1;
   } catch (e) {
-    process.stderr.write(`kubelet-ts replay: ${files[0]}: ${e instanceof Error ? e.message : String(e)}\n`);
+    if (!(e instanceof RecordingError)) throw e;
+    say(e.message);
     return 2;
   }
-  const r = await replayRecording(records);
-  process.stdout.write((json ? JSON.stringify(r) : formatResult(r)) + '\n');
-  return r.identical ? 0 : 1;
 }
 
 if (import.meta.main) {

@@ -116,6 +116,8 @@ export interface ExitFact {
 
 export interface Analysis {
   records: RecordLine[];
+  /** Leading records not replayed: the tail of a session whose first part (with its header) is missing. */
+  skipped: number;
   sessions: Session[];
   calls: RecordedCall[];
   decisions: ExpectedDecision[];
@@ -198,14 +200,32 @@ export function sessionTiming(header: Record<string, unknown>, readLatencyMs: nu
   return { relistMs, tickMs, readLatencyMs, toleranceMs: Math.max(relistMs, tickMs) + readLatencyMs };
 }
 
-/** Reads a recording (one or more sessions, each starting with its header) into what replay needs. */
+/**
+ * A header that opens a session. The recorder repeats the session's header, with `part: N` and
+ * `continues: true`, at the top of each rotated part: that one opens no session.
+ */
+export function isSessionHeader(r: Record<string, unknown>): boolean {
+  return r.k === 'header' && r.continues !== true;
+}
+
+/**
+ * Reads a recording (one or more sessions, each starting with its header) into what replay needs.
+ * Records before the first session header (the tail of a session whose first part is missing)
+ * are not replayed: `skipped` counts them.
+ */
 export function analyseRecording(records: RecordLine[]): Analysis {
-  if (records[0]?.k !== 'header') throw new Error('recording: the first line is not a header');
+  const skipped = records.findIndex(isSessionHeader);
+  if (skipped < 0) {
+    throw new Error(records.some((r) => r.k === 'header')
+      ? 'recording: no session header, only continued parts: the first part of the session is missing'
+      : 'recording: no header line: not a recording made with --record, or its beginning is missing');
+  }
   const sessions: Session[] = [];
   const calls: RecordedCall[] = [];
   const open = new Map<number, RecordedCall>(); // call id → call, per session
   for (const [index, r] of records.entries()) {
-    if (r.k === 'header') {
+    if (index < skipped) continue;
+    if (isSessionHeader(r)) {
       if (typeof r.format === 'number' && r.format > 1) throw new Error(`recording: format ${r.format} is newer than this replay (1)`);
       sessions.push({ index: sessions.length, header: r, start: r.t, kubeletStart: r.t, end: r.t, records: [], timing: sessionTiming(r, 0) });
       open.clear();
@@ -232,7 +252,7 @@ export function analyseRecording(records: RecordLine[]): Analysis {
   for (const s of sessions) s.timing = sessionTiming(s.header, longestRead.get(s.index) ?? 0);
 
   const a: Analysis = {
-    records, sessions, calls, decisions: [], podOfId: new Map(), podName: new Map(), exits: new Map(), sandboxNotReady: new Map(), removed: new Map(),
+    records, skipped, sessions, calls, decisions: [], podOfId: new Map(), podName: new Map(), exits: new Map(), sandboxNotReady: new Map(), removed: new Map(),
     exitedStatus: new Map(), containerStatus: new Map(), sandboxIp: new Map(), images: new Map(), imageAlias: new Map(),
     imagesAtStart: new Set(),
   };
@@ -533,7 +553,7 @@ export class DecisionMatcher {
 
   /** Seconds since the recording's start, for messages. */
   #at(t: number): string {
-    return `${((t - (this.#a.records[0]?.t ?? 0)) / 1000).toFixed(3)}s`;
+    return `${((t - (this.#a.sessions[0]?.start ?? 0)) / 1000).toFixed(3)}s`;
   }
 
   #diverge(exp: ExpectedDecision | null, act: Decision | null, kind: Divergence['kind'], diffs?: string[]): void {

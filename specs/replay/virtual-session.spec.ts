@@ -4,16 +4,17 @@
 // the node IP found in the recorded pod statuses. A cluster-mode restart whose first API list is
 // slow replays with the syncLoop waiting for the API source, as the recorded one did. A sandbox
 // stopped and a container removed behind the kubelet's back (not its decisions) are replayed from
-// what the recorded reads showed.
+// what the recorded reads showed. A rotated recording replays from its parts, oldest first.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import '../../protocols/messages/channels.ts';
 import { createKubelet } from '../../bin/kubelet.ts';
 import { DEFAULT_FLAGS } from '../../bin/flags.ts';
-import { formatResult, replayRecording } from '../../bin/replay.ts';
+import { formatResult, loadRecording, recordingFiles, replayRecording } from '../../bin/replay.ts';
 import { VirtualClock } from '../../kernel/clock.ts';
 import { silentLogger } from '../../kernel/log.ts';
 import { parseRecording } from '../../kernel/recorder.ts';
@@ -201,5 +202,50 @@ describe('replay of a session recorded on the in-memory runtime', () => {
     const r = await replayRecording(recs);
     assert.ok(r.identical, formatResult(r));
     assert.equal(r.matched, r.decisions);
+  }));
+
+  it('a rotated recording: FILE is read with FILE.2 and FILE.1 before it; a part without its session\'s first part is reported', () => onVirtualNode(async ({ path, clock, cri, fs }) => {
+    fs.writeFile(`${DIR}/web.json`, manifest('web', ['sleep', '1000']));
+    const kubelet = () => createKubelet({
+      flags: { ...DEFAULT_FLAGS, podManifestPath: DIR, record: path, recordMaxBytes: 30_000, nodeIp: '198.51.100.7' }, clock, log: silentLogger, nodeName: 'node-v', cri, fs, random: () => 0.5,
+    });
+    const k1 = kubelet();
+    await k1.start();
+    await clock.advanceAsync(20_000, settle);
+    await k1.stop();
+    assert.deepEqual(recordingFiles(path), [`${path}.2`, `${path}.1`, path], 'the session filled three parts');
+    const heads = recordingFiles(path).map((f) => parseRecording(readFileSync(f, 'utf8'))[0]!);
+    assert.deepEqual(heads.map((h) => [h.k, h.part, h.continues]), [['header', undefined, undefined], ['header', 1, true], ['header', 2, true]]);
+
+    const r = await replayRecording(path);
+    assert.ok(r.identical, formatResult(r));
+    assert.ok(r.decisions >= 3);
+    assert.equal(r.sessions, 1, 'a continued part opens no session');
+    assert.deepEqual(r.parts?.map((p) => p.path), recordingFiles(path));
+
+    // without the first part: nothing to replay, said plainly
+    assert.throws(() => loadRecording([`${path}.1`, path]), /session\.jsonl\.1 line 1: part 1 of a session whose first part \(the one with the session header\) is missing; nothing to replay/);
+    // a part missing in the middle, or the files out of order
+    assert.throws(() => loadRecording([`${path}.2`, path]), /session\.jsonl line 1: part 2 follows part 0: part 1 of this session is missing/);
+    assert.throws(() => loadRecording([`${path}.2`, path, `${path}.1`]), /part 2 follows part 0: the files are out of order/);
+
+    // a restart appends a second session: read from its middle, the first session's tail is skipped
+    const k2 = kubelet();
+    await k2.start();
+    await clock.advanceAsync(5000, settle);
+    await k2.stop();
+    const files = recordingFiles(path);
+    const tail = loadRecording(files.slice(1));
+    assert.match(tail.notes.join('\n'), /part \d+ of a session whose first part \(the one with the session header\) is missing: its records up to .* are not replayed/);
+    const r2 = await replayRecording(tail);
+    assert.ok(r2.identical, formatResult(r2));
+    assert.equal(r2.sessions, 1);
+    assert.ok(r2.skipped > 0);
+
+    // the command line: FILE alone reads every part
+    const cli = spawnSync(join(import.meta.dirname, '..', '..', 'bin', 'kubelet-ts'), ['replay', path], { encoding: 'utf8' });
+    assert.equal(cli.status, 0, cli.stderr);
+    assert.match(cli.stderr, new RegExp(`reading ${files.length} files, oldest first: ${files.join(' ')}`));
+    assert.match(cli.stdout, /^identical \(/);
   }));
 });
