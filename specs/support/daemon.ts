@@ -1,7 +1,11 @@
 /**
  * Runs the real daemon (`bin/kubelet-ts`) as a child process for integration specs, the way
  * systemd would, and collects its JSON log lines. Every process started here is stopped by pid
- * in `stop()`/`kill9()`, and a process-exit hook kills any left behind by a failing spec.
+ * in `stop()`/`kill9()`; any left behind by a failing spec is SIGKILLed synchronously when this
+ * process exits, and when it gets SIGINT, SIGTERM or SIGHUP (a process killed by a signal never
+ * emits 'exit'). The signal handler follows the containerd harness's protocol: it removes itself
+ * and re-raises the signal only when no other handler is left, so the signal still ends the
+ * process, and other handlers still see it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -9,9 +13,34 @@ import { join } from 'node:path';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const live = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const p of live) if (p.exitCode === null) p.kill('SIGKILL');
-});
+const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+function killAll(): void {
+  for (const p of live) {
+    if (p.exitCode !== null || p.signalCode !== null) continue;
+    try {
+      p.kill('SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
+}
+
+function onSignal(signal: NodeJS.Signals): void {
+  killAll();
+  for (const s of SIGNALS) process.removeListener(s, onSignal);
+  // Default action (the exit status says "killed by SIGTERM") unless another handler takes over.
+  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+}
+
+let exitHook = false;
+function installSafetyNet(): void {
+  if (!exitHook) {
+    exitHook = true;
+    process.on('exit', killAll);
+  }
+  for (const s of SIGNALS) if (!process.listeners(s).includes(onSignal)) process.on(s, onSignal);
+}
 
 export interface DaemonOptions {
   endpoint: string;
@@ -52,6 +81,7 @@ export function startDaemon(o: DaemonOptions): Daemon {
     env: { ...process.env, ...o.env },
   });
   live.add(proc);
+  installSafetyNet();
   const lines: string[] = [];
   const waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
   let buf = '';
