@@ -15,8 +15,9 @@
  * header, on the same runtime state: a restart with adoption.
  *
  * Prints `identical (N decisions, recorded Xs, replayed in Yms, Z× faster)` and exits 0, or the
- * first divergence (index in the recording, expected and actual decision) and exits 1; 2 for a
- * file it cannot read. `--json` prints the result object instead.
+ * first divergence (index in the recording, expected and actual decision) and exits 1; 2, with
+ * one line naming file, line and cause, for a recording it cannot use (RecordingError: empty, no
+ * header, a line that is no record, only a header). `--json` prints the result object instead.
  */
 import '../protocols/messages/channels.ts';
 import { createHash } from 'node:crypto';
@@ -149,9 +150,36 @@ export function recordingFiles(path: string): string[] {
   return out;
 }
 
-function readOne(path: string): Record<string, unknown>[] {
-  const raw = readFileSync(path);
-  return parseRecording((path.endsWith('.gz') ? gunzipSync(raw) : raw).toString('utf8'));
+/**
+ * One file's records. Every line must be a JSON object with a clock time `t` and a kind `k`,
+ * except a last line cut short (no newline, not JSON: the normal state of a file whose kubelet
+ * was SIGKILLed with writes buffered), which is left out with a note.
+ */
+function readOne(path: string, notes: string[]): Record<string, unknown>[] {
+  const fail = (e: unknown): never => {
+    const message = e instanceof Error ? e.message : String(e);
+    const m = /^recording line (\d+): (.*)$/s.exec(message);
+    throw new RecordingError(m ? `${path} line ${m[1]}: ${m[2]}` : `${path}: ${message}`);
+  };
+  let text = '';
+  try {
+    const raw = readFileSync(path);
+    text = (path.endsWith('.gz') ? gunzipSync(raw) : raw).toString('utf8');
+  } catch (e) {
+    fail(e);
+  }
+  let lines: Record<string, unknown>[] = [];
+  try {
+    lines = parseRecording(text, {
+      onTruncated: ({ line, text: cut }) => notes.push(`${path} line ${line}: cut short (${cut.length} bytes without an end; the kubelet was killed while writing?): left out`),
+    });
+  } catch (e) {
+    fail(e);
+  }
+  lines.forEach((r, i) => {
+    if (typeof r.t !== 'number' || typeof r.k !== 'string') throw new RecordingError(`${path} line ${i + 1}: not a recording record (no clock time t or kind k)`);
+  });
+  return lines;
 }
 
 /** "FILE line N" of a record (the recorder writes one record per line). */
@@ -173,14 +201,21 @@ export function loadRecording(paths: readonly string[]): LoadedRecording {
   const parts: RecordingPart[] = [];
   const notes: string[] = [];
   for (const path of paths) {
-    let lines: Record<string, unknown>[];
-    try {
-      lines = readOne(path);
-    } catch (e) {
-      throw new RecordingError(`${path}: ${e instanceof Error ? e.message : String(e)}`);
-    }
+    const lines = readOne(path, notes);
+    if (lines.length === 0 && paths.length > 1) notes.push(`${path}: empty: no records`);
     parts.push({ path, first: records.length, count: lines.length });
     records.push(...lines);
+  }
+  const name = paths.length === 1 ? paths[0]! : `${paths[0]} … ${paths.at(-1)}`;
+  if (records.length === 0) throw new RecordingError(`${name}: empty: no records (was the kubelet killed before its first write reached the disk?)`);
+  if (!records.some((r) => r.k === 'header')) {
+    throw new RecordingError(`${lineOf(parts, 0)}: not a header, and no header follows: not a recording made with --record, or its beginning is missing`);
+  }
+  if (records[0]!.k !== 'header' && records.some(isSessionHeader)) {
+    notes.push(`${lineOf(parts, 0)}: not a header: the records before the first session header are not replayed`);
+  }
+  if (records.every((r) => r.k === 'header')) {
+    throw new RecordingError(`${name}: only a header: the kubelet recorded nothing after it started, so there is nothing to replay`);
   }
   let part: number | undefined; // the last header's part number (a session header is part 0)
   for (const [i, r] of records.entries()) {
@@ -322,8 +357,10 @@ function showDecision(d: Decision | null, start: number): string {
 export function formatResult(r: ReplayResult): string {
   const speed = `recorded ${(r.recordedMs / 1000).toFixed(1)}s, replayed in ${Math.round(r.replayMs)}ms, ${Math.round(r.speedup)}× faster`;
   const skipped = r.skipped > 0 ? `; the first ${r.skipped} records, of a session whose first part is missing, not replayed` : '';
+  const beyond = r.beyondEnd > 0 ? `; ${r.beyondEnd} decisions made after the recording ended, not compared` : '';
   if (r.identical) {
-    return `identical (${r.decisions} decisions, ${speed}${skipped})`;
+    const what = r.decisions > 0 ? `${r.decisions} decisions` : r.beyondEnd > 0 ? 'no decisions recorded' : 'no decisions recorded and none replayed';
+    return `identical (${what}, ${speed}${beyond}${skipped})`;
   }
   const d = r.divergence!;
   const lines = [

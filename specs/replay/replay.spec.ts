@@ -4,7 +4,8 @@
 // fail, at that decision. How much faster than recorded is measured by `npm run bench:replay`.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -176,6 +177,54 @@ describe('replay of recorded node sessions', () => {
       const missing = spawnSync(bin, ['replay', join(dir, 'nope.jsonl')], { encoding: 'utf8' });
       assert.equal(missing.status, 2);
       assert.match(missing.stderr, /nope\.jsonl: ENOENT/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('kubelet-ts replay on a file it cannot use exits 2 with one line naming it; a last line cut short is left out with a warning', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kts-replay-'));
+    try {
+      const text = load('pod-start').map((x) => JSON.stringify(x)).join('\n') + '\n';
+      const [header, ...rest] = text.split('\n');
+      const files: Record<string, string> = {
+        empty: '',
+        noHeader: rest.join('\n'),
+        nullLine: `${header}\nnull\n${rest.join('\n')}`,
+        noTime: `${header}\n{"k":"in"}\n`,
+        headerOnly: `${header}\n`,
+        // SIGKILL with writes buffered: the last line ends half-way
+        cut: text + rest.at(-2)!.slice(0, 40),
+      };
+      for (const [name, body] of Object.entries(files)) writeFileSync(join(dir, `${name}.jsonl`), body);
+      const run = promisify(execFile);
+      const results = await Promise.all(Object.keys(files).map(async (name) => {
+        const file = join(dir, `${name}.jsonl`);
+        try {
+          const { stdout, stderr } = await run(join(ROOT, 'bin', 'kubelet-ts'), ['replay', file], { encoding: 'utf8' });
+          return [name, { code: 0, stdout, stderr, file }] as const;
+        } catch (e) {
+          const { code, stdout, stderr } = e as { code: number; stdout: string; stderr: string };
+          return [name, { code, stdout, stderr, file }] as const;
+        }
+      }));
+      const out = Object.fromEntries(results);
+      const refused: Record<string, RegExp> = {
+        empty: /^kubelet-ts replay: \S+empty\.jsonl: empty: no records \(was the kubelet killed before its first write reached the disk\?\)\n$/,
+        noHeader: /^kubelet-ts replay: \S+noHeader\.jsonl line 1: not a header, and no header follows: not a recording made with --record, or its beginning is missing\n$/,
+        nullLine: /^kubelet-ts replay: \S+nullLine\.jsonl line 2: not a JSON object\n$/,
+        noTime: /^kubelet-ts replay: \S+noTime\.jsonl line 2: not a recording record \(no clock time t or kind k\)\n$/,
+        headerOnly: /^kubelet-ts replay: \S+headerOnly\.jsonl: only a header: the kubelet recorded nothing after it started, so there is nothing to replay\n$/,
+      };
+      for (const [name, message] of Object.entries(refused)) {
+        assert.equal(out[name]!.code, 2, `${name}: ${out[name]!.stderr}`);
+        assert.match(out[name]!.stderr, message, name);
+        assert.equal(out[name]!.stdout, '', name);
+      }
+      const cut = out.cut!;
+      assert.equal(cut.code, 0, cut.stderr);
+      assert.match(cut.stdout, /^identical \(\d+ decisions/);
+      assert.match(cut.stderr, new RegExp(`^kubelet-ts replay: warning: \\S+cut\\.jsonl line ${rest.length + 1}: cut short \\(40 bytes without an end; the kubelet was killed while writing\\?\\): left out\\n$`));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

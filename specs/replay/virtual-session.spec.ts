@@ -248,4 +248,18 @@ describe('replay of a session recorded on the in-memory runtime', () => {
     assert.match(cli.stderr, new RegExp(`reading ${files.length} files, oldest first: ${files.join(' ')}`));
     assert.match(cli.stdout, /^identical \(/);
   }));
+
+  it('a node without pods: no decisions recorded, none replayed, and the verdict says so', () => onVirtualNode(async ({ path, clock, cri, fs }) => {
+    const k = createKubelet({
+      flags: { ...DEFAULT_FLAGS, podManifestPath: DIR, record: path }, clock, log: silentLogger, nodeName: 'node-v', cri, fs, random: () => 0.5,
+    });
+    await k.start();
+    await clock.advanceAsync(10_000, settle);
+    await k.stop();
+    const r = await replayRecording(path);
+    assert.ok(r.identical, formatResult(r));
+    assert.equal(r.decisions, 0);
+    assert.equal(r.beyondEnd, 0);
+    assert.match(formatResult(r), /^identical \(no decisions recorded and none replayed, recorded 10\.0s, /);
+  }));
 });
