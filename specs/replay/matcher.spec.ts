@@ -1,25 +1,16 @@
 // The decision matcher (kernel/replay.ts) on small hand-made recordings: per-pod streams compared
-// in order, the timing tolerance a recording gives, and the order across pods beyond it.
+// in order, what a divergence says, what is not compared, the timing tolerance a recording gives
+// and the order across pods beyond it.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { analyseRecording, DecisionMatcher, DEFAULT_PERIODS, sessionTiming, toRecords, type RecordLine } from '../../kernel/replay.ts';
+import { analyseRecording, DecisionMatcher, DEFAULT_PERIODS, NODE_KEY, normalizeArgs, podOfDecision, sessionTiming } from '../../kernel/replay.ts';
 import { RELIST_PERIOD_MS } from '../../actors/pleg/index.ts';
+import { containerConfig, podStart, recording as sessions, sandboxConfig, T0, type HandCall } from './hand-made.ts';
 
-const T0 = 1_800_000_000_000;
-
-/** A one-session recording: the header, then each call (and its answer `latency` ms later) at T0 + at. */
-function recording(calls: { at: number; m: string; args: unknown[]; res?: unknown; latency?: number }[], header: Record<string, unknown> = {}): RecordLine[] {
-  const lines: Record<string, unknown>[] = [{ t: T0, k: 'header', format: 1, node: 'n', ...header }];
-  calls.forEach((c, i) => {
-    lines.push({ t: T0 + c.at, k: 'cri', id: i + 1, m: c.m, args: c.args });
-    lines.push({ t: T0 + c.at + (c.latency ?? 0), k: 'cri.ok', id: i + 1, res: c.res });
-  });
-  lines.sort((a, b) => (a.t as number) - (b.t as number));
-  return toRecords(lines.map((l, n) => ({ ...l, n })));
-}
-
-const sandbox = (uid: string, name = uid) => ({ metadata: { name, namespace: 'default', uid, attempt: 0 } });
-const run = (at: number, uid: string) => ({ at, m: 'runPodSandbox', args: [sandbox(uid)], res: `sandbox-${uid}` });
+/** A one-session recording. */
+const recording = (calls: HandCall[], header: Record<string, unknown> = {}) => sessions({ header, calls });
+const sandbox = (uid: string) => sandboxConfig(uid);
+const run = (at: number, uid: string): HandCall => ({ at, m: 'runPodSandbox', args: [sandbox(uid)], res: `sandbox-${uid}` });
 
 describe('DecisionMatcher: timing and order', () => {
   it('the tolerance is the longer of the relist period and the sync tick, plus the longest recorded read', () => {
@@ -78,5 +69,85 @@ describe('DecisionMatcher: timing and order', () => {
     }
     assert.equal(close.finish().first, undefined);
     assert.equal(close.matched, 3);
+  });
+});
+
+describe('DecisionMatcher: what is compared', () => {
+  const END = T0 + 10_000;
+  /** Replays `a`'s decisions of pod `uid` as recorded (same times), through `m`. */
+  const replayPod = (m: DecisionMatcher, a: ReturnType<typeof analyseRecording>, uid: string) => {
+    for (const d of a.decisions.filter((x) => x.pod === uid)) m.observe(d.m, d.call.args, d.pod, d.t, END);
+  };
+
+  it('reads each pod\'s decisions from the recording: ids name their pod through the answers that carried them', () => {
+    const a = analyseRecording(recording([...podStart('a', 100), ...podStart('b', 110), { at: 500, m: 'stopContainer', args: ['ctr-a', 30, { timeoutMs: 32_000 }] }]));
+    assert.deepEqual(a.decisions.map((d) => `${d.m}:${d.pod}`), [
+      'runPodSandbox:a', 'createContainer:a', 'runPodSandbox:b', 'startContainer:a', 'createContainer:b', 'startContainer:b', 'stopContainer:a',
+    ]);
+    assert.equal(a.podName.get('a'), 'default/a');
+    // the call options are no decision; trailing holes are dropped
+    assert.deepEqual(a.decisions.at(-1)!.args, ['ctr-a', 30]);
+    assert.deepEqual(normalizeArgs('runPodSandbox', [sandbox('a'), undefined]), [sandbox('a')]);
+    const podOf = (id: string) => a.podOfId.get(id);
+    assert.equal(podOfDecision('createContainer', ['sandbox-a', containerConfig('a'), sandbox('a')], podOf), 'a');
+    assert.equal(podOfDecision('removeContainer', ['ctr-b'], podOf), 'b');
+    assert.equal(podOfDecision('removeImage', [{ image: 'x' }], podOf), NODE_KEY);
+  });
+
+  it('each pod in its own order: pods may interleave differently than recorded', () => {
+    const a = analyseRecording(recording([...podStart('a', 100), ...podStart('b', 110)]));
+    const m = new DecisionMatcher(a);
+    replayPod(m, a, 'b');
+    replayPod(m, a, 'a');
+    assert.equal(m.matched, 6);
+    assert.deepEqual(m.finish(), { first: undefined, divergedPods: 0 });
+  });
+
+  it('a decision with other arguments diverges at that record, naming where they differ; the pod is compared no further, the others are', () => {
+    const a = analyseRecording(recording([...podStart('a', 100), ...podStart('b', 1000)]));
+    const m = new DecisionMatcher(a);
+    const changed = { ...sandbox('a'), metadata: { ...sandbox('a').metadata, attempt: 1 } };
+    assert.equal(m.observe('runPodSandbox', [changed], 'a', T0 + 100, END), undefined, 'not answered as recorded');
+    assert.equal(m.observe('createContainer', ['replay-sandbox-1', containerConfig('a'), changed], 'a', T0 + 110, END), undefined);
+    replayPod(m, a, 'b');
+    assert.equal(m.matched, 3);
+    const { first, divergedPods } = m.finish();
+    assert.equal(divergedPods, 1);
+    assert.equal(first!.kind, 'decision');
+    assert.equal(first!.index, 1);
+    assert.equal(first!.podName, 'default/a');
+    assert.deepEqual(first!.differences, ['args[0].metadata.attempt: 0 → 1']);
+    assert.equal(first!.expected!.m, 'runPodSandbox');
+    assert.deepEqual(first!.actual!.args, [changed]);
+  });
+
+  it('a recorded decision never made, and one made that was never recorded, diverge; after the recording ended, nothing is compared', () => {
+    const a = analyseRecording(recording([...podStart('a', 100), { at: 2000, m: 'stopContainer', args: ['ctr-a', 30] }]));
+    const missing = new DecisionMatcher(a);
+    for (const d of a.decisions.slice(0, 3)) missing.observe(d.m, d.call.args, d.pod, d.t, END);
+    const gone = missing.finish().first!;
+    assert.equal(gone.expected!.m, 'stopContainer');
+    assert.equal(gone.actual, null);
+
+    const end = a.sessions[0]!.end;
+    const extra = new DecisionMatcher(a);
+    replayPod(extra, a, 'a');
+    extra.observe('removeContainer', ['ctr-a'], 'a', end + 1, end);
+    assert.equal(extra.beyondEnd, 1, 'after the end: not compared');
+    assert.equal(extra.finish().first, undefined);
+    extra.observe('stopPodSandbox', ['sandbox-x'], NODE_KEY, end, end);
+    const unexpected = extra.finish().first!;
+    assert.equal(unexpected.expected, null);
+    assert.equal(unexpected.actual!.m, 'stopPodSandbox');
+  });
+
+  it('the first divergence is the one recorded first, not the one found first', () => {
+    const a = analyseRecording(recording([...podStart('a', 100), ...podStart('b', 1000)]));
+    const m = new DecisionMatcher(a);
+    m.observe('runPodSandbox', [sandbox('x')], 'b', T0 + 1000, END); // b's diverges first, at a later record
+    m.observe('runPodSandbox', [sandbox('y')], 'a', T0 + 1001, END);
+    const { first, divergedPods } = m.finish();
+    assert.equal(divergedPods, 2);
+    assert.equal(first!.pod, 'a');
   });
 });
