@@ -132,7 +132,8 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     child(events, { api: eventApi, nodeName, qps: flags.eventQps, burst: flags.eventBurst, random: opts.random }),
     // cluster mode: the single writer of pods/status (and the final delete), on the main client
     child(statusManager, { api: kube, random: opts.random }),
-    child(podManager, { nodeName, maxPods: flags.maxPods }),
+    // in a cluster, new API pods are admitted once node-status has the Node (allocatable, labels, taints)
+    child(podManager, { nodeName, maxPods: flags.maxPods, waitForNode: clusterMode && heartbeatApi !== undefined }),
     child(podConfig, {
       manifestDir: flags.podManifestPath,
       nodeName,

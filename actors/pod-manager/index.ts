@@ -39,6 +39,12 @@ export interface PodManagerDeps {
   nodeName?: string;
   /** --max-pods, the pod limit while the Node does not give one (default 110). */
   maxPods?: number;
+  /**
+   * Cluster mode: a new pod from the API waits for the `node` view (allocatable, labels, taints)
+   * before it is admitted, instead of being admitted unchecked in the moments between the first
+   * pod list and the Node's registration. Pods already running here are never held.
+   */
+  waitForNode?: boolean;
 }
 
 function isStaticSource(source: PodSource): boolean {
@@ -114,13 +120,32 @@ export const podManager: ActorSpec<PodManagerDeps> = {
       return { ...entry, rejected: { reason: result.reason, message: result.message } };
     };
 
+    // New API pods held until the Node is known (waitForNode), by uid: the newest spec of each.
+    const held = new Map<string, Pod>();
+    const mustWait = (source: PodSource, pod: Pod): boolean => {
+      const uid = pod.metadata?.uid ?? '';
+      if (held.has(uid)) return true;
+      if (!ctx.deps.waitForNode || source !== 'api' || ctx.bus.current('node') !== undefined) return false;
+      if (pods.has(uid) || runsHere(uid)) return false;
+      return !pod.metadata?.deletionTimestamp && !TERMINAL.has(pod.status?.phase ?? '');
+    };
+
     const apply = (m: ConfigEvent) => {
       if (m.type !== 'config.podsAdded' && m.type !== 'config.podsUpdated' && m.type !== 'config.podsRemoved') return;
       const changes: { op: 'add' | 'update' | 'remove'; pod: Pod }[] = [];
-      let incoming = m.pods;
+      let incoming = m.pods.filter((pod) => {
+        if (!mustWait(m.source, pod)) return true;
+        const uid = pod.metadata.uid!;
+        if (m.type === 'config.podsRemoved') held.delete(uid);
+        else {
+          if (!held.has(uid)) ctx.log.info('pod waits for the Node before admission', { pod: `${pod.metadata.namespace}/${pod.metadata.name}`, uid }, 2);
+          held.set(uid, pod);
+        }
+        return false;
+      });
       if (m.type === 'config.podsAdded') {
         // Oldest first (upstream); pods already running here before the rest (see above).
-        const sorted = [...m.pods].sort(byCreation);
+        const sorted = [...incoming].sort(byCreation);
         const here = sorted.filter((p) => p.metadata?.uid && !pods.has(p.metadata.uid) && runsHere(p.metadata.uid));
         incoming = [...here, ...sorted.filter((p) => !here.includes(p))];
       }
@@ -151,6 +176,13 @@ export const podManager: ActorSpec<PodManagerDeps> = {
     };
 
     ctx.on(ctx.bus.events('config'), apply);
+    // The Node is known: the held pods are admitted now, oldest first, as one batch.
+    ctx.on(ctx.bus.view('node'), () => {
+      if (held.size === 0) return;
+      const batch = [...held.values()];
+      held.clear();
+      apply({ type: 'config.podsAdded', source: 'api', pods: batch });
+    });
 
     // Status-only changes (upstream HandlePodReconcile): the stored pod takes the new status,
     // which later syncs read; a sync now only when a readiness gate's condition changed.
@@ -170,6 +202,7 @@ export const podManager: ActorSpec<PodManagerDeps> = {
     });
     ctx.setInspect(() => ({
       rejectedTotal: rejectedCount,
+      waitingForNode: [...held.values()].map((p) => `${p.metadata.namespace}/${p.metadata.name}`),
       pods: [...pods.values()].map((d) => ({
         uid: d.pod.metadata?.uid, name: `${d.pod.metadata?.namespace}/${d.pod.metadata?.name}`, source: d.source, static: d.static,
         ...(d.rejected ? { rejected: d.rejected } : {}),

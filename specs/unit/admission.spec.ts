@@ -255,6 +255,31 @@ describe('podManager admission (actor)', () => {
     assert.equal(a.crashes.length, 0);
   });
 
+  it('cluster mode: new API pods wait for the Node, then are admitted against it oldest first; file pods and removed pods do not wait', async (t) => {
+    const { log } = capture();
+    const a = await startActor(podManager, { nodeName: NODE, waitForNode: true }, { log });
+    t.after(() => a.stop());
+    const changed = collect(a.bus, 'podManager');
+    const cfg = a.bus.port('podConfig');
+    const desired = (name: string): DesiredPod | undefined => a.bus.port('x').current('desiredPods')!.get(`uid-${name}`);
+    cfg.send('config', { type: 'config.podsAdded', source: 'api', pods: [
+      mkPod('newer', { requests: { cpu: '1500m' }, created: '2024-01-02T00:00:00Z' }),
+      mkPod('gone', { created: '2024-01-01T00:00:02Z' }),
+    ] });
+    cfg.send('config', { type: 'config.podsAdded', source: 'file', pods: [mkPod('static', { created: '2024-01-01T00:00:00Z' })] });
+    cfg.send('config', { type: 'config.podsAdded', source: 'api', pods: [mkPod('older', { requests: { cpu: '1500m' }, created: '2024-01-01T00:00:00Z' })] });
+    cfg.send('config', { type: 'config.podsRemoved', source: 'api', pods: [mkPod('gone')] });
+    assert.deepEqual(changed.map((c) => `${c.op} ${c.pod.metadata.name}`), ['add static'], 'only the file pod went on before the Node was known');
+    assert.equal(desired('newer'), undefined);
+    assert.deepEqual((a.inspect() as { waitingForNode: string[] }).waitingForNode.sort(), ['default/newer', 'default/older']);
+    a.bus.port('nodeStatus').publish('node', mkNode());
+    assert.deepEqual(changed.map((c) => `${c.op} ${c.pod.metadata.name}`), ['add static', 'add older', 'add newer']);
+    assert.equal(desired('older')?.rejected, undefined);
+    assert.equal(desired('newer')?.rejected?.reason, 'OutOfcpu', 'checked against the Node, not admitted unchecked');
+    assert.equal(desired('gone'), undefined, 'a pod removed while it waited never arrives');
+    assert.deepEqual((a.inspect() as { waitingForNode: string[] }).waitingForNode, []);
+  });
+
   it('admits oldest first, whatever order the batch came in', async (t) => {
     const { a, add, desired } = await setup(mkNode());
     t.after(() => a.stop());
