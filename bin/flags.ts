@@ -194,9 +194,10 @@ function convert(def: FlagDef, raw: string, prev: unknown): string | number | bo
     case 'multimap':
       return parseMultimap(def, raw, prev as Record<string, string[]>);
     case 'map':
-      return parsePairs(def, raw, '=');
+      // a repeated map flag adds to the pairs before it (pflag MapStringString)
+      return { ...(prev as Record<string, string>), ...parsePairs(def, raw, '=') };
     case 'thresholds': {
-      const t = parsePairs(def, raw, '<');
+      const t = { ...(prev as Record<string, string>), ...parsePairs(def, raw, '<') };
       for (const [signal, v] of Object.entries(t)) {
         if (!/^\d+(\.\d+)?%$/.test(v) && !QUANTITY_RE.test(v)) throw new FlagError(`invalid argument "${raw}" for "--${def.name}" flag: ${signal}: "${v}" is neither a quantity nor a percentage`);
       }

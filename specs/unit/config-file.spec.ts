@@ -184,6 +184,12 @@ describe('KubeletConfiguration file: precedence', () => {
     assert.deepEqual(withFile(file).manifestUrlHeader, { A: ['file'], B: ['file'] });
     // without a file, repeated flags accumulate as before
     assert.deepEqual(parseFlags(['--manifest-url-header=A:1', '--manifest-url-header=A:2,B:3']).manifestUrlHeader, { A: ['1', '2'], B: ['3'] });
+    // so do repeated map flags, as upstream's (a later value of the same key wins); the first
+    // use still replaces the file's map or the default
+    assert.deepEqual(withFile(file, ['--kube-reserved=memory=2Gi', '--kube-reserved=cpu=1,memory=3Gi']).kubeReserved, { memory: '3Gi', cpu: '1' });
+    assert.deepEqual(parseFlags(['--node-labels=a=1', '--node-labels=b=2']).nodeLabels, { a: '1', b: '2' });
+    assert.deepEqual(parseFlags(['--eviction-hard=memory.available<1Gi', '--eviction-hard=nodefs.available<5%']).evictionHard,
+      { 'memory.available': '1Gi', 'nodefs.available': '5%' });
   });
 
   it('the example file parses to what it says', () => {
