@@ -37,3 +37,8 @@ export function createLogger(opts: { verbosity: number; now: () => number; sink?
 export const silentLogger: Logger = {
   info() {}, warn() {}, error() {}, child() { return silentLogger; },
 };
+
+/** An error's message for a log field or a status line (the value itself when it is no Error). */
+export function errText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

@@ -26,7 +26,7 @@ import { createWriteStream, existsSync, fstatSync, openSync, closeSync, renameSy
 import { finished } from 'node:stream';
 import type { Bus } from './bus.ts';
 import type { Clock } from './clock.ts';
-import type { Logger } from './log.ts';
+import { errText, type Logger } from './log.ts';
 
 export const RECORDING_FORMAT = 1;
 
@@ -119,9 +119,6 @@ function recordLine(t: number, n: number, body: string): string {
   return `{"t":${JSON.stringify(t)},"n":${n}${fields ? ',' + fields : ''}}\n`;
 }
 
-function errMessage(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
 
 export function createRecorder(opts: RecorderOptions): Recorder {
   const maxBytes = opts.maxBytes ?? 64 * 1024 * 1024;
@@ -149,7 +146,7 @@ export function createRecorder(opts: RecorderOptions): Recorder {
 
   const fail = (e: unknown) => {
     if (failure !== null) return;
-    failure = errMessage(e);
+    failure = errText(e);
     log?.error(`recording stopped: cannot write ${opts.path}: ${failure}; the kubelet carries on without recording`, { path: opts.path, error: failure, records, dropped });
     early = undefined;
     // What was written before stays readable: a healthy stream is flushed, not thrown away.
@@ -238,7 +235,7 @@ export function createRecorder(opts: RecorderOptions): Recorder {
     try {
       stream = openStream('a');
     } catch (e) {
-      failure = errMessage(e);
+      failure = errText(e);
       throw new Error(`recording ${opts.path}: cannot open: ${failure}`);
     }
     try {

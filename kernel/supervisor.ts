@@ -25,7 +25,7 @@ import type { Observable, Subscription } from 'rxjs';
 import type { ActorContext, ActorInstance, ChildSpec } from './actor.ts';
 import type { Bus, BusPort } from './bus.ts';
 import type { Clock, TimerId } from './clock.ts';
-import type { Logger } from './log.ts';
+import { errText, type Logger } from './log.ts';
 
 export type ChildState = 'starting' | 'running' | 'restarting' | 'stopped' | 'failed';
 
@@ -67,9 +67,6 @@ export interface InstanceHandle {
   teardown(): Promise<void>;
 }
 
-function errText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
 
 /**
  * Builds the context an actor instance runs in. `onCrash` is called at most once, on the

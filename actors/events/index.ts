@@ -22,6 +22,7 @@ import { ApiError, type Event, type EventApi } from '../../protocols/kube/api.ts
 import { TokenBucket } from '../../protocols/kube/client.ts';
 import type { EventRecord } from '../../protocols/messages/events.ts';
 import { EventCorrelator, makeEvent } from './logic.ts';
+import { errText } from '../../kernel/log.ts';
 
 export interface EventsDeps {
   /** Absent in standalone mode: events are logged only. */
@@ -54,9 +55,6 @@ export interface EventsStats {
   queued: number;
 }
 
-function errText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
 
 /** A Status from the server: the event will never be accepted as it is. */
 const isRefusal = (e: unknown): e is ApiError => e instanceof ApiError && e.code > 0;

@@ -34,7 +34,7 @@
  * - Pull secrets and credential providers are not modelled yet (no AuthConfig is sent).
  */
 import type { Clock } from '../../kernel/clock.ts';
-import { CriError } from '../../protocols/cri/errors.ts';
+import { criDesc, criErrorText } from '../../protocols/cri/errors.ts';
 import type { AuthConfig, CallOptions, ImageService, ImageSpec, PodSandboxConfig } from '../../protocols/cri/types.ts';
 import type { Container, Pod } from '../../protocols/kube/pod.ts';
 import { EventReason, type EventSink } from '../../protocols/messages/events.ts';
@@ -267,24 +267,6 @@ interface PullOutcome {
 }
 
 /** The gRPC status text upstream shows (`rpc error: code = NotFound desc = …`). */
-function runtimeMessage(e: unknown): string {
-  if (e instanceof CriError) {
-    const prefix = `CRI ${e.method}: ${e.kind}: `;
-    const desc = e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message;
-    return `rpc error: code = ${e.kind} desc = ${desc}`;
-  }
-  return e instanceof Error ? e.message : String(e);
-}
-
-/** The description of a gRPC error, without the `rpc error: code = X desc = ` wrapper. */
-function runtimeDesc(e: unknown): string {
-  if (e instanceof CriError) {
-    const prefix = `CRI ${e.method}: ${e.kind}: `;
-    return e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message;
-  }
-  return e instanceof Error ? e.message : String(e);
-}
-
 const REGISTRY_UNAVAILABLE = 'RegistryUnavailable';
 const SIGNATURE_VALIDATION_FAILED = 'SignatureValidationFailed';
 
@@ -333,7 +315,7 @@ export class ImageManager {
     try {
       status = await this.#images.imageStatus(spec);
     } catch (e) {
-      record('Warning', EventReason.FailedToInspectImage, `Failed to inspect image ${goQuote(imgRef)}: ${runtimeMessage(e)}`);
+      record('Warning', EventReason.FailedToInspectImage, `Failed to inspect image ${goQuote(imgRef)}: ${criErrorText(e)}`);
       throw e;
     }
     const presentRef = status?.id ?? '';
@@ -367,7 +349,7 @@ export class ImageManager {
     } catch (e) {
       this.#failures++;
       const now = this.#clock.now();
-      record('Warning', EventReason.FailedToPullImage, `Failed to pull image ${goQuote(imgRef)}: ${runtimeMessage(e)}`);
+      record('Warning', EventReason.FailedToPullImage, `Failed to pull image ${goQuote(imgRef)}: ${criErrorText(e)}`);
       const delay = this.#backoff.next(key, now);
       return { ok: false, reason: 'ErrImagePull', message: evalPullError(imgRef, e), retryAt: now + delay };
     }
@@ -427,12 +409,12 @@ export class ImageManager {
 
 /** Upstream evalCRIPullErr: registry-unavailable and signature failures get their own wording. */
 function evalPullError(imgRef: string, e: unknown): string {
-  const desc = runtimeDesc(e);
+  const desc = criDesc(e);
   if (desc.startsWith(REGISTRY_UNAVAILABLE)) {
     return `image pull failed for ${imgRef} because the registry is unavailable${desc.slice(REGISTRY_UNAVAILABLE.length)}`;
   }
   if (desc.startsWith(SIGNATURE_VALIDATION_FAILED)) {
     return `image pull failed for ${imgRef} because the signature validation failed${desc.slice(SIGNATURE_VALIDATION_FAILED.length)}`;
   }
-  return runtimeMessage(e);
+  return criErrorText(e);
 }

@@ -27,6 +27,7 @@ import type { Pod } from '../../protocols/kube/pod.ts';
 import type { MirrorPods, PodSource } from '../../protocols/messages/config.ts';
 import type {} from '../../protocols/messages/channels.ts';
 import { created, deleted, initialState, mirrorPodsOf, plan, notTerminatedNames, type MirrorAction, type MirrorState } from './logic.ts';
+import { errText } from '../../kernel/log.ts';
 
 /** Periodic reconcile (the kubelet's housekeeping syncs mirrors at least this often). */
 export const DEFAULT_RESYNC_MS = 10_000;
@@ -39,7 +40,6 @@ export interface MirrorPodsDeps {
   resyncMs?: number;
 }
 
-const errText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 const isCode = (e: unknown, ...codes: number[]): boolean => e instanceof ApiError && codes.includes(e.code);
 
 export const mirrorPods: ActorSpec<MirrorPodsDeps> = {

@@ -27,6 +27,7 @@
 import type { ActorSpec } from '../../kernel/actor.ts';
 import { defaultPolicy, serial } from '../../kernel/actor.ts';
 import { ApiError, type Lease, type LeaseApi, type NodeApi } from '../../protocols/kube/api.ts';
+import { errText } from '../../kernel/log.ts';
 
 export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
 /** Upstream maxUpdateRetries. */
@@ -51,9 +52,6 @@ export function microTime(ms: number): string {
   return new Date(ms).toISOString().replace(/Z$/, '000Z');
 }
 
-function errText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
 
 export const nodeLease: ActorSpec<NodeLeaseDeps> = {
   ...defaultPolicy,

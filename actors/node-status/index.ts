@@ -34,6 +34,7 @@ import {
   readyErrors, reconcileExistingNode, setNodeStatus, statusPatch, viewKey, type NodeConfig, type NodeStatusEvent, type PressureObservedAt,
   type StatusInputs,
 } from './logic.ts';
+import { errText } from '../../kernel/log.ts';
 
 export interface NodeStatusDeps {
   /** Absent in standalone mode: the Node is computed and published, never written. */
@@ -56,9 +57,6 @@ export interface NodeStatusDeps {
 const NODE_STATUS_UPDATE_RETRY = 5;
 const REGISTER_MAX_BACKOFF_MS = 7000;
 
-function errText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
 
 const isNotFound = (e: unknown) => e instanceof ApiError && e.code === 404;
 

@@ -32,6 +32,7 @@ import {
   adopt, apply, classifyWatchError, initialBackoff, initialState, nextBackoff, podKey, replace, resourceVersionOf, watchTimeoutSeconds,
   type ApiSourceState, type BackoffState, type Outcome,
 } from './logic.ts';
+import { errText } from '../../kernel/log.ts';
 
 export interface PodSourceApiDeps {
   api: PodSourceApi;
@@ -45,9 +46,6 @@ const SHORT_WATCH_MS = 1000;
 
 type WatchEnd = { kind: 'ended' } | { kind: 'gone'; reason: string } | { kind: 'failed'; error: unknown };
 
-function errText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
 
 export const podSourceApi: ActorSpec<PodSourceApiDeps> = {
   ...defaultPolicy,

@@ -18,7 +18,6 @@
  * of a pod no longer known (an orphan killed from its labels) upstream falls back to
  * "implicitly required container NAME".
  */
-import { isCriError } from '../../protocols/cri/errors.ts';
 import type { ObjectReference } from '../../protocols/kube/api.ts';
 import {
   containerRef, EventReason, podRef, recordEvent, type EventRecord, type EventSink, type EventType,
@@ -37,20 +36,6 @@ export function containerRefIn(pod: PodLike, name: string): ObjectReference {
   if (pod.spec?.containers?.some((c) => c.name === name)) return containerRef(pod, name, 'containers');
   if (pod.spec?.initContainers?.some((c) => c.name === name)) return containerRef(pod, name, 'initContainers');
   return { ...podRef(pod), fieldPath: `${IMPLICIT_CONTAINER_PREFIX}${name}` };
-}
-
-/** The gRPC status message alone (upstream grpcstatus.FromError(err).Message()). */
-export function criDesc(e: unknown): string {
-  if (isCriError(e)) {
-    const prefix = `CRI ${e.method}: ${e.kind}: `;
-    return e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message;
-  }
-  return e instanceof Error ? e.message : String(e);
-}
-
-/** A gRPC error as Go prints it (`rpc error: code = Unknown desc = ...`). */
-export function criErrorText(e: unknown): string {
-  return isCriError(e) ? `rpc error: code = ${e.kind} desc = ${criDesc(e)}` : criDesc(e);
 }
 
 export function backOffRestartingMessage(pod: PodLike, container: string): string {

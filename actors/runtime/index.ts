@@ -15,7 +15,7 @@
  */
 import type { ActorContext, ActorSpec } from '../../kernel/actor.ts';
 import { defaultPolicy } from '../../kernel/actor.ts';
-import { isCriError } from '../../protocols/cri/errors.ts';
+import { criDesc, criErrorText, isCriError } from '../../protocols/cri/errors.ts';
 import type { ContainerStatus as CriContainerStatus, CriRuntime, PodSandboxStatus } from '../../protocols/cri/types.ts';
 import type { Pod, PodStatus } from '../../protocols/kube/pod.ts';
 import type {
@@ -26,10 +26,11 @@ import { CrashBackoff } from './backoff.ts';
 import { computePodActions, getPhase, nextRestartCount } from './compute-pod-actions.ts';
 import { ContainerConfigError, generateContainerConfig, generatePodSandboxConfig } from './cri-config.ts';
 import { EventReason } from '../../protocols/messages/events.ts';
-import { backOffRestartingMessage, criDesc, criErrorText, runtimeRecorder, type PodLike, type RuntimeRecorder } from './events.ts';
+import { backOffRestartingMessage, runtimeRecorder, type PodLike, type RuntimeRecorder } from './events.ts';
 import { LABEL_POD_UID, runtimePodStatusFromCri } from './labels.ts';
 import { backoffByPod } from './inspect.ts';
 import { generateApiPodStatus } from './pod-status.ts';
+import { errText } from '../../kernel/log.ts';
 
 export interface RuntimeDeps {
   cri: CriRuntime;
@@ -44,9 +45,6 @@ export interface RuntimeDeps {
 
 const HEALTH_MAX_BACKOFF_MS = 30_000;
 
-function errText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
 
 function podLogDir(root: string, pod: Pod): string {
   const m = pod.metadata ?? {};

@@ -35,6 +35,7 @@ import {
   apiShows, canBeDeleted, classify, isTerminal, newestPod, RECONCILE_MS, rejectedStatus, retryDelay, statusForApi,
   statusPatch, terminatedStatus, viewIsNewer, writeTarget, type Failure, type WriteTarget,
 } from './logic.ts';
+import { errText } from '../../kernel/log.ts';
 
 export interface StatusDeps {
   /** The API client; without it the actor is the local cache only. */
@@ -69,9 +70,6 @@ interface PodWrite {
   deleted: boolean;
 }
 
-function errText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
 
 /** metav1.Time: RFC 3339, second precision. */
 function rfc3339(ms: number): string {

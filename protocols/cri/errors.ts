@@ -28,3 +28,17 @@ export class CriError extends Error {
 export function isCriError(e: unknown, kind?: CriErrorKind): e is CriError {
   return e instanceof CriError && (kind === undefined || e.kind === kind);
 }
+
+/** The gRPC status message alone, without our `CRI <method>: <kind>: ` prefix (upstream grpcstatus.FromError(err).Message()). */
+export function criDesc(e: unknown): string {
+  if (isCriError(e)) {
+    const prefix = `CRI ${e.method}: ${e.kind}: `;
+    return e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message;
+  }
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** A runtime error as Go prints it (`rpc error: code = Unknown desc = ...`); other errors as they are. */
+export function criErrorText(e: unknown): string {
+  return isCriError(e) ? `rpc error: code = ${e.kind} desc = ${criDesc(e)}` : criDesc(e);
+}

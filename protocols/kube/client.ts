@@ -43,7 +43,7 @@ import { createSecureContext } from 'node:tls';
 import type { KubeConfig } from '@kubernetes/client-node';
 import YAML from 'yaml';
 import { RealClock, type Clock } from '../../kernel/clock.ts';
-import { silentLogger, type Logger } from '../../kernel/log.ts';
+import { errText, silentLogger, type Logger } from '../../kernel/log.ts';
 import { ApiError } from './api.ts';
 import type { Event, KubeApi, Lease, ListResult, Node, PatchType, WatchEvent, WatchHandle } from './api.ts';
 import type { Pod } from './pod.ts';
@@ -222,9 +222,6 @@ const PATCH_CONTENT_TYPES: Record<PatchType, string> = {
   json: 'application/json-patch+json',
 };
 
-function errText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
 
 /** Turns a non-2xx answer into an ApiError with the Status's code, reason and message. */
 export function apiErrorFrom(status: number, body: string, verb: string, path: string): ApiError {
