@@ -19,7 +19,7 @@ import { filter, type Observable } from 'rxjs';
 import type { ActorSpec } from './actor.ts';
 import { defaultPolicy } from './actor.ts';
 import { PriorityMailbox } from './mailbox.ts';
-import type { Pod } from '../protocols/kube/pod.ts';
+import { isTerminalPhase, type Pod } from '../protocols/kube/pod.ts';
 import type {
   DesiredPod, DesiredPods, PlegEvent, PodSource, PodManagerEvent, PodWorkerStates, PodWorkerUpdate, RuntimePods, SyncLoopEvent,
 } from '../protocols/messages/channels.ts';
@@ -40,8 +40,7 @@ export interface SyncLoopViews {
  * update and never starts it again; here it gets a kill instead of a create/update/sync.
  */
 export function isTerminalPod(pod: Pod): boolean {
-  const phase = pod.status?.phase;
-  return phase === 'Succeeded' || phase === 'Failed';
+  return isTerminalPhase(pod.status?.phase);
 }
 
 /**

@@ -30,7 +30,7 @@ import type { ActorSpec } from '../../kernel/actor.ts';
 import { defaultPolicy } from '../../kernel/actor.ts';
 import type { ConfigEvent, DesiredPod, PodSource } from '../../protocols/messages/channels.ts';
 import { podRef, recordEvent } from '../../protocols/messages/events.ts';
-import type { Pod } from '../../protocols/kube/pod.ts';
+import { isTerminalPhase, type Pod } from '../../protocols/kube/pod.ts';
 import { admitPod, type AdmittedPod } from './admission.ts';
 import { readinessGatesChanged } from './readiness.ts';
 
@@ -50,8 +50,6 @@ export interface PodManagerDeps {
 function isStaticSource(source: PodSource): boolean {
   return source === 'file' || source === 'http';
 }
-
-const TERMINAL = new Set(['Succeeded', 'Failed']);
 
 /** Upstream sorts additions by creation time before admitting them one by one. */
 function byCreation(a: Pod, b: Pod): number {
@@ -79,7 +77,7 @@ export const podManager: ActorSpec<PodManagerDeps> = {
         if (uid === except || d.rejected) continue;
         const worker = workers?.get(uid)?.state;
         if (worker === 'terminated') continue;
-        const terminal = TERMINAL.has(d.pod.status?.phase ?? '') || TERMINAL.has(statuses?.get(uid)?.phase ?? '');
+        const terminal = isTerminalPhase(d.pod.status?.phase) || isTerminalPhase(statuses?.get(uid)?.phase);
         if (terminal && worker !== 'terminating') continue;
         out.push({ pod: d.pod, static: d.static });
       }
@@ -99,7 +97,7 @@ export const podManager: ActorSpec<PodManagerDeps> = {
       // Being deleted or already finished (upstream admits only pods whose termination nobody
       // requested): never rejected, the syncLoop stops whatever of it runs. A pod rejected
       // before a restart comes back Failed and stays that way, with its reason.
-      if (pod.metadata?.deletionTimestamp || TERMINAL.has(pod.status?.phase ?? '')) return entry;
+      if (pod.metadata?.deletionTimestamp || isTerminalPhase(pod.status?.phase)) return entry;
       if (runsHere(uid)) {
         ctx.log.info('pod already running on this node admitted without checks', { pod: name, uid }, 2);
         return entry;
@@ -127,7 +125,7 @@ export const podManager: ActorSpec<PodManagerDeps> = {
       if (held.has(uid)) return true;
       if (!ctx.deps.waitForNode || source !== 'api' || ctx.bus.current('node') !== undefined) return false;
       if (pods.has(uid) || runsHere(uid)) return false;
-      return !pod.metadata?.deletionTimestamp && !TERMINAL.has(pod.status?.phase ?? '');
+      return !pod.metadata?.deletionTimestamp && !isTerminalPhase(pod.status?.phase);
     };
 
     const apply = (m: ConfigEvent) => {

@@ -19,7 +19,7 @@
  * the actor hands it the pending one, if any.
  */
 import { assign, emit, setup } from 'xstate';
-import type { Pod } from '../../protocols/kube/pod.ts';
+import { isTerminalPhase, type Pod } from '../../protocols/kube/pod.ts';
 import type { PodWorkerUpdate, RuntimeCommand, SyncResult } from '../../protocols/messages/channels.ts';
 
 /** Upstream: a successful sync is repeated after resyncInterval (1m) to converge. */
@@ -74,7 +74,7 @@ export const podWorkerMachine = setup({
     currentSeq: ({ context, event }) =>
       (event.type === 'SYNCED' || event.type === 'KILLED' || event.type === 'REMOVED') && event.seq === context.seq,
     terminalResult: ({ context, event }) =>
-      event.type === 'SYNCED' && event.seq === context.seq && (event.result.phase === 'Succeeded' || event.result.phase === 'Failed'),
+      event.type === 'SYNCED' && event.seq === context.seq && isTerminalPhase(event.result.phase),
     failedReply: ({ context, event }) =>
       (event.type === 'KILLED' || event.type === 'REMOVED') && event.seq === context.seq && event.error !== undefined,
   },
@@ -121,7 +121,7 @@ export const podWorkerMachine = setup({
     recordTerminal: assign(({ event }) => {
       if (event.type !== 'SYNCED') return {};
       const phase = event.result.phase;
-      return { terminalPhase: phase === 'Succeeded' || phase === 'Failed' ? phase : undefined, lastSyncError: undefined };
+      return { terminalPhase: isTerminalPhase(phase) ? phase : undefined, lastSyncError: undefined };
     }),
     recordReplyError: assign(({ event }) =>
       (event.type === 'KILLED' || event.type === 'REMOVED' ? { lastSyncError: event.error } : {})),

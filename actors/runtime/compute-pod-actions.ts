@@ -29,7 +29,7 @@
  * status from an empty IP).
  */
 import type { NamespaceMode } from '../../protocols/cri/types.ts';
-import type { Container, ContainerStatus, Pod } from '../../protocols/kube/pod.ts';
+import { isTerminalPhase, type Container, type ContainerStatus, type Pod } from '../../protocols/kube/pod.ts';
 import type {
   ContainerWaiting, RuntimeContainerStatus, RuntimePodStatus, SyncResult,
 } from '../../protocols/messages/runtime.ts';
@@ -477,14 +477,10 @@ export function getPhase(pod: Pod, status: RuntimePodStatus, podIsTerminal = fal
   return podPhaseFromStatuses(pod, names.map((n) => phaseStatusOf(status, n)), podIsTerminal);
 }
 
-export function isPodPhaseTerminal(phase: string | undefined): boolean {
-  return phase === 'Succeeded' || phase === 'Failed';
-}
-
 /**
  * Whether the pod has reached a terminal phase by its own containers (restartPolicy decides):
  * the pod worker then moves it to terminating instead of syncing it again.
  */
 export function shouldPodBeTerminal(pod: Pod, status: RuntimePodStatus): boolean {
-  return isPodPhaseTerminal(getPhase(pod, status));
+  return isTerminalPhase(getPhase(pod, status));
 }

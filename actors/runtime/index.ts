@@ -17,7 +17,7 @@ import type { ActorContext, ActorSpec } from '../../kernel/actor.ts';
 import { defaultPolicy } from '../../kernel/actor.ts';
 import { criDesc, criErrorText, isCriError } from '../../protocols/cri/errors.ts';
 import type { ContainerStatus as CriContainerStatus, CriRuntime, PodSandboxStatus } from '../../protocols/cri/types.ts';
-import type { Pod, PodStatus } from '../../protocols/kube/pod.ts';
+import { isTerminalPhase, type Pod, type PodStatus } from '../../protocols/kube/pod.ts';
 import type {
   ContainerWaiting, RuntimeCommand, RuntimeHealth, RuntimePodStatus, RuntimeReply, SyncResult,
 } from '../../protocols/messages/channels.ts';
@@ -313,7 +313,7 @@ export const runtime: ActorSpec<RuntimeDeps> = {
  */
 export function terminalPhaseOf(pod: Pod, cached: PodStatus | undefined): 'Succeeded' | 'Failed' | undefined {
   for (const phase of [pod.status?.phase, cached?.phase]) {
-    if (phase === 'Succeeded' || phase === 'Failed') return phase;
+    if (isTerminalPhase(phase)) return phase;
   }
   return undefined;
 }

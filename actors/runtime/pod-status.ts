@@ -22,14 +22,12 @@
  * - podIP/podIPs: the newest sandbox's, when it is ready (primary family first). A pod in a
  *   terminal phase keeps the IPs it had (kubelet-ts choice: the sandbox is gone, the IP was real).
  */
-import type {
-  ContainerState, ContainerStatus, Pod, PodCondition, PodIP, PodStatus,
-} from '../../protocols/kube/pod.ts';
+import { isTerminalPhase, type ContainerState, type ContainerStatus, type Pod, type PodCondition, type PodIP, type PodStatus } from '../../protocols/kube/pod.ts';
 import { parseQuantity } from '../../protocols/kube/quantity.ts';
 import type { Container } from '../../protocols/kube/pod.ts';
 import type { ContainerWaiting, RuntimeContainerStatus, RuntimePodStatus } from '../../protocols/messages/runtime.ts';
 import {
-  findContainerStatus, isPodPhaseTerminal, podPhaseFromStatuses, podSandboxChanged, shouldContainerBeRestarted,
+  findContainerStatus, podPhaseFromStatuses, podSandboxChanged, shouldContainerBeRestarted,
   type PodPhase,
 } from './compute-pod-actions.ts';
 
@@ -437,11 +435,11 @@ export function generateApiPodStatus(pod: Pod, runtimeStatus: RuntimePodStatus, 
 
   let phase = podPhaseFromStatuses(pod, all, opts.podIsTerminal ?? false);
   // A terminal phase never reverts: the status manager's, then the API server's.
-  if (!isPodPhaseTerminal(phase)) {
-    if (isPodPhaseTerminal(old.phase)) phase = old.phase as PodPhase;
-    else if (isPodPhaseTerminal(apiStatus.phase)) phase = apiStatus.phase as PodPhase;
+  if (!isTerminalPhase(phase)) {
+    if (isTerminalPhase(old.phase)) phase = old.phase as PodPhase;
+    else if (isTerminalPhase(apiStatus.phase)) phase = apiStatus.phase as PodPhase;
   }
-  if (isPodPhaseTerminal(apiStatus.phase) && phase !== apiStatus.phase) phase = apiStatus.phase as PodPhase;
+  if (isTerminalPhase(apiStatus.phase) && phase !== apiStatus.phase) phase = apiStatus.phase as PodPhase;
 
   const s: PodStatus = { phase };
   if (phase === old.phase) {
@@ -478,7 +476,7 @@ export function generateApiPodStatus(pod: Pod, runtimeStatus: RuntimePodStatus, 
   }
   let podIPs = sortPodIps(runtimePodIps(runtimeStatus), hostIPs[0]);
   if (podIPs.length === 0 && pod.spec.hostNetwork) podIPs = hostIPs.slice(0, 1);
-  if (podIPs.length === 0 && isPodPhaseTerminal(phase)) {
+  if (podIPs.length === 0 && isTerminalPhase(phase)) {
     podIPs = (old.podIPs ?? []).map((p: PodIP) => p.ip).filter((ip) => ip !== '');
     if (podIPs.length === 0 && old.podIP) podIPs = [old.podIP];
   }

@@ -29,10 +29,10 @@ import { isDeepStrictEqual } from 'node:util';
 import type { ActorSpec } from '../../kernel/actor.ts';
 import { defaultPolicy } from '../../kernel/actor.ts';
 import type { PodStatusApi } from '../../protocols/kube/api.ts';
-import type { Pod, PodStatus } from '../../protocols/kube/pod.ts';
+import { isTerminalPhase, type Pod, type PodStatus } from '../../protocols/kube/pod.ts';
 import type { DesiredPods } from '../../protocols/messages/config.ts';
 import {
-  apiShows, canBeDeleted, classify, isTerminal, newestPod, RECONCILE_MS, rejectedStatus, retryDelay, statusForApi,
+  apiShows, canBeDeleted, classify, newestPod, RECONCILE_MS, rejectedStatus, retryDelay, statusForApi,
   statusPatch, terminatedStatus, viewIsNewer, writeTarget, type Failure, type WriteTarget,
 } from './logic.ts';
 import { errText } from '../../kernel/log.ts';
@@ -106,7 +106,7 @@ export const statusManager: ActorSpec<StatusDeps> = {
 
     const set = (uid: string, next: PodStatus) => {
       const prev = statuses.get(uid);
-      if (prev && isTerminal(prev.phase) && !isTerminal(next.phase)) {
+      if (prev && isTerminalPhase(prev.phase) && !isTerminalPhase(next.phase)) {
         ctx.log.info('terminal phase kept', { uid, phase: prev.phase, proposed: next.phase }, 2);
         next = { ...next, phase: prev.phase };
       }

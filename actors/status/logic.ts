@@ -26,7 +26,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { ApiError } from '../../protocols/kube/api.ts';
-import type { ContainerStatus, Pod, PodCondition, PodStatus } from '../../protocols/kube/pod.ts';
+import { isTerminalPhase, type ContainerStatus, type Pod, type PodCondition, type PodStatus } from '../../protocols/kube/pod.ts';
 import type { DesiredPod, MirrorPods } from '../../protocols/messages/config.ts';
 
 /** upstream PodConditionsByKubelet (with PodReadyToStartContainers): the conditions we write. */
@@ -47,9 +47,6 @@ export const RETRY_MAX_MS = 4000;
 /** Upstream syncPeriod: the full reconcile (syncBatch). */
 export const RECONCILE_MS = 10_000;
 
-export function isTerminal(phase: string | undefined): phase is 'Succeeded' | 'Failed' {
-  return phase === 'Succeeded' || phase === 'Failed';
-}
 
 // ---------------------------------------------------------------------------------------------
 // comparing statuses
@@ -116,7 +113,7 @@ export function apiShows(api: PodStatus | undefined, toWrite: PodStatus): boolea
  * False condition is kept as it is, so its transition time does not move on every write.
  */
 function notReadyWhenTerminal(status: PodStatus, api: PodStatus | undefined, now: string): PodStatus {
-  if (!isTerminal(status.phase) || !status.conditions) return status;
+  if (!isTerminalPhase(status.phase) || !status.conditions) return status;
   const reason = status.phase === 'Succeeded' ? POD_COMPLETED : POD_FAILED;
   let changed = false;
   const conditions = status.conditions.map((c) => {
@@ -145,7 +142,7 @@ export interface MergeInput {
 export function statusForApi(m: MergeInput): PodStatus {
   let s: PodStatus = { ...m.local };
   const apiPhase = m.api?.phase;
-  if (isTerminal(apiPhase) && s.phase !== apiPhase) {
+  if (isTerminalPhase(apiPhase) && s.phase !== apiPhase) {
     // The API's terminal phase never reverts, nor turns into the other terminal phase.
     s.phase = apiPhase;
     if (m.api?.reason) s.reason = m.api.reason;
@@ -153,7 +150,7 @@ export function statusForApi(m: MergeInput): PodStatus {
     if (m.api?.message) s.message = m.api.message;
     else delete s.message;
   }
-  const toTerminal = !isTerminal(apiPhase) && isTerminal(s.phase);
+  const toTerminal = !isTerminalPhase(apiPhase) && isTerminalPhase(s.phase);
   if (toTerminal && m.couldHaveRunningContainers) {
     // Never report terminal while containers may still hold the pod's resources.
     s.phase = apiPhase ?? 'Pending';
@@ -263,7 +260,7 @@ export function terminatedStatus(pod: Pod, status: PodStatus, isStatic: boolean)
     const started = startedInitContainers(s.initContainerStatuses);
     s.initContainerStatuses = s.initContainerStatuses.map((c, i) => (i >= started || c.state?.terminated ? c : goneContainer(c)));
   }
-  if (!isStatic && !isTerminal(s.phase)) s.phase = 'Failed';
+  if (!isStatic && !isTerminalPhase(s.phase)) s.phase = 'Failed';
   return s;
 }
 
@@ -330,7 +327,7 @@ export function viewIsNewer(answered: Pod | undefined, view: Pod): boolean {
  * whose object the API server last showed in a terminal phase.
  */
 export function canBeDeleted(target: WriteTarget | undefined, deletionTimestamp: string | undefined, finished: boolean, apiPhase: string | undefined): boolean {
-  return target !== undefined && !target.mirror && deletionTimestamp !== undefined && finished && isTerminal(apiPhase);
+  return target !== undefined && !target.mirror && deletionTimestamp !== undefined && finished && isTerminalPhase(apiPhase);
 }
 
 // ---------------------------------------------------------------------------------------------

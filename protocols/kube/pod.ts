@@ -414,6 +414,11 @@ export type PodCondition = Known<z.infer<typeof PodConditionSchema>>;
 export const PodIPSchema = z.looseObject({ ip: z.string().default('') });
 export type PodIP = Known<z.infer<typeof PodIPSchema>>;
 
+/** Succeeded or Failed: a pod in a terminal phase never runs again. */
+export function isTerminalPhase(phase: string | undefined): phase is 'Succeeded' | 'Failed' {
+  return phase === 'Succeeded' || phase === 'Failed';
+}
+
 export const PodStatusSchema = z.looseObject({
   /** Pending, Running, Succeeded, Failed, Unknown. */
   phase: z.string().optional(),
