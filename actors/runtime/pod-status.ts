@@ -22,7 +22,7 @@
  * - podIP/podIPs: the newest sandbox's, when it is ready (primary family first). A pod in a
  *   terminal phase keeps the IPs it had (kubelet-ts choice: the sandbox is gone, the IP was real).
  */
-import { isTerminalPhase, type ContainerState, type ContainerStatus, type Pod, type PodCondition, type PodIP, type PodStatus } from '../../protocols/kube/pod.ts';
+import { CONTAINER_GONE_AT_TERMINATION, CONTAINER_STATUS_UNKNOWN, isTerminalPhase, KUBELET_OWNED_CONDITIONS, type ContainerState, type ContainerStatus, type Pod, type PodCondition, type PodIP, type PodStatus } from '../../protocols/kube/pod.ts';
 import { parseQuantity } from '../../protocols/kube/quantity.ts';
 import type { Container } from '../../protocols/kube/pod.ts';
 import type { ContainerWaiting, RuntimeContainerStatus, RuntimePodStatus } from '../../protocols/messages/runtime.ts';
@@ -40,9 +40,6 @@ export const POD_FAILED = 'PodFailed';
 export const CONTAINERS_NOT_READY = 'ContainersNotReady';
 export const CONTAINERS_NOT_INITIALIZED = 'ContainersNotInitialized';
 export const READINESS_GATES_NOT_READY = 'ReadinessGatesNotReady';
-
-/** Condition types the kubelet owns (upstream PodConditionByKubelet); others are preserved. */
-export const KUBELET_CONDITIONS = ['PodScheduled', 'Ready', 'Initialized', 'ContainersReady', 'PodReadyToStartContainers'];
 
 // ---------------------------------------------------------------------------------------------
 // QoS
@@ -157,8 +154,8 @@ export function convertContainerStatus(
         // It ran and is gone: "ran and failed", not "never ran" (a run-once pod must not rerun).
         status.state = {
           terminated: {
-            reason: 'ContainerStatusUnknown',
-            message: 'The container could not be located when the pod was terminated',
+            reason: CONTAINER_STATUS_UNKNOWN,
+            message: CONTAINER_GONE_AT_TERMINATION,
             exitCode: 137,
           },
         };
@@ -233,7 +230,7 @@ export function convertToApiContainerStatuses(
     if (s.lastState?.terminated) continue;
     s.lastState = {
       terminated: {
-        reason: 'ContainerStatusUnknown',
+        reason: CONTAINER_STATUS_UNKNOWN,
         message: 'The container could not be located when the pod was deleted.  The container used to be Running',
         exitCode: 137,
       },
@@ -451,7 +448,7 @@ export function generateApiPodStatus(pod: Pod, runtimeStatus: RuntimePodStatus, 
   }
 
   // Conditions: those owned by others are preserved, the kubelet's regenerated.
-  const conditions: PodCondition[] = (apiStatus.conditions ?? []).filter((c) => !KUBELET_CONDITIONS.includes(c.type));
+  const conditions: PodCondition[] = (apiStatus.conditions ?? []).filter((c) => !KUBELET_OWNED_CONDITIONS.includes(c.type));
   const disruption = (old.conditions ?? []).find((c) => c.type === 'DisruptionTarget');
   if (disruption) {
     const i = conditions.findIndex((c) => c.type === 'DisruptionTarget');

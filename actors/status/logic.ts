@@ -26,18 +26,12 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { ApiError } from '../../protocols/kube/api.ts';
-import { isTerminalPhase, type ContainerStatus, type Pod, type PodCondition, type PodStatus } from '../../protocols/kube/pod.ts';
+import { CONTAINER_GONE_AT_TERMINATION, CONTAINER_STATUS_UNKNOWN, isTerminalPhase, KUBELET_OWNED_CONDITIONS, type ContainerStatus, type Pod, type PodCondition, type PodStatus } from '../../protocols/kube/pod.ts';
 import type { DesiredPod, MirrorPods } from '../../protocols/messages/config.ts';
 
-/** upstream PodConditionsByKubelet (with PodReadyToStartContainers): the conditions we write. */
-export const KUBELET_OWNED_CONDITIONS: readonly string[] = [
-  'PodScheduled', 'Ready', 'Initialized', 'ContainersReady', 'PodReadyToStartContainers',
-];
 /** upstream PodConditionSharedByKubelet: written only when the pod turns terminal. */
 export const DISRUPTION_TARGET = 'DisruptionTarget';
 
-export const CONTAINER_STATUS_UNKNOWN = 'ContainerStatusUnknown';
-export const CONTAINER_GONE_MESSAGE = 'The container could not be located when the pod was terminated';
 export const POD_COMPLETED = 'PodCompleted';
 export const POD_FAILED = 'PodFailed';
 
@@ -209,7 +203,7 @@ function goneContainer(s: ContainerStatus): ContainerStatus {
     ...s,
     ready: false,
     started: false,
-    state: { terminated: { reason: CONTAINER_STATUS_UNKNOWN, message: CONTAINER_GONE_MESSAGE, exitCode: 137 } },
+    state: { terminated: { reason: CONTAINER_STATUS_UNKNOWN, message: CONTAINER_GONE_AT_TERMINATION, exitCode: 137 } },
   };
 }
 

@@ -414,6 +414,13 @@ export type PodCondition = Known<z.infer<typeof PodConditionSchema>>;
 export const PodIPSchema = z.looseObject({ ip: z.string().default('') });
 export type PodIP = Known<z.infer<typeof PodIPSchema>>;
 
+/** Condition types the kubelet owns and writes (upstream PodConditionsByKubelet, with PodReadyToStartContainers); others are preserved. */
+export const KUBELET_OWNED_CONDITIONS: readonly string[] = ['PodScheduled', 'Ready', 'Initialized', 'ContainersReady', 'PodReadyToStartContainers'];
+
+/** A container the runtime no longer has, reported terminated (exit 137) when its pod was terminated (upstream). */
+export const CONTAINER_STATUS_UNKNOWN = 'ContainerStatusUnknown';
+export const CONTAINER_GONE_AT_TERMINATION = 'The container could not be located when the pod was terminated';
+
 /** Succeeded or Failed: a pod in a terminal phase never runs again. */
 export function isTerminalPhase(phase: string | undefined): phase is 'Succeeded' | 'Failed' {
   return phase === 'Succeeded' || phase === 'Failed';
