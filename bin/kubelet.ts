@@ -14,7 +14,7 @@ import { Supervisor } from '../kernel/supervisor.ts';
 import { syncLoop } from '../kernel/sync-loop.ts';
 import { createCriClient } from '../protocols/cri/client.ts';
 import type { KubeApi } from '../protocols/kube/api.ts';
-import { createKubeApi, KUBELET_VERSION, type KubeClient } from '../protocols/kube/client.ts';
+import { createKubeApi, KUBELET_VERSION, KUBERNETES_VERSION, type KubeClient } from '../protocols/kube/client.ts';
 import type { CriRuntime } from '../protocols/cri/types.ts';
 import { events } from '../actors/events/index.ts';
 import { containerGC } from '../actors/gc/index.ts';
@@ -33,6 +33,8 @@ import { podSourceHttp } from '../actors/pod-source-http/index.ts';
 import { podSourceApi } from '../actors/pod-source-api/index.ts';
 import { podWorkers } from '../actors/pod-workers/index.ts';
 import { podWorkerMachine } from '../actors/pod-workers/machine.ts';
+import { probeRunner } from '../actors/probes/adapters.ts';
+import { probes } from '../actors/probes/index.ts';
 import { runtime } from '../actors/runtime/index.ts';
 import { statusManager } from '../actors/status/index.ts';
 import type { KubeletFlags } from './flags.ts';
@@ -80,6 +82,12 @@ const API_WRITES: readonly (keyof KubeApi)[] = [
   'createLease', 'updateLease', 'createEvent', 'patchEvent',
 ];
 
+/** upstream: probes identify as kube-probe/<major>.<minor>. */
+export function probeUserAgent(): string {
+  const [major, minor] = KUBERNETES_VERSION.replace(/^v/, '').split('.');
+  return `kube-probe/${major}.${minor}`;
+}
+
 export function createKubelet(opts: KubeletOptions): Kubelet {
   const { flags, clock, log, nodeName } = opts;
   const bus = new Bus();
@@ -102,6 +110,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   const untapRecorder = recorder?.tapBus(bus);
   const cri = recorder ? recorder.wrap(rawCri) : rawCri;
   const imageManager = new ImageManager({ images: cri, clock });
+  const prober = probeRunner({ cri, clock, userAgent: probeUserAgent() });
 
   // Cluster mode: like upstream, one client for the kubelet's own requests (kubeAPIQPS/Burst),
   // one for heartbeats (node status and lease: no throttling, a timeout below the lease
@@ -160,6 +169,8 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     child(containerGC, { cri }),
     child(pleg, { cri, relistPeriodMs: opts.periods?.plegRelistMs }),
     child(podWorkers, {}),
+    // liveness, readiness and startup probes; results on 'probe' and the probeResults view
+    child(probes, { runner: prober, random: opts.random }),
     child(syncLoop, { sources: podSources, syncTickMs: opts.periods?.syncTickMs, housekeepingMs: opts.periods?.housekeepingMs }),
   ];
   if (clusterMode && heartbeatApi) {
@@ -218,6 +229,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     await debugSocket?.close();
     untapRecorder?.();
     await recorder?.close();
+    await prober.close();
     if (!opts.cri) rawCri.close();
     for (const c of clients) c.close();
     resolveStopped();

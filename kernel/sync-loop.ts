@@ -6,7 +6,8 @@
  * dispatches:
  *   0 podManager  config changes (add / update / remove)
  *   1 pleg        container lifecycle events
- *   2 probes      (results join with the prober)
+ *   2 probes      a probe result changed: a liveness failure, any readiness or startup
+ *                 change syncs the pod (upstream handleProbeSync)
  *   3 syncTick    every second: pods whose worker asked for a resync by now, and desired pods
  *                 without a worker (e.g. after podWorkers restarted, or a static pod whose
  *                 namesake has now terminated: staticStartHeld)
@@ -21,10 +22,10 @@ import { defaultPolicy } from './actor.ts';
 import { PriorityMailbox } from './mailbox.ts';
 import { isTerminalPhase, type Pod } from '../protocols/kube/pod.ts';
 import type {
-  DesiredPod, DesiredPods, PlegEvent, PodSource, PodManagerEvent, PodWorkerStates, PodWorkerUpdate, RuntimePods, SyncLoopEvent,
+  DesiredPod, DesiredPods, PlegEvent, PodSource, PodManagerEvent, PodWorkerStates, PodWorkerUpdate, ProbeEvent, RuntimePods, SyncLoopEvent,
 } from '../protocols/messages/channels.ts';
 
-export type SyncLoopInput = PodManagerEvent | PlegEvent | SyncLoopEvent;
+export type SyncLoopInput = PodManagerEvent | PlegEvent | ProbeEvent | SyncLoopEvent;
 
 export interface SyncLoopViews {
   desired: DesiredPods;
@@ -90,6 +91,13 @@ export function dispatch(msg: SyncLoopInput, v: SyncLoopViews): PodWorkerUpdate[
       // Events of pods no source wants are housekeeping's business, not a sync.
       if (!desired || desired.rejected || staticStartHeld(msg.podUid, desired, v)) return [];
       return [{ type: 'podWorker.update', uid: msg.podUid, updateType: 'sync', pod: desired.pod, cause: msg.type }];
+    }
+    case 'probe.resultChanged': {
+      // upstream syncLoopIteration: a liveness success needs nothing; the rest syncs the pod
+      if (msg.probeType === 'liveness' && msg.result === 'success') return [];
+      const desired = v.desired.get(msg.podUid);
+      if (!desired || desired.rejected || !v.workers.has(msg.podUid)) return [];
+      return [{ type: 'podWorker.update', uid: msg.podUid, updateType: 'sync', pod: desired.pod, cause: `probe.${msg.probeType}` }];
     }
     case 'syncLoop.syncTick': {
       const out: PodWorkerUpdate[] = [];
@@ -158,6 +166,7 @@ export const syncLoop: ActorSpec<SyncLoopDeps> = {
     const mailbox = new PriorityMailbox<SyncLoopInput>([
       { name: 'podManager', source: ctx.bus.events('podManager') as Observable<SyncLoopInput> },
       { name: 'pleg', source: ctx.bus.events('pleg') as Observable<SyncLoopInput> },
+      { name: 'probes', source: ctx.bus.events('probe') as Observable<SyncLoopInput> },
       { name: 'syncTick', source: ticks.pipe(filter((m) => m.type === 'syncLoop.syncTick')) as Observable<SyncLoopInput> },
       { name: 'housekeeping', source: ticks.pipe(filter((m) => m.type === 'syncLoop.housekeeping')) as Observable<SyncLoopInput> },
     ]);

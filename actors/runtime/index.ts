@@ -19,11 +19,11 @@ import { criDesc, criErrorText, isCriError } from '../../protocols/cri/errors.ts
 import type { ContainerStatus as CriContainerStatus, CriRuntime, PodSandboxStatus } from '../../protocols/cri/types.ts';
 import { isTerminalPhase, type Pod, type PodStatus } from '../../protocols/kube/pod.ts';
 import type {
-  ContainerWaiting, RuntimeCommand, RuntimeHealth, RuntimePodStatus, RuntimeReply, SyncResult,
+  ContainerWaiting, ProbeResults, RuntimeCommand, RuntimeHealth, RuntimePodStatus, RuntimeReply, SyncResult,
 } from '../../protocols/messages/channels.ts';
 import type { ImagePort } from './adapters.ts';
 import { CrashBackoff } from './backoff.ts';
-import { computePodActions, getPhase, nextRestartCount } from './compute-pod-actions.ts';
+import { computePodActions, getPhase, nextRestartCount, type ContainerToKill } from './compute-pod-actions.ts';
 import { ContainerConfigError, generateContainerConfig, generatePodSandboxConfig } from './cri-config.ts';
 import { EventReason } from '../../protocols/messages/events.ts';
 import { backOffRestartingMessage, runtimeRecorder, type PodLike, type RuntimeRecorder } from './events.ts';
@@ -76,7 +76,10 @@ export const runtime: ActorSpec<RuntimeDeps> = {
     const previousStatus = (uid: string): PodStatus | undefined => ctx.bus.current('podStatuses')?.get(uid);
 
     const apiStatus = (pod: Pod, status: RuntimePodStatus, waiting: ContainerWaiting[], podIsTerminal = false) =>
-      generateApiPodStatus(pod, status, { waiting, now: ctx.clock.now(), hostIP: ctx.deps.hostIP, previous: previousStatus(status.uid), podIsTerminal });
+      generateApiPodStatus(pod, status, {
+        waiting, now: ctx.clock.now(), hostIP: ctx.deps.hostIP, previous: previousStatus(status.uid), podIsTerminal,
+        probes: ctx.bus.current('probeResults'),
+      });
 
     async function syncPod(uid: string, pod: Pod): Promise<SyncResult> {
       const name = pod.metadata?.name ?? '';
@@ -92,7 +95,7 @@ export const runtime: ActorSpec<RuntimeDeps> = {
       if (terminal) {
         return { phase: terminal, apiStatus: apiStatus(pod, status, []), actions: [], waiting: [], status };
       }
-      const actions = computePodActions(pod, status, { now: ctx.clock.now(), backoff });
+      const actions = computePodActions(pod, status, { now: ctx.clock.now(), backoff, probeFailures: probeFailures(ctx.bus.current('probeResults')) });
       waiting.push(...actions.waiting);
       const grace = pod.spec?.terminationGracePeriodSeconds ?? 30;
       try {
@@ -125,7 +128,7 @@ export const runtime: ActorSpec<RuntimeDeps> = {
         for (const [id, why] of Object.entries(actions.containersToKill)) {
           performed.push(`kill ${why.name}: ${why.message}`);
           events.killing(pod, why.name, why.message);
-          await cri.stopContainer(id, grace);
+          await cri.stopContainer(id, killGrace(pod, why, grace));
         }
         if (sandboxId) {
           const sandboxConfig = generatePodSandboxConfig(pod, actions.attempt, { logDir: podLogDir(ctx.deps.podLogsDir, pod) });
@@ -316,6 +319,23 @@ export function terminalPhaseOf(pod: Pod, cached: PodStatus | undefined): 'Succe
     if (isTerminalPhase(phase)) return phase;
   }
   return undefined;
+}
+
+/** The containers whose liveness or startup probe failed, from the prober's results (upstream's results managers). */
+export function probeFailures(results: ProbeResults | undefined): Record<string, 'liveness' | 'startup'> {
+  const out: Record<string, 'liveness' | 'startup'> = {};
+  for (const [id, r] of results?.byContainer ?? []) {
+    if (r.liveness === 'failure') out[id] = 'liveness';
+    else if (r.startup === 'failure') out[id] = 'startup';
+  }
+  return out;
+}
+
+/** upstream killContainer: a probe's own terminationGracePeriodSeconds wins for the kill it causes. */
+export function killGrace(pod: Pod, why: ContainerToKill, podGrace: number): number {
+  const c = [...pod.spec.containers, ...(pod.spec.initContainers ?? [])].find((x) => x.name === why.name);
+  const probe = why.reason === 'LivenessProbe' ? c?.livenessProbe : why.reason === 'StartupProbe' ? c?.startupProbe : undefined;
+  return probe?.terminationGracePeriodSeconds ?? podGrace;
 }
 
 /** The pod's sandboxes and containers as the CRI reports them (upstream GetPodStatus). */

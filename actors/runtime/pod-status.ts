@@ -15,8 +15,8 @@
  *   (CrashLoopBackOff, ErrImagePull, ...) shows that waiting reason, its exit moved to lastState.
  * - An init container without any instance, once a regular container was created, completed
  *   (its instance was removed); unless it is a sidecar.
- * - ready = running (readiness probes are not wired yet); init containers are ready once they
- *   exited 0. started = running.
+ * - ready and started: the prober's results as upstream's UpdatePodStatus (applyProbeResults);
+ *   without probes, running means started and ready; init containers are ready once they exited 0.
  * - Phase: upstream getPhase; a terminal phase (previous status or the API's) never reverts.
  * - Conditions keep their lastTransitionTime while their status does not change.
  * - podIP/podIPs: the newest sandbox's, when it is ready (primary family first). A pod in a
@@ -25,6 +25,7 @@
 import { CONTAINER_GONE_AT_TERMINATION, CONTAINER_STATUS_UNKNOWN, isTerminalPhase, KUBELET_OWNED_CONDITIONS, type ContainerState, type ContainerStatus, type Pod, type PodCondition, type PodIP, type PodStatus } from '../../protocols/kube/pod.ts';
 import { parseQuantity } from '../../protocols/kube/quantity.ts';
 import type { Container } from '../../protocols/kube/pod.ts';
+import type { ProbeResults } from '../../protocols/messages/probe.ts';
 import type { ContainerWaiting, RuntimeContainerStatus, RuntimePodStatus } from '../../protocols/messages/runtime.ts';
 import {
   findContainerStatus, podPhaseFromStatuses, podSandboxChanged, shouldContainerBeRestarted,
@@ -184,6 +185,49 @@ function hasAnyRegularContainerCreated(pod: Pod, status: RuntimePodStatus): bool
 export interface ConvertOptions extends ContainerStatusOptions {
   /** Waiting reasons from the last sync (upstream's reasonCache), by container name. */
   waiting?: readonly ContainerWaiting[];
+  /** The prober's results (view `probeResults`); absent: no probe has a result yet. */
+  probes?: ProbeResults;
+}
+
+/** upstream kubeletRestartGracePeriod: a container running 10 s before the prober started was found after a restart. */
+const RESTART_GRACE_MS = 10_000;
+
+/**
+ * upstream prober manager UpdatePodStatus for one container: `started` and `ready` from the probe
+ * results. Started: running, and the startup probe succeeded (or there is none, or the status
+ * already said started for this very container: a kubelet restart, upstream 1.35). Ready: started
+ * and running, and the readiness probe succeeded (or there is none). A container found running
+ * after a kubelet restart, with no readiness result yet, keeps being ready unless it has a
+ * readiness probe and the pod was not Ready in the API (upstream setReadyStateOnKubeletRestart).
+ * A regular init container is started while running and ready once it exited 0.
+ */
+function applyProbeResults(pod: Pod, c: Container, s: ContainerStatus, old: ContainerStatus | undefined, isInit: boolean, probes: ProbeResults | undefined): void {
+  const running = s.state?.running !== undefined;
+  if (isInit && c.restartPolicy !== 'Always') {
+    s.started = running;
+    s.ready = s.state?.terminated?.exitCode === 0;
+    return;
+  }
+  const id = s.containerID ? s.containerID.slice(s.containerID.indexOf('://') + 3) : '';
+  const r = id ? probes?.byContainer.get(id) : undefined;
+  let started: boolean;
+  if (!running) started = false;
+  else if (r?.startup !== undefined) started = r.startup === 'success';
+  else if (old?.started === true && old.containerID === s.containerID) started = true;
+  else started = c.startupProbe === undefined;
+  s.started = started;
+  if (!started) {
+    s.ready = false;
+    return;
+  }
+  let ready = r?.readiness === 'success' || c.readinessProbe === undefined;
+  const startedAt = s.state?.running?.startedAt ? Date.parse(s.state.running.startedAt) : Number.NaN;
+  if (!ready && probes && startedAt < probes.startedAt - RESTART_GRACE_MS) {
+    if (r?.readiness === undefined) ready = true;
+    const podReady = pod.status?.conditions?.some((x) => x.type === 'Ready' && x.status === 'True') === true;
+    if (c.readinessProbe !== undefined && !podReady) ready = false;
+  }
+  s.ready = ready;
 }
 
 /** upstream convertToAPIContainerStatuses for one list (regular or init containers). */
@@ -276,13 +320,7 @@ export function convertToApiContainerStatuses(
     s.state = { waiting: { reason: w.reason, message: w.message } };
   }
 
-  // The probe manager's view, without probes: running means started and ready; an init container
-  // is ready once it completed.
-  for (const s of statuses.values()) {
-    const running = s.state?.running !== undefined;
-    s.started = running;
-    s.ready = isInitContainer ? s.state?.terminated?.exitCode === 0 : running;
-  }
+  for (const c of containers) applyProbeResults(pod, c, statuses.get(c.name)!, oldStatuses.get(c.name), isInitContainer, opts.probes);
 
   if (isInitContainer) return containers.map((c) => statuses.get(c.name)!);
   return [...statuses.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -415,13 +453,15 @@ export interface ApiPodStatusOptions extends ContainerStatusOptions {
   previous?: PodStatus;
   /** The pod worker has decided the pod is finished (upstream podIsTerminal). */
   podIsTerminal?: boolean;
+  /** The prober's results: ready and started (absent: no probe result yet). */
+  probes?: ProbeResults;
 }
 
 export function generateApiPodStatus(pod: Pod, runtimeStatus: RuntimePodStatus, opts: ApiPodStatusOptions): PodStatus {
   const apiStatus: PodStatus = pod.status ?? {};
   const old: PodStatus = opts.previous ?? apiStatus;
   const hasInit = (pod.spec.initContainers ?? []).length > 0;
-  const convert: ConvertOptions = { waiting: opts.waiting };
+  const convert: ConvertOptions = { waiting: opts.waiting, probes: opts.probes };
   if (opts.runtimeName) convert.runtimeName = opts.runtimeName;
 
   const containerStatuses = convertToApiContainerStatuses(

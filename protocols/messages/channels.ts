@@ -8,6 +8,7 @@ import type { KernelEvent } from './kernel.ts';
 import type { NodeControl, NodeView } from './node.ts';
 import type { PlegEvent, PlegHealth, PlegInput, RuntimePods } from './pleg.ts';
 import type { PodWorkerEvent, PodWorkerStates, SyncLoopEvent } from './pod-worker.ts';
+import type { ProbeEvent, ProbeResults } from './probe.ts';
 import type { RuntimeCommand, RuntimeHealth, RuntimeReply } from './runtime.ts';
 import type { PodStatuses, StatusEvent } from './status.ts';
 
@@ -39,6 +40,8 @@ declare module '../../kernel/bus.ts' {
      * Build them with recordEvent/podRef/containerRef/nodeRef and EventReason from ./events.ts.
      */
     events: EventsEvent;
+    /** probes → syncLoop: `probe.resultChanged` (a cached liveness/readiness/startup result changed) */
+    probe: ProbeEvent;
     /** anyone → node-status / node-lease: `node.syncStatus`, `node.renewLease` (do it now) */
     nodeControl: NodeControl;
   }
@@ -52,6 +55,8 @@ declare module '../../kernel/bus.ts' {
     runtimeHealth: RuntimeHealth;
     plegHealth: PlegHealth;
     runtimePods: RuntimePods;
+    /** probes → runtime (computePodActions, ready/started): the probe results caches */
+    probeResults: ProbeResults;
     /** node-status → admission, node-lease: this kubelet's Node as the API server last returned it */
     node: NodeView;
   }
@@ -63,5 +68,6 @@ export type * from './kernel.ts';
 export type * from './node.ts';
 export type * from './pleg.ts';
 export type * from './pod-worker.ts';
+export type * from './probe.ts';
 export type * from './runtime.ts';
 export type * from './status.ts';
