@@ -73,6 +73,7 @@ export const probes: ActorSpec<ProbesDeps> = {
 
     const setResult = (w: Worker, containerId: string, result: ProbeResult) => {
       results.set(containerId, { ...results.get(containerId), [w.probeType]: result });
+      ctx.log.info('probe result', { pod: podName(w.pod), container: w.container.name, probe: w.probeType, result }, 2);
       publish();
       ctx.bus.send('probe', {
         type: 'probe.resultChanged', podUid: w.uid, containerName: w.container.name, containerId, probeType: w.probeType, result,
