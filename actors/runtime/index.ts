@@ -125,7 +125,8 @@ export const runtime: ActorSpec<RuntimeDeps> = {
             throw e;
           }
         }
-        for (const [id, why] of Object.entries(actions.containersToKill)) {
+        // upstream SyncPod: killing the pod already stopped every container (no second kill, no second event)
+        for (const [id, why] of actions.killPod ? [] : Object.entries(actions.containersToKill)) {
           performed.push(`kill ${why.name}: ${why.message}`);
           events.killing(pod, why.name, why.message);
           await cri.stopContainer(id, killGrace(pod, why, grace));

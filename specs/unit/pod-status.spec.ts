@@ -393,3 +393,56 @@ describe('QoS class', () => {
     assert.equal(getPodQos(mkPod({ status: { qosClass: 'Burstable' } })), 'Burstable');
   });
 });
+
+describe('generateApiPodStatus: probes (upstream prober manager UpdatePodStatus)', () => {
+  const probe = { tcpSocket: { port: 80 } };
+  const results = (m: Record<string, { liveness?: 'success' | 'failure'; readiness?: 'success' | 'failure'; startup?: 'success' | 'failure' }>, startedAt = T0) =>
+    ({ startedAt, byContainer: new Map(Object.entries(m)) });
+
+  it('a readiness probe: not ready before its first result, ready on success, not ready on failure; the conditions follow', () => {
+    const pod = mkPod({ containers: [{ name: 'web', image: 'nginx', readinessProbe: probe }] });
+    const st = rs([ctr(pod, 'web', 'CONTAINER_RUNNING')]);
+    for (const [probes, ready] of [[undefined, false], [results({}), false], [results({ 'web-id': { readiness: 'failure' } }), false], [results({ 'web-id': { readiness: 'success' } }), true]] as const) {
+      const s = gen(pod, st, { probes });
+      assert.equal(s.containerStatuses![0]!.ready, ready);
+      assert.equal(s.containerStatuses![0]!.started, true);
+      assert.equal(cond(s, 'ContainersReady')?.status, ready ? 'True' : 'False');
+      assert.equal(cond(s, 'Ready')?.status, ready ? 'True' : 'False');
+      if (!ready) assert.equal(cond(s, 'Ready')?.message, 'containers with unready status: [web]');
+    }
+  });
+
+  it('a startup probe: not started (and so not ready) until it succeeds; a container without probes is ready once running', () => {
+    const pod = mkPod({ containers: [{ name: 'web', image: 'nginx', startupProbe: probe }, { name: 'plain', image: 'x' }] });
+    const st = rs([ctr(pod, 'web', 'CONTAINER_RUNNING'), ctr(pod, 'plain', 'CONTAINER_RUNNING')]);
+    const before = gen(pod, st, { probes: results({}) });
+    const web = (s: PodStatus) => s.containerStatuses!.find((c) => c.name === 'web')!;
+    assert.deepEqual([web(before).started, web(before).ready], [false, false]);
+    assert.deepEqual([before.containerStatuses!.find((c) => c.name === 'plain')!.started, before.containerStatuses!.find((c) => c.name === 'plain')!.ready], [true, true]);
+    const failed = gen(pod, st, { probes: results({ 'web-id': { startup: 'failure' } }) });
+    assert.equal(web(failed).started, false);
+    const ok = gen(pod, st, { probes: results({ 'web-id': { startup: 'success' } }) });
+    assert.deepEqual([web(ok).started, web(ok).ready], [true, true]);
+  });
+
+  it('after a kubelet restart (1.35): a container running before the prober started keeps started and ready; with a readiness probe only if the pod was Ready', () => {
+    const pod = (ready: boolean, c: Container) => mkPod({
+      containers: [c],
+      status: {
+        conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }],
+        containerStatuses: [{ name: 'web', containerID: 'containerd://web-id', ready, started: true, restartCount: 0, image: 'nginx', imageID: '', state: { running: {} } }],
+      },
+    });
+    const spec: Container = { name: 'web', image: 'nginx', readinessProbe: probe, startupProbe: probe };
+    const later = results({}, T0 + 60 * S); // the prober started a minute after the container
+    const st = rs([ctr(pod(true, spec), 'web', 'CONTAINER_RUNNING')]);
+    const kept = gen(pod(true, spec), st, { probes: later });
+    assert.deepEqual([kept.containerStatuses![0]!.started, kept.containerStatuses![0]!.ready], [true, true]);
+    assert.equal(cond(kept, 'Ready')?.status, 'True');
+    const wasNotReady = gen(pod(false, spec), st, { probes: later });
+    assert.equal(wasNotReady.containerStatuses![0]!.ready, false);
+    // a container started after the prober (less 10 s) is new: the usual rules
+    const fresh = gen(pod(true, spec), st, { probes: results({}, T0 + 5 * S) });
+    assert.equal(fresh.containerStatuses![0]!.ready, false);
+  });
+});

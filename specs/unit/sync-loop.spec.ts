@@ -145,3 +145,26 @@ describe('syncLoop actor: sources', () => {
     await again.stop();
   });
 });
+
+describe('syncLoop dispatch: probe results (upstream handleProbeSync)', () => {
+  const pod = { metadata: { name: 'web', namespace: 'default', uid: 'u1' }, spec: { containers: [] } } as unknown as Pod;
+  const v = (workers = true) => ({
+    desired: new Map([['u1', { pod, source: 'file' as const, static: true }]]),
+    workers: new Map(workers ? [['u1', { uid: 'u1', name: 'web', namespace: 'default', state: 'syncing' as const }]] : []),
+    runtimePods: new Map(), sourcesReady: true, now: 0,
+  });
+  const msg = (probeType: 'liveness' | 'readiness' | 'startup', result: 'success' | 'failure') =>
+    ({ type: 'probe.resultChanged' as const, podUid: 'u1', containerName: 'c', containerId: 'id', probeType, result });
+
+  it('a liveness failure, and any readiness or startup change, syncs the pod; a liveness success does nothing', () => {
+    for (const [t, r] of [['liveness', 'failure'], ['readiness', 'success'], ['readiness', 'failure'], ['startup', 'success'], ['startup', 'failure']] as const) {
+      assert.deepEqual(dispatch(msg(t, r), v()), [{ type: 'podWorker.update', uid: 'u1', updateType: 'sync', pod, cause: `probe.${t}` }], `${t} ${r}`);
+    }
+    assert.deepEqual(dispatch(msg('liveness', 'success'), v()), []);
+  });
+
+  it('nothing for a pod without a worker or not desired', () => {
+    assert.deepEqual(dispatch(msg('liveness', 'failure'), v(false)), []);
+    assert.deepEqual(dispatch({ ...msg('liveness', 'failure'), podUid: 'other' }, v()), []);
+  });
+});
