@@ -33,7 +33,7 @@ import { podSourceHttp } from '../actors/pod-source-http/index.ts';
 import { podSourceApi } from '../actors/pod-source-api/index.ts';
 import { podWorkers } from '../actors/pod-workers/index.ts';
 import { podWorkerMachine } from '../actors/pod-workers/machine.ts';
-import { probeRunner } from '../actors/probes/adapters.ts';
+import { probeRunner, type ProbeRunner } from '../actors/probes/adapters.ts';
 import { probes } from '../actors/probes/index.ts';
 import { runtime } from '../actors/runtime/index.ts';
 import { statusManager } from '../actors/status/index.ts';
@@ -50,6 +50,11 @@ export interface KubeletOptions {
   fs?: StaticPodFs;
   /** --manifest-url's HTTP client; replay injects one that never answers (the recorded inputs stand in). */
   manifestFetcher?: ManifestFetcher;
+  /**
+   * The probes' effects; null runs no probes actor (replay: the recorded probe results stand in,
+   * fed by the caller as the `probeResults` view and `probe` messages).
+   */
+  prober?: ProbeRunner | null;
   /** For jitter; specs pass a fixed one. */
   random?: () => number;
   onEscalate?: (reason: string) => void;
@@ -110,7 +115,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   const untapRecorder = recorder?.tapBus(bus);
   const cri = recorder ? recorder.wrap(rawCri) : rawCri;
   const imageManager = new ImageManager({ images: cri, clock });
-  const prober = probeRunner({ cri, clock, userAgent: probeUserAgent() });
+  const prober = opts.prober === null ? undefined : opts.prober ?? probeRunner({ cri, clock, userAgent: probeUserAgent() });
 
   // Cluster mode: like upstream, one client for the kubelet's own requests (kubeAPIQPS/Burst),
   // one for heartbeats (node status and lease: no throttling, a timeout below the lease
@@ -170,7 +175,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     child(pleg, { cri, relistPeriodMs: opts.periods?.plegRelistMs }),
     child(podWorkers, {}),
     // liveness, readiness and startup probes; results on 'probe' and the probeResults view
-    child(probes, { runner: prober, random: opts.random }),
+    ...(prober ? [child(probes, { runner: prober, random: opts.random })] : []),
     child(syncLoop, { sources: podSources, syncTickMs: opts.periods?.syncTickMs, housekeepingMs: opts.periods?.housekeepingMs }),
   ];
   if (clusterMode && heartbeatApi) {
@@ -229,7 +234,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     await debugSocket?.close();
     untapRecorder?.();
     await recorder?.close();
-    await prober.close();
+    await prober?.close();
     if (!opts.cri) rawCri.close();
     for (const c of clients) c.close();
     resolveStopped();

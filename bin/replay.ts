@@ -27,11 +27,12 @@ import { NEVER } from 'rxjs';
 import { VirtualClock } from '../kernel/clock.ts';
 import { silentLogger } from '../kernel/log.ts';
 import { parseRecording } from '../kernel/recorder.ts';
-import { analyseRecording, canonical, isSessionHeader, toRecords, type Analysis, type Decision, type Divergence } from '../kernel/replay.ts';
+import { analyseRecording, canonical, isSessionHeader, toRecords, type Analysis, type Decision, type Divergence, type RecordLine } from '../kernel/replay.ts';
+import type { BusPort } from '../kernel/bus.ts';
 import { ReplayCri } from '../kernel/replay-cri.ts';
 import type { StaticPodFs } from '../actors/pod-config/adapters.ts';
 import type { ManifestFetcher } from '../actors/pod-source-http/adapters.ts';
-import type { PodSource } from '../protocols/messages/channels.ts';
+import type { ContainerProbeResults, PodSource, ProbeResultChanged } from '../protocols/messages/channels.ts';
 import type { ConfigEvent } from '../protocols/messages/config.ts';
 import { DEFAULT_FLAGS, type KubeletFlags } from './flags.ts';
 import { createKubelet, type KubeletOptions } from './kubelet.ts';
@@ -66,6 +67,23 @@ export interface ReplayResult {
 
 /** After a session's recording ends, the replay waits this long (virtual) for decisions still due. */
 const GRACE_MS = 5000;
+
+/**
+ * The recorded probe results, replayed at their times as the probes actor delivered them: the
+ * probeResults view updated first, then the `probe` message (a liveness failure's kill follows).
+ */
+function feedProbeResults(port: BusPort, clock: VirtualClock, records: readonly RecordLine[]): void {
+  const byContainer = new Map<string, ContainerProbeResults>();
+  for (const r of records) {
+    const msg = r.msg as ProbeResultChanged | undefined;
+    if (r.k !== 'in' || r.ch !== 'probe' || msg?.type !== 'probe.resultChanged') continue;
+    clock.setTimeout(() => {
+      byContainer.set(msg.containerId, { ...byContainer.get(msg.containerId), [msg.probeType]: msg.result });
+      port.publish('probeResults', { startedAt: 0, byContainer: new Map(byContainer) });
+      port.send('probe', msg);
+    }, Math.max(0, r.t - clock.now()));
+  }
+}
 
 /** A static pod directory that never finishes a read: the recorded config inputs stand in for it. */
 const silentFs: StaticPodFs = {
@@ -272,10 +290,13 @@ export async function replayRecording(source: string | LoadedRecording | Record<
     };
     const k = createKubelet({
       flags, clock, log: silentLogger, nodeName: String(h.node ?? 'node'), cri, fs: silentFs, manifestFetcher: silentFetcher, random: () => 0.5,
+      // no prober: the recorded probe results stand in (below)
+      prober: null,
       periods: (h.periods ?? {}) as KubeletOptions['periods'],
       sources: recordedSources(recordedFlags, s.records),
     });
     const config = k.bus.port('podConfig');
+    feedProbeResults(k.bus.port('probes'), clock, s.records);
     const atStart: SourceInput[] = [];
     for (const r of s.records) {
       const msg = r.msg as SourceInput | undefined;

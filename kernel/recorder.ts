@@ -31,7 +31,7 @@ import { errText, type Logger } from './log.ts';
 export const RECORDING_FORMAT = 1;
 
 /** Channels whose messages are syncLoop mailbox inputs or their sources. */
-export const RECORDED_CHANNELS: readonly string[] = ['config', 'podManager', 'pleg', 'syncLoop', 'podWorker', 'runtime', 'runtimeReply'];
+export const RECORDED_CHANNELS: readonly string[] = ['config', 'podManager', 'pleg', 'probe', 'syncLoop', 'podWorker', 'runtime', 'runtimeReply'];
 
 /** Records kept in memory before `open()` (deferOpen); beyond it they are dropped and counted. */
 const MAX_EARLY_RECORDS = 10_000;

@@ -128,6 +128,30 @@ describe('replay of a session recorded on the in-memory runtime', () => {
     assert.ok(r2.identical, formatResult(r2));
   }));
 
+  it('a liveness kill replays from the recorded probe results: the same kill (with the probe\'s grace) and restart', () => onVirtualNode(async ({ path, clock, cri, fs }) => {
+    fs.writeFile(`${DIR}/live.json`, JSON.stringify({
+      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'live', namespace: 'default' },
+      spec: { terminationGracePeriodSeconds: 30, containers: [{ name: 'app', image: IMAGE, command: ['sleep', '1000'],
+        livenessProbe: { exec: { command: ['check'] }, periodSeconds: 2, failureThreshold: 2, terminationGracePeriodSeconds: 1 } }] },
+    }));
+    let healthy = true;
+    cri.onExec(() => ({ exitCode: healthy ? 0 : 1 }));
+    const k = createKubelet({ flags: { ...DEFAULT_FLAGS, podManifestPath: DIR, record: path }, clock, log: silentLogger, nodeName: 'node-v', cri, fs, random: () => 0.5 });
+    await k.start();
+    await clock.advanceAsync(8000, settle);
+    healthy = false;
+    await clock.advanceAsync(10_000, settle);
+    await k.stop();
+    const recs = parseRecording(readFileSync(path, 'utf8'));
+    assert.ok(recs.some((r) => r.k === 'in' && r.ch === 'probe' && (r.msg as { result?: string }).result === 'failure'), 'the liveness failure is recorded');
+    const stop = recs.find((r) => r.k === 'cri' && r.m === 'stopContainer');
+    assert.equal((stop?.args as unknown[])[1], 1, 'killed with the probe\'s grace');
+    assert.ok(recs.filter((r) => r.k === 'cri' && r.m === 'createContainer').length >= 2, 'restarted');
+    const r = await replayRecording(recs);
+    assert.ok(r.identical, formatResult(r));
+    assert.equal(r.matched, r.decisions);
+  }));
+
   it('a cluster-mode restart whose first API list is slow: the replayed syncLoop waits for the API source too', () => onVirtualNode(async ({ path, clock, cri, fs }) => {
     const pod: Pod = {
       apiVersion: 'v1', kind: 'Pod',
