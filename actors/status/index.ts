@@ -106,6 +106,9 @@ export const statusManager: ActorSpec<StatusDeps> = {
 
     const set = (uid: string, next: PodStatus) => {
       const prev = statuses.get(uid);
+      const final = finalApiStatus(uid, prev);
+      if (final === null) return;
+      if (final) next = final;
       if (prev && isTerminalPhase(prev.phase) && !isTerminalPhase(next.phase)) {
         ctx.log.info('terminal phase kept', { uid, phase: prev.phase, proposed: next.phase }, 2);
         next = { ...next, phase: prev.phase };
@@ -120,6 +123,18 @@ export const statusManager: ActorSpec<StatusDeps> = {
       publish();
       ctx.bus.send('status', { type: 'status.podStatusChanged', uid, status: next });
       kick(uid);
+    };
+
+    /**
+     * A pod the API already shows terminal, with no status of ours or a terminal one, has its
+     * final status (upstream: a terminal pod's status is never rewritten; a pod rejected before
+     * a restart comes back Failed with its reason and no container statuses): the cache takes
+     * the API's status as it is (undefined: not such a pod; null: the cache already has it).
+     */
+    const finalApiStatus = (uid: string, prev: PodStatus | undefined): PodStatus | null | undefined => {
+      const api = writeTarget(desired().get(uid), ctx.bus.current('mirrorPods'))?.viewPod.status;
+      if (!api || !isTerminalPhase(api.phase) || (prev && !isTerminalPhase(prev.phase))) return undefined;
+      return prev ? null : structuredClone(api);
     };
 
     const drop = (uid: string) => {

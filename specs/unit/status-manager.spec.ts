@@ -463,6 +463,35 @@ describe('statusManager writing to the API', () => {
     await a.stop();
   });
 
+  it('defect 8: a pod rejected before a restart (Failed, OutOfmemory) keeps its status byte-identical: no write after its syncs, kill and termination', async () => {
+    const api = new FakePodApi();
+    const rejectedBefore: PodStatus = {
+      phase: 'Failed', reason: 'OutOfmemory',
+      message: 'Pod was rejected: Node didn\'t have enough resource: memory, requested: 966367641600000, used: 0, capacity: 4000000000',
+      conditions: [{ type: 'PodScheduled', status: 'True' }], startTime: '2025-01-01T00:00:00Z', qosClass: 'Burstable',
+    };
+    const pod = api.add(apiPod('huge', 'uid-huge', rejectedBefore));
+    const before = structuredClone(api.pods.get('huge')!.status);
+    // the restarted kubelet: admission skips a terminal pod, so a worker runs it to termination
+    const a = await start(api, [fromApi(pod)]);
+    a.workers([['uid-huge', 'syncing']]);
+    const waiting = running(0, {
+      phase: 'Failed', reason: 'OutOfmemory', message: rejectedBefore.message,
+      containerStatuses: [container(0, { waiting: { reason: 'ContainerCreating' } })],
+    });
+    await a.synced('uid-huge', waiting);
+    a.workers([['uid-huge', 'terminating']]);
+    a.bus.port('runtime').send('runtimeReply', { type: 'runtime.podKilled', uid: 'uid-huge', seq: 9, status: null, apiStatus: waiting });
+    await settle();
+    a.workers([['uid-huge', 'terminated']]);
+    await a.stateChanged('uid-huge', 'terminated');
+    await a.clock.advanceAsync(30_000);
+    assert.deepEqual(api.verbs(), [], 'nothing is written');
+    assert.deepEqual(api.pods.get('huge')!.status, before);
+    assert.deepEqual(a.bus.port('x').current('podStatuses')!.get('uid-huge'), before);
+    await a.stop();
+  });
+
   it('a rejected pod someone deletes is deleted (grace 0, uid) once its Failed status is accepted: it never had a worker', async () => {
     const api = new FakePodApi();
     const pod = api.add(apiPod('big', 'uid-big'));
