@@ -16,6 +16,9 @@
  *   Always/OnFailure and fails the pod (killPod) under Never.
  * - A regular container that is not running is started when ShouldContainerBeRestarted says
  *   so: never ran; created/unknown; exited under Always; exited non-zero under OnFailure.
+ *   An instance created but never started (the kubelet died between CreateContainer and
+ *   StartContainer) did not run: it is started as it is when it matches the spec and the
+ *   sandbox, else removed and replaced under its own attempt; either way no restart is counted.
  *   A running container whose hash changed is killed and restarted whatever the policy; one that
  *   failed its liveness/startup probe is killed, and restarted unless the policy is Never.
  * - Nothing to keep and nothing to start: kill the pod (stop the sandbox).
@@ -79,6 +82,17 @@ export interface PodActions {
   waiting: ContainerWaiting[];
   /** For each container to start that exited before: the backoff entry to advance. */
   restarts: BackoffRestart[];
+  /**
+   * Containers to start (by name) whose newest instance was created and never started (the
+   * kubelet stopped between CreateContainer and StartContainer): that instance is started as it
+   * is (its id), no new one created, so no restart is counted for a container that never ran.
+   */
+  createdToStart: Record<string, string>;
+  /**
+   * Never-started instances that cannot be started as they are (another spec hash, another
+   * sandbox): removed before their replacement is created, which takes over their attempt.
+   */
+  createdToRemove: string[];
   /** Why the sandbox is (re)created, or why the pod is killed ('' if neither). */
   reason: string;
 }
@@ -116,11 +130,13 @@ export function findContainerStatus(status: RuntimePodStatus, name: string): Run
 /**
  * The restart count (CRI attempt, log file number) for the next start of a container: the newest
  * instance's count + 1, or 0 when the runtime has none (upstream startContainer; upstream then
- * also looks at the log directory, which needs I/O).
+ * also looks at the log directory, which needs I/O). A newest instance that was created and never
+ * started did not run: its replacement (created once it is removed) keeps its count.
  */
 export function nextRestartCount(status: RuntimePodStatus, name: string): number {
   const s = findContainerStatus(status, name);
-  return s ? s.restartCount + 1 : 0;
+  if (!s) return 0;
+  return s.state === 'CONTAINER_CREATED' ? s.restartCount : s.restartCount + 1;
 }
 
 /** upstream NetworkNamespaceForPod. */
@@ -246,6 +262,8 @@ export function computePodActions(pod: Pod, status: RuntimePodStatus, ctx: Compu
     containersToKill: {},
     waiting: [],
     restarts: [],
+    createdToStart: {},
+    createdToRemove: [],
     reason: sandbox.reason,
   };
   const containers = pod.spec.containers;
@@ -375,7 +393,24 @@ function applyBackoff(pod: Pod, status: RuntimePodStatus, ctx: ComputePodActions
     actions.nextInitContainerIndex = undefined;
   }
   actions.containersToStart = actions.containersToStart.filter((i) => check(pod.spec.containers[i]!));
+  const starting = [
+    ...(actions.nextInitContainerToStart ? [actions.nextInitContainerToStart] : []),
+    ...actions.containersToStart.map((i) => pod.spec.containers[i]!),
+  ];
+  for (const c of starting) adoptCreated(c, status, actions);
   return actions;
+}
+
+/**
+ * A container about to start whose newest instance was created but never started: started as it
+ * is when it belongs to the sandbox the containers start in and to the current spec, else
+ * removed first (its replacement keeps its attempt, see nextRestartCount).
+ */
+function adoptCreated(c: Container, status: RuntimePodStatus, actions: PodActions): void {
+  const s = findContainerStatus(status, c.name);
+  if (s?.state !== 'CONTAINER_CREATED') return;
+  if (!actions.createSandbox && s.sandboxId === actions.sandboxId && s.hash === containerHash(c)) actions.createdToStart[c.name] = s.id;
+  else actions.createdToRemove.push(s.id);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -137,8 +137,32 @@ export const runtime: ActorSpec<RuntimeDeps> = {
             if (w.reason === 'CrashLoopBackOff') events.container(pod, w.name, 'Warning', EventReason.BackOffStartContainer, backOffRestartingMessage(pod, w.name));
           }
           const failed = (name: string, cause: string) => events.container(pod, name, 'Warning', EventReason.FailedToCreateContainer, `Error: ${cause}`);
+          const start = async (name: string, id: string): Promise<void> => {
+            try {
+              await cri.startContainer(id);
+            } catch (e) {
+              events.container(pod, name, 'Warning', EventReason.FailedToStartContainer, `Error: ${criDesc(e)}`);
+              if (!isCriError(e) || e.kind === 'Unavailable' || e.kind === 'DeadlineExceeded') throw e;
+              waiting.push({ name, reason: 'RunContainerError', message: errText(e) });
+              return;
+            }
+            events.container(pod, name, 'Normal', EventReason.StartedContainer, `Started container ${name}`);
+          };
           for (const { container } of toStart) {
             const restartCount = nextRestartCount(status, container.name);
+            const created = actions.createdToStart[container.name];
+            if (created !== undefined) {
+              // created before the kubelet stopped, never started: start that one (no restart)
+              performed.push(`start ${container.name} (attempt ${restartCount}, created before)`);
+              await start(container.name, created);
+              continue;
+            }
+            for (const id of actions.createdToRemove) {
+              if (status.containers.find((c) => c.id === id)?.name !== container.name) continue;
+              // never started and not usable as it is: its replacement takes over its attempt
+              performed.push(`remove ${container.name} (created, never started)`);
+              await cri.removeContainer(id);
+            }
             const img = await images.ensureImageExists(pod, container, sandboxConfig, events.sink(pod, container.name));
             if (!img.ok) {
               failed(container.name, img.reason);
@@ -167,15 +191,7 @@ export const runtime: ActorSpec<RuntimeDeps> = {
             }
             events.container(pod, container.name, 'Normal', EventReason.CreatedContainer, `Created container: ${container.name}`);
             performed.push(`start ${container.name} (attempt ${restartCount})`);
-            try {
-              await cri.startContainer(containerId);
-            } catch (e) {
-              events.container(pod, container.name, 'Warning', EventReason.FailedToStartContainer, `Error: ${criDesc(e)}`);
-              if (!isCriError(e) || e.kind === 'Unavailable' || e.kind === 'DeadlineExceeded') throw e;
-              waiting.push({ name: container.name, reason: 'RunContainerError', message: errText(e) });
-              continue;
-            }
-            events.container(pod, container.name, 'Normal', EventReason.StartedContainer, `Started container ${container.name}`);
+            await start(container.name, containerId);
           }
         }
       } catch (e) {
@@ -332,7 +348,9 @@ export async function getPodStatus(
     .filter((s): s is PodSandboxStatus => s !== null);
   const containerStatuses = (await Promise.all(containers.map((c) => notFoundIsGone(cri.containerStatus(c.id)))))
     .filter((c): c is CriContainerStatus => c !== null);
-  const status = runtimePodStatusFromCri(uid, sandboxStatuses, containerStatuses, ctx.clock.now());
+  // (ContainerStatus does not say the sandbox; the listing does)
+  const sandboxOf = Object.fromEntries(containers.map((c) => [c.id, c.podSandboxId]));
+  const status = runtimePodStatusFromCri(uid, sandboxStatuses, containerStatuses, ctx.clock.now(), sandboxOf);
   return { ...status, name: status.name || name, namespace: status.namespace || namespace };
 }
 
