@@ -18,6 +18,7 @@ import { createKubeApi, KUBELET_VERSION, type KubeClient } from '../protocols/ku
 import type { CriRuntime } from '../protocols/cri/types.ts';
 import { events } from '../actors/events/index.ts';
 import { containerGC } from '../actors/gc/index.ts';
+import { nodePodLogFs, type PodLogFs } from '../actors/gc/adapters.ts';
 import { images } from '../actors/images/index.ts';
 import { mirrorPods } from '../actors/mirror-pods/index.ts';
 import { nodeLease } from '../actors/node-lease/index.ts';
@@ -52,7 +53,9 @@ export interface KubeletOptions {
   random?: () => number;
   onEscalate?: (reason: string) => void;
   /** Extra per-actor overrides (e.g. a faster relist in specs). */
-  periods?: { plegRelistMs?: number; syncTickMs?: number; housekeepingMs?: number; runtimeStatusMs?: number };
+  periods?: { plegRelistMs?: number; syncTickMs?: number; housekeepingMs?: number; runtimeStatusMs?: number; containerGcMs?: number };
+  /** containerGC's access to --pod-logs-dir; default the node's file system, none when `fs` is injected. */
+  podLogFs?: PodLogFs;
   /** Where the debug socket listens (main.ts: `<rootDir>/kubelet-ts.sock`); none when unset. */
   debugSocketPath?: string;
   /** Injected by specs instead of the clients built from --kubeconfig (implies cluster mode). */
@@ -157,7 +160,12 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       statusPeriodMs: opts.periods?.runtimeStatusMs,
     }),
     child(images, { images: cri }),
-    child(containerGC, { cri }),
+    // pod log directories of pods that are gone; a kubelet on injected pod sources (replay, specs)
+    // leaves the log root alone unless given the port
+    child(containerGC, {
+      cri, podLogsDir: flags.podLogsDir, logFs: opts.podLogFs ?? (opts.fs ? undefined : nodePodLogFs()), sources: podSources,
+      periodMs: opts.periods?.containerGcMs,
+    }),
     child(pleg, { cri, relistPeriodMs: opts.periods?.plegRelistMs }),
     child(podWorkers, {}),
     child(syncLoop, { sources: podSources, syncTickMs: opts.periods?.syncTickMs, housekeepingMs: opts.periods?.housekeepingMs }),

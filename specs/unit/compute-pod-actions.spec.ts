@@ -445,3 +445,37 @@ describe('getPhase', () => {
     assert.equal(getPhase(pod, st), 'Running');
   });
 });
+
+describe('computePodActions: defect 5, an instance created but never started (the kubelet died in between)', () => {
+  it('in the current sandbox with the current spec: started as it is, no restart counted', () => {
+    const pod = mkPod();
+    const st = status([sandbox('s1')], [ctr(pod, 'web', 'CONTAINER_CREATED', { id: 'c0', startedAt: 0 })]);
+    const a = compute(pod, st);
+    assert.deepEqual(plan(a).start, [0]);
+    assert.deepEqual(a.createdToStart, { web: 'c0' });
+    assert.deepEqual(a.createdToRemove, []);
+    assert.equal(nextRestartCount(st, 'web'), 0);
+  });
+
+  it('after a run and an exit, the never-started next attempt keeps its number', () => {
+    const pod = mkPod();
+    const st = status([sandbox('s1')], [
+      ctr(pod, 'web', 'CONTAINER_CREATED', { id: 'c1', attempt: 1, startedAt: 0, createdAt: 2 }),
+      ctr(pod, 'web', 'CONTAINER_EXITED', { id: 'c0', exitCode: 1 }),
+    ]);
+    assert.equal(nextRestartCount(st, 'web'), 1);
+    assert.deepEqual(compute(pod, st).createdToStart, { web: 'c1' });
+  });
+
+  it('of another spec, or in a sandbox being replaced: removed first, its replacement takes its attempt', () => {
+    const pod = mkPod();
+    const stale = status([sandbox('s1')], [ctr(pod, 'web', 'CONTAINER_CREATED', { id: 'c0', hash: 'old', startedAt: 0 })]);
+    const a = compute(pod, stale);
+    assert.deepEqual([a.createdToStart, a.createdToRemove, plan(a).start], [{}, ['c0'], [0]]);
+    assert.equal(nextRestartCount(stale, 'web'), 0);
+    const gone = status([sandbox('s1', 'SANDBOX_NOTREADY')], [ctr(pod, 'web', 'CONTAINER_CREATED', { id: 'c0', startedAt: 0 })]);
+    const b = compute(pod, gone);
+    assert.equal(b.createSandbox, true);
+    assert.deepEqual([b.createdToStart, b.createdToRemove], [{}, ['c0']]);
+  });
+});
