@@ -497,4 +497,26 @@ describe('mirror-pods against the API server stand-in (NodeRestriction)', () => 
       await a.stop();
     }
   });
+
+  it('defect 8: NodeRestriction refuses the mirror of a static pod that references a ConfigMap (403): a refusal, backed off, not retried at each resync', async () => {
+    const node = await client.getNode('node-a');
+    const cfg = staticPod('cfg');
+    cfg.spec.containers[0]!.env = [{ name: 'MODE', valueFrom: { configMapKeyRef: { name: 'settings', key: 'mode' } } }];
+    const a = await startActor(mirrorPods, { api: client, nodeName: 'node-a' });
+    try {
+      a.bus.port('nodeStatus').publish('node', node);
+      a.bus.port('podConfig').send('config', { type: 'config.sourcesReady', source: 'file' });
+      a.bus.port('podManager').publish('desiredPods', desiredOf(cfg));
+      type Stats = { creates: number; failures: number; lastError: string; failedCreates: Record<string, { refusals: number; retryAt: number }> };
+      const stats = () => a.inspect() as Stats;
+      await until(() => stats().failures > 0 || stats().creates > 0, 'the refusal');
+      assert.equal(stats().creates, 0);
+      assert.match(stats().lastError, /forbidden: node "node-a" can not create pods that reference configmaps/);
+      const f = stats().failedCreates['default/cfg-node-a']!;
+      assert.deepEqual([f.refusals, f.retryAt], [1, a.clock.now() + 10_000], 'a refusal: the next attempt in 10 s, not at the next resync');
+      assert.equal(server.store.get('pods', 'default', 'cfg-node-a'), undefined);
+    } finally {
+      await a.stop();
+    }
+  });
 });
