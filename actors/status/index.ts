@@ -32,7 +32,7 @@ import type { PodStatusApi } from '../../protocols/kube/api.ts';
 import { isTerminalPhase, type Pod, type PodStatus } from '../../protocols/kube/pod.ts';
 import type { DesiredPods } from '../../protocols/messages/config.ts';
 import {
-  apiShows, canBeDeleted, classify, newestPod, RECONCILE_MS, rejectedStatus, retryDelay, statusForApi,
+  apiShows, canBeDeleted, classify, finalStatus, newestPod, RECONCILE_MS, rejectedStatus, retryDelay, statusForApi,
   statusPatch, terminatedStatus, viewIsNewer, writeTarget, type Failure, type WriteTarget,
 } from './logic.ts';
 import { errText } from '../../kernel/log.ts';
@@ -104,17 +104,17 @@ export const statusManager: ActorSpec<StatusDeps> = {
       return w;
     };
 
-    const set = (uid: string, next: PodStatus) => {
+    const set = (uid: string, proposed: PodStatus) => {
       const prev = statuses.get(uid);
-      const final = finalApiStatus(uid, prev);
-      if (final === null) return;
-      if (final) next = final;
-      if (prev && isTerminalPhase(prev.phase) && !isTerminalPhase(next.phase)) {
+      const d = desired().get(uid);
+      const final = finalStatus(writeTarget(d, ctx.bus.current('mirrorPods'))?.viewPod.status, prev);
+      if (final === 'kept') return;
+      let next = final ?? proposed;
+      if (!final && prev && isTerminalPhase(prev.phase) && !isTerminalPhase(next.phase)) {
         ctx.log.info('terminal phase kept', { uid, phase: prev.phase, proposed: next.phase }, 2);
         next = { ...next, phase: prev.phase };
       }
-      const d = desired().get(uid);
-      if (finished.has(uid) && d) next = terminatedStatus(d.pod, next, d.static);
+      if (!final && finished.has(uid) && d) next = terminatedStatus(d.pod, next, d.static);
       if (prev && isDeepStrictEqual(prev, next)) return;
       statuses.set(uid, next);
       const w = writes.get(uid);
@@ -123,18 +123,6 @@ export const statusManager: ActorSpec<StatusDeps> = {
       publish();
       ctx.bus.send('status', { type: 'status.podStatusChanged', uid, status: next });
       kick(uid);
-    };
-
-    /**
-     * A pod the API already shows terminal, with no status of ours or a terminal one, has its
-     * final status (upstream: a terminal pod's status is never rewritten; a pod rejected before
-     * a restart comes back Failed with its reason and no container statuses): the cache takes
-     * the API's status as it is (undefined: not such a pod; null: the cache already has it).
-     */
-    const finalApiStatus = (uid: string, prev: PodStatus | undefined): PodStatus | null | undefined => {
-      const api = writeTarget(desired().get(uid), ctx.bus.current('mirrorPods'))?.viewPod.status;
-      if (!api || !isTerminalPhase(api.phase) || (prev && !isTerminalPhase(prev.phase))) return undefined;
-      return prev ? null : structuredClone(api);
     };
 
     const drop = (uid: string) => {

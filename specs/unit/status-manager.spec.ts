@@ -17,7 +17,7 @@ import type { ContainerStatus, Pod, PodStatus } from '../../protocols/kube/pod.t
 import type { DesiredPod, PodWorkerSummary, SyncResult } from '../../protocols/messages/channels.ts';
 import { statusManager, type StatusDeps } from '../../actors/status/index.ts';
 import {
-  apiShows, hasPodInitialized, retryDelay, statusForApi, statusPatch, terminatedStatus,
+  apiShows, finalStatus, hasPodInitialized, retryDelay, statusForApi, statusPatch, terminatedStatus,
 } from '../../actors/status/logic.ts';
 import { podSchema, strategicMergePatch } from '../support/apiserver/patch.ts';
 import type { JsonObject } from '../support/apiserver/index.ts';
@@ -272,6 +272,16 @@ describe('status logic', () => {
     const cached = { phase: 'Pending', containerStatuses: [container(0, initializing)] };
     assert.deepEqual(terminatedStatus(apiInitialized, cached, false).containerStatuses![0]!.state, gone);
     assert.deepEqual(terminatedStatus(pod, cached, false).containerStatuses![0]!.state, initializing);
+  });
+
+  it('defect 8: finalStatus: the API\'s terminal status is taken as it is, once; not over a running status of ours', () => {
+    const api: PodStatus = { phase: 'Failed', reason: 'OutOfmemory', message: 'Pod was rejected: no memory' };
+    assert.deepEqual(finalStatus(api, undefined), api);
+    assert.notEqual(finalStatus(api, undefined), api, 'a copy');
+    assert.equal(finalStatus(api, { ...api }), 'kept');
+    assert.equal(finalStatus(api, running(0)), undefined, 'ours runs: mergePodStatus decides');
+    assert.equal(finalStatus({ phase: 'Running' }, undefined), undefined);
+    assert.equal(finalStatus(undefined, undefined), undefined);
   });
 
   it('retry delays: 500ms doubling to 4s', () => {
