@@ -19,7 +19,7 @@ import { collect, startActor } from '../../kernel/testing.ts';
 import { syncLoop } from '../../kernel/sync-loop.ts';
 import { podManager } from '../../actors/pod-manager/index.ts';
 import { NEVER } from 'rxjs';
-import type { StaticPodFs } from '../../actors/pod-config/adapters.ts';
+import { MemoryStaticPodFs, type StaticPodFs } from '../../actors/pod-config/adapters.ts';
 import { ApiError, type KubeApi } from '../../protocols/kube/api.ts';
 import type { Pod } from '../../protocols/kube/pod.ts';
 import type { PodSource, RuntimePods } from '../../protocols/messages/channels.ts';
@@ -184,6 +184,32 @@ describe('defect 2: cluster mode without --pod-manifest-path', () => {
     assert.equal(stop?.args[1], 1, 'upstream\'s 1 s grace override for an orphan');
     await clock.advanceAsync(5000, settle);
     assert.equal((await cri.listPodSandbox({ labelSelector: { 'io.kubernetes.pod.name': 'web' }, state: { state: 'SANDBOX_READY' } })).length, 0, 'its sandbox stopped too');
+    await k2.stop();
+  });
+
+  it('standalone, the same for a static pod whose manifest was removed while the kubelet was down', async () => {
+    const clock = new VirtualClock(1_800_000_000_000);
+    const cri = new FakeCri({ clock });
+    cri.addImage(IMAGE);
+    const dir = '/etc/kubernetes/manifests';
+    const fs = new MemoryStaticPodFs().mkdir('/etc').mkdir('/etc/kubernetes').mkdir(dir);
+    fs.writeFile(`${dir}/web.json`, JSON.stringify({
+      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web', namespace: 'default' },
+      spec: { terminationGracePeriodSeconds: 30, containers: [{ name: 'app', image: IMAGE, command: ['sleep', '1000'] }] },
+    }));
+    const running = async () => cri.listContainers({ labelSelector: { 'io.kubernetes.pod.name': `web-${NODE}` }, state: { state: 'CONTAINER_RUNNING' } });
+    const standalone = () => createKubelet({ flags: { ...DEFAULT_FLAGS, podManifestPath: dir }, clock, log: silentLogger, nodeName: NODE, cri, fs, random: () => 0.5 });
+    const k1 = standalone();
+    await k1.start();
+    await clock.advanceAsync(3000, settle);
+    assert.equal((await running()).length, 1, 'the static pod runs');
+    await k1.stop();
+    fs.remove(`${dir}/web.json`);
+    const k2 = standalone();
+    const restartedAt = clock.now();
+    await k2.start();
+    while ((await running()).length > 0 && clock.now() - restartedAt < 30_000) await clock.advanceAsync(500, settle);
+    assert.ok(clock.now() - restartedAt <= 10_000, `stopped ${clock.now() - restartedAt} ms after the restart`);
     await k2.stop();
   });
 });
