@@ -117,9 +117,10 @@ export function dispatch(msg: SyncLoopInput, v: SyncLoopViews): PodWorkerUpdate[
       const out: PodWorkerUpdate[] = [];
       for (const uid of v.runtimePods.keys()) {
         if ((v.desired.has(uid) && !v.desired.get(uid)!.rejected) || v.workers.has(uid)) continue;
-        // Upstream HandlePodCleanups kills such a pod aggressively, with a grace period override
-        // of 1 s: every source has listed, so nobody wants it (a pod force-deleted in the API or
-        // a manifest removed while the kubelet was down), not the grace its containers' labels carry.
+        // Upstream HandlePodCleanups kills such a pod aggressively, with a 1 s grace period
+        // override rather than the grace its containers' labels carry: every source has listed,
+        // so nobody wants it (a pod force-deleted in the API, a manifest removed while the
+        // kubelet was down).
         out.push({ type: 'podWorker.update', uid, updateType: 'kill', pod: null, removed: true, gracePeriodSeconds: ORPHAN_GRACE_SECONDS, cause: 'housekeeping.orphan' });
       }
       // Any worker whose pod is no longer desired and that was never told so (its removing kill

@@ -125,7 +125,7 @@ function apiPod(name: string, uid: string): Pod {
   } as unknown as Pod;
 }
 
-describe('defect 2: cluster mode without --pod-manifest-path', () => {
+describe('defect 2: the whole kubelet, restarted (cluster mode without --pod-manifest-path, and standalone)', () => {
   const node = (clock: Clock, cri: FakeCri, api: KubeApi | undefined, flags: Partial<KubeletFlags> = {}) => createKubelet({
     flags: { ...DEFAULT_FLAGS, podManifestPath: undefined, nodeIp: '198.51.100.7', ...flags },
     clock, log: silentLogger, nodeName: NODE, cri, fs: silentFs, random: () => 0.5,
