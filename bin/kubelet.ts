@@ -60,7 +60,7 @@ export interface KubeletOptions {
   debugSocketPath?: string;
   /** Injected by specs instead of the clients built from --kubeconfig (implies cluster mode). */
   kubeApi?: KubeApi;
-  /** The pod sources the syncLoop waits for; replay passes the recorded ones. Default: file, http with --manifest-url, api in cluster mode. */
+  /** The pod sources the syncLoop waits for; replay passes the recorded ones. Default: file with --pod-manifest-path, http with --manifest-url, api in cluster mode. */
   sources?: readonly PodSource[];
 }
 
@@ -126,8 +126,10 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   const host = hostInfo({ rootDir: flags.rootDir });
   const hostIP = host.addresses(nodeName, flags.nodeIp).find((a) => a.type === 'InternalIP')?.address;
 
-  // The pod sources the syncLoop waits for (each sends config.sourcesReady after its first listing).
-  const staticSources: PodSource[] = ['file', ...(flags.manifestUrl ? ['http' as const] : [])];
+  // The pod sources the syncLoop waits for, exactly the configured ones as upstream registers
+  // them (each sends config.sourcesReady after its first listing; pod-manager keeps the view):
+  // file with a manifest path, http with a manifest URL, api with a kubeconfig.
+  const staticSources: PodSource[] = [...(flags.podManifestPath !== undefined ? ['file' as const] : []), ...(flags.manifestUrl ? ['http' as const] : [])];
   const podSources: readonly PodSource[] = opts.sources ?? [...staticSources, ...(kube ? ['api' as const] : [])];
 
   const children: ChildSpec[] = [

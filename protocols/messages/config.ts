@@ -58,10 +58,16 @@ export interface ConfigSourceError {
   reason: string;
 }
 
-/** pod-config: every source has delivered its first complete set (upstream sourcesReady). */
+/**
+ * A pod source → pod-manager: this source has delivered its first complete set (upstream
+ * sourcesReady), sent once per source instance, after that set's podsAdded. pod-manager keeps
+ * the sources heard in the `readySources` view, which the syncLoop's housekeeping and mirror-pods
+ * read (a reader started after the event finds it there). A source that is not configured
+ * (the file source without a manifest path) sends nothing.
+ */
 export interface ConfigSourcesReady {
   type: 'config.sourcesReady';
-  /** The source that has listed once; the syncLoop waits for every configured source. */
+  /** The source that has listed once; housekeeping waits for every configured source. */
   source: PodSource;
 }
 
