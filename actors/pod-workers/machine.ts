@@ -221,5 +221,3 @@ export const podWorkerMachine = setup({
     done: { type: 'final', entry: 'emitIdle' },
   },
 });
-
-export type PodWorkerState = 'syncing' | 'terminating' | 'terminated' | 'done';
