@@ -21,7 +21,10 @@ function leafPaths(node: StateNodeLike, prefix = ''): string[] {
 }
 
 const isMachine = (v: unknown): v is { id: string; root: StateNodeLike } =>
-  typeof v === 'object' && v !== null && 'root' in v && typeof (v as { transition?: unknown }).transition === 'function';
+  typeof v === 'object' &&
+  v !== null &&
+  'root' in v &&
+  typeof (v as { transition?: unknown }).transition === 'function';
 
 const machineFiles = readdirSync(path.join(root, 'actors'))
   .map((a) => `actors/${a}/machine.ts`)
@@ -41,7 +44,9 @@ describe('machine.ts headers', () => {
       const machines = Object.values(mod).filter(isMachine);
       assert.ok(machines.length > 0, `${file} exports a machine`);
       for (const m of machines) {
-        const missing: string[] = leafPaths(m.root).filter((p) => !new RegExp(`(^|[^\\w.])${p.replace(/\./g, '\\.')}(?![\\w])`).test(header));
+        const missing: string[] = leafPaths(m.root).filter(
+          (p) => !new RegExp(`(^|[^\\w.])${p.replace(/\./g, '\\.')}(?![\\w])`).test(header),
+        );
         assert.deepEqual(missing, [], `${file}: the header of machine ${m.id} does not name ${missing.join(', ')}`);
       }
     });

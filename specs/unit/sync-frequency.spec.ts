@@ -19,7 +19,9 @@ import { FakeCri } from '../support/fake-cri.ts';
 const DIR = '/etc/kubernetes/manifests';
 const IMAGE = 'kubelet-ts.local/busybox:1.0';
 const MANIFEST = JSON.stringify({
-  apiVersion: 'v1', kind: 'Pod', metadata: { name: 'steady', namespace: 'default' },
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name: 'steady', namespace: 'default' },
   spec: { containers: [{ name: 'app', image: IMAGE, command: ['sleep', '3600'] }] },
 });
 
@@ -48,7 +50,11 @@ async function resyncTimes(flags: KubeletFlags, forMs: number): Promise<number[]
     await k.start();
     for (let t = 0; t < forMs; t += 1000) await clock.advanceAsync(1000, settle);
     const running = await cri.listContainers({ labelSelector: { 'io.kubernetes.container.name': 'app' } });
-    assert.deepEqual(running.map((c) => c.state), ['CONTAINER_RUNNING'], 'the pod runs throughout');
+    assert.deepEqual(
+      running.map((c) => c.state),
+      ['CONTAINER_RUNNING'],
+      'the pod runs throughout',
+    );
   } finally {
     sub.unsubscribe();
     await k.stop();
@@ -60,15 +66,23 @@ const gaps = (times: number[]) => times.slice(1).map((t, i) => t - times[i]!);
 
 describe('--sync-frequency', () => {
   it('the pod worker machine schedules the resync its input says, 1m without one', () => {
-    const pod = { metadata: { name: 'web', namespace: 'default', uid: 'u1' }, spec: { containers: [] } } as unknown as Pod;
+    const pod = {
+      metadata: { name: 'web', namespace: 'default', uid: 'u1' },
+      spec: { containers: [] },
+    } as unknown as Pod;
     const synced = {
-      phase: 'Running', apiStatus: {}, actions: [], waiting: [],
+      phase: 'Running',
+      apiStatus: {},
+      actions: [],
+      waiting: [],
       status: { uid: 'u1', name: 'web', namespace: 'default', sandboxes: [], containers: [], timestamp: 0 },
     } as unknown as SyncResult;
     const nextSyncAt = (input: { uid: string; resyncIntervalMs?: number }) => {
       let [snap] = initialTransition(podWorkerMachine, input);
       [snap] = transition(podWorkerMachine, snap, {
-        type: 'UPDATE', now: 0, update: { type: 'podWorker.update', uid: 'u1', updateType: 'create', pod, cause: 'spec' },
+        type: 'UPDATE',
+        now: 0,
+        update: { type: 'podWorker.update', uid: 'u1', updateType: 'create', pod, cause: 'spec' },
       });
       [snap] = transition(podWorkerMachine, snap, { type: 'SYNCED', seq: 1, result: synced, now: 1000 });
       return snap.context.nextSyncAt;
