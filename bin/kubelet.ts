@@ -169,7 +169,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       periodMs: opts.periods?.containerGcMs,
     }),
     child(pleg, { cri, relistPeriodMs: opts.periods?.plegRelistMs }),
-    child(podWorkers, {}),
+    child(podWorkers, { resyncIntervalMs: flags.syncFrequencyMs }),
     child(syncLoop, { sources: podSources, syncTickMs: opts.periods?.syncTickMs, housekeepingMs: opts.periods?.housekeepingMs }),
   ];
   if (clusterMode && heartbeatApi) {

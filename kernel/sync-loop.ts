@@ -6,11 +6,11 @@
  * dispatches:
  *   0 podManager  config changes (add / update / remove)
  *   1 pleg        container lifecycle events
- *   2 probes      (results join with the prober)
- *   3 syncTick    every second: pods whose worker asked for a resync by now, and desired pods
- *                 without a worker (e.g. after podWorkers restarted, or a static pod whose
- *                 namesake has now terminated: staticStartHeld)
- *   4 housekeeping every 2s: pods running on the node that no source wants any more, and
+ *   2 syncTick    every second: pods whose worker asked for a resync by now (--sync-frequency
+ *                 after its last sync, or a backoff expiry), and desired pods without a worker
+ *                 (e.g. after podWorkers restarted, or a static pod whose namesake has now
+ *                 terminated: staticStartHeld)
+ *   3 housekeeping every 2s: pods running on the node that no source wants any more, and
  *                 workers of undesired pods that were never told to remove them; nothing
  *                 until every configured source has listed once (pod-manager's readySources)
  * Each message becomes zero or more `podWorker.update`s (`dispatch`, a pure function); the

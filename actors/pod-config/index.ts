@@ -1,6 +1,7 @@
 /**
- * podConfig: the pod sources, merged into ADD / UPDATE / REMOVE for pod-manager (upstream
- * PodConfig). For now the one source is the static pod directory (`--pod-manifest-path`).
+ * podConfig: the static pod directory (`--pod-manifest-path`) as a pod source, its pods as ADD /
+ * UPDATE / REMOVE for pod-manager (upstream PodConfig's file source). --manifest-url and the API
+ * server are sources of their own (actors/pod-source-http, actors/pod-source-api) on the same channel.
  *
  * Every re-read of the directory is a `config.relist` message on the `config` channel: the
  * actor's own interval sends one every `checkIntervalMs` (20 s, upstream fileCheckFrequency), a
