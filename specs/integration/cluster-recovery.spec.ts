@@ -7,7 +7,6 @@
 // request log, never from the kubelet.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import type { Pod } from '../../protocols/kube/pod.ts';
 import { startApiServer, type ApiServer, type JsonObject } from '../support/apiserver/index.ts';
 import { eventually, startDaemon, type Daemon } from '../support/daemon.ts';
