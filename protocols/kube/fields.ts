@@ -204,7 +204,7 @@ const resourcesTable = (where: 'container' | 'pod'): FieldTable => ({
     refuse: { note: 'ephemeral-storage, hugepages-* and extended resources', test: (v) => unsupportedResources(v, 'limits') },
   }),
   requests: honoured(where === 'container'
-    ? 'checked against the Node\'s allocatable at admission; the cpu request gives the CPU shares'
+    ? 'checked against the Node\'s allocatable at admission (standalone: no Node, not checked); the cpu request gives the CPU shares'
     : 'pod-level resources', {
     refuse: { note: 'hugepages-* and extended resources', test: (v) => unsupportedResources(v, 'requests') },
   }),
@@ -306,7 +306,7 @@ const DNS_POLICIES_NOTE = 'Default, and ClusterFirst/ClusterFirstWithHostNet (ku
 /** The v1 PodSpec, field by field. */
 export const POD_SPEC_FIELDS: FieldTable = {
   activeDeadlineSeconds: unsupported('the pod is not failed with DeadlineExceeded yet (issue 10 point 7)'),
-  affinity: honoured(`${SCHEDULER}; required node affinity is checked again at admission`, { whole: true }),
+  affinity: honoured(`${SCHEDULER}; required node affinity is checked again at admission against the Node (not standalone)`, { whole: true }),
   automountServiceAccountToken: honoured(`${API_SERVER} (its ServiceAccount admission adds the token volume, which is refused)`),
   containers: honoured('run as CRI containers in the pod sandbox', { list: true, containers: true, fields: containerTable('containers') }),
   dnsConfig: honoured('the sandbox\'s DNS config with dnsPolicy None', {
@@ -323,7 +323,7 @@ export const POD_SPEC_FIELDS: FieldTable = {
   }),
   dnsPolicy: honoured(DNS_POLICIES_NOTE),
   enableServiceLinks: gap('standalone: as upstream, there are no Services and no variables; with an API server the Service variables (and KUBERNETES_SERVICE_HOST/PORT, which upstream adds whatever the value) are not set yet (' + NO_ISSUE + ')'),
-  ephemeralContainers: unsupported(`ephemeral containers (kubectl debug) are not run (${NO_ISSUE})`),
+  ephemeralContainers: { ...unsupported(`ephemeral containers (kubectl debug) are not run (${NO_ISSUE}); each is refused on its own, the pod's other containers are not held`), list: true, containers: true },
   hostAliases: unsupported('the kubelet-managed /etc/hosts is not written yet (issue 10 point 6)'),
   hostIPC: honoured('the node\'s IPC namespace (CRI NODE)'),
   hostNetwork: honoured('the node\'s network namespace (CRI NODE)'),
@@ -341,7 +341,7 @@ export const POD_SPEC_FIELDS: FieldTable = {
     list: true, containers: true, fields: containerTable('initContainers'),
   }),
   nodeName: honoured('the pod source selects the node\'s pods; admission checks it'),
-  nodeSelector: honoured(`${SCHEDULER}; checked again at admission`),
+  nodeSelector: honoured(`${SCHEDULER}; checked again at admission against the Node (standalone there is no Node to check: upstream checks its default labels)`),
   os: honoured('admission refuses anything but linux (PodOSNotSupported)', { fields: { name: honoured('linux') } }),
   overhead: honoured('added to the pod\'s requests at admission'),
   preemptionPolicy: honoured(SCHEDULER),
@@ -398,7 +398,10 @@ export interface UnsupportedField {
   path: string;
   /** Why this value is refused, when the field is honoured for other values. */
   detail?: string;
-  /** The container whose own field it is; absent for a pod-level field, which affects every container. */
+  /**
+   * The container whose own field it is (an ephemeral container: itself); absent for a pod-level
+   * field, which affects every container.
+   */
   container?: string;
 }
 
@@ -415,7 +418,9 @@ function walk(obj: Record<string, unknown>, table: FieldTable, path: string, ctx
       continue;
     }
     if (rule.support === 'unsupported') {
-      out.push({ path: at, ...mine });
+      // A list of containers refused as a whole refuses each of them, not the pod.
+      if (rule.containers && Array.isArray(value)) value.forEach((el, i) => out.push({ path: `${at}[${i}]`, container: isObject(el) ? str(el['name']) : '' }));
+      else out.push({ path: at, ...mine });
       continue;
     }
     if (rule.support === 'gap') continue;

@@ -204,6 +204,12 @@ describe('unsupportedFields', () => {
     assert.deepEqual(caps({ drop: ['ALL'] }), ['spec.containers[0].securityContext.capabilities.drop']);
   });
 
+  it('an ephemeral container is refused on its own: the pod\'s containers are not held', () => {
+    const p = pod({ containers: [app()], ephemeralContainers: [{ name: 'debugger', image: 'busybox', targetContainerName: 'app' }] });
+    assert.deepEqual(unsupportedFields(p), [{ path: 'spec.ephemeralContainers[0]', container: 'debugger' }]);
+    assert.deepEqual([...refusedContainers(p).keys()], []);
+  });
+
   it('refuses a field the table does not know (a typo, or a newer API\'s field)', () => {
     const fields = unsupportedFields(pod({ containers: [app({ comand: ['x'] })], shinyNewField: true }));
     assert.deepEqual(fields, [
