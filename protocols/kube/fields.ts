@@ -186,7 +186,7 @@ const envVarTable: FieldTable = {
       resourceFieldRef: honoured('the container\'s requests and limits, rounded up by the divisor, as upstream', {
         fields: {
           containerName: honoured('the container whose resources are read'),
-          divisor: honoured('as upstream: the value is rounded up to a multiple'),
+          divisor: honoured('the value is divided by it and rounded up, as upstream'),
           resource: honoured('limits/requests of cpu, memory, ephemeral-storage'),
         },
         refuse: { note: 'limits.* of a container without that limit (upstream: the node\'s allocatable)', test: resourceFieldRefWithoutLimit },
