@@ -26,12 +26,17 @@
  *   started: it becomes a CrashLoopBackOff waiting entry with upstream's message and the time the
  *   backoff expires. It still counts as "to start" for the kill-the-pod rule, as upstream (where
  *   the backoff check happens only at start time), so a crash-looping pod keeps its sandbox.
+ * - A container using a field kubelet-ts does not support (protocols/kube/fields.ts; a pod-level
+ *   field refuses every container) is never created: it becomes a CreateContainerConfigError
+ *   waiting entry naming the fields, as upstream holds a container whose config it cannot build.
+ *   Like a backed-off one it still counts as "to start"; one already running is left running.
  *
  * Not modelled yet: sidecar (restartable) init containers, ephemeral containers, in-place
  * resize, and the "sandbox has no IP" rule (RuntimeSandboxStatus cannot tell a missing network
  * status from an empty IP).
  */
 import type { NamespaceMode } from '../../protocols/cri/types.ts';
+import { formatUnsupportedFields, refusedContainers, unsupportedFields, type UnsupportedField } from '../../protocols/kube/fields.ts';
 import { isTerminalPhase, type Container, type ContainerStatus, type Pod } from '../../protocols/kube/pod.ts';
 import type {
   ContainerWaiting, RuntimeContainerStatus, RuntimePodStatus, SyncResult,
@@ -78,8 +83,10 @@ export interface PodActions {
   containersToStart: number[];
   /** Containers to kill, by runtime container id (ignored when killPod). */
   containersToKill: Record<string, ContainerToKill>;
-  /** Containers held back by their crash-loop backoff. */
+  /** Containers held back: by their crash-loop backoff, or by a field kubelet-ts does not support. */
   waiting: ContainerWaiting[];
+  /** Every field of the pod kubelet-ts does not support (empty for a supported pod): the runtime's event. */
+  unsupported: UnsupportedField[];
   /** For each container to start that exited before: the backoff entry to advance. */
   restarts: BackoffRestart[];
   /**
@@ -261,6 +268,7 @@ export function computePodActions(pod: Pod, status: RuntimePodStatus, ctx: Compu
     containersToStart: [],
     containersToKill: {},
     waiting: [],
+    unsupported: [],
     restarts: [],
     createdToStart: {},
     createdToRemove: [],
@@ -290,7 +298,7 @@ export function computePodActions(pod: Pod, status: RuntimePodStatus, ctx: Compu
     } else {
       actions.containersToStart = toStart;
     }
-    return applyBackoff(pod, status, ctx, actions);
+    return applyBackoff(pod, status, ctx, holdUnsupported(pod, status, actions));
   }
 
   const init = findNextInitContainerToRun(pod, status);
@@ -312,7 +320,7 @@ export function computePodActions(pod: Pod, status: RuntimePodStatus, ctx: Compu
       }
     }
     // Initialisation failed or is in progress: regular containers wait.
-    return applyBackoff(pod, status, ctx, actions);
+    return applyBackoff(pod, status, ctx, holdUnsupported(pod, status, actions));
   }
 
   let keepCount = 0;
@@ -362,7 +370,29 @@ export function computePodActions(pod: Pod, status: RuntimePodStatus, ctx: Compu
     actions.killPod = true;
     actions.reason = 'All containers of the pod have exited and none is to be restarted';
   }
-  return applyBackoff(pod, status, ctx, actions);
+  return applyBackoff(pod, status, ctx, holdUnsupported(pod, status, actions));
+}
+
+/**
+ * Containers with a field kubelet-ts does not support leave the start lists and wait with
+ * CreateContainerConfigError; so does every refused container not running (a regular container
+ * behind a refused init container shows why too).
+ */
+function holdUnsupported(pod: Pod, status: RuntimePodStatus, actions: PodActions): PodActions {
+  const fields = unsupportedFields(pod);
+  if (fields.length === 0) return actions;
+  actions.unsupported = fields;
+  const refused = refusedContainers(pod, fields);
+  if (actions.nextInitContainerToStart && refused.has(actions.nextInitContainerToStart.name)) {
+    actions.nextInitContainerToStart = undefined;
+    actions.nextInitContainerIndex = undefined;
+  }
+  actions.containersToStart = actions.containersToStart.filter((i) => !refused.has(pod.spec.containers[i]!.name));
+  for (const [name, why] of refused) {
+    if (findContainerStatus(status, name)?.state === 'CONTAINER_RUNNING') continue;
+    actions.waiting.push({ name, reason: 'CreateContainerConfigError', message: formatUnsupportedFields(why) });
+  }
+  return actions;
 }
 
 /**

@@ -11,7 +11,10 @@
  *
  * Along the way it records upstream's Kubernetes events on the `events` channel (events.ts):
  * Pulling/Pulled/Failed/BackOff for images, Created, Started, Killing, Failed "Error: ..." and
- * BackOff for containers, SandboxChanged, FailedCreatePodSandBox and FailedKillPod for pods.
+ * BackOff for containers, SandboxChanged, FailedCreatePodSandBox and FailedKillPod for pods, and
+ * one Warning `Failed` "Error: <fields>" per pod and list of fields kubelet-ts does not support
+ * (said once, not on every sync: the list is a property of the spec, and repeats would spend the
+ * pod's event budget).
  */
 import type { ActorContext, ActorSpec } from '../../kernel/actor.ts';
 import { defaultPolicy } from '../../kernel/actor.ts';
@@ -31,6 +34,7 @@ import { LABEL_POD_UID, runtimePodStatusFromCri } from './labels.ts';
 import { backoffByPod } from './inspect.ts';
 import { generateApiPodStatus } from './pod-status.ts';
 import { errText } from '../../kernel/log.ts';
+import { formatUnsupportedFields } from '../../protocols/kube/fields.ts';
 
 export interface RuntimeDeps {
   cri: CriRuntime;
@@ -60,6 +64,7 @@ export const runtime: ActorSpec<RuntimeDeps> = {
     const backoff = new CrashBackoff();
     const busy = new Map<string, string>(); // uid → command in progress (inspection)
     const held = new Map<string, ContainerWaiting[]>(); // uid → what its last sync held back (inspection)
+    const refusals = new Map<string, string>(); // uid → the unsupported fields last reported
     let health: RuntimeHealth = {
       ready: false, networkReady: false, runtimeName: '', runtimeVersion: '', reason: 'not checked yet', lastOk: 0,
     };
@@ -94,6 +99,15 @@ export const runtime: ActorSpec<RuntimeDeps> = {
       }
       const actions = computePodActions(pod, status, { now: ctx.clock.now(), backoff });
       waiting.push(...actions.waiting);
+      if (actions.unsupported.length === 0) refusals.delete(uid);
+      else {
+        const fields = formatUnsupportedFields(actions.unsupported);
+        if (refusals.get(uid) !== fields) {
+          refusals.set(uid, fields);
+          events.pod(pod, 'Warning', EventReason.FailedToCreateContainer, `Error: ${fields}`);
+          ctx.log.warn('pod uses fields kubelet-ts does not support: the containers using them are not created', { pod: `${namespace}/${name}`, uid, fields });
+        }
+      }
       const grace = pod.spec?.terminationGracePeriodSeconds ?? 30;
       try {
         if (actions.createSandbox && actions.sandboxId !== '') {
@@ -267,6 +281,7 @@ export const runtime: ActorSpec<RuntimeDeps> = {
       } finally {
         busy.delete(cmd.uid);
         if (cmd.type !== 'runtime.syncPod') held.delete(cmd.uid);
+        if (cmd.type === 'runtime.removePod') refusals.delete(cmd.uid);
       }
     }
 

@@ -392,6 +392,47 @@ describe('computePodActions: init containers', () => {
   });
 });
 
+describe('computePodActions: fields kubelet-ts does not support', () => {
+  const probe = { exec: { command: ['true'] } };
+
+  it('a container with a livenessProbe is not started but keeps the sandbox; the others start', () => {
+    const pod = mkPod({ containers: [{ name: 'a', image: 'x', livenessProbe: probe }, { name: 'b', image: 'y' }] });
+    const a = compute(pod, status([], []));
+    assert.deepEqual(plan(a), { killPod: true, createSandbox: true, attempt: 0, sandboxId: '', init: undefined, start: [1], kill: [] });
+    assert.deepEqual(a.waiting, [{ name: 'a', reason: 'CreateContainerConfigError', message: 'spec.containers[0].livenessProbe: not supported by kubelet-ts' }]);
+    assert.deepEqual(a.unsupported, [{ path: 'spec.containers[0].livenessProbe', container: 'a' }]);
+    // the only container refused: it still counts as to start, so the pod is not killed
+    const alone = mkPod({ containers: [{ name: 'a', image: 'x', livenessProbe: probe }] });
+    assert.deepEqual(plan(compute(alone, status([sandbox('s1')], []))), {
+      killPod: false, createSandbox: false, attempt: 0, sandboxId: 's1', init: undefined, start: [], kill: [],
+    });
+  });
+
+  it('a pod-level field holds the next init container and every container behind it, with the reason', () => {
+    const pod = mkPod({ init: [{ name: 'i', image: 'x' }], containers: [{ name: 'a', image: 'x' }] });
+    pod.spec.hostAliases = [{ ip: '10.0.0.1', hostnames: ['db'] }];
+    const a = compute(pod, status([sandbox('s1')], []));
+    assert.equal(a.nextInitContainerToStart, undefined);
+    assert.deepEqual(a.waiting.map((w) => [w.name, w.reason, w.message]), [
+      ['i', 'CreateContainerConfigError', 'spec.hostAliases: not supported by kubelet-ts'],
+      ['a', 'CreateContainerConfigError', 'spec.hostAliases: not supported by kubelet-ts'],
+    ]);
+  });
+
+  it('a refused container already running (adopted) is left running and not listed as waiting', () => {
+    const pod = mkPod({ containers: [{ name: 'web', image: 'nginx:1.25', readinessProbe: probe }] });
+    const a = compute(pod, status([sandbox('s1')], [ctr(pod, 'web', 'CONTAINER_RUNNING')]));
+    assert.deepEqual(plan(a), { killPod: false, createSandbox: false, attempt: 0, sandboxId: 's1', init: undefined, start: [], kill: [] });
+    assert.deepEqual(a.waiting, []);
+    assert.equal(a.unsupported.length, 1, 'still reported, for the event');
+    // once it exits it is not started again
+    const exited = compute(pod, status([sandbox('s1')], [ctr(pod, 'web', 'CONTAINER_EXITED', { exitCode: 1 })]));
+    assert.deepEqual(exited.containersToStart, []);
+    assert.deepEqual(exited.restarts, [], 'the crash-loop backoff is not advanced for a container never started');
+    assert.equal(exited.waiting[0]?.reason, 'CreateContainerConfigError');
+  });
+});
+
 describe('getPhase', () => {
   const sb = [sandbox('s1')];
 
