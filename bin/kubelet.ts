@@ -18,6 +18,7 @@ import { createKubeApi, KUBELET_VERSION, KUBERNETES_VERSION, type KubeClient } f
 import type { CriRuntime } from '../protocols/cri/types.ts';
 import { events } from '../actors/events/index.ts';
 import { containerGC } from '../actors/gc/index.ts';
+import { nodePodLogFs, type PodLogFs } from '../actors/gc/adapters.ts';
 import { images } from '../actors/images/index.ts';
 import { mirrorPods } from '../actors/mirror-pods/index.ts';
 import { nodeLease } from '../actors/node-lease/index.ts';
@@ -59,12 +60,14 @@ export interface KubeletOptions {
   random?: () => number;
   onEscalate?: (reason: string) => void;
   /** Extra per-actor overrides (e.g. a faster relist in specs). */
-  periods?: { plegRelistMs?: number; syncTickMs?: number; housekeepingMs?: number; runtimeStatusMs?: number };
+  periods?: { plegRelistMs?: number; syncTickMs?: number; housekeepingMs?: number; runtimeStatusMs?: number; containerGcMs?: number };
+  /** containerGC's access to --pod-logs-dir; default the node's file system, none when `fs` is injected. */
+  podLogFs?: PodLogFs;
   /** Where the debug socket listens (main.ts: `<rootDir>/kubelet-ts.sock`); none when unset. */
   debugSocketPath?: string;
   /** Injected by specs instead of the clients built from --kubeconfig (implies cluster mode). */
   kubeApi?: KubeApi;
-  /** The pod sources the syncLoop waits for; replay passes the recorded ones. Default: file, http with --manifest-url, api in cluster mode. */
+  /** The pod sources the syncLoop waits for; replay passes the recorded ones. Default: file with --pod-manifest-path, http with --manifest-url, api in cluster mode. */
   sources?: readonly PodSource[];
 }
 
@@ -137,8 +140,10 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   const host = hostInfo({ rootDir: flags.rootDir });
   const hostIP = host.addresses(nodeName, flags.nodeIp).find((a) => a.type === 'InternalIP')?.address;
 
-  // The pod sources the syncLoop waits for (each sends config.sourcesReady after its first listing).
-  const staticSources: PodSource[] = ['file', ...(flags.manifestUrl ? ['http' as const] : [])];
+  // The pod sources the syncLoop waits for, exactly the configured ones as upstream registers
+  // them (each sends config.sourcesReady after its first listing; pod-manager keeps the view):
+  // file with a manifest path, http with a manifest URL, api with a kubeconfig.
+  const staticSources: PodSource[] = [...(flags.podManifestPath !== undefined ? ['file' as const] : []), ...(flags.manifestUrl ? ['http' as const] : [])];
   const podSources: readonly PodSource[] = opts.sources ?? [...staticSources, ...(kube ? ['api' as const] : [])];
 
   const children: ChildSpec[] = [
@@ -171,9 +176,14 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       statusPeriodMs: opts.periods?.runtimeStatusMs,
     }),
     child(images, { images: cri }),
-    child(containerGC, { cri }),
+    // pod log directories of pods that are gone; a kubelet on injected pod sources (replay, specs)
+    // leaves the log root alone unless given the port
+    child(containerGC, {
+      cri, podLogsDir: flags.podLogsDir, logFs: opts.podLogFs ?? (opts.fs ? undefined : nodePodLogFs()), sources: podSources,
+      periodMs: opts.periods?.containerGcMs,
+    }),
     child(pleg, { cri, relistPeriodMs: opts.periods?.plegRelistMs }),
-    child(podWorkers, {}),
+    child(podWorkers, { resyncIntervalMs: flags.syncFrequencyMs }),
     // liveness, readiness and startup probes; results on 'probe' and the probeResults view
     ...(prober ? [child(probes, { runner: prober, random: opts.random })] : []),
     child(syncLoop, { sources: podSources, syncTickMs: opts.periods?.syncTickMs, housekeepingMs: opts.periods?.housekeepingMs }),

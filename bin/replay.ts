@@ -123,19 +123,22 @@ function recordedHostIP(records: readonly Record<string, unknown>[]): string | u
 }
 
 /**
- * The pod sources the recorded syncLoop waited for before its first housekeeping: the file source
- * always, http with --manifest-url, api in cluster mode (--kubeconfig in the header's flags, or a
- * session that heard from the API source or wrote to the API). The replay has no API client (the
- * recorded inputs stand in for it), so without this its syncLoop would not wait for the API.
+ * The pod sources the recorded syncLoop waited for before its first housekeeping, the configured
+ * ones as createKubelet derives them: file with a manifest path (the header's), http with
+ * --manifest-url, api in cluster mode (--kubeconfig in the header's flags, or a session that heard
+ * from the API source or wrote to the API). The replay has no API client (the recorded inputs
+ * stand in for it), so without this its syncLoop would not wait for the API. A file-source input
+ * without a manifest path is not evidence: an older kubelet sent sourcesReady for the file source
+ * that was off.
  */
-export function recordedSources(flags: Partial<KubeletFlags>, records: readonly Record<string, unknown>[]): PodSource[] {
-  const out = new Set<PodSource>(['file']);
+export function recordedSources(flags: Partial<KubeletFlags>, records: readonly Record<string, unknown>[], manifests: string | undefined): PodSource[] {
+  const out = new Set<PodSource>(manifests !== undefined ? ['file'] : []);
   if (flags.manifestUrl) out.add('http');
   if (flags.kubeconfig) out.add('api');
   for (const r of records) {
     if (r.k === 'api') out.add('api');
     const source = r.k === 'in' && r.ch === 'config' ? (r.msg as { source?: unknown } | undefined)?.source : undefined;
-    if (source === 'file' || source === 'http' || source === 'api') out.add(source);
+    if (source === 'http' || source === 'api') out.add(source);
   }
   return [...out];
 }
@@ -293,7 +296,7 @@ export async function replayRecording(source: string | LoadedRecording | Record<
       // no prober: the recorded probe results stand in (below)
       prober: null,
       periods: (h.periods ?? {}) as KubeletOptions['periods'],
-      sources: recordedSources(recordedFlags, s.records),
+      sources: recordedSources(recordedFlags, s.records, manifests),
     });
     const config = k.bus.port('podConfig');
     feedProbeResults(k.bus.port('probes'), clock, s.records);
@@ -301,7 +304,7 @@ export async function replayRecording(source: string | LoadedRecording | Record<
     for (const r of s.records) {
       const msg = r.msg as SourceInput | undefined;
       if (r.k !== 'in' || r.ch !== 'config' || !msg || !REPLAYED_CONFIG.has(msg.type)) continue;
-      // Without a manifest path the file source reports itself ready; so it did when recorded.
+      // Without a manifest path there is no file source (an older kubelet still said it was ready).
       if (msg.type === 'config.sourcesReady' && msg.source === 'file' && manifests === undefined) continue;
       if (r.t <= clock.now()) atStart.push(msg);
       else clock.setTimeout(() => config.send('config', msg), r.t - clock.now());

@@ -17,9 +17,9 @@
 import { Observable, ReplaySubject, Subject } from 'rxjs';
 
 // Augmented by protocols/messages/channels.ts.
-// eslint-disable-next-line @typescript-eslint/no-empty-interface
+// biome-ignore lint/suspicious/noEmptyInterface: filled by declaration merging
 export interface EventChannels {}
-// eslint-disable-next-line @typescript-eslint/no-empty-interface
+// biome-ignore lint/suspicious/noEmptyInterface: filled by declaration merging
 export interface ViewChannels {}
 
 export type EventName = keyof EventChannels & string;

@@ -14,6 +14,10 @@
  *               and transition history)
  *             {"cmd":"tail","channel":"<name>"}     or  tail <name>
  *             {"cmd":"graph","machine":"<name>"}    or  graph <name>
+ *             {"cmd":"crash","actor":"<id>"}        or  crash <id>
+ *               (fault injection for chaos drills: the actor crashes as if it threw and its
+ *               supervisor restarts it, or escalates past its restart intensity; answers
+ *               {"actor":id,"crashed":true}. `kubelet-ts inspect` does not send it)
  *             (JSON requests may carry an "id", string or number, echoed in every answer)
  *   response  {"ok":true,"id"?,"result":...}  |  {"ok":false,"id"?,"error":"..."}
  *   tail      first the answer {"ok":true,"id"?,"result":{"channel":C,"subscribed":true}}, then

@@ -8,11 +8,13 @@
  *   1 pleg        container lifecycle events
  *   2 probes      a probe result changed: a liveness failure, any readiness or startup
  *                 change syncs the pod (upstream handleProbeSync)
- *   3 syncTick    every second: pods whose worker asked for a resync by now, and desired pods
- *                 without a worker (e.g. after podWorkers restarted, or a static pod whose
- *                 namesake has now terminated: staticStartHeld)
+ *   3 syncTick    every second: pods whose worker asked for a resync by now (--sync-frequency
+ *                 after its last sync, or a backoff expiry), and desired pods without a worker
+ *                 (e.g. after podWorkers restarted, or a static pod whose namesake has now
+ *                 terminated: staticStartHeld)
  *   4 housekeeping every 2s: pods running on the node that no source wants any more, and
- *                 workers of undesired pods that were never told to remove them
+ *                 workers of undesired pods that were never told to remove them; nothing
+ *                 until every configured source has listed once (pod-manager's readySources)
  * Each message becomes zero or more `podWorker.update`s (`dispatch`, a pure function); the
  * per-pod slot discipline is applied by podWorkers.
  */
@@ -59,6 +61,9 @@ export function staticStartHeld(uid: string, d: DesiredPod | undefined, v: SyncL
   }
   return false;
 }
+
+/** Upstream HandlePodCleanups' PodTerminationGracePeriodSecondsOverride for orphaned runtime pods. */
+export const ORPHAN_GRACE_SECONDS = 1;
 
 /** What one mailbox message asks of the pod workers. Pure. */
 export function dispatch(msg: SyncLoopInput, v: SyncLoopViews): PodWorkerUpdate[] {
@@ -119,9 +124,13 @@ export function dispatch(msg: SyncLoopInput, v: SyncLoopViews): PodWorkerUpdate[
       // Until every source has listed once, an unknown pod may simply not be read yet.
       if (!v.sourcesReady) return [];
       const out: PodWorkerUpdate[] = [];
-      for (const [uid, rp] of v.runtimePods) {
+      for (const uid of v.runtimePods.keys()) {
         if ((v.desired.has(uid) && !v.desired.get(uid)!.rejected) || v.workers.has(uid)) continue;
-        out.push({ type: 'podWorker.update', uid, updateType: 'kill', pod: null, removed: true, gracePeriodSeconds: rp.gracePeriodSeconds, cause: 'housekeeping.orphan' });
+        // Upstream HandlePodCleanups kills such a pod aggressively, with a 1 s grace period
+        // override rather than the grace its containers' labels carry: every source has listed,
+        // so nobody wants it (a pod force-deleted in the API, a manifest removed while the
+        // kubelet was down).
+        out.push({ type: 'podWorker.update', uid, updateType: 'kill', pod: null, removed: true, gracePeriodSeconds: ORPHAN_GRACE_SECONDS, cause: 'housekeeping.orphan' });
       }
       // Any worker whose pod is no longer desired and that was never told so (its removing kill
       // was lost, e.g. the syncLoop restarted in between): terminating and terminated ones too,
@@ -137,8 +146,12 @@ export function dispatch(msg: SyncLoopInput, v: SyncLoopViews): PodWorkerUpdate[
 }
 
 export interface SyncLoopDeps {
-  /** The configured pod sources; housekeeping waits until each has listed once. Default: file. */
-  sources?: readonly PodSource[];
+  /**
+   * The configured pod sources, exactly (upstream registers a source only when it is configured:
+   * file with a manifest path, http with a manifest URL, api with a kubeconfig); housekeeping
+   * waits until each has listed once. Empty: nothing to wait for.
+   */
+  sources: readonly PodSource[];
   /** Upstream's syncTicker period: 1s. */
   syncTickMs?: number;
   /** Upstream's housekeeping period: 2s. */
@@ -151,17 +164,13 @@ export const syncLoop: ActorSpec<SyncLoopDeps> = {
   dependsOn: ['podManager', 'podWorkers', 'pleg'],
   start(ctx) {
     const empty = new Map();
-    // Each source says sourcesReady once; a restarted syncLoop resumes from the view it wrote.
-    const ready = new Set<PodSource>(ctx.bus.current('readySources') ?? []);
-    const waiting = new Set<PodSource>((ctx.deps.sources ?? ['file']).filter((s) => !ready.has(s)));
-    let sourcesReady = waiting.size === 0;
-    ctx.on(ctx.bus.events('config'), (m) => {
-      if (m.type !== 'config.sourcesReady' || ready.has(m.source)) return;
-      ready.add(m.source);
-      waiting.delete(m.source);
-      sourcesReady = waiting.size === 0;
-      ctx.bus.publish('readySources', new Set(ready));
-    });
+    // Readiness is pod-manager's readySources view, read when it is needed: a source that
+    // listed before this instance subscribed (the file source at start, or while the syncLoop
+    // restarted) is not lost, as a one-shot sourcesReady event heard too late would be.
+    const waitingFor = (): PodSource[] => {
+      const ready = ctx.bus.current('readySources');
+      return ctx.deps.sources.filter((s) => !ready?.has(s));
+    };
     const ticks = ctx.bus.events('syncLoop');
     const mailbox = new PriorityMailbox<SyncLoopInput>([
       { name: 'podManager', source: ctx.bus.events('podManager') as Observable<SyncLoopInput> },
@@ -176,7 +185,7 @@ export const syncLoop: ActorSpec<SyncLoopDeps> = {
         desired: ctx.bus.current('desiredPods') ?? empty,
         workers: ctx.bus.current('podWorkerStates') ?? empty,
         runtimePods: ctx.bus.current('runtimePods') ?? empty,
-        sourcesReady,
+        sourcesReady: waitingFor().length === 0,
         now: ctx.clock.now(),
       });
       for (const u of updates) {
@@ -187,7 +196,7 @@ export const syncLoop: ActorSpec<SyncLoopDeps> = {
     ctx.on(mailbox.messages(), handle);
     ctx.setInterval(() => ctx.bus.send('syncLoop', { type: 'syncLoop.syncTick' }), ctx.deps.syncTickMs ?? 1000);
     ctx.setInterval(() => ctx.bus.send('syncLoop', { type: 'syncLoop.housekeeping' }), ctx.deps.housekeepingMs ?? 2000);
-    ctx.setInspect(() => ({ mailboxDepth: mailbox.depth(), mailbox: mailbox.depthBy(), dispatched, sourcesReady, waitingFor: [...waiting] }));
+    ctx.setInspect(() => ({ mailboxDepth: mailbox.depth(), mailbox: mailbox.depthBy(), dispatched, sourcesReady: waitingFor().length === 0, waitingFor: waitingFor() }));
     return { stop: () => mailbox.stop() };
   },
 };

@@ -4,13 +4,24 @@
  * running instance and the newest exited one (its exit code and reason feed `lastState`),
  * remove older exited instances; remove exited sandboxes of a pod except the newest one.
  * Pods that are gone entirely are removed by their pod worker; orphans by housekeeping.
- * A runtime error is a state (logged, retried next period), not a crash.
+ * Then (upstream evictPodLogsDirectories), once every configured pod source has listed: each
+ * pod log directory `<pod-logs-dir>/<namespace>_<name>_<uid>` whose pod is not desired, has no
+ * pod worker and has no sandbox or container left in the runtime is removed. Only real
+ * directories directly under the log root are touched: a symlink there is left alone, and one
+ * inside a removed directory is unlinked, never followed. (kubelet-ts writes no legacy
+ * /var/log/containers symlinks, so there are none to prune.)
+ * A runtime or file system error is a state (logged, retried next period), not a crash.
  */
+import { join } from 'node:path';
 import type { ActorSpec } from '../../kernel/actor.ts';
 import { defaultPolicy } from '../../kernel/actor.ts';
+import { errText } from '../../kernel/log.ts';
 import { isCriError } from '../../protocols/cri/errors.ts';
 import { LABEL_CONTAINER_NAME, LABEL_POD_UID } from '../../protocols/cri/labels.ts';
 import type { Container, PodSandbox, RuntimeService } from '../../protocols/cri/types.ts';
+import type { PodSource } from '../../protocols/messages/config.ts';
+import type {} from '../../protocols/messages/channels.ts';
+import type { PodLogEntry, PodLogFs } from './adapters.ts';
 
 export interface GcDeps {
   cri: Pick<RuntimeService, 'listContainers' | 'listPodSandbox' | 'removeContainer' | 'removePodSandbox'>;
@@ -18,6 +29,33 @@ export interface GcDeps {
   periodMs?: number;
   /** Dead instances kept per (pod, container name): upstream MaxPerPodContainer 1. */
   maxPerPodContainer?: number;
+  /** --pod-logs-dir and the port to prune it; without both, pod log directories are left alone. */
+  podLogsDir?: string;
+  logFs?: PodLogFs;
+  /** The configured pod sources: log directories are removed only once each has listed. Default: file. */
+  sources?: readonly PodSource[];
+}
+
+/** The pod uid of a pod log directory name `<namespace>_<name>_<uid>`; undefined for any other name. */
+export function podUidOfLogDir(name: string): string | undefined {
+  const parts = name.split('_');
+  return parts.length === 3 && parts.every((p) => p !== '') ? parts[2] : undefined;
+}
+
+/**
+ * The pod log directories to remove (upstream evictPodLogsDirectories with ShouldPodContentBeRemoved):
+ * real directories of pods that are neither desired nor held by a pod worker and of which the
+ * runtime lists no sandbox or container. Pure.
+ */
+export function evictableLogDirs(entries: readonly PodLogEntry[], keep: { desired: ReadonlySet<string>; workers: ReadonlySet<string>; runtime: ReadonlySet<string> }): string[] {
+  const out: string[] = [];
+  for (const e of entries) {
+    const uid = podUidOfLogDir(e.name);
+    if (!e.dir || uid === undefined) continue;
+    if (keep.desired.has(uid) || keep.workers.has(uid) || keep.runtime.has(uid)) continue;
+    out.push(e.name);
+  }
+  return out.sort();
 }
 
 /** What to remove, given the runtime's lists. Pure. */
@@ -64,6 +102,36 @@ export const containerGC: ActorSpec<GcDeps> = {
     let removed = 0;
     let lastError = '';
     let lastRun = 0;
+    let removedLogDirs = 0;
+    const sources = ctx.deps.sources ?? ['file'];
+    const sourcesReady = () => {
+      const ready = ctx.bus.current('readySources');
+      return sources.every((s) => ready?.has(s));
+    };
+
+    /** upstream evictPodLogsDirectories, from the runtime lists read this period. */
+    const collectLogDirs = async (cs: readonly Container[], ss: readonly PodSandbox[]) => {
+      const { podLogsDir, logFs } = ctx.deps;
+      if (!podLogsDir || !logFs || !sourcesReady()) return;
+      const uids = (xs: Iterable<string | undefined>) => new Set([...xs].filter((u): u is string => u !== undefined));
+      const dirs = evictableLogDirs(await logFs.list(podLogsDir), {
+        desired: uids(ctx.bus.current('desiredPods')?.keys() ?? []),
+        workers: uids(ctx.bus.current('podWorkerStates')?.keys() ?? []),
+        runtime: uids([...cs, ...ss].map((x) => x.labels[LABEL_POD_UID])),
+      });
+      for (const name of dirs) {
+        const path = join(podLogsDir, name);
+        try {
+          await logFs.removeDir(path);
+          removedLogDirs++;
+          ctx.log.info('removed pod log directory', { path }, 2);
+        } catch (e) {
+          lastError = `removing pod log directory ${path}: ${errText(e)}`;
+          ctx.log.warn('failed to remove pod log directory', { path, error: errText(e) });
+        }
+      }
+    };
+
     const collect = async () => {
       if (running) return;
       running = true;
@@ -77,6 +145,12 @@ export const containerGC: ActorSpec<GcDeps> = {
           ctx.log.info('garbage collected', { containers: victims.containers.length, sandboxes: victims.sandboxes.length }, 2);
         }
         lastError = '';
+        try {
+          await collectLogDirs(cs, ss);
+        } catch (e) {
+          lastError = `reading pod log root ${ctx.deps.podLogsDir}: ${errText(e)}`;
+          ctx.log.warn('pod log garbage collection failed', { path: ctx.deps.podLogsDir, error: errText(e) });
+        }
       } catch (e) {
         if (!isCriError(e)) throw e;
         lastError = e.message;
@@ -87,6 +161,6 @@ export const containerGC: ActorSpec<GcDeps> = {
       }
     };
     ctx.setInterval(() => ctx.run(collect()), ctx.deps.periodMs ?? 60_000);
-    ctx.setInspect(() => ({ removed, lastError, lastRun }));
+    ctx.setInspect(() => ({ removed, removedLogDirs, lastError, lastRun }));
   },
 };

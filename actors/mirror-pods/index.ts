@@ -17,7 +17,8 @@
  * mirrors of static pods it has not read yet. A restarted instance takes the sources that have
  * listed from the syncLoop's `readySources` view.
  *
- * Every API error is logged and the next reconcile retries; a 409 AlreadyExists on create and a
+ * Every API error is logged and the next reconcile retries (a refused create backs off, its
+ * cause said once: logic.ts); a 409 AlreadyExists on create and a
  * 404 / 409 (uid precondition) on delete are the view lagging behind, not errors.
  */
 import type { ActorSpec } from '../../kernel/actor.ts';
@@ -26,7 +27,7 @@ import { ApiError, type MirrorPodApi } from '../../protocols/kube/api.ts';
 import type { Pod } from '../../protocols/kube/pod.ts';
 import type { MirrorPods, PodSource } from '../../protocols/messages/config.ts';
 import type {} from '../../protocols/messages/channels.ts';
-import { created, deleted, initialState, mirrorPodsOf, plan, notTerminatedNames, type MirrorAction, type MirrorState } from './logic.ts';
+import { created, createFailed, deleted, initialState, mirrorPodsOf, plan, notTerminatedNames, type MirrorAction, type MirrorState } from './logic.ts';
 import { errText } from '../../kernel/log.ts';
 
 /** Periodic reconcile (the kubelet's housekeeping syncs mirrors at least this often). */
@@ -51,6 +52,7 @@ export const mirrorPods: ActorSpec<MirrorPodsDeps> = {
     const waitingFor = new Set<PodSource>(ctx.deps.sources ?? ['file']);
     let state: MirrorState = initialState();
     let holding: string | undefined;
+    let retryScheduledAt: number | undefined;
     const stats = { reconciles: 0, creates: 0, deletes: 0, failures: 0, lastError: '', lastReconcileAt: -1 };
 
     const fail = (what: string, pod: string, e: unknown) => {
@@ -66,10 +68,22 @@ export const mirrorPods: ActorSpec<MirrorPodsDeps> = {
         stats.creates++;
         ctx.log.info('created mirror pod', { pod: key, hash }, 2);
       } catch (e) {
-        if (!isCode(e, 409)) return fail('creating', key, e);
+        if (!isCode(e, 409)) return createRefused(key, hash, e);
         ctx.log.info('mirror pod already exists', { pod: key }, 4);
       }
       state = created(state, key, hash, ctx.clock.now());
+    };
+
+    /** A failed create: backed off when refused (logic.createFailed), said once per cause. */
+    const createRefused = (key: string, hash: string, e: unknown): void => {
+      const refused = e instanceof ApiError && e.code >= 400 && e.code < 500 && e.code !== 429;
+      const r = createFailed(state, key, hash, errText(e), refused, ctx.clock.now());
+      state = r.state;
+      stats.failures++;
+      stats.lastError = `creating ${key}: ${errText(e)}`;
+      const retryInMs = r.retryAt - ctx.clock.now();
+      if (r.report) ctx.log.warn('failed creating mirror pod, will retry', { pod: key, error: errText(e), ...(refused ? { retryInMs } : {}) });
+      else ctx.log.info('failed creating mirror pod again', { pod: key, error: errText(e), ...(refused ? { retryInMs } : {}) }, 4);
     };
 
     /** DELETE with the uid precondition and grace 0; true when that object is gone. */
@@ -117,6 +131,11 @@ export const mirrorPods: ActorSpec<MirrorPodsDeps> = {
       state = p.state;
       stats.reconciles++;
       stats.lastReconcileAt = ctx.clock.now();
+      if (p.nextRetryAt !== undefined && p.nextRetryAt !== retryScheduledAt) {
+        // a backed-off create is due then, which may fall between two resyncs
+        retryScheduledAt = p.nextRetryAt;
+        ctx.setTimeout(run, p.nextRetryAt - ctx.clock.now());
+      }
       if (p.holding !== holding) {
         if (p.holding) ctx.log.info(`not creating mirror pods: ${p.holding}`, {}, 2);
         holding = p.holding;
@@ -159,6 +178,7 @@ export const mirrorPods: ActorSpec<MirrorPodsDeps> = {
       mirrorsFromView: ctx.bus.current('mirrorPods') !== undefined,
       pendingCreates: Object.fromEntries([...state.created].map(([k, e]) => [k, e.hash])),
       pendingDeletes: Object.fromEntries([...state.deleted].map(([uid, e]) => [uid, e.key])),
+      failedCreates: Object.fromEntries([...(state.failedCreates ?? [])].map(([k, f]) => [k, { cause: f.cause, refusals: f.refusals, retryAt: f.retryAt }])),
     }));
 
     run();

@@ -19,6 +19,13 @@
  * mirror until the static pod has stopped; here the kill may not have reached the worker yet). Upstream deletes orphans without a uid precondition; ours carries
  * one, so a mirror recreated meanwhile is never deleted by a stale decision.
  *
+ * A create the API server refuses (4xx: NodeRestriction's 403 for a static pod that references a
+ * ConfigMap or a Secret, a 422) would be refused again: the next attempt for that spec waits 10 s,
+ * doubling on each refusal up to 5 minutes (upstream's MaxContainerBackOff; upstream itself retries
+ * at every sync), and the cause is said once, again only when it changes or after a success. A
+ * transient failure (no answer, 429, 5xx) is retried at the next reconcile. A changed manifest
+ * (a new hash) is tried at once.
+ *
  * Expectations cover the lag of the mirror pods view behind our own writes: after a create (or a
  * 409 AlreadyExists) the name is expected to hold a mirror of that hash, after a delete (or a
  * 404) the uid is expected gone. An expectation is dropped once the view confirms it, or after
@@ -34,11 +41,30 @@ import { CONFIG_HASH_ANNOTATION, CONFIG_MIRROR_ANNOTATION } from '../../protocol
 /** How long a write of ours may stay invisible in the view before we stop trusting it. */
 export const EXPECTATION_TTL_MS = 30_000;
 
+/** The first wait after a create the API server refused, doubling on each refusal. */
+export const CREATE_BACKOFF_MIN_MS = 10_000;
+/** The longest wait between two attempts (upstream's MaxContainerBackOff, 5 minutes). */
+export const CREATE_BACKOFF_MAX_MS = 300_000;
+
+/** The creates that failed at "namespace/name": for the backoff and for saying each cause once. */
+export interface CreateFailure {
+  /** The static pod's hash that was refused: a changed manifest is tried again at once. */
+  hash: string;
+  /** The error of the last failure (its text): a new cause is reported, a repeated one is not. */
+  cause: string;
+  /** Consecutive refusals (the backoff's exponent); transient failures do not count. */
+  refusals: number;
+  /** No create before this time (clock ms). */
+  retryAt: number;
+}
+
 export interface MirrorState {
   /** "namespace/name" → the hash of the mirror we created (or found existing) there. */
   readonly created: ReadonlyMap<string, { hash: string; until: number }>;
   /** uid → "namespace/name" of a mirror we deleted. */
   readonly deleted: ReadonlyMap<string, { key: string; until: number }>;
+  /** "namespace/name" → its last failed create, until a create there succeeds. */
+  readonly failedCreates?: ReadonlyMap<string, CreateFailure>;
 }
 
 export interface PlanInputs {
@@ -67,6 +93,8 @@ export interface Plan {
   actions: MirrorAction[];
   /** Why creates are held (no Node uid yet, Node being deleted); undefined when they are not. */
   holding?: string;
+  /** The earliest time a create held back by its backoff may be tried (a reconcile is due then). */
+  nextRetryAt?: number;
 }
 
 export function initialState(): MirrorState {
@@ -131,7 +159,7 @@ export function notTerminatedNames(states: Iterable<{ namespace: string; name: s
   return out;
 }
 
-/** Drop expectations the view confirmed or that timed out. */
+/** Drop expectations the view confirmed or that timed out (failed creates stay). */
 function settle(state: MirrorState, mirrors: MirrorPods, now: number): MirrorState {
   // a deleted uid is confirmed once the view no longer holds it
   const deleted = new Map([...state.deleted].filter(([uid, e]) => e.until > now && mirrors.get(e.key)?.metadata.uid === uid));
@@ -140,12 +168,12 @@ function settle(state: MirrorState, mirrors: MirrorPods, now: number): MirrorSta
     const m = mirrors.get(key);
     return e.until > now && (m === undefined || deleted.has(m.metadata.uid));
   }));
-  return { created, deleted };
+  return { created, deleted, ...(state.failedCreates ? { failedCreates: state.failedCreates } : {}) };
 }
 
 /** What to do now. Pure. */
 export function plan(prev: MirrorState, inp: PlanInputs): Plan {
-  const state = settle(prev, inp.mirrors, inp.now);
+  const state: { -readonly [K in keyof MirrorState]: MirrorState[K] } = settle(prev, inp.mirrors, inp.now);
   const actions: MirrorAction[] = [];
 
   const nodeUid = inp.node?.metadata.uid;
@@ -156,6 +184,7 @@ export function plan(prev: MirrorState, inp: PlanInputs): Plan {
       : undefined;
   const ownerNode = cannotCreate === undefined ? { name: inp.nodeName, uid: nodeUid! } : undefined;
   let held = 0;
+  let nextRetryAt: number | undefined;
 
   // The mirror the view shows, unless we deleted that very object already.
   const mirrorAt = (key: string): Pod | undefined => {
@@ -170,6 +199,11 @@ export function plan(prev: MirrorState, inp: PlanInputs): Plan {
     if (!statics.has(key)) statics.set(key, { pod: d.pod, rejected: d.rejected !== undefined });
   }
 
+  // a static pod that went takes its failures with it
+  if (state.failedCreates && [...state.failedCreates.keys()].some((k) => !statics.has(k))) {
+    state.failedCreates = new Map([...state.failedCreates].filter(([k]) => statics.has(k)));
+  }
+
   for (const [key, s] of statics) {
     if (s.rejected) continue;
     const hash = staticPodHash(s.pod);
@@ -179,6 +213,12 @@ export function plan(prev: MirrorState, inp: PlanInputs): Plan {
         : mirrorHash(mirror) !== hash ? 'outdated' : undefined;
     if (mirror && reason === undefined) continue;
     if (!mirror && state.created.get(key)?.hash === hash) continue;
+    // a refused create of this very spec waits out its backoff (a delete first still goes)
+    const failure = state.failedCreates?.get(key);
+    if (!mirror && failure?.hash === hash && failure.retryAt > inp.now) {
+      nextRetryAt = Math.min(nextRetryAt ?? Infinity, failure.retryAt);
+      continue;
+    }
     const create = ownerNode ? { hash, pod: mirrorPodFor(s.pod, ownerNode) } : undefined;
     if (!create) held++;
     if (mirror) {
@@ -195,12 +235,37 @@ export function plan(prev: MirrorState, inp: PlanInputs): Plan {
     actions.push({ type: 'delete', key, namespace, name, uid, reason: 'orphaned' });
   }
 
-  return { state, actions, ...(held > 0 && cannotCreate ? { holding: cannotCreate } : {}) };
+  return {
+    state, actions,
+    ...(held > 0 && cannotCreate ? { holding: cannotCreate } : {}),
+    ...(nextRetryAt !== undefined ? { nextRetryAt } : {}),
+  };
 }
 
 /** After a create (or a 409 AlreadyExists): the view will show a mirror of this hash at `key`. Pure. */
 export function created(state: MirrorState, key: string, hash: string, now: number): MirrorState {
-  return { ...state, created: new Map(state.created).set(key, { hash, until: now + EXPECTATION_TTL_MS }) };
+  const next: MirrorState = { ...state, created: new Map(state.created).set(key, { hash, until: now + EXPECTATION_TTL_MS }) };
+  if (!state.failedCreates?.has(key)) return next;
+  const failedCreates = new Map(state.failedCreates);
+  failedCreates.delete(key);
+  return { ...next, failedCreates };
+}
+
+/**
+ * After a failed create at `key`. A refusal (`refused`: the API server answered 4xx, which the
+ * same request will get again, e.g. NodeRestriction's 403 for a pod that references a ConfigMap)
+ * backs the next attempt off 10 s, doubling, at most 5 minutes; a transient failure (no answer,
+ * 429, 5xx) leaves the next reconcile to try again. `report` is true when this cause differs
+ * from the previous failure's (or there was none since the last success): it is said once. Pure.
+ */
+export function createFailed(
+  state: MirrorState, key: string, hash: string, cause: string, refused: boolean, now: number,
+): { state: MirrorState; report: boolean; retryAt: number } {
+  const prev = state.failedCreates?.get(key);
+  const refusals = refused ? (prev?.hash === hash ? prev.refusals : 0) + 1 : 0;
+  const retryAt = refused ? now + Math.min(CREATE_BACKOFF_MAX_MS, CREATE_BACKOFF_MIN_MS * 2 ** (refusals - 1)) : now;
+  const failedCreates = new Map(state.failedCreates).set(key, { hash, cause, refusals, retryAt });
+  return { state: { ...state, failedCreates }, report: prev?.cause !== cause, retryAt };
 }
 
 /** After a delete (or a 404): the view will drop this uid. Pure. */

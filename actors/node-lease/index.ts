@@ -145,7 +145,6 @@ export const nodeLease: ActorSpec<NodeLeaseDeps> = {
             // another writer (or a stale copy): re-read before trying again
             stats.conflicts++;
             base = (await backoffEnsureLease()).lease;
-            continue;
           }
         }
       }

@@ -1,6 +1,7 @@
 /**
- * podConfig: the pod sources, merged into ADD / UPDATE / REMOVE for pod-manager (upstream
- * PodConfig). For now the one source is the static pod directory (`--pod-manifest-path`).
+ * podConfig: the static pod directory (`--pod-manifest-path`) as a pod source, its pods as ADD /
+ * UPDATE / REMOVE for pod-manager (upstream PodConfig's file source). --manifest-url and the API
+ * server are sources of their own (actors/pod-source-http, actors/pod-source-api) on the same channel.
  *
  * Every re-read of the directory is a `config.relist` message on the `config` channel: the
  * actor's own interval sends one every `checkIntervalMs` (20 s, upstream fileCheckFrequency), a
@@ -8,7 +9,8 @@
  * reads every manifest, builds the complete set and emits the difference (logic.ts). One read is
  * in flight at a time; relists that arrive meanwhile collapse into one more read after it.
  *
- * Without a manifest path there is no source to wait for: sourcesReady goes out at start.
+ * Without a manifest path the file source is off: it sends nothing, and nothing waits for it
+ * (bin/kubelet.ts configures the syncLoop's sources: file only with a manifest path).
  * On restart the instance adopts the file pods already in the `desiredPods` view, so it neither
  * re-adds them nor forgets to remove one whose file went away while it was down.
  */
@@ -37,7 +39,8 @@ export interface PodConfigDeps {
 export const podConfig: ActorSpec<PodConfigDeps> = {
   ...defaultPolicy,
   id: 'podConfig',
-  dependsOn: [],
+  // pod-manager must hear the first listing; adoption reads its view
+  dependsOn: ['podManager'],
   start(ctx) {
     const { manifestDir, nodeName, fs } = ctx.deps;
     const checkIntervalMs = ctx.deps.checkIntervalMs ?? DEFAULT_CHECK_INTERVAL_MS;
@@ -45,8 +48,7 @@ export const podConfig: ActorSpec<PodConfigDeps> = {
 
     if (manifestDir === undefined) {
       ctx.log.info('no static pod path configured: the file source is off', {}, 1);
-      ctx.setInspect(() => ({ manifestDir: null, ready: true }));
-      ctx.bus.send('config', { type: 'config.sourcesReady', source: 'file' });
+      ctx.setInspect(() => ({ manifestDir: null }));
       return;
     }
     const dir: string = manifestDir;

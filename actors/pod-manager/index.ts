@@ -2,7 +2,8 @@
  * podManager: the node's desired pods (upstream pod_manager.go). It applies pod-config's
  * ADD / UPDATE / REMOVE to the `desiredPods` view (its single writer) and only then tells the
  * syncLoop (`podManager.podChanged`), so a sync never looks up a pod the view lacks.
- * Mirror pods join here with the API source.
+ * Mirror pods join here with the API source. It also owns the `readySources` view: the sources
+ * that have sent `config.sourcesReady` (housekeeping waits for every configured one).
  *
  * Admission (upstream HandlePodAdditions → canAdmitPod): each ADDED pod, oldest first, is checked
  * (admission.ts) against the `node` view and the pods already admitted and still active. A
@@ -174,6 +175,18 @@ export const podManager: ActorSpec<PodManagerDeps> = {
     };
 
     ctx.on(ctx.bus.events('config'), apply);
+
+    // The sources that have delivered their first complete set (upstream PodConfig's seen
+    // sources), as a view: the syncLoop and mirror-pods read it whenever they start, so a source
+    // that became ready before they subscribed (or while they restarted) is never lost. A
+    // restarted instance resumes from the view it published before.
+    const ready = new Set<PodSource>(ctx.bus.current('readySources') ?? []);
+    ctx.on(ctx.bus.events('config'), (m) => {
+      if (m.type !== 'config.sourcesReady' || ready.has(m.source)) return;
+      ready.add(m.source);
+      ctx.log.info('pod source ready (it has listed once)', { source: m.source }, 2);
+      ctx.bus.publish('readySources', new Set(ready));
+    });
     // The Node is known: the held pods are admitted now, oldest first, as one batch.
     ctx.on(ctx.bus.view('node'), () => {
       if (held.size === 0) return;
@@ -199,6 +212,7 @@ export const podManager: ActorSpec<PodManagerDeps> = {
       for (const pod of synced) ctx.bus.send('podManager', { type: 'podManager.podChanged', op: 'update', pod });
     });
     ctx.setInspect(() => ({
+      readySources: [...ready],
       rejectedTotal: rejectedCount,
       waitingForNode: [...held.values()].map((p) => `${p.metadata.namespace}/${p.metadata.name}`),
       pods: [...pods.values()].map((d) => ({

@@ -14,7 +14,11 @@
  * (BOOKMARK included) moves it on; each watch asks allowWatchBookmarks and a timeoutSeconds of
  * 5–10 minutes; a watch that ends within a second without a single event counts as a failure
  * (no hot loop against a server that closes at once); backoff 800 ms doubling to 30 s with
- * jitter, reset after 2 minutes without one. The list is a consistent read (no resourceVersion):
+ * jitter, reset after 2 minutes without one, and after a watch that worked (it delivered an
+ * event, or ran its course). While the server does not answer at all (refused, reset, timed
+ * out) the backoff is capped at 2 s, so the watch is back within 5 s of it answering again
+ * (logic.ts BACKOFF). A failure is logged as a warning once per cause, its repeats at -v=2.
+ * The list is a consistent read (no resourceVersion):
  * after a 410 the whole set is diffed against what was emitted, so a pod deleted meanwhile is
  * removed. A bad event is logged and skipped, never a crash.
  *
@@ -29,7 +33,7 @@ import { ApiError, type PodSourceApi, type WatchEvent, type WatchHandle } from '
 import type { Pod } from '../../protocols/kube/pod.ts';
 import type {} from '../../protocols/messages/channels.ts';
 import {
-  adopt, apply, classifyWatchError, initialBackoff, initialState, nextBackoff, podKey, replace, resourceVersionOf, watchTimeoutSeconds,
+  adopt, apply, classifyWatchError, failureOf, initialBackoff, initialState, nextBackoff, podKey, replace, resourceVersionOf, watchTimeoutSeconds,
   type ApiSourceState, type BackoffState, type Outcome,
 } from './logic.ts';
 import { errText } from '../../kernel/log.ts';
@@ -44,7 +48,9 @@ export interface PodSourceApiDeps {
 /** client-go: a watch shorter than this with no event is an error ("very short watch"). */
 const SHORT_WATCH_MS = 1000;
 
-type WatchEnd = { kind: 'ended' } | { kind: 'gone'; reason: string } | { kind: 'failed'; error: unknown };
+type WatchFailure = { kind: 'gone'; reason: string } | { kind: 'failed'; error: unknown };
+/** How a watch ended; `worked`: it delivered an event other than ERROR (the server serves it). */
+type WatchEnd = (WatchFailure | { kind: 'ended' }) & { worked: boolean };
 
 
 export const podSourceApi: ActorSpec<PodSourceApiDeps> = {
@@ -81,7 +87,11 @@ export const podSourceApi: ActorSpec<PodSourceApiDeps> = {
       lastError: '',
       backoffMs: 0,
       nextAttemptAt: undefined as number | undefined,
+      /** Failures since the last watch that worked. */
+      failures: 0,
     };
+    // The cause last logged as a warning: its repeats are logged at -v=2 only.
+    let warned = '';
 
     const emit = (o: Outcome) => {
       state = o.state;
@@ -99,19 +109,31 @@ export const podSourceApi: ActorSpec<PodSourceApiDeps> = {
     const sleep = (ms: number) => new Promise<void>((r) => ctx.setTimeout(r, ms));
 
     const backOff = async (what: string, err: unknown) => {
-      const next = nextBackoff(backoff, ctx.clock.now(), random);
+      const failure = failureOf(err);
+      const next = nextBackoff(backoff, ctx.clock.now(), random, failure);
       backoff = next.state;
       stats.lastError = `${what}: ${errText(err)}`;
       stats.backoffMs = next.delayMs;
       stats.nextAttemptAt = ctx.clock.now() + next.delayMs;
       stats.phase = 'backoff';
-      ctx.log.warn(`api pod source: ${what} failed, retrying`, { error: errText(err), retryInMs: next.delayMs, resourceVersion });
+      stats.failures++;
+      const fields = { error: errText(err), retryInMs: next.delayMs, resourceVersion, failures: stats.failures, answered: failure === 'answered' };
+      if (stats.lastError !== warned) ctx.log.warn(`api pod source: ${what} failed, retrying`, fields);
+      else ctx.log.info(`api pod source: ${what} failed again, retrying`, fields, 2);
+      warned = stats.lastError;
       await sleep(next.delayMs);
       stats.nextAttemptAt = undefined;
     };
 
+    /** A watch worked: the next failure is warned about (and backs off from the start, see loop). */
+    const succeeded = () => {
+      if (stats.failures > 0) ctx.log.info('api pod source: watching again', { failures: stats.failures, resourceVersion }, 1);
+      stats.failures = 0;
+      warned = '';
+    };
+
     /** One event; returns how the watch must end when it is an ERROR. Never throws. */
-    const onEvent = (ev: WatchEvent<Pod>): WatchEnd | undefined => {
+    const onEvent = (ev: WatchEvent<Pod>): WatchFailure | undefined => {
       stats.events++;
       try {
         const type = (ev as { type?: unknown } | null)?.type;
@@ -145,7 +167,8 @@ export const podSourceApi: ActorSpec<PodSourceApiDeps> = {
     const watchOnce = (): Promise<WatchEnd> =>
       new Promise<WatchEnd>((resolve) => {
         let settled = false;
-        let ending: WatchEnd | undefined;
+        let ending: WatchFailure | undefined;
+        let worked = false;
         let handle: WatchHandle | undefined;
         const startedAt = ctx.clock.now();
         let count = 0;
@@ -157,12 +180,12 @@ export const podSourceApi: ActorSpec<PodSourceApiDeps> = {
           resolve(r);
         };
         const done = (err?: unknown) => {
-          if (ending) return settle(ending);
-          if (err !== undefined) return settle({ kind: 'failed', error: err });
+          if (ending) return settle({ ...ending, worked });
+          if (err !== undefined) return settle({ kind: 'failed', error: err, worked });
           if (count === 0 && ctx.clock.now() - startedAt < SHORT_WATCH_MS) {
-            return settle({ kind: 'failed', error: new Error('very short watch: ended at once without an event') });
+            return settle({ kind: 'failed', error: new Error('very short watch: ended at once without an event'), worked });
           }
-          settle({ kind: 'ended' });
+          settle({ kind: 'ended', worked });
         };
         const event = (ev: WatchEvent<Pod>) => {
           if (settled || ending || ctx.stopped) return;
@@ -171,6 +194,9 @@ export const podSourceApi: ActorSpec<PodSourceApiDeps> = {
           if (end) {
             ending = end;
             handle?.abort(); // done() follows; without a handle yet, aborted when it arrives
+          } else if (!worked) {
+            worked = true;
+            succeeded();
           }
         };
         stats.watches++;
@@ -186,7 +212,7 @@ export const podSourceApi: ActorSpec<PodSourceApiDeps> = {
             stats.watching = true;
             if (ending || ctx.stopped) h.abort();
           },
-          (err: unknown) => settle({ kind: 'failed', error: err }),
+          (err: unknown) => settle({ kind: 'failed', error: err, worked: false }),
         );
       });
 
@@ -218,6 +244,10 @@ export const podSourceApi: ActorSpec<PodSourceApiDeps> = {
         stats.phase = 'watching';
         const end = await watchOnce();
         if (ctx.stopped) return;
+        // A watch that worked is the success after which client-go's backoff starts over (a list
+        // alone is not: a list that works and a watch that fails at once, again and again, must
+        // keep backing off, or it becomes a relist storm).
+        if (end.worked || end.kind === 'ended') backoff = initialBackoff();
         if (end.kind === 'ended') {
           ctx.log.info('api pod source: watch ended, watching again', { resourceVersion }, 4);
           continue;

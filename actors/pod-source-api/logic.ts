@@ -39,6 +39,7 @@ import {
 } from '../../protocols/kube/static-pod.ts';
 import { formatFieldErrors, parsePod } from '../../protocols/kube/validation.ts';
 import type { ConfigEvent } from '../../protocols/messages/config.ts';
+import { ApiError } from '../../protocols/kube/api.ts';
 
 export interface ApiSourceState {
   /** What pod-manager has from us: UID → pod. */
@@ -334,10 +335,29 @@ export function watchTimeoutSeconds(random: () => number): number {
 
 /**
  * The reflector's backoff manager (wait.NewExponentialBackoffManager(800ms, 30s, 2min, 2.0, 1.0)):
- * 800 ms doubling to 30 s, each delay plus up to 100% jitter, back to 800 ms when the previous
- * backoff started more than 2 minutes ago.
+ * 800 ms doubling, each delay plus up to 100% jitter, back to 800 ms when the previous backoff
+ * started more than 2 minutes ago, and (the actor's doing, initialBackoff) after a watch that
+ * worked. The cap depends on what failed:
+ * - 30 s (client-go's) when the API server answered with an error (429, 5xx, 410, a watch ERROR
+ *   event, a watch closed at once without an event): it is there, and a retry costs it work;
+ * - 2 s while it does not answer at all (connection refused or reset, no answer in time): a
+ *   refused connection costs the server nothing, and the watch must be back within 5 s of the
+ *   server answering again (2 s plus jitter: under 4 s), where the 30 s cap with its jitter took
+ *   up to a minute (issue 8). A server that is up but failing still gets the full backoff.
  */
-export const BACKOFF = { initialMs: 800, maxMs: 30_000, resetMs: 120_000, factor: 2, jitter: 1 } as const;
+export const BACKOFF = { initialMs: 800, maxMs: 30_000, unansweredMaxMs: 2000, resetMs: 120_000, factor: 2, jitter: 1 } as const;
+
+/** Whether the API server answered the failed request (with an error) or never did. */
+export type Failure = 'answered' | 'unanswered';
+
+/**
+ * The client's errors for a request without an answer are ApiError code 0 (ConnectionError,
+ * Timeout); anything else (an HTTP status, a watch ERROR event, a watch ended at once) was an
+ * answer. A kubeconfig that cannot be used is no outage: full backoff.
+ */
+export function failureOf(err: unknown): Failure {
+  return err instanceof ApiError && err.code === 0 && err.reason !== 'InvalidKubeconfig' ? 'unanswered' : 'answered';
+}
 
 export interface BackoffState {
   /** The next un-jittered delay. */
@@ -348,8 +368,9 @@ export interface BackoffState {
 
 export const initialBackoff = (): BackoffState => ({ durationMs: BACKOFF.initialMs, lastStart: undefined });
 
-export function nextBackoff(b: BackoffState, now: number, random: () => number): { delayMs: number; state: BackoffState } {
-  const base = b.lastStart === undefined || now - b.lastStart > BACKOFF.resetMs ? BACKOFF.initialMs : b.durationMs;
+export function nextBackoff(b: BackoffState, now: number, random: () => number, failure: Failure = 'answered'): { delayMs: number; state: BackoffState } {
+  const capMs = failure === 'unanswered' ? BACKOFF.unansweredMaxMs : BACKOFF.maxMs;
+  const base = Math.min(b.lastStart === undefined || now - b.lastStart > BACKOFF.resetMs ? BACKOFF.initialMs : b.durationMs, capMs);
   const delayMs = Math.round(base * (1 + random() * BACKOFF.jitter));
-  return { delayMs, state: { durationMs: Math.min(base * BACKOFF.factor, BACKOFF.maxMs), lastStart: now } };
+  return { delayMs, state: { durationMs: Math.min(base * BACKOFF.factor, capMs), lastStart: now } };
 }

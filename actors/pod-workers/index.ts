@@ -23,7 +23,10 @@ interface Worker {
   lastState: string;
 }
 
-export type PodWorkersDeps = Record<string, never>;
+export interface PodWorkersDeps {
+  /** --sync-frequency: a running pod's worker asks for a resync this long after its last sync (default 1m). */
+  resyncIntervalMs?: number;
+}
 
 function stateName(value: unknown): string {
   if (typeof value === 'string') return value;
@@ -64,7 +67,7 @@ export const podWorkers: ActorSpec<PodWorkersDeps> = {
     const deliver = (uid: string, update: PodWorkerUpdate) => {
       let w = workers.get(uid);
       if (!w) {
-        const actor = createActor(podWorkerMachine, { input: { uid }, clock: ctx.clock });
+        const actor = createActor(podWorkerMachine, { input: { uid, resyncIntervalMs: ctx.deps.resyncIntervalMs }, clock: ctx.clock });
         const worker: Worker = { actor, history: [], lastState: '' };
         w = worker;
         workers.set(uid, worker);

@@ -2,12 +2,21 @@
  * One pod worker: the lifecycle of one pod UID on this node (upstream pod_workers.go).
  *
  *   syncing.idle ──update──▶ syncing.working ──synced──▶ syncing.idle
- *        │                         │  └─synced(terminal phase)──▶ terminating
- *        └──kill──────────────▶ terminating.killing ──killed──▶ terminated.idle
+ *        │                         │  └─synced(terminal phase)──▶ terminating.killing
+ *        └──kill──────────────▶ terminating.killing ──killed──▶ terminated.settling
  *                                  ▲ (a kill while working waits in the pending slot)
+ *           terminating.killing ──killed(error)──▶ terminating.retryWait ──10s──▶ terminating.killing
+ *   terminated.settling ──(removed)──▶ terminated.removing; otherwise ──▶ terminated.idle
  *   terminated.idle ──kill(removed)──▶ terminated.removing ──removed──▶ done (final)
+ *           terminated.removing ──removed(error)──▶ terminated.retryWait ──10s──▶ terminated.removing
  *
- * SyncPod / TerminatingPod / TerminatedPod are upstream's names for the three top states.
+ * Every state: syncing.idle (waiting for an update or the resync), syncing.working (a syncPod in
+ * flight), terminating.killing (a killPod in flight), terminating.retryWait (the kill failed: 10s
+ * pause), terminated.settling (momentary: decides between removing and idle), terminated.idle
+ * (stopped, kept until the pod is removed from config), terminated.removing (a removePod in
+ * flight), terminated.retryWait (the removal failed: 10s pause), done (final: the actor drops the
+ * worker). SyncPod / TerminatingPod / TerminatedPod are upstream's names for the three top states.
+ *
  * The machine is pure: it never awaits. Every runtime command is an emitted event
  * (`runtime.syncPod`, `runtime.killPod`, `runtime.removePod`) that the actor forwards to the
  * bus; replies come back as SYNCED / KILLED / REMOVED with the seq they answer, and a reply
@@ -22,7 +31,10 @@ import { assign, emit, setup } from 'xstate';
 import { isTerminalPhase, type Pod } from '../../protocols/kube/pod.ts';
 import type { PodWorkerUpdate, RuntimeCommand, SyncResult } from '../../protocols/messages/channels.ts';
 
-/** Upstream: a successful sync is repeated after resyncInterval (1m) to converge. */
+/**
+ * Upstream: a successful sync is repeated after resyncInterval to converge; the kubelet sets it
+ * from --sync-frequency / KubeletConfiguration syncFrequency (default 1m), the input's resyncIntervalMs.
+ */
 export const RESYNC_INTERVAL_MS = 60_000;
 /** Upstream backOffPeriod: a failed sync is retried after 10s. */
 export const SYNC_ERROR_BACKOFF_MS = 10_000;
@@ -41,6 +53,14 @@ export interface PodWorkerContext {
   nextSyncAt: number | undefined;
   /** Set when the pod reached a terminal phase by itself (restartPolicy Never/OnFailure). */
   terminalPhase: 'Succeeded' | 'Failed' | undefined;
+  /** How long after a successful sync the next one is due (--sync-frequency). */
+  resyncIntervalMs: number;
+}
+
+export interface PodWorkerInput {
+  uid: string;
+  /** --sync-frequency in ms; default RESYNC_INTERVAL_MS. */
+  resyncIntervalMs?: number;
 }
 
 export type PodWorkerEvent =
@@ -65,7 +85,7 @@ export const podWorkerMachine = setup({
   types: {
     context: {} as PodWorkerContext,
     events: {} as PodWorkerEvent,
-    input: {} as { uid: string },
+    input: {} as PodWorkerInput,
     emitted: {} as PodWorkerEmitted,
   },
   guards: {
@@ -109,13 +129,13 @@ export const podWorkerMachine = setup({
     })),
     emitRemove: emit(({ context }): PodWorkerEmitted => ({ type: 'runtime.removePod', uid: context.uid, seq: context.seq })),
     emitIdle: emit({ type: 'worker.idle' } as PodWorkerEmitted),
-    recordSync: assign(({ event }) => {
+    recordSync: assign(({ context, event }) => {
       if (event.type !== 'SYNCED') return {};
       const r = event.result;
       if (r.error !== undefined) {
         return { lastSyncError: r.error, nextSyncAt: event.now + SYNC_ERROR_BACKOFF_MS };
       }
-      const resync = event.now + RESYNC_INTERVAL_MS;
+      const resync = event.now + context.resyncIntervalMs;
       return { lastSyncError: undefined, nextSyncAt: r.retryAt !== undefined ? Math.min(r.retryAt, resync) : resync };
     }),
     recordTerminal: assign(({ event }) => {
@@ -138,6 +158,7 @@ export const podWorkerMachine = setup({
     lastSyncError: undefined,
     nextSyncAt: undefined,
     terminalPhase: undefined,
+    resyncIntervalMs: input.resyncIntervalMs ?? RESYNC_INTERVAL_MS,
   }),
   initial: 'syncing',
   states: {
@@ -221,5 +242,3 @@ export const podWorkerMachine = setup({
     done: { type: 'final', entry: 'emitIdle' },
   },
 });
-
-export type PodWorkerState = 'syncing' | 'terminating' | 'terminated' | 'done';

@@ -20,7 +20,10 @@ import { errText } from '../../kernel/log.ts';
 import { isCriError } from '../../protocols/cri/errors.ts';
 import type { RuntimeService } from '../../protocols/cri/types.ts';
 import {
-  decodeHealthCheckResponse, encodeHealthCheckRequest, HEALTH_CHECK_METHOD, type ServingStatus,
+  decodeHealthCheckResponse,
+  encodeHealthCheckRequest,
+  HEALTH_CHECK_METHOD,
+  type ServingStatus,
 } from '../../protocols/grpc/health.ts';
 
 /** upstream maxReadLength / maxRespBodyLength. */
@@ -77,7 +80,10 @@ function cap(b: Buffer): string {
 function deadline(clock: Clock, ms: number): { signal: AbortSignal; expired: () => boolean; clear: () => void } {
   const ac = new AbortController();
   let expired = false;
-  const id = clock.setTimeout(() => { expired = true; ac.abort(new Error('timeout')); }, ms);
+  const id = clock.setTimeout(() => {
+    expired = true;
+    ac.abort(new Error('timeout'));
+  }, ms);
   return { signal: ac.signal, expired: () => expired, clear: () => clock.clearTimeout(id) };
 }
 
@@ -102,7 +108,8 @@ export function probeRunner(deps: ProbeRunnerDeps): ProbeRunner {
       const output = cap(Buffer.concat([r.stdout, r.stderr]));
       return { result: r.exitCode === 0 ? 'success' : 'failure', output };
     } catch (e) {
-      if (isCriError(e, 'DeadlineExceeded')) return { result: 'failure', output: `command ${JSON.stringify(cmd.join(' '))} timed out` };
+      if (isCriError(e, 'DeadlineExceeded'))
+        return { result: 'failure', output: `command ${JSON.stringify(cmd.join(' '))} timed out` };
       return { result: 'unknown', error: errText(e) };
     }
   }
@@ -125,12 +132,23 @@ export function probeRunner(deps: ProbeRunnerDeps): ProbeRunner {
         let res;
         try {
           res = await request(url, {
-            method: 'GET', headers: headers.flat(), dispatcher: agent, signal: d.signal, reset: true,
+            method: 'GET',
+            headers: headers.flat(),
+            dispatcher: agent,
+            signal: d.signal,
+            reset: true,
           });
         } catch (e) {
           const u = new URL(url);
-          const addr = joinHostPort(u.hostname.replace(/^\[|\]$/g, ''), Number(u.port || (u.protocol === 'https:' ? 443 : 80)));
-          if (d.expired()) return { result: 'failure', output: `Get ${JSON.stringify(url)}: context deadline exceeded (Client.Timeout exceeded while awaiting headers)` };
+          const addr = joinHostPort(
+            u.hostname.replace(/^\[|\]$/g, ''),
+            Number(u.port || (u.protocol === 'https:' ? 443 : 80)),
+          );
+          if (d.expired())
+            return {
+              result: 'failure',
+              output: `Get ${JSON.stringify(url)}: context deadline exceeded (Client.Timeout exceeded while awaiting headers)`,
+            };
           return { result: 'failure', output: `Get ${JSON.stringify(url)}: ${dialError(addr, e, false)}` };
         }
         const code = res.statusCode;
@@ -139,7 +157,8 @@ export function probeRunner(deps: ProbeRunnerDeps): ProbeRunner {
           const next = new URL(location, url);
           if (next.hostname === firstHost) {
             await res.body.dump();
-            if (redirects + 1 >= MAX_REDIRECTS) return { result: 'failure', output: `Get ${JSON.stringify(next.href)}: stopped after 10 redirects` };
+            if (redirects + 1 >= MAX_REDIRECTS)
+              return { result: 'failure', output: `Get ${JSON.stringify(next.href)}: stopped after 10 redirects` };
             url = next.href;
             continue;
           }
@@ -154,7 +173,11 @@ export function probeRunner(deps: ProbeRunnerDeps): ProbeRunner {
         return { result: 'failure', output: `HTTP probe failed with statuscode: ${code}` };
       }
     } catch (e) {
-      if (d.expired()) return { result: 'failure', output: `Get ${JSON.stringify(url)}: context deadline exceeded (Client.Timeout exceeded while reading body)` };
+      if (d.expired())
+        return {
+          result: 'failure',
+          output: `Get ${JSON.stringify(url)}: context deadline exceeded (Client.Timeout exceeded while reading body)`,
+        };
       return { result: 'failure', output: `Get ${JSON.stringify(url)}: ${errText(e)}` };
     } finally {
       d.clear();
@@ -173,7 +196,10 @@ export function probeRunner(deps: ProbeRunnerDeps): ProbeRunner {
         socket.destroy();
         resolve(o);
       };
-      const timer = clock.setTimeout(() => finish({ result: 'failure', output: dialError(addr, undefined, true) }), timeoutMs);
+      const timer = clock.setTimeout(
+        () => finish({ result: 'failure', output: dialError(addr, undefined, true) }),
+        timeoutMs,
+      );
       socket.once('connect', () => finish({ result: 'success', output: '' }));
       socket.once('error', (e) => finish({ result: 'failure', output: dialError(addr, e, false) }));
     });
@@ -192,18 +218,28 @@ export function probeRunner(deps: ProbeRunnerDeps): ProbeRunner {
         resolve(o);
       };
       const call = client.makeUnaryRequest(
-        HEALTH_CHECK_METHOD, encodeHealthCheckRequest, decodeHealthCheckResponse, { service }, new grpc.Metadata(), {},
+        HEALTH_CHECK_METHOD,
+        encodeHealthCheckRequest,
+        decodeHealthCheckResponse,
+        { service },
+        new grpc.Metadata(),
+        {},
         (err: grpc.ServiceError | null, res?: { status: ServingStatus }) => {
           if (err) {
             if (err.code === grpc.status.UNIMPLEMENTED) {
-              finish({ result: 'failure', output: `this server does not implement the grpc health protocol (grpc.health.v1.Health): ${err.details}` });
+              finish({
+                result: 'failure',
+                output: `this server does not implement the grpc health protocol (grpc.health.v1.Health): ${err.details}`,
+              });
             } else finish({ result: 'failure', output: `error: health rpc probe failed: ${err.message}` });
             return;
           }
           const status = res?.status ?? 'UNKNOWN';
-          if (status !== 'SERVING') finish({ result: 'failure', output: `service unhealthy (responded with ${JSON.stringify(status)})` });
+          if (status !== 'SERVING')
+            finish({ result: 'failure', output: `service unhealthy (responded with ${JSON.stringify(status)})` });
           else finish({ result: 'success', output: 'service is healthy' });
-        });
+        },
+      );
       const timer = clock.setTimeout(() => {
         finish({ result: 'failure', output: `timeout: health rpc did not complete within ${timeoutMs / 1000}s` });
         call.cancel();
@@ -212,7 +248,10 @@ export function probeRunner(deps: ProbeRunnerDeps): ProbeRunner {
   }
 
   return {
-    exec, httpGet, tcp, grpc: grpcCheck,
+    exec,
+    httpGet,
+    tcp,
+    grpc: grpcCheck,
     close: () => agent.close(),
   };
 }

@@ -29,7 +29,13 @@ import { containerRef, EventReason, recordEvent } from '../../protocols/messages
 import type { ContainerProbeResults, ProbeResult, ProbeType } from '../../protocols/messages/probe.ts';
 import type { Outcome, ProbeRunner } from './adapters.ts';
 import {
-  observe, probedContainers, probeTiming, proberMachine, resolveContainerPort, type ProberEmitted, type ProbeTiming,
+  observe,
+  probedContainers,
+  probeTiming,
+  proberMachine,
+  resolveContainerPort,
+  type ProberEmitted,
+  type ProbeTiming,
 } from './machine.ts';
 import type { Probe } from '../../protocols/kube/pod.ts';
 
@@ -76,7 +82,12 @@ export const probes: ActorSpec<ProbesDeps> = {
       ctx.log.info('probe result', { pod: podName(w.pod), container: w.container.name, probe: w.probeType, result }, 2);
       publish();
       ctx.bus.send('probe', {
-        type: 'probe.resultChanged', podUid: w.uid, containerName: w.container.name, containerId, probeType: w.probeType, result,
+        type: 'probe.resultChanged',
+        podUid: w.uid,
+        containerName: w.container.name,
+        containerId,
+        probeType: w.probeType,
+        result,
       });
     };
     const removeResult = (w: Worker, containerId: string) => {
@@ -102,10 +113,16 @@ export const probes: ActorSpec<ProbesDeps> = {
       if (p.httpGet) {
         const port = resolveContainerPort(p.httpGet.port, w.container);
         if ('error' in port) return { result: 'unknown', error: port.error };
-        return runner.httpGet({
-          scheme: (p.httpGet.scheme || 'HTTP').toLowerCase(), host: p.httpGet.host || podIP, port: port.port,
-          path: p.httpGet.path ?? '', headers: p.httpGet.httpHeaders ?? [],
-        }, timeoutMs);
+        return runner.httpGet(
+          {
+            scheme: (p.httpGet.scheme || 'HTTP').toLowerCase(),
+            host: p.httpGet.host || podIP,
+            port: port.port,
+            path: p.httpGet.path ?? '',
+            headers: p.httpGet.httpHeaders ?? [],
+          },
+          timeoutMs,
+        );
       }
       if (p.tcpSocket) {
         const port = resolveContainerPort(p.tcpSocket.port, w.container);
@@ -128,14 +145,22 @@ export const probes: ActorSpec<ProbesDeps> = {
       const name = TYPE_NAME[w.probeType];
       if (o.result === 'unknown') {
         event(w, EventReason.ContainerUnhealthy, `${name} probe errored and resulted in unknown state: ${o.error}`);
-        ctx.log.info('probe errored', { pod: podName(w.pod), container: w.container.name, probe: w.probeType, error: o.error }, 1);
+        ctx.log.info(
+          'probe errored',
+          { pod: podName(w.pod), container: w.container.name, probe: w.probeType, error: o.error },
+          1,
+        );
         w.actor.send({ type: 'DONE', result: 'failure', error: true });
         return;
       }
       if (o.result === 'warning') event(w, EventReason.ContainerProbeWarning, `${name} probe warning: ${o.output}`);
       if (o.result === 'failure') {
         event(w, EventReason.ContainerUnhealthy, `${name} probe failed: ${o.output}`);
-        ctx.log.info('probe failed', { pod: podName(w.pod), container: w.container.name, probe: w.probeType, output: o.output }, 1);
+        ctx.log.info(
+          'probe failed',
+          { pod: podName(w.pod), container: w.container.name, probe: w.probeType, output: o.output },
+          1,
+        );
       }
       w.actor.send({ type: 'DONE', result: o.result === 'failure' ? 'failure' : 'success' });
     };
@@ -172,7 +197,10 @@ export const probes: ActorSpec<ProbesDeps> = {
         const cached = seen ? results.get(seen)?.[probeType] : undefined;
         const actor = createActor(proberMachine, {
           input: {
-            probeType, timing, restartPolicyNever: pod.spec?.restartPolicy === 'Never', managerStart: startedAt,
+            probeType,
+            timing,
+            restartPolicyNever: pod.spec?.restartPolicy === 'Never',
+            managerStart: startedAt,
             resume: cached !== undefined ? { containerId: seen, cached } : undefined,
           },
         });
@@ -198,14 +226,20 @@ export const probes: ActorSpec<ProbesDeps> = {
       const states = ctx.bus.current('podWorkerStates') ?? new Map();
       for (const [uid, d] of desired) {
         // upstream ReconcilePod: nothing to probe in a rejected or finished pod
-        if (d.rejected || isTerminalPhase(d.pod.status?.phase) || isTerminalPhase(ctx.bus.current('podStatuses')?.get(uid)?.phase)) continue;
+        if (
+          d.rejected ||
+          isTerminalPhase(d.pod.status?.phase) ||
+          isTerminalPhase(ctx.bus.current('podStatuses')?.get(uid)?.phase)
+        )
+          continue;
         const state = states.get(uid)?.state;
         if (state === 'terminated') stopWorkers(uid, ['liveness', 'readiness', 'startup']);
         else if (state === 'terminating') stopWorkers(uid, ['liveness', 'startup']);
         else addPod(uid, d.pod);
       }
       const uids = new Set([...workers.values()].map((w) => w.uid));
-      for (const uid of uids) if (!desired.has(uid) || desired.get(uid)!.rejected) stopWorkers(uid, ['liveness', 'readiness', 'startup']);
+      for (const uid of uids)
+        if (!desired.has(uid) || desired.get(uid)!.rejected) stopWorkers(uid, ['liveness', 'readiness', 'startup']);
     };
 
     ctx.on(ctx.bus.view('desiredPods'), reconcile);
@@ -218,9 +252,16 @@ export const probes: ActorSpec<ProbesDeps> = {
       workers: [...workers.values()].map((w) => {
         const s = w.actor.getSnapshot();
         return {
-          pod: podName(w.pod), container: w.container.name, probe: w.probeType, state: s.value,
-          containerId: s.context.containerId, result: s.context.cached ?? null, onHold: s.context.onHold,
-          resultRun: s.context.resultRun, probes: w.probes, periodSeconds: w.timing.periodSeconds,
+          pod: podName(w.pod),
+          container: w.container.name,
+          probe: w.probeType,
+          state: s.value,
+          containerId: s.context.containerId,
+          result: s.context.cached ?? null,
+          onHold: s.context.onHold,
+          resultRun: s.context.resultRun,
+          probes: w.probes,
+          periodSeconds: w.timing.periodSeconds,
         };
       }),
     }));

@@ -88,17 +88,18 @@ export type ProberEmitted =
   | { type: 'worker.stopped' };
 
 /** What a TICK in idle leads to (upstream doProbe up to the probe call). Pure. */
-export type TickDecision =
-  | { kind: 'wait' }
-  | { kind: 'stop' }
-  | { kind: 'probe' };
+export type TickDecision = { kind: 'wait' } | { kind: 'stop' } | { kind: 'probe' };
 
 function initialValue(t: ProbeType): ProbeResult | undefined {
   return t === 'readiness' ? 'failure' : t === 'liveness' ? 'success' : undefined;
 }
 
 /** The context after a TICK's bookkeeping, the results to emit, and what to do next. */
-export function onTick(c: ProberContext, now: number, obs: Observation): { ctx: ProberContext; emits: ProberEmitted[]; next: TickDecision } {
+export function onTick(
+  c: ProberContext,
+  now: number,
+  obs: Observation,
+): { ctx: ProberContext; emits: ProberEmitted[]; next: TickDecision } {
   const emits: ProberEmitted[] = [];
   let ctx = c;
   const set = (result: ProbeResult) => {
@@ -111,7 +112,8 @@ export function onTick(c: ProberContext, now: number, obs: Observation): { ctx: 
   const k = obs.container;
   if (!k || k.id === '') return { ctx, emits, next: { kind: 'wait' } };
   if (k.id !== ctx.containerId) {
-    if (ctx.containerId !== '' && ctx.cached !== undefined) emits.push({ type: 'result.remove', containerId: ctx.containerId });
+    if (ctx.containerId !== '' && ctx.cached !== undefined)
+      emits.push({ type: 'result.remove', containerId: ctx.containerId });
     ctx = { ...ctx, containerId: k.id, cached: undefined, onHold: false };
     const foundAfterRestart = k.running && k.startedAt > 0 && k.startedAt < ctx.managerStart - RESTART_GRACE_MS;
     const seed = initialValue(ctx.probeType);
@@ -126,9 +128,11 @@ export function onTick(c: ProberContext, now: number, obs: Observation): { ctx: 
     set('success');
     return { ctx, emits, next: { kind: 'stop' } };
   }
-  if (Math.trunc((now - k.startedAt) / 1000) < ctx.timing.initialDelaySeconds) return { ctx, emits, next: { kind: 'wait' } };
+  if (Math.trunc((now - k.startedAt) / 1000) < ctx.timing.initialDelaySeconds)
+    return { ctx, emits, next: { kind: 'wait' } };
   // startup gates the others; a started container's startup worker idles (a restart resumes it)
-  if (k.started ? ctx.probeType === 'startup' : ctx.probeType !== 'startup') return { ctx, emits, next: { kind: 'wait' } };
+  if (k.started ? ctx.probeType === 'startup' : ctx.probeType !== 'startup')
+    return { ctx, emits, next: { kind: 'wait' } };
   return { ctx, emits, next: { kind: 'probe' } };
 }
 
@@ -149,7 +153,13 @@ export function onResult(c: ProberContext, result: ProbeResult): { ctx: ProberCo
 }
 
 function pick(c: ProberContext): Partial<ProberContext> {
-  return { containerId: c.containerId, onHold: c.onHold, lastResult: c.lastResult, resultRun: c.resultRun, cached: c.cached };
+  return {
+    containerId: c.containerId,
+    onHold: c.onHold,
+    lastResult: c.lastResult,
+    resultRun: c.resultRun,
+    cached: c.cached,
+  };
 }
 
 export const proberMachine = setup({
@@ -160,8 +170,10 @@ export const proberMachine = setup({
     emitted: {} as ProberEmitted,
   },
   guards: {
-    tickProbes: ({ context, event }) => event.type === 'TICK' && onTick(context, event.now, event.obs).next.kind === 'probe',
-    tickStops: ({ context, event }) => event.type === 'TICK' && onTick(context, event.now, event.obs).next.kind === 'stop',
+    tickProbes: ({ context, event }) =>
+      event.type === 'TICK' && onTick(context, event.now, event.obs).next.kind === 'probe',
+    tickStops: ({ context, event }) =>
+      event.type === 'TICK' && onTick(context, event.now, event.obs).next.kind === 'stop',
     errored: ({ event }) => event.type === 'DONE' && event.error === true,
   },
   actions: {
@@ -179,14 +191,20 @@ export const proberMachine = setup({
     }),
     emitRun: emit(({ context }): ProberEmitted => ({ type: 'probe.run', containerId: context.containerId })),
     stopped: enqueueActions(({ context, enqueue }) => {
-      if (context.containerId !== '' && context.cached !== undefined) enqueue.emit({ type: 'result.remove', containerId: context.containerId });
+      if (context.containerId !== '' && context.cached !== undefined)
+        enqueue.emit({ type: 'result.remove', containerId: context.containerId });
       enqueue.emit({ type: 'worker.stopped' });
     }),
   },
 }).createMachine({
   id: 'prober',
   context: ({ input }) => ({
-    ...input, containerId: input.resume?.containerId ?? '', onHold: false, lastResult: undefined, resultRun: 0, cached: input.resume?.cached,
+    ...input,
+    containerId: input.resume?.containerId ?? '',
+    onHold: false,
+    lastResult: undefined,
+    resultRun: 0,
+    cached: input.resume?.cached,
   }),
   initial: 'idle',
   states: {
@@ -203,7 +221,10 @@ export const proberMachine = setup({
       entry: 'emitRun',
       on: {
         // one probe at a time: a tick while one runs is dropped (Go's ticker drops it too)
-        DONE: [{ guard: 'errored', target: 'idle' }, { target: 'idle', actions: 'result' }],
+        DONE: [
+          { guard: 'errored', target: 'idle' },
+          { target: 'idle', actions: 'result' },
+        ],
       },
     },
     stopped: { type: 'final', entry: 'stopped' },
@@ -230,7 +251,11 @@ export function probedContainers(pod: Pod): { container: Container; probeType: P
   const out: { container: Container; probeType: ProbeType; probe: Probe }[] = [];
   const sidecars = (pod.spec?.initContainers ?? []).filter((c) => c.restartPolicy === 'Always');
   for (const c of [...(pod.spec?.containers ?? []), ...sidecars]) {
-    for (const [probeType, probe] of [['startup', c.startupProbe], ['readiness', c.readinessProbe], ['liveness', c.livenessProbe]] as const) {
+    for (const [probeType, probe] of [
+      ['startup', c.startupProbe],
+      ['readiness', c.readinessProbe],
+      ['liveness', c.livenessProbe],
+    ] as const) {
       if (probe) out.push({ container: c, probeType, probe });
     }
   }
@@ -262,7 +287,8 @@ export function runtimeContainerId(containerID: string | undefined): string {
 export function observe(pod: Pod, status: PodStatus | undefined, containerName: string): Observation {
   const deleting = pod.metadata?.deletionTimestamp !== undefined;
   if (!status) return { found: false, deleting };
-  const byName = (l: readonly ContainerStatus[] | undefined) => l?.find((s) => s.name === containerName && s.containerID);
+  const byName = (l: readonly ContainerStatus[] | undefined) =>
+    l?.find((s) => s.name === containerName && s.containerID);
   const cs = byName(status.containerStatuses) ?? byName(status.initContainerStatuses);
   const obs: Observation = { found: true, phase: status.phase, deleting };
   if (!cs) return obs;

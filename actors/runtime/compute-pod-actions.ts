@@ -16,6 +16,9 @@
  *   Always/OnFailure and fails the pod (killPod) under Never.
  * - A regular container that is not running is started when ShouldContainerBeRestarted says
  *   so: never ran; created/unknown; exited under Always; exited non-zero under OnFailure.
+ *   An instance created but never started (the kubelet died between CreateContainer and
+ *   StartContainer) did not run: it is started as it is when it matches the spec and the
+ *   sandbox, else removed and replaced under its own attempt; either way no restart is counted.
  *   A running container whose hash changed is killed and restarted whatever the policy; one that
  *   failed its liveness/startup probe is killed, and restarted unless the policy is Never.
  * - Nothing to keep and nothing to start: kill the pod (stop the sandbox).
@@ -23,12 +26,17 @@
  *   started: it becomes a CrashLoopBackOff waiting entry with upstream's message and the time the
  *   backoff expires. It still counts as "to start" for the kill-the-pod rule, as upstream (where
  *   the backoff check happens only at start time), so a crash-looping pod keeps its sandbox.
+ * - A container using a field kubelet-ts does not support (protocols/kube/fields.ts; a pod-level
+ *   field refuses every container) is never created: it becomes a CreateContainerConfigError
+ *   waiting entry naming the fields, as upstream holds a container whose config it cannot build.
+ *   Like a backed-off one it still counts as "to start"; one already running is left running.
  *
  * Not modelled yet: sidecar (restartable) init containers, ephemeral containers, in-place
  * resize, and the "sandbox has no IP" rule (RuntimeSandboxStatus cannot tell a missing network
  * status from an empty IP).
  */
 import type { NamespaceMode } from '../../protocols/cri/types.ts';
+import { formatUnsupportedFields, refusedContainers, unsupportedFields, type UnsupportedField } from '../../protocols/kube/fields.ts';
 import { isTerminalPhase, type Container, type ContainerStatus, type Pod } from '../../protocols/kube/pod.ts';
 import type {
   ContainerWaiting, RuntimeContainerStatus, RuntimePodStatus, SyncResult,
@@ -75,10 +83,23 @@ export interface PodActions {
   containersToStart: number[];
   /** Containers to kill, by runtime container id (ignored when killPod). */
   containersToKill: Record<string, ContainerToKill>;
-  /** Containers held back by their crash-loop backoff. */
+  /** Containers held back: by their crash-loop backoff, or by a field kubelet-ts does not support. */
   waiting: ContainerWaiting[];
+  /** Every field of the pod kubelet-ts does not support (empty for a supported pod): the runtime's event. */
+  unsupported: UnsupportedField[];
   /** For each container to start that exited before: the backoff entry to advance. */
   restarts: BackoffRestart[];
+  /**
+   * Containers to start (by name) whose newest instance was created and never started (the
+   * kubelet stopped between CreateContainer and StartContainer): that instance is started as it
+   * is (its id), no new one created, so no restart is counted for a container that never ran.
+   */
+  createdToStart: Record<string, string>;
+  /**
+   * Never-started instances that cannot be started as they are (another spec hash, another
+   * sandbox): removed before their replacement is created, which takes over their attempt.
+   */
+  createdToRemove: string[];
   /** Why the sandbox is (re)created, or why the pod is killed ('' if neither). */
   reason: string;
 }
@@ -116,11 +137,13 @@ export function findContainerStatus(status: RuntimePodStatus, name: string): Run
 /**
  * The restart count (CRI attempt, log file number) for the next start of a container: the newest
  * instance's count + 1, or 0 when the runtime has none (upstream startContainer; upstream then
- * also looks at the log directory, which needs I/O).
+ * also looks at the log directory, which needs I/O). A newest instance that was created and never
+ * started did not run: its replacement (created once it is removed) keeps its count.
  */
 export function nextRestartCount(status: RuntimePodStatus, name: string): number {
   const s = findContainerStatus(status, name);
-  return s ? s.restartCount + 1 : 0;
+  if (!s) return 0;
+  return s.state === 'CONTAINER_CREATED' ? s.restartCount : s.restartCount + 1;
 }
 
 /** upstream NetworkNamespaceForPod. */
@@ -245,7 +268,10 @@ export function computePodActions(pod: Pod, status: RuntimePodStatus, ctx: Compu
     containersToStart: [],
     containersToKill: {},
     waiting: [],
+    unsupported: [],
     restarts: [],
+    createdToStart: {},
+    createdToRemove: [],
     reason: sandbox.reason,
   };
   const containers = pod.spec.containers;
@@ -272,7 +298,7 @@ export function computePodActions(pod: Pod, status: RuntimePodStatus, ctx: Compu
     } else {
       actions.containersToStart = toStart;
     }
-    return applyBackoff(pod, status, ctx, actions);
+    return applyBackoff(pod, status, ctx, holdUnsupported(pod, status, actions));
   }
 
   const init = findNextInitContainerToRun(pod, status);
@@ -294,7 +320,7 @@ export function computePodActions(pod: Pod, status: RuntimePodStatus, ctx: Compu
       }
     }
     // Initialisation failed or is in progress: regular containers wait.
-    return applyBackoff(pod, status, ctx, actions);
+    return applyBackoff(pod, status, ctx, holdUnsupported(pod, status, actions));
   }
 
   let keepCount = 0;
@@ -344,7 +370,29 @@ export function computePodActions(pod: Pod, status: RuntimePodStatus, ctx: Compu
     actions.killPod = true;
     actions.reason = 'All containers of the pod have exited and none is to be restarted';
   }
-  return applyBackoff(pod, status, ctx, actions);
+  return applyBackoff(pod, status, ctx, holdUnsupported(pod, status, actions));
+}
+
+/**
+ * Containers with a field kubelet-ts does not support leave the start lists and wait with
+ * CreateContainerConfigError; so does every refused container not running (a regular container
+ * behind a refused init container shows why too).
+ */
+function holdUnsupported(pod: Pod, status: RuntimePodStatus, actions: PodActions): PodActions {
+  const fields = unsupportedFields(pod);
+  if (fields.length === 0) return actions;
+  actions.unsupported = fields;
+  const refused = refusedContainers(pod, fields);
+  if (actions.nextInitContainerToStart && refused.has(actions.nextInitContainerToStart.name)) {
+    actions.nextInitContainerToStart = undefined;
+    actions.nextInitContainerIndex = undefined;
+  }
+  actions.containersToStart = actions.containersToStart.filter((i) => !refused.has(pod.spec.containers[i]!.name));
+  for (const [name, why] of refused) {
+    if (findContainerStatus(status, name)?.state === 'CONTAINER_RUNNING') continue;
+    actions.waiting.push({ name, reason: 'CreateContainerConfigError', message: formatUnsupportedFields(why) });
+  }
+  return actions;
 }
 
 /**
@@ -375,7 +423,24 @@ function applyBackoff(pod: Pod, status: RuntimePodStatus, ctx: ComputePodActions
     actions.nextInitContainerIndex = undefined;
   }
   actions.containersToStart = actions.containersToStart.filter((i) => check(pod.spec.containers[i]!));
+  const starting = [
+    ...(actions.nextInitContainerToStart ? [actions.nextInitContainerToStart] : []),
+    ...actions.containersToStart.map((i) => pod.spec.containers[i]!),
+  ];
+  for (const c of starting) adoptCreated(c, status, actions);
   return actions;
+}
+
+/**
+ * A container about to start whose newest instance was created but never started: started as it
+ * is when it belongs to the sandbox the containers start in and to the current spec, else
+ * removed first (its replacement keeps its attempt, see nextRestartCount).
+ */
+function adoptCreated(c: Container, status: RuntimePodStatus, actions: PodActions): void {
+  const s = findContainerStatus(status, c.name);
+  if (s?.state !== 'CONTAINER_CREATED') return;
+  if (!actions.createSandbox && s.sandboxId === actions.sandboxId && s.hash === containerHash(c)) actions.createdToStart[c.name] = s.id;
+  else actions.createdToRemove.push(s.id);
 }
 
 // ---------------------------------------------------------------------------------------------

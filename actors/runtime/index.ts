@@ -11,7 +11,10 @@
  *
  * Along the way it records upstream's Kubernetes events on the `events` channel (events.ts):
  * Pulling/Pulled/Failed/BackOff for images, Created, Started, Killing, Failed "Error: ..." and
- * BackOff for containers, SandboxChanged, FailedCreatePodSandBox and FailedKillPod for pods.
+ * BackOff for containers, SandboxChanged, FailedCreatePodSandBox and FailedKillPod for pods, and
+ * one Warning `Failed` "Error: <fields>" per pod and list of fields kubelet-ts does not support
+ * (said once, not on every sync: the list is a property of the spec, and repeats would spend the
+ * pod's event budget).
  */
 import type { ActorContext, ActorSpec } from '../../kernel/actor.ts';
 import { defaultPolicy } from '../../kernel/actor.ts';
@@ -31,6 +34,7 @@ import { LABEL_POD_UID, runtimePodStatusFromCri } from './labels.ts';
 import { backoffByPod } from './inspect.ts';
 import { generateApiPodStatus } from './pod-status.ts';
 import { errText } from '../../kernel/log.ts';
+import { formatUnsupportedFields } from '../../protocols/kube/fields.ts';
 
 export interface RuntimeDeps {
   cri: CriRuntime;
@@ -60,6 +64,7 @@ export const runtime: ActorSpec<RuntimeDeps> = {
     const backoff = new CrashBackoff();
     const busy = new Map<string, string>(); // uid → command in progress (inspection)
     const held = new Map<string, ContainerWaiting[]>(); // uid → what its last sync held back (inspection)
+    const refusals = new Map<string, string>(); // uid → the unsupported fields last reported
     let health: RuntimeHealth = {
       ready: false, networkReady: false, runtimeName: '', runtimeVersion: '', reason: 'not checked yet', lastOk: 0,
     };
@@ -97,6 +102,15 @@ export const runtime: ActorSpec<RuntimeDeps> = {
       }
       const actions = computePodActions(pod, status, { now: ctx.clock.now(), backoff, probeFailures: probeFailures(ctx.bus.current('probeResults')) });
       waiting.push(...actions.waiting);
+      if (actions.unsupported.length === 0) refusals.delete(uid);
+      else {
+        const fields = formatUnsupportedFields(actions.unsupported);
+        if (refusals.get(uid) !== fields) {
+          refusals.set(uid, fields);
+          events.pod(pod, 'Warning', EventReason.FailedToCreateContainer, `Error: ${fields}`);
+          ctx.log.warn('pod uses fields kubelet-ts does not support: the containers using them are not created', { pod: `${namespace}/${name}`, uid, fields });
+        }
+      }
       const grace = pod.spec?.terminationGracePeriodSeconds ?? 30;
       try {
         if (actions.createSandbox && actions.sandboxId !== '') {
@@ -141,8 +155,32 @@ export const runtime: ActorSpec<RuntimeDeps> = {
             if (w.reason === 'CrashLoopBackOff') events.container(pod, w.name, 'Warning', EventReason.BackOffStartContainer, backOffRestartingMessage(pod, w.name));
           }
           const failed = (name: string, cause: string) => events.container(pod, name, 'Warning', EventReason.FailedToCreateContainer, `Error: ${cause}`);
+          const start = async (name: string, id: string): Promise<void> => {
+            try {
+              await cri.startContainer(id);
+            } catch (e) {
+              events.container(pod, name, 'Warning', EventReason.FailedToStartContainer, `Error: ${criDesc(e)}`);
+              if (!isCriError(e) || e.kind === 'Unavailable' || e.kind === 'DeadlineExceeded') throw e;
+              waiting.push({ name, reason: 'RunContainerError', message: errText(e) });
+              return;
+            }
+            events.container(pod, name, 'Normal', EventReason.StartedContainer, `Started container ${name}`);
+          };
           for (const { container } of toStart) {
             const restartCount = nextRestartCount(status, container.name);
+            const created = actions.createdToStart[container.name];
+            if (created !== undefined) {
+              // created before the kubelet stopped, never started: start that one (no restart)
+              performed.push(`start ${container.name} (attempt ${restartCount}, created before)`);
+              await start(container.name, created);
+              continue;
+            }
+            for (const id of actions.createdToRemove) {
+              if (status.containers.find((c) => c.id === id)?.name !== container.name) continue;
+              // never started and not usable as it is: its replacement takes over its attempt
+              performed.push(`remove ${container.name} (created, never started)`);
+              await cri.removeContainer(id);
+            }
             const img = await images.ensureImageExists(pod, container, sandboxConfig, events.sink(pod, container.name));
             if (!img.ok) {
               failed(container.name, img.reason);
@@ -171,15 +209,7 @@ export const runtime: ActorSpec<RuntimeDeps> = {
             }
             events.container(pod, container.name, 'Normal', EventReason.CreatedContainer, `Created container: ${container.name}`);
             performed.push(`start ${container.name} (attempt ${restartCount})`);
-            try {
-              await cri.startContainer(containerId);
-            } catch (e) {
-              events.container(pod, container.name, 'Warning', EventReason.FailedToStartContainer, `Error: ${criDesc(e)}`);
-              if (!isCriError(e) || e.kind === 'Unavailable' || e.kind === 'DeadlineExceeded') throw e;
-              waiting.push({ name: container.name, reason: 'RunContainerError', message: errText(e) });
-              continue;
-            }
-            events.container(pod, container.name, 'Normal', EventReason.StartedContainer, `Started container ${container.name}`);
+            await start(container.name, containerId);
           }
         }
       } catch (e) {
@@ -255,6 +285,7 @@ export const runtime: ActorSpec<RuntimeDeps> = {
       } finally {
         busy.delete(cmd.uid);
         if (cmd.type !== 'runtime.syncPod') held.delete(cmd.uid);
+        if (cmd.type === 'runtime.removePod') refusals.delete(cmd.uid);
       }
     }
 
@@ -353,7 +384,9 @@ export async function getPodStatus(
     .filter((s): s is PodSandboxStatus => s !== null);
   const containerStatuses = (await Promise.all(containers.map((c) => notFoundIsGone(cri.containerStatus(c.id)))))
     .filter((c): c is CriContainerStatus => c !== null);
-  const status = runtimePodStatusFromCri(uid, sandboxStatuses, containerStatuses, ctx.clock.now());
+  // (ContainerStatus does not say the sandbox; the listing does)
+  const sandboxOf = Object.fromEntries(containers.map((c) => [c.id, c.podSandboxId]));
+  const status = runtimePodStatusFromCri(uid, sandboxStatuses, containerStatuses, ctx.clock.now(), sandboxOf);
   return { ...status, name: status.name || name, namespace: status.namespace || namespace };
 }
 

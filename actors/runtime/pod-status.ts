@@ -35,7 +35,6 @@ import {
 export type QosClass = 'Guaranteed' | 'Burstable' | 'BestEffort';
 
 // upstream pkg/kubelet/status/generate.go reasons
-export const UNKNOWN_CONTAINER_STATUSES = 'UnknownContainerStatuses';
 export const POD_COMPLETED = 'PodCompleted';
 export const POD_FAILED = 'PodFailed';
 export const CONTAINERS_NOT_READY = 'ContainersNotReady';

@@ -32,7 +32,7 @@ import type { PodStatusApi } from '../../protocols/kube/api.ts';
 import { isTerminalPhase, type Pod, type PodStatus } from '../../protocols/kube/pod.ts';
 import type { DesiredPods } from '../../protocols/messages/config.ts';
 import {
-  apiShows, canBeDeleted, classify, newestPod, RECONCILE_MS, rejectedStatus, retryDelay, statusForApi,
+  apiShows, canBeDeleted, classify, finalStatus, newestPod, RECONCILE_MS, rejectedStatus, retryDelay, statusForApi,
   statusPatch, terminatedStatus, viewIsNewer, writeTarget, type Failure, type WriteTarget,
 } from './logic.ts';
 import { errText } from '../../kernel/log.ts';
@@ -104,14 +104,17 @@ export const statusManager: ActorSpec<StatusDeps> = {
       return w;
     };
 
-    const set = (uid: string, next: PodStatus) => {
+    const set = (uid: string, proposed: PodStatus) => {
       const prev = statuses.get(uid);
-      if (prev && isTerminalPhase(prev.phase) && !isTerminalPhase(next.phase)) {
+      const d = desired().get(uid);
+      const final = finalStatus(writeTarget(d, ctx.bus.current('mirrorPods'))?.viewPod.status, prev);
+      if (final === 'kept') return;
+      let next = final ?? proposed;
+      if (!final && prev && isTerminalPhase(prev.phase) && !isTerminalPhase(next.phase)) {
         ctx.log.info('terminal phase kept', { uid, phase: prev.phase, proposed: next.phase }, 2);
         next = { ...next, phase: prev.phase };
       }
-      const d = desired().get(uid);
-      if (finished.has(uid) && d) next = terminatedStatus(d.pod, next, d.static);
+      if (!final && finished.has(uid) && d) next = terminatedStatus(d.pod, next, d.static);
       if (prev && isDeepStrictEqual(prev, next)) return;
       statuses.set(uid, next);
       const w = writes.get(uid);

@@ -15,6 +15,8 @@
  * - mergePodStatus: a terminal phase the API already holds wins over ours; a transition to a
  *   terminal phase waits until the pod could have no running containers (its worker terminated);
  *   a terminal pod is never reported Ready.
+ * - finalStatus: a pod the API shows terminal keeps that status (after a restart too); nothing we
+ *   compute later rewrites it.
  * - TerminatePod (when the worker reached terminated): every container without a terminated
  *   state is reported terminated with ContainerStatusUnknown / 137 (regular containers only once
  *   the pod initialized; init containers except the trailing never-started ones, the first one
@@ -256,6 +258,19 @@ export function terminatedStatus(pod: Pod, status: PodStatus, isStatic: boolean)
   }
   if (!isStatic && !isTerminalPhase(s.phase)) s.phase = 'Failed';
   return s;
+}
+
+/**
+ * A pod the API already shows in a terminal phase has its final status there (upstream: a
+ * terminal pod's status is never rewritten; a pod rejected before a restart comes back Failed with
+ * its reason and no container statuses, and no status computed after the restart may change it).
+ * Unless the cache holds a non-terminal status of ours (someone else ended a pod that still runs:
+ * statusForApi keeps their phase and our containers go on), the cache takes the API's status as
+ * it is, once: `'kept'` when it already has a terminal one, undefined when the rule does not apply.
+ */
+export function finalStatus(api: PodStatus | undefined, cached: PodStatus | undefined): PodStatus | 'kept' | undefined {
+  if (!api || !isTerminalPhase(api.phase) || (cached && !isTerminalPhase(cached.phase))) return undefined;
+  return cached ? 'kept' : structuredClone(api);
 }
 
 /**

@@ -66,7 +66,9 @@ export function encodeHealthCheckRequest(r: { service: string }): Buffer {
 
 export function decodeHealthCheckRequest(b: Buffer): { service: string } {
   let service = '';
-  fields(b, (f, v) => { if (f === 1 && Buffer.isBuffer(v)) service = v.toString('utf8'); });
+  fields(b, (f, v) => {
+    if (f === 1 && Buffer.isBuffer(v)) service = v.toString('utf8');
+  });
   return { service };
 }
 
@@ -77,6 +79,8 @@ export function encodeHealthCheckResponse(r: { status: ServingStatus }): Buffer 
 
 export function decodeHealthCheckResponse(b: Buffer): { status: ServingStatus } {
   let n = 0;
-  fields(b, (f, v) => { if (f === 1 && typeof v === 'number') n = v; });
+  fields(b, (f, v) => {
+    if (f === 1 && typeof v === 'number') n = v;
+  });
   return { status: SERVING_STATUS[n] ?? 'UNKNOWN' };
 }

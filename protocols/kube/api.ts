@@ -8,7 +8,7 @@
  * Every failure is an ApiError carrying the HTTP code and the Status reason, so callers match
  * on `code === 409` (Conflict / AlreadyExists), `404`, `410` (Gone: relist), `429`/`5xx` (retry).
  */
-import type { ObjectMeta, Pod, PodStatus } from './pod.ts';
+import type { ObjectMeta, Pod } from './pod.ts';
 
 export interface NodeAddress { type: string; address: string }
 export interface NodeCondition {
@@ -131,4 +131,3 @@ export type MirrorPodApi = Pick<KubeApi, 'getPod' | 'createPod' | 'deletePod' | 
 export type NodeApi = Pick<KubeApi, 'getNode' | 'createNode' | 'patchNodeStatus' | 'patchNode'>;
 export type LeaseApi = Pick<KubeApi, 'getLease' | 'createLease' | 'updateLease'>;
 export type EventApi = Pick<KubeApi, 'createEvent' | 'patchEvent'>;
-export type { PodStatus };

@@ -48,7 +48,11 @@ declare module '../../kernel/bus.ts' {
   interface ViewChannels {
     desiredPods: DesiredPods;
     mirrorPods: MirrorPods;
-    /** syncLoop → itself after a restart: the pod sources that have listed once (sourcesReady). */
+    /**
+     * pod-manager → syncLoop (housekeeping), mirror-pods: the pod sources that have listed once
+     * (`config.sourcesReady`, upstream PodConfig's seen sources). A view, so that a reader that
+     * subscribes after a source became ready, or restarts, still knows it.
+     */
     readySources: ReadonlySet<PodSource>;
     podWorkerStates: PodWorkerStates;
     podStatuses: PodStatuses;

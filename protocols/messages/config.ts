@@ -1,9 +1,9 @@
 /**
  * Pod sources → pod-config → pod-manager → syncLoop.
  *
- * Each source (the static pod directory now; the API server and manifest URL later) reports its
- * complete set of pods; pod-config merges the sources and emits the difference as ADD / UPDATE /
- * REMOVE, like upstream's PodConfig in incremental mode. pod-manager applies them to the
+ * Each source (pod-config for the static pod directory, pod-source-http for --manifest-url,
+ * pod-source-api for the API server) reads its complete set of pods and emits the difference to its
+ * previous set as ADD / UPDATE / REMOVE, like upstream's PodConfig in incremental mode. pod-manager applies them to the
  * `desiredPods` view and then re-emits them as `podManager.*` for the syncLoop, so the syncLoop
  * never sees a pod the view does not have yet.
  */
@@ -11,21 +11,24 @@ import type { Pod } from '../kube/pod.ts';
 
 export type PodSource = 'file' | 'http' | 'api';
 
-/** pod-config → pod-manager: pods that appeared. */
+/** a pod source (pod-config, pod-source-http, pod-source-api) → pod-manager: pods that appeared. */
 export interface ConfigPodsAdded {
   type: 'config.podsAdded';
   source: PodSource;
   pods: Pod[];
 }
 
-/** pod-config → pod-manager: pods whose spec changed (same UID). */
+/** a pod source → pod-manager: pods whose spec changed (same UID). */
 export interface ConfigPodsUpdated {
   type: 'config.podsUpdated';
   source: PodSource;
   pods: Pod[];
 }
 
-/** pod-config → pod-manager: pods that are gone from their source. */
+/**
+ * a pod source → pod-manager: pods that are gone from their source. Within one listing a source
+ * sends podsRemoved, then podsAdded, then podsUpdated (an edited static pod: the old uid goes first).
+ */
 export interface ConfigPodsRemoved {
   type: 'config.podsRemoved';
   source: PodSource;
@@ -47,8 +50,10 @@ export interface ConfigPodsReconciled {
 }
 
 /**
- * pod-config → anyone (logged, later an event): a source item was refused. The pod it described
- * (if any) keeps its last good spec. `path` is the file or URL, `field` the field path if known.
+ * pod-config, pod-source-http → anyone (the sender logs it; no actor consumes it today; recordings
+ * keep it): a source item was refused. The pod it described (if any) keeps its last good spec.
+ * `path` is the file or URL, `field` the field path if known. Sent once per refusal (again only
+ * when its text changes), before the listing's pod messages.
  */
 export interface ConfigSourceError {
   type: 'config.sourceError';
@@ -58,14 +63,23 @@ export interface ConfigSourceError {
   reason: string;
 }
 
-/** pod-config: every source has delivered its first complete set (upstream sourcesReady). */
+/**
+ * A pod source → pod-manager: this source has delivered its first complete set (upstream
+ * sourcesReady), sent once per source instance, after that set's podsAdded. pod-manager keeps
+ * the sources heard in the `readySources` view, which the syncLoop's housekeeping and mirror-pods
+ * read (a reader started after the event finds it there). A source that is not configured
+ * (the file source without a manifest path) sends nothing.
+ */
 export interface ConfigSourcesReady {
   type: 'config.sourcesReady';
-  /** The source that has listed once; the syncLoop waits for every configured source. */
+  /** The source that has listed once; housekeeping waits for every configured source. */
   source: PodSource;
 }
 
-/** Sent by pod-config's own timer (or a spec): re-list the static pod directory now. */
+/**
+ * pod-config → itself (its timer and its debounced fs.watch) or a spec: re-list the static pod
+ * directory now. Relists that arrive during a read collapse into one more read after it.
+ */
 export interface ConfigRelist {
   type: 'config.relist';
 }

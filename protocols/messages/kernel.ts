@@ -1,8 +1,16 @@
 /**
- * kernel.* messages: the supervisor's reports. Reserved for the kernel; actors only read them.
+ * kernel.* messages: the supervisor's reports on the `kernel` channel. Reserved for the kernel
+ * (supervisor → anyone); actors only read them. Facts in the order they happened, never re-sent:
+ * a reader that starts later learns the current state from the supervisor (the debug socket's
+ * `actors`), not from this channel.
  */
 
-/** An actor instance crashed; `restarting` says whether the supervisor will start it again. */
+/**
+ * supervisor → anyone (logged by the supervisor; specs and `inspect tail kernel` read it): an actor
+ * instance crashed and was torn down. `restarting` says whether the supervisor will start it again
+ * (after its backoff); false for a temporary actor, or past its restart intensity, when
+ * kernel.escalated follows.
+ */
 export interface KernelActorCrashed {
   type: 'kernel.actorCrashed';
   id: string;
@@ -11,14 +19,22 @@ export interface KernelActorCrashed {
   restarting: boolean;
 }
 
-/** An actor (re)started. */
+/**
+ * supervisor → podWorkers, replay: an actor (re)started; sent once its start resolved, `restarts`
+ * counting the earlier instances. podWorkers re-sends its commands in flight when the runtime
+ * restarted (restarts > 0); `kubelet-ts replay` re-sends a restarted source's recorded listing.
+ */
 export interface KernelActorStarted {
   type: 'kernel.actorStarted';
   id: string;
   restarts: number;
 }
 
-/** Restart intensity exceeded at the root: the daemon is stopping and will exit non-zero. */
+/**
+ * supervisor → anyone (after the kernel.actorCrashed of the actor that exceeded it): restart
+ * intensity exceeded at the root. Then every actor is stopped in reverse start order and the daemon
+ * exits non-zero.
+ */
 export interface KernelEscalated {
   type: 'kernel.escalated';
   id: string;

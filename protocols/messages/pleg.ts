@@ -2,14 +2,23 @@
  * PLEG: the pod lifecycle event generator relists the runtime every second and reports what
  * changed since the previous relist. Events for one pod are emitted in container order; the
  * syncLoop turns each into a sync of that pod.
+ *
+ * The `pleg` channel's events: pleg → syncLoop (mailbox priority 1; recorded by --record). One
+ * relist sends its events after it has published the `runtimePods` view they belong to. They are
+ * facts, never re-sent: a failed relist sends nothing and the next successful one compares with the
+ * last successful one, so no change is lost; an event nobody received (the syncLoop restarting) is
+ * made up for by the worker's resync and the syncLoop's tick.
  */
 
-/** Sent by the pleg actor's own timer (or a spec) to force a relist now. */
+/**
+ * pleg → itself (at start, then every relist period) or a spec, on `plegControl`: relist now. One
+ * relist runs at a time; any number arriving during it collapse into one more relist after it.
+ */
 export interface PlegRelist {
   type: 'pleg.relist';
 }
 
-/** A container (or sandbox, with `sandbox: true`) was seen running that was not before. */
+/** pleg → syncLoop: a container (or sandbox, with `sandbox: true`) was seen running that was not before. */
 export interface PlegContainerStarted {
   type: 'pleg.containerStarted';
   podUid: string;
@@ -17,7 +26,7 @@ export interface PlegContainerStarted {
   sandbox: boolean;
 }
 
-/** A container or sandbox is now exited / not ready. */
+/** pleg → syncLoop: a container or sandbox is now exited / not ready. */
 export interface PlegContainerDied {
   type: 'pleg.containerDied';
   podUid: string;
@@ -25,7 +34,10 @@ export interface PlegContainerDied {
   sandbox: boolean;
 }
 
-/** A container or sandbox disappeared from the runtime. */
+/**
+ * pleg → syncLoop: a container or sandbox disappeared from the runtime; one that was not exited
+ * before gets a containerDied first.
+ */
 export interface PlegContainerRemoved {
   type: 'pleg.containerRemoved';
   podUid: string;
@@ -33,7 +45,7 @@ export interface PlegContainerRemoved {
   sandbox: boolean;
 }
 
-/** Some other state change (created, unknown) that warrants a sync. */
+/** pleg → syncLoop: some other state change (created, unknown) that warrants a sync. */
 export interface PlegContainerChanged {
   type: 'pleg.containerChanged';
   podUid: string;
@@ -44,7 +56,10 @@ export interface PlegContainerChanged {
 export type PlegEvent = PlegContainerStarted | PlegContainerDied | PlegContainerRemoved | PlegContainerChanged;
 export type PlegInput = PlegRelist;
 
-/** View `plegHealth`: unhealthy when no relist completed within 3 minutes (upstream threshold). */
+/**
+ * View `plegHealth`, written only by pleg, read by node-status (the Ready condition): unhealthy
+ * when no relist completed within 3 minutes (upstream threshold).
+ */
 export interface PlegHealth {
   healthy: boolean;
   lastRelist: number; // clock ms of the last completed relist
@@ -62,5 +77,9 @@ export interface RuntimePodSummary {
   containerIds: string[];
 }
 
-/** View `runtimePods`: uid → pod seen in the runtime at the last relist; written only by pleg. */
+/**
+ * View `runtimePods`: uid → pod seen in the runtime at the last relist; written only by pleg (when
+ * it changed). Readers: the syncLoop's housekeeping (orphans to kill), pod-manager's admission
+ * (a pod already running here).
+ */
 export type RuntimePods = ReadonlyMap<string, RuntimePodSummary>;

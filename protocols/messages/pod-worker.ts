@@ -7,6 +7,20 @@ import type { Pod } from '../kube/pod.ts';
 
 export type UpdateType = 'create' | 'update' | 'sync' | 'kill';
 
+/**
+ * syncLoop → podWorkers (on `podWorker`; recorded by --record): one update of one pod, made by the
+ * syncLoop's dispatch from a config change, a PLEG event, the sync tick (`create` for a desired pod
+ * without a worker, `sync` once the worker's nextSyncAt passed) or housekeeping (a removing `kill`
+ * for an orphan or an undesired worker). Only the syncLoop sends it.
+ *
+ * Ordering: per pod one update in flight and one pending (KeyedSlots); a newer update replaces the
+ * pending one, except that a pending kill is never replaced by a non-kill (that one is dropped).
+ * A terminating worker takes nothing from an update but `removed` (a removing kill); an update to a
+ * terminated worker other than a removing kill finishes at once. Retry: none per message. A lost
+ * update is made up for from the views: the tick re-creates desired pods without a worker (a
+ * restarted podWorkers starts empty), and housekeeping re-sends a removing kill while
+ * `podWorkerStates` does not show `removed`.
+ */
 export interface PodWorkerUpdate {
   type: 'podWorker.update';
   uid: string;
@@ -21,7 +35,12 @@ export interface PodWorkerUpdate {
   cause: string;
 }
 
-/** podWorkers → anyone: a pod worker changed state (for status, inspection, specs). */
+/**
+ * podWorkers → statusManager (and specs, `inspect tail podWorker`): a pod worker's top state
+ * changed, sent on each change in order; `removed` when the worker is done and dropped. The
+ * statusManager finalises a pod's status on `terminated` and drops it on `removed`. A fact, never
+ * re-sent: the `podWorkerStates` view holds the current states.
+ */
 export interface PodWorkerStateChanged {
   type: 'podWorker.stateChanged';
   uid: string;
@@ -30,7 +49,10 @@ export interface PodWorkerStateChanged {
 
 export type PodWorkerEvent = PodWorkerUpdate | PodWorkerStateChanged;
 
-/** The syncLoop's periodic triggers (kernel timers or a spec send these). */
+/**
+ * The syncLoop's periodic triggers: syncLoop → itself (its own timers: syncTick every second,
+ * housekeeping every 2 s) or a spec, on `syncLoop` (mailbox priorities 2 and 3; recorded).
+ */
 export interface SyncLoopTick {
   type: 'syncLoop.syncTick';
 }
@@ -39,7 +61,11 @@ export interface SyncLoopHousekeeping {
 }
 export type SyncLoopEvent = SyncLoopTick | SyncLoopHousekeeping;
 
-/** View `podWorkerStates`: uid → state summary, written only by podWorkers. */
+/**
+ * View `podWorkerStates`: uid → state summary, written only by podWorkers (after every change).
+ * Readers: the syncLoop (resyncs, workers to create or to tell of a removal), the statusManager,
+ * pod-manager's admission, mirror-pods.
+ */
 export interface PodWorkerSummary {
   uid: string;
   name: string;

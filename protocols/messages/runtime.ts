@@ -1,6 +1,14 @@
 /**
  * The runtime's view of a pod (upstream kubecontainer.PodStatus), and the commands and facts
  * exchanged between podWorkers and the runtime actor.
+ *
+ * Commands (`runtime`, podWorkers → runtime) and replies (`runtimeReply`, runtime → podWorkers and
+ * the statusManager) are recorded by --record. Per pod one command is in flight at a time (the pod
+ * worker's slot); commands for different pods run concurrently. Each reply carries its command's
+ * uid and seq; a pod worker ignores a reply to an older seq. Nothing is retried on the bus: a
+ * failed sync is a reply with `error` (the worker resyncs after its backoff), a failed kill or
+ * removal a reply with `error` (retried after 10 s); when the runtime actor restarts, podWorkers
+ * re-sends the command in flight under a new seq (kernel.actorStarted).
  */
 import type { ContainerState, NamespaceMode, PodSandboxState } from '../cri/types.ts';
 import type { Pod, PodStatus } from '../kube/pod.ts';

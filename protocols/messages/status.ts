@@ -1,17 +1,27 @@
 /**
- * The statusManager's local cache: the v1 PodStatus of every pod this node runs. Writing it to
- * the API server comes later; for now the view is what specs and the debug socket read.
+ * The statusManager's local cache: the v1 PodStatus of every pod this node runs, and the facts of
+ * its changes. In cluster mode the statusManager also writes each status to the API server
+ * (actors/status); these are the node-local side: the `podStatuses` view (read by the runtime for
+ * the previous status, pod-manager's admission for terminal pods, the debug socket's `pod`) and
+ * the `status` channel.
  */
 import type { PodStatus } from '../kube/pod.ts';
 
-/** status → anyone: the computed v1 status of a pod changed (not sent when equal). */
+/**
+ * statusManager → anyone (no actor consumes it today; specs and `inspect tail status` do): the v1
+ * status of a pod changed. Sent after the `podStatuses` view holds it, never when equal, in change
+ * order per pod; a fact, not retried.
+ */
 export interface StatusPodStatusChanged {
   type: 'status.podStatusChanged';
   uid: string;
   status: PodStatus;
 }
 
-/** status → anyone: a pod's status entry was dropped (pod removed from the node). */
+/**
+ * statusManager → anyone (as podStatusChanged): a pod's status entry was dropped (the pod is gone
+ * from the node: neither desired nor held by a worker). Sent after the view lost the entry.
+ */
 export interface StatusPodStatusRemoved {
   type: 'status.podStatusRemoved';
   uid: string;

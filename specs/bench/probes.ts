@@ -69,7 +69,10 @@ async function main(): Promise<void> {
     }
     await rm(work, { recursive: true, force: true });
   };
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => { void cleanup().finally(() => process.exit(130)); });
+  for (const sig of ['SIGINT', 'SIGTERM'] as const)
+    process.on(sig, () => {
+      void cleanup().finally(() => process.exit(130));
+    });
   try {
     const manifests = join(work, 'manifests');
     await mkdir(manifests);
@@ -77,17 +80,29 @@ async function main(): Promise<void> {
     containerd = await startContainerd();
     const cri = createCriClient(containerd.endpoint, { timeoutMs: 60_000 });
     // -v=2: the prober logs each result change, which says when every pod has been probed
-    daemon = startDaemon({ endpoint: containerd.endpoint, rootDir: join(work, 'root'), manifestDir: manifests, nodeName: 'bench-node', args: ['-v=2'] });
+    daemon = startDaemon({
+      endpoint: containerd.endpoint,
+      rootDir: join(work, 'root'),
+      manifestDir: manifests,
+      nodeName: 'bench-node',
+      args: ['-v=2'],
+    });
     const t0 = clock.now();
     for (;;) {
       const running = (await cri.listContainers({ state: { state: 'CONTAINER_RUNNING' } })).length;
-      const probed = new Set(daemon.lines.filter((l) => l.includes('probe result') && l.includes('"readiness"') && l.includes('"success"'))
-        .map((l) => /probe-\d+/.exec(l)?.[0])).size;
+      const probed = new Set(
+        daemon.lines
+          .filter((l) => l.includes('probe result') && l.includes('"readiness"') && l.includes('"success"'))
+          .map((l) => /probe-\d+/.exec(l)?.[0]),
+      ).size;
       if (running >= PODS && probed >= PODS) break;
-      if (clock.now() - t0 > TIMEOUT_MS) throw new Error(`after ${TIMEOUT_MS / 1000}s: ${running}/${PODS} running, ${probed}/${PODS} probed ready`);
+      if (clock.now() - t0 > TIMEOUT_MS)
+        throw new Error(`after ${TIMEOUT_MS / 1000}s: ${running}/${PODS} running, ${probed}/${PODS} probed ready`);
       await sleep(1000);
     }
-    process.stderr.write(`all ${PODS} pods running and ready after ${((clock.now() - t0) / 1000).toFixed(1)}s; measuring ${WINDOW_MS / 1000}s\n`);
+    process.stderr.write(
+      `all ${PODS} pods running and ready after ${((clock.now() - t0) / 1000).toFixed(1)}s; measuring ${WINDOW_MS / 1000}s\n`,
+    );
     await sleep(5000); // let the startup burst (syncs, status writes) pass
     const c0 = await cpuMs(daemon.pid);
     const w0 = clock.now();
@@ -96,8 +111,10 @@ async function main(): Promise<void> {
     const elapsed = clock.now() - w0;
     const cores = (c1 - c0) / elapsed;
     const expected = Math.round((PODS * 2 * elapsed) / 10_000);
-    process.stdout.write(`kubelet CPU with ${PODS} pods × (1 exec + 1 http probe, period 10s): ${cores.toFixed(4)} cores `
-      + `(${(c1 - c0).toFixed(0)} ms CPU over ${(elapsed / 1000).toFixed(1)} s; ~${expected} probes; target ≤ 0.05)\n`);
+    process.stdout.write(
+      `kubelet CPU with ${PODS} pods × (1 exec + 1 http probe, period 10s): ${cores.toFixed(4)} cores ` +
+        `(${(c1 - c0).toFixed(0)} ms CPU over ${(elapsed / 1000).toFixed(1)} s; ~${expected} probes; target ≤ 0.05)\n`,
+    );
     cri.close();
   } finally {
     await cleanup();

@@ -18,7 +18,10 @@ import type { Container as CriContainer, CriRuntime } from '../../protocols/cri/
 import type { Event } from '../../protocols/kube/api.ts';
 import type { Pod } from '../../protocols/kube/pod.ts';
 import {
-  decodeHealthCheckRequest, encodeHealthCheckResponse, HEALTH_CHECK_METHOD, type ServingStatus,
+  decodeHealthCheckRequest,
+  encodeHealthCheckResponse,
+  HEALTH_CHECK_METHOD,
+  type ServingStatus,
 } from '../../protocols/grpc/health.ts';
 import { startApiServer, type ApiServer, type JsonObject } from '../support/apiserver/index.ts';
 import { removeAllPods, startContainerd, type ContainerdHandle } from '../support/containerd.ts';
@@ -33,15 +36,25 @@ let cri: CriRuntime;
 let api: ApiServer;
 let work: string;
 let daemon: Daemon;
-let health: { server: grpc.Server; port: number; status: ServingStatus; checks: { service: string; userAgent: string }[] };
+let health: {
+  server: grpc.Server;
+  port: number;
+  status: ServingStatus;
+  checks: { service: string; userAgent: string }[];
+};
 
 const getPod = (name: string) => api.store.get('pods', NS, name) as unknown as Pod | undefined;
 const cond = (p: Pod | undefined, type: string) => p?.status?.conditions?.find((c) => c.type === type);
-const events = (name: string) => (api.store.list('events', { namespace: NS }) as unknown as Event[])
-  .filter((e) => e.involvedObject.name === name);
+const events = (name: string) =>
+  (api.store.list('events', { namespace: NS }) as unknown as Event[]).filter((e) => e.involvedObject.name === name);
 
 function createPod(name: string, spec: Record<string, unknown>): void {
-  api.store.create('pods', { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: NS }, spec: { nodeName: NODE, ...spec } } as unknown as JsonObject);
+  api.store.create('pods', {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: NS },
+    spec: { nodeName: NODE, ...spec },
+  } as unknown as JsonObject);
 }
 
 function container(extra: Record<string, unknown>) {
@@ -49,7 +62,9 @@ function container(extra: Record<string, unknown>) {
 }
 
 async function instances(name: string): Promise<CriContainer[]> {
-  const l = await cri.listContainers({ labelSelector: { 'io.kubernetes.pod.name': name, 'io.kubernetes.pod.namespace': NS } });
+  const l = await cri.listContainers({
+    labelSelector: { 'io.kubernetes.pod.name': name, 'io.kubernetes.pod.namespace': NS },
+  });
   return l.sort((a, b) => a.metadata.attempt - b.metadata.attempt);
 }
 
@@ -70,18 +85,29 @@ async function poll(): Promise<void> {
 }
 
 /** The first instance's start, when the kubelet decided to kill it (the Killing event), the second's start. */
-async function restartTiming(name: string, probe: string): Promise<{ startedAt: number; killedAt: number; restartedAt: number }> {
+async function restartTiming(
+  name: string,
+  probe: string,
+): Promise<{ startedAt: number; killedAt: number; restartedAt: number }> {
   const second = await eventually(() => seen.get(name)?.get(1), 150_000, `${name} restarted (attempt 1 in containerd)`);
   const first = seen.get(name)?.get(0);
   assert.ok(first, `${name}: the first instance was seen`);
-  const killing = await eventually(() => events(name).find((e) => e.reason === 'Killing' && e.message?.includes(`failed ${probe} probe`)), 10_000, `${name}: Killing event`);
+  const killing = await eventually(
+    () => events(name).find((e) => e.reason === 'Killing' && e.message?.includes(`failed ${probe} probe`)),
+    10_000,
+    `${name}: Killing event`,
+  );
   assert.equal(killing.type, 'Normal');
   assert.match(killing.message!, new RegExp(`^Container app failed ${probe} probe, will be restarted$`));
   const unhealthy = events(name).find((e) => e.reason === 'Unhealthy');
   assert.ok(unhealthy, `${name}: an Unhealthy event`);
   assert.equal(unhealthy.type, 'Warning');
   assert.equal(unhealthy.involvedObject.fieldPath, 'spec.containers{app}');
-  return { startedAt: first.startedAt, killedAt: Date.parse(killing.firstTimestamp ?? ''), restartedAt: second.startedAt };
+  return {
+    startedAt: first.startedAt,
+    killedAt: Date.parse(killing.firstTimestamp ?? ''),
+    restartedAt: second.startedAt,
+  };
 }
 
 before(async () => {
@@ -93,67 +119,119 @@ before(async () => {
   // the gRPC health server: on the host, so on the hostNetwork pod's IP
   const server = new grpc.Server();
   health = { server, port: 0, status: 'SERVING', checks: [] };
-  server.register(HEALTH_CHECK_METHOD, (call: grpc.ServerUnaryCall<{ service: string }, { status: ServingStatus }>, cb: grpc.sendUnaryData<{ status: ServingStatus }>) => {
-    health.checks.push({ service: call.request.service, userAgent: String(call.metadata.get('user-agent')[0] ?? '') });
-    cb(null, { status: health.status });
-  }, encodeHealthCheckResponse, decodeHealthCheckRequest, 'unary');
-  health.port = await new Promise<number>((res, rej) => server.bindAsync('0.0.0.0:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+  server.register(
+    HEALTH_CHECK_METHOD,
+    (
+      call: grpc.ServerUnaryCall<{ service: string }, { status: ServingStatus }>,
+      cb: grpc.sendUnaryData<{ status: ServingStatus }>,
+    ) => {
+      health.checks.push({
+        service: call.request.service,
+        userAgent: String(call.metadata.get('user-agent')[0] ?? ''),
+      });
+      cb(null, { status: health.status });
+    },
+    encodeHealthCheckResponse,
+    decodeHealthCheckRequest,
+    'unary',
+  );
+  health.port = await new Promise<number>((res, rej) =>
+    server.bindAsync('0.0.0.0:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))),
+  );
 
   daemon = startDaemon({
-    endpoint: containerd.endpoint, rootDir: join(work, 'root'), nodeName: NODE,
+    endpoint: containerd.endpoint,
+    rootDir: join(work, 'root'),
+    nodeName: NODE,
     args: [`--kubeconfig=${api.kubeconfigFor(NODE)}`, '--node-status-update-frequency=2s'],
   });
-  await eventually(() => cond(api.store.get('nodes', NODE) as unknown as Pod, 'Ready')?.status === 'True', 40_000, 'the Node Ready');
+  await eventually(
+    () => cond(api.store.get('nodes', NODE) as unknown as Pod, 'Ready')?.status === 'True',
+    40_000,
+    'the Node Ready',
+  );
 
   let polling = false;
   poller = setInterval(() => {
     if (polling) return;
     polling = true;
-    void poll().finally(() => { polling = false; });
+    void poll().finally(() => {
+      polling = false;
+    });
   }, 500);
 
   // Configure Liveness...: "Define a liveness command", verbatim but the image
   createPod('liveness-exec', {
-    containers: [container({
-      name: 'app', args: ['/bin/sh', '-c', 'touch /tmp/healthy; sleep 30; rm -f /tmp/healthy; sleep 600'],
-      livenessProbe: { exec: { command: ['cat', '/tmp/healthy'] }, initialDelaySeconds: 5, periodSeconds: 5 },
-    })],
+    containers: [
+      container({
+        name: 'app',
+        args: ['/bin/sh', '-c', 'touch /tmp/healthy; sleep 30; rm -f /tmp/healthy; sleep 600'],
+        livenessProbe: { exec: { command: ['cat', '/tmp/healthy'] }, initialDelaySeconds: 5, periodSeconds: 5 },
+      }),
+    ],
   });
   // "Define a liveness HTTP request": /healthz answers for 10 s, then not (busybox httpd, the file
   // removed: 404); the probe's own terminationGracePeriodSeconds shortens the kill
   createPod('liveness-http', {
-    containers: [container({
-      name: 'app', command: ['sh', '-c', 'mkdir -p /www && echo ok > /www/healthz && httpd -p 8080 -h /www && sleep 10 && rm /www/healthz && exec sleep 600'],
-      ports: [{ name: 'liveness-port', containerPort: 8080 }],
-      livenessProbe: {
-        httpGet: { path: '/healthz', port: 'liveness-port', httpHeaders: [{ name: 'Custom-Header', value: 'Awesome' }] },
-        initialDelaySeconds: 3, periodSeconds: 3, terminationGracePeriodSeconds: 2,
-      },
-    })],
+    containers: [
+      container({
+        name: 'app',
+        command: [
+          'sh',
+          '-c',
+          'mkdir -p /www && echo ok > /www/healthz && httpd -p 8080 -h /www && sleep 10 && rm /www/healthz && exec sleep 600',
+        ],
+        ports: [{ name: 'liveness-port', containerPort: 8080 }],
+        livenessProbe: {
+          httpGet: {
+            path: '/healthz',
+            port: 'liveness-port',
+            httpHeaders: [{ name: 'Custom-Header', value: 'Awesome' }],
+          },
+          initialDelaySeconds: 3,
+          periodSeconds: 3,
+          terminationGracePeriodSeconds: 2,
+        },
+      }),
+    ],
   });
   // "Define a TCP liveness probe": the port listens for 15 s, then closes
   createPod('liveness-tcp', {
     terminationGracePeriodSeconds: 2,
-    containers: [container({
-      name: 'app', command: ['sh', '-c', 'httpd -f -p 8080 & sleep 15; kill $!; exec sleep 600'],
-      livenessProbe: { tcpSocket: { port: 8080 }, initialDelaySeconds: 5, periodSeconds: 5 },
-    })],
+    containers: [
+      container({
+        name: 'app',
+        command: ['sh', '-c', 'httpd -f -p 8080 & sleep 15; kill $!; exec sleep 600'],
+        livenessProbe: { tcpSocket: { port: 8080 }, initialDelaySeconds: 5, periodSeconds: 5 },
+      }),
+    ],
   });
   // "Define a gRPC liveness probe", against the spec's health server
   createPod('liveness-grpc', {
     hostNetwork: true,
-    containers: [container({
-      name: 'app', command: ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 1; done'],
-      livenessProbe: { grpc: { port: health.port, service: 'kts' }, periodSeconds: 2, failureThreshold: 2, terminationGracePeriodSeconds: 1 },
-    })],
+    containers: [
+      container({
+        name: 'app',
+        command: ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 1; done'],
+        livenessProbe: {
+          grpc: { port: health.port, service: 'kts' },
+          periodSeconds: 2,
+          failureThreshold: 2,
+          terminationGracePeriodSeconds: 1,
+        },
+      }),
+    ],
   });
   // a readiness probe on a port that opens after 12 s
   createPod('readiness-tcp', {
     terminationGracePeriodSeconds: 2,
-    containers: [container({
-      name: 'app', command: ['sh', '-c', 'sleep 12; exec httpd -f -p 8080'],
-      readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 2 },
-    })],
+    containers: [
+      container({
+        name: 'app',
+        command: ['sh', '-c', 'sleep 12; exec httpd -f -p 8080'],
+        readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 2 },
+      }),
+    ],
   });
 });
 
@@ -170,19 +248,31 @@ after(async () => {
 
 describe('probes (real containerd, API server stand-in)', () => {
   it('readiness: Ready False in the API while the port is closed (ContainersNotReady, started true), True once it opens; no Ready True before', async () => {
-    const failed = await eventually(() => events('readiness-tcp').find((e) => e.reason === 'Unhealthy'), 30_000, 'a readiness failure');
+    const failed = await eventually(
+      () => events('readiness-tcp').find((e) => e.reason === 'Unhealthy'),
+      30_000,
+      'a readiness failure',
+    );
     assert.match(failed.message!, /^Readiness probe failed: dial tcp [0-9.]+:8080: connect: connection refused$/);
-    const notReady = await eventually(() => {
-      const p = getPod('readiness-tcp');
-      return p?.status?.phase === 'Running' && cond(p, 'Ready')?.status === 'False' ? p : undefined;
-    }, 10_000, 'Running and not Ready in the API');
+    const notReady = await eventually(
+      () => {
+        const p = getPod('readiness-tcp');
+        return p?.status?.phase === 'Running' && cond(p, 'Ready')?.status === 'False' ? p : undefined;
+      },
+      10_000,
+      'Running and not Ready in the API',
+    );
     assert.equal(cond(notReady, 'ContainersReady')?.reason, 'ContainersNotReady');
     assert.equal(notReady.status!.containerStatuses![0]!.ready, false);
     assert.equal(notReady.status!.containerStatuses![0]!.started, true);
-    const ready = await eventually(() => {
-      const p = getPod('readiness-tcp');
-      return cond(p, 'Ready')?.status === 'True' ? p : undefined;
-    }, 30_000, 'Ready True once the port opens');
+    const ready = await eventually(
+      () => {
+        const p = getPod('readiness-tcp');
+        return cond(p, 'Ready')?.status === 'True' ? p : undefined;
+      },
+      30_000,
+      'Ready True once the port opens',
+    );
     assert.equal(ready.status!.containerStatuses![0]!.ready, true);
     assert.equal(cond(ready, 'ContainersReady')?.status, 'True');
     // the port opened 12 s after the start: never Ready before (from the container's own start)
@@ -197,15 +287,22 @@ describe('probes (real containerd, API server stand-in)', () => {
     // documented: the probe fails after 30 s, the third failure 10 s later (±1 period of 5 s)
     assert.ok(killedAfter > 30 && killedAfter <= 50, `killed ${killedAfter}s after the start`);
     const unhealthy = events('liveness-exec').find((e) => e.reason === 'Unhealthy')!;
-    assert.match(unhealthy.message!, /^Liveness probe failed: cat: can't open '\/tmp\/healthy': No such file or directory/);
-    const p = await eventually(() => {
-      const x = getPod('liveness-exec');
-      return (x?.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1 ? x : undefined;
-    }, 20_000, 'restartCount 1 in the API');
+    assert.match(
+      unhealthy.message!,
+      /^Liveness probe failed: cat: can't open '\/tmp\/healthy': No such file or directory/,
+    );
+    const p = await eventually(
+      () => {
+        const x = getPod('liveness-exec');
+        return (x?.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1 ? x : undefined;
+      },
+      20_000,
+      'restartCount 1 in the API',
+    );
     assert.equal(p.status!.containerStatuses![0]!.lastState?.terminated !== undefined, true);
   });
 
-  it('http liveness: /healthz by port name stops answering after 10 s; killed after 3 failures 3 s apart with the probe\'s grace period, restarted', async () => {
+  it("http liveness: /healthz by port name stops answering after 10 s; killed after 3 failures 3 s apart with the probe's grace period, restarted", async () => {
     const t = await restartTiming('liveness-http', 'liveness');
     const killedAfter = (t.killedAt - t.startedAt) / 1000;
     assert.ok(killedAfter > 10 && killedAfter <= 22, `killed ${killedAfter}s after the start`);
@@ -248,14 +345,27 @@ describe('probes (real containerd, API server stand-in)', () => {
     await daemon.stop();
     const restartedAt = Date.now();
     daemon = startDaemon({
-      endpoint: containerd.endpoint, rootDir: join(work, 'root'), nodeName: NODE,
+      endpoint: containerd.endpoint,
+      rootDir: join(work, 'root'),
+      nodeName: NODE,
       args: [`--kubeconfig=${api.kubeconfigFor(NODE)}`, '--node-status-update-frequency=2s'],
     });
     await daemon.waitForLog(/probe result.*readiness-tcp.*readiness.*success/, 60_000);
-    const patches = api.requests.filter((r) => r.verb === 'patch' && r.resource === 'pods' && r.subresource === 'status' && r.name === 'readiness-tcp' && r.time.getTime() >= restartedAt);
+    const patches = api.requests.filter(
+      (r) =>
+        r.verb === 'patch' &&
+        r.resource === 'pods' &&
+        r.subresource === 'status' &&
+        r.name === 'readiness-tcp' &&
+        r.time.getTime() >= restartedAt,
+    );
     for (const p of patches) {
-      const conds = ((p.body as { status?: { conditions?: { type: string; status: string }[] } })?.status?.conditions ?? []);
-      assert.ok(!conds.some((x) => x.type === 'Ready' && x.status === 'False'), `a NotReady write after the restart: ${JSON.stringify(conds)}`);
+      const conds =
+        (p.body as { status?: { conditions?: { type: string; status: string }[] } })?.status?.conditions ?? [];
+      assert.ok(
+        !conds.some((x) => x.type === 'Ready' && x.status === 'False'),
+        `a NotReady write after the restart: ${JSON.stringify(conds)}`,
+      );
     }
     assert.equal(cond(getPod('readiness-tcp'), 'Ready')?.status, 'True');
     assert.equal((await instances('readiness-tcp')).length, 1, 'the container was not restarted');

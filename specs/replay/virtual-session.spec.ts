@@ -8,7 +8,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import '../../protocols/messages/channels.ts';
@@ -145,7 +145,8 @@ describe('replay of a session recorded on the in-memory runtime', () => {
     const recs = parseRecording(readFileSync(path, 'utf8'));
     assert.ok(recs.some((r) => r.k === 'in' && r.ch === 'probe' && (r.msg as { result?: string }).result === 'failure'), 'the liveness failure is recorded');
     const stop = recs.find((r) => r.k === 'cri' && r.m === 'stopContainer');
-    assert.equal((stop?.args as unknown[])[1], 1, 'killed with the probe\'s grace');
+    assert.ok(stop, 'a kill');
+    assert.equal((stop.args as unknown[])[1], 1, 'killed with the probe\'s grace');
     assert.ok(recs.filter((r) => r.k === 'cri' && r.m === 'createContainer').length >= 2, 'restarted');
     const r = await replayRecording(recs);
     assert.ok(r.identical, formatResult(r));

@@ -704,8 +704,8 @@ describe('apiserver stand-in', () => {
       assert.deepEqual(evs.map((e) => e.type), ['MODIFIED', 'MODIFIED', 'DELETED']);
       const rec = api.requests.last((r) => r.method === 'DELETE' && r.name === 'del-1' && r.status === 200);
       assert.equal(rec?.user, 'system:node:node-a');
-      assert.deepEqual((rec?.body as JsonObject).preconditions, { uid: p.metadata!.uid });
-      assert.equal((rec?.body as JsonObject).gracePeriodSeconds, 0);
+      assert.deepEqual((rec?.body as JsonObject | undefined)?.preconditions, { uid: p.metadata!.uid });
+      assert.equal((rec?.body as JsonObject | undefined)?.gracePeriodSeconds, 0);
       w.close();
     });
 

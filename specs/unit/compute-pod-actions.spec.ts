@@ -392,6 +392,47 @@ describe('computePodActions: init containers', () => {
   });
 });
 
+describe('computePodActions: fields kubelet-ts does not support', () => {
+  const hook = { preStop: { exec: { command: ['true'] } } };
+
+  it('a container with a lifecycle hook is not started but keeps the sandbox; the others start', () => {
+    const pod = mkPod({ containers: [{ name: 'a', image: 'x', lifecycle: hook }, { name: 'b', image: 'y' }] });
+    const a = compute(pod, status([], []));
+    assert.deepEqual(plan(a), { killPod: true, createSandbox: true, attempt: 0, sandboxId: '', init: undefined, start: [1], kill: [] });
+    assert.deepEqual(a.waiting, [{ name: 'a', reason: 'CreateContainerConfigError', message: 'spec.containers[0].lifecycle: not supported by kubelet-ts' }]);
+    assert.deepEqual(a.unsupported, [{ path: 'spec.containers[0].lifecycle', container: 'a' }]);
+    // the only container refused: it still counts as to start, so the pod is not killed
+    const alone = mkPod({ containers: [{ name: 'a', image: 'x', lifecycle: hook }] });
+    assert.deepEqual(plan(compute(alone, status([sandbox('s1')], []))), {
+      killPod: false, createSandbox: false, attempt: 0, sandboxId: 's1', init: undefined, start: [], kill: [],
+    });
+  });
+
+  it('a pod-level field holds the next init container and every container behind it, with the reason', () => {
+    const pod = mkPod({ init: [{ name: 'i', image: 'x' }], containers: [{ name: 'a', image: 'x' }] });
+    pod.spec.hostAliases = [{ ip: '10.0.0.1', hostnames: ['db'] }];
+    const a = compute(pod, status([sandbox('s1')], []));
+    assert.equal(a.nextInitContainerToStart, undefined);
+    assert.deepEqual(a.waiting.map((w) => [w.name, w.reason, w.message]), [
+      ['i', 'CreateContainerConfigError', 'spec.hostAliases: not supported by kubelet-ts'],
+      ['a', 'CreateContainerConfigError', 'spec.hostAliases: not supported by kubelet-ts'],
+    ]);
+  });
+
+  it('a refused container already running (adopted) is left running and not listed as waiting', () => {
+    const pod = mkPod({ containers: [{ name: 'web', image: 'nginx:1.25', lifecycle: hook }] });
+    const a = compute(pod, status([sandbox('s1')], [ctr(pod, 'web', 'CONTAINER_RUNNING')]));
+    assert.deepEqual(plan(a), { killPod: false, createSandbox: false, attempt: 0, sandboxId: 's1', init: undefined, start: [], kill: [] });
+    assert.deepEqual(a.waiting, []);
+    assert.equal(a.unsupported.length, 1, 'still reported, for the event');
+    // once it exits it is not started again
+    const exited = compute(pod, status([sandbox('s1')], [ctr(pod, 'web', 'CONTAINER_EXITED', { exitCode: 1 })]));
+    assert.deepEqual(exited.containersToStart, []);
+    assert.deepEqual(exited.restarts, [], 'the crash-loop backoff is not advanced for a container never started');
+    assert.equal(exited.waiting[0]?.reason, 'CreateContainerConfigError');
+  });
+});
+
 describe('getPhase', () => {
   const sb = [sandbox('s1')];
 
@@ -443,5 +484,39 @@ describe('getPhase', () => {
       ctr(pod, 'web', 'CONTAINER_CREATED', { id: 'new', attempt: 1 }),
       ctr(pod, 'web', 'CONTAINER_EXITED', { id: 'old', exitCode: 1 })]);
     assert.equal(getPhase(pod, st), 'Running');
+  });
+});
+
+describe('computePodActions: defect 5, an instance created but never started (the kubelet died in between)', () => {
+  it('in the current sandbox with the current spec: started as it is, no restart counted', () => {
+    const pod = mkPod();
+    const st = status([sandbox('s1')], [ctr(pod, 'web', 'CONTAINER_CREATED', { id: 'c0', startedAt: 0 })]);
+    const a = compute(pod, st);
+    assert.deepEqual(plan(a).start, [0]);
+    assert.deepEqual(a.createdToStart, { web: 'c0' });
+    assert.deepEqual(a.createdToRemove, []);
+    assert.equal(nextRestartCount(st, 'web'), 0);
+  });
+
+  it('after a run and an exit, the never-started next attempt keeps its number', () => {
+    const pod = mkPod();
+    const st = status([sandbox('s1')], [
+      ctr(pod, 'web', 'CONTAINER_CREATED', { id: 'c1', attempt: 1, startedAt: 0, createdAt: 2 }),
+      ctr(pod, 'web', 'CONTAINER_EXITED', { id: 'c0', exitCode: 1 }),
+    ]);
+    assert.equal(nextRestartCount(st, 'web'), 1);
+    assert.deepEqual(compute(pod, st).createdToStart, { web: 'c1' });
+  });
+
+  it('of another spec, or in a sandbox being replaced: removed first, its replacement takes its attempt', () => {
+    const pod = mkPod();
+    const stale = status([sandbox('s1')], [ctr(pod, 'web', 'CONTAINER_CREATED', { id: 'c0', hash: 'old', startedAt: 0 })]);
+    const a = compute(pod, stale);
+    assert.deepEqual([a.createdToStart, a.createdToRemove, plan(a).start], [{}, ['c0'], [0]]);
+    assert.equal(nextRestartCount(stale, 'web'), 0);
+    const gone = status([sandbox('s1', 'SANDBOX_NOTREADY')], [ctr(pod, 'web', 'CONTAINER_CREATED', { id: 'c0', startedAt: 0 })]);
+    const b = compute(pod, gone);
+    assert.equal(b.createSandbox, true);
+    assert.deepEqual([b.createdToStart, b.createdToRemove], [{}, ['c0']]);
   });
 });

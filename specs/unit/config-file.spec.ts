@@ -27,7 +27,10 @@ function errorOf(text: string, path = PATH): string {
 }
 /** The flags in effect for `argv` with a config file of `text` (read from memory). */
 const withFile = (text: string, argv: string[] = []) =>
-  applyConfigFile(['--config', PATH, ...argv], PATH, (p) => (assert.equal(p, PATH), HEAD + text)).flags;
+  applyConfigFile(['--config', PATH, ...argv], PATH, (p) => {
+    assert.equal(p, PATH);
+    return HEAD + text;
+  }).flags;
 
 const work = mkdtempSync(join(tmpdir(), 'kts-config-'));
 after(() => rmSync(work, { recursive: true, force: true }));

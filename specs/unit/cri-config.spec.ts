@@ -368,7 +368,7 @@ describe('runtimePodStatusFromCri', () => {
   });
   const ctr = (id: string, createdAt: number, extra: Partial<CriContainerStatus> = {}): CriContainerStatus => ({
     id, metadata: { name: 'app', attempt: 1 }, state: 'CONTAINER_EXITED', createdAt: createdAt * 1e9,
-    startedAt: 1_700_000_000_123_456_789, finishedAt: 1_700_000_005_000_000_000, exitCode: 2,
+    startedAt: 1_700_000_000_123_456_800, finishedAt: 1_700_000_005_000_000_000, exitCode: 2,
     image: { image: 'nginx:1' }, imageRef: 'sha256:x', reason: 'Error', message: 'boom',
     labels: { [LABEL_POD_UID]: 'uid-1', 'io.kubernetes.container.name': 'app' },
     annotations: { 'io.kubernetes.container.hash': 'abc', 'io.kubernetes.container.restartCount': '4' },

@@ -844,7 +844,7 @@ describe('kubelet-ts inspect', () => {
     await until(() => f.ds.stats().tails === 1, 'the CLI tail');
     f.bus.port('pleg').send('pleg', { type: 'pleg.containerDied', podUid: 'u', containerId: 'c9' } as never);
     await until(() => cap.out().includes('c9'), 'the tail line');
-    assert.match(cap.out(), /^\d\d:\d\d:\d\d\.\d{3}  pleg  pleg\.containerDied  \{"podUid":"u","containerId":"c9"\}\n$/);
+    assert.match(cap.out(), /^\d\d:\d\d:\d\d\.\d{3} {2}pleg {2}pleg\.containerDied {2}\{"podUid":"u","containerId":"c9"\}\n$/);
     stop();
     assert.equal(await run, 0);
     await until(() => f.ds.stats().tails === 0, 'the CLI tail to end');

@@ -9,6 +9,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Bus } from '../../kernel/bus.ts';
+import { createLogger, type Logger } from '../../kernel/log.ts';
 import { startActor, type StartedActor } from '../../kernel/testing.ts';
 import { ApiError, type ListResult, type MirrorPodApi, type Node } from '../../protocols/kube/api.ts';
 import { createKubeApi, type KubeClient } from '../../protocols/kube/client.ts';
@@ -155,10 +156,14 @@ class FakeMirrorApi implements MirrorPodApi {
     if (!p) throw new ApiError(404, 'NotFound', 'get', `/api/v1/namespaces/${ns}/pods/${name}`, `pods "${name}" not found`);
     return structuredClone(p);
   }
+  /** Answers every create it returns an error for (a refusal that does not go away by itself). */
+  refuseCreate: ((pod: Pod) => ApiError | undefined) | undefined;
   async createPod(ns: string, pod: Pod): Promise<Pod> {
     const key = `${ns}/${pod.metadata.name}`;
     this.calls.push({ verb: 'create', key, at: this.now(), body: structuredClone(pod) });
     this.#fail('create');
+    const refused = this.refuseCreate?.(pod);
+    if (refused) throw refused;
     if (this.pods.has(key)) throw new ApiError(409, 'AlreadyExists', 'create', `/api/v1/namespaces/${ns}/pods`, `pods "${pod.metadata.name}" already exists`);
     const p = { ...structuredClone(pod), metadata: { ...structuredClone(pod.metadata), uid: `mirror-${++this.#uid}`, resourceVersion: '1' } };
     this.pods.set(key, p);
@@ -188,7 +193,7 @@ interface Harness {
   setDesired(...pods: (Pod | DesiredPod)[]): Promise<void>;
 }
 
-async function start(opts: { node?: Node | undefined; pods?: Pod[]; view?: boolean; ready?: boolean } = {}): Promise<Harness> {
+async function start(opts: { node?: Node | undefined; pods?: Pod[]; view?: boolean; ready?: boolean; log?: Logger } = {}): Promise<Harness> {
   const api = new FakeMirrorApi();
   const bus = new Bus();
   const source = bus.port('podSourceApi');
@@ -197,7 +202,7 @@ async function start(opts: { node?: Node | undefined; pods?: Pod[]; view?: boole
   if (opts.view !== false) source.publish('mirrorPods', new Map());
   if ('node' in opts ? opts.node : true) bus.port('nodeStatus').publish('node', opts.node ?? theNode);
   manager.publish('desiredPods', desiredOf(...(opts.pods ?? [])));
-  const a = await startActor(mirrorPods, { api, nodeName: 'node-a' }, { bus });
+  const a = await startActor(mirrorPods, { api, nodeName: 'node-a' }, { bus, ...(opts.log ? { log: opts.log } : {}) });
   api.now = () => a.clock.now();
   const h: Harness = {
     a, api,
@@ -364,6 +369,51 @@ describe('mirror-pods actor (fake API, virtual clock)', () => {
     await other.a.stop();
   });
 
+  it('defect 8: a refused mirror pod (403, it references a ConfigMap) backs off 10 s doubling to 5 min, and is warned about once per cause', async () => {
+    const lines: { level: string; msg: string; error?: string }[] = [];
+    let t = 0;
+    const log = createLogger({ verbosity: 0, now: () => t, sink: { write: (l) => lines.push(JSON.parse(l) as (typeof lines)[number]) } });
+    const h = await start({ view: true, log });
+    const warnings = () => lines.filter((l) => l.level === 'warn');
+    const creates = () => h.api.calls.filter((c) => c.verb === 'create').map((c) => c.at);
+    // as NodeRestriction answers a mirror pod that references a ConfigMap
+    let because = 'configmaps';
+    h.api.refuseCreate = (pod) => (JSON.stringify(pod.spec).includes('configMapKeyRef')
+      ? new ApiError(403, 'Forbidden', 'create', '/api/v1/namespaces/default/pods', `pods "${pod.metadata.name}" is forbidden: node "node-a" can not create pods that reference ${because}`)
+      : undefined);
+    const web = staticPod('web');
+    web.spec.containers[0]!.env = [{ name: 'MODE', valueFrom: { configMapKeyRef: { name: 'settings', key: 'mode' } } }];
+    await h.setDesired(web);
+    for (let i = 0; i < 300; i++) {
+      await h.a.clock.advanceAsync(1000);
+      t = h.a.clock.now();
+    }
+    // 5 minutes: attempts at 0, 10, 30, 70 and 150 s (the next one is due at 310 s), one warning
+    assert.deepEqual(creates(), [0, 10_000, 30_000, 70_000, 150_000]);
+    assert.equal(warnings().length, 1, JSON.stringify(warnings()));
+    assert.match(warnings()[0]!.error!, /can not create pods that reference configmaps/);
+    await h.a.clock.advanceAsync(10_000);
+    assert.deepEqual(creates().slice(5), [310_000]);
+    // the backoff stays at 5 minutes; a new cause is said once more
+    because = 'secrets';
+    await h.a.clock.advanceAsync(300_000);
+    assert.deepEqual(creates().slice(6), [610_000]);
+    assert.equal(warnings().length, 2);
+    assert.match(warnings()[1]!.error!, /reference secrets/);
+    // once it is accepted, the same refusal later is news again
+    h.api.refuseCreate = undefined;
+    await h.a.clock.advanceAsync(300_000);
+    assert.equal(h.api.pods.size, 1);
+    h.api.pods.clear();
+    await h.syncView();
+    h.api.refuseCreate = () => new ApiError(403, 'Forbidden', 'create', '/pods', 'can not create pods that reference secrets');
+    // (recreated once the expectation of our own create times out)
+    await h.a.clock.advanceAsync(EXPECTATION_TTL_MS + 10_000);
+    assert.equal(warnings().length, 3);
+    assert.deepEqual(h.a.crashes, []);
+    await h.a.stop();
+  });
+
   it('without a mirrorPods view it lists the node\'s pods itself (and retries a failed list)', async () => {
     const web = staticPod('web');
     const h = await start({ view: false });
@@ -443,6 +493,28 @@ describe('mirror-pods against the API server stand-in (NodeRestriction)', () => 
       assert.equal(stats().failures, 0, stats().lastError);
       assert.equal(server.store.get('pods', 'default', 'web-node-a'), undefined);
       assert.deepEqual(a.crashes, []);
+    } finally {
+      await a.stop();
+    }
+  });
+
+  it('defect 8: NodeRestriction refuses the mirror of a static pod that references a ConfigMap (403): a refusal, backed off, not retried at each resync', async () => {
+    const node = await client.getNode('node-a');
+    const cfg = staticPod('cfg');
+    cfg.spec.containers[0]!.env = [{ name: 'MODE', valueFrom: { configMapKeyRef: { name: 'settings', key: 'mode' } } }];
+    const a = await startActor(mirrorPods, { api: client, nodeName: 'node-a' });
+    try {
+      a.bus.port('nodeStatus').publish('node', node);
+      a.bus.port('podConfig').send('config', { type: 'config.sourcesReady', source: 'file' });
+      a.bus.port('podManager').publish('desiredPods', desiredOf(cfg));
+      type Stats = { creates: number; failures: number; lastError: string; failedCreates: Record<string, { refusals: number; retryAt: number }> };
+      const stats = () => a.inspect() as Stats;
+      await until(() => stats().failures > 0 || stats().creates > 0, 'the refusal');
+      assert.equal(stats().creates, 0);
+      assert.match(stats().lastError, /forbidden: node "node-a" can not create pods that reference configmaps/);
+      const f = stats().failedCreates['default/cfg-node-a']!;
+      assert.deepEqual([f.refusals, f.retryAt], [1, a.clock.now() + 10_000], 'a refusal: the next attempt in 10 s, not at the next resync');
+      assert.equal(server.store.get('pods', 'default', 'cfg-node-a'), undefined);
     } finally {
       await a.stop();
     }

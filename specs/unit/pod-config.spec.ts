@@ -407,11 +407,11 @@ describe('podConfig actor', () => {
     assert.deepEqual((second.t.inspect() as { pods: unknown[] }).pods.length, 1);
   });
 
-  it('without a manifest path, the source is off and ready at once', async () => {
+  it('without a manifest path, the source is off: it says nothing, not even sourcesReady (nothing waits for it)', async () => {
     const fs = new MemoryStaticPodFs();
     const { t, take } = await startPodConfig({ fs, manifestDir: undefined });
     stops.push(t.stop);
-    assert.deepEqual(take().out, [{ type: 'config.sourcesReady', source: 'file' }]);
+    assert.deepEqual(take().out, []);
   });
 });
 

@@ -15,7 +15,7 @@ import { createKubeApi, type KubeClient } from '../../protocols/kube/client.ts';
 import type { Pod } from '../../protocols/kube/pod.ts';
 import type { ConfigEvent, DesiredPod, MirrorPods } from '../../protocols/messages/channels.ts';
 import { podSourceApi, type PodSourceApiDeps } from '../../actors/pod-source-api/index.ts';
-import { nextBackoff, initialBackoff, semantic, watchTimeoutSeconds } from '../../actors/pod-source-api/logic.ts';
+import { failureOf, nextBackoff, initialBackoff, semantic, watchTimeoutSeconds } from '../../actors/pod-source-api/logic.ts';
 import { startApiServer, type ApiServer } from '../support/apiserver/index.ts';
 
 const settle = async (n = 20) => {
@@ -54,11 +54,17 @@ class FakePodApi implements PodSourceApi {
   watches: FakeWatch[] = [];
   listFailures: unknown[] = [];
   watchFailures: unknown[] = [];
+  /** Until this clock time every request is refused (the server does not listen), as the client reports it. */
+  refusedUntil = -Infinity;
   now: () => number = () => 0;
+
+  #refused(verb: string): ApiError | undefined {
+    return this.now() < this.refusedUntil ? new ApiError(0, 'ConnectionError', verb, '/api/v1/pods', 'connect ECONNREFUSED 127.0.0.1:6443') : undefined;
+  }
 
   async listPods(opts: Parameters<PodSourceApi['listPods']>[0]): Promise<ListResult<Pod>> {
     this.lists.push({ at: this.now(), opts });
-    const f = this.listFailures.shift();
+    const f = this.#refused('list') ?? this.listFailures.shift();
     if (f) throw f;
     return { items: [...this.pods.values()].map((p) => structuredClone(p)), resourceVersion: String(this.rv) };
   }
@@ -66,7 +72,7 @@ class FakePodApi implements PodSourceApi {
   async watchPods(opts: FakeWatch['opts'], onEvent: FakeWatch['onEvent'], done: FakeWatch['done']): Promise<WatchHandle> {
     const w: FakeWatch = { opts, at: this.now(), onEvent, done, ended: false, aborted: false };
     this.watches.push(w);
-    const f = this.watchFailures.shift();
+    const f = this.#refused('watch') ?? this.watchFailures.shift();
     if (f) { w.ended = true; throw f; }
     return { abort: () => { if (w.ended) return; w.ended = true; w.aborted = true; done(); } };
   }
@@ -148,6 +154,35 @@ describe('pod-source-api: reflector rules (pure)', () => {
     assert.equal(nextBackoff(b, 7000 + 120_000, () => 0).delayMs, 30000, 'exactly 2 minutes: not reset yet');
     assert.equal(nextBackoff(b, 7000 + 120_001, () => 0).delayMs, 800);
     assert.equal(nextBackoff(initialBackoff(), 0, () => 0.5).delayMs, 1200);
+  });
+
+  it('backoff while the API server does not answer (refused, reset, timed out) is capped at 2 s plus jitter; an answered failure doubles on to 30 s', () => {
+    const refused = new ApiError(0, 'ConnectionError', 'watch', '/api/v1/pods', 'connect ECONNREFUSED 127.0.0.1:6443');
+    assert.equal(failureOf(refused), 'unanswered');
+    assert.equal(failureOf(new ApiError(0, 'Timeout', 'list', '/api/v1/pods', 'no answer within 60000ms')), 'unanswered');
+    for (const answered of [new ApiError(500, 'InternalError', 'watch', '/p', 'boom'), new ApiError(429, 'TooManyRequests', 'watch', '/p', 'slow'),
+      new ApiError(410, 'Expired', 'watch', '/p', 'too old'), new ApiError(0, 'InvalidKubeconfig', 'list', '/p', 'no server'), new Error('very short watch')]) {
+      assert.equal(failureOf(answered), 'answered', answered.message);
+    }
+    for (const jitter of [0, 0.5, 0.9999]) {
+      let b = initialBackoff();
+      const delays: number[] = [];
+      for (let i = 0; i < 8; i++) {
+        const n = nextBackoff(b, i * 1000, () => jitter, 'unanswered');
+        delays.push(n.delayMs);
+        b = n.state;
+      }
+      assert.deepEqual(delays.map((d) => Math.round(d / (1 + jitter))), [800, 1600, 2000, 2000, 2000, 2000, 2000, 2000]);
+      assert.ok(Math.max(...delays) <= 4000, `every retry within 4 s (jitter ${jitter}): ${delays}`);
+      // the server answers again, with errors: the backoff doubles on from there to 30 s
+      const answered: number[] = [];
+      for (let i = 0; i < 6; i++) {
+        const n = nextBackoff(b, 10_000 + i * 1000, () => 0, 'answered');
+        answered.push(n.delayMs);
+        b = n.state;
+      }
+      assert.deepEqual(answered, [2000, 4000, 8000, 16000, 30000, 30000]);
+    }
   });
 
   it('semantic(): status, resourceVersion and the kubelet\'s own annotations are not what the kubelet acts on', () => {
@@ -312,8 +347,9 @@ describe('pod-source-api actor on virtual time', () => {
     for (let i = 0; i < 10; i++) await a.clock.advanceAsync(1000);
     for (let i = 0; i < 120; i++) await a.clock.advanceAsync(1000);
     const attempts = api.watches.slice(1).map((w) => w.at - t0 - 130_000);
-    // stream lost → 0.8s → (500) 1.6s → (429) 3.2s → (timeout) 6.4s → (reset) 12.8s → (503) 25.6s → (500) 30s → (500) 30s → open
-    assert.deepEqual(attempts.slice(0, 8), [800, 2400, 5600, 12000, 24800, 50400, 80400, 110400]);
+    // stream lost (no answer) → 0.8s → (500) 1.6s → (429) 3.2s → (timeout: no answer, capped) 2s →
+    // (ECONNRESET, capped) 2s → (503: answered again, doubling on) 2s → (500) 4s → (500) 8s → open
+    assert.deepEqual(attempts.slice(0, 8), [800, 2400, 5600, 7600, 9600, 11600, 15600, 23600]);
     assert.ok(api.watches.slice(1).every((w) => w.opts.resourceVersion === '101'), 'always from the last resourceVersion');
     assert.equal(api.lists.length, 2, 'no relist for transient failures');
     assert.match(String((a.inspect() as { lastError: string }).lastError), /500 InternalError/);
@@ -326,6 +362,59 @@ describe('pod-source-api actor on virtual time', () => {
     await a.clock.advanceAsync(800);
     await settle();
     assert.equal(api.watches.length, n + 1);
+    await a.stop();
+  });
+
+  it('defect 6: after the API server refused every request for 65 s, the watch is back within 5 s of it answering', async () => {
+    for (const jitter of [0, 0.5, 0.9999]) {
+      const api = new FakePodApi();
+      api.put(mkPod('web'), false);
+      const { a, config } = await start(api, { deps: { random: () => jitter } });
+      api.put(mkPod('db')); // the watch works
+      const down = a.clock.now();
+      api.refusedUntil = down + 65_000;
+      api.end(new ApiError(0, 'ConnectionError', 'watch', '/api/v1/pods', 'socket hang up'));
+      while (a.clock.now() < api.refusedUntil) await a.clock.advanceAsync(100);
+      const n = api.watches.length;
+      while (api.watches.length === n && a.clock.now() < api.refusedUntil + 120_000) await a.clock.advanceAsync(100);
+      const back = api.watch;
+      assert.ok(back.at - api.refusedUntil <= 5000, `the watch is back ${back.at - api.refusedUntil} ms after the API server answers (jitter ${jitter})`);
+      assert.ok(n > 15, `retried all along (${n} watches; jitter ${jitter})`);
+      assert.equal(back.opts.resourceVersion, '102', 'from the last resourceVersion, no relist');
+      assert.equal(api.lists.length, 1);
+      // and it works: a pod bound after the outage arrives
+      api.put(mkPod('late'));
+      assert.deepEqual(summary(config).at(-1), ['config.podsAdded', ['late']]);
+      await a.stop();
+    }
+  });
+
+  it('a watch that worked starts the backoff over; a list that works before a watch that fails at once does not (no relist storm)', async () => {
+    const api = new FakePodApi();
+    const { a, lines } = await start(api);
+    const gone = (): WatchEvent<Pod> => ({ type: 'ERROR', object: { code: 410, reason: 'Expired', message: 'too old' } });
+    // 410 at once, five times: list, 410, backoff, list, ... keeps doubling
+    const listedAt: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      api.send(gone());
+      const lists = api.lists.length;
+      while (api.lists.length === lists) await a.clock.advanceAsync(100);
+      listedAt.push(api.lists.at(-1)!.at);
+      await settle();
+    }
+    const gaps = listedAt.slice(1).map((t, i) => t - listedAt[i]!);
+    assert.deepEqual(gaps.map((g) => Math.floor(g / 100) * 100), [1600, 3200, 6400, 12800]);
+    // the watch works (an event), then fails: 800 ms again
+    api.put(mkPod('web'));
+    const w = api.watches.length;
+    const t = a.clock.now();
+    api.end(new ApiError(500, 'InternalError', 'watch', '/api/v1/pods', 'boom'));
+    while (api.watches.length === w) await a.clock.advanceAsync(100);
+    assert.equal(api.watch.at - t, 800);
+    // warned once per cause; its repeats at -v=2 only (not written at -v=0)
+    const warns = lines.filter((l) => l.level === 'warn').map((l) => `${String(l.msg)} ${String(l.error)}`);
+    assert.equal(warns.filter((m) => /410 Gone/.test(m)).length, 1, warns.join('\n'));
+    assert.equal(warns.filter((m) => /boom/.test(m)).length, 1);
     await a.stop();
   });
 

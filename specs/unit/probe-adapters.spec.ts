@@ -9,11 +9,20 @@ import * as grpc from '@grpc/grpc-js';
 import { RealClock } from '../../kernel/clock.ts';
 import { MAX_OUTPUT_BYTES, probeRunner, probeUrl } from '../../actors/probes/adapters.ts';
 import {
-  decodeHealthCheckRequest, decodeHealthCheckResponse, encodeHealthCheckRequest, encodeHealthCheckResponse, HEALTH_CHECK_METHOD, type ServingStatus,
+  decodeHealthCheckRequest,
+  decodeHealthCheckResponse,
+  encodeHealthCheckRequest,
+  encodeHealthCheckResponse,
+  HEALTH_CHECK_METHOD,
+  type ServingStatus,
 } from '../../protocols/grpc/health.ts';
 
 const clock = new RealClock();
-const runner = probeRunner({ cri: { execSync: async () => ({ stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), exitCode: 0 }) }, clock, userAgent: 'kube-probe/1.34' });
+const runner = probeRunner({
+  cri: { execSync: async () => ({ stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), exitCode: 0 }) },
+  clock,
+  userAgent: 'kube-probe/1.34',
+});
 let http: Server;
 let port = 0;
 const seen: IncomingMessage[] = [];
@@ -24,12 +33,27 @@ before(async () => {
     const u = new URL(req.url ?? '/', 'http://x');
     if (u.pathname === '/ok') res.end('fine');
     else if (u.pathname === '/big') res.end('x'.repeat(100 * 1024));
-    else if (u.pathname === '/500') { res.statusCode = 500; res.end('secret body'); }
-    else if (u.pathname === '/same') { res.statusCode = 302; res.setHeader('location', '/ok'); res.end(); }
-    else if (u.pathname === '/loop') { res.statusCode = 302; res.setHeader('location', '/loop'); res.end(); }
-    else if (u.pathname === '/other') { res.statusCode = 301; res.setHeader('location', `http://localhost:${port}/ok`); res.end('moved'); }
-    else if (u.pathname === '/hang') { /* never answers */ }
-    else { res.statusCode = 404; res.end(); }
+    else if (u.pathname === '/500') {
+      res.statusCode = 500;
+      res.end('secret body');
+    } else if (u.pathname === '/same') {
+      res.statusCode = 302;
+      res.setHeader('location', '/ok');
+      res.end();
+    } else if (u.pathname === '/loop') {
+      res.statusCode = 302;
+      res.setHeader('location', '/loop');
+      res.end();
+    } else if (u.pathname === '/other') {
+      res.statusCode = 301;
+      res.setHeader('location', `http://localhost:${port}/ok`);
+      res.end('moved');
+    } else if (u.pathname === '/hang') {
+      /* never answers */
+    } else {
+      res.statusCode = 404;
+      res.end();
+    }
   });
   await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
   port = (http.address() as AddressInfo).port;
@@ -55,7 +79,11 @@ describe('httpGet probe', () => {
     assert.equal(seen[0]!.headers['user-agent'], 'kube-probe/1.34');
     assert.equal(seen[0]!.headers.accept, '*/*');
     seen.length = 0;
-    await get('/ok', [{ name: 'User-Agent', value: 'mine' }, { name: 'X-Custom', value: 'a' }, { name: 'Host', value: 'example.test' }]);
+    await get('/ok', [
+      { name: 'User-Agent', value: 'mine' },
+      { name: 'X-Custom', value: 'a' },
+      { name: 'Host', value: 'example.test' },
+    ]);
     assert.equal(seen[0]!.headers['user-agent'], 'mine');
     assert.equal(seen[0]!.headers['x-custom'], 'a');
     assert.equal(seen[0]!.headers.host, 'example.test');
@@ -66,7 +94,10 @@ describe('httpGet probe', () => {
     const loop = await get('/loop');
     assert.equal(loop.result, 'failure');
     assert.match((loop as { output: string }).output, /stopped after 10 redirects$/);
-    assert.deepEqual(await get('/other'), { result: 'warning', output: 'Probe terminated redirects, Response body: moved' });
+    assert.deepEqual(await get('/other'), {
+      result: 'warning',
+      output: 'Probe terminated redirects, Response body: moved',
+    });
   });
 
   it('reads at most 10 KiB of the body', async () => {
@@ -75,16 +106,25 @@ describe('httpGet probe', () => {
     assert.equal((r as { output: string }).output.length, MAX_OUTPUT_BYTES);
   });
 
-  it('a closed port and a timeout are failures, worded as Go\'s client', async () => {
+  it("a closed port and a timeout are failures, worded as Go's client", async () => {
     const closed = await runner.httpGet({ scheme: 'http', host: '127.0.0.1', port: 1, path: '/x', headers: [] }, 1000);
-    assert.deepEqual(closed, { result: 'failure', output: 'Get "http://127.0.0.1:1/x": dial tcp 127.0.0.1:1: connect: connection refused' });
+    assert.deepEqual(closed, {
+      result: 'failure',
+      output: 'Get "http://127.0.0.1:1/x": dial tcp 127.0.0.1:1: connect: connection refused',
+    });
     const hung = await get('/hang', [], 200);
     assert.equal(hung.result, 'failure');
-    assert.match((hung as { output: string }).output, /^Get "http:\/\/127\.0\.0\.1:\d+\/hang": context deadline exceeded/);
+    assert.match(
+      (hung as { output: string }).output,
+      /^Get "http:\/\/127\.0\.0\.1:\d+\/hang": context deadline exceeded/,
+    );
   });
 
   it('probeUrl: IPv6 hosts in brackets, a path without a slash gets one', () => {
-    assert.equal(probeUrl({ scheme: 'http', host: 'fd00::1', port: 80, path: 'healthz' }), 'http://[fd00::1]:80/healthz');
+    assert.equal(
+      probeUrl({ scheme: 'http', host: 'fd00::1', port: 80, path: 'healthz' }),
+      'http://[fd00::1]:80/healthz',
+    );
   });
 });
 
@@ -95,7 +135,10 @@ describe('tcpSocket probe', () => {
     const p = (srv.address() as AddressInfo).port;
     assert.deepEqual(await runner.tcp('127.0.0.1', p, 1000), { result: 'success', output: '' });
     await new Promise((r) => srv.close(r));
-    assert.deepEqual(await runner.tcp('127.0.0.1', p, 1000), { result: 'failure', output: `dial tcp 127.0.0.1:${p}: connect: connection refused` });
+    assert.deepEqual(await runner.tcp('127.0.0.1', p, 1000), {
+      result: 'failure',
+      output: `dial tcp 127.0.0.1:${p}: connect: connection refused`,
+    });
   });
 });
 
@@ -112,21 +155,40 @@ describe('grpc probe (grpc.health.v1)', () => {
     let status: ServingStatus = 'SERVING';
     const services: string[] = [];
     const server = new grpc.Server();
-    server.register(HEALTH_CHECK_METHOD, (call: grpc.ServerUnaryCall<{ service: string }, unknown>, cb: grpc.sendUnaryData<{ status: ServingStatus }>) => {
-      services.push(call.request.service);
-      cb(null, { status });
-    }, encodeHealthCheckResponse, decodeHealthCheckRequest, 'unary');
-    const p = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, n) => (e ? rej(e) : res(n))));
+    server.register(
+      HEALTH_CHECK_METHOD,
+      (call: grpc.ServerUnaryCall<{ service: string }, unknown>, cb: grpc.sendUnaryData<{ status: ServingStatus }>) => {
+        services.push(call.request.service);
+        cb(null, { status });
+      },
+      encodeHealthCheckResponse,
+      decodeHealthCheckRequest,
+      'unary',
+    );
+    const p = await new Promise<number>((res, rej) =>
+      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, n) => (e ? rej(e) : res(n))),
+    );
     const empty = new grpc.Server();
-    const q = await new Promise<number>((res, rej) => empty.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, n) => (e ? rej(e) : res(n))));
+    const q = await new Promise<number>((res, rej) =>
+      empty.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, n) => (e ? rej(e) : res(n))),
+    );
     try {
-      assert.deepEqual(await runner.grpc('127.0.0.1', p, 'db', 1000), { result: 'success', output: 'service is healthy' });
+      assert.deepEqual(await runner.grpc('127.0.0.1', p, 'db', 1000), {
+        result: 'success',
+        output: 'service is healthy',
+      });
       assert.deepEqual(services, ['db']);
       status = 'NOT_SERVING';
-      assert.deepEqual(await runner.grpc('127.0.0.1', p, '', 1000), { result: 'failure', output: 'service unhealthy (responded with "NOT_SERVING")' });
+      assert.deepEqual(await runner.grpc('127.0.0.1', p, '', 1000), {
+        result: 'failure',
+        output: 'service unhealthy (responded with "NOT_SERVING")',
+      });
       const un = await runner.grpc('127.0.0.1', q, '', 1000);
       assert.equal(un.result, 'failure');
-      assert.match((un as { output: string }).output, /^this server does not implement the grpc health protocol \(grpc\.health\.v1\.Health\)/);
+      assert.match(
+        (un as { output: string }).output,
+        /^this server does not implement the grpc health protocol \(grpc\.health\.v1\.Health\)/,
+      );
     } finally {
       server.forceShutdown();
       empty.forceShutdown();

@@ -184,4 +184,45 @@ describe('runtime events', () => {
     await command({ type: 'runtime.syncPod', pod: webPod() });
     assert.deepEqual(take().slice(1), ['Normal Created: Created container: app', 'Warning Failed: Error: exec: "nope": executable file not found']);
   });
+
+  it('a pod using a field kubelet-ts does not support: the container is never created, waits with CreateContainerConfigError naming the field, and the pod gets one Warning', async (t) => {
+    const { cri, a, events, command, take } = await setup();
+    t.after(() => a.stop());
+    cri.addImage(IMAGE);
+    const pod = mkPod('probed', 'uid-probed', {
+      containers: [
+        { name: 'app', image: IMAGE, lifecycle: { preStop: { exec: { command: ['true'] } } } },
+        { name: 'plain', image: IMAGE },
+      ],
+    });
+    for (let i = 0; i < 3; i++) {
+      const r = await command({ type: 'runtime.syncPod', pod });
+      assert.ok(r.type === 'runtime.podSynced');
+      assert.equal(r.result.error, undefined);
+      assert.deepEqual(r.result.waiting, [{ name: 'app', reason: 'CreateContainerConfigError', message: 'spec.containers[0].lifecycle: not supported by kubelet-ts' }]);
+      const app = r.result.apiStatus.containerStatuses!.find((c) => c.name === 'app')!;
+      assert.deepEqual(app.state, { waiting: { reason: 'CreateContainerConfigError', message: 'spec.containers[0].lifecycle: not supported by kubelet-ts' } });
+      assert.equal(r.result.apiStatus.phase, 'Pending');
+    }
+    const created = cri.calls.filter((c) => c.method === 'CreateContainer').map((c) => (c.args[1] as { metadata: { name: string } }).metadata.name);
+    assert.deepEqual(created, ['plain'], 'only the supported container was created');
+    const warnings = events.filter((e) => e.eventType === 'Warning');
+    assert.equal(warnings.length, 1, take().join('\n'));
+    assert.deepEqual(warnings[0]!.involvedObject, { kind: 'Pod', apiVersion: 'v1', namespace: 'default', name: 'probed', uid: 'uid-probed' });
+    assert.equal(warnings[0]!.reason, 'Failed');
+    assert.equal(warnings[0]!.message, 'Error: spec.containers[0].lifecycle: not supported by kubelet-ts');
+
+    // A pod-level field holds every container, and a new list of fields is said again.
+    const withVolume = mkPod('probed', 'uid-probed', {
+      containers: [{ name: 'app', image: IMAGE }, { name: 'plain', image: IMAGE }],
+      hostAliases: [{ ip: '10.0.0.1', hostnames: ['db'] }],
+    });
+    take();
+    const r = await command({ type: 'runtime.syncPod', pod: withVolume });
+    assert.ok(r.type === 'runtime.podSynced');
+    assert.deepEqual(r.result.waiting.map((w) => [w.name, w.reason, w.message]), [
+      ['app', 'CreateContainerConfigError', 'spec.hostAliases: not supported by kubelet-ts'],
+    ], 'plain keeps running; app is held');
+    assert.deepEqual(take(), ['Warning Failed: Error: spec.hostAliases: not supported by kubelet-ts']);
+  });
 });

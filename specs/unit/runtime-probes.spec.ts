@@ -17,10 +17,12 @@ import { FakeCri } from '../support/fake-cri.ts';
 const IMAGE = 'registry.local/app:1.0';
 
 function mkPod(spec: Record<string, unknown>, container: Record<string, unknown>): Pod {
-  return applyPodDefaults(PodSchema.parse({
-    metadata: { name: 'web', namespace: 'default', uid: 'uid-web' },
-    spec: { terminationGracePeriodSeconds: 30, containers: [{ name: 'app', image: IMAGE, ...container }], ...spec },
-  }) as Pod);
+  return applyPodDefaults(
+    PodSchema.parse({
+      metadata: { name: 'web', namespace: 'default', uid: 'uid-web' },
+      spec: { terminationGracePeriodSeconds: 30, containers: [{ name: 'app', image: IMAGE, ...container }], ...spec },
+    }) as Pod,
+  );
 }
 
 async function settle(): Promise<void> {
@@ -43,7 +45,8 @@ async function setup() {
     assert.ok(r?.type === 'runtime.podSynced');
     return r;
   };
-  const results = (m: Record<string, ContainerProbeResults>) => a.bus.port('probes').publish('probeResults', { startedAt: 0, byContainer: new Map(Object.entries(m)) });
+  const results = (m: Record<string, ContainerProbeResults>) =>
+    a.bus.port('probes').publish('probeResults', { startedAt: 0, byContainer: new Map(Object.entries(m)) });
   return { a, cri, events, sync, results };
 }
 
@@ -57,9 +60,12 @@ describe('runtime with probe results', () => {
     results({ [id]: { liveness: 'failure' } });
     const r = await sync(pod);
     const killing = events.filter((e) => e.reason === 'Killing');
-    assert.deepEqual(killing.map((e) => e.message), ['Container app failed liveness probe, will be restarted']);
+    assert.deepEqual(
+      killing.map((e) => e.message),
+      ['Container app failed liveness probe, will be restarted'],
+    );
     const stop = cri.calls.find((c) => c.method === 'StopContainer');
-    assert.deepEqual(stop?.args.slice(0, 2), [id, 3], 'the probe\'s terminationGracePeriodSeconds, not the pod\'s 30');
+    assert.deepEqual(stop?.args.slice(0, 2), [id, 3], "the probe's terminationGracePeriodSeconds, not the pod's 30");
     const running = r.result.status.containers.filter((c) => c.state === 'CONTAINER_RUNNING');
     assert.equal(running.length, 1);
     assert.notEqual(running[0]!.id, id);
@@ -74,11 +80,14 @@ describe('runtime with probe results', () => {
     results({ [id]: { startup: 'failure' } });
     const r = await sync(pod);
     // upstream: nothing to keep, nothing to start → KillPod, whose kill says "Stopping container"
-    assert.deepEqual(events.filter((e) => e.reason === 'Killing').map((e) => e.message), ['Stopping container app']);
+    assert.deepEqual(
+      events.filter((e) => e.reason === 'Killing').map((e) => e.message),
+      ['Stopping container app'],
+    );
     assert.equal(r.result.status.containers.filter((c) => c.state === 'CONTAINER_RUNNING').length, 0);
   });
 
-  it('a readiness result drives ready and the Ready condition in the reply\'s status', async (t) => {
+  it("a readiness result drives ready and the Ready condition in the reply's status", async (t) => {
     const { a, sync, results } = await setup();
     t.after(() => a.stop());
     const pod = mkPod({}, { readinessProbe: { tcpSocket: { port: 80 } } });

@@ -12,6 +12,7 @@ import type { SyncResult } from '../../protocols/messages/channels.ts';
 import { runtime, terminalPhaseOf } from '../../actors/runtime/index.ts';
 import { ImageManager } from '../../actors/images/manager.ts';
 import { FakeCri } from '../support/fake-cri.ts';
+import type { CriRuntime } from '../../protocols/cri/types.ts';
 
 const IMAGE = 'registry.local/app:1.0';
 
@@ -27,12 +28,13 @@ async function settle(): Promise<void> {
   for (let i = 0; i < 30; i++) await new Promise((r) => setImmediate(r));
 }
 
-async function setup() {
-  const clock = new VirtualClock(1_800_000_000_000);
-  const cri = new FakeCri({ clock });
-  cri.addImage(IMAGE);
+/** A runtime actor on a FakeCri (a new one, or `o.cri` as a kubelet restarted on the same node). */
+async function setup(o: { clock?: VirtualClock; cri?: FakeCri; wrap?: (cri: FakeCri) => CriRuntime } = {}) {
+  const clock = o.clock ?? new VirtualClock(1_800_000_000_000);
+  const cri = o.cri ?? new FakeCri({ clock });
+  if (!o.cri) cri.addImage(IMAGE);
   const images = new ImageManager({ images: cri, clock });
-  const a = await startActor(runtime, { cri, images, nodeName: 'node-a', podLogsDir: '/var/log/pods' }, { clock });
+  const a = await startActor(runtime, { cri: o.wrap ? o.wrap(cri) : cri, images, nodeName: 'node-a', podLogsDir: '/var/log/pods' }, { clock });
   const replies = collect(a.bus, 'runtimeReply');
   let seq = 0;
   const sync = async (pod: Pod): Promise<SyncResult> => {
@@ -51,7 +53,7 @@ async function setup() {
     assert.ok(r && r.type === 'runtime.podKilled', `no reply to killPod #${n}`);
     return r;
   };
-  return { cri, a, sync, kill };
+  return { cri, a, clock, sync, kill };
 }
 
 describe('runtime syncPod of a finished pod', () => {
@@ -119,5 +121,54 @@ describe('runtime killPod: the status after the final kill (upstream SyncTermina
     cri.exitContainer(c!.id, 0);
     const r = await kill(pod);
     assert.equal(r.type === 'runtime.podKilled' && r.apiStatus?.phase, 'Running');
+  });
+});
+
+describe('defect 5: a container created but never started when the kubelet died', () => {
+  /** The first kubelet dies between CreateContainer and StartContainer: its StartContainer never returns. */
+  const diesBeforeStart = (cri: FakeCri): CriRuntime => new Proxy(cri, {
+    get(target, key) {
+      if (key === 'startContainer') return () => new Promise<void>(() => {});
+      const v = Reflect.get(target, key, target) as unknown;
+      return typeof v === 'function' ? (v as (...args: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+
+  async function leftCreated(pod: Pod) {
+    const first = await setup({ wrap: diesBeforeStart });
+    first.a.bus.port('podWorkers').send('runtime', { type: 'runtime.syncPod', uid: pod.metadata.uid!, seq: 1, pod });
+    await first.clock.advanceAsync(0, settle);
+    const cs = await first.cri.listContainers();
+    assert.deepEqual(cs.map((c) => [c.state, c.metadata.attempt]), [['CONTAINER_CREATED', 0]]);
+    await first.a.stop();
+    return { cri: first.cri, clock: first.clock, created: cs[0]!.id };
+  }
+
+  it('the next kubelet starts that very container: no new one, restartCount 0', async (t) => {
+    const pod = mkPod('uid-half');
+    const { cri, clock, created } = await leftCreated(pod);
+    const next = await setup({ cri, clock });
+    t.after(() => next.a.stop());
+    const r = await next.sync(pod);
+    const cs = await cri.listContainers();
+    assert.deepEqual(r.actions, ['start app (attempt 0, created before)']);
+    assert.deepEqual(cs.map((c) => [c.id, c.state, c.metadata.attempt]), [[created, 'CONTAINER_RUNNING', 0]]);
+    assert.equal(r.apiStatus.containerStatuses?.[0]?.restartCount, 0);
+    assert.ok(r.apiStatus.containerStatuses?.[0]?.state?.running, 'running');
+    assert.equal(r.apiStatus.containerStatuses?.[0]?.lastState?.terminated, undefined, 'no previous run');
+  });
+
+  it('one whose spec changed meanwhile is removed and replaced under the same attempt: restartCount 0', async (t) => {
+    const pod = mkPod('uid-edit');
+    const { cri, clock, created } = await leftCreated(pod);
+    const edited: Pod = { ...pod, spec: { ...pod.spec, containers: [{ ...pod.spec.containers[0]!, command: ['sleep', '3600'] }] } };
+    const next = await setup({ cri, clock });
+    t.after(() => next.a.stop());
+    const r = await next.sync(edited);
+    const cs = await cri.listContainers();
+    assert.equal(cs.length, 1);
+    assert.notEqual(cs[0]!.id, created, 'the stale one is gone');
+    assert.deepEqual([cs[0]!.state, cs[0]!.metadata.attempt], ['CONTAINER_RUNNING', 0]);
+    assert.equal(r.apiStatus.containerStatuses?.[0]?.restartCount, 0);
   });
 });

@@ -17,7 +17,7 @@ import type { ContainerStatus, Pod, PodStatus } from '../../protocols/kube/pod.t
 import type { DesiredPod, PodWorkerSummary, SyncResult } from '../../protocols/messages/channels.ts';
 import { statusManager, type StatusDeps } from '../../actors/status/index.ts';
 import {
-  apiShows, hasPodInitialized, retryDelay, statusForApi, statusPatch, terminatedStatus,
+  apiShows, finalStatus, hasPodInitialized, retryDelay, statusForApi, statusPatch, terminatedStatus,
 } from '../../actors/status/logic.ts';
 import { podSchema, strategicMergePatch } from '../support/apiserver/patch.ts';
 import type { JsonObject } from '../support/apiserver/index.ts';
@@ -274,6 +274,16 @@ describe('status logic', () => {
     assert.deepEqual(terminatedStatus(pod, cached, false).containerStatuses![0]!.state, initializing);
   });
 
+  it('defect 8: finalStatus: the API\'s terminal status is taken as it is, once; not over a running status of ours', () => {
+    const api: PodStatus = { phase: 'Failed', reason: 'OutOfmemory', message: 'Pod was rejected: no memory' };
+    assert.deepEqual(finalStatus(api, undefined), api);
+    assert.notEqual(finalStatus(api, undefined), api, 'a copy');
+    assert.equal(finalStatus(api, { ...api }), 'kept');
+    assert.equal(finalStatus(api, running(0)), undefined, 'ours runs: mergePodStatus decides');
+    assert.equal(finalStatus({ phase: 'Running' }, undefined), undefined);
+    assert.equal(finalStatus(undefined, undefined), undefined);
+  });
+
   it('retry delays: 500ms doubling to 4s', () => {
     assert.deepEqual([1, 2, 3, 4, 5, 9].map((n) => retryDelay(n, 0)), [500, 1000, 2000, 4000, 4000, 4000]);
     assert.equal(retryDelay(1, 1), 400);
@@ -460,6 +470,35 @@ describe('statusManager writing to the API', () => {
     a.desired([]);
     await settle();
     assert.equal(a.bus.port('x').current('podStatuses')!.has('uid-big'), false);
+    await a.stop();
+  });
+
+  it('defect 8: a pod rejected before a restart (Failed, OutOfmemory) keeps its status byte-identical: no write after its syncs, kill and termination', async () => {
+    const api = new FakePodApi();
+    const rejectedBefore: PodStatus = {
+      phase: 'Failed', reason: 'OutOfmemory',
+      message: 'Pod was rejected: Node didn\'t have enough resource: memory, requested: 966367641600000, used: 0, capacity: 4000000000',
+      conditions: [{ type: 'PodScheduled', status: 'True' }], startTime: '2025-01-01T00:00:00Z', qosClass: 'Burstable',
+    };
+    const pod = api.add(apiPod('huge', 'uid-huge', rejectedBefore));
+    const before = structuredClone(api.pods.get('huge')!.status);
+    // the restarted kubelet: admission skips a terminal pod, so a worker runs it to termination
+    const a = await start(api, [fromApi(pod)]);
+    a.workers([['uid-huge', 'syncing']]);
+    const waiting = running(0, {
+      phase: 'Failed', reason: 'OutOfmemory', message: rejectedBefore.message,
+      containerStatuses: [container(0, { waiting: { reason: 'ContainerCreating' } })],
+    });
+    await a.synced('uid-huge', waiting);
+    a.workers([['uid-huge', 'terminating']]);
+    a.bus.port('runtime').send('runtimeReply', { type: 'runtime.podKilled', uid: 'uid-huge', seq: 9, status: null, apiStatus: waiting });
+    await settle();
+    a.workers([['uid-huge', 'terminated']]);
+    await a.stateChanged('uid-huge', 'terminated');
+    await a.clock.advanceAsync(30_000);
+    assert.deepEqual(api.verbs(), [], 'nothing is written');
+    assert.deepEqual(api.pods.get('huge')!.status, before);
+    assert.deepEqual(a.bus.port('x').current('podStatuses')!.get('uid-huge'), before);
     await a.stop();
   });
 

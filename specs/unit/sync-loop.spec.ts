@@ -129,20 +129,27 @@ describe('syncLoop dispatch', () => {
 });
 
 describe('syncLoop actor: sources', () => {
-  it('is ready only when each configured source has sent sourcesReady', async () => {
+  it('is ready only when each configured source is in pod-manager\'s readySources view', async () => {
     const clock = new VirtualClock(0);
     const h = await startActor(syncLoop, { sources: ['file', 'api'] }, { clock });
     const ready = () => (h.inspect() as { sourcesReady: boolean }).sourcesReady;
+    const pm = h.bus.port('podManager');
     assert.equal(ready(), false);
-    h.bus.port('spec').send('config', { type: 'config.sourcesReady', source: 'file' });
+    pm.publish('readySources', new Set(['file'] as const));
     assert.equal(ready(), false, 'the API source has not listed yet');
-    h.bus.port('spec').send('config', { type: 'config.sourcesReady', source: 'api' });
+    pm.publish('readySources', new Set(['file', 'api'] as const));
     assert.equal(ready(), true);
     await h.stop();
     // a restarted syncLoop (same bus) does not wait again: no source says sourcesReady twice
     const again = await startActor(syncLoop, { sources: ['file', 'api'] }, { bus: h.bus, clock });
     assert.equal((again.inspect() as { sourcesReady: boolean }).sourcesReady, true);
     await again.stop();
+  });
+
+  it('with no configured source there is nothing to wait for', async () => {
+    const h = await startActor(syncLoop, { sources: [] }, { clock: new VirtualClock(0) });
+    assert.equal((h.inspect() as { sourcesReady: boolean }).sourcesReady, true);
+    await h.stop();
   });
 });
 

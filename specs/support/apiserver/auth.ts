@@ -400,7 +400,7 @@ export function nodeRestriction(nodeName: string, a: AdmissionAttributes, ctx: A
         const pod = a.object!;
         const m = obj(pod.metadata);
         const spec = obj(pod.spec);
-        if (!Object.prototype.hasOwnProperty.call(obj(m.annotations), 'kubernetes.io/config.mirror')) {
+        if (!Object.hasOwn(obj(m.annotations), 'kubernetes.io/config.mirror')) {
           deny(`pod does not have "kubernetes.io/config.mirror" annotation, node "${nodeName}" can only create mirror pods`);
         }
         if (s(spec.nodeName) !== nodeName) deny(`node "${nodeName}" can only create pods with spec.nodeName set to itself`);

@@ -54,13 +54,11 @@ import type { Identity } from './auth.ts';
 import { Faults, RequestLog } from './faults.ts';
 import { Store } from './store.ts';
 import type { DeleteOptions, ListOptions, PatchType } from './store.ts';
-import { resolveResource, RESOURCES } from './resources.ts';
+import { resolveResource } from './resources.ts';
 import { ApiServerCore } from './server.ts';
 import type { JsonObject, Status } from './status.ts';
 
-export { ApiError, isApiError } from './status.ts';
-export type { Status, Json, JsonObject } from './status.ts';
-export type { FaultSpec, FaultMode, FaultHandle, RequestRecord, RecordFilter } from './faults.ts';
+export type { Status, JsonObject } from './status.ts';
 export { Faults, RequestLog } from './faults.ts';
 export type { Identity } from './auth.ts';
 export type { ListOptions, DeleteOptions, PatchType } from './store.ts';
@@ -392,6 +390,3 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     },
   };
 }
-
-/** Every resource the stand-in serves, as "<resource>.<group>" (for docs and specs). */
-export const servedResources: string[] = RESOURCES.map((r) => (r.group ? `${r.resource}.${r.group}` : r.resource));

@@ -133,7 +133,7 @@ function access(parent: Json, key: string, path: string): Container {
   void key;
   return {
     get: (k) => o[k],
-    has: (k) => Object.prototype.hasOwnProperty.call(o, k),
+    has: (k) => Object.hasOwn(o, k),
     set: (k, v) => {
       o[k] = v;
     },

@@ -146,7 +146,7 @@ export function parseLabelSelector(input: string | undefined | null): LabelSelec
 export function matchLabels(sel: LabelSelector, labels: Record<string, string> | undefined | null): boolean {
   const l = labels ?? {};
   for (const r of sel) {
-    const has = Object.prototype.hasOwnProperty.call(l, r.key);
+    const has = Object.hasOwn(l, r.key);
     const v = has ? l[r.key]! : undefined;
     switch (r.op) {
       case 'eq':
@@ -244,10 +244,4 @@ export function matchFields(sel: FieldSelector, fields: Record<string, string>):
     if (r.op === 'eq' ? v !== r.value : v === r.value) return false;
   }
   return true;
-}
-
-/** `metadata.name=<x>` as fields.Selector.RequiresExactMatch: the name a list/watch is scoped to. */
-export function exactFieldMatch(sel: FieldSelector, field: string): string | undefined {
-  for (const r of sel) if (r.field === field && r.op === 'eq') return r.value;
-  return undefined;
 }

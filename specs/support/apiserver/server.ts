@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import YAML from 'yaml';
-import { ApiError, errors, isApiError } from './status.ts';
+import { type ApiError, errors, isApiError } from './status.ts';
 import type { Json, JsonObject } from './status.ts';
 import { isObject } from './patch.ts';
 import type { Identity, RequestInfo } from './auth.ts';
@@ -14,7 +14,7 @@ import { authenticate, authorize, forbidden, nodeIdentity, nodeRestriction, pars
 import type { Faults, FaultSpec, RequestLog, RequestRecord } from './faults.ts';
 import type { Change, DeleteOptions, PatchType, Store, Admit } from './store.ts';
 import type { ResourceType } from './resources.ts';
-import { findResource, gvString, resourceKey, selectableFields, supportedField, RESOURCES } from './resources.ts';
+import { findResource, gvString, selectableFields, supportedField, RESOURCES } from './resources.ts';
 import { matchFields, matchLabels, parseFieldSelector, parseLabelSelector } from './selectors.ts';
 import type { FieldSelector, LabelSelector } from './selectors.ts';
 import {
@@ -559,5 +559,3 @@ function deleteOptions(body: unknown, q: URLSearchParams): Omit<DeleteOptions, '
   if (od !== null) out.orphanDependents = od === 'true';
   return out;
 }
-
-export { resourceKey };

@@ -22,7 +22,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { errors, grString, successStatus } from './status.ts';
-import type { ApiError, Json, JsonObject, Status } from './status.ts';
+import type { Json, JsonObject, Status } from './status.ts';
 import { deepClone, deepEqual, isObject, jsonPatch, mergePatch, strategicMergePatch } from './patch.ts';
 import type { ResourceType } from './resources.ts';
 import { RESOURCES, gvString, resourceKey, selectableFields, supportedField } from './resources.ts';
@@ -652,5 +652,3 @@ export class Store {
     return grString(this.gr(r));
   }
 }
-
-export type { ApiError };
