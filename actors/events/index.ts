@@ -19,7 +19,7 @@
 import type { ActorSpec } from '../../kernel/actor.ts';
 import { defaultPolicy } from '../../kernel/actor.ts';
 import { ApiError, type Event, type EventApi } from '../../protocols/kube/api.ts';
-import { TokenBucket } from '../../protocols/kube/client.ts';
+import { TokenBucket } from '../../adapters/kube/client.ts';
 import type { EventRecord } from '../../protocols/messages/events.ts';
 import { EventCorrelator, makeEvent } from './logic.ts';
 import { errText } from '../../kernel/log.ts';

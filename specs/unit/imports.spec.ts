@@ -21,7 +21,7 @@ import path from 'node:path';
 import ts from 'typescript';
 
 const root = path.resolve(import.meta.dirname, '../..');
-const scanned = ['kernel', 'actors', 'protocols', 'specs', 'bin', 'scripts'];
+const scanned = ['kernel', 'adapters', 'replay', 'actors', 'protocols', 'specs', 'bin', 'scripts'];
 const timeExempt = ['bin/', 'scripts/', 'specs/support/', 'specs/integration/', 'specs/bench/'];
 
 interface Violation {
