@@ -17,7 +17,7 @@
  */
 import { filter, type Observable } from 'rxjs';
 import type { ActorSpec } from './actor.ts';
-import { defaultPolicy } from './actor.ts';
+import { channels, defaultPolicy } from './actor.ts';
 import { PriorityMailbox } from './mailbox.ts';
 import { isTerminalPhase, type Pod } from '../protocols/kube/pod.ts';
 import type {
@@ -137,10 +137,17 @@ export interface SyncLoopDeps {
   housekeepingMs?: number;
 }
 
-export const syncLoop: ActorSpec<SyncLoopDeps> = {
+/** The bus channels it uses (its context is narrowed to them). */
+const io = channels({
+  consumes: ['config', 'pleg', 'podManager', 'syncLoop'], produces: ['podWorker', 'syncLoop'],
+  reads: ['desiredPods', 'podWorkerStates', 'runtimePods'], writes: ['readySources'],
+});
+
+export const syncLoop: ActorSpec<SyncLoopDeps, typeof io> = {
   ...defaultPolicy,
   id: 'syncLoop',
   dependsOn: ['podManager', 'podWorkers', 'pleg'],
+  channels: io,
   start(ctx) {
     const empty = new Map();
     // Each source says sourcesReady once; a restarted syncLoop resumes from the view it wrote.

@@ -6,7 +6,7 @@
  * Pods that are gone entirely are removed by their pod worker; orphans by housekeeping.
  * A runtime error is a state (logged, retried next period), not a crash.
  */
-import type { ActorSpec } from '../../kernel/actor.ts';
+import { channels, type ActorSpec } from '../../kernel/actor.ts';
 import { defaultPolicy } from '../../kernel/actor.ts';
 import { isCriError } from '../../protocols/cri/errors.ts';
 import { LABEL_CONTAINER_NAME, LABEL_POD_UID } from '../../protocols/cri/labels.ts';
@@ -54,10 +54,14 @@ export function evictable(containers: readonly Container[], sandboxes: readonly 
   return { containers: outC.sort(), sandboxes: outS.sort() };
 }
 
-export const containerGC: ActorSpec<GcDeps> = {
+/** The bus channels it uses (its context is narrowed to them). */
+const io = channels({});
+
+export const containerGC: ActorSpec<GcDeps, typeof io> = {
   ...defaultPolicy,
   id: 'containerGC',
   dependsOn: ['runtime'],
+  channels: io,
   start(ctx) {
     const { cri } = ctx.deps;
     let running = false;
