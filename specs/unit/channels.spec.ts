@@ -6,7 +6,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { channels, defaultPolicy, type ActorSpec } from '../../kernel/actor.ts';
@@ -33,6 +33,23 @@ describe('channel contracts of the kubelet', () => {
   it('every actor the daemon can start declares its channels, and the wiring has no problem', () => {
     assert.ok(KUBELET_ACTORS.length >= 15);
     assert.deepEqual(channelProblems(KUBELET_ACTORS, CHANNEL_TABLE), []);
+  });
+
+  it('the map knows every actor there is (each actors/*/index.ts ActorSpec and the syncLoop) and each declares channels', async () => {
+    const ids = new Set(KUBELET_ACTORS.map((a) => a.id));
+    const found: string[] = ['syncLoop'];
+    for (const dir of readdirSync(join(ROOT, 'actors'))) {
+      const mod = await import(join(ROOT, 'actors', dir, 'index.ts')) as Record<string, unknown>;
+      for (const v of Object.values(mod)) {
+        const spec = v as { id?: unknown; start?: unknown; channels?: unknown };
+        if (spec && typeof spec === 'object' && typeof spec.start === 'function' && typeof spec.id === 'string') {
+          found.push(spec.id);
+          assert.ok(spec.channels && typeof spec.channels === 'object', `actors/${dir}: ${spec.id} declares its channels`);
+        }
+      }
+    }
+    for (const id of found) assert.ok(ids.has(id), `${id} is in KUBELET_ACTORS (bin/channel-map.ts)`);
+    assert.equal(found.length, ids.size);
   });
 
   it('every channel of the table has a writer and a reader; each view exactly one writer', () => {
