@@ -2,8 +2,8 @@
  * The ActorSpec contract: what every module under actors/ exports (exactly one, from index.ts).
  *
  * An actor is started by the supervisor with an ActorContext. It reads the bus through
- * `ctx.bus`, writes with `ctx.bus.send`/`publish`, and uses only the typed ports (`deps`) it
- * declared. Every subscription and timer goes through the context, so when the actor fails the
+ * `ctx.bus`, writes with `ctx.bus.send`/`publish` — only on the channels its spec declares
+ * (`channels`) — and uses only the typed ports (`deps`) it declared. Every subscription and timer goes through the context, so when the actor fails the
  * supervisor can tear all of it down and start a fresh instance: a throw inside `ctx.on`
  * handlers, a rejected promise passed to `ctx.run`, or an explicit `ctx.fail(err)` is a crash.
  *
