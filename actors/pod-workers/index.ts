@@ -9,7 +9,7 @@
  * level-triggered against the runtime, running pods are adopted, not restarted.
  */
 import { createActor, type Actor } from 'xstate';
-import type { ActorSpec } from '../../kernel/actor.ts';
+import { channels, type ActorSpec } from '../../kernel/actor.ts';
 import { defaultPolicy } from '../../kernel/actor.ts';
 import { KeyedSlots } from '../../kernel/mailbox.ts';
 import type { PodWorkerSummary, PodWorkerUpdate, RuntimeReply } from '../../protocols/messages/channels.ts';
@@ -34,10 +34,14 @@ function stateName(value: unknown): string {
   return `${k}.${stateName(v)}`;
 }
 
-export const podWorkers: ActorSpec<PodWorkersDeps> = {
+/** The bus channels it uses (its context is narrowed to them). */
+const io = channels({ consumes: ['kernel', 'podWorker', 'runtimeReply'], produces: ['podWorker', 'runtime'], writes: ['podWorkerStates'] });
+
+export const podWorkers: ActorSpec<PodWorkersDeps, typeof io> = {
   ...defaultPolicy,
   id: 'podWorkers',
   dependsOn: ['runtime'],
+  channels: io,
   start(ctx) {
     const workers = new Map<string, Worker>();
     const slots = new KeyedSlots<string, PodWorkerUpdate>({ isKill: (u) => u.updateType === 'kill' });

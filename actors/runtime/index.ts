@@ -16,7 +16,7 @@
  * (said once, not on every sync: the list is a property of the spec, and repeats would spend the
  * pod's event budget).
  */
-import type { ActorContext, ActorSpec } from '../../kernel/actor.ts';
+import { channels, type ActorContext, type ActorSpec } from '../../kernel/actor.ts';
 import { defaultPolicy } from '../../kernel/actor.ts';
 import { criDesc, criErrorText, isCriError } from '../../protocols/cri/errors.ts';
 import type { ContainerStatus as CriContainerStatus, CriRuntime, PodSandboxStatus } from '../../protocols/cri/types.ts';
@@ -55,10 +55,14 @@ function podLogDir(root: string, pod: Pod): string {
   return `${root}/${m.namespace}_${m.name}_${m.uid}`;
 }
 
-export const runtime: ActorSpec<RuntimeDeps> = {
+/** The bus channels it uses (its context is narrowed to them). */
+const io = channels({ consumes: ['runtime'], produces: ['events', 'runtimeReply'], reads: ['desiredPods', 'podStatuses'], writes: ['runtimeHealth'] });
+
+export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
   ...defaultPolicy,
   id: 'runtime',
   dependsOn: ['statusManager'],
+  channels: io,
   start(ctx) {
     const { cri, images } = ctx.deps;
     const backoff = new CrashBackoff();
@@ -351,7 +355,7 @@ export function terminalPhaseOf(pod: Pod, cached: PodStatus | undefined): 'Succe
 
 /** The pod's sandboxes and containers as the CRI reports them (upstream GetPodStatus). */
 export async function getPodStatus(
-  ctx: ActorContext<RuntimeDeps>, cri: CriRuntime, uid: string, name: string, namespace: string,
+  ctx: ActorContext<RuntimeDeps, typeof io>, cri: CriRuntime, uid: string, name: string, namespace: string,
 ): Promise<RuntimePodStatus> {
   const selector = { labelSelector: { [LABEL_POD_UID]: uid } };
   const [sandboxes, containers] = await Promise.all([cri.listPodSandbox(selector), cri.listContainers(selector)]);
@@ -374,7 +378,7 @@ export async function getPodStatus(
  * event), then every sandbox. Without the pod (an orphan) its identity comes from the labels.
  */
 async function killPodContainers(
-  ctx: ActorContext<RuntimeDeps>, cri: CriRuntime, status: RuntimePodStatus, grace: number, pod: Pod | null, events: RuntimeRecorder,
+  ctx: ActorContext<RuntimeDeps, typeof io>, cri: CriRuntime, status: RuntimePodStatus, grace: number, pod: Pod | null, events: RuntimeRecorder,
 ): Promise<void> {
   const running = status.containers.filter((c) => c.state === 'CONTAINER_RUNNING' || c.state === 'CONTAINER_CREATED' || c.state === 'CONTAINER_UNKNOWN');
   const who: PodLike = pod ?? { metadata: { name: status.name, namespace: status.namespace, uid: status.uid } };

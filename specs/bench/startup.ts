@@ -48,7 +48,7 @@ import { ImageManager } from '../../actors/images/manager.ts';
 import { parseManifest } from '../../actors/pod-config/source-file.ts';
 import { generateContainerConfig, generatePodSandboxConfig } from '../../actors/runtime/cri-config.ts';
 import { FLAGS } from '../../bin/flags.ts';
-import { createCriClient } from '../../protocols/cri/client.ts';
+import { createCriClient } from '../../adapters/cri/client.ts';
 import { LABEL_POD_NAME } from '../../protocols/cri/labels.ts';
 import type { CriRuntime } from '../../protocols/cri/types.ts';
 import type { Pod } from '../../protocols/kube/pod.ts';
