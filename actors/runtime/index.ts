@@ -32,7 +32,7 @@ import { ContainerConfigError, generateContainerConfig, generatePodSandboxConfig
 import { EventReason } from '../../protocols/messages/events.ts';
 import { backOffRestartingMessage, runtimeRecorder, type PodLike, type RuntimeRecorder } from './events.ts';
 import { LABEL_POD_UID, runtimePodStatusFromCri } from './labels.ts';
-import { CREATE_CONCURRENCY, Limiter, mapLimited, STATUS_READ_CONCURRENCY, STOP_CONCURRENCY } from './limiter.ts';
+import { CREATE_CONCURRENCY, Limiter, mapLimited, STATUS_READ_CONCURRENCY, STOP_CONCURRENCY, unlessAborted } from './limiter.ts';
 import { backoffByPod } from './inspect.ts';
 import { generateApiPodStatus } from './pod-status.ts';
 import { errText } from '../../kernel/log.ts';
@@ -173,8 +173,8 @@ export const runtime: ActorSpec<RuntimeDeps> = {
           const failed = (name: string, cause: string) => events.container(pod, name, 'Warning', EventReason.FailedToCreateContainer, `Error: ${cause}`);
           for (const { container } of toStart) {
             const restartCount = nextRestartCount(status, container.name);
-            boundary();
-            const img = await images.ensureImageExists(pod, container, sandboxConfig, events.sink(pod, container.name));
+            // A pull can take minutes: a kill does not wait for it (the pull itself goes on).
+            const img = await unlessAborted(images.ensureImageExists(pod, container, sandboxConfig, events.sink(pod, container.name)), signal);
             if (!img.ok) {
               failed(container.name, img.reason);
               waiting.push({ name: container.name, reason: img.reason, message: img.message, retryAt: img.retryAt });
@@ -419,7 +419,7 @@ async function killPodContainers(
   const running = status.containers.filter((c) => c.state === 'CONTAINER_RUNNING' || c.state === 'CONTAINER_CREATED' || c.state === 'CONTAINER_UNKNOWN');
   const who: PodLike = pod ?? { metadata: { name: status.name, namespace: status.namespace, uid: status.uid } };
   const deadline = ctx.clock.now() + grace * 1000;
-  await Promise.all(running.map((c) => limits.stops.run(async () => {
+  await allSettled(running.map((c) => limits.stops.run(async () => {
     const left = Math.max(0, Math.ceil((deadline - ctx.clock.now()) / 1000));
     events.killing(who, c.name);
     try {
@@ -440,11 +440,20 @@ async function killPodContainers(
   }
 }
 
+/**
+ * Waits for every call, then throws the first failure: a failed kill is retried only once all of
+ * its stops have ended, so a retry never queues the same stops a second time.
+ */
+async function allSettled(calls: Promise<unknown>[]): Promise<void> {
+  const failed = (await Promise.allSettled(calls)).find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
 /** Remove every container (in parallel, within STOP_CONCURRENCY) and sandbox of a terminated pod. */
 async function removePod(cri: CriRuntime, limits: CriLimits, uid: string): Promise<void> {
   const selector = { labelSelector: { [LABEL_POD_UID]: uid } };
   const containers = await cri.listContainers(selector);
-  await Promise.all(containers.map((c) => limits.stops.run(() => cri.removeContainer(c.id))));
+  await allSettled(containers.map((c) => limits.stops.run(() => cri.removeContainer(c.id))));
   for (const s of await cri.listPodSandbox(selector)) {
     await limits.stops.run(() => cri.stopPodSandbox(s.id));
     await limits.stops.run(() => cri.removePodSandbox(s.id));

@@ -147,6 +147,25 @@ describe('a kill does not interrupt a sync in flight (issue 8, defect 1)', () =>
     assert.ok(gone - t0 <= 30_000 + 10_000, `orphans stopped ${gone - t0} ms after the restart`);
   });
 
+  it('a kill during a slow image pull starts at once; the sync creates nothing afterwards', async (t) => {
+    const n = node();
+    n.fake.setPullDelay(120_000);
+    const slow = JSON.parse(manifest('pulling', 1, 5)) as { spec: { containers: { image: string }[] } };
+    slow.spec.containers[0]!.image = 'kubelet-ts.local/slow:1.0';
+    n.fs.writeFile(`${DIR}/pulling.json`, JSON.stringify(slow));
+    const k = await n.kubelet();
+    t.after(() => k.stop());
+    await n.clock.advanceAsync(5_000, settle);
+    assert.ok(n.slow.inFlight('pullImage') === 1, 'the pull is in flight');
+    n.fs.remove(`${DIR}/pulling.json`);
+    const killed = await n.until(() => n.slow.timeline.some((e) => e.what === 'runtime.killPod'), 5_000);
+    const tl = n.slow.timeline;
+    const kill = tl.find((e) => e.what === 'kill')!;
+    assert.ok(killed !== undefined && killed - kill.at <= 1000, `runtime.killPod ${killed === undefined ? 'never' : `${killed - kill.at} ms`} after the kill`);
+    await n.clock.advanceAsync(130_000, settle); // the pull finishes on its own
+    assert.deepEqual(tl.filter((e) => CREATES.includes(e.what) && e.what !== 'runPodSandbox').map((e) => e.what), [], 'nothing created for the killed pod');
+  });
+
   it('forty pods appearing at once create sandboxes and containers at most CREATE_CONCURRENCY at a time', async (t) => {
     const n = node();
     const creates = n.slow.watchPeak(...CREATES);

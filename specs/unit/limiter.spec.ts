@@ -1,7 +1,7 @@
 // The runtime's bound on CRI calls in flight (actors/runtime/limiter.ts).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Limiter, mapLimited } from '../../actors/runtime/limiter.ts';
+import { Limiter, mapLimited, unlessAborted } from '../../actors/runtime/limiter.ts';
 
 function gate() {
   let open!: () => void;
@@ -67,5 +67,19 @@ describe('mapLimited', () => {
       return x;
     }), /NotAvailable/);
     assert.deepEqual(seen, [1, 2]);
+  });
+});
+
+describe('unlessAborted', () => {
+  it('passes the outcome through, or rejects with the reason as soon as the signal aborts', async () => {
+    const a = new AbortController();
+    assert.equal(await unlessAborted(Promise.resolve(7), a.signal), 7);
+    await assert.rejects(unlessAborted(Promise.reject(new Error('pull failed')), a.signal), /pull failed/);
+    const g = gate();
+    const waiting = unlessAborted(g.p, a.signal);
+    a.abort(new Error('killed'));
+    await assert.rejects(waiting, /killed/);
+    g.fail(new Error('late failure')); // dropped, not an unhandled rejection
+    await assert.rejects(unlessAborted(Promise.resolve(1), a.signal), /killed/, 'an aborted signal rejects at once');
   });
 });
