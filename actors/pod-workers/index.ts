@@ -1,7 +1,8 @@
 /**
  * podWorkers: one xstate machine per pod UID (machine.ts), fed by the syncLoop one update at a
  * time through KeyedSlots (one in flight, one pending, latest spec wins, a pending kill is never
- * overwritten), talking to the runtime actor by message.
+ * overwritten, a kill preempts a sync in flight and cancels it), talking to the runtime actor by
+ * message.
  *
  * Publishes the view `podWorkerStates` (what the syncLoop reads to requeue syncs) and
  * `podWorker.stateChanged` facts. A restarted instance starts empty: the syncLoop's next tick
@@ -128,6 +129,7 @@ export const podWorkers: ActorSpec<PodWorkersDeps, typeof io> = {
       if (!w) return;
       const now = ctx.clock.now();
       if (r.type === 'runtime.podSynced') w.actor.send({ type: 'SYNCED', seq: r.seq, result: r.result, now });
+      else if (r.type === 'runtime.syncCancelled') w.actor.send({ type: 'CANCELLED', seq: r.seq, now });
       else if (r.type === 'runtime.podKilled') w.actor.send({ type: 'KILLED', seq: r.seq, error: r.error, now });
       else w.actor.send({ type: 'REMOVED', seq: r.seq, error: r.error, now });
       publish();
@@ -135,7 +137,9 @@ export const podWorkers: ActorSpec<PodWorkersDeps, typeof io> = {
 
     ctx.on(ctx.bus.events('podWorker'), (m) => {
       if (m.type !== 'podWorker.update') return;
-      if (slots.offer(m.uid, m) === 'start') deliver(m.uid, m);
+      const offered = slots.offer(m.uid, m);
+      // A kill that preempts a sync in flight goes to the worker now: it cancels that sync.
+      if (offered === 'start' || offered === 'preempt') deliver(m.uid, m);
       else if (m.removed && workers.has(m.uid)) publish(); // the view says removal is on its way
     });
     ctx.on(ctx.bus.events('runtimeReply'), onReply);
