@@ -1,11 +1,11 @@
 /**
  * `kubelet-ts inspect`: the debug socket (kernel/debug-socket.ts) for people.
  *
- *   kubelet-ts inspect [actors | pod <uid|ns/name> | tail <channel> | graph <machine>]
+ *   kubelet-ts inspect [actors | pod <uid|ns/name> | channels | tail <channel> | graph <machine>]
  *                      [--root-dir DIR | --socket PATH] [--json] [--watch]
  *
  * `actors` (the default) prints the supervision tree, `pod` one pod worker with its transition
- * history, `tail` every message on a bus channel as it is sent, `graph` an xstate machine as
+ * history, `channels` the channel map (writers, readers, message types, live counts), `tail` every message on a bus channel as it is sent, `graph` an xstate machine as
  * Mermaid text. `--json` prints the daemon's JSON lines as they come; `--watch` redraws actors
  * or pod every second. Exit codes: 0 ok (also when the reader of stdout goes away, as with
  * `| head`), 1 the daemon answered an error or cannot be reached, 2 bad arguments. Rendering
@@ -19,7 +19,7 @@ export const DEFAULT_ROOT_DIR = '/var/lib/kubelet';
 export const SOCKET_NAME = DEBUG_SOCKET_NAME;
 const WATCH_MS = 1000;
 
-export type InspectCmd = 'actors' | 'pod' | 'tail' | 'graph';
+export type InspectCmd = 'actors' | 'pod' | 'channels' | 'tail' | 'graph';
 
 export interface InspectArgs {
   cmd: InspectCmd;
@@ -38,11 +38,12 @@ export class UsageError extends Error {
 
 export function inspectUsage(): string {
   return [
-    'Usage: kubelet-ts inspect [actors | pod <uid|namespace/name> | tail <channel> | graph <machine>] [flags]',
+    'Usage: kubelet-ts inspect [actors | pod <uid|namespace/name> | channels | tail <channel> | graph <machine>] [flags]',
     '',
     'Commands:',
     '  actors            the actor tree: state, restarts, last error, mailbox depth, uptime (default)',
     '  pod X             one pod worker: machine state, in-flight/pending update, next sync, backoff, history',
+    '  channels          every bus channel: kind, messages sent, writers, readers, message types',
     '  tail C            every message on bus channel C, as it is sent (Ctrl-C to stop)',
     '  graph M           xstate machine M (e.g. podWorker) as a Mermaid stateDiagram-v2',
     '',
@@ -50,7 +51,7 @@ export function inspectUsage(): string {
     `  --root-dir DIR    the daemon's --root-dir; the socket is DIR/${SOCKET_NAME} (default ${DEFAULT_ROOT_DIR})`,
     '  --socket PATH     the debug socket itself',
     '  --json            print the daemon\'s JSON lines unchanged',
-    '  --watch           redraw actors or pod every second',
+    '  --watch           redraw actors, pod or channels every second',
     '  -h, --help        show this help',
   ].join('\n');
 }
@@ -93,17 +94,17 @@ export function parseInspectArgs(argv: readonly string[]): InspectArgs {
   }
   if (socket !== undefined && rootDir !== undefined) throw new UsageError('use either --root-dir or --socket, not both');
   const cmdText = positional[0] ?? 'actors';
-  if (cmdText !== 'actors' && cmdText !== 'pod' && cmdText !== 'tail' && cmdText !== 'graph') {
-    throw new UsageError(`unknown command "${cmdText}"; try actors, pod, tail, graph`);
+  if (cmdText !== 'actors' && cmdText !== 'pod' && cmdText !== 'channels' && cmdText !== 'tail' && cmdText !== 'graph') {
+    throw new UsageError(`unknown command "${cmdText}"; try actors, pod, channels, tail, graph`);
   }
   const cmd: InspectCmd = cmdText;
   const args = positional.slice(1);
-  if (cmd === 'actors' && args.length > 0) throw new UsageError('actors takes no argument');
-  if (cmd !== 'actors' && args.length !== 1 && !help) {
+  if ((cmd === 'actors' || cmd === 'channels') && args.length > 0) throw new UsageError(`${cmd} takes no argument`);
+  if (cmd !== 'actors' && cmd !== 'channels' && args.length !== 1 && !help) {
     const what = cmd === 'pod' ? 'a pod uid or namespace/name' : cmd === 'tail' ? 'a channel name' : 'a machine name (e.g. podWorker)';
     throw new UsageError(`${cmd} needs exactly one argument: ${what}`);
   }
-  if (watch && (cmd === 'tail' || cmd === 'graph')) throw new UsageError(`--watch works with actors and pod; ${cmd} ${cmd === 'tail' ? 'streams already' : 'does not change'}`);
+  if (watch && (cmd === 'tail' || cmd === 'graph')) throw new UsageError(`--watch works with actors, pod and channels; ${cmd} ${cmd === 'tail' ? 'streams already' : 'does not change'}`);
   const root = rootDir ?? (socket === undefined ? DEFAULT_ROOT_DIR : undefined);
   return {
     cmd, arg: args[0], socket: socket ?? join(root!, SOCKET_NAME), rootDir: root, json, watch, help,
@@ -170,6 +171,20 @@ export function renderActors(result: { at?: number; actors: ActorRow[] }): strin
     return [a.id, a.state, String(a.restarts), err, String(a.mailboxDepth ?? 0), formatDuration(a.uptimeMs)];
   });
   return table(['ID', 'STATE', 'RESTARTS', 'LAST ERROR', 'MAILBOX', 'UPTIME'], rows);
+}
+
+interface ChannelsResult {
+  at?: number;
+  channels: { name: string; kind: string; count: number; writers: string[]; readers: string[]; types: string[] }[];
+  notWired?: string[];
+}
+
+/** The channel map; a last line names the kubelet actors this daemon did not start. */
+export function renderChannels(r: ChannelsResult): string {
+  const list = (xs: readonly string[]) => (xs.length ? xs.join(',') : '<none>');
+  const rows = r.channels.map((c) => [c.name, c.kind, String(c.count), list(c.writers), list(c.readers), list(c.types)]);
+  const out = table(['CHANNEL', 'KIND', 'MSGS', 'WRITERS', 'READERS', 'MESSAGE TYPES'], rows);
+  return r.notWired?.length ? `${out}\n\nnot started by this daemon: ${r.notWired.join(', ')}` : out;
 }
 
 interface PodResult {
@@ -361,6 +376,7 @@ function request(a: InspectArgs, id: number): Record<string, unknown> {
   switch (a.cmd) {
     case 'actors': return { cmd: 'actors', id };
     case 'pod': return { cmd: 'pod', pod: a.arg, id };
+    case 'channels': return { cmd: 'channels', id };
     case 'tail': return { cmd: 'tail', channel: a.arg, id };
     case 'graph': return { cmd: 'graph', machine: a.arg, id };
   }
@@ -370,6 +386,7 @@ function render(a: InspectArgs, result: unknown): string {
   switch (a.cmd) {
     case 'actors': return renderActors(result as Parameters<typeof renderActors>[0]);
     case 'pod': return renderPod(result as PodResult);
+    case 'channels': return renderChannels(result as ChannelsResult);
     case 'graph': return String((result as { text?: unknown }).text ?? '').replace(/\n$/, '');
     case 'tail': return JSON.stringify(result);
   }

@@ -3,7 +3,7 @@
  * supervisor. The daemon (main.ts) and the in-process integration specs both build it here, so
  * what the specs run is what the daemon runs.
  */
-import '../protocols/messages/channels.ts';
+import './channels.ts';
 import { child, type ChildSpec } from '../kernel/actor.ts';
 import { Bus } from '../kernel/bus.ts';
 import type { Clock } from '../kernel/clock.ts';
@@ -12,10 +12,11 @@ import type { Logger } from '../kernel/log.ts';
 import { createRecorder } from '../kernel/recorder.ts';
 import { Supervisor } from '../kernel/supervisor.ts';
 import { syncLoop } from '../kernel/sync-loop.ts';
-import { createCriClient } from '../protocols/cri/client.ts';
+import { createCriClient } from '../adapters/cri/client.ts';
 import type { KubeApi } from '../protocols/kube/api.ts';
-import { createKubeApi, KUBELET_VERSION, KUBERNETES_VERSION, type KubeClient } from '../protocols/kube/client.ts';
+import { createKubeApi, KUBELET_VERSION, KUBERNETES_VERSION, type KubeClient } from '../adapters/kube/client.ts';
 import type { CriRuntime } from '../protocols/cri/types.ts';
+import { redactCriArgs } from '../protocols/cri/redact.ts';
 import { events } from '../actors/events/index.ts';
 import { containerGC } from '../actors/gc/index.ts';
 import { nodePodLogFs, type PodLogFs } from '../actors/gc/adapters.ts';
@@ -39,6 +40,8 @@ import { probes } from '../actors/probes/index.ts';
 import { runtime } from '../actors/runtime/index.ts';
 import { statusManager } from '../actors/status/index.ts';
 import type { KubeletFlags } from './flags.ts';
+import { channelsCommand } from './channel-map.ts';
+import { podCommand } from './debug-pod.ts';
 import type { PodSource } from '../protocols/messages/channels.ts';
 
 export interface KubeletOptions {
@@ -84,6 +87,9 @@ export interface Kubelet {
   readonly stopped: Promise<void>;
 }
 
+/** The event channels --record writes: the syncLoop's mailbox inputs and their sources, and the pod workers' traffic. */
+export const RECORDED_CHANNELS: readonly string[] = ['config', 'podManager', 'pleg', 'probe', 'syncLoop', 'podWorker', 'runtime', 'runtimeReply'];
+
 /** The KubeApi methods that change something on the API server (recorded with --record). */
 const API_WRITES: readonly (keyof KubeApi)[] = [
   'createPod', 'deletePod', 'patchPodStatus', 'createNode', 'patchNodeStatus', 'patchNode',
@@ -104,7 +110,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   // opened by start() once the debug socket is ours (a daemon refused because another one serves
   // the root dir must not write into that one's recording); what comes before waits in memory.
   const recorder = flags.record
-    ? createRecorder({ path: flags.record, clock, maxBytes: flags.recordMaxBytes, log: log.child('recorder'), deferOpen: true, header: {
+    ? createRecorder({ path: flags.record, clock, maxBytes: flags.recordMaxBytes, log: log.child('recorder'), deferOpen: true, redactArgs: redactCriArgs, header: {
       node: nodeName, manifests: flags.podManifestPath ?? null,
       // what `kubelet-ts replay` needs to rebuild the same kubelet (bin/replay.ts)
       // (header values may be credentials: only their names are kept)
@@ -115,7 +121,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       periods: opts.periods ?? {},
     } })
     : undefined;
-  const untapRecorder = recorder?.tapBus(bus);
+  const untapRecorder = recorder?.tapBus(bus, RECORDED_CHANNELS);
   const cri = recorder ? recorder.wrap(rawCri) : rawCri;
   const imageManager = new ImageManager({ images: cri, clock });
   const prober = opts.prober === null ? undefined : opts.prober ?? probeRunner({ cri, clock, userAgent: probeUserAgent() });
@@ -234,6 +240,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     const ds = await startDebugSocket({
       path: opts.debugSocketPath, source: supervisor, bus, clock, log: log.child('debugSocket'),
       machines: { podWorker: podWorkerMachine },
+      commands: { pod: podCommand, channels: channelsCommand(children.map((c) => c.id)) },
     });
     if (stopping) await ds.close();
     else debugSocket = ds;

@@ -5,7 +5,7 @@
  *
  * The same kernel and actors as the daemon (createKubelet) run on a VirtualClock that starts at
  * the recording's start, with a fixed random source and the recording-driven runtime
- * (kernel/replay-cri.ts). The pods come in as the recorded `config` inputs, injected at their
+ * (replay/replay-cri.ts). The pods come in as the recorded `config` inputs, injected at their
  * recorded clock times (the file and URL sources are given a directory that never lists and an
  * HTTP client that never answers, so they add nothing of their own, and the syncLoop still waits
  * for the sources the recorded kubelet waited for, the API's included: recordedSources); ticks,
@@ -27,9 +27,9 @@ import { NEVER } from 'rxjs';
 import { VirtualClock } from '../kernel/clock.ts';
 import { silentLogger } from '../kernel/log.ts';
 import { parseRecording } from '../kernel/recorder.ts';
-import { analyseRecording, canonical, isSessionHeader, toRecords, type Analysis, type Decision, type Divergence, type RecordLine } from '../kernel/replay.ts';
+import { analyseRecording, canonical, isSessionHeader, toRecords, type Analysis, type Decision, type Divergence, type RecordLine } from '../replay/replay.ts';
 import type { BusPort } from '../kernel/bus.ts';
-import { ReplayCri } from '../kernel/replay-cri.ts';
+import { ReplayCri } from '../replay/replay-cri.ts';
 import type { StaticPodFs } from '../actors/pod-config/adapters.ts';
 import type { ManifestFetcher } from '../actors/pod-source-http/adapters.ts';
 import type { ContainerProbeResults, PodSource, ProbeResultChanged } from '../protocols/messages/channels.ts';

@@ -2,8 +2,8 @@
  * The ActorSpec contract: what every module under actors/ exports (exactly one, from index.ts).
  *
  * An actor is started by the supervisor with an ActorContext. It reads the bus through
- * `ctx.bus`, writes with `ctx.bus.send`/`publish`, and uses only the typed ports (`deps`) it
- * declared. Every subscription and timer goes through the context, so when the actor fails the
+ * `ctx.bus`, writes with `ctx.bus.send`/`publish` — only on the channels its spec declares
+ * (`channels`) — and uses only the typed ports (`deps`) it declared. Every subscription and timer goes through the context, so when the actor fails the
  * supervisor can tear all of it down and start a fresh instance: a throw inside `ctx.on`
  * handlers, a rejected promise passed to `ctx.run`, or an explicit `ctx.fail(err)` is a crash.
  *
@@ -12,7 +12,7 @@
  */
 import type { Observable } from 'rxjs';
 import type { Clock } from './clock.ts';
-import type { BusPort } from './bus.ts';
+import type { BusPort, EventChannels, EventName, ViewChannels, ViewName } from './bus.ts';
 import type { Logger } from './log.ts';
 
 export type RestartType = 'permanent' | 'transient' | 'temporary';
@@ -35,11 +35,66 @@ export interface SupervisionPolicy {
   backoff: Backoff;
 }
 
-export interface ActorContext<Deps> {
+/**
+ * The bus channels an actor uses, by name: the events it consumes (subscribes to) and produces
+ * (sends), the views it reads and the views it writes (publishes; one writer per view). Its
+ * context's bus is narrowed to exactly these, in the type (`ChannelPort`) and at run time (the
+ * kernel's port throws naming the actor and the channel). Build one with `channels({...})`.
+ */
+export interface Channels<
+  C extends EventName = EventName, P extends EventName = EventName, R extends ViewName = ViewName, W extends ViewName = ViewName,
+> {
+  readonly consumes: readonly C[];
+  readonly produces: readonly P[];
+  readonly reads: readonly R[];
+  readonly writes: readonly W[];
+}
+
+/**
+ * An actor's channel declaration, names inferred as literals (no `as const` needed); a list
+ * left out is empty:
+ *   const io = channels({ consumes: ['podWorker'], produces: ['runtime'], writes: ['podWorkerStates'] });
+ *   export const podWorkers: ActorSpec<PodWorkersDeps, typeof io> = { ..., channels: io, start(ctx) { ... } };
+ */
+export function channels<
+  const C extends EventName = never, const P extends EventName = never, const R extends ViewName = never, const W extends ViewName = never,
+>(decl: { consumes?: readonly C[]; produces?: readonly P[]; reads?: readonly R[]; writes?: readonly W[] }): Channels<C, P, R, W> {
+  return { consumes: decl.consumes ?? [], produces: decl.produces ?? [], reads: decl.reads ?? [], writes: decl.writes ?? [] };
+}
+
+/** The bus as one actor may use it: only the channels it declared. A view it writes it may read too. */
+export interface ChannelPort<Ch extends Channels> {
+  events<K extends Ch['consumes'][number]>(name: K): Observable<EventChannels[K]>;
+  send<K extends Ch['produces'][number]>(name: K, msg: EventChannels[K]): void;
+  view<K extends Ch['reads'][number] | Ch['writes'][number]>(name: K): Observable<ViewChannels[K]>;
+  current<K extends Ch['reads'][number] | Ch['writes'][number]>(name: K): ViewChannels[K] | undefined;
+  publish<K extends Ch['writes'][number]>(name: K, value: ViewChannels[K]): void;
+}
+
+/**
+ * The run-time half of the contract: `port` restricted to what `actor` declared. Using any other
+ * channel throws (a crash of the actor, which names actor, channel and the declaration).
+ */
+export function restrictPort(port: BusPort, actor: string, ch: Channels): BusPort {
+  const check = (list: readonly string[], also: readonly string[], name: string, what: string, field: string) => {
+    if (!list.includes(name) && !also.includes(name)) {
+      throw new Error(`actor ${actor} ${what} ${JSON.stringify(name)}, which is not in its channels.${field} [${[...list, ...also].join(', ')}]`);
+    }
+  };
+  return {
+    events: (name) => { check(ch.consumes, [], name, 'subscribes to event channel', 'consumes'); return port.events(name); },
+    send: (name, msg) => { check(ch.produces, [], name, 'sends on event channel', 'produces'); port.send(name, msg); },
+    view: (name) => { check(ch.reads, ch.writes, name, 'reads view', 'reads/writes'); return port.view(name); },
+    current: (name) => { check(ch.reads, ch.writes, name, 'reads view', 'reads/writes'); return port.current(name); },
+    publish: (name, value) => { check(ch.writes, [], name, 'publishes view', 'writes'); port.publish(name, value); },
+  };
+}
+
+export interface ActorContext<Deps, Ch extends Channels = Channels> {
   readonly id: string;
   readonly clock: Clock;
   readonly log: Logger;
-  readonly bus: BusPort;
+  readonly bus: ChannelPort<Ch>;
   readonly deps: Deps;
   /** Subscribe for the lifetime of this instance; a throw in `fn` crashes the actor. */
   on<T>(source: Observable<T>, fn: (value: T) => void): void;
@@ -61,21 +116,29 @@ export interface ActorInstance {
   stop?(): Promise<void> | void;
 }
 
-export interface ActorSpec<Deps = Record<string, never>> extends SupervisionPolicy {
+/**
+ * What an actor module exports. `Ch` is its channel declaration (`typeof` the `channels(...)`
+ * value in `channels`): the context's bus is narrowed to it. Code that takes any actor writes
+ * `ActorSpec<D, Channels>`.
+ */
+export interface ActorSpec<Deps, Ch extends Channels> extends SupervisionPolicy {
   readonly id: string;
   readonly dependsOn: readonly string[];
-  start(ctx: ActorContext<Deps>): ActorInstance | void | Promise<ActorInstance | void>;
+  readonly channels: Ch;
+  start(ctx: ActorContext<Deps, Ch>): ActorInstance | void | Promise<ActorInstance | void>;
 }
 
 /** A spec bound to its deps, ready for the supervisor. */
 export interface ChildSpec extends SupervisionPolicy {
   readonly id: string;
   readonly dependsOn: readonly string[];
+  /** Absent only for hand-made children (kernel specs): their port is not restricted. */
+  readonly channels?: Channels;
   start(ctx: ActorContext<unknown>): ActorInstance | void | Promise<ActorInstance | void>;
   readonly deps: unknown;
 }
 
-export function child<Deps>(spec: ActorSpec<Deps>, deps: Deps): ChildSpec {
+export function child<Deps, Ch extends Channels>(spec: ActorSpec<Deps, Ch>, deps: Deps): ChildSpec {
   return { ...spec, deps, start: spec.start as ChildSpec['start'] };
 }
 

@@ -10,13 +10,14 @@
  * - views: the latest state one actor owns and publishes (a BehaviorSubject-like replay of the
  *   last value). One writer per view: a second actor publishing to it is a programming error.
  *
- * The kernel knows no kubelet channel: protocols/messages augments EventChannels and
- * ViewChannels below with `declare module`, so every name and payload is typed.
+ * The kernel knows no kubelet channel: bin/channels.ts augments EventChannels and
+ * ViewChannels below with `declare module` (from protocols/messages), so every name and
+ * payload is typed.
  * A bus subject is never errored or completed; failures travel as messages.
  */
 import { Observable, ReplaySubject, Subject } from 'rxjs';
 
-// Augmented by protocols/messages/channels.ts.
+// Augmented by bin/channels.ts with the kubelet's channels (protocols/messages/channels.ts).
 // biome-ignore lint/suspicious/noEmptyInterface: filled by declaration merging
 export interface EventChannels {}
 // biome-ignore lint/suspicious/noEmptyInterface: filled by declaration merging
@@ -42,6 +43,7 @@ export class Bus {
   #latest = new Map<string, unknown>();
   #viewWriters = new Map<string, string>();
   #taps = new Set<BusTap>();
+  #counts = new Map<string, number>();
   #queue: (() => void)[] = [];
   #delivering = false;
 
@@ -74,6 +76,15 @@ export class Bus {
     return () => this.#taps.delete(fn);
   }
 
+  /** Messages sent (events) or values published (views) per channel since the bus was created. */
+  counts(): ReadonlyMap<string, number> {
+    return new Map(this.#counts);
+  }
+
+  #count(name: string): void {
+    this.#counts.set(name, (this.#counts.get(name) ?? 0) + 1);
+  }
+
   channelNames(): { events: string[]; views: string[] } {
     return { events: [...this.#events.keys()], views: [...this.#views.keys()] };
   }
@@ -98,6 +109,7 @@ export class Bus {
     return {
       events: <K extends EventName>(name: K) => this.#event(name).asObservable() as Observable<EventChannels[K]>,
       send: <K extends EventName>(name: K, msg: EventChannels[K]) => {
+        this.#count(name);
         this.#deliver(() => {
           for (const t of [...this.#taps]) t('event', name, msg, writer);
           this.#event(name).next(msg);
@@ -113,6 +125,7 @@ export class Bus {
         this.#viewWriters.set(name, writer);
         // `current` answers the new value at once; subscribers get it in delivery order.
         this.#latest.set(name, value);
+        this.#count(name);
         this.#deliver(() => {
           for (const t of [...this.#taps]) t('view', name, value, writer);
           this.#view(name).next(value);

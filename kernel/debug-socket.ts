@@ -9,15 +9,14 @@
  * Protocol: one request per line, one JSON response per line.
  *
  *   request   {"cmd":"actors"}                      or  actors
- *             {"cmd":"pod","pod":"<uid|ns/name>"}    or  pod <uid|ns/name>
- *               (the worker's state, pending update, next sync, containers, backoff deadlines
- *               and transition history)
  *             {"cmd":"tail","channel":"<name>"}     or  tail <name>
  *             {"cmd":"graph","machine":"<name>"}    or  graph <name>
  *             {"cmd":"crash","actor":"<id>"}        or  crash <id>
  *               (fault injection for chaos drills: the actor crashes as if it threw and its
  *               supervisor restarts it, or escalates past its restart intensity; answers
  *               {"actor":id,"crashed":true}. `kubelet-ts inspect` does not send it)
+ *             and the commands the daemon registers (`commands`: e.g. bin/kubelet.ts's `pod` and
+ *             `channels`), {"cmd":C,"<field>":"<arg>"} or C <arg> for one taking an argument
  *             (JSON requests may carry an "id", string or number, echoed in every answer)
  *   response  {"ok":true,"id"?,"result":...}  |  {"ok":false,"id"?,"error":"..."}
  *   tail      first the answer {"ok":true,"id"?,"result":{"channel":C,"subscribed":true}}, then
@@ -49,10 +48,38 @@ export interface InspectSource {
   crash?(id: string, err?: unknown): void;
 }
 
+/** What a registered command may look at. */
+export interface DebugCommandEnv {
+  /** The actor tree as `actors` reports it (each actor's inspect snapshot included). */
+  readonly actors: readonly ActorInfo[];
+  /** The latest value of a view (undefined before its first publish). */
+  view(name: string): unknown;
+  /** Messages sent or published per channel since the bus was created. */
+  counts(): ReadonlyMap<string, number>;
+  readonly now: number;
+}
+
+/**
+ * A command the daemon adds to the socket (the kernel knows no kubelet name: the pod view and
+ * the channel map are registered by bin/kubelet.ts). `answer` runs synchronously, never writes
+ * into the bus, and throws DebugRequestError for a request it cannot answer (that message goes
+ * to the client as is).
+ */
+export interface DebugCommand {
+  /** The one argument it takes: the JSON field that carries it and a help line. None: no argument. */
+  readonly arg?: { readonly field: string; readonly help: string };
+  answer(arg: string | undefined, env: DebugCommandEnv): unknown;
+}
+
+/** A request a command cannot answer (unknown name, actor not running): its message is the answer. */
+export class DebugRequestError extends Error {}
+
 export interface DebugSocketOptions {
   path: string;
   source: InspectSource;
   bus: Bus;
+  /** Commands beyond actors/tail/graph/crash, by name. */
+  commands?: Readonly<Record<string, DebugCommand>>;
   /** xstate machines `graph` can render, by name (e.g. `{ podWorker: podWorkerMachine }`). */
   machines?: Record<string, AnyStateMachine>;
   clock: Clock;
@@ -82,12 +109,20 @@ export interface DebugSocket {
 
 export type RequestId = string | number;
 
-export type DebugRequest =
+export type BuiltinRequest =
   | { cmd: 'actors'; id?: RequestId }
-  | { cmd: 'pod'; pod: string; id?: RequestId }
   | { cmd: 'tail'; channel: string; id?: RequestId }
   | { cmd: 'graph'; machine: string; id?: RequestId }
   | { cmd: 'crash'; actor: string; id?: RequestId };
+
+/** A registered command's request: its argument under the command's field. */
+export interface CommandRequest {
+  cmd: string;
+  id?: RequestId;
+  [field: string]: string | number | undefined;
+}
+
+export type DebugRequest = BuiltinRequest | CommandRequest;
 
 export type ParsedRequest = { ok: true; req: DebugRequest } | { ok: false; error: string; id?: RequestId };
 
@@ -98,25 +133,26 @@ export const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024;
 /** Unix socket paths are limited by sockaddr_un.sun_path (108 bytes with the NUL on Linux). */
 const MAX_SOCKET_PATH_BYTES = 107;
 
-const TRY = 'try actors, pod, tail, graph, crash';
-const ARG_OF = { pod: 'pod', tail: 'channel', graph: 'machine', crash: 'actor' } as const;
-const ARG_HELP = {
-  pod: 'a pod uid or namespace/name, e.g. {"cmd":"pod","pod":"default/web"} or "pod default/web"',
-  tail: 'a channel name, e.g. {"cmd":"tail","channel":"pleg"} or "tail pleg"',
-  graph: 'a machine name, e.g. {"cmd":"graph","machine":"podWorker"} or "graph podWorker"',
-  crash: 'an actor id, e.g. {"cmd":"crash","actor":"pleg"} or "crash pleg"',
-} as const;
-
-/** The actors whose inspect snapshots `pod` reads (kubelet names; absent ones are skipped). */
-const POD_WORKERS_ID = 'podWorkers';
-const RUNTIME_ID = 'runtime';
-const POD_STATUSES_VIEW = 'podStatuses';
+/** The built-in commands that take an argument: its field and help. */
+const BUILTIN_ARGS: Readonly<Partial<Record<string, { field: string; help: string }>>> = {
+  tail: { field: 'channel', help: 'a channel name, e.g. {"cmd":"tail","channel":"pleg"} or "tail pleg"' },
+  graph: { field: 'machine', help: 'a machine name, e.g. {"cmd":"graph","machine":"podWorker"} or "graph podWorker"' },
+  crash: { field: 'actor', help: 'an actor id, e.g. {"cmd":"crash","actor":"pleg"} or "crash pleg"' },
+};
+const BUILTINS = ['actors', 'tail', 'graph', 'crash'];
 
 // ---------------------------------------------------------------------------------------------
 // Requests
 
-/** Parses one request line (JSON object or text form). Pure. */
-export function parseRequest(line: string): ParsedRequest {
+/**
+ * Parses one request line (JSON object or text form), knowing the built-in commands and the
+ * registered `commands`. Pure.
+ */
+export function parseRequest(line: string, commands: Readonly<Record<string, DebugCommand>> = {}): ParsedRequest {
+  const TRY = `try ${[...new Set(['actors', ...Object.keys(commands), ...BUILTINS])].join(', ')}`;
+  const known = (cmd: string) => Object.hasOwn(commands, cmd) || BUILTINS.includes(cmd);
+  // The argument a command takes (undefined: none).
+  const argOf = (cmd: string) => (Object.hasOwn(commands, cmd) ? commands[cmd]!.arg : BUILTIN_ARGS[cmd]);
   const text = line.trim();
   if (text === '') return { ok: false, error: `empty request; ${TRY}` };
   const first = text[0];
@@ -140,29 +176,26 @@ export function parseRequest(line: string): ParsedRequest {
     if (o.cmd === undefined) return withId({ ok: false as const, error: `request has no "cmd"; ${TRY}` });
     if (typeof o.cmd !== 'string') return withId({ ok: false as const, error: `"cmd" must be a string; ${TRY}` });
     const cmd = o.cmd;
-    if (cmd === 'actors') return { ok: true, req: withId({ cmd }) };
-    if (cmd === 'pod' || cmd === 'tail' || cmd === 'graph' || cmd === 'crash') {
-      const field = ARG_OF[cmd];
-      const arg = o[field];
-      if (typeof arg !== 'string' || arg.trim() === '') {
-        return withId({ ok: false as const, error: `${cmd} needs "${field}": ${ARG_HELP[cmd]}` });
-      }
-      return { ok: true, req: withId({ cmd, [field]: arg.trim() } as DebugRequest) };
+    if (!known(cmd)) return withId({ ok: false as const, error: `unknown command ${JSON.stringify(cmd)}; ${TRY}` });
+    const spec = argOf(cmd);
+    if (!spec) return { ok: true, req: withId({ cmd } as DebugRequest) };
+    const arg = o[spec.field];
+    if (typeof arg !== 'string' || arg.trim() === '') {
+      return withId({ ok: false as const, error: `${cmd} needs "${spec.field}": ${spec.help}` });
     }
-    return withId({ ok: false as const, error: `unknown command ${JSON.stringify(cmd)}; ${TRY}` });
+    return { ok: true, req: withId({ cmd, [spec.field]: arg.trim() } as DebugRequest) };
   }
   const words = text.split(/\s+/);
   const cmd = words[0]!;
   const args = words.slice(1);
-  if (cmd === 'actors') {
-    if (args.length > 0) return { ok: false, error: 'actors takes no argument' };
-    return { ok: true, req: { cmd } };
+  if (!known(cmd)) return { ok: false, error: `unknown command ${JSON.stringify(cmd)}; ${TRY}` };
+  const spec = argOf(cmd);
+  if (!spec) {
+    if (args.length > 0) return { ok: false, error: `${cmd} takes no argument` };
+    return { ok: true, req: { cmd } as DebugRequest };
   }
-  if (cmd === 'pod' || cmd === 'tail' || cmd === 'graph' || cmd === 'crash') {
-    if (args.length !== 1) return { ok: false, error: `${cmd} needs exactly one argument: ${ARG_HELP[cmd]}` };
-    return { ok: true, req: { cmd, [ARG_OF[cmd]]: args[0]! } as DebugRequest };
-  }
-  return { ok: false, error: `unknown command ${JSON.stringify(cmd)}; ${TRY}` };
+  if (args.length !== 1) return { ok: false, error: `${cmd} needs exactly one argument: ${spec.help}` };
+  return { ok: true, req: { cmd, [spec.field]: args[0]! } as DebugRequest };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -357,83 +390,10 @@ export function machineToMermaid(machine: AnyStateMachine): string {
 // ---------------------------------------------------------------------------------------------
 // Answers
 
-interface PodWorkerInspect {
-  uid: string;
-  pod: string | null;
-  state: string;
-  seq: number;
-  inFlight: string | null;
-  pending: string | null;
-  nextSyncAt: number | null;
-  lastSyncError: string | null;
-  history: { at: number; state: string; cause: string }[];
-}
-
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-class RequestError extends Error {}
-
-interface ContainerLine {
-  name: string;
-  kind: 'init' | 'app';
-  state: 'waiting' | 'running' | 'terminated' | 'unknown';
-  reason: string | null;
-  message: string | null;
-  restartCount: number;
-  ready: boolean;
-}
-
-interface BackoffLine {
-  container: string | null;
-  kind: string;
-  image: string | null;
-  delayMs: number | null;
-  retryAt: number | null;
-  retryInMs: number | null;
-}
-
-/** The runtime's backoff entries for one pod (its inspect `backoff[uid]`), deadlines against `now`. */
-function backoffLines(runtimeInspect: unknown, uid: string, now: number): BackoffLine[] {
-  if (!isRecord(runtimeInspect) || !isRecord(runtimeInspect.backoff) || !Object.hasOwn(runtimeInspect.backoff, uid)) return [];
-  const list = runtimeInspect.backoff[uid];
-  if (!Array.isArray(list)) return [];
-  return list.filter(isRecord).map((b) => ({
-    container: typeof b.container === 'string' ? b.container : null,
-    kind: typeof b.kind === 'string' ? b.kind : 'unknown',
-    image: typeof b.image === 'string' ? b.image : null,
-    delayMs: typeof b.delayMs === 'number' ? b.delayMs : null,
-    retryAt: typeof b.retryAt === 'number' ? b.retryAt : null,
-    retryInMs: typeof b.retryAt === 'number' ? b.retryAt - now : null,
-  }));
-}
-
-function containerLines(status: unknown): { phase: string | null; containers: ContainerLine[] } | null {
-  if (!isRecord(status)) return null;
-  const out: ContainerLine[] = [];
-  const add = (list: unknown, kind: 'init' | 'app') => {
-    if (!Array.isArray(list)) return;
-    for (const c of list) {
-      if (!isRecord(c)) continue;
-      const st = isRecord(c.state) ? c.state : {};
-      const which = (['waiting', 'running', 'terminated'] as const).find((k) => isRecord(st[k])) ?? 'waiting';
-      const detail = isRecord(st[which]) ? st[which] : {};
-      out.push({
-        name: typeof c.name === 'string' ? c.name : '',
-        kind,
-        state: which,
-        reason: typeof detail.reason === 'string' ? detail.reason : null,
-        message: typeof detail.message === 'string' ? detail.message : null,
-        restartCount: typeof c.restartCount === 'number' ? c.restartCount : 0,
-        ready: c.ready === true,
-      });
-    }
-  };
-  add(status.initContainerStatuses, 'init');
-  add(status.containerStatuses, 'app');
-  return { phase: typeof status.phase === 'string' ? status.phase : null, containers: out };
-}
 
 // ---------------------------------------------------------------------------------------------
 // The server
@@ -505,6 +465,7 @@ export async function startDebugSocket(opts: DebugSocketOptions): Promise<DebugS
   const { path, source, bus, clock } = opts;
   const log = opts.log;
   const machines = opts.machines ?? {};
+  const commands = opts.commands ?? {};
   const maxLine = opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
   const maxBuffered = opts.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
   const views = bus.port('debugSocket');
@@ -592,58 +553,14 @@ export async function startDebugSocket(opts: DebugSocketOptions): Promise<DebugS
     };
   };
 
-  const podResult = (query: string) => {
-    const actors = source.inspect();
-    const pw = actors.find((a) => a.id === POD_WORKERS_ID);
-    if (!pw) throw new RequestError(`no ${POD_WORKERS_ID} actor in the tree`);
-    const ins = pw.inspect;
-    if (!isRecord(ins) || !Array.isArray(ins.workers)) {
-      throw new RequestError(`${POD_WORKERS_ID} is ${pw.state}: its pod workers cannot be inspected now`);
-    }
-    const workers = ins.workers as PodWorkerInspect[];
-    let w = workers.find((x) => x.uid === query) ?? workers.find((x) => x.pod === query);
-    if (!w && !query.includes('/')) {
-      const byName = workers.filter((x) => x.pod?.split('/')[1] === query);
-      if (byName.length === 1) w = byName[0];
-      else if (byName.length > 1) {
-        throw new RequestError(`pod name ${JSON.stringify(query)} is ambiguous: ${byName.map((x) => x.pod).join(', ')}; use namespace/name or the uid`);
-      }
-    }
-    if (!w) {
-      const known = workers.map((x) => x.pod ?? x.uid);
-      throw new RequestError(`no pod worker for ${JSON.stringify(query)} (by uid or namespace/name); ${known.length ? `known: ${known.join(', ')}` : 'there are no pod workers'}`);
-    }
-    const now = clock.now();
-    const rt = actors.find((a) => a.id === RUNTIME_ID)?.inspect;
-    const busy = isRecord(rt) && isRecord(rt.busy) && typeof rt.busy[w.uid] === 'string' ? rt.busy[w.uid] as string : null;
-    const statuses = readView(POD_STATUSES_VIEW);
-    const status = statuses instanceof Map ? statuses.get(w.uid) : undefined;
-    const cs = containerLines(status);
-    return {
-      at: now,
-      uid: w.uid,
-      pod: w.pod,
-      state: w.state,
-      seq: w.seq,
-      inFlight: w.inFlight,
-      pending: w.pending,
-      nextSyncAt: w.nextSyncAt,
-      nextSyncInMs: typeof w.nextSyncAt === 'number' ? w.nextSyncAt - now : null,
-      lastSyncError: w.lastSyncError,
-      runtime: { busy },
-      phase: cs?.phase ?? null,
-      containers: cs?.containers ?? [],
-      // crash-loop and image-pull backoff per container: delay and next retry
-      backoff: backoffLines(rt, w.uid, now),
-      history: w.history,
-    };
-  };
+  const commandResult = (cmd: DebugCommand, arg: string | undefined) =>
+    cmd.answer(arg, { actors: source.inspect(), view: readView, counts: () => bus.counts(), now: clock.now() });
 
   const graphResult = (name: string) => {
     const m = Object.hasOwn(machines, name) ? machines[name] : undefined;
     if (!m) {
       const known = Object.keys(machines);
-      throw new RequestError(`unknown machine ${JSON.stringify(name)}; ${known.length ? `known machines: ${known.join(', ')}` : 'no machines are registered'}`);
+      throw new DebugRequestError(`unknown machine ${JSON.stringify(name)}; ${known.length ? `known machines: ${known.join(', ')}` : 'no machines are registered'}`);
     }
     let text = graphs.get(name);
     if (text === undefined) { text = machineToMermaid(m); graphs.set(name, text); }
@@ -651,10 +568,10 @@ export async function startDebugSocket(opts: DebugSocketOptions): Promise<DebugS
   };
 
   const crashResult = (actor: string) => {
-    if (!source.crash) throw new RequestError('crash is not supported by this daemon');
+    if (!source.crash) throw new DebugRequestError('crash is not supported by this daemon');
     const info = source.inspect().find((a) => a.id === actor);
-    if (!info) throw new RequestError(`unknown actor ${JSON.stringify(actor)}; known actors: ${source.inspect().map((a) => a.id).join(', ')}`);
-    if (info.state !== 'running') throw new RequestError(`actor ${actor} is ${info.state}, not running`);
+    if (!info) throw new DebugRequestError(`unknown actor ${JSON.stringify(actor)}; known actors: ${source.inspect().map((a) => a.id).join(', ')}`);
+    if (info.state !== 'running') throw new DebugRequestError(`actor ${actor} is ${info.state}, not running`);
     opts.log.warn('debug socket: injecting a crash', { actor });
     source.crash(actor, new Error(`crash injected through the debug socket`));
     return { actor, crashed: true };
@@ -664,7 +581,7 @@ export async function startDebugSocket(opts: DebugSocketOptions): Promise<DebugS
     const { events, views: viewNames } = bus.channelNames();
     if (!events.includes(channel) && !viewNames.includes(channel)) {
       const known = [...new Set([...events, ...viewNames])].sort();
-      throw new RequestError(`unknown channel ${JSON.stringify(channel)}; known channels: ${known.join(', ')}`);
+      throw new DebugRequestError(`unknown channel ${JSON.stringify(channel)}; known channels: ${known.join(', ')}`);
     }
     const base = () => (id === undefined ? { ok: true, channel } : { ok: true, id, channel });
     const tail: Tail = {
@@ -709,19 +626,24 @@ export async function startDebugSocket(opts: DebugSocketOptions): Promise<DebugS
     const line = raw.toString('utf8').trim();
     if (line === '') return;
     requests++;
-    const parsed = parseRequest(line);
+    const parsed = parseRequest(line, commands);
     if (!parsed.ok) return fail(c, parsed.id, parsed.error);
     const req = parsed.req;
     try {
-      switch (req.cmd) {
-        case 'actors': return answer(c, req.id, actorsResult());
-        case 'pod': return answer(c, req.id, podResult(req.pod));
-        case 'graph': return answer(c, req.id, graphResult(req.machine));
-        case 'tail': return startTail(c, req.channel, req.id);
-        case 'crash': return answer(c, req.id, crashResult(req.actor));
+      if (Object.hasOwn(commands, req.cmd)) {
+        const cmd = commands[req.cmd]!;
+        const arg = cmd.arg ? (req as CommandRequest)[cmd.arg.field] : undefined;
+        return answer(c, req.id, commandResult(cmd, typeof arg === 'string' ? arg : undefined));
+      }
+      const b = req as BuiltinRequest;
+      switch (b.cmd) {
+        case 'actors': return answer(c, b.id, actorsResult());
+        case 'graph': return answer(c, b.id, graphResult(b.machine));
+        case 'tail': return startTail(c, b.channel, b.id);
+        case 'crash': return answer(c, b.id, crashResult(b.actor));
       }
     } catch (e) {
-      if (e instanceof RequestError) return fail(c, req.id, e.message);
+      if (e instanceof DebugRequestError) return fail(c, req.id, e.message);
       log.warn('debug socket request failed', { cmd: req.cmd, error: e });
       return fail(c, req.id, `${req.cmd} failed: ${e instanceof Error ? e.message : String(e)}`);
     }

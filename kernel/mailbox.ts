@@ -8,7 +8,9 @@
  *
  * KeyedSlots: per key (pod UID) at most one update in flight and one pending; a newer update
  * replaces the pending one (latest spec wins), except that a pending kill is never overwritten by
- * a non-kill (upstream pod_workers.go).
+ * a non-kill, and a kill does not wait behind a non-kill in flight: it preempts it (upstream
+ * pod_workers.go cancels the running sync's context when the pod becomes terminating, and drops
+ * the pending update).
  */
 import { Observable, type Subscription } from 'rxjs';
 
@@ -99,7 +101,7 @@ export class PriorityMailbox<T> {
   }
 }
 
-export type OfferResult = 'start' | 'queued' | 'replaced' | 'dropped';
+export type OfferResult = 'start' | 'queued' | 'replaced' | 'dropped' | 'preempt';
 
 export class KeyedSlots<K, U> {
   readonly #isKill: (u: U) => boolean;
@@ -114,11 +116,19 @@ export class KeyedSlots<K, U> {
    * 'start': nothing was in flight, `update` is now in flight and the caller starts it.
    * 'queued': it waits in the empty pending slot. 'replaced': it replaced the pending one.
    * 'dropped': a pending kill stays and this non-kill is dropped.
+   * 'preempt': a kill, and a non-kill was in flight: the kill is in flight now (the pending
+   * slot is emptied) and the caller hands it over at once, cancelling the one it displaced.
    */
   offer(key: K, update: U): OfferResult {
-    if (!this.#inFlight.has(key)) {
+    const current = this.#inFlight.get(key);
+    if (current === undefined) {
       this.#inFlight.set(key, update);
       return 'start';
+    }
+    if (this.#isKill(update) && !this.#isKill(current)) {
+      this.#inFlight.set(key, update);
+      this.#pending.delete(key);
+      return 'preempt';
     }
     const pending = this.#pending.get(key);
     if (pending === undefined) {

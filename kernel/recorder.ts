@@ -10,7 +10,9 @@
  *   {"k":"cri","id":I,"m":METHOD,"args":[...]}          a decision: a CRI call issued
  *   {"k":"cri.ok","id":I,"res":R} / {"k":"cri.err","id":I,"err":{kind,message}}   its answer
  *   {"k":"api","id":I,"m":METHOD,"args":[...]} + api.ok / api.err  a write to the API server
- * Credentials in arguments (PullImage's AuthConfig) are written as "<redacted>".
+ * Credentials in arguments (the daemon's `redactArgs`: PullImage's AuthConfig) are written as
+ * "<redacted>". Which channels are recorded and what a secret is are the daemon's to say
+ * (bin/kubelet.ts): the kernel knows no kubelet channel or CRI message.
  *
  * Writes are buffered and flushed asynchronously (never on the hot path); the file rotates at
  * `maxBytes` (FILE → FILE.1 … FILE.<keep>; an existing file is appended to and its size counts),
@@ -30,8 +32,6 @@ import { errText, type Logger } from './log.ts';
 
 export const RECORDING_FORMAT = 1;
 
-/** Channels whose messages are syncLoop mailbox inputs or their sources. */
-export const RECORDED_CHANNELS: readonly string[] = ['config', 'podManager', 'pleg', 'probe', 'syncLoop', 'podWorker', 'runtime', 'runtimeReply'];
 
 /** Records kept in memory before `open()` (deferOpen); beyond it they are dropped and counted. */
 const MAX_EARLY_RECORDS = 10_000;
@@ -53,6 +53,8 @@ export interface RecorderOptions {
    * written before are kept in memory (bounded) and written after the header.
    */
   deferOpen?: boolean;
+  /** A wrapped call's arguments as written (a copy with credentials replaced). Default: unchanged. */
+  redactArgs?: (method: string, args: readonly unknown[]) => unknown[];
 }
 
 export interface RecorderStats {
@@ -77,8 +79,8 @@ export interface Recorder {
    * unless `deferOpen`. Throws when the file cannot be opened (the caller fails its start).
    */
   open(): void;
-  /** Records every message of the recorded channels. Returns the untap. */
-  tapBus(bus: Bus): () => void;
+  /** Records every message sent on the event channels named. Returns the untap. */
+  tapBus(bus: Bus, channels: readonly string[]): () => void;
   /** A proxy that records every call of `target`'s methods, its arguments and its answer. */
   wrap<T extends object>(target: T, prefix?: string, methods?: readonly string[]): T;
   stats(): RecorderStats;
@@ -95,24 +97,6 @@ function jsonSafe(_key: string, v: unknown): unknown {
   return v;
 }
 
-/** The AuthConfig fields that are secrets (CRI runtime.v1 AuthConfig). */
-const AUTH_SECRETS = ['password', 'auth', 'identityToken', 'registryToken'] as const;
-
-/**
- * A recorded call's arguments with credentials replaced by "<redacted>": PullImage's AuthConfig
- * (argument 1). Replay compares recorded decisions with replayed ones through this too.
- */
-export function redactCallArgs(method: string, args: readonly unknown[]): unknown[] {
-  if (method !== 'pullImage') return [...args];
-  const auth = args[1];
-  if (auth === null || typeof auth !== 'object') return [...args];
-  const copy: Record<string, unknown> = { ...(auth as Record<string, unknown>) };
-  for (const k of AUTH_SECRETS) if (copy[k] !== undefined && copy[k] !== '') copy[k] = '<redacted>';
-  const out = [...args];
-  out[1] = copy;
-  return out;
-}
-
 /** One record's line: `t` and `n` first, then the record's own fields (`body`, its JSON). */
 function recordLine(t: number, n: number, body: string): string {
   const fields = body.slice(1, -1);
@@ -125,6 +109,7 @@ export function createRecorder(opts: RecorderOptions): Recorder {
   const keep = Math.max(1, opts.keep ?? 3);
   const maxQueued = opts.maxQueuedBytes ?? 16 * 1024 * 1024;
   const log = opts.log;
+  const redactArgs = opts.redactArgs ?? ((_method: string, args: readonly unknown[]) => [...args]);
   const session: Record<string, unknown> = { k: 'header', format: RECORDING_FORMAT, ...opts.header };
   // The header carries the creation time: whatever is written before open() comes after it.
   const createdAt = opts.clock.now();
@@ -252,8 +237,8 @@ export function createRecorder(opts: RecorderOptions): Recorder {
   return {
     write,
     open,
-    tapBus(bus) {
-      const watched = new Set(RECORDED_CHANNELS);
+    tapBus(bus, channels) {
+      const watched = new Set(channels);
       return bus.tap((kind, ch, msg) => {
         if (kind === 'event' && watched.has(ch)) write({ k: 'in', ch, msg });
       });
@@ -267,7 +252,7 @@ export function createRecorder(opts: RecorderOptions): Recorder {
           if (only && !only.has(prop)) return (v as (...a: unknown[]) => unknown).bind(obj);
           return (...args: unknown[]) => {
             const id = ++callId;
-            write({ k: prefix, id, m: prop, args: redactCallArgs(prop, args) });
+            write({ k: prefix, id, m: prop, args: redactArgs(prop, args) });
             const out = (v as (...a: unknown[]) => unknown).apply(obj, args);
             if (out instanceof Promise) {
               return out.then(

@@ -22,7 +22,7 @@
  * dropped, so a restarted actor never races its own ghost.
  */
 import type { Observable, Subscription } from 'rxjs';
-import type { ActorContext, ActorInstance, ChildSpec } from './actor.ts';
+import { restrictPort, type ActorContext, type ActorInstance, type ChildSpec } from './actor.ts';
 import type { Bus, BusPort } from './bus.ts';
 import type { Clock, TimerId } from './clock.ts';
 import { errText, type Logger } from './log.ts';
@@ -74,12 +74,13 @@ export interface InstanceHandle {
  * afterwards the instance is dead and all its callbacks are ignored.
  */
 export function createInstance(
-  spec: Pick<ChildSpec, 'id' | 'deps'>,
+  spec: Pick<ChildSpec, 'id' | 'deps' | 'channels'>,
   env: { bus: Bus; clock: Clock; log: Logger },
   onCrash: (err: unknown) => void,
 ): InstanceHandle {
   const { bus, clock } = env;
-  const raw = bus.port(spec.id);
+  // Only the channels the actor declared (a hand-made child without a declaration gets all).
+  const raw = spec.channels ? restrictPort(bus.port(spec.id), spec.id, spec.channels) : bus.port(spec.id);
   let released = false;
   let torn: Promise<void> | undefined;
   const h: InstanceHandle = {

@@ -20,7 +20,7 @@
  */
 import { filter, type Observable } from 'rxjs';
 import type { ActorSpec } from './actor.ts';
-import { defaultPolicy } from './actor.ts';
+import { channels, defaultPolicy } from './actor.ts';
 import { PriorityMailbox } from './mailbox.ts';
 import { isTerminalPhase, type Pod } from '../protocols/kube/pod.ts';
 import type {
@@ -158,10 +158,17 @@ export interface SyncLoopDeps {
   housekeepingMs?: number;
 }
 
-export const syncLoop: ActorSpec<SyncLoopDeps> = {
+/** The bus channels it uses (its context is narrowed to them). */
+const io = channels({
+  consumes: ['pleg', 'podManager', 'probe', 'syncLoop'], produces: ['podWorker', 'syncLoop'],
+  reads: ['desiredPods', 'podWorkerStates', 'readySources', 'runtimePods'],
+});
+
+export const syncLoop: ActorSpec<SyncLoopDeps, typeof io> = {
   ...defaultPolicy,
   id: 'syncLoop',
   dependsOn: ['podManager', 'podWorkers', 'pleg'],
+  channels: io,
   start(ctx) {
     const empty = new Map();
     // Readiness is pod-manager's readySources view, read when it is needed: a source that

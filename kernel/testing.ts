@@ -7,7 +7,7 @@
  * gone and whatever it sends afterwards is dropped. Nothing restarts it: the crash is recorded
  * in `crashes` for the spec to assert on.
  */
-import type { ActorContext, ActorInstance, ActorSpec, ChildSpec } from './actor.ts';
+import type { ActorContext, ActorInstance, ActorSpec, Channels, ChildSpec } from './actor.ts';
 import { Bus, type EventChannels, type EventName, type ViewChannels, type ViewName } from './bus.ts';
 import { VirtualClock } from './clock.ts';
 import { silentLogger, type Logger } from './log.ts';
@@ -39,7 +39,7 @@ export interface StartActorOptions {
 
 /** Starts one actor on a real ActorContext, with a fresh Bus and VirtualClock unless given. */
 export async function startActor<Deps>(
-  spec: ActorSpec<Deps> | ChildSpec,
+  spec: ActorSpec<Deps, Channels> | ChildSpec,
   deps: Deps,
   opts: StartActorOptions = {},
 ): Promise<StartedActor<Deps>> {
@@ -48,7 +48,7 @@ export async function startActor<Deps>(
   const crashes: unknown[] = [];
   const id = opts.id ?? spec.id;
   let started = false;
-  const handle: InstanceHandle = createInstance({ id, deps }, { bus, clock, log: opts.log ?? silentLogger }, (err) => {
+  const handle: InstanceHandle = createInstance({ id, deps, channels: spec.channels }, { bus, clock, log: opts.log ?? silentLogger }, (err) => {
     crashes.push(err);
     // As under the supervisor, the dead instance's own stop() runs (once start has returned it).
     if (started) void handle.teardown();

@@ -16,10 +16,10 @@
  *
  * Without an API (standalone) events are only logged, at -v=2.
  */
-import type { ActorSpec } from '../../kernel/actor.ts';
+import { channels, type ActorSpec } from '../../kernel/actor.ts';
 import { defaultPolicy } from '../../kernel/actor.ts';
 import { ApiError, type Event, type EventApi } from '../../protocols/kube/api.ts';
-import { TokenBucket } from '../../protocols/kube/client.ts';
+import { TokenBucket } from '../../adapters/kube/client.ts';
 import type { EventRecord } from '../../protocols/messages/events.ts';
 import { EventCorrelator, makeEvent } from './logic.ts';
 import { errText } from '../../kernel/log.ts';
@@ -59,10 +59,14 @@ export interface EventsStats {
 /** A Status from the server: the event will never be accepted as it is. */
 const isRefusal = (e: unknown): e is ApiError => e instanceof ApiError && e.code > 0;
 
-export const events: ActorSpec<EventsDeps> = {
+/** The bus channels it uses (its context is narrowed to them). */
+const io = channels({ consumes: ['events'] });
+
+export const events: ActorSpec<EventsDeps, typeof io> = {
   ...defaultPolicy,
   id: 'events',
   dependsOn: [],
+  channels: io,
   start(ctx) {
     const { api, nodeName } = ctx.deps;
     const source = { component: 'kubelet', host: nodeName };

@@ -14,7 +14,7 @@
  * Every cache is an LRU of 4096 entries, as upstream.
  */
 import type { Event, ObjectReference } from '../../protocols/kube/api.ts';
-import { TokenBucket } from '../../protocols/kube/client.ts';
+import { TokenBucket } from '../../adapters/kube/client.ts';
 import type { EventRecord } from '../../protocols/messages/events.ts';
 
 export const MAX_LRU_ENTRIES = 4096;

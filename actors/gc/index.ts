@@ -13,7 +13,7 @@
  * A runtime or file system error is a state (logged, retried next period), not a crash.
  */
 import { join } from 'node:path';
-import type { ActorSpec } from '../../kernel/actor.ts';
+import { channels, type ActorSpec } from '../../kernel/actor.ts';
 import { defaultPolicy } from '../../kernel/actor.ts';
 import { errText } from '../../kernel/log.ts';
 import { isCriError } from '../../protocols/cri/errors.ts';
@@ -92,10 +92,14 @@ export function evictable(containers: readonly Container[], sandboxes: readonly 
   return { containers: outC.sort(), sandboxes: outS.sort() };
 }
 
-export const containerGC: ActorSpec<GcDeps> = {
+/** The bus channels it uses (its context is narrowed to them). */
+const io = channels({ reads: ['desiredPods', 'podWorkerStates', 'readySources'] });
+
+export const containerGC: ActorSpec<GcDeps, typeof io> = {
   ...defaultPolicy,
   id: 'containerGC',
   dependsOn: ['runtime'],
+  channels: io,
   start(ctx) {
     const { cri } = ctx.deps;
     let running = false;

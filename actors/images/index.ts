@@ -7,7 +7,7 @@
  * actor. A runtime that does not answer is recorded as lastError and retried next period, never
  * a crash; a refresh that is still running when the next one is due is not doubled.
  */
-import type { ActorSpec } from '../../kernel/actor.ts';
+import { channels, type ActorSpec } from '../../kernel/actor.ts';
 import { defaultPolicy } from '../../kernel/actor.ts';
 import { isCriError } from '../../protocols/cri/errors.ts';
 import type { ImageService } from '../../protocols/cri/types.ts';
@@ -28,10 +28,14 @@ export interface ImageFsSnapshot {
   timestamp: number;
 }
 
-export const images: ActorSpec<ImagesDeps> = {
+/** The bus channels it uses (its context is narrowed to them). */
+const io = channels({});
+
+export const images: ActorSpec<ImagesDeps, typeof io> = {
   ...defaultPolicy,
   id: 'images',
   dependsOn: [],
+  channels: io,
   start(ctx) {
     const { images: svc } = ctx.deps;
     const period = ctx.deps.refreshPeriodMs ?? IMAGE_REFRESH_PERIOD_MS;

@@ -21,7 +21,7 @@
  * cause said once: logic.ts); a 409 AlreadyExists on create and a
  * 404 / 409 (uid precondition) on delete are the view lagging behind, not errors.
  */
-import type { ActorSpec } from '../../kernel/actor.ts';
+import { channels, type ActorSpec } from '../../kernel/actor.ts';
 import { defaultPolicy, serial } from '../../kernel/actor.ts';
 import { ApiError, type MirrorPodApi } from '../../protocols/kube/api.ts';
 import type { Pod } from '../../protocols/kube/pod.ts';
@@ -43,10 +43,14 @@ export interface MirrorPodsDeps {
 
 const isCode = (e: unknown, ...codes: number[]): boolean => e instanceof ApiError && codes.includes(e.code);
 
-export const mirrorPods: ActorSpec<MirrorPodsDeps> = {
+/** The bus channels it uses (its context is narrowed to them). */
+const io = channels({ consumes: ['config'], reads: ['desiredPods', 'mirrorPods', 'node', 'podWorkerStates', 'readySources'] });
+
+export const mirrorPods: ActorSpec<MirrorPodsDeps, typeof io> = {
   ...defaultPolicy,
   id: 'mirrorPods',
   dependsOn: ['podManager'],
+  channels: io,
   start(ctx) {
     const { api, nodeName } = ctx.deps;
     const waitingFor = new Set<PodSource>(ctx.deps.sources ?? ['file']);

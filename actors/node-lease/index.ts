@@ -24,7 +24,7 @@
  * lease has none, "until successful" as upstream says. Failing to learn the uid blocks a
  * CREATE but never an UPDATE.
  */
-import type { ActorSpec } from '../../kernel/actor.ts';
+import { channels, type ActorSpec } from '../../kernel/actor.ts';
 import { defaultPolicy, serial } from '../../kernel/actor.ts';
 import { ApiError, type Lease, type LeaseApi, type NodeApi } from '../../protocols/kube/api.ts';
 import { errText } from '../../kernel/log.ts';
@@ -53,10 +53,14 @@ export function microTime(ms: number): string {
 }
 
 
-export const nodeLease: ActorSpec<NodeLeaseDeps> = {
+/** The bus channels it uses (its context is narrowed to them). */
+const io = channels({ consumes: ['nodeControl'], reads: ['node'] });
+
+export const nodeLease: ActorSpec<NodeLeaseDeps, typeof io> = {
   ...defaultPolicy,
   id: 'nodeLease',
   dependsOn: [],
+  channels: io,
   start(ctx) {
     const { api, nodeName } = ctx.deps;
     const duration = ctx.deps.leaseDurationSeconds ?? 40;

@@ -21,7 +21,7 @@ import { existsSync, readdirSync, readFileSync, statfsSync } from 'node:fs';
 import { cpus, networkInterfaces, release } from 'node:os';
 import { dirname } from 'node:path';
 import type { NodeAddress } from '../../protocols/kube/api.ts';
-import { goArch, goOs } from '../../protocols/kube/client.ts';
+import { goArch, goOs } from '../../adapters/kube/client.ts';
 import type { HugePages, MachineInfo, Measurements } from './logic.ts';
 
 export interface HostPort {

@@ -24,7 +24,7 @@
  *
  * Without an API (standalone), the Node is computed locally every period and only published.
  */
-import type { ActorSpec } from '../../kernel/actor.ts';
+import { channels, type ActorSpec } from '../../kernel/actor.ts';
 import { defaultPolicy, serial } from '../../kernel/actor.ts';
 import { ApiError, type Node, type NodeApi } from '../../protocols/kube/api.ts';
 import { EventReason, nodeRef, recordEvent } from '../../protocols/messages/events.ts';
@@ -62,10 +62,14 @@ const isNotFound = (e: unknown) => e instanceof ApiError && e.code === 404;
 
 type State = 'registering' | 'registered' | 'standalone';
 
-export const nodeStatus: ActorSpec<NodeStatusDeps> = {
+/** The bus channels it uses (its context is narrowed to them). */
+const io = channels({ consumes: ['nodeControl'], produces: ['events'], reads: ['plegHealth', 'runtimeHealth'], writes: ['node'] });
+
+export const nodeStatus: ActorSpec<NodeStatusDeps, typeof io> = {
   ...defaultPolicy,
   id: 'nodeStatus',
   dependsOn: [],
+  channels: io,
   start(ctx) {
     const { api, host, config: cfg } = ctx.deps;
     const nodeName = cfg.nodeName;

@@ -19,7 +19,7 @@
  * A restarted instance does carry over `lastRelist` from the `plegHealth` view it owns, so a
  * quick restart does not flip the node's PLEG health.
  */
-import type { ActorSpec } from '../../kernel/actor.ts';
+import { channels, type ActorSpec } from '../../kernel/actor.ts';
 import { defaultPolicy } from '../../kernel/actor.ts';
 import { isCriError } from '../../protocols/cri/errors.ts';
 import type { RuntimeService } from '../../protocols/cri/types.ts';
@@ -40,10 +40,14 @@ export const RELIST_THRESHOLD_MS = 3 * 60_000;
 /** While healthy, `plegHealth.lastRelist` is republished at most this often (the view is not a heartbeat). */
 const HEALTH_REFRESH_MS = 10_000;
 
-export const pleg: ActorSpec<PlegDeps> = {
+/** The bus channels it uses (its context is narrowed to them). */
+const io = channels({ consumes: ['plegControl'], produces: ['pleg', 'plegControl'], writes: ['plegHealth', 'runtimePods'] });
+
+export const pleg: ActorSpec<PlegDeps, typeof io> = {
   ...defaultPolicy,
   id: 'pleg',
   dependsOn: [],
+  channels: io,
   start(ctx) {
     const { cri } = ctx.deps;
     const period = ctx.deps.relistPeriodMs ?? RELIST_PERIOD_MS;

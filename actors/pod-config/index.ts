@@ -15,7 +15,7 @@
  * re-adds them nor forgets to remove one whose file went away while it was down.
  */
 import { Subject, takeUntil } from 'rxjs';
-import type { ActorSpec } from '../../kernel/actor.ts';
+import { channels, type ActorSpec } from '../../kernel/actor.ts';
 import { defaultPolicy } from '../../kernel/actor.ts';
 import type { StaticPodFs } from './adapters.ts';
 import { adopt, initialState, relist, type PodConfigState } from './logic.ts';
@@ -36,11 +36,15 @@ export interface PodConfigDeps {
   debounceMs?: number;
 }
 
-export const podConfig: ActorSpec<PodConfigDeps> = {
+/** The bus channels it uses (its context is narrowed to them). */
+const io = channels({ consumes: ['config'], produces: ['config'], reads: ['desiredPods'] });
+
+export const podConfig: ActorSpec<PodConfigDeps, typeof io> = {
   ...defaultPolicy,
   id: 'podConfig',
   // pod-manager must hear the first listing; adoption reads its view
   dependsOn: ['podManager'],
+  channels: io,
   start(ctx) {
     const { manifestDir, nodeName, fs } = ctx.deps;
     const checkIntervalMs = ctx.deps.checkIntervalMs ?? DEFAULT_CHECK_INTERVAL_MS;

@@ -27,7 +27,7 @@
  * upstream may reject it, and then kills it), and such pods are admitted first within their
  * batch, so every new pod is checked against everything that holds resources on the node now.
  */
-import type { ActorSpec } from '../../kernel/actor.ts';
+import { channels, type ActorSpec } from '../../kernel/actor.ts';
 import { defaultPolicy } from '../../kernel/actor.ts';
 import type { ConfigEvent, DesiredPod, PodSource } from '../../protocols/messages/channels.ts';
 import { podRef, recordEvent } from '../../protocols/messages/events.ts';
@@ -59,10 +59,17 @@ function byCreation(a: Pod, b: Pod): number {
   return ta < tb ? -1 : ta > tb ? 1 : 0;
 }
 
-export const podManager: ActorSpec<PodManagerDeps> = {
+/** The bus channels it uses (its context is narrowed to them). */
+const io = channels({
+  consumes: ['config'], produces: ['events', 'podManager'],
+  reads: ['node', 'podStatuses', 'podWorkerStates', 'runtimePods'], writes: ['desiredPods', 'readySources'],
+});
+
+export const podManager: ActorSpec<PodManagerDeps, typeof io> = {
   ...defaultPolicy,
   id: 'podManager',
   dependsOn: [],
+  channels: io,
   start(ctx) {
     // A restarted instance resumes from the view it published before (it is the only writer).
     const pods = new Map<string, DesiredPod>(ctx.bus.current('desiredPods') ?? []);

@@ -27,7 +27,7 @@
  * pods"). A restarted instance adopts the api pods in `desiredPods` and the mirror pods in
  * `mirrorPods`, so its first list emits only the real difference and the view never blinks empty.
  */
-import type { ActorSpec } from '../../kernel/actor.ts';
+import { channels, type ActorSpec } from '../../kernel/actor.ts';
 import { defaultPolicy } from '../../kernel/actor.ts';
 import { ApiError, type PodSourceApi, type WatchEvent, type WatchHandle } from '../../protocols/kube/api.ts';
 import type { Pod } from '../../protocols/kube/pod.ts';
@@ -53,11 +53,15 @@ type WatchFailure = { kind: 'gone'; reason: string } | { kind: 'failed'; error: 
 type WatchEnd = (WatchFailure | { kind: 'ended' }) & { worked: boolean };
 
 
-export const podSourceApi: ActorSpec<PodSourceApiDeps> = {
+/** The bus channels it uses (its context is narrowed to them). */
+const io = channels({ produces: ['config'], reads: ['desiredPods'], writes: ['mirrorPods'] });
+
+export const podSourceApi: ActorSpec<PodSourceApiDeps, typeof io> = {
   ...defaultPolicy,
   id: 'podSourceApi',
   // pod-manager must hear the first list; adoption reads its view
   dependsOn: ['podManager'],
+  channels: io,
   start(ctx) {
     const { api, nodeName } = ctx.deps;
     const random = ctx.deps.random ?? Math.random;

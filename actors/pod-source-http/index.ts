@@ -10,7 +10,7 @@
  * re-adds them nor forgets to remove one the server dropped while it was down. Header values may
  * be credentials: only their names are logged or inspected.
  */
-import type { ActorSpec } from '../../kernel/actor.ts';
+import { channels, type ActorSpec } from '../../kernel/actor.ts';
 import { defaultPolicy } from '../../kernel/actor.ts';
 import type {} from '../../protocols/messages/channels.ts';
 import type { HeaderMap, ManifestFetcher } from './adapters.ts';
@@ -27,10 +27,14 @@ export interface PodSourceHttpDeps {
   checkIntervalMs?: number;
 }
 
-export const podSourceHttp: ActorSpec<PodSourceHttpDeps> = {
+/** The bus channels it uses (its context is narrowed to them). */
+const io = channels({ produces: ['config'], reads: ['desiredPods'] });
+
+export const podSourceHttp: ActorSpec<PodSourceHttpDeps, typeof io> = {
   ...defaultPolicy,
   id: 'podSourceHttp',
   dependsOn: ['podManager'],
+  channels: io,
   start(ctx) {
     const { url, headers, nodeName, fetcher } = ctx.deps;
     let state: HttpSourceState = initialState();

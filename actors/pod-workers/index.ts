@@ -1,7 +1,8 @@
 /**
  * podWorkers: one xstate machine per pod UID (machine.ts), fed by the syncLoop one update at a
  * time through KeyedSlots (one in flight, one pending, latest spec wins, a pending kill is never
- * overwritten), talking to the runtime actor by message.
+ * overwritten, a kill preempts a sync in flight and cancels it), talking to the runtime actor by
+ * message.
  *
  * Publishes the view `podWorkerStates` (what the syncLoop reads to requeue syncs) and
  * `podWorker.stateChanged` facts. A restarted instance starts empty: the syncLoop's next tick
@@ -9,7 +10,7 @@
  * level-triggered against the runtime, running pods are adopted, not restarted.
  */
 import { createActor, type Actor } from 'xstate';
-import type { ActorSpec } from '../../kernel/actor.ts';
+import { channels, type ActorSpec } from '../../kernel/actor.ts';
 import { defaultPolicy } from '../../kernel/actor.ts';
 import { KeyedSlots } from '../../kernel/mailbox.ts';
 import type { PodWorkerSummary, PodWorkerUpdate, RuntimeReply } from '../../protocols/messages/channels.ts';
@@ -34,10 +35,14 @@ function stateName(value: unknown): string {
   return `${k}.${stateName(v)}`;
 }
 
-export const podWorkers: ActorSpec<PodWorkersDeps> = {
+/** The bus channels it uses (its context is narrowed to them). */
+const io = channels({ consumes: ['kernel', 'podWorker', 'runtimeReply'], produces: ['podWorker', 'runtime'], writes: ['podWorkerStates'] });
+
+export const podWorkers: ActorSpec<PodWorkersDeps, typeof io> = {
   ...defaultPolicy,
   id: 'podWorkers',
   dependsOn: ['runtime'],
+  channels: io,
   start(ctx) {
     const workers = new Map<string, Worker>();
     const slots = new KeyedSlots<string, PodWorkerUpdate>({ isKill: (u) => u.updateType === 'kill' });
@@ -124,6 +129,7 @@ export const podWorkers: ActorSpec<PodWorkersDeps> = {
       if (!w) return;
       const now = ctx.clock.now();
       if (r.type === 'runtime.podSynced') w.actor.send({ type: 'SYNCED', seq: r.seq, result: r.result, now });
+      else if (r.type === 'runtime.syncCancelled') w.actor.send({ type: 'CANCELLED', seq: r.seq, now });
       else if (r.type === 'runtime.podKilled') w.actor.send({ type: 'KILLED', seq: r.seq, error: r.error, now });
       else w.actor.send({ type: 'REMOVED', seq: r.seq, error: r.error, now });
       publish();
@@ -131,7 +137,9 @@ export const podWorkers: ActorSpec<PodWorkersDeps> = {
 
     ctx.on(ctx.bus.events('podWorker'), (m) => {
       if (m.type !== 'podWorker.update') return;
-      if (slots.offer(m.uid, m) === 'start') deliver(m.uid, m);
+      const offered = slots.offer(m.uid, m);
+      // A kill that preempts a sync in flight goes to the worker now: it cancels that sync.
+      if (offered === 'start' || offered === 'preempt') deliver(m.uid, m);
       else if (m.removed && workers.has(m.uid)) publish(); // the view says removal is on its way
     });
     ctx.on(ctx.bus.events('runtimeReply'), onReply);

@@ -3,29 +3,40 @@
  *
  *   syncing.idle ──update──▶ syncing.working ──synced──▶ syncing.idle
  *        │                         │  └─synced(terminal phase)──▶ terminating.killing
+ *        │                         └─kill / emit runtime.cancelSync(seq)──▶ terminating.cancelling
+ *        │                                                                        │
+ *        │          synced(seq) | cancelled(seq) | resend ◀───────────────────────┘
+ *        │                              ▼
  *        └──kill──────────────▶ terminating.killing ──killed──▶ terminated.settling
- *                                  ▲ (a kill while working waits in the pending slot)
- *           terminating.killing ──killed(error)──▶ terminating.retryWait ──10s──▶ terminating.killing
+ *                                      └─killed(error)──▶ terminating.retryWait ──10s──▶ killing
  *   terminated.settling ──(removed)──▶ terminated.removing; otherwise ──▶ terminated.idle
  *   terminated.idle ──kill(removed)──▶ terminated.removing ──removed──▶ done (final)
  *           terminated.removing ──removed(error)──▶ terminated.retryWait ──10s──▶ terminated.removing
  *
  * Every state: syncing.idle (waiting for an update or the resync), syncing.working (a syncPod in
- * flight), terminating.killing (a killPod in flight), terminating.retryWait (the kill failed: 10s
+ * flight), terminating.cancelling (a kill came while a syncPod was in flight: waiting for the runtime
+ * to stop that sync at its next CRI call), terminating.killing (a killPod in flight), terminating.retryWait (the kill failed: 10s
  * pause), terminated.settling (momentary: decides between removing and idle), terminated.idle
  * (stopped, kept until the pod is removed from config), terminated.removing (a removePod in
  * flight), terminated.retryWait (the removal failed: 10s pause), done (final: the actor drops the
  * worker). SyncPod / TerminatingPod / TerminatedPod are upstream's names for the three top states.
  *
  * The machine is pure: it never awaits. Every runtime command is an emitted event
- * (`runtime.syncPod`, `runtime.killPod`, `runtime.removePod`) that the actor forwards to the
- * bus; replies come back as SYNCED / KILLED / REMOVED with the seq they answer, and a reply
- * for an older seq is ignored (its request was superseded or re-sent after a runtime restart).
+ * (`runtime.syncPod`, `runtime.cancelSync`, `runtime.killPod`, `runtime.removePod`) that the actor
+ * forwards to the bus; replies come back as SYNCED / CANCELLED / KILLED / REMOVED with the seq
+ * they answer, and a reply for an older seq is ignored (its request was superseded or re-sent
+ * after a runtime restart).
+ *
+ * A kill never waits for a sync in flight to finish (a pod with thousands of containers would
+ * keep creating them for minutes): as upstream cancels the sync's context, the worker asks the
+ * runtime to stop that sync at its next CRI call boundary and waits in `cancelling` only until
+ * the runtime says it has stopped (or finished) it, so the kill's StopContainer calls never race
+ * the sync's last CreateContainer. What the cancelled sync reports is ignored.
  *
  * The machine sees at most one update at a time: the one-in-flight / one-pending discipline
- * (latest spec wins, a pending kill is never overwritten) is kernel/mailbox.ts's KeyedSlots,
- * applied by the actor. When the machine is done with an update it emits `worker.idle`, and
- * the actor hands it the pending one, if any.
+ * (latest spec wins, a pending kill is never overwritten, a kill preempts a sync in flight) is
+ * kernel/mailbox.ts's KeyedSlots, applied by the actor. When the machine is done with an update
+ * it emits `worker.idle`, and the actor hands it the pending one, if any.
  */
 import { assign, emit, setup } from 'xstate';
 import { isTerminalPhase, type Pod } from '../../protocols/kube/pod.ts';
@@ -66,6 +77,8 @@ export interface PodWorkerInput {
 export type PodWorkerEvent =
   | { type: 'UPDATE'; update: PodWorkerUpdate; now: number }
   | { type: 'SYNCED'; seq: number; result: SyncResult; now: number }
+  /** The runtime stopped the sync `seq` after runtime.cancelSync. */
+  | { type: 'CANCELLED'; seq: number; now: number }
   | { type: 'KILLED'; seq: number; error?: string; now: number }
   | { type: 'REMOVED'; seq: number; error?: string; now: number }
   /** The runtime actor restarted: whatever it was doing for us is lost; ask again. */
@@ -92,7 +105,7 @@ export const podWorkerMachine = setup({
     isKill: ({ event }) => event.type === 'UPDATE' && event.update.updateType === 'kill',
     isRemovingKill: ({ event }) => event.type === 'UPDATE' && event.update.updateType === 'kill' && event.update.removed === true,
     currentSeq: ({ context, event }) =>
-      (event.type === 'SYNCED' || event.type === 'KILLED' || event.type === 'REMOVED') && event.seq === context.seq,
+      (event.type === 'SYNCED' || event.type === 'CANCELLED' || event.type === 'KILLED' || event.type === 'REMOVED') && event.seq === context.seq,
     terminalResult: ({ context, event }) =>
       event.type === 'SYNCED' && event.seq === context.seq && isTerminalPhase(event.result.phase),
     failedReply: ({ context, event }) =>
@@ -123,6 +136,7 @@ export const podWorkerMachine = setup({
     emitSync: emit(({ context }): PodWorkerEmitted => ({
       type: 'runtime.syncPod', uid: context.uid, seq: context.seq, pod: context.pod as Pod,
     })),
+    emitCancel: emit(({ context }): PodWorkerEmitted => ({ type: 'runtime.cancelSync', uid: context.uid, seq: context.seq })),
     emitKill: emit(({ context }): PodWorkerEmitted => ({
       type: 'runtime.killPod', uid: context.uid, seq: context.seq, pod: context.pod,
       gracePeriodSeconds: context.gracePeriodSeconds,
@@ -181,6 +195,8 @@ export const podWorkerMachine = setup({
               { guard: 'currentSeq', target: 'idle', actions: ['recordSync', 'emitIdle'] },
             ],
             RESEND: { actions: ['bumpSeq', 'emitSync'] },
+            // podWorkers delivers a kill here at once (KeyedSlots 'preempt'), never a non-kill.
+            UPDATE: { guard: 'isKill', target: '#podWorker.terminating.cancelling', actions: ['takeKill', 'emitCancel'] },
           },
         },
       },
@@ -188,6 +204,16 @@ export const podWorkerMachine = setup({
     terminating: {
       initial: 'killing',
       states: {
+        // The sync that was in flight when the kill came is being stopped at its next CRI call.
+        cancelling: {
+          on: {
+            SYNCED: { guard: 'currentSeq', target: 'killing' },
+            CANCELLED: { guard: 'currentSeq', target: 'killing' },
+            // The runtime restarted: the sync died with it.
+            RESEND: { target: 'killing' },
+            UPDATE: { guard: 'isRemovingKill', actions: assign({ removed: true }) },
+          },
+        },
         killing: {
           entry: ['bumpSeq', 'emitKill'],
           on: {

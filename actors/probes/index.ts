@@ -23,7 +23,7 @@
  */
 import { createActor, type Actor } from 'xstate';
 import type { ActorSpec } from '../../kernel/actor.ts';
-import { defaultPolicy } from '../../kernel/actor.ts';
+import { channels, defaultPolicy } from '../../kernel/actor.ts';
 import { isTerminalPhase, type Container, type Pod } from '../../protocols/kube/pod.ts';
 import { containerRef, EventReason, recordEvent } from '../../protocols/messages/events.ts';
 import type { ContainerProbeResults, ProbeResult, ProbeType } from '../../protocols/messages/probe.ts';
@@ -63,10 +63,17 @@ interface Worker {
 
 const TYPE_NAME: Record<ProbeType, string> = { liveness: 'Liveness', readiness: 'Readiness', startup: 'Startup' };
 
-export const probes: ActorSpec<ProbesDeps> = {
+const io = channels({
+  produces: ['probe', 'events'],
+  reads: ['desiredPods', 'podStatuses', 'podWorkerStates'],
+  writes: ['probeResults'],
+});
+
+export const probes: ActorSpec<ProbesDeps, typeof io> = {
   ...defaultPolicy,
   id: 'probes',
   dependsOn: ['statusManager'],
+  channels: io,
   start(ctx) {
     const { runner } = ctx.deps;
     const random = ctx.deps.random ?? Math.random;

@@ -7,7 +7,11 @@
  *
  * Failures of the runtime are answers, not crashes: a CRI error becomes the reply's `error`
  * (podWorkers retries with backoff) or a container's waiting reason. Commands for different pods
- * run concurrently; podWorkers guarantees one command per pod at a time.
+ * run concurrently; podWorkers guarantees one command per pod at a time, except that a kill first
+ * sends `runtime.cancelSync` for the sync in flight: that sync stops before its next CRI call
+ * (upstream cancels its context) and answers `runtime.syncCancelled`, and only then does the kill
+ * come. The CRI calls that stop, remove and create are bounded node-wide (limiter.ts), and a
+ * status read issues at most STATUS_READ_CONCURRENCY status calls at a time.
  *
  * Along the way it records upstream's Kubernetes events on the `events` channel (events.ts):
  * Pulling/Pulled/Failed/BackOff for images, Created, Started, Killing, Failed "Error: ..." and
@@ -16,7 +20,7 @@
  * (said once, not on every sync: the list is a property of the spec, and repeats would spend the
  * pod's event budget).
  */
-import type { ActorContext, ActorSpec } from '../../kernel/actor.ts';
+import { channels, type ActorContext, type ActorSpec } from '../../kernel/actor.ts';
 import { defaultPolicy } from '../../kernel/actor.ts';
 import { criDesc, criErrorText, isCriError } from '../../protocols/cri/errors.ts';
 import type { ContainerStatus as CriContainerStatus, CriRuntime, PodSandboxStatus } from '../../protocols/cri/types.ts';
@@ -31,6 +35,7 @@ import { ContainerConfigError, generateContainerConfig, generatePodSandboxConfig
 import { EventReason } from '../../protocols/messages/events.ts';
 import { backOffRestartingMessage, runtimeRecorder, type PodLike, type RuntimeRecorder } from './events.ts';
 import { LABEL_POD_UID, runtimePodStatusFromCri } from './labels.ts';
+import { CREATE_CONCURRENCY, Limiter, mapLimited, STATUS_READ_CONCURRENCY, STOP_CONCURRENCY, unlessAborted } from './limiter.ts';
 import { backoffByPod } from './inspect.ts';
 import { generateApiPodStatus } from './pod-status.ts';
 import { errText } from '../../kernel/log.ts';
@@ -49,20 +54,43 @@ export interface RuntimeDeps {
 
 const HEALTH_MAX_BACKOFF_MS = 30_000;
 
+/** The runtime's node-wide bounds on CRI calls (limiter.ts), shared by every command. */
+interface CriLimits {
+  /** StopContainer, RemoveContainer, StopPodSandbox, RemovePodSandbox. */
+  stops: Limiter;
+  /** RunPodSandbox, CreateContainer, StartContainer. */
+  creates: Limiter;
+}
+
+/** Why a sync ended early: a kill arrived (runtime.cancelSync). Not a failure: nothing is logged as one. */
+export class SyncCancelled extends Error {
+  constructor(uid: string, seq: number) {
+    super(`sync ${seq} of pod ${uid} cancelled: the pod is being killed`);
+    this.name = 'SyncCancelled';
+  }
+}
+
 
 function podLogDir(root: string, pod: Pod): string {
   const m = pod.metadata ?? {};
   return `${root}/${m.namespace}_${m.name}_${m.uid}`;
 }
 
-export const runtime: ActorSpec<RuntimeDeps> = {
+/** The bus channels it uses (its context is narrowed to them). */
+const io = channels({ consumes: ['runtime'], produces: ['events', 'runtimeReply'], reads: ['desiredPods', 'podStatuses', 'probeResults'], writes: ['runtimeHealth'] });
+
+export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
   ...defaultPolicy,
   id: 'runtime',
   dependsOn: ['statusManager'],
+  channels: io,
   start(ctx) {
     const { cri, images } = ctx.deps;
     const backoff = new CrashBackoff();
+    const limits: CriLimits = { stops: new Limiter(STOP_CONCURRENCY), creates: new Limiter(CREATE_CONCURRENCY) };
     const busy = new Map<string, string>(); // uid → command in progress (inspection)
+    // uid → the sync in flight, so runtime.cancelSync can stop it at its next CRI call
+    const syncs = new Map<string, { seq: number; abort: AbortController }>();
     const held = new Map<string, ContainerWaiting[]>(); // uid → what its last sync held back (inspection)
     const refusals = new Map<string, string>(); // uid → the unsupported fields last reported
     let health: RuntimeHealth = {
@@ -76,7 +104,7 @@ export const runtime: ActorSpec<RuntimeDeps> = {
       if (!ctx.stopped) ctx.bus.send('runtimeReply', r);
     };
 
-    const readStatus = (uid: string, name = '', namespace = '') => getPodStatus(ctx, cri, uid, name, namespace);
+    const readStatus = (uid: string, name = '', namespace = '', signal?: AbortSignal) => getPodStatus(ctx, cri, uid, name, namespace, signal);
 
     const previousStatus = (uid: string): PodStatus | undefined => ctx.bus.current('podStatuses')?.get(uid);
 
@@ -86,13 +114,19 @@ export const runtime: ActorSpec<RuntimeDeps> = {
         probes: ctx.bus.current('probeResults'),
       });
 
-    async function syncPod(uid: string, pod: Pod): Promise<SyncResult> {
+    /**
+     * Throws SyncCancelled (out of syncPod, past its error handling) once a kill cancelled the sync:
+     * called before every CRI call, and every create waits for its slot with the signal.
+     */
+    async function syncPod(uid: string, pod: Pod, signal: AbortSignal): Promise<SyncResult> {
       const name = pod.metadata?.name ?? '';
       const namespace = pod.metadata?.namespace ?? '';
       const performed: string[] = [];
       const waiting: ContainerWaiting[] = [];
       let error: string | undefined;
-      let status = await readStatus(uid, name, namespace);
+      const boundary = () => signal.throwIfAborted();
+      const create = <T>(call: () => Promise<T>) => limits.creates.run(call, signal);
+      let status = await readStatus(uid, name, namespace, signal);
       // upstream SyncPod returns early for a pod whose phase is terminal (the API's, or the status
       // manager's): nothing is created or started; the reply's terminal phase moves the worker on
       // to terminating, which stops what still runs.
@@ -117,8 +151,9 @@ export const runtime: ActorSpec<RuntimeDeps> = {
           events.pod(pod, 'Normal', EventReason.SandboxChanged, 'Pod sandbox changed, it will be killed and re-created.');
         }
         if (actions.killPod) {
+          boundary();
           performed.push('killPod');
-          await killPodContainers(ctx, cri, status, grace, pod, events);
+          await killPodContainers(ctx, cri, limits, status, grace, pod, events);
         }
         let sandboxId = actions.sandboxId;
         let podIP = status.sandboxes[0]?.ip ?? '';
@@ -126,11 +161,13 @@ export const runtime: ActorSpec<RuntimeDeps> = {
           const config = generatePodSandboxConfig(pod, actions.attempt, { logDir: podLogDir(ctx.deps.podLogsDir, pod) });
           performed.push(`createSandbox(attempt ${actions.attempt})`);
           try {
-            sandboxId = await cri.runPodSandbox(config);
+            sandboxId = await create(() => cri.runPodSandbox(config));
           } catch (e) {
+            if (e instanceof SyncCancelled) throw e;
             events.pod(pod, 'Warning', EventReason.FailedCreatePodSandBox, `Failed to create pod sandbox: ${criErrorText(e)}`);
             throw e;
           }
+          boundary();
           try {
             const s = await cri.podSandboxStatus(sandboxId);
             podIP = s.network?.ip ?? '';
@@ -142,8 +179,9 @@ export const runtime: ActorSpec<RuntimeDeps> = {
         // upstream SyncPod: killing the pod already stopped every container (no second kill, no second event)
         for (const [id, why] of actions.killPod ? [] : Object.entries(actions.containersToKill)) {
           performed.push(`kill ${why.name}: ${why.message}`);
+          boundary();
           events.killing(pod, why.name, why.message);
-          await cri.stopContainer(id, killGrace(pod, why, grace));
+          await limits.stops.run(() => cri.stopContainer(id, killGrace(pod, why, grace)), signal);
         }
         if (sandboxId) {
           const sandboxConfig = generatePodSandboxConfig(pod, actions.attempt, { logDir: podLogDir(ctx.deps.podLogsDir, pod) });
@@ -157,8 +195,11 @@ export const runtime: ActorSpec<RuntimeDeps> = {
           const failed = (name: string, cause: string) => events.container(pod, name, 'Warning', EventReason.FailedToCreateContainer, `Error: ${cause}`);
           const start = async (name: string, id: string): Promise<void> => {
             try {
-              await cri.startContainer(id);
+              // A container created just before the kill came is left created, never started;
+              // the kill stops it (it counts CONTAINER_CREATED as running).
+              await create(() => cri.startContainer(id));
             } catch (e) {
+              if (e instanceof SyncCancelled) throw e;
               events.container(pod, name, 'Warning', EventReason.FailedToStartContainer, `Error: ${criDesc(e)}`);
               if (!isCriError(e) || e.kind === 'Unavailable' || e.kind === 'DeadlineExceeded') throw e;
               waiting.push({ name, reason: 'RunContainerError', message: errText(e) });
@@ -179,9 +220,11 @@ export const runtime: ActorSpec<RuntimeDeps> = {
               if (status.containers.find((c) => c.id === id)?.name !== container.name) continue;
               // never started and not usable as it is: its replacement takes over its attempt
               performed.push(`remove ${container.name} (created, never started)`);
-              await cri.removeContainer(id);
+              boundary();
+              await limits.stops.run(() => cri.removeContainer(id), signal);
             }
-            const img = await images.ensureImageExists(pod, container, sandboxConfig, events.sink(pod, container.name));
+            // A pull can take minutes: a kill does not wait for it (the pull itself goes on).
+            const img = await unlessAborted(images.ensureImageExists(pod, container, sandboxConfig, events.sink(pod, container.name)), signal);
             if (!img.ok) {
               failed(container.name, img.reason);
               waiting.push({ name: container.name, reason: img.reason, message: img.message, retryAt: img.retryAt });
@@ -199,9 +242,11 @@ export const runtime: ActorSpec<RuntimeDeps> = {
               waiting.push({ name: container.name, reason: 'CreateContainerConfigError', message: e.message });
               continue;
             }
+            boundary();
             try {
-              containerId = await cri.createContainer(sandboxId, config, sandboxConfig);
+              containerId = await create(() => cri.createContainer(sandboxId, config, sandboxConfig));
             } catch (e) {
+              if (e instanceof SyncCancelled) throw e;
               failed(container.name, criDesc(e));
               if (!isCriError(e) || e.kind === 'Unavailable' || e.kind === 'DeadlineExceeded') throw e;
               waiting.push({ name: container.name, reason: 'CreateContainerError', message: errText(e) });
@@ -213,9 +258,11 @@ export const runtime: ActorSpec<RuntimeDeps> = {
           }
         }
       } catch (e) {
+        if (e instanceof SyncCancelled) throw e;
         error = errText(e);
         ctx.log.warn('syncPod failed', { pod: `${namespace}/${name}`, uid, error });
       }
+      boundary();
       try {
         status = await readStatus(uid, name, namespace);
       } catch (e) {
@@ -234,14 +281,21 @@ export const runtime: ActorSpec<RuntimeDeps> = {
       };
     }
 
-    async function handle(cmd: RuntimeCommand): Promise<void> {
+    async function handle(cmd: Exclude<RuntimeCommand, { type: 'runtime.cancelSync' }>): Promise<void> {
       busy.set(cmd.uid, cmd.type);
+      const sync = cmd.type === 'runtime.syncPod' ? { seq: cmd.seq, abort: new AbortController() } : undefined;
+      if (sync) syncs.set(cmd.uid, sync);
       try {
         if (cmd.type === 'runtime.syncPod') {
           let result: SyncResult;
           try {
-            result = await syncPod(cmd.uid, cmd.pod);
+            result = await syncPod(cmd.uid, cmd.pod, sync!.abort.signal);
           } catch (e) {
+            if (e instanceof SyncCancelled) {
+              ctx.log.info('sync cancelled: the pod is being killed', { pod: `${cmd.pod.metadata?.namespace}/${cmd.pod.metadata?.name}`, uid: cmd.uid, seq: cmd.seq }, 2);
+              reply({ type: 'runtime.syncCancelled', uid: cmd.uid, seq: cmd.seq });
+              return;
+            }
             // Reading the status failed: the runtime is not answering.
             const empty: RuntimePodStatus = {
               uid: cmd.uid, name: cmd.pod.metadata?.name ?? '', namespace: cmd.pod.metadata?.namespace ?? '',
@@ -262,7 +316,7 @@ export const runtime: ActorSpec<RuntimeDeps> = {
           let status: RuntimePodStatus | null = null;
           try {
             status = await readStatus(cmd.uid);
-            await killPodContainers(ctx, cri, status, cmd.gracePeriodSeconds, cmd.pod, events);
+            await killPodContainers(ctx, cri, limits, status, cmd.gracePeriodSeconds, cmd.pod, events);
             status = await readStatus(cmd.uid);
           } catch (e) {
             error = errText(e);
@@ -276,7 +330,7 @@ export const runtime: ActorSpec<RuntimeDeps> = {
         } else {
           let error: string | undefined;
           try {
-            await removePod(cri, cmd.uid);
+            await removePod(cri, limits, cmd.uid);
           } catch (e) {
             error = errText(e);
           }
@@ -284,12 +338,26 @@ export const runtime: ActorSpec<RuntimeDeps> = {
         }
       } finally {
         busy.delete(cmd.uid);
-        if (cmd.type !== 'runtime.syncPod') held.delete(cmd.uid);
+        // (a restarted podWorkers may have started another sync of the pod meanwhile)
+        if (sync) {
+          if (syncs.get(cmd.uid) === sync) syncs.delete(cmd.uid);
+        } else held.delete(cmd.uid);
         if (cmd.type === 'runtime.removePod') refusals.delete(cmd.uid);
       }
     }
 
-    ctx.on(ctx.bus.events('runtime'), (cmd) => ctx.run(handle(cmd)));
+    /** A kill came while the sync `seq` runs: it stops at its next CRI call boundary. */
+    const cancelSync = (uid: string, seq: number) => {
+      const sync = syncs.get(uid);
+      if (!sync || sync.seq !== seq || sync.abort.signal.aborted) return;
+      sync.abort.abort(new SyncCancelled(uid, seq));
+      busy.set(uid, 'runtime.syncPod (cancelling)');
+    };
+
+    ctx.on(ctx.bus.events('runtime'), (cmd) => {
+      if (cmd.type === 'runtime.cancelSync') cancelSync(cmd.uid, cmd.seq);
+      else ctx.run(handle(cmd));
+    });
 
     // Runtime health: Status every period; while failing, retry with doubling backoff.
     const period = ctx.deps.statusPeriodMs ?? 5000;
@@ -331,9 +399,11 @@ export const runtime: ActorSpec<RuntimeDeps> = {
     ctx.run(checkHealth());
 
     // backoff: uid → per container the crash-loop and image-pull backoff (delay, next retry)
+    // limits: per bound, the CRI calls in flight, waiting, and the most ever in flight at once
     ctx.setInspect(() => ({
       health,
       busy: Object.fromEntries(busy),
+      limits: { stops: limits.stops.stats(), creates: limits.creates.stats() },
       backoff: backoffByPod({
         now: ctx.clock.now(), crash: backoff.state, pulls: images.inspect?.().backoff ?? [], held,
         pod: (uid) => ctx.bus.current('desiredPods')?.get(uid)?.pod,
@@ -370,9 +440,13 @@ export function killGrace(pod: Pod, why: ContainerToKill, podGrace: number): num
   return probe?.terminationGracePeriodSeconds ?? podGrace;
 }
 
-/** The pod's sandboxes and containers as the CRI reports them (upstream GetPodStatus). */
+/**
+ * The pod's sandboxes and containers as the CRI reports them (upstream GetPodStatus). The status
+ * calls go STATUS_READ_CONCURRENCY at a time (upstream reads them one by one), and stop early,
+ * with the signal's reason, once `signal` is aborted.
+ */
 export async function getPodStatus(
-  ctx: ActorContext<RuntimeDeps>, cri: CriRuntime, uid: string, name: string, namespace: string,
+  ctx: ActorContext<RuntimeDeps, typeof io>, cri: CriRuntime, uid: string, name: string, namespace: string, signal?: AbortSignal,
 ): Promise<RuntimePodStatus> {
   const selector = { labelSelector: { [LABEL_POD_UID]: uid } };
   const [sandboxes, containers] = await Promise.all([cri.listPodSandbox(selector), cri.listContainers(selector)]);
@@ -380,9 +454,9 @@ export async function getPodStatus(
     if (isCriError(e, 'NotFound')) return null;
     throw e;
   });
-  const sandboxStatuses = (await Promise.all(sandboxes.map((s) => notFoundIsGone(cri.podSandboxStatus(s.id)))))
+  const sandboxStatuses = (await mapLimited(sandboxes, STATUS_READ_CONCURRENCY, (s) => notFoundIsGone(cri.podSandboxStatus(s.id)), signal))
     .filter((s): s is PodSandboxStatus => s !== null);
-  const containerStatuses = (await Promise.all(containers.map((c) => notFoundIsGone(cri.containerStatus(c.id)))))
+  const containerStatuses = (await mapLimited(containers, STATUS_READ_CONCURRENCY, (c) => notFoundIsGone(cri.containerStatus(c.id)), signal))
     .filter((c): c is CriContainerStatus => c !== null);
   // (ContainerStatus does not say the sandbox; the listing does)
   const sandboxOf = Object.fromEntries(containers.map((c) => [c.id, c.podSandboxId]));
@@ -391,25 +465,31 @@ export async function getPodStatus(
 }
 
 /**
- * Stop every running container (in parallel, each with the grace period, each with a Killing
- * event), then every sandbox. Without the pod (an orphan) its identity comes from the labels.
+ * Stop every running container (in parallel as upstream, at most STOP_CONCURRENCY at a time on
+ * the node, each with a Killing event as its StopContainer is issued), then every sandbox.
+ * The grace period is a deadline for the whole pod, as when upstream stops them all at once: a
+ * container that waited for a slot gets what is left of it (down to 0, SIGKILL at once), so a pod
+ * of 1,000 containers that ignore SIGTERM takes one grace period plus the SIGKILLs, not 63 grace
+ * periods. Without the pod (an orphan) its identity comes from the labels.
  */
 async function killPodContainers(
-  ctx: ActorContext<RuntimeDeps>, cri: CriRuntime, status: RuntimePodStatus, grace: number, pod: Pod | null, events: RuntimeRecorder,
+  ctx: ActorContext<RuntimeDeps, typeof io>, cri: CriRuntime, limits: CriLimits, status: RuntimePodStatus, grace: number, pod: Pod | null, events: RuntimeRecorder,
 ): Promise<void> {
   const running = status.containers.filter((c) => c.state === 'CONTAINER_RUNNING' || c.state === 'CONTAINER_CREATED' || c.state === 'CONTAINER_UNKNOWN');
   const who: PodLike = pod ?? { metadata: { name: status.name, namespace: status.namespace, uid: status.uid } };
-  await Promise.all(running.map(async (c) => {
+  const deadline = ctx.clock.now() + grace * 1000;
+  await allSettled(running.map((c) => limits.stops.run(async () => {
+    const left = Math.max(0, Math.ceil((deadline - ctx.clock.now()) / 1000));
     events.killing(who, c.name);
     try {
-      await cri.stopContainer(c.id, grace, { timeoutMs: (grace + 30) * 1000 });
+      await cri.stopContainer(c.id, left, { timeoutMs: (left + 30) * 1000 });
     } catch (e) {
       if (!isCriError(e, 'NotFound')) throw e;
     }
-  }));
+  })));
   for (const s of status.sandboxes) {
     try {
-      await cri.stopPodSandbox(s.id);
+      await limits.stops.run(() => cri.stopPodSandbox(s.id));
     } catch (e) {
       if (!isCriError(e, 'NotFound')) throw e;
     }
@@ -419,12 +499,22 @@ async function killPodContainers(
   }
 }
 
-/** Remove every container and sandbox of a terminated pod. */
-async function removePod(cri: CriRuntime, uid: string): Promise<void> {
+/**
+ * Waits for every call, then throws the first failure: a failed kill is retried only once all of
+ * its stops have ended, so a retry never queues the same stops a second time.
+ */
+async function allSettled(calls: Promise<unknown>[]): Promise<void> {
+  const failed = (await Promise.allSettled(calls)).find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+/** Remove every container (in parallel, within STOP_CONCURRENCY) and sandbox of a terminated pod. */
+async function removePod(cri: CriRuntime, limits: CriLimits, uid: string): Promise<void> {
   const selector = { labelSelector: { [LABEL_POD_UID]: uid } };
-  for (const c of await cri.listContainers(selector)) await cri.removeContainer(c.id);
+  const containers = await cri.listContainers(selector);
+  await allSettled(containers.map((c) => limits.stops.run(() => cri.removeContainer(c.id))));
   for (const s of await cri.listPodSandbox(selector)) {
-    await cri.stopPodSandbox(s.id);
-    await cri.removePodSandbox(s.id);
+    await limits.stops.run(() => cri.stopPodSandbox(s.id));
+    await limits.stops.run(() => cri.removePodSandbox(s.id));
   }
 }

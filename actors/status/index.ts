@@ -26,7 +26,7 @@
  * Client-side rate limiting is the API client's (kubeAPIQPS/Burst).
  */
 import { isDeepStrictEqual } from 'node:util';
-import type { ActorSpec } from '../../kernel/actor.ts';
+import { channels, type ActorSpec } from '../../kernel/actor.ts';
 import { defaultPolicy } from '../../kernel/actor.ts';
 import type { PodStatusApi } from '../../protocols/kube/api.ts';
 import { isTerminalPhase, type Pod, type PodStatus } from '../../protocols/kube/pod.ts';
@@ -76,10 +76,17 @@ function rfc3339(ms: number): string {
   return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-export const statusManager: ActorSpec<StatusDeps> = {
+/** The bus channels it uses (its context is narrowed to them). */
+const io = channels({
+  consumes: ['podWorker', 'runtimeReply'], produces: ['status'],
+  reads: ['desiredPods', 'mirrorPods', 'podWorkerStates'], writes: ['podStatuses'],
+});
+
+export const statusManager: ActorSpec<StatusDeps, typeof io> = {
   ...defaultPolicy,
   id: 'statusManager',
   dependsOn: [],
+  channels: io,
   start(ctx) {
     const { api } = ctx.deps;
     const random = ctx.deps.random ?? Math.random;

@@ -1,7 +1,7 @@
 /**
  * The Kubernetes API as the kubelet uses it: the one port every cluster-facing actor gets
  * (each declares the narrow slice it needs with Pick<KubeApi, ...>). The implementation
- * (protocols/kube/client.ts) sits on @kubernetes/client-node's KubeConfig (kubeconfig loading,
+ * (adapters/kube/client.ts) sits on @kubernetes/client-node's KubeConfig (kubeconfig loading,
  * client certificates, bearer tokens); specs run it against the API server stand-in in
  * specs/support/apiserver/.
  *

@@ -106,6 +106,18 @@ export interface RuntimeSyncPod {
   pod: Pod;
 }
 
+/**
+ * podWorkers → runtime: a kill arrived while the sync `seq` of the pod is in flight (upstream
+ * cancels the sync's context). The runtime stops that sync before its next CRI call and answers
+ * `runtime.syncCancelled`, or `runtime.podSynced` if it had already finished; a cancel for a seq
+ * that is not running is ignored.
+ */
+export interface RuntimeCancelSync {
+  type: 'runtime.cancelSync';
+  uid: string;
+  seq: number;
+}
+
 /** podWorkers → runtime: stop every container and the sandbox of the pod (upstream KillPod). */
 export interface RuntimeKillPod {
   type: 'runtime.killPod';
@@ -142,6 +154,17 @@ export interface RuntimePodKilled {
   apiStatus: PodStatus | null;
 }
 
+/**
+ * runtime → podWorkers: the sync `seq` stopped at a CRI call boundary after runtime.cancelSync;
+ * what it had done so far stays (the kill that follows stops it). It carries no status: the
+ * status actor waits for the kill's reply.
+ */
+export interface RuntimeSyncCancelled {
+  type: 'runtime.syncCancelled';
+  uid: string;
+  seq: number;
+}
+
 /** runtime → podWorkers: reply to runtime.removePod. */
 export interface RuntimePodRemoved {
   type: 'runtime.podRemoved';
@@ -150,8 +173,8 @@ export interface RuntimePodRemoved {
   error?: string;
 }
 
-export type RuntimeCommand = RuntimeSyncPod | RuntimeKillPod | RuntimeRemovePod;
-export type RuntimeReply = RuntimePodSynced | RuntimePodKilled | RuntimePodRemoved;
+export type RuntimeCommand = RuntimeSyncPod | RuntimeCancelSync | RuntimeKillPod | RuntimeRemovePod;
+export type RuntimeReply = RuntimePodSynced | RuntimeSyncCancelled | RuntimePodKilled | RuntimePodRemoved;
 
 /** The runtime's health, published by the runtime actor (view `runtimeHealth`). */
 export interface RuntimeHealth {

@@ -15,7 +15,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RealClock } from '../../kernel/clock.ts';
-import { createCriClient } from '../../protocols/cri/client.ts';
+import { createCriClient } from '../../adapters/cri/client.ts';
 import { removeAllPods, startContainerd, type ContainerdHandle } from '../support/containerd.ts';
 import { startDaemon, type Daemon } from '../support/daemon.ts';
 import { BUSYBOX_IMAGE } from '../support/images.ts';

@@ -48,13 +48,14 @@ import { ImageManager } from '../../actors/images/manager.ts';
 import { parseManifest } from '../../actors/pod-config/source-file.ts';
 import { generateContainerConfig, generatePodSandboxConfig } from '../../actors/runtime/cri-config.ts';
 import { FLAGS } from '../../bin/flags.ts';
-import { createCriClient } from '../../protocols/cri/client.ts';
+import { createCriClient } from '../../adapters/cri/client.ts';
 import { LABEL_POD_NAME } from '../../protocols/cri/labels.ts';
 import type { CriRuntime } from '../../protocols/cri/types.ts';
 import type { Pod } from '../../protocols/kube/pod.ts';
 import { startContainerd, type ContainerdHandle } from '../support/containerd.ts';
 import { startDaemon, type Daemon } from '../support/daemon.ts';
 import { BUSYBOX_IMAGE } from '../support/images.ts';
+import { parseDurationMs, rssKb, runWithCleanup } from './support.ts';
 
 const clock = new RealClock();
 const sleep = (ms: number) => new Promise<void>((r) => clock.setTimeout(() => r(), ms));
@@ -133,12 +134,6 @@ function parseArgs(argv: string[]): Options {
   return o;
 }
 
-function parseDurationMs(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(s);
-  if (!m) throw new Error(`bad duration "${s}" (e.g. 90s, 2m, 500ms)`);
-  return Number(m[1]) * ({ ms: 1, s: 1000, m: 60_000 } as const)[(m[2] ?? 's') as 'ms' | 's' | 'm'];
-}
-
 // ---------------------------------------------------------------------------------------------
 // pods
 
@@ -201,12 +196,6 @@ async function cpuMsOf(pid: number): Promise<number> {
 }
 
 const CLK_TCK = 100; // USER_HZ: 100 on every Linux architecture Node runs on
-
-async function rssKb(pid: number): Promise<{ rss: number; hwm: number }> {
-  const text = await readFile(`/proc/${pid}/status`, 'utf8');
-  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
-  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
-}
 
 /** Stops and removes every sandbox (and so every container) in the runtime, then checks. */
 async function removeAllPods(cri: CriRuntime): Promise<void> {
@@ -507,19 +496,7 @@ async function main(): Promise<number> {
     if (work) await rm(work, { recursive: true, force: true }).catch(() => {});
   })());
 
-  // Our own handlers (the harness's would re-raise before the daemon is stopped). A second
-  // signal exits at once; the 'exit' hooks of the harness and daemon.ts still kill by pid.
-  let signalExit: number | undefined;
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.on(sig, () => {
-      if (signalExit !== undefined) process.exit(signalExit);
-      signalExit = sig === 'SIGINT' ? 130 : sig === 'SIGTERM' ? 143 : 129;
-      progress(`${sig}: stopping the daemon and containerd`);
-      void cleanup().finally(() => process.exit(signalExit));
-    });
-  }
-
-  try {
+  return runWithCleanup(async () => {
     work = await mkdtemp(join(tmpdir(), 'kts-bench-'));
     progress('starting a private containerd');
     containerd = await startContainerd({ signalHandlers: false });
@@ -555,13 +532,7 @@ async function main(): Promise<number> {
     };
     report(o, samples, env, recordSupported);
     return 0;
-  } catch (e) {
-    if (signalExit !== undefined) return signalExit;
-    process.stderr.write(`bench: failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
-    return 1;
-  } finally {
-    await cleanup();
-  }
+  }, cleanup, progress);
 }
 
 main().then((code) => process.exit(code), (e: unknown) => {

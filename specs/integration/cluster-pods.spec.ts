@@ -10,7 +10,7 @@ import { mkdir, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseRecording } from '../../kernel/recorder.ts';
-import { createCriClient } from '../../protocols/cri/client.ts';
+import { createCriClient } from '../../adapters/cri/client.ts';
 import type { CriRuntime } from '../../protocols/cri/types.ts';
 import type { Event, Lease, Node } from '../../protocols/kube/api.ts';
 import type { Pod } from '../../protocols/kube/pod.ts';

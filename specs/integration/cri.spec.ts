@@ -9,7 +9,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createCriClient } from '../../protocols/cri/client.ts';
+import { createCriClient } from '../../adapters/cri/client.ts';
 import { CriError, isCriError } from '../../protocols/cri/errors.ts';
 import type { ContainerConfig, ContainerStatus, PodSandboxConfig } from '../../protocols/cri/types.ts';
 import { cleanupStaleInstances, startContainerd, type ContainerdHandle } from '../support/containerd.ts';

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { stat, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { eventually, type Daemon } from '../support/daemon.ts';
 import { useNodeFixture, type NodeDirs } from '../support/node-fixture.ts';
@@ -28,6 +28,19 @@ function podYaml(name: string, env = 'blue'): string {
 }
 
 interface Run { code: number | null; stdout: string; stderr: string }
+
+interface ChannelRow { name: string; kind: string; writers: string[]; readers: string[]; types: string[]; count?: number }
+
+/** The README's channel map (between its markers), as rows. */
+async function readmeChannelMap(): Promise<ChannelRow[]> {
+  const text = await readFile(join(ROOT, 'README.md'), 'utf8');
+  const section = text.slice(text.indexOf('<!-- channel-map:begin'), text.indexOf('<!-- channel-map:end -->'));
+  const list = (cell: string) => (cell === '' ? [] : cell.split(', ').map((x) => x.replace(/^`|`$/g, '')));
+  return section.split('\n').filter((l) => l.startsWith('| `')).map((l) => {
+    const [name, kind, writers, readers, types] = l.slice(2, -2).split(' | ');
+    return { name: name!.replace(/`/g, ''), kind: kind!, writers: list(writers!), readers: list(readers!), types: list(types!) };
+  });
+}
 
 /** `kubelet-ts inspect ...` as a child process, to completion. */
 async function inspect(...args: string[]): Promise<Run> {
@@ -109,6 +122,25 @@ describe('kubelet-ts inspect on a running daemon', () => {
     assert.equal(graph.code, 0, graph.stderr);
     assert.match(graph.stdout, /^stateDiagram-v2\n/);
     assert.match(graph.stdout, /syncing_idle --> terminating : UPDATE \[isKill\]/);
+
+    // channels: every channel with its writers and readers, live counts; the README's map is this one.
+    const channels = await inspect('channels', '--root-dir', dirs.root);
+    assert.equal(channels.code, 0, channels.stderr);
+    const lines = channels.stdout.trim().split('\n');
+    assert.match(lines[0]!, /^CHANNEL\s+KIND\s+MSGS\s+WRITERS\s+READERS\s+MESSAGE TYPES$/);
+    assert.match(channels.stdout, /^podWorker\s+event\s+[1-9]\d*\s+podWorkers,syncLoop\s+podWorkers,statusManager\s+podWorker\.update,podWorker\.stateChanged$/m);
+    assert.match(channels.stdout, /^desiredPods\s+view\s+[1-9]\d*\s+podManager\s+\S*syncLoop\s+DesiredPods$/m);
+    // Standalone: the cluster actors and the HTTP source are declared but not started.
+    assert.match(channels.stdout, /^not started by this daemon: podSourceHttp, podSourceApi, nodeStatus, nodeLease, mirrorPods$/m);
+    const live = await inspectJson<{ channels: ChannelRow[]; notWired: string[] }>('channels', '--root-dir', dirs.root);
+    const readme = await readmeChannelMap();
+    assert.ok(readme.length >= 20, `README channel map rows: ${readme.length}`);
+    assert.deepEqual(live.channels.map(({ count: _count, ...r }) => r), readme);
+    for (const r of live.channels) {
+      assert.ok(r.writers.length > 0 && r.readers.length > 0, `${r.name}: writers and readers`);
+      assert.ok(lines.some((l) => l.startsWith(`${r.name} `)), `${r.name} in the table`);
+    }
+    assert.ok(live.channels.find((r) => r.name === 'pleg')!.count! > 0, 'pleg events counted');
 
     // Errors: unknown pod, unknown channel → stderr and exit 1.
     const ghost = await inspect('pod', 'default/ghost', '--root-dir', dirs.root);

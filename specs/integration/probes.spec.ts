@@ -13,7 +13,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { createCriClient } from '../../protocols/cri/client.ts';
+import { createCriClient } from '../../adapters/cri/client.ts';
 import type { Container as CriContainer, CriRuntime } from '../../protocols/cri/types.ts';
 import type { Event } from '../../protocols/kube/api.ts';
 import type { Pod } from '../../protocols/kube/pod.ts';

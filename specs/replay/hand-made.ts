@@ -2,7 +2,7 @@
  * Small recordings written by hand for the replay's unit specs (matcher.spec.ts,
  * replay-cri.spec.ts): a header, then CRI calls with their answers, on a clock starting at T0.
  */
-import { toRecords, type RecordLine } from '../../kernel/replay.ts';
+import { toRecords, type RecordLine } from '../../replay/replay.ts';
 
 export const T0 = 1_800_000_000_000;
 

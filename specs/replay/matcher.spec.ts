@@ -1,9 +1,9 @@
-// The decision matcher (kernel/replay.ts) on small hand-made recordings: per-pod streams compared
+// The decision matcher (replay/replay.ts) on small hand-made recordings: per-pod streams compared
 // in order, what a divergence says, what is not compared, the timing tolerance a recording gives
 // and the order across pods beyond it.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { analyseRecording, DecisionMatcher, DEFAULT_PERIODS, NODE_KEY, normalizeArgs, podOfDecision, sessionTiming } from '../../kernel/replay.ts';
+import { analyseRecording, DecisionMatcher, DEFAULT_PERIODS, NODE_KEY, normalizeArgs, podOfDecision, sessionTiming } from '../../replay/replay.ts';
 import { RELIST_PERIOD_MS } from '../../actors/pleg/index.ts';
 import { containerConfig, podStart, recording as sessions, sandboxConfig, T0, type HandCall } from './hand-made.ts';
 

@@ -1,12 +1,12 @@
-// The recording-driven runtime (kernel/replay-cri.ts) on small hand-made recordings and a virtual
+// The recording-driven runtime (replay/replay-cri.ts) on small hand-made recordings and a virtual
 // clock: what a matched or unmatched decision is answered, reads from its own state, and the
 // environment (exits, sandboxes and containers changed from outside, a restart's runtime, images,
 // runtime health) as the recording shows it.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { VirtualClock } from '../../kernel/clock.ts';
-import { analyseRecording } from '../../kernel/replay.ts';
-import { ReplayCri } from '../../kernel/replay-cri.ts';
+import { analyseRecording } from '../../replay/replay.ts';
+import { ReplayCri } from '../../replay/replay-cri.ts';
 import { CriError } from '../../protocols/cri/errors.ts';
 import type { ContainerConfig, PodSandboxConfig } from '../../protocols/cri/types.ts';
 import { containerConfig, podStart, recording, sandboxConfig, T0, type HandCall } from './hand-made.ts';

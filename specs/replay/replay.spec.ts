@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DECISION_METHODS } from '../../kernel/replay.ts';
+import { DECISION_METHODS } from '../../replay/replay.ts';
 import { formatResult, readRecording, replayRecording, type ReplayResult } from '../../bin/replay.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');

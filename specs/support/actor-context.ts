@@ -4,7 +4,7 @@
  * instance (which unsubscribes everything and clears its timers, as the supervisor would).
  */
 import type { Subscription } from 'rxjs';
-import type { ActorContext, ActorInstance, ActorSpec } from '../../kernel/actor.ts';
+import { restrictPort, type ActorContext, type ActorInstance, type ActorSpec, type Channels } from '../../kernel/actor.ts';
 import { Bus } from '../../kernel/bus.ts';
 import type { Clock, TimerId } from '../../kernel/clock.ts';
 import { VirtualClock } from '../../kernel/clock.ts';
@@ -30,6 +30,8 @@ export interface TestContextOptions<Deps> {
   clock?: Clock;
   log?: Logger;
   id?: string;
+  /** The actor's channel declaration: its port is restricted to it, as the kernel's is. */
+  channels?: Channels;
 }
 
 export function createTestContext<Deps>(id: string, opts: TestContextOptions<Deps>): Omit<TestActor<Deps>, 'instance' | 'stop'> & { teardown(): void } {
@@ -48,7 +50,7 @@ export function createTestContext<Deps>(id: string, opts: TestContextOptions<Dep
     id,
     clock,
     log: opts.log ?? silentLogger,
-    bus: bus.port(id),
+    bus: opts.channels ? restrictPort(bus.port(id), id, opts.channels) : bus.port(id),
     deps: opts.deps,
     on(source, fn) {
       subs.push(source.subscribe({
@@ -80,8 +82,8 @@ export function createTestContext<Deps>(id: string, opts: TestContextOptions<Dep
 }
 
 /** Start `spec` on a fresh test context. */
-export async function startTestActor<Deps>(spec: ActorSpec<Deps>, opts: TestContextOptions<Deps>): Promise<TestActor<Deps>> {
-  const t = createTestContext(opts.id ?? spec.id, opts);
+export async function startTestActor<Deps>(spec: ActorSpec<Deps, Channels>, opts: TestContextOptions<Deps>): Promise<TestActor<Deps>> {
+  const t = createTestContext(opts.id ?? spec.id, { channels: spec.channels, ...opts });
   let instance: ActorInstance | void = undefined;
   try {
     instance = await spec.start(t.ctx);

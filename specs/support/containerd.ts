@@ -34,7 +34,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createCriClient } from '../../protocols/cri/client.ts';
+import { createCriClient } from '../../adapters/cri/client.ts';
 import { isCriError } from '../../protocols/cri/errors.ts';
 import type { CriRuntime } from '../../protocols/cri/types.ts';
 import { buildImages, PAUSE_IMAGE, type BuiltImages } from './images.ts';

@@ -11,7 +11,7 @@ import { after, afterEach, before } from 'node:test';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createCriClient } from '../../protocols/cri/client.ts';
+import { createCriClient } from '../../adapters/cri/client.ts';
 import type { CriRuntime } from '../../protocols/cri/types.ts';
 import { removeAllPods, startContainerd, type ContainerdHandle } from './containerd.ts';
 import { startDaemon, type Daemon } from './daemon.ts';

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { KubeConfig } from '@kubernetes/client-node';
-import { KUBERNETES_VERSION } from '../../protocols/kube/client.ts';
+import { KUBERNETES_VERSION } from '../../adapters/kube/client.ts';
 import { toStaticPod } from '../../protocols/kube/static-pod.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');

@@ -22,13 +22,16 @@ import {
 } from '../../kernel/debug-socket.ts';
 import { fromPromise, setup } from 'xstate';
 import { podWorkerMachine } from '../../actors/pod-workers/machine.ts';
-import { renderActors, renderPod, runInspect, parseInspectArgs } from '../../bin/inspect.ts';
+import { renderActors, renderChannels, renderPod, runInspect, parseInspectArgs } from '../../bin/inspect.ts';
 import { createKubelet } from '../../bin/kubelet.ts';
+import { podCommand } from '../../bin/debug-pod.ts';
 import { DEFAULT_FLAGS } from '../../bin/flags.ts';
 import { MemoryStaticPodFs } from '../../actors/pod-config/adapters.ts';
 import { FakeCri } from '../support/fake-cri.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
+/** What bin/kubelet.ts registers besides the kernel's commands (channels is specified in channels.spec.ts). */
+const COMMANDS = { pod: podCommand };
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures
@@ -177,6 +180,7 @@ async function fixture(extra: { maxBufferedBytes?: number } = {}): Promise<Fixtu
     path, bus, clock, log: silentLogger,
     source: { inspect: () => f.actors, crash: (id: string) => { f.crashed.push(id); } },
     machines: { podWorker: podWorkerMachine },
+    commands: COMMANDS,
     ...extra,
   });
   return f;
@@ -196,24 +200,33 @@ async function started(extra: { maxBufferedBytes?: number } = {}): Promise<Fixtu
 
 describe('parseRequest', () => {
   it('accepts both syntaxes and keeps the id', () => {
-    assert.deepEqual(parseRequest('actors'), { ok: true, req: { cmd: 'actors' } });
-    assert.deepEqual(parseRequest('  pod default/web \r'), { ok: true, req: { cmd: 'pod', pod: 'default/web' } });
-    assert.deepEqual(parseRequest('{"cmd":"tail","channel":"pleg","id":7}'), { ok: true, req: { cmd: 'tail', channel: 'pleg', id: 7 } });
-    assert.deepEqual(parseRequest('{"cmd":"graph","machine":"podWorker","id":"g"}'), { ok: true, req: { cmd: 'graph', machine: 'podWorker', id: 'g' } });
+    assert.deepEqual(parseRequest('actors', COMMANDS), { ok: true, req: { cmd: 'actors' } });
+    assert.deepEqual(parseRequest('  pod default/web \r', COMMANDS), { ok: true, req: { cmd: 'pod', pod: 'default/web' } });
+    assert.deepEqual(parseRequest('{"cmd":"tail","channel":"pleg","id":7}', COMMANDS), { ok: true, req: { cmd: 'tail', channel: 'pleg', id: 7 } });
+    assert.deepEqual(parseRequest('{"cmd":"graph","machine":"podWorker","id":"g"}', COMMANDS), { ok: true, req: { cmd: 'graph', machine: 'podWorker', id: 'g' } });
   });
 
   it('names what is wrong', () => {
-    assert.deepEqual(parseRequest('foo'), { ok: false, error: 'unknown command "foo"; try actors, pod, tail, graph, crash' });
-    assert.deepEqual(parseRequest('{"cmd":"foo","id":1}'), { ok: false, id: 1, error: 'unknown command "foo"; try actors, pod, tail, graph, crash' });
-    assert.match((parseRequest('{"cmd":') as { error: string }).error, /^invalid JSON request: /);
-    assert.match((parseRequest('[1,2]') as { error: string }).error, /must be a JSON object/);
-    assert.match((parseRequest('"actors"') as { error: string }).error, /must be a JSON object/);
-    assert.match((parseRequest('{"id":3}') as { error: string }).error, /no "cmd"/);
-    assert.match((parseRequest('{"cmd":"pod"}') as { error: string }).error, /pod needs "pod"/);
-    assert.match((parseRequest('{"cmd":"actors","id":{}}') as { error: string }).error, /"id" must be a string or a number/);
-    assert.match((parseRequest('pod') as { error: string }).error, /pod needs exactly one argument/);
-    assert.match((parseRequest('tail a b') as { error: string }).error, /tail needs exactly one argument/);
-    assert.match((parseRequest('actors now') as { error: string }).error, /actors takes no argument/);
+    assert.deepEqual(parseRequest('foo', COMMANDS), { ok: false, error: 'unknown command "foo"; try actors, pod, tail, graph, crash' });
+    assert.deepEqual(parseRequest('{"cmd":"foo","id":1}', COMMANDS), { ok: false, id: 1, error: 'unknown command "foo"; try actors, pod, tail, graph, crash' });
+    assert.match((parseRequest('{"cmd":', COMMANDS) as { error: string }).error, /^invalid JSON request: /);
+    assert.match((parseRequest('[1,2]', COMMANDS) as { error: string }).error, /must be a JSON object/);
+    assert.match((parseRequest('"actors"', COMMANDS) as { error: string }).error, /must be a JSON object/);
+    assert.match((parseRequest('{"id":3}', COMMANDS) as { error: string }).error, /no "cmd"/);
+    assert.match((parseRequest('{"cmd":"pod"}', COMMANDS) as { error: string }).error, /pod needs "pod"/);
+    assert.match((parseRequest('{"cmd":"actors","id":{}}', COMMANDS) as { error: string }).error, /"id" must be a string or a number/);
+    assert.match((parseRequest('pod', COMMANDS) as { error: string }).error, /pod needs exactly one argument/);
+    assert.match((parseRequest('tail a b', COMMANDS) as { error: string }).error, /tail needs exactly one argument/);
+    assert.match((parseRequest('actors now', COMMANDS) as { error: string }).error, /actors takes no argument/);
+  });
+
+  it('knows only the built-in commands and the registered ones', () => {
+    assert.deepEqual(parseRequest('pod default/web'), { ok: false, error: 'unknown command "pod"; try actors, tail, graph, crash' });
+    const commands = { ...COMMANDS, channels: { answer: () => 1 } };
+    assert.deepEqual(parseRequest('channels', commands), { ok: true, req: { cmd: 'channels' } });
+    assert.deepEqual(parseRequest('{"cmd":"channels","id":2}', commands), { ok: true, req: { cmd: 'channels', id: 2 } });
+    assert.match((parseRequest('channels now', commands) as { error: string }).error, /channels takes no argument/);
+    assert.equal((parseRequest('x', commands) as { error: string }).error, 'unknown command "x"; try actors, pod, channels, tail, graph, crash');
   });
 });
 
@@ -764,8 +777,27 @@ describe('kubelet-ts inspect', () => {
     assert.throws(() => parseInspectArgs(['pod']), /pod needs exactly one argument/);
     assert.throws(() => parseInspectArgs(['bogus']), /unknown command "bogus"/);
     assert.throws(() => parseInspectArgs(['--nope']), /unknown flag --nope/);
-    assert.throws(() => parseInspectArgs(['tail', 'x', '--watch']), /--watch works with actors and pod/);
+    assert.throws(() => parseInspectArgs(['tail', 'x', '--watch']), /--watch works with actors, pod and channels/);
+    assert.deepEqual([parseInspectArgs(['channels', '--watch']).cmd, parseInspectArgs(['channels']).arg], ['channels', undefined]);
+    assert.throws(() => parseInspectArgs(['channels', 'pleg']), /channels takes no argument/);
     assert.throws(() => parseInspectArgs(['--socket=/a', '--root-dir=/b']), /either --root-dir or --socket/);
+  });
+
+  it('renders the channel map with counts and the actors not started', () => {
+    const text = renderChannels({
+      at: 0, notWired: ['nodeStatus'],
+      channels: [
+        { name: 'pleg', kind: 'event', count: 12, writers: ['pleg'], readers: ['syncLoop'], types: ['pleg.containerStarted', 'pleg.containerDied'] },
+        { name: 'node', kind: 'view', count: 0, writers: ['nodeStatus'], readers: [], types: ['NodeView'] },
+      ],
+    });
+    assert.equal(text, [
+      'CHANNEL   KIND    MSGS   WRITERS      READERS    MESSAGE TYPES',
+      'pleg      event   12     pleg         syncLoop   pleg.containerStarted,pleg.containerDied',
+      'node      view    0      nodeStatus   <none>     NodeView',
+      '',
+      'not started by this daemon: nodeStatus',
+    ].join('\n'));
   });
 
   it('renders actors and pod tables', () => {

@@ -1,7 +1,7 @@
 import { startActor as startKernelActor } from '../../kernel/testing.ts';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ActorSpec } from '../../kernel/actor.ts';
+import type { ActorSpec, Channels } from '../../kernel/actor.ts';
 import { VirtualClock } from '../../kernel/clock.ts';
 import { isCriError } from '../../protocols/cri/errors.ts';
 import { PodSchema } from '../../protocols/kube/pod.ts';
@@ -316,7 +316,7 @@ describe('ImageManager.ensureImageExists', () => {
 // the images actor
 
 /** One actor on the virtual clock, as the supervisor would run it (kernel/testing). */
-async function startActor<D>(spec: ActorSpec<D>, deps: D, clock: VirtualClock) {
+async function startActor<D>(spec: ActorSpec<D, Channels>, deps: D, clock: VirtualClock) {
   const a = await startKernelActor(spec, deps, { clock });
   return { crashes: a.crashes, inspect: () => a.inspect() as Record<string, unknown>, stop: () => a.stop() };
 }

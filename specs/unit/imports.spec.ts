@@ -4,6 +4,13 @@
  * - actors never import each other: nothing under actors/<a>/ imports from actors/<b>/ (b ≠ a),
  *   type-only imports included (shared types live in protocols/);
  * - the kernel knows no actor: nothing under kernel/ imports from actors/;
+ * - layers point one way (README "Layout"):
+ *   protocols/ (schemas and types) imports nothing from kernel/, adapters/, actors/, replay/ or
+ *   bin/, and no effectful package: of the outside world only zod, yaml and node:crypto;
+ *   kernel/ imports nothing from actors/, adapters/, replay/, bin/ or protocols/, except the
+ *   syncLoop (the DESIGN's "kubelet-specific wiring"): kernel/sync-loop.ts may import message
+ *   types from protocols/messages/ and protocols/kube/pod.ts;
+ *   adapters/ (effects) import no actor, replay/ or bin/; actors import neither replay/ nor bin/;
  * - one Clock: only kernel/clock.ts's RealClock touches wall-clock time and Node's timers. Elsewhere
  *   a bare `setTimeout(` / `setInterval(` (or via globalThis), `Date.now()`, `new Date()` without
  *   arguments, `performance.now()` or an import of node:timers is a violation. Exempt: bin/ and
@@ -21,7 +28,7 @@ import path from 'node:path';
 import ts from 'typescript';
 
 const root = path.resolve(import.meta.dirname, '../..');
-const scanned = ['kernel', 'actors', 'protocols', 'specs', 'bin', 'scripts'];
+const scanned = ['kernel', 'adapters', 'replay', 'actors', 'protocols', 'specs', 'bin', 'scripts'];
 const timeExempt = ['bin/', 'scripts/', 'specs/support/', 'specs/integration/', 'specs/bench/'];
 
 interface Violation {
@@ -89,12 +96,33 @@ function actorOf(rel: string): string | undefined {
   return m?.[1];
 }
 
+/** Top-level folder of a repository path ('kernel', 'protocols', ...). */
+const layerOf = (rel: string): string => rel.split('/')[0]!;
+
+/** Layers each layer must not import (README "Layout"). */
+const FORBIDDEN: Readonly<Record<string, readonly string[]>> = {
+  protocols: ['kernel', 'adapters', 'actors', 'replay', 'bin'],
+  kernel: ['actors', 'adapters', 'replay', 'bin', 'protocols'],
+  adapters: ['actors', 'replay', 'bin'],
+  actors: ['replay', 'bin'],
+};
+/** The syncLoop allowance: what kernel/sync-loop.ts may take from protocols/. */
+const SYNC_LOOP_ALLOWED = (target: string) => target.startsWith('protocols/messages/') || target === 'protocols/kube/pod.ts';
+/** Packages protocols/ may use: pure computation only. */
+const PROTOCOLS_PACKAGES = ['zod', 'yaml', 'node:crypto'];
+
 export function importViolations(file: string, text: string): Violation[] {
   const sf = parse(file, text);
   const out: Violation[] = [];
   const from = actorOf(file);
+  const layer = layerOf(file);
   for (const { spec, node } of specifiers(sf)) {
-    if (!spec.startsWith('.')) continue;
+    if (!spec.startsWith('.')) {
+      if (layer === 'protocols' && !PROTOCOLS_PACKAGES.includes(spec)) {
+        out.push({ file, line: lineOf(sf, node), what: `protocols/ imports ${spec}: protocols hold schemas and types, effects live in adapters/` });
+      }
+      continue;
+    }
     const target = path.posix.normalize(path.posix.join(path.posix.dirname(file), spec));
     const to = actorOf(target);
     if (from !== undefined && to !== undefined && to !== from) {
@@ -102,6 +130,9 @@ export function importViolations(file: string, text: string): Violation[] {
     }
     if (file.startsWith('kernel/') && (target.startsWith('actors/') || target === 'actors')) {
       out.push({ file, line: lineOf(sf, node), what: `the kernel imports an actor (${spec})` });
+    } else if ((FORBIDDEN[layer] ?? []).includes(layerOf(target))
+      && !(file === 'kernel/sync-loop.ts' && SYNC_LOOP_ALLOWED(target))) {
+      out.push({ file, line: lineOf(sf, node), what: `${layer}/ imports ${layerOf(target)}/ (${spec}): layers point one way` });
     }
   }
   return out;
@@ -154,7 +185,12 @@ describe('architecture rules', () => {
     assert.ok(files.some((f) => f.startsWith('actors/')));
   });
 
-  it('actors never import each other, and the kernel imports no actor', () => {
+  it('finds every layer', () => {
+    for (const l of ['kernel', 'protocols', 'adapters', 'actors', 'replay', 'bin']) assert.ok(files.some((f) => f.startsWith(`${l}/`)), l);
+    assert.ok(!files.some((f) => /^protocols\/.*client\.ts$/.test(f)), 'no client in protocols/');
+  });
+
+  it('actors never import each other, the kernel imports no actor, and layers point one way', () => {
     const v = files.flatMap((f) => importViolations(f, texts.get(f)!));
     assert.equal(v.length, 0, `forbidden imports:\n${show(v)}`);
   });
@@ -188,6 +224,33 @@ describe('architecture rules: the checks themselves', () => {
     const v = importViolations('kernel/sync-loop.ts', "import { pleg } from '../actors/pleg/index.ts';\nimport { Bus } from './bus.ts';");
     assert.deepEqual(v.map((x) => x.line), [1]);
     assert.match(v[0]!.what, /kernel imports an actor/);
+  });
+
+  it('flags imports against the layers, allowing only the syncLoop into protocols/messages and protocols/kube/pod.ts', () => {
+    const p = importViolations('protocols/messages/pleg.ts', [
+      "import type { Clock } from '../../kernel/clock.ts';", // 1 ✗
+      "import type { Pod } from '../kube/pod.ts';", // 2
+      "declare module '../../kernel/bus.ts' {}", // 3 ✗
+      "import { createCriClient } from '../../adapters/cri/client.ts';", // 4 ✗
+      "import * as grpc from '@grpc/grpc-js';", // 5 ✗
+      "import { z } from 'zod';", // 6
+      "import { readFileSync } from 'node:fs';", // 7 ✗
+    ].join('\n'));
+    assert.deepEqual(p.map((x) => x.line), [1, 3, 4, 5, 7], show(p));
+    assert.match(p[0]!.what, /protocols\/ imports kernel\/ .*layers point one way/);
+    assert.match(p[3]!.what, /effects live in adapters/);
+    const k = [
+      "import type { Pod } from '../protocols/kube/pod.ts';", // 1: syncLoop only
+      "import type { PlegEvent } from '../protocols/messages/channels.ts';", // 2: syncLoop only
+      "import { CriError } from '../protocols/cri/errors.ts';", // 3 ✗
+      "import { ReplayCri } from '../replay/replay-cri.ts';", // 4 ✗
+      "import { createKubeApi } from '../adapters/kube/client.ts';", // 5 ✗
+      "import { podCommand } from '../bin/debug-pod.ts';", // 6 ✗
+    ].join('\n');
+    assert.deepEqual(importViolations('kernel/sync-loop.ts', k).map((x) => x.line), [3, 4, 5, 6]);
+    assert.deepEqual(importViolations('kernel/debug-socket.ts', k).map((x) => x.line), [1, 2, 3, 4, 5, 6]);
+    assert.deepEqual(importViolations('adapters/cri/client.ts', "import { x } from '../../protocols/cri/types.ts';\nimport { c } from '../../kernel/clock.ts';\nimport { p } from '../../actors/pleg/index.ts';").map((x) => x.line), [3]);
+    assert.deepEqual(importViolations('actors/pleg/index.ts', "import { a } from '../../adapters/cri/client.ts';\nimport { b } from '../../bin/flags.ts';\nimport { r } from '../../replay/replay.ts';").map((x) => x.line), [2, 3]);
   });
 
   it('flags bare timers and wall-clock reads, not clock methods, method definitions, comments or strings', () => {

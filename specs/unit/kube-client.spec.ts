@@ -1,5 +1,5 @@
 /**
- * protocols/kube/client.ts against the API server stand-in (real HTTPS, client certificates and
+ * adapters/kube/client.ts against the API server stand-in (real HTTPS, client certificates and
  * tokens, the Node authorizer): every KubeApi call, Status → ApiError, the patch content types,
  * DELETE preconditions, watches, 429 retries, timeouts, refused connections; and the token
  * bucket on the VirtualClock.
@@ -16,7 +16,7 @@ import type { Pod } from '../../protocols/kube/pod.ts';
 import {
   apiErrorFrom, CERT_CHECK_MS, createKubeApi, defaultUserAgent, isRetryableApiError, KUBELET_VERSION, TOKEN_FILE_REFRESH_MS, TokenBucket, WATCH_IDLE_LIMIT_MS, WATCH_IDLE_MARGIN_MS,
   type KubeClient,
-} from '../../protocols/kube/client.ts';
+} from '../../adapters/kube/client.ts';
 import { startApiServer, type ApiServer } from '../support/apiserver/index.ts';
 
 const settle = async (n = 10) => {

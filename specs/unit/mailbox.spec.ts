@@ -154,15 +154,28 @@ describe('KeyedSlots', () => {
     assert.deepEqual(s.complete('a'), { v: 3 });
   });
 
-  it('a pending kill is never overwritten by a non-kill; a kill replaces a pending non-kill', () => {
+  it('a pending kill is never overwritten by a non-kill; a newer kill replaces it', () => {
+    const s = slots();
+    s.offer('a', { v: 1, kill: true });
+    assert.equal(s.offer('a', { v: 2, kill: true }), 'queued', 'a kill behind a kill waits');
+    assert.equal(s.offer('a', { v: 3 }), 'dropped');
+    assert.deepEqual(s.pending('a'), { v: 2, kill: true });
+    assert.equal(s.offer('a', { v: 4, kill: true }), 'replaced', 'a newer kill (e.g. a removal) wins');
+    assert.deepEqual(s.pending('a'), { v: 4, kill: true });
+  });
+
+  it('a kill never waits behind a non-kill in flight: it preempts it and the pending update is dropped', () => {
     const s = slots();
     s.offer('a', { v: 1 });
     s.offer('a', { v: 2 });
-    assert.equal(s.offer('a', { v: 3, kill: true }), 'replaced');
-    assert.equal(s.offer('a', { v: 4 }), 'dropped');
-    assert.deepEqual(s.pending('a'), { v: 3, kill: true });
-    assert.equal(s.offer('a', { v: 5, kill: true }), 'replaced', 'a newer kill (e.g. a shorter grace period) wins');
-    assert.deepEqual(s.pending('a'), { v: 5, kill: true });
+    assert.equal(s.offer('a', { v: 3, kill: true }), 'preempt');
+    assert.deepEqual(s.inFlight('a'), { v: 3, kill: true });
+    assert.equal(s.pending('a'), undefined);
+    // from now on the kill is what is in flight: updates queue behind it as usual
+    assert.equal(s.offer('a', { v: 4 }), 'queued');
+    assert.equal(s.offer('a', { v: 5, kill: true }), 'replaced');
+    assert.equal(s.offer('a', { v: 6 }), 'dropped');
+    assert.deepEqual(s.complete('a'), { v: 5, kill: true });
   });
 
   it('complete() returns the pending update, now in flight, or undefined when idle', () => {

@@ -12,7 +12,7 @@ import { Bus } from '../../kernel/bus.ts';
 import { createLogger, type Logger } from '../../kernel/log.ts';
 import { startActor, type StartedActor } from '../../kernel/testing.ts';
 import { ApiError, type ListResult, type MirrorPodApi, type Node } from '../../protocols/kube/api.ts';
-import { createKubeApi, type KubeClient } from '../../protocols/kube/client.ts';
+import { createKubeApi, type KubeClient } from '../../adapters/kube/client.ts';
 import type { Pod } from '../../protocols/kube/pod.ts';
 import { CONFIG_HASH_ANNOTATION, CONFIG_MIRROR_ANNOTATION, CONFIG_SOURCE_ANNOTATION, toStaticPod } from '../../protocols/kube/static-pod.ts';
 import type { DesiredPod, PodWorkerSummary } from '../../protocols/messages/channels.ts';

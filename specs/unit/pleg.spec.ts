@@ -1,7 +1,7 @@
 import { startActor as startKernelActor } from '../../kernel/testing.ts';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ActorSpec } from '../../kernel/actor.ts';
+import type { ActorSpec, Channels } from '../../kernel/actor.ts';
 import { Bus } from '../../kernel/bus.ts';
 import { VirtualClock } from '../../kernel/clock.ts';
 import type { Container, PodSandbox } from '../../protocols/cri/types.ts';
@@ -17,7 +17,7 @@ import { FakeCri } from '../support/fake-cri.ts';
 // a minimal actor harness (until kernel/testing.ts lands)
 
 /** One actor on the virtual clock, as the supervisor would run it (kernel/testing). */
-function startActor<D>(spec: ActorSpec<D>, deps: D, bus: Bus, clock: VirtualClock) {
+function startActor<D>(spec: ActorSpec<D, Channels>, deps: D, bus: Bus, clock: VirtualClock) {
   return startKernelActor(spec, deps, { bus, clock });
 }
 

@@ -11,7 +11,7 @@ import { Bus } from '../../kernel/bus.ts';
 import { createLogger } from '../../kernel/log.ts';
 import { collect, startActor } from '../../kernel/testing.ts';
 import { ApiError, type ListResult, type PodSourceApi, type WatchEvent, type WatchHandle } from '../../protocols/kube/api.ts';
-import { createKubeApi, type KubeClient } from '../../protocols/kube/client.ts';
+import { createKubeApi, type KubeClient } from '../../adapters/kube/client.ts';
 import type { Pod } from '../../protocols/kube/pod.ts';
 import type { ConfigEvent, DesiredPod, MirrorPods } from '../../protocols/messages/channels.ts';
 import { podSourceApi, type PodSourceApiDeps } from '../../actors/pod-source-api/index.ts';

@@ -153,6 +153,47 @@ describe('pod worker machine', () => {
     assert.deepEqual(emitted.map((e) => e.type), ['runtime.killPod', 'runtime.removePod']);
   });
 
+  // issue 8, defect 1: a kill does not interrupt a sync in flight
+  it('a kill does not interrupt a sync in flight (fixed): it cancels the sync (runtime.cancelSync, its seq) and waits in cancelling', () => {
+    const { snap, emitted } = run([update('create'), update('kill', { gracePeriodSeconds: 4 })]);
+    assert.deepEqual(snap.value, { terminating: 'cancelling' });
+    assert.deepEqual(emitted.map((e) => [e.type, e.seq]), [['runtime.syncPod', 1], ['runtime.cancelSync', 1]]);
+    assert.equal(snap.context.gracePeriodSeconds, 4);
+    assert.equal(snap.context.nextSyncAt, undefined);
+  });
+
+  it('the cancelled sync stopping (CANCELLED) starts the kill with a fresh seq', () => {
+    const { snap, emitted } = run([update('create'), update('kill'), { type: 'CANCELLED', seq: 1, now: 0 }]);
+    assert.deepEqual(snap.value, { terminating: 'killing' });
+    assert.deepEqual(emitted.map((e) => [e.type, e.seq]), [['runtime.syncPod', 1], ['runtime.cancelSync', 1], ['runtime.killPod', 2]]);
+  });
+
+  it('a sync that finished before the cancel reached it (SYNCED) starts the kill too; its result is ignored', () => {
+    const { snap, emitted } = run([update('create'), update('kill'), { type: 'SYNCED', seq: 1, result: result({ phase: 'Succeeded', error: 'x' }), now: 0 }]);
+    assert.deepEqual(snap.value, { terminating: 'killing' });
+    assert.equal(snap.context.lastSyncError, undefined);
+    assert.equal(snap.context.terminalPhase, undefined);
+    assert.equal(emitted.at(-1)!.type, 'runtime.killPod');
+  });
+
+  it('in cancelling, a reply for an older seq is ignored; a runtime restart (RESEND) goes straight to the kill', () => {
+    const { snap: c } = run([update('create'), { type: 'RESEND' }, update('kill')]);
+    const stale = run([{ type: 'CANCELLED', seq: 1, now: 0 }], c);
+    assert.deepEqual(stale.snap.value, { terminating: 'cancelling' });
+    assert.deepEqual(stale.emitted, []);
+    const resent = run([{ type: 'RESEND' }], c);
+    assert.deepEqual(resent.snap.value, { terminating: 'killing' });
+    assert.deepEqual(resent.emitted.map((e) => [e.type, e.seq]), [['runtime.killPod', 3]]);
+  });
+
+  it('a removing kill that cancels a sync ends in removal', () => {
+    const { snap, emitted } = run([
+      update('create'), update('kill', { removed: true }), { type: 'CANCELLED', seq: 1, now: 0 }, { type: 'KILLED', seq: 2, now: 0 },
+    ]);
+    assert.deepEqual(snap.value, { terminated: 'removing' });
+    assert.deepEqual(emitted.map((e) => e.type), ['runtime.syncPod', 'runtime.cancelSync', 'runtime.killPod', 'runtime.removePod']);
+  });
+
   it('a failed removal waits and keeps the error', () => {
     const { snap } = run([update('kill', { removed: true }), { type: 'KILLED', seq: 1, now: 0 }, { type: 'REMOVED', seq: 2, error: 'busy', now: 0 }]);
     assert.deepEqual(snap.value, { terminated: 'retryWait' });

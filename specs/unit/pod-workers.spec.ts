@@ -11,7 +11,7 @@ import { podWorkers } from '../../actors/pod-workers/index.ts';
 const pod = { metadata: { name: 'web', namespace: 'default', uid: 'u1' }, spec: { containers: [] } } as unknown as Pod;
 
 describe('podWorkers view', () => {
-  it('removed: false until a removing kill arrives, true while it waits behind a sync, true once it runs', async (t) => {
+  it('removed: false until a removing kill arrives, true while it waits behind a kill, true once it runs', async (t) => {
     const a = await startActor(podWorkers, {});
     t.after(() => a.stop());
     const commands = collect(a.bus, 'runtime');
@@ -21,14 +21,15 @@ describe('podWorkers view', () => {
     send({ updateType: 'create', cause: 'config.add' });
     assert.equal(commands.at(-1)!.type, 'runtime.syncPod');
     assert.equal(view()!.removed, false);
-    // a plain kill (API deletion) while the sync is in flight: pending, not a removal
+    const sync = commands.at(-1)!;
+    // a plain kill (API deletion) while the sync is in flight: it cancels the sync, not a removal
     send({ updateType: 'kill', cause: 'config.delete' });
+    assert.deepEqual([commands.at(-1)!.type, commands.at(-1)!.seq], ['runtime.cancelSync', sync.seq]);
     assert.equal(view()!.removed, false);
-    // the removal replaces the pending kill: the view says so at once
+    // the removal waits behind that kill: the view says so at once
     send({ updateType: 'kill', removed: true, cause: 'config.remove' });
     assert.equal(view()!.removed, true);
-    // the sync ends; the removing kill runs
-    const sync = commands.at(-1)!;
+    // the sync ends (it had finished before the cancel reached it); the kill runs
     a.bus.port('runtime').send('runtimeReply', {
       type: 'runtime.podSynced', uid: 'u1', seq: sync.seq,
       result: { phase: 'Running', apiStatus: {}, actions: [], waiting: [], status: { uid: 'u1', name: 'web', namespace: 'default', sandboxes: [], containers: [], timestamp: 0 } },

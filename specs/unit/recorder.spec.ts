@@ -6,7 +6,8 @@ import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, r
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import '../../protocols/messages/channels.ts';
-import { createKubelet } from '../../bin/kubelet.ts';
+import { createKubelet, RECORDED_CHANNELS } from '../../bin/kubelet.ts';
+import { redactCriArgs } from '../../protocols/cri/redact.ts';
 import { DEFAULT_FLAGS } from '../../bin/flags.ts';
 import { VirtualClock } from '../../kernel/clock.ts';
 import { silentLogger, type Logger } from '../../kernel/log.ts';
@@ -190,7 +191,7 @@ describe('recorder', () => {
     const log = captureLog();
     const rec = createRecorder({ path, clock: new VirtualClock(0), log });
     const bus = new Bus();
-    rec.tapBus(bus);
+    rec.tapBus(bus, RECORDED_CHANNELS);
     const seen: unknown[] = [];
     bus.port('t').events('config').subscribe((m) => seen.push(m));
     const cyclic: Record<string, unknown> = { type: 'config.podsAdded' };
@@ -283,7 +284,7 @@ describe('recorder', () => {
   it('PullImage credentials never reach the recording; the runtime still gets them', async () => {
     const dir = tempDir();
     const path = join(dir, 'auth.jsonl');
-    const rec = createRecorder({ path, clock: new VirtualClock(0) });
+    const rec = createRecorder({ path, clock: new VirtualClock(0), redactArgs: redactCriArgs });
     const got: unknown[] = [];
     const images = { async pullImage(...args: unknown[]) { got.push(args); return 'sha256:abc'; } };
     const cri = rec.wrap(images);
@@ -302,6 +303,22 @@ describe('recorder', () => {
       { metadata: { name: 'p' } },
     ]);
     assert.deepEqual(calls[1]!.args, [{ image: 'busybox' }]);
+  });
+
+  it('the daemon\'s recorder (createKubelet --record) redacts PullImage credentials', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'daemon-auth.jsonl');
+    const clock = new VirtualClock(0);
+    const cri = new FakeCri({ clock });
+    cri.addImage(IMAGE);
+    const k = createKubelet({ flags: { ...DEFAULT_FLAGS, podManifestPath: '/m', record: path }, clock, log: silentLogger, nodeName: 'node-a', cri, fs: new MemoryStaticPodFs().mkdir('/m') });
+    await k.start();
+    await k.cri.pullImage({ image: IMAGE }, { username: 'bob', password: 'pw-s3cr3t' }, undefined as never);
+    await k.stop();
+    const text = readFileSync(path, 'utf8');
+    assert.doesNotMatch(text, /s3cr3t/);
+    const pull = parseRecording(text).find((r) => r.k === 'cri' && r.m === 'pullImage' && (r.args as unknown[])[1] !== undefined)!;
+    assert.deepEqual((pull.args as unknown[])[1], { username: 'bob', password: '<redacted>' });
   });
 
   it('a kubelet refused because another one serves the root dir never touches that one\'s recording', async () => {

@@ -22,7 +22,7 @@ import {
 import { podSchema, strategicMergePatch } from '../support/apiserver/patch.ts';
 import type { JsonObject } from '../support/apiserver/index.ts';
 import { startApiServer, type ApiServer } from '../support/apiserver/index.ts';
-import { createKubeApi, type KubeClient } from '../../protocols/kube/client.ts';
+import { createKubeApi, type KubeClient } from '../../adapters/kube/client.ts';
 
 const settle = async (n = 20) => {
   for (let i = 0; i < n; i++) await new Promise<void>((r) => setImmediate(r));

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ActorContext, ActorSpec, ChildSpec, SupervisionPolicy } from '../../kernel/actor.ts';
+import { channels, type ActorContext, type ActorSpec, type ChildSpec, type SupervisionPolicy } from '../../kernel/actor.ts';
 import { Bus } from '../../kernel/bus.ts';
 import { VirtualClock } from '../../kernel/clock.ts';
 import { silentLogger } from '../../kernel/log.ts';
@@ -545,10 +545,12 @@ describe('supervisor: inspect', () => {
 describe('kernel/testing: startActor', () => {
   interface PingDeps { every: number }
   const stops: string[] = [];
-  const ping: ActorSpec<PingDeps> = {
+  const pingChannels = channels({ consumes: ['plegControl', 'syncLoop'], produces: ['syncLoop'] });
+  const ping: ActorSpec<PingDeps, typeof pingChannels> = {
     ...policy,
     id: 'ping',
     dependsOn: [],
+    channels: pingChannels,
     start(ctx) {
       let n = 0;
       ctx.setInterval(() => ctx.bus.send('syncLoop', { type: 'syncLoop.syncTick' }), ctx.deps.every);

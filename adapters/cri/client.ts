@@ -15,7 +15,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { join } from 'node:path';
 import { RealClock } from '../../kernel/clock.ts';
-import { CriError, type CriErrorKind } from './errors.ts';
+import { CriError, type CriErrorKind } from '../../protocols/cri/errors.ts';
 import type {
   AuthConfig,
   CallOptions,
@@ -39,7 +39,7 @@ import type {
   PodSandboxStatus,
   StatusResponse,
   VersionResponse,
-} from './types.ts';
+} from '../../protocols/cri/types.ts';
 
 /** Upstream kubelet's default --runtime-request-timeout. */
 export const DEFAULT_CRI_TIMEOUT_MS = 2 * 60 * 1000;
@@ -55,7 +55,7 @@ export interface CriClientOptions {
   timeoutMs?: number;
 }
 
-const PROTO_PATH = join(import.meta.dirname, 'runtime.proto');
+const PROTO_PATH = join(import.meta.dirname, '..', '..', 'protocols', 'cri', 'runtime.proto');
 
 const LOADER_OPTIONS: protoLoader.Options = {
   keepCase: false,

@@ -44,9 +44,9 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import YAML from 'yaml';
 import { RealClock, type Clock } from '../../kernel/clock.ts';
 import { errText, silentLogger, type Logger } from '../../kernel/log.ts';
-import { ApiError } from './api.ts';
-import type { Event, KubeApi, Lease, ListResult, Node, PatchType, WatchEvent, WatchHandle } from './api.ts';
-import type { Pod } from './pod.ts';
+import { ApiError } from '../../protocols/kube/api.ts';
+import type { Event, KubeApi, Lease, ListResult, Node, PatchType, WatchEvent, WatchHandle } from '../../protocols/kube/api.ts';
+import type { Pod } from '../../protocols/kube/pod.ts';
 
 const PACKAGE_VERSION: string = (() => {
   try {

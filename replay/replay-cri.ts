@@ -18,7 +18,7 @@
  * - a session that starts on a runtime holding pods (a kubelet started after another one) gets
  *   the sandboxes and containers of the session's first full listing that it does not hold yet.
  */
-import type { Clock } from './clock.ts';
+import type { Clock } from '../kernel/clock.ts';
 import { CriError, type CriErrorKind } from '../protocols/cri/errors.ts';
 import type {
   Container, ContainerConfig, ContainerFilter, ContainerState, ContainerStatus, CriRuntime, ExecSyncResponse, FilesystemUsage,
