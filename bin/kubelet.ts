@@ -36,6 +36,7 @@ import { podWorkerMachine } from '../actors/pod-workers/machine.ts';
 import { runtime } from '../actors/runtime/index.ts';
 import { statusManager } from '../actors/status/index.ts';
 import type { KubeletFlags } from './flags.ts';
+import { containerHashRewrite } from './record-redaction.ts';
 import type { PodSource } from '../protocols/messages/channels.ts';
 
 export interface KubeletOptions {
@@ -59,6 +60,8 @@ export interface KubeletOptions {
   kubeApi?: KubeApi;
   /** The pod sources the syncLoop waits for; replay passes the recorded ones. Default: file, http with --manifest-url, api in cluster mode. */
   sources?: readonly PodSource[];
+  /** New API pods wait for the `node` view before admission; replay passes the recorded mode. Default: in cluster mode. */
+  waitForNode?: boolean;
 }
 
 export interface Kubelet {
@@ -88,14 +91,11 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   // opened by start() once the debug socket is ours (a daemon refused because another one serves
   // the root dir must not write into that one's recording); what comes before waits in memory.
   const recorder = flags.record
-    ? createRecorder({ path: flags.record, clock, maxBytes: flags.recordMaxBytes, log: log.child('recorder'), deferOpen: true, header: {
+    ? createRecorder({ path: flags.record, clock, maxBytes: flags.recordMaxBytes, log: log.child('recorder'), deferOpen: true, rewrite: containerHashRewrite(), header: {
       node: nodeName, manifests: flags.podManifestPath ?? null,
-      // what `kubelet-ts replay` needs to rebuild the same kubelet (bin/replay.ts)
-      // (header values may be credentials: only their names are kept)
-      flags: {
-        ...flags, record: undefined,
-        manifestUrlHeader: Object.fromEntries(Object.keys(flags.manifestUrlHeader).map((k) => [k, ['<redacted>']])),
-      },
+      // what `kubelet-ts replay` needs to rebuild the same kubelet (bin/replay.ts); the
+      // recorder redacts it like every record (--manifest-url-header values)
+      flags: { ...flags, record: undefined },
       periods: opts.periods ?? {},
     } })
     : undefined;
@@ -133,7 +133,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     // cluster mode: the single writer of pods/status (and the final delete), on the main client
     child(statusManager, { api: kube, random: opts.random }),
     // in a cluster, new API pods are admitted once node-status has the Node (allocatable, labels, taints)
-    child(podManager, { nodeName, maxPods: flags.maxPods, waitForNode: clusterMode && heartbeatApi !== undefined }),
+    child(podManager, { nodeName, maxPods: flags.maxPods, waitForNode: opts.waitForNode ?? (clusterMode && heartbeatApi !== undefined) }),
     child(podConfig, {
       manifestDir: flags.podManifestPath,
       nodeName,

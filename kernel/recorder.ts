@@ -10,7 +10,11 @@
  *   {"k":"cri","id":I,"m":METHOD,"args":[...]}          a decision: a CRI call issued
  *   {"k":"cri.ok","id":I,"res":R} / {"k":"cri.err","id":I,"err":{kind,message}}   its answer
  *   {"k":"api","id":I,"m":METHOD,"args":[...]} + api.ok / api.err  a write to the API server
- * Credentials in arguments (PullImage's AuthConfig) are written as "<redacted>".
+ *   {"k":"view","ch":V,"v":VALUE}            a view the replay cannot rebuild (RECORDED_VIEWS:
+ *                                            the Node admission checks pods against), when changed
+ * Every record, the header included, passes through one redaction (protocols/redact.ts
+ * redactSecrets, then `rewrite` if given) before it is written: env values, Secret and ConfigMap
+ * data, tokens and credentials never reach the file.
  *
  * Writes are buffered and flushed asynchronously (never on the hot path); the file rotates at
  * `maxBytes` (FILE → FILE.1 … FILE.<keep>; an existing file is appended to and its size counts),
@@ -27,11 +31,20 @@ import { finished } from 'node:stream';
 import type { Bus } from './bus.ts';
 import type { Clock } from './clock.ts';
 import { errText, type Logger } from './log.ts';
+import { redactSecrets } from '../protocols/redact.ts';
 
-export const RECORDING_FORMAT = 1;
+/** 2: views (RECORDED_VIEWS) are recorded; replay feeds them back. */
+export const RECORDING_FORMAT = 2;
 
 /** Channels whose messages are syncLoop mailbox inputs or their sources. */
 export const RECORDED_CHANNELS: readonly string[] = ['config', 'podManager', 'pleg', 'syncLoop', 'podWorker', 'runtime', 'runtimeReply'];
+
+/**
+ * Views whose writer does not run in a replay (it talks to the API server) and that the replayed
+ * kubelet's decisions depend on: the Node (podManager's admission: allocatable, labels, taints;
+ * and its wait for the Node in cluster mode). Written when their value changes.
+ */
+export const RECORDED_VIEWS: readonly string[] = ['node'];
 
 /** Records kept in memory before `open()` (deferOpen); beyond it they are dropped and counted. */
 const MAX_EARLY_RECORDS = 10_000;
@@ -53,6 +66,11 @@ export interface RecorderOptions {
    * written before are kept in memory (bounded) and written after the header.
    */
   deferOpen?: boolean;
+  /**
+   * A further rewrite of each record after redactSecrets, given the record as it was and as
+   * redacted (the daemon's: container hashes computed over redacted env values, bin/record-redaction.ts).
+   */
+  rewrite?: (original: Record<string, unknown>, redacted: Record<string, unknown>) => Record<string, unknown>;
 }
 
 export interface RecorderStats {
@@ -95,24 +113,6 @@ function jsonSafe(_key: string, v: unknown): unknown {
   return v;
 }
 
-/** The AuthConfig fields that are secrets (CRI runtime.v1 AuthConfig). */
-const AUTH_SECRETS = ['password', 'auth', 'identityToken', 'registryToken'] as const;
-
-/**
- * A recorded call's arguments with credentials replaced by "<redacted>": PullImage's AuthConfig
- * (argument 1). Replay compares recorded decisions with replayed ones through this too.
- */
-export function redactCallArgs(method: string, args: readonly unknown[]): unknown[] {
-  if (method !== 'pullImage') return [...args];
-  const auth = args[1];
-  if (auth === null || typeof auth !== 'object') return [...args];
-  const copy: Record<string, unknown> = { ...(auth as Record<string, unknown>) };
-  for (const k of AUTH_SECRETS) if (copy[k] !== undefined && copy[k] !== '') copy[k] = '<redacted>';
-  const out = [...args];
-  out[1] = copy;
-  return out;
-}
-
 /** One record's line: `t` and `n` first, then the record's own fields (`body`, its JSON). */
 function recordLine(t: number, n: number, body: string): string {
   const fields = body.slice(1, -1);
@@ -125,7 +125,8 @@ export function createRecorder(opts: RecorderOptions): Recorder {
   const keep = Math.max(1, opts.keep ?? 3);
   const maxQueued = opts.maxQueuedBytes ?? 16 * 1024 * 1024;
   const log = opts.log;
-  const session: Record<string, unknown> = { k: 'header', format: RECORDING_FORMAT, ...opts.header };
+  const redact = (rec: Record<string, unknown>) => (opts.rewrite ? opts.rewrite(rec, redactSecrets(rec)) : redactSecrets(rec));
+  const session: Record<string, unknown> = redactSecrets({ k: 'header', format: RECORDING_FORMAT, ...opts.header });
   // The header carries the creation time: whatever is written before open() comes after it.
   const createdAt = opts.clock.now();
   let seq = 0;
@@ -221,7 +222,7 @@ export function createRecorder(opts: RecorderOptions): Recorder {
   const write = (rec: Record<string, unknown>) => {
     if (closed || failure !== null) return;
     try {
-      const body = JSON.stringify(rec, jsonSafe);
+      const body = JSON.stringify(redact(rec), jsonSafe);
       if (stream) emit(opts.clock.now(), body, false);
       else if (early && early.length < MAX_EARLY_RECORDS) early.push({ t: opts.clock.now(), body });
       else drop(`more than ${MAX_EARLY_RECORDS} records before the file was opened`);
@@ -254,8 +255,22 @@ export function createRecorder(opts: RecorderOptions): Recorder {
     open,
     tapBus(bus) {
       const watched = new Set(RECORDED_CHANNELS);
+      const views = new Set(RECORDED_VIEWS);
+      const last = new Map<string, string>();
       return bus.tap((kind, ch, msg) => {
         if (kind === 'event' && watched.has(ch)) write({ k: 'in', ch, msg });
+        else if (kind === 'view' && views.has(ch)) {
+          // a republished, unchanged value (a heartbeat) is no news for the replay
+          let text: string;
+          try {
+            text = JSON.stringify(msg, jsonSafe);
+          } catch (e) {
+            return fail(e);
+          }
+          if (last.get(ch) === text) return;
+          last.set(ch, text);
+          write({ k: 'view', ch, v: msg });
+        }
       });
     },
     wrap<T extends object>(target: T, prefix = 'cri', methods?: readonly string[]): T {
@@ -267,7 +282,7 @@ export function createRecorder(opts: RecorderOptions): Recorder {
           if (only && !only.has(prop)) return (v as (...a: unknown[]) => unknown).bind(obj);
           return (...args: unknown[]) => {
             const id = ++callId;
-            write({ k: prefix, id, m: prop, args: redactCallArgs(prop, args) });
+            write({ k: prefix, id, m: prop, args });
             const out = (v as (...a: unknown[]) => unknown).apply(obj, args);
             if (out instanceof Promise) {
               return out.then(

@@ -24,6 +24,8 @@
  * as kubernetes.io/config.seen are the recorded ones.
  */
 
+import { redactSecrets } from '../protocols/redact.ts';
+
 /** One line of a recording. */
 export type RecordLine = Record<string, unknown> & { t: number; n: number; k: string };
 
@@ -160,10 +162,13 @@ export function toRecords(parsed: Record<string, unknown>[]): RecordLine[] {
 
 const uidOf = (labels: unknown): string | undefined => (labels as Record<string, string> | undefined)?.['io.kubernetes.pod.uid'];
 
-/** JSON as the recorder writes it, cut to the decision's parameters, trailing nulls dropped. */
+/**
+ * JSON as the recorder writes it, redacted as the recorder redacts (so a replayed decision
+ * compares equal to its recorded twin), cut to the decision's parameters, trailing nulls dropped.
+ */
 export function normalizeArgs(m: string, args: unknown[]): unknown[] {
   const n = DECISION_METHODS[m] ?? args.length;
-  const out = JSON.parse(JSON.stringify(args.slice(0, n))) as unknown[];
+  const out = JSON.parse(JSON.stringify(redactSecrets(args.slice(0, n)))) as unknown[];
   while (out.length && out[out.length - 1] === null) out.pop();
   return out;
 }
@@ -226,7 +231,7 @@ export function analyseRecording(records: RecordLine[]): Analysis {
   for (const [index, r] of records.entries()) {
     if (index < skipped) continue;
     if (isSessionHeader(r)) {
-      if (typeof r.format === 'number' && r.format > 1) throw new Error(`recording: format ${r.format} is newer than this replay (1)`);
+      if (typeof r.format === 'number' && r.format > 2) throw new Error(`recording: format ${r.format} is newer than this replay (2)`);
       sessions.push({ index: sessions.length, header: r, start: r.t, kubeletStart: r.t, end: r.t, records: [], timing: sessionTiming(r, 0) });
       open.clear();
     }

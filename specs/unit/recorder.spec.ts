@@ -11,7 +11,7 @@ import { DEFAULT_FLAGS } from '../../bin/flags.ts';
 import { VirtualClock } from '../../kernel/clock.ts';
 import { silentLogger, type Logger } from '../../kernel/log.ts';
 import { Bus } from '../../kernel/bus.ts';
-import { createRecorder, parseRecording } from '../../kernel/recorder.ts';
+import { createRecorder, parseRecording, RECORDING_FORMAT } from '../../kernel/recorder.ts';
 import { MemoryStaticPodFs } from '../../actors/pod-config/adapters.ts';
 import { FakeCri } from '../support/fake-cri.ts';
 import { eventually, sleep } from '../support/wait.ts';
@@ -115,7 +115,7 @@ describe('recorder', () => {
       const h = recs[0]!;
       assert.equal(h.k, 'header', `part ${i} opens with a header`);
       assert.equal(h.node, 'node-p');
-      assert.equal(h.format, 1);
+      assert.equal(h.format, RECORDING_FORMAT);
       if (i === 0) assert.deepEqual([h.part, h.continues], [undefined, undefined]);
       else assert.deepEqual([h.part, h.continues], [i, true]);
       assert.equal(recs.filter((r) => r.k === 'header').length, 1);

@@ -1,0 +1,170 @@
+/**
+ * What a recording (`--record`) must never hold, and the one function that takes it out of a
+ * record: every recorded input, CRI call and answer, API write and answer, and the header pass
+ * through `redactSecrets` (kernel/recorder.ts), and replay compares the replayed decisions through
+ * it too (kernel/replay.ts normalizeArgs), so the kubelet's decisions still compare equal.
+ *
+ * Replaced by REDACTED, wherever they sit in a record (the shapes, not the message types, are
+ * recognised, so a new message carrying a pod is covered without a change here):
+ *   - env values: a v1 EnvVar's `value` (an array under `env`: pod specs in config inputs, pod
+ *     workers' and mirror pods' copies) and a CRI KeyValue's `value` under `envs`
+ *     (CreateContainer: values resolved from Secrets, ConfigMaps and the downward API alike);
+ *   - the same values where they were copied into another string of the same record ($(VAR) in
+ *     command and args, an annotation that repeats them) when at least MIN_SCRUB characters long
+ *     (a shorter value would match by accident: `1` in `sleep 10`);
+ *   - the annotation kubectl.kubernetes.io/last-applied-configuration (a whole object, env
+ *     values included), also in a CRI sandbox's annotations;
+ *   - Secret and ConfigMap contents: the values of `data`, `stringData` and `binaryData` (keys
+ *     stay: which key a pod uses is not a secret);
+ *   - credentials by field name: a registry AuthConfig's password / auth / identityToken /
+ *     registryToken, a token (TokenRequest status, projected service account token), a
+ *     bearerToken, an Authorization header, a kubeconfig's client-key-data, the values of
+ *     `--manifest-url-header` (the header's flags; names stay).
+ *
+ * Pure, deterministic (always the same placeholder) and idempotent (a redacted record redacts to
+ * itself). The input is never modified: what changed is copied, the rest is shared.
+ */
+
+export const REDACTED = '<redacted>';
+
+/** Env values shorter than this are not searched for in the record's other strings. */
+export const MIN_SCRUB = 6;
+
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/** Field names (lower case) whose string value, or list of strings, is a credential. */
+const CREDENTIAL_FIELDS = new Set([
+  'password', 'auth', 'identitytoken', 'registrytoken', 'token', 'bearertoken', 'authorization',
+  'client-key-data', 'clientkeydata',
+]);
+
+/** Maps of header name → values: every value is a credential (bearer tokens, basic auth). */
+const HEADER_MAPS = new Set(['manifestUrlHeader', 'headers']);
+
+/** Secret / ConfigMap contents; the map's values are replaced, its keys kept. */
+const DATA_FIELDS = new Set(['stringData', 'binaryData']);
+
+type Obj = Record<string, unknown>;
+
+const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v)
+  && !(v instanceof Map) && !(v instanceof Set) && !ArrayBuffer.isView(v);
+
+/** A string's replacement: REDACTED unless empty (nothing to hide, and upstream's '' is meaningful). */
+const hide = (v: unknown): unknown => (typeof v === 'string' ? (v === '' ? v : REDACTED) : v === undefined || v === null ? v : REDACTED);
+
+function hideValues(m: unknown): unknown {
+  if (!isObj(m)) return m;
+  let out: Obj | undefined;
+  for (const [k, v] of Object.entries(m)) {
+    const h = Array.isArray(v) ? v.map(hide) : hide(v);
+    if (Array.isArray(v) ? (h as unknown[]).some((x, i) => x !== v[i]) : h !== v) (out ??= { ...m })[k] = h;
+  }
+  return out ?? m;
+}
+
+/** A Secret or a ConfigMap (also without `kind`, as list items come): its `data` is hidden. */
+function isSecretLike(o: Obj): boolean {
+  if (o.kind === 'Secret' || o.kind === 'ConfigMap') return true;
+  return o.kind === undefined && isObj(o.metadata) && isObj(o.data) && Object.values(o.data).every((x) => typeof x === 'string');
+}
+
+/** Env value arrays: v1 EnvVar (`env`, name/value) and CRI KeyValue (`envs`, key/value). */
+function hideEnv(list: unknown, found: Set<string>): unknown {
+  if (!Array.isArray(list)) return list;
+  let out: unknown[] | undefined;
+  list.forEach((e, i) => {
+    if (!isObj(e) || typeof e.value !== 'string' || e.value === '' || e.value === REDACTED) return;
+    found.add(e.value);
+    (out ??= [...list])[i] = { ...e, value: REDACTED };
+  });
+  return out ?? list;
+}
+
+/**
+ * Runs `fn` on an object or array not already being walked (a cyclic value is left as it is:
+ * the recorder's JSON.stringify then reports it).
+ */
+function guarded(v: object, path: Set<object>, fn: () => unknown): unknown {
+  if (path.has(v)) return v;
+  path.add(v);
+  try {
+    return fn();
+  } finally {
+    path.delete(v);
+  }
+}
+
+/** First pass: the structural rules; `found` collects the env values taken out. */
+function structural(v: unknown, found: Set<string>, path = new Set<object>()): unknown {
+  if (v instanceof Map) return structural(Object.fromEntries(v), found, path);
+  if (v instanceof Set) return structural([...v], found, path);
+  if (Array.isArray(v)) {
+    return guarded(v, path, () => {
+      let out: unknown[] | undefined;
+      v.forEach((x, i) => {
+        const y = structural(x, found, path);
+        if (y !== x) (out ??= [...v])[i] = y;
+      });
+      return out ?? v;
+    });
+  }
+  if (!isObj(v)) return v;
+  return guarded(v, path, () => structuralObj(v, found, path));
+}
+
+function structuralObj(v: Obj, found: Set<string>, path: Set<object>): unknown {
+  let out: Obj | undefined;
+  const set = (k: string, y: unknown) => { if (y !== v[k]) (out ??= { ...v })[k] = y; };
+  const secretLike = isSecretLike(v);
+  for (const [k, x] of Object.entries(v)) {
+    if (CREDENTIAL_FIELDS.has(k.toLowerCase()) && (typeof x === 'string' || Array.isArray(x))) {
+      set(k, Array.isArray(x) ? x.map(hide) : hide(x));
+    } else if (HEADER_MAPS.has(k) || DATA_FIELDS.has(k) || (k === 'data' && secretLike)) {
+      set(k, hideValues(x));
+    } else if ((k === 'env' || k === 'envs') && Array.isArray(x)) {
+      set(k, structural(hideEnv(x, found), found, path));
+    } else if (k === 'annotations' && isObj(x) && typeof x[LAST_APPLIED] === 'string' && x[LAST_APPLIED] !== REDACTED) {
+      set(k, structural({ ...x, [LAST_APPLIED]: REDACTED }, found, path));
+    } else {
+      set(k, structural(x, found, path));
+    }
+  }
+  return out ?? v;
+}
+
+/** Second pass: the env values found, wherever else in the record a string carries them. */
+function scrub(v: unknown, values: readonly string[], path = new Set<object>()): unknown {
+  if (typeof v === 'string') {
+    let s = v;
+    for (const x of values) if (s.includes(x)) s = s.split(x).join(REDACTED);
+    return s;
+  }
+  if (Array.isArray(v)) {
+    return guarded(v, path, () => {
+      let out: unknown[] | undefined;
+      v.forEach((x, i) => {
+        const y = scrub(x, values, path);
+        if (y !== x) (out ??= [...v])[i] = y;
+      });
+      return out ?? v;
+    });
+  }
+  if (!isObj(v)) return v;
+  return guarded(v, path, () => {
+    let out: Obj | undefined;
+    for (const [k, x] of Object.entries(v)) {
+      const y = scrub(x, values, path);
+      if (y !== x) (out ??= { ...v })[k] = y;
+    }
+    return out ?? v;
+  });
+}
+
+/** `value` (a record, a call's arguments, an answer) with its secrets replaced by REDACTED. */
+export function redactSecrets<T>(value: T): T {
+  const found = new Set<string>();
+  const out = structural(value, found);
+  // longest first: a value that contains another is replaced whole
+  const values = [...found].filter((x) => x.length >= MIN_SCRUB).sort((a, b) => b.length - a.length);
+  return (values.length ? scrub(out, values) : out) as T;
+}
