@@ -125,7 +125,12 @@ export function createRecorder(opts: RecorderOptions): Recorder {
   const keep = Math.max(1, opts.keep ?? 3);
   const maxQueued = opts.maxQueuedBytes ?? 16 * 1024 * 1024;
   const log = opts.log;
-  const redact = (rec: Record<string, unknown>) => (opts.rewrite ? opts.rewrite(rec, redactSecrets(rec)) : redactSecrets(rec));
+  // env values seen in this session, looked for again in later records (redactSecrets)
+  const learned = new Set<string>();
+  const redact = (rec: Record<string, unknown>) => {
+    const redacted = redactSecrets(rec, learned);
+    return opts.rewrite ? opts.rewrite(rec, redacted) : redacted;
+  };
   const session: Record<string, unknown> = redactSecrets({ k: 'header', format: RECORDING_FORMAT, ...opts.header });
   // The header carries the creation time: whatever is written before open() comes after it.
   const createdAt = opts.clock.now();

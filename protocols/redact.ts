@@ -9,9 +9,12 @@
  *   - env values: a v1 EnvVar's `value` (an array under `env`: pod specs in config inputs, pod
  *     workers' and mirror pods' copies) and a CRI KeyValue's `value` under `envs`
  *     (CreateContainer: values resolved from Secrets, ConfigMaps and the downward API alike);
- *   - the same values where they were copied into another string of the same record ($(VAR) in
- *     command and args, an annotation that repeats them) when at least MIN_SCRUB characters long
- *     (a shorter value would match by accident: `1` in `sleep 10`);
+ *   - the same values where they get copied: command and args (the kubelet expands $(VAR) in
+ *     them), annotation values (a pod's annotations are copied onto its sandbox), messages
+ *     (events, statuses) — in the same record, and with the recorder's `learned` set in every
+ *     later record of the session — when at least MIN_SCRUB characters long (a shorter value
+ *     would match by accident: `1` in `sleep 10`). Not elsewhere: an env value that names the
+ *     image must not rewrite the image the replayed kubelet pulls;
  *   - the annotation kubectl.kubernetes.io/last-applied-configuration (a whole object, env
  *     values included), also in a CRI sandbox's annotations;
  *   - Secret and ConfigMap contents: the values of `data`, `stringData` and `binaryData` (keys
@@ -132,13 +135,38 @@ function structuralObj(v: Obj, found: Set<string>, path: Set<object>): unknown {
   return out ?? v;
 }
 
-/** Second pass: the env values found, wherever else in the record a string carries them. */
-function scrub(v: unknown, values: readonly string[], path = new Set<object>()): unknown {
-  if (typeof v === 'string') {
-    let s = v;
-    for (const x of values) if (s.includes(x)) s = s.split(x).join(REDACTED);
-    return s;
+/** Where a value taken out of `env` is looked for again (second pass). */
+const COPY_LISTS = new Set(['command', 'args']);
+const COPY_MAPS = new Set(['annotations']);
+const COPY_STRINGS = new Set(['message', 'note']);
+
+function scrubString(s: string, values: readonly string[]): string {
+  for (const x of values) if (s.includes(x)) s = s.split(x).join(REDACTED);
+  return s;
+}
+
+/** A list or map whose strings are copies: each string is searched, anything else walked on. */
+function scrubAll(v: unknown, values: readonly string[], path: Set<object>): unknown {
+  if (typeof v === 'string') return scrubString(v, values);
+  if (Array.isArray(v)) {
+    return guarded(v, path, () => {
+      const out = v.map((x) => (typeof x === 'string' ? scrubString(x, values) : scrub(x, values, path)));
+      return out.some((x, i) => x !== v[i]) ? out : v;
+    });
   }
+  if (!isObj(v)) return v;
+  return guarded(v, path, () => {
+    let out: Obj | undefined;
+    for (const [k, x] of Object.entries(v)) {
+      const y = typeof x === 'string' ? scrubString(x, values) : scrub(x, values, path);
+      if (y !== x) (out ??= { ...v })[k] = y;
+    }
+    return out ?? v;
+  });
+}
+
+/** Second pass: the env values, where the kubelet or a person copies them (COPY_*). */
+function scrub(v: unknown, values: readonly string[], path = new Set<object>()): unknown {
   if (Array.isArray(v)) {
     return guarded(v, path, () => {
       let out: unknown[] | undefined;
@@ -153,18 +181,31 @@ function scrub(v: unknown, values: readonly string[], path = new Set<object>()):
   return guarded(v, path, () => {
     let out: Obj | undefined;
     for (const [k, x] of Object.entries(v)) {
-      const y = scrub(x, values, path);
+      const y = COPY_LISTS.has(k) || COPY_MAPS.has(k) || (COPY_STRINGS.has(k) && typeof x === 'string') ? scrubAll(x, values, path) : scrub(x, values, path);
       if (y !== x) (out ??= { ...v })[k] = y;
     }
     return out ?? v;
   });
 }
 
-/** `value` (a record, a call's arguments, an answer) with its secrets replaced by REDACTED. */
-export function redactSecrets<T>(value: T): T {
+/** At most this many env values are remembered across records (`learned`); then it starts over. */
+export const MAX_LEARNED = 10_000;
+
+/**
+ * `value` (a record, a call's arguments, an answer) with its secrets replaced by REDACTED.
+ * `learned`, when given (the recorder's, one per session), collects the env values taken out,
+ * so that a later record that repeats one (a sandbox's copy of the pod's annotations) has it
+ * taken out too; without it (replay's comparison) only the record's own values are looked for.
+ */
+export function redactSecrets<T>(value: T, learned?: Set<string>): T {
   const found = new Set<string>();
   const out = structural(value, found);
+  const long = [...found].filter((x) => x.length >= MIN_SCRUB);
+  if (learned) {
+    if (learned.size + long.length > MAX_LEARNED) learned.clear();
+    for (const x of long) learned.add(x);
+  }
   // longest first: a value that contains another is replaced whole
-  const values = [...found].filter((x) => x.length >= MIN_SCRUB).sort((a, b) => b.length - a.length);
+  const values = [...(learned ?? long)].sort((a, b) => b.length - a.length);
   return (values.length ? scrub(out, values) : out) as T;
 }

@@ -143,14 +143,17 @@ describe('the recorder redacts every record', () => {
       bus.port('nodeStatus').publish('node', { metadata: { name: 'n', annotations: { [LAST_APPLIED]: SECRET } } } as never);
       const api = rec.wrap({ async createPod(_ns: string, p: unknown) { return p; } }, 'api');
       await api.createPod('default', pod([{ name: 'P', value: SECRET }]));
-      const cri = rec.wrap({ async pullImage(..._a: unknown[]) { return 'sha256:1'; } });
+      const cri = rec.wrap({ async pullImage(..._a: unknown[]) { return 'sha256:1'; }, async runPodSandbox(..._a: unknown[]) { return 'sb1'; } });
       await cri.pullImage({ image: 'x' }, { username: 'u', password: SECRET });
+      // a later record that repeats the value, without the env it came from: the session learned it
+      await cri.runPodSandbox({ metadata: { name: 'web' }, annotations: { note: `copy of ${SECRET}` } });
       untap();
       await rec.close();
       const text = readFileSync(path, 'utf8');
       assert.ok(!text.includes(SECRET), text);
       const kinds = parseRecording(text).map((r) => r.k);
-      assert.deepEqual(kinds, ['header', 'in', 'view', 'api', 'api.ok', 'cri', 'cri.ok']);
+      assert.deepEqual(kinds, ['header', 'in', 'view', 'api', 'api.ok', 'cri', 'cri.ok', 'cri', 'cri.ok']);
+      assert.deepEqual(parseRecording(text)[7]!.args, [{ metadata: { name: 'web' }, annotations: { note: `copy of ${REDACTED}` } }]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
