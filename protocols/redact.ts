@@ -22,7 +22,8 @@
  *   - credentials by field name: a registry AuthConfig's password / auth / identityToken /
  *     registryToken, a token (TokenRequest status, projected service account token), a
  *     bearerToken, an Authorization header, a kubeconfig's client-key-data, the values of
- *     `--manifest-url-header` (the header's flags; names stay).
+ *     `--manifest-url-header` (the header's flags; names stay), the password of a URL
+ *     (`https://user:password@host/`, in any string).
  *
  * Pure, deterministic (always the same placeholder) and idempotent (a redacted record redacts to
  * itself). The input is never modified: what changed is copied, the rest is shared.
@@ -46,6 +47,9 @@ const HEADER_MAPS = new Set(['manifestUrlHeader', 'headers']);
 
 /** Secret / ConfigMap contents; the map's values are replaced, its keys kept. */
 const DATA_FIELDS = new Set(['stringData', 'binaryData']);
+
+/** `scheme://user:password@`: the password of a URL (a --manifest-url with basic auth). */
+const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/[^\s/?#@:]*:)[^\s/?#@]+@/gi;
 
 type Obj = Record<string, unknown>;
 
@@ -99,6 +103,7 @@ function guarded(v: object, path: Set<object>, fn: () => unknown): unknown {
 
 /** First pass: the structural rules; `found` collects the env values taken out. */
 function structural(v: unknown, found: Set<string>, path = new Set<object>()): unknown {
+  if (typeof v === 'string') return v.includes('@') ? v.replace(URL_USERINFO, `$1${REDACTED}@`) : v;
   if (v instanceof Map) return structural(Object.fromEntries(v), found, path);
   if (v instanceof Set) return structural([...v], found, path);
   if (Array.isArray(v)) {

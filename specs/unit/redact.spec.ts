@@ -63,6 +63,7 @@ describe('redactSecrets', () => {
       flags: { manifestUrlHeader: { Authorization: ['Bearer abc'], 'X-Trace': ['1', '2'] } },
       request: { headers: { Authorization: 'Bearer abc' } },
       other: { data: [1, 2, 3], token: 42 },
+      url: { manifestUrl: 'https://bob:pw%40x@example.com/pods.yaml', plain: 'https://example.com/a@b', mail: 'me@example.com' },
     });
     assert.deepEqual(out, {
       sandbox: { annotations: { [LAST_APPLIED]: REDACTED, 'kubernetes.io/config.source': 'api' } },
@@ -75,6 +76,7 @@ describe('redactSecrets', () => {
       flags: { manifestUrlHeader: { Authorization: [REDACTED], 'X-Trace': [REDACTED, REDACTED] } },
       request: { headers: { Authorization: REDACTED } },
       other: { data: [1, 2, 3], token: 42 },
+      url: { manifestUrl: `https://bob:${REDACTED}@example.com/pods.yaml`, plain: 'https://example.com/a@b', mail: 'me@example.com' },
     });
   });
 
