@@ -145,17 +145,35 @@ const COPY_LISTS = new Set(['command', 'args']);
 const COPY_MAPS = new Set(['annotations']);
 const COPY_STRINGS = new Set(['message', 'note']);
 
-function scrubString(s: string, values: readonly string[]): string {
-  for (const x of values) if (s.includes(x)) s = s.split(x).join(REDACTED);
-  return s;
+/** Replaces the copies of secrets in one string. */
+type Scrubber = (s: string) => string;
+
+const escapeRe = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * One regular expression for all the values (longest first: a value containing another is
+ * replaced whole), and a memo: a relist repeats the same strings thousands of times.
+ */
+function scrubberFor(values: readonly string[]): Scrubber {
+  const re = new RegExp([...values].sort((a, b) => b.length - a.length).map(escapeRe).join('|'), 'g');
+  const memo = new Map<string, string>();
+  return (s) => {
+    let r = memo.get(s);
+    if (r === undefined) {
+      r = s.replace(re, REDACTED);
+      if (memo.size >= 50_000) memo.clear();
+      memo.set(s, r);
+    }
+    return r;
+  };
 }
 
 /** A list or map whose strings are copies: each string is searched, anything else walked on. */
-function scrubAll(v: unknown, values: readonly string[], path: Set<object>): unknown {
-  if (typeof v === 'string') return scrubString(v, values);
+function scrubAll(v: unknown, sc: Scrubber, path: Set<object>): unknown {
+  if (typeof v === 'string') return sc(v);
   if (Array.isArray(v)) {
     return guarded(v, path, () => {
-      const out = v.map((x) => (typeof x === 'string' ? scrubString(x, values) : scrub(x, values, path)));
+      const out = v.map((x) => (typeof x === 'string' ? sc(x) : scrub(x, sc, path)));
       return out.some((x, i) => x !== v[i]) ? out : v;
     });
   }
@@ -163,7 +181,7 @@ function scrubAll(v: unknown, values: readonly string[], path: Set<object>): unk
   return guarded(v, path, () => {
     let out: Obj | undefined;
     for (const [k, x] of Object.entries(v)) {
-      const y = typeof x === 'string' ? scrubString(x, values) : scrub(x, values, path);
+      const y = typeof x === 'string' ? sc(x) : scrub(x, sc, path);
       if (y !== x) (out ??= { ...v })[k] = y;
     }
     return out ?? v;
@@ -171,12 +189,12 @@ function scrubAll(v: unknown, values: readonly string[], path: Set<object>): unk
 }
 
 /** Second pass: the env values, where the kubelet or a person copies them (COPY_*). */
-function scrub(v: unknown, values: readonly string[], path = new Set<object>()): unknown {
+function scrub(v: unknown, sc: Scrubber, path = new Set<object>()): unknown {
   if (Array.isArray(v)) {
     return guarded(v, path, () => {
       let out: unknown[] | undefined;
       v.forEach((x, i) => {
-        const y = scrub(x, values, path);
+        const y = scrub(x, sc, path);
         if (y !== x) (out ??= [...v])[i] = y;
       });
       return out ?? v;
@@ -186,7 +204,7 @@ function scrub(v: unknown, values: readonly string[], path = new Set<object>()):
   return guarded(v, path, () => {
     let out: Obj | undefined;
     for (const [k, x] of Object.entries(v)) {
-      const y = COPY_LISTS.has(k) || COPY_MAPS.has(k) || (COPY_STRINGS.has(k) && typeof x === 'string') ? scrubAll(x, values, path) : scrub(x, values, path);
+      const y = COPY_LISTS.has(k) || COPY_MAPS.has(k) || (COPY_STRINGS.has(k) && typeof x === 'string') ? scrubAll(x, sc, path) : scrub(x, sc, path);
       if (y !== x) (out ??= { ...v })[k] = y;
     }
     return out ?? v;
@@ -194,7 +212,7 @@ function scrub(v: unknown, values: readonly string[], path = new Set<object>()):
 }
 
 /** At most this many env values are remembered across records (`learned`); then it starts over. */
-export const MAX_LEARNED = 10_000;
+export const MAX_LEARNED = 1000;
 
 /**
  * `value` (a record, a call's arguments, an answer) with its secrets replaced by REDACTED.
@@ -206,11 +224,23 @@ export function redactSecrets<T>(value: T, learned?: Set<string>): T {
   const found = new Set<string>();
   const out = structural(value, found);
   const long = [...found].filter((x) => x.length >= MIN_SCRUB);
+  let sc: Scrubber | undefined;
   if (learned) {
-    if (learned.size + long.length > MAX_LEARNED) learned.clear();
-    for (const x of long) learned.add(x);
+    const fresh = long.filter((x) => !learned.has(x));
+    if (fresh.length > 0) {
+      if (learned.size + fresh.length > MAX_LEARNED) learned.clear();
+      for (const x of fresh) learned.add(x);
+      scrubbers.delete(learned);
+    }
+    if (learned.size > 0) {
+      sc = scrubbers.get(learned);
+      if (!sc) scrubbers.set(learned, (sc = scrubberFor([...learned])));
+    }
+  } else if (long.length > 0) {
+    sc = scrubberFor(long);
   }
-  // longest first: a value that contains another is replaced whole
-  const values = [...(learned ?? long)].sort((a, b) => b.length - a.length);
-  return (values.length ? scrub(out, values) : out) as T;
+  return (sc ? scrub(out, sc) : out) as T;
 }
+
+/** The scrubber of a `learned` set, rebuilt when the set grows. */
+const scrubbers = new WeakMap<Set<string>, Scrubber>();
