@@ -16,7 +16,9 @@
  * is not down to latency).
  *
  * Normalisation, and why it is safe: the arguments are compared as JSON (what the recorder
- * wrote: `undefined` dropped in objects, `null` in arrays), cut to the decision's own
+ * wrote: `undefined` dropped in objects, `null` in arrays), redacted as the recorder redacts
+ * (protocols/redact.ts: idempotent, so a recorded placeholder stays itself and a credential the
+ * replayed kubelet holds becomes the same placeholder), cut to the decision's own
  * parameters. The per-call options (`{ timeoutMs }`, a transport deadline) are not compared;
  * nothing else is ignored. Ids need no normalising because the replay runtime hands out, for a
  * matched RunPodSandbox or CreateContainer, the id recorded in its answer; images are the
