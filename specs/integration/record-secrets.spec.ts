@@ -3,7 +3,7 @@
 // kubeconfig): an API pod with a planted env value, a last-applied-configuration annotation
 // repeating it with a second planted value, a static pod with a third (its mirror pod goes
 // through the API). The containers really get the values (they print them into their logs,
-// read from the pod log files); the whole recording, every rotated part (it rotates at 30 kB),
+// read from the pod log files); the whole recording, every rotated part (it rotates at 50 kB),
 // holds none of them, nor the node's bearer token; and the session still replays identically.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -90,7 +90,7 @@ describe('--record writes pod secrets in plain text (issue 8, defect 3)', () => 
     }));
     daemon = startDaemon({
       endpoint: containerd.endpoint, rootDir, manifestDir: manifests, nodeName: NODE,
-      args: [`--kubeconfig=${api.kubeconfigFor(NODE, 'token')}`, '--node-status-update-frequency=2s', '--file-check-frequency=2s', `--record=${recording}`, '--record-max-bytes=30000'],
+      args: [`--kubeconfig=${api.kubeconfigFor(NODE, 'token')}`, '--node-status-update-frequency=2s', '--file-check-frequency=2s', `--record=${recording}`, '--record-max-bytes=50000'],
     });
     await eventually(() => (api.store.get('nodes', NODE) as unknown as Pod | undefined)?.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True', 40_000, 'the Node Ready');
 
@@ -131,6 +131,7 @@ describe('--record writes pod secrets in plain text (issue 8, defect 3)', () => 
     const text = await wholeRecording();
     assert.ok(recordingFiles(recording).length >= 2, 'the recording rotated: its parts are searched too');
     const records = parseRecording(text);
+    assert.equal(records[0]!.continues, undefined, 'no part was rotated away (the first holds the session header)');
     assert.ok(records.length > 100, `a real session (${records.length} records)`);
     for (const [what, v] of [['the API pod\'s env value', API_ENV], ['the annotation\'s value', ANNOTATION], ['the static pod\'s env value', STATIC_ENV], ['the node\'s bearer token', api.tokenFor(NODE)]] as const) {
       const at = text.indexOf(v);
