@@ -16,7 +16,6 @@ import { createCriClient } from '../adapters/cri/client.ts';
 import type { KubeApi } from '../protocols/kube/api.ts';
 import { createKubeApi, KUBELET_VERSION, KUBERNETES_VERSION, type KubeClient } from '../adapters/kube/client.ts';
 import type { CriRuntime } from '../protocols/cri/types.ts';
-import { redactCriArgs } from '../protocols/cri/redact.ts';
 import { events } from '../actors/events/index.ts';
 import { containerGC } from '../actors/gc/index.ts';
 import { nodePodLogFs, type PodLogFs } from '../actors/gc/adapters.ts';
@@ -42,6 +41,7 @@ import { statusManager } from '../actors/status/index.ts';
 import type { KubeletFlags } from './flags.ts';
 import { channelsCommand } from './channel-map.ts';
 import { podCommand } from './debug-pod.ts';
+import { recordRedaction } from './record-redaction.ts';
 import type { PodSource } from '../protocols/messages/channels.ts';
 
 export interface KubeletOptions {
@@ -72,6 +72,8 @@ export interface KubeletOptions {
   kubeApi?: KubeApi;
   /** The pod sources the syncLoop waits for; replay passes the recorded ones. Default: file with --pod-manifest-path, http with --manifest-url, api in cluster mode. */
   sources?: readonly PodSource[];
+  /** New API pods wait for the `node` view before admission; replay passes the recorded mode. Default: in cluster mode. */
+  waitForNode?: boolean;
 }
 
 export interface Kubelet {
@@ -89,6 +91,12 @@ export interface Kubelet {
 
 /** The event channels --record writes: the syncLoop's mailbox inputs and their sources, and the pod workers' traffic. */
 export const RECORDED_CHANNELS: readonly string[] = ['config', 'podManager', 'pleg', 'probe', 'syncLoop', 'podWorker', 'runtime', 'runtimeReply'];
+/**
+ * Views whose writer does not run in a replay (it talks to the API server) and that the replayed
+ * kubelet's decisions depend on: the Node (podManager's admission: allocatable, labels, taints;
+ * and its wait for the Node in cluster mode). Recorded when their value changes (format 2).
+ */
+export const RECORDED_VIEWS: readonly string[] = ['node'];
 
 /** The KubeApi methods that change something on the API server (recorded with --record). */
 const API_WRITES: readonly (keyof KubeApi)[] = [
@@ -110,18 +118,15 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   // opened by start() once the debug socket is ours (a daemon refused because another one serves
   // the root dir must not write into that one's recording); what comes before waits in memory.
   const recorder = flags.record
-    ? createRecorder({ path: flags.record, clock, maxBytes: flags.recordMaxBytes, log: log.child('recorder'), deferOpen: true, redactArgs: redactCriArgs, header: {
+    ? createRecorder({ path: flags.record, clock, maxBytes: flags.recordMaxBytes, log: log.child('recorder'), deferOpen: true, redact: recordRedaction(), header: {
       node: nodeName, manifests: flags.podManifestPath ?? null,
-      // what `kubelet-ts replay` needs to rebuild the same kubelet (bin/replay.ts)
-      // (header values may be credentials: only their names are kept)
-      flags: {
-        ...flags, record: undefined,
-        manifestUrlHeader: Object.fromEntries(Object.keys(flags.manifestUrlHeader).map((k) => [k, ['<redacted>']])),
-      },
+      // what `kubelet-ts replay` needs to rebuild the same kubelet (bin/replay.ts); the
+      // recorder redacts it like every record (--manifest-url-header values)
+      flags: { ...flags, record: undefined },
       periods: opts.periods ?? {},
     } })
     : undefined;
-  const untapRecorder = recorder?.tapBus(bus, RECORDED_CHANNELS);
+  const untapRecorder = recorder?.tapBus(bus, RECORDED_CHANNELS, RECORDED_VIEWS);
   const cri = recorder ? recorder.wrap(rawCri) : rawCri;
   const imageManager = new ImageManager({ images: cri, clock });
   const prober = opts.prober === null ? undefined : opts.prober ?? probeRunner({ cri, clock, userAgent: probeUserAgent() });
@@ -158,7 +163,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     // cluster mode: the single writer of pods/status (and the final delete), on the main client
     child(statusManager, { api: kube, random: opts.random }),
     // in a cluster, new API pods are admitted once node-status has the Node (allocatable, labels, taints)
-    child(podManager, { nodeName, maxPods: flags.maxPods, waitForNode: clusterMode && heartbeatApi !== undefined }),
+    child(podManager, { nodeName, maxPods: flags.maxPods, waitForNode: opts.waitForNode ?? (clusterMode && heartbeatApi !== undefined) }),
     child(podConfig, {
       manifestDir: flags.podManifestPath,
       nodeName,

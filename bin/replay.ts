@@ -36,6 +36,8 @@ import type { ContainerProbeResults, PodSource, ProbeResultChanged } from '../pr
 import type { ConfigEvent } from '../protocols/messages/config.ts';
 import { DEFAULT_FLAGS, type KubeletFlags } from './flags.ts';
 import { createKubelet, type KubeletOptions } from './kubelet.ts';
+import { restoreHashes } from './record-redaction.ts';
+import type { Node } from '../protocols/kube/api.ts';
 
 export interface ReplayResult {
   identical: boolean;
@@ -271,7 +273,7 @@ export async function replayRecording(source: string | LoadedRecording | Record<
   const wallStart = performance.now();
   let a: Analysis;
   try {
-    a = analyseRecording(toRecords(loaded.records));
+    a = analyseRecording(toRecords(restoreHashes(loaded.records)));
   } catch (e) {
     throw new RecordingError(e instanceof Error ? e.message : String(e));
   }
@@ -291,32 +293,49 @@ export async function replayRecording(source: string | LoadedRecording | Record<
       // the recorded node's IP (pods see it as status.hostIP), not this machine's
       nodeIp: recordedFlags.nodeIp ?? recordedHostIP(s.records),
     };
+    const sources = recordedSources(recordedFlags, s.records, manifests);
     const k = createKubelet({
       flags, clock, log: silentLogger, nodeName: String(h.node ?? 'node'), cri, fs: silentFs, manifestFetcher: silentFetcher, random: () => 0.5,
       // no prober: the recorded probe results stand in (below)
       prober: null,
       periods: (h.periods ?? {}) as KubeletOptions['periods'],
-      sources: recordedSources(recordedFlags, s.records, manifests),
+      sources,
+      // as the recorded cluster-mode kubelet, new API pods wait for the Node (recorded views, format 2)
+      waitForNode: sources.includes('api') && Number(h.format) >= 2,
     });
     const config = k.bus.port('podConfig');
     feedProbeResults(k.bus.port('probes'), clock, s.records);
-    const atStart: SourceInput[] = [];
+    // The Node as node-status published it (node-status has no API to ask in the replay): what
+    // admission checks pods against.
+    const nodeView = k.bus.port('nodeStatus');
+    /** An input or a view recorded before the kubelet's first act; `source` for a source's input. */
+    const atStart: { source?: PodSource; run: () => void }[] = [];
     for (const r of s.records) {
-      const msg = r.msg as SourceInput | undefined;
-      if (r.k !== 'in' || r.ch !== 'config' || !msg || !REPLAYED_CONFIG.has(msg.type)) continue;
-      // Without a manifest path there is no file source (an older kubelet still said it was ready).
-      if (msg.type === 'config.sourcesReady' && msg.source === 'file' && manifests === undefined) continue;
-      if (r.t <= clock.now()) atStart.push(msg);
-      else clock.setTimeout(() => config.send('config', msg), r.t - clock.now());
+      let run: (() => void) | undefined;
+      let source: PodSource | undefined;
+      if (r.k === 'view' && r.ch === 'node' && r.v) {
+        const node = r.v as Node;
+        run = () => nodeView.publish('node', node);
+      } else if (r.k === 'in' && r.ch === 'config') {
+        const msg = r.msg as SourceInput | undefined;
+        if (!msg || !REPLAYED_CONFIG.has(msg.type)) continue;
+        // Without a manifest path there is no file source (an older kubelet still said it was ready).
+        if (msg.type === 'config.sourcesReady' && msg.source === 'file' && manifests === undefined) continue;
+        run = () => config.send('config', msg);
+        source = msg.source;
+      }
+      if (!run) continue;
+      if (r.t <= clock.now()) atStart.push({ source, run });
+      else clock.setTimeout(run, r.t - clock.now());
     }
     // An input recorded the moment the kubelet started (on virtual time, the same millisecond)
     // came from its source during the source's own start, before the actors after it ran (the
     // syncLoop did not hear it): it is sent as the replayed source actor starts, not after all.
-    // (The API source has no actor in the replay, the recorded inputs stand in: its inputs follow
-    // the start, as it is the last actor to start.)
+    // (The API source and node-status have no actor in the replay, the recorded records stand
+    // in: theirs follow the start, in recorded order, as they are the last actors to start.)
     const send = (source: PodSource) => {
-      for (const msg of atStart.filter((x) => x.source === source)) config.send('config', msg);
-      atStart.splice(0, atStart.length, ...atStart.filter((x) => x.source !== source));
+      for (const x of atStart.filter((y) => y.source === source)) x.run();
+      atStart.splice(0, atStart.length, ...atStart.filter((y) => y.source !== source));
     };
     const started = k.bus.observe('kernel').subscribe((m) => {
       const { type, id } = m as { type?: string; id?: string };
@@ -324,7 +343,7 @@ export async function replayRecording(source: string | LoadedRecording | Record<
     });
     await k.start();
     started.unsubscribe();
-    for (const msg of atStart.splice(0)) config.send('config', msg);
+    for (const x of atStart.splice(0)) x.run();
     await clock.advanceAsync(s.end - clock.now(), settle);
     const next = a.sessions[s.index + 1]?.start ?? Number.POSITIVE_INFINITY;
     const limit = Math.min(s.end + GRACE_MS, next);

@@ -10,9 +10,12 @@
  *   {"k":"cri","id":I,"m":METHOD,"args":[...]}          a decision: a CRI call issued
  *   {"k":"cri.ok","id":I,"res":R} / {"k":"cri.err","id":I,"err":{kind,message}}   its answer
  *   {"k":"api","id":I,"m":METHOD,"args":[...]} + api.ok / api.err  a write to the API server
- * Credentials in arguments (the daemon's `redactArgs`: PullImage's AuthConfig) are written as
- * "<redacted>". Which channels are recorded and what a secret is are the daemon's to say
- * (bin/kubelet.ts): the kernel knows no kubelet channel or CRI message.
+ *   {"k":"view","ch":V,"v":VALUE}            a view the replay cannot rebuild (the daemon's list:
+ *                                            the Node admission checks pods against), when changed
+ * Every record, the header included, passes through the daemon's `redact` before it is written
+ * (bin/record-redaction.ts: env values, Secret and ConfigMap data, tokens and credentials never
+ * reach the file). Which channels and views are recorded and what a secret is are the daemon's
+ * to say (bin/kubelet.ts): the kernel knows no kubelet channel, CRI message or pod field.
  *
  * Writes are buffered and flushed asynchronously (never on the hot path); the file rotates at
  * `maxBytes` (FILE → FILE.1 … FILE.<keep>; an existing file is appended to and its size counts),
@@ -30,7 +33,9 @@ import type { Bus } from './bus.ts';
 import type { Clock } from './clock.ts';
 import { errText, type Logger } from './log.ts';
 
-export const RECORDING_FORMAT = 1;
+/** 2: views (the daemon's recorded views: the Node) are recorded; replay feeds them back. */
+export const RECORDING_FORMAT = 2;
+
 
 
 /** Records kept in memory before `open()` (deferOpen); beyond it they are dropped and counted. */
@@ -53,8 +58,12 @@ export interface RecorderOptions {
    * written before are kept in memory (bounded) and written after the header.
    */
   deferOpen?: boolean;
-  /** A wrapped call's arguments as written (a copy with credentials replaced). Default: unchanged. */
-  redactArgs?: (method: string, args: readonly unknown[]) => unknown[];
+  /**
+   * The daemon's redaction of each record before it is written (a copy; the caller's objects stay
+   * as they are). It may keep state for the session (values learned, hashes rewritten): one
+   * function per recorder. Default: records are written as they are.
+   */
+  redact?: (rec: Record<string, unknown>) => Record<string, unknown>;
 }
 
 export interface RecorderStats {
@@ -79,8 +88,11 @@ export interface Recorder {
    * unless `deferOpen`. Throws when the file cannot be opened (the caller fails its start).
    */
   open(): void;
-  /** Records every message sent on the event channels named. Returns the untap. */
-  tapBus(bus: Bus, channels: readonly string[]): () => void;
+  /**
+   * Records every message sent on the event channels named, and each new value of the views
+   * named (an unchanged value republished is left out). Returns the untap.
+   */
+  tapBus(bus: Bus, channels: readonly string[], views?: readonly string[]): () => void;
   /** A proxy that records every call of `target`'s methods, its arguments and its answer. */
   wrap<T extends object>(target: T, prefix?: string, methods?: readonly string[]): T;
   stats(): RecorderStats;
@@ -109,8 +121,8 @@ export function createRecorder(opts: RecorderOptions): Recorder {
   const keep = Math.max(1, opts.keep ?? 3);
   const maxQueued = opts.maxQueuedBytes ?? 16 * 1024 * 1024;
   const log = opts.log;
-  const redactArgs = opts.redactArgs ?? ((_method: string, args: readonly unknown[]) => [...args]);
-  const session: Record<string, unknown> = { k: 'header', format: RECORDING_FORMAT, ...opts.header };
+  const redact = opts.redact ?? ((rec: Record<string, unknown>) => rec);
+  const session: Record<string, unknown> = redact({ k: 'header', format: RECORDING_FORMAT, ...opts.header });
   // The header carries the creation time: whatever is written before open() comes after it.
   const createdAt = opts.clock.now();
   let seq = 0;
@@ -206,7 +218,7 @@ export function createRecorder(opts: RecorderOptions): Recorder {
   const write = (rec: Record<string, unknown>) => {
     if (closed || failure !== null) return;
     try {
-      const body = JSON.stringify(rec, jsonSafe);
+      const body = JSON.stringify(redact(rec), jsonSafe);
       if (stream) emit(opts.clock.now(), body, false);
       else if (early && early.length < MAX_EARLY_RECORDS) early.push({ t: opts.clock.now(), body });
       else drop(`more than ${MAX_EARLY_RECORDS} records before the file was opened`);
@@ -237,10 +249,24 @@ export function createRecorder(opts: RecorderOptions): Recorder {
   return {
     write,
     open,
-    tapBus(bus, channels) {
+    tapBus(bus, channels, viewChannels = []) {
       const watched = new Set(channels);
+      const views = new Set(viewChannels);
+      const last = new Map<string, string>();
       return bus.tap((kind, ch, msg) => {
         if (kind === 'event' && watched.has(ch)) write({ k: 'in', ch, msg });
+        else if (kind === 'view' && views.has(ch)) {
+          // a republished, unchanged value (a heartbeat) is no news for the replay
+          let text: string;
+          try {
+            text = JSON.stringify(msg, jsonSafe);
+          } catch (e) {
+            return fail(e);
+          }
+          if (last.get(ch) === text) return;
+          last.set(ch, text);
+          write({ k: 'view', ch, v: msg });
+        }
       });
     },
     wrap<T extends object>(target: T, prefix = 'cri', methods?: readonly string[]): T {
@@ -252,7 +278,7 @@ export function createRecorder(opts: RecorderOptions): Recorder {
           if (only && !only.has(prop)) return (v as (...a: unknown[]) => unknown).bind(obj);
           return (...args: unknown[]) => {
             const id = ++callId;
-            write({ k: prefix, id, m: prop, args: redactArgs(prop, args) });
+            write({ k: prefix, id, m: prop, args });
             const out = (v as (...a: unknown[]) => unknown).apply(obj, args);
             if (out instanceof Promise) {
               return out.then(

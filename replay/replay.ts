@@ -16,13 +16,17 @@
  * is not down to latency).
  *
  * Normalisation, and why it is safe: the arguments are compared as JSON (what the recorder
- * wrote: `undefined` dropped in objects, `null` in arrays), cut to the decision's own
+ * wrote: `undefined` dropped in objects, `null` in arrays), redacted as the recorder redacts
+ * (protocols/redact.ts: idempotent, so a recorded placeholder stays itself and a credential the
+ * replayed kubelet holds becomes the same placeholder), cut to the decision's own
  * parameters. The per-call options (`{ timeoutMs }`, a transport deadline) are not compared;
  * nothing else is ignored. Ids need no normalising because the replay runtime hands out, for a
  * matched RunPodSandbox or CreateContainer, the id recorded in its answer; images are the
  * recorded image ids; the pods themselves are the recorded `config` inputs, so annotations such
  * as kubernetes.io/config.seen are the recorded ones.
  */
+
+import { redactSecrets } from '../protocols/redact.ts';
 
 /** One line of a recording. */
 export type RecordLine = Record<string, unknown> & { t: number; n: number; k: string };
@@ -160,10 +164,13 @@ export function toRecords(parsed: Record<string, unknown>[]): RecordLine[] {
 
 const uidOf = (labels: unknown): string | undefined => (labels as Record<string, string> | undefined)?.['io.kubernetes.pod.uid'];
 
-/** JSON as the recorder writes it, cut to the decision's parameters, trailing nulls dropped. */
+/**
+ * JSON as the recorder writes it, redacted as the recorder redacts (so a replayed decision
+ * compares equal to its recorded twin), cut to the decision's parameters, trailing nulls dropped.
+ */
 export function normalizeArgs(m: string, args: unknown[]): unknown[] {
   const n = DECISION_METHODS[m] ?? args.length;
-  const out = JSON.parse(JSON.stringify(args.slice(0, n))) as unknown[];
+  const out = JSON.parse(JSON.stringify(redactSecrets(args.slice(0, n)))) as unknown[];
   while (out.length && out[out.length - 1] === null) out.pop();
   return out;
 }
@@ -226,7 +233,7 @@ export function analyseRecording(records: RecordLine[]): Analysis {
   for (const [index, r] of records.entries()) {
     if (index < skipped) continue;
     if (isSessionHeader(r)) {
-      if (typeof r.format === 'number' && r.format > 1) throw new Error(`recording: format ${r.format} is newer than this replay (1)`);
+      if (typeof r.format === 'number' && r.format > 2) throw new Error(`recording: format ${r.format} is newer than this replay (2)`);
       sessions.push({ index: sessions.length, header: r, start: r.t, kubeletStart: r.t, end: r.t, records: [], timing: sessionTiming(r, 0) });
       open.clear();
     }

@@ -2,7 +2,7 @@
  * Records a node session on real containerd as a replay trace: the real daemon (bin/kubelet-ts)
  * runs with `--record` against a private containerd (specs/support/containerd.ts) and the
  * locally built busybox/pause images, while this script drives one scenario through the static
- * pod directory. The recorder writes JSON lines; the trace lands gzipped (a 30 s session is about
+ * pod directory (or, in a cluster, through the API server stand-in). The recorder writes JSON lines; the trace lands gzipped (a 30 s session is about
  * 250 KB of JSON, 12 KB gzipped) in specs/replay/traces/<scenario>.jsonl.gz, or in --out=FILE
  * (gzipped when FILE ends in .gz). `kubelet-ts replay` reads both forms.
  *
@@ -16,6 +16,9 @@
  *   restart-adoption  the kubelet stops; a new one on the same runtime and root dir adopts the
  *                     running pod without restarting it (both sessions in one file: the recorder
  *                     appends, the second header line starts the second session)
+ *   cluster-admission in a cluster (the API server stand-in, specs/support/apiserver): two API
+ *                     pods, one admitted and run, one asking for 900Gi of memory rejected
+ *                     OutOfmemory against the Node's allocatable (recorded as the `node` view)
  *   all               every scenario, one after the other
  *
  * Everything it starts (containerd, the daemons, the pods, the work directory) is removed at the
@@ -27,6 +30,7 @@ import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Container, CriRuntime } from '../protocols/cri/types.ts';
+import { startApiServer, type JsonObject } from '../specs/support/apiserver/index.ts';
 import { removeAllPods, startContainerd, type ContainerdHandle } from '../specs/support/containerd.ts';
 import { startDaemon, type Daemon } from '../specs/support/daemon.ts';
 import { BUSYBOX_IMAGE, BUSYBOX_IMAGE_2 } from '../specs/support/images.ts';
@@ -34,7 +38,7 @@ import { eventually, sleep } from '../specs/support/wait.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const NODE = 'node-r';
-const SCENARIOS = ['pod-start', 'crash-loop', 'manifest-edit', 'deletion', 'restart-adoption'] as const;
+const SCENARIOS = ['pod-start', 'crash-loop', 'manifest-edit', 'deletion', 'restart-adoption', 'cluster-admission'] as const;
 type Scenario = typeof SCENARIOS[number];
 
 const SLEEP = ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 1; done'];
@@ -57,8 +61,8 @@ interface Run {
   daemons: Daemon[];
 }
 
-async function daemon(r: Run): Promise<Daemon> {
-  const d = startDaemon({ endpoint: r.containerd.endpoint, manifestDir: r.manifests, rootDir: r.rootDir, nodeName: NODE, args: [`--record=${r.out}`] });
+async function daemon(r: Run, args: string[] = []): Promise<Daemon> {
+  const d = startDaemon({ endpoint: r.containerd.endpoint, manifestDir: r.manifests, rootDir: r.rootDir, nodeName: NODE, args: [`--record=${r.out}`, ...args] });
   r.daemons.push(d);
   await d.waitForLog(/container runtime is ready/, 30_000);
   return d;
@@ -136,6 +140,34 @@ const scenarios: Record<Scenario, (r: Run) => Promise<string>> = {
       throw new Error(`restart-adoption: the pod was disturbed: ${JSON.stringify(after.map((c) => [c.id.slice(0, 12), c.metadata.attempt, c.state]))}`);
     }
     return `container ${before.id.slice(0, 12)} adopted, not restarted`;
+  },
+
+  async 'cluster-admission'(r) {
+    const api = await startApiServer({ nodes: [NODE] });
+    try {
+      const d = await daemon(r, [`--kubeconfig=${api.kubeconfigFor(NODE)}`, '--node-status-update-frequency=2s']);
+      const pod = (name: string, memory: string) => api.store.create('pods', {
+        apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default' },
+        spec: {
+          nodeName: NODE, terminationGracePeriodSeconds: 2,
+          containers: [{ name: 'app', image: BUSYBOX_IMAGE, imagePullPolicy: 'IfNotPresent', command: SLEEP, resources: { requests: { memory } } }],
+        },
+      } as unknown as JsonObject);
+      pod('fits', '16Mi');
+      pod('huge', '900Gi');
+      const phase = (name: string) => (api.store.get('pods', 'default', name) as { status?: { phase?: string; reason?: string } } | undefined)?.status;
+      await eventually(() => phase('fits')?.phase === 'Running', 30_000, 'fits Running');
+      const rejected = await eventually(() => (phase('huge')?.phase === 'Failed' ? phase('huge') : undefined), 30_000, 'huge Failed');
+      if (rejected!.reason !== 'OutOfmemory') throw new Error(`cluster-admission: huge was rejected ${rejected!.reason}, not OutOfmemory`);
+      const huge = await r.cri.listPodSandbox({ labelSelector: { 'io.kubernetes.pod.name': 'huge' } });
+      if (huge.length > 0) throw new Error('cluster-admission: the rejected pod has a sandbox');
+      await sleep(5000);
+      await d.stop();
+      return 'fits Running, huge Failed OutOfmemory';
+    } finally {
+      for (const d of r.daemons) await d.stop();
+      await api.stop();
+    }
   },
 };
 

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { formatResult, replayRecording } from '../../bin/replay.ts';
 import { parseRecording } from '../../kernel/recorder.ts';
 import { createCriClient } from '../../adapters/cri/client.ts';
 import type { CriRuntime } from '../../protocols/cri/types.ts';
@@ -279,5 +280,8 @@ describe('pods of a cluster (real containerd, API server stand-in)', () => {
     const answered = new Set(recs.filter((r) => r.k === 'api.ok' || r.k === 'api.err').map((r) => r.id));
     assert.ok(writes.every((w) => answered.has(w.id)), 'each write answered');
     assert.ok(recs.some((r) => r.k === 'api.err'), 'the refused writes are recorded as errors');
+    // the whole cluster session replays: the rejected pods are rejected again (the recorded Node)
+    const replayed = await replayRecording(recs);
+    assert.ok(replayed.identical, formatResult(replayed));
   });
 });

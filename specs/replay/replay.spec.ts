@@ -15,7 +15,7 @@ import { formatResult, readRecording, replayRecording, type ReplayResult } from 
 const ROOT = join(import.meta.dirname, '..', '..');
 const TRACES = join(import.meta.dirname, 'traces');
 const traces = readdirSync(TRACES).filter((f) => /\.jsonl(\.gz)?$/.test(f)).sort();
-const SCENARIOS = ['pod-start', 'crash-loop', 'manifest-edit', 'deletion', 'restart-adoption'];
+const SCENARIOS = ['pod-start', 'crash-loop', 'manifest-edit', 'deletion', 'restart-adoption', 'cluster-admission'];
 
 type Line = Record<string, unknown>;
 const load = (name: string): Line[] => readRecording(join(TRACES, traces.find((f) => f.startsWith(`${name}.jsonl`))!));
@@ -51,6 +51,30 @@ describe('replay of recorded node sessions', () => {
     const r = await replayRecording(recs);
     assert.ok(r.identical, formatResult(r));
     assert.equal(r.sessions, 2);
+  });
+
+  it('cluster-admission (issue 8, defect 7): the pod the recorded kubelet rejected OutOfmemory is rejected in the replay too, from the recorded Node', async () => {
+    const recs = load('cluster-admission');
+    const uidOf = (name: string) => {
+      const pod = recs.flatMap((r) => (r.k === 'in' && r.ch === 'config' ? ((r.msg as { pods?: { metadata: { name: string; uid: string } }[] }).pods ?? []) : []))
+        .find((p) => p.metadata.name === name);
+      return pod!.metadata.uid;
+    };
+    const huge = uidOf('huge');
+    const failed = recs.find((r) => r.k === 'api' && r.m === 'patchPodStatus' && JSON.stringify(r.args).includes('"reason":"OutOfmemory"'));
+    assert.ok(failed && JSON.stringify(failed.args).includes(huge), 'the recorded kubelet wrote huge Failed, OutOfmemory');
+    assert.ok(!decisionsOf(recs, 'runPodSandbox').some(({ r }) => JSON.stringify(r.args).includes(huge)), 'and never started it');
+    assert.ok(recs.some((r) => r.k === 'view' && r.ch === 'node'), 'the Node admission read is recorded');
+    const r = await replayRecording(recs);
+    assert.ok(r.identical, formatResult(r));
+    assert.ok(r.decisions >= 3, 'fits: sandbox, container, start');
+
+    // without the recorded Node (a recording of before), the replay admits and starts huge
+    const before = recs.filter((x) => x.k !== 'view').map((x, i) => (i === 0 ? { ...x, format: 1 } : x));
+    const old = await replayRecording(before);
+    assert.equal(old.identical, false);
+    assert.equal(old.divergence?.pod, huge, formatResult(old));
+    assert.equal(old.divergence?.actual?.m, 'runPodSandbox');
   });
 
   it('crash-loop: the recorded exits drive the restarts (attempts 1, 2, 3 after backoff)', async () => {

@@ -114,7 +114,9 @@ describe('replay of a session recorded on the in-memory runtime', () => {
     const creates = recs.filter((r) => r.k === 'cri' && r.m === 'createContainer').length;
     assert.ok(creates >= 4, `the crash loop restarted (${creates} containers created)`);
     assert.ok(recs.some((r) => r.k === 'cri' && r.m === 'removePodSandbox'), 'the deleted pod was removed');
-    assert.ok(recs.some((r) => r.k === 'cri' && r.m === 'createContainer' && JSON.stringify(r.args).includes('198.51.100.7')), 'HOST_IP in the config');
+    // env values are redacted in CRI configs (protocols/redact.ts), those from the downward API too
+    assert.ok(recs.some((r) => r.k === 'cri' && r.m === 'createContainer' && JSON.stringify(r.args).includes('{"key":"HOST_IP","value":"<redacted>"}')), 'HOST_IP in the config, redacted');
+    assert.ok(recs.some((r) => r.k === 'in' && r.ch === 'runtimeReply' && JSON.stringify(r.msg).includes('"hostIP":"198.51.100.7"')), 'the node IP in the pods\' status');
     const r = await replayRecording(recs);
     assert.ok(r.identical, formatResult(r));
     assert.equal(r.matched, r.decisions);
@@ -189,6 +191,72 @@ describe('replay of a session recorded on the in-memory runtime', () => {
     assert.ok(r.identical, formatResult(r));
     assert.equal(r.sessions, 2);
     assert.equal(r.matched, r.decisions);
+  }));
+
+  it('--record writes pod secrets in plain text (issue 8, defect 3): env values are redacted, and a restart with a pod carrying them still replays identical, adopted', () => onVirtualNode(async ({ path, clock, cri, fs }) => {
+    const SECRET = 'virt-s3cret-4711';
+    fs.writeFile(`${DIR}/env.json`, JSON.stringify({
+      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'env', namespace: 'default', annotations: { 'kubectl.kubernetes.io/last-applied-configuration': `{"env":"${SECRET}"}` } },
+      spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'app', image: IMAGE, command: ['sh', '-c', 'echo $(PASSWORD); sleep 1000'], env: [{ name: 'PASSWORD', value: SECRET }] }] },
+    }));
+    const kubelet = () => createKubelet({
+      flags: { ...DEFAULT_FLAGS, podManifestPath: DIR, record: path, nodeIp: '198.51.100.7' }, clock, log: silentLogger, nodeName: 'node-v', cri, fs, random: () => 0.5,
+    });
+    const k1 = kubelet();
+    await k1.start();
+    await clock.advanceAsync(5000, settle);
+    await k1.stop();
+    const [c] = await cri.listContainers({ state: { state: 'CONTAINER_RUNNING' } });
+    assert.ok(c, 'the pod runs');
+    const created = cri.calls.find((x) => x.method === 'CreateContainer')!.args[1] as { envs?: unknown; command?: string[] };
+    assert.deepEqual([created.envs, created.command], [[{ key: 'PASSWORD', value: SECRET }], ['sh', '-c', `echo ${SECRET}; sleep 1000`]], 'the runtime got the value');
+    await clock.advanceAsync(1000, settle);
+    const k2 = kubelet();
+    await k2.start();
+    await clock.advanceAsync(8000, settle);
+    await k2.stop();
+    const after = await cri.listContainers({ state: { state: 'CONTAINER_RUNNING' } });
+    assert.deepEqual(after.map((x) => x.id), [c.id], 'adopted, not restarted');
+
+    const text = readFileSync(path, 'utf8');
+    assert.ok(!text.includes(SECRET), 'the secret never reaches the recording');
+    const recs = parseRecording(text);
+    const r = await replayRecording(recs);
+    assert.ok(r.identical, formatResult(r));
+    assert.equal(r.sessions, 2);
+    assert.equal(r.matched, r.decisions);
+  }));
+
+  it('a replayed cluster session diverges (issue 8, defect 7): a pod the recorded kubelet rejected OutOfmemory against the Node\'s allocatable is rejected in the replay too', () => onVirtualNode(async ({ path, clock, cri, fs }) => {
+    const apiPod = (name: string, uid: string, memory: string, created: string): Pod => ({
+      apiVersion: 'v1', kind: 'Pod',
+      metadata: { name, namespace: 'default', uid, resourceVersion: '7', creationTimestamp: created },
+      spec: {
+        nodeName: 'node-v', terminationGracePeriodSeconds: 1,
+        containers: [{ name: 'app', image: IMAGE, command: ['sleep', '1000'], resources: { requests: { memory } } }],
+      },
+      status: { phase: 'Pending' },
+    } as Pod);
+    const small = apiPod('small', '6f1c2b8e-0000-4000-8000-00000000000a', '16Mi', '2027-01-15T08:00:00Z');
+    const huge = apiPod('huge', '6f1c2b8e-0000-4000-8000-00000000000b', '900Gi', '2027-01-15T08:00:01Z');
+    const k = createKubelet({
+      flags: { ...DEFAULT_FLAGS, podManifestPath: DIR, record: path, nodeIp: '198.51.100.7' }, clock, log: silentLogger, nodeName: 'node-v', cri, fs, random: () => 0.5,
+      kubeApi: memoryApi(clock, [small, huge]),
+    });
+    await k.start();
+    await clock.advanceAsync(8000, settle);
+    await k.stop();
+    const sandboxes = await cri.listPodSandbox();
+    assert.deepEqual(sandboxes.map((x) => x.metadata.name), ['small'], 'the recorded kubelet ran the small pod only');
+
+    const recs = parseRecording(readFileSync(path, 'utf8'));
+    const rejected = recs.find((r) => r.k === 'api' && r.m === 'patchPodStatus' && JSON.stringify(r.args).includes('OutOfmemory'));
+    assert.ok(rejected, 'the recorded kubelet wrote the huge pod Failed, OutOfmemory');
+    assert.ok(recs.some((r) => r.k === 'view' && r.ch === 'node'), 'the Node admission read is in the recording');
+    const r = await replayRecording(recs);
+    assert.ok(r.identical, formatResult(r));
+    assert.equal(r.matched, r.decisions);
+    assert.ok(r.decisions >= 3, `the small pod's sandbox and container (${r.decisions} decisions)`);
   }));
 
   /** Records a static pod running, `outside` done to the runtime behind the kubelet's back at 3s, then 20s more; the recording. */

@@ -7,12 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import '../../protocols/messages/channels.ts';
 import { createKubelet, RECORDED_CHANNELS } from '../../bin/kubelet.ts';
-import { redactCriArgs } from '../../protocols/cri/redact.ts';
+import { recordRedaction } from '../../bin/record-redaction.ts';
 import { DEFAULT_FLAGS } from '../../bin/flags.ts';
 import { VirtualClock } from '../../kernel/clock.ts';
 import { silentLogger, type Logger } from '../../kernel/log.ts';
 import { Bus } from '../../kernel/bus.ts';
-import { createRecorder, parseRecording } from '../../kernel/recorder.ts';
+import { createRecorder, parseRecording, RECORDING_FORMAT } from '../../kernel/recorder.ts';
 import { MemoryStaticPodFs } from '../../actors/pod-config/adapters.ts';
 import { FakeCri } from '../support/fake-cri.ts';
 import { eventually, sleep } from '../support/wait.ts';
@@ -116,7 +116,7 @@ describe('recorder', () => {
       const h = recs[0]!;
       assert.equal(h.k, 'header', `part ${i} opens with a header`);
       assert.equal(h.node, 'node-p');
-      assert.equal(h.format, 1);
+      assert.equal(h.format, RECORDING_FORMAT);
       if (i === 0) assert.deepEqual([h.part, h.continues], [undefined, undefined]);
       else assert.deepEqual([h.part, h.continues], [i, true]);
       assert.equal(recs.filter((r) => r.k === 'header').length, 1);
@@ -284,7 +284,7 @@ describe('recorder', () => {
   it('PullImage credentials never reach the recording; the runtime still gets them', async () => {
     const dir = tempDir();
     const path = join(dir, 'auth.jsonl');
-    const rec = createRecorder({ path, clock: new VirtualClock(0), redactArgs: redactCriArgs });
+    const rec = createRecorder({ path, clock: new VirtualClock(0), redact: recordRedaction() });
     const got: unknown[] = [];
     const images = { async pullImage(...args: unknown[]) { got.push(args); return 'sha256:abc'; } };
     const cri = rec.wrap(images);
