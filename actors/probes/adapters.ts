@@ -19,6 +19,8 @@ import type { Clock } from '../../kernel/clock.ts';
 import { errText } from '../../kernel/log.ts';
 import { isCriError } from '../../protocols/cri/errors.ts';
 import type { RuntimeService } from '../../protocols/cri/types.ts';
+import type { Container, Probe } from '../../protocols/kube/pod.ts';
+import { resolveContainerPort } from './machine.ts';
 import {
   decodeHealthCheckResponse,
   encodeHealthCheckRequest,
@@ -269,4 +271,38 @@ async function readAtMost(body: AsyncIterable<Buffer> & { destroy(): unknown }, 
     }
   }
   return cap(Buffer.concat(chunks));
+}
+
+/**
+ * One try of a probe's handler against its container (upstream prober.runProbe): the request
+ * built from the spec (host default the pod IP, a port by number or container port name), run
+ * through the runner. A port that does not resolve is unknown (the prober could not tell).
+ */
+export function runHandler(
+  runner: ProbeRunner,
+  p: Probe,
+  c: Container,
+  at: { containerId: string; podIP: string; timeoutSeconds: number },
+): Promise<Outcome> {
+  const timeoutMs = at.timeoutSeconds * 1000;
+  if (p.exec) return runner.exec(at.containerId, p.exec.command ?? [], at.timeoutSeconds);
+  if (p.httpGet) {
+    const port = resolveContainerPort(p.httpGet.port, c);
+    if ('error' in port) return Promise.resolve({ result: 'unknown', error: port.error });
+    const req: HttpProbeRequest = {
+      scheme: (p.httpGet.scheme || 'HTTP').toLowerCase(),
+      host: p.httpGet.host || at.podIP,
+      port: port.port,
+      path: p.httpGet.path ?? '',
+      headers: p.httpGet.httpHeaders ?? [],
+    };
+    return runner.httpGet(req, timeoutMs);
+  }
+  if (p.tcpSocket) {
+    const port = resolveContainerPort(p.tcpSocket.port, c);
+    if ('error' in port) return Promise.resolve({ result: 'unknown', error: port.error });
+    return runner.tcp(p.tcpSocket.host || at.podIP, port.port, timeoutMs);
+  }
+  if (p.grpc) return runner.grpc(at.podIP, p.grpc.port, p.grpc.service ?? '', timeoutMs);
+  return Promise.resolve({ result: 'unknown', error: 'missing probe handler' });
 }

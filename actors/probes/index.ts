@@ -27,13 +27,12 @@ import { channels, defaultPolicy } from '../../kernel/actor.ts';
 import { isTerminalPhase, type Container, type Pod } from '../../protocols/kube/pod.ts';
 import { containerRef, EventReason, recordEvent } from '../../protocols/messages/events.ts';
 import type { ContainerProbeResults, ProbeResult, ProbeType } from '../../protocols/messages/probe.ts';
-import type { Outcome, ProbeRunner } from './adapters.ts';
+import { runHandler, type Outcome, type ProbeRunner } from './adapters.ts';
 import {
   observe,
   probedContainers,
   probeTiming,
   proberMachine,
-  resolveContainerPort,
   type ProberEmitted,
   type ProbeTiming,
 } from './machine.ts';
@@ -111,40 +110,16 @@ export const probes: ActorSpec<ProbesDeps, typeof io> = {
       ctx.bus.send('events', recordEvent(containerRef(w.pod, w.container.name, list), 'Warning', reason, message));
     };
 
-    /** One try of the probe's handler (upstream runProbe). */
-    const runOnce = async (w: Worker, containerId: string): Promise<Outcome> => {
-      const p = w.probe;
-      const podIP = ctx.bus.current('podStatuses')?.get(w.uid)?.podIP ?? '';
-      const timeoutMs = w.timing.timeoutSeconds * 1000;
-      if (p.exec) return runner.exec(containerId, p.exec.command ?? [], w.timing.timeoutSeconds);
-      if (p.httpGet) {
-        const port = resolveContainerPort(p.httpGet.port, w.container);
-        if ('error' in port) return { result: 'unknown', error: port.error };
-        return runner.httpGet(
-          {
-            scheme: (p.httpGet.scheme || 'HTTP').toLowerCase(),
-            host: p.httpGet.host || podIP,
-            port: port.port,
-            path: p.httpGet.path ?? '',
-            headers: p.httpGet.httpHeaders ?? [],
-          },
-          timeoutMs,
-        );
-      }
-      if (p.tcpSocket) {
-        const port = resolveContainerPort(p.tcpSocket.port, w.container);
-        if ('error' in port) return { result: 'unknown', error: port.error };
-        return runner.tcp(p.tcpSocket.host || podIP, port.port, timeoutMs);
-      }
-      if (p.grpc) return runner.grpc(podIP, p.grpc.port, p.grpc.service ?? '', timeoutMs);
-      return { result: 'unknown', error: 'missing probe handler' };
-    };
-
     /** upstream prober.probe: retries on error, events, the worker's result. */
     const runProbe = async (w: Worker, containerId: string) => {
       let o: Outcome = { result: 'unknown', error: '' };
       for (let i = 0; i < MAX_PROBE_RETRIES && !w.stopped; i++) {
-        o = await runOnce(w, containerId);
+        const podIP = ctx.bus.current('podStatuses')?.get(w.uid)?.podIP ?? '';
+        o = await runHandler(runner, w.probe, w.container, {
+          containerId,
+          podIP,
+          timeoutSeconds: w.timing.timeoutSeconds,
+        });
         if (o.result !== 'unknown') break;
       }
       if (w.stopped) return;

@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { RealClock } from '../../kernel/clock.ts';
-import { MAX_OUTPUT_BYTES, probeRunner, probeUrl } from '../../actors/probes/adapters.ts';
+import { MAX_OUTPUT_BYTES, probeRunner, probeUrl, runHandler, type ProbeRunner } from '../../actors/probes/adapters.ts';
 import {
   decodeHealthCheckRequest,
   decodeHealthCheckResponse,
@@ -193,5 +193,41 @@ describe('grpc probe (grpc.health.v1)', () => {
       server.forceShutdown();
       empty.forceShutdown();
     }
+  });
+});
+
+describe('runHandler (the request built from the probe)', () => {
+  const container = { name: 'app', image: 'x', ports: [{ name: 'web', containerPort: 8080 }] };
+  const at = { containerId: 'c1', podIP: '10.88.0.9', timeoutSeconds: 2 };
+  const calls: unknown[] = [];
+  const fake: ProbeRunner = {
+    exec: async (...a) => (calls.push(['exec', ...a]), { result: 'success', output: '' }),
+    httpGet: async (...a) => (calls.push(['http', ...a]), { result: 'success', output: '' }),
+    tcp: async (...a) => (calls.push(['tcp', ...a]), { result: 'success', output: '' }),
+    grpc: async (...a) => (calls.push(['grpc', ...a]), { result: 'success', output: '' }),
+    close: async () => {},
+  };
+
+  it('host defaults to the pod IP, a port by name resolves, the scheme is lower-cased, timeouts in ms (exec in seconds)', async () => {
+    calls.length = 0;
+    await runHandler(fake, { httpGet: { port: 'web', path: '/h', scheme: 'HTTPS' } }, container, at);
+    await runHandler(fake, { tcpSocket: { port: 81, host: 'db.local' } }, container, at);
+    await runHandler(fake, { grpc: { port: 9000 } }, container, at);
+    await runHandler(fake, { exec: { command: ['true'] } }, container, at);
+    assert.deepEqual(calls, [
+      ['http', { scheme: 'https', host: '10.88.0.9', port: 8080, path: '/h', headers: [] }, 2000],
+      ['tcp', 'db.local', 81, 2000],
+      ['grpc', '10.88.0.9', 9000, '', 2000],
+      ['exec', 'c1', ['true'], 2],
+    ]);
+  });
+
+  it('a port name the container does not have is unknown, naming it; nothing is dialled', async () => {
+    calls.length = 0;
+    assert.deepEqual(await runHandler(fake, { tcpSocket: { port: 'metrics' } }, container, at), {
+      result: 'unknown',
+      error: 'port metrics not found',
+    });
+    assert.deepEqual(calls, []);
   });
 });
