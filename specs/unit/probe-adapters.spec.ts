@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { RealClock } from '../../kernel/clock.ts';
-import { MAX_OUTPUT_BYTES, probeRunner, probeUrl, runHandler, type ProbeRunner } from '../../actors/probes/adapters.ts';
+import { MAX_OUTPUT_BYTES, probeRunner, probeUrl, runHandler, type Outcome, type ProbeRunner } from '../../actors/probes/adapters.ts';
 import {
   decodeHealthCheckRequest,
   decodeHealthCheckResponse,
@@ -200,11 +200,15 @@ describe('runHandler (the request built from the probe)', () => {
   const container = { name: 'app', image: 'x', ports: [{ name: 'web', containerPort: 8080 }] };
   const at = { containerId: 'c1', podIP: '10.88.0.9', timeoutSeconds: 2 };
   const calls: unknown[] = [];
+  const record = (call: unknown[]): Outcome => {
+    calls.push(call);
+    return { result: 'success', output: '' };
+  };
   const fake: ProbeRunner = {
-    exec: async (...a) => (calls.push(['exec', ...a]), { result: 'success', output: '' }),
-    httpGet: async (...a) => (calls.push(['http', ...a]), { result: 'success', output: '' }),
-    tcp: async (...a) => (calls.push(['tcp', ...a]), { result: 'success', output: '' }),
-    grpc: async (...a) => (calls.push(['grpc', ...a]), { result: 'success', output: '' }),
+    exec: async (...a) => record(['exec', ...a]),
+    httpGet: async (...a) => record(['http', ...a]),
+    tcp: async (...a) => record(['tcp', ...a]),
+    grpc: async (...a) => record(['grpc', ...a]),
     close: async () => {},
   };
 
