@@ -4,6 +4,8 @@
  * what the specs run is what the daemon runs.
  */
 import '../protocols/messages/channels.ts';
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { child, type ChildSpec } from '../kernel/actor.ts';
 import { Bus } from '../kernel/bus.ts';
 import type { Clock } from '../kernel/clock.ts';
@@ -34,6 +36,7 @@ import { podSourceHttp } from '../actors/pod-source-http/index.ts';
 import { podSourceApi } from '../actors/pod-source-api/index.ts';
 import { podWorkers } from '../actors/pod-workers/index.ts';
 import { podWorkerMachine } from '../actors/pod-workers/machine.ts';
+import { nodePodNetworkFiles, type PodNetworkFiles } from '../actors/runtime/adapters.ts';
 import { runtime } from '../actors/runtime/index.ts';
 import { statusManager } from '../actors/status/index.ts';
 import type { KubeletFlags } from './flags.ts';
@@ -56,6 +59,8 @@ export interface KubeletOptions {
   periods?: { plegRelistMs?: number; syncTickMs?: number; housekeepingMs?: number; runtimeStatusMs?: number; containerGcMs?: number };
   /** containerGC's access to --pod-logs-dir; default the node's file system, none when `fs` is injected. */
   podLogFs?: PodLogFs;
+  /** The runtime's resolver file, node /etc/hosts and pod hosts files; default the node's, none when `fs` is injected. */
+  networkFiles?: PodNetworkFiles;
   /** Where the debug socket listens (main.ts: `<rootDir>/kubelet-ts.sock`); none when unset. */
   debugSocketPath?: string;
   /** Injected by specs instead of the clients built from --kubeconfig (implies cluster mode). */
@@ -83,9 +88,31 @@ const API_WRITES: readonly (keyof KubeApi)[] = [
   'createLease', 'updateLease', 'createEvent', 'patchEvent',
 ];
 
+/**
+ * The resolver file as the kubelet found it at start, for the recording's header: replay forms
+ * the pods' DNS from it (a file changed during the session replays as it was at the start;
+ * `text: null`: it could not be read).
+ */
+function resolvConfAtStart(path: string): { path: string; text: string | null } | undefined {
+  if (path === '') return undefined;
+  try {
+    return { path, text: readFileSync(path, 'utf8') };
+  } catch {
+    return { path, text: null };
+  }
+}
+
 export function createKubelet(opts: KubeletOptions): Kubelet {
   const { flags, clock, log, nodeName } = opts;
   const bus = new Bus();
+  // the runtime's resolver file, node /etc/hosts and pod hosts files (none for a kubelet on injected pod sources)
+  const networkFiles = opts.networkFiles ?? (opts.fs ? undefined : nodePodNetworkFiles(flags.rootDir));
+  // upstream NewMainKubelet: a --cluster-dns entry that is not an IP is skipped, with a log line
+  const clusterDns = flags.clusterDns.filter((ip) => {
+    if (isIP(ip) !== 0) return true;
+    log.warn('invalid clusterDNS IP: skipped', { ip, flag: '--cluster-dns' });
+    return false;
+  });
   const rawCri = opts.cri ?? createCriClient(flags.containerRuntimeEndpoint, { timeoutMs: flags.runtimeRequestTimeoutMs });
   // --record: every syncLoop input and every CRI call with its answer, as JSON lines. The file is
   // opened by start() once the debug socket is ours (a daemon refused because another one serves
@@ -100,6 +127,8 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
         manifestUrlHeader: Object.fromEntries(Object.keys(flags.manifestUrlHeader).map((k) => [k, ['<redacted>']])),
       },
       periods: opts.periods ?? {},
+      // what replay needs to form the same pod DNS (bin/replay.ts recordedNetworkFiles)
+      podNetworkFiles: networkFiles ? { resolvConf: resolvConfAtStart(flags.resolvConf) ?? null } : undefined,
     } })
     : undefined;
   const untapRecorder = recorder?.tapBus(bus);
@@ -158,6 +187,8 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       images: imageManager,
       nodeName,
       hostIP,
+      dns: { clusterDns, clusterDomain: flags.clusterDomain, resolvConf: flags.resolvConf },
+      networkFiles,
       podLogsDir: flags.podLogsDir,
       statusPeriodMs: opts.periods?.runtimeStatusMs,
     }),

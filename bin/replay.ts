@@ -30,6 +30,7 @@ import { parseRecording } from '../kernel/recorder.ts';
 import { analyseRecording, canonical, isSessionHeader, toRecords, type Analysis, type Decision, type Divergence } from '../kernel/replay.ts';
 import { ReplayCri } from '../kernel/replay-cri.ts';
 import type { StaticPodFs } from '../actors/pod-config/adapters.ts';
+import { podHostsFilePath, type PodNetworkFiles } from '../actors/runtime/adapters.ts';
 import type { ManifestFetcher } from '../actors/pod-source-http/adapters.ts';
 import type { PodSource } from '../protocols/messages/channels.ts';
 import type { ConfigEvent } from '../protocols/messages/config.ts';
@@ -79,6 +80,26 @@ const silentFs: StaticPodFs = {
 
 /** The same for --manifest-url. */
 const silentFetcher: ManifestFetcher = { get: () => new Promise(() => {}) };
+
+/**
+ * The runtime's node files, from the recording's header (createKubelet's podNetworkFiles): the
+ * resolver file as the kubelet read it at start, the pods' hosts files at their recorded paths,
+ * never written. Undefined for a recording without them (an older one, or a kubelet on injected
+ * sources): the replayed runtime then has none either.
+ */
+function recordedNetworkFiles(header: Record<string, unknown>, rootDir: string): PodNetworkFiles | undefined {
+  const files = header.podNetworkFiles as { resolvConf?: { path?: string; text?: string | null } | null } | undefined;
+  if (!files) return undefined;
+  const recorded = files.resolvConf;
+  return {
+    readResolvConf: (path) => (recorded?.path === path && typeof recorded.text === 'string'
+      ? Promise.resolve(recorded.text)
+      : Promise.reject(new Error(`open ${path}: no such file or directory`))),
+    readNodeHosts: () => Promise.resolve(''),
+    writePodHostsFile: (uid) => Promise.resolve(podHostsFilePath(rootDir, uid)),
+    removePodHostsFile: () => Promise.resolve(),
+  };
+}
 
 /** Lets every promise chain started by a timer finish before virtual time moves on. */
 async function settle(): Promise<void> {
@@ -275,6 +296,7 @@ export async function replayRecording(source: string | LoadedRecording | Record<
     };
     const k = createKubelet({
       flags, clock, log: silentLogger, nodeName: String(h.node ?? 'node'), cri, fs: silentFs, manifestFetcher: silentFetcher, random: () => 0.5,
+      networkFiles: recordedNetworkFiles(h, flags.rootDir),
       periods: (h.periods ?? {}) as KubeletOptions['periods'],
       sources: recordedSources(recordedFlags, s.records, manifests),
     });

@@ -19,20 +19,22 @@
 import type { ActorContext, ActorSpec } from '../../kernel/actor.ts';
 import { defaultPolicy } from '../../kernel/actor.ts';
 import { criDesc, criErrorText, isCriError } from '../../protocols/cri/errors.ts';
-import type { ContainerStatus as CriContainerStatus, CriRuntime, PodSandboxStatus } from '../../protocols/cri/types.ts';
+import type { ContainerStatus as CriContainerStatus, CriRuntime, PodSandboxConfig, PodSandboxStatus } from '../../protocols/cri/types.ts';
 import { isTerminalPhase, type Pod, type PodStatus } from '../../protocols/kube/pod.ts';
 import type {
   ContainerWaiting, RuntimeCommand, RuntimeHealth, RuntimePodStatus, RuntimeReply, SyncResult,
 } from '../../protocols/messages/channels.ts';
-import type { ImagePort } from './adapters.ts';
+import type { ImagePort, PodNetworkFiles } from './adapters.ts';
 import { CrashBackoff } from './backoff.ts';
 import { computePodActions, getPhase, nextRestartCount } from './compute-pod-actions.ts';
 import { ContainerConfigError, generateContainerConfig, generatePodSandboxConfig } from './cri-config.ts';
-import { EventReason } from '../../protocols/messages/events.ts';
+import { EventReason, nodeRef, recordEvent } from '../../protocols/messages/events.ts';
+import { getPodDns, type DnsSettings } from './dns.ts';
+import { podHostsFileContent, shouldMountHostsFile } from './etc-hosts.ts';
 import { backOffRestartingMessage, runtimeRecorder, type PodLike, type RuntimeRecorder } from './events.ts';
 import { LABEL_POD_UID, runtimePodStatusFromCri } from './labels.ts';
 import { backoffByPod } from './inspect.ts';
-import { generateApiPodStatus } from './pod-status.ts';
+import { generateApiPodStatus, runtimePodIps, sortPodIps } from './pod-status.ts';
 import { errText } from '../../kernel/log.ts';
 import { formatUnsupportedFields } from '../../protocols/kube/fields.ts';
 
@@ -43,11 +45,19 @@ export interface RuntimeDeps {
   /** Root of container logs: <podLogsDir>/<ns>_<name>_<uid>/<container>/<n>.log */
   podLogsDir: string;
   hostIP?: string;
+  /** --cluster-dns, --cluster-domain, --resolv-conf (default: none, none, /etc/resolv.conf). */
+  dns?: DnsSettings;
+  /**
+   * The resolver file, the node's /etc/hosts and the pods' managed hosts files. Without it (specs
+   * on the fake runtime) the resolver file reads as empty and no hosts file is written or mounted.
+   */
+  networkFiles?: PodNetworkFiles;
   /** Upstream checks runtime health every 5s. */
   statusPeriodMs?: number;
 }
 
 const HEALTH_MAX_BACKOFF_MS = 30_000;
+const DEFAULT_DNS: DnsSettings = { clusterDns: [], clusterDomain: '', resolvConf: '/etc/resolv.conf' };
 
 
 function podLogDir(root: string, pod: Pod): string {
@@ -82,6 +92,34 @@ export const runtime: ActorSpec<RuntimeDeps> = {
 
     const apiStatus = (pod: Pod, status: RuntimePodStatus, waiting: ContainerWaiting[], podIsTerminal = false) =>
       generateApiPodStatus(pod, status, { waiting, now: ctx.clock.now(), hostIP: ctx.deps.hostIP, previous: previousStatus(status.uid), podIsTerminal });
+
+    const dns = ctx.deps.dns ?? DEFAULT_DNS;
+    const files = ctx.deps.networkFiles;
+
+    /**
+     * upstream generatePodSandboxConfig with GetPodDNS: the resolver file read and the DNS config
+     * formed (its events recorded), the hostname checked. Throws what keeps the sandbox from being
+     * created (an unreadable resolver file, an FQDN too long).
+     */
+    async function sandboxConfigFor(pod: Pod, attempt: number): Promise<PodSandboxConfig> {
+      const hostResolvConf = dns.resolvConf !== '' && files ? await files.readResolvConf(dns.resolvConf) : '';
+      const formed = getPodDns(pod, { ...dns, nodeIPs: ctx.deps.hostIP ? [ctx.deps.hostIP] : [] }, hostResolvConf);
+      for (const e of formed.events) {
+        if (e.on === 'pod') events.pod(pod, 'Warning', e.reason, e.message);
+        else ctx.bus.send('events', recordEvent(nodeRef(ctx.deps.nodeName), 'Warning', e.reason, e.message));
+      }
+      return generatePodSandboxConfig(pod, attempt, { logDir: podLogDir(ctx.deps.podLogsDir, pod), dnsConfig: formed.config, clusterDomain: dns.clusterDomain });
+    }
+
+    /**
+     * upstream makeHostsMount: the pod's managed hosts file written (again) for a container that
+     * gets it, and its path; undefined when the container does not.
+     */
+    async function etcHostsFor(pod: Pod, container: Pod['spec']['containers'][number], podIPs: readonly string[]): Promise<string | undefined> {
+      if (!files || !shouldMountHostsFile(container, podIPs)) return undefined;
+      const nodeHosts = pod.spec.hostNetwork ? await files.readNodeHosts() : '';
+      return files.writePodHostsFile(pod.metadata.uid, podHostsFileContent(pod, podIPs, dns.clusterDomain, nodeHosts));
+    }
 
     async function syncPod(uid: string, pod: Pod): Promise<SyncResult> {
       const name = pod.metadata?.name ?? '';
@@ -118,31 +156,35 @@ export const runtime: ActorSpec<RuntimeDeps> = {
           await killPodContainers(ctx, cri, status, grace, pod, events);
         }
         let sandboxId = actions.sandboxId;
-        let podIP = status.sandboxes[0]?.ip ?? '';
+        // upstream SyncPod: the pod's IPs as its status has them (a host-network pod's are the node's)
+        let podIPs = sortPodIps(runtimePodIps(status), ctx.deps.hostIP);
+        let sandboxConfig: PodSandboxConfig | undefined;
         if (actions.createSandbox) {
-          const config = generatePodSandboxConfig(pod, actions.attempt, { logDir: podLogDir(ctx.deps.podLogsDir, pod) });
           performed.push(`createSandbox(attempt ${actions.attempt})`);
           try {
-            sandboxId = await cri.runPodSandbox(config);
+            sandboxConfig = await sandboxConfigFor(pod, actions.attempt);
+            sandboxId = await cri.runPodSandbox(sandboxConfig);
           } catch (e) {
             events.pod(pod, 'Warning', EventReason.FailedCreatePodSandBox, `Failed to create pod sandbox: ${criErrorText(e)}`);
             throw e;
           }
           try {
             const s = await cri.podSandboxStatus(sandboxId);
-            podIP = s.network?.ip ?? '';
+            const ips = [s.network?.ip ?? '', ...(s.network?.additionalIps ?? []).map((a) => a.ip)].filter((ip) => ip !== '');
+            if (!pod.spec.hostNetwork) podIPs = sortPodIps(ips, ctx.deps.hostIP);
           } catch (e) {
             events.pod(pod, 'Warning', EventReason.FailedStatusPodSandBox, `Unable to get pod sandbox status: ${criErrorText(e)}`);
             throw e;
           }
         }
+        if (podIPs.length === 0 && pod.spec.hostNetwork && ctx.deps.hostIP) podIPs = [ctx.deps.hostIP];
+        const podIP = podIPs[0] ?? '';
         for (const [id, why] of Object.entries(actions.containersToKill)) {
           performed.push(`kill ${why.name}: ${why.message}`);
           events.killing(pod, why.name, why.message);
           await cri.stopContainer(id, grace);
         }
         if (sandboxId) {
-          const sandboxConfig = generatePodSandboxConfig(pod, actions.attempt, { logDir: podLogDir(ctx.deps.podLogsDir, pod) });
           const toStart = actions.nextInitContainerToStart !== undefined
             ? [{ container: actions.nextInitContainerToStart, init: true }]
             : actions.containersToStart.map((i) => ({ container: pod.spec!.containers[i]!, init: false }));
@@ -162,6 +204,8 @@ export const runtime: ActorSpec<RuntimeDeps> = {
             }
             events.container(pod, name, 'Normal', EventReason.StartedContainer, `Started container ${name}`);
           };
+          // (the config the sandbox was created with, or the pod's as it is now: upstream forms it on every sync)
+          if (toStart.length > 0) sandboxConfig ??= await sandboxConfigFor(pod, actions.attempt);
           for (const { container } of toStart) {
             const restartCount = nextRestartCount(status, container.name);
             const created = actions.createdToStart[container.name];
@@ -177,7 +221,7 @@ export const runtime: ActorSpec<RuntimeDeps> = {
               performed.push(`remove ${container.name} (created, never started)`);
               await cri.removeContainer(id);
             }
-            const img = await images.ensureImageExists(pod, container, sandboxConfig, events.sink(pod, container.name));
+            const img = await images.ensureImageExists(pod, container, sandboxConfig!, events.sink(pod, container.name));
             if (!img.ok) {
               failed(container.name, img.reason);
               waiting.push({ name: container.name, reason: img.reason, message: img.message, retryAt: img.retryAt });
@@ -188,7 +232,10 @@ export const runtime: ActorSpec<RuntimeDeps> = {
             let containerId: string | undefined;
             let config;
             try {
-              config = generateContainerConfig(pod, container, { restartCount, imageRef: img.imageRef, podIP, hostIP: ctx.deps.hostIP });
+              const etcHostsPath = await etcHostsFor(pod, container, podIPs).catch((e: unknown) => {
+                throw new ContainerConfigError(errText(e));
+              });
+              config = generateContainerConfig(pod, container, { restartCount, imageRef: img.imageRef, podIP, podIPs, hostIP: ctx.deps.hostIP, etcHostsPath });
             } catch (e) {
               if (!(e instanceof ContainerConfigError)) throw e;
               failed(container.name, e.message);
@@ -196,7 +243,7 @@ export const runtime: ActorSpec<RuntimeDeps> = {
               continue;
             }
             try {
-              containerId = await cri.createContainer(sandboxId, config, sandboxConfig);
+              containerId = await cri.createContainer(sandboxId, config, sandboxConfig!);
             } catch (e) {
               failed(container.name, criDesc(e));
               if (!isCriError(e) || e.kind === 'Unavailable' || e.kind === 'DeadlineExceeded') throw e;
@@ -273,6 +320,7 @@ export const runtime: ActorSpec<RuntimeDeps> = {
           let error: string | undefined;
           try {
             await removePod(cri, cmd.uid);
+            await files?.removePodHostsFile(cmd.uid);
           } catch (e) {
             error = errText(e);
           }

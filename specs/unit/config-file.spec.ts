@@ -61,6 +61,9 @@ kubeReserved: {cpu: 100m, memory: 256Mi, ephemeral-storage: 1Gi}
 systemReserved: {cpu: "1", memory: 1.5Gi}
 evictionHard: {memory.available: 200Mi, nodefs.available: "5%"}
 evictionPressureTransitionPeriod: 30s
+clusterDNS: [10.96.0.10, "fd00::a"]
+clusterDomain: cluster.local
+resolvConf: /run/systemd/resolve/resolv.conf
 logging: {verbosity: 4}
 `);
     assert.deepEqual(warnings, []);
@@ -87,6 +90,9 @@ logging: {verbosity: 4}
       systemReserved: { cpu: '1', memory: '1.5Gi' },
       evictionHard: { 'memory.available': '200Mi', 'nodefs.available': '5%' },
       evictionPressureTransitionPeriodMs: 30_000,
+      clusterDns: ['10.96.0.10', 'fd00::a'],
+      clusterDomain: 'cluster.local',
+      resolvConf: '/run/systemd/resolve/resolv.conf',
       verbosity: 4,
     });
     // the table covers exactly the fields set above, and each has a flag to override it
@@ -238,9 +244,9 @@ describe('KubeletConfiguration file: lenient decoding', () => {
   });
 
   it('accepts upstream fields kubelet-ts does not implement, listing them as ignored (no warning)', () => {
-    const file = parse('clusterDNS: [10.96.0.10]\ncgroupDriver: systemd\nauthentication: {anonymous: {enabled: false}}\nlogging: {format: text}\n');
+    const file = parse('tlsCertFile: /x.crt\ncgroupDriver: systemd\nauthentication: {anonymous: {enabled: false}}\nlogging: {format: text}\n');
     assert.deepEqual(file.warnings, []);
-    assert.deepEqual(file.ignored, ['clusterDNS', 'cgroupDriver', 'authentication', 'logging.format']);
+    assert.deepEqual(file.ignored, ['tlsCertFile', 'cgroupDriver', 'authentication', 'logging.format']);
     const lines: string[] = [];
     reportConfigFile(createLogger({ verbosity: 0, now: () => 0, sink: { write: (l) => lines.push(l) } }), file);
     assert.deepEqual((JSON.parse(lines[0]!) as { fields: string[] }).fields, file.ignored);
