@@ -4,7 +4,6 @@
  * what the specs run is what the daemon runs.
  */
 import '../protocols/messages/channels.ts';
-import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { child, type ChildSpec } from '../kernel/actor.ts';
 import { Bus } from '../kernel/bus.ts';
@@ -88,25 +87,9 @@ const API_WRITES: readonly (keyof KubeApi)[] = [
   'createLease', 'updateLease', 'createEvent', 'patchEvent',
 ];
 
-/**
- * The resolver file as the kubelet found it at start, for the recording's header: replay forms
- * the pods' DNS from it (a file changed during the session replays as it was at the start;
- * `text: null`: it could not be read).
- */
-function resolvConfAtStart(path: string): { path: string; text: string | null } | undefined {
-  if (path === '') return undefined;
-  try {
-    return { path, text: readFileSync(path, 'utf8') };
-  } catch {
-    return { path, text: null };
-  }
-}
-
 export function createKubelet(opts: KubeletOptions): Kubelet {
   const { flags, clock, log, nodeName } = opts;
   const bus = new Bus();
-  // the runtime's resolver file, node /etc/hosts and pod hosts files (none for a kubelet on injected pod sources)
-  const networkFiles = opts.networkFiles ?? (opts.fs ? undefined : nodePodNetworkFiles(flags.rootDir));
   // upstream NewMainKubelet: a --cluster-dns entry that is not an IP is skipped, with a log line
   const clusterDns = flags.clusterDns.filter((ip) => {
     if (isIP(ip) !== 0) return true;
@@ -117,6 +100,8 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   // --record: every syncLoop input and every CRI call with its answer, as JSON lines. The file is
   // opened by start() once the debug socket is ours (a daemon refused because another one serves
   // the root dir must not write into that one's recording); what comes before waits in memory.
+  // the runtime's resolver file, node /etc/hosts and pod hosts files (none for a kubelet on injected pod sources)
+  const filesPort = opts.networkFiles ?? (opts.fs ? undefined : nodePodNetworkFiles(flags.rootDir));
   const recorder = flags.record
     ? createRecorder({ path: flags.record, clock, maxBytes: flags.recordMaxBytes, log: log.child('recorder'), deferOpen: true, header: {
       node: nodeName, manifests: flags.podManifestPath ?? null,
@@ -127,11 +112,13 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
         manifestUrlHeader: Object.fromEntries(Object.keys(flags.manifestUrlHeader).map((k) => [k, ['<redacted>']])),
       },
       periods: opts.periods ?? {},
-      // what replay needs to form the same pod DNS (bin/replay.ts recordedNetworkFiles)
-      podNetworkFiles: networkFiles ? { resolvConf: resolvConfAtStart(flags.resolvConf) ?? null } : undefined,
+      // the runtime read node files (its resolver file reads are recorded: bin/replay.ts recordedNetworkFiles)
+      podNetworkFiles: filesPort !== undefined,
     } })
     : undefined;
   const untapRecorder = recorder?.tapBus(bus);
+  // --record: each resolver file read with what it returned, for replay
+  const networkFiles = filesPort && recorder ? recorder.wrap(filesPort, 'files', ['readResolvConf']) : filesPort;
   const cri = recorder ? recorder.wrap(rawCri) : rawCri;
   const imageManager = new ImageManager({ images: cri, clock });
 

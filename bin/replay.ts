@@ -82,19 +82,30 @@ const silentFs: StaticPodFs = {
 const silentFetcher: ManifestFetcher = { get: () => new Promise(() => {}) };
 
 /**
- * The runtime's node files, from the recording's header (createKubelet's podNetworkFiles): the
- * resolver file as the kubelet read it at start, the pods' hosts files at their recorded paths,
- * never written. Undefined for a recording without them (an older one, or a kubelet on injected
- * sources): the replayed runtime then has none either.
+ * The runtime's node files, from the recording: a resolver file read answers what the recorded
+ * kubelet's last read of that path at or before this (virtual) time returned (the first one's
+ * before any); the pods' hosts files are at their recorded paths, never written. Undefined for a
+ * recording whose kubelet had none (header podNetworkFiles absent: an older recording, or one on
+ * injected sources): the replayed runtime then has none either.
  */
-function recordedNetworkFiles(header: Record<string, unknown>, rootDir: string): PodNetworkFiles | undefined {
-  const files = header.podNetworkFiles as { resolvConf?: { path?: string; text?: string | null } | null } | undefined;
-  if (!files) return undefined;
-  const recorded = files.resolvConf;
+function recordedNetworkFiles(header: Record<string, unknown>, records: readonly Record<string, unknown>[], clock: VirtualClock, rootDir: string): PodNetworkFiles | undefined {
+  if (header.podNetworkFiles !== true) return undefined;
+  const paths = new Map<unknown, string>();
+  const answers: { t: number; path: string; ok: boolean; text: string }[] = [];
+  for (const r of records) {
+    if (r.k === 'files' && r.m === 'readResolvConf') paths.set(r.id, String((r.args as unknown[] | undefined)?.[0]));
+    const path = paths.get(r.id);
+    if (path === undefined) continue;
+    if (r.k === 'files.ok') answers.push({ t: Number(r.t), path, ok: true, text: String(r.res) });
+    if (r.k === 'files.err') answers.push({ t: Number(r.t), path, ok: false, text: String((r.err as { message?: string } | undefined)?.message) });
+  }
   return {
-    readResolvConf: (path) => (recorded?.path === path && typeof recorded.text === 'string'
-      ? Promise.resolve(recorded.text)
-      : Promise.reject(new Error(`open ${path}: no such file or directory`))),
+    readResolvConf: (path) => {
+      const mine = answers.filter((a) => a.path === path);
+      const a = mine.findLast((x) => x.t <= clock.now()) ?? mine[0];
+      if (!a) return Promise.reject(new Error(`open ${path}: not read by the recorded kubelet`));
+      return a.ok ? Promise.resolve(a.text) : Promise.reject(new Error(a.text));
+    },
     readNodeHosts: () => Promise.resolve(''),
     writePodHostsFile: (uid) => Promise.resolve(podHostsFilePath(rootDir, uid)),
     removePodHostsFile: () => Promise.resolve(),
@@ -296,7 +307,7 @@ export async function replayRecording(source: string | LoadedRecording | Record<
     };
     const k = createKubelet({
       flags, clock, log: silentLogger, nodeName: String(h.node ?? 'node'), cri, fs: silentFs, manifestFetcher: silentFetcher, random: () => 0.5,
-      networkFiles: recordedNetworkFiles(h, flags.rootDir),
+      networkFiles: recordedNetworkFiles(h, s.records, clock, flags.rootDir),
       periods: (h.periods ?? {}) as KubeletOptions['periods'],
       sources: recordedSources(recordedFlags, s.records, manifests),
     });
