@@ -211,3 +211,24 @@ export function getPodDns(pod: Pod, settings: DnsSettings, hostResolvConf: strin
   }
   return { config: { servers: fitNameservers(config.servers, events), searches: fitSearches(config.searches, events), options: config.options }, events };
 }
+
+/**
+ * upstream CheckLimitsForResolvConf (once, as the syncLoop starts): what is wrong with the host's
+ * resolver file for pods, as the message of a CheckLimitsForResolvConf Warning on the node, or
+ * undefined. `read` is the file's text or the error reading it.
+ */
+export function checkLimitsForResolvConf(path: string, read: { text: string } | { error: string }, clusterDomain: string): string | undefined {
+  if ('error' in read) return read.error;
+  const { searches, errors } = parseResolvConf(read.text);
+  if (errors.length > 0) return errors.join(', ');
+  // the cluster search path takes three of the paths
+  const limit = clusterDomain !== '' ? MAX_DNS_SEARCH_PATHS - 3 : MAX_DNS_SEARCH_PATHS;
+  if (searches.length > limit) return `Resolv.conf file '${path}' contains search line consisting of more than ${limit} domains!`;
+  if (searches.some((s) => s.length > MAX_DNS_SEARCH_PATH_CHARS)) {
+    return `Resolv.conf file ${JSON.stringify(path)} contains a search path which length is more than allowed ${MAX_DNS_SEARCH_PATH_CHARS} chars!`;
+  }
+  if (searches.join(' ').length > MAX_DNS_SEARCH_LIST_CHARS) {
+    return `Resolv.conf file '${path}' contains search line which length is more than allowed ${MAX_DNS_SEARCH_LIST_CHARS} chars!`;
+  }
+  return undefined;
+}

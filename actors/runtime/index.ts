@@ -11,10 +11,11 @@
  *
  * Along the way it records upstream's Kubernetes events on the `events` channel (events.ts):
  * Pulling/Pulled/Failed/BackOff for images, Created, Started, Killing, Failed "Error: ..." and
- * BackOff for containers, SandboxChanged, FailedCreatePodSandBox and FailedKillPod for pods, and
- * one Warning `Failed` "Error: <fields>" per pod and list of fields kubelet-ts does not support
- * (said once, not on every sync: the list is a property of the spec, and repeats would spend the
- * pod's event budget).
+ * BackOff for containers, SandboxChanged, FailedCreatePodSandBox and FailedKillPod for pods,
+ * MissingClusterDNS and DNSConfigForming while forming a pod's DNS (CheckLimitsForResolvConf on
+ * the node at start), and one Warning `Failed` "Error: <fields>" per pod and list of fields
+ * kubelet-ts does not support (said once, not on every sync: the list is a property of the spec,
+ * and repeats would spend the pod's event budget).
  */
 import type { ActorContext, ActorSpec } from '../../kernel/actor.ts';
 import { defaultPolicy } from '../../kernel/actor.ts';
@@ -29,7 +30,7 @@ import { CrashBackoff } from './backoff.ts';
 import { computePodActions, getPhase, nextRestartCount } from './compute-pod-actions.ts';
 import { ContainerConfigError, generateContainerConfig, generatePodSandboxConfig } from './cri-config.ts';
 import { EventReason, nodeRef, recordEvent } from '../../protocols/messages/events.ts';
-import { getPodDns, type DnsSettings } from './dns.ts';
+import { checkLimitsForResolvConf, getPodDns, type DnsSettings } from './dns.ts';
 import { podHostsFileContent, shouldMountHostsFile } from './etc-hosts.ts';
 import { backOffRestartingMessage, runtimeRecorder, type PodLike, type RuntimeRecorder } from './events.ts';
 import { LABEL_POD_UID, runtimePodStatusFromCri } from './labels.ts';
@@ -334,6 +335,17 @@ export const runtime: ActorSpec<RuntimeDeps> = {
     }
 
     ctx.on(ctx.bus.events('runtime'), (cmd) => ctx.run(handle(cmd)));
+
+    // upstream checks the host's resolver file once as the syncLoop starts: a Warning on the node
+    if (files && dns.resolvConf !== '') {
+      const path = dns.resolvConf;
+      ctx.run(files.readResolvConf(path).then((text) => ({ text }), (e: unknown) => ({ error: errText(e) })).then((read) => {
+        const problem = checkLimitsForResolvConf(path, read, dns.clusterDomain);
+        if (problem === undefined) return;
+        ctx.log.warn('the resolver file is not fit for pods', { path, problem });
+        ctx.bus.send('events', recordEvent(nodeRef(ctx.deps.nodeName), 'Warning', 'CheckLimitsForResolvConf', problem));
+      }));
+    }
 
     // Runtime health: Status every period; while failing, retry with doubling backoff.
     const period = ctx.deps.statusPeriodMs ?? 5000;

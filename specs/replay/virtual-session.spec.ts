@@ -167,10 +167,12 @@ describe('replay of a session recorded on the in-memory runtime', () => {
     assert.ok(r.identical, formatResult(r));
     assert.equal(r.matched, r.decisions);
 
-    // the same session with the host's first file read differently: the first sandbox differs
+    // the same session with the host's first file read differently (at start and for the first
+    // pod): the first sandbox differs
     const other = structuredClone(recs);
-    const read = other.find((x) => x.k === 'files.ok')!;
-    read.res = 'nameserver 192.0.2.99\nsearch other.example\n';
+    const first = other.filter((x) => x.k === 'files.ok' && String(x.res).includes('192.0.2.53'));
+    assert.ok(first.length >= 1);
+    for (const read of first) read.res = 'nameserver 192.0.2.99\nsearch other.example\n';
     const r2 = await replayRecording(other);
     assert.equal(r2.identical, false);
     assert.match(formatResult(r2), /runPodSandbox/);

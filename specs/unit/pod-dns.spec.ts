@@ -6,13 +6,14 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import '../../protocols/messages/channels.ts';
 import { collect, startActor } from '../../kernel/testing.ts';
+import { Bus } from '../../kernel/bus.ts';
 import { VirtualClock } from '../../kernel/clock.ts';
 import { applyPodDefaults } from '../../protocols/kube/defaults.ts';
 import { PodSchema, type Pod } from '../../protocols/kube/pod.ts';
 import type { ContainerConfig, PodSandboxConfig } from '../../protocols/cri/types.ts';
 import type { RuntimeReply } from '../../protocols/messages/channels.ts';
 import {
-  getPodDns, MAX_DNS_SEARCH_PATHS, mergeDnsOptions, parseResolvConf, podDnsType, type DnsSettings,
+  checkLimitsForResolvConf, getPodDns, MAX_DNS_SEARCH_PATHS, mergeDnsOptions, parseResolvConf, podDnsType, type DnsSettings,
 } from '../../actors/runtime/dns.ts';
 import {
   managedHostsFileContent, nodenameForKernel, podHostnameAndDomain, podHostsFileContent, shouldMountHostsFile,
@@ -22,6 +23,10 @@ import type { PodNetworkFiles } from '../../actors/runtime/adapters.ts';
 import { runtime } from '../../actors/runtime/index.ts';
 import { ImageManager } from '../../actors/images/manager.ts';
 import { FakeCri } from '../support/fake-cri.ts';
+import { createKubelet } from '../../bin/kubelet.ts';
+import { DEFAULT_FLAGS } from '../../bin/flags.ts';
+import { createLogger } from '../../kernel/log.ts';
+import { MemoryStaticPodFs } from '../../actors/pod-config/adapters.ts';
 
 function mkPod(spec: Record<string, unknown> = {}, meta: Record<string, unknown> = {}): Pod {
   return applyPodDefaults(PodSchema.parse({
@@ -165,6 +170,27 @@ describe('getPodDns: resolver limits (DNSConfigForming)', () => {
   });
 });
 
+describe('CheckLimitsForResolvConf (the host\'s file, once at start)', () => {
+  const many = (n: number) => `search ${Array.from({ length: n }, (_, i) => `d${i}.example`).join(' ')}\n`;
+  it('names what makes the file unfit, as upstream words it; nothing for a fit file', () => {
+    assert.equal(checkLimitsForResolvConf('/etc/resolv.conf', { text: HOST_RESOLV }, 'cluster.local'), undefined);
+    assert.equal(checkLimitsForResolvConf('/etc/resolv.conf', { error: 'open /etc/resolv.conf: no such file or directory' }, ''), 'open /etc/resolv.conf: no such file or directory');
+    assert.equal(checkLimitsForResolvConf('/etc/resolv.conf', { text: 'nameserver\n' }, ''), 'nameserver list is empty');
+    assert.equal(checkLimitsForResolvConf('/etc/resolv.conf', { text: many(30) }, ''), undefined);
+    assert.equal(checkLimitsForResolvConf('/etc/resolv.conf', { text: many(30) }, 'cluster.local'), "Resolv.conf file '/etc/resolv.conf' contains search line consisting of more than 29 domains!");
+    assert.equal(checkLimitsForResolvConf('/r', { text: `search ${'a'.repeat(254)}\n` }, ''), 'Resolv.conf file "/r" contains a search path which length is more than allowed 253 chars!');
+    const wide = `search ${Array.from({ length: 10 }, (_, i) => `${i}${'c'.repeat(240)}`).join(' ')}\n`;
+    assert.equal(checkLimitsForResolvConf('/r', { text: wide }, ''), "Resolv.conf file '/r' contains search line which length is more than allowed 2048 chars!");
+  });
+
+  it('the runtime records it on the node once, as it starts', async () => {
+    const r = await runtimeWith(CLUSTER, many(40));
+    await r.settle();
+    assert.deepEqual(r.events.filter((e) => e.reason === 'CheckLimitsForResolvConf').map((e) => [e.involvedObject.kind, e.eventType, e.message]),
+      [['Node', 'Warning', "Resolv.conf file '/etc/resolv.conf' contains search line consisting of more than 29 domains!"]]);
+  });
+});
+
 describe('hostname, subdomain, setHostnameAsFQDN', () => {
   it('the FQDN <hostname>.<subdomain>.<ns>.svc.<clusterDomain>; the sandbox hostname is it only with setHostnameAsFQDN', () => {
     const pod = mkPod({ hostname: 'busybox-1', subdomain: 'busybox-subdomain' }, { namespace: 'default' });
@@ -251,8 +277,9 @@ async function runtimeWith(dns: DnsSettings, resolv: string | undefined) {
   const cri = new FakeCri({ clock });
   cri.addImage('registry.local/app:1.0');
   const mem = memoryFiles(resolv);
-  const a = await startActor(runtime, { cri, images: new ImageManager({ images: cri, clock }), nodeName: 'node-a', podLogsDir: '/l', hostIP: '192.168.1.10', dns, networkFiles: mem.files }, { clock });
-  const events = collect(a.bus, 'events');
+  const bus = new Bus();
+  const events = collect(bus, 'events');
+  const a = await startActor(runtime, { cri, images: new ImageManager({ images: cri, clock }), nodeName: 'node-a', podLogsDir: '/l', hostIP: '192.168.1.10', dns, networkFiles: mem.files }, { clock, bus });
   const replies = collect(a.bus, 'runtimeReply');
   let seq = 0;
   const send = async (cmd: { type: 'runtime.syncPod'; pod: Pod } | { type: 'runtime.removePod'; uid: string }): Promise<RuntimeReply> => {
@@ -264,7 +291,8 @@ async function runtimeWith(dns: DnsSettings, resolv: string | undefined) {
     return r;
   };
   const call = <T>(method: string, i: number) => cri.calls.filter((c) => c.method === method).map((c) => c.args[i] as T);
-  return { cri, events, send, call, ...mem };
+  const settle = () => clock.advanceAsync(0, async () => { for (let j = 0; j < 30; j++) await new Promise((r) => setImmediate(r)); });
+  return { cri, events, send, call, settle, ...mem };
 }
 
 describe('runtime: DNS and /etc/hosts into the CRI calls', () => {
@@ -317,5 +345,28 @@ describe('runtime: DNS and /etc/hosts into the CRI calls', () => {
     const [container] = r.call<ContainerConfig>('CreateContainer', 1);
     assert.deepEqual(container?.envs?.find((e) => e.key === 'POD_IP'), { key: 'POD_IP', value: '192.168.1.10' });
     assert.equal(container?.mounts?.[0]?.containerPath, '/etc/hosts');
+  });
+});
+
+describe('the daemon\'s DNS flags', () => {
+  it('a --cluster-dns entry that is not an IP is skipped with a warning (upstream NewMainKubelet); the others are the pods\' nameservers', async () => {
+    const clock = new VirtualClock(1_800_000_000_000);
+    const cri = new FakeCri({ clock });
+    cri.addImage('registry.local/app:1.0');
+    const dir = '/etc/kubernetes/manifests';
+    const fs = new MemoryStaticPodFs().mkdir('/etc').mkdir('/etc/kubernetes').mkdir(dir)
+      .writeFile(`${dir}/web.json`, JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web', namespace: 'default' }, spec: { containers: [{ name: 'app', image: 'registry.local/app:1.0' }] } }));
+    const lines: string[] = [];
+    const k = createKubelet({
+      flags: { ...DEFAULT_FLAGS, podManifestPath: dir, clusterDns: ['10.96.0.10', 'dns.example', 'fd00::a'], clusterDomain: 'cluster.local' },
+      clock, log: createLogger({ verbosity: 0, now: () => clock.now(), sink: { write: (l) => lines.push(l) } }), nodeName: 'node-v', cri, fs,
+      random: () => 0.5, networkFiles: memoryFiles(HOST_RESOLV).files,
+    });
+    await k.start();
+    await clock.advanceAsync(3000, async () => { for (let j = 0; j < 30; j++) await new Promise((r) => setImmediate(r)); });
+    await k.stop();
+    assert.ok(lines.some((l) => l.includes('invalid clusterDNS IP: skipped') && l.includes('"ip":"dns.example"')), lines.join('\n'));
+    const sandbox = cri.calls.find((c) => c.method === 'RunPodSandbox')?.args[0] as PodSandboxConfig | undefined;
+    assert.deepEqual(sandbox?.dnsConfig?.servers, ['10.96.0.10', 'fd00::a']);
   });
 });
