@@ -10,6 +10,7 @@ import { Bus } from '../../kernel/bus.ts';
 import { VirtualClock } from '../../kernel/clock.ts';
 import { applyPodDefaults } from '../../protocols/kube/defaults.ts';
 import { PodSchema, type Pod } from '../../protocols/kube/pod.ts';
+import { formatFieldError, validatePod } from '../../protocols/kube/validation.ts';
 import type { ContainerConfig, PodSandboxConfig } from '../../protocols/cri/types.ts';
 import type { RuntimeReply } from '../../protocols/messages/channels.ts';
 import {
@@ -368,5 +369,26 @@ describe('the daemon\'s DNS flags', () => {
     assert.ok(lines.some((l) => l.includes('invalid clusterDNS IP: skipped') && l.includes('"ip":"dns.example"')), lines.join('\n'));
     const sandbox = cri.calls.find((c) => c.method === 'RunPodSandbox')?.args[0] as PodSandboxConfig | undefined;
     assert.deepEqual(sandbox?.dnsConfig?.servers, ['10.96.0.10', 'fd00::a']);
+  });
+});
+
+describe('static pod validation of dnsConfig and hostAliases (upstream validatePodDNSConfig, ValidateHostAliases)', () => {
+  const errorsOf = (spec: Record<string, unknown>) => validatePod(mkPod(spec)).map(formatFieldError);
+  it('the docs\' examples are valid', () => {
+    assert.deepEqual(errorsOf({ dnsPolicy: 'None', dnsConfig: { nameservers: ['192.0.2.1'], searches: ['ns1.svc.cluster-domain.example', 'my.dns.search.suffix'], options: [{ name: 'ndots', value: '2' }, { name: 'edns0' }] } }), []);
+    assert.deepEqual(errorsOf({ hostAliases: [{ ip: '127.0.0.1', hostnames: ['foo.local', 'bar.local'] }, { ip: 'fd00::3', hostnames: ['foo.remote'] }] }), []);
+    assert.deepEqual(errorsOf({ dnsConfig: { searches: ['.', 'trailing.dot.'] } }), []);
+  });
+
+  it('refuses what the resolver cannot take, naming the field', () => {
+    assert.deepEqual(errorsOf({ dnsPolicy: 'None', dnsConfig: { searches: ['a.example'] } }), ['spec.dnsConfig.nameservers: Required value: must provide at least one DNS nameserver when `dnsPolicy` is None']);
+    assert.deepEqual(errorsOf({ dnsConfig: { nameservers: ['1.1.1.1', '1.0.0.1', '8.8.8.8', 'dns.example'] } }), [
+      'spec.dnsConfig.nameservers: Invalid value: ["1.1.1.1","1.0.0.1","8.8.8.8","dns.example"]: must not have more than 3 nameservers',
+      'spec.dnsConfig.nameservers[3]: Invalid value: "dns.example": must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)',
+    ]);
+    assert.match(errorsOf({ dnsConfig: { searches: ['Bad_Domain'] } })[0] ?? '', /^spec\.dnsConfig\.searches\[0\]: Invalid value: "Bad_Domain": a lowercase RFC 1123 subdomain/);
+    assert.equal(errorsOf({ dnsConfig: { searches: Array.from({ length: 33 }, (_, i) => `d${i}.example`) } }).length, 1);
+    assert.deepEqual(errorsOf({ dnsConfig: { options: [{ value: '2' }] } }), ['spec.dnsConfig.options[0]: Required value: must not be empty']);
+    assert.deepEqual(errorsOf({ hostAliases: [{ ip: '10.1.2', hostnames: ['ok.example', 'Not OK'] }] }).map((e) => e.split(':')[0]), ['spec.hostAliases[0].ip', 'spec.hostAliases[0].hostnames[1]']);
   });
 });
