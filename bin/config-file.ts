@@ -7,17 +7,18 @@
  *   again over the loaded file; a repeatable flag's first use replaces the file's map);
  * - v1beta1 defaulting: a field left at its Go zero value (`maxPods: 0`, `syncFrequency: "0s"`,
  *   `""`) takes the default, except the pointer fields (`kubeAPIQPS`, `eventRecordQPS`,
- *   `registerNode`) where an explicit 0/false is kept; `nodeStatusReportFrequency` defaults to
- *   `nodeStatusUpdateFrequency` when only that one is set; `evictionHard`, when given, replaces the
- *   default thresholds unless `mergeDefaultEvictionSettings: true`;
- * - relative paths (`staticPodPath`, `podLogsDir`, and our `record.path`) are relative to the
- *   file's directory (KubeletConfigurationPathRefs);
+ *   `registerNode`, `resolvConf`) where an explicit 0/false/"" is kept;
+ *   `nodeStatusReportFrequency` defaults to `nodeStatusUpdateFrequency` when only that one is set;
+ *   `evictionHard`, when given, replaces the default thresholds unless
+ *   `mergeDefaultEvictionSettings: true`;
+ * - relative paths (`staticPodPath`, `podLogsDir`, `resolvConf`, and our `record.path`) are
+ *   relative to the file's directory (KubeletConfigurationPathRefs);
  * - lenient decoding: an unknown or duplicated field is a warning naming it (upstream: "using
  *   lenient decoding as strict decoding failed"), and loading carries on; a file that does not
  *   parse, a wrong kind/apiVersion or a field of the wrong type is an error naming the file, the
  *   line and the field.
  *
- * Upstream fields that kubelet-ts does not implement (authentication, clusterDNS, cgroupDriver,
+ * Upstream fields that kubelet-ts does not implement (authentication, cgroupDriver, tlsCertFile,
  * ...) are accepted and listed as ignored. One kubelet-ts extension: `record: {path, maxBytes}`,
  * the file form of --record / --record-max-bytes (upstream would warn about it as unknown).
  */
@@ -39,7 +40,7 @@ export class ConfigFileError extends Error {
 }
 
 /** How a field is typed upstream and read here. */
-type FieldType = 'string' | 'path' | 'url' | 'duration' | 'int32' | 'int32ptr' | 'boolptr' | 'quantities' | 'thresholds' | 'headers';
+type FieldType = 'string' | 'path' | 'pathptr' | 'strings' | 'url' | 'duration' | 'int32' | 'int32ptr' | 'boolptr' | 'quantities' | 'thresholds' | 'headers';
 
 export interface MappedField {
   /** The v1beta1 JSON name. */
@@ -71,6 +72,10 @@ export const CONFIG_FIELDS: readonly MappedField[] = [
   { field: 'systemReserved', key: 'systemReserved', type: 'quantities' },
   { field: 'evictionHard', key: 'evictionHard', type: 'thresholds' },
   { field: 'evictionPressureTransitionPeriod', key: 'evictionPressureTransitionPeriodMs', type: 'duration' },
+  { field: 'clusterDNS', key: 'clusterDns', type: 'strings' },
+  { field: 'clusterDomain', key: 'clusterDomain', type: 'string' },
+  // a pointer upstream: an explicit "" (no resolver file) is kept, not defaulted
+  { field: 'resolvConf', key: 'resolvConf', type: 'pathptr' },
 ];
 
 /** Mapped fields without a flag of their own: `logging.verbosity` (-v) and `mergeDefaultEvictionSettings`. */
@@ -83,12 +88,12 @@ const UNIMPLEMENTED_FIELDS = new Set([
   'tlsCurvePreferences', 'tlsMinVersion', 'rotateCertificates', 'serverTLSBootstrap', 'authentication', 'authorization',
   'registryPullQPS', 'registryBurst', 'imagePullCredentialsVerificationPolicy', 'preloadedImagesVerificationAllowlist',
   'enableDebuggingHandlers', 'enableContentionProfiling', 'healthzPort', 'healthzBindAddress', 'oomScoreAdj',
-  'clusterDomain', 'clusterDNS', 'streamingConnectionIdleTimeout', 'nodeLeaseDurationSeconds', 'imageMinimumGCAge',
+  'streamingConnectionIdleTimeout', 'nodeLeaseDurationSeconds', 'imageMinimumGCAge',
   'imageMaximumGCAge', 'imageGCHighThresholdPercent', 'imageGCLowThresholdPercent', 'volumeStatsAggPeriod',
   'kubeletCgroups', 'systemCgroups', 'cgroupRoot', 'cgroupsPerQOS', 'cgroupDriver', 'cpuManagerPolicy',
   'singleProcessOOMKill', 'cpuManagerPolicyOptions', 'cpuManagerReconcilePeriod', 'draManagerReconcilePeriod',
   'memoryManagerPolicy', 'topologyManagerPolicy', 'topologyManagerScope', 'topologyManagerPolicyOptions', 'qosReserved',
-  'hairpinMode', 'podCIDR', 'podPidsLimit', 'resolvConf', 'runOnce', 'cpuCFSQuota', 'cpuCFSQuotaPeriod',
+  'hairpinMode', 'podCIDR', 'podPidsLimit', 'runOnce', 'cpuCFSQuota', 'cpuCFSQuotaPeriod',
   'nodeStatusMaxImages', 'maxOpenFiles', 'contentType', 'serializeImagePulls', 'maxParallelImagePulls', 'evictionSoft',
   'evictionSoftGracePeriod', 'evictionMaxPodGracePeriod', 'evictionMinimumReclaim',
   'podsPerCore', 'enableControllerAttachDetach', 'protectKernelDefaults', 'makeIPTablesUtilChains',
@@ -144,6 +149,8 @@ const map = <T extends z.ZodType>(value: T, what: string) => z.record(z.string()
 const TYPE_SCHEMAS: Record<FieldType, z.ZodType> = {
   string: str,
   path: str,
+  pathptr: str,
+  strings: z.array(str, expected('expected a list of strings')),
   url,
   duration,
   int32,
@@ -340,8 +347,8 @@ function toFlagValues(c: ParsedFields, dir: string): Partial<KubeletFlags> {
     const v = c[f.field];
     if (v === undefined) continue;
     // Go zero values mean "not set" (SetDefaults_KubeletConfiguration), except behind pointers
-    if ((v === '' || v === 0) && f.type !== 'int32ptr') continue;
-    out[f.key] = f.type === 'path' ? inDir(v as string) : v;
+    if ((v === '' || v === 0) && f.type !== 'int32ptr' && f.type !== 'pathptr') continue;
+    out[f.key] = (f.type === 'path' || f.type === 'pathptr') && v !== '' ? inDir(v as string) : v;
   }
   if (out.nodeStatusReportFrequencyMs === undefined && out.nodeStatusUpdateFrequencyMs !== undefined) {
     out.nodeStatusReportFrequencyMs = out.nodeStatusUpdateFrequencyMs;

@@ -43,13 +43,21 @@ export interface KubeletFlags {
   /** Header name → values, in the order given; repeated flags add to it. */
   manifestUrlHeader: Record<string, string[]>;
   httpCheckFrequencyMs: number;
+  // pod DNS (actors/runtime/dns.ts)
+  /** --cluster-dns: the cluster DNS servers (ClusterFirst pods' only nameservers), IPv4 and/or IPv6. */
+  clusterDns: string[];
+  /** --cluster-domain: the cluster's DNS domain ("" for none). */
+  clusterDomain: string;
+  /** --resolv-conf: the resolver file pod DNS starts from; "" for none. */
+  resolvConf: string;
 }
 
 /**
  * `map`: key=value,key=value (pflag mapStringString); `thresholds`: signal<value,signal<value;
- * `multimap`: key:value,key:value, repeatable, values accumulate (ColonSeparatedMultimapStringString).
+ * `multimap`: key:value,key:value, repeatable, values accumulate (ColonSeparatedMultimapStringString);
+ * `list`: a,b,c, repeatable, values accumulate (pflag StringSlice).
  */
-type Kind = 'string' | 'int' | 'duration' | 'bool' | 'map' | 'thresholds' | 'multimap';
+type Kind = 'string' | 'int' | 'duration' | 'bool' | 'map' | 'thresholds' | 'multimap' | 'list';
 
 interface FlagDef {
   name: string;
@@ -90,6 +98,9 @@ export const FLAGS: readonly FlagDef[] = [
   { name: 'manifest-url-header', kind: 'multimap', key: 'manifestUrlHeader', help: "HTTP headers for --manifest-url, as 'a:hello,b:again,c:world'; repeatable, values of the same name are all sent in order." },
   { name: 'http-check-frequency', kind: 'duration', key: 'httpCheckFrequencyMs', help: 'How often --manifest-url is fetched. Default 20s.' },
   { name: 'eviction-pressure-transition-period', kind: 'duration', key: 'evictionPressureTransitionPeriodMs', help: 'How long a pressure condition stays True after its eviction signal cleared. Default 5m.' },
+  { name: 'cluster-dns', kind: 'list', key: 'clusterDns', help: 'Comma-separated DNS server IPs (repeatable). ClusterFirst pods get these as their only nameservers, with the cluster search path and ndots:5; without any, they fall back to the Default policy (a MissingClusterDNS event). Entries that are not IPs are skipped with a warning.' },
+  { name: 'cluster-domain', kind: 'string', key: 'clusterDomain', help: 'The cluster\'s DNS domain (e.g. cluster.local): the search path <ns>.svc.<domain> svc.<domain> <domain>, and pods\' FQDNs.' },
+  { name: 'resolv-conf', kind: 'string', key: 'resolvConf', help: 'Resolver file pod DNS starts from (the Default policy\'s, and the host searches of ClusterFirst). "" for none. Default /etc/resolv.conf.' },
   { name: 'eviction-hard', kind: 'thresholds', key: 'evictionHard', help: 'Hard eviction thresholds (memory.available<100Mi,nodefs.available<10%,...); replaces the defaults when given.' },
 ];
 
@@ -125,6 +136,9 @@ export const DEFAULT_FLAGS: KubeletFlags = {
   manifestUrl: undefined,
   manifestUrlHeader: {},
   httpCheckFrequencyMs: 20_000,
+  clusterDns: [],
+  clusterDomain: '',
+  resolvConf: '/etc/resolv.conf',
 };
 
 export class FlagError extends Error {
@@ -189,8 +203,11 @@ function parseMultimap(def: FlagDef, raw: string, into: Record<string, string[]>
   return out;
 }
 
-function convert(def: FlagDef, raw: string, prev: unknown): string | number | boolean | Record<string, string> | Record<string, string[]> {
+function convert(def: FlagDef, raw: string, prev: unknown): string | number | boolean | string[] | Record<string, string> | Record<string, string[]> {
   switch (def.kind) {
+    case 'list':
+      // pflag StringSlice: comma-separated; a repeated flag appends; "" is the empty list
+      return [...(Array.isArray(prev) ? prev as string[] : []), ...(raw === '' ? [] : raw.split(','))];
     case 'multimap':
       return parseMultimap(def, raw, prev as Record<string, string[]>);
     case 'map':

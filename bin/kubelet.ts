@@ -4,6 +4,7 @@
  * what the specs run is what the daemon runs.
  */
 import './channels.ts';
+import { isIP } from 'node:net';
 import { child, type ChildSpec } from '../kernel/actor.ts';
 import { Bus } from '../kernel/bus.ts';
 import type { Clock } from '../kernel/clock.ts';
@@ -36,6 +37,7 @@ import { podWorkers } from '../actors/pod-workers/index.ts';
 import { podWorkerMachine } from '../actors/pod-workers/machine.ts';
 import { probeRunner, type ProbeRunner } from '../actors/probes/adapters.ts';
 import { probes } from '../actors/probes/index.ts';
+import { nodePodNetworkFiles, type PodNetworkFiles } from '../actors/runtime/adapters.ts';
 import { runtime } from '../actors/runtime/index.ts';
 import { statusManager } from '../actors/status/index.ts';
 import type { KubeletFlags } from './flags.ts';
@@ -66,6 +68,8 @@ export interface KubeletOptions {
   periods?: { plegRelistMs?: number; syncTickMs?: number; housekeepingMs?: number; runtimeStatusMs?: number; containerGcMs?: number };
   /** containerGC's access to --pod-logs-dir; default the node's file system, none when `fs` is injected. */
   podLogFs?: PodLogFs;
+  /** The runtime's resolver file, node /etc/hosts and pod hosts files; default the node's, none when `fs` is injected. */
+  networkFiles?: PodNetworkFiles;
   /** Where the debug socket listens (main.ts: `<rootDir>/kubelet-ts.sock`); none when unset. */
   debugSocketPath?: string;
   /** Injected by specs instead of the clients built from --kubeconfig (implies cluster mode). */
@@ -113,10 +117,18 @@ export function probeUserAgent(): string {
 export function createKubelet(opts: KubeletOptions): Kubelet {
   const { flags, clock, log, nodeName } = opts;
   const bus = new Bus();
+  // upstream NewMainKubelet: a --cluster-dns entry that is not an IP is skipped, with a log line
+  const clusterDns = flags.clusterDns.filter((ip) => {
+    if (isIP(ip) !== 0) return true;
+    log.warn('invalid clusterDNS IP: skipped', { ip, flag: '--cluster-dns' });
+    return false;
+  });
   const rawCri = opts.cri ?? createCriClient(flags.containerRuntimeEndpoint, { timeoutMs: flags.runtimeRequestTimeoutMs });
   // --record: every syncLoop input and every CRI call with its answer, as JSON lines. The file is
   // opened by start() once the debug socket is ours (a daemon refused because another one serves
   // the root dir must not write into that one's recording); what comes before waits in memory.
+  // the runtime's resolver file, node /etc/hosts and pod hosts files (none for a kubelet on injected pod sources)
+  const filesPort = opts.networkFiles ?? (opts.fs ? undefined : nodePodNetworkFiles(flags.rootDir));
   const recorder = flags.record
     ? createRecorder({ path: flags.record, clock, maxBytes: flags.recordMaxBytes, log: log.child('recorder'), deferOpen: true, redact: recordRedaction(), header: {
       node: nodeName, manifests: flags.podManifestPath ?? null,
@@ -124,9 +136,13 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       // recorder redacts it like every record (--manifest-url-header values)
       flags: { ...flags, record: undefined },
       periods: opts.periods ?? {},
+      // the runtime read node files (its resolver file reads are recorded: bin/replay.ts recordedNetworkFiles)
+      podNetworkFiles: filesPort !== undefined,
     } })
     : undefined;
   const untapRecorder = recorder?.tapBus(bus, RECORDED_CHANNELS, RECORDED_VIEWS);
+  // --record: each resolver file read with what it returned, for replay
+  const networkFiles = filesPort && recorder ? recorder.wrap(filesPort, 'files', ['readResolvConf']) : filesPort;
   const cri = recorder ? recorder.wrap(rawCri) : rawCri;
   const imageManager = new ImageManager({ images: cri, clock });
   const prober = opts.prober === null ? undefined : opts.prober ?? probeRunner({ cri, clock, userAgent: probeUserAgent() });
@@ -183,6 +199,8 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       images: imageManager,
       nodeName,
       hostIP,
+      dns: { clusterDns, clusterDomain: flags.clusterDomain, resolvConf: flags.resolvConf },
+      networkFiles,
       podLogsDir: flags.podLogsDir,
       statusPeriodMs: opts.periods?.runtimeStatusMs,
     }),

@@ -31,6 +31,7 @@ import { analyseRecording, canonical, isSessionHeader, toRecords, type Analysis,
 import type { BusPort } from '../kernel/bus.ts';
 import { ReplayCri } from '../replay/replay-cri.ts';
 import type { StaticPodFs } from '../actors/pod-config/adapters.ts';
+import { podHostsFilePath, type PodNetworkFiles } from '../actors/runtime/adapters.ts';
 import type { ManifestFetcher } from '../actors/pod-source-http/adapters.ts';
 import type { ContainerProbeResults, PodSource, ProbeResultChanged } from '../protocols/messages/channels.ts';
 import type { ConfigEvent } from '../protocols/messages/config.ts';
@@ -99,6 +100,37 @@ const silentFs: StaticPodFs = {
 
 /** The same for --manifest-url. */
 const silentFetcher: ManifestFetcher = { get: () => new Promise(() => {}) };
+
+/**
+ * The runtime's node files, from the recording: a resolver file read answers what the recorded
+ * kubelet's last read of that path at or before this (virtual) time returned (the first one's
+ * before any); the pods' hosts files are at their recorded paths, never written. Undefined for a
+ * recording whose kubelet had none (header podNetworkFiles absent: an older recording, or one on
+ * injected sources): the replayed runtime then has none either.
+ */
+function recordedNetworkFiles(header: Record<string, unknown>, records: readonly Record<string, unknown>[], clock: VirtualClock, rootDir: string): PodNetworkFiles | undefined {
+  if (header.podNetworkFiles !== true) return undefined;
+  const paths = new Map<unknown, string>();
+  const answers: { t: number; path: string; ok: boolean; text: string }[] = [];
+  for (const r of records) {
+    if (r.k === 'files' && r.m === 'readResolvConf') paths.set(r.id, String((r.args as unknown[] | undefined)?.[0]));
+    const path = paths.get(r.id);
+    if (path === undefined) continue;
+    if (r.k === 'files.ok') answers.push({ t: Number(r.t), path, ok: true, text: String(r.res) });
+    if (r.k === 'files.err') answers.push({ t: Number(r.t), path, ok: false, text: String((r.err as { message?: string } | undefined)?.message) });
+  }
+  return {
+    readResolvConf: (path) => {
+      const mine = answers.filter((a) => a.path === path);
+      const a = mine.findLast((x) => x.t <= clock.now()) ?? mine[0];
+      if (!a) return Promise.reject(new Error(`open ${path}: not read by the recorded kubelet`));
+      return a.ok ? Promise.resolve(a.text) : Promise.reject(new Error(a.text));
+    },
+    readNodeHosts: () => Promise.resolve(''),
+    writePodHostsFile: (uid) => Promise.resolve(podHostsFilePath(rootDir, uid)),
+    removePodHostsFile: () => Promise.resolve(),
+  };
+}
 
 /** Lets every promise chain started by a timer finish before virtual time moves on. */
 async function settle(): Promise<void> {
@@ -298,6 +330,7 @@ export async function replayRecording(source: string | LoadedRecording | Record<
       flags, clock, log: silentLogger, nodeName: String(h.node ?? 'node'), cri, fs: silentFs, manifestFetcher: silentFetcher, random: () => 0.5,
       // no prober: the recorded probe results stand in (below)
       prober: null,
+      networkFiles: recordedNetworkFiles(h, s.records, clock, flags.rootDir),
       periods: (h.periods ?? {}) as KubeletOptions['periods'],
       sources,
       // as the recorded cluster-mode kubelet, new API pods wait for the Node (recorded views, format 2)

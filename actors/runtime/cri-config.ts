@@ -14,6 +14,7 @@ import type {
 import type { Container, Pod, Quantity } from '../../protocols/kube/pod.ts';
 import { parseQuantity } from '../../protocols/kube/quantity.ts';
 import { networkNamespaceForPod } from './compute-pod-actions.ts';
+import { ETC_HOSTS_PATH, nodenameForKernel, podHostnameAndDomain } from './etc-hosts.ts';
 import { newContainerAnnotations, newContainerLabels, newPodAnnotations, newPodLabels } from './labels.ts';
 import { getPodQos } from './pod-status.ts';
 
@@ -312,20 +313,14 @@ export function containerSecurityContext(pod: Pod, container: Container): LinuxC
 // ---------------------------------------------------------------------------------------------
 // sandbox
 
-const HOSTNAME_MAX_LEN = 63;
-
 /**
- * upstream GeneratePodHostNameAndDomain + truncatePodHostnameIfNeeded + GetNodenameForKernel:
- * spec.hostname or the pod name, cut to 63 characters without a trailing '-' or '.'; the FQDN
- * when setHostnameAsFQDN and a subdomain and cluster domain are known.
+ * The sandbox's hostname (upstream GeneratePodHostNameAndDomain + GetNodenameForKernel): the
+ * short hostname, or the FQDN with setHostnameAsFQDN and a subdomain. Throws PodHostnameError for
+ * an FQDN over 64 characters: upstream then fails the sandbox.
  */
-export function podHostname(pod: Pod, clusterDomain?: string): string {
-  let hostname = pod.spec.hostname || pod.metadata.name;
-  if (hostname.length > HOSTNAME_MAX_LEN) hostname = hostname.slice(0, HOSTNAME_MAX_LEN).replace(/[-.]+$/, '');
-  const sub = pod.spec.subdomain;
-  const fqdn = (pod.spec as { setHostnameAsFQDN?: boolean }).setHostnameAsFQDN === true;
-  if (fqdn && sub && clusterDomain) return `${hostname}.${sub}.${pod.metadata.namespace}.svc.${clusterDomain}`;
-  return hostname;
+export function podHostname(pod: Pod, clusterDomain = ''): string {
+  const { hostname, domain } = podHostnameAndDomain(pod, clusterDomain);
+  return nodenameForKernel(hostname, domain, (pod.spec as { setHostnameAsFQDN?: boolean }).setHostnameAsFQDN);
 }
 
 function toRuntimeProtocol(p: string | undefined): Protocol {
@@ -349,28 +344,14 @@ export function podPortMappings(pod: Pod): PortMapping[] {
   return out;
 }
 
-/** dnsPolicy None: the pod's own dnsConfig; otherwise the caller's (resolv.conf, cluster DNS). */
-function podDnsConfig(pod: Pod, given: DNSConfig | undefined): DNSConfig | undefined {
-  if (given) return given;
-  if (pod.spec.dnsPolicy !== 'None') return undefined;
-  const cfg = (pod.spec.dnsConfig ?? {}) as {
-    nameservers?: string[]; searches?: string[]; options?: { name?: string; value?: string }[];
-  };
-  return {
-    servers: cfg.nameservers ?? [],
-    searches: cfg.searches ?? [],
-    options: (cfg.options ?? []).map((o) => (o.value !== undefined ? `${o.name}:${o.value}` : String(o.name ?? ''))),
-  };
-}
-
 export interface SandboxConfigOptions {
   /** /var/log/pods/<namespace>_<name>_<uid> */
   logDir: string;
   /** The pod's cgroup (from the container manager). */
   cgroupParent?: string;
-  /** DNS for the sandbox (built by the DNS configurer); dnsPolicy None uses the pod's own. */
+  /** DNS for the sandbox (dns.ts getPodDns, from the pod's dnsPolicy and dnsConfig). */
   dnsConfig?: DNSConfig;
-  /** Cluster domain, for setHostnameAsFQDN. */
+  /** --cluster-domain, for the FQDN (subdomain, setHostnameAsFQDN). */
   clusterDomain?: string;
 }
 
@@ -407,8 +388,9 @@ export function generatePodSandboxConfig(pod: Pod, attempt: number, opts: Sandbo
     logDirectory: opts.logDir,
     linux: generatePodSandboxLinuxConfig(pod, opts.cgroupParent),
   };
-  const dns = podDnsConfig(pod, opts.dnsConfig);
-  if (dns) config.dnsConfig = dns;
+  // An empty DNS config is left out: the runtime treats both alike (containerd copies the node's resolv.conf).
+  const dns = opts.dnsConfig;
+  if (dns && dns.servers.length + dns.searches.length + dns.options.length > 0) config.dnsConfig = dns;
   // With the host's network the sandbox keeps the node's hostname.
   if (!pod.spec.hostNetwork) config.hostname = podHostname(pod, opts.clusterDomain);
   const ports = podPortMappings(pod);
@@ -418,6 +400,11 @@ export function generatePodSandboxConfig(pod: Pod, attempt: number, opts: Sandbo
 
 // ---------------------------------------------------------------------------------------------
 // container
+
+/** upstream makeHostsMount: the managed hosts file at /etc/hosts, read-write, relabelled. */
+export function etcHostsMount(hostPath: string | undefined): Mount[] {
+  return hostPath ? [{ containerPath: ETC_HOSTS_PATH, hostPath, readonly: false, selinuxRelabel: true }] : [];
+}
 
 /** upstream buildContainerLogsPath: relative to the sandbox's log directory. */
 export function containerLogPath(containerName: string, restartCount: number): string {
@@ -431,6 +418,8 @@ export interface ContainerConfigOptions extends EnvOptions, ResourceOptions {
   imageRef: string;
   /** Mounts from the volume manager (and the termination message file). */
   mounts?: Mount[];
+  /** The pod's kubelet-managed hosts file (`<root-dir>/pods/<uid>/etc-hosts`), when it is mounted (etc-hosts.ts shouldMountHostsFile). */
+  etcHostsPath?: string;
   /** Annotations from device plugins and the like; kubelet's own win. */
   annotations?: KeyValueMap;
 }
@@ -449,7 +438,7 @@ export function generateContainerConfig(pod: Pod, container: Container, opts: Co
     annotations: newContainerAnnotations(container, pod, opts.restartCount, opts.annotations),
     logPath: containerLogPath(container.name, opts.restartCount),
     envs,
-    mounts: opts.mounts ?? [],
+    mounts: [...(opts.mounts ?? []), ...etcHostsMount(opts.etcHostsPath)],
     stdin: container.stdin ?? false,
     stdinOnce: container.stdinOnce ?? false,
     tty: container.tty ?? false,

@@ -15,29 +15,32 @@
  *
  * Along the way it records upstream's Kubernetes events on the `events` channel (events.ts):
  * Pulling/Pulled/Failed/BackOff for images, Created, Started, Killing, Failed "Error: ..." and
- * BackOff for containers, SandboxChanged, FailedCreatePodSandBox and FailedKillPod for pods, and
- * one Warning `Failed` "Error: <fields>" per pod and list of fields kubelet-ts does not support
- * (said once, not on every sync: the list is a property of the spec, and repeats would spend the
- * pod's event budget).
+ * BackOff for containers, SandboxChanged, FailedCreatePodSandBox and FailedKillPod for pods,
+ * MissingClusterDNS and DNSConfigForming while forming a pod's DNS (CheckLimitsForResolvConf on
+ * the node at start), and one Warning `Failed` "Error: <fields>" per pod and list of fields
+ * kubelet-ts does not support (said once, not on every sync: the list is a property of the spec,
+ * and repeats would spend the pod's event budget).
  */
 import { channels, type ActorContext, type ActorSpec } from '../../kernel/actor.ts';
 import { defaultPolicy } from '../../kernel/actor.ts';
 import { criDesc, criErrorText, isCriError } from '../../protocols/cri/errors.ts';
-import type { ContainerStatus as CriContainerStatus, CriRuntime, PodSandboxStatus } from '../../protocols/cri/types.ts';
+import type { ContainerStatus as CriContainerStatus, CriRuntime, PodSandboxConfig, PodSandboxStatus } from '../../protocols/cri/types.ts';
 import { isTerminalPhase, type Pod, type PodStatus } from '../../protocols/kube/pod.ts';
 import type {
   ContainerWaiting, ProbeResults, RuntimeCommand, RuntimeHealth, RuntimePodStatus, RuntimeReply, SyncResult,
 } from '../../protocols/messages/channels.ts';
-import type { ImagePort } from './adapters.ts';
+import type { ImagePort, PodNetworkFiles } from './adapters.ts';
 import { CrashBackoff } from './backoff.ts';
 import { computePodActions, getPhase, nextRestartCount, type ContainerToKill } from './compute-pod-actions.ts';
 import { ContainerConfigError, generateContainerConfig, generatePodSandboxConfig } from './cri-config.ts';
-import { EventReason } from '../../protocols/messages/events.ts';
+import { EventReason, nodeRef, recordEvent } from '../../protocols/messages/events.ts';
+import { checkLimitsForResolvConf, getPodDns, type DnsSettings } from './dns.ts';
+import { podHostsFileContent, shouldMountHostsFile } from './etc-hosts.ts';
 import { backOffRestartingMessage, runtimeRecorder, type PodLike, type RuntimeRecorder } from './events.ts';
 import { LABEL_POD_UID, runtimePodStatusFromCri } from './labels.ts';
 import { CREATE_CONCURRENCY, Limiter, mapLimited, STATUS_READ_CONCURRENCY, STOP_CONCURRENCY, unlessAborted } from './limiter.ts';
 import { backoffByPod } from './inspect.ts';
-import { generateApiPodStatus } from './pod-status.ts';
+import { generateApiPodStatus, runtimePodIps, sortPodIps } from './pod-status.ts';
 import { errText } from '../../kernel/log.ts';
 import { formatUnsupportedFields } from '../../protocols/kube/fields.ts';
 
@@ -48,11 +51,19 @@ export interface RuntimeDeps {
   /** Root of container logs: <podLogsDir>/<ns>_<name>_<uid>/<container>/<n>.log */
   podLogsDir: string;
   hostIP?: string;
+  /** --cluster-dns, --cluster-domain, --resolv-conf (default: none, none, /etc/resolv.conf). */
+  dns?: DnsSettings;
+  /**
+   * The resolver file, the node's /etc/hosts and the pods' managed hosts files. Without it (specs
+   * on the fake runtime) the resolver file reads as empty and no hosts file is written or mounted.
+   */
+  networkFiles?: PodNetworkFiles;
   /** Upstream checks runtime health every 5s. */
   statusPeriodMs?: number;
 }
 
 const HEALTH_MAX_BACKOFF_MS = 30_000;
+const DEFAULT_DNS: DnsSettings = { clusterDns: [], clusterDomain: '', resolvConf: '/etc/resolv.conf' };
 
 /** The runtime's node-wide bounds on CRI calls (limiter.ts), shared by every command. */
 interface CriLimits {
@@ -114,6 +125,34 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
         probes: ctx.bus.current('probeResults'),
       });
 
+    const dns = ctx.deps.dns ?? DEFAULT_DNS;
+    const files = ctx.deps.networkFiles;
+
+    /**
+     * upstream generatePodSandboxConfig with GetPodDNS: the resolver file read and the DNS config
+     * formed (its events recorded), the hostname checked. Throws what keeps the sandbox from being
+     * created (an unreadable resolver file, an FQDN too long).
+     */
+    async function sandboxConfigFor(pod: Pod, attempt: number): Promise<PodSandboxConfig> {
+      const hostResolvConf = dns.resolvConf !== '' && files ? await files.readResolvConf(dns.resolvConf) : '';
+      const formed = getPodDns(pod, { ...dns, nodeIPs: ctx.deps.hostIP ? [ctx.deps.hostIP] : [] }, hostResolvConf);
+      for (const e of formed.events) {
+        if (e.on === 'pod') events.pod(pod, 'Warning', e.reason, e.message);
+        else ctx.bus.send('events', recordEvent(nodeRef(ctx.deps.nodeName), 'Warning', e.reason, e.message));
+      }
+      return generatePodSandboxConfig(pod, attempt, { logDir: podLogDir(ctx.deps.podLogsDir, pod), dnsConfig: formed.config, clusterDomain: dns.clusterDomain });
+    }
+
+    /**
+     * upstream makeHostsMount: the pod's managed hosts file written (again) for a container that
+     * gets it, and its path; undefined when the container does not.
+     */
+    async function etcHostsFor(pod: Pod, container: Pod['spec']['containers'][number], podIPs: readonly string[]): Promise<string | undefined> {
+      if (!files || !shouldMountHostsFile(container, podIPs)) return undefined;
+      const nodeHosts = pod.spec.hostNetwork ? await files.readNodeHosts() : '';
+      return files.writePodHostsFile(pod.metadata.uid, podHostsFileContent(pod, podIPs, dns.clusterDomain, nodeHosts));
+    }
+
     /**
      * Throws SyncCancelled (out of syncPod, past its error handling) once a kill cancelled the sync:
      * called before every CRI call, and every create waits for its slot with the signal.
@@ -156,12 +195,15 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
           await killPodContainers(ctx, cri, limits, status, grace, pod, events);
         }
         let sandboxId = actions.sandboxId;
-        let podIP = status.sandboxes[0]?.ip ?? '';
+        // upstream SyncPod: the pod's IPs as its status has them (a host-network pod's are the node's)
+        let podIPs = sortPodIps(runtimePodIps(status), ctx.deps.hostIP);
+        let sandboxConfig: PodSandboxConfig | undefined;
         if (actions.createSandbox) {
-          const config = generatePodSandboxConfig(pod, actions.attempt, { logDir: podLogDir(ctx.deps.podLogsDir, pod) });
           performed.push(`createSandbox(attempt ${actions.attempt})`);
           try {
-            sandboxId = await create(() => cri.runPodSandbox(config));
+            const cfg = await sandboxConfigFor(pod, actions.attempt);
+            sandboxConfig = cfg;
+            sandboxId = await create(() => cri.runPodSandbox(cfg));
           } catch (e) {
             if (e instanceof SyncCancelled) throw e;
             events.pod(pod, 'Warning', EventReason.FailedCreatePodSandBox, `Failed to create pod sandbox: ${criErrorText(e)}`);
@@ -170,12 +212,15 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
           boundary();
           try {
             const s = await cri.podSandboxStatus(sandboxId);
-            podIP = s.network?.ip ?? '';
+            const ips = [s.network?.ip ?? '', ...(s.network?.additionalIps ?? []).map((a) => a.ip)].filter((ip) => ip !== '');
+            if (!pod.spec.hostNetwork) podIPs = sortPodIps(ips, ctx.deps.hostIP);
           } catch (e) {
             events.pod(pod, 'Warning', EventReason.FailedStatusPodSandBox, `Unable to get pod sandbox status: ${criErrorText(e)}`);
             throw e;
           }
         }
+        if (podIPs.length === 0 && pod.spec.hostNetwork && ctx.deps.hostIP) podIPs = [ctx.deps.hostIP];
+        const podIP = podIPs[0] ?? '';
         // upstream SyncPod: killing the pod already stopped every container (no second kill, no second event)
         for (const [id, why] of actions.killPod ? [] : Object.entries(actions.containersToKill)) {
           performed.push(`kill ${why.name}: ${why.message}`);
@@ -184,7 +229,6 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
           await limits.stops.run(() => cri.stopContainer(id, killGrace(pod, why, grace)), signal);
         }
         if (sandboxId) {
-          const sandboxConfig = generatePodSandboxConfig(pod, actions.attempt, { logDir: podLogDir(ctx.deps.podLogsDir, pod) });
           const toStart = actions.nextInitContainerToStart !== undefined
             ? [{ container: actions.nextInitContainerToStart, init: true }]
             : actions.containersToStart.map((i) => ({ container: pod.spec!.containers[i]!, init: false }));
@@ -207,6 +251,8 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
             }
             events.container(pod, name, 'Normal', EventReason.StartedContainer, `Started container ${name}`);
           };
+          // (the config the sandbox was created with, or the pod's as it is now: upstream forms it on every sync)
+          if (toStart.length > 0) sandboxConfig ??= await sandboxConfigFor(pod, actions.attempt);
           for (const { container } of toStart) {
             const restartCount = nextRestartCount(status, container.name);
             const created = actions.createdToStart[container.name];
@@ -224,7 +270,7 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
               await limits.stops.run(() => cri.removeContainer(id), signal);
             }
             // A pull can take minutes: a kill does not wait for it (the pull itself goes on).
-            const img = await unlessAborted(images.ensureImageExists(pod, container, sandboxConfig, events.sink(pod, container.name)), signal);
+            const img = await unlessAborted(images.ensureImageExists(pod, container, sandboxConfig!, events.sink(pod, container.name)), signal);
             if (!img.ok) {
               failed(container.name, img.reason);
               waiting.push({ name: container.name, reason: img.reason, message: img.message, retryAt: img.retryAt });
@@ -235,7 +281,10 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
             let containerId: string | undefined;
             let config;
             try {
-              config = generateContainerConfig(pod, container, { restartCount, imageRef: img.imageRef, podIP, hostIP: ctx.deps.hostIP });
+              const etcHostsPath = await etcHostsFor(pod, container, podIPs).catch((e: unknown) => {
+                throw new ContainerConfigError(errText(e));
+              });
+              config = generateContainerConfig(pod, container, { restartCount, imageRef: img.imageRef, podIP, podIPs, hostIP: ctx.deps.hostIP, etcHostsPath });
             } catch (e) {
               if (!(e instanceof ContainerConfigError)) throw e;
               failed(container.name, e.message);
@@ -244,7 +293,7 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
             }
             boundary();
             try {
-              containerId = await create(() => cri.createContainer(sandboxId, config, sandboxConfig));
+              containerId = await create(() => cri.createContainer(sandboxId, config, sandboxConfig!));
             } catch (e) {
               if (e instanceof SyncCancelled) throw e;
               failed(container.name, criDesc(e));
@@ -331,6 +380,7 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
           let error: string | undefined;
           try {
             await removePod(cri, limits, cmd.uid);
+            await files?.removePodHostsFile(cmd.uid);
           } catch (e) {
             error = errText(e);
           }
@@ -358,6 +408,17 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
       if (cmd.type === 'runtime.cancelSync') cancelSync(cmd.uid, cmd.seq);
       else ctx.run(handle(cmd));
     });
+
+    // upstream checks the host's resolver file once as the syncLoop starts: a Warning on the node
+    if (files && dns.resolvConf !== '') {
+      const path = dns.resolvConf;
+      ctx.run(files.readResolvConf(path).then((text) => ({ text }), (e: unknown) => ({ error: errText(e) })).then((read) => {
+        const problem = checkLimitsForResolvConf(path, read, dns.clusterDomain);
+        if (problem === undefined) return;
+        ctx.log.warn('the resolver file is not fit for pods', { path, problem });
+        ctx.bus.send('events', recordEvent(nodeRef(ctx.deps.nodeName), 'Warning', 'CheckLimitsForResolvConf', problem));
+      }));
+    }
 
     // Runtime health: Status every period; while failing, retry with doubling backoff.
     const period = ctx.deps.statusPeriodMs ?? 5000;

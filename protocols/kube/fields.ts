@@ -335,7 +335,8 @@ const podSecurityContextTable: FieldTable = {
   windowsOptions,
 };
 
-const DNS_POLICIES_NOTE = 'Default, and ClusterFirst/ClusterFirstWithHostNet (kubelet-ts has no cluster DNS yet: as upstream without clusterDNS, they fall back to Default, the host\'s resolv.conf, through the runtime); None uses dnsConfig';
+const DNS_POLICIES_NOTE = 'as upstream: ClusterFirst, the --cluster-dns servers alone with the search path <ns>.svc.<domain> svc.<domain> <domain> + the host\'s and ndots:5 (on the host network: Default; without --cluster-dns: Default, with a MissingClusterDNS event); ClusterFirstWithHostNet, the same on the host network; Default, the --resolv-conf file; None, dnsConfig alone';
+const DNS_CONFIG_MERGE = 'merged into the dnsPolicy\'s config as upstream, then trimmed to the resolver limits (a DNSConfigForming event)';
 
 /** The v1 PodSpec, field by field. */
 export const POD_SPEC_FIELDS: FieldTable = {
@@ -343,22 +344,19 @@ export const POD_SPEC_FIELDS: FieldTable = {
   affinity: honoured(`${SCHEDULER}; required node affinity is checked again at admission against the Node (not standalone)`, { whole: true }),
   automountServiceAccountToken: honoured(`${API_SERVER} (its ServiceAccount admission adds the token volume, which is refused)`),
   containers: honoured('run as CRI containers in the pod sandbox', { list: true, containers: true, fields: containerTable('containers') }),
-  dnsConfig: honoured('the sandbox\'s DNS config with dnsPolicy None', {
+  dnsConfig: honoured(`the sandbox's DNS config: ${DNS_CONFIG_MERGE}`, {
     fields: {
-      nameservers: honoured('with dnsPolicy None'),
-      options: honoured('with dnsPolicy None', { list: true, fields: { name: honoured('with dnsPolicy None'), value: honoured('with dnsPolicy None') } }),
-      searches: honoured('with dnsPolicy None'),
-    },
-    refuse: {
-      note: 'with a dnsPolicy other than None (merging it into the cluster or host DNS: issue 10 point 6)',
-      test: (v, ctx) => (ctx.pod.spec.dnsPolicy !== 'None' && isObject(v) && Object.keys(v).length > 0
-        ? `merged with dnsPolicy ${ctx.pod.spec.dnsPolicy ?? 'ClusterFirst'}: only applied with dnsPolicy None (issue 10 point 6)` : undefined),
+      nameservers: honoured('appended without repeats; 3 at most'),
+      options: honoured('merged by name, the pod\'s value winning', { list: true, fields: { name: honoured('the option'), value: honoured('name:value; none: the bare name') } }),
+      searches: honoured('appended without repeats; 32 paths and 2048 characters at most'),
     },
   }),
   dnsPolicy: honoured(DNS_POLICIES_NOTE),
   enableServiceLinks: gap('standalone: as upstream, there are no Services and no variables; with an API server the Service variables (and KUBERNETES_SERVICE_HOST/PORT, which upstream adds whatever the value) are not set yet (' + NO_ISSUE + ')'),
   ephemeralContainers: { ...unsupported(`ephemeral containers (kubectl debug) are not run (${NO_ISSUE}); each is refused on its own, the pod's other containers are not held`), list: true, containers: true },
-  hostAliases: unsupported('the kubelet-managed /etc/hosts is not written yet (issue 10 point 6)'),
+  hostAliases: honoured('entries of the kubelet-managed /etc/hosts (<root-dir>/pods/<uid>/etc-hosts), one line per IP, as upstream', {
+    list: true, fields: { hostnames: honoured('the names on the IP\'s line'), ip: honoured('the line\'s address') },
+  }),
   hostIPC: honoured('the node\'s IPC namespace (CRI NODE)'),
   hostNetwork: honoured('the node\'s network namespace (CRI NODE)'),
   hostPID: honoured('the node\'s PID namespace (CRI NODE)'),
@@ -368,7 +366,7 @@ export const POD_SPEC_FIELDS: FieldTable = {
       test: (v) => (v === false ? `user namespaces are not implemented (${NO_ISSUE})` : undefined),
     },
   }),
-  hostname: honoured('the sandbox\'s hostname, cut to 63 characters as upstream'),
+  hostname: honoured('the sandbox\'s hostname, cut to 63 characters as upstream, and the pod IP\'s name in the managed /etc/hosts'),
   hostnameOverride: unsupported(`not implemented (${NO_ISSUE})`),
   imagePullSecrets: unsupported(`registry credentials are not read yet: pulls are anonymous (${NO_ISSUE}; Secrets come with issue 11)`),
   initContainers: honoured('run one at a time, in order, each to completion, before the regular containers', {
@@ -391,14 +389,9 @@ export const POD_SPEC_FIELDS: FieldTable = {
   securityContext: honoured('the sandbox\'s and each container\'s CRI security context, as upstream merges them', { fields: podSecurityContextTable }),
   serviceAccount: honoured(`${API_SERVER} (deprecated alias of serviceAccountName)`),
   serviceAccountName: honoured(`${API_SERVER}; the downward API's spec.serviceAccountName`),
-  setHostnameAsFQDN: honoured('false: the short hostname', {
-    refuse: {
-      note: 'true: kubelet-ts has no cluster domain yet (issue 10 point 6)',
-      test: (v) => (v === true ? 'kubelet-ts has no cluster domain yet (issue 10 point 6)' : undefined),
-    },
-  }),
+  setHostnameAsFQDN: honoured('true with a subdomain: the sandbox\'s hostname is the FQDN; over 64 characters the sandbox is not created (FailedCreatePodSandBox), as upstream'),
   shareProcessNamespace: honoured('one PID namespace for the pod (CRI POD)'),
-  subdomain: unsupported('the pod\'s FQDN in the kubelet-managed /etc/hosts is not written yet (issue 10 point 6)'),
+  subdomain: honoured('the FQDN <hostname>.<subdomain>.<namespace>.svc.<--cluster-domain> in the managed /etc/hosts (and the hostname with setHostnameAsFQDN)'),
   terminationGracePeriodSeconds: honoured('SIGTERM, then SIGKILL after it, on deletion and when a container is killed'),
   tolerations: honoured('admission checks NoExecute taints, as upstream', {
     list: true,

@@ -12,6 +12,7 @@
  * Validation runs on a defaulted pod (defaults.ts): upstream never validates an undefaulted one,
  * so e.g. an empty `imagePullPolicy` is reported as Required, not silently accepted.
  */
+import { isIP } from 'node:net';
 import type { z } from 'zod';
 import { PodSchema, type Container, type ContainerPort, type ObjectMeta, type Pod, type Probe, type Quantity, type Toleration, type Volume } from './pod.ts';
 import { parseQuantity } from './quantity.ts';
@@ -451,6 +452,44 @@ function validateVolumeMounts(mounts: Container['volumeMounts'], volumes: Set<st
   return errs;
 }
 
+const IP_MESSAGE = 'must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)';
+const isIPAddress = (v: unknown): boolean => typeof v === 'string' && isIP(v) !== 0;
+
+interface PodDnsConfig { nameservers?: unknown[]; searches?: unknown[]; options?: { name?: unknown }[] }
+interface HostAlias { ip?: unknown; hostnames?: unknown[] }
+
+/** upstream validatePodDNSConfig (the resolver limits: 3 nameservers, 32 search paths, 2048 characters). */
+function validatePodDnsConfig(cfg: PodDnsConfig | undefined, policy: string, p: Path): FieldError[] {
+  if (!cfg) return [];
+  if (policy === 'None' && (cfg.nameservers ?? []).length === 0) {
+    return [required(p.child('nameservers'), 'must provide at least one DNS nameserver when `dnsPolicy` is None')];
+  }
+  const errs: FieldError[] = [];
+  const servers = cfg.nameservers ?? [];
+  if (servers.length > 3) errs.push(invalid(p.child('nameservers'), servers, 'must not have more than 3 nameservers'));
+  servers.forEach((ns, i) => { if (!isIPAddress(ns)) errs.push(invalid(p.child('nameservers').index(i), ns, IP_MESSAGE)); });
+  const searches = cfg.searches ?? [];
+  if (searches.length > 32) errs.push(invalid(p.child('searches'), searches, 'must not have more than 32 search paths'));
+  if (searches.map(String).join(' ').length > 2048) errs.push(invalid(p.child('searches'), searches, 'must not have more than 2048 characters (including spaces) in the search list'));
+  searches.forEach((s, i) => {
+    const v = String(s);
+    if (i === 0 && v === '.') return;
+    errs.push(...each(p.child('searches').index(i), s, isDNS1123Subdomain(v.endsWith('.') ? v.slice(0, -1) : v)));
+  });
+  (cfg.options ?? []).forEach((o, i) => { if (!o?.name) errs.push(required(p.child('options').index(i), 'must not be empty')); });
+  return errs;
+}
+
+/** upstream ValidateHostAliases: an IP and DNS subdomains. */
+function validateHostAliases(aliases: HostAlias[] | undefined, p: Path): FieldError[] {
+  const errs: FieldError[] = [];
+  (aliases ?? []).forEach((a, i) => {
+    if (!isIPAddress(a?.ip)) errs.push(invalid(p.index(i).child('ip'), a?.ip, IP_MESSAGE));
+    (a?.hostnames ?? []).forEach((h, j) => errs.push(...each(p.index(i).child('hostnames').index(j), h, isDNS1123Subdomain(String(h)))));
+  });
+  return errs;
+}
+
 function validateId(v: number | undefined, p: Path): FieldError[] {
   return v !== undefined && (v < 0 || v > 2147483647) ? [invalid(p, v, rangeError(0, 2147483647))] : [];
 }
@@ -571,6 +610,8 @@ export function validatePodSpec(spec: Pod['spec'], p = new Path(['spec'])): Fiel
   const dns = spec.dnsPolicy ?? '';
   if (!DNS_POLICIES.includes(dns)) errs.push(notSupported(p.child('dnsPolicy'), dns, DNS_POLICIES));
   if (dns === 'None' && !spec.dnsConfig) errs.push(required(p.child('dnsConfig'), 'must provide `dnsConfig` when `dnsPolicy` is None'));
+  errs.push(...validatePodDnsConfig(spec.dnsConfig as PodDnsConfig | undefined, dns, p.child('dnsConfig')));
+  errs.push(...validateHostAliases(spec.hostAliases as HostAlias[] | undefined, p.child('hostAliases')));
 
   errs.push(...validateLabels(spec.nodeSelector, p.child('nodeSelector')));
 

@@ -111,7 +111,8 @@ describe('pods using fields kubelet-ts does not support (real containerd)', () =
 
     it('the API status shows CreateContainerConfigError naming the field, with one Warning event; the container is not in containerd', async () => {
       const dirs = await node.dirs();
-      node.daemon(dirs, [`--kubeconfig=${api.kubeconfigFor(NODE)}`, '--node-status-update-frequency=2s']);
+      // (with cluster DNS: a ClusterFirst pod on a node without it also gets a MissingClusterDNS Warning)
+      node.daemon(dirs, [`--kubeconfig=${api.kubeconfigFor(NODE)}`, '--node-status-update-frequency=2s', '--cluster-dns=10.96.0.10']);
       await eventually(() => api.store.get('nodes', NODE) !== undefined, 40_000, 'the Node registered');
       const body = {
         apiVersion: 'v1', kind: 'Pod', metadata: { name: 'probed', namespace: 'default' },

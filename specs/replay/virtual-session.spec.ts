@@ -19,6 +19,7 @@ import { VirtualClock } from '../../kernel/clock.ts';
 import { silentLogger } from '../../kernel/log.ts';
 import { parseRecording } from '../../kernel/recorder.ts';
 import { MemoryStaticPodFs } from '../../actors/pod-config/adapters.ts';
+import type { PodNetworkFiles } from '../../actors/runtime/adapters.ts';
 import { ApiError, type KubeApi } from '../../protocols/kube/api.ts';
 import type { Pod } from '../../protocols/kube/pod.ts';
 import type { Clock } from '../../kernel/clock.ts';
@@ -153,6 +154,55 @@ describe('replay of a session recorded on the in-memory runtime', () => {
     const r = await replayRecording(recs);
     assert.ok(r.identical, formatResult(r));
     assert.equal(r.matched, r.decisions);
+  }));
+
+  it('pod DNS and /etc/hosts: the recorded resolver file reads form the same DNS config; a different file diverges at RunPodSandbox', () => onVirtualNode(async ({ path, clock, cri, fs }) => {
+    let resolv = 'nameserver 192.0.2.53\nsearch corp.example\n';
+    const written: string[] = [];
+    const networkFiles: PodNetworkFiles = {
+      readResolvConf: () => Promise.resolve(resolv),
+      readNodeHosts: () => Promise.resolve(''),
+      writePodHostsFile: (uid, content) => { written.push(content); return Promise.resolve(`/var/lib/kubelet/pods/${uid}/etc-hosts`); },
+      removePodHostsFile: () => Promise.resolve(),
+    };
+    const pod = (name: string, policy: string) => JSON.stringify({
+      apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default' },
+      spec: { dnsPolicy: policy, terminationGracePeriodSeconds: 1, hostAliases: [{ ip: '10.1.2.3', hostnames: ['db'] }], containers: [{ name: 'app', image: IMAGE, command: ['sleep', '1000'] }] },
+    });
+    fs.writeFile(`${DIR}/cf.json`, pod('cf', 'ClusterFirst'));
+    const k = createKubelet({
+      flags: { ...DEFAULT_FLAGS, podManifestPath: DIR, record: path, clusterDns: ['10.96.0.10'], clusterDomain: 'cluster.local' },
+      clock, log: silentLogger, nodeName: 'node-v', cri, fs, random: () => 0.5, networkFiles,
+    });
+    await k.start();
+    await clock.advanceAsync(3000, settle);
+    // the host's file changes during the session: the next pod's Default DNS has the new server
+    resolv = 'nameserver 192.0.2.54\n';
+    fs.writeFile(`${DIR}/dflt.json`, pod('dflt', 'Default'));
+    await clock.advanceAsync(25_000, settle);
+    await k.stop();
+
+    const recs = parseRecording(readFileSync(path, 'utf8'));
+    const sandboxes = recs.filter((r) => r.k === 'cri' && r.m === 'runPodSandbox').map((r) => (r.args as [{ dnsConfig?: unknown }])[0].dnsConfig);
+    assert.deepEqual(sandboxes, [
+      { servers: ['10.96.0.10'], searches: ['default.svc.cluster.local', 'svc.cluster.local', 'cluster.local', 'corp.example'], options: ['ndots:5'] },
+      { servers: ['192.0.2.54'], searches: [], options: [] },
+    ]);
+    assert.ok(recs.some((r) => r.k === 'cri' && r.m === 'createContainer' && JSON.stringify(r.args).includes('/var/lib/kubelet/pods/')), 'the hosts file mounted');
+    assert.ok(written.every((w) => w.includes('10.1.2.3\tdb\n')), 'the hosts files carry the alias');
+    const r = await replayRecording(recs);
+    assert.ok(r.identical, formatResult(r));
+    assert.equal(r.matched, r.decisions);
+
+    // the same session with the host's first file read differently (at start and for the first
+    // pod): the first sandbox differs
+    const other = structuredClone(recs);
+    const first = other.filter((x) => x.k === 'files.ok' && String(x.res).includes('192.0.2.53'));
+    assert.ok(first.length >= 1);
+    for (const read of first) read.res = 'nameserver 192.0.2.99\nsearch other.example\n';
+    const r2 = await replayRecording(other);
+    assert.equal(r2.identical, false);
+    assert.match(formatResult(r2), /runPodSandbox/);
   }));
 
   it('a cluster-mode restart whose first API list is slow: the replayed syncLoop waits for the API source too', () => onVirtualNode(async ({ path, clock, cri, fs }) => {

@@ -410,12 +410,12 @@ describe('computePodActions: fields kubelet-ts does not support', () => {
 
   it('a pod-level field holds the next init container and every container behind it, with the reason', () => {
     const pod = mkPod({ init: [{ name: 'i', image: 'x' }], containers: [{ name: 'a', image: 'x' }] });
-    pod.spec.hostAliases = [{ ip: '10.0.0.1', hostnames: ['db'] }];
+    (pod.spec as Record<string, unknown>).resourceClaims = [{ name: 'gpu' }];
     const a = compute(pod, status([sandbox('s1')], []));
     assert.equal(a.nextInitContainerToStart, undefined);
     assert.deepEqual(a.waiting.map((w) => [w.name, w.reason, w.message]), [
-      ['i', 'CreateContainerConfigError', 'spec.hostAliases: not supported by kubelet-ts'],
-      ['a', 'CreateContainerConfigError', 'spec.hostAliases: not supported by kubelet-ts'],
+      ['i', 'CreateContainerConfigError', 'spec.resourceClaims: not supported by kubelet-ts'],
+      ['a', 'CreateContainerConfigError', 'spec.resourceClaims: not supported by kubelet-ts'],
     ]);
   });
 

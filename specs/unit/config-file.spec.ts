@@ -61,6 +61,9 @@ kubeReserved: {cpu: 100m, memory: 256Mi, ephemeral-storage: 1Gi}
 systemReserved: {cpu: "1", memory: 1.5Gi}
 evictionHard: {memory.available: 200Mi, nodefs.available: "5%"}
 evictionPressureTransitionPeriod: 30s
+clusterDNS: [10.96.0.10, "fd00::a"]
+clusterDomain: cluster.local
+resolvConf: /run/systemd/resolve/resolv.conf
 logging: {verbosity: 4}
 `);
     assert.deepEqual(warnings, []);
@@ -87,6 +90,9 @@ logging: {verbosity: 4}
       systemReserved: { cpu: '1', memory: '1.5Gi' },
       evictionHard: { 'memory.available': '200Mi', 'nodefs.available': '5%' },
       evictionPressureTransitionPeriodMs: 30_000,
+      clusterDns: ['10.96.0.10', 'fd00::a'],
+      clusterDomain: 'cluster.local',
+      resolvConf: '/run/systemd/resolve/resolv.conf',
       verbosity: 4,
     });
     // the table covers exactly the fields set above, and each has a flag to override it
@@ -195,6 +201,26 @@ describe('KubeletConfiguration file: precedence', () => {
       { 'memory.available': '1Gi', 'nodefs.available': '5%' });
   });
 
+  it('pod DNS: --cluster-dns is a list (comma-separated, repeatable, dual-stack), --resolv-conf="" is kept; resolvConf: "" in the file too', () => {
+    assert.deepEqual(DEFAULT_FLAGS.clusterDns, []);
+    assert.equal(DEFAULT_FLAGS.clusterDomain, '');
+    assert.equal(DEFAULT_FLAGS.resolvConf, '/etc/resolv.conf');
+    assert.deepEqual(parseFlags(['--cluster-dns=10.96.0.10,fd00::a']).clusterDns, ['10.96.0.10', 'fd00::a']);
+    assert.deepEqual(parseFlags(['--cluster-dns', '10.96.0.10', '--cluster-dns=10.96.0.11']).clusterDns, ['10.96.0.10', '10.96.0.11']);
+    assert.deepEqual(parseFlags(['--cluster-dns=']).clusterDns, []);
+    assert.equal(parseFlags(['--resolv-conf=']).resolvConf, '');
+    assert.equal(parseFlags(['--cluster-domain', 'cluster.local']).clusterDomain, 'cluster.local');
+    const file = 'clusterDNS: [10.0.0.10, 10.0.0.11]\nclusterDomain: corp.local\nresolvConf: ""\n';
+    assert.deepEqual(withFile(file).clusterDns, ['10.0.0.10', '10.0.0.11']);
+    assert.equal(withFile(file).resolvConf, '', 'an explicit "" is no resolver file (a pointer upstream), not the default');
+    assert.equal(withFile('clusterDomain: ""\n').resolvConf, '/etc/resolv.conf');
+    // a relative resolvConf is relative to the file's directory; flags override the file (the first --cluster-dns replaces its list)
+    assert.equal(withFile('resolvConf: resolv.conf\n').resolvConf, '/etc/kubernetes/resolv.conf');
+    const f = withFile(file, ['--cluster-dns=10.96.0.10', '--cluster-domain=cluster.local', '--resolv-conf=/run/resolv.conf']);
+    assert.deepEqual([f.clusterDns, f.clusterDomain, f.resolvConf], [['10.96.0.10'], 'cluster.local', '/run/resolv.conf']);
+    assert.match(errorOf(`${HEAD}clusterDNS: 10.0.0.10\n`), /clusterDNS: Invalid value: "10\.0\.0\.10": expected a list of strings, got a string/);
+  });
+
   it('the example file parses to what it says', () => {
     const path = join(ROOT, 'examples', 'kubelet-config.yaml');
     const file = loadKubeletConfig(path);
@@ -238,9 +264,9 @@ describe('KubeletConfiguration file: lenient decoding', () => {
   });
 
   it('accepts upstream fields kubelet-ts does not implement, listing them as ignored (no warning)', () => {
-    const file = parse('clusterDNS: [10.96.0.10]\ncgroupDriver: systemd\nauthentication: {anonymous: {enabled: false}}\nlogging: {format: text}\n');
+    const file = parse('tlsCertFile: /x.crt\ncgroupDriver: systemd\nauthentication: {anonymous: {enabled: false}}\nlogging: {format: text}\n');
     assert.deepEqual(file.warnings, []);
-    assert.deepEqual(file.ignored, ['clusterDNS', 'cgroupDriver', 'authentication', 'logging.format']);
+    assert.deepEqual(file.ignored, ['tlsCertFile', 'cgroupDriver', 'authentication', 'logging.format']);
     const lines: string[] = [];
     reportConfigFile(createLogger({ verbosity: 0, now: () => 0, sink: { write: (l) => lines.push(l) } }), file);
     assert.deepEqual((JSON.parse(lines[0]!) as { fields: string[] }).fields, file.ignored);

@@ -264,12 +264,10 @@ describe('generatePodSandboxConfig', () => {
     assert.equal(podHostname(mkPod([web], { hostname: 'h', subdomain: 's', setHostnameAsFQDN: true } as Partial<Pod['spec']>), 'cluster.local'), 'h.s.prod.svc.cluster.local');
   });
 
-  it('DNS: the caller\'s config, or the pod\'s own under dnsPolicy None', () => {
+  it('DNS: the config formed by the DNS configurer (dns.ts), as given; none without one', () => {
     assert.equal(generatePodSandboxConfig(mkPod([web]), 0, { logDir: '/l' }).dnsConfig, undefined);
     const given = { servers: ['10.96.0.10'], searches: ['prod.svc.cluster.local'], options: ['ndots:5'] };
     assert.deepEqual(generatePodSandboxConfig(mkPod([web]), 0, { logDir: '/l', dnsConfig: given }).dnsConfig, given);
-    const none = mkPod([web], { dnsPolicy: 'None', dnsConfig: { nameservers: ['1.1.1.1'], options: [{ name: 'ndots', value: '2' }, { name: 'edns0' }] } });
-    assert.deepEqual(generatePodSandboxConfig(none, 0, { logDir: '/l' }).dnsConfig, { servers: ['1.1.1.1'], searches: [], options: ['ndots:2', 'edns0'] });
   });
 });
 

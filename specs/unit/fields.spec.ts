@@ -198,10 +198,11 @@ describe('unsupportedFields', () => {
     assert.deepEqual(refusedPaths({ securityContext: { sysctls: [{ name: 'net.ipv4.tcp_syncookies', value: '1' }, { name: 'kernel/msgmax', value: '1' }] } }),
       ['spec.securityContext.sysctls[1].name']);
     assert.deepEqual(refusedPaths({ dnsPolicy: 'None', dnsConfig: { nameservers: ['1.1.1.1'] } }), []);
-    assert.deepEqual(refusedPaths({ dnsPolicy: 'ClusterFirst', dnsConfig: { options: [{ name: 'ndots', value: '2' }] } }), ['spec.dnsConfig']);
+    assert.deepEqual(refusedPaths({ dnsPolicy: 'ClusterFirst', dnsConfig: { options: [{ name: 'ndots', value: '2' }] } }), []);
+    assert.deepEqual(refusedPaths({ hostname: 'h', subdomain: 's', hostAliases: [{ ip: '10.1.2.3', hostnames: ['a', 'b'] }] }), []);
     assert.deepEqual(refusedPaths({ dnsPolicy: 'Default', hostNetwork: true, hostPID: true, shareProcessNamespace: false }), []);
     assert.deepEqual(refusedPaths({ hostUsers: true, setHostnameAsFQDN: false }), []);
-    assert.deepEqual(refusedPaths({ hostUsers: false, setHostnameAsFQDN: true }), ['spec.hostUsers', 'spec.setHostnameAsFQDN']);
+    assert.deepEqual(refusedPaths({ hostUsers: false, setHostnameAsFQDN: true }), ['spec.hostUsers']);
     const res = (resources: unknown) => paths(unsupportedFields(pod({ containers: [app({ resources })] })));
     assert.deepEqual(res({ requests: { cpu: '100m', memory: '1Gi', 'ephemeral-storage': '1Gi' }, limits: { cpu: '1', memory: '1Gi' } }), []);
     assert.deepEqual(res({ limits: { 'ephemeral-storage': '1Gi' } }), ['spec.containers[0].resources.limits']);

@@ -25,6 +25,9 @@ function mkPod(name: string, uid: string, spec: Record<string, unknown> = {}): P
 
 const webPod = () => mkPod('web', UID);
 
+/** A node with cluster DNS: these pods' DNS needs no fallback (no MissingClusterDNS events here). */
+const CLUSTER_DNS = { clusterDns: ['10.96.0.10'], clusterDomain: 'cluster.local', resolvConf: '' };
+
 /** Lets the actor's promise chains run to their end. */
 async function settle(): Promise<void> {
   for (let i = 0; i < 30; i++) await new Promise((r) => setImmediate(r));
@@ -34,7 +37,7 @@ async function setup() {
   const clock = new VirtualClock(1_800_000_000_000);
   const cri = new FakeCri({ clock });
   const images = new ImageManager({ images: cri, clock });
-  const a = await startActor(runtime, { cri, images, nodeName: 'node-a', podLogsDir: '/var/log/pods' }, { clock });
+  const a = await startActor(runtime, { cri, images, nodeName: 'node-a', podLogsDir: '/var/log/pods', dns: CLUSTER_DNS }, { clock });
   const events = collect(a.bus, 'events');
   const replies = collect(a.bus, 'runtimeReply');
   const port = a.bus.port('podWorkers');
@@ -215,14 +218,14 @@ describe('runtime events', () => {
     // A pod-level field holds every container, and a new list of fields is said again.
     const withVolume = mkPod('probed', 'uid-probed', {
       containers: [{ name: 'app', image: IMAGE }, { name: 'plain', image: IMAGE }],
-      hostAliases: [{ ip: '10.0.0.1', hostnames: ['db'] }],
+      resourceClaims: [{ name: 'gpu' }],
     });
     take();
     const r = await command({ type: 'runtime.syncPod', pod: withVolume });
     assert.ok(r.type === 'runtime.podSynced');
     assert.deepEqual(r.result.waiting.map((w) => [w.name, w.reason, w.message]), [
-      ['app', 'CreateContainerConfigError', 'spec.hostAliases: not supported by kubelet-ts'],
+      ['app', 'CreateContainerConfigError', 'spec.resourceClaims: not supported by kubelet-ts'],
     ], 'plain keeps running; app is held');
-    assert.deepEqual(take(), ['Warning Failed: Error: spec.hostAliases: not supported by kubelet-ts']);
+    assert.deepEqual(take(), ['Warning Failed: Error: spec.resourceClaims: not supported by kubelet-ts']);
   });
 });
