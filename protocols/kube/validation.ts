@@ -12,7 +12,6 @@
  * Validation runs on a defaulted pod (defaults.ts): upstream never validates an undefaulted one,
  * so e.g. an empty `imagePullPolicy` is reported as Required, not silently accepted.
  */
-import { isIP } from 'node:net';
 import type { z } from 'zod';
 import { PodSchema, type Container, type ContainerPort, type ObjectMeta, type Pod, type Probe, type Quantity, type Toleration, type Volume } from './pod.ts';
 import { parseQuantity } from './quantity.ts';
@@ -453,7 +452,18 @@ function validateVolumeMounts(mounts: Container['volumeMounts'], volumes: Set<st
 }
 
 const IP_MESSAGE = 'must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)';
-const isIPAddress = (v: unknown): boolean => typeof v === 'string' && isIP(v) !== 0;
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+/** An IPv4 or IPv6 address (pure: protocols/ imports no node:net; the URL parser checks IPv6). */
+function isIPAddress(v: unknown): boolean {
+  if (typeof v !== 'string' || v === '') return false;
+  if (IPV4.test(v)) return true;
+  if (!v.includes(':') || /[^0-9a-fA-F:.]/.test(v)) return false;
+  try {
+    return new URL(`http://[${v}]/`).hostname !== '';
+  } catch {
+    return false;
+  }
+}
 
 interface PodDnsConfig { nameservers?: unknown[]; searches?: unknown[]; options?: { name?: unknown }[] }
 interface HostAlias { ip?: unknown; hostnames?: unknown[] }
