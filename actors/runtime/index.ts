@@ -30,7 +30,7 @@ import type {
 } from '../../protocols/messages/channels.ts';
 import type { ImagePort } from './adapters.ts';
 import { CrashBackoff } from './backoff.ts';
-import { computePodActions, getPhase, nextRestartCount } from './compute-pod-actions.ts';
+import { computePodActions, getPhase, nextRestartCount, terminationStages } from './compute-pod-actions.ts';
 import { ContainerConfigError, generateContainerConfig, generatePodSandboxConfig } from './cri-config.ts';
 import { EventReason } from '../../protocols/messages/events.ts';
 import { backOffRestartingMessage, runtimeRecorder, type PodLike, type RuntimeRecorder } from './events.ts';
@@ -181,9 +181,10 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
         }
         if (sandboxId) {
           const sandboxConfig = generatePodSandboxConfig(pod, actions.attempt, { logDir: podLogDir(ctx.deps.podLogsDir, pod) });
-          const toStart = actions.nextInitContainerToStart !== undefined
-            ? [{ container: actions.nextInitContainerToStart, init: true }]
-            : actions.containersToStart.map((i) => ({ container: pod.spec!.containers[i]!, init: false }));
+          const toStart = [
+            ...actions.initContainersToStart.map((i) => ({ container: pod.spec!.initContainers![i]!, init: true })),
+            ...actions.containersToStart.map((i) => ({ container: pod.spec!.containers[i]!, init: false })),
+          ];
           // upstream doBackOff records this on every sync that finds the container held back.
           for (const w of actions.waiting) {
             if (w.reason === 'CrashLoopBackOff') events.container(pod, w.name, 'Warning', EventReason.BackOffStartContainer, backOffRestartingMessage(pod, w.name));
@@ -446,6 +447,7 @@ export async function getPodStatus(
 /**
  * Stop every running container (in parallel as upstream, at most STOP_CONCURRENCY at a time on
  * the node, each with a Killing event as its StopContainer is issued), then every sandbox.
+ * Sidecars stop last, one after the other in reverse order (terminationStages).
  * The grace period is a deadline for the whole pod, as when upstream stops them all at once: a
  * container that waited for a slot gets what is left of it (down to 0, SIGKILL at once), so a pod
  * of 1,000 containers that ignore SIGTERM takes one grace period plus the SIGKILLs, not 63 grace
@@ -457,15 +459,21 @@ async function killPodContainers(
   const running = status.containers.filter((c) => c.state === 'CONTAINER_RUNNING' || c.state === 'CONTAINER_CREATED' || c.state === 'CONTAINER_UNKNOWN');
   const who: PodLike = pod ?? { metadata: { name: status.name, namespace: status.namespace, uid: status.uid } };
   const deadline = ctx.clock.now() + grace * 1000;
-  await allSettled(running.map((c) => limits.stops.run(async () => {
-    const left = Math.max(0, Math.ceil((deadline - ctx.clock.now()) / 1000));
-    events.killing(who, c.name);
-    try {
-      await cri.stopContainer(c.id, left, { timeoutMs: (left + 30) * 1000 });
-    } catch (e) {
-      if (!isCriError(e, 'NotFound')) throw e;
-    }
-  })));
+  let failed: unknown;
+  for (const stage of terminationStages(pod, running)) {
+    await allSettled(stage.map((c) => limits.stops.run(async () => {
+      const left = Math.max(0, Math.ceil((deadline - ctx.clock.now()) / 1000));
+      events.killing(who, c.name);
+      try {
+        await cri.stopContainer(c.id, left, { timeoutMs: (left + 30) * 1000 });
+      } catch (e) {
+        if (!isCriError(e, 'NotFound')) throw e;
+      }
+    }))).catch((e: unknown) => {
+      failed ??= e;
+    });
+  }
+  if (failed !== undefined) throw failed;
   for (const s of status.sandboxes) {
     try {
       await limits.stops.run(() => cri.stopPodSandbox(s.id));

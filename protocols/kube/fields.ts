@@ -237,11 +237,13 @@ function containerTable(kind: ContainerKind): FieldTable {
     resizePolicy: unsupported(`in-place resize is not implemented: a changed resources spec is not applied to a running container (${NO_ISSUE})`),
     resources: honoured('see limits and requests', { fields: resourcesTable('container') }),
     restartPolicy: kind === 'initContainers'
-      ? unsupported('sidecar containers (restartPolicy: Always) are not run yet (issue 10 point 4)')
+      ? honoured('Always makes the init container a sidecar, as upstream: the next init container starts once it runs, it is restarted whenever it exits (crash-loop backoff) whatever the pod\'s restartPolicy, it does not keep the pod from completing, and it stops after the regular containers, in reverse order')
       : unsupported(`per-container restart policies are not implemented (${NO_ISSUE})`),
     restartPolicyRules: unsupported(`container restart rules are not implemented (${NO_ISSUE})`),
     securityContext: honoured('merged with the pod\'s, as upstream', { fields: securityContextTable }),
-    startupProbe: unsupported(PROBES),
+    startupProbe: unsupported(kind === 'initContainers'
+      ? `${PROBES}; startupProbe on a sidecar needs the probeManager: the next init container waits for its started signal`
+      : PROBES),
     stdin: honoured('CRI stdin'),
     stdinOnce: honoured('CRI stdinOnce'),
     terminationMessagePath: gap('the termination message file is not mounted or read: terminated.message stays empty (issue 11 brings the mounts)'),
@@ -337,7 +339,7 @@ export const POD_SPEC_FIELDS: FieldTable = {
   hostname: honoured('the sandbox\'s hostname, cut to 63 characters as upstream'),
   hostnameOverride: unsupported(`not implemented (${NO_ISSUE})`),
   imagePullSecrets: unsupported(`registry credentials are not read yet: pulls are anonymous (${NO_ISSUE}; Secrets come with issue 11)`),
-  initContainers: honoured('run one at a time, in order, each to completion, before the regular containers', {
+  initContainers: honoured('run one at a time, in order, each to completion (a sidecar: until it started), before the regular containers', {
     list: true, containers: true, fields: containerTable('initContainers'),
   }),
   nodeName: honoured('the pod source selects the node\'s pods; admission checks it'),

@@ -97,7 +97,9 @@ describe('the pod field support table', () => {
       assert.equal(rules.get(`spec.initContainers.${k}`)?.support, 'unsupported', k);
     }
     assert.equal(rules.get('spec.volumes.emptyDir')?.support, 'unsupported');
-    assert.equal(rules.get('spec.initContainers.restartPolicy')?.support, 'unsupported');
+    // sidecars are run (restartPolicy Always on an init container); a sidecar's startupProbe waits for the probeManager
+    assert.equal(rules.get('spec.initContainers.restartPolicy')?.support, 'honoured');
+    assert.match(rules.get('spec.initContainers.startupProbe')?.note ?? '', /startupProbe on a sidecar needs the probeManager/);
   });
 });
 
@@ -155,7 +157,7 @@ describe('unsupportedFields', () => {
     assert.deepEqual(paths(unsupportedFields(pod({ containers: [app()], volumes: [{ name: 'v' }] }))), ['spec.volumes']);
   });
 
-  it('refuses sidecars, hooks, envFrom and ConfigMap/Secret values, but not fieldRef or a limited resourceFieldRef', () => {
+  it('refuses hooks, envFrom and ConfigMap/Secret values, but not a sidecar, fieldRef or a limited resourceFieldRef', () => {
     const p = pod({
       initContainers: [app({ name: 'sidecar', restartPolicy: 'Always' })],
       containers: [app({
@@ -175,7 +177,6 @@ describe('unsupportedFields', () => {
       'spec.containers[0].env[1].valueFrom.secretKeyRef',
       'spec.containers[0].env[3].valueFrom.resourceFieldRef',
       'spec.containers[0].lifecycle',
-      'spec.initContainers[0].restartPolicy',
     ]);
     assert.match(formatUnsupportedFields(unsupportedFields(p).filter((f) => f.path.includes('env[3]'))),
       /^spec\.containers\[0\]\.env\[3\]\.valueFrom\.resourceFieldRef: not supported by kubelet-ts \(limits\.cpu of a container without that limit/);
