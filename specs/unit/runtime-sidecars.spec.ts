@@ -18,18 +18,24 @@ import type { CriRuntime } from '../../protocols/cri/types.ts';
 const IMAGE = 'registry.local/app:1.0';
 
 function sidecarPod(uid: string, restartPolicy: 'Always' | 'Never' = 'Always'): Pod {
-  return applyPodDefaults(PodSchema.parse({
-    metadata: { name: uid, namespace: 'default', uid },
-    spec: {
-      restartPolicy, terminationGracePeriodSeconds: 5,
-      initContainers: [
-        { name: 'proxy', image: IMAGE, restartPolicy: 'Always' },
-        { name: 'setup', image: IMAGE },
-        { name: 'logshipper', image: IMAGE, restartPolicy: 'Always' },
-      ],
-      containers: [{ name: 'app', image: IMAGE }, { name: 'worker', image: IMAGE }],
-    },
-  }) as Pod);
+  return applyPodDefaults(
+    PodSchema.parse({
+      metadata: { name: uid, namespace: 'default', uid },
+      spec: {
+        restartPolicy,
+        terminationGracePeriodSeconds: 5,
+        initContainers: [
+          { name: 'proxy', image: IMAGE, restartPolicy: 'Always' },
+          { name: 'setup', image: IMAGE },
+          { name: 'logshipper', image: IMAGE, restartPolicy: 'Always' },
+        ],
+        containers: [
+          { name: 'app', image: IMAGE },
+          { name: 'worker', image: IMAGE },
+        ],
+      },
+    }) as Pod,
+  );
 }
 
 async function settle(): Promise<void> {
@@ -41,13 +47,18 @@ async function setup(wrap?: (cri: FakeCri) => CriRuntime) {
   const cri = new FakeCri({ clock });
   cri.addImage(IMAGE);
   const images = new ImageManager({ images: cri, clock });
-  const a = await startActor(runtime, { cri: wrap ? wrap(cri) : cri, images, nodeName: 'node-a', podLogsDir: '/var/log/pods' }, { clock });
+  const a = await startActor(
+    runtime,
+    { cri: wrap ? wrap(cri) : cri, images, nodeName: 'node-a', podLogsDir: '/var/log/pods' },
+    { clock },
+  );
   const replies = collect(a.bus, 'runtimeReply');
   let seq = 0;
   const send = (cmd: { type: 'runtime.syncPod'; pod: Pod } | { type: 'runtime.killPod'; pod: Pod }) => {
     const n = ++seq;
     const uid = cmd.pod.metadata.uid!;
-    if (cmd.type === 'runtime.syncPod') a.bus.port('podWorkers').send('runtime', { type: cmd.type, uid, seq: n, pod: cmd.pod });
+    if (cmd.type === 'runtime.syncPod')
+      a.bus.port('podWorkers').send('runtime', { type: cmd.type, uid, seq: n, pod: cmd.pod });
     else a.bus.port('podWorkers').send('runtime', { type: cmd.type, uid, seq: n, pod: cmd.pod, gracePeriodSeconds: 5 });
     return n;
   };
@@ -68,12 +79,17 @@ async function setup(wrap?: (cri: FakeCri) => CriRuntime) {
     }
     return out;
   };
-  const idOf = async (name: string) => (await cri.listContainers()).filter((c) => c.metadata.name === name).sort((x, y) => y.metadata.attempt - x.metadata.attempt)[0]!.id;
+  const idOf = async (name: string) =>
+    (await cri.listContainers())
+      .filter((c) => c.metadata.name === name)
+      .sort((x, y) => y.metadata.attempt - x.metadata.attempt)[0]!.id;
   return { cri, a, clock, send, reply, sync, containers, idOf };
 }
 
-const started = (cri: FakeCri) => cri.calls.filter((c) => c.method === 'CreateContainer')
-  .map((c) => (c.args[1] as { metadata: { name: string } }).metadata.name);
+const started = (cri: FakeCri) =>
+  cri.calls
+    .filter((c) => c.method === 'CreateContainer')
+    .map((c) => (c.args[1] as { metadata: { name: string } }).metadata.name);
 
 describe('runtime: sidecars', () => {
   it('start in order, each init container after the sidecar before it runs, the regular containers last', async (t) => {
@@ -92,14 +108,23 @@ describe('runtime: sidecars', () => {
     const s = (await sync(pod)).apiStatus;
     assert.deepEqual(started(cri), ['proxy', 'setup', 'logshipper', 'app', 'worker']);
     assert.deepEqual(await containers(), {
-      proxy: ['CONTAINER_RUNNING', 0], setup: ['CONTAINER_EXITED', 0], logshipper: ['CONTAINER_RUNNING', 0],
-      app: ['CONTAINER_RUNNING', 0], worker: ['CONTAINER_RUNNING', 0],
+      proxy: ['CONTAINER_RUNNING', 0],
+      setup: ['CONTAINER_EXITED', 0],
+      logshipper: ['CONTAINER_RUNNING', 0],
+      app: ['CONTAINER_RUNNING', 0],
+      worker: ['CONTAINER_RUNNING', 0],
     });
     assert.equal(s.phase, 'Running');
-    assert.deepEqual(s.initContainerStatuses?.map((c) => [c.name, Object.keys(c.state ?? {})[0], c.ready]), [
-      ['proxy', 'running', true], ['setup', 'terminated', true], ['logshipper', 'running', true],
-    ]);
-    for (const type of ['Initialized', 'ContainersReady', 'Ready']) assert.equal(s.conditions?.find((c) => c.type === type)?.status, 'True', type);
+    assert.deepEqual(
+      s.initContainerStatuses?.map((c) => [c.name, Object.keys(c.state ?? {})[0], c.ready]),
+      [
+        ['proxy', 'running', true],
+        ['setup', 'terminated', true],
+        ['logshipper', 'running', true],
+      ],
+    );
+    for (const type of ['Initialized', 'ContainersReady', 'Ready'])
+      assert.equal(s.conditions?.find((c) => c.type === type)?.status, 'True', type);
   });
 
   async function running(pod: Pod) {
@@ -125,7 +150,10 @@ describe('runtime: sidecars', () => {
     await clock.advanceAsync(1000, settle);
     cri.exitContainer(await idOf('proxy'), 1);
     const held = await sync(pod);
-    assert.deepEqual(held.waiting.map((w) => [w.name, w.reason]), [['proxy', 'CrashLoopBackOff']]);
+    assert.deepEqual(
+      held.waiting.map((w) => [w.name, w.reason]),
+      [['proxy', 'CrashLoopBackOff']],
+    );
     await clock.advanceAsync(20_000, settle);
     const s = await sync(pod);
     assert.deepEqual((await containers()).proxy, ['CONTAINER_RUNNING', 2]);
@@ -143,27 +171,30 @@ describe('runtime: sidecars', () => {
     assert.ok(r.actions.includes('killPod'), `the pod is killed: ${r.actions.join(', ')}`);
     const now = await containers();
     assert.deepEqual([now.proxy?.[0], now.logshipper?.[0]], ['CONTAINER_EXITED', 'CONTAINER_EXITED']);
-    assert.equal(r.phase, 'Succeeded', 'the sidecars\' SIGTERM exits do not count');
+    assert.equal(r.phase, 'Succeeded', "the sidecars' SIGTERM exits do not count");
   });
 
   it('on termination the regular containers stop first, then the sidecars one by one in reverse order', async (t) => {
     // StopContainer of `app` does not return until released: nothing after it may be stopped meanwhile
     let release!: () => void;
-    const appStopped = new Promise<void>((r) => { release = r; });
-    let appId = '';
-    const gated = (cri: FakeCri): CriRuntime => new Proxy(cri, {
-      get(target, key) {
-        if (key === 'stopContainer') {
-          return async (id: string, timeout: number, opts?: object) => {
-            const p = target.stopContainer(id, timeout, opts);
-            if (id === appId) await appStopped;
-            return p;
-          };
-        }
-        const v = Reflect.get(target, key, target) as unknown;
-        return typeof v === 'function' ? (v as (...args: unknown[]) => unknown).bind(target) : v;
-      },
+    const appStopped = new Promise<void>((r) => {
+      release = r;
     });
+    let appId = '';
+    const gated = (cri: FakeCri): CriRuntime =>
+      new Proxy(cri, {
+        get(target, key) {
+          if (key === 'stopContainer') {
+            return async (id: string, timeout: number, opts?: object) => {
+              const p = target.stopContainer(id, timeout, opts);
+              if (id === appId) await appStopped;
+              return p;
+            };
+          }
+          const v = Reflect.get(target, key, target) as unknown;
+          return typeof v === 'function' ? (v as (...args: unknown[]) => unknown).bind(target) : v;
+        },
+      });
     const pod = sidecarPod('uid-kill');
     const env = await setup(gated);
     t.after(() => env.a.stop());
@@ -174,7 +205,8 @@ describe('runtime: sidecars', () => {
     await env.sync(pod);
     appId = await env.idOf('app');
     const names = new Map((await env.cri.listContainers()).map((c) => [c.id, c.metadata.name]));
-    const stops = () => env.cri.calls.filter((c) => c.method === 'StopContainer').map((c) => names.get(c.args[0] as string));
+    const stops = () =>
+      env.cri.calls.filter((c) => c.method === 'StopContainer').map((c) => names.get(c.args[0] as string));
     const n = env.send({ type: 'runtime.killPod', pod });
     await env.clock.advanceAsync(0, settle);
     assert.deepEqual(stops().sort(), ['app', 'worker'], 'the regular containers together; no sidecar while app stops');
