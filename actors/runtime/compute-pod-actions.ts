@@ -519,8 +519,8 @@ function adoptCreated(c: Container, status: RuntimePodStatus, actions: PodAction
 /**
  * upstream getPhase over v1 container statuses (init and regular together, matched by name).
  * `podIsTerminal` is set when the pod worker has decided the pod is finished (its containers
- * will not be restarted whatever the policy). `podHasInitialized`: a regular container runs in
- * the runtime (upstream HasAnyActiveRegularContainerStarted).
+ * will not be restarted whatever the policy). `podHasInitialized`: a regular container has an
+ * instance in the newest sandbox (upstream HasAnyActiveRegularContainerStarted).
  *
  * Sidecars count apart: one not started yet keeps the pod Pending until it has initialised; a
  * running one counts as running (a pod whose regular containers all exited stays Running while
@@ -638,9 +638,15 @@ export function getPhase(pod: Pod, status: RuntimePodStatus, podIsTerminal = fal
   return podPhaseFromStatuses(pod, names.map((n) => phaseStatusOf(status, n)), podIsTerminal, hasAnyActiveRegularContainerStarted(pod, status));
 }
 
-/** upstream HasAnyActiveRegularContainerStarted: a regular container's newest instance runs. */
+/**
+ * upstream HasAnyActiveRegularContainerStarted: a regular container has an instance (in any state)
+ * in the newest sandbox, so initialisation completed in it.
+ */
 export function hasAnyActiveRegularContainerStarted(pod: Pod, status: RuntimePodStatus): boolean {
-  return pod.spec.containers.some((c) => findContainerStatus(status, c.name)?.state === 'CONTAINER_RUNNING');
+  const sandbox = status.sandboxes[0]?.id;
+  if (sandbox === undefined) return false;
+  const regular = new Set(pod.spec.containers.map((c) => c.name));
+  return status.containers.some((c) => regular.has(c.name) && c.sandboxId === sandbox);
 }
 
 /**

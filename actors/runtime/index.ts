@@ -53,6 +53,8 @@ export interface RuntimeDeps {
 }
 
 const HEALTH_MAX_BACKOFF_MS = 30_000;
+/** upstream minimumGracePeriodInSeconds, for the sidecars stopped after the regular containers. */
+const MIN_SIDECAR_GRACE_SECONDS = 2;
 
 /** The runtime's node-wide bounds on CRI calls (limiter.ts), shared by every command. */
 interface CriLimits {
@@ -447,7 +449,8 @@ export async function getPodStatus(
 /**
  * Stop every running container (in parallel as upstream, at most STOP_CONCURRENCY at a time on
  * the node, each with a Killing event as its StopContainer is issued), then every sandbox.
- * Sidecars stop last, one after the other in reverse order (terminationStages).
+ * Sidecars stop last, one after the other in reverse order (terminationStages), each with at
+ * least 2 s of what is left.
  * The grace period is a deadline for the whole pod, as when upstream stops them all at once: a
  * container that waited for a slot gets what is left of it (down to 0, SIGKILL at once), so a pod
  * of 1,000 containers that ignore SIGTERM takes one grace period plus the SIGKILLs, not 63 grace
@@ -460,9 +463,11 @@ async function killPodContainers(
   const who: PodLike = pod ?? { metadata: { name: status.name, namespace: status.namespace, uid: status.uid } };
   const deadline = ctx.clock.now() + grace * 1000;
   let failed: unknown;
-  for (const stage of terminationStages(pod, running)) {
+  for (const [i, stage] of terminationStages(pod, running).entries()) {
+    // a sidecar that waited for its turn still gets upstream's 2 s minimum (never more than the grace)
+    const floor = i > 0 ? Math.min(MIN_SIDECAR_GRACE_SECONDS, grace) : 0;
     await allSettled(stage.map((c) => limits.stops.run(async () => {
-      const left = Math.max(0, Math.ceil((deadline - ctx.clock.now()) / 1000));
+      const left = Math.max(floor, Math.ceil((deadline - ctx.clock.now()) / 1000));
       events.killing(who, c.name);
       try {
         await cri.stopContainer(c.id, left, { timeoutMs: (left + 30) * 1000 });

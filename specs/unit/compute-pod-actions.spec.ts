@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { CrashBackoff, backoffKey } from '../../actors/runtime/backoff.ts';
 import {
-  computePodActions, getPhase, nextRestartCount, podSandboxChanged, shouldPodBeTerminal, terminationStages,
+  computePodActions, getPhase, hasAnyActiveRegularContainerStarted, nextRestartCount, podPhaseFromStatuses, podSandboxChanged,
+  shouldPodBeTerminal, terminationStages,
   type PodActions,
 } from '../../actors/runtime/compute-pod-actions.ts';
 import { containerHash } from '../../actors/runtime/labels.ts';
@@ -615,6 +616,14 @@ describe('computePodActions: sidecars (init containers with restartPolicy Always
     assert.equal(getPhase(pod, status(sb, [])), 'Pending');
     assert.equal(getPhase(pod, status(sb, [ctr(pod, 'log', 'CONTAINER_RUNNING')])), 'Pending', 'the regular container has not started');
     assert.equal(getPhase(pod, status(sb, [ctr(pod, 'web', 'CONTAINER_RUNNING'), ctr(pod, 'log', 'CONTAINER_RUNNING')])), 'Running');
+    // a running sidecar not started yet (its startup probe): Pending unless the pod initialised before
+    const base = { ready: false, restartCount: 0, image: 'x', imageID: '' };
+    const statuses = [{ ...base, name: 'log', started: false, state: { running: {} } }, { ...base, name: 'web', state: { running: {} } }];
+    assert.equal(podPhaseFromStatuses(pod, statuses, false, true), 'Running');
+    assert.equal(podPhaseFromStatuses(pod, statuses, false, false), 'Pending');
+    // initialised: a regular container has an instance in the newest sandbox (not in an old one)
+    assert.equal(hasAnyActiveRegularContainerStarted(pod, status(sb, [ctr(pod, 'web', 'CONTAINER_EXITED')])), true);
+    assert.equal(hasAnyActiveRegularContainerStarted(pod, status([sandbox('s2'), sandbox('s1', 'SANDBOX_NOTREADY')], [ctr(pod, 'web', 'CONTAINER_EXITED')])), false);
     // a restarting sidecar (exited, about to start again) does not make the pod Pending
     assert.equal(getPhase(pod, status(sb, [ctr(pod, 'web', 'CONTAINER_RUNNING'), ctr(pod, 'log', 'CONTAINER_EXITED', { exitCode: 1 })])), 'Running');
   });

@@ -211,9 +211,13 @@ describe('runtime: sidecars', () => {
     await env.clock.advanceAsync(0, settle);
     assert.deepEqual(stops().sort(), ['app', 'worker'], 'the regular containers together; no sidecar while app stops');
     assert.equal(env.reply(n), undefined);
+    // app takes its whole grace period (5 s) to stop
+    await env.clock.advanceAsync(5000, settle);
     release();
     await env.clock.advanceAsync(0, settle);
     assert.deepEqual(stops().slice(2), ['logshipper', 'proxy'], 'then the sidecars, the last declared first');
+    const timeouts = env.cri.calls.filter((c) => c.method === 'StopContainer').map((c) => c.args[1]);
+    assert.deepEqual(timeouts, [5, 5, 2, 2], 'the grace is one deadline; a sidecar still gets 2 s (upstream minimum)');
     const r = env.reply(n);
     assert.ok(r && r.type === 'runtime.podKilled' && r.error === undefined);
   });
