@@ -12,8 +12,16 @@
  *   restartPolicy Never whose containers already ran gets no new sandbox; neither does a pod
  *   with nothing left to start.
  * - Init containers run one at a time, in order, each to completion, before any regular
- *   container. A failed one (non-zero exit, OOMKilled, unknown state) is restarted under
- *   Always/OnFailure and fails the pod (killPod) under Never.
+ *   container (upstream computeInitContainerActions). A failed one (non-zero exit, OOMKilled,
+ *   unknown state) is restarted under Always/OnFailure and fails the pod (killPod) under Never.
+ * - A sidecar (an init container with restartPolicy Always) is started in its turn, and the next
+ *   init container starts once it has started: it runs and, when it has a startupProbe, the
+ *   probeManager reported the probe passed (`startupSucceeded`). It is never waited for to
+ *   complete: it is restarted whenever it exits (unknown state: killed first; definition changed
+ *   or liveness/startup failure: killed and restarted), whatever the pod's restartPolicy, also
+ *   once the pod has initialised (then in the same sync as the regular containers). It does not
+ *   keep a pod alive: once no regular container is kept or to start, the pod is killed and no
+ *   sidecar restarted.
  * - A regular container that is not running is started when ShouldContainerBeRestarted says
  *   so: never ran; created/unknown; exited under Always; exited non-zero under OnFailure.
  *   An instance created but never started (the kubelet died between CreateContainer and
@@ -31,7 +39,7 @@
  *   waiting entry naming the fields, as upstream holds a container whose config it cannot build.
  *   Like a backed-off one it still counts as "to start"; one already running is left running.
  *
- * Not modelled yet: sidecar (restartable) init containers, ephemeral containers, in-place
+ * Not modelled yet: ephemeral containers, in-place
  * resize, and the "sandbox has no IP" rule (RuntimeSandboxStatus cannot tell a missing network
  * status from an empty IP).
  */
@@ -76,9 +84,11 @@ export interface PodActions {
   sandboxId: string;
   /** The sandbox attempt: the existing one's, or the next one when creating. */
   attempt: number;
-  /** The init container to start now, if any (its index in `nextInitContainerIndex`). */
-  nextInitContainerToStart: Container | undefined;
-  nextInitContainerIndex: number | undefined;
+  /**
+   * Indices into pod.spec.initContainers to start, in spec order: the next init container, and
+   * sidecars to (re)start (upstream InitContainersToStart). Started before `containersToStart`.
+   */
+  initContainersToStart: number[];
   /** Indices into pod.spec.containers to start, in spec order. */
   containersToStart: number[];
   /** Containers to kill, by runtime container id (ignored when killPod). */
@@ -109,6 +119,12 @@ export interface ComputePodActionsContext {
   backoff: BackoffView;
   /** Probe failures by runtime container id (from the prober); absent means none. */
   probeFailures?: Readonly<Record<string, 'liveness' | 'startup'>>;
+  /**
+   * Runtime container ids whose startup probe passed (the probeManager's startup results). A
+   * running sidecar with a startupProbe and no result has not started: the init containers after
+   * it wait. Absent: no container with a startupProbe has started.
+   */
+  startupSucceeded?: ReadonlySet<string>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -177,13 +193,22 @@ export function podSandboxChanged(pod: Pod, status: RuntimePodStatus): SandboxCh
   return { changed: false, attempt: newest.attempt, sandboxId: newest.id, reason: '' };
 }
 
-/** upstream ShouldContainerBeRestarted. */
+/** upstream IsRestartableInitContainer: an init container with restartPolicy Always, a sidecar. */
+export function isRestartableInitContainer(c: Container): boolean {
+  return c.restartPolicy === 'Always';
+}
+
+/**
+ * upstream ShouldContainerBeRestarted; a container's own restartPolicy (a sidecar's Always) wins
+ * over the pod's.
+ */
 export function shouldContainerBeRestarted(container: Container, pod: Pod, status: RuntimePodStatus): boolean {
   if (pod.metadata.deletionTimestamp) return false;
   const s = findContainerStatus(status, container.name);
   if (!s) return true;
   if (s.state === 'CONTAINER_RUNNING') return false;
   if (s.state === 'CONTAINER_UNKNOWN' || s.state === 'CONTAINER_CREATED') return true;
+  if (container.restartPolicy === 'Always') return true;
   const policy = restartPolicyOf(pod);
   if (policy === 'Never') return false;
   if (policy === 'OnFailure' && s.exitCode === 0) return false;
@@ -204,38 +229,103 @@ export function isInitContainerFailed(s: RuntimeContainerStatus): boolean {
   return s.state === 'CONTAINER_UNKNOWN';
 }
 
-export interface NextInitContainer {
-  /** The newest status of the failed init container, when `next` is a restart after a failure. */
-  failed?: RuntimeContainerStatus;
-  next?: Container;
-  nextIndex?: number;
-  /** Every init container has completed (or a regular container already runs). */
-  done: boolean;
+/** upstream hasAnyRegularContainerCreated: a regular container has an instance that was created, runs or exited. */
+export function hasAnyRegularContainerCreated(pod: Pod, status: RuntimePodStatus): boolean {
+  return pod.spec.containers.some((c) => {
+    const s = findContainerStatus(status, c.name);
+    return s !== undefined && s.state !== 'CONTAINER_UNKNOWN';
+  });
 }
 
-/** upstream findNextInitContainerToRun. */
-export function findNextInitContainerToRun(pod: Pod, status: RuntimePodStatus): NextInitContainer {
+/**
+ * upstream computeInitContainerActions: fills `initContainersToStart`, and `containersToKill` for
+ * init containers to replace, or sets killPod (a failed init container under Never). Returns
+ * whether the pod has initialised, i.e. whether its regular containers are to be looked at.
+ *
+ * It walks the init containers from the last one back: the completed ones may have been removed
+ * from the runtime, so the last one with an instance says how far initialisation got. The
+ * sidecars before that point are kept running (restarted when they exited or are gone).
+ */
+function computeInitContainerActions(pod: Pod, status: RuntimePodStatus, ctx: ComputePodActionsContext, actions: PodActions): boolean {
   const inits = pod.spec.initContainers ?? [];
-  if (inits.length === 0) return { done: true };
-  // A running regular container means initialisation finished before (its init containers may
-  // have been garbage collected since): never run them again.
-  for (const c of pod.spec.containers) {
-    if (findContainerStatus(status, c.name)?.state === 'CONTAINER_RUNNING') return { done: true };
-  }
+  if (inits.length === 0) return true;
+  // A created or running regular container: initialisation finished before (its init containers
+  // may have been garbage collected since). Not an exited one: after a reboot every container has
+  // exited, and the new sandbox must run its init containers again.
+  let podHasInitialized = pod.spec.containers.some((c) => {
+    const state = findContainerStatus(status, c.name)?.state;
+    return state === 'CONTAINER_CREATED' || state === 'CONTAINER_RUNNING';
+  });
+  let previouslyInitialized = podHasInitialized;
+  const toStart: number[] = [];
+  const kill = (s: RuntimeContainerStatus, message: string, reason: KillReason) => {
+    actions.containersToKill[s.id] = { name: s.name, message, reason };
+  };
   for (let i = inits.length - 1; i >= 0; i--) {
-    const s = findContainerStatus(status, inits[i]!.name);
-    if (s && isInitContainerFailed(s)) return { failed: s, next: inits[i]!, nextIndex: i, done: false };
-  }
-  for (let i = inits.length - 1; i >= 0; i--) {
-    const s = findContainerStatus(status, inits[i]!.name);
-    if (!s) continue;
-    if (s.state === 'CONTAINER_RUNNING') return { done: false };
-    if (s.state === 'CONTAINER_EXITED') {
-      if (i === inits.length - 1) return { done: true };
-      return { next: inits[i + 1]!, nextIndex: i + 1, done: false };
+    const c = inits[i]!;
+    const sidecar = isRestartableInitContainer(c);
+    const s = findContainerStatus(status, c.name);
+    if (!s) {
+      // Gone after initialisation: a sidecar is started again, an init container has done its part.
+      if (previouslyInitialized && sidecar) toStart.push(i);
+      continue;
     }
+    if (previouslyInitialized && !sidecar) continue;
+    switch (s.state) {
+      case 'CONTAINER_CREATED':
+        // Created, never started (the kubelet stopped in between): start it (adoptCreated).
+        toStart.push(i);
+        break;
+      case 'CONTAINER_RUNNING': {
+        if (!sidecar) break; // an init container: wait for it to finish
+        const startupFailed = ctx.probeFailures?.[s.id] === 'startup';
+        if (c.startupProbe && !startupFailed && !ctx.startupSucceeded?.has(s.id)) break; // not started yet
+        if (startupFailed) {
+          kill(s, `Init container ${c.name} failed startup probe`, 'StartupProbe');
+          toStart.push(i);
+          break;
+        }
+        if (i === inits.length - 1) podHasInitialized = true;
+        else if (!previouslyInitialized) toStart.push(i + 1); // started: the next one's turn
+        if (s.hash !== containerHash(c)) {
+          kill(s, `Init container ${c.name} definition changed`, 'DefinitionChanged');
+          toStart.push(i);
+        } else if (ctx.probeFailures?.[s.id] === 'liveness') {
+          kill(s, `Init container ${c.name} failed liveness probe`, 'LivenessProbe');
+          toStart.push(i);
+        }
+        break;
+      }
+      case 'CONTAINER_EXITED':
+        if (sidecar) toStart.push(i);
+        else if (isInitContainerFailed(s)) {
+          if (!shouldRestartOnFailure(pod)) {
+            actions.killPod = true;
+            actions.reason = `Init container ${c.name} failed and the pod's restartPolicy is Never`;
+            actions.initContainersToStart = [];
+            return false;
+          }
+          toStart.push(i);
+        } else if (i === inits.length - 1) podHasInitialized = true;
+        else toStart.push(i + 1);
+        break;
+      default:
+        // Unknown: it may still run; kill it so that two never run at once, then start it again.
+        if (!sidecar && !shouldRestartOnFailure(pod)) {
+          actions.killPod = true;
+          actions.reason = `Init container ${c.name} failed and the pod's restartPolicy is Never`;
+          actions.initContainersToStart = [];
+          return false;
+        }
+        kill(s, `Init container is in "${kubeStateName(s.state)}" state, try killing it before restart`, 'Unknown');
+        toStart.push(i);
+    }
+    previouslyInitialized = true;
   }
-  return { next: inits[0]!, nextIndex: 0, done: false };
+  // Nothing ran yet: the first one.
+  if (!previouslyInitialized) toStart.push(0);
+  actions.initContainersToStart = [...new Set(toStart)].sort((a, b) => a - b);
+  return podHasInitialized;
 }
 
 /** upstream's kubecontainer.State strings, for messages that quote them. */
@@ -263,8 +353,7 @@ export function computePodActions(pod: Pod, status: RuntimePodStatus, ctx: Compu
     createSandbox: sandbox.changed,
     sandboxId: sandbox.sandboxId,
     attempt: sandbox.attempt,
-    nextInitContainerToStart: undefined,
-    nextInitContainerIndex: undefined,
+    initContainersToStart: [],
     containersToStart: [],
     containersToKill: {},
     waiting: [],
@@ -288,37 +377,20 @@ export function computePodActions(pod: Pod, status: RuntimePodStatus, ctx: Compu
       if (restartPolicyOf(pod) === 'OnFailure' && containerSucceeded(c, status)) return;
       toStart.push(i);
     });
-    if (toStart.length === 0 && findNextInitContainerToRun(pod, status).done) {
+    // Nothing to start and initialisation done (a regular container exists): no new sandbox.
+    if (toStart.length === 0 && hasAnyRegularContainerCreated(pod, status)) {
       actions.createSandbox = false;
       return actions;
     }
     if (inits.length > 0) {
-      actions.nextInitContainerToStart = inits[0];
-      actions.nextInitContainerIndex = 0;
+      actions.initContainersToStart = [0];
     } else {
       actions.containersToStart = toStart;
     }
     return applyBackoff(pod, status, ctx, holdUnsupported(pod, status, actions));
   }
 
-  const init = findNextInitContainerToRun(pod, status);
-  if (!init.done) {
-    if (init.next) {
-      if (init.failed && !shouldRestartOnFailure(pod)) {
-        actions.killPod = true;
-        actions.reason = `Init container ${init.next.name} failed and the pod's restartPolicy is Never`;
-      } else {
-        if (init.failed?.state === 'CONTAINER_UNKNOWN') {
-          actions.containersToKill[init.failed.id] = {
-            name: init.next.name,
-            message: `Init container is in "${kubeStateName(init.failed.state)}" state, try killing it before restart`,
-            reason: 'Unknown',
-          };
-        }
-        actions.nextInitContainerToStart = init.next;
-        actions.nextInitContainerIndex = init.nextIndex;
-      }
-    }
+  if (!computeInitContainerActions(pod, status, ctx, actions) || actions.killPod) {
     // Initialisation failed or is in progress: regular containers wait.
     return applyBackoff(pod, status, ctx, holdUnsupported(pod, status, actions));
   }
@@ -369,6 +441,8 @@ export function computePodActions(pod: Pod, status: RuntimePodStatus, ctx: Compu
   if (keepCount === 0 && actions.containersToStart.length === 0) {
     actions.killPod = true;
     actions.reason = 'All containers of the pod have exited and none is to be restarted';
+    // Sidecars do not keep a pod alive: none is restarted.
+    actions.initContainersToStart = [];
   }
   return applyBackoff(pod, status, ctx, holdUnsupported(pod, status, actions));
 }
@@ -383,10 +457,8 @@ function holdUnsupported(pod: Pod, status: RuntimePodStatus, actions: PodActions
   if (fields.length === 0) return actions;
   actions.unsupported = fields;
   const refused = refusedContainers(pod, fields);
-  if (actions.nextInitContainerToStart && refused.has(actions.nextInitContainerToStart.name)) {
-    actions.nextInitContainerToStart = undefined;
-    actions.nextInitContainerIndex = undefined;
-  }
+  const inits = pod.spec.initContainers ?? [];
+  actions.initContainersToStart = actions.initContainersToStart.filter((i) => !refused.has(inits[i]!.name));
   actions.containersToStart = actions.containersToStart.filter((i) => !refused.has(pod.spec.containers[i]!.name));
   for (const [name, why] of refused) {
     if (findContainerStatus(status, name)?.state === 'CONTAINER_RUNNING') continue;
@@ -418,13 +490,11 @@ function applyBackoff(pod: Pod, status: RuntimePodStatus, ctx: ComputePodActions
     actions.restarts.push({ name: container.name, key, finishedAt: exited.finishedAt });
     return true;
   };
-  if (actions.nextInitContainerToStart && !check(actions.nextInitContainerToStart)) {
-    actions.nextInitContainerToStart = undefined;
-    actions.nextInitContainerIndex = undefined;
-  }
+  const inits = pod.spec.initContainers ?? [];
+  actions.initContainersToStart = actions.initContainersToStart.filter((i) => check(inits[i]!));
   actions.containersToStart = actions.containersToStart.filter((i) => check(pod.spec.containers[i]!));
   const starting = [
-    ...(actions.nextInitContainerToStart ? [actions.nextInitContainerToStart] : []),
+    ...actions.initContainersToStart.map((i) => inits[i]!),
     ...actions.containersToStart.map((i) => pod.spec.containers[i]!),
   ];
   for (const c of starting) adoptCreated(c, status, actions);
@@ -449,16 +519,46 @@ function adoptCreated(c: Container, status: RuntimePodStatus, actions: PodAction
 /**
  * upstream getPhase over v1 container statuses (init and regular together, matched by name).
  * `podIsTerminal` is set when the pod worker has decided the pod is finished (its containers
- * will not be restarted whatever the policy). Init containers are treated as regular init
- * containers (no sidecars yet).
+ * will not be restarted whatever the policy). `podHasInitialized`: a regular container has an
+ * instance in the newest sandbox (upstream HasAnyActiveRegularContainerStarted).
+ *
+ * Sidecars count apart: one not started yet keeps the pod Pending until it has initialised; a
+ * running one counts as running (a pod whose regular containers all exited stays Running while
+ * a sidecar runs: the next sync kills the pod); an exited one does not count at all, so the
+ * regular containers alone decide Succeeded or Failed.
  */
-export function podPhaseFromStatuses(pod: Pod, statuses: readonly ContainerStatus[], podIsTerminal = false): PodPhase {
+export function podPhaseFromStatuses(pod: Pod, statuses: readonly ContainerStatus[], podIsTerminal = false, podHasInitialized = false): PodPhase {
   const byName = new Map<string, ContainerStatus>();
   for (const s of statuses) if (!byName.has(s.name)) byName.set(s.name, s);
   let pendingInit = 0;
   let failedInit = 0;
+  let pendingSidecars = 0;
+  let unknown = 0;
+  let running = 0;
+  let waiting = 0;
+  let stopped = 0;
+  let succeeded = 0;
   for (const c of pod.spec.initContainers ?? []) {
     const s = byName.get(c.name);
+    if (isRestartableInitContainer(c)) {
+      const st = s?.state;
+      if (!s) unknown++;
+      else if (st?.running) {
+        if (s.started !== true) pendingSidecars++;
+        running++;
+      } else if (st?.terminated) {
+        // an exited sidecar does not count
+      } else if (st?.waiting) {
+        if (!s.lastState?.terminated) {
+          pendingSidecars++;
+          waiting++;
+        }
+      } else {
+        pendingSidecars++;
+        unknown++;
+      }
+      continue;
+    }
     if (!s?.state) {
       pendingInit++;
       continue;
@@ -471,11 +571,6 @@ export function podPhaseFromStatuses(pod: Pod, statuses: readonly ContainerStatu
     } else pendingInit++;
   }
 
-  let unknown = 0;
-  let running = 0;
-  let waiting = 0;
-  let stopped = 0;
-  let succeeded = 0;
   for (const c of pod.spec.containers) {
     const s = byName.get(c.name);
     if (!s) {
@@ -495,7 +590,7 @@ export function podPhaseFromStatuses(pod: Pod, statuses: readonly ContainerStatu
 
   const policy = restartPolicyOf(pod);
   if (failedInit > 0 && policy === 'Never') return 'Failed';
-  if (pendingInit > 0) return 'Pending';
+  if (pendingInit > 0 || (pendingSidecars > 0 && !podHasInitialized)) return 'Pending';
   if (waiting > 0) return 'Pending';
   if (running > 0 && unknown === 0) return 'Running';
   if (running === 0 && stopped > 0 && unknown === 0) {
@@ -528,7 +623,8 @@ function phaseStatusOf(status: RuntimePodStatus, name: string): ContainerStatus 
   if (!latest) return { ...base, state: { waiting: {} } };
   switch (latest.state) {
     case 'CONTAINER_RUNNING':
-      return { ...base, state: { running: {} } };
+      // started: running (startup probe results are not read here)
+      return { ...base, started: true, state: { running: {} } };
     case 'CONTAINER_EXITED':
       return { ...base, state: { terminated: { exitCode: latest.exitCode } } };
     default:
@@ -539,7 +635,18 @@ function phaseStatusOf(status: RuntimePodStatus, name: string): ContainerStatus 
 /** getPhase straight from the runtime's view (what a sync reports as SyncResult.phase). */
 export function getPhase(pod: Pod, status: RuntimePodStatus, podIsTerminal = false): PodPhase {
   const names = [...(pod.spec.initContainers ?? []), ...pod.spec.containers].map((c) => c.name);
-  return podPhaseFromStatuses(pod, names.map((n) => phaseStatusOf(status, n)), podIsTerminal);
+  return podPhaseFromStatuses(pod, names.map((n) => phaseStatusOf(status, n)), podIsTerminal, hasAnyActiveRegularContainerStarted(pod, status));
+}
+
+/**
+ * upstream HasAnyActiveRegularContainerStarted: a regular container has an instance (in any state)
+ * in the newest sandbox, so initialisation completed in it.
+ */
+export function hasAnyActiveRegularContainerStarted(pod: Pod, status: RuntimePodStatus): boolean {
+  const sandbox = status.sandboxes[0]?.id;
+  if (sandbox === undefined) return false;
+  const regular = new Set(pod.spec.containers.map((c) => c.name));
+  return status.containers.some((c) => regular.has(c.name) && c.sandboxId === sandbox);
 }
 
 /**
@@ -548,4 +655,22 @@ export function getPhase(pod: Pod, status: RuntimePodStatus, podIsTerminal = fal
  */
 export function shouldPodBeTerminal(pod: Pod, status: RuntimePodStatus): boolean {
   return isTerminalPhase(getPhase(pod, status));
+}
+
+// ---------------------------------------------------------------------------------------------
+// termination order (upstream newTerminationOrdering)
+
+/**
+ * The order in which a pod's live containers are stopped, as stages: each stage is stopped in
+ * parallel, once the stage before has stopped. First every container that is not a sidecar
+ * (regular containers, a running init container, instances the spec no longer names), then
+ * the sidecars one at a time in reverse order of declaration: upstream's sidecars wait for every
+ * regular container, and each for the sidecar declared after it. Without the pod (an orphan) or
+ * without a live sidecar: one stage (none when nothing is live).
+ */
+export function terminationStages<T extends { name: string }>(pod: Pod | null, live: readonly T[]): T[][] {
+  const sidecars = (pod?.spec.initContainers ?? []).filter(isRestartableInitContainer).map((c) => c.name);
+  const isSidecar = new Set(sidecars);
+  const stages = [live.filter((c) => !isSidecar.has(c.name)), ...sidecars.reverse().map((name) => live.filter((c) => c.name === name))];
+  return stages.filter((stage) => stage.length > 0);
 }

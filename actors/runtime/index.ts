@@ -31,7 +31,7 @@ import type {
 } from '../../protocols/messages/channels.ts';
 import type { ImagePort, PodNetworkFiles } from './adapters.ts';
 import { CrashBackoff } from './backoff.ts';
-import { computePodActions, getPhase, nextRestartCount, type ContainerToKill } from './compute-pod-actions.ts';
+import { computePodActions, getPhase, nextRestartCount, terminationStages, type ContainerToKill } from './compute-pod-actions.ts';
 import { ContainerConfigError, generateContainerConfig, generatePodSandboxConfig } from './cri-config.ts';
 import { EventReason, nodeRef, recordEvent } from '../../protocols/messages/events.ts';
 import { checkLimitsForResolvConf, getPodDns, type DnsSettings } from './dns.ts';
@@ -64,6 +64,8 @@ export interface RuntimeDeps {
 
 const HEALTH_MAX_BACKOFF_MS = 30_000;
 const DEFAULT_DNS: DnsSettings = { clusterDns: [], clusterDomain: '', resolvConf: '/etc/resolv.conf' };
+/** upstream minimumGracePeriodInSeconds, for the sidecars stopped after the regular containers. */
+const MIN_SIDECAR_GRACE_SECONDS = 2;
 
 /** The runtime's node-wide bounds on CRI calls (limiter.ts), shared by every command. */
 interface CriLimits {
@@ -173,7 +175,8 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
       if (terminal) {
         return { phase: terminal, apiStatus: apiStatus(pod, status, []), actions: [], waiting: [], status };
       }
-      const actions = computePodActions(pod, status, { now: ctx.clock.now(), backoff, probeFailures: probeFailures(ctx.bus.current('probeResults')) });
+      const probed = ctx.bus.current('probeResults');
+      const actions = computePodActions(pod, status, { now: ctx.clock.now(), backoff, probeFailures: probeFailures(probed), startupSucceeded: startupSucceeded(probed) });
       waiting.push(...actions.waiting);
       if (actions.unsupported.length === 0) refusals.delete(uid);
       else {
@@ -229,9 +232,10 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
           await limits.stops.run(() => cri.stopContainer(id, killGrace(pod, why, grace)), signal);
         }
         if (sandboxId) {
-          const toStart = actions.nextInitContainerToStart !== undefined
-            ? [{ container: actions.nextInitContainerToStart, init: true }]
-            : actions.containersToStart.map((i) => ({ container: pod.spec!.containers[i]!, init: false }));
+          const toStart = [
+            ...actions.initContainersToStart.map((i) => ({ container: pod.spec!.initContainers![i]!, init: true })),
+            ...actions.containersToStart.map((i) => ({ container: pod.spec!.containers[i]!, init: false })),
+          ];
           // upstream doBackOff records this on every sync that finds the container held back.
           for (const w of actions.waiting) {
             if (w.reason === 'CrashLoopBackOff') events.container(pod, w.name, 'Warning', EventReason.BackOffStartContainer, backOffRestartingMessage(pod, w.name));
@@ -494,6 +498,13 @@ export function probeFailures(results: ProbeResults | undefined): Record<string,
   return out;
 }
 
+/** The containers whose startupProbe passed: a sidecar's gates the next init container. */
+export function startupSucceeded(results: ProbeResults | undefined): Set<string> {
+  const out = new Set<string>();
+  for (const [id, r] of results?.byContainer ?? []) if (r.startup === 'success') out.add(id);
+  return out;
+}
+
 /** upstream killContainer: a probe's own terminationGracePeriodSeconds wins for the kill it causes. */
 export function killGrace(pod: Pod, why: ContainerToKill, podGrace: number): number {
   const c = [...pod.spec.containers, ...(pod.spec.initContainers ?? [])].find((x) => x.name === why.name);
@@ -528,6 +539,8 @@ export async function getPodStatus(
 /**
  * Stop every running container (in parallel as upstream, at most STOP_CONCURRENCY at a time on
  * the node, each with a Killing event as its StopContainer is issued), then every sandbox.
+ * Sidecars stop last, one after the other in reverse order (terminationStages), each with at
+ * least 2 s of what is left.
  * The grace period is a deadline for the whole pod, as when upstream stops them all at once: a
  * container that waited for a slot gets what is left of it (down to 0, SIGKILL at once), so a pod
  * of 1,000 containers that ignore SIGTERM takes one grace period plus the SIGKILLs, not 63 grace
@@ -539,15 +552,23 @@ async function killPodContainers(
   const running = status.containers.filter((c) => c.state === 'CONTAINER_RUNNING' || c.state === 'CONTAINER_CREATED' || c.state === 'CONTAINER_UNKNOWN');
   const who: PodLike = pod ?? { metadata: { name: status.name, namespace: status.namespace, uid: status.uid } };
   const deadline = ctx.clock.now() + grace * 1000;
-  await allSettled(running.map((c) => limits.stops.run(async () => {
-    const left = Math.max(0, Math.ceil((deadline - ctx.clock.now()) / 1000));
-    events.killing(who, c.name);
-    try {
-      await cri.stopContainer(c.id, left, { timeoutMs: (left + 30) * 1000 });
-    } catch (e) {
-      if (!isCriError(e, 'NotFound')) throw e;
-    }
-  })));
+  let failed: unknown;
+  for (const [i, stage] of terminationStages(pod, running).entries()) {
+    // a sidecar that waited for its turn still gets upstream's 2 s minimum (never more than the grace)
+    const floor = i > 0 ? Math.min(MIN_SIDECAR_GRACE_SECONDS, grace) : 0;
+    await allSettled(stage.map((c) => limits.stops.run(async () => {
+      const left = Math.max(floor, Math.ceil((deadline - ctx.clock.now()) / 1000));
+      events.killing(who, c.name);
+      try {
+        await cri.stopContainer(c.id, left, { timeoutMs: (left + 30) * 1000 });
+      } catch (e) {
+        if (!isCriError(e, 'NotFound')) throw e;
+      }
+    }))).catch((e: unknown) => {
+      failed ??= e;
+    });
+  }
+  if (failed !== undefined) throw failed;
   for (const s of status.sandboxes) {
     try {
       await limits.stops.run(() => cri.stopPodSandbox(s.id));

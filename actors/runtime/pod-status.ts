@@ -17,6 +17,9 @@
  *   (its instance was removed); unless it is a sidecar.
  * - ready and started: the prober's results as upstream's UpdatePodStatus (applyProbeResults);
  *   without probes, running means started and ready; init containers are ready once they exited 0.
+ * - Sidecars: Initialized once every other init container completed and every sidecar started;
+ *   ContainersReady and Ready need the sidecars ready too (named before the regular containers,
+ *   as upstream); a sidecar's restartCount is its runtime attempt, like a regular container's.
  * - Phase: upstream getPhase; a terminal phase (previous status or the API's) never reverts.
  * - Conditions keep their lastTransitionTime while their status does not change.
  * - podIP/podIPs: the newest sandbox's, when it is ready (primary family first). A pod in a
@@ -28,8 +31,8 @@ import type { Container } from '../../protocols/kube/pod.ts';
 import type { ProbeResults } from '../../protocols/messages/probe.ts';
 import type { ContainerWaiting, RuntimeContainerStatus, RuntimePodStatus } from '../../protocols/messages/runtime.ts';
 import {
-  findContainerStatus, podPhaseFromStatuses, podSandboxChanged, shouldContainerBeRestarted,
-  type PodPhase,
+  findContainerStatus, hasAnyActiveRegularContainerStarted, hasAnyRegularContainerCreated, isRestartableInitContainer,
+  podPhaseFromStatuses, podSandboxChanged, shouldContainerBeRestarted, type PodPhase,
 } from './compute-pod-actions.ts';
 
 export type QosClass = 'Guaranteed' | 'Burstable' | 'BestEffort';
@@ -173,14 +176,6 @@ export function convertContainerStatus(
 
 const INIT_STATUS_LOST = 'Unable to get init container status from container runtime and pod has been initialized, treat it as exited normally';
 
-/** upstream hasAnyRegularContainerCreated: a regular container has an instance that was created, runs or exited. */
-function hasAnyRegularContainerCreated(pod: Pod, status: RuntimePodStatus): boolean {
-  return pod.spec.containers.some((c) => {
-    const s = findContainerStatus(status, c.name);
-    return s !== undefined && s.state !== 'CONTAINER_UNKNOWN';
-  });
-}
-
 export interface ConvertOptions extends ContainerStatusOptions {
   /** Waiting reasons from the last sync (upstream's reasonCache), by container name. */
   waiting?: readonly ContainerWaiting[];
@@ -306,7 +301,7 @@ export function convertToApiContainerStatuses(
       // Its instance is gone (garbage collected, or our status lost over a restart) but a
       // regular container exists, so it completed; a sidecar is started again instead.
       const shown = statuses.get(c.name)!;
-      if (!s && regularCreated && c.restartPolicy !== 'Always' && shown.state?.waiting) {
+      if (!s && regularCreated && !isRestartableInitContainer(c) && shown.state?.waiting) {
         shown.state = { terminated: { reason: 'Completed', message: INIT_STATUS_LOST, exitCode: 0 } };
         continue;
       }
@@ -337,7 +332,8 @@ export function generateContainersReadyCondition(pod: Pod, statuses: readonly Co
   const byName = new Map(statuses.map((s) => [s.name, s]));
   const unknown: string[] = [];
   const unready: string[] = [];
-  for (const c of pod.spec.containers) {
+  const sidecars = (pod.spec.initContainers ?? []).filter(isRestartableInitContainer);
+  for (const c of [...sidecars, ...pod.spec.containers]) {
     const s = byName.get(c.name);
     if (!s) unknown.push(c.name);
     else if (!s.ready) unready.push(c.name);
@@ -385,7 +381,10 @@ export function generatePodInitializedCondition(pod: Pod, statuses: readonly Con
   for (const c of inits) {
     const s = byName.get(c.name);
     if (!s) unknown.push(c.name);
-    else if (!s.state?.terminated || s.state.terminated.exitCode !== 0) incomplete.push(c.name);
+    else if (isRestartableInitContainer(c)) {
+      // a sidecar needs to have started, not completed
+      if (s.started !== true) incomplete.push(c.name);
+    } else if (!s.state?.terminated || s.state.terminated.exitCode !== 0) incomplete.push(c.name);
   }
   if (phase === 'Succeeded' && unknown.length === 0) return { type: 'Initialized', status: 'True', reason: POD_COMPLETED };
   // A regular container that ran means initialisation completed before.
@@ -469,7 +468,7 @@ export function generateApiPodStatus(pod: Pod, runtimeStatus: RuntimePodStatus, 
     pod, runtimeStatus, old.initContainerStatuses ?? [], pod.spec.initContainers ?? [], hasInit, true, convert);
   const all = [...containerStatuses, ...initContainerStatuses];
 
-  let phase = podPhaseFromStatuses(pod, all, opts.podIsTerminal ?? false);
+  let phase = podPhaseFromStatuses(pod, all, opts.podIsTerminal ?? false, hasAnyActiveRegularContainerStarted(pod, runtimeStatus));
   // A terminal phase never reverts: the status manager's, then the API server's.
   if (!isTerminalPhase(phase)) {
     if (isTerminalPhase(old.phase)) phase = old.phase as PodPhase;

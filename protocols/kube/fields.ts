@@ -60,7 +60,7 @@ const gap = (note: string): FieldRule => ({ support: 'gap', note });
 
 const SCHEDULER = "not the kubelet's concern: the scheduler's";
 const API_SERVER = "not the kubelet's concern: the API server's";
-const SIDECAR_PROBES = 'probes of sidecars come with sidecar containers (issue 10 point 4); a regular init container may not have one (upstream validation)';
+const SIDECAR_PROBES = 'a probe on an init container that is not a sidecar (restartPolicy Always): upstream validation forbids it';
 const HOOKS = 'lifecycle hooks and stop signals are not run yet (issue 10 point 3)';
 const SECURITY = 'not applied to the container yet (issue 10 point 5)';
 const VOLUMES = 'no volume is mounted yet (issue 11, the volumeManager)';
@@ -241,7 +241,10 @@ const probeTable: FieldTable = {
 };
 
 const probe = (kind: ContainerKind, what: string): FieldRule => (kind === 'initContainers'
-  ? unsupported(SIDECAR_PROBES)
+  ? honoured(`on a sidecar (restartPolicy Always) only: ${what}`, {
+    fields: probeTable,
+    refuse: { note: SIDECAR_PROBES, test: (_v, ctx) => (ctx.container?.restartPolicy === 'Always' ? undefined : SIDECAR_PROBES) },
+  })
   : honoured(what, { fields: probeTable }));
 
 type ContainerKind = 'containers' | 'initContainers';
@@ -271,7 +274,7 @@ function containerTable(kind: ContainerKind): FieldTable {
     resizePolicy: unsupported(`in-place resize is not implemented: a changed resources spec is not applied to a running container (${NO_ISSUE})`),
     resources: honoured('see limits and requests', { fields: resourcesTable('container') }),
     restartPolicy: kind === 'initContainers'
-      ? unsupported('sidecar containers (restartPolicy: Always) are not run yet (issue 10 point 4)')
+      ? honoured('Always makes the init container a sidecar, as upstream: the next init container starts once it runs, it is restarted whenever it exits (crash-loop backoff) whatever the pod\'s restartPolicy, it does not keep the pod from completing, and it stops after the regular containers, in reverse order')
       : unsupported(`per-container restart policies are not implemented (${NO_ISSUE})`),
     restartPolicyRules: unsupported(`container restart rules are not implemented (${NO_ISSUE})`),
     securityContext: honoured('merged with the pod\'s, as upstream', { fields: securityContextTable }),
@@ -369,7 +372,7 @@ export const POD_SPEC_FIELDS: FieldTable = {
   hostname: honoured('the sandbox\'s hostname, cut to 63 characters as upstream, and the pod IP\'s name in the managed /etc/hosts'),
   hostnameOverride: unsupported(`not implemented (${NO_ISSUE})`),
   imagePullSecrets: unsupported(`registry credentials are not read yet: pulls are anonymous (${NO_ISSUE}; Secrets come with issue 11)`),
-  initContainers: honoured('run one at a time, in order, each to completion, before the regular containers', {
+  initContainers: honoured('run one at a time, in order, each to completion (a sidecar: until it started), before the regular containers', {
     list: true, containers: true, fields: containerTable('initContainers'),
   }),
   nodeName: honoured('the pod source selects the node\'s pods; admission checks it'),

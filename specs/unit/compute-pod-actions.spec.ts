@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { CrashBackoff, backoffKey } from '../../actors/runtime/backoff.ts';
 import {
-  computePodActions, findNextInitContainerToRun, getPhase, nextRestartCount, podSandboxChanged, shouldPodBeTerminal,
+  computePodActions, getPhase, hasAnyActiveRegularContainerStarted, nextRestartCount, podPhaseFromStatuses, podSandboxChanged,
+  shouldPodBeTerminal, terminationStages,
   type PodActions,
 } from '../../actors/runtime/compute-pod-actions.ts';
 import { containerHash } from '../../actors/runtime/labels.ts';
@@ -62,7 +63,7 @@ function compute(pod: Pod, st: RuntimePodStatus, backoff = new CrashBackoff(), n
 function plan(a: PodActions) {
   return {
     killPod: a.killPod, createSandbox: a.createSandbox, attempt: a.attempt, sandboxId: a.sandboxId,
-    init: a.nextInitContainerToStart?.name, start: a.containersToStart, kill: Object.keys(a.containersToKill),
+    init: a.initContainersToStart, start: a.containersToStart, kill: Object.keys(a.containersToKill),
   };
 }
 
@@ -70,7 +71,7 @@ describe('computePodActions: sandbox', () => {
   it('a fresh pod gets a sandbox (attempt 0) and all its containers', () => {
     const pod = mkPod({ containers: [{ name: 'a', image: 'x' }, { name: 'b', image: 'y' }] });
     assert.deepEqual(plan(compute(pod, status([], []))), {
-      killPod: true, createSandbox: true, attempt: 0, sandboxId: '', init: undefined, start: [0, 1], kill: [],
+      killPod: true, createSandbox: true, attempt: 0, sandboxId: '', init: [], start: [0, 1], kill: [],
     });
   });
 
@@ -78,7 +79,7 @@ describe('computePodActions: sandbox', () => {
     const pod = mkPod();
     const a = compute(pod, status([sandbox('s1')], [ctr(pod, 'web', 'CONTAINER_RUNNING')]));
     assert.deepEqual(plan(a), {
-      killPod: false, createSandbox: false, attempt: 0, sandboxId: 's1', init: undefined, start: [], kill: [],
+      killPod: false, createSandbox: false, attempt: 0, sandboxId: 's1', init: [], start: [], kill: [],
     });
     assert.deepEqual(a.waiting, []);
   });
@@ -87,7 +88,7 @@ describe('computePodActions: sandbox', () => {
     const pod = mkPod();
     const a = compute(pod, status([sandbox('s1', 'SANDBOX_NOTREADY', 2)], [ctr(pod, 'web', 'CONTAINER_EXITED', { exitCode: 137 })]));
     assert.deepEqual(plan(a), {
-      killPod: true, createSandbox: true, attempt: 3, sandboxId: 's1', init: undefined, start: [0], kill: [],
+      killPod: true, createSandbox: true, attempt: 3, sandboxId: 's1', init: [], start: [0], kill: [],
     });
     assert.match(a.reason, /No ready sandbox/);
   });
@@ -96,7 +97,7 @@ describe('computePodActions: sandbox', () => {
     const pod = mkPod();
     const a = compute(pod, status([sandbox('s2', 'SANDBOX_READY', 1, 20), sandbox('s1', 'SANDBOX_READY', 0, 10)], []));
     assert.deepEqual(plan(a), {
-      killPod: true, createSandbox: true, attempt: 2, sandboxId: 's2', init: undefined, start: [0], kill: [],
+      killPod: true, createSandbox: true, attempt: 2, sandboxId: 's2', init: [], start: [0], kill: [],
     });
     assert.match(a.reason, /Multiple sandboxes/);
   });
@@ -120,7 +121,7 @@ describe('computePodActions: sandbox', () => {
     const pod = mkPod({ restartPolicy: 'Never' });
     const a = compute(pod, status([sandbox('s1', 'SANDBOX_NOTREADY')], [ctr(pod, 'web', 'CONTAINER_EXITED', { exitCode: 0 })]));
     assert.deepEqual(plan(a), {
-      killPod: true, createSandbox: false, attempt: 1, sandboxId: 's1', init: undefined, start: [], kill: [],
+      killPod: true, createSandbox: false, attempt: 1, sandboxId: 's1', init: [], start: [], kill: [],
     });
   });
 
@@ -153,7 +154,7 @@ describe('computePodActions: sandbox', () => {
       ctr(pod, 'web', 'CONTAINER_EXITED', { exitCode: 1 }), ctr(pod, 'i2', 'CONTAINER_EXITED'), ctr(pod, 'i1', 'CONTAINER_EXITED')]);
     const a = compute(pod, st);
     assert.deepEqual(plan(a), {
-      killPod: true, createSandbox: true, attempt: 1, sandboxId: 's1', init: 'i1', start: [], kill: [],
+      killPod: true, createSandbox: true, attempt: 1, sandboxId: 's1', init: [0], start: [], kill: [],
     });
   });
 });
@@ -330,15 +331,14 @@ describe('computePodActions: init containers', () => {
   it('run in order, one at a time, before the regular containers', () => {
     const pod = mkPod({ init });
     const sb = [sandbox('s1')];
-    assert.equal(compute(pod, status(sb, [])).nextInitContainerToStart?.name, 'i1');
+    assert.deepEqual(compute(pod, status(sb, [])).initContainersToStart, [0]);
     const running = compute(pod, status(sb, [ctr(pod, 'i1', 'CONTAINER_RUNNING')]));
-    assert.deepEqual(plan(running), { killPod: false, createSandbox: false, attempt: 0, sandboxId: 's1', init: undefined, start: [], kill: [] });
+    assert.deepEqual(plan(running), { killPod: false, createSandbox: false, attempt: 0, sandboxId: 's1', init: [], start: [], kill: [] });
     const second = compute(pod, status(sb, [ctr(pod, 'i1', 'CONTAINER_EXITED')]));
-    assert.equal(second.nextInitContainerToStart?.name, 'i2');
-    assert.equal(second.nextInitContainerIndex, 1);
+    assert.deepEqual(second.initContainersToStart, [1]);
     assert.deepEqual(second.containersToStart, []);
     const done = compute(pod, status(sb, [ctr(pod, 'i2', 'CONTAINER_EXITED'), ctr(pod, 'i1', 'CONTAINER_EXITED')]));
-    assert.equal(done.nextInitContainerToStart, undefined);
+    assert.deepEqual(done.initContainersToStart, []);
     assert.deepEqual(done.containersToStart, [0]);
   });
 
@@ -346,7 +346,7 @@ describe('computePodActions: init containers', () => {
     for (const restartPolicy of ['Always', 'OnFailure'] as const) {
       const pod = mkPod({ init, restartPolicy });
       const a = compute(pod, status([sandbox('s1')], [ctr(pod, 'i1', 'CONTAINER_EXITED', { exitCode: 3 })]));
-      assert.equal(a.nextInitContainerToStart?.name, 'i1', restartPolicy);
+      assert.deepEqual(a.initContainersToStart, [0], restartPolicy);
       assert.equal(a.killPod, false);
     }
   });
@@ -354,7 +354,8 @@ describe('computePodActions: init containers', () => {
   it('an OOMKilled init container counts as failed', () => {
     const pod = mkPod({ init });
     const st = status([sandbox('s1')], [ctr(pod, 'i1', 'CONTAINER_EXITED', { exitCode: 0, reason: 'OOMKilled' })]);
-    assert.equal(findNextInitContainerToRun(pod, st).failed?.name, 'i1');
+    assert.deepEqual(compute(pod, st).initContainersToStart, [0]);
+    assert.equal(compute(mkPod({ init, restartPolicy: 'Never' }), st).killPod, true);
   });
 
   it('a failed init container fails the pod under Never', () => {
@@ -362,7 +363,7 @@ describe('computePodActions: init containers', () => {
     const st = status([sandbox('s1')], [ctr(pod, 'i1', 'CONTAINER_EXITED', { exitCode: 3 })]);
     const a = compute(pod, st);
     assert.equal(a.killPod, true);
-    assert.equal(a.nextInitContainerToStart, undefined);
+    assert.deepEqual(a.initContainersToStart, []);
     assert.equal(getPhase(pod, st), 'Failed');
   });
 
@@ -371,7 +372,7 @@ describe('computePodActions: init containers', () => {
     const backoff = new CrashBackoff();
     backoff.next(backoffKey(pod, specOf(pod, 'i1')), NOW);
     const a = compute(pod, status([sandbox('s1')], [ctr(pod, 'i1', 'CONTAINER_EXITED', { exitCode: 1, finishedAt: NOW })]), backoff);
-    assert.equal(a.nextInitContainerToStart, undefined);
+    assert.deepEqual(a.initContainersToStart, []);
     assert.equal(a.waiting[0]?.reason, 'CrashLoopBackOff');
     assert.equal(a.waiting[0]?.name, 'i1');
   });
@@ -379,14 +380,14 @@ describe('computePodActions: init containers', () => {
   it('an init container in unknown state is killed before its restart', () => {
     const pod = mkPod({ init });
     const a = compute(pod, status([sandbox('s1')], [ctr(pod, 'i1', 'CONTAINER_UNKNOWN', { id: 'x1' })]));
-    assert.equal(a.nextInitContainerToStart?.name, 'i1');
+    assert.deepEqual(a.initContainersToStart, [0]);
     assert.equal(a.containersToKill['x1']?.message, 'Init container is in "unknown" state, try killing it before restart');
   });
 
   it('a running regular container means initialisation is done, even if init containers were removed', () => {
     const pod = mkPod({ init });
     const a = compute(pod, status([sandbox('s1')], [ctr(pod, 'web', 'CONTAINER_RUNNING')]));
-    assert.equal(a.nextInitContainerToStart, undefined);
+    assert.deepEqual(a.initContainersToStart, []);
     assert.deepEqual(plan(a).start, []);
     assert.equal(a.killPod, false);
   });
@@ -398,13 +399,13 @@ describe('computePodActions: fields kubelet-ts does not support', () => {
   it('a container with a lifecycle hook is not started but keeps the sandbox; the others start', () => {
     const pod = mkPod({ containers: [{ name: 'a', image: 'x', lifecycle: hook }, { name: 'b', image: 'y' }] });
     const a = compute(pod, status([], []));
-    assert.deepEqual(plan(a), { killPod: true, createSandbox: true, attempt: 0, sandboxId: '', init: undefined, start: [1], kill: [] });
+    assert.deepEqual(plan(a), { killPod: true, createSandbox: true, attempt: 0, sandboxId: '', init: [], start: [1], kill: [] });
     assert.deepEqual(a.waiting, [{ name: 'a', reason: 'CreateContainerConfigError', message: 'spec.containers[0].lifecycle: not supported by kubelet-ts' }]);
     assert.deepEqual(a.unsupported, [{ path: 'spec.containers[0].lifecycle', container: 'a' }]);
     // the only container refused: it still counts as to start, so the pod is not killed
     const alone = mkPod({ containers: [{ name: 'a', image: 'x', lifecycle: hook }] });
     assert.deepEqual(plan(compute(alone, status([sandbox('s1')], []))), {
-      killPod: false, createSandbox: false, attempt: 0, sandboxId: 's1', init: undefined, start: [], kill: [],
+      killPod: false, createSandbox: false, attempt: 0, sandboxId: 's1', init: [], start: [], kill: [],
     });
   });
 
@@ -412,7 +413,7 @@ describe('computePodActions: fields kubelet-ts does not support', () => {
     const pod = mkPod({ init: [{ name: 'i', image: 'x' }], containers: [{ name: 'a', image: 'x' }] });
     (pod.spec as Record<string, unknown>).resourceClaims = [{ name: 'gpu' }];
     const a = compute(pod, status([sandbox('s1')], []));
-    assert.equal(a.nextInitContainerToStart, undefined);
+    assert.deepEqual(a.initContainersToStart, []);
     assert.deepEqual(a.waiting.map((w) => [w.name, w.reason, w.message]), [
       ['i', 'CreateContainerConfigError', 'spec.resourceClaims: not supported by kubelet-ts'],
       ['a', 'CreateContainerConfigError', 'spec.resourceClaims: not supported by kubelet-ts'],
@@ -422,7 +423,7 @@ describe('computePodActions: fields kubelet-ts does not support', () => {
   it('a refused container already running (adopted) is left running and not listed as waiting', () => {
     const pod = mkPod({ containers: [{ name: 'web', image: 'nginx:1.25', lifecycle: hook }] });
     const a = compute(pod, status([sandbox('s1')], [ctr(pod, 'web', 'CONTAINER_RUNNING')]));
-    assert.deepEqual(plan(a), { killPod: false, createSandbox: false, attempt: 0, sandboxId: 's1', init: undefined, start: [], kill: [] });
+    assert.deepEqual(plan(a), { killPod: false, createSandbox: false, attempt: 0, sandboxId: 's1', init: [], start: [], kill: [] });
     assert.deepEqual(a.waiting, []);
     assert.equal(a.unsupported.length, 1, 'still reported, for the event');
     // once it exits it is not started again
@@ -518,5 +519,135 @@ describe('computePodActions: defect 5, an instance created but never started (th
     const b = compute(pod, gone);
     assert.equal(b.createSandbox, true);
     assert.deepEqual([b.createdToStart, b.createdToRemove], [{}, ['c0']]);
+  });
+});
+
+describe('computePodActions: sidecars (init containers with restartPolicy Always, upstream computeInitContainerActions)', () => {
+  const side = (name: string, extra: Partial<Container> = {}): Container => ({ name, image: 'x', restartPolicy: 'Always', ...extra });
+  const sb = [sandbox('s1')];
+
+  it('start in order: the next init container once the sidecar runs, the regular containers once initialised', () => {
+    const pod = mkPod({ init: [side('log'), { name: 'setup', image: 'x' }] });
+    assert.deepEqual(compute(pod, status([], [])).initContainersToStart, [0], 'a new sandbox starts from the first');
+    assert.deepEqual(plan(compute(pod, status(sb, []))), { killPod: false, createSandbox: false, attempt: 0, sandboxId: 's1', init: [0], start: [], kill: [] });
+    // the sidecar runs: the next init container's turn, the regular containers still wait
+    const running = compute(pod, status(sb, [ctr(pod, 'log', 'CONTAINER_RUNNING')]));
+    assert.deepEqual([running.initContainersToStart, running.containersToStart], [[1], []]);
+    // the next one runs: wait for it to complete, the sidecar is left alone
+    const setup = compute(pod, status(sb, [ctr(pod, 'setup', 'CONTAINER_RUNNING'), ctr(pod, 'log', 'CONTAINER_RUNNING')]));
+    assert.deepEqual(plan(setup), { killPod: false, createSandbox: false, attempt: 0, sandboxId: 's1', init: [], start: [], kill: [] });
+    // it completed: the regular containers start while the sidecar keeps running
+    const done = compute(pod, status(sb, [ctr(pod, 'setup', 'CONTAINER_EXITED'), ctr(pod, 'log', 'CONTAINER_RUNNING')]));
+    assert.deepEqual([done.initContainersToStart, done.containersToStart, done.killPod], [[], [0], false]);
+  });
+
+  it('a running sidecar as the last init container initialises the pod', () => {
+    const pod = mkPod({ init: [side('log')] });
+    const a = compute(pod, status(sb, [ctr(pod, 'log', 'CONTAINER_RUNNING')]));
+    assert.deepEqual([a.initContainersToStart, a.containersToStart], [[], [0]]);
+  });
+
+  it('a sidecar with a startupProbe: the next one waits for the started signal; a startup failure restarts it', () => {
+    const pod = mkPod({ init: [side('log', { startupProbe: { exec: { command: ['true'] } } }), { name: 'setup', image: 'x' }] });
+    const st = status(sb, [ctr(pod, 'log', 'CONTAINER_RUNNING', { id: 'log-0' })]);
+    assert.deepEqual(compute(pod, st).initContainersToStart, [], 'running is not started: no probe result yet');
+    const started = computePodActions(pod, st, { now: NOW, backoff: new CrashBackoff(), startupSucceeded: new Set(['log-0']) });
+    assert.deepEqual(started.initContainersToStart, [1]);
+    const failed = computePodActions(pod, st, { now: NOW, backoff: new CrashBackoff(), probeFailures: { 'log-0': 'startup' } });
+    assert.deepEqual(failed.containersToKill['log-0'], { name: 'log', message: 'Init container log failed startup probe', reason: 'StartupProbe' });
+    // the failed sidecar is killed and its new instance started in the same sync
+    assert.deepEqual(failed.initContainersToStart, [0]);
+    assert.deepEqual(failed.unsupported, []);
+    const plain = mkPod({ init: [{ name: 'setup', image: 'x', startupProbe: { exec: { command: ['true'] } } }] });
+    assert.deepEqual(compute(plain, status(sb, [])).unsupported, [{ path: 'spec.initContainers[0].startupProbe', detail: 'a probe on an init container that is not a sidecar (restartPolicy Always): upstream validation forbids it', container: 'setup' }], 'a probe on a plain init container is refused');
+  });
+
+  it('an exited sidecar is restarted whatever the pod\'s restartPolicy, in the sync that keeps the regular containers', () => {
+    for (const restartPolicy of ['Always', 'OnFailure', 'Never'] as const) {
+      const pod = mkPod({ init: [side('log')], restartPolicy });
+      for (const exitCode of [0, 1]) {
+        const a = compute(pod, status(sb, [ctr(pod, 'web', 'CONTAINER_RUNNING'), ctr(pod, 'log', 'CONTAINER_EXITED', { exitCode })]));
+        assert.deepEqual(plan(a), { killPod: false, createSandbox: false, attempt: 0, sandboxId: 's1', init: [0], start: [], kill: [] }, `${restartPolicy} exit ${exitCode}`);
+        assert.deepEqual(a.restarts.map((r) => r.name), ['log'], 'its backoff advances');
+      }
+    }
+  });
+
+  it('a crash-looping sidecar waits in CrashLoopBackOff; the regular containers are not held by it', () => {
+    const pod = mkPod({ init: [side('log')] });
+    const backoff = new CrashBackoff();
+    backoff.next(backoffKey(pod, specOf(pod, 'log')), NOW);
+    const a = compute(pod, status(sb, [ctr(pod, 'web', 'CONTAINER_RUNNING'), ctr(pod, 'log', 'CONTAINER_EXITED', { exitCode: 1, finishedAt: NOW })]), backoff);
+    assert.deepEqual(a.initContainersToStart, []);
+    assert.deepEqual(a.waiting.map((w) => [w.name, w.reason]), [['log', 'CrashLoopBackOff']]);
+    assert.equal(a.killPod, false);
+  });
+
+  it('a sidecar the runtime no longer has, after initialisation, is started again; a plain init container is not', () => {
+    const pod = mkPod({ init: [side('log'), { name: 'setup', image: 'x' }] });
+    const a = compute(pod, status(sb, [ctr(pod, 'web', 'CONTAINER_RUNNING')]));
+    assert.deepEqual([a.initContainersToStart, a.containersToStart], [[0], []]);
+  });
+
+  it('a changed or unknown sidecar is killed and started again', () => {
+    const pod = mkPod({ init: [side('log')] });
+    const changed = compute(pod, status(sb, [ctr(pod, 'web', 'CONTAINER_RUNNING'), ctr(pod, 'log', 'CONTAINER_RUNNING', { id: 'l0', hash: 'old' })]));
+    assert.deepEqual([changed.initContainersToStart, changed.containersToKill['l0']?.message], [[0], 'Init container log definition changed']);
+    const unknown = compute(pod, status(sb, [ctr(pod, 'web', 'CONTAINER_RUNNING'), ctr(pod, 'log', 'CONTAINER_UNKNOWN', { id: 'l0' })]));
+    assert.deepEqual([unknown.initContainersToStart, unknown.containersToKill['l0']?.reason], [[0], 'Unknown']);
+  });
+
+  it('does not keep a pod alive: restartPolicy Never, the main container finished, the pod is killed and no sidecar restarted', () => {
+    const pod = mkPod({ init: [side('log')], restartPolicy: 'Never' });
+    const running = status(sb, [ctr(pod, 'web', 'CONTAINER_EXITED'), ctr(pod, 'log', 'CONTAINER_RUNNING')]);
+    const a = compute(pod, running);
+    assert.deepEqual([a.killPod, a.initContainersToStart], [true, []]);
+    // both exited: the pod is terminal by its phase already (the worker terminates it, no sync)
+    assert.equal(shouldPodBeTerminal(pod, status(sb, [ctr(pod, 'web', 'CONTAINER_EXITED'), ctr(pod, 'log', 'CONTAINER_EXITED', { exitCode: 1 })])), true);
+    // the sidecar still runs: Running; once it is stopped, the main container alone decides
+    assert.equal(getPhase(pod, running), 'Running');
+    const stopped = status(sb, [ctr(pod, 'web', 'CONTAINER_EXITED'), ctr(pod, 'log', 'CONTAINER_EXITED', { exitCode: 143 })]);
+    assert.equal(getPhase(pod, stopped), 'Succeeded');
+    assert.equal(shouldPodBeTerminal(pod, stopped), true);
+    const failedMain = status(sb, [ctr(pod, 'web', 'CONTAINER_EXITED', { exitCode: 2 }), ctr(pod, 'log', 'CONTAINER_EXITED', { exitCode: 0 })]);
+    assert.equal(getPhase(pod, failedMain), 'Failed');
+  });
+
+  it('getPhase: Pending until the sidecar has started, Running with it and the regular containers', () => {
+    const pod = mkPod({ init: [side('log')] });
+    assert.equal(getPhase(pod, status(sb, [])), 'Pending');
+    assert.equal(getPhase(pod, status(sb, [ctr(pod, 'log', 'CONTAINER_RUNNING')])), 'Pending', 'the regular container has not started');
+    assert.equal(getPhase(pod, status(sb, [ctr(pod, 'web', 'CONTAINER_RUNNING'), ctr(pod, 'log', 'CONTAINER_RUNNING')])), 'Running');
+    // a running sidecar not started yet (its startup probe): Pending unless the pod initialised before
+    const base = { ready: false, restartCount: 0, image: 'x', imageID: '' };
+    const statuses = [{ ...base, name: 'log', started: false, state: { running: {} } }, { ...base, name: 'web', state: { running: {} } }];
+    assert.equal(podPhaseFromStatuses(pod, statuses, false, true), 'Running');
+    assert.equal(podPhaseFromStatuses(pod, statuses, false, false), 'Pending');
+    // initialised: a regular container has an instance in the newest sandbox (not in an old one)
+    assert.equal(hasAnyActiveRegularContainerStarted(pod, status(sb, [ctr(pod, 'web', 'CONTAINER_EXITED')])), true);
+    assert.equal(hasAnyActiveRegularContainerStarted(pod, status([sandbox('s2'), sandbox('s1', 'SANDBOX_NOTREADY')], [ctr(pod, 'web', 'CONTAINER_EXITED')])), false);
+    // a restarting sidecar (exited, about to start again) does not make the pod Pending
+    assert.equal(getPhase(pod, status(sb, [ctr(pod, 'web', 'CONTAINER_RUNNING'), ctr(pod, 'log', 'CONTAINER_EXITED', { exitCode: 1 })])), 'Running');
+  });
+});
+
+describe('terminationStages (upstream newTerminationOrdering)', () => {
+  const side = (name: string): Container => ({ name, image: 'x', restartPolicy: 'Always' });
+  const pod = mkPod({
+    init: [side('a'), { name: 'setup', image: 'x' }, side('b'), side('c')],
+    containers: [{ name: 'web', image: 'x' }, { name: 'api', image: 'x' }],
+  });
+  const names = (stages: { name: string }[][]) => stages.map((s) => s.map((c) => c.name));
+
+  it('the regular containers together first, then the sidecars one by one in reverse order', () => {
+    const live = ['a', 'web', 'b', 'c', 'api', 'setup'].map((name) => ({ name }));
+    assert.deepEqual(names(terminationStages(pod, live)), [['web', 'api', 'setup'], ['c'], ['b'], ['a']]);
+  });
+
+  it('skips what is not live; without the pod (an orphan) or without sidecars: one stage', () => {
+    assert.deepEqual(names(terminationStages(pod, [{ name: 'a' }, { name: 'c' }])), [['c'], ['a']]);
+    assert.deepEqual(names(terminationStages(null, [{ name: 'a' }, { name: 'web' }])), [['a', 'web']]);
+    assert.deepEqual(names(terminationStages(mkPod(), [{ name: 'web' }])), [['web']]);
+    assert.deepEqual(terminationStages(pod, []), []);
   });
 });

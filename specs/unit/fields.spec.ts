@@ -90,11 +90,12 @@ describe('the pod field support table', () => {
     assert.deepEqual(listMismatch.map((f) => f.path), []);
   });
 
-  it('gives every rule a note; probes of regular containers are honoured (the probeManager), of init containers not', () => {
+  it('gives every rule a note; probes of regular containers are honoured (the probeManager), of init containers only on sidecars', () => {
     for (const f of flat) assert.ok(f.rule.note.trim().length > 0, `${f.path} has a note`);
     for (const k of ['livenessProbe', 'readinessProbe', 'startupProbe']) {
       assert.equal(rules.get(`spec.containers.${k}`)?.support, 'honoured', k);
-      assert.equal(rules.get(`spec.initContainers.${k}`)?.support, 'unsupported', k);
+      assert.equal(rules.get(`spec.initContainers.${k}`)?.support, 'honoured', k);
+      assert.ok(rules.get(`spec.initContainers.${k}`)?.refuse, `${k} refused on a plain init container`);
       for (const sub of ['exec.command', 'httpGet.port', 'httpGet.httpHeaders.name', 'tcpSocket.host', 'grpc.service', 'terminationGracePeriodSeconds']) {
         assert.equal(rules.get(`spec.containers.${k}.${sub}`)?.support, 'honoured', `${k}.${sub}`);
       }
@@ -104,7 +105,9 @@ describe('the pod field support table', () => {
       assert.equal(rules.get(`spec.initContainers.${k}`)?.support, 'unsupported', k);
     }
     assert.equal(rules.get('spec.volumes.emptyDir')?.support, 'unsupported');
-    assert.equal(rules.get('spec.initContainers.restartPolicy')?.support, 'unsupported');
+    // sidecars are run (restartPolicy Always on an init container), with their probes
+    assert.equal(rules.get('spec.initContainers.restartPolicy')?.support, 'honoured');
+    assert.match(rules.get('spec.initContainers.startupProbe')?.note ?? '', /on a sidecar \(restartPolicy Always\) only/);
   });
 });
 
@@ -163,7 +166,7 @@ describe('unsupportedFields', () => {
     assert.deepEqual(paths(unsupportedFields(pod({ containers: [app()], volumes: [{ name: 'v' }] }))), ['spec.volumes']);
   });
 
-  it('refuses sidecars, hooks, envFrom and ConfigMap/Secret values, but not fieldRef or a limited resourceFieldRef', () => {
+  it('refuses hooks, envFrom and ConfigMap/Secret values, but not a sidecar, fieldRef or a limited resourceFieldRef', () => {
     const p = pod({
       initContainers: [app({ name: 'sidecar', restartPolicy: 'Always' })],
       containers: [app({
@@ -183,7 +186,6 @@ describe('unsupportedFields', () => {
       'spec.containers[0].env[1].valueFrom.secretKeyRef',
       'spec.containers[0].env[3].valueFrom.resourceFieldRef',
       'spec.containers[0].lifecycle',
-      'spec.initContainers[0].restartPolicy',
     ]);
     assert.match(formatUnsupportedFields(unsupportedFields(p).filter((f) => f.path.includes('env[3]'))),
       /^spec\.containers\[0\]\.env\[3\]\.valueFrom\.resourceFieldRef: not supported by kubelet-ts \(limits\.cpu of a container without that limit/);

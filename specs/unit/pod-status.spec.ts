@@ -249,6 +249,57 @@ describe('generateApiPodStatus: init containers', () => {
   });
 });
 
+describe('generateApiPodStatus: sidecars (init containers with restartPolicy Always)', () => {
+  const init: Container[] = [{ name: 'log', image: 'busybox', restartPolicy: 'Always' }, { name: 'setup', image: 'busybox' }];
+
+  it('a running sidecar is started and ready; Initialized waits for the init container after it', () => {
+    const pod = mkPod({ init });
+    const s = gen(pod, rs([ctr(pod, 'log', 'CONTAINER_RUNNING')]));
+    assert.equal(s.phase, 'Pending');
+    assert.deepEqual(s.initContainerStatuses?.map((c) => [c.name, c.started, c.ready, Object.keys(c.state ?? {})[0]]), [
+      ['log', true, true, 'running'], ['setup', false, false, 'waiting'],
+    ]);
+    assert.deepEqual(cond(s, 'Initialized'), {
+      type: 'Initialized', status: 'False', reason: 'ContainersNotInitialized', message: 'containers with incomplete status: [setup]', lastTransitionTime: toRfc3339(T0 + 60 * S),
+    });
+  });
+
+  it('Initialized once the others completed and the sidecar started; ContainersReady and Ready need the sidecar ready', () => {
+    const pod = mkPod({ init });
+    const both = rs([ctr(pod, 'web', 'CONTAINER_RUNNING'), ctr(pod, 'setup', 'CONTAINER_EXITED'), ctr(pod, 'log', 'CONTAINER_RUNNING', { restartCount: 2 })]);
+    const s = gen(pod, both);
+    assert.equal(s.phase, 'Running');
+    for (const type of ['Initialized', 'ContainersReady', 'Ready']) assert.equal(cond(s, type)?.status, 'True', type);
+    assert.equal(s.initContainerStatuses?.[0]?.restartCount, 2, 'the sidecar\'s restarts are counted');
+    // the sidecar exited (about to restart): the pod stays Running and Initialized, but is not ready
+    const exited = gen(pod, rs([ctr(pod, 'web', 'CONTAINER_RUNNING'), ctr(pod, 'setup', 'CONTAINER_EXITED'), ctr(pod, 'log', 'CONTAINER_EXITED', { exitCode: 1 })]));
+    assert.equal(exited.phase, 'Running');
+    assert.equal(cond(exited, 'Initialized')?.status, 'True');
+    assert.deepEqual([cond(exited, 'ContainersReady')?.status, cond(exited, 'ContainersReady')?.message], ['False', 'containers with unready status: [log]']);
+    assert.equal(cond(exited, 'Ready')?.status, 'False');
+  });
+
+  it('a sidecar held in CrashLoopBackOff shows it, whatever the pod\'s restartPolicy', () => {
+    const pod = mkPod({ init, restartPolicy: 'Never' });
+    const st = rs([ctr(pod, 'web', 'CONTAINER_RUNNING'), ctr(pod, 'setup', 'CONTAINER_EXITED'), ctr(pod, 'log', 'CONTAINER_EXITED', { exitCode: 1 })]);
+    const s = gen(pod, st, { waiting: [{ name: 'log', reason: 'CrashLoopBackOff', message: 'back-off 10s' }] });
+    assert.deepEqual(s.initContainerStatuses?.[0]?.state, { waiting: { reason: 'CrashLoopBackOff', message: 'back-off 10s' } });
+    assert.equal(s.initContainerStatuses?.[0]?.lastState?.terminated?.exitCode, 1);
+    assert.equal(s.phase, 'Running');
+  });
+
+  it('restartPolicy Never: the finished regular container alone decides the phase once the sidecar is stopped', () => {
+    const pod = mkPod({ init, restartPolicy: 'Never' });
+    const main = (exitCode: number) => ctr(pod, 'web', 'CONTAINER_EXITED', { exitCode });
+    assert.equal(gen(pod, rs([main(0), ctr(pod, 'setup', 'CONTAINER_EXITED'), ctr(pod, 'log', 'CONTAINER_RUNNING')])).phase, 'Running', 'the sidecar still runs');
+    const stopped = (exitCode: number) => rs([main(exitCode), ctr(pod, 'setup', 'CONTAINER_EXITED'), ctr(pod, 'log', 'CONTAINER_EXITED', { exitCode: 143 })]);
+    const ok = gen(pod, stopped(0), { podIsTerminal: true });
+    assert.equal(ok.phase, 'Succeeded', 'the sidecar\'s exit 143 does not fail the pod');
+    assert.equal(cond(ok, 'ContainersReady')?.reason, 'PodCompleted');
+    assert.equal(gen(pod, stopped(3), { podIsTerminal: true }).phase, 'Failed');
+  });
+});
+
 describe('generateApiPodStatus: phase memory', () => {
   it('a terminal phase never reverts (status manager or API server)', () => {
     const pod = mkPod({ restartPolicy: 'Never' });
