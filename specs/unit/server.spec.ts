@@ -129,3 +129,22 @@ describe('server actor: listeners', () => {
     assert.match(String(second.crashes[0]), new RegExp(`read-only server on 127\\.0\\.0\\.1:${ports.readOnly}: .*EADDRINUSE`));
   });
 });
+
+describe('server: flags and config fields', () => {
+  it('upstream defaults: healthz on 127.0.0.1:10248, the read-only port off; 0 disables healthz; bad values are refused', async () => {
+    const { DEFAULT_FLAGS, parseFlags } = await import('../../bin/flags.ts');
+    const { parseKubeletConfig } = await import('../../bin/config-file.ts');
+    assert.deepEqual(
+      [DEFAULT_FLAGS.healthzPort, DEFAULT_FLAGS.healthzBindAddress, DEFAULT_FLAGS.readOnlyPort, DEFAULT_FLAGS.address],
+      [10248, '127.0.0.1', 0, '0.0.0.0'],
+    );
+    const f = parseFlags(['--healthz-port=0', '--read-only-port', '10255', '--address=127.0.0.1', '--healthz-bind-address=::1']);
+    assert.deepEqual([f.healthzPort, f.readOnlyPort, f.address, f.healthzBindAddress], [0, 10255, '127.0.0.1', '::1']);
+    assert.throws(() => parseFlags(['--read-only-port=70000']), /"--read-only-port" flag: must be between 0 and 65535/);
+    assert.throws(() => parseFlags(['--healthz-bind-address=localhost']), /"localhost" for "--healthz-bind-address" flag: not an IP address/);
+    // a pointer upstream: an explicit 0 in the file is kept (no healthz server); readOnlyPort 0 is the default
+    const kc = (body: string) => parseKubeletConfig(`apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n${body}`, '/etc/k.yaml');
+    assert.deepEqual(kc('healthzPort: 0\nreadOnlyPort: 0\nhealthzBindAddress: ""\n').values, { healthzPort: 0 });
+    assert.deepEqual(kc('healthzPort: 0\n').ignored, []);
+  });
+});
