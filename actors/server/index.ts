@@ -31,7 +31,7 @@ export interface ServerDeps {
   syncFrequencyMs: number;
 }
 
-const io = channels({ consumes: ['syncLoop', 'status'], reads: ['desiredPods', 'podStatuses', 'runtimePods'] });
+const io = channels({ consumes: ['syncLoop', 'status', 'plegRelists'], reads: ['desiredPods', 'podStatuses', 'runtimePods'] });
 
 const text = (status: number, body: string): Answer => ({ status, contentType: 'text/plain; charset=utf-8', body });
 /** upstream wait.Until period of the healthz server. */
@@ -52,8 +52,22 @@ export const server: ActorSpec<ServerDeps, typeof io> = {
     // kubelet_pod_start_duration_seconds: from the first time a pod is desired to its first Running status
     const firstSeen = new Map<string, number>();
     const started = new Set<string>();
-    const pending: number[] = [];
-    let metrics: Promise<KubeletMetrics> | undefined;
+    // the first observation or scrape loads prom-client (after start); observations wait for it
+    let metrics: KubeletMetrics | undefined;
+    let loading: Promise<KubeletMetrics> | undefined;
+    const pending: ((m: KubeletMetrics) => void)[] = [];
+    const loadMetrics = () => (loading ??= createKubeletMetrics({
+      nodeName: deps.nodeName,
+      desired: () => bus.current('desiredPods'),
+      statuses: () => bus.current('podStatuses'),
+      runtimePods: () => bus.current('runtimePods'),
+    }).then((x) => { metrics = x; for (const f of pending.splice(0)) f(x); return x; }));
+    const observe = (f: (m: KubeletMetrics) => void) => {
+      if (metrics) return f(metrics);
+      pending.push(f);
+      ctx.run(loadMetrics());
+    };
+    ctx.on(bus.events('plegRelists'), (m) => observe((x) => x.observeRelist(m.durationMs / 1000, m.intervalMs === undefined ? undefined : m.intervalMs / 1000)));
     let known = false;
     ctx.on(bus.view('desiredPods'), (desired) => {
       for (const uid of desired.keys()) {
@@ -71,15 +85,8 @@ export const server: ActorSpec<ServerDeps, typeof io> = {
       if (seen === undefined) return;
       started.add(m.uid);
       const s = (clock.now() - seen) / 1000;
-      if (metrics) ctx.run(metrics.then((x) => x.observePodStart(s)));
-      else pending.push(s);
+      observe((x) => x.observePodStart(s));
     });
-    const loadMetrics = () => (metrics ??= createKubeletMetrics({
-      nodeName: deps.nodeName,
-      desired: () => bus.current('desiredPods'),
-      statuses: () => bus.current('podStatuses'),
-      runtimePods: () => bus.current('runtimePods'),
-    }).then((x) => { for (const s of pending.splice(0)) x.observePodStart(s); return x; }));
 
     const getOnly = (method: string, answer: () => Answer | Promise<Answer>): Answer | Promise<Answer> =>
       method === 'GET' || method === 'HEAD' ? answer() : text(405, 'Method Not Allowed\n');

@@ -9,6 +9,9 @@ import type { ContainerStatus } from '../../protocols/kube/pod.ts';
 /** Upstream PodStartDuration's buckets (seconds). */
 export const POD_START_BUCKETS = [0.5, 1, 2, 3, 4, 5, 6, 8, 10, 20, 30, 45, 60, 120, 180, 240, 300, 360, 480, 600, 900, 1200, 1800, 2700, 3600];
 
+/** Prometheus' DefBuckets (seconds), upstream's for the PLEG relist histograms. */
+export const DEF_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
 /** What the gauges are read from at scrape time (the views the server actor reads). */
 export interface MetricsSource {
   nodeName: string;
@@ -59,6 +62,8 @@ export interface KubeletMetrics {
   scrape(): Promise<{ contentType: string; body: string }>;
   /** kubelet_pod_start_duration_seconds. */
   observePodStart(seconds: number): void;
+  /** kubelet_pleg_relist_duration_seconds and, with an interval, kubelet_pleg_relist_interval_seconds. */
+  observeRelist(durationS: number, intervalS: number | undefined): void;
 }
 
 /** Loads prom-client and registers the kubelet's metrics on a registry of their own. */
@@ -88,7 +93,19 @@ export async function createKubeletMetrics(src: MetricsSource): Promise<KubeletM
     help: '[ALPHA] Duration in seconds from kubelet seeing a pod for the first time to the pod starting to run',
     buckets: POD_START_BUCKETS, registers: [register],
   });
+  const relistDuration = new prom.Histogram({
+    name: 'kubelet_pleg_relist_duration_seconds', help: '[ALPHA] Duration in seconds for relisting pods in PLEG.',
+    buckets: DEF_BUCKETS, registers: [register],
+  });
+  const relistInterval = new prom.Histogram({
+    name: 'kubelet_pleg_relist_interval_seconds', help: '[ALPHA] Interval in seconds between relisting in PLEG.',
+    buckets: DEF_BUCKETS, registers: [register],
+  });
   return {
+    observeRelist: (d, i) => {
+      relistDuration.observe(d);
+      if (i !== undefined) relistInterval.observe(i);
+    },
     scrape: async () => ({ contentType: register.contentType, body: await register.metrics() }),
     observePodStart: (s) => podStart.observe(s),
   };

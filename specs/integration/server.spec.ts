@@ -71,6 +71,8 @@ describe('healthz and read-only ports on real containerd', () => {
     assert.equal(metrics.status, 200);
     assert.match(metrics.body, new RegExp(`^kubelet_node_name\\{node="${NODE}"\\} 1$`, 'm'));
     assert.match(metrics.body, /^kubelet_running_containers\{container_state="running"\} 1$/m);
+    assert.match(metrics.body, /^kubelet_pleg_relist_duration_seconds_count [1-9]\d*$/m);
+    assert.match(metrics.body, /^kubelet_pod_start_duration_seconds_count 1$/m);
     const promtool = spawnSync('promtool', ['check', 'metrics'], { input: metrics.body, encoding: 'utf8' });
     assert.ifError(promtool.error);
     assert.equal(promtool.status, 0, `promtool check metrics: ${promtool.stdout}${promtool.stderr}`);

@@ -120,6 +120,21 @@ describe('server actor: listeners', () => {
     assert.match(body, /^kubelet_pod_start_duration_seconds_bucket\{le="3"\} 1$/m);
   });
 
+  it('observes the PLEG relist duration and interval (upstream DefBuckets) from pleg.relisted', async (t) => {
+    const a = await startActor(server, { ...deps, healthz: undefined });
+    t.after(() => a.stop());
+    const { ports } = a.inspect() as { ports: { readOnly: number } };
+    const pleg = a.bus.port('pleg');
+    pleg.send('plegRelists', { type: 'pleg.relisted', durationMs: 30 });
+    pleg.send('plegRelists', { type: 'pleg.relisted', durationMs: 7, intervalMs: 1000 });
+    const body = (await get(ports.readOnly, '/metrics')).body;
+    assert.match(body, /^kubelet_pleg_relist_duration_seconds_count 2$/m);
+    assert.match(body, /^kubelet_pleg_relist_duration_seconds_bucket\{le="0\.01"\} 1$/m);
+    assert.match(body, /^kubelet_pleg_relist_duration_seconds_bucket\{le="0\.05"\} 2$/m);
+    assert.match(body, /^kubelet_pleg_relist_interval_seconds_count 1$/m);
+    assert.match(body, /^kubelet_pleg_relist_interval_seconds_sum 1$/m);
+  });
+
   it('a read-only port in use crashes the instance naming the address; nothing stays open', async (t) => {
     const first = await startActor(server, { ...deps, healthz: undefined });
     t.after(() => first.stop());
