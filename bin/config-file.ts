@@ -76,6 +76,11 @@ export const CONFIG_FIELDS: readonly MappedField[] = [
   { field: 'clusterDomain', key: 'clusterDomain', type: 'string' },
   // a pointer upstream: an explicit "" (no resolver file) is kept, not defaulted
   { field: 'resolvConf', key: 'resolvConf', type: 'pathptr' },
+  // a pointer upstream: an explicit 0 disables the healthz server
+  { field: 'healthzPort', key: 'healthzPort', type: 'int32ptr' },
+  { field: 'healthzBindAddress', key: 'healthzBindAddress', type: 'string' },
+  { field: 'readOnlyPort', key: 'readOnlyPort', type: 'int32' },
+  { field: 'address', key: 'address', type: 'string' },
 ];
 
 /** Mapped fields without a flag of their own: `logging.verbosity` (-v) and `mergeDefaultEvictionSettings`. */
@@ -84,10 +89,10 @@ const RECORD_FIELDS = ['path', 'maxBytes'];
 
 /** The other top-level v1beta1 fields: valid upstream, not implemented by kubelet-ts, ignored. */
 const UNIMPLEMENTED_FIELDS = new Set([
-  'enableServer', 'address', 'port', 'readOnlyPort', 'tlsCertFile', 'tlsPrivateKeyFile', 'tlsCipherSuites',
+  'enableServer', 'port', 'tlsCertFile', 'tlsPrivateKeyFile', 'tlsCipherSuites',
   'tlsCurvePreferences', 'tlsMinVersion', 'rotateCertificates', 'serverTLSBootstrap', 'authentication', 'authorization',
   'registryPullQPS', 'registryBurst', 'imagePullCredentialsVerificationPolicy', 'preloadedImagesVerificationAllowlist',
-  'enableDebuggingHandlers', 'enableContentionProfiling', 'healthzPort', 'healthzBindAddress', 'oomScoreAdj',
+  'enableDebuggingHandlers', 'enableContentionProfiling', 'oomScoreAdj',
   'streamingConnectionIdleTimeout', 'nodeLeaseDurationSeconds', 'imageMinimumGCAge',
   'imageMaximumGCAge', 'imageGCHighThresholdPercent', 'imageGCLowThresholdPercent', 'volumeStatsAggPeriod',
   'kubeletCgroups', 'systemCgroups', 'cgroupRoot', 'cgroupsPerQOS', 'cgroupDriver', 'cpuManagerPolicy',

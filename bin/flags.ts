@@ -4,6 +4,7 @@
  * durations (`20s`, `1m30s`, `500ms`). Unknown flags and bad values are errors that name the
  * flag, so a typo in a systemd unit fails loudly instead of being ignored.
  */
+import { isIP } from 'node:net';
 
 export interface KubeletFlags {
   /** --config: a KubeletConfiguration file (bin/config-file.ts); flags given override it. */
@@ -50,6 +51,15 @@ export interface KubeletFlags {
   clusterDomain: string;
   /** --resolv-conf: the resolver file pod DNS starts from; "" for none. */
   resolvConf: string;
+  // the kubelet's HTTP listeners (actors/server)
+  /** --healthz-port: the healthz listener's port; 0 disables it. */
+  healthzPort: number;
+  /** --healthz-bind-address: where the healthz listener listens. */
+  healthzBindAddress: string;
+  /** --read-only-port: the unauthenticated read-only port; 0 (the default) disables it. */
+  readOnlyPort: number;
+  /** --address: where the read-only port listens. */
+  address: string;
 }
 
 /**
@@ -101,6 +111,10 @@ export const FLAGS: readonly FlagDef[] = [
   { name: 'cluster-dns', kind: 'list', key: 'clusterDns', help: 'Comma-separated DNS server IPs (repeatable). ClusterFirst pods get these as their only nameservers, with the cluster search path and ndots:5; without any, they fall back to the Default policy (a MissingClusterDNS event). Entries that are not IPs are skipped with a warning.' },
   { name: 'cluster-domain', kind: 'string', key: 'clusterDomain', help: 'The cluster\'s DNS domain (e.g. cluster.local): the search path <ns>.svc.<domain> svc.<domain> <domain>, and pods\' FQDNs.' },
   { name: 'resolv-conf', kind: 'string', key: 'resolvConf', help: 'Resolver file pod DNS starts from (the Default policy\'s, and the host searches of ClusterFirst). "" for none. Default /etc/resolv.conf.' },
+  { name: 'healthz-port', kind: 'int', key: 'healthzPort', help: 'Port of the localhost healthz endpoint (/healthz, /healthz/ping); 0 disables it. Default 10248.' },
+  { name: 'healthz-bind-address', kind: 'string', key: 'healthzBindAddress', help: 'IP address the healthz server listens on. Default 127.0.0.1.' },
+  { name: 'read-only-port', kind: 'int', key: 'readOnlyPort', help: 'Port of the read-only server, without authentication (/healthz, /pods, /metrics); 0 disables it. Default 0.' },
+  { name: 'address', kind: 'string', key: 'address', help: 'IP address the read-only server listens on. Default 0.0.0.0.' },
   { name: 'eviction-hard', kind: 'thresholds', key: 'evictionHard', help: 'Hard eviction thresholds (memory.available<100Mi,nodefs.available<10%,...); replaces the defaults when given.' },
 ];
 
@@ -139,6 +153,10 @@ export const DEFAULT_FLAGS: KubeletFlags = {
   clusterDns: [],
   clusterDomain: '',
   resolvConf: '/etc/resolv.conf',
+  healthzPort: 10248,
+  healthzBindAddress: '127.0.0.1',
+  readOnlyPort: 0,
+  address: '0.0.0.0',
 };
 
 export class FlagError extends Error {
@@ -277,6 +295,13 @@ export function parseFlags(argv: readonly string[], base: KubeletFlags = DEFAULT
   if (flags.nodeStatusUpdateFrequencyMs <= 0) throw new FlagError('--node-status-update-frequency must be positive');
   if (flags.nodeStatusReportFrequencyMs <= 0) throw new FlagError('--node-status-report-frequency must be positive');
   if (flags.maxPods <= 0) throw new FlagError('--max-pods must be positive');
+  // upstream ValidateKubeletConfiguration: ports in 0..65535 (0 disables), addresses are IPs
+  for (const [name, port] of [['healthz-port', flags.healthzPort], ['read-only-port', flags.readOnlyPort]] as const) {
+    if (port < 0 || port > 65535) throw new FlagError(`invalid argument "${port}" for "--${name}" flag: must be between 0 and 65535, inclusive`);
+  }
+  for (const [name, ip] of [['healthz-bind-address', flags.healthzBindAddress], ['address', flags.address]] as const) {
+    if (isIP(ip) === 0) throw new FlagError(`invalid argument "${ip}" for "--${name}" flag: not an IP address`);
+  }
   if (flags.kubeApiBurst <= 0 || flags.eventBurst < 0) throw new FlagError('--kube-api-burst must be positive and --event-burst not negative');
   for (const [name, m] of [['kube-reserved', flags.kubeReserved], ['system-reserved', flags.systemReserved]] as const) {
     for (const [r, q] of Object.entries(m)) {

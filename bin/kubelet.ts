@@ -39,6 +39,7 @@ import { probeRunner, type ProbeRunner } from '../actors/probes/adapters.ts';
 import { probes } from '../actors/probes/index.ts';
 import { nodePodNetworkFiles, type PodNetworkFiles } from '../actors/runtime/adapters.ts';
 import { runtime } from '../actors/runtime/index.ts';
+import { server } from '../actors/server/index.ts';
 import { statusManager } from '../actors/status/index.ts';
 import type { KubeletFlags } from './flags.ts';
 import { channelsCommand } from './channel-map.ts';
@@ -76,6 +77,11 @@ export interface KubeletOptions {
   kubeApi?: KubeApi;
   /** The pod sources the syncLoop waits for; replay passes the recorded ones. Default: file with --pod-manifest-path, http with --manifest-url, api in cluster mode. */
   sources?: readonly PodSource[];
+  /**
+   * Start actors/server (healthz and read-only listeners, per the flags): main.ts does; a replay
+   * and specs that do not ask for it listen on nothing (DEFAULT_FLAGS name fixed ports).
+   */
+  serve?: boolean;
   /** New API pods wait for the `node` view before admission; replay passes the recorded mode. Default: in cluster mode. */
   waitForNode?: boolean;
 }
@@ -216,6 +222,13 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     // liveness, readiness and startup probes; results on 'probe' and the probeResults view
     ...(prober ? [child(probes, { runner: prober, random: opts.random })] : []),
     child(syncLoop, { sources: podSources, syncTickMs: opts.periods?.syncTickMs, housekeepingMs: opts.periods?.housekeepingMs }),
+    // healthz (10248) and the read-only port: the daemon's (opts.serve), never a replay's
+    ...(!opts.serve || (flags.healthzPort === 0 && flags.readOnlyPort === 0) ? [] : [child(server, {
+      nodeName,
+      syncFrequencyMs: flags.syncFrequencyMs,
+      healthz: flags.healthzPort > 0 ? { address: flags.healthzBindAddress, port: flags.healthzPort } : undefined,
+      readOnly: flags.readOnlyPort > 0 ? { address: flags.address, port: flags.readOnlyPort } : undefined,
+    })]),
   ];
   if (clusterMode && heartbeatApi) {
     children.push(

@@ -50,6 +50,7 @@ async function main(argv: string[]): Promise<number> {
     kubelet = createKubelet({
       flags, clock, log, nodeName,
       debugSocketPath: join(flags.rootDir, DEBUG_SOCKET_NAME),
+      serve: true,
       onEscalate: (reason) => {
         log.error('supervisor escalated: stopping kubelet-ts', { reason });
         exitCode = 1;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Brings a bare Debian machine to the point where the daemon runs and the tests pass:
 # Node.js 24 (from the npm registry's node-linux-<arch> package), the npm dependencies, and
-# containerd, runc, the CNI plugins, busybox-static and iptables from Debian.
+# containerd, runc, the CNI plugins, busybox-static, iptables and prometheus (promtool) from Debian.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
@@ -12,6 +12,8 @@ command -v runc >/dev/null 2>&1 || need_apt+=(runc)
 [ -x /usr/lib/cni/bridge ] || need_apt+=(containernetworking-plugins)
 dpkg -s busybox-static >/dev/null 2>&1 || need_apt+=(busybox-static)
 command -v iptables >/dev/null 2>&1 || need_apt+=(iptables)
+# promtool checks /metrics in the specs
+command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: missing ${need_apt[*]}; run as root or install them with apt-get" >&2

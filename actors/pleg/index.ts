@@ -41,7 +41,7 @@ export const RELIST_THRESHOLD_MS = 3 * 60_000;
 const HEALTH_REFRESH_MS = 10_000;
 
 /** The bus channels it uses (its context is narrowed to them). */
-const io = channels({ consumes: ['plegControl'], produces: ['pleg', 'plegControl'], writes: ['plegHealth', 'runtimePods'] });
+const io = channels({ consumes: ['plegControl'], produces: ['pleg', 'plegControl', 'plegRelists'], writes: ['plegHealth', 'runtimePods'] });
 
 export const pleg: ActorSpec<PlegDeps, typeof io> = {
   ...defaultPolicy,
@@ -97,6 +97,11 @@ export const pleg: ActorSpec<PlegDeps, typeof io> = {
 
     const relistOnce = async () => {
       const timestamp = ctx.clock.now();
+      // upstream's relist metrics: the interval since the last successful relist began, and this one's duration
+      const since = lastRelist;
+      const relisted = () => ctx.bus.send('plegRelists', {
+        type: 'pleg.relisted', durationMs: ctx.clock.now() - timestamp, ...(since !== undefined ? { intervalMs: timestamp - since } : {}),
+      });
       let sandboxes;
       let containers;
       try {
@@ -111,6 +116,7 @@ export const pleg: ActorSpec<PlegDeps, typeof io> = {
         relistError = e.message;
         lastFailureAt = ctx.clock.now();
         publishHealth();
+        relisted();
         return;
       }
       if (ctx.stopped) return;
@@ -130,6 +136,7 @@ export const pleg: ActorSpec<PlegDeps, typeof io> = {
         ctx.bus.send('pleg', ev);
       }
       publishHealth();
+      relisted();
     };
 
     const relist = async () => {

@@ -8,7 +8,7 @@ import type { ConfigEvent, DesiredPods, MirrorPods, PodManagerEvent, PodSource }
 import type { EventsEvent } from './events.ts';
 import type { KernelEvent } from './kernel.ts';
 import type { NodeControl, NodeView } from './node.ts';
-import type { PlegEvent, PlegHealth, PlegInput, RuntimePods } from './pleg.ts';
+import type { PlegEvent, PlegHealth, PlegInput, PlegRelisted, RuntimePods } from './pleg.ts';
 import type { PodWorkerEvent, PodWorkerStates, SyncLoopEvent } from './pod-worker.ts';
 import type { ProbeEvent, ProbeResults } from './probe.ts';
 import type { RuntimeCommand, RuntimeHealth, RuntimeReply } from './runtime.ts';
@@ -24,6 +24,8 @@ export interface KubeletEventChannels {
   plegControl: PlegInput;
   /** pleg → syncLoop */
   pleg: PlegEvent;
+  /** pleg → server: each relist's duration and interval (metrics only) */
+  plegRelists: PlegRelisted;
   /** syncLoop timers → syncLoop */
   syncLoop: SyncLoopEvent;
   /** syncLoop → podWorkers, podWorkers → anyone */
@@ -91,6 +93,7 @@ export const CHANNELS = {
   podManager: { kind: 'event', types: ['podManager.podChanged'] },
   plegControl: { kind: 'event', types: ['pleg.relist'] },
   pleg: { kind: 'event', types: ['pleg.containerStarted', 'pleg.containerDied', 'pleg.containerRemoved', 'pleg.containerChanged'] },
+  plegRelists: { kind: 'event', types: ['pleg.relisted'] },
   syncLoop: { kind: 'event', types: ['syncLoop.syncTick', 'syncLoop.housekeeping'] },
   podWorker: { kind: 'event', types: ['podWorker.update', 'podWorker.stateChanged'] },
   runtime: { kind: 'event', types: ['runtime.syncPod', 'runtime.cancelSync', 'runtime.killPod', 'runtime.removePod'] },

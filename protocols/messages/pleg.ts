@@ -53,6 +53,19 @@ export interface PlegContainerChanged {
   sandbox: boolean;
 }
 
+/**
+ * pleg → server (kubelet_pleg_relist_duration_seconds / _interval_seconds), on `plegRelists`: one
+ * relist ended, successful or not, after its events were sent. A fact for metrics only: nothing
+ * decides on it, it is not recorded, and a lost one is a missing sample.
+ */
+export interface PlegRelisted {
+  type: 'pleg.relisted';
+  /** Clock ms from the relist's start to its end. */
+  durationMs: number;
+  /** Clock ms from the start of the last successful relist to this one's start; absent before the first. */
+  intervalMs?: number;
+}
+
 export type PlegEvent = PlegContainerStarted | PlegContainerDied | PlegContainerRemoved | PlegContainerChanged;
 export type PlegInput = PlegRelist;
 

@@ -8,7 +8,7 @@
 import type { PodStatus } from '../kube/pod.ts';
 
 /**
- * statusManager → anyone (no actor consumes it today; specs and `inspect tail status` do): the v1
+ * statusManager → anyone (server: pod start durations; specs and `inspect tail status`): the v1
  * status of a pod changed. Sent after the `podStatuses` view holds it, never when equal, in change
  * order per pod; a fact, not retried.
  */

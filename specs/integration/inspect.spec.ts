@@ -130,8 +130,9 @@ describe('kubelet-ts inspect on a running daemon', () => {
     assert.match(lines[0]!, /^CHANNEL\s+KIND\s+MSGS\s+WRITERS\s+READERS\s+MESSAGE TYPES$/);
     assert.match(channels.stdout, /^podWorker\s+event\s+[1-9]\d*\s+podWorkers,syncLoop\s+podWorkers,statusManager\s+podWorker\.update,podWorker\.stateChanged$/m);
     assert.match(channels.stdout, /^desiredPods\s+view\s+[1-9]\d*\s+podManager\s+\S*syncLoop\s+DesiredPods$/m);
-    // Standalone: the cluster actors and the HTTP source are declared but not started.
-    assert.match(channels.stdout, /^not started by this daemon: podSourceHttp, podSourceApi, nodeStatus, nodeLease, mirrorPods$/m);
+    // Standalone: the cluster actors and the HTTP source are declared but not started; nor is the
+    // server, as a spec daemon listens on no port (specs/support/daemon.ts: --healthz-port=0).
+    assert.match(channels.stdout, /^not started by this daemon: podSourceHttp, podSourceApi, nodeStatus, nodeLease, mirrorPods, server$/m);
     const live = await inspectJson<{ channels: ChannelRow[]; notWired: string[] }>('channels', '--root-dir', dirs.root);
     const readme = await readmeChannelMap();
     assert.ok(readme.length >= 20, `README channel map rows: ${readme.length}`);

@@ -74,6 +74,9 @@ export function startDaemon(o: DaemonOptions): Daemon {
     `--hostname-override=${o.nodeName ?? 'node-a'}`,
     '-v=2',
     ...(o.manifestDir ? [`--pod-manifest-path=${o.manifestDir}`] : []),
+    // daemons of a spec (and of specs run side by side) would all want 127.0.0.1:10248; a spec
+    // that checks the healthz server gives the port (the last --healthz-port wins)
+    '--healthz-port=0',
     ...(o.args ?? []),
   ];
   const proc = spawn(join(ROOT, 'bin', 'kubelet-ts'), args, {

@@ -64,6 +64,10 @@ evictionPressureTransitionPeriod: 30s
 clusterDNS: [10.96.0.10, "fd00::a"]
 clusterDomain: cluster.local
 resolvConf: /run/systemd/resolve/resolv.conf
+healthzPort: 11248
+healthzBindAddress: 0.0.0.0
+readOnlyPort: 10255
+address: 127.0.0.1
 logging: {verbosity: 4}
 `);
     assert.deepEqual(warnings, []);
@@ -93,6 +97,10 @@ logging: {verbosity: 4}
       clusterDns: ['10.96.0.10', 'fd00::a'],
       clusterDomain: 'cluster.local',
       resolvConf: '/run/systemd/resolve/resolv.conf',
+      healthzPort: 11248,
+      healthzBindAddress: '0.0.0.0',
+      readOnlyPort: 10255,
+      address: '127.0.0.1',
       verbosity: 4,
     });
     // the table covers exactly the fields set above, and each has a flag to override it

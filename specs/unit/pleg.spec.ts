@@ -179,6 +179,30 @@ describe('pleg actor', () => {
     await t.actor.stop();
   });
 
+  it('reports each relist, failed or not, on plegRelists: its duration and the interval since the last successful one began', async () => {
+    const clock = new VirtualClock(5000);
+    const cri = new FakeCri({ clock });
+    const bus = new Bus();
+    const relisted: unknown[] = [];
+    const sub = bus.port('spec').events('plegRelists').subscribe((m) => relisted.push(m));
+    const t = await setup({ clock, cri, bus });
+    await t.clock.advanceAsync(1000);
+    cri.setDown(true);
+    await t.clock.advanceAsync(1000);
+    cri.setDown(false);
+    await t.clock.advanceAsync(1000);
+    sub.unsubscribe();
+    assert.deepEqual(relisted.map((m) => ({ ...(m as object), durationMs: 0 })), [
+      { type: 'pleg.relisted', durationMs: 0 },
+      { type: 'pleg.relisted', durationMs: 0, intervalMs: 1000 },
+      // the failed one: since the last successful relist; the next one: since that same relist
+      { type: 'pleg.relisted', durationMs: 0, intervalMs: 1000 },
+      { type: 'pleg.relisted', durationMs: 0, intervalMs: 2000 },
+    ]);
+    assert.ok(relisted.every((m) => (m as { durationMs: number }).durationMs >= 0));
+    await t.actor.stop();
+  });
+
   it('start → exit → remove produce the right events, in order', async () => {
     const t = await setup();
     const { sandbox, container } = await runPod(t.cri);
