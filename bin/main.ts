@@ -15,6 +15,7 @@ import { createLogger } from '../kernel/log.ts';
 import { applyConfigFile, ConfigFileError, reportConfigFile, type LoadedConfig } from './config-file.ts';
 import { FlagError, parseFlags, usage } from './flags.ts';
 import { createKubelet, type Kubelet } from './kubelet.ts';
+import { KUBELET_VERSION, KUBERNETES_VERSION } from '../adapters/kube/client.ts';
 
 async function main(argv: string[]): Promise<number> {
   const clock = new RealClock();
@@ -24,6 +25,11 @@ async function main(argv: string[]): Promise<number> {
     flags = parseFlags(argv);
     if (flags.help) {
       process.stdout.write(usage() + '\n');
+      return 0;
+    }
+    if (flags.version) {
+      // kubeadm's preflight reads the first line ("Kubernetes vX.Y.Z")
+      process.stdout.write(`Kubernetes ${KUBERNETES_VERSION}\nkubelet-ts ${KUBELET_VERSION}\n`);
       return 0;
     }
     // --config: the file over the defaults, then the command line again over the file
