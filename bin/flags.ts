@@ -24,6 +24,8 @@ export interface KubeletFlags {
   version: boolean;
   // joining a cluster (node-status, node-lease, events): all unused without --kubeconfig
   kubeconfig: string | undefined;
+  /** --bootstrap-kubeconfig: only needed when --kubeconfig's file is missing (TLS bootstrap is not implemented yet). */
+  bootstrapKubeconfig: string | undefined;
   nodeIp: string | undefined;
   nodeLabels: Record<string, string>;
   registerNode: boolean;
@@ -85,6 +87,7 @@ export const FLAGS: readonly FlagDef[] = [
   { name: 'help', short: 'h', kind: 'bool', key: 'help', help: 'Show this help.' },
   { name: 'version', kind: 'bool', key: 'version', help: 'Print the Kubernetes version (Kubernetes vX.Y.Z) and kubelet-ts\'s own version, then exit.' },
   { name: 'kubeconfig', kind: 'string', key: 'kubeconfig', help: 'Kubeconfig of the API server to join (register the Node, heartbeat, events). Without it the kubelet runs standalone.' },
+  { name: 'bootstrap-kubeconfig', kind: 'string', key: 'bootstrapKubeconfig', help: 'Kubeconfig for TLS bootstrap. Not needed (as upstream) when the --kubeconfig file exists; kubelet-ts does not implement TLS bootstrap yet, so it exits 1 when that file is missing.' },
   { name: 'node-ip', kind: 'string', key: 'nodeIp', help: 'IP address reported as the Node\'s InternalIP. Default: the IPv4 of the default route\'s interface.' },
   { name: 'node-labels', kind: 'map', key: 'nodeLabels', help: 'Labels added when registering the Node (key=value,...); kubernetes.io/k8s.io keys only from the allowed set or under kubelet.kubernetes.io / node.kubernetes.io.' },
   { name: 'register-node', kind: 'bool', key: 'registerNode', help: 'Register the Node with the API server. Default true.' },
@@ -123,6 +126,7 @@ export const DEFAULT_FLAGS: KubeletFlags = {
   help: false,
   version: false,
   kubeconfig: undefined,
+  bootstrapKubeconfig: undefined,
   nodeIp: undefined,
   nodeLabels: {},
   registerNode: true,

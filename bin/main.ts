@@ -7,6 +7,7 @@
  * with (a --config file that does not load, an unreadable kubeconfig), before any actor starts;
  * 2 for bad flags.
  */
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { RealClock } from '../kernel/clock.ts';
@@ -46,6 +47,10 @@ async function main(argv: string[]): Promise<number> {
     throw e;
   }
   const log = createLogger({ verbosity: flags.verbosity, now: () => clock.now() });
+  if (flags.bootstrapKubeconfig !== undefined && (flags.kubeconfig === undefined || !existsSync(flags.kubeconfig))) {
+    log.error('kubelet-ts cannot start', { error: `--kubeconfig ${flags.kubeconfig ?? '(not given)'} does not exist and TLS bootstrap from --bootstrap-kubeconfig ${flags.bootstrapKubeconfig} is not implemented yet` });
+    return 1;
+  }
   if (configFile) reportConfigFile(log, configFile);
   const nodeName = (flags.hostnameOverride ?? hostname()).trim().toLowerCase();
 

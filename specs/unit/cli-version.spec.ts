@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 
 const cli = new URL('../../bin/kubelet-ts', import.meta.url).pathname;
@@ -15,4 +15,12 @@ test('kubelet-ts --help lists the inspect and replay subcommands', () => {
   assert.match(out, /kubelet-ts inspect/);
   assert.match(out, /kubelet-ts replay/);
   assert.match(out, /--version/);
+});
+
+test('--bootstrap-kubeconfig with a missing --kubeconfig exits 1 naming TLS bootstrap as not implemented (not "unknown flag")', () => {
+  const r = spawnSync(cli, ['--bootstrap-kubeconfig=/nonexistent/bootstrap.conf', '--kubeconfig=/nonexistent/kubelet.conf'], { encoding: 'utf8' });
+  assert.equal(r.status, 1);
+  const all = r.stdout + r.stderr;
+  assert.match(all, /TLS bootstrap/);
+  assert.doesNotMatch(all, /unknown flag/);
 });
