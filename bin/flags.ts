@@ -21,8 +21,12 @@ export interface KubeletFlags {
   record: string | undefined;
   recordMaxBytes: number;
   help: boolean;
+  /** --version: print the Kubernetes version this kubelet follows and kubelet-ts's own, then exit. */
+  version: boolean;
   // joining a cluster (node-status, node-lease, events): all unused without --kubeconfig
   kubeconfig: string | undefined;
+  /** --bootstrap-kubeconfig: only needed when --kubeconfig's file is missing (TLS bootstrap is not implemented yet). */
+  bootstrapKubeconfig: string | undefined;
   nodeIp: string | undefined;
   nodeLabels: Record<string, string>;
   registerNode: boolean;
@@ -91,7 +95,9 @@ export const FLAGS: readonly FlagDef[] = [
   { name: 'record', kind: 'string', key: 'record', help: 'Record the session (syncLoop inputs, CRI calls and answers) as JSON lines to this file.' },
   { name: 'record-max-bytes', kind: 'int', key: 'recordMaxBytes', help: 'Rotate the recording at this size (FILE.1 .. FILE.3 kept). Default 67108864.' },
   { name: 'help', short: 'h', kind: 'bool', key: 'help', help: 'Show this help.' },
+  { name: 'version', kind: 'bool', key: 'version', help: 'Print the Kubernetes version (Kubernetes vX.Y.Z) and kubelet-ts\'s own version, then exit.' },
   { name: 'kubeconfig', kind: 'string', key: 'kubeconfig', help: 'Kubeconfig of the API server to join (register the Node, heartbeat, events). Without it the kubelet runs standalone.' },
+  { name: 'bootstrap-kubeconfig', kind: 'string', key: 'bootstrapKubeconfig', help: 'Kubeconfig for TLS bootstrap. Not needed (as upstream) when the --kubeconfig file exists; kubelet-ts does not implement TLS bootstrap yet, so it exits 1 when that file is missing.' },
   { name: 'node-ip', kind: 'string', key: 'nodeIp', help: 'IP address reported as the Node\'s InternalIP. Default: the IPv4 of the default route\'s interface.' },
   { name: 'node-labels', kind: 'map', key: 'nodeLabels', help: 'Labels added when registering the Node (key=value,...); kubernetes.io/k8s.io keys only from the allowed set or under kubelet.kubernetes.io / node.kubernetes.io.' },
   { name: 'register-node', kind: 'bool', key: 'registerNode', help: 'Register the Node with the API server. Default true.' },
@@ -132,7 +138,9 @@ export const DEFAULT_FLAGS: KubeletFlags = {
   record: undefined,
   recordMaxBytes: 64 * 1024 * 1024,
   help: false,
+  version: false,
   kubeconfig: undefined,
+  bootstrapKubeconfig: undefined,
   nodeIp: undefined,
   nodeLabels: {},
   registerNode: true,
@@ -317,7 +325,7 @@ export function parseFlags(argv: readonly string[], base: KubeletFlags = DEFAULT
 }
 
 export function usage(): string {
-  const lines = ['Usage: kubelet-ts [flags]', '', 'Flags:'];
+  const lines = ['Usage: kubelet-ts [flags]', '       kubelet-ts inspect ...   (a running daemon\'s debug socket)', '       kubelet-ts replay FILE   (replay a recorded session)', '', 'Flags:'];
   for (const f of FLAGS) {
     const names = (f.short && f.short !== f.name ? `-${f.short}, ` : '    ') + `--${f.name}`;
     const kind = f.kind === 'bool' ? '' : ` ${f.kind}`;

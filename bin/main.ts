@@ -7,6 +7,7 @@
  * with (a --config file that does not load, an unreadable kubeconfig), before any actor starts;
  * 2 for bad flags.
  */
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { RealClock } from '../kernel/clock.ts';
@@ -15,6 +16,7 @@ import { createLogger } from '../kernel/log.ts';
 import { applyConfigFile, ConfigFileError, reportConfigFile, type LoadedConfig } from './config-file.ts';
 import { FlagError, parseFlags, usage } from './flags.ts';
 import { createKubelet, type Kubelet } from './kubelet.ts';
+import { KUBELET_VERSION, KUBERNETES_VERSION } from '../adapters/kube/client.ts';
 
 async function main(argv: string[]): Promise<number> {
   const clock = new RealClock();
@@ -24,6 +26,11 @@ async function main(argv: string[]): Promise<number> {
     flags = parseFlags(argv);
     if (flags.help) {
       process.stdout.write(usage() + '\n');
+      return 0;
+    }
+    if (flags.version) {
+      // kubeadm's preflight reads the first line ("Kubernetes vX.Y.Z")
+      process.stdout.write(`Kubernetes ${KUBERNETES_VERSION}\nkubelet-ts ${KUBELET_VERSION}\n`);
       return 0;
     }
     // --config: the file over the defaults, then the command line again over the file
@@ -40,6 +47,10 @@ async function main(argv: string[]): Promise<number> {
     throw e;
   }
   const log = createLogger({ verbosity: flags.verbosity, now: () => clock.now() });
+  if (flags.bootstrapKubeconfig !== undefined && (flags.kubeconfig === undefined || !existsSync(flags.kubeconfig))) {
+    log.error('kubelet-ts cannot start', { error: `--kubeconfig ${flags.kubeconfig ?? '(not given)'} does not exist and TLS bootstrap from --bootstrap-kubeconfig ${flags.bootstrapKubeconfig} is not implemented yet` });
+    return 1;
+  }
   if (configFile) reportConfigFile(log, configFile);
   const nodeName = (flags.hostnameOverride ?? hostname()).trim().toLowerCase();
 
