@@ -593,7 +593,8 @@ async function allSettled(calls: Promise<unknown>[]): Promise<void> {
 /** Remove every container (in parallel, within STOP_CONCURRENCY) and sandbox of a terminated pod. */
 async function removePod(cri: CriRuntime, limits: CriLimits, uid: string): Promise<void> {
   const selector = { labelSelector: { [LABEL_POD_UID]: uid } };
-  const containers = await cri.listContainers(selector);
+  // by ID: the runtime's list order is its map order, and a recorded session must replay in the same order
+  const containers = (await cri.listContainers(selector)).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   await allSettled(containers.map((c) => limits.stops.run(() => cri.removeContainer(c.id))));
   for (const s of await cri.listPodSandbox(selector)) {
     await limits.stops.run(() => cri.stopPodSandbox(s.id));
