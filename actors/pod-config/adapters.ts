@@ -19,6 +19,11 @@ export type FsEntryKind = 'file' | 'directory' | 'symlink' | 'other';
 export interface FsStat {
   kind: FsEntryKind;
   size: number;
+  /** Inode number: a file replaced by rename (editors, atomic writers) has a new one. */
+  ino: number;
+  /** Modification and status-change times, ms since the epoch (fractional on the real fs). */
+  mtimeMs: number;
+  ctimeMs: number;
 }
 
 export type FsWatchEvent = { type: 'change'; filename?: string } | { type: 'error'; message: string };
@@ -53,12 +58,16 @@ function kindOf(s: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink()
   return 'other';
 }
 
+function statOf(s: import('node:fs').Stats): FsStat {
+  return { kind: kindOf(s), size: s.size, ino: s.ino, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs };
+}
+
 /** The real filesystem. */
 export function nodeStaticPodFs(): StaticPodFs {
   return {
     readdir: (dir) => fsp.readdir(dir),
-    lstat: async (p) => { const s = await fsp.lstat(p); return { kind: kindOf(s), size: s.size }; },
-    stat: async (p) => { const s = await fsp.stat(p); return { kind: kindOf(s), size: s.size }; },
+    lstat: async (p) => statOf(await fsp.lstat(p)),
+    stat: async (p) => statOf(await fsp.stat(p)),
     realpath: (p) => fsp.realpath(p),
     async readFile(p, maxBytes) {
       const fh = await fsp.open(p, 'r');
@@ -104,18 +113,47 @@ export function nodeStaticPodFs(): StaticPodFs {
 // ---------------------------------------------------------------------------------------------
 // In memory, for specs (and for any spec that wants pod-config without a disk).
 
-type MemEntry = { kind: 'file'; data: string } | { kind: 'directory' } | { kind: 'symlink'; target: string } | { kind: 'other' };
+type MemNode = { kind: 'file'; data: string } | { kind: 'directory' } | { kind: 'symlink'; target: string } | { kind: 'other' };
+type MemEntry = MemNode & { ino: number; mtimeMs: number; ctimeMs: number };
 
 /**
  * An in-memory POSIX-ish tree with symlinks. Mutations notify watchers of the parent directory,
  * synchronously. `fail(path, code)` makes every access to `path` throw `code`.
+ *
+ * Times come from `opts.now` (hand it the spec's clock: a rewrite within the same millisecond then
+ * keeps its mtime, as on a real fs with coarse timestamps); without it each mutation is one tick
+ * later than the last. Every write is a new inode, like a tmp file renamed into place.
  */
 export class MemoryStaticPodFs implements StaticPodFs {
-  readonly #entries = new Map<string, MemEntry>([['/', { kind: 'directory' }]]);
+  readonly #now: () => number;
+  #tick = 0;
+  #ino = 1;
+  readonly #entries = new Map<string, MemEntry>();
   readonly #watchers = new Map<string, Set<Subject<FsWatchEvent>>>();
   readonly #failures = new Map<string, string>();
   /** Paths read by readFile, in order (for specs that check what was not read). */
   readonly reads: string[] = [];
+
+  constructor(opts: { now?: () => number } = {}) {
+    this.#now = opts.now ?? (() => ++this.#tick);
+    this.#entries.set('/', { kind: 'directory', ...this.#times() });
+  }
+
+  #times(): { ino: number; mtimeMs: number; ctimeMs: number } {
+    const t = this.#now();
+    return { ino: this.#ino++, mtimeMs: t, ctimeMs: t };
+  }
+
+  /** `touch`: new mtime and ctime, same inode and content (a watch sees an attribute change). */
+  touch(path: string): this {
+    const p = nodePath.posix.resolve(path);
+    const e = this.#entries.get(p);
+    if (!e) throw fsError('ENOENT', path);
+    const t = this.#now();
+    this.#entries.set(p, { ...e, mtimeMs: t, ctimeMs: t });
+    this.#notify(nodePath.posix.dirname(p), nodePath.posix.basename(p));
+    return this;
+  }
 
   mkdir(path: string): this {
     const parts = nodePath.posix.resolve(path).split('/').filter(Boolean);
@@ -171,8 +209,8 @@ export class MemoryStaticPodFs implements StaticPodFs {
     return this.#watchers.get(nodePath.posix.resolve(dir))?.size ?? 0;
   }
 
-  #set(path: string, e: MemEntry): void {
-    this.#entries.set(path, e);
+  #set(path: string, e: MemNode): void {
+    this.#entries.set(path, { ...e, ...this.#times() });
     this.#notify(nodePath.posix.dirname(path), nodePath.posix.basename(path));
   }
 
@@ -221,13 +259,11 @@ export class MemoryStaticPodFs implements StaticPodFs {
   }
 
   async lstat(path: string): Promise<FsStat> {
-    const { entry } = this.#get(path, false);
-    return { kind: entry.kind, size: entry.kind === 'file' ? Buffer.byteLength(entry.data) : 0 };
+    return memStat(this.#get(path, false).entry);
   }
 
   async stat(path: string): Promise<FsStat> {
-    const { entry } = this.#get(path, true);
-    return { kind: entry.kind, size: entry.kind === 'file' ? Buffer.byteLength(entry.data) : 0 };
+    return memStat(this.#get(path, true).entry);
   }
 
   async realpath(path: string): Promise<string> {
@@ -261,4 +297,8 @@ export class MemoryStaticPodFs implements StaticPodFs {
       return () => { inner.unsubscribe(); set.delete(s); };
     });
   }
+}
+
+function memStat(e: MemEntry): FsStat {
+  return { kind: e.kind, size: e.kind === 'file' ? Buffer.byteLength(e.data) : 0, ino: e.ino, mtimeMs: e.mtimeMs, ctimeMs: e.ctimeMs };
 }

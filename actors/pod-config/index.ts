@@ -4,10 +4,17 @@
  * server are sources of their own (actors/pod-source-http, actors/pod-source-api) on the same channel.
  *
  * Every re-read of the directory is a `config.relist` message on the `config` channel: the
- * actor's own interval sends one every `checkIntervalMs` (20 s, upstream fileCheckFrequency), a
- * debounced fs.watch sends one shortly after a change, and a spec sends one directly. A relist
- * reads every manifest, builds the complete set and emits the difference (logic.ts). One read is
- * in flight at a time; relists that arrive meanwhile collapse into one more read after it.
+ * actor's own interval sends one every `checkIntervalMs` (20 s, upstream fileCheckFrequency), the
+ * fs.watch sends them as below, and a spec sends one directly. A relist stats every entry, reads
+ * and parses only the files whose stat changed (source-file.ts ManifestCache), builds the complete
+ * set and emits the difference (logic.ts). One read is in flight at a time; relists that arrive
+ * meanwhile collapse into one more read after it.
+ *
+ * fs events: the first one after `debounceMs` without any is acted on at once, by a provisional
+ * relist (a file it refuses may be half-written: its error is held back). The events that follow
+ * are coalesced: one full relist once `debounceMs` pass without another, which also runs when the
+ * provisional read held something back. A lone event costs no wait; a burst (an editor's tmp file,
+ * write and rename, or 100 manifests copied in) costs two reads.
  *
  * Without a manifest path the file source is off: it sends nothing, and nothing waits for it
  * (bin/kubelet.ts configures the syncLoop's sources: file only with a manifest path).
@@ -19,12 +26,12 @@ import { channels, type ActorSpec } from '../../kernel/actor.ts';
 import { defaultPolicy } from '../../kernel/actor.ts';
 import type { StaticPodFs } from './adapters.ts';
 import { adopt, initialState, relist, type PodConfigState } from './logic.ts';
-import { listManifests } from './source-file.ts';
+import { listManifests, ManifestCache } from './source-file.ts';
 import type {} from '../../protocols/messages/channels.ts';
 
 /** Upstream fileCheckFrequency. */
 export const DEFAULT_CHECK_INTERVAL_MS = 20_000;
-/** Quiet time after the last fs event before re-reading (editors write in several steps). */
+/** Quiet time after the last fs event of a burst before the full re-read (editors write in several steps). */
 export const DEFAULT_DEBOUNCE_MS = 100;
 
 export interface PodConfigDeps {
@@ -63,18 +70,24 @@ export const podConfig: ActorSpec<PodConfigDeps, typeof io> = {
       state = adopt(state, [...held.values()].filter((d) => d.source === 'file').map((d) => d.pod));
     }
 
+    const cache = new ManifestCache();
     let reading = false;
-    let again = false;
+    /** What the relists that arrived during a read ask for next. */
+    let again: 'none' | 'provisional' | 'full' = 'none';
     let relists = 0;
     let lastRelistAt: number | undefined;
     let lastListing = '';
     let watching = false;
     let lastFsEventAt = 0;
     let debounceArmed = false;
+    /** fs events since the burst's provisional relist. */
+    let eventsSinceLead = 0;
+    /** The provisional relist has not yet read everything cleanly. */
+    let leadUnsettled = false;
 
     const requestRelist = () => ctx.bus.send('config', { type: 'config.relist' });
 
-    // fs.watch, debounced: the timer fires debounceMs after the *last* event.
+    // The burst's trailing edge: debounceMs after the *last* event.
     const onDebounce = () => {
       const quiet = ctx.clock.now() - lastFsEventAt;
       if (quiet < debounceMs) {
@@ -82,7 +95,7 @@ export const podConfig: ActorSpec<PodConfigDeps, typeof io> = {
         return;
       }
       debounceArmed = false;
-      requestRelist();
+      if (eventsSinceLead > 0 || leadUnsettled) requestRelist();
     };
     // A watch on a directory that was deleted watches nothing, even once the path is back:
     // drop it when a relist finds the path missing, and watch afresh when it is listed again.
@@ -102,20 +115,26 @@ export const podConfig: ActorSpec<PodConfigDeps, typeof io> = {
           return;
         }
         lastFsEventAt = ctx.clock.now();
-        if (!debounceArmed) {
-          debounceArmed = true;
-          ctx.setTimeout(onDebounce, debounceMs);
-        }
+        if (debounceArmed) { eventsSinceLead++; return; }
+        // Leading edge: nothing happened for debounceMs, act now.
+        debounceArmed = true;
+        eventsSinceLead = 0;
+        leadUnsettled = true;
+        ctx.bus.send('config', { type: 'config.relist', provisional: true });
+        ctx.setTimeout(onDebounce, debounceMs);
       });
     };
 
-    const read = async () => {
+    const read = async (first: 'provisional' | 'full') => {
       reading = true;
+      let mode: typeof again = first;
       try {
         do {
-          again = false;
-          const listing = await listManifests(fs, dir, { nodeName, now: ctx.clock.now() });
+          again = 'none';
+          const provisional = mode === 'provisional';
+          const listing = await listManifests(fs, dir, { nodeName, now: ctx.clock.now(), cache, provisional });
           if (ctx.stopped) return;
+          leadUnsettled = provisional && listing.kind === 'listed' && listing.results.some((r) => r.kind === 'pending');
           const r = relist(state, listing, dir);
           state = r.state;
           relists++;
@@ -128,7 +147,8 @@ export const podConfig: ActorSpec<PodConfigDeps, typeof io> = {
           for (const msg of r.out) ctx.bus.send('config', msg);
           if (listing.kind === 'listed') ensureWatch();
           else if (listing.kind === 'missing') dropWatch();
-        } while (again && !ctx.stopped);
+          mode = again;
+        } while (mode !== 'none' && !ctx.stopped);
       } finally {
         reading = false;
       }
@@ -136,8 +156,9 @@ export const podConfig: ActorSpec<PodConfigDeps, typeof io> = {
 
     ctx.on(ctx.bus.events('config'), (msg) => {
       if (msg.type !== 'config.relist') return;
-      if (reading) { again = true; return; }
-      ctx.run(read());
+      const mode = msg.provisional ? 'provisional' : 'full';
+      if (reading) { again = again === 'full' || mode === 'full' ? 'full' : 'provisional'; return; }
+      ctx.run(read(mode));
     });
 
     ctx.setInterval(requestRelist, checkIntervalMs);
@@ -150,6 +171,7 @@ export const podConfig: ActorSpec<PodConfigDeps, typeof io> = {
       lastRelistAt,
       lastListing,
       reading,
+      cachedManifests: cache.size,
       pods: [...state.emitted].map(([uid, e]) => ({ uid, namespace: e.pod.metadata.namespace, name: e.pod.metadata.name, path: e.path ?? null })),
       errors: Object.fromEntries([...state.reported].map(([k, v]) => [k, v.replace('\0', ' ').trim()])),
     }));

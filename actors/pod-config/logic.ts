@@ -15,7 +15,9 @@
  *    for `kubernetes.io/config.seen` is not an update, and an updated pod keeps its first-seen
  *    time (upstream checkAndUpdatePod). For a file pod the UID hashes the content, so an edit is
  *    normally a remove plus an add; an update only happens when the manifest pins `metadata.uid`.
- * 4. Each error text is reported (message + log) once, and again only when it changes.
+ * 4. Each error text is reported (message + log) once, and again only when it changes. A
+ *    `pending` file (refused by a provisional read, maybe half-written) is treated as refused but
+ *    reported nothing: the authoritative read after the quiet period decides.
  * 5. `config.sourcesReady` goes out after the first listing that produced a set (a missing path
  *    counts, an unreadable one does not), as upstream marks the file source seen.
  *
@@ -91,6 +93,9 @@ class Reporter {
     this.logs.push({ ...log, fields: { path: e.path, ...(e.field ? { field: e.field } : {}), reason: e.reason, ...(log.fields ?? {}) } });
   }
 
+  /** Leave `key` as it was reported (or not) and do not count it as recovered. */
+  keep(key: string): void { this.touched.add(key); }
+
   /** Forget keys with the given prefix that were not reported this round, logging the recovery. */
   settle(prefix: string, recovered: (key: string) => LogLine | undefined): void {
     for (const key of [...this.reported.keys()]) {
@@ -121,6 +126,12 @@ export function relist(state: PodConfigState, listing: Listing, manifestPath: st
       const key = `file:${r.path}`;
       if (r.kind === 'pod') {
         lastGood.set(r.path, r.pod);
+      } else if (r.kind === 'pending') {
+        // Maybe half-written: as refused, but nothing reported (an earlier report stands).
+        refused = true;
+        const prev = state.lastGood.get(r.path);
+        if (prev) lastGood.set(r.path, prev);
+        rep.keep(key);
       } else if (r.kind === 'error') {
         refused = true;
         const prev = state.lastGood.get(r.path);

@@ -15,11 +15,22 @@
  *
  * The text → pod part (YAML 1.1 as go-yaml v2 reads it, line numbers, toStaticPod) lives in
  * protocols/kube/manifest.ts, shared with the manifest URL source.
+ *
+ * Unchanged files are not read again (upstream re-reads and re-parses every manifest every 20 s):
+ * a ManifestCache keeps, per path, the stat it read at (inode, size, mtime, ctime, and for a
+ * symlink its target) and what that text parsed to. A relist stats every entry and reads only
+ * those whose stat changed; a path no longer listed leaves the cache. A file changed within
+ * RACY_MS of being read is read again next time even if its stat is the same (git's "racily
+ * clean" rule: a rewrite inside one timestamp tick, same size, keeps the stat).
+ *
+ * A provisional read (the first fs event after a quiet spell, acted on at once) may catch a file
+ * half-written: a freshly read file it refuses is `pending`, neither reported nor cached, and the
+ * read that follows the quiet period decides.
  */
 import * as nodePath from 'node:path';
 import type { Pod } from '../../protocols/kube/pod.ts';
 import { MAX_MANIFEST_BYTES, parseManifestDocument, staticPodFromDocument } from '../../protocols/kube/manifest.ts';
-import { errnoCode, type StaticPodFs } from './adapters.ts';
+import { errnoCode, type FsStat, type StaticPodFs } from './adapters.ts';
 
 export { MAX_MANIFEST_BYTES };
 
@@ -32,7 +43,12 @@ export type ManifestResult =
    * Not a manifest (a subdirectory, a socket, a dangling symlink): no pod. `warn` ones are
    * reported as source errors, the others only logged at high verbosity.
    */
-  | { path: string; kind: 'skip'; reason: string; warn: boolean };
+  | { path: string; kind: 'skip'; reason: string; warn: boolean }
+  /**
+   * A provisional read refused a file it had just read (it may be half-written): keep what the
+   * path had, report nothing, wait for the read after the quiet period.
+   */
+  | { path: string; kind: 'pending'; reason: string };
 
 export type Listing =
   | { kind: 'listed'; results: ManifestResult[] }
@@ -46,6 +62,47 @@ export interface ParseOptions {
   /** Clock time (ms) for kubernetes.io/config.seen. */
   now: number;
 }
+
+export interface ListOptions extends ParseOptions {
+  /** Reuse what an unchanged file parsed to; updated in place. */
+  cache?: ManifestCache;
+  /** Refused freshly read files become `pending` (see the file comment). */
+  provisional?: boolean;
+}
+
+/** A file whose mtime or ctime is this close to the read is not trusted to be unchanged later. */
+export const RACY_MS = 2_000;
+
+interface CachedManifest {
+  /** inode, size, mtime, ctime (and symlink target) at the read. */
+  stamp: string;
+  result: ManifestResult;
+  /** False when the file was changed within RACY_MS of the read: read it again next time. */
+  trusted: boolean;
+}
+
+/** Per path: what its manifest parsed to, at which stat. Owned by one pod-config instance. */
+export class ManifestCache {
+  readonly #entries = new Map<string, CachedManifest>();
+
+  get size(): number { return this.#entries.size; }
+
+  lookup(path: string, stamp: string): ManifestResult | undefined {
+    const e = this.#entries.get(path);
+    return e && e.trusted && e.stamp === stamp ? e.result : undefined;
+  }
+
+  store(path: string, stamp: string, result: ManifestResult, trusted: boolean): void {
+    this.#entries.set(path, { stamp, result, trusted });
+  }
+
+  /** Forget every path not in `listed` (removed files, or a directory that went away). */
+  retain(listed: ReadonlySet<string>): void {
+    for (const path of [...this.#entries.keys()]) if (!listed.has(path)) this.#entries.delete(path);
+  }
+}
+
+const stampOf = (st: FsStat, target: string | undefined) => `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}${target !== undefined ? `:${target}` : ''}`;
 
 /** One manifest's text → a pod or the reason it is refused (protocols/kube/manifest.ts). Pure. */
 export function parseManifest(path: string, text: string, opts: ParseOptions): ManifestResult {
@@ -67,10 +124,10 @@ function describeError(err: unknown): string {
   return code && !msg.startsWith(code) ? `${code}: ${msg}` : msg;
 }
 
-async function readOne(fs: StaticPodFs, realDir: string | undefined, path: string, opts: ParseOptions): Promise<ManifestResult | undefined> {
+async function readOne(fs: StaticPodFs, realDir: string | undefined, path: string, opts: ListOptions): Promise<ManifestResult | undefined> {
   let st = await fs.lstat(path);
+  let target: string | undefined;
   if (st.kind === 'symlink') {
-    let target: string;
     try {
       target = await fs.realpath(path);
     } catch (err) {
@@ -88,19 +145,35 @@ async function readOne(fs: StaticPodFs, realDir: string | undefined, path: strin
     path, kind: 'error' as const,
     reason: `file ${n !== undefined ? `is ${n} bytes, ` : ''}over the ${MAX_MANIFEST_BYTES / 1024 / 1024} MiB limit for a static pod manifest: refused`,
   });
-  if (st.size > MAX_MANIFEST_BYTES) return tooBig(st.size);
-  let text: string;
-  try {
-    text = await fs.readFile(path, MAX_MANIFEST_BYTES);
-  } catch (err) {
-    if (errnoCode(err) === 'EFBIG') return tooBig();
-    throw err;
+  const stamp = stampOf(st, target);
+  const cached = opts.cache?.lookup(path, stamp);
+  if (cached) return cached;
+  let result: ManifestResult;
+  if (st.size > MAX_MANIFEST_BYTES) {
+    result = tooBig(st.size);
+  } else {
+    try {
+      result = parseManifest(path, await fs.readFile(path, MAX_MANIFEST_BYTES), opts);
+    } catch (err) {
+      if (errnoCode(err) !== 'EFBIG') throw err;
+      result = tooBig();
+    }
   }
-  return parseManifest(path, text, opts);
+  if (result.kind === 'error' && opts.provisional) return { path, kind: 'pending', reason: result.reason };
+  opts.cache?.store(path, stamp, result, opts.now - Math.max(st.mtimeMs, st.ctimeMs) >= RACY_MS);
+  return result;
 }
 
 /** One result per entry, sorted by path; I/O failures become results, never rejections. */
-export async function listManifests(fs: StaticPodFs, manifestPath: string, opts: ParseOptions): Promise<Listing> {
+export async function listManifests(fs: StaticPodFs, manifestPath: string, opts: ListOptions): Promise<Listing> {
+  const listing = await listAll(fs, manifestPath, opts);
+  // Only a listing says which paths are gone; an unreadable directory changes nothing.
+  if (listing.kind === 'listed') opts.cache?.retain(new Set(listing.results.map((r) => r.path)));
+  else if (listing.kind === 'missing') opts.cache?.retain(new Set());
+  return listing;
+}
+
+async function listAll(fs: StaticPodFs, manifestPath: string, opts: ListOptions): Promise<Listing> {
   let top;
   try {
     top = await fs.stat(manifestPath);

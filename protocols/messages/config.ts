@@ -78,10 +78,16 @@ export interface ConfigSourcesReady {
 
 /**
  * pod-config → itself (its timer and its debounced fs.watch) or a spec: re-list the static pod
- * directory now. Relists that arrive during a read collapse into one more read after it.
+ * directory now. Relists that arrive during a read collapse into one more read after it (a full
+ * one if any of them was full).
  */
 export interface ConfigRelist {
   type: 'config.relist';
+  /**
+   * The leading edge of a burst of fs events, acted on at once: a file it refuses may be
+   * half-written, so its error waits for the full relist after the quiet period.
+   */
+  provisional?: true;
 }
 
 export type ConfigEvent =

@@ -292,6 +292,13 @@ async function startPodConfig(deps: Partial<PodConfigDeps> & { fs: PodConfigDeps
   return { t, clock, bus, seen, take };
 }
 
+/** The relists sent from now on (take() drops them from `seen`). */
+function watchRelists(bus: Bus) {
+  const out: Extract<ConfigEvent, { type: 'config.relist' }>[] = [];
+  bus.port('spec').events('config').subscribe((m) => { if (m.type === 'config.relist') out.push(m); });
+  return () => out;
+}
+
 describe('podConfig actor', () => {
   let stops: (() => Promise<void>)[] = [];
   afterEach(async () => { for (const s of stops) await s(); stops = []; });
@@ -359,23 +366,87 @@ describe('podConfig actor', () => {
     assert.deepEqual(names(take().added), ['web-node-a']);
   });
 
-  it('debounces a burst of fs events into one relist after the quiet period', async () => {
+  it('acts on a lone fs event at once (a provisional relist), with no trailing read when nothing followed', async () => {
     const fs = new MemoryStaticPodFs().mkdir(DIR);
-    const { t, clock, seen, take } = await startPodConfig({ fs, debounceMs: 100 });
+    const { t, clock, bus, take } = await startPodConfig({ fs, debounceMs: 100 });
     stops.push(t.stop);
     take();
+    const relists = watchRelists(bus);
     const vc = clock as VirtualClock;
-    fs.writeFile(`${DIR}/web.yaml`, 'apiVersion: v1\n'); // half-written
+    fs.writeFile(`${DIR}/web.yaml`, manifest('web'));
+    await idle(t as TestActor<unknown>); // no virtual time passes
+    assert.deepEqual(relists(), [{ type: 'config.relist', provisional: true }]);
+    assert.deepEqual(names(take().added), ['web-node-a'], 'added without waiting for the debounce window');
+    await vc.advanceAsync(1_000);
+    await idle(t as TestActor<unknown>);
+    assert.equal(relists().length, 1, 'the file read cleanly and no event followed: no second read');
+    assert.deepEqual(take().out, []);
+  });
+
+  it('coalesces a burst of 100 fs events: one provisional relist at the first, one full relist after the quiet period', async () => {
+    const fs = new MemoryStaticPodFs().mkdir(DIR);
+    const { t, clock, bus, take } = await startPodConfig({ fs, debounceMs: 100 });
+    stops.push(t.stop);
+    take();
+    const relists = watchRelists(bus);
+    const vc = clock as VirtualClock;
+    for (let i = 0; i < 100; i++) {
+      fs.writeFile(`${DIR}/p${String(i).padStart(3, '0')}.yaml`, manifest(`p${i}`));
+      await vc.advanceAsync(5); // 100 events over 500 ms, never 100 ms apart
+    }
+    await idle(t as TestActor<unknown>);
+    assert.deepEqual(relists(), [{ type: 'config.relist', provisional: true }], 'one relist so far: the leading edge');
+    await vc.advanceAsync(94);
+    assert.equal(relists().length, 1, 'still inside the quiet period');
+    await vc.advanceAsync(1);
+    await idle(t as TestActor<unknown>);
+    assert.deepEqual(relists().map((m) => m.provisional ?? false), [true, false]);
+    const m = take();
+    assert.equal(m.added.length, 100);
+    assert.equal(new Set(m.added.map((p) => p.metadata.uid)).size, 100);
+    assert.equal(m.errors.length, 0);
+  });
+
+  it('a half-written file seen by the provisional relist is held back, not reported, and the full relist decides', async () => {
+    const fs = new MemoryStaticPodFs().mkdir(DIR);
+    const { t, clock, bus, take } = await startPodConfig({ fs, debounceMs: 100 });
+    stops.push(t.stop);
+    take();
+    const relists = watchRelists(bus);
+    const vc = clock as VirtualClock;
+    fs.writeFile(`${DIR}/web.yaml`, 'apiVersion: v1\n'); // half-written: read at once
+    await idle(t as TestActor<unknown>);
+    assert.deepEqual(take().out, [], 'neither a pod nor an error from the half-written file');
     await vc.advanceAsync(60);
     fs.writeFile(`${DIR}/web.yaml`, manifest('web')); // finished 60 ms later
-    await vc.advanceAsync(60);
-    assert.equal(seen.filter((m) => m.type === 'config.relist').length, 0, 'still inside the quiet period');
-    await vc.advanceAsync(50);
+    await vc.advanceAsync(99);
+    assert.equal(relists().length, 1, 'still inside the quiet period');
+    await vc.advanceAsync(1);
     await idle(t as TestActor<unknown>);
-    assert.equal(seen.filter((m) => m.type === 'config.relist').length, 1);
     const m = take();
     assert.deepEqual(names(m.added), ['web-node-a']);
-    assert.equal(m.errors.length, 0, 'the half-written state was never read');
+    assert.equal(m.errors.length, 0, 'the half-written state was never reported');
+  });
+
+  it('a broken file written in one go is reported by the full relist after the quiet period, once', async () => {
+    const fs = new MemoryStaticPodFs().mkdir(DIR);
+    const { t, clock, bus, take } = await startPodConfig({ fs, debounceMs: 100, checkIntervalMs: 20_000 });
+    stops.push(t.stop);
+    take();
+    const relists = watchRelists(bus);
+    const vc = clock as VirtualClock;
+    fs.writeFile(`${DIR}/bad.yaml`, 'kind: Pod\napiVersion: v1\nmetadata:\n  name: bad\nspec:\n  containers: nginx\n');
+    await idle(t as TestActor<unknown>);
+    assert.deepEqual(take().out, [], 'held back by the provisional relist');
+    await vc.advanceAsync(100);
+    await idle(t as TestActor<unknown>);
+    assert.deepEqual(relists().map((m) => m.provisional ?? false), [true, false]);
+    const m = take();
+    assert.equal(m.errors.length, 1);
+    assert.equal(m.errors[0]!.path, `${DIR}/bad.yaml`);
+    await vc.advanceAsync(100_000); // five periods
+    await idle(t as TestActor<unknown>);
+    assert.deepEqual(take().out, [], 'an unchanged broken file is not reported again');
   });
 
   it('collapses relists that arrive during a read into one more read', async () => {
@@ -383,11 +454,12 @@ describe('podConfig actor', () => {
     const { t, bus, take } = await startPodConfig({ fs });
     stops.push(t.stop);
     take();
-    const before = fs.reads.length;
+    const relists = () => (t.inspect() as { relists: number }).relists;
+    const before = relists();
     const port = bus.port('spec');
     for (let i = 0; i < 5; i++) port.send('config', { type: 'config.relist' });
     await idle(t as TestActor<unknown>);
-    assert.equal(fs.reads.length - before, 2, 'one read, then one more for the relists it missed');
+    assert.equal(relists() - before, 2, 'one read, then one more for the relists it missed');
     assert.deepEqual(take().out, []);
   });
 
@@ -427,7 +499,8 @@ describe('nodeStaticPodFs (real temp dir)', () => {
       await fsp.symlink('a.yaml', nodePath.join(root, 'link.yaml'));
       assert.equal(await fs.readFile(nodePath.join(root, 'a.yaml'), 10), '0123456789');
       await assert.rejects(fs.readFile(nodePath.join(root, 'a.yaml'), 9), (e) => errnoCode(e) === 'EFBIG');
-      assert.deepEqual(await fs.lstat(nodePath.join(root, 'link.yaml')), { kind: 'symlink', size: (await fsp.lstat(nodePath.join(root, 'link.yaml'))).size });
+      const raw = await fsp.lstat(nodePath.join(root, 'link.yaml'));
+      assert.deepEqual(await fs.lstat(nodePath.join(root, 'link.yaml')), { kind: 'symlink', size: raw.size, ino: raw.ino, mtimeMs: raw.mtimeMs, ctimeMs: raw.ctimeMs });
       assert.equal((await fs.stat(nodePath.join(root, 'link.yaml'))).kind, 'file');
       assert.equal(await fs.realpath(nodePath.join(root, 'link.yaml')), nodePath.join(root, 'a.yaml'));
       assert.deepEqual((await fs.readdir(root)).sort(), ['a.yaml', 'link.yaml']);
