@@ -366,6 +366,27 @@ describe('podConfig actor', () => {
     assert.deepEqual(names(take().added), ['web-node-a']);
   });
 
+  it('reads an unchanged manifest once over many periods; a touched one is read again; the pods stay the same', async () => {
+    const fs = new MemoryStaticPodFs().mkdir(DIR);
+    fs.writeFile(`${DIR}/web.yaml`, manifest('web'));
+    fs.writeFile(`${DIR}/db.yaml`, manifest('db'));
+    const { t, clock, take } = await startPodConfig({ fs, checkIntervalMs: 20_000 });
+    stops.push(t.stop);
+    assert.deepEqual(names(take().added).sort(), ['db-node-a', 'web-node-a']);
+    const vc = clock as VirtualClock;
+    const readsOf = (f: string) => fs.reads.filter((p) => p === `${DIR}/${f}`).length;
+    const before = { web: readsOf('web.yaml'), db: readsOf('db.yaml') };
+    for (let i = 0; i < 10; i++) { await vc.advanceAsync(20_000); await idle(t as TestActor<unknown>); }
+    assert.deepEqual({ web: readsOf('web.yaml'), db: readsOf('db.yaml') }, before, 'ten periods: no file read again');
+    assert.deepEqual(take().out, [], 'and nothing emitted');
+    fs.touch(`${DIR}/web.yaml`);
+    await vc.advanceAsync(20_000);
+    await idle(t as TestActor<unknown>);
+    assert.ok(readsOf('web.yaml') > before.web, 'the touched file is read again');
+    assert.equal(readsOf('db.yaml'), before.db, 'the other one is not');
+    assert.deepEqual(take().out, [], 'the same pod: no change emitted');
+  });
+
   it('acts on a lone fs event at once (a provisional relist), with no trailing read when nothing followed', async () => {
     const fs = new MemoryStaticPodFs().mkdir(DIR);
     const { t, clock, bus, take } = await startPodConfig({ fs, debounceMs: 100 });
