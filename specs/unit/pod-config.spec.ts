@@ -299,6 +299,15 @@ function watchRelists(bus: Bus) {
   return () => out;
 }
 
+/** A podConfig actor on an empty manifest directory with a 100 ms debounce, its first output taken, its relists watched. */
+async function startDebounced(stops: (() => Promise<void>)[]) {
+  const fs = new MemoryStaticPodFs().mkdir(DIR);
+  const { t, clock, bus, take } = await startPodConfig({ fs, debounceMs: 100 });
+  stops.push(t.stop);
+  take();
+  return { fs, t, bus, take, relists: watchRelists(bus), vc: clock as VirtualClock };
+}
+
 describe('podConfig actor', () => {
   let stops: (() => Promise<void>)[] = [];
   afterEach(async () => { for (const s of stops) await s(); stops = []; });
@@ -388,12 +397,7 @@ describe('podConfig actor', () => {
   });
 
   it('acts on a lone fs event at once (a provisional relist), with no trailing read when nothing followed', async () => {
-    const fs = new MemoryStaticPodFs().mkdir(DIR);
-    const { t, clock, bus, take } = await startPodConfig({ fs, debounceMs: 100 });
-    stops.push(t.stop);
-    take();
-    const relists = watchRelists(bus);
-    const vc = clock as VirtualClock;
+    const { fs, t, take, relists, vc } = await startDebounced(stops);
     fs.writeFile(`${DIR}/web.yaml`, manifest('web'));
     await idle(t as TestActor<unknown>); // no virtual time passes
     assert.deepEqual(relists(), [{ type: 'config.relist', provisional: true }]);
@@ -405,12 +409,7 @@ describe('podConfig actor', () => {
   });
 
   it('coalesces a burst of 100 fs events: one provisional relist at the first, one full relist after the quiet period', async () => {
-    const fs = new MemoryStaticPodFs().mkdir(DIR);
-    const { t, clock, bus, take } = await startPodConfig({ fs, debounceMs: 100 });
-    stops.push(t.stop);
-    take();
-    const relists = watchRelists(bus);
-    const vc = clock as VirtualClock;
+    const { fs, t, take, relists, vc } = await startDebounced(stops);
     for (let i = 0; i < 100; i++) {
       fs.writeFile(`${DIR}/p${String(i).padStart(3, '0')}.yaml`, manifest(`p${i}`));
       await vc.advanceAsync(5); // 100 events over 500 ms, never 100 ms apart
@@ -429,12 +428,7 @@ describe('podConfig actor', () => {
   });
 
   it('a half-written file seen by the provisional relist is held back, not reported, and the full relist decides', async () => {
-    const fs = new MemoryStaticPodFs().mkdir(DIR);
-    const { t, clock, bus, take } = await startPodConfig({ fs, debounceMs: 100 });
-    stops.push(t.stop);
-    take();
-    const relists = watchRelists(bus);
-    const vc = clock as VirtualClock;
+    const { fs, t, take, relists, vc } = await startDebounced(stops);
     fs.writeFile(`${DIR}/web.yaml`, 'apiVersion: v1\n'); // half-written: read at once
     await idle(t as TestActor<unknown>);
     assert.deepEqual(take().out, [], 'neither a pod nor an error from the half-written file');
