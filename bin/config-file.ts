@@ -63,6 +63,7 @@ export const CONFIG_FIELDS: readonly MappedField[] = [
   { field: 'nodeStatusUpdateFrequency', key: 'nodeStatusUpdateFrequencyMs', type: 'duration' },
   { field: 'nodeStatusReportFrequency', key: 'nodeStatusReportFrequencyMs', type: 'duration' },
   { field: 'registerNode', key: 'registerNode', type: 'boolptr' },
+  { field: 'rotateCertificates', key: 'rotateCertificates', type: 'boolptr' },
   { field: 'maxPods', key: 'maxPods', type: 'int32' },
   { field: 'kubeAPIQPS', key: 'kubeApiQps', type: 'int32ptr' },
   { field: 'kubeAPIBurst', key: 'kubeApiBurst', type: 'int32' },
@@ -90,7 +91,7 @@ const RECORD_FIELDS = ['path', 'maxBytes'];
 /** The other top-level v1beta1 fields: valid upstream, not implemented by kubelet-ts, ignored. */
 const UNIMPLEMENTED_FIELDS = new Set([
   'enableServer', 'port', 'tlsCertFile', 'tlsPrivateKeyFile', 'tlsCipherSuites',
-  'tlsCurvePreferences', 'tlsMinVersion', 'rotateCertificates', 'serverTLSBootstrap', 'authentication', 'authorization',
+  'tlsCurvePreferences', 'tlsMinVersion', 'serverTLSBootstrap', 'authentication', 'authorization',
   'registryPullQPS', 'registryBurst', 'imagePullCredentialsVerificationPolicy', 'preloadedImagesVerificationAllowlist',
   'enableDebuggingHandlers', 'enableContentionProfiling', 'oomScoreAdj',
   'streamingConnectionIdleTimeout', 'nodeLeaseDurationSeconds', 'imageMinimumGCAge',

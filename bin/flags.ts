@@ -25,8 +25,12 @@ export interface KubeletFlags {
   version: boolean;
   // joining a cluster (node-status, node-lease, events): all unused without --kubeconfig
   kubeconfig: string | undefined;
-  /** --bootstrap-kubeconfig: only needed when --kubeconfig's file is missing (TLS bootstrap is not implemented yet). */
+  /** --bootstrap-kubeconfig: the credentials TLS bootstrap uses when --kubeconfig's file is missing or its certificate expired. */
   bootstrapKubeconfig: string | undefined;
+  /** --cert-dir: where the client (and serving) pairs live; default <root-dir>/pki (certDirOf). */
+  certDir: string | undefined;
+  /** --rotate-certificates / rotateCertificates: renew the client certificate before it expires. */
+  rotateCertificates: boolean;
   nodeIp: string | undefined;
   nodeLabels: Record<string, string>;
   registerNode: boolean;
@@ -97,7 +101,9 @@ export const FLAGS: readonly FlagDef[] = [
   { name: 'help', short: 'h', kind: 'bool', key: 'help', help: 'Show this help.' },
   { name: 'version', kind: 'bool', key: 'version', help: 'Print the Kubernetes version (Kubernetes vX.Y.Z) and kubelet-ts\'s own version, then exit.' },
   { name: 'kubeconfig', kind: 'string', key: 'kubeconfig', help: 'Kubeconfig of the API server to join (register the Node, heartbeat, events). Without it the kubelet runs standalone.' },
-  { name: 'bootstrap-kubeconfig', kind: 'string', key: 'bootstrapKubeconfig', help: 'Kubeconfig for TLS bootstrap. Not needed (as upstream) when the --kubeconfig file exists; kubelet-ts does not implement TLS bootstrap yet, so it exits 1 when that file is missing.' },
+  { name: 'bootstrap-kubeconfig', kind: 'string', key: 'bootstrapKubeconfig', help: 'Kubeconfig for TLS bootstrap: when the --kubeconfig file is missing (or its client certificate expired), a client certificate is requested with these credentials (a CertificateSigningRequest for system:node:<name>), written to --cert-dir, and --kubeconfig is written pointing at it.' },
+  { name: 'cert-dir', kind: 'string', key: 'certDir', help: 'Directory of the TLS pairs (kubelet-client-current.pem and the dated files behind it). Default <root-dir>/pki.' },
+  { name: 'rotate-certificates', kind: 'bool', key: 'rotateCertificates', help: 'Request a new client certificate at a jittered 70-90% of its lifetime and switch to it without a restart. Default false.' },
   { name: 'node-ip', kind: 'string', key: 'nodeIp', help: 'IP address reported as the Node\'s InternalIP. Default: the IPv4 of the default route\'s interface.' },
   { name: 'node-labels', kind: 'map', key: 'nodeLabels', help: 'Labels added when registering the Node (key=value,...); kubernetes.io/k8s.io keys only from the allowed set or under kubelet.kubernetes.io / node.kubernetes.io.' },
   { name: 'register-node', kind: 'bool', key: 'registerNode', help: 'Register the Node with the API server. Default true.' },
@@ -141,6 +147,8 @@ export const DEFAULT_FLAGS: KubeletFlags = {
   version: false,
   kubeconfig: undefined,
   bootstrapKubeconfig: undefined,
+  certDir: undefined,
+  rotateCertificates: false,
   nodeIp: undefined,
   nodeLabels: {},
   registerNode: true,
@@ -332,4 +340,9 @@ export function usage(): string {
     lines.push(`  ${(names + kind).padEnd(40)} ${f.help}`);
   }
   return lines.join('\n');
+}
+
+/** --cert-dir, or upstream's default <root-dir>/pki. */
+export function certDirOf(f: Pick<KubeletFlags, 'certDir' | 'rootDir'>): string {
+  return f.certDir ?? `${f.rootDir.replace(/\/+$/, '')}/pki`;
 }

@@ -7,16 +7,16 @@
  * with (a --config file that does not load, an unreadable kubeconfig), before any actor starts;
  * 2 for bad flags.
  */
-import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { RealClock } from '../kernel/clock.ts';
 import { DEBUG_SOCKET_NAME } from '../kernel/debug-socket.ts';
 import { createLogger } from '../kernel/log.ts';
 import { applyConfigFile, ConfigFileError, reportConfigFile, type LoadedConfig } from './config-file.ts';
-import { FlagError, parseFlags, usage } from './flags.ts';
+import { certDirOf, FlagError, parseFlags, usage } from './flags.ts';
 import { createKubelet, type Kubelet } from './kubelet.ts';
-import { KUBELET_VERSION, KUBERNETES_VERSION } from '../adapters/kube/client.ts';
+import { createKubeApi, KUBELET_VERSION, KUBERNETES_VERSION } from '../adapters/kube/client.ts';
+import { loadClientCert } from '../adapters/kube/bootstrap.ts';
 
 async function main(argv: string[]): Promise<number> {
   const clock = new RealClock();
@@ -47,12 +47,22 @@ async function main(argv: string[]): Promise<number> {
     throw e;
   }
   const log = createLogger({ verbosity: flags.verbosity, now: () => clock.now() });
-  if (flags.bootstrapKubeconfig !== undefined && (flags.kubeconfig === undefined || !existsSync(flags.kubeconfig))) {
-    log.error('kubelet-ts cannot start', { error: `--kubeconfig ${flags.kubeconfig ?? '(not given)'} does not exist and TLS bootstrap from --bootstrap-kubeconfig ${flags.bootstrapKubeconfig} is not implemented yet` });
-    return 1;
-  }
   if (configFile) reportConfigFile(log, configFile);
   const nodeName = (flags.hostnameOverride ?? hostname()).trim().toLowerCase();
+  // TLS bootstrap (adapters/kube/bootstrap.ts): a missing or expired --kubeconfig is made from
+  // the cert dir's current pair or a CSR with the --bootstrap-kubeconfig credentials
+  if (flags.bootstrapKubeconfig !== undefined) {
+    try {
+      if (flags.kubeconfig === undefined) throw new Error('--bootstrap-kubeconfig needs --kubeconfig: the file TLS bootstrap writes');
+      await loadClientCert({
+        kubeconfigPath: flags.kubeconfig, bootstrapKubeconfigPath: flags.bootstrapKubeconfig, certDir: certDirOf(flags), nodeName, clock,
+        log: log.child('bootstrap'), bootstrapApi: (path) => createKubeApi(path, { clock, log: log.child('bootstrap') }),
+      });
+    } catch (e) {
+      log.error('kubelet-ts cannot start', { error: e instanceof Error ? e.message : String(e) });
+      return 1;
+    }
+  }
 
   let exitCode = 0;
   let stopping: Promise<void> | undefined;

@@ -47,6 +47,7 @@ import { errText, silentLogger, type Logger } from '../../kernel/log.ts';
 import { ApiError } from '../../protocols/kube/api.ts';
 import type { Event, KubeApi, Lease, ListResult, Node, PatchType, WatchEvent, WatchHandle } from '../../protocols/kube/api.ts';
 import type { Pod } from '../../protocols/kube/pod.ts';
+import type { CertificateSigningRequest, CsrApi } from '../../protocols/kube/certificates.ts';
 
 const PACKAGE_VERSION: string = (() => {
   try {
@@ -185,7 +186,13 @@ export interface KubeClientStats {
   certRotations: number;
 }
 
-export interface KubeClient extends KubeApi {
+export interface KubeClient extends KubeApi, CsrApi {
+  /**
+   * Reads the kubeconfig's credentials again now (the certificate manager wrote a new client
+   * pair) instead of at the next minute's check: new connections use the new pair, the old ones
+   * are closed (open watches end and their callers resume).
+   */
+  reloadCredentials(): Promise<void>;
   /** Resolves once the kubeconfig is loaded and usable; rejects with the reason otherwise. */
   ready(): Promise<void>;
   /** The API server URL (empty until ready). */
@@ -241,6 +248,7 @@ export function apiErrorFrom(status: number, body: string, verb: string, path: s
 }
 
 const enc = encodeURIComponent;
+const CSR_PATH = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
 
 function query(params: Record<string, string | number | boolean | undefined>): string {
   const parts: string[] = [];
@@ -437,6 +445,13 @@ export function createKubeApi(kubeconfigPath: string, opts: KubeApiOptions = {})
         return t;
       },
     );
+  };
+
+  const reloadCredentials = async (): Promise<void> => {
+    if (transport === undefined) return;
+    certCheckedAt = clock.now();
+    transport = transport.then(rotateIfChanged);
+    await transport;
   };
 
   const getTransport = (): Promise<Transport> => {
@@ -676,6 +691,7 @@ export function createKubeApi(kubeconfigPath: string, opts: KubeApiOptions = {})
       await getTransport();
     },
     stats: () => ({ ...stats }),
+    reloadCredentials,
     close() {
       closed = true;
       for (const r of watches) r.destroy();
@@ -723,6 +739,16 @@ export function createKubeApi(kubeconfigPath: string, opts: KubeApiOptions = {})
       request<Lease>('create', 'POST', leasePath(ns), { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', ...lease }),
     updateLease: (ns, lease) =>
       request<Lease>('update', 'PUT', leasePath(ns, lease.metadata.name ?? ''), { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', ...lease }),
+
+    // certificates.k8s.io/v1
+    createCsr: (csr) =>
+      request<CertificateSigningRequest>('create', 'POST', CSR_PATH, { apiVersion: 'certificates.k8s.io/v1', kind: 'CertificateSigningRequest', ...csr }),
+    getCsr: (name) => request<CertificateSigningRequest>('get', 'GET', `${CSR_PATH}/${enc(name)}`),
+    watchCsr: (name, resourceVersion, onEvent, done) =>
+      watch<CertificateSigningRequest>(
+        CSR_PATH + query({ watch: 'true', fieldSelector: `metadata.name=${name}`, resourceVersion, timeoutSeconds: 300 }),
+        300, onEvent, done,
+      ),
 
     // events
     createEvent: (ns, event) => request<Event>('create', 'POST', eventsPath(ns), { apiVersion: 'v1', kind: 'Event', ...event }),

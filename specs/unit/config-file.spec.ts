@@ -52,6 +52,7 @@ podLogsDir: /srv/logs
 nodeStatusUpdateFrequency: 20s
 nodeStatusReportFrequency: 1h
 registerNode: false
+rotateCertificates: true
 maxPods: 42
 kubeAPIQPS: 7
 kubeAPIBurst: 9
@@ -85,6 +86,7 @@ logging: {verbosity: 4}
       nodeStatusUpdateFrequencyMs: 20_000,
       nodeStatusReportFrequencyMs: 3_600_000,
       registerNode: false,
+      rotateCertificates: true,
       maxPods: 42,
       kubeApiQps: 7,
       kubeApiBurst: 9,

@@ -246,6 +246,12 @@ export function authorize(id: Identity, info: RequestInfo, fieldSelector: FieldS
     const ok = info.verb === 'get' && DISCOVERY_PATHS.some((re) => re.test(info.path));
     return { allowed: ok, reason: '' };
   }
+  // kubeadm binds bootstrap tokens' group to system:node-bootstrapper: CSRs only
+  if (id.groups.includes('system:bootstrappers')) {
+    const ok = info.apiGroup === 'certificates.k8s.io' && info.resource === 'certificatesigningrequests' && !info.subresource
+      && ['create', 'get', 'list', 'watch'].includes(info.verb);
+    return { allowed: ok, reason: '' };
+  }
   const nodeName = nodeIdentity(id);
   if (nodeName === undefined) return { allowed: false, reason: '' };
   if (nodeName === '') return { allowed: false, reason: `unknown node for user "${id.name}"` };

@@ -28,6 +28,8 @@ export interface Pki {
   dir: string;
   caFile: string;
   ca: string;
+  /** The CA's private key (the stand-in's CSR signer issues with it). */
+  caKey: string;
   serving: CertPair;
   /** A client certificate for `user` with `groups` as organizations (cached per identity). */
   client(user: string, groups: string[]): Promise<CertPair>;
@@ -164,6 +166,7 @@ async function createPki(): Promise<Pki> {
     dir,
     caFile,
     ca,
+    caKey: readFileSync(join(CACHE, 'ca.key'), 'utf8'),
     serving,
     client(user, groups) {
       const id = createHash('sha256').update(JSON.stringify([user, groups])).digest('hex').slice(0, 20);

@@ -55,6 +55,7 @@ import { Faults, RequestLog } from './faults.ts';
 import { Store } from './store.ts';
 import type { DeleteOptions, ListOptions, PatchType } from './store.ts';
 import { resolveResource } from './resources.ts';
+import { startCsrControllers, type ApproverMode, type CsrControllers } from './certificates.ts';
 import { ApiServerCore } from './server.ts';
 import type { JsonObject, Status } from './status.ts';
 
@@ -78,6 +79,12 @@ export interface ApiServerOptions {
   historyLimit?: number;
   /** Clock for object timestamps (default: real time). */
   now?: () => Date;
+  /** Bootstrap tokens (`abcdef.0123456789abcdef`): user system:bootstrap:<id>, groups system:bootstrappers(:kubeadm:default-node-token). */
+  bootstrapTokens?: string[];
+  /** The CSR approver (certificates.ts): 'auto' as csrapproving for kubelet client CSRs (default), 'deny', 'manual'. */
+  csrApprover?: ApproverMode;
+  /** Validity of issued certificates without spec.expirationSeconds (default 1 year, as --cluster-signing-duration). */
+  csrSigningDurationSeconds?: number;
 }
 
 export type AuthKind = 'cert' | 'token';
@@ -134,6 +141,10 @@ export interface ApiServer {
   /** A certificate for `user` signed by a CA the server does not trust. */
   untrustedCert(user: string, groups: string[]): Promise<CertPair>;
   store: StoreApi;
+  /** The CSR approver: its mode (settable) and manual decisions. */
+  csr: CsrControllers;
+  /** Writes a kubeconfig with bootstrap token `token` (declare it in bootstrapTokens), as kubeadm's bootstrap-kubelet.conf. */
+  writeBootstrapKubeconfig(path: string, token: string): void;
   faults: Faults;
   requests: RequestLog;
   watchersCount(): number;
@@ -168,6 +179,11 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   addToken('admin', { name: 'kubernetes-admin', groups: ['system:masters'] });
   for (const n of nodes) addToken(n, { name: `system:node:${n}`, groups: ['system:nodes'] });
   for (const [t, id] of Object.entries(opts.tokens ?? {})) tokens.set(t, id);
+  for (const t of opts.bootstrapTokens ?? []) {
+    const m = /^([a-z0-9]{6})\.[a-z0-9]{16}$/.exec(t);
+    if (!m) throw new Error(`apiserver stand-in: bootstrap token ${JSON.stringify(t)} is not [a-z0-9]{6}.[a-z0-9]{16}`);
+    tokens.set(t, { name: `system:bootstrap:${m[1]}`, groups: ['system:bootstrappers', 'system:bootstrappers:kubeadm:default-node-token'] });
+  }
   const tokenFor = (user: string): string => tokenOf.get(user) ?? addToken(user, { name: `system:node:${user}`, groups: ['system:nodes'] });
 
   const store = new Store({ now, ...(opts.historyLimit !== undefined ? { historyLimit: opts.historyLimit } : {}) });
@@ -200,6 +216,21 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     const nodeRes = resolveResource('nodes');
     for (const n of nodes) store.create(nodeRes, '', { metadata: { name: n, labels: { 'kubernetes.io/hostname': n } } });
   }
+
+  const csrRes = resolveResource('certificatesigningrequests');
+  const csr = startCsrControllers({
+    onCsr: (fn) => store.subscribe((c) => {
+      if (c.storage === csrRes.storage && c.type !== 'DELETED') fn(c.object);
+    }),
+    get: (name) => store.tryGet(csrRes, '', name),
+    put: (obj, sub) => {
+      store.update(csrRes, '', String((obj.metadata as JsonObject).name), obj, sub);
+    },
+  }, {
+    ca: { certPem: pki.ca, keyPem: pki.caKey },
+    defaultDurationSeconds: opts.csrSigningDurationSeconds ?? 365 * 86_400,
+    now: () => now().getTime(),
+  }, opts.csrApprover ?? 'auto');
 
   const faults = new Faults();
   const requests = new RequestLog();
@@ -370,6 +401,16 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     clientCert: (user, groups) => pki.client(user, groups),
     untrustedCert: (user, groups) => pki.untrustedClient(user, groups),
     store: storeApi,
+    csr,
+    writeBootstrapKubeconfig(path, token) {
+      writeFileSync(path, YAML.stringify({
+        apiVersion: 'v1', kind: 'Config',
+        clusters: [{ name: 'kubernetes', cluster: { server: url, 'certificate-authority-data': Buffer.from(pki.ca).toString('base64') } }],
+        users: [{ name: 'tls-bootstrap-token-user', user: { token } }],
+        contexts: [{ name: 'tls-bootstrap-token-user@kubernetes', context: { cluster: 'kubernetes', user: 'tls-bootstrap-token-user' } }],
+        'current-context': 'tls-bootstrap-token-user@kubernetes',
+      }), { mode: 0o600 });
+    },
     faults,
     requests,
     watchersCount: () => core.watchers.size,

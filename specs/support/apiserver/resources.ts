@@ -11,6 +11,7 @@ import {
   admitPodCreate, defaultNamespace, defaultNode, defaultPod, defaultSecret, defaultService, prepareNamespaceForCreate,
   preparePodForCreate, validateEvent, validateLease, validatePod, validatePodStatusUpdate, validatePodUpdate,
 } from './defaults.ts';
+import { csrStrategy, validateCsr } from './certificates.ts';
 
 export interface DeleteOptionsLike {
   gracePeriodSeconds?: number | null;
@@ -46,6 +47,8 @@ export interface ResourceType {
   prepareForCreate?: (o: JsonObject) => void;
   prepareForUpdate?: (n: JsonObject, o: JsonObject) => void;
   prepareForStatusUpdate?: (n: JsonObject, o: JsonObject) => void;
+  /** A PUT of another subresource (a CSR's approval). */
+  prepareForSubresourceUpdate?: (subresource: string, n: JsonObject, o: JsonObject) => void;
   validate?: (o: JsonObject, name: string) => void;
   validateUpdate?: (n: JsonObject, o: JsonObject, name: string) => void;
   validateStatusUpdate?: (n: JsonObject, o: JsonObject, name: string) => void;
@@ -284,9 +287,20 @@ const csidrivers = base({
   namespaced: false,
 });
 
+// certificates.k8s.io/v1: the strategy in certificates.ts (status and approval keep the rest)
+const certificatesigningrequests = base({
+  group: 'certificates.k8s.io', version: 'v1', resource: 'certificatesigningrequests', singular: 'certificatesigningrequest',
+  kind: 'CertificateSigningRequest', namespaced: false, shortNames: ['csr'], subresources: ['status', 'approval'], hasStatus: true,
+  // ValidateCertificateRequestName is a path segment check: bootstrap names are base64url (node-csr-AbC_…)
+  nameStyle: 'path',
+  fields: (c) => ({ 'spec.signerName': str(o(c.spec).signerName) }),
+  validate: validateCsr,
+  ...csrStrategy,
+});
+
 export const RESOURCES: ResourceType[] = [
   pods, nodes, namespaces, events, configmaps, secrets, services, serviceaccounts,
-  leases, eventsV1, runtimeclasses, csidrivers,
+  leases, eventsV1, runtimeclasses, csidrivers, certificatesigningrequests,
 ];
 
 /** Groups in the order /apis lists them (each with one served version). */
@@ -295,6 +309,7 @@ export const GROUPS: Array<{ name: string; version: string }> = [
   { name: 'coordination.k8s.io', version: 'v1' },
   { name: 'node.k8s.io', version: 'v1' },
   { name: 'storage.k8s.io', version: 'v1' },
+  { name: 'certificates.k8s.io', version: 'v1' },
 ];
 
 export function findResource(group: string, version: string, resource: string): ResourceType | undefined {

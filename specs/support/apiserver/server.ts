@@ -9,6 +9,7 @@ import YAML from 'yaml';
 import { type ApiError, errors, isApiError } from './status.ts';
 import type { Json, JsonObject } from './status.ts';
 import { isObject } from './patch.ts';
+import { setCsrRequester } from './certificates.ts';
 import type { Identity, RequestInfo } from './auth.ts';
 import { authenticate, authorize, forbidden, nodeIdentity, nodeRestriction, parseRequestInfo } from './auth.ts';
 import type { Faults, FaultSpec, RequestLog, RequestRecord } from './faults.ts';
@@ -298,6 +299,7 @@ export class ApiServerCore {
         }
         if (name) throw errors.methodNotAllowed();
         if (body === undefined) throw errors.badRequest('the body of the request was empty');
+        if (r.resource === 'certificatesigningrequests' && isObject(body)) setCsrRequester(body, id);
         const created = store.create(r, isNamespaceObject ? '' : namespace, body, { dryRun, ...(admit ? { admit } : {}) });
         return this.send(res, rec, 201, created);
       }

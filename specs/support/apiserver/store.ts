@@ -466,7 +466,8 @@ export class Store {
       throw errors.conflict(this.gr(r), name, OPTIMISTIC_LOCK);
     }
     if (subresource === 'status') r.prepareForStatusUpdate?.(obj, existing);
-    else r.prepareForUpdate?.(obj, existing);
+    else if (subresource === '') r.prepareForUpdate?.(obj, existing);
+    else r.prepareForSubresourceUpdate?.(subresource, obj, existing);
     // rest.BeforeUpdate: system fields are not the client's to change
     if (str(m.uid) !== '' && m.uid !== old.uid) {
       throw errors.invalid({ group: r.group, kind: r.kind }, name, [
