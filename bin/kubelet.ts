@@ -40,8 +40,10 @@ import { probes } from '../actors/probes/index.ts';
 import { nodePodNetworkFiles, type PodNetworkFiles } from '../actors/runtime/adapters.ts';
 import { runtime } from '../actors/runtime/index.ts';
 import { server } from '../actors/server/index.ts';
+import { certificateManager } from '../actors/certificates/index.ts';
+import { clientCertRotation } from '../adapters/kube/bootstrap.ts';
 import { statusManager } from '../actors/status/index.ts';
-import type { KubeletFlags } from './flags.ts';
+import { certDirOf, type KubeletFlags } from './flags.ts';
 import { channelsCommand } from './channel-map.ts';
 import { podCommand } from './debug-pod.ts';
 import { recordRedaction } from './record-redaction.ts';
@@ -250,6 +252,20 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       // static pods' mirrors; orphans wait for the static sources (file, http) to have listed
       ...(kube ? [child(mirrorPods, { api: kube, nodeName, sources: staticSources })] : []),
     );
+  }
+
+  // rotateCertificates: the client pair in --cert-dir renewed before it expires, every client switched to it
+  const ownClient = clients[0];
+  if (flags.rotateCertificates && ownClient && flags.kubeconfig) {
+    children.push(child(certificateManager, {
+      ...clientCertRotation({
+        kubeconfigPath: flags.kubeconfig, certDir: certDirOf(flags), nodeName, api: ownClient, clock,
+        reload: async () => {
+          for (const c of clients) await c.reloadCredentials();
+        },
+      }),
+      random: opts.random,
+    }));
   }
 
   // The API pod source: pods bound to this node on `config`, mirror pods in the mirrorPods view.

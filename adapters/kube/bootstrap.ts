@@ -258,3 +258,48 @@ export async function loadClientCert(o: BootstrapOptions): Promise<BootstrapResu
     api.close();
   }
 }
+
+export interface ClientRotationOptions {
+  kubeconfigPath: string;
+  certDir: string;
+  nodeName: string;
+  /** The kubelet's own client (its current certificate signs the request: the self-node-client case). */
+  api: CsrApi;
+  clock: Clock;
+  /** Switches every API client to the new pair (KubeClient.reloadCredentials). */
+  reload: () => Promise<void>;
+  timeoutMs?: number;
+}
+
+/**
+ * The certificateManager actor's ports for the client pair: the current pair's validity (only when
+ * the kubeconfig uses the cert dir's kubelet-client-current.pem, as a bootstrapped one does) and
+ * one rotation (a new key, a csr-<random> CSR, the certificate, the store, the clients switched).
+ */
+export function clientCertRotation(o: ClientRotationOptions): {
+  current(): { notBeforeMs: number; notAfterMs: number; file: string } | undefined;
+  rotate(): Promise<{ notBeforeMs: number; notAfterMs: number; file: string; csr: string }>;
+} {
+  const store = createCertStore(o.certDir, 'kubelet-client', () => o.clock.now());
+  const subject = { commonName: `system:node:${o.nodeName}`, organizations: ['system:nodes'] };
+  return {
+    current() {
+      const doc = YAML.parse(readFileSync(o.kubeconfigPath, 'utf8')) as KubeconfigDoc | null;
+      const ctx = doc?.contexts?.find((c) => c.name === doc['current-context'])?.context;
+      const f = doc?.users?.find((u) => u.name === ctx?.user)?.user?.['client-certificate'];
+      const file = typeof f === 'string' ? (isAbsolute(f) ? f : join(dirname(o.kubeconfigPath), f)) : undefined;
+      if (file !== store.currentPath) return undefined;
+      const pair = store.current();
+      return pair && { notBeforeMs: pair.notBeforeMs, notAfterMs: pair.notAfterMs, file: pair.file };
+    },
+    async rotate() {
+      const keyPem = generateEcKeyPem();
+      const csr = await requestCertificate(o.api, { keyPem, subject, signerName: KUBELET_CLIENT_SIGNER, usages: KUBELET_CLIENT_USAGES });
+      const name = csr.metadata.name ?? '';
+      const certPem = await waitForCertificate(o.api, name, o.clock, o.timeoutMs);
+      const pair = store.update(certPem, keyPem);
+      await o.reload();
+      return { notBeforeMs: pair.notBeforeMs, notAfterMs: pair.notAfterMs, file: pair.file, csr: name };
+    },
+  };
+}

@@ -8,7 +8,7 @@
  * refused, as upstream refuses it.
  */
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
-import { lstatSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** A certificate (chain) and its key, with the leaf's validity. */
@@ -68,7 +68,13 @@ export function createCertStore(dir: string, prefix: string, now: () => number):
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
         throw new Error(`certificate store ${currentPath}: ${(e as Error).message}`);
       }
-      return parsePair(text, currentPath);
+      let file = currentPath;
+      try {
+        file = realpathSync(currentPath);
+      } catch {
+        // replaced meanwhile: name the link
+      }
+      return parsePair(text, file);
     },
     update(certPem, keyPem) {
       mkdirSync(dir, { recursive: true, mode: 0o755 });

@@ -18,7 +18,7 @@ import { silentLogger } from '../../kernel/log.ts';
 import { nextRotationDeadline, csrOutcome, KUBELET_CLIENT_SIGNER } from '../../protocols/kube/certificates.ts';
 import { createCsrPem, digestedCsrName, generateEcKeyPem } from '../../adapters/kube/csr.ts';
 import { createCertStore } from '../../adapters/kube/cert-store.ts';
-import { loadClientCert } from '../../adapters/kube/bootstrap.ts';
+import { clientCertRotation, loadClientCert } from '../../adapters/kube/bootstrap.ts';
 import { createKubeApi, type KubeClient } from '../../adapters/kube/client.ts';
 import { issue, parseCsr } from '../support/apiserver/certificates.ts';
 import { startApiServer, type ApiServer } from '../support/apiserver/index.ts';
@@ -201,6 +201,28 @@ describe('loadClientCert against the stand-in (bootstrap token, certificates API
     assert.equal(await loadClientCert(o), 'cert-dir');
     assert.ok(existsSync(o.kubeconfigPath));
     assert.equal(api.store.list('certificatesigningrequests').length, before);
+  });
+
+  it('rotation: a csr-<random> CSR signed with the current certificate (self node client), a new dated pair, the client switched', async () => {
+    const o = opts('auto', 'node-boot');
+    const node = createKubeApi(o.kubeconfigPath, { clock });
+    clients.push(node);
+    await node.getNode('node-boot');
+    const oldTarget = readlinkSync(join(o.certDir, 'kubelet-client-current.pem'));
+    const rot = clientCertRotation({ kubeconfigPath: o.kubeconfigPath, certDir: o.certDir, nodeName: 'node-boot', api: node, clock, reload: () => node.reloadCredentials() });
+    assert.equal(rot.current()?.file, oldTarget);
+    const pair = await rot.rotate();
+    assert.match(pair.csr, /^csr-/);
+    const csr = api.store.get('certificatesigningrequests', pair.csr)!;
+    assert.equal((csr.spec as { username: string }).username, 'system:node:node-boot');
+    assert.equal(csrOutcome(csr as never).state, 'issued');
+    assert.notEqual(pair.file, oldTarget);
+    assert.equal(readlinkSync(join(o.certDir, 'kubelet-client-current.pem')), pair.file);
+    assert.equal(node.stats().certRotations, 1);
+    await node.getNode('node-boot');
+    // a kubeconfig whose certificate is not the cert dir's is not this manager's to rotate
+    const other = clientCertRotation({ kubeconfigPath: api.kubeconfigFor('x', 'token'), certDir: o.certDir, nodeName: 'node-boot', api: node, clock, reload: async () => {} });
+    assert.equal(other.current(), undefined);
   });
 
   it('a denied CSR fails naming the CSR and the reason', async () => {
