@@ -84,14 +84,14 @@ export const CONFIG_FIELDS: readonly MappedField[] = [
   { field: 'address', key: 'address', type: 'string' },
 ];
 
-/** Mapped fields without a flag of their own: `logging.verbosity` (-v) and `mergeDefaultEvictionSettings`. */
+/** Mapped fields without a flag of their own: `logging.verbosity` (-v), `mergeDefaultEvictionSettings` and `serverTLSBootstrap`. */
 const LOGGING_FIELDS = ['format', 'flushFrequency', 'verbosity', 'vmodule', 'options'];
 const RECORD_FIELDS = ['path', 'maxBytes'];
 
 /** The other top-level v1beta1 fields: valid upstream, not implemented by kubelet-ts, ignored. */
 const UNIMPLEMENTED_FIELDS = new Set([
   'enableServer', 'port', 'tlsCertFile', 'tlsPrivateKeyFile', 'tlsCipherSuites',
-  'tlsCurvePreferences', 'tlsMinVersion', 'serverTLSBootstrap', 'authentication', 'authorization',
+  'tlsCurvePreferences', 'tlsMinVersion', 'authentication', 'authorization',
   'registryPullQPS', 'registryBurst', 'imagePullCredentialsVerificationPolicy', 'preloadedImagesVerificationAllowlist',
   'enableDebuggingHandlers', 'enableContentionProfiling', 'oomScoreAdj',
   'streamingConnectionIdleTimeout', 'nodeLeaseDurationSeconds', 'imageMinimumGCAge',
@@ -113,7 +113,7 @@ const UNIMPLEMENTED_FIELDS = new Set([
   'memoryReservationPolicy', 'registerWithTaints', 'tracing', 'localStorageCapacityIsolation', 'imageServiceEndpoint',
   'failCgroupV1', 'userNamespaces', 'podHousekeepingPeriod',
 ]);
-const MAPPED = new Set([...CONFIG_FIELDS.map((f) => f.field), 'logging', 'mergeDefaultEvictionSettings']);
+const MAPPED = new Set([...CONFIG_FIELDS.map((f) => f.field), 'logging', 'mergeDefaultEvictionSettings', 'serverTLSBootstrap']);
 /** Map-valued fields: their keys print as `evictionHard[memory.available]`, as upstream's field paths do. */
 const MAP_FIELDS = new Set(CONFIG_FIELDS.filter((f) => ['quantities', 'thresholds', 'headers'].includes(f.type)).map((f) => f.field));
 
@@ -170,6 +170,7 @@ const TYPE_SCHEMAS: Record<FieldType, z.ZodType> = {
 const ConfigSchema = z.object({
   ...Object.fromEntries(CONFIG_FIELDS.map((f) => [f.field, TYPE_SCHEMAS[f.type].optional()])),
   mergeDefaultEvictionSettings: bool.optional(),
+  serverTLSBootstrap: bool.optional(),
   logging: z.object({ verbosity: int32.max(10, 'must be at most 10').optional() }, expected('expected a map')).optional(),
   record: z.object({
     path: str.optional(),
@@ -362,6 +363,7 @@ function toFlagValues(c: ParsedFields, dir: string): Partial<KubeletFlags> {
   if (c.mergeDefaultEvictionSettings) {
     out.evictionHard = { ...DEFAULT_FLAGS.evictionHard, ...(out.evictionHard as Record<string, string> | undefined) };
   }
+  if (c.serverTLSBootstrap !== undefined) out.serverTlsBootstrap = c.serverTLSBootstrap;
   if (c.logging?.verbosity !== undefined) out.verbosity = c.logging.verbosity;
   if (c.record?.path) out.record = inDir(c.record.path);
   if (c.record?.maxBytes) out.recordMaxBytes = c.record.maxBytes;

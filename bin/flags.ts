@@ -31,6 +31,8 @@ export interface KubeletFlags {
   certDir: string | undefined;
   /** --rotate-certificates / rotateCertificates: renew the client certificate before it expires. */
   rotateCertificates: boolean;
+  /** serverTLSBootstrap (config file only, as upstream): the serving pair from the kubelet-serving signer. */
+  serverTlsBootstrap: boolean;
   nodeIp: string | undefined;
   nodeLabels: Record<string, string>;
   registerNode: boolean;
@@ -149,6 +151,7 @@ export const DEFAULT_FLAGS: KubeletFlags = {
   bootstrapKubeconfig: undefined,
   certDir: undefined,
   rotateCertificates: false,
+  serverTlsBootstrap: false,
   nodeIp: undefined,
   nodeLabels: {},
   registerNode: true,

@@ -41,7 +41,7 @@ import { nodePodNetworkFiles, type PodNetworkFiles } from '../actors/runtime/ada
 import { runtime } from '../actors/runtime/index.ts';
 import { server } from '../actors/server/index.ts';
 import { certificateManager } from '../actors/certificates/index.ts';
-import { clientCertRotation } from '../adapters/kube/bootstrap.ts';
+import { clientCertRotation, servingCertRotation } from '../adapters/kube/bootstrap.ts';
 import { statusManager } from '../actors/status/index.ts';
 import { certDirOf, type KubeletFlags } from './flags.ts';
 import { channelsCommand } from './channel-map.ts';
@@ -264,6 +264,14 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
           for (const c of clients) await c.reloadCredentials();
         },
       }),
+      random: opts.random,
+    }));
+  }
+  // serverTLSBootstrap: the serving pair (kubelet-server-current.pem) from the kubelet-serving signer
+  if (flags.serverTlsBootstrap && ownClient) {
+    children.push(child({ ...certificateManager, id: 'servingCertificateManager' }, {
+      ...servingCertRotation({ certDir: certDirOf(flags), nodeName, api: ownClient, clock, addresses: () => host.addresses(nodeName, flags.nodeIp) }),
+      pair: 'serving',
       random: opts.random,
     }));
   }

@@ -10,6 +10,11 @@
  *
  * Without a current pair in the cert dir (a kubeconfig with its own certificate or a token)
  * there is nothing to rotate: it says so once and idles.
+ *
+ * With serverTLSBootstrap a second instance (id servingCertificateManager) keeps the serving pair
+ * kubelet-server-current.pem (signer kubernetes.io/kubelet-serving, the node's hostname and IPs as
+ * SANs): without one it is requested at once, then rotated the same way; the 10250 listener reads
+ * it with adapters/kube/bootstrap.ts currentServingPair.
  */
 import { createActor } from 'xstate';
 import { channels, defaultPolicy, type ActorSpec } from '../../kernel/actor.ts';
@@ -30,6 +35,10 @@ export interface CertificateManagerDeps {
   current(): (Validity & { file: string }) | undefined;
   /** One rotation: key, CSR, certificate, cert store, API clients switched. */
   rotate(): Promise<RotatedPair>;
+  /** No current pair: request one at once (the serving pair with serverTLSBootstrap) instead of idling. */
+  requestWhenMissing?: boolean;
+  /** Which pair, for the logs (default 'client'). */
+  pair?: 'client' | 'serving';
   random?: () => number;
 }
 
@@ -42,20 +51,23 @@ export const certificateManager: ActorSpec<CertificateManagerDeps, typeof io> = 
   channels: io,
   start(ctx) {
     const random = ctx.deps.random ?? Math.random;
+    const what = ctx.deps.pair ?? 'client';
     const iso = (ms: number) => new Date(ms).toISOString();
     let current: (Validity & { file: string }) | undefined;
     try {
       current = ctx.deps.current();
     } catch (e) {
-      ctx.log.warn('rotateCertificates: the current client certificate cannot be read: not rotating', { err: errText(e) });
+      ctx.log.warn(`the current ${what} certificate cannot be read: ${ctx.deps.requestWhenMissing ? 'requesting a new one' : 'not rotating'}`, { err: errText(e) });
     }
     const stats = { rotations: 0, failures: 0, lastError: '', lastCsr: '', state: 'idle', deadline: '', file: current?.file ?? '' };
     ctx.setInspect(() => stats);
-    if (!current) {
-      ctx.log.info('rotateCertificates: no kubelet-client-current.pem in the cert dir: nothing to rotate');
+    if (!current && !ctx.deps.requestWhenMissing) {
+      ctx.log.info('rotateCertificates: the kubeconfig does not use the cert dir\'s kubelet-client-current.pem: nothing to rotate');
       return;
     }
-    const actor = createActor(rotationMachine, { input: { ...current, random: random() } });
+    // no pair yet: a deadline of now requests one at once
+    const validity = current ?? { notBeforeMs: ctx.clock.now(), notAfterMs: ctx.clock.now() };
+    const actor = createActor(rotationMachine, { input: { ...validity, random: random() } });
     let generation = 0;
     /** Fires the state's timer event once the clock reaches `at` (stale timers do nothing). */
     const arm = (at: number) => {
@@ -74,13 +86,13 @@ export const certificateManager: ActorSpec<CertificateManagerDeps, typeof io> = 
       tick();
     };
     const rotate = () => {
-      ctx.log.info('Rotating certificates');
+      ctx.log.info('Rotating certificates', { pair: what });
       ctx.run(ctx.deps.rotate().then(
         (pair) => {
           stats.rotations++;
           stats.lastCsr = pair.csr;
           stats.file = pair.file;
-          ctx.log.info('client certificate rotated: the API clients use the new pair', {
+          ctx.log.info(what === 'client' ? 'client certificate rotated: the API clients use the new pair' : 'serving certificate issued', {
             csr: pair.csr, file: pair.file, notAfter: iso(pair.notAfterMs),
           });
           actor.send({ type: 'ROTATED', notBeforeMs: pair.notBeforeMs, notAfterMs: pair.notAfterMs, random: random() });
@@ -88,7 +100,7 @@ export const certificateManager: ActorSpec<CertificateManagerDeps, typeof io> = 
         (e: unknown) => {
           stats.failures++;
           stats.lastError = errText(e);
-          ctx.log.warn('client certificate rotation failed: the current pair stays in use, retrying', {
+          ctx.log.warn(`${what} certificate rotation failed: the current pair stays in use, retrying`, {
             err: stats.lastError, retry: actor.getSnapshot().context.failures + 1,
           });
           actor.send({ type: 'FAILED', now: ctx.clock.now(), error: stats.lastError });
@@ -104,7 +116,7 @@ export const certificateManager: ActorSpec<CertificateManagerDeps, typeof io> = 
       queueMicrotask(() => {
         if (actor.getSnapshot().value === 'waiting') {
           stats.deadline = iso(e.at);
-          ctx.log.info('Certificate rotation deadline', { deadline: iso(e.at), waitMs: Math.max(0, e.at - ctx.clock.now()) });
+          ctx.log.info('Certificate rotation deadline', { pair: what, deadline: iso(e.at), waitMs: Math.max(0, e.at - ctx.clock.now()) });
         }
         arm(e.at);
       });

@@ -26,7 +26,8 @@ import type { Clock } from '../../kernel/clock.ts';
 import { errText, type Logger } from '../../kernel/log.ts';
 import { ApiError } from '../../protocols/kube/api.ts';
 import {
-  csrOutcome, KUBELET_CLIENT_SIGNER, KUBELET_CLIENT_USAGES, type CertificateSigningRequest, type CsrApi, type KeyUsage,
+  csrOutcome, KUBELET_CLIENT_SIGNER, KUBELET_CLIENT_USAGES, KUBELET_SERVING_SIGNER, KUBELET_SERVING_USAGES,
+  type CertificateSigningRequest, type CsrApi, type KeyUsage,
 } from '../../protocols/kube/certificates.ts';
 import { createCertStore, type CertStore } from './cert-store.ts';
 import { createCsrPem, csrPublicKeyDer, digestedCsrName, generateEcKeyPem, type CsrSubject } from './csr.ts';
@@ -271,35 +272,90 @@ export interface ClientRotationOptions {
   timeoutMs?: number;
 }
 
-/**
- * The certificateManager actor's ports for the client pair: the current pair's validity (only when
- * the kubeconfig uses the cert dir's kubelet-client-current.pem, as a bootstrapped one does) and
- * one rotation (a new key, a csr-<random> CSR, the certificate, the store, the clients switched).
- */
-export function clientCertRotation(o: ClientRotationOptions): {
+/** What the certificateManager actor gets for one pair (the structural twin of its deps). */
+export interface PairRotation {
   current(): { notBeforeMs: number; notAfterMs: number; file: string } | undefined;
   rotate(): Promise<{ notBeforeMs: number; notAfterMs: number; file: string; csr: string }>;
-} {
+  /** No pair yet: request one at once (the serving pair) instead of idling. */
+  requestWhenMissing?: boolean;
+}
+
+/** One rotation of a pair in `store`: a new key, a csr-<random> CSR, the certificate, the store. */
+function rotateInto(store: CertStore, api: CsrApi, clock: Clock, req: Omit<CertificateRequest, 'keyPem'>, timeoutMs: number | undefined) {
+  return async () => {
+    const keyPem = generateEcKeyPem();
+    const csr = await requestCertificate(api, { ...req, keyPem });
+    const name = csr.metadata.name ?? '';
+    const certPem = await waitForCertificate(api, name, clock, timeoutMs);
+    const pair = store.update(certPem, keyPem);
+    return { notBeforeMs: pair.notBeforeMs, notAfterMs: pair.notAfterMs, file: pair.file, csr: name };
+  };
+}
+
+const validity = (store: CertStore) => {
+  const pair = store.current();
+  return pair && { notBeforeMs: pair.notBeforeMs, notAfterMs: pair.notAfterMs, file: pair.file };
+};
+
+/**
+ * The client pair's rotation: the current pair's validity (only when the kubeconfig uses the cert
+ * dir's kubelet-client-current.pem, as a bootstrapped one does) and one rotation, after which
+ * every API client is switched to the new pair.
+ */
+export function clientCertRotation(o: ClientRotationOptions): PairRotation {
   const store = createCertStore(o.certDir, 'kubelet-client', () => o.clock.now());
   const subject = { commonName: `system:node:${o.nodeName}`, organizations: ['system:nodes'] };
+  const once = rotateInto(store, o.api, o.clock, { subject, signerName: KUBELET_CLIENT_SIGNER, usages: KUBELET_CLIENT_USAGES }, o.timeoutMs);
   return {
     current() {
       const doc = YAML.parse(readFileSync(o.kubeconfigPath, 'utf8')) as KubeconfigDoc | null;
       const ctx = doc?.contexts?.find((c) => c.name === doc['current-context'])?.context;
       const f = doc?.users?.find((u) => u.name === ctx?.user)?.user?.['client-certificate'];
       const file = typeof f === 'string' ? (isAbsolute(f) ? f : join(dirname(o.kubeconfigPath), f)) : undefined;
-      if (file !== store.currentPath) return undefined;
-      const pair = store.current();
-      return pair && { notBeforeMs: pair.notBeforeMs, notAfterMs: pair.notAfterMs, file: pair.file };
+      return file === store.currentPath ? validity(store) : undefined;
     },
     async rotate() {
-      const keyPem = generateEcKeyPem();
-      const csr = await requestCertificate(o.api, { keyPem, subject, signerName: KUBELET_CLIENT_SIGNER, usages: KUBELET_CLIENT_USAGES });
-      const name = csr.metadata.name ?? '';
-      const certPem = await waitForCertificate(o.api, name, o.clock, o.timeoutMs);
-      const pair = store.update(certPem, keyPem);
+      const pair = await once();
       await o.reload();
-      return { notBeforeMs: pair.notBeforeMs, notAfterMs: pair.notAfterMs, file: pair.file, csr: name };
+      return pair;
     },
   };
+}
+
+export interface ServingRotationOptions {
+  certDir: string;
+  nodeName: string;
+  api: CsrApi;
+  clock: Clock;
+  /** The node's addresses: Hostname ones become DNS SANs, the IPs IP SANs (upstream's server cert template). */
+  addresses: () => { type: string; address: string }[];
+  timeoutMs?: number;
+}
+
+/**
+ * serverTLSBootstrap: the serving pair kubelet-server-current.pem, requested at start when there
+ * is none and rotated like the client's: signer kubernetes.io/kubelet-serving, CN
+ * system:node:<node>, O system:nodes, the node's hostname and IPs as SANs, usages digital
+ * signature and server auth (DefaultKubeletServingGetUsages for an ECDSA key). The 10250 server
+ * reads it with currentServingPair.
+ */
+export function servingCertRotation(o: ServingRotationOptions): PairRotation {
+  const store = createCertStore(o.certDir, 'kubelet-server', () => o.clock.now());
+  return {
+    requestWhenMissing: true,
+    current: () => validity(store),
+    rotate() {
+      const addrs = o.addresses();
+      const dnsNames = [...new Set(addrs.filter((a) => a.type === 'Hostname' || a.type === 'InternalDNS' || a.type === 'ExternalDNS').map((a) => a.address))];
+      const ipAddresses = [...new Set(addrs.filter((a) => a.type === 'InternalIP' || a.type === 'ExternalIP').map((a) => a.address))];
+      const subject = { commonName: `system:node:${o.nodeName}`, organizations: ['system:nodes'], dnsNames, ipAddresses };
+      return rotateInto(store, o.api, o.clock, { subject, signerName: KUBELET_SERVING_SIGNER, usages: KUBELET_SERVING_USAGES }, o.timeoutMs)();
+    },
+  };
+}
+
+/** The current serving pair in `certDir` (PEM certificate chain and key), undefined until one is issued. */
+export function currentServingPair(certDir: string): { certPem: string; keyPem: string } | undefined {
+  const pair = createCertStore(certDir, 'kubelet-server', () => 0).current();
+  return pair && { certPem: pair.certPem, keyPem: pair.keyPem };
 }

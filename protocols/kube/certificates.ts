@@ -7,6 +7,8 @@ import type { WatchEvent, WatchHandle } from './api.ts';
 
 /** The signer of kubelet client certificates (k8s.io/api/certificates/v1 KubeAPIServerClientKubeletSignerName). */
 export const KUBELET_CLIENT_SIGNER = 'kubernetes.io/kube-apiserver-client-kubelet';
+/** The signer of kubelet serving certificates (KubeletServingSignerName). */
+export const KUBELET_SERVING_SIGNER = 'kubernetes.io/kubelet-serving';
 
 export type KeyUsage = 'digital signature' | 'key encipherment' | 'client auth' | 'server auth';
 
@@ -15,6 +17,8 @@ export type KeyUsage = 'digital signature' | 'key encipherment' | 'client auth' 
  * only (an ECDSA key cannot encipher), so the kubelet asks for digital signature and client auth.
  */
 export const KUBELET_CLIENT_USAGES: readonly KeyUsage[] = ['digital signature', 'client auth'];
+/** DefaultKubeletServingGetUsages for an ECDSA key. */
+export const KUBELET_SERVING_USAGES: readonly KeyUsage[] = ['digital signature', 'server auth'];
 
 export interface CsrCondition {
   type: 'Approved' | 'Denied' | 'Failed' | string;

@@ -5,11 +5,12 @@
 // registered by system:node:<name>. Certificates live 30 s, so the daemon rotates them (a CSR
 // signed by the node itself) while a pod runs: the pod keeps its sandbox and container (same IDs,
 // never restarted, checked in containerd) and no request is refused, also once the first
-// certificate has expired. A denied CSR stops the daemon with an error naming it.
+// certificate has expired. With serverTLSBootstrap the serving pair comes from the kubelet-serving
+// signer with the node name and IP as SANs. A denied CSR stops the daemon with an error naming it.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { existsSync, lstatSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import type { Node } from '../../protocols/kube/api.ts';
@@ -100,6 +101,27 @@ describe('TLS bootstrap and rotation (real daemon, real containerd, stand-in)', 
     const pod = api.store.get('pods', 'default', 'web') as unknown as Pod;
     assert.equal(pod.status?.containerStatuses?.[0]?.restartCount, 0);
     assert.equal(pod.status?.phase, 'Running');
+  });
+
+  it('serverTLSBootstrap: the serving pair from the kubelet-serving signer, with the node name and its IP as SANs', async (t) => {
+    const api = await startApiServer({ nodes: [], bootstrapTokens: [TOKEN] });
+    t.after(() => api.stop());
+    api.csr.approveServing = true;
+    const dirs = await node.dirs();
+    const bootstrap = join(dirs.root, '..', 'bootstrap-kubelet.conf');
+    const config = join(dirs.root, '..', 'config.yaml');
+    api.writeBootstrapKubeconfig(bootstrap, TOKEN);
+    writeFileSync(config, 'apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nrotateCertificates: true\nserverTLSBootstrap: true\n');
+    const d = node.daemon(dirs, [`--config=${config}`, `--bootstrap-kubeconfig=${bootstrap}`, `--kubeconfig=${join(dirs.root, '..', 'kubelet.conf')}`]);
+    await d.waitForLog(/serving certificate issued/, 60_000);
+    const serving = readFileSync(join(dirs.root, 'pki', 'kubelet-server-current.pem'), 'utf8');
+    const cert = new X509Certificate(serving);
+    assert.equal(cert.subject, `O=system:nodes\nCN=system:node:${NODE}`);
+    assert.match(cert.subjectAltName ?? '', new RegExp(`DNS:${NODE}`));
+    assert.match(cert.subjectAltName ?? '', /IP Address:\d+\.\d+\.\d+\.\d+/);
+    assert.deepEqual(cert.keyUsage, ['1.3.6.1.5.5.7.3.1']);
+    const csr = (api.store.list('certificatesigningrequests') as unknown as Csr[]).find((c) => c.spec.signerName === 'kubernetes.io/kubelet-serving');
+    assert.equal(csr?.spec.username, `system:node:${NODE}`);
   });
 
   it('a denied CSR: the daemon exits 1 naming the CSR', async (t) => {

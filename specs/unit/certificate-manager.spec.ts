@@ -111,6 +111,17 @@ describe('certificateManager actor (virtual time)', () => {
     await a.stop();
   });
 
+  it('the serving pair: without one it is requested at once, then rotated at its deadline', async () => {
+    const clock = new VirtualClock();
+    const { deps, rotations } = fakeDeps(clock, 100_000);
+    const a = await startTestActor(certificateManager, { deps: { ...deps, current: () => undefined, requestWhenMissing: true, pair: 'serving' }, clock });
+    await settle();
+    assert.deepEqual(rotations, [0]);
+    await clock.advanceAsync(70_000, settle);
+    assert.deepEqual(rotations, [0, 70_000]);
+    await a.stop();
+  });
+
   it('without a current pair in the cert dir it idles', async () => {
     const clock = new VirtualClock();
     const a = await startTestActor(certificateManager, { deps: { current: () => undefined, rotate: () => Promise.reject(new Error('no')) }, clock });

@@ -53,6 +53,7 @@ nodeStatusUpdateFrequency: 20s
 nodeStatusReportFrequency: 1h
 registerNode: false
 rotateCertificates: true
+serverTLSBootstrap: true
 maxPods: 42
 kubeAPIQPS: 7
 kubeAPIBurst: 9
@@ -87,6 +88,7 @@ logging: {verbosity: 4}
       nodeStatusReportFrequencyMs: 3_600_000,
       registerNode: false,
       rotateCertificates: true,
+      serverTlsBootstrap: true,
       maxPods: 42,
       kubeApiQps: 7,
       kubeApiBurst: 9,

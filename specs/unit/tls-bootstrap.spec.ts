@@ -18,7 +18,7 @@ import { silentLogger } from '../../kernel/log.ts';
 import { nextRotationDeadline, csrOutcome, KUBELET_CLIENT_SIGNER } from '../../protocols/kube/certificates.ts';
 import { createCsrPem, digestedCsrName, generateEcKeyPem } from '../../adapters/kube/csr.ts';
 import { createCertStore } from '../../adapters/kube/cert-store.ts';
-import { clientCertRotation, loadClientCert } from '../../adapters/kube/bootstrap.ts';
+import { clientCertRotation, currentServingPair, loadClientCert, servingCertRotation } from '../../adapters/kube/bootstrap.ts';
 import { createKubeApi, type KubeClient } from '../../adapters/kube/client.ts';
 import { issue, parseCsr } from '../support/apiserver/certificates.ts';
 import { startApiServer, type ApiServer } from '../support/apiserver/index.ts';
@@ -223,6 +223,36 @@ describe('loadClientCert against the stand-in (bootstrap token, certificates API
     // a kubeconfig whose certificate is not the cert dir's is not this manager's to rotate
     const other = clientCertRotation({ kubeconfigPath: api.kubeconfigFor('x', 'token'), certDir: o.certDir, nodeName: 'node-boot', api: node, clock, reload: async () => {} });
     assert.equal(other.current(), undefined);
+  });
+
+  it('serverTLSBootstrap: a kubelet-serving CSR with the hostname and IPs as SANs, kubelet-server-current.pem', async () => {
+    const o = opts('auto', 'node-boot');
+    const node = createKubeApi(o.kubeconfigPath, { clock });
+    clients.push(node);
+    api.csr.approveServing = true;
+    try {
+      const rot = servingCertRotation({
+        certDir: o.certDir, nodeName: 'node-boot', api: node, clock,
+        addresses: () => [{ type: 'InternalIP', address: '10.0.0.5' }, { type: 'Hostname', address: 'node-boot' }],
+      });
+      assert.equal(rot.requestWhenMissing, true);
+      assert.equal(rot.current(), undefined);
+      assert.equal(currentServingPair(o.certDir), undefined);
+      const pair = await rot.rotate();
+      const csr = api.store.get('certificatesigningrequests', pair.csr)!;
+      assert.equal((csr.spec as { signerName: string }).signerName, 'kubernetes.io/kubelet-serving');
+      assert.deepEqual((csr.spec as { usages: string[] }).usages, ['digital signature', 'server auth']);
+      assert.equal(lstatSync(join(o.certDir, 'kubelet-server-current.pem')).isSymbolicLink(), true);
+      const served = currentServingPair(o.certDir);
+      assert.ok(served);
+      const cert = new X509Certificate(served.certPem);
+      assert.equal(cert.subjectAltName, 'DNS:node-boot, IP Address:10.0.0.5');
+      assert.deepEqual(cert.keyUsage, ['1.3.6.1.5.5.7.3.1']);
+      assert.equal(cert.subject, 'O=system:nodes\nCN=system:node:node-boot');
+      assert.equal(rot.current()?.file, pair.file);
+    } finally {
+      api.csr.approveServing = false;
+    }
   });
 
   it('a denied CSR fails naming the CSR and the reason', async () => {

@@ -8,7 +8,7 @@
  * O=[system:nodes], CN system:node:<name>, usages within digital signature, key encipherment and
  * client auth, no SANs) created by a bootstrap token (group system:bootstrappers: the nodeclient
  * case) or by the node itself (username = CN: selfnodeclient), as kubeadm's RBAC lets it; a
- * serving CSR is left for an operator, as upstream. 'deny' denies every new CSR, 'manual' leaves
+ * serving CSR is left for an operator, as upstream, unless `approveServing` is on. 'deny' denies every new CSR, 'manual' leaves
  * them all pending (approve with `approve()`, or PUT /approval as admin).
  *
  * The signer issues approved CSRs of the two kubelet signers: validity from now (no backdate by
@@ -123,8 +123,22 @@ export function notNodeClient(csr: JsonObject, parsed: ParsedCsr): string | unde
   return undefined;
 }
 
+/**
+ * A kubelet serving CSR an operator (or a serving approver such as kubelet-csr-approver) would
+ * approve: signer kubelet-serving, O=[system:nodes], CN system:node:<name> = the requester, SANs,
+ * usages within digital signature, key encipherment and server auth.
+ */
+function servingApproval(csr: JsonObject, parsed: ParsedCsr): { approve: boolean; reason: string } {
+  const spec = o(csr.spec);
+  const usages = Array.isArray(spec.usages) ? spec.usages.map(String) : [];
+  const allowed = new Set(['digital signature', 'key encipherment', 'server auth']);
+  const ok = parsed.organizations.length === 1 && parsed.organizations[0] === 'system:nodes' && parsed.commonName.startsWith('system:node:')
+    && spec.username === parsed.commonName && parsed.sanDer !== undefined && usages.includes('server auth') && usages.every((u) => allowed.has(u));
+  return ok ? { approve: true, reason: 'Auto approving kubelet serving certificate (stand-in approveServing).' } : { approve: false, reason: 'not a kubelet serving request of the node itself' };
+}
+
 /** csrapproving's decision for a new CSR: approve, or leave it (with the reason). */
-export function approvalFor(csr: JsonObject): { approve: boolean; reason: string } {
+export function approvalFor(csr: JsonObject, approveServing = false): { approve: boolean; reason: string } {
   const spec = o(csr.spec);
   let parsed: ParsedCsr;
   try {
@@ -132,6 +146,7 @@ export function approvalFor(csr: JsonObject): { approve: boolean; reason: string
   } catch (e) {
     return { approve: false, reason: String(e) };
   }
+  if (approveServing && spec.signerName === SERVING_SIGNER) return servingApproval(csr, parsed);
   const why = notNodeClient(csr, parsed);
   if (why) return { approve: false, reason: why };
   const groups = Array.isArray(spec.groups) ? spec.groups.map(String) : [];
@@ -234,6 +249,8 @@ export interface CsrControllerStore {
 
 export interface CsrControllers {
   mode: ApproverMode;
+  /** In 'auto' mode, also approve kubelet serving CSRs of the node itself (upstream leaves them to an operator). */
+  approveServing: boolean;
   /** Approves (or denies) CSR `name` as an operator's `kubectl certificate approve` would. */
   decide(name: string, approve: boolean, reason?: string): void;
 }
@@ -251,6 +268,7 @@ export function startCsrControllers(store: CsrControllerStore, signer: SignerOpt
   };
   const ctl: CsrControllers = {
     mode,
+    approveServing: false,
     decide(name, yes, reason) {
       const c = store.get(name);
       if (!c) throw new Error(`apiserver stand-in: no CertificateSigningRequest ${name}`);
@@ -263,7 +281,7 @@ export function startCsrControllers(store: CsrControllerStore, signer: SignerOpt
     if (!decided(c)) {
       if (ctl.mode === 'deny') approve(c, false, 'AutoDenied', 'denied by the stand-in approver (mode deny)');
       else if (ctl.mode === 'auto') {
-        const d = approvalFor(c);
+        const d = approvalFor(c, ctl.approveServing);
         if (d.approve) approve(c, true, 'AutoApproved', d.reason);
       }
       return;
