@@ -265,7 +265,7 @@ describe('loadClientCert against the stand-in (bootstrap token, certificates API
     }
   });
 
-  it('manual approval: it waits (watching the CSR) until an operator approves, and a restart finds the same CSR', async () => {
+  it('manual approval: it waits (watching the CSR) until an operator approves; a restarted bootstrap finds the same CSR', async () => {
     api.csr.mode = 'manual';
     try {
       const o = opts('manual', 'node-man');
@@ -278,9 +278,16 @@ describe('loadClientCert against the stand-in (bootstrap token, certificates API
       assert.equal(csrs.length, 1);
       const name = String((csrs[0]!.metadata as { name: string }).name);
       await api.requests.waitFor({ verb: 'watch', resource: 'certificatesigningrequests' });
+      // a bootstrap started again meanwhile (a restarted daemon) has the same key in
+      // kubelet-client.key.tmp, so the same node-csr name: it waits on that CSR, makes no second one
+      const again = loadClientCert(o);
+      await api.requests.waitFor({ verb: 'get', resource: 'certificatesigningrequests', name, status: 200 });
+      assert.equal(csrsOf('node-man').length, 1);
       api.csr.decide(name, true);
       assert.equal(await pending, 'bootstrapped');
+      assert.equal(await again, 'bootstrapped');
       assert.equal(csrsOf('node-man').length, 1);
+      assert.ok(api.requests.find({ verb: 'create', resource: 'certificatesigningrequests', status: 409 }), 'the second create met the first CSR');
     } finally {
       api.csr.mode = 'auto';
     }
