@@ -4,7 +4,8 @@
  * Exit codes: 0 after SIGTERM/SIGINT (actors stopped in reverse order, pods left running, as
  * upstream leaves them); 1 when the root supervisor escalates (restart intensity exceeded), so
  * systemd's Restart=on-failure brings the daemon back; 1 also for a configuration it cannot run
- * with (a --config file that does not load, an unreadable kubeconfig), before any actor starts;
+ * with (a --config file that does not load, an unreadable kubeconfig, a TLS bootstrap whose CSR is
+ * denied, fails or is never answered), before any actor starts;
  * 2 for bad flags.
  */
 import { hostname } from 'node:os';
