@@ -41,7 +41,7 @@ import { nodePodNetworkFiles, type PodNetworkFiles } from '../actors/runtime/ada
 import { runtime } from '../actors/runtime/index.ts';
 import { server } from '../actors/server/index.ts';
 import { statusManager } from '../actors/status/index.ts';
-import type { KubeletFlags } from './flags.ts';
+import { nodeIps, type KubeletFlags } from './flags.ts';
 import { channelsCommand } from './channel-map.ts';
 import { podCommand } from './debug-pod.ts';
 import { recordRedaction } from './record-redaction.ts';
@@ -236,7 +236,8 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
         api: heartbeatApi,
         host,
         config: {
-          nodeName, hostname: nodeName, nodeLabels: flags.nodeLabels, registerWithTaints: [], maxPods: flags.maxPods,
+          nodeName, hostname: nodeName, nodeLabels: flags.nodeLabels, registerWithTaints: flags.registerWithTaints, maxPods: flags.maxPods,
+          providerID: flags.providerId, externalCloudProvider: flags.cloudProvider === 'external', nodeIPs: nodeIps(flags),
           kubeReserved: flags.kubeReserved, systemReserved: flags.systemReserved, evictionHard: flags.evictionHard,
           kubeletVersion: KUBELET_VERSION, kubeletPort: 10250,
         },

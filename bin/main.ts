@@ -16,6 +16,7 @@ import { createLogger } from '../kernel/log.ts';
 import { applyConfigFile, ConfigFileError, reportConfigFile, type LoadedConfig } from './config-file.ts';
 import { FlagError, parseFlags, usage } from './flags.ts';
 import { createKubelet, type Kubelet } from './kubelet.ts';
+import { reportUnsupported } from './parity.ts';
 import { KUBELET_VERSION, KUBERNETES_VERSION } from '../adapters/kube/client.ts';
 
 async function main(argv: string[]): Promise<number> {
@@ -52,6 +53,7 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
   if (configFile) reportConfigFile(log, configFile);
+  reportUnsupported(log, flags, configFile);
   const nodeName = (flags.hostnameOverride ?? hostname()).trim().toLowerCase();
 
   let exitCode = 0;
