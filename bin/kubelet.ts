@@ -40,6 +40,7 @@ import { probes } from '../actors/probes/index.ts';
 import { nodePodNetworkFiles, type PodNetworkFiles } from '../actors/runtime/adapters.ts';
 import { runtime } from '../actors/runtime/index.ts';
 import { server } from '../actors/server/index.ts';
+import { systemdNotify, type SystemdNotifyDeps } from '../actors/systemd-notify/index.ts';
 import { statusManager } from '../actors/status/index.ts';
 import { nodeIps, type KubeletFlags } from './flags.ts';
 import { channelsCommand } from './channel-map.ts';
@@ -84,6 +85,8 @@ export interface KubeletOptions {
   serve?: boolean;
   /** New API pods wait for the `node` view before admission; replay passes the recorded mode. Default: in cluster mode. */
   waitForNode?: boolean;
+  /** Under systemd ($NOTIFY_SOCKET): the systemdNotify actor's port (watchdog pings, STATUS=). */
+  notifier?: SystemdNotifyDeps['notifier'];
 }
 
 export interface Kubelet {
@@ -230,6 +233,8 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       readOnly: flags.readOnlyPort > 0 ? { address: flags.address, port: flags.readOnlyPort } : undefined,
     })]),
   ];
+  // systemd's watchdog, fed by the syncLoop's health (main.ts sends READY=1 and STOPPING=1)
+  if (opts.notifier) children.push(child(systemdNotify, { notifier: opts.notifier, syncFrequencyMs: flags.syncFrequencyMs }));
   if (clusterMode && heartbeatApi) {
     children.push(
       child(nodeStatus, {

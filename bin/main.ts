@@ -17,6 +17,7 @@ import { applyConfigFile, ConfigFileError, reportConfigFile, type LoadedConfig }
 import { FlagError, parseFlags, usage } from './flags.ts';
 import { createKubelet, type Kubelet } from './kubelet.ts';
 import { reportUnsupported } from './parity.ts';
+import { systemdNotifier } from '../adapters/systemd/notify.ts';
 import { KUBELET_VERSION, KUBERNETES_VERSION } from '../adapters/kube/client.ts';
 
 async function main(argv: string[]): Promise<number> {
@@ -59,14 +60,18 @@ async function main(argv: string[]): Promise<number> {
   let exitCode = 0;
   let stopping: Promise<void> | undefined;
   let kubelet: Kubelet;
+  // under systemd (Type=notify): nothing is spawned for it otherwise
+  const notifier = systemdNotifier(process.env, { log: log.child('systemd') });
+  const stopNotice = (why: string) => void notifier?.notify(['STOPPING=1', `STATUS=stopping: ${why}`]);
   try {
     kubelet = createKubelet({
-      flags, clock, log, nodeName,
+      flags, clock, log, nodeName, notifier,
       debugSocketPath: join(flags.rootDir, DEBUG_SOCKET_NAME),
       serve: true,
       onEscalate: (reason) => {
         log.error('supervisor escalated: stopping kubelet-ts', { reason });
         exitCode = 1;
+        stopNotice(`supervisor escalated: ${reason}`);
         stopping ??= kubelet.stop();
       },
     });
@@ -78,6 +83,7 @@ async function main(argv: string[]): Promise<number> {
 
   const onSignal = (sig: NodeJS.Signals) => {
     log.info('signal received: stopping actors in reverse order; pods keep running', { signal: sig });
+    if (!stopping) stopNotice(`${sig} received`);
     stopping ??= kubelet.stop();
   };
   process.on('SIGTERM', onSignal);
@@ -94,8 +100,12 @@ async function main(argv: string[]): Promise<number> {
     await kubelet.stop();
     return 1;
   }
+  // every actor is up: systemd may order the units after us now
+  if (!stopping) log.info('kubelet-ts running: every actor started', { systemd: notifier !== undefined });
+  if (!stopping) void notifier?.notify(['READY=1', `STATUS=kubelet-ts ${KUBELET_VERSION} running on node ${nodeName}`]);
   await kubelet.stopped;
   await stopping;
+  await notifier?.flush();
   log.info('kubelet-ts stopped', { exitCode });
   return exitCode;
 }
