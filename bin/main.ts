@@ -12,9 +12,10 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { RealClock } from '../kernel/clock.ts';
 import { DEBUG_SOCKET_NAME } from '../kernel/debug-socket.ts';
-import { createLogger } from '../kernel/log.ts';
+import { createLogger, type Logger } from '../kernel/log.ts';
 import { applyConfigFile, ConfigFileError, reportConfigFile, type LoadedConfig } from './config-file.ts';
-import { FlagError, parseFlags, usage } from './flags.ts';
+import { FlagError, parseFlags, usage, type KubeletFlags } from './flags.ts';
+import { formatRunOnce, runOnce } from './runonce.ts';
 import { createKubelet, type Kubelet } from './kubelet.ts';
 import { reportUnsupported } from './parity.ts';
 import { systemdNotifier } from '../adapters/systemd/notify.ts';
@@ -53,6 +54,10 @@ async function main(argv: string[]): Promise<number> {
     log.error('kubelet-ts cannot start', { error: `--kubeconfig ${flags.kubeconfig ?? '(not given)'} does not exist and TLS bootstrap from --bootstrap-kubeconfig ${flags.bootstrapKubeconfig} is not implemented yet` });
     return 1;
   }
+  if (flags.runOnce && flags.kubeconfig !== undefined) {
+    log.error('kubelet-ts cannot start', { error: '--runonce runs the static pods only: kubelet-ts does not implement it against the API server (--kubeconfig)' });
+    return 1;
+  }
   if (configFile) reportConfigFile(log, configFile);
   reportUnsupported(log, flags, configFile);
   const nodeName = (flags.hostnameOverride ?? hostname()).trim().toLowerCase();
@@ -61,13 +66,14 @@ async function main(argv: string[]): Promise<number> {
   let stopping: Promise<void> | undefined;
   let kubelet: Kubelet;
   // under systemd (Type=notify): nothing is spawned for it otherwise
-  const notifier = systemdNotifier(process.env, { log: log.child('systemd') });
+  const notifier = flags.runOnce ? undefined : systemdNotifier(process.env, { log: log.child('systemd') });
   const stopNotice = (why: string) => void notifier?.notify(['STOPPING=1', `STATUS=stopping: ${why}`]);
   try {
     kubelet = createKubelet({
       flags, clock, log, nodeName, notifier,
       debugSocketPath: join(flags.rootDir, DEBUG_SOCKET_NAME),
-      serve: true,
+      // --runonce: no listeners (upstream: exclusive with the server)
+      serve: !flags.runOnce,
       onEscalate: (reason) => {
         log.error('supervisor escalated: stopping kubelet-ts', { reason });
         exitCode = 1;
@@ -100,6 +106,7 @@ async function main(argv: string[]): Promise<number> {
     await kubelet.stop();
     return 1;
   }
+  if (flags.runOnce) return runOnceAndExit(kubelet, flags, clock, log);
   // every actor is up: systemd may order the units after us now
   if (!stopping) log.info('kubelet-ts running: every actor started', { systemd: notifier !== undefined });
   if (!stopping) void notifier?.notify(['READY=1', `STATUS=kubelet-ts ${KUBELET_VERSION} running on node ${nodeName}`]);
@@ -108,6 +115,26 @@ async function main(argv: string[]): Promise<number> {
   await notifier?.flush();
   log.info('kubelet-ts stopped', { exitCode });
   return exitCode;
+}
+
+/** --runonce: the static pods once, their statuses on stdout, exit 0 when all run (pods keep running). */
+async function runOnceAndExit(kubelet: Kubelet, flags: KubeletFlags, clock: RealClock, log: Logger): Promise<number> {
+  const sources = [...(flags.podManifestPath !== undefined ? ['file' as const] : []), ...(flags.manifestUrl ? ['http' as const] : [])];
+  let code = 0;
+  try {
+    const results = await runOnce(kubelet, { clock, log: log.child('runOnce'), sources });
+    if (results.length) process.stdout.write(`${formatRunOnce(results)}\n`);
+    const failed = results.filter((r) => r.error).map((r) => r.pod);
+    if (failed.length) {
+      log.error('runonce failed', { error: `error running pods: [${failed.join(' ')}]` });
+      code = 1;
+    } else log.info('Started kubelet as runonce', { pods: results.length });
+  } catch (e) {
+    log.error('runonce failed', { error: e instanceof Error ? e.message : String(e) });
+    code = 1;
+  }
+  await kubelet.stop();
+  return code;
 }
 
 main(process.argv.slice(2)).then(
