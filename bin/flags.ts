@@ -350,11 +350,13 @@ const KUBELET_LABELS = new Set([
   'failure-domain.beta.kubernetes.io/region', 'node.kubernetes.io/instance-type', 'beta.kubernetes.io/instance-type', 'kubernetes.io/os',
   'kubernetes.io/arch', 'beta.kubernetes.io/os', 'beta.kubernetes.io/arch',
 ]);
+/** Upstream KubeletLabelNamespaces: any label under these the kubelet may set on its Node. */
+const KUBELET_LABEL_NAMESPACES = ['kubelet.kubernetes.io', 'node.kubernetes.io'];
 function forbiddenNodeLabels(labels: Record<string, string>): string[] {
   return Object.keys(labels).filter((k) => {
     const ns = k.includes('/') ? k.slice(0, k.indexOf('/')) : '';
     const kube = ns === 'kubernetes.io' || ns.endsWith('.kubernetes.io') || ns === 'k8s.io' || ns.endsWith('.k8s.io');
-    const allowed = KUBELET_LABELS.has(k) || ['kubelet.kubernetes.io', 'node.kubernetes.io'].some((p) => ns === p || ns.endsWith(`.${p}`));
+    const allowed = KUBELET_LABELS.has(k) || KUBELET_LABEL_NAMESPACES.some((p) => ns === p || ns.endsWith(`.${p}`));
     return kube && !allowed;
   }).sort();
 }
@@ -536,11 +538,19 @@ export function parseFlags(argv: readonly string[], base: KubeletFlags = DEFAULT
     const problems = taintProblems(t);
     if (problems.length) throw new FlagError(`invalid registerWithTaints taint ${JSON.stringify(t)}: ${problems.join('; ')}`);
   }
+  // upstream ValidateKubeletFlags: labels the NodeRestriction admission plugin would refuse the
+  // kubelet to set are refused here, at start, rather than by the API server at registration
   const badLabels = forbiddenNodeLabels(flags.nodeLabels);
   if (badLabels.length) {
     throw new FlagError(`unknown 'kubernetes.io' or 'k8s.io' labels specified with --node-labels: [${badLabels.join(' ')}]\n`
-      + "--node-labels in the 'kubernetes.io' namespace must begin with an allowed prefix (kubelet.kubernetes.io, node.kubernetes.io) or be in the specifically allowed set");
+      + `--node-labels in the 'kubernetes.io' namespace must begin with an allowed prefix (${KUBELET_LABEL_NAMESPACES.join(', ')}) `
+      + `or be in the specifically allowed set (${[...KUBELET_LABELS].sort().join(', ')})`);
   }
+  const invalid = Object.entries(flags.nodeLabels).flatMap(([k, v]) => [
+    ...(isQualifiedName(k).length ? [`'${k}' - ${isQualifiedName(k).join(', ')}`] : []),
+    ...(isValidLabelValue(v).length ? [`'${v}' - ${isValidLabelValue(v).join(', ')}`] : []),
+  ]);
+  if (invalid.length) throw new FlagError(`invalid node labels: ${invalid.join('; ')}`);
   return flags;
 }
 

@@ -176,3 +176,24 @@ describe('the deprecated flags kubeadm passes', () => {
     assert.match(flagError(['--node-ip=node-a']), /could not parse "node-a" as an IP address/);
   });
 });
+
+describe('node registration: --node-labels the NodeRestriction admission plugin would refuse', () => {
+  it('a kubernetes.io / k8s.io label outside the kubelet\'s set is refused at start, with upstream\'s message', () => {
+    assert.equal(flagError(['--node-labels=node-role.kubernetes.io/worker=,example.k8s.io/x=1']),
+      "unknown 'kubernetes.io' or 'k8s.io' labels specified with --node-labels: [example.k8s.io/x node-role.kubernetes.io/worker]\n"
+      + "--node-labels in the 'kubernetes.io' namespace must begin with an allowed prefix (kubelet.kubernetes.io, node.kubernetes.io) "
+      + 'or be in the specifically allowed set (beta.kubernetes.io/arch, beta.kubernetes.io/instance-type, beta.kubernetes.io/os, '
+      + 'failure-domain.beta.kubernetes.io/region, failure-domain.beta.kubernetes.io/zone, kubernetes.io/arch, kubernetes.io/hostname, '
+      + 'kubernetes.io/os, node.kubernetes.io/instance-type, topology.kubernetes.io/region, topology.kubernetes.io/zone)');
+  });
+
+  it('the allowed prefixes, the allowed set and other domains pass; a malformed key or value is refused', () => {
+    const labels = {
+      'node.kubernetes.io/pool': 'blue', 'kubelet.kubernetes.io/role': 'edge', 'topology.kubernetes.io/zone': 'z1',
+      'pool.node.kubernetes.io/x': 'y', 'example.com/team': 'a', plain: '',
+    };
+    assert.deepEqual(parseFlags([`--node-labels=${Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',')}`]).nodeLabels, labels);
+    assert.match(flagError(['--node-labels=bad key=v']), /^invalid node labels: 'bad key' - /);
+    assert.match(flagError(['--node-labels=ok=not a value']), /^invalid node labels: 'not a value' - /);
+  });
+});
