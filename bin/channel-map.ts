@@ -26,11 +26,12 @@ import { runtime } from '../actors/runtime/index.ts';
 import { server } from '../actors/server/index.ts';
 import { certificateManager } from '../actors/certificates/index.ts';
 import { statusManager } from '../actors/status/index.ts';
+import { systemdNotify } from '../actors/systemd-notify/index.ts';
 
 /** Every actor bin/kubelet.ts may start (a new actor is added here and in createKubelet). */
 export const KUBELET_ACTORS: readonly DeclaredActor[] = [
   events, statusManager, podManager, podConfig, podSourceHttp, podSourceApi, runtime, images, containerGC, pleg,
-  podWorkers, probes, syncLoop, nodeStatus, nodeLease, mirrorPods, server, certificateManager,
+  podWorkers, probes, syncLoop, nodeStatus, nodeLease, mirrorPods, server, certificateManager, systemdNotify,
 ];
 
 export const CHANNEL_TABLE = CHANNELS;

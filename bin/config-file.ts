@@ -29,7 +29,7 @@ import { z } from 'zod';
 import type { Logger } from '../kernel/log.ts';
 import { parseQuantity } from '../protocols/kube/quantity.ts';
 import { formatFieldError, type FieldErrorType } from '../protocols/kube/validation.ts';
-import { DEFAULT_FLAGS, parseDuration, parseFlags, type KubeletFlags } from './flags.ts';
+import { DEFAULT_FLAGS, parseDuration, parseFlags, taintProblems, type KubeletFlags } from './flags.ts';
 
 export const KUBELET_CONFIG_KIND = 'KubeletConfiguration';
 export const KUBELET_CONFIG_API_VERSION = 'kubelet.config.k8s.io/v1beta1';
@@ -40,7 +40,7 @@ export class ConfigFileError extends Error {
 }
 
 /** How a field is typed upstream and read here. */
-type FieldType = 'string' | 'path' | 'pathptr' | 'strings' | 'url' | 'duration' | 'int32' | 'int32ptr' | 'boolptr' | 'quantities' | 'thresholds' | 'headers';
+type FieldType = 'string' | 'path' | 'pathptr' | 'strings' | 'url' | 'duration' | 'int32' | 'int32ptr' | 'bool' | 'boolptr' | 'quantities' | 'thresholds' | 'headers' | 'taints';
 
 export interface MappedField {
   /** The v1beta1 JSON name. */
@@ -82,38 +82,17 @@ export const CONFIG_FIELDS: readonly MappedField[] = [
   { field: 'healthzBindAddress', key: 'healthzBindAddress', type: 'string' },
   { field: 'readOnlyPort', key: 'readOnlyPort', type: 'int32' },
   { field: 'address', key: 'address', type: 'string' },
+  { field: 'providerID', key: 'providerId', type: 'string' },
+  { field: 'registerWithTaints', key: 'registerWithTaints', type: 'taints' },
+  { field: 'runOnce', key: 'runOnce', type: 'bool' },
+  { field: 'serverTLSBootstrap', key: 'serverTlsBootstrap', type: 'bool' },
 ];
 
-/** Mapped fields without a flag of their own: `logging.verbosity` (-v), `mergeDefaultEvictionSettings` and `serverTLSBootstrap`. */
+/** Mapped fields without a flag of their own: `logging.verbosity` (-v) and `mergeDefaultEvictionSettings`. */
 const LOGGING_FIELDS = ['format', 'flushFrequency', 'verbosity', 'vmodule', 'options'];
 const RECORD_FIELDS = ['path', 'maxBytes'];
 
-/** The other top-level v1beta1 fields: valid upstream, not implemented by kubelet-ts, ignored. */
-const UNIMPLEMENTED_FIELDS = new Set([
-  'enableServer', 'port', 'tlsCertFile', 'tlsPrivateKeyFile', 'tlsCipherSuites',
-  'tlsCurvePreferences', 'tlsMinVersion', 'authentication', 'authorization',
-  'registryPullQPS', 'registryBurst', 'imagePullCredentialsVerificationPolicy', 'preloadedImagesVerificationAllowlist',
-  'enableDebuggingHandlers', 'enableContentionProfiling', 'oomScoreAdj',
-  'streamingConnectionIdleTimeout', 'nodeLeaseDurationSeconds', 'imageMinimumGCAge',
-  'imageMaximumGCAge', 'imageGCHighThresholdPercent', 'imageGCLowThresholdPercent', 'volumeStatsAggPeriod',
-  'kubeletCgroups', 'systemCgroups', 'cgroupRoot', 'cgroupsPerQOS', 'cgroupDriver', 'cpuManagerPolicy',
-  'singleProcessOOMKill', 'cpuManagerPolicyOptions', 'cpuManagerReconcilePeriod', 'draManagerReconcilePeriod',
-  'memoryManagerPolicy', 'topologyManagerPolicy', 'topologyManagerScope', 'topologyManagerPolicyOptions', 'qosReserved',
-  'hairpinMode', 'podCIDR', 'podPidsLimit', 'runOnce', 'cpuCFSQuota', 'cpuCFSQuotaPeriod',
-  'nodeStatusMaxImages', 'maxOpenFiles', 'contentType', 'serializeImagePulls', 'maxParallelImagePulls', 'evictionSoft',
-  'evictionSoftGracePeriod', 'evictionMaxPodGracePeriod', 'evictionMinimumReclaim',
-  'podsPerCore', 'enableControllerAttachDetach', 'protectKernelDefaults', 'makeIPTablesUtilChains',
-  'iptablesMasqueradeBit', 'iptablesDropBit', 'featureGates', 'failSwapOn', 'memorySwap', 'containerLogMaxSize',
-  'containerLogMaxFiles', 'containerLogMaxWorkers', 'containerLogMonitorInterval',
-  'configMapAndSecretChangeDetectionStrategy', 'reservedSystemCPUs', 'showHiddenMetricsForVersion',
-  'systemReservedCgroup', 'kubeReservedCgroup', 'enforceNodeAllocatable', 'allowedUnsafeSysctls', 'volumePluginDir',
-  'providerID', 'kernelMemcgNotification', 'enableSystemLogHandler', 'enableSystemLogQuery', 'shutdownGracePeriod',
-  'shutdownGracePeriodCriticalPods', 'shutdownGracePeriodByPodPriority', 'crashLoopBackOff', 'reservedMemory',
-  'enableProfilingHandler', 'enableDebugFlagsHandler', 'seccompDefault', 'memoryThrottlingFactor',
-  'memoryReservationPolicy', 'registerWithTaints', 'tracing', 'localStorageCapacityIsolation', 'imageServiceEndpoint',
-  'failCgroupV1', 'userNamespaces', 'podHousekeepingPeriod',
-]);
-const MAPPED = new Set([...CONFIG_FIELDS.map((f) => f.field), 'logging', 'mergeDefaultEvictionSettings', 'serverTLSBootstrap']);
+const MAPPED = new Set([...CONFIG_FIELDS.map((f) => f.field), 'logging', 'mergeDefaultEvictionSettings']);
 /** Map-valued fields: their keys print as `evictionHard[memory.available]`, as upstream's field paths do. */
 const MAP_FIELDS = new Set(CONFIG_FIELDS.filter((f) => ['quantities', 'thresholds', 'headers'].includes(f.type)).map((f) => f.field));
 
@@ -151,6 +130,11 @@ const threshold = z.string(expected('expected a quantity or a percentage string 
   if (!q.ok) ctx.addIssue({ code: 'custom', message: q.message });
 });
 const map = <T extends z.ZodType>(value: T, what: string) => z.record(z.string(), value, expected(`expected ${what}`));
+const taints = z.array(z.object({
+  key: str, value: str.optional(), effect: str, timeAdded: str.optional(),
+}, expected('expected a taint {key, value, effect}')).superRefine((t, ctx) => {
+  for (const message of taintProblems(t)) ctx.addIssue({ code: 'custom', message });
+}), expected('expected a list of taints'));
 
 const TYPE_SCHEMAS: Record<FieldType, z.ZodType> = {
   string: str,
@@ -161,17 +145,91 @@ const TYPE_SCHEMAS: Record<FieldType, z.ZodType> = {
   duration,
   int32,
   int32ptr: int32,
+  bool,
   boolptr: bool,
+  taints,
   quantities: map(quantity, 'a map of resource name to quantity'),
   thresholds: map(threshold, 'a map of eviction signal to threshold'),
   headers: map(z.array(str, expected('expected a list of strings')), 'a map of header name to a list of values'),
 };
 
+const int64 = z.int(expected('expected an integer'));
+const signed32 = z.int32(expected('expected an integer'));
+/** A string among `values` (or "", v1beta1's unset, when `orEmpty`), as upstream's validation lists them. */
+const oneOf = (values: readonly string[], orEmpty = false) => str.superRefine((v, ctx) => {
+  if (!(orEmpty && v === '') && !values.includes(v)) ctx.addIssue({ code: 'custom', message: `supported values: "${values.join('", "')}"` });
+});
+const obj = (shape: z.ZodRawShape) => z.object(shape, expected('expected a map'));
+const strMap = map(str, 'a map of strings');
+const boolMap = map(bool, 'a map of feature names to booleans');
+/** logging.flushFrequency: a duration string, or an integer of nanoseconds (kubeadm writes 0). */
+const durationOrNanos = z.union([duration, z.int()], expected('expected a duration string such as "5s" or an integer of nanoseconds'));
+
+/**
+ * The other v1beta1 fields: valid upstream, not implemented by kubelet-ts. They are type-checked
+ * as upstream decodes them (a wrong type is an error, as for any field) and then ignored, each
+ * with one warning (reportConfigFile) unless it holds its zero value, which v1beta1 reads as unset.
+ */
+export const UNSUPPORTED_FIELDS: Readonly<Record<string, z.ZodType>> = {
+  enableServer: bool, port: int32, tlsCertFile: str, tlsPrivateKeyFile: str, tlsCipherSuites: z.array(str),
+  tlsCurvePreferences: z.array(signed32, expected('expected a list of integers')), tlsMinVersion: str,
+  authentication: obj({
+    x509: obj({ clientCAFile: str.optional() }).optional(),
+    webhook: obj({ enabled: bool.optional(), cacheTTL: duration.optional() }).optional(),
+    anonymous: obj({ enabled: bool.optional() }).optional(),
+  }),
+  authorization: obj({
+    mode: oneOf(['AlwaysAllow', 'Webhook'], true).optional(),
+    webhook: obj({ cacheAuthorizedTTL: duration.optional(), cacheUnauthorizedTTL: duration.optional() }).optional(),
+  }),
+  registryPullQPS: int32, registryBurst: int32,
+  imagePullCredentialsVerificationPolicy: oneOf(['NeverVerify', 'NeverVerifyPreloadedImages', 'NeverVerifyAllowlistedImages', 'AlwaysVerify'], true),
+  preloadedImagesVerificationAllowlist: z.array(str), enableDebuggingHandlers: bool, enableContentionProfiling: bool,
+  oomScoreAdj: signed32.min(-1000, 'must be between -1000 and 1000').max(1000, 'must be between -1000 and 1000'),
+  streamingConnectionIdleTimeout: duration, nodeLeaseDurationSeconds: int32, imageMinimumGCAge: duration, imageMaximumGCAge: duration,
+  imageGCHighThresholdPercent: int32.max(100, 'must be between 0 and 100'), imageGCLowThresholdPercent: int32.max(100, 'must be between 0 and 100'),
+  volumeStatsAggPeriod: duration, kubeletCgroups: str, systemCgroups: str, cgroupRoot: str, cgroupsPerQOS: bool,
+  cgroupDriver: oneOf(['cgroupfs', 'systemd'], true), cpuManagerPolicy: str, singleProcessOOMKill: bool,
+  cpuManagerPolicyOptions: strMap, cpuManagerReconcilePeriod: duration, draManagerReconcilePeriod: duration,
+  memoryManagerPolicy: oneOf(['None', 'Static'], true),
+  topologyManagerPolicy: oneOf(['none', 'best-effort', 'restricted', 'single-numa-node'], true),
+  topologyManagerScope: oneOf(['container', 'pod'], true), topologyManagerPolicyOptions: strMap, qosReserved: strMap,
+  hairpinMode: oneOf(['promiscuous-bridge', 'hairpin-veth', 'none'], true), podCIDR: str, podPidsLimit: int64,
+  cpuCFSQuota: bool, cpuCFSQuotaPeriod: duration, nodeStatusMaxImages: signed32, maxOpenFiles: int64, contentType: str,
+  serializeImagePulls: bool, maxParallelImagePulls: int32, evictionSoft: map(threshold, 'a map of eviction signal to threshold'),
+  evictionSoftGracePeriod: strMap, evictionMaxPodGracePeriod: signed32, evictionMinimumReclaim: strMap, podsPerCore: int32,
+  enableControllerAttachDetach: bool, protectKernelDefaults: bool, makeIPTablesUtilChains: bool, iptablesMasqueradeBit: int32,
+  iptablesDropBit: int32, featureGates: boolMap, failSwapOn: bool, memorySwap: obj({ swapBehavior: str.optional() }),
+  containerLogMaxSize: str, containerLogMaxFiles: int32, containerLogMaxWorkers: int32, containerLogMonitorInterval: duration,
+  configMapAndSecretChangeDetectionStrategy: oneOf(['Get', 'Cache', 'Watch'], true),
+  reservedSystemCPUs: str, showHiddenMetricsForVersion: str, systemReservedCgroup: str, kubeReservedCgroup: str,
+  enforceNodeAllocatable: z.array(str), allowedUnsafeSysctls: z.array(str), volumePluginDir: str, kernelMemcgNotification: bool,
+  enableSystemLogHandler: bool, enableSystemLogQuery: bool, shutdownGracePeriod: duration, shutdownGracePeriodCriticalPods: duration,
+  shutdownGracePeriodByPodPriority: z.array(obj({ priority: signed32, shutdownGracePeriodSeconds: int64 }), expected('expected a list')),
+  crashLoopBackOff: obj({ maxContainerRestartPeriod: duration.optional() }),
+  reservedMemory: z.array(obj({ numaNode: signed32, limits: map(quantity, 'a map of resource name to quantity') }), expected('expected a list')),
+  enableProfilingHandler: bool, enableDebugFlagsHandler: bool, seccompDefault: bool,
+  memoryThrottlingFactor: z.number(expected('expected a number')),
+  memoryReservationPolicy: oneOf(['None', 'TieredReservation'], true),
+  tracing: obj({ endpoint: str.optional(), samplingRatePerMillion: signed32.optional() }),
+  localStorageCapacityIsolation: bool, imageServiceEndpoint: str, failCgroupV1: bool,
+  userNamespaces: obj({ idsPerPod: int64.optional() }),
+};
+
 const ConfigSchema = z.object({
+  ...Object.fromEntries(Object.entries(UNSUPPORTED_FIELDS).map(([k, v]) => [k, v.optional()])),
   ...Object.fromEntries(CONFIG_FIELDS.map((f) => [f.field, TYPE_SCHEMAS[f.type].optional()])),
   mergeDefaultEvictionSettings: bool.optional(),
-  serverTLSBootstrap: bool.optional(),
-  logging: z.object({ verbosity: int32.max(10, 'must be at most 10').optional() }, expected('expected a map')).optional(),
+  logging: z.object({
+    verbosity: int32.max(10, 'must be at most 10').optional(),
+    format: oneOf(['text', 'json']).optional(),
+    flushFrequency: durationOrNanos.optional(),
+    vmodule: z.array(obj({ filePattern: str, verbosity: int32 }), expected('expected a list of {filePattern, verbosity}')).optional(),
+    options: obj({
+      text: obj({ splitStream: bool.optional(), infoBufferSize: z.union([quantity, z.int()]).optional() }).optional(),
+      json: obj({ splitStream: bool.optional(), infoBufferSize: z.union([quantity, z.int()]).optional() }).optional(),
+    }).optional(),
+  }, expected('expected a map')).optional(),
   record: z.object({
     path: str.optional(),
     maxBytes: z.int(expected('expected an integer')).min(0, 'must not be a negative number').optional(),
@@ -261,6 +319,17 @@ function duplicateKeys(doc: Document, lc: LineCounter): ConfigWarning[] {
 /** The first line of a YAML parser message, without its position (given separately). */
 const firstLine = (msg: string) => msg.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '').trim();
 
+/**
+ * A Go zero value, which v1beta1 reads as "unset" ("", 0, "0s", "0", false, empty lists and maps,
+ * maps of zero values): kubeadm writes many such fields, and ignoring them changes nothing.
+ */
+function isZero(v: unknown): boolean {
+  if (v === null || v === undefined || v === '' || v === 0 || v === false || v === '0' || v === '0s') return true;
+  if (Array.isArray(v)) return v.length === 0;
+  if (typeof v === 'object') return Object.values(v).every(isZero);
+  return false;
+}
+
 /** Go's JSON decoder leaves a field unset for `null`: drop null-valued keys of an object. */
 function withoutNulls(o: unknown): unknown {
   if (o === null || typeof o !== 'object' || Array.isArray(o)) return o;
@@ -320,15 +389,16 @@ export function parseKubeletConfig(text: string, path: string): LoadedConfig {
   };
   for (const key of Object.keys(obj)) {
     if (key === 'kind' || key === 'apiVersion' || MAPPED.has(key) || key === 'record') continue;
-    if (UNIMPLEMENTED_FIELDS.has(key)) ignored.push(key);
-    else unknown(key, [key]);
+    if (key in UNSUPPORTED_FIELDS) {
+      if (!isZero(obj[key])) ignored.push(key);
+    } else unknown(key, [key]);
   }
   for (const [parent, known] of [['logging', LOGGING_FIELDS], ['record', RECORD_FIELDS]] as const) {
     const sub = obj[parent];
     if (sub === null || typeof sub !== 'object' || Array.isArray(sub)) continue;
     for (const key of Object.keys(sub)) {
       if (!known.includes(key)) unknown(`${parent}.${key}`, [parent, key]);
-      else if (parent === 'logging' && key !== 'verbosity') ignored.push(`logging.${key}`);
+      else if (parent === 'logging' && key !== 'verbosity' && !isZero((sub as Record<string, unknown>)[key])) ignored.push(`logging.${key}`);
     }
   }
 
@@ -354,7 +424,7 @@ function toFlagValues(c: ParsedFields, dir: string): Partial<KubeletFlags> {
     const v = c[f.field];
     if (v === undefined) continue;
     // Go zero values mean "not set" (SetDefaults_KubeletConfiguration), except behind pointers
-    if ((v === '' || v === 0) && f.type !== 'int32ptr' && f.type !== 'pathptr') continue;
+    if ((v === '' || v === 0 || v === false) && f.type !== 'int32ptr' && f.type !== 'pathptr' && f.type !== 'boolptr') continue;
     out[f.key] = (f.type === 'path' || f.type === 'pathptr') && v !== '' ? inDir(v as string) : v;
   }
   if (out.nodeStatusReportFrequencyMs === undefined && out.nodeStatusUpdateFrequencyMs !== undefined) {
@@ -363,7 +433,6 @@ function toFlagValues(c: ParsedFields, dir: string): Partial<KubeletFlags> {
   if (c.mergeDefaultEvictionSettings) {
     out.evictionHard = { ...DEFAULT_FLAGS.evictionHard, ...(out.evictionHard as Record<string, string> | undefined) };
   }
-  if (c.serverTLSBootstrap !== undefined) out.serverTlsBootstrap = c.serverTLSBootstrap;
   if (c.logging?.verbosity !== undefined) out.verbosity = c.logging.verbosity;
   if (c.record?.path) out.record = inDir(c.record.path);
   if (c.record?.maxBytes) out.recordMaxBytes = c.record.maxBytes;
@@ -395,14 +464,11 @@ export function applyConfigFile(argv: readonly string[], path: string, read?: (p
   return { flags: parseFlags(argv, { ...DEFAULT_FLAGS, ...file.values }), file };
 }
 
-/** Log what the daemon should know about the file it loaded: each lenient-decoding warning, the ignored fields. */
+/** Log each lenient-decoding warning of the file (its ignored fields: bin/parity.ts reportUnsupported). */
 export function reportConfigFile(log: Logger, file: LoadedConfig): void {
   for (const w of file.warnings) {
     log.warn('kubelet config file: using lenient decoding as strict decoding failed', {
       path: file.path, field: w.field, ...(w.line ? { line: w.line } : {}), err: `strict decoding error: ${w.message}`,
     });
-  }
-  if (file.ignored.length) {
-    log.info('kubelet config file: fields kubelet-ts does not implement are ignored', { path: file.path, fields: file.ignored });
   }
 }

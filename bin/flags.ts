@@ -5,6 +5,8 @@
  * flag, so a typo in a systemd unit fails loudly instead of being ignored.
  */
 import { isIP } from 'node:net';
+import type { Taint } from '../protocols/kube/api.ts';
+import { isQualifiedName, isValidLabelValue } from '../protocols/kube/validation.ts';
 
 export interface KubeletFlags {
   /** --config: a KubeletConfiguration file (bin/config-file.ts); flags given override it. */
@@ -31,7 +33,7 @@ export interface KubeletFlags {
   certDir: string | undefined;
   /** --rotate-certificates / rotateCertificates: renew the client certificate before it expires. */
   rotateCertificates: boolean;
-  /** serverTLSBootstrap (config file only, as upstream): the serving pair from the kubelet-serving signer. */
+  /** --rotate-server-certificates / serverTLSBootstrap: the serving pair from the kubelet-serving signer. */
   serverTlsBootstrap: boolean;
   nodeIp: string | undefined;
   nodeLabels: Record<string, string>;
@@ -70,6 +72,22 @@ export interface KubeletFlags {
   readOnlyPort: number;
   /** --address: where the read-only port listens. */
   address: string;
+  // node registration (actors/node-status)
+  /** --provider-id / providerID: spec.providerID of the registered Node ("" for none). */
+  providerId: string;
+  /** --register-with-taints / registerWithTaints: taints of the Node when it registers. */
+  registerWithTaints: Taint[];
+  /** --cloud-provider: "" or "external" (upstream 1.35 has no in-tree providers): external registers with the uninitialized taint. */
+  cloudProvider: string;
+  /** --pod-infra-container-image (deprecated): accepted and ignored as upstream 1.27+; the sandbox image is the runtime's. */
+  podInfraContainerImage: string | undefined;
+  /** --runonce / runOnce: run the static pods once, print their statuses and exit (bin/runonce.ts). */
+  runOnce: boolean;
+  /**
+   * Upstream flags kubelet-ts accepts, type-checks and ignores, by flag name (`--cgroup-driver`)
+   * → the value given; main.ts warns once about each (bin/parity.ts has the table).
+   */
+  unsupported: Record<string, unknown>;
 }
 
 /**
@@ -77,27 +95,42 @@ export interface KubeletFlags {
  * `multimap`: key:value,key:value, repeatable, values accumulate (ColonSeparatedMultimapStringString);
  * `list`: a,b,c, repeatable, values accumulate (pflag StringSlice).
  */
-type Kind = 'string' | 'int' | 'duration' | 'bool' | 'map' | 'thresholds' | 'multimap' | 'list';
+type Kind = 'string' | 'int' | 'duration' | 'bool' | 'map' | 'thresholds' | 'multimap' | 'list' | 'taints' | 'mapbool' | 'quantity' | 'ip';
 
 interface FlagDef {
   name: string;
   short?: string;
   kind: Kind;
+  /** Where the value goes; an unsupported flag's goes to `unsupported[--name]`. */
   key: keyof KubeletFlags;
   help: string;
+  /** The KubeletConfiguration v1beta1 field the flag sets (dotted for nested ones), as upstream's flag binds it. */
+  field?: string;
+  /** Deprecated upstream: printed once when given (pflag's "Flag --x has been deprecated, ..."). */
+  deprecated?: string;
+}
+
+/** An upstream flag kubelet-ts accepts and type-checks but does not implement. */
+interface UnsupportedFlag {
+  name: string;
+  kind: Kind;
+  field?: string;
+  /** Values upstream accepts (validated as upstream would), when it is an enumeration. */
+  oneOf?: readonly string[];
+  deprecated?: string;
 }
 
 export const FLAGS: readonly FlagDef[] = [
   { name: 'config', kind: 'string', key: 'config', help: 'KubeletConfiguration file (kubelet.config.k8s.io/v1beta1, YAML or JSON). Flags given on the command line override its values.' },
-  { name: 'pod-manifest-path', kind: 'string', key: 'podManifestPath', help: 'Directory of static pod manifests (one pod per YAML or JSON file).' },
-  { name: 'container-runtime-endpoint', kind: 'string', key: 'containerRuntimeEndpoint', help: 'CRI endpoint (unix socket). Default unix:///run/containerd/containerd.sock.' },
+  { name: 'pod-manifest-path', kind: 'string', key: 'podManifestPath', field: 'staticPodPath', help: 'Directory of static pod manifests (one pod per YAML or JSON file).' },
+  { name: 'container-runtime-endpoint', kind: 'string', key: 'containerRuntimeEndpoint', field: 'containerRuntimeEndpoint', help: 'CRI endpoint (unix socket). Default unix:///run/containerd/containerd.sock.' },
   { name: 'root-dir', kind: 'string', key: 'rootDir', help: 'Directory for kubelet files (debug socket, pod dirs). Default /var/lib/kubelet.' },
   { name: 'hostname-override', kind: 'string', key: 'hostnameOverride', help: 'Node name to use instead of the hostname.' },
-  { name: 'v', short: 'v', kind: 'int', key: 'verbosity', help: 'Log verbosity (0-10).' },
-  { name: 'file-check-frequency', kind: 'duration', key: 'fileCheckFrequencyMs', help: 'How often the static pod directory is re-listed. Default 20s.' },
-  { name: 'sync-frequency', kind: 'duration', key: 'syncFrequencyMs', help: 'Max period between syncs of a running pod. Default 1m.' },
-  { name: 'runtime-request-timeout', kind: 'duration', key: 'runtimeRequestTimeoutMs', help: 'Deadline of each CRI call. Default 2m.' },
-  { name: 'pod-logs-dir', kind: 'string', key: 'podLogsDir', help: 'Where container logs go. Default /var/log/pods.' },
+  { name: 'v', short: 'v', kind: 'int', key: 'verbosity', field: 'logging.verbosity', help: 'Log verbosity (0-10).' },
+  { name: 'file-check-frequency', kind: 'duration', key: 'fileCheckFrequencyMs', field: 'fileCheckFrequency', help: 'How often the static pod directory is re-listed. Default 20s.' },
+  { name: 'sync-frequency', kind: 'duration', key: 'syncFrequencyMs', field: 'syncFrequency', help: 'Max period between syncs of a running pod. Default 1m.' },
+  { name: 'runtime-request-timeout', kind: 'duration', key: 'runtimeRequestTimeoutMs', field: 'runtimeRequestTimeout', help: 'Deadline of each CRI call. Default 2m.' },
+  { name: 'pod-logs-dir', kind: 'string', key: 'podLogsDir', field: 'podLogsDir', help: 'Where container logs go. Default /var/log/pods.' },
   { name: 'record', kind: 'string', key: 'record', help: 'Record the session (syncLoop inputs, CRI calls and answers) as JSON lines to this file.' },
   { name: 'record-max-bytes', kind: 'int', key: 'recordMaxBytes', help: 'Rotate the recording at this size (FILE.1 .. FILE.3 kept). Default 67108864.' },
   { name: 'help', short: 'h', kind: 'bool', key: 'help', help: 'Show this help.' },
@@ -105,31 +138,132 @@ export const FLAGS: readonly FlagDef[] = [
   { name: 'kubeconfig', kind: 'string', key: 'kubeconfig', help: 'Kubeconfig of the API server to join (register the Node, heartbeat, events). Without it the kubelet runs standalone.' },
   { name: 'bootstrap-kubeconfig', kind: 'string', key: 'bootstrapKubeconfig', help: 'Kubeconfig for TLS bootstrap: when the --kubeconfig file is missing (or its client certificate expired), a client certificate is requested with these credentials (a CertificateSigningRequest for system:node:<name>), written to --cert-dir, and --kubeconfig is written pointing at it.' },
   { name: 'cert-dir', kind: 'string', key: 'certDir', help: 'Directory of the TLS pairs (kubelet-client-current.pem and the dated files behind it). Default <root-dir>/pki.' },
-  { name: 'rotate-certificates', kind: 'bool', key: 'rotateCertificates', help: 'Request a new client certificate at a jittered 70-90% of its lifetime and switch to it without a restart. Default false.' },
-  { name: 'node-ip', kind: 'string', key: 'nodeIp', help: 'IP address reported as the Node\'s InternalIP. Default: the IPv4 of the default route\'s interface.' },
+  { name: 'rotate-certificates', kind: 'bool', key: 'rotateCertificates', field: 'rotateCertificates', help: 'Request a new client certificate at a jittered 70-90% of its lifetime and switch to it without a restart. Default false.' },
+  { name: 'rotate-server-certificates', kind: 'bool', key: 'serverTlsBootstrap', field: 'serverTLSBootstrap', help: 'Request the serving certificate (kubelet-server-current.pem) from the kubelet-serving signer and renew it before it expires (serverTLSBootstrap). Default false.' },
+  { name: 'node-ip', kind: 'string', key: 'nodeIp', help: 'IP address, or an IPv4,IPv6 dual-stack pair, reported as the Node\'s InternalIP(s) (the first is the pods\' hostIP). Default: the IPv4 of the default route\'s interface.' },
   { name: 'node-labels', kind: 'map', key: 'nodeLabels', help: 'Labels added when registering the Node (key=value,...); kubernetes.io/k8s.io keys only from the allowed set or under kubelet.kubernetes.io / node.kubernetes.io.' },
-  { name: 'register-node', kind: 'bool', key: 'registerNode', help: 'Register the Node with the API server. Default true.' },
-  { name: 'node-status-update-frequency', kind: 'duration', key: 'nodeStatusUpdateFrequencyMs', help: 'How often the Node status is computed, and written when it changed. Default 10s.' },
-  { name: 'node-status-report-frequency', kind: 'duration', key: 'nodeStatusReportFrequencyMs', help: 'How often the Node status is written when it did not change. Default 5m.' },
-  { name: 'max-pods', kind: 'int', key: 'maxPods', help: 'Pods this node can run (capacity "pods"). Default 110.' },
-  { name: 'kube-api-qps', kind: 'int', key: 'kubeApiQps', help: 'Requests per second to the API server (client-side limit). Default 50.' },
-  { name: 'kube-api-burst', kind: 'int', key: 'kubeApiBurst', help: 'Burst of requests to the API server. Default 100.' },
-  { name: 'event-qps', kind: 'int', key: 'eventQps', help: 'Event writes per second; 0 for no limit. Default 50.' },
-  { name: 'event-burst', kind: 'int', key: 'eventBurst', help: 'Burst of event writes. Default 100.' },
-  { name: 'kube-reserved', kind: 'map', key: 'kubeReserved', help: 'Resources reserved for Kubernetes daemons, subtracted from allocatable (cpu=100m,memory=256Mi,ephemeral-storage=1Gi).' },
-  { name: 'system-reserved', kind: 'map', key: 'systemReserved', help: 'Resources reserved for the OS, subtracted from allocatable (cpu=100m,memory=256Mi).' },
-  { name: 'manifest-url', kind: 'string', key: 'manifestUrl', help: 'URL of static pods: a Pod or a v1 PodList (YAML or JSON), fetched every --http-check-frequency.' },
-  { name: 'manifest-url-header', kind: 'multimap', key: 'manifestUrlHeader', help: "HTTP headers for --manifest-url, as 'a:hello,b:again,c:world'; repeatable, values of the same name are all sent in order." },
-  { name: 'http-check-frequency', kind: 'duration', key: 'httpCheckFrequencyMs', help: 'How often --manifest-url is fetched. Default 20s.' },
-  { name: 'eviction-pressure-transition-period', kind: 'duration', key: 'evictionPressureTransitionPeriodMs', help: 'How long a pressure condition stays True after its eviction signal cleared. Default 5m.' },
-  { name: 'cluster-dns', kind: 'list', key: 'clusterDns', help: 'Comma-separated DNS server IPs (repeatable). ClusterFirst pods get these as their only nameservers, with the cluster search path and ndots:5; without any, they fall back to the Default policy (a MissingClusterDNS event). Entries that are not IPs are skipped with a warning.' },
-  { name: 'cluster-domain', kind: 'string', key: 'clusterDomain', help: 'The cluster\'s DNS domain (e.g. cluster.local): the search path <ns>.svc.<domain> svc.<domain> <domain>, and pods\' FQDNs.' },
-  { name: 'resolv-conf', kind: 'string', key: 'resolvConf', help: 'Resolver file pod DNS starts from (the Default policy\'s, and the host searches of ClusterFirst). "" for none. Default /etc/resolv.conf.' },
-  { name: 'healthz-port', kind: 'int', key: 'healthzPort', help: 'Port of the localhost healthz endpoint (/healthz, /healthz/ping); 0 disables it. Default 10248.' },
-  { name: 'healthz-bind-address', kind: 'string', key: 'healthzBindAddress', help: 'IP address the healthz server listens on. Default 127.0.0.1.' },
-  { name: 'read-only-port', kind: 'int', key: 'readOnlyPort', help: 'Port of the read-only server, without authentication (/healthz, /pods, /metrics); 0 disables it. Default 0.' },
-  { name: 'address', kind: 'string', key: 'address', help: 'IP address the read-only server listens on. Default 0.0.0.0.' },
-  { name: 'eviction-hard', kind: 'thresholds', key: 'evictionHard', help: 'Hard eviction thresholds (memory.available<100Mi,nodefs.available<10%,...); replaces the defaults when given.' },
+  { name: 'register-node', kind: 'bool', key: 'registerNode', field: 'registerNode', help: 'Register the Node with the API server. Default true.' },
+  { name: 'node-status-update-frequency', kind: 'duration', key: 'nodeStatusUpdateFrequencyMs', field: 'nodeStatusUpdateFrequency', help: 'How often the Node status is computed, and written when it changed. Default 10s.' },
+  { name: 'node-status-report-frequency', kind: 'duration', key: 'nodeStatusReportFrequencyMs', field: 'nodeStatusReportFrequency', help: 'How often the Node status is written when it did not change. Default 5m.' },
+  { name: 'max-pods', kind: 'int', key: 'maxPods', field: 'maxPods', help: 'Pods this node can run (capacity "pods"). Default 110.' },
+  { name: 'kube-api-qps', kind: 'int', key: 'kubeApiQps', field: 'kubeAPIQPS', help: 'Requests per second to the API server (client-side limit). Default 50.' },
+  { name: 'kube-api-burst', kind: 'int', key: 'kubeApiBurst', field: 'kubeAPIBurst', help: 'Burst of requests to the API server. Default 100.' },
+  { name: 'event-qps', kind: 'int', key: 'eventQps', field: 'eventRecordQPS', help: 'Event writes per second; 0 for no limit. Default 50.' },
+  { name: 'event-burst', kind: 'int', key: 'eventBurst', field: 'eventBurst', help: 'Burst of event writes. Default 100.' },
+  { name: 'kube-reserved', kind: 'map', key: 'kubeReserved', field: 'kubeReserved', help: 'Resources reserved for Kubernetes daemons, subtracted from allocatable (cpu=100m,memory=256Mi,ephemeral-storage=1Gi).' },
+  { name: 'system-reserved', kind: 'map', key: 'systemReserved', field: 'systemReserved', help: 'Resources reserved for the OS, subtracted from allocatable (cpu=100m,memory=256Mi).' },
+  { name: 'manifest-url', kind: 'string', key: 'manifestUrl', field: 'staticPodURL', help: 'URL of static pods: a Pod or a v1 PodList (YAML or JSON), fetched every --http-check-frequency.' },
+  { name: 'manifest-url-header', kind: 'multimap', key: 'manifestUrlHeader', field: 'staticPodURLHeader', help: "HTTP headers for --manifest-url, as 'a:hello,b:again,c:world'; repeatable, values of the same name are all sent in order." },
+  { name: 'http-check-frequency', kind: 'duration', key: 'httpCheckFrequencyMs', field: 'httpCheckFrequency', help: 'How often --manifest-url is fetched. Default 20s.' },
+  { name: 'eviction-pressure-transition-period', kind: 'duration', key: 'evictionPressureTransitionPeriodMs', field: 'evictionPressureTransitionPeriod', help: 'How long a pressure condition stays True after its eviction signal cleared. Default 5m.' },
+  { name: 'cluster-dns', kind: 'list', key: 'clusterDns', field: 'clusterDNS', help: 'Comma-separated DNS server IPs (repeatable). ClusterFirst pods get these as their only nameservers, with the cluster search path and ndots:5; without any, they fall back to the Default policy (a MissingClusterDNS event). Entries that are not IPs are skipped with a warning.' },
+  { name: 'cluster-domain', kind: 'string', key: 'clusterDomain', field: 'clusterDomain', help: 'The cluster\'s DNS domain (e.g. cluster.local): the search path <ns>.svc.<domain> svc.<domain> <domain>, and pods\' FQDNs.' },
+  { name: 'resolv-conf', kind: 'string', key: 'resolvConf', field: 'resolvConf', help: 'Resolver file pod DNS starts from (the Default policy\'s, and the host searches of ClusterFirst). "" for none. Default /etc/resolv.conf.' },
+  { name: 'healthz-port', kind: 'int', key: 'healthzPort', field: 'healthzPort', help: 'Port of the localhost healthz endpoint (/healthz, /healthz/ping); 0 disables it. Default 10248.' },
+  { name: 'healthz-bind-address', kind: 'string', key: 'healthzBindAddress', field: 'healthzBindAddress', help: 'IP address the healthz server listens on. Default 127.0.0.1.' },
+  { name: 'read-only-port', kind: 'int', key: 'readOnlyPort', field: 'readOnlyPort', help: 'Port of the read-only server, without authentication (/healthz, /pods, /metrics); 0 disables it. Default 0.' },
+  { name: 'address', kind: 'string', key: 'address', field: 'address', help: 'IP address the read-only server listens on. Default 0.0.0.0.' },
+  { name: 'provider-id', kind: 'string', key: 'providerId', field: 'providerID', help: 'Unique identifier of the node in a machine database (a cloud provider\'s), set as the registered Node\'s spec.providerID.' },
+  { name: 'register-with-taints', kind: 'taints', key: 'registerWithTaints', field: 'registerWithTaints', help: 'Taints of the Node when it registers (comma-separated key=value:effect or key:effect; effect NoSchedule, PreferNoSchedule or NoExecute).' },
+  { name: 'cloud-provider', kind: 'string', key: 'cloudProvider', help: '"" or "external" (an external cloud provider: the Node registers with the node.cloudprovider.kubernetes.io/uninitialized taint and its --node-ip as the provided-node-ip annotation, as upstream).' },
+  { name: 'pod-infra-container-image', kind: 'string', key: 'podInfraContainerImage', deprecated: 'will be removed in 1.35. Image garbage collector will get sandbox image information from CRI.', help: 'Ignored, as by upstream since 1.27: the sandbox (pause) image is the container runtime\'s own setting (containerd: sandbox_image).' },
+  { name: 'runonce', kind: 'bool', key: 'runOnce', field: 'runOnce', help: 'Run the static pods (--pod-manifest-path, --manifest-url) once, wait for them to be running, print their statuses and exit: 0 when all run, 1 when one did not. Exclusive with --kubeconfig and the servers.' },
+  { name: 'eviction-hard', kind: 'thresholds', key: 'evictionHard', field: 'evictionHard', help: 'Hard eviction thresholds (memory.available<100Mi,nodefs.available<10%,...); replaces the defaults when given.' },
+];
+
+const REMOVAL = (what: string) => `${what} Will be removed in a future version.`;
+
+/**
+ * Every other upstream v1.35 flag: accepted, type-checked as upstream parses it (a bad value is
+ * exit 2), then ignored with one warning naming it (main.ts). `field` is the v1beta1 field the
+ * flag binds, given the same treatment in a --config file (bin/config-file.ts).
+ */
+export const UNSUPPORTED_FLAGS: readonly UnsupportedFlag[] = [
+  { name: 'allowed-unsafe-sysctls', kind: 'list', field: 'allowedUnsafeSysctls' },
+  { name: 'anonymous-auth', kind: 'bool', field: 'authentication.anonymous.enabled' },
+  { name: 'authentication-token-webhook', kind: 'bool', field: 'authentication.webhook.enabled' },
+  { name: 'authentication-token-webhook-cache-ttl', kind: 'duration', field: 'authentication.webhook.cacheTTL' },
+  { name: 'authorization-mode', kind: 'string', field: 'authorization.mode', oneOf: ['AlwaysAllow', 'Webhook'] },
+  { name: 'authorization-webhook-cache-authorized-ttl', kind: 'duration', field: 'authorization.webhook.cacheAuthorizedTTL' },
+  { name: 'authorization-webhook-cache-unauthorized-ttl', kind: 'duration', field: 'authorization.webhook.cacheUnauthorizedTTL' },
+  { name: 'cgroup-driver', kind: 'string', field: 'cgroupDriver', oneOf: ['cgroupfs', 'systemd'] },
+  { name: 'cgroup-root', kind: 'string', field: 'cgroupRoot' },
+  { name: 'cgroups-per-qos', kind: 'bool', field: 'cgroupsPerQOS' },
+  { name: 'client-ca-file', kind: 'string', field: 'authentication.x509.clientCAFile' },
+  { name: 'config-dir', kind: 'string' },
+  { name: 'container-log-max-files', kind: 'int', field: 'containerLogMaxFiles' },
+  { name: 'container-log-max-size', kind: 'quantity', field: 'containerLogMaxSize' },
+  { name: 'contention-profiling', kind: 'bool', field: 'enableContentionProfiling' },
+  { name: 'cpu-cfs-quota', kind: 'bool', field: 'cpuCFSQuota' },
+  { name: 'cpu-cfs-quota-period', kind: 'duration', field: 'cpuCFSQuotaPeriod' },
+  { name: 'cpu-manager-policy', kind: 'string', field: 'cpuManagerPolicy' },
+  { name: 'cpu-manager-policy-options', kind: 'map', field: 'cpuManagerPolicyOptions' },
+  { name: 'cpu-manager-reconcile-period', kind: 'duration', field: 'cpuManagerReconcilePeriod' },
+  { name: 'enable-controller-attach-detach', kind: 'bool', field: 'enableControllerAttachDetach' },
+  { name: 'enable-debugging-handlers', kind: 'bool', field: 'enableDebuggingHandlers' },
+  { name: 'enable-server', kind: 'bool', field: 'enableServer' },
+  { name: 'enforce-node-allocatable', kind: 'list', field: 'enforceNodeAllocatable' },
+  { name: 'eviction-max-pod-grace-period', kind: 'int', field: 'evictionMaxPodGracePeriod' },
+  { name: 'eviction-minimum-reclaim', kind: 'map', field: 'evictionMinimumReclaim' },
+  { name: 'eviction-soft', kind: 'thresholds', field: 'evictionSoft' },
+  { name: 'eviction-soft-grace-period', kind: 'map', field: 'evictionSoftGracePeriod' },
+  { name: 'exit-on-lock-contention', kind: 'bool' },
+  { name: 'experimental-allocatable-ignore-eviction', kind: 'bool', deprecated: 'will be removed in 1.25 or later.' },
+  { name: 'experimental-mounter-path', kind: 'string', deprecated: 'will be removed in 1.25 or later. in favor of using CSI.' },
+  { name: 'fail-cgroupv1', kind: 'bool', field: 'failCgroupV1' },
+  { name: 'fail-swap-on', kind: 'bool', field: 'failSwapOn' },
+  { name: 'feature-gates', kind: 'mapbool', field: 'featureGates' },
+  { name: 'hairpin-mode', kind: 'string', field: 'hairpinMode', oneOf: ['promiscuous-bridge', 'hairpin-veth', 'none'] },
+  { name: 'image-credential-provider-bin-dir', kind: 'string' },
+  { name: 'image-credential-provider-config', kind: 'string' },
+  { name: 'image-gc-high-threshold', kind: 'int', field: 'imageGCHighThresholdPercent' },
+  { name: 'image-gc-low-threshold', kind: 'int', field: 'imageGCLowThresholdPercent' },
+  { name: 'image-service-endpoint', kind: 'string', field: 'imageServiceEndpoint' },
+  { name: 'kernel-memcg-notification', kind: 'bool', field: 'kernelMemcgNotification' },
+  { name: 'kube-api-content-type', kind: 'string', field: 'contentType' },
+  { name: 'kube-reserved-cgroup', kind: 'string', field: 'kubeReservedCgroup' },
+  { name: 'kubelet-cgroups', kind: 'string', field: 'kubeletCgroups' },
+  { name: 'local-storage-capacity-isolation', kind: 'bool', field: 'localStorageCapacityIsolation' },
+  { name: 'lock-file', kind: 'string' },
+  { name: 'log-flush-frequency', kind: 'duration', field: 'logging.flushFrequency' },
+  { name: 'log-text-info-buffer-size', kind: 'quantity', field: 'logging.options.text.infoBufferSize' },
+  { name: 'log-text-split-stream', kind: 'bool', field: 'logging.options.text.splitStream' },
+  { name: 'logging-format', kind: 'string', field: 'logging.format', oneOf: ['text'] },
+  { name: 'make-iptables-util-chains', kind: 'bool', field: 'makeIPTablesUtilChains' },
+  { name: 'max-open-files', kind: 'int', field: 'maxOpenFiles' },
+  { name: 'maximum-dead-containers', kind: 'int', deprecated: REMOVAL('Use --eviction-hard or --eviction-soft instead.') },
+  { name: 'maximum-dead-containers-per-container', kind: 'int', deprecated: REMOVAL('Use --eviction-hard or --eviction-soft instead.') },
+  { name: 'memory-manager-policy', kind: 'string', field: 'memoryManagerPolicy', oneOf: ['None', 'Static'] },
+  { name: 'minimum-container-ttl-duration', kind: 'duration', deprecated: REMOVAL('Use --eviction-hard or --eviction-soft instead.') },
+  { name: 'minimum-image-ttl-duration', kind: 'duration', field: 'imageMinimumGCAge' },
+  { name: 'node-status-max-images', kind: 'int', field: 'nodeStatusMaxImages' },
+  { name: 'oom-score-adj', kind: 'int', field: 'oomScoreAdj' },
+  { name: 'pod-cidr', kind: 'string', field: 'podCIDR' },
+  { name: 'pod-max-pids', kind: 'int', field: 'podPidsLimit' },
+  { name: 'pods-per-core', kind: 'int', field: 'podsPerCore' },
+  { name: 'port', kind: 'int', field: 'port' },
+  { name: 'protect-kernel-defaults', kind: 'bool', field: 'protectKernelDefaults' },
+  { name: 'qos-reserved', kind: 'map', field: 'qosReserved' },
+  { name: 'registry-burst', kind: 'int', field: 'registryBurst' },
+  { name: 'registry-qps', kind: 'int', field: 'registryPullQPS' },
+  { name: 'reserved-cpus', kind: 'string', field: 'reservedSystemCPUs' },
+  { name: 'reserved-memory', kind: 'string', field: 'reservedMemory' },
+  { name: 'runtime-cgroups', kind: 'string' },
+  { name: 'seccomp-default', kind: 'bool', field: 'seccompDefault' },
+  { name: 'serialize-image-pulls', kind: 'bool', field: 'serializeImagePulls' },
+  { name: 'streaming-connection-idle-timeout', kind: 'duration', field: 'streamingConnectionIdleTimeout' },
+  { name: 'system-cgroups', kind: 'string', field: 'systemCgroups' },
+  { name: 'system-reserved-cgroup', kind: 'string', field: 'systemReservedCgroup' },
+  { name: 'tls-cert-file', kind: 'string', field: 'tlsCertFile' },
+  { name: 'tls-cipher-suites', kind: 'list', field: 'tlsCipherSuites' },
+  { name: 'tls-min-version', kind: 'string', field: 'tlsMinVersion', oneOf: ['VersionTLS10', 'VersionTLS11', 'VersionTLS12', 'VersionTLS13'] },
+  { name: 'tls-private-key-file', kind: 'string', field: 'tlsPrivateKeyFile' },
+  { name: 'topology-manager-policy', kind: 'string', field: 'topologyManagerPolicy', oneOf: ['none', 'best-effort', 'restricted', 'single-numa-node'] },
+  { name: 'topology-manager-policy-options', kind: 'map', field: 'topologyManagerPolicyOptions' },
+  { name: 'topology-manager-scope', kind: 'string', field: 'topologyManagerScope', oneOf: ['container', 'pod'] },
+  { name: 'vmodule', kind: 'string', field: 'logging.vmodule' },
+  { name: 'volume-plugin-dir', kind: 'string', field: 'volumePluginDir' },
+  { name: 'volume-stats-agg-period', kind: 'duration', field: 'volumeStatsAggPeriod' },
 ];
 
 export const DEFAULT_FLAGS: KubeletFlags = {
@@ -176,6 +310,12 @@ export const DEFAULT_FLAGS: KubeletFlags = {
   healthzBindAddress: '127.0.0.1',
   readOnlyPort: 0,
   address: '0.0.0.0',
+  providerId: '',
+  registerWithTaints: [],
+  cloudProvider: '',
+  podInfraContainerImage: undefined,
+  runOnce: false,
+  unsupported: {},
 };
 
 export class FlagError extends Error {
@@ -201,7 +341,7 @@ export function parseDuration(text: string): number {
 }
 
 /** key=value pairs (pflag mapStringString), or signal<value pairs for eviction thresholds. */
-function parsePairs(def: FlagDef, raw: string, sep: '=' | '<'): Record<string, string> {
+function parsePairs(def: Pick<FlagDef, 'name'>, raw: string, sep: '=' | '<'): Record<string, string> {
   const out: Record<string, string> = {};
   for (const part of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
     const i = part.indexOf(sep);
@@ -219,17 +359,19 @@ const KUBELET_LABELS = new Set([
   'failure-domain.beta.kubernetes.io/region', 'node.kubernetes.io/instance-type', 'beta.kubernetes.io/instance-type', 'kubernetes.io/os',
   'kubernetes.io/arch', 'beta.kubernetes.io/os', 'beta.kubernetes.io/arch',
 ]);
+/** Upstream KubeletLabelNamespaces: any label under these the kubelet may set on its Node. */
+const KUBELET_LABEL_NAMESPACES = ['kubelet.kubernetes.io', 'node.kubernetes.io'];
 function forbiddenNodeLabels(labels: Record<string, string>): string[] {
   return Object.keys(labels).filter((k) => {
     const ns = k.includes('/') ? k.slice(0, k.indexOf('/')) : '';
     const kube = ns === 'kubernetes.io' || ns.endsWith('.kubernetes.io') || ns === 'k8s.io' || ns.endsWith('.k8s.io');
-    const allowed = KUBELET_LABELS.has(k) || ['kubelet.kubernetes.io', 'node.kubernetes.io'].some((p) => ns === p || ns.endsWith(`.${p}`));
+    const allowed = KUBELET_LABELS.has(k) || KUBELET_LABEL_NAMESPACES.some((p) => ns === p || ns.endsWith(`.${p}`));
     return kube && !allowed;
   }).sort();
 }
 
 /** `a:hello,b:again` → {a: [hello], b: [again]}, appended to `into` (a repeated flag adds values). */
-function parseMultimap(def: FlagDef, raw: string, into: Record<string, string[]>): Record<string, string[]> {
+function parseMultimap(def: Pick<FlagDef, 'name'>, raw: string, into: Record<string, string[]>): Record<string, string[]> {
   const out: Record<string, string[]> = Object.fromEntries(Object.entries(into).map(([k, v]) => [k, [...v]]));
   for (const part of raw.split(',').filter((p) => p.trim() !== '')) {
     const i = part.indexOf(':');
@@ -240,8 +382,62 @@ function parseMultimap(def: FlagDef, raw: string, into: Record<string, string[]>
   return out;
 }
 
-function convert(def: FlagDef, raw: string, prev: unknown): string | number | boolean | string[] | Record<string, string> | Record<string, string[]> {
+const TAINT_EFFECTS = ['NoSchedule', 'PreferNoSchedule', 'NoExecute'] as const;
+
+/**
+ * A taint's problems as upstream validates a Node's (key a qualified name, value a label value,
+ * a known effect); [] when it is fine.
+ */
+export function taintProblems(t: { key?: unknown; value?: unknown; effect?: unknown }): string[] {
+  const out: string[] = [];
+  if (typeof t.key !== 'string' || t.key === '') out.push('key: required');
+  else out.push(...isQualifiedName(t.key).map((m) => `key "${t.key as string}": ${m}`));
+  if (t.value !== undefined) {
+    if (typeof t.value !== 'string') out.push('value: expected a string');
+    else out.push(...isValidLabelValue(t.value).map((m) => `value "${t.value as string}": ${m}`));
+  }
+  if (!TAINT_EFFECTS.includes(t.effect as Taint['effect'])) out.push(`effect "${String(t.effect ?? '')}": supported values: "${TAINT_EFFECTS.join('", "')}"`);
+  return out;
+}
+
+/** `key=value:effect,key:effect` (upstream's taints flag value, parseTaints). */
+function parseTaints(def: { name: string }, raw: string): Taint[] {
+  const out: Taint[] = [];
+  for (const spec of raw.split(',').filter((p) => p !== '')) {
+    const colon = spec.lastIndexOf(':');
+    const kv = colon < 0 ? spec : spec.slice(0, colon);
+    const eq = kv.indexOf('=');
+    const t: Taint = { key: eq < 0 ? kv : kv.slice(0, eq), effect: (colon < 0 ? '' : spec.slice(colon + 1)) as Taint['effect'] };
+    if (eq >= 0) t.value = kv.slice(eq + 1);
+    const problems = taintProblems(t);
+    if (problems.length) throw new FlagError(`invalid argument "${raw}" for "--${def.name}" flag: invalid taint spec: ${spec}: ${problems.join('; ')}`);
+    if (out.some((o) => o.key === t.key && o.effect === t.effect)) throw new FlagError(`invalid argument "${raw}" for "--${def.name}" flag: duplicated taints with the same key and effect: ${t.key}:${t.effect}`);
+    out.push(t);
+  }
+  return out;
+}
+
+type FlagValue = string | number | boolean | string[] | Taint[] | Record<string, string> | Record<string, string[]> | Record<string, boolean>;
+
+function convert(def: Pick<FlagDef, 'name' | 'kind'>, raw: string, prev: unknown): FlagValue {
   switch (def.kind) {
+    case 'taints':
+      return [...(Array.isArray(prev) ? prev as Taint[] : []), ...parseTaints(def, raw)];
+    case 'mapbool': {
+      // cliflag.MapStringBool: key=true|false pairs
+      const out: Record<string, boolean> = { ...(prev as Record<string, boolean>) };
+      for (const [k, v] of Object.entries(parsePairs(def, raw, '='))) {
+        if (!/^(true|false|1|0|t|f|TRUE|FALSE|True|False)$/.test(v)) throw new FlagError(`invalid argument "${raw}" for "--${def.name}" flag: invalid value of ${k}: ${v}, err: strconv.ParseBool: parsing "${v}": invalid syntax`);
+        out[k] = /^(true|1|t|TRUE|True)$/.test(v);
+      }
+      return out;
+    }
+    case 'quantity':
+      if (!QUANTITY_RE.test(raw)) throw new FlagError(`invalid argument "${raw}" for "--${def.name}" flag: quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'`);
+      return raw;
+    case 'ip':
+      if (isIP(raw) === 0) throw new FlagError(`invalid argument "${raw}" for "--${def.name}" flag: not an IP address`);
+      return raw;
     case 'list':
       // pflag StringSlice: comma-separated; a repeated flag appends; "" is the empty list
       return [...(Array.isArray(prev) ? prev as string[] : []), ...(raw === '' ? [] : raw.split(','))];
@@ -282,15 +478,28 @@ function convert(def: FlagDef, raw: string, prev: unknown): string | number | bo
  * flag's first occurrence replaces the base's value, later ones add to it (pflag's map values).
  */
 export function parseFlags(argv: readonly string[], base: KubeletFlags = DEFAULT_FLAGS): KubeletFlags {
-  const out: Record<string, unknown> = { ...base };
+  const out: Record<string, unknown> = { ...base, unsupported: {} };
   const seen = new Set<keyof KubeletFlags>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const m = /^(--?)([A-Za-z][\w-]*)(?:=(.*))?$/s.exec(arg);
     if (!m) throw new FlagError(`unexpected argument "${arg}": kubelet-ts takes flags only`);
     const [, dashes, name, inline] = m;
-    const def = dashes === '--' ? FLAGS.find((f) => f.name === name) : FLAGS.find((f) => f.short === name);
+    const def = dashes === '--' ? FLAGS.find((f) => f.name === name) ?? UNSUPPORTED_FLAGS.find((f) => f.name === name) : FLAGS.find((f) => f.short === name);
     if (!def) throw new FlagError(`unknown flag: ${arg.split('=')[0]}`);
+    if (!('key' in def)) {
+      // accepted, type-checked, ignored (main.ts warns)
+      let value = inline;
+      if (value === undefined) value = def.kind === 'bool' ? 'true' : argv[++i];
+      if (value === undefined) throw new FlagError(`flag needs an argument: --${def.name}`);
+      const key = `--${def.name}`;
+      const v = convert(def, value, out.unsupported && key in (out.unsupported as object) ? (out.unsupported as Record<string, unknown>)[key] : {});
+      if (def.oneOf && !def.oneOf.includes(v as string)) {
+        throw new FlagError(`invalid argument "${value}" for "--${def.name}" flag: supported values: "${def.oneOf.join('", "')}"`);
+      }
+      out.unsupported = { ...(out.unsupported as Record<string, unknown>), [key]: v };
+      continue;
+    }
     let raw = inline;
     if (raw === undefined) {
       if (def.kind === 'bool') raw = 'true';
@@ -327,17 +536,51 @@ export function parseFlags(argv: readonly string[], base: KubeletFlags = DEFAULT
       if (!QUANTITY_RE.test(q)) throw new FlagError(`invalid argument for "--${name}" flag: ${r}=${q}: not a quantity`);
     }
   }
+  if (flags.cloudProvider !== '' && flags.cloudProvider !== 'external') {
+    throw new FlagError(`invalid argument "${flags.cloudProvider}" for "--cloud-provider" flag: unknown cloud provider: only "" and "external" are supported (there are no in-tree providers since 1.31)`);
+  }
+  if (flags.nodeIp !== undefined) {
+    const problem = nodeIpProblem(flags.nodeIp);
+    if (problem) throw new FlagError(`invalid argument "${flags.nodeIp}" for "--node-ip" flag: ${problem}`);
+  }
+  for (const t of flags.registerWithTaints) {
+    const problems = taintProblems(t);
+    if (problems.length) throw new FlagError(`invalid registerWithTaints taint ${JSON.stringify(t)}: ${problems.join('; ')}`);
+  }
+  // upstream ValidateKubeletFlags: labels the NodeRestriction admission plugin would refuse the
+  // kubelet to set are refused here, at start, rather than by the API server at registration
   const badLabels = forbiddenNodeLabels(flags.nodeLabels);
   if (badLabels.length) {
     throw new FlagError(`unknown 'kubernetes.io' or 'k8s.io' labels specified with --node-labels: [${badLabels.join(' ')}]\n`
-      + "--node-labels in the 'kubernetes.io' namespace must begin with an allowed prefix (kubelet.kubernetes.io, node.kubernetes.io) or be in the specifically allowed set");
+      + `--node-labels in the 'kubernetes.io' namespace must begin with an allowed prefix (${KUBELET_LABEL_NAMESPACES.join(', ')}) `
+      + `or be in the specifically allowed set (${[...KUBELET_LABELS].sort().join(', ')})`);
   }
+  const invalid = Object.entries(flags.nodeLabels).flatMap(([k, v]) => [
+    ...(isQualifiedName(k).length ? [`'${k}' - ${isQualifiedName(k).join(', ')}`] : []),
+    ...(isValidLabelValue(v).length ? [`'${v}' - ${isValidLabelValue(v).join(', ')}`] : []),
+  ]);
+  if (invalid.length) throw new FlagError(`invalid node labels: ${invalid.join('; ')}`);
   return flags;
+}
+
+/** Upstream's --node-ip rule (ParseNodeIPArgument): one IP, or a dual-stack pair of one IPv4 and one IPv6; "" for none. */
+function nodeIpProblem(text: string): string | undefined {
+  if (text === '') return undefined;
+  const ips = text.split(',').map((s) => s.trim());
+  if (ips.length > 2) return 'must contain either a single IP or a dual-stack pair of IPs';
+  for (const ip of ips) if (isIP(ip) === 0) return `could not parse "${ip}" as an IP address`;
+  if (ips.length === 2 && isIP(ips[0]!) === isIP(ips[1]!)) return 'must contain either a single IP or a dual-stack pair of IPs';
+  return undefined;
+}
+
+/** The --node-ip addresses, in order (none when autodetected). */
+export function nodeIps(flags: Pick<KubeletFlags, 'nodeIp'>): string[] {
+  return (flags.nodeIp ?? '').split(',').map((s) => s.trim()).filter((ip) => ip !== '' && ip !== '0.0.0.0' && ip !== '::');
 }
 
 export function usage(): string {
   const lines = ['Usage: kubelet-ts [flags]', '       kubelet-ts inspect ...   (a running daemon\'s debug socket)', '       kubelet-ts replay FILE   (replay a recorded session)', '', 'Flags:'];
-  for (const f of FLAGS) {
+  for (const f of [...FLAGS, ...UNSUPPORTED_FLAGS.map((u) => ({ ...u, short: undefined, help: `accepted and ignored: kubelet-ts does not implement it${u.field ? ` (${u.field})` : ''}` }))].sort((a, b) => a.name.localeCompare(b.name))) {
     const names = (f.short && f.short !== f.name ? `-${f.short}, ` : '    ') + `--${f.name}`;
     const kind = f.kind === 'bool' ? '' : ` ${f.kind}`;
     lines.push(`  ${(names + kind).padEnd(40)} ${f.help}`);

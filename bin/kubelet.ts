@@ -42,8 +42,9 @@ import { runtime } from '../actors/runtime/index.ts';
 import { server } from '../actors/server/index.ts';
 import { certificateManager } from '../actors/certificates/index.ts';
 import { clientCertRotation, servingCertRotation } from '../adapters/kube/bootstrap.ts';
+import { systemdNotify, type SystemdNotifyDeps } from '../actors/systemd-notify/index.ts';
 import { statusManager } from '../actors/status/index.ts';
-import { certDirOf, type KubeletFlags } from './flags.ts';
+import { certDirOf, nodeIps, type KubeletFlags } from './flags.ts';
 import { channelsCommand } from './channel-map.ts';
 import { podCommand } from './debug-pod.ts';
 import { recordRedaction } from './record-redaction.ts';
@@ -86,6 +87,8 @@ export interface KubeletOptions {
   serve?: boolean;
   /** New API pods wait for the `node` view before admission; replay passes the recorded mode. Default: in cluster mode. */
   waitForNode?: boolean;
+  /** Under systemd ($NOTIFY_SOCKET): the systemdNotify actor's port (watchdog pings, STATUS=). */
+  notifier?: SystemdNotifyDeps['notifier'];
 }
 
 export interface Kubelet {
@@ -232,13 +235,16 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       readOnly: flags.readOnlyPort > 0 ? { address: flags.address, port: flags.readOnlyPort } : undefined,
     })]),
   ];
+  // systemd's watchdog, fed by the syncLoop's health (main.ts sends READY=1 and STOPPING=1)
+  if (opts.notifier) children.push(child(systemdNotify, { notifier: opts.notifier, syncFrequencyMs: flags.syncFrequencyMs }));
   if (clusterMode && heartbeatApi) {
     children.push(
       child(nodeStatus, {
         api: heartbeatApi,
         host,
         config: {
-          nodeName, hostname: nodeName, nodeLabels: flags.nodeLabels, registerWithTaints: [], maxPods: flags.maxPods,
+          nodeName, hostname: nodeName, nodeLabels: flags.nodeLabels, registerWithTaints: flags.registerWithTaints, maxPods: flags.maxPods,
+          providerID: flags.providerId, externalCloudProvider: flags.cloudProvider === 'external', nodeIPs: nodeIps(flags),
           kubeReserved: flags.kubeReserved, systemReserved: flags.systemReserved, evictionHard: flags.evictionHard,
           kubeletVersion: KUBELET_VERSION, kubeletPort: 10250,
         },

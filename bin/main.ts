@@ -12,10 +12,13 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { RealClock } from '../kernel/clock.ts';
 import { DEBUG_SOCKET_NAME } from '../kernel/debug-socket.ts';
-import { createLogger } from '../kernel/log.ts';
+import { createLogger, type Logger } from '../kernel/log.ts';
 import { applyConfigFile, ConfigFileError, reportConfigFile, type LoadedConfig } from './config-file.ts';
-import { certDirOf, FlagError, parseFlags, usage } from './flags.ts';
+import { certDirOf, FlagError, parseFlags, usage, type KubeletFlags } from './flags.ts';
+import { formatRunOnce, runOnce } from './runonce.ts';
 import { createKubelet, type Kubelet } from './kubelet.ts';
+import { reportUnsupported } from './parity.ts';
+import { systemdNotifier } from '../adapters/systemd/notify.ts';
 import { createKubeApi, KUBELET_VERSION, KUBERNETES_VERSION } from '../adapters/kube/client.ts';
 import { loadClientCert } from '../adapters/kube/bootstrap.ts';
 
@@ -48,7 +51,12 @@ async function main(argv: string[]): Promise<number> {
     throw e;
   }
   const log = createLogger({ verbosity: flags.verbosity, now: () => clock.now() });
+  if (flags.runOnce && flags.kubeconfig !== undefined) {
+    log.error('kubelet-ts cannot start', { error: '--runonce runs the static pods only: kubelet-ts does not implement it against the API server (--kubeconfig)' });
+    return 1;
+  }
   if (configFile) reportConfigFile(log, configFile);
+  reportUnsupported(log, flags, configFile);
   const nodeName = (flags.hostnameOverride ?? hostname()).trim().toLowerCase();
   // TLS bootstrap (adapters/kube/bootstrap.ts): a missing or expired --kubeconfig is made from
   // the cert dir's current pair or a CSR with the --bootstrap-kubeconfig credentials
@@ -68,14 +76,19 @@ async function main(argv: string[]): Promise<number> {
   let exitCode = 0;
   let stopping: Promise<void> | undefined;
   let kubelet: Kubelet;
+  // under systemd (Type=notify): nothing is spawned for it otherwise
+  const notifier = flags.runOnce ? undefined : systemdNotifier(process.env, { log: log.child('systemd') });
+  const stopNotice = (why: string) => void notifier?.notify(['STOPPING=1', `STATUS=stopping: ${why}`]);
   try {
     kubelet = createKubelet({
-      flags, clock, log, nodeName,
+      flags, clock, log, nodeName, notifier,
       debugSocketPath: join(flags.rootDir, DEBUG_SOCKET_NAME),
-      serve: true,
+      // --runonce: no listeners (upstream: exclusive with the server)
+      serve: !flags.runOnce,
       onEscalate: (reason) => {
         log.error('supervisor escalated: stopping kubelet-ts', { reason });
         exitCode = 1;
+        stopNotice(`supervisor escalated: ${reason}`);
         stopping ??= kubelet.stop();
       },
     });
@@ -87,6 +100,7 @@ async function main(argv: string[]): Promise<number> {
 
   const onSignal = (sig: NodeJS.Signals) => {
     log.info('signal received: stopping actors in reverse order; pods keep running', { signal: sig });
+    if (!stopping) stopNotice(`${sig} received`);
     stopping ??= kubelet.stop();
   };
   process.on('SIGTERM', onSignal);
@@ -103,10 +117,35 @@ async function main(argv: string[]): Promise<number> {
     await kubelet.stop();
     return 1;
   }
+  if (flags.runOnce) return runOnceAndExit(kubelet, flags, clock, log);
+  // every actor is up: systemd may order the units after us now
+  if (!stopping) log.info('kubelet-ts running: every actor started', { systemd: notifier !== undefined });
+  if (!stopping) void notifier?.notify(['READY=1', `STATUS=kubelet-ts ${KUBELET_VERSION} running on node ${nodeName}`]);
   await kubelet.stopped;
   await stopping;
+  await notifier?.flush();
   log.info('kubelet-ts stopped', { exitCode });
   return exitCode;
+}
+
+/** --runonce: the static pods once, their statuses on stdout, exit 0 when all run (pods keep running). */
+async function runOnceAndExit(kubelet: Kubelet, flags: KubeletFlags, clock: RealClock, log: Logger): Promise<number> {
+  const sources = [...(flags.podManifestPath !== undefined ? ['file' as const] : []), ...(flags.manifestUrl ? ['http' as const] : [])];
+  let code = 0;
+  try {
+    const results = await runOnce(kubelet, { clock, log: log.child('runOnce'), sources });
+    if (results.length) process.stdout.write(`${formatRunOnce(results)}\n`);
+    const failed = results.filter((r) => r.error).map((r) => r.pod);
+    if (failed.length) {
+      log.error('runonce failed', { error: `error running pods: [${failed.join(' ')}]` });
+      code = 1;
+    } else log.info('Started kubelet as runonce', { pods: results.length });
+  } catch (e) {
+    log.error('runonce failed', { error: e instanceof Error ? e.message : String(e) });
+    code = 1;
+  }
+  await kubelet.stop();
+  return code;
 }
 
 main(process.argv.slice(2)).then(

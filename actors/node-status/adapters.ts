@@ -136,9 +136,12 @@ export function hostInfo(opts: { rootDir: string; files?: HostFiles; numCores?: 
       };
     },
     addresses(hostname, nodeIP) {
-      const ip = nodeIP || chooseHostIP(ifaces(), defaultRouteInterface(files.read('/proc/net/route')));
+      // --node-ip: one IP or a dual-stack pair (each an InternalIP, in the order given); "::" and
+      // "0.0.0.0" ask for the default route's address, as none does
+      const given = (nodeIP ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '' && s !== '::' && s !== '0.0.0.0');
+      const ips = given.length ? given : [chooseHostIP(ifaces(), defaultRouteInterface(files.read('/proc/net/route')))].filter((ip): ip is string => !!ip);
       const out: NodeAddress[] = [];
-      if (ip) out.push({ type: 'InternalIP', address: ip });
+      for (const ip of ips) out.push({ type: 'InternalIP', address: ip });
       out.push({ type: 'Hostname', address: hostname });
       return out;
     },

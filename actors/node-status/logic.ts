@@ -24,6 +24,10 @@ export const LABEL_ZONE = 'topology.kubernetes.io/zone';
 export const LABEL_REGION = 'topology.kubernetes.io/region';
 /** The attach/detach controller owns volume attachment (kubelet default enableControllerAttachDetach). */
 export const ANNOTATION_CONTROLLER_MANAGED_ATTACH = 'volumes.kubernetes.io/controller-managed-attach-detach';
+/** --cloud-provider=external: the Node waits for the cloud controller to initialise it (upstream TaintExternalCloudProvider). */
+export const TAINT_EXTERNAL_CLOUD_PROVIDER = 'node.cloudprovider.kubernetes.io/uninitialized';
+/** --cloud-provider=external with --node-ip: the IPs the kubelet was given, for the cloud controller (upstream AnnotationAlphaNodeIPs). */
+const ANNOTATION_PROVIDED_NODE_IP = 'alpha.kubernetes.io/provided-node-ip';
 
 /** The labels upstream's updateDefaultLabels reconciles on an existing Node. */
 export const DEFAULT_LABELS = [
@@ -78,6 +82,12 @@ export interface NodeConfig {
   nodeLabels: Record<string, string>;
   /** --register-with-taints. */
   registerWithTaints: Taint[];
+  /** --provider-id: spec.providerID at registration ("" or absent for none). */
+  providerID?: string;
+  /** --cloud-provider=external: register with the uninitialized taint (and the provided-node-ip annotation). */
+  externalCloudProvider?: boolean;
+  /** --node-ip as given (one IP or a dual-stack pair), for the provided-node-ip annotation. */
+  nodeIPs?: string[];
   maxPods: number;
   /** --kube-reserved / --system-reserved: resource name → quantity. */
   kubeReserved: Record<string, string>;
@@ -432,10 +442,19 @@ export function initialNode(cfg: NodeConfig, inp: StatusInputs): { node: Node; e
     metadata: {
       name: cfg.nodeName,
       labels,
-      annotations: { [ANNOTATION_CONTROLLER_MANAGED_ATTACH]: 'true' },
+      annotations: {
+        [ANNOTATION_CONTROLLER_MANAGED_ATTACH]: 'true',
+        ...(cfg.externalCloudProvider && cfg.nodeIPs?.length ? { [ANNOTATION_PROVIDED_NODE_IP]: cfg.nodeIPs.join(',') } : {}),
+      },
     } as unknown as Node['metadata'],
-    spec: cfg.registerWithTaints.length ? { taints: clone(cfg.registerWithTaints) } : {},
+    spec: {},
   };
+  const taints = [
+    ...clone(cfg.registerWithTaints),
+    ...(cfg.externalCloudProvider ? [{ key: TAINT_EXTERNAL_CLOUD_PROVIDER, value: 'true', effect: 'NoSchedule' as const }] : []),
+  ];
+  if (taints.length) node.spec!.taints = taints;
+  if (cfg.providerID) node.spec!.providerID = cfg.providerID;
   return setNodeStatus(node, cfg, inp);
 }
 

@@ -15,19 +15,6 @@ export interface HttpAnswer {
   body: string;
 }
 
-/** Upstream's minimum for the syncloop check: 5 minutes, or twice the resync interval when longer. */
-export const SYNC_LOOP_MIN_MS = 5 * 60_000;
-
-/**
- * upstream syncLoopHealthCheck: unhealthy once the syncLoop has not started an iteration within
- * max(2 × syncFrequency, 5 min). Before its first iteration it is healthy (a zero entry time).
- */
-export function syncLoopHealth(lastEntryMs: number | undefined, nowMs: number, syncFrequencyMs: number): string | undefined {
-  if (lastEntryMs === undefined) return undefined;
-  const limit = Math.max(2 * syncFrequencyMs, SYNC_LOOP_MIN_MS);
-  return nowMs > lastEntryMs + limit ? 'sync Loop took longer than expected' : undefined;
-}
-
 /**
  * `/healthz`: "ok" when every check passes (with `?verbose`, one `[+]name ok` line per check and
  * "healthz check passed"); else 500 with one line per check, the failed ones `[-]name failed:

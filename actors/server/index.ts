@@ -13,7 +13,8 @@
 import { channels, defaultPolicy, type ActorSpec } from '../../kernel/actor.ts';
 import { errText } from '../../kernel/log.ts';
 import { listenHttp, type Answer, type Listener } from './adapters.ts';
-import { healthzRoute, logCheck, ping, syncLoopHealth, type HealthCheck } from './health.ts';
+import { syncLoopHealth } from '../../protocols/messages/pod-worker.ts';
+import { healthzRoute, logCheck, ping, type HealthCheck } from './health.ts';
 import { createKubeletMetrics, type KubeletMetrics } from './metrics.ts';
 import { podList } from './pods.ts';
 

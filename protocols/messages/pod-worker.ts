@@ -82,3 +82,18 @@ export interface PodWorkerSummary {
   lastSyncError?: string;
 }
 export type PodWorkerStates = ReadonlyMap<string, PodWorkerSummary>;
+
+/** Upstream's minimum for the syncloop health check: 5 minutes, or twice the resync interval when longer. */
+export const SYNC_LOOP_MIN_MS = 5 * 60_000;
+
+/**
+ * What a reader of `syncLoop` may conclude from its silence (upstream syncLoopHealthCheck): the
+ * syncLoop is unhealthy once it has not started an iteration (a tick or housekeeping) within
+ * max(2 × syncFrequency, 5 min). Before its first iteration it is healthy. Read by the server's
+ * `/healthz/syncloop` and the systemd watchdog.
+ */
+export function syncLoopHealth(lastEntryMs: number | undefined, nowMs: number, syncFrequencyMs: number): string | undefined {
+  if (lastEntryMs === undefined) return undefined;
+  const limit = Math.max(2 * syncFrequencyMs, SYNC_LOOP_MIN_MS);
+  return nowMs > lastEntryMs + limit ? 'sync Loop took longer than expected' : undefined;
+}

@@ -33,7 +33,12 @@ before(async () => {
     endpoint: containerd.endpoint,
     rootDir: join(work, 'root'),
     nodeName: NODE,
-    args: [`--kubeconfig=${api.kubeconfigFor(NODE)}`, '--node-status-update-frequency=2s', '--node-labels=node.kubernetes.io/pool=spec'],
+    args: [
+      `--kubeconfig=${api.kubeconfigFor(NODE)}`, '--node-status-update-frequency=2s', '--node-labels=node.kubernetes.io/pool=spec',
+      // what kubeadm and cloud setups pass: a provider ID, registration taints, a dual-stack --node-ip
+      '--provider-id=kubelet-ts://spec/node-a', '--register-with-taints=dedicated=spec:NoSchedule', '--node-ip=127.0.0.1,::1',
+      '--pod-infra-container-image=registry.k8s.io/pause:3.10',
+    ],
   });
 });
 
@@ -74,7 +79,11 @@ describe('joining a cluster (real containerd, API server stand-in)', () => {
       ['PIDPressure', 'False', 'KubeletHasSufficientPID'],
       ['Ready', 'True', 'KubeletReady'],
     ]);
-    assert.deepEqual(node.status!.addresses!.map((a) => a.type), ['InternalIP', 'Hostname']);
+    assert.deepEqual(node.status!.addresses, [
+      { type: 'InternalIP', address: '127.0.0.1' }, { type: 'InternalIP', address: '::1' }, { type: 'Hostname', address: NODE },
+    ]);
+    assert.equal(node.spec?.providerID, 'kubelet-ts://spec/node-a');
+    assert.deepEqual(node.spec?.taints, [{ key: 'dedicated', value: 'spec', effect: 'NoSchedule' }]);
     assert.equal(node.status!.daemonEndpoints!.kubeletEndpoint!.Port, 10250);
     assert.equal(node.metadata.labels!['kubernetes.io/hostname'], NODE);
     assert.equal(node.metadata.labels!['kubernetes.io/os'], 'linux');

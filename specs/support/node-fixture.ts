@@ -25,7 +25,7 @@ export interface NodeFixture {
   /** A fresh static pod directory and kubelet root dir under the work directory. */
   dirs(): Promise<NodeDirs>;
   /** The real daemon on this containerd with these dirs (plus the fixture's default args), stopped after the test. */
-  daemon(dirs: NodeDirs, args?: string[]): Daemon;
+  daemon(dirs: NodeDirs, args?: string[], env?: Record<string, string>): Daemon;
   /** Anything else to stop after the test (an in-process kubelet). */
   track<T extends { stop(): Promise<unknown> }>(t: T): T;
 }
@@ -70,10 +70,10 @@ export function useNodeFixture(o: { node: string; prefix: string; daemonArgs?: s
       await mkdir(manifests);
       return { manifests, root: join(base, 'root') };
     },
-    daemon(dirs, args = []) {
+    daemon(dirs, args = [], env) {
       const d = startDaemon({
         endpoint: fixture.containerd.endpoint, manifestDir: dirs.manifests, rootDir: dirs.root, nodeName: o.node,
-        args: [...(o.daemonArgs ?? []), ...args],
+        args: [...(o.daemonArgs ?? []), ...args], ...(env ? { env } : {}),
       });
       stoppables.push(d);
       return d;

@@ -24,3 +24,9 @@ test('--bootstrap-kubeconfig with a missing --kubeconfig exits 1 naming TLS boot
   assert.match(all, /TLS bootstrap/);
   assert.doesNotMatch(all, /unknown flag/);
 });
+
+test('--runonce with --kubeconfig exits 1 before anything starts: runonce runs the static pods only', () => {
+  const r = spawnSync(cli, ['--runonce', '--kubeconfig=/nonexistent/kubelet.conf'], { encoding: 'utf8' });
+  assert.equal(r.status, 1);
+  assert.match(r.stdout + r.stderr, /--runonce runs the static pods only/);
+});

@@ -161,6 +161,21 @@ describe('node-status logic', () => {
       ['container runtime network not ready: NetworkReady=false NetworkPluginNotReady cni plugin not initialized']);
   });
 
+  it('initialNode: --provider-id is spec.providerID; --cloud-provider=external adds the uninitialized taint and the provided-node-ip annotation', () => {
+    const { node } = initialNode({
+      ...cfg, registerWithTaints: [{ key: 'dedicated', effect: 'NoExecute' }], providerID: 'aws:///eu-west-1a/i-0abc',
+      externalCloudProvider: true, nodeIPs: ['10.0.0.5', 'fd00::5'],
+    }, inputs());
+    assert.equal(node.spec?.providerID, 'aws:///eu-west-1a/i-0abc');
+    assert.deepEqual(node.spec?.taints, [
+      { key: 'dedicated', effect: 'NoExecute' },
+      { key: 'node.cloudprovider.kubernetes.io/uninitialized', value: 'true', effect: 'NoSchedule' },
+    ]);
+    assert.equal(node.metadata.annotations?.['alpha.kubernetes.io/provided-node-ip'], '10.0.0.5,fd00::5');
+    const plain = initialNode(cfg, inputs()).node;
+    assert.deepEqual(plain.spec, {}, 'no provider ID, no taints by default');
+  });
+
   it('initialNode: default labels + --node-labels, attach/detach annotation, the full status, Ready last', () => {
     const { node, events } = initialNode({ ...cfg, registerWithTaints: [{ key: 'dedicated', value: 'gpu', effect: 'NoSchedule' }] }, inputs());
     assert.deepEqual(node.metadata.labels, {

@@ -8,7 +8,8 @@ import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import '../../bin/channels.ts';
 import { server, type ServerDeps } from '../../actors/server/index.ts';
-import { healthzAnswer, logCheck, ping, SYNC_LOOP_MIN_MS, syncLoopHealth, type HealthCheck } from '../../actors/server/health.ts';
+import { healthzAnswer, logCheck, ping, type HealthCheck } from '../../actors/server/health.ts';
+import { SYNC_LOOP_MIN_MS, syncLoopHealth } from '../../protocols/messages/pod-worker.ts';
 import { startActor } from '../../kernel/testing.ts';
 import type { DesiredPods, PodStatuses, RuntimePods } from '../../protocols/messages/channels.ts';
 
