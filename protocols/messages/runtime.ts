@@ -71,7 +71,9 @@ export type WaitingReason =
   | 'InvalidImageName'
   | 'CreateContainerConfigError'
   | 'CreateContainerError'
-  | 'RunContainerError';
+  | 'RunContainerError'
+  /** A postStart hook failed: the container was killed (upstream ErrPostStartHook). */
+  | 'PostStartHookError';
 
 export interface ContainerWaiting {
   name: string;
