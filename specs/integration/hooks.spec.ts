@@ -6,12 +6,13 @@
 // that the container's own TERM trap looks for, so the container's log says whether SIGTERM came
 // after the hook. A failing postStart gives FailedPostStartHook and a restart. What happened is
 // read from containerd (attempts, the container's log file) and the API's store, not the kubelet.
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import type { Event } from '../../protocols/kube/api.ts';
 import type { Pod } from '../../protocols/kube/pod.ts';
-import { startApiServer, type ApiServer, type JsonObject } from '../support/apiserver/index.ts';
+import type { JsonObject } from '../support/apiserver/index.ts';
+import { useCluster } from '../support/cluster-node.ts';
 import { eventually } from '../support/daemon.ts';
 import { useNodeFixture } from '../support/node-fixture.ts';
 import { BUSYBOX_IMAGE } from '../support/images.ts';
@@ -20,15 +21,14 @@ const NODE = 'node-a';
 const NS = 'default';
 
 const node = useNodeFixture({ node: NODE, prefix: 'kts-hooks-' });
-let api: ApiServer;
+const cluster = useCluster(node, NODE);
 
-const getPod = (name: string) => api.store.get('pods', NS, name) as unknown as Pod | undefined;
-const cond = (p: Pod | undefined, type: string) => p?.status?.conditions?.find((c) => c.type === type);
+const getPod = (name: string) => cluster.api.store.get('pods', NS, name) as unknown as Pod | undefined;
 const events = (name: string) =>
-  (api.store.list('events', { namespace: NS }) as unknown as Event[]).filter((e) => e.involvedObject.name === name);
+  (cluster.api.store.list('events', { namespace: NS }) as unknown as Event[]).filter((e) => e.involvedObject.name === name);
 
 function createPod(name: string, spec: Record<string, unknown>): void {
-  api.store.create('pods', { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: NS }, spec: { nodeName: NODE, ...spec } } as unknown as JsonObject);
+  cluster.api.store.create('pods', { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: NS }, spec: { nodeName: NODE, ...spec } } as unknown as JsonObject);
 }
 
 async function instances(name: string) {
@@ -43,22 +43,9 @@ async function logLines(containerId: string): Promise<string[]> {
   return text.split('\n').filter((l) => l !== '').map((l) => l.split(' ').slice(3).join(' '));
 }
 
-before(async () => {
-  api = await startApiServer({ nodes: [NODE] });
-});
-
-after(async () => {
-  await api?.stop();
-});
-
-async function kubelet(): Promise<void> {
-  node.daemon(await node.dirs(), [`--kubeconfig=${api.kubeconfigFor(NODE)}`, '--node-status-update-frequency=2s']);
-  await eventually(() => cond(api.store.get('nodes', NODE) as unknown as Pod, 'Ready')?.status === 'True', 40_000, 'the Node Ready');
-}
-
 describe('lifecycle hooks (real containerd, API server stand-in)', () => {
   it('the documentation\'s lifecycle-demo: postStart writes /usr/share/message before the container is reported running; preStop runs before SIGTERM', async () => {
-    await kubelet();
+    await cluster.kubelet();
     // the main process prints the message once it is there, and on TERM says whether the preStop marker exists
     const main = [
       'trap \'if [ -f /tmp/prestop-ran ]; then echo "TERM after preStop"; else echo "TERM before preStop"; fi; exit 0\' TERM',
@@ -93,7 +80,7 @@ describe('lifecycle hooks (real containerd, API server stand-in)', () => {
     assert.equal(running.status?.phase, 'Running');
     await eventually(async () => (await logLines(c.id)).includes('Hello from the postStart handler'), 10_000, 'the container printed the message');
 
-    api.store.delete('pods', NS, 'lifecycle-demo');
+    cluster.api.store.delete('pods', NS, 'lifecycle-demo');
     await eventually(async () => (await node.cri.containerStatus(c.id)).state === 'CONTAINER_EXITED', 40_000, 'the container stopped');
     const st = await node.cri.containerStatus(c.id);
     assert.equal(st.exitCode, 0, 'the TERM trap ran: the container was stopped with SIGTERM, not killed');
@@ -105,7 +92,7 @@ describe('lifecycle hooks (real containerd, API server stand-in)', () => {
   });
 
   it('a failing postStart: FailedPostStartHook, the container killed and restarted', async () => {
-    await kubelet();
+    await cluster.kubelet();
     createPod('poststart-fails', {
       terminationGracePeriodSeconds: 2,
       containers: [{
