@@ -15,7 +15,9 @@
  *
  * Along the way it records upstream's Kubernetes events on the `events` channel (events.ts):
  * Pulling/Pulled/Failed/BackOff for images, Created, Started, Killing, Failed "Error: ..." and
- * BackOff for containers, SandboxChanged, FailedCreatePodSandBox and FailedKillPod for pods,
+ * BackOff for containers, FailedPostStartHook and FailedPreStopHook for the lifecycle hooks
+ * (hooks.ts: postStart after StartContainer, the sync waiting for it; preStop before every stop,
+ * within the grace) and LifecycleHTTPFallback, SandboxChanged, FailedCreatePodSandBox and FailedKillPod for pods,
  * MissingClusterDNS and DNSConfigForming while forming a pod's DNS (CheckLimitsForResolvConf on
  * the node at start), and one Warning `Failed` "Error: <fields>" per pod and list of fields
  * kubelet-ts does not support (said once, not on every sync: the list is a property of the spec,
@@ -633,7 +635,9 @@ export async function getPodStatus(
  * The grace period is a deadline for the whole pod, as when upstream stops them all at once: a
  * container that waited for a slot gets what is left of it (down to 0, SIGKILL at once), so a pod
  * of 1,000 containers that ignore SIGTERM takes one grace period plus the SIGKILLs, not 63 grace
- * periods. Without the pod (an orphan) its identity comes from the labels.
+ * periods. Without the pod (an orphan) its identity comes from the labels. Every running
+ * container's preStop hook starts at once as the kill begins (upstream's killContainer runs it
+ * before the container waits for its turn), within the grace; the container's stop waits for it.
  */
 async function killPodContainers(
   ctx: ActorContext<RuntimeDeps, typeof io>, cri: CriRuntime, limits: CriLimits, status: RuntimePodStatus, grace: number, pod: Pod | null,
