@@ -29,7 +29,7 @@ import { criDesc, criErrorText, isCriError } from '../../protocols/cri/errors.ts
 import type { ContainerStatus as CriContainerStatus, CriRuntime, PodSandboxConfig, PodSandboxStatus } from '../../protocols/cri/types.ts';
 import { isTerminalPhase, type Pod, type PodStatus } from '../../protocols/kube/pod.ts';
 import type {
-  ContainerWaiting, ProbeResults, RuntimeCommand, RuntimeHealth, RuntimePodStatus, RuntimeReply, SyncResult,
+  ContainerWaiting, ProbeResults, RuntimeCommand, RuntimeContainerStatus, RuntimeHealth, RuntimePodStatus, RuntimeReply, SyncResult,
 } from '../../protocols/messages/channels.ts';
 import type { ImagePort, PodNetworkFiles } from './adapters.ts';
 import { CrashBackoff } from './backoff.ts';
@@ -82,7 +82,36 @@ const MIN_GRACE_SECONDS = 2;
  * within `grace` seconds, then the stop. Answers whether a hook ran: its time was counted against
  * the grace, and the container gets at least MIN_GRACE_SECONDS after it.
  */
-type PreStop = (pod: Pod | null, c: { id: string; name: string; state: string }, grace: number, podIP: string, signal?: AbortSignal) => Promise<boolean>;
+type PreStop = (target: PreStopTarget | undefined, c: HookedContainer, grace: number, podIP: string, signal?: AbortSignal) => Promise<boolean>;
+
+interface PreStopTarget {
+  pod: Pod;
+  spec: Container;
+}
+
+/** A container to kill: its runtime status, or what a sync knows of it. */
+interface HookedContainer {
+  id: string;
+  name: string;
+  state: string;
+  preStop?: RuntimeContainerStatus['preStop'];
+}
+
+/**
+ * The pod and container a preStop runs for: the pod's spec, or for an orphan (no pod) what its
+ * annotations kept (upstream restoreSpecsFromContainerLabels). Undefined without a hook.
+ */
+function preStopTarget(pod: Pod | null, c: HookedContainer, status: Pick<RuntimePodStatus, 'uid' | 'name' | 'namespace'>): PreStopTarget | undefined {
+  if (pod) {
+    const spec = specOf(pod, c.name);
+    return spec?.lifecycle?.preStop ? { pod, spec } : undefined;
+  }
+  if (!c.preStop) return undefined;
+  const spec = { name: c.name, image: '', ports: c.preStop.ports, lifecycle: { preStop: c.preStop.handler } } as Container;
+  // (as upstream's restored pod, it lists no container: its events name an implicit one)
+  const restored = { metadata: { name: status.name, namespace: status.namespace, uid: status.uid }, spec: { containers: [] } } as unknown as Pod;
+  return { pod: restored, spec };
+}
 
 /** The runtime's node-wide bounds on CRI calls (limiter.ts), shared by every command. */
 interface CriLimits {
@@ -140,10 +169,10 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
      * behind and the stop goes on); its failure is a FailedPreStopHook Warning without the
      * handler's output. `signal` (a cancelled sync) stops the wait at once.
      */
-    const preStop: PreStop = async (pod, c, grace, podIP, signal) => {
-      const spec = pod ? specOf(pod, c.name) : undefined;
-      const h = spec?.lifecycle?.preStop;
-      if (!pod || !spec || !h || grace <= 0 || c.state !== 'CONTAINER_RUNNING') return false;
+    const preStop: PreStop = async (target, c, grace, podIP, signal) => {
+      const h = target?.spec.lifecycle?.preStop;
+      if (!target || !h || grace <= 0 || c.state !== 'CONTAINER_RUNNING') return false;
+      const { pod, spec } = target;
       const who = { pod: `${pod.metadata.namespace}/${pod.metadata.name}`, container: c.name, containerID: c.id };
       const giveUp = new AbortController();
       let abandoned = false;
@@ -172,9 +201,9 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
     };
 
     /** upstream killContainer: the preStop hook within the grace, then StopContainer with what is left. */
-    const killContainer = async (pod: Pod, c: { id: string; name: string; state: string }, grace: number, podIP: string, signal?: AbortSignal) => {
+    const killContainer = async (pod: Pod, c: HookedContainer, grace: number, podIP: string, signal?: AbortSignal) => {
       const began = ctx.clock.now();
-      const ran = await preStop(pod, c, grace, podIP, signal);
+      const ran = await preStop(preStopTarget(pod, c, pod.metadata), c, grace, podIP, signal);
       const left = ran ? Math.max(MIN_GRACE_SECONDS, grace - Math.floor((ctx.clock.now() - began) / 1000)) : grace;
       await limits.stops.run(() => cri.stopContainer(c.id, left), signal);
     };
@@ -649,10 +678,10 @@ async function killPodContainers(
   const podIP = sortPodIps(runtimePodIps(status), ctx.deps.hostIP)[0] ?? (pod?.spec.hostNetwork ? ctx.deps.hostIP ?? '' : '');
   // upstream: every container's preStop hook starts as the kill begins (its Killing event first),
   // a sidecar's too; each container then waits for its turn (terminationStages) and is stopped
-  const withHook = new Set(running.filter((c) => c.state === 'CONTAINER_RUNNING' && pod && specOf(pod, c.name)?.lifecycle?.preStop).map((c) => c.id));
   const hooks = new Map(running.map((c) => {
-    if (withHook.has(c.id) && grace > 0) events.killing(who, c.name);
-    return [c.id, preStop(pod, c, grace, podIP)] as const;
+    const target = preStopTarget(pod, c, status);
+    if (target && c.state === 'CONTAINER_RUNNING' && grace > 0) events.killing(who, c.name);
+    return [c.id, preStop(target, c, grace, podIP)] as const;
   }));
   let failed: unknown;
   for (const [i, stage] of terminationStages(pod, running).entries()) {

@@ -224,6 +224,20 @@ describe('runtime: preStop hooks', () => {
     assert.ok(reply(n)?.type === 'runtime.podKilled');
   });
 
+  it('an orphan (its pod no longer known) gets the hook its annotations kept, as upstream restores it', async (t) => {
+    const { a, clock, reply, sync, calls, hookEvents } = await setup();
+    t.after(() => a.stop());
+    const pod = mkPod('uid-orphan', { containers: [{ name: 'app', image: IMAGE, lifecycle: { preStop: { sleep: { seconds: 1 } } } }] });
+    await sync(pod);
+    a.bus.port('podWorkers').send('runtime', { type: 'runtime.killPod', uid: 'uid-orphan', seq: 99, pod: null, gracePeriodSeconds: 4 });
+    await clock.advanceAsync(0, settle);
+    assert.deepEqual(await calls(), ['StartContainer app'], 'the hook sleeps first');
+    await clock.advanceAsync(1000, settle);
+    assert.deepEqual(await calls(), ['StartContainer app', 'StopContainer app 3']);
+    assert.ok(reply(99)?.type === 'runtime.podKilled');
+    assert.equal(hookEvents().at(-1), 'Killing implicitly required container app: Stopping container app');
+  });
+
   it('a kill within a sync (the definition changed) runs the hook before the stop', async (t) => {
     const { a, clock, send, reply, sync, calls } = await setup();
     t.after(() => a.stop());
