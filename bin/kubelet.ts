@@ -63,8 +63,11 @@ export interface KubeletOptions {
    * fed by the caller as the `probeResults` view and `probe` messages).
    */
   prober?: ProbeRunner | null;
-  /** The lifecycle hooks' effects; replay injects one answering httpGet hooks from the recording. */
-  hooks?: LifecycleRunner;
+  /**
+   * The lifecycle hooks' effects, given the kubelet's CRI client (recorded with --record, so exec
+   * hooks are CRI calls); replay injects one answering httpGet hooks from the recording.
+   */
+  hooks?: (cri: CriRuntime) => LifecycleRunner;
   /** For jitter; specs pass a fixed one. */
   random?: () => number;
   onEscalate?: (reason: string) => void;
@@ -155,7 +158,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   const cri = recorder ? recorder.wrap(rawCri) : rawCri;
   const imageManager = new ImageManager({ images: cri, clock });
   // --record: each httpGet hook's answer, for replay (its exec hooks are CRI calls, recorded as such)
-  const rawHooks = opts.hooks ?? lifecycleRunner({ cri, clock });
+  const rawHooks = opts.hooks ? opts.hooks(cri) : lifecycleRunner({ cri, clock });
   const hooks = recorder ? recorder.wrap(rawHooks, 'hooks', ['httpGet']) : rawHooks;
   const prober = opts.prober === null ? undefined : opts.prober ?? probeRunner({ cri, clock, userAgent: probeUserAgent() });
 

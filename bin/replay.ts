@@ -359,7 +359,7 @@ export async function replayRecording(source: string | LoadedRecording | Record<
       // no prober: the recorded probe results stand in (below)
       prober: null,
       networkFiles: recordedNetworkFiles(h, s.records, clock, flags.rootDir),
-      hooks: recordedHooks(cri, s.records),
+      hooks: (recorded) => recordedHooks(recorded, s.records),
       periods: (h.periods ?? {}) as KubeletOptions['periods'],
       sources,
       // as the recorded cluster-mode kubelet, new API pods wait for the Node (recorded views, format 2)
