@@ -36,13 +36,13 @@ function held<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
   return { promise, resolve };
 }
 
-async function setup() {
+async function setup(hooks?: LifecycleRunner) {
   const clock = new VirtualClock(1_800_000_000_000);
   const cri = new FakeCri({ clock });
   cri.addImage(IMAGE);
   cri.addImage(IMAGE2);
   const images = new ImageManager({ images: cri, clock });
-  const a = await startActor(runtime, { cri, images, nodeName: 'node-a', podLogsDir: '/var/log/pods' }, { clock });
+  const a = await startActor(runtime, { cri, images, nodeName: 'node-a', podLogsDir: '/var/log/pods', ...(hooks ? { hooks } : {}) }, { clock });
   const replies = collect(a.bus, 'runtimeReply');
   const events = collect(a.bus, 'events');
   let seq = 0;
@@ -131,6 +131,30 @@ describe('runtime: postStart hooks', () => {
     // then the crash-loop backoff holds it
     const third = await sync(pod);
     assert.equal(third.waiting[0]?.reason, 'CrashLoopBackOff');
+  });
+
+  it('an HTTPS hook answered in plain HTTP: sent again over HTTP, a LifecycleHTTPFallback Warning on the pod', async (t) => {
+    const sent: string[] = [];
+    const runner: LifecycleRunner = {
+      exec: () => Promise.reject(new Error('unused')),
+      httpGet: (req) => {
+        sent.push(`${req.scheme}://${req.host}:${req.port}${req.path}`);
+        return Promise.resolve(req.scheme === 'https'
+          ? { kind: 'error', url: '', error: 'Get "https://10.88.0.2:8443/up": http: server gave HTTP response to HTTPS client', httpResponseToHttps: true }
+          : { kind: 'response', url: '', code: 204, body: '' });
+      },
+      close: () => Promise.resolve(),
+    };
+    const { a, sync, events } = await setup(runner);
+    t.after(() => a.stop());
+    const pod = mkPod('uid-tls', { containers: [{ name: 'app', image: IMAGE, lifecycle: { postStart: { httpGet: { scheme: 'HTTPS', port: 8443, path: '/up' } } } }] });
+    const r = await sync(pod);
+    assert.deepEqual(r.waiting, []);
+    assert.deepEqual(sent, ['https://10.88.0.2:8443/up', 'http://10.88.0.2:8443/up'], 'the pod IP by default');
+    const fallback = events.find((e) => e.reason === 'LifecycleHTTPFallback');
+    assert.equal(fallback?.eventType, 'Warning');
+    assert.equal(fallback?.involvedObject.kind, 'Pod');
+    assert.equal(fallback?.message, 'request to HTTPS lifecycle hook 10.88.0.2:8443 got HTTP response, retry with HTTP succeeded');
   });
 
   it('a tcpSocket hook is not run, as upstream: it fails', async (t) => {
