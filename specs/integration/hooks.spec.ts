@@ -43,6 +43,25 @@ async function logLines(containerId: string): Promise<string[]> {
   return text.split('\n').filter((l) => l !== '').map((l) => l.split(' ').slice(3).join(' '));
 }
 
+/**
+ * Deletes the pod and answers its container's final status and log once stopped. The kubelet's
+ * own DELETE (after the final status) fails meanwhile, so the pod stays configured and its
+ * stopped container stays in containerd to be read; then the pod may go.
+ */
+async function deleteAndRead(pod: string, id: string) {
+  const hold = cluster.api.faults.set({ mode: 'status500', resource: 'pods', verb: 'delete', user: `system:node:${NODE}` });
+  try {
+    cluster.api.store.delete('pods', NS, pod);
+    const st = await eventually(async () => {
+      const x = await node.cri.containerStatus(id);
+      return x.state === 'CONTAINER_EXITED' ? x : undefined;
+    }, 40_000, `${pod}: the container stopped`);
+    return { st, lines: await logLines(id) };
+  } finally {
+    hold.clear();
+  }
+}
+
 describe('lifecycle hooks (real containerd, API server stand-in)', () => {
   it('the documentation\'s lifecycle-demo: postStart writes /usr/share/message before the container is reported running; preStop runs before SIGTERM', async () => {
     await cluster.kubelet();
@@ -80,15 +99,35 @@ describe('lifecycle hooks (real containerd, API server stand-in)', () => {
     assert.equal(running.status?.phase, 'Running');
     await eventually(async () => (await logLines(c.id)).includes('Hello from the postStart handler'), 10_000, 'the container printed the message');
 
-    cluster.api.store.delete('pods', NS, 'lifecycle-demo');
-    await eventually(async () => (await node.cri.containerStatus(c.id)).state === 'CONTAINER_EXITED', 40_000, 'the container stopped');
-    const st = await node.cri.containerStatus(c.id);
+    const { st, lines } = await deleteAndRead('lifecycle-demo', c.id);
     assert.equal(st.exitCode, 0, 'the TERM trap ran: the container was stopped with SIGTERM, not killed');
-    const lines = await logLines(c.id);
     assert.ok(lines.includes('TERM after preStop'), `the container saw the preStop marker when TERM came: ${JSON.stringify(lines)}`);
     const killing = events('lifecycle-demo').find((e) => e.reason === 'Killing');
     assert.equal(killing?.message, 'Stopping container lifecycle-demo-container');
     assert.ok(!events('lifecycle-demo').some((e) => /Hook/.test(e.reason)), 'no hook failed');
+  });
+
+  it('an httpGet preStop reaches the container on the pod IP and a named port before it is stopped', async () => {
+    await cluster.kubelet();
+    createPod('prestop-http', {
+      // httpd as PID 1 ignores SIGTERM: the grace ends with SIGKILL
+      terminationGracePeriodSeconds: 3,
+      containers: [{
+        name: 'web',
+        image: BUSYBOX_IMAGE,
+        imagePullPolicy: 'IfNotPresent',
+        // busybox httpd in the foreground, logging each request (-vv) to the container's log
+        command: ['sh', '-c', 'mkdir -p /www && echo bye > /www/bye && exec httpd -f -vv -p 8080 -h /www'],
+        ports: [{ name: 'http', containerPort: 8080 }],
+        lifecycle: { preStop: { httpGet: { path: '/bye', port: 'http', httpHeaders: [{ name: 'X-Reason', value: 'prestop' }] } } },
+      }],
+    });
+    await eventually(() => getPod('prestop-http')?.status?.containerStatuses?.[0]?.state?.running, 60_000, 'prestop-http running in the API');
+    const [c] = await instances('prestop-http');
+    assert.ok(c);
+    const { lines } = await deleteAndRead('prestop-http', c.id);
+    assert.ok(lines.some((l) => l.includes('/bye')), `the hook's request is in the server's log: ${JSON.stringify(lines)}`);
+    assert.ok(!events('prestop-http').some((e) => e.reason === 'FailedPreStopHook'), 'the hook succeeded');
   });
 
   it('a failing postStart: FailedPostStartHook, the container killed and restarted', async () => {
