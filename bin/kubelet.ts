@@ -36,6 +36,7 @@ import { podSourceApi } from '../actors/pod-source-api/index.ts';
 import { podWorkers } from '../actors/pod-workers/index.ts';
 import { podWorkerMachine } from '../actors/pod-workers/machine.ts';
 import { probeRunner, type ProbeRunner } from '../actors/probes/adapters.ts';
+import { lifecycleRunner, type LifecycleRunner } from '../adapters/handlers/lifecycle.ts';
 import { probes } from '../actors/probes/index.ts';
 import { nodePodNetworkFiles, type PodNetworkFiles } from '../actors/runtime/adapters.ts';
 import { runtime } from '../actors/runtime/index.ts';
@@ -65,6 +66,11 @@ export interface KubeletOptions {
    * fed by the caller as the `probeResults` view and `probe` messages).
    */
   prober?: ProbeRunner | null;
+  /**
+   * The lifecycle hooks' effects, given the kubelet's CRI client (recorded with --record, so exec
+   * hooks are CRI calls); replay injects one answering httpGet hooks from the recording.
+   */
+  hooks?: (cri: CriRuntime) => LifecycleRunner;
   /** For jitter; specs pass a fixed one. */
   random?: () => number;
   onEscalate?: (reason: string) => void;
@@ -156,6 +162,9 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   const networkFiles = filesPort && recorder ? recorder.wrap(filesPort, 'files', ['readResolvConf']) : filesPort;
   const cri = recorder ? recorder.wrap(rawCri) : rawCri;
   const imageManager = new ImageManager({ images: cri, clock });
+  // --record: each httpGet hook's answer, for replay (its exec hooks are CRI calls, recorded as such)
+  const rawHooks = opts.hooks ? opts.hooks(cri) : lifecycleRunner({ cri, clock });
+  const hooks = recorder ? recorder.wrap(rawHooks, 'hooks', ['httpGet']) : rawHooks;
   const prober = opts.prober === null ? undefined : opts.prober ?? probeRunner({ cri, clock, userAgent: probeUserAgent() });
 
   // Cluster mode: like upstream, one client for the kubelet's own requests (kubeAPIQPS/Burst),
@@ -214,6 +223,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       networkFiles,
       podLogsDir: flags.podLogsDir,
       statusPeriodMs: opts.periods?.runtimeStatusMs,
+      hooks,
     }),
     child(images, { images: cri }),
     // pod log directories of pods that are gone; a kubelet on injected pod sources (replay, specs)

@@ -39,6 +39,10 @@ import { DEFAULT_FLAGS, type KubeletFlags } from './flags.ts';
 import { createKubelet, type KubeletOptions } from './kubelet.ts';
 import { restoreHashes } from './record-redaction.ts';
 import type { Node } from '../protocols/kube/api.ts';
+import type { CriRuntime } from '../protocols/cri/types.ts';
+import { execInContainer } from '../adapters/handlers/exec.ts';
+import { handlerUrl, type HttpGetRequest, type HttpGetResult } from '../adapters/handlers/http.ts';
+import type { LifecycleRunner } from '../adapters/handlers/lifecycle.ts';
 
 export interface ReplayResult {
   identical: boolean;
@@ -129,6 +133,30 @@ function recordedNetworkFiles(header: Record<string, unknown>, records: readonly
     readNodeHosts: () => Promise.resolve(''),
     writePodHostsFile: (uid) => Promise.resolve(podHostsFilePath(rootDir, uid)),
     removePodHostsFile: () => Promise.resolve(),
+  };
+}
+
+/**
+ * The lifecycle hooks, replayed: an exec hook is a CRI call (answered by the replayed runtime);
+ * an httpGet hook gets what the recorded one to the same URL got, in order (no request is sent:
+ * the recorded pod IPs are not this machine's), or an error when the recording has none.
+ */
+function recordedHooks(cri: CriRuntime, records: readonly Record<string, unknown>[]): LifecycleRunner {
+  const urls = new Map<unknown, string>();
+  const answers = new Map<string, HttpGetResult[]>();
+  for (const r of records) {
+    if (r.k === 'hooks' && r.m === 'httpGet') urls.set(r.id, handlerUrl((r.args as [HttpGetRequest])[0]));
+    const url = urls.get(r.id);
+    if (url !== undefined && r.k === 'hooks.ok') answers.set(url, [...(answers.get(url) ?? []), r.res as HttpGetResult]);
+  }
+  return {
+    exec: (id, cmd) => execInContainer(cri, id, cmd, 0),
+    httpGet: (req) => {
+      const url = handlerUrl(req);
+      const a = answers.get(url)?.shift();
+      return Promise.resolve(a ?? { kind: 'error', url, error: `Get ${JSON.stringify(url)}: not answered in the recording`, httpResponseToHttps: false });
+    },
+    close: () => Promise.resolve(),
   };
 }
 
@@ -331,6 +359,7 @@ export async function replayRecording(source: string | LoadedRecording | Record<
       // no prober: the recorded probe results stand in (below)
       prober: null,
       networkFiles: recordedNetworkFiles(h, s.records, clock, flags.rootDir),
+      hooks: (recorded) => recordedHooks(recorded, s.records),
       periods: (h.periods ?? {}) as KubeletOptions['periods'],
       sources,
       // as the recorded cluster-mode kubelet, new API pods wait for the Node (recorded views, format 2)

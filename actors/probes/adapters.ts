@@ -5,22 +5,21 @@
  * - exec: CRI ExecSync with the timeout; exit 0 success, else failure; a timeout is a failure
  *   ("command ... timed out"); any other CRI error is unknown (the prober could not tell).
  *   Output: stdout then stderr, at most 10 KiB.
- * - httpGet: undici, GET, no connection reuse (upstream DisableKeepAlives), TLS without
- *   verification for HTTPS (as upstream). 200–399 success; a 3xx that ends the redirects
- *   (another host) is a warning (success with a ProbeWarning event); same-host redirects are
- *   followed, at most 10. The body is read up to 10 KiB. Transport errors are failures.
+ * - httpGet: the handlers' HTTP client (adapters/handlers/http.ts, shared with the lifecycle
+ *   hooks: no connection reuse, TLS without verification, same-host redirects followed, at most
+ *   10, the body read up to 10 KiB). 200–399 success; a 3xx that ends the redirects (another
+ *   host) is a warning (success with a ProbeWarning event). Transport errors are failures.
  * - tcpSocket: a connection within the timeout is success, closed at once.
  * - grpc: grpc.health.v1 Health/Check with the service name; SERVING is success.
  */
 import * as grpc from '@grpc/grpc-js';
 import { connect } from 'node:net';
-import { Agent, request } from 'undici';
 import type { Clock } from '../../kernel/clock.ts';
-import { errText } from '../../kernel/log.ts';
-import { isCriError } from '../../protocols/cri/errors.ts';
+import { dialError, httpGetter, joinHostPort, type HttpGetRequest } from '../../adapters/handlers/http.ts';
+import { execInContainer } from '../../adapters/handlers/exec.ts';
 import type { RuntimeService } from '../../protocols/cri/types.ts';
 import type { Container, Probe } from '../../protocols/kube/pod.ts';
-import { resolveContainerPort } from './machine.ts';
+import { resolveContainerPort } from '../../protocols/kube/handlers.ts';
 import {
   decodeHealthCheckResponse,
   encodeHealthCheckRequest,
@@ -28,25 +27,12 @@ import {
   type ServingStatus,
 } from '../../protocols/grpc/health.ts';
 
-/** upstream maxReadLength / maxRespBodyLength. */
-export const MAX_OUTPUT_BYTES = 10 * 1024;
-/** upstream: Go's default client stops after 10 redirects. */
-export const MAX_REDIRECTS = 10;
-
 /** upstream probe.Result. `unknown` carries the error: the result is thrown away. */
 export type Outcome =
   | { result: 'success' | 'warning' | 'failure'; output: string }
   | { result: 'unknown'; error: string };
 
-export interface HttpProbeRequest {
-  /** http or https */
-  scheme: string;
-  host: string;
-  port: number;
-  path: string;
-  /** In order; a repeated name is sent repeatedly. `Host` sets the request's host. */
-  headers: readonly { name: string; value: string }[];
-}
+export type HttpProbeRequest = HttpGetRequest;
 
 export interface ProbeRunner {
   exec(containerId: string, cmd: readonly string[], timeoutSeconds: number): Promise<Outcome>;
@@ -63,127 +49,27 @@ export interface ProbeRunnerDeps {
   userAgent: string;
 }
 
-/** Go's net.JoinHostPort. */
-export function joinHostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-/** upstream formatURL: scheme://host:port + path (a path without a leading slash gets one). */
-export function probeUrl(r: Pick<HttpProbeRequest, 'scheme' | 'host' | 'port' | 'path'>): string {
-  const path = r.path.startsWith('/') ? r.path : `/${r.path}`;
-  return `${r.scheme}://${joinHostPort(r.host, r.port)}${path}`;
-}
-
-function cap(b: Buffer): string {
-  return (b.length > MAX_OUTPUT_BYTES ? b.subarray(0, MAX_OUTPUT_BYTES) : b).toString('utf8');
-}
-
-/** A deadline on the Clock: `signal` aborts when it passes. */
-function deadline(clock: Clock, ms: number): { signal: AbortSignal; expired: () => boolean; clear: () => void } {
-  const ac = new AbortController();
-  let expired = false;
-  const id = clock.setTimeout(() => {
-    expired = true;
-    ac.abort(new Error('timeout'));
-  }, ms);
-  return { signal: ac.signal, expired: () => expired, clear: () => clock.clearTimeout(id) };
-}
-
-/** Go's dial error text for a Node socket error. */
-function dialError(addr: string, e: unknown, timedOut: boolean): string {
-  if (timedOut) return `dial tcp ${addr}: i/o timeout`;
-  const code = (e as { code?: string })?.code ?? (e as { cause?: { code?: string } })?.cause?.code;
-  if (code === 'ECONNREFUSED') return `dial tcp ${addr}: connect: connection refused`;
-  if (code === 'EHOSTUNREACH') return `dial tcp ${addr}: connect: no route to host`;
-  if (code === 'ENETUNREACH') return `dial tcp ${addr}: connect: network is unreachable`;
-  return `dial tcp ${addr}: ${errText((e as { cause?: unknown })?.cause ?? e)}`;
-}
-
 export function probeRunner(deps: ProbeRunnerDeps): ProbeRunner {
   const { cri, clock, userAgent } = deps;
   // upstream: InsecureSkipVerify for HTTPS probes; keep-alives off (each request closes: reset)
-  const agent = new Agent({ connect: { rejectUnauthorized: false } });
+  const http = httpGetter(clock);
 
   async function exec(containerId: string, cmd: readonly string[], timeoutSeconds: number): Promise<Outcome> {
-    try {
-      const r = await cri.execSync(containerId, [...cmd], timeoutSeconds);
-      const output = cap(Buffer.concat([r.stdout, r.stderr]));
-      return { result: r.exitCode === 0 ? 'success' : 'failure', output };
-    } catch (e) {
-      if (isCriError(e, 'DeadlineExceeded'))
-        return { result: 'failure', output: `command ${JSON.stringify(cmd.join(' '))} timed out` };
-      return { result: 'unknown', error: errText(e) };
-    }
+    const r = await execInContainer(cri, containerId, cmd, timeoutSeconds);
+    if (r.kind === 'done') return { result: r.exitCode === 0 ? 'success' : 'failure', output: r.output };
+    if (r.kind === 'timeout') return { result: 'failure', output: `command ${JSON.stringify(cmd.join(' '))} timed out` };
+    return { result: 'unknown', error: r.error };
   }
 
   async function httpGet(req: HttpProbeRequest, timeoutMs: number): Promise<Outcome> {
-    const headers: [string, string][] = [];
-    const has = (n: string) => req.headers.some((h) => h.name.toLowerCase() === n);
-    if (!has('user-agent')) headers.push(['user-agent', userAgent]);
-    if (!has('accept')) headers.push(['accept', '*/*']);
-    for (const h of req.headers) {
-      // upstream: an explicitly empty Accept removes the default
-      if (h.name.toLowerCase() === 'accept' && h.value === '') continue;
-      headers.push([h.name.toLowerCase() === 'host' ? 'host' : h.name, h.value]);
+    const r = await http.get(req, { userAgent, timeoutMs });
+    if (r.kind === 'error') return { result: 'failure', output: r.error };
+    if (r.code >= 200 && r.code < 400) {
+      if (r.code >= 300) return { result: 'warning', output: `Probe terminated redirects, Response body: ${r.body}` };
+      return { result: 'success', output: r.body };
     }
-    const d = deadline(clock, timeoutMs);
-    let url = probeUrl(req);
-    const firstHost = new URL(url).hostname;
-    try {
-      for (let redirects = 0; ; redirects++) {
-        let res;
-        try {
-          res = await request(url, {
-            method: 'GET',
-            headers: headers.flat(),
-            dispatcher: agent,
-            signal: d.signal,
-            reset: true,
-          });
-        } catch (e) {
-          const u = new URL(url);
-          const addr = joinHostPort(
-            u.hostname.replace(/^\[|\]$/g, ''),
-            Number(u.port || (u.protocol === 'https:' ? 443 : 80)),
-          );
-          if (d.expired())
-            return {
-              result: 'failure',
-              output: `Get ${JSON.stringify(url)}: context deadline exceeded (Client.Timeout exceeded while awaiting headers)`,
-            };
-          return { result: 'failure', output: `Get ${JSON.stringify(url)}: ${dialError(addr, e, false)}` };
-        }
-        const code = res.statusCode;
-        const location = res.headers.location;
-        if (code >= 300 && code < 400 && typeof location === 'string' && location !== '' && code !== 304) {
-          const next = new URL(location, url);
-          if (next.hostname === firstHost) {
-            await res.body.dump();
-            if (redirects + 1 >= MAX_REDIRECTS)
-              return { result: 'failure', output: `Get ${JSON.stringify(next.href)}: stopped after 10 redirects` };
-            url = next.href;
-            continue;
-          }
-          // another host: the redirect ends here (upstream ErrUseLastResponse)
-        }
-        const body = await readAtMost(res.body, MAX_OUTPUT_BYTES);
-        if (code >= 200 && code < 400) {
-          if (code >= 300) return { result: 'warning', output: `Probe terminated redirects, Response body: ${body}` };
-          return { result: 'success', output: body };
-        }
-        // upstream: the message must not carry the body (#99425)
-        return { result: 'failure', output: `HTTP probe failed with statuscode: ${code}` };
-      }
-    } catch (e) {
-      if (d.expired())
-        return {
-          result: 'failure',
-          output: `Get ${JSON.stringify(url)}: context deadline exceeded (Client.Timeout exceeded while reading body)`,
-        };
-      return { result: 'failure', output: `Get ${JSON.stringify(url)}: ${errText(e)}` };
-    } finally {
-      d.clear();
-    }
+    // upstream: the message must not carry the body (#99425)
+    return { result: 'failure', output: `HTTP probe failed with statuscode: ${r.code}` };
   }
 
   function tcp(host: string, port: number, timeoutMs: number): Promise<Outcome> {
@@ -254,23 +140,8 @@ export function probeRunner(deps: ProbeRunnerDeps): ProbeRunner {
     httpGet,
     tcp,
     grpc: grpcCheck,
-    close: () => agent.close(),
+    close: () => http.close(),
   };
-}
-
-/** upstream ReadAtMost: the body up to `limit` bytes; the rest is not read. */
-async function readAtMost(body: AsyncIterable<Buffer> & { destroy(): unknown }, limit: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const chunk of body) {
-    chunks.push(chunk);
-    n += chunk.length;
-    if (n >= limit) {
-      body.destroy();
-      break;
-    }
-  }
-  return cap(Buffer.concat(chunks));
 }
 
 /**

@@ -262,20 +262,6 @@ export function probedContainers(pod: Pod): { container: Container; probeType: P
   return out;
 }
 
-/** upstream ResolveContainerPort: a number, or a container port's name (or a number as a string). */
-export function resolveContainerPort(port: number | string, c: Container): { port: number } | { error: string } {
-  let n: number;
-  if (typeof port === 'number') n = port;
-  else {
-    const named = (c.ports ?? []).find((p) => p.name === port);
-    if (named) n = named.containerPort;
-    else if (/^-?\d+$/.test(port)) n = Number(port);
-    else return { error: `port ${port} not found` };
-  }
-  if (n > 0 && n < 65536) return { port: n };
-  return { error: `invalid port number: ${n}` };
-}
-
 /** The runtime id in a v1 containerID (`containerd://<id>`). */
 export function runtimeContainerId(containerID: string | undefined): string {
   if (!containerID) return '';

@@ -12,6 +12,8 @@
  *                                       ("Container NAME definition changed, will be restarted")
  *              BackOff (Warning)        "Back-off restarting failed container NAME in pod NAME_NS(UID)"
  *              Failed (Warning)         "Error: <cause>" for image, config, create and start failures
+ *              FailedPostStartHook, FailedPreStopHook (Warning)  "PostStartHook failed", "PreStopHook failed"
+ *   pod        LifecycleHTTPFallback (Warning)  "request to HTTPS lifecycle hook H:P got HTTP response, retry with HTTP succeeded"
  *              + the image events (Pulling, Pulled, Failed, BackOff, ...) via the ImageManager's sink.
  *
  * Container events carry fieldPath spec.containers{NAME} (or initContainers); for a container

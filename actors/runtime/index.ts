@@ -15,7 +15,9 @@
  *
  * Along the way it records upstream's Kubernetes events on the `events` channel (events.ts):
  * Pulling/Pulled/Failed/BackOff for images, Created, Started, Killing, Failed "Error: ..." and
- * BackOff for containers, SandboxChanged, FailedCreatePodSandBox and FailedKillPod for pods,
+ * BackOff for containers, FailedPostStartHook and FailedPreStopHook for the lifecycle hooks
+ * (hooks.ts: postStart after StartContainer, the sync waiting for it; preStop before every stop,
+ * within the grace) and LifecycleHTTPFallback, SandboxChanged, FailedCreatePodSandBox and FailedKillPod for pods,
  * MissingClusterDNS and DNSConfigForming while forming a pod's DNS (CheckLimitsForResolvConf on
  * the node at start), and one Warning `Failed` "Error: <fields>" per pod and list of fields
  * kubelet-ts does not support (said once, not on every sync: the list is a property of the spec,
@@ -27,7 +29,7 @@ import { criDesc, criErrorText, isCriError } from '../../protocols/cri/errors.ts
 import type { ContainerStatus as CriContainerStatus, CriRuntime, PodSandboxConfig, PodSandboxStatus } from '../../protocols/cri/types.ts';
 import { isTerminalPhase, type Pod, type PodStatus } from '../../protocols/kube/pod.ts';
 import type {
-  ContainerWaiting, ProbeResults, RuntimeCommand, RuntimeHealth, RuntimePodStatus, RuntimeReply, SyncResult,
+  ContainerWaiting, ProbeResults, RuntimeCommand, RuntimeContainerStatus, RuntimeHealth, RuntimePodStatus, RuntimeReply, SyncResult,
 } from '../../protocols/messages/channels.ts';
 import type { ImagePort, PodNetworkFiles } from './adapters.ts';
 import { CrashBackoff } from './backoff.ts';
@@ -43,6 +45,9 @@ import { backoffByPod } from './inspect.ts';
 import { generateApiPodStatus, runtimePodIps, sortPodIps } from './pod-status.ts';
 import { errText } from '../../kernel/log.ts';
 import { formatUnsupportedFields } from '../../protocols/kube/fields.ts';
+import { lifecycleRunner, type LifecycleRunner } from '../../adapters/handlers/lifecycle.ts';
+import { runLifecycleHandler } from './hooks.ts';
+import type { Container } from '../../protocols/kube/pod.ts';
 
 export interface RuntimeDeps {
   cri: CriRuntime;
@@ -60,12 +65,53 @@ export interface RuntimeDeps {
   networkFiles?: PodNetworkFiles;
   /** Upstream checks runtime health every 5s. */
   statusPeriodMs?: number;
+  /** The lifecycle hooks' exec and HTTP effects; default: ExecSync on `cri` and the handlers' HTTP client. */
+  hooks?: LifecycleRunner;
 }
 
 const HEALTH_MAX_BACKOFF_MS = 30_000;
 const DEFAULT_DNS: DnsSettings = { clusterDns: [], clusterDomain: '', resolvConf: '/etc/resolv.conf' };
-/** upstream minimumGracePeriodInSeconds, for the sidecars stopped after the regular containers. */
-const MIN_SIDECAR_GRACE_SECONDS = 2;
+/**
+ * upstream minimumGracePeriodInSeconds: what a container is left to stop after its preStop hook,
+ * and what a sidecar stopped after the regular containers gets (never more than the grace there).
+ */
+const MIN_GRACE_SECONDS = 2;
+
+/**
+ * upstream killContainer with its preStop hook: the hook (if the container has one and runs)
+ * within `grace` seconds, then the stop. Answers whether a hook ran: its time was counted against
+ * the grace, and the container gets at least MIN_GRACE_SECONDS after it.
+ */
+type PreStop = (target: PreStopTarget | undefined, c: HookedContainer, grace: number, podIP: string, signal?: AbortSignal) => Promise<boolean>;
+
+interface PreStopTarget {
+  pod: Pod;
+  spec: Container;
+}
+
+/** A container to kill: its runtime status, or what a sync knows of it. */
+interface HookedContainer {
+  id: string;
+  name: string;
+  state: string;
+  preStop?: RuntimeContainerStatus['preStop'];
+}
+
+/**
+ * The pod and container a preStop runs for: the pod's spec, or for an orphan (no pod) what its
+ * annotations kept (upstream restoreSpecsFromContainerLabels). Undefined without a hook.
+ */
+function preStopTarget(pod: Pod | null, c: HookedContainer, status: Pick<RuntimePodStatus, 'uid' | 'name' | 'namespace'>): PreStopTarget | undefined {
+  if (pod) {
+    const spec = specOf(pod, c.name);
+    return spec?.lifecycle?.preStop ? { pod, spec } : undefined;
+  }
+  if (!c.preStop) return undefined;
+  const spec = { name: c.name, image: '', ports: c.preStop.ports, lifecycle: { preStop: c.preStop.handler } } as Container;
+  // (as upstream's restored pod, it lists no container: its events name an implicit one)
+  const restored = { metadata: { name: status.name, namespace: status.namespace, uid: status.uid }, spec: { containers: [] } } as unknown as Pod;
+  return { pod: restored, spec };
+}
 
 /** The runtime's node-wide bounds on CRI calls (limiter.ts), shared by every command. */
 interface CriLimits {
@@ -112,6 +158,55 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
     ctx.bus.publish('runtimeHealth', health);
 
     const events = runtimeRecorder((r) => ctx.bus.send('events', r));
+    const hookRunner = ctx.deps.hooks ?? lifecycleRunner({ cri, clock: ctx.clock });
+
+    /** upstream: the LifecycleHTTPFallback event, a Warning on the pod. */
+    const fellBack = (pod: Pod, where: string) => events.pod(pod, 'Warning', EventReason.LifecycleHTTPFallback,
+      `request to HTTPS lifecycle hook ${where} got HTTP response, retry with HTTP succeeded`);
+
+    /**
+     * upstream executePreStopHook: the hook runs for at most `grace` seconds (then it is left
+     * behind and the stop goes on); its failure is a FailedPreStopHook Warning without the
+     * handler's output. `signal` (a cancelled sync) stops the wait at once.
+     */
+    const preStop: PreStop = async (target, c, grace, podIP, signal) => {
+      const h = target?.spec.lifecycle?.preStop;
+      if (!target || !h || grace <= 0 || c.state !== 'CONTAINER_RUNNING') return false;
+      const { pod, spec } = target;
+      const who = { pod: `${pod.metadata.namespace}/${pod.metadata.name}`, container: c.name, containerID: c.id };
+      const giveUp = new AbortController();
+      let abandoned = false;
+      const hook = runLifecycleHandler(hookRunner, ctx.clock, pod, spec, h, { containerId: c.id, podIP, signal: giveUp.signal }).then((o) => {
+        if (abandoned) return;
+        if (o.ok && o.fellBack) fellBack(pod, o.fellBack);
+        if (o.ok) return;
+        ctx.log.warn('PreStop hook failed', { ...who, error: o.message });
+        events.container(pod, c.name, 'Warning', EventReason.FailedPreStopHook, 'PreStopHook failed');
+      });
+      let timer: ReturnType<typeof ctx.clock.setTimeout> | undefined;
+      const expired = new Promise<'expired'>((resolve) => {
+        timer = ctx.clock.setTimeout(() => resolve('expired'), grace * 1000);
+      });
+      try {
+        const first = await (signal ? unlessAborted(Promise.race([hook, expired]), signal) : Promise.race([hook, expired]));
+        if (first === 'expired') {
+          abandoned = true;
+          ctx.log.info('PreStop hook not completed in grace period', { ...who, gracePeriod: grace }, 2);
+        }
+      } finally {
+        ctx.clock.clearTimeout(timer!);
+        if (abandoned || signal?.aborted) giveUp.abort();
+      }
+      return true;
+    };
+
+    /** upstream killContainer: the preStop hook within the grace, then StopContainer with what is left. */
+    const killContainer = async (pod: Pod, c: HookedContainer, grace: number, podIP: string, signal?: AbortSignal) => {
+      const began = ctx.clock.now();
+      const ran = await preStop(preStopTarget(pod, c, pod.metadata), c, grace, podIP, signal);
+      const left = ran ? Math.max(MIN_GRACE_SECONDS, grace - Math.floor((ctx.clock.now() - began) / 1000)) : grace;
+      await limits.stops.run(() => cri.stopContainer(c.id, left), signal);
+    };
 
     const reply = (r: RuntimeReply) => {
       if (!ctx.stopped) ctx.bus.send('runtimeReply', r);
@@ -195,7 +290,7 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
         if (actions.killPod) {
           boundary();
           performed.push('killPod');
-          await killPodContainers(ctx, cri, limits, status, grace, pod, events);
+          await killPodContainers(ctx, cri, limits, status, grace, pod, events, preStop);
         }
         let sandboxId = actions.sandboxId;
         // upstream SyncPod: the pod's IPs as its status has them (a host-network pod's are the node's)
@@ -229,7 +324,8 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
           performed.push(`kill ${why.name}: ${why.message}`);
           boundary();
           events.killing(pod, why.name, why.message);
-          await limits.stops.run(() => cri.stopContainer(id, killGrace(pod, why, grace)), signal);
+          const state = status.containers.find((c) => c.id === id)?.state ?? '';
+          await killContainer(pod, { id, name: why.name, state }, killGrace(pod, why, grace), podIP, signal);
         }
         if (sandboxId) {
           const toStart = [
@@ -241,7 +337,8 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
             if (w.reason === 'CrashLoopBackOff') events.container(pod, w.name, 'Warning', EventReason.BackOffStartContainer, backOffRestartingMessage(pod, w.name));
           }
           const failed = (name: string, cause: string) => events.container(pod, name, 'Warning', EventReason.FailedToCreateContainer, `Error: ${cause}`);
-          const start = async (name: string, id: string): Promise<void> => {
+          const start = async (container: Container, id: string): Promise<void> => {
+            const name = container.name;
             try {
               // A container created just before the kill came is left created, never started;
               // the kill stops it (it counts CONTAINER_CREATED as running).
@@ -254,6 +351,24 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
               return;
             }
             events.container(pod, name, 'Normal', EventReason.StartedContainer, `Started container ${name}`);
+            const hook = container.lifecycle?.postStart;
+            if (!hook) return;
+            // upstream: the sync waits for the hook, so the container is not reported running before it ends
+            performed.push(`postStart ${name}`);
+            const o = await unlessAborted(runLifecycleHandler(hookRunner, ctx.clock, pod, container, hook, { containerId: id, podIP, signal }), signal);
+            if (o.ok && o.fellBack) fellBack(pod, o.fellBack);
+            if (o.ok) return;
+            ctx.log.warn('Failed to execute PostStartHook', { pod: `${namespace}/${pod.metadata.name}`, uid, container: name, containerID: id, error: o.message });
+            events.container(pod, name, 'Warning', EventReason.FailedPostStartHook, 'PostStartHook failed');
+            events.killing(pod, name, 'FailedPostStartHook');
+            performed.push(`kill ${name}: FailedPostStartHook`);
+            try {
+              await killContainer(pod, { id, name, state: 'CONTAINER_RUNNING' }, grace, podIP, signal);
+            } catch (e) {
+              if (e instanceof SyncCancelled) throw e;
+              ctx.log.warn('Failed to kill container', { pod: `${namespace}/${pod.metadata.name}`, uid, container: name, containerID: id, error: errText(e) });
+            }
+            waiting.push({ name, reason: 'PostStartHookError', message: o.message });
           };
           // (the config the sandbox was created with, or the pod's as it is now: upstream forms it on every sync)
           if (toStart.length > 0) sandboxConfig ??= await sandboxConfigFor(pod, actions.attempt);
@@ -263,7 +378,7 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
             if (created !== undefined) {
               // created before the kubelet stopped, never started: start that one (no restart)
               performed.push(`start ${container.name} (attempt ${restartCount}, created before)`);
-              await start(container.name, created);
+              await start(container, created);
               continue;
             }
             for (const id of actions.createdToRemove) {
@@ -307,7 +422,7 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
             }
             events.container(pod, container.name, 'Normal', EventReason.CreatedContainer, `Created container: ${container.name}`);
             performed.push(`start ${container.name} (attempt ${restartCount})`);
-            await start(container.name, containerId);
+            await start(container, containerId);
           }
         }
       } catch (e) {
@@ -369,7 +484,7 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
           let status: RuntimePodStatus | null = null;
           try {
             status = await readStatus(cmd.uid);
-            await killPodContainers(ctx, cri, limits, status, cmd.gracePeriodSeconds, cmd.pod, events);
+            await killPodContainers(ctx, cri, limits, status, cmd.gracePeriodSeconds, cmd.pod, events, preStop);
             status = await readStatus(cmd.uid);
           } catch (e) {
             error = errText(e);
@@ -505,6 +620,11 @@ export function startupSucceeded(results: ProbeResults | undefined): Set<string>
   return out;
 }
 
+/** A container of the pod by name: a regular one or an init container (a sidecar). */
+function specOf(pod: Pod, name: string): Container | undefined {
+  return [...pod.spec.containers, ...(pod.spec.initContainers ?? [])].find((x) => x.name === name);
+}
+
 /** upstream killContainer: a probe's own terminationGracePeriodSeconds wins for the kill it causes. */
 export function killGrace(pod: Pod, why: ContainerToKill, podGrace: number): number {
   const c = [...pod.spec.containers, ...(pod.spec.initContainers ?? [])].find((x) => x.name === why.name);
@@ -544,27 +664,42 @@ export async function getPodStatus(
  * The grace period is a deadline for the whole pod, as when upstream stops them all at once: a
  * container that waited for a slot gets what is left of it (down to 0, SIGKILL at once), so a pod
  * of 1,000 containers that ignore SIGTERM takes one grace period plus the SIGKILLs, not 63 grace
- * periods. Without the pod (an orphan) its identity comes from the labels.
+ * periods. Without the pod (an orphan) its identity comes from the labels. Every running
+ * container's preStop hook starts at once as the kill begins (upstream's killContainer runs it
+ * before the container waits for its turn), within the grace; the container's stop waits for it.
  */
 async function killPodContainers(
-  ctx: ActorContext<RuntimeDeps, typeof io>, cri: CriRuntime, limits: CriLimits, status: RuntimePodStatus, grace: number, pod: Pod | null, events: RuntimeRecorder,
+  ctx: ActorContext<RuntimeDeps, typeof io>, cri: CriRuntime, limits: CriLimits, status: RuntimePodStatus, grace: number, pod: Pod | null,
+  events: RuntimeRecorder, preStop: PreStop,
 ): Promise<void> {
   const running = status.containers.filter((c) => c.state === 'CONTAINER_RUNNING' || c.state === 'CONTAINER_CREATED' || c.state === 'CONTAINER_UNKNOWN');
   const who: PodLike = pod ?? { metadata: { name: status.name, namespace: status.namespace, uid: status.uid } };
   const deadline = ctx.clock.now() + grace * 1000;
+  const podIP = sortPodIps(runtimePodIps(status), ctx.deps.hostIP)[0] ?? (pod?.spec.hostNetwork ? ctx.deps.hostIP ?? '' : '');
+  // upstream: every container's preStop hook starts as the kill begins (its Killing event first),
+  // a sidecar's too; each container then waits for its turn (terminationStages) and is stopped
+  const hooks = new Map(running.map((c) => {
+    const target = preStopTarget(pod, c, status);
+    if (target && c.state === 'CONTAINER_RUNNING' && grace > 0) events.killing(who, c.name);
+    return [c.id, preStop(target, c, grace, podIP)] as const;
+  }));
   let failed: unknown;
   for (const [i, stage] of terminationStages(pod, running).entries()) {
-    // a sidecar that waited for its turn still gets upstream's 2 s minimum (never more than the grace)
-    const floor = i > 0 ? Math.min(MIN_SIDECAR_GRACE_SECONDS, grace) : 0;
-    await allSettled(stage.map((c) => limits.stops.run(async () => {
-      const left = Math.max(floor, Math.ceil((deadline - ctx.clock.now()) / 1000));
-      events.killing(who, c.name);
-      try {
-        await cri.stopContainer(c.id, left, { timeoutMs: (left + 30) * 1000 });
-      } catch (e) {
-        if (!isCriError(e, 'NotFound')) throw e;
-      }
-    }))).catch((e: unknown) => {
+    // a sidecar that waited for its turn still gets upstream's 2 s minimum (never more than the grace);
+    // a container whose preStop hook ran gets at least 2 s after it, as upstream
+    await allSettled(stage.map(async (c) => {
+      const ran = await hooks.get(c.id)!;
+      const floor = ran ? MIN_GRACE_SECONDS : i > 0 ? Math.min(MIN_GRACE_SECONDS, grace) : 0;
+      await limits.stops.run(async () => {
+        const left = Math.max(floor, Math.ceil((deadline - ctx.clock.now()) / 1000));
+        if (!ran) events.killing(who, c.name);
+        try {
+          await cri.stopContainer(c.id, left, { timeoutMs: (left + 30) * 1000 });
+        } catch (e) {
+          if (!isCriError(e, 'NotFound')) throw e;
+        }
+      });
+    })).catch((e: unknown) => {
       failed ??= e;
     });
   }

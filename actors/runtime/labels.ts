@@ -325,6 +325,7 @@ export function runtimeContainerFromCri(c: CriContainerStatus, sandboxId = ''): 
     hash: info.hash,
     restartCount: info.restartCount,
     sandboxId,
+    ...(info.preStopHandler ? { preStop: { handler: info.preStopHandler, ports: info.containerPorts ?? [] } } : {}),
   };
 }
 

@@ -61,7 +61,6 @@ const gap = (note: string): FieldRule => ({ support: 'gap', note });
 const SCHEDULER = "not the kubelet's concern: the scheduler's";
 const API_SERVER = "not the kubelet's concern: the API server's";
 const SIDECAR_PROBES = 'a probe on an init container that is not a sidecar (restartPolicy Always): upstream validation forbids it';
-const HOOKS = 'lifecycle hooks and stop signals are not run yet (issue 10 point 3)';
 const SECURITY = 'not applied to the container yet (issue 10 point 5)';
 const VOLUMES = 'no volume is mounted yet (issue 11, the volumeManager)';
 const ENV_FROM_API = 'ConfigMap and Secret values are not read from the API yet (issue 11 point 6)';
@@ -210,6 +209,17 @@ const resourcesTable = (where: 'container' | 'pod'): FieldTable => ({
   }),
 });
 
+/** An httpGet handler's fields (probes and lifecycle hooks); `scheme` says what each does with HTTPS. */
+const httpGetFields = (scheme: string): FieldTable => ({
+  host: honoured('default the pod IP'),
+  httpHeaders: honoured('sent in order; Host sets the request host; User-Agent and Accept override the defaults', {
+    list: true, fields: { name: honoured('the header name'), value: honoured('the header value') },
+  }),
+  path: honoured('the request path'),
+  port: honoured('a number or the name of a container port'),
+  scheme: honoured(scheme),
+});
+
 /** A probe, as the prober (actors/probes) runs it: every handler and every timing field. */
 const probeTable: FieldTable = {
   exec: honoured('CRI ExecSync in the container with the probe\'s timeout; exit 0 is success', {
@@ -220,15 +230,7 @@ const probeTable: FieldTable = {
     fields: { port: honoured('the port dialled'), service: honoured('the service name checked') },
   }),
   httpGet: honoured('GET (undici); 200–399 success, same-host redirects followed, another host a ProbeWarning; 10 KiB body cap', {
-    fields: {
-      host: honoured('default the pod IP'),
-      httpHeaders: honoured('sent in order; Host sets the request host; User-Agent and Accept override the defaults', {
-        list: true, fields: { name: honoured('the header name'), value: honoured('the header value') },
-      }),
-      path: honoured('the request path'),
-      port: honoured('a number or the name of a container port'),
-      scheme: honoured('HTTP, or HTTPS without certificate verification (as upstream)'),
-    },
+    fields: httpGetFields('HTTP, or HTTPS without certificate verification (as upstream)'),
   }),
   initialDelaySeconds: honoured('no probe before this many seconds after the container started'),
   periodSeconds: honoured('the probe period (default 10 s); jittered once for workers created as the kubelet starts'),
@@ -247,6 +249,30 @@ const probe = (kind: ContainerKind, what: string): FieldRule => (kind === 'initC
   })
   : honoured(what, { fields: probeTable }));
 
+/** A postStart or preStop handler, as the runtime runs it (actors/runtime/hooks.ts). */
+const handlerTable = (failure: string): FieldTable => ({
+  exec: honoured(`CRI ExecSync in the container, no timeout of its own; a non-zero exit fails the hook (${failure})`, {
+    fields: { command: honoured('run as is: no shell, no $(VAR) expansion, as upstream') },
+  }),
+  httpGet: honoured(`GET through the probes' HTTP client as kube-lifecycle; any answer is success, no answer fails the hook (${failure})`, {
+    fields: httpGetFields('HTTP, or HTTPS without certificate verification; an HTTPS hook answered in plain HTTP is sent again over HTTP (Warning LifecycleHTTPFallback), as upstream'),
+  }),
+  sleep: honoured('waits this long on the kubelet\'s clock', { fields: { seconds: honoured('the seconds to wait') } }),
+  tcpSocket: honoured(`deprecated; accepted as upstream accepts it, and, as upstream, never run: the hook fails (${failure})`, {
+    fields: { host: honoured('not used: the hook is not run'), port: honoured('not used: the hook is not run') },
+  }),
+});
+
+const lifecycleTable: FieldTable = {
+  postStart: honoured('run right after StartContainer; the sync waits for it, so the container is not running (nor ready) in the status before it ends', {
+    fields: handlerTable('Warning FailedPostStartHook, the container killed and restarted as restartPolicy allows, waiting PostStartHookError'),
+  }),
+  preStop: honoured('run before StopContainer on every kill (deletion, probe failure, sidecar stage), within the grace period, its time counted against it; at least 2 s are left for the stop', {
+    fields: handlerTable('Warning FailedPreStopHook; the container is stopped all the same'),
+  }),
+  stopSignal: unsupported(`the ContainerStopSignals feature (alpha in 1.33) is not implemented: the image's STOPSIGNAL or SIGTERM is what the runtime sends (${NO_ISSUE})`),
+};
+
 type ContainerKind = 'containers' | 'initContainers';
 
 function containerTable(kind: ContainerKind): FieldTable {
@@ -257,7 +283,7 @@ function containerTable(kind: ContainerKind): FieldTable {
     envFrom: unsupported(ENV_FROM_API),
     image: honoured('pulled by the image manager, the container is created from its ID'),
     imagePullPolicy: honoured('Always, IfNotPresent, Never, as upstream'),
-    lifecycle: unsupported(HOOKS),
+    lifecycle: honoured('postStart and preStop hooks', { fields: lifecycleTable }),
     livenessProbe: probe(kind, 'failureThreshold failures kill the container (event Killing), restarted as restartPolicy allows'),
     name: honoured('the container\'s name (CRI metadata, labels, statuses)'),
     ports: honoured('the sandbox\'s port mappings (hostPort through the CNI portmap plugin); admission checks host ports', {

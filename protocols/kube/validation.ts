@@ -504,7 +504,7 @@ function validateId(v: number | undefined, p: Path): FieldError[] {
   return v !== undefined && (v < 0 || v > 2147483647) ? [invalid(p, v, rangeError(0, 2147483647))] : [];
 }
 
-function validateContainer(c: Container, p: Path, volumes: Set<string>, hostNetwork: boolean): FieldError[] {
+function validateContainer(c: Container, p: Path, volumes: Set<string>, hostNetwork: boolean, grace: number): FieldError[] {
   const errs: FieldError[] = [];
   if (!c.image) errs.push(required(p.child('image')));
   else if (c.image.trim() !== c.image) errs.push(invalid(p.child('image'), c.image, 'must not have leading or trailing whitespace'));
@@ -512,6 +512,11 @@ function validateContainer(c: Container, p: Path, volumes: Set<string>, hostNetw
     for (const k of ['postStart', 'preStop'] as const) {
       const h = c.lifecycle[k];
       if (h) errs.push(...validateHandler(h, p.child('lifecycle', k), ['exec', 'httpGet', 'tcpSocket', 'sleep']));
+      // upstream validateSleepAction (PodLifecycleSleepActionAllowZero, on by default since 1.33)
+      const secs = h?.sleep?.seconds;
+      if (secs !== undefined && (secs < 0 || secs > grace)) {
+        errs.push(invalid(p.child('lifecycle', k, 'sleep'), secs, `must be non-negative and less than terminationGracePeriodSeconds (${grace})`));
+      }
     }
   }
   errs.push(...validateProbe(c.livenessProbe, p.child('livenessProbe'), 'liveness'));
@@ -542,6 +547,7 @@ function validateContainer(c: Container, p: Path, volumes: Set<string>, hostNetw
 function validateContainers(spec: Pod['spec'], p: Path, volumes: Set<string>): FieldError[] {
   const errs: FieldError[] = [];
   const hostNetwork = spec.hostNetwork === true;
+  const grace = spec.terminationGracePeriodSeconds ?? 30;
   const names = new Set<string>();
   const checkName = (c: Container, np: Path) => {
     if (!c.name) errs.push(required(np));
@@ -553,7 +559,7 @@ function validateContainers(spec: Pod['spec'], p: Path, volumes: Set<string>): F
   (spec.initContainers ?? []).forEach((c, i) => {
     const ip = p.child('initContainers').index(i);
     checkName(c, ip.child('name'));
-    errs.push(...validateContainer(c, ip, volumes, hostNetwork));
+    errs.push(...validateContainer(c, ip, volumes, hostNetwork, grace));
     const sidecar = c.restartPolicy === 'Always';
     if (c.restartPolicy !== undefined && !sidecar) errs.push(notSupported(ip.child('restartPolicy'), c.restartPolicy, ['Always']));
     if (!sidecar) {
@@ -568,7 +574,7 @@ function validateContainers(spec: Pod['spec'], p: Path, volumes: Set<string>): F
   spec.containers.forEach((c, i) => {
     const ip = cp.index(i);
     checkName(c, ip.child('name'));
-    errs.push(...validateContainer(c, ip, volumes, hostNetwork));
+    errs.push(...validateContainer(c, ip, volumes, hostNetwork, grace));
     if (c.restartPolicy !== undefined) errs.push(forbidden(ip.child('restartPolicy'), 'may not be set for non init containers'));
   });
   return errs;

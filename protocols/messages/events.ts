@@ -60,6 +60,10 @@ export const EventReason = {
   PreemptContainer: 'Preempting',
   BackOffStartContainer: 'BackOff',
   ExceededGracePeriod: 'ExceededGracePeriod',
+  FailedPostStartHook: 'FailedPostStartHook',
+  FailedPreStopHook: 'FailedPreStopHook',
+  // upstream records it from the lifecycle handler runner, on the pod
+  LifecycleHTTPFallback: 'LifecycleHTTPFallback',
   // pods
   FailedToKillPod: 'FailedKillPod',
   FailedToCreatePodContainer: 'FailedCreatePodContainer',

@@ -11,7 +11,7 @@
  * re-sends the command in flight under a new seq (kernel.actorStarted).
  */
 import type { ContainerState, NamespaceMode, PodSandboxState } from '../cri/types.ts';
-import type { Pod, PodStatus } from '../kube/pod.ts';
+import type { ContainerPort, LifecycleHandler, Pod, PodStatus } from '../kube/pod.ts';
 
 /** One container as the runtime reports it (CRI ContainerStatus + the labels kubelet-ts wrote). */
 export interface RuntimeContainerStatus {
@@ -33,6 +33,11 @@ export interface RuntimeContainerStatus {
   /** The pod-level restart count annotation. */
   restartCount: number;
   sandboxId: string;
+  /**
+   * The preStop handler and ports the container was created with (its annotations), when it has
+   * a hook: what upstream's restoreSpecsFromContainerLabels gives the kill of an orphan.
+   */
+  preStop?: { handler: LifecycleHandler; ports: ContainerPort[] };
 }
 
 export interface RuntimeSandboxStatus {
@@ -71,7 +76,9 @@ export type WaitingReason =
   | 'InvalidImageName'
   | 'CreateContainerConfigError'
   | 'CreateContainerError'
-  | 'RunContainerError';
+  | 'RunContainerError'
+  /** A postStart hook failed: the container was killed (upstream ErrPostStartHook). */
+  | 'PostStartHookError';
 
 export interface ContainerWaiting {
   name: string;

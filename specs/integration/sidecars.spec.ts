@@ -5,11 +5,12 @@
 // emptyDir, and volumes are not mounted yet (issue 11), so the sidecars here are sleep loops.
 // Order is read from containerd (each container's startedAt / finishedAt), phases and statuses
 // from the API server's store, never from the kubelet.
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ContainerStatus } from '../../protocols/cri/types.ts';
 import type { Pod } from '../../protocols/kube/pod.ts';
-import { startApiServer, type ApiServer, type JsonObject } from '../support/apiserver/index.ts';
+import type { JsonObject } from '../support/apiserver/index.ts';
+import { useCluster } from '../support/cluster-node.ts';
 import { eventually } from '../support/daemon.ts';
 import { useNodeFixture } from '../support/node-fixture.ts';
 import { BUSYBOX_IMAGE } from '../support/images.ts';
@@ -19,9 +20,9 @@ const NS = 'default';
 
 // containerd, the CRI client and the daemons (stopped after each test, then every pod removed)
 const node = useNodeFixture({ node: NODE, prefix: 'kts-sidecars-' });
-let api: ApiServer;
+const cluster = useCluster(node, NODE);
 
-const getPod = (name: string) => api.store.get('pods', NS, name) as unknown as Pod | undefined;
+const getPod = (name: string) => cluster.api.store.get('pods', NS, name) as unknown as Pod | undefined;
 const cond = (p: Pod | undefined, type: string) => p?.status?.conditions?.find((c) => c.type === type);
 
 /** Exits 0 on SIGTERM (within a second: the loop's sleep ends first). */
@@ -52,7 +53,7 @@ function createPod(name: string, init: C[], containers: C[], restartPolicy: 'Alw
       containers: containers.map(c),
     },
   };
-  return api.store.create('pods', body as unknown as JsonObject) as unknown as Pod;
+  return cluster.api.store.create('pods', body as unknown as JsonObject) as unknown as Pod;
 }
 
 /** Every instance of the pod's containers as containerd reports them, by name, oldest attempt first. */
@@ -73,27 +74,9 @@ const only = (m: Map<string, ContainerStatus[]>, name: string): ContainerStatus 
   return l[0]!;
 };
 
-before(async () => {
-  api = await startApiServer({ nodes: [NODE] });
-});
-
-after(async () => {
-  await api?.stop();
-});
-
-/** The daemon of this test, in the cluster: returns once its Node is Ready. */
-async function kubelet(): Promise<void> {
-  node.daemon(await node.dirs(), [`--kubeconfig=${api.kubeconfigFor(NODE)}`, '--node-status-update-frequency=2s']);
-  await eventually(
-    () => cond(api.store.get('nodes', NODE) as unknown as Pod, 'Ready')?.status === 'True',
-    40_000,
-    'the Node Ready',
-  );
-}
-
 describe('sidecar containers (real containerd, API server stand-in)', () => {
   it('the Job example (restartPolicy Never): the main container starts after the sidecars started, the pod Succeeds although they run, and they are stopped after it, in reverse order', async () => {
-    await kubelet();
+    await cluster.kubelet();
     createPod(
       'myjob',
       [
@@ -138,7 +121,7 @@ describe('sidecar containers (real containerd, API server stand-in)', () => {
   });
 
   it('the Deployment example (restartPolicy Always): Running and Ready with the sidecars running; on deletion the main container stops first, then the sidecars in reverse order', async () => {
-    await kubelet();
+    await cluster.kubelet();
     // the main container takes a second to stop: the sidecars must wait for it
     createPod(
       'myapp',
@@ -174,9 +157,9 @@ describe('sidecar containers (real containerd, API server stand-in)', () => {
 
     // the kubelet's own DELETE (after the final status) fails until cleared: the pod stays
     // configured, so its stopped containers stay in containerd to be read
-    const hold = api.faults.set({ mode: 'status500', resource: 'pods', verb: 'delete', user: `system:node:${NODE}` });
+    const hold = cluster.api.faults.set({ mode: 'status500', resource: 'pods', verb: 'delete', user: `system:node:${NODE}` });
     try {
-      api.store.delete('pods', NS, 'myapp');
+      cluster.api.store.delete('pods', NS, 'myapp');
       const rc = await eventually(
         async () => {
           const m = await runtimeContainers('myapp');
@@ -200,7 +183,7 @@ describe('sidecar containers (real containerd, API server stand-in)', () => {
   });
 
   it('a sidecar that exits is restarted, under restartPolicy Never too; the main container is left running', async () => {
-    await kubelet();
+    await cluster.kubelet();
     createPod(
       'flaky',
       [{ name: 'crashy', command: ['sh', '-c', 'sleep 1; exit 1'], restartPolicy: 'Always' }],
@@ -234,6 +217,6 @@ describe('sidecar containers (real containerd, API server stand-in)', () => {
       "the sidecar's restartCount in the API",
     );
     assert.equal(p.status?.phase, 'Running');
-    api.store.delete('pods', NS, 'flaky', { gracePeriodSeconds: 0 });
+    cluster.api.store.delete('pods', NS, 'flaky', { gracePeriodSeconds: 0 });
   });
 });

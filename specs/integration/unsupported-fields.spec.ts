@@ -17,7 +17,7 @@ import { useNodeFixture } from '../support/node-fixture.ts';
 
 const NODE = 'node-a';
 const SLEEP = ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 1; done'];
-const PROBE_MESSAGE = 'spec.containers[0].lifecycle: not supported by kubelet-ts';
+const PROBE_MESSAGE = 'spec.containers[0].lifecycle.stopSignal: not supported by kubelet-ts';
 
 const node = useNodeFixture({ node: NODE, prefix: 'kts-fields-', daemonArgs: ['--file-check-frequency=1s'] });
 
@@ -51,7 +51,7 @@ const PROBED_YAML = [
   'apiVersion: v1', 'kind: Pod', 'metadata:', '  name: probed', '  namespace: default', 'spec:',
   '  terminationGracePeriodSeconds: 1', '  containers:',
   '  - name: app', `    image: ${BUSYBOX_IMAGE}`, `    command: ${JSON.stringify(SLEEP)}`,
-  '    lifecycle: {preStop: {exec: {command: ["true"]}}}',
+  '    lifecycle: {stopSignal: SIGUSR1}',
   '  - name: side', `    image: ${BUSYBOX_IMAGE}`, `    command: ${JSON.stringify(SLEEP)}`, '',
 ].join('\n');
 
@@ -119,7 +119,7 @@ describe('pods using fields kubelet-ts does not support (real containerd)', () =
         spec: {
           nodeName: NODE, terminationGracePeriodSeconds: 1,
           containers: [
-            { name: 'app', image: BUSYBOX_IMAGE, imagePullPolicy: 'IfNotPresent', command: SLEEP, lifecycle: { preStop: { exec: { command: ['true'] } } } },
+            { name: 'app', image: BUSYBOX_IMAGE, imagePullPolicy: 'IfNotPresent', command: SLEEP, lifecycle: { stopSignal: 'SIGUSR1' } },
             { name: 'side', image: BUSYBOX_IMAGE, imagePullPolicy: 'IfNotPresent', command: SLEEP },
           ],
         },

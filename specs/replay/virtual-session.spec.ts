@@ -24,6 +24,9 @@ import { ApiError, type KubeApi } from '../../protocols/kube/api.ts';
 import type { Pod } from '../../protocols/kube/pod.ts';
 import type { Clock } from '../../kernel/clock.ts';
 import { FakeCri } from '../support/fake-cri.ts';
+import { execInContainer } from '../../adapters/handlers/exec.ts';
+import type { LifecycleRunner } from '../../adapters/handlers/lifecycle.ts';
+import type { CriRuntime } from '../../protocols/cri/types.ts';
 
 const IMAGE = 'kubelet-ts.local/busybox:1.0';
 const DIR = '/etc/kubernetes/manifests';
@@ -129,6 +132,35 @@ describe('replay of a session recorded on the in-memory runtime', () => {
     delete old[0]!.periods;
     const r2 = await replayRecording(old);
     assert.ok(r2.identical, formatResult(r2));
+  }));
+
+  it('lifecycle hooks replay: a failed httpGet postStart (kill, restart) from the recorded answers, an exec preStop as a CRI call', () => onVirtualNode(async ({ path, clock, cri, fs }) => {
+    fs.writeFile(`${DIR}/hooked.json`, JSON.stringify({
+      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'hooked', namespace: 'default' },
+      spec: { terminationGracePeriodSeconds: 5, containers: [{ name: 'app', image: IMAGE, command: ['sleep', '1000'],
+        lifecycle: { postStart: { httpGet: { host: '192.0.2.1', port: 8080, path: '/start' } }, preStop: { exec: { command: ['drain'] } } } }] },
+    }));
+    let answers = 0;
+    const hooks = (recorded: CriRuntime): LifecycleRunner => ({
+      exec: (id, cmd) => execInContainer(recorded, id, cmd, 0),
+      // no request is sent from a spec: the first call has no answer, the next ones do
+      httpGet: (req) => Promise.resolve(answers++ === 0
+        ? { kind: 'error', url: `http://${req.host}:${req.port}${req.path}`, error: 'Get "http://192.0.2.1:8080/start": dial tcp 192.0.2.1:8080: connect: connection refused', httpResponseToHttps: false }
+        : { kind: 'response', url: `http://${req.host}:${req.port}${req.path}`, code: 200, body: '' }),
+      close: () => Promise.resolve(),
+    });
+    const k = createKubelet({ flags: { ...DEFAULT_FLAGS, podManifestPath: DIR, record: path }, clock, log: silentLogger, nodeName: 'node-v', cri, fs, random: () => 0.5, hooks });
+    await k.start();
+    await clock.advanceAsync(30_000, settle);
+    fs.remove(`${DIR}/hooked.json`);
+    await clock.advanceAsync(30_000, settle);
+    await k.stop();
+    const recs = parseRecording(readFileSync(path, 'utf8'));
+    assert.equal(recs.filter((r) => r.k === 'hooks' && r.m === 'httpGet').length, 2, 'both postStart answers are recorded');
+    assert.ok(recs.filter((r) => r.k === 'cri' && r.m === 'createContainer').length >= 2, 'the failed postStart restarted the container');
+    assert.ok(recs.some((r) => r.k === 'cri' && r.m === 'execSync' && JSON.stringify(r.args).includes('drain')), 'the preStop ran');
+    const r = await replayRecording(recs);
+    assert.ok(r.identical, formatResult(r));
   }));
 
   it('a liveness kill replays from the recorded probe results: the same kill (with the probe\'s grace) and restart', () => onVirtualNode(async ({ path, clock, cri, fs }) => {

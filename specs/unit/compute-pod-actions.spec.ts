@@ -394,14 +394,14 @@ describe('computePodActions: init containers', () => {
 });
 
 describe('computePodActions: fields kubelet-ts does not support', () => {
-  const hook = { preStop: { exec: { command: ['true'] } } };
+  const hook = { stopSignal: 'SIGUSR1' };
 
-  it('a container with a lifecycle hook is not started but keeps the sandbox; the others start', () => {
+  it('a container with a stop signal is not started but keeps the sandbox; the others start', () => {
     const pod = mkPod({ containers: [{ name: 'a', image: 'x', lifecycle: hook }, { name: 'b', image: 'y' }] });
     const a = compute(pod, status([], []));
     assert.deepEqual(plan(a), { killPod: true, createSandbox: true, attempt: 0, sandboxId: '', init: [], start: [1], kill: [] });
-    assert.deepEqual(a.waiting, [{ name: 'a', reason: 'CreateContainerConfigError', message: 'spec.containers[0].lifecycle: not supported by kubelet-ts' }]);
-    assert.deepEqual(a.unsupported, [{ path: 'spec.containers[0].lifecycle', container: 'a' }]);
+    assert.deepEqual(a.waiting, [{ name: 'a', reason: 'CreateContainerConfigError', message: 'spec.containers[0].lifecycle.stopSignal: not supported by kubelet-ts' }]);
+    assert.deepEqual(a.unsupported, [{ path: 'spec.containers[0].lifecycle.stopSignal', container: 'a' }]);
     // the only container refused: it still counts as to start, so the pod is not killed
     const alone = mkPod({ containers: [{ name: 'a', image: 'x', lifecycle: hook }] });
     assert.deepEqual(plan(compute(alone, status([sandbox('s1')], []))), {

@@ -100,7 +100,11 @@ describe('the pod field support table', () => {
         assert.equal(rules.get(`spec.containers.${k}.${sub}`)?.support, 'honoured', `${k}.${sub}`);
       }
     }
-    for (const k of ['lifecycle', 'volumeMounts']) {
+    for (const k of ['lifecycle.postStart.exec.command', 'lifecycle.preStop.httpGet.scheme', 'lifecycle.preStop.sleep.seconds', 'lifecycle.postStart.tcpSocket.port']) {
+      assert.equal(rules.get(`spec.containers.${k}`)?.support, 'honoured', k);
+      assert.equal(rules.get(`spec.initContainers.${k}`)?.support, 'honoured', k);
+    }
+    for (const k of ['lifecycle.stopSignal', 'volumeMounts']) {
       assert.equal(rules.get(`spec.containers.${k}`)?.support, 'unsupported', k);
       assert.equal(rules.get(`spec.initContainers.${k}`)?.support, 'unsupported', k);
     }
@@ -144,10 +148,10 @@ describe('unsupportedFields', () => {
 
   it('names a container\'s lifecycle, and only that container is refused; its probes are not refused', () => {
     const probe = { httpGet: { path: '/', port: 'web', httpHeaders: [{ name: 'X', value: 'y' }] }, periodSeconds: 3 };
-    const p = pod({ containers: [app({ lifecycle: { preStop: { exec: { command: ['true'] } } }, livenessProbe: { exec: { command: ['true'] } } }), app({ name: 'side', readinessProbe: probe, startupProbe: { grpc: { port: 9 } } })] });
+    const p = pod({ containers: [app({ lifecycle: { stopSignal: 'SIGUSR1' }, livenessProbe: { exec: { command: ['true'] } } }), app({ name: 'side', readinessProbe: probe, startupProbe: { grpc: { port: 9 } } })] });
     const fields = unsupportedFields(p);
-    assert.deepEqual(fields, [{ path: 'spec.containers[0].lifecycle', container: 'app' }]);
-    assert.equal(formatUnsupportedField(fields[0]!), 'spec.containers[0].lifecycle: not supported by kubelet-ts');
+    assert.deepEqual(fields, [{ path: 'spec.containers[0].lifecycle.stopSignal', container: 'app' }]);
+    assert.equal(formatUnsupportedField(fields[0]!), 'spec.containers[0].lifecycle.stopSignal: not supported by kubelet-ts');
     assert.deepEqual([...refusedContainers(p).keys()], ['app']);
   });
 
@@ -166,11 +170,11 @@ describe('unsupportedFields', () => {
     assert.deepEqual(paths(unsupportedFields(pod({ containers: [app()], volumes: [{ name: 'v' }] }))), ['spec.volumes']);
   });
 
-  it('refuses hooks, envFrom and ConfigMap/Secret values, but not a sidecar, fieldRef or a limited resourceFieldRef', () => {
+  it('refuses a stop signal, envFrom and ConfigMap/Secret values, but not a sidecar, fieldRef or a limited resourceFieldRef', () => {
     const p = pod({
       initContainers: [app({ name: 'sidecar', restartPolicy: 'Always' })],
       containers: [app({
-        lifecycle: { preStop: { exec: { command: ['true'] } } },
+        lifecycle: { stopSignal: 'SIGUSR1' },
         envFrom: [{ configMapRef: { name: 'cm' } }],
         resources: { limits: { memory: '64Mi' } },
         env: [
@@ -185,7 +189,7 @@ describe('unsupportedFields', () => {
       'spec.containers[0].envFrom',
       'spec.containers[0].env[1].valueFrom.secretKeyRef',
       'spec.containers[0].env[3].valueFrom.resourceFieldRef',
-      'spec.containers[0].lifecycle',
+      'spec.containers[0].lifecycle.stopSignal',
     ]);
     assert.match(formatUnsupportedFields(unsupportedFields(p).filter((f) => f.path.includes('env[3]'))),
       /^spec\.containers\[0\]\.env\[3\]\.valueFrom\.resourceFieldRef: not supported by kubelet-ts \(limits\.cpu of a container without that limit/);

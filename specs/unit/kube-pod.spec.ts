@@ -144,6 +144,7 @@ describe('validatePod', () => {
     ]) {
       assert.ok(errs.some((e) => e.startsWith(want)), `missing: ${want}\n got:\n${errs.join('\n')}`);
     }
+    assert.ok(!errs.some((e) => e.includes('postStart')), 'a zero sleep is valid');
   });
 
   it('requires at least one container and names', () => {
@@ -161,6 +162,7 @@ describe('validatePod', () => {
         name: 'a', image: 'i:1',
         resources: { limits: { cpu: '1', gpu: '1' }, requests: { cpu: '2', memory: 'lots' } },
         livenessProbe: { successThreshold: 2 },
+        lifecycle: { preStop: { sleep: { seconds: 40 } }, postStart: { sleep: { seconds: 0 } } },
       }],
       tolerations: [{ operator: 'Equal', value: 'x' }, { key: 'k', operator: 'Exists', value: 'v' }, { key: 'k', effect: 'Sometimes' }],
     }));
@@ -170,12 +172,14 @@ describe('validatePod', () => {
       'spec.containers[0].resources.requests[cpu]: Invalid value: "2": must be less than or equal to cpu limit of 1',
       'spec.containers[0].livenessProbe: Required value: must specify a handler type',
       'spec.containers[0].livenessProbe.successThreshold: Invalid value: 2: must be 1',
+      'spec.containers[0].lifecycle.preStop.sleep: Invalid value: 40: must be non-negative and less than terminationGracePeriodSeconds (30)',
       'spec.tolerations[0].operator: Invalid value: "Equal": operator must be Exists when `key` is empty',
       "spec.tolerations[1].operator: Invalid value: {\"key\":\"k\",\"operator\":\"Exists\",\"value\":\"v\"}: value must be empty when `operator` is 'Exists'",
       'spec.tolerations[2].effect: Unsupported value: "Sometimes"',
     ]) {
       assert.ok(errs.some((e) => e.startsWith(want)), `missing: ${want}\n got:\n${errs.join('\n')}`);
     }
+    assert.ok(!errs.some((e) => e.includes('postStart')), 'a zero sleep is valid');
   });
 
   it('formats a list of errors like upstream aggregates', () => {

@@ -7,7 +7,8 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { RealClock } from '../../kernel/clock.ts';
-import { MAX_OUTPUT_BYTES, probeRunner, probeUrl, runHandler, type Outcome, type ProbeRunner } from '../../actors/probes/adapters.ts';
+import { probeRunner, runHandler, type Outcome, type ProbeRunner } from '../../actors/probes/adapters.ts';
+import { handlerUrl as probeUrl, MAX_OUTPUT_BYTES } from '../../adapters/handlers/http.ts';
 import {
   decodeHealthCheckRequest,
   decodeHealthCheckResponse,

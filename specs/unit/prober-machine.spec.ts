@@ -3,12 +3,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { initialTransition, transition, type SnapshotFrom } from 'xstate';
+import { resolveContainerPort } from '../../protocols/kube/handlers.ts';
 import {
   observe,
   probedContainers,
   probeTiming,
   proberMachine,
-  resolveContainerPort,
   RESTART_GRACE_MS,
   type ContainerObservation,
   type ProberEmitted,

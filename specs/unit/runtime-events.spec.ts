@@ -194,7 +194,7 @@ describe('runtime events', () => {
     cri.addImage(IMAGE);
     const pod = mkPod('probed', 'uid-probed', {
       containers: [
-        { name: 'app', image: IMAGE, lifecycle: { preStop: { exec: { command: ['true'] } } } },
+        { name: 'app', image: IMAGE, lifecycle: { stopSignal: 'SIGUSR1' } },
         { name: 'plain', image: IMAGE },
       ],
     });
@@ -202,9 +202,9 @@ describe('runtime events', () => {
       const r = await command({ type: 'runtime.syncPod', pod });
       assert.ok(r.type === 'runtime.podSynced');
       assert.equal(r.result.error, undefined);
-      assert.deepEqual(r.result.waiting, [{ name: 'app', reason: 'CreateContainerConfigError', message: 'spec.containers[0].lifecycle: not supported by kubelet-ts' }]);
+      assert.deepEqual(r.result.waiting, [{ name: 'app', reason: 'CreateContainerConfigError', message: 'spec.containers[0].lifecycle.stopSignal: not supported by kubelet-ts' }]);
       const app = r.result.apiStatus.containerStatuses!.find((c) => c.name === 'app')!;
-      assert.deepEqual(app.state, { waiting: { reason: 'CreateContainerConfigError', message: 'spec.containers[0].lifecycle: not supported by kubelet-ts' } });
+      assert.deepEqual(app.state, { waiting: { reason: 'CreateContainerConfigError', message: 'spec.containers[0].lifecycle.stopSignal: not supported by kubelet-ts' } });
       assert.equal(r.result.apiStatus.phase, 'Pending');
     }
     const created = cri.calls.filter((c) => c.method === 'CreateContainer').map((c) => (c.args[1] as { metadata: { name: string } }).metadata.name);
@@ -213,7 +213,7 @@ describe('runtime events', () => {
     assert.equal(warnings.length, 1, take().join('\n'));
     assert.deepEqual(warnings[0]!.involvedObject, { kind: 'Pod', apiVersion: 'v1', namespace: 'default', name: 'probed', uid: 'uid-probed' });
     assert.equal(warnings[0]!.reason, 'Failed');
-    assert.equal(warnings[0]!.message, 'Error: spec.containers[0].lifecycle: not supported by kubelet-ts');
+    assert.equal(warnings[0]!.message, 'Error: spec.containers[0].lifecycle.stopSignal: not supported by kubelet-ts');
 
     // A pod-level field holds every container, and a new list of fields is said again.
     const withVolume = mkPod('probed', 'uid-probed', {
