@@ -81,6 +81,8 @@ export const CONFIG_FIELDS: readonly MappedField[] = [
   { field: 'healthzBindAddress', key: 'healthzBindAddress', type: 'string' },
   { field: 'readOnlyPort', key: 'readOnlyPort', type: 'int32' },
   { field: 'address', key: 'address', type: 'string' },
+  { field: 'seccompDefault', key: 'seccompDefault', type: 'boolptr' },
+  { field: 'allowedUnsafeSysctls', key: 'allowedUnsafeSysctls', type: 'strings' },
 ];
 
 /** Mapped fields without a flag of their own: `logging.verbosity` (-v) and `mergeDefaultEvictionSettings`. */
@@ -105,10 +107,10 @@ const UNIMPLEMENTED_FIELDS = new Set([
   'iptablesMasqueradeBit', 'iptablesDropBit', 'featureGates', 'failSwapOn', 'memorySwap', 'containerLogMaxSize',
   'containerLogMaxFiles', 'containerLogMaxWorkers', 'containerLogMonitorInterval',
   'configMapAndSecretChangeDetectionStrategy', 'reservedSystemCPUs', 'showHiddenMetricsForVersion',
-  'systemReservedCgroup', 'kubeReservedCgroup', 'enforceNodeAllocatable', 'allowedUnsafeSysctls', 'volumePluginDir',
+  'systemReservedCgroup', 'kubeReservedCgroup', 'enforceNodeAllocatable', 'volumePluginDir',
   'providerID', 'kernelMemcgNotification', 'enableSystemLogHandler', 'enableSystemLogQuery', 'shutdownGracePeriod',
   'shutdownGracePeriodCriticalPods', 'shutdownGracePeriodByPodPriority', 'crashLoopBackOff', 'reservedMemory',
-  'enableProfilingHandler', 'enableDebugFlagsHandler', 'seccompDefault', 'memoryThrottlingFactor',
+  'enableProfilingHandler', 'enableDebugFlagsHandler', 'memoryThrottlingFactor',
   'memoryReservationPolicy', 'registerWithTaints', 'tracing', 'localStorageCapacityIsolation', 'imageServiceEndpoint',
   'failCgroupV1', 'userNamespaces', 'podHousekeepingPeriod',
 ]);

@@ -5,6 +5,7 @@
  * flag, so a typo in a systemd unit fails loudly instead of being ignored.
  */
 import { isIP } from 'node:net';
+import { newSysctlAllowlist } from '../protocols/kube/security.ts';
 
 export interface KubeletFlags {
   /** --config: a KubeletConfiguration file (bin/config-file.ts); flags given override it. */
@@ -64,6 +65,11 @@ export interface KubeletFlags {
   readOnlyPort: number;
   /** --address: where the read-only port listens. */
   address: string;
+  // security (actors/runtime/cri-config.ts, protocols/kube/security.ts)
+  /** --seccomp-default: RuntimeDefault for every container without a seccomp profile. */
+  seccompDefault: boolean;
+  /** --allowed-unsafe-sysctls: names or `prefix*` patterns pods may set beyond the safe set. */
+  allowedUnsafeSysctls: string[];
 }
 
 /**
@@ -121,6 +127,8 @@ export const FLAGS: readonly FlagDef[] = [
   { name: 'healthz-bind-address', kind: 'string', key: 'healthzBindAddress', help: 'IP address the healthz server listens on. Default 127.0.0.1.' },
   { name: 'read-only-port', kind: 'int', key: 'readOnlyPort', help: 'Port of the read-only server, without authentication (/healthz, /pods, /metrics); 0 disables it. Default 0.' },
   { name: 'address', kind: 'string', key: 'address', help: 'IP address the read-only server listens on. Default 0.0.0.0.' },
+  { name: 'seccomp-default', kind: 'bool', key: 'seccompDefault', help: 'Run every container without a seccomp profile under the runtime\'s default profile (RuntimeDefault) instead of Unconfined. Default false.' },
+  { name: 'allowed-unsafe-sysctls', kind: 'list', key: 'allowedUnsafeSysctls', help: 'Comma-separated unsafe sysctls or patterns ending in * (e.g. kernel.msg*,net.core.somaxconn) pods may set beyond the safe set; other sysctls reject the pod at admission (SysctlForbidden). Each must be namespaced (net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*).' },
   { name: 'eviction-hard', kind: 'thresholds', key: 'evictionHard', help: 'Hard eviction thresholds (memory.available<100Mi,nodefs.available<10%,...); replaces the defaults when given.' },
 ];
 
@@ -165,6 +173,8 @@ export const DEFAULT_FLAGS: KubeletFlags = {
   healthzBindAddress: '127.0.0.1',
   readOnlyPort: 0,
   address: '0.0.0.0',
+  seccompDefault: false,
+  allowedUnsafeSysctls: [],
 };
 
 export class FlagError extends Error {
@@ -303,6 +313,11 @@ export function parseFlags(argv: readonly string[], base: KubeletFlags = DEFAULT
   if (flags.nodeStatusUpdateFrequencyMs <= 0) throw new FlagError('--node-status-update-frequency must be positive');
   if (flags.nodeStatusReportFrequencyMs <= 0) throw new FlagError('--node-status-report-frequency must be positive');
   if (flags.maxPods <= 0) throw new FlagError('--max-pods must be positive');
+  try {
+    newSysctlAllowlist(flags.allowedUnsafeSysctls);
+  } catch (e) {
+    throw new FlagError(`invalid argument for "--allowed-unsafe-sysctls" flag: ${(e as Error).message}`);
+  }
   // upstream ValidateKubeletConfiguration: ports in 0..65535 (0 disables), addresses are IPs
   for (const [name, port] of [['healthz-port', flags.healthzPort], ['read-only-port', flags.readOnlyPort]] as const) {
     if (port < 0 || port > 65535) throw new FlagError(`invalid argument "${port}" for "--${name}" flag: must be between 0 and 65535, inclusive`);

@@ -32,7 +32,7 @@ import type {
 import type { ImagePort, PodNetworkFiles } from './adapters.ts';
 import { CrashBackoff } from './backoff.ts';
 import { computePodActions, getPhase, nextRestartCount, terminationStages, type ContainerToKill } from './compute-pod-actions.ts';
-import { ContainerConfigError, generateContainerConfig, generatePodSandboxConfig } from './cri-config.ts';
+import { ContainerConfigError, generateContainerConfig, generatePodSandboxConfig, type SecurityOptions } from './cri-config.ts';
 import { EventReason, nodeRef, recordEvent } from '../../protocols/messages/events.ts';
 import { checkLimitsForResolvConf, getPodDns, type DnsSettings } from './dns.ts';
 import { podHostsFileContent, shouldMountHostsFile } from './etc-hosts.ts';
@@ -60,6 +60,8 @@ export interface RuntimeDeps {
   networkFiles?: PodNetworkFiles;
   /** Upstream checks runtime health every 5s. */
   statusPeriodMs?: number;
+  /** --seccomp-default and <root-dir>/seccomp (Localhost profiles). */
+  security?: SecurityOptions;
 }
 
 const HEALTH_MAX_BACKOFF_MS = 30_000;
@@ -288,7 +290,12 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
               const etcHostsPath = await etcHostsFor(pod, container, podIPs).catch((e: unknown) => {
                 throw new ContainerConfigError(errText(e));
               });
-              config = generateContainerConfig(pod, container, { restartCount, imageRef: img.imageRef, podIP, podIPs, hostIP: ctx.deps.hostIP, etcHostsPath });
+              // upstream getImageUser: an image the runtime no longer reports cannot be checked
+              if (!img.user) throw new ContainerConfigError(`image "${img.imageRef}" not found`);
+              config = generateContainerConfig(pod, container, {
+                restartCount, imageRef: img.imageRef, imageUser: img.user, podIP, podIPs, hostIP: ctx.deps.hostIP, etcHostsPath,
+                ...ctx.deps.security,
+              });
             } catch (e) {
               if (!(e instanceof ContainerConfigError)) throw e;
               failed(container.name, e.message);
@@ -442,6 +449,7 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
           reason: rr?.status === true ? (nr?.status === true ? '' : `network not ready: ${nr?.reason ?? ''} ${nr?.message ?? ''}`.trim())
             : `runtime not ready: ${rr?.reason ?? 'no RuntimeReady condition'} ${rr?.message ?? ''}`.trim(),
           lastOk: ctx.clock.now(),
+          features: { supplementalGroupsPolicy: s.features?.supplementalGroupsPolicy === true },
         };
         failDelay = 1000;
       } catch (e) {

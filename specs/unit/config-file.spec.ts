@@ -68,6 +68,8 @@ healthzPort: 11248
 healthzBindAddress: 0.0.0.0
 readOnlyPort: 10255
 address: 127.0.0.1
+seccompDefault: true
+allowedUnsafeSysctls: ["kernel.msg*", net.core.somaxconn]
 logging: {verbosity: 4}
 `);
     assert.deepEqual(warnings, []);
@@ -101,6 +103,8 @@ logging: {verbosity: 4}
       healthzBindAddress: '0.0.0.0',
       readOnlyPort: 10255,
       address: '127.0.0.1',
+      seccompDefault: true,
+      allowedUnsafeSysctls: ['kernel.msg*', 'net.core.somaxconn'],
       verbosity: 4,
     });
     // the table covers exactly the fields set above, and each has a flag to override it

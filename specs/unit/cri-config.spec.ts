@@ -3,9 +3,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  ContainerConfigError, containerOomScoreAdjust, expand, expandCommandAndArgs, generateContainerConfig,
+  ContainerConfigError, containerOomScoreAdjust, containerSecurityContext, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, expand, expandCommandAndArgs, generateContainerConfig,
   generateLinuxContainerResources, generatePodSandboxConfig, makeEnvironmentVariables, mappingFuncFor,
-  milliCpuToQuota, milliCpuToShares, podHostname,
+  milliCpuToQuota, milliCpuToShares, podHostname, verifyRunAsNonRoot,
 } from '../../actors/runtime/cri-config.ts';
 import {
   ANNOTATION_CONTAINER_HASH, LABEL_POD_UID, containerHash, parseContainerLabels, parseSandboxLabels,
@@ -239,8 +239,10 @@ describe('generatePodSandboxConfig', () => {
         securityContext: {
           namespaceOptions: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' },
           privileged: false,
+          seccomp: { profileType: 'RuntimeDefault' },
           runAsUser: { value: 1000 },
           supplementalGroups: [2000, 3000],
+          supplementalGroupsPolicy: 'Merge',
         },
         sysctls: { 'net.ipv4.ip_forward': '1' },
       },
@@ -310,6 +312,8 @@ describe('generateContainerConfig', () => {
     assert.deepEqual(cfg.linux?.securityContext, {
       namespaceOptions: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' },
       runAsUser: { value: 1000 }, runAsGroup: { value: 5 }, readonlyRootfs: true, noNewPrivs: true,
+      seccomp: { profileType: 'Unconfined' }, supplementalGroupsPolicy: 'Merge',
+      maskedPaths: [...DEFAULT_MASKED_PATHS], readonlyPaths: [...DEFAULT_READONLY_PATHS],
     });
     assert.equal(cfg.linux?.resources?.cpuShares, 2);
   });
@@ -318,6 +322,98 @@ describe('generateContainerConfig', () => {
     const init: Container = { name: 'setup', image: 'busybox' };
     const p = mkPod([c], { initContainers: [init] });
     assert.equal(generateContainerConfig(p, init, { restartCount: 0, imageRef: 'sha256:b' }).annotations?.['io.kubernetes.container.type'], 'init');
+  });
+});
+
+describe('security context (upstream determineEffectiveSecurityContext, getSeccompProfile, getAppArmorProfile)', () => {
+  const c = (securityContext?: Container['securityContext'], name = 'app'): Container => ({ name, image: 'busybox', securityContext });
+  const sc = (pod: Pod, ctr: Container, user = {}, opts = {}) => containerSecurityContext(pod, ctr, user, opts);
+
+  it('the container\'s fields win over the pod\'s; groups are the pod\'s (fsGroup first)', () => {
+    const ctr = c({ runAsUser: 2000, allowPrivilegeEscalation: false, seLinuxOptions: { level: 's0:c1' } });
+    const pod = mkPod([ctr], { securityContext: { runAsUser: 1000, runAsGroup: 3000, fsGroup: 2000, supplementalGroups: [4000], seLinuxOptions: { type: 'spc_t' } } });
+    const out = sc(pod, ctr);
+    assert.deepEqual(out.runAsUser, { value: 2000 });
+    assert.deepEqual(out.runAsGroup, { value: 3000 });
+    assert.deepEqual(out.supplementalGroups, [2000, 4000]);
+    assert.deepEqual(out.selinuxOptions, { user: '', role: '', type: '', level: 's0:c1' }, 'the container\'s seLinuxOptions replace the pod\'s whole');
+    assert.equal(out.noNewPrivs, true);
+  });
+
+  it('no_new_privs only for an explicit allowPrivilegeEscalation: false', () => {
+    assert.equal(sc(mkPod([c()]), c()).noNewPrivs, undefined);
+    assert.equal(sc(mkPod([c()]), c({ allowPrivilegeEscalation: true })).noNewPrivs, undefined);
+    assert.equal(sc(mkPod([c()]), c({ privileged: true })).noNewPrivs, undefined);
+  });
+
+  it('capabilities pass through as written (ALL is the runtime\'s), none when unset', () => {
+    assert.equal(sc(mkPod([c()]), c()).capabilities, undefined);
+    assert.deepEqual(sc(mkPod([c()]), c({ capabilities: { drop: ['ALL'], add: ['NET_BIND_SERVICE'] } })).capabilities,
+      { addCapabilities: ['NET_BIND_SERVICE'], dropCapabilities: ['ALL'] });
+  });
+
+  it('without runAsUser: the image\'s uid, its user name, or root', () => {
+    assert.deepEqual(sc(mkPod([c()]), c(), { uid: 65534 }).runAsUser, { value: 65534 });
+    const named = sc(mkPod([c()]), c(), { username: 'nobody' });
+    assert.equal(named.runAsUser, undefined);
+    assert.equal(named.runAsUsername, 'nobody');
+    assert.deepEqual(sc(mkPod([c()]), c(), {}).runAsUser, { value: 0 });
+    assert.deepEqual(sc(mkPod([c()]), c({ runAsUser: 7 }), { uid: 65534 }).runAsUser, { value: 7 });
+  });
+
+  it('seccomp: the container\'s, else the pod\'s, else RuntimeDefault with seccompDefault, else Unconfined', () => {
+    const root = { seccompProfileRoot: '/var/lib/kubelet/seccomp' };
+    assert.deepEqual(sc(mkPod([c()]), c(), {}, root).seccomp, { profileType: 'Unconfined' });
+    assert.deepEqual(sc(mkPod([c()]), c(), {}, { ...root, seccompDefault: true }).seccomp, { profileType: 'RuntimeDefault' });
+    const pod = mkPod([c()], { securityContext: { seccompProfile: { type: 'RuntimeDefault' } } });
+    assert.deepEqual(sc(pod, c()).seccomp, { profileType: 'RuntimeDefault' });
+    assert.deepEqual(sc(pod, c({ seccompProfile: { type: 'Unconfined' } }), {}, { seccompDefault: true }).seccomp, { profileType: 'Unconfined' });
+    assert.deepEqual(sc(pod, c({ seccompProfile: { type: 'Localhost', localhostProfile: 'profiles/audit.json' } }), {}, root).seccomp,
+      { profileType: 'Localhost', localhostRef: '/var/lib/kubelet/seccomp/profiles/audit.json' });
+  });
+
+  it('a Localhost seccomp profile without a file fails closed', () => {
+    for (const profile of [{ type: 'Localhost' }, { type: 'Localhost', localhostProfile: '' }]) {
+      assert.throws(() => sc(mkPod([c()]), c({ seccompProfile: profile })), (e: unknown) =>
+        e instanceof ContainerConfigError && /localhostProfile must be set if seccompProfile type is Localhost/.test(e.message));
+    }
+  });
+
+  it('AppArmor: the container\'s field, else the deprecated annotation, else the pod\'s; both CRI forms', () => {
+    assert.equal(sc(mkPod([c()]), c()).apparmor, undefined);
+    const annotated = mkPod([c()], { securityContext: { appArmorProfile: { type: 'RuntimeDefault' } } },
+      { annotations: { 'container.apparmor.security.beta.kubernetes.io/app': 'localhost/k8s-deny-write' } });
+    const out = sc(annotated, c());
+    assert.deepEqual(out.apparmor, { profileType: 'Localhost', localhostRef: 'k8s-deny-write' });
+    assert.equal(out.apparmorProfile, 'localhost/k8s-deny-write');
+    const other = sc(annotated, c(undefined, 'other'));
+    assert.deepEqual([other.apparmor, other.apparmorProfile], [{ profileType: 'RuntimeDefault' }, 'runtime/default']);
+    const own = sc(annotated, c({ appArmorProfile: { type: 'Unconfined' } }));
+    assert.deepEqual([own.apparmor, own.apparmorProfile], [{ profileType: 'Unconfined' }, 'unconfined']);
+  });
+
+  it('supplementalGroupsPolicy: Merge unless Strict', () => {
+    assert.equal(sc(mkPod([c()]), c()).supplementalGroupsPolicy, 'Merge');
+    assert.equal(sc(mkPod([c()], { securityContext: { supplementalGroupsPolicy: 'Strict' } }), c()).supplementalGroupsPolicy, 'Strict');
+  });
+
+  it('runAsNonRoot: upstream\'s messages, checked against runAsUser first, then the image user', () => {
+    const ctr = c({ runAsNonRoot: true });
+    const pod = mkPod([ctr]);
+    const where = '(pod: "web-0_prod(uid-1)", container: app)';
+    const fails = (user: object, ct: Container, msg: string) => assert.throws(() => verifyRunAsNonRoot(pod, ct, user),
+      (e: unknown) => e instanceof ContainerConfigError && e.message === msg);
+    fails({}, ctr, `container has runAsNonRoot and image will run as root ${where}`);
+    fails({ uid: 0 }, ctr, `container has runAsNonRoot and image will run as root ${where}`);
+    fails({ username: 'app' }, ctr, `container has runAsNonRoot and image has non-numeric user (app), cannot verify user is non-root ${where}`);
+    fails({ uid: 1000 }, c({ runAsNonRoot: true, runAsUser: 0 }), `container's runAsUser breaks non-root policy ${where}`);
+    verifyRunAsNonRoot(pod, ctr, { uid: 1000 });
+    verifyRunAsNonRoot(pod, c({ runAsNonRoot: true, runAsUser: 1000 }), {});
+    verifyRunAsNonRoot(mkPod([c()], { securityContext: { runAsNonRoot: true, runAsUser: 1 } }), c(), {});
+    verifyRunAsNonRoot(pod, c({ runAsNonRoot: false }), {});
+    // the pod's runAsNonRoot applies to a container without its own
+    assert.throws(() => verifyRunAsNonRoot(mkPod([c()], { securityContext: { runAsNonRoot: true } }), c(), {}), ContainerConfigError);
+    assert.throws(() => generateContainerConfig(pod, ctr, { restartCount: 0, imageRef: 'sha256:r', imageUser: {} }), ContainerConfigError);
   });
 });
 
