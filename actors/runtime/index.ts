@@ -32,6 +32,7 @@ import type {
 import type { ImagePort, PodNetworkFiles } from './adapters.ts';
 import { CrashBackoff } from './backoff.ts';
 import { computePodActions, getPhase, nextRestartCount, terminationStages, type ContainerToKill } from './compute-pod-actions.ts';
+import { activeDeadlineAt, DEADLINE_EXCEEDED_MESSAGE, DEADLINE_EXCEEDED_REASON, pastActiveDeadline } from './active-deadline.ts';
 import { ContainerConfigError, generateContainerConfig, generatePodSandboxConfig, type SecurityOptions } from './cri-config.ts';
 import { EventReason, nodeRef, recordEvent } from '../../protocols/messages/events.ts';
 import { checkLimitsForResolvConf, getPodDns, type DnsSettings } from './dns.ts';
@@ -176,6 +177,14 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
       const terminal = terminalPhaseOf(pod, previousStatus(uid));
       if (terminal) {
         return { phase: terminal, apiStatus: apiStatus(pod, status, []), actions: [], waiting: [], status };
+      }
+      // upstream's activeDeadlineHandler (ShouldEvict): past the deadline the pod fails; the
+      // terminal phase moves the worker on to terminating, which kills its containers.
+      if (pastActiveDeadline(pod, previousStatus(uid), status, ctx.clock.now())) {
+        events.pod(pod, 'Normal', DEADLINE_EXCEEDED_REASON, DEADLINE_EXCEEDED_MESSAGE);
+        ctx.log.info('pod past its activeDeadlineSeconds: failing it', { pod: `${namespace}/${name}`, uid, activeDeadlineSeconds: pod.spec.activeDeadlineSeconds });
+        const failed = { ...apiStatus(pod, status, []), phase: 'Failed' as const, reason: DEADLINE_EXCEEDED_REASON, message: DEADLINE_EXCEEDED_MESSAGE };
+        return { phase: 'Failed', apiStatus: failed, actions: ['activeDeadline'], waiting: [], status };
       }
       const probed = ctx.bus.current('probeResults');
       const actions = computePodActions(pod, status, { now: ctx.clock.now(), backoff, probeFailures: probeFailures(probed), startupSucceeded: startupSucceeded(probed) });
@@ -330,9 +339,13 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
       }
       const retryAts = waiting.map((w) => w.retryAt).filter((t): t is number => t !== undefined);
       const phase = getPhase(pod, status);
+      const synced = apiStatus(pod, status, waiting);
+      // the next sync comes no later than the active deadline (upstream: its ShouldSync on every tick)
+      const deadlineAt = activeDeadlineAt(pod, synced, status);
+      if (deadlineAt !== undefined) retryAts.push(deadlineAt);
       return {
         phase,
-        apiStatus: apiStatus(pod, status, waiting),
+        apiStatus: synced,
         actions: performed,
         waiting,
         error,

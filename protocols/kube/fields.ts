@@ -330,7 +330,7 @@ const DNS_CONFIG_MERGE = 'merged into the dnsPolicy\'s config as upstream, then 
 
 /** The v1 PodSpec, field by field. */
 export const POD_SPEC_FIELDS: FieldTable = {
-  activeDeadlineSeconds: unsupported('the pod is not failed with DeadlineExceeded yet (issue 10 point 7)'),
+  activeDeadlineSeconds: honoured('past it (from status.startTime) the pod is Failed with reason DeadlineExceeded and its containers are killed, as upstream'),
   affinity: honoured(`${SCHEDULER}; required node affinity is checked again at admission against the Node (not standalone)`, { whole: true }),
   automountServiceAccountToken: honoured(`${API_SERVER} (its ServiceAccount admission adds the token volume, which is refused)`),
   containers: honoured('run as CRI containers in the pod sandbox', { list: true, containers: true, fields: containerTable('containers') }),
