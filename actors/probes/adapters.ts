@@ -19,6 +19,7 @@ import type { Clock } from '../../kernel/clock.ts';
 import { errText } from '../../kernel/log.ts';
 import { isCriError } from '../../protocols/cri/errors.ts';
 import type { RuntimeService } from '../../protocols/cri/types.ts';
+import { expandCommandOnlyStatic } from '../../protocols/kube/expansion.ts';
 import type { Container, Probe } from '../../protocols/kube/pod.ts';
 import { resolveContainerPort } from './machine.ts';
 import {
@@ -285,7 +286,7 @@ export function runHandler(
   at: { containerId: string; podIP: string; timeoutSeconds: number },
 ): Promise<Outcome> {
   const timeoutMs = at.timeoutSeconds * 1000;
-  if (p.exec) return runner.exec(at.containerId, p.exec.command ?? [], at.timeoutSeconds);
+  if (p.exec) return runner.exec(at.containerId, expandCommandOnlyStatic(p.exec.command ?? [], c.env), at.timeoutSeconds);
   if (p.httpGet) {
     const port = resolveContainerPort(p.httpGet.port, c);
     if ('error' in port) return Promise.resolve({ result: 'unknown', error: port.error });

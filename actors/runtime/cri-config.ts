@@ -13,6 +13,7 @@ import type {
   LinuxPodSandboxConfig, Mount, NamespaceOption, PodSandboxConfig, PortMapping, Protocol, SecurityProfile, SELinuxOption,
 } from '../../protocols/cri/types.ts';
 import type { Container, Pod, Quantity, SeccompProfile, SecurityContext } from '../../protocols/kube/pod.ts';
+import { expand, mappingFuncFor } from '../../protocols/kube/expansion.ts';
 import { parseQuantity } from '../../protocols/kube/quantity.ts';
 import { appArmorProfileOf, normalizeSysctlName } from '../../protocols/kube/security.ts';
 import { networkNamespaceForPod } from './compute-pod-actions.ts';
@@ -38,48 +39,6 @@ export function milliValue(q: Quantity | undefined): number {
 /** upstream Value(): base units rounded up (bytes). */
 export function intValue(q: Quantity | undefined): number {
   return Math.ceil(quantityOrZero(q));
-}
-
-// ---------------------------------------------------------------------------------------------
-// $(VAR) expansion (third_party/forked/golang/expansion)
-
-/** A mapping that leaves unknown references as they were written, `$(NAME)`. */
-export function mappingFuncFor(...contexts: ReadonlyArray<Readonly<Record<string, string>>>): (name: string) => string {
-  return (name) => {
-    for (const vars of contexts) if (Object.hasOwn(vars, name)) return vars[name]!;
-    return `$(${name})`;
-  };
-}
-
-/**
- * upstream expansion.Expand: `$(NAME)` is replaced through `mapping`; `$$` is an escaped `$`;
- * a `$` not followed by `(` or `$`, and an unclosed `$(`, are kept as written.
- */
-export function expand(input: string, mapping: (name: string) => string): string {
-  let out = '';
-  let checkpoint = 0;
-  for (let cursor = 0; cursor < input.length; cursor++) {
-    if (input[cursor] !== '$' || cursor + 1 >= input.length) continue;
-    out += input.slice(checkpoint, cursor);
-    const rest = input.slice(cursor + 1);
-    let advance = 1;
-    if (rest[0] === '$') {
-      out += '$';
-    } else if (rest[0] === '(') {
-      const close = rest.indexOf(')', 1);
-      if (close >= 1) {
-        out += mapping(rest.slice(1, close));
-        advance = close + 1;
-      } else {
-        out += '$(';
-      }
-    } else {
-      out += `$${rest[0]}`;
-    }
-    cursor += advance;
-    checkpoint = cursor + 1;
-  }
-  return out + input.slice(checkpoint);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,14 +3,15 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  ContainerConfigError, containerOomScoreAdjust, containerSecurityContext, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, expand, expandCommandAndArgs, generateContainerConfig,
-  generateLinuxContainerResources, generatePodSandboxConfig, makeEnvironmentVariables, mappingFuncFor,
+  ContainerConfigError, containerOomScoreAdjust, containerSecurityContext, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, expandCommandAndArgs, generateContainerConfig,
+  generateLinuxContainerResources, generatePodSandboxConfig, makeEnvironmentVariables,
   milliCpuToQuota, milliCpuToShares, podHostname, verifyRunAsNonRoot,
 } from '../../actors/runtime/cri-config.ts';
 import {
   ANNOTATION_CONTAINER_HASH, LABEL_POD_UID, containerHash, parseContainerLabels, parseSandboxLabels,
   newContainerAnnotations, newContainerLabels, runtimePodStatusFromCri,
 } from '../../actors/runtime/labels.ts';
+import { expand, expandCommandOnlyStatic, mappingFuncFor } from '../../protocols/kube/expansion.ts';
 import type { ContainerStatus as CriContainerStatus, PodSandboxStatus } from '../../protocols/cri/types.ts';
 import type { Container, Pod } from '../../protocols/kube/pod.ts';
 
@@ -48,6 +49,59 @@ describe('expand ($(VAR), upstream expansion)', () => {
   it('earlier contexts win', () => {
     assert.equal(expand('$(X)', mappingFuncFor({ X: '1' }, { X: '2', Y: '3' })), '1');
     assert.equal(expand('$(Y)', mappingFuncFor({ X: '1' }, { X: '2', Y: '3' })), '3');
+  });
+});
+
+describe('expand: upstream expansion\'s edge cases (expand_test.go), with one context and with two', () => {
+  const cases: Array<[string, string]> = [
+    ['$(VAR_A)', 'A'], ['$(VAR_A)-$(VAR_A)', 'A-A'], ['$(VAR_A)-1', 'A-1'], ['___$(VAR_B)___', '___B___'], ['___$(VAR_C)', '___C'],
+    ['$(VAR_A)_$(VAR_B)_$(VAR_C)', 'A_B_C'], ['$$(VAR_B)_$(VAR_A)', '$(VAR_B)_A'], ['$$(VAR_A)_$$(VAR_B)', '$(VAR_A)_$(VAR_B)'],
+    ['f000-$$VAR_A', 'f000-$VAR_A'], ['foo\\$(VAR_C)bar', 'foo\\Cbar'], ['foo\\\\$(VAR_C)bar', 'foo\\\\Cbar'],
+    ['$(VAR_A$(VAR_B))', '$(VAR_A$(VAR_B))'], ['$(VAR_A$(VAR_B)', '$(VAR_A$(VAR_B)'],
+    // a value that is itself a reference is not expanded again
+    ['$(VAR_REF)', '$(VAR_A)'], ['%%$(VAR_REF)--$(VAR_REF)%%', '%%$(VAR_A)--$(VAR_A)%%'],
+    ['foo$(VAR_EMPTY)bar', 'foobar'], ['foo$(VAR_Awhoops!', 'foo$(VAR_Awhoops!'], ['f00__(VAR_A)__', 'f00__(VAR_A)__'],
+    ['$?_boo_$!', '$?_boo_$!'], ['$VAR_A', '$VAR_A'], ['$(VAR_DNE)', '$(VAR_DNE)'],
+    ['$$$$$$(BIG_MONEY)', '$$$(BIG_MONEY)'], ['$$$$$$(VAR_A)', '$$$(VAR_A)'], ['$$$$$$$(GOOD_ODDS)', '$$$$(GOOD_ODDS)'], ['$$$$$$$(VAR_A)', '$$$A'],
+    ['$VAR_A)', '$VAR_A)'], ['$' + '{VAR_A}', '$' + '{VAR_A}'] /* shell syntax, kept */, ['$(VAR_B)_______$(A', 'B_______$(A'], ['$(VAR_C)_______$(', 'C_______$('],
+    ['$(VAR_A)foobarzab$', 'Afoobarzab$'], ['foo-\\$(VAR_A', 'foo-\\$(VAR_A'], ['--$($($($($--', '--$($($($($--'],
+    ['$($($($($--foo$(', '$($($($($--foo$('], ['foo0--$($($($(', 'foo0--$($($($('], ['$(foo$$var)', '$(foo$$var)'], ['\n', '\n'],
+  ];
+  const one = mappingFuncFor({ VAR_A: 'A', VAR_B: 'B', VAR_C: 'C', VAR_REF: '$(VAR_A)', VAR_EMPTY: '' });
+  const two = mappingFuncFor({ VAR_A: 'A', VAR_EMPTY: '' }, { VAR_B: 'B', VAR_C: 'C', VAR_REF: '$(VAR_A)' });
+  it('every case, both mappings', () => {
+    for (const [input, want] of cases) {
+      assert.equal(expand(input, one), want, `one context: ${JSON.stringify(input)}`);
+      assert.equal(expand(input, two), want, `two contexts: ${JSON.stringify(input)}`);
+    }
+  });
+
+  it('env values chain through the variables defined before them (TestMapReference)', () => {
+    const c: Container = { name: 'c', image: 'i', env: [{ name: 'FOO', value: 'bar' }, { name: 'ZOO', value: '$(FOO)-1' }, { name: 'BLU', value: '$(ZOO)-2' }] };
+    assert.deepEqual(env(makeEnvironmentVariables(mkPod([c]), c)), { FOO: 'bar', ZOO: 'bar-1', BLU: 'bar-1-2' });
+  });
+
+  it('a valueFrom value is not expanded; command and args see every final variable, service links too', () => {
+    const c: Container = {
+      name: 'c', image: 'i', command: ['echo', '$(NAME)', '$(SVC_HOST)', '$$(NAME)', '$(LATER)'], args: ['$(MISSING)'],
+      env: [
+        { name: 'NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+        { name: 'RAW', value: '$(NAME)/$(SVC_HOST)' },
+        { name: 'LATER', value: 'l' },
+      ],
+    };
+    const pod = mkPod([c], {}, { name: '$(X)' });
+    const envs = makeEnvironmentVariables(pod, c, { serviceEnv: { SVC_HOST: '10.0.0.1' } });
+    assert.deepEqual(env(envs), { NAME: '$(X)', RAW: '$(X)/10.0.0.1', LATER: 'l', SVC_HOST: '10.0.0.1' });
+    assert.deepEqual(expandCommandAndArgs(c, envs), { command: ['echo', '$(X)', '10.0.0.1', '$(NAME)', 'l'], args: ['$(MISSING)'] });
+  });
+});
+
+describe('exec probe commands (upstream ExpandContainerCommandOnlyStatic)', () => {
+  it('only the spec\'s literal env values, unexpanded; valueFrom variables are empty', () => {
+    const envs = [{ name: 'A', value: 'a' }, { name: 'B', value: '$(A)' }, { name: 'F', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }];
+    assert.deepEqual(expandCommandOnlyStatic(['sh', '-c', 'test $(A) $(B) x$(F)x $(SVC) $$(A)'], envs), ['sh', '-c', 'test a $(A) xx $(SVC) $(A)']);
+    assert.deepEqual(expandCommandOnlyStatic(['true'], undefined), ['true']);
   });
 });
 
