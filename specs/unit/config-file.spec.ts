@@ -233,6 +233,15 @@ describe('KubeletConfiguration file: precedence', () => {
     assert.match(errorOf(`${HEAD}clusterDNS: 10.0.0.10\n`), /clusterDNS: Invalid value: "10\.0\.0\.10": expected a list of strings, got a string/);
   });
 
+  it('security: --seccomp-default, --allowed-unsafe-sysctls (a list; each namespaced, else the flag is refused)', () => {
+    assert.equal(DEFAULT_FLAGS.seccompDefault, false);
+    assert.equal(parseFlags(['--seccomp-default']).seccompDefault, true);
+    assert.deepEqual(parseFlags(['--allowed-unsafe-sysctls=kernel.msg*,net.core.somaxconn']).allowedUnsafeSysctls, ['kernel.msg*', 'net.core.somaxconn']);
+    assert.throws(() => parseFlags(['--allowed-unsafe-sysctls=vm.swappiness']),
+      /invalid argument for "--allowed-unsafe-sysctls" flag: the sysctl "vm.swappiness" are not known to be namespaced/);
+    assert.deepEqual(withFile('seccompDefault: true\nallowedUnsafeSysctls: ["net.*"]\n').allowedUnsafeSysctls, ['net.*']);
+  });
+
   it('the example file parses to what it says', () => {
     const path = join(ROOT, 'examples', 'kubelet-config.yaml');
     const file = loadKubeletConfig(path);
