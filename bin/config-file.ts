@@ -86,6 +86,8 @@ export const CONFIG_FIELDS: readonly MappedField[] = [
   { field: 'registerWithTaints', key: 'registerWithTaints', type: 'taints' },
   { field: 'runOnce', key: 'runOnce', type: 'bool' },
   { field: 'serverTLSBootstrap', key: 'serverTlsBootstrap', type: 'bool' },
+  { field: 'seccompDefault', key: 'seccompDefault', type: 'boolptr' },
+  { field: 'allowedUnsafeSysctls', key: 'allowedUnsafeSysctls', type: 'strings' },
 ];
 
 /** Mapped fields without a flag of their own: `logging.verbosity` (-v) and `mergeDefaultEvictionSettings`. */
@@ -203,12 +205,12 @@ export const UNSUPPORTED_FIELDS: Readonly<Record<string, z.ZodType>> = {
   containerLogMaxSize: str, containerLogMaxFiles: int32, containerLogMaxWorkers: int32, containerLogMonitorInterval: duration,
   configMapAndSecretChangeDetectionStrategy: oneOf(['Get', 'Cache', 'Watch'], true),
   reservedSystemCPUs: str, showHiddenMetricsForVersion: str, systemReservedCgroup: str, kubeReservedCgroup: str,
-  enforceNodeAllocatable: z.array(str), allowedUnsafeSysctls: z.array(str), volumePluginDir: str, kernelMemcgNotification: bool,
+  enforceNodeAllocatable: z.array(str), volumePluginDir: str, kernelMemcgNotification: bool,
   enableSystemLogHandler: bool, enableSystemLogQuery: bool, shutdownGracePeriod: duration, shutdownGracePeriodCriticalPods: duration,
   shutdownGracePeriodByPodPriority: z.array(obj({ priority: signed32, shutdownGracePeriodSeconds: int64 }), expected('expected a list')),
   crashLoopBackOff: obj({ maxContainerRestartPeriod: duration.optional() }),
   reservedMemory: z.array(obj({ numaNode: signed32, limits: map(quantity, 'a map of resource name to quantity') }), expected('expected a list')),
-  enableProfilingHandler: bool, enableDebugFlagsHandler: bool, seccompDefault: bool,
+  enableProfilingHandler: bool, enableDebugFlagsHandler: bool,
   memoryThrottlingFactor: z.number(expected('expected a number')),
   memoryReservationPolicy: oneOf(['None', 'TieredReservation'], true),
   tracing: obj({ endpoint: str.optional(), samplingRatePerMillion: signed32.optional() }),

@@ -7,6 +7,7 @@
 import { isIP } from 'node:net';
 import type { Taint } from '../protocols/kube/api.ts';
 import { isQualifiedName, isValidLabelValue } from '../protocols/kube/validation.ts';
+import { newSysctlAllowlist } from '../protocols/kube/security.ts';
 
 export interface KubeletFlags {
   /** --config: a KubeletConfiguration file (bin/config-file.ts); flags given override it. */
@@ -88,6 +89,11 @@ export interface KubeletFlags {
    * → the value given; main.ts warns once about each (bin/parity.ts has the table).
    */
   unsupported: Record<string, unknown>;
+  // security (actors/runtime/cri-config.ts, protocols/kube/security.ts)
+  /** --seccomp-default: RuntimeDefault for every container without a seccomp profile. */
+  seccompDefault: boolean;
+  /** --allowed-unsafe-sysctls: names or `prefix*` patterns pods may set beyond the safe set. */
+  allowedUnsafeSysctls: string[];
 }
 
 /**
@@ -168,6 +174,8 @@ export const FLAGS: readonly FlagDef[] = [
   { name: 'cloud-provider', kind: 'string', key: 'cloudProvider', help: '"" or "external" (an external cloud provider: the Node registers with the node.cloudprovider.kubernetes.io/uninitialized taint and its --node-ip as the provided-node-ip annotation, as upstream).' },
   { name: 'pod-infra-container-image', kind: 'string', key: 'podInfraContainerImage', deprecated: 'will be removed in 1.35. Image garbage collector will get sandbox image information from CRI.', help: 'Ignored, as by upstream since 1.27: the sandbox (pause) image is the container runtime\'s own setting (containerd: sandbox_image).' },
   { name: 'runonce', kind: 'bool', key: 'runOnce', field: 'runOnce', help: 'Run the static pods (--pod-manifest-path, --manifest-url) once, wait for them to be running, print their statuses and exit: 0 when all run, 1 when one did not. Exclusive with --kubeconfig and the servers.' },
+  { name: 'seccomp-default', kind: 'bool', key: 'seccompDefault', field: 'seccompDefault', help: 'Run every container without a seccomp profile under the runtime\'s default profile (RuntimeDefault) instead of Unconfined. Default false.' },
+  { name: 'allowed-unsafe-sysctls', kind: 'list', key: 'allowedUnsafeSysctls', field: 'allowedUnsafeSysctls', help: 'Comma-separated unsafe sysctls or patterns ending in * (e.g. kernel.msg*,net.core.somaxconn) pods may set beyond the safe set; other sysctls reject the pod at admission (SysctlForbidden). Each must be namespaced (net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*).' },
   { name: 'eviction-hard', kind: 'thresholds', key: 'evictionHard', field: 'evictionHard', help: 'Hard eviction thresholds (memory.available<100Mi,nodefs.available<10%,...); replaces the defaults when given.' },
 ];
 
@@ -179,7 +187,6 @@ const REMOVAL = (what: string) => `${what} Will be removed in a future version.`
  * flag binds, given the same treatment in a --config file (bin/config-file.ts).
  */
 export const UNSUPPORTED_FLAGS: readonly UnsupportedFlag[] = [
-  { name: 'allowed-unsafe-sysctls', kind: 'list', field: 'allowedUnsafeSysctls' },
   { name: 'anonymous-auth', kind: 'bool', field: 'authentication.anonymous.enabled' },
   { name: 'authentication-token-webhook', kind: 'bool', field: 'authentication.webhook.enabled' },
   { name: 'authentication-token-webhook-cache-ttl', kind: 'duration', field: 'authentication.webhook.cacheTTL' },
@@ -249,7 +256,6 @@ export const UNSUPPORTED_FLAGS: readonly UnsupportedFlag[] = [
   { name: 'reserved-cpus', kind: 'string', field: 'reservedSystemCPUs' },
   { name: 'reserved-memory', kind: 'string', field: 'reservedMemory' },
   { name: 'runtime-cgroups', kind: 'string' },
-  { name: 'seccomp-default', kind: 'bool', field: 'seccompDefault' },
   { name: 'serialize-image-pulls', kind: 'bool', field: 'serializeImagePulls' },
   { name: 'streaming-connection-idle-timeout', kind: 'duration', field: 'streamingConnectionIdleTimeout' },
   { name: 'system-cgroups', kind: 'string', field: 'systemCgroups' },
@@ -316,6 +322,8 @@ export const DEFAULT_FLAGS: KubeletFlags = {
   podInfraContainerImage: undefined,
   runOnce: false,
   unsupported: {},
+  seccompDefault: false,
+  allowedUnsafeSysctls: [],
 };
 
 export class FlagError extends Error {
@@ -523,6 +531,11 @@ export function parseFlags(argv: readonly string[], base: KubeletFlags = DEFAULT
   if (flags.nodeStatusUpdateFrequencyMs <= 0) throw new FlagError('--node-status-update-frequency must be positive');
   if (flags.nodeStatusReportFrequencyMs <= 0) throw new FlagError('--node-status-report-frequency must be positive');
   if (flags.maxPods <= 0) throw new FlagError('--max-pods must be positive');
+  try {
+    newSysctlAllowlist(flags.allowedUnsafeSysctls);
+  } catch (e) {
+    throw new FlagError(`invalid argument for "--allowed-unsafe-sysctls" flag: ${(e as Error).message}`);
+  }
   // upstream ValidateKubeletConfiguration: ports in 0..65535 (0 disables), addresses are IPs
   for (const [name, port] of [['healthz-port', flags.healthzPort], ['read-only-port', flags.readOnlyPort]] as const) {
     if (port < 0 || port > 65535) throw new FlagError(`invalid argument "${port}" for "--${name}" flag: must be between 0 and 65535, inclusive`);

@@ -4,7 +4,9 @@
  * what the specs run is what the daemon runs.
  */
 import './channels.ts';
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { join } from 'node:path';
 import { child, type ChildSpec } from '../kernel/actor.ts';
 import { Bus } from '../kernel/bus.ts';
 import type { Clock } from '../kernel/clock.ts';
@@ -15,6 +17,7 @@ import { Supervisor } from '../kernel/supervisor.ts';
 import { syncLoop } from '../kernel/sync-loop.ts';
 import { createCriClient } from '../adapters/cri/client.ts';
 import type { KubeApi } from '../protocols/kube/api.ts';
+import { newSysctlAllowlist } from '../protocols/kube/security.ts';
 import { createKubeApi, KUBELET_VERSION, KUBERNETES_VERSION, type KubeClient } from '../adapters/kube/client.ts';
 import type { CriRuntime } from '../protocols/cri/types.ts';
 import { events } from '../actors/events/index.ts';
@@ -95,6 +98,18 @@ export interface KubeletOptions {
   waitForNode?: boolean;
   /** Under systemd ($NOTIFY_SOCKET): the systemdNotify actor's port (watchdog pings, STATUS=). */
   notifier?: SystemdNotifyDeps['notifier'];
+  /** Why the node cannot enforce AppArmor ('' when it can); default: read from the kernel (hostAppArmorError). */
+  appArmorHostError?: string;
+}
+
+/** upstream apparmor validateHost: the kernel's own flag says whether AppArmor is enabled. */
+function hostAppArmorError(): string | undefined {
+  try {
+    if (readFileSync('/sys/module/apparmor/parameters/enabled', 'utf8').trim().startsWith('Y')) return undefined;
+  } catch {
+    // no module: not enabled
+  }
+  return 'AppArmor is not enabled on the host';
 }
 
 export interface Kubelet {
@@ -199,7 +214,12 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     // cluster mode: the single writer of pods/status (and the final delete), on the main client
     child(statusManager, { api: kube, random: opts.random }),
     // in a cluster, new API pods are admitted once node-status has the Node (allocatable, labels, taints)
-    child(podManager, { nodeName, maxPods: flags.maxPods, waitForNode: opts.waitForNode ?? (clusterMode && heartbeatApi !== undefined) }),
+    child(podManager, {
+      nodeName, maxPods: flags.maxPods, waitForNode: opts.waitForNode ?? (clusterMode && heartbeatApi !== undefined),
+      // validated with the flags (bin/flags.ts): the safe set and --allowed-unsafe-sysctls
+      sysctls: newSysctlAllowlist(flags.allowedUnsafeSysctls),
+      appArmorHostError: opts.appArmorHostError !== undefined ? opts.appArmorHostError || undefined : hostAppArmorError(),
+    }),
     child(podConfig, {
       manifestDir: flags.podManifestPath,
       nodeName,
@@ -224,6 +244,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       podLogsDir: flags.podLogsDir,
       statusPeriodMs: opts.periods?.runtimeStatusMs,
       hooks,
+      security: { seccompDefault: flags.seccompDefault, seccompProfileRoot: join(flags.rootDir, 'seccomp') },
     }),
     child(images, { images: cri }),
     // pod log directories of pods that are gone; a kubelet on injected pod sources (replay, specs)

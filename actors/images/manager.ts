@@ -35,7 +35,7 @@
  */
 import type { Clock } from '../../kernel/clock.ts';
 import { criDesc, criErrorText } from '../../protocols/cri/errors.ts';
-import type { AuthConfig, CallOptions, ImageService, ImageSpec, PodSandboxConfig } from '../../protocols/cri/types.ts';
+import type { AuthConfig, CallOptions, Image, ImageService, ImageSpec, PodSandboxConfig } from '../../protocols/cri/types.ts';
 import type { Container, Pod } from '../../protocols/kube/pod.ts';
 import { EventReason, type EventSink } from '../../protocols/messages/events.ts';
 
@@ -243,8 +243,21 @@ export class PullBackoff {
 
 export type PullPolicy = 'Always' | 'IfNotPresent' | 'Never';
 
+/** The image's configured user as ImageStatus reports it (a numeric uid, or a name); neither means root. */
+interface ImageUser {
+  uid?: number;
+  username?: string;
+}
+
+function imageUser(image: Image | null | undefined): ImageUser | undefined {
+  if (!image) return undefined;
+  if (image.uid) return { uid: image.uid.value };
+  return image.username ? { username: image.username } : {};
+}
+
 export type EnsureImageResult =
-  | { ok: true; imageRef: string; pulled: boolean; message: string }
+  /** `user`: undefined when the runtime reported no status for the image after a pull. */
+  | { ok: true; imageRef: string; pulled: boolean; message: string; user?: ImageUser }
   | { ok: false; reason: 'ErrImagePull' | 'ImagePullBackOff' | 'ErrImageNeverPull' | 'InvalidImageName'; message: string; retryAt?: number };
 
 export interface ImageManagerOptions {
@@ -263,6 +276,7 @@ export interface ImageManagerOptions {
 interface PullOutcome {
   imageRef: string;
   size: number;
+  user: ImageUser | undefined;
   pullMs: number;
 }
 
@@ -326,7 +340,7 @@ export class ImageManager {
       if (presentRef !== '') {
         const message = `Container image ${goQuote(imgRef)} already present on machine`;
         record('Normal', EventReason.PulledImage, message);
-        return { ok: true, imageRef: presentRef, pulled: false, message };
+        return { ok: true, imageRef: presentRef, pulled: false, message, user: imageUser(status) };
       }
       const message = `Container image ${goQuote(imgRef)} is not present with pull policy of Never`;
       record('Warning', EventReason.ErrImageNeverPullPolicy, message);
@@ -358,7 +372,7 @@ export class ImageManager {
     this.#backoff.gc(now);
     const message = `Successfully pulled image ${goQuote(imgRef)} in ${formatGoDuration(outcome.pullMs)} (${formatGoDuration(now - queuedAt)} including waiting). Image size: ${outcome.size} bytes.`;
     record('Normal', EventReason.PulledImage, message);
-    return { ok: true, imageRef: outcome.imageRef, pulled: true, message };
+    return { ok: true, imageRef: outcome.imageRef, pulled: true, message, user: outcome.user };
   }
 
   async #pull(spec: ImageSpec, sandboxConfig: PodSandboxConfig | undefined): Promise<PullOutcome> {
@@ -367,15 +381,18 @@ export class ImageManager {
     const auth: AuthConfig | undefined = undefined;
     const imageRef = await this.#images.pullImage(spec, auth, sandboxConfig, this.#pullOpts);
     let size = 0;
+    let user: ImageUser | undefined;
     if (imageRef !== '') {
       // Best effort, as upstream's GetImageSize: the pull itself succeeded.
       try {
-        size = (await this.#images.imageStatus(spec))?.size ?? 0;
+        const status = await this.#images.imageStatus(spec);
+        size = status?.size ?? 0;
+        user = imageUser(status);
       } catch {
         size = 0;
       }
     }
-    return { imageRef, size, pullMs: this.#clock.now() - start };
+    return { imageRef, size, user, pullMs: this.#clock.now() - start };
   }
 
   async #withSlot<T>(work: () => Promise<T>): Promise<T> {

@@ -5,6 +5,10 @@
  * CriticalPodAdmissionHandler (pkg/kubelet/preemption). Pure: no clock, no bus.
  *
  * Order and wording follow upstream, because only the FIRST failure becomes the pod's reason:
+ *   0. the admit handlers upstream runs before the predicates: SysctlForbidden (a sysctl neither
+ *      safe nor in --allowed-unsafe-sysctls, or of the host's network/IPC namespace), AppArmor (a
+ *      profile on a node without AppArmor: "Cannot enforce AppArmor: ..."),
+ *      SupplementalGroupsPolicyNotSupported (Strict on a runtime that does not report it);
  *   1. PodOSSelectorNodeLabelDoesNotMatch: the pod's `kubernetes.io/os` LABEL differs from linux;
  *   2. PodOSNotSupported: spec.os.name is set and not linux;
  *   3. resources (OutOfpods, OutOfcpu, OutOfmemory, OutOfephemeral-storage, OutOf<extended>):
@@ -37,6 +41,9 @@
 import type { Node, Taint } from '../../protocols/kube/api.ts';
 import type { Pod, Quantity } from '../../protocols/kube/pod.ts';
 import { parseQuantity } from '../../protocols/kube/quantity.ts';
+import {
+  APPARMOR_REASON, appArmorAdmissionError, forbiddenSysctl, newSysctlAllowlist, SYSCTL_FORBIDDEN_REASON, type SysctlAllowlist,
+} from '../../protocols/kube/security.ts';
 
 /** Upstream's rejection reasons (lifecycle/predicate.go and the scheduler plugin names). */
 export const AdmissionReason = {
@@ -51,7 +58,10 @@ export const AdmissionReason = {
   PodOSSelectorNodeLabelDoesNotMatch: 'PodOSSelectorNodeLabelDoesNotMatch',
   PodOSNotSupported: 'PodOSNotSupported',
   UnexpectedAdmissionError: 'UnexpectedAdmissionError',
+  SupplementalGroupsPolicyNotSupported: 'SupplementalGroupsPolicyNotSupported',
 } as const;
+
+const DEFAULT_SYSCTLS = newSysctlAllowlist();
 
 const ERR_NODE_AFFINITY = "node(s) didn't match Pod's node affinity/selector";
 const ERR_NODE_NAME = "node(s) didn't match the requested node name";
@@ -80,6 +90,12 @@ export interface AdmissionInput {
   nodeName?: string;
   /** Allowed pods when the Node does not say (standalone): --max-pods, default 110. */
   maxPods?: number;
+  /** The safe sysctls and --allowed-unsafe-sysctls (default: the safe set alone). */
+  sysctls?: SysctlAllowlist;
+  /** Why this node cannot enforce AppArmor (no AppArmor in the kernel); undefined when it can. */
+  appArmorHostError?: string;
+  /** The runtime reports SupplementalGroupsPolicy support (CRI Status features); false until it says so. */
+  supplementalGroupsPolicy?: boolean;
 }
 
 export type AdmissionResult =
@@ -345,6 +361,14 @@ function preemptable(preemptor: Pod, preemptorCritical: boolean, preemptee: Pod,
 /** Decide whether `input.pod` may run here. */
 export function admitPod(input: AdmissionInput): AdmissionResult {
   const { pod } = input;
+  // upstream's admit handlers before the predicates: sysctls, AppArmor, the runtime's features
+  const sysctl = forbiddenSysctl(input.sysctls ?? DEFAULT_SYSCTLS, pod.spec ?? {});
+  if (sysctl) return { admit: false, reason: SYSCTL_FORBIDDEN_REASON, message: sysctl };
+  const appArmor = appArmorAdmissionError(pod, input.appArmorHostError);
+  if (appArmor) return { admit: false, reason: APPARMOR_REASON, message: `Cannot enforce AppArmor: ${appArmor}` };
+  if (pod.spec?.securityContext?.supplementalGroupsPolicy === 'Strict' && !input.supplementalGroupsPolicy) {
+    return { admit: false, reason: AdmissionReason.SupplementalGroupsPolicyNotSupported, message: 'SupplementalGroupsPolicy=Strict is not supported in this node' };
+  }
   if ((pod.metadata?.labels?.[LABEL_OS] ?? NODE_OS) !== NODE_OS) {
     return { admit: false, reason: AdmissionReason.PodOSSelectorNodeLabelDoesNotMatch, message: "Failed to admit pod as the `kubernetes.io/os` label doesn't match node label" };
   }

@@ -33,6 +33,7 @@ import type { ConfigEvent, DesiredPod, PodSource } from '../../protocols/message
 import { podRef, recordEvent } from '../../protocols/messages/events.ts';
 import { isTerminalPhase, type Pod } from '../../protocols/kube/pod.ts';
 import { admitPod, type AdmittedPod } from './admission.ts';
+import type { SysctlAllowlist } from '../../protocols/kube/security.ts';
 import { readinessGatesChanged } from './readiness.ts';
 
 export interface PodManagerDeps {
@@ -46,6 +47,10 @@ export interface PodManagerDeps {
    * pod list and the Node's registration. Pods already running here are never held.
    */
   waitForNode?: boolean;
+  /** The safe sysctls and --allowed-unsafe-sysctls (default: the safe set). */
+  sysctls?: SysctlAllowlist;
+  /** Why the node cannot enforce AppArmor; undefined when it can (bin/kubelet.ts reads the kernel's flag). */
+  appArmorHostError?: string;
 }
 
 function isStaticSource(source: PodSource): boolean {
@@ -62,7 +67,7 @@ function byCreation(a: Pod, b: Pod): number {
 /** The bus channels it uses (its context is narrowed to them). */
 const io = channels({
   consumes: ['config'], produces: ['events', 'podManager'],
-  reads: ['node', 'podStatuses', 'podWorkerStates', 'runtimePods'], writes: ['desiredPods', 'readySources'],
+  reads: ['node', 'podStatuses', 'podWorkerStates', 'runtimeHealth', 'runtimePods'], writes: ['desiredPods', 'readySources'],
 });
 
 export const podManager: ActorSpec<PodManagerDeps, typeof io> = {
@@ -112,7 +117,9 @@ export const podManager: ActorSpec<PodManagerDeps, typeof io> = {
       }
       const result = admitPod({
         pod, static: entry.static, node: ctx.bus.current('node'), others: activePods(uid),
-        nodeName: ctx.deps.nodeName, maxPods: ctx.deps.maxPods,
+        nodeName: ctx.deps.nodeName, maxPods: ctx.deps.maxPods, sysctls: ctx.deps.sysctls,
+        appArmorHostError: ctx.deps.appArmorHostError,
+        supplementalGroupsPolicy: ctx.bus.current('runtimeHealth')?.features?.supplementalGroupsPolicy ?? false,
       });
       if (result.admit) {
         if (result.overcommitted) {

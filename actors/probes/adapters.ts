@@ -18,6 +18,7 @@ import type { Clock } from '../../kernel/clock.ts';
 import { dialError, httpGetter, joinHostPort, type HttpGetRequest } from '../../adapters/handlers/http.ts';
 import { execInContainer } from '../../adapters/handlers/exec.ts';
 import type { RuntimeService } from '../../protocols/cri/types.ts';
+import { expandCommandOnlyStatic } from '../../protocols/kube/expansion.ts';
 import type { Container, Probe } from '../../protocols/kube/pod.ts';
 import { resolveContainerPort } from '../../protocols/kube/handlers.ts';
 import {
@@ -156,7 +157,7 @@ export function runHandler(
   at: { containerId: string; podIP: string; timeoutSeconds: number },
 ): Promise<Outcome> {
   const timeoutMs = at.timeoutSeconds * 1000;
-  if (p.exec) return runner.exec(at.containerId, p.exec.command ?? [], at.timeoutSeconds);
+  if (p.exec) return runner.exec(at.containerId, expandCommandOnlyStatic(p.exec.command ?? [], c.env), at.timeoutSeconds);
   if (p.httpGet) {
     const port = resolveContainerPort(p.httpGet.port, c);
     if ('error' in port) return Promise.resolve({ result: 'unknown', error: port.error });

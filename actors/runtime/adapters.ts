@@ -10,7 +10,8 @@ import type { Container, Pod } from '../../protocols/kube/pod.ts';
 import type { EventSink } from '../../protocols/messages/events.ts';
 
 export type EnsureImageResult =
-  | { ok: true; imageRef: string; pulled: boolean; message: string }
+  /** `user`: the image's uid or user name from ImageStatus; undefined when the runtime reported none. */
+  | { ok: true; imageRef: string; pulled: boolean; message: string; user?: { uid?: number; username?: string } }
   | { ok: false; reason: 'ErrImagePull' | 'ImagePullBackOff' | 'ErrImageNeverPull' | 'InvalidImageName'; message: string; retryAt?: number };
 
 export interface ImagePort {

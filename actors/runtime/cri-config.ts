@@ -7,12 +7,15 @@
  * resolv.conf, ConfigMap/Secret values, volume mounts, service links) is resolved by the caller
  * and passed in.
  */
+import { posix } from 'node:path';
 import type {
   ContainerConfig, DNSConfig, KeyValue, KeyValueMap, LinuxContainerResources, LinuxContainerSecurityContext,
-  LinuxPodSandboxConfig, Mount, NamespaceOption, PodSandboxConfig, PortMapping, Protocol,
+  LinuxPodSandboxConfig, Mount, NamespaceOption, PodSandboxConfig, PortMapping, Protocol, SecurityProfile, SELinuxOption,
 } from '../../protocols/cri/types.ts';
-import type { Container, Pod, Quantity } from '../../protocols/kube/pod.ts';
+import type { Container, Pod, Quantity, SeccompProfile, SecurityContext } from '../../protocols/kube/pod.ts';
+import { expand, mappingFuncFor } from '../../protocols/kube/expansion.ts';
 import { parseQuantity } from '../../protocols/kube/quantity.ts';
+import { appArmorProfileOf, normalizeSysctlName } from '../../protocols/kube/security.ts';
 import { networkNamespaceForPod } from './compute-pod-actions.ts';
 import { ETC_HOSTS_PATH, nodenameForKernel, podHostnameAndDomain } from './etc-hosts.ts';
 import { newContainerAnnotations, newContainerLabels, newPodAnnotations, newPodLabels } from './labels.ts';
@@ -36,48 +39,6 @@ export function milliValue(q: Quantity | undefined): number {
 /** upstream Value(): base units rounded up (bytes). */
 export function intValue(q: Quantity | undefined): number {
   return Math.ceil(quantityOrZero(q));
-}
-
-// ---------------------------------------------------------------------------------------------
-// $(VAR) expansion (third_party/forked/golang/expansion)
-
-/** A mapping that leaves unknown references as they were written, `$(NAME)`. */
-export function mappingFuncFor(...contexts: ReadonlyArray<Readonly<Record<string, string>>>): (name: string) => string {
-  return (name) => {
-    for (const vars of contexts) if (Object.hasOwn(vars, name)) return vars[name]!;
-    return `$(${name})`;
-  };
-}
-
-/**
- * upstream expansion.Expand: `$(NAME)` is replaced through `mapping`; `$$` is an escaped `$`;
- * a `$` not followed by `(` or `$`, and an unclosed `$(`, are kept as written.
- */
-export function expand(input: string, mapping: (name: string) => string): string {
-  let out = '';
-  let checkpoint = 0;
-  for (let cursor = 0; cursor < input.length; cursor++) {
-    if (input[cursor] !== '$' || cursor + 1 >= input.length) continue;
-    out += input.slice(checkpoint, cursor);
-    const rest = input.slice(cursor + 1);
-    let advance = 1;
-    if (rest[0] === '$') {
-      out += '$';
-    } else if (rest[0] === '(') {
-      const close = rest.indexOf(')', 1);
-      if (close >= 1) {
-        out += mapping(rest.slice(1, close));
-        advance = close + 1;
-      } else {
-        out += '$(';
-      }
-    } else {
-      out += `$${rest[0]}`;
-    }
-    cursor += advance;
-    checkpoint = cursor + 1;
-  }
-  return out + input.slice(checkpoint);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -294,19 +255,152 @@ export function namespacesForPod(pod: Pod): NamespaceOption {
   };
 }
 
-/** upstream determineEffectiveSecurityContext + convertToRuntimeSecurityContext (Linux subset). */
-export function containerSecurityContext(pod: Pod, container: Container): LinuxContainerSecurityContext {
-  const psc = pod.spec.securityContext ?? {};
+/** The merged v1 SecurityContext of a container (upstream securitycontext.DetermineEffectiveSecurityContext). */
+export function effectiveSecurityContext(pod: Pod, container: Container): SecurityContext {
+  const psc = pod.spec.securityContext;
+  const out: SecurityContext = {};
+  // the pod's fields that a container's security context also has; the container's own win
+  if (psc?.seLinuxOptions !== undefined) out.seLinuxOptions = { ...psc.seLinuxOptions };
+  if (psc?.runAsUser !== undefined) out.runAsUser = psc.runAsUser;
+  if (psc?.runAsGroup !== undefined) out.runAsGroup = psc.runAsGroup;
+  if (psc?.runAsNonRoot !== undefined) out.runAsNonRoot = psc.runAsNonRoot;
   const csc = container.securityContext ?? {};
-  const out: LinuxContainerSecurityContext = { namespaceOptions: namespacesForPod(pod) };
-  const runAsUser = csc.runAsUser ?? psc.runAsUser;
-  if (runAsUser !== undefined) out.runAsUser = { value: runAsUser };
-  const runAsGroup = csc.runAsGroup ?? psc.runAsGroup;
-  if (runAsGroup !== undefined) out.runAsGroup = { value: runAsGroup };
-  if (csc.privileged) out.privileged = true;
-  if (csc.readOnlyRootFilesystem) out.readonlyRootfs = true;
+  for (const k of ['seLinuxOptions', 'capabilities', 'privileged', 'runAsUser', 'runAsGroup', 'runAsNonRoot',
+    'readOnlyRootFilesystem', 'allowPrivilegeEscalation', 'procMount'] as const) {
+    if (csc[k] !== undefined) (out as Record<string, unknown>)[k] = csc[k];
+  }
+  return out;
+}
+
+/** The image's user as ImageStatus reports it: a numeric uid, a user name, or neither (root). */
+export interface ImageUser {
+  uid?: number;
+  username?: string;
+}
+
+/**
+ * upstream verifyRunAsNonRoot (security_context_others.go): with runAsNonRoot true, a runAsUser
+ * of 0, an image running as root, or an image user that is a name (it cannot be checked) keep the
+ * container from being created. Throws ContainerConfigError with upstream's wording.
+ */
+export function verifyRunAsNonRoot(pod: Pod, container: Container, user: ImageUser): void {
+  const sc = effectiveSecurityContext(pod, container);
+  if (sc.runAsNonRoot !== true) return;
+  const where = `(pod: "${pod.metadata.name}_${pod.metadata.namespace}(${pod.metadata.uid})", container: ${container.name})`;
+  if (sc.runAsUser !== undefined) {
+    if (sc.runAsUser === 0) throw new ContainerConfigError(`container's runAsUser breaks non-root policy ${where}`);
+    return;
+  }
+  if (user.uid === undefined && user.username) {
+    throw new ContainerConfigError(`container has runAsNonRoot and image has non-numeric user (${user.username}), cannot verify user is non-root ${where}`);
+  }
+  const uid = user.uid ?? 0;
+  if (uid === 0) throw new ContainerConfigError(`container has runAsNonRoot and image will run as root ${where}`);
+  if (uid < 0 || uid > 2147483647) {
+    throw new ContainerConfigError(`container has runAsNonRoot and image has an invalid user id (${uid}). (Must be 1-(2147483647)): must be between 0 and 2147483647, inclusive ${where}`);
+  }
+}
+
+export interface SecurityOptions {
+  /** --seccomp-default / seccompDefault: RuntimeDefault for a container without a seccomp profile. */
+  seccompDefault?: boolean;
+  /** <root-dir>/seccomp: Localhost profiles are relative to it. */
+  seccompProfileRoot?: string;
+}
+
+/** upstream's default seccomp root, under the default --root-dir. */
+export const DEFAULT_SECCOMP_PROFILE_ROOT = '/var/lib/kubelet/seccomp';
+
+function fieldSeccompProfile(profile: SeccompProfile | undefined, opts: SecurityOptions): SecurityProfile {
+  if (profile === undefined) return { profileType: opts.seccompDefault ? 'RuntimeDefault' : 'Unconfined' };
+  if (profile.type === 'RuntimeDefault') return { profileType: 'RuntimeDefault' };
+  if (profile.type === 'Localhost') {
+    // fail closed: a Localhost profile without a file would otherwise run unconfined
+    if (!profile.localhostProfile) {
+      throw new ContainerConfigError('localhostProfile must be set if seccompProfile type is Localhost.');
+    }
+    const root = (opts.seccompProfileRoot ?? DEFAULT_SECCOMP_PROFILE_ROOT).replace(/\/+$/, '');
+    return { profileType: 'Localhost', localhostRef: posix.join(root, profile.localhostProfile) };
+  }
+  return { profileType: 'Unconfined' };
+}
+
+/** upstream getSeccompProfile: the container's profile, else the pod's, else seccompDefault's. */
+export function seccompProfileFor(pod: Pod, container: Container, opts: SecurityOptions = {}): SecurityProfile {
+  const own = container.securityContext?.seccompProfile ?? pod.spec.securityContext?.seccompProfile;
+  return fieldSeccompProfile(own, opts);
+}
+
+/** upstream getAppArmorProfile: the CRI profile and the deprecated string beside it. */
+export function appArmorFor(pod: Pod, container: Container): { apparmor: SecurityProfile; apparmorProfile: string } | undefined {
+  const p = appArmorProfileOf(pod, container);
+  if (p === undefined) return undefined;
+  switch (p.type) {
+    case 'RuntimeDefault': return { apparmor: { profileType: 'RuntimeDefault' }, apparmorProfile: 'runtime/default' };
+    case 'Unconfined': return { apparmor: { profileType: 'Unconfined' }, apparmorProfile: 'unconfined' };
+    case 'Localhost':
+      if (p.localhostProfile === undefined) throw new ContainerConfigError('missing localhost apparmor profile name');
+      return { apparmor: { profileType: 'Localhost', localhostRef: p.localhostProfile }, apparmorProfile: `localhost/${p.localhostProfile}` };
+  }
+  throw new ContainerConfigError(`unknown apparmor profile type: "${p.type}"`);
+}
+
+/** upstream securitycontext defaultMaskedPaths / defaultReadonlyPaths (kept in step with moby's). */
+export const DEFAULT_MASKED_PATHS: readonly string[] = [
+  '/proc/asound', '/proc/acpi', '/proc/interrupts', '/proc/kcore', '/proc/keys', '/proc/latency_stats',
+  '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap',
+];
+export const DEFAULT_READONLY_PATHS: readonly string[] = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
+
+function seLinuxOption(o: SecurityContext['seLinuxOptions']): SELinuxOption | undefined {
+  if (o === undefined) return undefined;
+  return { user: o.user ?? '', role: o.role ?? '', type: o.type ?? '', level: o.level ?? '' };
+}
+
+/** The pod's supplementary groups (fsGroup first, then supplementalGroups), as upstream orders them. */
+function podSupplementalGroups(pod: Pod): number[] {
+  const psc = pod.spec.securityContext ?? {};
+  return [...(psc.fsGroup !== undefined ? [psc.fsGroup] : []), ...(psc.supplementalGroups ?? [])];
+}
+
+/**
+ * upstream determineEffectiveSecurityContext + convertToRuntimeSecurityContext (Linux): the
+ * merged security context, the seccomp and AppArmor profiles, the image's user when no runAsUser
+ * is given, the pod's groups, no_new_privs for an explicit allowPrivilegeEscalation: false, and
+ * the masked and read-only /proc paths.
+ */
+export function containerSecurityContext(
+  pod: Pod, container: Container, user: ImageUser = {}, opts: SecurityOptions = {},
+): LinuxContainerSecurityContext {
+  const sc = effectiveSecurityContext(pod, container);
+  const out: LinuxContainerSecurityContext = {};
+  if (sc.capabilities !== undefined) {
+    out.capabilities = { addCapabilities: [...(sc.capabilities.add ?? [])], dropCapabilities: [...(sc.capabilities.drop ?? [])] };
+  }
+  const selinux = seLinuxOption(sc.seLinuxOptions);
+  if (selinux) out.selinuxOptions = selinux;
+  if (sc.runAsUser !== undefined) out.runAsUser = { value: sc.runAsUser };
+  if (sc.runAsGroup !== undefined) out.runAsGroup = { value: sc.runAsGroup };
+  if (sc.privileged) out.privileged = true;
+  if (sc.readOnlyRootFilesystem) out.readonlyRootfs = true;
+  out.seccomp = seccompProfileFor(pod, container, opts);
+  const apparmor = appArmorFor(pod, container);
+  if (apparmor) Object.assign(out, apparmor);
+  if (out.runAsUser === undefined) {
+    // upstream: the image's uid (0 for an image without a user), or its user name for the runtime to resolve
+    if (user.uid !== undefined) out.runAsUser = { value: user.uid };
+    else if (user.username) out.runAsUsername = user.username;
+    else out.runAsUser = { value: 0 };
+  }
+  out.namespaceOptions = namespacesForPod(pod);
+  const groups = podSupplementalGroups(pod);
+  if (groups.length > 0) out.supplementalGroups = groups;
+  out.supplementalGroupsPolicy = pod.spec.securityContext?.supplementalGroupsPolicy === 'Strict' ? 'Strict' : 'Merge';
   // upstream AddNoNewPrivileges: only an explicit allowPrivilegeEscalation: false sets it.
-  if (csc.allowPrivilegeEscalation === false) out.noNewPrivs = true;
+  if (sc.allowPrivilegeEscalation === false) out.noNewPrivs = true;
+  // Unmasked is refused (fields.ts): it needs a user namespace upstream.
+  out.maskedPaths = [...DEFAULT_MASKED_PATHS];
+  out.readonlyPaths = [...DEFAULT_READONLY_PATHS];
   return out;
 }
 
@@ -361,22 +455,22 @@ export function generatePodSandboxLinuxConfig(pod: Pod, cgroupParent?: string): 
   const securityContext: NonNullable<LinuxPodSandboxConfig['securityContext']> = {
     namespaceOptions: namespacesForPod(pod),
     privileged: all.some((c) => c.securityContext?.privileged === true),
+    // upstream runs every sandbox under runtime/default, so that pods can use least-privileged profiles
+    seccomp: { profileType: 'RuntimeDefault' },
   };
   if (psc.runAsUser !== undefined) securityContext.runAsUser = { value: psc.runAsUser };
-  const groups = [...(psc.fsGroup !== undefined ? [psc.fsGroup] : []), ...(psc.supplementalGroups ?? [])];
+  if (psc.runAsGroup !== undefined) securityContext.runAsGroup = { value: psc.runAsGroup };
+  const groups = podSupplementalGroups(pod);
   if (groups.length > 0) securityContext.supplementalGroups = groups;
+  securityContext.supplementalGroupsPolicy = psc.supplementalGroupsPolicy === 'Strict' ? 'Strict' : 'Merge';
+  const selinux = seLinuxOption(psc.seLinuxOptions);
+  if (selinux) securityContext.selinuxOptions = selinux;
   const sysctls: KeyValueMap = {};
   // upstream ConvertPodSysctlsVariableToDotsSeparator: runc wants dots, "a/b.c" means "a.b/c".
-  for (const s of psc.sysctls ?? []) sysctls[convertSysctlVariableToDotsSeparator(s.name)] = s.value;
+  for (const s of psc.sysctls ?? []) sysctls[normalizeSysctlName(s.name)] = s.value;
   const out: LinuxPodSandboxConfig = { securityContext, sysctls };
   if (cgroupParent) out.cgroupParent = cgroupParent;
   return out;
-}
-
-/** upstream sysctl.ConvertSysctlVariableToDotsSeparator: swap '.' and '/' when '/' is used. */
-export function convertSysctlVariableToDotsSeparator(name: string): string {
-  if (!name.includes('/')) return name;
-  return [...name].map((ch) => (ch === '.' ? '/' : ch === '/' ? '.' : ch)).join('');
 }
 
 /** upstream generatePodSandboxConfig. */
@@ -411,7 +505,9 @@ export function containerLogPath(containerName: string, restartCount: number): s
   return `${containerName}/${restartCount}.log`;
 }
 
-export interface ContainerConfigOptions extends EnvOptions, ResourceOptions {
+export interface ContainerConfigOptions extends EnvOptions, ResourceOptions, SecurityOptions {
+  /** The image's user (ImageStatus uid / username); neither means root, as upstream. */
+  imageUser?: ImageUser;
   /** 0 for the first start; the attempt and the log file number. */
   restartCount: number;
   /** The image as the runtime knows it (the image ID from EnsureImageExists). */
@@ -426,9 +522,12 @@ export interface ContainerConfigOptions extends EnvOptions, ResourceOptions {
 
 /**
  * upstream generateContainerConfig. Throws ContainerConfigError (upstream's
- * CreateContainerConfigError) when an env var's source cannot be resolved.
+ * CreateContainerConfigError) when runAsNonRoot is not met, a seccomp or AppArmor profile is
+ * incomplete, or an env var's source cannot be resolved.
  */
 export function generateContainerConfig(pod: Pod, container: Container, opts: ContainerConfigOptions): ContainerConfig {
+  const user = opts.imageUser ?? {};
+  verifyRunAsNonRoot(pod, container, user);
   const envs = makeEnvironmentVariables(pod, container, opts);
   const { command, args } = expandCommandAndArgs(container, envs);
   const config: ContainerConfig = {
@@ -444,7 +543,7 @@ export function generateContainerConfig(pod: Pod, container: Container, opts: Co
     tty: container.tty ?? false,
     linux: {
       resources: generateLinuxContainerResources(pod, container, opts),
-      securityContext: containerSecurityContext(pod, container),
+      securityContext: containerSecurityContext(pod, container, user, opts),
     },
   };
   if (command) config.command = command;

@@ -34,7 +34,8 @@ import type {
 import type { ImagePort, PodNetworkFiles } from './adapters.ts';
 import { CrashBackoff } from './backoff.ts';
 import { computePodActions, getPhase, nextRestartCount, terminationStages, type ContainerToKill } from './compute-pod-actions.ts';
-import { ContainerConfigError, generateContainerConfig, generatePodSandboxConfig } from './cri-config.ts';
+import { activeDeadlineAt, DEADLINE_EXCEEDED_MESSAGE, DEADLINE_EXCEEDED_REASON, pastActiveDeadline } from './active-deadline.ts';
+import { ContainerConfigError, generateContainerConfig, generatePodSandboxConfig, type SecurityOptions } from './cri-config.ts';
 import { EventReason, nodeRef, recordEvent } from '../../protocols/messages/events.ts';
 import { checkLimitsForResolvConf, getPodDns, type DnsSettings } from './dns.ts';
 import { podHostsFileContent, shouldMountHostsFile } from './etc-hosts.ts';
@@ -67,6 +68,8 @@ export interface RuntimeDeps {
   statusPeriodMs?: number;
   /** The lifecycle hooks' exec and HTTP effects; default: ExecSync on `cri` and the handlers' HTTP client. */
   hooks?: LifecycleRunner;
+  /** --seccomp-default and <root-dir>/seccomp (Localhost profiles). */
+  security?: SecurityOptions;
 }
 
 const HEALTH_MAX_BACKOFF_MS = 30_000;
@@ -270,6 +273,14 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
       if (terminal) {
         return { phase: terminal, apiStatus: apiStatus(pod, status, []), actions: [], waiting: [], status };
       }
+      // upstream's activeDeadlineHandler (ShouldEvict): past the deadline the pod fails; the
+      // terminal phase moves the worker on to terminating, which kills its containers.
+      if (pastActiveDeadline(pod, previousStatus(uid), status, ctx.clock.now())) {
+        events.pod(pod, 'Normal', DEADLINE_EXCEEDED_REASON, DEADLINE_EXCEEDED_MESSAGE);
+        ctx.log.info('pod past its activeDeadlineSeconds: failing it', { pod: `${namespace}/${name}`, uid, activeDeadlineSeconds: pod.spec.activeDeadlineSeconds });
+        const failed = { ...apiStatus(pod, status, []), phase: 'Failed' as const, reason: DEADLINE_EXCEEDED_REASON, message: DEADLINE_EXCEEDED_MESSAGE };
+        return { phase: 'Failed', apiStatus: failed, actions: ['activeDeadline'], waiting: [], status };
+      }
       const probed = ctx.bus.current('probeResults');
       const actions = computePodActions(pod, status, { now: ctx.clock.now(), backoff, probeFailures: probeFailures(probed), startupSucceeded: startupSucceeded(probed) });
       waiting.push(...actions.waiting);
@@ -403,7 +414,12 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
               const etcHostsPath = await etcHostsFor(pod, container, podIPs).catch((e: unknown) => {
                 throw new ContainerConfigError(errText(e));
               });
-              config = generateContainerConfig(pod, container, { restartCount, imageRef: img.imageRef, podIP, podIPs, hostIP: ctx.deps.hostIP, etcHostsPath });
+              // upstream getImageUser: an image the runtime no longer reports cannot be checked
+              if (!img.user) throw new ContainerConfigError(`image "${img.imageRef}" not found`);
+              config = generateContainerConfig(pod, container, {
+                restartCount, imageRef: img.imageRef, imageUser: img.user, podIP, podIPs, hostIP: ctx.deps.hostIP, etcHostsPath,
+                ...ctx.deps.security,
+              });
             } catch (e) {
               if (!(e instanceof ContainerConfigError)) throw e;
               failed(container.name, e.message);
@@ -438,9 +454,13 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
       }
       const retryAts = waiting.map((w) => w.retryAt).filter((t): t is number => t !== undefined);
       const phase = getPhase(pod, status);
+      const synced = apiStatus(pod, status, waiting);
+      // the next sync comes no later than the active deadline (upstream: its ShouldSync on every tick)
+      const deadlineAt = activeDeadlineAt(pod, synced, status);
+      if (deadlineAt !== undefined) retryAts.push(deadlineAt);
       return {
         phase,
-        apiStatus: apiStatus(pod, status, waiting),
+        apiStatus: synced,
         actions: performed,
         waiting,
         error,
@@ -557,6 +577,7 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
           reason: rr?.status === true ? (nr?.status === true ? '' : `network not ready: ${nr?.reason ?? ''} ${nr?.message ?? ''}`.trim())
             : `runtime not ready: ${rr?.reason ?? 'no RuntimeReady condition'} ${rr?.message ?? ''}`.trim(),
           lastOk: ctx.clock.now(),
+          features: { supplementalGroupsPolicy: s.features?.supplementalGroupsPolicy === true },
         };
         failDelay = 1000;
       } catch (e) {

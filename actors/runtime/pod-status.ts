@@ -520,7 +520,10 @@ export function generateApiPodStatus(pod: Pod, runtimeStatus: RuntimePodStatus, 
     s.podIPs = podIPs.map((ip) => ({ ip }));
   }
 
-  s.startTime = old.startTime || apiStatus.startTime || toRfc3339(opts.now);
+  // Neither the status manager nor the API knows it (a kubelet restarted under a static pod in
+  // standalone mode): the oldest sandbox's creation, not the restart, so activeDeadlineSeconds holds.
+  const sandboxTimes = runtimeStatus.sandboxes.map((sb) => sb.createdAt).filter((t) => t > 0);
+  s.startTime = old.startTime || apiStatus.startTime || toRfc3339(sandboxTimes.length > 0 ? Math.min(...sandboxTimes) : opts.now);
   s.initContainerStatuses = initContainerStatuses;
   s.containerStatuses = containerStatuses;
   s.qosClass = getPodQos(pod);

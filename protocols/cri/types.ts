@@ -35,6 +35,8 @@ export interface RuntimeCondition {
 export interface StatusResponse {
   status: { conditions: RuntimeCondition[] } | null;
   info: Record<string, string>;
+  /** What the runtime implements (containerd 2.0 reports supplementalGroupsPolicy; 1.6 sends none). */
+  features?: { supplementalGroupsPolicy?: boolean } | null;
 }
 
 export interface PodSandboxMetadata {
@@ -66,12 +68,38 @@ export interface NamespaceOption {
   targetId?: string;
 }
 
+export type SupplementalGroupsPolicy = 'Merge' | 'Strict';
+
+export interface SELinuxOption {
+  user?: string;
+  role?: string;
+  type?: string;
+  level?: string;
+}
+
+/** seccomp: localhostRef is an absolute path; AppArmor: the profile's name. */
+export interface SecurityProfile {
+  profileType: 'RuntimeDefault' | 'Unconfined' | 'Localhost';
+  localhostRef?: string;
+}
+
+export interface Capability {
+  addCapabilities?: string[];
+  dropCapabilities?: string[];
+  addAmbientCapabilities?: string[];
+}
+
 export interface LinuxSandboxSecurityContext {
   namespaceOptions?: NamespaceOption;
+  selinuxOptions?: SELinuxOption;
   runAsUser?: { value: number } | null;
+  runAsGroup?: { value: number } | null;
   readonlyRootfs?: boolean;
   supplementalGroups?: number[];
+  supplementalGroupsPolicy?: SupplementalGroupsPolicy;
   privileged?: boolean;
+  seccomp?: SecurityProfile;
+  apparmor?: SecurityProfile;
 }
 
 export interface LinuxContainerResources {
@@ -155,12 +183,23 @@ export interface ContainerMetadata {
 }
 
 export interface LinuxContainerSecurityContext {
+  capabilities?: Capability;
   privileged?: boolean;
   namespaceOptions?: NamespaceOption;
+  selinuxOptions?: SELinuxOption;
   runAsUser?: { value: number } | null;
   runAsGroup?: { value: number } | null;
+  runAsUsername?: string;
   readonlyRootfs?: boolean;
+  supplementalGroups?: number[];
+  supplementalGroupsPolicy?: SupplementalGroupsPolicy;
   noNewPrivs?: boolean;
+  maskedPaths?: string[];
+  readonlyPaths?: string[];
+  seccomp?: SecurityProfile;
+  apparmor?: SecurityProfile;
+  /** Deprecated upstream (`runtime/default`, `unconfined`, `localhost/<name>`); sent beside `apparmor`. */
+  apparmorProfile?: string;
 }
 
 export interface LinuxContainerConfig {

@@ -61,7 +61,6 @@ const gap = (note: string): FieldRule => ({ support: 'gap', note });
 const SCHEDULER = "not the kubelet's concern: the scheduler's";
 const API_SERVER = "not the kubelet's concern: the API server's";
 const SIDECAR_PROBES = 'a probe on an init container that is not a sidecar (restartPolicy Always): upstream validation forbids it';
-const SECURITY = 'not applied to the container yet (issue 10 point 5)';
 const VOLUMES = 'no volume is mounted yet (issue 11, the volumeManager)';
 const ENV_FROM_API = 'ConfigMap and Secret values are not read from the API yet (issue 11 point 6)';
 const NO_ISSUE = 'no issue yet';
@@ -73,20 +72,6 @@ const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 
 // ---------------------------------------------------------------------------------------------
 // value tests
-
-/** upstream's safe sysctls (pkg/kubelet/sysctl/safe_sysctls.go): namespaced and isolated. */
-export const SAFE_SYSCTLS: readonly string[] = [
-  'kernel.shm_rmid_forced', 'net.ipv4.ip_local_port_range', 'net.ipv4.tcp_syncookies', 'net.ipv4.ping_group_range',
-  'net.ipv4.ip_unprivileged_port_start', 'net.ipv4.ip_local_reserved_ports', 'net.ipv4.tcp_keepalive_time',
-  'net.ipv4.tcp_fin_timeout', 'net.ipv4.tcp_keepalive_intvl', 'net.ipv4.tcp_keepalive_probes', 'net.ipv4.tcp_rmem',
-  'net.ipv4.tcp_wmem',
-];
-
-/** A sysctl written with slashes (`net/ipv4/tcp_syncookies`, or `a/b.c` for `a.b/c`) in dotted form. */
-function dottedSysctl(name: string): string {
-  if (!name.includes('/')) return name;
-  return [...name].map((ch) => (ch === '.' ? '/' : ch === '/' ? '.' : ch)).join('');
-}
 
 /** Resource names whose limits reach the container (cpu, memory) or only admission (requests). */
 function unsupportedResources(list: unknown, kind: 'limits' | 'requests'): string | undefined {
@@ -121,26 +106,33 @@ function resourceFieldRefWithoutLimit(value: unknown, ctx: FieldContext): string
   return `${m[0]} of a container without that limit is the node's allocatable, which kubelet-ts does not pass yet (${NO_ISSUE})`;
 }
 
-const seccompTable: FieldTable = {
-  type: honoured('Unconfined is what the runtime does without a profile (upstream\'s default without seccompDefault)'),
-  localhostProfile: honoured('only with type Localhost, which is refused'),
-};
+const PROFILE_TYPES = ['RuntimeDefault', 'Unconfined', 'Localhost'];
 
-/** seccompProfile: only Unconfined, which is what the runtime does when none is given. */
-const seccompProfile = honoured('Unconfined: no profile is passed, the runtime runs the container unconfined', {
-  fields: seccompTable,
-  refuse: {
-    note: `type other than Unconfined: ${SECURITY}`,
-    test: (v) => (isObject(v) && v['type'] !== 'Unconfined' ? `type ${JSON.stringify(v['type'] ?? '')}: only Unconfined is applied (issue 10 point 5)` : undefined),
-  },
+/** A seccomp or AppArmor profile of a type upstream's validation does not know. */
+const unknownProfileType = (what: string) => ({
+  note: `a type other than RuntimeDefault, Unconfined and Localhost (upstream validation refuses it)`,
+  test: (v: unknown) => (isObject(v) && !PROFILE_TYPES.includes(str(v['type'])) ? `${what} type ${JSON.stringify(v['type'] ?? '')}: not RuntimeDefault, Unconfined or Localhost` : undefined),
 });
 
-const runAsNonRoot = honoured('false: nothing to check', {
-  refuse: {
-    note: `true: the image user is not verified yet (issue 10 point 5)`,
-    test: (v) => (v === true ? 'the image user is not verified yet (issue 10 point 5)' : undefined),
+const seccompProfile = honoured('CRI seccomp (the container\'s, else the pod\'s; without either, RuntimeDefault with --seccomp-default, else Unconfined), as upstream', {
+  fields: {
+    type: honoured('RuntimeDefault, Unconfined, or Localhost'),
+    localhostProfile: honoured('Localhost: the file relative to <root-dir>/seccomp; a Localhost profile without it keeps the container from being created (CreateContainerConfigError)'),
   },
+  refuse: unknownProfileType('seccomp profile'),
 });
+
+const appArmorProfile = honoured('CRI apparmor and the deprecated apparmor_profile (the container\'s, else the container.apparmor.security.beta.kubernetes.io/<name> annotation, else the pod\'s); a node without AppArmor rejects the pod at admission (reason AppArmor), as upstream', {
+  fields: {
+    type: honoured('RuntimeDefault, Unconfined, or Localhost'),
+    localhostProfile: honoured('Localhost: the name of a profile loaded on the node'),
+  },
+  refuse: unknownProfileType('AppArmor profile'),
+});
+
+const runAsNonRoot = honoured('verified on every start against the runAsUser, else the image\'s user: root or a user name keeps the container from being created (CreateContainerConfigError), as upstream');
+
+const seLinuxOptions = honoured('CRI selinux_options (the container\'s, else the pod\'s); applied by the runtime where SELinux is enabled', { whole: true });
 
 const windowsOptions = honoured('Windows only: a Linux kubelet does not read it, as upstream', { whole: true });
 
@@ -148,26 +140,26 @@ const windowsOptions = honoured('Windows only: a Linux kubelet does not read it,
 // containers
 
 const securityContextTable: FieldTable = {
-  allowPrivilegeEscalation: honoured('false sets no_new_privs (CRI noNewPrivs), as upstream'),
-  appArmorProfile: unsupported(SECURITY),
-  capabilities: honoured('left unset: the runtime\'s default set', {
+  allowPrivilegeEscalation: honoured('false sets no_new_privs (CRI noNewPrivs); unset leaves it off, as upstream'),
+  appArmorProfile,
+  capabilities: honoured('CRI capabilities; unset: the runtime\'s default set', {
     fields: {
-      add: unsupported(SECURITY),
-      drop: unsupported(SECURITY),
+      add: honoured('added to the bounding, effective and permitted sets by the runtime; ALL adds every one'),
+      drop: honoured('dropped from every set by the runtime; ALL drops every one (an empty bounding set) before add applies'),
     },
   }),
   privileged: honoured('CRI privileged, for the container and its sandbox'),
-  procMount: honoured('Default: the runtime\'s masked and read-only /proc paths', {
+  procMount: honoured('Default: upstream\'s masked and read-only /proc paths, sent to the runtime', {
     refuse: {
-      note: 'Unmasked: not applied yet (issue 10 point 5)',
-      test: (v) => (v !== 'Default' ? `${JSON.stringify(v)}: only Default is applied (issue 10 point 5)` : undefined),
+      note: 'Unmasked: upstream allows it only in a user namespace (hostUsers: false), which kubelet-ts does not create',
+      test: (v) => (v !== 'Default' ? `${JSON.stringify(v)}: only Default is applied (Unmasked needs hostUsers: false, which kubelet-ts does not support)` : undefined),
     },
   }),
   readOnlyRootFilesystem: honoured('CRI readonlyRootfs'),
   runAsGroup: honoured('CRI runAsGroup (the container\'s, else the pod\'s)'),
   runAsNonRoot,
-  runAsUser: honoured('CRI runAsUser (the container\'s, else the pod\'s)'),
-  seLinuxOptions: unsupported(`SELinux labels are not passed to the runtime (${NO_ISSUE})`),
+  runAsUser: honoured('CRI runAsUser (the container\'s, else the pod\'s, else the image\'s user)'),
+  seLinuxOptions,
   seccompProfile,
   windowsOptions,
 };
@@ -333,31 +325,26 @@ const volumeTable: FieldTable = {
 };
 
 const podSecurityContextTable: FieldTable = {
-  appArmorProfile: unsupported(SECURITY),
+  appArmorProfile,
   fsGroup: unsupported('volume ownership and the supplementary group are not applied yet (issue 11 point 8)'),
   fsGroupChangePolicy: unsupported('volume ownership is not applied yet (issue 11 point 8)'),
   runAsGroup: honoured('CRI runAsGroup of every container without its own'),
   runAsNonRoot,
   runAsUser: honoured('CRI runAsUser of the sandbox and of every container without its own'),
   seLinuxChangePolicy: unsupported(`SELinux relabelling is not implemented (${NO_ISSUE})`),
-  seLinuxOptions: unsupported(`SELinux labels are not passed to the runtime (${NO_ISSUE})`),
+  seLinuxOptions,
   seccompProfile,
-  supplementalGroups: unsupported('given to the sandbox only, not to the containers (issue 10 point 5)'),
-  supplementalGroupsPolicy: honoured('Merge: the runtime merges the image\'s groups, as upstream\'s default', {
+  supplementalGroups: honoured('CRI supplemental_groups of the sandbox and of every container (after fsGroup), as upstream'),
+  supplementalGroupsPolicy: honoured('CRI supplemental_groups_policy: Merge (the image\'s groups too, the default) or Strict; Strict on a runtime that does not report the feature rejects the pod at admission (SupplementalGroupsPolicyNotSupported), as upstream', {
     refuse: {
-      note: 'Strict: not applied yet (issue 10 point 5)',
-      test: (v) => (v !== 'Merge' ? `${JSON.stringify(v)}: only Merge is applied (issue 10 point 5)` : undefined),
+      note: 'a value other than Merge and Strict (upstream validation refuses it)',
+      test: (v) => (v !== 'Merge' && v !== 'Strict' ? `${JSON.stringify(v)}: not Merge or Strict` : undefined),
     },
   }),
-  sysctls: honoured('the sandbox\'s sysctls (namespaced, set by the runtime)', {
+  sysctls: honoured('the sandbox\'s sysctls (set by the runtime); upstream\'s safe set and --allowed-unsafe-sysctls are checked at admission (SysctlForbidden)', {
     list: true,
     fields: {
-      name: honoured('upstream\'s safe sysctls', {
-        refuse: {
-          note: 'an unsafe sysctl (upstream refuses it at admission unless --allowed-unsafe-sysctls allows it; kubelet-ts has no such flag)',
-          test: (v) => (SAFE_SYSCTLS.includes(dottedSysctl(str(v))) ? undefined : `unsafe sysctl ${JSON.stringify(v)}: kubelet-ts has no --allowed-unsafe-sysctls`),
-        },
-      }),
+      name: honoured('checked at admission against the safe set and --allowed-unsafe-sysctls'),
       value: honoured('the value written'),
     },
   }),
@@ -369,7 +356,7 @@ const DNS_CONFIG_MERGE = 'merged into the dnsPolicy\'s config as upstream, then 
 
 /** The v1 PodSpec, field by field. */
 export const POD_SPEC_FIELDS: FieldTable = {
-  activeDeadlineSeconds: unsupported('the pod is not failed with DeadlineExceeded yet (issue 10 point 7)'),
+  activeDeadlineSeconds: honoured('past it (from status.startTime) the pod is Failed with reason DeadlineExceeded and its containers are killed, as upstream'),
   affinity: honoured(`${SCHEDULER}; required node affinity is checked again at admission against the Node (not standalone)`, { whole: true }),
   automountServiceAccountToken: honoured(`${API_SERVER} (its ServiceAccount admission adds the token volume, which is refused)`),
   containers: honoured('run as CRI containers in the pod sandbox', { list: true, containers: true, fields: containerTable('containers') }),

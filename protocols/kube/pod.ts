@@ -180,6 +180,17 @@ export const SeccompProfileSchema = z.looseObject({
 });
 export type SeccompProfile = Known<z.infer<typeof SeccompProfileSchema>>;
 
+/** The same shape as seccompProfile (for AppArmor, localhostProfile is a profile name). */
+const AppArmorProfileSchema = SeccompProfileSchema;
+export type AppArmorProfile = Known<z.infer<typeof AppArmorProfileSchema>>;
+
+export const SELinuxOptionsSchema = z.looseObject({
+  user: z.string().optional(),
+  role: z.string().optional(),
+  type: z.string().optional(),
+  level: z.string().optional(),
+});
+
 /** Container-level securityContext (v1.SecurityContext). */
 export const SecurityContextSchema = z.looseObject({
   privileged: z.boolean().optional(),
@@ -191,8 +202,8 @@ export const SecurityContextSchema = z.looseObject({
   allowPrivilegeEscalation: z.boolean().optional(),
   procMount: z.string().optional(),
   seccompProfile: SeccompProfileSchema.optional(),
-  appArmorProfile: Passthrough.optional(),
-  seLinuxOptions: Passthrough.optional(),
+  appArmorProfile: AppArmorProfileSchema.optional(),
+  seLinuxOptions: SELinuxOptionsSchema.optional(),
   windowsOptions: Passthrough.optional(),
 });
 export type SecurityContext = Known<z.infer<typeof SecurityContextSchema>>;
@@ -208,8 +219,8 @@ export const PodSecurityContextSchema = z.looseObject({
   supplementalGroupsPolicy: z.string().optional(),
   sysctls: z.array(z.looseObject({ name: z.string().default(''), value: z.string().default('') })).optional(),
   seccompProfile: SeccompProfileSchema.optional(),
-  appArmorProfile: Passthrough.optional(),
-  seLinuxOptions: Passthrough.optional(),
+  appArmorProfile: AppArmorProfileSchema.optional(),
+  seLinuxOptions: SELinuxOptionsSchema.optional(),
   windowsOptions: Passthrough.optional(),
 });
 export type PodSecurityContext = Known<z.infer<typeof PodSecurityContextSchema>>;

@@ -540,6 +540,9 @@ function validateContainer(c: Container, p: Path, volumes: Set<string>, hostNetw
     if (sc.allowPrivilegeEscalation === false && sc.privileged === true) {
       errs.push(invalid(p.child('securityContext'), sc, 'cannot set `allowPrivilegeEscalation` to false and `privileged` to true'));
     }
+    if (sc.allowPrivilegeEscalation === false && (sc.capabilities?.add ?? []).includes('CAP_SYS_ADMIN')) {
+      errs.push(invalid(p.child('securityContext'), sc, 'cannot set `allowPrivilegeEscalation` to false and `capabilities.Add` CAP_SYS_ADMIN'));
+    }
   }
   return errs;
 }

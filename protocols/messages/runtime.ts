@@ -194,4 +194,6 @@ export interface RuntimeHealth {
   reason: string;
   /** Clock ms of the last successful Status call. */
   lastOk: number;
+  /** The CRI Status features (admission refuses supplementalGroupsPolicy Strict without it). */
+  features?: { supplementalGroupsPolicy: boolean };
 }

@@ -5,13 +5,13 @@
 // has one Warning event. The containers the refusal does not concern run.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createConnection } from 'node:net';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Event } from '../../protocols/kube/api.ts';
 import type { Pod } from '../../protocols/kube/pod.ts';
 import { startApiServer, type ApiServer, type JsonObject } from '../support/apiserver/index.ts';
 import { eventually } from '../support/daemon.ts';
+import { debugRequest } from '../support/debug-request.ts';
 import { BUSYBOX_IMAGE } from '../support/images.ts';
 import { useNodeFixture } from '../support/node-fixture.ts';
 
@@ -22,25 +22,6 @@ const PROBE_MESSAGE = 'spec.containers[0].lifecycle.stopSignal: not supported by
 const node = useNodeFixture({ node: NODE, prefix: 'kts-fields-', daemonArgs: ['--file-check-frequency=1s'] });
 
 interface ContainerLine { name: string; state: string; reason: string | null; message: string | null }
-
-/** One request on the daemon's debug socket, its one-line answer. */
-function debugRequest<T>(root: string, req: object): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const s = createConnection(join(root, 'kubelet-ts.sock'));
-    let buf = '';
-    s.on('error', reject);
-    s.on('data', (c: Buffer) => {
-      buf += c.toString();
-      const nl = buf.indexOf('\n');
-      if (nl < 0) return;
-      s.destroy();
-      const answer = JSON.parse(buf.slice(0, nl)) as { ok: boolean; result?: T; error?: string };
-      if (answer.ok) resolve(answer.result as T);
-      else reject(new Error(answer.error));
-    });
-    s.write(`${JSON.stringify(req)}\n`);
-  });
-}
 
 async function containerNames(podName: string, ns = 'default'): Promise<string[]> {
   const cs = await node.cri.listContainers({ labelSelector: { 'io.kubernetes.pod.name': podName, 'io.kubernetes.pod.namespace': ns } });

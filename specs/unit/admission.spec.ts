@@ -7,6 +7,7 @@ import type { Pod, PodStatus } from '../../protocols/kube/pod.ts';
 import type { DesiredPod } from '../../protocols/messages/channels.ts';
 import { admitPod, matchesNodeAffinity, podRequests, type AdmissionInput, type AdmittedPod } from '../../actors/pod-manager/admission.ts';
 import { podManager } from '../../actors/pod-manager/index.ts';
+import { newSysctlAllowlist } from '../../protocols/kube/security.ts';
 
 const NODE = 'node-a';
 
@@ -364,5 +365,56 @@ describe('podManager admission (actor)', () => {
     add(mkPod('huge', { requests: { cpu: '128' } }), mkPod('elsewhere', { spec: { nodeName: 'node-b' } }));
     assert.equal(desired('huge')?.rejected, undefined);
     assert.equal(desired('elsewhere')?.rejected?.reason, 'NodeName');
+  });
+});
+
+describe('admission: sysctls, AppArmor, supplementalGroupsPolicy (upstream admit handlers)', () => {
+  const sysctlPod = (names: string[], spec: Record<string, unknown> = {}) =>
+    mkPod('s', { spec: { securityContext: { sysctls: names.map((name) => ({ name, value: '1' })) }, ...spec } });
+  const admit = (pod: Pod, more: Partial<AdmissionInput> = {}) =>
+    admitPod({ pod, static: false, node: mkNode(), others: [], ...more });
+
+  it('safe sysctls are admitted; an unsafe one is SysctlForbidden unless --allowed-unsafe-sysctls names it', () => {
+    assert.deepEqual(admit(sysctlPod(['kernel.shm_rmid_forced', 'net/ipv4/tcp_syncookies'])), { admit: true });
+    assert.deepEqual(admit(sysctlPod(['net.core.somaxconn'])),
+      { admit: false, reason: 'SysctlForbidden', message: 'forbidden sysctl: "net.core.somaxconn" not allowlisted' });
+    const list = newSysctlAllowlist(['kernel.msg*', 'net.core.somaxconn']);
+    assert.deepEqual(admit(sysctlPod(['net.core.somaxconn', 'kernel.msgmax', 'kernel/msgmnb']), { sysctls: list }), { admit: true });
+    assert.deepEqual(admit(sysctlPod(['kernel.sem']), { sysctls: list }).admit, false);
+  });
+
+  it('a network sysctl with hostNetwork, an IPC one with hostIPC: forbidden even when safe', () => {
+    assert.deepEqual(admit(sysctlPod(['net.ipv4.tcp_syncookies'], { hostNetwork: true })),
+      { admit: false, reason: 'SysctlForbidden', message: 'forbidden sysctl: "net.ipv4.tcp_syncookies" not allowed with host Net enabled' });
+    assert.deepEqual(admit(sysctlPod(['kernel.shm_rmid_forced'], { hostIPC: true })),
+      { admit: false, reason: 'SysctlForbidden', message: 'forbidden sysctl: "kernel.shm_rmid_forced" not allowed with host IPC enabled' });
+  });
+
+  it('allowed-unsafe patterns must be namespaced and well formed (the kubelet does not start otherwise)', () => {
+    assert.throws(() => newSysctlAllowlist(['vm.swappiness']), /the sysctl "vm.swappiness" are not known to be namespaced/);
+    assert.throws(() => newSysctlAllowlist(['kernel.*']), /the sysctls "kernel.\*" are not known to be namespaced/);
+    assert.throws(() => newSysctlAllowlist(['Net.Core']), /must have at most 253 characters and match regex/);
+    newSysctlAllowlist(['net.*', 'fs.mqueue.*', 'kernel.sem']);
+  });
+
+  it('an AppArmor profile on a node without AppArmor: rejected with reason AppArmor', () => {
+    const host = 'AppArmor is not enabled on the host';
+    const field = mkPod('a', { spec: { securityContext: { appArmorProfile: { type: 'RuntimeDefault' } } } });
+    assert.deepEqual(admit(field, { appArmorHostError: host }), { admit: false, reason: 'AppArmor', message: `Cannot enforce AppArmor: ${host}` });
+    assert.deepEqual(admit(field), { admit: true });
+    const unconfined = mkPod('u', { spec: { securityContext: { appArmorProfile: { type: 'Unconfined' } } } });
+    assert.deepEqual(admit(unconfined, { appArmorHostError: host }), { admit: true });
+    const annotated = { ...mkPod('n'), metadata: { ...mkPod('n').metadata, annotations: { 'container.apparmor.security.beta.kubernetes.io/app': 'runtime/default' } } };
+    assert.equal(admit(annotated, { appArmorHostError: host }).admit, false);
+    const empty = mkPod('e', { spec: { securityContext: { appArmorProfile: { type: 'Localhost', localhostProfile: ' ' } } } });
+    assert.match((admit(empty) as { message: string }).message, /^Cannot enforce AppArmor: invalid empty AppArmor profile name/);
+  });
+
+  it('supplementalGroupsPolicy Strict needs the runtime to report it', () => {
+    const strict = mkPod('g', { spec: { securityContext: { supplementalGroupsPolicy: 'Strict' } } });
+    assert.deepEqual(admit(strict), {
+      admit: false, reason: 'SupplementalGroupsPolicyNotSupported', message: 'SupplementalGroupsPolicy=Strict is not supported in this node',
+    });
+    assert.deepEqual(admit(strict, { supplementalGroupsPolicy: true }), { admit: true });
   });
 });

@@ -73,6 +73,8 @@ address: 127.0.0.1
 providerID: aws:///eu-west-1a/i-0abc
 registerWithTaints: [{key: dedicated, value: gpu, effect: NoSchedule}, {key: edge, effect: NoExecute}]
 runOnce: true
+seccompDefault: true
+allowedUnsafeSysctls: ["kernel.msg*", net.core.somaxconn]
 logging: {verbosity: 4}
 `);
     assert.deepEqual(warnings, []);
@@ -111,6 +113,8 @@ logging: {verbosity: 4}
       providerId: 'aws:///eu-west-1a/i-0abc',
       registerWithTaints: [{ key: 'dedicated', value: 'gpu', effect: 'NoSchedule' }, { key: 'edge', effect: 'NoExecute' }],
       runOnce: true,
+      seccompDefault: true,
+      allowedUnsafeSysctls: ['kernel.msg*', 'net.core.somaxconn'],
       verbosity: 4,
     });
     // the table covers exactly the fields set above, and each has a flag to override it
@@ -237,6 +241,15 @@ describe('KubeletConfiguration file: precedence', () => {
     const f = withFile(file, ['--cluster-dns=10.96.0.10', '--cluster-domain=cluster.local', '--resolv-conf=/run/resolv.conf']);
     assert.deepEqual([f.clusterDns, f.clusterDomain, f.resolvConf], [['10.96.0.10'], 'cluster.local', '/run/resolv.conf']);
     assert.match(errorOf(`${HEAD}clusterDNS: 10.0.0.10\n`), /clusterDNS: Invalid value: "10\.0\.0\.10": expected a list of strings, got a string/);
+  });
+
+  it('security: --seccomp-default, --allowed-unsafe-sysctls (a list; each namespaced, else the flag is refused)', () => {
+    assert.equal(DEFAULT_FLAGS.seccompDefault, false);
+    assert.equal(parseFlags(['--seccomp-default']).seccompDefault, true);
+    assert.deepEqual(parseFlags(['--allowed-unsafe-sysctls=kernel.msg*,net.core.somaxconn']).allowedUnsafeSysctls, ['kernel.msg*', 'net.core.somaxconn']);
+    assert.throws(() => parseFlags(['--allowed-unsafe-sysctls=vm.swappiness']),
+      /invalid argument for "--allowed-unsafe-sysctls" flag: the sysctl "vm.swappiness" are not known to be namespaced/);
+    assert.deepEqual(withFile('seccompDefault: true\nallowedUnsafeSysctls: ["net.*"]\n').allowedUnsafeSysctls, ['net.*']);
   });
 
   it('the example file parses to what it says', () => {

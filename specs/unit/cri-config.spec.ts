@@ -3,14 +3,15 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  ContainerConfigError, containerOomScoreAdjust, expand, expandCommandAndArgs, generateContainerConfig,
-  generateLinuxContainerResources, generatePodSandboxConfig, makeEnvironmentVariables, mappingFuncFor,
-  milliCpuToQuota, milliCpuToShares, podHostname,
+  ContainerConfigError, containerOomScoreAdjust, containerSecurityContext, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, expandCommandAndArgs, generateContainerConfig,
+  generateLinuxContainerResources, generatePodSandboxConfig, makeEnvironmentVariables,
+  milliCpuToQuota, milliCpuToShares, podHostname, verifyRunAsNonRoot,
 } from '../../actors/runtime/cri-config.ts';
 import {
   ANNOTATION_CONTAINER_HASH, LABEL_POD_UID, containerHash, parseContainerLabels, parseSandboxLabels,
   newContainerAnnotations, newContainerLabels, runtimePodStatusFromCri,
 } from '../../actors/runtime/labels.ts';
+import { expand, expandCommandOnlyStatic, mappingFuncFor } from '../../protocols/kube/expansion.ts';
 import type { ContainerStatus as CriContainerStatus, PodSandboxStatus } from '../../protocols/cri/types.ts';
 import type { Container, Pod } from '../../protocols/kube/pod.ts';
 
@@ -48,6 +49,59 @@ describe('expand ($(VAR), upstream expansion)', () => {
   it('earlier contexts win', () => {
     assert.equal(expand('$(X)', mappingFuncFor({ X: '1' }, { X: '2', Y: '3' })), '1');
     assert.equal(expand('$(Y)', mappingFuncFor({ X: '1' }, { X: '2', Y: '3' })), '3');
+  });
+});
+
+describe('expand: upstream expansion\'s edge cases (expand_test.go), with one context and with two', () => {
+  const cases: Array<[string, string]> = [
+    ['$(VAR_A)', 'A'], ['$(VAR_A)-$(VAR_A)', 'A-A'], ['$(VAR_A)-1', 'A-1'], ['___$(VAR_B)___', '___B___'], ['___$(VAR_C)', '___C'],
+    ['$(VAR_A)_$(VAR_B)_$(VAR_C)', 'A_B_C'], ['$$(VAR_B)_$(VAR_A)', '$(VAR_B)_A'], ['$$(VAR_A)_$$(VAR_B)', '$(VAR_A)_$(VAR_B)'],
+    ['f000-$$VAR_A', 'f000-$VAR_A'], ['foo\\$(VAR_C)bar', 'foo\\Cbar'], ['foo\\\\$(VAR_C)bar', 'foo\\\\Cbar'],
+    ['$(VAR_A$(VAR_B))', '$(VAR_A$(VAR_B))'], ['$(VAR_A$(VAR_B)', '$(VAR_A$(VAR_B)'],
+    // a value that is itself a reference is not expanded again
+    ['$(VAR_REF)', '$(VAR_A)'], ['%%$(VAR_REF)--$(VAR_REF)%%', '%%$(VAR_A)--$(VAR_A)%%'],
+    ['foo$(VAR_EMPTY)bar', 'foobar'], ['foo$(VAR_Awhoops!', 'foo$(VAR_Awhoops!'], ['f00__(VAR_A)__', 'f00__(VAR_A)__'],
+    ['$?_boo_$!', '$?_boo_$!'], ['$VAR_A', '$VAR_A'], ['$(VAR_DNE)', '$(VAR_DNE)'],
+    ['$$$$$$(BIG_MONEY)', '$$$(BIG_MONEY)'], ['$$$$$$(VAR_A)', '$$$(VAR_A)'], ['$$$$$$$(GOOD_ODDS)', '$$$$(GOOD_ODDS)'], ['$$$$$$$(VAR_A)', '$$$A'],
+    ['$VAR_A)', '$VAR_A)'], ['$' + '{VAR_A}', '$' + '{VAR_A}'] /* shell syntax, kept */, ['$(VAR_B)_______$(A', 'B_______$(A'], ['$(VAR_C)_______$(', 'C_______$('],
+    ['$(VAR_A)foobarzab$', 'Afoobarzab$'], ['foo-\\$(VAR_A', 'foo-\\$(VAR_A'], ['--$($($($($--', '--$($($($($--'],
+    ['$($($($($--foo$(', '$($($($($--foo$('], ['foo0--$($($($(', 'foo0--$($($($('], ['$(foo$$var)', '$(foo$$var)'], ['\n', '\n'],
+  ];
+  const one = mappingFuncFor({ VAR_A: 'A', VAR_B: 'B', VAR_C: 'C', VAR_REF: '$(VAR_A)', VAR_EMPTY: '' });
+  const two = mappingFuncFor({ VAR_A: 'A', VAR_EMPTY: '' }, { VAR_B: 'B', VAR_C: 'C', VAR_REF: '$(VAR_A)' });
+  it('every case, both mappings', () => {
+    for (const [input, want] of cases) {
+      assert.equal(expand(input, one), want, `one context: ${JSON.stringify(input)}`);
+      assert.equal(expand(input, two), want, `two contexts: ${JSON.stringify(input)}`);
+    }
+  });
+
+  it('env values chain through the variables defined before them (TestMapReference)', () => {
+    const c: Container = { name: 'c', image: 'i', env: [{ name: 'FOO', value: 'bar' }, { name: 'ZOO', value: '$(FOO)-1' }, { name: 'BLU', value: '$(ZOO)-2' }] };
+    assert.deepEqual(env(makeEnvironmentVariables(mkPod([c]), c)), { FOO: 'bar', ZOO: 'bar-1', BLU: 'bar-1-2' });
+  });
+
+  it('a valueFrom value is not expanded; command and args see every final variable, service links too', () => {
+    const c: Container = {
+      name: 'c', image: 'i', command: ['echo', '$(NAME)', '$(SVC_HOST)', '$$(NAME)', '$(LATER)'], args: ['$(MISSING)'],
+      env: [
+        { name: 'NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+        { name: 'RAW', value: '$(NAME)/$(SVC_HOST)' },
+        { name: 'LATER', value: 'l' },
+      ],
+    };
+    const pod = mkPod([c], {}, { name: '$(X)' });
+    const envs = makeEnvironmentVariables(pod, c, { serviceEnv: { SVC_HOST: '10.0.0.1' } });
+    assert.deepEqual(env(envs), { NAME: '$(X)', RAW: '$(X)/10.0.0.1', LATER: 'l', SVC_HOST: '10.0.0.1' });
+    assert.deepEqual(expandCommandAndArgs(c, envs), { command: ['echo', '$(X)', '10.0.0.1', '$(NAME)', 'l'], args: ['$(MISSING)'] });
+  });
+});
+
+describe('exec probe commands (upstream ExpandContainerCommandOnlyStatic)', () => {
+  it('only the spec\'s literal env values, unexpanded; valueFrom variables are empty', () => {
+    const envs = [{ name: 'A', value: 'a' }, { name: 'B', value: '$(A)' }, { name: 'F', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }];
+    assert.deepEqual(expandCommandOnlyStatic(['sh', '-c', 'test $(A) $(B) x$(F)x $(SVC) $$(A)'], envs), ['sh', '-c', 'test a $(A) xx $(SVC) $(A)']);
+    assert.deepEqual(expandCommandOnlyStatic(['true'], undefined), ['true']);
   });
 });
 
@@ -239,8 +293,10 @@ describe('generatePodSandboxConfig', () => {
         securityContext: {
           namespaceOptions: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' },
           privileged: false,
+          seccomp: { profileType: 'RuntimeDefault' },
           runAsUser: { value: 1000 },
           supplementalGroups: [2000, 3000],
+          supplementalGroupsPolicy: 'Merge',
         },
         sysctls: { 'net.ipv4.ip_forward': '1' },
       },
@@ -310,6 +366,8 @@ describe('generateContainerConfig', () => {
     assert.deepEqual(cfg.linux?.securityContext, {
       namespaceOptions: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' },
       runAsUser: { value: 1000 }, runAsGroup: { value: 5 }, readonlyRootfs: true, noNewPrivs: true,
+      seccomp: { profileType: 'Unconfined' }, supplementalGroupsPolicy: 'Merge',
+      maskedPaths: [...DEFAULT_MASKED_PATHS], readonlyPaths: [...DEFAULT_READONLY_PATHS],
     });
     assert.equal(cfg.linux?.resources?.cpuShares, 2);
   });
@@ -318,6 +376,98 @@ describe('generateContainerConfig', () => {
     const init: Container = { name: 'setup', image: 'busybox' };
     const p = mkPod([c], { initContainers: [init] });
     assert.equal(generateContainerConfig(p, init, { restartCount: 0, imageRef: 'sha256:b' }).annotations?.['io.kubernetes.container.type'], 'init');
+  });
+});
+
+describe('security context (upstream determineEffectiveSecurityContext, getSeccompProfile, getAppArmorProfile)', () => {
+  const c = (securityContext?: Container['securityContext'], name = 'app'): Container => ({ name, image: 'busybox', securityContext });
+  const sc = (pod: Pod, ctr: Container, user = {}, opts = {}) => containerSecurityContext(pod, ctr, user, opts);
+
+  it('the container\'s fields win over the pod\'s; groups are the pod\'s (fsGroup first)', () => {
+    const ctr = c({ runAsUser: 2000, allowPrivilegeEscalation: false, seLinuxOptions: { level: 's0:c1' } });
+    const pod = mkPod([ctr], { securityContext: { runAsUser: 1000, runAsGroup: 3000, fsGroup: 2000, supplementalGroups: [4000], seLinuxOptions: { type: 'spc_t' } } });
+    const out = sc(pod, ctr);
+    assert.deepEqual(out.runAsUser, { value: 2000 });
+    assert.deepEqual(out.runAsGroup, { value: 3000 });
+    assert.deepEqual(out.supplementalGroups, [2000, 4000]);
+    assert.deepEqual(out.selinuxOptions, { user: '', role: '', type: '', level: 's0:c1' }, 'the container\'s seLinuxOptions replace the pod\'s whole');
+    assert.equal(out.noNewPrivs, true);
+  });
+
+  it('no_new_privs only for an explicit allowPrivilegeEscalation: false', () => {
+    assert.equal(sc(mkPod([c()]), c()).noNewPrivs, undefined);
+    assert.equal(sc(mkPod([c()]), c({ allowPrivilegeEscalation: true })).noNewPrivs, undefined);
+    assert.equal(sc(mkPod([c()]), c({ privileged: true })).noNewPrivs, undefined);
+  });
+
+  it('capabilities pass through as written (ALL is the runtime\'s), none when unset', () => {
+    assert.equal(sc(mkPod([c()]), c()).capabilities, undefined);
+    assert.deepEqual(sc(mkPod([c()]), c({ capabilities: { drop: ['ALL'], add: ['NET_BIND_SERVICE'] } })).capabilities,
+      { addCapabilities: ['NET_BIND_SERVICE'], dropCapabilities: ['ALL'] });
+  });
+
+  it('without runAsUser: the image\'s uid, its user name, or root', () => {
+    assert.deepEqual(sc(mkPod([c()]), c(), { uid: 65534 }).runAsUser, { value: 65534 });
+    const named = sc(mkPod([c()]), c(), { username: 'nobody' });
+    assert.equal(named.runAsUser, undefined);
+    assert.equal(named.runAsUsername, 'nobody');
+    assert.deepEqual(sc(mkPod([c()]), c(), {}).runAsUser, { value: 0 });
+    assert.deepEqual(sc(mkPod([c()]), c({ runAsUser: 7 }), { uid: 65534 }).runAsUser, { value: 7 });
+  });
+
+  it('seccomp: the container\'s, else the pod\'s, else RuntimeDefault with seccompDefault, else Unconfined', () => {
+    const root = { seccompProfileRoot: '/var/lib/kubelet/seccomp' };
+    assert.deepEqual(sc(mkPod([c()]), c(), {}, root).seccomp, { profileType: 'Unconfined' });
+    assert.deepEqual(sc(mkPod([c()]), c(), {}, { ...root, seccompDefault: true }).seccomp, { profileType: 'RuntimeDefault' });
+    const pod = mkPod([c()], { securityContext: { seccompProfile: { type: 'RuntimeDefault' } } });
+    assert.deepEqual(sc(pod, c()).seccomp, { profileType: 'RuntimeDefault' });
+    assert.deepEqual(sc(pod, c({ seccompProfile: { type: 'Unconfined' } }), {}, { seccompDefault: true }).seccomp, { profileType: 'Unconfined' });
+    assert.deepEqual(sc(pod, c({ seccompProfile: { type: 'Localhost', localhostProfile: 'profiles/audit.json' } }), {}, root).seccomp,
+      { profileType: 'Localhost', localhostRef: '/var/lib/kubelet/seccomp/profiles/audit.json' });
+  });
+
+  it('a Localhost seccomp profile without a file fails closed', () => {
+    for (const profile of [{ type: 'Localhost' }, { type: 'Localhost', localhostProfile: '' }]) {
+      assert.throws(() => sc(mkPod([c()]), c({ seccompProfile: profile })), (e: unknown) =>
+        e instanceof ContainerConfigError && /localhostProfile must be set if seccompProfile type is Localhost/.test(e.message));
+    }
+  });
+
+  it('AppArmor: the container\'s field, else the deprecated annotation, else the pod\'s; both CRI forms', () => {
+    assert.equal(sc(mkPod([c()]), c()).apparmor, undefined);
+    const annotated = mkPod([c()], { securityContext: { appArmorProfile: { type: 'RuntimeDefault' } } },
+      { annotations: { 'container.apparmor.security.beta.kubernetes.io/app': 'localhost/k8s-deny-write' } });
+    const out = sc(annotated, c());
+    assert.deepEqual(out.apparmor, { profileType: 'Localhost', localhostRef: 'k8s-deny-write' });
+    assert.equal(out.apparmorProfile, 'localhost/k8s-deny-write');
+    const other = sc(annotated, c(undefined, 'other'));
+    assert.deepEqual([other.apparmor, other.apparmorProfile], [{ profileType: 'RuntimeDefault' }, 'runtime/default']);
+    const own = sc(annotated, c({ appArmorProfile: { type: 'Unconfined' } }));
+    assert.deepEqual([own.apparmor, own.apparmorProfile], [{ profileType: 'Unconfined' }, 'unconfined']);
+  });
+
+  it('supplementalGroupsPolicy: Merge unless Strict', () => {
+    assert.equal(sc(mkPod([c()]), c()).supplementalGroupsPolicy, 'Merge');
+    assert.equal(sc(mkPod([c()], { securityContext: { supplementalGroupsPolicy: 'Strict' } }), c()).supplementalGroupsPolicy, 'Strict');
+  });
+
+  it('runAsNonRoot: upstream\'s messages, checked against runAsUser first, then the image user', () => {
+    const ctr = c({ runAsNonRoot: true });
+    const pod = mkPod([ctr]);
+    const where = '(pod: "web-0_prod(uid-1)", container: app)';
+    const fails = (user: object, ct: Container, msg: string) => assert.throws(() => verifyRunAsNonRoot(pod, ct, user),
+      (e: unknown) => e instanceof ContainerConfigError && e.message === msg);
+    fails({}, ctr, `container has runAsNonRoot and image will run as root ${where}`);
+    fails({ uid: 0 }, ctr, `container has runAsNonRoot and image will run as root ${where}`);
+    fails({ username: 'app' }, ctr, `container has runAsNonRoot and image has non-numeric user (app), cannot verify user is non-root ${where}`);
+    fails({ uid: 1000 }, c({ runAsNonRoot: true, runAsUser: 0 }), `container's runAsUser breaks non-root policy ${where}`);
+    verifyRunAsNonRoot(pod, ctr, { uid: 1000 });
+    verifyRunAsNonRoot(pod, c({ runAsNonRoot: true, runAsUser: 1000 }), {});
+    verifyRunAsNonRoot(mkPod([c()], { securityContext: { runAsNonRoot: true, runAsUser: 1 } }), c(), {});
+    verifyRunAsNonRoot(pod, c({ runAsNonRoot: false }), {});
+    // the pod's runAsNonRoot applies to a container without its own
+    assert.throws(() => verifyRunAsNonRoot(mkPod([c()], { securityContext: { runAsNonRoot: true } }), c(), {}), ContainerConfigError);
+    assert.throws(() => generateContainerConfig(pod, ctr, { restartCount: 0, imageRef: 'sha256:r', imageUser: {} }), ContainerConfigError);
   });
 });
 

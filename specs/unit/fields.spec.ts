@@ -198,11 +198,19 @@ describe('unsupportedFields', () => {
   it('is value-sensitive where the table says so', () => {
     const refusedPaths = (spec: Record<string, unknown>) => paths(unsupportedFields(pod({ containers: [app()], ...spec })));
     assert.deepEqual(refusedPaths({ securityContext: { seccompProfile: { type: 'Unconfined' } } }), []);
-    assert.deepEqual(refusedPaths({ securityContext: { seccompProfile: { type: 'RuntimeDefault' } } }), ['spec.securityContext.seccompProfile']);
+    assert.deepEqual(refusedPaths({ securityContext: { seccompProfile: { type: 'RuntimeDefault' } } }), []);
+    assert.deepEqual(refusedPaths({ securityContext: { seccompProfile: { type: 'Localhost', localhostProfile: 'p.json' } } }), []);
+    assert.deepEqual(refusedPaths({ securityContext: { seccompProfile: { type: 'Bogus' } } }), ['spec.securityContext.seccompProfile']);
+    assert.deepEqual(refusedPaths({ securityContext: { appArmorProfile: { type: 'RuntimeDefault' } } }), []);
+    assert.deepEqual(refusedPaths({ securityContext: { appArmorProfile: { type: 'Bogus' } } }), ['spec.securityContext.appArmorProfile']);
     assert.deepEqual(refusedPaths({ securityContext: { runAsNonRoot: false, runAsUser: 1000 } }), []);
-    assert.deepEqual(refusedPaths({ securityContext: { runAsNonRoot: true } }), ['spec.securityContext.runAsNonRoot']);
-    assert.deepEqual(refusedPaths({ securityContext: { sysctls: [{ name: 'net.ipv4.tcp_syncookies', value: '1' }, { name: 'kernel/msgmax', value: '1' }] } }),
-      ['spec.securityContext.sysctls[1].name']);
+    assert.deepEqual(refusedPaths({ securityContext: { runAsNonRoot: true, supplementalGroups: [4000], fsGroup: undefined } }), []);
+    assert.deepEqual(refusedPaths({ securityContext: { supplementalGroupsPolicy: 'Strict' } }), []);
+    assert.deepEqual(refusedPaths({ securityContext: { supplementalGroupsPolicy: 'Loose' } }), ['spec.securityContext.supplementalGroupsPolicy']);
+    assert.deepEqual(refusedPaths({ securityContext: { seLinuxOptions: { level: 's0:c123,c456' } } }), []);
+    assert.deepEqual(refusedPaths({ securityContext: { windowsOptions: { runAsUserName: 'x' } } }), []);
+    // unsafe sysctls are admission's (SysctlForbidden), not a refused field
+    assert.deepEqual(refusedPaths({ securityContext: { sysctls: [{ name: 'net.ipv4.tcp_syncookies', value: '1' }, { name: 'kernel/msgmax', value: '1' }] } }), []);
     assert.deepEqual(refusedPaths({ dnsPolicy: 'None', dnsConfig: { nameservers: ['1.1.1.1'] } }), []);
     assert.deepEqual(refusedPaths({ dnsPolicy: 'ClusterFirst', dnsConfig: { options: [{ name: 'ndots', value: '2' }] } }), []);
     assert.deepEqual(refusedPaths({ hostname: 'h', subdomain: 's', hostAliases: [{ ip: '10.1.2.3', hostnames: ['a', 'b'] }] }), []);
@@ -216,7 +224,10 @@ describe('unsupportedFields', () => {
     const caps = (capabilities: unknown) => paths(unsupportedFields(pod({ containers: [app({ securityContext: { capabilities, privileged: false } })] })));
     assert.deepEqual(caps({}), []);
     assert.deepEqual(caps({ drop: [] }), []);
-    assert.deepEqual(caps({ drop: ['ALL'] }), ['spec.containers[0].securityContext.capabilities.drop']);
+    assert.deepEqual(caps({ drop: ['ALL'], add: ['NET_BIND_SERVICE'] }), []);
+    const sc = (securityContext: unknown) => paths(unsupportedFields(pod({ containers: [app({ securityContext })] })));
+    assert.deepEqual(sc({ procMount: 'Default', seLinuxOptions: { type: 't' }, appArmorProfile: { type: 'Localhost', localhostProfile: 'p' } }), []);
+    assert.deepEqual(sc({ procMount: 'Unmasked' }), ['spec.containers[0].securityContext.procMount']);
   });
 
   it('an ephemeral container is refused on its own: the pod\'s containers are not held', () => {

@@ -102,7 +102,7 @@ describe('ImageManager.ensureImageExists', () => {
     const { cri, ensure } = setup();
     const id = cri.addImage('nginx:1.27');
     const r = succeeded(await ensure('u1', 'nginx:1.27'));
-    assert.deepEqual(r, { ok: true, imageRef: id, pulled: false, message: 'Container image "nginx:1.27" already present on machine' });
+    assert.deepEqual(r, { ok: true, imageRef: id, pulled: false, message: 'Container image "nginx:1.27" already present on machine', user: {} });
     assert.deepEqual(cri.calls, [{ method: 'ImageStatus', args: [{ image: 'nginx:1.27' }] }]);
   });
 
@@ -143,7 +143,7 @@ describe('ImageManager.ensureImageExists', () => {
     assert.deepEqual(r, { ok: false, reason: 'ErrImageNeverPull', message: 'Container image "app:v1" is not present with pull policy of Never' });
     assert.equal(pulls(), 0);
     const id = cri.addImage('app:v1');
-    assert.deepEqual(await ensure('u1', 'app:v1', 'Never'), { ok: true, imageRef: id, pulled: false, message: 'Container image "app:v1" already present on machine' });
+    assert.deepEqual(await ensure('u1', 'app:v1', 'Never'), { ok: true, imageRef: id, pulled: false, message: 'Container image "app:v1" already present on machine', user: {} });
   });
 
   it('InvalidImageName for a name that does not parse, without asking the runtime', async () => {

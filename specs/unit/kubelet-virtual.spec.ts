@@ -102,4 +102,60 @@ describe('the kubelet on virtual time', () => {
     assert.deepEqual([...statuses.values()].map((s) => s.phase).sort(), ['Failed', 'Running', 'Succeeded']);
     await k.stop();
   });
+
+  it('activeDeadlineSeconds: past it the pod is Failed with DeadlineExceeded, its containers killed, an event recorded', async () => {
+    const pod = JSON.stringify({
+      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'deadline', namespace: 'default' },
+      spec: { activeDeadlineSeconds: 30, terminationGracePeriodSeconds: 1, containers: [{ name: 'app', image: IMAGE, command: ['sleep', '3600'] }] },
+    });
+    const { clock, k, containers } = await node({ 'deadline.json': pod });
+    const events: { reason: string; message: string }[] = [];
+    k.bus.port('spec').events('events').subscribe((e) => events.push(e as unknown as { reason: string; message: string }));
+    await clock.advanceAsync(2000, settle);
+    const status = () => [...k.bus.port('spec').current('podStatuses')!.values()][0]!;
+    assert.equal(status().phase, 'Running');
+    const startedAt = Date.parse(status().startTime!);
+    // 28 s in: still running
+    await clock.advanceAsync(26_000, settle);
+    assert.equal(status().phase, 'Running');
+    assert.equal((await containers())[0]!.state, 'CONTAINER_RUNNING');
+    // the deadline passes: Failed within a sync tick, the container stopped
+    for (let i = 0; i < 10 && status().phase !== 'Failed'; i++) await clock.advanceAsync(1000, settle);
+    assert.equal(status().phase, 'Failed');
+    assert.equal(status().reason, 'DeadlineExceeded');
+    assert.equal(status().message, 'Pod was active on the node longer than the specified deadline');
+    assert.ok(clock.now() - startedAt >= 30_000 && clock.now() - startedAt <= 32_000, `failed ${(clock.now() - startedAt) / 1000}s after the start`);
+    await clock.advanceAsync(3000, settle);
+    assert.deepEqual((await containers()).map((c) => c.state), ['CONTAINER_EXITED']);
+    const ev = events.find((e) => JSON.stringify(e).includes('DeadlineExceeded'));
+    assert.ok(ev, 'a DeadlineExceeded event');
+    assert.equal(status().reason, 'DeadlineExceeded', 'the reason stays while the pod is Failed');
+    await k.stop();
+  });
+
+  it('activeDeadlineSeconds across a kubelet restart: the deadline still counts from the first start', async () => {
+    const pod = JSON.stringify({
+      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'deadline', namespace: 'default' },
+      spec: { activeDeadlineSeconds: 60, terminationGracePeriodSeconds: 1, containers: [{ name: 'app', image: IMAGE, command: ['sleep', '3600'] }] },
+    });
+    const first = await node({ 'deadline.json': pod });
+    const { clock, cri, containers } = first;
+    await clock.advanceAsync(2000, settle);
+    const begun = clock.now();
+    await clock.advanceAsync(20_000, settle);
+    await first.k.stop();
+    // a new kubelet (no status manager state, a static pod the API never saw) on the same runtime
+    const fs = new MemoryStaticPodFs().mkdir('/etc').mkdir('/etc/kubernetes').mkdir(DIR);
+    fs.writeFile(`${DIR}/deadline.json`, pod);
+    const k = createKubelet({ flags: { ...DEFAULT_FLAGS, podManifestPath: DIR }, clock, log: silentLogger, nodeName: 'node-v', cri, fs, random: () => 0.5 });
+    await k.start();
+    const status = () => [...(k.bus.port('spec').current('podStatuses')?.values() ?? [])][0];
+    await clock.advanceAsync(5000, settle);
+    assert.equal(status()?.phase, 'Running');
+    assert.equal((await containers()).length, 1, 'the running container was adopted, not replaced');
+    for (let i = 0; i < 60 && status()?.phase !== 'Failed'; i++) await clock.advanceAsync(1000, settle);
+    assert.equal(status()?.reason, 'DeadlineExceeded');
+    assert.ok(clock.now() - begun <= 62_000, `failed ${(clock.now() - begun) / 1000}s after the first start, not 60s after the restart`);
+    await k.stop();
+  });
 });
