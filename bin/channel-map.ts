@@ -25,11 +25,12 @@ import { probes } from '../actors/probes/index.ts';
 import { runtime } from '../actors/runtime/index.ts';
 import { server } from '../actors/server/index.ts';
 import { statusManager } from '../actors/status/index.ts';
+import { volumeManager } from '../actors/volumes/index.ts';
 
 /** Every actor bin/kubelet.ts may start (a new actor is added here and in createKubelet). */
 export const KUBELET_ACTORS: readonly DeclaredActor[] = [
   events, statusManager, podManager, podConfig, podSourceHttp, podSourceApi, runtime, images, containerGC, pleg,
-  podWorkers, probes, syncLoop, nodeStatus, nodeLease, mirrorPods, server,
+  podWorkers, probes, syncLoop, nodeStatus, nodeLease, mirrorPods, server, volumeManager,
 ];
 
 export const CHANNEL_TABLE = CHANNELS;

@@ -307,6 +307,9 @@ export function containerSecurityContext(pod: Pod, container: Container): LinuxC
   if (csc.readOnlyRootFilesystem) out.readonlyRootfs = true;
   // upstream AddNoNewPrivileges: only an explicit allowPrivilegeEscalation: false sets it.
   if (csc.allowPrivilegeEscalation === false) out.noNewPrivs = true;
+  // upstream determineEffectiveSecurityContext: the fsGroup is one of the container's groups
+  // (the pod's supplementalGroups are refused for containers until issue 10 point 5)
+  if (psc.fsGroup !== undefined) out.supplementalGroups = [psc.fsGroup];
   return out;
 }
 

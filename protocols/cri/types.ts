@@ -160,6 +160,8 @@ export interface LinuxContainerSecurityContext {
   runAsUser?: { value: number } | null;
   runAsGroup?: { value: number } | null;
   readonlyRootfs?: boolean;
+  /** The container process's extra groups (upstream: the pod's fsGroup among them). */
+  supplementalGroups?: number[];
   noNewPrivs?: boolean;
 }
 
