@@ -17,11 +17,11 @@ import { channels, defaultPolicy, serial, type ActorSpec } from '../../kernel/ac
 import { errText } from '../../kernel/log.ts';
 import type { Pod } from '../../protocols/kube/pod.ts';
 import { EventReason, podRef, recordEvent } from '../../protocols/messages/events.ts';
-import type { PodSource, PodVolumes } from '../../protocols/messages/channels.ts';
+import type { PodSource, PodVolume, PodVolumes } from '../../protocols/messages/channels.ts';
 import { volumesSpecKey } from '../../protocols/messages/volumes.ts';
 import type { VolumeFs } from './adapters.ts';
 import { findPlugin, PLUGINS, volumeDir, type VolumeHost, type VolumePlugin } from './plugins/index.ts';
-import { backoffMs, desiredStateOfWorld, nextWakeAt, podReady, reconcile, type ActualVolume, type VolumeOp } from './reconciler.ts';
+import { backoffMs, desiredStateOfWorld, nextWakeAt, reconcile, type ActualVolume, type VolumeOp } from './reconciler.ts';
 
 export interface VolumeManagerDeps {
   rootDir: string;
@@ -52,6 +52,7 @@ export const volumeManager: ActorSpec<VolumeManagerDeps, typeof io> = {
     const reported = new Map<string, string>(); // key → the FailedMount cause last recorded
     let scanned = false;
     let wakeAt: number | undefined;
+    let published = '';
     const podDir = (uid: string) => `${rootDir}/pods/${uid}`;
 
     const sourcesReady = () => {
@@ -59,18 +60,29 @@ export const volumeManager: ActorSpec<VolumeManagerDeps, typeof io> = {
       return ctx.deps.sources.every((s) => ready?.has(s));
     };
 
+    /** The view: every desired pod with volumes (each volume as set up, or pending), then what is still torn down. */
     const publish = () => {
       const view = new Map<string, PodVolumes>();
-      const pods = ctx.bus.current('desiredPods');
-      for (const a of actual.values()) {
-        let v = view.get(a.uid);
-        if (!v) {
-          const pod = pods?.get(a.uid)?.pod;
-          v = { uid: a.uid, podDir: podDir(a.uid), ready: pod ? podReady(pod, actual) : false, specKey: volumesSpecKey(pod?.spec.volumes), volumes: [] };
-          view.set(a.uid, v);
-        }
-        v.volumes.push(a.view);
+      for (const [uid, d] of ctx.bus.current('desiredPods') ?? []) {
+        const vols = d.pod.spec.volumes ?? [];
+        if (d.rejected || vols.length === 0) continue;
+        const volumes = vols.map((v): PodVolume => {
+          const plugin = findPlugin(plugins, v);
+          if (!plugin) return { name: v.name, plugin: '', state: 'unsupported' };
+          const a = actual.get(`${uid}/${v.name}`);
+          return a && a.specKey === JSON.stringify(v) ? a.view : { name: v.name, plugin: plugin.name, state: 'pending' };
+        });
+        const ready = volumes.every((v) => v.state === 'mounted' || v.state === 'unsupported');
+        view.set(uid, { uid, podDir: podDir(uid), ready, specKey: volumesSpecKey(vols), volumes });
       }
+      for (const a of actual.values()) {
+        if (view.has(a.uid)) continue;
+        view.set(a.uid, { uid: a.uid, podDir: podDir(a.uid), ready: false, specKey: '', volumes: [...actual.values()].filter((x) => x.uid === a.uid).map((x) => x.view) });
+      }
+      // (only when it changed: the loop runs on every change of the views it reads)
+      const signature = JSON.stringify([...view]);
+      if (signature === published) return;
+      published = signature;
       ctx.bus.publish('podVolumes', view);
     };
 
@@ -108,6 +120,10 @@ export const volumeManager: ActorSpec<VolumeManagerDeps, typeof io> = {
     async function tearDown(a: ActualVolume): Promise<void> {
       const plugin = plugins.find((p) => p.name === a.plugin);
       const dir = volumeDir(rootDir, a.uid, a.plugin, a.name);
+      // upstream CleanSubPaths first: the containers' subPath binds into this volume
+      const subPaths = `${podDir(a.uid)}/volume-subpaths/${a.name}`;
+      await fs.unmountAll(subPaths);
+      await fs.removeAll(subPaths);
       await plugin?.tearDown({ pod: a.pod, volume: a.volume, dir }, host);
       await fs.unmountAll(dir);
       await fs.removeAll(dir);
@@ -148,6 +164,7 @@ export const volumeManager: ActorSpec<VolumeManagerDeps, typeof io> = {
         // (a failed cleanup is retried on the next trigger, not in a loop here)
         const op = ops[0];
         if (!op) {
+          publish();
           const at = nextWakeAt(desired, actual);
           if (at !== undefined && at !== wakeAt) {
             wakeAt = at;
@@ -172,7 +189,7 @@ export const volumeManager: ActorSpec<VolumeManagerDeps, typeof io> = {
       },
     });
 
-    ctx.bus.publish('podVolumes', new Map());
+    publish();
     ctx.on(ctx.bus.view('desiredPods'), () => loop.trigger());
     ctx.on(ctx.bus.view('podWorkerStates'), () => loop.trigger());
     ctx.on(ctx.bus.view('readySources'), () => loop.trigger());

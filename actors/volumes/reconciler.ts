@@ -143,11 +143,3 @@ export function nextWakeAt(desired: ReadonlyMap<string, DesiredVolume>, actual: 
   }
   return at;
 }
-
-/** Every volume of the spec is mounted, for that spec. */
-export function podReady(pod: Pod, actual: ReadonlyMap<string, ActualVolume>): boolean {
-  return (pod.spec.volumes ?? []).every((v) => {
-    const a = actual.get(`${pod.metadata.uid}/${v.name}`);
-    return a !== undefined && a.view.state === 'mounted' && a.specKey === JSON.stringify(v);
-  });
-}

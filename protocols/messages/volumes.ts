@@ -9,8 +9,12 @@ export interface PodVolume {
   name: string;
   /** The plugin's upstream name (`kubernetes.io/empty-dir`). */
   plugin: string;
-  /** mounted: ready for containers; failed: the last setUp failed (`error`), retried with backoff. */
-  state: 'mounted' | 'failed';
+  /**
+   * mounted: ready for containers; failed: the last setUp failed (`error`), retried with backoff;
+   * pending: not set up yet; unsupported: no plugin mounts this source (the pod is refused by the
+   * field table, protocols/kube/fields.ts, so nothing waits for it).
+   */
+  state: 'mounted' | 'failed' | 'pending' | 'unsupported';
   /** The host path containers bind (mounted). */
   path?: string;
   readOnly?: boolean;
@@ -24,7 +28,7 @@ export interface PodVolumes {
   uid: string;
   /** `<root-dir>/pods/<uid>`: subPath binds go below it (volume-subpaths/). */
   podDir: string;
-  /** Every volume of the pod's current spec is mounted (the spec's volumes, by name and source). */
+  /** Every volume of the pod's current spec that a plugin mounts is mounted (the spec's volumes, by name and source). */
   ready: boolean;
   /** The spec the volumes were set up for, as JSON of `spec.volumes`: `ready` is for that spec only. */
   specKey: string;
