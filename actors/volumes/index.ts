@@ -17,11 +17,10 @@ import { channels, defaultPolicy, serial, type ActorSpec } from '../../kernel/ac
 import { errText } from '../../kernel/log.ts';
 import type { Pod } from '../../protocols/kube/pod.ts';
 import { EventReason, podRef, recordEvent } from '../../protocols/messages/events.ts';
-import type { PodSource, PodVolume, PodVolumes } from '../../protocols/messages/channels.ts';
-import { volumesSpecKey } from '../../protocols/messages/volumes.ts';
+import type { PodSource } from '../../protocols/messages/channels.ts';
 import type { VolumeFs } from './adapters.ts';
 import { findPlugin, PLUGINS, volumeDir, type VolumeHost, type VolumePlugin } from './plugins/index.ts';
-import { backoffMs, desiredStateOfWorld, nextWakeAt, reconcile, type ActualVolume, type VolumeOp } from './reconciler.ts';
+import { backoffMs, desiredStateOfWorld, nextWakeAt, podVolumesView, reconcile, type ActualVolume, type VolumeOp } from './reconciler.ts';
 
 export interface VolumeManagerDeps {
   rootDir: string;
@@ -60,25 +59,8 @@ export const volumeManager: ActorSpec<VolumeManagerDeps, typeof io> = {
       return ctx.deps.sources.every((s) => ready?.has(s));
     };
 
-    /** The view: every desired pod with volumes (each volume as set up, or pending), then what is still torn down. */
     const publish = () => {
-      const view = new Map<string, PodVolumes>();
-      for (const [uid, d] of ctx.bus.current('desiredPods') ?? []) {
-        const vols = d.pod.spec.volumes ?? [];
-        if (d.rejected || vols.length === 0) continue;
-        const volumes = vols.map((v): PodVolume => {
-          const plugin = findPlugin(plugins, v);
-          if (!plugin) return { name: v.name, plugin: '', state: 'unsupported' };
-          const a = actual.get(`${uid}/${v.name}`);
-          return a && a.specKey === JSON.stringify(v) ? a.view : { name: v.name, plugin: plugin.name, state: 'pending' };
-        });
-        const ready = volumes.every((v) => v.state === 'mounted' || v.state === 'unsupported');
-        view.set(uid, { uid, podDir: podDir(uid), ready, specKey: volumesSpecKey(vols), volumes });
-      }
-      for (const a of actual.values()) {
-        if (view.has(a.uid)) continue;
-        view.set(a.uid, { uid: a.uid, podDir: podDir(a.uid), ready: false, specKey: '', volumes: [...actual.values()].filter((x) => x.uid === a.uid).map((x) => x.view) });
-      }
+      const view = podVolumesView(ctx.bus.current('desiredPods'), actual, (v) => findPlugin(plugins, v)?.name, podDir);
       // (only when it changed: the loop runs on every change of the views it reads)
       const signature = JSON.stringify([...view]);
       if (signature === published) return;
@@ -104,7 +86,11 @@ export const volumeManager: ActorSpec<VolumeManagerDeps, typeof io> = {
       } catch (e) {
         const cause = errText(e);
         const failures = (prev?.view.state === 'failed' ? prev.failures : 0) + 1;
-        actual.set(key, {
+        // a remount (a data volume's refresh) that fails leaves the volume mounted as it was:
+        // containers keep what they have, the next period tries again
+        const remount = prev?.view.state === 'mounted' && prev.specKey === JSON.stringify(volume);
+        if (remount && prev) actual.set(key, { ...prev, setUpAt: ctx.clock.now() });
+        else actual.set(key, {
           key, uid, name: volume.name, plugin: plugin.name, specKey: JSON.stringify(volume), pod, volume, failures,
           retryAt: ctx.clock.now() + backoffMs(failures), view: { name: volume.name, plugin: plugin.name, state: 'failed', error: cause },
         });

@@ -18,7 +18,8 @@
  * container of that pod runs.
  */
 import type { Pod, Volume } from '../../protocols/kube/pod.ts';
-import type { DesiredPods, PodVolume, PodWorkerStates } from '../../protocols/messages/channels.ts';
+import type { DesiredPods, PodVolume, PodVolumes, PodVolumesView, PodWorkerStates } from '../../protocols/messages/channels.ts';
+import { volumesSpecKey } from '../../protocols/messages/volumes.ts';
 
 export interface DesiredVolume {
   key: string;
@@ -142,4 +143,33 @@ export function nextWakeAt(desired: ReadonlyMap<string, DesiredVolume>, actual: 
     if (a.view.state === 'mounted' && d.remountPeriodMs !== undefined) min((a.setUpAt ?? 0) + d.remountPeriodMs);
   }
   return at;
+}
+
+/**
+ * The `podVolumes` view: every desired, admitted pod with volumes (each volume as set up, pending,
+ * or unsupported when no plugin mounts it; ready once every supported one is mounted for this
+ * spec), then the pods whose volumes are still being torn down (never ready).
+ */
+export function podVolumesView(
+  pods: DesiredPods | undefined, actual: ReadonlyMap<string, ActualVolume>, pluginName: (v: Volume) => string | undefined, podDir: (uid: string) => string,
+): PodVolumesView {
+  const view = new Map<string, PodVolumes>();
+  for (const [uid, d] of pods ?? []) {
+    const vols = d.pod.spec.volumes ?? [];
+    if (d.rejected || vols.length === 0) continue;
+    const volumes = vols.map((v): PodVolume => {
+      const plugin = pluginName(v);
+      if (plugin === undefined) return { name: v.name, plugin: '', state: 'unsupported' };
+      const a = actual.get(`${uid}/${v.name}`);
+      return a && a.specKey === JSON.stringify(v) ? a.view : { name: v.name, plugin, state: 'pending' };
+    });
+    const ready = volumes.every((v) => v.state === 'mounted' || v.state === 'unsupported');
+    view.set(uid, { uid, podDir: podDir(uid), ready, specKey: volumesSpecKey(vols), volumes });
+  }
+  for (const a of actual.values()) {
+    const v = view.get(a.uid) ?? { uid: a.uid, podDir: podDir(a.uid), ready: false, specKey: '', volumes: [] };
+    if (!view.has(a.uid)) view.set(a.uid, v);
+    if (v.specKey === '') v.volumes.push(a.view);
+  }
+  return view;
 }

@@ -21,7 +21,7 @@ import { inertVolumeFs, nodeVolumeFs, type VolumeFs } from '../../actors/volumes
 import { emptyDirMemorySize, emptyDirPlugin, podMemoryLimit } from '../../actors/volumes/plugins/empty-dir.ts';
 import { hostPathPlugin } from '../../actors/volumes/plugins/host-path.ts';
 import { volumeDir, type VolumeHost } from '../../actors/volumes/plugins/index.ts';
-import { backoffMs, desiredStateOfWorld, reconcile, type ActualVolume } from '../../actors/volumes/reconciler.ts';
+import { backoffMs, desiredStateOfWorld, podVolumesView, reconcile, type ActualVolume } from '../../actors/volumes/reconciler.ts';
 import { parseMountInfo, type Mounter, type MountPoint } from '../../adapters/volumes/mount.ts';
 import { prepareSafeSubpath, SubPathError } from '../../adapters/volumes/subpath.ts';
 import type { Pod, Volume } from '../../protocols/kube/pod.ts';
@@ -117,6 +117,22 @@ describe('reconcile (the desired and actual state of world)', () => {
     const m = mounted('a', ed, { setUpAt: 0 });
     assert.deepEqual(reconcile({ ...base, desired, actual: new Map([m]), pods: pods(p), now: 59_999 }), []);
     assert.deepEqual(reconcile({ ...base, desired, actual: new Map([m]), pods: pods(p), now: 60_000 }), [{ type: 'setUp', key: 'a/data' }]);
+  });
+
+  it('the podVolumes view: ready once every volume a plugin mounts is mounted for this spec; an unsupported source does not hold it', () => {
+    const cm: Volume = { name: 'cm', configMap: { name: 'c' } };
+    const p = mkPod('a', [ed, cm]);
+    const name = (v: Volume) => plugins(v)?.name;
+    const dir = (uid: string) => `/r/pods/${uid}`;
+    const pending = podVolumesView(pods(p), new Map(), name, dir).get('a')!;
+    assert.equal(pending.ready, false);
+    assert.deepEqual(pending.volumes.map((v) => v.state), ['pending', 'unsupported']);
+    const ready = podVolumesView(pods(p), new Map([mounted('a', ed)]), name, dir).get('a')!;
+    assert.equal(ready.ready, true);
+    assert.equal(ready.specKey, volumesSpecKey(p.spec.volumes));
+    // a pod that is gone, its volume still set up: listed, never ready
+    const gone = podVolumesView(pods(), new Map([mounted('b', ed)]), name, dir).get('b')!;
+    assert.deepEqual([gone.ready, gone.volumes.map((v) => v.name)], [false, ['data']]);
   });
 
   it('upstream\'s FailedMount message names the unmounted volumes, sorted', () => {
