@@ -27,11 +27,12 @@ import { server } from '../actors/server/index.ts';
 import { certificateManager } from '../actors/certificates/index.ts';
 import { statusManager } from '../actors/status/index.ts';
 import { systemdNotify } from '../actors/systemd-notify/index.ts';
+import { volumeManager } from '../actors/volumes/index.ts';
 
 /** Every actor bin/kubelet.ts may start (a new actor is added here and in createKubelet). */
 export const KUBELET_ACTORS: readonly DeclaredActor[] = [
   events, statusManager, podManager, podConfig, podSourceHttp, podSourceApi, runtime, images, containerGC, pleg,
-  podWorkers, probes, syncLoop, nodeStatus, nodeLease, mirrorPods, server, certificateManager, systemdNotify,
+  podWorkers, probes, syncLoop, nodeStatus, nodeLease, mirrorPods, server, certificateManager, systemdNotify, volumeManager,
 ];
 
 export const CHANNEL_TABLE = CHANNELS;

@@ -47,6 +47,11 @@ import { server } from '../actors/server/index.ts';
 import { certificateManager } from '../actors/certificates/index.ts';
 import { clientCertRotation, servingCertRotation } from '../adapters/kube/bootstrap.ts';
 import { systemdNotify, type SystemdNotifyDeps } from '../actors/systemd-notify/index.ts';
+import { inertVolumeFs, nodeVolumeFs, VOLUME_FS_METHODS, type VolumeFs } from '../actors/volumes/adapters.ts';
+import { volumeManager } from '../actors/volumes/index.ts';
+import { nodeMounter } from '../adapters/volumes/mount.ts';
+import { prepareSafeSubpath } from '../adapters/volumes/subpath.ts';
+import type { SubPathPort } from '../actors/runtime/index.ts';
 import { statusManager } from '../actors/status/index.ts';
 import { certDirOf, nodeIps, type KubeletFlags } from './flags.ts';
 import { channelsCommand } from './channel-map.ts';
@@ -83,6 +88,17 @@ export interface KubeletOptions {
   podLogFs?: PodLogFs;
   /** The runtime's resolver file, node /etc/hosts and pod hosts files; default the node's, none when `fs` is injected. */
   networkFiles?: PodNetworkFiles;
+  /**
+   * The volumeManager's file system and mounts; default the node's under --root-dir, an inert one
+   * (no effects) when `fs` is injected. Replay passes one answering from the recording.
+   */
+  volumeFs?: VolumeFs;
+  /** The runtime's subPath binds; default the node's, none when `fs` is injected. */
+  subPaths?: SubPathPort;
+  /** The node memory a Memory emptyDir without limits gets; default the machine's; replay passes the recorded one. */
+  nodeAllocatableMemoryBytes?: number;
+  /** How long a sync waits for a pod's volumes (default upstream's 2 min). */
+  volumeMountTimeoutMs?: number;
   /** Where the debug socket listens (main.ts: `<rootDir>/kubelet-ts.sock`); none when unset. */
   debugSocketPath?: string;
   /** Injected by specs instead of the clients built from --kubeconfig (implies cluster mode). */
@@ -161,6 +177,8 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   // the root dir must not write into that one's recording); what comes before waits in memory.
   // the runtime's resolver file, node /etc/hosts and pod hosts files (none for a kubelet on injected pod sources)
   const filesPort = opts.networkFiles ?? (opts.fs ? undefined : nodePodNetworkFiles(flags.rootDir));
+  // the node's memory for a Memory emptyDir without limits (upstream: allocatable; here the capacity)
+  const nodeAllocatableMemoryBytes = opts.nodeAllocatableMemoryBytes ?? (opts.fs ? undefined : hostInfo({ rootDir: flags.rootDir }).machineInfo().memoryCapacityBytes);
   const recorder = flags.record
     ? createRecorder({ path: flags.record, clock, maxBytes: flags.recordMaxBytes, log: log.child('recorder'), deferOpen: true, redact: recordRedaction(), header: {
       node: nodeName, manifests: flags.podManifestPath ?? null,
@@ -170,12 +188,18 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       periods: opts.periods ?? {},
       // the runtime read node files (its resolver file reads are recorded: bin/replay.ts recordedNetworkFiles)
       podNetworkFiles: filesPort !== undefined,
+      // the volume decisions are recorded (`volumes` and `subpaths` records) and the memory a tmpfs was sized from
+      volumes: { nodeAllocatableMemoryBytes },
     } })
     : undefined;
   const untapRecorder = recorder?.tapBus(bus, RECORDED_CHANNELS, RECORDED_VIEWS);
   // --record: each resolver file read with what it returned, for replay
   const networkFiles = filesPort && recorder ? recorder.wrap(filesPort, 'files', ['readResolvConf']) : filesPort;
   const cri = recorder ? recorder.wrap(rawCri) : rawCri;
+  const rawVolumeFs = opts.volumeFs ?? (opts.fs ? inertVolumeFs : nodeVolumeFs(flags.rootDir, nodeMounter));
+  const volumeFs = recorder ? recorder.wrap(rawVolumeFs, 'volumes', VOLUME_FS_METHODS) : rawVolumeFs;
+  const rawSubPaths = opts.subPaths ?? (opts.fs ? undefined : { prepare: (req: Parameters<SubPathPort['prepare']>[0]) => prepareSafeSubpath(nodeMounter, req) });
+  const subPaths = rawSubPaths && recorder ? recorder.wrap(rawSubPaths, 'subpaths', ['prepare']) : rawSubPaths;
   const imageManager = new ImageManager({ images: cri, clock });
   // --record: each httpGet hook's answer, for replay (its exec hooks are CRI calls, recorded as such)
   const rawHooks = opts.hooks ? opts.hooks(cri) : lifecycleRunner({ cri, clock });
@@ -234,8 +258,12 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       fetcher: opts.manifestFetcher ?? httpManifestFetcher({ clock }),
       checkIntervalMs: flags.httpCheckFrequencyMs,
     })] : []),
+    // volumes: the pods' volumes set up before their containers (the runtime waits on podVolumes)
+    child(volumeManager, { rootDir: flags.rootDir, fs: volumeFs, sources: podSources, nodeAllocatableMemoryBytes }),
     child(runtime, {
       cri,
+      subPaths,
+      volumeMountTimeoutMs: opts.volumeMountTimeoutMs,
       images: imageManager,
       nodeName,
       hostIP,

@@ -43,6 +43,8 @@ import type { CriRuntime } from '../protocols/cri/types.ts';
 import { execInContainer } from '../adapters/handlers/exec.ts';
 import { handlerUrl, type HttpGetRequest, type HttpGetResult } from '../adapters/handlers/http.ts';
 import type { LifecycleRunner } from '../adapters/handlers/lifecycle.ts';
+import { VOLUME_FS_METHODS, type VolumeFs } from '../actors/volumes/adapters.ts';
+import type { SubPathPort } from '../actors/runtime/index.ts';
 
 export interface ReplayResult {
   identical: boolean;
@@ -158,6 +160,33 @@ function recordedHooks(cri: CriRuntime, records: readonly Record<string, unknown
     },
     close: () => Promise.resolve(),
   };
+}
+
+/**
+ * A port whose calls the recorded kubelet made through the recorder's `wrap(port, prefix)`: each
+ * call answers what the recorded call with the same method and arguments answered, in order (the
+ * volume decisions: `volumes` and `subpaths` records). A call the recording does not hold
+ * rejects naming it, so the replayed kubelet's decisions then differ where it matters.
+ */
+function recordedPort<T extends object>(records: readonly Record<string, unknown>[], prefix: string, methods: readonly string[]): T {
+  const calls = new Map<unknown, string>();
+  const answers = new Map<string, { ok: boolean; res: unknown; err?: string }[]>();
+  for (const r of records) {
+    if (r.k === prefix) calls.set(r.id, `${String(r.m)} ${JSON.stringify(r.args ?? [])}`);
+    const call = calls.get(r.id);
+    if (call === undefined) continue;
+    if (r.k === `${prefix}.ok` || r.k === `${prefix}.err`) {
+      const list = answers.get(call) ?? [];
+      list.push({ ok: r.k === `${prefix}.ok`, res: r.res, err: (r.err as { message?: string } | undefined)?.message });
+      answers.set(call, list);
+    }
+  }
+  return Object.fromEntries(methods.map((m) => [m, (...args: unknown[]) => {
+    const key = `${m} ${JSON.stringify(args)}`;
+    const a = answers.get(key)?.shift();
+    if (!a) return Promise.reject(new Error(`${prefix}.${m}(${JSON.stringify(args).slice(1, -1)}): not made by the recorded kubelet`));
+    return a.ok ? Promise.resolve(a.res) : Promise.reject(new Error(a.err ?? 'failed'));
+  }])) as T;
 }
 
 /** Lets every promise chain started by a timer finish before virtual time moves on. */
@@ -360,6 +389,12 @@ export async function replayRecording(source: string | LoadedRecording | Record<
       prober: null,
       networkFiles: recordedNetworkFiles(h, s.records, clock, flags.rootDir),
       hooks: (recorded) => recordedHooks(recorded, s.records),
+      // the volume decisions answer from the recording (an older recording: no effects at all)
+      ...(h.volumes !== null && typeof h.volumes === 'object' ? {
+        volumeFs: recordedPort<VolumeFs>(s.records, 'volumes', VOLUME_FS_METHODS),
+        subPaths: recordedPort<SubPathPort>(s.records, 'subpaths', ['prepare']),
+        nodeAllocatableMemoryBytes: (h.volumes as { nodeAllocatableMemoryBytes?: number }).nodeAllocatableMemoryBytes,
+      } : {}),
       periods: (h.periods ?? {}) as KubeletOptions['periods'],
       sources,
       // as the recorded cluster-mode kubelet, new API pods wait for the Node (recorded views, format 2)

@@ -19,13 +19,15 @@
  *   cluster-admission in a cluster (the API server stand-in, specs/support/apiserver): two API
  *                     pods, one admitted and run, one asking for 900Gi of memory rejected
  *                     OutOfmemory against the Node's allocatable (recorded as the `node` view)
+ *   volumes           a pod with an emptyDir an init container writes and the app mounts by subPath, and a
+ *                     Memory emptyDir; then the manifest is removed: the volumes and the pod directory go
  *   all               every scenario, one after the other
  *
  * Everything it starts (containerd, the daemons, the pods, the work directory) is removed at the
  * end, also when a scenario fails or the script is interrupted (the containerd harness installs
  * the signal handlers).
  */
-import { mkdtemp, mkdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -38,7 +40,7 @@ import { eventually, sleep } from '../specs/support/wait.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const NODE = 'node-r';
-const SCENARIOS = ['pod-start', 'crash-loop', 'manifest-edit', 'deletion', 'restart-adoption', 'cluster-admission'] as const;
+const SCENARIOS = ['pod-start', 'crash-loop', 'manifest-edit', 'deletion', 'restart-adoption', 'cluster-admission', 'volumes'] as const;
 type Scenario = typeof SCENARIOS[number];
 
 const SLEEP = ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 1; done'];
@@ -142,6 +144,16 @@ const scenarios: Record<Scenario, (r: Run) => Promise<string>> = {
     return `container ${before.id.slice(0, 12)} adopted, not restarted`;
   },
 
+  async volumes(r) {
+    const { d } = await startPod(r, 'vols', volumesPod());
+    await sleep(5000);
+    await unlink(join(r.manifests, 'vols.yaml'));
+    await eventually(async () => (await readdir(join(r.rootDir, 'pods')).catch(() => [])).length === 0, 30_000, 'the pod directory removed');
+    await sleep(3000);
+    await d.stop();
+    return 'volumes set up, the app ran, the pod and its directory removed';
+  },
+
   async 'cluster-admission'(r) {
     const api = await startApiServer({ nodes: [NODE] });
     try {
@@ -170,6 +182,20 @@ const scenarios: Record<Scenario, (r: Run) => Promise<string>> = {
     }
   },
 };
+
+/** The volumes scenario's pod (JSON is YAML). */
+function volumesPod(): string {
+  const box = (name: string, command: string[], volumeMounts: unknown[]) => ({ name, image: BUSYBOX_IMAGE, command, volumeMounts });
+  return JSON.stringify({
+    apiVersion: 'v1', kind: 'Pod', metadata: { name: 'vols', namespace: 'default' },
+    spec: {
+      terminationGracePeriodSeconds: 2,
+      volumes: [{ name: 'data', emptyDir: {} }, { name: 'cache', emptyDir: { medium: 'Memory', sizeLimit: '4Mi' } }],
+      initContainers: [box('prep', ['sh', '-c', 'mkdir -p /data/conf && echo hello > /data/conf/greeting'], [{ name: 'data', mountPath: '/data' }])],
+      containers: [box('app', SLEEP, [{ name: 'data', mountPath: '/conf', subPath: 'conf', readOnly: true }, { name: 'cache', mountPath: '/cache' }])],
+    },
+  });
+}
 
 async function record(containerd: ContainerdHandle, scenario: Scenario, out: string): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'kts-trace-'));

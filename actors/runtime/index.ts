@@ -35,7 +35,10 @@ import type { ImagePort, PodNetworkFiles } from './adapters.ts';
 import { CrashBackoff } from './backoff.ts';
 import { computePodActions, getPhase, nextRestartCount, terminationStages, type ContainerToKill } from './compute-pod-actions.ts';
 import { activeDeadlineAt, DEADLINE_EXCEEDED_MESSAGE, DEADLINE_EXCEEDED_REASON, pastActiveDeadline } from './active-deadline.ts';
-import { ContainerConfigError, generateContainerConfig, generatePodSandboxConfig, type SecurityOptions } from './cri-config.ts';
+import { ContainerConfigError, generateContainerConfig, generatePodSandboxConfig, makeEnvironmentVariables, type SecurityOptions } from './cri-config.ts';
+import { makeMounts } from './mounts.ts';
+import { unmountedVolumesMessage, volumesReady } from '../../protocols/messages/volumes.ts';
+import type { Mount } from '../../protocols/cri/types.ts';
 import { EventReason, nodeRef, recordEvent } from '../../protocols/messages/events.ts';
 import { checkLimitsForResolvConf, getPodDns, type DnsSettings } from './dns.ts';
 import { podHostsFileContent, shouldMountHostsFile } from './etc-hosts.ts';
@@ -70,7 +73,21 @@ export interface RuntimeDeps {
   hooks?: LifecycleRunner;
   /** --seccomp-default and <root-dir>/seccomp (Localhost profiles). */
   security?: SecurityOptions;
+  /**
+   * The safe subPath binds (adapters/volumes/subpath.ts prepareSafeSubpath); without it (the fake
+   * runtime) a container with a subPath mount is held with CreateContainerConfigError.
+   */
+  subPaths?: SubPathPort;
+  /** How long a sync waits for the pod's volumes (upstream podAttachAndMountTimeout, 2 min). */
+  volumeMountTimeoutMs?: number;
 }
+
+/** Makes the bind of one subPath mount and answers its target; rejects (SubPathError) when the subPath is refused. */
+export interface SubPathPort {
+  prepare(req: { volumePath: string; subPath: string; target: string }): Promise<string>;
+}
+
+const VOLUME_MOUNT_TIMEOUT_MS = 120_000;
 
 const HEALTH_MAX_BACKOFF_MS = 30_000;
 const DEFAULT_DNS: DnsSettings = { clusterDns: [], clusterDomain: '', resolvConf: '/etc/resolv.conf' };
@@ -139,7 +156,7 @@ function podLogDir(root: string, pod: Pod): string {
 }
 
 /** The bus channels it uses (its context is narrowed to them). */
-const io = channels({ consumes: ['runtime'], produces: ['events', 'runtimeReply'], reads: ['desiredPods', 'podStatuses', 'probeResults'], writes: ['runtimeHealth'] });
+const io = channels({ consumes: ['runtime'], produces: ['events', 'runtimeReply'], reads: ['desiredPods', 'podStatuses', 'probeResults', 'podVolumes'], writes: ['runtimeHealth'] });
 
 export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
   ...defaultPolicy,
@@ -254,6 +271,59 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
     }
 
     /**
+     * upstream WaitForAttachAndMount: resolves once the volumeManager has every volume of this
+     * spec mounted, or with upstream's error naming the unmounted volumes after the timeout;
+     * rejects with the signal's reason when a kill cancels the sync meanwhile.
+     */
+    function waitForVolumes(pod: Pod, signal: AbortSignal): Promise<string | undefined> {
+      const uid = pod.metadata.uid;
+      const vols = pod.spec.volumes ?? [];
+      if (vols.length === 0 || volumesReady(ctx.bus.current('podVolumes'), uid, vols)) return Promise.resolve(undefined);
+      return new Promise((resolve, reject) => {
+        let done = false;
+        let timer: number | undefined;
+        let sub: { unsubscribe(): void } | undefined;
+        const finish = (then: () => void) => {
+          if (done) return;
+          done = true;
+          sub?.unsubscribe();
+          ctx.clock.clearTimeout(timer);
+          signal.removeEventListener('abort', onAbort);
+          then();
+        };
+        const onAbort = () => finish(() => reject(signal.reason));
+        signal.addEventListener('abort', onAbort);
+        timer = ctx.clock.setTimeout(() => finish(() => resolve(unmountedVolumesMessage(ctx.bus.current('podVolumes'), uid, vols))), ctx.deps.volumeMountTimeoutMs ?? VOLUME_MOUNT_TIMEOUT_MS);
+        sub = ctx.bus.view('podVolumes').subscribe((v) => {
+          if (volumesReady(v, uid, vols)) finish(() => resolve(undefined));
+        });
+        if (done) sub.unsubscribe();
+      });
+    }
+
+    /**
+     * upstream makeMounts: the container's volumeMounts as CRI Mounts, each subPath bound safely
+     * first. Throws ContainerConfigError naming the mount and the cause.
+     */
+    async function mountsFor(pod: Pod, container: Pod['spec']['containers'][number], podIP: string, podIPs: readonly string[]): Promise<Mount[]> {
+      if (!container.volumeMounts?.length) return [];
+      const envs = makeEnvironmentVariables(pod, container, { podIP, podIPs: [...podIPs], hostIP: ctx.deps.hostIP });
+      const planned = makeMounts(container, ctx.bus.current('podVolumes')?.get(pod.metadata.uid), envs);
+      const out: Mount[] = [];
+      for (const p of planned) {
+        if (p.subPath) {
+          const failed = (cause: string) => new ContainerConfigError(`failed to prepare subPath for volumeMount ${JSON.stringify(p.subPath!.target.split('/').at(-3))} of container ${JSON.stringify(container.name)}: ${cause}`);
+          if (!ctx.deps.subPaths) throw failed('this kubelet has no access to the node\'s mounts');
+          await ctx.deps.subPaths.prepare(p.subPath).catch((e: unknown) => {
+            throw failed(errText(e));
+          });
+        }
+        out.push(p.mount);
+      }
+      return out;
+    }
+
+    /**
      * Throws SyncCancelled (out of syncPod, past its error handling) once a kill cancelled the sync:
      * called before every CRI call, and every create waits for its slot with the signal.
      */
@@ -280,6 +350,18 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
         ctx.log.info('pod past its activeDeadlineSeconds: failing it', { pod: `${namespace}/${name}`, uid, activeDeadlineSeconds: pod.spec.activeDeadlineSeconds });
         const failed = { ...apiStatus(pod, status, []), phase: 'Failed' as const, reason: DEADLINE_EXCEEDED_REASON, message: DEADLINE_EXCEEDED_MESSAGE };
         return { phase: 'Failed', apiStatus: failed, actions: ['activeDeadline'], waiting: [], status };
+      }
+      if ((pod.spec.volumes ?? []).length > 0 && !volumesReady(ctx.bus.current('podVolumes'), uid, pod.spec.volumes)) {
+        const unmounted = await waitForVolumes(pod, signal);
+        status = await readStatus(uid, name, namespace, signal);
+        if (unmounted !== undefined) {
+          events.pod(pod, 'Warning', EventReason.FailedMountVolume, unmounted);
+          ctx.log.warn('volumes not mounted in time', { pod: `${namespace}/${name}`, uid, error: unmounted });
+          const notRunning = [...(pod.spec.initContainers ?? []), ...pod.spec.containers]
+            .filter((c) => !status.containers.some((s) => s.name === c.name && s.state === 'CONTAINER_RUNNING'))
+            .map((c): ContainerWaiting => ({ name: c.name, reason: 'ContainerCreating', message: unmounted }));
+          return { phase: getPhase(pod, status), apiStatus: apiStatus(pod, status, notRunning), actions: [], waiting: notRunning, error: unmounted, status };
+        }
       }
       const probed = ctx.bus.current('probeResults');
       const actions = computePodActions(pod, status, { now: ctx.clock.now(), backoff, probeFailures: probeFailures(probed), startupSucceeded: startupSucceeded(probed) });
@@ -416,8 +498,9 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
               });
               // upstream getImageUser: an image the runtime no longer reports cannot be checked
               if (!img.user) throw new ContainerConfigError(`image "${img.imageRef}" not found`);
+              const mounts = await mountsFor(pod, container, podIP, podIPs);
               config = generateContainerConfig(pod, container, {
-                restartCount, imageRef: img.imageRef, imageUser: img.user, podIP, podIPs, hostIP: ctx.deps.hostIP, etcHostsPath,
+                restartCount, imageRef: img.imageRef, imageUser: img.user, podIP, podIPs, hostIP: ctx.deps.hostIP, etcHostsPath, mounts,
                 ...ctx.deps.security,
               });
             } catch (e) {

@@ -61,7 +61,18 @@ const gap = (note: string): FieldRule => ({ support: 'gap', note });
 const SCHEDULER = "not the kubelet's concern: the scheduler's";
 const API_SERVER = "not the kubelet's concern: the API server's";
 const SIDECAR_PROBES = 'a probe on an init container that is not a sidecar (restartPolicy Always): upstream validation forbids it';
-const VOLUMES = 'no volume is mounted yet (issue 11, the volumeManager)';
+const DATA_VOLUMES = 'ConfigMap, Secret, downward API and projected volumes are not populated yet (issue 11 points 4 to 6)';
+
+/** A container's volumeMounts[] (upstream makeMounts). */
+const volumeMountTable: FieldTable = {
+  name: honoured('the pod volume it mounts'),
+  mountPath: honoured('CRI container_path'),
+  readOnly: honoured('CRI readonly (a read-only bind)'),
+  subPath: honoured('a safe bind of the path inside the volume (symlinks out of it refused)'),
+  subPathExpr: honoured('expanded from the container\'s environment, then as subPath'),
+  mountPropagation: honoured('CRI propagation: None, HostToContainer, Bidirectional (privileged containers only, as upstream)'),
+  recursiveReadOnly: unsupported(`recursive read-only mounts are not implemented (${'no issue yet'})`),
+};
 const ENV_FROM_API = 'ConfigMap and Secret values are not read from the API yet (issue 11 point 6)';
 const NO_ISSUE = 'no issue yet';
 
@@ -303,7 +314,7 @@ function containerTable(kind: ContainerKind): FieldTable {
     terminationMessagePolicy: gap('neither the file nor FallbackToLogsOnError is read: terminated.message stays empty (issue 11 brings the mounts)'),
     tty: honoured('CRI tty'),
     volumeDevices: unsupported(`raw block volumes are not implemented (${NO_ISSUE})`),
-    volumeMounts: unsupported(VOLUMES),
+    volumeMounts: honoured('CRI mounts of the volumes the volumeManager set up (actors/runtime/mounts.ts)', { list: true, fields: volumeMountTable }),
     workingDir: honoured('CRI workingDir'),
   };
 }
@@ -311,7 +322,17 @@ function containerTable(kind: ContainerKind): FieldTable {
 // ---------------------------------------------------------------------------------------------
 // the pod
 
-const VOLUME_SOURCES_IN_ISSUE_11 = ['configMap', 'downwardAPI', 'emptyDir', 'hostPath', 'projected', 'secret'];
+const VOLUME_SOURCES_IN_ISSUE_11 = ['configMap', 'downwardAPI', 'projected', 'secret'];
+
+const emptyDirTable: FieldTable = {
+  medium: honoured('\'\' (the node\'s disk) or Memory (a tmpfs)', {
+    refuse: {
+      note: 'HugePages: hugepages are not set up (issue 12)',
+      test: (v) => (typeof v === 'string' && v !== '' && v !== 'Memory' ? `medium ${JSON.stringify(v)}: hugepages are not set up (issue 12)` : undefined),
+    },
+  }),
+  sizeLimit: honoured('the tmpfs size of a Memory emptyDir; shown in the podVolumes view for the eviction manager (issue 12)'),
+};
 const VOLUME_SOURCES_WITHOUT_ISSUE = [
   'awsElasticBlockStore', 'azureDisk', 'azureFile', 'cephfs', 'cinder', 'csi', 'ephemeral', 'fc', 'flexVolume',
   'flocker', 'gcePersistentDisk', 'gitRepo', 'glusterfs', 'image', 'iscsi', 'nfs', 'persistentVolumeClaim',
@@ -320,14 +341,18 @@ const VOLUME_SOURCES_WITHOUT_ISSUE = [
 
 const volumeTable: FieldTable = {
   name: honoured('the volume\'s name'),
-  ...Object.fromEntries(VOLUME_SOURCES_IN_ISSUE_11.map((k) => [k, unsupported(VOLUMES)])),
-  ...Object.fromEntries(VOLUME_SOURCES_WITHOUT_ISSUE.map((k) => [k, unsupported(`no volume is mounted yet; this source has ${NO_ISSUE} (issue 11 adds the volumeManager)`)])),
+  emptyDir: honoured('a directory under <root-dir>/pods/<uid>/volumes/kubernetes.io~empty-dir/, or a tmpfs', { fields: emptyDirTable }),
+  hostPath: honoured('the host\'s path, its type checked as upstream (DirectoryOrCreate and FileOrCreate create it)', {
+    fields: { path: honoured('an absolute path on the node'), type: honoured('checked as upstream\'s checkTypeInternal') },
+  }),
+  ...Object.fromEntries(VOLUME_SOURCES_IN_ISSUE_11.map((k) => [k, unsupported(DATA_VOLUMES)])),
+  ...Object.fromEntries(VOLUME_SOURCES_WITHOUT_ISSUE.map((k) => [k, unsupported(`this volume source is not mounted by kubelet-ts (${NO_ISSUE})`)])),
 };
 
 const podSecurityContextTable: FieldTable = {
   appArmorProfile,
-  fsGroup: unsupported('volume ownership and the supplementary group are not applied yet (issue 11 point 8)'),
-  fsGroupChangePolicy: unsupported('volume ownership is not applied yet (issue 11 point 8)'),
+  fsGroup: honoured('the group of emptyDir volumes (setgid, group rw) and a supplementary group of every container, as upstream'),
+  fsGroupChangePolicy: honoured('OnRootMismatch: ownership left alone when the volume\'s root already has it; Always (default): walked every setUp'),
   runAsGroup: honoured('CRI runAsGroup of every container without its own'),
   runAsNonRoot,
   runAsUser: honoured('CRI runAsUser of the sandbox and of every container without its own'),
@@ -420,17 +445,7 @@ export const POD_SPEC_FIELDS: FieldTable = {
     },
   }),
   topologySpreadConstraints: honoured(SCHEDULER, { whole: true }),
-  volumes: honoured('each volume\'s source decides', {
-    list: true,
-    fields: volumeTable,
-    refuse: {
-      note: `a volume without a source (upstream's default, an emptyDir): ${VOLUMES}`,
-      test: (v) => {
-        const i = Array.isArray(v) ? v.findIndex((vol) => isObject(vol) && !Object.keys(vol).some((k) => k !== 'name' && isSet(vol[k]))) : -1;
-        return i >= 0 ? `volume ${i} has no source: an emptyDir, and ${VOLUMES}` : undefined;
-      },
-    },
-  }),
+  volumes: honoured('each volume\'s source decides (a volume without one is an emptyDir, as upstream)', { list: true, fields: volumeTable }),
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import type { PodWorkerEvent, PodWorkerStates, SyncLoopEvent } from './pod-worke
 import type { ProbeEvent, ProbeResults } from './probe.ts';
 import type { RuntimeCommand, RuntimeHealth, RuntimeReply } from './runtime.ts';
 import type { PodStatuses, StatusEvent } from './status.ts';
+import type { PodVolumesView } from './volumes.ts';
 
 /** The kubelet's event channels: name → message union (bin/channels.ts binds them to the kernel's bus). */
 export interface KubeletEventChannels {
@@ -69,6 +70,8 @@ export interface KubeletViewChannels {
   probeResults: ProbeResults;
   /** node-status → admission, node-lease: this kubelet's Node as the API server last returned it */
   node: NodeView;
+  /** volumeManager → runtime: each pod's volumes as set up on the node (./volumes.ts) */
+  podVolumes: PodVolumesView;
 }
 
 /** What the channel map says about one channel besides who declares it. */
@@ -113,6 +116,7 @@ export const CHANNELS = {
   runtimePods: { kind: 'view', types: ['RuntimePods'] },
   probeResults: { kind: 'view', types: ['ProbeResults'] },
   node: { kind: 'view', types: ['NodeView'] },
+  podVolumes: { kind: 'view', types: ['PodVolumesView'] },
 } as const satisfies EventEntries & ViewEntries;
 
 type Unlisted = { [K in keyof KubeletEventChannels]: Exclude<KubeletEventChannels[K]['type'], (typeof CHANNELS)[K]['types'][number]> }[keyof KubeletEventChannels];
@@ -129,3 +133,4 @@ export type * from './pod-worker.ts';
 export type * from './probe.ts';
 export type * from './runtime.ts';
 export type * from './status.ts';
+export type * from './volumes.ts';

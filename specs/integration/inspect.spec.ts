@@ -129,7 +129,7 @@ describe('kubelet-ts inspect on a running daemon', () => {
     const lines = channels.stdout.trim().split('\n');
     assert.match(lines[0]!, /^CHANNEL\s+KIND\s+MSGS\s+WRITERS\s+READERS\s+MESSAGE TYPES$/);
     assert.match(channels.stdout, /^podWorker\s+event\s+[1-9]\d*\s+podWorkers,syncLoop\s+podWorkers,statusManager\s+podWorker\.update,podWorker\.stateChanged$/m);
-    assert.match(channels.stdout, /^desiredPods\s+view\s+[1-9]\d*\s+podManager\s+\S*syncLoop\s+DesiredPods$/m);
+    assert.match(channels.stdout, /^desiredPods\s+view\s+[1-9]\d*\s+podManager\s+\S*syncLoop\S*\s+DesiredPods$/m);
     // Standalone: the cluster actors and the HTTP source are declared but not started; nor is the
     // server, as a spec daemon listens on no port (specs/support/daemon.ts: --healthz-port=0).
     assert.match(channels.stdout, /^not started by this daemon: podSourceHttp, podSourceApi, nodeStatus, nodeLease, mirrorPods, server$/m);

@@ -38,7 +38,7 @@ const PROBED_YAML = [
 
 const VOLUME_YAML = [
   'apiVersion: v1', 'kind: Pod', 'metadata:', '  name: vol', '  namespace: default', 'spec:',
-  '  terminationGracePeriodSeconds: 1', '  volumes: [{name: data, emptyDir: {}}]', '  containers:',
+  '  terminationGracePeriodSeconds: 1', '  volumes: [{name: data, configMap: {name: settings}}]', '  containers:',
   '  - name: app', `    image: ${BUSYBOX_IMAGE}`, `    command: ${JSON.stringify(SLEEP)}`,
   '    volumeMounts: [{name: data, mountPath: /data}]', '',
 ].join('\n');
@@ -67,7 +67,7 @@ describe('pods using fields kubelet-ts does not support (real containerd)', () =
       const p = await debugRequest<{ containers: ContainerLine[] }>(dirs.root, { cmd: 'pod', pod: `default/vol-${NODE}`, id: 2 });
       return p.containers[0]?.reason === 'CreateContainerConfigError' ? p : undefined;
     }, 20_000, 'vol waiting');
-    assert.equal(vol.containers[0]!.message, 'spec.volumes[0].emptyDir: not supported by kubelet-ts; spec.containers[0].volumeMounts: not supported by kubelet-ts');
+    assert.equal(vol.containers[0]!.message, 'spec.volumes[0].configMap: not supported by kubelet-ts');
 
     // Several syncs later: still nothing created, and the refusal was logged (and recorded) once.
     await d.waitForLog(/"msg":"pod uses fields kubelet-ts does not support/);

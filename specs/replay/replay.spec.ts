@@ -15,7 +15,7 @@ import { formatResult, readRecording, replayRecording, type ReplayResult } from 
 const ROOT = join(import.meta.dirname, '..', '..');
 const TRACES = join(import.meta.dirname, 'traces');
 const traces = readdirSync(TRACES).filter((f) => /\.jsonl(\.gz)?$/.test(f)).sort();
-const SCENARIOS = ['pod-start', 'crash-loop', 'manifest-edit', 'deletion', 'restart-adoption', 'cluster-admission'];
+const SCENARIOS = ['pod-start', 'crash-loop', 'manifest-edit', 'deletion', 'restart-adoption', 'cluster-admission', 'volumes'];
 
 type Line = Record<string, unknown>;
 const load = (name: string): Line[] => readRecording(join(TRACES, traces.find((f) => f.startsWith(`${name}.jsonl`))!));
@@ -75,6 +75,23 @@ describe('replay of recorded node sessions', () => {
     assert.equal(old.identical, false);
     assert.equal(old.divergence?.pod, huge, formatResult(old));
     assert.equal(old.divergence?.actual?.m, 'runPodSandbox');
+  });
+
+  it('volumes (issue 11): the volume decisions are in the trace and answered from it; a subPath bind that failed there creates no app container here', async () => {
+    const recs = load('volumes');
+    const calls = recs.filter((r) => r.k === 'volumes' || r.k === 'subpaths').map((r) => r.m);
+    for (const m of ['mkdirAll', 'mountTmpfs', 'listPodDirs', 'unmountAll', 'removeAll', 'prepare']) assert.ok(calls.includes(m), `${m} recorded`);
+    const tmpfs = recs.find((r) => r.k === 'volumes' && r.m === 'mountTmpfs');
+    assert.equal(((tmpfs?.args ?? []) as unknown[])[1], 4 * 1024 * 1024, 'the Memory emptyDir of sizeLimit 4Mi');
+    const app = recs.find((r) => r.k === 'cri' && r.m === 'createContainer' && JSON.stringify(r.args).includes('"name":"app"'));
+    assert.match(JSON.stringify(app?.args), /volume-subpaths\/data\/app\/0","readonly":true/, 'the subPath bind reaches CreateContainer read-only');
+    assert.ok((await replayRecording(recs)).identical);
+    // the bind answered as failed: the replayed runtime holds the app container, the recorded one created it
+    const prepare = recs.find((r) => r.k === 'subpaths' && r.m === 'prepare')!;
+    const failed = recs.map((r) => (r.k === 'subpaths.ok' && r.id === prepare.id ? { ...r, k: 'subpaths.err', err: { message: 'subpath refused' }, res: undefined } : r));
+    const r = await replayRecording(failed);
+    assert.equal(r.identical, false);
+    assert.equal(r.divergence?.expected?.m, 'createContainer', formatResult(r));
   });
 
   it('crash-loop: the recorded exits drive the restarts (attempts 1, 2, 3 after backoff)', async () => {

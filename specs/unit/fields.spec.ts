@@ -104,11 +104,16 @@ describe('the pod field support table', () => {
       assert.equal(rules.get(`spec.containers.${k}`)?.support, 'honoured', k);
       assert.equal(rules.get(`spec.initContainers.${k}`)?.support, 'honoured', k);
     }
-    for (const k of ['lifecycle.stopSignal', 'volumeMounts']) {
-      assert.equal(rules.get(`spec.containers.${k}`)?.support, 'unsupported', k);
-      assert.equal(rules.get(`spec.initContainers.${k}`)?.support, 'unsupported', k);
+    assert.equal(rules.get('spec.containers.lifecycle.stopSignal')?.support, 'unsupported');
+    assert.equal(rules.get('spec.initContainers.lifecycle.stopSignal')?.support, 'unsupported');
+    // the volumeManager (issue 11): emptyDir, hostPath and the mounts; the data volumes not yet
+    for (const f of ['volumeMounts', 'volumeMounts.subPath', 'volumeMounts.subPathExpr', 'volumeMounts.readOnly', 'volumeMounts.mountPropagation']) {
+      assert.equal(rules.get(`spec.containers.${f}`)?.support, 'honoured', f);
+      assert.equal(rules.get(`spec.initContainers.${f}`)?.support, 'honoured', f);
     }
-    assert.equal(rules.get('spec.volumes.emptyDir')?.support, 'unsupported');
+    for (const f of ['emptyDir', 'emptyDir.medium', 'emptyDir.sizeLimit', 'hostPath', 'hostPath.type']) assert.equal(rules.get(`spec.volumes.${f}`)?.support, 'honoured', f);
+    for (const f of ['configMap', 'secret', 'downwardAPI', 'projected']) assert.equal(rules.get(`spec.volumes.${f}`)?.support, 'unsupported', f);
+    for (const f of ['fsGroup', 'fsGroupChangePolicy']) assert.equal(rules.get(`spec.securityContext.${f}`)?.support, 'honoured', f);
     // sidecars are run (restartPolicy Always on an init container), with their probes
     assert.equal(rules.get('spec.initContainers.restartPolicy')?.support, 'honoured');
     assert.match(rules.get('spec.initContainers.startupProbe')?.note ?? '', /on a sidecar \(restartPolicy Always\) only/);
@@ -158,16 +163,24 @@ describe('unsupportedFields', () => {
   it('a pod-level field (a volume) refuses every container, init containers included', () => {
     const p = pod({
       initContainers: [app({ name: 'init' })],
-      containers: [app({ volumeMounts: [{ name: 'data', mountPath: '/data' }] }), app({ name: 'side' })],
-      volumes: [{ name: 'data', emptyDir: {} }],
+      containers: [app({ volumeMounts: [{ name: 'data', mountPath: '/data', recursiveReadOnly: 'Enabled' }] }), app({ name: 'side' })],
+      volumes: [{ name: 'data', emptyDir: {} }, { name: 'cm', configMap: { name: 'c' } }],
     });
-    assert.deepEqual(paths(unsupportedFields(p)), ['spec.containers[0].volumeMounts', 'spec.volumes[0].emptyDir']);
+    assert.deepEqual(paths(unsupportedFields(p)), ['spec.containers[0].volumeMounts[0].recursiveReadOnly', 'spec.volumes[1].configMap']);
     const refused = refusedContainers(p);
     assert.deepEqual([...refused.keys()], ['init', 'app', 'side']);
-    assert.deepEqual(paths(refused.get('side')!), ['spec.volumes[0].emptyDir']);
-    assert.deepEqual(paths(refused.get('app')!), ['spec.volumes[0].emptyDir', 'spec.containers[0].volumeMounts']);
-    // a volume without any source is upstream's emptyDir
-    assert.deepEqual(paths(unsupportedFields(pod({ containers: [app()], volumes: [{ name: 'v' }] }))), ['spec.volumes']);
+    assert.deepEqual(paths(refused.get('side')!), ['spec.volumes[1].configMap']);
+    assert.deepEqual(paths(refused.get('app')!), ['spec.volumes[1].configMap', 'spec.containers[0].volumeMounts[0].recursiveReadOnly']);
+    // emptyDir (a volume without any source is one, as upstream), hostPath and their mounts are honoured
+    const honouredPod = pod({
+      securityContext: { fsGroup: 2000, fsGroupChangePolicy: 'OnRootMismatch' },
+      containers: [app({ volumeMounts: [
+        { name: 'v', mountPath: '/v', subPath: 'a', readOnly: true }, { name: 'h', mountPath: '/h', subPathExpr: '$(POD)', mountPropagation: 'HostToContainer' },
+      ] })],
+      volumes: [{ name: 'v' }, { name: 'm', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } }, { name: 'h', hostPath: { path: '/srv', type: 'DirectoryOrCreate' } }],
+    });
+    assert.deepEqual(paths(unsupportedFields(honouredPod)), []);
+    assert.deepEqual(paths(unsupportedFields(pod({ containers: [app()], volumes: [{ name: 'v', emptyDir: { medium: 'HugePages' } }] }))), ['spec.volumes[0].emptyDir.medium']);
   });
 
   it('refuses a stop signal, envFrom and ConfigMap/Secret values, but not a sidecar, fieldRef or a limited resourceFieldRef', () => {
@@ -258,7 +271,7 @@ describe('unsupportedFields', () => {
       containers: [app({ volumeMounts: [{ name: 'kube-api-access-x', mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true }] })],
       volumes: [{ name: 'kube-api-access-x', projected: { defaultMode: 420, sources: [{ serviceAccountToken: { expirationSeconds: 3607, path: 'token' } }] } }],
     });
-    assert.deepEqual(paths(unsupportedFields(p)), ['spec.containers[0].volumeMounts', 'spec.volumes[0].projected']);
+    assert.deepEqual(paths(unsupportedFields(p)), ['spec.volumes[0].projected']);
   });
 });
 
