@@ -3,10 +3,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  ContainerConfigError, containerOomScoreAdjust, expand, expandCommandAndArgs, generateContainerConfig,
-  generateLinuxContainerResources, generatePodSandboxConfig, makeEnvironmentVariables, mappingFuncFor,
-  milliCpuToQuota, milliCpuToShares, podHostname,
+  ContainerConfigError, expand, expandCommandAndArgs, generateContainerConfig,
+  generateLinuxContainerResources, generatePodSandboxConfig, makeEnvironmentVariables, mappingFuncFor, podHostname,
 } from '../../actors/runtime/cri-config.ts';
+import { containerOomScoreAdjust, milliCpuToQuota, milliCpuToShares } from '../../protocols/kube/qos.ts';
 import {
   ANNOTATION_CONTAINER_HASH, LABEL_POD_UID, containerHash, parseContainerLabels, parseSandboxLabels,
   newContainerAnnotations, newContainerLabels, runtimePodStatusFromCri,
