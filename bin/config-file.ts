@@ -18,7 +18,7 @@
  *   parse, a wrong kind/apiVersion or a field of the wrong type is an error naming the file, the
  *   line and the field.
  *
- * Upstream fields that kubelet-ts does not implement (authentication, cgroupDriver, tlsCertFile,
+ * Upstream fields that kubelet-ts does not implement (authentication, cpuManagerPolicy, tlsCertFile,
  * ...) are accepted and listed as ignored. One kubelet-ts extension: `record: {path, maxBytes}`,
  * the file form of --record / --record-max-bytes (upstream would warn about it as unknown).
  */
@@ -81,6 +81,15 @@ export const CONFIG_FIELDS: readonly MappedField[] = [
   { field: 'healthzBindAddress', key: 'healthzBindAddress', type: 'string' },
   { field: 'readOnlyPort', key: 'readOnlyPort', type: 'int32' },
   { field: 'address', key: 'address', type: 'string' },
+  { field: 'cgroupDriver', key: 'cgroupDriver', type: 'string' },
+  { field: 'cgroupRoot', key: 'cgroupRoot', type: 'string' },
+  // pointers upstream: an explicit false / 0 is kept
+  { field: 'cgroupsPerQOS', key: 'cgroupsPerQos', type: 'boolptr' },
+  { field: 'enforceNodeAllocatable', key: 'enforceNodeAllocatable', type: 'strings' },
+  { field: 'imageGCHighThresholdPercent', key: 'imageGcHighThresholdPercent', type: 'int32ptr' },
+  { field: 'imageGCLowThresholdPercent', key: 'imageGcLowThresholdPercent', type: 'int32ptr' },
+  { field: 'imageMinimumGCAge', key: 'imageMinimumGcAgeMs', type: 'duration' },
+  { field: 'imageMaximumGCAge', key: 'imageMaximumGcAgeMs', type: 'duration' },
 ];
 
 /** Mapped fields without a flag of their own: `logging.verbosity` (-v) and `mergeDefaultEvictionSettings`. */
@@ -93,9 +102,9 @@ const UNIMPLEMENTED_FIELDS = new Set([
   'tlsCurvePreferences', 'tlsMinVersion', 'rotateCertificates', 'serverTLSBootstrap', 'authentication', 'authorization',
   'registryPullQPS', 'registryBurst', 'imagePullCredentialsVerificationPolicy', 'preloadedImagesVerificationAllowlist',
   'enableDebuggingHandlers', 'enableContentionProfiling', 'oomScoreAdj',
-  'streamingConnectionIdleTimeout', 'nodeLeaseDurationSeconds', 'imageMinimumGCAge',
-  'imageMaximumGCAge', 'imageGCHighThresholdPercent', 'imageGCLowThresholdPercent', 'volumeStatsAggPeriod',
-  'kubeletCgroups', 'systemCgroups', 'cgroupRoot', 'cgroupsPerQOS', 'cgroupDriver', 'cpuManagerPolicy',
+  'streamingConnectionIdleTimeout', 'nodeLeaseDurationSeconds',
+  'volumeStatsAggPeriod',
+  'kubeletCgroups', 'systemCgroups', 'cpuManagerPolicy',
   'singleProcessOOMKill', 'cpuManagerPolicyOptions', 'cpuManagerReconcilePeriod', 'draManagerReconcilePeriod',
   'memoryManagerPolicy', 'topologyManagerPolicy', 'topologyManagerScope', 'topologyManagerPolicyOptions', 'qosReserved',
   'hairpinMode', 'podCIDR', 'podPidsLimit', 'runOnce', 'cpuCFSQuota', 'cpuCFSQuotaPeriod',
@@ -105,7 +114,7 @@ const UNIMPLEMENTED_FIELDS = new Set([
   'iptablesMasqueradeBit', 'iptablesDropBit', 'featureGates', 'failSwapOn', 'memorySwap', 'containerLogMaxSize',
   'containerLogMaxFiles', 'containerLogMaxWorkers', 'containerLogMonitorInterval',
   'configMapAndSecretChangeDetectionStrategy', 'reservedSystemCPUs', 'showHiddenMetricsForVersion',
-  'systemReservedCgroup', 'kubeReservedCgroup', 'enforceNodeAllocatable', 'allowedUnsafeSysctls', 'volumePluginDir',
+  'systemReservedCgroup', 'kubeReservedCgroup', 'allowedUnsafeSysctls', 'volumePluginDir',
   'providerID', 'kernelMemcgNotification', 'enableSystemLogHandler', 'enableSystemLogQuery', 'shutdownGracePeriod',
   'shutdownGracePeriodCriticalPods', 'shutdownGracePeriodByPodPriority', 'crashLoopBackOff', 'reservedMemory',
   'enableProfilingHandler', 'enableDebugFlagsHandler', 'seccompDefault', 'memoryThrottlingFactor',

@@ -64,6 +64,21 @@ export interface KubeletFlags {
   readOnlyPort: number;
   /** --address: where the read-only port listens. */
   address: string;
+  // pod cgroups (actors/container-manager)
+  /** --cgroup-driver: cgroupfs or systemd (the runtime must use the same). */
+  cgroupDriver: 'cgroupfs' | 'systemd';
+  /** --cgroup-root: where kubepods goes ("/"; a slice with the systemd driver). */
+  cgroupRoot: string;
+  /** --cgroups-per-qos: the kubepods / burstable / besteffort / pod<uid> hierarchy. */
+  cgroupsPerQos: boolean;
+  /** --enforce-node-allocatable: `pods` limits kubepods to the node allocatable; [] for none. */
+  enforceNodeAllocatable: string[];
+  // image garbage collection (actors/image-gc)
+  imageGcHighThresholdPercent: number;
+  imageGcLowThresholdPercent: number;
+  imageMinimumGcAgeMs: number;
+  /** 0: images are never removed for their age alone. */
+  imageMaximumGcAgeMs: number;
 }
 
 /**
@@ -121,6 +136,14 @@ export const FLAGS: readonly FlagDef[] = [
   { name: 'healthz-bind-address', kind: 'string', key: 'healthzBindAddress', help: 'IP address the healthz server listens on. Default 127.0.0.1.' },
   { name: 'read-only-port', kind: 'int', key: 'readOnlyPort', help: 'Port of the read-only server, without authentication (/healthz, /pods, /metrics); 0 disables it. Default 0.' },
   { name: 'address', kind: 'string', key: 'address', help: 'IP address the read-only server listens on. Default 0.0.0.0.' },
+  { name: 'cgroup-driver', kind: 'string', key: 'cgroupDriver', help: 'cgroupfs or systemd: how pod cgroups are named and made (the runtime must use the same driver). Default cgroupfs.' },
+  { name: 'cgroup-root', kind: 'string', key: 'cgroupRoot', help: 'The cgroup the kubepods hierarchy goes under. Default /.' },
+  { name: 'cgroups-per-qos', kind: 'bool', key: 'cgroupsPerQos', help: 'Make the QoS cgroup hierarchy (kubepods, burstable, besteffort, pod<uid>) and put each pod\'s sandbox in its pod cgroup. Default true.' },
+  { name: 'enforce-node-allocatable', kind: 'list', key: 'enforceNodeAllocatable', help: 'Node allocatable enforcement: "pods" limits the kubepods cgroup to capacity minus --kube-reserved and --system-reserved; "" for none. Default pods.' },
+  { name: 'image-gc-high-threshold', kind: 'int', key: 'imageGcHighThresholdPercent', help: 'Image file system usage (percent) that starts image garbage collection; 100 disables it. Default 85.' },
+  { name: 'image-gc-low-threshold', kind: 'int', key: 'imageGcLowThresholdPercent', help: 'Image file system usage (percent) image garbage collection frees down to. Default 80.' },
+  { name: 'image-minimum-gc-age', kind: 'duration', key: 'imageMinimumGcAgeMs', help: 'Minimum age of an unused image before it may be garbage collected. Default 2m.' },
+  { name: 'image-maximum-gc-age', kind: 'duration', key: 'imageMaximumGcAgeMs', help: 'An image unused for longer is removed whatever the disk usage (kubelet-ts flag for imageMaximumGCAge); 0 (default) for never.' },
   { name: 'eviction-hard', kind: 'thresholds', key: 'evictionHard', help: 'Hard eviction thresholds (memory.available<100Mi,nodefs.available<10%,...); replaces the defaults when given.' },
 ];
 
@@ -165,6 +188,14 @@ export const DEFAULT_FLAGS: KubeletFlags = {
   healthzBindAddress: '127.0.0.1',
   readOnlyPort: 0,
   address: '0.0.0.0',
+  cgroupDriver: 'cgroupfs',
+  cgroupRoot: '/',
+  cgroupsPerQos: true,
+  enforceNodeAllocatable: ['pods'],
+  imageGcHighThresholdPercent: 85,
+  imageGcLowThresholdPercent: 80,
+  imageMinimumGcAgeMs: 120_000,
+  imageMaximumGcAgeMs: 0,
 };
 
 export class FlagError extends Error {
@@ -316,12 +347,41 @@ export function parseFlags(argv: readonly string[], base: KubeletFlags = DEFAULT
       if (!QUANTITY_RE.test(q)) throw new FlagError(`invalid argument for "--${name}" flag: ${r}=${q}: not a quantity`);
     }
   }
+  validateCgroupsAndImageGc(flags);
   const badLabels = forbiddenNodeLabels(flags.nodeLabels);
   if (badLabels.length) {
     throw new FlagError(`unknown 'kubernetes.io' or 'k8s.io' labels specified with --node-labels: [${badLabels.join(' ')}]\n`
       + "--node-labels in the 'kubernetes.io' namespace must begin with an allowed prefix (kubelet.kubernetes.io, node.kubernetes.io) or be in the specifically allowed set");
   }
   return flags;
+}
+
+const ENFORCE_OPTIONS = ['pods', 'system-reserved', 'kube-reserved', 'none'];
+
+/** upstream ValidateKubeletConfiguration for the cgroup and image GC fields, with its wording. */
+function validateCgroupsAndImageGc(f: KubeletFlags): void {
+  const bad = (msg: string) => {
+    throw new FlagError(`invalid configuration: ${msg}`);
+  };
+  if ((f.cgroupDriver as string) !== 'cgroupfs' && f.cgroupDriver !== 'systemd') bad(`cgroupDriver (--cgroup-driver) "${f.cgroupDriver}": must be cgroupfs or systemd`);
+  if (f.cgroupDriver === 'systemd' && f.cgroupRoot !== '/' && !f.cgroupRoot.endsWith('.slice')) {
+    bad(`cgroupRoot (--cgroup-root) "${f.cgroupRoot}": with the systemd driver it must be a slice (e.g. /kubelet.slice)`);
+  }
+  const enforce = f.enforceNodeAllocatable.filter((e) => e !== '');
+  for (const e of enforce) {
+    if (!ENFORCE_OPTIONS.includes(e)) bad(`option "${e}" specified for enforceNodeAllocatable (--enforce-node-allocatable). Valid options are "pods", "system-reserved", "kube-reserved", or "none"`);
+    if (e === 'system-reserved' || e === 'kube-reserved') bad(`enforceNodeAllocatable (--enforce-node-allocatable) "${e}" is not implemented by kubelet-ts (it needs the ${e === 'kube-reserved' ? 'kubeReservedCgroup' : 'systemReservedCgroup'} cgroup)`);
+  }
+  if (enforce.includes('none') && enforce.length > 1) bad('enforceNodeAllocatable (--enforce-node-allocatable) may not contain additional enforcements when "none" is specified');
+  if (!f.cgroupsPerQos && enforce.length > 0) bad('enforceNodeAllocatable (--enforce-node-allocatable) is not supported unless cgroupsPerQOS (--cgroups-per-qos) feature is turned on');
+  const hi = f.imageGcHighThresholdPercent;
+  const lo = f.imageGcLowThresholdPercent;
+  if (hi < 0 || hi > 100) bad(`imageGCHighThresholdPercent (--image-gc-high-threshold) ${hi} must be between 0 and 100, inclusive`);
+  if (lo < 0 || lo > 100) bad(`imageGCLowThresholdPercent (--image-gc-low-threshold) ${lo} must be between 0 and 100, inclusive`);
+  if (lo >= hi) bad(`imageGCLowThresholdPercent (--image-gc-low-threshold) ${lo} must be less than imageGCHighThresholdPercent (--image-gc-high-threshold) ${hi}`);
+  if (f.imageMaximumGcAgeMs !== 0 && f.imageMaximumGcAgeMs <= f.imageMinimumGcAgeMs) {
+    bad(`imageMaximumGCAge ${f.imageMaximumGcAgeMs / 1000}s must be greater than imageMinimumGCAge ${f.imageMinimumGcAgeMs / 1000}s`);
+  }
 }
 
 export function usage(): string {

@@ -17,6 +17,8 @@ import { applyConfigFile, ConfigFileError, reportConfigFile, type LoadedConfig }
 import { FlagError, parseFlags, usage } from './flags.ts';
 import { createKubelet, type Kubelet } from './kubelet.ts';
 import { KUBELET_VERSION, KUBERNETES_VERSION } from '../adapters/kube/client.ts';
+import { nodeCgroupFs } from '../actors/container-manager/adapters.ts';
+import { nodeImageFsStats } from '../actors/image-gc/adapters.ts';
 
 async function main(argv: string[]): Promise<number> {
   const clock = new RealClock();
@@ -62,6 +64,9 @@ async function main(argv: string[]): Promise<number> {
       flags, clock, log, nodeName,
       debugSocketPath: join(flags.rootDir, DEBUG_SOCKET_NAME),
       serve: true,
+      // the node's cgroups (containerManager) and image file system (imageGC)
+      cgroupFs: nodeCgroupFs(),
+      imageFs: nodeImageFsStats(),
       onEscalate: (reason) => {
         log.error('supervisor escalated: stopping kubelet-ts', { reason });
         exitCode = 1;

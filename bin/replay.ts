@@ -331,6 +331,8 @@ export async function replayRecording(source: string | LoadedRecording | Record<
       // no prober: the recorded probe results stand in (below)
       prober: null,
       networkFiles: recordedNetworkFiles(h, s.records, clock, flags.rootDir),
+      // the pod cgroups the recorded runtime named (cgroup_parent) and its node memory (oom_score_adj)
+      recordedCgroups: (h.podCgroups ?? undefined) as KubeletOptions['recordedCgroups'],
       periods: (h.periods ?? {}) as KubeletOptions['periods'],
       sources,
       // as the recorded cluster-mode kubelet, new API pods wait for the Node (recorded views, format 2)

@@ -29,7 +29,7 @@ import { isTerminalPhase, type Pod, type PodStatus } from '../../protocols/kube/
 import type {
   ContainerWaiting, ProbeResults, RuntimeCommand, RuntimeHealth, RuntimePodStatus, RuntimeReply, SyncResult,
 } from '../../protocols/messages/channels.ts';
-import type { ImagePort, PodNetworkFiles } from './adapters.ts';
+import type { ImagePort, PodCgroupsPort, PodNetworkFiles } from './adapters.ts';
 import { CrashBackoff } from './backoff.ts';
 import { computePodActions, getPhase, nextRestartCount, terminationStages, type ContainerToKill } from './compute-pod-actions.ts';
 import { ContainerConfigError, generateContainerConfig, generatePodSandboxConfig } from './cri-config.ts';
@@ -60,6 +60,8 @@ export interface RuntimeDeps {
   networkFiles?: PodNetworkFiles;
   /** Upstream checks runtime health every 5s. */
   statusPeriodMs?: number;
+  /** The pod cgroups (cgroup_parent, EnsureExists) and the node memory for oom_score_adj; none: the runtime's defaults. */
+  podCgroups?: PodCgroupsPort;
 }
 
 const HEALTH_MAX_BACKOFF_MS = 30_000;
@@ -142,7 +144,9 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
         if (e.on === 'pod') events.pod(pod, 'Warning', e.reason, e.message);
         else ctx.bus.send('events', recordEvent(nodeRef(ctx.deps.nodeName), 'Warning', e.reason, e.message));
       }
-      return generatePodSandboxConfig(pod, attempt, { logDir: podLogDir(ctx.deps.podLogsDir, pod), dnsConfig: formed.config, clusterDomain: dns.clusterDomain });
+      return generatePodSandboxConfig(pod, attempt, {
+        logDir: podLogDir(ctx.deps.podLogsDir, pod), dnsConfig: formed.config, clusterDomain: dns.clusterDomain, cgroupParent: ctx.deps.podCgroups?.parent(pod),
+      });
     }
 
     /**
@@ -201,6 +205,15 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
         // upstream SyncPod: the pod's IPs as its status has them (a host-network pod's are the node's)
         let podIPs = sortPodIps(runtimePodIps(status), ctx.deps.hostIP);
         let sandboxConfig: PodSandboxConfig | undefined;
+        // upstream syncPod: the pod cgroup exists, with its limits, before anything runs in it
+        if (ctx.deps.podCgroups?.ensure && (actions.createSandbox || actions.containersToStart.length + actions.initContainersToStart.length > 0)) {
+          try {
+            await ctx.deps.podCgroups.ensure(pod);
+          } catch (e) {
+            events.pod(pod, 'Warning', EventReason.FailedToCreatePodContainer, `unable to ensure pod container exists: ${errText(e)}`);
+            throw e;
+          }
+        }
         if (actions.createSandbox) {
           performed.push(`createSandbox(attempt ${actions.attempt})`);
           try {
@@ -288,7 +301,9 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
               const etcHostsPath = await etcHostsFor(pod, container, podIPs).catch((e: unknown) => {
                 throw new ContainerConfigError(errText(e));
               });
-              config = generateContainerConfig(pod, container, { restartCount, imageRef: img.imageRef, podIP, podIPs, hostIP: ctx.deps.hostIP, etcHostsPath });
+              config = generateContainerConfig(pod, container, {
+                restartCount, imageRef: img.imageRef, podIP, podIPs, hostIP: ctx.deps.hostIP, etcHostsPath, memoryCapacity: ctx.deps.podCgroups?.memoryCapacity,
+              });
             } catch (e) {
               if (!(e instanceof ContainerConfigError)) throw e;
               failed(container.name, e.message);
