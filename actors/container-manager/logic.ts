@@ -86,7 +86,13 @@ export function nodeAllocatableConfig(capacity: NodeCapacity, enforcePods: boole
 // the cgroup file system
 
 export type CgroupLayout =
-  | { version: 1; /** controller → its hierarchy's mount point */ controllers: Readonly<Record<string, string>> }
+  | {
+    version: 1;
+    /** controller → its hierarchy's mount point */
+    controllers: Readonly<Record<string, string>>;
+    /** A hybrid's cgroup2 mount (/sys/fs/cgroup/unified): no controllers, but runc makes its cgroups there too. */
+    unified?: string;
+  }
   | { version: 2; root: string };
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
@@ -100,6 +106,7 @@ const V1_CONTROLLERS = ['cpu', 'cpuacct', 'memory', 'pids'] as const;
  */
 export function detectCgroupLayout(mountinfo: string): CgroupLayout {
   const controllers: Record<string, string> = {};
+  let unified: string | undefined;
   for (const line of mountinfo.split('\n')) {
     const sep = line.indexOf(' - ');
     if (sep < 0) continue;
@@ -107,13 +114,14 @@ export function detectCgroupLayout(mountinfo: string): CgroupLayout {
     const [fstype, , superOpts = ''] = line.slice(sep + 3).split(' ');
     const mountpoint = left[4] ?? '';
     if (fstype === 'cgroup2' && mountpoint === CGROUP_ROOT) return { version: 2, root: mountpoint };
+    if (fstype === 'cgroup2') unified ??= mountpoint;
     if (fstype !== 'cgroup') continue;
-    for (const opt of superOpts.split(',')) if (!(opt in controllers)) controllers[opt] = mountpoint;
+    for (const opt of superOpts.split(',')) if (opt !== 'rw' && opt !== 'ro' && !(opt in controllers)) controllers[opt] = mountpoint;
   }
   const missing = V1_CONTROLLERS.filter((c) => !(c in controllers));
   if (missing.length === V1_CONTROLLERS.length) throw new Error(`no cgroup file system mounted (no cgroup2 at ${CGROUP_ROOT}, no cgroup v1 controllers in /proc/self/mountinfo)`);
   if (missing.length) throw new Error(`cgroup v1 controllers not mounted: ${missing.join(', ')} (from /proc/self/mountinfo)`);
-  return { version: 1, controllers };
+  return unified ? { version: 1, controllers, unified } : { version: 1, controllers };
 }
 
 /** The directories a cgroup has, one per v1 hierarchy (deduplicated) or one on v2. */
@@ -122,10 +130,10 @@ export function cgroupDirs(layout: CgroupLayout, path: string): string[] {
   return [...new Set(V1_CONTROLLERS.map((c) => layout.controllers[c]!))].map((m) => `${m}${path}`);
 }
 
-/** Every directory a cgroup can have on this machine (all v1 hierarchies: runc makes it in each). */
+/** Every directory a cgroup can have on this machine (all v1 hierarchies and a hybrid's unified one: runc makes it in each). */
 export function allCgroupDirs(layout: CgroupLayout, path: string): string[] {
   if (layout.version === 2) return [`${layout.root}${path}`];
-  return [...new Set(Object.values(layout.controllers))].map((m) => `${m}${path}`);
+  return [...new Set([...Object.values(layout.controllers), ...(layout.unified ? [layout.unified] : [])])].map((m) => `${m}${path}`);
 }
 
 /** The directory a cgroup's pod children are listed in (the memory hierarchy on v1). */

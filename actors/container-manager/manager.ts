@@ -104,7 +104,10 @@ export class PodCgroupManager {
     const out: FoundPodCgroup[] = [];
     for (const qos of ['Guaranteed', 'Burstable', 'BestEffort'] as const) {
       const parent = this.path(qosCgroup(this.settings, qos));
-      for (const d of await this.#fs.subdirs(listingDir(layout, parent))) {
+      // in every hierarchy: a removal stopped half-way is found again
+      const names = new Set<string>();
+      for (const dir of allCgroupDirs(layout, parent)) for (const d of await this.#fs.subdirs(dir)) names.add(d);
+      for (const d of [...names].sort()) {
         const uid = podUidOfCgroup(d);
         if (uid !== undefined) out.push({ uid, path: `${parent}/${d}` });
       }
@@ -122,7 +125,13 @@ export class PodCgroupManager {
       for (const d of await this.#fs.subdirs(dir)) await walk(`${dir}/${d}`);
       await this.#fs.rmdir(dir);
     };
-    for (const dir of allCgroupDirs(layout, c.path)) {
+    // nothing is removed while a process is left in any hierarchy
+    const dirs = allCgroupDirs(layout, c.path);
+    for (const dir of dirs) {
+      const left = await this.#pidsUnder(dir);
+      if (left.length) throw new Error(`pod cgroup ${c.path} of pod ${c.uid}: ${left.length} process(es) left in ${dir} (pid ${left.slice(0, 5).join(', ')})`);
+    }
+    for (const dir of dirs) {
       try {
         await walk(dir);
       } catch (e) {
@@ -134,13 +143,16 @@ export class PodCgroupManager {
 
   /** The pids in a cgroup and its children (the memory hierarchy on v1). */
   async pids(path: string): Promise<number[]> {
-    const layout = await this.layout();
+    return this.#pidsUnder(listingDir(await this.layout(), path));
+  }
+
+  async #pidsUnder(dir: string): Promise<number[]> {
     const out: number[] = [];
-    const walk = async (dir: string): Promise<void> => {
-      for (const l of ((await this.#fs.read(`${dir}/cgroup.procs`)) ?? '').split('\n')) if (l.trim()) out.push(Number(l));
-      for (const d of await this.#fs.subdirs(dir)) await walk(`${dir}/${d}`);
+    const walk = async (d: string): Promise<void> => {
+      for (const l of ((await this.#fs.read(`${d}/cgroup.procs`)) ?? '').split('\n')) if (l.trim()) out.push(Number(l));
+      for (const sub of await this.#fs.subdirs(d)) await walk(`${d}/${sub}`);
     };
-    await walk(listingDir(layout, path));
+    await walk(dir);
     return out;
   }
 

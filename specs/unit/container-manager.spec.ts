@@ -69,6 +69,7 @@ describe('containerManager: the cgroup version, detected from mountinfo (pure)',
     const l = detectCgroupLayout(hybrid);
     assert.equal(l.version, 1);
     assert.ok(l.version === 1 && l.controllers['cpu'] === '/sys/fs/cgroup/cpu,cpuacct' && l.controllers['memory'] === '/sys/fs/cgroup/memory');
+    assert.ok(l.version === 1 && l.unified === '/sys/fs/cgroup/unified' && !('rw' in l.controllers));
   });
 
   it('unified v2; and a machine without cgroups is an error naming what is missing', () => {
