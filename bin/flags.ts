@@ -79,6 +79,8 @@ export interface KubeletFlags {
   imageMinimumGcAgeMs: number;
   /** 0: images are never removed for their age alone. */
   imageMaximumGcAgeMs: number;
+  /** --pod-infra-container-image: the sandbox image, never removed by image GC (upstream's only use of it now). */
+  podInfraContainerImage: string;
 }
 
 /**
@@ -144,6 +146,7 @@ export const FLAGS: readonly FlagDef[] = [
   { name: 'image-gc-low-threshold', kind: 'int', key: 'imageGcLowThresholdPercent', help: 'Image file system usage (percent) image garbage collection frees down to. Default 80.' },
   { name: 'image-minimum-gc-age', kind: 'duration', key: 'imageMinimumGcAgeMs', help: 'Minimum age of an unused image before it may be garbage collected. Default 2m.' },
   { name: 'image-maximum-gc-age', kind: 'duration', key: 'imageMaximumGcAgeMs', help: 'An image unused for longer is removed whatever the disk usage (kubelet-ts flag for imageMaximumGCAge); 0 (default) for never.' },
+  { name: 'pod-infra-container-image', kind: 'string', key: 'podInfraContainerImage', help: 'The sandbox (pause) image the runtime uses: image garbage collection never removes it. Default registry.k8s.io/pause:3.10.' },
   { name: 'eviction-hard', kind: 'thresholds', key: 'evictionHard', help: 'Hard eviction thresholds (memory.available<100Mi,nodefs.available<10%,...); replaces the defaults when given.' },
 ];
 
@@ -196,6 +199,7 @@ export const DEFAULT_FLAGS: KubeletFlags = {
   imageGcLowThresholdPercent: 80,
   imageMinimumGcAgeMs: 120_000,
   imageMaximumGcAgeMs: 0,
+  podInfraContainerImage: 'registry.k8s.io/pause:3.10',
 };
 
 export class FlagError extends Error {

@@ -260,7 +260,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     })] : []),
     // unused images removed when the image file system fills up (the daemon's: opts.imageFs)
     ...(opts.imageFs ? [child(imageGC, {
-      images: cri, cri, fs: opts.imageFs, nodeName,
+      images: cri, cri, fs: opts.imageFs, nodeName, sandboxImage: flags.podInfraContainerImage,
       policy: {
         highThresholdPercent: flags.imageGcHighThresholdPercent, lowThresholdPercent: flags.imageGcLowThresholdPercent,
         minAgeMs: flags.imageMinimumGcAgeMs, maxAgeMs: flags.imageMaximumGcAgeMs,

@@ -9,6 +9,8 @@
  *      and free space); at or over imageGCHighThresholdPercent, remove unused images least
  *      recently used first (never an image in use or pinned, never one first seen less than
  *      imageMinimumGCAge ago) until usage is back at imageGCLowThresholdPercent.
+ * The --pod-infra-container-image counts as in use: containerd 1.6 does not report its sandbox
+ * image as pinned (1.7 does), and upstream kept that image for the same reason before pinning.
  * Not reaching the target is a Warning FreeDiskSpaceFailed on the node; a second failed run in a
  * row also an ImageGCFailed (upstream: the first may be stats not being ready yet). A high
  * threshold of 100 disables image GC, as upstream.
@@ -29,6 +31,8 @@ export interface ImageGcDeps {
   fs: ImageFsStats;
   nodeName: string;
   policy: GcPolicy;
+  /** --pod-infra-container-image: kept as if in use (a runtime that does not pin its sandbox image, as containerd 1.6). */
+  sandboxImage?: string;
   /** upstream ImageGCPeriod: 5 minutes. */
   periodMs?: number;
 }
@@ -79,7 +83,7 @@ export const imageGC: ActorSpec<ImageGcDeps, typeof io> = {
     const garbageCollect = async () => {
       const now = ctx.clock.now();
       const [list, containers] = await Promise.all([images.listImages(), cri.listContainers()]);
-      const inUse = imagesInUse(containers);
+      const inUse = imagesInUse(containers, ctx.deps.sandboxImage);
       records = detectImages(records, list, inUse, now);
       const order = () => imagesInEvictionOrder(records, list, inUse);
       const old = await remove(oldImages(order(), policy, now, began), 'age');

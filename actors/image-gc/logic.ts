@@ -25,9 +25,14 @@ export interface GcPolicy {
   maxAgeMs: number;
 }
 
-/** The images some container (running or not) was created from: its image ID and its image spec. */
-export function imagesInUse(containers: readonly Container[]): Set<string> {
+/** The images some container (running or not) was created from (image ID and spec), and the sandbox image by name. */
+export function imagesInUse(containers: readonly Container[], sandboxImage?: string): Set<string> {
   const out = new Set<string>();
+  if (sandboxImage) {
+    out.add(sandboxImage);
+    // as the runtime tags it: a name without tag or digest means :latest
+    if (!/[:@][^/]*$/.test(sandboxImage)) out.add(`${sandboxImage}:latest`);
+  }
   for (const c of containers) {
     if (c.imageRef) out.add(c.imageRef);
     if (c.image?.image) out.add(c.image.image);

@@ -10,6 +10,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
+import { PAUSE_IMAGE } from './images.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const live = new Set<ChildProcess>();
@@ -79,7 +80,7 @@ export function startDaemon(o: DaemonOptions): Daemon {
     '--healthz-port=0',
     // no kubepods hierarchy under the machine's cgroup root, no image GC on the shared disk: a
     // spec about them asks (cgroups.spec.ts gives its own --cgroup-root and removes it)
-    '--cgroups-per-qos=false', '--enforce-node-allocatable=', '--image-gc-high-threshold=100',
+    '--cgroups-per-qos=false', '--enforce-node-allocatable=', '--image-gc-high-threshold=100', `--pod-infra-container-image=${PAUSE_IMAGE}`,
     ...(o.args ?? []),
   ];
   const proc = spawn(join(ROOT, 'bin', 'kubelet-ts'), args, {

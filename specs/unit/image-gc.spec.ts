@@ -42,8 +42,9 @@ describe('imageGC: records, order and arithmetic (pure)', () => {
       ['lru', { firstDetected: 1, lastUsed: 300, size: 1, pinned: false }],
     ]);
     assert.deepEqual(imagesInEvictionOrder(records, images, imagesInUse([ctr('used', 'CONTAINER_RUNNING')])).map((c) => c.id), ['old', 'new', 'lru']);
-    // by tag as well as by id
+    // by tag as well as by id; the sandbox image by name
     assert.deepEqual(imagesInEvictionOrder(records, images, new Set(['lru:tag', 'used'])).map((c) => c.id), ['old', 'new']);
+    assert.deepEqual(imagesInEvictionOrder(records, images, imagesInUse([], 'old:tag')).map((c) => c.id), ['new', 'lru', 'used']);
   });
 
   it('minimum age and maximum age', () => {
