@@ -10,7 +10,9 @@ import type { DebugCommand } from '../kernel/debug-socket.ts';
 import { syncLoop } from '../kernel/sync-loop.ts';
 import { CHANNELS } from '../protocols/messages/channels.ts';
 import { events } from '../actors/events/index.ts';
+import { containerManager } from '../actors/container-manager/index.ts';
 import { containerGC } from '../actors/gc/index.ts';
+import { imageGC } from '../actors/image-gc/index.ts';
 import { images } from '../actors/images/index.ts';
 import { mirrorPods } from '../actors/mirror-pods/index.ts';
 import { nodeLease } from '../actors/node-lease/index.ts';
@@ -31,7 +33,7 @@ import { volumeManager } from '../actors/volumes/index.ts';
 
 /** Every actor bin/kubelet.ts may start (a new actor is added here and in createKubelet). */
 export const KUBELET_ACTORS: readonly DeclaredActor[] = [
-  events, statusManager, podManager, podConfig, podSourceHttp, podSourceApi, runtime, images, containerGC, pleg,
+  events, statusManager, podManager, podConfig, podSourceHttp, podSourceApi, runtime, images, imageGC, containerManager, containerGC, pleg,
   podWorkers, probes, syncLoop, nodeStatus, nodeLease, mirrorPods, server, certificateManager, systemdNotify, volumeManager,
 ];
 

@@ -18,7 +18,7 @@
  *   parse, a wrong kind/apiVersion or a field of the wrong type is an error naming the file, the
  *   line and the field.
  *
- * Upstream fields that kubelet-ts does not implement (authentication, cgroupDriver, tlsCertFile,
+ * Upstream fields that kubelet-ts does not implement (authentication, cpuManagerPolicy, tlsCertFile,
  * ...) are accepted and listed as ignored. One kubelet-ts extension: `record: {path, maxBytes}`,
  * the file form of --record / --record-max-bytes (upstream would warn about it as unknown).
  */
@@ -88,6 +88,15 @@ export const CONFIG_FIELDS: readonly MappedField[] = [
   { field: 'serverTLSBootstrap', key: 'serverTlsBootstrap', type: 'bool' },
   { field: 'seccompDefault', key: 'seccompDefault', type: 'boolptr' },
   { field: 'allowedUnsafeSysctls', key: 'allowedUnsafeSysctls', type: 'strings' },
+  { field: 'cgroupDriver', key: 'cgroupDriver', type: 'string' },
+  { field: 'cgroupRoot', key: 'cgroupRoot', type: 'string' },
+  // pointers upstream: an explicit false / 0 is kept
+  { field: 'cgroupsPerQOS', key: 'cgroupsPerQos', type: 'boolptr' },
+  { field: 'enforceNodeAllocatable', key: 'enforceNodeAllocatable', type: 'strings' },
+  { field: 'imageGCHighThresholdPercent', key: 'imageGcHighThresholdPercent', type: 'int32ptr' },
+  { field: 'imageGCLowThresholdPercent', key: 'imageGcLowThresholdPercent', type: 'int32ptr' },
+  { field: 'imageMinimumGCAge', key: 'imageMinimumGcAgeMs', type: 'duration' },
+  { field: 'imageMaximumGCAge', key: 'imageMaximumGcAgeMs', type: 'duration' },
 ];
 
 /** Mapped fields without a flag of their own: `logging.verbosity` (-v) and `mergeDefaultEvictionSettings`. */
@@ -188,10 +197,9 @@ export const UNSUPPORTED_FIELDS: Readonly<Record<string, z.ZodType>> = {
   imagePullCredentialsVerificationPolicy: oneOf(['NeverVerify', 'NeverVerifyPreloadedImages', 'NeverVerifyAllowlistedImages', 'AlwaysVerify'], true),
   preloadedImagesVerificationAllowlist: z.array(str), enableDebuggingHandlers: bool, enableContentionProfiling: bool,
   oomScoreAdj: signed32.min(-1000, 'must be between -1000 and 1000').max(1000, 'must be between -1000 and 1000'),
-  streamingConnectionIdleTimeout: duration, nodeLeaseDurationSeconds: int32, imageMinimumGCAge: duration, imageMaximumGCAge: duration,
-  imageGCHighThresholdPercent: int32.max(100, 'must be between 0 and 100'), imageGCLowThresholdPercent: int32.max(100, 'must be between 0 and 100'),
-  volumeStatsAggPeriod: duration, kubeletCgroups: str, systemCgroups: str, cgroupRoot: str, cgroupsPerQOS: bool,
-  cgroupDriver: oneOf(['cgroupfs', 'systemd'], true), cpuManagerPolicy: str, singleProcessOOMKill: bool,
+  streamingConnectionIdleTimeout: duration, nodeLeaseDurationSeconds: int32,
+  volumeStatsAggPeriod: duration, kubeletCgroups: str, systemCgroups: str,
+  cpuManagerPolicy: str, singleProcessOOMKill: bool,
   cpuManagerPolicyOptions: strMap, cpuManagerReconcilePeriod: duration, draManagerReconcilePeriod: duration,
   memoryManagerPolicy: oneOf(['None', 'Static'], true),
   topologyManagerPolicy: oneOf(['none', 'best-effort', 'restricted', 'single-numa-node'], true),
@@ -205,7 +213,7 @@ export const UNSUPPORTED_FIELDS: Readonly<Record<string, z.ZodType>> = {
   containerLogMaxSize: str, containerLogMaxFiles: int32, containerLogMaxWorkers: int32, containerLogMonitorInterval: duration,
   configMapAndSecretChangeDetectionStrategy: oneOf(['Get', 'Cache', 'Watch'], true),
   reservedSystemCPUs: str, showHiddenMetricsForVersion: str, systemReservedCgroup: str, kubeReservedCgroup: str,
-  enforceNodeAllocatable: z.array(str), volumePluginDir: str, kernelMemcgNotification: bool,
+  volumePluginDir: str, kernelMemcgNotification: bool,
   enableSystemLogHandler: bool, enableSystemLogQuery: bool, shutdownGracePeriod: duration, shutdownGracePeriodCriticalPods: duration,
   shutdownGracePeriodByPodPriority: z.array(obj({ priority: signed32, shutdownGracePeriodSeconds: int64 }), expected('expected a list')),
   crashLoopBackOff: obj({ maxContainerRestartPeriod: duration.optional() }),

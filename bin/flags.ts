@@ -80,8 +80,6 @@ export interface KubeletFlags {
   registerWithTaints: Taint[];
   /** --cloud-provider: "" or "external" (upstream 1.35 has no in-tree providers): external registers with the uninitialized taint. */
   cloudProvider: string;
-  /** --pod-infra-container-image (deprecated): accepted and ignored as upstream 1.27+; the sandbox image is the runtime's. */
-  podInfraContainerImage: string | undefined;
   /** --runonce / runOnce: run the static pods once, print their statuses and exit (bin/runonce.ts). */
   runOnce: boolean;
   /**
@@ -94,6 +92,23 @@ export interface KubeletFlags {
   seccompDefault: boolean;
   /** --allowed-unsafe-sysctls: names or `prefix*` patterns pods may set beyond the safe set. */
   allowedUnsafeSysctls: string[];
+  // pod cgroups (actors/container-manager)
+  /** --cgroup-driver: cgroupfs or systemd (the runtime must use the same). */
+  cgroupDriver: 'cgroupfs' | 'systemd';
+  /** --cgroup-root: where kubepods goes ("/"; a slice with the systemd driver). */
+  cgroupRoot: string;
+  /** --cgroups-per-qos: the kubepods / burstable / besteffort / pod<uid> hierarchy. */
+  cgroupsPerQos: boolean;
+  /** --enforce-node-allocatable: `pods` limits kubepods to the node allocatable; [] for none. */
+  enforceNodeAllocatable: string[];
+  // image garbage collection (actors/image-gc)
+  imageGcHighThresholdPercent: number;
+  imageGcLowThresholdPercent: number;
+  imageMinimumGcAgeMs: number;
+  /** 0: images are never removed for their age alone. */
+  imageMaximumGcAgeMs: number;
+  /** --pod-infra-container-image (deprecated; undefined when not given): the sandbox image, never removed by image GC (upstream's only use of it now; default SANDBOX_IMAGE). */
+  podInfraContainerImage: string | undefined;
 }
 
 /**
@@ -172,10 +187,18 @@ export const FLAGS: readonly FlagDef[] = [
   { name: 'provider-id', kind: 'string', key: 'providerId', field: 'providerID', help: 'Unique identifier of the node in a machine database (a cloud provider\'s), set as the registered Node\'s spec.providerID.' },
   { name: 'register-with-taints', kind: 'taints', key: 'registerWithTaints', field: 'registerWithTaints', help: 'Taints of the Node when it registers (comma-separated key=value:effect or key:effect; effect NoSchedule, PreferNoSchedule or NoExecute).' },
   { name: 'cloud-provider', kind: 'string', key: 'cloudProvider', help: '"" or "external" (an external cloud provider: the Node registers with the node.cloudprovider.kubernetes.io/uninitialized taint and its --node-ip as the provided-node-ip annotation, as upstream).' },
-  { name: 'pod-infra-container-image', kind: 'string', key: 'podInfraContainerImage', deprecated: 'will be removed in 1.35. Image garbage collector will get sandbox image information from CRI.', help: 'Ignored, as by upstream since 1.27: the sandbox (pause) image is the container runtime\'s own setting (containerd: sandbox_image).' },
+  { name: 'pod-infra-container-image', kind: 'string', key: 'podInfraContainerImage', deprecated: 'will be removed in 1.35. Image garbage collector will get sandbox image information from CRI.', help: 'The sandbox (pause) image: image garbage collection never removes it (upstream\'s only use of it since 1.27; the runtime runs its own setting, containerd: sandbox_image). Default registry.k8s.io/pause:3.10.' },
   { name: 'runonce', kind: 'bool', key: 'runOnce', field: 'runOnce', help: 'Run the static pods (--pod-manifest-path, --manifest-url) once, wait for them to be running, print their statuses and exit: 0 when all run, 1 when one did not. Exclusive with --kubeconfig and the servers.' },
   { name: 'seccomp-default', kind: 'bool', key: 'seccompDefault', field: 'seccompDefault', help: 'Run every container without a seccomp profile under the runtime\'s default profile (RuntimeDefault) instead of Unconfined. Default false.' },
   { name: 'allowed-unsafe-sysctls', kind: 'list', key: 'allowedUnsafeSysctls', field: 'allowedUnsafeSysctls', help: 'Comma-separated unsafe sysctls or patterns ending in * (e.g. kernel.msg*,net.core.somaxconn) pods may set beyond the safe set; other sysctls reject the pod at admission (SysctlForbidden). Each must be namespaced (net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*).' },
+  { name: 'cgroup-driver', kind: 'string', key: 'cgroupDriver', field: 'cgroupDriver', help: 'cgroupfs or systemd: how pod cgroups are named and made (the runtime must use the same driver). Default cgroupfs.' },
+  { name: 'cgroup-root', kind: 'string', key: 'cgroupRoot', field: 'cgroupRoot', help: 'The cgroup the kubepods hierarchy goes under. Default /.' },
+  { name: 'cgroups-per-qos', kind: 'bool', key: 'cgroupsPerQos', field: 'cgroupsPerQOS', help: 'Make the QoS cgroup hierarchy (kubepods, burstable, besteffort, pod<uid>) and put each pod\'s sandbox in its pod cgroup. Default true.' },
+  { name: 'enforce-node-allocatable', kind: 'list', key: 'enforceNodeAllocatable', field: 'enforceNodeAllocatable', help: 'Node allocatable enforcement: "pods" limits the kubepods cgroup to capacity minus --kube-reserved and --system-reserved; "" for none. Default pods.' },
+  { name: 'image-gc-high-threshold', kind: 'int', key: 'imageGcHighThresholdPercent', field: 'imageGCHighThresholdPercent', help: 'Image file system usage (percent) that starts image garbage collection; 100 disables it. Default 85.' },
+  { name: 'image-gc-low-threshold', kind: 'int', key: 'imageGcLowThresholdPercent', field: 'imageGCLowThresholdPercent', help: 'Image file system usage (percent) image garbage collection frees down to. Default 80.' },
+  { name: 'minimum-image-ttl-duration', kind: 'duration', key: 'imageMinimumGcAgeMs', field: 'imageMinimumGCAge', help: 'Minimum age of an unused image before it may be garbage collected. Default 2m.' },
+  { name: 'image-maximum-gc-age', kind: 'duration', key: 'imageMaximumGcAgeMs', help: 'An image unused for longer is removed whatever the disk usage (kubelet-ts flag for imageMaximumGCAge); 0 (default) for never.' },
   { name: 'eviction-hard', kind: 'thresholds', key: 'evictionHard', field: 'evictionHard', help: 'Hard eviction thresholds (memory.available<100Mi,nodefs.available<10%,...); replaces the defaults when given.' },
 ];
 
@@ -193,9 +216,6 @@ export const UNSUPPORTED_FLAGS: readonly UnsupportedFlag[] = [
   { name: 'authorization-mode', kind: 'string', field: 'authorization.mode', oneOf: ['AlwaysAllow', 'Webhook'] },
   { name: 'authorization-webhook-cache-authorized-ttl', kind: 'duration', field: 'authorization.webhook.cacheAuthorizedTTL' },
   { name: 'authorization-webhook-cache-unauthorized-ttl', kind: 'duration', field: 'authorization.webhook.cacheUnauthorizedTTL' },
-  { name: 'cgroup-driver', kind: 'string', field: 'cgroupDriver', oneOf: ['cgroupfs', 'systemd'] },
-  { name: 'cgroup-root', kind: 'string', field: 'cgroupRoot' },
-  { name: 'cgroups-per-qos', kind: 'bool', field: 'cgroupsPerQOS' },
   { name: 'client-ca-file', kind: 'string', field: 'authentication.x509.clientCAFile' },
   { name: 'config-dir', kind: 'string' },
   { name: 'container-log-max-files', kind: 'int', field: 'containerLogMaxFiles' },
@@ -209,7 +229,6 @@ export const UNSUPPORTED_FLAGS: readonly UnsupportedFlag[] = [
   { name: 'enable-controller-attach-detach', kind: 'bool', field: 'enableControllerAttachDetach' },
   { name: 'enable-debugging-handlers', kind: 'bool', field: 'enableDebuggingHandlers' },
   { name: 'enable-server', kind: 'bool', field: 'enableServer' },
-  { name: 'enforce-node-allocatable', kind: 'list', field: 'enforceNodeAllocatable' },
   { name: 'eviction-max-pod-grace-period', kind: 'int', field: 'evictionMaxPodGracePeriod' },
   { name: 'eviction-minimum-reclaim', kind: 'map', field: 'evictionMinimumReclaim' },
   { name: 'eviction-soft', kind: 'thresholds', field: 'evictionSoft' },
@@ -223,8 +242,6 @@ export const UNSUPPORTED_FLAGS: readonly UnsupportedFlag[] = [
   { name: 'hairpin-mode', kind: 'string', field: 'hairpinMode', oneOf: ['promiscuous-bridge', 'hairpin-veth', 'none'] },
   { name: 'image-credential-provider-bin-dir', kind: 'string' },
   { name: 'image-credential-provider-config', kind: 'string' },
-  { name: 'image-gc-high-threshold', kind: 'int', field: 'imageGCHighThresholdPercent' },
-  { name: 'image-gc-low-threshold', kind: 'int', field: 'imageGCLowThresholdPercent' },
   { name: 'image-service-endpoint', kind: 'string', field: 'imageServiceEndpoint' },
   { name: 'kernel-memcg-notification', kind: 'bool', field: 'kernelMemcgNotification' },
   { name: 'kube-api-content-type', kind: 'string', field: 'contentType' },
@@ -242,7 +259,6 @@ export const UNSUPPORTED_FLAGS: readonly UnsupportedFlag[] = [
   { name: 'maximum-dead-containers-per-container', kind: 'int', deprecated: REMOVAL('Use --eviction-hard or --eviction-soft instead.') },
   { name: 'memory-manager-policy', kind: 'string', field: 'memoryManagerPolicy', oneOf: ['None', 'Static'] },
   { name: 'minimum-container-ttl-duration', kind: 'duration', deprecated: REMOVAL('Use --eviction-hard or --eviction-soft instead.') },
-  { name: 'minimum-image-ttl-duration', kind: 'duration', field: 'imageMinimumGCAge' },
   { name: 'node-status-max-images', kind: 'int', field: 'nodeStatusMaxImages' },
   { name: 'oom-score-adj', kind: 'int', field: 'oomScoreAdj' },
   { name: 'pod-cidr', kind: 'string', field: 'podCIDR' },
@@ -319,12 +335,23 @@ export const DEFAULT_FLAGS: KubeletFlags = {
   providerId: '',
   registerWithTaints: [],
   cloudProvider: '',
-  podInfraContainerImage: undefined,
   runOnce: false,
   unsupported: {},
   seccompDefault: false,
   allowedUnsafeSysctls: [],
+  cgroupDriver: 'cgroupfs',
+  cgroupRoot: '/',
+  cgroupsPerQos: true,
+  enforceNodeAllocatable: ['pods'],
+  imageGcHighThresholdPercent: 85,
+  imageGcLowThresholdPercent: 80,
+  imageMinimumGcAgeMs: 120_000,
+  imageMaximumGcAgeMs: 0,
+  podInfraContainerImage: undefined,
 };
+
+/** The sandbox image image GC keeps when --pod-infra-container-image is not given: upstream's flag default. */
+export const SANDBOX_IMAGE = 'registry.k8s.io/pause:3.10';
 
 export class FlagError extends Error {
   override name = 'FlagError';
@@ -549,6 +576,7 @@ export function parseFlags(argv: readonly string[], base: KubeletFlags = DEFAULT
       if (!QUANTITY_RE.test(q)) throw new FlagError(`invalid argument for "--${name}" flag: ${r}=${q}: not a quantity`);
     }
   }
+  validateCgroupsAndImageGc(flags);
   if (flags.cloudProvider !== '' && flags.cloudProvider !== 'external') {
     throw new FlagError(`invalid argument "${flags.cloudProvider}" for "--cloud-provider" flag: unknown cloud provider: only "" and "external" are supported (there are no in-tree providers since 1.31)`);
   }
@@ -589,6 +617,34 @@ function nodeIpProblem(text: string): string | undefined {
 /** The --node-ip addresses, in order (none when autodetected). */
 export function nodeIps(flags: Pick<KubeletFlags, 'nodeIp'>): string[] {
   return (flags.nodeIp ?? '').split(',').map((s) => s.trim()).filter((ip) => ip !== '' && ip !== '0.0.0.0' && ip !== '::');
+}
+
+const ENFORCE_OPTIONS = ['pods', 'system-reserved', 'kube-reserved', 'none'];
+
+/** upstream ValidateKubeletConfiguration for the cgroup and image GC fields, with its wording. */
+function validateCgroupsAndImageGc(f: KubeletFlags): void {
+  const bad = (msg: string) => {
+    throw new FlagError(`invalid configuration: ${msg}`);
+  };
+  if ((f.cgroupDriver as string) !== 'cgroupfs' && f.cgroupDriver !== 'systemd') bad(`cgroupDriver (--cgroup-driver) "${f.cgroupDriver}": must be cgroupfs or systemd`);
+  if (f.cgroupDriver === 'systemd' && f.cgroupRoot !== '/' && !f.cgroupRoot.endsWith('.slice')) {
+    bad(`cgroupRoot (--cgroup-root) "${f.cgroupRoot}": with the systemd driver it must be a slice (e.g. /kubelet.slice)`);
+  }
+  const enforce = f.enforceNodeAllocatable.filter((e) => e !== '');
+  for (const e of enforce) {
+    if (!ENFORCE_OPTIONS.includes(e)) bad(`option "${e}" specified for enforceNodeAllocatable (--enforce-node-allocatable). Valid options are "pods", "system-reserved", "kube-reserved", or "none"`);
+    if (e === 'system-reserved' || e === 'kube-reserved') bad(`enforceNodeAllocatable (--enforce-node-allocatable) "${e}" is not implemented by kubelet-ts (it needs the ${e === 'kube-reserved' ? 'kubeReservedCgroup' : 'systemReservedCgroup'} cgroup)`);
+  }
+  if (enforce.includes('none') && enforce.length > 1) bad('enforceNodeAllocatable (--enforce-node-allocatable) may not contain additional enforcements when "none" is specified');
+  if (!f.cgroupsPerQos && enforce.length > 0) bad('enforceNodeAllocatable (--enforce-node-allocatable) is not supported unless cgroupsPerQOS (--cgroups-per-qos) feature is turned on');
+  const hi = f.imageGcHighThresholdPercent;
+  const lo = f.imageGcLowThresholdPercent;
+  if (hi < 0 || hi > 100) bad(`imageGCHighThresholdPercent (--image-gc-high-threshold) ${hi} must be between 0 and 100, inclusive`);
+  if (lo < 0 || lo > 100) bad(`imageGCLowThresholdPercent (--image-gc-low-threshold) ${lo} must be between 0 and 100, inclusive`);
+  if (lo >= hi) bad(`imageGCLowThresholdPercent (--image-gc-low-threshold) ${lo} must be less than imageGCHighThresholdPercent (--image-gc-high-threshold) ${hi}`);
+  if (f.imageMaximumGcAgeMs !== 0 && f.imageMaximumGcAgeMs <= f.imageMinimumGcAgeMs) {
+    bad(`imageMaximumGCAge ${f.imageMaximumGcAgeMs / 1000}s must be greater than imageMinimumGCAge ${f.imageMinimumGcAgeMs / 1000}s`);
+  }
 }
 
 export function usage(): string {

@@ -21,6 +21,13 @@ import { newSysctlAllowlist } from '../protocols/kube/security.ts';
 import { createKubeApi, KUBELET_VERSION, KUBERNETES_VERSION, type KubeClient } from '../adapters/kube/client.ts';
 import type { CriRuntime } from '../protocols/cri/types.ts';
 import { events } from '../actors/events/index.ts';
+import type { CgroupFs } from '../actors/container-manager/adapters.ts';
+import { containerManager } from '../actors/container-manager/index.ts';
+import { PodCgroupManager } from '../actors/container-manager/manager.ts';
+import type { ImageFsStats } from '../actors/image-gc/adapters.ts';
+import { imageGC } from '../actors/image-gc/index.ts';
+import { podCgroupParent, type CgroupSettings } from '../protocols/kube/cgroups.ts';
+import type { Pod } from '../protocols/kube/pod.ts';
 import { containerGC } from '../actors/gc/index.ts';
 import { nodePodLogFs, type PodLogFs } from '../actors/gc/adapters.ts';
 import { images } from '../actors/images/index.ts';
@@ -53,7 +60,7 @@ import { nodeMounter } from '../adapters/volumes/mount.ts';
 import { prepareSafeSubpath } from '../adapters/volumes/subpath.ts';
 import type { SubPathPort } from '../actors/runtime/index.ts';
 import { statusManager } from '../actors/status/index.ts';
-import { certDirOf, nodeIps, type KubeletFlags } from './flags.ts';
+import { certDirOf, nodeIps, SANDBOX_IMAGE, type KubeletFlags } from './flags.ts';
 import { channelsCommand } from './channel-map.ts';
 import { podCommand } from './debug-pod.ts';
 import { recordRedaction } from './record-redaction.ts';
@@ -83,7 +90,7 @@ export interface KubeletOptions {
   random?: () => number;
   onEscalate?: (reason: string) => void;
   /** Extra per-actor overrides (e.g. a faster relist in specs). */
-  periods?: { plegRelistMs?: number; syncTickMs?: number; housekeepingMs?: number; runtimeStatusMs?: number; containerGcMs?: number };
+  periods?: { plegRelistMs?: number; syncTickMs?: number; housekeepingMs?: number; runtimeStatusMs?: number; containerGcMs?: number; imageGcMs?: number };
   /** containerGC's access to --pod-logs-dir; default the node's file system, none when `fs` is injected. */
   podLogFs?: PodLogFs;
   /** The runtime's resolver file, node /etc/hosts and pod hosts files; default the node's, none when `fs` is injected. */
@@ -116,6 +123,22 @@ export interface KubeletOptions {
   notifier?: SystemdNotifyDeps['notifier'];
   /** Why the node cannot enforce AppArmor ('' when it can); default: read from the kernel (hostAppArmorError). */
   appArmorHostError?: string;
+  /**
+   * The node's cgroup trees: with it the containerManager runs (pod and QoS cgroups per the
+   * --cgroup-* flags) and the runtime puts sandboxes in their pod cgroups. main.ts passes the
+   * node's; a kubelet without it leaves cgroups to the runtime's defaults.
+   */
+  cgroupFs?: CgroupFs;
+  /** Replay: the recorded kubelet's cgroup names and node memory (header `podCgroups`), without touching cgroups. */
+  recordedCgroups?: RecordedCgroups;
+  /** statfs of the image file system: with it imageGC runs (main.ts passes the node's). */
+  imageFs?: ImageFsStats;
+}
+
+/** What a recording's header says about the pod cgroups its runtime named (bin/replay.ts). */
+export interface RecordedCgroups {
+  settings: CgroupSettings;
+  memoryCapacity: number;
 }
 
 /** upstream apparmor validateHost: the kernel's own flag says whether AppArmor is enabled. */
@@ -171,6 +194,21 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     log.warn('invalid clusterDNS IP: skipped', { ip, flag: '--cluster-dns' });
     return false;
   });
+  const host = hostInfo({ rootDir: flags.rootDir });
+  // The pod cgroups: made by containerManager (and before each sandbox through the runtime's
+  // port) when the daemon hands in the cgroup trees; a replay only names them as recorded.
+  const machine = opts.cgroupFs ? host.machineInfo() : undefined;
+  const cgroupSettings: CgroupSettings = { driver: flags.cgroupDriver, cgroupRoot: flags.cgroupRoot, cgroupsPerQos: flags.cgroupsPerQos };
+  const podCgroupManager = opts.cgroupFs && machine ? new PodCgroupManager({
+    fs: opts.cgroupFs, settings: cgroupSettings, pod: { enforceCpuLimits: true, cpuPeriodUs: 100_000 }, memoryCapacity: machine.memoryCapacityBytes,
+  }) : undefined;
+  const recordedCgroups: RecordedCgroups | undefined = podCgroupManager
+    ? { settings: cgroupSettings, memoryCapacity: podCgroupManager.memoryCapacity }
+    : opts.recordedCgroups;
+  const podCgroups = podCgroupManager ?? (recordedCgroups && {
+    parent: (pod: Pod) => podCgroupParent(pod, recordedCgroups.settings),
+    memoryCapacity: recordedCgroups.memoryCapacity,
+  });
   const rawCri = opts.cri ?? createCriClient(flags.containerRuntimeEndpoint, { timeoutMs: flags.runtimeRequestTimeoutMs });
   // --record: every syncLoop input and every CRI call with its answer, as JSON lines. The file is
   // opened by start() once the debug socket is ours (a daemon refused because another one serves
@@ -190,6 +228,8 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       podNetworkFiles: filesPort !== undefined,
       // the volume decisions are recorded (`volumes` and `subpaths` records) and the memory a tmpfs was sized from
       volumes: { nodeAllocatableMemoryBytes },
+      // the pod cgroups the runtime named and the node memory of Burstable oom_score_adj (bin/replay.ts)
+      podCgroups: recordedCgroups ?? null,
     } })
     : undefined;
   const untapRecorder = recorder?.tapBus(bus, RECORDED_CHANNELS, RECORDED_VIEWS);
@@ -223,7 +263,6 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   const eventApi = recorded(opts.kubeApi ?? (flags.kubeconfig ? client({ qps: 0 }) : undefined));
 
   // The node's InternalIP (--node-ip, else the default route's), reported as the pods' hostIP.
-  const host = hostInfo({ rootDir: flags.rootDir });
   const hostIP = host.addresses(nodeName, flags.nodeIp).find((a) => a.type === 'InternalIP')?.address;
 
   // The pod sources the syncLoop waits for, exactly the configured ones as upstream registers
@@ -273,8 +312,25 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       statusPeriodMs: opts.periods?.runtimeStatusMs,
       hooks,
       security: { seccompDefault: flags.seccompDefault, seccompProfileRoot: join(flags.rootDir, 'seccomp') },
+      podCgroups,
     }),
     child(images, { images: cri }),
+    // kubepods, the QoS tiers and the cleanup of pod cgroups (the daemon's: opts.cgroupFs)
+    ...(podCgroupManager && machine ? [child(containerManager, {
+      manager: podCgroupManager,
+      capacity: { cpuMilli: machine.numCores * 1000, memoryBytes: machine.memoryCapacityBytes },
+      enforcePods: flags.enforceNodeAllocatable.includes('pods'),
+      kubeReserved: flags.kubeReserved, systemReserved: flags.systemReserved,
+    })] : []),
+    // unused images removed when the image file system fills up (the daemon's: opts.imageFs)
+    ...(opts.imageFs ? [child(imageGC, {
+      images: cri, cri, fs: opts.imageFs, nodeName, sandboxImage: flags.podInfraContainerImage ?? SANDBOX_IMAGE,
+      policy: {
+        highThresholdPercent: flags.imageGcHighThresholdPercent, lowThresholdPercent: flags.imageGcLowThresholdPercent,
+        minAgeMs: flags.imageMinimumGcAgeMs, maxAgeMs: flags.imageMaximumGcAgeMs,
+      },
+      periodMs: opts.periods?.imageGcMs,
+    })] : []),
     // pod log directories of pods that are gone; a kubelet on injected pod sources (replay, specs)
     // leaves the log root alone unless given the port
     child(containerGC, {

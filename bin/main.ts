@@ -21,6 +21,8 @@ import { reportUnsupported } from './parity.ts';
 import { systemdNotifier } from '../adapters/systemd/notify.ts';
 import { createKubeApi, KUBELET_VERSION, KUBERNETES_VERSION } from '../adapters/kube/client.ts';
 import { loadClientCert } from '../adapters/kube/bootstrap.ts';
+import { nodeCgroupFs } from '../actors/container-manager/adapters.ts';
+import { nodeImageFsStats } from '../actors/image-gc/adapters.ts';
 
 async function main(argv: string[]): Promise<number> {
   const clock = new RealClock();
@@ -85,6 +87,9 @@ async function main(argv: string[]): Promise<number> {
       debugSocketPath: join(flags.rootDir, DEBUG_SOCKET_NAME),
       // --runonce: no listeners (upstream: exclusive with the server)
       serve: !flags.runOnce,
+      // the node's cgroups (containerManager) and image file system (imageGC)
+      cgroupFs: nodeCgroupFs(),
+      imageFs: nodeImageFsStats(),
       onEscalate: (reason) => {
         log.error('supervisor escalated: stopping kubelet-ts', { reason });
         exitCode = 1;

@@ -11,7 +11,7 @@ import type { Logger } from '../kernel/log.ts';
 import { CONFIG_FIELDS, UNSUPPORTED_FIELDS, type LoadedConfig } from './config-file.ts';
 import { FLAGS, UNSUPPORTED_FLAGS, type KubeletFlags } from './flags.ts';
 
-export type Support = 'implemented' | 'ignored' | 'deprecated, ignored' | 'kubelet-ts only';
+export type Support = 'implemented' | 'ignored' | 'deprecated, implemented' | 'kubelet-ts only';
 
 export interface ParityRow {
   /** The flag, without dashes; undefined for a field without one. */
@@ -22,7 +22,7 @@ export interface ParityRow {
 }
 
 /** Flags of kubelet-ts that upstream does not have. */
-const OWN_FLAGS = new Set(['pod-logs-dir', 'record', 'record-max-bytes', 'node-status-report-frequency']);
+const OWN_FLAGS = new Set(['pod-logs-dir', 'record', 'record-max-bytes', 'node-status-report-frequency', 'image-maximum-gc-age']);
 /** Fields implemented through a nested path, or without a flag of their own. */
 const OWN_FIELDS: readonly ParityRow[] = [
   { field: 'mergeDefaultEvictionSettings', support: 'implemented' },
@@ -32,7 +32,7 @@ const OWN_FIELDS: readonly ParityRow[] = [
 export function parityTable(): ParityRow[] {
   const rows: ParityRow[] = [];
   for (const f of FLAGS) {
-    const support: Support = OWN_FLAGS.has(f.name) ? 'kubelet-ts only' : f.deprecated ? 'deprecated, ignored' : 'implemented';
+    const support: Support = OWN_FLAGS.has(f.name) ? 'kubelet-ts only' : f.deprecated ? 'deprecated, implemented' : 'implemented';
     rows.push({ flag: f.name, ...(f.field ? { field: f.field } : {}), support });
   }
   for (const f of UNSUPPORTED_FLAGS) rows.push({ flag: f.name, ...(f.field ? { field: f.field } : {}), support: 'ignored' });
@@ -51,7 +51,7 @@ export function parityMarkdown(): string {
   const count = (s: Support) => rows.filter((r) => r.support === s).length;
   const lines = [
     `${count('implemented')} implemented, ${count('ignored')} accepted and ignored with a warning, `
-      + `${count('deprecated, ignored')} deprecated and ignored as upstream, ${count('kubelet-ts only')} kubelet-ts's own.`,
+      + `${count('deprecated, implemented')} deprecated upstream and implemented, ${count('kubelet-ts only')} kubelet-ts's own.`,
     '',
     '| flag | config field | kubelet-ts |',
     '| --- | --- | --- |',

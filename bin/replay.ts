@@ -395,6 +395,8 @@ export async function replayRecording(source: string | LoadedRecording | Record<
         subPaths: recordedPort<SubPathPort>(s.records, 'subpaths', ['prepare']),
         nodeAllocatableMemoryBytes: (h.volumes as { nodeAllocatableMemoryBytes?: number }).nodeAllocatableMemoryBytes,
       } : {}),
+      // the pod cgroups the recorded runtime named (cgroup_parent) and its node memory (oom_score_adj)
+      recordedCgroups: (h.podCgroups ?? undefined) as KubeletOptions['recordedCgroups'],
       periods: (h.periods ?? {}) as KubeletOptions['periods'],
       sources,
       // as the recorded cluster-mode kubelet, new API pods wait for the Node (recorded views, format 2)

@@ -22,6 +22,18 @@ export interface ImagePort {
 }
 
 /**
+ * The pod's cgroup (containerManager's PodCgroupManager fits): the sandbox's cgroup_parent, the
+ * node memory the Burstable oom_score_adj is computed against, and upstream's pcm.EnsureExists
+ * (the pod cgroup made with its limits before the sandbox; absent in a replay, which only needs
+ * the names).
+ */
+export interface PodCgroupsPort {
+  parent(pod: Pod): string | undefined;
+  readonly memoryCapacity: number;
+  ensure?(pod: Pod): Promise<void>;
+}
+
+/**
  * The node's files behind a pod's network identity: the resolver file the DNS config starts from
  * (--resolv-conf), the node's /etc/hosts (for host-network pods), and the pod's managed hosts
  * file under `<root-dir>/pods/<uid>/`. Replay injects one that answers from the recording and

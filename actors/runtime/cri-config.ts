@@ -14,32 +14,13 @@ import type {
 } from '../../protocols/cri/types.ts';
 import type { Container, Pod, Quantity, SeccompProfile, SecurityContext } from '../../protocols/kube/pod.ts';
 import { expand, mappingFuncFor } from '../../protocols/kube/expansion.ts';
-import { parseQuantity } from '../../protocols/kube/quantity.ts';
 import { appArmorProfileOf, normalizeSysctlName } from '../../protocols/kube/security.ts';
+import {
+  containerOomScoreAdjust, intValue, milliCpuToQuota, milliCpuToShares, milliValue, QUOTA_PERIOD_US, quantityOrZero,
+} from '../../protocols/kube/qos.ts';
 import { networkNamespaceForPod } from './compute-pod-actions.ts';
 import { ETC_HOSTS_PATH, nodenameForKernel, podHostnameAndDomain } from './etc-hosts.ts';
 import { newContainerAnnotations, newContainerLabels, newPodAnnotations, newPodLabels } from './labels.ts';
-import { getPodQos } from './pod-status.ts';
-
-// ---------------------------------------------------------------------------------------------
-// quantities
-
-/** A quantity's value in base units; 0 for a missing or malformed one (validation reports those). */
-export function quantityOrZero(q: Quantity | undefined): number {
-  if (q === undefined) return 0;
-  const p = parseQuantity(q);
-  return p.ok ? p.value : 0;
-}
-
-/** upstream MilliValue(): thousandths, rounded up. */
-export function milliValue(q: Quantity | undefined): number {
-  return Math.ceil(Number(`${quantityOrZero(q)}e3`));
-}
-
-/** upstream Value(): base units rounded up (bytes). */
-export function intValue(q: Quantity | undefined): number {
-  return Math.ceil(quantityOrZero(q));
-}
 
 // ---------------------------------------------------------------------------------------------
 // environment (upstream makeEnvironmentVariables)
@@ -173,42 +154,6 @@ export function expandCommandAndArgs(container: Container, envs: readonly KeyVal
 
 // ---------------------------------------------------------------------------------------------
 // resources (kuberuntime_container_linux.go, cm/helpers_linux.go, qos/policy.go)
-
-export const MIN_SHARES = 2;
-export const MAX_SHARES = 262144;
-export const SHARES_PER_CPU = 1024;
-export const QUOTA_PERIOD_US = 100_000;
-export const MIN_QUOTA_PERIOD_US = 1000;
-
-/** upstream MilliCPUToShares. */
-export function milliCpuToShares(milliCpu: number): number {
-  if (milliCpu === 0) return MIN_SHARES;
-  const shares = Math.trunc((milliCpu * SHARES_PER_CPU) / 1000);
-  return Math.min(MAX_SHARES, Math.max(MIN_SHARES, shares));
-}
-
-/** upstream milliCPUToQuota: 0 (no quota) without a limit, at least 1ms otherwise. */
-export function milliCpuToQuota(milliCpu: number, periodUs: number): number {
-  if (milliCpu === 0) return 0;
-  return Math.max(MIN_QUOTA_PERIOD_US, Math.trunc((milliCpu * periodUs) / 1000));
-}
-
-const GUARANTEED_OOM_SCORE_ADJ = -997;
-const BESTEFFORT_OOM_SCORE_ADJ = 1000;
-
-/** upstream qos.GetContainerOOMScoreAdjust; undefined for Burstable without the node's memory. */
-export function containerOomScoreAdjust(pod: Pod, container: Container, memoryCapacity?: number): number | undefined {
-  if (pod.spec.priorityClassName === 'system-node-critical') return GUARANTEED_OOM_SCORE_ADJ;
-  const qos = getPodQos(pod);
-  if (qos === 'Guaranteed') return GUARANTEED_OOM_SCORE_ADJ;
-  if (qos === 'BestEffort') return BESTEFFORT_OOM_SCORE_ADJ;
-  if (!memoryCapacity) return undefined;
-  const request = intValue(container.resources?.requests?.['memory']);
-  const adj = 1000 - Math.trunc((1000 * request) / memoryCapacity);
-  if (adj < 1000 + GUARANTEED_OOM_SCORE_ADJ) return 1000 + GUARANTEED_OOM_SCORE_ADJ;
-  if (adj === BESTEFFORT_OOM_SCORE_ADJ) return adj - 1;
-  return adj;
-}
 
 export interface ResourceOptions {
   /** Enforce CPU limits with CFS quota (kubelet --cpu-cfs-quota, default true). */

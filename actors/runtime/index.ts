@@ -31,7 +31,7 @@ import { isTerminalPhase, type Pod, type PodStatus } from '../../protocols/kube/
 import type {
   ContainerWaiting, ProbeResults, RuntimeCommand, RuntimeContainerStatus, RuntimeHealth, RuntimePodStatus, RuntimeReply, SyncResult,
 } from '../../protocols/messages/channels.ts';
-import type { ImagePort, PodNetworkFiles } from './adapters.ts';
+import type { ImagePort, PodCgroupsPort, PodNetworkFiles } from './adapters.ts';
 import { CrashBackoff } from './backoff.ts';
 import { computePodActions, getPhase, nextRestartCount, terminationStages, type ContainerToKill } from './compute-pod-actions.ts';
 import { activeDeadlineAt, DEADLINE_EXCEEDED_MESSAGE, DEADLINE_EXCEEDED_REASON, pastActiveDeadline } from './active-deadline.ts';
@@ -80,6 +80,8 @@ export interface RuntimeDeps {
   subPaths?: SubPathPort;
   /** How long a sync waits for the pod's volumes (upstream podAttachAndMountTimeout, 2 min). */
   volumeMountTimeoutMs?: number;
+  /** The pod cgroups (cgroup_parent, EnsureExists) and the node memory for oom_score_adj; none: the runtime's defaults. */
+  podCgroups?: PodCgroupsPort;
 }
 
 /** Makes the bind of one subPath mount and answers its target; rejects (SubPathError) when the subPath is refused. */
@@ -257,7 +259,9 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
         if (e.on === 'pod') events.pod(pod, 'Warning', e.reason, e.message);
         else ctx.bus.send('events', recordEvent(nodeRef(ctx.deps.nodeName), 'Warning', e.reason, e.message));
       }
-      return generatePodSandboxConfig(pod, attempt, { logDir: podLogDir(ctx.deps.podLogsDir, pod), dnsConfig: formed.config, clusterDomain: dns.clusterDomain });
+      return generatePodSandboxConfig(pod, attempt, {
+        logDir: podLogDir(ctx.deps.podLogsDir, pod), dnsConfig: formed.config, clusterDomain: dns.clusterDomain, cgroupParent: ctx.deps.podCgroups?.parent(pod),
+      });
     }
 
     /**
@@ -389,6 +393,15 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
         // upstream SyncPod: the pod's IPs as its status has them (a host-network pod's are the node's)
         let podIPs = sortPodIps(runtimePodIps(status), ctx.deps.hostIP);
         let sandboxConfig: PodSandboxConfig | undefined;
+        // upstream syncPod: the pod cgroup exists, with its limits, before anything runs in it
+        if (ctx.deps.podCgroups?.ensure && (actions.createSandbox || actions.containersToStart.length + actions.initContainersToStart.length > 0)) {
+          try {
+            await ctx.deps.podCgroups.ensure(pod);
+          } catch (e) {
+            events.pod(pod, 'Warning', EventReason.FailedToCreatePodContainer, `unable to ensure pod container exists: ${errText(e)}`);
+            throw e;
+          }
+        }
         if (actions.createSandbox) {
           performed.push(`createSandbox(attempt ${actions.attempt})`);
           try {
@@ -501,7 +514,7 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
               const mounts = await mountsFor(pod, container, podIP, podIPs);
               config = generateContainerConfig(pod, container, {
                 restartCount, imageRef: img.imageRef, imageUser: img.user, podIP, podIPs, hostIP: ctx.deps.hostIP, etcHostsPath, mounts,
-                ...ctx.deps.security,
+                memoryCapacity: ctx.deps.podCgroups?.memoryCapacity, ...ctx.deps.security,
               });
             } catch (e) {
               if (!(e instanceof ContainerConfigError)) throw e;

@@ -26,7 +26,7 @@
  *   terminal phase keeps the IPs it had (kubelet-ts choice: the sandbox is gone, the IP was real).
  */
 import { CONTAINER_GONE_AT_TERMINATION, CONTAINER_STATUS_UNKNOWN, isTerminalPhase, KUBELET_OWNED_CONDITIONS, type ContainerState, type ContainerStatus, type Pod, type PodCondition, type PodIP, type PodStatus } from '../../protocols/kube/pod.ts';
-import { parseQuantity } from '../../protocols/kube/quantity.ts';
+import { getPodQos } from '../../protocols/kube/qos.ts';
 import type { Container } from '../../protocols/kube/pod.ts';
 import type { ProbeResults } from '../../protocols/messages/probe.ts';
 import type { ContainerWaiting, RuntimeContainerStatus, RuntimePodStatus } from '../../protocols/messages/runtime.ts';
@@ -35,7 +35,6 @@ import {
   podPhaseFromStatuses, podSandboxChanged, shouldContainerBeRestarted, type PodPhase,
 } from './compute-pod-actions.ts';
 
-export type QosClass = 'Guaranteed' | 'Burstable' | 'BestEffort';
 
 // upstream pkg/kubelet/status/generate.go reasons
 export const POD_COMPLETED = 'PodCompleted';
@@ -43,58 +42,6 @@ export const POD_FAILED = 'PodFailed';
 export const CONTAINERS_NOT_READY = 'ContainersNotReady';
 export const CONTAINERS_NOT_INITIALIZED = 'ContainersNotInitialized';
 export const READINESS_GATES_NOT_READY = 'ReadinessGatesNotReady';
-
-// ---------------------------------------------------------------------------------------------
-// QoS
-
-function positive(q: unknown): number {
-  if (typeof q !== 'string' && typeof q !== 'number') return 0;
-  const p = parseQuantity(q);
-  return p.ok && p.value > 0 ? p.value : 0;
-}
-
-/**
- * upstream v1qos.ComputePodQOS over cpu and memory of init and regular containers: no requests
- * or limits anywhere → BestEffort; every container limits cpu and memory and the summed requests
- * equal the summed limits → Guaranteed; otherwise Burstable. A missing request reads as the
- * limit (the API server's defaulting), so an undefaulted pod classifies the same.
- */
-export function computePodQos(pod: Pod): QosClass {
-  const requests = new Map<string, number>();
-  const limits = new Map<string, number>();
-  let guaranteed = true;
-  for (const c of [...pod.spec.containers, ...(pod.spec.initContainers ?? [])]) {
-    const found = new Set<string>();
-    for (const name of ['cpu', 'memory']) {
-      const lim = positive(c.resources?.limits?.[name]);
-      const reqRaw = c.resources?.requests?.[name];
-      const req = reqRaw === undefined ? lim : positive(reqRaw);
-      if (req > 0) requests.set(name, (requests.get(name) ?? 0) + req);
-      if (lim > 0) {
-        found.add(name);
-        limits.set(name, (limits.get(name) ?? 0) + lim);
-      }
-    }
-    if (!found.has('cpu') || !found.has('memory')) guaranteed = false;
-  }
-  if (requests.size === 0 && limits.size === 0) return 'BestEffort';
-  if (guaranteed) {
-    for (const [name, req] of requests) {
-      if (limits.get(name) !== req) {
-        guaranteed = false;
-        break;
-      }
-    }
-  }
-  return guaranteed && requests.size === limits.size ? 'Guaranteed' : 'Burstable';
-}
-
-/** upstream GetPodQOS: the recorded class (immutable once set), else computed. */
-export function getPodQos(pod: Pod): QosClass {
-  const recorded = pod.status?.qosClass;
-  if (recorded === 'Guaranteed' || recorded === 'Burstable' || recorded === 'BestEffort') return recorded;
-  return computePodQos(pod);
-}
 
 // ---------------------------------------------------------------------------------------------
 // time

@@ -10,6 +10,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
+import { PAUSE_IMAGE } from './images.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const live = new Set<ChildProcess>();
@@ -77,6 +78,9 @@ export function startDaemon(o: DaemonOptions): Daemon {
     // daemons of a spec (and of specs run side by side) would all want 127.0.0.1:10248; a spec
     // that checks the healthz server gives the port (the last --healthz-port wins)
     '--healthz-port=0',
+    // no kubepods hierarchy under the machine's cgroup root, no image GC on the shared disk: a
+    // spec about them asks (cgroups.spec.ts gives its own --cgroup-root and removes it)
+    '--cgroups-per-qos=false', '--enforce-node-allocatable=', '--image-gc-high-threshold=100', `--pod-infra-container-image=${PAUSE_IMAGE}`,
     ...(o.args ?? []),
   ];
   const proc = spawn(join(ROOT, 'bin', 'kubelet-ts'), args, {

@@ -75,6 +75,14 @@ registerWithTaints: [{key: dedicated, value: gpu, effect: NoSchedule}, {key: edg
 runOnce: true
 seccompDefault: true
 allowedUnsafeSysctls: ["kernel.msg*", net.core.somaxconn]
+cgroupDriver: systemd
+cgroupRoot: /kubelet.slice
+cgroupsPerQOS: false
+enforceNodeAllocatable: []
+imageGCHighThresholdPercent: 90
+imageGCLowThresholdPercent: 0
+imageMinimumGCAge: 5m
+imageMaximumGCAge: 168h
 logging: {verbosity: 4}
 `);
     assert.deepEqual(warnings, []);
@@ -115,6 +123,14 @@ logging: {verbosity: 4}
       runOnce: true,
       seccompDefault: true,
       allowedUnsafeSysctls: ['kernel.msg*', 'net.core.somaxconn'],
+      cgroupDriver: 'systemd',
+      cgroupRoot: '/kubelet.slice',
+      cgroupsPerQos: false,
+      enforceNodeAllocatable: [],
+      imageGcHighThresholdPercent: 90,
+      imageGcLowThresholdPercent: 0,
+      imageMinimumGcAgeMs: 300_000,
+      imageMaximumGcAgeMs: 604_800_000,
       verbosity: 4,
     });
     // the table covers exactly the fields set above, and each has a flag to override it
@@ -295,10 +311,10 @@ describe('KubeletConfiguration file: lenient decoding', () => {
   });
 
   it('accepts upstream fields kubelet-ts does not implement, listing them as ignored (no decoding warning); zero values are unset', () => {
-    const file = parse('tlsCertFile: /x.crt\ncgroupDriver: systemd\nauthentication: {anonymous: {enabled: true}}\nlogging: {format: text}\n'
+    const file = parse('tlsCertFile: /x.crt\ncpuManagerPolicy: static\nauthentication: {anonymous: {enabled: true}}\nlogging: {format: text}\n'
       + 'shutdownGracePeriod: 0s\nauthorization: {webhook: {cacheAuthorizedTTL: 0s}}\n');
     assert.deepEqual(file.warnings, []);
-    assert.deepEqual(file.ignored, ['tlsCertFile', 'cgroupDriver', 'authentication', 'logging.format']);
+    assert.deepEqual(file.ignored, ['tlsCertFile', 'cpuManagerPolicy', 'authentication', 'logging.format']);
     const lines: string[] = [];
     reportConfigFile(createLogger({ verbosity: 0, now: () => 0, sink: { write: (l) => lines.push(l) } }), file);
     assert.deepEqual(lines, []);
@@ -364,5 +380,41 @@ describe('KubeletConfiguration file: errors name the file and the field', () => 
     assert.equal(rec.level, 'error');
     assert.equal(rec.msg, 'kubelet-ts cannot start');
     assert.equal(rec.error, `failed to load kubelet config file ${bad}: line 3: maxPods: Invalid value: "many": expected an integer, got a string`);
+  });
+});
+
+describe('cgroup and image GC settings: validated as upstream', () => {
+  const err = (argv: string[]) => {
+    try {
+      parseFlags(argv);
+    } catch (e) {
+      return (e as Error).message;
+    }
+    return '';
+  };
+  it('defaults: cgroupfs, per-QoS cgroups, pods enforced, 85/80, 2m, no maximum age', () => {
+    const f = parseFlags([]);
+    assert.deepEqual(
+      [f.cgroupDriver, f.cgroupRoot, f.cgroupsPerQos, f.enforceNodeAllocatable, f.imageGcHighThresholdPercent, f.imageGcLowThresholdPercent, f.imageMinimumGcAgeMs, f.imageMaximumGcAgeMs],
+      ['cgroupfs', '/', true, ['pods'], 85, 80, 120_000, 0],
+    );
+  });
+  it('refuses what upstream refuses, naming the field and the flag', () => {
+    assert.match(err(['--image-gc-high-threshold=101']), /imageGCHighThresholdPercent \(--image-gc-high-threshold\) 101 must be between 0 and 100, inclusive/);
+    assert.match(err(['--image-gc-low-threshold=-1']), /imageGCLowThresholdPercent \(--image-gc-low-threshold\) -1 must be between 0 and 100/);
+    assert.match(err(['--image-gc-low-threshold=90']), /imageGCLowThresholdPercent \(--image-gc-low-threshold\) 90 must be less than imageGCHighThresholdPercent \(--image-gc-high-threshold\) 85/);
+    assert.match(err(['--image-maximum-gc-age=1m']), /imageMaximumGCAge 60s must be greater than imageMinimumGCAge 120s/);
+    assert.match(err(['--cgroup-driver=runit']), /cgroupDriver \(--cgroup-driver\) "runit": must be cgroupfs or systemd/);
+    assert.match(err(['--cgroups-per-qos=false']), /enforceNodeAllocatable \(--enforce-node-allocatable\) is not supported unless cgroupsPerQOS/);
+    assert.equal(err(['--cgroups-per-qos=false', '--enforce-node-allocatable=']), '');
+    assert.match(err(['--enforce-node-allocatable=pods,memory']), /option "memory" specified for enforceNodeAllocatable/);
+    assert.match(err(['--enforce-node-allocatable=none,pods']), /may not contain additional enforcements when "none" is specified/);
+    assert.match(err(['--enforce-node-allocatable=kube-reserved']), /"kube-reserved" is not implemented by kubelet-ts/);
+    assert.match(err(['--cgroup-driver=systemd', '--cgroup-root=/kts']), /with the systemd driver it must be a slice/);
+  });
+  it('the config file fields pass the same checks', () => {
+    assert.throws(() => applyConfigFile([], '/etc/k.yaml', () => `${HEAD}imageGCHighThresholdPercent: 50\nimageGCLowThresholdPercent: 60\n`), /imageGCLowThresholdPercent \(--image-gc-low-threshold\) 60 must be less than/);
+    assert.throws(() => applyConfigFile([], '/etc/k.yaml', () => `${HEAD}imageGCHighThresholdPercent: 0\n`), /80 must be less than imageGCHighThresholdPercent \(--image-gc-high-threshold\) 0/, 'an explicit 0 is kept (a pointer upstream)');
+    assert.equal(applyConfigFile([], '/etc/k.yaml', () => `${HEAD}imageGCHighThresholdPercent: 100\n`).flags.imageGcHighThresholdPercent, 100);
   });
 });

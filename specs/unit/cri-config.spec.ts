@@ -3,10 +3,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  ContainerConfigError, containerOomScoreAdjust, containerSecurityContext, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, expandCommandAndArgs, generateContainerConfig,
+  ContainerConfigError, containerSecurityContext, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, expandCommandAndArgs, generateContainerConfig,
   generateLinuxContainerResources, generatePodSandboxConfig, makeEnvironmentVariables,
-  milliCpuToQuota, milliCpuToShares, podHostname, verifyRunAsNonRoot,
+  podHostname, verifyRunAsNonRoot,
 } from '../../actors/runtime/cri-config.ts';
+import { containerOomScoreAdjust, milliCpuToQuota, milliCpuToShares } from '../../protocols/kube/qos.ts';
 import {
   ANNOTATION_CONTAINER_HASH, LABEL_POD_UID, containerHash, parseContainerLabels, parseSandboxLabels,
   newContainerAnnotations, newContainerLabels, runtimePodStatusFromCri,

@@ -3,8 +3,9 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { containerHash } from '../../actors/runtime/labels.ts';
 import {
-  computePodQos, generateApiPodStatus, getPodQos, sortPodIps, toRfc3339, type ApiPodStatusOptions,
+  generateApiPodStatus, sortPodIps, toRfc3339, type ApiPodStatusOptions,
 } from '../../actors/runtime/pod-status.ts';
+import { computePodQos, getPodQos } from '../../protocols/kube/qos.ts';
 import type { Container, Pod, PodCondition, PodStatus } from '../../protocols/kube/pod.ts';
 import type {
   ContainerWaiting, RuntimeContainerStatus, RuntimePodStatus, RuntimeSandboxStatus,
