@@ -18,8 +18,10 @@
  *   parse, a wrong kind/apiVersion or a field of the wrong type is an error naming the file, the
  *   line and the field.
  *
- * Upstream fields that kubelet-ts does not implement (authentication, cgroupDriver, tlsCertFile,
- * ...) are accepted and listed as ignored. One kubelet-ts extension: `record: {path, maxBytes}`,
+ * `authentication` (x509.clientCAFile, webhook.enabled/cacheTTL, anonymous.enabled) and
+ * `authorization` (mode, webhook.cacheAuthorizedTTL/cacheUnauthorizedTTL) map onto their flags
+ * (a relative clientCAFile is relative to the file too). Upstream fields that kubelet-ts does not
+ * implement (cgroupDriver, tlsCurvePreferences, ...) are accepted and listed as ignored. One kubelet-ts extension: `record: {path, maxBytes}`,
  * the file form of --record / --record-max-bytes (upstream would warn about it as unknown).
  */
 import { readFileSync } from 'node:fs';
@@ -81,6 +83,12 @@ export const CONFIG_FIELDS: readonly MappedField[] = [
   { field: 'healthzBindAddress', key: 'healthzBindAddress', type: 'string' },
   { field: 'readOnlyPort', key: 'readOnlyPort', type: 'int32' },
   { field: 'address', key: 'address', type: 'string' },
+  { field: 'enableServer', key: 'enableServer', type: 'boolptr' },
+  { field: 'port', key: 'port', type: 'int32' },
+  { field: 'tlsCertFile', key: 'tlsCertFile', type: 'path' },
+  { field: 'tlsPrivateKeyFile', key: 'tlsPrivateKeyFile', type: 'path' },
+  { field: 'tlsMinVersion', key: 'tlsMinVersion', type: 'string' },
+  { field: 'tlsCipherSuites', key: 'tlsCipherSuites', type: 'strings' },
 ];
 
 /** Mapped fields without a flag of their own: `logging.verbosity` (-v) and `mergeDefaultEvictionSettings`. */
@@ -89,8 +97,7 @@ const RECORD_FIELDS = ['path', 'maxBytes'];
 
 /** The other top-level v1beta1 fields: valid upstream, not implemented by kubelet-ts, ignored. */
 const UNIMPLEMENTED_FIELDS = new Set([
-  'enableServer', 'port', 'tlsCertFile', 'tlsPrivateKeyFile', 'tlsCipherSuites',
-  'tlsCurvePreferences', 'tlsMinVersion', 'rotateCertificates', 'serverTLSBootstrap', 'authentication', 'authorization',
+  'tlsCurvePreferences', 'rotateCertificates', 'serverTLSBootstrap',
   'registryPullQPS', 'registryBurst', 'imagePullCredentialsVerificationPolicy', 'preloadedImagesVerificationAllowlist',
   'enableDebuggingHandlers', 'enableContentionProfiling', 'oomScoreAdj',
   'streamingConnectionIdleTimeout', 'nodeLeaseDurationSeconds', 'imageMinimumGCAge',
@@ -112,7 +119,12 @@ const UNIMPLEMENTED_FIELDS = new Set([
   'memoryReservationPolicy', 'registerWithTaints', 'tracing', 'localStorageCapacityIsolation', 'imageServiceEndpoint',
   'failCgroupV1', 'userNamespaces', 'podHousekeepingPeriod',
 ]);
-const MAPPED = new Set([...CONFIG_FIELDS.map((f) => f.field), 'logging', 'mergeDefaultEvictionSettings']);
+const MAPPED = new Set([...CONFIG_FIELDS.map((f) => f.field), 'logging', 'mergeDefaultEvictionSettings', 'authentication', 'authorization']);
+/** The nested fields of authentication and authorization, each with its flag. */
+const AUTH_FIELDS: Record<'authentication' | 'authorization', Record<string, string[]>> = {
+  authentication: { x509: ['clientCAFile'], webhook: ['enabled', 'cacheTTL'], anonymous: ['enabled'] },
+  authorization: { mode: [], webhook: ['cacheAuthorizedTTL', 'cacheUnauthorizedTTL'] },
+};
 /** Map-valued fields: their keys print as `evictionHard[memory.available]`, as upstream's field paths do. */
 const MAP_FIELDS = new Set(CONFIG_FIELDS.filter((f) => ['quantities', 'thresholds', 'headers'].includes(f.type)).map((f) => f.field));
 
@@ -170,6 +182,15 @@ const ConfigSchema = z.object({
   ...Object.fromEntries(CONFIG_FIELDS.map((f) => [f.field, TYPE_SCHEMAS[f.type].optional()])),
   mergeDefaultEvictionSettings: bool.optional(),
   logging: z.object({ verbosity: int32.max(10, 'must be at most 10').optional() }, expected('expected a map')).optional(),
+  authentication: z.object({
+    x509: z.object({ clientCAFile: str.optional() }, expected('expected a map')).optional(),
+    webhook: z.object({ enabled: bool.optional(), cacheTTL: duration.optional() }, expected('expected a map')).optional(),
+    anonymous: z.object({ enabled: bool.optional() }, expected('expected a map')).optional(),
+  }, expected('expected a map')).optional(),
+  authorization: z.object({
+    mode: z.enum(['AlwaysAllow', 'Webhook'], { error: () => 'supported values: "AlwaysAllow", "Webhook"' }).optional(),
+    webhook: z.object({ cacheAuthorizedTTL: duration.optional(), cacheUnauthorizedTTL: duration.optional() }, expected('expected a map')).optional(),
+  }, expected('expected a map')).optional(),
   record: z.object({
     path: str.optional(),
     maxBytes: z.int(expected('expected an integer')).min(0, 'must not be a negative number').optional(),
@@ -321,6 +342,17 @@ export function parseKubeletConfig(text: string, path: string): LoadedConfig {
     if (UNIMPLEMENTED_FIELDS.has(key)) ignored.push(key);
     else unknown(key, [key]);
   }
+  for (const parent of ['authentication', 'authorization'] as const) {
+    const sub = obj[parent];
+    if (sub === null || typeof sub !== 'object' || Array.isArray(sub)) continue;
+    for (const [key, v] of Object.entries(sub)) {
+      const known = AUTH_FIELDS[parent][key];
+      if (!known) unknown(`${parent}.${key}`, [parent, key]);
+      else if (known.length && v !== null && typeof v === 'object' && !Array.isArray(v)) {
+        for (const k of Object.keys(v)) if (!known.includes(k)) unknown(`${parent}.${key}.${k}`, [parent, key, k]);
+      }
+    }
+  }
   for (const [parent, known] of [['logging', LOGGING_FIELDS], ['record', RECORD_FIELDS]] as const) {
     const sub = obj[parent];
     if (sub === null || typeof sub !== 'object' || Array.isArray(sub)) continue;
@@ -362,6 +394,16 @@ function toFlagValues(c: ParsedFields, dir: string): Partial<KubeletFlags> {
     out.evictionHard = { ...DEFAULT_FLAGS.evictionHard, ...(out.evictionHard as Record<string, string> | undefined) };
   }
   if (c.logging?.verbosity !== undefined) out.verbosity = c.logging.verbosity;
+  // authentication and authorization: zero values take the v1beta1 defaults, except the pointers (enabled)
+  const authn = c.authentication;
+  if (authn?.x509?.clientCAFile) out.clientCaFile = inDir(authn.x509.clientCAFile);
+  if (authn?.webhook?.enabled !== undefined) out.authenticationTokenWebhook = authn.webhook.enabled;
+  if (authn?.webhook?.cacheTTL) out.authenticationTokenWebhookCacheTtlMs = authn.webhook.cacheTTL;
+  if (authn?.anonymous?.enabled !== undefined) out.anonymousAuth = authn.anonymous.enabled;
+  const authz = c.authorization;
+  if (authz?.mode) out.authorizationMode = authz.mode;
+  if (authz?.webhook?.cacheAuthorizedTTL) out.authorizationWebhookCacheAuthorizedTtlMs = authz.webhook.cacheAuthorizedTTL;
+  if (authz?.webhook?.cacheUnauthorizedTTL) out.authorizationWebhookCacheUnauthorizedTtlMs = authz.webhook.cacheUnauthorizedTTL;
   if (c.record?.path) out.record = inDir(c.record.path);
   if (c.record?.maxBytes) out.recordMaxBytes = c.record.maxBytes;
   return out as Partial<KubeletFlags>;

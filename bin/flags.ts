@@ -5,6 +5,7 @@
  * flag, so a typo in a systemd unit fails loudly instead of being ignored.
  */
 import { isIP } from 'node:net';
+import { CIPHER_SUITES, TLS_VERSIONS } from '../actors/server/tls.ts';
 
 export interface KubeletFlags {
   /** --config: a KubeletConfiguration file (bin/config-file.ts); flags given override it. */
@@ -64,6 +65,31 @@ export interface KubeletFlags {
   readOnlyPort: number;
   /** --address: where the read-only port listens. */
   address: string;
+  // the HTTPS port (actors/server): 10250 with authentication and authorization
+  /** --enable-server: serve the HTTPS port. */
+  enableServer: boolean;
+  /** --port: the HTTPS port (1..65535). */
+  port: number;
+  /** --tls-cert-file / --tls-private-key-file: the serving pair; neither: a self-signed one in certDir. */
+  tlsCertFile: string | undefined;
+  tlsPrivateKeyFile: string | undefined;
+  /** --cert-dir: where the self-signed pair is kept; default <root-dir>/pki. */
+  certDir: string | undefined;
+  /** --tls-min-version: Go's name (VersionTLS12, ...); undefined: TLS 1.2, Go's server default. */
+  tlsMinVersion: string | undefined;
+  /** --tls-cipher-suites: Go's names; empty: the defaults. */
+  tlsCipherSuites: string[];
+  /** --client-ca-file: verify client certificates against this bundle (x509 authentication). */
+  clientCaFile: string | undefined;
+  /** --anonymous-auth: requests without credentials are system:anonymous (else 401). */
+  anonymousAuth: boolean;
+  /** --authentication-token-webhook: bearer tokens through the API's TokenReview. */
+  authenticationTokenWebhook: boolean;
+  authenticationTokenWebhookCacheTtlMs: number;
+  /** --authorization-mode: AlwaysAllow or Webhook (SubjectAccessReview). */
+  authorizationMode: string;
+  authorizationWebhookCacheAuthorizedTtlMs: number;
+  authorizationWebhookCacheUnauthorizedTtlMs: number;
 }
 
 /**
@@ -121,6 +147,20 @@ export const FLAGS: readonly FlagDef[] = [
   { name: 'healthz-bind-address', kind: 'string', key: 'healthzBindAddress', help: 'IP address the healthz server listens on. Default 127.0.0.1.' },
   { name: 'read-only-port', kind: 'int', key: 'readOnlyPort', help: 'Port of the read-only server, without authentication (/healthz, /pods, /metrics); 0 disables it. Default 0.' },
   { name: 'address', kind: 'string', key: 'address', help: 'IP address the read-only server listens on. Default 0.0.0.0.' },
+  { name: 'enable-server', kind: 'bool', key: 'enableServer', help: 'Serve the HTTPS port (--port). Default true.' },
+  { name: 'port', kind: 'int', key: 'port', help: 'The HTTPS port (logs, exec, metrics, pods with authentication and authorization). Default 10250.' },
+  { name: 'tls-cert-file', kind: 'string', key: 'tlsCertFile', help: 'Serving certificate of the HTTPS port (PEM). Without it and --tls-private-key-file, a self-signed pair is made in --cert-dir.' },
+  { name: 'tls-private-key-file', kind: 'string', key: 'tlsPrivateKeyFile', help: 'Private key of --tls-cert-file (PEM).' },
+  { name: 'cert-dir', kind: 'string', key: 'certDir', help: 'Where the self-signed serving pair (kubelet.crt, kubelet.key) is kept. Default <root-dir>/pki.' },
+  { name: 'tls-min-version', kind: 'string', key: 'tlsMinVersion', help: 'Minimum TLS version: VersionTLS10, VersionTLS11, VersionTLS12 (default), VersionTLS13.' },
+  { name: 'tls-cipher-suites', kind: 'list', key: 'tlsCipherSuites', help: 'Comma-separated cipher suites, Go\'s names (TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, ...). Default: the TLS library\'s.' },
+  { name: 'client-ca-file', kind: 'string', key: 'clientCaFile', help: 'CA bundle client certificates are verified against (user = CN, groups = O).' },
+  { name: 'anonymous-auth', kind: 'bool', key: 'anonymousAuth', help: 'Requests without credentials are system:anonymous (group system:unauthenticated) instead of 401. Default false.' },
+  { name: 'authentication-token-webhook', kind: 'bool', key: 'authenticationTokenWebhook', help: 'Bearer tokens are checked with the API\'s TokenReview. Default true.' },
+  { name: 'authentication-token-webhook-cache-ttl', kind: 'duration', key: 'authenticationTokenWebhookCacheTtlMs', help: 'How long TokenReview answers are cached. Default 2m.' },
+  { name: 'authorization-mode', kind: 'string', key: 'authorizationMode', help: 'AlwaysAllow or Webhook (SubjectAccessReview on the API). Default Webhook.' },
+  { name: 'authorization-webhook-cache-authorized-ttl', kind: 'duration', key: 'authorizationWebhookCacheAuthorizedTtlMs', help: 'How long an allowed SubjectAccessReview is cached. Default 5m.' },
+  { name: 'authorization-webhook-cache-unauthorized-ttl', kind: 'duration', key: 'authorizationWebhookCacheUnauthorizedTtlMs', help: 'How long a denied SubjectAccessReview is cached. Default 30s.' },
   { name: 'eviction-hard', kind: 'thresholds', key: 'evictionHard', help: 'Hard eviction thresholds (memory.available<100Mi,nodefs.available<10%,...); replaces the defaults when given.' },
 ];
 
@@ -165,6 +205,20 @@ export const DEFAULT_FLAGS: KubeletFlags = {
   healthzBindAddress: '127.0.0.1',
   readOnlyPort: 0,
   address: '0.0.0.0',
+  enableServer: true,
+  port: 10250,
+  tlsCertFile: undefined,
+  tlsPrivateKeyFile: undefined,
+  certDir: undefined,
+  tlsMinVersion: undefined,
+  tlsCipherSuites: [],
+  clientCaFile: undefined,
+  anonymousAuth: false,
+  authenticationTokenWebhook: true,
+  authenticationTokenWebhookCacheTtlMs: 120_000,
+  authorizationMode: 'Webhook',
+  authorizationWebhookCacheAuthorizedTtlMs: 300_000,
+  authorizationWebhookCacheUnauthorizedTtlMs: 30_000,
 };
 
 export class FlagError extends Error {
@@ -309,6 +363,20 @@ export function parseFlags(argv: readonly string[], base: KubeletFlags = DEFAULT
   }
   for (const [name, ip] of [['healthz-bind-address', flags.healthzBindAddress], ['address', flags.address]] as const) {
     if (isIP(ip) === 0) throw new FlagError(`invalid argument "${ip}" for "--${name}" flag: not an IP address`);
+  }
+  if (flags.enableServer && (flags.port < 1 || flags.port > 65535)) {
+    throw new FlagError(`invalid argument "${flags.port}" for "--port" flag: must be between 1 and 65535, inclusive`);
+  }
+  if ((flags.tlsCertFile === undefined) !== (flags.tlsPrivateKeyFile === undefined)) {
+    throw new FlagError('--tls-cert-file and --tls-private-key-file go together: give both, or neither for a self-signed pair');
+  }
+  if (flags.tlsMinVersion !== undefined && !(flags.tlsMinVersion in TLS_VERSIONS)) {
+    throw new FlagError(`invalid argument "${flags.tlsMinVersion}" for "--tls-min-version" flag: supported values: ${Object.keys(TLS_VERSIONS).join(', ')}`);
+  }
+  const badSuites = flags.tlsCipherSuites.filter((c) => !(c in CIPHER_SUITES));
+  if (badSuites.length) throw new FlagError(`invalid argument for "--tls-cipher-suites" flag: unsupported cipher suite(s): ${badSuites.join(', ')}`);
+  if (flags.authorizationMode !== 'AlwaysAllow' && flags.authorizationMode !== 'Webhook') {
+    throw new FlagError(`invalid argument "${flags.authorizationMode}" for "--authorization-mode" flag: supported values: AlwaysAllow, Webhook`);
   }
   if (flags.kubeApiBurst <= 0 || flags.eventBurst < 0) throw new FlagError('--kube-api-burst must be positive and --event-burst not negative');
   for (const [name, m] of [['kube-reserved', flags.kubeReserved], ['system-reserved', flags.systemReserved]] as const) {

@@ -5,6 +5,7 @@
  */
 import './channels.ts';
 import { isIP } from 'node:net';
+import { join } from 'node:path';
 import { child, type ChildSpec } from '../kernel/actor.ts';
 import { Bus } from '../kernel/bus.ts';
 import type { Clock } from '../kernel/clock.ts';
@@ -39,7 +40,7 @@ import { probeRunner, type ProbeRunner } from '../actors/probes/adapters.ts';
 import { probes } from '../actors/probes/index.ts';
 import { nodePodNetworkFiles, type PodNetworkFiles } from '../actors/runtime/adapters.ts';
 import { runtime } from '../actors/runtime/index.ts';
-import { server } from '../actors/server/index.ts';
+import { server, type SecureServer } from '../actors/server/index.ts';
 import { statusManager } from '../actors/status/index.ts';
 import type { KubeletFlags } from './flags.ts';
 import { channelsCommand } from './channel-map.ts';
@@ -118,6 +119,22 @@ const API_WRITES: readonly (keyof KubeApi)[] = [
 export function probeUserAgent(): string {
   const [major, minor] = KUBERNETES_VERSION.replace(/^v/, '').split('.');
   return `kube-probe/${major}.${minor}`;
+}
+
+/** The HTTPS port's settings from the flags; the API client answers its reviews. */
+function secureServer(flags: KubeletFlags, kube: KubeApi | undefined): SecureServer {
+  return {
+    address: flags.address, port: flags.port,
+    certFile: flags.tlsCertFile, keyFile: flags.tlsPrivateKeyFile, certDir: flags.certDir ?? join(flags.rootDir, 'pki'),
+    clientCaFile: flags.clientCaFile, tlsMinVersion: flags.tlsMinVersion, tlsCipherSuites: flags.tlsCipherSuites,
+    anonymous: flags.anonymousAuth,
+    tokenWebhook: flags.authenticationTokenWebhook ? { cacheTtlMs: flags.authenticationTokenWebhookCacheTtlMs } : undefined,
+    authorization: {
+      mode: flags.authorizationMode === 'AlwaysAllow' ? 'AlwaysAllow' : 'Webhook',
+      allowedTtlMs: flags.authorizationWebhookCacheAuthorizedTtlMs, deniedTtlMs: flags.authorizationWebhookCacheUnauthorizedTtlMs,
+    },
+    reviews: kube,
+  };
 }
 
 export function createKubelet(opts: KubeletOptions): Kubelet {
@@ -223,11 +240,12 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     ...(prober ? [child(probes, { runner: prober, random: opts.random })] : []),
     child(syncLoop, { sources: podSources, syncTickMs: opts.periods?.syncTickMs, housekeepingMs: opts.periods?.housekeepingMs }),
     // healthz (10248) and the read-only port: the daemon's (opts.serve), never a replay's
-    ...(!opts.serve || (flags.healthzPort === 0 && flags.readOnlyPort === 0) ? [] : [child(server, {
+    ...(!opts.serve || (flags.healthzPort === 0 && flags.readOnlyPort === 0 && !flags.enableServer) ? [] : [child(server, {
       nodeName,
       syncFrequencyMs: flags.syncFrequencyMs,
       healthz: flags.healthzPort > 0 ? { address: flags.healthzBindAddress, port: flags.healthzPort } : undefined,
       readOnly: flags.readOnlyPort > 0 ? { address: flags.address, port: flags.readOnlyPort } : undefined,
+      secure: flags.enableServer ? secureServer(flags, kube) : undefined,
     })]),
   ];
   if (clusterMode && heartbeatApi) {

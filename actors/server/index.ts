@@ -1,6 +1,8 @@
 /**
- * server: the kubelet's plain-HTTP listeners (upstream cmd/kubelet's healthz server and
- * ListenAndServeKubeletReadOnlyServer). The HTTPS port (10250, authn/authz) is not served yet.
+ * server: the kubelet's listeners (upstream cmd/kubelet's healthz server,
+ * ListenAndServeKubeletServer and ListenAndServeKubeletReadOnlyServer).
+ * - HTTPS (address:port, 10250; off with enableServer false): every request authenticated and
+ *   authorized as upstream (auth.ts), then the default handlers and the authorized ones.
  * - healthz (healthzBindAddress:healthzPort, 127.0.0.1:10248; port 0 disables): `/healthz` and
  *   `/healthz/ping`, as upstream installs them there (the ping check only).
  * - read-only (address:readOnlyPort; off unless readOnlyPort is set): upstream's default
@@ -12,14 +14,36 @@
  */
 import { channels, defaultPolicy, type ActorSpec } from '../../kernel/actor.ts';
 import { errText } from '../../kernel/log.ts';
-import { listenHttp, type Answer, type Listener } from './adapters.ts';
+import type { ReviewApi } from '../../protocols/kube/api.ts';
+import { listenHttp, listenHttps, readPem, servingPair, type Answer, type Listener, type SecureRequest } from './adapters.ts';
+import { createAuthenticator, createAuthorizer, requestAttributes, type AuthorizationMode } from './auth.ts';
 import { healthzRoute, logCheck, ping, syncLoopHealth, type HealthCheck } from './health.ts';
 import { createKubeletMetrics, type KubeletMetrics } from './metrics.ts';
 import { podList } from './pods.ts';
+import { opensslCiphers, selfSignedCert, TLS_VERSIONS } from './tls.ts';
 
 export interface Endpoint {
   address: string;
   port: number;
+}
+
+/** The HTTPS port's settings (the flags' and config file's). */
+export interface SecureServer extends Endpoint {
+  /** Both or neither; neither: a self-signed pair in certDir. */
+  certFile?: string;
+  keyFile?: string;
+  certDir: string;
+  /** x509 client certificates verified against this bundle; undefined: none asked for. */
+  clientCaFile?: string;
+  /** Go's name (VersionTLS12); undefined: TLS 1.2. */
+  tlsMinVersion?: string;
+  tlsCipherSuites: readonly string[];
+  anonymous: boolean;
+  /** Bearer tokens through TokenReview; undefined: authentication.webhook off. */
+  tokenWebhook?: { cacheTtlMs: number };
+  authorization: { mode: AuthorizationMode; allowedTtlMs: number; deniedTtlMs: number };
+  /** The API's TokenReview and SubjectAccessReview (cluster mode); needed by the webhooks. */
+  reviews?: ReviewApi;
 }
 
 export interface ServerDeps {
@@ -28,6 +52,8 @@ export interface ServerDeps {
   healthz?: Endpoint;
   /** Undefined: no read-only listener (readOnlyPort 0, the default). */
   readOnly?: Endpoint;
+  /** Undefined: no HTTPS port (enableServer false). */
+  secure?: SecureServer;
   syncFrequencyMs: number;
 }
 
@@ -109,6 +135,47 @@ export const server: ActorSpec<ServerDeps, typeof io> = {
       }
     };
 
+    /** The HTTPS port's routes: the read-only port's and the authorized ones. */
+    const secureRoutes = (req: SecureRequest): Answer | Promise<Answer> => readOnly(req.method, req.url);
+
+    const openSecure = async (sec: SecureServer, routes: (req: SecureRequest) => Answer | Promise<Answer>): Promise<Listener | undefined> => {
+      // upstream fails to start without an API client for the webhooks; here the port stays closed
+      const needs = [sec.tokenWebhook ? 'authentication.webhook' : '', sec.authorization.mode === 'Webhook' ? 'authorization mode Webhook' : ''].filter(Boolean);
+      if (needs.length && !sec.reviews) {
+        ctx.log.error('HTTPS port not served: its webhooks need the API server (--kubeconfig)', { port: sec.port, needs });
+        return undefined;
+      }
+      const pair = await servingPair({
+        certFile: sec.certFile, keyFile: sec.keyFile, certDir: sec.certDir, host: deps.nodeName, nowMs: clock.now(), generate: selfSignedCert,
+      });
+      if (pair.generated) ctx.log.info('using a self-signed serving certificate', { cert: pair.generated });
+      const clientCa = sec.clientCaFile ? await readPem('client CA file', sec.clientCaFile) : undefined;
+      const now = () => clock.now();
+      const authenticate = createAuthenticator({
+        x509: clientCa !== undefined, anonymous: sec.anonymous, now,
+        webhook: sec.tokenWebhook && sec.reviews ? { api: sec.reviews, cacheTtlMs: sec.tokenWebhook.cacheTtlMs } : undefined,
+      });
+      const authorize = createAuthorizer({ ...sec.authorization, api: sec.reviews, now });
+      const handler = async (req: SecureRequest): Promise<Answer> => {
+        const who = await authenticate({ peer: req.peer, authorization: req.headers.authorization });
+        if (!who.ok) {
+          ctx.log.info('unauthorized request', { path: req.url.pathname, reason: who.reason }, 4);
+          return text(401, 'Unauthorized');
+        }
+        const attrs = requestAttributes(req.method, req.url.pathname, deps.nodeName);
+        const z = await authorize(who.user, attrs);
+        if (!z.allowed) {
+          ctx.log.info('forbidden request', { path: req.url.pathname, user: who.user.name, status: z.status }, 2);
+          return text(z.status, z.body);
+        }
+        return routes(req);
+      };
+      return listenHttps('kubelet', sec.address, sec.port, {
+        cert: pair.cert, key: pair.key, clientCa,
+        minVersion: TLS_VERSIONS[sec.tlsMinVersion ?? 'VersionTLS12'] ?? 'TLSv1.2', ciphers: opensslCiphers(sec.tlsCipherSuites),
+      }, handler);
+    };
+
     const listeners: Listener[] = [];
     const ports: Record<string, number> = {};
     const opened = (name: string, l: Listener) => {
@@ -129,6 +196,16 @@ export const server: ActorSpec<ServerDeps, typeof io> = {
     if (deps.readOnly) {
       try {
         opened('readOnly', await listenHttp('read-only', deps.readOnly.address, deps.readOnly.port, readOnly));
+      } catch (e) {
+        await closeAll();
+        throw e;
+      }
+    }
+    const sec = deps.secure;
+    if (sec) {
+      try {
+        const l = await openSecure(sec, (req) => secureRoutes(req));
+        if (l) opened('secure', l);
       } catch (e) {
         await closeAll();
         throw e;

@@ -77,6 +77,8 @@ export function startDaemon(o: DaemonOptions): Daemon {
     // daemons of a spec (and of specs run side by side) would all want 127.0.0.1:10248; a spec
     // that checks the healthz server gives the port (the last --healthz-port wins)
     '--healthz-port=0',
+    // and 10250: a spec of the HTTPS port turns it on with a free port (--enable-server --port=N)
+    '--enable-server=false',
     ...(o.args ?? []),
   ];
   const proc = spawn(join(ROOT, 'bin', 'kubelet-ts'), args, {

@@ -68,6 +68,12 @@ healthzPort: 11248
 healthzBindAddress: 0.0.0.0
 readOnlyPort: 10255
 address: 127.0.0.1
+enableServer: false
+port: 11250
+tlsCertFile: /etc/kubernetes/pki/kubelet.crt
+tlsPrivateKeyFile: /etc/kubernetes/pki/kubelet.key
+tlsMinVersion: VersionTLS13
+tlsCipherSuites: [TLS_AES_128_GCM_SHA256]
 logging: {verbosity: 4}
 `);
     assert.deepEqual(warnings, []);
@@ -101,6 +107,12 @@ logging: {verbosity: 4}
       healthzBindAddress: '0.0.0.0',
       readOnlyPort: 10255,
       address: '127.0.0.1',
+      enableServer: false,
+      port: 11250,
+      tlsCertFile: '/etc/kubernetes/pki/kubelet.crt',
+      tlsPrivateKeyFile: '/etc/kubernetes/pki/kubelet.key',
+      tlsMinVersion: 'VersionTLS13',
+      tlsCipherSuites: ['TLS_AES_128_GCM_SHA256'],
       verbosity: 4,
     });
     // the table covers exactly the fields set above, and each has a flag to override it
@@ -272,9 +284,9 @@ describe('KubeletConfiguration file: lenient decoding', () => {
   });
 
   it('accepts upstream fields kubelet-ts does not implement, listing them as ignored (no warning)', () => {
-    const file = parse('tlsCertFile: /x.crt\ncgroupDriver: systemd\nauthentication: {anonymous: {enabled: false}}\nlogging: {format: text}\n');
+    const file = parse('tlsCurvePreferences: [X25519]\ncgroupDriver: systemd\nrotateCertificates: true\nlogging: {format: text}\n');
     assert.deepEqual(file.warnings, []);
-    assert.deepEqual(file.ignored, ['tlsCertFile', 'cgroupDriver', 'authentication', 'logging.format']);
+    assert.deepEqual(file.ignored, ['tlsCurvePreferences', 'cgroupDriver', 'rotateCertificates', 'logging.format']);
     const lines: string[] = [];
     reportConfigFile(createLogger({ verbosity: 0, now: () => 0, sink: { write: (l) => lines.push(l) } }), file);
     assert.deepEqual((JSON.parse(lines[0]!) as { fields: string[] }).fields, file.ignored);

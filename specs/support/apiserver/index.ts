@@ -56,6 +56,7 @@ import { Store } from './store.ts';
 import type { DeleteOptions, ListOptions, PatchType } from './store.ts';
 import { resolveResource } from './resources.ts';
 import { ApiServerCore } from './server.ts';
+import { Reviews } from './review.ts';
 import type { JsonObject, Status } from './status.ts';
 
 export type { Status, JsonObject } from './status.ts';
@@ -136,6 +137,8 @@ export interface ApiServer {
   store: StoreApi;
   faults: Faults;
   requests: RequestLog;
+  /** TokenReview and SubjectAccessReview: the policy a kubelet's webhook authorization gets, and every review made. */
+  reviews: Reviews;
   watchersCount(): number;
   /** Sends a BOOKMARK now on every watch that allows bookmarks. */
   bookmarkNow(): void;
@@ -204,8 +207,9 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   const faults = new Faults();
   const requests = new RequestLog();
   let port = 0;
+  const reviews = new Reviews();
   const core = new ApiServerCore({
-    store, faults, log: requests, tokens,
+    store, faults, log: requests, tokens, extensions: [reviews.extension(tokens)],
     authorizeNodeWithSelectors: opts.authorizeNodeWithSelectors ?? true,
     bookmarkIntervalMs: opts.bookmarkIntervalMs ?? 60000,
     serverAddress: () => `127.0.0.1:${port}`,
@@ -372,6 +376,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     store: storeApi,
     faults,
     requests,
+    reviews,
     watchersCount: () => core.watchers.size,
     bookmarkNow: () => core.bookmarkNow(),
     closeWatches: () => core.closeWatches(),
