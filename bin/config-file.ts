@@ -445,3 +445,37 @@ export function reportConfigFile(log: Logger, file: LoadedConfig): void {
     log.info('kubelet config file: fields kubelet-ts does not implement are ignored', { path: file.path, fields: file.ignored });
   }
 }
+
+/** Go's time.Duration String() of a whole number of milliseconds ("1m0s", "20s", "500ms", "0s"). */
+export function goDuration(ms: number): string {
+  if (ms === 0) return '0s';
+  if (ms < 1000) return `${ms}ms`;
+  const h = Math.floor(ms / 3_600_000);
+  const m = Math.floor((ms % 3_600_000) / 60_000);
+  const s = (ms % 60_000) / 1000;
+  return `${h ? `${h}h` : ''}${h || m ? `${m}m` : ''}${s}s`;
+}
+
+/** `/configz`: the KubeletConfiguration in effect (v1beta1 names and types) for the mapped fields. */
+export function configzOf(flags: KubeletFlags): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const f of CONFIG_FIELDS) {
+    const v = flags[f.key];
+    if (v === undefined) continue;
+    out[f.field] = f.type === 'duration' ? goDuration(v as number) : v;
+  }
+  out.authentication = {
+    x509: flags.clientCaFile ? { clientCAFile: flags.clientCaFile } : {},
+    webhook: { enabled: flags.authenticationTokenWebhook, cacheTTL: goDuration(flags.authenticationTokenWebhookCacheTtlMs) },
+    anonymous: { enabled: flags.anonymousAuth },
+  };
+  out.authorization = {
+    mode: flags.authorizationMode,
+    webhook: {
+      cacheAuthorizedTTL: goDuration(flags.authorizationWebhookCacheAuthorizedTtlMs),
+      cacheUnauthorizedTTL: goDuration(flags.authorizationWebhookCacheUnauthorizedTtlMs),
+    },
+  };
+  out.logging = { verbosity: flags.verbosity };
+  return out;
+}

@@ -42,6 +42,7 @@ import { nodePodNetworkFiles, type PodNetworkFiles } from '../actors/runtime/ada
 import { runtime } from '../actors/runtime/index.ts';
 import { server, type SecureServer } from '../actors/server/index.ts';
 import { statusManager } from '../actors/status/index.ts';
+import { configzOf } from './config-file.ts';
 import type { KubeletFlags } from './flags.ts';
 import { channelsCommand } from './channel-map.ts';
 import { podCommand } from './debug-pod.ts';
@@ -122,7 +123,7 @@ export function probeUserAgent(): string {
 }
 
 /** The HTTPS port's settings from the flags; the API client answers its reviews. */
-function secureServer(flags: KubeletFlags, kube: KubeApi | undefined): SecureServer {
+function secureServer(flags: KubeletFlags, kube: KubeApi | undefined, cri: CriRuntime): SecureServer {
   return {
     address: flags.address, port: flags.port,
     certFile: flags.tlsCertFile, keyFile: flags.tlsPrivateKeyFile, certDir: flags.certDir ?? join(flags.rootDir, 'pki'),
@@ -134,6 +135,8 @@ function secureServer(flags: KubeletFlags, kube: KubeApi | undefined): SecureSer
       allowedTtlMs: flags.authorizationWebhookCacheAuthorizedTtlMs, deniedTtlMs: flags.authorizationWebhookCacheUnauthorizedTtlMs,
     },
     reviews: kube,
+    logs: { podLogsDir: flags.podLogsDir, containerLogPath: async (id) => (await cri.containerStatus(id)).logPath },
+    configz: () => configzOf(flags),
   };
 }
 
@@ -245,7 +248,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       syncFrequencyMs: flags.syncFrequencyMs,
       healthz: flags.healthzPort > 0 ? { address: flags.healthzBindAddress, port: flags.healthzPort } : undefined,
       readOnly: flags.readOnlyPort > 0 ? { address: flags.address, port: flags.readOnlyPort } : undefined,
-      secure: flags.enableServer ? secureServer(flags, kube) : undefined,
+      secure: flags.enableServer ? secureServer(flags, kube, rawCri) : undefined,
     })]),
   ];
   if (clusterMode && heartbeatApi) {
@@ -256,7 +259,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
         config: {
           nodeName, hostname: nodeName, nodeLabels: flags.nodeLabels, registerWithTaints: [], maxPods: flags.maxPods,
           kubeReserved: flags.kubeReserved, systemReserved: flags.systemReserved, evictionHard: flags.evictionHard,
-          kubeletVersion: KUBELET_VERSION, kubeletPort: 10250,
+          kubeletVersion: KUBELET_VERSION, kubeletPort: flags.port,
         },
         registerNode: flags.registerNode,
         nodeIP: flags.nodeIp,

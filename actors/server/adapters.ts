@@ -188,3 +188,36 @@ export async function readPem(what: string, file: string): Promise<string> {
     throw new Error(`${what} ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
   }
 }
+
+/**
+ * Opens a container's log file for reading, refusing one outside `root` (the pod log root):
+ * the path's real location is checked and its last component is opened without following a
+ * symlink, so neither a linked directory nor a linked file leads out of it.
+ */
+export async function openLogFile(root: string, path: string): Promise<import('./logs.ts').LogFile> {
+  const { constants } = await import('node:fs');
+  const { open, realpath } = await import('node:fs/promises');
+  const { sep } = await import('node:path');
+  let real: string;
+  let rootReal: string;
+  try {
+    [real, rootReal] = await Promise.all([realpath(path), realpath(root)]);
+  } catch (e) {
+    throw new Error(`failed to open log file "${path}": ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`);
+  }
+  if (!real.startsWith(rootReal + sep)) throw new Error(`failed to open log file "${path}": outside the pod log root ${root}`);
+  const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW).catch((e: NodeJS.ErrnoException) => {
+    throw new Error(`failed to open log file "${path}": ${e.code === 'ELOOP' ? 'a symbolic link' : e.message}`);
+  });
+  return {
+    size: async () => (await fh.stat()).size,
+    readFrom: async (offset) => {
+      const size = (await fh.stat()).size;
+      if (size <= offset) return Buffer.alloc(0);
+      const buf = Buffer.alloc(size - offset);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
+      return buf.subarray(0, bytesRead);
+    },
+    close: () => fh.close(),
+  };
+}

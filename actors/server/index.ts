@@ -15,7 +15,8 @@
 import { channels, defaultPolicy, type ActorSpec } from '../../kernel/actor.ts';
 import { errText } from '../../kernel/log.ts';
 import type { ReviewApi } from '../../protocols/kube/api.ts';
-import { listenHttp, listenHttps, readPem, servingPair, type Answer, type Listener, type SecureRequest } from './adapters.ts';
+import { listenHttp, listenHttps, openLogFile, readPem, servingPair, type Answer, type Listener, type SecureRequest } from './adapters.ts';
+import { configz, containerLogs, runningPods, type AuthorizedDeps } from './authorized.ts';
 import { createAuthenticator, createAuthorizer, requestAttributes, type AuthorizationMode } from './auth.ts';
 import { healthzRoute, logCheck, ping, syncLoopHealth, type HealthCheck } from './health.ts';
 import { createKubeletMetrics, type KubeletMetrics } from './metrics.ts';
@@ -44,6 +45,10 @@ export interface SecureServer extends Endpoint {
   authorization: { mode: AuthorizationMode; allowedTtlMs: number; deniedTtlMs: number };
   /** The API's TokenReview and SubjectAccessReview (cluster mode); needed by the webhooks. */
   reviews?: ReviewApi;
+  /** /containerLogs: the pod log root and the CRI's log path of a container. */
+  logs?: { podLogsDir: string; containerLogPath(containerId: string): Promise<string> };
+  /** /configz: the KubeletConfiguration in effect (v1beta1 JSON). */
+  configz?: () => Record<string, unknown>;
 }
 
 export interface ServerDeps {
@@ -63,6 +68,8 @@ const text = (status: number, body: string): Answer => ({ status, contentType: '
 /** upstream wait.Until period of the healthz server. */
 const HEALTHZ_RETRY_MS = 5000;
 const NOT_FOUND = text(404, '404 page not found\n');
+/** How often a followed log is read again while its container runs. */
+const LOG_FOLLOW_POLL_MS = 200;
 
 export const server: ActorSpec<ServerDeps, typeof io> = {
   ...defaultPolicy,
@@ -136,7 +143,21 @@ export const server: ActorSpec<ServerDeps, typeof io> = {
     };
 
     /** The HTTPS port's routes: the read-only port's and the authorized ones. */
-    const secureRoutes = (req: SecureRequest): Answer | Promise<Answer> => readOnly(req.method, req.url);
+    const sec0 = deps.secure;
+    const logs = sec0?.logs;
+    const authorized: AuthorizedDeps = {
+      desired: () => bus.current('desiredPods'), statuses: () => bus.current('podStatuses'), runtimePods: () => bus.current('runtimePods'),
+      logs: logs ? { containerLogPath: (id) => logs.containerLogPath(id), open: (path) => openLogFile(logs.podLogsDir, path) } : undefined,
+      configz: sec0?.configz, now: () => clock.now(),
+      wait: () => new Promise<void>((r) => { ctx.setTimeout(() => r(), LOG_FOLLOW_POLL_MS); }),
+    };
+    const secureRoutes = (req: SecureRequest): Answer | Promise<Answer> => {
+      const p = req.url.pathname;
+      if (p.startsWith('/containerLogs/')) return getOnly(req.method, () => containerLogs(authorized, p, req.url.searchParams, req.signal));
+      if (p === '/runningpods' || p === '/runningpods/') return getOnly(req.method, () => runningPods(authorized));
+      if (p === '/configz') return getOnly(req.method, () => configz(authorized));
+      return readOnly(req.method, req.url);
+    };
 
     const openSecure = async (sec: SecureServer, routes: (req: SecureRequest) => Answer | Promise<Answer>): Promise<Listener | undefined> => {
       // upstream fails to start without an API client for the webhooks; here the port stays closed

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -192,6 +192,7 @@ describe('server actor: the HTTPS port against the API server stand-in', () => {
   const secure = (over: Partial<SecureServer> = {}): SecureServer => ({
     address: '127.0.0.1', port: 0, certDir: join(dir, 'pki'), clientCaFile: api.caFile, tlsCipherSuites: [], anonymous: false,
     tokenWebhook: { cacheTtlMs: 120_000 }, authorization: { mode: 'Webhook', allowedTtlMs: 300_000, deniedTtlMs: 30_000 }, reviews: kube,
+    logs: { podLogsDir: dir, containerLogPath: async () => join(dir, 'app.log') }, configz: () => ({ port: 10250 }),
     ...over,
   });
   const deps = (over: Partial<SecureServer> = {}): ServerDeps => ({ nodeName: NODE, syncFrequencyMs: 60_000, secure: secure(over) });
@@ -200,9 +201,15 @@ describe('server actor: the HTTPS port against the API server stand-in', () => {
     const a = await startActor(server, deps());
     t.after(() => a.stop());
     assert.deepEqual(a.crashes, []);
-    a.bus.port('podManager').publish('desiredPods', new Map());
+    const pod = { metadata: { name: 'web', namespace: 'default', uid: 'u1' }, spec: { containers: [{ name: 'app', image: 'busybox' }] } };
+    a.bus.port('podManager').publish('desiredPods', new Map([['u1', { pod, source: 'api', static: false }]]));
+    a.bus.port('status').publish('podStatuses', new Map([['u1', { phase: 'Running', containerStatuses: [{
+      name: 'app', image: 'busybox', imageID: '', ready: true, restartCount: 0, containerID: 'containerd://c1', state: { running: { startedAt: 'x' } },
+    }] }]]));
+    a.bus.port('pleg').publish('runtimePods', new Map([['u1', { uid: 'u1', name: 'web', namespace: 'default', sandboxIds: ['s1'], containerIds: ['c1'] }]]));
+    writeFileSync(join(dir, 'app.log'), '2026-01-01T00:00:00Z stdout F hello\n');
     const { ports } = a.inspect() as { ports: { secure: number } };
-    const endpoints = ['/healthz', '/healthz/ping', '/healthz/syncloop', '/pods', '/metrics'];
+    const endpoints = ['/healthz', '/healthz/ping', '/healthz/syncloop', '/pods', '/metrics', '/runningpods/', '/configz', '/containerLogs/default/web/app'];
     const cases: [string, Creds, number][] = [
       ['no credentials', {}, 401], ['a certificate of another CA', untrusted, 401], ['a valid certificate without permission', deniedCert, 403],
       ['a token the SubjectAccessReview denies', { token: deniedToken }, 403], ['allowed', allowedCert, 200],
@@ -214,6 +221,11 @@ describe('server actor: the HTTPS port against the API server stand-in', () => {
         if (want === 401) assert.equal(r.body, 'Unauthorized');
       }
     }
+    assert.equal((await hget(ports.secure, '/containerLogs/default/web/app', allowedCert)).body, 'hello\n');
+    assert.deepEqual(JSON.parse((await hget(ports.secure, '/configz', allowedCert)).body), { kubeletconfig: { port: 10250 } });
+    const running = JSON.parse((await hget(ports.secure, '/runningpods/', allowedCert)).body);
+    assert.deepEqual(running.items, [{ metadata: { name: 'web', namespace: 'default', uid: 'u1' }, spec: { containers: [{ name: 'app', image: 'busybox' }] } }]);
+    assert.equal((await hget(ports.secure, '/containerLogs/default/nope/app', allowedCert)).body, 'pod "nope" does not exist\n');
     const denied = await hget(ports.secure, '/pods', deniedCert);
     assert.equal(denied.body, `Forbidden (user=${deniedUser}, verb=get, resource=nodes, subresource(s)=[pods proxy])\n`);
     const byToken = await hget(ports.secure, '/metrics', { token: deniedToken });
@@ -315,5 +327,12 @@ describe('server: HTTPS flags and config fields', () => {
     assert.deepEqual(c.ignored, []);
     assert.deepEqual(c.warnings.map((w) => w.message), ['unknown field "authentication.colour"', 'unknown field "authorization.webhook.size"']);
     assert.throws(() => kc('authorization: {mode: RBAC}\n'), /authorization\.mode.*supported values: "AlwaysAllow", "Webhook"/);
+    // /configz: the configuration in effect, durations as Go prints them
+    const { configzOf, goDuration } = await import('../../bin/config-file.ts');
+    assert.deepEqual([0, 500, 20_000, 60_000, 90_000, 3_600_000].map(goDuration), ['0s', '500ms', '20s', '1m0s', '1m30s', '1h0m0s']);
+    const z = configzOf(DEFAULT_FLAGS);
+    assert.equal(z.syncFrequency, '1m0s');
+    assert.equal(z.port, 10250);
+    assert.deepEqual(z.authorization, { mode: 'Webhook', webhook: { cacheAuthorizedTTL: '5m0s', cacheUnauthorizedTTL: '30s' } });
   });
 });

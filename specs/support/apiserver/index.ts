@@ -30,7 +30,10 @@
  * per-kind patch schemas), defaults.ts (defaulting, admission mutations, validation),
  * resources.ts (per-resource strategies), store.ts (MVCC store and registry rules), auth.ts
  * (authn, Node authorizer, NodeRestriction), server.ts (HTTP, watches), discovery.ts,
- * faults.ts (fault switches, request log), certs.ts (PKI), client.ts (raw HTTPS helpers for specs).
+ * faults.ts (fault switches, request log), certs.ts (PKI), client.ts (raw HTTPS helpers for specs),
+ * extension.ts (requests answered outside the store): review.ts (TokenReview, SubjectAccessReview
+ * with a policy a spec sets: `api.reviews.policy`) and proxy.ts (pods/log proxied to the kubelet
+ * with the apiserver's kubelet client certificate, CN kube-apiserver-kubelet-client).
  *
  * Not modelled (each would answer differently on a real cluster): server-side apply (415),
  * protobuf/CBOR, managedFields, the ServiceAccount admission plugin (pods get no token volume) and
@@ -57,6 +60,7 @@ import type { DeleteOptions, ListOptions, PatchType } from './store.ts';
 import { resolveResource } from './resources.ts';
 import { ApiServerCore } from './server.ts';
 import { Reviews } from './review.ts';
+import { kubeletProxy } from './proxy.ts';
 import type { JsonObject, Status } from './status.ts';
 
 export type { Status, JsonObject } from './status.ts';
@@ -208,8 +212,11 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   const requests = new RequestLog();
   let port = 0;
   const reviews = new Reviews();
+  // kube-apiserver's client certificate towards kubelets (kubeadm's apiserver-kubelet-client)
+  const kubeletClient = await pki.client('kube-apiserver-kubelet-client', ['system:masters']);
   const core = new ApiServerCore({
-    store, faults, log: requests, tokens, extensions: [reviews.extension(tokens)],
+    store, faults, log: requests, tokens,
+    extensions: [reviews.extension(tokens), kubeletProxy(store, resolveResource('pods'), resolveResource('nodes'), kubeletClient)],
     authorizeNodeWithSelectors: opts.authorizeNodeWithSelectors ?? true,
     bookmarkIntervalMs: opts.bookmarkIntervalMs ?? 60000,
     serverAddress: () => `127.0.0.1:${port}`,
