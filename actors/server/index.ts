@@ -19,7 +19,7 @@ import { listenHttp, listenHttps, openLogFile, readPem, servingPair, type Answer
 import { configz, containerLogs, runningPods, type AuthorizedDeps } from './authorized.ts';
 import { createAuthenticator, createAuthorizer, requestAttributes, type AuthorizationMode } from './auth.ts';
 import { healthzRoute, logCheck, ping, syncLoopHealth, type HealthCheck } from './health.ts';
-import { createKubeletMetrics, type KubeletMetrics } from './metrics.ts';
+import { createKubeletMetrics, startedBy, type KubeletMetrics } from './metrics.ts';
 import { podList } from './pods.ts';
 import { opensslCiphers, selfSignedCert, TLS_VERSIONS } from './tls.ts';
 
@@ -62,7 +62,7 @@ export interface ServerDeps {
   syncFrequencyMs: number;
 }
 
-const io = channels({ consumes: ['syncLoop', 'status', 'plegRelists'], reads: ['desiredPods', 'podStatuses', 'runtimePods'] });
+const io = channels({ consumes: ['syncLoop', 'status', 'plegRelists', 'probeRuns', 'runtimeReply'], reads: ['desiredPods', 'podStatuses', 'runtimePods'] });
 
 const text = (status: number, body: string): Answer => ({ status, contentType: 'text/plain; charset=utf-8', body });
 /** upstream wait.Until period of the healthz server. */
@@ -101,6 +101,15 @@ export const server: ActorSpec<ServerDeps, typeof io> = {
       ctx.run(loadMetrics());
     };
     ctx.on(bus.events('plegRelists'), (m) => observe((x) => x.observeRelist(m.durationMs / 1000, m.intervalMs === undefined ? undefined : m.intervalMs / 1000)));
+    ctx.on(bus.events('runtimeReply'), (m) => {
+      if (m.type !== 'runtime.podSynced') return;
+      const started = startedBy(m.result.actions, bus.current('desiredPods')?.get(m.uid)?.pod.spec as Parameters<typeof startedBy>[1]);
+      if (started.pods || started.containers.length) observe((x) => x.observeStarted(started.pods, started.containers));
+    });
+    const PROBE_TYPE = { liveness: 'Liveness', readiness: 'Readiness', startup: 'Startup' } as const;
+    ctx.on(bus.events('probeRuns'), (m) => observe((x) => x.observeProbe({
+      probe_type: PROBE_TYPE[m.probeType], result: m.result, container: m.containerName, pod: m.podName, namespace: m.namespace, pod_uid: m.podUid,
+    })));
     let known = false;
     ctx.on(bus.view('desiredPods'), (desired) => {
       for (const uid of desired.keys()) {
