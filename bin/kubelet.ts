@@ -17,7 +17,7 @@ import { syncLoop } from '../kernel/sync-loop.ts';
 import { createCriClient } from '../adapters/cri/client.ts';
 import type { KubeApi } from '../protocols/kube/api.ts';
 import { createKubeApi, KUBELET_VERSION, KUBERNETES_VERSION, type KubeClient } from '../adapters/kube/client.ts';
-import type { CriRuntime } from '../protocols/cri/types.ts';
+import type { CriRuntime, CriStreaming } from '../protocols/cri/types.ts';
 import { events } from '../actors/events/index.ts';
 import { containerGC } from '../actors/gc/index.ts';
 import { nodePodLogFs, type PodLogFs } from '../actors/gc/adapters.ts';
@@ -123,7 +123,7 @@ export function probeUserAgent(): string {
 }
 
 /** The HTTPS port's settings from the flags; the API client answers its reviews. */
-function secureServer(flags: KubeletFlags, kube: KubeApi | undefined, cri: CriRuntime): SecureServer {
+function secureServer(flags: KubeletFlags, kube: KubeApi | undefined, cri: CriRuntime, streaming: CriStreaming | undefined): SecureServer {
   return {
     address: flags.address, port: flags.port,
     certFile: flags.tlsCertFile, keyFile: flags.tlsPrivateKeyFile, certDir: flags.certDir ?? join(flags.rootDir, 'pki'),
@@ -137,6 +137,7 @@ function secureServer(flags: KubeletFlags, kube: KubeApi | undefined, cri: CriRu
     reviews: kube,
     logs: { podLogsDir: flags.podLogsDir, containerLogPath: async (id) => (await cri.containerStatus(id)).logPath },
     configz: () => configzOf(flags),
+    streaming,
   };
 }
 
@@ -149,7 +150,8 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     log.warn('invalid clusterDNS IP: skipped', { ip, flag: '--cluster-dns' });
     return false;
   });
-  const rawCri = opts.cri ?? createCriClient(flags.containerRuntimeEndpoint, { timeoutMs: flags.runtimeRequestTimeoutMs });
+  const criClient = opts.cri ? undefined : createCriClient(flags.containerRuntimeEndpoint, { timeoutMs: flags.runtimeRequestTimeoutMs });
+  const rawCri: CriRuntime = opts.cri ?? criClient!;
   // --record: every syncLoop input and every CRI call with its answer, as JSON lines. The file is
   // opened by start() once the debug socket is ours (a daemon refused because another one serves
   // the root dir must not write into that one's recording); what comes before waits in memory.
@@ -248,7 +250,8 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       syncFrequencyMs: flags.syncFrequencyMs,
       healthz: flags.healthzPort > 0 ? { address: flags.healthzBindAddress, port: flags.healthzPort } : undefined,
       readOnly: flags.readOnlyPort > 0 ? { address: flags.address, port: flags.readOnlyPort } : undefined,
-      secure: flags.enableServer ? secureServer(flags, kube, rawCri) : undefined,
+      // the server's CRI calls (log paths, exec URLs) stay out of a recording: they decide nothing
+      secure: flags.enableServer ? secureServer(flags, kube, rawCri, criClient) : undefined,
     })]),
   ];
   if (clusterMode && heartbeatApi) {

@@ -221,3 +221,28 @@ export async function openLogFile(root: string, path: string): Promise<import('.
     close: () => fh.close(),
   };
 }
+
+/**
+ * Replays an upgrade on the runtime's streaming server and pipes both ways until either side
+ * closes. `request` is the request head to send; `head` the bytes the client sent after it.
+ */
+export async function pipeUpgrade(target: URL, request: string, head: Buffer, client: Duplex): Promise<void> {
+  const { connect } = await import('node:net');
+  const port = Number(target.port || (target.protocol === 'https:' ? 443 : 80));
+  const upstream = target.protocol === 'https:'
+    ? (await import('node:tls')).connect({ host: target.hostname, port, rejectUnauthorized: false })
+    : connect({ host: target.hostname.replace(/^\[|\]$/g, ''), port });
+  await new Promise<void>((resolve, reject) => {
+    upstream.once(target.protocol === 'https:' ? 'secureConnect' : 'connect', () => resolve());
+    upstream.once('error', reject);
+  });
+  upstream.write(request);
+  if (head.length) upstream.write(head);
+  upstream.pipe(client);
+  client.pipe(upstream);
+  const end = () => { upstream.destroy(); client.destroy(); };
+  upstream.on('error', end);
+  client.on('error', end);
+  upstream.on('close', end);
+  client.on('close', end);
+}

@@ -14,8 +14,12 @@
  */
 import { channels, defaultPolicy, type ActorSpec } from '../../kernel/actor.ts';
 import { errText } from '../../kernel/log.ts';
+import type { CriStreaming } from '../../protocols/cri/types.ts';
 import type { ReviewApi } from '../../protocols/kube/api.ts';
-import { listenHttp, listenHttps, openLogFile, readPem, servingPair, type Answer, type Listener, type SecureRequest } from './adapters.ts';
+import {
+  listenHttp, listenHttps, openLogFile, pipeUpgrade, readPem, servingPair, type Answer, type Listener, type SecureRequest, type UpgradeHandler,
+} from './adapters.ts';
+import { execContainerId, parseExec, rawResponse, replayedRequest } from './streaming.ts';
 import { configz, containerLogs, runningPods, type AuthorizedDeps } from './authorized.ts';
 import { createAuthenticator, createAuthorizer, requestAttributes, type AuthorizationMode } from './auth.ts';
 import { healthzRoute, logCheck, ping, syncLoopHealth, type HealthCheck } from './health.ts';
@@ -49,6 +53,8 @@ export interface SecureServer extends Endpoint {
   logs?: { podLogsDir: string; containerLogPath(containerId: string): Promise<string> };
   /** /configz: the KubeletConfiguration in effect (v1beta1 JSON). */
   configz?: () => Record<string, unknown>;
+  /** /exec: the CRI's Exec (the runtime's streaming URL). */
+  streaming?: CriStreaming;
 }
 
 export interface ServerDeps {
@@ -186,7 +192,8 @@ export const server: ActorSpec<ServerDeps, typeof io> = {
         webhook: sec.tokenWebhook && sec.reviews ? { api: sec.reviews, cacheTtlMs: sec.tokenWebhook.cacheTtlMs } : undefined,
       });
       const authorize = createAuthorizer({ ...sec.authorization, api: sec.reviews, now });
-      const handler = async (req: SecureRequest): Promise<Answer> => {
+      /** undefined when the request may go on, else the answer refusing it. */
+      const check = async (req: SecureRequest): Promise<Answer | undefined> => {
         const who = await authenticate({ peer: req.peer, authorization: req.headers.authorization });
         if (!who.ok) {
           ctx.log.info('unauthorized request', { path: req.url.pathname, reason: who.reason }, 4);
@@ -198,12 +205,29 @@ export const server: ActorSpec<ServerDeps, typeof io> = {
           ctx.log.info('forbidden request', { path: req.url.pathname, user: who.user.name, status: z.status }, 2);
           return text(z.status, z.body);
         }
-        return routes(req);
+        return undefined;
+      };
+      const handler = async (req: SecureRequest): Promise<Answer> => (await check(req)) ?? routes(req);
+      const upgrade: UpgradeHandler = (req, raw, socket, head) => {
+        const refuse = (status: number, body: string) => { socket.end(rawResponse(status, body)); };
+        const run = async () => {
+          const denied = await check(req);
+          if (denied) return refuse(denied.status, typeof denied.body === 'string' ? denied.body : '');
+          if (!req.url.pathname.startsWith('/exec/')) return refuse(404, '404 page not found\n');
+          const t = parseExec(req.url.pathname, req.url.searchParams);
+          if (!t.ok) return refuse(t.status, t.body);
+          const id = execContainerId([...(bus.current('desiredPods')?.values() ?? [])].map((d) => d.pod), bus.current('podStatuses'), t.value);
+          if (!id.ok) return refuse(id.status, id.body);
+          if (!sec.streaming) return refuse(500, 'streaming is not available on this kubelet');
+          const url = new URL(await sec.streaming.exec({ containerId: id.value, ...t.value.request }));
+          await pipeUpgrade(url, replayedRequest(raw.method ?? 'GET', url, raw.rawHeaders), head, socket);
+        };
+        run().catch((e: unknown) => refuse(500, errText(e)));
       };
       return listenHttps('kubelet', sec.address, sec.port, {
         cert: pair.cert, key: pair.key, clientCa,
         minVersion: TLS_VERSIONS[sec.tlsMinVersion ?? 'VersionTLS12'] ?? 'TLSv1.2', ciphers: opensslCiphers(sec.tlsCipherSuites),
-      }, handler);
+      }, handler, upgrade);
     };
 
     const listeners: Listener[] = [];

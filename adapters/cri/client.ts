@@ -25,6 +25,7 @@ import type {
   ContainerMetadata,
   ContainerStatus,
   CriRuntime,
+  CriStreaming,
   ExecSyncResponse,
   FilesystemUsage,
   Image,
@@ -260,7 +261,7 @@ function filesystemUsage(r: Raw): FilesystemUsage {
  * A CRI client for `endpoint` (e.g. `unix:///run/containerd/containerd.sock` or a bare socket
  * path). Creating it does not connect; the first call does.
  */
-export function createCriClient(endpoint: string, opts: CriClientOptions = {}): CriRuntime {
+export function createCriClient(endpoint: string, opts: CriClientOptions = {}): CriRuntime & CriStreaming {
   const target = criTarget(endpoint);
   const defaultTimeoutMs = opts.timeoutMs ?? DEFAULT_CRI_TIMEOUT_MS;
   const { runtime: RuntimeCtor, image: ImageCtor } = services();
@@ -394,6 +395,13 @@ export function createCriClient(endpoint: string, opts: CriClientOptions = {}): 
       const r = await rt('ExecSync', { containerId, cmd, timeout }, o, timeout * 1000);
       const res: ExecSyncResponse = { stdout: buf(r?.stdout), stderr: buf(r?.stderr), exitCode: num(r?.exitCode) };
       return res;
+    },
+
+    async exec(req, o) {
+      const r = await rt('Exec', { ...req }, o);
+      const url = typeof r?.url === 'string' ? r.url : '';
+      if (!url) throw new CriError('Unknown', grpc.status.UNKNOWN, 'Exec', `runtime returned no streaming URL for container ${req.containerId}`);
+      return url;
     },
 
     async listImages(filter?: { image?: ImageSpec }, o?: CallOptions) {

@@ -18,6 +18,7 @@ import {
   bearerToken, createAuthenticator, createAuthorizer, forbiddenBody, requestAttributes, TtlCache, type UserInfo,
 } from '../../actors/server/auth.ts';
 import { server, type SecureServer, type ServerDeps } from '../../actors/server/index.ts';
+import { parseExec, replayedRequest } from '../../actors/server/streaming.ts';
 import { startActor } from '../../kernel/testing.ts';
 import { RealClock, VirtualClock } from '../../kernel/clock.ts';
 import type { SubjectAccessReviewSpec } from '../../protocols/kube/api.ts';
@@ -143,13 +144,18 @@ describe('server auth: upstream attributes and answers (pure)', () => {
 
 interface Creds { cert?: string; key?: string; token?: string }
 
-function hget(port: number, path: string, creds: Creds = {}, opts: { method?: string; ca?: string; servername?: string; maxVersion?: 'TLSv1.2' } = {}): Promise<{ status: number; body: string }> {
+function hget(
+  port: number, path: string, creds: Creds = {}, opts: { method?: string; ca?: string; servername?: string; maxVersion?: 'TLSv1.2'; upgrade?: boolean } = {},
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request({
       host: '127.0.0.1', port, path, method: opts.method ?? 'GET',
       cert: creds.cert, key: creds.key, ca: opts.ca, rejectUnauthorized: opts.ca !== undefined, servername: opts.servername,
       maxVersion: opts.maxVersion, agent: false,
-      headers: creds.token ? { Authorization: `Bearer ${creds.token}` } : {},
+      headers: {
+        ...(creds.token ? { Authorization: `Bearer ${creds.token}` } : {}),
+        ...(opts.upgrade ? { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version': '13' } : {}),
+      },
     }, (res) => {
       let body = '';
       res.setEncoding('utf8');
@@ -226,6 +232,11 @@ describe('server actor: the HTTPS port against the API server stand-in', () => {
     const running = JSON.parse((await hget(ports.secure, '/runningpods/', allowedCert)).body);
     assert.deepEqual(running.items, [{ metadata: { name: 'web', namespace: 'default', uid: 'u1' }, spec: { containers: [{ name: 'app', image: 'busybox' }] } }]);
     assert.equal((await hget(ports.secure, '/containerLogs/default/nope/app', allowedCert)).body, 'pod "nope" does not exist\n');
+    // an exec upgrade is authenticated and authorized like any request: 401, 403, then the runtime is asked
+    const up = (creds: Creds) => hget(ports.secure, '/exec/default/web/app?command=ls&output=1', creds, { upgrade: true });
+    assert.deepEqual(await up({}), { status: 401, body: 'Unauthorized' });
+    assert.deepEqual(await up(deniedCert), { status: 403, body: `Forbidden (user=${deniedUser}, verb=get, resource=nodes, subresource(s)=[proxy])\n` });
+    assert.deepEqual(await up(allowedCert), { status: 500, body: 'streaming is not available on this kubelet' });
     const denied = await hget(ports.secure, '/pods', deniedCert);
     assert.equal(denied.body, `Forbidden (user=${deniedUser}, verb=get, resource=nodes, subresource(s)=[pods proxy])\n`);
     const byToken = await hget(ports.secure, '/metrics', { token: deniedToken });
@@ -285,6 +296,23 @@ describe('server actor: the HTTPS port against the API server stand-in', () => {
     const b = await startActor(server, deps({ clientCaFile: join(dir, 'nope.crt') }));
     t.after(() => b.stop());
     assert.match(String(b.crashes[0]), /client CA file .*nope\.crt: no such file/);
+  });
+});
+
+describe('server: /exec (pure)', () => {
+  it('the path and upstream\'s input/output/error/tty options; the request replayed without the client\'s credentials', () => {
+    assert.deepEqual(parseExec('/exec/default/web/app', new URLSearchParams('command=sh&command=-c&command=exit 3&input=1&output=1&error=1')), {
+      ok: true, value: { namespace: 'default', pod: 'web', container: 'app', request: { cmd: ['sh', '-c', 'exit 3'], stdin: true, stdout: true, stderr: true, tty: false } },
+    });
+    assert.deepEqual(parseExec('/exec/default/web/u1/app', new URLSearchParams('command=sh&output=1&error=1&tty=1')), {
+      ok: true, value: { namespace: 'default', pod: 'web', uid: 'u1', container: 'app', request: { cmd: ['sh'], stdin: false, stdout: true, stderr: false, tty: true } },
+    });
+    assert.deepEqual(parseExec('/exec/default/web/app', new URLSearchParams('output=1')), { ok: false, status: 400, body: 'you must specify at least 1 command' });
+    assert.deepEqual(parseExec('/exec/default/web/app', new URLSearchParams('command=ls')), { ok: false, status: 400, body: 'you must specify at least 1 of stdin, stdout, stderr' });
+    assert.equal(
+      replayedRequest('GET', new URL('http://127.0.0.1:3456/exec/tok'), ['Host', 'kubelet:10250', 'Authorization', 'Bearer x', 'Upgrade', 'websocket', 'Sec-WebSocket-Protocol', 'v5.channel.k8s.io']),
+      'GET /exec/tok HTTP/1.1\r\nHost: 127.0.0.1:3456\r\nUpgrade: websocket\r\nSec-WebSocket-Protocol: v5.channel.k8s.io\r\n\r\n',
+    );
   });
 });
 

@@ -32,8 +32,9 @@
  * (authn, Node authorizer, NodeRestriction), server.ts (HTTP, watches), discovery.ts,
  * faults.ts (fault switches, request log), certs.ts (PKI), client.ts (raw HTTPS helpers for specs),
  * extension.ts (requests answered outside the store): review.ts (TokenReview, SubjectAccessReview
- * with a policy a spec sets: `api.reviews.policy`) and proxy.ts (pods/log proxied to the kubelet
- * with the apiserver's kubelet client certificate, CN kube-apiserver-kubelet-client).
+ * with a policy a spec sets: `api.reviews.policy`) and proxy.ts (pods/log, and pods/exec upgrades,
+ * proxied to the kubelet with the apiserver's kubelet client certificate, CN
+ * kube-apiserver-kubelet-client).
  *
  * Not modelled (each would answer differently on a real cluster): server-side apply (415),
  * protobuf/CBOR, managedFields, the ServiceAccount admission plugin (pods get no token volume) and
@@ -60,7 +61,8 @@ import type { DeleteOptions, ListOptions, PatchType } from './store.ts';
 import { resolveResource } from './resources.ts';
 import { ApiServerCore } from './server.ts';
 import { Reviews } from './review.ts';
-import { kubeletProxy } from './proxy.ts';
+import { kubeletProxy, kubeletUpgrade } from './proxy.ts';
+import { authenticate, authorize, parseRequestInfo } from './auth.ts';
 import type { JsonObject, Status } from './status.ts';
 
 export type { Status, JsonObject } from './status.ts';
@@ -247,6 +249,18 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     });
   });
   server.on('tlsClientError', () => {});
+  // pods/exec upgrades: authenticated and authorized as any request, then proxied to the kubelet
+  server.on('upgrade', kubeletUpgrade(store, resolveResource('pods'), resolveResource('nodes'), kubeletClient, (req) => {
+    const url = new URL(req.url ?? '/', 'https://apiserver.invalid');
+    const info = parseRequestInfo((req.method ?? 'GET').toUpperCase(), url.pathname, url.searchParams);
+    // kube-apiserver authorizes an exec as create on pods/exec, whatever the method (pod/rest/authorize.go)
+    info.verb = 'create';
+    const id = authenticate(req, tokens);
+    if (!id) return { status: 401, message: 'Unauthorized' };
+    const d = authorize(id, info, [], { pods: () => store.list(resolveResource('pods'), {}).items }, { authorizeNodeWithSelectors: opts.authorizeNodeWithSelectors ?? true });
+    if (!d.allowed) return { status: 403, message: `pods "${info.name}" is forbidden: User "${id.name}" cannot create resource "pods/exec"` };
+    return { info, query: url.searchParams };
+  }));
 
   let listening = false;
   let stopped = false;

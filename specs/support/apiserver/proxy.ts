@@ -84,3 +84,60 @@ export function kubeletProxy(store: Store, pods: ResourceType, nodes: ResourceTy
     return true;
   };
 }
+
+/**
+ * `pods/exec` upgrades (WebSocket or SPDY), proxied as kube-apiserver's upgrade-aware proxy does:
+ * the client is authenticated and authorized as for any request, the request replayed on the
+ * kubelet's `/exec/<ns>/<pod>/<container>?command=...&input=1&output=1&error=1&tty=1` with the
+ * kubelet client certificate, then both directions piped byte for byte.
+ */
+export function kubeletUpgrade(
+  store: Store, pods: ResourceType, nodes: ResourceType, client: KubeletClient,
+  check: (req: IncomingMessage) => { info: import('./auth.ts').RequestInfo; query: URLSearchParams } | { status: number; message: string },
+): (req: IncomingMessage, socket: import('node:stream').Duplex, head: Buffer) => void {
+  return (req, socket, head) => {
+    const refuse = (status: number, message: string) => {
+      const body = JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, code: status });
+      socket.end(`HTTP/1.1 ${status} Error\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    };
+    try {
+      const c = check(req);
+      if ('status' in c) return refuse(c.status, c.message);
+      const { info, query } = c;
+      if (info.resource !== 'pods' || info.subresource !== 'exec') return refuse(404, 'the server could not find the requested resource');
+      const pod = store.tryGet(pods, info.namespace, info.name);
+      if (!pod) return refuse(404, `pods "${info.name}" not found`);
+      const spec = (pod.spec ?? {}) as JsonObject;
+      const names = ((spec.containers ?? []) as JsonObject[]).map((x) => String(x.name));
+      const container = query.get('container') || (names.length === 1 ? names[0]! : '');
+      if (!container) return refuse(400, `a container name must be specified for pod ${info.name}, choose one of: [${names.join(' ')}]`);
+      const { host, port } = kubeletLocation(store, nodes, String(spec.nodeName ?? ''));
+      const params = new URLSearchParams();
+      for (const cmd of query.getAll('command')) params.append('command', cmd);
+      for (const [from, to] of [['stdin', 'input'], ['stdout', 'output'], ['stderr', 'error'], ['tty', 'tty']] as const) {
+        if (query.get(from) === 'true' || query.get(from) === '1') params.set(to, '1');
+      }
+      const path = `/exec/${encodeURIComponent(info.namespace)}/${encodeURIComponent(info.name)}/${encodeURIComponent(container)}?${params}`;
+      let head0 = `${req.method} ${path} HTTP/1.1\r\nHost: ${host}:${port}\r\n`;
+      for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+        if (/^(host|authorization)$/i.test(req.rawHeaders[i]!)) continue;
+        head0 += `${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}\r\n`;
+      }
+      void import('node:tls').then(({ connect }) => {
+        const up = connect({ host, port, cert: client.cert, key: client.key, rejectUnauthorized: false }, () => {
+          up.write(`${head0}\r\n`);
+          if (head.length) up.write(head);
+          up.pipe(socket);
+          socket.pipe(up);
+        });
+        const end = () => { up.destroy(); socket.destroy(); };
+        up.on('error', end);
+        socket.on('error', end);
+        up.on('close', end);
+        socket.on('close', end);
+      });
+    } catch (e) {
+      refuse(500, e instanceof Error ? e.message : String(e));
+    }
+  };
+}

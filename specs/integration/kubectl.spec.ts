@@ -2,10 +2,12 @@
 // port (client certificates against the stand-in's CA, SubjectAccessReview through the stand-in);
 // the stand-in proxies pods/log to it with its kubelet client certificate, as kube-apiserver does;
 // the real kubectl (/usr/bin/kubectl) reads the logs: the whole log, --tail, --timestamps,
-// --limit-bytes, -f (lines arriving while it follows), --previous after a restart, and the errors.
+// --limit-bytes, -f (lines arriving while it follows), --previous after a restart, and the errors;
+// and execs: the exit code propagated, stdin with -i (the kubelet proxies the upgrade to the CRI's
+// streaming URL, whichever protocol kubectl and containerd agree on).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,12 +27,19 @@ let api: ApiServer;
 let daemon: Daemon;
 
 
-/** kubectl as the admin, asynchronously: the stand-in answers it from this process. */
+/** kubectl as the admin, asynchronously (the stand-in answers it from this process), with `input` on its stdin. */
 function kubectl(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return kubectlWith(undefined, ...args);
+}
+function kubectlWith(input: string | undefined, ...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile('kubectl', ['--kubeconfig', api.adminKubeconfig, '-n', NS, ...args], { encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ status: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-    });
+    const p = spawn('kubectl', ['--kubeconfig', api.adminKubeconfig, '-n', NS, ...args], { stdio: ['pipe', 'pipe', 'pipe'], timeout: 60_000 });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.setEncoding('utf8').on('data', (c: string) => { stdout += c; });
+    p.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
+    p.on('close', (code) => resolve({ status: code, stdout, stderr }));
+    p.stdin.end(input);
   });
 }
 
@@ -45,7 +54,7 @@ const podStatus = (name: string) => (api.store.get('pods', NS, name)?.status ?? 
 };
 
 before(async () => {
-  work = await mkdtemp(join(tmpdir(), 'kts-kubectl-logs-'));
+  work = await mkdtemp(join(tmpdir(), 'kts-kubectl-'));
   await mkdir(join(work, 'manifests'));
   containerd = await startContainerd();
   cri = createCriClient(containerd.endpoint, { timeoutMs: 30_000 });
@@ -126,5 +135,20 @@ describe('kubectl logs through the API server stand-in (real containerd)', () =>
     const missing = await kubectl('logs', 'ticker', '-c', 'nope');
     assert.notEqual(missing.status, 0);
     assert.match(missing.stderr, /container nope is not valid for pod ticker|container "nope" not found in pod "ticker"/);
+  });
+});
+
+describe('kubectl exec through the API server stand-in (real containerd)', () => {
+  it('propagates the exit code; -i passes stdin; output arrives', async () => {
+    await eventually(() => podStatus('ticker').containerStatuses?.[0]?.state?.running !== undefined, 60_000, 'ticker running');
+    const echo = await kubectl('exec', 'ticker', '--', 'sh', '-c', 'echo out; echo err >&2');
+    assert.equal(echo.status, 0, echo.stderr);
+    assert.equal(echo.stdout, 'out\n');
+    assert.match(echo.stderr, /err/);
+    const exit3 = await kubectl('exec', 'ticker', '--', 'sh', '-c', 'exit 3');
+    assert.equal(exit3.status, 3, `${exit3.stdout}${exit3.stderr}`);
+    const cat = await kubectlWith('hello from stdin\n', 'exec', '-i', 'ticker', '--', 'cat');
+    assert.equal(cat.status, 0, cat.stderr);
+    assert.equal(cat.stdout, 'hello from stdin\n');
   });
 });
