@@ -19,7 +19,7 @@ import type { ReviewApi } from '../../protocols/kube/api.ts';
 import {
   listenHttp, listenHttps, openLogFile, pipeUpgrade, readPem, servingPair, type Answer, type Listener, type SecureRequest, type UpgradeHandler,
 } from './adapters.ts';
-import { execContainerId, parseExec, rawResponse, replayedRequest } from './streaming.ts';
+import { execContainerId, parseExec, portForwardSandbox, rawResponse, replayedRequest } from './streaming.ts';
 import { configz, containerLogs, runningPods, type AuthorizedDeps } from './authorized.ts';
 import { createAuthenticator, createAuthorizer, requestAttributes, type AuthorizationMode } from './auth.ts';
 import { healthzRoute, logCheck, ping, syncLoopHealth, type HealthCheck } from './health.ts';
@@ -213,13 +213,29 @@ export const server: ActorSpec<ServerDeps, typeof io> = {
         const run = async () => {
           const denied = await check(req);
           if (denied) return refuse(denied.status, typeof denied.body === 'string' ? denied.body : '');
-          if (!req.url.pathname.startsWith('/exec/')) return refuse(404, '404 page not found\n');
-          const t = parseExec(req.url.pathname, req.url.searchParams);
-          if (!t.ok) return refuse(t.status, t.body);
-          const id = execContainerId([...(bus.current('desiredPods')?.values() ?? [])].map((d) => d.pod), bus.current('podStatuses'), t.value);
-          if (!id.ok) return refuse(id.status, id.body);
-          if (!sec.streaming) return refuse(500, 'streaming is not available on this kubelet');
-          const url = new URL(await sec.streaming.exec({ containerId: id.value, ...t.value.request }));
+          const p = req.url.pathname;
+          const pods = [...(bus.current('desiredPods')?.values() ?? [])].map((d) => d.pod);
+          const cri = sec.streaming;
+          let target: string;
+          if (p.startsWith('/exec/') || p.startsWith('/attach/')) {
+            const attach = p.startsWith('/attach/');
+            const t = parseExec(p, req.url.searchParams, attach);
+            if (!t.ok) return refuse(t.status, t.body);
+            const id = execContainerId(pods, bus.current('podStatuses'), t.value);
+            if (!id.ok) return refuse(id.status, id.body);
+            if (!cri) return refuse(500, 'streaming is not available on this kubelet');
+            const { cmd, ...io } = t.value.request;
+            target = attach ? await cri.attach({ containerId: id.value, ...io }) : await cri.exec({ containerId: id.value, cmd, ...io });
+          } else if (p.startsWith('/portForward/')) {
+            const sb = portForwardSandbox(p, pods, (uid) => bus.current('runtimePods')?.get(uid)?.sandboxIds);
+            if (!sb.ok) return refuse(sb.status, sb.body);
+            if (!cri) return refuse(500, 'streaming is not available on this kubelet');
+            const ports = req.url.searchParams.getAll('port').map(Number).filter((n) => Number.isInteger(n) && n > 0);
+            target = await cri.portForward(sb.value, ports);
+          } else {
+            return refuse(404, '404 page not found\n');
+          }
+          const url = new URL(target);
           await pipeUpgrade(url, replayedRequest(raw.method ?? 'GET', url, raw.rawHeaders), head, socket);
         };
         run().catch((e: unknown) => refuse(500, errText(e)));

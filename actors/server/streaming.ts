@@ -19,15 +19,18 @@ export interface ExecTarget {
   request: Omit<ExecRequest, 'containerId'>;
 }
 
-/** The path and query of an exec request (upstream's remotecommand options: input/output/error/tty = "1"). */
-export function parseExec(path: string, q: URLSearchParams): Parsed<ExecTarget> {
-  const parts = path.slice('/exec/'.length).split('/').map(decodeURIComponent);
+/**
+ * The path and query of an exec (or, with `attach`, an attach) request: upstream's remotecommand
+ * options, input/output/error/tty = "1".
+ */
+export function parseExec(path: string, q: URLSearchParams, attach = false): Parsed<ExecTarget> {
+  const parts = path.slice(attach ? '/attach/'.length : '/exec/'.length).split('/').map(decodeURIComponent);
   if (parts.length !== 3 && parts.length !== 4) return { ok: false, status: 404, body: '404 page not found\n' };
   const [namespace, pod] = parts as [string, string];
   const container = parts[parts.length - 1]!;
   const uid = parts.length === 4 ? parts[2] : undefined;
   const cmd = q.getAll('command');
-  if (cmd.length === 0) return { ok: false, status: 400, body: 'you must specify at least 1 command' };
+  if (cmd.length === 0 && !attach) return { ok: false, status: 400, body: 'you must specify at least 1 command' };
   const on = (k: string) => q.get(k) === '1' || q.get(k) === 'true';
   const request = { cmd, stdin: on('input'), stdout: on('output'), stderr: on('error'), tty: on('tty') };
   if (!request.stdin && !request.stdout && !request.stderr) return { ok: false, status: 400, body: 'you must specify at least 1 of stdin, stdout, stderr' };
@@ -44,6 +47,18 @@ export function execContainerId(pods: Iterable<Pod>, statuses: PodStatuses | und
   const cs = [...(st?.initContainerStatuses ?? []), ...(st?.containerStatuses ?? []), ...(st?.ephemeralContainerStatuses ?? [])].find((c) => c.name === t.container);
   if (!cs?.containerID || !cs.state?.running) return { ok: false, status: 400, body: `container not found ("${t.container}")` };
   return { ok: true, value: cs.containerID.replace(/^[a-z]+:\/\//, '') };
+}
+
+/** `/portForward/{namespace}/{pod}[/{uid}]`: the pod's newest sandbox (404 when it has none). */
+export function portForwardSandbox(path: string, pods: Iterable<Pod>, runtimeSandboxes: (uid: string) => readonly string[] | undefined): Parsed<string> {
+  const parts = path.slice('/portForward/'.length).split('/').map(decodeURIComponent);
+  if (parts.length !== 2 && parts.length !== 3) return { ok: false, status: 404, body: '404 page not found\n' };
+  const [namespace, name, uid] = parts;
+  const pod = [...pods].find((p) => p.metadata?.namespace === namespace && p.metadata?.name === name && (!uid || p.metadata?.uid === uid));
+  if (!pod) return { ok: false, status: 404, body: 'pod does not exist' };
+  const sandboxes = runtimeSandboxes(pod.metadata?.uid ?? '') ?? [];
+  const last = sandboxes[sandboxes.length - 1];
+  return last ? { ok: true, value: last } : { ok: false, status: 404, body: `pod "${name}" has no sandbox` };
 }
 
 /** An HTTP/1.1 response written on a socket that was asked to upgrade (then closed). */

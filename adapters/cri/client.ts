@@ -261,6 +261,13 @@ function filesystemUsage(r: Raw): FilesystemUsage {
  * A CRI client for `endpoint` (e.g. `unix:///run/containerd/containerd.sock` or a bare socket
  * path). Creating it does not connect; the first call does.
  */
+/** The `url` of a streaming call's answer; none is an error naming the call and the object. */
+function streamingUrl(call: string, r: { url?: unknown } | null | undefined, of: string): string {
+  const url = typeof r?.url === 'string' ? r.url : '';
+  if (!url) throw new CriError('Unknown', grpc.status.UNKNOWN, call, `runtime returned no streaming URL for ${of}`);
+  return url;
+}
+
 export function createCriClient(endpoint: string, opts: CriClientOptions = {}): CriRuntime & CriStreaming {
   const target = criTarget(endpoint);
   const defaultTimeoutMs = opts.timeoutMs ?? DEFAULT_CRI_TIMEOUT_MS;
@@ -398,10 +405,13 @@ export function createCriClient(endpoint: string, opts: CriClientOptions = {}): 
     },
 
     async exec(req, o) {
-      const r = await rt('Exec', { ...req }, o);
-      const url = typeof r?.url === 'string' ? r.url : '';
-      if (!url) throw new CriError('Unknown', grpc.status.UNKNOWN, 'Exec', `runtime returned no streaming URL for container ${req.containerId}`);
-      return url;
+      return streamingUrl('Exec', await rt('Exec', { ...req }, o), req.containerId);
+    },
+    async attach(req, o) {
+      return streamingUrl('Attach', await rt('Attach', { ...req }, o), req.containerId);
+    },
+    async portForward(podSandboxId, port, o) {
+      return streamingUrl('PortForward', await rt('PortForward', { podSandboxId, port }, o), podSandboxId);
     },
 
     async listImages(filter?: { image?: ImageSpec }, o?: CallOptions) {

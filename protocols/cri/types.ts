@@ -299,6 +299,8 @@ export interface ExecRequest {
 /** The CRI's streaming calls (only the real client has them: specs' fakes do not stream). */
 export interface CriStreaming {
   exec(req: ExecRequest, opts?: CallOptions): Promise<string>;
+  attach(req: Omit<ExecRequest, 'cmd'>, opts?: CallOptions): Promise<string>;
+  portForward(podSandboxId: string, ports: number[], opts?: CallOptions): Promise<string>;
 }
 
 export interface CriRuntime extends RuntimeService, ImageService {

@@ -1,10 +1,11 @@
-// Tier 4: `kubectl logs` end to end. The real daemon on a private real containerd serves its HTTPS
-// port (client certificates against the stand-in's CA, SubjectAccessReview through the stand-in);
-// the stand-in proxies pods/log to it with its kubelet client certificate, as kube-apiserver does;
-// the real kubectl (/usr/bin/kubectl) reads the logs: the whole log, --tail, --timestamps,
-// --limit-bytes, -f (lines arriving while it follows), --previous after a restart, and the errors;
-// and execs: the exit code propagated, stdin with -i (the kubelet proxies the upgrade to the CRI's
-// streaming URL, whichever protocol kubectl and containerd agree on).
+// Tier 4: the real kubectl (/usr/bin/kubectl) end to end. The real daemon on a private real
+// containerd serves its HTTPS port (client certificates against the stand-in's CA,
+// SubjectAccessReview through the stand-in); the stand-in proxies pods/log, exec, attach and
+// portforward to it with its kubelet client certificate, as kube-apiserver does. Logs: the whole
+// log, --tail, --timestamps, --limit-bytes, -f (lines arriving while it follows), --previous after
+// a restart, and the errors. Exec: the exit code propagated, stdin with -i. Attach, and
+// port-forward to a busybox httpd (the kubelet proxies each upgrade to the CRI's streaming URL,
+// whichever protocol kubectl and containerd agree on).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -150,5 +151,49 @@ describe('kubectl exec through the API server stand-in (real containerd)', () =>
     const cat = await kubectlWith('hello from stdin\n', 'exec', '-i', 'ticker', '--', 'cat');
     assert.equal(cat.status, 0, cat.stderr);
     assert.equal(cat.stdout, 'hello from stdin\n');
+  });
+});
+
+describe('kubectl attach and port-forward through the API server stand-in (real containerd)', () => {
+  const follow = async (args: string[], until: (out: string) => boolean, what: string): Promise<string> => {
+    const p = spawn('kubectl', ['--kubeconfig', api.adminKubeconfig, '-n', NS, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.setEncoding('utf8').on('data', (c: string) => { out += c; });
+    p.stderr.setEncoding('utf8').on('data', (c: string) => { out += c; });
+    try {
+      await eventually(() => until(out), 30_000, `${what}: ${out}`);
+      return out;
+    } finally {
+      p.kill();
+    }
+  };
+
+  it('attach streams the running container\'s output', async () => {
+    await eventually(() => podStatus('ticker').containerStatuses?.[0]?.state?.running !== undefined, 60_000, 'ticker running');
+    await follow(['attach', 'ticker'], (out) => /tick \d+\n/.test(out), 'a tick while attached');
+  });
+
+  it('port-forward reaches a busybox httpd in the pod', async () => {
+    createPod('httpd', 'mkdir -p /w && echo hi-from-httpd > /w/index.html && exec httpd -f -p 8080 -h /w');
+    await eventually(() => podStatus('httpd').containerStatuses?.[0]?.state?.running !== undefined, 60_000, 'httpd running');
+    const local = await freePort();
+    const p = spawn('kubectl', ['--kubeconfig', api.adminKubeconfig, '-n', NS, 'port-forward', 'pod/httpd', `${local}:8080`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.setEncoding('utf8').on('data', (c: string) => { out += c; });
+    p.stderr.setEncoding('utf8').on('data', (c: string) => { out += c; });
+    try {
+      await eventually(() => out.includes('Forwarding from'), 30_000, `kubectl port-forward listening: ${out}`);
+      const body = await eventually(async () => {
+        try {
+          const r = await fetch(`http://127.0.0.1:${local}/`);
+          return r.ok ? await r.text() : undefined;
+        } catch {
+          return undefined;
+        }
+      }, 30_000, `the page through port-forward: ${out}`);
+      assert.equal(body, 'hi-from-httpd\n');
+    } finally {
+      p.kill();
+    }
   });
 });

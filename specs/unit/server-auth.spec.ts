@@ -18,7 +18,8 @@ import {
   bearerToken, createAuthenticator, createAuthorizer, forbiddenBody, requestAttributes, TtlCache, type UserInfo,
 } from '../../actors/server/auth.ts';
 import { server, type SecureServer, type ServerDeps } from '../../actors/server/index.ts';
-import { parseExec, replayedRequest } from '../../actors/server/streaming.ts';
+import { parseExec, portForwardSandbox, replayedRequest } from '../../actors/server/streaming.ts';
+import type { Pod } from '../../protocols/kube/pod.ts';
 import { startActor } from '../../kernel/testing.ts';
 import { RealClock, VirtualClock } from '../../kernel/clock.ts';
 import type { SubjectAccessReviewSpec } from '../../protocols/kube/api.ts';
@@ -308,6 +309,14 @@ describe('server: /exec (pure)', () => {
       ok: true, value: { namespace: 'default', pod: 'web', uid: 'u1', container: 'app', request: { cmd: ['sh'], stdin: false, stdout: true, stderr: false, tty: true } },
     });
     assert.deepEqual(parseExec('/exec/default/web/app', new URLSearchParams('output=1')), { ok: false, status: 400, body: 'you must specify at least 1 command' });
+    // attach takes no command
+    assert.deepEqual(parseExec('/attach/default/web/app', new URLSearchParams('output=1'), true), {
+      ok: true, value: { namespace: 'default', pod: 'web', container: 'app', request: { cmd: [], stdin: false, stdout: true, stderr: false, tty: false } },
+    });
+    const web = { metadata: { name: 'web', namespace: 'default', uid: 'u1' } } as Pod;
+    assert.deepEqual(portForwardSandbox('/portForward/default/web', [web], () => ['s0', 's1']), { ok: true, value: 's1' });
+    assert.deepEqual(portForwardSandbox('/portForward/default/web/u2', [web], () => ['s1']), { ok: false, status: 404, body: 'pod does not exist' });
+    assert.deepEqual(portForwardSandbox('/portForward/default/web', [web], () => []), { ok: false, status: 404, body: 'pod "web" has no sandbox' });
     assert.deepEqual(parseExec('/exec/default/web/app', new URLSearchParams('command=ls')), { ok: false, status: 400, body: 'you must specify at least 1 of stdin, stdout, stderr' });
     assert.equal(
       replayedRequest('GET', new URL('http://127.0.0.1:3456/exec/tok'), ['Host', 'kubelet:10250', 'Authorization', 'Bearer x', 'Upgrade', 'websocket', 'Sec-WebSocket-Protocol', 'v5.channel.k8s.io']),

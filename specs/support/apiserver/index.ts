@@ -253,12 +253,12 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   server.on('upgrade', kubeletUpgrade(store, resolveResource('pods'), resolveResource('nodes'), kubeletClient, (req) => {
     const url = new URL(req.url ?? '/', 'https://apiserver.invalid');
     const info = parseRequestInfo((req.method ?? 'GET').toUpperCase(), url.pathname, url.searchParams);
-    // kube-apiserver authorizes an exec as create on pods/exec, whatever the method (pod/rest/authorize.go)
+    // kube-apiserver authorizes these as create on the subresource, whatever the method (pod/rest/authorize.go)
     info.verb = 'create';
     const id = authenticate(req, tokens);
     if (!id) return { status: 401, message: 'Unauthorized' };
     const d = authorize(id, info, [], { pods: () => store.list(resolveResource('pods'), {}).items }, { authorizeNodeWithSelectors: opts.authorizeNodeWithSelectors ?? true });
-    if (!d.allowed) return { status: 403, message: `pods "${info.name}" is forbidden: User "${id.name}" cannot create resource "pods/exec"` };
+    if (!d.allowed) return { status: 403, message: `pods "${info.name}" is forbidden: User "${id.name}" cannot create resource "pods/${info.subresource}"` };
     return { info, query: url.searchParams };
   }));
 

@@ -86,9 +86,10 @@ export function kubeletProxy(store: Store, pods: ResourceType, nodes: ResourceTy
 }
 
 /**
- * `pods/exec` upgrades (WebSocket or SPDY), proxied as kube-apiserver's upgrade-aware proxy does:
+ * `pods/exec`, `pods/attach` and `pods/portforward` upgrades (WebSocket or SPDY), proxied as kube-apiserver's upgrade-aware proxy does:
  * the client is authenticated and authorized as for any request, the request replayed on the
- * kubelet's `/exec/<ns>/<pod>/<container>?command=...&input=1&output=1&error=1&tty=1` with the
+ * kubelet's `/exec|attach/<ns>/<pod>/<container>?command=...&input=1&output=1&error=1&tty=1` or
+ * `/portForward/<ns>/<pod>?port=...` with the
  * kubelet client certificate, then both directions piped byte for byte.
  */
 export function kubeletUpgrade(
@@ -104,20 +105,23 @@ export function kubeletUpgrade(
       const c = check(req);
       if ('status' in c) return refuse(c.status, c.message);
       const { info, query } = c;
-      if (info.resource !== 'pods' || info.subresource !== 'exec') return refuse(404, 'the server could not find the requested resource');
+      const sub = info.subresource;
+      if (info.resource !== 'pods' || !['exec', 'attach', 'portforward'].includes(sub)) return refuse(404, 'the server could not find the requested resource');
       const pod = store.tryGet(pods, info.namespace, info.name);
       if (!pod) return refuse(404, `pods "${info.name}" not found`);
       const spec = (pod.spec ?? {}) as JsonObject;
       const names = ((spec.containers ?? []) as JsonObject[]).map((x) => String(x.name));
       const container = query.get('container') || (names.length === 1 ? names[0]! : '');
-      if (!container) return refuse(400, `a container name must be specified for pod ${info.name}, choose one of: [${names.join(' ')}]`);
+      if (!container && sub !== 'portforward') return refuse(400, `a container name must be specified for pod ${info.name}, choose one of: [${names.join(' ')}]`);
       const { host, port } = kubeletLocation(store, nodes, String(spec.nodeName ?? ''));
       const params = new URLSearchParams();
       for (const cmd of query.getAll('command')) params.append('command', cmd);
+      for (const p of query.getAll('ports')) params.append('port', p);
       for (const [from, to] of [['stdin', 'input'], ['stdout', 'output'], ['stderr', 'error'], ['tty', 'tty']] as const) {
         if (query.get(from) === 'true' || query.get(from) === '1') params.set(to, '1');
       }
-      const path = `/exec/${encodeURIComponent(info.namespace)}/${encodeURIComponent(info.name)}/${encodeURIComponent(container)}?${params}`;
+      const pod0 = `${encodeURIComponent(info.namespace)}/${encodeURIComponent(info.name)}`;
+      const path = sub === 'portforward' ? `/portForward/${pod0}?${params}` : `/${sub}/${pod0}/${encodeURIComponent(container)}?${params}`;
       let head0 = `${req.method} ${path} HTTP/1.1\r\nHost: ${host}:${port}\r\n`;
       for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
         if (/^(host|authorization)$/i.test(req.rawHeaders[i]!)) continue;
