@@ -18,8 +18,10 @@
  *   parse, a wrong kind/apiVersion or a field of the wrong type is an error naming the file, the
  *   line and the field.
  *
- * Upstream fields that kubelet-ts does not implement (authentication, cpuManagerPolicy, tlsCertFile,
- * ...) are accepted and listed as ignored. One kubelet-ts extension: `record: {path, maxBytes}`,
+ * `authentication` (x509.clientCAFile, webhook.enabled/cacheTTL, anonymous.enabled) and
+ * `authorization` (mode, webhook.cacheAuthorizedTTL/cacheUnauthorizedTTL) map onto their flags
+ * (a relative clientCAFile is relative to the file too). Upstream fields that kubelet-ts does not
+ * implement (cpuManagerPolicy, tlsCurvePreferences, ...) are accepted and listed as ignored. One kubelet-ts extension: `record: {path, maxBytes}`,
  * the file form of --record / --record-max-bytes (upstream would warn about it as unknown).
  */
 import { readFileSync } from 'node:fs';
@@ -97,13 +99,24 @@ export const CONFIG_FIELDS: readonly MappedField[] = [
   { field: 'imageGCLowThresholdPercent', key: 'imageGcLowThresholdPercent', type: 'int32ptr' },
   { field: 'imageMinimumGCAge', key: 'imageMinimumGcAgeMs', type: 'duration' },
   { field: 'imageMaximumGCAge', key: 'imageMaximumGcAgeMs', type: 'duration' },
+  { field: 'enableServer', key: 'enableServer', type: 'boolptr' },
+  { field: 'port', key: 'port', type: 'int32' },
+  { field: 'tlsCertFile', key: 'tlsCertFile', type: 'path' },
+  { field: 'tlsPrivateKeyFile', key: 'tlsPrivateKeyFile', type: 'path' },
+  { field: 'tlsMinVersion', key: 'tlsMinVersion', type: 'string' },
+  { field: 'tlsCipherSuites', key: 'tlsCipherSuites', type: 'strings' },
 ];
 
 /** Mapped fields without a flag of their own: `logging.verbosity` (-v) and `mergeDefaultEvictionSettings`. */
 const LOGGING_FIELDS = ['format', 'flushFrequency', 'verbosity', 'vmodule', 'options'];
 const RECORD_FIELDS = ['path', 'maxBytes'];
 
-const MAPPED = new Set([...CONFIG_FIELDS.map((f) => f.field), 'logging', 'mergeDefaultEvictionSettings']);
+const MAPPED = new Set([...CONFIG_FIELDS.map((f) => f.field), 'logging', 'mergeDefaultEvictionSettings', 'authentication', 'authorization']);
+/** The nested fields of authentication and authorization, each with its flag. */
+const AUTH_FIELDS: Record<'authentication' | 'authorization', Record<string, string[]>> = {
+  authentication: { x509: ['clientCAFile'], webhook: ['enabled', 'cacheTTL'], anonymous: ['enabled'] },
+  authorization: { mode: [], webhook: ['cacheAuthorizedTTL', 'cacheUnauthorizedTTL'] },
+};
 /** Map-valued fields: their keys print as `evictionHard[memory.available]`, as upstream's field paths do. */
 const MAP_FIELDS = new Set(CONFIG_FIELDS.filter((f) => ['quantities', 'thresholds', 'headers'].includes(f.type)).map((f) => f.field));
 
@@ -182,17 +195,7 @@ const durationOrNanos = z.union([duration, z.int()], expected('expected a durati
  * with one warning (reportConfigFile) unless it holds its zero value, which v1beta1 reads as unset.
  */
 export const UNSUPPORTED_FIELDS: Readonly<Record<string, z.ZodType>> = {
-  enableServer: bool, port: int32, tlsCertFile: str, tlsPrivateKeyFile: str, tlsCipherSuites: z.array(str),
-  tlsCurvePreferences: z.array(signed32, expected('expected a list of integers')), tlsMinVersion: str,
-  authentication: obj({
-    x509: obj({ clientCAFile: str.optional() }).optional(),
-    webhook: obj({ enabled: bool.optional(), cacheTTL: duration.optional() }).optional(),
-    anonymous: obj({ enabled: bool.optional() }).optional(),
-  }),
-  authorization: obj({
-    mode: oneOf(['AlwaysAllow', 'Webhook'], true).optional(),
-    webhook: obj({ cacheAuthorizedTTL: duration.optional(), cacheUnauthorizedTTL: duration.optional() }).optional(),
-  }),
+  tlsCurvePreferences: z.array(signed32, expected('expected a list of integers')),
   registryPullQPS: int32, registryBurst: int32,
   imagePullCredentialsVerificationPolicy: oneOf(['NeverVerify', 'NeverVerifyPreloadedImages', 'NeverVerifyAllowlistedImages', 'AlwaysVerify'], true),
   preloadedImagesVerificationAllowlist: z.array(str), enableDebuggingHandlers: bool, enableContentionProfiling: bool,
@@ -239,6 +242,15 @@ const ConfigSchema = z.object({
       text: obj({ splitStream: bool.optional(), infoBufferSize: z.union([quantity, z.int()]).optional() }).optional(),
       json: obj({ splitStream: bool.optional(), infoBufferSize: z.union([quantity, z.int()]).optional() }).optional(),
     }).optional(),
+  }, expected('expected a map')).optional(),
+  authentication: z.object({
+    x509: z.object({ clientCAFile: str.optional() }, expected('expected a map')).optional(),
+    webhook: z.object({ enabled: bool.optional(), cacheTTL: duration.optional() }, expected('expected a map')).optional(),
+    anonymous: z.object({ enabled: bool.optional() }, expected('expected a map')).optional(),
+  }, expected('expected a map')).optional(),
+  authorization: z.object({
+    mode: z.enum(['AlwaysAllow', 'Webhook'], { error: () => 'supported values: "AlwaysAllow", "Webhook"' }).optional(),
+    webhook: z.object({ cacheAuthorizedTTL: duration.optional(), cacheUnauthorizedTTL: duration.optional() }, expected('expected a map')).optional(),
   }, expected('expected a map')).optional(),
   record: z.object({
     path: str.optional(),
@@ -403,6 +415,17 @@ export function parseKubeletConfig(text: string, path: string): LoadedConfig {
       if (!isZero(obj[key])) ignored.push(key);
     } else unknown(key, [key]);
   }
+  for (const parent of ['authentication', 'authorization'] as const) {
+    const sub = obj[parent];
+    if (sub === null || typeof sub !== 'object' || Array.isArray(sub)) continue;
+    for (const [key, v] of Object.entries(sub)) {
+      const known = AUTH_FIELDS[parent][key];
+      if (!known) unknown(`${parent}.${key}`, [parent, key]);
+      else if (known.length && v !== null && typeof v === 'object' && !Array.isArray(v)) {
+        for (const k of Object.keys(v)) if (!known.includes(k)) unknown(`${parent}.${key}.${k}`, [parent, key, k]);
+      }
+    }
+  }
   for (const [parent, known] of [['logging', LOGGING_FIELDS], ['record', RECORD_FIELDS]] as const) {
     const sub = obj[parent];
     if (sub === null || typeof sub !== 'object' || Array.isArray(sub)) continue;
@@ -444,6 +467,16 @@ function toFlagValues(c: ParsedFields, dir: string): Partial<KubeletFlags> {
     out.evictionHard = { ...DEFAULT_FLAGS.evictionHard, ...(out.evictionHard as Record<string, string> | undefined) };
   }
   if (c.logging?.verbosity !== undefined) out.verbosity = c.logging.verbosity;
+  // authentication and authorization: zero values take the v1beta1 defaults, except the pointers (enabled)
+  const authn = c.authentication;
+  if (authn?.x509?.clientCAFile) out.clientCaFile = inDir(authn.x509.clientCAFile);
+  if (authn?.webhook?.enabled !== undefined) out.authenticationTokenWebhook = authn.webhook.enabled;
+  if (authn?.webhook?.cacheTTL) out.authenticationTokenWebhookCacheTtlMs = authn.webhook.cacheTTL;
+  if (authn?.anonymous?.enabled !== undefined) out.anonymousAuth = authn.anonymous.enabled;
+  const authz = c.authorization;
+  if (authz?.mode) out.authorizationMode = authz.mode;
+  if (authz?.webhook?.cacheAuthorizedTTL) out.authorizationWebhookCacheAuthorizedTtlMs = authz.webhook.cacheAuthorizedTTL;
+  if (authz?.webhook?.cacheUnauthorizedTTL) out.authorizationWebhookCacheUnauthorizedTtlMs = authz.webhook.cacheUnauthorizedTTL;
   if (c.record?.path) out.record = inDir(c.record.path);
   if (c.record?.maxBytes) out.recordMaxBytes = c.record.maxBytes;
   return out as Partial<KubeletFlags>;
@@ -481,4 +514,38 @@ export function reportConfigFile(log: Logger, file: LoadedConfig): void {
       path: file.path, field: w.field, ...(w.line ? { line: w.line } : {}), err: `strict decoding error: ${w.message}`,
     });
   }
+}
+
+/** Go's time.Duration String() of a whole number of milliseconds ("1m0s", "20s", "500ms", "0s"). */
+export function goDuration(ms: number): string {
+  if (ms === 0) return '0s';
+  if (ms < 1000) return `${ms}ms`;
+  const h = Math.floor(ms / 3_600_000);
+  const m = Math.floor((ms % 3_600_000) / 60_000);
+  const s = (ms % 60_000) / 1000;
+  return `${h ? `${h}h` : ''}${h || m ? `${m}m` : ''}${s}s`;
+}
+
+/** `/configz`: the KubeletConfiguration in effect (v1beta1 names and types) for the mapped fields. */
+export function configzOf(flags: KubeletFlags): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const f of CONFIG_FIELDS) {
+    const v = flags[f.key];
+    if (v === undefined) continue;
+    out[f.field] = f.type === 'duration' ? goDuration(v as number) : v;
+  }
+  out.authentication = {
+    x509: flags.clientCaFile ? { clientCAFile: flags.clientCaFile } : {},
+    webhook: { enabled: flags.authenticationTokenWebhook, cacheTTL: goDuration(flags.authenticationTokenWebhookCacheTtlMs) },
+    anonymous: { enabled: flags.anonymousAuth },
+  };
+  out.authorization = {
+    mode: flags.authorizationMode,
+    webhook: {
+      cacheAuthorizedTTL: goDuration(flags.authorizationWebhookCacheAuthorizedTtlMs),
+      cacheUnauthorizedTTL: goDuration(flags.authorizationWebhookCacheUnauthorizedTtlMs),
+    },
+  };
+  out.logging = { verbosity: flags.verbosity };
+  return out;
 }

@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 import type { Taint } from '../protocols/kube/api.ts';
 import { isQualifiedName, isValidLabelValue } from '../protocols/kube/validation.ts';
 import { newSysctlAllowlist } from '../protocols/kube/security.ts';
+import { CIPHER_SUITES, TLS_VERSIONS } from '../actors/server/tls.ts';
 
 export interface KubeletFlags {
   /** --config: a KubeletConfiguration file (bin/config-file.ts); flags given override it. */
@@ -109,6 +110,29 @@ export interface KubeletFlags {
   imageMaximumGcAgeMs: number;
   /** --pod-infra-container-image (deprecated; undefined when not given): the sandbox image, never removed by image GC (upstream's only use of it now; default SANDBOX_IMAGE). */
   podInfraContainerImage: string | undefined;
+  // the HTTPS port (actors/server): 10250 with authentication and authorization
+  /** --enable-server: serve the HTTPS port. */
+  enableServer: boolean;
+  /** --port: the HTTPS port (1..65535). */
+  port: number;
+  /** --tls-cert-file / --tls-private-key-file: the serving pair; neither: a self-signed one in certDir. */
+  tlsCertFile: string | undefined;
+  tlsPrivateKeyFile: string | undefined;
+  /** --tls-min-version: Go's name (VersionTLS12, ...); undefined: TLS 1.2, Go's server default. */
+  tlsMinVersion: string | undefined;
+  /** --tls-cipher-suites: Go's names; empty: the defaults. */
+  tlsCipherSuites: string[];
+  /** --client-ca-file: verify client certificates against this bundle (x509 authentication). */
+  clientCaFile: string | undefined;
+  /** --anonymous-auth: requests without credentials are system:anonymous (else 401). */
+  anonymousAuth: boolean;
+  /** --authentication-token-webhook: bearer tokens through the API's TokenReview. */
+  authenticationTokenWebhook: boolean;
+  authenticationTokenWebhookCacheTtlMs: number;
+  /** --authorization-mode: AlwaysAllow or Webhook (SubjectAccessReview). */
+  authorizationMode: string;
+  authorizationWebhookCacheAuthorizedTtlMs: number;
+  authorizationWebhookCacheUnauthorizedTtlMs: number;
 }
 
 /**
@@ -158,7 +182,7 @@ export const FLAGS: readonly FlagDef[] = [
   { name: 'version', kind: 'bool', key: 'version', help: 'Print the Kubernetes version (Kubernetes vX.Y.Z) and kubelet-ts\'s own version, then exit.' },
   { name: 'kubeconfig', kind: 'string', key: 'kubeconfig', help: 'Kubeconfig of the API server to join (register the Node, heartbeat, events). Without it the kubelet runs standalone.' },
   { name: 'bootstrap-kubeconfig', kind: 'string', key: 'bootstrapKubeconfig', help: 'Kubeconfig for TLS bootstrap: when the --kubeconfig file is missing (or its client certificate expired), a client certificate is requested with these credentials (a CertificateSigningRequest for system:node:<name>), written to --cert-dir, and --kubeconfig is written pointing at it.' },
-  { name: 'cert-dir', kind: 'string', key: 'certDir', help: 'Directory of the TLS pairs (kubelet-client-current.pem and the dated files behind it). Default <root-dir>/pki.' },
+  { name: 'cert-dir', kind: 'string', key: 'certDir', help: 'Directory of the TLS pairs: kubelet-client-current.pem and the dated files behind it, kubelet-server-current.pem, and the self-signed serving pair (kubelet.crt, kubelet.key) when no other is given. Default <root-dir>/pki.' },
   { name: 'rotate-certificates', kind: 'bool', key: 'rotateCertificates', field: 'rotateCertificates', help: 'Request a new client certificate at a jittered 70-90% of its lifetime and switch to it without a restart. Default false.' },
   { name: 'rotate-server-certificates', kind: 'bool', key: 'serverTlsBootstrap', field: 'serverTLSBootstrap', help: 'Request the serving certificate (kubelet-server-current.pem) from the kubelet-serving signer and renew it before it expires (serverTLSBootstrap). Default false.' },
   { name: 'node-ip', kind: 'string', key: 'nodeIp', help: 'IP address, or an IPv4,IPv6 dual-stack pair, reported as the Node\'s InternalIP(s) (the first is the pods\' hostIP). Default: the IPv4 of the default route\'s interface.' },
@@ -199,6 +223,19 @@ export const FLAGS: readonly FlagDef[] = [
   { name: 'image-gc-low-threshold', kind: 'int', key: 'imageGcLowThresholdPercent', field: 'imageGCLowThresholdPercent', help: 'Image file system usage (percent) image garbage collection frees down to. Default 80.' },
   { name: 'minimum-image-ttl-duration', kind: 'duration', key: 'imageMinimumGcAgeMs', field: 'imageMinimumGCAge', help: 'Minimum age of an unused image before it may be garbage collected. Default 2m.' },
   { name: 'image-maximum-gc-age', kind: 'duration', key: 'imageMaximumGcAgeMs', help: 'An image unused for longer is removed whatever the disk usage (kubelet-ts flag for imageMaximumGCAge); 0 (default) for never.' },
+  { name: 'enable-server', kind: 'bool', key: 'enableServer', field: 'enableServer', help: 'Serve the HTTPS port (--port). Default true.' },
+  { name: 'port', kind: 'int', key: 'port', field: 'port', help: 'The HTTPS port (logs, exec, metrics, pods with authentication and authorization). Default 10250.' },
+  { name: 'tls-cert-file', kind: 'string', key: 'tlsCertFile', field: 'tlsCertFile', help: 'Serving certificate of the HTTPS port (PEM). Without it and --tls-private-key-file, a self-signed pair is made in --cert-dir.' },
+  { name: 'tls-private-key-file', kind: 'string', key: 'tlsPrivateKeyFile', field: 'tlsPrivateKeyFile', help: 'Private key of --tls-cert-file (PEM).' },
+  { name: 'tls-min-version', kind: 'string', key: 'tlsMinVersion', field: 'tlsMinVersion', help: 'Minimum TLS version: VersionTLS10, VersionTLS11, VersionTLS12 (default), VersionTLS13.' },
+  { name: 'tls-cipher-suites', kind: 'list', key: 'tlsCipherSuites', field: 'tlsCipherSuites', help: 'Comma-separated cipher suites, Go\'s names (TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, ...). Default: the TLS library\'s.' },
+  { name: 'client-ca-file', kind: 'string', key: 'clientCaFile', field: 'authentication.x509.clientCAFile', help: 'CA bundle client certificates are verified against (user = CN, groups = O).' },
+  { name: 'anonymous-auth', kind: 'bool', key: 'anonymousAuth', field: 'authentication.anonymous.enabled', help: 'Requests without credentials are system:anonymous (group system:unauthenticated) instead of 401. Default false.' },
+  { name: 'authentication-token-webhook', kind: 'bool', key: 'authenticationTokenWebhook', field: 'authentication.webhook.enabled', help: 'Bearer tokens are checked with the API\'s TokenReview. Default true.' },
+  { name: 'authentication-token-webhook-cache-ttl', kind: 'duration', key: 'authenticationTokenWebhookCacheTtlMs', field: 'authentication.webhook.cacheTTL', help: 'How long TokenReview answers are cached. Default 2m.' },
+  { name: 'authorization-mode', kind: 'string', key: 'authorizationMode', field: 'authorization.mode', help: 'AlwaysAllow or Webhook (SubjectAccessReview on the API). Default Webhook.' },
+  { name: 'authorization-webhook-cache-authorized-ttl', kind: 'duration', key: 'authorizationWebhookCacheAuthorizedTtlMs', field: 'authorization.webhook.cacheAuthorizedTTL', help: 'How long an allowed SubjectAccessReview is cached. Default 5m.' },
+  { name: 'authorization-webhook-cache-unauthorized-ttl', kind: 'duration', key: 'authorizationWebhookCacheUnauthorizedTtlMs', field: 'authorization.webhook.cacheUnauthorizedTTL', help: 'How long a denied SubjectAccessReview is cached. Default 30s.' },
   { name: 'eviction-hard', kind: 'thresholds', key: 'evictionHard', field: 'evictionHard', help: 'Hard eviction thresholds (memory.available<100Mi,nodefs.available<10%,...); replaces the defaults when given.' },
 ];
 
@@ -210,13 +247,6 @@ const REMOVAL = (what: string) => `${what} Will be removed in a future version.`
  * flag binds, given the same treatment in a --config file (bin/config-file.ts).
  */
 export const UNSUPPORTED_FLAGS: readonly UnsupportedFlag[] = [
-  { name: 'anonymous-auth', kind: 'bool', field: 'authentication.anonymous.enabled' },
-  { name: 'authentication-token-webhook', kind: 'bool', field: 'authentication.webhook.enabled' },
-  { name: 'authentication-token-webhook-cache-ttl', kind: 'duration', field: 'authentication.webhook.cacheTTL' },
-  { name: 'authorization-mode', kind: 'string', field: 'authorization.mode', oneOf: ['AlwaysAllow', 'Webhook'] },
-  { name: 'authorization-webhook-cache-authorized-ttl', kind: 'duration', field: 'authorization.webhook.cacheAuthorizedTTL' },
-  { name: 'authorization-webhook-cache-unauthorized-ttl', kind: 'duration', field: 'authorization.webhook.cacheUnauthorizedTTL' },
-  { name: 'client-ca-file', kind: 'string', field: 'authentication.x509.clientCAFile' },
   { name: 'config-dir', kind: 'string' },
   { name: 'container-log-max-files', kind: 'int', field: 'containerLogMaxFiles' },
   { name: 'container-log-max-size', kind: 'quantity', field: 'containerLogMaxSize' },
@@ -228,7 +258,6 @@ export const UNSUPPORTED_FLAGS: readonly UnsupportedFlag[] = [
   { name: 'cpu-manager-reconcile-period', kind: 'duration', field: 'cpuManagerReconcilePeriod' },
   { name: 'enable-controller-attach-detach', kind: 'bool', field: 'enableControllerAttachDetach' },
   { name: 'enable-debugging-handlers', kind: 'bool', field: 'enableDebuggingHandlers' },
-  { name: 'enable-server', kind: 'bool', field: 'enableServer' },
   { name: 'eviction-max-pod-grace-period', kind: 'int', field: 'evictionMaxPodGracePeriod' },
   { name: 'eviction-minimum-reclaim', kind: 'map', field: 'evictionMinimumReclaim' },
   { name: 'eviction-soft', kind: 'thresholds', field: 'evictionSoft' },
@@ -264,7 +293,6 @@ export const UNSUPPORTED_FLAGS: readonly UnsupportedFlag[] = [
   { name: 'pod-cidr', kind: 'string', field: 'podCIDR' },
   { name: 'pod-max-pids', kind: 'int', field: 'podPidsLimit' },
   { name: 'pods-per-core', kind: 'int', field: 'podsPerCore' },
-  { name: 'port', kind: 'int', field: 'port' },
   { name: 'protect-kernel-defaults', kind: 'bool', field: 'protectKernelDefaults' },
   { name: 'qos-reserved', kind: 'map', field: 'qosReserved' },
   { name: 'registry-burst', kind: 'int', field: 'registryBurst' },
@@ -276,10 +304,6 @@ export const UNSUPPORTED_FLAGS: readonly UnsupportedFlag[] = [
   { name: 'streaming-connection-idle-timeout', kind: 'duration', field: 'streamingConnectionIdleTimeout' },
   { name: 'system-cgroups', kind: 'string', field: 'systemCgroups' },
   { name: 'system-reserved-cgroup', kind: 'string', field: 'systemReservedCgroup' },
-  { name: 'tls-cert-file', kind: 'string', field: 'tlsCertFile' },
-  { name: 'tls-cipher-suites', kind: 'list', field: 'tlsCipherSuites' },
-  { name: 'tls-min-version', kind: 'string', field: 'tlsMinVersion', oneOf: ['VersionTLS10', 'VersionTLS11', 'VersionTLS12', 'VersionTLS13'] },
-  { name: 'tls-private-key-file', kind: 'string', field: 'tlsPrivateKeyFile' },
   { name: 'topology-manager-policy', kind: 'string', field: 'topologyManagerPolicy', oneOf: ['none', 'best-effort', 'restricted', 'single-numa-node'] },
   { name: 'topology-manager-policy-options', kind: 'map', field: 'topologyManagerPolicyOptions' },
   { name: 'topology-manager-scope', kind: 'string', field: 'topologyManagerScope', oneOf: ['container', 'pod'] },
@@ -348,6 +372,19 @@ export const DEFAULT_FLAGS: KubeletFlags = {
   imageMinimumGcAgeMs: 120_000,
   imageMaximumGcAgeMs: 0,
   podInfraContainerImage: undefined,
+  enableServer: true,
+  port: 10250,
+  tlsCertFile: undefined,
+  tlsPrivateKeyFile: undefined,
+  tlsMinVersion: undefined,
+  tlsCipherSuites: [],
+  clientCaFile: undefined,
+  anonymousAuth: false,
+  authenticationTokenWebhook: true,
+  authenticationTokenWebhookCacheTtlMs: 120_000,
+  authorizationMode: 'Webhook',
+  authorizationWebhookCacheAuthorizedTtlMs: 300_000,
+  authorizationWebhookCacheUnauthorizedTtlMs: 30_000,
 };
 
 /** The sandbox image image GC keeps when --pod-infra-container-image is not given: upstream's flag default. */
@@ -569,6 +606,20 @@ export function parseFlags(argv: readonly string[], base: KubeletFlags = DEFAULT
   }
   for (const [name, ip] of [['healthz-bind-address', flags.healthzBindAddress], ['address', flags.address]] as const) {
     if (isIP(ip) === 0) throw new FlagError(`invalid argument "${ip}" for "--${name}" flag: not an IP address`);
+  }
+  if (flags.enableServer && (flags.port < 1 || flags.port > 65535)) {
+    throw new FlagError(`invalid argument "${flags.port}" for "--port" flag: must be between 1 and 65535, inclusive`);
+  }
+  if ((flags.tlsCertFile === undefined) !== (flags.tlsPrivateKeyFile === undefined)) {
+    throw new FlagError('--tls-cert-file and --tls-private-key-file go together: give both, or neither for a self-signed pair');
+  }
+  if (flags.tlsMinVersion !== undefined && !(flags.tlsMinVersion in TLS_VERSIONS)) {
+    throw new FlagError(`invalid argument "${flags.tlsMinVersion}" for "--tls-min-version" flag: supported values: ${Object.keys(TLS_VERSIONS).join(', ')}`);
+  }
+  const badSuites = flags.tlsCipherSuites.filter((c) => !(c in CIPHER_SUITES));
+  if (badSuites.length) throw new FlagError(`invalid argument for "--tls-cipher-suites" flag: unsupported cipher suite(s): ${badSuites.join(', ')}`);
+  if (flags.authorizationMode !== 'AlwaysAllow' && flags.authorizationMode !== 'Webhook') {
+    throw new FlagError(`invalid argument "${flags.authorizationMode}" for "--authorization-mode" flag: supported values: AlwaysAllow, Webhook`);
   }
   if (flags.kubeApiBurst <= 0 || flags.eventBurst < 0) throw new FlagError('--kube-api-burst must be positive and --event-burst not negative');
   for (const [name, m] of [['kube-reserved', flags.kubeReserved], ['system-reserved', flags.systemReserved]] as const) {

@@ -19,7 +19,7 @@ import { createCriClient } from '../adapters/cri/client.ts';
 import type { KubeApi } from '../protocols/kube/api.ts';
 import { newSysctlAllowlist } from '../protocols/kube/security.ts';
 import { createKubeApi, KUBELET_VERSION, KUBERNETES_VERSION, type KubeClient } from '../adapters/kube/client.ts';
-import type { CriRuntime } from '../protocols/cri/types.ts';
+import type { CriRuntime, CriStreaming } from '../protocols/cri/types.ts';
 import { events } from '../actors/events/index.ts';
 import type { CgroupFs } from '../actors/container-manager/adapters.ts';
 import { containerManager } from '../actors/container-manager/index.ts';
@@ -50,7 +50,7 @@ import { lifecycleRunner, type LifecycleRunner } from '../adapters/handlers/life
 import { probes } from '../actors/probes/index.ts';
 import { nodePodNetworkFiles, type PodNetworkFiles } from '../actors/runtime/adapters.ts';
 import { runtime } from '../actors/runtime/index.ts';
-import { server } from '../actors/server/index.ts';
+import { server, type SecureServer } from '../actors/server/index.ts';
 import { certificateManager } from '../actors/certificates/index.ts';
 import { clientCertRotation, servingCertRotation } from '../adapters/kube/bootstrap.ts';
 import { systemdNotify, type SystemdNotifyDeps } from '../actors/systemd-notify/index.ts';
@@ -61,6 +61,7 @@ import { prepareSafeSubpath } from '../adapters/volumes/subpath.ts';
 import type { SubPathPort } from '../actors/runtime/index.ts';
 import { statusManager } from '../actors/status/index.ts';
 import { certDirOf, nodeIps, SANDBOX_IMAGE, type KubeletFlags } from './flags.ts';
+import { configzOf } from './config-file.ts';
 import { channelsCommand } from './channel-map.ts';
 import { podCommand } from './debug-pod.ts';
 import { recordRedaction } from './record-redaction.ts';
@@ -185,6 +186,25 @@ export function probeUserAgent(): string {
   return `kube-probe/${major}.${minor}`;
 }
 
+/** The HTTPS port's settings from the flags; the API client answers its reviews. */
+function secureServer(flags: KubeletFlags, kube: KubeApi | undefined, cri: CriRuntime, streaming: CriStreaming | undefined): SecureServer {
+  return {
+    address: flags.address, port: flags.port,
+    certFile: flags.tlsCertFile, keyFile: flags.tlsPrivateKeyFile, certDir: certDirOf(flags),
+    clientCaFile: flags.clientCaFile, tlsMinVersion: flags.tlsMinVersion, tlsCipherSuites: flags.tlsCipherSuites,
+    anonymous: flags.anonymousAuth,
+    tokenWebhook: flags.authenticationTokenWebhook ? { cacheTtlMs: flags.authenticationTokenWebhookCacheTtlMs } : undefined,
+    authorization: {
+      mode: flags.authorizationMode === 'AlwaysAllow' ? 'AlwaysAllow' : 'Webhook',
+      allowedTtlMs: flags.authorizationWebhookCacheAuthorizedTtlMs, deniedTtlMs: flags.authorizationWebhookCacheUnauthorizedTtlMs,
+    },
+    reviews: kube,
+    logs: { podLogsDir: flags.podLogsDir, containerLogPath: async (id) => (await cri.containerStatus(id)).logPath },
+    configz: () => configzOf(flags),
+    streaming,
+  };
+}
+
 export function createKubelet(opts: KubeletOptions): Kubelet {
   const { flags, clock, log, nodeName } = opts;
   const bus = new Bus();
@@ -209,7 +229,8 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     parent: (pod: Pod) => podCgroupParent(pod, recordedCgroups.settings),
     memoryCapacity: recordedCgroups.memoryCapacity,
   });
-  const rawCri = opts.cri ?? createCriClient(flags.containerRuntimeEndpoint, { timeoutMs: flags.runtimeRequestTimeoutMs });
+  const criClient = opts.cri ? undefined : createCriClient(flags.containerRuntimeEndpoint, { timeoutMs: flags.runtimeRequestTimeoutMs });
+  const rawCri: CriRuntime = opts.cri ?? criClient!;
   // --record: every syncLoop input and every CRI call with its answer, as JSON lines. The file is
   // opened by start() once the debug socket is ours (a daemon refused because another one serves
   // the root dir must not write into that one's recording); what comes before waits in memory.
@@ -343,11 +364,13 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     ...(prober ? [child(probes, { runner: prober, random: opts.random })] : []),
     child(syncLoop, { sources: podSources, syncTickMs: opts.periods?.syncTickMs, housekeepingMs: opts.periods?.housekeepingMs }),
     // healthz (10248) and the read-only port: the daemon's (opts.serve), never a replay's
-    ...(!opts.serve || (flags.healthzPort === 0 && flags.readOnlyPort === 0) ? [] : [child(server, {
+    ...(!opts.serve || (flags.healthzPort === 0 && flags.readOnlyPort === 0 && !flags.enableServer) ? [] : [child(server, {
       nodeName,
       syncFrequencyMs: flags.syncFrequencyMs,
       healthz: flags.healthzPort > 0 ? { address: flags.healthzBindAddress, port: flags.healthzPort } : undefined,
       readOnly: flags.readOnlyPort > 0 ? { address: flags.address, port: flags.readOnlyPort } : undefined,
+      // the server's CRI calls (log paths, exec URLs) stay out of a recording: they decide nothing
+      secure: flags.enableServer ? secureServer(flags, kube, rawCri, criClient) : undefined,
     })]),
   ];
   // systemd's watchdog, fed by the syncLoop's health (main.ts sends READY=1 and STOPPING=1)
@@ -361,7 +384,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
           nodeName, hostname: nodeName, nodeLabels: flags.nodeLabels, registerWithTaints: flags.registerWithTaints, maxPods: flags.maxPods,
           providerID: flags.providerId, externalCloudProvider: flags.cloudProvider === 'external', nodeIPs: nodeIps(flags),
           kubeReserved: flags.kubeReserved, systemReserved: flags.systemReserved, evictionHard: flags.evictionHard,
-          kubeletVersion: KUBELET_VERSION, kubeletPort: 10250,
+          kubeletVersion: KUBELET_VERSION, kubeletPort: flags.port,
         },
         registerNode: flags.registerNode,
         nodeIP: flags.nodeIp,

@@ -63,7 +63,7 @@ interface Worker {
 const TYPE_NAME: Record<ProbeType, string> = { liveness: 'Liveness', readiness: 'Readiness', startup: 'Startup' };
 
 const io = channels({
-  produces: ['probe', 'events'],
+  produces: ['probe', 'events', 'probeRuns'],
   reads: ['desiredPods', 'podStatuses', 'podWorkerStates'],
   writes: ['probeResults'],
 });
@@ -125,6 +125,11 @@ export const probes: ActorSpec<ProbesDeps, typeof io> = {
       if (w.stopped) return;
       w.probes++;
       const name = TYPE_NAME[w.probeType];
+      ctx.bus.send('probeRuns', {
+        type: 'probe.ran', podUid: w.uid, podName: w.pod.metadata?.name ?? '', namespace: w.pod.metadata?.namespace ?? '',
+        containerName: w.container.name, probeType: w.probeType,
+        result: o.result === 'unknown' ? 'unknown' : o.result === 'failure' ? 'failed' : 'successful',
+      });
       if (o.result === 'unknown') {
         event(w, EventReason.ContainerUnhealthy, `${name} probe errored and resulted in unknown state: ${o.error}`);
         ctx.log.info(

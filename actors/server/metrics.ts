@@ -64,6 +64,41 @@ export interface KubeletMetrics {
   observePodStart(seconds: number): void;
   /** kubelet_pleg_relist_duration_seconds and, with an interval, kubelet_pleg_relist_interval_seconds. */
   observeRelist(durationS: number, intervalS: number | undefined): void;
+  /** kubelet_started_pods_total (a sandbox created) and kubelet_started_containers_total by container_type. */
+  observeStarted(pods: number, containers: readonly ContainerType[]): void;
+  /** prober_probe_total. */
+  observeProbe(labels: ProbeLabels): void;
+}
+
+/** upstream's container_type label values. */
+export type ContainerType = 'container' | 'init_container' | 'ephemeral_container';
+
+export interface ProbeLabels {
+  probe_type: 'Liveness' | 'Readiness' | 'Startup';
+  result: 'successful' | 'failed' | 'unknown';
+  container: string;
+  pod: string;
+  namespace: string;
+  pod_uid: string;
+}
+
+/**
+ * What one sync started, from its actions (`createSandbox(attempt N)`, `start <name> (attempt N...)`):
+ * the sandboxes and each container's type in the pod spec.
+ */
+export function startedBy(actions: readonly string[], spec: { initContainers?: { name: string }[]; ephemeralContainers?: { name: string }[] } | undefined): { pods: number; containers: ContainerType[] } {
+  let pods = 0;
+  const containers: ContainerType[] = [];
+  for (const a of actions) {
+    if (a.startsWith('createSandbox(')) pods++;
+    const m = /^start (\S+) \(attempt/.exec(a);
+    if (!m) continue;
+    const name = m[1]!;
+    if (spec?.initContainers?.some((c) => c.name === name)) containers.push('init_container');
+    else if (spec?.ephemeralContainers?.some((c) => c.name === name)) containers.push('ephemeral_container');
+    else containers.push('container');
+  }
+  return { pods, containers };
 }
 
 /** Loads prom-client and registers the kubelet's metrics on a registry of their own. */
@@ -101,7 +136,23 @@ export async function createKubeletMetrics(src: MetricsSource): Promise<KubeletM
     name: 'kubelet_pleg_relist_interval_seconds', help: '[ALPHA] Interval in seconds between relisting in PLEG.',
     buckets: DEF_BUCKETS, registers: [register],
   });
+  const startedPods = new prom.Counter({
+    name: 'kubelet_started_pods_total', help: '[ALPHA] Cumulative number of pods started', registers: [register],
+  });
+  const startedContainers = new prom.Counter({
+    name: 'kubelet_started_containers_total', help: '[ALPHA] Cumulative number of containers started',
+    labelNames: ['container_type'], registers: [register],
+  });
+  const probes = new prom.Counter({
+    name: 'prober_probe_total', help: '[ALPHA] Cumulative number of a liveness, readiness or startup probe for a container by result.',
+    labelNames: ['probe_type', 'result', 'container', 'pod', 'namespace', 'pod_uid'], registers: [register],
+  });
   return {
+    observeStarted: (pods, containers) => {
+      if (pods) startedPods.inc(pods);
+      for (const t of containers) startedContainers.inc({ container_type: t });
+    },
+    observeProbe: (l) => probes.inc({ ...l }),
     observeRelist: (d, i) => {
       relistDuration.observe(d);
       if (i !== undefined) relistInterval.observe(i);

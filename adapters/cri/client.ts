@@ -25,6 +25,7 @@ import type {
   ContainerMetadata,
   ContainerStatus,
   CriRuntime,
+  CriStreaming,
   ExecSyncResponse,
   FilesystemUsage,
   Image,
@@ -260,7 +261,14 @@ function filesystemUsage(r: Raw): FilesystemUsage {
  * A CRI client for `endpoint` (e.g. `unix:///run/containerd/containerd.sock` or a bare socket
  * path). Creating it does not connect; the first call does.
  */
-export function createCriClient(endpoint: string, opts: CriClientOptions = {}): CriRuntime {
+/** The `url` of a streaming call's answer; none is an error naming the call and the object. */
+function streamingUrl(call: string, r: { url?: unknown } | null | undefined, of: string): string {
+  const url = typeof r?.url === 'string' ? r.url : '';
+  if (!url) throw new CriError('Unknown', grpc.status.UNKNOWN, call, `runtime returned no streaming URL for ${of}`);
+  return url;
+}
+
+export function createCriClient(endpoint: string, opts: CriClientOptions = {}): CriRuntime & CriStreaming {
   const target = criTarget(endpoint);
   const defaultTimeoutMs = opts.timeoutMs ?? DEFAULT_CRI_TIMEOUT_MS;
   const { runtime: RuntimeCtor, image: ImageCtor } = services();
@@ -394,6 +402,16 @@ export function createCriClient(endpoint: string, opts: CriClientOptions = {}): 
       const r = await rt('ExecSync', { containerId, cmd, timeout }, o, timeout * 1000);
       const res: ExecSyncResponse = { stdout: buf(r?.stdout), stderr: buf(r?.stderr), exitCode: num(r?.exitCode) };
       return res;
+    },
+
+    async exec(req, o) {
+      return streamingUrl('Exec', await rt('Exec', { ...req }, o), req.containerId);
+    },
+    async attach(req, o) {
+      return streamingUrl('Attach', await rt('Attach', { ...req }, o), req.containerId);
+    },
+    async portForward(podSandboxId, port, o) {
+      return streamingUrl('PortForward', await rt('PortForward', { podSandboxId, port }, o), podSandboxId);
     },
 
     async listImages(filter?: { image?: ImageSpec }, o?: CallOptions) {

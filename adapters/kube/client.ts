@@ -45,7 +45,9 @@ import YAML from 'yaml';
 import { RealClock, type Clock } from '../../kernel/clock.ts';
 import { errText, silentLogger, type Logger } from '../../kernel/log.ts';
 import { ApiError } from '../../protocols/kube/api.ts';
-import type { Event, KubeApi, Lease, ListResult, Node, PatchType, WatchEvent, WatchHandle } from '../../protocols/kube/api.ts';
+import type {
+  Event, KubeApi, Lease, ListResult, Node, PatchType, SubjectAccessReviewStatus, TokenReviewStatus, WatchEvent, WatchHandle,
+} from '../../protocols/kube/api.ts';
 import type { Pod } from '../../protocols/kube/pod.ts';
 import type { CertificateSigningRequest, CsrApi } from '../../protocols/kube/certificates.ts';
 
@@ -753,6 +755,15 @@ export function createKubeApi(kubeconfigPath: string, opts: KubeApiOptions = {})
     // events
     createEvent: (ns, event) => request<Event>('create', 'POST', eventsPath(ns), { apiVersion: 'v1', kind: 'Event', ...event }),
     patchEvent: (ns, name, patch, type) => request<Event>('patch', 'PATCH', eventsPath(ns, name), patch, PATCH_CONTENT_TYPES[type]),
+
+    // reviews
+    createTokenReview: async (token) => (await request<{ status?: TokenReviewStatus }>('create', 'POST', '/apis/authentication.k8s.io/v1/tokenreviews', {
+      apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token },
+    })).status ?? {},
+    createSubjectAccessReview: async (spec) => (await request<{ status?: SubjectAccessReviewStatus }>(
+      'create', 'POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews',
+      { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec },
+    )).status ?? { allowed: false },
   };
   return api;
 }

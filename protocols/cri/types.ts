@@ -325,6 +325,23 @@ export interface ImageService {
   imageFsInfo(opts?: CallOptions): Promise<FilesystemUsage[]>;
 }
 
+/** CRI Exec: the streaming URL of a command in a container (the kubelet server proxies to it). */
+export interface ExecRequest {
+  containerId: string;
+  cmd: string[];
+  tty: boolean;
+  stdin: boolean;
+  stdout: boolean;
+  stderr: boolean;
+}
+
+/** The CRI's streaming calls (only the real client has them: specs' fakes do not stream). */
+export interface CriStreaming {
+  exec(req: ExecRequest, opts?: CallOptions): Promise<string>;
+  attach(req: Omit<ExecRequest, 'cmd'>, opts?: CallOptions): Promise<string>;
+  portForward(podSandboxId: string, ports: number[], opts?: CallOptions): Promise<string>;
+}
+
 export interface CriRuntime extends RuntimeService, ImageService {
   close(): void;
 }

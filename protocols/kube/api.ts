@@ -64,6 +64,21 @@ export interface Event {
 
 export type PatchType = 'merge' | 'strategic' | 'json';
 
+/** authentication.k8s.io/v1 UserInfo (a TokenReview's answer; a SubjectAccessReview's subject). */
+export interface UserInfo { username: string; uid?: string; groups?: string[]; extra?: Record<string, string[]> }
+/** authentication.k8s.io/v1 TokenReviewStatus. */
+export interface TokenReviewStatus { authenticated?: boolean; user?: UserInfo; audiences?: string[]; error?: string }
+/** authorization.k8s.io/v1 ResourceAttributes. */
+export interface ResourceAttributes {
+  namespace?: string; verb?: string; group?: string; version?: string; resource?: string; subresource?: string; name?: string;
+}
+/** authorization.k8s.io/v1 SubjectAccessReviewSpec (resource requests only: what the kubelet asks). */
+export interface SubjectAccessReviewSpec {
+  user: string; uid?: string; groups?: string[]; extra?: Record<string, string[]>; resourceAttributes: ResourceAttributes;
+}
+/** authorization.k8s.io/v1 SubjectAccessReviewStatus. */
+export interface SubjectAccessReviewStatus { allowed: boolean; denied?: boolean; reason?: string; evaluationError?: string }
+
 export interface ListResult<T> { items: T[]; resourceVersion: string }
 
 export type WatchEvent<T> =
@@ -122,6 +137,11 @@ export interface KubeApi {
   // events
   createEvent(namespace: string, event: Event): Promise<Event>;
   patchEvent(namespace: string, name: string, patch: unknown, type: PatchType): Promise<Event>;
+  // reviews: the kubelet server's webhook authentication and authorization (nothing is stored)
+  /** POST a TokenReview of `token`; its status. */
+  createTokenReview(token: string): Promise<TokenReviewStatus>;
+  /** POST a SubjectAccessReview; its status. */
+  createSubjectAccessReview(spec: SubjectAccessReviewSpec): Promise<SubjectAccessReviewStatus>;
 }
 
 /** For pod status writes: what the status manager needs (the update is a strategic merge patch). */
@@ -131,3 +151,4 @@ export type MirrorPodApi = Pick<KubeApi, 'getPod' | 'createPod' | 'deletePod' | 
 export type NodeApi = Pick<KubeApi, 'getNode' | 'createNode' | 'patchNodeStatus' | 'patchNode'>;
 export type LeaseApi = Pick<KubeApi, 'getLease' | 'createLease' | 'updateLease'>;
 export type EventApi = Pick<KubeApi, 'createEvent' | 'patchEvent'>;
+export type ReviewApi = Pick<KubeApi, 'createTokenReview' | 'createSubjectAccessReview'>;

@@ -10,7 +10,7 @@ import type { KernelEvent } from './kernel.ts';
 import type { NodeControl, NodeView } from './node.ts';
 import type { PlegEvent, PlegHealth, PlegInput, PlegRelisted, RuntimePods } from './pleg.ts';
 import type { PodWorkerEvent, PodWorkerStates, SyncLoopEvent } from './pod-worker.ts';
-import type { ProbeEvent, ProbeResults } from './probe.ts';
+import type { ProbeEvent, ProbeRan, ProbeResults } from './probe.ts';
 import type { RuntimeCommand, RuntimeHealth, RuntimeReply } from './runtime.ts';
 import type { PodStatuses, StatusEvent } from './status.ts';
 import type { PodVolumesView } from './volumes.ts';
@@ -27,6 +27,8 @@ export interface KubeletEventChannels {
   pleg: PlegEvent;
   /** pleg → server: each relist's duration and interval (metrics only) */
   plegRelists: PlegRelisted;
+  /** probes → server: every probe run's outcome (prober_probe_total) */
+  probeRuns: ProbeRan;
   /** syncLoop timers → syncLoop */
   syncLoop: SyncLoopEvent;
   /** syncLoop → podWorkers, podWorkers → anyone */
@@ -97,6 +99,7 @@ export const CHANNELS = {
   plegControl: { kind: 'event', types: ['pleg.relist'] },
   pleg: { kind: 'event', types: ['pleg.containerStarted', 'pleg.containerDied', 'pleg.containerRemoved', 'pleg.containerChanged'] },
   plegRelists: { kind: 'event', types: ['pleg.relisted'] },
+  probeRuns: { kind: 'event', types: ['probe.ran'] },
   syncLoop: { kind: 'event', types: ['syncLoop.syncTick', 'syncLoop.housekeeping'] },
   podWorker: { kind: 'event', types: ['podWorker.update', 'podWorker.stateChanged'] },
   runtime: { kind: 'event', types: ['runtime.syncPod', 'runtime.cancelSync', 'runtime.killPod', 'runtime.removePod'] },

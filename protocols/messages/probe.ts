@@ -28,6 +28,21 @@ export interface ProbeResultChanged {
 
 export type ProbeEvent = ProbeResultChanged;
 
+/**
+ * probes → server (prober_probe_total), on `probeRuns`: one probe run and its raw outcome
+ * (before the thresholds; a warning counts as a success, an error as unknown, as upstream's
+ * ProberResults). Sent after every run; dropped when nobody listens.
+ */
+export interface ProbeRan {
+  type: 'probe.ran';
+  podUid: string;
+  podName: string;
+  namespace: string;
+  containerName: string;
+  probeType: ProbeType;
+  result: 'successful' | 'failed' | 'unknown';
+}
+
 /** A container's cached results; a type without an entry has no result yet (or no probe). */
 export interface ContainerProbeResults {
   liveness?: ProbeResult;

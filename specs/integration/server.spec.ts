@@ -5,26 +5,14 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { eventually } from '../support/daemon.ts';
+import { eventually, freePort } from '../support/daemon.ts';
 import { BUSYBOX_IMAGE } from '../support/images.ts';
 import { useNodeFixture } from '../support/node-fixture.ts';
 
 const NODE = 'node-srv';
 const node = useNodeFixture({ node: NODE, prefix: 'kts-server-' });
 
-/** A port free on the loopback now (the kernel's pick, released at once). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
 
 async function get(port: number, path: string): Promise<{ status: number; body: string }> {
   const r = await fetch(`http://127.0.0.1:${port}${path}`);

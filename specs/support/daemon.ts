@@ -9,6 +9,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { PAUSE_IMAGE } from './images.ts';
 
@@ -81,6 +82,8 @@ export function startDaemon(o: DaemonOptions): Daemon {
     // no kubepods hierarchy under the machine's cgroup root, no image GC on the shared disk: a
     // spec about them asks (cgroups.spec.ts gives its own --cgroup-root and removes it)
     '--cgroups-per-qos=false', '--enforce-node-allocatable=', '--image-gc-high-threshold=100', `--pod-infra-container-image=${PAUSE_IMAGE}`,
+    // and 10250: a spec of the HTTPS port turns it on with a free port (--enable-server --port=N)
+    '--enable-server=false',
     ...(o.args ?? []),
   ];
   const proc = spawn(join(ROOT, 'bin', 'kubelet-ts'), args, {
@@ -145,3 +148,15 @@ export function startDaemon(o: DaemonOptions): Daemon {
 }
 
 export { eventually } from './wait.ts';
+
+/** A port free on the loopback now (the kernel's pick, released at once) for a daemon's listener. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}

@@ -83,6 +83,12 @@ imageGCHighThresholdPercent: 90
 imageGCLowThresholdPercent: 0
 imageMinimumGCAge: 5m
 imageMaximumGCAge: 168h
+enableServer: false
+port: 11250
+tlsCertFile: /etc/kubernetes/pki/kubelet.crt
+tlsPrivateKeyFile: /etc/kubernetes/pki/kubelet.key
+tlsMinVersion: VersionTLS13
+tlsCipherSuites: [TLS_AES_128_GCM_SHA256]
 logging: {verbosity: 4}
 `);
     assert.deepEqual(warnings, []);
@@ -131,6 +137,12 @@ logging: {verbosity: 4}
       imageGcLowThresholdPercent: 0,
       imageMinimumGcAgeMs: 300_000,
       imageMaximumGcAgeMs: 604_800_000,
+      enableServer: false,
+      port: 11250,
+      tlsCertFile: '/etc/kubernetes/pki/kubelet.crt',
+      tlsPrivateKeyFile: '/etc/kubernetes/pki/kubelet.key',
+      tlsMinVersion: 'VersionTLS13',
+      tlsCipherSuites: ['TLS_AES_128_GCM_SHA256'],
       verbosity: 4,
     });
     // the table covers exactly the fields set above, and each has a flag to override it
@@ -311,10 +323,10 @@ describe('KubeletConfiguration file: lenient decoding', () => {
   });
 
   it('accepts upstream fields kubelet-ts does not implement, listing them as ignored (no decoding warning); zero values are unset', () => {
-    const file = parse('tlsCertFile: /x.crt\ncpuManagerPolicy: static\nauthentication: {anonymous: {enabled: true}}\nlogging: {format: text}\n'
-      + 'shutdownGracePeriod: 0s\nauthorization: {webhook: {cacheAuthorizedTTL: 0s}}\n');
+    const file = parse('tlsCurvePreferences: [29]\ncpuManagerPolicy: static\nhairpinMode: none\nlogging: {format: text}\n'
+      + 'shutdownGracePeriod: 0s\nmemorySwap: {}\n');
     assert.deepEqual(file.warnings, []);
-    assert.deepEqual(file.ignored, ['tlsCertFile', 'cpuManagerPolicy', 'authentication', 'logging.format']);
+    assert.deepEqual(file.ignored, ['tlsCurvePreferences', 'cpuManagerPolicy', 'hairpinMode', 'logging.format']);
     const lines: string[] = [];
     reportConfigFile(createLogger({ verbosity: 0, now: () => 0, sink: { write: (l) => lines.push(l) } }), file);
     assert.deepEqual(lines, []);

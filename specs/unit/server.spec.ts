@@ -136,6 +136,32 @@ describe('server actor: listeners', () => {
     assert.match(body, /^kubelet_pleg_relist_interval_seconds_sum 1$/m);
   });
 
+  it('counts kubelet_started_pods_total, kubelet_started_containers_total by type and prober_probe_total; promtool passes', async (t) => {
+    const a = await startActor(server, { ...deps, healthz: undefined });
+    t.after(() => a.stop());
+    const { ports } = a.inspect() as { ports: { readOnly: number } };
+    const initPod = { ...pod, spec: { initContainers: [{ name: 'init', image: 'busybox' }], containers: [{ name: 'c', image: 'busybox' }] } };
+    a.bus.port('podManager').publish('desiredPods', new Map([[UID, { pod: initPod, source: 'file', static: true }]]));
+    const synced = (actions: string[]) => ({
+      type: 'runtime.podSynced' as const, uid: UID, seq: 1,
+      result: { phase: 'Running', apiStatus: {}, actions, waiting: [], status: {} } as unknown as import('../../protocols/messages/runtime.ts').SyncResult,
+    });
+    a.bus.port('runtime').send('runtimeReply', synced(['createSandbox(attempt 0)', 'start init (attempt 0)']));
+    a.bus.port('runtime').send('runtimeReply', synced(['start c (attempt 0)', 'kill c: x', 'start c (attempt 1, created before)']));
+    a.bus.port('probes').send('probeRuns', {
+      type: 'probe.ran', podUid: UID, podName: 'web', namespace: 'default', containerName: 'c', probeType: 'readiness', result: 'successful',
+    });
+    const body = (await get(ports.readOnly, '/metrics')).body;
+    assert.match(body, /^kubelet_started_pods_total 1$/m);
+    assert.match(body, /^kubelet_started_containers_total\{container_type="init_container"\} 1$/m);
+    assert.match(body, /^kubelet_started_containers_total\{container_type="container"\} 2$/m);
+    assert.match(body, /^prober_probe_total\{probe_type="Readiness",result="successful",container="c",pod="web",namespace="default",pod_uid="uid-web"\} 1$/m);
+    assert.match(body, /^kubelet_node_name\{node="node-s"\} 1$/m);
+    const promtool = spawnSync('promtool', ['check', 'metrics'], { input: body, encoding: 'utf8' });
+    if (promtool.error) t.skip(`promtool not installed (Debian's prometheus package): ${promtool.error.message}`);
+    else assert.equal(promtool.status, 0, `promtool check metrics: ${promtool.stdout}${promtool.stderr}`);
+  });
+
   it('a read-only port in use crashes the instance naming the address; nothing stays open', async (t) => {
     const first = await startActor(server, { ...deps, healthz: undefined });
     t.after(() => first.stop());

@@ -30,7 +30,11 @@
  * per-kind patch schemas), defaults.ts (defaulting, admission mutations, validation),
  * resources.ts (per-resource strategies), store.ts (MVCC store and registry rules), auth.ts
  * (authn, Node authorizer, NodeRestriction), server.ts (HTTP, watches), discovery.ts,
- * faults.ts (fault switches, request log), certs.ts (PKI), client.ts (raw HTTPS helpers for specs).
+ * faults.ts (fault switches, request log), certs.ts (PKI), client.ts (raw HTTPS helpers for specs),
+ * extension.ts (requests answered outside the store): review.ts (TokenReview, SubjectAccessReview
+ * with a policy a spec sets: `api.reviews.policy`) and proxy.ts (pods/log, and pods/exec upgrades,
+ * proxied to the kubelet with the apiserver's kubelet client certificate, CN
+ * kube-apiserver-kubelet-client).
  *
  * Not modelled (each would answer differently on a real cluster): server-side apply (415),
  * protobuf/CBOR, managedFields, the ServiceAccount admission plugin (pods get no token volume) and
@@ -57,6 +61,9 @@ import type { DeleteOptions, ListOptions, PatchType } from './store.ts';
 import { resolveResource } from './resources.ts';
 import { startCsrControllers, type ApproverMode, type CsrControllers } from './certificates.ts';
 import { ApiServerCore } from './server.ts';
+import { Reviews } from './review.ts';
+import { kubeletProxy, kubeletUpgrade } from './proxy.ts';
+import { authenticate, authorize, parseRequestInfo } from './auth.ts';
 import type { JsonObject, Status } from './status.ts';
 
 export type { Status, JsonObject } from './status.ts';
@@ -147,6 +154,8 @@ export interface ApiServer {
   writeBootstrapKubeconfig(path: string, token: string): void;
   faults: Faults;
   requests: RequestLog;
+  /** TokenReview and SubjectAccessReview: the policy a kubelet's webhook authorization gets, and every review made. */
+  reviews: Reviews;
   watchersCount(): number;
   /** Sends a BOOKMARK now on every watch that allows bookmarks. */
   bookmarkNow(): void;
@@ -235,8 +244,12 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   const faults = new Faults();
   const requests = new RequestLog();
   let port = 0;
+  const reviews = new Reviews();
+  // kube-apiserver's client certificate towards kubelets (kubeadm's apiserver-kubelet-client)
+  const kubeletClient = await pki.client('kube-apiserver-kubelet-client', ['system:masters']);
   const core = new ApiServerCore({
     store, faults, log: requests, tokens,
+    extensions: [reviews.extension(tokens), kubeletProxy(store, resolveResource('pods'), resolveResource('nodes'), kubeletClient)],
     authorizeNodeWithSelectors: opts.authorizeNodeWithSelectors ?? true,
     bookmarkIntervalMs: opts.bookmarkIntervalMs ?? 60000,
     serverAddress: () => `127.0.0.1:${port}`,
@@ -267,6 +280,18 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     });
   });
   server.on('tlsClientError', () => {});
+  // pods/exec upgrades: authenticated and authorized as any request, then proxied to the kubelet
+  server.on('upgrade', kubeletUpgrade(store, resolveResource('pods'), resolveResource('nodes'), kubeletClient, (req) => {
+    const url = new URL(req.url ?? '/', 'https://apiserver.invalid');
+    const info = parseRequestInfo((req.method ?? 'GET').toUpperCase(), url.pathname, url.searchParams);
+    // kube-apiserver authorizes these as create on the subresource, whatever the method (pod/rest/authorize.go)
+    info.verb = 'create';
+    const id = authenticate(req, tokens);
+    if (!id) return { status: 401, message: 'Unauthorized' };
+    const d = authorize(id, info, [], { pods: () => store.list(resolveResource('pods'), {}).items }, { authorizeNodeWithSelectors: opts.authorizeNodeWithSelectors ?? true });
+    if (!d.allowed) return { status: 403, message: `pods "${info.name}" is forbidden: User "${id.name}" cannot create resource "pods/${info.subresource}"` };
+    return { info, query: url.searchParams };
+  }));
 
   let listening = false;
   let stopped = false;
@@ -413,6 +438,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     },
     faults,
     requests,
+    reviews,
     watchersCount: () => core.watchers.size,
     bookmarkNow: () => core.bookmarkNow(),
     closeWatches: () => core.closeWatches(),

@@ -18,6 +18,7 @@ import type { ResourceType } from './resources.ts';
 import { findResource, gvString, selectableFields, supportedField, RESOURCES } from './resources.ts';
 import { matchFields, matchLabels, parseFieldSelector, parseLabelSelector } from './selectors.ts';
 import type { FieldSelector, LabelSelector } from './selectors.ts';
+import type { Extension } from './extension.ts';
 import {
   VERSION_INFO, apiGroup, apiGroupList, apiResourceList, apiVersions, openApiV3Doc, openApiV3Root, toTable, wantsTable,
 } from './discovery.ts';
@@ -31,6 +32,8 @@ export interface CoreOptions {
   bookmarkIntervalMs: number;
   serverAddress: () => string;
   now: () => Date;
+  /** Answer requests outside the store (reviews, kubelet proxies), tried in order. */
+  extensions?: readonly Extension[];
 }
 
 interface WatchStream {
@@ -118,6 +121,10 @@ export class ApiServerCore {
       });
       if (!decision.allowed) throw forbidden(id, info, decision.reason);
       if (bodyError) throw bodyError;
+      for (const ext of this.o.extensions ?? []) {
+        const send = (code: number, b: unknown) => this.send(res, rec, code, b);
+        if (await ext({ info, query: url.searchParams, body, id, req, res, send, done: (code) => this.o.log.done(rec, code) })) return;
+      }
       if (!info.isResourceRequest) {
         this.serveNonResource(info, res, rec);
         return;
