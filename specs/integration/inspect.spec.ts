@@ -132,7 +132,7 @@ describe('kubelet-ts inspect on a running daemon', () => {
     assert.match(channels.stdout, /^desiredPods\s+view\s+[1-9]\d*\s+podManager\s+\S*syncLoop\S*\s+DesiredPods$/m);
     // Standalone: the cluster actors and the HTTP source are declared but not started; nor is the
     // server, as a spec daemon listens on no port (specs/support/daemon.ts: --healthz-port=0).
-    assert.match(channels.stdout, /^not started by this daemon: podSourceHttp, podSourceApi, nodeStatus, nodeLease, mirrorPods, server$/m);
+    assert.match(channels.stdout, /^not started by this daemon: podSourceHttp, podSourceApi, nodeStatus, nodeLease, mirrorPods, server, certificateManager, systemdNotify$/m);
     const live = await inspectJson<{ channels: ChannelRow[]; notWired: string[] }>('channels', '--root-dir', dirs.root);
     const readme = await readmeChannelMap();
     assert.ok(readme.length >= 20, `README channel map rows: ${readme.length}`);
