@@ -33,6 +33,8 @@ import type { ImagePort, PodNetworkFiles } from './adapters.ts';
 import { CrashBackoff } from './backoff.ts';
 import { computePodActions, getPhase, nextRestartCount, terminationStages, type ContainerToKill } from './compute-pod-actions.ts';
 import { ContainerConfigError, generateContainerConfig, generatePodSandboxConfig } from './cri-config.ts';
+import { resolveApiEnv } from './env-from-api.ts';
+import type { ConfigDataPort } from '../../protocols/kube/config-data.ts';
 import { EventReason, nodeRef, recordEvent } from '../../protocols/messages/events.ts';
 import { checkLimitsForResolvConf, getPodDns, type DnsSettings } from './dns.ts';
 import { podHostsFileContent, shouldMountHostsFile } from './etc-hosts.ts';
@@ -60,6 +62,12 @@ export interface RuntimeDeps {
   networkFiles?: PodNetworkFiles;
   /** Upstream checks runtime health every 5s. */
   statusPeriodMs?: number;
+  /**
+   * ConfigMaps and Secrets for env (configMapKeyRef, secretKeyRef, envFrom); absent standalone,
+   * where such a reference is a CreateContainerConfigError saying there is no API client. A pod
+   * is registered with it on every sync and unregistered once removed.
+   */
+  configData?: ConfigDataPort;
 }
 
 const HEALTH_MAX_BACKOFF_MS = 30_000;
@@ -188,6 +196,8 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
         }
       }
       const grace = pod.spec?.terminationGracePeriodSeconds ?? 30;
+      // upstream's pod manager registers a pod with the configmap and secret managers
+      ctx.deps.configData?.registerPod(pod);
       try {
         if (actions.createSandbox && actions.sandboxId !== '') {
           events.pod(pod, 'Normal', EventReason.SandboxChanged, 'Pod sandbox changed, it will be killed and re-created.');
@@ -288,7 +298,9 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
               const etcHostsPath = await etcHostsFor(pod, container, podIPs).catch((e: unknown) => {
                 throw new ContainerConfigError(errText(e));
               });
-              config = generateContainerConfig(pod, container, { restartCount, imageRef: img.imageRef, podIP, podIPs, hostIP: ctx.deps.hostIP, etcHostsPath });
+              const apiEnv = await resolveApiEnv(pod, container, ctx.deps.configData);
+              for (const w of apiEnv.warnings) events.pod(pod, 'Warning', w.reason, w.message);
+              config = generateContainerConfig(pod, container, { restartCount, imageRef: img.imageRef, podIP, podIPs, hostIP: ctx.deps.hostIP, etcHostsPath, apiEnv });
             } catch (e) {
               if (!(e instanceof ContainerConfigError)) throw e;
               failed(container.name, e.message);
@@ -385,6 +397,7 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
           try {
             await removePod(cri, limits, cmd.uid);
             await files?.removePodHostsFile(cmd.uid);
+            ctx.deps.configData?.unregisterPod(cmd.uid);
           } catch (e) {
             error = errText(e);
           }

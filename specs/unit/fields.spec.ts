@@ -166,12 +166,12 @@ describe('unsupportedFields', () => {
     assert.deepEqual(paths(unsupportedFields(pod({ containers: [app()], volumes: [{ name: 'v' }] }))), ['spec.volumes']);
   });
 
-  it('refuses hooks, envFrom and ConfigMap/Secret values, but not a sidecar, fieldRef or a limited resourceFieldRef', () => {
+  it('refuses hooks, but not envFrom, ConfigMap/Secret values, a sidecar, fieldRef or a limited resourceFieldRef', () => {
     const p = pod({
       initContainers: [app({ name: 'sidecar', restartPolicy: 'Always' })],
       containers: [app({
         lifecycle: { preStop: { exec: { command: ['true'] } } },
-        envFrom: [{ configMapRef: { name: 'cm' } }],
+        envFrom: [{ configMapRef: { name: 'cm' } }, { prefix: 'S_', secretRef: { name: 's', optional: true } }],
         resources: { limits: { memory: '64Mi' } },
         env: [
           { name: 'A', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
@@ -182,8 +182,6 @@ describe('unsupportedFields', () => {
       })],
     });
     assert.deepEqual(paths(unsupportedFields(p)).sort(), [
-      'spec.containers[0].envFrom',
-      'spec.containers[0].env[1].valueFrom.secretKeyRef',
       'spec.containers[0].env[3].valueFrom.resourceFieldRef',
       'spec.containers[0].lifecycle',
     ]);
