@@ -83,7 +83,10 @@ export const CONFIG_FIELDS: readonly MappedField[] = [
   { field: 'address', key: 'address', type: 'string' },
 ];
 
-/** Mapped fields without a flag of their own: `logging.verbosity` (-v) and `mergeDefaultEvictionSettings`. */
+/**
+ * Mapped fields without a flag of their own: `logging.verbosity` (-v), `mergeDefaultEvictionSettings`
+ * and `configMapAndSecretChangeDetectionStrategy`.
+ */
 const LOGGING_FIELDS = ['format', 'flushFrequency', 'verbosity', 'vmodule', 'options'];
 const RECORD_FIELDS = ['path', 'maxBytes'];
 
@@ -104,7 +107,7 @@ const UNIMPLEMENTED_FIELDS = new Set([
   'podsPerCore', 'enableControllerAttachDetach', 'protectKernelDefaults', 'makeIPTablesUtilChains',
   'iptablesMasqueradeBit', 'iptablesDropBit', 'featureGates', 'failSwapOn', 'memorySwap', 'containerLogMaxSize',
   'containerLogMaxFiles', 'containerLogMaxWorkers', 'containerLogMonitorInterval',
-  'configMapAndSecretChangeDetectionStrategy', 'reservedSystemCPUs', 'showHiddenMetricsForVersion',
+  'reservedSystemCPUs', 'showHiddenMetricsForVersion',
   'systemReservedCgroup', 'kubeReservedCgroup', 'enforceNodeAllocatable', 'allowedUnsafeSysctls', 'volumePluginDir',
   'providerID', 'kernelMemcgNotification', 'enableSystemLogHandler', 'enableSystemLogQuery', 'shutdownGracePeriod',
   'shutdownGracePeriodCriticalPods', 'shutdownGracePeriodByPodPriority', 'crashLoopBackOff', 'reservedMemory',
@@ -112,7 +115,7 @@ const UNIMPLEMENTED_FIELDS = new Set([
   'memoryReservationPolicy', 'registerWithTaints', 'tracing', 'localStorageCapacityIsolation', 'imageServiceEndpoint',
   'failCgroupV1', 'userNamespaces', 'podHousekeepingPeriod',
 ]);
-const MAPPED = new Set([...CONFIG_FIELDS.map((f) => f.field), 'logging', 'mergeDefaultEvictionSettings']);
+const MAPPED = new Set([...CONFIG_FIELDS.map((f) => f.field), 'logging', 'mergeDefaultEvictionSettings', 'configMapAndSecretChangeDetectionStrategy']);
 /** Map-valued fields: their keys print as `evictionHard[memory.available]`, as upstream's field paths do. */
 const MAP_FIELDS = new Set(CONFIG_FIELDS.filter((f) => ['quantities', 'thresholds', 'headers'].includes(f.type)).map((f) => f.field));
 
@@ -169,6 +172,7 @@ const TYPE_SCHEMAS: Record<FieldType, z.ZodType> = {
 const ConfigSchema = z.object({
   ...Object.fromEntries(CONFIG_FIELDS.map((f) => [f.field, TYPE_SCHEMAS[f.type].optional()])),
   mergeDefaultEvictionSettings: bool.optional(),
+  configMapAndSecretChangeDetectionStrategy: z.enum(['Watch', 'Cache', 'Get'], expected('expected one of Watch, Cache, Get')).optional(),
   logging: z.object({ verbosity: int32.max(10, 'must be at most 10').optional() }, expected('expected a map')).optional(),
   record: z.object({
     path: str.optional(),
@@ -362,6 +366,7 @@ function toFlagValues(c: ParsedFields, dir: string): Partial<KubeletFlags> {
     out.evictionHard = { ...DEFAULT_FLAGS.evictionHard, ...(out.evictionHard as Record<string, string> | undefined) };
   }
   if (c.logging?.verbosity !== undefined) out.verbosity = c.logging.verbosity;
+  if (c.configMapAndSecretChangeDetectionStrategy) out.configMapAndSecretChangeDetectionStrategy = c.configMapAndSecretChangeDetectionStrategy;
   if (c.record?.path) out.record = inDir(c.record.path);
   if (c.record?.maxBytes) out.recordMaxBytes = c.record.maxBytes;
   return out as Partial<KubeletFlags>;

@@ -64,6 +64,11 @@ export interface KubeletFlags {
   readOnlyPort: number;
   /** --address: where the read-only port listens. */
   address: string;
+  /**
+   * The config file's configMapAndSecretChangeDetectionStrategy (no flag upstream): how the
+   * ConfigMap and Secret managers follow changes (adapters/kube/config-data.ts).
+   */
+  configMapAndSecretChangeDetectionStrategy: 'Watch' | 'Cache' | 'Get';
 }
 
 /**
@@ -165,6 +170,7 @@ export const DEFAULT_FLAGS: KubeletFlags = {
   healthzBindAddress: '127.0.0.1',
   readOnlyPort: 0,
   address: '0.0.0.0',
+  configMapAndSecretChangeDetectionStrategy: 'Watch',
 };
 
 export class FlagError extends Error {

@@ -183,7 +183,9 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   const kube = recorded(opts.kubeApi ?? mainClient);
   // upstream's configmap/secret managers (configMapAndSecretChangeDetectionStrategy Watch) and
   // token manager, on the main client; --record: each read with its (redacted) answer, for replay
-  const rawConfigData = opts.configData ?? (mainClient ? createConfigData({ api: mainClient, clock, log: log.child('configData'), random: opts.random }) : undefined);
+  const rawConfigData = opts.configData ?? (mainClient ? createConfigData({
+    api: mainClient, clock, log: log.child('configData'), random: opts.random, strategy: flags.configMapAndSecretChangeDetectionStrategy,
+  }) : undefined);
   const configData = rawConfigData && recorder ? recorder.wrap(rawConfigData, 'configData', CONFIG_DATA_READS) : rawConfigData;
   const heartbeatApi = recorded(opts.kubeApi ?? (flags.kubeconfig ? client({ qps: 0, timeoutMs: Math.min(flags.nodeStatusUpdateFrequencyMs, 40_000) }) : undefined));
   const eventApi = recorded(opts.kubeApi ?? (flags.kubeconfig ? client({ qps: 0 }) : undefined));
