@@ -88,6 +88,12 @@ describe('redactSecrets', () => {
     assert.deepEqual(redactSecrets(got).res.data, { password: REDACTED });
     assert.deepEqual(redactSecrets(listed).res.data, { mode: REDACTED });
     assert.deepEqual(redactSecrets(token).res, { token: REDACTED, expiresAt: 1_800_000_000_000 });
+    // what a recorded volume port would be handed: the files the atomic writer writes
+    const write = { k: 'volumes', id: 6, m: 'writeAtomically', args: ['/var/lib/kubelet/pods/u/volumes/kubernetes.io~secret/db', [
+      { path: 'password', content: Buffer.from('s3cret'), mode: 0o400 }, { path: 'token', content: 'eyJhbGciOi.x.y', mode: 0o644 },
+    ]] };
+    assert.deepEqual(redactSecrets(write).args[1], [{ path: 'password', content: REDACTED, mode: 0o400 }, { path: 'token', content: REDACTED, mode: 0o644 }]);
+    assert.ok(!JSON.stringify(redactSecrets(write)).includes(JSON.stringify([...Buffer.from('s3cret')]).slice(1, -1)));
   });
 
   it('deterministic and idempotent; a record without secrets comes back as it was (the same object)', () => {
