@@ -90,11 +90,17 @@ export const CONFIG_FIELDS: readonly MappedField[] = [
   { field: 'allowedUnsafeSysctls', key: 'allowedUnsafeSysctls', type: 'strings' },
 ];
 
-/** Mapped fields without a flag of their own: `logging.verbosity` (-v) and `mergeDefaultEvictionSettings`. */
+/**
+ * Mapped fields without a flag of their own: `logging.verbosity` (-v), `mergeDefaultEvictionSettings`
+ * and `configMapAndSecretChangeDetectionStrategy`.
+ */
 const LOGGING_FIELDS = ['format', 'flushFrequency', 'verbosity', 'vmodule', 'options'];
 const RECORD_FIELDS = ['path', 'maxBytes'];
 
-const MAPPED = new Set([...CONFIG_FIELDS.map((f) => f.field), 'logging', 'mergeDefaultEvictionSettings']);
+const MAPPED = new Set([
+  ...CONFIG_FIELDS.map((f) => f.field), 'logging', 'mergeDefaultEvictionSettings',
+  'configMapAndSecretChangeDetectionStrategy',
+]);
 /** Map-valued fields: their keys print as `evictionHard[memory.available]`, as upstream's field paths do. */
 const MAP_FIELDS = new Set(CONFIG_FIELDS.filter((f) => ['quantities', 'thresholds', 'headers'].includes(f.type)).map((f) => f.field));
 
@@ -203,7 +209,6 @@ export const UNSUPPORTED_FIELDS: Readonly<Record<string, z.ZodType>> = {
   enableControllerAttachDetach: bool, protectKernelDefaults: bool, makeIPTablesUtilChains: bool, iptablesMasqueradeBit: int32,
   iptablesDropBit: int32, featureGates: boolMap, failSwapOn: bool, memorySwap: obj({ swapBehavior: str.optional() }),
   containerLogMaxSize: str, containerLogMaxFiles: int32, containerLogMaxWorkers: int32, containerLogMonitorInterval: duration,
-  configMapAndSecretChangeDetectionStrategy: oneOf(['Get', 'Cache', 'Watch'], true),
   reservedSystemCPUs: str, showHiddenMetricsForVersion: str, systemReservedCgroup: str, kubeReservedCgroup: str,
   enforceNodeAllocatable: z.array(str), volumePluginDir: str, kernelMemcgNotification: bool,
   enableSystemLogHandler: bool, enableSystemLogQuery: bool, shutdownGracePeriod: duration, shutdownGracePeriodCriticalPods: duration,
@@ -222,6 +227,7 @@ const ConfigSchema = z.object({
   ...Object.fromEntries(Object.entries(UNSUPPORTED_FIELDS).map(([k, v]) => [k, v.optional()])),
   ...Object.fromEntries(CONFIG_FIELDS.map((f) => [f.field, TYPE_SCHEMAS[f.type].optional()])),
   mergeDefaultEvictionSettings: bool.optional(),
+  configMapAndSecretChangeDetectionStrategy: z.enum(['Watch', 'Cache', 'Get'], expected('expected one of Watch, Cache, Get')).optional(),
   logging: z.object({
     verbosity: int32.max(10, 'must be at most 10').optional(),
     format: oneOf(['text', 'json']).optional(),
@@ -436,6 +442,7 @@ function toFlagValues(c: ParsedFields, dir: string): Partial<KubeletFlags> {
     out.evictionHard = { ...DEFAULT_FLAGS.evictionHard, ...(out.evictionHard as Record<string, string> | undefined) };
   }
   if (c.logging?.verbosity !== undefined) out.verbosity = c.logging.verbosity;
+  if (c.configMapAndSecretChangeDetectionStrategy) out.configMapAndSecretChangeDetectionStrategy = c.configMapAndSecretChangeDetectionStrategy;
   if (c.record?.path) out.record = inDir(c.record.path);
   if (c.record?.maxBytes) out.recordMaxBytes = c.record.maxBytes;
   return out as Partial<KubeletFlags>;

@@ -94,6 +94,11 @@ export interface KubeletFlags {
   seccompDefault: boolean;
   /** --allowed-unsafe-sysctls: names or `prefix*` patterns pods may set beyond the safe set. */
   allowedUnsafeSysctls: string[];
+  /**
+   * The config file's configMapAndSecretChangeDetectionStrategy (no flag upstream): how the
+   * ConfigMap and Secret managers follow changes (adapters/kube/config-data.ts).
+   */
+  configMapAndSecretChangeDetectionStrategy: 'Watch' | 'Cache' | 'Get';
 }
 
 /**
@@ -324,6 +329,7 @@ export const DEFAULT_FLAGS: KubeletFlags = {
   unsupported: {},
   seccompDefault: false,
   allowedUnsafeSysctls: [],
+  configMapAndSecretChangeDetectionStrategy: 'Watch',
 };
 
 export class FlagError extends Error {

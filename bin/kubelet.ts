@@ -19,6 +19,8 @@ import { createCriClient } from '../adapters/cri/client.ts';
 import type { KubeApi } from '../protocols/kube/api.ts';
 import { newSysctlAllowlist } from '../protocols/kube/security.ts';
 import { createKubeApi, KUBELET_VERSION, KUBERNETES_VERSION, type KubeClient } from '../adapters/kube/client.ts';
+import { createConfigData } from '../adapters/kube/config-data.ts';
+import type { ConfigDataPort } from '../protocols/kube/config-data.ts';
 import type { CriRuntime } from '../protocols/cri/types.ts';
 import { events } from '../actors/events/index.ts';
 import { containerGC } from '../actors/gc/index.ts';
@@ -103,6 +105,13 @@ export interface KubeletOptions {
   debugSocketPath?: string;
   /** Injected by specs instead of the clients built from --kubeconfig (implies cluster mode). */
   kubeApi?: KubeApi;
+  /**
+   * ConfigMaps, Secrets and tokens for the pods (env now, volumes with the volume manager);
+   * default: upstream's watch-based managers on the --kubeconfig client; none standalone (a
+   * reference to one is then a CreateContainerConfigError), nor with an injected kubeApi unless
+   * given. Replay passes one answering from the recording.
+   */
+  configData?: ConfigDataPort;
   /** The pod sources the syncLoop waits for; replay passes the recorded ones. Default: file with --pod-manifest-path, http with --manifest-url, api in cluster mode. */
   sources?: readonly PodSource[];
   /**
@@ -156,6 +165,9 @@ const API_WRITES: readonly (keyof KubeApi)[] = [
   'createLease', 'updateLease', 'createEvent', 'patchEvent',
 ];
 
+/** The ConfigDataPort reads --record writes with their answers (bin/replay.ts answers them again). */
+export const CONFIG_DATA_READS: readonly (keyof ConfigDataPort)[] = ['getConfigMap', 'getSecret', 'getServiceAccountToken'];
+
 /** upstream: probes identify as kube-probe/<major>.<minor>. */
 export function probeUserAgent(): string {
   const [major, minor] = KUBERNETES_VERSION.replace(/^v/, '').split('.');
@@ -190,6 +202,8 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       podNetworkFiles: filesPort !== undefined,
       // the volume decisions are recorded (`volumes` and `subpaths` records) and the memory a tmpfs was sized from
       volumes: { nodeAllocatableMemoryBytes },
+      // ConfigMaps and Secrets were read from the API (recorded: bin/replay.ts recordedConfigData)
+      configData: opts.configData !== undefined || (opts.kubeApi === undefined && flags.kubeconfig !== undefined),
     } })
     : undefined;
   const untapRecorder = recorder?.tapBus(bus, RECORDED_CHANNELS, RECORDED_VIEWS);
@@ -210,7 +224,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   // one for heartbeats (node status and lease: no throttling, a timeout below the lease
   // duration) and one for events (throttled by the events actor at eventRecordQPS/Burst).
   const clients: KubeClient[] = [];
-  const client = (o: Parameters<typeof createKubeApi>[1]): KubeApi => {
+  const client = (o: Parameters<typeof createKubeApi>[1]): KubeClient => {
     const c = createKubeApi(flags.kubeconfig!, { clock, log: log.child('kubeClient'), ...o });
     clients.push(c);
     return c;
@@ -218,7 +232,14 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   const clusterMode = opts.kubeApi !== undefined || flags.kubeconfig !== undefined;
   // --record: every write to the API server too (reads and watches are inputs seen on `config`)
   const recorded = (api: KubeApi | undefined) => (api && recorder ? recorder.wrap(api, 'api', API_WRITES) : api);
-  const kube = recorded(opts.kubeApi ?? (flags.kubeconfig ? client({ qps: flags.kubeApiQps, burst: flags.kubeApiBurst }) : undefined));
+  const mainClient = opts.kubeApi ? undefined : flags.kubeconfig ? client({ qps: flags.kubeApiQps, burst: flags.kubeApiBurst }) : undefined;
+  const kube = recorded(opts.kubeApi ?? mainClient);
+  // upstream's configmap/secret managers (configMapAndSecretChangeDetectionStrategy Watch) and
+  // token manager, on the main client; --record: each read with its (redacted) answer, for replay
+  const rawConfigData = opts.configData ?? (mainClient ? createConfigData({
+    api: mainClient, clock, log: log.child('configData'), random: opts.random, strategy: flags.configMapAndSecretChangeDetectionStrategy,
+  }) : undefined);
+  const configData = rawConfigData && recorder ? recorder.wrap(rawConfigData, 'configData', CONFIG_DATA_READS) : rawConfigData;
   const heartbeatApi = recorded(opts.kubeApi ?? (flags.kubeconfig ? client({ qps: 0, timeoutMs: Math.min(flags.nodeStatusUpdateFrequencyMs, 40_000) }) : undefined));
   const eventApi = recorded(opts.kubeApi ?? (flags.kubeconfig ? client({ qps: 0 }) : undefined));
 
@@ -269,6 +290,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       hostIP,
       dns: { clusterDns, clusterDomain: flags.clusterDomain, resolvConf: flags.resolvConf },
       networkFiles,
+      configData,
       podLogsDir: flags.podLogsDir,
       statusPeriodMs: opts.periods?.runtimeStatusMs,
       hooks,
@@ -377,6 +399,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     untapRecorder?.();
     await recorder?.close();
     await prober?.close();
+    if (!opts.configData) rawConfigData?.close();
     if (!opts.cri) rawCri.close();
     for (const c of clients) c.close();
     resolveStopped();

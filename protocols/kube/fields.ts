@@ -73,7 +73,17 @@ const volumeMountTable: FieldTable = {
   mountPropagation: honoured('CRI propagation: None, HostToContainer, Bidirectional (privileged containers only, as upstream)'),
   recursiveReadOnly: unsupported(`recursive read-only mounts are not implemented (${'no issue yet'})`),
 };
-const ENV_FROM_API = 'ConfigMap and Secret values are not read from the API yet (issue 11 point 6)';
+const FROM_API = 'read through the kubelet\'s ConfigMap/Secret managers (watch-based, as upstream\'s default); a missing object or key is upstream\'s CreateContainerConfigError, standalone "no kubeClient defined"';
+const keyRef = (kind: string): FieldRule => honoured(`the ${kind}'s key: ${FROM_API}`, {
+  fields: {
+    key: honoured('the key read'),
+    name: honoured(`the ${kind} in the pod's namespace`),
+    optional: honoured(`true: a missing ${kind} or key leaves the variable out`),
+  },
+});
+const envSource = (kind: string): FieldRule => honoured(`every key of the ${kind} (prefixed): ${FROM_API}`, {
+  fields: { name: honoured(`the ${kind} in the pod's namespace`), optional: honoured(`true: a missing ${kind} adds nothing`) },
+});
 const NO_ISSUE = 'no issue yet';
 
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -180,7 +190,7 @@ const envVarTable: FieldTable = {
   value: honoured('with upstream\'s $(VAR) expansion against the variables defined before it'),
   valueFrom: honoured('resolved when the container is created', {
     fields: {
-      configMapKeyRef: unsupported(ENV_FROM_API),
+      configMapKeyRef: keyRef('ConfigMap'),
       fieldRef: honoured('upstream\'s downward API field paths (an unknown one is a CreateContainerConfigError)', {
         fields: { apiVersion: honoured('v1'), fieldPath: honoured('metadata.*, spec.nodeName, spec.serviceAccountName, status.hostIP(s), status.podIP(s)') },
       }),
@@ -193,7 +203,7 @@ const envVarTable: FieldTable = {
         },
         refuse: { note: 'limits.* of a container without that limit (upstream: the node\'s allocatable)', test: resourceFieldRefWithoutLimit },
       }),
-      secretKeyRef: unsupported(ENV_FROM_API),
+      secretKeyRef: keyRef('Secret'),
     },
   }),
 };
@@ -283,7 +293,14 @@ function containerTable(kind: ContainerKind): FieldTable {
     args: honoured('CRI args, with upstream\'s $(VAR) expansion'),
     command: honoured('CRI command, with upstream\'s $(VAR) expansion'),
     env: honoured('the container\'s environment, in upstream\'s order', { list: true, fields: envVarTable }),
-    envFrom: unsupported(ENV_FROM_API),
+    envFrom: honoured('before env, in order, as upstream; keys that are not valid variable names skipped with an InvalidEnvironmentVariableNames Warning', {
+      list: true,
+      fields: {
+        configMapRef: envSource('ConfigMap'),
+        prefix: honoured('put before each key'),
+        secretRef: envSource('Secret'),
+      },
+    }),
     image: honoured('pulled by the image manager, the container is created from its ID'),
     imagePullPolicy: honoured('Always, IfNotPresent, Never, as upstream'),
     lifecycle: honoured('postStart and preStop hooks', { fields: lifecycleTable }),

@@ -183,12 +183,12 @@ describe('unsupportedFields', () => {
     assert.deepEqual(paths(unsupportedFields(pod({ containers: [app()], volumes: [{ name: 'v', emptyDir: { medium: 'HugePages' } }] }))), ['spec.volumes[0].emptyDir.medium']);
   });
 
-  it('refuses a stop signal, envFrom and ConfigMap/Secret values, but not a sidecar, fieldRef or a limited resourceFieldRef', () => {
+  it('refuses a stop signal, but not envFrom, ConfigMap/Secret values, a sidecar, fieldRef or a limited resourceFieldRef', () => {
     const p = pod({
       initContainers: [app({ name: 'sidecar', restartPolicy: 'Always' })],
       containers: [app({
         lifecycle: { stopSignal: 'SIGUSR1' },
-        envFrom: [{ configMapRef: { name: 'cm' } }],
+        envFrom: [{ configMapRef: { name: 'cm' } }, { prefix: 'S_', secretRef: { name: 's', optional: true } }],
         resources: { limits: { memory: '64Mi' } },
         env: [
           { name: 'A', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
@@ -199,8 +199,6 @@ describe('unsupportedFields', () => {
       })],
     });
     assert.deepEqual(paths(unsupportedFields(p)).sort(), [
-      'spec.containers[0].envFrom',
-      'spec.containers[0].env[1].valueFrom.secretKeyRef',
       'spec.containers[0].env[3].valueFrom.resourceFieldRef',
       'spec.containers[0].lifecycle.stopSignal',
     ]);

@@ -33,8 +33,8 @@
  * faults.ts (fault switches, request log), certs.ts (PKI), client.ts (raw HTTPS helpers for specs).
  *
  * Not modelled (each would answer differently on a real cluster): server-side apply (415),
- * protobuf/CBOR, managedFields, the ServiceAccount admission plugin (pods get no token volume) and
- * TokenRequest, garbage collection, the pod-GC and node-lifecycle controllers, namespace
+ * protobuf/CBOR, managedFields, the ServiceAccount admission plugin (pods get no token volume),
+ * TokenReview and tokens bound to Secrets or Nodes (TokenRequest bound to a pod is: tokens.ts), garbage collection, the pod-GC and node-lifecycle controllers, namespace
  * termination (a deleted namespace and its contents vanish at once), deletecollection, field
  * validation beyond the pod, Lease and Event-namespace checks (unknown fields are stored as sent),
  * Warning headers, APF.
@@ -57,6 +57,7 @@ import type { DeleteOptions, ListOptions, PatchType } from './store.ts';
 import { resolveResource } from './resources.ts';
 import { startCsrControllers, type ApproverMode, type CsrControllers } from './certificates.ts';
 import { ApiServerCore } from './server.ts';
+import { TokenIssuer } from './tokens.ts';
 import type { JsonObject, Status } from './status.ts';
 
 export type { Status, JsonObject } from './status.ts';
@@ -147,6 +148,8 @@ export interface ApiServer {
   writeBootstrapKubeconfig(path: string, token: string): void;
   faults: Faults;
   requests: RequestLog;
+  /** The service account token issuer: its JWKS (as /openid/v1/jwks serves it) verifies the tokens it signs. */
+  serviceAccountIssuer: { issuer: string; jwks(): JsonObject };
   watchersCount(): number;
   /** Sends a BOOKMARK now on every watch that allows bookmarks. */
   bookmarkNow(): void;
@@ -234,8 +237,10 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
 
   const faults = new Faults();
   const requests = new RequestLog();
+  const tokenIssuer = new TokenIssuer();
   let port = 0;
   const core = new ApiServerCore({
+    issuer: tokenIssuer,
     store, faults, log: requests, tokens,
     authorizeNodeWithSelectors: opts.authorizeNodeWithSelectors ?? true,
     bookmarkIntervalMs: opts.bookmarkIntervalMs ?? 60000,
@@ -413,6 +418,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     },
     faults,
     requests,
+    serviceAccountIssuer: { issuer: tokenIssuer.issuer, jwks: () => tokenIssuer.jwks() },
     watchersCount: () => core.watchers.size,
     bookmarkNow: () => core.bookmarkNow(),
     closeWatches: () => core.closeWatches(),
