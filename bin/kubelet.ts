@@ -85,7 +85,11 @@ export interface KubeletOptions {
   random?: () => number;
   onEscalate?: (reason: string) => void;
   /** Extra per-actor overrides (e.g. a faster relist in specs). */
-  periods?: { plegRelistMs?: number; syncTickMs?: number; housekeepingMs?: number; runtimeStatusMs?: number; containerGcMs?: number };
+  periods?: {
+    plegRelistMs?: number; syncTickMs?: number; housekeepingMs?: number; runtimeStatusMs?: number; containerGcMs?: number;
+    /** How often mounted data volumes (configMap, secret, downwardAPI, projected) are refreshed; default 1 min. */
+    volumeRemountMs?: number;
+  };
   /** containerGC's access to --pod-logs-dir; default the node's file system, none when `fs` is injected. */
   podLogFs?: PodLogFs;
   /** The runtime's resolver file, node /etc/hosts and pod hosts files; default the node's, none when `fs` is injected. */
@@ -210,7 +214,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   // --record: each resolver file read with what it returned, for replay
   const networkFiles = filesPort && recorder ? recorder.wrap(filesPort, 'files', ['readResolvConf']) : filesPort;
   const cri = recorder ? recorder.wrap(rawCri) : rawCri;
-  const rawVolumeFs = opts.volumeFs ?? (opts.fs ? inertVolumeFs : nodeVolumeFs(flags.rootDir, nodeMounter));
+  const rawVolumeFs = opts.volumeFs ?? (opts.fs ? inertVolumeFs : nodeVolumeFs(flags.rootDir, nodeMounter, () => clock.now()));
   const volumeFs = recorder ? recorder.wrap(rawVolumeFs, 'volumes', VOLUME_FS_METHODS) : rawVolumeFs;
   const rawSubPaths = opts.subPaths ?? (opts.fs ? undefined : { prepare: (req: Parameters<SubPathPort['prepare']>[0]) => prepareSafeSubpath(nodeMounter, req) });
   const subPaths = rawSubPaths && recorder ? recorder.wrap(rawSubPaths, 'subpaths', ['prepare']) : rawSubPaths;
@@ -280,7 +284,9 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       checkIntervalMs: flags.httpCheckFrequencyMs,
     })] : []),
     // volumes: the pods' volumes set up before their containers (the runtime waits on podVolumes)
-    child(volumeManager, { rootDir: flags.rootDir, fs: volumeFs, sources: podSources, nodeAllocatableMemoryBytes }),
+    child(volumeManager, {
+      rootDir: flags.rootDir, fs: volumeFs, sources: podSources, nodeAllocatableMemoryBytes, configData, remountPeriodMs: opts.periods?.volumeRemountMs,
+    }),
     child(runtime, {
       cri,
       subPaths,

@@ -39,6 +39,7 @@ import { DEFAULT_FLAGS, type KubeletFlags } from './flags.ts';
 import { createKubelet, type KubeletOptions } from './kubelet.ts';
 import { ObjectNotFound, type ConfigDataPort } from '../protocols/kube/config-data.ts';
 import { restoreHashes } from './record-redaction.ts';
+import { redactSecrets } from '../protocols/redact.ts';
 import type { Node } from '../protocols/kube/api.ts';
 import type { CriRuntime } from '../protocols/cri/types.ts';
 import { execInContainer } from '../adapters/handlers/exec.ts';
@@ -173,7 +174,7 @@ function recordedPort<T extends object>(records: readonly Record<string, unknown
   const calls = new Map<unknown, string>();
   const answers = new Map<string, { ok: boolean; res: unknown; err?: string }[]>();
   for (const r of records) {
-    if (r.k === prefix) calls.set(r.id, `${String(r.m)} ${JSON.stringify(r.args ?? [])}`);
+    if (r.k === prefix) calls.set(r.id, `${String(r.m)} ${JSON.stringify(redactSecrets(r.args ?? []))}`);
     const call = calls.get(r.id);
     if (call === undefined) continue;
     if (r.k === `${prefix}.ok` || r.k === `${prefix}.err`) {
@@ -183,7 +184,8 @@ function recordedPort<T extends object>(records: readonly Record<string, unknown
     }
   }
   return Object.fromEntries(methods.map((m) => [m, (...args: unknown[]) => {
-    const key = `${m} ${JSON.stringify(args)}`;
+    // (keyed as recorded: redacted, so a data volume's files match whatever their content)
+    const key = `${m} ${JSON.stringify(redactSecrets(args))}`;
     const a = answers.get(key)?.shift();
     if (!a) return Promise.reject(new Error(`${prefix}.${m}(${JSON.stringify(args).slice(1, -1)}): not made by the recorded kubelet`));
     return a.ok ? Promise.resolve(a.res) : Promise.reject(new Error(a.err ?? 'failed'));
