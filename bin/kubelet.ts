@@ -87,7 +87,7 @@ export interface KubeletOptions {
   /** Extra per-actor overrides (e.g. a faster relist in specs). */
   periods?: {
     plegRelistMs?: number; syncTickMs?: number; housekeepingMs?: number; runtimeStatusMs?: number; containerGcMs?: number;
-    /** How often mounted data volumes (configMap, secret, downwardAPI, projected) are refreshed; default 1 min. */
+    /** How often mounted data volumes (configMap, secret, downwardAPI, projected) are refreshed; default --sync-frequency. */
     volumeRemountMs?: number;
   };
   /** containerGC's access to --pod-logs-dir; default the node's file system, none when `fs` is injected. */
@@ -285,7 +285,9 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     })] : []),
     // volumes: the pods' volumes set up before their containers (the runtime waits on podVolumes)
     child(volumeManager, {
-      rootDir: flags.rootDir, fs: volumeFs, sources: podSources, nodeAllocatableMemoryBytes, configData, remountPeriodMs: opts.periods?.volumeRemountMs,
+      rootDir: flags.rootDir, fs: volumeFs, sources: podSources, nodeAllocatableMemoryBytes, configData,
+      // upstream remounts data volumes when a pod is synced again: within --sync-frequency
+      remountPeriodMs: opts.periods?.volumeRemountMs ?? flags.syncFrequencyMs,
     }),
     child(runtime, {
       cri,

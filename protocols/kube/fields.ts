@@ -338,7 +338,7 @@ function containerTable(kind: ContainerKind): FieldTable {
 // ---------------------------------------------------------------------------------------------
 // the pod
 
-const DATA_REFRESH = 'refreshed every remount period (upstream\'s sync period, 1 min), the files swapped atomically (..data)';
+const DATA_REFRESH = 'refreshed every --sync-frequency (upstream\'s remount on the pod\'s sync, 1 min by default), the files swapped atomically (..data)';
 const keyToPath = honoured('each key as its path (every key without items); a missing key fails the mount unless optional', {
   list: true,
   fields: { key: honoured('the key'), path: honoured('the file\'s path in the volume (validated as upstream)'), mode: honoured('the file\'s mode') },
