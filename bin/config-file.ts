@@ -107,11 +107,17 @@ export const CONFIG_FIELDS: readonly MappedField[] = [
   { field: 'tlsCipherSuites', key: 'tlsCipherSuites', type: 'strings' },
 ];
 
-/** Mapped fields without a flag of their own: `logging.verbosity` (-v) and `mergeDefaultEvictionSettings`. */
+/**
+ * Mapped fields without a flag of their own: `logging.verbosity` (-v), `mergeDefaultEvictionSettings`
+ * and `configMapAndSecretChangeDetectionStrategy`.
+ */
 const LOGGING_FIELDS = ['format', 'flushFrequency', 'verbosity', 'vmodule', 'options'];
 const RECORD_FIELDS = ['path', 'maxBytes'];
 
-const MAPPED = new Set([...CONFIG_FIELDS.map((f) => f.field), 'logging', 'mergeDefaultEvictionSettings', 'authentication', 'authorization']);
+const MAPPED = new Set([
+  ...CONFIG_FIELDS.map((f) => f.field), 'logging', 'mergeDefaultEvictionSettings', 'authentication', 'authorization',
+  'configMapAndSecretChangeDetectionStrategy',
+]);
 /** The nested fields of authentication and authorization, each with its flag. */
 const AUTH_FIELDS: Record<'authentication' | 'authorization', Record<string, string[]>> = {
   authentication: { x509: ['clientCAFile'], webhook: ['enabled', 'cacheTTL'], anonymous: ['enabled'] },
@@ -214,7 +220,6 @@ export const UNSUPPORTED_FIELDS: Readonly<Record<string, z.ZodType>> = {
   enableControllerAttachDetach: bool, protectKernelDefaults: bool, makeIPTablesUtilChains: bool, iptablesMasqueradeBit: int32,
   iptablesDropBit: int32, featureGates: boolMap, failSwapOn: bool, memorySwap: obj({ swapBehavior: str.optional() }),
   containerLogMaxSize: str, containerLogMaxFiles: int32, containerLogMaxWorkers: int32, containerLogMonitorInterval: duration,
-  configMapAndSecretChangeDetectionStrategy: oneOf(['Get', 'Cache', 'Watch'], true),
   reservedSystemCPUs: str, showHiddenMetricsForVersion: str, systemReservedCgroup: str, kubeReservedCgroup: str,
   volumePluginDir: str, kernelMemcgNotification: bool,
   enableSystemLogHandler: bool, enableSystemLogQuery: bool, shutdownGracePeriod: duration, shutdownGracePeriodCriticalPods: duration,
@@ -233,6 +238,7 @@ const ConfigSchema = z.object({
   ...Object.fromEntries(Object.entries(UNSUPPORTED_FIELDS).map(([k, v]) => [k, v.optional()])),
   ...Object.fromEntries(CONFIG_FIELDS.map((f) => [f.field, TYPE_SCHEMAS[f.type].optional()])),
   mergeDefaultEvictionSettings: bool.optional(),
+  configMapAndSecretChangeDetectionStrategy: z.enum(['Watch', 'Cache', 'Get'], expected('expected one of Watch, Cache, Get')).optional(),
   logging: z.object({
     verbosity: int32.max(10, 'must be at most 10').optional(),
     format: oneOf(['text', 'json']).optional(),
@@ -477,6 +483,7 @@ function toFlagValues(c: ParsedFields, dir: string): Partial<KubeletFlags> {
   if (authz?.mode) out.authorizationMode = authz.mode;
   if (authz?.webhook?.cacheAuthorizedTTL) out.authorizationWebhookCacheAuthorizedTtlMs = authz.webhook.cacheAuthorizedTTL;
   if (authz?.webhook?.cacheUnauthorizedTTL) out.authorizationWebhookCacheUnauthorizedTtlMs = authz.webhook.cacheUnauthorizedTTL;
+  if (c.configMapAndSecretChangeDetectionStrategy) out.configMapAndSecretChangeDetectionStrategy = c.configMapAndSecretChangeDetectionStrategy;
   if (c.record?.path) out.record = inDir(c.record.path);
   if (c.record?.maxBytes) out.recordMaxBytes = c.record.maxBytes;
   return out as Partial<KubeletFlags>;

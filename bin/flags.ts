@@ -133,6 +133,11 @@ export interface KubeletFlags {
   authorizationMode: string;
   authorizationWebhookCacheAuthorizedTtlMs: number;
   authorizationWebhookCacheUnauthorizedTtlMs: number;
+  /**
+   * The config file's configMapAndSecretChangeDetectionStrategy (no flag upstream): how the
+   * ConfigMap and Secret managers follow changes (adapters/kube/config-data.ts).
+   */
+  configMapAndSecretChangeDetectionStrategy: 'Watch' | 'Cache' | 'Get';
 }
 
 /**
@@ -385,6 +390,7 @@ export const DEFAULT_FLAGS: KubeletFlags = {
   authorizationMode: 'Webhook',
   authorizationWebhookCacheAuthorizedTtlMs: 300_000,
   authorizationWebhookCacheUnauthorizedTtlMs: 30_000,
+  configMapAndSecretChangeDetectionStrategy: 'Watch',
 };
 
 /** The sandbox image image GC keeps when --pod-infra-container-image is not given: upstream's flag default. */

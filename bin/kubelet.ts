@@ -19,6 +19,8 @@ import { createCriClient } from '../adapters/cri/client.ts';
 import type { KubeApi } from '../protocols/kube/api.ts';
 import { newSysctlAllowlist } from '../protocols/kube/security.ts';
 import { createKubeApi, KUBELET_VERSION, KUBERNETES_VERSION, type KubeClient } from '../adapters/kube/client.ts';
+import { createConfigData } from '../adapters/kube/config-data.ts';
+import type { ConfigDataPort } from '../protocols/kube/config-data.ts';
 import type { CriRuntime, CriStreaming } from '../protocols/cri/types.ts';
 import { events } from '../actors/events/index.ts';
 import type { CgroupFs } from '../actors/container-manager/adapters.ts';
@@ -91,7 +93,11 @@ export interface KubeletOptions {
   random?: () => number;
   onEscalate?: (reason: string) => void;
   /** Extra per-actor overrides (e.g. a faster relist in specs). */
-  periods?: { plegRelistMs?: number; syncTickMs?: number; housekeepingMs?: number; runtimeStatusMs?: number; containerGcMs?: number; imageGcMs?: number };
+  periods?: {
+    plegRelistMs?: number; syncTickMs?: number; housekeepingMs?: number; runtimeStatusMs?: number; containerGcMs?: number; imageGcMs?: number;
+    /** How often mounted data volumes (configMap, secret, downwardAPI, projected) are refreshed; default --sync-frequency. */
+    volumeRemountMs?: number;
+  };
   /** containerGC's access to --pod-logs-dir; default the node's file system, none when `fs` is injected. */
   podLogFs?: PodLogFs;
   /** The runtime's resolver file, node /etc/hosts and pod hosts files; default the node's, none when `fs` is injected. */
@@ -111,6 +117,13 @@ export interface KubeletOptions {
   debugSocketPath?: string;
   /** Injected by specs instead of the clients built from --kubeconfig (implies cluster mode). */
   kubeApi?: KubeApi;
+  /**
+   * ConfigMaps, Secrets and tokens for the pods (env now, volumes with the volume manager);
+   * default: upstream's watch-based managers on the --kubeconfig client; none standalone (a
+   * reference to one is then a CreateContainerConfigError), nor with an injected kubeApi unless
+   * given. Replay passes one answering from the recording.
+   */
+  configData?: ConfigDataPort;
   /** The pod sources the syncLoop waits for; replay passes the recorded ones. Default: file with --pod-manifest-path, http with --manifest-url, api in cluster mode. */
   sources?: readonly PodSource[];
   /**
@@ -179,6 +192,9 @@ const API_WRITES: readonly (keyof KubeApi)[] = [
   'createPod', 'deletePod', 'patchPodStatus', 'createNode', 'patchNodeStatus', 'patchNode',
   'createLease', 'updateLease', 'createEvent', 'patchEvent',
 ];
+
+/** The ConfigDataPort reads --record writes with their answers (bin/replay.ts answers them again). */
+export const CONFIG_DATA_READS: readonly (keyof ConfigDataPort)[] = ['getConfigMap', 'getSecret', 'getServiceAccountToken'];
 
 /** upstream: probes identify as kube-probe/<major>.<minor>. */
 export function probeUserAgent(): string {
@@ -251,13 +267,15 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       volumes: { nodeAllocatableMemoryBytes },
       // the pod cgroups the runtime named and the node memory of Burstable oom_score_adj (bin/replay.ts)
       podCgroups: recordedCgroups ?? null,
+      // ConfigMaps and Secrets were read from the API (recorded: bin/replay.ts recordedConfigData)
+      configData: opts.configData !== undefined || (opts.kubeApi === undefined && flags.kubeconfig !== undefined),
     } })
     : undefined;
   const untapRecorder = recorder?.tapBus(bus, RECORDED_CHANNELS, RECORDED_VIEWS);
   // --record: each resolver file read with what it returned, for replay
   const networkFiles = filesPort && recorder ? recorder.wrap(filesPort, 'files', ['readResolvConf']) : filesPort;
   const cri = recorder ? recorder.wrap(rawCri) : rawCri;
-  const rawVolumeFs = opts.volumeFs ?? (opts.fs ? inertVolumeFs : nodeVolumeFs(flags.rootDir, nodeMounter));
+  const rawVolumeFs = opts.volumeFs ?? (opts.fs ? inertVolumeFs : nodeVolumeFs(flags.rootDir, nodeMounter, () => clock.now()));
   const volumeFs = recorder ? recorder.wrap(rawVolumeFs, 'volumes', VOLUME_FS_METHODS) : rawVolumeFs;
   const rawSubPaths = opts.subPaths ?? (opts.fs ? undefined : { prepare: (req: Parameters<SubPathPort['prepare']>[0]) => prepareSafeSubpath(nodeMounter, req) });
   const subPaths = rawSubPaths && recorder ? recorder.wrap(rawSubPaths, 'subpaths', ['prepare']) : rawSubPaths;
@@ -271,7 +289,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   // one for heartbeats (node status and lease: no throttling, a timeout below the lease
   // duration) and one for events (throttled by the events actor at eventRecordQPS/Burst).
   const clients: KubeClient[] = [];
-  const client = (o: Parameters<typeof createKubeApi>[1]): KubeApi => {
+  const client = (o: Parameters<typeof createKubeApi>[1]): KubeClient => {
     const c = createKubeApi(flags.kubeconfig!, { clock, log: log.child('kubeClient'), ...o });
     clients.push(c);
     return c;
@@ -279,7 +297,14 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   const clusterMode = opts.kubeApi !== undefined || flags.kubeconfig !== undefined;
   // --record: every write to the API server too (reads and watches are inputs seen on `config`)
   const recorded = (api: KubeApi | undefined) => (api && recorder ? recorder.wrap(api, 'api', API_WRITES) : api);
-  const kube = recorded(opts.kubeApi ?? (flags.kubeconfig ? client({ qps: flags.kubeApiQps, burst: flags.kubeApiBurst }) : undefined));
+  const mainClient = opts.kubeApi ? undefined : flags.kubeconfig ? client({ qps: flags.kubeApiQps, burst: flags.kubeApiBurst }) : undefined;
+  const kube = recorded(opts.kubeApi ?? mainClient);
+  // upstream's configmap/secret managers (configMapAndSecretChangeDetectionStrategy Watch) and
+  // token manager, on the main client; --record: each read with its (redacted) answer, for replay
+  const rawConfigData = opts.configData ?? (mainClient ? createConfigData({
+    api: mainClient, clock, log: log.child('configData'), random: opts.random, strategy: flags.configMapAndSecretChangeDetectionStrategy,
+  }) : undefined);
+  const configData = rawConfigData && recorder ? recorder.wrap(rawConfigData, 'configData', CONFIG_DATA_READS) : rawConfigData;
   const heartbeatApi = recorded(opts.kubeApi ?? (flags.kubeconfig ? client({ qps: 0, timeoutMs: Math.min(flags.nodeStatusUpdateFrequencyMs, 40_000) }) : undefined));
   const eventApi = recorded(opts.kubeApi ?? (flags.kubeconfig ? client({ qps: 0 }) : undefined));
 
@@ -319,7 +344,11 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       checkIntervalMs: flags.httpCheckFrequencyMs,
     })] : []),
     // volumes: the pods' volumes set up before their containers (the runtime waits on podVolumes)
-    child(volumeManager, { rootDir: flags.rootDir, fs: volumeFs, sources: podSources, nodeAllocatableMemoryBytes }),
+    child(volumeManager, {
+      rootDir: flags.rootDir, fs: volumeFs, sources: podSources, nodeAllocatableMemoryBytes, configData,
+      // upstream remounts data volumes when a pod is synced again: within --sync-frequency
+      remountPeriodMs: opts.periods?.volumeRemountMs ?? flags.syncFrequencyMs,
+    }),
     child(runtime, {
       cri,
       subPaths,
@@ -329,6 +358,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       hostIP,
       dns: { clusterDns, clusterDomain: flags.clusterDomain, resolvConf: flags.resolvConf },
       networkFiles,
+      configData,
       podLogsDir: flags.podLogsDir,
       statusPeriodMs: opts.periods?.runtimeStatusMs,
       hooks,
@@ -456,6 +486,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     untapRecorder?.();
     await recorder?.close();
     await prober?.close();
+    if (!opts.configData) rawConfigData?.close();
     if (!opts.cri) rawCri.close();
     for (const c of clients) c.close();
     resolveStopped();

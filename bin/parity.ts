@@ -27,6 +27,7 @@ const OWN_FLAGS = new Set(['pod-logs-dir', 'record', 'record-max-bytes', 'node-s
 const OWN_FIELDS: readonly ParityRow[] = [
   { field: 'mergeDefaultEvictionSettings', support: 'implemented' },
   { field: 'logging', support: 'implemented' },
+  { field: 'configMapAndSecretChangeDetectionStrategy', support: 'implemented' },
 ];
 
 export function parityTable(): ParityRow[] {

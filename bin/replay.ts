@@ -37,7 +37,9 @@ import type { ContainerProbeResults, PodSource, ProbeResultChanged } from '../pr
 import type { ConfigEvent } from '../protocols/messages/config.ts';
 import { DEFAULT_FLAGS, type KubeletFlags } from './flags.ts';
 import { createKubelet, type KubeletOptions } from './kubelet.ts';
+import { ObjectNotFound, type ConfigDataPort } from '../protocols/kube/config-data.ts';
 import { restoreHashes } from './record-redaction.ts';
+import { redactSecrets } from '../protocols/redact.ts';
 import type { Node } from '../protocols/kube/api.ts';
 import type { CriRuntime } from '../protocols/cri/types.ts';
 import { execInContainer } from '../adapters/handlers/exec.ts';
@@ -172,7 +174,7 @@ function recordedPort<T extends object>(records: readonly Record<string, unknown
   const calls = new Map<unknown, string>();
   const answers = new Map<string, { ok: boolean; res: unknown; err?: string }[]>();
   for (const r of records) {
-    if (r.k === prefix) calls.set(r.id, `${String(r.m)} ${JSON.stringify(r.args ?? [])}`);
+    if (r.k === prefix) calls.set(r.id, `${String(r.m)} ${JSON.stringify(redactSecrets(r.args ?? []))}`);
     const call = calls.get(r.id);
     if (call === undefined) continue;
     if (r.k === `${prefix}.ok` || r.k === `${prefix}.err`) {
@@ -182,11 +184,49 @@ function recordedPort<T extends object>(records: readonly Record<string, unknown
     }
   }
   return Object.fromEntries(methods.map((m) => [m, (...args: unknown[]) => {
-    const key = `${m} ${JSON.stringify(args)}`;
+    // (keyed as recorded: redacted, so a data volume's files match whatever their content)
+    const key = `${m} ${JSON.stringify(redactSecrets(args))}`;
     const a = answers.get(key)?.shift();
     if (!a) return Promise.reject(new Error(`${prefix}.${m}(${JSON.stringify(args).slice(1, -1)}): not made by the recorded kubelet`));
     return a.ok ? Promise.resolve(a.res) : Promise.reject(new Error(a.err ?? 'failed'));
   }])) as T;
+}
+
+/**
+ * The ConfigMaps, Secrets and tokens the recorded kubelet read (redacted: the values are
+ * `<redacted>`, as the recorded CRI calls' env values are), each read answering what the
+ * recorded one with the same arguments answered last at or before this (virtual) time (the
+ * first one's before any); a not-found answer is ObjectNotFound again, so an optional
+ * reference is skipped as it was. Undefined for a recording whose kubelet read none from an API.
+ */
+function recordedConfigData(header: Record<string, unknown>, records: readonly Record<string, unknown>[], clock: VirtualClock): ConfigDataPort | undefined {
+  if (header.configData !== true) return undefined;
+  const calls = new Map<unknown, string>();
+  const answers: { t: number; call: string; ok: boolean; res: unknown; message: string }[] = [];
+  for (const r of records) {
+    if (r.k === 'configData') calls.set(r.id, JSON.stringify([r.m, r.args]));
+    const call = calls.get(r.id);
+    if (call === undefined) continue;
+    if (r.k === 'configData.ok') answers.push({ t: Number(r.t), call, ok: true, res: r.res, message: '' });
+    if (r.k === 'configData.err') answers.push({ t: Number(r.t), call, ok: false, res: undefined, message: String((r.err as { message?: string } | undefined)?.message) });
+  }
+  const answer = <T>(m: string, args: unknown[]): Promise<T> => {
+    const call = JSON.stringify([m, args]);
+    const mine = answers.filter((a) => a.call === call);
+    const a = mine.findLast((x) => x.t <= clock.now()) ?? mine[0];
+    if (!a) return Promise.reject(new Error(`${m}(${args.map((x) => JSON.stringify(x)).join(', ')}): not read by the recorded kubelet`));
+    if (a.ok) return Promise.resolve(a.res as T);
+    const nf = /^(configmap|secret) "(.*)" not found$/.exec(a.message);
+    return Promise.reject(nf ? new ObjectNotFound(nf[1] as 'configmap' | 'secret', nf[2]!) : new Error(a.message));
+  };
+  return {
+    registerPod: () => {},
+    unregisterPod: () => {},
+    getConfigMap: (...args) => answer('getConfigMap', args),
+    getSecret: (...args) => answer('getSecret', args),
+    getServiceAccountToken: (...args) => answer('getServiceAccountToken', args),
+    close: () => {},
+  };
 }
 
 /** Lets every promise chain started by a timer finish before virtual time moves on. */
@@ -397,6 +437,7 @@ export async function replayRecording(source: string | LoadedRecording | Record<
       } : {}),
       // the pod cgroups the recorded runtime named (cgroup_parent) and its node memory (oom_score_adj)
       recordedCgroups: (h.podCgroups ?? undefined) as KubeletOptions['recordedCgroups'],
+      configData: recordedConfigData(h, s.records, clock),
       periods: (h.periods ?? {}) as KubeletOptions['periods'],
       sources,
       // as the recorded cluster-mode kubelet, new API pods wait for the Node (recorded views, format 2)

@@ -19,6 +19,8 @@
  *     values included), also in a CRI sandbox's annotations;
  *   - Secret and ConfigMap contents: the values of `data`, `stringData` and `binaryData` (keys
  *     stay: which key a pod uses is not a secret);
+ *   - the files of a volume (adapters/volumes' VolumeFile: `{ path, content, mode }`, what the
+ *     atomic writer is handed): the content (a Buffer or a string), path and mode kept;
  *   - credentials by field name: a registry AuthConfig's password / auth / identityToken /
  *     registryToken, a token (TokenRequest status, projected service account token), a
  *     bearerToken, an Authorization header, a kubeconfig's client-key-data, the values of
@@ -120,7 +122,12 @@ function structural(v: unknown, found: Set<string>, path = new Set<object>()): u
   return guarded(v, path, () => structuralObj(v, found, path));
 }
 
+/** A volume's file as the atomic writer gets it: its content is a Secret's or a token. */
+const isVolumeFile = (o: Obj): boolean => typeof o.path === 'string' && typeof o.mode === 'number' && 'content' in o
+  && (typeof o.content === 'string' || ArrayBuffer.isView(o.content));
+
 function structuralObj(v: Obj, found: Set<string>, path: Set<object>): unknown {
+  if (isVolumeFile(v) && v.content !== REDACTED) return { ...v, content: REDACTED };
   let out: Obj | undefined;
   const set = (k: string, y: unknown) => { if (y !== v[k]) (out ??= { ...v })[k] = y; };
   const secretLike = isSecretLike(v);

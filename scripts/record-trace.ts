@@ -21,6 +21,9 @@
  *                     OutOfmemory against the Node's allocatable (recorded as the `node` view)
  *   volumes           a pod with an emptyDir an init container writes and the app mounts by subPath, and a
  *                     Memory emptyDir; then the manifest is removed: the volumes and the pod directory go
+ *   data-volumes      in a cluster: a pod with a configMap, a secret and a projected token volume; the
+ *                     ConfigMap is updated and the running container sees it (--sync-frequency=2s),
+ *                     then the pod is deleted: the volumes and the pod directory go
  *   all               every scenario, one after the other
  *
  * Everything it starts (containerd, the daemons, the pods, the work directory) is removed at the
@@ -40,7 +43,7 @@ import { eventually, sleep } from '../specs/support/wait.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const NODE = 'node-r';
-const SCENARIOS = ['pod-start', 'crash-loop', 'manifest-edit', 'deletion', 'restart-adoption', 'cluster-admission', 'volumes'] as const;
+const SCENARIOS = ['pod-start', 'crash-loop', 'manifest-edit', 'deletion', 'restart-adoption', 'cluster-admission', 'volumes', 'data-volumes'] as const;
 type Scenario = typeof SCENARIOS[number];
 
 const SLEEP = ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 1; done'];
@@ -176,6 +179,46 @@ const scenarios: Record<Scenario, (r: Run) => Promise<string>> = {
       await sleep(5000);
       await d.stop();
       return 'fits Running, huge Failed OutOfmemory';
+    } finally {
+      for (const d of r.daemons) await d.stop();
+      await api.stop();
+    }
+  },
+
+  async 'data-volumes'(r) {
+    const api = await startApiServer({ nodes: [NODE] });
+    try {
+      api.store.create('configmaps', { metadata: { name: 'app-config', namespace: 'default' }, data: { 'app.conf': 'version=1' } });
+      api.store.create('secrets', { metadata: { name: 'creds', namespace: 'default' }, data: { password: Buffer.from('trace-secret-value').toString('base64') } });
+      const d = await daemon(r, [`--kubeconfig=${api.kubeconfigFor(NODE)}`, '--node-status-update-frequency=2s', '--sync-frequency=2s']);
+      api.store.create('pods', {
+        apiVersion: 'v1', kind: 'Pod', metadata: { name: 'data', namespace: 'default' },
+        spec: {
+          nodeName: NODE, terminationGracePeriodSeconds: 2, serviceAccountName: 'default',
+          volumes: [
+            { name: 'config', configMap: { name: 'app-config' } },
+            { name: 'creds', secret: { secretName: 'creds' } },
+            { name: 'token', projected: { sources: [{ serviceAccountToken: { path: 'token', audience: 'vault' } }] } },
+          ],
+          containers: [{
+            name: 'app', image: BUSYBOX_IMAGE, imagePullPolicy: 'IfNotPresent', command: SLEEP,
+            volumeMounts: [{ name: 'config', mountPath: '/etc/app' }, { name: 'creds', mountPath: '/creds' }, { name: 'token', mountPath: '/token' }],
+          }],
+        },
+      } as unknown as JsonObject);
+      const c = await eventually(async () => (await r.cri.listContainers({
+        labelSelector: { 'io.kubernetes.pod.name': 'data' }, state: { state: 'CONTAINER_RUNNING' },
+      }))[0], 30_000, 'data running');
+      const read = async () => Buffer.from((await r.cri.execSync(c.id, ['cat', '/etc/app/app.conf'], 10)).stdout).toString();
+      if ((await read()) !== 'version=1') throw new Error('data-volumes: the ConfigMap file is not in the container');
+      const cm = api.store.get('configmaps', 'default', 'app-config')!;
+      api.store.update('configmaps', { ...cm, data: { 'app.conf': 'version=2' } });
+      await eventually(async () => ((await read()) === 'version=2' ? true : undefined), 30_000, 'the update in the container');
+      api.store.delete('pods', 'default', 'data');
+      await eventually(async () => (await readdir(join(r.rootDir, 'pods')).catch(() => [])).length === 0, 30_000, 'the pod directory removed');
+      await sleep(3000);
+      await d.stop();
+      return 'configMap, secret and token volumes set up, the ConfigMap update seen in the container, the pod and its directory removed';
     } finally {
       for (const d of r.daemons) await d.stop();
       await api.stop();

@@ -12,11 +12,14 @@ import type {
   ContainerConfig, DNSConfig, KeyValue, KeyValueMap, LinuxContainerResources, LinuxContainerSecurityContext,
   LinuxPodSandboxConfig, Mount, NamespaceOption, PodSandboxConfig, PortMapping, Protocol, SecurityProfile, SELinuxOption,
 } from '../../protocols/cri/types.ts';
-import type { Container, Pod, Quantity, SeccompProfile, SecurityContext } from '../../protocols/kube/pod.ts';
+import {
+  containerResourceValue, extractFieldPathAsString, FieldPathError, type NodeAllocatable, type ResourceFieldRef,
+} from '../../protocols/kube/fieldpath.ts';
+import type { Container, Pod, SeccompProfile, SecurityContext } from '../../protocols/kube/pod.ts';
 import { expand, mappingFuncFor } from '../../protocols/kube/expansion.ts';
 import { appArmorProfileOf, normalizeSysctlName } from '../../protocols/kube/security.ts';
 import {
-  containerOomScoreAdjust, intValue, milliCpuToQuota, milliCpuToShares, milliValue, QUOTA_PERIOD_US, quantityOrZero,
+  containerOomScoreAdjust, intValue, milliCpuToQuota, milliCpuToShares, milliValue, QUOTA_PERIOD_US,
 } from '../../protocols/kube/qos.ts';
 import { networkNamespaceForPod } from './compute-pod-actions.ts';
 import { ETC_HOSTS_PATH, nodenameForKernel, podHostnameAndDomain } from './etc-hosts.ts';
@@ -39,26 +42,23 @@ export interface EnvOptions {
   podIPs?: string[];
   hostIP?: string;
   hostIPs?: string[];
-  /** envFrom sources already read by the caller, in container.envFrom order, prefixes applied. */
-  envFrom?: KeyValue[];
-  /** Values of env vars whose valueFrom is a configMapKeyRef/secretKeyRef, by env var name. */
-  envValues?: Readonly<Record<string, string>>;
+  /**
+   * What the container's envFrom, configMapKeyRef and secretKeyRef read from the API
+   * (env-from-api.ts resolveApiEnv): the envFrom variables in order, prefixes applied, and the
+   * values by env var name. A configMapKeyRef/secretKeyRef without a value here is an optional
+   * one whose object or key is missing: it is left out, as upstream.
+   */
+  apiEnv?: { envFrom: KeyValue[]; values: Readonly<Record<string, string>> };
   /** Service link variables (`FOO_SERVICE_HOST`, ...) when spec.enableServiceLinks. */
   serviceEnv?: Readonly<Record<string, string>>;
   /** Node allocatable (cores, bytes) for resourceFieldRef on a container without that limit. */
-  nodeAllocatable?: { cpu?: number; memory?: number; 'ephemeral-storage'?: number };
-}
-
-function formatMap(m: Record<string, string> | undefined): string {
-  // upstream fieldpath.FormatMap: sorted `key="value"` lines, values %q-quoted.
-  return Object.keys(m ?? {}).sort().map((k) => `${k}=${JSON.stringify(m![k])}`).join('\n');
+  nodeAllocatable?: NodeAllocatable;
 }
 
 /** upstream podFieldSelectorRuntimeValue + fieldpath.ExtractFieldPathAsString. */
 export function podFieldValue(fieldPath: string, pod: Pod, opts: EnvOptions): string {
   const podIPs = opts.podIPs && opts.podIPs.length > 0 ? opts.podIPs : opts.podIP ? [opts.podIP] : [];
   const hostIPs = opts.hostIPs && opts.hostIPs.length > 0 ? opts.hostIPs : opts.hostIP ? [opts.hostIP] : [];
-  const m = pod.metadata;
   switch (fieldPath) {
     case 'spec.nodeName': return pod.spec.nodeName ?? '';
     case 'spec.serviceAccountName': return pod.spec.serviceAccountName ?? pod.spec.serviceAccount ?? '';
@@ -66,55 +66,30 @@ export function podFieldValue(fieldPath: string, pod: Pod, opts: EnvOptions): st
     case 'status.hostIPs': return hostIPs.join(',');
     case 'status.podIP': return podIPs[0] ?? '';
     case 'status.podIPs': return podIPs.join(',');
-    case 'metadata.name': return m.name;
-    case 'metadata.namespace': return m.namespace;
-    case 'metadata.uid': return m.uid;
-    case 'metadata.labels': return formatMap(m.labels);
-    case 'metadata.annotations': return formatMap(m.annotations);
   }
-  const sub = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(fieldPath);
-  if (sub) return (sub[1] === 'labels' ? m.labels : m.annotations)?.[sub[2]!] ?? '';
-  throw new ContainerConfigError(`unsupported fieldPath: ${fieldPath}`);
+  return asConfigError(() => extractFieldPathAsString(pod, fieldPath));
 }
 
-/** upstream containerResourceRuntimeValue: ceil(value / divisor), limits defaulting to allocatable. */
-export function containerResourceValue(
-  ref: { containerName?: string; resource?: string; divisor?: Quantity }, pod: Pod, container: Container, opts: EnvOptions,
-): string {
-  const target = ref.containerName
-    ? [...pod.spec.containers, ...(pod.spec.initContainers ?? [])].find((c) => c.name === ref.containerName)
-    : container;
-  if (!target) throw new ContainerConfigError(`container ${ref.containerName} not found`);
-  const resource = ref.resource ?? '';
-  const m = /^(limits|requests)\.(cpu|memory|ephemeral-storage)$/.exec(resource);
-  if (!m) throw new ContainerConfigError(`unsupported container resource : ${resource}`);
-  const kind = m[1] as 'limits' | 'requests';
-  const name = m[2] as 'cpu' | 'memory' | 'ephemeral-storage';
-  const divisor = ref.divisor === undefined || quantityOrZero(ref.divisor) === 0 ? 1 : quantityOrZero(ref.divisor);
-  const q = target.resources?.[kind]?.[name];
-  let value: number;
-  if (q === undefined && kind === 'limits') {
-    // upstream defaultPodLimitsForDownwardAPI: no limit means the node's allocatable.
-    value = opts.nodeAllocatable?.[name] ?? 0;
-  } else {
-    value = quantityOrZero(q);
+/** A downward API failure as upstream's CreateContainerConfigError. */
+function asConfigError(fn: () => string): string {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof FieldPathError) throw new ContainerConfigError(e.message);
+    throw e;
   }
-  if (name === 'cpu') {
-    return String(Math.ceil(Math.ceil(Number(`${value}e3`)) / Math.ceil(Number(`${divisor}e3`))));
-  }
-  return String(Math.ceil(Math.ceil(value) / Math.ceil(divisor)));
 }
 
 /**
  * The container's environment, in a stable order: envFrom entries, then `env` in spec order
  * (a later duplicate keeps the first position, takes the new value), then service links not
  * already defined. Each `env` value is expanded against the variables defined before it and the
- * service links; valueFrom sources are resolved (fieldRef, resourceFieldRef here, the others by
- * the caller through `envValues`).
+ * service links; valueFrom sources are resolved (fieldRef, resourceFieldRef here; configMapKeyRef
+ * and secretKeyRef from `apiEnv`, read by the caller).
  */
 export function makeEnvironmentVariables(pod: Pod, container: Container, opts: EnvOptions = {}): KeyValue[] {
   const env = new Map<string, string>();
-  for (const e of opts.envFrom ?? []) env.set(e.key, e.value);
+  for (const e of opts.apiEnv?.envFrom ?? []) env.set(e.key, e.value);
   const serviceEnv = opts.serviceEnv ?? {};
   for (const v of container.env ?? []) {
     let value = v.value ?? '';
@@ -125,16 +100,12 @@ export function makeEnvironmentVariables(pod: Pod, container: Container, opts: E
       if (from['fieldRef']) {
         value = podFieldValue(String(from['fieldRef']['fieldPath'] ?? ''), pod, opts);
       } else if (from['resourceFieldRef']) {
-        value = containerResourceValue(from['resourceFieldRef'] as { resource?: string }, pod, container, opts);
+        const ref = from['resourceFieldRef'] as ResourceFieldRef;
+        value = asConfigError(() => containerResourceValue(ref, pod, container, opts.nodeAllocatable));
       } else if (from['configMapKeyRef'] || from['secretKeyRef']) {
-        const ref = (from['configMapKeyRef'] ?? from['secretKeyRef'])!;
-        const resolved = opts.envValues?.[v.name];
-        if (resolved !== undefined) value = resolved;
-        else if (ref['optional'] === true) continue;
-        else {
-          const kind = from['configMapKeyRef'] ? 'ConfigMap' : 'Secret';
-          throw new ContainerConfigError(`couldn't find key ${String(ref['key'])} in ${kind} ${pod.metadata.namespace}/${String(ref['name'])}`);
-        }
+        const resolved = opts.apiEnv?.values[v.name];
+        if (resolved === undefined) continue;
+        value = resolved;
       }
     }
     env.set(v.name, value);

@@ -39,6 +39,8 @@ import { ContainerConfigError, generateContainerConfig, generatePodSandboxConfig
 import { makeMounts } from './mounts.ts';
 import { unmountedVolumesMessage, volumesReady } from '../../protocols/messages/volumes.ts';
 import type { Mount } from '../../protocols/cri/types.ts';
+import { resolveApiEnv } from './env-from-api.ts';
+import type { ConfigDataPort } from '../../protocols/kube/config-data.ts';
 import { EventReason, nodeRef, recordEvent } from '../../protocols/messages/events.ts';
 import { checkLimitsForResolvConf, getPodDns, type DnsSettings } from './dns.ts';
 import { podHostsFileContent, shouldMountHostsFile } from './etc-hosts.ts';
@@ -82,6 +84,12 @@ export interface RuntimeDeps {
   volumeMountTimeoutMs?: number;
   /** The pod cgroups (cgroup_parent, EnsureExists) and the node memory for oom_score_adj; none: the runtime's defaults. */
   podCgroups?: PodCgroupsPort;
+  /**
+   * ConfigMaps and Secrets for env (configMapKeyRef, secretKeyRef, envFrom); absent standalone,
+   * where such a reference is a CreateContainerConfigError saying there is no API client. A pod
+   * is registered with it on every sync and unregistered once removed.
+   */
+  configData?: ConfigDataPort;
 }
 
 /** Makes the bind of one subPath mount and answers its target; rejects (SubPathError) when the subPath is refused. */
@@ -380,6 +388,8 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
         }
       }
       const grace = pod.spec?.terminationGracePeriodSeconds ?? 30;
+      // upstream's pod manager registers a pod with the configmap and secret managers
+      ctx.deps.configData?.registerPod(pod);
       try {
         if (actions.createSandbox && actions.sandboxId !== '') {
           events.pod(pod, 'Normal', EventReason.SandboxChanged, 'Pod sandbox changed, it will be killed and re-created.');
@@ -512,8 +522,10 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
               // upstream getImageUser: an image the runtime no longer reports cannot be checked
               if (!img.user) throw new ContainerConfigError(`image "${img.imageRef}" not found`);
               const mounts = await mountsFor(pod, container, podIP, podIPs);
+              const apiEnv = await resolveApiEnv(pod, container, ctx.deps.configData);
+              for (const w of apiEnv.warnings) events.pod(pod, 'Warning', w.reason, w.message);
               config = generateContainerConfig(pod, container, {
-                restartCount, imageRef: img.imageRef, imageUser: img.user, podIP, podIPs, hostIP: ctx.deps.hostIP, etcHostsPath, mounts,
+                restartCount, imageRef: img.imageRef, imageUser: img.user, podIP, podIPs, hostIP: ctx.deps.hostIP, etcHostsPath, mounts, apiEnv,
                 memoryCapacity: ctx.deps.podCgroups?.memoryCapacity, ...ctx.deps.security,
               });
             } catch (e) {
@@ -616,6 +628,7 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
           try {
             await removePod(cri, limits, cmd.uid);
             await files?.removePodHostsFile(cmd.uid);
+            ctx.deps.configData?.unregisterPod(cmd.uid);
           } catch (e) {
             error = errText(e);
           }

@@ -10,7 +10,9 @@
 import { constants } from 'node:fs';
 import { chmod, lchown, lstat, mkdir, open, readdir, rmdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeAtomically, type AtomicWriteResult } from '../../adapters/volumes/atomic-writer.ts';
 import { mountsUnder, type Mounter } from '../../adapters/volumes/mount.ts';
+import type { VolumeFile } from '../../adapters/volumes/projections.ts';
 
 /** What is at a path, following symlinks as upstream's os.Stat does. */
 export type FileType = 'Directory' | 'File' | 'Socket' | 'CharDevice' | 'BlockDevice' | 'Other' | 'Missing';
@@ -39,6 +41,12 @@ export interface VolumeFs {
   removeAll(dir: string): Promise<void>;
   /** The names under `<root-dir>/pods` (pod UIDs), symlinks included (they are removed, never followed). */
   listPodDirs(): Promise<string[]>;
+  /**
+   * A data volume's files replaced all at once in `dir` (adapters/volumes/atomic-writer.ts: a
+   * timestamped version directory, `..data` swapped by one rename, links through it); nothing
+   * written when they are already there. The recorder redacts the files' content.
+   */
+  writeAtomically(dir: string, files: VolumeFile[]): Promise<AtomicWriteResult>;
 }
 
 function fileTypeOf(st: Awaited<ReturnType<typeof stat>>): FileType {
@@ -75,7 +83,8 @@ async function walkOwnership(path: string, gid: number): Promise<void> {
   if (st.isDirectory()) for (const name of await readdir(path)) await walkOwnership(join(path, name), gid);
 }
 
-export function nodeVolumeFs(rootDir: string, mounter: Mounter): VolumeFs {
+/** The node's VolumeFs; `now` (the kubelet's clock) names the atomic writer's version directories. */
+export function nodeVolumeFs(rootDir: string, mounter: Mounter, now: () => number): VolumeFs {
   return {
     async fileType(path) {
       try {
@@ -135,6 +144,7 @@ export function nodeVolumeFs(rootDir: string, mounter: Mounter): VolumeFs {
         throw e;
       }
     },
+    writeAtomically: (dir, files) => writeAtomically(dir, files, { now }),
   };
 }
 
@@ -153,9 +163,11 @@ export const inertVolumeFs: VolumeFs = {
   setVolumeOwnership: () => Promise.resolve('changed'),
   removeAll: () => Promise.resolve(),
   listPodDirs: () => Promise.resolve([]),
+  writeAtomically: (dir) => Promise.resolve({ written: true, dataDir: `${dir}/..data` }),
 };
 
 /** The VolumeFs methods, for the recorder (every one is a volume decision with its answer). */
 export const VOLUME_FS_METHODS: readonly (keyof VolumeFs)[] = [
   'fileType', 'mkdirAll', 'chmod', 'createFile', 'mountedType', 'mountTmpfs', 'unmountAll', 'setVolumeOwnership', 'removeAll', 'listPodDirs',
+  'writeAtomically',
 ];

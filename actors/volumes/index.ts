@@ -15,11 +15,12 @@
  */
 import { channels, defaultPolicy, serial, type ActorSpec } from '../../kernel/actor.ts';
 import { errText } from '../../kernel/log.ts';
+import type { ConfigDataPort } from '../../protocols/kube/config-data.ts';
 import type { Pod } from '../../protocols/kube/pod.ts';
 import { EventReason, podRef, recordEvent } from '../../protocols/messages/events.ts';
 import type { PodSource } from '../../protocols/messages/channels.ts';
 import type { VolumeFs } from './adapters.ts';
-import { findPlugin, PLUGINS, volumeDir, type VolumeHost, type VolumePlugin } from './plugins/index.ts';
+import { findPlugin, volumeDir, volumePlugins, type VolumeHost, type VolumePlugin } from './plugins/index.ts';
 import { backoffMs, desiredStateOfWorld, nextWakeAt, podVolumesView, reconcile, type ActualVolume, type VolumeOp } from './reconciler.ts';
 
 export interface VolumeManagerDeps {
@@ -28,8 +29,18 @@ export interface VolumeManagerDeps {
   /** The pod sources whose first listing makes a directory of no desired pod an orphan. */
   sources: readonly PodSource[];
   nodeAllocatableMemoryBytes?: number;
-  /** Default PLUGINS (emptyDir, hostPath). */
+  /** Default volumePlugins(remountPeriodMs): emptyDir, hostPath, configMap, secret, downwardAPI, projected. */
   plugins?: readonly VolumePlugin[];
+  /**
+   * How often a mounted data volume is set up again (its objects read and the files rewritten
+   * when they changed); default upstream's sync period, 1 min.
+   */
+  remountPeriodMs?: number;
+  /**
+   * The ConfigMaps, Secrets and tokens of data volumes; each pod with such a volume is registered
+   * with it before its first read (the runtime unregisters it once the pod is removed).
+   */
+  configData?: ConfigDataPort;
 }
 
 /** A failed teardown or pod directory cleanup is tried again after this. */
@@ -43,9 +54,10 @@ export const volumeManager: ActorSpec<VolumeManagerDeps, typeof io> = {
   dependsOn: ['podManager'],
   channels: io,
   start(ctx) {
-    const { rootDir, fs } = ctx.deps;
-    const plugins = ctx.deps.plugins ?? PLUGINS;
-    const host: VolumeHost = { rootDir, fs, nodeAllocatableMemoryBytes: ctx.deps.nodeAllocatableMemoryBytes };
+    const { rootDir, fs, configData } = ctx.deps;
+    const plugins = ctx.deps.plugins ?? volumePlugins(ctx.deps.remountPeriodMs);
+    const host: VolumeHost = { rootDir, fs, nodeAllocatableMemoryBytes: ctx.deps.nodeAllocatableMemoryBytes, configData };
+    const registered = new Set<string>(); // pod UIDs registered with configData
     const actual = new Map<string, ActualVolume>();
     const podDirs = new Set<string>();
     const reported = new Map<string, string>(); // key → the FailedMount cause last recorded
@@ -75,6 +87,11 @@ export const volumeManager: ActorSpec<VolumeManagerDeps, typeof io> = {
       const dir = volumeDir(rootDir, uid, plugin.name, volume.name);
       const prev = actual.get(key);
       podDirs.add(uid);
+      if (configData && plugin.remountPeriodMs !== undefined && !registered.has(uid)) {
+        // upstream: the managers watch what a registered pod references, and refuse other reads
+        configData.registerPod(pod);
+        registered.add(uid);
+      }
       try {
         const m = await plugin.setUp({ pod, volume, dir }, host);
         actual.set(key, {
@@ -123,6 +140,7 @@ export const volumeManager: ActorSpec<VolumeManagerDeps, typeof io> = {
       const unmounted = await fs.unmountAll(dir);
       await fs.removeAll(dir);
       podDirs.delete(uid);
+      registered.delete(uid);
       ctx.log.info('pod directory removed', { uid, dir, unmounted: unmounted.length > 0 ? unmounted : undefined }, 2);
     }
 

@@ -46,8 +46,9 @@ import { RealClock, type Clock } from '../../kernel/clock.ts';
 import { errText, silentLogger, type Logger } from '../../kernel/log.ts';
 import { ApiError } from '../../protocols/kube/api.ts';
 import type {
-  Event, KubeApi, Lease, ListResult, Node, PatchType, SubjectAccessReviewStatus, TokenReviewStatus, WatchEvent, WatchHandle,
+  ConfigDataApi, Event, KubeApi, Lease, ListResult, Node, ObjectListWatch, PatchType, SubjectAccessReviewStatus, TokenReviewStatus, WatchEvent, WatchHandle,
 } from '../../protocols/kube/api.ts';
+import type { ConfigMap, Secret, TokenRequest } from '../../protocols/kube/config-data.ts';
 import type { Pod } from '../../protocols/kube/pod.ts';
 import type { CertificateSigningRequest, CsrApi } from '../../protocols/kube/certificates.ts';
 
@@ -188,7 +189,7 @@ export interface KubeClientStats {
   certRotations: number;
 }
 
-export interface KubeClient extends KubeApi, CsrApi {
+export interface KubeClient extends KubeApi, CsrApi, ConfigDataApi {
   /**
    * Reads the kubeconfig's credentials again now (the certificate manager wrote a new client
    * pair) instead of at the next minute's check: new connections use the new pair, the old ones
@@ -685,6 +686,25 @@ export function createKubeApi(kubeconfigPath: string, opts: KubeApiOptions = {})
     });
   };
 
+  const listWatch = <T>(resource: string): ObjectListWatch<T> => {
+    const base = (ns: string) => `/api/v1/namespaces/${enc(ns)}/${resource}`;
+    return {
+      list: async (ns, o) => {
+        const list = await request<{ items?: T[]; metadata?: { resourceVersion?: string } }>(
+          'list', 'GET', base(ns) + query({ fieldSelector: o.fieldSelector, resourceVersion: o.resourceVersion }),
+        );
+        return { items: list.items ?? [], resourceVersion: list.metadata?.resourceVersion ?? '' } satisfies ListResult<T>;
+      },
+      watch: (ns, o, onEvent, done) => watch<T>(
+        base(ns) + query({
+          watch: 'true', resourceVersion: o.resourceVersion, fieldSelector: o.fieldSelector,
+          allowWatchBookmarks: o.allowWatchBookmarks ? 'true' : undefined, timeoutSeconds: o.timeoutSeconds,
+        }),
+        o.timeoutSeconds, onEvent, done,
+      ),
+    };
+  };
+
   const api: KubeClient = {
     get server() {
       return serverUrl;
@@ -764,6 +784,13 @@ export function createKubeApi(kubeconfigPath: string, opts: KubeApiOptions = {})
       'create', 'POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews',
       { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec },
     )).status ?? { allowed: false },
+    // configuration data (upstream's configmap, secret and token managers)
+    getConfigMap: (ns, name) => request<ConfigMap>('get', 'GET', `/api/v1/namespaces/${enc(ns)}/configmaps/${enc(name)}`),
+    getSecret: (ns, name) => request<Secret>('get', 'GET', `/api/v1/namespaces/${enc(ns)}/secrets/${enc(name)}`),
+    configMaps: listWatch<ConfigMap>('configmaps'),
+    secrets: listWatch<Secret>('secrets'),
+    createServiceAccountToken: (ns, name, tr) =>
+      request<TokenRequest>('create', 'POST', `/api/v1/namespaces/${enc(ns)}/serviceaccounts/${enc(name)}/token`, tr),
   };
   return api;
 }

@@ -8,6 +8,7 @@
  * Every failure is an ApiError carrying the HTTP code and the Status reason, so callers match
  * on `code === 409` (Conflict / AlreadyExists), `404`, `410` (Gone: relist), `429`/`5xx` (retry).
  */
+import type { ConfigMap, Secret, TokenRequest } from './config-data.ts';
 import type { ObjectMeta, Pod } from './pod.ts';
 
 export interface NodeAddress { type: string; address: string }
@@ -152,3 +153,27 @@ export type NodeApi = Pick<KubeApi, 'getNode' | 'createNode' | 'patchNodeStatus'
 export type LeaseApi = Pick<KubeApi, 'getLease' | 'createLease' | 'updateLease'>;
 export type EventApi = Pick<KubeApi, 'createEvent' | 'patchEvent'>;
 export type ReviewApi = Pick<KubeApi, 'createTokenReview' | 'createSubjectAccessReview'>;
+
+/** One namespaced object list+watch, by name (a metadata.name field selector: what the Node authorizer allows). */
+export interface ObjectListWatch<T> {
+  list(namespace: string, opts: { fieldSelector?: string; resourceVersion?: string }): Promise<ListResult<T>>;
+  watch(
+    namespace: string,
+    opts: { fieldSelector?: string; resourceVersion: string; allowWatchBookmarks?: boolean; timeoutSeconds?: number },
+    onEvent: (e: WatchEvent<T>) => void,
+    done: (err?: unknown) => void,
+  ): Promise<WatchHandle>;
+}
+
+/**
+ * What upstream's configmap, secret and token managers read (adapters/kube/config-data.ts and
+ * token-manager.ts): a get, a list+watch per kind, and the TokenRequest subresource.
+ */
+export interface ConfigDataApi {
+  getConfigMap(namespace: string, name: string): Promise<ConfigMap>;
+  getSecret(namespace: string, name: string): Promise<Secret>;
+  configMaps: ObjectListWatch<ConfigMap>;
+  secrets: ObjectListWatch<Secret>;
+  /** POST serviceaccounts/<name>/token. */
+  createServiceAccountToken(namespace: string, name: string, request: TokenRequest): Promise<TokenRequest>;
+}

@@ -61,7 +61,6 @@ const gap = (note: string): FieldRule => ({ support: 'gap', note });
 const SCHEDULER = "not the kubelet's concern: the scheduler's";
 const API_SERVER = "not the kubelet's concern: the API server's";
 const SIDECAR_PROBES = 'a probe on an init container that is not a sidecar (restartPolicy Always): upstream validation forbids it';
-const DATA_VOLUMES = 'ConfigMap, Secret, downward API and projected volumes are not populated yet (issue 11 points 4 to 6)';
 
 /** A container's volumeMounts[] (upstream makeMounts). */
 const volumeMountTable: FieldTable = {
@@ -73,7 +72,17 @@ const volumeMountTable: FieldTable = {
   mountPropagation: honoured('CRI propagation: None, HostToContainer, Bidirectional (privileged containers only, as upstream)'),
   recursiveReadOnly: unsupported(`recursive read-only mounts are not implemented (${'no issue yet'})`),
 };
-const ENV_FROM_API = 'ConfigMap and Secret values are not read from the API yet (issue 11 point 6)';
+const FROM_API = 'read through the kubelet\'s ConfigMap/Secret managers (watch-based, as upstream\'s default); a missing object or key is upstream\'s CreateContainerConfigError, standalone "no kubeClient defined"';
+const keyRef = (kind: string): FieldRule => honoured(`the ${kind}'s key: ${FROM_API}`, {
+  fields: {
+    key: honoured('the key read'),
+    name: honoured(`the ${kind} in the pod's namespace`),
+    optional: honoured(`true: a missing ${kind} or key leaves the variable out`),
+  },
+});
+const envSource = (kind: string): FieldRule => honoured(`every key of the ${kind} (prefixed): ${FROM_API}`, {
+  fields: { name: honoured(`the ${kind} in the pod's namespace`), optional: honoured(`true: a missing ${kind} adds nothing`) },
+});
 const NO_ISSUE = 'no issue yet';
 
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -180,7 +189,7 @@ const envVarTable: FieldTable = {
   value: honoured('with upstream\'s $(VAR) expansion against the variables defined before it'),
   valueFrom: honoured('resolved when the container is created', {
     fields: {
-      configMapKeyRef: unsupported(ENV_FROM_API),
+      configMapKeyRef: keyRef('ConfigMap'),
       fieldRef: honoured('upstream\'s downward API field paths (an unknown one is a CreateContainerConfigError)', {
         fields: { apiVersion: honoured('v1'), fieldPath: honoured('metadata.*, spec.nodeName, spec.serviceAccountName, status.hostIP(s), status.podIP(s)') },
       }),
@@ -193,7 +202,7 @@ const envVarTable: FieldTable = {
         },
         refuse: { note: 'limits.* of a container without that limit (upstream: the node\'s allocatable)', test: resourceFieldRefWithoutLimit },
       }),
-      secretKeyRef: unsupported(ENV_FROM_API),
+      secretKeyRef: keyRef('Secret'),
     },
   }),
 };
@@ -283,7 +292,14 @@ function containerTable(kind: ContainerKind): FieldTable {
     args: honoured('CRI args, with upstream\'s $(VAR) expansion'),
     command: honoured('CRI command, with upstream\'s $(VAR) expansion'),
     env: honoured('the container\'s environment, in upstream\'s order', { list: true, fields: envVarTable }),
-    envFrom: unsupported(ENV_FROM_API),
+    envFrom: honoured('before env, in order, as upstream; keys that are not valid variable names skipped with an InvalidEnvironmentVariableNames Warning', {
+      list: true,
+      fields: {
+        configMapRef: envSource('ConfigMap'),
+        prefix: honoured('put before each key'),
+        secretRef: envSource('Secret'),
+      },
+    }),
     image: honoured('pulled by the image manager, the container is created from its ID'),
     imagePullPolicy: honoured('Always, IfNotPresent, Never, as upstream'),
     lifecycle: honoured('postStart and preStop hooks', { fields: lifecycleTable }),
@@ -322,7 +338,52 @@ function containerTable(kind: ContainerKind): FieldTable {
 // ---------------------------------------------------------------------------------------------
 // the pod
 
-const VOLUME_SOURCES_IN_ISSUE_11 = ['configMap', 'downwardAPI', 'projected', 'secret'];
+const DATA_REFRESH = 'refreshed every --sync-frequency (upstream\'s remount on the pod\'s sync, 1 min by default), the files swapped atomically (..data)';
+const keyToPath = honoured('each key as its path (every key without items); a missing key fails the mount unless optional', {
+  list: true,
+  fields: { key: honoured('the key'), path: honoured('the file\'s path in the volume (validated as upstream)'), mode: honoured('the file\'s mode') },
+});
+const downwardApiFiles = honoured('one file per item', {
+  list: true,
+  fields: {
+    path: honoured('the file\'s path in the volume'),
+    fieldRef: honoured('metadata name, namespace, uid, labels, annotations (labels and annotations follow the pod at each refresh)', {
+      fields: { apiVersion: honoured('v1'), fieldPath: honoured('the field') },
+    }),
+    resourceFieldRef: honoured('a container\'s limits or requests, with a divisor', {
+      fields: { containerName: honoured('the container (required in a volume)'), resource: honoured('the resource'), divisor: honoured('the unit') },
+    }),
+    mode: honoured('the file\'s mode'),
+  },
+});
+const configMapVolumeTable: FieldTable = {
+  name: honoured('the ConfigMap in the pod\'s namespace, read through the kubelet\'s ConfigMap manager'),
+  items: keyToPath,
+  defaultMode: honoured('the files\' mode (default 0644)'),
+  optional: honoured('true: a missing ConfigMap gives an empty volume, a missing key no file'),
+};
+const secretVolumeTable: FieldTable = {
+  secretName: honoured('the Secret in the pod\'s namespace, read through the kubelet\'s Secret manager'),
+  items: keyToPath,
+  defaultMode: honoured('the files\' mode (default 0644)'),
+  optional: honoured('true: a missing Secret gives an empty volume, a missing key no file'),
+};
+const projectionTable: FieldTable = {
+  configMap: honoured('as a configMap volume\'s files', { fields: { name: configMapVolumeTable.name!, items: keyToPath, optional: configMapVolumeTable.optional! } }),
+  secret: honoured('as a secret volume\'s files', {
+    fields: { name: honoured('the Secret in the pod\'s namespace'), items: keyToPath, optional: secretVolumeTable.optional! },
+  }),
+  downwardAPI: honoured('as a downwardAPI volume\'s files', { fields: { items: downwardApiFiles } }),
+  serviceAccountToken: honoured('a TokenRequest bound to the pod (kubelet\'s token manager: cached, refreshed at 80 % of its lifetime)', {
+    fields: {
+      audience: honoured('the token\'s audience (default the API server\'s)'),
+      expirationSeconds: honoured('the requested lifetime (default 3600 s)'),
+      path: honoured('the token file\'s path (mode 0600 with fsGroup)'),
+    },
+  }),
+  clusterTrustBundle: unsupported(`ClusterTrustBundle projections are not implemented (${NO_ISSUE})`),
+  podCertificate: unsupported(`pod certificate projections are not implemented (${NO_ISSUE})`),
+};
 
 const emptyDirTable: FieldTable = {
   medium: honoured('\'\' (the node\'s disk) or Memory (a tmpfs)', {
@@ -345,13 +406,22 @@ const volumeTable: FieldTable = {
   hostPath: honoured('the host\'s path, its type checked as upstream (DirectoryOrCreate and FileOrCreate create it)', {
     fields: { path: honoured('an absolute path on the node'), type: honoured('checked as upstream\'s checkTypeInternal') },
   }),
-  ...Object.fromEntries(VOLUME_SOURCES_IN_ISSUE_11.map((k) => [k, unsupported(DATA_VOLUMES)])),
+  configMap: honoured(`files under <root-dir>/pods/<uid>/volumes/kubernetes.io~configmap/, mounted read-only; ${DATA_REFRESH}`, {
+    fields: configMapVolumeTable,
+  }),
+  secret: honoured(`files on a tmpfs (never on disk), mounted read-only; ${DATA_REFRESH}`, { fields: secretVolumeTable }),
+  downwardAPI: honoured(`files of the pod's metadata and resources, mounted read-only; ${DATA_REFRESH}`, {
+    fields: { items: downwardApiFiles, defaultMode: honoured('the files\' mode (default 0644)') },
+  }),
+  projected: honoured(`configMap, secret, downwardAPI and serviceAccountToken sources in one tmpfs (kube-api-access), mounted read-only; ${DATA_REFRESH}`, {
+    fields: { sources: honoured('in order, a later file at the same path winning', { list: true, fields: projectionTable }), defaultMode: honoured('the files\' mode (default 0644)') },
+  }),
   ...Object.fromEntries(VOLUME_SOURCES_WITHOUT_ISSUE.map((k) => [k, unsupported(`this volume source is not mounted by kubelet-ts (${NO_ISSUE})`)])),
 };
 
 const podSecurityContextTable: FieldTable = {
   appArmorProfile,
-  fsGroup: honoured('the group of emptyDir volumes (setgid, group rw) and a supplementary group of every container, as upstream'),
+  fsGroup: honoured('the group of emptyDir and data volumes (setgid, group rw) and a supplementary group of every container, as upstream'),
   fsGroupChangePolicy: honoured('OnRootMismatch: ownership left alone when the volume\'s root already has it; Always (default): walked every setUp'),
   runAsGroup: honoured('CRI runAsGroup of every container without its own'),
   runAsNonRoot,

@@ -15,7 +15,7 @@ import { formatResult, readRecording, replayRecording, type ReplayResult } from 
 const ROOT = join(import.meta.dirname, '..', '..');
 const TRACES = join(import.meta.dirname, 'traces');
 const traces = readdirSync(TRACES).filter((f) => /\.jsonl(\.gz)?$/.test(f)).sort();
-const SCENARIOS = ['pod-start', 'crash-loop', 'manifest-edit', 'deletion', 'restart-adoption', 'cluster-admission', 'volumes'];
+const SCENARIOS = ['pod-start', 'crash-loop', 'manifest-edit', 'deletion', 'restart-adoption', 'cluster-admission', 'volumes', 'data-volumes'];
 
 type Line = Record<string, unknown>;
 const load = (name: string): Line[] => readRecording(join(TRACES, traces.find((f) => f.startsWith(`${name}.jsonl`))!));
@@ -51,6 +51,18 @@ describe('replay of recorded node sessions', () => {
     const r = await replayRecording(recs);
     assert.ok(r.identical, formatResult(r));
     assert.equal(r.sessions, 2);
+  });
+
+  it('data-volumes: the files the recorded kubelet wrote are in the trace without their content, and replay the same', async () => {
+    const recs = load('data-volumes');
+    const text = recs.map((r) => JSON.stringify(r)).join('\n');
+    const secret = 'trace-secret-value';
+    for (const s of [secret, Buffer.from(secret).toString('base64'), 'eyJhbGci']) assert.ok(!text.includes(s), `${s} is not in the trace`);
+    const writes = recs.filter((r) => r.k === 'volumes' && r.m === 'writeAtomically');
+    assert.ok(writes.length >= 3, 'the three volumes written (and the ConfigMap rewritten)');
+    for (const w of writes) for (const f of (w.args as [string, { content: unknown }[]])[1]) assert.equal(f.content, '<redacted>');
+    const r = await replayRecording(recs);
+    assert.ok(r.identical, formatResult(r));
   });
 
   it('cluster-admission (issue 8, defect 7): the pod the recorded kubelet rejected OutOfmemory is rejected in the replay too, from the recorded Node', async () => {

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import '../../protocols/messages/channels.ts';
 import { createKubelet } from '../../bin/kubelet.ts';
+import { createConfigData } from '../../adapters/kube/config-data.ts';
 import { DEFAULT_FLAGS } from '../../bin/flags.ts';
 import { formatResult, loadRecording, recordingFiles, replayRecording } from '../../bin/replay.ts';
 import { VirtualClock } from '../../kernel/clock.ts';
@@ -235,6 +236,51 @@ describe('replay of a session recorded on the in-memory runtime', () => {
     const r2 = await replayRecording(other);
     assert.equal(r2.identical, false);
     assert.match(formatResult(r2), /runPodSandbox/);
+  }));
+
+  it('env from ConfigMaps and Secrets: no secret reaches the recording, and the session replays from the recorded (redacted) reads', () => onVirtualNode(async ({ path, clock, cri, fs }) => {
+    const SECRET = 'pl4nted-db-passw0rd';
+    const mk = (name: string, uid: string, env: unknown[], envFrom: unknown[] = []): Pod => ({
+      apiVersion: 'v1', kind: 'Pod',
+      metadata: { name, namespace: 'default', uid, resourceVersion: '7', creationTimestamp: '2027-01-15T08:00:00Z' },
+      spec: { nodeName: 'node-v', terminationGracePeriodSeconds: 1, containers: [{ name: 'app', image: IMAGE, command: ['sleep', '1000'], env, envFrom }] },
+      status: { phase: 'Pending' },
+    } as Pod);
+    const web = mk('web', '6f1c2b8e-0000-4000-8000-0000000000a1', [
+      { name: 'PW', valueFrom: { secretKeyRef: { name: 'db', key: 'password' } } },
+      { name: 'MODE', valueFrom: { configMapKeyRef: { name: 'settings', key: 'mode' } } },
+    ], [{ prefix: 'DB_', secretRef: { name: 'db' } }]);
+    const broken = mk('broken', '6f1c2b8e-0000-4000-8000-0000000000a2', [{ name: 'X', valueFrom: { configMapKeyRef: { name: 'settings', key: 'nope' } } }]);
+    const meta = (name: string) => ({ name, namespace: 'default', uid: `uid-${name}` });
+    const configData = createConfigData({
+      clock, strategy: 'Get',
+      api: {
+        getConfigMap: async (_ns, name) => ({ metadata: meta(name), data: { mode: 'fast-and-l0ud' } }),
+        getSecret: async (_ns, name) => ({ kind: 'Secret', metadata: meta(name), data: { password: Buffer.from(SECRET).toString('base64') } }),
+        createServiceAccountToken: async () => {
+          throw new Error('no token read here');
+        },
+        configMaps: undefined as never, secrets: undefined as never,
+      },
+    });
+    const k = createKubelet({
+      flags: { ...DEFAULT_FLAGS, podManifestPath: DIR, record: path, nodeIp: '198.51.100.7' }, clock, log: silentLogger, nodeName: 'node-v', cri, fs, random: () => 0.5,
+      kubeApi: memoryApi(clock, [web, broken]), configData,
+    });
+    await k.start();
+    await clock.advanceAsync(5000, settle);
+    await k.stop();
+    const running = await cri.listContainers({ state: { state: 'CONTAINER_RUNNING' } });
+    assert.equal(running.length, 1, 'web runs; broken is held');
+    const text = readFileSync(path, 'utf8');
+    for (const s of [SECRET, Buffer.from(SECRET).toString('base64'), 'fast-and-l0ud']) assert.ok(!text.includes(s), `${s} never reaches the recording`);
+    const recs = parseRecording(text);
+    assert.equal(recs[0]!.configData, true);
+    assert.ok(recs.some((r) => r.k === 'configData' && r.m === 'getSecret'), 'the reads are recorded');
+    assert.ok(recs.some((r) => r.k === 'configData.ok' && JSON.stringify(r.res).includes('"password":"<redacted>"')), 'their answers redacted');
+    assert.ok(text.includes("couldn't find key nope in ConfigMap default/settings"), 'the held container\'s reason is recorded');
+    const r = await replayRecording(recs);
+    assert.ok(r.identical, formatResult(r));
   }));
 
   it('a cluster-mode restart whose first API list is slow: the replayed syncLoop waits for the API source too', () => onVirtualNode(async ({ path, clock, cri, fs }) => {

@@ -213,6 +213,12 @@ logging: {verbosity: 4}
       { ...DEFAULT_FLAGS.evictionHard, 'memory.available': '1Gi' });
   });
 
+  it('configMapAndSecretChangeDetectionStrategy: Watch by default, Cache or Get from the file (there is no flag)', () => {
+    assert.equal(withFile('maxPods: 3\n').configMapAndSecretChangeDetectionStrategy, 'Watch');
+    assert.equal(withFile('configMapAndSecretChangeDetectionStrategy: Cache\n').configMapAndSecretChangeDetectionStrategy, 'Cache');
+    assert.match(errorOf(`${HEAD}configMapAndSecretChangeDetectionStrategy: Poll`), /configMapAndSecretChangeDetectionStrategy: Invalid value: "Poll": expected one of Watch, Cache, Get/);
+  });
+
   it('resolves relative paths against the file\'s directory', () => {
     const { values } = parseKubeletConfig(`${HEAD}staticPodPath: manifests\npodLogsDir: ../logs\nrecord: {path: rec/session.jsonl}\n`, 'conf/kubelet.yaml');
     assert.equal(values.podManifestPath, join(process.cwd(), 'conf', 'manifests'));

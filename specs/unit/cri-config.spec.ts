@@ -128,7 +128,7 @@ describe('makeEnvironmentVariables', () => {
   it('envFrom first, env overrides in place, service links last unless defined', () => {
     const c: Container = { name: 'c', image: 'i', env: [{ name: 'A', value: 'env' }, { name: 'S', value: '$(SVC_HOST)' }] };
     const out = makeEnvironmentVariables(mkPod([c]), c, {
-      envFrom: [{ key: 'A', value: 'from' }, { key: 'B', value: 'b' }],
+      apiEnv: { envFrom: [{ key: 'A', value: 'from' }, { key: 'B', value: 'b' }], values: {} },
       serviceEnv: { SVC_HOST: '10.0.0.1', A: 'svc' },
     });
     assert.deepEqual(out, [
@@ -175,7 +175,7 @@ describe('makeEnvironmentVariables', () => {
     });
   });
 
-  it('configMap/secret keys come from the caller; a missing required one is a config error', () => {
+  it('configMap/secret keys come from the caller (env-from-api.ts); one without a value was optional and is left out', () => {
     const c: Container = {
       name: 'c', image: 'i',
       env: [
@@ -184,10 +184,16 @@ describe('makeEnvironmentVariables', () => {
       ],
     };
     const pod = mkPod([c]);
-    assert.deepEqual(makeEnvironmentVariables(pod, c, { envValues: { PW: 's3cret' } }), [{ key: 'PW', value: 's3cret' }]);
-    assert.throws(() => makeEnvironmentVariables(pod, c), (e: unknown) =>
-      e instanceof ContainerConfigError && e.reason === 'CreateContainerConfigError'
-      && e.message === "couldn't find key password in Secret prod/db");
+    assert.deepEqual(makeEnvironmentVariables(pod, c, { apiEnv: { envFrom: [], values: { PW: 's3cret' } } }), [{ key: 'PW', value: 's3cret' }]);
+  });
+
+  it('an unknown fieldPath or resource is a config error', () => {
+    const c: Container = { name: 'c', image: 'i', env: [{ name: 'X', valueFrom: { fieldRef: { fieldPath: 'spec.nope' } } }] };
+    assert.throws(() => makeEnvironmentVariables(mkPod([c]), c), (e: unknown) =>
+      e instanceof ContainerConfigError && e.reason === 'CreateContainerConfigError' && e.message === 'unsupported fieldPath: spec.nope');
+    const r: Container = { name: 'c', image: 'i', env: [{ name: 'X', valueFrom: { resourceFieldRef: { resource: 'limits.gpu' } } }] };
+    assert.throws(() => makeEnvironmentVariables(mkPod([r]), r), (e: unknown) =>
+      e instanceof ContainerConfigError && e.message === 'unsupported container resource : limits.gpu');
   });
 });
 

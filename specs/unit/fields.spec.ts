@@ -106,13 +106,16 @@ describe('the pod field support table', () => {
     }
     assert.equal(rules.get('spec.containers.lifecycle.stopSignal')?.support, 'unsupported');
     assert.equal(rules.get('spec.initContainers.lifecycle.stopSignal')?.support, 'unsupported');
-    // the volumeManager (issue 11): emptyDir, hostPath and the mounts; the data volumes not yet
+    // the volumeManager (issue 11): emptyDir, hostPath, the data volumes and the mounts
     for (const f of ['volumeMounts', 'volumeMounts.subPath', 'volumeMounts.subPathExpr', 'volumeMounts.readOnly', 'volumeMounts.mountPropagation']) {
       assert.equal(rules.get(`spec.containers.${f}`)?.support, 'honoured', f);
       assert.equal(rules.get(`spec.initContainers.${f}`)?.support, 'honoured', f);
     }
     for (const f of ['emptyDir', 'emptyDir.medium', 'emptyDir.sizeLimit', 'hostPath', 'hostPath.type']) assert.equal(rules.get(`spec.volumes.${f}`)?.support, 'honoured', f);
-    for (const f of ['configMap', 'secret', 'downwardAPI', 'projected']) assert.equal(rules.get(`spec.volumes.${f}`)?.support, 'unsupported', f);
+    for (const f of ['configMap', 'secret', 'downwardAPI', 'projected', 'projected.sources.serviceAccountToken']) {
+      assert.equal(rules.get(`spec.volumes.${f}`)?.support, 'honoured', f);
+    }
+    assert.equal(rules.get('spec.volumes.projected.sources.clusterTrustBundle')?.support, 'unsupported');
     for (const f of ['fsGroup', 'fsGroupChangePolicy']) assert.equal(rules.get(`spec.securityContext.${f}`)?.support, 'honoured', f);
     // sidecars are run (restartPolicy Always on an init container), with their probes
     assert.equal(rules.get('spec.initContainers.restartPolicy')?.support, 'honoured');
@@ -164,13 +167,13 @@ describe('unsupportedFields', () => {
     const p = pod({
       initContainers: [app({ name: 'init' })],
       containers: [app({ volumeMounts: [{ name: 'data', mountPath: '/data', recursiveReadOnly: 'Enabled' }] }), app({ name: 'side' })],
-      volumes: [{ name: 'data', emptyDir: {} }, { name: 'cm', configMap: { name: 'c' } }],
+      volumes: [{ name: 'data', emptyDir: {} }, { name: 'ctb', projected: { sources: [{ configMap: { name: 'c' } }, { clusterTrustBundle: { signerName: 's' } }] } }],
     });
-    assert.deepEqual(paths(unsupportedFields(p)), ['spec.containers[0].volumeMounts[0].recursiveReadOnly', 'spec.volumes[1].configMap']);
+    assert.deepEqual(paths(unsupportedFields(p)), ['spec.containers[0].volumeMounts[0].recursiveReadOnly', 'spec.volumes[1].projected.sources[1].clusterTrustBundle']);
     const refused = refusedContainers(p);
     assert.deepEqual([...refused.keys()], ['init', 'app', 'side']);
-    assert.deepEqual(paths(refused.get('side')!), ['spec.volumes[1].configMap']);
-    assert.deepEqual(paths(refused.get('app')!), ['spec.volumes[1].configMap', 'spec.containers[0].volumeMounts[0].recursiveReadOnly']);
+    assert.deepEqual(paths(refused.get('side')!), ['spec.volumes[1].projected.sources[1].clusterTrustBundle']);
+    assert.deepEqual(paths(refused.get('app')!), ['spec.volumes[1].projected.sources[1].clusterTrustBundle', 'spec.containers[0].volumeMounts[0].recursiveReadOnly']);
     // emptyDir (a volume without any source is one, as upstream), hostPath and their mounts are honoured
     const honouredPod = pod({
       securityContext: { fsGroup: 2000, fsGroupChangePolicy: 'OnRootMismatch' },
@@ -183,12 +186,12 @@ describe('unsupportedFields', () => {
     assert.deepEqual(paths(unsupportedFields(pod({ containers: [app()], volumes: [{ name: 'v', emptyDir: { medium: 'HugePages' } }] }))), ['spec.volumes[0].emptyDir.medium']);
   });
 
-  it('refuses a stop signal, envFrom and ConfigMap/Secret values, but not a sidecar, fieldRef or a limited resourceFieldRef', () => {
+  it('refuses a stop signal, but not envFrom, ConfigMap/Secret values, a sidecar, fieldRef or a limited resourceFieldRef', () => {
     const p = pod({
       initContainers: [app({ name: 'sidecar', restartPolicy: 'Always' })],
       containers: [app({
         lifecycle: { stopSignal: 'SIGUSR1' },
-        envFrom: [{ configMapRef: { name: 'cm' } }],
+        envFrom: [{ configMapRef: { name: 'cm' } }, { prefix: 'S_', secretRef: { name: 's', optional: true } }],
         resources: { limits: { memory: '64Mi' } },
         env: [
           { name: 'A', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
@@ -199,8 +202,6 @@ describe('unsupportedFields', () => {
       })],
     });
     assert.deepEqual(paths(unsupportedFields(p)).sort(), [
-      'spec.containers[0].envFrom',
-      'spec.containers[0].env[1].valueFrom.secretKeyRef',
       'spec.containers[0].env[3].valueFrom.resourceFieldRef',
       'spec.containers[0].lifecycle.stopSignal',
     ]);
@@ -265,13 +266,17 @@ describe('unsupportedFields', () => {
     assert.match(text, /spec\.volumes\[9\]\.emptyDir: not supported by kubelet-ts; and 2 more$/);
   });
 
-  it('refuses what a real kube-apiserver\'s ServiceAccount admission adds (the kube-api-access volume)', () => {
+  it('honours what a real kube-apiserver\'s ServiceAccount admission adds (the kube-api-access volume)', () => {
     // The stand-in does not run that plugin; a real cluster does, on every pod that mounts a token.
     const p = pod({
       containers: [app({ volumeMounts: [{ name: 'kube-api-access-x', mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true }] })],
-      volumes: [{ name: 'kube-api-access-x', projected: { defaultMode: 420, sources: [{ serviceAccountToken: { expirationSeconds: 3607, path: 'token' } }] } }],
+      volumes: [{ name: 'kube-api-access-x', projected: { defaultMode: 420, sources: [
+        { serviceAccountToken: { expirationSeconds: 3607, path: 'token' } },
+        { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
+        { downwardAPI: { items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }] } },
+      ] } }],
     });
-    assert.deepEqual(paths(unsupportedFields(p)), ['spec.volumes[0].projected']);
+    assert.deepEqual(paths(unsupportedFields(p)), []);
   });
 });
 

@@ -81,6 +81,21 @@ describe('redactSecrets', () => {
     });
   });
 
+  it('the config data reads of a session (bin/kubelet.ts CONFIG_DATA_READS): Secrets and ConfigMaps as listed or got, tokens', () => {
+    const got = { k: 'configData.ok', id: 3, res: { kind: 'Secret', metadata: { name: 'db', namespace: 'default', uid: 'u' }, data: { password: 'cDRzcw==' } } };
+    const listed = { k: 'configData.ok', id: 4, res: { metadata: { name: 'settings', namespace: 'default', uid: 'u2', resourceVersion: '9' }, data: { mode: 'fast' } } };
+    const token = { k: 'configData.ok', id: 5, res: { token: 'eyJhbGciOiJFUzI1NiJ9.e30.sig', expiresAt: 1_800_000_000_000 } };
+    assert.deepEqual(redactSecrets(got).res.data, { password: REDACTED });
+    assert.deepEqual(redactSecrets(listed).res.data, { mode: REDACTED });
+    assert.deepEqual(redactSecrets(token).res, { token: REDACTED, expiresAt: 1_800_000_000_000 });
+    // what a recorded volume port would be handed: the files the atomic writer writes
+    const write = { k: 'volumes', id: 6, m: 'writeAtomically', args: ['/var/lib/kubelet/pods/u/volumes/kubernetes.io~secret/db', [
+      { path: 'password', content: Buffer.from('s3cret'), mode: 0o400 }, { path: 'token', content: 'eyJhbGciOi.x.y', mode: 0o644 },
+    ]] };
+    assert.deepEqual(redactSecrets(write).args[1], [{ path: 'password', content: REDACTED, mode: 0o400 }, { path: 'token', content: REDACTED, mode: 0o644 }]);
+    assert.ok(!JSON.stringify(redactSecrets(write)).includes(JSON.stringify([...Buffer.from('s3cret')]).slice(1, -1)));
+  });
+
   it('deterministic and idempotent; a record without secrets comes back as it was (the same object)', () => {
     const rec = { k: 'in', msg: { pods: [pod([{ name: 'P', value: SECRET }], { [LAST_APPLIED]: '{}' })] }, m: new Map([['a', { env: [{ name: 'X', value: SECRET }] }]]) };
     const once = redactSecrets(rec);

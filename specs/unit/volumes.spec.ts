@@ -160,7 +160,7 @@ describe('emptyDir', () => {
   it('sets up a directory (0777) on disk and a tmpfs for Memory, with fsGroup ownership; tears the tmpfs down', async () => {
     const root = await fresh();
     const mounter = fakeMounter();
-    const host: VolumeHost = { rootDir: root, fs: nodeVolumeFs(root, mounter), nodeAllocatableMemoryBytes: 1024 ** 3 };
+    const host: VolumeHost = { rootDir: root, fs: nodeVolumeFs(root, mounter, () => 0), nodeAllocatableMemoryBytes: 1024 ** 3 };
     const disk: Volume = { name: 'd', emptyDir: { sizeLimit: '1Gi' } };
     const pod = mkPod('u1', [disk], { securityContext: { fsGroup: 4321 } });
     const dir = volumeDir(root, 'u1', emptyDirPlugin.name, 'd');
@@ -185,7 +185,7 @@ describe('emptyDir', () => {
 
   it('OnRootMismatch leaves a volume whose root already has the group alone', async () => {
     const root = await fresh();
-    const fs = nodeVolumeFs(root, fakeMounter());
+    const fs = nodeVolumeFs(root, fakeMounter(), () => 0);
     await mkdir(join(root, 'v'));
     assert.equal(await fs.setVolumeOwnership(join(root, 'v'), 4321, 'OnRootMismatch'), 'changed');
     assert.equal(await fs.setVolumeOwnership(join(root, 'v'), 4321, 'OnRootMismatch'), 'skipped');
@@ -195,7 +195,7 @@ describe('emptyDir', () => {
   it('removal never follows a symlink and never crosses a mount point', async () => {
     const root = await fresh();
     const mounter = fakeMounter();
-    const fs = nodeVolumeFs(root, mounter);
+    const fs = nodeVolumeFs(root, mounter, () => 0);
     const outside = join(root, 'outside');
     await mkdir(outside);
     await writeFile(join(outside, 'keep'), 'x');
@@ -215,7 +215,7 @@ describe('emptyDir', () => {
 describe('hostPath', () => {
   it('checks every type as upstream, creates the OrCreate ones, and answers upstream\'s errors', async () => {
     const root = await fresh();
-    const host: VolumeHost = { rootDir: root, fs: nodeVolumeFs(root, fakeMounter()) };
+    const host: VolumeHost = { rootDir: root, fs: nodeVolumeFs(root, fakeMounter(), () => 0) };
     const file = join(root, 'file');
     await writeFile(file, 'x');
     const sock = join(root, 'sock');

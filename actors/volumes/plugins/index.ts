@@ -2,7 +2,7 @@
  * The volume plugin interface (upstream pkg/volume's VolumePlugin / Mounter / Unmounter, cut
  * down to what a kubelet without attach/detach needs), and the registry the volumeManager asks.
  *
- * A plugin is registered by adding it to PLUGINS below (or by passing a list in the
+ * A plugin is registered by adding it to volumePlugins below (or by passing a list in the
  * volumeManager's deps: `plugins`). For each volume of a pod the volumeManager takes the first
  * plugin whose `canSupport(volume)` is true, and:
  *
@@ -30,8 +30,10 @@
  * replay answers them: a plugin that needs more (an API read, the atomic writer) adds a port to
  * VolumeHost rather than importing one.
  */
+import type { ConfigDataPort } from '../../../protocols/kube/config-data.ts';
 import type { Pod, Volume } from '../../../protocols/kube/pod.ts';
 import type { VolumeFs } from '../adapters.ts';
+import { dataVolumePlugins } from './data.ts';
 import { emptyDirPlugin } from './empty-dir.ts';
 import { hostPathPlugin } from './host-path.ts';
 
@@ -64,6 +66,11 @@ export interface VolumeHost {
   /** The node's allocatable memory (capacity without reservations), for a Memory emptyDir without limits. */
   nodeAllocatableMemoryBytes?: number;
   fs: VolumeFs;
+  /**
+   * ConfigMaps, Secrets and service account tokens for the data volumes (the kubelet's managers,
+   * recorded as `configData` reads); absent standalone, where such a volume fails naming that.
+   */
+  configData?: ConfigDataPort;
 }
 
 export interface VolumePlugin {
@@ -75,8 +82,13 @@ export interface VolumePlugin {
   remountPeriodMs?: number;
 }
 
-/** The plugins kubelet-ts mounts with, first match wins. Add configMap, secret, downwardAPI, projected here. */
-export const PLUGINS: readonly VolumePlugin[] = [emptyDirPlugin, hostPathPlugin];
+/**
+ * The plugins kubelet-ts mounts with, first match wins; the data volumes (plugins/data.ts)
+ * refreshed every `remountPeriodMs` (default upstream's sync period, 1 min).
+ */
+export function volumePlugins(remountPeriodMs?: number): VolumePlugin[] {
+  return [emptyDirPlugin, hostPathPlugin, ...dataVolumePlugins(remountPeriodMs)];
+}
 
 /** upstream EscapeQualifiedName: `kubernetes.io/empty-dir` → `kubernetes.io~empty-dir`. */
 export const escapePluginName = (name: string) => name.replaceAll('/', '~');

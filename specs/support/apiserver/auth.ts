@@ -150,6 +150,9 @@ const DISCOVERY_PATHS = [/^\/livez/, /^\/readyz/, /^\/healthz/, /^\/version\/?$/
 
 const READ = ['get', 'list', 'watch'];
 
+/** The OIDC discovery documents of the service account issuer. */
+export const OIDC_PATHS = ['/.well-known/openid-configuration', '/openid/v1/jwks'];
+
 type Rule = { groups: string[]; resources: string[]; verbs: string[] };
 
 /** bootstrappolicy.NodeRules() for what the Node authorizer does not subdivide. */
@@ -243,7 +246,9 @@ export interface AuthorizerOptions {
 export function authorize(id: Identity, info: RequestInfo, fieldSelector: FieldSelector, graph: GraphView, opts: AuthorizerOptions): Decision {
   if (id.groups.includes('system:masters')) return { allowed: true, reason: '' };
   if (!info.isResourceRequest) {
-    const ok = info.verb === 'get' && DISCOVERY_PATHS.some((re) => re.test(info.path));
+    // system:service-account-issuer-discovery is bound to the service accounts only
+    const oidc = OIDC_PATHS.includes(info.path) && id.groups.includes('system:serviceaccounts');
+    const ok = info.verb === 'get' && (oidc || DISCOVERY_PATHS.some((re) => re.test(info.path)));
     return { allowed: ok, reason: '' };
   }
   // kubeadm binds bootstrap tokens' group to system:node-bootstrapper: CSRs only
@@ -389,6 +394,25 @@ function modifiedLabels(a: Record<string, Json>, b: Record<string, Json>): Set<s
 
 export interface AdmissionContext {
   node(name: string): JsonObject | undefined;
+}
+
+/**
+ * NodeRestriction's admitServiceAccount: a node's TokenRequest must be bound to a pod (with its
+ * uid) scheduled on that node; throws the 403 (or the pod's 404) it would return.
+ */
+export function admitNodeTokenRequest(nodeName: string, namespace: string, name: string, body: Json | undefined, pod: (ns: string, name: string) => JsonObject | undefined): void {
+  const deny = (msg: string): never => {
+    throw errors.forbidden({ group: '', resource: 'serviceaccounts' }, name, msg);
+  };
+  const ref = obj(obj(obj(body).spec).boundObjectRef);
+  if (ref.apiVersion !== 'v1' || ref.kind !== 'Pod' || !s(ref.name)) deny('node requested token not bound to a pod');
+  if (!s(ref.uid)) deny('node requested token with a pod binding without a uid');
+  const p = pod(namespace, s(ref.name));
+  if (!p) throw errors.notFound({ group: '', resource: 'pods' }, s(ref.name));
+  if (s(obj(p.metadata).uid) !== s(ref.uid)) {
+    deny(`the UID in the bound object reference (${s(ref.uid)}) does not match the UID in record. The object might have been deleted and then recreated`);
+  }
+  if (s(obj(p.spec).nodeName) !== nodeName) deny('node requested token bound to a pod scheduled on a different node');
 }
 
 /** NodeRestriction's Admit for one node identity; throws the 403 (or 404) it would return. */

@@ -45,9 +45,11 @@ export function apiGroup(name: string): JsonObject | undefined {
   return g ? { kind: 'APIGroup', apiVersion: 'v1', ...groupDoc(g) } : undefined;
 }
 
-const SUBRESOURCE_VERBS: Record<string, { kind: string; verbs: string[] }> = {
+const SUBRESOURCE_VERBS: Record<string, { kind: string; verbs: string[]; group?: string; version?: string }> = {
   status: { kind: '', verbs: ['get', 'patch', 'update'] },
   binding: { kind: 'Binding', verbs: ['create'] },
+  // (another group's kind, which upstream's discovery names)
+  token: { kind: 'TokenRequest', verbs: ['create'], group: 'authentication.k8s.io', version: 'v1' },
 };
 
 export function apiResourceList(group: string, version: string): JsonObject | undefined {
@@ -61,7 +63,8 @@ export function apiResourceList(group: string, version: string): JsonObject | un
     resources.push(entry);
     for (const sub of r.subresources) {
       const sv = SUBRESOURCE_VERBS[sub]!;
-      resources.push({ name: `${r.resource}/${sub}`, singularName: '', namespaced: r.namespaced, kind: sv.kind || r.kind, verbs: sv.verbs });
+      const gv: JsonObject = sv.group ? { group: sv.group, version: sv.version ?? 'v1' } : {};
+      resources.push({ name: `${r.resource}/${sub}`, singularName: '', namespaced: r.namespaced, ...gv, kind: sv.kind || r.kind, verbs: sv.verbs });
     }
   }
   return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: group ? `${group}/${version}` : version, resources };

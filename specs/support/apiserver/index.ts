@@ -37,8 +37,8 @@
  * kube-apiserver-kubelet-client).
  *
  * Not modelled (each would answer differently on a real cluster): server-side apply (415),
- * protobuf/CBOR, managedFields, the ServiceAccount admission plugin (pods get no token volume) and
- * TokenRequest, garbage collection, the pod-GC and node-lifecycle controllers, namespace
+ * protobuf/CBOR, managedFields, the ServiceAccount admission plugin (pods get no token volume),
+ * TokenReview and tokens bound to Secrets or Nodes (TokenRequest bound to a pod is: tokens.ts), garbage collection, the pod-GC and node-lifecycle controllers, namespace
  * termination (a deleted namespace and its contents vanish at once), deletecollection, field
  * validation beyond the pod, Lease and Event-namespace checks (unknown fields are stored as sent),
  * Warning headers, APF.
@@ -64,6 +64,7 @@ import { ApiServerCore } from './server.ts';
 import { Reviews } from './review.ts';
 import { kubeletProxy, kubeletUpgrade } from './proxy.ts';
 import { authenticate, authorize, parseRequestInfo } from './auth.ts';
+import { TokenIssuer } from './tokens.ts';
 import type { JsonObject, Status } from './status.ts';
 
 export type { Status, JsonObject } from './status.ts';
@@ -156,6 +157,8 @@ export interface ApiServer {
   requests: RequestLog;
   /** TokenReview and SubjectAccessReview: the policy a kubelet's webhook authorization gets, and every review made. */
   reviews: Reviews;
+  /** The service account token issuer: its JWKS (as /openid/v1/jwks serves it) verifies the tokens it signs. */
+  serviceAccountIssuer: { issuer: string; jwks(): JsonObject };
   watchersCount(): number;
   /** Sends a BOOKMARK now on every watch that allows bookmarks. */
   bookmarkNow(): void;
@@ -243,11 +246,13 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
 
   const faults = new Faults();
   const requests = new RequestLog();
+  const tokenIssuer = new TokenIssuer();
   let port = 0;
   const reviews = new Reviews();
   // kube-apiserver's client certificate towards kubelets (kubeadm's apiserver-kubelet-client)
   const kubeletClient = await pki.client('kube-apiserver-kubelet-client', ['system:masters']);
   const core = new ApiServerCore({
+    issuer: tokenIssuer,
     store, faults, log: requests, tokens,
     extensions: [reviews.extension(tokens), kubeletProxy(store, resolveResource('pods'), resolveResource('nodes'), kubeletClient)],
     authorizeNodeWithSelectors: opts.authorizeNodeWithSelectors ?? true,
@@ -439,6 +444,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     faults,
     requests,
     reviews,
+    serviceAccountIssuer: { issuer: tokenIssuer.issuer, jwks: () => tokenIssuer.jwks() },
     watchersCount: () => core.watchers.size,
     bookmarkNow: () => core.bookmarkNow(),
     closeWatches: () => core.closeWatches(),

@@ -262,7 +262,7 @@ const services = base({
 
 const serviceaccounts = base({
   group: '', version: 'v1', resource: 'serviceaccounts', singular: 'serviceaccount', kind: 'ServiceAccount',
-  namespaced: true, shortNames: ['sa'],
+  namespaced: true, shortNames: ['sa'], subresources: ['token'],
 });
 
 const leases = base({

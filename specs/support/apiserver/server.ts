@@ -11,7 +11,8 @@ import type { Json, JsonObject } from './status.ts';
 import { isObject } from './patch.ts';
 import { setCsrRequester } from './certificates.ts';
 import type { Identity, RequestInfo } from './auth.ts';
-import { authenticate, authorize, forbidden, nodeIdentity, nodeRestriction, parseRequestInfo } from './auth.ts';
+import { admitNodeTokenRequest, authenticate, authorize, forbidden, nodeIdentity, nodeRestriction, OIDC_PATHS, parseRequestInfo } from './auth.ts';
+import type { TokenIssuer } from './tokens.ts';
 import type { Faults, FaultSpec, RequestLog, RequestRecord } from './faults.ts';
 import type { Change, DeleteOptions, PatchType, Store, Admit } from './store.ts';
 import type { ResourceType } from './resources.ts';
@@ -34,6 +35,8 @@ export interface CoreOptions {
   now: () => Date;
   /** Answer requests outside the store (reviews, kubelet proxies), tried in order. */
   extensions?: readonly Extension[];
+  /** Signs TokenRequest answers and serves the OIDC discovery documents. */
+  issuer: TokenIssuer;
 }
 
 interface WatchStream {
@@ -53,6 +56,7 @@ const PATCH_TYPES: Record<string, PatchType> = {
 
 const PODS = RESOURCES.find((r) => r.group === '' && r.resource === 'pods')!;
 const NODES = RESOURCES.find((r) => r.group === '' && r.resource === 'nodes')!;
+const SERVICE_ACCOUNTS = RESOURCES.find((r) => r.group === '' && r.resource === 'serviceaccounts')!;
 
 function mediaType(ct: string | undefined): string {
   return (ct ?? '').split(';')[0]!.trim().toLowerCase();
@@ -206,6 +210,8 @@ export class ApiServerCore {
     const p = info.path.replace(/\/+$/, '') || '/';
     const parts = p.split('/').filter(Boolean);
     if (p === '/version') return this.send(res, rec, 200, VERSION_INFO);
+    if (p === OIDC_PATHS[0]) return this.send(res, rec, 200, this.o.issuer.discovery(`https://${this.o.serverAddress()}`));
+    if (p === OIDC_PATHS[1]) return this.send(res, rec, 200, this.o.issuer.jwks());
     if (p === '/healthz' || p === '/livez' || p === '/readyz') {
       this.o.log.done(rec, 200);
       res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' });
@@ -263,7 +269,7 @@ export class ApiServerCore {
     const name = info.name;
     switch (info.verb) {
       case 'get': {
-        if (info.subresource === 'binding') throw errors.methodNotAllowed();
+        if (info.subresource === 'binding' || info.subresource === 'token') throw errors.methodNotAllowed();
         const o = store.get(r, namespace, name);
         if (table) return this.send(res, rec, 200, toTable(r, [o], { resourceVersion: String(o.metadata && (o.metadata as JsonObject).resourceVersion) }, includeObject, this.o.now()));
         return this.send(res, rec, 200, o);
@@ -303,6 +309,15 @@ export class ApiServerCore {
           if (!id.groups.includes('system:masters')) throw forbidden(id, info, '');
           store.bind(r, namespace, name, body);
           return this.send(res, rec, 201, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 });
+        }
+        if (name && info.subresource === 'token' && r === SERVICE_ACCOUNTS) {
+          const node = nodeIdentity(id);
+          const podOf = (ns: string, n: string) => store.tryGet(PODS, ns, n);
+          if (node !== undefined && !id.groups.includes('system:masters')) admitNodeTokenRequest(node, namespace, name, body as Json | undefined, podOf);
+          const answer = this.o.issuer.request(namespace, name, body, {
+            serviceAccount: (ns, n) => store.tryGet(SERVICE_ACCOUNTS, ns, n), pod: podOf, node: (n) => store.tryGet(NODES, '', n),
+          }, this.o.now().getTime());
+          return this.send(res, rec, 201, answer);
         }
         if (name) throw errors.methodNotAllowed();
         if (body === undefined) throw errors.badRequest('the body of the request was empty');
