@@ -307,10 +307,11 @@ describe('KubeletConfiguration file: lenient decoding', () => {
     assert.equal(file.values.maxPods, 12);
     assert.equal(file.values.verbosity, 1);
     const lines: string[] = [];
-    reportConfigFile(createLogger({ verbosity: 0, now: () => 0, sink: { write: (l) => lines.push(l) } }), file);
+    const severities: string[] = [];
+    reportConfigFile(createLogger({ verbosity: 0, now: () => 0, sink: { write: (l, s) => { lines.push(l); severities.push(s); } } }), file);
     assert.equal(lines.length, 3);
+    assert.deepEqual(severities, ['W', 'W', 'W']);
     const first = JSON.parse(lines[0]!) as Record<string, unknown>;
-    assert.equal(first.level, 'warn');
     assert.equal(first.field, 'nodeLabels');
     assert.equal(first.path, PATH);
     assert.equal(first.err, 'strict decoding error: unknown field "nodeLabels"');
@@ -323,10 +324,10 @@ describe('KubeletConfiguration file: lenient decoding', () => {
   });
 
   it('accepts upstream fields kubelet-ts does not implement, listing them as ignored (no decoding warning); zero values are unset', () => {
-    const file = parse('tlsCurvePreferences: [29]\ncpuManagerPolicy: static\nhairpinMode: none\nlogging: {format: text}\n'
+    const file = parse('tlsCurvePreferences: [29]\ncpuManagerPolicy: static\nhairpinMode: none\nlogging: {format: text, flushFrequency: 5s}\n'
       + 'shutdownGracePeriod: 0s\nmemorySwap: {}\n');
     assert.deepEqual(file.warnings, []);
-    assert.deepEqual(file.ignored, ['tlsCurvePreferences', 'cpuManagerPolicy', 'hairpinMode', 'logging.format']);
+    assert.deepEqual(file.ignored, ['tlsCurvePreferences', 'cpuManagerPolicy', 'hairpinMode', 'logging.flushFrequency']);
     const lines: string[] = [];
     reportConfigFile(createLogger({ verbosity: 0, now: () => 0, sink: { write: (l) => lines.push(l) } }), file);
     assert.deepEqual(lines, []);
@@ -388,10 +389,10 @@ describe('KubeletConfiguration file: errors name the file and the field', () => 
     assert.equal(r.status, 1, r.stderr);
     const lines = r.stderr.trim().split('\n');
     assert.equal(lines.length, 1, r.stderr);
-    const rec = JSON.parse(lines[0]!) as Record<string, unknown>;
-    assert.equal(rec.level, 'error');
-    assert.equal(rec.msg, 'kubelet-ts cannot start');
-    assert.equal(rec.error, `failed to load kubelet config file ${bad}: line 3: maxPods: Invalid value: "many": expected an integer, got a string`);
+    // klog's text format, upstream's default: E, mmdd hh:mm:ss.uuuuuu, pid, where file:line would be
+    const m = /^E\d{4} \d\d:\d\d:\d\d\.\d{6} +(\d+) kubelet\] (.*)$/.exec(lines[0]!);
+    assert.ok(m, lines[0]);
+    assert.equal(m[2], `"kubelet-ts cannot start" err="failed to load kubelet config file ${bad}: line 3: maxPods: Invalid value: \\"many\\": expected an integer, got a string"`);
   });
 });
 
