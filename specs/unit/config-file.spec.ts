@@ -431,3 +431,31 @@ describe('cgroup and image GC settings: validated as upstream', () => {
     assert.equal(applyConfigFile([], '/etc/k.yaml', () => `${HEAD}imageGCHighThresholdPercent: 100\n`).flags.imageGcHighThresholdPercent, 100);
   });
 });
+
+describe('logging: format, vmodule, split streams (flags and fields)', () => {
+  it('--logging-format is text by default, json on request, anything else a flag error; logging.format in a file, the flag over it', () => {
+    assert.equal(parseFlags([]).loggingFormat, 'text');
+    assert.equal(parseFlags(['--logging-format=json']).loggingFormat, 'json');
+    assert.throws(() => parseFlags(['--logging-format=xml']), /invalid argument "xml" for "--logging-format" flag: supported values: "text", "json"/);
+    assert.equal(withFile('logging: {format: json}\n').loggingFormat, 'json');
+    assert.equal(withFile('logging: {format: json}\n', ['--logging-format=text']).loggingFormat, 'text');
+    assert.match(errorOf(`${HEAD}logging: {format: xml}\n`), /logging.format: Invalid value: "xml": supported values: "text", "json"/);
+  });
+
+  it('--vmodule pattern=N,... and logging.vmodule [{filePattern, verbosity}], honoured (not in the ignored list)', () => {
+    assert.equal(parseFlags(['--vmodule=podWorkers=4,pleg=3']).vmodule, 'podWorkers=4,pleg=3');
+    assert.throws(() => parseFlags(['--vmodule=podWorkers']), /invalid --vmodule entry "podWorkers"/);
+    const file = 'logging: {vmodule: [{filePattern: podWorkers, verbosity: 4}, {filePattern: "pod-source-*", verbosity: 2}]}\n';
+    assert.equal(withFile(file).vmodule, 'podWorkers=4,pod-source-*=2');
+    assert.deepEqual(parse(file).ignored, []);
+  });
+
+  it('splitStream of both formats honoured; flushFrequency and infoBufferSize ignored, each named', () => {
+    assert.equal(parseFlags(['--log-text-split-stream']).logTextSplitStream, true);
+    const f = withFile('logging: {options: {text: {splitStream: true}, json: {splitStream: true}}}\n');
+    assert.equal(f.logTextSplitStream, true);
+    assert.equal(f.logJsonSplitStream, true);
+    const file = parse('logging: {flushFrequency: 5s, options: {text: {infoBufferSize: 1Mi}, json: {splitStream: true, infoBufferSize: 0}}}\n');
+    assert.deepEqual(file.ignored, ['logging.flushFrequency', 'logging.options.text.infoBufferSize']);
+  });
+});
