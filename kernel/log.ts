@@ -75,17 +75,21 @@ export function createLogger(opts: LoggerOptions): Logger {
   return make(opts.name);
 }
 
+/** process.stdout/stderr with an 'error' handler of ours, and those whose reader went away. */
+const guarded = new Set<NodeJS.WriteStream>();
+const broken = new Set<NodeJS.WriteStream>();
+
 /**
  * Lines to stderr, or with `split` info to stdout and errors to stderr. A stream whose reader went
  * away (EPIPE, `kubelet-ts | head -1`) is no longer written to; the daemon keeps running.
  */
 export function streamSink(split: boolean): LogSink {
-  const broken = new Set<NodeJS.WriteStream>();
-  const guard = (s: NodeJS.WriteStream) => {
-    if (s.listenerCount('error') === 0) s.on('error', () => broken.add(s));
-  };
-  guard(process.stdout);
-  guard(process.stderr);
+  for (const s of [process.stdout, process.stderr]) {
+    if (!guarded.has(s)) {
+      guarded.add(s);
+      s.on('error', () => broken.add(s));
+    }
+  }
   return {
     write(line, severity) {
       const s = split && severity !== 'E' ? process.stdout : process.stderr;

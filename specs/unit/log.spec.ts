@@ -3,6 +3,10 @@
 process.env.TZ = 'UTC';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createLogger, goQuote, parseVModule, type LoggerOptions, type Severity } from '../../kernel/log.ts';
 
 // 2026-12-08T01:23:45.678Z
@@ -84,5 +88,38 @@ describe('--vmodule', () => {
     log.child('status').info('status2', {}, 2);
     log.info('root1', {}, 1);
     assert.deepEqual(msgs().map((m) => m.msg), ['pw4', 'pw child 4', 'watch5', 'pleg1', 'root1']);
+  });
+});
+
+describe('streams (streamSink)', () => {
+  const LOG = join(import.meta.dirname, '..', '..', 'kernel', 'log.ts');
+  const run = (body: string, pipe = '') => {
+    const dir = mkdtempSync(join(tmpdir(), 'kts-log-'));
+    try {
+      const script = join(dir, 'child.mjs');
+      writeFileSync(script, `import { createLogger, streamSink } from ${JSON.stringify(LOG)};\n`
+        + `import { setTimeout as sleep } from 'node:timers/promises';\n${body}\n`);
+      const cmd = `"${process.execPath}" --disable-warning=ExperimentalWarning "${script}"${pipe}; echo "status=\${PIPESTATUS[0]}" >&2`;
+      return spawnSync('bash', ['-c', cmd], { encoding: 'utf8', timeout: 60_000 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  const logger = (split: boolean) => `const log = createLogger({ verbosity: 0, now: () => 0, format: 'json', sink: streamSink(${split}) });`;
+
+  it('one stream, stderr, by default; split: info and warnings to stdout, errors to stderr', () => {
+    const body = (split: boolean) => `${logger(split)}\nlog.info('i'); log.warn('w'); log.error('e');`;
+    const one = run(body(false));
+    assert.equal(one.stdout, '');
+    assert.deepEqual(one.stderr.trim().split('\n').map((l) => (l.startsWith('{') ? (JSON.parse(l) as { msg: string }).msg : l)), ['i', 'w', 'e', 'status=0']);
+    const split = run(body(true));
+    assert.deepEqual(split.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { msg: string }).msg), ['i', 'w']);
+    assert.match(split.stderr, /^\{"ts":0,"msg":"e"\}\nstatus=0\n$/);
+  });
+
+  it('a reader that goes away (| head -1, EPIPE) stops that stream, the process carries on and logs to the other', () => {
+    const r = run(`${logger(true)}\nfor (let i = 0; i < 300; i++) { log.info('line', { i }); await sleep(2); }\nlog.error('still running');`, ' | head -1');
+    assert.equal(r.stdout, '{"ts":0,"msg":"line","v":0,"i":0}\n');
+    assert.match(r.stderr, /^\{"ts":0,"msg":"still running"\}\nstatus=0\n$/);
   });
 });
