@@ -28,7 +28,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { isMap, isNode, isScalar, LineCounter, parseAllDocuments, type Document } from 'yaml';
 import { z } from 'zod';
-import type { Logger } from '../kernel/log.ts';
+import { parseVModule, type Logger } from '../kernel/log.ts';
 import { parseQuantity } from '../protocols/kube/quantity.ts';
 import { formatFieldError, type FieldErrorType } from '../protocols/kube/validation.ts';
 import { DEFAULT_FLAGS, parseDuration, parseFlags, taintProblems, type KubeletFlags } from './flags.ts';
@@ -189,7 +189,7 @@ const signed32 = z.int32(expected('expected an integer'));
 const oneOf = (values: readonly string[], orEmpty = false) => str.superRefine((v, ctx) => {
   if (!(orEmpty && v === '') && !values.includes(v)) ctx.addIssue({ code: 'custom', message: `supported values: "${values.join('", "')}"` });
 });
-const obj = (shape: z.ZodRawShape) => z.object(shape, expected('expected a map'));
+const obj = <S extends z.ZodRawShape>(shape: S) => z.object(shape, expected('expected a map'));
 const strMap = map(str, 'a map of strings');
 const boolMap = map(bool, 'a map of feature names to booleans');
 /** logging.flushFrequency: a duration string, or an integer of nanoseconds (kubeadm writes 0). */
@@ -351,6 +351,17 @@ const firstLine = (msg: string) => msg.split('\n')[0]!.replace(/ at line \d+, co
  * A Go zero value, which v1beta1 reads as "unset" ("", 0, "0s", "0", false, empty lists and maps,
  * maps of zero values): kubeadm writes many such fields, and ignoring them changes nothing.
  */
+/**
+ * The logging fields kubelet-ts does not honour (set to a non-zero value): flushFrequency (lines
+ * are written unbuffered) and options.{text,json}.infoBufferSize (no buffering either).
+ */
+function ignoredLogging(key: string, v: unknown): string[] {
+  if (key === 'flushFrequency') return isZero(v) ? [] : ['logging.flushFrequency'];
+  if (key !== 'options' || v === null || typeof v !== 'object' || Array.isArray(v)) return [];
+  return Object.entries(v).flatMap(([format, o]) => (o !== null && typeof o === 'object' && !isZero((o as Record<string, unknown>).infoBufferSize)
+    ? [`logging.options.${format}.infoBufferSize`] : []));
+}
+
 function isZero(v: unknown): boolean {
   if (v === null || v === undefined || v === '' || v === 0 || v === false || v === '0' || v === '0s') return true;
   if (Array.isArray(v)) return v.length === 0;
@@ -437,7 +448,7 @@ export function parseKubeletConfig(text: string, path: string): LoadedConfig {
     if (sub === null || typeof sub !== 'object' || Array.isArray(sub)) continue;
     for (const key of Object.keys(sub)) {
       if (!known.includes(key)) unknown(`${parent}.${key}`, [parent, key]);
-      else if (parent === 'logging' && key !== 'verbosity' && !isZero((sub as Record<string, unknown>)[key])) ignored.push(`logging.${key}`);
+      else if (parent === 'logging') ignored.push(...ignoredLogging(key, (sub as Record<string, unknown>)[key]));
     }
   }
 
@@ -473,6 +484,10 @@ function toFlagValues(c: ParsedFields, dir: string): Partial<KubeletFlags> {
     out.evictionHard = { ...DEFAULT_FLAGS.evictionHard, ...(out.evictionHard as Record<string, string> | undefined) };
   }
   if (c.logging?.verbosity !== undefined) out.verbosity = c.logging.verbosity;
+  if (c.logging?.format) out.loggingFormat = c.logging.format;
+  if (c.logging?.vmodule?.length) out.vmodule = c.logging.vmodule.map((m) => `${m.filePattern}=${m.verbosity}`).join(',');
+  if (c.logging?.options?.text?.splitStream !== undefined) out.logTextSplitStream = c.logging.options.text.splitStream;
+  if (c.logging?.options?.json?.splitStream !== undefined) out.logJsonSplitStream = c.logging.options.json.splitStream;
   // authentication and authorization: zero values take the v1beta1 defaults, except the pointers (enabled)
   const authn = c.authentication;
   if (authn?.x509?.clientCAFile) out.clientCaFile = inDir(authn.x509.clientCAFile);
@@ -553,6 +568,10 @@ export function configzOf(flags: KubeletFlags): Record<string, unknown> {
       cacheUnauthorizedTTL: goDuration(flags.authorizationWebhookCacheUnauthorizedTtlMs),
     },
   };
-  out.logging = { verbosity: flags.verbosity };
+  out.logging = {
+    format: flags.loggingFormat, verbosity: flags.verbosity,
+    ...(flags.vmodule ? { vmodule: parseVModule(flags.vmodule).map((m) => ({ filePattern: m.pattern, verbosity: m.verbosity })) } : {}),
+    options: { text: { splitStream: flags.logTextSplitStream }, json: { splitStream: flags.logJsonSplitStream } },
+  };
   return out;
 }

@@ -9,6 +9,7 @@ import type { Taint } from '../protocols/kube/api.ts';
 import { isQualifiedName, isValidLabelValue } from '../protocols/kube/validation.ts';
 import { newSysctlAllowlist } from '../protocols/kube/security.ts';
 import { CIPHER_SUITES, TLS_VERSIONS } from '../actors/server/tls.ts';
+import { errText, parseVModule } from '../kernel/log.ts';
 
 export interface KubeletFlags {
   /** --config: a KubeletConfiguration file (bin/config-file.ts); flags given override it. */
@@ -18,6 +19,14 @@ export interface KubeletFlags {
   rootDir: string;
   hostnameOverride: string | undefined;
   verbosity: number;
+  /** --logging-format / logging.format: text (klog's) or json (logs/json's). */
+  loggingFormat: string;
+  /** --vmodule / logging.vmodule: pattern=N,... (kernel/log.ts parseVModule). */
+  vmodule: string;
+  /** --log-text-split-stream / logging.options.text.splitStream: info to stdout, errors to stderr. */
+  logTextSplitStream: boolean;
+  /** logging.options.json.splitStream (upstream's --log-json-split-stream is not a kubelet v1.35 flag). */
+  logJsonSplitStream: boolean;
   fileCheckFrequencyMs: number;
   syncFrequencyMs: number;
   runtimeRequestTimeoutMs: number;
@@ -177,6 +186,9 @@ export const FLAGS: readonly FlagDef[] = [
   { name: 'root-dir', kind: 'string', key: 'rootDir', help: 'Directory for kubelet files (debug socket, pod dirs). Default /var/lib/kubelet.' },
   { name: 'hostname-override', kind: 'string', key: 'hostnameOverride', help: 'Node name to use instead of the hostname.' },
   { name: 'v', short: 'v', kind: 'int', key: 'verbosity', field: 'logging.verbosity', help: 'Log verbosity (0-10).' },
+  { name: 'logging-format', kind: 'string', key: 'loggingFormat', field: 'logging.format', help: 'Sets the log format: "text" (klog\'s, the default) or "json".' },
+  { name: 'vmodule', kind: 'string', key: 'vmodule', field: 'logging.vmodule', help: 'pattern=N,...: verbosity N for the loggers whose name (actor id, actor.child) matches the glob pattern.' },
+  { name: 'log-text-split-stream', kind: 'bool', key: 'logTextSplitStream', field: 'logging.options.text.splitStream', help: 'In text format, write error messages to stderr and info messages to stdout. The default is a single stream, stderr.' },
   { name: 'file-check-frequency', kind: 'duration', key: 'fileCheckFrequencyMs', field: 'fileCheckFrequency', help: 'How often the static pod directory is re-listed. Default 20s.' },
   { name: 'sync-frequency', kind: 'duration', key: 'syncFrequencyMs', field: 'syncFrequency', help: 'Max period between syncs of a running pod. Default 1m.' },
   { name: 'runtime-request-timeout', kind: 'duration', key: 'runtimeRequestTimeoutMs', field: 'runtimeRequestTimeout', help: 'Deadline of each CRI call. Default 2m.' },
@@ -285,8 +297,6 @@ export const UNSUPPORTED_FLAGS: readonly UnsupportedFlag[] = [
   { name: 'lock-file', kind: 'string' },
   { name: 'log-flush-frequency', kind: 'duration', field: 'logging.flushFrequency' },
   { name: 'log-text-info-buffer-size', kind: 'quantity', field: 'logging.options.text.infoBufferSize' },
-  { name: 'log-text-split-stream', kind: 'bool', field: 'logging.options.text.splitStream' },
-  { name: 'logging-format', kind: 'string', field: 'logging.format', oneOf: ['text'] },
   { name: 'make-iptables-util-chains', kind: 'bool', field: 'makeIPTablesUtilChains' },
   { name: 'max-open-files', kind: 'int', field: 'maxOpenFiles' },
   { name: 'maximum-dead-containers', kind: 'int', deprecated: REMOVAL('Use --eviction-hard or --eviction-soft instead.') },
@@ -312,7 +322,6 @@ export const UNSUPPORTED_FLAGS: readonly UnsupportedFlag[] = [
   { name: 'topology-manager-policy', kind: 'string', field: 'topologyManagerPolicy', oneOf: ['none', 'best-effort', 'restricted', 'single-numa-node'] },
   { name: 'topology-manager-policy-options', kind: 'map', field: 'topologyManagerPolicyOptions' },
   { name: 'topology-manager-scope', kind: 'string', field: 'topologyManagerScope', oneOf: ['container', 'pod'] },
-  { name: 'vmodule', kind: 'string', field: 'logging.vmodule' },
   { name: 'volume-plugin-dir', kind: 'string', field: 'volumePluginDir' },
   { name: 'volume-stats-agg-period', kind: 'duration', field: 'volumeStatsAggPeriod' },
 ];
@@ -324,6 +333,10 @@ export const DEFAULT_FLAGS: KubeletFlags = {
   rootDir: '/var/lib/kubelet',
   hostnameOverride: undefined,
   verbosity: 0,
+  loggingFormat: 'text',
+  vmodule: '',
+  logTextSplitStream: false,
+  logJsonSplitStream: false,
   fileCheckFrequencyMs: 20_000,
   syncFrequencyMs: 60_000,
   runtimeRequestTimeoutMs: 120_000,
@@ -591,6 +604,14 @@ export function parseFlags(argv: readonly string[], base: KubeletFlags = DEFAULT
   }
   const flags = out as unknown as KubeletFlags;
   if (flags.verbosity < 0 || flags.verbosity > 10) throw new FlagError(`invalid argument "${flags.verbosity}" for "--v" flag: must be 0..10`);
+  if (flags.loggingFormat !== 'text' && flags.loggingFormat !== 'json') {
+    throw new FlagError(`invalid argument "${flags.loggingFormat}" for "--logging-format" flag: supported values: "text", "json"`);
+  }
+  try {
+    parseVModule(flags.vmodule);
+  } catch (e) {
+    throw new FlagError(errText(e));
+  }
   if (flags.fileCheckFrequencyMs <= 0) throw new FlagError('--file-check-frequency must be positive');
   if (flags.httpCheckFrequencyMs <= 0) throw new FlagError('--http-check-frequency must be positive');
   if (flags.manifestUrl !== undefined && !/^https?:\/\/[^/]/i.test(flags.manifestUrl)) {

@@ -12,9 +12,9 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { RealClock } from '../kernel/clock.ts';
 import { DEBUG_SOCKET_NAME } from '../kernel/debug-socket.ts';
-import { createLogger, type Logger } from '../kernel/log.ts';
+import { createLogger, parseVModule, streamSink, type Logger, type LoggerOptions } from '../kernel/log.ts';
 import { applyConfigFile, ConfigFileError, reportConfigFile, type LoadedConfig } from './config-file.ts';
-import { certDirOf, FlagError, parseFlags, usage, type KubeletFlags } from './flags.ts';
+import { certDirOf, DEFAULT_FLAGS, FlagError, parseFlags, usage, type KubeletFlags } from './flags.ts';
 import { formatRunOnce, runOnce } from './runonce.ts';
 import { createKubelet, type Kubelet } from './kubelet.ts';
 import { reportUnsupported } from './parity.ts';
@@ -23,6 +23,13 @@ import { createKubeApi, KUBELET_VERSION, KUBERNETES_VERSION } from '../adapters/
 import { loadClientCert } from '../adapters/kube/bootstrap.ts';
 import { nodeCgroupFs } from '../actors/container-manager/adapters.ts';
 import { nodeImageFsStats } from '../actors/image-gc/adapters.ts';
+
+/** The daemon's logger: --logging-format, --vmodule and the split stream of that format, to stderr/stdout. */
+function loggerOptions(flags: KubeletFlags, now: () => number, verbosity: number): LoggerOptions {
+  const format = flags.loggingFormat === 'json' ? 'json' : 'text';
+  const split = format === 'json' ? flags.logJsonSplitStream : flags.logTextSplitStream;
+  return { verbosity, now, format, vmodule: parseVModule(flags.vmodule), sink: streamSink(split) };
+}
 
 async function main(argv: string[]): Promise<number> {
   const clock = new RealClock();
@@ -47,12 +54,13 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
     if (e instanceof ConfigFileError) {
-      createLogger({ verbosity: 0, now: () => clock.now() }).error('kubelet-ts cannot start', { error: e.message });
+      // the format of the command line (the file's is unread)
+      createLogger(loggerOptions(flags ?? DEFAULT_FLAGS, () => clock.now(), 0)).error('kubelet-ts cannot start', { error: e.message });
       return 1;
     }
     throw e;
   }
-  const log = createLogger({ verbosity: flags.verbosity, now: () => clock.now() });
+  const log = createLogger(loggerOptions(flags, () => clock.now(), flags.verbosity));
   if (flags.runOnce && flags.kubeconfig !== undefined) {
     log.error('kubelet-ts cannot start', { error: '--runonce runs the static pods only: kubelet-ts does not implement it against the API server (--kubeconfig)' });
     return 1;

@@ -1,6 +1,6 @@
 /**
  * Runs the real daemon (`bin/kubelet-ts`) as a child process for integration specs, the way
- * systemd would, and collects its JSON log lines. Every process started here is stopped by pid
+ * systemd would, and collects its JSON log lines (--logging-format=json). Every process started here is stopped by pid
  * in `stop()`/`kill9()`; any left behind by a failing spec is SIGKILLed synchronously when this
  * process exits, and when it gets SIGINT, SIGTERM or SIGHUP (a process killed by a signal never
  * emits 'exit'). The signal handler follows the containerd harness's protocol: it removes itself
@@ -75,6 +75,8 @@ export function startDaemon(o: DaemonOptions): Daemon {
     `--pod-logs-dir=${join(o.rootDir, 'pod-logs')}`,
     `--hostname-override=${o.nodeName ?? 'node-a'}`,
     '-v=2',
+    // JSON lines (logs/json's keys): specs match `"key":"value"` in them; a spec may pass --logging-format=text
+    '--logging-format=json',
     ...(o.manifestDir ? [`--pod-manifest-path=${o.manifestDir}`] : []),
     // daemons of a spec (and of specs run side by side) would all want 127.0.0.1:10248; a spec
     // that checks the healthz server gives the port (the last --healthz-port wins)

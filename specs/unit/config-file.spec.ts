@@ -313,10 +313,11 @@ describe('KubeletConfiguration file: lenient decoding', () => {
     assert.equal(file.values.maxPods, 12);
     assert.equal(file.values.verbosity, 1);
     const lines: string[] = [];
-    reportConfigFile(createLogger({ verbosity: 0, now: () => 0, sink: { write: (l) => lines.push(l) } }), file);
+    const severities: string[] = [];
+    reportConfigFile(createLogger({ verbosity: 0, now: () => 0, sink: { write: (l, s) => { lines.push(l); severities.push(s); } } }), file);
     assert.equal(lines.length, 3);
+    assert.deepEqual(severities, ['W', 'W', 'W']);
     const first = JSON.parse(lines[0]!) as Record<string, unknown>;
-    assert.equal(first.level, 'warn');
     assert.equal(first.field, 'nodeLabels');
     assert.equal(first.path, PATH);
     assert.equal(first.err, 'strict decoding error: unknown field "nodeLabels"');
@@ -329,10 +330,10 @@ describe('KubeletConfiguration file: lenient decoding', () => {
   });
 
   it('accepts upstream fields kubelet-ts does not implement, listing them as ignored (no decoding warning); zero values are unset', () => {
-    const file = parse('tlsCurvePreferences: [29]\ncpuManagerPolicy: static\nhairpinMode: none\nlogging: {format: text}\n'
+    const file = parse('tlsCurvePreferences: [29]\ncpuManagerPolicy: static\nhairpinMode: none\nlogging: {format: text, flushFrequency: 5s}\n'
       + 'shutdownGracePeriod: 0s\nmemorySwap: {}\n');
     assert.deepEqual(file.warnings, []);
-    assert.deepEqual(file.ignored, ['tlsCurvePreferences', 'cpuManagerPolicy', 'hairpinMode', 'logging.format']);
+    assert.deepEqual(file.ignored, ['tlsCurvePreferences', 'cpuManagerPolicy', 'hairpinMode', 'logging.flushFrequency']);
     const lines: string[] = [];
     reportConfigFile(createLogger({ verbosity: 0, now: () => 0, sink: { write: (l) => lines.push(l) } }), file);
     assert.deepEqual(lines, []);
@@ -394,10 +395,10 @@ describe('KubeletConfiguration file: errors name the file and the field', () => 
     assert.equal(r.status, 1, r.stderr);
     const lines = r.stderr.trim().split('\n');
     assert.equal(lines.length, 1, r.stderr);
-    const rec = JSON.parse(lines[0]!) as Record<string, unknown>;
-    assert.equal(rec.level, 'error');
-    assert.equal(rec.msg, 'kubelet-ts cannot start');
-    assert.equal(rec.error, `failed to load kubelet config file ${bad}: line 3: maxPods: Invalid value: "many": expected an integer, got a string`);
+    // klog's text format, upstream's default: E, mmdd hh:mm:ss.uuuuuu, pid, where file:line would be
+    const m = /^E\d{4} \d\d:\d\d:\d\d\.\d{6} +(\d+) kubelet\] (.*)$/.exec(lines[0]!);
+    assert.ok(m, lines[0]);
+    assert.equal(m[2], `"kubelet-ts cannot start" err="failed to load kubelet config file ${bad}: line 3: maxPods: Invalid value: \\"many\\": expected an integer, got a string"`);
   });
 });
 
@@ -434,5 +435,33 @@ describe('cgroup and image GC settings: validated as upstream', () => {
     assert.throws(() => applyConfigFile([], '/etc/k.yaml', () => `${HEAD}imageGCHighThresholdPercent: 50\nimageGCLowThresholdPercent: 60\n`), /imageGCLowThresholdPercent \(--image-gc-low-threshold\) 60 must be less than/);
     assert.throws(() => applyConfigFile([], '/etc/k.yaml', () => `${HEAD}imageGCHighThresholdPercent: 0\n`), /80 must be less than imageGCHighThresholdPercent \(--image-gc-high-threshold\) 0/, 'an explicit 0 is kept (a pointer upstream)');
     assert.equal(applyConfigFile([], '/etc/k.yaml', () => `${HEAD}imageGCHighThresholdPercent: 100\n`).flags.imageGcHighThresholdPercent, 100);
+  });
+});
+
+describe('logging: format, vmodule, split streams (flags and fields)', () => {
+  it('--logging-format is text by default, json on request, anything else a flag error; logging.format in a file, the flag over it', () => {
+    assert.equal(parseFlags([]).loggingFormat, 'text');
+    assert.equal(parseFlags(['--logging-format=json']).loggingFormat, 'json');
+    assert.throws(() => parseFlags(['--logging-format=xml']), /invalid argument "xml" for "--logging-format" flag: supported values: "text", "json"/);
+    assert.equal(withFile('logging: {format: json}\n').loggingFormat, 'json');
+    assert.equal(withFile('logging: {format: json}\n', ['--logging-format=text']).loggingFormat, 'text');
+    assert.match(errorOf(`${HEAD}logging: {format: xml}\n`), /logging.format: Invalid value: "xml": supported values: "text", "json"/);
+  });
+
+  it('--vmodule pattern=N,... and logging.vmodule [{filePattern, verbosity}], honoured (not in the ignored list)', () => {
+    assert.equal(parseFlags(['--vmodule=podWorkers=4,pleg=3']).vmodule, 'podWorkers=4,pleg=3');
+    assert.throws(() => parseFlags(['--vmodule=podWorkers']), /invalid --vmodule entry "podWorkers"/);
+    const file = 'logging: {vmodule: [{filePattern: podWorkers, verbosity: 4}, {filePattern: "pod-source-*", verbosity: 2}]}\n';
+    assert.equal(withFile(file).vmodule, 'podWorkers=4,pod-source-*=2');
+    assert.deepEqual(parse(file).ignored, []);
+  });
+
+  it('splitStream of both formats honoured; flushFrequency and infoBufferSize ignored, each named', () => {
+    assert.equal(parseFlags(['--log-text-split-stream']).logTextSplitStream, true);
+    const f = withFile('logging: {options: {text: {splitStream: true}, json: {splitStream: true}}}\n');
+    assert.equal(f.logTextSplitStream, true);
+    assert.equal(f.logJsonSplitStream, true);
+    const file = parse('logging: {flushFrequency: 5s, options: {text: {infoBufferSize: 1Mi}, json: {splitStream: true, infoBufferSize: 0}}}\n');
+    assert.deepEqual(file.ignored, ['logging.flushFrequency', 'logging.options.text.infoBufferSize']);
   });
 });

@@ -370,11 +370,11 @@ describe('mirror-pods actor (fake API, virtual clock)', () => {
   });
 
   it('defect 8: a refused mirror pod (403, it references a ConfigMap) backs off 10 s doubling to 5 min, and is warned about once per cause', async () => {
-    const lines: { level: string; msg: string; error?: string }[] = [];
+    const lines: { severity: string; msg: string; err?: string }[] = [];
     let t = 0;
-    const log = createLogger({ verbosity: 0, now: () => t, sink: { write: (l) => lines.push(JSON.parse(l) as (typeof lines)[number]) } });
+    const log = createLogger({ verbosity: 0, now: () => t, sink: { write: (l, severity) => lines.push({ ...(JSON.parse(l) as (typeof lines)[number]), severity }) } });
     const h = await start({ view: true, log });
-    const warnings = () => lines.filter((l) => l.level === 'warn');
+    const warnings = () => lines.filter((l) => l.severity === 'W');
     const creates = () => h.api.calls.filter((c) => c.verb === 'create').map((c) => c.at);
     // as NodeRestriction answers a mirror pod that references a ConfigMap
     let because = 'configmaps';
@@ -391,7 +391,7 @@ describe('mirror-pods actor (fake API, virtual clock)', () => {
     // 5 minutes: attempts at 0, 10, 30, 70 and 150 s (the next one is due at 310 s), one warning
     assert.deepEqual(creates(), [0, 10_000, 30_000, 70_000, 150_000]);
     assert.equal(warnings().length, 1, JSON.stringify(warnings()));
-    assert.match(warnings()[0]!.error!, /can not create pods that reference configmaps/);
+    assert.match(warnings()[0]!.err!, /can not create pods that reference configmaps/);
     await h.a.clock.advanceAsync(10_000);
     assert.deepEqual(creates().slice(5), [310_000]);
     // the backoff stays at 5 minutes; a new cause is said once more
@@ -399,7 +399,7 @@ describe('mirror-pods actor (fake API, virtual clock)', () => {
     await h.a.clock.advanceAsync(300_000);
     assert.deepEqual(creates().slice(6), [610_000]);
     assert.equal(warnings().length, 2);
-    assert.match(warnings()[1]!.error!, /reference secrets/);
+    assert.match(warnings()[1]!.err!, /reference secrets/);
     // once it is accepted, the same refusal later is news again
     h.api.refuseCreate = undefined;
     await h.a.clock.advanceAsync(300_000);

@@ -114,7 +114,9 @@ class FakePodApi implements PodSourceApi {
 
 function capture() {
   const lines: Record<string, unknown>[] = [];
-  const log = createLogger({ verbosity: 0, now: () => 0, sink: { write: (l) => lines.push(JSON.parse(l) as Record<string, unknown>) } });
+  const log = createLogger({ verbosity: 0, now: () => 0, sink: {
+    write: (l, s) => lines.push({ ...(JSON.parse(l) as Record<string, unknown>), level: ({ I: 'info', W: 'warn', E: 'error' } as const)[s] }),
+  } });
   return { log, lines };
 }
 
@@ -412,7 +414,7 @@ describe('pod-source-api actor on virtual time', () => {
     while (api.watches.length === w) await a.clock.advanceAsync(100);
     assert.equal(api.watch.at - t, 800);
     // warned once per cause; its repeats at -v=2 only (not written at -v=0)
-    const warns = lines.filter((l) => l.level === 'warn').map((l) => `${String(l.msg)} ${String(l.error)}`);
+    const warns = lines.filter((l) => l.level === 'warn').map((l) => `${String(l.msg)} ${String(l.err)}`);
     assert.equal(warns.filter((m) => /410 Gone/.test(m)).length, 1, warns.join('\n'));
     assert.equal(warns.filter((m) => /boom/.test(m)).length, 1);
     await a.stop();
