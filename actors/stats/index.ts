@@ -5,8 +5,8 @@
  *          usage − total_inactive_file on v1, /proc/meminfo on v2; available = capacity −
  *          working set), fs (statfs of --root-dir), runtime.imageFs (the CRI's ImageFsInfo mount
  *          point: statfs, and the CRI's own used bytes), rlimit (pid_max, the task count);
- *   pods   from ListPodSandboxStats where the runtime has it; containerd 1.6 answers
- *          Unimplemented, then (as upstream's CRI provider with cAdvisor) the pod cgroup is read
+ *   pods   from ListPodSandboxStats where the runtime has it; when it answers Unimplemented
+ *          (or fails this once), as upstream's CRI provider with cAdvisor, the pod cgroup is read
  *          and, without one, the containers summed; containers from ListContainerStats (cpu,
  *          memory working set, writable layer), their logs (du of the pod log directory) and
  *          the pod's emptyDir volumes (du of <root-dir>/pods/<uid>/volumes/kubernetes.io~empty-dir)
@@ -97,9 +97,13 @@ export const stats: ActorSpec<StatsDeps, typeof io> = {
         try {
           sbStats = await cri.listPodSandboxStats();
         } catch (e) {
-          if (!(e instanceof CriError && e.kind === 'Unimplemented')) throw e;
-          sandboxStatsSupported = false;
-          ctx.log.info('the runtime has no ListPodSandboxStats: pod stats from the pod cgroups and their containers', {}, 2);
+          // Unimplemented (a runtime without it): for good; another failure: this sample only
+          if (e instanceof CriError && e.kind === 'Unimplemented') {
+            sandboxStatsSupported = false;
+            ctx.log.info('the runtime has no ListPodSandboxStats: pod stats from the pod cgroups and their containers', {}, 2);
+          } else {
+            errors.push(`ListPodSandboxStats: ${errText(e)} (pod stats from the pod cgroups this time)`);
+          }
         }
       }
 

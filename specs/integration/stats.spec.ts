@@ -64,7 +64,7 @@ function cgroupOf(path: string): { workingSet: number; cpuNs: number } {
 }
 
 describe(`stats on real containerd (cgroup v${layout.version})`, () => {
-  it('/stats/summary: the container\'s working set and CPU time match its cgroup files; usageNanoCores from two samples; /metrics/resource passes promtool', async () => {
+  it('/stats/summary: the container\'s working set and CPU time match its cgroup files; usageNanoCores from two samples; /metrics/resource passes promtool', async (t) => {
     const dirs = await node.dirs();
     const port = await freePort();
     node.daemon(dirs, ['--cgroups-per-qos=true', `--cgroup-root=${ROOT}`, `--read-only-port=${port}`, '--address=127.0.0.1']);
@@ -108,10 +108,16 @@ describe(`stats on real containerd (cgroup v${layout.version})`, () => {
     assert.ok(direct.cpuNs >= cpuNs && direct.cpuNs <= cpuNs + slackNs, `cpu ${cpuNs} ns ≤ cgroup ${direct.cpuNs} ns ≤ +${slackNs}`);
     assert.ok(c.cpu!.usageNanoCores! < 0.5e9, `an idle container's rate ${c.cpu!.usageNanoCores} is well under half a core`);
     assert.ok(pod.memory!.workingSetBytes! >= c.memory!.workingSetBytes!, 'the pod cgroup holds the container');
+    // the pod's figures against the pod cgroup (the sandbox's pause process and the container), same bound
+    const podDirect = cgroupOf(`${ROOT}/kubepods/besteffort/pod${sb.metadata.uid}`);
+    assert.ok(Math.abs(pod.memory!.workingSetBytes! - podDirect.workingSet) < MI, `pod working set ${pod.memory!.workingSetBytes} ~ cgroup ${podDirect.workingSet}`);
+    assert.ok(podDirect.cpuNs >= pod.cpu!.usageCoreNanoSeconds! && podDirect.cpuNs <= pod.cpu!.usageCoreNanoSeconds! + slackNs + (Date.now() - readAt) * 1e6 * cpus().length, 'pod cpu');
     assert.ok(summary.node.memory!.workingSetBytes! > pod.memory!.workingSetBytes!, 'the node holds the pod');
     assert.ok((summary.node.fs?.capacityBytes ?? 0) > 0 && (summary.node.runtime?.imageFs?.capacityBytes ?? 0) > 0, 'nodefs and imagefs');
     assert.ok((summary.node.rlimit?.maxpid ?? 0) > 0 && (summary.node.rlimit?.curproc ?? 0) > 0, 'pid rlimit');
 
+    // which way the pod figures came (the runtime's ListPodSandboxStats carries the pod's network)
+    t.diagnostic(`pod stats from ${pod.network ? 'ListPodSandboxStats' : 'the pod cgroup'}; pod working set ${pod.memory!.workingSetBytes}, container ${c.memory!.workingSetBytes}`);
     const only = JSON.parse((await get('/stats/summary?only_cpu_and_memory=true')).body) as Summary;
     assert.equal(only.node.fs, undefined);
     assert.ok(only.pods.some((p) => p.podRef.name === `hog-${NODE}` && p.memory?.workingSetBytes !== undefined));
