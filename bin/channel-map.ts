@@ -27,6 +27,7 @@ import { probes } from '../actors/probes/index.ts';
 import { runtime } from '../actors/runtime/index.ts';
 import { server } from '../actors/server/index.ts';
 import { certificateManager } from '../actors/certificates/index.ts';
+import { stats } from '../actors/stats/index.ts';
 import { statusManager } from '../actors/status/index.ts';
 import { systemdNotify } from '../actors/systemd-notify/index.ts';
 import { volumeManager } from '../actors/volumes/index.ts';
@@ -35,6 +36,7 @@ import { volumeManager } from '../actors/volumes/index.ts';
 export const KUBELET_ACTORS: readonly DeclaredActor[] = [
   events, statusManager, podManager, podConfig, podSourceHttp, podSourceApi, runtime, images, imageGC, containerManager, containerGC, pleg,
   podWorkers, probes, syncLoop, nodeStatus, nodeLease, mirrorPods, server, certificateManager, systemdNotify, volumeManager,
+  stats,
 ];
 
 export const CHANNEL_TABLE = CHANNELS;

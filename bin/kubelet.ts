@@ -21,13 +21,15 @@ import { newSysctlAllowlist } from '../protocols/kube/security.ts';
 import { createKubeApi, KUBELET_VERSION, KUBERNETES_VERSION, type KubeClient } from '../adapters/kube/client.ts';
 import { createConfigData } from '../adapters/kube/config-data.ts';
 import type { ConfigDataPort } from '../protocols/kube/config-data.ts';
-import type { CriRuntime, CriStreaming } from '../protocols/cri/types.ts';
+import type { CriRuntime, CriStats, CriStreaming } from '../protocols/cri/types.ts';
 import { events } from '../actors/events/index.ts';
 import type { CgroupFs } from '../actors/container-manager/adapters.ts';
 import { containerManager } from '../actors/container-manager/index.ts';
 import { PodCgroupManager } from '../actors/container-manager/manager.ts';
 import type { ImageFsStats } from '../actors/image-gc/adapters.ts';
 import { imageGC } from '../actors/image-gc/index.ts';
+import type { StatsFs } from '../actors/stats/adapters.ts';
+import { stats } from '../actors/stats/index.ts';
 import { podCgroupParent, type CgroupSettings } from '../protocols/kube/cgroups.ts';
 import type { Pod } from '../protocols/kube/pod.ts';
 import { containerGC } from '../actors/gc/index.ts';
@@ -97,6 +99,7 @@ export interface KubeletOptions {
     plegRelistMs?: number; syncTickMs?: number; housekeepingMs?: number; runtimeStatusMs?: number; containerGcMs?: number; imageGcMs?: number;
     /** How often mounted data volumes (configMap, secret, downwardAPI, projected) are refreshed; default --sync-frequency. */
     volumeRemountMs?: number;
+    statsMs?: number;
   };
   /** containerGC's access to --pod-logs-dir; default the node's file system, none when `fs` is injected. */
   podLogFs?: PodLogFs;
@@ -147,6 +150,10 @@ export interface KubeletOptions {
   recordedCgroups?: RecordedCgroups;
   /** statfs of the image file system: with it imageGC runs (main.ts passes the node's). */
   imageFs?: ImageFsStats;
+  /** The node's /proc, statfs and du: with it (and a CRI with stats calls) the stats actor runs (main.ts passes the node's). */
+  statsFs?: StatsFs;
+  /** The stats calls of an injected `cri` (the real client has them). */
+  criStats?: CriStats;
 }
 
 /** What a recording's header says about the pod cgroups its runtime named (bin/replay.ts). */
@@ -247,6 +254,8 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   });
   const criClient = opts.cri ? undefined : createCriClient(flags.containerRuntimeEndpoint, { timeoutMs: flags.runtimeRequestTimeoutMs });
   const rawCri: CriRuntime = opts.cri ?? criClient!;
+  // the stats calls stay out of a recording: they decide nothing a replay checks
+  const statsCri: CriStats | undefined = criClient ?? opts.criStats;
   // --record: every syncLoop input and every CRI call with its answer, as JSON lines. The file is
   // opened by start() once the debug socket is ours (a daemon refused because another one serves
   // the root dir must not write into that one's recording); what comes before waits in memory.
@@ -381,6 +390,14 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
         minAgeMs: flags.imageMinimumGcAgeMs, maxAgeMs: flags.imageMaximumGcAgeMs,
       },
       periodMs: opts.periods?.imageGcMs,
+    })] : []),
+    // the Summary (nodeStats view) every housekeeping period: node, pods, containers, volumes
+    ...(opts.statsFs && statsCri ? [child(stats, {
+      cri: { listPodSandbox: (f) => rawCri.listPodSandbox(f), listContainers: (f) => rawCri.listContainers(f),
+        listContainerStats: (f) => statsCri.listContainerStats(f), listPodSandboxStats: (f) => statsCri.listPodSandboxStats(f) },
+      images: rawCri, fs: opts.statsFs, nodeName, rootDir: flags.rootDir, podLogsDir: flags.podLogsDir,
+      cgroups: podCgroupManager ? { layout: () => podCgroupManager.layout(), podCgroup: (pod) => podCgroupManager.parent(pod) } : undefined,
+      periodMs: opts.periods?.statsMs,
     })] : []),
     // pod log directories of pods that are gone; a kubelet on injected pod sources (replay, specs)
     // leaves the log root alone unless given the port

@@ -23,6 +23,7 @@ import { createKubeApi, KUBELET_VERSION, KUBERNETES_VERSION } from '../adapters/
 import { loadClientCert } from '../adapters/kube/bootstrap.ts';
 import { nodeCgroupFs } from '../actors/container-manager/adapters.ts';
 import { nodeImageFsStats } from '../actors/image-gc/adapters.ts';
+import { nodeStatsFs } from '../actors/stats/adapters.ts';
 
 /** The daemon's logger: --logging-format, --vmodule and the split stream of that format, to stderr/stdout. */
 function loggerOptions(flags: KubeletFlags, now: () => number, verbosity: number): LoggerOptions {
@@ -98,6 +99,7 @@ async function main(argv: string[]): Promise<number> {
       // the node's cgroups (containerManager) and image file system (imageGC)
       cgroupFs: nodeCgroupFs(),
       imageFs: nodeImageFsStats(),
+      statsFs: nodeStatsFs(),
       onEscalate: (reason) => {
         log.error('supervisor escalated: stopping kubelet-ts', { reason });
         exitCode = 1;

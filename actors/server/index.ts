@@ -7,7 +7,7 @@
  *   `/healthz/ping`, as upstream installs them there (the ping check only).
  * - read-only (address:readOnlyPort; off unless readOnlyPort is set): upstream's default
  *   handlers without authentication: `/healthz` with the ping, log and syncloop checks, `/pods`,
- *   `/metrics`.
+ *   `/metrics`, `/metrics/resource` and `/stats/summary` (the stats actor's nodeStats view).
  * The syncloop check is upstream's: failing once no syncLoop iteration began within
  * max(2 × syncFrequency, 5 min); an iteration is seen as the syncLoop's own tick and
  * housekeeping messages, which stop when the syncLoop actor is down.
@@ -26,6 +26,8 @@ import { createAuthenticator, createAuthorizer, requestAttributes, type Authoriz
 import { healthzRoute, logCheck, ping, type HealthCheck } from './health.ts';
 import { createKubeletMetrics, startedBy, type KubeletMetrics } from './metrics.ts';
 import { podList } from './pods.ts';
+import { resourceMetrics } from './resource-metrics.ts';
+import { cpuAndMemoryOnly } from '../../protocols/messages/stats.ts';
 import { opensslCiphers, selfSignedCert, TLS_VERSIONS } from './tls.ts';
 
 export interface Endpoint {
@@ -69,7 +71,7 @@ export interface ServerDeps {
   syncFrequencyMs: number;
 }
 
-const io = channels({ consumes: ['syncLoop', 'status', 'plegRelists', 'probeRuns', 'runtimeReply'], reads: ['desiredPods', 'podStatuses', 'runtimePods'] });
+const io = channels({ consumes: ['syncLoop', 'status', 'plegRelists', 'probeRuns', 'runtimeReply'], reads: ['desiredPods', 'podStatuses', 'runtimePods', 'nodeStats'] });
 
 const text = (status: number, body: string): Answer => ({ status, contentType: 'text/plain; charset=utf-8', body });
 /** upstream wait.Until period of the healthz server. */
@@ -154,6 +156,16 @@ export const server: ActorSpec<ServerDeps, typeof io> = {
           const m = await (await loadMetrics()).scrape();
           return { status: 200, contentType: m.contentType, body: m.body };
         });
+        // upstream's summary (metrics-server's source) and resource metrics: 503 until the first sample
+        case '/stats/summary': return getOnly(method, () => {
+          const v = bus.current('nodeStats');
+          if (!v) return text(503, 'stats not ready: no sample yet\n');
+          const only = url.searchParams.get('only_cpu_and_memory') === 'true';
+          return { status: 200, contentType: 'application/json', body: JSON.stringify(only ? cpuAndMemoryOnly(v.summary) : v.summary) };
+        });
+        case '/metrics/resource': return getOnly(method, () => ({
+          status: 200, contentType: 'text/plain; version=0.0.4; charset=utf-8', body: resourceMetrics(bus.current('nodeStats')),
+        }));
         default: return readOnlyHealth(method, url);
       }
     };

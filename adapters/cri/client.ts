@@ -25,7 +25,13 @@ import type {
   ContainerMetadata,
   ContainerStatus,
   CriRuntime,
+  CriStats,
   CriStreaming,
+  ContainerStats,
+  CpuUsage,
+  MemoryUsage,
+  NetworkInterfaceUsage,
+  PodSandboxStats,
   ExecSyncResponse,
   FilesystemUsage,
   Image,
@@ -255,6 +261,54 @@ function filesystemUsage(r: Raw): FilesystemUsage {
   };
 }
 
+function cpuUsage(r: Raw): CpuUsage | null {
+  if (!r) return null;
+  return { timestamp: num(r.timestamp), usageCoreNanoSeconds: wrapped(r.usageCoreNanoSeconds as Raw), usageNanoCores: wrapped(r.usageNanoCores as Raw) };
+}
+
+function memoryUsage(r: Raw): MemoryUsage | null {
+  if (!r) return null;
+  return {
+    timestamp: num(r.timestamp), workingSetBytes: wrapped(r.workingSetBytes as Raw), availableBytes: wrapped(r.availableBytes as Raw),
+    usageBytes: wrapped(r.usageBytes as Raw), rssBytes: wrapped(r.rssBytes as Raw), pageFaults: wrapped(r.pageFaults as Raw),
+    majorPageFaults: wrapped(r.majorPageFaults as Raw),
+  };
+}
+
+function containerStats(r: Raw): ContainerStats {
+  const a = r?.attributes as Raw;
+  return {
+    attributes: { id: str(a?.id), metadata: containerMetadata(a?.metadata as Raw), labels: map(a?.labels), annotations: map(a?.annotations) },
+    cpu: cpuUsage(r?.cpu as Raw),
+    memory: memoryUsage(r?.memory as Raw),
+    writableLayer: r?.writableLayer ? filesystemUsage(r.writableLayer as Raw) : null,
+  };
+}
+
+function netIf(r: Raw): NetworkInterfaceUsage {
+  return {
+    name: str(r?.name), rxBytes: wrapped(r?.rxBytes as Raw), rxErrors: wrapped(r?.rxErrors as Raw),
+    txBytes: wrapped(r?.txBytes as Raw), txErrors: wrapped(r?.txErrors as Raw),
+  };
+}
+
+function podSandboxStats(r: Raw): PodSandboxStats {
+  const a = r?.attributes as Raw;
+  const l = r?.linux as Raw;
+  const n = l?.network as Raw;
+  const p = l?.process as Raw;
+  return {
+    attributes: { id: str(a?.id), metadata: sandboxMetadata(a?.metadata as Raw), labels: map(a?.labels), annotations: map(a?.annotations) },
+    linux: l ? {
+      cpu: cpuUsage(l.cpu as Raw),
+      memory: memoryUsage(l.memory as Raw),
+      network: n ? { timestamp: num(n.timestamp), defaultInterface: n.defaultInterface ? netIf(n.defaultInterface as Raw) : null, interfaces: list(n.interfaces).map(netIf) } : null,
+      process: p ? { timestamp: num(p.timestamp), processCount: wrapped(p.processCount as Raw) } : null,
+      containers: list(l.containers).map(containerStats),
+    } : null,
+  };
+}
+
 // ---- the client ----------------------------------------------------------------------------
 
 /**
@@ -268,7 +322,7 @@ function streamingUrl(call: string, r: { url?: unknown } | null | undefined, of:
   return url;
 }
 
-export function createCriClient(endpoint: string, opts: CriClientOptions = {}): CriRuntime & CriStreaming {
+export function createCriClient(endpoint: string, opts: CriClientOptions = {}): CriRuntime & CriStreaming & CriStats {
   const target = criTarget(endpoint);
   const defaultTimeoutMs = opts.timeoutMs ?? DEFAULT_CRI_TIMEOUT_MS;
   const { runtime: RuntimeCtor, image: ImageCtor } = services();
@@ -412,6 +466,15 @@ export function createCriClient(endpoint: string, opts: CriClientOptions = {}): 
     },
     async portForward(podSandboxId, port, o) {
       return streamingUrl('PortForward', await rt('PortForward', { podSandboxId, port }, o), podSandboxId);
+    },
+
+    async listContainerStats(filter, o) {
+      const r = await rt('ListContainerStats', filter ? { filter } : {}, o);
+      return list(r?.stats).map(containerStats);
+    },
+    async listPodSandboxStats(filter, o) {
+      const r = await rt('ListPodSandboxStats', filter ? { filter } : {}, o);
+      return list(r?.stats).map(podSandboxStats);
     },
 
     async listImages(filter?: { image?: ImageSpec }, o?: CallOptions) {

@@ -342,6 +342,64 @@ export interface CriStreaming {
   portForward(podSandboxId: string, ports: number[], opts?: CallOptions): Promise<string>;
 }
 
+/** A uint64 wrapper's value (null: the runtime did not say). */
+type Wrapped = { value: number } | null;
+
+/** CRI CpuUsage: cumulative core-nanoseconds and the runtime's own rate, if any. */
+export interface CpuUsage {
+  timestamp: number;
+  usageCoreNanoSeconds: Wrapped;
+  usageNanoCores: Wrapped;
+}
+
+/** CRI MemoryUsage (bytes). */
+export interface MemoryUsage {
+  timestamp: number;
+  workingSetBytes: Wrapped;
+  availableBytes: Wrapped;
+  usageBytes: Wrapped;
+  rssBytes: Wrapped;
+  pageFaults: Wrapped;
+  majorPageFaults: Wrapped;
+}
+
+/** CRI ContainerStats (ListContainerStats). */
+export interface ContainerStats {
+  attributes: { id: string; metadata: ContainerMetadata; labels: KeyValueMap; annotations: KeyValueMap };
+  cpu: CpuUsage | null;
+  memory: MemoryUsage | null;
+  writableLayer: FilesystemUsage | null;
+}
+
+export interface NetworkInterfaceUsage {
+  name: string;
+  rxBytes: Wrapped;
+  rxErrors: Wrapped;
+  txBytes: Wrapped;
+  txErrors: Wrapped;
+}
+
+/** CRI PodSandboxStats (ListPodSandboxStats), linux only. */
+export interface PodSandboxStats {
+  attributes: { id: string; metadata: PodSandboxMetadata; labels: KeyValueMap; annotations: KeyValueMap };
+  linux: {
+    cpu: CpuUsage | null;
+    memory: MemoryUsage | null;
+    network: { timestamp: number; defaultInterface: NetworkInterfaceUsage | null; interfaces: NetworkInterfaceUsage[] } | null;
+    process: { timestamp: number; processCount: Wrapped } | null;
+    containers: ContainerStats[];
+  } | null;
+}
+
+/**
+ * The CRI's stats calls. ListPodSandboxStats may be Unimplemented (containerd 1.6): the stats
+ * provider then sums the containers and reads the pod cgroup, as upstream's CRI stats provider.
+ */
+export interface CriStats {
+  listContainerStats(filter?: { id?: string; podSandboxId?: string }, opts?: CallOptions): Promise<ContainerStats[]>;
+  listPodSandboxStats(filter?: { id?: string }, opts?: CallOptions): Promise<PodSandboxStats[]>;
+}
+
 export interface CriRuntime extends RuntimeService, ImageService {
   close(): void;
 }

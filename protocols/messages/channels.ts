@@ -14,6 +14,7 @@ import type { ProbeEvent, ProbeRan, ProbeResults } from './probe.ts';
 import type { RuntimeCommand, RuntimeHealth, RuntimeReply } from './runtime.ts';
 import type { PodStatuses, StatusEvent } from './status.ts';
 import type { PodVolumesView } from './volumes.ts';
+import type { NodeStatsView } from './stats.ts';
 
 /** The kubelet's event channels: name → message union (bin/channels.ts binds them to the kernel's bus). */
 export interface KubeletEventChannels {
@@ -74,6 +75,8 @@ export interface KubeletViewChannels {
   node: NodeView;
   /** volumeManager → runtime: each pod's volumes as set up on the node (./volumes.ts) */
   podVolumes: PodVolumesView;
+  /** stats → server, evictionManager: the latest Summary of the node and its pods (./stats.ts) */
+  nodeStats: NodeStatsView;
 }
 
 /** What the channel map says about one channel besides who declares it. */
@@ -120,6 +123,7 @@ export const CHANNELS = {
   probeResults: { kind: 'view', types: ['ProbeResults'] },
   node: { kind: 'view', types: ['NodeView'] },
   podVolumes: { kind: 'view', types: ['PodVolumesView'] },
+  nodeStats: { kind: 'view', types: ['NodeStatsView'] },
 } as const satisfies EventEntries & ViewEntries;
 
 type Unlisted = { [K in keyof KubeletEventChannels]: Exclude<KubeletEventChannels[K]['type'], (typeof CHANNELS)[K]['types'][number]> }[keyof KubeletEventChannels];

@@ -1,7 +1,8 @@
 /**
  * actors/server: upstream's healthz answers and syncloop check (pure), and the actor's healthz
  * and read-only listeners on free loopback ports, in virtual time (the syncloop check reads the
- * clock), with `/pods` from the views and `/metrics` checked by promtool.
+ * clock), with `/pods` from the views, `/stats/summary` and `/metrics/resource` from nodeStats, and
+ * `/metrics` and `/metrics/resource` checked by promtool.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -104,6 +105,38 @@ describe('server actor: listeners', () => {
     assert.equal((await get(ports.healthz, '/healthz')).body, 'ok');
     a.bus.port('syncLoop').send('syncLoop', { type: 'syncLoop.housekeeping' });
     assert.equal((await get(ports.readOnly, '/healthz/syncloop')).body, 'ok');
+  });
+
+  it('/stats/summary (503 before a sample, only_cpu_and_memory) and /metrics/resource from the nodeStats view; promtool passes', async (t) => {
+    const a = await startActor(server, { ...deps, healthz: undefined });
+    t.after(() => a.stop());
+    const { ports } = a.inspect() as { ports: { readOnly: number } };
+    assert.equal((await get(ports.readOnly, '/stats/summary')).status, 503);
+    assert.match((await get(ports.readOnly, '/metrics/resource')).body, /^scrape_error 1$/m);
+    const time = '2027-01-01T00:00:10.000Z';
+    a.bus.port('stats').publish('nodeStats', {
+      sampledAt: 0, errors: [],
+      summary: {
+        node: { nodeName: 'node-a', startTime: time, cpu: { time, usageCoreNanoSeconds: 3e9 }, memory: { time, workingSetBytes: 1000 }, fs: { time, usedBytes: 5 } },
+        pods: [{
+          podRef: { name: 'web', namespace: 'default', uid: UID }, startTime: time, cpu: { time, usageCoreNanoSeconds: 2e9 }, memory: { time, workingSetBytes: 600 },
+          containers: [{ name: 'app', startTime: time, cpu: { time, usageCoreNanoSeconds: 1e9 }, memory: { time, workingSetBytes: 500 }, logs: { time, usedBytes: 1 } }],
+        }],
+      },
+    });
+    const full = JSON.parse((await get(ports.readOnly, '/stats/summary')).body);
+    assert.equal(full.node.fs.usedBytes, 5);
+    assert.equal(full.pods[0].containers[0].logs.usedBytes, 1);
+    const only = JSON.parse((await get(ports.readOnly, '/stats/summary?only_cpu_and_memory=true')).body);
+    assert.equal(only.node.fs, undefined);
+    assert.equal(only.pods[0].containers[0].logs, undefined);
+    assert.equal(only.pods[0].containers[0].memory.workingSetBytes, 500);
+    const m = await get(ports.readOnly, '/metrics/resource');
+    assert.match(m.body, /^container_cpu_usage_seconds_total\{container="app",namespace="default",pod="web"\} 1 \d+$/m);
+    assert.match(m.body, /^scrape_error 0$/m);
+    const promtool = spawnSync('promtool', ['check', 'metrics'], { input: m.body, encoding: 'utf8' });
+    if (promtool.error) return t.skip(`promtool not installed (Debian's prometheus package): ${promtool.error.message}`);
+    assert.equal(promtool.status, 0, `promtool check metrics: ${promtool.stdout}${promtool.stderr}`);
   });
 
   it('observes kubelet_pod_start_duration_seconds from first sight to the first Running status', async (t) => {
