@@ -35,6 +35,8 @@ export interface SyncLoopViews {
   runtimePods: RuntimePods;
   sourcesReady: boolean;
   now: number;
+  /** The nodeShutdown view's pods to terminate for a graceful node shutdown: uid → grace (seconds). */
+  shutdownKills?: ReadonlyMap<string, number>;
 }
 
 /**
@@ -109,6 +111,12 @@ export function dispatch(msg: SyncLoopInput, v: SyncLoopViews): PodWorkerUpdate[
       for (const [uid, d] of v.desired) {
         if (d.rejected) continue;
         const w = v.workers.get(uid);
+        const shutdownGrace = v.shutdownKills?.get(uid);
+        // a graceful node shutdown: the pod terminates within its share of the grace period, and is not started again
+        if (shutdownGrace !== undefined) {
+          if (w?.state === 'syncing') out.push({ type: 'podWorker.update', uid, updateType: 'kill', pod: d.pod, gracePeriodSeconds: shutdownGrace, cause: 'tick.nodeShutdown' });
+          continue;
+        }
         if (!w) {
           const kill = d.pod.metadata?.deletionTimestamp !== undefined || isTerminalPod(d.pod);
           if (!kill && staticStartHeld(uid, d, v)) continue;
@@ -161,7 +169,7 @@ export interface SyncLoopDeps {
 /** The bus channels it uses (its context is narrowed to them). */
 const io = channels({
   consumes: ['pleg', 'podManager', 'probe', 'syncLoop'], produces: ['podWorker', 'syncLoop'],
-  reads: ['desiredPods', 'podWorkerStates', 'readySources', 'runtimePods'],
+  reads: ['desiredPods', 'nodeShutdown', 'podWorkerStates', 'readySources', 'runtimePods'],
 });
 
 export const syncLoop: ActorSpec<SyncLoopDeps, typeof io> = {
@@ -194,6 +202,7 @@ export const syncLoop: ActorSpec<SyncLoopDeps, typeof io> = {
         runtimePods: ctx.bus.current('runtimePods') ?? empty,
         sourcesReady: waitingFor().length === 0,
         now: ctx.clock.now(),
+        shutdownKills: ctx.bus.current('nodeShutdown')?.killing,
       });
       for (const u of updates) {
         dispatched++;

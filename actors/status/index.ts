@@ -33,7 +33,7 @@ import { isTerminalPhase, type Pod, type PodStatus } from '../../protocols/kube/
 import type { DesiredPods } from '../../protocols/messages/config.ts';
 import {
   apiShows, canBeDeleted, classify, finalStatus, newestPod, RECONCILE_MS, rejectedStatus, retryDelay, statusForApi,
-  statusPatch, terminatedStatus, viewIsNewer, writeTarget, type Failure, type WriteTarget,
+  shutdownStatus, statusPatch, terminatedStatus, viewIsNewer, writeTarget, type Failure, type WriteTarget,
 } from './logic.ts';
 import { errText } from '../../kernel/log.ts';
 
@@ -79,7 +79,7 @@ function rfc3339(ms: number): string {
 /** The bus channels it uses (its context is narrowed to them). */
 const io = channels({
   consumes: ['podWorker', 'runtimeReply'], produces: ['status'],
-  reads: ['desiredPods', 'mirrorPods', 'podWorkerStates'], writes: ['podStatuses'],
+  reads: ['desiredPods', 'mirrorPods', 'nodeShutdown', 'podWorkerStates'], writes: ['podStatuses'],
 });
 
 export const statusManager: ActorSpec<StatusDeps, typeof io> = {
@@ -122,6 +122,7 @@ export const statusManager: ActorSpec<StatusDeps, typeof io> = {
         next = { ...next, phase: prev.phase };
       }
       if (!final && finished.has(uid) && d) next = terminatedStatus(d.pod, next, d.static);
+      if (!final && ctx.bus.current('nodeShutdown')?.killing.has(uid)) next = shutdownStatus(next, now());
       if (prev && isDeepStrictEqual(prev, next)) return;
       statuses.set(uid, next);
       const w = writes.get(uid);
@@ -407,6 +408,13 @@ export const statusManager: ActorSpec<StatusDeps, typeof io> = {
     }
     for (const uid of statuses.keys()) writeOf(uid);
     ctx.on(ctx.bus.view('desiredPods'), onDesired);
+    // a graceful node shutdown: the pods it terminates are Failed at once (upstream's killPodFunc status)
+    ctx.on(ctx.bus.view('nodeShutdown'), (v) => {
+      for (const uid of v.killing.keys()) {
+        const s = statuses.get(uid);
+        if (s) set(uid, s);
+      }
+    });
     if (api) ctx.on(ctx.bus.view('mirrorPods'), kickAll);
     ctx.setInterval(() => {
       dropOrphans();

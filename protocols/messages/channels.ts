@@ -7,7 +7,7 @@
 import type { ConfigEvent, DesiredPods, MirrorPods, PodManagerEvent, PodSource } from './config.ts';
 import type { EventsEvent } from './events.ts';
 import type { KernelEvent } from './kernel.ts';
-import type { NodeControl, NodeView } from './node.ts';
+import type { NodeControl, NodeShutdownView, NodeView } from './node.ts';
 import type { PlegEvent, PlegHealth, PlegInput, PlegRelisted, RuntimePods } from './pleg.ts';
 import type { PodWorkerEvent, PodWorkerStates, SyncLoopEvent } from './pod-worker.ts';
 import type { ProbeEvent, ProbeRan, ProbeResults } from './probe.ts';
@@ -74,6 +74,8 @@ export interface KubeletViewChannels {
   node: NodeView;
   /** volumeManager → runtime: each pod's volumes as set up on the node (./volumes.ts) */
   podVolumes: PodVolumesView;
+  /** nodeShutdown → node-status: the graceful node shutdown in progress (./node.ts) */
+  nodeShutdown: NodeShutdownView;
 }
 
 /** What the channel map says about one channel besides who declares it. */
@@ -120,6 +122,7 @@ export const CHANNELS = {
   probeResults: { kind: 'view', types: ['ProbeResults'] },
   node: { kind: 'view', types: ['NodeView'] },
   podVolumes: { kind: 'view', types: ['PodVolumesView'] },
+  nodeShutdown: { kind: 'view', types: ['NodeShutdownView'] },
 } as const satisfies EventEntries & ViewEntries;
 
 type Unlisted = { [K in keyof KubeletEventChannels]: Exclude<KubeletEventChannels[K]['type'], (typeof CHANNELS)[K]['types'][number]> }[keyof KubeletEventChannels];

@@ -1,0 +1,180 @@
+// Graceful node shutdown: the episode machine (actors/node-shutdown/machine.ts) and the logind
+// adapter (adapters/systemd/logind.ts) against a fake logind on a private dbus-daemon.
+import { describe, it, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createActor } from 'xstate';
+import { connectLogind, LOGIND_DROP_IN } from '../../adapters/systemd/logind.ts';
+import {
+  groupOf, podPriority, podShutdownGrace, shutdownGroups, shutdownMachine, type ShutdownEmitted, type ShutdownEvent,
+} from '../../actors/node-shutdown/machine.ts';
+
+describe('node shutdown: groups and grace as upstream', () => {
+  it('two groups from shutdownGracePeriod and shutdownGracePeriodCriticalPods; none when off', () => {
+    assert.deepEqual(shutdownGroups(30_000, 10_000), [{ priority: 0, graceSeconds: 20 }, { priority: 2_000_000_000, graceSeconds: 10 }]);
+    assert.deepEqual(shutdownGroups(0, 0), []);
+  });
+  it('critical: priority >= 2000000000, or a built-in critical class without a resolved priority', () => {
+    const groups = shutdownGroups(30_000, 10_000);
+    assert.equal(groupOf(groups, podPriority({})), 0);
+    assert.equal(groupOf(groups, podPriority({ priority: 1_999_999_999 })), 0);
+    assert.equal(groupOf(groups, podPriority({ priority: -5 })), 0);
+    assert.equal(groupOf(groups, podPriority({ priority: 2_000_000_000 })), 1);
+    assert.equal(groupOf(groups, podPriority({ priorityClassName: 'system-node-critical' })), 1);
+    assert.equal(groupOf(groups, podPriority({ priorityClassName: 'system-cluster-critical' })), 1);
+  });
+  it('a pod is killed with the group period, or its own terminationGracePeriodSeconds when shorter', () => {
+    assert.equal(podShutdownGrace({ priority: 0, graceSeconds: 20 }, undefined), 20);
+    assert.equal(podShutdownGrace({ priority: 0, graceSeconds: 20 }, 5), 5);
+    assert.equal(podShutdownGrace({ priority: 0, graceSeconds: 20 }, 60), 20);
+  });
+});
+
+describe('node shutdown: the episode machine', () => {
+  const run = () => {
+    const emitted: ShutdownEmitted[] = [];
+    const actor = createActor(shutdownMachine, { input: { groups: shutdownGroups(30_000, 10_000) } });
+    for (const t of ['killGroup', 'nodeShuttingDown', 'release', 'lock'] as const) actor.on(t, (e) => emitted.push(e as ShutdownEmitted));
+    actor.start();
+    const send = (e: ShutdownEvent) => {
+      actor.send(e);
+      return actor.getSnapshot().value;
+    };
+    return { emitted, send };
+  };
+  it('idle → inhibited → regular → critical → done: regular pods first, then critical, then the lock is released', () => {
+    const { emitted, send } = run();
+    assert.equal(send({ type: 'LOCKED' }), 'inhibited');
+    assert.deepEqual(send({ type: 'SHUTDOWN', now: 1000 }), { shuttingDown: 'regular' });
+    assert.deepEqual(send({ type: 'GROUP_DONE', now: 4000 }), { shuttingDown: 'critical' });
+    assert.equal(send({ type: 'TIMEOUT', now: 14_000 }), 'done');
+    assert.deepEqual(emitted, [
+      { type: 'nodeShuttingDown', shuttingDown: true },
+      { type: 'killGroup', group: 0, graceSeconds: 20, until: 21_000 },
+      { type: 'killGroup', group: 1, graceSeconds: 10, until: 14_000 },
+      { type: 'release' },
+    ]);
+  });
+  it('a cancelled shutdown (PrepareForShutdown false) takes the lock again and the node is no longer shutting down', () => {
+    const { emitted, send } = run();
+    send({ type: 'LOCKED' });
+    send({ type: 'SHUTDOWN', now: 0 });
+    assert.equal(send({ type: 'CANCELLED' }), 'idle');
+    assert.deepEqual(emitted.slice(-2), [{ type: 'nodeShuttingDown', shuttingDown: false }, { type: 'lock' }]);
+    assert.equal(send({ type: 'LOCKED' }), 'inhibited');
+  });
+  it('without logind the machine stays idle', () => {
+    const { emitted, send } = run();
+    assert.equal(send({ type: 'LOCK_FAILED' }), 'idle');
+    assert.equal(send({ type: 'SHUTDOWN', now: 0 }), 'idle');
+    assert.deepEqual(emitted, []);
+  });
+});
+
+const hasDaemon = spawnSync('dbus-daemon', ['--version']).status === 0;
+
+/** A private bus: a dbus-daemon with an allow-all policy on a socket in `dir`; killed in t.after. */
+async function privateBus(t: TestContext, dir: string): Promise<string> {
+  const config = join(dir, 'bus.conf');
+  writeFileSync(config, `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig><type>system</type><listen>unix:path=${join(dir, 'bus')}</listen><auth>EXTERNAL</auth>
+<policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy>
+</busconfig>\n`);
+  const daemon = spawn('dbus-daemon', [`--config-file=${config}`, '--nofork', '--print-address'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => {
+    if (daemon.pid) process.kill(daemon.pid);
+  });
+  return new Promise((resolve, reject) => {
+    daemon.once('error', reject);
+    daemon.stdout.once('data', (d: Buffer) => resolve(d.toString().trim()));
+  });
+}
+
+/**
+ * A fake logind: org.freedesktop.login1.Manager with Inhibit (answering the write end of a fifo,
+ * so the read end sees EOF once every copy of the lock is closed), InhibitDelayMaxUSec and the
+ * PrepareForShutdown signal.
+ */
+async function fakeLogind(t: TestContext, address: string, dir: string, delayMaxUSec: bigint) {
+  const dbus = (await import('dbus-next')).default;
+  const calls: unknown[][] = [];
+  const handedOut: number[] = [];
+  const fifo = join(dir, 'lock');
+  spawnSync('mkfifo', [fifo]);
+  const readFd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+  const lockClosed = new Promise<void>((resolve) => {
+    const s = new Socket({ fd: readFd, readable: true, writable: false });
+    s.on('data', () => {});
+    s.on('end', () => resolve());
+    t.after(() => s.destroy());
+  });
+  class Manager extends dbus.interface.Interface {
+    get InhibitDelayMaxUSec() {
+      return delayMaxUSec;
+    }
+    Inhibit(what: string, who: string, why: string, mode: string) {
+      calls.push([what, who, why, mode]);
+      const fd = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+      handedOut.push(fd);
+      return fd;
+    }
+    PrepareForShutdown(active: boolean) {
+      return active;
+    }
+  }
+  (Manager as unknown as { configureMembers(m: object): void }).configureMembers({
+    properties: { InhibitDelayMaxUSec: { signature: 't', access: 'read' } },
+    methods: { Inhibit: { inSignature: 'ssss', outSignature: 'h' } },
+    signals: { PrepareForShutdown: { signature: 'b' } },
+  });
+  const bus = dbus.sessionBus({ busAddress: address, negotiateUnixFd: true } as Parameters<typeof dbus.sessionBus>[0]);
+  const manager = new Manager('org.freedesktop.login1.Manager');
+  bus.export('/org/freedesktop/login1', manager);
+  await bus.requestName('org.freedesktop.login1', 0);
+  t.after(() => bus.disconnect());
+  // logind keeps no copy of a lock it handed out: close ours once the reply has been received
+  const dropCopies = () => {
+    for (const fd of handedOut.splice(0)) closeSync(fd);
+  };
+  return { calls, lockClosed, dropCopies, prepareForShutdown: (active: boolean) => manager.PrepareForShutdown(active) };
+}
+
+describe('node shutdown: logind over a real D-Bus (private dbus-daemon, fake logind)', { skip: !hasDaemon && 'no dbus-daemon' }, () => {
+  it('takes the delay lock as upstream, reads InhibitDelayMaxUSec, hears PrepareForShutdown and closes the lock', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'kubelet-ts-logind-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const address = await privateBus(t, dir);
+    const logind = await fakeLogind(t, address, dir, 5_000_000n);
+    const client = await connectLogind({ busAddress: address, confDir: join(dir, 'logind.conf.d') });
+    t.after(() => client.disconnect());
+
+    assert.equal(await client.inhibitDelayMaxMs(), 5000);
+    const fd = await client.inhibitShutdown();
+    logind.dropCopies();
+    assert.deepEqual(logind.calls, [['shutdown', 'kubelet', 'Kubelet needs time to handle node shutdown', 'delay']]);
+    const heard = new Promise<boolean>((resolve) => client.onPrepareForShutdown(resolve));
+    // the match rule is in place once a round trip after subscribing has come back
+    await client.inhibitDelayMaxMs();
+    logind.prepareForShutdown(true);
+    assert.equal(await heard, true);
+    client.release(fd);
+    await logind.lockClosed;
+
+    // no systemd1 on this bus: the drop-in is written, the reload fails naming the cause
+    await assert.rejects(client.raiseInhibitDelayMax(30_000), /systemd1/);
+    assert.match(readFileSync(join(dir, 'logind.conf.d', LOGIND_DROP_IN), 'utf8'), /\[Login\]\nInhibitDelayMaxSec=30\n/);
+  });
+
+  it('no logind on the bus: connecting fails with the cause', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'kubelet-ts-logind-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const address = await privateBus(t, dir);
+    await assert.rejects(connectLogind({ busAddress: address }), /login1/);
+    await assert.rejects(connectLogind({ busAddress: `unix:path=${join(dir, 'none')}` }), /ENOENT/);
+  });
+});
