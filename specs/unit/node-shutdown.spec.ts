@@ -8,6 +8,13 @@ import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createActor } from 'xstate';
+import '../../protocols/messages/channels.ts';
+import { createKubelet } from '../../bin/kubelet.ts';
+import { DEFAULT_FLAGS, parseFlags } from '../../bin/flags.ts';
+import { VirtualClock } from '../../kernel/clock.ts';
+import { silentLogger } from '../../kernel/log.ts';
+import { MemoryStaticPodFs } from '../../actors/pod-config/adapters.ts';
+import { FakeCri } from '../support/fake-cri.ts';
 import { connectLogind, LOGIND_DROP_IN } from '../../adapters/systemd/logind.ts';
 import {
   groupOf, podPriority, podShutdownGrace, shutdownGroups, shutdownMachine, type ShutdownEmitted, type ShutdownEvent,
@@ -176,5 +183,81 @@ describe('node shutdown: logind over a real D-Bus (private dbus-daemon, fake log
     const address = await privateBus(t, dir);
     await assert.rejects(connectLogind({ busAddress: address }), /login1/);
     await assert.rejects(connectLogind({ busAddress: `unix:path=${join(dir, 'none')}` }), /ENOENT/);
+  });
+});
+
+describe('node shutdown: the whole kubelet on virtual time (fake CRI, in-memory logind)', () => {
+  const DIR = '/etc/kubernetes/manifests';
+  const IMAGE = 'kubelet-ts.local/busybox:1.0';
+  const pod = (name: string, extra: Record<string, unknown>) => JSON.stringify({
+    apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default' },
+    spec: { terminationGracePeriodSeconds: 30, containers: [{ name: 'app', image: IMAGE, command: ['sleep', '1d'] }], ...extra },
+  });
+  const settle = async () => {
+    for (let i = 0; i < 30; i++) await new Promise((r) => setImmediate(r));
+  };
+
+  it('PrepareForShutdown(true): regular pods stop first, then critical ones, with capped grace; Failed/Terminated with DisruptionTarget; lock released', async (t) => {
+    const root = mkdtempSync(join(tmpdir(), 'kubelet-ts-shutdown-'));
+    t.after(() => rmSync(root, { recursive: true, force: true }));
+    const clock = new VirtualClock(1_800_000_000_000);
+    const cri = new FakeCri({ clock });
+    cri.addImage(IMAGE);
+    const fs = new MemoryStaticPodFs().mkdir('/etc').mkdir('/etc/kubernetes').mkdir(DIR);
+    fs.writeFile(`${DIR}/web.json`, pod('web', {}));
+    fs.writeFile(`${DIR}/quick.json`, pod('quick', { terminationGracePeriodSeconds: 3 }));
+    fs.writeFile(`${DIR}/dns.json`, pod('dns', { priority: 2_000_001_000 }));
+    let listener: (active: boolean) => void = () => {};
+    const lock = { taken: 0, released: [] as number[], delayMaxMs: 30_000 };
+    const logind = {
+      inhibitDelayMaxMs: async () => lock.delayMaxMs,
+      raiseInhibitDelayMax: async () => {},
+      inhibitShutdown: async () => ++lock.taken + 100,
+      release: (fd: number) => void lock.released.push(fd),
+      onPrepareForShutdown: (l: (active: boolean) => void) => void (listener = l),
+      disconnect: () => {},
+    };
+    const flags = { ...DEFAULT_FLAGS, podManifestPath: DIR, rootDir: root, shutdownGracePeriodMs: 30_000, shutdownGracePeriodCriticalPodsMs: 10_000 };
+    const k = createKubelet({ flags, clock, log: silentLogger, nodeName: 'node-s', cri, fs, random: () => 0.5, logind: async () => logind });
+    t.after(() => k.stop());
+    await k.start();
+    await clock.advanceAsync(3000, settle);
+    assert.equal(lock.taken, 1, 'the inhibitor lock is taken at start');
+    assert.equal(cri.calls.filter((c) => c.method === 'StartContainer').length, 3);
+
+    const since = cri.calls.length;
+    listener(true);
+    await clock.advanceAsync(5000, settle);
+    const stops = cri.calls.slice(since).filter((c) => c.method === 'StopContainer').map((c) => c.args[1]);
+    // web: min(20s, 30s); quick: its own 3s; then dns (critical): min(10s, 30s)
+    assert.deepEqual(stops.slice(0, 2).sort(), [20, 3].sort());
+    assert.equal(stops[2], 10);
+    assert.deepEqual(lock.released, [101], 'the lock is released once every group is done');
+    const statuses = [...k.bus.port('spec').current('podStatuses')!.values()];
+    assert.equal(statuses.length, 3);
+    for (const s of statuses) {
+      assert.equal(s.phase, 'Failed');
+      assert.equal(s.reason, 'Terminated');
+      assert.equal(s.message, 'Pod was terminated in response to imminent node shutdown.');
+      const c = s.conditions?.find((x) => x.type === 'DisruptionTarget');
+      assert.equal(c?.status, 'True');
+      assert.equal(c?.reason, 'TerminationByKubelet');
+    }
+    assert.equal(k.bus.port('spec').current('nodeShutdown')?.shuttingDown, true);
+    const state = JSON.parse(readFileSync(join(root, 'graceful_node_shutdown_state'), 'utf8')) as { startTime: string; endTime: string };
+    assert.ok(state.startTime && state.endTime >= state.startTime);
+    // nothing is started again while the node shuts down
+    await clock.advanceAsync(5000, settle);
+    assert.equal(cri.calls.filter((c) => c.method === 'StartContainer').length, 3);
+
+    // a cancelled shutdown takes the lock again and the node is no longer shutting down
+    listener(false);
+    await clock.advanceAsync(1000, settle);
+    assert.equal(lock.taken, 2);
+    assert.equal(k.bus.port('spec').current('nodeShutdown')?.shuttingDown, false);
+  });
+
+  it('shutdownGracePeriodCriticalPods must not exceed shutdownGracePeriod', () => {
+    assert.throws(() => parseFlags(['--shutdown-grace-period=10s', '--shutdown-grace-period-critical-pods=20s']), /shutdownGracePeriodCriticalPods 20s must be <= shutdownGracePeriod 10s/);
   });
 });
