@@ -40,7 +40,8 @@ export const NODE_SHUTDOWN_MESSAGE = 'Pod was terminated in response to imminent
  * (only with shutdownGracePeriod > 0). `killing` holds each pod told to terminate so far, by uid,
  * with the grace (seconds) it is killed with: min(its group's share of the grace period, its own
  * terminationGracePeriodSeconds). Readers: node-status (Ready False with "node is shutting down"
- * while `shuttingDown`).
+ * while `shuttingDown`), pod-manager's admission (NodeShutdown), the syncLoop (the kills on its
+ * tick), the statusManager (the pods' Failed status).
  */
 export interface NodeShutdownView {
   shuttingDown: boolean;

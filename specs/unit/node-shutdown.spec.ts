@@ -235,6 +235,7 @@ describe('node shutdown: the whole kubelet on virtual time (fake CRI, in-memory 
     assert.deepEqual(lock.released, [101], 'the lock is released once every group is done');
     const statuses = [...k.bus.port('spec').current('podStatuses')!.values()];
     assert.equal(statuses.length, 3);
+    assert.equal(k.bus.port('spec').current('nodeShutdown')?.killing.size, 3);
     for (const s of statuses) {
       assert.equal(s.phase, 'Failed');
       assert.equal(s.reason, 'Terminated');
@@ -246,9 +247,13 @@ describe('node shutdown: the whole kubelet on virtual time (fake CRI, in-memory 
     assert.equal(k.bus.port('spec').current('nodeShutdown')?.shuttingDown, true);
     const state = JSON.parse(readFileSync(join(root, 'graceful_node_shutdown_state'), 'utf8')) as { startTime: string; endTime: string };
     assert.ok(state.startTime && state.endTime >= state.startTime);
-    // nothing is started again while the node shuts down
-    await clock.advanceAsync(5000, settle);
+    // nothing is started again while the node shuts down, and a new pod is rejected (upstream's admit handler)
+    fs.writeFile(`${DIR}/late.json`, pod('late', {}));
+    await clock.advanceAsync(25_000, settle);
     assert.equal(cri.calls.filter((c) => c.method === 'StartContainer').length, 3);
+    const late = [...k.bus.port('spec').current('podStatuses')!.values()].find((s) => s.reason === 'NodeShutdown');
+    // upstream's rejectPod prefix over its handler's message, doubled as upstream writes it
+    assert.equal(late?.message, 'Pod was rejected: Pod was rejected as the node is shutting down.');
 
     // a cancelled shutdown takes the lock again and the node is no longer shutting down
     listener(false);
