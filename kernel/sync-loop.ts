@@ -67,8 +67,19 @@ export function staticStartHeld(uid: string, d: DesiredPod | undefined, v: SyncL
 /** Upstream HandlePodCleanups' PodTerminationGracePeriodSecondsOverride for orphaned runtime pods. */
 export const ORPHAN_GRACE_SECONDS = 1;
 
-/** What one mailbox message asks of the pod workers. Pure. */
+/**
+ * What one mailbox message asks of the pod workers. Pure. During a graceful node shutdown every
+ * kill of a pod it terminates carries its shutdown grace (the pod may come back terminal, its
+ * Failed status set by the statusManager, before the tick's kill).
+ */
 export function dispatch(msg: SyncLoopInput, v: SyncLoopViews): PodWorkerUpdate[] {
+  const out = dispatchOne(msg, v);
+  const kills = v.shutdownKills;
+  if (!kills?.size) return out;
+  return out.map((u) => (u.updateType === 'kill' && u.gracePeriodSeconds === undefined && kills.has(u.uid) ? { ...u, gracePeriodSeconds: kills.get(u.uid)! } : u));
+}
+
+function dispatchOne(msg: SyncLoopInput, v: SyncLoopViews): PodWorkerUpdate[] {
   switch (msg.type) {
     case 'podManager.podChanged': {
       const uid = msg.pod.metadata?.uid ?? '';

@@ -111,6 +111,12 @@ export const statusManager: ActorSpec<StatusDeps, typeof io> = {
       return w;
     };
 
+    /** Told to terminate by a graceful node shutdown, and the kill has reached its worker (upstream: the kill's status function). */
+    const shutdownKilled = (uid: string) => {
+      if (!ctx.bus.current('nodeShutdown')?.killing.has(uid)) return false;
+      const w = ctx.bus.current('podWorkerStates')?.get(uid);
+      return w !== undefined && w.state !== 'syncing';
+    };
     const set = (uid: string, proposed: PodStatus) => {
       const prev = statuses.get(uid);
       const d = desired().get(uid);
@@ -122,7 +128,7 @@ export const statusManager: ActorSpec<StatusDeps, typeof io> = {
         next = { ...next, phase: prev.phase };
       }
       if (!final && finished.has(uid) && d) next = terminatedStatus(d.pod, next, d.static);
-      if (!final && ctx.bus.current('nodeShutdown')?.killing.has(uid)) next = shutdownStatus(next, now());
+      if (!final && shutdownKilled(uid)) next = shutdownStatus(next, now());
       if (prev && isDeepStrictEqual(prev, next)) return;
       statuses.set(uid, next);
       const w = writes.get(uid);
@@ -402,13 +408,15 @@ export const statusManager: ActorSpec<StatusDeps, typeof io> = {
       if (m.state === 'removed') drop(m.uid);
       else if (m.state === 'terminated') onFinished(m.uid);
       else finished.delete(m.uid);
+      const s = statuses.get(m.uid);
+      if (m.state === 'terminating' && s && ctx.bus.current('nodeShutdown')?.killing.has(m.uid)) set(m.uid, s);
     });
     for (const [uid, s] of ctx.bus.current('podWorkerStates') ?? []) {
       if (s.state === 'terminated') finished.add(uid);
     }
     for (const uid of statuses.keys()) writeOf(uid);
     ctx.on(ctx.bus.view('desiredPods'), onDesired);
-    // a graceful node shutdown: the pods it terminates are Failed at once (upstream's killPodFunc status)
+    // a graceful node shutdown: the pods it terminates are Failed once their kill is under way (upstream's killPodFunc status)
     ctx.on(ctx.bus.view('nodeShutdown'), (v) => {
       for (const uid of v.killing.keys()) {
         const s = statuses.get(uid);

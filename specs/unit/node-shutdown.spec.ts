@@ -82,6 +82,11 @@ describe('node shutdown: the episode machine', () => {
   });
 });
 
+const KDIR = '/etc/kubernetes/manifests';
+const KIMAGE = 'kubelet-ts.local/busybox:1.0';
+const kettle = async () => {
+  for (let i = 0; i < 30; i++) await new Promise((r) => setImmediate(r));
+};
 const hasDaemon = spawnSync('dbus-daemon', ['--version']).status === 0;
 
 /** A private bus: a dbus-daemon with an allow-all policy on a socket in `dir`; killed in t.after. */
@@ -175,6 +180,41 @@ describe('node shutdown: logind over a real D-Bus (private dbus-daemon, fake log
     // no systemd1 on this bus: the drop-in is written, the reload fails naming the cause
     await assert.rejects(client.raiseInhibitDelayMax(30_000), /systemd1/);
     assert.match(readFileSync(join(dir, 'logind.conf.d', LOGIND_DROP_IN), 'utf8'), /\[Login\]\nInhibitDelayMaxSec=30\n/);
+  });
+
+  it('the whole kubelet on that bus: takes the lock at start, stops its pod on PrepareForShutdown(true) and closes the lock', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'kubelet-ts-logind-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const address = await privateBus(t, dir);
+    const logind = await fakeLogind(t, address, dir, 60_000_000n);
+    let closed = false;
+    void logind.lockClosed.then(() => (closed = true));
+    const clock = new VirtualClock(1_800_000_000_000);
+    const cri = new FakeCri({ clock });
+    cri.addImage(KIMAGE);
+    const fs = new MemoryStaticPodFs().mkdir('/etc').mkdir('/etc/kubernetes').mkdir(KDIR);
+    fs.writeFile(`${KDIR}/web.json`, JSON.stringify({
+      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web', namespace: 'default' },
+      spec: { containers: [{ name: 'app', image: KIMAGE, command: ['sleep', '1d'] }] },
+    }));
+    const flags = { ...DEFAULT_FLAGS, podManifestPath: KDIR, rootDir: dir, shutdownGracePeriodMs: 30_000, shutdownGracePeriodCriticalPodsMs: 10_000 };
+    const k = createKubelet({
+      flags, clock, log: silentLogger, nodeName: 'node-d', cri, fs, random: () => 0.5,
+      logind: () => connectLogind({ busAddress: address, confDir: join(dir, 'logind.conf.d') }),
+    });
+    t.after(() => k.stop());
+    await k.start();
+    const until = async (done: () => boolean, what: string) => {
+      for (let i = 0; i < 300 && !done(); i++) await clock.advanceAsync(100, kettle);
+      assert.ok(done(), what);
+    };
+    await until(() => logind.calls.length === 1 && cri.calls.some((c) => c.method === 'StartContainer'), 'the lock is taken and the pod started');
+    logind.dropCopies();
+    assert.equal(closed, false);
+    logind.prepareForShutdown(true);
+    await until(() => closed, 'the lock is closed once the pods are done');
+    assert.deepEqual(cri.calls.filter((c) => c.method === 'StopContainer').map((c) => c.args[1]), [20]);
+    assert.equal([...k.bus.port('spec').current('podStatuses')!.values()][0]?.reason, 'Terminated');
   });
 
   it('no logind on the bus: connecting fails with the cause', async (t) => {
