@@ -4,6 +4,7 @@ import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -88,6 +89,15 @@ const kettle = async () => {
   for (let i = 0; i < 30; i++) await new Promise((r) => setImmediate(r));
 };
 const hasDaemon = spawnSync('dbus-daemon', ['--version']).status === 0;
+/** dbus-next passes fds only through usocket, a native addon that must be built for this Node. */
+const usocketError = (() => {
+  try {
+    createRequire(import.meta.url)('usocket');
+    return '';
+  } catch (e) {
+    return `usocket does not load (${(e as Error).message.split('\n')[0]}): rebuild it for this Node`;
+  }
+})();
 
 /** A private bus: a dbus-daemon with an allow-all policy on a socket in `dir`; killed in t.after. */
 async function privateBus(t: TestContext, dir: string): Promise<string> {
@@ -156,7 +166,7 @@ async function fakeLogind(t: TestContext, address: string, dir: string, delayMax
   return { calls, lockClosed, dropCopies, prepareForShutdown: (active: boolean) => manager.PrepareForShutdown(active) };
 }
 
-describe('node shutdown: logind over a real D-Bus (private dbus-daemon, fake logind)', { skip: !hasDaemon && 'no dbus-daemon' }, () => {
+describe('node shutdown: logind over a real D-Bus (private dbus-daemon, fake logind)', { skip: (!hasDaemon && 'no dbus-daemon') || usocketError || false }, () => {
   it('takes the delay lock as upstream, reads InhibitDelayMaxUSec, hears PrepareForShutdown and closes the lock', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'kubelet-ts-logind-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
