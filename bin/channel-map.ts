@@ -30,12 +30,13 @@ import { certificateManager } from '../actors/certificates/index.ts';
 import { stats } from '../actors/stats/index.ts';
 import { statusManager } from '../actors/status/index.ts';
 import { systemdNotify } from '../actors/systemd-notify/index.ts';
+import { nodeShutdown } from '../actors/node-shutdown/index.ts';
 import { volumeManager } from '../actors/volumes/index.ts';
 
 /** Every actor bin/kubelet.ts may start (a new actor is added here and in createKubelet). */
 export const KUBELET_ACTORS: readonly DeclaredActor[] = [
   events, statusManager, podManager, podConfig, podSourceHttp, podSourceApi, runtime, images, imageGC, containerManager, containerGC, pleg,
-  podWorkers, probes, syncLoop, nodeStatus, nodeLease, mirrorPods, server, certificateManager, systemdNotify, volumeManager,
+  podWorkers, probes, syncLoop, nodeStatus, nodeLease, mirrorPods, server, certificateManager, systemdNotify, nodeShutdown, volumeManager,
   stats,
 ];
 

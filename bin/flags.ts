@@ -119,6 +119,11 @@ export interface KubeletFlags {
   imageMaximumGcAgeMs: number;
   /** --pod-infra-container-image (deprecated; undefined when not given): the sandbox image, never removed by image GC (upstream's only use of it now; default SANDBOX_IMAGE). */
   podInfraContainerImage: string | undefined;
+  // graceful node shutdown (actors/node-shutdown): 0 disables it
+  /** shutdownGracePeriod: how long the node shutdown is delayed (logind inhibitor) while pods are terminated. */
+  shutdownGracePeriodMs: number;
+  /** shutdownGracePeriodCriticalPods: the part of shutdownGracePeriod kept for critical pods. */
+  shutdownGracePeriodCriticalPodsMs: number;
   // the HTTPS port (actors/server): 10250 with authentication and authorization
   /** --enable-server: serve the HTTPS port. */
   enableServer: boolean;
@@ -240,6 +245,8 @@ export const FLAGS: readonly FlagDef[] = [
   { name: 'image-gc-low-threshold', kind: 'int', key: 'imageGcLowThresholdPercent', field: 'imageGCLowThresholdPercent', help: 'Image file system usage (percent) image garbage collection frees down to. Default 80.' },
   { name: 'minimum-image-ttl-duration', kind: 'duration', key: 'imageMinimumGcAgeMs', field: 'imageMinimumGCAge', help: 'Minimum age of an unused image before it may be garbage collected. Default 2m.' },
   { name: 'image-maximum-gc-age', kind: 'duration', key: 'imageMaximumGcAgeMs', help: 'An image unused for longer is removed whatever the disk usage (kubelet-ts flag for imageMaximumGCAge); 0 (default) for never.' },
+  { name: 'shutdown-grace-period', kind: 'duration', key: 'shutdownGracePeriodMs', help: 'Delay the node\'s shutdown (a logind delay inhibitor) by this long to terminate its pods (kubelet-ts flag for shutdownGracePeriod); 0 (default) disables graceful node shutdown.' },
+  { name: 'shutdown-grace-period-critical-pods', kind: 'duration', key: 'shutdownGracePeriodCriticalPodsMs', help: 'The part of --shutdown-grace-period kept for critical pods (priority >= 2000000000), terminated after the others (kubelet-ts flag for shutdownGracePeriodCriticalPods). Default 0.' },
   { name: 'enable-server', kind: 'bool', key: 'enableServer', field: 'enableServer', help: 'Serve the HTTPS port (--port). Default true.' },
   { name: 'port', kind: 'int', key: 'port', field: 'port', help: 'The HTTPS port (logs, exec, metrics, pods with authentication and authorization). Default 10250.' },
   { name: 'tls-cert-file', kind: 'string', key: 'tlsCertFile', field: 'tlsCertFile', help: 'Serving certificate of the HTTPS port (PEM). Without it and --tls-private-key-file, a self-signed pair is made in --cert-dir.' },
@@ -390,6 +397,8 @@ export const DEFAULT_FLAGS: KubeletFlags = {
   imageMinimumGcAgeMs: 120_000,
   imageMaximumGcAgeMs: 0,
   podInfraContainerImage: undefined,
+  shutdownGracePeriodMs: 0,
+  shutdownGracePeriodCriticalPodsMs: 0,
   enableServer: true,
   port: 10250,
   tlsCertFile: undefined,
@@ -722,6 +731,10 @@ function validateCgroupsAndImageGc(f: KubeletFlags): void {
   if (lo >= hi) bad(`imageGCLowThresholdPercent (--image-gc-low-threshold) ${lo} must be less than imageGCHighThresholdPercent (--image-gc-high-threshold) ${hi}`);
   if (f.imageMaximumGcAgeMs !== 0 && f.imageMaximumGcAgeMs <= f.imageMinimumGcAgeMs) {
     bad(`imageMaximumGCAge ${f.imageMaximumGcAgeMs / 1000}s must be greater than imageMinimumGCAge ${f.imageMinimumGcAgeMs / 1000}s`);
+  }
+  // upstream ValidateKubeletConfiguration
+  if (f.shutdownGracePeriodCriticalPodsMs > f.shutdownGracePeriodMs) {
+    bad(`shutdownGracePeriodCriticalPods ${f.shutdownGracePeriodCriticalPodsMs / 1000}s must be <= shutdownGracePeriod ${f.shutdownGracePeriodMs / 1000}s`);
   }
 }
 

@@ -4,7 +4,7 @@
  * what the specs run is what the daemon runs.
  */
 import './channels.ts';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { child, type ChildSpec } from '../kernel/actor.ts';
@@ -58,6 +58,7 @@ import { server, type SecureServer } from '../actors/server/index.ts';
 import { certificateManager } from '../actors/certificates/index.ts';
 import { clientCertRotation, servingCertRotation } from '../adapters/kube/bootstrap.ts';
 import { systemdNotify, type SystemdNotifyDeps } from '../actors/systemd-notify/index.ts';
+import { nodeShutdown, type LogindPort } from '../actors/node-shutdown/index.ts';
 import { inertVolumeFs, nodeVolumeFs, VOLUME_FS_METHODS, type VolumeFs } from '../actors/volumes/adapters.ts';
 import { volumeManager } from '../actors/volumes/index.ts';
 import { nodeMounter } from '../adapters/volumes/mount.ts';
@@ -136,6 +137,8 @@ export interface KubeletOptions {
   serve?: boolean;
   /** New API pods wait for the `node` view before admission; replay passes the recorded mode. Default: in cluster mode. */
   waitForNode?: boolean;
+  /** With shutdownGracePeriod > 0: how nodeShutdown reaches logind (default: the system bus, dbus-next loaded lazily). */
+  logind?: () => Promise<LogindPort>;
   /** Under systemd ($NOTIFY_SOCKET): the systemdNotify actor's port (watchdog pings, STATUS=). */
   notifier?: SystemdNotifyDeps['notifier'];
   /** Why the node cannot enforce AppArmor ('' when it can); default: read from the kernel (hostAppArmorError). */
@@ -422,6 +425,15 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   ];
   // systemd's watchdog, fed by the syncLoop's health (main.ts sends READY=1 and STOPPING=1)
   if (opts.notifier) children.push(child(systemdNotify, { notifier: opts.notifier, syncFrequencyMs: flags.syncFrequencyMs }));
+  // graceful node shutdown: a logind inhibitor lock, only when asked for (upstream: shutdownGracePeriod > 0)
+  if (flags.shutdownGracePeriodMs > 0) {
+    children.push(child(nodeShutdown, {
+      gracePeriodMs: flags.shutdownGracePeriodMs,
+      criticalPodsGracePeriodMs: flags.shutdownGracePeriodCriticalPodsMs,
+      connect: opts.logind ?? (async () => (await import('../adapters/systemd/logind.ts')).connectLogind()),
+      saveState: (state) => writeFileSync(join(flags.rootDir, 'graceful_node_shutdown_state'), `${JSON.stringify(state)}\n`),
+    }));
+  }
   if (clusterMode && heartbeatApi) {
     children.push(
       child(nodeStatus, {

@@ -22,7 +22,7 @@ export interface ParityRow {
 }
 
 /** Flags of kubelet-ts that upstream does not have. */
-const OWN_FLAGS = new Set(['pod-logs-dir', 'record', 'record-max-bytes', 'node-status-report-frequency', 'image-maximum-gc-age']);
+const OWN_FLAGS = new Set(['pod-logs-dir', 'record', 'record-max-bytes', 'node-status-report-frequency', 'image-maximum-gc-age', 'shutdown-grace-period', 'shutdown-grace-period-critical-pods']);
 /** Fields implemented through a nested path, or without a flag of their own. */
 const OWN_FIELDS: readonly ParityRow[] = [
   { field: 'mergeDefaultEvictionSettings', support: 'implemented' },

@@ -35,6 +35,8 @@ export interface SyncLoopViews {
   runtimePods: RuntimePods;
   sourcesReady: boolean;
   now: number;
+  /** The nodeShutdown view's pods to terminate for a graceful node shutdown: uid → grace (seconds). */
+  shutdownKills?: ReadonlyMap<string, number>;
 }
 
 /**
@@ -65,8 +67,19 @@ export function staticStartHeld(uid: string, d: DesiredPod | undefined, v: SyncL
 /** Upstream HandlePodCleanups' PodTerminationGracePeriodSecondsOverride for orphaned runtime pods. */
 export const ORPHAN_GRACE_SECONDS = 1;
 
-/** What one mailbox message asks of the pod workers. Pure. */
+/**
+ * What one mailbox message asks of the pod workers. Pure. During a graceful node shutdown every
+ * kill of a pod it terminates carries its shutdown grace (the pod may come back terminal, its
+ * Failed status set by the statusManager, before the tick's kill).
+ */
 export function dispatch(msg: SyncLoopInput, v: SyncLoopViews): PodWorkerUpdate[] {
+  const out = dispatchOne(msg, v);
+  const kills = v.shutdownKills;
+  if (!kills?.size) return out;
+  return out.map((u) => (u.updateType === 'kill' && u.gracePeriodSeconds === undefined && kills.has(u.uid) ? { ...u, gracePeriodSeconds: kills.get(u.uid)! } : u));
+}
+
+function dispatchOne(msg: SyncLoopInput, v: SyncLoopViews): PodWorkerUpdate[] {
   switch (msg.type) {
     case 'podManager.podChanged': {
       const uid = msg.pod.metadata?.uid ?? '';
@@ -109,6 +122,12 @@ export function dispatch(msg: SyncLoopInput, v: SyncLoopViews): PodWorkerUpdate[
       for (const [uid, d] of v.desired) {
         if (d.rejected) continue;
         const w = v.workers.get(uid);
+        const shutdownGrace = v.shutdownKills?.get(uid);
+        // a graceful node shutdown: the pod terminates within its share of the grace period, and is not started again
+        if (shutdownGrace !== undefined) {
+          if (w?.state === 'syncing') out.push({ type: 'podWorker.update', uid, updateType: 'kill', pod: d.pod, gracePeriodSeconds: shutdownGrace, cause: 'tick.nodeShutdown' });
+          continue;
+        }
         if (!w) {
           const kill = d.pod.metadata?.deletionTimestamp !== undefined || isTerminalPod(d.pod);
           if (!kill && staticStartHeld(uid, d, v)) continue;
@@ -161,7 +180,7 @@ export interface SyncLoopDeps {
 /** The bus channels it uses (its context is narrowed to them). */
 const io = channels({
   consumes: ['pleg', 'podManager', 'probe', 'syncLoop'], produces: ['podWorker', 'syncLoop'],
-  reads: ['desiredPods', 'podWorkerStates', 'readySources', 'runtimePods'],
+  reads: ['desiredPods', 'nodeShutdown', 'podWorkerStates', 'readySources', 'runtimePods'],
 });
 
 export const syncLoop: ActorSpec<SyncLoopDeps, typeof io> = {
@@ -194,6 +213,7 @@ export const syncLoop: ActorSpec<SyncLoopDeps, typeof io> = {
         runtimePods: ctx.bus.current('runtimePods') ?? empty,
         sourcesReady: waitingFor().length === 0,
         now: ctx.clock.now(),
+        shutdownKills: ctx.bus.current('nodeShutdown')?.killing,
       });
       for (const u of updates) {
         dispatched++;

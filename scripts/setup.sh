@@ -43,4 +43,13 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
   echo "setup: npm ci"
   npm ci --silent --no-audit --no-fund
 fi
+# usocket (dbus-next's file-descriptor passing: the logind inhibitor lock of graceful node shutdown)
+# is a native addon that npm built for the system's Node; build it for Node 24 against its own
+# headers (nothing downloaded)
+if ! bash scripts/node.sh -e "require('usocket')" >/dev/null 2>&1; then
+  echo "setup: building usocket for Node 24"
+  node24="$(bash scripts/node.sh -p 'process.execPath')"
+  npm_config_nodedir="$(dirname "$(dirname "$(readlink -f "$node24")")")" PATH="$(dirname "$node24"):$PATH" npm rebuild usocket --silent
+  bash scripts/node.sh -e "require('usocket')"
+fi
 echo "setup: ready ($(bash scripts/node.sh --version), $(containerd --version | awk '{print $3}'), runc $(runc --version | awk 'NR==1{print $3}'))"

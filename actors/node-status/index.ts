@@ -63,7 +63,7 @@ const isNotFound = (e: unknown) => e instanceof ApiError && e.code === 404;
 type State = 'registering' | 'registered' | 'standalone';
 
 /** The bus channels it uses (its context is narrowed to them). */
-const io = channels({ consumes: ['nodeControl'], produces: ['events'], reads: ['plegHealth', 'runtimeHealth'], writes: ['node'] });
+const io = channels({ consumes: ['nodeControl'], produces: ['events'], reads: ['nodeShutdown', 'plegHealth', 'runtimeHealth'], writes: ['node'] });
 
 export const nodeStatus: ActorSpec<NodeStatusDeps, typeof io> = {
   ...defaultPolicy,
@@ -122,6 +122,7 @@ export const nodeStatus: ActorSpec<NodeStatusDeps, typeof io> = {
         measurements,
         runtime: ctx.bus.current('runtimeHealth'),
         pleg: ctx.bus.current('plegHealth'),
+        shuttingDown: ctx.bus.current('nodeShutdown')?.shuttingDown === true,
         pressure: held.pressure,
       };
     };

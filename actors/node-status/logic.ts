@@ -10,6 +10,7 @@
 import type { Node, NodeAddress, NodeCondition, NodeSystemInfo, Taint } from '../../protocols/kube/api.ts';
 import { parseQuantity } from '../../protocols/kube/quantity.ts';
 import type { PlegHealth, RuntimeHealth } from '../../protocols/messages/channels.ts';
+import { NODE_SHUTTING_DOWN } from '../../protocols/messages/node.ts';
 
 // ---------------------------------------------------------------------------------------------
 // labels and annotations (k8s.io/api/core/v1 well-known labels)
@@ -105,6 +106,8 @@ export interface StatusInputs {
   measurements: Measurements;
   runtime: RuntimeHealth | undefined;
   pleg: PlegHealth | undefined;
+  /** A graceful node shutdown is in progress (the nodeShutdown view). */
+  shuttingDown?: boolean;
   /**
    * The pressure to report, as the eviction manager holds it (holdPressure); without it the
    * measurements against the hard thresholds, as they are now.
@@ -406,6 +409,7 @@ export function setNodeStatus(node: Node, cfg: NodeConfig, inp: StatusInputs): {
 
   // Ready (last in the list; upstream issue 16961)
   const errs = readyErrors(inp.runtime, inp.pleg, status.capacity);
+  if (inp.shuttingDown) errs.push(NODE_SHUTTING_DOWN);
   const ready: NodeCondition = errs.length === 0
     ? { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status', lastHeartbeatTime: now }
     : { type: 'Ready', status: 'False', reason: 'KubeletNotReady', message: aggregateMessage(errs), lastHeartbeatTime: now };

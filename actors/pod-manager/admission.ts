@@ -80,6 +80,8 @@ export interface AdmittedPod { pod: Pod; static: boolean }
 
 export interface AdmissionInput {
   pod: Pod;
+  /** A graceful node shutdown is in progress (the nodeShutdown view): upstream's shutdown manager admit handler refuses every new pod. */
+  shuttingDown?: boolean;
   /** Static pods are critical and exempt from the taint check. */
   static: boolean;
   /** The `node` view; undefined in standalone mode. */
@@ -361,6 +363,7 @@ function preemptable(preemptor: Pod, preemptorCritical: boolean, preemptee: Pod,
 /** Decide whether `input.pod` may run here. */
 export function admitPod(input: AdmissionInput): AdmissionResult {
   const { pod } = input;
+  if (input.shuttingDown) return { admit: false, reason: 'NodeShutdown', message: 'Pod was rejected as the node is shutting down.' };
   // upstream's admit handlers before the predicates: sysctls, AppArmor, the runtime's features
   const sysctl = forbiddenSysctl(input.sysctls ?? DEFAULT_SYSCTLS, pod.spec ?? {});
   if (sysctl) return { admit: false, reason: SYSCTL_FORBIDDEN_REASON, message: sysctl };

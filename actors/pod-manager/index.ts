@@ -67,7 +67,7 @@ function byCreation(a: Pod, b: Pod): number {
 /** The bus channels it uses (its context is narrowed to them). */
 const io = channels({
   consumes: ['config'], produces: ['events', 'podManager'],
-  reads: ['node', 'podStatuses', 'podWorkerStates', 'runtimeHealth', 'runtimePods'], writes: ['desiredPods', 'readySources'],
+  reads: ['node', 'nodeShutdown', 'podStatuses', 'podWorkerStates', 'runtimeHealth', 'runtimePods'], writes: ['desiredPods', 'readySources'],
 });
 
 export const podManager: ActorSpec<PodManagerDeps, typeof io> = {
@@ -117,6 +117,7 @@ export const podManager: ActorSpec<PodManagerDeps, typeof io> = {
       }
       const result = admitPod({
         pod, static: entry.static, node: ctx.bus.current('node'), others: activePods(uid),
+        shuttingDown: ctx.bus.current('nodeShutdown')?.shuttingDown === true,
         nodeName: ctx.deps.nodeName, maxPods: ctx.deps.maxPods, sysctls: ctx.deps.sysctls,
         appArmorHostError: ctx.deps.appArmorHostError,
         supplementalGroupsPolicy: ctx.bus.current('runtimeHealth')?.features?.supplementalGroupsPolicy ?? false,

@@ -33,7 +33,7 @@ import { isTerminalPhase, type Pod, type PodStatus } from '../../protocols/kube/
 import type { DesiredPods } from '../../protocols/messages/config.ts';
 import {
   apiShows, canBeDeleted, classify, finalStatus, newestPod, RECONCILE_MS, rejectedStatus, retryDelay, statusForApi,
-  statusPatch, terminatedStatus, viewIsNewer, writeTarget, type Failure, type WriteTarget,
+  shutdownStatus, statusPatch, terminatedStatus, viewIsNewer, writeTarget, type Failure, type WriteTarget,
 } from './logic.ts';
 import { errText } from '../../kernel/log.ts';
 
@@ -79,7 +79,7 @@ function rfc3339(ms: number): string {
 /** The bus channels it uses (its context is narrowed to them). */
 const io = channels({
   consumes: ['podWorker', 'runtimeReply'], produces: ['status'],
-  reads: ['desiredPods', 'mirrorPods', 'podWorkerStates'], writes: ['podStatuses'],
+  reads: ['desiredPods', 'mirrorPods', 'nodeShutdown', 'podWorkerStates'], writes: ['podStatuses'],
 });
 
 export const statusManager: ActorSpec<StatusDeps, typeof io> = {
@@ -111,6 +111,12 @@ export const statusManager: ActorSpec<StatusDeps, typeof io> = {
       return w;
     };
 
+    /** Told to terminate by a graceful node shutdown, and the kill has reached its worker (upstream: the kill's status function). */
+    const shutdownKilled = (uid: string) => {
+      if (!ctx.bus.current('nodeShutdown')?.killing.has(uid)) return false;
+      const w = ctx.bus.current('podWorkerStates')?.get(uid);
+      return w !== undefined && w.state !== 'syncing';
+    };
     const set = (uid: string, proposed: PodStatus) => {
       const prev = statuses.get(uid);
       const d = desired().get(uid);
@@ -122,6 +128,7 @@ export const statusManager: ActorSpec<StatusDeps, typeof io> = {
         next = { ...next, phase: prev.phase };
       }
       if (!final && finished.has(uid) && d) next = terminatedStatus(d.pod, next, d.static);
+      if (!final && shutdownKilled(uid)) next = shutdownStatus(next, now());
       if (prev && isDeepStrictEqual(prev, next)) return;
       statuses.set(uid, next);
       const w = writes.get(uid);
@@ -401,12 +408,21 @@ export const statusManager: ActorSpec<StatusDeps, typeof io> = {
       if (m.state === 'removed') drop(m.uid);
       else if (m.state === 'terminated') onFinished(m.uid);
       else finished.delete(m.uid);
+      const s = statuses.get(m.uid);
+      if (m.state === 'terminating' && s && ctx.bus.current('nodeShutdown')?.killing.has(m.uid)) set(m.uid, s);
     });
     for (const [uid, s] of ctx.bus.current('podWorkerStates') ?? []) {
       if (s.state === 'terminated') finished.add(uid);
     }
     for (const uid of statuses.keys()) writeOf(uid);
     ctx.on(ctx.bus.view('desiredPods'), onDesired);
+    // a graceful node shutdown: the pods it terminates are Failed once their kill is under way (upstream's killPodFunc status)
+    ctx.on(ctx.bus.view('nodeShutdown'), (v) => {
+      for (const uid of v.killing.keys()) {
+        const s = statuses.get(uid);
+        if (s) set(uid, s);
+      }
+    });
     if (api) ctx.on(ctx.bus.view('mirrorPods'), kickAll);
     ctx.setInterval(() => {
       dropOrphans();

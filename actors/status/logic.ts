@@ -30,6 +30,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { ApiError } from '../../protocols/kube/api.ts';
 import { CONTAINER_GONE_AT_TERMINATION, CONTAINER_STATUS_UNKNOWN, isTerminalPhase, KUBELET_OWNED_CONDITIONS, type ContainerStatus, type Pod, type PodCondition, type PodStatus } from '../../protocols/kube/pod.ts';
 import type { DesiredPod, MirrorPods } from '../../protocols/messages/config.ts';
+import { NODE_SHUTDOWN_MESSAGE, NODE_SHUTDOWN_REASON } from '../../protocols/messages/node.ts';
 
 /** upstream PodConditionSharedByKubelet: written only when the pod turns terminal. */
 export const DISRUPTION_TARGET = 'DisruptionTarget';
@@ -258,6 +259,18 @@ export function terminatedStatus(pod: Pod, status: PodStatus, isStatic: boolean)
   }
   if (!isStatic && !isTerminalPhase(s.phase)) s.phase = 'Failed';
   return s;
+}
+
+/**
+ * A pod terminated by a graceful node shutdown (upstream nodeshutdown manager's killPodFunc status
+ * function): phase Failed, reason Terminated, its message, and the DisruptionTarget condition
+ * (reason TerminationByKubelet) added once.
+ */
+export function shutdownStatus(status: PodStatus, now: string): PodStatus {
+  const conditions = (status.conditions ?? []).filter((c) => c.type !== DISRUPTION_TARGET);
+  const had = status.conditions?.find((c) => c.type === DISRUPTION_TARGET && c.status === 'True');
+  conditions.push(had ?? { type: DISRUPTION_TARGET, status: 'True', reason: 'TerminationByKubelet', message: NODE_SHUTDOWN_MESSAGE, lastTransitionTime: now });
+  return { ...status, phase: 'Failed', reason: NODE_SHUTDOWN_REASON, message: NODE_SHUTDOWN_MESSAGE, conditions };
 }
 
 /**

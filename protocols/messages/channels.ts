@@ -7,7 +7,7 @@
 import type { ConfigEvent, DesiredPods, MirrorPods, PodManagerEvent, PodSource } from './config.ts';
 import type { EventsEvent } from './events.ts';
 import type { KernelEvent } from './kernel.ts';
-import type { NodeControl, NodeView } from './node.ts';
+import type { NodeControl, NodeShutdownView, NodeView } from './node.ts';
 import type { PlegEvent, PlegHealth, PlegInput, PlegRelisted, RuntimePods } from './pleg.ts';
 import type { PodWorkerEvent, PodWorkerStates, SyncLoopEvent } from './pod-worker.ts';
 import type { ProbeEvent, ProbeRan, ProbeResults } from './probe.ts';
@@ -77,6 +77,8 @@ export interface KubeletViewChannels {
   podVolumes: PodVolumesView;
   /** stats → server, evictionManager: the latest Summary of the node and its pods (./stats.ts) */
   nodeStats: NodeStatsView;
+  /** nodeShutdown → node-status: the graceful node shutdown in progress (./node.ts) */
+  nodeShutdown: NodeShutdownView;
 }
 
 /** What the channel map says about one channel besides who declares it. */
@@ -124,6 +126,7 @@ export const CHANNELS = {
   node: { kind: 'view', types: ['NodeView'] },
   podVolumes: { kind: 'view', types: ['PodVolumesView'] },
   nodeStats: { kind: 'view', types: ['NodeStatsView'] },
+  nodeShutdown: { kind: 'view', types: ['NodeShutdownView'] },
 } as const satisfies EventEntries & ViewEntries;
 
 type Unlisted = { [K in keyof KubeletEventChannels]: Exclude<KubeletEventChannels[K]['type'], (typeof CHANNELS)[K]['types'][number]> }[keyof KubeletEventChannels];

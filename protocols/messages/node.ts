@@ -28,3 +28,22 @@ export interface NodeRenewLease {
 }
 
 export type NodeControl = NodeSyncStatus | NodeRenewLease;
+
+/** upstream's ShutdownStatus error, a reason the node is not Ready while it shuts down. */
+export const NODE_SHUTTING_DOWN = 'node is shutting down';
+/** The status of a pod terminated by a graceful node shutdown (upstream nodeshutdown manager). */
+export const NODE_SHUTDOWN_REASON = 'Terminated';
+export const NODE_SHUTDOWN_MESSAGE = 'Pod was terminated in response to imminent node shutdown.';
+
+/**
+ * View `nodeShutdown`: the graceful node shutdown in progress, written only by nodeShutdown
+ * (only with shutdownGracePeriod > 0). `killing` holds each pod told to terminate so far, by uid,
+ * with the grace (seconds) it is killed with: min(its group's share of the grace period, its own
+ * terminationGracePeriodSeconds). Readers: node-status (Ready False with "node is shutting down"
+ * while `shuttingDown`), pod-manager's admission (NodeShutdown), the syncLoop (the kills on its
+ * tick), the statusManager (the pods' Failed status).
+ */
+export interface NodeShutdownView {
+  shuttingDown: boolean;
+  killing: ReadonlyMap<string, number>;
+}

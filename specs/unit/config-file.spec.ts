@@ -83,6 +83,8 @@ imageGCHighThresholdPercent: 90
 imageGCLowThresholdPercent: 0
 imageMinimumGCAge: 5m
 imageMaximumGCAge: 168h
+shutdownGracePeriod: 30s
+shutdownGracePeriodCriticalPods: 10s
 enableServer: false
 port: 11250
 tlsCertFile: /etc/kubernetes/pki/kubelet.crt
@@ -137,6 +139,8 @@ logging: {verbosity: 4}
       imageGcLowThresholdPercent: 0,
       imageMinimumGcAgeMs: 300_000,
       imageMaximumGcAgeMs: 604_800_000,
+      shutdownGracePeriodMs: 30_000,
+      shutdownGracePeriodCriticalPodsMs: 10_000,
       enableServer: false,
       port: 11250,
       tlsCertFile: '/etc/kubernetes/pki/kubelet.crt',

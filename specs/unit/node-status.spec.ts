@@ -216,6 +216,12 @@ describe('node-status logic', () => {
     });
     assert.deepEqual(down.events, [{ eventType: 'Normal', reason: 'NodeNotReady' }]);
     assert.equal(nodeStatusHasChanged(first.status, down.node.status), true);
+    // a graceful node shutdown in progress (the nodeShutdown view): upstream's ShutdownStatus error
+    const shutting = setNodeStatus(first, cfg, inputs({ now: 1_700_000_010_000, shuttingDown: true }));
+    assert.deepEqual(cond(shutting.node, 'Ready'), {
+      type: 'Ready', status: 'False', reason: 'KubeletNotReady', message: 'node is shutting down',
+      lastHeartbeatTime: '2023-11-14T22:13:30Z', lastTransitionTime: '2023-11-14T22:13:30Z',
+    });
     const moreMem = setNodeStatus(first, cfg, inputs({ machine: { ...machine, memoryCapacityBytes: 32 * GiB } }));
     assert.equal(nodeStatusHasChanged(first.status, moreMem.node.status), true);
     // the server's own spelling of a quantity is not a change

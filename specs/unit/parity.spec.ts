@@ -108,8 +108,8 @@ describe('parity with upstream kubelet v1.35', () => {
     assert.match(errorOf('hairpinMode: bogus\n'), /hairpinMode: Invalid value: "bogus": supported values: "promiscuous-bridge", "hairpin-veth", "none"/);
     assert.match(errorOf('authentication: {webhook: {enabled: "yes"}}\n'), /authentication\.webhook\.enabled: Invalid value: "yes": expected a boolean/);
     assert.match(errorOf('featureGates: {Foo: 1}\n'), /featureGates\.Foo: Invalid value: 1: expected a boolean/);
-    assert.match(errorOf('shutdownGracePeriod: soon\n'), /shutdownGracePeriod: Invalid value: "soon": not a duration/);
-    assert.deepEqual(parseKubeletConfig(`${HEAD}shutdownGracePeriod: 0s\nmemorySwap: {}\ncrashLoopBackOff: {}\n`, '/k.yaml').ignored, []);
+    assert.match(errorOf('shutdownGracePeriodByPodPriority: 5\n'), /shutdownGracePeriodByPodPriority: Invalid value: 5: expected a list/);
+    assert.deepEqual(parseKubeletConfig(`${HEAD}shutdownGracePeriodByPodPriority: []\nmemorySwap: {}\ncrashLoopBackOff: {}\n`, '/k.yaml').ignored, []);
   });
 
   it('one warning per ignored setting, naming flag and field; given both ways it warns once', () => {
