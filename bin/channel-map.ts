@@ -35,8 +35,29 @@ import { volumeManager } from '../actors/volumes/index.ts';
 
 /** Every actor bin/kubelet.ts may start (a new actor is added here and in createKubelet). */
 export const KUBELET_ACTORS: readonly DeclaredActor[] = [
-  events, statusManager, podManager, podConfig, podSourceHttp, podSourceApi, runtime, images, imageGC, containerManager, containerGC, pleg,
-  podWorkers, probes, syncLoop, nodeStatus, nodeLease, mirrorPods, server, certificateManager, systemdNotify, nodeShutdown, volumeManager,
+  events,
+  statusManager,
+  podManager,
+  podConfig,
+  podSourceHttp,
+  podSourceApi,
+  runtime,
+  images,
+  imageGC,
+  containerManager,
+  containerGC,
+  pleg,
+  podWorkers,
+  probes,
+  syncLoop,
+  nodeStatus,
+  nodeLease,
+  mirrorPods,
+  server,
+  certificateManager,
+  systemdNotify,
+  nodeShutdown,
+  volumeManager,
   stats,
 ];
 

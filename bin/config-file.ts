@@ -42,7 +42,21 @@ export class ConfigFileError extends Error {
 }
 
 /** How a field is typed upstream and read here. */
-type FieldType = 'string' | 'path' | 'pathptr' | 'strings' | 'url' | 'duration' | 'int32' | 'int32ptr' | 'bool' | 'boolptr' | 'quantities' | 'thresholds' | 'headers' | 'taints';
+type FieldType =
+  | 'string'
+  | 'path'
+  | 'pathptr'
+  | 'strings'
+  | 'url'
+  | 'duration'
+  | 'int32'
+  | 'int32ptr'
+  | 'bool'
+  | 'boolptr'
+  | 'quantities'
+  | 'thresholds'
+  | 'headers'
+  | 'taints';
 
 export interface MappedField {
   /** The v1beta1 JSON name. */
@@ -117,7 +131,11 @@ const LOGGING_FIELDS = ['format', 'flushFrequency', 'verbosity', 'vmodule', 'opt
 const RECORD_FIELDS = ['path', 'maxBytes'];
 
 const MAPPED = new Set([
-  ...CONFIG_FIELDS.map((f) => f.field), 'logging', 'mergeDefaultEvictionSettings', 'authentication', 'authorization',
+  ...CONFIG_FIELDS.map((f) => f.field),
+  'logging',
+  'mergeDefaultEvictionSettings',
+  'authentication',
+  'authorization',
   'configMapAndSecretChangeDetectionStrategy',
 ]);
 /** The nested fields of authentication and authorization, each with its flag. */
@@ -126,12 +144,16 @@ const AUTH_FIELDS: Record<'authentication' | 'authorization', Record<string, str
   authorization: { mode: [], webhook: ['cacheAuthorizedTTL', 'cacheUnauthorizedTTL'] },
 };
 /** Map-valued fields: their keys print as `evictionHard[memory.available]`, as upstream's field paths do. */
-const MAP_FIELDS = new Set(CONFIG_FIELDS.filter((f) => ['quantities', 'thresholds', 'headers'].includes(f.type)).map((f) => f.field));
+const MAP_FIELDS = new Set(
+  CONFIG_FIELDS.filter((f) => ['quantities', 'thresholds', 'headers'].includes(f.type)).map((f) => f.field),
+);
 
 // ---------------------------------------------------------------------------------------------
 // the schema of the mapped fields (issue messages are the "expected ..." half of an error)
 
-const expected = (what: string) => ({ error: (iss: { code: string }) => (iss.code === 'too_big' ? `${what} that fits in an int32` : what) });
+const expected = (what: string) => ({
+  error: (iss: { code: string }) => (iss.code === 'too_big' ? `${what} that fits in an int32` : what),
+});
 
 const str = z.string(expected('expected a string'));
 const int32 = z.int32(expected('expected an integer')).min(0, 'must not be a negative number');
@@ -140,33 +162,53 @@ const duration = z.string(expected('expected a duration string such as "20s" or 
   try {
     return parseDuration(s);
   } catch {
-    ctx.addIssue({ code: 'custom', message: 'not a duration: use Go duration syntax such as "20s", "1m0s" or "500ms"' });
+    ctx.addIssue({
+      code: 'custom',
+      message: 'not a duration: use Go duration syntax such as "20s", "1m0s" or "500ms"',
+    });
     return z.NEVER;
   }
 });
 const url = str.superRefine((s, ctx) => {
-  if (s !== '' && !/^https?:\/\/[^/]/i.test(s)) ctx.addIssue({ code: 'custom', message: 'expected an http:// or https:// URL' });
+  if (s !== '' && !/^https?:\/\/[^/]/i.test(s))
+    ctx.addIssue({ code: 'custom', message: 'expected an http:// or https:// URL' });
 });
-const quantity = z.string(expected('expected a quantity string such as "100m" or "256Mi" (quote numbers)')).superRefine((s, ctx) => {
-  const q = parseQuantity(s);
-  if (!q.ok) ctx.addIssue({ code: 'custom', message: q.message });
-  else if (q.value < 0) ctx.addIssue({ code: 'custom', message: 'must not be negative' });
-});
-const threshold = z.string(expected('expected a quantity or a percentage string such as "100Mi" or "10%"')).superRefine((s, ctx) => {
-  if (s.endsWith('%')) {
-    const p = Number(s.slice(0, -1));
-    if (s.length < 2 || !Number.isFinite(p) || p < 0 || p > 100) ctx.addIssue({ code: 'custom', message: 'a percentage must be between 0% and 100%' });
-    return;
-  }
-  const q = parseQuantity(s);
-  if (!q.ok) ctx.addIssue({ code: 'custom', message: q.message });
-});
+const quantity = z
+  .string(expected('expected a quantity string such as "100m" or "256Mi" (quote numbers)'))
+  .superRefine((s, ctx) => {
+    const q = parseQuantity(s);
+    if (!q.ok) ctx.addIssue({ code: 'custom', message: q.message });
+    else if (q.value < 0) ctx.addIssue({ code: 'custom', message: 'must not be negative' });
+  });
+const threshold = z
+  .string(expected('expected a quantity or a percentage string such as "100Mi" or "10%"'))
+  .superRefine((s, ctx) => {
+    if (s.endsWith('%')) {
+      const p = Number(s.slice(0, -1));
+      if (s.length < 2 || !Number.isFinite(p) || p < 0 || p > 100)
+        ctx.addIssue({ code: 'custom', message: 'a percentage must be between 0% and 100%' });
+      return;
+    }
+    const q = parseQuantity(s);
+    if (!q.ok) ctx.addIssue({ code: 'custom', message: q.message });
+  });
 const map = <T extends z.ZodType>(value: T, what: string) => z.record(z.string(), value, expected(`expected ${what}`));
-const taints = z.array(z.object({
-  key: str, value: str.optional(), effect: str, timeAdded: str.optional(),
-}, expected('expected a taint {key, value, effect}')).superRefine((t, ctx) => {
-  for (const message of taintProblems(t)) ctx.addIssue({ code: 'custom', message });
-}), expected('expected a list of taints'));
+const taints = z.array(
+  z
+    .object(
+      {
+        key: str,
+        value: str.optional(),
+        effect: str,
+        timeAdded: str.optional(),
+      },
+      expected('expected a taint {key, value, effect}'),
+    )
+    .superRefine((t, ctx) => {
+      for (const message of taintProblems(t)) ctx.addIssue({ code: 'custom', message });
+    }),
+  expected('expected a list of taints'),
+);
 
 const TYPE_SCHEMAS: Record<FieldType, z.ZodType> = {
   string: str,
@@ -188,14 +230,19 @@ const TYPE_SCHEMAS: Record<FieldType, z.ZodType> = {
 const int64 = z.int(expected('expected an integer'));
 const signed32 = z.int32(expected('expected an integer'));
 /** A string among `values` (or "", v1beta1's unset, when `orEmpty`), as upstream's validation lists them. */
-const oneOf = (values: readonly string[], orEmpty = false) => str.superRefine((v, ctx) => {
-  if (!(orEmpty && v === '') && !values.includes(v)) ctx.addIssue({ code: 'custom', message: `supported values: "${values.join('", "')}"` });
-});
+const oneOf = (values: readonly string[], orEmpty = false) =>
+  str.superRefine((v, ctx) => {
+    if (!(orEmpty && v === '') && !values.includes(v))
+      ctx.addIssue({ code: 'custom', message: `supported values: "${values.join('", "')}"` });
+  });
 const obj = <S extends z.ZodRawShape>(shape: S) => z.object(shape, expected('expected a map'));
 const strMap = map(str, 'a map of strings');
 const boolMap = map(bool, 'a map of feature names to booleans');
 /** logging.flushFrequency: a duration string, or an integer of nanoseconds (kubeadm writes 0). */
-const durationOrNanos = z.union([duration, z.int()], expected('expected a duration string such as "5s" or an integer of nanoseconds'));
+const durationOrNanos = z.union(
+  [duration, z.int()],
+  expected('expected a duration string such as "5s" or an integer of nanoseconds'),
+);
 
 /**
  * The other v1beta1 fields: valid upstream, not implemented by kubelet-ts. They are type-checked
@@ -204,35 +251,83 @@ const durationOrNanos = z.union([duration, z.int()], expected('expected a durati
  */
 export const UNSUPPORTED_FIELDS: Readonly<Record<string, z.ZodType>> = {
   tlsCurvePreferences: z.array(signed32, expected('expected a list of integers')),
-  registryPullQPS: int32, registryBurst: int32,
-  imagePullCredentialsVerificationPolicy: oneOf(['NeverVerify', 'NeverVerifyPreloadedImages', 'NeverVerifyAllowlistedImages', 'AlwaysVerify'], true),
-  preloadedImagesVerificationAllowlist: z.array(str), enableDebuggingHandlers: bool, enableContentionProfiling: bool,
+  registryPullQPS: int32,
+  registryBurst: int32,
+  imagePullCredentialsVerificationPolicy: oneOf(
+    ['NeverVerify', 'NeverVerifyPreloadedImages', 'NeverVerifyAllowlistedImages', 'AlwaysVerify'],
+    true,
+  ),
+  preloadedImagesVerificationAllowlist: z.array(str),
+  enableDebuggingHandlers: bool,
+  enableContentionProfiling: bool,
   oomScoreAdj: signed32.min(-1000, 'must be between -1000 and 1000').max(1000, 'must be between -1000 and 1000'),
-  streamingConnectionIdleTimeout: duration, nodeLeaseDurationSeconds: int32,
-  volumeStatsAggPeriod: duration, kubeletCgroups: str, systemCgroups: str,
-  cpuManagerPolicy: str, singleProcessOOMKill: bool,
-  cpuManagerPolicyOptions: strMap, cpuManagerReconcilePeriod: duration, draManagerReconcilePeriod: duration,
+  streamingConnectionIdleTimeout: duration,
+  nodeLeaseDurationSeconds: int32,
+  volumeStatsAggPeriod: duration,
+  kubeletCgroups: str,
+  systemCgroups: str,
+  cpuManagerPolicy: str,
+  singleProcessOOMKill: bool,
+  cpuManagerPolicyOptions: strMap,
+  cpuManagerReconcilePeriod: duration,
+  draManagerReconcilePeriod: duration,
   memoryManagerPolicy: oneOf(['None', 'Static'], true),
   topologyManagerPolicy: oneOf(['none', 'best-effort', 'restricted', 'single-numa-node'], true),
-  topologyManagerScope: oneOf(['container', 'pod'], true), topologyManagerPolicyOptions: strMap, qosReserved: strMap,
-  hairpinMode: oneOf(['promiscuous-bridge', 'hairpin-veth', 'none'], true), podCIDR: str, podPidsLimit: int64,
-  cpuCFSQuota: bool, cpuCFSQuotaPeriod: duration, nodeStatusMaxImages: signed32, maxOpenFiles: int64, contentType: str,
-  serializeImagePulls: bool, maxParallelImagePulls: int32, evictionSoft: map(threshold, 'a map of eviction signal to threshold'),
-  evictionSoftGracePeriod: strMap, evictionMaxPodGracePeriod: signed32, evictionMinimumReclaim: strMap, podsPerCore: int32,
-  enableControllerAttachDetach: bool, protectKernelDefaults: bool, makeIPTablesUtilChains: bool, iptablesMasqueradeBit: int32,
-  iptablesDropBit: int32, featureGates: boolMap, failSwapOn: bool, memorySwap: obj({ swapBehavior: str.optional() }),
-  containerLogMaxSize: str, containerLogMaxFiles: int32, containerLogMaxWorkers: int32, containerLogMonitorInterval: duration,
-  reservedSystemCPUs: str, showHiddenMetricsForVersion: str, systemReservedCgroup: str, kubeReservedCgroup: str,
-  volumePluginDir: str, kernelMemcgNotification: bool,
-  enableSystemLogHandler: bool, enableSystemLogQuery: bool,
-  shutdownGracePeriodByPodPriority: z.array(obj({ priority: signed32, shutdownGracePeriodSeconds: int64 }), expected('expected a list')),
+  topologyManagerScope: oneOf(['container', 'pod'], true),
+  topologyManagerPolicyOptions: strMap,
+  qosReserved: strMap,
+  hairpinMode: oneOf(['promiscuous-bridge', 'hairpin-veth', 'none'], true),
+  podCIDR: str,
+  podPidsLimit: int64,
+  cpuCFSQuota: bool,
+  cpuCFSQuotaPeriod: duration,
+  nodeStatusMaxImages: signed32,
+  maxOpenFiles: int64,
+  contentType: str,
+  serializeImagePulls: bool,
+  maxParallelImagePulls: int32,
+  evictionSoft: map(threshold, 'a map of eviction signal to threshold'),
+  evictionSoftGracePeriod: strMap,
+  evictionMaxPodGracePeriod: signed32,
+  evictionMinimumReclaim: strMap,
+  podsPerCore: int32,
+  enableControllerAttachDetach: bool,
+  protectKernelDefaults: bool,
+  makeIPTablesUtilChains: bool,
+  iptablesMasqueradeBit: int32,
+  iptablesDropBit: int32,
+  featureGates: boolMap,
+  failSwapOn: bool,
+  memorySwap: obj({ swapBehavior: str.optional() }),
+  containerLogMaxSize: str,
+  containerLogMaxFiles: int32,
+  containerLogMaxWorkers: int32,
+  containerLogMonitorInterval: duration,
+  reservedSystemCPUs: str,
+  showHiddenMetricsForVersion: str,
+  systemReservedCgroup: str,
+  kubeReservedCgroup: str,
+  volumePluginDir: str,
+  kernelMemcgNotification: bool,
+  enableSystemLogHandler: bool,
+  enableSystemLogQuery: bool,
+  shutdownGracePeriodByPodPriority: z.array(
+    obj({ priority: signed32, shutdownGracePeriodSeconds: int64 }),
+    expected('expected a list'),
+  ),
   crashLoopBackOff: obj({ maxContainerRestartPeriod: duration.optional() }),
-  reservedMemory: z.array(obj({ numaNode: signed32, limits: map(quantity, 'a map of resource name to quantity') }), expected('expected a list')),
-  enableProfilingHandler: bool, enableDebugFlagsHandler: bool,
+  reservedMemory: z.array(
+    obj({ numaNode: signed32, limits: map(quantity, 'a map of resource name to quantity') }),
+    expected('expected a list'),
+  ),
+  enableProfilingHandler: bool,
+  enableDebugFlagsHandler: bool,
   memoryThrottlingFactor: z.number(expected('expected a number')),
   memoryReservationPolicy: oneOf(['None', 'TieredReservation'], true),
   tracing: obj({ endpoint: str.optional(), samplingRatePerMillion: signed32.optional() }),
-  localStorageCapacityIsolation: bool, imageServiceEndpoint: str, failCgroupV1: bool,
+  localStorageCapacityIsolation: bool,
+  imageServiceEndpoint: str,
+  failCgroupV1: bool,
   userNamespaces: obj({ idsPerPod: int64.optional() }),
 };
 
@@ -240,30 +335,69 @@ const ConfigSchema = z.object({
   ...Object.fromEntries(Object.entries(UNSUPPORTED_FIELDS).map(([k, v]) => [k, v.optional()])),
   ...Object.fromEntries(CONFIG_FIELDS.map((f) => [f.field, TYPE_SCHEMAS[f.type].optional()])),
   mergeDefaultEvictionSettings: bool.optional(),
-  configMapAndSecretChangeDetectionStrategy: z.enum(['Watch', 'Cache', 'Get'], expected('expected one of Watch, Cache, Get')).optional(),
-  logging: z.object({
-    verbosity: int32.max(10, 'must be at most 10').optional(),
-    format: oneOf(['text', 'json']).optional(),
-    flushFrequency: durationOrNanos.optional(),
-    vmodule: z.array(obj({ filePattern: str, verbosity: int32 }), expected('expected a list of {filePattern, verbosity}')).optional(),
-    options: obj({
-      text: obj({ splitStream: bool.optional(), infoBufferSize: z.union([quantity, z.int()]).optional() }).optional(),
-      json: obj({ splitStream: bool.optional(), infoBufferSize: z.union([quantity, z.int()]).optional() }).optional(),
-    }).optional(),
-  }, expected('expected a map')).optional(),
-  authentication: z.object({
-    x509: z.object({ clientCAFile: str.optional() }, expected('expected a map')).optional(),
-    webhook: z.object({ enabled: bool.optional(), cacheTTL: duration.optional() }, expected('expected a map')).optional(),
-    anonymous: z.object({ enabled: bool.optional() }, expected('expected a map')).optional(),
-  }, expected('expected a map')).optional(),
-  authorization: z.object({
-    mode: z.enum(['AlwaysAllow', 'Webhook'], { error: () => 'supported values: "AlwaysAllow", "Webhook"' }).optional(),
-    webhook: z.object({ cacheAuthorizedTTL: duration.optional(), cacheUnauthorizedTTL: duration.optional() }, expected('expected a map')).optional(),
-  }, expected('expected a map')).optional(),
-  record: z.object({
-    path: str.optional(),
-    maxBytes: z.int(expected('expected an integer')).min(0, 'must not be a negative number').optional(),
-  }, expected('expected a map')).optional(),
+  configMapAndSecretChangeDetectionStrategy: z
+    .enum(['Watch', 'Cache', 'Get'], expected('expected one of Watch, Cache, Get'))
+    .optional(),
+  logging: z
+    .object(
+      {
+        verbosity: int32.max(10, 'must be at most 10').optional(),
+        format: oneOf(['text', 'json']).optional(),
+        flushFrequency: durationOrNanos.optional(),
+        vmodule: z
+          .array(obj({ filePattern: str, verbosity: int32 }), expected('expected a list of {filePattern, verbosity}'))
+          .optional(),
+        options: obj({
+          text: obj({
+            splitStream: bool.optional(),
+            infoBufferSize: z.union([quantity, z.int()]).optional(),
+          }).optional(),
+          json: obj({
+            splitStream: bool.optional(),
+            infoBufferSize: z.union([quantity, z.int()]).optional(),
+          }).optional(),
+        }).optional(),
+      },
+      expected('expected a map'),
+    )
+    .optional(),
+  authentication: z
+    .object(
+      {
+        x509: z.object({ clientCAFile: str.optional() }, expected('expected a map')).optional(),
+        webhook: z
+          .object({ enabled: bool.optional(), cacheTTL: duration.optional() }, expected('expected a map'))
+          .optional(),
+        anonymous: z.object({ enabled: bool.optional() }, expected('expected a map')).optional(),
+      },
+      expected('expected a map'),
+    )
+    .optional(),
+  authorization: z
+    .object(
+      {
+        mode: z
+          .enum(['AlwaysAllow', 'Webhook'], { error: () => 'supported values: "AlwaysAllow", "Webhook"' })
+          .optional(),
+        webhook: z
+          .object(
+            { cacheAuthorizedTTL: duration.optional(), cacheUnauthorizedTTL: duration.optional() },
+            expected('expected a map'),
+          )
+          .optional(),
+      },
+      expected('expected a map'),
+    )
+    .optional(),
+  record: z
+    .object(
+      {
+        path: str.optional(),
+        maxBytes: z.int(expected('expected an integer')).min(0, 'must not be a negative number').optional(),
+      },
+      expected('expected a map'),
+    )
+    .optional(),
 });
 type ParsedFields = z.infer<typeof ConfigSchema> & Record<string, unknown>;
 
@@ -308,7 +442,8 @@ function fieldPath(path: readonly PropertyKey[]): string {
 
 function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
   let cur = root;
-  for (const seg of path) cur = cur !== null && typeof cur === 'object' ? (cur as Record<PropertyKey, unknown>)[seg] : undefined;
+  for (const seg of path)
+    cur = cur !== null && typeof cur === 'object' ? (cur as Record<PropertyKey, unknown>)[seg] : undefined;
   return cur;
 }
 
@@ -321,7 +456,13 @@ function lineIn(doc: Document, lc: LineCounter, path: readonly PropertyKey[]): n
   return undefined;
 }
 
-function problem(line: number | undefined, field: string, type: FieldErrorType, value: unknown, message: string): string {
+function problem(
+  line: number | undefined,
+  field: string,
+  type: FieldErrorType,
+  value: unknown,
+  message: string,
+): string {
   return `${line ? `line ${line}: ` : ''}${formatFieldError({ field, type, value, message })}`;
 }
 
@@ -347,7 +488,11 @@ function duplicateKeys(doc: Document, lc: LineCounter): ConfigWarning[] {
 }
 
 /** The first line of a YAML parser message, without its position (given separately). */
-const firstLine = (msg: string) => msg.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '').trim();
+const firstLine = (msg: string) =>
+  msg
+    .split('\n')[0]!
+    .replace(/ at line \d+, column \d+:?$/, '')
+    .trim();
 
 /**
  * A Go zero value, which v1beta1 reads as "unset" ("", 0, "0s", "0", false, empty lists and maps,
@@ -360,8 +505,11 @@ const firstLine = (msg: string) => msg.split('\n')[0]!.replace(/ at line \d+, co
 function ignoredLogging(key: string, v: unknown): string[] {
   if (key === 'flushFrequency') return isZero(v) ? [] : ['logging.flushFrequency'];
   if (key !== 'options' || v === null || typeof v !== 'object' || Array.isArray(v)) return [];
-  return Object.entries(v).flatMap(([format, o]) => (o !== null && typeof o === 'object' && !isZero((o as Record<string, unknown>).infoBufferSize)
-    ? [`logging.options.${format}.infoBufferSize`] : []));
+  return Object.entries(v).flatMap(([format, o]) =>
+    o !== null && typeof o === 'object' && !isZero((o as Record<string, unknown>).infoBufferSize)
+      ? [`logging.options.${format}.infoBufferSize`]
+      : [],
+  );
 }
 
 function isZero(v: unknown): boolean {
@@ -390,15 +538,21 @@ export function parseKubeletConfig(text: string, path: string): LoadedConfig {
   if (!Array.isArray(docs)) return fail(['cannot parse YAML']);
   const syntax = docs.flatMap((d) => d.errors.filter((e) => e.code !== 'DUPLICATE_KEY'));
   if (syntax.length) {
-    return fail(syntax.slice(0, 3).map((e) => {
-      const pos = e.linePos?.[0];
-      return `${pos ? `line ${pos.line}, column ${pos.col}: ` : ''}${firstLine(e.message)}`;
-    }));
+    return fail(
+      syntax.slice(0, 3).map((e) => {
+        const pos = e.linePos?.[0];
+        return `${pos ? `line ${pos.line}, column ${pos.col}: ` : ''}${firstLine(e.message)}`;
+      }),
+    );
   }
   const nonEmpty = docs.filter((d) => d.contents !== null && !(isScalar(d.contents) && d.contents.value === null));
-  if (nonEmpty.length > 1) fail([`the file holds ${nonEmpty.length} YAML documents: a kubelet config file holds exactly one ${KUBELET_CONFIG_KIND}`]);
+  if (nonEmpty.length > 1)
+    fail([
+      `the file holds ${nonEmpty.length} YAML documents: a kubelet config file holds exactly one ${KUBELET_CONFIG_KIND}`,
+    ]);
   const doc = nonEmpty[0];
-  if (!doc) return fail([`the file is empty: expected a ${KUBELET_CONFIG_KIND} (apiVersion ${KUBELET_CONFIG_API_VERSION})`]);
+  if (!doc)
+    return fail([`the file is empty: expected a ${KUBELET_CONFIG_KIND} (apiVersion ${KUBELET_CONFIG_API_VERSION})`]);
   const line = (p: readonly PropertyKey[]) => lineIn(doc, lc, p);
 
   let raw: unknown;
@@ -414,10 +568,15 @@ export function parseKubeletConfig(text: string, path: string): LoadedConfig {
 
   // kind and apiVersion first: a file of another kind is not checked field by field
   const typeErrors: string[] = [];
-  for (const [field, want] of [['kind', KUBELET_CONFIG_KIND], ['apiVersion', KUBELET_CONFIG_API_VERSION]] as const) {
+  for (const [field, want] of [
+    ['kind', KUBELET_CONFIG_KIND],
+    ['apiVersion', KUBELET_CONFIG_API_VERSION],
+  ] as const) {
     const got = obj[field];
-    if (got === undefined || got === null || got === '') typeErrors.push(problem(undefined, field, 'Required', undefined, `expected "${want}"`));
-    else if (got !== want) typeErrors.push(problem(line([field]), field, 'NotSupported', got, `supported values: "${want}"`));
+    if (got === undefined || got === null || got === '')
+      typeErrors.push(problem(undefined, field, 'Required', undefined, `expected "${want}"`));
+    else if (got !== want)
+      typeErrors.push(problem(line([field]), field, 'NotSupported', got, `supported values: "${want}"`));
   }
   if (typeErrors.length) fail(typeErrors);
 
@@ -445,7 +604,10 @@ export function parseKubeletConfig(text: string, path: string): LoadedConfig {
       }
     }
   }
-  for (const [parent, known] of [['logging', LOGGING_FIELDS], ['record', RECORD_FIELDS]] as const) {
+  for (const [parent, known] of [
+    ['logging', LOGGING_FIELDS],
+    ['record', RECORD_FIELDS],
+  ] as const) {
     const sub = obj[parent];
     if (sub === null || typeof sub !== 'object' || Array.isArray(sub)) continue;
     for (const key of Object.keys(sub)) {
@@ -454,15 +616,23 @@ export function parseKubeletConfig(text: string, path: string): LoadedConfig {
     }
   }
 
-  const input = Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== null).map(([k, v]) => [k, k === 'logging' || k === 'record' ? withoutNulls(v) : v]));
+  const input = Object.fromEntries(
+    Object.entries(obj)
+      .filter(([, v]) => v !== null)
+      .map(([k, v]) => [k, k === 'logging' || k === 'record' ? withoutNulls(v) : v]),
+  );
   const parsed = ConfigSchema.safeParse(input);
   if (!parsed.success) {
-    const byLine = parsed.error.issues.map((issue) => ({ issue, at: line(issue.path) ?? 0 })).sort((a, b) => a.at - b.at);
-    fail(byLine.map(({ issue, at }) => {
-      const value = valueAt(input, issue.path);
-      const msg = issue.code === 'invalid_type' ? `${issue.message}, got ${describe(value)}` : issue.message;
-      return problem(at, fieldPath(issue.path), 'Invalid', value, msg);
-    }));
+    const byLine = parsed.error.issues
+      .map((issue) => ({ issue, at: line(issue.path) ?? 0 }))
+      .sort((a, b) => a.at - b.at);
+    fail(
+      byLine.map(({ issue, at }) => {
+        const value = valueAt(input, issue.path);
+        const msg = issue.code === 'invalid_type' ? `${issue.message}, got ${describe(value)}` : issue.message;
+        return problem(at, fieldPath(issue.path), 'Invalid', value, msg);
+      }),
+    );
   }
   const values = toFlagValues(parsed.data as ParsedFields, dirname(resolve(path)));
   return { path, values, warnings: warnings.sort((a, b) => (a.line ?? 0) - (b.line ?? 0)), ignored };
@@ -476,7 +646,8 @@ function toFlagValues(c: ParsedFields, dir: string): Partial<KubeletFlags> {
     const v = c[f.field];
     if (v === undefined) continue;
     // Go zero values mean "not set" (SetDefaults_KubeletConfiguration), except behind pointers
-    if ((v === '' || v === 0 || v === false) && f.type !== 'int32ptr' && f.type !== 'pathptr' && f.type !== 'boolptr') continue;
+    if ((v === '' || v === 0 || v === false) && f.type !== 'int32ptr' && f.type !== 'pathptr' && f.type !== 'boolptr')
+      continue;
     out[f.key] = (f.type === 'path' || f.type === 'pathptr') && v !== '' ? inDir(v as string) : v;
   }
   if (out.nodeStatusReportFrequencyMs === undefined && out.nodeStatusUpdateFrequencyMs !== undefined) {
@@ -487,7 +658,8 @@ function toFlagValues(c: ParsedFields, dir: string): Partial<KubeletFlags> {
   }
   if (c.logging?.verbosity !== undefined) out.verbosity = c.logging.verbosity;
   if (c.logging?.format) out.loggingFormat = c.logging.format;
-  if (c.logging?.vmodule?.length) out.vmodule = c.logging.vmodule.map((m) => `${m.filePattern}=${m.verbosity}`).join(',');
+  if (c.logging?.vmodule?.length)
+    out.vmodule = c.logging.vmodule.map((m) => `${m.filePattern}=${m.verbosity}`).join(',');
   if (c.logging?.options?.text?.splitStream !== undefined) out.logTextSplitStream = c.logging.options.text.splitStream;
   if (c.logging?.options?.json?.splitStream !== undefined) out.logJsonSplitStream = c.logging.options.json.splitStream;
   // authentication and authorization: zero values take the v1beta1 defaults, except the pointers (enabled)
@@ -498,26 +670,37 @@ function toFlagValues(c: ParsedFields, dir: string): Partial<KubeletFlags> {
   if (authn?.anonymous?.enabled !== undefined) out.anonymousAuth = authn.anonymous.enabled;
   const authz = c.authorization;
   if (authz?.mode) out.authorizationMode = authz.mode;
-  if (authz?.webhook?.cacheAuthorizedTTL) out.authorizationWebhookCacheAuthorizedTtlMs = authz.webhook.cacheAuthorizedTTL;
-  if (authz?.webhook?.cacheUnauthorizedTTL) out.authorizationWebhookCacheUnauthorizedTtlMs = authz.webhook.cacheUnauthorizedTTL;
-  if (c.configMapAndSecretChangeDetectionStrategy) out.configMapAndSecretChangeDetectionStrategy = c.configMapAndSecretChangeDetectionStrategy;
+  if (authz?.webhook?.cacheAuthorizedTTL)
+    out.authorizationWebhookCacheAuthorizedTtlMs = authz.webhook.cacheAuthorizedTTL;
+  if (authz?.webhook?.cacheUnauthorizedTTL)
+    out.authorizationWebhookCacheUnauthorizedTtlMs = authz.webhook.cacheUnauthorizedTTL;
+  if (c.configMapAndSecretChangeDetectionStrategy)
+    out.configMapAndSecretChangeDetectionStrategy = c.configMapAndSecretChangeDetectionStrategy;
   if (c.record?.path) out.record = inDir(c.record.path);
   if (c.record?.maxBytes) out.recordMaxBytes = c.record.maxBytes;
   return out as Partial<KubeletFlags>;
 }
 
 const ERRNO_TEXT: Record<string, string> = {
-  ENOENT: 'no such file or directory', EACCES: 'permission denied', EISDIR: 'is a directory', ENOTDIR: 'not a directory',
+  ENOENT: 'no such file or directory',
+  EACCES: 'permission denied',
+  EISDIR: 'is a directory',
+  ENOTDIR: 'not a directory',
 };
 
 /** Read and parse the file at `path`. */
-export function loadKubeletConfig(path: string, read: (p: string) => string = (p) => readFileSync(p, 'utf8')): LoadedConfig {
+export function loadKubeletConfig(
+  path: string,
+  read: (p: string) => string = (p) => readFileSync(p, 'utf8'),
+): LoadedConfig {
   let text: string;
   try {
     text = read(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new ConfigFileError(`failed to load kubelet config file ${path}: ${(code && ERRNO_TEXT[code]) ?? (e as Error).message}`);
+    throw new ConfigFileError(
+      `failed to load kubelet config file ${path}: ${(code && ERRNO_TEXT[code]) ?? (e as Error).message}`,
+    );
   }
   return parseKubeletConfig(text, path);
 }
@@ -526,7 +709,11 @@ export function loadKubeletConfig(path: string, read: (p: string) => string = (p
  * The flags in effect with `--config`: the file over the defaults, then the command line parsed
  * again over that (upstream's kubeletConfigFlagPrecedence). `argv` is the whole command line.
  */
-export function applyConfigFile(argv: readonly string[], path: string, read?: (p: string) => string): { flags: KubeletFlags; file: LoadedConfig } {
+export function applyConfigFile(
+  argv: readonly string[],
+  path: string,
+  read?: (p: string) => string,
+): { flags: KubeletFlags; file: LoadedConfig } {
   const file = loadKubeletConfig(path, read);
   return { flags: parseFlags(argv, { ...DEFAULT_FLAGS, ...file.values }), file };
 }
@@ -535,7 +722,10 @@ export function applyConfigFile(argv: readonly string[], path: string, read?: (p
 export function reportConfigFile(log: Logger, file: LoadedConfig): void {
   for (const w of file.warnings) {
     log.warn('kubelet config file: using lenient decoding as strict decoding failed', {
-      path: file.path, field: w.field, ...(w.line ? { line: w.line } : {}), err: `strict decoding error: ${w.message}`,
+      path: file.path,
+      field: w.field,
+      ...(w.line ? { line: w.line } : {}),
+      err: `strict decoding error: ${w.message}`,
     });
   }
 }
@@ -560,7 +750,10 @@ export function configzOf(flags: KubeletFlags): Record<string, unknown> {
   }
   out.authentication = {
     x509: flags.clientCaFile ? { clientCAFile: flags.clientCaFile } : {},
-    webhook: { enabled: flags.authenticationTokenWebhook, cacheTTL: goDuration(flags.authenticationTokenWebhookCacheTtlMs) },
+    webhook: {
+      enabled: flags.authenticationTokenWebhook,
+      cacheTTL: goDuration(flags.authenticationTokenWebhookCacheTtlMs),
+    },
     anonymous: { enabled: flags.anonymousAuth },
   };
   out.authorization = {
@@ -571,8 +764,11 @@ export function configzOf(flags: KubeletFlags): Record<string, unknown> {
     },
   };
   out.logging = {
-    format: flags.loggingFormat, verbosity: flags.verbosity,
-    ...(flags.vmodule ? { vmodule: parseVModule(flags.vmodule).map((m) => ({ filePattern: m.pattern, verbosity: m.verbosity })) } : {}),
+    format: flags.loggingFormat,
+    verbosity: flags.verbosity,
+    ...(flags.vmodule
+      ? { vmodule: parseVModule(flags.vmodule).map((m) => ({ filePattern: m.pattern, verbosity: m.verbosity })) }
+      : {}),
     options: { text: { splitStream: flags.logTextSplitStream }, json: { splitStream: flags.logJsonSplitStream } },
   };
   return out;

@@ -48,7 +48,8 @@ interface BackoffLine {
 
 /** The runtime's backoff entries for one pod (its inspect `backoff[uid]`), deadlines against `now`. */
 function backoffLines(runtimeInspect: unknown, uid: string, now: number): BackoffLine[] {
-  if (!isRecord(runtimeInspect) || !isRecord(runtimeInspect.backoff) || !Object.hasOwn(runtimeInspect.backoff, uid)) return [];
+  if (!isRecord(runtimeInspect) || !isRecord(runtimeInspect.backoff) || !Object.hasOwn(runtimeInspect.backoff, uid))
+    return [];
   const list = runtimeInspect.backoff[uid];
   if (!Array.isArray(list)) return [];
   return list.filter(isRecord).map((b) => ({
@@ -102,16 +103,21 @@ export function podAnswer(query: string, env: DebugCommandEnv): unknown {
     const byName = workers.filter((x) => x.pod?.split('/')[1] === query);
     if (byName.length === 1) w = byName[0];
     else if (byName.length > 1) {
-      throw new DebugRequestError(`pod name ${JSON.stringify(query)} is ambiguous: ${byName.map((x) => x.pod).join(', ')}; use namespace/name or the uid`);
+      throw new DebugRequestError(
+        `pod name ${JSON.stringify(query)} is ambiguous: ${byName.map((x) => x.pod).join(', ')}; use namespace/name or the uid`,
+      );
     }
   }
   if (!w) {
     const known = workers.map((x) => x.pod ?? x.uid);
-    throw new DebugRequestError(`no pod worker for ${JSON.stringify(query)} (by uid or namespace/name); ${known.length ? `known: ${known.join(', ')}` : 'there are no pod workers'}`);
+    throw new DebugRequestError(
+      `no pod worker for ${JSON.stringify(query)} (by uid or namespace/name); ${known.length ? `known: ${known.join(', ')}` : 'there are no pod workers'}`,
+    );
   }
   const now = env.now;
   const rt = actors.find((a) => a.id === RUNTIME_ID)?.inspect;
-  const busy = isRecord(rt) && isRecord(rt.busy) && typeof rt.busy[w.uid] === 'string' ? rt.busy[w.uid] as string : null;
+  const busy =
+    isRecord(rt) && isRecord(rt.busy) && typeof rt.busy[w.uid] === 'string' ? (rt.busy[w.uid] as string) : null;
   const statuses = env.view(POD_STATUSES_VIEW);
   const status = statuses instanceof Map ? statuses.get(w.uid) : undefined;
   const cs = containerLines(status);
@@ -136,6 +142,9 @@ export function podAnswer(query: string, env: DebugCommandEnv): unknown {
 }
 
 export const podCommand: DebugCommand = {
-  arg: { field: 'pod', help: 'a pod uid or namespace/name, e.g. {"cmd":"pod","pod":"default/web"} or "pod default/web"' },
+  arg: {
+    field: 'pod',
+    help: 'a pod uid or namespace/name, e.g. {"cmd":"pod","pod":"default/web"} or "pod default/web"',
+  },
   answer: (query, env) => podAnswer(query ?? '', env),
 };

@@ -50,7 +50,7 @@ export function inspectUsage(): string {
     'Flags:',
     `  --root-dir DIR    the daemon's --root-dir; the socket is DIR/${SOCKET_NAME} (default ${DEFAULT_ROOT_DIR})`,
     '  --socket PATH     the debug socket itself',
-    '  --json            print the daemon\'s JSON lines unchanged',
+    "  --json            print the daemon's JSON lines unchanged",
     '  --watch           redraw actors, pod or channels every second',
     '  -h, --help        show this help',
   ].join('\n');
@@ -65,8 +65,14 @@ export function parseInspectArgs(argv: readonly string[]): InspectArgs {
   let help = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === '--') { positional.push(...argv.slice(i + 1)); break; }
-    if (!a.startsWith('-') || a === '-') { positional.push(a); continue; }
+    if (a === '--') {
+      positional.push(...argv.slice(i + 1));
+      break;
+    }
+    if (!a.startsWith('-') || a === '-') {
+      positional.push(a);
+      continue;
+    }
     const eq = a.indexOf('=');
     const name = (eq >= 0 ? a.slice(0, eq) : a).replace(/^--?/, '');
     const inline = eq >= 0 ? a.slice(eq + 1) : undefined;
@@ -84,30 +90,64 @@ export function parseInspectArgs(argv: readonly string[]): InspectArgs {
       throw new UsageError(`flag --${name} takes true or false, not "${inline}"`);
     };
     switch (name) {
-      case 'root-dir': rootDir = value(); break;
-      case 'socket': socket = value(); break;
-      case 'json': json = bool(); break;
-      case 'watch': case 'w': watch = bool(); break;
-      case 'help': case 'h': help = bool(); break;
-      default: throw new UsageError(`unknown flag ${a}`);
+      case 'root-dir':
+        rootDir = value();
+        break;
+      case 'socket':
+        socket = value();
+        break;
+      case 'json':
+        json = bool();
+        break;
+      case 'watch':
+      case 'w':
+        watch = bool();
+        break;
+      case 'help':
+      case 'h':
+        help = bool();
+        break;
+      default:
+        throw new UsageError(`unknown flag ${a}`);
     }
   }
-  if (socket !== undefined && rootDir !== undefined) throw new UsageError('use either --root-dir or --socket, not both');
+  if (socket !== undefined && rootDir !== undefined)
+    throw new UsageError('use either --root-dir or --socket, not both');
   const cmdText = positional[0] ?? 'actors';
-  if (cmdText !== 'actors' && cmdText !== 'pod' && cmdText !== 'channels' && cmdText !== 'tail' && cmdText !== 'graph') {
+  if (
+    cmdText !== 'actors' &&
+    cmdText !== 'pod' &&
+    cmdText !== 'channels' &&
+    cmdText !== 'tail' &&
+    cmdText !== 'graph'
+  ) {
     throw new UsageError(`unknown command "${cmdText}"; try actors, pod, channels, tail, graph`);
   }
   const cmd: InspectCmd = cmdText;
   const args = positional.slice(1);
   if ((cmd === 'actors' || cmd === 'channels') && args.length > 0) throw new UsageError(`${cmd} takes no argument`);
   if (cmd !== 'actors' && cmd !== 'channels' && args.length !== 1 && !help) {
-    const what = cmd === 'pod' ? 'a pod uid or namespace/name' : cmd === 'tail' ? 'a channel name' : 'a machine name (e.g. podWorker)';
+    const what =
+      cmd === 'pod'
+        ? 'a pod uid or namespace/name'
+        : cmd === 'tail'
+          ? 'a channel name'
+          : 'a machine name (e.g. podWorker)';
     throw new UsageError(`${cmd} needs exactly one argument: ${what}`);
   }
-  if (watch && (cmd === 'tail' || cmd === 'graph')) throw new UsageError(`--watch works with actors, pod and channels; ${cmd} ${cmd === 'tail' ? 'streams already' : 'does not change'}`);
+  if (watch && (cmd === 'tail' || cmd === 'graph'))
+    throw new UsageError(
+      `--watch works with actors, pod and channels; ${cmd} ${cmd === 'tail' ? 'streams already' : 'does not change'}`,
+    );
   const root = rootDir ?? (socket === undefined ? DEFAULT_ROOT_DIR : undefined);
   return {
-    cmd, arg: args[0], socket: socket ?? join(root!, SOCKET_NAME), rootDir: root, json, watch, help,
+    cmd,
+    arg: args[0],
+    socket: socket ?? join(root!, SOCKET_NAME),
+    rootDir: root,
+    json,
+    watch,
+    help,
   };
 }
 
@@ -121,9 +161,12 @@ export function formatDuration(ms: number | null | undefined): string {
   let out: string;
   if (s < 60) out = Math.abs(ms) < 1000 ? `${Math.abs(Math.round(ms))}ms` : `${s}s`;
   else {
-    const d = Math.floor(s / 86400); s -= d * 86400;
-    const h = Math.floor(s / 3600); s -= h * 3600;
-    const m = Math.floor(s / 60); s -= m * 60;
+    const d = Math.floor(s / 86400);
+    s -= d * 86400;
+    const h = Math.floor(s / 3600);
+    s -= h * 3600;
+    const m = Math.floor(s / 60);
+    s -= m * 60;
     out = d > 0 ? `${d}d${h}h` : h > 0 ? `${h}h${m}m` : `${m}m${s}s`;
   }
   return neg ? `-${out}` : out;
@@ -149,7 +192,11 @@ function truncate(s: string, n: number): string {
 /** Columns padded like kubectl's tables: three spaces between columns, last column unpadded. */
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (r: readonly string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('   ').trimEnd();
+  const line = (r: readonly string[]) =>
+    r
+      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('   ')
+      .trimEnd();
   return [line(header), ...rows.map(line)].join('\n');
 }
 
@@ -167,7 +214,8 @@ export function renderActors(result: { at?: number; actors: ActorRow[] }): strin
   const at = result.at;
   const rows = result.actors.map((a) => {
     let err = a.lastError ? truncate(cell(a.lastError), 60) : '<none>';
-    if (a.lastError && typeof a.lastErrorAt === 'number' && typeof at === 'number') err += ` (${formatDuration(at - a.lastErrorAt)} ago)`;
+    if (a.lastError && typeof a.lastErrorAt === 'number' && typeof at === 'number')
+      err += ` (${formatDuration(at - a.lastErrorAt)} ago)`;
     return [a.id, a.state, String(a.restarts), err, String(a.mailboxDepth ?? 0), formatDuration(a.uptimeMs)];
   });
   return table(['ID', 'STATE', 'RESTARTS', 'LAST ERROR', 'MAILBOX', 'UPTIME'], rows);
@@ -182,7 +230,14 @@ interface ChannelsResult {
 /** The channel map; a last line names the kubelet actors this daemon did not start. */
 export function renderChannels(r: ChannelsResult): string {
   const list = (xs: readonly string[]) => (xs.length ? xs.join(',') : '<none>');
-  const rows = r.channels.map((c) => [c.name, c.kind, String(c.count), list(c.writers), list(c.readers), list(c.types)]);
+  const rows = r.channels.map((c) => [
+    c.name,
+    c.kind,
+    String(c.count),
+    list(c.writers),
+    list(c.readers),
+    list(c.types),
+  ]);
   const out = table(['CHANNEL', 'KIND', 'MSGS', 'WRITERS', 'READERS', 'MESSAGE TYPES'], rows);
   return r.notWired?.length ? `${out}\n\nnot started by this daemon: ${r.notWired.join(', ')}` : out;
 }
@@ -200,8 +255,23 @@ interface PodResult {
   lastSyncError: string | null;
   runtime?: { busy: string | null };
   phase?: string | null;
-  containers?: { name: string; kind: string; state: string; reason: string | null; message: string | null; restartCount: number; ready: boolean }[];
-  backoff?: { container: string | null; kind: string; image: string | null; delayMs: number | null; retryAt: number | null; retryInMs: number | null }[];
+  containers?: {
+    name: string;
+    kind: string;
+    state: string;
+    reason: string | null;
+    message: string | null;
+    restartCount: number;
+    ready: boolean;
+  }[];
+  backoff?: {
+    container: string | null;
+    kind: string;
+    image: string | null;
+    delayMs: number | null;
+    retryAt: number | null;
+    retryInMs: number | null;
+  }[];
   history: { at: number; state: string; cause: string }[];
 }
 
@@ -231,34 +301,64 @@ export function renderPod(r: PodResult): string {
   const containers = r.containers ?? [];
   if (containers.length > 0) {
     out.push('', 'CONTAINERS');
-    out.push(table(['NAME', 'STATE', 'REASON', 'RESTARTS', 'READY', 'MESSAGE'], containers.map((c) => [
-      c.kind === 'init' ? `${c.name} (init)` : c.name, c.state, cell(c.reason), String(c.restartCount), String(c.ready), truncate(cell(c.message), 80),
-    ])));
+    out.push(
+      table(
+        ['NAME', 'STATE', 'REASON', 'RESTARTS', 'READY', 'MESSAGE'],
+        containers.map((c) => [
+          c.kind === 'init' ? `${c.name} (init)` : c.name,
+          c.state,
+          cell(c.reason),
+          String(c.restartCount),
+          String(c.ready),
+          truncate(cell(c.message), 80),
+        ]),
+      ),
+    );
   }
   const backoff = r.backoff ?? [];
   if (backoff.length > 0) {
     out.push('', 'BACKOFF');
-    out.push(table(['CONTAINER', 'KIND', 'DELAY', 'NEXT RETRY'], backoff.map((b) => [
-      cell(b.container),
-      b.kind === 'crashLoop' ? 'crash loop' : b.kind === 'imagePull' ? `image pull ${b.image ?? ''}`.trim() : b.kind,
-      formatDuration(b.delayMs),
-      deadline(b.retryAt, b.retryInMs),
-    ])));
+    out.push(
+      table(
+        ['CONTAINER', 'KIND', 'DELAY', 'NEXT RETRY'],
+        backoff.map((b) => [
+          cell(b.container),
+          b.kind === 'crashLoop'
+            ? 'crash loop'
+            : b.kind === 'imagePull'
+              ? `image pull ${b.image ?? ''}`.trim()
+              : b.kind,
+          formatDuration(b.delayMs),
+          deadline(b.retryAt, b.retryInMs),
+        ]),
+      ),
+    );
   }
   out.push('', 'HISTORY');
-  out.push(table(['TIME', 'AGO', 'STATE', 'CAUSE'], r.history.map((h) => [
-    formatTime(h.at), formatDuration(r.at - h.at), h.state, cell(h.cause),
-  ])));
+  out.push(
+    table(
+      ['TIME', 'AGO', 'STATE', 'CAUSE'],
+      r.history.map((h) => [formatTime(h.at), formatDuration(r.at - h.at), h.state, cell(h.cause)]),
+    ),
+  );
   return out.join('\n');
 }
 
 /** One tail line for people: time, channel, message type, the rest as compact JSON. */
-export function renderTailLine(line: { channel: string; at: number; msg?: unknown; dropped?: number }, width?: number): string {
+export function renderTailLine(
+  line: { channel: string; at: number; msg?: unknown; dropped?: number },
+  width?: number,
+): string {
   const head = `${formatTime(line.at)}  ${line.channel}`;
   if (line.dropped !== undefined) return `${head}  … ${line.dropped} message(s) dropped: this client read too slowly`;
   const msg = line.msg;
   let text: string;
-  if (msg !== null && typeof msg === 'object' && !Array.isArray(msg) && typeof (msg as { type?: unknown }).type === 'string') {
+  if (
+    msg !== null &&
+    typeof msg === 'object' &&
+    !Array.isArray(msg) &&
+    typeof (msg as { type?: unknown }).type === 'string'
+  ) {
     const { type, ...rest } = msg as Record<string, unknown>;
     text = `${String(type)}  ${JSON.stringify(rest)}`;
   } else {
@@ -316,7 +416,8 @@ class LineConn {
         const line = this.#buf.slice(0, nl);
         this.#buf = this.#buf.slice(nl + 1);
         const w = this.#waiters.shift();
-        if (w) w(line); else this.#lines.push(line);
+        if (w) w(line);
+        else this.#lines.push(line);
       }
     });
     const done = () => {
@@ -330,7 +431,10 @@ class LineConn {
   static open(a: InspectArgs): Promise<LineConn> {
     return new Promise((resolve, reject) => {
       const s = createConnection(a.socket);
-      s.once('connect', () => { s.off('error', onErr); resolve(new LineConn(s)); });
+      s.once('connect', () => {
+        s.off('error', onErr);
+        resolve(new LineConn(s));
+      });
       const onErr = (e: NodeJS.ErrnoException) => reject(new Fatal(connectError(e, a)));
       s.once('error', onErr);
     });
@@ -368,27 +472,39 @@ function parseReply(line: string): Reply {
   try {
     const v = JSON.parse(line) as unknown;
     if (v !== null && typeof v === 'object' && typeof (v as Reply).ok === 'boolean') return v as Reply;
-  } catch { /* below */ }
+  } catch {
+    /* below */
+  }
   throw new Fatal(`the daemon sent a line that is not a debug socket reply: ${truncate(line, 200)}`);
 }
 
 function request(a: InspectArgs, id: number): Record<string, unknown> {
   switch (a.cmd) {
-    case 'actors': return { cmd: 'actors', id };
-    case 'pod': return { cmd: 'pod', pod: a.arg, id };
-    case 'channels': return { cmd: 'channels', id };
-    case 'tail': return { cmd: 'tail', channel: a.arg, id };
-    case 'graph': return { cmd: 'graph', machine: a.arg, id };
+    case 'actors':
+      return { cmd: 'actors', id };
+    case 'pod':
+      return { cmd: 'pod', pod: a.arg, id };
+    case 'channels':
+      return { cmd: 'channels', id };
+    case 'tail':
+      return { cmd: 'tail', channel: a.arg, id };
+    case 'graph':
+      return { cmd: 'graph', machine: a.arg, id };
   }
 }
 
 function render(a: InspectArgs, result: unknown): string {
   switch (a.cmd) {
-    case 'actors': return renderActors(result as Parameters<typeof renderActors>[0]);
-    case 'pod': return renderPod(result as PodResult);
-    case 'channels': return renderChannels(result as ChannelsResult);
-    case 'graph': return String((result as { text?: unknown }).text ?? '').replace(/\n$/, '');
-    case 'tail': return JSON.stringify(result);
+    case 'actors':
+      return renderActors(result as Parameters<typeof renderActors>[0]);
+    case 'pod':
+      return renderPod(result as PodResult);
+    case 'channels':
+      return renderChannels(result as ChannelsResult);
+    case 'graph':
+      return String((result as { text?: unknown }).text ?? '').replace(/\n$/, '');
+    case 'tail':
+      return JSON.stringify(result);
   }
 }
 
@@ -396,7 +512,11 @@ const CLEAR = '\x1b[H\x1b[2J\x1b[3J';
 
 function defaultInterrupt(): Promise<void> {
   return new Promise((resolve) => {
-    const on = () => { process.off('SIGINT', on); process.off('SIGTERM', on); resolve(); };
+    const on = () => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      resolve();
+    };
     process.once('SIGINT', on);
     process.once('SIGTERM', on);
   });
@@ -448,8 +568,13 @@ export async function runInspect(argv: readonly string[], io: InspectIo): Promis
         const r = parseReply(line);
         if (!r.ok) throw new Fatal(r.error ?? 'the daemon answered an error');
         if (a.json) io.stdout.write(line + '\n');
-        else if (r.result !== undefined) continue; // the subscription's answer
-        else io.stdout.write(renderTailLine(r as { channel: string; at: number }, io.stdout.isTTY ? io.stdout.columns : undefined) + '\n');
+        else if (r.result !== undefined)
+          continue; // the subscription's answer
+        else
+          io.stdout.write(
+            renderTailLine(r as { channel: string; at: number }, io.stdout.isTTY ? io.stdout.columns : undefined) +
+              '\n',
+          );
       }
     }
 
@@ -473,7 +598,10 @@ export async function runInspect(argv: readonly string[], io: InspectIo): Promis
       }
       await new Promise<void>((res) => {
         const t = setTimeout(res, WATCH_MS);
-        void interrupted.then(() => { clearTimeout(t); res(); });
+        void interrupted.then(() => {
+          clearTimeout(t);
+          res();
+        });
       });
       if (stopped) return 0;
     }

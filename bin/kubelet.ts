@@ -97,7 +97,12 @@ export interface KubeletOptions {
   onEscalate?: (reason: string) => void;
   /** Extra per-actor overrides (e.g. a faster relist in specs). */
   periods?: {
-    plegRelistMs?: number; syncTickMs?: number; housekeepingMs?: number; runtimeStatusMs?: number; containerGcMs?: number; imageGcMs?: number;
+    plegRelistMs?: number;
+    syncTickMs?: number;
+    housekeepingMs?: number;
+    runtimeStatusMs?: number;
+    containerGcMs?: number;
+    imageGcMs?: number;
     /** How often mounted data volumes (configMap, secret, downwardAPI, projected) are refreshed; default --sync-frequency. */
     volumeRemountMs?: number;
     statsMs?: number;
@@ -189,7 +194,16 @@ export interface Kubelet {
 }
 
 /** The event channels --record writes: the syncLoop's mailbox inputs and their sources, and the pod workers' traffic. */
-export const RECORDED_CHANNELS: readonly string[] = ['config', 'podManager', 'pleg', 'probe', 'syncLoop', 'podWorker', 'runtime', 'runtimeReply'];
+export const RECORDED_CHANNELS: readonly string[] = [
+  'config',
+  'podManager',
+  'pleg',
+  'probe',
+  'syncLoop',
+  'podWorker',
+  'runtime',
+  'runtimeReply',
+];
 /**
  * Views whose writer does not run in a replay (it talks to the API server) and that the replayed
  * kubelet's decisions depend on: the Node (podManager's admission: allocatable, labels, taints;
@@ -199,12 +213,24 @@ export const RECORDED_VIEWS: readonly string[] = ['node'];
 
 /** The KubeApi methods that change something on the API server (recorded with --record). */
 const API_WRITES: readonly (keyof KubeApi)[] = [
-  'createPod', 'deletePod', 'patchPodStatus', 'createNode', 'patchNodeStatus', 'patchNode',
-  'createLease', 'updateLease', 'createEvent', 'patchEvent',
+  'createPod',
+  'deletePod',
+  'patchPodStatus',
+  'createNode',
+  'patchNodeStatus',
+  'patchNode',
+  'createLease',
+  'updateLease',
+  'createEvent',
+  'patchEvent',
 ];
 
 /** The ConfigDataPort reads --record writes with their answers (bin/replay.ts answers them again). */
-export const CONFIG_DATA_READS: readonly (keyof ConfigDataPort)[] = ['getConfigMap', 'getSecret', 'getServiceAccountToken'];
+export const CONFIG_DATA_READS: readonly (keyof ConfigDataPort)[] = [
+  'getConfigMap',
+  'getSecret',
+  'getServiceAccountToken',
+];
 
 /** upstream: probes identify as kube-probe/<major>.<minor>. */
 export function probeUserAgent(): string {
@@ -213,16 +239,29 @@ export function probeUserAgent(): string {
 }
 
 /** The HTTPS port's settings from the flags; the API client answers its reviews. */
-function secureServer(flags: KubeletFlags, kube: KubeApi | undefined, cri: CriRuntime, streaming: CriStreaming | undefined): SecureServer {
+function secureServer(
+  flags: KubeletFlags,
+  kube: KubeApi | undefined,
+  cri: CriRuntime,
+  streaming: CriStreaming | undefined,
+): SecureServer {
   return {
-    address: flags.address, port: flags.port,
-    certFile: flags.tlsCertFile, keyFile: flags.tlsPrivateKeyFile, certDir: certDirOf(flags),
-    clientCaFile: flags.clientCaFile, tlsMinVersion: flags.tlsMinVersion, tlsCipherSuites: flags.tlsCipherSuites,
+    address: flags.address,
+    port: flags.port,
+    certFile: flags.tlsCertFile,
+    keyFile: flags.tlsPrivateKeyFile,
+    certDir: certDirOf(flags),
+    clientCaFile: flags.clientCaFile,
+    tlsMinVersion: flags.tlsMinVersion,
+    tlsCipherSuites: flags.tlsCipherSuites,
     anonymous: flags.anonymousAuth,
-    tokenWebhook: flags.authenticationTokenWebhook ? { cacheTtlMs: flags.authenticationTokenWebhookCacheTtlMs } : undefined,
+    tokenWebhook: flags.authenticationTokenWebhook
+      ? { cacheTtlMs: flags.authenticationTokenWebhookCacheTtlMs }
+      : undefined,
     authorization: {
       mode: flags.authorizationMode === 'AlwaysAllow' ? 'AlwaysAllow' : 'Webhook',
-      allowedTtlMs: flags.authorizationWebhookCacheAuthorizedTtlMs, deniedTtlMs: flags.authorizationWebhookCacheUnauthorizedTtlMs,
+      allowedTtlMs: flags.authorizationWebhookCacheAuthorizedTtlMs,
+      deniedTtlMs: flags.authorizationWebhookCacheUnauthorizedTtlMs,
     },
     reviews: kube,
     logs: { podLogsDir: flags.podLogsDir, containerLogPath: async (id) => (await cri.containerStatus(id)).logPath },
@@ -244,18 +283,32 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   // The pod cgroups: made by containerManager (and before each sandbox through the runtime's
   // port) when the daemon hands in the cgroup trees; a replay only names them as recorded.
   const machine = opts.cgroupFs ? host.machineInfo() : undefined;
-  const cgroupSettings: CgroupSettings = { driver: flags.cgroupDriver, cgroupRoot: flags.cgroupRoot, cgroupsPerQos: flags.cgroupsPerQos };
-  const podCgroupManager = opts.cgroupFs && machine ? new PodCgroupManager({
-    fs: opts.cgroupFs, settings: cgroupSettings, pod: { enforceCpuLimits: true, cpuPeriodUs: 100_000 }, memoryCapacity: machine.memoryCapacityBytes,
-  }) : undefined;
+  const cgroupSettings: CgroupSettings = {
+    driver: flags.cgroupDriver,
+    cgroupRoot: flags.cgroupRoot,
+    cgroupsPerQos: flags.cgroupsPerQos,
+  };
+  const podCgroupManager =
+    opts.cgroupFs && machine
+      ? new PodCgroupManager({
+          fs: opts.cgroupFs,
+          settings: cgroupSettings,
+          pod: { enforceCpuLimits: true, cpuPeriodUs: 100_000 },
+          memoryCapacity: machine.memoryCapacityBytes,
+        })
+      : undefined;
   const recordedCgroups: RecordedCgroups | undefined = podCgroupManager
     ? { settings: cgroupSettings, memoryCapacity: podCgroupManager.memoryCapacity }
     : opts.recordedCgroups;
-  const podCgroups = podCgroupManager ?? (recordedCgroups && {
-    parent: (pod: Pod) => podCgroupParent(pod, recordedCgroups.settings),
-    memoryCapacity: recordedCgroups.memoryCapacity,
-  });
-  const criClient = opts.cri ? undefined : createCriClient(flags.containerRuntimeEndpoint, { timeoutMs: flags.runtimeRequestTimeoutMs });
+  const podCgroups =
+    podCgroupManager ??
+    (recordedCgroups && {
+      parent: (pod: Pod) => podCgroupParent(pod, recordedCgroups.settings),
+      memoryCapacity: recordedCgroups.memoryCapacity,
+    });
+  const criClient = opts.cri
+    ? undefined
+    : createCriClient(flags.containerRuntimeEndpoint, { timeoutMs: flags.runtimeRequestTimeoutMs });
   const rawCri: CriRuntime = opts.cri ?? criClient!;
   // the stats calls stay out of a recording: they decide nothing a replay checks
   const statsCri: CriStats | undefined = criClient ?? opts.criStats;
@@ -265,37 +318,54 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   // the runtime's resolver file, node /etc/hosts and pod hosts files (none for a kubelet on injected pod sources)
   const filesPort = opts.networkFiles ?? (opts.fs ? undefined : nodePodNetworkFiles(flags.rootDir));
   // the node's memory for a Memory emptyDir without limits (upstream: allocatable; here the capacity)
-  const nodeAllocatableMemoryBytes = opts.nodeAllocatableMemoryBytes ?? (opts.fs ? undefined : hostInfo({ rootDir: flags.rootDir }).machineInfo().memoryCapacityBytes);
+  const nodeAllocatableMemoryBytes =
+    opts.nodeAllocatableMemoryBytes ??
+    (opts.fs ? undefined : hostInfo({ rootDir: flags.rootDir }).machineInfo().memoryCapacityBytes);
   const recorder = flags.record
-    ? createRecorder({ path: flags.record, clock, maxBytes: flags.recordMaxBytes, log: log.child('recorder'), deferOpen: true, redact: recordRedaction(), header: {
-      node: nodeName, manifests: flags.podManifestPath ?? null,
-      // what `kubelet-ts replay` needs to rebuild the same kubelet (bin/replay.ts); the
-      // recorder redacts it like every record (--manifest-url-header values)
-      flags: { ...flags, record: undefined },
-      periods: opts.periods ?? {},
-      // the runtime read node files (its resolver file reads are recorded: bin/replay.ts recordedNetworkFiles)
-      podNetworkFiles: filesPort !== undefined,
-      // the volume decisions are recorded (`volumes` and `subpaths` records) and the memory a tmpfs was sized from
-      volumes: { nodeAllocatableMemoryBytes },
-      // the pod cgroups the runtime named and the node memory of Burstable oom_score_adj (bin/replay.ts)
-      podCgroups: recordedCgroups ?? null,
-      // ConfigMaps and Secrets were read from the API (recorded: bin/replay.ts recordedConfigData)
-      configData: opts.configData !== undefined || (opts.kubeApi === undefined && flags.kubeconfig !== undefined),
-    } })
+    ? createRecorder({
+        path: flags.record,
+        clock,
+        maxBytes: flags.recordMaxBytes,
+        log: log.child('recorder'),
+        deferOpen: true,
+        redact: recordRedaction(),
+        header: {
+          node: nodeName,
+          manifests: flags.podManifestPath ?? null,
+          // what `kubelet-ts replay` needs to rebuild the same kubelet (bin/replay.ts); the
+          // recorder redacts it like every record (--manifest-url-header values)
+          flags: { ...flags, record: undefined },
+          periods: opts.periods ?? {},
+          // the runtime read node files (its resolver file reads are recorded: bin/replay.ts recordedNetworkFiles)
+          podNetworkFiles: filesPort !== undefined,
+          // the volume decisions are recorded (`volumes` and `subpaths` records) and the memory a tmpfs was sized from
+          volumes: { nodeAllocatableMemoryBytes },
+          // the pod cgroups the runtime named and the node memory of Burstable oom_score_adj (bin/replay.ts)
+          podCgroups: recordedCgroups ?? null,
+          // ConfigMaps and Secrets were read from the API (recorded: bin/replay.ts recordedConfigData)
+          configData: opts.configData !== undefined || (opts.kubeApi === undefined && flags.kubeconfig !== undefined),
+        },
+      })
     : undefined;
   const untapRecorder = recorder?.tapBus(bus, RECORDED_CHANNELS, RECORDED_VIEWS);
   // --record: each resolver file read with what it returned, for replay
   const networkFiles = filesPort && recorder ? recorder.wrap(filesPort, 'files', ['readResolvConf']) : filesPort;
   const cri = recorder ? recorder.wrap(rawCri) : rawCri;
-  const rawVolumeFs = opts.volumeFs ?? (opts.fs ? inertVolumeFs : nodeVolumeFs(flags.rootDir, nodeMounter, () => clock.now()));
+  const rawVolumeFs =
+    opts.volumeFs ?? (opts.fs ? inertVolumeFs : nodeVolumeFs(flags.rootDir, nodeMounter, () => clock.now()));
   const volumeFs = recorder ? recorder.wrap(rawVolumeFs, 'volumes', VOLUME_FS_METHODS) : rawVolumeFs;
-  const rawSubPaths = opts.subPaths ?? (opts.fs ? undefined : { prepare: (req: Parameters<SubPathPort['prepare']>[0]) => prepareSafeSubpath(nodeMounter, req) });
+  const rawSubPaths =
+    opts.subPaths ??
+    (opts.fs
+      ? undefined
+      : { prepare: (req: Parameters<SubPathPort['prepare']>[0]) => prepareSafeSubpath(nodeMounter, req) });
   const subPaths = rawSubPaths && recorder ? recorder.wrap(rawSubPaths, 'subpaths', ['prepare']) : rawSubPaths;
   const imageManager = new ImageManager({ images: cri, clock });
   // --record: each httpGet hook's answer, for replay (its exec hooks are CRI calls, recorded as such)
   const rawHooks = opts.hooks ? opts.hooks(cri) : lifecycleRunner({ cri, clock });
   const hooks = recorder ? recorder.wrap(rawHooks, 'hooks', ['httpGet']) : rawHooks;
-  const prober = opts.prober === null ? undefined : opts.prober ?? probeRunner({ cri, clock, userAgent: probeUserAgent() });
+  const prober =
+    opts.prober === null ? undefined : (opts.prober ?? probeRunner({ cri, clock, userAgent: probeUserAgent() }));
 
   // Cluster mode: like upstream, one client for the kubelet's own requests (kubeAPIQPS/Burst),
   // one for heartbeats (node status and lease: no throttling, a timeout below the lease
@@ -309,15 +379,33 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   const clusterMode = opts.kubeApi !== undefined || flags.kubeconfig !== undefined;
   // --record: every write to the API server too (reads and watches are inputs seen on `config`)
   const recorded = (api: KubeApi | undefined) => (api && recorder ? recorder.wrap(api, 'api', API_WRITES) : api);
-  const mainClient = opts.kubeApi ? undefined : flags.kubeconfig ? client({ qps: flags.kubeApiQps, burst: flags.kubeApiBurst }) : undefined;
+  const mainClient = opts.kubeApi
+    ? undefined
+    : flags.kubeconfig
+      ? client({ qps: flags.kubeApiQps, burst: flags.kubeApiBurst })
+      : undefined;
   const kube = recorded(opts.kubeApi ?? mainClient);
   // upstream's configmap/secret managers (configMapAndSecretChangeDetectionStrategy Watch) and
   // token manager, on the main client; --record: each read with its (redacted) answer, for replay
-  const rawConfigData = opts.configData ?? (mainClient ? createConfigData({
-    api: mainClient, clock, log: log.child('configData'), random: opts.random, strategy: flags.configMapAndSecretChangeDetectionStrategy,
-  }) : undefined);
-  const configData = rawConfigData && recorder ? recorder.wrap(rawConfigData, 'configData', CONFIG_DATA_READS) : rawConfigData;
-  const heartbeatApi = recorded(opts.kubeApi ?? (flags.kubeconfig ? client({ qps: 0, timeoutMs: Math.min(flags.nodeStatusUpdateFrequencyMs, 40_000) }) : undefined));
+  const rawConfigData =
+    opts.configData ??
+    (mainClient
+      ? createConfigData({
+          api: mainClient,
+          clock,
+          log: log.child('configData'),
+          random: opts.random,
+          strategy: flags.configMapAndSecretChangeDetectionStrategy,
+        })
+      : undefined);
+  const configData =
+    rawConfigData && recorder ? recorder.wrap(rawConfigData, 'configData', CONFIG_DATA_READS) : rawConfigData;
+  const heartbeatApi = recorded(
+    opts.kubeApi ??
+      (flags.kubeconfig
+        ? client({ qps: 0, timeoutMs: Math.min(flags.nodeStatusUpdateFrequencyMs, 40_000) })
+        : undefined),
+  );
   const eventApi = recorded(opts.kubeApi ?? (flags.kubeconfig ? client({ qps: 0 }) : undefined));
 
   // The node's InternalIP (--node-ip, else the default route's), reported as the pods' hostIP.
@@ -326,7 +414,10 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   // The pod sources the syncLoop waits for, exactly the configured ones as upstream registers
   // them (each sends config.sourcesReady after its first listing; pod-manager keeps the view):
   // file with a manifest path, http with a manifest URL, api with a kubeconfig.
-  const staticSources: PodSource[] = [...(flags.podManifestPath !== undefined ? ['file' as const] : []), ...(flags.manifestUrl ? ['http' as const] : [])];
+  const staticSources: PodSource[] = [
+    ...(flags.podManifestPath !== undefined ? ['file' as const] : []),
+    ...(flags.manifestUrl ? ['http' as const] : []),
+  ];
   const podSources: readonly PodSource[] = opts.sources ?? [...staticSources, ...(kube ? ['api' as const] : [])];
 
   const children: ChildSpec[] = [
@@ -336,10 +427,13 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     child(statusManager, { api: kube, random: opts.random }),
     // in a cluster, new API pods are admitted once node-status has the Node (allocatable, labels, taints)
     child(podManager, {
-      nodeName, maxPods: flags.maxPods, waitForNode: opts.waitForNode ?? (clusterMode && heartbeatApi !== undefined),
+      nodeName,
+      maxPods: flags.maxPods,
+      waitForNode: opts.waitForNode ?? (clusterMode && heartbeatApi !== undefined),
       // validated with the flags (bin/flags.ts): the safe set and --allowed-unsafe-sysctls
       sysctls: newSysctlAllowlist(flags.allowedUnsafeSysctls),
-      appArmorHostError: opts.appArmorHostError !== undefined ? opts.appArmorHostError || undefined : hostAppArmorError(),
+      appArmorHostError:
+        opts.appArmorHostError !== undefined ? opts.appArmorHostError || undefined : hostAppArmorError(),
     }),
     child(podConfig, {
       manifestDir: flags.podManifestPath,
@@ -348,16 +442,24 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       checkIntervalMs: flags.fileCheckFrequencyMs,
     }),
     // --manifest-url: static pods from a URL
-    ...(flags.manifestUrl ? [child(podSourceHttp, {
-      url: flags.manifestUrl,
-      headers: flags.manifestUrlHeader,
-      nodeName,
-      fetcher: opts.manifestFetcher ?? httpManifestFetcher({ clock }),
-      checkIntervalMs: flags.httpCheckFrequencyMs,
-    })] : []),
+    ...(flags.manifestUrl
+      ? [
+          child(podSourceHttp, {
+            url: flags.manifestUrl,
+            headers: flags.manifestUrlHeader,
+            nodeName,
+            fetcher: opts.manifestFetcher ?? httpManifestFetcher({ clock }),
+            checkIntervalMs: flags.httpCheckFrequencyMs,
+          }),
+        ]
+      : []),
     // volumes: the pods' volumes set up before their containers (the runtime waits on podVolumes)
     child(volumeManager, {
-      rootDir: flags.rootDir, fs: volumeFs, sources: podSources, nodeAllocatableMemoryBytes, configData,
+      rootDir: flags.rootDir,
+      fs: volumeFs,
+      sources: podSources,
+      nodeAllocatableMemoryBytes,
+      configData,
       // upstream remounts data volumes when a pod is synced again: within --sync-frequency
       remountPeriodMs: opts.periods?.volumeRemountMs ?? flags.syncFrequencyMs,
     }),
@@ -379,60 +481,104 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     }),
     child(images, { images: cri }),
     // kubepods, the QoS tiers and the cleanup of pod cgroups (the daemon's: opts.cgroupFs)
-    ...(podCgroupManager && machine ? [child(containerManager, {
-      manager: podCgroupManager,
-      capacity: { cpuMilli: machine.numCores * 1000, memoryBytes: machine.memoryCapacityBytes },
-      enforcePods: flags.enforceNodeAllocatable.includes('pods'),
-      kubeReserved: flags.kubeReserved, systemReserved: flags.systemReserved,
-    })] : []),
+    ...(podCgroupManager && machine
+      ? [
+          child(containerManager, {
+            manager: podCgroupManager,
+            capacity: { cpuMilli: machine.numCores * 1000, memoryBytes: machine.memoryCapacityBytes },
+            enforcePods: flags.enforceNodeAllocatable.includes('pods'),
+            kubeReserved: flags.kubeReserved,
+            systemReserved: flags.systemReserved,
+          }),
+        ]
+      : []),
     // unused images removed when the image file system fills up (the daemon's: opts.imageFs)
-    ...(opts.imageFs ? [child(imageGC, {
-      images: cri, cri, fs: opts.imageFs, nodeName, sandboxImage: flags.podInfraContainerImage ?? SANDBOX_IMAGE,
-      policy: {
-        highThresholdPercent: flags.imageGcHighThresholdPercent, lowThresholdPercent: flags.imageGcLowThresholdPercent,
-        minAgeMs: flags.imageMinimumGcAgeMs, maxAgeMs: flags.imageMaximumGcAgeMs,
-      },
-      periodMs: opts.periods?.imageGcMs,
-    })] : []),
+    ...(opts.imageFs
+      ? [
+          child(imageGC, {
+            images: cri,
+            cri,
+            fs: opts.imageFs,
+            nodeName,
+            sandboxImage: flags.podInfraContainerImage ?? SANDBOX_IMAGE,
+            policy: {
+              highThresholdPercent: flags.imageGcHighThresholdPercent,
+              lowThresholdPercent: flags.imageGcLowThresholdPercent,
+              minAgeMs: flags.imageMinimumGcAgeMs,
+              maxAgeMs: flags.imageMaximumGcAgeMs,
+            },
+            periodMs: opts.periods?.imageGcMs,
+          }),
+        ]
+      : []),
     // the Summary (nodeStats view) every housekeeping period: node, pods, containers, volumes
-    ...(opts.statsFs && statsCri ? [child(stats, {
-      cri: { listPodSandbox: (f) => rawCri.listPodSandbox(f), listContainers: (f) => rawCri.listContainers(f),
-        listContainerStats: (f) => statsCri.listContainerStats(f), listPodSandboxStats: (f) => statsCri.listPodSandboxStats(f) },
-      images: rawCri, fs: opts.statsFs, nodeName, rootDir: flags.rootDir, podLogsDir: flags.podLogsDir,
-      cgroups: podCgroupManager ? { layout: () => podCgroupManager.layout(), podCgroup: (pod) => podCgroupManager.parent(pod) } : undefined,
-      periodMs: opts.periods?.statsMs,
-    })] : []),
+    ...(opts.statsFs && statsCri
+      ? [
+          child(stats, {
+            cri: {
+              listPodSandbox: (f) => rawCri.listPodSandbox(f),
+              listContainers: (f) => rawCri.listContainers(f),
+              listContainerStats: (f) => statsCri.listContainerStats(f),
+              listPodSandboxStats: (f) => statsCri.listPodSandboxStats(f),
+            },
+            images: rawCri,
+            fs: opts.statsFs,
+            nodeName,
+            rootDir: flags.rootDir,
+            podLogsDir: flags.podLogsDir,
+            cgroups: podCgroupManager
+              ? { layout: () => podCgroupManager.layout(), podCgroup: (pod) => podCgroupManager.parent(pod) }
+              : undefined,
+            periodMs: opts.periods?.statsMs,
+          }),
+        ]
+      : []),
     // pod log directories of pods that are gone; a kubelet on injected pod sources (replay, specs)
     // leaves the log root alone unless given the port
     child(containerGC, {
-      cri, podLogsDir: flags.podLogsDir, logFs: opts.podLogFs ?? (opts.fs ? undefined : nodePodLogFs()), sources: podSources,
+      cri,
+      podLogsDir: flags.podLogsDir,
+      logFs: opts.podLogFs ?? (opts.fs ? undefined : nodePodLogFs()),
+      sources: podSources,
       periodMs: opts.periods?.containerGcMs,
     }),
     child(pleg, { cri, relistPeriodMs: opts.periods?.plegRelistMs }),
     child(podWorkers, { resyncIntervalMs: flags.syncFrequencyMs }),
     // liveness, readiness and startup probes; results on 'probe' and the probeResults view
     ...(prober ? [child(probes, { runner: prober, random: opts.random })] : []),
-    child(syncLoop, { sources: podSources, syncTickMs: opts.periods?.syncTickMs, housekeepingMs: opts.periods?.housekeepingMs }),
+    child(syncLoop, {
+      sources: podSources,
+      syncTickMs: opts.periods?.syncTickMs,
+      housekeepingMs: opts.periods?.housekeepingMs,
+    }),
     // healthz (10248) and the read-only port: the daemon's (opts.serve), never a replay's
-    ...(!opts.serve || (flags.healthzPort === 0 && flags.readOnlyPort === 0 && !flags.enableServer) ? [] : [child(server, {
-      nodeName,
-      syncFrequencyMs: flags.syncFrequencyMs,
-      healthz: flags.healthzPort > 0 ? { address: flags.healthzBindAddress, port: flags.healthzPort } : undefined,
-      readOnly: flags.readOnlyPort > 0 ? { address: flags.address, port: flags.readOnlyPort } : undefined,
-      // the server's CRI calls (log paths, exec URLs) stay out of a recording: they decide nothing
-      secure: flags.enableServer ? secureServer(flags, kube, rawCri, criClient) : undefined,
-    })]),
+    ...(!opts.serve || (flags.healthzPort === 0 && flags.readOnlyPort === 0 && !flags.enableServer)
+      ? []
+      : [
+          child(server, {
+            nodeName,
+            syncFrequencyMs: flags.syncFrequencyMs,
+            healthz: flags.healthzPort > 0 ? { address: flags.healthzBindAddress, port: flags.healthzPort } : undefined,
+            readOnly: flags.readOnlyPort > 0 ? { address: flags.address, port: flags.readOnlyPort } : undefined,
+            // the server's CRI calls (log paths, exec URLs) stay out of a recording: they decide nothing
+            secure: flags.enableServer ? secureServer(flags, kube, rawCri, criClient) : undefined,
+          }),
+        ]),
   ];
   // systemd's watchdog, fed by the syncLoop's health (main.ts sends READY=1 and STOPPING=1)
-  if (opts.notifier) children.push(child(systemdNotify, { notifier: opts.notifier, syncFrequencyMs: flags.syncFrequencyMs }));
+  if (opts.notifier)
+    children.push(child(systemdNotify, { notifier: opts.notifier, syncFrequencyMs: flags.syncFrequencyMs }));
   // graceful node shutdown: a logind inhibitor lock, only when asked for (upstream: shutdownGracePeriod > 0)
   if (flags.shutdownGracePeriodMs > 0) {
-    children.push(child(nodeShutdown, {
-      gracePeriodMs: flags.shutdownGracePeriodMs,
-      criticalPodsGracePeriodMs: flags.shutdownGracePeriodCriticalPodsMs,
-      connect: opts.logind ?? (async () => (await import('../adapters/systemd/logind.ts')).connectLogind()),
-      saveState: (state) => writeFileSync(join(flags.rootDir, 'graceful_node_shutdown_state'), `${JSON.stringify(state)}\n`),
-    }));
+    children.push(
+      child(nodeShutdown, {
+        gracePeriodMs: flags.shutdownGracePeriodMs,
+        criticalPodsGracePeriodMs: flags.shutdownGracePeriodCriticalPodsMs,
+        connect: opts.logind ?? (async () => (await import('../adapters/systemd/logind.ts')).connectLogind()),
+        saveState: (state) =>
+          writeFileSync(join(flags.rootDir, 'graceful_node_shutdown_state'), `${JSON.stringify(state)}\n`),
+      }),
+    );
   }
   if (clusterMode && heartbeatApi) {
     children.push(
@@ -440,10 +586,19 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
         api: heartbeatApi,
         host,
         config: {
-          nodeName, hostname: nodeName, nodeLabels: flags.nodeLabels, registerWithTaints: flags.registerWithTaints, maxPods: flags.maxPods,
-          providerID: flags.providerId, externalCloudProvider: flags.cloudProvider === 'external', nodeIPs: nodeIps(flags),
-          kubeReserved: flags.kubeReserved, systemReserved: flags.systemReserved, evictionHard: flags.evictionHard,
-          kubeletVersion: KUBELET_VERSION, kubeletPort: flags.port,
+          nodeName,
+          hostname: nodeName,
+          nodeLabels: flags.nodeLabels,
+          registerWithTaints: flags.registerWithTaints,
+          maxPods: flags.maxPods,
+          providerID: flags.providerId,
+          externalCloudProvider: flags.cloudProvider === 'external',
+          nodeIPs: nodeIps(flags),
+          kubeReserved: flags.kubeReserved,
+          systemReserved: flags.systemReserved,
+          evictionHard: flags.evictionHard,
+          kubeletVersion: KUBELET_VERSION,
+          kubeletPort: flags.port,
         },
         registerNode: flags.registerNode,
         nodeIP: flags.nodeIp,
@@ -460,34 +615,57 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   // rotateCertificates: the client pair in --cert-dir renewed before it expires, every client switched to it
   const ownClient = clients[0];
   if (flags.rotateCertificates && ownClient && flags.kubeconfig) {
-    children.push(child(certificateManager, {
-      ...clientCertRotation({
-        kubeconfigPath: flags.kubeconfig, certDir: certDirOf(flags), nodeName, api: ownClient, clock,
-        reload: async () => {
-          for (const c of clients) await c.reloadCredentials();
-        },
+    children.push(
+      child(certificateManager, {
+        ...clientCertRotation({
+          kubeconfigPath: flags.kubeconfig,
+          certDir: certDirOf(flags),
+          nodeName,
+          api: ownClient,
+          clock,
+          reload: async () => {
+            for (const c of clients) await c.reloadCredentials();
+          },
+        }),
+        random: opts.random,
       }),
-      random: opts.random,
-    }));
+    );
   }
   // serverTLSBootstrap: the serving pair (kubelet-server-current.pem) from the kubelet-serving signer
   if (flags.serverTlsBootstrap && ownClient) {
-    children.push(child({ ...certificateManager, id: 'servingCertificateManager' }, {
-      ...servingCertRotation({ certDir: certDirOf(flags), nodeName, api: ownClient, clock, addresses: () => host.addresses(nodeName, flags.nodeIp) }),
-      pair: 'serving',
-      random: opts.random,
-    }));
+    children.push(
+      child(
+        { ...certificateManager, id: 'servingCertificateManager' },
+        {
+          ...servingCertRotation({
+            certDir: certDirOf(flags),
+            nodeName,
+            api: ownClient,
+            clock,
+            addresses: () => host.addresses(nodeName, flags.nodeIp),
+          }),
+          pair: 'serving',
+          random: opts.random,
+        },
+      ),
+    );
   }
 
   // The API pod source: pods bound to this node on `config`, mirror pods in the mirrorPods view.
   if (kube) children.push(child(podSourceApi, { api: kube, nodeName, random: opts.random }));
 
   let resolveStopped!: () => void;
-  const stopped = new Promise<void>((r) => { resolveStopped = r; });
+  const stopped = new Promise<void>((r) => {
+    resolveStopped = r;
+  });
   let stopping: Promise<void> | undefined;
 
   const supervisor = new Supervisor({
-    bus, clock, log, children, random: opts.random,
+    bus,
+    clock,
+    log,
+    children,
+    random: opts.random,
     onEscalate: (reason) => {
       // The supervisor has already stopped every child in reverse order.
       opts.onEscalate?.(reason);
@@ -501,7 +679,11 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   async function startDebug(): Promise<void> {
     if (opts.debugSocketPath === undefined) return;
     const ds = await startDebugSocket({
-      path: opts.debugSocketPath, source: supervisor, bus, clock, log: log.child('debugSocket'),
+      path: opts.debugSocketPath,
+      source: supervisor,
+      bus,
+      clock,
+      log: log.child('debugSocket'),
       machines: { podWorker: podWorkerMachine },
       commands: { pod: podCommand, channels: channelsCommand(children.map((c) => c.id)) },
     });

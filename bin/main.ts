@@ -56,14 +56,19 @@ async function main(argv: string[]): Promise<number> {
     }
     if (e instanceof ConfigFileError) {
       // the format of the command line (the file's is unread)
-      createLogger(loggerOptions(flags ?? DEFAULT_FLAGS, () => clock.now(), 0)).error('kubelet-ts cannot start', { error: e.message });
+      createLogger(loggerOptions(flags ?? DEFAULT_FLAGS, () => clock.now(), 0)).error('kubelet-ts cannot start', {
+        error: e.message,
+      });
       return 1;
     }
     throw e;
   }
   const log = createLogger(loggerOptions(flags, () => clock.now(), flags.verbosity));
   if (flags.runOnce && flags.kubeconfig !== undefined) {
-    log.error('kubelet-ts cannot start', { error: '--runonce runs the static pods only: kubelet-ts does not implement it against the API server (--kubeconfig)' });
+    log.error('kubelet-ts cannot start', {
+      error:
+        '--runonce runs the static pods only: kubelet-ts does not implement it against the API server (--kubeconfig)',
+    });
     return 1;
   }
   if (configFile) reportConfigFile(log, configFile);
@@ -73,10 +78,16 @@ async function main(argv: string[]): Promise<number> {
   // the cert dir's current pair or a CSR with the --bootstrap-kubeconfig credentials
   if (flags.bootstrapKubeconfig !== undefined) {
     try {
-      if (flags.kubeconfig === undefined) throw new Error('--bootstrap-kubeconfig needs --kubeconfig: the file TLS bootstrap writes');
+      if (flags.kubeconfig === undefined)
+        throw new Error('--bootstrap-kubeconfig needs --kubeconfig: the file TLS bootstrap writes');
       await loadClientCert({
-        kubeconfigPath: flags.kubeconfig, bootstrapKubeconfigPath: flags.bootstrapKubeconfig, certDir: certDirOf(flags), nodeName, clock,
-        log: log.child('bootstrap'), bootstrapApi: (path) => createKubeApi(path, { clock, log: log.child('bootstrap') }),
+        kubeconfigPath: flags.kubeconfig,
+        bootstrapKubeconfigPath: flags.bootstrapKubeconfig,
+        certDir: certDirOf(flags),
+        nodeName,
+        clock,
+        log: log.child('bootstrap'),
+        bootstrapApi: (path) => createKubeApi(path, { clock, log: log.child('bootstrap') }),
       });
     } catch (e) {
       log.error('kubelet-ts cannot start', { error: e instanceof Error ? e.message : String(e) });
@@ -92,7 +103,11 @@ async function main(argv: string[]): Promise<number> {
   const stopNotice = (why: string) => void notifier?.notify(['STOPPING=1', `STATUS=stopping: ${why}`]);
   try {
     kubelet = createKubelet({
-      flags, clock, log, nodeName, notifier,
+      flags,
+      clock,
+      log,
+      nodeName,
+      notifier,
       debugSocketPath: join(flags.rootDir, DEBUG_SOCKET_NAME),
       // --runonce: no listeners (upstream: exclusive with the server)
       serve: !flags.runOnce,
@@ -122,7 +137,10 @@ async function main(argv: string[]): Promise<number> {
   process.on('SIGINT', onSignal);
 
   log.info('kubelet-ts starting', {
-    nodeName, runtime: flags.containerRuntimeEndpoint, manifests: flags.podManifestPath ?? null, rootDir: flags.rootDir,
+    nodeName,
+    runtime: flags.containerRuntimeEndpoint,
+    manifests: flags.podManifestPath ?? null,
+    rootDir: flags.rootDir,
     config: flags.config ?? null,
   });
   try {
@@ -145,7 +163,10 @@ async function main(argv: string[]): Promise<number> {
 
 /** --runonce: the static pods once, their statuses on stdout, exit 0 when all run (pods keep running). */
 async function runOnceAndExit(kubelet: Kubelet, flags: KubeletFlags, clock: RealClock, log: Logger): Promise<number> {
-  const sources = [...(flags.podManifestPath !== undefined ? ['file' as const] : []), ...(flags.manifestUrl ? ['http' as const] : [])];
+  const sources = [
+    ...(flags.podManifestPath !== undefined ? ['file' as const] : []),
+    ...(flags.manifestUrl ? ['http' as const] : []),
+  ];
   let code = 0;
   try {
     const results = await runOnce(kubelet, { clock, log: log.child('runOnce'), sources });

@@ -22,7 +22,15 @@ export interface ParityRow {
 }
 
 /** Flags of kubelet-ts that upstream does not have. */
-const OWN_FLAGS = new Set(['pod-logs-dir', 'record', 'record-max-bytes', 'node-status-report-frequency', 'image-maximum-gc-age', 'shutdown-grace-period', 'shutdown-grace-period-critical-pods']);
+const OWN_FLAGS = new Set([
+  'pod-logs-dir',
+  'record',
+  'record-max-bytes',
+  'node-status-report-frequency',
+  'image-maximum-gc-age',
+  'shutdown-grace-period',
+  'shutdown-grace-period-critical-pods',
+]);
 /** Fields implemented through a nested path, or without a flag of their own. */
 const OWN_FIELDS: readonly ParityRow[] = [
   { field: 'mergeDefaultEvictionSettings', support: 'implemented' },
@@ -33,14 +41,20 @@ const OWN_FIELDS: readonly ParityRow[] = [
 export function parityTable(): ParityRow[] {
   const rows: ParityRow[] = [];
   for (const f of FLAGS) {
-    const support: Support = OWN_FLAGS.has(f.name) ? 'kubelet-ts only' : f.deprecated ? 'deprecated, implemented' : 'implemented';
+    const support: Support = OWN_FLAGS.has(f.name)
+      ? 'kubelet-ts only'
+      : f.deprecated
+        ? 'deprecated, implemented'
+        : 'implemented';
     rows.push({ flag: f.name, ...(f.field ? { field: f.field } : {}), support });
   }
-  for (const f of UNSUPPORTED_FLAGS) rows.push({ flag: f.name, ...(f.field ? { field: f.field } : {}), support: 'ignored' });
+  for (const f of UNSUPPORTED_FLAGS)
+    rows.push({ flag: f.name, ...(f.field ? { field: f.field } : {}), support: 'ignored' });
   const withFlag = new Set(rows.map((r) => r.field?.split('.')[0]).filter(Boolean));
   for (const f of CONFIG_FIELDS) if (!withFlag.has(f.field)) rows.push({ field: f.field, support: 'implemented' });
   for (const r of OWN_FIELDS) if (!withFlag.has(r.field)) rows.push(r);
-  for (const field of Object.keys(UNSUPPORTED_FIELDS)) if (!withFlag.has(field)) rows.push({ field, support: 'ignored' });
+  for (const field of Object.keys(UNSUPPORTED_FIELDS))
+    if (!withFlag.has(field)) rows.push({ field, support: 'ignored' });
   return rows.sort((a, b) => (a.flag ?? `~${a.field}`).localeCompare(b.flag ?? `~${b.field}`));
 }
 
@@ -51,13 +65,14 @@ export function parityMarkdown(): string {
   const rows = parityTable();
   const count = (s: Support) => rows.filter((r) => r.support === s).length;
   const lines = [
-    `${count('implemented')} implemented, ${count('ignored')} accepted and ignored with a warning, `
-      + `${count('deprecated, implemented')} deprecated upstream and implemented, ${count('kubelet-ts only')} kubelet-ts's own.`,
+    `${count('implemented')} implemented, ${count('ignored')} accepted and ignored with a warning, ` +
+      `${count('deprecated, implemented')} deprecated upstream and implemented, ${count('kubelet-ts only')} kubelet-ts's own.`,
     '',
     '| flag | config field | kubelet-ts |',
     '| --- | --- | --- |',
   ];
-  for (const r of rows) lines.push(`| ${r.flag ? `\`--${r.flag}\`` : ''} | ${r.field ? `\`${r.field}\`` : ''} | ${r.support} |`);
+  for (const r of rows)
+    lines.push(`| ${r.flag ? `\`--${r.flag}\`` : ''} | ${r.field ? `\`${r.field}\`` : ''} | ${r.support} |`);
   return lines.join('\n');
 }
 
@@ -71,16 +86,28 @@ export function reportUnsupported(log: Logger, flags: KubeletFlags, file: Loaded
     const def = UNSUPPORTED_FLAGS.find((f) => `--${f.name}` === name);
     const field = def?.field;
     if (field) seen.add(field.split('.')[0] === 'logging' ? field : field.split('.')[0]!);
-    log.warn(`${name}${field ? ` (${field})` : ''} is not supported by kubelet-ts: accepted and ignored`, { flag: name, ...(field ? { field } : {}), value: flags.unsupported[name] });
+    log.warn(`${name}${field ? ` (${field})` : ''} is not supported by kubelet-ts: accepted and ignored`, {
+      flag: name,
+      ...(field ? { field } : {}),
+      value: flags.unsupported[name],
+    });
   }
   for (const field of file?.ignored ?? []) {
     if (seen.has(field)) continue;
     const flag = UNSUPPORTED_FLAGS.find((f) => f.field === field || f.field?.startsWith(`${field}.`))?.name;
-    log.warn(`${field}${flag ? ` (--${flag})` : ''} is not supported by kubelet-ts: accepted and ignored`, { field, path: file!.path });
+    log.warn(`${field}${flag ? ` (--${flag})` : ''} is not supported by kubelet-ts: accepted and ignored`, {
+      field,
+      path: file!.path,
+    });
   }
   if (flags.podInfraContainerImage !== undefined) {
     // upstream's two lines for this flag (pflag's deprecation notice, then server.go's)
-    log.warn('Flag --pod-infra-container-image has been deprecated, will be removed in 1.35. Image garbage collector will get sandbox image information from CRI.');
-    log.info('--pod-infra-container-image will not be pruned by the image garbage collector in kubelet and should also be set in the remote runtime', { image: flags.podInfraContainerImage });
+    log.warn(
+      'Flag --pod-infra-container-image has been deprecated, will be removed in 1.35. Image garbage collector will get sandbox image information from CRI.',
+    );
+    log.info(
+      '--pod-infra-container-image will not be pruned by the image garbage collector in kubelet and should also be set in the remote runtime',
+      { image: flags.podInfraContainerImage },
+    );
   }
 }

@@ -27,7 +27,12 @@ const HASH_FIELDS = new Set([ANNOTATION_CONTAINER_HASH, 'hash']);
 const CONTAINER_LISTS = ['containers', 'initContainers', 'ephemeralContainers'] as const;
 
 /** Walks `a` and its redacted twin `b` together, calling `pair` on each pod spec (an object with a containers list). */
-function eachSpec(a: unknown, b: unknown, pair: (real: Container, redacted: Container) => void, path = new Set<unknown>()): void {
+function eachSpec(
+  a: unknown,
+  b: unknown,
+  pair: (real: Container, redacted: Container) => void,
+  path = new Set<unknown>(),
+): void {
   if (path.has(a)) return; // a cyclic value: the recorder reports it when it serialises the record
   if (Array.isArray(a) && Array.isArray(b)) {
     path.add(a);
@@ -42,7 +47,9 @@ function eachSpec(a: unknown, b: unknown, pair: (real: Container, redacted: Cont
       const ra = a[list];
       const rb = b[list];
       if (!Array.isArray(ra) || !Array.isArray(rb)) continue;
-      ra.forEach((c, i) => { if (isObj(c) && isObj(rb[i])) pair(c as unknown as Container, rb[i] as unknown as Container); });
+      ra.forEach((c, i) => {
+        if (isObj(c) && isObj(rb[i])) pair(c as unknown as Container, rb[i] as unknown as Container);
+      });
     }
   }
   path.add(a);
@@ -137,10 +144,13 @@ export function restoreHashes(records: readonly Obj[]): Obj[] {
       const r = records[i]!.rehash;
       if (isObj(r)) for (const [t, h] of Object.entries(r)) if (typeof h === 'string') map.set(t, h);
     }
-    for (let i = start; i < end; i++) out.push(map.size ? replaceHashes(records[i], (h) => map.get(h) ?? h) as Obj : records[i]!);
+    for (let i = start; i < end; i++)
+      out.push(map.size ? (replaceHashes(records[i], (h) => map.get(h) ?? h) as Obj) : records[i]!);
     start = end;
   };
-  records.forEach((r, i) => { if (i > start && r.k === 'header' && r.continues !== true) flush(i); });
+  records.forEach((r, i) => {
+    if (i > start && r.k === 'header' && r.continues !== true) flush(i);
+  });
   flush(records.length);
   return out;
 }

@@ -27,7 +27,16 @@ import { NEVER } from 'rxjs';
 import { VirtualClock } from '../kernel/clock.ts';
 import { silentLogger } from '../kernel/log.ts';
 import { parseRecording } from '../kernel/recorder.ts';
-import { analyseRecording, canonical, isSessionHeader, toRecords, type Analysis, type Decision, type Divergence, type RecordLine } from '../replay/replay.ts';
+import {
+  analyseRecording,
+  canonical,
+  isSessionHeader,
+  toRecords,
+  type Analysis,
+  type Decision,
+  type Divergence,
+  type RecordLine,
+} from '../replay/replay.ts';
 import type { BusPort } from '../kernel/bus.ts';
 import { ReplayCri } from '../replay/replay-cri.ts';
 import type { StaticPodFs } from '../actors/pod-config/adapters.ts';
@@ -88,11 +97,14 @@ function feedProbeResults(port: BusPort, clock: VirtualClock, records: readonly 
   for (const r of records) {
     const msg = r.msg as ProbeResultChanged | undefined;
     if (r.k !== 'in' || r.ch !== 'probe' || msg?.type !== 'probe.resultChanged') continue;
-    clock.setTimeout(() => {
-      byContainer.set(msg.containerId, { ...byContainer.get(msg.containerId), [msg.probeType]: msg.result });
-      port.publish('probeResults', { startedAt: 0, byContainer: new Map(byContainer) });
-      port.send('probe', msg);
-    }, Math.max(0, r.t - clock.now()));
+    clock.setTimeout(
+      () => {
+        byContainer.set(msg.containerId, { ...byContainer.get(msg.containerId), [msg.probeType]: msg.result });
+        port.publish('probeResults', { startedAt: 0, byContainer: new Map(byContainer) });
+        port.send('probe', msg);
+      },
+      Math.max(0, r.t - clock.now()),
+    );
   }
 }
 
@@ -116,7 +128,12 @@ const silentFetcher: ManifestFetcher = { get: () => new Promise(() => {}) };
  * recording whose kubelet had none (header podNetworkFiles absent: an older recording, or one on
  * injected sources): the replayed runtime then has none either.
  */
-function recordedNetworkFiles(header: Record<string, unknown>, records: readonly Record<string, unknown>[], clock: VirtualClock, rootDir: string): PodNetworkFiles | undefined {
+function recordedNetworkFiles(
+  header: Record<string, unknown>,
+  records: readonly Record<string, unknown>[],
+  clock: VirtualClock,
+  rootDir: string,
+): PodNetworkFiles | undefined {
   if (header.podNetworkFiles !== true) return undefined;
   const paths = new Map<unknown, string>();
   const answers: { t: number; path: string; ok: boolean; text: string }[] = [];
@@ -125,7 +142,13 @@ function recordedNetworkFiles(header: Record<string, unknown>, records: readonly
     const path = paths.get(r.id);
     if (path === undefined) continue;
     if (r.k === 'files.ok') answers.push({ t: Number(r.t), path, ok: true, text: String(r.res) });
-    if (r.k === 'files.err') answers.push({ t: Number(r.t), path, ok: false, text: String((r.err as { message?: string } | undefined)?.message) });
+    if (r.k === 'files.err')
+      answers.push({
+        t: Number(r.t),
+        path,
+        ok: false,
+        text: String((r.err as { message?: string } | undefined)?.message),
+      });
   }
   return {
     readResolvConf: (path) => {
@@ -151,14 +174,22 @@ function recordedHooks(cri: CriRuntime, records: readonly Record<string, unknown
   for (const r of records) {
     if (r.k === 'hooks' && r.m === 'httpGet') urls.set(r.id, handlerUrl((r.args as [HttpGetRequest])[0]));
     const url = urls.get(r.id);
-    if (url !== undefined && r.k === 'hooks.ok') answers.set(url, [...(answers.get(url) ?? []), r.res as HttpGetResult]);
+    if (url !== undefined && r.k === 'hooks.ok')
+      answers.set(url, [...(answers.get(url) ?? []), r.res as HttpGetResult]);
   }
   return {
     exec: (id, cmd) => execInContainer(cri, id, cmd, 0),
     httpGet: (req) => {
       const url = handlerUrl(req);
       const a = answers.get(url)?.shift();
-      return Promise.resolve(a ?? { kind: 'error', url, error: `Get ${JSON.stringify(url)}: not answered in the recording`, httpResponseToHttps: false });
+      return Promise.resolve(
+        a ?? {
+          kind: 'error',
+          url,
+          error: `Get ${JSON.stringify(url)}: not answered in the recording`,
+          httpResponseToHttps: false,
+        },
+      );
     },
     close: () => Promise.resolve(),
   };
@@ -170,7 +201,11 @@ function recordedHooks(cri: CriRuntime, records: readonly Record<string, unknown
  * volume decisions: `volumes` and `subpaths` records). A call the recording does not hold
  * rejects naming it, so the replayed kubelet's decisions then differ where it matters.
  */
-function recordedPort<T extends object>(records: readonly Record<string, unknown>[], prefix: string, methods: readonly string[]): T {
+function recordedPort<T extends object>(
+  records: readonly Record<string, unknown>[],
+  prefix: string,
+  methods: readonly string[],
+): T {
   const calls = new Map<unknown, string>();
   const answers = new Map<string, { ok: boolean; res: unknown; err?: string }[]>();
   for (const r of records) {
@@ -183,13 +218,21 @@ function recordedPort<T extends object>(records: readonly Record<string, unknown
       answers.set(call, list);
     }
   }
-  return Object.fromEntries(methods.map((m) => [m, (...args: unknown[]) => {
-    // (keyed as recorded: redacted, so a data volume's files match whatever their content)
-    const key = `${m} ${JSON.stringify(redactSecrets(args))}`;
-    const a = answers.get(key)?.shift();
-    if (!a) return Promise.reject(new Error(`${prefix}.${m}(${JSON.stringify(args).slice(1, -1)}): not made by the recorded kubelet`));
-    return a.ok ? Promise.resolve(a.res) : Promise.reject(new Error(a.err ?? 'failed'));
-  }])) as T;
+  return Object.fromEntries(
+    methods.map((m) => [
+      m,
+      (...args: unknown[]) => {
+        // (keyed as recorded: redacted, so a data volume's files match whatever their content)
+        const key = `${m} ${JSON.stringify(redactSecrets(args))}`;
+        const a = answers.get(key)?.shift();
+        if (!a)
+          return Promise.reject(
+            new Error(`${prefix}.${m}(${JSON.stringify(args).slice(1, -1)}): not made by the recorded kubelet`),
+          );
+        return a.ok ? Promise.resolve(a.res) : Promise.reject(new Error(a.err ?? 'failed'));
+      },
+    ]),
+  ) as T;
 }
 
 /**
@@ -199,7 +242,11 @@ function recordedPort<T extends object>(records: readonly Record<string, unknown
  * first one's before any); a not-found answer is ObjectNotFound again, so an optional
  * reference is skipped as it was. Undefined for a recording whose kubelet read none from an API.
  */
-function recordedConfigData(header: Record<string, unknown>, records: readonly Record<string, unknown>[], clock: VirtualClock): ConfigDataPort | undefined {
+function recordedConfigData(
+  header: Record<string, unknown>,
+  records: readonly Record<string, unknown>[],
+  clock: VirtualClock,
+): ConfigDataPort | undefined {
   if (header.configData !== true) return undefined;
   const calls = new Map<unknown, string>();
   const answers: { t: number; call: string; ok: boolean; res: unknown; message: string }[] = [];
@@ -208,13 +255,23 @@ function recordedConfigData(header: Record<string, unknown>, records: readonly R
     const call = calls.get(r.id);
     if (call === undefined) continue;
     if (r.k === 'configData.ok') answers.push({ t: Number(r.t), call, ok: true, res: r.res, message: '' });
-    if (r.k === 'configData.err') answers.push({ t: Number(r.t), call, ok: false, res: undefined, message: String((r.err as { message?: string } | undefined)?.message) });
+    if (r.k === 'configData.err')
+      answers.push({
+        t: Number(r.t),
+        call,
+        ok: false,
+        res: undefined,
+        message: String((r.err as { message?: string } | undefined)?.message),
+      });
   }
   const answer = <T>(m: string, args: unknown[]): Promise<T> => {
     const call = JSON.stringify([m, args]);
     const mine = answers.filter((a) => a.call === call);
     const a = mine.findLast((x) => x.t <= clock.now()) ?? mine[0];
-    if (!a) return Promise.reject(new Error(`${m}(${args.map((x) => JSON.stringify(x)).join(', ')}): not read by the recorded kubelet`));
+    if (!a)
+      return Promise.reject(
+        new Error(`${m}(${args.map((x) => JSON.stringify(x)).join(', ')}): not read by the recorded kubelet`),
+      );
     if (a.ok) return Promise.resolve(a.res as T);
     const nf = /^(configmap|secret) "(.*)" not found$/.exec(a.message);
     return Promise.reject(nf ? new ObjectNotFound(nf[1] as 'configmap' | 'secret', nf[2]!) : new Error(a.message));
@@ -238,9 +295,20 @@ async function settle(): Promise<void> {
 type SourceInput = Extract<ConfigEvent, { source: PodSource }>;
 
 /** The actor of each pod source. */
-const SOURCE_ACTORS: Readonly<Record<string, PodSource>> = { podConfig: 'file', podSourceHttp: 'http', podSourceApi: 'api' };
+const SOURCE_ACTORS: Readonly<Record<string, PodSource>> = {
+  podConfig: 'file',
+  podSourceHttp: 'http',
+  podSourceApi: 'api',
+};
 
-const REPLAYED_CONFIG = new Set(['config.podsAdded', 'config.podsUpdated', 'config.podsRemoved', 'config.podsReconciled', 'config.sourceError', 'config.sourcesReady']);
+const REPLAYED_CONFIG = new Set([
+  'config.podsAdded',
+  'config.podsUpdated',
+  'config.podsRemoved',
+  'config.podsReconciled',
+  'config.sourceError',
+  'config.sourcesReady',
+]);
 
 /** The node IP the recorded kubelet reported in its pods' status (runtime replies), if any. */
 function recordedHostIP(records: readonly Record<string, unknown>[]): string | undefined {
@@ -262,7 +330,11 @@ function recordedHostIP(records: readonly Record<string, unknown>[]): string | u
  * without a manifest path is not evidence: an older kubelet sent sourcesReady for the file source
  * that was off.
  */
-export function recordedSources(flags: Partial<KubeletFlags>, records: readonly Record<string, unknown>[], manifests: string | undefined): PodSource[] {
+export function recordedSources(
+  flags: Partial<KubeletFlags>,
+  records: readonly Record<string, unknown>[],
+  manifests: string | undefined,
+): PodSource[] {
   const out = new Set<PodSource>(manifests !== undefined ? ['file'] : []);
   if (flags.manifestUrl) out.add('http');
   if (flags.kubeconfig) out.add('api');
@@ -323,13 +395,17 @@ function readOne(path: string, notes: string[]): Record<string, unknown>[] {
   let lines: Record<string, unknown>[] = [];
   try {
     lines = parseRecording(text, {
-      onTruncated: ({ line, text: cut }) => notes.push(`${path} line ${line}: cut short (${cut.length} bytes without an end; the kubelet was killed while writing?): left out`),
+      onTruncated: ({ line, text: cut }) =>
+        notes.push(
+          `${path} line ${line}: cut short (${cut.length} bytes without an end; the kubelet was killed while writing?): left out`,
+        ),
     });
   } catch (e) {
     fail(e);
   }
   lines.forEach((r, i) => {
-    if (typeof r.t !== 'number' || typeof r.k !== 'string') throw new RecordingError(`${path} line ${i + 1}: not a recording record (no clock time t or kind k)`);
+    if (typeof r.t !== 'number' || typeof r.k !== 'string')
+      throw new RecordingError(`${path} line ${i + 1}: not a recording record (no clock time t or kind k)`);
   });
   return lines;
 }
@@ -359,15 +435,22 @@ export function loadRecording(paths: readonly string[]): LoadedRecording {
     records.push(...lines);
   }
   const name = paths.length === 1 ? paths[0]! : `${paths[0]} … ${paths.at(-1)}`;
-  if (records.length === 0) throw new RecordingError(`${name}: empty: no records (was the kubelet killed before its first write reached the disk?)`);
+  if (records.length === 0)
+    throw new RecordingError(
+      `${name}: empty: no records (was the kubelet killed before its first write reached the disk?)`,
+    );
   if (!records.some((r) => r.k === 'header')) {
-    throw new RecordingError(`${lineOf(parts, 0)}: not a header, and no header follows: not a recording made with --record, or its beginning is missing`);
+    throw new RecordingError(
+      `${lineOf(parts, 0)}: not a header, and no header follows: not a recording made with --record, or its beginning is missing`,
+    );
   }
   if (records[0]!.k !== 'header' && records.some(isSessionHeader)) {
     notes.push(`${lineOf(parts, 0)}: not a header: the records before the first session header are not replayed`);
   }
   if (records.every((r) => r.k === 'header')) {
-    throw new RecordingError(`${name}: only a header: the kubelet recorded nothing after it started, so there is nothing to replay`);
+    throw new RecordingError(
+      `${name}: only a header: the kubelet recorded nothing after it started, so there is nothing to replay`,
+    );
   }
   let part: number | undefined; // the last header's part number (a session header is part 0)
   for (const [i, r] of records.entries()) {
@@ -376,11 +459,17 @@ export function loadRecording(paths: readonly string[]): LoadedRecording {
     if (n !== 0 && part === undefined) {
       const next = records.findIndex((x, j) => j > i && isSessionHeader(x));
       const missing = `${lineOf(parts, i)}: part ${r.part} of a session whose first part (the one with the session header) is missing`;
-      if (next < 0) throw new RecordingError(`${missing}; nothing to replay (older parts are FILE.N with a higher N; the recorder keeps 3)`);
+      if (next < 0)
+        throw new RecordingError(
+          `${missing}; nothing to replay (older parts are FILE.N with a higher N; the recorder keeps 3)`,
+        );
       notes.push(`${missing}: its records up to ${lineOf(parts, next - 1)} are not replayed`);
     } else if (n !== 0 && n !== part! + 1) {
       const later = records.some((x, j) => j > i && x.k === 'header' && Number(x.part) === part! + 1);
-      const why = n > part! && !later ? `part ${part! + 1} of this session is missing` : 'the files are out of order (give them oldest first: FILE.N … FILE.1 FILE)';
+      const why =
+        n > part! && !later
+          ? `part ${part! + 1} of this session is missing`
+          : 'the files are out of order (give them oldest first: FILE.N … FILE.1 FILE)';
       throw new RecordingError(`${lineOf(parts, i)}: part ${r.part} follows part ${part}: ${why}`);
     }
     part = n;
@@ -397,8 +486,15 @@ export function readRecording(path: string): Record<string, unknown>[] {
  * Replays a recording and compares the decisions: a path (with its rotated parts, recordingFiles),
  * a loaded recording, or parsed lines.
  */
-export async function replayRecording(source: string | LoadedRecording | Record<string, unknown>[]): Promise<ReplayResult> {
-  const loaded = typeof source === 'string' ? loadRecording(recordingFiles(source)) : Array.isArray(source) ? { records: source, parts: [], notes: [] } : source;
+export async function replayRecording(
+  source: string | LoadedRecording | Record<string, unknown>[],
+): Promise<ReplayResult> {
+  const loaded =
+    typeof source === 'string'
+      ? loadRecording(recordingFiles(source))
+      : Array.isArray(source)
+        ? { records: source, parts: [], notes: [] }
+        : source;
   const wallStart = performance.now();
   let a: Analysis;
   try {
@@ -417,24 +513,38 @@ export async function replayRecording(source: string | LoadedRecording | Record<
     const manifests = typeof h.manifests === 'string' ? h.manifests : undefined;
     const recordedFlags = (h.flags ?? {}) as Partial<KubeletFlags>;
     const flags: KubeletFlags = {
-      ...DEFAULT_FLAGS, ...recordedFlags,
-      podManifestPath: manifests, record: undefined, kubeconfig: undefined, help: false,
+      ...DEFAULT_FLAGS,
+      ...recordedFlags,
+      podManifestPath: manifests,
+      record: undefined,
+      kubeconfig: undefined,
+      help: false,
       // the recorded node's IP (pods see it as status.hostIP), not this machine's
       nodeIp: recordedFlags.nodeIp ?? recordedHostIP(s.records),
     };
     const sources = recordedSources(recordedFlags, s.records, manifests);
     const k = createKubelet({
-      flags, clock, log: silentLogger, nodeName: String(h.node ?? 'node'), cri, fs: silentFs, manifestFetcher: silentFetcher, random: () => 0.5,
+      flags,
+      clock,
+      log: silentLogger,
+      nodeName: String(h.node ?? 'node'),
+      cri,
+      fs: silentFs,
+      manifestFetcher: silentFetcher,
+      random: () => 0.5,
       // no prober: the recorded probe results stand in (below)
       prober: null,
       networkFiles: recordedNetworkFiles(h, s.records, clock, flags.rootDir),
       hooks: (recorded) => recordedHooks(recorded, s.records),
       // the volume decisions answer from the recording (an older recording: no effects at all)
-      ...(h.volumes !== null && typeof h.volumes === 'object' ? {
-        volumeFs: recordedPort<VolumeFs>(s.records, 'volumes', VOLUME_FS_METHODS),
-        subPaths: recordedPort<SubPathPort>(s.records, 'subpaths', ['prepare']),
-        nodeAllocatableMemoryBytes: (h.volumes as { nodeAllocatableMemoryBytes?: number }).nodeAllocatableMemoryBytes,
-      } : {}),
+      ...(h.volumes !== null && typeof h.volumes === 'object'
+        ? {
+            volumeFs: recordedPort<VolumeFs>(s.records, 'volumes', VOLUME_FS_METHODS),
+            subPaths: recordedPort<SubPathPort>(s.records, 'subpaths', ['prepare']),
+            nodeAllocatableMemoryBytes: (h.volumes as { nodeAllocatableMemoryBytes?: number })
+              .nodeAllocatableMemoryBytes,
+          }
+        : {}),
       // the pod cgroups the recorded runtime named (cgroup_parent) and its node memory (oom_score_adj)
       recordedCgroups: (h.podCgroups ?? undefined) as KubeletOptions['recordedCgroups'],
       configData: recordedConfigData(h, s.records, clock),
@@ -487,7 +597,8 @@ export async function replayRecording(source: string | LoadedRecording | Record<
     await clock.advanceAsync(s.end - clock.now(), settle);
     const next = a.sessions[s.index + 1]?.start ?? Number.POSITIVE_INFINITY;
     const limit = Math.min(s.end + GRACE_MS, next);
-    while (cri.matcher.pending(s.index) > 0 && clock.now() < limit) await clock.advanceAsync(Math.min(100, limit - clock.now()), settle);
+    while (cri.matcher.pending(s.index) > 0 && clock.now() < limit)
+      await clock.advanceAsync(Math.min(100, limit - clock.now()), settle);
     await k.stop();
   }
 
@@ -525,11 +636,17 @@ function showDecision(d: Decision | null, start: number): string {
       return `runPodSandbox ${m?.namespace}/${m?.name} attempt ${m?.attempt} ${at}`;
     }
     case 'createContainer': {
-      const c = a1 as { metadata?: { name?: string; attempt?: number }; image?: { image?: string }; command?: string[]; args?: string[] };
+      const c = a1 as {
+        metadata?: { name?: string; attempt?: number };
+        image?: { image?: string };
+        command?: string[];
+        args?: string[];
+      };
       const cmd = [...(c.command ?? []), ...(c.args ?? [])];
       return `createContainer ${c.metadata?.name} attempt ${c.metadata?.attempt} in sandbox ${short(a0)}, image ${c.image?.image}${cmd.length ? `, command ${JSON.stringify(cmd)}` : ''} ${at}`;
     }
-    case 'pullImage': case 'removeImage':
+    case 'pullImage':
+    case 'removeImage':
       return `${d.m} ${(a0 as { image?: string }).image} ${at}`;
     default:
       return `${d.m} ${short(a0)}${a1 !== undefined ? ` ${JSON.stringify(a1)}` : ''} ${at}`;
@@ -539,10 +656,16 @@ function showDecision(d: Decision | null, start: number): string {
 /** The result for people. */
 export function formatResult(r: ReplayResult): string {
   const speed = `recorded ${(r.recordedMs / 1000).toFixed(1)}s, replayed in ${Math.round(r.replayMs)}ms, ${Math.round(r.speedup)}× faster`;
-  const skipped = r.skipped > 0 ? `; the first ${r.skipped} records, of a session whose first part is missing, not replayed` : '';
+  const skipped =
+    r.skipped > 0 ? `; the first ${r.skipped} records, of a session whose first part is missing, not replayed` : '';
   const beyond = r.beyondEnd > 0 ? `; ${r.beyondEnd} decisions made after the recording ended, not compared` : '';
   if (r.identical) {
-    const what = r.decisions > 0 ? `${r.decisions} decisions` : r.beyondEnd > 0 ? 'no decisions recorded' : 'no decisions recorded and none replayed';
+    const what =
+      r.decisions > 0
+        ? `${r.decisions} decisions`
+        : r.beyondEnd > 0
+          ? 'no decisions recorded'
+          : 'no decisions recorded and none replayed';
     return `identical (${what}, ${speed}${beyond}${skipped})`;
   }
   const d = r.divergence!;

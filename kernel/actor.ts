@@ -42,7 +42,10 @@ export interface SupervisionPolicy {
  * kernel's port throws naming the actor and the channel). Build one with `channels({...})`.
  */
 export interface Channels<
-  C extends EventName = EventName, P extends EventName = EventName, R extends ViewName = ViewName, W extends ViewName = ViewName,
+  C extends EventName = EventName,
+  P extends EventName = EventName,
+  R extends ViewName = ViewName,
+  W extends ViewName = ViewName,
 > {
   readonly consumes: readonly C[];
   readonly produces: readonly P[];
@@ -57,9 +60,22 @@ export interface Channels<
  *   export const podWorkers: ActorSpec<PodWorkersDeps, typeof io> = { ..., channels: io, start(ctx) { ... } };
  */
 export function channels<
-  const C extends EventName = never, const P extends EventName = never, const R extends ViewName = never, const W extends ViewName = never,
->(decl: { consumes?: readonly C[]; produces?: readonly P[]; reads?: readonly R[]; writes?: readonly W[] }): Channels<C, P, R, W> {
-  return { consumes: decl.consumes ?? [], produces: decl.produces ?? [], reads: decl.reads ?? [], writes: decl.writes ?? [] };
+  const C extends EventName = never,
+  const P extends EventName = never,
+  const R extends ViewName = never,
+  const W extends ViewName = never,
+>(decl: {
+  consumes?: readonly C[];
+  produces?: readonly P[];
+  reads?: readonly R[];
+  writes?: readonly W[];
+}): Channels<C, P, R, W> {
+  return {
+    consumes: decl.consumes ?? [],
+    produces: decl.produces ?? [],
+    reads: decl.reads ?? [],
+    writes: decl.writes ?? [],
+  };
 }
 
 /** The bus as one actor may use it: only the channels it declared. A view it writes it may read too. */
@@ -78,15 +94,32 @@ export interface ChannelPort<Ch extends Channels> {
 export function restrictPort(port: BusPort, actor: string, ch: Channels): BusPort {
   const check = (list: readonly string[], also: readonly string[], name: string, what: string, field: string) => {
     if (!list.includes(name) && !also.includes(name)) {
-      throw new Error(`actor ${actor} ${what} ${JSON.stringify(name)}, which is not in its channels.${field} [${[...list, ...also].join(', ')}]`);
+      throw new Error(
+        `actor ${actor} ${what} ${JSON.stringify(name)}, which is not in its channels.${field} [${[...list, ...also].join(', ')}]`,
+      );
     }
   };
   return {
-    events: (name) => { check(ch.consumes, [], name, 'subscribes to event channel', 'consumes'); return port.events(name); },
-    send: (name, msg) => { check(ch.produces, [], name, 'sends on event channel', 'produces'); port.send(name, msg); },
-    view: (name) => { check(ch.reads, ch.writes, name, 'reads view', 'reads/writes'); return port.view(name); },
-    current: (name) => { check(ch.reads, ch.writes, name, 'reads view', 'reads/writes'); return port.current(name); },
-    publish: (name, value) => { check(ch.writes, [], name, 'publishes view', 'writes'); port.publish(name, value); },
+    events: (name) => {
+      check(ch.consumes, [], name, 'subscribes to event channel', 'consumes');
+      return port.events(name);
+    },
+    send: (name, msg) => {
+      check(ch.produces, [], name, 'sends on event channel', 'produces');
+      port.send(name, msg);
+    },
+    view: (name) => {
+      check(ch.reads, ch.writes, name, 'reads view', 'reads/writes');
+      return port.view(name);
+    },
+    current: (name) => {
+      check(ch.reads, ch.writes, name, 'reads view', 'reads/writes');
+      return port.current(name);
+    },
+    publish: (name, value) => {
+      check(ch.writes, [], name, 'publishes view', 'writes');
+      port.publish(name, value);
+    },
   };
 }
 
@@ -177,18 +210,25 @@ export function serial(
       return;
     }
     running = true;
-    ctx.run((async () => {
-      do {
-        again = false;
-        try {
-          await work();
-        } catch (e) {
-          opts.onError(e);
-        }
-      } while (again && !ctx.stopped);
-      running = false;
-      if (!ctx.stopped) opts.onIdle?.();
-    })());
+    ctx.run(
+      (async () => {
+        do {
+          again = false;
+          try {
+            await work();
+          } catch (e) {
+            opts.onError(e);
+          }
+        } while (again && !ctx.stopped);
+        running = false;
+        if (!ctx.stopped) opts.onIdle?.();
+      })(),
+    );
   };
-  return { trigger, get running() { return running; } };
+  return {
+    trigger,
+    get running() {
+      return running;
+    },
+  };
 }

@@ -61,13 +61,19 @@ export class Bus {
 
   #event(name: string): Subject<unknown> {
     let s = this.#events.get(name);
-    if (!s) { s = new Subject(); this.#events.set(name, s); }
+    if (!s) {
+      s = new Subject();
+      this.#events.set(name, s);
+    }
     return s;
   }
 
   #view(name: string): ReplaySubject<unknown> {
     let s = this.#views.get(name);
-    if (!s) { s = new ReplaySubject(1); this.#views.set(name, s); }
+    if (!s) {
+      s = new ReplaySubject(1);
+      this.#views.set(name, s);
+    }
     return s;
   }
 
@@ -100,7 +106,9 @@ export class Bus {
       const untap = this.tap((_kind, channel, payload) => {
         if (channel === name) sub.next(payload);
       });
-      return () => { untap(); };
+      return () => {
+        untap();
+      };
     });
   }
 

@@ -119,7 +119,10 @@ export class VirtualClock implements Clock {
    * Like advance, but yields to the microtask/macrotask queue after every timer so that
    * promise chains started by a timer settle before the next one fires (for async actors).
    */
-  async advanceAsync(ms: number, settle: () => Promise<void> = () => new Promise((r) => setImmediate(r))): Promise<void> {
+  async advanceAsync(
+    ms: number,
+    settle: () => Promise<void> = () => new Promise((r) => setImmediate(r)),
+  ): Promise<void> {
     const target = this.#now + ms;
     await settle();
     while (this.#fireNext(target)) await settle();

@@ -164,12 +164,16 @@ export function parseRequest(line: string, commands: Readonly<Record<string, Deb
       return { ok: false, error: `invalid JSON request: ${e instanceof Error ? e.message : String(e)}` };
     }
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-      return { ok: false, error: 'a request must be a JSON object like {"cmd":"actors"} or a text command like "actors"' };
+      return {
+        ok: false,
+        error: 'a request must be a JSON object like {"cmd":"actors"} or a text command like "actors"',
+      };
     }
     const o = value as Record<string, unknown>;
     let id: RequestId | undefined;
     if (o.id !== undefined) {
-      if (typeof o.id !== 'string' && typeof o.id !== 'number') return { ok: false, error: '"id" must be a string or a number' };
+      if (typeof o.id !== 'string' && typeof o.id !== 'number')
+        return { ok: false, error: '"id" must be a string or a number' };
       id = o.id;
     }
     const withId = <T extends object>(r: T): T & { id?: RequestId } => (id === undefined ? r : { ...r, id });
@@ -236,8 +240,16 @@ export function toJsonSafe(value: unknown): unknown {
     if (depth >= MAX_DEPTH) return '[MaxDepth]';
     ancestors.add(o);
     try {
-      if (Array.isArray(o)) return o.map((x) => { const y = walk(x, depth + 1); return y === undefined ? null : y; });
-      if (o instanceof Set) return [...o].map((x) => { const y = walk(x, depth + 1); return y === undefined ? null : y; });
+      if (Array.isArray(o))
+        return o.map((x) => {
+          const y = walk(x, depth + 1);
+          return y === undefined ? null : y;
+        });
+      if (o instanceof Set)
+        return [...o].map((x) => {
+          const y = walk(x, depth + 1);
+          return y === undefined ? null : y;
+        });
       if (o instanceof Map) {
         const keys = [...o.keys()];
         if (keys.every((k) => typeof k === 'string' || typeof k === 'number')) {
@@ -251,13 +263,21 @@ export function toJsonSafe(value: unknown): unknown {
       const toJSON = (o as { toJSON?: unknown }).toJSON;
       if (typeof toJSON === 'function') {
         let j: unknown;
-        try { j = toJSON.call(o); } catch (e) { return `[toJSON failed: ${e instanceof Error ? e.message : String(e)}]`; }
+        try {
+          j = toJSON.call(o);
+        } catch (e) {
+          return `[toJSON failed: ${e instanceof Error ? e.message : String(e)}]`;
+        }
         if (j !== o) return walk(j, depth + 1);
       }
       const out = Object.create(null) as Record<string, unknown>;
       for (const k of Object.keys(o)) {
         let x: unknown;
-        try { x = (o as Record<string, unknown>)[k]; } catch (e) { x = `[getter failed: ${e instanceof Error ? e.message : String(e)}]`; }
+        try {
+          x = (o as Record<string, unknown>)[k];
+        } catch (e) {
+          x = `[getter failed: ${e instanceof Error ? e.message : String(e)}]`;
+        }
         out[k] = walk(x, depth + 1);
       }
       return out;
@@ -325,7 +345,8 @@ function eventLabel(eventType: string, n: GraphNode): string {
  */
 export function machineToMermaid(machine: AnyStateMachine): string {
   const root = machine.root as unknown as GraphNode;
-  const mid = (n: GraphNode): string => (n.path.length === 0 ? 'root' : n.path.join('_').replace(/[^A-Za-z0-9_]/g, '_'));
+  const mid = (n: GraphNode): string =>
+    n.path.length === 0 ? 'root' : n.path.join('_').replace(/[^A-Za-z0-9_]/g, '_');
   const clean = (s: string): string => s.replace(/[#;\n\r]/g, ' ').trim();
   const edges = new Map<string, string[]>(); // scope path (joined) → edge lines
 
@@ -394,7 +415,6 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // The server
 
@@ -428,8 +448,15 @@ function isListening(path: string, clock: Clock): Promise<boolean> {
   return new Promise((resolve, reject) => {
     const s = createConnection(path);
     // A listener that never accepts (backlog full, process stopped) still owns the path.
-    const timer = clock.setTimeout(() => { s.destroy(); resolve(true); }, 1000);
-    s.once('connect', () => { clock.clearTimeout(timer); s.destroy(); resolve(true); });
+    const timer = clock.setTimeout(() => {
+      s.destroy();
+      resolve(true);
+    }, 1000);
+    s.once('connect', () => {
+      clock.clearTimeout(timer);
+      s.destroy();
+      resolve(true);
+    });
     s.once('error', (e) => {
       clock.clearTimeout(timer);
       const code = errnoOf(e);
@@ -451,7 +478,9 @@ async function clearStale(path: string, clock: Clock, log: Logger): Promise<void
     throw new Error(`debug socket ${path}: the path exists and is not a socket; remove it or use another --root-dir`);
   }
   if (await isListening(path, clock)) {
-    throw new Error(`debug socket ${path}: another process is listening on it (is another kubelet-ts running with the same --root-dir?)`);
+    throw new Error(
+      `debug socket ${path}: another process is listening on it (is another kubelet-ts running with the same --root-dir?)`,
+    );
   }
   log.info('removing stale debug socket', { path }, 1);
   try {
@@ -474,7 +503,9 @@ export async function startDebugSocket(opts: DebugSocketOptions): Promise<DebugS
 
   const bytes = Buffer.byteLength(path);
   if (bytes > MAX_SOCKET_PATH_BYTES) {
-    throw new Error(`debug socket ${path}: the path is ${bytes} bytes, unix sockets allow at most ${MAX_SOCKET_PATH_BYTES}; use a shorter --root-dir`);
+    throw new Error(
+      `debug socket ${path}: the path is ${bytes} bytes, unix sockets allow at most ${MAX_SOCKET_PATH_BYTES}; use a shorter --root-dir`,
+    );
   }
   await mkdir(dirname(path), { recursive: true, mode: 0o750 });
   await clearStale(path, clock, log);
@@ -491,11 +522,18 @@ export async function startDebugSocket(opts: DebugSocketOptions): Promise<DebugS
     const onError = (e: Error) => {
       server.off('listening', onListening);
       const code = errnoOf(e);
-      reject(code === 'EADDRINUSE'
-        ? new Error(`debug socket ${path}: another process is listening on it (is another kubelet-ts running with the same --root-dir?)`)
-        : new Error(`debug socket ${path}: ${e.message}`));
+      reject(
+        code === 'EADDRINUSE'
+          ? new Error(
+              `debug socket ${path}: another process is listening on it (is another kubelet-ts running with the same --root-dir?)`,
+            )
+          : new Error(`debug socket ${path}: ${e.message}`),
+      );
     };
-    const onListening = () => { server.off('error', onError); resolve(); };
+    const onListening = () => {
+      server.off('error', onError);
+      resolve();
+    };
     server.once('error', onError);
     server.once('listening', onListening);
     // bind(2) happens synchronously inside listen(): the socket file is born 0600.
@@ -524,7 +562,10 @@ export async function startDebugSocket(opts: DebugSocketOptions): Promise<DebugS
   };
 
   const answer = (c: Conn, id: RequestId | undefined, result: unknown) =>
-    write(c, id === undefined ? { ok: true, result: toJsonSafe(result) } : { ok: true, id, result: toJsonSafe(result) });
+    write(
+      c,
+      id === undefined ? { ok: true, result: toJsonSafe(result) } : { ok: true, id, result: toJsonSafe(result) },
+    );
 
   const fail = (c: Conn, id: RequestId | undefined, error: string) =>
     write(c, id === undefined ? { ok: false, error } : { ok: false, id, error });
@@ -560,17 +601,28 @@ export async function startDebugSocket(opts: DebugSocketOptions): Promise<DebugS
     const m = Object.hasOwn(machines, name) ? machines[name] : undefined;
     if (!m) {
       const known = Object.keys(machines);
-      throw new DebugRequestError(`unknown machine ${JSON.stringify(name)}; ${known.length ? `known machines: ${known.join(', ')}` : 'no machines are registered'}`);
+      throw new DebugRequestError(
+        `unknown machine ${JSON.stringify(name)}; ${known.length ? `known machines: ${known.join(', ')}` : 'no machines are registered'}`,
+      );
     }
     let text = graphs.get(name);
-    if (text === undefined) { text = machineToMermaid(m); graphs.set(name, text); }
+    if (text === undefined) {
+      text = machineToMermaid(m);
+      graphs.set(name, text);
+    }
     return { machine: name, format: 'mermaid', text };
   };
 
   const crashResult = (actor: string) => {
     if (!source.crash) throw new DebugRequestError('crash is not supported by this daemon');
     const info = source.inspect().find((a) => a.id === actor);
-    if (!info) throw new DebugRequestError(`unknown actor ${JSON.stringify(actor)}; known actors: ${source.inspect().map((a) => a.id).join(', ')}`);
+    if (!info)
+      throw new DebugRequestError(
+        `unknown actor ${JSON.stringify(actor)}; known actors: ${source
+          .inspect()
+          .map((a) => a.id)
+          .join(', ')}`,
+      );
     if (info.state !== 'running') throw new DebugRequestError(`actor ${actor} is ${info.state}, not running`);
     opts.log.warn('debug socket: injecting a crash', { actor });
     source.crash(actor, new Error(`crash injected through the debug socket`));
@@ -585,7 +637,10 @@ export async function startDebugSocket(opts: DebugSocketOptions): Promise<DebugS
     }
     const base = () => (id === undefined ? { ok: true, channel } : { ok: true, id, channel });
     const tail: Tail = {
-      channel, id, sub: undefined, droppedUnreported: 0,
+      channel,
+      id,
+      sub: undefined,
+      droppedUnreported: 0,
       reportDrops() {
         if (tail.droppedUnreported === 0) return;
         write(c, { ...base(), at: clock.now(), dropped: tail.droppedUnreported });
@@ -637,10 +692,14 @@ export async function startDebugSocket(opts: DebugSocketOptions): Promise<DebugS
       }
       const b = req as BuiltinRequest;
       switch (b.cmd) {
-        case 'actors': return answer(c, b.id, actorsResult());
-        case 'graph': return answer(c, b.id, graphResult(b.machine));
-        case 'tail': return startTail(c, b.channel, b.id);
-        case 'crash': return answer(c, b.id, crashResult(b.actor));
+        case 'actors':
+          return answer(c, b.id, actorsResult());
+        case 'graph':
+          return answer(c, b.id, graphResult(b.machine));
+        case 'tail':
+          return startTail(c, b.channel, b.id);
+        case 'crash':
+          return answer(c, b.id, crashResult(b.actor));
       }
     } catch (e) {
       if (e instanceof DebugRequestError) return fail(c, req.id, e.message);
@@ -660,7 +719,10 @@ export async function startDebugSocket(opts: DebugSocketOptions): Promise<DebugS
     let blocked = false;
     for (;;) {
       if (c.closed) return;
-      if (c.socket.writableLength > c.limit) { blocked = true; break; }
+      if (c.socket.writableLength > c.limit) {
+        blocked = true;
+        break;
+      }
       const nl = data.indexOf(10, start);
       if (nl < 0) break;
       if (c.discarding) {
@@ -711,7 +773,13 @@ export async function startDebugSocket(opts: DebugSocketOptions): Promise<DebugS
   };
 
   function onConnection(socket: Socket): void {
-    const c: Conn = { socket, pending: Buffer.alloc(0), discarding: false, tails: new Set(), clientEnded: false, closed: false,
+    const c: Conn = {
+      socket,
+      pending: Buffer.alloc(0),
+      discarding: false,
+      tails: new Set(),
+      clientEnded: false,
+      closed: false,
       limit: Math.max(maxBuffered, socket.writableHighWaterMark),
     };
     conns.add(c);

@@ -63,10 +63,15 @@ export function createLogger(opts: LoggerOptions): Logger {
     const emit = (severity: Severity, msg: string, fields: Record<string, unknown> | undefined, v: number) => {
       const t = now();
       const kv = Object.entries(fields ?? {}).map(([k, val]) => [k === 'error' ? 'err' : k, val] as const);
-      sink.write(format === 'json' ? jsonLine(t, name, severity, msg, kv, v) : textLine(t, pid, name, severity, msg, kv), severity);
+      sink.write(
+        format === 'json' ? jsonLine(t, name, severity, msg, kv, v) : textLine(t, pid, name, severity, msg, kv),
+        severity,
+      );
     };
     return {
-      info: (msg, fields, level = 0) => { if (level <= verbosity) emit('I', msg, fields, level); },
+      info: (msg, fields, level = 0) => {
+        if (level <= verbosity) emit('I', msg, fields, level);
+      },
       warn: (msg, fields) => emit('W', msg, fields, 0),
       error: (msg, fields) => emit('E', msg, fields, 0),
       child: (n) => make(name ? `${name}.${n}` : n),
@@ -113,17 +118,24 @@ export function parseVModule(spec: string): VModule[] {
   if (spec.trim() === '') return [];
   return spec.split(',').map((part) => {
     const m = /^([^=]+)=(\d+)$/.exec(part.trim());
-    if (!m) throw new Error(`invalid --vmodule entry "${part}": syntax error: expect comma-separated list of pattern=N`);
+    if (!m)
+      throw new Error(`invalid --vmodule entry "${part}": syntax error: expect comma-separated list of pattern=N`);
     return { pattern: m[1]!, verbosity: Number(m[2]) };
   });
 }
 
 function globRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const body = glob
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${body}$`);
 }
 
-function vmoduleLevel(mods: readonly { re: RegExp; verbosity: number }[], name: string | undefined): number | undefined {
+function vmoduleLevel(
+  mods: readonly { re: RegExp; verbosity: number }[],
+  name: string | undefined,
+): number | undefined {
   if (!name || mods.length === 0) return undefined;
   const parts = name.split('.');
   const prefixes = parts.map((_, i) => parts.slice(0, i + 1).join('.'));
@@ -135,7 +147,14 @@ function jsonValue(v: unknown): unknown {
   return v instanceof Error ? v.message : typeof v === 'bigint' ? v.toString() : v;
 }
 
-function jsonLine(t: number, name: string | undefined, severity: Severity, msg: string, kv: readonly (readonly [string, unknown])[], v: number): string {
+function jsonLine(
+  t: number,
+  name: string | undefined,
+  severity: Severity,
+  msg: string,
+  kv: readonly (readonly [string, unknown])[],
+  v: number,
+): string {
   const rec: Record<string, unknown> = { ts: t / 1000 };
   if (name) rec.logger = name;
   rec.msg = msg;
@@ -149,12 +168,20 @@ function jsonLine(t: number, name: string | undefined, severity: Severity, msg: 
 
 const pad = (n: number, width: number) => String(n).padStart(width, '0');
 
-function textLine(t: number, pid: number, name: string | undefined, severity: Severity, msg: string, kv: readonly (readonly [string, unknown])[]): string {
+function textLine(
+  t: number,
+  pid: number,
+  name: string | undefined,
+  severity: Severity,
+  msg: string,
+  kv: readonly (readonly [string, unknown])[],
+): string {
   const d = new Date(t);
   const micros = pad(Math.floor((((t % 1000) + 1000) % 1000) * 1000), 6);
-  const header = `${severity}${pad(d.getMonth() + 1, 2)}${pad(d.getDate(), 2)} `
-    + `${pad(d.getHours(), 2)}:${pad(d.getMinutes(), 2)}:${pad(d.getSeconds(), 2)}.${micros} `
-    + `${String(pid).padStart(7, ' ')} ${name ?? 'kubelet'}] `;
+  const header =
+    `${severity}${pad(d.getMonth() + 1, 2)}${pad(d.getDate(), 2)} ` +
+    `${pad(d.getHours(), 2)}:${pad(d.getMinutes(), 2)}:${pad(d.getSeconds(), 2)}.${micros} ` +
+    `${String(pid).padStart(7, ' ')} ${name ?? 'kubelet'}] `;
   let line = header + goQuote(msg);
   for (const [k, v] of kv) {
     if (v === undefined) continue;
@@ -185,26 +212,50 @@ export function goQuote(s: string): string {
   for (const ch of s) {
     const c = ch.codePointAt(0)!;
     switch (ch) {
-      case '"': out += '\\"'; continue;
-      case '\\': out += '\\\\'; continue;
-      case '\x07': out += '\\a'; continue;
-      case '\b': out += '\\b'; continue;
-      case '\f': out += '\\f'; continue;
-      case '\n': out += '\\n'; continue;
-      case '\r': out += '\\r'; continue;
-      case '\t': out += '\\t'; continue;
-      case '\v': out += '\\v'; continue;
+      case '"':
+        out += '\\"';
+        continue;
+      case '\\':
+        out += '\\\\';
+        continue;
+      case '\x07':
+        out += '\\a';
+        continue;
+      case '\b':
+        out += '\\b';
+        continue;
+      case '\f':
+        out += '\\f';
+        continue;
+      case '\n':
+        out += '\\n';
+        continue;
+      case '\r':
+        out += '\\r';
+        continue;
+      case '\t':
+        out += '\\t';
+        continue;
+      case '\v':
+        out += '\\v';
+        continue;
     }
     if (c < 0x20 || c === 0x7f) out += `\\x${c.toString(16).padStart(2, '0')}`;
     else if (c >= 0xd800 && c <= 0xdfff) out += '\\ufffd';
-    else if ((c >= 0x80 && c <= 0x9f) || c === 0xad || c === 0x2028 || c === 0x2029 || c === 0xfeff) out += `\\u${c.toString(16).padStart(4, '0')}`;
+    else if ((c >= 0x80 && c <= 0x9f) || c === 0xad || c === 0x2028 || c === 0x2029 || c === 0xfeff)
+      out += `\\u${c.toString(16).padStart(4, '0')}`;
     else out += ch;
   }
   return `${out}"`;
 }
 
 export const silentLogger: Logger = {
-  info() {}, warn() {}, error() {}, child() { return silentLogger; },
+  info() {},
+  warn() {},
+  error() {},
+  child() {
+    return silentLogger;
+  },
 };
 
 /** An error's message for a log field or a status line (the value itself when it is no Error). */

@@ -54,10 +54,12 @@ export class PriorityMailbox<T> {
     // handled, until every source is subscribed: the first drain already follows priority.
     this.#draining = true;
     try {
-      this.#subs = this.#sources.map((s, i) => s.source.subscribe((m) => {
-        this.#queues[i]!.push(m);
-        this.#drain();
-      }));
+      this.#subs = this.#sources.map((s, i) =>
+        s.source.subscribe((m) => {
+          this.#queues[i]!.push(m);
+          this.#drain();
+        }),
+      );
     } finally {
       this.#draining = false;
     }

@@ -27,7 +27,16 @@
  * wait unwritten, records are dropped (their `n` leaves a gap), counted in `stats().dropped` and
  * logged once, so memory stays bounded.
  */
-import { createWriteStream, existsSync, fstatSync, openSync, closeSync, renameSync, rmSync, type WriteStream } from 'node:fs';
+import {
+  createWriteStream,
+  existsSync,
+  fstatSync,
+  openSync,
+  closeSync,
+  renameSync,
+  rmSync,
+  type WriteStream,
+} from 'node:fs';
 import { finished } from 'node:stream';
 import type { Bus } from './bus.ts';
 import type { Clock } from './clock.ts';
@@ -35,8 +44,6 @@ import { errText, type Logger } from './log.ts';
 
 /** 2: views (the daemon's recorded views: the Node) are recorded; replay feeds them back. */
 export const RECORDING_FORMAT = 2;
-
-
 
 /** Records kept in memory before `open()` (deferOpen); beyond it they are dropped and counted. */
 const MAX_EARLY_RECORDS = 10_000;
@@ -103,7 +110,12 @@ function jsonSafe(_key: string, v: unknown): unknown {
   if (v instanceof Map) return Object.fromEntries(v);
   if (v instanceof Set) return [...v];
   if (typeof v === 'bigint') return v.toString();
-  if (v && typeof v === 'object' && (v as { type?: unknown }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data)) {
+  if (
+    v &&
+    typeof v === 'object' &&
+    (v as { type?: unknown }).type === 'Buffer' &&
+    Array.isArray((v as { data?: unknown }).data)
+  ) {
     return { base64: Buffer.from((v as { data: number[] }).data).toString('base64') };
   }
   return v;
@@ -114,7 +126,6 @@ function recordLine(t: number, n: number, body: string): string {
   const fields = body.slice(1, -1);
   return `{"t":${JSON.stringify(t)},"n":${n}${fields ? ',' + fields : ''}}\n`;
 }
-
 
 export function createRecorder(opts: RecorderOptions): Recorder {
   const maxBytes = opts.maxBytes ?? 64 * 1024 * 1024;
@@ -144,14 +155,20 @@ export function createRecorder(opts: RecorderOptions): Recorder {
   const fail = (e: unknown) => {
     if (failure !== null) return;
     failure = errText(e);
-    log?.error(`recording stopped: cannot write ${opts.path}: ${failure}; the kubelet carries on without recording`, { path: opts.path, error: failure, records, dropped });
+    log?.error(`recording stopped: cannot write ${opts.path}: ${failure}; the kubelet carries on without recording`, {
+      path: opts.path,
+      error: failure,
+      records,
+      dropped,
+    });
     early = undefined;
     // What was written before stays readable: a healthy stream is flushed, not thrown away.
     for (const s of [stream, ...draining]) if (s && !s.destroyed && !s.writableEnded) s.end();
   };
 
   const drop = (why: string) => {
-    if (dropped++ === 0) log?.warn(`recording ${opts.path}: ${why}: dropping records; the recording has gaps`, { path: opts.path });
+    if (dropped++ === 0)
+      log?.warn(`recording ${opts.path}: ${why}: dropping records; the recording has gaps`, { path: opts.path });
   };
 
   // The file is opened synchronously so it exists at once: rotation renames it while the old
@@ -192,7 +209,8 @@ export function createRecorder(opts: RecorderOptions): Recorder {
     stream = openStream('w');
     rotations++;
     // A part read alone still says which session it belongs to (replay: a continuation).
-    if (!nextIsHeader) emit(opts.clock.now(), JSON.stringify({ ...session, part: ++part, continues: true }, jsonSafe), true);
+    if (!nextIsHeader)
+      emit(opts.clock.now(), JSON.stringify({ ...session, part: ++part, continues: true }, jsonSafe), true);
   };
 
   /**
@@ -208,7 +226,8 @@ export function createRecorder(opts: RecorderOptions): Recorder {
       len = Buffer.byteLength(line);
     }
     seq++;
-    if (!header && queued() > maxQueued) return drop(`the disk does not keep up (more than ${maxQueued} bytes unwritten)`);
+    if (!header && queued() > maxQueued)
+      return drop(`the disk does not keep up (more than ${maxQueued} bytes unwritten)`);
     // Buffered by the stream: a slow disk costs memory (up to maxQueued), not latency.
     stream!.write(line);
     bytes += len;
@@ -282,7 +301,10 @@ export function createRecorder(opts: RecorderOptions): Recorder {
             const out = (v as (...a: unknown[]) => unknown).apply(obj, args);
             if (out instanceof Promise) {
               return out.then(
-                (res: unknown) => { write({ k: `${prefix}.ok`, id, res }); return res; },
+                (res: unknown) => {
+                  write({ k: `${prefix}.ok`, id, res });
+                  return res;
+                },
                 (err: unknown) => {
                   const e = err as { kind?: string; message?: string };
                   write({ k: `${prefix}.err`, id, err: { kind: e?.kind, message: e?.message ?? String(err) } });
@@ -302,7 +324,11 @@ export function createRecorder(opts: RecorderOptions): Recorder {
       early = undefined;
       if (stream && failure === null) stream.end();
       return Promise.all(ends).then(() => {
-        if (dropped > 0 && failure === null) log?.warn(`recording ${opts.path} closed with ${dropped} record(s) dropped (the disk did not keep up)`, { path: opts.path, dropped });
+        if (dropped > 0 && failure === null)
+          log?.warn(`recording ${opts.path} closed with ${dropped} record(s) dropped (the disk did not keep up)`, {
+            path: opts.path,
+            dropped,
+          });
       });
     },
   };
@@ -336,7 +362,8 @@ export function parseRecording(text: string, opts: ParseRecordingOptions = {}): 
       }
       throw new Error(`recording line ${i + 1}: ${e instanceof Error ? e.message : String(e)}`);
     }
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error(`recording line ${i + 1}: not a JSON object`);
+    if (v === null || typeof v !== 'object' || Array.isArray(v))
+      throw new Error(`recording line ${i + 1}: not a JSON object`);
     out.push(v as Record<string, unknown>);
   }
   return out;

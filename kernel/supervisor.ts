@@ -67,7 +67,6 @@ export interface InstanceHandle {
   teardown(): Promise<void>;
 }
 
-
 /**
  * Builds the context an actor instance runs in. `onCrash` is called at most once, on the
  * first failure, after the instance has been released (subscriptions and timers gone);
@@ -120,14 +119,16 @@ export function createInstance(
     h.release();
     onCrash(err);
   };
-  const guarded = <A extends unknown[]>(fn: (...a: A) => void) => (...a: A) => {
-    if (h.dead) return;
-    try {
-      fn(...a);
-    } catch (e) {
-      crash(e);
-    }
-  };
+  const guarded =
+    <A extends unknown[]>(fn: (...a: A) => void) =>
+    (...a: A) => {
+      if (h.dead) return;
+      try {
+        fn(...a);
+      } catch (e) {
+        crash(e);
+      }
+    };
   // A dead instance's late callbacks must not reach the bus: its replacement owns the channels now.
   const port: BusPort = {
     events: raw.events,
@@ -238,8 +239,16 @@ export class Supervisor {
   constructor(opts: SupervisorOptions) {
     this.#opts = opts;
     this.#children = opts.children.map((spec) => ({
-      spec, state: 'stopped', handle: undefined, restarts: 0, recent: [], streak: 0,
-      lastError: null, lastErrorAt: null, startedAt: null, restartJob: undefined,
+      spec,
+      state: 'stopped',
+      handle: undefined,
+      restarts: 0,
+      recent: [],
+      streak: 0,
+      lastError: null,
+      lastErrorAt: null,
+      startedAt: null,
+      restartJob: undefined,
     }));
     this.#kernel = opts.bus.port('kernel');
   }
@@ -356,7 +365,13 @@ export class Supervisor {
       if (this.#phase !== 'running') return;
       if (p.restart === 'temporary') {
         c.state = 'stopped';
-        this.#kernel.send('kernel', { type: 'kernel.actorCrashed', id: p.id, error, restarts: c.restarts, restarting: false });
+        this.#kernel.send('kernel', {
+          type: 'kernel.actorCrashed',
+          id: p.id,
+          error,
+          restarts: c.restarts,
+          restarting: false,
+        });
         return;
       }
       // Quiet for a whole period: the backoff starts over.
@@ -365,13 +380,22 @@ export class Supervisor {
       c.recent.push(now);
       if (c.recent.length > p.intensity) {
         c.state = 'failed';
-        this.#kernel.send('kernel', { type: 'kernel.actorCrashed', id: p.id, error, restarts: c.restarts, restarting: false });
-        await this.#escalate(c, `${p.id} crashed ${c.recent.length} times within ${p.periodMs}ms (intensity ${p.intensity}); last error: ${error}`);
+        this.#kernel.send('kernel', {
+          type: 'kernel.actorCrashed',
+          id: p.id,
+          error,
+          restarts: c.restarts,
+          restarting: false,
+        });
+        await this.#escalate(
+          c,
+          `${p.id} crashed ${c.recent.length} times within ${p.periodMs}ms (intensity ${p.intensity}); last error: ${error}`,
+        );
         return;
       }
       const i = this.#children.indexOf(c);
-      const affected = p.strategy === 'oneForAll' ? this.#children
-        : p.strategy === 'restForOne' ? this.#children.slice(i) : [c];
+      const affected =
+        p.strategy === 'oneForAll' ? this.#children : p.strategy === 'restForOne' ? this.#children.slice(i) : [c];
       const others = affected.filter((x) => x !== c);
       await this.#stopChildren(others);
       if (this.#phase !== 'running') return;
@@ -382,8 +406,19 @@ export class Supervisor {
       const jitter = p.backoff.jitter > 0 ? 1 + p.backoff.jitter * (2 * (this.#opts.random ?? Math.random)() - 1) : 1;
       const delay = Math.max(0, Math.round(base * jitter));
       c.streak++;
-      this.#kernel.send('kernel', { type: 'kernel.actorCrashed', id: p.id, error, restarts: c.restarts, restarting: true });
-      log.warn('actor restarting', { actor: p.id, inMs: delay, strategy: p.strategy, affected: restart.map((x) => x.spec.id) });
+      this.#kernel.send('kernel', {
+        type: 'kernel.actorCrashed',
+        id: p.id,
+        error,
+        restarts: c.restarts,
+        restarting: true,
+      });
+      log.warn('actor restarting', {
+        actor: p.id,
+        inMs: delay,
+        strategy: p.strategy,
+        affected: restart.map((x) => x.spec.id),
+      });
       this.#scheduleRestart(restart, delay);
     });
   }
@@ -407,18 +442,21 @@ export class Supervisor {
         this.#jobs.delete(j);
       }
     }
-    this.#jobs.set(job, clock.setTimeout(() => {
-      this.#jobs.delete(job);
-      void this.#serial(async () => {
-        for (const x of this.#children.filter((y) => y.restartJob === job)) {
-          if (this.#phase !== 'running') return;
-          if (x.restartJob !== job) continue;
-          x.restartJob = undefined;
-          x.restarts++;
-          await this.#startChild(x);
-        }
-      });
-    }, delay));
+    this.#jobs.set(
+      job,
+      clock.setTimeout(() => {
+        this.#jobs.delete(job);
+        void this.#serial(async () => {
+          for (const x of this.#children.filter((y) => y.restartJob === job)) {
+            if (this.#phase !== 'running') return;
+            if (x.restartJob !== job) continue;
+            x.restartJob = undefined;
+            x.restarts++;
+            await this.#startChild(x);
+          }
+        });
+      }, delay),
+    );
   }
 
   #cancelRestarts(): void {

@@ -24,7 +24,16 @@ import { channels, defaultPolicy } from './actor.ts';
 import { PriorityMailbox } from './mailbox.ts';
 import { isTerminalPhase, type Pod } from '../protocols/kube/pod.ts';
 import type {
-  DesiredPod, DesiredPods, PlegEvent, PodSource, PodManagerEvent, PodWorkerStates, PodWorkerUpdate, ProbeEvent, RuntimePods, SyncLoopEvent,
+  DesiredPod,
+  DesiredPods,
+  PlegEvent,
+  PodSource,
+  PodManagerEvent,
+  PodWorkerStates,
+  PodWorkerUpdate,
+  ProbeEvent,
+  RuntimePods,
+  SyncLoopEvent,
 } from '../protocols/messages/channels.ts';
 
 export type SyncLoopInput = PodManagerEvent | PlegEvent | ProbeEvent | SyncLoopEvent;
@@ -76,7 +85,11 @@ export function dispatch(msg: SyncLoopInput, v: SyncLoopViews): PodWorkerUpdate[
   const out = dispatchOne(msg, v);
   const kills = v.shutdownKills;
   if (!kills?.size) return out;
-  return out.map((u) => (u.updateType === 'kill' && u.gracePeriodSeconds === undefined && kills.has(u.uid) ? { ...u, gracePeriodSeconds: kills.get(u.uid)! } : u));
+  return out.map((u) =>
+    u.updateType === 'kill' && u.gracePeriodSeconds === undefined && kills.has(u.uid)
+      ? { ...u, gracePeriodSeconds: kills.get(u.uid)! }
+      : u,
+  );
 }
 
 function dispatchOne(msg: SyncLoopInput, v: SyncLoopViews): PodWorkerUpdate[] {
@@ -84,7 +97,9 @@ function dispatchOne(msg: SyncLoopInput, v: SyncLoopViews): PodWorkerUpdate[] {
     case 'podManager.podChanged': {
       const uid = msg.pod.metadata?.uid ?? '';
       if (msg.op === 'remove') {
-        return [{ type: 'podWorker.update', uid, updateType: 'kill', pod: msg.pod, removed: true, cause: 'config.remove' }];
+        return [
+          { type: 'podWorker.update', uid, updateType: 'kill', pod: msg.pod, removed: true, cause: 'config.remove' },
+        ];
       }
       // Rejected by admission: never started (the status manager reports it Failed).
       if (v.desired.get(uid)?.rejected) return [];
@@ -99,7 +114,15 @@ function dispatchOne(msg: SyncLoopInput, v: SyncLoopViews): PodWorkerUpdate[] {
         return [{ type: 'podWorker.update', uid, updateType: 'kill', pod: msg.pod, cause: 'config.terminal' }];
       }
       if (staticStartHeld(uid, v.desired.get(uid), v)) return [];
-      return [{ type: 'podWorker.update', uid, updateType: msg.op === 'add' ? 'create' : 'update', pod: msg.pod, cause: `config.${msg.op}` }];
+      return [
+        {
+          type: 'podWorker.update',
+          uid,
+          updateType: msg.op === 'add' ? 'create' : 'update',
+          pod: msg.pod,
+          cause: `config.${msg.op}`,
+        },
+      ];
     }
     case 'pleg.containerStarted':
     case 'pleg.containerDied':
@@ -115,7 +138,15 @@ function dispatchOne(msg: SyncLoopInput, v: SyncLoopViews): PodWorkerUpdate[] {
       if (msg.probeType === 'liveness' && msg.result === 'success') return [];
       const desired = v.desired.get(msg.podUid);
       if (!desired || desired.rejected || !v.workers.has(msg.podUid)) return [];
-      return [{ type: 'podWorker.update', uid: msg.podUid, updateType: 'sync', pod: desired.pod, cause: `probe.${msg.probeType}` }];
+      return [
+        {
+          type: 'podWorker.update',
+          uid: msg.podUid,
+          updateType: 'sync',
+          pod: desired.pod,
+          cause: `probe.${msg.probeType}`,
+        },
+      ];
     }
     case 'syncLoop.syncTick': {
       const out: PodWorkerUpdate[] = [];
@@ -125,15 +156,28 @@ function dispatchOne(msg: SyncLoopInput, v: SyncLoopViews): PodWorkerUpdate[] {
         const shutdownGrace = v.shutdownKills?.get(uid);
         // a graceful node shutdown: the pod terminates within its share of the grace period, and is not started again
         if (shutdownGrace !== undefined) {
-          if (w?.state === 'syncing') out.push({ type: 'podWorker.update', uid, updateType: 'kill', pod: d.pod, gracePeriodSeconds: shutdownGrace, cause: 'tick.nodeShutdown' });
+          if (w?.state === 'syncing')
+            out.push({
+              type: 'podWorker.update',
+              uid,
+              updateType: 'kill',
+              pod: d.pod,
+              gracePeriodSeconds: shutdownGrace,
+              cause: 'tick.nodeShutdown',
+            });
           continue;
         }
         if (!w) {
           const kill = d.pod.metadata?.deletionTimestamp !== undefined || isTerminalPod(d.pod);
           if (!kill && staticStartHeld(uid, d, v)) continue;
-          out.push({ type: 'podWorker.update', uid, updateType: kill ? 'kill' : 'create', pod: d.pod, cause: 'tick.noWorker' });
-        }
-        else if (w.state === 'syncing' && w.nextSyncAt !== undefined && w.nextSyncAt <= v.now) {
+          out.push({
+            type: 'podWorker.update',
+            uid,
+            updateType: kill ? 'kill' : 'create',
+            pod: d.pod,
+            cause: 'tick.noWorker',
+          });
+        } else if (w.state === 'syncing' && w.nextSyncAt !== undefined && w.nextSyncAt <= v.now) {
           out.push({ type: 'podWorker.update', uid, updateType: 'sync', pod: d.pod, cause: 'tick.resync' });
         }
       }
@@ -149,14 +193,29 @@ function dispatchOne(msg: SyncLoopInput, v: SyncLoopViews): PodWorkerUpdate[] {
         // override rather than the grace its containers' labels carry: every source has listed,
         // so nobody wants it (a pod force-deleted in the API, a manifest removed while the
         // kubelet was down).
-        out.push({ type: 'podWorker.update', uid, updateType: 'kill', pod: null, removed: true, gracePeriodSeconds: ORPHAN_GRACE_SECONDS, cause: 'housekeeping.orphan' });
+        out.push({
+          type: 'podWorker.update',
+          uid,
+          updateType: 'kill',
+          pod: null,
+          removed: true,
+          gracePeriodSeconds: ORPHAN_GRACE_SECONDS,
+          cause: 'housekeeping.orphan',
+        });
       }
       // Any worker whose pod is no longer desired and that was never told so (its removing kill
       // was lost, e.g. the syncLoop restarted in between): terminating and terminated ones too,
       // else a terminated worker and its stopped containers stay forever.
       for (const [uid, w] of v.workers) {
         if (!v.desired.has(uid) && !w.removed) {
-          out.push({ type: 'podWorker.update', uid, updateType: 'kill', pod: null, removed: true, cause: 'housekeeping.undesired' });
+          out.push({
+            type: 'podWorker.update',
+            uid,
+            updateType: 'kill',
+            pod: null,
+            removed: true,
+            cause: 'housekeeping.undesired',
+          });
         }
       }
       return out;
@@ -179,7 +238,8 @@ export interface SyncLoopDeps {
 
 /** The bus channels it uses (its context is narrowed to them). */
 const io = channels({
-  consumes: ['pleg', 'podManager', 'probe', 'syncLoop'], produces: ['podWorker', 'syncLoop'],
+  consumes: ['pleg', 'podManager', 'probe', 'syncLoop'],
+  produces: ['podWorker', 'syncLoop'],
   reads: ['desiredPods', 'nodeShutdown', 'podWorkerStates', 'readySources', 'runtimePods'],
 });
 
@@ -202,8 +262,14 @@ export const syncLoop: ActorSpec<SyncLoopDeps, typeof io> = {
       { name: 'podManager', source: ctx.bus.events('podManager') as Observable<SyncLoopInput> },
       { name: 'pleg', source: ctx.bus.events('pleg') as Observable<SyncLoopInput> },
       { name: 'probes', source: ctx.bus.events('probe') as Observable<SyncLoopInput> },
-      { name: 'syncTick', source: ticks.pipe(filter((m) => m.type === 'syncLoop.syncTick')) as Observable<SyncLoopInput> },
-      { name: 'housekeeping', source: ticks.pipe(filter((m) => m.type === 'syncLoop.housekeeping')) as Observable<SyncLoopInput> },
+      {
+        name: 'syncTick',
+        source: ticks.pipe(filter((m) => m.type === 'syncLoop.syncTick')) as Observable<SyncLoopInput>,
+      },
+      {
+        name: 'housekeeping',
+        source: ticks.pipe(filter((m) => m.type === 'syncLoop.housekeeping')) as Observable<SyncLoopInput>,
+      },
     ]);
     let dispatched = 0;
     const handle = (msg: SyncLoopInput) => {
@@ -223,7 +289,13 @@ export const syncLoop: ActorSpec<SyncLoopDeps, typeof io> = {
     ctx.on(mailbox.messages(), handle);
     ctx.setInterval(() => ctx.bus.send('syncLoop', { type: 'syncLoop.syncTick' }), ctx.deps.syncTickMs ?? 1000);
     ctx.setInterval(() => ctx.bus.send('syncLoop', { type: 'syncLoop.housekeeping' }), ctx.deps.housekeepingMs ?? 2000);
-    ctx.setInspect(() => ({ mailboxDepth: mailbox.depth(), mailbox: mailbox.depthBy(), dispatched, sourcesReady: waitingFor().length === 0, waitingFor: waitingFor() }));
+    ctx.setInspect(() => ({
+      mailboxDepth: mailbox.depth(),
+      mailbox: mailbox.depthBy(),
+      dispatched,
+      sourcesReady: waitingFor().length === 0,
+      waitingFor: waitingFor(),
+    }));
     return { stop: () => mailbox.stop() };
   },
 };

@@ -48,11 +48,15 @@ export async function startActor<Deps>(
   const crashes: unknown[] = [];
   const id = opts.id ?? spec.id;
   let started = false;
-  const handle: InstanceHandle = createInstance({ id, deps, channels: spec.channels }, { bus, clock, log: opts.log ?? silentLogger }, (err) => {
-    crashes.push(err);
-    // As under the supervisor, the dead instance's own stop() runs (once start has returned it).
-    if (started) void handle.teardown();
-  });
+  const handle: InstanceHandle = createInstance(
+    { id, deps, channels: spec.channels },
+    { bus, clock, log: opts.log ?? silentLogger },
+    (err) => {
+      crashes.push(err);
+      // As under the supervisor, the dead instance's own stop() runs (once start has returned it).
+      if (started) void handle.teardown();
+    },
+  );
   const ctx = handle.ctx as ActorContext<Deps>;
   const start = spec.start as (ctx: ActorContext<Deps>) => ActorInstance | void | Promise<ActorInstance | void>;
   try {

@@ -40,8 +40,15 @@ const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 
 /** Field names (lower case) whose string value, or list of strings, is a credential. */
 const CREDENTIAL_FIELDS = new Set([
-  'password', 'auth', 'identitytoken', 'registrytoken', 'token', 'bearertoken', 'authorization',
-  'client-key-data', 'clientkeydata',
+  'password',
+  'auth',
+  'identitytoken',
+  'registrytoken',
+  'token',
+  'bearertoken',
+  'authorization',
+  'client-key-data',
+  'clientkeydata',
 ]);
 
 /** Maps of header name → values: every value is a credential (bearer tokens, basic auth). */
@@ -55,11 +62,17 @@ const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/[^\s/?#@:]*:)[^\s/?#@]+@/gi;
 
 type Obj = Record<string, unknown>;
 
-const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v)
-  && !(v instanceof Map) && !(v instanceof Set) && !ArrayBuffer.isView(v);
+const isObj = (v: unknown): v is Obj =>
+  v !== null &&
+  typeof v === 'object' &&
+  !Array.isArray(v) &&
+  !(v instanceof Map) &&
+  !(v instanceof Set) &&
+  !ArrayBuffer.isView(v);
 
 /** A string's replacement: REDACTED unless empty (nothing to hide, and upstream's '' is meaningful). */
-const hide = (v: unknown): unknown => (typeof v === 'string' ? (v === '' ? v : REDACTED) : v === undefined || v === null ? v : REDACTED);
+const hide = (v: unknown): unknown =>
+  typeof v === 'string' ? (v === '' ? v : REDACTED) : v === undefined || v === null ? v : REDACTED;
 
 function hideValues(m: unknown): unknown {
   if (!isObj(m)) return m;
@@ -74,7 +87,12 @@ function hideValues(m: unknown): unknown {
 /** A Secret or a ConfigMap (also without `kind`, as list items come): its `data` is hidden. */
 function isSecretLike(o: Obj): boolean {
   if (o.kind === 'Secret' || o.kind === 'ConfigMap') return true;
-  return o.kind === undefined && isObj(o.metadata) && isObj(o.data) && Object.values(o.data).every((x) => typeof x === 'string');
+  return (
+    o.kind === undefined &&
+    isObj(o.metadata) &&
+    isObj(o.data) &&
+    Object.values(o.data).every((x) => typeof x === 'string')
+  );
 }
 
 /** Env value arrays: v1 EnvVar (`env`, name/value) and CRI KeyValue (`envs`, key/value). */
@@ -123,13 +141,18 @@ function structural(v: unknown, found: Set<string>, path = new Set<object>()): u
 }
 
 /** A volume's file as the atomic writer gets it: its content is a Secret's or a token. */
-const isVolumeFile = (o: Obj): boolean => typeof o.path === 'string' && typeof o.mode === 'number' && 'content' in o
-  && (typeof o.content === 'string' || ArrayBuffer.isView(o.content));
+const isVolumeFile = (o: Obj): boolean =>
+  typeof o.path === 'string' &&
+  typeof o.mode === 'number' &&
+  'content' in o &&
+  (typeof o.content === 'string' || ArrayBuffer.isView(o.content));
 
 function structuralObj(v: Obj, found: Set<string>, path: Set<object>): unknown {
   if (isVolumeFile(v) && v.content !== REDACTED) return { ...v, content: REDACTED };
   let out: Obj | undefined;
-  const set = (k: string, y: unknown) => { if (y !== v[k]) (out ??= { ...v })[k] = y; };
+  const set = (k: string, y: unknown) => {
+    if (y !== v[k]) (out ??= { ...v })[k] = y;
+  };
   const secretLike = isSecretLike(v);
   for (const [k, x] of Object.entries(v)) {
     if (CREDENTIAL_FIELDS.has(k.toLowerCase()) && (typeof x === 'string' || Array.isArray(x))) {
@@ -162,7 +185,13 @@ const escapeRe = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
  * replaced whole), and a memo: a relist repeats the same strings thousands of times.
  */
 function scrubberFor(values: readonly string[]): Scrubber {
-  const re = new RegExp([...values].sort((a, b) => b.length - a.length).map(escapeRe).join('|'), 'g');
+  const re = new RegExp(
+    [...values]
+      .sort((a, b) => b.length - a.length)
+      .map(escapeRe)
+      .join('|'),
+    'g',
+  );
   const memo = new Map<string, string>();
   return (s) => {
     let r = memo.get(s);
@@ -211,7 +240,10 @@ function scrub(v: unknown, sc: Scrubber, path = new Set<object>()): unknown {
   return guarded(v, path, () => {
     let out: Obj | undefined;
     for (const [k, x] of Object.entries(v)) {
-      const y = COPY_LISTS.has(k) || COPY_MAPS.has(k) || (COPY_STRINGS.has(k) && typeof x === 'string') ? scrubAll(x, sc, path) : scrub(x, sc, path);
+      const y =
+        COPY_LISTS.has(k) || COPY_MAPS.has(k) || (COPY_STRINGS.has(k) && typeof x === 'string')
+          ? scrubAll(x, sc, path)
+          : scrub(x, sc, path);
       if (y !== x) (out ??= { ...v })[k] = y;
     }
     return out ?? v;

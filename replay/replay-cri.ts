@@ -21,14 +21,42 @@
 import type { Clock } from '../kernel/clock.ts';
 import { CriError, type CriErrorKind } from '../protocols/cri/errors.ts';
 import type {
-  Container, ContainerConfig, ContainerFilter, ContainerState, ContainerStatus, CriRuntime, ExecSyncResponse, FilesystemUsage,
-  Image, ImageSpec, PodSandbox, PodSandboxConfig, PodSandboxFilter, PodSandboxState, PodSandboxStatus, StatusResponse,
+  Container,
+  ContainerConfig,
+  ContainerFilter,
+  ContainerState,
+  ContainerStatus,
+  CriRuntime,
+  ExecSyncResponse,
+  FilesystemUsage,
+  Image,
+  ImageSpec,
+  PodSandbox,
+  PodSandboxConfig,
+  PodSandboxFilter,
+  PodSandboxState,
+  PodSandboxStatus,
+  StatusResponse,
   VersionResponse,
 } from '../protocols/cri/types.ts';
-import { DecisionMatcher, podOfDecision, type Analysis, type ExitFact, type RecordedAnswer, type RecordedCall } from './replay.ts';
+import {
+  DecisionMatcher,
+  podOfDecision,
+  type Analysis,
+  type ExitFact,
+  type RecordedAnswer,
+  type RecordedCall,
+} from './replay.ts';
 
 const GRPC_CODE: Record<CriErrorKind, number> = {
-  NotFound: 5, AlreadyExists: 6, DeadlineExceeded: 4, Unavailable: 14, Unimplemented: 12, InvalidArgument: 3, FailedPrecondition: 9, Unknown: 2,
+  NotFound: 5,
+  AlreadyExists: 6,
+  DeadlineExceeded: 4,
+  Unavailable: 14,
+  Unimplemented: 12,
+  InvalidArgument: 3,
+  FailedPrecondition: 9,
+  Unknown: 2,
 };
 
 interface SandboxRec {
@@ -45,8 +73,12 @@ interface ContainerRec {
   config: ContainerConfig;
   state: ContainerState;
   /** clock times, ns (0: not yet) */
-  createdAt: number; startedAt: number; finishedAt: number;
-  exitCode: number; reason: string; message: string;
+  createdAt: number;
+  startedAt: number;
+  finishedAt: number;
+  exitCode: number;
+  reason: string;
+  message: string;
 }
 
 const clone = <T>(v: T): T => (v === undefined ? v : structuredClone(v));
@@ -94,12 +126,18 @@ export class ReplayCri implements CriRuntime {
   /** Enters a session: the sandboxes and containers its first full listing shows, if not held yet. */
   beginSession(index: number): void {
     this.#session = index;
-    const calls = this.#a.calls.filter((c) => c.session === index && c.answer?.ok && (c.args[0] === undefined || c.args[0] === null));
-    const first = (m: string) => (calls.find((c) => c.m === m)?.answer?.res as Record<string, unknown>[] | undefined) ?? [];
+    const calls = this.#a.calls.filter(
+      (c) => c.session === index && c.answer?.ok && (c.args[0] === undefined || c.args[0] === null),
+    );
+    const first = (m: string) =>
+      (calls.find((c) => c.m === m)?.answer?.res as Record<string, unknown>[] | undefined) ?? [];
     for (const s of first('listPodSandbox') as unknown as PodSandbox[]) {
       if (this.#sandboxes.has(s.id)) continue;
       this.#sandboxes.set(s.id, {
-        id: s.id, state: s.state, createdAt: s.createdAt, runtimeHandler: s.runtimeHandler ?? '',
+        id: s.id,
+        state: s.state,
+        createdAt: s.createdAt,
+        runtimeHandler: s.runtimeHandler ?? '',
         config: { metadata: s.metadata, labels: s.labels, annotations: s.annotations },
       });
       this.#scheduleOutside(s.id);
@@ -108,15 +146,23 @@ export class ReplayCri implements CriRuntime {
       if (this.#containers.has(c.id)) continue;
       const st = this.#a.containerStatus.get(c.id) as Partial<ContainerStatus> | undefined;
       const rec: ContainerRec = {
-        id: c.id, sandboxId: c.podSandboxId, state: c.state, createdAt: c.createdAt,
+        id: c.id,
+        sandboxId: c.podSandboxId,
+        state: c.state,
+        createdAt: c.createdAt,
         config: { metadata: c.metadata, image: c.image, labels: c.labels, annotations: c.annotations },
-        startedAt: st?.startedAt ?? 0, finishedAt: 0, exitCode: 0, reason: '', message: '',
+        startedAt: st?.startedAt ?? 0,
+        finishedAt: 0,
+        exitCode: 0,
+        reason: '',
+        message: '',
       };
       if (c.state === 'CONTAINER_EXITED') this.#exit(rec, 0);
       this.#containers.set(c.id, rec);
       this.#scheduleOutside(c.id);
       const fact = this.#a.exits.get(c.id);
-      if (fact && c.state === 'CONTAINER_RUNNING') this.#scheduleExit(rec, fact, (fact.finishedAtMs ?? fact.seenAt) - this.#clock.now());
+      if (fact && c.state === 'CONTAINER_RUNNING')
+        this.#scheduleExit(rec, fact, (fact.finishedAtMs ?? fact.seenAt) - this.#clock.now());
     }
   }
 
@@ -128,8 +174,14 @@ export class ReplayCri implements CriRuntime {
   #image(id: string): Image {
     const i = this.#a.images.get(id) as Partial<Image> | undefined;
     return {
-      id, repoTags: i?.repoTags ?? [], repoDigests: i?.repoDigests ?? [], size: i?.size ?? 0,
-      uid: i?.uid ?? null, username: i?.username ?? '', spec: i?.spec ?? null, pinned: i?.pinned ?? false,
+      id,
+      repoTags: i?.repoTags ?? [],
+      repoDigests: i?.repoDigests ?? [],
+      size: i?.size ?? 0,
+      uid: i?.uid ?? null,
+      username: i?.username ?? '',
+      spec: i?.spec ?? null,
+      pinned: i?.pinned ?? false,
     };
   }
 
@@ -150,9 +202,12 @@ export class ReplayCri implements CriRuntime {
   /** Exits `c` after `afterMs`, but never where a recorded read still saw it running. */
   #scheduleExit(c: ContainerRec, fact: ExitFact, afterMs: number): void {
     const notBefore = fact.runningAt === undefined ? 0 : fact.runningAt + 1 - this.#clock.now();
-    this.#clock.setTimeout(() => {
-      if (this.#containers.get(c.id) === c && c.state === 'CONTAINER_RUNNING') this.#exit(c, 1);
-    }, Math.max(0, afterMs, notBefore));
+    this.#clock.setTimeout(
+      () => {
+        if (this.#containers.get(c.id) === c && c.state === 'CONTAINER_RUNNING') this.#exit(c, 1);
+      },
+      Math.max(0, afterMs, notBefore),
+    );
   }
 
   /** What the recording shows happening to sandbox or container `id` behind the kubelet's back, at its recorded time. */
@@ -196,14 +251,17 @@ export class ReplayCri implements CriRuntime {
     // A call the recording never saw answered stays unanswered.
     if (!answer) return new Promise<T>(() => {});
     return new Promise<T>((resolve, reject) => {
-      this.#clock.setTimeout(() => {
-        if (!answer.ok) return reject(criError(m, answer.err));
-        try {
-          resolve(apply(answer.res));
-        } catch (e) {
-          reject(e);
-        }
-      }, Math.max(0, answer.t - exp.t));
+      this.#clock.setTimeout(
+        () => {
+          if (!answer.ok) return reject(criError(m, answer.err));
+          try {
+            resolve(apply(answer.res));
+          } catch (e) {
+            reject(e);
+          }
+        },
+        Math.max(0, answer.t - exp.t),
+      );
     });
   }
 
@@ -217,7 +275,13 @@ export class ReplayCri implements CriRuntime {
   runPodSandbox(config: PodSandboxConfig, runtimeHandler?: string): Promise<string> {
     return this.#decide('runPodSandbox', [config, runtimeHandler], (res) => {
       const id = typeof res === 'string' ? res : this.#freshId('sandbox');
-      this.#sandboxes.set(id, { id, config: clone(config), state: 'SANDBOX_READY', createdAt: this.#nowNs(), runtimeHandler: runtimeHandler ?? '' });
+      this.#sandboxes.set(id, {
+        id,
+        config: clone(config),
+        state: 'SANDBOX_READY',
+        createdAt: this.#nowNs(),
+        runtimeHandler: runtimeHandler ?? '',
+      });
       this.#scheduleOutside(id);
       return id;
     });
@@ -227,7 +291,8 @@ export class ReplayCri implements CriRuntime {
     return this.#decide('stopPodSandbox', [podSandboxId], () => {
       const s = this.#sandboxes.get(podSandboxId);
       if (!s) return;
-      for (const c of this.#containers.values()) if (c.sandboxId === s.id && c.state === 'CONTAINER_RUNNING') this.#exit(c, 137);
+      for (const c of this.#containers.values())
+        if (c.sandboxId === s.id && c.state === 'CONTAINER_RUNNING') this.#exit(c, 137);
       s.state = 'SANDBOX_NOTREADY';
     });
   }
@@ -243,8 +308,16 @@ export class ReplayCri implements CriRuntime {
     return this.#decide('createContainer', [podSandboxId, config, sandboxConfig], (res) => {
       const id = typeof res === 'string' ? res : this.#freshId('container');
       this.#containers.set(id, {
-        id, sandboxId: podSandboxId, config: clone(config), state: 'CONTAINER_CREATED', createdAt: this.#nowNs(),
-        startedAt: 0, finishedAt: 0, exitCode: 0, reason: '', message: '',
+        id,
+        sandboxId: podSandboxId,
+        config: clone(config),
+        state: 'CONTAINER_CREATED',
+        createdAt: this.#nowNs(),
+        startedAt: 0,
+        finishedAt: 0,
+        exitCode: 0,
+        reason: '',
+        message: '',
       });
       this.#scheduleOutside(id);
       return id;
@@ -265,7 +338,8 @@ export class ReplayCri implements CriRuntime {
   stopContainer(containerId: string, timeoutSeconds: number): Promise<void> {
     return this.#decide('stopContainer', [containerId, timeoutSeconds], () => {
       const c = this.#containers.get(containerId);
-      if (c && (c.state === 'CONTAINER_RUNNING' || c.state === 'CONTAINER_UNKNOWN')) this.#exit(c, timeoutSeconds > 0 ? 143 : 137);
+      if (c && (c.state === 'CONTAINER_RUNNING' || c.state === 'CONTAINER_UNKNOWN'))
+        this.#exit(c, timeoutSeconds > 0 ? 143 : 137);
     });
   }
 
@@ -277,7 +351,8 @@ export class ReplayCri implements CriRuntime {
 
   pullImage(image: ImageSpec, auth?: unknown, sandboxConfig?: PodSandboxConfig): Promise<string> {
     return this.#decide('pullImage', [image, auth, sandboxConfig], (res) => {
-      const id = typeof res === 'string' ? res : this.#a.imageAlias.get(image.image) ?? `sha256:${this.#freshId('image')}`;
+      const id =
+        typeof res === 'string' ? res : (this.#a.imageAlias.get(image.image) ?? `sha256:${this.#freshId('image')}`);
       const img = this.#image(id);
       if (img.repoTags.length === 0 && img.repoDigests.length === 0) img.repoTags = [image.image];
       this.#images.set(id, img);
@@ -298,14 +373,20 @@ export class ReplayCri implements CriRuntime {
   #findImage(ref: string): Image | undefined {
     const id = this.#images.has(ref) ? ref : this.#a.imageAlias.get(ref);
     if (id && this.#images.has(id)) return this.#images.get(id);
-    for (const img of this.#images.values()) if (img.repoTags.includes(ref) || img.repoDigests.includes(ref)) return img;
+    for (const img of this.#images.values())
+      if (img.repoTags.includes(ref) || img.repoDigests.includes(ref)) return img;
     return undefined;
   }
 
   #toSandbox(s: SandboxRec): PodSandbox {
     return {
-      id: s.id, metadata: clone(s.config.metadata), state: s.state, createdAt: s.createdAt,
-      labels: clone(s.config.labels ?? {}), annotations: clone(s.config.annotations ?? {}), runtimeHandler: s.runtimeHandler,
+      id: s.id,
+      metadata: clone(s.config.metadata),
+      state: s.state,
+      createdAt: s.createdAt,
+      labels: clone(s.config.labels ?? {}),
+      annotations: clone(s.config.annotations ?? {}),
+      runtimeHandler: s.runtimeHandler,
     };
   }
 
@@ -315,30 +396,50 @@ export class ReplayCri implements CriRuntime {
 
   #toContainer(c: ContainerRec): Container {
     return {
-      id: c.id, podSandboxId: c.sandboxId, metadata: clone(c.config.metadata), image: clone(c.config.image),
-      imageRef: this.#recordedStatus(c.id)?.imageRef ?? c.config.image.image, state: c.state, createdAt: c.createdAt,
-      labels: clone(c.config.labels ?? {}), annotations: clone(c.config.annotations ?? {}),
+      id: c.id,
+      podSandboxId: c.sandboxId,
+      metadata: clone(c.config.metadata),
+      image: clone(c.config.image),
+      imageRef: this.#recordedStatus(c.id)?.imageRef ?? c.config.image.image,
+      state: c.state,
+      createdAt: c.createdAt,
+      labels: clone(c.config.labels ?? {}),
+      annotations: clone(c.config.annotations ?? {}),
     };
   }
 
   listPodSandbox(filter?: PodSandboxFilter): Promise<PodSandbox[]> {
-    return Promise.resolve([...this.#sandboxes.values()]
-      .filter((s) => (!filter?.id || s.id.startsWith(filter.id)) && (!filter?.state || filter.state.state === s.state) && matches(s.config.labels, filter?.labelSelector))
-      .map((s) => this.#toSandbox(s)));
+    return Promise.resolve(
+      [...this.#sandboxes.values()]
+        .filter(
+          (s) =>
+            (!filter?.id || s.id.startsWith(filter.id)) &&
+            (!filter?.state || filter.state.state === s.state) &&
+            matches(s.config.labels, filter?.labelSelector),
+        )
+        .map((s) => this.#toSandbox(s)),
+    );
   }
 
   podSandboxStatus(podSandboxId: string): Promise<PodSandboxStatus> {
     const s = this.#sandboxes.get(podSandboxId);
     if (!s) return Promise.reject(notFound('PodSandboxStatus', podSandboxId));
-    const ip = s.state === 'SANDBOX_READY' ? this.#a.sandboxIp.get(s.id) ?? '' : '';
+    const ip = s.state === 'SANDBOX_READY' ? (this.#a.sandboxIp.get(s.id) ?? '') : '';
     return Promise.resolve({ ...this.#toSandbox(s), network: { ip, additionalIps: [] } });
   }
 
   listContainers(filter?: ContainerFilter): Promise<Container[]> {
-    return Promise.resolve([...this.#containers.values()]
-      .filter((c) => (!filter?.id || c.id.startsWith(filter.id)) && (!filter?.podSandboxId || c.sandboxId === filter.podSandboxId)
-        && (!filter?.state || filter.state.state === c.state) && matches(c.config.labels, filter?.labelSelector))
-      .map((c) => this.#toContainer(c)));
+    return Promise.resolve(
+      [...this.#containers.values()]
+        .filter(
+          (c) =>
+            (!filter?.id || c.id.startsWith(filter.id)) &&
+            (!filter?.podSandboxId || c.sandboxId === filter.podSandboxId) &&
+            (!filter?.state || filter.state.state === c.state) &&
+            matches(c.config.labels, filter?.labelSelector),
+        )
+        .map((c) => this.#toContainer(c)),
+    );
   }
 
   containerStatus(containerId: string): Promise<ContainerStatus> {
@@ -371,12 +472,22 @@ export class ReplayCri implements CriRuntime {
   }
 
   version(): Promise<VersionResponse> {
-    return this.#asRecorded('version', { version: '0.1.0', runtimeName: 'replay', runtimeVersion: 'replay', runtimeApiVersion: 'v1' });
+    return this.#asRecorded('version', {
+      version: '0.1.0',
+      runtimeName: 'replay',
+      runtimeVersion: 'replay',
+      runtimeApiVersion: 'v1',
+    });
   }
 
   status(): Promise<StatusResponse> {
     return this.#asRecorded('status', {
-      status: { conditions: [{ type: 'RuntimeReady', status: true, reason: '', message: '' }, { type: 'NetworkReady', status: true, reason: '', message: '' }] },
+      status: {
+        conditions: [
+          { type: 'RuntimeReady', status: true, reason: '', message: '' },
+          { type: 'NetworkReady', status: true, reason: '', message: '' },
+        ],
+      },
       info: {},
     });
   }
@@ -387,8 +498,12 @@ export class ReplayCri implements CriRuntime {
 
   async execSync(containerId: string, cmd: string[], timeoutSeconds: number): Promise<ExecSyncResponse> {
     const key = JSON.stringify([containerId, cmd, timeoutSeconds]);
-    const r = await this.#asRecorded<Record<string, unknown>>('execSync', { exitCode: 0 }, (c) => JSON.stringify(c.args.slice(0, 3)) === key);
-    const buf = (v: unknown) => Buffer.from(((v as { base64?: string } | undefined)?.base64) ?? '', 'base64');
+    const r = await this.#asRecorded<Record<string, unknown>>(
+      'execSync',
+      { exitCode: 0 },
+      (c) => JSON.stringify(c.args.slice(0, 3)) === key,
+    );
+    const buf = (v: unknown) => Buffer.from((v as { base64?: string } | undefined)?.base64 ?? '', 'base64');
     return { stdout: buf(r.stdout), stderr: buf(r.stderr), exitCode: Number(r.exitCode ?? 0) };
   }
 

@@ -34,9 +34,15 @@ export type RecordLine = Record<string, unknown> & { t: number; n: number; k: st
 /** The CRI calls that change the node: what a replay compares. */
 export const DECISION_METHODS: Readonly<Record<string, number>> = {
   // method → how many leading arguments are the decision (the rest are call options)
-  runPodSandbox: 2, stopPodSandbox: 1, removePodSandbox: 1,
-  createContainer: 3, startContainer: 1, stopContainer: 2, removeContainer: 1,
-  pullImage: 3, removeImage: 1,
+  runPodSandbox: 2,
+  stopPodSandbox: 1,
+  removePodSandbox: 1,
+  createContainer: 3,
+  startContainer: 1,
+  stopContainer: 2,
+  removeContainer: 1,
+  pullImage: 3,
+  removeImage: 1,
 };
 
 export const NODE_KEY = 'node';
@@ -157,12 +163,14 @@ export interface Analysis {
 
 export function toRecords(parsed: Record<string, unknown>[]): RecordLine[] {
   return parsed.map((r, i) => {
-    if (typeof r.t !== 'number' || typeof r.k !== 'string') throw new Error(`recording record ${i}: no clock time t or kind k`);
+    if (typeof r.t !== 'number' || typeof r.k !== 'string')
+      throw new Error(`recording record ${i}: no clock time t or kind k`);
     return r as RecordLine;
   });
 }
 
-const uidOf = (labels: unknown): string | undefined => (labels as Record<string, string> | undefined)?.['io.kubernetes.pod.uid'];
+const uidOf = (labels: unknown): string | undefined =>
+  (labels as Record<string, string> | undefined)?.['io.kubernetes.pod.uid'];
 
 /**
  * JSON as the recorder writes it, redacted as the recorder redacts (so a replayed decision
@@ -177,20 +185,29 @@ export function normalizeArgs(m: string, args: unknown[]): unknown[] {
 
 /** Stable JSON (sorted keys) for equality. */
 export function canonical(v: unknown): string {
-  return JSON.stringify(v, (_k, x: unknown) => (x && typeof x === 'object' && !Array.isArray(x)
-    ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-    : x));
+  return JSON.stringify(v, (_k, x: unknown) =>
+    x && typeof x === 'object' && !Array.isArray(x)
+      ? Object.fromEntries(
+          Object.entries(x as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        )
+      : x,
+  );
 }
 
 /** The pod a decision is about: from its arguments, or the ids it names. */
 export function podOfDecision(m: string, args: unknown[], podOfId: (id: string) => string | undefined): string {
   const a0 = args[0] as { metadata?: { uid?: string } } | string | undefined;
   switch (m) {
-    case 'runPodSandbox': return (typeof a0 === 'object' ? a0?.metadata?.uid : undefined) ?? NODE_KEY;
-    case 'createContainer': return (args[2] as { metadata?: { uid?: string } } | undefined)?.metadata?.uid ?? podOfId(String(a0)) ?? NODE_KEY;
-    case 'pullImage': return (args[2] as { metadata?: { uid?: string } } | undefined)?.metadata?.uid ?? NODE_KEY;
-    case 'removeImage': return NODE_KEY;
-    default: return typeof a0 === 'string' ? podOfId(a0) ?? NODE_KEY : NODE_KEY;
+    case 'runPodSandbox':
+      return (typeof a0 === 'object' ? a0?.metadata?.uid : undefined) ?? NODE_KEY;
+    case 'createContainer':
+      return (args[2] as { metadata?: { uid?: string } } | undefined)?.metadata?.uid ?? podOfId(String(a0)) ?? NODE_KEY;
+    case 'pullImage':
+      return (args[2] as { metadata?: { uid?: string } } | undefined)?.metadata?.uid ?? NODE_KEY;
+    case 'removeImage':
+      return NODE_KEY;
+    default:
+      return typeof a0 === 'string' ? (podOfId(a0) ?? NODE_KEY) : NODE_KEY;
   }
 }
 
@@ -223,9 +240,11 @@ export function isSessionHeader(r: Record<string, unknown>): boolean {
 export function analyseRecording(records: RecordLine[]): Analysis {
   const skipped = records.findIndex(isSessionHeader);
   if (skipped < 0) {
-    throw new Error(records.some((r) => r.k === 'header')
-      ? 'recording: no session header, only continued parts: the first part of the session is missing'
-      : 'recording: no header line: not a recording made with --record, or its beginning is missing');
+    throw new Error(
+      records.some((r) => r.k === 'header')
+        ? 'recording: no session header, only continued parts: the first part of the session is missing'
+        : 'recording: no header line: not a recording made with --record, or its beginning is missing',
+    );
   }
   const sessions: Session[] = [];
   const calls: RecordedCall[] = [];
@@ -233,8 +252,17 @@ export function analyseRecording(records: RecordLine[]): Analysis {
   for (const [index, r] of records.entries()) {
     if (index < skipped) continue;
     if (isSessionHeader(r)) {
-      if (typeof r.format === 'number' && r.format > 2) throw new Error(`recording: format ${r.format} is newer than this replay (2)`);
-      sessions.push({ index: sessions.length, header: r, start: r.t, kubeletStart: r.t, end: r.t, records: [], timing: sessionTiming(r, 0) });
+      if (typeof r.format === 'number' && r.format > 2)
+        throw new Error(`recording: format ${r.format} is newer than this replay (2)`);
+      sessions.push({
+        index: sessions.length,
+        header: r,
+        start: r.t,
+        kubeletStart: r.t,
+        end: r.t,
+        records: [],
+        timing: sessionTiming(r, 0),
+      });
       open.clear();
     }
     const s = sessions.at(-1)!;
@@ -247,7 +275,11 @@ export function analyseRecording(records: RecordLine[]): Analysis {
       open.set(r.id as number, c);
     } else if (r.k === 'cri.ok' || r.k === 'cri.err') {
       const c = open.get(r.id as number);
-      if (c) c.answer = r.k === 'cri.ok' ? { t: r.t, index, ok: true, res: r.res } : { t: r.t, index, ok: false, err: r.err as RecordedAnswer['err'] };
+      if (c)
+        c.answer =
+          r.k === 'cri.ok'
+            ? { t: r.t, index, ok: true, res: r.res }
+            : { t: r.t, index, ok: false, err: r.err as RecordedAnswer['err'] };
     }
   }
 
@@ -259,8 +291,21 @@ export function analyseRecording(records: RecordLine[]): Analysis {
   for (const s of sessions) s.timing = sessionTiming(s.header, longestRead.get(s.index) ?? 0);
 
   const a: Analysis = {
-    records, skipped, sessions, calls, decisions: [], podOfId: new Map(), podName: new Map(), exits: new Map(), sandboxNotReady: new Map(), removed: new Map(),
-    exitedStatus: new Map(), containerStatus: new Map(), sandboxIp: new Map(), images: new Map(), imageAlias: new Map(),
+    records,
+    skipped,
+    sessions,
+    calls,
+    decisions: [],
+    podOfId: new Map(),
+    podName: new Map(),
+    exits: new Map(),
+    sandboxNotReady: new Map(),
+    removed: new Map(),
+    exitedStatus: new Map(),
+    containerStatus: new Map(),
+    sandboxIp: new Map(),
+    images: new Map(),
+    imageAlias: new Map(),
     imagesAtStart: new Set(),
   };
   const link = (id: unknown, uid: unknown) => {
@@ -283,11 +328,19 @@ export function analyseRecording(records: RecordLine[]): Analysis {
   for (const c of calls) {
     const res = c.answer?.ok ? c.answer.res : undefined;
     if (c.m === 'createContainer' && typeof res === 'string') sandboxOf.set(res, String(c.args[0]));
-    if (c.m === 'listContainers') for (const item of (res as Record<string, unknown>[] | undefined) ?? []) sandboxOf.set(String(item.id), String(item.podSandboxId));
-    if (c.m === 'runPodSandbox') { link(res, (c.args[0] as { metadata?: { uid?: string } })?.metadata?.uid); nameOf((c.args[0] as { metadata?: unknown })?.metadata); }
-    if (c.m === 'createContainer') link(res, (c.args[2] as { metadata?: { uid?: string } })?.metadata?.uid ?? a.podOfId.get(String(c.args[0])));
+    if (c.m === 'listContainers')
+      for (const item of (res as Record<string, unknown>[] | undefined) ?? [])
+        sandboxOf.set(String(item.id), String(item.podSandboxId));
+    if (c.m === 'runPodSandbox') {
+      link(res, (c.args[0] as { metadata?: { uid?: string } })?.metadata?.uid);
+      nameOf((c.args[0] as { metadata?: unknown })?.metadata);
+    }
+    if (c.m === 'createContainer')
+      link(res, (c.args[2] as { metadata?: { uid?: string } })?.metadata?.uid ?? a.podOfId.get(String(c.args[0])));
     if (c.m === 'pullImage' && typeof res === 'string' && !pulledAt.has(res)) pulledAt.set(res, c.t);
-    for (const item of c.m === 'listPodSandbox' || c.m === 'listContainers' ? (res as Record<string, unknown>[] | undefined) ?? [] : []) {
+    for (const item of c.m === 'listPodSandbox' || c.m === 'listContainers'
+      ? ((res as Record<string, unknown>[] | undefined) ?? [])
+      : []) {
       link(item.id, uidOf(item.labels) ?? (item.metadata as { uid?: string } | undefined)?.uid);
       if (c.m === 'listPodSandbox') nameOf(item.metadata);
     }
@@ -299,10 +352,13 @@ export function analyseRecording(records: RecordLine[]): Analysis {
   // when (record index) the kubelet stopped each container (itself, or its sandbox): records, not
   // times, tell what came first (a virtual-time recording has many records in one millisecond)
   const stoppedAt = new Map<string, number>();
-  const stop = (id: string, index: number) => { if (!stoppedAt.has(id)) stoppedAt.set(id, index); };
+  const stop = (id: string, index: number) => {
+    if (!stoppedAt.has(id)) stoppedAt.set(id, index);
+  };
   for (const c of calls) {
     if (c.m === 'stopContainer' || c.m === 'removeContainer') stop(String(c.args[0]), c.index);
-    if (c.m === 'stopPodSandbox' || c.m === 'removePodSandbox') for (const [cid, sid] of sandboxOf) if (sid === c.args[0]) stop(cid, c.index);
+    if (c.m === 'stopPodSandbox' || c.m === 'removePodSandbox')
+      for (const [cid, sid] of sandboxOf) if (sid === c.args[0]) stop(cid, c.index);
   }
   // second pass: the environment (exits, IPs, images), and the decisions
   const runningAt = new Map<string, number>();
@@ -316,8 +372,13 @@ export function analyseRecording(records: RecordLine[]): Analysis {
   for (const c of calls) {
     if (c.m in DECISION_METHODS) {
       a.decisions.push({
-        index: c.index, t: c.t, session: c.session, pod: podOfDecision(c.m, c.args, (id) => a.podOfId.get(id)),
-        m: c.m, args: normalizeArgs(c.m, c.args), call: c,
+        index: c.index,
+        t: c.t,
+        session: c.session,
+        pod: podOfDecision(c.m, c.args, (id) => a.podOfId.get(id)),
+        m: c.m,
+        args: normalizeArgs(c.m, c.args),
+        call: c,
       });
     }
     if (!c.answer?.ok) continue;
@@ -335,7 +396,8 @@ export function analyseRecording(records: RecordLine[]): Analysis {
         if (fact && fact.finishedAtMs === undefined) {
           const started = nsToMs(st.startedAt);
           fact.finishedAtMs = nsToMs(st.finishedAt);
-          if (started !== undefined && fact.finishedAtMs !== undefined) fact.ranMs = Math.max(0, fact.finishedAtMs - started);
+          if (started !== undefined && fact.finishedAtMs !== undefined)
+            fact.ranMs = Math.max(0, fact.finishedAtMs - started);
         }
       }
     } else if (c.m === 'podSandboxStatus' && res) {
@@ -371,7 +433,9 @@ function outsideChanges(a: Analysis, calls: readonly RecordedCall[], sandboxOf: 
   // record index of the kubelet's first stop or removal of a sandbox, of its removal of a container
   const kubeletStopped = new Map<string, number>();
   const kubeletRemoved = new Map<string, number>();
-  const first = (m: Map<string, number>, id: string, index: number) => { if (!m.has(id)) m.set(id, index); };
+  const first = (m: Map<string, number>, id: string, index: number) => {
+    if (!m.has(id)) m.set(id, index);
+  };
   for (const c of calls) {
     const id = String(c.args[0]);
     if (c.m === 'stopPodSandbox' || c.m === 'removePodSandbox') first(kubeletStopped, id, c.index);
@@ -383,12 +447,20 @@ function outsideChanges(a: Analysis, calls: readonly RecordedCall[], sandboxOf: 
   }
   const lastReady = new Map<string, number>(); // sandbox id → answer time of the last read showing it READY
   const lastSeen = { sandbox: new Map<string, number>(), container: new Map<string, number>() };
-  const seen = (kind: keyof typeof lastSeen, id: unknown, t: number) => { if (typeof id === 'string') lastSeen[kind].set(id, t); };
+  const seen = (kind: keyof typeof lastSeen, id: unknown, t: number) => {
+    if (typeof id === 'string') lastSeen[kind].set(id, t);
+  };
   /**
    * A read issued at c.t shows `id` changed, and the kubelet had not asked for it before the
    * answer came: the change happened after the last read showing it as before, if there was one.
    */
-  const changed = (into: Map<string, number>, before: ReadonlyMap<string, number>, id: string, c: RecordedCall, byKubelet: ReadonlyMap<string, number>) => {
+  const changed = (
+    into: Map<string, number>,
+    before: ReadonlyMap<string, number>,
+    id: string,
+    c: RecordedCall,
+    byKubelet: ReadonlyMap<string, number>,
+  ) => {
     const last = before.get(id);
     if (last === undefined || into.has(id) || byKubelet.get(id)! < c.answer!.index) return;
     into.set(id, Math.min(c.t, last + 1));
@@ -402,22 +474,33 @@ function outsideChanges(a: Analysis, calls: readonly RecordedCall[], sandboxOf: 
   /** A full listing issued at c.t: what was seen before it was answered and is not in it is gone. */
   const gone = (kind: keyof typeof lastSeen, items: readonly { id?: unknown }[], c: RecordedCall) => {
     const listed = new Set(items.map((i) => String(i.id)));
-    for (const [id, t] of lastSeen[kind]) if (t < c.t && !listed.has(id)) changed(a.removed, lastSeen[kind], id, c, kubeletRemoved);
+    for (const [id, t] of lastSeen[kind])
+      if (t < c.t && !listed.has(id)) changed(a.removed, lastSeen[kind], id, c, kubeletRemoved);
   };
   for (const c of calls) {
     const ans = c.answer;
     if (!ans) continue;
     if (!ans.ok) {
       const kind = c.m === 'podSandboxStatus' ? 'sandbox' : c.m === 'containerStatus' ? 'container' : undefined;
-      if (kind && ans.err?.kind === 'NotFound') changed(a.removed, lastSeen[kind], String(c.args[0]), c, kubeletRemoved);
+      if (kind && ans.err?.kind === 'NotFound')
+        changed(a.removed, lastSeen[kind], String(c.args[0]), c, kubeletRemoved);
       continue;
     }
     const res = ans.res;
     switch (c.m) {
-      case 'runPodSandbox': seen('sandbox', res, ans.t); if (typeof res === 'string') lastReady.set(res, ans.t); break;
-      case 'createContainer': seen('container', res, ans.t); break;
-      case 'podSandboxStatus': if (res) sandboxSeen(res as { id?: unknown; state?: unknown }, c, ans.t); break;
-      case 'containerStatus': if (res) seen('container', (res as { id?: unknown }).id, ans.t); break;
+      case 'runPodSandbox':
+        seen('sandbox', res, ans.t);
+        if (typeof res === 'string') lastReady.set(res, ans.t);
+        break;
+      case 'createContainer':
+        seen('container', res, ans.t);
+        break;
+      case 'podSandboxStatus':
+        if (res) sandboxSeen(res as { id?: unknown; state?: unknown }, c, ans.t);
+        break;
+      case 'containerStatus':
+        if (res) seen('container', (res as { id?: unknown }).id, ans.t);
+        break;
       case 'listPodSandbox': {
         const items = (res as { id?: unknown; state?: unknown }[] | undefined) ?? [];
         if (isFullListing(c)) gone('sandbox', items, c);
@@ -565,12 +648,18 @@ export class DecisionMatcher {
 
   #diverge(exp: ExpectedDecision | null, act: Decision | null, kind: Divergence['kind'], diffs?: string[]): void {
     const pod = (exp ?? act)!.pod;
-    const strip = (d: Decision | null): Decision | null => (d ? { index: d.index, t: d.t, pod: d.pod, m: d.m, args: d.args } : null);
-    diffs ??= exp && act
-      ? (exp.m !== act.m ? [`method: ${exp.m} → ${act.m}`] : differences(exp.args, act.args, 'args'))
-      : [];
+    const strip = (d: Decision | null): Decision | null =>
+      d ? { index: d.index, t: d.t, pod: d.pod, m: d.m, args: d.args } : null;
+    diffs ??=
+      exp && act ? (exp.m !== act.m ? [`method: ${exp.m} → ${act.m}`] : differences(exp.args, act.args, 'args')) : [];
     this.#diverged.set(pod, {
-      kind, index: exp?.index ?? act!.index, pod, podName: this.#a.podName.get(pod), expected: strip(exp), actual: strip(act), differences: diffs,
+      kind,
+      index: exp?.index ?? act!.index,
+      pod,
+      podName: this.#a.podName.get(pod),
+      expected: strip(exp),
+      actual: strip(act),
+      differences: diffs,
     });
   }
 

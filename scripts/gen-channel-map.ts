@@ -9,4 +9,6 @@ const path = join(import.meta.dirname, '..', 'README.md');
 const before = readFileSync(path, 'utf8');
 const after = withChannelMap(before);
 if (after !== before) writeFileSync(path, after);
-process.stdout.write(after === before ? 'README.md: channel map already current\n' : 'README.md: channel map rewritten\n');
+process.stdout.write(
+  after === before ? 'README.md: channel map already current\n' : 'README.md: channel map rewritten\n',
+);

@@ -43,17 +43,33 @@ import { eventually, sleep } from '../specs/support/wait.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const NODE = 'node-r';
-const SCENARIOS = ['pod-start', 'crash-loop', 'manifest-edit', 'deletion', 'restart-adoption', 'cluster-admission', 'volumes', 'data-volumes'] as const;
-type Scenario = typeof SCENARIOS[number];
+const SCENARIOS = [
+  'pod-start',
+  'crash-loop',
+  'manifest-edit',
+  'deletion',
+  'restart-adoption',
+  'cluster-admission',
+  'volumes',
+  'data-volumes',
+] as const;
+type Scenario = (typeof SCENARIOS)[number];
 
 const SLEEP = ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 1; done'];
 
 function podYaml(name: string, opts: { image?: string; command: string[]; restartPolicy?: string }): string {
   return [
-    'apiVersion: v1', 'kind: Pod', `metadata:\n  name: ${name}\n  namespace: default`, 'spec:',
+    'apiVersion: v1',
+    'kind: Pod',
+    `metadata:\n  name: ${name}\n  namespace: default`,
+    'spec:',
     '  terminationGracePeriodSeconds: 2',
     ...(opts.restartPolicy ? [`  restartPolicy: ${opts.restartPolicy}`] : []),
-    '  containers:', '  - name: app', `    image: ${opts.image ?? BUSYBOX_IMAGE}`, `    command: ${JSON.stringify(opts.command)}`, '',
+    '  containers:',
+    '  - name: app',
+    `    image: ${opts.image ?? BUSYBOX_IMAGE}`,
+    `    command: ${JSON.stringify(opts.command)}`,
+    '',
   ].join('\n');
 }
 
@@ -67,7 +83,13 @@ interface Run {
 }
 
 async function daemon(r: Run, args: string[] = []): Promise<Daemon> {
-  const d = startDaemon({ endpoint: r.containerd.endpoint, manifestDir: r.manifests, rootDir: r.rootDir, nodeName: NODE, args: [`--record=${r.out}`, ...args] });
+  const d = startDaemon({
+    endpoint: r.containerd.endpoint,
+    manifestDir: r.manifests,
+    rootDir: r.rootDir,
+    nodeName: NODE,
+    args: [`--record=${r.out}`, ...args],
+  });
   r.daemons.push(d);
   await d.waitForLog(/container runtime is ready/, 30_000);
   return d;
@@ -78,7 +100,12 @@ async function containers(r: Run, pod: string): Promise<Container[]> {
   return list.sort((a, b) => a.metadata.attempt - b.metadata.attempt);
 }
 
-const running = (r: Run, pod: string) => eventually(async () => (await containers(r, pod)).find((c) => c.state === 'CONTAINER_RUNNING'), 30_000, `${pod} running`);
+const running = (r: Run, pod: string) =>
+  eventually(
+    async () => (await containers(r, pod)).find((c) => c.state === 'CONTAINER_RUNNING'),
+    30_000,
+    `${pod} running`,
+  );
 
 /** Writes the pod's manifest, starts a recording daemon, waits until the pod runs. */
 async function startPod(r: Run, pod: string, yaml: string): Promise<{ d: Daemon; c: Container }> {
@@ -96,13 +123,21 @@ const scenarios: Record<Scenario, (r: Run) => Promise<string>> = {
   },
 
   async 'crash-loop'(r) {
-    await writeFile(join(r.manifests, 'crash.yaml'), podYaml('crash', { command: ['sh', '-c', 'exit 1'], restartPolicy: 'Always' }));
+    await writeFile(
+      join(r.manifests, 'crash.yaml'),
+      podYaml('crash', { command: ['sh', '-c', 'exit 1'], restartPolicy: 'Always' }),
+    );
     const d = await daemon(r);
     // attempt 1 at once, 2 after 10s, 3 after 20s of backoff
-    const cs = await eventually(async () => {
-      const all = await containers(r, 'crash');
-      return all.some((c) => c.metadata.attempt >= 3) && all;
-    }, 60_000, 'restart attempt 3', 500);
+    const cs = await eventually(
+      async () => {
+        const all = await containers(r, 'crash');
+        return all.some((c) => c.metadata.attempt >= 3) && all;
+      },
+      60_000,
+      'restart attempt 3',
+      500,
+    );
     await sleep(2000);
     await d.stop();
     return `attempts ${cs.map((c) => c.metadata.attempt).join(',')}`;
@@ -111,11 +146,21 @@ const scenarios: Record<Scenario, (r: Run) => Promise<string>> = {
   async 'manifest-edit'(r) {
     const { d, c: first } = await startPod(r, 'edit', podYaml('edit', { command: SLEEP }));
     await sleep(5000);
-    await writeFile(join(r.manifests, 'edit.yaml'), podYaml('edit', { image: BUSYBOX_IMAGE_2, command: ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 2; done'] }));
-    const second = await eventually(async () => {
-      const all = await containers(r, 'edit');
-      return !all.some((c) => c.id === first.id) && all.find((c) => c.state === 'CONTAINER_RUNNING');
-    }, 30_000, 'the container replaced');
+    await writeFile(
+      join(r.manifests, 'edit.yaml'),
+      podYaml('edit', {
+        image: BUSYBOX_IMAGE_2,
+        command: ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 2; done'],
+      }),
+    );
+    const second = await eventually(
+      async () => {
+        const all = await containers(r, 'edit');
+        return !all.some((c) => c.id === first.id) && all.find((c) => c.state === 'CONTAINER_RUNNING');
+      },
+      30_000,
+      'the container replaced',
+    );
     await sleep(8000);
     await d.stop();
     return `${first.id.slice(0, 12)} (${first.image.image}) → ${second.id.slice(0, 12)} (${second.image.image})`;
@@ -125,8 +170,13 @@ const scenarios: Record<Scenario, (r: Run) => Promise<string>> = {
     const { d } = await startPod(r, 'gone', podYaml('gone', { command: SLEEP }));
     await sleep(5000);
     await unlink(join(r.manifests, 'gone.yaml'));
-    await eventually(async () => (await containers(r, 'gone')).length === 0
-      && (await r.cri.listPodSandbox({ labelSelector: { 'io.kubernetes.pod.name': `gone-${NODE}` } })).length === 0, 30_000, 'the pod removed');
+    await eventually(
+      async () =>
+        (await containers(r, 'gone')).length === 0 &&
+        (await r.cri.listPodSandbox({ labelSelector: { 'io.kubernetes.pod.name': `gone-${NODE}` } })).length === 0,
+      30_000,
+      'the pod removed',
+    );
     await sleep(8000);
     await d.stop();
     return 'pod removed';
@@ -142,7 +192,9 @@ const scenarios: Record<Scenario, (r: Run) => Promise<string>> = {
     await d2.stop();
     const after = await containers(r, 'keep');
     if (after.length !== 1 || after[0]!.id !== before.id || after[0]!.state !== 'CONTAINER_RUNNING') {
-      throw new Error(`restart-adoption: the pod was disturbed: ${JSON.stringify(after.map((c) => [c.id.slice(0, 12), c.metadata.attempt, c.state]))}`);
+      throw new Error(
+        `restart-adoption: the pod was disturbed: ${JSON.stringify(after.map((c) => [c.id.slice(0, 12), c.metadata.attempt, c.state]))}`,
+      );
     }
     return `container ${before.id.slice(0, 12)} adopted, not restarted`;
   },
@@ -151,7 +203,11 @@ const scenarios: Record<Scenario, (r: Run) => Promise<string>> = {
     const { d } = await startPod(r, 'vols', volumesPod());
     await sleep(5000);
     await unlink(join(r.manifests, 'vols.yaml'));
-    await eventually(async () => (await readdir(join(r.rootDir, 'pods')).catch(() => [])).length === 0, 30_000, 'the pod directory removed');
+    await eventually(
+      async () => (await readdir(join(r.rootDir, 'pods')).catch(() => [])).length === 0,
+      30_000,
+      'the pod directory removed',
+    );
     await sleep(3000);
     await d.stop();
     return 'volumes set up, the app ran, the pod and its directory removed';
@@ -161,19 +217,38 @@ const scenarios: Record<Scenario, (r: Run) => Promise<string>> = {
     const api = await startApiServer({ nodes: [NODE] });
     try {
       const d = await daemon(r, [`--kubeconfig=${api.kubeconfigFor(NODE)}`, '--node-status-update-frequency=2s']);
-      const pod = (name: string, memory: string) => api.store.create('pods', {
-        apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default' },
-        spec: {
-          nodeName: NODE, terminationGracePeriodSeconds: 2,
-          containers: [{ name: 'app', image: BUSYBOX_IMAGE, imagePullPolicy: 'IfNotPresent', command: SLEEP, resources: { requests: { memory } } }],
-        },
-      } as unknown as JsonObject);
+      const pod = (name: string, memory: string) =>
+        api.store.create('pods', {
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name, namespace: 'default' },
+          spec: {
+            nodeName: NODE,
+            terminationGracePeriodSeconds: 2,
+            containers: [
+              {
+                name: 'app',
+                image: BUSYBOX_IMAGE,
+                imagePullPolicy: 'IfNotPresent',
+                command: SLEEP,
+                resources: { requests: { memory } },
+              },
+            ],
+          },
+        } as unknown as JsonObject);
       pod('fits', '16Mi');
       pod('huge', '900Gi');
-      const phase = (name: string) => (api.store.get('pods', 'default', name) as { status?: { phase?: string; reason?: string } } | undefined)?.status;
+      const phase = (name: string) =>
+        (api.store.get('pods', 'default', name) as { status?: { phase?: string; reason?: string } } | undefined)
+          ?.status;
       await eventually(() => phase('fits')?.phase === 'Running', 30_000, 'fits Running');
-      const rejected = await eventually(() => (phase('huge')?.phase === 'Failed' ? phase('huge') : undefined), 30_000, 'huge Failed');
-      if (rejected!.reason !== 'OutOfmemory') throw new Error(`cluster-admission: huge was rejected ${rejected!.reason}, not OutOfmemory`);
+      const rejected = await eventually(
+        () => (phase('huge')?.phase === 'Failed' ? phase('huge') : undefined),
+        30_000,
+        'huge Failed',
+      );
+      if (rejected!.reason !== 'OutOfmemory')
+        throw new Error(`cluster-admission: huge was rejected ${rejected!.reason}, not OutOfmemory`);
       const huge = await r.cri.listPodSandbox({ labelSelector: { 'io.kubernetes.pod.name': 'huge' } });
       if (huge.length > 0) throw new Error('cluster-admission: the rejected pod has a sandbox');
       await sleep(5000);
@@ -188,34 +263,74 @@ const scenarios: Record<Scenario, (r: Run) => Promise<string>> = {
   async 'data-volumes'(r) {
     const api = await startApiServer({ nodes: [NODE] });
     try {
-      api.store.create('configmaps', { metadata: { name: 'app-config', namespace: 'default' }, data: { 'app.conf': 'version=1' } });
-      api.store.create('secrets', { metadata: { name: 'creds', namespace: 'default' }, data: { password: Buffer.from('trace-secret-value').toString('base64') } });
-      const d = await daemon(r, [`--kubeconfig=${api.kubeconfigFor(NODE)}`, '--node-status-update-frequency=2s', '--sync-frequency=2s']);
+      api.store.create('configmaps', {
+        metadata: { name: 'app-config', namespace: 'default' },
+        data: { 'app.conf': 'version=1' },
+      });
+      api.store.create('secrets', {
+        metadata: { name: 'creds', namespace: 'default' },
+        data: { password: Buffer.from('trace-secret-value').toString('base64') },
+      });
+      const d = await daemon(r, [
+        `--kubeconfig=${api.kubeconfigFor(NODE)}`,
+        '--node-status-update-frequency=2s',
+        '--sync-frequency=2s',
+      ]);
       api.store.create('pods', {
-        apiVersion: 'v1', kind: 'Pod', metadata: { name: 'data', namespace: 'default' },
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'data', namespace: 'default' },
         spec: {
-          nodeName: NODE, terminationGracePeriodSeconds: 2, serviceAccountName: 'default',
+          nodeName: NODE,
+          terminationGracePeriodSeconds: 2,
+          serviceAccountName: 'default',
           volumes: [
             { name: 'config', configMap: { name: 'app-config' } },
             { name: 'creds', secret: { secretName: 'creds' } },
             { name: 'token', projected: { sources: [{ serviceAccountToken: { path: 'token', audience: 'vault' } }] } },
           ],
-          containers: [{
-            name: 'app', image: BUSYBOX_IMAGE, imagePullPolicy: 'IfNotPresent', command: SLEEP,
-            volumeMounts: [{ name: 'config', mountPath: '/etc/app' }, { name: 'creds', mountPath: '/creds' }, { name: 'token', mountPath: '/token' }],
-          }],
+          containers: [
+            {
+              name: 'app',
+              image: BUSYBOX_IMAGE,
+              imagePullPolicy: 'IfNotPresent',
+              command: SLEEP,
+              volumeMounts: [
+                { name: 'config', mountPath: '/etc/app' },
+                { name: 'creds', mountPath: '/creds' },
+                { name: 'token', mountPath: '/token' },
+              ],
+            },
+          ],
         },
       } as unknown as JsonObject);
-      const c = await eventually(async () => (await r.cri.listContainers({
-        labelSelector: { 'io.kubernetes.pod.name': 'data' }, state: { state: 'CONTAINER_RUNNING' },
-      }))[0], 30_000, 'data running');
-      const read = async () => Buffer.from((await r.cri.execSync(c.id, ['cat', '/etc/app/app.conf'], 10)).stdout).toString();
+      const c = await eventually(
+        async () =>
+          (
+            await r.cri.listContainers({
+              labelSelector: { 'io.kubernetes.pod.name': 'data' },
+              state: { state: 'CONTAINER_RUNNING' },
+            })
+          )[0],
+        30_000,
+        'data running',
+      );
+      const read = async () =>
+        Buffer.from((await r.cri.execSync(c.id, ['cat', '/etc/app/app.conf'], 10)).stdout).toString();
       if ((await read()) !== 'version=1') throw new Error('data-volumes: the ConfigMap file is not in the container');
       const cm = api.store.get('configmaps', 'default', 'app-config')!;
       api.store.update('configmaps', { ...cm, data: { 'app.conf': 'version=2' } });
-      await eventually(async () => ((await read()) === 'version=2' ? true : undefined), 30_000, 'the update in the container');
+      await eventually(
+        async () => ((await read()) === 'version=2' ? true : undefined),
+        30_000,
+        'the update in the container',
+      );
       api.store.delete('pods', 'default', 'data');
-      await eventually(async () => (await readdir(join(r.rootDir, 'pods')).catch(() => [])).length === 0, 30_000, 'the pod directory removed');
+      await eventually(
+        async () => (await readdir(join(r.rootDir, 'pods')).catch(() => [])).length === 0,
+        30_000,
+        'the pod directory removed',
+      );
       await sleep(3000);
       await d.stop();
       return 'configMap, secret and token volumes set up, the ConfigMap update seen in the container, the pod and its directory removed';
@@ -228,21 +343,49 @@ const scenarios: Record<Scenario, (r: Run) => Promise<string>> = {
 
 /** The volumes scenario's pod (JSON is YAML). */
 function volumesPod(): string {
-  const box = (name: string, command: string[], volumeMounts: unknown[]) => ({ name, image: BUSYBOX_IMAGE, command, volumeMounts });
+  const box = (name: string, command: string[], volumeMounts: unknown[]) => ({
+    name,
+    image: BUSYBOX_IMAGE,
+    command,
+    volumeMounts,
+  });
   return JSON.stringify({
-    apiVersion: 'v1', kind: 'Pod', metadata: { name: 'vols', namespace: 'default' },
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'vols', namespace: 'default' },
     spec: {
       terminationGracePeriodSeconds: 2,
-      volumes: [{ name: 'data', emptyDir: {} }, { name: 'cache', emptyDir: { medium: 'Memory', sizeLimit: '4Mi' } }],
-      initContainers: [box('prep', ['sh', '-c', 'mkdir -p /data/conf && echo hello > /data/conf/greeting'], [{ name: 'data', mountPath: '/data' }])],
-      containers: [box('app', SLEEP, [{ name: 'data', mountPath: '/conf', subPath: 'conf', readOnly: true }, { name: 'cache', mountPath: '/cache' }])],
+      volumes: [
+        { name: 'data', emptyDir: {} },
+        { name: 'cache', emptyDir: { medium: 'Memory', sizeLimit: '4Mi' } },
+      ],
+      initContainers: [
+        box(
+          'prep',
+          ['sh', '-c', 'mkdir -p /data/conf && echo hello > /data/conf/greeting'],
+          [{ name: 'data', mountPath: '/data' }],
+        ),
+      ],
+      containers: [
+        box('app', SLEEP, [
+          { name: 'data', mountPath: '/conf', subPath: 'conf', readOnly: true },
+          { name: 'cache', mountPath: '/cache' },
+        ]),
+      ],
     },
   });
 }
 
 async function record(containerd: ContainerdHandle, scenario: Scenario, out: string): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'kts-trace-'));
-  const r: Run = { containerd, cri: containerd.cri, manifests: join(work, 'manifests'), rootDir: join(work, 'root'), out: join(work, 'trace.jsonl'), daemons: [] };
+  const r: Run = {
+    containerd,
+    cri: containerd.cri,
+    manifests: join(work, 'manifests'),
+    rootDir: join(work, 'root'),
+    out: join(work, 'trace.jsonl'),
+    daemons: [],
+  };
   await mkdir(r.manifests);
   const started = Date.now();
   try {
@@ -251,7 +394,9 @@ async function record(containerd: ContainerdHandle, scenario: Scenario, out: str
     const text = await readFile(r.out);
     await writeFile(out, out.endsWith('.gz') ? gzipSync(text, { level: 9 }) : text);
     const size = (await stat(out)).size;
-    process.stdout.write(`${scenario}: ${what}; ${((Date.now() - started) / 1000).toFixed(1)}s, ${text.length} bytes recorded → ${out} (${size} bytes)\n`);
+    process.stdout.write(
+      `${scenario}: ${what}; ${((Date.now() - started) / 1000).toFixed(1)}s, ${text.length} bytes recorded → ${out} (${size} bytes)\n`,
+    );
   } finally {
     for (const d of r.daemons) await d.stop();
     await removeAllPods(r.cri);
@@ -274,7 +419,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const containerd = await startContainerd();
   try {
-    for (const s of list) await record(containerd, s, resolve(outFlag ?? join(ROOT, 'specs', 'replay', 'traces', `${s}.jsonl.gz`)));
+    for (const s of list)
+      await record(containerd, s, resolve(outFlag ?? join(ROOT, 'specs', 'replay', 'traces', `${s}.jsonl.gz`)));
   } finally {
     await containerd.stop();
   }

@@ -26,18 +26,22 @@ async function main(): Promise<number> {
   const rootDir = await mkdtemp(join(tmpdir(), 'kubelet-ts-root-'));
   process.stdout.write(
     `containerd ${containerd.endpoint} (pid ${containerd.pid}, pods on ${containerd.cniSubnet})\n` +
-    `  inspect pods: ctr --address ${containerd.socket} -n k8s.io containers ls\n` +
-    `kubelet-ts serving ${manifests}; Ctrl-C to stop\n`,
+      `  inspect pods: ctr --address ${containerd.socket} -n k8s.io containers ls\n` +
+      `kubelet-ts serving ${manifests}; Ctrl-C to stop\n`,
   );
-  const kubelet = spawn(join(ROOT, 'bin', 'kubelet-ts'), [
-    `--container-runtime-endpoint=${containerd.endpoint}`,
-    `--pod-manifest-path=${manifests}`,
-    `--root-dir=${rootDir}`,
-    `--pod-logs-dir=${join(rootDir, 'pod-logs')}`,
-    '--file-check-frequency=5s',
-    '-v=2',
-    ...extra,
-  ], { stdio: 'inherit' });
+  const kubelet = spawn(
+    join(ROOT, 'bin', 'kubelet-ts'),
+    [
+      `--container-runtime-endpoint=${containerd.endpoint}`,
+      `--pod-manifest-path=${manifests}`,
+      `--root-dir=${rootDir}`,
+      `--pod-logs-dir=${join(rootDir, 'pod-logs')}`,
+      '--file-check-frequency=5s',
+      '-v=2',
+      ...extra,
+    ],
+    { stdio: 'inherit' },
+  );
   let stopping = false;
   const stop = () => {
     if (stopping) return;
@@ -52,7 +56,10 @@ async function main(): Promise<number> {
   return typeof code === 'number' ? code : 1;
 }
 
-main().then((c) => process.exit(c), (e: unknown) => {
-  process.stderr.write(`run-node: ${e instanceof Error ? e.stack : String(e)}\n`);
-  process.exit(1);
-});
+main().then(
+  (c) => process.exit(c),
+  (e: unknown) => {
+    process.stderr.write(`run-node: ${e instanceof Error ? e.stack : String(e)}\n`);
+    process.exit(1);
+  },
+);

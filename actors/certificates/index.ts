@@ -57,12 +57,25 @@ export const certificateManager: ActorSpec<CertificateManagerDeps, typeof io> = 
     try {
       current = ctx.deps.current();
     } catch (e) {
-      ctx.log.warn(`the current ${what} certificate cannot be read: ${ctx.deps.requestWhenMissing ? 'requesting a new one' : 'not rotating'}`, { err: errText(e) });
+      ctx.log.warn(
+        `the current ${what} certificate cannot be read: ${ctx.deps.requestWhenMissing ? 'requesting a new one' : 'not rotating'}`,
+        { err: errText(e) },
+      );
     }
-    const stats = { rotations: 0, failures: 0, lastError: '', lastCsr: '', state: 'idle', deadline: '', file: current?.file ?? '' };
+    const stats = {
+      rotations: 0,
+      failures: 0,
+      lastError: '',
+      lastCsr: '',
+      state: 'idle',
+      deadline: '',
+      file: current?.file ?? '',
+    };
     ctx.setInspect(() => stats);
     if (!current && !ctx.deps.requestWhenMissing) {
-      ctx.log.info('rotateCertificates: the kubeconfig does not use the cert dir\'s kubelet-client-current.pem: nothing to rotate');
+      ctx.log.info(
+        "rotateCertificates: the kubeconfig does not use the cert dir's kubelet-client-current.pem: nothing to rotate",
+      );
       return;
     }
     // no pair yet: a deadline of now requests one at once
@@ -87,25 +100,40 @@ export const certificateManager: ActorSpec<CertificateManagerDeps, typeof io> = 
     };
     const rotate = () => {
       ctx.log.info('Rotating certificates', { pair: what });
-      ctx.run(ctx.deps.rotate().then(
-        (pair) => {
-          stats.rotations++;
-          stats.lastCsr = pair.csr;
-          stats.file = pair.file;
-          ctx.log.info(what === 'client' ? 'client certificate rotated: the API clients use the new pair' : 'serving certificate issued', {
-            csr: pair.csr, file: pair.file, notAfter: iso(pair.notAfterMs),
-          });
-          actor.send({ type: 'ROTATED', notBeforeMs: pair.notBeforeMs, notAfterMs: pair.notAfterMs, random: random() });
-        },
-        (e: unknown) => {
-          stats.failures++;
-          stats.lastError = errText(e);
-          ctx.log.warn(`${what} certificate rotation failed: the current pair stays in use, retrying`, {
-            err: stats.lastError, retry: actor.getSnapshot().context.failures + 1,
-          });
-          actor.send({ type: 'FAILED', now: ctx.clock.now(), error: stats.lastError });
-        },
-      ));
+      ctx.run(
+        ctx.deps.rotate().then(
+          (pair) => {
+            stats.rotations++;
+            stats.lastCsr = pair.csr;
+            stats.file = pair.file;
+            ctx.log.info(
+              what === 'client'
+                ? 'client certificate rotated: the API clients use the new pair'
+                : 'serving certificate issued',
+              {
+                csr: pair.csr,
+                file: pair.file,
+                notAfter: iso(pair.notAfterMs),
+              },
+            );
+            actor.send({
+              type: 'ROTATED',
+              notBeforeMs: pair.notBeforeMs,
+              notAfterMs: pair.notAfterMs,
+              random: random(),
+            });
+          },
+          (e: unknown) => {
+            stats.failures++;
+            stats.lastError = errText(e);
+            ctx.log.warn(`${what} certificate rotation failed: the current pair stays in use, retrying`, {
+              err: stats.lastError,
+              retry: actor.getSnapshot().context.failures + 1,
+            });
+            actor.send({ type: 'FAILED', now: ctx.clock.now(), error: stats.lastError });
+          },
+        ),
+      );
     };
     actor.on('*', (e: RotationEmitted) => {
       if (e.type === 'rotate') {
@@ -116,7 +144,11 @@ export const certificateManager: ActorSpec<CertificateManagerDeps, typeof io> = 
       queueMicrotask(() => {
         if (actor.getSnapshot().value === 'waiting') {
           stats.deadline = iso(e.at);
-          ctx.log.info('Certificate rotation deadline', { pair: what, deadline: iso(e.at), waitMs: Math.max(0, e.at - ctx.clock.now()) });
+          ctx.log.info('Certificate rotation deadline', {
+            pair: what,
+            deadline: iso(e.at),
+            waitMs: Math.max(0, e.at - ctx.clock.now()),
+          });
         }
         arm(e.at);
       });

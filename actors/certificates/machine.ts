@@ -60,7 +60,11 @@ export const rotationMachine = setup({
     rotate: emit((): RotationEmitted => ({ type: 'rotate' })),
     rotated: assign(({ event }) => {
       if (event.type !== 'ROTATED') return {};
-      return { deadline: nextRotationDeadline(event.notBeforeMs, event.notAfterMs, event.random), failures: 0, lastError: '' };
+      return {
+        deadline: nextRotationDeadline(event.notBeforeMs, event.notAfterMs, event.random),
+        failures: 0,
+        lastError: '',
+      };
     }),
     failed: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'FAILED') return;
@@ -72,7 +76,9 @@ export const rotationMachine = setup({
 }).createMachine({
   id: 'certificateRotation',
   context: ({ input }) => ({
-    deadline: nextRotationDeadline(input.notBeforeMs, input.notAfterMs, input.random), failures: 0, lastError: '',
+    deadline: nextRotationDeadline(input.notBeforeMs, input.notAfterMs, input.random),
+    failures: 0,
+    lastError: '',
   }),
   initial: 'waiting',
   on: { STOP: '.stopped' },

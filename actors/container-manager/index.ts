@@ -55,13 +55,21 @@ export const containerManager: ActorSpec<ContainerManagerDeps, typeof io> = {
     let oomChecked = false;
     let oomRefused = '';
 
-    const activePods = (): Pod[] => [...(ctx.bus.current('desiredPods')?.values() ?? [])]
-      .filter((d) => !d.rejected && !isTerminalPhase(d.pod.status?.phase)).map((d) => d.pod);
+    const activePods = (): Pod[] =>
+      [...(ctx.bus.current('desiredPods')?.values() ?? [])]
+        .filter((d) => !d.rejected && !isTerminalPhase(d.pod.status?.phase))
+        .map((d) => d.pod);
 
     /** upstream createNodeAllocatableCgroups + qosContainerManager.Start: kubepods and its two tiers. */
     const setupNode = async () => {
       const l = await manager.layout();
-      layout = l.version === 2 ? `cgroup v2 at ${l.root}` : `cgroup v1 (${Object.entries(l.controllers).filter(([c]) => ['cpu', 'memory'].includes(c)).map(([c, m]) => `${c} at ${m}`).join(', ')})`;
+      layout =
+        l.version === 2
+          ? `cgroup v2 at ${l.root}`
+          : `cgroup v1 (${Object.entries(l.controllers)
+              .filter(([c]) => ['cpu', 'memory'].includes(c))
+              .map(([c, m]) => `${c} at ${m}`)
+              .join(', ')})`;
       const reserved = [ctx.deps.kubeReserved, ctx.deps.systemReserved];
       const config = nodeAllocatableConfig(ctx.deps.capacity, ctx.deps.enforcePods, reserved);
       await manager.apply(manager.kubepods(), config);
@@ -69,8 +77,11 @@ export const containerManager: ActorSpec<ContainerManagerDeps, typeof io> = {
       await manager.apply(qosCgroup(manager.settings, 'Burstable'), t.burstable);
       await manager.apply(qosCgroup(manager.settings, 'BestEffort'), t.besteffort);
       ctx.log.info('pod cgroups ready', {
-        layout, driver: manager.settings.driver, kubepods: manager.path(manager.kubepods()),
-        nodeAllocatable: { cpuShares: config.cpuShares, memoryBytes: config.memory }, enforceNodeAllocatable: ctx.deps.enforcePods ? ['pods'] : [],
+        layout,
+        driver: manager.settings.driver,
+        kubepods: manager.path(manager.kubepods()),
+        nodeAllocatable: { cpuShares: config.cpuShares, memoryBytes: config.memory },
+        enforceNodeAllocatable: ctx.deps.enforcePods ? ['pods'] : [],
       });
       nodeReady = true;
     };
@@ -110,38 +121,49 @@ export const containerManager: ActorSpec<ContainerManagerDeps, typeof io> = {
         if (getPodQos(pod) !== 'Guaranteed' || !running?.get(pod.metadata.uid)?.containerIds.length) continue;
         const path = manager.parent(pod);
         if (!path) continue;
-        const adj = (await Promise.all((await manager.pids(path)).map((p) => manager.oomScoreAdj(p)))).filter((a) => a !== undefined);
+        const adj = (await Promise.all((await manager.pids(path)).map((p) => manager.oomScoreAdj(p)))).filter(
+          (a) => a !== undefined,
+        );
         if (adj.length < 2) continue; // the sandbox alone: its containers are not running yet
         oomChecked = true;
         const lowest = Math.min(...adj);
         if (lowest > GUARANTEED_OOM_SCORE_ADJ + 1) {
           oomRefused = `pod ${pod.metadata.namespace}/${pod.metadata.name}: lowest oom_score_adj ${lowest}, wanted ${GUARANTEED_OOM_SCORE_ADJ}`;
-          ctx.log.warn('the runtime did not lower oom_score_adj for Guaranteed containers (containerd restrict_oom_score_adj, or no CAP_SYS_RESOURCE): they are no better protected from the OOM killer than the runtime itself', {
-            pod: `${pod.metadata.namespace}/${pod.metadata.name}`, wanted: GUARANTEED_OOM_SCORE_ADJ, found: lowest,
-          });
+          ctx.log.warn(
+            'the runtime did not lower oom_score_adj for Guaranteed containers (containerd restrict_oom_score_adj, or no CAP_SYS_RESOURCE): they are no better protected from the OOM killer than the runtime itself',
+            {
+              pod: `${pod.metadata.namespace}/${pod.metadata.name}`,
+              wanted: GUARANTEED_OOM_SCORE_ADJ,
+              found: lowest,
+            },
+          );
         }
         return;
       }
     };
 
-    const reconcile = serial(ctx, async () => {
-      if (!perQos) {
+    const reconcile = serial(
+      ctx,
+      async () => {
+        if (!perQos) {
+          await checkOomScoreAdj();
+          return;
+        }
+        if (!nodeReady) await setupNode();
+        await updateTiers();
+        await cleanupOrphans();
         await checkOomScoreAdj();
-        return;
-      }
-      if (!nodeReady) await setupNode();
-      await updateTiers();
-      await cleanupOrphans();
-      await checkOomScoreAdj();
-      if (lastError) ctx.log.info('pod cgroups can be written again');
-      lastError = '';
-    }, {
-      onError: (e) => {
-        const msg = errText(e);
-        if (msg !== lastError) ctx.log.error('pod cgroups: update failed, trying again next period', { error: msg });
-        lastError = msg;
+        if (lastError) ctx.log.info('pod cgroups can be written again');
+        lastError = '';
       },
-    });
+      {
+        onError: (e) => {
+          const msg = errText(e);
+          if (msg !== lastError) ctx.log.error('pod cgroups: update failed, trying again next period', { error: msg });
+          lastError = msg;
+        },
+      },
+    );
 
     reconcile.trigger();
     ctx.on(ctx.bus.view('desiredPods'), () => reconcile.trigger());
@@ -149,8 +171,15 @@ export const containerManager: ActorSpec<ContainerManagerDeps, typeof io> = {
     ctx.on(ctx.bus.view('runtimePods'), () => reconcile.trigger());
     ctx.setInterval(() => reconcile.trigger(), ctx.deps.periodMs ?? 60_000);
     ctx.setInspect(() => ({
-      cgroupsPerQos: perQos, driver: manager.settings.driver, cgroupRoot: manager.settings.cgroupRoot, layout, nodeReady,
-      tiers, removed, lastError, oomScoreAdjRefused: oomRefused || undefined,
+      cgroupsPerQos: perQos,
+      driver: manager.settings.driver,
+      cgroupRoot: manager.settings.cgroupRoot,
+      layout,
+      nodeReady,
+      tiers,
+      removed,
+      lastError,
+      oomScoreAdjRefused: oomRefused || undefined,
     }));
   },
 };

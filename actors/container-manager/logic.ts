@@ -8,7 +8,14 @@
  */
 import type { Pod } from '../../protocols/kube/pod.ts';
 import {
-  getPodQos, intValue, milliCpuToQuota, milliCpuToShares, milliValue, MIN_SHARES, podLimits, podRequests,
+  getPodQos,
+  intValue,
+  milliCpuToQuota,
+  milliCpuToShares,
+  milliValue,
+  MIN_SHARES,
+  podLimits,
+  podRequests,
 } from '../../protocols/kube/qos.ts';
 
 /** upstream ResourceConfig (the parameters kubelet sets on its cgroups). */
@@ -70,7 +77,11 @@ export interface NodeCapacity {
  * upstream getNodeAllocatableInternalAbsolute + getCgroupConfig: with `pods` enforced, capacity
  * minus kube- and system-reserved (never negative); otherwise the capacity.
  */
-export function nodeAllocatableConfig(capacity: NodeCapacity, enforcePods: boolean, reserved: readonly Record<string, string>[]): ResourceConfig {
+export function nodeAllocatableConfig(
+  capacity: NodeCapacity,
+  enforcePods: boolean,
+  reserved: readonly Record<string, string>[],
+): ResourceConfig {
   let cpu = capacity.cpuMilli;
   let mem = capacity.memoryBytes;
   if (enforcePods) {
@@ -87,12 +98,12 @@ export function nodeAllocatableConfig(capacity: NodeCapacity, enforcePods: boole
 
 export type CgroupLayout =
   | {
-    version: 1;
-    /** controller → its hierarchy's mount point */
-    controllers: Readonly<Record<string, string>>;
-    /** A hybrid's cgroup2 mount (/sys/fs/cgroup/unified): no controllers, but runc makes its cgroups there too. */
-    unified?: string;
-  }
+      version: 1;
+      /** controller → its hierarchy's mount point */
+      controllers: Readonly<Record<string, string>>;
+      /** A hybrid's cgroup2 mount (/sys/fs/cgroup/unified): no controllers, but runc makes its cgroups there too. */
+      unified?: string;
+    }
   | { version: 2; root: string };
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
@@ -116,11 +127,16 @@ export function detectCgroupLayout(mountinfo: string): CgroupLayout {
     if (fstype === 'cgroup2' && mountpoint === CGROUP_ROOT) return { version: 2, root: mountpoint };
     if (fstype === 'cgroup2') unified ??= mountpoint;
     if (fstype !== 'cgroup') continue;
-    for (const opt of superOpts.split(',')) if (opt !== 'rw' && opt !== 'ro' && !(opt in controllers)) controllers[opt] = mountpoint;
+    for (const opt of superOpts.split(','))
+      if (opt !== 'rw' && opt !== 'ro' && !(opt in controllers)) controllers[opt] = mountpoint;
   }
   const missing = V1_CONTROLLERS.filter((c) => !(c in controllers));
-  if (missing.length === V1_CONTROLLERS.length) throw new Error(`no cgroup file system mounted (no cgroup2 at ${CGROUP_ROOT}, no cgroup v1 controllers in /proc/self/mountinfo)`);
-  if (missing.length) throw new Error(`cgroup v1 controllers not mounted: ${missing.join(', ')} (from /proc/self/mountinfo)`);
+  if (missing.length === V1_CONTROLLERS.length)
+    throw new Error(
+      `no cgroup file system mounted (no cgroup2 at ${CGROUP_ROOT}, no cgroup v1 controllers in /proc/self/mountinfo)`,
+    );
+  if (missing.length)
+    throw new Error(`cgroup v1 controllers not mounted: ${missing.join(', ')} (from /proc/self/mountinfo)`);
   return unified ? { version: 1, controllers, unified } : { version: 1, controllers };
 }
 
@@ -133,7 +149,9 @@ export function cgroupDirs(layout: CgroupLayout, path: string): string[] {
 /** Every directory a cgroup can have on this machine (all v1 hierarchies and a hybrid's unified one: runc makes it in each). */
 export function allCgroupDirs(layout: CgroupLayout, path: string): string[] {
   if (layout.version === 2) return [`${layout.root}${path}`];
-  return [...new Set([...Object.values(layout.controllers), ...(layout.unified ? [layout.unified] : [])])].map((m) => `${m}${path}`);
+  return [...new Set([...Object.values(layout.controllers), ...(layout.unified ? [layout.unified] : [])])].map(
+    (m) => `${m}${path}`,
+  );
 }
 
 /** The directory a cgroup's pod children are listed in (the memory hierarchy on v1). */
@@ -163,17 +181,21 @@ export function cgroupWrites(layout: CgroupLayout, path: string, config: Resourc
     const mem = `${layout.controllers['memory']}${path}`;
     if (config.cpuShares !== undefined) out.push({ file: `${cpu}/cpu.shares`, value: String(config.cpuShares) });
     if (config.cpuPeriod !== undefined) out.push({ file: `${cpu}/cpu.cfs_period_us`, value: String(config.cpuPeriod) });
-    if (config.cpuQuota !== undefined) out.push({ file: `${cpu}/cpu.cfs_quota_us`, value: String(config.cpuQuota === 0 ? -1 : config.cpuQuota) });
-    if (config.memory !== undefined) out.push({ file: `${mem}/memory.limit_in_bytes`, value: config.memory > 0 ? String(config.memory) : '-1' });
+    if (config.cpuQuota !== undefined)
+      out.push({ file: `${cpu}/cpu.cfs_quota_us`, value: String(config.cpuQuota === 0 ? -1 : config.cpuQuota) });
+    if (config.memory !== undefined)
+      out.push({ file: `${mem}/memory.limit_in_bytes`, value: config.memory > 0 ? String(config.memory) : '-1' });
     return out;
   }
   const dir = `${layout.root}${path}`;
-  if (config.cpuShares !== undefined) out.push({ file: `${dir}/cpu.weight`, value: String(cpuSharesToWeight(config.cpuShares)) });
+  if (config.cpuShares !== undefined)
+    out.push({ file: `${dir}/cpu.weight`, value: String(cpuSharesToWeight(config.cpuShares)) });
   if (config.cpuQuota !== undefined || config.cpuPeriod !== undefined) {
     const quota = config.cpuQuota === undefined || config.cpuQuota <= 0 ? 'max' : String(config.cpuQuota);
     out.push({ file: `${dir}/cpu.max`, value: `${quota} ${config.cpuPeriod ?? 100_000}` });
   }
-  if (config.memory !== undefined) out.push({ file: `${dir}/memory.max`, value: config.memory > 0 ? String(config.memory) : 'max' });
+  if (config.memory !== undefined)
+    out.push({ file: `${dir}/memory.max`, value: config.memory > 0 ? String(config.memory) : 'max' });
   return out;
 }
 

@@ -6,14 +6,29 @@
  */
 import { errText } from '../../kernel/log.ts';
 import {
-  cgroupPath, kubepodsCgroup, podCgroup, podCgroupParent, qosCgroup, type CgroupName, type CgroupSettings,
+  cgroupPath,
+  kubepodsCgroup,
+  podCgroup,
+  podCgroupParent,
+  qosCgroup,
+  type CgroupName,
+  type CgroupSettings,
 } from '../../protocols/kube/cgroups.ts';
 import type { Pod } from '../../protocols/kube/pod.ts';
 import { containerOomScoreAdjust } from '../../protocols/kube/qos.ts';
 import type { CgroupFs } from './adapters.ts';
 import {
-  allCgroupDirs, cgroupDirs, cgroupWrites, detectCgroupLayout, listingDir, podUidOfCgroup, resourceConfigForPod,
-  subtreeControlWrites, type CgroupLayout, type PodCgroupOptions, type ResourceConfig,
+  allCgroupDirs,
+  cgroupDirs,
+  cgroupWrites,
+  detectCgroupLayout,
+  listingDir,
+  podUidOfCgroup,
+  resourceConfigForPod,
+  subtreeControlWrites,
+  type CgroupLayout,
+  type PodCgroupOptions,
+  type ResourceConfig,
 } from './logic.ts';
 
 export interface PodCgroupManagerOptions {
@@ -49,10 +64,13 @@ export class PodCgroupManager {
 
   /** The detected layout (read once; a failed read is tried again next time). */
   layout(): Promise<CgroupLayout> {
-    this.#layout ??= this.#fs.readMountinfo().then(detectCgroupLayout).catch((e: unknown) => {
-      this.#layout = undefined;
-      throw new Error(`cgroups: ${errText(e)}`);
-    });
+    this.#layout ??= this.#fs
+      .readMountinfo()
+      .then(detectCgroupLayout)
+      .catch((e: unknown) => {
+        this.#layout = undefined;
+        throw new Error(`cgroups: ${errText(e)}`);
+      });
     return this.#layout;
   }
 
@@ -93,7 +111,9 @@ export class PodCgroupManager {
     if (!this.settings.cgroupsPerQos || this.#known.has(pod.metadata.uid)) return;
     const name = podCgroup(pod, this.settings);
     const layout = await this.layout();
-    const exists = (await this.#fs.subdirs(listingDir(layout, this.path(name.slice(0, -1))))).includes(this.path(name).split('/').pop()!);
+    const exists = (await this.#fs.subdirs(listingDir(layout, this.path(name.slice(0, -1))))).includes(
+      this.path(name).split('/').pop()!,
+    );
     if (!exists) await this.apply(name, resourceConfigForPod(pod, this.#pod));
     this.#known.add(pod.metadata.uid);
   }
@@ -129,7 +149,10 @@ export class PodCgroupManager {
     const dirs = allCgroupDirs(layout, c.path);
     for (const dir of dirs) {
       const left = await this.#pidsUnder(dir);
-      if (left.length) throw new Error(`pod cgroup ${c.path} of pod ${c.uid}: ${left.length} process(es) left in ${dir} (pid ${left.slice(0, 5).join(', ')})`);
+      if (left.length)
+        throw new Error(
+          `pod cgroup ${c.path} of pod ${c.uid}: ${left.length} process(es) left in ${dir} (pid ${left.slice(0, 5).join(', ')})`,
+        );
     }
     for (const dir of dirs) {
       try {
@@ -164,7 +187,9 @@ export class PodCgroupManager {
 
   /** The lowest oom_score_adj the pod's containers are given (upstream GetContainerOOMScoreAdjust). */
   wantedOomScoreAdj(pod: Pod): number | undefined {
-    const adj = pod.spec.containers.map((c) => containerOomScoreAdjust(pod, c, this.memoryCapacity)).filter((a) => a !== undefined);
+    const adj = pod.spec.containers
+      .map((c) => containerOomScoreAdjust(pod, c, this.memoryCapacity))
+      .filter((a) => a !== undefined);
     return adj.length ? Math.min(...adj) : undefined;
   }
 

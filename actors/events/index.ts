@@ -55,7 +55,6 @@ export interface EventsStats {
   queued: number;
 }
 
-
 /** A Status from the server: the event will never be accepted as it is. */
 const isRefusal = (e: unknown): e is ApiError => e instanceof ApiError && e.code > 0;
 
@@ -77,7 +76,16 @@ export const events: ActorSpec<EventsDeps, typeof io> = {
     const qps = ctx.deps.qps ?? 50;
     const bucket = qps > 0 ? new TokenBucket(qps, ctx.deps.burst ?? 100, () => ctx.clock.now()) : undefined;
     const correlator = new EventCorrelator();
-    const stats: EventsStats = { received: 0, created: 0, patched: 0, skipped: 0, dropped: 0, failed: 0, retries: 0, queued: 0 };
+    const stats: EventsStats = {
+      received: 0,
+      created: 0,
+      patched: 0,
+      skipped: 0,
+      dropped: 0,
+      failed: 0,
+      retries: 0,
+      queued: 0,
+    };
     /** Records with the time they were recorded: after an API outage they still say when they happened. */
     const queue: { rec: EventRecord; at: number; seq: number }[] = [];
     let seq = 0;
@@ -89,10 +97,19 @@ export const events: ActorSpec<EventsDeps, typeof io> = {
 
     const logEvent = (rec: EventRecord, level: number) => {
       const o = rec.involvedObject;
-      ctx.log.info('Event occurred', {
-        object: o.namespace ? `${o.namespace}/${o.name}` : o.name, fieldPath: o.fieldPath, kind: o.kind,
-        apiVersion: o.apiVersion, type: rec.eventType, reason: rec.reason, message: rec.message,
-      }, level);
+      ctx.log.info(
+        'Event occurred',
+        {
+          object: o.namespace ? `${o.namespace}/${o.name}` : o.name,
+          fieldPath: o.fieldPath,
+          kind: o.kind,
+          apiVersion: o.apiVersion,
+          type: rec.eventType,
+          reason: rec.reason,
+          message: rec.message,
+        },
+        level,
+      );
     };
 
     /** One try; true when done with this event (written or abandoned), false to retry. */
@@ -125,11 +142,25 @@ export const events: ActorSpec<EventsDeps, typeof io> = {
         lastError = errText(e);
         if (isRefusal(e)) {
           stats.failed++;
-          if (e.code === 409 && e.reason === 'AlreadyExists') ctx.log.info('Server rejected event (will not retry!)', { event: event.metadata.name, error: lastError }, 5);
-          else ctx.log.warn('Server rejected event (will not retry!)', { event: event.metadata.name, reason: event.reason, error: lastError });
+          if (e.code === 409 && e.reason === 'AlreadyExists')
+            ctx.log.info(
+              'Server rejected event (will not retry!)',
+              { event: event.metadata.name, error: lastError },
+              5,
+            );
+          else
+            ctx.log.warn('Server rejected event (will not retry!)', {
+              event: event.metadata.name,
+              reason: event.reason,
+              error: lastError,
+            });
           return true;
         }
-        ctx.log.info('Unable to write event (may retry after sleeping)', { event: event.metadata.name, error: lastError }, 2);
+        ctx.log.info(
+          'Unable to write event (may retry after sleeping)',
+          { event: event.metadata.name, error: lastError },
+          2,
+        );
         return false;
       }
     };
@@ -145,7 +176,11 @@ export const events: ActorSpec<EventsDeps, typeof io> = {
         if (await tryWrite(api, result.event, result.key, result.patch)) return;
         if (tries >= maxTries) {
           stats.failed++;
-          ctx.log.warn('Unable to write event (retry limit exceeded!)', { event: result.event.metadata.name, reason: rec.reason, error: lastError });
+          ctx.log.warn('Unable to write event (retry limit exceeded!)', {
+            event: result.event.metadata.name,
+            reason: rec.reason,
+            error: lastError,
+          });
           return;
         }
         stats.retries++;
@@ -188,7 +223,11 @@ export const events: ActorSpec<EventsDeps, typeof io> = {
         // log a flood of drops once a minute, not once per event
         if (ctx.clock.now() - lastDropLog >= 60_000) {
           lastDropLog = ctx.clock.now();
-          ctx.log.warn('Unable to record event: too many queued events, dropped event', { reason: rec.reason, object: rec.involvedObject.name, dropped: stats.dropped });
+          ctx.log.warn('Unable to record event: too many queued events, dropped event', {
+            reason: rec.reason,
+            object: rec.involvedObject.name,
+            dropped: stats.dropped,
+          });
         }
         return;
       }
@@ -197,6 +236,12 @@ export const events: ActorSpec<EventsDeps, typeof io> = {
       ctx.run(pump());
     });
 
-    ctx.setInspect(() => ({ ...stats, queued: queue.length, lastError: lastError || undefined, correlator: correlator.sizes(), mode: api ? 'api' : 'log-only' }));
+    ctx.setInspect(() => ({
+      ...stats,
+      queued: queue.length,
+      lastError: lastError || undefined,
+      correlator: correlator.sizes(),
+      mode: api ? 'api' : 'log-only',
+    }));
   },
 };

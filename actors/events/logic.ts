@@ -65,7 +65,19 @@ const objectKey = (r: ObjectReference) => [r.kind, r.namespace ?? '', r.name, r.
 
 export function getEventKey(e: Event): string {
   const r = e.involvedObject;
-  return [e.source.component, e.source.host ?? '', r.kind, r.namespace ?? '', r.name, r.fieldPath ?? '', r.uid ?? '', r.apiVersion ?? '', e.type, e.reason, e.message].join('\u0000');
+  return [
+    e.source.component,
+    e.source.host ?? '',
+    r.kind,
+    r.namespace ?? '',
+    r.name,
+    r.fieldPath ?? '',
+    r.uid ?? '',
+    r.apiVersion ?? '',
+    e.type,
+    e.reason,
+    e.message,
+  ].join('\u0000');
 }
 
 export function getSpamKey(e: Event): string {
@@ -74,7 +86,15 @@ export function getSpamKey(e: Event): string {
 
 function aggregateKeys(e: Event): { aggregateKey: string; localKey: string } {
   return {
-    aggregateKey: [e.source.component, e.source.host ?? '', ...objectKey(e.involvedObject), e.type, e.reason, e.reportingComponent ?? '', e.reportingInstance ?? ''].join('\u0000'),
+    aggregateKey: [
+      e.source.component,
+      e.source.host ?? '',
+      ...objectKey(e.involvedObject),
+      e.type,
+      e.reason,
+      e.reportingComponent ?? '',
+      e.reportingInstance ?? '',
+    ].join('\u0000'),
     localKey: e.message,
   };
 }
@@ -158,7 +178,10 @@ export class EventCorrelator {
     const t = metaTime(now);
     // Upstream's aggregate copy carries no reporting fields; the correlation key is the aggregate's.
     const combined: Event = {
-      metadata: { name: eventName(e.involvedObject.name, now, 0), namespace: e.metadata.namespace } as Event['metadata'],
+      metadata: {
+        name: eventName(e.involvedObject.name, now, 0),
+        namespace: e.metadata.namespace,
+      } as Event['metadata'],
       involvedObject: e.involvedObject,
       reason: e.reason,
       message: COMBINED_PREFIX + e.message,
@@ -178,13 +201,22 @@ export class EventCorrelator {
     if (last && last.count > 0) {
       event = {
         ...e,
-        metadata: { ...e.metadata, name: last.name, ...(last.resourceVersion ? { resourceVersion: last.resourceVersion } : {}) },
+        metadata: {
+          ...e.metadata,
+          name: last.name,
+          ...(last.resourceVersion ? { resourceVersion: last.resourceVersion } : {}),
+        },
         firstTimestamp: last.firstTimestamp,
         count: last.count + 1,
       };
       patch = { count: event.count!, lastTimestamp: event.lastTimestamp!, message: event.message };
     }
-    this.#logs.set(key, { count: event.count ?? 1, firstTimestamp: event.firstTimestamp ?? '', name: event.metadata.name, resourceVersion: event.metadata.resourceVersion });
+    this.#logs.set(key, {
+      count: event.count ?? 1,
+      firstTimestamp: event.firstTimestamp ?? '',
+      name: event.metadata.name,
+      resourceVersion: event.metadata.resourceVersion,
+    });
     return patch ? { event, patch } : { event };
   }
 

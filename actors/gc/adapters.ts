@@ -23,7 +23,10 @@ export function nodePodLogFs(): PodLogFs {
   return {
     async list(root) {
       try {
-        return (await readdir(root, { withFileTypes: true })).map((d) => ({ name: d.name, dir: d.isDirectory() && !d.isSymbolicLink() }));
+        return (await readdir(root, { withFileTypes: true })).map((d) => ({
+          name: d.name,
+          dir: d.isDirectory() && !d.isSymbolicLink(),
+        }));
       } catch (e) {
         if (code(e) === 'ENOENT') return [];
         throw e;
@@ -32,7 +35,8 @@ export function nodePodLogFs(): PodLogFs {
     async removeDir(path) {
       // checked again right before: what is there now must still be a real directory
       const st = await lstat(path);
-      if (!st.isDirectory() || st.isSymbolicLink()) throw new Error(`pod log directory ${path}: not a directory, left alone`);
+      if (!st.isDirectory() || st.isSymbolicLink())
+        throw new Error(`pod log directory ${path}: not a directory, left alone`);
       // fs.rm removes a symlink it meets inside, never what it points to
       await rm(path, { recursive: true, force: true });
     },

@@ -47,7 +47,10 @@ export function podUidOfLogDir(name: string): string | undefined {
  * real directories of pods that are neither desired nor held by a pod worker and of which the
  * runtime lists no sandbox or container. Pure.
  */
-export function evictableLogDirs(entries: readonly PodLogEntry[], keep: { desired: ReadonlySet<string>; workers: ReadonlySet<string>; runtime: ReadonlySet<string> }): string[] {
+export function evictableLogDirs(
+  entries: readonly PodLogEntry[],
+  keep: { desired: ReadonlySet<string>; workers: ReadonlySet<string>; runtime: ReadonlySet<string> },
+): string[] {
   const out: string[] = [];
   for (const e of entries) {
     const uid = podUidOfLogDir(e.name);
@@ -59,7 +62,11 @@ export function evictableLogDirs(entries: readonly PodLogEntry[], keep: { desire
 }
 
 /** What to remove, given the runtime's lists. Pure. */
-export function evictable(containers: readonly Container[], sandboxes: readonly PodSandbox[], keep = 1): { containers: string[]; sandboxes: string[] } {
+export function evictable(
+  containers: readonly Container[],
+  sandboxes: readonly PodSandbox[],
+  keep = 1,
+): { containers: string[]; sandboxes: string[] } {
   const groups = new Map<string, Container[]>();
   for (const c of containers) {
     if (c.state !== 'CONTAINER_EXITED') continue;
@@ -146,7 +153,11 @@ export const containerGC: ActorSpec<GcDeps, typeof io> = {
         for (const id of victims.sandboxes) await cri.removePodSandbox(id);
         removed += victims.containers.length + victims.sandboxes.length;
         if (victims.containers.length + victims.sandboxes.length > 0) {
-          ctx.log.info('garbage collected', { containers: victims.containers.length, sandboxes: victims.sandboxes.length }, 2);
+          ctx.log.info(
+            'garbage collected',
+            { containers: victims.containers.length, sandboxes: victims.sandboxes.length },
+            2,
+          );
         }
         lastError = '';
         try {

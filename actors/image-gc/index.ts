@@ -22,7 +22,15 @@ import type { ImageService, RuntimeService } from '../../protocols/cri/types.ts'
 import { EventReason, nodeRef, recordEvent } from '../../protocols/messages/events.ts';
 import type { ImageFsStats } from './adapters.ts';
 import {
-  bytesToFree, detectImages, imagesInEvictionOrder, imagesInUse, oldImages, spaceCandidates, type EvictionCandidate, type GcPolicy, type ImageRecord,
+  bytesToFree,
+  detectImages,
+  imagesInEvictionOrder,
+  imagesInUse,
+  oldImages,
+  spaceCandidates,
+  type EvictionCandidate,
+  type GcPolicy,
+  type ImageRecord,
 } from './logic.ts';
 
 export interface ImageGcDeps {
@@ -57,15 +65,24 @@ export const imageGC: ActorSpec<ImageGcDeps, typeof io> = {
     let removed = 0;
     let freedBytes = 0;
     let usage: { usagePercent: number; capacity: number; available: number; mountpoint: string } | undefined;
-    const warn = (reason: string, message: string) => ctx.bus.send('events', recordEvent(nodeRef(ctx.deps.nodeName), 'Warning', reason, message));
+    const warn = (reason: string, message: string) =>
+      ctx.bus.send('events', recordEvent(nodeRef(ctx.deps.nodeName), 'Warning', reason, message));
 
     /** upstream freeImage: a removal that fails is kept for the error, the others go on. */
-    const remove = async (victims: readonly EvictionCandidate[], why: 'age' | 'space', enough = Infinity): Promise<{ freed: number; errors: string[] }> => {
+    const remove = async (
+      victims: readonly EvictionCandidate[],
+      why: 'age' | 'space',
+      enough = Infinity,
+    ): Promise<{ freed: number; errors: string[] }> => {
       let freed = 0;
       const errors: string[] = [];
       for (const v of victims) {
         if (freed >= enough) break;
-        ctx.log.info(why === 'age' ? 'removing image: unused for longer than imageMaximumGCAge' : 'removing image to free bytes', { imageID: v.id, size: v.size, lastUsed: v.lastUsed }, 2);
+        ctx.log.info(
+          why === 'age' ? 'removing image: unused for longer than imageMaximumGCAge' : 'removing image to free bytes',
+          { imageID: v.id, size: v.size, lastUsed: v.lastUsed },
+          2,
+        );
         try {
           await images.removeImage({ image: v.id });
         } catch (e) {
@@ -87,7 +104,8 @@ export const imageGC: ActorSpec<ImageGcDeps, typeof io> = {
       records = detectImages(records, list, inUse, now);
       const order = () => imagesInEvictionOrder(records, list, inUse);
       const old = await remove(oldImages(order(), policy, now, began), 'age');
-      if (old.errors.length) throw new Error(`failed to remove images unused for longer than imageMaximumGCAge: ${old.errors.join('; ')}`);
+      if (old.errors.length)
+        throw new Error(`failed to remove images unused for longer than imageMaximumGCAge: ${old.errors.join('; ')}`);
 
       const fsInfo = (await images.imageFsInfo())[0];
       const mountpoint = fsInfo?.fsId?.mountpoint ?? '';
@@ -101,12 +119,20 @@ export const imageGC: ActorSpec<ImageGcDeps, typeof io> = {
       const need = bytesToFree(capacity, available, policy);
       usage = { usagePercent: need.usagePercent, capacity, available, mountpoint };
       if (need.amount <= 0) return;
-      ctx.log.info('disk usage on image filesystem is over the high threshold, trying to free bytes down to the low threshold', {
-        usage: need.usagePercent, highThreshold: policy.highThresholdPercent, amountToFree: need.amount, lowThreshold: policy.lowThresholdPercent,
-      });
+      ctx.log.info(
+        'disk usage on image filesystem is over the high threshold, trying to free bytes down to the low threshold',
+        {
+          usage: need.usagePercent,
+          highThreshold: policy.highThresholdPercent,
+          amountToFree: need.amount,
+          lowThreshold: policy.lowThresholdPercent,
+        },
+      );
       const got = await remove(spaceCandidates(order(), policy, now), 'space', need.amount);
       if (got.errors.length) {
-        throw new Error(`wanted to free ${need.amount} bytes, but freed ${got.freed} bytes space with errors in image deletion: ${got.errors.join('; ')}`);
+        throw new Error(
+          `wanted to free ${need.amount} bytes, but freed ${got.freed} bytes space with errors in image deletion: ${got.errors.join('; ')}`,
+        );
       }
       if (got.freed < need.amount) {
         const msg = `Failed to garbage collect required amount of images. Attempted to free ${need.amount} bytes, but only found ${got.freed} bytes eligible to free.`;
@@ -115,24 +141,30 @@ export const imageGC: ActorSpec<ImageGcDeps, typeof io> = {
       }
     };
 
-    const run = serial(ctx, async () => {
-      lastRun = ctx.clock.now();
-      await garbageCollect();
-      if (prevFailed) ctx.log.info('image garbage collection succeeded again');
-      prevFailed = false;
-      lastError = '';
-    }, {
-      onError: (e) => {
-        lastError = errText(e);
-        if (prevFailed) {
-          ctx.log.error('image garbage collection failed multiple times in a row', { error: lastError });
-          warn(EventReason.ImageGCFailed, lastError);
-        } else {
-          ctx.log.warn('image garbage collection failed once; stats initialization may not have completed yet', { error: lastError });
-        }
-        prevFailed = true;
+    const run = serial(
+      ctx,
+      async () => {
+        lastRun = ctx.clock.now();
+        await garbageCollect();
+        if (prevFailed) ctx.log.info('image garbage collection succeeded again');
+        prevFailed = false;
+        lastError = '';
       },
-    });
+      {
+        onError: (e) => {
+          lastError = errText(e);
+          if (prevFailed) {
+            ctx.log.error('image garbage collection failed multiple times in a row', { error: lastError });
+            warn(EventReason.ImageGCFailed, lastError);
+          } else {
+            ctx.log.warn('image garbage collection failed once; stats initialization may not have completed yet', {
+              error: lastError,
+            });
+          }
+          prevFailed = true;
+        },
+      },
+    );
 
     if (policy.highThresholdPercent >= 100) {
       ctx.log.info('imageGCHighThresholdPercent is 100: image garbage collection disabled', {}, 2);
@@ -142,7 +174,12 @@ export const imageGC: ActorSpec<ImageGcDeps, typeof io> = {
     run.trigger();
     ctx.setInterval(() => run.trigger(), ctx.deps.periodMs ?? IMAGE_GC_PERIOD_MS);
     ctx.setInspect(() => ({
-      policy, lastRun, lastError, removed, freedBytes, usage,
+      policy,
+      lastRun,
+      lastError,
+      removed,
+      freedBytes,
+      usage,
       images: [...records].map(([id, r]) => ({ id, ...r })),
     }));
   },

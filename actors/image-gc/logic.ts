@@ -40,10 +40,16 @@ export function imagesInUse(containers: readonly Container[], sandboxImage?: str
   return out;
 }
 
-const used = (img: Image, inUse: ReadonlySet<string>) => inUse.has(img.id) || img.repoTags.some((t) => inUse.has(t)) || img.repoDigests.some((d) => inUse.has(d));
+const used = (img: Image, inUse: ReadonlySet<string>) =>
+  inUse.has(img.id) || img.repoTags.some((t) => inUse.has(t)) || img.repoDigests.some((d) => inUse.has(d));
 
 /** upstream detectImages: records for the images listed now (new ones first detected now, in-use ones used now); gone ones dropped. */
-export function detectImages(records: ImageRecords, images: readonly Image[], inUse: ReadonlySet<string>, now: number): Map<string, ImageRecord> {
+export function detectImages(
+  records: ImageRecords,
+  images: readonly Image[],
+  inUse: ReadonlySet<string>,
+  now: number,
+): Map<string, ImageRecord> {
   const out = new Map<string, ImageRecord>();
   for (const img of images) {
     const prev = records.get(img.id);
@@ -62,7 +68,11 @@ export interface EvictionCandidate extends ImageRecord {
 }
 
 /** upstream imagesInEvictionOrder: not in use, not pinned; least recently used first, then first detected. */
-export function imagesInEvictionOrder(records: ImageRecords, images: readonly Image[], inUse: ReadonlySet<string>): EvictionCandidate[] {
+export function imagesInEvictionOrder(
+  records: ImageRecords,
+  images: readonly Image[],
+  inUse: ReadonlySet<string>,
+): EvictionCandidate[] {
   const inUseIds = new Set(images.filter((i) => used(i, inUse)).map((i) => i.id));
   return [...records]
     .filter(([id, r]) => !inUseIds.has(id) && !inUse.has(id) && !r.pinned)
@@ -71,13 +81,22 @@ export function imagesInEvictionOrder(records: ImageRecords, images: readonly Im
 }
 
 /** upstream freeOldImages' choice: unused for longer than maxAge, once the kubelet has run that long. */
-export function oldImages(candidates: readonly EvictionCandidate[], policy: GcPolicy, now: number, began: number): EvictionCandidate[] {
+export function oldImages(
+  candidates: readonly EvictionCandidate[],
+  policy: GcPolicy,
+  now: number,
+  began: number,
+): EvictionCandidate[] {
   if (policy.maxAgeMs === 0 || now - began <= policy.maxAgeMs) return [];
   return candidates.filter((c) => now - c.lastUsed > policy.maxAgeMs);
 }
 
 /** upstream freeSpace's filter: not used at `now` and first detected at least minAge ago. */
-export function spaceCandidates(candidates: readonly EvictionCandidate[], policy: GcPolicy, now: number): EvictionCandidate[] {
+export function spaceCandidates(
+  candidates: readonly EvictionCandidate[],
+  policy: GcPolicy,
+  now: number,
+): EvictionCandidate[] {
   return candidates.filter((c) => c.lastUsed < now && now - c.firstDetected >= policy.minAgeMs);
 }
 
@@ -85,7 +104,11 @@ export function spaceCandidates(candidates: readonly EvictionCandidate[], policy
  * upstream GarbageCollect's arithmetic: usage = 100 − available·100/capacity (integer); at or
  * over the high threshold, the bytes to free to get back to the low one; else 0.
  */
-export function bytesToFree(capacity: number, available: number, policy: GcPolicy): { usagePercent: number; amount: number } {
+export function bytesToFree(
+  capacity: number,
+  available: number,
+  policy: GcPolicy,
+): { usagePercent: number; amount: number } {
   const avail = Math.min(available, capacity);
   const usagePercent = 100 - Math.trunc((avail * 100) / capacity);
   if (usagePercent < policy.highThresholdPercent) return { usagePercent, amount: 0 };

@@ -75,6 +75,14 @@ export const images: ActorSpec<ImagesDeps, typeof io> = {
 
     ctx.run(refresh());
     ctx.setInterval(() => ctx.run(refresh()), period);
-    ctx.setInspect(() => ({ imageFs, images: imageCount, imageBytes, lastOk, lastError, refreshing, refreshPeriodMs: period }));
+    ctx.setInspect(() => ({
+      imageFs,
+      images: imageCount,
+      imageBytes,
+      lastOk,
+      lastError,
+      refreshing,
+      refreshPeriodMs: period,
+    }));
   },
 };

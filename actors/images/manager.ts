@@ -35,7 +35,14 @@
  */
 import type { Clock } from '../../kernel/clock.ts';
 import { criDesc, criErrorText } from '../../protocols/cri/errors.ts';
-import type { AuthConfig, CallOptions, Image, ImageService, ImageSpec, PodSandboxConfig } from '../../protocols/cri/types.ts';
+import type {
+  AuthConfig,
+  CallOptions,
+  Image,
+  ImageService,
+  ImageSpec,
+  PodSandboxConfig,
+} from '../../protocols/cri/types.ts';
 import type { Container, Pod } from '../../protocols/kube/pod.ts';
 import { EventReason, type EventSink } from '../../protocols/messages/events.ts';
 
@@ -78,7 +85,8 @@ function parseReference(s: string): { name: string; tag: string; digest: string 
     throw new Error('invalid reference format');
   }
   const name = m[1]!;
-  if (name.length > NAME_TOTAL_LENGTH_MAX) throw new Error(`repository name must not be more than ${NAME_TOTAL_LENGTH_MAX} characters`);
+  if (name.length > NAME_TOTAL_LENGTH_MAX)
+    throw new Error(`repository name must not be more than ${NAME_TOTAL_LENGTH_MAX} characters`);
   return { name, tag: m[2] ?? '', digest: m[3] ?? '' };
 }
 
@@ -258,7 +266,12 @@ function imageUser(image: Image | null | undefined): ImageUser | undefined {
 export type EnsureImageResult =
   /** `user`: undefined when the runtime reported no status for the image after a pull. */
   | { ok: true; imageRef: string; pulled: boolean; message: string; user?: ImageUser }
-  | { ok: false; reason: 'ErrImagePull' | 'ImagePullBackOff' | 'ErrImageNeverPull' | 'InvalidImageName'; message: string; retryAt?: number };
+  | {
+      ok: false;
+      reason: 'ErrImagePull' | 'ImagePullBackOff' | 'ErrImageNeverPull' | 'InvalidImageName';
+      message: string;
+      retryAt?: number;
+    };
 
 export interface ImageManagerOptions {
   images: ImageService;
@@ -302,7 +315,11 @@ export class ImageManager {
     this.#clock = opts.clock;
     this.#backoff = new PullBackoff(opts.backoff ?? { initialMs: 10_000, maxMs: 300_000 });
     this.#serial = opts.serializeImagePulls ?? true;
-    this.#maxParallel = this.#serial ? 1 : opts.maxParallelImagePulls && opts.maxParallelImagePulls > 0 ? opts.maxParallelImagePulls : Infinity;
+    this.#maxParallel = this.#serial
+      ? 1
+      : opts.maxParallelImagePulls && opts.maxParallelImagePulls > 0
+        ? opts.maxParallelImagePulls
+        : Infinity;
     this.#pullOpts = opts.pullTimeoutMs !== undefined ? { timeoutMs: opts.pullTimeoutMs } : undefined;
   }
 
@@ -311,7 +328,12 @@ export class ImageManager {
     return `${pod.metadata?.uid ?? ''}_${container.image}`;
   }
 
-  async ensureImageExists(pod: Pod, container: Container, sandboxConfig?: PodSandboxConfig, record: EventSink = () => {}): Promise<EnsureImageResult> {
+  async ensureImageExists(
+    pod: Pod,
+    container: Container,
+    sandboxConfig?: PodSandboxConfig,
+    record: EventSink = () => {},
+  ): Promise<EnsureImageResult> {
     const imgRef = container.image;
     let image: string;
     try {
@@ -322,14 +344,19 @@ export class ImageManager {
       return { ok: false, reason: 'InvalidImageName', message };
     }
     const annotations = pod.metadata?.annotations;
-    const spec: ImageSpec = annotations && Object.keys(annotations).length ? { image, annotations: { ...annotations } } : { image };
+    const spec: ImageSpec =
+      annotations && Object.keys(annotations).length ? { image, annotations: { ...annotations } } : { image };
 
     // GetImageRef: the image id when present. A failure here is the runtime not answering.
     let status;
     try {
       status = await this.#images.imageStatus(spec);
     } catch (e) {
-      record('Warning', EventReason.FailedToInspectImage, `Failed to inspect image ${goQuote(imgRef)}: ${criErrorText(e)}`);
+      record(
+        'Warning',
+        EventReason.FailedToInspectImage,
+        `Failed to inspect image ${goQuote(imgRef)}: ${criErrorText(e)}`,
+      );
       throw e;
     }
     const presentRef = status?.id ?? '';
@@ -412,7 +439,14 @@ export class ImageManager {
   }
 
   /** For the debug socket. */
-  inspect(): { serialized: boolean; activePulls: number; queuedPulls: number; pulls: number; failures: number; backoff: { key: string; delayMs: number; lastUpdate: number }[] } {
+  inspect(): {
+    serialized: boolean;
+    activePulls: number;
+    queuedPulls: number;
+    pulls: number;
+    failures: number;
+    backoff: { key: string; delayMs: number; lastUpdate: number }[];
+  } {
     return {
       serialized: this.#serial,
       activePulls: this.#active,

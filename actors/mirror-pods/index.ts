@@ -27,7 +27,17 @@ import { ApiError, type MirrorPodApi } from '../../protocols/kube/api.ts';
 import type { Pod } from '../../protocols/kube/pod.ts';
 import type { MirrorPods, PodSource } from '../../protocols/messages/config.ts';
 import type {} from '../../protocols/messages/channels.ts';
-import { created, createFailed, deleted, initialState, mirrorPodsOf, plan, notTerminatedNames, type MirrorAction, type MirrorState } from './logic.ts';
+import {
+  created,
+  createFailed,
+  deleted,
+  initialState,
+  mirrorPodsOf,
+  plan,
+  notTerminatedNames,
+  type MirrorAction,
+  type MirrorState,
+} from './logic.ts';
 import { errText } from '../../kernel/log.ts';
 
 /** Periodic reconcile (the kubelet's housekeeping syncs mirrors at least this often). */
@@ -44,7 +54,10 @@ export interface MirrorPodsDeps {
 const isCode = (e: unknown, ...codes: number[]): boolean => e instanceof ApiError && codes.includes(e.code);
 
 /** The bus channels it uses (its context is narrowed to them). */
-const io = channels({ consumes: ['config'], reads: ['desiredPods', 'mirrorPods', 'node', 'podWorkerStates', 'readySources'] });
+const io = channels({
+  consumes: ['config'],
+  reads: ['desiredPods', 'mirrorPods', 'node', 'podWorkerStates', 'readySources'],
+});
 
 export const mirrorPods: ActorSpec<MirrorPodsDeps, typeof io> = {
   ...defaultPolicy,
@@ -86,8 +99,18 @@ export const mirrorPods: ActorSpec<MirrorPodsDeps, typeof io> = {
       stats.failures++;
       stats.lastError = `creating ${key}: ${errText(e)}`;
       const retryInMs = r.retryAt - ctx.clock.now();
-      if (r.report) ctx.log.warn('failed creating mirror pod, will retry', { pod: key, error: errText(e), ...(refused ? { retryInMs } : {}) });
-      else ctx.log.info('failed creating mirror pod again', { pod: key, error: errText(e), ...(refused ? { retryInMs } : {}) }, 4);
+      if (r.report)
+        ctx.log.warn('failed creating mirror pod, will retry', {
+          pod: key,
+          error: errText(e),
+          ...(refused ? { retryInMs } : {}),
+        });
+      else
+        ctx.log.info(
+          'failed creating mirror pod again',
+          { pod: key, error: errText(e), ...(refused ? { retryInMs } : {}) },
+          4,
+        );
     };
 
     /** DELETE with the uid precondition and grace 0; true when that object is gone. */
@@ -182,7 +205,12 @@ export const mirrorPods: ActorSpec<MirrorPodsDeps, typeof io> = {
       mirrorsFromView: ctx.bus.current('mirrorPods') !== undefined,
       pendingCreates: Object.fromEntries([...state.created].map(([k, e]) => [k, e.hash])),
       pendingDeletes: Object.fromEntries([...state.deleted].map(([uid, e]) => [uid, e.key])),
-      failedCreates: Object.fromEntries([...(state.failedCreates ?? [])].map(([k, f]) => [k, { cause: f.cause, refusals: f.refusals, retryAt: f.retryAt }])),
+      failedCreates: Object.fromEntries(
+        [...(state.failedCreates ?? [])].map(([k, f]) => [
+          k,
+          { cause: f.cause, refusals: f.refusals, retryAt: f.retryAt },
+        ]),
+      ),
     }));
 
     run();

@@ -83,10 +83,15 @@ export type DeleteReason = 'orphaned' | 'outdated' | 'deleting';
 export type MirrorAction =
   | { type: 'create'; key: string; hash: string; pod: Pod }
   | {
-    type: 'delete'; key: string; namespace: string; name: string; uid: string; reason: DeleteReason;
-    /** The mirror to create once the delete went through (404 counts); absent when the Node is unknown. */
-    thenCreate?: { hash: string; pod: Pod };
-  };
+      type: 'delete';
+      key: string;
+      namespace: string;
+      name: string;
+      uid: string;
+      reason: DeleteReason;
+      /** The mirror to create once the delete went through (404 counts); absent when the Node is unknown. */
+      thenCreate?: { hash: string; pod: Pod };
+    };
 
 export interface Plan {
   state: MirrorState;
@@ -153,7 +158,9 @@ export function mirrorPodsOf(pods: readonly Pod[], nodeName: string): Map<string
  * A worker still `syncing` counts: the static pod left desiredPods before the syncLoop's kill
  * reached its worker, and its containers still run.
  */
-export function notTerminatedNames(states: Iterable<{ namespace: string; name: string; state: string }> | undefined): Set<string> {
+export function notTerminatedNames(
+  states: Iterable<{ namespace: string; name: string; state: string }> | undefined,
+): Set<string> {
   const out = new Set<string>();
   for (const s of states ?? []) if (s.state !== 'terminated') out.add(`${s.namespace}/${s.name}`);
   return out;
@@ -162,12 +169,16 @@ export function notTerminatedNames(states: Iterable<{ namespace: string; name: s
 /** Drop expectations the view confirmed or that timed out (failed creates stay). */
 function settle(state: MirrorState, mirrors: MirrorPods, now: number): MirrorState {
   // a deleted uid is confirmed once the view no longer holds it
-  const deleted = new Map([...state.deleted].filter(([uid, e]) => e.until > now && mirrors.get(e.key)?.metadata.uid === uid));
+  const deleted = new Map(
+    [...state.deleted].filter(([uid, e]) => e.until > now && mirrors.get(e.key)?.metadata.uid === uid),
+  );
   // a create is confirmed once the view holds a mirror there that we did not delete
-  const created = new Map([...state.created].filter(([key, e]) => {
-    const m = mirrors.get(key);
-    return e.until > now && (m === undefined || deleted.has(m.metadata.uid));
-  }));
+  const created = new Map(
+    [...state.created].filter(([key, e]) => {
+      const m = mirrors.get(key);
+      return e.until > now && (m === undefined || deleted.has(m.metadata.uid));
+    }),
+  );
   return { created, deleted, ...(state.failedCreates ? { failedCreates: state.failedCreates } : {}) };
 }
 
@@ -177,11 +188,12 @@ export function plan(prev: MirrorState, inp: PlanInputs): Plan {
   const actions: MirrorAction[] = [];
 
   const nodeUid = inp.node?.metadata.uid;
-  const cannotCreate = !inp.node || !nodeUid
-    ? `waiting for the Node ${inp.nodeName} to be registered (its uid is the mirror pods' owner)`
-    : inp.node.metadata.deletionTimestamp
-      ? `the Node ${inp.nodeName} is being deleted`
-      : undefined;
+  const cannotCreate =
+    !inp.node || !nodeUid
+      ? `waiting for the Node ${inp.nodeName} to be registered (its uid is the mirror pods' owner)`
+      : inp.node.metadata.deletionTimestamp
+        ? `the Node ${inp.nodeName} is being deleted`
+        : undefined;
   const ownerNode = cannotCreate === undefined ? { name: inp.nodeName, uid: nodeUid! } : undefined;
   let held = 0;
   let nextRetryAt: number | undefined;
@@ -208,9 +220,13 @@ export function plan(prev: MirrorState, inp: PlanInputs): Plan {
     if (s.rejected) continue;
     const hash = staticPodHash(s.pod);
     const mirror = mirrorAt(key);
-    const reason: DeleteReason | undefined = !mirror ? undefined
-      : mirror.metadata.deletionTimestamp ? 'deleting'
-        : mirrorHash(mirror) !== hash ? 'outdated' : undefined;
+    const reason: DeleteReason | undefined = !mirror
+      ? undefined
+      : mirror.metadata.deletionTimestamp
+        ? 'deleting'
+        : mirrorHash(mirror) !== hash
+          ? 'outdated'
+          : undefined;
     if (mirror && reason === undefined) continue;
     if (!mirror && state.created.get(key)?.hash === hash) continue;
     // a refused create of this very spec waits out its backoff (a delete first still goes)
@@ -223,7 +239,15 @@ export function plan(prev: MirrorState, inp: PlanInputs): Plan {
     if (!create) held++;
     if (mirror) {
       const { namespace, name, uid } = mirror.metadata;
-      actions.push({ type: 'delete', key, namespace, name, uid, reason: reason!, ...(create ? { thenCreate: create } : {}) });
+      actions.push({
+        type: 'delete',
+        key,
+        namespace,
+        name,
+        uid,
+        reason: reason!,
+        ...(create ? { thenCreate: create } : {}),
+      });
     } else if (create) {
       actions.push({ type: 'create', key, ...create });
     }
@@ -236,7 +260,8 @@ export function plan(prev: MirrorState, inp: PlanInputs): Plan {
   }
 
   return {
-    state, actions,
+    state,
+    actions,
     ...(held > 0 && cannotCreate ? { holding: cannotCreate } : {}),
     ...(nextRetryAt !== undefined ? { nextRetryAt } : {}),
   };
@@ -244,7 +269,10 @@ export function plan(prev: MirrorState, inp: PlanInputs): Plan {
 
 /** After a create (or a 409 AlreadyExists): the view will show a mirror of this hash at `key`. Pure. */
 export function created(state: MirrorState, key: string, hash: string, now: number): MirrorState {
-  const next: MirrorState = { ...state, created: new Map(state.created).set(key, { hash, until: now + EXPECTATION_TTL_MS }) };
+  const next: MirrorState = {
+    ...state,
+    created: new Map(state.created).set(key, { hash, until: now + EXPECTATION_TTL_MS }),
+  };
   if (!state.failedCreates?.has(key)) return next;
   const failedCreates = new Map(state.failedCreates);
   failedCreates.delete(key);
@@ -259,7 +287,12 @@ export function created(state: MirrorState, key: string, hash: string, now: numb
  * from the previous failure's (or there was none since the last success): it is said once. Pure.
  */
 export function createFailed(
-  state: MirrorState, key: string, hash: string, cause: string, refused: boolean, now: number,
+  state: MirrorState,
+  key: string,
+  hash: string,
+  cause: string,
+  refused: boolean,
+  now: number,
 ): { state: MirrorState; report: boolean; retryAt: number } {
   const prev = state.failedCreates?.get(key);
   const refusals = refused ? (prev?.hash === hash ? prev.refusals : 0) + 1 : 0;

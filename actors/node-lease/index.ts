@@ -52,7 +52,6 @@ export function microTime(ms: number): string {
   return new Date(ms).toISOString().replace(/Z$/, '000Z');
 }
 
-
 /** The bus channels it uses (its context is narrowed to them). */
 const io = channels({ consumes: ['nodeControl'], reads: ['node'] });
 
@@ -69,7 +68,15 @@ export const nodeLease: ActorSpec<NodeLeaseDeps, typeof io> = {
 
     let latest: Lease | undefined;
     let nextTimer = false;
-    const stats = { renewals: 0, creates: 0, conflicts: 0, failures: 0, lastRenew: '', lastError: '', state: 'starting' };
+    const stats = {
+      renewals: 0,
+      creates: 0,
+      conflicts: 0,
+      failures: 0,
+      lastRenew: '',
+      lastError: '',
+      state: 'starting',
+    };
 
     const sleep = (ms: number) => new Promise<void>((r) => ctx.setTimeout(r, ms));
 
@@ -79,7 +86,11 @@ export const nodeLease: ActorSpec<NodeLeaseDeps, typeof io> = {
         return (await api.getNode(nodeName)).metadata.uid || undefined;
       } catch (e) {
         const fromView = e instanceof ApiError && e.code === 404 ? undefined : ctx.bus.current('node')?.metadata.uid;
-        ctx.log.info('Failed to get node when trying to set owner ref to the node lease', { node: nodeName, error: errText(e), fallback: fromView ? 'node view' : 'none' }, 2);
+        ctx.log.info(
+          'Failed to get node when trying to set owner ref to the node lease',
+          { node: nodeName, error: errText(e), fallback: fromView ? 'node view' : 'none' },
+          2,
+        );
         return fromView || undefined;
       }
     };
@@ -89,9 +100,9 @@ export const nodeLease: ActorSpec<NodeLeaseDeps, typeof io> = {
       const lease: Lease = base
         ? { ...base, metadata: { ...base.metadata }, spec: { ...base.spec } }
         : {
-          metadata: { name: nodeName, namespace: NODE_LEASE_NAMESPACE } as Lease['metadata'],
-          spec: { holderIdentity: nodeName, leaseDurationSeconds: duration },
-        };
+            metadata: { name: nodeName, namespace: NODE_LEASE_NAMESPACE } as Lease['metadata'],
+            spec: { holderIdentity: nodeName, leaseDurationSeconds: duration },
+          };
       lease.spec.renewTime = microTime(ctx.clock.now());
       let ownerOk = true;
       if (!lease.metadata.ownerReferences?.length) {
@@ -152,13 +163,21 @@ export const nodeLease: ActorSpec<NodeLeaseDeps, typeof io> = {
           }
         }
       }
-      ctx.log.warn(`failed ${MAX_UPDATE_RETRIES} attempts to update lease`, { error: stats.lastError, retryInMs: renewInterval });
+      ctx.log.warn(`failed ${MAX_UPDATE_RETRIES} attempts to update lease`, {
+        error: stats.lastError,
+        retryInMs: renewInterval,
+      });
       return false;
     };
 
     const sync = async (): Promise<void> => {
       if (latest && (await retryUpdateLease(latest))) return;
-      if (latest) ctx.log.info('failed to update lease using latest lease, fallback to ensure lease', { error: stats.lastError }, 2);
+      if (latest)
+        ctx.log.info(
+          'failed to update lease using latest lease, fallback to ensure lease',
+          { error: stats.lastError },
+          2,
+        );
       const { lease, created } = await backoffEnsureLease();
       latest = lease;
       if (lease && !created) await retryUpdateLease(lease);
@@ -167,29 +186,36 @@ export const nodeLease: ActorSpec<NodeLeaseDeps, typeof io> = {
     const schedule = () => {
       if (ctx.stopped || nextTimer) return;
       nextTimer = true;
-      ctx.setTimeout(() => {
-        nextTimer = false;
-        run();
-      }, renewInterval * (1 + random() * JITTER));
+      ctx.setTimeout(
+        () => {
+          nextTimer = false;
+          run();
+        },
+        renewInterval * (1 + random() * JITTER),
+      );
     };
 
     // sync handles API errors itself; anything else is logged, and the next interval tries again
-    const renewer = serial(ctx, async () => {
-      stats.state = 'renewing';
-      try {
-        await sync();
-      } finally {
-        stats.lastRenew = latest?.spec.renewTime ?? stats.lastRenew;
-        stats.state = latest ? 'renewed' : 'failing';
-      }
-    }, {
-      onError: (e) => {
-        stats.failures++;
-        stats.lastError = errText(e);
-        ctx.log.error('node lease sync failed', { error: stats.lastError });
+    const renewer = serial(
+      ctx,
+      async () => {
+        stats.state = 'renewing';
+        try {
+          await sync();
+        } finally {
+          stats.lastRenew = latest?.spec.renewTime ?? stats.lastRenew;
+          stats.state = latest ? 'renewed' : 'failing';
+        }
       },
-      onIdle: () => schedule(),
-    });
+      {
+        onError: (e) => {
+          stats.failures++;
+          stats.lastError = errText(e);
+          ctx.log.error('node lease sync failed', { error: stats.lastError });
+        },
+        onIdle: () => schedule(),
+      },
+    );
     const run = renewer.trigger;
 
     ctx.on(ctx.bus.events('nodeControl'), (m) => {
@@ -198,7 +224,13 @@ export const nodeLease: ActorSpec<NodeLeaseDeps, typeof io> = {
 
     ctx.setInspect(() => ({
       ...stats,
-      lease: latest ? { resourceVersion: latest.metadata.resourceVersion, renewTime: latest.spec.renewTime, owner: latest.metadata.ownerReferences?.[0]?.uid ?? null } : null,
+      lease: latest
+        ? {
+            resourceVersion: latest.metadata.resourceVersion,
+            renewTime: latest.spec.renewTime,
+            owner: latest.metadata.ownerReferences?.[0]?.uid ?? null,
+          }
+        : null,
       renewIntervalMs: renewInterval,
     }));
 

@@ -57,14 +57,21 @@ export const nodeShutdown: ActorSpec<NodeShutdownDeps, typeof io> = {
         fd = await logind!.inhibitShutdown();
         machine.send({ type: 'LOCKED' });
       } catch (e) {
-        log.error('failed to take the logind inhibitor lock: the node shutdown will not wait for pods', { err: String(e) });
+        log.error('failed to take the logind inhibitor lock: the node shutdown will not wait for pods', {
+          err: String(e),
+        });
         machine.send({ type: 'LOCK_FAILED' });
       }
     };
     const groupDone = () => {
       if (!group) return;
       const workers = bus.current('podWorkerStates');
-      if (group.uids.every((uid) => { const w = workers?.get(uid); return !w || w.state === 'terminated'; })) {
+      if (
+        group.uids.every((uid) => {
+          const w = workers?.get(uid);
+          return !w || w.state === 'terminated';
+        })
+      ) {
         group = undefined;
         machine.send({ type: 'GROUP_DONE', now: clock.now() });
       }
@@ -82,7 +89,10 @@ export const nodeShutdown: ActorSpec<NodeShutdownDeps, typeof io> = {
         const grace = podShutdownGrace(groups[e.group]!, d.pod.spec?.terminationGracePeriodSeconds);
         killing.set(uid, grace);
         uids.push(uid);
-        log.info('shutdown manager killing pod with gracePeriod', { pod: `${d.pod.metadata?.namespace}/${d.pod.metadata?.name}`, gracePeriod: grace });
+        log.info('shutdown manager killing pod with gracePeriod', {
+          pod: `${d.pod.metadata?.namespace}/${d.pod.metadata?.name}`,
+          gracePeriod: grace,
+        });
       }
       group = { index: e.group, uids };
       publish({ ...view, killing });
@@ -105,40 +115,52 @@ export const nodeShutdown: ActorSpec<NodeShutdownDeps, typeof io> = {
     publish(view);
     ctx.on(bus.view('podWorkerStates'), groupDone);
 
-    ctx.run((async () => {
-      try {
-        logind = await deps.connect();
-      } catch (e) {
-        log.error('failed to start node shutdown manager: no logind on the system bus; graceful node shutdown is off', { err: String(e) });
-        machine.send({ type: 'LOCK_FAILED' });
-        return;
-      }
-      const current = await logind.inhibitDelayMaxMs();
-      if (deps.gracePeriodMs > current) {
-        let updated = current;
+    ctx.run(
+      (async () => {
         try {
-          await logind.raiseInhibitDelayMax(deps.gracePeriodMs);
-          updated = await logind.inhibitDelayMaxMs();
+          logind = await deps.connect();
         } catch (e) {
-          log.error('failed to raise logind InhibitDelayMaxSec', { err: String(e) });
+          log.error(
+            'failed to start node shutdown manager: no logind on the system bus; graceful node shutdown is off',
+            { err: String(e) },
+          );
+          machine.send({ type: 'LOCK_FAILED' });
+          return;
         }
-        if (deps.gracePeriodMs > updated) {
-          log.error(`node shutdown manager was unable to update logind InhibitDelayMaxSec to ${deps.gracePeriodMs / 1000}s (ShutdownGracePeriod), `
-            + `current value of InhibitDelayMaxSec (${updated / 1000}s) is less than requested ShutdownGracePeriod`);
+        const current = await logind.inhibitDelayMaxMs();
+        if (deps.gracePeriodMs > current) {
+          let updated = current;
+          try {
+            await logind.raiseInhibitDelayMax(deps.gracePeriodMs);
+            updated = await logind.inhibitDelayMaxMs();
+          } catch (e) {
+            log.error('failed to raise logind InhibitDelayMaxSec', { err: String(e) });
+          }
+          if (deps.gracePeriodMs > updated) {
+            log.error(
+              `node shutdown manager was unable to update logind InhibitDelayMaxSec to ${deps.gracePeriodMs / 1000}s (ShutdownGracePeriod), ` +
+                `current value of InhibitDelayMaxSec (${updated / 1000}s) is less than requested ShutdownGracePeriod`,
+            );
+          }
         }
-      }
-      logind.onPrepareForShutdown((active) => {
-        log.info('shutdown manager detected new shutdown event', { isNodeShuttingDownNow: active });
-        if (active) {
-          startTime = iso();
-          deps.saveState({ startTime });
-          machine.send({ type: 'SHUTDOWN', now: clock.now() });
-        } else machine.send({ type: 'CANCELLED' });
-      });
-      await lock();
-    })());
+        logind.onPrepareForShutdown((active) => {
+          log.info('shutdown manager detected new shutdown event', { isNodeShuttingDownNow: active });
+          if (active) {
+            startTime = iso();
+            deps.saveState({ startTime });
+            machine.send({ type: 'SHUTDOWN', now: clock.now() });
+          } else machine.send({ type: 'CANCELLED' });
+        });
+        await lock();
+      })(),
+    );
 
-    ctx.setInspect(() => ({ state: machine.getSnapshot().value, locked: fd !== undefined, shuttingDown: view.shuttingDown, killing: Object.fromEntries(view.killing) }));
+    ctx.setInspect(() => ({
+      state: machine.getSnapshot().value,
+      locked: fd !== undefined,
+      shuttingDown: view.shuttingDown,
+      killing: Object.fromEntries(view.killing),
+    }));
     return {
       stop() {
         machine.stop();

@@ -17,7 +17,10 @@ import { emit, enqueueActions, setup } from 'xstate';
 /** scheduling.SystemCriticalPriority: priorities at or above it are critical pods. */
 export const SYSTEM_CRITICAL_PRIORITY = 2_000_000_000;
 /** The priorities the Priority admission plugin gives the two built-in classes. */
-const CLASS_PRIORITY: Record<string, number> = { 'system-cluster-critical': 2_000_000_000, 'system-node-critical': 2_000_001_000 };
+const CLASS_PRIORITY: Record<string, number> = {
+  'system-cluster-critical': 2_000_000_000,
+  'system-node-critical': 2_000_001_000,
+};
 
 export interface ShutdownGroup {
   priority: number;
@@ -57,7 +60,8 @@ export function groupOf(groups: readonly ShutdownGroup[], priority: number): num
 /** The grace a pod is killed with: the group's period, or the pod's own when shorter. */
 export function podShutdownGrace(group: ShutdownGroup, terminationGracePeriodSeconds: number | undefined): number {
   return terminationGracePeriodSeconds !== undefined && terminationGracePeriodSeconds <= group.graceSeconds
-    ? terminationGracePeriodSeconds : group.graceSeconds;
+    ? terminationGracePeriodSeconds
+    : group.graceSeconds;
 }
 
 export interface ShutdownContext {
@@ -92,7 +96,12 @@ export const shutdownMachine = setup({
       if (!('now' in event)) return;
       const g = context.groups[params.group]!;
       enqueue.assign({ group: params.group });
-      enqueue.emit({ type: 'killGroup', group: params.group, graceSeconds: g.graceSeconds, until: event.now + g.graceSeconds * 1000 });
+      enqueue.emit({
+        type: 'killGroup',
+        group: params.group,
+        graceSeconds: g.graceSeconds,
+        until: event.now + g.graceSeconds * 1000,
+      });
     }),
     shuttingDown: emit({ type: 'nodeShuttingDown', shuttingDown: true } as ShutdownEmitted),
     notShuttingDown: emit({ type: 'nodeShuttingDown', shuttingDown: false } as ShutdownEmitted),
@@ -108,7 +117,10 @@ export const shutdownMachine = setup({
       on: { LOCKED: 'inhibited', LOCK_FAILED: 'idle' },
     },
     inhibited: {
-      on: { SHUTDOWN: { target: 'shuttingDown', actions: 'shuttingDown' }, CANCELLED: { target: 'idle', actions: 'lock' } },
+      on: {
+        SHUTDOWN: { target: 'shuttingDown', actions: 'shuttingDown' },
+        CANCELLED: { target: 'idle', actions: 'lock' },
+      },
     },
     shuttingDown: {
       initial: 'regular',

@@ -72,7 +72,10 @@ export function meminfoBytes(meminfo: string | undefined, field: string): number
 export function osReleasePrettyName(text: string | undefined): string {
   const m = /^PRETTY_NAME=(.*)$/m.exec(text ?? '');
   if (!m) return 'Linux';
-  return m[1]!.trim().replace(/^"(.*)"$/, '$1').replace(/^'(.*)'$/, '$1');
+  return m[1]!
+    .trim()
+    .replace(/^"(.*)"$/, '$1')
+    .replace(/^'(.*)'$/, '$1');
 }
 
 /** The interface of the IPv4 default route, from /proc/net/route. */
@@ -100,7 +103,13 @@ export function chooseHostIP(ifaces: Ifaces, defaultIface: string | undefined): 
   return undefined;
 }
 
-export function hostInfo(opts: { rootDir: string; files?: HostFiles; numCores?: () => number; kernel?: () => string; ifaces?: () => Ifaces }): HostPort {
+export function hostInfo(opts: {
+  rootDir: string;
+  files?: HostFiles;
+  numCores?: () => number;
+  kernel?: () => string;
+  ifaces?: () => Ifaces;
+}): HostPort {
   const files = opts.files ?? realFiles;
   const numCores = opts.numCores ?? (() => cpus().length);
   const kernel = opts.kernel ?? release;
@@ -138,8 +147,15 @@ export function hostInfo(opts: { rootDir: string; files?: HostFiles; numCores?: 
     addresses(hostname, nodeIP) {
       // --node-ip: one IP or a dual-stack pair (each an InternalIP, in the order given); "::" and
       // "0.0.0.0" ask for the default route's address, as none does
-      const given = (nodeIP ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '' && s !== '::' && s !== '0.0.0.0');
-      const ips = given.length ? given : [chooseHostIP(ifaces(), defaultRouteInterface(files.read('/proc/net/route')))].filter((ip): ip is string => !!ip);
+      const given = (nodeIP ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '' && s !== '::' && s !== '0.0.0.0');
+      const ips = given.length
+        ? given
+        : [chooseHostIP(ifaces(), defaultRouteInterface(files.read('/proc/net/route')))].filter(
+            (ip): ip is string => !!ip,
+          );
       const out: NodeAddress[] = [];
       for (const ip of ips) out.push({ type: 'InternalIP', address: ip });
       out.push({ type: 'Hostname', address: hostname });

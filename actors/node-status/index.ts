@@ -30,8 +30,20 @@ import { ApiError, type Node, type NodeApi } from '../../protocols/kube/api.ts';
 import { EventReason, nodeRef, recordEvent } from '../../protocols/messages/events.ts';
 import type { HostPort } from './adapters.ts';
 import {
-  containerRuntimeVersion, DEFAULT_PRESSURE_TRANSITION_PERIOD_MS, evaluatePressure, holdPressure, initialNode, nodeStatusHasChanged,
-  readyErrors, reconcileExistingNode, setNodeStatus, statusPatch, viewKey, type NodeConfig, type NodeStatusEvent, type PressureObservedAt,
+  containerRuntimeVersion,
+  DEFAULT_PRESSURE_TRANSITION_PERIOD_MS,
+  evaluatePressure,
+  holdPressure,
+  initialNode,
+  nodeStatusHasChanged,
+  readyErrors,
+  reconcileExistingNode,
+  setNodeStatus,
+  statusPatch,
+  viewKey,
+  type NodeConfig,
+  type NodeStatusEvent,
+  type PressureObservedAt,
   type StatusInputs,
 } from './logic.ts';
 import { errText } from '../../kernel/log.ts';
@@ -57,13 +69,17 @@ export interface NodeStatusDeps {
 const NODE_STATUS_UPDATE_RETRY = 5;
 const REGISTER_MAX_BACKOFF_MS = 7000;
 
-
 const isNotFound = (e: unknown) => e instanceof ApiError && e.code === 404;
 
 type State = 'registering' | 'registered' | 'standalone';
 
 /** The bus channels it uses (its context is narrowed to them). */
-const io = channels({ consumes: ['nodeControl'], produces: ['events'], reads: ['nodeShutdown', 'plegHealth', 'runtimeHealth'], writes: ['node'] });
+const io = channels({
+  consumes: ['nodeControl'],
+  produces: ['events'],
+  reads: ['nodeShutdown', 'plegHealth', 'runtimeHealth'],
+  writes: ['node'],
+});
 
 export const nodeStatus: ActorSpec<NodeStatusDeps, typeof io> = {
   ...defaultPolicy,
@@ -88,7 +104,11 @@ export const nodeStatus: ActorSpec<NodeStatusDeps, typeof io> = {
     let readySignature = '';
     // a restarted instance goes on holding the pressures the Node reports (from their last heartbeat)
     const pressureObservedAt: PressureObservedAt = {};
-    for (const [k, type] of [['memory', 'MemoryPressure'], ['disk', 'DiskPressure'], ['pid', 'PIDPressure']] as const) {
+    for (const [k, type] of [
+      ['memory', 'MemoryPressure'],
+      ['disk', 'DiskPressure'],
+      ['pid', 'PIDPressure'],
+    ] as const) {
       const c = known?.status?.conditions?.find((x) => x.type === type);
       const at = c?.status === 'True' && c.lastHeartbeatTime ? Date.parse(c.lastHeartbeatTime) : NaN;
       if (Number.isFinite(at)) pressureObservedAt[k] = at;
@@ -96,7 +116,10 @@ export const nodeStatus: ActorSpec<NodeStatusDeps, typeof io> = {
     const stats = { registrations: 0, gets: 0, patches: 0, skipped: 0, failures: 0, lastError: '', lastWrite: '' };
 
     const sendEvent = (e: NodeStatusEvent) => {
-      ctx.bus.send('events', recordEvent(nodeRef(nodeName), e.eventType, e.reason, `Node ${nodeName} status is now: ${e.reason}`));
+      ctx.bus.send(
+        'events',
+        recordEvent(nodeRef(nodeName), e.eventType, e.reason, `Node ${nodeName} status is now: ${e.reason}`),
+      );
     };
 
     const publish = (n: Node) => {
@@ -162,7 +185,10 @@ export const nodeStatus: ActorSpec<NodeStatusDeps, typeof io> = {
         return true;
       } catch (e) {
         failed('Unable to reconcile node with API server', e);
-        ctx.log.warn('Unable to register node with API server: error getting or updating the existing node', { node: nodeName, error: errText(e) });
+        ctx.log.warn('Unable to register node with API server: error getting or updating the existing node', {
+          node: nodeName,
+          error: errText(e),
+        });
         return false;
       }
     };
@@ -202,7 +228,10 @@ export const nodeStatus: ActorSpec<NodeStatusDeps, typeof io> = {
           ctx.log.info('Error updating node status, will retry', { error: stats.lastError }, 2);
         }
       }
-      ctx.log.warn('Unable to update node status: update node status exceeds retry count', { node: nodeName, error: stats.lastError });
+      ctx.log.warn('Unable to update node status: update node status exceeds retry count', {
+        node: nodeName,
+        error: stats.lastError,
+      });
       return 'failed';
     };
 
@@ -250,7 +279,10 @@ export const nodeStatus: ActorSpec<NodeStatusDeps, typeof io> = {
     // a change of readiness is written at once, not at the next period
     const onHealth = () => {
       const rt = ctx.bus.current('runtimeHealth');
-      const sig = JSON.stringify([readyErrors(rt, ctx.bus.current('plegHealth'), { cpu: '', memory: '', pods: '', 'ephemeral-storage': '' }), containerRuntimeVersion(rt)]);
+      const sig = JSON.stringify([
+        readyErrors(rt, ctx.bus.current('plegHealth'), { cpu: '', memory: '', pods: '', 'ephemeral-storage': '' }),
+        containerRuntimeVersion(rt),
+      ]);
       if (sig === readySignature) return;
       readySignature = sig;
       if (known || state === 'standalone') run();
@@ -272,11 +304,17 @@ export const nodeStatus: ActorSpec<NodeStatusDeps, typeof io> = {
         uid: known?.metadata.uid ?? null,
         ready: ready ? `${ready.status} ${ready.reason ?? ''}: ${ready.message ?? ''}` : null,
         registerBackoffMs: backoffPending ? registerDelay : 0,
-        pressureLastObserved: Object.fromEntries(Object.entries(pressureObservedAt).map(([k, at]) => [k, new Date(at).toISOString()])),
+        pressureLastObserved: Object.fromEntries(
+          Object.entries(pressureObservedAt).map(([k, at]) => [k, new Date(at).toISOString()]),
+        ),
       };
     });
 
-    if (firstInstance && api) ctx.bus.send('events', recordEvent(nodeRef(nodeName), 'Normal', EventReason.StartingKubelet, 'Starting kubelet.'));
+    if (firstInstance && api)
+      ctx.bus.send(
+        'events',
+        recordEvent(nodeRef(nodeName), 'Normal', EventReason.StartingKubelet, 'Starting kubelet.'),
+      );
     run();
   },
 };

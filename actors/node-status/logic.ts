@@ -32,8 +32,17 @@ const ANNOTATION_PROVIDED_NODE_IP = 'alpha.kubernetes.io/provided-node-ip';
 
 /** The labels upstream's updateDefaultLabels reconciles on an existing Node. */
 export const DEFAULT_LABELS = [
-  LABEL_HOSTNAME, LABEL_ZONE, LABEL_REGION, 'failure-domain.beta.kubernetes.io/zone', 'failure-domain.beta.kubernetes.io/region',
-  LABEL_INSTANCE_TYPE, 'beta.kubernetes.io/instance-type', LABEL_OS, LABEL_ARCH, LEGACY_LABEL_OS, LEGACY_LABEL_ARCH,
+  LABEL_HOSTNAME,
+  LABEL_ZONE,
+  LABEL_REGION,
+  'failure-domain.beta.kubernetes.io/zone',
+  'failure-domain.beta.kubernetes.io/region',
+  LABEL_INSTANCE_TYPE,
+  'beta.kubernetes.io/instance-type',
+  LABEL_OS,
+  LABEL_ARCH,
+  LEGACY_LABEL_OS,
+  LEGACY_LABEL_ARCH,
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -179,7 +188,8 @@ export function computeCapacity(machine: MachineInfo, maxPods: number): Record<s
     memory: formatBinarySI(machine.memoryCapacityBytes),
     pods: String(maxPods),
   };
-  for (const hp of machine.hugePages) cap[hugePagesResourceName(hp.pageSizeBytes)] = formatBinarySI(hp.pageSizeBytes * hp.count);
+  for (const hp of machine.hugePages)
+    cap[hugePagesResourceName(hp.pageSizeBytes)] = formatBinarySI(hp.pageSizeBytes * hp.count);
   return cap;
 }
 
@@ -189,7 +199,10 @@ export function computeCapacity(machine: MachineInfo, maxPods: number): Record<s
  * zero; preallocated huge pages also come out of memory (upstream GetNodeAllocatableAbsolute and
  * the MachineInfo setter).
  */
-export function computeAllocatable(capacity: Record<string, string>, cfg: Pick<NodeConfig, 'kubeReserved' | 'systemReserved' | 'evictionHard'>): Record<string, string> {
+export function computeAllocatable(
+  capacity: Record<string, string>,
+  cfg: Pick<NodeConfig, 'kubeReserved' | 'systemReserved' | 'evictionHard'>,
+): Record<string, string> {
   const reserved = new Map<string, number>();
   const add = (name: string, v: number | undefined) => {
     if (v !== undefined && v > 0) reserved.set(name, (reserved.get(name) ?? 0) + v);
@@ -226,7 +239,11 @@ export interface Pressure {
 }
 
 /** The hard thresholds against the measurements (operator "<", as eviction-hard uses). Unmeasured signals never press. */
-export function evaluatePressure(evictionHard: Record<string, string>, m: Measurements, memoryCapacity: number): Pressure {
+export function evaluatePressure(
+  evictionHard: Record<string, string>,
+  m: Measurements,
+  memoryCapacity: number,
+): Pressure {
   const signals: string[] = [];
   const below = (signal: string, available: number | undefined, capacity: number | undefined) => {
     const t = evictionHard[signal];
@@ -258,7 +275,12 @@ export type PressureObservedAt = Partial<Record<PressureKind, number>>;
  * its threshold does not flip the condition, and the scheduler's taint, at every reading.
  * Returns the pressure to report and the observation times to keep for the next call.
  */
-export function holdPressure(observed: Pressure, lastObservedAt: PressureObservedAt, now: number, periodMs: number): { pressure: Pressure; observedAt: PressureObservedAt } {
+export function holdPressure(
+  observed: Pressure,
+  lastObservedAt: PressureObservedAt,
+  now: number,
+  periodMs: number,
+): { pressure: Pressure; observedAt: PressureObservedAt } {
   const observedAt: PressureObservedAt = { ...lastObservedAt };
   const held = { ...observed, signals: [...observed.signals] };
   for (const k of ['memory', 'disk', 'pid'] as const) {
@@ -289,18 +311,25 @@ export function containerRuntimeVersion(rt: RuntimeHealth | undefined): string |
 const REQUIRED_CAPACITIES = ['cpu', 'memory', 'pods', 'ephemeral-storage'];
 
 /** The reasons the node is not ready (upstream runtimeState.runtimeErrors + networkErrors + missing capacity). */
-export function readyErrors(rt: RuntimeHealth | undefined, pleg: PlegHealth | undefined, capacity: Record<string, string> | undefined): string[] {
+export function readyErrors(
+  rt: RuntimeHealth | undefined,
+  pleg: PlegHealth | undefined,
+  capacity: Record<string, string> | undefined,
+): string[] {
   const errs: string[] = [];
   if (!rt || (!rt.ready && rt.lastOk === 0 && !rt.runtimeName)) {
     errs.push('container runtime status check may not have completed yet');
   } else if (!rt.ready) {
-    if (/^runtime not ready:/.test(rt.reason)) errs.push(`container runtime not ready: ${rt.reason.replace(/^runtime not ready:\s*/, '')}`);
+    if (/^runtime not ready:/.test(rt.reason))
+      errs.push(`container runtime not ready: ${rt.reason.replace(/^runtime not ready:\s*/, '')}`);
     else errs.push('container runtime is down');
   }
   if (!pleg) errs.push('PLEG is not healthy: pleg has yet to be successful');
   else if (!pleg.healthy) errs.push(`PLEG is not healthy: ${pleg.lastError || 'pleg has yet to be successful'}`);
   if (rt && rt.ready && !rt.networkReady) {
-    errs.push(`container runtime network not ready: NetworkReady=false ${rt.reason.replace(/^network not ready:\s*/, '')}`.trim());
+    errs.push(
+      `container runtime network not ready: NetworkReady=false ${rt.reason.replace(/^network not ready:\s*/, '')}`.trim(),
+    );
   }
   const missing = REQUIRED_CAPACITIES.filter((r) => capacity?.[r] === undefined);
   if (missing.length) errs.push(`Missing node capacity for resources: ${missing.join(', ')}`);
@@ -330,18 +359,38 @@ interface PressureSpec {
 const PRESSURE: Record<'memory' | 'disk' | 'pid', PressureSpec> = {
   memory: {
     type: 'MemoryPressure',
-    pressed: { reason: 'KubeletHasInsufficientMemory', message: 'kubelet has insufficient memory available', event: 'NodeHasInsufficientMemory' },
-    fine: { reason: 'KubeletHasSufficientMemory', message: 'kubelet has sufficient memory available', event: 'NodeHasSufficientMemory' },
+    pressed: {
+      reason: 'KubeletHasInsufficientMemory',
+      message: 'kubelet has insufficient memory available',
+      event: 'NodeHasInsufficientMemory',
+    },
+    fine: {
+      reason: 'KubeletHasSufficientMemory',
+      message: 'kubelet has sufficient memory available',
+      event: 'NodeHasSufficientMemory',
+    },
   },
   disk: {
     type: 'DiskPressure',
     pressed: { reason: 'KubeletHasDiskPressure', message: 'kubelet has disk pressure', event: 'NodeHasDiskPressure' },
-    fine: { reason: 'KubeletHasNoDiskPressure', message: 'kubelet has no disk pressure', event: 'NodeHasNoDiskPressure' },
+    fine: {
+      reason: 'KubeletHasNoDiskPressure',
+      message: 'kubelet has no disk pressure',
+      event: 'NodeHasNoDiskPressure',
+    },
   },
   pid: {
     type: 'PIDPressure',
-    pressed: { reason: 'KubeletHasInsufficientPID', message: 'kubelet has insufficient PID available', event: 'NodeHasInsufficientPID' },
-    fine: { reason: 'KubeletHasSufficientPID', message: 'kubelet has sufficient PID available', event: 'NodeHasSufficientPID' },
+    pressed: {
+      reason: 'KubeletHasInsufficientPID',
+      message: 'kubelet has insufficient PID available',
+      event: 'NodeHasInsufficientPID',
+    },
+    fine: {
+      reason: 'KubeletHasSufficientPID',
+      message: 'kubelet has sufficient PID available',
+      event: 'NodeHasSufficientPID',
+    },
   },
 };
 
@@ -353,7 +402,11 @@ function clone<T>(v: T): T {
  * Applies every setter to a copy of `node` (what the API server last returned, or the initial
  * Node) and returns it with the node events the transitions call for.
  */
-export function setNodeStatus(node: Node, cfg: NodeConfig, inp: StatusInputs): { node: Node; events: NodeStatusEvent[] } {
+export function setNodeStatus(
+  node: Node,
+  cfg: NodeConfig,
+  inp: StatusInputs,
+): { node: Node; events: NodeStatusEvent[] } {
   const n = clone(node);
   const events: NodeStatusEvent[] = [];
   const status = (n.status ??= {});
@@ -387,7 +440,8 @@ export function setNodeStatus(node: Node, cfg: NodeConfig, inp: StatusInputs): {
   const conditions = (status.conditions ??= []);
 
   // MemoryPressure, DiskPressure, PIDPressure
-  const pressure = inp.pressure ?? evaluatePressure(cfg.evictionHard, inp.measurements, inp.machine.memoryCapacityBytes);
+  const pressure =
+    inp.pressure ?? evaluatePressure(cfg.evictionHard, inp.measurements, inp.machine.memoryCapacityBytes);
   for (const key of ['memory', 'disk', 'pid'] as const) {
     const spec = PRESSURE[key];
     let c = conditions.find((x) => x.type === spec.type);
@@ -410,9 +464,22 @@ export function setNodeStatus(node: Node, cfg: NodeConfig, inp: StatusInputs): {
   // Ready (last in the list; upstream issue 16961)
   const errs = readyErrors(inp.runtime, inp.pleg, status.capacity);
   if (inp.shuttingDown) errs.push(NODE_SHUTTING_DOWN);
-  const ready: NodeCondition = errs.length === 0
-    ? { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status', lastHeartbeatTime: now }
-    : { type: 'Ready', status: 'False', reason: 'KubeletNotReady', message: aggregateMessage(errs), lastHeartbeatTime: now };
+  const ready: NodeCondition =
+    errs.length === 0
+      ? {
+          type: 'Ready',
+          status: 'True',
+          reason: 'KubeletReady',
+          message: 'kubelet is posting ready status',
+          lastHeartbeatTime: now,
+        }
+      : {
+          type: 'Ready',
+          status: 'False',
+          reason: 'KubeletNotReady',
+          message: aggregateMessage(errs),
+          lastHeartbeatTime: now,
+        };
   const i = conditions.findIndex((x) => x.type === 'Ready');
   if (i >= 0) {
     const old = conditions[i]!;
@@ -448,14 +515,18 @@ export function initialNode(cfg: NodeConfig, inp: StatusInputs): { node: Node; e
       labels,
       annotations: {
         [ANNOTATION_CONTROLLER_MANAGED_ATTACH]: 'true',
-        ...(cfg.externalCloudProvider && cfg.nodeIPs?.length ? { [ANNOTATION_PROVIDED_NODE_IP]: cfg.nodeIPs.join(',') } : {}),
+        ...(cfg.externalCloudProvider && cfg.nodeIPs?.length
+          ? { [ANNOTATION_PROVIDED_NODE_IP]: cfg.nodeIPs.join(',') }
+          : {}),
       },
     } as unknown as Node['metadata'],
     spec: {},
   };
   const taints = [
     ...clone(cfg.registerWithTaints),
-    ...(cfg.externalCloudProvider ? [{ key: TAINT_EXTERNAL_CLOUD_PROVIDER, value: 'true', effect: 'NoSchedule' as const }] : []),
+    ...(cfg.externalCloudProvider
+      ? [{ key: TAINT_EXTERNAL_CLOUD_PROVIDER, value: 'true', effect: 'NoSchedule' as const }]
+      : []),
   ];
   if (taints.length) node.spec!.taints = taints;
   if (cfg.providerID) node.spec!.providerID = cfg.providerID;
@@ -467,7 +538,10 @@ export function initialNode(cfg: NodeConfig, inp: StatusInputs): { node: Node; e
  * default labels (which follow this kubelet) and the attach/detach annotation. Returns the
  * merge patch for the Node, or undefined when it already agrees.
  */
-export function reconcileExistingNode(initial: Node, existing: Node): { metadata: { labels?: Record<string, string | null>; annotations?: Record<string, string | null> } } | undefined {
+export function reconcileExistingNode(
+  initial: Node,
+  existing: Node,
+): { metadata: { labels?: Record<string, string | null>; annotations?: Record<string, string | null> } } | undefined {
   const labels: Record<string, string | null> = {};
   const want = initial.metadata.labels ?? {};
   const have = existing.metadata.labels ?? {};
@@ -506,7 +580,8 @@ function sameJson(a: unknown, b: unknown): boolean {
   return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
 }
 
-const conditionKey = (c: NodeCondition) => JSON.stringify([c.type, c.status, c.reason ?? '', c.message ?? '', c.lastTransitionTime ?? '']);
+const conditionKey = (c: NodeCondition) =>
+  JSON.stringify([c.type, c.status, c.reason ?? '', c.message ?? '', c.lastTransitionTime ?? '']);
 
 /** upstream nodeConditionsHaveChanged: same types, statuses, reasons, messages, transition times (heartbeats ignored). */
 export function nodeConditionsHaveChanged(a: NodeCondition[] = [], b: NodeCondition[] = []): boolean {
@@ -521,15 +596,31 @@ export function nodeStatusHasChanged(original: Node['status'], updated: Node['st
   const u = updated ?? {};
   if (nodeConditionsHaveChanged(o.conditions, u.conditions)) return true;
   if (!sameQuantities(o.capacity, u.capacity) || !sameQuantities(o.allocatable, u.allocatable)) return true;
-  if (!sameJson(o.addresses, u.addresses) || !sameJson(o.nodeInfo, u.nodeInfo) || !sameJson(o.daemonEndpoints, u.daemonEndpoints)) return true;
+  if (
+    !sameJson(o.addresses, u.addresses) ||
+    !sameJson(o.nodeInfo, u.nodeInfo) ||
+    !sameJson(o.daemonEndpoints, u.daemonEndpoints)
+  )
+    return true;
   const rest = (s: NonNullable<Node['status']>) => {
-    const { conditions: _c, capacity: _ca, allocatable: _a, addresses: _ad, nodeInfo: _n, daemonEndpoints: _d, ...r } = s;
+    const {
+      conditions: _c,
+      capacity: _ca,
+      allocatable: _a,
+      addresses: _ad,
+      nodeInfo: _n,
+      daemonEndpoints: _d,
+      ...r
+    } = s;
     return r;
   };
   return !sameJson(rest(o), rest(u));
 }
 
-function mapPatch(a: Record<string, string> | undefined, b: Record<string, string> | undefined): Record<string, string | null> | undefined {
+function mapPatch(
+  a: Record<string, string> | undefined,
+  b: Record<string, string> | undefined,
+): Record<string, string | null> | undefined {
   const out: Record<string, string | null> = {};
   for (const [k, v] of Object.entries(b ?? {})) if (a?.[k] !== v) out[k] = v;
   for (const k of Object.keys(a ?? {})) if (!(k in (b ?? {}))) out[k] = null;

@@ -41,7 +41,11 @@ export const RELIST_THRESHOLD_MS = 3 * 60_000;
 const HEALTH_REFRESH_MS = 10_000;
 
 /** The bus channels it uses (its context is narrowed to them). */
-const io = channels({ consumes: ['plegControl'], produces: ['pleg', 'plegControl', 'plegRelists'], writes: ['plegHealth', 'runtimePods'] });
+const io = channels({
+  consumes: ['plegControl'],
+  produces: ['pleg', 'plegControl', 'plegRelists'],
+  writes: ['plegHealth', 'runtimePods'],
+});
 
 export const pleg: ActorSpec<PlegDeps, typeof io> = {
   ...defaultPolicy,
@@ -56,7 +60,8 @@ export const pleg: ActorSpec<PlegDeps, typeof io> = {
     let records: PodRecords = new Map();
     const previous = ctx.bus.current('plegHealth');
     // Clock ms of the last successful relist; undefined until one succeeds (or carried over).
-    let lastRelist: number | undefined = previous && (previous.healthy || previous.lastRelist > 0) ? previous.lastRelist : undefined;
+    let lastRelist: number | undefined =
+      previous && (previous.healthy || previous.lastRelist > 0) ? previous.lastRelist : undefined;
     let relistError = '';
     let lastFailureAt = 0;
     let consecutiveFailures = 0;
@@ -74,8 +79,11 @@ export const pleg: ActorSpec<PlegDeps, typeof io> = {
       const elapsed = ctx.clock.now() - lastRelist;
       if (elapsed > threshold) {
         return {
-          healthy: false, lastRelist,
-          lastError: relistError || `pleg was last seen active ${goDuration(elapsed)} ago; threshold is ${goDuration(threshold)}`,
+          healthy: false,
+          lastRelist,
+          lastError:
+            relistError ||
+            `pleg was last seen active ${goDuration(elapsed)} ago; threshold is ${goDuration(threshold)}`,
         };
       }
       return { healthy: true, lastRelist, lastError: relistError };
@@ -84,9 +92,11 @@ export const pleg: ActorSpec<PlegDeps, typeof io> = {
     const publishHealth = () => {
       const h = health();
       const p = published;
-      const changed = !p || p.healthy !== h.healthy
-        || (h.healthy ? p.lastError !== h.lastError : relistError !== '' && p.lastError !== h.lastError)
-        || (h.healthy && h.lastRelist - p.lastRelist >= HEALTH_REFRESH_MS);
+      const changed =
+        !p ||
+        p.healthy !== h.healthy ||
+        (h.healthy ? p.lastError !== h.lastError : relistError !== '' && p.lastError !== h.lastError) ||
+        (h.healthy && h.lastRelist - p.lastRelist >= HEALTH_REFRESH_MS);
       if (!changed) return;
       if (p && p.healthy && !h.healthy) ctx.log.warn('PLEG is not healthy', { reason: h.lastError });
       if (p && !p.healthy && h.healthy && everHealthy) ctx.log.info('PLEG is healthy again');
@@ -99,9 +109,12 @@ export const pleg: ActorSpec<PlegDeps, typeof io> = {
       const timestamp = ctx.clock.now();
       // upstream's relist metrics: the interval since the last successful relist began, and this one's duration
       const since = lastRelist;
-      const relisted = () => ctx.bus.send('plegRelists', {
-        type: 'pleg.relisted', durationMs: ctx.clock.now() - timestamp, ...(since !== undefined ? { intervalMs: timestamp - since } : {}),
-      });
+      const relisted = () =>
+        ctx.bus.send('plegRelists', {
+          type: 'pleg.relisted',
+          durationMs: ctx.clock.now() - timestamp,
+          ...(since !== undefined ? { intervalMs: timestamp - since } : {}),
+        });
       let sandboxes;
       let containers;
       try {
@@ -120,7 +133,8 @@ export const pleg: ActorSpec<PlegDeps, typeof io> = {
         return;
       }
       if (ctx.stopped) return;
-      if (consecutiveFailures > 0) ctx.log.info('GenericPLEG: relist succeeded again', { failures: consecutiveFailures });
+      if (consecutiveFailures > 0)
+        ctx.log.info('GenericPLEG: relist succeeded again', { failures: consecutiveFailures });
       consecutiveFailures = 0;
       relistError = '';
       lastRelist = timestamp;
@@ -131,7 +145,11 @@ export const pleg: ActorSpec<PlegDeps, typeof io> = {
       const pods = toRuntimePods(next);
       if (!sameRuntimePods(ctx.bus.current('runtimePods'), pods)) ctx.bus.publish('runtimePods', pods);
       for (const ev of events) {
-        ctx.log.info('GenericPLEG', { podUID: ev.podUid, containerID: ev.containerId, event: ev.type, sandbox: ev.sandbox }, 4);
+        ctx.log.info(
+          'GenericPLEG',
+          { podUID: ev.podUid, containerID: ev.containerId, event: ev.type, sandbox: ev.sandbox },
+          4,
+        );
         eventsSent++;
         ctx.bus.send('pleg', ev);
       }
@@ -174,8 +192,18 @@ export const pleg: ActorSpec<PlegDeps, typeof io> = {
       }
       const h = health();
       return {
-        healthy: h.healthy, pods: records.size, sandboxes, containers, lastRelist: lastRelist ?? null, lastError: relistError,
-        lastFailureAt, consecutiveFailures, relists, eventsSent, inFlight, relistPeriodMs: period,
+        healthy: h.healthy,
+        pods: records.size,
+        sandboxes,
+        containers,
+        lastRelist: lastRelist ?? null,
+        lastError: relistError,
+        lastFailureAt,
+        consecutiveFailures,
+        relists,
+        eventsSent,
+        inFlight,
+        relistPeriodMs: period,
       };
     });
 

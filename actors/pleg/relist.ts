@@ -26,7 +26,10 @@ import type { Container, ContainerState, PodSandbox, PodSandboxState } from '../
 import type { PlegEvent, RuntimePodSummary, RuntimePods } from '../../protocols/messages/pleg.ts';
 
 import {
-  ANNOTATION_POD_TERMINATION_GRACE_PERIOD, LABEL_POD_NAME, LABEL_POD_NAMESPACE, LABEL_POD_UID,
+  ANNOTATION_POD_TERMINATION_GRACE_PERIOD,
+  LABEL_POD_NAME,
+  LABEL_POD_NAMESPACE,
+  LABEL_POD_UID,
 } from '../../protocols/cri/labels.ts';
 
 export type PlegState = 'running' | 'exited' | 'unknown' | 'non-existent';
@@ -46,10 +49,13 @@ export type PodRecords = ReadonlyMap<string, PodRecord>;
 
 export function convertContainerState(s: ContainerState): PlegState {
   switch (s) {
-    case 'CONTAINER_RUNNING': return 'running';
-    case 'CONTAINER_EXITED': return 'exited';
+    case 'CONTAINER_RUNNING':
+      return 'running';
+    case 'CONTAINER_EXITED':
+      return 'exited';
     case 'CONTAINER_CREATED':
-    case 'CONTAINER_UNKNOWN': return 'unknown';
+    case 'CONTAINER_UNKNOWN':
+      return 'unknown';
   }
 }
 
@@ -111,16 +117,27 @@ export function groupByPod(sandboxes: readonly PodSandbox[], containers: readonl
 }
 
 /** Upstream generateEvents for one container. */
-export function generateEvents(podUid: string, containerId: string, sandbox: boolean, oldState: PlegState, newState: PlegState): PlegEvent[] {
+export function generateEvents(
+  podUid: string,
+  containerId: string,
+  sandbox: boolean,
+  oldState: PlegState,
+  newState: PlegState,
+): PlegEvent[] {
   if (oldState === newState) return [];
   const ev = (type: PlegEvent['type']): PlegEvent => ({ type, podUid, containerId, sandbox });
   switch (newState) {
-    case 'running': return [ev('pleg.containerStarted')];
-    case 'exited': return [ev('pleg.containerDied')];
-    case 'unknown': return [ev('pleg.containerChanged')];
+    case 'running':
+      return [ev('pleg.containerStarted')];
+    case 'exited':
+      return [ev('pleg.containerDied')];
+    case 'unknown':
+      return [ev('pleg.containerChanged')];
     case 'non-existent':
       // An exited container already had its Died event.
-      return oldState === 'exited' ? [ev('pleg.containerRemoved')] : [ev('pleg.containerDied'), ev('pleg.containerRemoved')];
+      return oldState === 'exited'
+        ? [ev('pleg.containerRemoved')]
+        : [ev('pleg.containerDied'), ev('pleg.containerRemoved')];
   }
 }
 
@@ -168,7 +185,9 @@ export function toRuntimePods(records: PodRecords): RuntimePods {
   for (const uid of [...records.keys()].sort(byString)) {
     const p = records.get(uid)!;
     const summary: RuntimePodSummary = {
-      uid, name: p.name, namespace: p.namespace,
+      uid,
+      name: p.name,
+      namespace: p.namespace,
       sandboxIds: [...p.sandboxes.keys()].sort(byString),
       containerIds: [...p.containers.keys()].sort(byString),
     };
@@ -183,8 +202,10 @@ export function sameRuntimePods(a: RuntimePods | undefined, b: RuntimePods): boo
   if (!a || a.size !== b.size) return false;
   for (const [uid, x] of b) {
     const y = a.get(uid);
-    if (!y || y.name !== x.name || y.namespace !== x.namespace || y.gracePeriodSeconds !== x.gracePeriodSeconds) return false;
-    if (y.sandboxIds.join(',') !== x.sandboxIds.join(',') || y.containerIds.join(',') !== x.containerIds.join(',')) return false;
+    if (!y || y.name !== x.name || y.namespace !== x.namespace || y.gracePeriodSeconds !== x.gracePeriodSeconds)
+      return false;
+    if (y.sandboxIds.join(',') !== x.sandboxIds.join(',') || y.containerIds.join(',') !== x.containerIds.join(','))
+      return false;
   }
   return true;
 }

@@ -113,7 +113,11 @@ export function nodeStaticPodFs(): StaticPodFs {
 // ---------------------------------------------------------------------------------------------
 // In memory, for specs (and for any spec that wants pod-config without a disk).
 
-type MemNode = { kind: 'file'; data: string } | { kind: 'directory' } | { kind: 'symlink'; target: string } | { kind: 'other' };
+type MemNode =
+  | { kind: 'file'; data: string }
+  | { kind: 'directory' }
+  | { kind: 'symlink'; target: string }
+  | { kind: 'other' };
 type MemEntry = MemNode & { ino: number; mtimeMs: number; ctimeMs: number };
 
 /**
@@ -189,7 +193,8 @@ export class MemoryStaticPodFs implements StaticPodFs {
     for (const k of [...this.#entries.keys()]) if (k === p || k.startsWith(p + '/')) this.#entries.delete(k);
     this.#notify(nodePath.posix.dirname(p), nodePath.posix.basename(p));
     // A watched directory that goes away tells its own watchers too (inotify IN_DELETE_SELF).
-    for (const dir of [...this.#watchers.keys()]) if (dir === p || dir.startsWith(p + '/')) this.#notify(dir, nodePath.posix.basename(dir));
+    for (const dir of [...this.#watchers.keys()])
+      if (dir === p || dir.startsWith(p + '/')) this.#notify(dir, nodePath.posix.basename(dir));
     return this;
   }
 
@@ -202,7 +207,10 @@ export class MemoryStaticPodFs implements StaticPodFs {
   /** Make every current watcher of `dir` report an error and stop, as a deleted directory would. */
   breakWatch(dir: string, message = 'watcher failed'): void {
     const subs = this.#watchers.get(nodePath.posix.resolve(dir));
-    for (const s of [...(subs ?? [])]) { s.next({ type: 'error', message }); s.complete(); }
+    for (const s of [...(subs ?? [])]) {
+      s.next({ type: 'error', message });
+      s.complete();
+    }
   }
 
   watcherCount(dir: string): number {
@@ -255,7 +263,9 @@ export class MemoryStaticPodFs implements StaticPodFs {
     const { path, entry } = this.#get(dir, true);
     if (entry.kind !== 'directory') throw fsError('ENOTDIR', dir);
     const prefix = path === '/' ? '/' : path + '/';
-    return [...this.#entries.keys()].filter((k) => k.startsWith(prefix) && k.length > prefix.length && !k.slice(prefix.length).includes('/')).map((k) => k.slice(prefix.length));
+    return [...this.#entries.keys()]
+      .filter((k) => k.startsWith(prefix) && k.length > prefix.length && !k.slice(prefix.length).includes('/'))
+      .map((k) => k.slice(prefix.length));
   }
 
   async lstat(path: string): Promise<FsStat> {
@@ -292,13 +302,25 @@ export class MemoryStaticPodFs implements StaticPodFs {
       const s = new Subject<FsWatchEvent>();
       const inner = s.subscribe(sub);
       let set = this.#watchers.get(p);
-      if (!set) { set = new Set(); this.#watchers.set(p, set); }
+      if (!set) {
+        set = new Set();
+        this.#watchers.set(p, set);
+      }
       set.add(s);
-      return () => { inner.unsubscribe(); set.delete(s); };
+      return () => {
+        inner.unsubscribe();
+        set.delete(s);
+      };
     });
   }
 }
 
 function memStat(e: MemEntry): FsStat {
-  return { kind: e.kind, size: e.kind === 'file' ? Buffer.byteLength(e.data) : 0, ino: e.ino, mtimeMs: e.mtimeMs, ctimeMs: e.ctimeMs };
+  return {
+    kind: e.kind,
+    size: e.kind === 'file' ? Buffer.byteLength(e.data) : 0,
+    ino: e.ino,
+    mtimeMs: e.mtimeMs,
+    ctimeMs: e.ctimeMs,
+  };
 }

@@ -67,7 +67,10 @@ export const podConfig: ActorSpec<PodConfigDeps, typeof io> = {
     let state: PodConfigState = initialState();
     const held = ctx.bus.current('desiredPods');
     if (held) {
-      state = adopt(state, [...held.values()].filter((d) => d.source === 'file').map((d) => d.pod));
+      state = adopt(
+        state,
+        [...held.values()].filter((d) => d.source === 'file').map((d) => d.pod),
+      );
     }
 
     const cache = new ManifestCache();
@@ -111,11 +114,18 @@ export const podConfig: ActorSpec<PodConfigDeps, typeof io> = {
       ctx.on(fs.watch(dir).pipe(takeUntil(unwatch)), (ev) => {
         if (ev.type === 'error') {
           watching = false; // re-established after the next relist that finds the path
-          ctx.log.info('static pod path watch stopped; periodic relist continues', { path: dir, reason: ev.message }, 2);
+          ctx.log.info(
+            'static pod path watch stopped; periodic relist continues',
+            { path: dir, reason: ev.message },
+            2,
+          );
           return;
         }
         lastFsEventAt = ctx.clock.now();
-        if (debounceArmed) { eventsSinceLead++; return; }
+        if (debounceArmed) {
+          eventsSinceLead++;
+          return;
+        }
         // Leading edge: nothing happened for debounceMs, act now.
         debounceArmed = true;
         eventsSinceLead = 0;
@@ -157,7 +167,10 @@ export const podConfig: ActorSpec<PodConfigDeps, typeof io> = {
     ctx.on(ctx.bus.events('config'), (msg) => {
       if (msg.type !== 'config.relist') return;
       const mode = msg.provisional ? 'provisional' : 'full';
-      if (reading) { again = again === 'full' || mode === 'full' ? 'full' : 'provisional'; return; }
+      if (reading) {
+        again = again === 'full' || mode === 'full' ? 'full' : 'provisional';
+        return;
+      }
       ctx.run(read(mode));
     });
 
@@ -172,7 +185,12 @@ export const podConfig: ActorSpec<PodConfigDeps, typeof io> = {
       lastListing,
       reading,
       cachedManifests: cache.size,
-      pods: [...state.emitted].map(([uid, e]) => ({ uid, namespace: e.pod.metadata.namespace, name: e.pod.metadata.name, path: e.path ?? null })),
+      pods: [...state.emitted].map(([uid, e]) => ({
+        uid,
+        namespace: e.pod.metadata.namespace,
+        name: e.pod.metadata.name,
+        path: e.path ?? null,
+      })),
       errors: Object.fromEntries([...state.reported].map(([k, v]) => [k, v.replace('\0', ' ').trim()])),
     }));
 

@@ -81,20 +81,32 @@ class Reporter {
   readonly touched = new Set<string>();
   readonly out: ConfigSourceError[] = [];
   readonly logs: LogLine[] = [];
-  constructor(prev: ReadonlyMap<string, string>) { this.reported = new Map(prev); }
+  constructor(prev: ReadonlyMap<string, string>) {
+    this.reported = new Map(prev);
+  }
 
   /** Report under `key` unless the same text was reported last time. */
-  report(key: string, e: Omit<ConfigSourceError, 'type' | 'source'>, log: Omit<LogLine, 'fields'> & { fields?: Record<string, unknown> }, send = true): void {
+  report(
+    key: string,
+    e: Omit<ConfigSourceError, 'type' | 'source'>,
+    log: Omit<LogLine, 'fields'> & { fields?: Record<string, unknown> },
+    send = true,
+  ): void {
     this.touched.add(key);
     const text = `${e.field ?? ''}\0${e.reason}`;
     if (this.reported.get(key) === text) return;
     this.reported.set(key, text);
     if (send) this.out.push({ type: 'config.sourceError', source: 'file', ...e });
-    this.logs.push({ ...log, fields: { path: e.path, ...(e.field ? { field: e.field } : {}), reason: e.reason, ...(log.fields ?? {}) } });
+    this.logs.push({
+      ...log,
+      fields: { path: e.path, ...(e.field ? { field: e.field } : {}), reason: e.reason, ...(log.fields ?? {}) },
+    });
   }
 
   /** Leave `key` as it was reported (or not) and do not count it as recovered. */
-  keep(key: string): void { this.touched.add(key); }
+  keep(key: string): void {
+    this.touched.add(key);
+  }
 
   /** Forget keys with the given prefix that were not reported this round, logging the recovery. */
   settle(prefix: string, recovered: (key: string) => LogLine | undefined): void {
@@ -112,7 +124,11 @@ export function relist(state: PodConfigState, listing: Listing, manifestPath: st
   const rep = new Reporter(state.reported);
 
   if (listing.kind === 'unreadable') {
-    rep.report('dir', { path: manifestPath, reason: listing.reason }, { level: 'error', msg: `static pod path ${manifestPath}: ${listing.reason}` });
+    rep.report(
+      'dir',
+      { path: manifestPath, reason: listing.reason },
+      { level: 'error', msg: `static pod path ${manifestPath}: ${listing.reason}` },
+    );
     return { state: { ...state, reported: rep.reported }, out: rep.out, logs: rep.logs };
   }
 
@@ -120,7 +136,12 @@ export function relist(state: PodConfigState, listing: Listing, manifestPath: st
   const lastGood = new Map<string, Pod>();
   let refused = false;
   if (listing.kind === 'missing') {
-    rep.report('dir', { path: manifestPath, reason: listing.reason }, { level: 'warn', msg: `static pod path ${manifestPath}: ${listing.reason}` }, false);
+    rep.report(
+      'dir',
+      { path: manifestPath, reason: listing.reason },
+      { level: 'warn', msg: `static pod path ${manifestPath}: ${listing.reason}` },
+      false,
+    );
   } else {
     for (const r of listing.results) {
       const key = `file:${r.path}`;
@@ -136,21 +157,36 @@ export function relist(state: PodConfigState, listing: Listing, manifestPath: st
         refused = true;
         const prev = state.lastGood.get(r.path);
         if (prev) lastGood.set(r.path, prev);
-        rep.report(key, { path: r.path, ...(r.field ? { field: r.field } : {}), reason: r.reason }, {
-          level: 'error',
-          msg: `static pod ${r.path}: ${r.reason}${prev ? ` (keeping the last good spec of ${podKey(prev)})` : ''}`,
-        });
+        rep.report(
+          key,
+          { path: r.path, ...(r.field ? { field: r.field } : {}), reason: r.reason },
+          {
+            level: 'error',
+            msg: `static pod ${r.path}: ${r.reason}${prev ? ` (keeping the last good spec of ${podKey(prev)})` : ''}`,
+          },
+        );
       } else {
-        rep.report(key, { path: r.path, reason: r.reason }, r.warn
-          ? { level: 'warn', msg: `static pod ${r.path}: ${r.reason}` }
-          : { level: 'info', v: 4, msg: `static pod ${r.path}: ${r.reason}` }, r.warn);
+        rep.report(
+          key,
+          { path: r.path, reason: r.reason },
+          r.warn
+            ? { level: 'warn', msg: `static pod ${r.path}: ${r.reason}` }
+            : { level: 'info', v: 4, msg: `static pod ${r.path}: ${r.reason}` },
+          r.warn,
+        );
       }
     }
   }
-  rep.settle('file:', (key) => lastGood.has(key.slice(5))
-    ? { level: 'info', msg: `static pod ${key.slice(5)}: valid again`, fields: { path: key.slice(5) } }
-    : undefined);
-  rep.settle('dir', () => ({ level: 'info', msg: `static pod path ${manifestPath}: readable again`, fields: { path: manifestPath } }));
+  rep.settle('file:', (key) =>
+    lastGood.has(key.slice(5))
+      ? { level: 'info', msg: `static pod ${key.slice(5)}: valid again`, fields: { path: key.slice(5) } }
+      : undefined,
+  );
+  rep.settle('dir', () => ({
+    level: 'info',
+    msg: `static pod path ${manifestPath}: readable again`,
+    fields: { path: manifestPath },
+  }));
 
   // 2. duplicates, first path wins
   const next = new Map<string, EmittedPod>();
@@ -159,10 +195,21 @@ export function relist(state: PodConfigState, listing: Listing, manifestPath: st
     const name = podKey(pod);
     const first = byName.get(name) ?? (next.has(pod.metadata.uid) ? next.get(pod.metadata.uid)!.path : undefined);
     if (first !== undefined) {
-      const what = byName.has(name) ? `duplicate pod name ${JSON.stringify(pod.metadata.name)} in namespace ${JSON.stringify(pod.metadata.namespace)}` : `duplicate pod UID ${pod.metadata.uid}`;
-      rep.report(`dup:${path}`, { path, field: byName.has(name) ? 'metadata.name' : 'metadata.uid', reason: `${what}: already defined by ${first}, ignoring this file` }, {
-        level: 'error', msg: `static pod ${path}: ${what}: already defined by ${first}, ignoring this file`,
-      });
+      const what = byName.has(name)
+        ? `duplicate pod name ${JSON.stringify(pod.metadata.name)} in namespace ${JSON.stringify(pod.metadata.namespace)}`
+        : `duplicate pod UID ${pod.metadata.uid}`;
+      rep.report(
+        `dup:${path}`,
+        {
+          path,
+          field: byName.has(name) ? 'metadata.name' : 'metadata.uid',
+          reason: `${what}: already defined by ${first}, ignoring this file`,
+        },
+        {
+          level: 'error',
+          msg: `static pod ${path}: ${what}: already defined by ${first}, ignoring this file`,
+        },
+      );
       continue;
     }
     byName.set(name, path);
@@ -181,7 +228,10 @@ export function relist(state: PodConfigState, listing: Listing, manifestPath: st
   const removed: Pod[] = [];
   for (const [uid, e] of next) {
     const old = state.emitted.get(uid);
-    if (!old) { added.push(e.pod); continue; }
+    if (!old) {
+      added.push(e.pod);
+      continue;
+    }
     if (staticPodContent(old.pod) === staticPodContent(e.pod)) {
       next.set(uid, { pod: old.pod, path: e.path });
     } else {
@@ -195,9 +245,18 @@ export function relist(state: PodConfigState, listing: Listing, manifestPath: st
   const out: ConfigEvent[] = [...rep.out];
   const logs = [...rep.logs];
   const names = (ps: Pod[]) => ps.map(podKey);
-  if (removed.length) { out.push({ type: 'config.podsRemoved', source: 'file', pods: removed }); logs.push({ level: 'info', v: 2, msg: 'static pods removed', fields: { pods: names(removed) } }); }
-  if (added.length) { out.push({ type: 'config.podsAdded', source: 'file', pods: added }); logs.push({ level: 'info', v: 2, msg: 'static pods added', fields: { pods: names(added) } }); }
-  if (updated.length) { out.push({ type: 'config.podsUpdated', source: 'file', pods: updated }); logs.push({ level: 'info', v: 2, msg: 'static pods updated', fields: { pods: names(updated) } }); }
+  if (removed.length) {
+    out.push({ type: 'config.podsRemoved', source: 'file', pods: removed });
+    logs.push({ level: 'info', v: 2, msg: 'static pods removed', fields: { pods: names(removed) } });
+  }
+  if (added.length) {
+    out.push({ type: 'config.podsAdded', source: 'file', pods: added });
+    logs.push({ level: 'info', v: 2, msg: 'static pods added', fields: { pods: names(added) } });
+  }
+  if (updated.length) {
+    out.push({ type: 'config.podsUpdated', source: 'file', pods: updated });
+    logs.push({ level: 'info', v: 2, msg: 'static pods updated', fields: { pods: names(updated) } });
+  }
   if (!state.ready) out.push({ type: 'config.sourcesReady', source: 'file' });
 
   return { state: { lastGood, reported: rep.reported, emitted: next, ready: true }, out, logs };

@@ -85,7 +85,9 @@ interface CachedManifest {
 export class ManifestCache {
   readonly #entries = new Map<string, CachedManifest>();
 
-  get size(): number { return this.#entries.size; }
+  get size(): number {
+    return this.#entries.size;
+  }
 
   lookup(path: string, stamp: string): ManifestResult | undefined {
     const e = this.#entries.get(path);
@@ -102,12 +104,14 @@ export class ManifestCache {
   }
 }
 
-const stampOf = (st: FsStat, target: string | undefined) => `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}${target !== undefined ? `:${target}` : ''}`;
+const stampOf = (st: FsStat, target: string | undefined) =>
+  `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}${target !== undefined ? `:${target}` : ''}`;
 
 /** One manifest's text → a pod or the reason it is refused (protocols/kube/manifest.ts). Pure. */
 export function parseManifest(path: string, text: string, opts: ParseOptions): ManifestResult {
   const doc = parseManifestDocument(text, 'file');
-  if (doc.kind === 'empty') return { path, kind: 'error', reason: 'file is empty: a static pod manifest holds one Pod' };
+  if (doc.kind === 'empty')
+    return { path, kind: 'error', reason: 'file is empty: a static pod manifest holds one Pod' };
   if (doc.kind === 'error') return { path, kind: 'error', reason: doc.reason };
   const r = staticPodFromDocument(doc, { nodeName: opts.nodeName, source: 'file', path, now: opts.now });
   return 'pod' in r ? { path, kind: 'pod', pod: r.pod } : { path, kind: 'error', ...r };
@@ -124,25 +128,38 @@ function describeError(err: unknown): string {
   return code && !msg.startsWith(code) ? `${code}: ${msg}` : msg;
 }
 
-async function readOne(fs: StaticPodFs, realDir: string | undefined, path: string, opts: ListOptions): Promise<ManifestResult | undefined> {
+async function readOne(
+  fs: StaticPodFs,
+  realDir: string | undefined,
+  path: string,
+  opts: ListOptions,
+): Promise<ManifestResult | undefined> {
   let st = await fs.lstat(path);
   let target: string | undefined;
   if (st.kind === 'symlink') {
     try {
       target = await fs.realpath(path);
     } catch (err) {
-      if (errnoCode(err) === 'ENOENT') return { path, kind: 'skip', reason: 'dangling symlink: its target does not exist', warn: true };
+      if (errnoCode(err) === 'ENOENT')
+        return { path, kind: 'skip', reason: 'dangling symlink: its target does not exist', warn: true };
       throw err;
     }
     if (realDir !== undefined && !isInside(realDir, target)) {
-      return { path, kind: 'error', reason: `symlink resolves to ${target}, outside the manifest directory ${realDir}: refused` };
+      return {
+        path,
+        kind: 'error',
+        reason: `symlink resolves to ${target}, outside the manifest directory ${realDir}: refused`,
+      };
     }
     st = await fs.stat(path);
   }
-  if (st.kind === 'directory') return { path, kind: 'skip', reason: 'is a directory: not recursing into it', warn: false };
-  if (st.kind !== 'file') return { path, kind: 'skip', reason: 'is neither a regular file nor a directory', warn: true };
+  if (st.kind === 'directory')
+    return { path, kind: 'skip', reason: 'is a directory: not recursing into it', warn: false };
+  if (st.kind !== 'file')
+    return { path, kind: 'skip', reason: 'is neither a regular file nor a directory', warn: true };
   const tooBig = (n?: number) => ({
-    path, kind: 'error' as const,
+    path,
+    kind: 'error' as const,
     reason: `file ${n !== undefined ? `is ${n} bytes, ` : ''}over the ${MAX_MANIFEST_BYTES / 1024 / 1024} MiB limit for a static pod manifest: refused`,
   });
   const stamp = stampOf(st, target);
@@ -178,7 +195,8 @@ async function listAll(fs: StaticPodFs, manifestPath: string, opts: ListOptions)
   try {
     top = await fs.stat(manifestPath);
   } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return { kind: 'missing', reason: `path ${manifestPath} does not exist, ignoring` };
+    if (errnoCode(err) === 'ENOENT')
+      return { kind: 'missing', reason: `path ${manifestPath} does not exist, ignoring` };
     return { kind: 'unreadable', reason: `cannot read ${manifestPath}: ${describeError(err)}` };
   }
   if (top.kind === 'file') {
@@ -186,7 +204,8 @@ async function listAll(fs: StaticPodFs, manifestPath: string, opts: ListOptions)
     const r = await guarded(() => readOne(fs, undefined, manifestPath, opts), manifestPath);
     return { kind: 'listed', results: r ? [r] : [] };
   }
-  if (top.kind !== 'directory') return { kind: 'unreadable', reason: `path ${manifestPath} is not a directory or file` };
+  if (top.kind !== 'directory')
+    return { kind: 'unreadable', reason: `path ${manifestPath} is not a directory or file` };
 
   let names: string[];
   let realDir: string;
@@ -194,7 +213,8 @@ async function listAll(fs: StaticPodFs, manifestPath: string, opts: ListOptions)
     names = await fs.readdir(manifestPath);
     realDir = await fs.realpath(manifestPath);
   } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return { kind: 'missing', reason: `path ${manifestPath} does not exist, ignoring` };
+    if (errnoCode(err) === 'ENOENT')
+      return { kind: 'missing', reason: `path ${manifestPath} does not exist, ignoring` };
     return { kind: 'unreadable', reason: `cannot read ${manifestPath}: ${describeError(err)}` };
   }
   const results: ManifestResult[] = [];
@@ -207,7 +227,10 @@ async function listAll(fs: StaticPodFs, manifestPath: string, opts: ListOptions)
 }
 
 /** A file that vanished mid-read is simply not there; any other I/O error refuses the file. */
-async function guarded(read: () => Promise<ManifestResult | undefined>, path: string): Promise<ManifestResult | undefined> {
+async function guarded(
+  read: () => Promise<ManifestResult | undefined>,
+  path: string,
+): Promise<ManifestResult | undefined> {
   try {
     return await read();
   } catch (err) {

@@ -42,7 +42,12 @@ import type { Node, Taint } from '../../protocols/kube/api.ts';
 import type { Pod, Quantity } from '../../protocols/kube/pod.ts';
 import { parseQuantity } from '../../protocols/kube/quantity.ts';
 import {
-  APPARMOR_REASON, appArmorAdmissionError, forbiddenSysctl, newSysctlAllowlist, SYSCTL_FORBIDDEN_REASON, type SysctlAllowlist,
+  APPARMOR_REASON,
+  appArmorAdmissionError,
+  forbiddenSysctl,
+  newSysctlAllowlist,
+  SYSCTL_FORBIDDEN_REASON,
+  type SysctlAllowlist,
 } from '../../protocols/kube/security.ts';
 
 /** Upstream's rejection reasons (lifecycle/predicate.go and the scheduler plugin names). */
@@ -76,7 +81,10 @@ const NODE_OS = 'linux';
 const LABEL_OS = 'kubernetes.io/os';
 
 /** A pod already running here (static pods are critical: never preempted by another critical pod). */
-export interface AdmittedPod { pod: Pod; static: boolean }
+export interface AdmittedPod {
+  pod: Pod;
+  static: boolean;
+}
 
 export interface AdmissionInput {
   pod: Pod;
@@ -102,11 +110,20 @@ export interface AdmissionInput {
 
 export type AdmissionResult =
   /** `overcommitted`: a critical pod admitted over its resource failures (upstream would preempt). */
-  | { admit: true; overcommitted?: string[] }
-  | { admit: false; reason: string; message: string };
+  { admit: true; overcommitted?: string[] } | { admit: false; reason: string; message: string };
 
-interface Insufficient { kind: 'resource'; resource: string; requested: number; used: number; capacity: number }
-interface PredicateFailure { kind: 'predicate'; name: string; desc: string }
+interface Insufficient {
+  kind: 'resource';
+  resource: string;
+  requested: number;
+  used: number;
+  capacity: number;
+}
+interface PredicateFailure {
+  kind: 'predicate';
+  name: string;
+  desc: string;
+}
 type Failure = Insufficient | PredicateFailure;
 
 // ---------------------------------------------------------------------------------------------
@@ -171,7 +188,12 @@ function isExtended(name: string): boolean {
 // ---------------------------------------------------------------------------------------------
 // the checks
 
-function fitsResources(pod: Pod, node: Node | undefined, others: readonly AdmittedPod[], maxPods: number): Insufficient[] {
+function fitsResources(
+  pod: Pod,
+  node: Node | undefined,
+  others: readonly AdmittedPod[],
+  maxPods: number,
+): Insufficient[] {
   const out: Insufficient[] = [];
   const alloc = node?.status?.allocatable;
   const allowedPods = alloc?.pods !== undefined ? toUnits('pods', alloc.pods) : maxPods;
@@ -195,7 +217,11 @@ function fitsResources(pod: Pod, node: Node | undefined, others: readonly Admitt
   return out;
 }
 
-interface SelectorRequirement { key?: unknown; operator?: unknown; values?: unknown }
+interface SelectorRequirement {
+  key?: unknown;
+  operator?: unknown;
+  values?: unknown;
+}
 
 function strings(v: unknown): string[] {
   return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
@@ -233,7 +259,7 @@ function matchLabel(req: SelectorRequirement, labels: Record<string, string>): b
 function matchField(req: SelectorRequirement, node: Node): boolean | undefined {
   const values = strings(req.values);
   if (values.length !== 1) return undefined;
-  const field = req.key === 'metadata.name' ? node.metadata.name ?? '' : '';
+  const field = req.key === 'metadata.name' ? (node.metadata.name ?? '') : '';
   if (req.operator === 'In') return field === values[0];
   if (req.operator === 'NotIn') return field !== values[0];
   return undefined;
@@ -246,26 +272,37 @@ function matchTerm(term: unknown, node: Node, labels: Record<string, string>): b
   const fields = Array.isArray(t.matchFields) ? (t.matchFields as SelectorRequirement[]) : [];
   // An empty term matches no node.
   if (exprs.length === 0 && fields.length === 0) return false;
-  return exprs.every((e) => matchLabel(e ?? {}, labels) === true) && fields.every((f) => matchField(f ?? {}, node) === true);
+  return (
+    exprs.every((e) => matchLabel(e ?? {}, labels) === true) && fields.every((f) => matchField(f ?? {}, node) === true)
+  );
 }
 
 /** nodeSelector AND requiredDuringSchedulingIgnoredDuringExecution (terms ORed). */
 export function matchesNodeAffinity(pod: Pod, node: Node): boolean {
   const labels = node.metadata.labels ?? {};
   for (const [k, v] of Object.entries(pod.spec?.nodeSelector ?? {})) if (labels[k] !== v) return false;
-  const affinity = pod.spec?.affinity as { nodeAffinity?: { requiredDuringSchedulingIgnoredDuringExecution?: { nodeSelectorTerms?: unknown } } } | undefined;
+  const affinity = pod.spec?.affinity as
+    | { nodeAffinity?: { requiredDuringSchedulingIgnoredDuringExecution?: { nodeSelectorTerms?: unknown } } }
+    | undefined;
   const required = affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution;
   if (!required) return true;
   const terms = Array.isArray(required.nodeSelectorTerms) ? required.nodeSelectorTerms : [];
   return terms.some((t) => matchTerm(t, node, labels));
 }
 
-interface HostPort { ip: string; protocol: string; port: number }
+interface HostPort {
+  ip: string;
+  protocol: string;
+  port: number;
+}
 
 function hostPorts(pod: Pod): HostPort[] {
   const out: HostPort[] = [];
   // App containers and sidecars: the ones that keep running (and holding their ports).
-  const containers = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? []).filter((c) => c.restartPolicy === 'Always')];
+  const containers = [
+    ...(pod.spec?.containers ?? []),
+    ...(pod.spec?.initContainers ?? []).filter((c) => c.restartPolicy === 'Always'),
+  ];
   for (const c of containers) {
     for (const p of c.ports ?? []) {
       if (!p.hostPort || p.hostPort <= 0) continue;
@@ -280,12 +317,19 @@ function portsFit(pod: Pod, others: readonly AdmittedPod[]): boolean {
   const want = hostPorts(pod);
   if (want.length === 0) return true;
   const used = others.flatMap((o) => hostPorts(o.pod));
-  return !want.some((w) => used.some((u) =>
-    u.protocol === w.protocol && u.port === w.port && (u.ip === w.ip || u.ip === '0.0.0.0' || w.ip === '0.0.0.0')));
+  return !want.some((w) =>
+    used.some(
+      (u) =>
+        u.protocol === w.protocol && u.port === w.port && (u.ip === w.ip || u.ip === '0.0.0.0' || w.ip === '0.0.0.0'),
+    ),
+  );
 }
 
 /** Upstream v1.Toleration.ToleratesTaint. */
-export function toleratesTaint(t: { key?: string; operator?: string; value?: string; effect?: string }, taint: Taint): boolean {
+export function toleratesTaint(
+  t: { key?: string; operator?: string; value?: string; effect?: string },
+  taint: Taint,
+): boolean {
   if (t.effect && t.effect !== taint.effect) return false;
   if (t.key && t.key !== taint.key) return false;
   switch (t.operator ?? '') {
@@ -301,7 +345,9 @@ export function toleratesTaint(t: { key?: string; operator?: string; value?: str
 
 function untoleratedNoExecute(pod: Pod, node: Node): boolean {
   const tolerations = pod.spec?.tolerations ?? [];
-  return (node.spec?.taints ?? []).some((taint) => taint.effect === 'NoExecute' && !tolerations.some((t) => toleratesTaint(t, taint)));
+  return (node.spec?.taints ?? []).some(
+    (taint) => taint.effect === 'NoExecute' && !tolerations.some((t) => toleratesTaint(t, taint)),
+  );
 }
 
 /** Upstream types.IsCriticalPod for a pod pod-manager holds (mirror pods never reach it). */
@@ -315,12 +361,16 @@ export function isCriticalPod(pod: Pod, isStatic: boolean): boolean {
 function generalFilter(input: AdmissionInput, maxPods: number): Failure[] {
   const { pod, node, others } = input;
   const failures: Failure[] = [...fitsResources(pod, node, others, maxPods)];
-  if (node && !matchesNodeAffinity(pod, node)) failures.push({ kind: 'predicate', name: AdmissionReason.NodeAffinity, desc: ERR_NODE_AFFINITY });
+  if (node && !matchesNodeAffinity(pod, node))
+    failures.push({ kind: 'predicate', name: AdmissionReason.NodeAffinity, desc: ERR_NODE_AFFINITY });
   const nodeName = node?.metadata.name ?? input.nodeName;
   const wanted = pod.spec?.nodeName ?? '';
-  if (nodeName !== undefined && wanted !== '' && wanted !== nodeName) failures.push({ kind: 'predicate', name: AdmissionReason.NodeName, desc: ERR_NODE_NAME });
-  if (!portsFit(pod, others)) failures.push({ kind: 'predicate', name: AdmissionReason.NodePorts, desc: ERR_NODE_PORTS });
-  if (node && !input.static && untoleratedNoExecute(pod, node)) failures.push({ kind: 'predicate', name: AdmissionReason.TaintToleration, desc: ERR_TAINTS });
+  if (nodeName !== undefined && wanted !== '' && wanted !== nodeName)
+    failures.push({ kind: 'predicate', name: AdmissionReason.NodeName, desc: ERR_NODE_NAME });
+  if (!portsFit(pod, others))
+    failures.push({ kind: 'predicate', name: AdmissionReason.NodePorts, desc: ERR_NODE_PORTS });
+  if (node && !input.static && untoleratedNoExecute(pod, node))
+    failures.push({ kind: 'predicate', name: AdmissionReason.TaintToleration, desc: ERR_TAINTS });
   return failures;
 }
 
@@ -336,10 +386,13 @@ function reasonFor(f: Failure): { reason: string; message: string } {
 
 function resourceRequest(pod: Pod, name: string): number {
   // GetResourceRequest counts a pod as 1 for `pods`.
-  return name === 'pods' ? 1 : podRequests(pod)[name] ?? 0;
+  return name === 'pods' ? 1 : (podRequests(pod)[name] ?? 0);
 }
 
-function unmetAfterEvicting(requirements: { resource: string; quantity: number }[], victims: readonly Pod[]): { resource: string; quantity: number }[] {
+function unmetAfterEvicting(
+  requirements: { resource: string; quantity: number }[],
+  victims: readonly Pod[],
+): { resource: string; quantity: number }[] {
   const out: { resource: string; quantity: number }[] = [];
   for (const req of requirements) {
     let q = req.quantity;
@@ -363,20 +416,33 @@ function preemptable(preemptor: Pod, preemptorCritical: boolean, preemptee: Pod,
 /** Decide whether `input.pod` may run here. */
 export function admitPod(input: AdmissionInput): AdmissionResult {
   const { pod } = input;
-  if (input.shuttingDown) return { admit: false, reason: 'NodeShutdown', message: 'Pod was rejected as the node is shutting down.' };
+  if (input.shuttingDown)
+    return { admit: false, reason: 'NodeShutdown', message: 'Pod was rejected as the node is shutting down.' };
   // upstream's admit handlers before the predicates: sysctls, AppArmor, the runtime's features
   const sysctl = forbiddenSysctl(input.sysctls ?? DEFAULT_SYSCTLS, pod.spec ?? {});
   if (sysctl) return { admit: false, reason: SYSCTL_FORBIDDEN_REASON, message: sysctl };
   const appArmor = appArmorAdmissionError(pod, input.appArmorHostError);
   if (appArmor) return { admit: false, reason: APPARMOR_REASON, message: `Cannot enforce AppArmor: ${appArmor}` };
   if (pod.spec?.securityContext?.supplementalGroupsPolicy === 'Strict' && !input.supplementalGroupsPolicy) {
-    return { admit: false, reason: AdmissionReason.SupplementalGroupsPolicyNotSupported, message: 'SupplementalGroupsPolicy=Strict is not supported in this node' };
+    return {
+      admit: false,
+      reason: AdmissionReason.SupplementalGroupsPolicyNotSupported,
+      message: 'SupplementalGroupsPolicy=Strict is not supported in this node',
+    };
   }
   if ((pod.metadata?.labels?.[LABEL_OS] ?? NODE_OS) !== NODE_OS) {
-    return { admit: false, reason: AdmissionReason.PodOSSelectorNodeLabelDoesNotMatch, message: "Failed to admit pod as the `kubernetes.io/os` label doesn't match node label" };
+    return {
+      admit: false,
+      reason: AdmissionReason.PodOSSelectorNodeLabelDoesNotMatch,
+      message: "Failed to admit pod as the `kubernetes.io/os` label doesn't match node label",
+    };
   }
   if (pod.spec?.os && pod.spec.os.name !== NODE_OS) {
-    return { admit: false, reason: AdmissionReason.PodOSNotSupported, message: "Failed to admit pod as the OS field doesn't match node OS" };
+    return {
+      admit: false,
+      reason: AdmissionReason.PodOSNotSupported,
+      message: "Failed to admit pod as the OS field doesn't match node OS",
+    };
   }
   const failures = generalFilter(input, input.maxPods ?? DEFAULT_MAX_PODS);
   if (failures.length === 0) return { admit: true };
@@ -387,8 +453,13 @@ export function admitPod(input: AdmissionInput): AdmissionResult {
   if (nonResource.length > 0) return { admit: false, ...reasonFor(nonResource[0]!) };
 
   // Only resources: upstream evicts preemptable pods; admit when they would free enough.
-  const candidates = input.others.filter((o) => preemptable(pod, true, o.pod, isCriticalPod(o.pod, o.static))).map((o) => o.pod);
-  const requirements = (failures as Insufficient[]).map((f) => ({ resource: f.resource, quantity: f.requested - (f.capacity - f.used) }));
+  const candidates = input.others
+    .filter((o) => preemptable(pod, true, o.pod, isCriticalPod(o.pod, o.static)))
+    .map((o) => o.pod);
+  const requirements = (failures as Insufficient[]).map((f) => ({
+    resource: f.resource,
+    quantity: f.requested - (f.capacity - f.used),
+  }));
   const unmet = unmetAfterEvicting(requirements, candidates);
   if (unmet.length > 0) {
     const list = `[${unmet.map((r) => `(res: ${r.resource}, q: ${r.quantity}), `).join('')}]`;

@@ -66,8 +66,10 @@ function byCreation(a: Pod, b: Pod): number {
 
 /** The bus channels it uses (its context is narrowed to them). */
 const io = channels({
-  consumes: ['config'], produces: ['events', 'podManager'],
-  reads: ['node', 'nodeShutdown', 'podStatuses', 'podWorkerStates', 'runtimeHealth', 'runtimePods'], writes: ['desiredPods', 'readySources'],
+  consumes: ['config'],
+  produces: ['events', 'podManager'],
+  reads: ['node', 'nodeShutdown', 'podStatuses', 'podWorkerStates', 'runtimeHealth', 'runtimePods'],
+  writes: ['desiredPods', 'readySources'],
 });
 
 export const podManager: ActorSpec<PodManagerDeps, typeof io> = {
@@ -116,15 +118,23 @@ export const podManager: ActorSpec<PodManagerDeps, typeof io> = {
         return entry;
       }
       const result = admitPod({
-        pod, static: entry.static, node: ctx.bus.current('node'), others: activePods(uid),
+        pod,
+        static: entry.static,
+        node: ctx.bus.current('node'),
+        others: activePods(uid),
         shuttingDown: ctx.bus.current('nodeShutdown')?.shuttingDown === true,
-        nodeName: ctx.deps.nodeName, maxPods: ctx.deps.maxPods, sysctls: ctx.deps.sysctls,
+        nodeName: ctx.deps.nodeName,
+        maxPods: ctx.deps.maxPods,
+        sysctls: ctx.deps.sysctls,
         appArmorHostError: ctx.deps.appArmorHostError,
         supplementalGroupsPolicy: ctx.bus.current('runtimeHealth')?.features?.supplementalGroupsPolicy ?? false,
       });
       if (result.admit) {
         if (result.overcommitted) {
-          ctx.log.warn('critical pod admitted over insufficient resources (no preemption: the node is over-committed)', { pod: name, uid, reasons: result.overcommitted });
+          ctx.log.warn(
+            'critical pod admitted over insufficient resources (no preemption: the node is over-committed)',
+            { pod: name, uid, reasons: result.overcommitted },
+          );
         }
         return entry;
       }
@@ -152,7 +162,12 @@ export const podManager: ActorSpec<PodManagerDeps, typeof io> = {
         const uid = pod.metadata.uid!;
         if (m.type === 'config.podsRemoved') held.delete(uid);
         else {
-          if (!held.has(uid)) ctx.log.info('pod waits for the Node before admission', { pod: `${pod.metadata.namespace}/${pod.metadata.name}`, uid }, 2);
+          if (!held.has(uid))
+            ctx.log.info(
+              'pod waits for the Node before admission',
+              { pod: `${pod.metadata.namespace}/${pod.metadata.name}`, uid },
+              2,
+            );
           held.set(uid, pod);
         }
         return false;
@@ -231,7 +246,10 @@ export const podManager: ActorSpec<PodManagerDeps, typeof io> = {
       rejectedTotal: rejectedCount,
       waitingForNode: [...held.values()].map((p) => `${p.metadata.namespace}/${p.metadata.name}`),
       pods: [...pods.values()].map((d) => ({
-        uid: d.pod.metadata?.uid, name: `${d.pod.metadata?.namespace}/${d.pod.metadata?.name}`, source: d.source, static: d.static,
+        uid: d.pod.metadata?.uid,
+        name: `${d.pod.metadata?.namespace}/${d.pod.metadata?.name}`,
+        source: d.source,
+        static: d.static,
         ...(d.rejected ? { rejected: d.rejected } : {}),
       })),
     }));

@@ -33,8 +33,20 @@ import { ApiError, type PodSourceApi, type WatchEvent, type WatchHandle } from '
 import type { Pod } from '../../protocols/kube/pod.ts';
 import type {} from '../../protocols/messages/channels.ts';
 import {
-  adopt, apply, classifyWatchError, failureOf, initialBackoff, initialState, nextBackoff, podKey, replace, resourceVersionOf, watchTimeoutSeconds,
-  type ApiSourceState, type BackoffState, type Outcome,
+  adopt,
+  apply,
+  classifyWatchError,
+  failureOf,
+  initialBackoff,
+  initialState,
+  nextBackoff,
+  podKey,
+  replace,
+  resourceVersionOf,
+  watchTimeoutSeconds,
+  type ApiSourceState,
+  type BackoffState,
+  type Outcome,
 } from './logic.ts';
 import { errText } from '../../kernel/log.ts';
 
@@ -51,7 +63,6 @@ const SHORT_WATCH_MS = 1000;
 type WatchFailure = { kind: 'gone'; reason: string } | { kind: 'failed'; error: unknown };
 /** How a watch ended; `worked`: it delivered an event other than ERROR (the server serves it). */
 type WatchEnd = (WatchFailure | { kind: 'ended' }) & { worked: boolean };
-
 
 /** The bus channels it uses (its context is narrowed to them). */
 const io = channels({ produces: ['config'], reads: ['desiredPods'], writes: ['mirrorPods'] });
@@ -74,7 +85,11 @@ export const podSourceApi: ActorSpec<PodSourceApiDeps, typeof io> = {
     let mirrorsPublished = heldMirrors !== undefined;
     let state: ApiSourceState = initialState(new Map(heldMirrors ?? []));
     const held = ctx.bus.current('desiredPods');
-    if (held) state = adopt(state, [...held.values()].filter((d) => d.source === 'api').map((d) => d.pod));
+    if (held)
+      state = adopt(
+        state,
+        [...held.values()].filter((d) => d.source === 'api').map((d) => d.pod),
+      );
 
     let resourceVersion = '';
     let needList = true;
@@ -100,11 +115,19 @@ export const podSourceApi: ActorSpec<PodSourceApiDeps, typeof io> = {
     const emit = (o: Outcome) => {
       state = o.state;
       for (const r of o.refused) {
-        ctx.log.error(`api pod ${r.pod}: ${r.what} cannot be used: ${r.reason}; ${r.removed ? 'removed all the same (it is gone from the API)' : r.kept ? 'keeping its last good spec' : 'skipped'}`, { pod: r.pod, reason: r.reason });
+        ctx.log.error(
+          `api pod ${r.pod}: ${r.what} cannot be used: ${r.reason}; ${r.removed ? 'removed all the same (it is gone from the API)' : r.kept ? 'keeping its last good spec' : 'skipped'}`,
+          { pod: r.pod, reason: r.reason },
+        );
       }
       for (const m of o.out) {
         // reconciles are mostly our own status writes coming back: only at high verbosity
-        if ('pods' in m) ctx.log.info(`api pods ${m.type.slice('config.pods'.length).toLowerCase()}`, { pods: m.pods.map(podKey) }, m.type === 'config.podsReconciled' ? 4 : 2);
+        if ('pods' in m)
+          ctx.log.info(
+            `api pods ${m.type.slice('config.pods'.length).toLowerCase()}`,
+            { pods: m.pods.map(podKey) },
+            m.type === 'config.podsReconciled' ? 4 : 2,
+          );
         ctx.bus.send('config', m);
       }
       if (o.mirrorsChanged && mirrorsPublished) ctx.bus.publish('mirrorPods', new Map(state.mirrors));
@@ -121,7 +144,13 @@ export const podSourceApi: ActorSpec<PodSourceApiDeps, typeof io> = {
       stats.nextAttemptAt = ctx.clock.now() + next.delayMs;
       stats.phase = 'backoff';
       stats.failures++;
-      const fields = { error: errText(err), retryInMs: next.delayMs, resourceVersion, failures: stats.failures, answered: failure === 'answered' };
+      const fields = {
+        error: errText(err),
+        retryInMs: next.delayMs,
+        resourceVersion,
+        failures: stats.failures,
+        answered: failure === 'answered',
+      };
       if (stats.lastError !== warned) ctx.log.warn(`api pod source: ${what} failed, retrying`, fields);
       else ctx.log.info(`api pod source: ${what} failed again, retrying`, fields, 2);
       warned = stats.lastError;
@@ -131,7 +160,8 @@ export const podSourceApi: ActorSpec<PodSourceApiDeps, typeof io> = {
 
     /** A watch worked: the next failure is warned about (and backs off from the start, see loop). */
     const succeeded = () => {
-      if (stats.failures > 0) ctx.log.info('api pod source: watching again', { failures: stats.failures, resourceVersion }, 1);
+      if (stats.failures > 0)
+        ctx.log.info('api pod source: watching again', { failures: stats.failures, resourceVersion }, 1);
       stats.failures = 0;
       warned = '';
     };
@@ -152,7 +182,9 @@ export const podSourceApi: ActorSpec<PodSourceApiDeps, typeof io> = {
           case 'ERROR': {
             const s = (ev.object ?? {}) as { code?: number; reason?: string; message?: string };
             const text = `${s.code ?? '?'} ${s.reason ?? ''}: ${s.message ?? ''}`.trim();
-            return classifyWatchError(s) === 'gone' ? { kind: 'gone', reason: text } : { kind: 'failed', error: new Error(`watch ERROR event ${text}`) };
+            return classifyWatchError(s) === 'gone'
+              ? { kind: 'gone', reason: text }
+              : { kind: 'failed', error: new Error(`watch ERROR event ${text}`) };
           }
           default:
             stats.badEvents++;
@@ -187,7 +219,11 @@ export const podSourceApi: ActorSpec<PodSourceApiDeps, typeof io> = {
           if (ending) return settle({ ...ending, worked });
           if (err !== undefined) return settle({ kind: 'failed', error: err, worked });
           if (count === 0 && ctx.clock.now() - startedAt < SHORT_WATCH_MS) {
-            return settle({ kind: 'failed', error: new Error('very short watch: ended at once without an event'), worked });
+            return settle({
+              kind: 'failed',
+              error: new Error('very short watch: ended at once without an event'),
+              worked,
+            });
           }
           settle({ kind: 'ended', worked });
         };
@@ -204,20 +240,22 @@ export const podSourceApi: ActorSpec<PodSourceApiDeps, typeof io> = {
           }
         };
         stats.watches++;
-        api.watchPods(
-          { fieldSelector, resourceVersion, allowWatchBookmarks: true, timeoutSeconds: watchTimeoutSeconds(random) },
-          event,
-          done,
-        ).then(
-          (h) => {
-            if (settled) return;
-            handle = h;
-            current = h;
-            stats.watching = true;
-            if (ending || ctx.stopped) h.abort();
-          },
-          (err: unknown) => settle({ kind: 'failed', error: err, worked: false }),
-        );
+        api
+          .watchPods(
+            { fieldSelector, resourceVersion, allowWatchBookmarks: true, timeoutSeconds: watchTimeoutSeconds(random) },
+            event,
+            done,
+          )
+          .then(
+            (h) => {
+              if (settled) return;
+              handle = h;
+              current = h;
+              stats.watching = true;
+              if (ending || ctx.stopped) h.abort();
+            },
+            (err: unknown) => settle({ kind: 'failed', error: err, worked: false }),
+          );
       });
 
     const isGone = (e: unknown) => e instanceof ApiError && e.code === 410;
@@ -243,7 +281,11 @@ export const podSourceApi: ActorSpec<PodSourceApiDeps, typeof io> = {
           }
           resourceVersion = list.resourceVersion;
           needList = false;
-          ctx.log.info('api pod source: listed', { pods: state.emitted.size, mirrorPods: state.mirrors.size, resourceVersion }, 2);
+          ctx.log.info(
+            'api pod source: listed',
+            { pods: state.emitted.size, mirrorPods: state.mirrors.size, resourceVersion },
+            2,
+          );
         }
         stats.phase = 'watching';
         const end = await watchOnce();
@@ -261,9 +303,14 @@ export const podSourceApi: ActorSpec<PodSourceApiDeps, typeof io> = {
           // waits its backoff before it lists again.
           needList = true;
           stats.relistsAfterGone++;
-          ctx.log.info('api pod source: resourceVersion too old, relisting', {
-            resourceVersion, reason: end.kind === 'gone' ? end.reason : errText(end.error),
-          }, 2);
+          ctx.log.info(
+            'api pod source: resourceVersion too old, relisting',
+            {
+              resourceVersion,
+              reason: end.kind === 'gone' ? end.reason : errText(end.error),
+            },
+            2,
+          );
           await backOff('watch pods (410 Gone)', end.kind === 'gone' ? new Error(end.reason) : end.error);
           continue;
         }

@@ -35,7 +35,11 @@
 import type { Pod } from '../../protocols/kube/pod.ts';
 import { applyPodDefaults } from '../../protocols/kube/defaults.ts';
 import {
-  CONFIG_MIRROR_ANNOTATION, CONFIG_SEEN_ANNOTATION, CONFIG_SOURCE_ANNOTATION, canonicalJson, rfc3339Nano,
+  CONFIG_MIRROR_ANNOTATION,
+  CONFIG_SEEN_ANNOTATION,
+  CONFIG_SOURCE_ANNOTATION,
+  canonicalJson,
+  rfc3339Nano,
 } from '../../protocols/kube/static-pod.ts';
 import { formatFieldErrors, parsePod } from '../../protocols/kube/validation.ts';
 import type { ConfigEvent } from '../../protocols/messages/config.ts';
@@ -128,7 +132,11 @@ export function parseApiPod(raw: unknown, now: number): Parsed {
     ...d,
     metadata: {
       ...d.metadata,
-      annotations: { ...(d.metadata.annotations ?? {}), [CONFIG_SOURCE_ANNOTATION]: 'api', [CONFIG_SEEN_ANNOTATION]: rfc3339Nano(now) },
+      annotations: {
+        ...(d.metadata.annotations ?? {}),
+        [CONFIG_SOURCE_ANNOTATION]: 'api',
+        [CONFIG_SEEN_ANNOTATION]: rfc3339Nano(now),
+      },
     },
   };
   return { ok: true, pod, mirror: false };
@@ -137,7 +145,10 @@ export function parseApiPod(raw: unknown, now: number): Parsed {
 function withSeenOf(p: Pod, old: Pod): Pod {
   const seen = old.metadata.annotations?.[CONFIG_SEEN_ANNOTATION];
   if (seen === undefined) return p;
-  return { ...p, metadata: { ...p.metadata, annotations: { ...(p.metadata.annotations ?? {}), [CONFIG_SEEN_ANNOTATION]: seen } } };
+  return {
+    ...p,
+    metadata: { ...p.metadata, annotations: { ...(p.metadata.annotations ?? {}), [CONFIG_SEEN_ANNOTATION]: seen } },
+  };
 }
 
 /**
@@ -223,7 +234,13 @@ class Step {
 
   refuse(raw: unknown, reason: string, what: string, removed = false): void {
     const uid = rawMeta(raw).uid;
-    this.refused.push({ pod: describeRaw(raw), what, reason, kept: uid !== undefined && this.emitted.has(uid), removed });
+    this.refused.push({
+      pod: describeRaw(raw),
+      what,
+      reason,
+      kept: uid !== undefined && this.emitted.has(uid),
+      removed,
+    });
   }
 
   /**
@@ -255,7 +272,11 @@ class Step {
 }
 
 /** The identifying metadata of a raw object, as far as it has them (non-empty strings). */
-function rawMeta(raw: unknown): { uid?: string | undefined; namespace?: string | undefined; name?: string | undefined } {
+function rawMeta(raw: unknown): {
+  uid?: string | undefined;
+  namespace?: string | undefined;
+  name?: string | undefined;
+} {
   const m = (raw as { metadata?: { uid?: unknown; namespace?: unknown; name?: unknown } } | null)?.metadata;
   const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
   return { uid: str(m?.uid), namespace: str(m?.namespace), name: str(m?.name) };
@@ -345,7 +366,14 @@ export function watchTimeoutSeconds(random: () => number): number {
  *   server answering again (2 s plus jitter: under 4 s), where the 30 s cap with its jitter took
  *   up to a minute (issue 8). A server that is up but failing still gets the full backoff.
  */
-export const BACKOFF = { initialMs: 800, maxMs: 30_000, unansweredMaxMs: 2000, resetMs: 120_000, factor: 2, jitter: 1 } as const;
+export const BACKOFF = {
+  initialMs: 800,
+  maxMs: 30_000,
+  unansweredMaxMs: 2000,
+  resetMs: 120_000,
+  factor: 2,
+  jitter: 1,
+} as const;
 
 /** Whether the API server answered the failed request (with an error) or never did. */
 export type Failure = 'answered' | 'unanswered';
@@ -368,9 +396,17 @@ export interface BackoffState {
 
 export const initialBackoff = (): BackoffState => ({ durationMs: BACKOFF.initialMs, lastStart: undefined });
 
-export function nextBackoff(b: BackoffState, now: number, random: () => number, failure: Failure = 'answered'): { delayMs: number; state: BackoffState } {
+export function nextBackoff(
+  b: BackoffState,
+  now: number,
+  random: () => number,
+  failure: Failure = 'answered',
+): { delayMs: number; state: BackoffState } {
   const capMs = failure === 'unanswered' ? BACKOFF.unansweredMaxMs : BACKOFF.maxMs;
-  const base = Math.min(b.lastStart === undefined || now - b.lastStart > BACKOFF.resetMs ? BACKOFF.initialMs : b.durationMs, capMs);
+  const base = Math.min(
+    b.lastStart === undefined || now - b.lastStart > BACKOFF.resetMs ? BACKOFF.initialMs : b.durationMs,
+    capMs,
+  );
   const delayMs = Math.round(base * (1 + random() * BACKOFF.jitter));
   return { delayMs, state: { durationMs: Math.min(base * BACKOFF.factor, capMs), lastStart: now } };
 }

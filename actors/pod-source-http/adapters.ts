@@ -33,7 +33,10 @@ export function httpManifestFetcher(opts: { clock: Clock; timeoutMs?: number; ma
       const h = new Headers();
       for (const [name, values] of Object.entries(headers)) for (const v of values) h.append(name, v);
       const ac = new AbortController();
-      const timer = opts.clock.setTimeout(() => ac.abort(new Error(`no answer within ${timeoutMs / 1000}s`)), timeoutMs);
+      const timer = opts.clock.setTimeout(
+        () => ac.abort(new Error(`no answer within ${timeoutMs / 1000}s`)),
+        timeoutMs,
+      );
       try {
         const res = await fetch(url, { headers: h, signal: ac.signal, redirect: 'follow' });
         const chunks: Uint8Array[] = [];
@@ -64,5 +67,5 @@ function describe(err: unknown, signal: AbortSignal): string {
   if (signal.aborted && signal.reason instanceof Error) return signal.reason.message;
   const e = err as Error & { cause?: { code?: string; message?: string } };
   const cause = e.cause?.message ?? e.cause?.code;
-  return cause && cause !== e.message ? `${e.message}: ${cause}` : e.message ?? String(err);
+  return cause && cause !== e.message ? `${e.message}: ${cause}` : (e.message ?? String(err));
 }

@@ -39,7 +39,11 @@ export const podSourceHttp: ActorSpec<PodSourceHttpDeps, typeof io> = {
     const { url, headers, nodeName, fetcher } = ctx.deps;
     let state: HttpSourceState = initialState();
     const held = ctx.bus.current('desiredPods');
-    if (held) state = adopt(state, [...held.values()].filter((d) => d.source === 'http').map((d) => d.pod));
+    if (held)
+      state = adopt(
+        state,
+        [...held.values()].filter((d) => d.source === 'http').map((d) => d.pod),
+      );
 
     let fetching = false;
     const stats = { fetches: 0, lastFetchAt: -1, lastStatus: '' };
@@ -69,7 +73,11 @@ export const podSourceHttp: ActorSpec<PodSourceHttpDeps, typeof io> = {
     const tick = () => {
       if (fetching) return;
       fetching = true;
-      ctx.run(poll().finally(() => { fetching = false; }));
+      ctx.run(
+        poll().finally(() => {
+          fetching = false;
+        }),
+      );
     };
 
     ctx.log.info('manifest URL source', { url, headers: Object.keys(headers) }, 1);

@@ -19,7 +19,12 @@
  *   which upstream counts as the source seen (a server that serves nothing does not hold back
  *   the kubelet's housekeeping).
  */
-import { keepFirstSeen, parseManifestDocument, staticPodContent, staticPodsFromDocument } from '../../protocols/kube/manifest.ts';
+import {
+  keepFirstSeen,
+  parseManifestDocument,
+  staticPodContent,
+  staticPodsFromDocument,
+} from '../../protocols/kube/manifest.ts';
 import type { Pod } from '../../protocols/kube/pod.ts';
 import { CONFIG_SEEN_ANNOTATION } from '../../protocols/kube/static-pod.ts';
 import type { ConfigEvent } from '../../protocols/messages/config.ts';
@@ -73,7 +78,8 @@ type Refusal = { field?: string; reason: string; seen?: boolean };
 /** The pods a response carries, or why it is refused. */
 function read(outcome: FetchOutcome, ctx: FetchContext): { pods: Pod[] } | Refusal {
   if (outcome.kind === 'failed') return { reason: `cannot fetch: ${outcome.reason}` };
-  if (outcome.status !== 200) return { reason: `HTTP ${outcome.status}${outcome.statusText ? ` ${outcome.statusText}` : ''}: expected 200 OK` };
+  if (outcome.status !== 200)
+    return { reason: `HTTP ${outcome.status}${outcome.statusText ? ` ${outcome.statusText}` : ''}: expected 200 OK` };
   const doc = parseManifestDocument(outcome.body, 'body');
   if (doc.kind === 'empty') return { reason: 'zero-length body: expected a Pod or a v1 PodList', seen: true };
   if (doc.kind === 'error') return { reason: doc.reason };
@@ -93,7 +99,13 @@ export function fetched(state: HttpSourceState, outcome: FetchOutcome, ctx: Fetc
     let reported = state.reported;
     if (reported !== text) {
       reported = text;
-      out.push({ type: 'config.sourceError', source: 'http', path: ctx.url, ...(r.field ? { field: r.field } : {}), reason: r.reason });
+      out.push({
+        type: 'config.sourceError',
+        source: 'http',
+        path: ctx.url,
+        ...(r.field ? { field: r.field } : {}),
+        reason: r.reason,
+      });
       logs.push({
         level: 'error',
         msg: `manifest URL ${ctx.url}: ${r.reason} (keeping the last good set of ${state.emitted.size} pod${state.emitted.size === 1 ? '' : 's'})`,
@@ -105,7 +117,8 @@ export function fetched(state: HttpSourceState, outcome: FetchOutcome, ctx: Fetc
     return { state: { ...state, reported, ready }, out, logs };
   }
 
-  if (state.reported !== undefined) logs.push({ level: 'info', msg: `manifest URL ${ctx.url}: valid again`, fields: { url: ctx.url } });
+  if (state.reported !== undefined)
+    logs.push({ level: 'info', msg: `manifest URL ${ctx.url}: valid again`, fields: { url: ctx.url } });
   const next = new Map<string, Pod>();
   const added: Pod[] = [];
   const updated: Pod[] = [];
@@ -124,9 +137,28 @@ export function fetched(state: HttpSourceState, outcome: FetchOutcome, ctx: Fetc
   }
   const removed = [...state.emitted].filter(([uid]) => !next.has(uid)).map(([, p]) => p);
 
-  if (removed.length) { out.push({ type: 'config.podsRemoved', source: 'http', pods: removed }); logs.push({ level: 'info', v: 2, msg: 'manifest URL pods removed', fields: { url: ctx.url, pods: names(removed) } }); }
-  if (added.length) { out.push({ type: 'config.podsAdded', source: 'http', pods: added }); logs.push({ level: 'info', v: 2, msg: 'manifest URL pods added', fields: { url: ctx.url, pods: names(added) } }); }
-  if (updated.length) { out.push({ type: 'config.podsUpdated', source: 'http', pods: updated }); logs.push({ level: 'info', v: 2, msg: 'manifest URL pods updated', fields: { url: ctx.url, pods: names(updated) } }); }
+  if (removed.length) {
+    out.push({ type: 'config.podsRemoved', source: 'http', pods: removed });
+    logs.push({
+      level: 'info',
+      v: 2,
+      msg: 'manifest URL pods removed',
+      fields: { url: ctx.url, pods: names(removed) },
+    });
+  }
+  if (added.length) {
+    out.push({ type: 'config.podsAdded', source: 'http', pods: added });
+    logs.push({ level: 'info', v: 2, msg: 'manifest URL pods added', fields: { url: ctx.url, pods: names(added) } });
+  }
+  if (updated.length) {
+    out.push({ type: 'config.podsUpdated', source: 'http', pods: updated });
+    logs.push({
+      level: 'info',
+      v: 2,
+      msg: 'manifest URL pods updated',
+      fields: { url: ctx.url, pods: names(updated) },
+    });
+  }
   if (!state.ready) out.push({ type: 'config.sourcesReady', source: 'http' });
   return { state: { emitted: next, reported: undefined, ready: true }, out, logs };
 }

@@ -36,7 +36,11 @@ function stateName(value: unknown): string {
 }
 
 /** The bus channels it uses (its context is narrowed to them). */
-const io = channels({ consumes: ['kernel', 'podWorker', 'runtimeReply'], produces: ['podWorker', 'runtime'], writes: ['podWorkerStates'] });
+const io = channels({
+  consumes: ['kernel', 'podWorker', 'runtimeReply'],
+  produces: ['podWorker', 'runtime'],
+  writes: ['podWorkerStates'],
+});
 
 export const podWorkers: ActorSpec<PodWorkersDeps, typeof io> = {
   ...defaultPolicy,
@@ -60,7 +64,8 @@ export const podWorkers: ActorSpec<PodWorkersDeps, typeof io> = {
           namespace: pod?.metadata?.namespace ?? '',
           state: top as PodWorkerSummary['state'],
           removed: snap.context.removed || slots.pending(uid)?.removed === true,
-          nextSyncAt: top === 'syncing' && stateName(snap.value) === 'syncing.idle' ? snap.context.nextSyncAt : undefined,
+          nextSyncAt:
+            top === 'syncing' && stateName(snap.value) === 'syncing.idle' ? snap.context.nextSyncAt : undefined,
           lastSyncError: snap.context.lastSyncError,
         });
       }
@@ -72,7 +77,10 @@ export const podWorkers: ActorSpec<PodWorkersDeps, typeof io> = {
     const deliver = (uid: string, update: PodWorkerUpdate) => {
       let w = workers.get(uid);
       if (!w) {
-        const actor = createActor(podWorkerMachine, { input: { uid, resyncIntervalMs: ctx.deps.resyncIntervalMs }, clock: ctx.clock });
+        const actor = createActor(podWorkerMachine, {
+          input: { uid, resyncIntervalMs: ctx.deps.resyncIntervalMs },
+          clock: ctx.clock,
+        });
         const worker: Worker = { actor, history: [], lastState: '' };
         w = worker;
         workers.set(uid, worker);
@@ -87,7 +95,8 @@ export const podWorkers: ActorSpec<PodWorkersDeps, typeof io> = {
           if (worker.history.length > HISTORY_LIMIT) worker.history.shift();
           if (top !== prevTop) {
             ctx.bus.send('podWorker', {
-              type: 'podWorker.stateChanged', uid,
+              type: 'podWorker.stateChanged',
+              uid,
               state: top === 'done' ? 'removed' : (top as 'syncing' | 'terminating' | 'terminated'),
             });
           }

@@ -103,9 +103,11 @@ export const podWorkerMachine = setup({
   },
   guards: {
     isKill: ({ event }) => event.type === 'UPDATE' && event.update.updateType === 'kill',
-    isRemovingKill: ({ event }) => event.type === 'UPDATE' && event.update.updateType === 'kill' && event.update.removed === true,
+    isRemovingKill: ({ event }) =>
+      event.type === 'UPDATE' && event.update.updateType === 'kill' && event.update.removed === true,
     currentSeq: ({ context, event }) =>
-      (event.type === 'SYNCED' || event.type === 'CANCELLED' || event.type === 'KILLED' || event.type === 'REMOVED') && event.seq === context.seq,
+      (event.type === 'SYNCED' || event.type === 'CANCELLED' || event.type === 'KILLED' || event.type === 'REMOVED') &&
+      event.seq === context.seq,
     terminalResult: ({ context, event }) =>
       event.type === 'SYNCED' && event.seq === context.seq && isTerminalPhase(event.result.phase),
     failedReply: ({ context, event }) =>
@@ -133,15 +135,29 @@ export const podWorkerMachine = setup({
     }),
     /** Termination that the pod reached by itself (terminal phase) uses the spec's grace. */
     startTerminalKill: assign(({ context }) => ({ gracePeriodSeconds: graceOf(context.pod, undefined) })),
-    emitSync: emit(({ context }): PodWorkerEmitted => ({
-      type: 'runtime.syncPod', uid: context.uid, seq: context.seq, pod: context.pod as Pod,
-    })),
-    emitCancel: emit(({ context }): PodWorkerEmitted => ({ type: 'runtime.cancelSync', uid: context.uid, seq: context.seq })),
-    emitKill: emit(({ context }): PodWorkerEmitted => ({
-      type: 'runtime.killPod', uid: context.uid, seq: context.seq, pod: context.pod,
-      gracePeriodSeconds: context.gracePeriodSeconds,
-    })),
-    emitRemove: emit(({ context }): PodWorkerEmitted => ({ type: 'runtime.removePod', uid: context.uid, seq: context.seq })),
+    emitSync: emit(
+      ({ context }): PodWorkerEmitted => ({
+        type: 'runtime.syncPod',
+        uid: context.uid,
+        seq: context.seq,
+        pod: context.pod as Pod,
+      }),
+    ),
+    emitCancel: emit(
+      ({ context }): PodWorkerEmitted => ({ type: 'runtime.cancelSync', uid: context.uid, seq: context.seq }),
+    ),
+    emitKill: emit(
+      ({ context }): PodWorkerEmitted => ({
+        type: 'runtime.killPod',
+        uid: context.uid,
+        seq: context.seq,
+        pod: context.pod,
+        gracePeriodSeconds: context.gracePeriodSeconds,
+      }),
+    ),
+    emitRemove: emit(
+      ({ context }): PodWorkerEmitted => ({ type: 'runtime.removePod', uid: context.uid, seq: context.seq }),
+    ),
     emitIdle: emit({ type: 'worker.idle' } as PodWorkerEmitted),
     recordSync: assign(({ context, event }) => {
       if (event.type !== 'SYNCED') return {};
@@ -158,7 +174,8 @@ export const podWorkerMachine = setup({
       return { terminalPhase: isTerminalPhase(phase) ? phase : undefined, lastSyncError: undefined };
     }),
     recordReplyError: assign(({ event }) =>
-      (event.type === 'KILLED' || event.type === 'REMOVED' ? { lastSyncError: event.error } : {})),
+      event.type === 'KILLED' || event.type === 'REMOVED' ? { lastSyncError: event.error } : {},
+    ),
     bumpSeq: assign(({ context }) => ({ seq: context.seq + 1 })),
   },
 }).createMachine({
@@ -191,12 +208,20 @@ export const podWorkerMachine = setup({
           entry: ['bumpSeq', 'emitSync'],
           on: {
             SYNCED: [
-              { guard: 'terminalResult', target: '#podWorker.terminating', actions: ['recordTerminal', 'startTerminalKill'] },
+              {
+                guard: 'terminalResult',
+                target: '#podWorker.terminating',
+                actions: ['recordTerminal', 'startTerminalKill'],
+              },
               { guard: 'currentSeq', target: 'idle', actions: ['recordSync', 'emitIdle'] },
             ],
             RESEND: { actions: ['bumpSeq', 'emitSync'] },
             // podWorkers delivers a kill here at once (KeyedSlots 'preempt'), never a non-kill.
-            UPDATE: { guard: 'isKill', target: '#podWorker.terminating.cancelling', actions: ['takeKill', 'emitCancel'] },
+            UPDATE: {
+              guard: 'isKill',
+              target: '#podWorker.terminating.cancelling',
+              actions: ['takeKill', 'emitCancel'],
+            },
           },
         },
       },
@@ -239,10 +264,12 @@ export const podWorkerMachine = setup({
       initial: 'settling',
       states: {
         // The kill finished: hand the worker back so a pending update (the removal) can run.
-        settling: { always: [
-          { guard: ({ context }) => context.removed, target: 'removing' },
-          { target: 'idle', actions: 'emitIdle' },
-        ] },
+        settling: {
+          always: [
+            { guard: ({ context }) => context.removed, target: 'removing' },
+            { target: 'idle', actions: 'emitIdle' },
+          ],
+        },
         idle: {
           on: {
             UPDATE: [

@@ -58,7 +58,8 @@ export function probeRunner(deps: ProbeRunnerDeps): ProbeRunner {
   async function exec(containerId: string, cmd: readonly string[], timeoutSeconds: number): Promise<Outcome> {
     const r = await execInContainer(cri, containerId, cmd, timeoutSeconds);
     if (r.kind === 'done') return { result: r.exitCode === 0 ? 'success' : 'failure', output: r.output };
-    if (r.kind === 'timeout') return { result: 'failure', output: `command ${JSON.stringify(cmd.join(' '))} timed out` };
+    if (r.kind === 'timeout')
+      return { result: 'failure', output: `command ${JSON.stringify(cmd.join(' '))} timed out` };
     return { result: 'unknown', error: r.error };
   }
 
@@ -157,7 +158,8 @@ export function runHandler(
   at: { containerId: string; podIP: string; timeoutSeconds: number },
 ): Promise<Outcome> {
   const timeoutMs = at.timeoutSeconds * 1000;
-  if (p.exec) return runner.exec(at.containerId, expandCommandOnlyStatic(p.exec.command ?? [], c.env), at.timeoutSeconds);
+  if (p.exec)
+    return runner.exec(at.containerId, expandCommandOnlyStatic(p.exec.command ?? [], c.env), at.timeoutSeconds);
   if (p.httpGet) {
     const port = resolveContainerPort(p.httpGet.port, c);
     if ('error' in port) return Promise.resolve({ result: 'unknown', error: port.error });

@@ -126,8 +126,12 @@ export const probes: ActorSpec<ProbesDeps, typeof io> = {
       w.probes++;
       const name = TYPE_NAME[w.probeType];
       ctx.bus.send('probeRuns', {
-        type: 'probe.ran', podUid: w.uid, podName: w.pod.metadata?.name ?? '', namespace: w.pod.metadata?.namespace ?? '',
-        containerName: w.container.name, probeType: w.probeType,
+        type: 'probe.ran',
+        podUid: w.uid,
+        podName: w.pod.metadata?.name ?? '',
+        namespace: w.pod.metadata?.namespace ?? '',
+        containerName: w.container.name,
+        probeType: w.probeType,
         result: o.result === 'unknown' ? 'unknown' : o.result === 'failure' ? 'failed' : 'successful',
       });
       if (o.result === 'unknown') {

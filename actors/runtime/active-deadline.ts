@@ -14,7 +14,11 @@ export const DEADLINE_EXCEEDED_REASON = 'DeadlineExceeded';
 export const DEADLINE_EXCEEDED_MESSAGE = 'Pod was active on the node longer than the specified deadline';
 
 /** The clock time (ms) the pod's deadline passes; undefined without a deadline or a start. */
-export function activeDeadlineAt(pod: Pod, previous: PodStatus | undefined, runtime: RuntimePodStatus | undefined): number | undefined {
+export function activeDeadlineAt(
+  pod: Pod,
+  previous: PodStatus | undefined,
+  runtime: RuntimePodStatus | undefined,
+): number | undefined {
   const seconds = pod.spec?.activeDeadlineSeconds;
   if (seconds === undefined) return undefined;
   const recorded = previous?.startTime || pod.status?.startTime;
@@ -28,7 +32,12 @@ export function activeDeadlineAt(pod: Pod, previous: PodStatus | undefined, runt
 }
 
 /** upstream pastActiveDeadline: the deadline reached (duration >= allowed). */
-export function pastActiveDeadline(pod: Pod, previous: PodStatus | undefined, runtime: RuntimePodStatus | undefined, now: number): boolean {
+export function pastActiveDeadline(
+  pod: Pod,
+  previous: PodStatus | undefined,
+  runtime: RuntimePodStatus | undefined,
+  now: number,
+): boolean {
   const at = activeDeadlineAt(pod, previous, runtime);
   return at !== undefined && now >= at;
 }

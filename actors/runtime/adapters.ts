@@ -12,11 +12,21 @@ import type { EventSink } from '../../protocols/messages/events.ts';
 export type EnsureImageResult =
   /** `user`: the image's uid or user name from ImageStatus; undefined when the runtime reported none. */
   | { ok: true; imageRef: string; pulled: boolean; message: string; user?: { uid?: number; username?: string } }
-  | { ok: false; reason: 'ErrImagePull' | 'ImagePullBackOff' | 'ErrImageNeverPull' | 'InvalidImageName'; message: string; retryAt?: number };
+  | {
+      ok: false;
+      reason: 'ErrImagePull' | 'ImagePullBackOff' | 'ErrImageNeverPull' | 'InvalidImageName';
+      message: string;
+      retryAt?: number;
+    };
 
 export interface ImagePort {
   /** `record` receives upstream's image events (Pulling, Pulled, Failed, BackOff, ...) for this container. */
-  ensureImageExists(pod: Pod, container: Container, sandboxConfig?: PodSandboxConfig, record?: EventSink): Promise<EnsureImageResult>;
+  ensureImageExists(
+    pod: Pod,
+    container: Container,
+    sandboxConfig?: PodSandboxConfig,
+    record?: EventSink,
+  ): Promise<EnsureImageResult>;
   /** The pull backoff entries (key `<pod uid>_<image>`), for the runtime's inspection. */
   inspect?(): { backoff: readonly { key: string; delayMs: number; lastUpdate: number }[] };
 }
@@ -66,7 +76,9 @@ export function nodePodNetworkFiles(rootDir: string): PodNetworkFiles {
       } catch (e) {
         // upstream's wording (Go's *PathError): "open /etc/resolv.conf: no such file or directory"
         const err = e as NodeJS.ErrnoException;
-        throw new Error(`open ${path}: ${err.code ? err.message.replace(/^[A-Z]+: /, '').replace(/, open .*$/, '') : err.message}`);
+        throw new Error(
+          `open ${path}: ${err.code ? err.message.replace(/^[A-Z]+: /, '').replace(/, open .*$/, '') : err.message}`,
+        );
       }
     },
     readNodeHosts: () => readFile('/etc/hosts', 'utf8'),

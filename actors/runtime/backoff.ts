@@ -43,12 +43,17 @@ function hasExpired(eventTime: number, lastUpdate: number, policy: BackoffPolicy
 }
 
 export function backoffNext(
-  state: BackoffState, key: string, now: number, eventTime: number = now, policy: BackoffPolicy = CRASH_BACKOFF,
+  state: BackoffState,
+  key: string,
+  now: number,
+  eventTime: number = now,
+  policy: BackoffPolicy = CRASH_BACKOFF,
 ): BackoffState {
   const entry = state.get(key);
-  const delayMs = !entry || hasExpired(eventTime, entry.lastUpdate, policy)
-    ? policy.initialMs
-    : Math.min(entry.delayMs * 2, policy.maxMs);
+  const delayMs =
+    !entry || hasExpired(eventTime, entry.lastUpdate, policy)
+      ? policy.initialMs
+      : Math.min(entry.delayMs * 2, policy.maxMs);
   const out = new Map(state);
   out.set(key, { delayMs, lastUpdate: now });
   return out;
@@ -60,7 +65,11 @@ export function backoffGet(state: BackoffState, key: string): number {
 }
 
 export function isInBackOffSince(
-  state: BackoffState, key: string, eventTime: number, now: number, policy: BackoffPolicy = CRASH_BACKOFF,
+  state: BackoffState,
+  key: string,
+  eventTime: number,
+  now: number,
+  policy: BackoffPolicy = CRASH_BACKOFF,
 ): boolean {
   const entry = state.get(key);
   if (!entry) return false;

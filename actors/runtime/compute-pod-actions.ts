@@ -44,10 +44,18 @@
  * status from an empty IP).
  */
 import type { NamespaceMode } from '../../protocols/cri/types.ts';
-import { formatUnsupportedFields, refusedContainers, unsupportedFields, type UnsupportedField } from '../../protocols/kube/fields.ts';
+import {
+  formatUnsupportedFields,
+  refusedContainers,
+  unsupportedFields,
+  type UnsupportedField,
+} from '../../protocols/kube/fields.ts';
 import { isTerminalPhase, type Container, type ContainerStatus, type Pod } from '../../protocols/kube/pod.ts';
 import type {
-  ContainerWaiting, RuntimeContainerStatus, RuntimePodStatus, SyncResult,
+  ContainerWaiting,
+  RuntimeContainerStatus,
+  RuntimePodStatus,
+  SyncResult,
 } from '../../protocols/messages/runtime.ts';
 import { backoffKey, formatGoDuration, type BackoffView } from './backoff.ts';
 import { containerHash } from './labels.ts';
@@ -179,16 +187,37 @@ export interface SandboxChange {
 /** upstream runtimeutil.PodSandboxChanged (less the no-IP rule, see the file comment). */
 export function podSandboxChanged(pod: Pod, status: RuntimePodStatus): SandboxChange {
   const newest = status.sandboxes[0];
-  if (!newest) return { changed: true, attempt: 0, sandboxId: '', reason: 'No sandbox for pod can be found. Need to start a new one' };
+  if (!newest)
+    return {
+      changed: true,
+      attempt: 0,
+      sandboxId: '',
+      reason: 'No sandbox for pod can be found. Need to start a new one',
+    };
   const ready = status.sandboxes.filter((s) => s.state === 'SANDBOX_READY').length;
   if (ready > 1) {
-    return { changed: true, attempt: newest.attempt + 1, sandboxId: newest.id, reason: 'Multiple sandboxes are ready for Pod. Need to reconcile them' };
+    return {
+      changed: true,
+      attempt: newest.attempt + 1,
+      sandboxId: newest.id,
+      reason: 'Multiple sandboxes are ready for Pod. Need to reconcile them',
+    };
   }
   if (newest.state !== 'SANDBOX_READY') {
-    return { changed: true, attempt: newest.attempt + 1, sandboxId: newest.id, reason: 'No ready sandbox for pod can be found. Need to start a new one' };
+    return {
+      changed: true,
+      attempt: newest.attempt + 1,
+      sandboxId: newest.id,
+      reason: 'No ready sandbox for pod can be found. Need to start a new one',
+    };
   }
   if (newest.networkMode !== undefined && newest.networkMode !== networkNamespaceForPod(pod)) {
-    return { changed: true, attempt: newest.attempt + 1, sandboxId: '', reason: 'Sandbox for pod has changed. Need to start a new one' };
+    return {
+      changed: true,
+      attempt: newest.attempt + 1,
+      sandboxId: '',
+      reason: 'Sandbox for pod has changed. Need to start a new one',
+    };
   }
   return { changed: false, attempt: newest.attempt, sandboxId: newest.id, reason: '' };
 }
@@ -246,7 +275,12 @@ export function hasAnyRegularContainerCreated(pod: Pod, status: RuntimePodStatus
  * from the runtime, so the last one with an instance says how far initialisation got. The
  * sidecars before that point are kept running (restarted when they exited or are gone).
  */
-function computeInitContainerActions(pod: Pod, status: RuntimePodStatus, ctx: ComputePodActionsContext, actions: PodActions): boolean {
+function computeInitContainerActions(
+  pod: Pod,
+  status: RuntimePodStatus,
+  ctx: ComputePodActionsContext,
+  actions: PodActions,
+): boolean {
   const inits = pod.spec.initContainers ?? [];
   if (inits.length === 0) return true;
   // A created or running regular container: initialisation finished before (its init containers
@@ -331,10 +365,14 @@ function computeInitContainerActions(pod: Pod, status: RuntimePodStatus, ctx: Co
 /** upstream's kubecontainer.State strings, for messages that quote them. */
 function kubeStateName(state: RuntimeContainerStatus['state']): string {
   switch (state) {
-    case 'CONTAINER_CREATED': return 'created';
-    case 'CONTAINER_RUNNING': return 'running';
-    case 'CONTAINER_EXITED': return 'exited';
-    default: return 'unknown';
+    case 'CONTAINER_CREATED':
+      return 'created';
+    case 'CONTAINER_RUNNING':
+      return 'running';
+    case 'CONTAINER_EXITED':
+      return 'exited';
+    default:
+      return 'unknown';
   }
 }
 
@@ -472,7 +510,12 @@ function holdUnsupported(pod: Pod, status: RuntimePodStatus, actions: PodActions
  * time against the crash-loop backoff. Held-back containers move to `waiting`; the others that
  * exited before are listed in `restarts` for the actor to advance the backoff.
  */
-function applyBackoff(pod: Pod, status: RuntimePodStatus, ctx: ComputePodActionsContext, actions: PodActions): PodActions {
+function applyBackoff(
+  pod: Pod,
+  status: RuntimePodStatus,
+  ctx: ComputePodActionsContext,
+  actions: PodActions,
+): PodActions {
   const check = (container: Container): boolean => {
     const exited = status.containers.find((c) => c.name === container.name && c.state === 'CONTAINER_EXITED');
     if (!exited) return true;
@@ -509,7 +552,8 @@ function applyBackoff(pod: Pod, status: RuntimePodStatus, ctx: ComputePodActions
 function adoptCreated(c: Container, status: RuntimePodStatus, actions: PodActions): void {
   const s = findContainerStatus(status, c.name);
   if (s?.state !== 'CONTAINER_CREATED') return;
-  if (!actions.createSandbox && s.sandboxId === actions.sandboxId && s.hash === containerHash(c)) actions.createdToStart[c.name] = s.id;
+  if (!actions.createSandbox && s.sandboxId === actions.sandboxId && s.hash === containerHash(c))
+    actions.createdToStart[c.name] = s.id;
   else actions.createdToRemove.push(s.id);
 }
 
@@ -527,7 +571,12 @@ function adoptCreated(c: Container, status: RuntimePodStatus, actions: PodAction
  * a sidecar runs: the next sync kills the pod); an exited one does not count at all, so the
  * regular containers alone decide Succeeded or Failed.
  */
-export function podPhaseFromStatuses(pod: Pod, statuses: readonly ContainerStatus[], podIsTerminal = false, podHasInitialized = false): PodPhase {
+export function podPhaseFromStatuses(
+  pod: Pod,
+  statuses: readonly ContainerStatus[],
+  podIsTerminal = false,
+  podHasInitialized = false,
+): PodPhase {
   const byName = new Map<string, ContainerStatus>();
   for (const s of statuses) if (!byName.has(s.name)) byName.set(s.name, s);
   let pendingInit = 0;
@@ -617,9 +666,8 @@ function phaseStatusOf(status: RuntimePodStatus, name: string): ContainerStatus 
   const instances = status.containers.filter((c) => c.name === name);
   const base = { name, ready: false, restartCount: 0, image: '', imageID: '' };
   const [latest, previous] = instances;
-  const lastState = previous?.state === 'CONTAINER_EXITED'
-    ? { terminated: { exitCode: previous.exitCode } }
-    : undefined;
+  const lastState =
+    previous?.state === 'CONTAINER_EXITED' ? { terminated: { exitCode: previous.exitCode } } : undefined;
   if (!latest) return { ...base, state: { waiting: {} } };
   switch (latest.state) {
     case 'CONTAINER_RUNNING':
@@ -635,7 +683,12 @@ function phaseStatusOf(status: RuntimePodStatus, name: string): ContainerStatus 
 /** getPhase straight from the runtime's view (what a sync reports as SyncResult.phase). */
 export function getPhase(pod: Pod, status: RuntimePodStatus, podIsTerminal = false): PodPhase {
   const names = [...(pod.spec.initContainers ?? []), ...pod.spec.containers].map((c) => c.name);
-  return podPhaseFromStatuses(pod, names.map((n) => phaseStatusOf(status, n)), podIsTerminal, hasAnyActiveRegularContainerStarted(pod, status));
+  return podPhaseFromStatuses(
+    pod,
+    names.map((n) => phaseStatusOf(status, n)),
+    podIsTerminal,
+    hasAnyActiveRegularContainerStarted(pod, status),
+  );
 }
 
 /**
@@ -671,6 +724,9 @@ export function shouldPodBeTerminal(pod: Pod, status: RuntimePodStatus): boolean
 export function terminationStages<T extends { name: string }>(pod: Pod | null, live: readonly T[]): T[][] {
   const sidecars = (pod?.spec.initContainers ?? []).filter(isRestartableInitContainer).map((c) => c.name);
   const isSidecar = new Set(sidecars);
-  const stages = [live.filter((c) => !isSidecar.has(c.name)), ...sidecars.reverse().map((name) => live.filter((c) => c.name === name))];
+  const stages = [
+    live.filter((c) => !isSidecar.has(c.name)),
+    ...sidecars.reverse().map((name) => live.filter((c) => c.name === name)),
+  ];
   return stages.filter((stage) => stage.length > 0);
 }

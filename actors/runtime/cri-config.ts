@@ -9,17 +9,38 @@
  */
 import { posix } from 'node:path';
 import type {
-  ContainerConfig, DNSConfig, KeyValue, KeyValueMap, LinuxContainerResources, LinuxContainerSecurityContext,
-  LinuxPodSandboxConfig, Mount, NamespaceOption, PodSandboxConfig, PortMapping, Protocol, SecurityProfile, SELinuxOption,
+  ContainerConfig,
+  DNSConfig,
+  KeyValue,
+  KeyValueMap,
+  LinuxContainerResources,
+  LinuxContainerSecurityContext,
+  LinuxPodSandboxConfig,
+  Mount,
+  NamespaceOption,
+  PodSandboxConfig,
+  PortMapping,
+  Protocol,
+  SecurityProfile,
+  SELinuxOption,
 } from '../../protocols/cri/types.ts';
 import {
-  containerResourceValue, extractFieldPathAsString, FieldPathError, type NodeAllocatable, type ResourceFieldRef,
+  containerResourceValue,
+  extractFieldPathAsString,
+  FieldPathError,
+  type NodeAllocatable,
+  type ResourceFieldRef,
 } from '../../protocols/kube/fieldpath.ts';
 import type { Container, Pod, SeccompProfile, SecurityContext } from '../../protocols/kube/pod.ts';
 import { expand, mappingFuncFor } from '../../protocols/kube/expansion.ts';
 import { appArmorProfileOf, normalizeSysctlName } from '../../protocols/kube/security.ts';
 import {
-  containerOomScoreAdjust, intValue, milliCpuToQuota, milliCpuToShares, milliValue, QUOTA_PERIOD_US,
+  containerOomScoreAdjust,
+  intValue,
+  milliCpuToQuota,
+  milliCpuToShares,
+  milliValue,
+  QUOTA_PERIOD_US,
 } from '../../protocols/kube/qos.ts';
 import { networkNamespaceForPod } from './compute-pod-actions.ts';
 import { ETC_HOSTS_PATH, nodenameForKernel, podHostnameAndDomain } from './etc-hosts.ts';
@@ -60,12 +81,18 @@ export function podFieldValue(fieldPath: string, pod: Pod, opts: EnvOptions): st
   const podIPs = opts.podIPs && opts.podIPs.length > 0 ? opts.podIPs : opts.podIP ? [opts.podIP] : [];
   const hostIPs = opts.hostIPs && opts.hostIPs.length > 0 ? opts.hostIPs : opts.hostIP ? [opts.hostIP] : [];
   switch (fieldPath) {
-    case 'spec.nodeName': return pod.spec.nodeName ?? '';
-    case 'spec.serviceAccountName': return pod.spec.serviceAccountName ?? pod.spec.serviceAccount ?? '';
-    case 'status.hostIP': return hostIPs[0] ?? '';
-    case 'status.hostIPs': return hostIPs.join(',');
-    case 'status.podIP': return podIPs[0] ?? '';
-    case 'status.podIPs': return podIPs.join(',');
+    case 'spec.nodeName':
+      return pod.spec.nodeName ?? '';
+    case 'spec.serviceAccountName':
+      return pod.spec.serviceAccountName ?? pod.spec.serviceAccount ?? '';
+    case 'status.hostIP':
+      return hostIPs[0] ?? '';
+    case 'status.hostIPs':
+      return hostIPs.join(',');
+    case 'status.podIP':
+      return podIPs[0] ?? '';
+    case 'status.podIPs':
+      return podIPs.join(',');
   }
   return asConfigError(() => extractFieldPathAsString(pod, fieldPath));
 }
@@ -115,7 +142,10 @@ export function makeEnvironmentVariables(pod: Pod, container: Container, opts: E
 }
 
 /** upstream ExpandContainerCommandAndArgs: `$(VAR)` in command and args from the final env. */
-export function expandCommandAndArgs(container: Container, envs: readonly KeyValue[]): { command?: string[]; args?: string[] } {
+export function expandCommandAndArgs(
+  container: Container,
+  envs: readonly KeyValue[],
+): { command?: string[]; args?: string[] } {
   const mapping = mappingFuncFor(Object.fromEntries(envs.map((e) => [e.key, e.value])));
   const out: { command?: string[]; args?: string[] } = {};
   if (container.command && container.command.length > 0) out.command = container.command.map((c) => expand(c, mapping));
@@ -139,13 +169,18 @@ export interface ResourceOptions {
  * upstream generateLinuxContainerResources / calculateLinuxResources: shares from the CPU request
  * (the limit when there is no request), quota from the CPU limit, memory limit in bytes.
  */
-export function generateLinuxContainerResources(pod: Pod, container: Container, opts: ResourceOptions = {}): LinuxContainerResources {
+export function generateLinuxContainerResources(
+  pod: Pod,
+  container: Container,
+  opts: ResourceOptions = {},
+): LinuxContainerResources {
   const requests = container.resources?.requests ?? {};
   const limits = container.resources?.limits ?? {};
   const cpuLimitMilli = milliValue(limits['cpu']);
-  const cpuShares = requests['cpu'] === undefined && cpuLimitMilli !== 0
-    ? milliCpuToShares(cpuLimitMilli)
-    : milliCpuToShares(milliValue(requests['cpu']));
+  const cpuShares =
+    requests['cpu'] === undefined && cpuLimitMilli !== 0
+      ? milliCpuToShares(cpuLimitMilli)
+      : milliCpuToShares(milliValue(requests['cpu']));
   const out: LinuxContainerResources = { cpuShares };
   const memLimit = intValue(limits['memory']);
   if (memLimit !== 0) out.memoryLimitInBytes = memLimit;
@@ -181,8 +216,17 @@ export function effectiveSecurityContext(pod: Pod, container: Container): Securi
   if (psc?.runAsGroup !== undefined) out.runAsGroup = psc.runAsGroup;
   if (psc?.runAsNonRoot !== undefined) out.runAsNonRoot = psc.runAsNonRoot;
   const csc = container.securityContext ?? {};
-  for (const k of ['seLinuxOptions', 'capabilities', 'privileged', 'runAsUser', 'runAsGroup', 'runAsNonRoot',
-    'readOnlyRootFilesystem', 'allowPrivilegeEscalation', 'procMount'] as const) {
+  for (const k of [
+    'seLinuxOptions',
+    'capabilities',
+    'privileged',
+    'runAsUser',
+    'runAsGroup',
+    'runAsNonRoot',
+    'readOnlyRootFilesystem',
+    'allowPrivilegeEscalation',
+    'procMount',
+  ] as const) {
     if (csc[k] !== undefined) (out as Record<string, unknown>)[k] = csc[k];
   }
   return out;
@@ -208,12 +252,16 @@ export function verifyRunAsNonRoot(pod: Pod, container: Container, user: ImageUs
     return;
   }
   if (user.uid === undefined && user.username) {
-    throw new ContainerConfigError(`container has runAsNonRoot and image has non-numeric user (${user.username}), cannot verify user is non-root ${where}`);
+    throw new ContainerConfigError(
+      `container has runAsNonRoot and image has non-numeric user (${user.username}), cannot verify user is non-root ${where}`,
+    );
   }
   const uid = user.uid ?? 0;
   if (uid === 0) throw new ContainerConfigError(`container has runAsNonRoot and image will run as root ${where}`);
   if (uid < 0 || uid > 2147483647) {
-    throw new ContainerConfigError(`container has runAsNonRoot and image has an invalid user id (${uid}). (Must be 1-(2147483647)): must be between 0 and 2147483647, inclusive ${where}`);
+    throw new ContainerConfigError(
+      `container has runAsNonRoot and image has an invalid user id (${uid}). (Must be 1-(2147483647)): must be between 0 and 2147483647, inclusive ${where}`,
+    );
   }
 }
 
@@ -248,25 +296,49 @@ export function seccompProfileFor(pod: Pod, container: Container, opts: Security
 }
 
 /** upstream getAppArmorProfile: the CRI profile and the deprecated string beside it. */
-export function appArmorFor(pod: Pod, container: Container): { apparmor: SecurityProfile; apparmorProfile: string } | undefined {
+export function appArmorFor(
+  pod: Pod,
+  container: Container,
+): { apparmor: SecurityProfile; apparmorProfile: string } | undefined {
   const p = appArmorProfileOf(pod, container);
   if (p === undefined) return undefined;
   switch (p.type) {
-    case 'RuntimeDefault': return { apparmor: { profileType: 'RuntimeDefault' }, apparmorProfile: 'runtime/default' };
-    case 'Unconfined': return { apparmor: { profileType: 'Unconfined' }, apparmorProfile: 'unconfined' };
+    case 'RuntimeDefault':
+      return { apparmor: { profileType: 'RuntimeDefault' }, apparmorProfile: 'runtime/default' };
+    case 'Unconfined':
+      return { apparmor: { profileType: 'Unconfined' }, apparmorProfile: 'unconfined' };
     case 'Localhost':
       if (p.localhostProfile === undefined) throw new ContainerConfigError('missing localhost apparmor profile name');
-      return { apparmor: { profileType: 'Localhost', localhostRef: p.localhostProfile }, apparmorProfile: `localhost/${p.localhostProfile}` };
+      return {
+        apparmor: { profileType: 'Localhost', localhostRef: p.localhostProfile },
+        apparmorProfile: `localhost/${p.localhostProfile}`,
+      };
   }
   throw new ContainerConfigError(`unknown apparmor profile type: "${p.type}"`);
 }
 
 /** upstream securitycontext defaultMaskedPaths / defaultReadonlyPaths (kept in step with moby's). */
 export const DEFAULT_MASKED_PATHS: readonly string[] = [
-  '/proc/asound', '/proc/acpi', '/proc/interrupts', '/proc/kcore', '/proc/keys', '/proc/latency_stats',
-  '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap',
+  '/proc/asound',
+  '/proc/acpi',
+  '/proc/interrupts',
+  '/proc/kcore',
+  '/proc/keys',
+  '/proc/latency_stats',
+  '/proc/timer_list',
+  '/proc/timer_stats',
+  '/proc/sched_debug',
+  '/proc/scsi',
+  '/sys/firmware',
+  '/sys/devices/virtual/powercap',
 ];
-export const DEFAULT_READONLY_PATHS: readonly string[] = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
+export const DEFAULT_READONLY_PATHS: readonly string[] = [
+  '/proc/bus',
+  '/proc/fs',
+  '/proc/irq',
+  '/proc/sys',
+  '/proc/sysrq-trigger',
+];
 
 function seLinuxOption(o: SecurityContext['seLinuxOptions']): SELinuxOption | undefined {
   if (o === undefined) return undefined;
@@ -286,12 +358,18 @@ function podSupplementalGroups(pod: Pod): number[] {
  * the masked and read-only /proc paths.
  */
 export function containerSecurityContext(
-  pod: Pod, container: Container, user: ImageUser = {}, opts: SecurityOptions = {},
+  pod: Pod,
+  container: Container,
+  user: ImageUser = {},
+  opts: SecurityOptions = {},
 ): LinuxContainerSecurityContext {
   const sc = effectiveSecurityContext(pod, container);
   const out: LinuxContainerSecurityContext = {};
   if (sc.capabilities !== undefined) {
-    out.capabilities = { addCapabilities: [...(sc.capabilities.add ?? [])], dropCapabilities: [...(sc.capabilities.drop ?? [])] };
+    out.capabilities = {
+      addCapabilities: [...(sc.capabilities.add ?? [])],
+      dropCapabilities: [...(sc.capabilities.drop ?? [])],
+    };
   }
   const selinux = seLinuxOption(sc.seLinuxOptions);
   if (selinux) out.selinuxOptions = selinux;

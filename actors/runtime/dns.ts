@@ -55,7 +55,12 @@ export class DnsConfigError extends Error {
 }
 
 /** upstream parseResolvConf: nameservers accumulate; the last search and options lines win. */
-export function parseResolvConf(text: string): { servers: string[]; searches: string[]; options: string[]; errors: string[] } {
+export function parseResolvConf(text: string): {
+  servers: string[];
+  searches: string[];
+  options: string[];
+  errors: string[];
+} {
   const servers: string[] = [];
   let searches: string[] = [];
   let options: string[] = [];
@@ -85,11 +90,16 @@ type PodDnsType = 'cluster' | 'host' | 'none';
 /** upstream getPodDNSType: ClusterFirst on the host's network is Default; an unknown policy is ClusterFirst. */
 export function podDnsType(pod: Pod): PodDnsType {
   switch (pod.spec.dnsPolicy ?? 'ClusterFirst') {
-    case 'None': return 'none';
-    case 'ClusterFirstWithHostNet': return 'cluster';
-    case 'Default': return 'host';
-    case 'ClusterFirst': return pod.spec.hostNetwork ? 'host' : 'cluster';
-    default: return 'cluster';
+    case 'None':
+      return 'none';
+    case 'ClusterFirstWithHostNet':
+      return 'cluster';
+    case 'Default':
+      return 'host';
+    case 'ClusterFirst':
+      return pod.spec.hostNetwork ? 'host' : 'cluster';
+    default:
+      return 'cluster';
   }
 }
 
@@ -140,7 +150,8 @@ export function fitSearches(searches: readonly string[], events: DnsEvent[]): st
   }
   if (exceeded) {
     events.push({
-      on: 'pod', reason: 'DNSConfigForming',
+      on: 'pod',
+      reason: 'DNSConfigForming',
       message: `Search Line limits were exceeded, some search paths have been omitted, the applied search line is: ${out.join(' ')}`,
     });
   }
@@ -152,14 +163,19 @@ export function fitNameservers(servers: readonly string[], events: DnsEvent[]): 
   if (servers.length <= MAX_DNS_NAMESERVERS) return [...servers];
   const out = servers.slice(0, MAX_DNS_NAMESERVERS);
   events.push({
-    on: 'pod', reason: 'DNSConfigForming',
+    on: 'pod',
+    reason: 'DNSConfigForming',
     message: `Nameserver limits were exceeded, some nameservers have been omitted, the applied nameserver line is: ${out.join(' ')}`,
   });
   return out;
 }
 
 /** upstream generateSearchesForDNSClusterFirst */
-export function clusterFirstSearches(hostSearches: readonly string[], namespace: string, clusterDomain: string): string[] {
+export function clusterFirstSearches(
+  hostSearches: readonly string[],
+  namespace: string,
+  clusterDomain: string,
+): string[] {
   if (clusterDomain === '') return [...hostSearches];
   return omitDuplicates([`${namespace}.svc.${clusterDomain}`, `svc.${clusterDomain}`, clusterDomain, ...hostSearches]);
 }
@@ -170,7 +186,11 @@ const isIPv6 = (ip: string) => ip.includes(':');
  * upstream GetPodDNS. `hostResolvConf` is the text of settings.resolvConf (unused when that is
  * ""); a file with a `nameserver` line without an address is a DnsConfigError, as upstream.
  */
-export function getPodDns(pod: Pod, settings: DnsSettings, hostResolvConf: string | undefined): { config: DNSConfig; events: DnsEvent[] } {
+export function getPodDns(
+  pod: Pod,
+  settings: DnsSettings,
+  hostResolvConf: string | undefined,
+): { config: DNSConfig; events: DnsEvent[] } {
   const events: DnsEvent[] = [];
   let config: DNSConfig = { servers: [], searches: [], options: [] };
   if (settings.resolvConf !== '') {
@@ -189,9 +209,14 @@ export function getPodDns(pod: Pod, settings: DnsSettings, hostResolvConf: strin
         options: [...CLUSTER_DNS_OPTIONS],
       };
     } else {
-      const message = 'kubelet does not have ClusterDNS IP configured and cannot create Pod using "ClusterFirst" policy. Falling back to "Default" policy.';
+      const message =
+        'kubelet does not have ClusterDNS IP configured and cannot create Pod using "ClusterFirst" policy. Falling back to "Default" policy.';
       events.push({ on: 'node', reason: 'MissingClusterDNS', message });
-      events.push({ on: 'pod', reason: 'MissingClusterDNS', message: `pod: "${pod.metadata.name}_${pod.metadata.namespace}(${pod.metadata.uid})". ${message}` });
+      events.push({
+        on: 'pod',
+        reason: 'MissingClusterDNS',
+        message: `pod: "${pod.metadata.name}_${pod.metadata.namespace}(${pod.metadata.uid})". ${message}`,
+      });
       type = 'host';
     }
   }
@@ -209,7 +234,14 @@ export function getPodDns(pod: Pod, settings: DnsSettings, hostResolvConf: strin
       options: mergeDnsOptions(config.options, podCfg.options),
     };
   }
-  return { config: { servers: fitNameservers(config.servers, events), searches: fitSearches(config.searches, events), options: config.options }, events };
+  return {
+    config: {
+      servers: fitNameservers(config.servers, events),
+      searches: fitSearches(config.searches, events),
+      options: config.options,
+    },
+    events,
+  };
 }
 
 /**
@@ -217,13 +249,18 @@ export function getPodDns(pod: Pod, settings: DnsSettings, hostResolvConf: strin
  * resolver file for pods, as the message of a CheckLimitsForResolvConf Warning on the node, or
  * undefined. `read` is the file's text or the error reading it.
  */
-export function checkLimitsForResolvConf(path: string, read: { text: string } | { error: string }, clusterDomain: string): string | undefined {
+export function checkLimitsForResolvConf(
+  path: string,
+  read: { text: string } | { error: string },
+  clusterDomain: string,
+): string | undefined {
   if ('error' in read) return read.error;
   const { searches, errors } = parseResolvConf(read.text);
   if (errors.length > 0) return errors.join(', ');
   // the cluster search path takes three of the paths
   const limit = clusterDomain !== '' ? MAX_DNS_SEARCH_PATHS - 3 : MAX_DNS_SEARCH_PATHS;
-  if (searches.length > limit) return `Resolv.conf file '${path}' contains search line consisting of more than ${limit} domains!`;
+  if (searches.length > limit)
+    return `Resolv.conf file '${path}' contains search line consisting of more than ${limit} domains!`;
   if (searches.some((s) => s.length > MAX_DNS_SEARCH_PATH_CHARS)) {
     return `Resolv.conf file ${JSON.stringify(path)} contains a search path which length is more than allowed ${MAX_DNS_SEARCH_PATH_CHARS} chars!`;
   }

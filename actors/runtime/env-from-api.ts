@@ -14,7 +14,13 @@
  * InvalidEnvironmentVariableNames (returned in `warnings`, the caller records them).
  */
 import type { KeyValue } from '../../protocols/cri/types.ts';
-import { decodeBytes, isNotFound, type ConfigDataPort, type ConfigMap, type Secret } from '../../protocols/kube/config-data.ts';
+import {
+  decodeBytes,
+  isNotFound,
+  type ConfigDataPort,
+  type ConfigMap,
+  type Secret,
+} from '../../protocols/kube/config-data.ts';
 import type { Container, Pod } from '../../protocols/kube/pod.ts';
 import { ContainerConfigError } from './cri-config.ts';
 
@@ -58,15 +64,20 @@ export async function resolveApiEnv(pod: Pod, container: Container, port: Config
   // one read per object and container, as upstream's local maps
   const configMaps = new Map<string, Record<string, string> | null>();
   const secrets = new Map<string, Record<string, string> | null>();
-  const read = async (kind: 'configMap' | 'secret', name: string, optional: boolean): Promise<Record<string, string> | null> => {
+  const read = async (
+    kind: 'configMap' | 'secret',
+    name: string,
+    optional: boolean,
+  ): Promise<Record<string, string> | null> => {
     const cache = kind === 'configMap' ? configMaps : secrets;
     if (cache.has(name)) return cache.get(name)!;
     if (!port) throw new ContainerConfigError(`couldn't get ${kind} ${ns}/${name}, no kubeClient defined`);
     let data: Record<string, string> | null;
     try {
-      data = kind === 'configMap'
-        ? ((await port.getConfigMap(ns, name)) as ConfigMap).data ?? {}
-        : secretValues(await port.getSecret(ns, name));
+      data =
+        kind === 'configMap'
+          ? (((await port.getConfigMap(ns, name)) as ConfigMap).data ?? {})
+          : secretValues(await port.getSecret(ns, name));
     } catch (e) {
       if (isNotFound(e) && optional) data = null;
       else throw new ContainerConfigError(e instanceof Error ? e.message : String(e));
@@ -103,7 +114,8 @@ export async function resolveApiEnv(pod: Pod, container: Container, port: Config
   for (const e of container.env ?? []) {
     if (e.value) continue;
     const from = obj(e.valueFrom);
-    const kind = from['configMapKeyRef'] !== undefined ? 'configMap' : from['secretKeyRef'] !== undefined ? 'secret' : undefined;
+    const kind =
+      from['configMapKeyRef'] !== undefined ? 'configMap' : from['secretKeyRef'] !== undefined ? 'secret' : undefined;
     if (!kind) continue;
     const ref = obj(from[kind === 'configMap' ? 'configMapKeyRef' : 'secretKeyRef']);
     const name = str(ref['name']);
@@ -113,7 +125,9 @@ export async function resolveApiEnv(pod: Pod, container: Container, port: Config
     if (data === null) continue;
     if (!Object.hasOwn(data, key)) {
       if (optional) continue;
-      throw new ContainerConfigError(`couldn't find key ${key} in ${kind === 'configMap' ? 'ConfigMap' : 'Secret'} ${ns}/${name}`);
+      throw new ContainerConfigError(
+        `couldn't find key ${key} in ${kind === 'configMap' ? 'ConfigMap' : 'Secret'} ${ns}/${name}`,
+      );
     }
     out.values[e.name] = data[key]!;
   }

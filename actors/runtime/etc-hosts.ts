@@ -41,7 +41,10 @@ export function podHostnameAndDomain(pod: Pod, clusterDomain: string): { hostnam
   let hostname = pod.spec.hostname || pod.metadata.name;
   if (hostname.length > HOSTNAME_MAX_LEN) {
     hostname = hostname.slice(0, HOSTNAME_MAX_LEN).replace(/[-.]+$/, '');
-    if (hostname === '') throw new PodHostnameError(`hostname for pod "${pod.metadata.name}" was invalid: "${pod.spec.hostname || pod.metadata.name}"`);
+    if (hostname === '')
+      throw new PodHostnameError(
+        `hostname for pod "${pod.metadata.name}" was invalid: "${pod.spec.hostname || pod.metadata.name}"`,
+      );
   }
   const sub = pod.spec.subdomain;
   return { hostname, domain: sub ? `${sub}.${pod.metadata.namespace}.svc.${clusterDomain}` : '' };
@@ -55,7 +58,9 @@ export function nodenameForKernel(hostname: string, domain: string, setHostnameA
   if (domain === '' || setHostnameAsFQDN !== true) return hostname;
   const fqdn = `${hostname}.${domain}`;
   if (fqdn.length > FQDN_MAX_LEN) {
-    throw new PodHostnameError(`failed to construct FQDN from pod hostname and cluster domain, FQDN ${fqdn} is too long (${FQDN_MAX_LEN} characters is the max, ${fqdn.length} characters requested)`);
+    throw new PodHostnameError(
+      `failed to construct FQDN from pod hostname and cluster domain, FQDN ${fqdn} is too long (${FQDN_MAX_LEN} characters is the max, ${fqdn.length} characters requested)`,
+    );
   }
   return fqdn;
 }
@@ -67,7 +72,12 @@ export function hostsEntriesFromHostAliases(aliases: readonly HostAlias[] | unde
 }
 
 /** upstream managedHostsFileContent */
-export function managedHostsFileContent(podIPs: readonly string[], hostname: string, domain: string, aliases?: readonly HostAlias[]): string {
+export function managedHostsFileContent(
+  podIPs: readonly string[],
+  hostname: string,
+  domain: string,
+  aliases?: readonly HostAlias[],
+): string {
   const lines = [
     '127.0.0.1\tlocalhost',
     '::1\tlocalhost ip6-localhost ip6-loopback',
@@ -97,7 +107,12 @@ export function shouldMountHostsFile(container: Container, podIPs: readonly stri
  * The content of the pod's managed hosts file (`nodeHosts`: the node's /etc/hosts, read by the
  * caller for a host-network pod).
  */
-export function podHostsFileContent(pod: Pod, podIPs: readonly string[], clusterDomain: string, nodeHosts: string): string {
+export function podHostsFileContent(
+  pod: Pod,
+  podIPs: readonly string[],
+  clusterDomain: string,
+  nodeHosts: string,
+): string {
   const aliases = pod.spec.hostAliases as HostAlias[] | undefined;
   if (pod.spec.hostNetwork) return nodeHostsFileContent(nodeHosts, aliases);
   const { hostname, domain } = podHostnameAndDomain(pod, clusterDomain);

@@ -22,7 +22,13 @@
  */
 import type { ObjectReference } from '../../protocols/kube/api.ts';
 import {
-  containerRef, EventReason, podRef, recordEvent, type EventRecord, type EventSink, type EventType,
+  containerRef,
+  EventReason,
+  podRef,
+  recordEvent,
+  type EventRecord,
+  type EventSink,
+  type EventType,
 } from '../../protocols/messages/events.ts';
 
 /** Enough of a pod to refer to it; orphans are rebuilt from their container labels. */
@@ -61,6 +67,7 @@ export function runtimeRecorder(send: (r: EventRecord) => void): RuntimeRecorder
     pod: (pod, type, reason, message) => send(recordEvent(podRef(pod), type, reason, message)),
     container,
     sink: (pod, name) => (type, reason, message) => container(pod, name, type, reason, message),
-    killing: (pod, name, message) => container(pod, name, 'Normal', EventReason.KillingContainer, message || `Stopping container ${name}`),
+    killing: (pod, name, message) =>
+      container(pod, name, 'Normal', EventReason.KillingContainer, message || `Stopping container ${name}`),
   };
 }

@@ -48,7 +48,12 @@ function sleep(clock: Clock, seconds: number, signal: AbortSignal | undefined): 
 }
 
 export async function runLifecycleHandler(
-  runner: LifecycleRunner, clock: Clock, pod: Pod, container: Container, h: LifecycleHandler, at: HookTarget,
+  runner: LifecycleRunner,
+  clock: Clock,
+  pod: Pod,
+  container: Container,
+  h: LifecycleHandler,
+  at: HookTarget,
 ): Promise<HookOutcome> {
   const where = `for Container ${JSON.stringify(container.name)} in Pod ${JSON.stringify(formatPod(pod))}`;
   if (h.exec) {
@@ -61,22 +66,38 @@ export async function runLifecycleHandler(
       if (r.exitCode !== 0) error = `command '${cmd.join(' ')}' exited with ${r.exitCode}: ${r.stderr}`;
     } else error = r.kind === 'timeout' ? `command '${cmd.join(' ')}' timed out` : r.error;
     if (error === undefined) return { ok: true };
-    return { ok: false, error, message: `Exec lifecycle hook ([${cmd.join(' ')}]) ${where} failed - error: ${error}, message: ${JSON.stringify(output)}` };
+    return {
+      ok: false,
+      error,
+      message: `Exec lifecycle hook ([${cmd.join(' ')}]) ${where} failed - error: ${error}, message: ${JSON.stringify(output)}`,
+    };
   }
   if (h.httpGet) {
     const g = h.httpGet;
-    const fail = (error: string): HookOutcome => ({ ok: false, error, message: `HTTP lifecycle hook (${g.path ?? ''}) ${where} failed - error: ${error}` });
+    const fail = (error: string): HookOutcome => ({
+      ok: false,
+      error,
+      message: `HTTP lifecycle hook (${g.path ?? ''}) ${where} failed - error: ${error}`,
+    });
     const host = g.host || at.podIP;
     if (host === '') return fail(`failed to find networking container: pod ${formatPod(pod)} has no IP`);
     const port = resolveContainerPort(g.port, container);
     if ('error' in port) return fail(port.error);
     const req: HttpGetRequest = {
-      scheme: (g.scheme || 'HTTP').toLowerCase(), host, port: port.port, path: g.path ?? '', headers: g.httpHeaders ?? [],
+      scheme: (g.scheme || 'HTTP').toLowerCase(),
+      host,
+      port: port.port,
+      path: g.path ?? '',
+      headers: g.httpHeaders ?? [],
     };
     const r = await runner.httpGet(req, at.signal);
     if (r.kind === 'response') return { ok: true };
     if (r.httpResponseToHttps && req.scheme === 'https') {
-      const plain = { ...req, scheme: 'http', headers: req.headers.filter((x) => x.name.toLowerCase() !== 'authorization') };
+      const plain = {
+        ...req,
+        scheme: 'http',
+        headers: req.headers.filter((x) => x.name.toLowerCase() !== 'authorization'),
+      };
       const again = await runner.httpGet(plain, at.signal);
       if (again.kind === 'response') return { ok: true, fellBack: joinHostPort(host, port.port) };
     }

@@ -26,16 +26,45 @@
 import { channels, type ActorContext, type ActorSpec } from '../../kernel/actor.ts';
 import { defaultPolicy } from '../../kernel/actor.ts';
 import { criDesc, criErrorText, isCriError } from '../../protocols/cri/errors.ts';
-import type { ContainerStatus as CriContainerStatus, CriRuntime, PodSandboxConfig, PodSandboxStatus } from '../../protocols/cri/types.ts';
+import type {
+  ContainerStatus as CriContainerStatus,
+  CriRuntime,
+  PodSandboxConfig,
+  PodSandboxStatus,
+} from '../../protocols/cri/types.ts';
 import { isTerminalPhase, type Pod, type PodStatus } from '../../protocols/kube/pod.ts';
 import type {
-  ContainerWaiting, ProbeResults, RuntimeCommand, RuntimeContainerStatus, RuntimeHealth, RuntimePodStatus, RuntimeReply, SyncResult,
+  ContainerWaiting,
+  ProbeResults,
+  RuntimeCommand,
+  RuntimeContainerStatus,
+  RuntimeHealth,
+  RuntimePodStatus,
+  RuntimeReply,
+  SyncResult,
 } from '../../protocols/messages/channels.ts';
 import type { ImagePort, PodCgroupsPort, PodNetworkFiles } from './adapters.ts';
 import { CrashBackoff } from './backoff.ts';
-import { computePodActions, getPhase, nextRestartCount, terminationStages, type ContainerToKill } from './compute-pod-actions.ts';
-import { activeDeadlineAt, DEADLINE_EXCEEDED_MESSAGE, DEADLINE_EXCEEDED_REASON, pastActiveDeadline } from './active-deadline.ts';
-import { ContainerConfigError, generateContainerConfig, generatePodSandboxConfig, makeEnvironmentVariables, type SecurityOptions } from './cri-config.ts';
+import {
+  computePodActions,
+  getPhase,
+  nextRestartCount,
+  terminationStages,
+  type ContainerToKill,
+} from './compute-pod-actions.ts';
+import {
+  activeDeadlineAt,
+  DEADLINE_EXCEEDED_MESSAGE,
+  DEADLINE_EXCEEDED_REASON,
+  pastActiveDeadline,
+} from './active-deadline.ts';
+import {
+  ContainerConfigError,
+  generateContainerConfig,
+  generatePodSandboxConfig,
+  makeEnvironmentVariables,
+  type SecurityOptions,
+} from './cri-config.ts';
 import { makeMounts } from './mounts.ts';
 import { unmountedVolumesMessage, volumesReady } from '../../protocols/messages/volumes.ts';
 import type { Mount } from '../../protocols/cri/types.ts';
@@ -46,7 +75,14 @@ import { checkLimitsForResolvConf, getPodDns, type DnsSettings } from './dns.ts'
 import { podHostsFileContent, shouldMountHostsFile } from './etc-hosts.ts';
 import { backOffRestartingMessage, runtimeRecorder, type PodLike, type RuntimeRecorder } from './events.ts';
 import { LABEL_POD_UID, runtimePodStatusFromCri } from './labels.ts';
-import { CREATE_CONCURRENCY, Limiter, mapLimited, STATUS_READ_CONCURRENCY, STOP_CONCURRENCY, unlessAborted } from './limiter.ts';
+import {
+  CREATE_CONCURRENCY,
+  Limiter,
+  mapLimited,
+  STATUS_READ_CONCURRENCY,
+  STOP_CONCURRENCY,
+  unlessAborted,
+} from './limiter.ts';
 import { backoffByPod } from './inspect.ts';
 import { generateApiPodStatus, runtimePodIps, sortPodIps } from './pod-status.ts';
 import { errText } from '../../kernel/log.ts';
@@ -112,7 +148,13 @@ const MIN_GRACE_SECONDS = 2;
  * within `grace` seconds, then the stop. Answers whether a hook ran: its time was counted against
  * the grace, and the container gets at least MIN_GRACE_SECONDS after it.
  */
-type PreStop = (target: PreStopTarget | undefined, c: HookedContainer, grace: number, podIP: string, signal?: AbortSignal) => Promise<boolean>;
+type PreStop = (
+  target: PreStopTarget | undefined,
+  c: HookedContainer,
+  grace: number,
+  podIP: string,
+  signal?: AbortSignal,
+) => Promise<boolean>;
 
 interface PreStopTarget {
   pod: Pod;
@@ -131,15 +173,27 @@ interface HookedContainer {
  * The pod and container a preStop runs for: the pod's spec, or for an orphan (no pod) what its
  * annotations kept (upstream restoreSpecsFromContainerLabels). Undefined without a hook.
  */
-function preStopTarget(pod: Pod | null, c: HookedContainer, status: Pick<RuntimePodStatus, 'uid' | 'name' | 'namespace'>): PreStopTarget | undefined {
+function preStopTarget(
+  pod: Pod | null,
+  c: HookedContainer,
+  status: Pick<RuntimePodStatus, 'uid' | 'name' | 'namespace'>,
+): PreStopTarget | undefined {
   if (pod) {
     const spec = specOf(pod, c.name);
     return spec?.lifecycle?.preStop ? { pod, spec } : undefined;
   }
   if (!c.preStop) return undefined;
-  const spec = { name: c.name, image: '', ports: c.preStop.ports, lifecycle: { preStop: c.preStop.handler } } as Container;
+  const spec = {
+    name: c.name,
+    image: '',
+    ports: c.preStop.ports,
+    lifecycle: { preStop: c.preStop.handler },
+  } as Container;
   // (as upstream's restored pod, it lists no container: its events name an implicit one)
-  const restored = { metadata: { name: status.name, namespace: status.namespace, uid: status.uid }, spec: { containers: [] } } as unknown as Pod;
+  const restored = {
+    metadata: { name: status.name, namespace: status.namespace, uid: status.uid },
+    spec: { containers: [] },
+  } as unknown as Pod;
   return { pod: restored, spec };
 }
 
@@ -159,14 +213,18 @@ export class SyncCancelled extends Error {
   }
 }
 
-
 function podLogDir(root: string, pod: Pod): string {
   const m = pod.metadata ?? {};
   return `${root}/${m.namespace}_${m.name}_${m.uid}`;
 }
 
 /** The bus channels it uses (its context is narrowed to them). */
-const io = channels({ consumes: ['runtime'], produces: ['events', 'runtimeReply'], reads: ['desiredPods', 'podStatuses', 'probeResults', 'podVolumes'], writes: ['runtimeHealth'] });
+const io = channels({
+  consumes: ['runtime'],
+  produces: ['events', 'runtimeReply'],
+  reads: ['desiredPods', 'podStatuses', 'probeResults', 'podVolumes'],
+  writes: ['runtimeHealth'],
+});
 
 export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
   ...defaultPolicy,
@@ -183,7 +241,12 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
     const held = new Map<string, ContainerWaiting[]>(); // uid → what its last sync held back (inspection)
     const refusals = new Map<string, string>(); // uid → the unsupported fields last reported
     let health: RuntimeHealth = {
-      ready: false, networkReady: false, runtimeName: '', runtimeVersion: '', reason: 'not checked yet', lastOk: 0,
+      ready: false,
+      networkReady: false,
+      runtimeName: '',
+      runtimeVersion: '',
+      reason: 'not checked yet',
+      lastOk: 0,
     };
     ctx.bus.publish('runtimeHealth', health);
 
@@ -191,8 +254,13 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
     const hookRunner = ctx.deps.hooks ?? lifecycleRunner({ cri, clock: ctx.clock });
 
     /** upstream: the LifecycleHTTPFallback event, a Warning on the pod. */
-    const fellBack = (pod: Pod, where: string) => events.pod(pod, 'Warning', EventReason.LifecycleHTTPFallback,
-      `request to HTTPS lifecycle hook ${where} got HTTP response, retry with HTTP succeeded`);
+    const fellBack = (pod: Pod, where: string) =>
+      events.pod(
+        pod,
+        'Warning',
+        EventReason.LifecycleHTTPFallback,
+        `request to HTTPS lifecycle hook ${where} got HTTP response, retry with HTTP succeeded`,
+      );
 
     /**
      * upstream executePreStopHook: the hook runs for at most `grace` seconds (then it is left
@@ -206,7 +274,11 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
       const who = { pod: `${pod.metadata.namespace}/${pod.metadata.name}`, container: c.name, containerID: c.id };
       const giveUp = new AbortController();
       let abandoned = false;
-      const hook = runLifecycleHandler(hookRunner, ctx.clock, pod, spec, h, { containerId: c.id, podIP, signal: giveUp.signal }).then((o) => {
+      const hook = runLifecycleHandler(hookRunner, ctx.clock, pod, spec, h, {
+        containerId: c.id,
+        podIP,
+        signal: giveUp.signal,
+      }).then((o) => {
         if (abandoned) return;
         if (o.ok && o.fellBack) fellBack(pod, o.fellBack);
         if (o.ok) return;
@@ -218,7 +290,9 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
         timer = ctx.clock.setTimeout(() => resolve('expired'), grace * 1000);
       });
       try {
-        const first = await (signal ? unlessAborted(Promise.race([hook, expired]), signal) : Promise.race([hook, expired]));
+        const first = await (signal
+          ? unlessAborted(Promise.race([hook, expired]), signal)
+          : Promise.race([hook, expired]));
         if (first === 'expired') {
           abandoned = true;
           ctx.log.info('PreStop hook not completed in grace period', { ...who, gracePeriod: grace }, 2);
@@ -242,13 +316,18 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
       if (!ctx.stopped) ctx.bus.send('runtimeReply', r);
     };
 
-    const readStatus = (uid: string, name = '', namespace = '', signal?: AbortSignal) => getPodStatus(ctx, cri, uid, name, namespace, signal);
+    const readStatus = (uid: string, name = '', namespace = '', signal?: AbortSignal) =>
+      getPodStatus(ctx, cri, uid, name, namespace, signal);
 
     const previousStatus = (uid: string): PodStatus | undefined => ctx.bus.current('podStatuses')?.get(uid);
 
     const apiStatus = (pod: Pod, status: RuntimePodStatus, waiting: ContainerWaiting[], podIsTerminal = false) =>
       generateApiPodStatus(pod, status, {
-        waiting, now: ctx.clock.now(), hostIP: ctx.deps.hostIP, previous: previousStatus(status.uid), podIsTerminal,
+        waiting,
+        now: ctx.clock.now(),
+        hostIP: ctx.deps.hostIP,
+        previous: previousStatus(status.uid),
+        podIsTerminal,
         probes: ctx.bus.current('probeResults'),
       });
 
@@ -268,7 +347,10 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
         else ctx.bus.send('events', recordEvent(nodeRef(ctx.deps.nodeName), 'Warning', e.reason, e.message));
       }
       return generatePodSandboxConfig(pod, attempt, {
-        logDir: podLogDir(ctx.deps.podLogsDir, pod), dnsConfig: formed.config, clusterDomain: dns.clusterDomain, cgroupParent: ctx.deps.podCgroups?.parent(pod),
+        logDir: podLogDir(ctx.deps.podLogsDir, pod),
+        dnsConfig: formed.config,
+        clusterDomain: dns.clusterDomain,
+        cgroupParent: ctx.deps.podCgroups?.parent(pod),
       });
     }
 
@@ -276,7 +358,11 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
      * upstream makeHostsMount: the pod's managed hosts file written (again) for a container that
      * gets it, and its path; undefined when the container does not.
      */
-    async function etcHostsFor(pod: Pod, container: Pod['spec']['containers'][number], podIPs: readonly string[]): Promise<string | undefined> {
+    async function etcHostsFor(
+      pod: Pod,
+      container: Pod['spec']['containers'][number],
+      podIPs: readonly string[],
+    ): Promise<string | undefined> {
       if (!files || !shouldMountHostsFile(container, podIPs)) return undefined;
       const nodeHosts = pod.spec.hostNetwork ? await files.readNodeHosts() : '';
       return files.writePodHostsFile(pod.metadata.uid, podHostsFileContent(pod, podIPs, dns.clusterDomain, nodeHosts));
@@ -290,7 +376,8 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
     function waitForVolumes(pod: Pod, signal: AbortSignal): Promise<string | undefined> {
       const uid = pod.metadata.uid;
       const vols = pod.spec.volumes ?? [];
-      if (vols.length === 0 || volumesReady(ctx.bus.current('podVolumes'), uid, vols)) return Promise.resolve(undefined);
+      if (vols.length === 0 || volumesReady(ctx.bus.current('podVolumes'), uid, vols))
+        return Promise.resolve(undefined);
       return new Promise((resolve, reject) => {
         let done = false;
         let timer: number | undefined;
@@ -305,7 +392,10 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
         };
         const onAbort = () => finish(() => reject(signal.reason));
         signal.addEventListener('abort', onAbort);
-        timer = ctx.clock.setTimeout(() => finish(() => resolve(unmountedVolumesMessage(ctx.bus.current('podVolumes'), uid, vols))), ctx.deps.volumeMountTimeoutMs ?? VOLUME_MOUNT_TIMEOUT_MS);
+        timer = ctx.clock.setTimeout(
+          () => finish(() => resolve(unmountedVolumesMessage(ctx.bus.current('podVolumes'), uid, vols))),
+          ctx.deps.volumeMountTimeoutMs ?? VOLUME_MOUNT_TIMEOUT_MS,
+        );
         sub = ctx.bus.view('podVolumes').subscribe((v) => {
           if (volumesReady(v, uid, vols)) finish(() => resolve(undefined));
         });
@@ -317,15 +407,23 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
      * upstream makeMounts: the container's volumeMounts as CRI Mounts, each subPath bound safely
      * first. Throws ContainerConfigError naming the mount and the cause.
      */
-    async function mountsFor(pod: Pod, container: Pod['spec']['containers'][number], podIP: string, podIPs: readonly string[]): Promise<Mount[]> {
+    async function mountsFor(
+      pod: Pod,
+      container: Pod['spec']['containers'][number],
+      podIP: string,
+      podIPs: readonly string[],
+    ): Promise<Mount[]> {
       if (!container.volumeMounts?.length) return [];
       const envs = makeEnvironmentVariables(pod, container, { podIP, podIPs: [...podIPs], hostIP: ctx.deps.hostIP });
       const planned = makeMounts(container, ctx.bus.current('podVolumes')?.get(pod.metadata.uid), envs);
       const out: Mount[] = [];
       for (const p of planned) {
         if (p.subPath) {
-          const failed = (cause: string) => new ContainerConfigError(`failed to prepare subPath for volumeMount ${JSON.stringify(p.subPath!.target.split('/').at(-3))} of container ${JSON.stringify(container.name)}: ${cause}`);
-          if (!ctx.deps.subPaths) throw failed('this kubelet has no access to the node\'s mounts');
+          const failed = (cause: string) =>
+            new ContainerConfigError(
+              `failed to prepare subPath for volumeMount ${JSON.stringify(p.subPath!.target.split('/').at(-3))} of container ${JSON.stringify(container.name)}: ${cause}`,
+            );
+          if (!ctx.deps.subPaths) throw failed("this kubelet has no access to the node's mounts");
           await ctx.deps.subPaths.prepare(p.subPath).catch((e: unknown) => {
             throw failed(errText(e));
           });
@@ -359,8 +457,17 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
       // terminal phase moves the worker on to terminating, which kills its containers.
       if (pastActiveDeadline(pod, previousStatus(uid), status, ctx.clock.now())) {
         events.pod(pod, 'Normal', DEADLINE_EXCEEDED_REASON, DEADLINE_EXCEEDED_MESSAGE);
-        ctx.log.info('pod past its activeDeadlineSeconds: failing it', { pod: `${namespace}/${name}`, uid, activeDeadlineSeconds: pod.spec.activeDeadlineSeconds });
-        const failed = { ...apiStatus(pod, status, []), phase: 'Failed' as const, reason: DEADLINE_EXCEEDED_REASON, message: DEADLINE_EXCEEDED_MESSAGE };
+        ctx.log.info('pod past its activeDeadlineSeconds: failing it', {
+          pod: `${namespace}/${name}`,
+          uid,
+          activeDeadlineSeconds: pod.spec.activeDeadlineSeconds,
+        });
+        const failed = {
+          ...apiStatus(pod, status, []),
+          phase: 'Failed' as const,
+          reason: DEADLINE_EXCEEDED_REASON,
+          message: DEADLINE_EXCEEDED_MESSAGE,
+        };
         return { phase: 'Failed', apiStatus: failed, actions: ['activeDeadline'], waiting: [], status };
       }
       if ((pod.spec.volumes ?? []).length > 0 && !volumesReady(ctx.bus.current('podVolumes'), uid, pod.spec.volumes)) {
@@ -372,11 +479,23 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
           const notRunning = [...(pod.spec.initContainers ?? []), ...pod.spec.containers]
             .filter((c) => !status.containers.some((s) => s.name === c.name && s.state === 'CONTAINER_RUNNING'))
             .map((c): ContainerWaiting => ({ name: c.name, reason: 'ContainerCreating', message: unmounted }));
-          return { phase: getPhase(pod, status), apiStatus: apiStatus(pod, status, notRunning), actions: [], waiting: notRunning, error: unmounted, status };
+          return {
+            phase: getPhase(pod, status),
+            apiStatus: apiStatus(pod, status, notRunning),
+            actions: [],
+            waiting: notRunning,
+            error: unmounted,
+            status,
+          };
         }
       }
       const probed = ctx.bus.current('probeResults');
-      const actions = computePodActions(pod, status, { now: ctx.clock.now(), backoff, probeFailures: probeFailures(probed), startupSucceeded: startupSucceeded(probed) });
+      const actions = computePodActions(pod, status, {
+        now: ctx.clock.now(),
+        backoff,
+        probeFailures: probeFailures(probed),
+        startupSucceeded: startupSucceeded(probed),
+      });
       waiting.push(...actions.waiting);
       if (actions.unsupported.length === 0) refusals.delete(uid);
       else {
@@ -384,7 +503,11 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
         if (refusals.get(uid) !== fields) {
           refusals.set(uid, fields);
           events.pod(pod, 'Warning', EventReason.FailedToCreateContainer, `Error: ${fields}`);
-          ctx.log.warn('pod uses fields kubelet-ts does not support: the containers using them are not created', { pod: `${namespace}/${name}`, uid, fields });
+          ctx.log.warn('pod uses fields kubelet-ts does not support: the containers using them are not created', {
+            pod: `${namespace}/${name}`,
+            uid,
+            fields,
+          });
         }
       }
       const grace = pod.spec?.terminationGracePeriodSeconds ?? 30;
@@ -392,7 +515,12 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
       ctx.deps.configData?.registerPod(pod);
       try {
         if (actions.createSandbox && actions.sandboxId !== '') {
-          events.pod(pod, 'Normal', EventReason.SandboxChanged, 'Pod sandbox changed, it will be killed and re-created.');
+          events.pod(
+            pod,
+            'Normal',
+            EventReason.SandboxChanged,
+            'Pod sandbox changed, it will be killed and re-created.',
+          );
         }
         if (actions.killPod) {
           boundary();
@@ -404,11 +532,19 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
         let podIPs = sortPodIps(runtimePodIps(status), ctx.deps.hostIP);
         let sandboxConfig: PodSandboxConfig | undefined;
         // upstream syncPod: the pod cgroup exists, with its limits, before anything runs in it
-        if (ctx.deps.podCgroups?.ensure && (actions.createSandbox || actions.containersToStart.length + actions.initContainersToStart.length > 0)) {
+        if (
+          ctx.deps.podCgroups?.ensure &&
+          (actions.createSandbox || actions.containersToStart.length + actions.initContainersToStart.length > 0)
+        ) {
           try {
             await ctx.deps.podCgroups.ensure(pod);
           } catch (e) {
-            events.pod(pod, 'Warning', EventReason.FailedToCreatePodContainer, `unable to ensure pod container exists: ${errText(e)}`);
+            events.pod(
+              pod,
+              'Warning',
+              EventReason.FailedToCreatePodContainer,
+              `unable to ensure pod container exists: ${errText(e)}`,
+            );
             throw e;
           }
         }
@@ -420,16 +556,28 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
             sandboxId = await create(() => cri.runPodSandbox(cfg));
           } catch (e) {
             if (e instanceof SyncCancelled) throw e;
-            events.pod(pod, 'Warning', EventReason.FailedCreatePodSandBox, `Failed to create pod sandbox: ${criErrorText(e)}`);
+            events.pod(
+              pod,
+              'Warning',
+              EventReason.FailedCreatePodSandBox,
+              `Failed to create pod sandbox: ${criErrorText(e)}`,
+            );
             throw e;
           }
           boundary();
           try {
             const s = await cri.podSandboxStatus(sandboxId);
-            const ips = [s.network?.ip ?? '', ...(s.network?.additionalIps ?? []).map((a) => a.ip)].filter((ip) => ip !== '');
+            const ips = [s.network?.ip ?? '', ...(s.network?.additionalIps ?? []).map((a) => a.ip)].filter(
+              (ip) => ip !== '',
+            );
             if (!pod.spec.hostNetwork) podIPs = sortPodIps(ips, ctx.deps.hostIP);
           } catch (e) {
-            events.pod(pod, 'Warning', EventReason.FailedStatusPodSandBox, `Unable to get pod sandbox status: ${criErrorText(e)}`);
+            events.pod(
+              pod,
+              'Warning',
+              EventReason.FailedStatusPodSandBox,
+              `Unable to get pod sandbox status: ${criErrorText(e)}`,
+            );
             throw e;
           }
         }
@@ -450,9 +598,17 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
           ];
           // upstream doBackOff records this on every sync that finds the container held back.
           for (const w of actions.waiting) {
-            if (w.reason === 'CrashLoopBackOff') events.container(pod, w.name, 'Warning', EventReason.BackOffStartContainer, backOffRestartingMessage(pod, w.name));
+            if (w.reason === 'CrashLoopBackOff')
+              events.container(
+                pod,
+                w.name,
+                'Warning',
+                EventReason.BackOffStartContainer,
+                backOffRestartingMessage(pod, w.name),
+              );
           }
-          const failed = (name: string, cause: string) => events.container(pod, name, 'Warning', EventReason.FailedToCreateContainer, `Error: ${cause}`);
+          const failed = (name: string, cause: string) =>
+            events.container(pod, name, 'Warning', EventReason.FailedToCreateContainer, `Error: ${cause}`);
           const start = async (container: Container, id: string): Promise<void> => {
             const name = container.name;
             try {
@@ -471,10 +627,19 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
             if (!hook) return;
             // upstream: the sync waits for the hook, so the container is not reported running before it ends
             performed.push(`postStart ${name}`);
-            const o = await unlessAborted(runLifecycleHandler(hookRunner, ctx.clock, pod, container, hook, { containerId: id, podIP, signal }), signal);
+            const o = await unlessAborted(
+              runLifecycleHandler(hookRunner, ctx.clock, pod, container, hook, { containerId: id, podIP, signal }),
+              signal,
+            );
             if (o.ok && o.fellBack) fellBack(pod, o.fellBack);
             if (o.ok) return;
-            ctx.log.warn('Failed to execute PostStartHook', { pod: `${namespace}/${pod.metadata.name}`, uid, container: name, containerID: id, error: o.message });
+            ctx.log.warn('Failed to execute PostStartHook', {
+              pod: `${namespace}/${pod.metadata.name}`,
+              uid,
+              container: name,
+              containerID: id,
+              error: o.message,
+            });
             events.container(pod, name, 'Warning', EventReason.FailedPostStartHook, 'PostStartHook failed');
             events.killing(pod, name, 'FailedPostStartHook');
             performed.push(`kill ${name}: FailedPostStartHook`);
@@ -482,7 +647,13 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
               await killContainer(pod, { id, name, state: 'CONTAINER_RUNNING' }, grace, podIP, signal);
             } catch (e) {
               if (e instanceof SyncCancelled) throw e;
-              ctx.log.warn('Failed to kill container', { pod: `${namespace}/${pod.metadata.name}`, uid, container: name, containerID: id, error: errText(e) });
+              ctx.log.warn('Failed to kill container', {
+                pod: `${namespace}/${pod.metadata.name}`,
+                uid,
+                container: name,
+                containerID: id,
+                error: errText(e),
+              });
             }
             waiting.push({ name, reason: 'PostStartHookError', message: o.message });
           };
@@ -505,7 +676,10 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
               await limits.stops.run(() => cri.removeContainer(id), signal);
             }
             // A pull can take minutes: a kill does not wait for it (the pull itself goes on).
-            const img = await unlessAborted(images.ensureImageExists(pod, container, sandboxConfig!, events.sink(pod, container.name)), signal);
+            const img = await unlessAborted(
+              images.ensureImageExists(pod, container, sandboxConfig!, events.sink(pod, container.name)),
+              signal,
+            );
             if (!img.ok) {
               failed(container.name, img.reason);
               waiting.push({ name: container.name, reason: img.reason, message: img.message, retryAt: img.retryAt });
@@ -525,8 +699,17 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
               const apiEnv = await resolveApiEnv(pod, container, ctx.deps.configData);
               for (const w of apiEnv.warnings) events.pod(pod, 'Warning', w.reason, w.message);
               config = generateContainerConfig(pod, container, {
-                restartCount, imageRef: img.imageRef, imageUser: img.user, podIP, podIPs, hostIP: ctx.deps.hostIP, etcHostsPath, mounts, apiEnv,
-                memoryCapacity: ctx.deps.podCgroups?.memoryCapacity, ...ctx.deps.security,
+                restartCount,
+                imageRef: img.imageRef,
+                imageUser: img.user,
+                podIP,
+                podIPs,
+                hostIP: ctx.deps.hostIP,
+                etcHostsPath,
+                mounts,
+                apiEnv,
+                memoryCapacity: ctx.deps.podCgroups?.memoryCapacity,
+                ...ctx.deps.security,
               });
             } catch (e) {
               if (!(e instanceof ContainerConfigError)) throw e;
@@ -544,7 +727,13 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
               waiting.push({ name: container.name, reason: 'CreateContainerError', message: errText(e) });
               continue;
             }
-            events.container(pod, container.name, 'Normal', EventReason.CreatedContainer, `Created container: ${container.name}`);
+            events.container(
+              pod,
+              container.name,
+              'Normal',
+              EventReason.CreatedContainer,
+              `Created container: ${container.name}`,
+            );
             performed.push(`start ${container.name} (attempt ${restartCount})`);
             await start(container, containerId);
           }
@@ -588,20 +777,31 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
             result = await syncPod(cmd.uid, cmd.pod, sync!.abort.signal);
           } catch (e) {
             if (e instanceof SyncCancelled) {
-              ctx.log.info('sync cancelled: the pod is being killed', { pod: `${cmd.pod.metadata?.namespace}/${cmd.pod.metadata?.name}`, uid: cmd.uid, seq: cmd.seq }, 2);
+              ctx.log.info(
+                'sync cancelled: the pod is being killed',
+                { pod: `${cmd.pod.metadata?.namespace}/${cmd.pod.metadata?.name}`, uid: cmd.uid, seq: cmd.seq },
+                2,
+              );
               reply({ type: 'runtime.syncCancelled', uid: cmd.uid, seq: cmd.seq });
               return;
             }
             // Reading the status failed: the runtime is not answering.
             const empty: RuntimePodStatus = {
-              uid: cmd.uid, name: cmd.pod.metadata?.name ?? '', namespace: cmd.pod.metadata?.namespace ?? '',
-              sandboxes: [], containers: [], timestamp: ctx.clock.now(),
+              uid: cmd.uid,
+              name: cmd.pod.metadata?.name ?? '',
+              namespace: cmd.pod.metadata?.namespace ?? '',
+              sandboxes: [],
+              containers: [],
+              timestamp: ctx.clock.now(),
             };
             const prev = previousStatus(cmd.uid);
             result = {
               phase: (prev?.phase as SyncResult['phase'] | undefined) ?? 'Pending',
               apiStatus: prev ?? apiStatus(cmd.pod, empty, []),
-              actions: [], waiting: [], error: errText(e), status: empty,
+              actions: [],
+              waiting: [],
+              error: errText(e),
+              status: empty,
             };
           }
           if (result.waiting.length > 0) held.set(cmd.uid, result.waiting);
@@ -660,12 +860,23 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
     // upstream checks the host's resolver file once as the syncLoop starts: a Warning on the node
     if (files && dns.resolvConf !== '') {
       const path = dns.resolvConf;
-      ctx.run(files.readResolvConf(path).then((text) => ({ text }), (e: unknown) => ({ error: errText(e) })).then((read) => {
-        const problem = checkLimitsForResolvConf(path, read, dns.clusterDomain);
-        if (problem === undefined) return;
-        ctx.log.warn('the resolver file is not fit for pods', { path, problem });
-        ctx.bus.send('events', recordEvent(nodeRef(ctx.deps.nodeName), 'Warning', 'CheckLimitsForResolvConf', problem));
-      }));
+      ctx.run(
+        files
+          .readResolvConf(path)
+          .then(
+            (text) => ({ text }),
+            (e: unknown) => ({ error: errText(e) }),
+          )
+          .then((read) => {
+            const problem = checkLimitsForResolvConf(path, read, dns.clusterDomain);
+            if (problem === undefined) return;
+            ctx.log.warn('the resolver file is not fit for pods', { path, problem });
+            ctx.bus.send(
+              'events',
+              recordEvent(nodeRef(ctx.deps.nodeName), 'Warning', 'CheckLimitsForResolvConf', problem),
+            );
+          }),
+      );
     }
 
     // Runtime health: Status every period; while failing, retry with doubling backoff.
@@ -683,8 +894,12 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
           networkReady: nr?.status === true,
           runtimeName: v.runtimeName,
           runtimeVersion: v.runtimeVersion,
-          reason: rr?.status === true ? (nr?.status === true ? '' : `network not ready: ${nr?.reason ?? ''} ${nr?.message ?? ''}`.trim())
-            : `runtime not ready: ${rr?.reason ?? 'no RuntimeReady condition'} ${rr?.message ?? ''}`.trim(),
+          reason:
+            rr?.status === true
+              ? nr?.status === true
+                ? ''
+                : `network not ready: ${nr?.reason ?? ''} ${nr?.message ?? ''}`.trim()
+              : `runtime not ready: ${rr?.reason ?? 'no RuntimeReady condition'} ${rr?.message ?? ''}`.trim(),
           lastOk: ctx.clock.now(),
           features: { supplementalGroupsPolicy: s.features?.supplementalGroupsPolicy === true },
         };
@@ -692,15 +907,24 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
       } catch (e) {
         const was = health.ready;
         health = { ...health, ready: false, networkReady: false, reason: `container runtime is down: ${errText(e)}` };
-        if (was || failDelay === 1000) ctx.log.warn('container runtime not ready', { reason: health.reason, retryInMs: failDelay });
+        if (was || failDelay === 1000)
+          ctx.log.warn('container runtime not ready', { reason: health.reason, retryInMs: failDelay });
         next = failDelay;
         failDelay = Math.min(failDelay * 2, HEALTH_MAX_BACKOFF_MS);
       }
       backoff.gc(ctx.clock.now());
       const prev = ctx.bus.current('runtimeHealth');
-      if (!prev || prev.ready !== health.ready || prev.reason !== health.reason || prev.runtimeVersion !== health.runtimeVersion) {
+      if (
+        !prev ||
+        prev.ready !== health.ready ||
+        prev.reason !== health.reason ||
+        prev.runtimeVersion !== health.runtimeVersion
+      ) {
         if (health.ready && !prev?.ready) {
-          ctx.log.info('container runtime is ready', { runtime: `${health.runtimeName} ${health.runtimeVersion}`, after: prev?.reason || undefined });
+          ctx.log.info('container runtime is ready', {
+            runtime: `${health.runtimeName} ${health.runtimeVersion}`,
+            after: prev?.reason || undefined,
+          });
         }
         ctx.bus.publish('runtimeHealth', health);
       }
@@ -715,7 +939,10 @@ export const runtime: ActorSpec<RuntimeDeps, typeof io> = {
       busy: Object.fromEntries(busy),
       limits: { stops: limits.stops.stats(), creates: limits.creates.stats() },
       backoff: backoffByPod({
-        now: ctx.clock.now(), crash: backoff.state, pulls: images.inspect?.().backoff ?? [], held,
+        now: ctx.clock.now(),
+        crash: backoff.state,
+        pulls: images.inspect?.().backoff ?? [],
+        held,
         pod: (uid) => ctx.bus.current('desiredPods')?.get(uid)?.pod,
       }),
     }));
@@ -758,7 +985,8 @@ function specOf(pod: Pod, name: string): Container | undefined {
 /** upstream killContainer: a probe's own terminationGracePeriodSeconds wins for the kill it causes. */
 export function killGrace(pod: Pod, why: ContainerToKill, podGrace: number): number {
   const c = [...pod.spec.containers, ...(pod.spec.initContainers ?? [])].find((x) => x.name === why.name);
-  const probe = why.reason === 'LivenessProbe' ? c?.livenessProbe : why.reason === 'StartupProbe' ? c?.startupProbe : undefined;
+  const probe =
+    why.reason === 'LivenessProbe' ? c?.livenessProbe : why.reason === 'StartupProbe' ? c?.startupProbe : undefined;
   return probe?.terminationGracePeriodSeconds ?? podGrace;
 }
 
@@ -768,18 +996,26 @@ export function killGrace(pod: Pod, why: ContainerToKill, podGrace: number): num
  * with the signal's reason, once `signal` is aborted.
  */
 export async function getPodStatus(
-  ctx: ActorContext<RuntimeDeps, typeof io>, cri: CriRuntime, uid: string, name: string, namespace: string, signal?: AbortSignal,
+  ctx: ActorContext<RuntimeDeps, typeof io>,
+  cri: CriRuntime,
+  uid: string,
+  name: string,
+  namespace: string,
+  signal?: AbortSignal,
 ): Promise<RuntimePodStatus> {
   const selector = { labelSelector: { [LABEL_POD_UID]: uid } };
   const [sandboxes, containers] = await Promise.all([cri.listPodSandbox(selector), cri.listContainers(selector)]);
-  const notFoundIsGone = <T>(p: Promise<T>): Promise<T | null> => p.catch((e: unknown) => {
-    if (isCriError(e, 'NotFound')) return null;
-    throw e;
-  });
-  const sandboxStatuses = (await mapLimited(sandboxes, STATUS_READ_CONCURRENCY, (s) => notFoundIsGone(cri.podSandboxStatus(s.id)), signal))
-    .filter((s): s is PodSandboxStatus => s !== null);
-  const containerStatuses = (await mapLimited(containers, STATUS_READ_CONCURRENCY, (c) => notFoundIsGone(cri.containerStatus(c.id)), signal))
-    .filter((c): c is CriContainerStatus => c !== null);
+  const notFoundIsGone = <T>(p: Promise<T>): Promise<T | null> =>
+    p.catch((e: unknown) => {
+      if (isCriError(e, 'NotFound')) return null;
+      throw e;
+    });
+  const sandboxStatuses = (
+    await mapLimited(sandboxes, STATUS_READ_CONCURRENCY, (s) => notFoundIsGone(cri.podSandboxStatus(s.id)), signal)
+  ).filter((s): s is PodSandboxStatus => s !== null);
+  const containerStatuses = (
+    await mapLimited(containers, STATUS_READ_CONCURRENCY, (c) => notFoundIsGone(cri.containerStatus(c.id)), signal)
+  ).filter((c): c is CriContainerStatus => c !== null);
   // (ContainerStatus does not say the sandbox; the listing does)
   const sandboxOf = Object.fromEntries(containers.map((c) => [c.id, c.podSandboxId]));
   const status = runtimePodStatusFromCri(uid, sandboxStatuses, containerStatuses, ctx.clock.now(), sandboxOf);
@@ -799,37 +1035,50 @@ export async function getPodStatus(
  * before the container waits for its turn), within the grace; the container's stop waits for it.
  */
 async function killPodContainers(
-  ctx: ActorContext<RuntimeDeps, typeof io>, cri: CriRuntime, limits: CriLimits, status: RuntimePodStatus, grace: number, pod: Pod | null,
-  events: RuntimeRecorder, preStop: PreStop,
+  ctx: ActorContext<RuntimeDeps, typeof io>,
+  cri: CriRuntime,
+  limits: CriLimits,
+  status: RuntimePodStatus,
+  grace: number,
+  pod: Pod | null,
+  events: RuntimeRecorder,
+  preStop: PreStop,
 ): Promise<void> {
-  const running = status.containers.filter((c) => c.state === 'CONTAINER_RUNNING' || c.state === 'CONTAINER_CREATED' || c.state === 'CONTAINER_UNKNOWN');
+  const running = status.containers.filter(
+    (c) => c.state === 'CONTAINER_RUNNING' || c.state === 'CONTAINER_CREATED' || c.state === 'CONTAINER_UNKNOWN',
+  );
   const who: PodLike = pod ?? { metadata: { name: status.name, namespace: status.namespace, uid: status.uid } };
   const deadline = ctx.clock.now() + grace * 1000;
-  const podIP = sortPodIps(runtimePodIps(status), ctx.deps.hostIP)[0] ?? (pod?.spec.hostNetwork ? ctx.deps.hostIP ?? '' : '');
+  const podIP =
+    sortPodIps(runtimePodIps(status), ctx.deps.hostIP)[0] ?? (pod?.spec.hostNetwork ? (ctx.deps.hostIP ?? '') : '');
   // upstream: every container's preStop hook starts as the kill begins (its Killing event first),
   // a sidecar's too; each container then waits for its turn (terminationStages) and is stopped
-  const hooks = new Map(running.map((c) => {
-    const target = preStopTarget(pod, c, status);
-    if (target && c.state === 'CONTAINER_RUNNING' && grace > 0) events.killing(who, c.name);
-    return [c.id, preStop(target, c, grace, podIP)] as const;
-  }));
+  const hooks = new Map(
+    running.map((c) => {
+      const target = preStopTarget(pod, c, status);
+      if (target && c.state === 'CONTAINER_RUNNING' && grace > 0) events.killing(who, c.name);
+      return [c.id, preStop(target, c, grace, podIP)] as const;
+    }),
+  );
   let failed: unknown;
   for (const [i, stage] of terminationStages(pod, running).entries()) {
     // a sidecar that waited for its turn still gets upstream's 2 s minimum (never more than the grace);
     // a container whose preStop hook ran gets at least 2 s after it, as upstream
-    await allSettled(stage.map(async (c) => {
-      const ran = await hooks.get(c.id)!;
-      const floor = ran ? MIN_GRACE_SECONDS : i > 0 ? Math.min(MIN_GRACE_SECONDS, grace) : 0;
-      await limits.stops.run(async () => {
-        const left = Math.max(floor, Math.ceil((deadline - ctx.clock.now()) / 1000));
-        if (!ran) events.killing(who, c.name);
-        try {
-          await cri.stopContainer(c.id, left, { timeoutMs: (left + 30) * 1000 });
-        } catch (e) {
-          if (!isCriError(e, 'NotFound')) throw e;
-        }
-      });
-    })).catch((e: unknown) => {
+    await allSettled(
+      stage.map(async (c) => {
+        const ran = await hooks.get(c.id)!;
+        const floor = ran ? MIN_GRACE_SECONDS : i > 0 ? Math.min(MIN_GRACE_SECONDS, grace) : 0;
+        await limits.stops.run(async () => {
+          const left = Math.max(floor, Math.ceil((deadline - ctx.clock.now()) / 1000));
+          if (!ran) events.killing(who, c.name);
+          try {
+            await cri.stopContainer(c.id, left, { timeoutMs: (left + 30) * 1000 });
+          } catch (e) {
+            if (!isCriError(e, 'NotFound')) throw e;
+          }
+        });
+      }),
+    ).catch((e: unknown) => {
       failed ??= e;
     });
   }
@@ -842,7 +1091,11 @@ async function killPodContainers(
     }
   }
   if (running.length + status.sandboxes.length > 0) {
-    ctx.log.info('pod killed', { pod: `${status.namespace}/${status.name}`, uid: status.uid, containers: running.length, grace }, 2);
+    ctx.log.info(
+      'pod killed',
+      { pod: `${status.namespace}/${status.name}`, uid: status.uid, containers: running.length, grace },
+      2,
+    );
   }
 }
 

@@ -51,7 +51,12 @@ export function backoffByPod(i: BackoffInputs): Record<string, ContainerBackoff[
     if (!prev || e.lastUpdate >= prev.lastUpdate) newest.set(`${uid}/${container}`, { uid, container, ...e });
   }
   for (const e of newest.values()) {
-    add(e.uid, { container: e.container, kind: 'crashLoop', delayMs: e.delayMs, retryAt: crashRetryAt(e.uid, e.container) });
+    add(e.uid, {
+      container: e.container,
+      kind: 'crashLoop',
+      delayMs: e.delayMs,
+      retryAt: crashRetryAt(e.uid, e.container),
+    });
   }
 
   for (const p of i.pulls) {
@@ -60,7 +65,9 @@ export function backoffByPod(i: BackoffInputs): Record<string, ContainerBackoff[
     const uid = p.key.slice(0, cut);
     const image = p.key.slice(cut + 1);
     const spec = i.pod(uid)?.spec;
-    const names = [...(spec?.initContainers ?? []), ...(spec?.containers ?? [])].filter((c) => c.image === image).map((c) => c.name);
+    const names = [...(spec?.initContainers ?? []), ...(spec?.containers ?? [])]
+      .filter((c) => c.image === image)
+      .map((c) => c.name);
     // upstream IsInBackOffSinceUpdate: blocked while less than the delay has passed since the failure
     const retryAt = i.now - p.lastUpdate < p.delayMs ? p.lastUpdate + p.delayMs : null;
     for (const container of names.length > 0 ? names : [null]) {
@@ -69,7 +76,9 @@ export function backoffByPod(i: BackoffInputs): Record<string, ContainerBackoff[
   }
 
   for (const list of Object.values(out)) {
-    list.sort((a, b) => (a.kind === b.kind ? (a.container ?? '').localeCompare(b.container ?? '') : a.kind === 'crashLoop' ? -1 : 1));
+    list.sort((a, b) =>
+      a.kind === b.kind ? (a.container ?? '').localeCompare(b.container ?? '') : a.kind === 'crashLoop' ? -1 : 1,
+    );
   }
   return out;
 }

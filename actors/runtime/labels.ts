@@ -12,16 +12,32 @@
  * (that was dockershim's infra container); neither do we.
  */
 import type {
-  ContainerStatus as CriContainerStatus, KeyValueMap, NamespaceMode, PodSandboxStatus,
+  ContainerStatus as CriContainerStatus,
+  KeyValueMap,
+  NamespaceMode,
+  PodSandboxStatus,
 } from '../../protocols/cri/types.ts';
 import type { Container, ContainerPort, LifecycleHandler, Pod } from '../../protocols/kube/pod.ts';
-import type { RuntimeContainerStatus, RuntimePodStatus, RuntimeSandboxStatus } from '../../protocols/messages/runtime.ts';
+import type {
+  RuntimeContainerStatus,
+  RuntimePodStatus,
+  RuntimeSandboxStatus,
+} from '../../protocols/messages/runtime.ts';
 
 import {
-  ANNOTATION_CONTAINER_HASH, ANNOTATION_CONTAINER_PORTS, ANNOTATION_CONTAINER_RESTART_COUNT, ANNOTATION_CONTAINER_TYPE,
-  ANNOTATION_POD_DELETION_GRACE_PERIOD, ANNOTATION_POD_TERMINATION_GRACE_PERIOD, ANNOTATION_PRESTOP_HANDLER,
-  ANNOTATION_TERMINATION_MESSAGE_PATH, ANNOTATION_TERMINATION_MESSAGE_POLICY, LABEL_CONTAINER_NAME, LABEL_POD_NAME,
-  LABEL_POD_NAMESPACE, LABEL_POD_UID,
+  ANNOTATION_CONTAINER_HASH,
+  ANNOTATION_CONTAINER_PORTS,
+  ANNOTATION_CONTAINER_RESTART_COUNT,
+  ANNOTATION_CONTAINER_TYPE,
+  ANNOTATION_POD_DELETION_GRACE_PERIOD,
+  ANNOTATION_POD_TERMINATION_GRACE_PERIOD,
+  ANNOTATION_PRESTOP_HANDLER,
+  ANNOTATION_TERMINATION_MESSAGE_PATH,
+  ANNOTATION_TERMINATION_MESSAGE_POLICY,
+  LABEL_CONTAINER_NAME,
+  LABEL_POD_NAME,
+  LABEL_POD_NAMESPACE,
+  LABEL_POD_UID,
 } from '../../protocols/cri/labels.ts';
 
 export * from '../../protocols/cri/labels.ts';
@@ -72,7 +88,10 @@ export function containerTypeOf(pod: Pod, name: string): ContainerType | undefin
  * plugins and the like; kubelet's own keys win over them, as upstream.
  */
 export function newContainerAnnotations(
-  container: Container, pod: Pod, restartCount: number, extra: KeyValueMap = {},
+  container: Container,
+  pod: Pod,
+  restartCount: number,
+  extra: KeyValueMap = {},
 ): KeyValueMap {
   const a: KeyValueMap = { ...extra };
   a[ANNOTATION_CONTAINER_HASH] = containerHash(container);
@@ -194,8 +213,22 @@ export function parseContainerLabels(labels: KeyValueMap, annotations: KeyValueM
  * no list), so the same container defaulted or not hashes the same.
  */
 export const HASHED_CONTAINER_FIELDS = [
-  'name', 'image', 'command', 'args', 'workingDir', 'env', 'envFrom', 'ports', 'volumeMounts', 'volumeDevices',
-  'securityContext', 'stdin', 'stdinOnce', 'tty', 'terminationMessagePath', 'terminationMessagePolicy',
+  'name',
+  'image',
+  'command',
+  'args',
+  'workingDir',
+  'env',
+  'envFrom',
+  'ports',
+  'volumeMounts',
+  'volumeDevices',
+  'securityContext',
+  'stdin',
+  'stdinOnce',
+  'tty',
+  'terminationMessagePath',
+  'terminationMessagePolicy',
 ] as const;
 
 const HASH_DEFAULTS: Partial<Record<(typeof HASHED_CONTAINER_FIELDS)[number], unknown>> = {
@@ -245,7 +278,11 @@ export function containerHashInput(container: Container): Record<string, unknown
     if (v === '') v = undefined;
     if (v !== undefined && HASH_DEFAULTS[f] === v) v = undefined;
     if (f === 'ports' && Array.isArray(v)) {
-      v = (v as ContainerPort[]).map((p) => ({ ...p, protocol: p.protocol || 'TCP', hostPort: p.hostPort || undefined }));
+      v = (v as ContainerPort[]).map((p) => ({
+        ...p,
+        protocol: p.protocol || 'TCP',
+        hostPort: p.hostPort || undefined,
+      }));
     }
     if (f === 'env' && Array.isArray(v)) {
       // SetDefaults_ObjectFieldSelector adds apiVersion v1 to a fieldRef: the same variable.
@@ -287,9 +324,11 @@ export function nsToMs(ns: number): number {
  * not model PodSandboxStatus.linux yet; containerd sends it (linux.namespaces.options.network).
  */
 function sandboxNetworkMode(s: PodSandboxStatus): NamespaceMode | undefined {
-  const linux = (s as PodSandboxStatus & {
-    linux?: { namespaces?: { options?: { network?: NamespaceMode } | null } | null } | null;
-  }).linux;
+  const linux = (
+    s as PodSandboxStatus & {
+      linux?: { namespaces?: { options?: { network?: NamespaceMode } | null } | null } | null;
+    }
+  ).linux;
   return linux?.namespaces?.options?.network ?? undefined;
 }
 

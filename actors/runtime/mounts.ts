@@ -24,7 +24,8 @@ export function mountPropagation(vm: VolumeMount, privileged: boolean): MountPro
   if (mode === 'None') return 'PROPAGATION_PRIVATE';
   if (mode === 'HostToContainer') return 'PROPAGATION_HOST_TO_CONTAINER';
   if (mode === 'Bidirectional') {
-    if (!privileged) throw new ContainerConfigError('Bidirectional mount propagation is available only to privileged containers');
+    if (!privileged)
+      throw new ContainerConfigError('Bidirectional mount propagation is available only to privileged containers');
     return 'PROPAGATION_BIDIRECTIONAL';
   }
   throw new ContainerConfigError(`invalid MountPropagation mode: ${JSON.stringify(mode)}`);
@@ -43,22 +44,36 @@ export function expandSubPathExpr(expr: string, envs: readonly KeyValue[]): stri
   return out;
 }
 
-export function makeMounts(container: Container, volumes: PodVolumes | undefined, envs: readonly KeyValue[]): PlannedMount[] {
+export function makeMounts(
+  container: Container,
+  volumes: PodVolumes | undefined,
+  envs: readonly KeyValue[],
+): PlannedMount[] {
   const privileged = container.securityContext?.privileged === true;
   return (container.volumeMounts ?? []).map((vm, index) => {
     const vol = volumes?.volumes.find((v) => v.name === vm.name);
     if (!vol || vol.state !== 'mounted' || vol.path === undefined) {
-      throw new ContainerConfigError(`cannot find volume ${JSON.stringify(vm.name)} to mount into container ${JSON.stringify(container.name)}`);
+      throw new ContainerConfigError(
+        `cannot find volume ${JSON.stringify(vm.name)} to mount into container ${JSON.stringify(container.name)}`,
+      );
     }
     const propagation = mountPropagation(vm, privileged);
     const readonly = vm.readOnly === true || vol.readOnly === true;
-    const mount: Mount = { containerPath: vm.mountPath, hostPath: vol.path, readonly, selinuxRelabel: vol.selinuxRelabel === true, propagation };
+    const mount: Mount = {
+      containerPath: vm.mountPath,
+      hostPath: vol.path,
+      readonly,
+      selinuxRelabel: vol.selinuxRelabel === true,
+      propagation,
+    };
     let sub = vm.subPath ?? '';
     if (vm.subPathExpr) {
       try {
         sub = expandSubPathExpr(vm.subPathExpr, envs);
       } catch (e) {
-        throw new ContainerConfigError(`failed to prepare subPath for volumeMount ${JSON.stringify(vm.name)} of container ${JSON.stringify(container.name)}: ${(e as Error).message}`);
+        throw new ContainerConfigError(
+          `failed to prepare subPath for volumeMount ${JSON.stringify(vm.name)} of container ${JSON.stringify(container.name)}: ${(e as Error).message}`,
+        );
       }
     }
     if (sub === '') return { mount };

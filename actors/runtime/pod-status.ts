@@ -25,16 +25,32 @@
  * - podIP/podIPs: the newest sandbox's, when it is ready (primary family first). A pod in a
  *   terminal phase keeps the IPs it had (kubelet-ts choice: the sandbox is gone, the IP was real).
  */
-import { CONTAINER_GONE_AT_TERMINATION, CONTAINER_STATUS_UNKNOWN, isTerminalPhase, KUBELET_OWNED_CONDITIONS, type ContainerState, type ContainerStatus, type Pod, type PodCondition, type PodIP, type PodStatus } from '../../protocols/kube/pod.ts';
+import {
+  CONTAINER_GONE_AT_TERMINATION,
+  CONTAINER_STATUS_UNKNOWN,
+  isTerminalPhase,
+  KUBELET_OWNED_CONDITIONS,
+  type ContainerState,
+  type ContainerStatus,
+  type Pod,
+  type PodCondition,
+  type PodIP,
+  type PodStatus,
+} from '../../protocols/kube/pod.ts';
 import { getPodQos } from '../../protocols/kube/qos.ts';
 import type { Container } from '../../protocols/kube/pod.ts';
 import type { ProbeResults } from '../../protocols/messages/probe.ts';
 import type { ContainerWaiting, RuntimeContainerStatus, RuntimePodStatus } from '../../protocols/messages/runtime.ts';
 import {
-  findContainerStatus, hasAnyActiveRegularContainerStarted, hasAnyRegularContainerCreated, isRestartableInitContainer,
-  podPhaseFromStatuses, podSandboxChanged, shouldContainerBeRestarted, type PodPhase,
+  findContainerStatus,
+  hasAnyActiveRegularContainerStarted,
+  hasAnyRegularContainerCreated,
+  isRestartableInitContainer,
+  podPhaseFromStatuses,
+  podSandboxChanged,
+  shouldContainerBeRestarted,
+  type PodPhase,
 } from './compute-pod-actions.ts';
-
 
 // upstream pkg/kubelet/status/generate.go reasons
 export const POD_COMPLETED = 'PodCompleted';
@@ -73,7 +89,10 @@ function apiImage(cs: RuntimeContainerStatus, spec: Container | undefined): stri
 
 /** upstream convertContainerStatus: one runtime instance as a v1 ContainerStatus. */
 export function convertContainerStatus(
-  cs: RuntimeContainerStatus, old: ContainerStatus | undefined, spec: Container | undefined, runtimeName = 'containerd',
+  cs: RuntimeContainerStatus,
+  old: ContainerStatus | undefined,
+  spec: Container | undefined,
+  runtimeName = 'containerd',
 ): ContainerStatus {
   const containerID = `${runtimeName}://${cs.id}`;
   const status: ContainerStatus = {
@@ -90,7 +109,10 @@ export function convertContainerStatus(
       status.state = { running: cs.startedAt > 0 ? { startedAt: toRfc3339(cs.startedAt) } : {} };
       break;
     case 'CONTAINER_EXITED': {
-      const terminated: NonNullable<ContainerState['terminated']> = { exitCode: cs.exitCode, reason: terminatedReason(cs) };
+      const terminated: NonNullable<ContainerState['terminated']> = {
+        exitCode: cs.exitCode,
+        reason: terminatedReason(cs),
+      };
       if (cs.message) terminated.message = cs.message;
       // A zero time is null in the API (a container that never started has no startedAt).
       if (cs.startedAt > 0) terminated.startedAt = toRfc3339(cs.startedAt);
@@ -121,7 +143,8 @@ export function convertContainerStatus(
   return status;
 }
 
-const INIT_STATUS_LOST = 'Unable to get init container status from container runtime and pod has been initialized, treat it as exited normally';
+const INIT_STATUS_LOST =
+  'Unable to get init container status from container runtime and pod has been initialized, treat it as exited normally';
 
 export interface ConvertOptions extends ContainerStatusOptions {
   /** Waiting reasons from the last sync (upstream's reasonCache), by container name. */
@@ -142,7 +165,14 @@ const RESTART_GRACE_MS = 10_000;
  * readiness probe and the pod was not Ready in the API (upstream setReadyStateOnKubeletRestart).
  * A regular init container is started while running and ready once it exited 0.
  */
-function applyProbeResults(pod: Pod, c: Container, s: ContainerStatus, old: ContainerStatus | undefined, isInit: boolean, probes: ProbeResults | undefined): void {
+function applyProbeResults(
+  pod: Pod,
+  c: Container,
+  s: ContainerStatus,
+  old: ContainerStatus | undefined,
+  isInit: boolean,
+  probes: ProbeResults | undefined,
+): void {
   const running = s.state?.running !== undefined;
   if (isInit && c.restartPolicy !== 'Always') {
     s.started = running;
@@ -190,7 +220,12 @@ export function convertToApiContainerStatuses(
   for (const c of containers) {
     const old = oldStatuses.get(c.name);
     let s: ContainerStatus = {
-      name: c.name, image: c.image, imageID: '', ready: false, restartCount: 0, state: structuredClone(defaultWaiting),
+      name: c.name,
+      image: c.image,
+      imageID: '',
+      ready: false,
+      restartCount: 0,
+      state: structuredClone(defaultWaiting),
     };
     if (old) {
       if (old.state?.terminated) s = structuredClone(old);
@@ -261,7 +296,8 @@ export function convertToApiContainerStatuses(
     s.state = { waiting: { reason: w.reason, message: w.message } };
   }
 
-  for (const c of containers) applyProbeResults(pod, c, statuses.get(c.name)!, oldStatuses.get(c.name), isInitContainer, opts.probes);
+  for (const c of containers)
+    applyProbeResults(pod, c, statuses.get(c.name)!, oldStatuses.get(c.name), isInitContainer, opts.probes);
 
   if (isInitContainer) return containers.map((c) => statuses.get(c.name)!);
   return [...statuses.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -275,7 +311,11 @@ function goList(names: string[]): string {
   return `[${names.join(' ')}]`;
 }
 
-export function generateContainersReadyCondition(pod: Pod, statuses: readonly ContainerStatus[], phase: PodPhase): PodCondition {
+export function generateContainersReadyCondition(
+  pod: Pod,
+  statuses: readonly ContainerStatus[],
+  phase: PodPhase,
+): PodCondition {
   const byName = new Map(statuses.map((s) => [s.name, s]));
   const unknown: string[] = [];
   const unready: string[] = [];
@@ -285,7 +325,8 @@ export function generateContainersReadyCondition(pod: Pod, statuses: readonly Co
     if (!s) unknown.push(c.name);
     else if (!s.ready) unready.push(c.name);
   }
-  if (phase === 'Succeeded' && unknown.length === 0) return { type: 'ContainersReady', status: 'False', reason: POD_COMPLETED };
+  if (phase === 'Succeeded' && unknown.length === 0)
+    return { type: 'ContainersReady', status: 'False', reason: POD_COMPLETED };
   if (phase === 'Failed') return { type: 'ContainersReady', status: 'False', reason: POD_FAILED };
   const messages: string[] = [];
   if (unknown.length > 0) messages.push(`containers with unknown status: ${goList(unknown)}`);
@@ -297,7 +338,10 @@ export function generateContainersReadyCondition(pod: Pod, statuses: readonly Co
 }
 
 export function generatePodReadyCondition(
-  pod: Pod, conditions: readonly PodCondition[], statuses: readonly ContainerStatus[], phase: PodPhase,
+  pod: Pod,
+  conditions: readonly PodCondition[],
+  statuses: readonly ContainerStatus[],
+  phase: PodPhase,
 ): PodCondition {
   const cr = generateContainersReadyCondition(pod, statuses, phase);
   if (cr.status !== 'True') {
@@ -311,7 +355,8 @@ export function generatePodReadyCondition(
     const type = String(gate['conditionType'] ?? '');
     const c = conditions.find((x) => x.type === type);
     if (!c) messages.push(`corresponding condition of pod readiness gate "${type}" does not exist.`);
-    else if (c.status !== 'True') messages.push(`the status of pod readiness gate "${type}" is not "True", but ${c.status}`);
+    else if (c.status !== 'True')
+      messages.push(`the status of pod readiness gate "${type}" is not "True", but ${c.status}`);
   }
   if (messages.length > 0) {
     return { type: 'Ready', status: 'False', reason: READINESS_GATES_NOT_READY, message: messages.join(', ') };
@@ -319,7 +364,11 @@ export function generatePodReadyCondition(
   return { type: 'Ready', status: 'True' };
 }
 
-export function generatePodInitializedCondition(pod: Pod, statuses: readonly ContainerStatus[], phase: PodPhase): PodCondition {
+export function generatePodInitializedCondition(
+  pod: Pod,
+  statuses: readonly ContainerStatus[],
+  phase: PodPhase,
+): PodCondition {
   const inits = pod.spec.initContainers ?? [];
   if (inits.length === 0) return { type: 'Initialized', status: 'True' };
   const byName = new Map(statuses.map((s) => [s.name, s]));
@@ -333,7 +382,8 @@ export function generatePodInitializedCondition(pod: Pod, statuses: readonly Con
       if (s.started !== true) incomplete.push(c.name);
     } else if (!s.state?.terminated || s.state.terminated.exitCode !== 0) incomplete.push(c.name);
   }
-  if (phase === 'Succeeded' && unknown.length === 0) return { type: 'Initialized', status: 'True', reason: POD_COMPLETED };
+  if (phase === 'Succeeded' && unknown.length === 0)
+    return { type: 'Initialized', status: 'True', reason: POD_COMPLETED };
   // A regular container that ran means initialisation completed before.
   const regular = new Set(pod.spec.containers.map((c) => c.name));
   if (statuses.some((s) => regular.has(s.name) && (s.state?.running || s.state?.terminated))) {
@@ -358,7 +408,8 @@ function withTransitionTimes(conditions: PodCondition[], old: readonly PodCondit
   return conditions.map((c) => {
     if (c.lastTransitionTime) return c;
     const prev = old.find((o) => o.type === c.type);
-    const lastTransitionTime = prev && prev.status === c.status && prev.lastTransitionTime ? prev.lastTransitionTime : toRfc3339(now);
+    const lastTransitionTime =
+      prev && prev.status === c.status && prev.lastTransitionTime ? prev.lastTransitionTime : toRfc3339(now);
     return { ...c, lastTransitionTime };
   });
 }
@@ -410,12 +461,31 @@ export function generateApiPodStatus(pod: Pod, runtimeStatus: RuntimePodStatus, 
   if (opts.runtimeName) convert.runtimeName = opts.runtimeName;
 
   const containerStatuses = convertToApiContainerStatuses(
-    pod, runtimeStatus, old.containerStatuses ?? [], pod.spec.containers, hasInit, false, convert);
+    pod,
+    runtimeStatus,
+    old.containerStatuses ?? [],
+    pod.spec.containers,
+    hasInit,
+    false,
+    convert,
+  );
   const initContainerStatuses = convertToApiContainerStatuses(
-    pod, runtimeStatus, old.initContainerStatuses ?? [], pod.spec.initContainers ?? [], hasInit, true, convert);
+    pod,
+    runtimeStatus,
+    old.initContainerStatuses ?? [],
+    pod.spec.initContainers ?? [],
+    hasInit,
+    true,
+    convert,
+  );
   const all = [...containerStatuses, ...initContainerStatuses];
 
-  let phase = podPhaseFromStatuses(pod, all, opts.podIsTerminal ?? false, hasAnyActiveRegularContainerStarted(pod, runtimeStatus));
+  let phase = podPhaseFromStatuses(
+    pod,
+    all,
+    opts.podIsTerminal ?? false,
+    hasAnyActiveRegularContainerStarted(pod, runtimeStatus),
+  );
   // A terminal phase never reverts: the status manager's, then the API server's.
   if (!isTerminalPhase(phase)) {
     if (isTerminalPhase(old.phase)) phase = old.phase as PodPhase;
@@ -433,7 +503,9 @@ export function generateApiPodStatus(pod: Pod, runtimeStatus: RuntimePodStatus, 
   }
 
   // Conditions: those owned by others are preserved, the kubelet's regenerated.
-  const conditions: PodCondition[] = (apiStatus.conditions ?? []).filter((c) => !KUBELET_OWNED_CONDITIONS.includes(c.type));
+  const conditions: PodCondition[] = (apiStatus.conditions ?? []).filter(
+    (c) => !KUBELET_OWNED_CONDITIONS.includes(c.type),
+  );
   const disruption = (old.conditions ?? []).find((c) => c.type === 'DisruptionTarget');
   if (disruption) {
     const i = conditions.findIndex((c) => c.type === 'DisruptionTarget');
@@ -470,7 +542,8 @@ export function generateApiPodStatus(pod: Pod, runtimeStatus: RuntimePodStatus, 
   // Neither the status manager nor the API knows it (a kubelet restarted under a static pod in
   // standalone mode): the oldest sandbox's creation, not the restart, so activeDeadlineSeconds holds.
   const sandboxTimes = runtimeStatus.sandboxes.map((sb) => sb.createdAt).filter((t) => t > 0);
-  s.startTime = old.startTime || apiStatus.startTime || toRfc3339(sandboxTimes.length > 0 ? Math.min(...sandboxTimes) : opts.now);
+  s.startTime =
+    old.startTime || apiStatus.startTime || toRfc3339(sandboxTimes.length > 0 ? Math.min(...sandboxTimes) : opts.now);
   s.initContainerStatuses = initContainerStatuses;
   s.containerStatuses = containerStatuses;
   s.qosClass = getPodQos(pod);

@@ -43,7 +43,9 @@ export interface Listener {
 }
 
 const internalError = (e: unknown): Answer => ({
-  status: 500, contentType: 'text/plain; charset=utf-8', body: `Internal Error: ${e instanceof Error ? e.message : String(e)}\n`,
+  status: 500,
+  contentType: 'text/plain; charset=utf-8',
+  body: `Internal Error: ${e instanceof Error ? e.message : String(e)}\n`,
 });
 
 async function write(req: IncomingMessage, res: ServerResponse, a: Answer, signal: AbortController): Promise<void> {
@@ -56,7 +58,11 @@ async function write(req: IncomingMessage, res: ServerResponse, a: Answer, signa
   try {
     for await (const chunk of a.body) {
       if (signal.signal.aborted) break;
-      if (!res.write(chunk)) await new Promise((r) => { res.once('drain', r); res.once('close', r); });
+      if (!res.write(chunk))
+        await new Promise((r) => {
+          res.once('drain', r);
+          res.once('close', r);
+        });
     }
   } catch (e) {
     // headers are gone: the stream ends where the failure happened
@@ -77,17 +83,23 @@ function serve(handle: (req: IncomingMessage, signal: AbortSignal) => Promise<An
   };
 }
 
-function listening(name: string, host: string, port: number, server: ReturnType<typeof createServer>): Promise<Listener> {
+function listening(
+  name: string,
+  host: string,
+  port: number,
+  server: ReturnType<typeof createServer>,
+): Promise<Listener> {
   return new Promise((resolve, reject) => {
     server.once('error', (e) => reject(new Error(`${name} server on ${host}:${port}: ${e.message}`)));
     server.listen(port, host, () => {
       const addr = server.address();
       resolve({
         port: typeof addr === 'object' && addr ? addr.port : port,
-        close: () => new Promise<void>((r) => {
-          server.close(() => r());
-          server.closeAllConnections();
-        }),
+        close: () =>
+          new Promise<void>((r) => {
+            server.close(() => r());
+            server.closeAllConnections();
+          }),
       });
     });
   });
@@ -114,22 +126,40 @@ function peerOf(req: IncomingMessage, askedForCerts: boolean): PeerCert | undefi
   const sock = req.socket as TLSSocket;
   const cert = sock.getPeerCertificate();
   if (!cert || Object.keys(cert).length === 0) return undefined;
-  if (!sock.authorized) return { verified: false, reason: String(sock.authorizationError ?? 'certificate not verified') };
+  if (!sock.authorized)
+    return { verified: false, reason: String(sock.authorizationError ?? 'certificate not verified') };
   const subject = cert.subject as unknown as Record<string, string | string[] | undefined>;
   const list = (v: string | string[] | undefined) => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
   return { verified: true, commonName: list(subject.CN)[0] ?? '', organizations: list(subject.O) };
 }
 
 /** The HTTPS listener: fails naming the address and the cause. */
-export function listenHttps(name: string, host: string, port: number, tls: TlsSettings, handler: SecureHandler, upgrade?: UpgradeHandler): Promise<Listener> {
+export function listenHttps(
+  name: string,
+  host: string,
+  port: number,
+  tls: TlsSettings,
+  handler: SecureHandler,
+  upgrade?: UpgradeHandler,
+): Promise<Listener> {
   const asked = tls.clientCa !== undefined;
   const request = (req: IncomingMessage, signal: AbortSignal): SecureRequest => ({
-    method: req.method ?? 'GET', url: new URL(req.url ?? '/', 'https://kubelet'), headers: req.headers, peer: peerOf(req, asked), signal,
+    method: req.method ?? 'GET',
+    url: new URL(req.url ?? '/', 'https://kubelet'),
+    headers: req.headers,
+    peer: peerOf(req, asked),
+    signal,
   });
-  const server = createHttpsServer({
-    cert: tls.cert, key: tls.key, minVersion: tls.minVersion, ...(tls.ciphers ? { ciphers: tls.ciphers } : {}),
-    ...(asked ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: false } : {}),
-  }, serve((req, signal) => handler(request(req, signal))));
+  const server = createHttpsServer(
+    {
+      cert: tls.cert,
+      key: tls.key,
+      minVersion: tls.minVersion,
+      ...(tls.ciphers ? { ciphers: tls.ciphers } : {}),
+      ...(asked ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: false } : {}),
+    },
+    serve((req, signal) => handler(request(req, signal))),
+  );
   if (upgrade) {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       const ac = new AbortController();
@@ -162,7 +192,9 @@ export async function servingPair(o: ServingPairOptions): Promise<{ cert: string
     try {
       return await readFile(f, 'utf8');
     } catch (e) {
-      throw new Error(`serving certificate ${f}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+      throw new Error(
+        `serving certificate ${f}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`,
+      );
     }
   };
   if (o.certFile && o.keyFile) return { cert: await read(o.certFile), key: await read(o.keyFile) };
@@ -185,7 +217,9 @@ export async function readPem(what: string, file: string): Promise<string> {
   try {
     return await readFile(file, 'utf8');
   } catch (e) {
-    throw new Error(`${what} ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    throw new Error(
+      `${what} ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`,
+    );
   }
 }
 
@@ -203,9 +237,12 @@ export async function openLogFile(root: string, path: string): Promise<import('.
   try {
     [real, rootReal] = await Promise.all([realpath(path), realpath(root)]);
   } catch (e) {
-    throw new Error(`failed to open log file "${path}": ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`);
+    throw new Error(
+      `failed to open log file "${path}": ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`,
+    );
   }
-  if (!real.startsWith(rootReal + sep)) throw new Error(`failed to open log file "${path}": outside the pod log root ${root}`);
+  if (!real.startsWith(rootReal + sep))
+    throw new Error(`failed to open log file "${path}": outside the pod log root ${root}`);
   const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW).catch((e: NodeJS.ErrnoException) => {
     throw new Error(`failed to open log file "${path}": ${e.code === 'ELOOP' ? 'a symbolic link' : e.message}`);
   });
@@ -229,9 +266,10 @@ export async function openLogFile(root: string, path: string): Promise<import('.
 export async function pipeUpgrade(target: URL, request: string, head: Buffer, client: Duplex): Promise<void> {
   const { connect } = await import('node:net');
   const port = Number(target.port || (target.protocol === 'https:' ? 443 : 80));
-  const upstream = target.protocol === 'https:'
-    ? (await import('node:tls')).connect({ host: target.hostname, port, rejectUnauthorized: false })
-    : connect({ host: target.hostname.replace(/^\[|\]$/g, ''), port });
+  const upstream =
+    target.protocol === 'https:'
+      ? (await import('node:tls')).connect({ host: target.hostname, port, rejectUnauthorized: false })
+      : connect({ host: target.hostname.replace(/^\[|\]$/g, ''), port });
   await new Promise<void>((resolve, reject) => {
     upstream.once(target.protocol === 'https:' ? 'secureConnect' : 'connect', () => resolve());
     upstream.once('error', reject);
@@ -240,7 +278,10 @@ export async function pipeUpgrade(target: URL, request: string, head: Buffer, cl
   if (head.length) upstream.write(head);
   upstream.pipe(client);
   client.pipe(upstream);
-  const end = () => { upstream.destroy(); client.destroy(); };
+  const end = () => {
+    upstream.destroy();
+    client.destroy();
+  };
   upstream.on('error', end);
   client.on('error', end);
   upstream.on('close', end);

@@ -42,18 +42,34 @@ function isSubpath(subpath: string, path: string): boolean {
 /** upstream's verb of an HTTP method (HEAD and others get none). */
 export function apiVerb(method: string): string {
   switch (method) {
-    case 'POST': return 'create';
-    case 'GET': return 'get';
-    case 'PUT': return 'update';
-    case 'PATCH': return 'patch';
-    case 'DELETE': return 'delete';
-    default: return '';
+    case 'POST':
+      return 'create';
+    case 'GET':
+      return 'get';
+    case 'PUT':
+      return 'update';
+    case 'PATCH':
+      return 'patch';
+    case 'DELETE':
+      return 'delete';
+    default:
+      return '';
   }
 }
 
 /** Paths with a subresource of their own before the proxy fallback (KubeletFineGrainedAuthz, on since 1.33). */
-const FINE_GRAINED: readonly [string, string][] = [['/pods', 'pods'], ['/runningpods', 'pods'], ['/healthz', 'healthz'], ['/configz', 'configz']];
-const OWN: readonly [string, string][] = [['/stats', 'stats'], ['/metrics', 'metrics'], ['/logs', 'log'], ['/checkpoint', 'checkpoint']];
+const FINE_GRAINED: readonly [string, string][] = [
+  ['/pods', 'pods'],
+  ['/runningpods', 'pods'],
+  ['/healthz', 'healthz'],
+  ['/configz', 'configz'],
+];
+const OWN: readonly [string, string][] = [
+  ['/stats', 'stats'],
+  ['/metrics', 'metrics'],
+  ['/logs', 'log'],
+  ['/checkpoint', 'checkpoint'],
+];
 
 /** upstream GetRequestAttributes: the attribute sets tried in order; the first allowed wins. */
 export function requestAttributes(method: string, path: string, nodeName: string): NodeAttributes[] {
@@ -98,7 +114,8 @@ export class TtlCache<V> {
   set(key: string, value: V, ttlMs: number): void {
     if (ttlMs <= 0) return;
     // bounded: the oldest entry goes first
-    if (this.#entries.size >= this.#max && !this.#entries.has(key)) this.#entries.delete(this.#entries.keys().next().value!);
+    if (this.#entries.size >= this.#max && !this.#entries.has(key))
+      this.#entries.delete(this.#entries.keys().next().value!);
     this.#entries.delete(key);
     this.#entries.set(key, { value, expires: this.#now() + ttlMs });
   }
@@ -146,9 +163,13 @@ export function createAuthenticator(cfg: AuthenticationConfig): (req: AuthReques
     if (hit) return hit;
     // a failed review is not cached: the next request asks again
     const st = await cfg.webhook!.api.createTokenReview(token);
-    const res: AuthnResult = st.authenticated && st.user?.username
-      ? { ok: true, user: { name: st.user.username, uid: st.user.uid, groups: st.user.groups ?? [], extra: st.user.extra } }
-      : { ok: false, reason: `invalid bearer token${st.error ? `: ${st.error}` : ''}` };
+    const res: AuthnResult =
+      st.authenticated && st.user?.username
+        ? {
+            ok: true,
+            user: { name: st.user.username, uid: st.user.uid, groups: st.user.groups ?? [], extra: st.user.extra },
+          }
+        : { ok: false, reason: `invalid bearer token${st.error ? `: ${st.error}` : ''}` };
     tokens.set(key, res, cfg.webhook!.cacheTtlMs);
     return res;
   };
@@ -156,7 +177,8 @@ export function createAuthenticator(cfg: AuthenticationConfig): (req: AuthReques
     const errs: string[] = [];
     // union of x509 and the token webhook: the first that authenticates wins
     if (cfg.x509 && req.peer) {
-      if (req.peer.verified) return { ok: true, user: withAuthenticated({ name: req.peer.commonName, groups: req.peer.organizations }) };
+      if (req.peer.verified)
+        return { ok: true, user: withAuthenticated({ name: req.peer.commonName, groups: req.peer.organizations }) };
       errs.push(`x509: ${req.peer.reason}`);
     }
     const token = cfg.webhook ? bearerToken(req.authorization) : undefined;
@@ -193,11 +215,19 @@ export function accessReviewSpec(user: UserInfo, a: NodeAttributes): SubjectAcce
     ...(user.uid ? { uid: user.uid } : {}),
     ...(user.groups.length ? { groups: user.groups } : {}),
     ...(user.extra && Object.keys(user.extra).length ? { extra: user.extra } : {}),
-    resourceAttributes: { ...(a.verb ? { verb: a.verb } : {}), version: 'v1', resource: a.resource, subresource: a.subresource, name: a.name },
+    resourceAttributes: {
+      ...(a.verb ? { verb: a.verb } : {}),
+      version: 'v1',
+      resource: a.resource,
+      subresource: a.subresource,
+      name: a.name,
+    },
   };
 }
 
-export function createAuthorizer(cfg: AuthorizationConfig): (user: UserInfo, attrs: readonly NodeAttributes[]) => Promise<AuthzResult> {
+export function createAuthorizer(
+  cfg: AuthorizationConfig,
+): (user: UserInfo, attrs: readonly NodeAttributes[]) => Promise<AuthzResult> {
   const decisions = new TtlCache<boolean>(cfg.now);
   const decide = async (spec: SubjectAccessReviewSpec): Promise<boolean> => {
     const key = JSON.stringify(spec);

@@ -31,7 +31,12 @@ const text = (status: number, body: string): Answer => ({ status, contentType: '
 const json = (body: unknown): Answer => ({ status: 200, contentType: 'application/json', body: JSON.stringify(body) });
 
 /** upstream getContainerLogs. */
-export async function containerLogs(d: AuthorizedDeps, path: string, query: URLSearchParams, signal: AbortSignal): Promise<Answer> {
+export async function containerLogs(
+  d: AuthorizedDeps,
+  path: string,
+  query: URLSearchParams,
+  signal: AbortSignal,
+): Promise<Answer> {
   const parts = path.slice('/containerLogs/'.length).split('/').map(decodeURIComponent);
   const [ns = '', podName = '', container = ''] = parts;
   if (parts.length > 3) return text(404, '404 page not found\n');
@@ -47,7 +52,11 @@ export async function containerLogs(d: AuthorizedDeps, path: string, query: URLS
   const uid = pod.metadata?.uid ?? '';
   const statusOf = () => {
     const st = d.statuses()?.get(uid);
-    return [...(st?.initContainerStatuses ?? []), ...(st?.containerStatuses ?? []), ...(st?.ephemeralContainerStatuses ?? [])].find((c) => c.name === container);
+    return [
+      ...(st?.initContainerStatuses ?? []),
+      ...(st?.containerStatuses ?? []),
+      ...(st?.ephemeralContainerStatuses ?? []),
+    ].find((c) => c.name === container);
   };
   const cid = logContainerId(pod, statusOf(), container, opts.value.previous);
   if (!cid.ok) return text(cid.status, cid.body);
@@ -60,14 +69,21 @@ export async function containerLogs(d: AuthorizedDeps, path: string, query: URLS
     return text(400, e instanceof Error ? e.message : String(e));
   }
   const o = opts.value;
-  const sinceMs = o.sinceTime !== undefined ? Date.parse(o.sinceTime) : o.sinceSeconds !== undefined ? d.now() - o.sinceSeconds * 1000 : undefined;
+  const sinceMs =
+    o.sinceTime !== undefined
+      ? Date.parse(o.sinceTime)
+      : o.sinceSeconds !== undefined
+        ? d.now() - o.sinceSeconds * 1000
+        : undefined;
   // follow stops once the container read is no longer the running instance
   const running = () => {
     const s = statusOf();
     return s?.state?.running !== undefined && s.containerID === cid.value;
   };
   return {
-    status: 200, contentType: 'text/plain', headers: { 'Transfer-Encoding': 'chunked' },
+    status: 200,
+    contentType: 'text/plain',
+    headers: { 'Transfer-Encoding': 'chunked' },
     body: streamLog(file, { ...o, ...(sinceMs !== undefined ? { sinceMs } : {}), wait: d.wait, running, signal }),
   };
 }

@@ -22,7 +22,13 @@ export interface HttpAnswer {
  * `[+]name excluded: ok`); an exclusion that names no check gets upstream's warning line.
  */
 export function healthzAnswer(checks: readonly HealthCheck[], query: URLSearchParams): HttpAnswer {
-  const excluded = new Set(query.getAll('exclude').flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== ''));
+  const excluded = new Set(
+    query
+      .getAll('exclude')
+      .flatMap((v) => v.split(','))
+      .map((v) => v.trim())
+      .filter((v) => v !== ''),
+  );
   let lines = '';
   let failed = false;
   for (const c of checks) {
@@ -37,7 +43,8 @@ export function healthzAnswer(checks: readonly HealthCheck[], query: URLSearchPa
       lines += `[+]${c.name} ok\n`;
     }
   }
-  if (excluded.size > 0) lines += `warn: some health checks cannot be excluded: no matches for ${[...excluded].map((e) => JSON.stringify(e)).join(',')}\n`;
+  if (excluded.size > 0)
+    lines += `warn: some health checks cannot be excluded: no matches for ${[...excluded].map((e) => JSON.stringify(e)).join(',')}\n`;
   // http.Error appends a newline
   if (failed) return { status: 500, body: `${lines}healthz check failed\n` };
   if (!query.has('verbose')) return { status: 200, body: 'ok' };
@@ -51,7 +58,11 @@ export function healthzCheckAnswer(check: HealthCheck): HttpAnswer {
 }
 
 /** Routes `path` among the checks; undefined when it is not a healthz path. */
-export function healthzRoute(checks: readonly HealthCheck[], path: string, query: URLSearchParams): HttpAnswer | undefined {
+export function healthzRoute(
+  checks: readonly HealthCheck[],
+  path: string,
+  query: URLSearchParams,
+): HttpAnswer | undefined {
   if (path === '/healthz') return healthzAnswer(checks, query);
   if (!path.startsWith('/healthz/')) return undefined;
   const c = checks.find((x) => x.name === path.slice('/healthz/'.length));

@@ -18,7 +18,16 @@ import type { CriStreaming } from '../../protocols/cri/types.ts';
 import type { ReviewApi } from '../../protocols/kube/api.ts';
 import { syncLoopHealth } from '../../protocols/messages/pod-worker.ts';
 import {
-  listenHttp, listenHttps, openLogFile, pipeUpgrade, readPem, servingPair, type Answer, type Listener, type SecureRequest, type UpgradeHandler,
+  listenHttp,
+  listenHttps,
+  openLogFile,
+  pipeUpgrade,
+  readPem,
+  servingPair,
+  type Answer,
+  type Listener,
+  type SecureRequest,
+  type UpgradeHandler,
 } from './adapters.ts';
 import { execContainerId, parseExec, portForwardSandbox, rawResponse, replayedRequest } from './streaming.ts';
 import { configz, containerLogs, runningPods, type AuthorizedDeps } from './authorized.ts';
@@ -71,7 +80,10 @@ export interface ServerDeps {
   syncFrequencyMs: number;
 }
 
-const io = channels({ consumes: ['syncLoop', 'status', 'plegRelists', 'probeRuns', 'runtimeReply'], reads: ['desiredPods', 'podStatuses', 'runtimePods', 'nodeStats'] });
+const io = channels({
+  consumes: ['syncLoop', 'status', 'plegRelists', 'probeRuns', 'runtimeReply'],
+  reads: ['desiredPods', 'podStatuses', 'runtimePods', 'nodeStats'],
+});
 
 const text = (status: number, body: string): Answer => ({ status, contentType: 'text/plain; charset=utf-8', body });
 /** upstream wait.Until period of the healthz server. */
@@ -88,8 +100,13 @@ export const server: ActorSpec<ServerDeps, typeof io> = {
   async start(ctx) {
     const { deps, bus, clock } = ctx;
     let lastLoopEntry: number | undefined;
-    ctx.on(bus.events('syncLoop'), () => { lastLoopEntry = clock.now(); });
-    const syncloop: HealthCheck = { name: 'syncloop', check: () => syncLoopHealth(lastLoopEntry, clock.now(), deps.syncFrequencyMs) };
+    ctx.on(bus.events('syncLoop'), () => {
+      lastLoopEntry = clock.now();
+    });
+    const syncloop: HealthCheck = {
+      name: 'syncloop',
+      check: () => syncLoopHealth(lastLoopEntry, clock.now(), deps.syncFrequencyMs),
+    };
 
     // kubelet_pod_start_duration_seconds: from the first time a pod is desired to its first Running status
     const firstSeen = new Map<string, number>();
@@ -98,27 +115,48 @@ export const server: ActorSpec<ServerDeps, typeof io> = {
     let metrics: KubeletMetrics | undefined;
     let loading: Promise<KubeletMetrics> | undefined;
     const pending: ((m: KubeletMetrics) => void)[] = [];
-    const loadMetrics = () => (loading ??= createKubeletMetrics({
-      nodeName: deps.nodeName,
-      desired: () => bus.current('desiredPods'),
-      statuses: () => bus.current('podStatuses'),
-      runtimePods: () => bus.current('runtimePods'),
-    }).then((x) => { metrics = x; for (const f of pending.splice(0)) f(x); return x; }));
+    const loadMetrics = () =>
+      (loading ??= createKubeletMetrics({
+        nodeName: deps.nodeName,
+        desired: () => bus.current('desiredPods'),
+        statuses: () => bus.current('podStatuses'),
+        runtimePods: () => bus.current('runtimePods'),
+      }).then((x) => {
+        metrics = x;
+        for (const f of pending.splice(0)) f(x);
+        return x;
+      }));
     const observe = (f: (m: KubeletMetrics) => void) => {
       if (metrics) return f(metrics);
       pending.push(f);
       ctx.run(loadMetrics());
     };
-    ctx.on(bus.events('plegRelists'), (m) => observe((x) => x.observeRelist(m.durationMs / 1000, m.intervalMs === undefined ? undefined : m.intervalMs / 1000)));
+    ctx.on(bus.events('plegRelists'), (m) =>
+      observe((x) =>
+        x.observeRelist(m.durationMs / 1000, m.intervalMs === undefined ? undefined : m.intervalMs / 1000),
+      ),
+    );
     ctx.on(bus.events('runtimeReply'), (m) => {
       if (m.type !== 'runtime.podSynced') return;
-      const started = startedBy(m.result.actions, bus.current('desiredPods')?.get(m.uid)?.pod.spec as Parameters<typeof startedBy>[1]);
+      const started = startedBy(
+        m.result.actions,
+        bus.current('desiredPods')?.get(m.uid)?.pod.spec as Parameters<typeof startedBy>[1],
+      );
       if (started.pods || started.containers.length) observe((x) => x.observeStarted(started.pods, started.containers));
     });
     const PROBE_TYPE = { liveness: 'Liveness', readiness: 'Readiness', startup: 'Startup' } as const;
-    ctx.on(bus.events('probeRuns'), (m) => observe((x) => x.observeProbe({
-      probe_type: PROBE_TYPE[m.probeType], result: m.result, container: m.containerName, pod: m.podName, namespace: m.namespace, pod_uid: m.podUid,
-    })));
+    ctx.on(bus.events('probeRuns'), (m) =>
+      observe((x) =>
+        x.observeProbe({
+          probe_type: PROBE_TYPE[m.probeType],
+          result: m.result,
+          container: m.containerName,
+          pod: m.podName,
+          namespace: m.namespace,
+          pod_uid: m.podUid,
+        }),
+      ),
+    );
     let known = false;
     ctx.on(bus.view('desiredPods'), (desired) => {
       for (const uid of desired.keys()) {
@@ -128,7 +166,11 @@ export const server: ActorSpec<ServerDeps, typeof io> = {
         if (!known && bus.current('podStatuses')?.get(uid)?.phase === 'Running') started.add(uid);
       }
       known = true;
-      for (const uid of firstSeen.keys()) if (!desired.has(uid)) { firstSeen.delete(uid); started.delete(uid); }
+      for (const uid of firstSeen.keys())
+        if (!desired.has(uid)) {
+          firstSeen.delete(uid);
+          started.delete(uid);
+        }
     });
     ctx.on(bus.events('status'), (m) => {
       if (m.type !== 'status.podStatusChanged' || m.status.phase !== 'Running' || started.has(m.uid)) return;
@@ -141,32 +183,46 @@ export const server: ActorSpec<ServerDeps, typeof io> = {
 
     const getOnly = (method: string, answer: () => Answer | Promise<Answer>): Answer | Promise<Answer> =>
       method === 'GET' || method === 'HEAD' ? answer() : text(405, 'Method Not Allowed\n');
-    const health = (checks: HealthCheck[]) => (method: string, url: URL): Answer | Promise<Answer> => {
-      const h = healthzRoute(checks, url.pathname, url.searchParams);
-      return h ? getOnly(method, () => text(h.status, h.body)) : NOT_FOUND;
-    };
+    const health =
+      (checks: HealthCheck[]) =>
+      (method: string, url: URL): Answer | Promise<Answer> => {
+        const h = healthzRoute(checks, url.pathname, url.searchParams);
+        return h ? getOnly(method, () => text(h.status, h.body)) : NOT_FOUND;
+      };
     const readOnlyHealth = health([ping, logCheck, syncloop]);
     const readOnly = (method: string, url: URL): Answer | Promise<Answer> => {
       switch (url.pathname) {
-        case '/pods': return getOnly(method, () => ({
-          status: 200, contentType: 'application/json',
-          body: JSON.stringify(podList(bus.current('desiredPods'), bus.current('podStatuses'))),
-        }));
-        case '/metrics': return getOnly(method, async () => {
-          const m = await (await loadMetrics()).scrape();
-          return { status: 200, contentType: m.contentType, body: m.body };
-        });
+        case '/pods':
+          return getOnly(method, () => ({
+            status: 200,
+            contentType: 'application/json',
+            body: JSON.stringify(podList(bus.current('desiredPods'), bus.current('podStatuses'))),
+          }));
+        case '/metrics':
+          return getOnly(method, async () => {
+            const m = await (await loadMetrics()).scrape();
+            return { status: 200, contentType: m.contentType, body: m.body };
+          });
         // upstream's summary (metrics-server's source) and resource metrics: 503 until the first sample
-        case '/stats/summary': return getOnly(method, () => {
-          const v = bus.current('nodeStats');
-          if (!v) return text(503, 'stats not ready: no sample yet\n');
-          const only = url.searchParams.get('only_cpu_and_memory') === 'true';
-          return { status: 200, contentType: 'application/json', body: JSON.stringify(only ? cpuAndMemoryOnly(v.summary) : v.summary) };
-        });
-        case '/metrics/resource': return getOnly(method, () => ({
-          status: 200, contentType: 'text/plain; version=0.0.4; charset=utf-8', body: resourceMetrics(bus.current('nodeStats')),
-        }));
-        default: return readOnlyHealth(method, url);
+        case '/stats/summary':
+          return getOnly(method, () => {
+            const v = bus.current('nodeStats');
+            if (!v) return text(503, 'stats not ready: no sample yet\n');
+            const only = url.searchParams.get('only_cpu_and_memory') === 'true';
+            return {
+              status: 200,
+              contentType: 'application/json',
+              body: JSON.stringify(only ? cpuAndMemoryOnly(v.summary) : v.summary),
+            };
+          });
+        case '/metrics/resource':
+          return getOnly(method, () => ({
+            status: 200,
+            contentType: 'text/plain; version=0.0.4; charset=utf-8',
+            body: resourceMetrics(bus.current('nodeStats')),
+          }));
+        default:
+          return readOnlyHealth(method, url);
       }
     };
 
@@ -174,35 +230,61 @@ export const server: ActorSpec<ServerDeps, typeof io> = {
     const sec0 = deps.secure;
     const logs = sec0?.logs;
     const authorized: AuthorizedDeps = {
-      desired: () => bus.current('desiredPods'), statuses: () => bus.current('podStatuses'), runtimePods: () => bus.current('runtimePods'),
-      logs: logs ? { containerLogPath: (id) => logs.containerLogPath(id), open: (path) => openLogFile(logs.podLogsDir, path) } : undefined,
-      configz: sec0?.configz, now: () => clock.now(),
-      wait: () => new Promise<void>((r) => { ctx.setTimeout(() => r(), LOG_FOLLOW_POLL_MS); }),
+      desired: () => bus.current('desiredPods'),
+      statuses: () => bus.current('podStatuses'),
+      runtimePods: () => bus.current('runtimePods'),
+      logs: logs
+        ? { containerLogPath: (id) => logs.containerLogPath(id), open: (path) => openLogFile(logs.podLogsDir, path) }
+        : undefined,
+      configz: sec0?.configz,
+      now: () => clock.now(),
+      wait: () =>
+        new Promise<void>((r) => {
+          ctx.setTimeout(() => r(), LOG_FOLLOW_POLL_MS);
+        }),
     };
     const secureRoutes = (req: SecureRequest): Answer | Promise<Answer> => {
       const p = req.url.pathname;
-      if (p.startsWith('/containerLogs/')) return getOnly(req.method, () => containerLogs(authorized, p, req.url.searchParams, req.signal));
+      if (p.startsWith('/containerLogs/'))
+        return getOnly(req.method, () => containerLogs(authorized, p, req.url.searchParams, req.signal));
       if (p === '/runningpods' || p === '/runningpods/') return getOnly(req.method, () => runningPods(authorized));
       if (p === '/configz') return getOnly(req.method, () => configz(authorized));
       return readOnly(req.method, req.url);
     };
 
-    const openSecure = async (sec: SecureServer, routes: (req: SecureRequest) => Answer | Promise<Answer>): Promise<Listener | undefined> => {
+    const openSecure = async (
+      sec: SecureServer,
+      routes: (req: SecureRequest) => Answer | Promise<Answer>,
+    ): Promise<Listener | undefined> => {
       // upstream fails to start without an API client for the webhooks; here the port stays closed
-      const needs = [sec.tokenWebhook ? 'authentication.webhook' : '', sec.authorization.mode === 'Webhook' ? 'authorization mode Webhook' : ''].filter(Boolean);
+      const needs = [
+        sec.tokenWebhook ? 'authentication.webhook' : '',
+        sec.authorization.mode === 'Webhook' ? 'authorization mode Webhook' : '',
+      ].filter(Boolean);
       if (needs.length && !sec.reviews) {
-        ctx.log.error('HTTPS port not served: its webhooks need the API server (--kubeconfig)', { port: sec.port, needs });
+        ctx.log.error('HTTPS port not served: its webhooks need the API server (--kubeconfig)', {
+          port: sec.port,
+          needs,
+        });
         return undefined;
       }
       const pair = await servingPair({
-        certFile: sec.certFile, keyFile: sec.keyFile, certDir: sec.certDir, host: deps.nodeName, nowMs: clock.now(), generate: selfSignedCert,
+        certFile: sec.certFile,
+        keyFile: sec.keyFile,
+        certDir: sec.certDir,
+        host: deps.nodeName,
+        nowMs: clock.now(),
+        generate: selfSignedCert,
       });
       if (pair.generated) ctx.log.info('using a self-signed serving certificate', { cert: pair.generated });
       const clientCa = sec.clientCaFile ? await readPem('client CA file', sec.clientCaFile) : undefined;
       const now = () => clock.now();
       const authenticate = createAuthenticator({
-        x509: clientCa !== undefined, anonymous: sec.anonymous, now,
-        webhook: sec.tokenWebhook && sec.reviews ? { api: sec.reviews, cacheTtlMs: sec.tokenWebhook.cacheTtlMs } : undefined,
+        x509: clientCa !== undefined,
+        anonymous: sec.anonymous,
+        now,
+        webhook:
+          sec.tokenWebhook && sec.reviews ? { api: sec.reviews, cacheTtlMs: sec.tokenWebhook.cacheTtlMs } : undefined,
       });
       const authorize = createAuthorizer({ ...sec.authorization, api: sec.reviews, now });
       /** undefined when the request may go on, else the answer refusing it. */
@@ -222,7 +304,9 @@ export const server: ActorSpec<ServerDeps, typeof io> = {
       };
       const handler = async (req: SecureRequest): Promise<Answer> => (await check(req)) ?? routes(req);
       const upgrade: UpgradeHandler = (req, raw, socket, head) => {
-        const refuse = (status: number, body: string) => { socket.end(rawResponse(status, body)); };
+        const refuse = (status: number, body: string) => {
+          socket.end(rawResponse(status, body));
+        };
         const run = async () => {
           const denied = await check(req);
           if (denied) return refuse(denied.status, typeof denied.body === 'string' ? denied.body : '');
@@ -238,12 +322,17 @@ export const server: ActorSpec<ServerDeps, typeof io> = {
             if (!id.ok) return refuse(id.status, id.body);
             if (!cri) return refuse(500, 'streaming is not available on this kubelet');
             const { cmd, ...io } = t.value.request;
-            target = attach ? await cri.attach({ containerId: id.value, ...io }) : await cri.exec({ containerId: id.value, cmd, ...io });
+            target = attach
+              ? await cri.attach({ containerId: id.value, ...io })
+              : await cri.exec({ containerId: id.value, cmd, ...io });
           } else if (p.startsWith('/portForward/')) {
             const sb = portForwardSandbox(p, pods, (uid) => bus.current('runtimePods')?.get(uid)?.sandboxIds);
             if (!sb.ok) return refuse(sb.status, sb.body);
             if (!cri) return refuse(500, 'streaming is not available on this kubelet');
-            const ports = req.url.searchParams.getAll('port').map(Number).filter((n) => Number.isInteger(n) && n > 0);
+            const ports = req.url.searchParams
+              .getAll('port')
+              .map(Number)
+              .filter((n) => Number.isInteger(n) && n > 0);
             target = await cri.portForward(sb.value, ports);
           } else {
             return refuse(404, '404 page not found\n');
@@ -253,29 +342,48 @@ export const server: ActorSpec<ServerDeps, typeof io> = {
         };
         run().catch((e: unknown) => refuse(500, errText(e)));
       };
-      return listenHttps('kubelet', sec.address, sec.port, {
-        cert: pair.cert, key: pair.key, clientCa,
-        minVersion: TLS_VERSIONS[sec.tlsMinVersion ?? 'VersionTLS12'] ?? 'TLSv1.2', ciphers: opensslCiphers(sec.tlsCipherSuites),
-      }, handler, upgrade);
+      return listenHttps(
+        'kubelet',
+        sec.address,
+        sec.port,
+        {
+          cert: pair.cert,
+          key: pair.key,
+          clientCa,
+          minVersion: TLS_VERSIONS[sec.tlsMinVersion ?? 'VersionTLS12'] ?? 'TLSv1.2',
+          ciphers: opensslCiphers(sec.tlsCipherSuites),
+        },
+        handler,
+        upgrade,
+      );
     };
 
     const listeners: Listener[] = [];
     const ports: Record<string, number> = {};
     const opened = (name: string, l: Listener) => {
-      if (ctx.stopped) { void l.close(); return; }
+      if (ctx.stopped) {
+        void l.close();
+        return;
+      }
       listeners.push(l);
       ports[name] = l.port;
       ctx.log.info('listening', { server: name, port: l.port });
     };
     // upstream retries the healthz server every 5 s when it cannot listen, and goes on meanwhile
     const healthz = deps.healthz;
-    const openHealthz = (): Promise<void> => listenHttp('healthz', healthz!.address, healthz!.port, health([ping])).then(
-      (l) => opened('healthz', l),
-      (e: unknown) => { ctx.log.error('failed to start healthz server: retrying in 5s', { error: errText(e) }); ctx.setTimeout(() => ctx.run(openHealthz()), HEALTHZ_RETRY_MS); },
-    );
+    const openHealthz = (): Promise<void> =>
+      listenHttp('healthz', healthz!.address, healthz!.port, health([ping])).then(
+        (l) => opened('healthz', l),
+        (e: unknown) => {
+          ctx.log.error('failed to start healthz server: retrying in 5s', { error: errText(e) });
+          ctx.setTimeout(() => ctx.run(openHealthz()), HEALTHZ_RETRY_MS);
+        },
+      );
     if (healthz) await openHealthz();
     // the read-only server cannot listen: a crash (upstream exits)
-    const closeAll = async () => { await Promise.all(listeners.splice(0).map((l) => l.close())); };
+    const closeAll = async () => {
+      await Promise.all(listeners.splice(0).map((l) => l.close()));
+    };
     if (deps.readOnly) {
       try {
         opened('readOnly', await listenHttp('read-only', deps.readOnly.address, deps.readOnly.port, readOnly));
@@ -298,4 +406,3 @@ export const server: ActorSpec<ServerDeps, typeof io> = {
     return { stop: closeAll };
   },
 };
-

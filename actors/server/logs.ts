@@ -52,28 +52,54 @@ export function parseLogOptions(query: URLSearchParams): Parsed<LogOptions> {
   const [follow, previous, timestamps] = [bool('follow'), bool('previous'), bool('timestamps')];
   const [tailLines, sinceSeconds, limitBytes] = [int('tailLines'), int('sinceSeconds'), int('limitBytes')];
   const sinceTime = q.get('sinceTime') || undefined;
-  if (follow === null || previous === null || timestamps === null || tailLines === null || sinceSeconds === null || limitBytes === null) return undecodable;
+  if (
+    follow === null ||
+    previous === null ||
+    timestamps === null ||
+    tailLines === null ||
+    sinceSeconds === null ||
+    limitBytes === null
+  )
+    return undecodable;
   if (sinceTime !== undefined && Number.isNaN(Date.parse(sinceTime))) return undecodable;
-  if ((tailLines !== undefined && tailLines < 0) || (limitBytes !== undefined && limitBytes < 1) || (sinceSeconds !== undefined && sinceSeconds < 1)) return invalid;
+  if (
+    (tailLines !== undefined && tailLines < 0) ||
+    (limitBytes !== undefined && limitBytes < 1) ||
+    (sinceSeconds !== undefined && sinceSeconds < 1)
+  )
+    return invalid;
   if (sinceSeconds !== undefined && sinceTime !== undefined) return invalid;
   return {
     ok: true,
     value: {
-      follow, previous, timestamps,
-      ...(sinceSeconds !== undefined ? { sinceSeconds } : {}), ...(sinceTime !== undefined ? { sinceTime } : {}),
-      ...(tailLines !== undefined ? { tailLines } : {}), ...(limitBytes !== undefined ? { limitBytes } : {}),
+      follow,
+      previous,
+      timestamps,
+      ...(sinceSeconds !== undefined ? { sinceSeconds } : {}),
+      ...(sinceTime !== undefined ? { sinceTime } : {}),
+      ...(tailLines !== undefined ? { tailLines } : {}),
+      ...(limitBytes !== undefined ? { limitBytes } : {}),
     },
   };
 }
 
 /** Every container of the pod spec, by name (upstream GetContainerSpec). */
 function hasContainer(pod: Pod, name: string): boolean {
-  const s = pod.spec as { containers?: { name: string }[]; initContainers?: { name: string }[]; ephemeralContainers?: { name: string }[] } | undefined;
-  return [...(s?.containers ?? []), ...(s?.initContainers ?? []), ...(s?.ephemeralContainers ?? [])].some((c) => c.name === name);
+  const s = pod.spec as
+    | { containers?: { name: string }[]; initContainers?: { name: string }[]; ephemeralContainers?: { name: string }[] }
+    | undefined;
+  return [...(s?.containers ?? []), ...(s?.initContainers ?? []), ...(s?.ephemeralContainers ?? [])].some(
+    (c) => c.name === name,
+  );
 }
 
 /** upstream validateContainerLogStatus: the runtime ID of the container whose log is read, or why there is none. */
-export function logContainerId(pod: Pod, status: ContainerStatus | undefined, container: string, previous: boolean): Parsed<string> {
+export function logContainerId(
+  pod: Pod,
+  status: ContainerStatus | undefined,
+  container: string,
+  previous: boolean,
+): Parsed<string> {
   const podName = pod.metadata?.name ?? '';
   const err = (msg: string): Parsed<string> => ({ ok: false, status: 400, body: msg });
   if (!status) return err(`container "${container}" in pod "${podName}" is not available`);
@@ -84,17 +110,23 @@ export function logContainerId(pod: Pod, status: ContainerStatus | undefined, co
     if (!last?.containerID) return err(`previous terminated container "${container}" in pod "${podName}" not found`);
     return id(last.containerID);
   }
-  if (st?.running) return status.containerID ? id(status.containerID) : err(`container "${container}" in pod "${podName}" is waiting to start - no logs yet`);
+  if (st?.running)
+    return status.containerID
+      ? id(status.containerID)
+      : err(`container "${container}" in pod "${podName}" is waiting to start - no logs yet`);
   if (st?.terminated) {
     if (st.terminated.containerID) return id(st.terminated.containerID);
     if (last?.containerID) return id(last.containerID);
     return err(`container "${container}" in pod "${podName}" is terminated`);
   }
-  if (last) return last.containerID ? id(last.containerID) : err(`container "${container}" in pod "${podName}" is terminated`);
+  if (last)
+    return last.containerID ? id(last.containerID) : err(`container "${container}" in pod "${podName}" is terminated`);
   if (st?.waiting) {
     const reason = st.waiting.reason ?? '';
-    if (reason === 'ErrImagePull') return err(`container "${container}" in pod "${podName}" is waiting to start: image can't be pulled`);
-    if (reason === 'ImagePullBackOff') return err(`container "${container}" in pod "${podName}" is waiting to start: trying and failing to pull image`);
+    if (reason === 'ErrImagePull')
+      return err(`container "${container}" in pod "${podName}" is waiting to start: image can't be pulled`);
+    if (reason === 'ImagePullBackOff')
+      return err(`container "${container}" in pod "${podName}" is waiting to start: trying and failing to pull image`);
     return err(`container "${container}" in pod "${podName}" is waiting to start: ${reason}`);
   }
   return err(`container "${container}" in pod "${podName}" is waiting to start - no logs yet`);
@@ -104,7 +136,8 @@ export function logContainerId(pod: Pod, status: ContainerStatus | undefined, co
 export function findLogTarget(pods: Iterable<Pod>, namespace: string, podName: string, container: string): Parsed<Pod> {
   const pod = [...pods].find((p) => p.metadata?.namespace === namespace && p.metadata?.name === podName);
   if (!pod) return { ok: false, status: 404, body: `pod "${podName}" does not exist\n` };
-  if (!hasContainer(pod, container)) return { ok: false, status: 404, body: `container "${container}" not found in pod "${podName}"\n` };
+  if (!hasContainer(pod, container))
+    return { ok: false, status: 404, body: `container "${container}" not found in pod "${podName}"\n` };
   return { ok: true, value: pod };
 }
 
@@ -131,7 +164,8 @@ export function parseCriLine(line: string): CriLogLine | undefined {
   const rest = line.slice(b + 1);
   const c = rest.indexOf(' ');
   const tag = c < 0 ? rest : rest.slice(0, c);
-  if (tag === 'P' || tag === 'F') return { time, ms, stream, partial: tag === 'P', content: c < 0 ? '' : rest.slice(c + 1) };
+  if (tag === 'P' || tag === 'F')
+    return { time, ms, stream, partial: tag === 'P', content: c < 0 ? '' : rest.slice(c + 1) };
   return { time, ms, stream, partial: false, content: rest };
 }
 

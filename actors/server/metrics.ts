@@ -7,7 +7,9 @@ import type { DesiredPods, PodStatuses, RuntimePods } from '../../protocols/mess
 import type { ContainerStatus } from '../../protocols/kube/pod.ts';
 
 /** Upstream PodStartDuration's buckets (seconds). */
-export const POD_START_BUCKETS = [0.5, 1, 2, 3, 4, 5, 6, 8, 10, 20, 30, 45, 60, 120, 180, 240, 300, 360, 480, 600, 900, 1200, 1800, 2700, 3600];
+export const POD_START_BUCKETS = [
+  0.5, 1, 2, 3, 4, 5, 6, 8, 10, 20, 30, 45, 60, 120, 180, 240, 300, 360, 480, 600, 900, 1200, 1800, 2700, 3600,
+];
 
 /** Prometheus' DefBuckets (seconds), upstream's for the PLEG relist histograms. */
 export const DEF_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -35,7 +37,11 @@ export function containerStateLabel(s: ContainerStatus): ContainerStateLabel | u
 export function countContainers(statuses: PodStatuses | undefined): Map<ContainerStateLabel, number> {
   const out = new Map<ContainerStateLabel, number>();
   for (const st of statuses?.values() ?? []) {
-    for (const c of [...(st.initContainerStatuses ?? []), ...(st.containerStatuses ?? []), ...(st.ephemeralContainerStatuses ?? [])]) {
+    for (const c of [
+      ...(st.initContainerStatuses ?? []),
+      ...(st.containerStatuses ?? []),
+      ...(st.ephemeralContainerStatuses ?? []),
+    ]) {
       const l = containerStateLabel(c);
       if (l) out.set(l, (out.get(l) ?? 0) + 1);
     }
@@ -86,7 +92,10 @@ export interface ProbeLabels {
  * What one sync started, from its actions (`createSandbox(attempt N)`, `start <name> (attempt N...)`):
  * the sandboxes and each container's type in the pod spec.
  */
-export function startedBy(actions: readonly string[], spec: { initContainers?: { name: string }[]; ephemeralContainers?: { name: string }[] } | undefined): { pods: number; containers: ContainerType[] } {
+export function startedBy(
+  actions: readonly string[],
+  spec: { initContainers?: { name: string }[]; ephemeralContainers?: { name: string }[] } | undefined,
+): { pods: number; containers: ContainerType[] } {
   let pods = 0;
   const containers: ContainerType[] = [];
   for (const a of actions) {
@@ -107,17 +116,30 @@ export async function createKubeletMetrics(src: MetricsSource): Promise<KubeletM
   const register = new prom.Registry();
   prom.collectDefaultMetrics({ register });
   // gauges named like counters: `promtool check metrics` rejects them (and upstream has no such names)
-  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) register.removeSingleMetric(name);
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'])
+    register.removeSingleMetric(name);
   new prom.Gauge({
-    name: 'kubelet_node_name', help: "[ALPHA] The node's name. The count is always 1.", labelNames: ['node'], registers: [register],
-    collect() { this.set({ node: src.nodeName }, 1); },
+    name: 'kubelet_node_name',
+    help: "[ALPHA] The node's name. The count is always 1.",
+    labelNames: ['node'],
+    registers: [register],
+    collect() {
+      this.set({ node: src.nodeName }, 1);
+    },
   });
   new prom.Gauge({
-    name: 'kubelet_running_pods', help: '[ALPHA] Number of pods that have a running pod sandbox', registers: [register],
-    collect() { this.set(countRunningPods(src.runtimePods(), src.statuses())); },
+    name: 'kubelet_running_pods',
+    help: '[ALPHA] Number of pods that have a running pod sandbox',
+    registers: [register],
+    collect() {
+      this.set(countRunningPods(src.runtimePods(), src.statuses()));
+    },
   });
   new prom.Gauge({
-    name: 'kubelet_running_containers', help: '[ALPHA] Number of containers currently running', labelNames: ['container_state'], registers: [register],
+    name: 'kubelet_running_containers',
+    help: '[ALPHA] Number of containers currently running',
+    labelNames: ['container_state'],
+    registers: [register],
     collect() {
       this.reset();
       for (const [state, n] of countContainers(src.statuses())) this.set({ container_state: state }, n);
@@ -126,26 +148,37 @@ export async function createKubeletMetrics(src: MetricsSource): Promise<KubeletM
   const podStart = new prom.Histogram({
     name: 'kubelet_pod_start_duration_seconds',
     help: '[ALPHA] Duration in seconds from kubelet seeing a pod for the first time to the pod starting to run',
-    buckets: POD_START_BUCKETS, registers: [register],
+    buckets: POD_START_BUCKETS,
+    registers: [register],
   });
   const relistDuration = new prom.Histogram({
-    name: 'kubelet_pleg_relist_duration_seconds', help: '[ALPHA] Duration in seconds for relisting pods in PLEG.',
-    buckets: DEF_BUCKETS, registers: [register],
+    name: 'kubelet_pleg_relist_duration_seconds',
+    help: '[ALPHA] Duration in seconds for relisting pods in PLEG.',
+    buckets: DEF_BUCKETS,
+    registers: [register],
   });
   const relistInterval = new prom.Histogram({
-    name: 'kubelet_pleg_relist_interval_seconds', help: '[ALPHA] Interval in seconds between relisting in PLEG.',
-    buckets: DEF_BUCKETS, registers: [register],
+    name: 'kubelet_pleg_relist_interval_seconds',
+    help: '[ALPHA] Interval in seconds between relisting in PLEG.',
+    buckets: DEF_BUCKETS,
+    registers: [register],
   });
   const startedPods = new prom.Counter({
-    name: 'kubelet_started_pods_total', help: '[ALPHA] Cumulative number of pods started', registers: [register],
+    name: 'kubelet_started_pods_total',
+    help: '[ALPHA] Cumulative number of pods started',
+    registers: [register],
   });
   const startedContainers = new prom.Counter({
-    name: 'kubelet_started_containers_total', help: '[ALPHA] Cumulative number of containers started',
-    labelNames: ['container_type'], registers: [register],
+    name: 'kubelet_started_containers_total',
+    help: '[ALPHA] Cumulative number of containers started',
+    labelNames: ['container_type'],
+    registers: [register],
   });
   const probes = new prom.Counter({
-    name: 'prober_probe_total', help: '[ALPHA] Cumulative number of a liveness, readiness or startup probe for a container by result.',
-    labelNames: ['probe_type', 'result', 'container', 'pod', 'namespace', 'pod_uid'], registers: [register],
+    name: 'prober_probe_total',
+    help: '[ALPHA] Cumulative number of a liveness, readiness or startup probe for a container by result.',
+    labelNames: ['probe_type', 'result', 'container', 'pod', 'namespace', 'pod_uid'],
+    registers: [register],
   });
   return {
     observeStarted: (pods, containers) => {

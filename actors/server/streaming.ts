@@ -24,7 +24,10 @@ export interface ExecTarget {
  * options, input/output/error/tty = "1".
  */
 export function parseExec(path: string, q: URLSearchParams, attach = false): Parsed<ExecTarget> {
-  const parts = path.slice(attach ? '/attach/'.length : '/exec/'.length).split('/').map(decodeURIComponent);
+  const parts = path
+    .slice(attach ? '/attach/'.length : '/exec/'.length)
+    .split('/')
+    .map(decodeURIComponent);
   if (parts.length !== 3 && parts.length !== 4) return { ok: false, status: 404, body: '404 page not found\n' };
   const [namespace, pod] = parts as [string, string];
   const container = parts[parts.length - 1]!;
@@ -33,7 +36,8 @@ export function parseExec(path: string, q: URLSearchParams, attach = false): Par
   if (cmd.length === 0 && !attach) return { ok: false, status: 400, body: 'you must specify at least 1 command' };
   const on = (k: string) => q.get(k) === '1' || q.get(k) === 'true';
   const request = { cmd, stdin: on('input'), stdout: on('output'), stderr: on('error'), tty: on('tty') };
-  if (!request.stdin && !request.stdout && !request.stderr) return { ok: false, status: 400, body: 'you must specify at least 1 of stdin, stdout, stderr' };
+  if (!request.stdin && !request.stdout && !request.stderr)
+    return { ok: false, status: 400, body: 'you must specify at least 1 of stdin, stdout, stderr' };
   // a tty merges stderr into stdout (upstream NewOptions)
   if (request.tty) request.stderr = false;
   return { ok: true, value: { namespace, pod, ...(uid ? { uid } : {}), container, request } };
@@ -41,20 +45,33 @@ export function parseExec(path: string, q: URLSearchParams, attach = false): Par
 
 /** The running container an exec goes to, with upstream's errors (pod not found 404, not running 400). */
 export function execContainerId(pods: Iterable<Pod>, statuses: PodStatuses | undefined, t: ExecTarget): Parsed<string> {
-  const pod = [...pods].find((p) => p.metadata?.namespace === t.namespace && p.metadata?.name === t.pod && (!t.uid || p.metadata?.uid === t.uid));
+  const pod = [...pods].find(
+    (p) => p.metadata?.namespace === t.namespace && p.metadata?.name === t.pod && (!t.uid || p.metadata?.uid === t.uid),
+  );
   if (!pod) return { ok: false, status: 404, body: `pod does not exist` };
   const st = statuses?.get(pod.metadata?.uid ?? '');
-  const cs = [...(st?.initContainerStatuses ?? []), ...(st?.containerStatuses ?? []), ...(st?.ephemeralContainerStatuses ?? [])].find((c) => c.name === t.container);
-  if (!cs?.containerID || !cs.state?.running) return { ok: false, status: 400, body: `container not found ("${t.container}")` };
+  const cs = [
+    ...(st?.initContainerStatuses ?? []),
+    ...(st?.containerStatuses ?? []),
+    ...(st?.ephemeralContainerStatuses ?? []),
+  ].find((c) => c.name === t.container);
+  if (!cs?.containerID || !cs.state?.running)
+    return { ok: false, status: 400, body: `container not found ("${t.container}")` };
   return { ok: true, value: cs.containerID.replace(/^[a-z]+:\/\//, '') };
 }
 
 /** `/portForward/{namespace}/{pod}[/{uid}]`: the pod's newest sandbox (404 when it has none). */
-export function portForwardSandbox(path: string, pods: Iterable<Pod>, runtimeSandboxes: (uid: string) => readonly string[] | undefined): Parsed<string> {
+export function portForwardSandbox(
+  path: string,
+  pods: Iterable<Pod>,
+  runtimeSandboxes: (uid: string) => readonly string[] | undefined,
+): Parsed<string> {
   const parts = path.slice('/portForward/'.length).split('/').map(decodeURIComponent);
   if (parts.length !== 2 && parts.length !== 3) return { ok: false, status: 404, body: '404 page not found\n' };
   const [namespace, name, uid] = parts;
-  const pod = [...pods].find((p) => p.metadata?.namespace === namespace && p.metadata?.name === name && (!uid || p.metadata?.uid === uid));
+  const pod = [...pods].find(
+    (p) => p.metadata?.namespace === namespace && p.metadata?.name === name && (!uid || p.metadata?.uid === uid),
+  );
   if (!pod) return { ok: false, status: 404, body: 'pod does not exist' };
   const sandboxes = runtimeSandboxes(pod.metadata?.uid ?? '') ?? [];
   const last = sandboxes[sandboxes.length - 1];
@@ -63,7 +80,13 @@ export function portForwardSandbox(path: string, pods: Iterable<Pod>, runtimeSan
 
 /** An HTTP/1.1 response written on a socket that was asked to upgrade (then closed). */
 export function rawResponse(status: number, body: string): string {
-  const reason: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 500: 'Internal Server Error' };
+  const reason: Record<number, string> = {
+    400: 'Bad Request',
+    401: 'Unauthorized',
+    403: 'Forbidden',
+    404: 'Not Found',
+    500: 'Internal Server Error',
+  };
   return `HTTP/1.1 ${status} ${reason[status] ?? 'Error'}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
 }
 

@@ -11,7 +11,10 @@ import { isIP } from 'node:net';
 
 /** Go's tls.VersionName values accepted by --tls-min-version, as Node's minVersion. */
 export const TLS_VERSIONS: Record<string, 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3'> = {
-  VersionTLS10: 'TLSv1', VersionTLS11: 'TLSv1.1', VersionTLS12: 'TLSv1.2', VersionTLS13: 'TLSv1.3',
+  VersionTLS10: 'TLSv1',
+  VersionTLS11: 'TLSv1.1',
+  VersionTLS12: 'TLSv1.2',
+  VersionTLS13: 'TLSv1.3',
 };
 
 /**
@@ -117,13 +120,16 @@ export function selfSignedCert(host: string, nowMs: number): SelfSigned {
     seq(time(new Date(nowMs - 60_000)), time(new Date(nowMs + 365 * 86_400_000))),
     name,
     publicKey.export({ type: 'spki', format: 'der' }),
-    tlv(0xa3, seq(
-      // digitalSignature, keyEncipherment, keyCertSign; a CA of itself so clients can trust it as such
-      extension('2.5.29.15', true, bitString(Buffer.from([0xa4]))),
-      extension('2.5.29.37', false, seq(oid('1.3.6.1.5.5.7.3.1'))),
-      extension('2.5.29.19', true, seq(tlv(0x01, Buffer.from([0xff])))),
-      extension('2.5.29.17', false, seq(san)),
-    )),
+    tlv(
+      0xa3,
+      seq(
+        // digitalSignature, keyEncipherment, keyCertSign; a CA of itself so clients can trust it as such
+        extension('2.5.29.15', true, bitString(Buffer.from([0xa4]))),
+        extension('2.5.29.37', false, seq(oid('1.3.6.1.5.5.7.3.1'))),
+        extension('2.5.29.19', true, seq(tlv(0x01, Buffer.from([0xff])))),
+        extension('2.5.29.17', false, seq(san)),
+      ),
+    ),
   );
   const cert = seq(tbs, ecdsaSha256, bitString(sign('sha256', tbs, privateKey)));
   const certPem = `-----BEGIN CERTIFICATE-----\n${cert.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n')}-----END CERTIFICATE-----\n`;

@@ -31,7 +31,13 @@ export function nodeStatsFs(): StatsFs {
     },
     async statfs(path) {
       const s = await statfs(path);
-      return { capacity: s.blocks * s.bsize, available: s.bavail * s.bsize, free: s.bfree * s.bsize, inodes: s.files, inodesFree: s.ffree };
+      return {
+        capacity: s.blocks * s.bsize,
+        available: s.bavail * s.bsize,
+        free: s.bfree * s.bsize,
+        inodes: s.files,
+        inodesFree: s.ffree,
+      };
     },
     async list(dir) {
       try {

@@ -19,14 +19,44 @@
 import { channels, defaultPolicy, serial, type ActorSpec } from '../../kernel/actor.ts';
 import { errText } from '../../kernel/log.ts';
 import { CriError } from '../../protocols/cri/errors.ts';
-import { LABEL_CONTAINER_NAME, LABEL_POD_NAME, LABEL_POD_NAMESPACE, LABEL_POD_UID } from '../../protocols/cri/labels.ts';
-import type { ContainerStats as CriContainerStats, CriStats, ImageService, PodSandboxStats, RuntimeService } from '../../protocols/cri/types.ts';
+import {
+  LABEL_CONTAINER_NAME,
+  LABEL_POD_NAME,
+  LABEL_POD_NAMESPACE,
+  LABEL_POD_UID,
+} from '../../protocols/cri/labels.ts';
+import type {
+  ContainerStats as CriContainerStats,
+  CriStats,
+  ImageService,
+  PodSandboxStats,
+  RuntimeService,
+} from '../../protocols/cri/types.ts';
 import type { Pod } from '../../protocols/kube/pod.ts';
-import type { ContainerStats, FsStats, NodeStatsView, PodStats, Summary, VolumeStats } from '../../protocols/messages/stats.ts';
+import type {
+  ContainerStats,
+  FsStats,
+  NodeStatsView,
+  PodStats,
+  Summary,
+  VolumeStats,
+} from '../../protocols/messages/stats.ts';
 import type { StatsFs } from './adapters.ts';
 import {
-  cgroupStatFiles, cgroupUsage, cpuStats, dirFsStats, fsStats, meminfoUsage, memoryStats, procStatCpuNs, sumFs, taskCount, usageNanoCores,
-  type CgroupUsage, type CpuSample, type StatsCgroupLayout,
+  cgroupStatFiles,
+  cgroupUsage,
+  cpuStats,
+  dirFsStats,
+  fsStats,
+  meminfoUsage,
+  memoryStats,
+  procStatCpuNs,
+  sumFs,
+  taskCount,
+  usageNanoCores,
+  type CgroupUsage,
+  type CpuSample,
+  type StatsCgroupLayout,
 } from './logic.ts';
 
 export interface StatsDeps {
@@ -87,11 +117,19 @@ export const stats: ActorSpec<StatsDeps, typeof io> = {
       const layout = ctx.deps.cgroups ? await tryRead('cgroup layout', () => ctx.deps.cgroups!.layout()) : undefined;
       const readCgroup = async (path: string): Promise<CgroupUsage> => {
         const f = cgroupStatFiles(layout!, path);
-        const [cpu, memoryUsage, memoryStat] = await Promise.all([fs.read(f.cpu), fs.read(f.memoryUsage), fs.read(f.memoryStat)]);
+        const [cpu, memoryUsage, memoryStat] = await Promise.all([
+          fs.read(f.cpu),
+          fs.read(f.memoryUsage),
+          fs.read(f.memoryStat),
+        ]);
         return cgroupUsage(layout!.version, { cpu, memoryUsage, memoryStat });
       };
 
-      const [sandboxes, containers, cstats] = await Promise.all([cri.listPodSandbox(), cri.listContainers(), cri.listContainerStats()]);
+      const [sandboxes, containers, cstats] = await Promise.all([
+        cri.listPodSandbox(),
+        cri.listContainers(),
+        cri.listContainerStats(),
+      ]);
       let sbStats: PodSandboxStats[] = [];
       if (sandboxStatsSupported) {
         try {
@@ -100,7 +138,11 @@ export const stats: ActorSpec<StatsDeps, typeof io> = {
           // Unimplemented (a runtime without it): for good; another failure: this sample only
           if (e instanceof CriError && e.kind === 'Unimplemented') {
             sandboxStatsSupported = false;
-            ctx.log.info('the runtime has no ListPodSandboxStats: pod stats from the pod cgroups and their containers', {}, 2);
+            ctx.log.info(
+              'the runtime has no ListPodSandboxStats: pod stats from the pod cgroups and their containers',
+              {},
+              2,
+            );
           } else {
             errors.push(`ListPodSandboxStats: ${errText(e)} (pod stats from the pod cgroups this time)`);
           }
@@ -108,7 +150,9 @@ export const stats: ActorSpec<StatsDeps, typeof io> = {
       }
 
       // ---- node
-      const meminfo = await tryRead('/proc/meminfo', async () => meminfoUsage((await fs.read(`${proc}/meminfo`)) ?? ''));
+      const meminfo = await tryRead('/proc/meminfo', async () =>
+        meminfoUsage((await fs.read(`${proc}/meminfo`)) ?? ''),
+      );
       let nodeUsage: CgroupUsage = {};
       if (layout?.version === 1) {
         nodeUsage = (await tryRead('root cgroup', () => readCgroup(''))) ?? {};
@@ -120,7 +164,9 @@ export const stats: ActorSpec<StatsDeps, typeof io> = {
       const imageFsInfo = (await tryRead('ImageFsInfo', () => ctx.deps.images.imageFsInfo()))?.[0];
       const imageMount = imageFsInfo?.fsId?.mountpoint;
       const imageStatfs = imageMount ? await tryRead(`statfs ${imageMount}`, () => fs.statfs(imageMount)) : undefined;
-      const imageFs = imageStatfs ? fsStats(time, imageStatfs, w(imageFsInfo?.usedBytes), w(imageFsInfo?.inodesUsed)) : undefined;
+      const imageFs = imageStatfs
+        ? fsStats(time, imageStatfs, w(imageFsInfo?.usedBytes), w(imageFsInfo?.inodesUsed))
+        : undefined;
       const [pidMax, loadavg] = await Promise.all([fs.read(`${proc}/sys/kernel/pid_max`), fs.read(`${proc}/loadavg`)]);
 
       // ---- pods
@@ -150,10 +196,20 @@ export const stats: ActorSpec<StatsDeps, typeof io> = {
           const cname = c.labels[LABEL_CONTAINER_NAME] ?? c.metadata.name;
           const coreNs = w(st?.cpu?.usageCoreNanoSeconds);
           const nano = w(st?.cpu?.usageNanoCores) ?? rate(`c:${c.id}`, coreNs);
-          if (w(st?.cpu?.usageNanoCores) !== undefined && coreNs !== undefined) nextCache.set(`c:${c.id}`, { atMs: now, usageCoreNanoSeconds: coreNs });
+          if (w(st?.cpu?.usageNanoCores) !== undefined && coreNs !== undefined)
+            nextCache.set(`c:${c.id}`, { atMs: now, usageCoreNanoSeconds: coreNs });
           const mem = st?.memory;
-          const rootfs = st?.writableLayer ? dirFsStats(time, imageStatfs, { bytes: w(st.writableLayer.usedBytes) ?? 0, inodes: w(st.writableLayer.inodesUsed) ?? 0 }) : undefined;
-          const logs = dirFsStats(time, rootFs, await tryRead(`logs of ${namespace}/${name}/${cname}`, () => fs.du(`${podLogDir}/${cname}`)));
+          const rootfs = st?.writableLayer
+            ? dirFsStats(time, imageStatfs, {
+                bytes: w(st.writableLayer.usedBytes) ?? 0,
+                inodes: w(st.writableLayer.inodesUsed) ?? 0,
+              })
+            : undefined;
+          const logs = dirFsStats(
+            time,
+            rootFs,
+            await tryRead(`logs of ${namespace}/${name}/${cname}`, () => fs.du(`${podLogDir}/${cname}`)),
+          );
           rootfsParts.push(rootfs, logs);
           if (coreNs !== undefined) sum.cpu += coreNs;
           if (w(mem?.workingSetBytes) !== undefined) {
@@ -163,13 +219,22 @@ export const stats: ActorSpec<StatsDeps, typeof io> = {
             sum.rss += w(mem?.rssBytes) ?? 0;
           }
           cs.push({
-            name: cname, startTime: iso(c.createdAt / 1e6),
+            name: cname,
+            startTime: iso(c.createdAt / 1e6),
             cpu: cpuStats(time, coreNs, nano),
-            memory: mem ? {
-              time, availableBytes: w(mem.availableBytes), usageBytes: w(mem.usageBytes), workingSetBytes: w(mem.workingSetBytes),
-              rssBytes: w(mem.rssBytes), pageFaults: w(mem.pageFaults), majorPageFaults: w(mem.majorPageFaults),
-            } : undefined,
-            rootfs, logs,
+            memory: mem
+              ? {
+                  time,
+                  availableBytes: w(mem.availableBytes),
+                  usageBytes: w(mem.usageBytes),
+                  workingSetBytes: w(mem.workingSetBytes),
+                  rssBytes: w(mem.rssBytes),
+                  pageFaults: w(mem.pageFaults),
+                  majorPageFaults: w(mem.majorPageFaults),
+                }
+              : undefined,
+            rootfs,
+            logs,
           });
         }
         cs.sort((a, b) => a.name.localeCompare(b.name));
@@ -178,14 +243,21 @@ export const stats: ActorSpec<StatsDeps, typeof io> = {
         let podUsage: CgroupUsage | undefined;
         if (psb?.cpu || psb?.memory) {
           podUsage = {
-            usageCoreNanoSeconds: w(psb.cpu?.usageCoreNanoSeconds), usageBytes: w(psb.memory?.usageBytes),
-            workingSetBytes: w(psb.memory?.workingSetBytes), rssBytes: w(psb.memory?.rssBytes),
+            usageCoreNanoSeconds: w(psb.cpu?.usageCoreNanoSeconds),
+            usageBytes: w(psb.memory?.usageBytes),
+            workingSetBytes: w(psb.memory?.workingSetBytes),
+            rssBytes: w(psb.memory?.rssBytes),
           };
         } else {
           const path = pod && layout ? ctx.deps.cgroups!.podCgroup(pod) : undefined;
           if (path) podUsage = await tryRead(`pod ${namespace}/${name}: cgroup ${path}`, () => readCgroup(path));
           if (!podUsage || podUsage.usageCoreNanoSeconds === undefined) {
-            podUsage = cs.length ? { usageCoreNanoSeconds: sum.cpu, ...(sum.any ? { usageBytes: sum.usage, workingSetBytes: sum.ws, rssBytes: sum.rss } : {}) } : undefined;
+            podUsage = cs.length
+              ? {
+                  usageCoreNanoSeconds: sum.cpu,
+                  ...(sum.any ? { usageBytes: sum.usage, workingSetBytes: sum.ws, rssBytes: sum.rss } : {}),
+                }
+              : undefined;
           }
         }
 
@@ -202,20 +274,40 @@ export const stats: ActorSpec<StatsDeps, typeof io> = {
         }
         const net = psb?.network?.defaultInterface;
         pods.push({
-          podRef: { name, namespace, uid }, startTime: iso(sb.createdAt / 1e6), containers: cs,
-          cpu: podUsage ? cpuStats(time, podUsage.usageCoreNanoSeconds, w(psb?.cpu?.usageNanoCores) ?? rate(`p:${uid}`, podUsage.usageCoreNanoSeconds)) : undefined,
+          podRef: { name, namespace, uid },
+          startTime: iso(sb.createdAt / 1e6),
+          containers: cs,
+          cpu: podUsage
+            ? cpuStats(
+                time,
+                podUsage.usageCoreNanoSeconds,
+                w(psb?.cpu?.usageNanoCores) ?? rate(`p:${uid}`, podUsage.usageCoreNanoSeconds),
+              )
+            : undefined,
           memory: podUsage ? memoryStats(time, podUsage) : undefined,
-          network: net ? { time, name: net.name, rxBytes: w(net.rxBytes), rxErrors: w(net.rxErrors), txBytes: w(net.txBytes), txErrors: w(net.txErrors) } : undefined,
+          network: net
+            ? {
+                time,
+                name: net.name,
+                rxBytes: w(net.rxBytes),
+                rxErrors: w(net.rxErrors),
+                txBytes: w(net.txBytes),
+                txErrors: w(net.txErrors),
+              }
+            : undefined,
           volume: volume.length ? volume : undefined,
           'ephemeral-storage': sumFs(time, ephemeral, rootFs),
           process_stats: psb?.process ? { process_count: w(psb.process.processCount) } : undefined,
         });
       }
-      pods.sort((a, b) => `${a.podRef.namespace}/${a.podRef.name}`.localeCompare(`${b.podRef.namespace}/${b.podRef.name}`));
+      pods.sort((a, b) =>
+        `${a.podRef.namespace}/${a.podRef.name}`.localeCompare(`${b.podRef.namespace}/${b.podRef.name}`),
+      );
 
       const summary: Summary = {
         node: {
-          nodeName, startTime,
+          nodeName,
+          startTime,
           cpu: cpuStats(time, nodeUsage.usageCoreNanoSeconds, rate('node', nodeUsage.usageCoreNanoSeconds)),
           memory: memoryStats(time, nodeUsage, meminfo?.capacityBytes),
           fs: rootFs ? fsStats(time, rootFs) : undefined,
@@ -234,21 +326,29 @@ export const stats: ActorSpec<StatsDeps, typeof io> = {
       ctx.bus.publish('nodeStats', view);
     };
 
-    const run = serial(ctx, async () => {
-      await sample();
-      if (lastError) ctx.log.info('stats: sampling works again');
-      lastError = '';
-    }, {
-      onError: (e) => {
-        const msg = errText(e);
-        if (msg !== lastError) ctx.log.warn('stats: sampling failed, the previous sample stays; trying again next period', { error: msg });
-        lastError = msg;
+    const run = serial(
+      ctx,
+      async () => {
+        await sample();
+        if (lastError) ctx.log.info('stats: sampling works again');
+        lastError = '';
       },
-    });
+      {
+        onError: (e) => {
+          const msg = errText(e);
+          if (msg !== lastError)
+            ctx.log.warn('stats: sampling failed, the previous sample stays; trying again next period', { error: msg });
+          lastError = msg;
+        },
+      },
+    );
     run.trigger();
     ctx.setInterval(() => run.trigger(), ctx.deps.periodMs ?? STATS_PERIOD_MS);
     ctx.setInspect(() => ({
-      samples, lastError, sandboxStatsSupported, errors: ctx.bus.current('nodeStats')?.errors,
+      samples,
+      lastError,
+      sandboxStatsSupported,
+      errors: ctx.bus.current('nodeStats')?.errors,
     }));
   },
 };

@@ -44,7 +44,11 @@ export function cgroupStatFiles(layout: StatsCgroupLayout, path: string): Cgroup
   }
   const cpuacct = layout.controllers['cpuacct'] ?? layout.controllers['cpu'];
   const mem = layout.controllers['memory'];
-  return { cpu: `${cpuacct}${path}/cpuacct.usage`, memoryUsage: `${mem}${path}/memory.usage_in_bytes`, memoryStat: `${mem}${path}/memory.stat` };
+  return {
+    cpu: `${cpuacct}${path}/cpuacct.usage`,
+    memoryUsage: `${mem}${path}/memory.usage_in_bytes`,
+    memoryStat: `${mem}${path}/memory.stat`,
+  };
 }
 
 export interface CgroupUsage {
@@ -60,7 +64,10 @@ export interface CgroupUsage {
  * A cgroup's usage from its files' text (undefined: the file is not there). cAdvisor's working
  * set: usage − inactive_file (v1: total_inactive_file, the hierarchy's), never below 0.
  */
-export function cgroupUsage(version: 1 | 2, files: { cpu?: string; memoryUsage?: string; memoryStat?: string }): CgroupUsage {
+export function cgroupUsage(
+  version: 1 | 2,
+  files: { cpu?: string; memoryUsage?: string; memoryStat?: string },
+): CgroupUsage {
   const out: CgroupUsage = {};
   if (files.cpu !== undefined) {
     if (version === 2) {
@@ -115,7 +122,12 @@ export function meminfoUsage(meminfo: string): CgroupUsage & { capacityBytes?: n
   const free = m['MemFree'];
   if (total === undefined || free === undefined) return {};
   const usage = total - free;
-  return { capacityBytes: total, usageBytes: usage, workingSetBytes: Math.max(0, usage - (m['Inactive(file)'] ?? 0)), rssBytes: m['AnonPages'] };
+  return {
+    capacityBytes: total,
+    usageBytes: usage,
+    workingSetBytes: Math.max(0, usage - (m['Inactive(file)'] ?? 0)),
+    rssBytes: m['AnonPages'],
+  };
 }
 
 /**
@@ -131,7 +143,11 @@ export function usageNanoCores(prev: CpuSample | undefined, cur: CpuSample): num
   return Math.round((du / dtNs) * 1e9);
 }
 
-export function cpuStats(time: string, usageCoreNanoSeconds: number | undefined, nanoCores: number | undefined): CpuStats | undefined {
+export function cpuStats(
+  time: string,
+  usageCoreNanoSeconds: number | undefined,
+  nanoCores: number | undefined,
+): CpuStats | undefined {
   if (usageCoreNanoSeconds === undefined && nanoCores === undefined) return undefined;
   return { time, usageNanoCores: nanoCores, usageCoreNanoSeconds };
 }
@@ -139,8 +155,16 @@ export function cpuStats(time: string, usageCoreNanoSeconds: number | undefined,
 /** MemoryStats with availableBytes = limit − working set where a limit is known (upstream: only then). */
 export function memoryStats(time: string, u: CgroupUsage, limitBytes?: number): MemoryStats | undefined {
   if (u.usageBytes === undefined && u.workingSetBytes === undefined) return undefined;
-  const out: MemoryStats = { time, usageBytes: u.usageBytes, workingSetBytes: u.workingSetBytes, rssBytes: u.rssBytes, pageFaults: u.pageFaults, majorPageFaults: u.majorPageFaults };
-  if (limitBytes !== undefined && u.workingSetBytes !== undefined) out.availableBytes = Math.max(0, limitBytes - u.workingSetBytes);
+  const out: MemoryStats = {
+    time,
+    usageBytes: u.usageBytes,
+    workingSetBytes: u.workingSetBytes,
+    rssBytes: u.rssBytes,
+    pageFaults: u.pageFaults,
+    majorPageFaults: u.majorPageFaults,
+  };
+  if (limitBytes !== undefined && u.workingSetBytes !== undefined)
+    out.availableBytes = Math.max(0, limitBytes - u.workingSetBytes);
   return out;
 }
 
@@ -158,16 +182,30 @@ export interface StatfsResult {
 /** FsStats of a whole file system; `usedBytes` given (the CRI's image usage) or capacity − free. */
 export function fsStats(time: string, s: StatfsResult, usedBytes?: number, inodesUsed?: number): FsStats {
   return {
-    time, availableBytes: s.available, capacityBytes: s.capacity, usedBytes: usedBytes ?? s.capacity - s.free,
-    inodesFree: s.inodesFree, inodes: s.inodes, inodesUsed: inodesUsed ?? s.inodes - s.inodesFree,
+    time,
+    availableBytes: s.available,
+    capacityBytes: s.capacity,
+    usedBytes: usedBytes ?? s.capacity - s.free,
+    inodesFree: s.inodesFree,
+    inodes: s.inodes,
+    inodesUsed: inodesUsed ?? s.inodes - s.inodesFree,
   };
 }
 
 /** A directory's usage on a file system (upstream's per-volume du: capacity and free from the fs it sits on). */
-export function dirFsStats(time: string, fs: StatfsResult | undefined, used: { bytes: number; inodes: number } | undefined): FsStats {
+export function dirFsStats(
+  time: string,
+  fs: StatfsResult | undefined,
+  used: { bytes: number; inodes: number } | undefined,
+): FsStats {
   return {
-    time, usedBytes: used?.bytes, inodesUsed: used?.inodes,
-    availableBytes: fs?.available, capacityBytes: fs?.capacity, inodesFree: fs?.inodesFree, inodes: fs?.inodes,
+    time,
+    usedBytes: used?.bytes,
+    inodesUsed: used?.inodes,
+    availableBytes: fs?.available,
+    capacityBytes: fs?.capacity,
+    inodesFree: fs?.inodesFree,
+    inodes: fs?.inodes,
   };
 }
 

@@ -32,8 +32,22 @@ import type { PodStatusApi } from '../../protocols/kube/api.ts';
 import { isTerminalPhase, type Pod, type PodStatus } from '../../protocols/kube/pod.ts';
 import type { DesiredPods } from '../../protocols/messages/config.ts';
 import {
-  apiShows, canBeDeleted, classify, finalStatus, newestPod, RECONCILE_MS, rejectedStatus, retryDelay, statusForApi,
-  shutdownStatus, statusPatch, terminatedStatus, viewIsNewer, writeTarget, type Failure, type WriteTarget,
+  apiShows,
+  canBeDeleted,
+  classify,
+  finalStatus,
+  newestPod,
+  RECONCILE_MS,
+  rejectedStatus,
+  retryDelay,
+  statusForApi,
+  shutdownStatus,
+  statusPatch,
+  terminatedStatus,
+  viewIsNewer,
+  writeTarget,
+  type Failure,
+  type WriteTarget,
 } from './logic.ts';
 import { errText } from '../../kernel/log.ts';
 
@@ -70,7 +84,6 @@ interface PodWrite {
   deleted: boolean;
 }
 
-
 /** metav1.Time: RFC 3339, second precision. */
 function rfc3339(ms: number): string {
   return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -78,8 +91,10 @@ function rfc3339(ms: number): string {
 
 /** The bus channels it uses (its context is narrowed to them). */
 const io = channels({
-  consumes: ['podWorker', 'runtimeReply'], produces: ['status'],
-  reads: ['desiredPods', 'mirrorPods', 'nodeShutdown', 'podWorkerStates'], writes: ['podStatuses'],
+  consumes: ['podWorker', 'runtimeReply'],
+  produces: ['status'],
+  reads: ['desiredPods', 'mirrorPods', 'nodeShutdown', 'podWorkerStates'],
+  writes: ['podStatuses'],
 });
 
 export const statusManager: ActorSpec<StatusDeps, typeof io> = {
@@ -105,7 +120,19 @@ export const statusManager: ActorSpec<StatusDeps, typeof io> = {
     const writeOf = (uid: string): PodWrite => {
       let w = writes.get(uid);
       if (!w) {
-        w = { version: 1, lastWritten: 0, force: false, inFlight: null, busy: false, retryPending: false, retryGen: 0, retries: 0, conflictStreak: 0, lastError: '', deleted: false };
+        w = {
+          version: 1,
+          lastWritten: 0,
+          force: false,
+          inFlight: null,
+          busy: false,
+          retryPending: false,
+          retryGen: 0,
+          retries: 0,
+          conflictStreak: 0,
+          lastError: '',
+          deleted: false,
+        };
         writes.set(uid, w);
       }
       return w;
@@ -179,9 +206,7 @@ export const statusManager: ActorSpec<StatusDeps, typeof io> = {
       return delay;
     };
 
-    type Step =
-      | { kind: 'patch'; target: WriteTarget; status: PodStatus }
-      | { kind: 'delete'; target: WriteTarget };
+    type Step = { kind: 'patch'; target: WriteTarget; status: PodStatus } | { kind: 'delete'; target: WriteTarget };
 
     /** What this pod needs next, if anything (updates the bookkeeping of skipped writes). */
     const nextStep = (uid: string, w: PodWrite): Step | undefined => {
@@ -199,13 +224,21 @@ export const statusManager: ActorSpec<StatusDeps, typeof io> = {
       }
       const known = newestPod(w.answered, target.viewPod);
       if ((w.lastWritten !== w.version || w.force) && w.refusedVersion !== w.version) {
-        const toWrite = statusForApi({ local: status, api: known?.status, couldHaveRunningContainers: couldHaveRunningContainers(uid), now: now() });
+        const toWrite = statusForApi({
+          local: status,
+          api: known?.status,
+          couldHaveRunningContainers: couldHaveRunningContainers(uid),
+          now: now(),
+        });
         if (!apiShows(known?.status, toWrite)) return { kind: 'patch', target, status: toWrite };
         if (w.lastWritten !== w.version) totals.unchanged++;
         w.lastWritten = w.version;
         w.force = false;
       }
-      if (w.lastWritten === w.version && canBeDeleted(target, d?.pod.metadata.deletionTimestamp, isFinished(uid), known?.status?.phase)) {
+      if (
+        w.lastWritten === w.version &&
+        canBeDeleted(target, d?.pod.metadata.deletionTimestamp, isFinished(uid), known?.status?.phase)
+      ) {
         return { kind: 'delete', target };
       }
       return undefined;
@@ -218,7 +251,11 @@ export const statusManager: ActorSpec<StatusDeps, typeof io> = {
         const pod = await api!.getPod(target.namespace, target.name);
         if (writes.get(uid) !== w) return 'stop';
         if (pod.metadata.uid !== target.uid) {
-          ctx.log.info('Pod was deleted and then recreated, skipping status update', { pod: `${target.namespace}/${target.name}`, oldPodUID: target.uid, podUID: pod.metadata.uid }, 2);
+          ctx.log.info(
+            'Pod was deleted and then recreated, skipping status update',
+            { pod: `${target.namespace}/${target.name}`, oldPodUID: target.uid, podUID: pod.metadata.uid },
+            2,
+          );
           w.goneUid = target.uid;
           return 'stop';
         }
@@ -227,7 +264,11 @@ export const statusManager: ActorSpec<StatusDeps, typeof io> = {
       } catch (e) {
         w.lastError = errText(e);
         if (classify(e) === 'gone') {
-          ctx.log.info('Pod does not exist on the server', { pod: `${target.namespace}/${target.name}`, podUID: target.uid }, 3);
+          ctx.log.info(
+            'Pod does not exist on the server',
+            { pod: `${target.namespace}/${target.name}`, podUID: target.uid },
+            3,
+          );
           w.goneUid = target.uid;
         } else {
           scheduleRetry(uid, w);
@@ -266,7 +307,11 @@ export const statusManager: ActorSpec<StatusDeps, typeof io> = {
             w.goneUid = target.uid;
           } else {
             const delay = scheduleRetry(uid, w);
-            ctx.log.info('Failed to delete status for pod', { pod: ref, podUID: target.uid, error: w.lastError, retryInMs: delay }, 2);
+            ctx.log.info(
+              'Failed to delete status for pod',
+              { pod: ref, podUID: target.uid, error: w.lastError, retryInMs: delay },
+              2,
+            );
           }
           return false;
         }
@@ -276,7 +321,12 @@ export const statusManager: ActorSpec<StatusDeps, typeof io> = {
       w.force = false;
       w.inFlight = 'patch';
       try {
-        const pod = await api!.patchPodStatus(target.namespace, target.name, statusPatch(target.uid, step.status), 'strategic');
+        const pod = await api!.patchPodStatus(
+          target.namespace,
+          target.name,
+          statusPatch(target.uid, step.status),
+          'strategic',
+        );
         if (writes.get(uid) !== w) return false;
         totals.patches++;
         w.answered = pod;
@@ -284,7 +334,11 @@ export const statusManager: ActorSpec<StatusDeps, typeof io> = {
         w.retries = 0;
         w.conflictStreak = 0;
         w.lastError = '';
-        ctx.log.info('Status for pod updated successfully', { pod: ref, podUID: target.uid, statusVersion: sent, phase: step.status.phase }, 3);
+        ctx.log.info(
+          'Status for pod updated successfully',
+          { pod: ref, podUID: target.uid, statusVersion: sent, phase: step.status.phase },
+          3,
+        );
         return true;
       } catch (e) {
         const kind = failed(uid, w, e);
@@ -302,7 +356,10 @@ export const statusManager: ActorSpec<StatusDeps, typeof io> = {
           case 'invalid': {
             if ((await reread(uid, w, target)) === 'stop') return false;
             if (kind === 'invalid') {
-              ctx.log.warn('status refused by the API server; retried at the next reconcile', { pod: ref, error: w.lastError });
+              ctx.log.warn('status refused by the API server; retried at the next reconcile', {
+                pod: ref,
+                error: w.lastError,
+              });
               w.refusedVersion = sent;
               return true;
             }
@@ -313,7 +370,10 @@ export const statusManager: ActorSpec<StatusDeps, typeof io> = {
             return false;
           }
           case 'refused':
-            ctx.log.warn('status refused by the API server; retried at the next reconcile', { pod: ref, error: w.lastError });
+            ctx.log.warn('status refused by the API server; retried at the next reconcile', {
+              pod: ref,
+              error: w.lastError,
+            });
             w.refusedVersion = sent;
             return true;
         }
@@ -368,7 +428,12 @@ export const statusManager: ActorSpec<StatusDeps, typeof io> = {
         w.refusedVersion = undefined;
         const target = writeTarget(desired().get(uid), mirrors);
         // Someone else wrote the object since our last answer, or we never had one: compare again.
-        if (target && target.uid === w.targetUid && (w.answered === undefined || viewIsNewer(w.answered, target.viewPod))) w.force = true;
+        if (
+          target &&
+          target.uid === w.targetUid &&
+          (w.answered === undefined || viewIsNewer(w.answered, target.viewPod))
+        )
+          w.force = true;
         kick(uid);
       }
     };
@@ -442,7 +507,15 @@ export const statusManager: ActorSpec<StatusDeps, typeof io> = {
         lastError: w.lastError || null,
         target: w.targetUid ?? null,
         finished: isFinished(uid),
-        state: w.deleted ? 'deleted' : w.goneUid && w.goneUid === w.targetUid ? 'gone' : w.retryPending ? 'backoff' : w.lastWritten === w.version ? 'synced' : 'pending',
+        state: w.deleted
+          ? 'deleted'
+          : w.goneUid && w.goneUid === w.targetUid
+            ? 'gone'
+            : w.retryPending
+              ? 'backoff'
+              : w.lastWritten === w.version
+                ? 'synced'
+                : 'pending',
       })),
     }));
     publish();

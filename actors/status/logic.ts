@@ -28,7 +28,16 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { ApiError } from '../../protocols/kube/api.ts';
-import { CONTAINER_GONE_AT_TERMINATION, CONTAINER_STATUS_UNKNOWN, isTerminalPhase, KUBELET_OWNED_CONDITIONS, type ContainerStatus, type Pod, type PodCondition, type PodStatus } from '../../protocols/kube/pod.ts';
+import {
+  CONTAINER_GONE_AT_TERMINATION,
+  CONTAINER_STATUS_UNKNOWN,
+  isTerminalPhase,
+  KUBELET_OWNED_CONDITIONS,
+  type ContainerStatus,
+  type Pod,
+  type PodCondition,
+  type PodStatus,
+} from '../../protocols/kube/pod.ts';
 import type { DesiredPod, MirrorPods } from '../../protocols/messages/config.ts';
 import { NODE_SHUTDOWN_MESSAGE, NODE_SHUTDOWN_REASON } from '../../protocols/messages/node.ts';
 
@@ -43,7 +52,6 @@ export const RETRY_MIN_MS = 500;
 export const RETRY_MAX_MS = 4000;
 /** Upstream syncPeriod: the full reconcile (syncBatch). */
 export const RECONCILE_MS = 10_000;
-
 
 // ---------------------------------------------------------------------------------------------
 // comparing statuses
@@ -71,19 +79,35 @@ function canonical(v: unknown, key = ''): unknown {
   return v;
 }
 
-function ownedConditions(conditions: readonly PodCondition[] | undefined, extra: readonly string[] = []): PodCondition[] {
+function ownedConditions(
+  conditions: readonly PodCondition[] | undefined,
+  extra: readonly string[] = [],
+): PodCondition[] {
   return (conditions ?? []).filter((c) => KUBELET_OWNED_CONDITIONS.includes(c.type) || extra.includes(c.type));
 }
 
 /** The fields the kubelet owns, in canonical form (conditions by type). */
-export function ownedStatus(s: PodStatus | undefined, extraConditions: readonly string[] = []): Record<string, unknown> {
+export function ownedStatus(
+  s: PodStatus | undefined,
+  extraConditions: readonly string[] = [],
+): Record<string, unknown> {
   if (!s) return {};
-  const conditions = ownedConditions(s.conditions, extraConditions).slice().sort((a, b) => (a.type < b.type ? -1 : a.type > b.type ? 1 : 0));
+  const conditions = ownedConditions(s.conditions, extraConditions)
+    .slice()
+    .sort((a, b) => (a.type < b.type ? -1 : a.type > b.type ? 1 : 0));
   const owned = {
-    phase: s.phase, reason: s.reason, message: s.message, conditions,
-    containerStatuses: s.containerStatuses, initContainerStatuses: s.initContainerStatuses,
-    podIP: s.podIP, podIPs: s.podIPs, hostIP: s.hostIP, hostIPs: s.hostIPs,
-    startTime: s.startTime, qosClass: s.qosClass,
+    phase: s.phase,
+    reason: s.reason,
+    message: s.message,
+    conditions,
+    containerStatuses: s.containerStatuses,
+    initContainerStatuses: s.initContainerStatuses,
+    podIP: s.podIP,
+    podIPs: s.podIPs,
+    hostIP: s.hostIP,
+    hostIPs: s.hostIPs,
+    startTime: s.startTime,
+    qosClass: s.qosClass,
   };
   return (canonical(owned) ?? {}) as Record<string, unknown>;
 }
@@ -255,7 +279,9 @@ export function terminatedStatus(pod: Pod, status: PodStatus, isStatic: boolean)
   }
   if (s.initContainerStatuses) {
     const started = startedInitContainers(s.initContainerStatuses);
-    s.initContainerStatuses = s.initContainerStatuses.map((c, i) => (i >= started || c.state?.terminated ? c : goneContainer(c)));
+    s.initContainerStatuses = s.initContainerStatuses.map((c, i) =>
+      i >= started || c.state?.terminated ? c : goneContainer(c),
+    );
   }
   if (!isStatic && !isTerminalPhase(s.phase)) s.phase = 'Failed';
   return s;
@@ -269,7 +295,15 @@ export function terminatedStatus(pod: Pod, status: PodStatus, isStatic: boolean)
 export function shutdownStatus(status: PodStatus, now: string): PodStatus {
   const conditions = (status.conditions ?? []).filter((c) => c.type !== DISRUPTION_TARGET);
   const had = status.conditions?.find((c) => c.type === DISRUPTION_TARGET && c.status === 'True');
-  conditions.push(had ?? { type: DISRUPTION_TARGET, status: 'True', reason: 'TerminationByKubelet', message: NODE_SHUTDOWN_MESSAGE, lastTransitionTime: now });
+  conditions.push(
+    had ?? {
+      type: DISRUPTION_TARGET,
+      status: 'True',
+      reason: 'TerminationByKubelet',
+      message: NODE_SHUTDOWN_MESSAGE,
+      lastTransitionTime: now,
+    },
+  );
   return { ...status, phase: 'Failed', reason: NODE_SHUTDOWN_REASON, message: NODE_SHUTDOWN_MESSAGE, conditions };
 }
 
@@ -290,7 +324,12 @@ export function finalStatus(api: PodStatus | undefined, cached: PodStatus | unde
  * upstream rejectPod: phase Failed, the admission reason, "Pod was rejected: <message>"; the
  * PodScheduled condition and the start time the pod already had are kept.
  */
-export function rejectedStatus(pod: Pod, rejected: { reason: string; message: string }, previous: PodStatus | undefined, now: string): PodStatus {
+export function rejectedStatus(
+  pod: Pod,
+  rejected: { reason: string; message: string },
+  previous: PodStatus | undefined,
+  now: string,
+): PodStatus {
   const api = pod.status ?? {};
   const s: PodStatus = { phase: 'Failed', reason: rejected.reason, message: `Pod was rejected: ${rejected.message}` };
   const scheduled = (previous?.conditions ?? api.conditions ?? []).find((c) => c.type === 'PodScheduled');
@@ -348,8 +387,15 @@ export function viewIsNewer(answered: Pod | undefined, view: Pod): boolean {
  * upstream canBeDeleted: an API pod (never a mirror) being deleted, whose worker finished, and
  * whose object the API server last showed in a terminal phase.
  */
-export function canBeDeleted(target: WriteTarget | undefined, deletionTimestamp: string | undefined, finished: boolean, apiPhase: string | undefined): boolean {
-  return target !== undefined && !target.mirror && deletionTimestamp !== undefined && finished && isTerminalPhase(apiPhase);
+export function canBeDeleted(
+  target: WriteTarget | undefined,
+  deletionTimestamp: string | undefined,
+  finished: boolean,
+  apiPhase: string | undefined,
+): boolean {
+  return (
+    target !== undefined && !target.mirror && deletionTimestamp !== undefined && finished && isTerminalPhase(apiPhase)
+  );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -32,7 +32,8 @@ export const systemdNotify: ActorSpec<SystemdNotifyDeps, typeof io> = {
     let wedged: string | undefined;
     let pods: number | undefined;
     let pings = 0;
-    const status = () => `STATUS=${wedged ? `syncLoop wedged (${wedged}): watchdog pings withheld` : `running ${pods ?? 0} pod(s)`}`;
+    const status = () =>
+      `STATUS=${wedged ? `syncLoop wedged (${wedged}): watchdog pings withheld` : `running ${pods ?? 0} pod(s)`}`;
 
     ctx.on(bus.events('syncLoop'), () => {
       lastLoopEntry = clock.now();
@@ -54,7 +55,10 @@ export const systemdNotify: ActorSpec<SystemdNotifyDeps, typeof io> = {
         void notifier.notify(['WATCHDOG=1']);
       } else if (!wedged) {
         wedged = problem;
-        log.error('syncLoop wedged: withholding systemd watchdog pings so that systemd restarts kubelet-ts', { reason: problem, lastLoopEntry });
+        log.error('syncLoop wedged: withholding systemd watchdog pings so that systemd restarts kubelet-ts', {
+          reason: problem,
+          lastLoopEntry,
+        });
         void notifier.notify([status()]);
       }
     };
@@ -62,6 +66,11 @@ export const systemdNotify: ActorSpec<SystemdNotifyDeps, typeof io> = {
       watchdog();
       ctx.setInterval(watchdog, notifier.watchdogMs / 2);
     }
-    ctx.setInspect(() => ({ watchdogMs: notifier.watchdogMs ?? null, pings, wedged: wedged ?? null, lastLoopEntry: lastLoopEntry ?? null }));
+    ctx.setInspect(() => ({
+      watchdogMs: notifier.watchdogMs ?? null,
+      pings,
+      wedged: wedged ?? null,
+      lastLoopEntry: lastLoopEntry ?? null,
+    }));
   },
 };

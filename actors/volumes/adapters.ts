@@ -106,7 +106,10 @@ export function nodeVolumeFs(rootDir: string, mounter: Mounter, now: () => numbe
       return (await mounter.mountPoints()).findLast((m) => m.target === path)?.fstype ?? '';
     },
     async mountTmpfs(dir, sizeBytes) {
-      await mounter.mount('tmpfs', dir, { fstype: 'tmpfs', options: sizeBytes !== undefined && sizeBytes > 0 ? [`size=${sizeBytes}`] : [] });
+      await mounter.mount('tmpfs', dir, {
+        fstype: 'tmpfs',
+        options: sizeBytes !== undefined && sizeBytes > 0 ? [`size=${sizeBytes}`] : [],
+      });
     },
     async unmountAll(dir) {
       const done: string[] = [];
@@ -133,7 +136,8 @@ export function nodeVolumeFs(rootDir: string, mounter: Mounter, now: () => numbe
         throw e;
       }
       const left = mountsUnder(await mounter.mountPoints(), dir);
-      if (left.length > 0) throw new Error(`${dir}: still mounted below it (${left.map((m) => m.target).join(', ')}): not removed`);
+      if (left.length > 0)
+        throw new Error(`${dir}: still mounted below it (${left.map((m) => m.target).join(', ')}): not removed`);
       await walkRemove(dir, st.dev);
     },
     async listPodDirs() {
@@ -168,6 +172,15 @@ export const inertVolumeFs: VolumeFs = {
 
 /** The VolumeFs methods, for the recorder (every one is a volume decision with its answer). */
 export const VOLUME_FS_METHODS: readonly (keyof VolumeFs)[] = [
-  'fileType', 'mkdirAll', 'chmod', 'createFile', 'mountedType', 'mountTmpfs', 'unmountAll', 'setVolumeOwnership', 'removeAll', 'listPodDirs',
+  'fileType',
+  'mkdirAll',
+  'chmod',
+  'createFile',
+  'mountedType',
+  'mountTmpfs',
+  'unmountAll',
+  'setVolumeOwnership',
+  'removeAll',
+  'listPodDirs',
   'writeAtomically',
 ];

@@ -21,7 +21,15 @@ import { EventReason, podRef, recordEvent } from '../../protocols/messages/event
 import type { PodSource } from '../../protocols/messages/channels.ts';
 import type { VolumeFs } from './adapters.ts';
 import { findPlugin, volumeDir, volumePlugins, type VolumeHost, type VolumePlugin } from './plugins/index.ts';
-import { backoffMs, desiredStateOfWorld, nextWakeAt, podVolumesView, reconcile, type ActualVolume, type VolumeOp } from './reconciler.ts';
+import {
+  backoffMs,
+  desiredStateOfWorld,
+  nextWakeAt,
+  podVolumesView,
+  reconcile,
+  type ActualVolume,
+  type VolumeOp,
+} from './reconciler.ts';
 
 export interface VolumeManagerDeps {
   rootDir: string;
@@ -46,7 +54,11 @@ export interface VolumeManagerDeps {
 /** A failed teardown or pod directory cleanup is tried again after this. */
 const RETRY_MS = 2000;
 
-const io = channels({ produces: ['events'], reads: ['desiredPods', 'podWorkerStates', 'readySources', 'runtimePods'], writes: ['podVolumes'] });
+const io = channels({
+  produces: ['events'],
+  reads: ['desiredPods', 'podWorkerStates', 'readySources', 'runtimePods'],
+  writes: ['podVolumes'],
+});
 
 export const volumeManager: ActorSpec<VolumeManagerDeps, typeof io> = {
   ...defaultPolicy,
@@ -56,7 +68,12 @@ export const volumeManager: ActorSpec<VolumeManagerDeps, typeof io> = {
   start(ctx) {
     const { rootDir, fs, configData } = ctx.deps;
     const plugins = ctx.deps.plugins ?? volumePlugins(ctx.deps.remountPeriodMs);
-    const host: VolumeHost = { rootDir, fs, nodeAllocatableMemoryBytes: ctx.deps.nodeAllocatableMemoryBytes, configData };
+    const host: VolumeHost = {
+      rootDir,
+      fs,
+      nodeAllocatableMemoryBytes: ctx.deps.nodeAllocatableMemoryBytes,
+      configData,
+    };
     const registered = new Set<string>(); // pod UIDs registered with configData
     const actual = new Map<string, ActualVolume>();
     const podDirs = new Set<string>();
@@ -95,11 +112,29 @@ export const volumeManager: ActorSpec<VolumeManagerDeps, typeof io> = {
       try {
         const m = await plugin.setUp({ pod, volume, dir }, host);
         actual.set(key, {
-          key, uid, name: volume.name, plugin: plugin.name, specKey: JSON.stringify(volume), pod, volume, failures: 0, setUpAt: ctx.clock.now(),
+          key,
+          uid,
+          name: volume.name,
+          plugin: plugin.name,
+          specKey: JSON.stringify(volume),
+          pod,
+          volume,
+          failures: 0,
+          setUpAt: ctx.clock.now(),
           view: { name: volume.name, plugin: plugin.name, state: 'mounted', ...m },
         });
         reported.delete(key);
-        if (prev?.view.state !== 'mounted') ctx.log.info('volume set up', { pod: `${pod.metadata.namespace}/${pod.metadata.name}`, volume: volume.name, plugin: plugin.name, path: m.path }, 2);
+        if (prev?.view.state !== 'mounted')
+          ctx.log.info(
+            'volume set up',
+            {
+              pod: `${pod.metadata.namespace}/${pod.metadata.name}`,
+              volume: volume.name,
+              plugin: plugin.name,
+              path: m.path,
+            },
+            2,
+          );
       } catch (e) {
         const cause = errText(e);
         const failures = (prev?.view.state === 'failed' ? prev.failures : 0) + 1;
@@ -107,14 +142,27 @@ export const volumeManager: ActorSpec<VolumeManagerDeps, typeof io> = {
         // containers keep what they have, the next period tries again
         const remount = prev?.view.state === 'mounted' && prev.specKey === JSON.stringify(volume);
         if (remount && prev) actual.set(key, { ...prev, setUpAt: ctx.clock.now() });
-        else actual.set(key, {
-          key, uid, name: volume.name, plugin: plugin.name, specKey: JSON.stringify(volume), pod, volume, failures,
-          retryAt: ctx.clock.now() + backoffMs(failures), view: { name: volume.name, plugin: plugin.name, state: 'failed', error: cause },
-        });
+        else
+          actual.set(key, {
+            key,
+            uid,
+            name: volume.name,
+            plugin: plugin.name,
+            specKey: JSON.stringify(volume),
+            pod,
+            volume,
+            failures,
+            retryAt: ctx.clock.now() + backoffMs(failures),
+            view: { name: volume.name, plugin: plugin.name, state: 'failed', error: cause },
+          });
         if (reported.get(key) !== cause) {
           reported.set(key, cause);
           const message = `MountVolume.SetUp failed for volume ${JSON.stringify(volume.name)} : ${cause}`;
-          ctx.log.warn('volume setup failed', { pod: `${pod.metadata.namespace}/${pod.metadata.name}`, volume: volume.name, error: cause });
+          ctx.log.warn('volume setup failed', {
+            pod: `${pod.metadata.namespace}/${pod.metadata.name}`,
+            volume: volume.name,
+            error: cause,
+          });
           ctx.bus.send('events', recordEvent(podRef(pod), 'Warning', EventReason.FailedMountVolume, message));
         }
       }
@@ -152,46 +200,62 @@ export const volumeManager: ActorSpec<VolumeManagerDeps, typeof io> = {
       if (pod) await setUp(op.key, pod, name);
     }
 
-    const loop = serial(ctx, async () => {
-      if (!scanned && sourcesReady()) {
-        // after a restart: the directories earlier kubelets left (orphans once no pod wants them)
-        for (const uid of await fs.listPodDirs()) podDirs.add(uid);
-        scanned = true;
-      }
-      const workers = ctx.bus.current('podWorkerStates');
-      const pods = ctx.bus.current('desiredPods');
-      const pluginFor = (v: Parameters<typeof findPlugin>[1]) => findPlugin(plugins, v);
-      const running = new Set(ctx.bus.current('runtimePods')?.keys() ?? []);
-      for (;;) {
-        const desired = desiredStateOfWorld(pods, workers, pluginFor);
-        const ops = reconcile({ desired, actual, podDirs, pods, workers, running, sourcesReady: scanned, now: ctx.clock.now() });
-        // (a failed cleanup is retried on the next trigger, not in a loop here)
-        const op = ops[0];
-        if (!op) {
-          publish();
-          const at = nextWakeAt(desired, actual);
-          if (at !== undefined && at !== wakeAt) {
-            wakeAt = at;
-            ctx.setTimeout(() => {
-              if (wakeAt === at) wakeAt = undefined;
-              loop.trigger();
-            }, Math.max(0, at - ctx.clock.now()));
+    const loop = serial(
+      ctx,
+      async () => {
+        if (!scanned && sourcesReady()) {
+          // after a restart: the directories earlier kubelets left (orphans once no pod wants them)
+          for (const uid of await fs.listPodDirs()) podDirs.add(uid);
+          scanned = true;
+        }
+        const workers = ctx.bus.current('podWorkerStates');
+        const pods = ctx.bus.current('desiredPods');
+        const pluginFor = (v: Parameters<typeof findPlugin>[1]) => findPlugin(plugins, v);
+        const running = new Set(ctx.bus.current('runtimePods')?.keys() ?? []);
+        for (;;) {
+          const desired = desiredStateOfWorld(pods, workers, pluginFor);
+          const ops = reconcile({
+            desired,
+            actual,
+            podDirs,
+            pods,
+            workers,
+            running,
+            sourcesReady: scanned,
+            now: ctx.clock.now(),
+          });
+          // (a failed cleanup is retried on the next trigger, not in a loop here)
+          const op = ops[0];
+          if (!op) {
+            publish();
+            const at = nextWakeAt(desired, actual);
+            if (at !== undefined && at !== wakeAt) {
+              wakeAt = at;
+              ctx.setTimeout(
+                () => {
+                  if (wakeAt === at) wakeAt = undefined;
+                  loop.trigger();
+                },
+                Math.max(0, at - ctx.clock.now()),
+              );
+            }
+            break;
           }
-          break;
+          try {
+            await apply(op);
+          } finally {
+            publish();
+          }
         }
-        try {
-          await apply(op);
-        } finally {
-          publish();
-        }
-      }
-    }, {
-      onError: (e) => {
-        // a teardown or a cleanup that failed (a busy mount): tried again in a while
-        ctx.log.warn('volume reconcile failed', { error: errText(e), retryInMs: RETRY_MS });
-        ctx.setTimeout(() => loop.trigger(), RETRY_MS);
       },
-    });
+      {
+        onError: (e) => {
+          // a teardown or a cleanup that failed (a busy mount): tried again in a while
+          ctx.log.warn('volume reconcile failed', { error: errText(e), retryInMs: RETRY_MS });
+          ctx.setTimeout(() => loop.trigger(), RETRY_MS);
+        },
+      },
+    );
 
     publish();
     ctx.on(ctx.bus.view('desiredPods'), () => loop.trigger());
@@ -200,7 +264,12 @@ export const volumeManager: ActorSpec<VolumeManagerDeps, typeof io> = {
     ctx.on(ctx.bus.view('runtimePods'), () => loop.trigger());
 
     ctx.setInspect(() => ({
-      volumes: [...actual.values()].map((a) => ({ key: a.key, ...a.view, failures: a.failures || undefined, retryAt: a.retryAt })),
+      volumes: [...actual.values()].map((a) => ({
+        key: a.key,
+        ...a.view,
+        failures: a.failures || undefined,
+        retryAt: a.retryAt,
+      })),
       podDirs: [...podDirs],
       orphanScanDone: scanned,
     }));

@@ -18,7 +18,13 @@
  * container of that pod runs.
  */
 import type { Pod, Volume } from '../../protocols/kube/pod.ts';
-import type { DesiredPods, PodVolume, PodVolumes, PodVolumesView, PodWorkerStates } from '../../protocols/messages/channels.ts';
+import type {
+  DesiredPods,
+  PodVolume,
+  PodVolumes,
+  PodVolumesView,
+  PodWorkerStates,
+} from '../../protocols/messages/channels.ts';
 import { volumesSpecKey } from '../../protocols/messages/volumes.ts';
 
 export interface DesiredVolume {
@@ -70,7 +76,8 @@ function workerLive(workers: PodWorkerStates | undefined, uid: string): boolean 
 
 /** The desired state of world: every volume the pods want mounted now. */
 export function desiredStateOfWorld(
-  pods: DesiredPods | undefined, workers: PodWorkerStates | undefined,
+  pods: DesiredPods | undefined,
+  workers: PodWorkerStates | undefined,
   pluginFor: (v: Volume) => { name: string; remountPeriodMs?: number } | undefined,
 ): Map<string, DesiredVolume> {
   const out = new Map<string, DesiredVolume>();
@@ -80,7 +87,15 @@ export function desiredStateOfWorld(
     for (const volume of d.pod.spec.volumes ?? []) {
       const p = pluginFor(volume);
       const key = `${uid}/${volume.name}`;
-      out.set(key, { key, uid, pod: d.pod, volume, plugin: p?.name, specKey: JSON.stringify(volume), remountPeriodMs: p?.remountPeriodMs });
+      out.set(key, {
+        key,
+        uid,
+        pod: d.pod,
+        volume,
+        plugin: p?.name,
+        specKey: JSON.stringify(volume),
+        remountPeriodMs: p?.remountPeriodMs,
+      });
     }
   }
   return out;
@@ -119,7 +134,12 @@ export function reconcile(i: ReconcileInput): VolumeOp[] {
       continue;
     }
     if (a.view.state === 'failed' && (a.retryAt ?? 0) <= i.now) ops.push({ type: 'setUp', key });
-    else if (a.view.state === 'mounted' && d.remountPeriodMs !== undefined && (a.setUpAt ?? 0) + d.remountPeriodMs <= i.now) ops.push({ type: 'setUp', key });
+    else if (
+      a.view.state === 'mounted' &&
+      d.remountPeriodMs !== undefined &&
+      (a.setUpAt ?? 0) + d.remountPeriodMs <= i.now
+    )
+      ops.push({ type: 'setUp', key });
   }
   for (const uid of i.podDirs) {
     if (i.pods?.has(uid) || workerLive(i.workers, uid) || i.running.has(uid)) continue;
@@ -131,7 +151,10 @@ export function reconcile(i: ReconcileInput): VolumeOp[] {
 }
 
 /** When `reconcile` next has something to do by time alone (a retry, a remount), if ever. */
-export function nextWakeAt(desired: ReadonlyMap<string, DesiredVolume>, actual: ReadonlyMap<string, ActualVolume>): number | undefined {
+export function nextWakeAt(
+  desired: ReadonlyMap<string, DesiredVolume>,
+  actual: ReadonlyMap<string, ActualVolume>,
+): number | undefined {
   let at: number | undefined;
   const min = (t: number) => {
     at = at === undefined ? t : Math.min(at, t);
@@ -151,7 +174,10 @@ export function nextWakeAt(desired: ReadonlyMap<string, DesiredVolume>, actual: 
  * spec), then the pods whose volumes are still being torn down (never ready).
  */
 export function podVolumesView(
-  pods: DesiredPods | undefined, actual: ReadonlyMap<string, ActualVolume>, pluginName: (v: Volume) => string | undefined, podDir: (uid: string) => string,
+  pods: DesiredPods | undefined,
+  actual: ReadonlyMap<string, ActualVolume>,
+  pluginName: (v: Volume) => string | undefined,
+  podDir: (uid: string) => string,
 ): PodVolumesView {
   const view = new Map<string, PodVolumes>();
   for (const [uid, d] of pods ?? []) {

@@ -73,9 +73,18 @@ const LOADER_OPTIONS: protoLoader.Options = {
 };
 
 type UnaryCallback = (err: grpc.ServiceError | null, res: unknown) => void;
-type UnaryMethod = (req: unknown, metadata: grpc.Metadata, options: grpc.CallOptions, cb: UnaryCallback) => grpc.ClientUnaryCall;
+type UnaryMethod = (
+  req: unknown,
+  metadata: grpc.Metadata,
+  options: grpc.CallOptions,
+  cb: UnaryCallback,
+) => grpc.ClientUnaryCall;
 type ServiceClient = grpc.Client & Record<string, UnaryMethod>;
-type ServiceCtor = new (address: string, creds: grpc.ChannelCredentials, options?: grpc.ChannelOptions) => ServiceClient;
+type ServiceCtor = new (
+  address: string,
+  creds: grpc.ChannelCredentials,
+  options?: grpc.ChannelOptions,
+) => ServiceClient;
 
 let servicesCache: { runtime: ServiceCtor; image: ServiceCtor } | undefined;
 
@@ -83,7 +92,9 @@ let servicesCache: { runtime: ServiceCtor; image: ServiceCtor } | undefined;
 function services(): { runtime: ServiceCtor; image: ServiceCtor } {
   if (servicesCache) return servicesCache;
   const definition = protoLoader.loadSync(PROTO_PATH, LOADER_OPTIONS);
-  const pkg = grpc.loadPackageDefinition(definition) as unknown as { runtime: { v1: { RuntimeService: ServiceCtor; ImageService: ServiceCtor } } };
+  const pkg = grpc.loadPackageDefinition(definition) as unknown as {
+    runtime: { v1: { RuntimeService: ServiceCtor; ImageService: ServiceCtor } };
+  };
   servicesCache = { runtime: pkg.runtime.v1.RuntimeService, image: pkg.runtime.v1.ImageService };
   return servicesCache;
 }
@@ -128,7 +139,8 @@ function toCriError(err: unknown, method: string, target: string, timeoutMs: num
   const details = (e?.details || e?.message || String(err)).replace(/\s*Resolution note:\s*$/, '').trim();
   let message = details;
   if (kind === 'Unavailable') message = `runtime at ${target} is unavailable: ${details}`;
-  else if (kind === 'DeadlineExceeded') message = `runtime at ${target} did not answer within ${timeoutMs}ms: ${details}`;
+  else if (kind === 'DeadlineExceeded')
+    message = `runtime at ${target} did not answer within ${timeoutMs}ms: ${details}`;
   return new CriError(kind, code, method, message);
 }
 
@@ -263,14 +275,22 @@ function filesystemUsage(r: Raw): FilesystemUsage {
 
 function cpuUsage(r: Raw): CpuUsage | null {
   if (!r) return null;
-  return { timestamp: num(r.timestamp), usageCoreNanoSeconds: wrapped(r.usageCoreNanoSeconds as Raw), usageNanoCores: wrapped(r.usageNanoCores as Raw) };
+  return {
+    timestamp: num(r.timestamp),
+    usageCoreNanoSeconds: wrapped(r.usageCoreNanoSeconds as Raw),
+    usageNanoCores: wrapped(r.usageNanoCores as Raw),
+  };
 }
 
 function memoryUsage(r: Raw): MemoryUsage | null {
   if (!r) return null;
   return {
-    timestamp: num(r.timestamp), workingSetBytes: wrapped(r.workingSetBytes as Raw), availableBytes: wrapped(r.availableBytes as Raw),
-    usageBytes: wrapped(r.usageBytes as Raw), rssBytes: wrapped(r.rssBytes as Raw), pageFaults: wrapped(r.pageFaults as Raw),
+    timestamp: num(r.timestamp),
+    workingSetBytes: wrapped(r.workingSetBytes as Raw),
+    availableBytes: wrapped(r.availableBytes as Raw),
+    usageBytes: wrapped(r.usageBytes as Raw),
+    rssBytes: wrapped(r.rssBytes as Raw),
+    pageFaults: wrapped(r.pageFaults as Raw),
     majorPageFaults: wrapped(r.majorPageFaults as Raw),
   };
 }
@@ -278,7 +298,12 @@ function memoryUsage(r: Raw): MemoryUsage | null {
 function containerStats(r: Raw): ContainerStats {
   const a = r?.attributes as Raw;
   return {
-    attributes: { id: str(a?.id), metadata: containerMetadata(a?.metadata as Raw), labels: map(a?.labels), annotations: map(a?.annotations) },
+    attributes: {
+      id: str(a?.id),
+      metadata: containerMetadata(a?.metadata as Raw),
+      labels: map(a?.labels),
+      annotations: map(a?.annotations),
+    },
     cpu: cpuUsage(r?.cpu as Raw),
     memory: memoryUsage(r?.memory as Raw),
     writableLayer: r?.writableLayer ? filesystemUsage(r.writableLayer as Raw) : null,
@@ -287,8 +312,11 @@ function containerStats(r: Raw): ContainerStats {
 
 function netIf(r: Raw): NetworkInterfaceUsage {
   return {
-    name: str(r?.name), rxBytes: wrapped(r?.rxBytes as Raw), rxErrors: wrapped(r?.rxErrors as Raw),
-    txBytes: wrapped(r?.txBytes as Raw), txErrors: wrapped(r?.txErrors as Raw),
+    name: str(r?.name),
+    rxBytes: wrapped(r?.rxBytes as Raw),
+    rxErrors: wrapped(r?.rxErrors as Raw),
+    txBytes: wrapped(r?.txBytes as Raw),
+    txErrors: wrapped(r?.txErrors as Raw),
   };
 }
 
@@ -298,14 +326,27 @@ function podSandboxStats(r: Raw): PodSandboxStats {
   const n = l?.network as Raw;
   const p = l?.process as Raw;
   return {
-    attributes: { id: str(a?.id), metadata: sandboxMetadata(a?.metadata as Raw), labels: map(a?.labels), annotations: map(a?.annotations) },
-    linux: l ? {
-      cpu: cpuUsage(l.cpu as Raw),
-      memory: memoryUsage(l.memory as Raw),
-      network: n ? { timestamp: num(n.timestamp), defaultInterface: n.defaultInterface ? netIf(n.defaultInterface as Raw) : null, interfaces: list(n.interfaces).map(netIf) } : null,
-      process: p ? { timestamp: num(p.timestamp), processCount: wrapped(p.processCount as Raw) } : null,
-      containers: list(l.containers).map(containerStats),
-    } : null,
+    attributes: {
+      id: str(a?.id),
+      metadata: sandboxMetadata(a?.metadata as Raw),
+      labels: map(a?.labels),
+      annotations: map(a?.annotations),
+    },
+    linux: l
+      ? {
+          cpu: cpuUsage(l.cpu as Raw),
+          memory: memoryUsage(l.memory as Raw),
+          network: n
+            ? {
+                timestamp: num(n.timestamp),
+                defaultInterface: n.defaultInterface ? netIf(n.defaultInterface as Raw) : null,
+                interfaces: list(n.interfaces).map(netIf),
+              }
+            : null,
+          process: p ? { timestamp: num(p.timestamp), processCount: wrapped(p.processCount as Raw) } : null,
+          containers: list(l.containers).map(containerStats),
+        }
+      : null,
   };
 }
 
@@ -340,19 +381,33 @@ export function createCriClient(endpoint: string, opts: CriClientOptions = {}): 
     channelOverride: runtimeClient.getChannel(),
   });
 
-  function call<T = Raw>(client: ServiceClient, method: string, req: object, callOpts: CallOptions | undefined, extraMs = 0): Promise<T> {
+  function call<T = Raw>(
+    client: ServiceClient,
+    method: string,
+    req: object,
+    callOpts: CallOptions | undefined,
+    extraMs = 0,
+  ): Promise<T> {
     const timeoutMs = callOpts?.timeoutMs ?? defaultTimeoutMs + extraMs;
     return new Promise<T>((resolve, reject) => {
       const fn = client[method.charAt(0).toLowerCase() + method.slice(1)];
       if (typeof fn !== 'function') {
-        reject(new CriError('Unimplemented', grpc.status.UNIMPLEMENTED, method, `method ${method} is not in runtime.proto`));
+        reject(
+          new CriError('Unimplemented', grpc.status.UNIMPLEMENTED, method, `method ${method} is not in runtime.proto`),
+        );
         return;
       }
       try {
-        fn.call(client, req, new grpc.Metadata(), { deadline: deadlineAfter(timeoutMs), waitForReady: false }, (err, res) => {
-          if (err) reject(toCriError(err, method, target, timeoutMs));
-          else resolve(res as T);
-        });
+        fn.call(
+          client,
+          req,
+          new grpc.Metadata(),
+          { deadline: deadlineAfter(timeoutMs), waitForReady: false },
+          (err, res) => {
+            if (err) reject(toCriError(err, method, target, timeoutMs));
+            else resolve(res as T);
+          },
+        );
       } catch (err) {
         // Serialization failures (a bad enum name, a wrong type) surface synchronously.
         reject(toCriError(err, method, target, timeoutMs));
@@ -360,7 +415,8 @@ export function createCriClient(endpoint: string, opts: CriClientOptions = {}): 
     });
   }
 
-  const rt = (method: string, req: object, o?: CallOptions, extraMs?: number) => call<Raw>(runtimeClient, method, req, o, extraMs);
+  const rt = (method: string, req: object, o?: CallOptions, extraMs?: number) =>
+    call<Raw>(runtimeClient, method, req, o, extraMs);
   const img = (method: string, req: object, o?: CallOptions) => call<Raw>(imageClient, method, req, o);
 
   return {
@@ -410,7 +466,12 @@ export function createCriClient(endpoint: string, opts: CriClientOptions = {}): 
     async podSandboxStatus(podSandboxId, o) {
       const r = await rt('PodSandboxStatus', { podSandboxId, verbose: false }, o);
       if (!r?.status) {
-        throw new CriError('NotFound', grpc.status.NOT_FOUND, 'PodSandboxStatus', `runtime returned no status for sandbox ${podSandboxId}`);
+        throw new CriError(
+          'NotFound',
+          grpc.status.NOT_FOUND,
+          'PodSandboxStatus',
+          `runtime returned no status for sandbox ${podSandboxId}`,
+        );
       }
       return podSandboxStatus(r.status as Raw);
     },
@@ -420,7 +481,12 @@ export function createCriClient(endpoint: string, opts: CriClientOptions = {}): 
       return list(r?.items).map(podSandbox);
     },
 
-    async createContainer(podSandboxId: string, config: ContainerConfig, sandboxConfig: PodSandboxConfig, o?: CallOptions) {
+    async createContainer(
+      podSandboxId: string,
+      config: ContainerConfig,
+      sandboxConfig: PodSandboxConfig,
+      o?: CallOptions,
+    ) {
       const r = await rt('CreateContainer', { podSandboxId, config, sandboxConfig }, o);
       return str(r?.containerId);
     },
@@ -446,7 +512,12 @@ export function createCriClient(endpoint: string, opts: CriClientOptions = {}): 
     async containerStatus(containerId, o) {
       const r = await rt('ContainerStatus', { containerId, verbose: false }, o);
       if (!r?.status) {
-        throw new CriError('NotFound', grpc.status.NOT_FOUND, 'ContainerStatus', `runtime returned no status for container ${containerId}`);
+        throw new CriError(
+          'NotFound',
+          grpc.status.NOT_FOUND,
+          'ContainerStatus',
+          `runtime returned no status for container ${containerId}`,
+        );
       }
       return containerStatus(r.status as Raw);
     },

@@ -16,11 +16,20 @@ export type ExecResult =
 
 /** `timeoutSeconds` 0: the runtime sets no limit (the call still has `opts`' deadline). */
 export async function execInContainer(
-  cri: Pick<RuntimeService, 'execSync'>, containerId: string, cmd: readonly string[], timeoutSeconds: number, opts?: CallOptions,
+  cri: Pick<RuntimeService, 'execSync'>,
+  containerId: string,
+  cmd: readonly string[],
+  timeoutSeconds: number,
+  opts?: CallOptions,
 ): Promise<ExecResult> {
   try {
     const r = await cri.execSync(containerId, [...cmd], timeoutSeconds, opts);
-    return { kind: 'done', exitCode: r.exitCode, output: capOutput(Buffer.concat([r.stdout, r.stderr])), stderr: capOutput(r.stderr) };
+    return {
+      kind: 'done',
+      exitCode: r.exitCode,
+      output: capOutput(Buffer.concat([r.stdout, r.stderr])),
+      stderr: capOutput(r.stderr),
+    };
   } catch (e) {
     if (isCriError(e, 'DeadlineExceeded')) return { kind: 'timeout' };
     return { kind: 'error', error: errText(e) };

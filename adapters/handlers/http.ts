@@ -73,10 +73,13 @@ export function capOutput(b: Buffer): string {
 function deadline(clock: Clock, ms: number | undefined, outer: AbortSignal | undefined) {
   const ac = new AbortController();
   let expired = false;
-  const id = ms === undefined ? undefined : clock.setTimeout(() => {
-    expired = true;
-    ac.abort(new Error('timeout'));
-  }, ms);
+  const id =
+    ms === undefined
+      ? undefined
+      : clock.setTimeout(() => {
+          expired = true;
+          ac.abort(new Error('timeout'));
+        }, ms);
   const onAbort = () => ac.abort(outer?.reason);
   if (outer?.aborted) onAbort();
   else outer?.addEventListener('abort', onAbort, { once: true });
@@ -137,15 +140,29 @@ export function httpGetter(clock: Clock): HttpGetter {
     const d = deadline(clock, o.timeoutMs, o.signal);
     let url = handlerUrl(req);
     const firstHost = new URL(url).hostname;
-    const failed = (error: string, httpResponseToHttps = false): HttpGetResult => ({ kind: 'error', url, error: `Get ${JSON.stringify(url)}: ${error}`, httpResponseToHttps });
+    const failed = (error: string, httpResponseToHttps = false): HttpGetResult => ({
+      kind: 'error',
+      url,
+      error: `Get ${JSON.stringify(url)}: ${error}`,
+      httpResponseToHttps,
+    });
     try {
       for (let redirects = 0; ; redirects++) {
         let res;
         try {
-          res = await request(url, { method: 'GET', headers: headers.flat(), dispatcher: agent, signal: d.signal, reset: true });
+          res = await request(url, {
+            method: 'GET',
+            headers: headers.flat(),
+            dispatcher: agent,
+            signal: d.signal,
+            reset: true,
+          });
         } catch (e) {
           const u = new URL(url);
-          const addr = joinHostPort(u.hostname.replace(/^\[|\]$/g, ''), Number(u.port || (u.protocol === 'https:' ? 443 : 80)));
+          const addr = joinHostPort(
+            u.hostname.replace(/^\[|\]$/g, ''),
+            Number(u.port || (u.protocol === 'https:' ? 443 : 80)),
+          );
           if (d.expired()) return failed('context deadline exceeded (Client.Timeout exceeded while awaiting headers)');
           if (o.signal?.aborted) return failed('context canceled');
           if (isHttpResponseToHttps(e)) return failed('http: server gave HTTP response to HTTPS client', true);

@@ -26,8 +26,14 @@ import type { Clock } from '../../kernel/clock.ts';
 import { errText, type Logger } from '../../kernel/log.ts';
 import { ApiError } from '../../protocols/kube/api.ts';
 import {
-  csrOutcome, KUBELET_CLIENT_SIGNER, KUBELET_CLIENT_USAGES, KUBELET_SERVING_SIGNER, KUBELET_SERVING_USAGES,
-  type CertificateSigningRequest, type CsrApi, type KeyUsage,
+  csrOutcome,
+  KUBELET_CLIENT_SIGNER,
+  KUBELET_CLIENT_USAGES,
+  KUBELET_SERVING_SIGNER,
+  KUBELET_SERVING_USAGES,
+  type CertificateSigningRequest,
+  type CsrApi,
+  type KeyUsage,
 } from '../../protocols/kube/certificates.ts';
 import { createCertStore, type CertStore } from './cert-store.ts';
 import { createCsrPem, csrPublicKeyDer, digestedCsrName, generateEcKeyPem, type CsrSubject } from './csr.ts';
@@ -54,7 +60,9 @@ export async function requestCertificate(api: CsrApi, r: CertificateRequest): Pr
   const csr: CertificateSigningRequest = {
     metadata: r.name ? { name: r.name } : { generateName: 'csr-' },
     spec: {
-      request: Buffer.from(request).toString('base64'), signerName: r.signerName, usages: [...r.usages],
+      request: Buffer.from(request).toString('base64'),
+      signerName: r.signerName,
+      usages: [...r.usages],
       ...(r.expirationSeconds !== undefined ? { expirationSeconds: r.expirationSeconds } : {}),
     },
   };
@@ -63,8 +71,9 @@ export async function requestCertificate(api: CsrApi, r: CertificateRequest): Pr
   } catch (e) {
     if (!(e instanceof ApiError && e.code === 409 && r.name)) throw e;
     const found = await api.getCsr(r.name);
-    const same = found.spec.signerName === r.signerName
-      && csrPublicKeyDer(Buffer.from(found.spec.request, 'base64').toString('utf8')).equals(csrPublicKeyDer(request));
+    const same =
+      found.spec.signerName === r.signerName &&
+      csrPublicKeyDer(Buffer.from(found.spec.request, 'base64').toString('utf8')).equals(csrPublicKeyDer(request));
     if (!same) throw new Error(`CertificateSigningRequest ${r.name} exists and asks for another key or signer`);
     return found;
   }
@@ -75,7 +84,12 @@ export async function requestCertificate(api: CsrApi, r: CertificateRequest): Pr
  * or Failed CSR, or none after `timeoutMs`, rejects naming the CSR and the reason. Watches the one
  * CSR (its watch resumed from the last resourceVersion when it ends).
  */
-export function waitForCertificate(api: CsrApi, name: string, clock: Clock, timeoutMs = CERTIFICATE_WAIT_TIMEOUT_MS): Promise<string> {
+export function waitForCertificate(
+  api: CsrApi,
+  name: string,
+  clock: Clock,
+  timeoutMs = CERTIFICATE_WAIT_TIMEOUT_MS,
+): Promise<string> {
   return new Promise<string>((resolve, reject) => {
     let settled = false;
     let handle: { abort(): void } | undefined;
@@ -88,7 +102,12 @@ export function waitForCertificate(api: CsrApi, name: string, clock: Clock, time
       else resolve(cert!);
     };
     const timer = clock.setTimeout(
-      () => finish(new Error(`CertificateSigningRequest ${name}: no certificate within ${Math.round(timeoutMs / 1000)}s (not approved or not signed)`)),
+      () =>
+        finish(
+          new Error(
+            `CertificateSigningRequest ${name}: no certificate within ${Math.round(timeoutMs / 1000)}s (not approved or not signed)`,
+          ),
+        ),
       timeoutMs,
     );
     /** True when `csr` settles it. */
@@ -96,7 +115,11 @@ export function waitForCertificate(api: CsrApi, name: string, clock: Clock, time
       const out = csrOutcome(csr);
       if (out.state === 'issued') finish(undefined, out.certificatePem);
       else if (out.state !== 'pending') {
-        finish(new Error(`CertificateSigningRequest ${name} was ${out.state}: ${out.reason || 'no reason'}${out.message ? `: ${out.message}` : ''}`));
+        finish(
+          new Error(
+            `CertificateSigningRequest ${name} was ${out.state}: ${out.reason || 'no reason'}${out.message ? `: ${out.message}` : ''}`,
+          ),
+        );
       }
       return out.state !== 'pending';
     };
@@ -108,12 +131,22 @@ export function waitForCertificate(api: CsrApi, name: string, clock: Clock, time
           if (judge(csr)) return;
           rv = csr.metadata.resourceVersion;
           const ended = new Promise<void>((r) => {
-            void api.watchCsr(name, rv, (ev) => {
-              if (ev.type === 'ADDED' || ev.type === 'MODIFIED') judge(ev.object);
-            }, () => r()).then((h) => {
-              handle = h;
-              if (settled) h.abort();
-            }, () => r());
+            void api
+              .watchCsr(
+                name,
+                rv,
+                (ev) => {
+                  if (ev.type === 'ADDED' || ev.type === 'MODIFIED') judge(ev.object);
+                },
+                () => r(),
+              )
+              .then(
+                (h) => {
+                  handle = h;
+                  if (settled) h.abort();
+                },
+                () => r(),
+              );
           });
           await ended;
         } catch (e) {
@@ -151,7 +184,8 @@ function kubeconfigCert(path: string): string | undefined {
   const ctx = doc?.contexts?.find((c) => c.name === ctxName)?.context;
   const user = doc?.users?.find((u) => u.name === ctx?.user)?.user;
   if (!user) return undefined;
-  if (typeof user['client-certificate-data'] === 'string') return Buffer.from(user['client-certificate-data'], 'base64').toString('utf8');
+  if (typeof user['client-certificate-data'] === 'string')
+    return Buffer.from(user['client-certificate-data'], 'base64').toString('utf8');
   const f = user['client-certificate'];
   if (typeof f !== 'string') return undefined;
   return readFileSync(isAbsolute(f) ? f : join(dirname(path), f), 'utf8');
@@ -171,7 +205,8 @@ function kubeconfigInvalid(path: string, now: number): string | undefined {
     const pemText = kubeconfigCert(path);
     if (pemText === undefined) return undefined;
     const cert = new X509Certificate(pemText);
-    if (Date.parse(cert.validTo) <= now) return `its client certificate expired at ${new Date(cert.validTo).toISOString()}`;
+    if (Date.parse(cert.validTo) <= now)
+      return `its client certificate expired at ${new Date(cert.validTo).toISOString()}`;
     return undefined;
   } catch (e) {
     return `cannot be read: ${errText(e)}`;
@@ -184,17 +219,30 @@ function writeKubeconfig(path: string, bootstrapPath: string, pairPath: string):
   const ctxName = doc?.['current-context'];
   const clusterName = doc?.contexts?.find((c) => c.name === ctxName)?.context?.cluster;
   const cluster = { ...(doc?.clusters?.find((c) => c.name === clusterName)?.cluster ?? {}) };
-  if (typeof cluster.server !== 'string') throw new Error(`bootstrap kubeconfig ${bootstrapPath}: no cluster server in the current context "${ctxName ?? ''}"`);
+  if (typeof cluster.server !== 'string')
+    throw new Error(
+      `bootstrap kubeconfig ${bootstrapPath}: no cluster server in the current context "${ctxName ?? ''}"`,
+    );
   const ca = cluster['certificate-authority'];
   if (typeof ca === 'string' && !isAbsolute(ca)) cluster['certificate-authority'] = join(dirname(bootstrapPath), ca);
   mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, YAML.stringify({
-    apiVersion: 'v1', kind: 'Config',
-    clusters: [{ name: 'default-cluster', cluster }],
-    contexts: [{ name: 'default-context', context: { cluster: 'default-cluster', namespace: 'default', user: 'default-auth' } }],
-    'current-context': 'default-context',
-    users: [{ name: 'default-auth', user: { 'client-certificate': pairPath, 'client-key': pairPath } }],
-  }), { mode: 0o600 });
+  writeFileSync(
+    path,
+    YAML.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'default-cluster', cluster }],
+      contexts: [
+        {
+          name: 'default-context',
+          context: { cluster: 'default-cluster', namespace: 'default', user: 'default-auth' },
+        },
+      ],
+      'current-context': 'default-context',
+      users: [{ name: 'default-auth', user: { 'client-certificate': pairPath, 'client-key': pairPath } }],
+    }),
+    { mode: 0o600 },
+  );
 }
 
 /** A usable current pair in the store, or undefined (an unusable one is logged). */
@@ -203,7 +251,9 @@ function validCurrent(store: CertStore, now: number, log: Logger): boolean {
     const pair = store.current();
     if (!pair) return false;
     if (pair.notAfterMs <= now) {
-      log.info('the client certificate in the cert dir has expired: bootstrapping a new one', { file: store.currentPath });
+      log.info('the client certificate in the cert dir has expired: bootstrapping a new one', {
+        file: store.currentPath,
+      });
       return false;
     }
     return true;
@@ -218,13 +268,18 @@ export async function loadClientCert(o: BootstrapOptions): Promise<BootstrapResu
   const { clock, log } = o;
   const why = kubeconfigInvalid(o.kubeconfigPath, clock.now());
   if (why === undefined) return 'kubeconfig';
-  if (o.bootstrapKubeconfigPath === undefined) throw new Error(`kubeconfig ${o.kubeconfigPath} ${why} and no --bootstrap-kubeconfig was given`);
+  if (o.bootstrapKubeconfigPath === undefined)
+    throw new Error(`kubeconfig ${o.kubeconfigPath} ${why} and no --bootstrap-kubeconfig was given`);
   log.info('TLS bootstrap: the kubeconfig cannot be used as it is', { kubeconfig: o.kubeconfigPath, reason: why });
-  if (!existsSync(o.bootstrapKubeconfigPath)) throw new Error(`bootstrap kubeconfig ${o.bootstrapKubeconfigPath}: no such file`);
+  if (!existsSync(o.bootstrapKubeconfigPath))
+    throw new Error(`bootstrap kubeconfig ${o.bootstrapKubeconfigPath}: no such file`);
   const store = createCertStore(o.certDir, 'kubelet-client', () => clock.now());
   if (validCurrent(store, clock.now(), log)) {
     writeKubeconfig(o.kubeconfigPath, o.bootstrapKubeconfigPath, store.currentPath);
-    log.info('TLS bootstrap: using the client certificate in the cert dir', { file: store.currentPath, kubeconfig: o.kubeconfigPath });
+    log.info('TLS bootstrap: using the client certificate in the cert dir', {
+      file: store.currentPath,
+      kubeconfig: o.kubeconfigPath,
+    });
     return 'cert-dir';
   }
   mkdirSync(o.certDir, { recursive: true, mode: 0o755 });
@@ -242,17 +297,31 @@ export async function loadClientCert(o: BootstrapOptions): Promise<BootstrapResu
   try {
     let csr: CertificateSigningRequest;
     try {
-      csr = await requestCertificate(api, { keyPem, subject, signerName: KUBELET_CLIENT_SIGNER, usages: KUBELET_CLIENT_USAGES, name });
+      csr = await requestCertificate(api, {
+        keyPem,
+        subject,
+        signerName: KUBELET_CLIENT_SIGNER,
+        usages: KUBELET_CLIENT_USAGES,
+        name,
+      });
     } catch (e) {
-      throw new Error(`TLS bootstrap: cannot create CertificateSigningRequest ${name} with ${o.bootstrapKubeconfigPath}: ${errText(e)}`);
+      throw new Error(
+        `TLS bootstrap: cannot create CertificateSigningRequest ${name} with ${o.bootstrapKubeconfigPath}: ${errText(e)}`,
+      );
     }
-    log.info('TLS bootstrap: CertificateSigningRequest created, waiting for its approval and certificate', { csr: csr.metadata.name, signer: KUBELET_CLIENT_SIGNER });
+    log.info('TLS bootstrap: CertificateSigningRequest created, waiting for its approval and certificate', {
+      csr: csr.metadata.name,
+      signer: KUBELET_CLIENT_SIGNER,
+    });
     const certPem = await waitForCertificate(api, csr.metadata.name ?? name, clock, o.timeoutMs);
     const pair = store.update(certPem, keyPem);
     rmSync(keyPath, { force: true });
     writeKubeconfig(o.kubeconfigPath, o.bootstrapKubeconfigPath, store.currentPath);
     log.info('TLS bootstrap: client certificate issued', {
-      csr: csr.metadata.name, file: pair.file, notAfter: new Date(pair.notAfterMs).toISOString(), kubeconfig: o.kubeconfigPath,
+      csr: csr.metadata.name,
+      file: pair.file,
+      notAfter: new Date(pair.notAfterMs).toISOString(),
+      kubeconfig: o.kubeconfigPath,
     });
     return 'bootstrapped';
   } finally {
@@ -281,7 +350,13 @@ export interface PairRotation {
 }
 
 /** One rotation of a pair in `store`: a new key, a csr-<random> CSR, the certificate, the store. */
-function rotateInto(store: CertStore, api: CsrApi, clock: Clock, req: Omit<CertificateRequest, 'keyPem'>, timeoutMs: number | undefined) {
+function rotateInto(
+  store: CertStore,
+  api: CsrApi,
+  clock: Clock,
+  req: Omit<CertificateRequest, 'keyPem'>,
+  timeoutMs: number | undefined,
+) {
   return async () => {
     const keyPem = generateEcKeyPem();
     const csr = await requestCertificate(api, { ...req, keyPem });
@@ -305,7 +380,13 @@ const validity = (store: CertStore) => {
 export function clientCertRotation(o: ClientRotationOptions): PairRotation {
   const store = createCertStore(o.certDir, 'kubelet-client', () => o.clock.now());
   const subject = { commonName: `system:node:${o.nodeName}`, organizations: ['system:nodes'] };
-  const once = rotateInto(store, o.api, o.clock, { subject, signerName: KUBELET_CLIENT_SIGNER, usages: KUBELET_CLIENT_USAGES }, o.timeoutMs);
+  const once = rotateInto(
+    store,
+    o.api,
+    o.clock,
+    { subject, signerName: KUBELET_CLIENT_SIGNER, usages: KUBELET_CLIENT_USAGES },
+    o.timeoutMs,
+  );
   return {
     current() {
       const doc = YAML.parse(readFileSync(o.kubeconfigPath, 'utf8')) as KubeconfigDoc | null;
@@ -346,10 +427,29 @@ export function servingCertRotation(o: ServingRotationOptions): PairRotation {
     current: () => validity(store),
     rotate() {
       const addrs = o.addresses();
-      const dnsNames = [...new Set(addrs.filter((a) => a.type === 'Hostname' || a.type === 'InternalDNS' || a.type === 'ExternalDNS').map((a) => a.address))];
-      const ipAddresses = [...new Set(addrs.filter((a) => a.type === 'InternalIP' || a.type === 'ExternalIP').map((a) => a.address))];
-      const subject = { commonName: `system:node:${o.nodeName}`, organizations: ['system:nodes'], dnsNames, ipAddresses };
-      return rotateInto(store, o.api, o.clock, { subject, signerName: KUBELET_SERVING_SIGNER, usages: KUBELET_SERVING_USAGES }, o.timeoutMs)();
+      const dnsNames = [
+        ...new Set(
+          addrs
+            .filter((a) => a.type === 'Hostname' || a.type === 'InternalDNS' || a.type === 'ExternalDNS')
+            .map((a) => a.address),
+        ),
+      ];
+      const ipAddresses = [
+        ...new Set(addrs.filter((a) => a.type === 'InternalIP' || a.type === 'ExternalIP').map((a) => a.address)),
+      ];
+      const subject = {
+        commonName: `system:node:${o.nodeName}`,
+        organizations: ['system:nodes'],
+        dnsNames,
+        ipAddresses,
+      };
+      return rotateInto(
+        store,
+        o.api,
+        o.clock,
+        { subject, signerName: KUBELET_SERVING_SIGNER, usages: KUBELET_SERVING_USAGES },
+        o.timeoutMs,
+      )();
     },
   };
 }

@@ -8,7 +8,16 @@
  * refused, as upstream refuses it.
  */
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
-import { lstatSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 
 /** A certificate (chain) and its key, with the leaf's validity. */
@@ -43,10 +52,15 @@ export function parsePair(text: string, file: string): CertPair {
   if (!key) throw new Error(`${file}: no private key`);
   const leaf = new X509Certificate(certs[0]!);
   const pub = createPublicKey(createPrivateKey(key)).export({ type: 'spki', format: 'der' });
-  if (!leaf.publicKey.export({ type: 'spki', format: 'der' }).equals(pub)) throw new Error(`${file}: the private key does not match the certificate`);
+  if (!leaf.publicKey.export({ type: 'spki', format: 'der' }).equals(pub))
+    throw new Error(`${file}: the private key does not match the certificate`);
   return {
-    certPem: certs.join(''), keyPem: key, file,
-    notBeforeMs: Date.parse(leaf.validFrom), notAfterMs: Date.parse(leaf.validTo), subject: leaf.subject,
+    certPem: certs.join(''),
+    keyPem: key,
+    file,
+    notBeforeMs: Date.parse(leaf.validFrom),
+    notAfterMs: Date.parse(leaf.validTo),
+    subject: leaf.subject,
   };
 }
 

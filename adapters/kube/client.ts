@@ -46,7 +46,18 @@ import { RealClock, type Clock } from '../../kernel/clock.ts';
 import { errText, silentLogger, type Logger } from '../../kernel/log.ts';
 import { ApiError } from '../../protocols/kube/api.ts';
 import type {
-  ConfigDataApi, Event, KubeApi, Lease, ListResult, Node, ObjectListWatch, PatchType, SubjectAccessReviewStatus, TokenReviewStatus, WatchEvent, WatchHandle,
+  ConfigDataApi,
+  Event,
+  KubeApi,
+  Lease,
+  ListResult,
+  Node,
+  ObjectListWatch,
+  PatchType,
+  SubjectAccessReviewStatus,
+  TokenReviewStatus,
+  WatchEvent,
+  WatchHandle,
 } from '../../protocols/kube/api.ts';
 import type { ConfigMap, Secret, TokenRequest } from '../../protocols/kube/config-data.ts';
 import type { Pod } from '../../protocols/kube/pod.ts';
@@ -54,7 +65,9 @@ import type { CertificateSigningRequest, CsrApi } from '../../protocols/kube/cer
 
 const PACKAGE_VERSION: string = (() => {
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version?: string;
+    };
     return pkg.version ?? '0.0.0';
   } catch {
     return '0.0.0';
@@ -74,14 +87,22 @@ export const KUBELET_VERSION = `${KUBERNETES_VERSION}-kubelet-ts.${PACKAGE_VERSI
 /** Go's GOARCH names (upstream labels, nodeInfo.architecture). */
 export function goArch(a: string = arch()): string {
   switch (a) {
-    case 'x64': return 'amd64';
-    case 'ia32': return '386';
-    case 'arm': return 'arm';
-    case 'arm64': return 'arm64';
-    case 'ppc64': return 'ppc64le';
-    case 's390x': return 's390x';
-    case 'riscv64': return 'riscv64';
-    default: return a;
+    case 'x64':
+      return 'amd64';
+    case 'ia32':
+      return '386';
+    case 'arm':
+      return 'arm';
+    case 'arm64':
+      return 'arm64';
+    case 'ppc64':
+      return 'ppc64le';
+    case 's390x':
+      return 's390x';
+    case 'riscv64':
+      return 'riscv64';
+    default:
+      return a;
   }
 }
 
@@ -221,9 +242,21 @@ interface Raw {
 }
 
 const REASONS: Record<number, string> = {
-  400: 'BadRequest', 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound', 405: 'MethodNotAllowed',
-  406: 'NotAcceptable', 409: 'Conflict', 410: 'Gone', 413: 'RequestEntityTooLarge', 415: 'UnsupportedMediaType',
-  422: 'Invalid', 429: 'TooManyRequests', 500: 'InternalError', 503: 'ServiceUnavailable', 504: 'Timeout',
+  400: 'BadRequest',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'NotFound',
+  405: 'MethodNotAllowed',
+  406: 'NotAcceptable',
+  409: 'Conflict',
+  410: 'Gone',
+  413: 'RequestEntityTooLarge',
+  415: 'UnsupportedMediaType',
+  422: 'Invalid',
+  429: 'TooManyRequests',
+  500: 'InternalError',
+  503: 'ServiceUnavailable',
+  504: 'Timeout',
 };
 
 const PATCH_CONTENT_TYPES: Record<PatchType, string> = {
@@ -231,7 +264,6 @@ const PATCH_CONTENT_TYPES: Record<PatchType, string> = {
   strategic: 'application/strategic-merge-patch+json',
   json: 'application/json-patch+json',
 };
-
 
 /** Turns a non-2xx answer into an ApiError with the Status's code, reason and message. */
 export function apiErrorFrom(status: number, body: string, verb: string, path: string): ApiError {
@@ -255,7 +287,8 @@ const CSR_PATH = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
 
 function query(params: Record<string, string | number | boolean | undefined>): string {
   const parts: string[] = [];
-  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== '') parts.push(`${enc(k)}=${enc(String(v))}`);
+  for (const [k, v] of Object.entries(params))
+    if (v !== undefined && v !== '') parts.push(`${enc(k)}=${enc(String(v))}`);
   return parts.length ? `?${parts.join('&')}` : '';
 }
 
@@ -284,7 +317,9 @@ function readToken(path: string): string {
  * `token-file` key and drops this one, so the raw file is read here.
  */
 function tokenFileOf(kubeconfigPath: string, userName: string | undefined): string | undefined {
-  const doc = YAML.parse(readFileSync(kubeconfigPath, 'utf8')) as { users?: { name?: unknown; user?: { tokenFile?: unknown } }[] } | null;
+  const doc = YAML.parse(readFileSync(kubeconfigPath, 'utf8')) as {
+    users?: { name?: unknown; user?: { tokenFile?: unknown } }[];
+  } | null;
   const users = Array.isArray(doc?.users) ? doc.users : [];
   const f = users.find((u) => u?.name === userName)?.user?.tokenFile;
   if (typeof f !== 'string' || !f) return undefined;
@@ -311,7 +346,8 @@ function tokenFileSource(path: string, inline: string | undefined, now: () => nu
       try {
         read();
       } catch (e) {
-        if (!failing) log.warn('cannot read the kubeconfig token file: keeping the last token', { path, err: errText(e) });
+        if (!failing)
+          log.warn('cannot read the kubeconfig token file: keeping the last token', { path, err: errText(e) });
         failing = true;
       }
     }
@@ -343,7 +379,8 @@ async function loadTransport(kubeconfigPath: string, clock: Clock, log: Logger):
   }
   const cluster = kc.getCurrentCluster();
   const user = kc.getCurrentUser();
-  if (!cluster) throw new Error(`kubeconfig ${kubeconfigPath}: no cluster in the current context "${kc.getCurrentContext()}"`);
+  if (!cluster)
+    throw new Error(`kubeconfig ${kubeconfigPath}: no cluster in the current context "${kc.getCurrentContext()}"`);
   let server: URL;
   try {
     server = new URL(cluster.server);
@@ -368,10 +405,12 @@ async function loadTransport(kubeconfigPath: string, clock: Clock, log: Logger):
   for (const k of ['ca', 'cert', 'key', 'pfx', 'passphrase', 'servername', 'rejectUnauthorized'] as const) {
     if (opts[k] !== undefined) (tls as Record<string, unknown>)[k] = opts[k];
   }
-  const agent = server.protocol === 'http:' ? new http.Agent({ keepAlive: true, maxSockets: 32 }) : new https.Agent(tls);
+  const agent =
+    server.protocol === 'http:' ? new http.Agent({ keepAlive: true, maxSockets: 32 }) : new https.Agent(tls);
   const flatten = (h: https.RequestOptions['headers']): Record<string, string> => {
     const out: Record<string, string> = {};
-    for (const [k, v] of Object.entries(h ?? {})) if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : String(v);
+    for (const [k, v] of Object.entries(h ?? {}))
+      if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : String(v);
     if (opts.auth) out.Authorization = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
     return out;
   };
@@ -406,7 +445,9 @@ export function createKubeApi(kubeconfigPath: string, opts: KubeApiOptions = {})
   try {
     readFileSync(kubeconfigPath); // fail now, naming the path, if it cannot be read
   } catch (e) {
-    throw new Error(`kubeconfig ${kubeconfigPath}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : errText(e)}`);
+    throw new Error(
+      `kubeconfig ${kubeconfigPath}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : errText(e)}`,
+    );
   }
   const clock = opts.clock ?? new RealClock();
   const qps = opts.qps ?? 50;
@@ -415,7 +456,15 @@ export function createKubeApi(kubeconfigPath: string, opts: KubeApiOptions = {})
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const maxRetries = opts.maxRetries ?? 3;
   const log = opts.log ?? silentLogger;
-  const stats: KubeClientStats = { requests: 0, failures: 0, throttled: 0, throttledMs: 0, retries429: 0, openWatches: 0, certRotations: 0 };
+  const stats: KubeClientStats = {
+    requests: 0,
+    failures: 0,
+    throttled: 0,
+    throttledMs: 0,
+    retries429: 0,
+    openWatches: 0,
+    certRotations: 0,
+  };
   const watches = new Set<http.ClientRequest>();
   let transport: Promise<Transport> | undefined;
   let serverUrl = '';
@@ -487,7 +536,13 @@ export function createKubeApi(kubeconfigPath: string, opts: KubeApiOptions = {})
   };
 
   /** One HTTP exchange, body buffered; throws ApiError(0, …) when it never got an answer. */
-  const exchange = async (verb: string, method: string, path: string, body: string | undefined, contentType?: string): Promise<Raw> => {
+  const exchange = async (
+    verb: string,
+    method: string,
+    path: string,
+    body: string | undefined,
+    contentType?: string,
+  ): Promise<Raw> => {
     if (closed) throw new ApiError(0, 'ConnectionError', verb, path, 'client closed');
     let t: Transport;
     try {
@@ -518,7 +573,13 @@ export function createKubeApi(kubeconfigPath: string, opts: KubeApiOptions = {})
       const req = mod.request(url, { method, agent: t.agent, headers }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => done(undefined, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('end', () =>
+          done(undefined, {
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString('utf8'),
+          }),
+        );
         res.on('error', (e) => done(e));
       });
       req.on('error', (e) => done(e));
@@ -533,7 +594,13 @@ export function createKubeApi(kubeconfigPath: string, opts: KubeApiOptions = {})
   };
 
   /** A JSON request with throttling, 429 retries and Status → ApiError. */
-  const request = async <T>(verb: string, method: string, path: string, payload?: unknown, contentType?: string): Promise<T> => {
+  const request = async <T>(
+    verb: string,
+    method: string,
+    path: string,
+    payload?: unknown,
+    contentType?: string,
+  ): Promise<T> => {
     const body = payload === undefined ? undefined : JSON.stringify(payload);
     for (let attempt = 0; ; attempt++) {
       await throttle();
@@ -568,7 +635,8 @@ export function createKubeApi(kubeconfigPath: string, opts: KubeApiOptions = {})
   const podsPath = (ns?: string) => (ns ? `/api/v1/namespaces/${enc(ns)}/pods` : '/api/v1/pods');
   const leasePath = (ns: string, name?: string) =>
     `/apis/coordination.k8s.io/v1/namespaces/${enc(ns)}/leases${name !== undefined ? `/${enc(name)}` : ''}`;
-  const eventsPath = (ns: string, name?: string) => `/api/v1/namespaces/${enc(ns)}/events${name !== undefined ? `/${enc(name)}` : ''}`;
+  const eventsPath = (ns: string, name?: string) =>
+    `/api/v1/namespaces/${enc(ns)}/events${name !== undefined ? `/${enc(name)}` : ''}`;
 
   const watch = async <T>(
     path: string,
@@ -595,7 +663,9 @@ export function createKubeApi(kubeconfigPath: string, opts: KubeApiOptions = {})
       let timedOut = false;
       let idle = false;
       let timer: number | undefined;
-      const idleMs = (timeoutSeconds !== undefined && timeoutSeconds > 0 ? timeoutSeconds * 1000 : WATCH_IDLE_LIMIT_MS) + WATCH_IDLE_MARGIN_MS;
+      const idleMs =
+        (timeoutSeconds !== undefined && timeoutSeconds > 0 ? timeoutSeconds * 1000 : WATCH_IDLE_LIMIT_MS) +
+        WATCH_IDLE_MARGIN_MS;
       const clear = () => {
         if (timer !== undefined) clock.clearTimeout(timer);
         timer = undefined;
@@ -612,7 +682,14 @@ export function createKubeApi(kubeconfigPath: string, opts: KubeApiOptions = {})
       const finish = (err?: unknown) => {
         clear();
         if (ended) return;
-        if (idle) err = new ApiError(0, 'Timeout', verb, path, `no data for ${idleMs}ms (timeoutSeconds ${timeoutSeconds ?? 'unset'} + margin): the connection is presumed dead`);
+        if (idle)
+          err = new ApiError(
+            0,
+            'Timeout',
+            verb,
+            path,
+            `no data for ${idleMs}ms (timeoutSeconds ${timeoutSeconds ?? 'unset'} + margin): the connection is presumed dead`,
+          );
         ended = true;
         watches.delete(req);
         stats.openWatches = watches.size;
@@ -691,17 +768,29 @@ export function createKubeApi(kubeconfigPath: string, opts: KubeApiOptions = {})
     return {
       list: async (ns, o) => {
         const list = await request<{ items?: T[]; metadata?: { resourceVersion?: string } }>(
-          'list', 'GET', base(ns) + query({ fieldSelector: o.fieldSelector, resourceVersion: o.resourceVersion }),
+          'list',
+          'GET',
+          base(ns) + query({ fieldSelector: o.fieldSelector, resourceVersion: o.resourceVersion }),
         );
-        return { items: list.items ?? [], resourceVersion: list.metadata?.resourceVersion ?? '' } satisfies ListResult<T>;
+        return {
+          items: list.items ?? [],
+          resourceVersion: list.metadata?.resourceVersion ?? '',
+        } satisfies ListResult<T>;
       },
-      watch: (ns, o, onEvent, done) => watch<T>(
-        base(ns) + query({
-          watch: 'true', resourceVersion: o.resourceVersion, fieldSelector: o.fieldSelector,
-          allowWatchBookmarks: o.allowWatchBookmarks ? 'true' : undefined, timeoutSeconds: o.timeoutSeconds,
-        }),
-        o.timeoutSeconds, onEvent, done,
-      ),
+      watch: (ns, o, onEvent, done) =>
+        watch<T>(
+          base(ns) +
+            query({
+              watch: 'true',
+              resourceVersion: o.resourceVersion,
+              fieldSelector: o.fieldSelector,
+              allowWatchBookmarks: o.allowWatchBookmarks ? 'true' : undefined,
+              timeoutSeconds: o.timeoutSeconds,
+            }),
+          o.timeoutSeconds,
+          onEvent,
+          done,
+        ),
     };
   };
 
@@ -718,22 +807,36 @@ export function createKubeApi(kubeconfigPath: string, opts: KubeApiOptions = {})
       closed = true;
       for (const r of watches) r.destroy();
       watches.clear();
-      void transport?.then((t) => t.agent.destroy(), () => {});
+      void transport?.then(
+        (t) => t.agent.destroy(),
+        () => {},
+      );
     },
 
     // pods
     listPods: async (o) => {
-      const path = podsPath(o.namespace) + query({ fieldSelector: o.fieldSelector, labelSelector: o.labelSelector, resourceVersion: o.resourceVersion });
+      const path =
+        podsPath(o.namespace) +
+        query({ fieldSelector: o.fieldSelector, labelSelector: o.labelSelector, resourceVersion: o.resourceVersion });
       const list = await request<{ items?: Pod[]; metadata?: { resourceVersion?: string } }>('list', 'GET', path);
-      return { items: list.items ?? [], resourceVersion: list.metadata?.resourceVersion ?? '' } satisfies ListResult<Pod>;
+      return {
+        items: list.items ?? [],
+        resourceVersion: list.metadata?.resourceVersion ?? '',
+      } satisfies ListResult<Pod>;
     },
     watchPods: (o, onEvent, done) =>
       watch<Pod>(
-        podsPath(o.namespace) + query({
-          watch: 'true', resourceVersion: o.resourceVersion, fieldSelector: o.fieldSelector,
-          allowWatchBookmarks: o.allowWatchBookmarks ? 'true' : undefined, timeoutSeconds: o.timeoutSeconds,
-        }),
-        o.timeoutSeconds, onEvent, done,
+        podsPath(o.namespace) +
+          query({
+            watch: 'true',
+            resourceVersion: o.resourceVersion,
+            fieldSelector: o.fieldSelector,
+            allowWatchBookmarks: o.allowWatchBookmarks ? 'true' : undefined,
+            timeoutSeconds: o.timeoutSeconds,
+          }),
+        o.timeoutSeconds,
+        onEvent,
+        done,
       ),
     getPod: (ns, name) => request<Pod>('get', 'GET', `${podsPath(ns)}/${enc(name)}`),
     createPod: (ns, pod) => request<Pod>('create', 'POST', podsPath(ns), pod),
@@ -741,7 +844,10 @@ export function createKubeApi(kubeconfigPath: string, opts: KubeApiOptions = {})
       const body: Record<string, unknown> = { kind: 'DeleteOptions', apiVersion: 'v1' };
       if (o.gracePeriodSeconds !== undefined) body.gracePeriodSeconds = o.gracePeriodSeconds;
       if (o.uid !== undefined || o.resourceVersion !== undefined) {
-        body.preconditions = { ...(o.uid !== undefined ? { uid: o.uid } : {}), ...(o.resourceVersion !== undefined ? { resourceVersion: o.resourceVersion } : {}) };
+        body.preconditions = {
+          ...(o.uid !== undefined ? { uid: o.uid } : {}),
+          ...(o.resourceVersion !== undefined ? { resourceVersion: o.resourceVersion } : {}),
+        };
       }
       await request<unknown>('delete', 'DELETE', `${podsPath(ns)}/${enc(name)}`, body);
     },
@@ -749,43 +855,73 @@ export function createKubeApi(kubeconfigPath: string, opts: KubeApiOptions = {})
       request<Pod>('patch', 'PATCH', `${podsPath(ns)}/${enc(name)}/status`, patch, PATCH_CONTENT_TYPES[type]),
 
     // nodes
-    getNode: (name, o = {}) => request<Node>('get', 'GET', `/api/v1/nodes/${enc(name)}` + query({ resourceVersion: o.resourceVersion })),
+    getNode: (name, o = {}) =>
+      request<Node>('get', 'GET', `/api/v1/nodes/${enc(name)}` + query({ resourceVersion: o.resourceVersion })),
     createNode: (node) => request<Node>('create', 'POST', '/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', ...node }),
     patchNodeStatus: (name, patch, type) =>
       request<Node>('patch', 'PATCH', `/api/v1/nodes/${enc(name)}/status`, patch, PATCH_CONTENT_TYPES[type]),
-    patchNode: (name, patch, type) => request<Node>('patch', 'PATCH', `/api/v1/nodes/${enc(name)}`, patch, PATCH_CONTENT_TYPES[type]),
+    patchNode: (name, patch, type) =>
+      request<Node>('patch', 'PATCH', `/api/v1/nodes/${enc(name)}`, patch, PATCH_CONTENT_TYPES[type]),
 
     // leases
     getLease: (ns, name) => request<Lease>('get', 'GET', leasePath(ns, name)),
     createLease: (ns, lease) =>
-      request<Lease>('create', 'POST', leasePath(ns), { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', ...lease }),
+      request<Lease>('create', 'POST', leasePath(ns), {
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        ...lease,
+      }),
     updateLease: (ns, lease) =>
-      request<Lease>('update', 'PUT', leasePath(ns, lease.metadata.name ?? ''), { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', ...lease }),
+      request<Lease>('update', 'PUT', leasePath(ns, lease.metadata.name ?? ''), {
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        ...lease,
+      }),
 
     // certificates.k8s.io/v1
     createCsr: (csr) =>
-      request<CertificateSigningRequest>('create', 'POST', CSR_PATH, { apiVersion: 'certificates.k8s.io/v1', kind: 'CertificateSigningRequest', ...csr }),
+      request<CertificateSigningRequest>('create', 'POST', CSR_PATH, {
+        apiVersion: 'certificates.k8s.io/v1',
+        kind: 'CertificateSigningRequest',
+        ...csr,
+      }),
     getCsr: (name) => request<CertificateSigningRequest>('get', 'GET', `${CSR_PATH}/${enc(name)}`),
     watchCsr: (name, resourceVersion, onEvent, done) =>
       watch<CertificateSigningRequest>(
-        CSR_PATH + query({ watch: 'true', fieldSelector: `metadata.name=${name}`, resourceVersion, timeoutSeconds: 300 }),
-        300, onEvent, done,
+        CSR_PATH +
+          query({ watch: 'true', fieldSelector: `metadata.name=${name}`, resourceVersion, timeoutSeconds: 300 }),
+        300,
+        onEvent,
+        done,
       ),
 
     // events
-    createEvent: (ns, event) => request<Event>('create', 'POST', eventsPath(ns), { apiVersion: 'v1', kind: 'Event', ...event }),
-    patchEvent: (ns, name, patch, type) => request<Event>('patch', 'PATCH', eventsPath(ns, name), patch, PATCH_CONTENT_TYPES[type]),
+    createEvent: (ns, event) =>
+      request<Event>('create', 'POST', eventsPath(ns), { apiVersion: 'v1', kind: 'Event', ...event }),
+    patchEvent: (ns, name, patch, type) =>
+      request<Event>('patch', 'PATCH', eventsPath(ns, name), patch, PATCH_CONTENT_TYPES[type]),
 
     // reviews
-    createTokenReview: async (token) => (await request<{ status?: TokenReviewStatus }>('create', 'POST', '/apis/authentication.k8s.io/v1/tokenreviews', {
-      apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token },
-    })).status ?? {},
-    createSubjectAccessReview: async (spec) => (await request<{ status?: SubjectAccessReviewStatus }>(
-      'create', 'POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews',
-      { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec },
-    )).status ?? { allowed: false },
+    createTokenReview: async (token) =>
+      (
+        await request<{ status?: TokenReviewStatus }>('create', 'POST', '/apis/authentication.k8s.io/v1/tokenreviews', {
+          apiVersion: 'authentication.k8s.io/v1',
+          kind: 'TokenReview',
+          spec: { token },
+        })
+      ).status ?? {},
+    createSubjectAccessReview: async (spec) =>
+      (
+        await request<{ status?: SubjectAccessReviewStatus }>(
+          'create',
+          'POST',
+          '/apis/authorization.k8s.io/v1/subjectaccessreviews',
+          { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec },
+        )
+      ).status ?? { allowed: false },
     // configuration data (upstream's configmap, secret and token managers)
-    getConfigMap: (ns, name) => request<ConfigMap>('get', 'GET', `/api/v1/namespaces/${enc(ns)}/configmaps/${enc(name)}`),
+    getConfigMap: (ns, name) =>
+      request<ConfigMap>('get', 'GET', `/api/v1/namespaces/${enc(ns)}/configmaps/${enc(name)}`),
     getSecret: (ns, name) => request<Secret>('get', 'GET', `/api/v1/namespaces/${enc(ns)}/secrets/${enc(name)}`),
     configMaps: listWatch<ConfigMap>('configmaps'),
     secrets: listWatch<Secret>('secrets'),

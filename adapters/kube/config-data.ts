@@ -22,7 +22,13 @@ import type { Clock, TimerId } from '../../kernel/clock.ts';
 import { errText, silentLogger, type Logger } from '../../kernel/log.ts';
 import { ApiError, type ConfigDataApi, type ObjectListWatch, type WatchHandle } from '../../protocols/kube/api.ts';
 import {
-  ObjectNotFound, podReferences, type ConfigDataPort, type ConfigMap, type Secret, type ServiceAccountToken, type TokenRequestSpec,
+  ObjectNotFound,
+  podReferences,
+  type ConfigDataPort,
+  type ConfigMap,
+  type Secret,
+  type ServiceAccountToken,
+  type TokenRequestSpec,
 } from '../../protocols/kube/config-data.ts';
 import { TokenManager } from './token-manager.ts';
 
@@ -120,21 +126,31 @@ class Reflector {
     if (this.#stopped || this.object?.immutable === true) return;
     let relist = false;
     try {
-      this.#handle = await this.#lw.watch(this.#ns, { fieldSelector: this.#selector, resourceVersion: this.#rv, allowWatchBookmarks: true, timeoutSeconds: WATCH_TIMEOUT_S }, (ev) => {
-        if (ev.type === 'ERROR') {
-          relist = true;
-          return;
-        }
-        const rv = ev.object.metadata?.resourceVersion;
-        if (rv) this.#rv = rv;
-        if (ev.type === 'ADDED' || ev.type === 'MODIFIED') this.#set(ev.object as Obj);
-        else if (ev.type === 'DELETED') this.#set(undefined);
-      }, (err) => {
-        this.#handle = undefined;
-        if (this.#stopped) return;
-        if (err !== undefined || relist) this.#retry(err ?? 'watch ended with an ERROR event', () => this.#list());
-        else void this.#watch();
-      });
+      this.#handle = await this.#lw.watch(
+        this.#ns,
+        {
+          fieldSelector: this.#selector,
+          resourceVersion: this.#rv,
+          allowWatchBookmarks: true,
+          timeoutSeconds: WATCH_TIMEOUT_S,
+        },
+        (ev) => {
+          if (ev.type === 'ERROR') {
+            relist = true;
+            return;
+          }
+          const rv = ev.object.metadata?.resourceVersion;
+          if (rv) this.#rv = rv;
+          if (ev.type === 'ADDED' || ev.type === 'MODIFIED') this.#set(ev.object as Obj);
+          else if (ev.type === 'DELETED') this.#set(undefined);
+        },
+        (err) => {
+          this.#handle = undefined;
+          if (this.#stopped) return;
+          if (err !== undefined || relist) this.#retry(err ?? 'watch ended with an ERROR event', () => this.#list());
+          else void this.#watch();
+        },
+      );
     } catch (e) {
       // 410: the resourceVersion is gone, list again
       this.#retry(e, () => (e instanceof ApiError && e.code === 410 ? this.#list() : this.#watch()));
@@ -144,7 +160,11 @@ class Reflector {
   #retry(e: unknown, then: () => Promise<void>): void {
     if (this.#stopped) return;
     this.lastError = errText(e);
-    this.#log.warn('list/watch failed: retrying', { object: `${this.#ns}/${this.#selector}`, error: this.lastError, retryInMs: this.#delay });
+    this.#log.warn('list/watch failed: retrying', {
+      object: `${this.#ns}/${this.#selector}`,
+      error: this.lastError,
+      retryInMs: this.#delay,
+    });
     this.#timer = this.#clock.setTimeout(() => void then(), this.#delay);
     this.#delay = Math.min(this.#delay * 2, RETRY_MAX_MS);
   }
@@ -163,7 +183,9 @@ class Reflector {
 }
 
 /** The kubelet's ConfigDataPort on the API server. */
-export function createConfigData(o: ConfigDataOptions): ConfigDataPort & { readonly tokens: TokenManager; watching(): number } {
+export function createConfigData(
+  o: ConfigDataOptions,
+): ConfigDataPort & { readonly tokens: TokenManager; watching(): number } {
   const strategy = o.strategy ?? 'Watch';
   const log = o.log ?? silentLogger;
   const ttl = o.ttlMs ?? DEFAULT_TTL_MS;
@@ -229,7 +251,10 @@ export function createConfigData(o: ConfigDataOptions): ConfigDataPort & { reado
     registerPod(pod) {
       const ns = pod.metadata.namespace;
       const r = podReferences(pod);
-      const next = [...[...r.configMaps].map((n) => key('configmap', ns, n)), ...[...r.secrets].map((n) => key('secret', ns, n))];
+      const next = [
+        ...[...r.configMaps].map((n) => key('configmap', ns, n)),
+        ...[...r.secrets].map((n) => key('secret', ns, n)),
+      ];
       const prev = pods.get(pod.metadata.uid) ?? [];
       // the new references first: an object both reference keeps its reflector
       for (const k of next) ref(k);
@@ -243,7 +268,8 @@ export function createConfigData(o: ConfigDataOptions): ConfigDataPort & { reado
     },
     getConfigMap: (ns, name) => get('configmap', ns, name) as Promise<ConfigMap>,
     getSecret: (ns, name) => get('secret', ns, name) as Promise<Secret>,
-    getServiceAccountToken: (ns: string, sa: string, spec: TokenRequestSpec): Promise<ServiceAccountToken> => tokens.getServiceAccountToken(ns, sa, spec),
+    getServiceAccountToken: (ns: string, sa: string, spec: TokenRequestSpec): Promise<ServiceAccountToken> =>
+      tokens.getServiceAccountToken(ns, sa, spec),
     close() {
       for (const r of reflectors.values()) r.stop();
       reflectors.clear();

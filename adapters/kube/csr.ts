@@ -60,7 +60,10 @@ export function ipBytes(ip: string): Buffer {
 
 /** The SubjectAltName extension value: DNS names ([2]) and IP addresses ([7]). */
 export function sanDer(dnsNames: string[], ipAddresses: string[]): Buffer {
-  return seq(...dnsNames.map((d) => ctxPrim(2, Buffer.from(d, 'ascii'))), ...ipAddresses.map((ip) => ctxPrim(7, ipBytes(ip))));
+  return seq(
+    ...dnsNames.map((d) => ctxPrim(2, Buffer.from(d, 'ascii'))),
+    ...ipAddresses.map((ip) => ctxPrim(7, ipBytes(ip))),
+  );
 }
 
 /** The PEM "CERTIFICATE REQUEST" for `subject`, signed by `keyPem`. */
@@ -69,9 +72,10 @@ export function createCsrPem(keyPem: string, subject: CsrSubject): string {
   const spki = createPublicKey(key).export({ type: 'spki', format: 'der' });
   const dns = subject.dnsNames ?? [];
   const ips = subject.ipAddresses ?? [];
-  const attributes = dns.length || ips.length
-    ? ctx(0, seq(oid(OID_EXTENSION_REQUEST), set(seq(seq(oid(OID_SAN), octets(sanDer(dns, ips))))))) // [0] IMPLICIT SET OF Attribute
-    : ctx(0, Buffer.alloc(0));
+  const attributes =
+    dns.length || ips.length
+      ? ctx(0, seq(oid(OID_EXTENSION_REQUEST), set(seq(seq(oid(OID_SAN), octets(sanDer(dns, ips))))))) // [0] IMPLICIT SET OF Attribute
+      : ctx(0, Buffer.alloc(0));
   const info = seq(uint(0), nameDer(subject.commonName, subject.organizations), spki, attributes);
   const signature = sign('sha256', info, key); // DER Ecdsa-Sig-Value
   const der = seq(info, seq(oid(OID_ECDSA_SHA256)), bits(signature));
@@ -80,7 +84,10 @@ export function createCsrPem(keyPem: string, subject: CsrSubject): string {
 
 /** PEM armour around DER. */
 export function pem(label: string, der: Buffer): string {
-  const b64 = der.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
+  const b64 = der
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .replace(/\n$/, '');
   return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
 }
 
@@ -95,7 +102,12 @@ export function pemDer(text: string, label: string): Buffer {
  * bootstrap.go digestedName: "node-csr-" and the unpadded base64url SHA-512/256 of the public key,
  * the subject and the usages, each base64url-encoded and '|'-terminated so no two inputs collide.
  */
-export function digestedCsrName(keyPem: string, commonName: string, organizations: string[], usages: readonly string[]): string {
+export function digestedCsrName(
+  keyPem: string,
+  commonName: string,
+  organizations: string[],
+  usages: readonly string[],
+): string {
   const spki = createPublicKey(createPrivateKey(keyPem)).export({ type: 'spki', format: 'der' });
   const h = createHash('sha512-256');
   const write = (b: Buffer) => {

@@ -92,7 +92,9 @@ export function time(ms: number): Buffer {
   const iso = new Date(Math.floor(ms / 1000) * 1000).toISOString(); // 2026-12-07T23:40:00.000Z
   const digits = iso.slice(0, 19).replace(/[-T:]/g, '');
   const year = Number(iso.slice(0, 4));
-  return year >= 1950 && year < 2050 ? tlv(0x17, Buffer.from(`${digits.slice(2)}Z`)) : tlv(0x18, Buffer.from(`${digits}Z`));
+  return year >= 1950 && year < 2050
+    ? tlv(0x17, Buffer.from(`${digits.slice(2)}Z`))
+    : tlv(0x18, Buffer.from(`${digits}Z`));
 }
 
 /** One decoded element: its tag, content, and the whole encoding (tag and length included). */

@@ -41,7 +41,13 @@ interface Cached {
 /** upstream keyFunc: everything that makes two requests different. */
 export function tokenCacheKey(namespace: string, name: string, spec: TokenRequestSpec): string {
   const ref = spec.boundObjectRef;
-  return JSON.stringify([name, namespace, spec.audiences, spec.expirationSeconds ?? null, ref ? [ref.kind, ref.name, ref.uid ?? ''] : null]);
+  return JSON.stringify([
+    name,
+    namespace,
+    spec.audiences,
+    spec.expirationSeconds ?? null,
+    ref ? [ref.kind, ref.name, ref.uid ?? ''] : null,
+  ]);
 }
 
 export class TokenManager {
@@ -70,16 +76,29 @@ export class TokenManager {
       if (!answer.status?.token) throw new Error('the TokenRequest answer has no token');
     } catch (e) {
       if (cached && !this.#expired(cached)) {
-        this.#log.warn("couldn't refresh the service account token: the cached one is still valid", { serviceAccount: `${namespace}/${name}`, error: errText(e) });
+        this.#log.warn("couldn't refresh the service account token: the cached one is still valid", {
+          serviceAccount: `${namespace}/${name}`,
+          error: errText(e),
+        });
         return cached.token;
       }
       throw new Error(`failed to fetch token for service account ${namespace}/${name}: ${errText(e)}`);
     }
     const expiresAt = Date.parse(answer.status.expirationTimestamp);
-    if (!Number.isFinite(expiresAt)) throw new Error(`failed to fetch token for service account ${namespace}/${name}: bad expirationTimestamp ${JSON.stringify(answer.status.expirationTimestamp)}`);
+    if (!Number.isFinite(expiresAt))
+      throw new Error(
+        `failed to fetch token for service account ${namespace}/${name}: bad expirationTimestamp ${JSON.stringify(answer.status.expirationTimestamp)}`,
+      );
     const lifetime = (answer.spec?.expirationSeconds ?? spec.expirationSeconds ?? 0) * 1000;
     const token = { token: answer.status.token, expiresAt };
-    this.#cache.set(key, { token, spec: { ...spec, ...(answer.spec?.expirationSeconds !== undefined ? { expirationSeconds: answer.spec.expirationSeconds } : {}) }, issuedAt: expiresAt - lifetime });
+    this.#cache.set(key, {
+      token,
+      spec: {
+        ...spec,
+        ...(answer.spec?.expirationSeconds !== undefined ? { expirationSeconds: answer.spec.expirationSeconds } : {}),
+      },
+      issuedAt: expiresAt - lifetime,
+    });
     return token;
   }
 

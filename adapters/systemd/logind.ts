@@ -41,7 +41,8 @@ interface SignalIface {
 /** Connect to logind on the system bus; rejects when there is no bus or no logind on it. */
 export async function connectLogind(opts: { confDir?: string; busAddress?: string } = {}): Promise<Logind> {
   const dbus = (await import('dbus-next')).default;
-  const busAddress = opts.busAddress ?? process.env.DBUS_SYSTEM_BUS_ADDRESS ?? 'unix:path=/var/run/dbus/system_bus_socket';
+  const busAddress =
+    opts.busAddress ?? process.env.DBUS_SYSTEM_BUS_ADDRESS ?? 'unix:path=/var/run/dbus/system_bus_socket';
   // sessionBus() is dbus-next's client for any address; the address is the system bus's
   // negotiateUnixFd (the lock is an fd) is in dbus-next's code, not in its types
   const bus = dbus.sessionBus({ negotiateUnixFd: true, busAddress } as Parameters<typeof dbus.sessionBus>[0]);
@@ -60,13 +61,21 @@ export async function connectLogind(opts: { confDir?: string; busAddress?: strin
       async raiseInhibitDelayMax(ms) {
         const dir = opts.confDir ?? LOGIND_CONF_DIR;
         mkdirSync(dir, { recursive: true });
-        writeFileSync(join(dir, LOGIND_DROP_IN), `# Kubelet logind override\n[Login]\nInhibitDelayMaxSec=${Math.ceil(ms / 1000)}\n`);
+        writeFileSync(
+          join(dir, LOGIND_DROP_IN),
+          `# Kubelet logind override\n[Login]\nInhibitDelayMaxSec=${Math.ceil(ms / 1000)}\n`,
+        );
         const systemd = await bus.getProxyObject('org.freedesktop.systemd1', '/org/freedesktop/systemd1');
         const units = systemd.getInterface('org.freedesktop.systemd1.Manager') as unknown as ProxyIface;
         await units.KillUnit!('systemd-logind.service', 'all', 1 /* SIGHUP */);
       },
       async inhibitShutdown() {
-        return (await manager.Inhibit!('shutdown', 'kubelet', 'Kubelet needs time to handle node shutdown', 'delay')) as number;
+        return (await manager.Inhibit!(
+          'shutdown',
+          'kubelet',
+          'Kubelet needs time to handle node shutdown',
+          'delay',
+        )) as number;
       },
       release(fd) {
         closeSync(fd);

@@ -46,16 +46,21 @@ export function systemdNotifier(env: NodeJS.ProcessEnv, opts: NotifierOptions): 
   let chain = Promise.resolve();
   let pingQueued = false;
 
-  const send = (vars: readonly string[]) => new Promise<void>((resolve) => {
-    execFile(command, [...vars], { env: childEnv, timeout: 10_000 }, (err, _out, stderr) => {
-      const kind = vars[0]!.split('=')[0]!;
-      if (err && !failed.has(kind)) {
-        failed.add(kind);
-        opts.log.warn('systemd notification failed', { vars: vars.map((v) => v.split('=')[0]), socket, error: (stderr.trim() || err.message) });
-      }
-      resolve();
+  const send = (vars: readonly string[]) =>
+    new Promise<void>((resolve) => {
+      execFile(command, [...vars], { env: childEnv, timeout: 10_000 }, (err, _out, stderr) => {
+        const kind = vars[0]!.split('=')[0]!;
+        if (err && !failed.has(kind)) {
+          failed.add(kind);
+          opts.log.warn('systemd notification failed', {
+            vars: vars.map((v) => v.split('=')[0]),
+            socket,
+            error: stderr.trim() || err.message,
+          });
+        }
+        resolve();
+      });
     });
-  });
 
   return {
     watchdogMs,

@@ -19,7 +19,21 @@
  * there first, as upstream does for secret and projected volumes. Time comes from the caller's
  * clock.
  */
-import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  readlink,
+  rename,
+  rm,
+  stat,
+  symlink,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
 import { basename, dirname, join, posix } from 'node:path';
 import type { VolumeFile } from './projections.ts';
 
@@ -49,7 +63,8 @@ export function invalidPayloadPath(p: string): string | undefined {
   if (p.length > MAX_PATH_LENGTH) return `must be less than or equal to ${MAX_PATH_LENGTH} characters`;
   if (posix.isAbsolute(p)) return 'must be relative path';
   const parts = p.split('/');
-  if (parts.some((x) => x.length > MAX_FILE_NAME_LENGTH)) return `must not contain a file name longer than ${MAX_FILE_NAME_LENGTH} characters`;
+  if (parts.some((x) => x.length > MAX_FILE_NAME_LENGTH))
+    return `must not contain a file name longer than ${MAX_FILE_NAME_LENGTH} characters`;
   if (parts.includes('..')) return "must not contain '..'";
   if (p.startsWith('..')) return "must not start with '..'";
   return undefined;
@@ -112,7 +127,11 @@ async function sameAsCurrent(versionDir: string, files: ReadonlyMap<string, Volu
  * Replaces the files of the volume at `dir` (which exists) with `files`, atomically.
  * Rejects with AtomicWriteError naming the path and the cause.
  */
-export async function writeAtomically(dir: string, files: readonly VolumeFile[], opts: { now: () => number }): Promise<AtomicWriteResult> {
+export async function writeAtomically(
+  dir: string,
+  files: readonly VolumeFile[],
+  opts: { now: () => number },
+): Promise<AtomicWriteResult> {
   const payload = new Map<string, VolumeFile>();
   for (const f of files) {
     const why = invalidPayloadPath(f.path);
@@ -128,10 +147,13 @@ export async function writeAtomically(dir: string, files: readonly VolumeFile[],
   const topLevel = (paths: Iterable<string>) => new Set([...paths].map((p) => p.split('/')[0]!));
   const newTop = topLevel(payload.keys());
   const toRemove = [...topLevel(oldPaths)].filter((n) => !newTop.has(n));
-  if (old && toRemove.length === 0 && (await sameAsCurrent(join(dir, old), payload))) return { written: false, dataDir: old };
+  if (old && toRemove.length === 0 && (await sameAsCurrent(join(dir, old), payload)))
+    return { written: false, dataDir: old };
 
   // the new version, complete before anyone can see it
-  const versionPath = await mkdtemp(join(dir, timestampPrefix(opts.now()))).catch((e: unknown) => fail('creating the version directory', e));
+  const versionPath = await mkdtemp(join(dir, timestampPrefix(opts.now()))).catch((e: unknown) =>
+    fail('creating the version directory', e),
+  );
   const version = basename(versionPath);
   try {
     await chmod(versionPath, 0o755);

@@ -23,7 +23,11 @@ export interface MountPoint {
 
 export interface Mounter {
   /** `mount [-t fstype] [-o options] source target`; `bind` uses --bind with --no-canonicalize (the source may be a /proc/<pid>/fd/N path). */
-  mount(source: string, target: string, opts: { fstype?: string; options?: readonly string[]; bind?: boolean }): Promise<void>;
+  mount(
+    source: string,
+    target: string,
+    opts: { fstype?: string; options?: readonly string[]; bind?: boolean },
+  ): Promise<void>;
   /** `umount target`; a target that is not mounted is not an error. */
   unmount(target: string): Promise<void>;
   /** The node's mount table (this process's mount namespace). */
@@ -41,7 +45,8 @@ function run(bin: string, args: readonly string[]): Promise<void> {
 }
 
 /** mountinfo's octal escapes (\040 space, \011 tab, \012 newline, \134 backslash). */
-const unescapeOctal = (s: string) => s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
+const unescapeOctal = (s: string) =>
+  s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
 
 /** Parses /proc/<pid>/mountinfo (proc(5)): `id parent major:minor root target opts [tags] - fstype source superopts`. */
 export function parseMountInfo(text: string): MountPoint[] {
@@ -82,5 +87,7 @@ export const nodeMounter: Mounter = {
 /** The mount points at or below `dir`, deepest first (the order to unmount them in). */
 export function mountsUnder(mounts: readonly MountPoint[], dir: string): MountPoint[] {
   const prefix = dir.endsWith('/') ? dir : `${dir}/`;
-  return mounts.filter((m) => m.target === dir || m.target.startsWith(prefix)).sort((a, b) => b.target.length - a.target.length);
+  return mounts
+    .filter((m) => m.target === dir || m.target.startsWith(prefix))
+    .sort((a, b) => b.target.length - a.target.length);
 }

@@ -18,9 +18,20 @@
  */
 import { posix } from 'node:path';
 import {
-  decodeBytes, isNotFound, ObjectNotFound, type ConfigDataPort, type ConfigMap, type Secret, type TokenRequestSpec,
+  decodeBytes,
+  isNotFound,
+  ObjectNotFound,
+  type ConfigDataPort,
+  type ConfigMap,
+  type Secret,
+  type TokenRequestSpec,
 } from '../../protocols/kube/config-data.ts';
-import { containerResourceValue, extractFieldPathAsString, type NodeAllocatable, type ResourceFieldRef } from '../../protocols/kube/fieldpath.ts';
+import {
+  containerResourceValue,
+  extractFieldPathAsString,
+  type NodeAllocatable,
+  type ResourceFieldRef,
+} from '../../protocols/kube/fieldpath.ts';
 import type { Pod, Volume } from '../../protocols/kube/pod.ts';
 
 /** One file of a volume, relative to the volume's directory. */
@@ -41,17 +52,38 @@ export class VolumeContentError extends Error {
 /** upstream's API default for defaultMode (configMap, secret, downwardAPI, projected). */
 export const DEFAULT_MODE = 0o644;
 
-export interface KeyToPath { key: string; path: string; mode?: number }
-export interface ConfigMapSource { name?: string; items?: KeyToPath[]; defaultMode?: number; optional?: boolean }
-export interface SecretSource { secretName?: string; items?: KeyToPath[]; defaultMode?: number; optional?: boolean }
+export interface KeyToPath {
+  key: string;
+  path: string;
+  mode?: number;
+}
+export interface ConfigMapSource {
+  name?: string;
+  items?: KeyToPath[];
+  defaultMode?: number;
+  optional?: boolean;
+}
+export interface SecretSource {
+  secretName?: string;
+  items?: KeyToPath[];
+  defaultMode?: number;
+  optional?: boolean;
+}
 export interface DownwardApiFile {
   path: string;
   fieldRef?: { fieldPath: string; apiVersion?: string };
   resourceFieldRef?: ResourceFieldRef;
   mode?: number;
 }
-export interface DownwardApiSource { items?: DownwardApiFile[]; defaultMode?: number }
-export interface ServiceAccountTokenProjection { audience?: string; expirationSeconds?: number; path: string }
+export interface DownwardApiSource {
+  items?: DownwardApiFile[];
+  defaultMode?: number;
+}
+export interface ServiceAccountTokenProjection {
+  audience?: string;
+  expirationSeconds?: number;
+  path: string;
+}
 export interface VolumeProjection {
   configMap?: Omit<ConfigMapSource, 'defaultMode'>;
   secret?: { name?: string; items?: KeyToPath[]; optional?: boolean };
@@ -60,11 +92,18 @@ export interface VolumeProjection {
   clusterTrustBundle?: unknown;
   podCertificate?: unknown;
 }
-export interface ProjectedSource { sources?: VolumeProjection[]; defaultMode?: number }
+export interface ProjectedSource {
+  sources?: VolumeProjection[];
+  defaultMode?: number;
+}
 
 /** A key's files: every key (no items), or the items' keys mapped to their paths. */
 function payload(
-  data: ReadonlyMap<string, Buffer>, items: readonly KeyToPath[] | undefined, defaultMode: number, optional: boolean, missingKey: (k: string) => string,
+  data: ReadonlyMap<string, Buffer>,
+  items: readonly KeyToPath[] | undefined,
+  defaultMode: number,
+  optional: boolean,
+  missingKey: (k: string) => string,
 ): VolumeFile[] {
   if (!items || items.length === 0) return [...data].map(([path, content]) => ({ path, content, mode: defaultMode }));
   const out: VolumeFile[] = [];
@@ -94,17 +133,37 @@ function secretData(s: Secret | undefined): Map<string, Buffer> {
  * A configMap volume (or projection) from its ConfigMap; `configMap` undefined: it does not
  * exist (an empty volume when optional).
  */
-export function configMapVolumeFiles(source: ConfigMapSource, configMap: ConfigMap | undefined, defaultMode = source.defaultMode ?? DEFAULT_MODE): VolumeFile[] {
+export function configMapVolumeFiles(
+  source: ConfigMapSource,
+  configMap: ConfigMap | undefined,
+  defaultMode = source.defaultMode ?? DEFAULT_MODE,
+): VolumeFile[] {
   const optional = source.optional === true;
   if (!configMap && !optional) throw new VolumeContentError(new ObjectNotFound('configmap', source.name ?? '').message);
-  return payload(configMapData(configMap), source.items, defaultMode, optional, (k) => `configmap references non-existent config key: ${k}`);
+  return payload(
+    configMapData(configMap),
+    source.items,
+    defaultMode,
+    optional,
+    (k) => `configmap references non-existent config key: ${k}`,
+  );
 }
 
 /** A secret volume (or projection) from its Secret (values decoded); undefined: it does not exist. */
-export function secretVolumeFiles(source: SecretSource, secret: Secret | undefined, defaultMode = source.defaultMode ?? DEFAULT_MODE): VolumeFile[] {
+export function secretVolumeFiles(
+  source: SecretSource,
+  secret: Secret | undefined,
+  defaultMode = source.defaultMode ?? DEFAULT_MODE,
+): VolumeFile[] {
   const optional = source.optional === true;
   if (!secret && !optional) throw new VolumeContentError(new ObjectNotFound('secret', source.secretName ?? '').message);
-  return payload(secretData(secret), source.items, defaultMode, optional, (k) => `references non-existent secret key: ${k}`);
+  return payload(
+    secretData(secret),
+    source.items,
+    defaultMode,
+    optional,
+    (k) => `references non-existent secret key: ${k}`,
+  );
 }
 
 /** Go's filepath.Clean of a relative path. */
@@ -123,14 +182,20 @@ function aggregate(errors: readonly string[]): string {
  * labels, annotations, one label or annotation) or resourceFieldRef (of the named container,
  * divided by the divisor and rounded up; a missing limit is the node's allocatable).
  */
-export function downwardApiVolumeFiles(pod: Pod, source: DownwardApiSource, allocatable: NodeAllocatable = {}, defaultMode = source.defaultMode ?? DEFAULT_MODE): VolumeFile[] {
+export function downwardApiVolumeFiles(
+  pod: Pod,
+  source: DownwardApiSource,
+  allocatable: NodeAllocatable = {},
+  defaultMode = source.defaultMode ?? DEFAULT_MODE,
+): VolumeFile[] {
   const errors: string[] = [];
   const out: VolumeFile[] = [];
   for (const item of source.items ?? []) {
     let value = '';
     try {
       if (item.fieldRef) value = extractFieldPathAsString(pod, item.fieldRef.fieldPath);
-      else if (item.resourceFieldRef) value = containerResourceValue(item.resourceFieldRef, pod, undefined, allocatable);
+      else if (item.resourceFieldRef)
+        value = containerResourceValue(item.resourceFieldRef, pod, undefined, allocatable);
     } catch (e) {
       errors.push(e instanceof Error ? e.message : String(e));
     }
@@ -178,7 +243,10 @@ export interface ProjectedObjects {
  * `tokenMode`). Failures of all sources together (aggregate).
  */
 export function projectedVolumeFiles(
-  pod: Pod, source: ProjectedSource, objects: ProjectedObjects, o: { allocatable?: NodeAllocatable; tokenMode?: number } = {},
+  pod: Pod,
+  source: ProjectedSource,
+  objects: ProjectedObjects,
+  o: { allocatable?: NodeAllocatable; tokenMode?: number } = {},
 ): VolumeFile[] {
   const defaultMode = source.defaultMode ?? DEFAULT_MODE;
   const errors: string[] = [];
@@ -210,7 +278,8 @@ export function projectedVolumeFiles(
       const t = objects.tokens.get(s.serviceAccountToken.path);
       if (t === undefined) errors.push(`no token for ${s.serviceAccountToken.path}`);
       else if (t instanceof Error) errors.push(t.message);
-      else add([{ path: s.serviceAccountToken.path, content: Buffer.from(t, 'utf8'), mode: o.tokenMode ?? defaultMode }]);
+      else
+        add([{ path: s.serviceAccountToken.path, content: Buffer.from(t, 'utf8'), mode: o.tokenMode ?? defaultMode }]);
     } else {
       errors.push('projected source not supported by kubelet-ts (clusterTrustBundle, podCertificate)');
     }
@@ -221,7 +290,8 @@ export function projectedVolumeFiles(
 
 /** The volume's source kind when it is one of these, else undefined. */
 export function apiVolumeKind(volume: Volume): 'configMap' | 'secret' | 'downwardAPI' | 'projected' | undefined {
-  for (const k of ['configMap', 'secret', 'downwardAPI', 'projected'] as const) if (volume[k] !== undefined && volume[k] !== null) return k;
+  for (const k of ['configMap', 'secret', 'downwardAPI', 'projected'] as const)
+    if (volume[k] !== undefined && volume[k] !== null) return k;
   return undefined;
 }
 
@@ -242,22 +312,30 @@ async function readOrAbsent<T>(read: () => Promise<T>): Promise<T | undefined> {
  * error text (e.g. `failed to sync configmap cache: ...`).
  */
 export async function readVolumeFiles(
-  pod: Pod, volume: Volume, port: ConfigDataPort, o: { allocatable?: NodeAllocatable; tokenMode?: number } = {},
+  pod: Pod,
+  volume: Volume,
+  port: ConfigDataPort,
+  o: { allocatable?: NodeAllocatable; tokenMode?: number } = {},
 ): Promise<VolumeFile[]> {
   const ns = pod.metadata.namespace;
   const kind = apiVolumeKind(volume);
   const wrap = (e: unknown) => new VolumeContentError(e instanceof Error ? e.message : String(e));
   if (kind === 'configMap') {
     const src = volume.configMap as ConfigMapSource;
-    const cm = await readOrAbsent(() => port.getConfigMap(ns, src.name ?? '')).catch((e: unknown) => { throw wrap(e); });
+    const cm = await readOrAbsent(() => port.getConfigMap(ns, src.name ?? '')).catch((e: unknown) => {
+      throw wrap(e);
+    });
     return configMapVolumeFiles(src, cm);
   }
   if (kind === 'secret') {
     const src = volume.secret as SecretSource;
-    const s = await readOrAbsent(() => port.getSecret(ns, src.secretName ?? '')).catch((e: unknown) => { throw wrap(e); });
+    const s = await readOrAbsent(() => port.getSecret(ns, src.secretName ?? '')).catch((e: unknown) => {
+      throw wrap(e);
+    });
     return secretVolumeFiles(src, s);
   }
-  if (kind === 'downwardAPI') return downwardApiVolumeFiles(pod, volume.downwardAPI as DownwardApiSource, o.allocatable);
+  if (kind === 'downwardAPI')
+    return downwardApiVolumeFiles(pod, volume.downwardAPI as DownwardApiSource, o.allocatable);
   if (kind === 'projected') {
     const src = volume.projected as ProjectedSource;
     const configMaps = new Map<string, ConfigMap | undefined>();
@@ -273,8 +351,14 @@ export async function readVolumeFiles(
           errors.set(key, e instanceof Error ? e.message : String(e));
         }
       };
-      if (s.configMap) await read(`configmap/${s.configMap.name ?? ''}`, configMaps, s.configMap.name ?? '', () => port.getConfigMap(ns, s.configMap!.name ?? ''));
-      if (s.secret) await read(`secret/${s.secret.name ?? ''}`, secrets, s.secret.name ?? '', () => port.getSecret(ns, s.secret!.name ?? ''));
+      if (s.configMap)
+        await read(`configmap/${s.configMap.name ?? ''}`, configMaps, s.configMap.name ?? '', () =>
+          port.getConfigMap(ns, s.configMap!.name ?? ''),
+        );
+      if (s.secret)
+        await read(`secret/${s.secret.name ?? ''}`, secrets, s.secret.name ?? '', () =>
+          port.getSecret(ns, s.secret!.name ?? ''),
+        );
     }
     for (const t of projectedTokenRequests(pod, src)) {
       try {
@@ -285,5 +369,7 @@ export async function readVolumeFiles(
     }
     return projectedVolumeFiles(pod, src, { configMaps, secrets, tokens, errors }, o);
   }
-  throw new VolumeContentError(`volume ${JSON.stringify(volume.name)} is not a configMap, secret, downwardAPI or projected volume`);
+  throw new VolumeContentError(
+    `volume ${JSON.stringify(volume.name)} is not a configMap, secret, downwardAPI or projected volume`,
+  );
 }

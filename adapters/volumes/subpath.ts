@@ -54,7 +54,11 @@ const components = (rel: string) => rel.split(sep).filter((c) => c !== '' && c !
  * Opens `root/rel` one component at a time with O_NOFOLLOW: never through a symlink. The caller
  * closes the handle. Missing components are made as directories (mode `mode`) when `create`.
  */
-export async function safeOpen(root: string, rel: string, opts: { create?: boolean; mode?: number } = {}): Promise<FileHandle> {
+export async function safeOpen(
+  root: string,
+  rel: string,
+  opts: { create?: boolean; mode?: number } = {},
+): Promise<FileHandle> {
   let fh = await open(root, OPEN_COMPONENT | constants.O_DIRECTORY);
   try {
     let at = root;
@@ -73,7 +77,8 @@ export async function safeOpen(root: string, rel: string, opts: { create?: boole
       await fh.close();
       fh = child;
       const st = await fh.stat();
-      if (st.isSymbolicLink()) throw new SubPathError(`subpath ${JSON.stringify(at)} is a symlink: refused (it changed while being checked)`);
+      if (st.isSymbolicLink())
+        throw new SubPathError(`subpath ${JSON.stringify(at)} is a symlink: refused (it changed while being checked)`);
     }
     return fh;
   } catch (e) {
@@ -102,7 +107,10 @@ export async function prepareSafeSubpath(mounter: Mounter, req: SubPathRequest):
   const rel0 = components(req.subPath).join(sep);
   // upstream makeMounts creates a missing subPath first, so that it is not made later through a
   // path a container controls; each directory is made below the one opened before it
-  const exists = await lstat(join(root, rel0)).then(() => true, () => false);
+  const exists = await lstat(join(root, rel0)).then(
+    () => true,
+    () => false,
+  );
   if (!exists) {
     const mode = (await lstat(root)).mode & 0o7777;
     await (await safeOpen(root, rel0, { create: true, mode })).close();
@@ -114,7 +122,8 @@ export async function prepareSafeSubpath(mounter: Mounter, req: SubPathRequest):
     throw new SubPathError(`subpath ${JSON.stringify(join(root, rel0))}: ${(e as Error).message}`);
   }
   const rel = within(root, resolved);
-  if (rel === undefined) throw new SubPathError(`subpath ${JSON.stringify(resolved)} not within volume path ${JSON.stringify(root)}`);
+  if (rel === undefined)
+    throw new SubPathError(`subpath ${JSON.stringify(resolved)} not within volume path ${JSON.stringify(root)}`);
   const fh = await safeOpen(root, rel);
   try {
     const st = await fh.stat();

@@ -3,14 +3,14 @@
  * `code` is the gRPC status code number (grpc.status), `method` the CRI method that failed.
  */
 export type CriErrorKind =
-  | 'NotFound'          // 5: the sandbox/container/image does not exist
-  | 'AlreadyExists'     // 6
-  | 'DeadlineExceeded'  // 4: the runtime did not answer within the call's deadline
-  | 'Unavailable'       // 14: the socket is missing or refused the connection
-  | 'Unimplemented'     // 12: the runtime does not speak this method (wrong API version)
-  | 'InvalidArgument'   // 3
-  | 'FailedPrecondition'// 9
-  | 'Unknown';          // anything else: the runtime's own message is kept
+  | 'NotFound' // 5: the sandbox/container/image does not exist
+  | 'AlreadyExists' // 6
+  | 'DeadlineExceeded' // 4: the runtime did not answer within the call's deadline
+  | 'Unavailable' // 14: the socket is missing or refused the connection
+  | 'Unimplemented' // 12: the runtime does not speak this method (wrong API version)
+  | 'InvalidArgument' // 3
+  | 'FailedPrecondition' // 9
+  | 'Unknown'; // anything else: the runtime's own message is kept
 
 export class CriError extends Error {
   readonly kind: CriErrorKind;

@@ -307,7 +307,12 @@ export interface RuntimeService {
   removePodSandbox(podSandboxId: string, opts?: CallOptions): Promise<void>;
   podSandboxStatus(podSandboxId: string, opts?: CallOptions): Promise<PodSandboxStatus>;
   listPodSandbox(filter?: PodSandboxFilter, opts?: CallOptions): Promise<PodSandbox[]>;
-  createContainer(podSandboxId: string, config: ContainerConfig, sandboxConfig: PodSandboxConfig, opts?: CallOptions): Promise<string>;
+  createContainer(
+    podSandboxId: string,
+    config: ContainerConfig,
+    sandboxConfig: PodSandboxConfig,
+    opts?: CallOptions,
+  ): Promise<string>;
   startContainer(containerId: string, opts?: CallOptions): Promise<void>;
   stopContainer(containerId: string, timeoutSeconds: number, opts?: CallOptions): Promise<void>;
   removeContainer(containerId: string, opts?: CallOptions): Promise<void>;
@@ -385,7 +390,11 @@ export interface PodSandboxStats {
   linux: {
     cpu: CpuUsage | null;
     memory: MemoryUsage | null;
-    network: { timestamp: number; defaultInterface: NetworkInterfaceUsage | null; interfaces: NetworkInterfaceUsage[] } | null;
+    network: {
+      timestamp: number;
+      defaultInterface: NetworkInterfaceUsage | null;
+      interfaces: NetworkInterfaceUsage[];
+    } | null;
     process: { timestamp: number; processCount: Wrapped } | null;
     containers: ContainerStats[];
   } | null;

@@ -11,7 +11,10 @@
 import type { ConfigMap, Secret, TokenRequest } from './config-data.ts';
 import type { ObjectMeta, Pod } from './pod.ts';
 
-export interface NodeAddress { type: string; address: string }
+export interface NodeAddress {
+  type: string;
+  address: string;
+}
 export interface NodeCondition {
   type: string;
   status: 'True' | 'False' | 'Unknown';
@@ -20,10 +23,23 @@ export interface NodeCondition {
   reason?: string;
   message?: string;
 }
-export interface Taint { key: string; value?: string; effect: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute'; timeAdded?: string }
+export interface Taint {
+  key: string;
+  value?: string;
+  effect: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
+  timeAdded?: string;
+}
 export interface NodeSystemInfo {
-  machineID: string; systemUUID: string; bootID: string; kernelVersion: string; osImage: string;
-  containerRuntimeVersion: string; kubeletVersion: string; kubeProxyVersion: string; operatingSystem: string; architecture: string;
+  machineID: string;
+  systemUUID: string;
+  bootID: string;
+  kernelVersion: string;
+  osImage: string;
+  containerRuntimeVersion: string;
+  kubeletVersion: string;
+  kubeProxyVersion: string;
+  operatingSystem: string;
+  architecture: string;
 }
 export interface Node {
   apiVersion?: 'v1';
@@ -44,9 +60,23 @@ export interface Lease {
   apiVersion?: 'coordination.k8s.io/v1';
   kind?: 'Lease';
   metadata: ObjectMeta;
-  spec: { holderIdentity?: string; leaseDurationSeconds?: number; renewTime?: string; acquireTime?: string; leaseTransitions?: number };
+  spec: {
+    holderIdentity?: string;
+    leaseDurationSeconds?: number;
+    renewTime?: string;
+    acquireTime?: string;
+    leaseTransitions?: number;
+  };
 }
-export interface ObjectReference { kind: string; namespace?: string; name: string; uid?: string; apiVersion?: string; resourceVersion?: string; fieldPath?: string }
+export interface ObjectReference {
+  kind: string;
+  namespace?: string;
+  name: string;
+  uid?: string;
+  apiVersion?: string;
+  resourceVersion?: string;
+  fieldPath?: string;
+}
 export interface Event {
   apiVersion?: 'v1';
   kind?: 'Event';
@@ -66,21 +96,49 @@ export interface Event {
 export type PatchType = 'merge' | 'strategic' | 'json';
 
 /** authentication.k8s.io/v1 UserInfo (a TokenReview's answer; a SubjectAccessReview's subject). */
-export interface UserInfo { username: string; uid?: string; groups?: string[]; extra?: Record<string, string[]> }
+export interface UserInfo {
+  username: string;
+  uid?: string;
+  groups?: string[];
+  extra?: Record<string, string[]>;
+}
 /** authentication.k8s.io/v1 TokenReviewStatus. */
-export interface TokenReviewStatus { authenticated?: boolean; user?: UserInfo; audiences?: string[]; error?: string }
+export interface TokenReviewStatus {
+  authenticated?: boolean;
+  user?: UserInfo;
+  audiences?: string[];
+  error?: string;
+}
 /** authorization.k8s.io/v1 ResourceAttributes. */
 export interface ResourceAttributes {
-  namespace?: string; verb?: string; group?: string; version?: string; resource?: string; subresource?: string; name?: string;
+  namespace?: string;
+  verb?: string;
+  group?: string;
+  version?: string;
+  resource?: string;
+  subresource?: string;
+  name?: string;
 }
 /** authorization.k8s.io/v1 SubjectAccessReviewSpec (resource requests only: what the kubelet asks). */
 export interface SubjectAccessReviewSpec {
-  user: string; uid?: string; groups?: string[]; extra?: Record<string, string[]>; resourceAttributes: ResourceAttributes;
+  user: string;
+  uid?: string;
+  groups?: string[];
+  extra?: Record<string, string[]>;
+  resourceAttributes: ResourceAttributes;
 }
 /** authorization.k8s.io/v1 SubjectAccessReviewStatus. */
-export interface SubjectAccessReviewStatus { allowed: boolean; denied?: boolean; reason?: string; evaluationError?: string }
+export interface SubjectAccessReviewStatus {
+  allowed: boolean;
+  denied?: boolean;
+  reason?: string;
+  evaluationError?: string;
+}
 
-export interface ListResult<T> { items: T[]; resourceVersion: string }
+export interface ListResult<T> {
+  items: T[];
+  resourceVersion: string;
+}
 
 export type WatchEvent<T> =
   | { type: 'ADDED' | 'MODIFIED' | 'DELETED'; object: T }
@@ -109,17 +167,32 @@ export class ApiError extends Error {
 
 export interface KubeApi {
   // pods
-  listPods(opts: { namespace?: string; fieldSelector?: string; labelSelector?: string; resourceVersion?: string }): Promise<ListResult<Pod>>;
+  listPods(opts: {
+    namespace?: string;
+    fieldSelector?: string;
+    labelSelector?: string;
+    resourceVersion?: string;
+  }): Promise<ListResult<Pod>>;
   /** Streams events after `resourceVersion`; `done` is called once when the stream ends (err on failure). */
   watchPods(
-    opts: { namespace?: string; fieldSelector?: string; resourceVersion: string; allowWatchBookmarks?: boolean; timeoutSeconds?: number },
+    opts: {
+      namespace?: string;
+      fieldSelector?: string;
+      resourceVersion: string;
+      allowWatchBookmarks?: boolean;
+      timeoutSeconds?: number;
+    },
     onEvent: (e: WatchEvent<Pod>) => void,
     done: (err?: unknown) => void,
   ): Promise<WatchHandle>;
   getPod(namespace: string, name: string): Promise<Pod>;
   createPod(namespace: string, pod: Pod): Promise<Pod>;
   /** DELETE with optional grace period and uid / resourceVersion preconditions. */
-  deletePod(namespace: string, name: string, opts?: { gracePeriodSeconds?: number; uid?: string; resourceVersion?: string }): Promise<void>;
+  deletePod(
+    namespace: string,
+    name: string,
+    opts?: { gracePeriodSeconds?: number; uid?: string; resourceVersion?: string },
+  ): Promise<void>;
   patchPodStatus(namespace: string, name: string, patch: unknown, type: PatchType): Promise<Pod>;
   // nodes
   /**

@@ -32,7 +32,13 @@ export interface CsrCondition {
 export interface CertificateSigningRequest {
   apiVersion?: 'certificates.k8s.io/v1';
   kind?: 'CertificateSigningRequest';
-  metadata: { name?: string; generateName?: string; resourceVersion?: string; uid?: string; creationTimestamp?: string };
+  metadata: {
+    name?: string;
+    generateName?: string;
+    resourceVersion?: string;
+    uid?: string;
+    creationTimestamp?: string;
+  };
   spec: {
     /** base64 of the PEM "CERTIFICATE REQUEST". */
     request: string;

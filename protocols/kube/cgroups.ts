@@ -29,7 +29,11 @@ const SYSTEMD_SUFFIX = '.slice';
 /** upstream ParseCgroupfsToCgroupName / ParseSystemdToCgroupName for --cgroup-root. */
 export function parseCgroupRoot(root: string, driver: CgroupDriver): CgroupName {
   if (driver === 'cgroupfs') return root.split('/').filter((p) => p !== '');
-  const base = root.split('/').filter((p) => p !== '').pop() ?? '';
+  const base =
+    root
+      .split('/')
+      .filter((p) => p !== '')
+      .pop() ?? '';
   if (base === '' || base === '-.slice') return [];
   const name = base.endsWith(SYSTEMD_SUFFIX) ? base.slice(0, -SYSTEMD_SUFFIX.length) : base;
   return name.split('-').map((p) => p.replaceAll('_', '-'));

@@ -71,7 +71,11 @@ export interface ConfigDataPort {
   getConfigMap(namespace: string, name: string): Promise<ConfigMap>;
   getSecret(namespace: string, name: string): Promise<Secret>;
   /** TokenRequest for the service account, cached and refreshed as upstream's token manager. */
-  getServiceAccountToken(namespace: string, serviceAccount: string, spec: TokenRequestSpec): Promise<ServiceAccountToken>;
+  getServiceAccountToken(
+    namespace: string,
+    serviceAccount: string,
+    spec: TokenRequestSpec,
+  ): Promise<ServiceAccountToken>;
   /** Ends every watch and timer. */
   close(): void;
 }

@@ -16,10 +16,36 @@ export const DEFAULT_VOLUME_MODE = 0o644;
 
 /** Volume source keys v1 knows; a volume with none of them becomes an emptyDir (SetDefaults_Volume). */
 const VOLUME_SOURCE_KEYS = [
-  'hostPath', 'emptyDir', 'gcePersistentDisk', 'awsElasticBlockStore', 'gitRepo', 'secret', 'nfs', 'iscsi',
-  'glusterfs', 'persistentVolumeClaim', 'rbd', 'flexVolume', 'cinder', 'cephfs', 'flocker', 'downwardAPI', 'fc',
-  'azureFile', 'configMap', 'vsphereVolume', 'quobyte', 'azureDisk', 'photonPersistentDisk', 'projected',
-  'portworxVolume', 'scaleIO', 'storageos', 'csi', 'ephemeral', 'image',
+  'hostPath',
+  'emptyDir',
+  'gcePersistentDisk',
+  'awsElasticBlockStore',
+  'gitRepo',
+  'secret',
+  'nfs',
+  'iscsi',
+  'glusterfs',
+  'persistentVolumeClaim',
+  'rbd',
+  'flexVolume',
+  'cinder',
+  'cephfs',
+  'flocker',
+  'downwardAPI',
+  'fc',
+  'azureFile',
+  'configMap',
+  'vsphereVolume',
+  'quobyte',
+  'azureDisk',
+  'photonPersistentDisk',
+  'projected',
+  'portworxVolume',
+  'scaleIO',
+  'storageos',
+  'csi',
+  'ephemeral',
+  'image',
 ] as const;
 
 /**
@@ -68,7 +94,8 @@ function defaultLifecycle(l: Container['lifecycle']): Container['lifecycle'] {
   const out = { ...l };
   for (const k of ['postStart', 'preStop'] as const) {
     const h = l[k];
-    if (h?.httpGet) out[k] = { ...h, httpGet: { ...h.httpGet, path: h.httpGet.path || '/', scheme: h.httpGet.scheme || 'HTTP' } };
+    if (h?.httpGet)
+      out[k] = { ...h, httpGet: { ...h.httpGet, path: h.httpGet.path || '/', scheme: h.httpGet.scheme || 'HTTP' } };
   }
   return out;
 }
@@ -110,7 +137,9 @@ export function applyContainerDefaults(c: Container, hostNetwork = false): Conta
     terminationMessagePath: c.terminationMessagePath || TERMINATION_MESSAGE_PATH_DEFAULT,
     terminationMessagePolicy: c.terminationMessagePolicy || 'File',
   };
-  const set = <K extends keyof Container>(k: K, v: Container[K]) => { if (v !== undefined) out[k] = v; };
+  const set = <K extends keyof Container>(k: K, v: Container[K]) => {
+    if (v !== undefined) out[k] = v;
+  };
   set('ports', defaultPorts(c.ports, hostNetwork));
   set('env', defaultEnv(c.env));
   set('resources', defaultResources(c.resources));

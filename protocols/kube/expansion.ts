@@ -49,7 +49,10 @@ export function expand(input: string, mapping: (name: string) => string): string
  * upstream ExpandContainerCommandOnlyStatic (exec probes): `$(VAR)` against the container's env
  * values as written in the spec (a valueFrom one is empty), nothing else.
  */
-export function expandCommandOnlyStatic(command: readonly string[], env: readonly { name: string; value?: string }[] | undefined): string[] {
+export function expandCommandOnlyStatic(
+  command: readonly string[],
+  env: readonly { name: string; value?: string }[] | undefined,
+): string[] {
   const vars: Record<string, string> = {};
   for (const e of env ?? []) vars[e.name] = e.value ?? '';
   const mapping = mappingFuncFor(vars);

@@ -19,7 +19,10 @@ export class FieldPathError extends Error {
 
 /** upstream fieldpath.FormatMap: sorted `key="value"` lines, values %q-quoted. */
 export function formatMap(m: Readonly<Record<string, string>> | undefined): string {
-  return Object.keys(m ?? {}).sort().map((k) => `${k}=${JSON.stringify(m![k])}`).join('\n');
+  return Object.keys(m ?? {})
+    .sort()
+    .map((k) => `${k}=${JSON.stringify(m![k])}`)
+    .join('\n');
 }
 
 /**
@@ -30,11 +33,16 @@ export function formatMap(m: Readonly<Record<string, string>> | undefined): stri
 export function extractFieldPathAsString(pod: Pod, fieldPath: string): string {
   const m = pod.metadata;
   switch (fieldPath) {
-    case 'metadata.name': return m.name;
-    case 'metadata.namespace': return m.namespace;
-    case 'metadata.uid': return m.uid;
-    case 'metadata.labels': return formatMap(m.labels);
-    case 'metadata.annotations': return formatMap(m.annotations);
+    case 'metadata.name':
+      return m.name;
+    case 'metadata.namespace':
+      return m.namespace;
+    case 'metadata.uid':
+      return m.uid;
+    case 'metadata.labels':
+      return formatMap(m.labels);
+    case 'metadata.annotations':
+      return formatMap(m.annotations);
   }
   const sub = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(fieldPath);
   if (sub) return (sub[1] === 'labels' ? m.labels : m.annotations)?.[sub[2]!] ?? '';
@@ -42,9 +50,17 @@ export function extractFieldPathAsString(pod: Pod, fieldPath: string): string {
 }
 
 /** The node's allocatable (cores, bytes), for a `limits.*` of a container without that limit. */
-export interface NodeAllocatable { cpu?: number; memory?: number; 'ephemeral-storage'?: number }
+export interface NodeAllocatable {
+  cpu?: number;
+  memory?: number;
+  'ephemeral-storage'?: number;
+}
 
-export interface ResourceFieldRef { containerName?: string; resource?: string; divisor?: Quantity }
+export interface ResourceFieldRef {
+  containerName?: string;
+  resource?: string;
+  divisor?: Quantity;
+}
 
 /**
  * upstream ExtractContainerResourceValue: ceil(value / divisor) (cpu in millicores first), a
@@ -52,7 +68,12 @@ export interface ResourceFieldRef { containerName?: string; resource?: string; d
  * containerName means (an env var's own container); throws FieldPathError for an unknown
  * container or resource.
  */
-export function containerResourceValue(ref: ResourceFieldRef, pod: Pod, container: Container | undefined, allocatable: NodeAllocatable = {}): string {
+export function containerResourceValue(
+  ref: ResourceFieldRef,
+  pod: Pod,
+  container: Container | undefined,
+  allocatable: NodeAllocatable = {},
+): string {
   const target = ref.containerName
     ? [...pod.spec.containers, ...(pod.spec.initContainers ?? [])].find((c) => c.name === ref.containerName)
     : container;
@@ -65,7 +86,7 @@ export function containerResourceValue(ref: ResourceFieldRef, pod: Pod, containe
   const divisor = ref.divisor === undefined || quantityOrZero(ref.divisor) === 0 ? 1 : quantityOrZero(ref.divisor);
   const q = target.resources?.[kind]?.[name];
   // upstream defaultPodLimitsForDownwardAPI: no limit means the node's allocatable.
-  const value = q === undefined && kind === 'limits' ? allocatable[name] ?? 0 : quantityOrZero(q);
+  const value = q === undefined && kind === 'limits' ? (allocatable[name] ?? 0) : quantityOrZero(q);
   if (name === 'cpu') return String(Math.ceil(Math.ceil(Number(`${value}e3`)) / Math.ceil(Number(`${divisor}e3`))));
   return String(Math.ceil(Math.ceil(value) / Math.ceil(divisor)));
 }

@@ -39,7 +39,10 @@ const YAML_OPTIONS = {
 };
 
 function firstLine(msg: string): string {
-  return msg.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '').trim();
+  return msg
+    .split('\n')[0]!
+    .replace(/ at line \d+, column \d+:?$/, '')
+    .trim();
 }
 
 /** Line of the node at `field`, or of its nearest ancestor that exists in the document. */
@@ -88,7 +91,10 @@ export function parseManifestDocument(text: string, holder: string): ManifestDoc
 }
 
 /** Field errors as one reason, each with its line (`line 7: spec.containers[0].image: Required value`). */
-export function describeFieldErrors(errors: readonly FieldError[], lineOf: (field: string | undefined) => number | undefined): string {
+export function describeFieldErrors(
+  errors: readonly FieldError[],
+  lineOf: (field: string | undefined) => number | undefined,
+): string {
   return errors
     .map((e) => {
       const line = lineOf(e.field || undefined);
@@ -98,10 +104,16 @@ export function describeFieldErrors(errors: readonly FieldError[], lineOf: (fiel
 }
 
 /** A document already read, as one static pod (the file source: one Pod per file). */
-export function staticPodFromDocument(doc: Extract<ManifestDocument, { kind: 'document' }>, opts: StaticPodOptions): { pod: Pod } | ManifestError {
+export function staticPodFromDocument(
+  doc: Extract<ManifestDocument, { kind: 'document' }>,
+  opts: StaticPodOptions,
+): { pod: Pod } | ManifestError {
   const r = toStaticPod(doc.raw, opts);
   if ('pod' in r) return r;
-  return { ...(r.errors[0]?.field ? { field: r.errors[0].field } : {}), reason: describeFieldErrors(r.errors, doc.lineOf) };
+  return {
+    ...(r.errors[0]?.field ? { field: r.errors[0].field } : {}),
+    reason: describeFieldErrors(r.errors, doc.lineOf),
+  };
 }
 
 const key = (p: Pod) => `${p.metadata.namespace}/${p.metadata.name}`;
@@ -111,20 +123,29 @@ const key = (p: Pod) => `${p.metadata.namespace}/${p.metadata.name}`;
  * URL source, upstream http.go). Any refused item refuses the whole document, and so does a
  * second pod with the same namespace/name or UID.
  */
-export function staticPodsFromDocument(doc: Extract<ManifestDocument, { kind: 'document' }>, opts: StaticPodOptions): { pods: Pod[] } | ManifestError {
+export function staticPodsFromDocument(
+  doc: Extract<ManifestDocument, { kind: 'document' }>,
+  opts: StaticPodOptions,
+): { pods: Pod[] } | ManifestError {
   const raw = doc.raw as { kind?: unknown; apiVersion?: unknown; items?: unknown } | null;
   const kind = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? raw.kind : undefined;
   if (kind !== 'PodList') {
     if (kind !== undefined && kind !== 'Pod') {
       const line = doc.lineOf('kind');
-      return { field: 'kind', reason: `${line ? `line ${line}: ` : ''}kind: Invalid value: ${JSON.stringify(kind)}: expected a Pod or a v1 PodList` };
+      return {
+        field: 'kind',
+        reason: `${line ? `line ${line}: ` : ''}kind: Invalid value: ${JSON.stringify(kind)}: expected a Pod or a v1 PodList`,
+      };
     }
     const one = staticPodFromDocument(doc, opts);
     return 'pod' in one ? { pods: [one.pod] } : one;
   }
   if (raw!.apiVersion !== 'v1') {
     const line = doc.lineOf('apiVersion');
-    return { field: 'apiVersion', reason: `${line ? `line ${line}: ` : ''}apiVersion: Invalid value: ${JSON.stringify(raw!.apiVersion ?? '')}: a PodList must be apiVersion v1` };
+    return {
+      field: 'apiVersion',
+      reason: `${line ? `line ${line}: ` : ''}apiVersion: Invalid value: ${JSON.stringify(raw!.apiVersion ?? '')}: a PodList must be apiVersion v1`,
+    };
   }
   const items = raw!.items ?? [];
   if (!Array.isArray(items)) return { field: 'items', reason: 'items: Invalid value: a PodList holds a list of Pods' };
@@ -134,9 +155,10 @@ export function staticPodsFromDocument(doc: Extract<ManifestDocument, { kind: 'd
   for (const [i, item] of items.entries()) {
     const prefix = `items[${i}].`;
     // upstream decodes PodList items without kind/apiVersion: a missing one is the list's own
-    const typed = item !== null && typeof item === 'object' && !Array.isArray(item)
-      ? { kind: 'Pod', apiVersion: 'v1', ...(item as Record<string, unknown>) }
-      : item;
+    const typed =
+      item !== null && typeof item === 'object' && !Array.isArray(item)
+        ? { kind: 'Pod', apiVersion: 'v1', ...(item as Record<string, unknown>) }
+        : item;
     const r = toStaticPod(typed, opts);
     if (!('pod' in r)) {
       const errors = r.errors.map((e) => ({ ...e, field: e.field ? `${prefix}${e.field}` : prefix.slice(0, -1) }));
@@ -144,9 +166,14 @@ export function staticPodsFromDocument(doc: Extract<ManifestDocument, { kind: 'd
     }
     const dupOf = names.get(key(r.pod)) ?? uids.get(r.pod.metadata.uid);
     if (dupOf !== undefined) {
-      const what = names.has(key(r.pod)) ? `duplicate pod name ${JSON.stringify(r.pod.metadata.name)} in namespace ${JSON.stringify(r.pod.metadata.namespace)}` : `duplicate pod UID ${r.pod.metadata.uid}`;
+      const what = names.has(key(r.pod))
+        ? `duplicate pod name ${JSON.stringify(r.pod.metadata.name)} in namespace ${JSON.stringify(r.pod.metadata.namespace)}`
+        : `duplicate pod UID ${r.pod.metadata.uid}`;
       const line = doc.lineOf(`${prefix}metadata`);
-      return { field: `${prefix}metadata`, reason: `${line ? `line ${line}: ` : ''}items[${i}]: ${what}: already defined by items[${dupOf}]` };
+      return {
+        field: `${prefix}metadata`,
+        reason: `${line ? `line ${line}: ` : ''}items[${i}]: ${what}: already defined by items[${dupOf}]`,
+      };
     }
     names.set(key(r.pod), i);
     uids.set(r.pod.metadata.uid, i);
@@ -168,5 +195,8 @@ export function staticPodContent(p: Pod): string {
 /** An updated pod keeps the first-seen time of the pod it replaces (when that had one). */
 export function keepFirstSeen(p: Pod, seen: string | undefined): Pod {
   if (seen === undefined) return p;
-  return { ...p, metadata: { ...p.metadata, annotations: { ...(p.metadata.annotations ?? {}), [CONFIG_SEEN_ANNOTATION]: seen } } };
+  return {
+    ...p,
+    metadata: { ...p.metadata, annotations: { ...(p.metadata.annotations ?? {}), [CONFIG_SEEN_ANNOTATION]: seen } },
+  };
 }

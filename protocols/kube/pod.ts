@@ -426,7 +426,13 @@ export const PodIPSchema = z.looseObject({ ip: z.string().default('') });
 export type PodIP = Known<z.infer<typeof PodIPSchema>>;
 
 /** Condition types the kubelet owns and writes (upstream PodConditionsByKubelet, with PodReadyToStartContainers); others are preserved. */
-export const KUBELET_OWNED_CONDITIONS: readonly string[] = ['PodScheduled', 'Ready', 'Initialized', 'ContainersReady', 'PodReadyToStartContainers'];
+export const KUBELET_OWNED_CONDITIONS: readonly string[] = [
+  'PodScheduled',
+  'Ready',
+  'Initialized',
+  'ContainersReady',
+  'PodReadyToStartContainers',
+];
 
 /** A container the runtime no longer has, reported terminated (exit 137) when its pod was terminated (upstream). */
 export const CONTAINER_STATUS_UNKNOWN = 'ContainerStatusUnknown';

@@ -105,7 +105,10 @@ function amount(c: Container, name: 'cpu' | 'memory', kind: 'requests' | 'limits
  */
 function aggregate(pod: Pod, kind: 'requests' | 'limits'): PodResources {
   const out: PodResources = { cpuMilli: 0, memoryBytes: 0 };
-  const keys = [['cpu', 'cpuMilli'], ['memory', 'memoryBytes']] as const;
+  const keys = [
+    ['cpu', 'cpuMilli'],
+    ['memory', 'memoryBytes'],
+  ] as const;
   for (const c of pod.spec.containers) for (const [n, k] of keys) out[k] += amount(c, n, kind);
   const sidecars: PodResources = { cpuMilli: 0, memoryBytes: 0 };
   const init: PodResources = { cpuMilli: 0, memoryBytes: 0 };

@@ -34,7 +34,7 @@ export function parseQuantity(q: Quantity): ParsedQuantity {
   if (suffix in DECIMAL) return { ok: true, value: scale10(num, DECIMAL[suffix]!) };
   const exp = /^[eE]([-+]?[0-9]+)$/.exec(suffix);
   if (exp) return { ok: true, value: scale10(num, Number(exp[1])) };
-  return { ok: false, message: 'unable to parse quantity\'s suffix' };
+  return { ok: false, message: "unable to parse quantity's suffix" };
 }
 
 /** Multiply by 10^e without the drift of `x * 10 ** -3` (0.1 vs 0.10000000000000002). */

@@ -41,9 +41,12 @@ export const APPARMOR_REASON = 'AppArmor';
 export function appArmorAdmissionError(pod: Pod, hostError: string | undefined): string | undefined {
   const containers = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])];
   const confined = (p: AppArmorProfile | undefined) => p !== undefined && p.type !== 'Unconfined';
-  const required = confined(pod.spec?.securityContext?.appArmorProfile)
-    || containers.some((c) => confined(c.securityContext?.appArmorProfile))
-    || Object.entries(pod.metadata?.annotations ?? {}).some(([k, v]) => k.startsWith(APPARMOR_ANNOTATION_PREFIX) && v !== 'unconfined');
+  const required =
+    confined(pod.spec?.securityContext?.appArmorProfile) ||
+    containers.some((c) => confined(c.securityContext?.appArmorProfile)) ||
+    Object.entries(pod.metadata?.annotations ?? {}).some(
+      ([k, v]) => k.startsWith(APPARMOR_ANNOTATION_PREFIX) && v !== 'unconfined',
+    );
   if (!required) return undefined;
   if (hostError) return hostError;
   for (const c of containers) {
@@ -57,9 +60,17 @@ export function appArmorAdmissionError(pod: Pod, hostError: string | undefined):
 
 /** upstream SafeSysctlAllowlist: namespaced and isolated (every kernel here is past the 4.15 the last needs). */
 export const SAFE_SYSCTLS: readonly string[] = [
-  'kernel.shm_rmid_forced', 'net.ipv4.ip_local_port_range', 'net.ipv4.tcp_syncookies', 'net.ipv4.ping_group_range',
-  'net.ipv4.ip_unprivileged_port_start', 'net.ipv4.ip_local_reserved_ports', 'net.ipv4.tcp_keepalive_time',
-  'net.ipv4.tcp_fin_timeout', 'net.ipv4.tcp_keepalive_intvl', 'net.ipv4.tcp_keepalive_probes', 'net.ipv4.tcp_rmem',
+  'kernel.shm_rmid_forced',
+  'net.ipv4.ip_local_port_range',
+  'net.ipv4.tcp_syncookies',
+  'net.ipv4.ping_group_range',
+  'net.ipv4.ip_unprivileged_port_start',
+  'net.ipv4.ip_local_reserved_ports',
+  'net.ipv4.tcp_keepalive_time',
+  'net.ipv4.tcp_fin_timeout',
+  'net.ipv4.tcp_keepalive_intvl',
+  'net.ipv4.tcp_keepalive_probes',
+  'net.ipv4.tcp_rmem',
   'net.ipv4.tcp_wmem',
 ];
 
@@ -105,7 +116,9 @@ export function newSysctlAllowlist(allowedUnsafe: readonly string[] = []): Sysct
   const prefixes = new Map<string, Namespace>();
   for (const s of [...SAFE_SYSCTLS, ...allowedUnsafe]) {
     if (s.length > SYSCTL_MAX_LENGTH || !PATTERN.test(s)) {
-      throw new Error(`sysctl "${s}" must have at most ${SYSCTL_MAX_LENGTH} characters and match regex ${`(${PATTERN_SEGMENT}[\\./])*${PATTERN_SEGMENT}`}`);
+      throw new Error(
+        `sysctl "${s}" must have at most ${SYSCTL_MAX_LENGTH} characters and match regex ${`(${PATTERN_SEGMENT}[\\./])*${PATTERN_SEGMENT}`}`,
+      );
     }
     if (s.endsWith('*')) {
       const prefix = s.slice(0, -1);
@@ -136,7 +149,8 @@ function validateSysctl(list: SysctlAllowlist, name: string, hostNet: boolean, h
 
 /** upstream patternAllowlist.Admit: undefined when admitted, else upstream's message. */
 export function forbiddenSysctl(
-  list: SysctlAllowlist, spec: { hostNetwork?: boolean; hostIPC?: boolean; securityContext?: { sysctls?: { name: string }[] } },
+  list: SysctlAllowlist,
+  spec: { hostNetwork?: boolean; hostIPC?: boolean; securityContext?: { sysctls?: { name: string }[] } },
 ): string | undefined {
   for (const s of spec.securityContext?.sysctls ?? []) {
     const err = validateSysctl(list, s.name, spec.hostNetwork ?? false, spec.hostIPC ?? false);

@@ -86,8 +86,10 @@ export function rfc3339Nano(ms: number): string {
 /** helper.AddOrUpdateTolerationInPod: replace a toleration with the same key/operator/value/effect, else append. */
 export function addOrUpdateToleration(tolerations: readonly Toleration[] | undefined, t: Toleration): Toleration[] {
   const same = (a: Toleration) =>
-    (a.key ?? '') === (t.key ?? '') && (a.operator ?? '') === (t.operator ?? '') &&
-    (a.value ?? '') === (t.value ?? '') && (a.effect ?? '') === (t.effect ?? '');
+    (a.key ?? '') === (t.key ?? '') &&
+    (a.operator ?? '') === (t.operator ?? '') &&
+    (a.value ?? '') === (t.value ?? '') &&
+    (a.effect ?? '') === (t.effect ?? '');
   const list = [...(tolerations ?? [])];
   const i = list.findIndex(same);
   if (i >= 0) list[i] = t;
@@ -101,10 +103,14 @@ function kindErrors(raw: unknown): FieldError[] {
   }
   const r = raw as Record<string, unknown>;
   const errs: FieldError[] = [];
-  if (r['kind'] === undefined || r['kind'] === '') errs.push({ field: 'kind', type: 'Required', message: "Object 'Kind' is missing" });
-  else if (r['kind'] !== 'Pod') errs.push({ field: 'kind', type: 'Invalid', value: r['kind'], message: 'a static pod manifest must be a Pod' });
-  if (r['apiVersion'] === undefined || r['apiVersion'] === '') errs.push({ field: 'apiVersion', type: 'Required', message: "Object 'apiVersion' is missing" });
-  else if (r['apiVersion'] !== 'v1') errs.push({ field: 'apiVersion', type: 'Invalid', value: r['apiVersion'], message: 'a Pod must be apiVersion v1' });
+  if (r['kind'] === undefined || r['kind'] === '')
+    errs.push({ field: 'kind', type: 'Required', message: "Object 'Kind' is missing" });
+  else if (r['kind'] !== 'Pod')
+    errs.push({ field: 'kind', type: 'Invalid', value: r['kind'], message: 'a static pod manifest must be a Pod' });
+  if (r['apiVersion'] === undefined || r['apiVersion'] === '')
+    errs.push({ field: 'apiVersion', type: 'Required', message: "Object 'apiVersion' is missing" });
+  else if (r['apiVersion'] !== 'v1')
+    errs.push({ field: 'apiVersion', type: 'Invalid', value: r['apiVersion'], message: 'a Pod must be apiVersion v1' });
   return errs;
 }
 

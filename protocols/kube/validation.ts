@@ -13,10 +13,27 @@
  * so e.g. an empty `imagePullPolicy` is reported as Required, not silently accepted.
  */
 import type { z } from 'zod';
-import { PodSchema, type Container, type ContainerPort, type ObjectMeta, type Pod, type Probe, type Quantity, type Toleration, type Volume } from './pod.ts';
+import {
+  PodSchema,
+  type Container,
+  type ContainerPort,
+  type ObjectMeta,
+  type Pod,
+  type Probe,
+  type Quantity,
+  type Toleration,
+  type Volume,
+} from './pod.ts';
 import { parseQuantity } from './quantity.ts';
 
-export type FieldErrorType = 'Required' | 'Invalid' | 'Duplicate' | 'NotSupported' | 'TooLong' | 'Forbidden' | 'NotFound';
+export type FieldErrorType =
+  | 'Required'
+  | 'Invalid'
+  | 'Duplicate'
+  | 'NotSupported'
+  | 'TooLong'
+  | 'Forbidden'
+  | 'NotFound';
 
 export interface FieldError {
   /** Upstream-style path: `spec.containers[0].ports[1].containerPort`, `metadata.labels[app]`. */
@@ -65,7 +82,15 @@ export function formatFieldErrors(errs: readonly FieldError[]): string {
 // paths
 
 /** Children whose keys are map keys: printed `limits[memory]` like upstream's Path.Key. */
-const MAP_FIELDS = new Set(['labels', 'annotations', 'limits', 'requests', 'nodeSelector', 'overhead', 'allocatedResources']);
+const MAP_FIELDS = new Set([
+  'labels',
+  'annotations',
+  'limits',
+  'requests',
+  'nodeSelector',
+  'overhead',
+  'allocatedResources',
+]);
 
 /** `['spec','containers',0,'image']` → `spec.containers[0].image`. */
 export function formatFieldPath(path: readonly PropertyKey[]): string {
@@ -93,22 +118,49 @@ export function parseFieldPath(field: string): (string | number)[] {
 
 class Path {
   readonly segs: readonly PropertyKey[];
-  constructor(segs: readonly PropertyKey[] = []) { this.segs = segs; }
-  child(...names: string[]): Path { return new Path([...this.segs, ...names]); }
-  index(i: number): Path { return new Path([...this.segs, i]); }
-  key(k: string): Path { return new Path([...this.segs, k]); }
-  toString(): string { return formatFieldPath(this.segs); }
+  constructor(segs: readonly PropertyKey[] = []) {
+    this.segs = segs;
+  }
+  child(...names: string[]): Path {
+    return new Path([...this.segs, ...names]);
+  }
+  index(i: number): Path {
+    return new Path([...this.segs, i]);
+  }
+  key(k: string): Path {
+    return new Path([...this.segs, k]);
+  }
+  toString(): string {
+    return formatFieldPath(this.segs);
+  }
 }
 
 const required = (p: Path, message = ''): FieldError => ({ field: String(p), type: 'Required', message });
-const invalid = (p: Path, value: unknown, message: string): FieldError => ({ field: String(p), type: 'Invalid', value, message });
-const duplicate = (p: Path, value: unknown): FieldError => ({ field: String(p), type: 'Duplicate', value, message: '' });
+const invalid = (p: Path, value: unknown, message: string): FieldError => ({
+  field: String(p),
+  type: 'Invalid',
+  value,
+  message,
+});
+const duplicate = (p: Path, value: unknown): FieldError => ({
+  field: String(p),
+  type: 'Duplicate',
+  value,
+  message: '',
+});
 const notFound = (p: Path, value: unknown): FieldError => ({ field: String(p), type: 'NotFound', value, message: '' });
 const forbidden = (p: Path, message: string): FieldError => ({ field: String(p), type: 'Forbidden', message });
 const notSupported = (p: Path, value: unknown, valid: readonly string[]): FieldError => ({
-  field: String(p), type: 'NotSupported', value, message: `supported values: ${valid.map((v) => JSON.stringify(v)).join(', ')}`,
+  field: String(p),
+  type: 'NotSupported',
+  value,
+  message: `supported values: ${valid.map((v) => JSON.stringify(v)).join(', ')}`,
 });
-const tooLong = (p: Path, max: number): FieldError => ({ field: String(p), type: 'TooLong', message: `must have at most ${max} bytes` });
+const tooLong = (p: Path, max: number): FieldError => ({
+  field: String(p),
+  type: 'TooLong',
+  message: `must have at most ${max} bytes`,
+});
 
 // ---------------------------------------------------------------------------------------------
 // name rules (k8s.io/apimachinery/pkg/util/validation)
@@ -116,7 +168,9 @@ const tooLong = (p: Path, max: number): FieldError => ({ field: String(p), type:
 function regexError(msg: string, fmt: string, ...examples: string[]): string {
   if (examples.length === 0) return `${msg} (regex used for validation is '${fmt}')`;
   let s = msg + ' (e.g. ';
-  examples.forEach((e, i) => { s += (i > 0 ? ' or ' : '') + `'${e}', `; });
+  examples.forEach((e, i) => {
+    s += (i > 0 ? ' or ' : '') + `'${e}', `;
+  });
   return s + `regex used for validation is '${fmt}')`;
 }
 const maxLenError = (n: number) => `must be no more than ${n} characters`;
@@ -129,7 +183,8 @@ const DNS1123_LABEL = new RegExp(`^${DNS1123_LABEL_FMT}$`);
 const DNS1123_SUBDOMAIN = new RegExp(`^${DNS1123_SUBDOMAIN_FMT}$`);
 const QUALIFIED_NAME_FMT = '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]';
 const QUALIFIED_NAME = new RegExp(`^${QUALIFIED_NAME_FMT}$`);
-const QUALIFIED_NAME_MSG = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
+const QUALIFIED_NAME_MSG =
+  "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
 const LABEL_VALUE_FMT = `(${QUALIFIED_NAME_FMT})?`;
 const LABEL_VALUE = new RegExp(`^${LABEL_VALUE_FMT}$`);
 
@@ -138,7 +193,15 @@ export function isDNS1123Label(v: string): string[] {
   if (v.length > 63) errs.push(maxLenError(63));
   if (!DNS1123_LABEL.test(v)) {
     if (DNS1123_SUBDOMAIN.test(v)) errs.push('must not contain dots');
-    else errs.push(regexError("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character", DNS1123_LABEL_FMT, 'my-name', '123-abc'));
+    else
+      errs.push(
+        regexError(
+          "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character",
+          DNS1123_LABEL_FMT,
+          'my-name',
+          '123-abc',
+        ),
+      );
   }
   return errs;
 }
@@ -147,7 +210,13 @@ export function isDNS1123Subdomain(v: string): string[] {
   const errs: string[] = [];
   if (v.length > 253) errs.push(maxLenError(253));
   if (!DNS1123_SUBDOMAIN.test(v)) {
-    errs.push(regexError("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character", DNS1123_SUBDOMAIN_FMT, 'example.com'));
+    errs.push(
+      regexError(
+        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
+        DNS1123_SUBDOMAIN_FMT,
+        'example.com',
+      ),
+    );
   }
   return errs;
 }
@@ -164,11 +233,14 @@ export function isQualifiedName(v: string): string[] {
     if (prefix.length === 0) errs.push('prefix part must be non-empty');
     else errs.push(...isDNS1123Subdomain(prefix).map((m) => 'prefix part ' + m));
   } else {
-    return [`a qualified name ${regexError(QUALIFIED_NAME_MSG, QUALIFIED_NAME_FMT, 'MyName', 'my.name', '123-abc')} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')`];
+    return [
+      `a qualified name ${regexError(QUALIFIED_NAME_MSG, QUALIFIED_NAME_FMT, 'MyName', 'my.name', '123-abc')} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')`,
+    ];
   }
   if (name.length === 0) errs.push('name part must be non-empty');
   else if (name.length > 63) errs.push('name part ' + maxLenError(63));
-  if (!QUALIFIED_NAME.test(name)) errs.push('name part ' + regexError(QUALIFIED_NAME_MSG, QUALIFIED_NAME_FMT, 'MyName', 'my.name', '123-abc'));
+  if (!QUALIFIED_NAME.test(name))
+    errs.push('name part ' + regexError(QUALIFIED_NAME_MSG, QUALIFIED_NAME_FMT, 'MyName', 'my.name', '123-abc'));
   return errs;
 }
 
@@ -176,7 +248,15 @@ export function isValidLabelValue(v: string): string[] {
   const errs: string[] = [];
   if (v.length > 63) errs.push(maxLenError(63));
   if (!LABEL_VALUE.test(v)) {
-    errs.push(regexError("a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character", LABEL_VALUE_FMT, 'MyValue', 'my_value', '12345'));
+    errs.push(
+      regexError(
+        "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
+        LABEL_VALUE_FMT,
+        'MyValue',
+        'my_value',
+        '12345',
+      ),
+    );
   }
   return errs;
 }
@@ -235,7 +315,10 @@ function validateAnnotations(annotations: Record<string, string> | undefined, p:
 
 export function validateObjectMeta(meta: ObjectMeta, p = new Path(['metadata'])): FieldError[] {
   const errs: FieldError[] = [];
-  if (meta.generateName) errs.push(...each(p.child('generateName'), meta.generateName, isDNS1123Subdomain(meta.generateName.replace(/-$/, 'a'))));
+  if (meta.generateName)
+    errs.push(
+      ...each(p.child('generateName'), meta.generateName, isDNS1123Subdomain(meta.generateName.replace(/-$/, 'a'))),
+    );
   if (!meta.name) {
     if (!meta.generateName) errs.push(required(p.child('name'), 'name or generateName is required'));
   } else {
@@ -243,7 +326,8 @@ export function validateObjectMeta(meta: ObjectMeta, p = new Path(['metadata']))
   }
   if (!meta.namespace) errs.push(required(p.child('namespace')));
   else errs.push(...each(p.child('namespace'), meta.namespace, isDNS1123Label(meta.namespace)));
-  if (meta.generation !== undefined && meta.generation < 0) errs.push(invalid(p.child('generation'), meta.generation, NONNEGATIVE));
+  if (meta.generation !== undefined && meta.generation < 0)
+    errs.push(invalid(p.child('generation'), meta.generation, NONNEGATIVE));
   errs.push(...validateLabels(meta.labels, p.child('labels')));
   errs.push(...validateAnnotations(meta.annotations, p.child('annotations')));
   return errs;
@@ -252,7 +336,16 @@ export function validateObjectMeta(meta: ObjectMeta, p = new Path(['metadata']))
 // ---------------------------------------------------------------------------------------------
 // volumes
 
-const HOST_PATH_TYPES = ['', 'DirectoryOrCreate', 'Directory', 'FileOrCreate', 'File', 'Socket', 'CharDevice', 'BlockDevice'];
+const HOST_PATH_TYPES = [
+  '',
+  'DirectoryOrCreate',
+  'Directory',
+  'FileOrCreate',
+  'File',
+  'Socket',
+  'CharDevice',
+  'BlockDevice',
+];
 
 function validateVolumes(volumes: readonly Volume[], p: Path): { errs: FieldError[]; names: Set<string> } {
   const errs: FieldError[] = [];
@@ -267,20 +360,24 @@ function validateVolumes(volumes: readonly Volume[], p: Path): { errs: FieldErro
 
     const sources = Object.keys(vol).filter((k) => k !== 'name' && (vol as Record<string, unknown>)[k] !== undefined);
     if (sources.length === 0) errs.push(required(ip, 'must specify a volume type'));
-    for (const extra of sources.slice(1)) errs.push(forbidden(ip.child(extra), 'may not specify more than 1 volume type'));
+    for (const extra of sources.slice(1))
+      errs.push(forbidden(ip.child(extra), 'may not specify more than 1 volume type'));
 
     if (vol.hostPath) {
       const hp = ip.child('hostPath');
       if (!vol.hostPath.path) errs.push(required(hp.child('path')));
-      else if (vol.hostPath.path.split('/').includes('..')) errs.push(invalid(hp.child('path'), vol.hostPath.path, "must not contain '..'"));
+      else if (vol.hostPath.path.split('/').includes('..'))
+        errs.push(invalid(hp.child('path'), vol.hostPath.path, "must not contain '..'"));
       const t = vol.hostPath.type ?? '';
       if (!HOST_PATH_TYPES.includes(t)) errs.push(notSupported(hp.child('type'), t, HOST_PATH_TYPES));
     }
     if (vol.emptyDir) {
       const ep = ip.child('emptyDir');
       const m = vol.emptyDir.medium ?? '';
-      if (m !== '' && m !== 'Memory' && !m.startsWith('HugePages')) errs.push(notSupported(ep.child('medium'), m, ['', 'Memory', 'HugePages']));
-      if (vol.emptyDir.sizeLimit !== undefined) errs.push(...validateQuantity(vol.emptyDir.sizeLimit, ep.child('sizeLimit')));
+      if (m !== '' && m !== 'Memory' && !m.startsWith('HugePages'))
+        errs.push(notSupported(ep.child('medium'), m, ['', 'Memory', 'HugePages']));
+      if (vol.emptyDir.sizeLimit !== undefined)
+        errs.push(...validateQuantity(vol.emptyDir.sizeLimit, ep.child('sizeLimit')));
     }
     if (vol.configMap) {
       if (!vol.configMap.name) errs.push(required(ip.child('configMap', 'name')));
@@ -324,7 +421,10 @@ function validateResources(r: Container['resources'], p: Path): FieldError[] {
     for (const [name, q] of Object.entries(r[kind] ?? {})) {
       const kp = p.child(kind).key(name);
       const nameErrs = isQualifiedName(name);
-      if (nameErrs.length) { errs.push(...each(kp, name, nameErrs)); continue; }
+      if (nameErrs.length) {
+        errs.push(...each(kp, name, nameErrs));
+        continue;
+      }
       const native = !name.includes('/') || name.includes('kubernetes.io/');
       if (native && !STANDARD_CONTAINER_RESOURCES.has(name) && !name.startsWith('hugepages-')) {
         errs.push(invalid(kp, name, 'must be a standard resource for containers'));
@@ -339,7 +439,13 @@ function validateResources(r: Container['resources'], p: Path): FieldError[] {
   for (const [name, req] of parsed.requests) {
     const lim = parsed.limits.get(name);
     if (lim !== undefined && req > lim) {
-      errs.push(invalid(p.child('requests').key(name), r.requests![name], `must be less than or equal to ${name} limit of ${String(r.limits![name])}`));
+      errs.push(
+        invalid(
+          p.child('requests').key(name),
+          r.requests![name],
+          `must be less than or equal to ${name} limit of ${String(r.limits![name])}`,
+        ),
+      );
     }
   }
   return errs;
@@ -349,12 +455,17 @@ function validatePortNumOrName(port: number | string, p: Path): FieldError[] {
   return typeof port === 'number' ? each(p, port, isValidPortNum(port)) : each(p, port, isValidPortName(port));
 }
 
-function validateHandler(h: Record<string, unknown> & Pick<Probe, 'exec' | 'httpGet' | 'tcpSocket' | 'grpc'>, p: Path, kinds: readonly string[]): FieldError[] {
+function validateHandler(
+  h: Record<string, unknown> & Pick<Probe, 'exec' | 'httpGet' | 'tcpSocket' | 'grpc'>,
+  p: Path,
+  kinds: readonly string[],
+): FieldError[] {
   const errs: FieldError[] = [];
   const present = kinds.filter((k) => h[k] !== undefined);
   if (present.length === 0) errs.push(required(p, 'must specify a handler type'));
-  for (const extra of present.slice(1)) errs.push(forbidden(p.child(extra), 'may not specify more than 1 handler type'));
-  if (h.exec && !(h.exec.command?.length)) errs.push(required(p.child('exec', 'command')));
+  for (const extra of present.slice(1))
+    errs.push(forbidden(p.child(extra), 'may not specify more than 1 handler type'));
+  if (h.exec && !h.exec.command?.length) errs.push(required(p.child('exec', 'command')));
   if (h.httpGet) {
     const hp = p.child('httpGet');
     if (!h.httpGet.path) errs.push(required(hp.child('path')));
@@ -362,7 +473,14 @@ function validateHandler(h: Record<string, unknown> & Pick<Probe, 'exec' | 'http
     const scheme = h.httpGet.scheme ?? '';
     if (scheme !== 'HTTP' && scheme !== 'HTTPS') errs.push(notSupported(hp.child('scheme'), scheme, ['HTTP', 'HTTPS']));
     h.httpGet.httpHeaders?.forEach((hdr, i) => {
-      if (!/^[-A-Za-z0-9!#$%&'*+.^_`|~]+$/.test(hdr.name)) errs.push(invalid(hp.child('httpHeaders').index(i).child('name'), hdr.name, 'a valid HTTP header must consist of alphanumeric characters or \'-\''));
+      if (!/^[-A-Za-z0-9!#$%&'*+.^_`|~]+$/.test(hdr.name))
+        errs.push(
+          invalid(
+            hp.child('httpHeaders').index(i).child('name'),
+            hdr.name,
+            "a valid HTTP header must consist of alphanumeric characters or '-'",
+          ),
+        );
     });
   }
   if (h.tcpSocket) errs.push(...validatePortNumOrName(h.tcpSocket.port, p.child('tcpSocket', 'port')));
@@ -373,7 +491,13 @@ function validateHandler(h: Record<string, unknown> & Pick<Probe, 'exec' | 'http
 function validateProbe(probe: Probe | undefined, p: Path, kind: 'liveness' | 'readiness' | 'startup'): FieldError[] {
   if (!probe) return [];
   const errs = validateHandler(probe, p, ['exec', 'httpGet', 'tcpSocket', 'grpc']);
-  for (const f of ['initialDelaySeconds', 'timeoutSeconds', 'periodSeconds', 'successThreshold', 'failureThreshold'] as const) {
+  for (const f of [
+    'initialDelaySeconds',
+    'timeoutSeconds',
+    'periodSeconds',
+    'successThreshold',
+    'failureThreshold',
+  ] as const) {
     const v = probe[f];
     if (v !== undefined && v < 0) errs.push(invalid(p.child(f), v, NONNEGATIVE));
   }
@@ -382,7 +506,8 @@ function validateProbe(probe: Probe | undefined, p: Path, kind: 'liveness' | 're
   }
   const tgps = probe.terminationGracePeriodSeconds;
   if (tgps !== undefined) {
-    if (kind === 'readiness') errs.push(invalid(p.child('terminationGracePeriodSeconds'), tgps, 'must not be set for readinessProbes'));
+    if (kind === 'readiness')
+      errs.push(invalid(p.child('terminationGracePeriodSeconds'), tgps, 'must not be set for readinessProbes'));
     else if (tgps <= 0) errs.push(invalid(p.child('terminationGracePeriodSeconds'), tgps, 'must be greater than 0'));
   }
   return errs;
@@ -402,7 +527,8 @@ function validatePorts(ports: readonly ContainerPort[] | undefined, p: Path, hos
     else errs.push(...each(ip.child('containerPort'), port.containerPort, isValidPortNum(port.containerPort)));
     if (port.hostPort) errs.push(...each(ip.child('hostPort'), port.hostPort, isValidPortNum(port.hostPort)));
     if (!port.protocol) errs.push(required(ip.child('protocol')));
-    else if (!PROTOCOLS.includes(port.protocol)) errs.push(notSupported(ip.child('protocol'), port.protocol, PROTOCOLS));
+    else if (!PROTOCOLS.includes(port.protocol))
+      errs.push(notSupported(ip.child('protocol'), port.protocol, PROTOCOLS));
     if (hostNetwork && port.hostPort !== undefined && port.hostPort !== port.containerPort) {
       errs.push(invalid(ip.child('hostPort'), port.hostPort, 'must match `containerPort` when `hostNetwork` is true'));
     }
@@ -417,16 +543,31 @@ function validateEnv(env: Container['env'], p: Path): FieldError[] {
     if (!e.name) errs.push(required(ip.child('name')));
     else errs.push(...each(ip.child('name'), e.name, isEnvVarName(e.name)));
     if (e.valueFrom) {
-      const refs = ['fieldRef', 'resourceFieldRef', 'configMapKeyRef', 'secretKeyRef', 'fileKeyRef'].filter((k) => e.valueFrom![k] !== undefined);
+      const refs = ['fieldRef', 'resourceFieldRef', 'configMapKeyRef', 'secretKeyRef', 'fileKeyRef'].filter(
+        (k) => e.valueFrom![k] !== undefined,
+      );
       if (e.value) errs.push(invalid(ip.child('valueFrom'), '', 'may not be specified when `value` is not empty'));
-      if (refs.length === 0) errs.push(invalid(ip.child('valueFrom'), '', 'must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`'));
-      else if (refs.length > 1) errs.push(invalid(ip.child('valueFrom'), '', 'may not have more than one field specified at a time'));
+      if (refs.length === 0)
+        errs.push(
+          invalid(
+            ip.child('valueFrom'),
+            '',
+            'must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`',
+          ),
+        );
+      else if (refs.length > 1)
+        errs.push(invalid(ip.child('valueFrom'), '', 'may not have more than one field specified at a time'));
     }
   });
   return errs;
 }
 
-function validateVolumeMounts(mounts: Container['volumeMounts'], volumes: Set<string>, p: Path, privileged: boolean): FieldError[] {
+function validateVolumeMounts(
+  mounts: Container['volumeMounts'],
+  volumes: Set<string>,
+  p: Path,
+  privileged: boolean,
+): FieldError[] {
   const errs: FieldError[] = [];
   const paths = new Set<string>();
   (mounts ?? []).forEach((m, i) => {
@@ -442,10 +583,18 @@ function validateVolumeMounts(mounts: Container['volumeMounts'], volumes: Set<st
       if (sp.startsWith('/')) errs.push(invalid(ip.child(f), sp, 'must be a relative path'));
       if (sp.split('/').includes('..')) errs.push(invalid(ip.child(f), sp, "must not contain '..'"));
     }
-    if (m.subPath && m.subPathExpr) errs.push(invalid(ip.child('subPathExpr'), m.subPathExpr, 'subPathExpr and subPath are mutually exclusive'));
+    if (m.subPath && m.subPathExpr)
+      errs.push(invalid(ip.child('subPathExpr'), m.subPathExpr, 'subPathExpr and subPath are mutually exclusive'));
     if (m.mountPropagation !== undefined) {
-      if (!PROPAGATION.includes(m.mountPropagation)) errs.push(notSupported(ip.child('mountPropagation'), m.mountPropagation, PROPAGATION));
-      else if (m.mountPropagation === 'Bidirectional' && !privileged) errs.push(forbidden(ip.child('mountPropagation'), 'Bidirectional mount propagation is available only to privileged containers'));
+      if (!PROPAGATION.includes(m.mountPropagation))
+        errs.push(notSupported(ip.child('mountPropagation'), m.mountPropagation, PROPAGATION));
+      else if (m.mountPropagation === 'Bidirectional' && !privileged)
+        errs.push(
+          forbidden(
+            ip.child('mountPropagation'),
+            'Bidirectional mount propagation is available only to privileged containers',
+          ),
+        );
     }
   });
   return errs;
@@ -465,8 +614,15 @@ function isIPAddress(v: unknown): boolean {
   }
 }
 
-interface PodDnsConfig { nameservers?: unknown[]; searches?: unknown[]; options?: { name?: unknown }[] }
-interface HostAlias { ip?: unknown; hostnames?: unknown[] }
+interface PodDnsConfig {
+  nameservers?: unknown[];
+  searches?: unknown[];
+  options?: { name?: unknown }[];
+}
+interface HostAlias {
+  ip?: unknown;
+  hostnames?: unknown[];
+}
 
 /** upstream validatePodDNSConfig (the resolver limits: 3 nameservers, 32 search paths, 2048 characters). */
 function validatePodDnsConfig(cfg: PodDnsConfig | undefined, policy: string, p: Path): FieldError[] {
@@ -477,16 +633,28 @@ function validatePodDnsConfig(cfg: PodDnsConfig | undefined, policy: string, p: 
   const errs: FieldError[] = [];
   const servers = cfg.nameservers ?? [];
   if (servers.length > 3) errs.push(invalid(p.child('nameservers'), servers, 'must not have more than 3 nameservers'));
-  servers.forEach((ns, i) => { if (!isIPAddress(ns)) errs.push(invalid(p.child('nameservers').index(i), ns, IP_MESSAGE)); });
+  servers.forEach((ns, i) => {
+    if (!isIPAddress(ns)) errs.push(invalid(p.child('nameservers').index(i), ns, IP_MESSAGE));
+  });
   const searches = cfg.searches ?? [];
-  if (searches.length > 32) errs.push(invalid(p.child('searches'), searches, 'must not have more than 32 search paths'));
-  if (searches.map(String).join(' ').length > 2048) errs.push(invalid(p.child('searches'), searches, 'must not have more than 2048 characters (including spaces) in the search list'));
+  if (searches.length > 32)
+    errs.push(invalid(p.child('searches'), searches, 'must not have more than 32 search paths'));
+  if (searches.map(String).join(' ').length > 2048)
+    errs.push(
+      invalid(
+        p.child('searches'),
+        searches,
+        'must not have more than 2048 characters (including spaces) in the search list',
+      ),
+    );
   searches.forEach((s, i) => {
     const v = String(s);
     if (i === 0 && v === '.') return;
     errs.push(...each(p.child('searches').index(i), s, isDNS1123Subdomain(v.endsWith('.') ? v.slice(0, -1) : v)));
   });
-  (cfg.options ?? []).forEach((o, i) => { if (!o?.name) errs.push(required(p.child('options').index(i), 'must not be empty')); });
+  (cfg.options ?? []).forEach((o, i) => {
+    if (!o?.name) errs.push(required(p.child('options').index(i), 'must not be empty'));
+  });
   return errs;
 }
 
@@ -495,7 +663,9 @@ function validateHostAliases(aliases: HostAlias[] | undefined, p: Path): FieldEr
   const errs: FieldError[] = [];
   (aliases ?? []).forEach((a, i) => {
     if (!isIPAddress(a?.ip)) errs.push(invalid(p.index(i).child('ip'), a?.ip, IP_MESSAGE));
-    (a?.hostnames ?? []).forEach((h, j) => errs.push(...each(p.index(i).child('hostnames').index(j), h, isDNS1123Subdomain(String(h)))));
+    (a?.hostnames ?? []).forEach((h, j) =>
+      errs.push(...each(p.index(i).child('hostnames').index(j), h, isDNS1123Subdomain(String(h)))),
+    );
   });
   return errs;
 }
@@ -504,10 +674,17 @@ function validateId(v: number | undefined, p: Path): FieldError[] {
   return v !== undefined && (v < 0 || v > 2147483647) ? [invalid(p, v, rangeError(0, 2147483647))] : [];
 }
 
-function validateContainer(c: Container, p: Path, volumes: Set<string>, hostNetwork: boolean, grace: number): FieldError[] {
+function validateContainer(
+  c: Container,
+  p: Path,
+  volumes: Set<string>,
+  hostNetwork: boolean,
+  grace: number,
+): FieldError[] {
   const errs: FieldError[] = [];
   if (!c.image) errs.push(required(p.child('image')));
-  else if (c.image.trim() !== c.image) errs.push(invalid(p.child('image'), c.image, 'must not have leading or trailing whitespace'));
+  else if (c.image.trim() !== c.image)
+    errs.push(invalid(p.child('image'), c.image, 'must not have leading or trailing whitespace'));
   if (c.lifecycle) {
     for (const k of ['postStart', 'preStop'] as const) {
       const h = c.lifecycle[k];
@@ -515,7 +692,13 @@ function validateContainer(c: Container, p: Path, volumes: Set<string>, hostNetw
       // upstream validateSleepAction (PodLifecycleSleepActionAllowZero, on by default since 1.33)
       const secs = h?.sleep?.seconds;
       if (secs !== undefined && (secs < 0 || secs > grace)) {
-        errs.push(invalid(p.child('lifecycle', k, 'sleep'), secs, `must be non-negative and less than terminationGracePeriodSeconds (${grace})`));
+        errs.push(
+          invalid(
+            p.child('lifecycle', k, 'sleep'),
+            secs,
+            `must be non-negative and less than terminationGracePeriodSeconds (${grace})`,
+          ),
+        );
       }
     }
   }
@@ -524,24 +707,48 @@ function validateContainer(c: Container, p: Path, volumes: Set<string>, hostNetw
   errs.push(...validateProbe(c.startupProbe, p.child('startupProbe'), 'startup'));
   errs.push(...validatePorts(c.ports, p.child('ports'), hostNetwork));
   errs.push(...validateEnv(c.env, p.child('env')));
-  errs.push(...validateVolumeMounts(c.volumeMounts, volumes, p.child('volumeMounts'), c.securityContext?.privileged === true));
+  errs.push(
+    ...validateVolumeMounts(c.volumeMounts, volumes, p.child('volumeMounts'), c.securityContext?.privileged === true),
+  );
   if (!c.imagePullPolicy) errs.push(required(p.child('imagePullPolicy')));
-  else if (!PULL_POLICIES.includes(c.imagePullPolicy)) errs.push(notSupported(p.child('imagePullPolicy'), c.imagePullPolicy, PULL_POLICIES));
+  else if (!PULL_POLICIES.includes(c.imagePullPolicy))
+    errs.push(notSupported(p.child('imagePullPolicy'), c.imagePullPolicy, PULL_POLICIES));
   if (c.terminationMessagePolicy !== 'File' && c.terminationMessagePolicy !== 'FallbackToLogsOnError') {
-    if (!c.terminationMessagePolicy) errs.push(required(p.child('terminationMessagePolicy'), "must be 'File' or 'FallbackToLogsOnError'"));
-    else errs.push(invalid(p.child('terminationMessagePolicy'), c.terminationMessagePolicy, "must be 'File' or 'FallbackToLogsOnError'"));
+    if (!c.terminationMessagePolicy)
+      errs.push(required(p.child('terminationMessagePolicy'), "must be 'File' or 'FallbackToLogsOnError'"));
+    else
+      errs.push(
+        invalid(
+          p.child('terminationMessagePolicy'),
+          c.terminationMessagePolicy,
+          "must be 'File' or 'FallbackToLogsOnError'",
+        ),
+      );
   }
-  if (c.terminationMessagePath !== undefined && c.terminationMessagePath.length > 4096) errs.push(tooLong(p.child('terminationMessagePath'), 4096));
+  if (c.terminationMessagePath !== undefined && c.terminationMessagePath.length > 4096)
+    errs.push(tooLong(p.child('terminationMessagePath'), 4096));
   errs.push(...validateResources(c.resources, p.child('resources')));
   const sc = c.securityContext;
   if (sc) {
     errs.push(...validateId(sc.runAsUser, p.child('securityContext', 'runAsUser')));
     errs.push(...validateId(sc.runAsGroup, p.child('securityContext', 'runAsGroup')));
     if (sc.allowPrivilegeEscalation === false && sc.privileged === true) {
-      errs.push(invalid(p.child('securityContext'), sc, 'cannot set `allowPrivilegeEscalation` to false and `privileged` to true'));
+      errs.push(
+        invalid(
+          p.child('securityContext'),
+          sc,
+          'cannot set `allowPrivilegeEscalation` to false and `privileged` to true',
+        ),
+      );
     }
     if (sc.allowPrivilegeEscalation === false && (sc.capabilities?.add ?? []).includes('CAP_SYS_ADMIN')) {
-      errs.push(invalid(p.child('securityContext'), sc, 'cannot set `allowPrivilegeEscalation` to false and `capabilities.Add` CAP_SYS_ADMIN'));
+      errs.push(
+        invalid(
+          p.child('securityContext'),
+          sc,
+          'cannot set `allowPrivilegeEscalation` to false and `capabilities.Add` CAP_SYS_ADMIN',
+        ),
+      );
     }
   }
   return errs;
@@ -564,7 +771,8 @@ function validateContainers(spec: Pod['spec'], p: Path, volumes: Set<string>): F
     checkName(c, ip.child('name'));
     errs.push(...validateContainer(c, ip, volumes, hostNetwork, grace));
     const sidecar = c.restartPolicy === 'Always';
-    if (c.restartPolicy !== undefined && !sidecar) errs.push(notSupported(ip.child('restartPolicy'), c.restartPolicy, ['Always']));
+    if (c.restartPolicy !== undefined && !sidecar)
+      errs.push(notSupported(ip.child('restartPolicy'), c.restartPolicy, ['Always']));
     if (!sidecar) {
       for (const f of ['lifecycle', 'livenessProbe', 'readinessProbe', 'startupProbe'] as const) {
         if (c[f]) errs.push(forbidden(ip.child(f), 'may not be set for init containers without restartPolicy=Always'));
@@ -578,7 +786,8 @@ function validateContainers(spec: Pod['spec'], p: Path, volumes: Set<string>): F
     const ip = cp.index(i);
     checkName(c, ip.child('name'));
     errs.push(...validateContainer(c, ip, volumes, hostNetwork, grace));
-    if (c.restartPolicy !== undefined) errs.push(forbidden(ip.child('restartPolicy'), 'may not be set for non init containers'));
+    if (c.restartPolicy !== undefined)
+      errs.push(forbidden(ip.child('restartPolicy'), 'may not be set for non init containers'));
   });
   return errs;
 }
@@ -596,7 +805,13 @@ function validateTolerations(tolerations: readonly Toleration[] | undefined, p: 
     const effect = t.effect ?? '';
     if (key) errs.push(...each(ip.child('key'), key, isQualifiedName(key)));
     if (!key && op !== 'Exists') {
-      errs.push(invalid(ip.child('operator'), op, 'operator must be Exists when `key` is empty, which means "match all values and all keys"'));
+      errs.push(
+        invalid(
+          ip.child('operator'),
+          op,
+          'operator must be Exists when `key` is empty, which means "match all values and all keys"',
+        ),
+      );
     }
     if (t.tolerationSeconds !== undefined && effect !== 'NoExecute') {
       errs.push(invalid(ip.child('effect'), effect, "effect must be 'NoExecute' when `tolerationSeconds` is set"));
@@ -628,7 +843,8 @@ export function validatePodSpec(spec: Pod['spec'], p = new Path(['spec'])): Fiel
 
   const dns = spec.dnsPolicy ?? '';
   if (!DNS_POLICIES.includes(dns)) errs.push(notSupported(p.child('dnsPolicy'), dns, DNS_POLICIES));
-  if (dns === 'None' && !spec.dnsConfig) errs.push(required(p.child('dnsConfig'), 'must provide `dnsConfig` when `dnsPolicy` is None'));
+  if (dns === 'None' && !spec.dnsConfig)
+    errs.push(required(p.child('dnsConfig'), 'must provide `dnsConfig` when `dnsPolicy` is None'));
   errs.push(...validatePodDnsConfig(spec.dnsConfig as PodDnsConfig | undefined, dns, p.child('dnsConfig')));
   errs.push(...validateHostAliases(spec.hostAliases as HostAlias[] | undefined, p.child('hostAliases')));
 
@@ -637,10 +853,19 @@ export function validatePodSpec(spec: Pod['spec'], p = new Path(['spec'])): Fiel
   if (spec.terminationGracePeriodSeconds !== undefined && spec.terminationGracePeriodSeconds < 0) {
     errs.push(invalid(p.child('terminationGracePeriodSeconds'), spec.terminationGracePeriodSeconds, NONNEGATIVE));
   }
-  if (spec.activeDeadlineSeconds !== undefined && (spec.activeDeadlineSeconds < 1 || spec.activeDeadlineSeconds > 2147483647)) {
+  if (
+    spec.activeDeadlineSeconds !== undefined &&
+    (spec.activeDeadlineSeconds < 1 || spec.activeDeadlineSeconds > 2147483647)
+  ) {
     errs.push(invalid(p.child('activeDeadlineSeconds'), spec.activeDeadlineSeconds, rangeError(1, 2147483647)));
   }
-  for (const f of ['nodeName', 'serviceAccountName', 'schedulerName', 'priorityClassName', 'runtimeClassName'] as const) {
+  for (const f of [
+    'nodeName',
+    'serviceAccountName',
+    'schedulerName',
+    'priorityClassName',
+    'runtimeClassName',
+  ] as const) {
     const v = spec[f];
     if (v) errs.push(...each(p.child(f), v, isDNS1123Subdomain(v)));
   }
@@ -669,8 +894,13 @@ export function validatePod(pod: Pod): FieldError[] {
 // schema errors in the same shape
 
 const EXPECTED_WORDS: Record<string, string> = {
-  array: 'a list', object: 'an object', string: 'a string', number: 'a number', int: 'an integer',
-  boolean: 'a boolean', record: 'an object',
+  array: 'a list',
+  object: 'an object',
+  string: 'a string',
+  number: 'a number',
+  int: 'an integer',
+  boolean: 'a boolean',
+  record: 'an object',
 };
 
 function describe(v: unknown): string {
@@ -706,10 +936,14 @@ export function zodIssuesToFieldErrors(issues: readonly z.core.$ZodIssue[], inpu
       case 'invalid_union': {
         const alts = issue.errors
           .map((branch) => branch.find((i) => i.code === 'invalid_type'))
-          .map((i) => (i && i.code === 'invalid_type' ? EXPECTED_WORDS[i.expected] ?? i.expected : undefined))
+          .map((i) => (i && i.code === 'invalid_type' ? (EXPECTED_WORDS[i.expected] ?? i.expected) : undefined))
           .filter((s): s is string => s !== undefined);
         if (value === undefined) return required(p);
-        return invalid(p, value, alts.length ? `expected ${[...new Set(alts)].join(' or ')}, got ${describe(value)}` : issue.message);
+        return invalid(
+          p,
+          value,
+          alts.length ? `expected ${[...new Set(alts)].join(' or ')}, got ${describe(value)}` : issue.message,
+        );
       }
       case 'too_big':
       case 'too_small': {

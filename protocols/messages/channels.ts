@@ -90,7 +90,12 @@ export interface ChannelEntry {
   readonly external?: { readonly writers?: readonly string[]; readonly readers?: readonly string[] };
 }
 
-type EventEntries = { readonly [K in keyof KubeletEventChannels]: ChannelEntry & { kind: 'event'; types: readonly KubeletEventChannels[K]['type'][] } };
+type EventEntries = {
+  readonly [K in keyof KubeletEventChannels]: ChannelEntry & {
+    kind: 'event';
+    types: readonly KubeletEventChannels[K]['type'][];
+  };
+};
 type ViewEntries = { readonly [K in keyof KubeletViewChannels]: ChannelEntry & { kind: 'view' } };
 
 /**
@@ -99,18 +104,43 @@ type ViewEntries = { readonly [K in keyof KubeletViewChannels]: ChannelEntry & {
  * `everyTypeListed` below).
  */
 export const CHANNELS = {
-  config: { kind: 'event', types: ['config.podsAdded', 'config.podsUpdated', 'config.podsRemoved', 'config.podsReconciled', 'config.sourceError', 'config.sourcesReady', 'config.relist'] },
+  config: {
+    kind: 'event',
+    types: [
+      'config.podsAdded',
+      'config.podsUpdated',
+      'config.podsRemoved',
+      'config.podsReconciled',
+      'config.sourceError',
+      'config.sourcesReady',
+      'config.relist',
+    ],
+  },
   podManager: { kind: 'event', types: ['podManager.podChanged'] },
   plegControl: { kind: 'event', types: ['pleg.relist'] },
-  pleg: { kind: 'event', types: ['pleg.containerStarted', 'pleg.containerDied', 'pleg.containerRemoved', 'pleg.containerChanged'] },
+  pleg: {
+    kind: 'event',
+    types: ['pleg.containerStarted', 'pleg.containerDied', 'pleg.containerRemoved', 'pleg.containerChanged'],
+  },
   plegRelists: { kind: 'event', types: ['pleg.relisted'] },
   probeRuns: { kind: 'event', types: ['probe.ran'] },
   syncLoop: { kind: 'event', types: ['syncLoop.syncTick', 'syncLoop.housekeeping'] },
   podWorker: { kind: 'event', types: ['podWorker.update', 'podWorker.stateChanged'] },
   runtime: { kind: 'event', types: ['runtime.syncPod', 'runtime.cancelSync', 'runtime.killPod', 'runtime.removePod'] },
-  runtimeReply: { kind: 'event', types: ['runtime.podSynced', 'runtime.syncCancelled', 'runtime.podKilled', 'runtime.podRemoved'] },
-  status: { kind: 'event', types: ['status.podStatusChanged', 'status.podStatusRemoved'], external: { readers: ['(taps)'] } },
-  kernel: { kind: 'event', types: ['kernel.actorCrashed', 'kernel.actorStarted', 'kernel.escalated'], external: { writers: ['(supervisor)'] } },
+  runtimeReply: {
+    kind: 'event',
+    types: ['runtime.podSynced', 'runtime.syncCancelled', 'runtime.podKilled', 'runtime.podRemoved'],
+  },
+  status: {
+    kind: 'event',
+    types: ['status.podStatusChanged', 'status.podStatusRemoved'],
+    external: { readers: ['(taps)'] },
+  },
+  kernel: {
+    kind: 'event',
+    types: ['kernel.actorCrashed', 'kernel.actorStarted', 'kernel.escalated'],
+    external: { writers: ['(supervisor)'] },
+  },
   events: { kind: 'event', types: ['event.record'] },
   probe: { kind: 'event', types: ['probe.resultChanged'], external: { writers: ['(replay)'] } },
   nodeControl: { kind: 'event', types: ['node.syncStatus', 'node.renewLease'], external: { writers: ['(specs)'] } },
@@ -129,7 +159,9 @@ export const CHANNELS = {
   nodeShutdown: { kind: 'view', types: ['NodeShutdownView'] },
 } as const satisfies EventEntries & ViewEntries;
 
-type Unlisted = { [K in keyof KubeletEventChannels]: Exclude<KubeletEventChannels[K]['type'], (typeof CHANNELS)[K]['types'][number]> }[keyof KubeletEventChannels];
+type Unlisted = {
+  [K in keyof KubeletEventChannels]: Exclude<KubeletEventChannels[K]['type'], (typeof CHANNELS)[K]['types'][number]>;
+}[keyof KubeletEventChannels];
 /** Fails to type-check, naming the message type, when a union member is missing from CHANNELS. */
 const everyTypeListed: [Unlisted] extends [never] ? true : { missingFromChannels: Unlisted } = true;
 void everyTypeListed;

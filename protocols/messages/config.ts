@@ -91,7 +91,13 @@ export interface ConfigRelist {
 }
 
 export type ConfigEvent =
-  | ConfigPodsAdded | ConfigPodsUpdated | ConfigPodsRemoved | ConfigPodsReconciled | ConfigSourceError | ConfigSourcesReady | ConfigRelist;
+  | ConfigPodsAdded
+  | ConfigPodsUpdated
+  | ConfigPodsRemoved
+  | ConfigPodsReconciled
+  | ConfigSourceError
+  | ConfigSourcesReady
+  | ConfigRelist;
 
 /** pod-manager → syncLoop (mailbox, priority 0): a desired pod was added, updated or removed. */
 export interface PodManagerPodChanged {

@@ -45,7 +45,12 @@ export type EventsEvent = EventRecord;
  */
 export type EventSink = (eventType: EventType, reason: string, message: string) => void;
 
-export function recordEvent(involvedObject: ObjectReference, eventType: EventType, reason: string, message: string): EventRecord {
+export function recordEvent(
+  involvedObject: ObjectReference,
+  eventType: EventType,
+  reason: string,
+  message: string,
+): EventRecord {
   return { type: 'event.record', involvedObject, eventType, reason, message };
 }
 
@@ -109,7 +114,9 @@ export const EventReason = {
 } as const;
 
 /** A pod, as upstream's ref.GetReference makes it (kind Pod, apiVersion v1). */
-export function podRef(pod: { metadata?: { name?: string; namespace?: string; uid?: string; resourceVersion?: string } }): ObjectReference {
+export function podRef(pod: {
+  metadata?: { name?: string; namespace?: string; uid?: string; resourceVersion?: string };
+}): ObjectReference {
   const m = pod.metadata ?? {};
   const ref: ObjectReference = { kind: 'Pod', namespace: m.namespace ?? '', name: m.name ?? '', apiVersion: 'v1' };
   if (m.uid) ref.uid = m.uid;

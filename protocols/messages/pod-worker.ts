@@ -92,7 +92,11 @@ export const SYNC_LOOP_MIN_MS = 5 * 60_000;
  * max(2 × syncFrequency, 5 min). Before its first iteration it is healthy. Read by the server's
  * `/healthz/syncloop` and the systemd watchdog.
  */
-export function syncLoopHealth(lastEntryMs: number | undefined, nowMs: number, syncFrequencyMs: number): string | undefined {
+export function syncLoopHealth(
+  lastEntryMs: number | undefined,
+  nowMs: number,
+  syncFrequencyMs: number,
+): string | undefined {
   if (lastEntryMs === undefined) return undefined;
   const limit = Math.max(2 * syncFrequencyMs, SYNC_LOOP_MIN_MS);
   return nowMs > lastEntryMs + limit ? 'sync Loop took longer than expected' : undefined;

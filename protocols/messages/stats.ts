@@ -116,7 +116,10 @@ export function cpuAndMemoryOnly(s: Summary): Summary {
   return {
     node: { nodeName: s.node.nodeName, startTime: s.node.startTime, cpu: s.node.cpu, memory: s.node.memory },
     pods: s.pods.map((p) => ({
-      podRef: p.podRef, startTime: p.startTime, cpu: p.cpu, memory: p.memory,
+      podRef: p.podRef,
+      startTime: p.startTime,
+      cpu: p.cpu,
+      memory: p.memory,
       containers: p.containers.map((c) => ({ name: c.name, startTime: c.startTime, cpu: c.cpu, memory: c.memory })),
     })),
   };

@@ -41,7 +41,11 @@ export type PodVolumesView = ReadonlyMap<string, PodVolumes>;
 export const volumesSpecKey = (volumes: readonly unknown[] | undefined): string => JSON.stringify(volumes ?? []);
 
 /** The view says every volume of this spec of the pod is mounted. */
-export function volumesReady(view: PodVolumesView | undefined, uid: string, volumes: readonly unknown[] | undefined): boolean {
+export function volumesReady(
+  view: PodVolumesView | undefined,
+  uid: string,
+  volumes: readonly unknown[] | undefined,
+): boolean {
   const v = view?.get(uid);
   return v !== undefined && v.ready && v.specKey === volumesSpecKey(volumes);
 }
@@ -50,9 +54,18 @@ export function volumesReady(view: PodVolumesView | undefined, uid: string, volu
  * upstream WaitForAttachAndMount's error once its 2 min are over, as the FailedMount event and
  * the waiting containers' message say it: the volumes of the spec not mounted, sorted.
  */
-export function unmountedVolumesMessage(view: PodVolumesView | undefined, uid: string, volumes: readonly { name: string }[] | undefined): string {
+export function unmountedVolumesMessage(
+  view: PodVolumesView | undefined,
+  uid: string,
+  volumes: readonly { name: string }[] | undefined,
+): string {
   const v = view?.get(uid);
-  const mounted = new Set(v && v.specKey === volumesSpecKey(volumes) ? v.volumes.filter((x) => x.state === 'mounted').map((x) => x.name) : []);
-  const unmounted = (volumes ?? []).map((x) => x.name).filter((n) => !mounted.has(n)).sort();
+  const mounted = new Set(
+    v && v.specKey === volumesSpecKey(volumes) ? v.volumes.filter((x) => x.state === 'mounted').map((x) => x.name) : [],
+  );
+  const unmounted = (volumes ?? [])
+    .map((x) => x.name)
+    .filter((n) => !mounted.has(n))
+    .sort();
   return `Unable to attach or mount volumes: unmounted volumes=[${unmounted.join(' ')}], unattached volumes=[], failed to process volumes=[]: context deadline exceeded`;
 }

@@ -30,7 +30,14 @@ const sleep = (ms: number) => new Promise<void>((r) => clock.setTimeout(() => r(
 const NODE = 'bench-node';
 const POD = 'huge';
 
-interface Options { containers: number; removeAfterMs: number; grace: number; timeoutMs: number; sampleMs: number; json: boolean }
+interface Options {
+  containers: number;
+  removeAfterMs: number;
+  grace: number;
+  timeoutMs: number;
+  sampleMs: number;
+  json: boolean;
+}
 
 const USAGE = `Usage: npm run bench:huge-pod -- [options]
   --containers N      containers in the one static pod (default 10000)
@@ -41,7 +48,14 @@ const USAGE = `Usage: npm run bench:huge-pod -- [options]
   --json              print one JSON line on stdout (progress still goes to stderr)`;
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { containers: 10_000, removeAfterMs: 10_000, grace: 10, timeoutMs: 15 * 60_000, sampleMs: 1000, json: false };
+  const o: Options = {
+    containers: 10_000,
+    removeAfterMs: 10_000,
+    grace: 10,
+    timeoutMs: 15 * 60_000,
+    sampleMs: 1000,
+    json: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const m = /^--([\w-]+)(?:=(.*))?$/s.exec(argv[i]!);
     if (!m) throw new Error(`unexpected argument "${argv[i]}"\n${USAGE}`);
@@ -56,26 +70,54 @@ function parseArgs(argv: string[]): Options {
       return Number(v);
     };
     switch (m[1]) {
-      case 'containers': o.containers = Math.max(1, int()); break;
-      case 'remove-after': o.removeAfterMs = parseDurationMs(value()); break;
-      case 'grace': o.grace = int(); break;
-      case 'timeout': o.timeoutMs = parseDurationMs(value()); break;
-      case 'sample': o.sampleMs = Math.max(100, parseDurationMs(value())); break;
-      case 'json': o.json = true; break;
-      case 'help': process.stdout.write(USAGE + '\n'); process.exit(0); break;
-      default: throw new Error(`unknown option --${m[1]}\n${USAGE}`);
+      case 'containers':
+        o.containers = Math.max(1, int());
+        break;
+      case 'remove-after':
+        o.removeAfterMs = parseDurationMs(value());
+        break;
+      case 'grace':
+        o.grace = int();
+        break;
+      case 'timeout':
+        o.timeoutMs = parseDurationMs(value());
+        break;
+      case 'sample':
+        o.sampleMs = Math.max(100, parseDurationMs(value()));
+        break;
+      case 'json':
+        o.json = true;
+        break;
+      case 'help':
+        process.stdout.write(USAGE + '\n');
+        process.exit(0);
+        break;
+      default:
+        throw new Error(`unknown option --${m[1]}\n${USAGE}`);
     }
   }
   return o;
 }
 
 function podYaml(o: Options): string {
-  const cs = Array.from({ length: o.containers }, (_, i) => `  - name: c${i}\n    image: ${BUSYBOX_IMAGE}\n    command: ["sleep", "3600"]`);
-  return `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${POD}\n  namespace: default\nspec:\n`
-    + `  terminationGracePeriodSeconds: ${o.grace}\n  containers:\n${cs.join('\n')}\n`;
+  const cs = Array.from(
+    { length: o.containers },
+    (_, i) => `  - name: c${i}\n    image: ${BUSYBOX_IMAGE}\n    command: ["sleep", "3600"]`,
+  );
+  return (
+    `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${POD}\n  namespace: default\nspec:\n` +
+    `  terminationGracePeriodSeconds: ${o.grace}\n  containers:\n${cs.join('\n')}\n`
+  );
 }
 
-interface Sample { t: number; phase: 'up' | 'removed'; running: number; created: number; rssKb: number; hwmKb: number }
+interface Sample {
+  t: number;
+  phase: 'up' | 'removed';
+  running: number;
+  created: number;
+  rssKb: number;
+  hwmKb: number;
+}
 
 /** The pod's containers (all, and running) and sandboxes, as the runtime reports them. */
 async function podInRuntime(cri: CriRuntime): Promise<{ created: number; running: number; sandboxes: number }> {
@@ -94,8 +136,14 @@ function askActors(root: string): Promise<{ running: number; actors: number; res
   return new Promise((resolve, reject) => {
     const sock = createConnection(join(root, 'kubelet-ts.sock'));
     let buf = '';
-    const timer = clock.setTimeout(() => { sock.destroy(); reject(new Error('the debug socket did not answer within 10 s')); }, 10_000);
-    sock.on('error', (e) => { clock.clearTimeout(timer); reject(e); });
+    const timer = clock.setTimeout(() => {
+      sock.destroy();
+      reject(new Error('the debug socket did not answer within 10 s'));
+    }, 10_000);
+    sock.on('error', (e) => {
+      clock.clearTimeout(timer);
+      reject(e);
+    });
     sock.on('connect', () => sock.write('actors\n'));
     sock.on('data', (chunk) => {
       buf += chunk.toString('utf8');
@@ -104,10 +152,18 @@ function askActors(root: string): Promise<{ running: number; actors: number; res
       clock.clearTimeout(timer);
       sock.destroy();
       try {
-        const r = JSON.parse(buf.slice(0, nl)) as { ok: boolean; result?: { actors: { state: string; restarts: number }[] }; error?: string };
+        const r = JSON.parse(buf.slice(0, nl)) as {
+          ok: boolean;
+          result?: { actors: { state: string; restarts: number }[] };
+          error?: string;
+        };
         if (!r.ok || !r.result) throw new Error(`debug socket: ${r.error ?? 'no result'}`);
         const actors = r.result.actors;
-        resolve({ running: actors.filter((a) => a.state === 'running').length, actors: actors.length, restarts: actors.reduce((n, a) => n + a.restarts, 0) });
+        resolve({
+          running: actors.filter((a) => a.state === 'running').length,
+          actors: actors.length,
+          restarts: actors.reduce((n, a) => n + a.restarts, 0),
+        });
       } catch (e) {
         reject(e);
       }
@@ -119,14 +175,28 @@ function progress(msg: string): void {
   process.stderr.write(`bench: ${msg}\n`);
 }
 
-async function run(o: Options, cri: CriRuntime, containerd: ContainerdHandle, work: string, track: (d: Daemon) => void) {
+async function run(
+  o: Options,
+  cri: CriRuntime,
+  containerd: ContainerdHandle,
+  work: string,
+  track: (d: Daemon) => void,
+) {
   const manifests = join(work, 'manifests');
   const staging = join(work, 'staging');
   await mkdir(manifests);
   await mkdir(staging);
-  const d = startDaemon({ endpoint: containerd.endpoint, manifestDir: manifests, rootDir: join(work, 'root'), nodeName: NODE, args: ['-v=0', '--file-check-frequency=2s'] });
+  const d = startDaemon({
+    endpoint: containerd.endpoint,
+    manifestDir: manifests,
+    rootDir: join(work, 'root'),
+    nodeName: NODE,
+    args: ['-v=0', '--file-check-frequency=2s'],
+  });
   track(d);
-  const exited = d.exited.then((code) => { throw new Error(`the daemon exited with ${code}; last lines:\n${d.lines.slice(-10).join('\n')}`); });
+  const exited = d.exited.then((code) => {
+    throw new Error(`the daemon exited with ${code}; last lines:\n${d.lines.slice(-10).join('\n')}`);
+  });
   await Promise.race([d.waitForLog(/container runtime is ready/, 30_000), exited]);
   await sleep(1000);
   const idle = await rssKb(d.pid);
@@ -149,7 +219,9 @@ async function run(o: Options, cri: CriRuntime, containerd: ContainerdHandle, wo
   await rm(join(manifests, `${POD}.yaml`));
   const removedAt = clock.now();
   const atRemoval = await sample('removed');
-  progress(`manifest removed at +${removedAt - t0} ms: ${atRemoval.created} containers created, ${atRemoval.running} running, RSS ${(atRemoval.rssKb / 1024).toFixed(0)} MiB`);
+  progress(
+    `manifest removed at +${removedAt - t0} ms: ${atRemoval.created} containers created, ${atRemoval.running} running, RSS ${(atRemoval.rssKb / 1024).toFixed(0)} MiB`,
+  );
   let noneRunningMs: number | undefined;
   let goneMs: number | undefined;
   for (let k = 1; goneMs === undefined; k++) {
@@ -160,8 +232,14 @@ async function run(o: Options, cri: CriRuntime, containerd: ContainerdHandle, wo
       progress(`nothing of the pod running ${since} ms after the removal`);
     }
     if (s.created === 0 && s.sandboxes === 0) goneMs = since;
-    else if (since > o.timeoutMs) throw new Error(`after ${o.timeoutMs} ms: ${s.running} running, ${s.created} containers, ${s.sandboxes} sandboxes left`);
-    if (k % 10 === 0) progress(`+${since} ms: ${s.running} running, ${s.created} containers left, RSS ${(s.rssKb / 1024).toFixed(0)} MiB`);
+    else if (since > o.timeoutMs)
+      throw new Error(
+        `after ${o.timeoutMs} ms: ${s.running} running, ${s.created} containers, ${s.sandboxes} sandboxes left`,
+      );
+    if (k % 10 === 0)
+      progress(
+        `+${since} ms: ${s.running} running, ${s.created} containers left, RSS ${(s.rssKb / 1024).toFixed(0)} MiB`,
+      );
     await sleep(Math.max(0, removedAt + k * o.sampleMs - clock.now()));
   }
   // alive: the process is there and its debug socket answers with every actor running
@@ -183,50 +261,77 @@ async function main(): Promise<number> {
   let containerd: ContainerdHandle | undefined;
   let daemon: Daemon | undefined;
   let cleaning: Promise<void> | undefined;
-  const cleanup = (): Promise<void> => (cleaning ??= (async () => {
-    if (daemon) await daemon.stop().catch(() => {});
-    if (containerd) await containerd.stop().catch(() => {}); // removes every sandbox it ran
-    if (work) await rm(work, { recursive: true, force: true }).catch(() => {});
-  })());
-  return runWithCleanup(async () => {
-    work = await mkdtemp(join(tmpdir(), 'kts-bench-huge-'));
-    progress('starting a private containerd');
-    containerd = await startContainerd({ signalHandlers: false });
-    const version = await containerd.cri.version();
-    const r = await run(o, containerd.cri, containerd, work, (d) => { daemon = d; });
-    const peakHwm = Math.max(...r.samples.map((s) => s.hwmKb), r.end.hwm);
-    const mib = (kb: number) => (kb / 1024).toFixed(0);
-    const result = {
-      bench: 'huge-pod', containers: o.containers, removeAfterMs: o.removeAfterMs, grace: o.grace,
-      runtime: `${version.runtimeName} ${version.runtimeVersion}`, node: process.version,
-      createdAtRemoval: r.atRemoval.created, runningAtRemoval: r.atRemoval.running,
-      noneRunningMs: r.noneRunningMs, goneMs: r.goneMs, daemonAlive: r.alive, actors: r.actors,
-      rssIdleKb: r.idle.rss, rssAtRemovalKb: r.atRemoval.rssKb, rssEndKb: r.end.rss, hwmKb: peakHwm,
-      samples: r.samples,
-    };
-    if (o.json) process.stdout.write(JSON.stringify(result) + '\n');
-    else {
-      const every = Math.max(1, Math.ceil(r.samples.length / 20));
-      process.stdout.write([
-        '',
-        `huge-pod: one static pod of ${o.containers} containers, removed after ${o.removeAfterMs} ms, grace ${o.grace}s; ${result.runtime}, node ${result.node}`,
-        `  created when the file went    ${result.createdAtRemoval} (${result.runningAtRemoval} running)`,
-        `  removal → nothing running     ${result.noneRunningMs} ms`,
-        `  removal → gone from runtime   ${result.goneMs} ms`,
-        `  daemon alive afterwards       ${result.daemonAlive} (${r.actors.running}/${r.actors.actors} actors running, ${r.actors.restarts} restarts)`,
-        `  daemon VmRSS idle / at removal / end   ${mib(result.rssIdleKb)} / ${mib(result.rssAtRemovalKb)} / ${mib(result.rssEndKb)} MiB`,
-        `  daemon VmHWM (peak RSS)       ${mib(peakHwm)} MiB (+${mib(peakHwm - result.rssIdleKb)} MiB over idle)`,
-        '  over time (ms since the manifest appeared: running / created, VmRSS MiB):',
-        ...r.samples.filter((_, i) => i % every === 0 || i === r.samples.length - 1)
-          .map((s) => `    +${String(s.t).padStart(7)} ${s.phase.padEnd(7)} ${String(s.running).padStart(5)} / ${String(s.created).padStart(5)}  ${mib(s.rssKb)}`),
-        '',
-      ].join('\n'));
-    }
-    return r.alive ? 0 : 1;
-  }, cleanup, progress);
+  const cleanup = (): Promise<void> =>
+    (cleaning ??= (async () => {
+      if (daemon) await daemon.stop().catch(() => {});
+      if (containerd) await containerd.stop().catch(() => {}); // removes every sandbox it ran
+      if (work) await rm(work, { recursive: true, force: true }).catch(() => {});
+    })());
+  return runWithCleanup(
+    async () => {
+      work = await mkdtemp(join(tmpdir(), 'kts-bench-huge-'));
+      progress('starting a private containerd');
+      containerd = await startContainerd({ signalHandlers: false });
+      const version = await containerd.cri.version();
+      const r = await run(o, containerd.cri, containerd, work, (d) => {
+        daemon = d;
+      });
+      const peakHwm = Math.max(...r.samples.map((s) => s.hwmKb), r.end.hwm);
+      const mib = (kb: number) => (kb / 1024).toFixed(0);
+      const result = {
+        bench: 'huge-pod',
+        containers: o.containers,
+        removeAfterMs: o.removeAfterMs,
+        grace: o.grace,
+        runtime: `${version.runtimeName} ${version.runtimeVersion}`,
+        node: process.version,
+        createdAtRemoval: r.atRemoval.created,
+        runningAtRemoval: r.atRemoval.running,
+        noneRunningMs: r.noneRunningMs,
+        goneMs: r.goneMs,
+        daemonAlive: r.alive,
+        actors: r.actors,
+        rssIdleKb: r.idle.rss,
+        rssAtRemovalKb: r.atRemoval.rssKb,
+        rssEndKb: r.end.rss,
+        hwmKb: peakHwm,
+        samples: r.samples,
+      };
+      if (o.json) process.stdout.write(JSON.stringify(result) + '\n');
+      else {
+        const every = Math.max(1, Math.ceil(r.samples.length / 20));
+        process.stdout.write(
+          [
+            '',
+            `huge-pod: one static pod of ${o.containers} containers, removed after ${o.removeAfterMs} ms, grace ${o.grace}s; ${result.runtime}, node ${result.node}`,
+            `  created when the file went    ${result.createdAtRemoval} (${result.runningAtRemoval} running)`,
+            `  removal → nothing running     ${result.noneRunningMs} ms`,
+            `  removal → gone from runtime   ${result.goneMs} ms`,
+            `  daemon alive afterwards       ${result.daemonAlive} (${r.actors.running}/${r.actors.actors} actors running, ${r.actors.restarts} restarts)`,
+            `  daemon VmRSS idle / at removal / end   ${mib(result.rssIdleKb)} / ${mib(result.rssAtRemovalKb)} / ${mib(result.rssEndKb)} MiB`,
+            `  daemon VmHWM (peak RSS)       ${mib(peakHwm)} MiB (+${mib(peakHwm - result.rssIdleKb)} MiB over idle)`,
+            '  over time (ms since the manifest appeared: running / created, VmRSS MiB):',
+            ...r.samples
+              .filter((_, i) => i % every === 0 || i === r.samples.length - 1)
+              .map(
+                (s) =>
+                  `    +${String(s.t).padStart(7)} ${s.phase.padEnd(7)} ${String(s.running).padStart(5)} / ${String(s.created).padStart(5)}  ${mib(s.rssKb)}`,
+              ),
+            '',
+          ].join('\n'),
+        );
+      }
+      return r.alive ? 0 : 1;
+    },
+    cleanup,
+    progress,
+  );
 }
 
-main().then((code) => process.exit(code), (e: unknown) => {
-  process.stderr.write(`bench: fatal: ${String(e)}\n`);
-  process.exit(1);
-});
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`bench: fatal: ${String(e)}\n`);
+    process.exit(1);
+  },
+);

@@ -21,9 +21,24 @@ const { values, positionals } = parseArgs({
 });
 const runs = Math.max(1, Number(values.runs));
 const dir = join(import.meta.dirname, '..', 'replay', 'traces');
-const files = positionals.length > 0 ? positionals : readdirSync(dir).filter((f) => /\.jsonl(\.gz)?$/.test(f)).sort().map((f) => join(dir, f));
+const files =
+  positionals.length > 0
+    ? positionals
+    : readdirSync(dir)
+        .filter((f) => /\.jsonl(\.gz)?$/.test(f))
+        .sort()
+        .map((f) => join(dir, f));
 
-interface Row { trace: string; decisions: number; recordedS: number; medianMs: number; worstMs: number; medianX: number; worstX: number; identical: boolean }
+interface Row {
+  trace: string;
+  decisions: number;
+  recordedS: number;
+  medianMs: number;
+  worstMs: number;
+  medianX: number;
+  worstX: number;
+  identical: boolean;
+}
 const rows: Row[] = [];
 for (const file of files) {
   const recs = readRecording(file);
@@ -40,8 +55,14 @@ for (const file of files) {
   const median = times[Math.floor(times.length / 2)]!;
   const worst = times.at(-1)!;
   rows.push({
-    trace: file.split('/').pop()!, decisions: warm.decisions, recordedS: warm.recordedMs / 1000,
-    medianMs: median, worstMs: worst, medianX: warm.recordedMs / median, worstX: warm.recordedMs / worst, identical,
+    trace: file.split('/').pop()!,
+    decisions: warm.decisions,
+    recordedS: warm.recordedMs / 1000,
+    medianMs: median,
+    worstMs: worst,
+    medianX: warm.recordedMs / median,
+    worstX: warm.recordedMs / worst,
+    identical,
   });
 }
 
@@ -51,8 +72,14 @@ if (values.json) {
   console.log(`replay speed, ${runs} timed runs per trace after a warm-up (target ≥${TARGET}×)`);
   console.log('trace                          decisions  recorded   median    worst   ×median   ×worst  identical');
   for (const r of rows) {
-    console.log(`${r.trace.padEnd(30)} ${String(r.decisions).padStart(9)} ${r.recordedS.toFixed(1).padStart(8)}s ${r.medianMs.toFixed(0).padStart(7)}ms ${r.worstMs.toFixed(0).padStart(6)}ms ${Math.round(r.medianX).toString().padStart(8)}× ${Math.round(r.worstX).toString().padStart(7)}×  ${r.identical ? 'yes' : 'NO'}`);
+    console.log(
+      `${r.trace.padEnd(30)} ${String(r.decisions).padStart(9)} ${r.recordedS.toFixed(1).padStart(8)}s ${r.medianMs.toFixed(0).padStart(7)}ms ${r.worstMs.toFixed(0).padStart(6)}ms ${Math.round(r.medianX).toString().padStart(8)}× ${Math.round(r.worstX).toString().padStart(7)}×  ${r.identical ? 'yes' : 'NO'}`,
+    );
   }
   const below = rows.filter((r) => r.worstX < TARGET);
-  console.log(below.length === 0 ? `every trace replayed ≥${TARGET}× faster than recorded, also at its worst run` : `below ${TARGET}× at the worst run: ${below.map((r) => r.trace).join(', ')}`);
+  console.log(
+    below.length === 0
+      ? `every trace replayed ≥${TARGET}× faster than recorded, also at its worst run`
+      : `below ${TARGET}× at the worst run: ${below.map((r) => r.trace).join(', ')}`,
+  );
 }

@@ -96,8 +96,19 @@ const USAGE = `Usage: npm run bench:startup -- [options]
 
 function parseArgs(argv: string[]): Options {
   const o: Options = {
-    pods: 30, containersPerPod: 1, runs: 3, record: false, json: false, verbosity: 0,
-    cpuProfDir: undefined, daemonLogDir: undefined, containerdLog: undefined, cold: true, timeoutMs: 120_000, pollMs: 50, settleMs: 1000,
+    pods: 30,
+    containersPerPod: 1,
+    runs: 3,
+    record: false,
+    json: false,
+    verbosity: 0,
+    cpuProfDir: undefined,
+    daemonLogDir: undefined,
+    containerdLog: undefined,
+    cold: true,
+    timeoutMs: 120_000,
+    pollMs: 50,
+    settleMs: 1000,
   };
   for (let i = 0; i < argv.length; i++) {
     const m = /^--([\w-]+)(?:=(.*))?$/s.exec(argv[i]!);
@@ -114,21 +125,51 @@ function parseArgs(argv: string[]): Options {
       return Number(v);
     };
     switch (name) {
-      case 'pods': o.pods = int(1); break;
-      case 'containers-per-pod': o.containersPerPod = int(1); break;
-      case 'runs': o.runs = int(1); break;
-      case 'record': o.record = m[2] === undefined || m[2] === 'true'; break;
-      case 'json': o.json = true; break;
-      case 'v': o.verbosity = int(0); break;
-      case 'cpu-prof': o.cpuProfDir = value(); break;
-      case 'daemon-log': o.daemonLogDir = value(); break;
-      case 'containerd-log': o.containerdLog = value(); break;
-      case 'no-cold': o.cold = false; break;
-      case 'timeout': o.timeoutMs = parseDurationMs(value()); break;
-      case 'poll-ms': o.pollMs = int(1); break;
-      case 'settle-ms': o.settleMs = int(0); break;
-      case 'help': process.stdout.write(USAGE + '\n'); process.exit(0); break;
-      default: throw new Error(`unknown option --${name}\n${USAGE}`);
+      case 'pods':
+        o.pods = int(1);
+        break;
+      case 'containers-per-pod':
+        o.containersPerPod = int(1);
+        break;
+      case 'runs':
+        o.runs = int(1);
+        break;
+      case 'record':
+        o.record = m[2] === undefined || m[2] === 'true';
+        break;
+      case 'json':
+        o.json = true;
+        break;
+      case 'v':
+        o.verbosity = int(0);
+        break;
+      case 'cpu-prof':
+        o.cpuProfDir = value();
+        break;
+      case 'daemon-log':
+        o.daemonLogDir = value();
+        break;
+      case 'containerd-log':
+        o.containerdLog = value();
+        break;
+      case 'no-cold':
+        o.cold = false;
+        break;
+      case 'timeout':
+        o.timeoutMs = parseDurationMs(value());
+        break;
+      case 'poll-ms':
+        o.pollMs = int(1);
+        break;
+      case 'settle-ms':
+        o.settleMs = int(0);
+        break;
+      case 'help':
+        process.stdout.write(USAGE + '\n');
+        process.exit(0);
+        break;
+      default:
+        throw new Error(`unknown option --${name}\n${USAGE}`);
     }
   }
   return o;
@@ -146,10 +187,14 @@ function podName(i: number): string {
 }
 
 function podYaml(name: string, containers: number): string {
-  const cs = Array.from({ length: containers }, (_, c) =>
-    `  - name: c${c}\n    image: ${BUSYBOX_IMAGE}\n    command: ${JSON.stringify(SLEEP)}`);
-  return `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\n  namespace: default\nspec:\n`
-    + `  terminationGracePeriodSeconds: 2\n  containers:\n${cs.join('\n')}\n`;
+  const cs = Array.from(
+    { length: containers },
+    (_, c) => `  - name: c${c}\n    image: ${BUSYBOX_IMAGE}\n    command: ${JSON.stringify(SLEEP)}`,
+  );
+  return (
+    `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\n  namespace: default\nspec:\n` +
+    `  terminationGracePeriodSeconds: 2\n  containers:\n${cs.join('\n')}\n`
+  );
 }
 
 async function writeManifests(dir: string, o: Options): Promise<string[]> {
@@ -202,10 +247,12 @@ async function removeAllPods(cri: CriRuntime): Promise<void> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const sandboxes = await cri.listPodSandbox();
     if (sandboxes.length === 0) return;
-    await Promise.all(sandboxes.map(async (s) => {
-      await cri.stopPodSandbox(s.id).catch(() => {});
-      await cri.removePodSandbox(s.id).catch(() => {});
-    }));
+    await Promise.all(
+      sandboxes.map(async (s) => {
+        await cri.stopPodSandbox(s.id).catch(() => {});
+        await cri.removePodSandbox(s.id).catch(() => {});
+      }),
+    );
   }
   const left = await cri.listPodSandbox();
   if (left.length > 0) throw new Error(`cleanup: ${left.length} sandboxes still in the runtime`);
@@ -251,7 +298,12 @@ interface Ctx {
 
 function daemonEnv(c: Ctx, label: string): Record<string, string> | undefined {
   if (!c.o.cpuProfDir) return undefined;
-  const opts = [process.env.NODE_OPTIONS ?? '', '--cpu-prof', `--cpu-prof-dir=${c.o.cpuProfDir}`, `--cpu-prof-name=${label}.cpuprofile`];
+  const opts = [
+    process.env.NODE_OPTIONS ?? '',
+    '--cpu-prof',
+    `--cpu-prof-dir=${c.o.cpuProfDir}`,
+    `--cpu-prof-name=${label}.cpuprofile`,
+  ];
   return { NODE_OPTIONS: opts.join(' ').trim() };
 }
 
@@ -265,7 +317,8 @@ async function stopDaemon(c: Ctx, d: Daemon, label: string): Promise<void> {
   const code = await d.stop();
   c.daemon = undefined;
   await saveDaemonLog(c, d, label);
-  if (code !== 0) throw new Error(`${label}: the daemon exited with ${code}; last lines:\n${d.lines.slice(-10).join('\n')}`);
+  if (code !== 0)
+    throw new Error(`${label}: the daemon exited with ${code}; last lines:\n${d.lines.slice(-10).join('\n')}`);
 }
 
 async function runKubelet(c: Ctx, run: number, variant: 'kubelet' | 'cold' | 'record'): Promise<Sample> {
@@ -285,8 +338,20 @@ async function runKubelet(c: Ctx, run: number, variant: 'kubelet' | 'cold' | 're
       await writeManifests(manifests, o);
       const t0 = clock.now();
       sample.at = new Date(t0).toISOString();
-      const d = c.daemon = startDaemon({ endpoint: c.containerd.endpoint, manifestDir: manifests, rootDir: root, nodeName: NODE, args, env: daemonEnv(c, label) });
-      const t1 = await Promise.race([waitAllRunning(c.cri, o, t0, c.abort), d.exited.then((code) => { throw new Error(`daemon exited with ${code}`); })]);
+      const d = (c.daemon = startDaemon({
+        endpoint: c.containerd.endpoint,
+        manifestDir: manifests,
+        rootDir: root,
+        nodeName: NODE,
+        args,
+        env: daemonEnv(c, label),
+      }));
+      const t1 = await Promise.race([
+        waitAllRunning(c.cri, o, t0, c.abort),
+        d.exited.then((code) => {
+          throw new Error(`daemon exited with ${code}`);
+        }),
+      ]);
       sample.ms = t1 - t0;
       sample.cpuMs = await cpuMsOf(d.pid);
       await sleep(o.settleMs);
@@ -297,10 +362,19 @@ async function runKubelet(c: Ctx, run: number, variant: 'kubelet' | 'cold' | 're
     } else {
       const files = await writeManifests(staging, o);
       const spawnedAt = clock.now();
-      const d = c.daemon = startDaemon({ endpoint: c.containerd.endpoint, manifestDir: manifests, rootDir: root, nodeName: NODE, args, env: daemonEnv(c, label) });
+      const d = (c.daemon = startDaemon({
+        endpoint: c.containerd.endpoint,
+        manifestDir: manifests,
+        rootDir: root,
+        nodeName: NODE,
+        args,
+        env: daemonEnv(c, label),
+      }));
       await Promise.race([
         d.waitForLog(/container runtime is ready/, 30_000),
-        d.exited.then((code) => { throw new Error(`daemon exited with ${code}: ${d.lines.slice(-10).join('\n')}`); }),
+        d.exited.then((code) => {
+          throw new Error(`daemon exited with ${code}: ${d.lines.slice(-10).join('\n')}`);
+        }),
       ]);
       sample.daemonReadyMs = clock.now() - spawnedAt;
       await sleep(o.settleMs);
@@ -310,7 +384,12 @@ async function runKubelet(c: Ctx, run: number, variant: 'kubelet' | 'cold' | 're
       const t0 = clock.now();
       sample.at = new Date(t0).toISOString();
       for (const f of files) await rename(f, join(manifests, f.slice(staging.length + 1)));
-      const t1 = await Promise.race([waitAllRunning(c.cri, o, t0, c.abort), d.exited.then((code) => { throw new Error(`daemon exited with ${code}`); })]);
+      const t1 = await Promise.race([
+        waitAllRunning(c.cri, o, t0, c.abort),
+        d.exited.then((code) => {
+          throw new Error(`daemon exited with ${code}`);
+        }),
+      ]);
       sample.ms = t1 - t0;
       sample.cpuMs = (await cpuMsOf(d.pid)) - cpu0;
       await sleep(o.settleMs);
@@ -357,7 +436,9 @@ async function runBaseline(c: Ctx, run: number, podCount = c.o.pods): Promise<Sa
     const t0 = clock.now();
     const syncPod = async (pod: Pod) => {
       const m = pod.metadata;
-      const sandboxConfig = generatePodSandboxConfig(pod, 0, { logDir: `${podLogsDir}/${m.namespace}_${m.name}_${m.uid}` });
+      const sandboxConfig = generatePodSandboxConfig(pod, 0, {
+        logDir: `${podLogsDir}/${m.namespace}_${m.name}_${m.uid}`,
+      });
       const sandboxId = await cri.runPodSandbox(sandboxConfig);
       const podIP = (await cri.podSandboxStatus(sandboxId)).network?.ip ?? '';
       for (const container of pod.spec.containers) {
@@ -368,13 +449,25 @@ async function runBaseline(c: Ctx, run: number, podCount = c.o.pods): Promise<Sa
         await cri.startContainer(id);
       }
     };
-    const calls = Promise.all(pods.map(syncPod)).then(() => { callsDone = clock.now(); });
+    const calls = Promise.all(pods.map(syncPod)).then(() => {
+      callsDone = clock.now();
+    });
     c.inflight = calls.catch(() => {});
     // a failing call ends the wait at once instead of at the timeout
-    const t1 = await Promise.race([waitAllRunning(c.cri, o, t0, c.abort), calls.then(() => new Promise<never>(() => {}))]);
+    const t1 = await Promise.race([
+      waitAllRunning(c.cri, o, t0, c.abort),
+      calls.then(() => new Promise<never>(() => {})),
+    ]);
     const cpu = process.cpuUsage(cpu0);
     await calls;
-    return { variant: 'baseline', run, at: new Date(t0).toISOString(), ms: t1 - t0, callsDoneMs: callsDone - t0, clientCpuMs: (cpu.user + cpu.system) / 1000 };
+    return {
+      variant: 'baseline',
+      run,
+      at: new Date(t0).toISOString(),
+      ms: t1 - t0,
+      callsDoneMs: callsDone - t0,
+      clientCpuMs: (cpu.user + cpu.system) / 1000,
+    };
   } finally {
     await c.inflight;
     c.inflight = undefined;
@@ -387,7 +480,12 @@ async function runBaseline(c: Ctx, run: number, podCount = c.o.pods): Promise<Sa
 // ---------------------------------------------------------------------------------------------
 // report
 
-interface Stats { min: number; median: number; max: number; n: number }
+interface Stats {
+  min: number;
+  median: number;
+  max: number;
+  n: number;
+}
 
 function stats(xs: number[]): Stats | undefined {
   const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
@@ -409,7 +507,8 @@ const VARIANT_LABEL: Record<Variant, string> = {
 };
 
 function report(o: Options, samples: Sample[], env: Record<string, unknown>, recordSupported: boolean): void {
-  const by = (v: Variant, k: keyof Sample = 'ms') => stats(samples.filter((s) => s.variant === v).map((s) => s[k] as number));
+  const by = (v: Variant, k: keyof Sample = 'ms') =>
+    stats(samples.filter((s) => s.variant === v).map((s) => s[k] as number));
   const kub = by('kubelet');
   const bas = by('baseline');
   const rec = by('record');
@@ -418,8 +517,11 @@ function report(o: Options, samples: Sample[], env: Record<string, unknown>, rec
   const recordRatio = rec && kub ? rec.median / kub.median : undefined;
   const idle = by('kubelet', 'rssIdleKb');
   const running = by('kubelet', 'rssRunningKb');
-  const perPod = stats(samples.filter((s) => s.variant === 'kubelet' && s.rssIdleKb && s.rssRunningKb)
-    .map((s) => (s.rssRunningKb! - s.rssIdleKb!) / o.pods));
+  const perPod = stats(
+    samples
+      .filter((s) => s.variant === 'kubelet' && s.rssIdleKb && s.rssRunningKb)
+      .map((s) => (s.rssRunningKb! - s.rssIdleKb!) / o.pods),
+  );
   const ready = by('kubelet', 'daemonReadyMs');
   const calls = by('baseline', 'callsDoneMs');
   const cpu = by('kubelet', 'cpuMs');
@@ -427,14 +529,31 @@ function report(o: Options, samples: Sample[], env: Record<string, unknown>, rec
   const clientCpu = by('baseline', 'clientCpuMs');
 
   if (o.json) {
-    process.stdout.write(JSON.stringify({
-      bench: 'startup', ...env, pods: o.pods, containersPerPod: o.containersPerPod, runs: o.runs,
-      kubelet: kub, baseline: bas, cold, record: rec, ratio, recordRatio, recordSupported,
-      daemonReadyMs: ready, baselineCallsDoneMs: calls,
-      daemonCpuMs: cpu, coldDaemonCpuMs: coldCpu, baselineClientCpuMs: clientCpu,
-      rssIdleKb: idle, rssRunningKb: running, rssPerPodKb: perPod,
-      samples,
-    }) + '\n');
+    process.stdout.write(
+      JSON.stringify({
+        bench: 'startup',
+        ...env,
+        pods: o.pods,
+        containersPerPod: o.containersPerPod,
+        runs: o.runs,
+        kubelet: kub,
+        baseline: bas,
+        cold,
+        record: rec,
+        ratio,
+        recordRatio,
+        recordSupported,
+        daemonReadyMs: ready,
+        baselineCallsDoneMs: calls,
+        daemonCpuMs: cpu,
+        coldDaemonCpuMs: coldCpu,
+        baselineClientCpuMs: clientCpu,
+        rssIdleKb: idle,
+        rssRunningKb: running,
+        rssPerPodKb: perPod,
+        samples,
+      }) + '\n',
+    );
     return;
   }
   const f = (x: number | undefined, d = 0) => (x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(d));
@@ -457,11 +576,25 @@ function report(o: Options, samples: Sample[], env: Record<string, unknown>, rec
     '',
     `  ratio kubelet-ts / baseline (medians): ${f(ratio, 2)}`,
     ...(o.record
-      ? [recordSupported ? `  ratio --record / no record (medians):  ${f(recordRatio, 2)}` : '  --record: bin/flags.ts has no `record` flag yet; skipped']
+      ? [
+          recordSupported
+            ? `  ratio --record / no record (medians):  ${f(recordRatio, 2)}`
+            : '  --record: bin/flags.ts has no `record` flag yet; skipped',
+        ]
       : []),
     '',
-    row('daemon VmRSS idle', idle ? { ...idle, min: idle.min / 1024, median: idle.median / 1024, max: idle.max / 1024 } : undefined, 'MiB'),
-    row(`daemon VmRSS with ${o.pods} pods running`, running ? { ...running, min: running.min / 1024, median: running.median / 1024, max: running.max / 1024 } : undefined, 'MiB'),
+    row(
+      'daemon VmRSS idle',
+      idle ? { ...idle, min: idle.min / 1024, median: idle.median / 1024, max: idle.max / 1024 } : undefined,
+      'MiB',
+    ),
+    row(
+      `daemon VmRSS with ${o.pods} pods running`,
+      running
+        ? { ...running, min: running.min / 1024, median: running.median / 1024, max: running.max / 1024 }
+        : undefined,
+      'MiB',
+    ),
     row('daemon RSS growth per pod', perPod, 'KiB'),
     '',
   ];
@@ -486,56 +619,72 @@ async function main(): Promise<number> {
   let containerd: ContainerdHandle | undefined;
   let cleaning: Promise<void> | undefined;
 
-  const cleanup = (): Promise<void> => (cleaning ??= (async () => {
-    abort.aborted = true;
-    const d = c?.daemon;
-    if (d) await d.stop().catch(() => {});
-    if (c?.inflight) await Promise.race([c.inflight, sleep(15_000)]);
-    if (containerd && o.containerdLog) await copyFile(containerd.logPath, o.containerdLog).catch(() => {});
-    if (containerd) await containerd.stop().catch(() => {}); // removes every sandbox it ran
-    if (work) await rm(work, { recursive: true, force: true }).catch(() => {});
-  })());
+  const cleanup = (): Promise<void> =>
+    (cleaning ??= (async () => {
+      abort.aborted = true;
+      const d = c?.daemon;
+      if (d) await d.stop().catch(() => {});
+      if (c?.inflight) await Promise.race([c.inflight, sleep(15_000)]);
+      if (containerd && o.containerdLog) await copyFile(containerd.logPath, o.containerdLog).catch(() => {});
+      if (containerd) await containerd.stop().catch(() => {}); // removes every sandbox it ran
+      if (work) await rm(work, { recursive: true, force: true }).catch(() => {});
+    })());
 
-  return runWithCleanup(async () => {
-    work = await mkdtemp(join(tmpdir(), 'kts-bench-'));
-    progress('starting a private containerd');
-    containerd = await startContainerd({ signalHandlers: false });
-    const version = await containerd.cri.version();
-    c = { o, containerd, cri: containerd.cri, work, abort, recordSupported, daemon: undefined, inflight: undefined };
-    if (o.cpuProfDir) await mkdir(o.cpuProfDir, { recursive: true });
+  return runWithCleanup(
+    async () => {
+      work = await mkdtemp(join(tmpdir(), 'kts-bench-'));
+      progress('starting a private containerd');
+      containerd = await startContainerd({ signalHandlers: false });
+      const version = await containerd.cri.version();
+      c = { o, containerd, cri: containerd.cri, work, abort, recordSupported, daemon: undefined, inflight: undefined };
+      if (o.cpuProfDir) await mkdir(o.cpuProfDir, { recursive: true });
 
-    // Untimed warm-up: the first sandbox creates the CNI bridge, the first container unpacks
-    // the image's snapshot; neither should count against whichever variant goes first.
-    progress('warm-up (untimed)');
-    await runBaseline(c, 0, Math.min(o.pods, 4));
+      // Untimed warm-up: the first sandbox creates the CNI bridge, the first container unpacks
+      // the image's snapshot; neither should count against whichever variant goes first.
+      progress('warm-up (untimed)');
+      await runBaseline(c, 0, Math.min(o.pods, 4));
 
-    const variants: Variant[] = ['kubelet', 'baseline', ...(o.cold ? ['cold' as const] : []), ...(o.record && recordSupported ? ['record' as const] : [])];
-    if (o.record && !recordSupported) progress('--record: bin/flags.ts has no `record` flag yet; the record variant is skipped');
-    const samples: Sample[] = [];
-    for (let run = 1; run <= o.runs; run++) {
-      const k = (run - 1) % variants.length;
-      const order = [...variants.slice(k), ...variants.slice(0, k)];
-      for (const v of order) {
-        if (abort.aborted) throw new Error('aborted');
-        const s = v === 'baseline' ? await runBaseline(c, run) : await runKubelet(c, run, v);
-        samples.push(s);
-        progress(`run ${run}/${o.runs} ${v.padEnd(8)} ${s.ms.toFixed(0).padStart(6)} ms`
-          + (s.daemonReadyMs !== undefined ? `  (spawn → idle ${s.daemonReadyMs} ms)` : '')
-          + (s.callsDoneMs !== undefined ? `  (calls done ${s.callsDoneMs} ms)` : '')
-          + (s.rssRunningKb !== undefined ? `  RSS ${(s.rssRunningKb / 1024).toFixed(1)} MiB` : ''));
+      const variants: Variant[] = [
+        'kubelet',
+        'baseline',
+        ...(o.cold ? ['cold' as const] : []),
+        ...(o.record && recordSupported ? ['record' as const] : []),
+      ];
+      if (o.record && !recordSupported)
+        progress('--record: bin/flags.ts has no `record` flag yet; the record variant is skipped');
+      const samples: Sample[] = [];
+      for (let run = 1; run <= o.runs; run++) {
+        const k = (run - 1) % variants.length;
+        const order = [...variants.slice(k), ...variants.slice(0, k)];
+        for (const v of order) {
+          if (abort.aborted) throw new Error('aborted');
+          const s = v === 'baseline' ? await runBaseline(c, run) : await runKubelet(c, run, v);
+          samples.push(s);
+          progress(
+            `run ${run}/${o.runs} ${v.padEnd(8)} ${s.ms.toFixed(0).padStart(6)} ms` +
+              (s.daemonReadyMs !== undefined ? `  (spawn → idle ${s.daemonReadyMs} ms)` : '') +
+              (s.callsDoneMs !== undefined ? `  (calls done ${s.callsDoneMs} ms)` : '') +
+              (s.rssRunningKb !== undefined ? `  RSS ${(s.rssRunningKb / 1024).toFixed(1)} MiB` : ''),
+          );
+        }
       }
-    }
-    const env = {
-      cpus: (await readFile('/proc/cpuinfo', 'utf8')).split('\n').filter((l) => l.startsWith('processor')).length,
-      node: process.version,
-      runtime: `${version.runtimeName} ${version.runtimeVersion}`,
-    };
-    report(o, samples, env, recordSupported);
-    return 0;
-  }, cleanup, progress);
+      const env = {
+        cpus: (await readFile('/proc/cpuinfo', 'utf8')).split('\n').filter((l) => l.startsWith('processor')).length,
+        node: process.version,
+        runtime: `${version.runtimeName} ${version.runtimeVersion}`,
+      };
+      report(o, samples, env, recordSupported);
+      return 0;
+    },
+    cleanup,
+    progress,
+  );
 }
 
-main().then((code) => process.exit(code), (e: unknown) => {
-  process.stderr.write(`bench: fatal: ${String(e)}\n`);
-  process.exit(1);
-});
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`bench: fatal: ${String(e)}\n`);
+    process.exit(1);
+  },
+);

@@ -25,7 +25,11 @@ export async function rssKb(pid: number): Promise<{ rss: number; hwm: number }> 
  * `cleanup` and exits; a second exits at once (the 'exit' hooks of the harness and daemon.ts
  * still kill by pid).
  */
-export async function runWithCleanup(body: () => Promise<number>, cleanup: () => Promise<void>, progress: (msg: string) => void): Promise<number> {
+export async function runWithCleanup(
+  body: () => Promise<number>,
+  cleanup: () => Promise<void>,
+  progress: (msg: string) => void,
+): Promise<number> {
   let signalExit: number | undefined;
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(sig, () => {
@@ -39,7 +43,7 @@ export async function runWithCleanup(body: () => Promise<number>, cleanup: () =>
     return await body();
   } catch (e) {
     if (signalExit !== undefined) return signalExit;
-    process.stderr.write(`bench: failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+    process.stderr.write(`bench: failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     return 1;
   } finally {
     await cleanup();

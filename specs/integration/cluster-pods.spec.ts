@@ -36,16 +36,27 @@ const getNode = () => api.store.get('nodes', NODE) as unknown as Node | undefine
 const getLease = () => api.store.get('leases', 'kube-node-lease', NODE) as unknown as Lease | undefined;
 const cond = (p: Pod | undefined, type: string) => p?.status?.conditions?.find((c) => c.type === type);
 
-interface C { name: string; command: string[]; resources?: unknown }
+interface C {
+  name: string;
+  command: string[];
+  resources?: unknown;
+}
 function createPod(name: string, containers: C[], spec: Record<string, unknown> = {}): Pod {
   const body = {
-    apiVersion: 'v1', kind: 'Pod',
+    apiVersion: 'v1',
+    kind: 'Pod',
     metadata: { name, namespace: NS },
     spec: {
       nodeName: NODE,
       terminationGracePeriodSeconds: 2,
       ...spec,
-      containers: containers.map((c) => ({ name: c.name, image: BUSYBOX_IMAGE, imagePullPolicy: 'IfNotPresent', command: c.command, ...(c.resources ? { resources: c.resources } : {}) })),
+      containers: containers.map((c) => ({
+        name: c.name,
+        image: BUSYBOX_IMAGE,
+        imagePullPolicy: 'IfNotPresent',
+        command: c.command,
+        ...(c.resources ? { resources: c.resources } : {}),
+      })),
     },
   };
   return api.store.create('pods', body as unknown as JsonObject) as unknown as Pod;
@@ -54,10 +65,14 @@ function createPod(name: string, containers: C[], spec: Record<string, unknown> 
 const SLEEP = ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 1; done'];
 
 async function runtimeContainers(podName: string, ns = NS) {
-  return cri.listContainers({ labelSelector: { 'io.kubernetes.pod.name': podName, 'io.kubernetes.pod.namespace': ns } });
+  return cri.listContainers({
+    labelSelector: { 'io.kubernetes.pod.name': podName, 'io.kubernetes.pod.namespace': ns },
+  });
 }
 async function runtimeSandboxes(podName: string, ns = NS) {
-  return cri.listPodSandbox({ labelSelector: { 'io.kubernetes.pod.name': podName, 'io.kubernetes.pod.namespace': ns } });
+  return cri.listPodSandbox({
+    labelSelector: { 'io.kubernetes.pod.name': podName, 'io.kubernetes.pod.namespace': ns },
+  });
 }
 
 before(async () => {
@@ -72,7 +87,12 @@ before(async () => {
     rootDir: join(work, 'root'),
     manifestDir: manifests,
     nodeName: NODE,
-    args: [`--kubeconfig=${api.kubeconfigFor(NODE)}`, '--node-status-update-frequency=2s', '--file-check-frequency=2s', `--record=${join(work, 'session.jsonl')}`],
+    args: [
+      `--kubeconfig=${api.kubeconfigFor(NODE)}`,
+      '--node-status-update-frequency=2s',
+      '--file-check-frequency=2s',
+      `--record=${join(work, 'session.jsonl')}`,
+    ],
   });
   await eventually(() => cond(getNode() as unknown as Pod, 'Ready')?.status === 'True', 40_000, 'the Node Ready');
 });
@@ -91,10 +111,14 @@ describe('pods of a cluster (real containerd, API server stand-in)', () => {
   it('a pod created in the API is Running with its pod IP in the API status within 5 seconds', async () => {
     const t0 = Date.now();
     createPod('web', [{ name: 'app', command: SLEEP }]);
-    const pod = await eventually(() => {
-      const p = getPod('web');
-      return p?.status?.phase === 'Running' && p.status.podIP ? p : undefined;
-    }, 5_000, 'web Running with an IP in the API');
+    const pod = await eventually(
+      () => {
+        const p = getPod('web');
+        return p?.status?.phase === 'Running' && p.status.podIP ? p : undefined;
+      },
+      5_000,
+      'web Running with an IP in the API',
+    );
     const took = Date.now() - t0;
     assert.ok(took <= 5_000, `took ${took}ms`);
     const [sb] = await runtimeSandboxes('web');
@@ -122,12 +146,18 @@ describe('pods of a cluster (real containerd, API server stand-in)', () => {
     assert.equal(w.user, `system:node:${NODE}`);
   });
 
-  it('records the pod\'s events in its namespace: Pulled, Created, Started, with the container as fieldPath', async () => {
+  it("records the pod's events in its namespace: Pulled, Created, Started, with the container as fieldPath", async () => {
     const uid = getPod('web')!.metadata.uid;
-    const evs = await eventually(() => {
-      const l = (api.store.list('events', { namespace: NS }) as unknown as Event[]).filter((e) => e.involvedObject.uid === uid);
-      return ['Pulled', 'Created', 'Started'].every((r) => l.some((e) => e.reason === r)) ? l : undefined;
-    }, 10_000, 'the events of web');
+    const evs = await eventually(
+      () => {
+        const l = (api.store.list('events', { namespace: NS }) as unknown as Event[]).filter(
+          (e) => e.involvedObject.uid === uid,
+        );
+        return ['Pulled', 'Created', 'Started'].every((r) => l.some((e) => e.reason === r)) ? l : undefined;
+      },
+      10_000,
+      'the events of web',
+    );
     const started = evs.find((e) => e.reason === 'Started')!;
     assert.equal(started.message, 'Started container app');
     assert.equal(started.type, 'Normal');
@@ -140,7 +170,11 @@ describe('pods of a cluster (real containerd, API server stand-in)', () => {
 
   it('a container that exited shows its exitCode and reason in the API', async () => {
     createPod('once', [{ name: 'job', command: ['sh', '-c', 'exit 3'] }], { restartPolicy: 'Never' });
-    const pod = await eventually(() => (getPod('once')?.status?.phase === 'Failed' ? getPod('once') : undefined), 20_000, 'once Failed');
+    const pod = await eventually(
+      () => (getPod('once')?.status?.phase === 'Failed' ? getPod('once') : undefined),
+      20_000,
+      'once Failed',
+    );
     const t = pod.status!.containerStatuses![0].state?.terminated;
     assert.equal(t?.exitCode, 3);
     assert.equal(t?.reason, 'Error');
@@ -149,11 +183,19 @@ describe('pods of a cluster (real containerd, API server stand-in)', () => {
   });
 
   it('deleting a pod: SIGTERM, SIGKILL after the grace period, final status, then the object is gone', async () => {
-    createPod('doomed', [
-      { name: 'polite', command: ['sh', '-c', 'trap "exit 7" TERM; while true; do sleep 1; done'] },
-      { name: 'stubborn', command: ['sh', '-c', 'trap "" TERM; while true; do sleep 1; done'] },
-    ], { terminationGracePeriodSeconds: 3 });
-    const live = await eventually(() => (getPod('doomed')?.status?.phase === 'Running' ? getPod('doomed') : undefined), 20_000, 'doomed Running');
+    createPod(
+      'doomed',
+      [
+        { name: 'polite', command: ['sh', '-c', 'trap "exit 7" TERM; while true; do sleep 1; done'] },
+        { name: 'stubborn', command: ['sh', '-c', 'trap "" TERM; while true; do sleep 1; done'] },
+      ],
+      { terminationGracePeriodSeconds: 3 },
+    );
+    const live = await eventually(
+      () => (getPod('doomed')?.status?.phase === 'Running' ? getPod('doomed') : undefined),
+      20_000,
+      'doomed Running',
+    );
     const uid = live.metadata.uid!;
     const t0 = Date.now();
     api.store.delete('pods', NS, 'doomed');
@@ -162,14 +204,26 @@ describe('pods of a cluster (real containerd, API server stand-in)', () => {
     const took = Date.now() - t0;
     assert.ok(took >= 3_000, `gone after ${took}ms, before the 3s grace period ran out`);
     // the last status the kubelet wrote: polite got SIGTERM (exit 7), stubborn SIGKILL (137)
-    const patches = api.requests.filter({ verb: 'patch', resource: 'pods', subresource: 'status', name: 'doomed', status: 200 });
+    const patches = api.requests.filter({
+      verb: 'patch',
+      resource: 'pods',
+      subresource: 'status',
+      name: 'doomed',
+      status: 200,
+    });
     const final = patches.at(-1)!.body as { status: Pod['status'] };
     const term = (n: string) => final.status!.containerStatuses!.find((c) => c.name === n)?.state?.terminated;
     assert.equal(term('polite')?.exitCode, 7);
     assert.equal(term('stubborn')?.exitCode, 137);
-    assert.equal(final.status!.phase, 'Failed', 'a container exited non-zero: the deleted pod ends Failed (Succeeded only if all exit 0)');
+    assert.equal(
+      final.status!.phase,
+      'Failed',
+      'a container exited non-zero: the deleted pod ends Failed (Succeeded only if all exit 0)',
+    );
     // then DELETE by the node with grace 0 and the uid as precondition
-    const del = api.requests.filter({ verb: 'delete', resource: 'pods', name: 'doomed' }).find((r) => r.user === `system:node:${NODE}`);
+    const del = api.requests
+      .filter({ verb: 'delete', resource: 'pods', name: 'doomed' })
+      .find((r) => r.user === `system:node:${NODE}`);
     assert.ok(del, 'the kubelet deleted the object');
     const opts = del.body as { gracePeriodSeconds?: number; preconditions?: { uid?: string } } | undefined;
     assert.equal(opts?.gracePeriodSeconds ?? Number(del.query.gracePeriodSeconds), 0);
@@ -177,39 +231,73 @@ describe('pods of a cluster (real containerd, API server stand-in)', () => {
     assert.ok(del.seq > patches.at(-1)!.seq, 'final status before the delete');
     await eventually(async () => (await runtimeContainers('doomed')).length === 0, 20_000, 'containers removed');
     const killing = (api.store.list('events', { namespace: NS }) as unknown as Event[])
-      .filter((e) => e.involvedObject.uid === uid && e.reason === 'Killing').map((e) => e.message).sort();
+      .filter((e) => e.involvedObject.uid === uid && e.reason === 'Killing')
+      .map((e) => e.message)
+      .sort();
     assert.deepEqual(killing, ['Stopping container polite', 'Stopping container stubborn']);
   });
 
-  it('a pod that does not fit is rejected with upstream\'s reason and never started', async () => {
+  it("a pod that does not fit is rejected with upstream's reason and never started", async () => {
     createPod('huge', [{ name: 'app', command: SLEEP, resources: { requests: { cpu: '1000' } } }]);
-    const pod = await eventually(() => (getPod('huge')?.status?.phase === 'Failed' ? getPod('huge') : undefined), 10_000, 'huge Failed');
+    const pod = await eventually(
+      () => (getPod('huge')?.status?.phase === 'Failed' ? getPod('huge') : undefined),
+      10_000,
+      'huge Failed',
+    );
     assert.equal(pod.status!.reason, 'OutOfcpu');
     assert.match(pod.status!.message ?? '', /cpu/);
     createPod('picky', [{ name: 'app', command: SLEEP }], { nodeSelector: { disk: 'ssd' } });
-    const picky = await eventually(() => (getPod('picky')?.status?.phase === 'Failed' ? getPod('picky') : undefined), 10_000, 'picky Failed');
+    const picky = await eventually(
+      () => (getPod('picky')?.status?.phase === 'Failed' ? getPod('picky') : undefined),
+      10_000,
+      'picky Failed',
+    );
     assert.equal(picky.status!.reason, 'NodeAffinity');
     assert.equal((await runtimeSandboxes('huge')).length, 0);
     assert.equal((await runtimeSandboxes('picky')).length, 0);
   });
 
   it('a static pod has a mirror pod (annotation, owner Node, status), recreated when deleted, removed with the static pod', async () => {
-    await writeFile(join(manifests, 'static.yaml'), [
-      'apiVersion: v1', 'kind: Pod', 'metadata:', '  name: static', '  namespace: default', 'spec:',
-      '  terminationGracePeriodSeconds: 1', '  containers:', '  - name: app', `    image: ${BUSYBOX_IMAGE}`, `    command: ${JSON.stringify(SLEEP)}`, '',
-    ].join('\n'));
+    await writeFile(
+      join(manifests, 'static.yaml'),
+      [
+        'apiVersion: v1',
+        'kind: Pod',
+        'metadata:',
+        '  name: static',
+        '  namespace: default',
+        'spec:',
+        '  terminationGracePeriodSeconds: 1',
+        '  containers:',
+        '  - name: app',
+        `    image: ${BUSYBOX_IMAGE}`,
+        `    command: ${JSON.stringify(SLEEP)}`,
+        '',
+      ].join('\n'),
+    );
     const name = `static-${NODE}`;
-    const mirror = await eventually(() => (getPod(name)?.status?.phase === 'Running' ? getPod(name) : undefined), 30_000, 'the mirror pod Running');
+    const mirror = await eventually(
+      () => (getPod(name)?.status?.phase === 'Running' ? getPod(name) : undefined),
+      30_000,
+      'the mirror pod Running',
+    );
     assert.ok(mirror.metadata.annotations?.['kubernetes.io/config.mirror'], 'config.mirror annotation');
     const node = getNode()!;
-    assert.deepEqual(mirror.metadata.ownerReferences?.map((o) => [o.kind, o.name, o.uid]), [['Node', NODE, node.metadata.uid]]);
+    assert.deepEqual(
+      mirror.metadata.ownerReferences?.map((o) => [o.kind, o.name, o.uid]),
+      [['Node', NODE, node.metadata.uid]],
+    );
     assert.equal(mirror.spec?.nodeName, NODE);
     const [sb] = await runtimeSandboxes(name);
     api.store.delete('pods', NS, name, { gracePeriodSeconds: 0 });
-    const again = await eventually(() => {
-      const p = getPod(name);
-      return p && p.metadata.uid !== mirror.metadata.uid ? p : undefined;
-    }, 20_000, 'the mirror pod recreated');
+    const again = await eventually(
+      () => {
+        const p = getPod(name);
+        return p && p.metadata.uid !== mirror.metadata.uid ? p : undefined;
+      },
+      20_000,
+      'the mirror pod recreated',
+    );
     assert.ok(again.metadata.annotations?.['kubernetes.io/config.mirror']);
     const [sb2] = await runtimeSandboxes(name);
     assert.equal(sb2.id, sb.id, 'the static pod itself was not disturbed');
@@ -248,8 +336,14 @@ describe('pods of a cluster (real containerd, API server stand-in)', () => {
   it('API server refusing every request for 60 s: no pod disturbed, daemon up, status caught up within 5 s', async () => {
     createPod('steady', [{ name: 'app', command: SLEEP }]);
     createPod('finisher', [{ name: 'job', command: ['sh', '-c', 'sleep 20; exit 0'] }], { restartPolicy: 'Never' });
-    await eventually(() => getPod('steady')?.status?.phase === 'Running' && getPod('finisher')?.status?.phase === 'Running', 20_000, 'both Running');
-    const idsBefore = [...(await runtimeContainers('steady')), ...(await runtimeSandboxes('steady'))].map((c) => c.id).sort();
+    await eventually(
+      () => getPod('steady')?.status?.phase === 'Running' && getPod('finisher')?.status?.phase === 'Running',
+      20_000,
+      'both Running',
+    );
+    const idsBefore = [...(await runtimeContainers('steady')), ...(await runtimeSandboxes('steady'))]
+      .map((c) => c.id)
+      .sort();
     const webBefore = (await runtimeContainers('web')).map((c) => c.id).sort();
     api.faults.set({ mode: 'refuse' });
     await sleep(60_000);
@@ -257,29 +351,50 @@ describe('pods of a cluster (real containerd, API server stand-in)', () => {
     api.faults.clear();
     const t0 = Date.now();
     // finisher exited during the outage: the API learns it within 5 s of recovery
-    const fin = await eventually(() => (getPod('finisher')?.status?.phase === 'Succeeded' ? getPod('finisher') : undefined), 5_000, 'finisher Succeeded in the API');
+    const fin = await eventually(
+      () => (getPod('finisher')?.status?.phase === 'Succeeded' ? getPod('finisher') : undefined),
+      5_000,
+      'finisher Succeeded in the API',
+    );
     assert.ok(Date.now() - t0 <= 5_000);
     assert.equal(fin.status!.containerStatuses![0].state?.terminated?.exitCode, 0);
-    const idsAfter = [...(await runtimeContainers('steady')), ...(await runtimeSandboxes('steady'))].map((c) => c.id).sort();
+    const idsAfter = [...(await runtimeContainers('steady')), ...(await runtimeSandboxes('steady'))]
+      .map((c) => c.id)
+      .sort();
     assert.deepEqual(idsAfter, idsBefore, 'steady: same sandbox and container');
     assert.deepEqual((await runtimeContainers('web')).map((c) => c.id).sort(), webBefore, 'web: same container');
     assert.equal(getPod('steady')?.status?.phase, 'Running');
   });
 
-  it('--record: the session holds the kubelet\'s writes to the API server with their answers', async () => {
+  it("--record: the session holds the kubelet's writes to the API server with their answers", async () => {
     await daemon.stop();
     const recs = parseRecording(await readFile(join(work, 'session.jsonl'), 'utf8'));
     const writes = recs.filter((r) => r.k === 'api');
     const methods = new Set(writes.map((r) => r.m));
-    for (const m of ['createNode', 'patchNodeStatus', 'createLease', 'updateLease', 'patchPodStatus', 'deletePod', 'createPod', 'createEvent']) {
+    for (const m of [
+      'createNode',
+      'patchNodeStatus',
+      'createLease',
+      'updateLease',
+      'patchPodStatus',
+      'deletePod',
+      'createPod',
+      'createEvent',
+    ]) {
       assert.ok(methods.has(m), `${m} recorded`);
     }
     const del = writes.find((r) => r.m === 'deletePod' && (r.args as unknown[])[1] === 'doomed')!;
     assert.equal((del.args as [string, string, { gracePeriodSeconds: number }])[2].gracePeriodSeconds, 0);
     // every write has its answer: ok, or the error (the 60 s outage refused many)
     const answered = new Set(recs.filter((r) => r.k === 'api.ok' || r.k === 'api.err').map((r) => r.id));
-    assert.ok(writes.every((w) => answered.has(w.id)), 'each write answered');
-    assert.ok(recs.some((r) => r.k === 'api.err'), 'the refused writes are recorded as errors');
+    assert.ok(
+      writes.every((w) => answered.has(w.id)),
+      'each write answered',
+    );
+    assert.ok(
+      recs.some((r) => r.k === 'api.err'),
+      'the refused writes are recorded as errors',
+    );
     // the whole cluster session replays: the rejected pods are rejected again (the recorded Node)
     const replayed = await replayRecording(recs);
     assert.ok(replayed.identical, formatResult(replayed));

@@ -31,23 +31,34 @@ after(async () => {
 
 /** The real daemon in cluster mode without a manifest path (stopped after the test by the fixture). */
 function clusterDaemon(root: string): Daemon {
-  return node.track(startDaemon({
-    endpoint: node.containerd.endpoint, rootDir: root, nodeName: NODE,
-    args: [`--kubeconfig=${api.kubeconfigFor(NODE)}`, '--node-status-update-frequency=2s'],
-  }));
+  return node.track(
+    startDaemon({
+      endpoint: node.containerd.endpoint,
+      rootDir: root,
+      nodeName: NODE,
+      args: [`--kubeconfig=${api.kubeconfigFor(NODE)}`, '--node-status-update-frequency=2s'],
+    }),
+  );
 }
 
 function createPod(name: string, command: string[], grace: number): Pod {
   return api.store.create('pods', {
-    apiVersion: 'v1', kind: 'Pod',
+    apiVersion: 'v1',
+    kind: 'Pod',
     metadata: { name, namespace: NS },
-    spec: { nodeName: NODE, terminationGracePeriodSeconds: grace, containers: [{ name: 'app', image: BUSYBOX_IMAGE, imagePullPolicy: 'IfNotPresent', command }] },
+    spec: {
+      nodeName: NODE,
+      terminationGracePeriodSeconds: grace,
+      containers: [{ name: 'app', image: BUSYBOX_IMAGE, imagePullPolicy: 'IfNotPresent', command }],
+    },
   } as unknown as JsonObject) as unknown as Pod;
 }
 
-const running = (pod: string) => node.cri.listContainers({
-  labelSelector: { 'io.kubernetes.pod.name': pod, 'io.kubernetes.pod.namespace': NS }, state: { state: 'CONTAINER_RUNNING' },
-});
+const running = (pod: string) =>
+  node.cri.listContainers({
+    labelSelector: { 'io.kubernetes.pod.name': pod, 'io.kubernetes.pod.namespace': NS },
+    state: { state: 'CONTAINER_RUNNING' },
+  });
 
 describe('a cluster node recovers (real containerd, API server stand-in, no manifest path)', () => {
   it('defect 2: a pod force-deleted in the API while the kubelet was down is stopped within 10 s of the restart', async () => {
@@ -55,13 +66,24 @@ describe('a cluster node recovers (real containerd, API server stand-in, no mani
     const d1 = clusterDaemon(root);
     // it ignores SIGTERM and asks for 30 s: only upstream's 1 s override for orphans stops it in time
     createPod('victim', ['sh', '-c', 'trap "" TERM; while true; do sleep 1; done'], 30);
-    const [c] = await eventually(async () => {
-      const cs = await running('victim');
-      return cs.length === 1 ? cs : undefined;
-    }, 40_000, 'victim running in containerd');
+    const [c] = await eventually(
+      async () => {
+        const cs = await running('victim');
+        return cs.length === 1 ? cs : undefined;
+      },
+      40_000,
+      'victim running in containerd',
+    );
     await d1.stop();
-    assert.ok(api.store.delete('pods', NS, 'victim', { gracePeriodSeconds: 0 }).deleted, 'force-deleted: the object is gone at once');
-    assert.deepEqual((await running('victim')).map((x) => x.id), [c!.id], 'still running while the kubelet is down');
+    assert.ok(
+      api.store.delete('pods', NS, 'victim', { gracePeriodSeconds: 0 }).deleted,
+      'force-deleted: the object is gone at once',
+    );
+    assert.deepEqual(
+      (await running('victim')).map((x) => x.id),
+      [c!.id],
+      'still running while the kubelet is down',
+    );
 
     const t0 = Date.now();
     const d2 = clusterDaemon(root);
@@ -69,15 +91,25 @@ describe('a cluster node recovers (real containerd, API server stand-in, no mani
     const took = Date.now() - t0;
     assert.ok(took <= 10_000, `stopped ${took} ms after the restart`);
     assert.equal(d2.proc.exitCode, null, 'the daemon is up');
-    await eventually(async () => (await node.cri.listPodSandbox({ labelSelector: { 'io.kubernetes.pod.name': 'victim' }, state: { state: 'SANDBOX_READY' } })).length === 0,
-      20_000, 'its sandbox stopped');
+    await eventually(
+      async () =>
+        (
+          await node.cri.listPodSandbox({
+            labelSelector: { 'io.kubernetes.pod.name': 'victim' },
+            state: { state: 'SANDBOX_READY' },
+          })
+        ).length === 0,
+      20_000,
+      'its sandbox stopped',
+    );
   });
 
   it('defect 6: after the API server refused every connection for 60 s, the pod watch is back within 5 s', async () => {
     const { root } = await node.dirs();
     const d = clusterDaemon(root);
     const user = `system:node:${NODE}`;
-    const isPodWatch = (r: { verb: string; resource: string; user?: string; status?: number }) => r.verb === 'watch' && r.resource === 'pods' && r.user === user && r.status === 200;
+    const isPodWatch = (r: { verb: string; resource: string; user?: string; status?: number }) =>
+      r.verb === 'watch' && r.resource === 'pods' && r.user === user && r.status === 200;
     await api.requests.waitFor(isPodWatch, 30_000);
     api.faults.set({ mode: 'refuse' });
     await sleep(60_000); // the outage itself
@@ -87,9 +119,17 @@ describe('a cluster node recovers (real containerd, API server stand-in, no mani
     const t0 = Date.now();
     const w = await api.requests.waitFor((r) => r.seq > mark && isPodWatch(r), 5_000);
     assert.ok(Date.now() - t0 <= 5_000);
-    assert.equal(w.query.resourceVersion !== undefined && w.query.resourceVersion !== '', true, 'resumed from its last resourceVersion');
+    assert.equal(
+      w.query.resourceVersion !== undefined && w.query.resourceVersion !== '',
+      true,
+      'resumed from its last resourceVersion',
+    );
     // and the watch works: a pod bound after the outage runs
     createPod('after-outage', ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 1; done'], 2);
-    await eventually(async () => (await running('after-outage')).length === 1, 20_000, 'a pod bound after the outage running');
+    await eventually(
+      async () => (await running('after-outage')).length === 1,
+      20_000,
+      'a pod bound after the outage running',
+    );
   });
 });

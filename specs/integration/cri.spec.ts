@@ -21,7 +21,7 @@ function ipInSubnet(ip: string, cidr: string): boolean {
   const [net, bits] = cidr.split('/');
   const toInt = (s: string) => s.split('.').reduce((a, o) => ((a << 8) | Number(o)) >>> 0, 0);
   const mask = Number(bits) === 0 ? 0 : (~0 << (32 - Number(bits))) >>> 0;
-  return ((toInt(ip) & mask) >>> 0) === ((toInt(net) & mask) >>> 0);
+  return (toInt(ip) & mask) >>> 0 === (toInt(net) & mask) >>> 0;
 }
 
 function pidAlive(pid: number): boolean {
@@ -55,12 +55,18 @@ function containerConfig(name: string, command: string[], image = BUSYBOX_IMAGE)
   };
 }
 
-async function waitForState(h: ContainerdHandle, id: string, state: ContainerStatus['state'], timeoutMs = 10_000): Promise<ContainerStatus> {
+async function waitForState(
+  h: ContainerdHandle,
+  id: string,
+  state: ContainerStatus['state'],
+  timeoutMs = 10_000,
+): Promise<ContainerStatus> {
   const t0 = performance.now();
   for (;;) {
     const st = await h.cri.containerStatus(id);
     if (st.state === state) return st;
-    if (performance.now() - t0 > timeoutMs) assert.fail(`container ${id} is ${st.state}, not ${state}, after ${timeoutMs}ms`);
+    if (performance.now() - t0 > timeoutMs)
+      assert.fail(`container ${id} is ${st.state}, not ${state}, after ${timeoutMs}ms`);
     await sleep(50);
   }
 }
@@ -135,7 +141,10 @@ describe('CRI client on a real containerd', () => {
     assert.ok(ipInSubnet(gw, h.cniSubnet), `bridge ${h.bridge} has ${gw}`);
 
     const listed = await h.cri.listPodSandbox({ labelSelector: { 'kubelet-ts.test/pod': cfg.metadata.name } });
-    assert.deepEqual(listed.map((s) => s.id), [sandboxId]);
+    assert.deepEqual(
+      listed.map((s) => s.id),
+      [sandboxId],
+    );
 
     const containerId = await h.cri.createContainer(sandboxId, containerConfig('sleeper', ['sleep', '3600']), cfg);
     assert.equal((await h.cri.containerStatus(containerId)).state, 'CONTAINER_CREATED');
@@ -147,9 +156,18 @@ describe('CRI client on a real containerd', () => {
     assert.equal(st.imageRef, builtImage(h.images, BUSYBOX_IMAGE).configDigest);
     assert.ok(st.startedAt > 0 && st.finishedAt === 0);
     const inPod = await h.cri.listContainers({ podSandboxId: sandboxId });
-    assert.deepEqual(inPod.map((c) => [c.id, c.state]), [[containerId, 'CONTAINER_RUNNING']]);
-    const running = await h.cri.listContainers({ state: { state: 'CONTAINER_RUNNING' }, labelSelector: { 'kubelet-ts.test/container': 'sleeper' } });
-    assert.deepEqual(running.map((c) => c.id), [containerId]);
+    assert.deepEqual(
+      inPod.map((c) => [c.id, c.state]),
+      [[containerId, 'CONTAINER_RUNNING']],
+    );
+    const running = await h.cri.listContainers({
+      state: { state: 'CONTAINER_RUNNING' },
+      labelSelector: { 'kubelet-ts.test/container': 'sleeper' },
+    });
+    assert.deepEqual(
+      running.map((c) => c.id),
+      [containerId],
+    );
 
     // containerd's own view: both the pause and the app task run, with live processes
     const t = await tasks(h);
@@ -163,7 +181,11 @@ describe('CRI client on a real containerd', () => {
     assert.ok(Buffer.isBuffer(hi.stdout));
     assert.equal(hi.stdout.toString(), 'hi\n');
     assert.equal(hi.exitCode, 0);
-    const env = await h.cri.execSync(containerId, ['sh', '-c', 'printf %s "$GREETING"; cat /etc/kubelet-ts-image >&2; exit 7'], 10);
+    const env = await h.cri.execSync(
+      containerId,
+      ['sh', '-c', 'printf %s "$GREETING"; cat /etc/kubelet-ts-image >&2; exit 7'],
+      10,
+    );
     assert.equal(env.stdout.toString(), 'hello from kubelet-ts');
     assert.equal(env.stderr.toString(), 'busybox 1.0\n');
     assert.equal(env.exitCode, 7);
@@ -175,7 +197,10 @@ describe('CRI client on a real containerd', () => {
     assert.equal(stopped.state, 'CONTAINER_EXITED');
     assert.ok(!pidAlive(appPid));
     await h.cri.removeContainer(containerId);
-    await assert.rejects(h.cri.containerStatus(containerId), (e: unknown) => isCriError(e, 'NotFound') && e.method === 'ContainerStatus');
+    await assert.rejects(
+      h.cri.containerStatus(containerId),
+      (e: unknown) => isCriError(e, 'NotFound') && e.method === 'ContainerStatus',
+    );
 
     const tStop = performance.now();
     await h.cri.stopPodSandbox(sandboxId);
@@ -190,7 +215,11 @@ describe('CRI client on a real containerd', () => {
   it('reports the exit code and reason of containers that exit', async () => {
     const cfg = sandboxConfig(h);
     const sandboxId = await h.cri.runPodSandbox(cfg);
-    const failing = await h.cri.createContainer(sandboxId, containerConfig('failing', ['sh', '-c', 'echo bye; exit 3']), cfg);
+    const failing = await h.cri.createContainer(
+      sandboxId,
+      containerConfig('failing', ['sh', '-c', 'echo bye; exit 3']),
+      cfg,
+    );
     const ok = await h.cri.createContainer(sandboxId, containerConfig('done', ['true'], BUSYBOX_IMAGE_2), cfg);
     await h.cri.startContainer(failing);
     await h.cri.startContainer(ok);
@@ -221,7 +250,10 @@ describe('CRI client on a real containerd', () => {
         ...containerConfig('configured', ['sh', '-c']),
         args: ['sleep 3600'],
         workingDir: '/tmp',
-        envs: [{ key: 'A', value: 'one' }, { key: 'B', value: 'two words' }],
+        envs: [
+          { key: 'A', value: 'one' },
+          { key: 'B', value: 'two words' },
+        ],
         mounts: [{ containerPath: '/data', hostPath: hostDir, readonly: true }],
         linux: {
           resources: { memoryLimitInBytes: 64 * 1024 * 1024, cpuShares: 512, cpuPeriod: 100_000, cpuQuota: 50_000 },
@@ -254,7 +286,10 @@ describe('CRI client on a real containerd', () => {
     const pid = (await tasks(h)).get(id)!.pid;
     const memCgroup = /:memory:(\S+)/.exec(readFileSync(`/proc/${pid}/cgroup`, 'utf8'))?.[1];
     if (memCgroup && existsSync(`/sys/fs/cgroup/memory${memCgroup}/memory.limit_in_bytes`)) {
-      assert.equal(readFileSync(`/sys/fs/cgroup/memory${memCgroup}/memory.limit_in_bytes`, 'utf8').trim(), String(64 * 1024 * 1024));
+      assert.equal(
+        readFileSync(`/sys/fs/cgroup/memory${memCgroup}/memory.limit_in_bytes`, 'utf8').trim(),
+        String(64 * 1024 * 1024),
+      );
     }
     const cpuCgroup = /:cpu(?:,cpuacct)?:(\S+)/.exec(readFileSync(`/proc/${pid}/cgroup`, 'utf8'))?.[1];
     if (cpuCgroup && existsSync(`/sys/fs/cgroup/cpu${cpuCgroup}/cpu.shares`)) {
@@ -267,14 +302,20 @@ describe('CRI client on a real containerd', () => {
 
   it('maps runtime failures to CriError', async () => {
     await assert.rejects(h.cri.podSandboxStatus('0000000000000000'), (e: unknown) => isCriError(e, 'NotFound'));
-    await assert.rejects(h.cri.startContainer('no-such-container'), (e: unknown) => isCriError(e, 'NotFound') && e.method === 'StartContainer');
+    await assert.rejects(
+      h.cri.startContainer('no-such-container'),
+      (e: unknown) => isCriError(e, 'NotFound') && e.method === 'StartContainer',
+    );
     // a pull from an unreachable registry is an error the caller can handle, not a crash
-    await assert.rejects(h.cri.pullImage({ image: '127.0.0.1:1/kubelet-ts/unreachable:1.0' }, undefined, undefined, { timeoutMs: 60_000 }), (e: unknown) => {
-      assert.ok(e instanceof CriError, String(e));
-      assert.equal(e.method, 'PullImage');
-      assert.match(e.message, /unreachable|connect|refused/);
-      return true;
-    });
+    await assert.rejects(
+      h.cri.pullImage({ image: '127.0.0.1:1/kubelet-ts/unreachable:1.0' }, undefined, undefined, { timeoutMs: 60_000 }),
+      (e: unknown) => {
+        assert.ok(e instanceof CriError, String(e));
+        assert.equal(e.method, 'PullImage');
+        assert.match(e.message, /unreachable|connect|refused/);
+        return true;
+      },
+    );
     const cfg = sandboxConfig(h);
     await assert.rejects(
       h.cri.createContainer('no-such-sandbox', containerConfig('orphan', ['true']), cfg),
@@ -328,7 +369,9 @@ describe('CRI client on a real containerd', () => {
     await h.stopDaemonOnly();
     assert.equal(h.running(), false);
     assert.ok(!pidAlive(oldDaemon));
-    await assert.rejects(h.cri.listContainers(undefined, { timeoutMs: 5000 }), (e: unknown) => isCriError(e, 'Unavailable'));
+    await assert.rejects(h.cri.listContainers(undefined, { timeoutMs: 5000 }), (e: unknown) =>
+      isCriError(e, 'Unavailable'),
+    );
     assert.ok(pidAlive(pid), 'the container outlives its runtime daemon');
 
     await h.restartDaemon();
@@ -388,7 +431,9 @@ ${ending}
 
   function runChild(file: string, onReady?: (child: ReturnType<typeof spawn>, info: { dir: string }) => void) {
     return new Promise<{ code: number | null; signal: NodeJS.Signals | null; info: ChildInfo }>((res, rej) => {
-      const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', file], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let out = '';
       let err = '';
       let info: ChildInfo | undefined;
@@ -416,7 +461,8 @@ ${ending}
     for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
       try {
         const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
-        if ((cmdline.includes(info.socket) || cmdline.includes(info.dir)) && pidAlive(Number(pid))) live.push(`${pid} ${cmdline}`);
+        if ((cmdline.includes(info.socket) || cmdline.includes(info.dir)) && pidAlive(Number(pid)))
+          live.push(`${pid} ${cmdline}`);
       } catch {
         // exited while we looked
       }
@@ -424,7 +470,11 @@ ${ending}
     assert.deepEqual(live, [], 'no containerd or shim of the instance survives');
     assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(info.dir), 'no mounts left');
     const cniCache = existsSync('/var/lib/cni/results') ? readdirSync('/var/lib/cni/results') : [];
-    assert.deepEqual(cniCache.filter((f) => f.startsWith(`${info.networkName}-`)), [], 'no CNI cache entries left');
+    assert.deepEqual(
+      cniCache.filter((f) => f.startsWith(`${info.networkName}-`)),
+      [],
+      'no CNI cache entries left',
+    );
     const nat = execFileSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' });
     assert.ok(!nat.includes(info.networkName), 'no portmap rules of the instance left');
   }

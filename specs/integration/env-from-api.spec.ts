@@ -33,11 +33,15 @@ const SLEEP = ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 1; done'];
 
 function createPod(name: string, container: Record<string, unknown>): void {
   api.store.create('pods', {
-    apiVersion: 'v1', kind: 'Pod',
+    apiVersion: 'v1',
+    kind: 'Pod',
     metadata: { name, namespace: NS },
     spec: {
-      nodeName: NODE, terminationGracePeriodSeconds: 1,
-      containers: [{ name: 'app', image: BUSYBOX_IMAGE, imagePullPolicy: 'IfNotPresent', command: SLEEP, ...container }],
+      nodeName: NODE,
+      terminationGracePeriodSeconds: 1,
+      containers: [
+        { name: 'app', image: BUSYBOX_IMAGE, imagePullPolicy: 'IfNotPresent', command: SLEEP, ...container },
+      ],
     },
   } as unknown as JsonObject);
 }
@@ -50,13 +54,34 @@ before(async () => {
   containerd = await startContainerd();
   cri = createCriClient(containerd.endpoint, { timeoutMs: 30_000 });
   api = await startApiServer({ nodes: [NODE] });
-  api.store.create('configmaps', { metadata: { name: 'settings', namespace: NS }, data: { mode: 'fast', 'log.level': 'debug', '1bad': 'x' } });
-  api.store.create('secrets', { metadata: { name: 'db', namespace: NS }, data: { password: Buffer.from(SECRET).toString('base64'), user: Buffer.from('admin').toString('base64') } });
-  daemon = startDaemon({
-    endpoint: containerd.endpoint, rootDir: join(work, 'root'), manifestDir: join(work, 'manifests'), nodeName: NODE,
-    args: [`--kubeconfig=${api.kubeconfigFor(NODE)}`, '--node-status-update-frequency=2s', '--sync-frequency=3s', `--record=${join(work, 'session.jsonl')}`],
+  api.store.create('configmaps', {
+    metadata: { name: 'settings', namespace: NS },
+    data: { mode: 'fast', 'log.level': 'debug', '1bad': 'x' },
   });
-  await eventually(() => (api.store.get('nodes', NODE) as unknown as Node | undefined)?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'), 40_000, 'the Node Ready');
+  api.store.create('secrets', {
+    metadata: { name: 'db', namespace: NS },
+    data: { password: Buffer.from(SECRET).toString('base64'), user: Buffer.from('admin').toString('base64') },
+  });
+  daemon = startDaemon({
+    endpoint: containerd.endpoint,
+    rootDir: join(work, 'root'),
+    manifestDir: join(work, 'manifests'),
+    nodeName: NODE,
+    args: [
+      `--kubeconfig=${api.kubeconfigFor(NODE)}`,
+      '--node-status-update-frequency=2s',
+      '--sync-frequency=3s',
+      `--record=${join(work, 'session.jsonl')}`,
+    ],
+  });
+  await eventually(
+    () =>
+      (api.store.get('nodes', NODE) as unknown as Node | undefined)?.status?.conditions?.some(
+        (c) => c.type === 'Ready' && c.status === 'True',
+      ),
+    40_000,
+    'the Node Ready',
+  );
 });
 
 after(async () => {
@@ -80,10 +105,19 @@ describe('env from ConfigMaps and Secrets (real containerd, API server stand-in)
       ],
     });
     await eventually(() => getPod('envs')?.status?.phase === 'Running', 30_000, 'envs Running');
-    const [c] = await cri.listContainers({ labelSelector: { 'io.kubernetes.pod.name': 'envs' }, state: { state: 'CONTAINER_RUNNING' } });
+    const [c] = await cri.listContainers({
+      labelSelector: { 'io.kubernetes.pod.name': 'envs' },
+      state: { state: 'CONTAINER_RUNNING' },
+    });
     assert.ok(c, 'running in containerd');
     const out = await cri.execSync(c.id, ['env'], 10);
-    const env = Object.fromEntries(Buffer.from(out.stdout).toString('utf8').trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    const env = Object.fromEntries(
+      Buffer.from(out.stdout)
+        .toString('utf8')
+        .trim()
+        .split('\n')
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    );
     assert.equal(env.MODE, 'fast');
     assert.equal(env['log.level'], 'debug');
     assert.equal(env.PASSWORD, SECRET);
@@ -93,31 +127,60 @@ describe('env from ConfigMaps and Secrets (real containerd, API server stand-in)
     assert.equal(env['1bad'], undefined, 'not a variable name: skipped');
     assert.equal(env.OPTIONAL, undefined);
     const uid = getPod('envs')!.metadata.uid;
-    const ev = await eventually(() => (api.store.list('events', { namespace: NS }) as unknown as Event[])
-      .find((e) => e.involvedObject.uid === uid && e.reason === 'InvalidEnvironmentVariableNames'), 10_000, 'the warning');
-    assert.equal(ev.message, 'Keys [1bad] from the EnvFrom configMap default/settings were skipped since they are considered invalid environment variable names.');
+    const ev = await eventually(
+      () =>
+        (api.store.list('events', { namespace: NS }) as unknown as Event[]).find(
+          (e) => e.involvedObject.uid === uid && e.reason === 'InvalidEnvironmentVariableNames',
+        ),
+      10_000,
+      'the warning',
+    );
+    assert.equal(
+      ev.message,
+      'Keys [1bad] from the EnvFrom configMap default/settings were skipped since they are considered invalid environment variable names.',
+    );
     assert.equal(ev.type, 'Warning');
     // the node read them by list+watch of each object, as node-a
-    assert.ok(api.requests.find({ verb: 'watch', resource: 'secrets', user: `system:node:${NODE}` }), 'a watch of the secret');
+    assert.ok(
+      api.requests.find({ verb: 'watch', resource: 'secrets', user: `system:node:${NODE}` }),
+      'a watch of the secret',
+    );
   });
 
-  it('a missing key, or a missing ConfigMap, is CreateContainerConfigError with upstream\'s message in the API status', async () => {
+  it("a missing key, or a missing ConfigMap, is CreateContainerConfigError with upstream's message in the API status", async () => {
     createPod('nokey', { env: [{ name: 'X', valueFrom: { configMapKeyRef: { name: 'settings', key: 'nope' } } }] });
     createPod('nocm', { envFrom: [{ configMapRef: { name: 'later' } }] });
-    const w1 = await eventually(() => waiting('nokey')?.reason === 'CreateContainerConfigError' && waiting('nokey'), 30_000, 'nokey held');
+    const w1 = await eventually(
+      () => waiting('nokey')?.reason === 'CreateContainerConfigError' && waiting('nokey'),
+      30_000,
+      'nokey held',
+    );
     assert.equal(w1.message, "couldn't find key nope in ConfigMap default/settings");
-    const w2 = await eventually(() => waiting('nocm')?.reason === 'CreateContainerConfigError' && waiting('nocm'), 30_000, 'nocm held');
+    const w2 = await eventually(
+      () => waiting('nocm')?.reason === 'CreateContainerConfigError' && waiting('nocm'),
+      30_000,
+      'nocm held',
+    );
     assert.equal(w2.message, 'configmap "later" not found');
     assert.equal(getPod('nokey')?.status?.phase, 'Pending');
-    assert.equal((await cri.listContainers({ labelSelector: { 'io.kubernetes.pod.name': 'nokey' } })).length, 0, 'no container created');
+    assert.equal(
+      (await cri.listContainers({ labelSelector: { 'io.kubernetes.pod.name': 'nokey' } })).length,
+      0,
+      'no container created',
+    );
     // the ConfigMap created: the watch delivers it, the next sync starts the container
     api.store.create('configmaps', { metadata: { name: 'later', namespace: NS }, data: { LATE: 'yes' } });
-    await eventually(() => getPod('nocm')?.status?.phase === 'Running', 30_000, 'nocm Running once its ConfigMap exists');
+    await eventually(
+      () => getPod('nocm')?.status?.phase === 'Running',
+      30_000,
+      'nocm Running once its ConfigMap exists',
+    );
   });
 
   it('no secret value reaches the recording', async () => {
     const text = await readFile(join(work, 'session.jsonl'), 'utf8');
-    for (const s of [SECRET, Buffer.from(SECRET).toString('base64')]) assert.ok(!text.includes(s), 'the secret is not in the recording');
+    for (const s of [SECRET, Buffer.from(SECRET).toString('base64')])
+      assert.ok(!text.includes(s), 'the secret is not in the recording');
     assert.ok(text.includes('"k":"configData"'), 'the reads are recorded');
   });
 });

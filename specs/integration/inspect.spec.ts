@@ -18,28 +18,57 @@ const NODE = 'node-a';
 const POD = `default/web-${NODE}`;
 const SLEEP = ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 1; done'];
 
-
 function podYaml(name: string, env = 'blue'): string {
   return [
-    'apiVersion: v1', 'kind: Pod', 'metadata:', `  name: ${name}`, '  namespace: default', 'spec:',
-    '  terminationGracePeriodSeconds: 2', '  containers:', '  - name: app', `    image: ${BUSYBOX_IMAGE}`,
-    `    command: ${JSON.stringify(SLEEP)}`, `    env: [{name: COLOR, value: "${env}"}]`, '',
+    'apiVersion: v1',
+    'kind: Pod',
+    'metadata:',
+    `  name: ${name}`,
+    '  namespace: default',
+    'spec:',
+    '  terminationGracePeriodSeconds: 2',
+    '  containers:',
+    '  - name: app',
+    `    image: ${BUSYBOX_IMAGE}`,
+    `    command: ${JSON.stringify(SLEEP)}`,
+    `    env: [{name: COLOR, value: "${env}"}]`,
+    '',
   ].join('\n');
 }
 
-interface Run { code: number | null; stdout: string; stderr: string }
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 
-interface ChannelRow { name: string; kind: string; writers: string[]; readers: string[]; types: string[]; count?: number }
+interface ChannelRow {
+  name: string;
+  kind: string;
+  writers: string[];
+  readers: string[];
+  types: string[];
+  count?: number;
+}
 
 /** The README's channel map (between its markers), as rows. */
 async function readmeChannelMap(): Promise<ChannelRow[]> {
   const text = await readFile(join(ROOT, 'README.md'), 'utf8');
   const section = text.slice(text.indexOf('<!-- channel-map:begin'), text.indexOf('<!-- channel-map:end -->'));
   const list = (cell: string) => (cell === '' ? [] : cell.split(', ').map((x) => x.replace(/^`|`$/g, '')));
-  return section.split('\n').filter((l) => l.startsWith('| `')).map((l) => {
-    const [name, kind, writers, readers, types] = l.slice(2, -2).split(' | ');
-    return { name: name!.replace(/`/g, ''), kind: kind!, writers: list(writers!), readers: list(readers!), types: list(types!) };
-  });
+  return section
+    .split('\n')
+    .filter((l) => l.startsWith('| `'))
+    .map((l) => {
+      const [name, kind, writers, readers, types] = l.slice(2, -2).split(' | ');
+      return {
+        name: name!.replace(/`/g, ''),
+        kind: kind!,
+        writers: list(writers!),
+        readers: list(readers!),
+        types: list(types!),
+      };
+    });
 }
 
 /** `kubelet-ts inspect ...` as a child process, to completion. */
@@ -47,9 +76,13 @@ async function inspect(...args: string[]): Promise<Run> {
   const p = spawn(BIN, ['inspect', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  p.stdout!.on('data', (c: Buffer) => { stdout += c.toString(); });
-  p.stderr!.on('data', (c: Buffer) => { stderr += c.toString(); });
-  const [code] = await once(p, 'exit') as [number | null];
+  p.stdout!.on('data', (c: Buffer) => {
+    stdout += c.toString();
+  });
+  p.stderr!.on('data', (c: Buffer) => {
+    stderr += c.toString();
+  });
+  const [code] = (await once(p, 'exit')) as [number | null];
   return { code, stdout, stderr };
 }
 
@@ -60,7 +93,10 @@ async function inspectJson<T>(...args: string[]): Promise<T> {
 }
 
 async function runningApp(): Promise<string | undefined> {
-  const cs = await node.cri.listContainers({ labelSelector: { 'io.kubernetes.pod.name': `web-${NODE}` }, state: { state: 'CONTAINER_RUNNING' } });
+  const cs = await node.cri.listContainers({
+    labelSelector: { 'io.kubernetes.pod.name': `web-${NODE}` },
+    state: { state: 'CONTAINER_RUNNING' },
+  });
   return cs.length === 1 ? cs[0]!.id : undefined;
 }
 
@@ -85,16 +121,40 @@ describe('kubelet-ts inspect on a running daemon', () => {
     assert.equal(actors.code, 0, actors.stderr);
     const rows = actors.stdout.trim().split('\n');
     assert.match(rows[0]!, /^ID\s+STATE\s+RESTARTS\s+LAST ERROR\s+MAILBOX\s+UPTIME$/);
-    for (const id of ['statusManager', 'podManager', 'podConfig', 'runtime', 'images', 'pleg', 'podWorkers', 'syncLoop']) {
-      assert.ok(rows.some((r) => new RegExp(`^${id}\\s+running\\s+0\\s`).test(r)), `${id} running:\n${actors.stdout}`);
+    for (const id of [
+      'statusManager',
+      'podManager',
+      'podConfig',
+      'runtime',
+      'images',
+      'pleg',
+      'podWorkers',
+      'syncLoop',
+    ]) {
+      assert.ok(
+        rows.some((r) => new RegExp(`^${id}\\s+running\\s+0\\s`).test(r)),
+        `${id} running:\n${actors.stdout}`,
+      );
     }
 
     // pod: the worker settles in syncing.idle with a resync deadline and its history.
-    const pod = await eventually(async () => {
-      const p = await inspectJson<{ state: string; uid: string; nextSyncAt: number | null; history: { state: string; cause: string }[] }>('pod', POD, '--root-dir', dirs.root);
-      return p.state === 'syncing.idle' && p.nextSyncAt !== null ? p : undefined;
-    }, 15_000, 'the worker idle with a resync deadline');
-    assert.ok(pod.history.some((h) => h.state === 'syncing.working' && h.cause.startsWith('create:')), JSON.stringify(pod.history));
+    const pod = await eventually(
+      async () => {
+        const p = await inspectJson<{
+          state: string;
+          uid: string;
+          nextSyncAt: number | null;
+          history: { state: string; cause: string }[];
+        }>('pod', POD, '--root-dir', dirs.root);
+        return p.state === 'syncing.idle' && p.nextSyncAt !== null ? p : undefined;
+      },
+      15_000,
+      'the worker idle with a resync deadline',
+    );
+    assert.ok(
+      pod.history.some((h) => h.state === 'syncing.working' && h.cause.startsWith('create:')),
+      JSON.stringify(pod.history),
+    );
     const byUid = await inspect('pod', pod.uid, '--root-dir', dirs.root);
     assert.equal(byUid.code, 0, byUid.stderr);
     assert.match(byUid.stdout, new RegExp(`^POD:\\s+${POD}$`, 'm'));
@@ -102,20 +162,38 @@ describe('kubelet-ts inspect on a running daemon', () => {
     assert.match(byUid.stdout, /^HISTORY\nTIME\s+AGO\s+STATE\s+CAUSE$/m);
 
     // tail: a manifest edit shows up on the podWorker channel as it happens.
-    const tail = spawn(BIN, ['inspect', 'tail', 'podWorker', '--root-dir', dirs.root, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const tail = spawn(BIN, ['inspect', 'tail', 'podWorker', '--root-dir', dirs.root, '--json'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let tailed = '';
-    tail.stdout!.on('data', (c: Buffer) => { tailed += c.toString(); });
+    tail.stdout!.on('data', (c: Buffer) => {
+      tailed += c.toString();
+    });
     // With --json the subscription's answer comes through first: from then on nothing is missed.
     await eventually(() => tailed.includes('"subscribed":true'), 10_000, 'the tail to subscribe');
     await writeFile(join(dirs.manifests, 'web.yaml'), podYaml('web', 'green'));
-    await eventually(() => /"type":"podWorker\.update"/.test(tailed) && /"type":"podWorker\.stateChanged"/.test(tailed), 20_000, 'podWorker messages on the tail');
-    const [ack, ...msgs] = tailed.trim().split('\n').map((l) => JSON.parse(l) as { ok: boolean; channel: string; at: number });
+    await eventually(
+      () => /"type":"podWorker\.update"/.test(tailed) && /"type":"podWorker\.stateChanged"/.test(tailed),
+      20_000,
+      'podWorker messages on the tail',
+    );
+    const [ack, ...msgs] = tailed
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { ok: boolean; channel: string; at: number });
     assert.deepEqual(ack, { ok: true, id: 1, result: { channel: 'podWorker', subscribed: true } });
     for (const l of msgs) assert.deepEqual([l.ok, l.channel, typeof l.at], [true, 'podWorker', 'number']);
     tail.kill('SIGINT');
-    const [tailCode] = await once(tail, 'exit') as [number | null];
+    const [tailCode] = (await once(tail, 'exit')) as [number | null];
     assert.equal(tailCode, 0);
-    await eventually(async () => { const id = await runningApp(); return id && id !== first ? id : undefined; }, 20_000, 'the edited pod running');
+    await eventually(
+      async () => {
+        const id = await runningApp();
+        return id && id !== first ? id : undefined;
+      },
+      20_000,
+      'the edited pod running',
+    );
 
     // graph: the podWorker machine as Mermaid.
     const graph = await inspect('graph', 'podWorker', '--root-dir', dirs.root);
@@ -128,18 +206,30 @@ describe('kubelet-ts inspect on a running daemon', () => {
     assert.equal(channels.code, 0, channels.stderr);
     const lines = channels.stdout.trim().split('\n');
     assert.match(lines[0]!, /^CHANNEL\s+KIND\s+MSGS\s+WRITERS\s+READERS\s+MESSAGE TYPES$/);
-    assert.match(channels.stdout, /^podWorker\s+event\s+[1-9]\d*\s+podWorkers,syncLoop\s+podWorkers,statusManager\s+podWorker\.update,podWorker\.stateChanged$/m);
+    assert.match(
+      channels.stdout,
+      /^podWorker\s+event\s+[1-9]\d*\s+podWorkers,syncLoop\s+podWorkers,statusManager\s+podWorker\.update,podWorker\.stateChanged$/m,
+    );
     assert.match(channels.stdout, /^desiredPods\s+view\s+[1-9]\d*\s+podManager\s+\S*syncLoop\S*\s+DesiredPods$/m);
     // Standalone: the cluster actors and the HTTP source are declared but not started; nor is the
     // server, as a spec daemon listens on no port (specs/support/daemon.ts: --healthz-port=0).
-    assert.match(channels.stdout, /^not started by this daemon: podSourceHttp, podSourceApi, nodeStatus, nodeLease, mirrorPods, server, certificateManager, systemdNotify$/m);
+    assert.match(
+      channels.stdout,
+      /^not started by this daemon: podSourceHttp, podSourceApi, nodeStatus, nodeLease, mirrorPods, server, certificateManager, systemdNotify$/m,
+    );
     const live = await inspectJson<{ channels: ChannelRow[]; notWired: string[] }>('channels', '--root-dir', dirs.root);
     const readme = await readmeChannelMap();
     assert.ok(readme.length >= 20, `README channel map rows: ${readme.length}`);
-    assert.deepEqual(live.channels.map(({ count: _count, ...r }) => r), readme);
+    assert.deepEqual(
+      live.channels.map(({ count: _count, ...r }) => r),
+      readme,
+    );
     for (const r of live.channels) {
       assert.ok(r.writers.length > 0 && r.readers.length > 0, `${r.name}: writers and readers`);
-      assert.ok(lines.some((l) => l.startsWith(`${r.name} `)), `${r.name} in the table`);
+      assert.ok(
+        lines.some((l) => l.startsWith(`${r.name} `)),
+        `${r.name} in the table`,
+      );
     }
     assert.ok(live.channels.find((r) => r.name === 'pleg')!.count! > 0, 'pleg events counted');
 
@@ -156,7 +246,10 @@ describe('kubelet-ts inspect on a running daemon', () => {
     assert.equal(existsSync(sock), false);
     const down = await inspect('--root-dir', dirs.root);
     assert.equal(down.code, 1);
-    assert.equal(down.stderr, `kubelet-ts inspect: no kubelet-ts debug socket at ${sock}: is the daemon running with --root-dir ${dirs.root}?\n`);
+    assert.equal(
+      down.stderr,
+      `kubelet-ts inspect: no kubelet-ts debug socket at ${sock}: is the daemon running with --root-dir ${dirs.root}?\n`,
+    );
   });
 
   it('one daemon per root dir: a second one fails to start; a crashed one leaves a stale socket the next replaces', async () => {
@@ -168,7 +261,10 @@ describe('kubelet-ts inspect on a running daemon', () => {
 
     const d2 = daemon(dirs);
     assert.equal(await d2.exited, 1);
-    assert.ok(d2.lines.some((l) => /another process is listening on it/.test(l)), d2.lines.join('\n'));
+    assert.ok(
+      d2.lines.some((l) => /another process is listening on it/.test(l)),
+      d2.lines.join('\n'),
+    );
     // The first daemon and its pod are untouched.
     assert.equal((await inspect('--root-dir', dirs.root)).code, 0);
     assert.equal(await runningApp(), app);
@@ -184,13 +280,20 @@ describe('kubelet-ts inspect on a running daemon', () => {
     await d3.waitForLog(/debug socket listening/);
     const a = await inspectJson<{ actors: { id: string; state: string }[] }>('actors', '--root-dir', dirs.root);
     for (const id of ['podConfig', 'podManager', 'podWorkers', 'runtime', 'pleg', 'statusManager', 'syncLoop']) {
-      assert.ok(a.actors.some((x) => x.id === id && x.state === 'running'), `${id} running`);
+      assert.ok(
+        a.actors.some((x) => x.id === id && x.state === 'running'),
+        `${id} running`,
+      );
     }
     // The restarted daemon adopts the pod instead of restarting it.
-    await eventually(async () => {
-      const p = await inspectJson<{ state: string }>('pod', POD, '--root-dir', dirs.root).catch(() => undefined);
-      return p?.state === 'syncing.idle';
-    }, 15_000, 'the adopted pod idle');
+    await eventually(
+      async () => {
+        const p = await inspectJson<{ state: string }>('pod', POD, '--root-dir', dirs.root).catch(() => undefined);
+        return p?.state === 'syncing.idle';
+      },
+      15_000,
+      'the adopted pod idle',
+    );
     assert.equal(await runningApp(), app);
   });
 });

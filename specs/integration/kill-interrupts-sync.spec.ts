@@ -19,9 +19,14 @@ const CONTAINERS = 1000;
 const GRACE_SECONDS = 10;
 
 function hugePodYaml(name: string): string {
-  const cs = Array.from({ length: CONTAINERS }, (_, i) => `  - name: c${i}\n    image: ${BUSYBOX_IMAGE}\n    command: ["sleep", "3600"]`);
-  return `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\n  namespace: default\nspec:\n`
-    + `  terminationGracePeriodSeconds: ${GRACE_SECONDS}\n  containers:\n${cs.join('\n')}\n`;
+  const cs = Array.from(
+    { length: CONTAINERS },
+    (_, i) => `  - name: c${i}\n    image: ${BUSYBOX_IMAGE}\n    command: ["sleep", "3600"]`,
+  );
+  return (
+    `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\n  namespace: default\nspec:\n` +
+    `  terminationGracePeriodSeconds: ${GRACE_SECONDS}\n  containers:\n${cs.join('\n')}\n`
+  );
 }
 
 const node = useNodeFixture({ node: NODE, prefix: 'kts-kill-', daemonArgs: ['--file-check-frequency=2s'] });
@@ -38,26 +43,45 @@ describe('a kill does not interrupt a sync in flight (issue 8, defect 1), on rea
     await d.waitForLog(/container runtime is ready/, 30_000);
     const file = join(dirs.manifests, 'huge.yaml');
     await writeFile(file, hugePodYaml('huge'));
-    await eventually(async () => (await node.cri.listContainers(selector(true))).length > 0, 30_000, 'the first container running');
+    await eventually(
+      async () => (await node.cri.listContainers(selector(true))).length > 0,
+      30_000,
+      'the first container running',
+    );
     // the scenario's delay: the file goes 10 s after it appeared
     await sleep(10_000);
     const atRemoval = (await node.cri.listContainers(selector(false))).length;
-    assert.ok(atRemoval < CONTAINERS, `the sync is still creating containers when the file goes (${atRemoval} created)`);
+    assert.ok(
+      atRemoval < CONTAINERS,
+      `the sync is still creating containers when the file goes (${atRemoval} created)`,
+    );
     await unlink(file);
     const removedAt = performance.now();
 
     let running = -1;
-    await eventually(async () => {
-      running = (await node.cri.listContainers(selector(true))).length;
-      return running === 0;
-    }, 60_000, `nothing of the pod running (created when the file went: ${atRemoval})`, 500).catch((e: Error) => {
+    await eventually(
+      async () => {
+        running = (await node.cri.listContainers(selector(true))).length;
+        return running === 0;
+      },
+      60_000,
+      `nothing of the pod running (created when the file went: ${atRemoval})`,
+      500,
+    ).catch((e: Error) => {
       throw new Error(`${e.message}; still running: ${running}`);
     });
-    t.diagnostic(`${atRemoval} containers created when the file went; nothing running ${Math.round(performance.now() - removedAt)} ms later`);
+    t.diagnostic(
+      `${atRemoval} containers created when the file went; nothing running ${Math.round(performance.now() - removedAt)} ms later`,
+    );
     // The removal that follows takes every container and the sandbox out of the runtime.
-    await eventually(async () => (await node.cri.listContainers(selector(false))).length === 0
-      && (await node.cri.listPodSandbox({ labelSelector: { 'io.kubernetes.pod.name': `huge-${NODE}` } })).length === 0,
-    60_000, 'the pod removed from the runtime', 500);
+    await eventually(
+      async () =>
+        (await node.cri.listContainers(selector(false))).length === 0 &&
+        (await node.cri.listPodSandbox({ labelSelector: { 'io.kubernetes.pod.name': `huge-${NODE}` } })).length === 0,
+      60_000,
+      'the pod removed from the runtime',
+      500,
+    );
     t.diagnostic(`pod removed from the runtime ${Math.round(performance.now() - removedAt)} ms after its file`);
     assert.ok(d.proc.exitCode === null && d.proc.signalCode === null, 'the daemon is still running');
   });

@@ -27,18 +27,27 @@ let cri: CriRuntime;
 let api: ApiServer;
 let daemon: Daemon;
 
-
 /** kubectl as the admin, asynchronously (the stand-in answers it from this process), with `input` on its stdin. */
 function kubectl(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return kubectlWith(undefined, ...args);
 }
-function kubectlWith(input: string | undefined, ...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function kubectlWith(
+  input: string | undefined,
+  ...args: string[]
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const p = spawn('kubectl', ['--kubeconfig', api.adminKubeconfig, '-n', NS, ...args], { stdio: ['pipe', 'pipe', 'pipe'], timeout: 60_000 });
+    const p = spawn('kubectl', ['--kubeconfig', api.adminKubeconfig, '-n', NS, ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      timeout: 60_000,
+    });
     let stdout = '';
     let stderr = '';
-    p.stdout.setEncoding('utf8').on('data', (c: string) => { stdout += c; });
-    p.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
+    p.stdout.setEncoding('utf8').on('data', (c: string) => {
+      stdout += c;
+    });
+    p.stderr.setEncoding('utf8').on('data', (c: string) => {
+      stderr += c;
+    });
     p.on('close', (code) => resolve({ status: code, stdout, stderr }));
     p.stdin.end(input);
   });
@@ -47,12 +56,19 @@ function kubectlWith(input: string | undefined, ...args: string[]): Promise<{ st
 function createPod(name: string, command: string, restartPolicy = 'Always'): void {
   api.store.create('pods', {
     metadata: { name, namespace: NS },
-    spec: { nodeName: NODE, restartPolicy, terminationGracePeriodSeconds: 1, containers: [{ name: 'app', image: BUSYBOX_IMAGE, command: ['sh', '-c', command] }] },
+    spec: {
+      nodeName: NODE,
+      restartPolicy,
+      terminationGracePeriodSeconds: 1,
+      containers: [{ name: 'app', image: BUSYBOX_IMAGE, command: ['sh', '-c', command] }],
+    },
   });
 }
-const podStatus = (name: string) => (api.store.get('pods', NS, name)?.status ?? {}) as JsonObject & {
-  phase?: string; containerStatuses?: { restartCount: number; state?: { running?: unknown } }[];
-};
+const podStatus = (name: string) =>
+  (api.store.get('pods', NS, name)?.status ?? {}) as JsonObject & {
+    phase?: string;
+    containerStatuses?: { restartCount: number; state?: { running?: unknown } }[];
+  };
 
 before(async () => {
   work = await mkdtemp(join(tmpdir(), 'kts-kubectl-'));
@@ -64,17 +80,31 @@ before(async () => {
   api.reviews.policy = (r) => ({ allowed: r.groups.includes('system:masters') });
   const port = await freePort();
   daemon = startDaemon({
-    endpoint: containerd.endpoint, rootDir: join(work, 'root'), manifestDir: join(work, 'manifests'), nodeName: NODE,
+    endpoint: containerd.endpoint,
+    rootDir: join(work, 'root'),
+    manifestDir: join(work, 'manifests'),
+    nodeName: NODE,
     args: [
-      `--kubeconfig=${api.kubeconfigFor(NODE)}`, '--node-status-update-frequency=2s', '--node-ip=127.0.0.1',
-      '--enable-server', `--port=${port}`, '--address=127.0.0.1', `--client-ca-file=${api.caFile}`,
+      `--kubeconfig=${api.kubeconfigFor(NODE)}`,
+      '--node-status-update-frequency=2s',
+      '--node-ip=127.0.0.1',
+      '--enable-server',
+      `--port=${port}`,
+      '--address=127.0.0.1',
+      `--client-ca-file=${api.caFile}`,
     ],
   });
   await daemon.waitForLog(/"server":"secure"/, 40_000);
-  await eventually(() => {
-    const n = api.store.get('nodes', NODE)?.status as { daemonEndpoints?: { kubeletEndpoint?: { Port: number } } } | undefined;
-    return n?.daemonEndpoints?.kubeletEndpoint?.Port === port;
-  }, 40_000, 'the Node advertising the kubelet port');
+  await eventually(
+    () => {
+      const n = api.store.get('nodes', NODE)?.status as
+        | { daemonEndpoints?: { kubeletEndpoint?: { Port: number } } }
+        | undefined;
+      return n?.daemonEndpoints?.kubeletEndpoint?.Port === port;
+    },
+    40_000,
+    'the Node advertising the kubelet port',
+  );
 });
 
 after(async () => {
@@ -89,13 +119,23 @@ after(async () => {
 describe('kubectl logs through the API server stand-in (real containerd)', () => {
   it('the whole log, --tail, --timestamps, --limit-bytes, and -f following new lines', async () => {
     createPod('ticker', 'echo one; echo two; echo three; i=0; while true; do i=$((i+1)); echo tick $i; sleep 1; done');
-    await eventually(() => podStatus('ticker').containerStatuses?.[0]?.state?.running !== undefined, 60_000, 'ticker running');
+    await eventually(
+      () => podStatus('ticker').containerStatuses?.[0]?.state?.running !== undefined,
+      60_000,
+      'ticker running',
+    );
     let last = '';
-    const all = await eventually(async () => {
-      const r = await kubectl('logs', 'ticker');
-      last = `${r.status} ${r.stdout} ${r.stderr}`;
-      return r.status === 0 && r.stdout.includes('tick 2') ? r.stdout : undefined;
-    }, 30_000, 'kubectl logs showing tick 2').catch((e: unknown) => { throw new Error(`${String(e)}: last kubectl: ${last}`); });
+    const all = await eventually(
+      async () => {
+        const r = await kubectl('logs', 'ticker');
+        last = `${r.status} ${r.stdout} ${r.stderr}`;
+        return r.status === 0 && r.stdout.includes('tick 2') ? r.stdout : undefined;
+      },
+      30_000,
+      'kubectl logs showing tick 2',
+    ).catch((e: unknown) => {
+      throw new Error(`${String(e)}: last kubectl: ${last}`);
+    });
     assert.match(all, /^one\ntwo\nthree\ntick 1\ntick 2\n/);
     const tail = await kubectl('logs', 'ticker', '--tail=1');
     assert.equal(tail.status, 0, tail.stderr);
@@ -105,11 +145,15 @@ describe('kubectl logs through the API server stand-in (real containerd)', () =>
     assert.equal((await kubectl('logs', 'ticker', '--limit-bytes=6')).stdout, 'one\ntw');
 
     // -f: the lines written after kubectl started arrive while it follows
-    const f = spawn('kubectl', ['--kubeconfig', api.adminKubeconfig, '-n', NS, 'logs', '-f', 'ticker', '--tail=1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const f = spawn('kubectl', ['--kubeconfig', api.adminKubeconfig, '-n', NS, 'logs', '-f', 'ticker', '--tail=1'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     try {
       let out = '';
       f.stdout.setEncoding('utf8');
-      f.stdout.on('data', (c: string) => { out += c; });
+      f.stdout.on('data', (c: string) => {
+        out += c;
+      });
       const firstTick = await eventually(() => /tick (\d+)/.exec(out)?.[1], 20_000, 'the first followed line');
       const next = Number(firstTick) + 2;
       await eventually(() => out.includes(`tick ${next}\n`), 20_000, `tick ${next} while following`);
@@ -118,30 +162,48 @@ describe('kubectl logs through the API server stand-in (real containerd)', () =>
     }
   });
 
-  it('--previous shows the run before a restart; errors are kubectl\'s Error from server', async () => {
+  it("--previous shows the run before a restart; errors are kubectl's Error from server", async () => {
     createPod('crasher', 'echo run-marker; sleep 1; exit 3');
-    const st = await eventually(() => {
-      const s = podStatus('crasher').containerStatuses?.[0];
-      return s && s.restartCount >= 1 ? s : undefined;
-    }, 60_000, 'crasher restarted');
+    const st = await eventually(
+      () => {
+        const s = podStatus('crasher').containerStatuses?.[0];
+        return s && s.restartCount >= 1 ? s : undefined;
+      },
+      60_000,
+      'crasher restarted',
+    );
     assert.ok(st.restartCount >= 1);
-    const prev = await eventually(async () => {
-      const r = await kubectl('logs', 'crasher', '--previous');
-      return r.status === 0 ? r.stdout : undefined;
-    }, 20_000, 'kubectl logs --previous');
+    const prev = await eventually(
+      async () => {
+        const r = await kubectl('logs', 'crasher', '--previous');
+        return r.status === 0 ? r.stdout : undefined;
+      },
+      20_000,
+      'kubectl logs --previous',
+    );
     assert.equal(prev, 'run-marker\n');
     const none = await kubectl('logs', 'ticker', '--previous');
     assert.notEqual(none.status, 0);
-    assert.match(none.stderr, /Error from server \(BadRequest\): previous terminated container "app" in pod "ticker" not found/);
+    assert.match(
+      none.stderr,
+      /Error from server \(BadRequest\): previous terminated container "app" in pod "ticker" not found/,
+    );
     const missing = await kubectl('logs', 'ticker', '-c', 'nope');
     assert.notEqual(missing.status, 0);
-    assert.match(missing.stderr, /container nope is not valid for pod ticker|container "nope" not found in pod "ticker"/);
+    assert.match(
+      missing.stderr,
+      /container nope is not valid for pod ticker|container "nope" not found in pod "ticker"/,
+    );
   });
 });
 
 describe('kubectl exec through the API server stand-in (real containerd)', () => {
   it('propagates the exit code; -i passes stdin; output arrives', async () => {
-    await eventually(() => podStatus('ticker').containerStatuses?.[0]?.state?.running !== undefined, 60_000, 'ticker running');
+    await eventually(
+      () => podStatus('ticker').containerStatuses?.[0]?.state?.running !== undefined,
+      60_000,
+      'ticker running',
+    );
     const echo = await kubectl('exec', 'ticker', '--', 'sh', '-c', 'echo out; echo err >&2');
     assert.equal(echo.status, 0, echo.stderr);
     assert.equal(echo.stdout, 'out\n');
@@ -156,10 +218,16 @@ describe('kubectl exec through the API server stand-in (real containerd)', () =>
 
 describe('kubectl attach and port-forward through the API server stand-in (real containerd)', () => {
   const follow = async (args: string[], until: (out: string) => boolean, what: string): Promise<string> => {
-    const p = spawn('kubectl', ['--kubeconfig', api.adminKubeconfig, '-n', NS, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn('kubectl', ['--kubeconfig', api.adminKubeconfig, '-n', NS, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
-    p.stdout.setEncoding('utf8').on('data', (c: string) => { out += c; });
-    p.stderr.setEncoding('utf8').on('data', (c: string) => { out += c; });
+    p.stdout.setEncoding('utf8').on('data', (c: string) => {
+      out += c;
+    });
+    p.stderr.setEncoding('utf8').on('data', (c: string) => {
+      out += c;
+    });
     try {
       await eventually(() => until(out), 30_000, `${what}: ${out}`);
       return out;
@@ -168,29 +236,49 @@ describe('kubectl attach and port-forward through the API server stand-in (real 
     }
   };
 
-  it('attach streams the running container\'s output', async () => {
-    await eventually(() => podStatus('ticker').containerStatuses?.[0]?.state?.running !== undefined, 60_000, 'ticker running');
+  it("attach streams the running container's output", async () => {
+    await eventually(
+      () => podStatus('ticker').containerStatuses?.[0]?.state?.running !== undefined,
+      60_000,
+      'ticker running',
+    );
     await follow(['attach', 'ticker'], (out) => /tick \d+\n/.test(out), 'a tick while attached');
   });
 
   it('port-forward reaches a busybox httpd in the pod', async () => {
     createPod('httpd', 'mkdir -p /w && echo hi-from-httpd > /w/index.html && exec httpd -f -p 8080 -h /w');
-    await eventually(() => podStatus('httpd').containerStatuses?.[0]?.state?.running !== undefined, 60_000, 'httpd running');
+    await eventually(
+      () => podStatus('httpd').containerStatuses?.[0]?.state?.running !== undefined,
+      60_000,
+      'httpd running',
+    );
     const local = await freePort();
-    const p = spawn('kubectl', ['--kubeconfig', api.adminKubeconfig, '-n', NS, 'port-forward', 'pod/httpd', `${local}:8080`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(
+      'kubectl',
+      ['--kubeconfig', api.adminKubeconfig, '-n', NS, 'port-forward', 'pod/httpd', `${local}:8080`],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let out = '';
-    p.stdout.setEncoding('utf8').on('data', (c: string) => { out += c; });
-    p.stderr.setEncoding('utf8').on('data', (c: string) => { out += c; });
+    p.stdout.setEncoding('utf8').on('data', (c: string) => {
+      out += c;
+    });
+    p.stderr.setEncoding('utf8').on('data', (c: string) => {
+      out += c;
+    });
     try {
       await eventually(() => out.includes('Forwarding from'), 30_000, `kubectl port-forward listening: ${out}`);
-      const body = await eventually(async () => {
-        try {
-          const r = await fetch(`http://127.0.0.1:${local}/`);
-          return r.ok ? await r.text() : undefined;
-        } catch {
-          return undefined;
-        }
-      }, 30_000, `the page through port-forward: ${out}`);
+      const body = await eventually(
+        async () => {
+          try {
+            const r = await fetch(`http://127.0.0.1:${local}/`);
+            return r.ok ? await r.text() : undefined;
+          } catch {
+            return undefined;
+          }
+        },
+        30_000,
+        `the page through port-forward: ${out}`,
+      );
       assert.equal(body, 'hi-from-httpd\n');
     } finally {
       p.kill();

@@ -34,9 +34,13 @@ before(async () => {
     rootDir: join(work, 'root'),
     nodeName: NODE,
     args: [
-      `--kubeconfig=${api.kubeconfigFor(NODE)}`, '--node-status-update-frequency=2s', '--node-labels=node.kubernetes.io/pool=spec',
+      `--kubeconfig=${api.kubeconfigFor(NODE)}`,
+      '--node-status-update-frequency=2s',
+      '--node-labels=node.kubernetes.io/pool=spec',
       // what kubeadm and cloud setups pass: a provider ID, registration taints, a dual-stack --node-ip
-      '--provider-id=kubelet-ts://spec/node-a', '--register-with-taints=dedicated=spec:NoSchedule', '--node-ip=127.0.0.1,::1',
+      '--provider-id=kubelet-ts://spec/node-a',
+      '--register-with-taints=dedicated=spec:NoSchedule',
+      '--node-ip=127.0.0.1,::1',
       '--pod-infra-container-image=registry.k8s.io/pause:3.10',
     ],
   });
@@ -50,8 +54,12 @@ after(async () => {
 });
 
 describe('joining a cluster (real containerd, API server stand-in)', () => {
-  it('registers the Node Ready, with this host\'s capacity and node info', async () => {
-    const node = await eventually(() => (ready(getNode())?.status === 'True' ? getNode() : undefined), 30_000, 'the Node Ready');
+  it("registers the Node Ready, with this host's capacity and node info", async () => {
+    const node = await eventually(
+      () => (ready(getNode())?.status === 'True' ? getNode() : undefined),
+      30_000,
+      'the Node Ready',
+    );
     const r = ready(node)!;
     assert.equal(r.reason, 'KubeletReady');
     assert.equal(r.message, 'kubelet is posting ready status');
@@ -65,7 +73,11 @@ describe('joining a cluster (real containerd, API server stand-in)', () => {
     assert.ok(cap['ephemeral-storage']);
     const alloc = node.status!.allocatable!;
     assert.equal(alloc.cpu, cap.cpu);
-    assert.equal(alloc.memory, formatBinarySI((memKb - 100 * 1024) * 1024), 'capacity − the 100Mi hard eviction threshold');
+    assert.equal(
+      alloc.memory,
+      formatBinarySI((memKb - 100 * 1024) * 1024),
+      'capacity − the 100Mi hard eviction threshold',
+    );
     const info = node.status!.nodeInfo!;
     assert.match(info.containerRuntimeVersion, /^containerd:\/\/1\.6\.\d+$/);
     assert.match(info.kubeletVersion, /^v1\.34\.0-kubelet-ts\./);
@@ -73,14 +85,19 @@ describe('joining a cluster (real containerd, API server stand-in)', () => {
     assert.equal(info.machineID, (await readFile('/etc/machine-id', 'utf8')).trim());
     assert.equal(info.bootID, (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim());
     assert.ok(info.osImage.length > 0);
-    assert.deepEqual(node.status!.conditions!.map((c) => [c.type, c.status, c.reason]), [
-      ['MemoryPressure', 'False', 'KubeletHasSufficientMemory'],
-      ['DiskPressure', 'False', 'KubeletHasNoDiskPressure'],
-      ['PIDPressure', 'False', 'KubeletHasSufficientPID'],
-      ['Ready', 'True', 'KubeletReady'],
-    ]);
+    assert.deepEqual(
+      node.status!.conditions!.map((c) => [c.type, c.status, c.reason]),
+      [
+        ['MemoryPressure', 'False', 'KubeletHasSufficientMemory'],
+        ['DiskPressure', 'False', 'KubeletHasNoDiskPressure'],
+        ['PIDPressure', 'False', 'KubeletHasSufficientPID'],
+        ['Ready', 'True', 'KubeletReady'],
+      ],
+    );
     assert.deepEqual(node.status!.addresses, [
-      { type: 'InternalIP', address: '127.0.0.1' }, { type: 'InternalIP', address: '::1' }, { type: 'Hostname', address: NODE },
+      { type: 'InternalIP', address: '127.0.0.1' },
+      { type: 'InternalIP', address: '::1' },
+      { type: 'Hostname', address: NODE },
     ]);
     assert.equal(node.spec?.providerID, 'kubelet-ts://spec/node-a');
     assert.deepEqual(node.spec?.taints, [{ key: 'dedicated', value: 'spec', effect: 'NoSchedule' }]);
@@ -95,10 +112,16 @@ describe('joining a cluster (real containerd, API server stand-in)', () => {
   });
 
   it('records events for the node (Starting kubelet., NodeHas...) in default', async () => {
-    const evs = await eventually(() => {
-      const l = api.store.list('events', { namespace: 'default' }) as unknown as Event[];
-      return l.some((e) => e.reason === 'Starting') && l.some((e) => e.reason === 'NodeHasSufficientMemory') ? l : undefined;
-    }, 20_000, 'node events');
+    const evs = await eventually(
+      () => {
+        const l = api.store.list('events', { namespace: 'default' }) as unknown as Event[];
+        return l.some((e) => e.reason === 'Starting') && l.some((e) => e.reason === 'NodeHasSufficientMemory')
+          ? l
+          : undefined;
+      },
+      20_000,
+      'node events',
+    );
     const starting = evs.find((e) => e.reason === 'Starting')!;
     assert.equal(starting.message, 'Starting kubelet.');
     assert.deepEqual(starting.source, { component: 'kubelet', host: NODE });
@@ -113,10 +136,14 @@ describe('joining a cluster (real containerd, API server stand-in)', () => {
     const uid = getNode()!.metadata.uid;
     await eventually(() => getLease()?.metadata.ownerReferences?.[0]?.uid === uid, 20_000, 'the owner reference');
     const before = getLease()!.spec.renewTime!;
-    const later = await eventually(() => {
-      const l = getLease();
-      return l && l.spec.renewTime! > before ? l : undefined;
-    }, 25_000, 'a renewal');
+    const later = await eventually(
+      () => {
+        const l = getLease();
+        return l && l.spec.renewTime! > before ? l : undefined;
+      },
+      25_000,
+      'a renewal',
+    );
     assert.ok(Date.parse(later.spec.renewTime!) - Date.parse(before) >= 9_000, `${before} → ${later.spec.renewTime}`);
     assert.deepEqual(later.metadata.ownerReferences, [{ apiVersion: 'v1', kind: 'Node', name: NODE, uid }]);
   });
@@ -126,10 +153,14 @@ describe('joining a cluster (real containerd, API server stand-in)', () => {
     const { deleted } = api.store.delete('nodes', '', NODE);
     assert.ok(deleted);
     assert.equal(getNode(), undefined);
-    const again = await eventually(() => {
-      const n = getNode();
-      return n && n.metadata.uid !== old.metadata.uid && ready(n)?.status === 'True' ? n : undefined;
-    }, 20_000, 'the Node registered again');
+    const again = await eventually(
+      () => {
+        const n = getNode();
+        return n && n.metadata.uid !== old.metadata.uid && ready(n)?.status === 'True' ? n : undefined;
+      },
+      20_000,
+      'the Node registered again',
+    );
     assert.equal(again.metadata.labels!['kubernetes.io/hostname'], NODE);
     await daemon.waitForLog(/Node not found: registering it again/, 1_000);
     assert.equal(daemon.proc.exitCode, null, 'the daemon kept running');

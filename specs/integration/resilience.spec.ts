@@ -29,7 +29,10 @@ spec:
 `;
 
 async function runningIds(name: string): Promise<string[]> {
-  const cs = await node.cri.listContainers({ labelSelector: { 'io.kubernetes.pod.name': `${name}-${NODE}` }, state: { state: 'CONTAINER_RUNNING' } });
+  const cs = await node.cri.listContainers({
+    labelSelector: { 'io.kubernetes.pod.name': `${name}-${NODE}` },
+    state: { state: 'CONTAINER_RUNNING' },
+  });
   return cs.map((c) => c.id).sort();
 }
 
@@ -46,7 +49,11 @@ describe('runtime faults', () => {
     await new Promise((r) => setTimeout(r, 3000));
     assert.equal(d.proc.exitCode, null, 'the daemon is still up');
     await node.containerd.restartDaemon();
-    await eventually(async () => (await runningIds('late')).length === 1, 40_000, 'pod running after containerd came back');
+    await eventually(
+      async () => (await runningIds('late')).length === 1,
+      40_000,
+      'pod running after containerd came back',
+    );
     await d.waitForLog(/container runtime is ready/, 10_000);
     assert.equal(d.proc.exitCode, null);
   });
@@ -55,10 +62,14 @@ describe('runtime faults', () => {
     const d0 = await dirs();
     await writeFile(join(d0.manifests, 'steady.yaml'), pod('steady'));
     const d = node.daemon(d0, ['--runtime-request-timeout=2s']);
-    const ids = await eventually(async () => {
-      const x = await runningIds('steady');
-      return x.length === 1 ? x : undefined;
-    }, 20_000, 'pod running');
+    const ids = await eventually(
+      async () => {
+        const x = await runningIds('steady');
+        return x.length === 1 ? x : undefined;
+      },
+      20_000,
+      'pod running',
+    );
     process.kill(node.containerd.pid, 'SIGSTOP');
     try {
       await d.waitForLog(/container runtime not ready/, 20_000);
@@ -76,7 +87,13 @@ describe('supervision on real containerd', () => {
   function inProcess(manifests: string, onEscalate?: (r: string) => void): Kubelet {
     const clock = new RealClock();
     const k = createKubelet({
-      flags: { ...DEFAULT_FLAGS, podManifestPath: manifests, containerRuntimeEndpoint: node.containerd.endpoint, fileCheckFrequencyMs: 2000, podLogsDir: join(node.work, 'logs') },
+      flags: {
+        ...DEFAULT_FLAGS,
+        podManifestPath: manifests,
+        containerRuntimeEndpoint: node.containerd.endpoint,
+        fileCheckFrequencyMs: 2000,
+        podLogsDir: join(node.work, 'logs'),
+      },
       clock,
       log: createLogger({ verbosity: 0, now: () => clock.now(), sink: { write: () => {} } }),
       nodeName: NODE,
@@ -93,13 +110,21 @@ describe('supervision on real containerd', () => {
     const kernel: KernelEvent[] = [];
     k.bus.observe('kernel').subscribe((m) => kernel.push(m as KernelEvent));
     await k.start();
-    const ids = await eventually(async () => {
-      const x = await runningIds('calm');
-      return x.length === 1 ? x : undefined;
-    }, 20_000, 'pod running');
+    const ids = await eventually(
+      async () => {
+        const x = await runningIds('calm');
+        return x.length === 1 ? x : undefined;
+      },
+      20_000,
+      'pod running',
+    );
     for (const id of ['pleg', 'podWorkers', 'runtime', 'podConfig', 'syncLoop']) {
       k.supervisor.crash(id, new Error(`boom in ${id}`));
-      await eventually(() => kernel.some((m) => m.type === 'kernel.actorStarted' && m.id === id && m.restarts === 1), 10_000, `${id} restarted`);
+      await eventually(
+        () => kernel.some((m) => m.type === 'kernel.actorStarted' && m.id === id && m.restarts === 1),
+        10_000,
+        `${id} restarted`,
+      );
     }
     const info = k.supervisor.inspect();
     for (const id of ['pleg', 'podWorkers', 'runtime', 'podConfig', 'syncLoop']) {
@@ -122,16 +147,26 @@ describe('supervision on real containerd', () => {
     const d0 = await dirs();
     await writeFile(join(d0.manifests, 'a.yaml'), pod('esc'));
     let reason: string | undefined;
-    const k = inProcess(d0.manifests, (r) => { reason = r; });
+    const k = inProcess(d0.manifests, (r) => {
+      reason = r;
+    });
     await k.start();
-    const ids = await eventually(async () => {
-      const x = await runningIds('esc');
-      return x.length === 1 ? x : undefined;
-    }, 20_000, 'pod running');
+    const ids = await eventually(
+      async () => {
+        const x = await runningIds('esc');
+        return x.length === 1 ? x : undefined;
+      },
+      20_000,
+      'pod running',
+    );
     // pleg allows 5 restarts per minute: the sixth crash escalates.
     const pleg = () => k.supervisor.inspect().find((a) => a.id === 'pleg')!;
     for (let i = 0; i < 6; i++) {
-      await eventually(() => pleg().state === 'running' && pleg().restarts === i, 15_000, `pleg running after ${i} restarts`);
+      await eventually(
+        () => pleg().state === 'running' && pleg().restarts === i,
+        15_000,
+        `pleg running after ${i} restarts`,
+      );
       k.supervisor.crash('pleg', new Error(`crash ${i}`));
     }
     await k.stopped;
@@ -144,24 +179,34 @@ describe('supervision on real containerd', () => {
     const d0 = await dirs();
     await writeFile(join(d0.manifests, 'a.yaml'), pod('survivor'));
     const d = node.daemon(d0);
-    const ids = await eventually(async () => {
-      const x = await runningIds('survivor');
-      return x.length === 1 ? x : undefined;
-    }, 20_000, 'pod running');
-    const ask = (line: string) => new Promise<Record<string, unknown>>((resolve, reject) => {
-      const sock = createConnection(join(d0.root, 'kubelet-ts.sock'));
-      let buf = '';
-      sock.on('data', (b) => {
-        buf += b.toString();
-        const i = buf.indexOf('\n');
-        if (i >= 0) { sock.end(); resolve(JSON.parse(buf.slice(0, i)) as Record<string, unknown>); }
+    const ids = await eventually(
+      async () => {
+        const x = await runningIds('survivor');
+        return x.length === 1 ? x : undefined;
+      },
+      20_000,
+      'pod running',
+    );
+    const ask = (line: string) =>
+      new Promise<Record<string, unknown>>((resolve, reject) => {
+        const sock = createConnection(join(d0.root, 'kubelet-ts.sock'));
+        let buf = '';
+        sock.on('data', (b) => {
+          buf += b.toString();
+          const i = buf.indexOf('\n');
+          if (i >= 0) {
+            sock.end();
+            resolve(JSON.parse(buf.slice(0, i)) as Record<string, unknown>);
+          }
+        });
+        sock.on('error', reject);
+        sock.write(line + '\n');
       });
-      sock.on('error', reject);
-      sock.write(line + '\n');
-    });
     const plegRestarts = async () => {
       const r = await ask('actors');
-      const a = (r.result as { actors: { id: string; state: string; restarts: number }[] }).actors.find((x) => x.id === 'pleg')!;
+      const a = (r.result as { actors: { id: string; state: string; restarts: number }[] }).actors.find(
+        (x) => x.id === 'pleg',
+      )!;
       return a.state === 'running' ? a.restarts : -1;
     };
     assert.equal((await ask('crash nosuchactor')).ok, false);

@@ -25,9 +25,15 @@ ${containers.map((c) => `  - {name: ${c}, image: "${image}", command: ${SLEEP}}`
 `;
 
 const node = useNodeFixture({ node: NODE, prefix: 'kts-runonce-' });
-const running = async (name: string) => (await node.cri.listContainers({
-  labelSelector: { 'io.kubernetes.pod.name': `${name}-${NODE}` }, state: { state: 'CONTAINER_RUNNING' },
-})).map((c) => c.metadata.name).sort();
+const running = async (name: string) =>
+  (
+    await node.cri.listContainers({
+      labelSelector: { 'io.kubernetes.pod.name': `${name}-${NODE}` },
+      state: { state: 'CONTAINER_RUNNING' },
+    })
+  )
+    .map((c) => c.metadata.name)
+    .sort();
 
 describe('--runonce on real containerd', () => {
   it('runs the static pods, prints each one running, exits 0; the containers keep running', async () => {
@@ -50,17 +56,33 @@ describe('--runonce on real containerd', () => {
     await writeFile(join(dirs.manifests, 'bad.yaml'), pod('bad', ['app'], '127.0.0.1:1/nope:1'));
     const clock = new RealClock();
     const log = createLogger({ verbosity: 0, now: () => clock.now(), sink: { write: () => {} } });
-    const k = node.track(createKubelet({
-      flags: { ...DEFAULT_FLAGS, containerRuntimeEndpoint: node.containerd.endpoint, podManifestPath: dirs.manifests, rootDir: dirs.root, podLogsDir: join(dirs.root, 'logs') },
-      clock, log, nodeName: NODE,
-    }));
+    const k = node.track(
+      createKubelet({
+        flags: {
+          ...DEFAULT_FLAGS,
+          containerRuntimeEndpoint: node.containerd.endpoint,
+          podManifestPath: dirs.manifests,
+          rootDir: dirs.root,
+          podLogsDir: join(dirs.root, 'logs'),
+        },
+        clock,
+        log,
+        nodeName: NODE,
+      }),
+    );
     t.after(() => k.stop());
     await k.start();
     const results = await runOnce(k, { clock, log, sources: ['file'], retryDelayMs: 200, maxRetries: 3 });
     const byPod = new Map(results.map((r) => [r.pod, r]));
     assert.equal(byPod.get('default/ok-node-a')?.error, undefined);
-    assert.equal(byPod.get('default/bad-node-a')?.error, 'timeout error: pod "default/bad-node-a" containers not running after 3 retries');
-    assert.match(formatRunOnce(results), /^default\/bad-node-a: failed: timeout error: .* \(app waiting \((ErrImagePull|ImagePullBackOff)\)\)$/m);
+    assert.equal(
+      byPod.get('default/bad-node-a')?.error,
+      'timeout error: pod "default/bad-node-a" containers not running after 3 retries',
+    );
+    assert.match(
+      formatRunOnce(results),
+      /^default\/bad-node-a: failed: timeout error: .* \(app waiting \((ErrImagePull|ImagePullBackOff)\)\)$/m,
+    );
     assert.deepEqual(await running('ok'), ['app']);
     await assert.rejects(runOnce(k, { clock, log, sources: [] }), /no pod manifest update/);
   });

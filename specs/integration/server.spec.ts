@@ -13,7 +13,6 @@ import { useNodeFixture } from '../support/node-fixture.ts';
 const NODE = 'node-srv';
 const node = useNodeFixture({ node: NODE, prefix: 'kts-server-' });
 
-
 async function get(port: number, path: string): Promise<{ status: number; body: string }> {
   const r = await fetch(`http://127.0.0.1:${port}${path}`);
   return { status: r.status, body: await r.text() };
@@ -41,21 +40,42 @@ describe('healthz and read-only ports on real containerd', () => {
     assert.deepEqual(await get(readOnly, '/healthz'), { status: 200, body: 'ok' });
 
     // the runtime runs the pod (checked in containerd), then the kubelet reports it
-    await eventually(async () => {
-      const cs = await node.cri.listContainers({ labelSelector: { 'io.kubernetes.pod.name': `web-${NODE}` }, state: { state: 'CONTAINER_RUNNING' } });
-      return cs.length === 1;
-    }, 30_000, 'the container running in containerd');
-    const pods = await eventually(async () => {
-      const list = JSON.parse((await get(readOnly, '/pods')).body) as { kind: string; items: { metadata: { name: string }; status?: { phase?: string } }[] };
-      return list.items.some((p) => p.status?.phase === 'Running') ? list : undefined;
-    }, 30_000, '/pods showing the pod Running');
+    await eventually(
+      async () => {
+        const cs = await node.cri.listContainers({
+          labelSelector: { 'io.kubernetes.pod.name': `web-${NODE}` },
+          state: { state: 'CONTAINER_RUNNING' },
+        });
+        return cs.length === 1;
+      },
+      30_000,
+      'the container running in containerd',
+    );
+    const pods = await eventually(
+      async () => {
+        const list = JSON.parse((await get(readOnly, '/pods')).body) as {
+          kind: string;
+          items: { metadata: { name: string }; status?: { phase?: string } }[];
+        };
+        return list.items.some((p) => p.status?.phase === 'Running') ? list : undefined;
+      },
+      30_000,
+      '/pods showing the pod Running',
+    );
     assert.equal(pods.kind, 'PodList');
-    assert.deepEqual(pods.items.map((p) => p.metadata.name), [`web-${NODE}`]);
+    assert.deepEqual(
+      pods.items.map((p) => p.metadata.name),
+      [`web-${NODE}`],
+    );
 
-    const metrics = await eventually(async () => {
-      const m = await get(readOnly, '/metrics');
-      return /^kubelet_running_pods 1$/m.test(m.body) ? m : undefined;
-    }, 20_000, 'kubelet_running_pods 1');
+    const metrics = await eventually(
+      async () => {
+        const m = await get(readOnly, '/metrics');
+        return /^kubelet_running_pods 1$/m.test(m.body) ? m : undefined;
+      },
+      20_000,
+      'kubelet_running_pods 1',
+    );
     assert.equal(metrics.status, 200);
     assert.match(metrics.body, new RegExp(`^kubelet_node_name\\{node="${NODE}"\\} 1$`, 'm'));
     assert.match(metrics.body, /^kubelet_running_containers\{container_state="running"\} 1$/m);

@@ -157,7 +157,12 @@ describe('sidecar containers (real containerd, API server stand-in)', () => {
 
     // the kubelet's own DELETE (after the final status) fails until cleared: the pod stays
     // configured, so its stopped containers stay in containerd to be read
-    const hold = cluster.api.faults.set({ mode: 'status500', resource: 'pods', verb: 'delete', user: `system:node:${NODE}` });
+    const hold = cluster.api.faults.set({
+      mode: 'status500',
+      resource: 'pods',
+      verb: 'delete',
+      user: `system:node:${NODE}`,
+    });
     try {
       cluster.api.store.delete('pods', NS, 'myapp');
       const rc = await eventually(

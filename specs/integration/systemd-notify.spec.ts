@@ -17,13 +17,19 @@ while True:
 `;
 
 /** A datagram listener at `path`; `messages` grows as datagrams arrive. */
-async function listen(path: string): Promise<{ proc: ChildProcess; messages: string[]; waitFor(pred: (m: string[]) => boolean, what: string): Promise<void> }> {
+async function listen(path: string): Promise<{
+  proc: ChildProcess;
+  messages: string[];
+  waitFor(pred: (m: string[]) => boolean, what: string): Promise<void>;
+}> {
   const proc = spawn('python3', ['-c', LISTENER, path], { stdio: ['ignore', 'pipe', 'inherit'] });
   const messages: string[] = [];
   const waiters: (() => void)[] = [];
   let buf = '';
   let listening!: () => void;
-  const ready = new Promise<void>((r) => { listening = r; });
+  const ready = new Promise<void>((r) => {
+    listening = r;
+  });
   proc.stdout!.on('data', (chunk: Buffer) => {
     buf += chunk.toString('utf8');
     for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
@@ -34,21 +40,30 @@ async function listen(path: string): Promise<{ proc: ChildProcess; messages: str
     }
     for (const w of [...waiters]) w();
   });
-  await Promise.race([ready, once(proc, 'exit').then(() => { throw new Error('the notify listener exited'); })]);
+  await Promise.race([
+    ready,
+    once(proc, 'exit').then(() => {
+      throw new Error('the notify listener exited');
+    }),
+  ]);
   return {
     proc,
     messages,
-    waitFor: (pred, what) => new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`no ${what} on NOTIFY_SOCKET within 30s; got ${JSON.stringify(messages)}`)), 30_000);
-      const check = () => {
-        if (!pred(messages)) return;
-        clearTimeout(t);
-        waiters.splice(waiters.indexOf(check), 1);
-        resolve();
-      };
-      waiters.push(check);
-      check();
-    }),
+    waitFor: (pred, what) =>
+      new Promise<void>((resolve, reject) => {
+        const t = setTimeout(
+          () => reject(new Error(`no ${what} on NOTIFY_SOCKET within 30s; got ${JSON.stringify(messages)}`)),
+          30_000,
+        );
+        const check = () => {
+          if (!pred(messages)) return;
+          clearTimeout(t);
+          waiters.splice(waiters.indexOf(check), 1);
+          resolve();
+        };
+        waiters.push(check);
+        check();
+      }),
   };
 }
 
@@ -59,14 +74,22 @@ describe('systemd notify on real containerd', () => {
   it('sends READY=1 once the actors are up, STATUS= lines, WATCHDOG=1 every half WATCHDOG_USEC, STOPPING=1 on SIGTERM', async (t) => {
     const dirs = await node.dirs();
     const l = await listen(join(node.work, 'notify.sock'));
-    t.after(() => { l.proc.kill('SIGKILL'); });
+    t.after(() => {
+      l.proc.kill('SIGKILL');
+    });
     const d = node.daemon(dirs, [], { NOTIFY_SOCKET: join(node.work, 'notify.sock'), WATCHDOG_USEC: '1000000' });
     await l.waitFor((m) => vars(m).includes('READY=1'), 'READY=1');
     await d.waitForLog(/kubelet-ts running: every actor started/); // READY=1 follows this line
     await l.waitFor((m) => vars(m).filter((v) => v === 'WATCHDOG=1').length >= 3, 'three WATCHDOG=1 pings');
     const all = vars(l.messages);
-    assert.ok(all.some((v) => /^STATUS=kubelet-ts v\S+ running on node node-a$/.test(v)), `a STATUS line: ${JSON.stringify(all)}`);
-    assert.ok(all.some((v) => /^STATUS=running \d+ pod\(s\)$/.test(v)), 'the pod count in STATUS');
+    assert.ok(
+      all.some((v) => /^STATUS=kubelet-ts v\S+ running on node node-a$/.test(v)),
+      `a STATUS line: ${JSON.stringify(all)}`,
+    );
+    assert.ok(
+      all.some((v) => /^STATUS=running \d+ pod\(s\)$/.test(v)),
+      'the pod count in STATUS',
+    );
     assert.equal(all.filter((v) => v === 'READY=1').length, 1, 'READY=1 once');
     assert.equal(await d.stop(), 0);
     await l.waitFor((m) => vars(m).includes('STOPPING=1'), 'STOPPING=1');
@@ -79,6 +102,9 @@ describe('systemd notify on real containerd', () => {
     await d.waitForLog(/kubelet-ts running: every actor started/);
     const code = await d.stop();
     assert.equal(code, 0, d.lines.slice(-10).join('\n'));
-    assert.ok(!d.lines.some((x) => /systemdNotify|systemd notification/.test(x)), 'no systemd actor or notification in the log');
+    assert.ok(
+      !d.lines.some((x) => /systemdNotify|systemd notification/.test(x)),
+      'no systemd actor or notification in the log',
+    );
   });
 });

@@ -24,7 +24,11 @@ const NODE = 'node-tls';
 const TOKEN = 'abcdef.0123456789abcdef';
 const node = useNodeFixture({ node: NODE, prefix: 'kts-tls-' });
 
-type Csr = { metadata: { name: string }; spec: { username: string; signerName: string; usages: string[] }; status?: { certificate?: string } };
+type Csr = {
+  metadata: { name: string };
+  spec: { username: string; signerName: string; usages: string[] };
+  status?: { certificate?: string };
+};
 
 describe('TLS bootstrap and rotation (real daemon, real containerd, stand-in)', () => {
   it('bootstraps from a token, registers the Node, and rotates a 30 s certificate with the pod untouched', async (t) => {
@@ -35,11 +39,18 @@ describe('TLS bootstrap and rotation (real daemon, real containerd, stand-in)', 
     const kubeconfig = join(dirs.root, '..', 'kubelet.conf');
     api.writeBootstrapKubeconfig(bootstrap, TOKEN);
     const d = node.daemon(dirs, [
-      `--bootstrap-kubeconfig=${bootstrap}`, `--kubeconfig=${kubeconfig}`, '--rotate-certificates', '--node-status-update-frequency=2s',
+      `--bootstrap-kubeconfig=${bootstrap}`,
+      `--kubeconfig=${kubeconfig}`,
+      '--rotate-certificates',
+      '--node-status-update-frequency=2s',
     ]);
     const csrs = () => api.store.list('certificatesigningrequests') as unknown as Csr[];
     const getNode = () => api.store.get('nodes', NODE) as unknown as Node | undefined;
-    await eventually(() => getNode()?.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True', 60_000, 'the Node Ready');
+    await eventually(
+      () => getNode()?.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True',
+      60_000,
+      'the Node Ready',
+    );
 
     // bootstrap: one CSR by the bootstrap token, issued; the pair and the kubeconfig on disk
     const [first] = csrs();
@@ -59,19 +70,41 @@ describe('TLS bootstrap and rotation (real daemon, real containerd, stand-in)', 
 
     // a pod runs
     api.store.create('pods', {
-      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web', namespace: 'default' },
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'web', namespace: 'default' },
       spec: {
-        nodeName: NODE, terminationGracePeriodSeconds: 1,
-        containers: [{ name: 'app', image: BUSYBOX_IMAGE, imagePullPolicy: 'IfNotPresent', command: ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 1; done'] }],
+        nodeName: NODE,
+        terminationGracePeriodSeconds: 1,
+        containers: [
+          {
+            name: 'app',
+            image: BUSYBOX_IMAGE,
+            imagePullPolicy: 'IfNotPresent',
+            command: ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 1; done'],
+          },
+        ],
       },
     } as unknown as JsonObject);
-    const running = async () => node.cri.listContainers({ labelSelector: { 'io.kubernetes.pod.name': 'web' }, state: { state: 'CONTAINER_RUNNING' } });
-    const [before] = await eventually(async () => ((await running()).length === 1 ? running() : undefined), 60_000, 'web running in containerd');
+    const running = async () =>
+      node.cri.listContainers({
+        labelSelector: { 'io.kubernetes.pod.name': 'web' },
+        state: { state: 'CONTAINER_RUNNING' },
+      });
+    const [before] = await eventually(
+      async () => ((await running()).length === 1 ? running() : undefined),
+      60_000,
+      'web running in containerd',
+    );
     const sandboxes = await node.cri.listPodSandbox({ labelSelector: { 'io.kubernetes.pod.name': 'web' } });
     assert.equal(sandboxes.length, 1);
 
     // rotation: a second CSR, made by the node with its current certificate, issued and in use
-    const rotated = await eventually(() => csrs().find((c) => c.metadata.name.startsWith('csr-') && c.status?.certificate), 60_000, 'a rotation CSR issued');
+    const rotated = await eventually(
+      () => csrs().find((c) => c.metadata.name.startsWith('csr-') && c.status?.certificate),
+      60_000,
+      'a rotation CSR issued',
+    );
     assert.equal(rotated.spec.username, `system:node:${NODE}`);
     await d.waitForLog(/client certificate rotated/, 20_000);
     assert.notEqual(readlinkSync(current), firstFile);
@@ -87,17 +120,31 @@ describe('TLS bootstrap and rotation (real daemon, real containerd, stand-in)', 
     // past the first certificate's expiry the node still talks to the API (new connections, new pair)
     const expiry = Date.parse(firstCert.validTo);
     await eventually(
-      () => api.requests.all.some((r) => r.user === `system:node:${NODE}` && r.status === 200 && r.time.getTime() > expiry + 2_000 && r.resource === 'leases'),
-      60_000, 'a lease renewal after the first certificate expired',
+      () =>
+        api.requests.all.some(
+          (r) =>
+            r.user === `system:node:${NODE}` &&
+            r.status === 200 &&
+            r.time.getTime() > expiry + 2_000 &&
+            r.resource === 'leases',
+        ),
+      60_000,
+      'a lease renewal after the first certificate expired',
     );
     assert.ok(rotatedAt < expiry + 60_000);
     const refused = api.requests.all.filter((r) => r.status === 401 || r.status === 403);
-    assert.deepEqual(refused.map((r) => `${r.method} ${r.path} ${r.status} ${r.user ?? 'anonymous'}`), []);
+    assert.deepEqual(
+      refused.map((r) => `${r.method} ${r.path} ${r.status} ${r.user ?? 'anonymous'}`),
+      [],
+    );
 
     // the pod was not disturbed: the same sandbox and container, still running, never restarted
     const [after] = await running();
     assert.equal(after?.id, before!.id);
-    assert.deepEqual((await node.cri.listPodSandbox({ labelSelector: { 'io.kubernetes.pod.name': 'web' } })).map((s) => s.id), sandboxes.map((s) => s.id));
+    assert.deepEqual(
+      (await node.cri.listPodSandbox({ labelSelector: { 'io.kubernetes.pod.name': 'web' } })).map((s) => s.id),
+      sandboxes.map((s) => s.id),
+    );
     const pod = api.store.get('pods', 'default', 'web') as unknown as Pod;
     assert.equal(pod.status?.containerStatuses?.[0]?.restartCount, 0);
     assert.equal(pod.status?.phase, 'Running');
@@ -111,8 +158,15 @@ describe('TLS bootstrap and rotation (real daemon, real containerd, stand-in)', 
     const bootstrap = join(dirs.root, '..', 'bootstrap-kubelet.conf');
     const config = join(dirs.root, '..', 'config.yaml');
     api.writeBootstrapKubeconfig(bootstrap, TOKEN);
-    writeFileSync(config, 'apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nrotateCertificates: true\nserverTLSBootstrap: true\n');
-    const d = node.daemon(dirs, [`--config=${config}`, `--bootstrap-kubeconfig=${bootstrap}`, `--kubeconfig=${join(dirs.root, '..', 'kubelet.conf')}`]);
+    writeFileSync(
+      config,
+      'apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nrotateCertificates: true\nserverTLSBootstrap: true\n',
+    );
+    const d = node.daemon(dirs, [
+      `--config=${config}`,
+      `--bootstrap-kubeconfig=${bootstrap}`,
+      `--kubeconfig=${join(dirs.root, '..', 'kubelet.conf')}`,
+    ]);
     await d.waitForLog(/serving certificate issued/, 60_000);
     const serving = readFileSync(join(dirs.root, 'pki', 'kubelet-server-current.pem'), 'utf8');
     const cert = new X509Certificate(serving);
@@ -120,7 +174,9 @@ describe('TLS bootstrap and rotation (real daemon, real containerd, stand-in)', 
     assert.match(cert.subjectAltName ?? '', new RegExp(`DNS:${NODE}`));
     assert.match(cert.subjectAltName ?? '', /IP Address:\d+\.\d+\.\d+\.\d+/);
     assert.deepEqual(cert.keyUsage, ['1.3.6.1.5.5.7.3.1']);
-    const csr = (api.store.list('certificatesigningrequests') as unknown as Csr[]).find((c) => c.spec.signerName === 'kubernetes.io/kubelet-serving');
+    const csr = (api.store.list('certificatesigningrequests') as unknown as Csr[]).find(
+      (c) => c.spec.signerName === 'kubernetes.io/kubelet-serving',
+    );
     assert.equal(csr?.spec.username, `system:node:${NODE}`);
   });
 
@@ -130,9 +186,15 @@ describe('TLS bootstrap and rotation (real daemon, real containerd, stand-in)', 
     const dirs = await node.dirs();
     const bootstrap = join(dirs.root, '..', 'bootstrap-kubelet.conf');
     api.writeBootstrapKubeconfig(bootstrap, TOKEN);
-    const d = node.daemon(dirs, [`--bootstrap-kubeconfig=${bootstrap}`, `--kubeconfig=${join(dirs.root, '..', 'kubelet.conf')}`]);
+    const d = node.daemon(dirs, [
+      `--bootstrap-kubeconfig=${bootstrap}`,
+      `--kubeconfig=${join(dirs.root, '..', 'kubelet.conf')}`,
+    ]);
     assert.equal(await d.exited, 1);
-    assert.ok(d.lines.some((l) => /CertificateSigningRequest node-csr-\S+ was denied: AutoDenied/.test(l)), d.lines.slice(-5).join('\n'));
+    assert.ok(
+      d.lines.some((l) => /CertificateSigningRequest node-csr-\S+ was denied: AutoDenied/.test(l)),
+      d.lines.slice(-5).join('\n'),
+    );
     assert.ok(!existsSync(join(dirs.root, '..', 'kubelet.conf')));
   });
 });

@@ -21,26 +21,54 @@ const PROBE_MESSAGE = 'spec.containers[0].lifecycle.stopSignal: not supported by
 
 const node = useNodeFixture({ node: NODE, prefix: 'kts-fields-', daemonArgs: ['--file-check-frequency=1s'] });
 
-interface ContainerLine { name: string; state: string; reason: string | null; message: string | null }
+interface ContainerLine {
+  name: string;
+  state: string;
+  reason: string | null;
+  message: string | null;
+}
 
 async function containerNames(podName: string, ns = 'default'): Promise<string[]> {
-  const cs = await node.cri.listContainers({ labelSelector: { 'io.kubernetes.pod.name': podName, 'io.kubernetes.pod.namespace': ns } });
+  const cs = await node.cri.listContainers({
+    labelSelector: { 'io.kubernetes.pod.name': podName, 'io.kubernetes.pod.namespace': ns },
+  });
   return cs.map((c) => c.metadata.name).sort();
 }
 
 const PROBED_YAML = [
-  'apiVersion: v1', 'kind: Pod', 'metadata:', '  name: probed', '  namespace: default', 'spec:',
-  '  terminationGracePeriodSeconds: 1', '  containers:',
-  '  - name: app', `    image: ${BUSYBOX_IMAGE}`, `    command: ${JSON.stringify(SLEEP)}`,
+  'apiVersion: v1',
+  'kind: Pod',
+  'metadata:',
+  '  name: probed',
+  '  namespace: default',
+  'spec:',
+  '  terminationGracePeriodSeconds: 1',
+  '  containers:',
+  '  - name: app',
+  `    image: ${BUSYBOX_IMAGE}`,
+  `    command: ${JSON.stringify(SLEEP)}`,
   '    lifecycle: {stopSignal: SIGUSR1}',
-  '  - name: side', `    image: ${BUSYBOX_IMAGE}`, `    command: ${JSON.stringify(SLEEP)}`, '',
+  '  - name: side',
+  `    image: ${BUSYBOX_IMAGE}`,
+  `    command: ${JSON.stringify(SLEEP)}`,
+  '',
 ].join('\n');
 
 const VOLUME_YAML = [
-  'apiVersion: v1', 'kind: Pod', 'metadata:', '  name: vol', '  namespace: default', 'spec:',
-  '  terminationGracePeriodSeconds: 1', '  volumes: [{name: data, configMap: {name: settings}}]', '  containers:',
-  '  - name: app', `    image: ${BUSYBOX_IMAGE}`, `    command: ${JSON.stringify(SLEEP)}`,
-  '    volumeMounts: [{name: data, mountPath: /data}]', '',
+  'apiVersion: v1',
+  'kind: Pod',
+  'metadata:',
+  '  name: vol',
+  '  namespace: default',
+  'spec:',
+  '  terminationGracePeriodSeconds: 1',
+  '  volumes: [{name: data, configMap: {name: settings}}]',
+  '  containers:',
+  '  - name: app',
+  `    image: ${BUSYBOX_IMAGE}`,
+  `    command: ${JSON.stringify(SLEEP)}`,
+  '    volumeMounts: [{name: data, mountPath: /data}]',
+  '',
 ].join('\n');
 
 describe('pods using fields kubelet-ts does not support (real containerd)', () => {
@@ -53,20 +81,42 @@ describe('pods using fields kubelet-ts does not support (real containerd)', () =
 
     // The container without the hook runs in containerd; the other is refused, never created.
     await eventually(async () => (await containerNames(`probed-${NODE}`)).includes('side'), 20_000, 'side created');
-    const probed = await eventually(async () => {
-      const p = await debugRequest<{ phase: string; containers: ContainerLine[] }>(dirs.root, { cmd: 'pod', pod: `default/probed-${NODE}`, id: 1 });
-      const app = p.containers.find((c) => c.name === 'app');
-      return app?.reason === 'CreateContainerConfigError' ? p : undefined;
-    }, 20_000, 'app waiting with CreateContainerConfigError in the kubelet\'s status');
-    assert.deepEqual(probed.containers.find((c) => c.name === 'app'), {
-      ...probed.containers.find((c) => c.name === 'app'), state: 'waiting', reason: 'CreateContainerConfigError', message: PROBE_MESSAGE,
-    });
+    const probed = await eventually(
+      async () => {
+        const p = await debugRequest<{ phase: string; containers: ContainerLine[] }>(dirs.root, {
+          cmd: 'pod',
+          pod: `default/probed-${NODE}`,
+          id: 1,
+        });
+        const app = p.containers.find((c) => c.name === 'app');
+        return app?.reason === 'CreateContainerConfigError' ? p : undefined;
+      },
+      20_000,
+      "app waiting with CreateContainerConfigError in the kubelet's status",
+    );
+    assert.deepEqual(
+      probed.containers.find((c) => c.name === 'app'),
+      {
+        ...probed.containers.find((c) => c.name === 'app'),
+        state: 'waiting',
+        reason: 'CreateContainerConfigError',
+        message: PROBE_MESSAGE,
+      },
+    );
     assert.equal(probed.phase, 'Pending');
     // A pod-level refusal: nothing of the pod is created, the sandbox is (as upstream's config error).
-    const vol = await eventually(async () => {
-      const p = await debugRequest<{ containers: ContainerLine[] }>(dirs.root, { cmd: 'pod', pod: `default/vol-${NODE}`, id: 2 });
-      return p.containers[0]?.reason === 'CreateContainerConfigError' ? p : undefined;
-    }, 20_000, 'vol waiting');
+    const vol = await eventually(
+      async () => {
+        const p = await debugRequest<{ containers: ContainerLine[] }>(dirs.root, {
+          cmd: 'pod',
+          pod: `default/vol-${NODE}`,
+          id: 2,
+        });
+        return p.containers[0]?.reason === 'CreateContainerConfigError' ? p : undefined;
+      },
+      20_000,
+      'vol waiting',
+    );
     assert.equal(vol.containers[0]!.message, 'spec.volumes[0].configMap: not supported by kubelet-ts');
 
     // Several syncs later: still nothing created, and the refusal was logged (and recorded) once.
@@ -74,9 +124,13 @@ describe('pods using fields kubelet-ts does not support (real containerd)', () =
     await new Promise((r) => setTimeout(r, 3000));
     assert.deepEqual(await containerNames(`probed-${NODE}`), ['side']);
     assert.deepEqual(await containerNames(`vol-${NODE}`), []);
-    const warned = d.lines.filter((l) => l.includes('pod uses fields kubelet-ts does not support') && l.includes(`probed-${NODE}`));
+    const warned = d.lines.filter(
+      (l) => l.includes('pod uses fields kubelet-ts does not support') && l.includes(`probed-${NODE}`),
+    );
     assert.equal(warned.length, 1, warned.join('\n'));
-    const events = d.lines.filter((l) => l.includes('"Event occurred"') && l.includes('"reason":"Failed"') && l.includes(`probed-${NODE}`));
+    const events = d.lines.filter(
+      (l) => l.includes('"Event occurred"') && l.includes('"reason":"Failed"') && l.includes(`probed-${NODE}`),
+    );
     assert.equal(events.length, 1, events.join('\n'));
     assert.ok(events[0]!.includes(`Error: ${PROBE_MESSAGE}`), events[0]);
   });
@@ -93,33 +147,60 @@ describe('pods using fields kubelet-ts does not support (real containerd)', () =
     it('the API status shows CreateContainerConfigError naming the field, with one Warning event; the container is not in containerd', async () => {
       const dirs = await node.dirs();
       // (with cluster DNS: a ClusterFirst pod on a node without it also gets a MissingClusterDNS Warning)
-      node.daemon(dirs, [`--kubeconfig=${api.kubeconfigFor(NODE)}`, '--node-status-update-frequency=2s', '--cluster-dns=10.96.0.10']);
+      node.daemon(dirs, [
+        `--kubeconfig=${api.kubeconfigFor(NODE)}`,
+        '--node-status-update-frequency=2s',
+        '--cluster-dns=10.96.0.10',
+      ]);
       await eventually(() => api.store.get('nodes', NODE) !== undefined, 40_000, 'the Node registered');
       const body = {
-        apiVersion: 'v1', kind: 'Pod', metadata: { name: 'probed', namespace: 'default' },
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'probed', namespace: 'default' },
         spec: {
-          nodeName: NODE, terminationGracePeriodSeconds: 1,
+          nodeName: NODE,
+          terminationGracePeriodSeconds: 1,
           containers: [
-            { name: 'app', image: BUSYBOX_IMAGE, imagePullPolicy: 'IfNotPresent', command: SLEEP, lifecycle: { stopSignal: 'SIGUSR1' } },
+            {
+              name: 'app',
+              image: BUSYBOX_IMAGE,
+              imagePullPolicy: 'IfNotPresent',
+              command: SLEEP,
+              lifecycle: { stopSignal: 'SIGUSR1' },
+            },
             { name: 'side', image: BUSYBOX_IMAGE, imagePullPolicy: 'IfNotPresent', command: SLEEP },
           ],
         },
       };
       const created = api.store.create('pods', body as unknown as JsonObject) as unknown as Pod;
       const getPod = () => api.store.get('pods', 'default', 'probed') as unknown as Pod | undefined;
-      const status = await eventually(() => {
-        const app = getPod()?.status?.containerStatuses?.find((c) => c.name === 'app');
-        return app?.state?.waiting?.reason === 'CreateContainerConfigError' ? getPod()!.status! : undefined;
-      }, 20_000, 'app waiting with CreateContainerConfigError in the API');
+      const status = await eventually(
+        () => {
+          const app = getPod()?.status?.containerStatuses?.find((c) => c.name === 'app');
+          return app?.state?.waiting?.reason === 'CreateContainerConfigError' ? getPod()!.status! : undefined;
+        },
+        20_000,
+        'app waiting with CreateContainerConfigError in the API',
+      );
       assert.deepEqual(status.containerStatuses!.find((c) => c.name === 'app')!.state, {
         waiting: { reason: 'CreateContainerConfigError', message: PROBE_MESSAGE },
       });
       assert.equal(status.phase, 'Pending');
-      await eventually(() => getPod()?.status?.containerStatuses?.find((c) => c.name === 'side')?.state?.running, 20_000, 'side running');
+      await eventually(
+        () => getPod()?.status?.containerStatuses?.find((c) => c.name === 'side')?.state?.running,
+        20_000,
+        'side running',
+      );
 
-      const warnings = () => (api.store.list('events', { namespace: 'default' }) as unknown as Event[])
-        .filter((e) => e.involvedObject.uid === created.metadata.uid && e.type === 'Warning');
-      const [warning] = await eventually(() => (warnings().length > 0 ? warnings() : undefined), 20_000, 'a Warning event');
+      const warnings = () =>
+        (api.store.list('events', { namespace: 'default' }) as unknown as Event[]).filter(
+          (e) => e.involvedObject.uid === created.metadata.uid && e.type === 'Warning',
+        );
+      const [warning] = await eventually(
+        () => (warnings().length > 0 ? warnings() : undefined),
+        20_000,
+        'a Warning event',
+      );
       assert.equal(warning!.reason, 'Failed');
       assert.equal(warning!.message, `Error: ${PROBE_MESSAGE}`);
       assert.equal(warning!.involvedObject.kind, 'Pod');

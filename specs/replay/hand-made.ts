@@ -21,11 +21,15 @@ export interface HandCall {
 }
 
 /** A recording: each entry is a session (its header fields, its calls); the call ids run on. */
-export function recording(...sessions: { header?: Record<string, unknown>; at?: number; calls: HandCall[] }[]): RecordLine[] {
+export function recording(
+  ...sessions: { header?: Record<string, unknown>; at?: number; calls: HandCall[] }[]
+): RecordLine[] {
   const lines: Record<string, unknown>[] = [];
   let id = 0;
   for (const s of sessions) {
-    const session: Record<string, unknown>[] = [{ t: T0 + (s.at ?? 0), k: 'header', format: 1, node: 'n', ...s.header }];
+    const session: Record<string, unknown>[] = [
+      { t: T0 + (s.at ?? 0), k: 'header', format: 1, node: 'n', ...s.header },
+    ];
     for (const c of s.calls) {
       session.push({ t: T0 + c.at, k: 'cri', id: ++id, m: c.m, args: c.args });
       if (c.unanswered) continue;
@@ -57,7 +61,13 @@ export const containerConfig = (uid: string, name = 'app') => ({
 export function podStart(uid: string, at: number): HandCall[] {
   return [
     { at, m: 'runPodSandbox', args: [sandboxConfig(uid)], res: `sandbox-${uid}`, latency: 5 },
-    { at: at + 10, m: 'createContainer', args: [`sandbox-${uid}`, containerConfig(uid), sandboxConfig(uid)], res: `ctr-${uid}`, latency: 5 },
+    {
+      at: at + 10,
+      m: 'createContainer',
+      args: [`sandbox-${uid}`, containerConfig(uid), sandboxConfig(uid)],
+      res: `ctr-${uid}`,
+      latency: 5,
+    },
     { at: at + 20, m: 'startContainer', args: [`ctr-${uid}`], latency: 5 },
   ];
 }

@@ -3,27 +3,48 @@
 // and the order across pods beyond it.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { analyseRecording, DecisionMatcher, DEFAULT_PERIODS, NODE_KEY, normalizeArgs, podOfDecision, sessionTiming } from '../../replay/replay.ts';
+import {
+  analyseRecording,
+  DecisionMatcher,
+  DEFAULT_PERIODS,
+  NODE_KEY,
+  normalizeArgs,
+  podOfDecision,
+  sessionTiming,
+} from '../../replay/replay.ts';
 import { RELIST_PERIOD_MS } from '../../actors/pleg/index.ts';
 import { containerConfig, podStart, recording as sessions, sandboxConfig, T0, type HandCall } from './hand-made.ts';
 
 /** A one-session recording. */
 const recording = (calls: HandCall[], header: Record<string, unknown> = {}) => sessions({ header, calls });
 const sandbox = (uid: string) => sandboxConfig(uid);
-const run = (at: number, uid: string): HandCall => ({ at, m: 'runPodSandbox', args: [sandbox(uid)], res: `sandbox-${uid}` });
+const run = (at: number, uid: string): HandCall => ({
+  at,
+  m: 'runPodSandbox',
+  args: [sandbox(uid)],
+  res: `sandbox-${uid}`,
+});
 
 describe('DecisionMatcher: timing and order', () => {
   it('the tolerance is the longer of the relist period and the sync tick, plus the longest recorded read', () => {
-    assert.equal(DEFAULT_PERIODS.plegRelistMs, RELIST_PERIOD_MS, 'the defaults are the daemon\'s');
-    const a = analyseRecording(recording([
-      { at: 10, m: 'listPodSandbox', args: [], res: [], latency: 40 },
-      { at: 20, m: 'listContainers', args: [], res: [], latency: 75 },
-      run(100, 'a'),
-    ], { periods: { plegRelistMs: 500, syncTickMs: 2000 } }));
+    assert.equal(DEFAULT_PERIODS.plegRelistMs, RELIST_PERIOD_MS, "the defaults are the daemon's");
+    const a = analyseRecording(
+      recording(
+        [
+          { at: 10, m: 'listPodSandbox', args: [], res: [], latency: 40 },
+          { at: 20, m: 'listContainers', args: [], res: [], latency: 75 },
+          run(100, 'a'),
+        ],
+        { periods: { plegRelistMs: 500, syncTickMs: 2000 } },
+      ),
+    );
     assert.deepEqual(a.sessions[0]!.timing, { relistMs: 500, tickMs: 2000, readLatencyMs: 75, toleranceMs: 2075 });
     assert.deepEqual(sessionTiming({}, 0), { relistMs: 1000, tickMs: 1000, readLatencyMs: 0, toleranceMs: 1000 });
     // decisions' own latency is replayed as recorded: it widens nothing
-    assert.equal(analyseRecording(recording([{ ...run(100, 'a'), latency: 900 }])).sessions[0]!.timing.toleranceMs, 1000);
+    assert.equal(
+      analyseRecording(recording([{ ...run(100, 'a'), latency: 900 }])).sessions[0]!.timing.toleranceMs,
+      1000,
+    );
   });
 
   it('a matched decision within the tolerance of its recorded time matches; beyond it, a timing divergence', () => {
@@ -60,11 +81,17 @@ describe('DecisionMatcher: timing and order', () => {
     assert.equal(divergedPods, 1);
     assert.equal(first!.kind, 'order');
     assert.equal(first!.pod, 'b');
-    assert.deepEqual(first!.differences, ['order: recorded 1500 ms after runPodSandbox of pod default/a (+1.000s, index 1), replayed before it (tolerance 1000 ms)']);
+    assert.deepEqual(first!.differences, [
+      'order: recorded 1500 ms after runPodSandbox of pod default/a (+1.000s, index 1), replayed before it (tolerance 1000 ms)',
+    ]);
 
     // c before b (0.5s apart when recorded): latency may do that
     const close = new DecisionMatcher(a);
-    for (const [pod, at] of [['a', 1100], ['c', 2600], ['b', 2700]] as const) {
+    for (const [pod, at] of [
+      ['a', 1100],
+      ['c', 2600],
+      ['b', 2700],
+    ] as const) {
       assert.ok(close.observe('runPodSandbox', [sandbox(pod)], pod, T0 + at, T0 + 5000));
     }
     assert.equal(close.finish().first, undefined);
@@ -79,11 +106,26 @@ describe('DecisionMatcher: what is compared', () => {
     for (const d of a.decisions.filter((x) => x.pod === uid)) m.observe(d.m, d.call.args, d.pod, d.t, END);
   };
 
-  it('reads each pod\'s decisions from the recording: ids name their pod through the answers that carried them', () => {
-    const a = analyseRecording(recording([...podStart('a', 100), ...podStart('b', 110), { at: 500, m: 'stopContainer', args: ['ctr-a', 30, { timeoutMs: 32_000 }] }]));
-    assert.deepEqual(a.decisions.map((d) => `${d.m}:${d.pod}`), [
-      'runPodSandbox:a', 'createContainer:a', 'runPodSandbox:b', 'startContainer:a', 'createContainer:b', 'startContainer:b', 'stopContainer:a',
-    ]);
+  it("reads each pod's decisions from the recording: ids name their pod through the answers that carried them", () => {
+    const a = analyseRecording(
+      recording([
+        ...podStart('a', 100),
+        ...podStart('b', 110),
+        { at: 500, m: 'stopContainer', args: ['ctr-a', 30, { timeoutMs: 32_000 }] },
+      ]),
+    );
+    assert.deepEqual(
+      a.decisions.map((d) => `${d.m}:${d.pod}`),
+      [
+        'runPodSandbox:a',
+        'createContainer:a',
+        'runPodSandbox:b',
+        'startContainer:a',
+        'createContainer:b',
+        'startContainer:b',
+        'stopContainer:a',
+      ],
+    );
     assert.equal(a.podName.get('a'), 'default/a');
     // the call options are no decision; trailing holes are dropped
     assert.deepEqual(a.decisions.at(-1)!.args, ['ctr-a', 30]);
@@ -108,7 +150,10 @@ describe('DecisionMatcher: what is compared', () => {
     const m = new DecisionMatcher(a);
     const changed = { ...sandbox('a'), metadata: { ...sandbox('a').metadata, attempt: 1 } };
     assert.equal(m.observe('runPodSandbox', [changed], 'a', T0 + 100, END), undefined, 'not answered as recorded');
-    assert.equal(m.observe('createContainer', ['replay-sandbox-1', containerConfig('a'), changed], 'a', T0 + 110, END), undefined);
+    assert.equal(
+      m.observe('createContainer', ['replay-sandbox-1', containerConfig('a'), changed], 'a', T0 + 110, END),
+      undefined,
+    );
     replayPod(m, a, 'b');
     assert.equal(m.matched, 3);
     const { first, divergedPods } = m.finish();
@@ -122,7 +167,9 @@ describe('DecisionMatcher: what is compared', () => {
   });
 
   it('a recorded decision never made, and one made that was never recorded, diverge; after the recording ended, nothing is compared', () => {
-    const a = analyseRecording(recording([...podStart('a', 100), { at: 2000, m: 'stopContainer', args: ['ctr-a', 30] }]));
+    const a = analyseRecording(
+      recording([...podStart('a', 100), { at: 2000, m: 'stopContainer', args: ['ctr-a', 30] }]),
+    );
     const missing = new DecisionMatcher(a);
     for (const d of a.decisions.slice(0, 3)) missing.observe(d.m, d.call.args, d.pod, d.t, END);
     const gone = missing.finish().first!;

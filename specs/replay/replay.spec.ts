@@ -14,19 +14,35 @@ import { formatResult, readRecording, replayRecording, type ReplayResult } from 
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const TRACES = join(import.meta.dirname, 'traces');
-const traces = readdirSync(TRACES).filter((f) => /\.jsonl(\.gz)?$/.test(f)).sort();
-const SCENARIOS = ['pod-start', 'crash-loop', 'manifest-edit', 'deletion', 'restart-adoption', 'cluster-admission', 'volumes', 'data-volumes'];
+const traces = readdirSync(TRACES)
+  .filter((f) => /\.jsonl(\.gz)?$/.test(f))
+  .sort();
+const SCENARIOS = [
+  'pod-start',
+  'crash-loop',
+  'manifest-edit',
+  'deletion',
+  'restart-adoption',
+  'cluster-admission',
+  'volumes',
+  'data-volumes',
+];
 
 type Line = Record<string, unknown>;
 const load = (name: string): Line[] => readRecording(join(TRACES, traces.find((f) => f.startsWith(`${name}.jsonl`))!));
-const decisionsOf = (recs: Line[], m: string) => recs.map((r, i) => ({ r, i })).filter(({ r }) => r.k === 'cri' && r.m === m);
+const decisionsOf = (recs: Line[], m: string) =>
+  recs.map((r, i) => ({ r, i })).filter(({ r }) => r.k === 'cri' && r.m === m);
 
 /** The result without the wall-clock fields. */
 const stable = (r: ReplayResult) => ({ ...r, replayMs: 0, speedup: 0 });
 
 describe('replay of recorded node sessions', () => {
   it('has a trace for every scenario', () => {
-    for (const s of SCENARIOS) assert.ok(traces.some((f) => f.startsWith(`${s}.jsonl`)), `specs/replay/traces/${s}.jsonl(.gz)`);
+    for (const s of SCENARIOS)
+      assert.ok(
+        traces.some((f) => f.startsWith(`${s}.jsonl`)),
+        `specs/replay/traces/${s}.jsonl(.gz)`,
+      );
   });
 
   for (const file of traces) {
@@ -46,7 +62,15 @@ describe('replay of recorded node sessions', () => {
     const headers = recs.map((r, i) => ({ r, i })).filter(({ r }) => r.k === 'header');
     assert.equal(headers.length, 2);
     const second = headers[1]!.i;
-    const mutating = recs.slice(second).filter((r) => r.k === 'cri' && ['runPodSandbox', 'createContainer', 'startContainer', 'stopContainer', 'stopPodSandbox'].includes(r.m as string));
+    const mutating = recs
+      .slice(second)
+      .filter(
+        (r) =>
+          r.k === 'cri' &&
+          ['runPodSandbox', 'createContainer', 'startContainer', 'stopContainer', 'stopPodSandbox'].includes(
+            r.m as string,
+          ),
+      );
     assert.deepEqual(mutating, [], 'the recorded second session starts nothing and stops nothing');
     const r = await replayRecording(recs);
     assert.ok(r.identical, formatResult(r));
@@ -57,10 +81,12 @@ describe('replay of recorded node sessions', () => {
     const recs = load('data-volumes');
     const text = recs.map((r) => JSON.stringify(r)).join('\n');
     const secret = 'trace-secret-value';
-    for (const s of [secret, Buffer.from(secret).toString('base64'), 'eyJhbGci']) assert.ok(!text.includes(s), `${s} is not in the trace`);
+    for (const s of [secret, Buffer.from(secret).toString('base64'), 'eyJhbGci'])
+      assert.ok(!text.includes(s), `${s} is not in the trace`);
     const writes = recs.filter((r) => r.k === 'volumes' && r.m === 'writeAtomically');
     assert.ok(writes.length >= 3, 'the three volumes written (and the ConfigMap rewritten)');
-    for (const w of writes) for (const f of (w.args as [string, { content: unknown }[]])[1]) assert.equal(f.content, '<redacted>');
+    for (const w of writes)
+      for (const f of (w.args as [string, { content: unknown }[]])[1]) assert.equal(f.content, '<redacted>');
     const r = await replayRecording(recs);
     assert.ok(r.identical, formatResult(r));
   });
@@ -68,15 +94,31 @@ describe('replay of recorded node sessions', () => {
   it('cluster-admission (issue 8, defect 7): the pod the recorded kubelet rejected OutOfmemory is rejected in the replay too, from the recorded Node', async () => {
     const recs = load('cluster-admission');
     const uidOf = (name: string) => {
-      const pod = recs.flatMap((r) => (r.k === 'in' && r.ch === 'config' ? ((r.msg as { pods?: { metadata: { name: string; uid: string } }[] }).pods ?? []) : []))
+      const pod = recs
+        .flatMap((r) =>
+          r.k === 'in' && r.ch === 'config'
+            ? ((r.msg as { pods?: { metadata: { name: string; uid: string } }[] }).pods ?? [])
+            : [],
+        )
         .find((p) => p.metadata.name === name);
       return pod!.metadata.uid;
     };
     const huge = uidOf('huge');
-    const failed = recs.find((r) => r.k === 'api' && r.m === 'patchPodStatus' && JSON.stringify(r.args).includes('"reason":"OutOfmemory"'));
-    assert.ok(failed && JSON.stringify(failed.args).includes(huge), 'the recorded kubelet wrote huge Failed, OutOfmemory');
-    assert.ok(!decisionsOf(recs, 'runPodSandbox').some(({ r }) => JSON.stringify(r.args).includes(huge)), 'and never started it');
-    assert.ok(recs.some((r) => r.k === 'view' && r.ch === 'node'), 'the Node admission read is recorded');
+    const failed = recs.find(
+      (r) => r.k === 'api' && r.m === 'patchPodStatus' && JSON.stringify(r.args).includes('"reason":"OutOfmemory"'),
+    );
+    assert.ok(
+      failed && JSON.stringify(failed.args).includes(huge),
+      'the recorded kubelet wrote huge Failed, OutOfmemory',
+    );
+    assert.ok(
+      !decisionsOf(recs, 'runPodSandbox').some(({ r }) => JSON.stringify(r.args).includes(huge)),
+      'and never started it',
+    );
+    assert.ok(
+      recs.some((r) => r.k === 'view' && r.ch === 'node'),
+      'the Node admission read is recorded',
+    );
     const r = await replayRecording(recs);
     assert.ok(r.identical, formatResult(r));
     assert.ok(r.decisions >= 3, 'fits: sandbox, container, start');
@@ -92,15 +134,26 @@ describe('replay of recorded node sessions', () => {
   it('volumes (issue 11): the volume decisions are in the trace and answered from it; a subPath bind that failed there creates no app container here', async () => {
     const recs = load('volumes');
     const calls = recs.filter((r) => r.k === 'volumes' || r.k === 'subpaths').map((r) => r.m);
-    for (const m of ['mkdirAll', 'mountTmpfs', 'listPodDirs', 'unmountAll', 'removeAll', 'prepare']) assert.ok(calls.includes(m), `${m} recorded`);
+    for (const m of ['mkdirAll', 'mountTmpfs', 'listPodDirs', 'unmountAll', 'removeAll', 'prepare'])
+      assert.ok(calls.includes(m), `${m} recorded`);
     const tmpfs = recs.find((r) => r.k === 'volumes' && r.m === 'mountTmpfs');
     assert.equal(((tmpfs?.args ?? []) as unknown[])[1], 4 * 1024 * 1024, 'the Memory emptyDir of sizeLimit 4Mi');
-    const app = recs.find((r) => r.k === 'cri' && r.m === 'createContainer' && JSON.stringify(r.args).includes('"name":"app"'));
-    assert.match(JSON.stringify(app?.args), /volume-subpaths\/data\/app\/0","readonly":true/, 'the subPath bind reaches CreateContainer read-only');
+    const app = recs.find(
+      (r) => r.k === 'cri' && r.m === 'createContainer' && JSON.stringify(r.args).includes('"name":"app"'),
+    );
+    assert.match(
+      JSON.stringify(app?.args),
+      /volume-subpaths\/data\/app\/0","readonly":true/,
+      'the subPath bind reaches CreateContainer read-only',
+    );
     assert.ok((await replayRecording(recs)).identical);
     // the bind answered as failed: the replayed runtime holds the app container, the recorded one created it
     const prepare = recs.find((r) => r.k === 'subpaths' && r.m === 'prepare')!;
-    const failed = recs.map((r) => (r.k === 'subpaths.ok' && r.id === prepare.id ? { ...r, k: 'subpaths.err', err: { message: 'subpath refused' }, res: undefined } : r));
+    const failed = recs.map((r) =>
+      r.k === 'subpaths.ok' && r.id === prepare.id
+        ? { ...r, k: 'subpaths.err', err: { message: 'subpath refused' }, res: undefined }
+        : r,
+    );
     const r = await replayRecording(failed);
     assert.equal(r.identical, false);
     assert.equal(r.divergence?.expected?.m, 'createContainer', formatResult(r));
@@ -108,7 +161,9 @@ describe('replay of recorded node sessions', () => {
 
   it('crash-loop: the recorded exits drive the restarts (attempts 1, 2, 3 after backoff)', async () => {
     const recs = load('crash-loop');
-    const attempts = decisionsOf(recs, 'createContainer').map(({ r }) => ((r.args as Line[])[1]!.metadata as { attempt: number }).attempt);
+    const attempts = decisionsOf(recs, 'createContainer').map(
+      ({ r }) => ((r.args as Line[])[1]!.metadata as { attempt: number }).attempt,
+    );
     assert.deepEqual(attempts.slice(0, 4), [0, 1, 2, 3]);
     const r = await replayRecording(recs);
     assert.ok(r.identical, formatResult(r));
@@ -129,9 +184,14 @@ describe('replay of recorded node sessions', () => {
     assert.deepEqual((d.expected!.args[1] as { command: string[] }).command, ['sh', '-c', 'echo mutated']);
     assert.equal(d.actual!.m, 'createContainer');
     assert.deepEqual((d.actual!.args[1] as { command: string[] }).command, original);
-    assert.ok(d.differences.some((x) => x.startsWith('args[1].command')), d.differences.join('\n'));
+    assert.ok(
+      d.differences.some((x) => x.startsWith('args[1].command')),
+      d.differences.join('\n'),
+    );
     // every decision recorded before it was matched
-    assert.ok(res.matched >= recs.slice(0, index).filter((r) => r.k === 'cri' && (r.m as string) in DECISION_METHODS).length);
+    assert.ok(
+      res.matched >= recs.slice(0, index).filter((r) => r.k === 'cri' && (r.m as string) in DECISION_METHODS).length,
+    );
     assert.match(formatResult(res), new RegExp(`^divergence at index ${index} \\(line ${index + 1}\\)`));
     // deterministic in failure too
     assert.deepEqual(stable(await replayRecording(recs)), stable(res));
@@ -168,7 +228,10 @@ describe('replay of recorded node sessions', () => {
     assert.equal(d.expected!.m, 'createContainer');
     assert.deepEqual(d.actual!.args, d.expected!.args, 'the same decision, at another time');
     assert.ok(d.expected!.t - d.actual!.t > 1500, `replayed ${d.expected!.t - d.actual!.t} ms early`);
-    assert.match(d.differences[0]!, /^time: \+\d+\.\d+s → \+\d+\.\d+s \(\d+ ms earlier than recorded; tolerance \d+ ms\)$/);
+    assert.match(
+      d.differences[0]!,
+      /^time: \+\d+\.\d+s → \+\d+\.\d+s \(\d+ ms earlier than recorded; tolerance \d+ ms\)$/,
+    );
     assert.match(formatResult(res), new RegExp(`^timing divergence at index ${index} \\(line ${index + 1}\\)`));
   });
 
@@ -184,7 +247,9 @@ describe('replay of recorded node sessions', () => {
     const answer = (id: unknown) => recs.find((r) => r.k === 'cri.ok' && r.id === id)!.res;
     const sandbox = answer(creates[1]!.r.id);
     const create = decisionsOf(recs, 'createContainer').find(({ r }) => (r.args as unknown[])[0] === sandbox)!.r;
-    const start = decisionsOf(recs, 'startContainer').find(({ r }) => (r.args as unknown[])[0] === answer(create.id))!.r;
+    const start = decisionsOf(recs, 'startContainer').find(
+      ({ r }) => (r.args as unknown[])[0] === answer(create.id),
+    )!.r;
     const ids = new Set([creates[1]!.r.id, create.id, start.id]);
     const moved = recs.filter((r) => (r.k === 'cri' || r.k === 'cri.ok') && ids.has(r.id));
     const shift = (creates[1]!.r.t as number) - (stopAt.r.t as number) - 5;
@@ -238,7 +303,10 @@ describe('replay of recorded node sessions', () => {
   it('kubelet-ts replay on a file it cannot use exits 2 with one line naming it; a last line cut short is left out with a warning', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kts-replay-'));
     try {
-      const text = load('pod-start').map((x) => JSON.stringify(x)).join('\n') + '\n';
+      const text =
+        load('pod-start')
+          .map((x) => JSON.stringify(x))
+          .join('\n') + '\n';
       const [header, ...rest] = text.split('\n');
       const files: Record<string, string> = {
         empty: '',
@@ -251,23 +319,30 @@ describe('replay of recorded node sessions', () => {
       };
       for (const [name, body] of Object.entries(files)) writeFileSync(join(dir, `${name}.jsonl`), body);
       const run = promisify(execFile);
-      const results = await Promise.all(Object.keys(files).map(async (name) => {
-        const file = join(dir, `${name}.jsonl`);
-        try {
-          const { stdout, stderr } = await run(join(ROOT, 'bin', 'kubelet-ts'), ['replay', file], { encoding: 'utf8' });
-          return [name, { code: 0, stdout, stderr, file }] as const;
-        } catch (e) {
-          const { code, stdout, stderr } = e as { code: number; stdout: string; stderr: string };
-          return [name, { code, stdout, stderr, file }] as const;
-        }
-      }));
+      const results = await Promise.all(
+        Object.keys(files).map(async (name) => {
+          const file = join(dir, `${name}.jsonl`);
+          try {
+            const { stdout, stderr } = await run(join(ROOT, 'bin', 'kubelet-ts'), ['replay', file], {
+              encoding: 'utf8',
+            });
+            return [name, { code: 0, stdout, stderr, file }] as const;
+          } catch (e) {
+            const { code, stdout, stderr } = e as { code: number; stdout: string; stderr: string };
+            return [name, { code, stdout, stderr, file }] as const;
+          }
+        }),
+      );
       const out = Object.fromEntries(results);
       const refused: Record<string, RegExp> = {
-        empty: /^kubelet-ts replay: \S+empty\.jsonl: empty: no records \(was the kubelet killed before its first write reached the disk\?\)\n$/,
-        noHeader: /^kubelet-ts replay: \S+noHeader\.jsonl line 1: not a header, and no header follows: not a recording made with --record, or its beginning is missing\n$/,
+        empty:
+          /^kubelet-ts replay: \S+empty\.jsonl: empty: no records \(was the kubelet killed before its first write reached the disk\?\)\n$/,
+        noHeader:
+          /^kubelet-ts replay: \S+noHeader\.jsonl line 1: not a header, and no header follows: not a recording made with --record, or its beginning is missing\n$/,
         nullLine: /^kubelet-ts replay: \S+nullLine\.jsonl line 2: not a JSON object\n$/,
         noTime: /^kubelet-ts replay: \S+noTime\.jsonl line 2: not a recording record \(no clock time t or kind k\)\n$/,
-        headerOnly: /^kubelet-ts replay: \S+headerOnly\.jsonl: only a header: the kubelet recorded nothing after it started, so there is nothing to replay\n$/,
+        headerOnly:
+          /^kubelet-ts replay: \S+headerOnly\.jsonl: only a header: the kubelet recorded nothing after it started, so there is nothing to replay\n$/,
       };
       for (const [name, message] of Object.entries(refused)) {
         assert.equal(out[name]!.code, 2, `${name}: ${out[name]!.stderr}`);
@@ -277,7 +352,12 @@ describe('replay of recorded node sessions', () => {
       const cut = out.cut!;
       assert.equal(cut.code, 0, cut.stderr);
       assert.match(cut.stdout, /^identical \(\d+ decisions/);
-      assert.match(cut.stderr, new RegExp(`^kubelet-ts replay: warning: \\S+cut\\.jsonl line ${rest.length + 1}: cut short \\(40 bytes without an end; the kubelet was killed while writing\\?\\): left out\\n$`));
+      assert.match(
+        cut.stderr,
+        new RegExp(
+          `^kubelet-ts replay: warning: \\S+cut\\.jsonl line ${rest.length + 1}: cut short \\(40 bytes without an end; the kubelet was killed while writing\\?\\): left out\\n$`,
+        ),
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -4,7 +4,13 @@
  * instance (which unsubscribes everything and clears its timers, as the supervisor would).
  */
 import type { Subscription } from 'rxjs';
-import { restrictPort, type ActorContext, type ActorInstance, type ActorSpec, type Channels } from '../../kernel/actor.ts';
+import {
+  restrictPort,
+  type ActorContext,
+  type ActorInstance,
+  type ActorSpec,
+  type Channels,
+} from '../../kernel/actor.ts';
 import { Bus } from '../../kernel/bus.ts';
 import type { Clock, TimerId } from '../../kernel/clock.ts';
 import { VirtualClock } from '../../kernel/clock.ts';
@@ -34,7 +40,10 @@ export interface TestContextOptions<Deps> {
   channels?: Channels;
 }
 
-export function createTestContext<Deps>(id: string, opts: TestContextOptions<Deps>): Omit<TestActor<Deps>, 'instance' | 'stop'> & { teardown(): void } {
+export function createTestContext<Deps>(
+  id: string,
+  opts: TestContextOptions<Deps>,
+): Omit<TestActor<Deps>, 'instance' | 'stop'> & { teardown(): void } {
   const bus = opts.bus ?? new Bus();
   const clock = opts.clock ?? new VirtualClock();
   const subs: Subscription[] = [];
@@ -45,7 +54,9 @@ export function createTestContext<Deps>(id: string, opts: TestContextOptions<Dep
   let inspectFn: () => unknown = () => undefined;
   let stopped = false;
 
-  const fail = (err: unknown) => { if (!stopped) failures.push(err); };
+  const fail = (err: unknown) => {
+    if (!stopped) failures.push(err);
+  };
   const ctx: ActorContext<Deps> = {
     id,
     clock,
@@ -53,24 +64,44 @@ export function createTestContext<Deps>(id: string, opts: TestContextOptions<Dep
     bus: opts.channels ? restrictPort(bus.port(id), id, opts.channels) : bus.port(id),
     deps: opts.deps,
     on(source, fn) {
-      subs.push(source.subscribe({
-        next: (v) => { if (stopped) return; try { fn(v); } catch (err) { fail(err); } },
-        error: fail,
-      }));
+      subs.push(
+        source.subscribe({
+          next: (v) => {
+            if (stopped) return;
+            try {
+              fn(v);
+            } catch (err) {
+              fail(err);
+            }
+          },
+          error: fail,
+        }),
+      );
     },
     run(work) {
       running.push(work.catch((err) => fail(err)));
     },
     setTimeout(fn, ms) {
-      const t: TimerId = clock.setTimeout(() => { timeouts.delete(t); if (!stopped) fn(); }, ms);
+      const t: TimerId = clock.setTimeout(() => {
+        timeouts.delete(t);
+        if (!stopped) fn();
+      }, ms);
       timeouts.add(t);
     },
     setInterval(fn, ms) {
-      intervals.add(clock.setInterval(() => { if (!stopped) fn(); }, ms));
+      intervals.add(
+        clock.setInterval(() => {
+          if (!stopped) fn();
+        }, ms),
+      );
     },
     fail,
-    setInspect(fn) { inspectFn = fn; },
-    get stopped() { return stopped; },
+    setInspect(fn) {
+      inspectFn = fn;
+    },
+    get stopped() {
+      return stopped;
+    },
   };
   const teardown = () => {
     stopped = true;
@@ -82,7 +113,10 @@ export function createTestContext<Deps>(id: string, opts: TestContextOptions<Dep
 }
 
 /** Start `spec` on a fresh test context. */
-export async function startTestActor<Deps>(spec: ActorSpec<Deps, Channels>, opts: TestContextOptions<Deps>): Promise<TestActor<Deps>> {
+export async function startTestActor<Deps>(
+  spec: ActorSpec<Deps, Channels>,
+  opts: TestContextOptions<Deps>,
+): Promise<TestActor<Deps>> {
   const t = createTestContext(opts.id ?? spec.id, { channels: spec.channels, ...opts });
   let instance: ActorInstance | void = undefined;
   try {

@@ -32,8 +32,14 @@ export function useCluster(node: NodeFixture, nodeName: string): Cluster {
       return api;
     },
     async kubelet() {
-      const d = node.daemon(await node.dirs(), [`--kubeconfig=${cluster.api.kubeconfigFor(nodeName)}`, '--node-status-update-frequency=2s']);
-      const ready = () => (cluster.api.store.get('nodes', nodeName) as unknown as Pod | undefined)?.status?.conditions?.find((c) => c.type === 'Ready');
+      const d = node.daemon(await node.dirs(), [
+        `--kubeconfig=${cluster.api.kubeconfigFor(nodeName)}`,
+        '--node-status-update-frequency=2s',
+      ]);
+      const ready = () =>
+        (cluster.api.store.get('nodes', nodeName) as unknown as Pod | undefined)?.status?.conditions?.find(
+          (c) => c.type === 'Ready',
+        );
       await eventually(() => ready()?.status === 'True', 40_000, 'the Node Ready');
       return d;
     },

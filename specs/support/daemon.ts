@@ -83,7 +83,10 @@ export function startDaemon(o: DaemonOptions): Daemon {
     '--healthz-port=0',
     // no kubepods hierarchy under the machine's cgroup root, no image GC on the shared disk: a
     // spec about them asks (cgroups.spec.ts gives its own --cgroup-root and removes it)
-    '--cgroups-per-qos=false', '--enforce-node-allocatable=', '--image-gc-high-threshold=100', `--pod-infra-container-image=${PAUSE_IMAGE}`,
+    '--cgroups-per-qos=false',
+    '--enforce-node-allocatable=',
+    '--image-gc-high-threshold=100',
+    `--pod-infra-container-image=${PAUSE_IMAGE}`,
     // and 10250: a spec of the HTTPS port turns it on with a free port (--enable-server --port=N)
     '--enable-server=false',
     ...(o.args ?? []),
@@ -124,8 +127,22 @@ export function startDaemon(o: DaemonOptions): Daemon {
     const hit = lines.find((l) => re.test(l));
     if (hit) return Promise.resolve(hit);
     return new Promise<string>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`daemon log did not show ${re} within ${timeoutMs}ms; last lines:\n${lines.slice(-15).join('\n')}`)), timeoutMs);
-      waiters.push({ re, resolve: (l) => { clearTimeout(t); resolve(l); } });
+      const t = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `daemon log did not show ${re} within ${timeoutMs}ms; last lines:\n${lines.slice(-15).join('\n')}`,
+            ),
+          ),
+        timeoutMs,
+      );
+      waiters.push({
+        re,
+        resolve: (l) => {
+          clearTimeout(t);
+          resolve(l);
+        },
+      });
     });
   };
 

@@ -36,9 +36,26 @@ import type { Clock } from '../../kernel/clock.ts';
 import { CriError } from '../../protocols/cri/errors.ts';
 import type { CriErrorKind } from '../../protocols/cri/errors.ts';
 import type {
-  AuthConfig, CallOptions, Container, ContainerConfig, ContainerFilter, ContainerState, ContainerStatus, CriRuntime,
-  ExecSyncResponse, FilesystemUsage, Image, ImageSpec, KeyValueMap, PodSandbox, PodSandboxConfig, PodSandboxFilter,
-  PodSandboxState, PodSandboxStatus, StatusResponse, VersionResponse,
+  AuthConfig,
+  CallOptions,
+  Container,
+  ContainerConfig,
+  ContainerFilter,
+  ContainerState,
+  ContainerStatus,
+  CriRuntime,
+  ExecSyncResponse,
+  FilesystemUsage,
+  Image,
+  ImageSpec,
+  KeyValueMap,
+  PodSandbox,
+  PodSandboxConfig,
+  PodSandboxFilter,
+  PodSandboxState,
+  PodSandboxStatus,
+  StatusResponse,
+  VersionResponse,
 } from '../../protocols/cri/types.ts';
 import { normalizeImageRef, parseImageName } from '../../actors/images/manager.ts';
 
@@ -56,8 +73,11 @@ export interface FakeCriOptions {
   defaultImageSize?: number;
 }
 
-export type ExecHandler = (containerId: string, cmd: string[], timeoutSeconds: number) =>
-  Partial<ExecSyncResponse> | Promise<Partial<ExecSyncResponse>>;
+export type ExecHandler = (
+  containerId: string,
+  cmd: string[],
+  timeoutSeconds: number,
+) => Partial<ExecSyncResponse> | Promise<Partial<ExecSyncResponse>>;
 
 interface SandboxRecord {
   id: string;
@@ -92,7 +112,8 @@ interface ImageRecord {
   size: number;
 }
 
-const UNAVAILABLE = 'connection error: desc = "transport: Error while dialing: dial unix /run/containerd/containerd.sock: connect: connection refused"';
+const UNAVAILABLE =
+  'connection error: desc = "transport: Error while dialing: dial unix /run/containerd/containerd.sock: connect: connection refused"';
 const SNAPSHOTTER_MOUNT = '/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs';
 
 function hex(seed: string): string {
@@ -224,7 +245,10 @@ export class FakeCri implements CriRuntime {
     if (this.#hang) {
       const ms = opts?.timeoutMs ?? this.#defaultTimeoutMs;
       return new Promise<T>((_, reject) => {
-        this.#clock.setTimeout(() => reject(new CriError('DeadlineExceeded', 4, method, 'context deadline exceeded')), ms);
+        this.#clock.setTimeout(
+          () => reject(new CriError('DeadlineExceeded', 4, method, 'context deadline exceeded')),
+          ms,
+        );
       });
     }
     try {
@@ -259,7 +283,12 @@ export class FakeCri implements CriRuntime {
   #reserve(method: string, what: string, name: string, id: string): void {
     const holder = this.#names.get(name);
     if (holder !== undefined && holder !== id) {
-      throw new CriError('FailedPrecondition', 9, method, `failed to reserve ${what} name ${q(name)}: name ${q(name)} is reserved for ${q(holder)}`);
+      throw new CriError(
+        'FailedPrecondition',
+        9,
+        method,
+        `failed to reserve ${what} name ${q(name)}: name ${q(name)} is reserved for ${q(holder)}`,
+      );
     }
     this.#names.set(name, id);
   }
@@ -327,23 +356,40 @@ export class FakeCri implements CriRuntime {
 
   #toImage(img: ImageRecord): Image {
     return {
-      id: img.id, repoTags: [...img.repoTags], repoDigests: [...img.repoDigests], size: img.size,
-      uid: null, username: '', spec: null, pinned: false,
+      id: img.id,
+      repoTags: [...img.repoTags],
+      repoDigests: [...img.repoDigests],
+      size: img.size,
+      uid: null,
+      username: '',
+      spec: null,
+      pinned: false,
     };
   }
 
   #toSandbox(s: SandboxRecord): PodSandbox {
     return {
-      id: s.id, metadata: { ...s.config.metadata }, state: s.state, createdAt: s.createdAt,
-      labels: { ...s.config.labels }, annotations: { ...s.config.annotations }, runtimeHandler: s.runtimeHandler,
+      id: s.id,
+      metadata: { ...s.config.metadata },
+      state: s.state,
+      createdAt: s.createdAt,
+      labels: { ...s.config.labels },
+      annotations: { ...s.config.annotations },
+      runtimeHandler: s.runtimeHandler,
     };
   }
 
   #toContainer(c: ContainerRecord): Container {
     return {
-      id: c.id, podSandboxId: c.sandboxId, metadata: { ...c.config.metadata }, image: { ...c.config.image },
-      imageRef: c.imageId, state: c.state, createdAt: c.createdAt,
-      labels: { ...c.config.labels }, annotations: { ...c.config.annotations },
+      id: c.id,
+      podSandboxId: c.sandboxId,
+      metadata: { ...c.config.metadata },
+      image: { ...c.config.image },
+      imageRef: c.imageId,
+      state: c.state,
+      createdAt: c.createdAt,
+      labels: { ...c.config.labels },
+      annotations: { ...c.config.annotations },
     };
   }
 
@@ -352,7 +398,10 @@ export class FakeCri implements CriRuntime {
 
   version(opts?: CallOptions): Promise<VersionResponse> {
     return this.#call('Version', [opts], opts, () => ({
-      version: '0.1.0', runtimeName: 'containerd', runtimeVersion: 'v2.0.0-fake', runtimeApiVersion: 'v1',
+      version: '0.1.0',
+      runtimeName: 'containerd',
+      runtimeVersion: 'v2.0.0-fake',
+      runtimeApiVersion: 'v1',
     }));
   }
 
@@ -381,7 +430,13 @@ export class FakeCri implements CriRuntime {
         ip = `10.88.${Math.floor(n / 256)}.${n % 256}`;
       }
       this.#sandboxes.set(id, {
-        id, name, config: clone(config), state: 'SANDBOX_READY', createdAt: this.#nowNs(), ip, runtimeHandler: runtimeHandler ?? '',
+        id,
+        name,
+        config: clone(config),
+        state: 'SANDBOX_READY',
+        createdAt: this.#nowNs(),
+        ip,
+        runtimeHandler: runtimeHandler ?? '',
       });
       return id;
     });
@@ -418,7 +473,7 @@ export class FakeCri implements CriRuntime {
 
   listPodSandbox(filter?: PodSandboxFilter, opts?: CallOptions): Promise<PodSandbox[]> {
     return this.#call('ListPodSandbox', [filter, opts], opts, () => {
-      const wantId = filter?.id ? this.#resolve(this.#sandboxes, filter.id) ?? filter.id : undefined;
+      const wantId = filter?.id ? (this.#resolve(this.#sandboxes, filter.id) ?? filter.id) : undefined;
       const out: PodSandbox[] = [];
       for (const s of this.#sandboxes.values()) {
         if (wantId !== undefined && s.id !== wantId) continue;
@@ -430,7 +485,12 @@ export class FakeCri implements CriRuntime {
     });
   }
 
-  createContainer(podSandboxId: string, config: ContainerConfig, sandboxConfig: PodSandboxConfig, opts?: CallOptions): Promise<string> {
+  createContainer(
+    podSandboxId: string,
+    config: ContainerConfig,
+    sandboxConfig: PodSandboxConfig,
+    opts?: CallOptions,
+  ): Promise<string> {
     return this.#call('CreateContainer', [podSandboxId, config, sandboxConfig, opts], opts, () => {
       const sid = this.#resolve(this.#sandboxes, podSandboxId);
       if (sid === undefined) {
@@ -445,11 +505,27 @@ export class FakeCri implements CriRuntime {
       const img = this.#resolveImage('CreateContainer', config.image.image);
       if (!img) {
         this.#names.delete(name);
-        throw new CriError('NotFound', 5, 'CreateContainer', `failed to resolve image ${q(config.image.image)}: not found`);
+        throw new CriError(
+          'NotFound',
+          5,
+          'CreateContainer',
+          `failed to resolve image ${q(config.image.image)}: not found`,
+        );
       }
       this.#containers.set(id, {
-        id, name, sandboxId: sid, config: clone(config), sandboxConfig: clone(sandboxConfig), imageId: img.id,
-        state: 'CONTAINER_CREATED', createdAt: this.#nowNs(), startedAt: 0, finishedAt: 0, exitCode: 0, reason: '', message: '',
+        id,
+        name,
+        sandboxId: sid,
+        config: clone(config),
+        sandboxConfig: clone(sandboxConfig),
+        imageId: img.id,
+        state: 'CONTAINER_CREATED',
+        createdAt: this.#nowNs(),
+        startedAt: 0,
+        finishedAt: 0,
+        exitCode: 0,
+        reason: '',
+        message: '',
       });
       return id;
     });
@@ -460,9 +536,14 @@ export class FakeCri implements CriRuntime {
       const id = this.#resolve(this.#containers, containerId);
       if (id === undefined) throw notFound('StartContainer', 'container', containerId);
       const c = this.#containers.get(id)!;
-      if (c.state !== 'CONTAINER_CREATED') throw unknown('StartContainer', `failed to set starting state for container ${q(id)}: container is in ${c.state} state`);
+      if (c.state !== 'CONTAINER_CREATED')
+        throw unknown(
+          'StartContainer',
+          `failed to set starting state for container ${q(id)}: container is in ${c.state} state`,
+        );
       const s = this.#sandboxes.get(c.sandboxId);
-      if (!s || s.state !== 'SANDBOX_READY') throw unknown('StartContainer', `sandbox container ${q(c.sandboxId)} is not running`);
+      if (!s || s.state !== 'SANDBOX_READY')
+        throw unknown('StartContainer', `sandbox container ${q(c.sandboxId)} is not running`);
       c.state = 'CONTAINER_RUNNING';
       c.startedAt = this.#nowNs();
     });
@@ -486,8 +567,10 @@ export class FakeCri implements CriRuntime {
 
   listContainers(filter?: ContainerFilter, opts?: CallOptions): Promise<Container[]> {
     return this.#call('ListContainers', [filter, opts], opts, () => {
-      const wantId = filter?.id ? this.#resolve(this.#containers, filter.id) ?? filter.id : undefined;
-      const wantSandbox = filter?.podSandboxId ? this.#resolve(this.#sandboxes, filter.podSandboxId) ?? filter.podSandboxId : undefined;
+      const wantId = filter?.id ? (this.#resolve(this.#containers, filter.id) ?? filter.id) : undefined;
+      const wantSandbox = filter?.podSandboxId
+        ? (this.#resolve(this.#sandboxes, filter.podSandboxId) ?? filter.podSandboxId)
+        : undefined;
       const out: Container[] = [];
       for (const c of this.#containers.values()) {
         if (wantId !== undefined && c.id !== wantId) continue;
@@ -511,7 +594,11 @@ export class FakeCri implements CriRuntime {
       const running = c.state === 'CONTAINER_RUNNING';
       const done = c.state === 'CONTAINER_EXITED' || c.state === 'CONTAINER_UNKNOWN';
       const logDir = c.sandboxConfig.logDirectory ?? '';
-      const logPath = c.config.logPath ? (logDir ? `${logDir.replace(/\/$/, '')}/${c.config.logPath}` : c.config.logPath) : '';
+      const logPath = c.config.logPath
+        ? logDir
+          ? `${logDir.replace(/\/$/, '')}/${c.config.logPath}`
+          : c.config.logPath
+        : '';
       return {
         id: c.id,
         metadata: { ...c.config.metadata },
@@ -537,7 +624,8 @@ export class FakeCri implements CriRuntime {
       const id = this.#resolve(this.#containers, containerId);
       if (id === undefined) throw notFound('ExecSync', 'container', containerId);
       const c = this.#containers.get(id)!;
-      if (c.state !== 'CONTAINER_RUNNING') throw unknown('ExecSync', `failed to exec in container: container is in ${c.state} state`);
+      if (c.state !== 'CONTAINER_RUNNING')
+        throw unknown('ExecSync', `failed to exec in container: container is in ${c.state} state`);
       const r = await this.#exec(id, [...cmd], timeoutSeconds);
       return { stdout: r.stdout ?? Buffer.alloc(0), stderr: r.stderr ?? Buffer.alloc(0), exitCode: r.exitCode ?? 0 };
     });
@@ -547,7 +635,9 @@ export class FakeCri implements CriRuntime {
   // ImageService
 
   listImages(filter?: { image?: ImageSpec }, opts?: CallOptions): Promise<Image[]> {
-    return this.#call('ListImages', [filter, opts], opts, () => [...this.#images.values()].map((i) => this.#toImage(i)));
+    return this.#call('ListImages', [filter, opts], opts, () =>
+      [...this.#images.values()].map((i) => this.#toImage(i)),
+    );
   }
 
   imageStatus(image: ImageSpec, opts?: CallOptions): Promise<Image | null> {
@@ -557,13 +647,21 @@ export class FakeCri implements CriRuntime {
     });
   }
 
-  pullImage(image: ImageSpec, auth?: AuthConfig, sandboxConfig?: PodSandboxConfig, opts?: CallOptions): Promise<string> {
+  pullImage(
+    image: ImageSpec,
+    auth?: AuthConfig,
+    sandboxConfig?: PodSandboxConfig,
+    opts?: CallOptions,
+  ): Promise<string> {
     return this.#call('PullImage', [image, auth, sandboxConfig, opts], opts, () => {
       let ref: string;
       try {
         ref = normalizeImageRef(image.image);
       } catch (e) {
-        throw unknown('PullImage', `failed to pull and unpack image ${q(image.image)}: failed to resolve reference ${q(image.image)}: ${(e as Error).message}`);
+        throw unknown(
+          'PullImage',
+          `failed to pull and unpack image ${q(image.image)}: failed to resolve reference ${q(image.image)}: ${(e as Error).message}`,
+        );
       }
       const finish = (): string => {
         const failure = this.#pullFailures.get(ref);
@@ -594,12 +692,14 @@ export class FakeCri implements CriRuntime {
     return this.#call('ImageFsInfo', [opts], opts, () => {
       let used = 0;
       for (const i of this.#images.values()) used += i.size;
-      return [{
-        timestamp: this.#nowNs(),
-        fsId: { mountpoint: SNAPSHOTTER_MOUNT },
-        usedBytes: { value: used },
-        inodesUsed: { value: this.#images.size * 100 },
-      }];
+      return [
+        {
+          timestamp: this.#nowNs(),
+          fsId: { mountpoint: SNAPSHOTTER_MOUNT },
+          usedBytes: { value: used },
+          inodesUsed: { value: this.#images.size * 100 },
+        },
+      ];
     });
   }
 
@@ -608,13 +708,21 @@ export class FakeCri implements CriRuntime {
 
 function codeOf(kind: CriErrorKind): number {
   switch (kind) {
-    case 'NotFound': return 5;
-    case 'AlreadyExists': return 6;
-    case 'DeadlineExceeded': return 4;
-    case 'Unavailable': return 14;
-    case 'Unimplemented': return 12;
-    case 'InvalidArgument': return 3;
-    case 'FailedPrecondition': return 9;
-    case 'Unknown': return 2;
+    case 'NotFound':
+      return 5;
+    case 'AlreadyExists':
+      return 6;
+    case 'DeadlineExceeded':
+      return 4;
+    case 'Unavailable':
+      return 14;
+    case 'Unimplemented':
+      return 12;
+    case 'InvalidArgument':
+      return 3;
+    case 'FailedPrecondition':
+      return 9;
+    case 'Unknown':
+      return 2;
   }
 }

@@ -92,7 +92,8 @@ function tarHeader(e: TarEntry): Buffer {
     const cut = name.lastIndexOf('/', name.length - 2);
     prefix = name.slice(0, cut);
     name = name.slice(cut + 1);
-    if (Buffer.byteLength(name) > 100 || Buffer.byteLength(prefix) > 155) throw new Error(`tar: path too long: ${e.path}`);
+    if (Buffer.byteLength(name) > 100 || Buffer.byteLength(prefix) > 155)
+      throw new Error(`tar: path too long: ${e.path}`);
   }
   const size = e.type === 'file' ? (e.data?.length ?? 0) : 0;
   h.write(name, 0, 100, 'utf8');
@@ -223,7 +224,10 @@ function ociArchive(defs: ImageDef[]): { tarball: Buffer; images: BuiltImage[] }
             Labels: { 'io.kubelet-ts.image': d.name },
           },
           rootfs: { type: 'layers', diff_ids: d.layers.map((l) => l.digest) },
-          history: d.layers.map((_, i) => ({ created: '1970-01-01T00:00:00Z', created_by: `kubelet-ts specs/support/images.ts layer ${i}` })),
+          history: d.layers.map((_, i) => ({
+            created: '1970-01-01T00:00:00Z',
+            created_by: `kubelet-ts specs/support/images.ts layer ${i}`,
+          })),
         }),
       ),
     );
@@ -233,7 +237,11 @@ function ociArchive(defs: ImageDef[]): { tarball: Buffer; images: BuiltImage[] }
           schemaVersion: 2,
           mediaType: 'application/vnd.oci.image.manifest.v1+json',
           config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: config.digest, size: config.size },
-          layers: d.layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: l.digest, size: l.size })),
+          layers: d.layers.map((l) => ({
+            mediaType: 'application/vnd.oci.image.layer.v1.tar',
+            digest: l.digest,
+            size: l.size,
+          })),
         }),
       ),
     );
@@ -250,17 +258,25 @@ function ociArchive(defs: ImageDef[]): { tarball: Buffer; images: BuiltImage[] }
     images.push({ name: d.name, manifestDigest: manifest.digest, configDigest: config.digest });
   }
   const entries: TarEntry[] = [
-    { path: 'oci-layout', type: 'file', mode: 0o644, data: Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' })) },
+    {
+      path: 'oci-layout',
+      type: 'file',
+      mode: 0o644,
+      data: Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' })),
+    },
     {
       path: 'index.json',
       type: 'file',
       mode: 0o644,
-      data: Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests })),
+      data: Buffer.from(
+        JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests }),
+      ),
     },
     { path: 'blobs', type: 'dir', mode: 0o755 },
     { path: 'blobs/sha256', type: 'dir', mode: 0o755 },
   ];
-  for (const b of blobs.values()) entries.push({ path: `blobs/sha256/${b.digest.slice(7)}`, type: 'file', mode: 0o644, data: b.data });
+  for (const b of blobs.values())
+    entries.push({ path: `blobs/sha256/${b.digest.slice(7)}`, type: 'file', mode: 0o644, data: b.data });
   return { tarball: tar(entries), images };
 }
 
@@ -311,6 +327,7 @@ export async function buildImages(opts: BuildImagesOptions = {}): Promise<BuiltI
 /** The image record for `name` from a build, or an error naming what was built. */
 export function builtImage(built: BuiltImages, name: string): BuiltImage {
   const found = built.images.find((i) => i.name === name);
-  if (!found) throw new Error(`images: ${name} is not one of the local images (${built.images.map((i) => i.name).join(', ')})`);
+  if (!found)
+    throw new Error(`images: ${name} is not one of the local images (${built.images.map((i) => i.name).join(', ')})`);
   return found;
 }

@@ -16,7 +16,10 @@ import type { CriRuntime } from '../../protocols/cri/types.ts';
 import { removeAllPods, startContainerd, type ContainerdHandle } from './containerd.ts';
 import { startDaemon, type Daemon } from './daemon.ts';
 
-export interface NodeDirs { manifests: string; root: string }
+export interface NodeDirs {
+  manifests: string;
+  root: string;
+}
 
 export interface NodeFixture {
   readonly containerd: ContainerdHandle;
@@ -61,9 +64,15 @@ export function useNodeFixture(o: { node: string; prefix: string; daemonArgs?: s
   });
 
   const fixture: NodeFixture = {
-    get containerd() { return need(containerd, 'containerd'); },
-    get cri() { return need(cri, 'the CRI client'); },
-    get work() { return need(work, 'the work directory'); },
+    get containerd() {
+      return need(containerd, 'containerd');
+    },
+    get cri() {
+      return need(cri, 'the CRI client');
+    },
+    get work() {
+      return need(work, 'the work directory');
+    },
     async dirs() {
       const base = await mkdtemp(join(fixture.work, 't-'));
       const manifests = join(base, 'manifests');
@@ -72,8 +81,12 @@ export function useNodeFixture(o: { node: string; prefix: string; daemonArgs?: s
     },
     daemon(dirs, args = [], env) {
       const d = startDaemon({
-        endpoint: fixture.containerd.endpoint, manifestDir: dirs.manifests, rootDir: dirs.root, nodeName: o.node,
-        args: [...(o.daemonArgs ?? []), ...args], ...(env ? { env } : {}),
+        endpoint: fixture.containerd.endpoint,
+        manifestDir: dirs.manifests,
+        rootDir: dirs.root,
+        nodeName: o.node,
+        args: [...(o.daemonArgs ?? []), ...args],
+        ...(env ? { env } : {}),
       });
       stoppables.push(d);
       return d;

@@ -29,9 +29,25 @@ export interface SlowCri {
 }
 
 const CRI_METHODS = new Set([
-  'version', 'status', 'runPodSandbox', 'stopPodSandbox', 'removePodSandbox', 'podSandboxStatus', 'listPodSandbox',
-  'createContainer', 'startContainer', 'stopContainer', 'removeContainer', 'listContainers', 'containerStatus', 'execSync',
-  'listImages', 'imageStatus', 'pullImage', 'removeImage', 'imageFsInfo',
+  'version',
+  'status',
+  'runPodSandbox',
+  'stopPodSandbox',
+  'removePodSandbox',
+  'podSandboxStatus',
+  'listPodSandbox',
+  'createContainer',
+  'startContainer',
+  'stopContainer',
+  'removeContainer',
+  'listContainers',
+  'containerStatus',
+  'execSync',
+  'listImages',
+  'imageStatus',
+  'pullImage',
+  'removeImage',
+  'imageFsInfo',
 ]);
 
 export function slowCri(fake: FakeCri, clock: Clock, opts: { callMs: number }): SlowCri {
@@ -63,7 +79,8 @@ export function slowCri(fake: FakeCri, clock: Clock, opts: { callMs: number }): 
         count(prop, 1);
         try {
           let ms = opts.callMs;
-          if (prop === 'stopContainer' && await running(args[0] as string)) ms = Math.max(ms, (args[1] as number) * 1000);
+          if (prop === 'stopContainer' && (await running(args[0] as string)))
+            ms = Math.max(ms, (args[1] as number) * 1000);
           await wait(ms);
           return await fn.apply(target, args);
         } finally {
@@ -81,6 +98,8 @@ export function slowCri(fake: FakeCri, clock: Clock, opts: { callMs: number }): 
       peaks.push(p);
       return p;
     },
-    mark: (what) => { timeline.push({ at: clock.now(), what }); },
+    mark: (what) => {
+      timeline.push({ at: clock.now(), what });
+    },
   };
 }

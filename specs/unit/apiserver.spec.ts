@@ -17,7 +17,10 @@ import { RawWatch, apiRequest as call } from '../support/apiserver/client.ts';
 // ---------------------------------------------------------------------------------------------
 // helpers
 
-function pod(name: string, o: { node?: string; labels?: Record<string, string>; ns?: string; image?: string; extra?: JsonObject } = {}): JsonObject {
+function pod(
+  name: string,
+  o: { node?: string; labels?: Record<string, string>; ns?: string; image?: string; extra?: JsonObject } = {},
+): JsonObject {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -82,7 +85,15 @@ describe('apiserver stand-in', () => {
     });
 
     it('refuses anonymous requests, unknown tokens and untrusted certificates with a 401 Status', async () => {
-      const expected = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Unauthorized', reason: 'Unauthorized', code: 401 };
+      const expected = {
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message: 'Unauthorized',
+        reason: 'Unauthorized',
+        code: 401,
+      };
       const anon = await call(api, 'GET', '/api/v1/namespaces/default/pods', { who: 'anonymous' });
       assert.equal(anon.status, 401);
       assert.deepEqual(anon.body, expected);
@@ -104,7 +115,10 @@ describe('apiserver stand-in', () => {
         const e = await apiError(c.core.readNode({ name: 'node-b' }));
         assert.equal(e.code, 404);
         const list = await admin.core.listNamespace();
-        assert.deepEqual(list.items.map((n) => n.metadata?.name), ['default', 'kube-node-lease', 'kube-public', 'kube-system']);
+        assert.deepEqual(
+          list.items.map((n) => n.metadata?.name),
+          ['default', 'kube-node-lease', 'kube-public', 'kube-system'],
+        );
         assert.equal(list.items[0]!.metadata?.labels?.['kubernetes.io/metadata.name'], 'default');
       } finally {
         rmSync(dir, { recursive: true, force: true });
@@ -117,11 +131,15 @@ describe('apiserver stand-in', () => {
       assert.deepEqual(apiDoc.body.versions, ['v1']);
       const v1 = await call(api, 'GET', '/api/v1', { who: 'node-a' });
       const names = v1.body.resources.map((r: { name: string }) => r.name);
-      for (const n of ['pods', 'pods/status', 'nodes', 'nodes/status', 'events', 'namespaces', 'configmaps', 'secrets']) assert.ok(names.includes(n), n);
+      for (const n of ['pods', 'pods/status', 'nodes', 'nodes/status', 'events', 'namespaces', 'configmaps', 'secrets'])
+        assert.ok(names.includes(n), n);
       const groups = await call(api, 'GET', '/apis', { who: 'node-a' });
       assert.ok(groups.body.groups.some((g: { name: string }) => g.name === 'coordination.k8s.io'));
       const coord = await call(api, 'GET', '/apis/coordination.k8s.io/v1', { who: 'node-a' });
-      assert.deepEqual(coord.body.resources.map((r: { name: string }) => r.name), ['leases']);
+      assert.deepEqual(
+        coord.body.resources.map((r: { name: string }) => r.name),
+        ['leases'],
+      );
       const version = await call(api, 'GET', '/version', { who: 'node-a' });
       assert.equal(version.body.major, '1');
       const nope = await call(api, 'GET', '/apis/example.com/v1/widgets');
@@ -133,7 +151,10 @@ describe('apiserver stand-in', () => {
   describe('CRUD', () => {
     it('creates with uid, resourceVersion, creationTimestamp, generation 1, defaults and a Pending status', async () => {
       const rvBefore = api.store.resourceVersion;
-      const created = await admin.core.createNamespacedPod({ namespace: 'default', body: pod('crud-1', { node: 'node-a' }) as k8s.V1Pod });
+      const created = await admin.core.createNamespacedPod({
+        namespace: 'default',
+        body: pod('crud-1', { node: 'node-a' }) as k8s.V1Pod,
+      });
       assert.match(created.metadata!.uid!, /^[0-9a-f-]{36}$/);
       assert.equal(Number(created.metadata!.resourceVersion), rvBefore + 1);
       assert.ok(created.metadata!.creationTimestamp instanceof Date);
@@ -156,14 +177,26 @@ describe('apiserver stand-in', () => {
       const dup = await call(api, 'POST', '/api/v1/namespaces/default/pods', { body: pod('crud-1') });
       assert.equal(dup.status, 409);
       assert.deepEqual(dup.body, {
-        kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'pods "crud-1" already exists',
-        reason: 'AlreadyExists', details: { name: 'crud-1', kind: 'pods' }, code: 409,
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message: 'pods "crud-1" already exists',
+        reason: 'AlreadyExists',
+        details: { name: 'crud-1', kind: 'pods' },
+        code: 409,
       });
       const missing = await apiError(admin.core.readNamespacedPod({ namespace: 'default', name: 'nope' }));
       assert.equal(missing.code, 404);
       assert.deepEqual(missing.status, {
-        kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'pods "nope" not found',
-        reason: 'NotFound', details: { name: 'nope', kind: 'pods' }, code: 404,
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message: 'pods "nope" not found',
+        reason: 'NotFound',
+        details: { name: 'nope', kind: 'pods' },
+        code: 404,
       });
       const lease = await apiError(admin.coord.readNamespacedLease({ namespace: 'kube-node-lease', name: 'nope' }));
       assert.equal(lease.status.message, 'leases.coordination.k8s.io "nope" not found');
@@ -175,16 +208,27 @@ describe('apiserver stand-in', () => {
 
     it('rejects a stale resourceVersion on PUT with 409 Conflict and upstream message', async () => {
       const cur = await admin.core.readNamespacedPod({ namespace: 'default', name: 'crud-1' });
-      const stale = { ...cur, metadata: { ...cur.metadata, resourceVersion: String(Number(cur.metadata!.resourceVersion) - 1) } };
+      const stale = {
+        ...cur,
+        metadata: { ...cur.metadata, resourceVersion: String(Number(cur.metadata!.resourceVersion) - 1) },
+      };
       const e = await apiError(admin.core.replaceNamespacedPod({ namespace: 'default', name: 'crud-1', body: stale }));
       assert.equal(e.code, 409);
       assert.deepEqual(e.status, {
-        kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure',
-        message: 'Operation cannot be fulfilled on pods "crud-1": the object has been modified; please apply your changes to the latest version and try again',
-        reason: 'Conflict', details: { name: 'crud-1', kind: 'pods' }, code: 409,
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message:
+          'Operation cannot be fulfilled on pods "crud-1": the object has been modified; please apply your changes to the latest version and try again',
+        reason: 'Conflict',
+        details: { name: 'crud-1', kind: 'pods' },
+        code: 409,
       });
       const wrongUid = { ...cur, metadata: { ...cur.metadata, uid: '00000000-0000-0000-0000-000000000000' } };
-      const u = await apiError(admin.core.replaceNamespacedPod({ namespace: 'default', name: 'crud-1', body: wrongUid }));
+      const u = await apiError(
+        admin.core.replaceNamespacedPod({ namespace: 'default', name: 'crud-1', body: wrongUid }),
+      );
       assert.equal(u.code, 409);
       assert.equal(
         u.status.message,
@@ -201,62 +245,124 @@ describe('apiserver stand-in', () => {
       assert.equal(updated.metadata!.generation, 2);
       assert.ok(Number(updated.metadata!.resourceVersion) > Number(cur.metadata!.resourceVersion));
       updated.spec!.restartPolicy = 'Never';
-      const e = await apiError(admin.core.replaceNamespacedPod({ namespace: 'default', name: 'crud-1', body: updated }));
+      const e = await apiError(
+        admin.core.replaceNamespacedPod({ namespace: 'default', name: 'crud-1', body: updated }),
+      );
       assert.equal(e.code, 422);
       assert.equal(e.status.reason, 'Invalid');
-      assert.match(e.status.message, /^Pod "crud-1" is invalid: spec: Forbidden: pod updates may not change fields other than/);
-      const invalid = await call(api, 'POST', '/api/v1/namespaces/default/pods', { body: { metadata: { name: 'Bad_Name' }, spec: { containers: [{ name: 'a', image: 'x' }] } } });
+      assert.match(
+        e.status.message,
+        /^Pod "crud-1" is invalid: spec: Forbidden: pod updates may not change fields other than/,
+      );
+      const invalid = await call(api, 'POST', '/api/v1/namespaces/default/pods', {
+        body: { metadata: { name: 'Bad_Name' }, spec: { containers: [{ name: 'a', image: 'x' }] } },
+      });
       assert.equal(invalid.status, 422);
-      assert.match(invalid.body.message, /^Pod "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain/);
+      assert.match(
+        invalid.body.message,
+        /^Pod "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain/,
+      );
     });
 
     it('requires a resourceVersion to update a Lease (AllowUnconditionalUpdate false)', async () => {
-      await admin.coord.createNamespacedLease({ namespace: 'kube-node-lease', body: { metadata: { name: 'crud-lease' }, spec: { holderIdentity: 'x' } } });
-      const e = await apiError(admin.coord.replaceNamespacedLease({
-        namespace: 'kube-node-lease', name: 'crud-lease', body: { metadata: { name: 'crud-lease' }, spec: { holderIdentity: 'y' } },
-      }));
+      await admin.coord.createNamespacedLease({
+        namespace: 'kube-node-lease',
+        body: { metadata: { name: 'crud-lease' }, spec: { holderIdentity: 'x' } },
+      });
+      const e = await apiError(
+        admin.coord.replaceNamespacedLease({
+          namespace: 'kube-node-lease',
+          name: 'crud-lease',
+          body: { metadata: { name: 'crud-lease' }, spec: { holderIdentity: 'y' } },
+        }),
+      );
       assert.equal(e.code, 422);
-      assert.equal(e.status.message, 'leases.coordination.k8s.io "crud-lease" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update');
+      assert.equal(
+        e.status.message,
+        'leases.coordination.k8s.io "crud-lease" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update',
+      );
     });
 
     it('validates Lease specs (ValidateLeaseSpec): leaseDurationSeconds > 0, leaseTransitions >= 0, on create and update', async () => {
-      const zero = await apiError(admin.coord.createNamespacedLease({
-        namespace: 'kube-node-lease', body: { metadata: { name: 'bad-lease' }, spec: { holderIdentity: 'x', leaseDurationSeconds: 0 } },
-      }));
+      const zero = await apiError(
+        admin.coord.createNamespacedLease({
+          namespace: 'kube-node-lease',
+          body: { metadata: { name: 'bad-lease' }, spec: { holderIdentity: 'x', leaseDurationSeconds: 0 } },
+        }),
+      );
       assert.equal(zero.code, 422);
-      assert.equal(zero.status.message, 'Lease.coordination.k8s.io "bad-lease" is invalid: spec.leaseDurationSeconds: Invalid value: 0: must be greater than 0');
-      assert.deepEqual(zero.status.details.causes, [{ reason: 'FieldValueInvalid', message: 'Invalid value: 0: must be greater than 0', field: 'spec.leaseDurationSeconds' }]);
+      assert.equal(
+        zero.status.message,
+        'Lease.coordination.k8s.io "bad-lease" is invalid: spec.leaseDurationSeconds: Invalid value: 0: must be greater than 0',
+      );
+      assert.deepEqual(zero.status.details.causes, [
+        {
+          reason: 'FieldValueInvalid',
+          message: 'Invalid value: 0: must be greater than 0',
+          field: 'spec.leaseDurationSeconds',
+        },
+      ]);
       const ok = await admin.coord.createNamespacedLease({
-        namespace: 'kube-node-lease', body: { metadata: { name: 'good-lease' }, spec: { holderIdentity: 'x', leaseDurationSeconds: 40 } },
+        namespace: 'kube-node-lease',
+        body: { metadata: { name: 'good-lease' }, spec: { holderIdentity: 'x', leaseDurationSeconds: 40 } },
       });
       ok.spec!.leaseDurationSeconds = -5;
       ok.spec!.leaseTransitions = -1;
-      const upd = await apiError(admin.coord.replaceNamespacedLease({ namespace: 'kube-node-lease', name: 'good-lease', body: ok }));
-      assert.equal(upd.status.message, 'Lease.coordination.k8s.io "good-lease" is invalid: [spec.leaseDurationSeconds: Invalid value: -5: must be greater than 0, spec.leaseTransitions: Invalid value: -1: must be greater than or equal to 0]');
+      const upd = await apiError(
+        admin.coord.replaceNamespacedLease({ namespace: 'kube-node-lease', name: 'good-lease', body: ok }),
+      );
+      assert.equal(
+        upd.status.message,
+        'Lease.coordination.k8s.io "good-lease" is invalid: [spec.leaseDurationSeconds: Invalid value: -5: must be greater than 0, spec.leaseTransitions: Invalid value: -1: must be greater than or equal to 0]',
+      );
     });
 
     it('validates Event namespaces (legacyValidateEvent): the involved object\'s, or "" / default for a cluster-scoped one', async () => {
       const ev = (ns: string, involvedNs: string | undefined, extra: JsonObject = {}) => ({
         metadata: { name: `ev-${ns}-${involvedNs ?? 'none'}`, namespace: ns },
-        involvedObject: { kind: involvedNs ? 'Pod' : 'Node', name: 'x', ...(involvedNs ? { namespace: involvedNs } : {}) },
-        reason: 'R', message: 'm', type: 'Normal', source: { component: 'kubelet' }, ...extra,
+        involvedObject: {
+          kind: involvedNs ? 'Pod' : 'Node',
+          name: 'x',
+          ...(involvedNs ? { namespace: involvedNs } : {}),
+        },
+        reason: 'R',
+        message: 'm',
+        type: 'Normal',
+        source: { component: 'kubelet' },
+        ...extra,
       });
       api.store.create('namespace', { metadata: { name: 'ev-a' } });
-      const wrong = await apiError(admin.core.createNamespacedEvent({ namespace: 'default', body: ev('default', 'ev-a') as never }));
+      const wrong = await apiError(
+        admin.core.createNamespacedEvent({ namespace: 'default', body: ev('default', 'ev-a') as never }),
+      );
       assert.equal(wrong.code, 422);
-      assert.equal(wrong.status.message, 'Event "ev-default-ev-a" is invalid: involvedObject.namespace: Invalid value: "ev-a": does not match event.namespace');
-      const cluster = await apiError(admin.core.createNamespacedEvent({ namespace: 'kube-system', body: ev('kube-system', undefined) as never }));
-      assert.equal(cluster.status.message, 'Event "ev-kube-system-none" is invalid: involvedObject.namespace: Invalid value: "": does not match event.namespace');
+      assert.equal(
+        wrong.status.message,
+        'Event "ev-default-ev-a" is invalid: involvedObject.namespace: Invalid value: "ev-a": does not match event.namespace',
+      );
+      const cluster = await apiError(
+        admin.core.createNamespacedEvent({ namespace: 'kube-system', body: ev('kube-system', undefined) as never }),
+      );
+      assert.equal(
+        cluster.status.message,
+        'Event "ev-kube-system-none" is invalid: involvedObject.namespace: Invalid value: "": does not match event.namespace',
+      );
       // accepted: the involved object's namespace; a cluster-scoped object in default; with eventTime also in kube-system
       await admin.core.createNamespacedEvent({ namespace: 'ev-a', body: ev('ev-a', 'ev-a') as never });
       await admin.core.createNamespacedEvent({ namespace: 'default', body: ev('default', undefined) as never });
       const t = await call(api, 'POST', '/api/v1/namespaces/kube-system/events', {
-        body: ev('kube-system', undefined, { eventTime: '2025-01-01T00:00:00.000000Z', reportingComponent: 'x', reportingInstance: 'y', action: 'A' }),
+        body: ev('kube-system', undefined, {
+          eventTime: '2025-01-01T00:00:00.000000Z',
+          reportingComponent: 'x',
+          reportingInstance: 'y',
+          action: 'A',
+        }),
       });
       assert.equal(t.status, 201);
       // a patch that moves the involved object out of the namespace is refused too
       const moved = await call(api, 'PATCH', '/api/v1/namespaces/ev-a/events/ev-ev-a-ev-a', {
-        body: { involvedObject: { namespace: 'default' } }, contentType: 'application/merge-patch+json',
+        body: { involvedObject: { namespace: 'default' } },
+        contentType: 'application/merge-patch+json',
       });
       assert.equal(moved.status, 422);
     });
@@ -265,13 +371,25 @@ describe('apiserver stand-in', () => {
       await admin.core.createNamespace({ body: { metadata: { name: 'fresh' } } });
       const cm = await admin.core.readNamespacedConfigMap({ namespace: 'fresh', name: 'kube-root-ca.crt' });
       assert.equal(cm.data!['ca.crt'], api.ca);
-      assert.equal((await admin.core.readNamespacedServiceAccount({ namespace: 'fresh', name: 'default' })).metadata!.name, 'default');
+      assert.equal(
+        (await admin.core.readNamespacedServiceAccount({ namespace: 'fresh', name: 'default' })).metadata!.name,
+        'default',
+      );
       api.store.create('pods', pod('unbound', { ns: 'fresh' }));
-      await admin.core.createNamespacedPodBinding({ namespace: 'fresh', name: 'unbound', body: { metadata: { name: 'unbound' }, target: { kind: 'Node', name: 'node-a' } } });
+      await admin.core.createNamespacedPodBinding({
+        namespace: 'fresh',
+        name: 'unbound',
+        body: { metadata: { name: 'unbound' }, target: { kind: 'Node', name: 'node-a' } },
+      });
       assert.equal((api.store.get('pods', 'fresh', 'unbound')!.spec as JsonObject).nodeName, 'node-a');
-      const again = await call(api, 'POST', '/api/v1/namespaces/fresh/pods/unbound/binding', { body: { target: { name: 'node-b' } } });
+      const again = await call(api, 'POST', '/api/v1/namespaces/fresh/pods/unbound/binding', {
+        body: { target: { name: 'node-b' } },
+      });
       assert.equal(again.status, 409);
-      assert.equal(again.body.message, 'Operation cannot be fulfilled on pods/binding "unbound": pod unbound is already assigned to node "node-a"');
+      assert.equal(
+        again.body.message,
+        'Operation cannot be fulfilled on pods/binding "unbound": pod unbound is already assigned to node "node-a"',
+      );
     });
 
     it('deletes a Node with a Success Status (nodes do not return the object)', async () => {
@@ -288,96 +406,207 @@ describe('apiserver stand-in', () => {
 
   describe('PATCH', () => {
     before(async () => {
-      api.store.create('pods', pod('patchy', { node: 'node-a', extra: { containers: [{ name: 'a', image: 'x:1' }, { name: 'b', image: 'x:1' }] } }));
-      api.store.patch('pods', 'default', 'patchy', {
-        status: {
-          conditions: [
-            { type: 'PodScheduled', status: 'True' },
-            { type: 'Initialized', status: 'True' },
-            { type: 'Ready', status: 'False' },
-          ],
-          containerStatuses: [
-            { name: 'a', ready: false, restartCount: 0, image: 'x:1', imageID: '', started: false, state: { waiting: { reason: 'ContainerCreating' } } },
-            { name: 'b', ready: false, restartCount: 0, image: 'x:1', imageID: '', started: false, state: { waiting: { reason: 'ContainerCreating' } } },
-          ],
+      api.store.create(
+        'pods',
+        pod('patchy', {
+          node: 'node-a',
+          extra: {
+            containers: [
+              { name: 'a', image: 'x:1' },
+              { name: 'b', image: 'x:1' },
+            ],
+          },
+        }),
+      );
+      api.store.patch(
+        'pods',
+        'default',
+        'patchy',
+        {
+          status: {
+            conditions: [
+              { type: 'PodScheduled', status: 'True' },
+              { type: 'Initialized', status: 'True' },
+              { type: 'Ready', status: 'False' },
+            ],
+            containerStatuses: [
+              {
+                name: 'a',
+                ready: false,
+                restartCount: 0,
+                image: 'x:1',
+                imageID: '',
+                started: false,
+                state: { waiting: { reason: 'ContainerCreating' } },
+              },
+              {
+                name: 'b',
+                ready: false,
+                restartCount: 0,
+                image: 'x:1',
+                imageID: '',
+                started: false,
+                state: { waiting: { reason: 'ContainerCreating' } },
+              },
+            ],
+          },
         },
-      }, 'strategic', 'status');
+        'strategic',
+        'status',
+      );
     });
 
     it('strategic merge: conditions merge by type, containerStatuses are replaced (atomic upstream)', async () => {
-      const out = await nodeA.core.patchNamespacedPodStatus({
-        namespace: 'default', name: 'patchy',
-        body: {
-          status: {
-            conditions: [{ type: 'Ready', status: 'True', reason: '' }],
-            containerStatuses: [{ name: 'a', ready: true, restartCount: 0, image: 'x:1', imageID: 'sha', started: true, state: { running: { startedAt: '2024-01-01T00:00:00Z' } } }],
+      const out = await nodeA.core.patchNamespacedPodStatus(
+        {
+          namespace: 'default',
+          name: 'patchy',
+          body: {
+            status: {
+              conditions: [{ type: 'Ready', status: 'True', reason: '' }],
+              containerStatuses: [
+                {
+                  name: 'a',
+                  ready: true,
+                  restartCount: 0,
+                  image: 'x:1',
+                  imageID: 'sha',
+                  started: true,
+                  state: { running: { startedAt: '2024-01-01T00:00:00Z' } },
+                },
+              ],
+            },
           },
         },
-      }, SMP);
-      assert.deepEqual(out.status!.conditions!.map((c) => [c.type, c.status]), [['PodScheduled', 'True'], ['Initialized', 'True'], ['Ready', 'True']]);
-      assert.deepEqual(out.status!.containerStatuses!.map((c) => c.name), ['a']);
+        SMP,
+      );
+      assert.deepEqual(
+        out.status!.conditions!.map((c) => [c.type, c.status]),
+        [
+          ['PodScheduled', 'True'],
+          ['Initialized', 'True'],
+          ['Ready', 'True'],
+        ],
+      );
+      assert.deepEqual(
+        out.status!.containerStatuses!.map((c) => c.name),
+        ['a'],
+      );
       const rec = api.requests.last((r) => r.verb === 'patch' && r.subresource === 'status');
       assert.equal(rec?.contentType, 'application/strategic-merge-patch+json');
       assert.equal(rec?.user, 'system:node:node-a');
     });
 
     it('strategic merge: $setElementOrder, $patch: delete and $patch: replace', async () => {
-      const reordered = await nodeA.core.patchNamespacedPodStatus({
-        namespace: 'default', name: 'patchy',
-        body: {
-          status: {
-            '$setElementOrder/conditions': [{ type: 'Ready' }, { type: 'Initialized' }, { type: 'PodScheduled' }],
-            conditions: [{ type: 'ContainersReady', status: 'True' }, { type: 'Initialized', $patch: 'delete' }],
+      const reordered = await nodeA.core.patchNamespacedPodStatus(
+        {
+          namespace: 'default',
+          name: 'patchy',
+          body: {
+            status: {
+              '$setElementOrder/conditions': [{ type: 'Ready' }, { type: 'Initialized' }, { type: 'PodScheduled' }],
+              conditions: [
+                { type: 'ContainersReady', status: 'True' },
+                { type: 'Initialized', $patch: 'delete' },
+              ],
+            },
           },
         },
-      }, SMP);
-      assert.deepEqual(reordered.status!.conditions!.map((c) => c.type), ['Ready', 'PodScheduled', 'ContainersReady']);
-      const replaced = await nodeA.core.patchNamespacedPodStatus({
-        namespace: 'default', name: 'patchy',
-        body: { status: { conditions: [{ $patch: 'replace' }, { type: 'Ready', status: 'False' }] } },
-      }, SMP);
-      assert.deepEqual(replaced.status!.conditions!.map((c) => [c.type, c.status]), [['Ready', 'False']]);
-      const labels = await admin.core.patchNamespacedPod({ namespace: 'default', name: 'patchy', body: { metadata: { labels: { a: '1', b: '2' } } } }, SMP);
+        SMP,
+      );
+      assert.deepEqual(
+        reordered.status!.conditions!.map((c) => c.type),
+        ['Ready', 'PodScheduled', 'ContainersReady'],
+      );
+      const replaced = await nodeA.core.patchNamespacedPodStatus(
+        {
+          namespace: 'default',
+          name: 'patchy',
+          body: { status: { conditions: [{ $patch: 'replace' }, { type: 'Ready', status: 'False' }] } },
+        },
+        SMP,
+      );
+      assert.deepEqual(
+        replaced.status!.conditions!.map((c) => [c.type, c.status]),
+        [['Ready', 'False']],
+      );
+      const labels = await admin.core.patchNamespacedPod(
+        { namespace: 'default', name: 'patchy', body: { metadata: { labels: { a: '1', b: '2' } } } },
+        SMP,
+      );
       assert.deepEqual(labels.metadata!.labels, { a: '1', b: '2' });
-      const dropped = await admin.core.patchNamespacedPod({ namespace: 'default', name: 'patchy', body: { metadata: { labels: { a: null } } } }, SMP);
+      const dropped = await admin.core.patchNamespacedPod(
+        { namespace: 'default', name: 'patchy', body: { metadata: { labels: { a: null } } } },
+        SMP,
+      );
       assert.deepEqual(dropped.metadata!.labels, { b: '2' });
     });
 
     it('merge patch replaces lists wholesale', async () => {
-      const out = await nodeA.core.patchNamespacedPodStatus({
-        namespace: 'default', name: 'patchy', body: { status: { conditions: [{ type: 'PodScheduled', status: 'True' }] } },
-      }, MERGE);
-      assert.deepEqual(out.status!.conditions!.map((c) => c.type), ['PodScheduled']);
+      const out = await nodeA.core.patchNamespacedPodStatus(
+        {
+          namespace: 'default',
+          name: 'patchy',
+          body: { status: { conditions: [{ type: 'PodScheduled', status: 'True' }] } },
+        },
+        MERGE,
+      );
+      assert.deepEqual(
+        out.status!.conditions!.map((c) => c.type),
+        ['PodScheduled'],
+      );
     });
 
     it('JSON patch: applies operations, and a failing test op is a 422 with the reason in causes', async () => {
-      const out = await nodeA.core.patchNamespacedPodStatus({
-        namespace: 'default', name: 'patchy',
-        body: [{ op: 'test', path: '/status/phase', value: 'Pending' }, { op: 'replace', path: '/status/phase', value: 'Running' }],
-      }, JSONPATCH);
+      const out = await nodeA.core.patchNamespacedPodStatus(
+        {
+          namespace: 'default',
+          name: 'patchy',
+          body: [
+            { op: 'test', path: '/status/phase', value: 'Pending' },
+            { op: 'replace', path: '/status/phase', value: 'Running' },
+          ],
+        },
+        JSONPATCH,
+      );
       assert.equal(out.status!.phase, 'Running');
       const failed = await call(api, 'PATCH', '/api/v1/namespaces/default/pods/patchy/status', {
-        who: 'node-a', contentType: 'application/json-patch+json', body: [{ op: 'test', path: '/status/phase', value: 'Pending' }],
+        who: 'node-a',
+        contentType: 'application/json-patch+json',
+        body: [{ op: 'test', path: '/status/phase', value: 'Pending' }],
       });
       assert.equal(failed.status, 422);
       assert.equal(failed.body.reason, 'Invalid');
-      assert.deepEqual(failed.body.details.causes, [{ reason: 'UnexpectedServerResponse', message: 'testing value /status/phase failed: test failed' }]);
+      assert.deepEqual(failed.body.details.causes, [
+        { reason: 'UnexpectedServerResponse', message: 'testing value /status/phase failed: test failed' },
+      ]);
     });
 
     it('rejects an unknown patch content type (415) and a patched uid that does not match (422)', async () => {
-      const bad = await call(api, 'PATCH', '/api/v1/namespaces/default/pods/patchy', { contentType: 'application/json', body: {} });
+      const bad = await call(api, 'PATCH', '/api/v1/namespaces/default/pods/patchy', {
+        contentType: 'application/json',
+        body: {},
+      });
       assert.equal(bad.status, 415);
       assert.equal(bad.body.reason, 'UnsupportedMediaType');
       const uid = await call(api, 'PATCH', '/api/v1/namespaces/default/pods/patchy/status', {
-        who: 'node-a', contentType: 'application/strategic-merge-patch+json', body: { metadata: { uid: 'other-uid' }, status: { phase: 'Failed' } },
+        who: 'node-a',
+        contentType: 'application/strategic-merge-patch+json',
+        body: { metadata: { uid: 'other-uid' }, status: { phase: 'Failed' } },
       });
       assert.equal(uid.status, 422, 'a PATCH carries no storage precondition: the uid fails validation');
-      assert.equal(uid.body.message, 'Pod "patchy" is invalid: metadata.uid: Invalid value: "other-uid": field is immutable');
+      assert.equal(
+        uid.body.message,
+        'Pod "patchy" is invalid: metadata.uid: Invalid value: "other-uid": field is immutable',
+      );
     });
 
     it('an unchanged patch keeps the resourceVersion', async () => {
       const cur = api.store.get('pods', 'default', 'patchy')!;
-      const out = await nodeA.core.patchNamespacedPodStatus({ namespace: 'default', name: 'patchy', body: { status: { phase: 'Running' } } }, SMP);
+      const out = await nodeA.core.patchNamespacedPodStatus(
+        { namespace: 'default', name: 'patchy', body: { status: { phase: 'Running' } } },
+        SMP,
+      );
       assert.equal(out.metadata!.resourceVersion, (cur.metadata as JsonObject).resourceVersion);
     });
   });
@@ -393,39 +622,91 @@ describe('apiserver stand-in', () => {
       assert.equal(afterMain.spec!.activeDeadlineSeconds, 100);
       afterMain.status = { phase: 'Running' };
       afterMain.spec!.activeDeadlineSeconds = 5;
-      const afterStatus = await admin.core.replaceNamespacedPodStatus({ namespace: 'default', name: 'iso', body: afterMain });
+      const afterStatus = await admin.core.replaceNamespacedPodStatus({
+        namespace: 'default',
+        name: 'iso',
+        body: afterMain,
+      });
       assert.equal(afterStatus.status!.phase, 'Running');
       assert.equal(afterStatus.status!.qosClass, 'BestEffort', 'qosClass backfilled');
       assert.equal(afterStatus.spec!.activeDeadlineSeconds, 100);
       assert.equal(afterStatus.metadata!.generation, 2, 'status writes do not bump generation');
 
-      const node = await admin.core.createNode({ body: { metadata: { name: 'iso-node' }, spec: { podCIDR: '10.0.0.0/24' }, status: { capacity: { cpu: '4' } } } });
+      const node = await admin.core.createNode({
+        body: { metadata: { name: 'iso-node' }, spec: { podCIDR: '10.0.0.0/24' }, status: { capacity: { cpu: '4' } } },
+      });
       assert.deepEqual(node.status!.allocatable, { cpu: '4' }, 'allocatable defaults to capacity');
-      const n2 = await admin.core.patchNode({ name: 'iso-node', body: { spec: { unschedulable: true }, status: { capacity: { cpu: '8' } } } }, SMP);
+      const n2 = await admin.core.patchNode(
+        { name: 'iso-node', body: { spec: { unschedulable: true }, status: { capacity: { cpu: '8' } } } },
+        SMP,
+      );
       assert.equal(n2.spec!.unschedulable, true);
       assert.deepEqual(n2.status!.capacity, { cpu: '4' });
-      const n3 = await admin.core.patchNodeStatus({ name: 'iso-node', body: { spec: { unschedulable: false }, status: { capacity: { cpu: '8' } } } }, SMP);
+      const n3 = await admin.core.patchNodeStatus(
+        { name: 'iso-node', body: { spec: { unschedulable: false }, status: { capacity: { cpu: '8' } } } },
+        SMP,
+      );
       assert.equal(n3.spec!.unschedulable, true);
       assert.deepEqual(n3.status!.capacity, { cpu: '8' });
     });
 
     it('validates status writes: no way back from terminated under restartPolicy Never; podIP/podIPs kept consistent', async () => {
       api.store.create('pods', pod('never', { node: 'node-a', extra: { restartPolicy: 'Never' } }));
-      const cs = (state: JsonObject): JsonObject => ({ name: 'app', ready: false, restartCount: 0, image: 'busybox:1.36', imageID: '', state });
-      const ok = await nodeA.core.patchNamespacedPodStatus({
-        namespace: 'default', name: 'never',
-        body: { status: { podIP: '10.88.0.7', containerStatuses: [cs({ terminated: { exitCode: 0, reason: 'Completed' } })] } },
-      }, SMP);
-      assert.deepEqual(ok.status!.podIPs!.map((p) => p.ip), ['10.88.0.7'], 'podIPs filled from podIP');
-      const back = await apiError(nodeA.core.patchNamespacedPodStatus({
-        namespace: 'default', name: 'never', body: { status: { containerStatuses: [cs({ running: {} })] } },
-      }, SMP));
+      const cs = (state: JsonObject): JsonObject => ({
+        name: 'app',
+        ready: false,
+        restartCount: 0,
+        image: 'busybox:1.36',
+        imageID: '',
+        state,
+      });
+      const ok = await nodeA.core.patchNamespacedPodStatus(
+        {
+          namespace: 'default',
+          name: 'never',
+          body: {
+            status: {
+              podIP: '10.88.0.7',
+              containerStatuses: [cs({ terminated: { exitCode: 0, reason: 'Completed' } })],
+            },
+          },
+        },
+        SMP,
+      );
+      assert.deepEqual(
+        ok.status!.podIPs!.map((p) => p.ip),
+        ['10.88.0.7'],
+        'podIPs filled from podIP',
+      );
+      const back = await apiError(
+        nodeA.core.patchNamespacedPodStatus(
+          {
+            namespace: 'default',
+            name: 'never',
+            body: { status: { containerStatuses: [cs({ running: {} })] } },
+          },
+          SMP,
+        ),
+      );
       assert.equal(back.code, 422);
-      assert.equal(back.status.message, 'Pod "never" is invalid: status.containerStatuses[0].state: Forbidden: may not be transitioned to non-terminated state');
-      const twoV4 = await apiError(nodeA.core.patchNamespacedPodStatus({
-        namespace: 'default', name: 'never', body: { status: { podIP: '10.88.0.7', podIPs: [{ ip: '10.88.0.7' }, { ip: '10.88.0.8' }] } },
-      }, SMP));
-      assert.match(twoV4.status.message, /status.podIPs: Invalid value: may specify no more than one IP for each IP family/);
+      assert.equal(
+        back.status.message,
+        'Pod "never" is invalid: status.containerStatuses[0].state: Forbidden: may not be transitioned to non-terminated state',
+      );
+      const twoV4 = await apiError(
+        nodeA.core.patchNamespacedPodStatus(
+          {
+            namespace: 'default',
+            name: 'never',
+            body: { status: { podIP: '10.88.0.7', podIPs: [{ ip: '10.88.0.7' }, { ip: '10.88.0.8' }] } },
+          },
+          SMP,
+        ),
+      );
+      assert.match(
+        twoV4.status.message,
+        /status.podIPs: Invalid value: may specify no more than one IP for each IP family/,
+      );
     });
   });
 
@@ -464,13 +745,20 @@ describe('apiserver stand-in', () => {
 
     it('pages with limit/continue over a consistent snapshot, and a compacted continue is 410', async () => {
       const p1 = await admin.core.listNamespacedPod({ namespace: 'sel', limit: 3 });
-      assert.deepEqual(p1.items.map((p) => p.metadata!.name), ['s1', 's2', 's3']);
+      assert.deepEqual(
+        p1.items.map((p) => p.metadata!.name),
+        ['s1', 's2', 's3'],
+      );
       assert.ok(p1.metadata!._continue);
       assert.equal(p1.metadata!.remainingItemCount, 1);
       api.store.create('pods', pod('s5', { ns: 'sel' }));
       api.store.delete('pods', 'sel', 's4');
       const p2 = await admin.core.listNamespacedPod({ namespace: 'sel', limit: 3, _continue: p1.metadata!._continue });
-      assert.deepEqual(p2.items.map((p) => p.metadata!.name), ['s4'], 'the snapshot of the first page');
+      assert.deepEqual(
+        p2.items.map((p) => p.metadata!.name),
+        ['s4'],
+        'the snapshot of the first page',
+      );
       assert.equal(p2.metadata!._continue, undefined);
       assert.equal(p2.metadata!.resourceVersion, p1.metadata!.resourceVersion);
       api.store.compact();
@@ -484,18 +772,34 @@ describe('apiserver stand-in', () => {
       const before = await admin.core.listNamespacedPod({ namespace: 'sel' });
       const rv = before.metadata!.resourceVersion!;
       api.store.create('pods', pod('s6', { ns: 'sel' }));
-      const exact = await call(api, 'GET', `/api/v1/namespaces/sel/pods?resourceVersion=${rv}&resourceVersionMatch=Exact`);
+      const exact = await call(
+        api,
+        'GET',
+        `/api/v1/namespaces/sel/pods?resourceVersion=${rv}&resourceVersionMatch=Exact`,
+      );
       assert.equal(exact.status, 200);
       assert.equal(exact.body.metadata.resourceVersion, rv);
       assert.equal(exact.body.items.length, before.items.length);
       assert.equal(exact.body.items[0].kind, undefined, 'list items carry no kind/apiVersion');
-      const newer = await call(api, 'GET', `/api/v1/namespaces/sel/pods?resourceVersion=${rv}&resourceVersionMatch=NotOlderThan`);
+      const newer = await call(
+        api,
+        'GET',
+        `/api/v1/namespaces/sel/pods?resourceVersion=${rv}&resourceVersionMatch=NotOlderThan`,
+      );
       assert.equal(newer.body.items.length, before.items.length + 1);
       api.store.compact();
-      const gone = await call(api, 'GET', `/api/v1/namespaces/sel/pods?resourceVersion=${rv}&resourceVersionMatch=Exact`);
+      const gone = await call(
+        api,
+        'GET',
+        `/api/v1/namespaces/sel/pods?resourceVersion=${rv}&resourceVersionMatch=Exact`,
+      );
       assert.equal(gone.status, 410);
       assert.equal(gone.body.message, 'The resourceVersion for the provided list is too old.');
-      const stillOk = await call(api, 'GET', `/api/v1/namespaces/sel/pods?resourceVersion=${rv}&resourceVersionMatch=NotOlderThan`);
+      const stillOk = await call(
+        api,
+        'GET',
+        `/api/v1/namespaces/sel/pods?resourceVersion=${rv}&resourceVersionMatch=NotOlderThan`,
+      );
       assert.equal(stillOk.status, 200);
     });
   });
@@ -511,16 +815,31 @@ describe('apiserver stand-in', () => {
       api.store.create('pods', pod('w1', { ns: 'w', node: 'node-a' }));
       api.store.patch('pods', 'w', 'w1', { metadata: { labels: { x: 'y' } } });
       api.store.delete('pods', 'w', 'w1', { gracePeriodSeconds: 0 });
-      const w = new RawWatch(api, `/api/v1/namespaces/w/pods?watch=1&resourceVersion=${list.metadata!.resourceVersion}`);
+      const w = new RawWatch(
+        api,
+        `/api/v1/namespaces/w/pods?watch=1&resourceVersion=${list.metadata!.resourceVersion}`,
+      );
       const evs = await w.next(4);
       assert.equal(w.status, 200);
       assert.equal(w.headers['content-type'], 'application/json');
       assert.equal(w.headers['transfer-encoding'], 'chunked');
-      assert.deepEqual(evs.map((e) => [e.type, e.object.metadata.name]), [['ADDED', 'w1'], ['MODIFIED', 'w1'], ['MODIFIED', 'w1'], ['DELETED', 'w1']]);
+      assert.deepEqual(
+        evs.map((e) => [e.type, e.object.metadata.name]),
+        [
+          ['ADDED', 'w1'],
+          ['MODIFIED', 'w1'],
+          ['MODIFIED', 'w1'],
+          ['DELETED', 'w1'],
+        ],
+      );
       assert.ok(evs[2]!.object.metadata.deletionTimestamp, 'grace-0 delete first marks the pod (upstream does too)');
       assert.equal(evs[0]!.object.kind, 'Pod');
       const rvs = evs.map((e) => Number(e.object.metadata.resourceVersion));
-      assert.deepEqual([...rvs].sort((a, b) => a - b), rvs, 'resourceVersions increase');
+      assert.deepEqual(
+        [...rvs].sort((a, b) => a - b),
+        rvs,
+        'resourceVersions increase',
+      );
       api.store.create('pods', pod('w2', { ns: 'w', node: 'node-a' }));
       const [live] = await w.next();
       assert.equal(live!.type, 'ADDED');
@@ -533,7 +852,13 @@ describe('apiserver stand-in', () => {
     it('starts with synthetic ADDED events when no resourceVersion is given', async () => {
       const w = new RawWatch(api, '/api/v1/namespaces/w/pods?watch=true');
       const evs = await w.next(2);
-      assert.deepEqual(evs.map((e) => [e.type, e.object.metadata.name]), [['ADDED', 'w0'], ['ADDED', 'w2']]);
+      assert.deepEqual(
+        evs.map((e) => [e.type, e.object.metadata.name]),
+        [
+          ['ADDED', 'w0'],
+          ['ADDED', 'w2'],
+        ],
+      );
       w.close();
     });
 
@@ -545,9 +870,16 @@ describe('apiserver stand-in', () => {
       api.store.create('pods', pod('other', { ns: 'w', labels: { role: 'y' } }));
       api.store.patch('pods', 'w', 'sel-w', { metadata: { labels: { role: 'x' } } });
       const evs = await w.next(2);
-      assert.deepEqual(evs.map((e) => e.type), ['DELETED', 'ADDED']);
+      assert.deepEqual(
+        evs.map((e) => e.type),
+        ['DELETED', 'ADDED'],
+      );
       assert.equal(evs[0]!.object.metadata.labels.role, 'x', 'the DELETED event carries the last matching state');
-      assert.equal(Number(evs[0]!.object.metadata.resourceVersion), Number(rv) + 1, '...with the resourceVersion of the change');
+      assert.equal(
+        Number(evs[0]!.object.metadata.resourceVersion),
+        Number(rv) + 1,
+        '...with the resourceVersion of the change',
+      );
       w.close();
     });
 
@@ -561,15 +893,26 @@ describe('apiserver stand-in', () => {
       assert.equal(w.status, 200);
       assert.equal(ev!.type, 'ERROR');
       assert.deepEqual(ev!.object, {
-        kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure',
-        message: `too old resource version: ${old - 1} (${api.store.resourceVersion})`, reason: 'Expired', code: 410,
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message: `too old resource version: ${old - 1} (${api.store.resourceVersion})`,
+        reason: 'Expired',
+        code: 410,
       });
     });
 
     it('a watch from a resourceVersion not reached yet: established at once, then only later changes (sendInitialEvents: 3 s, then Too large)', async () => {
       const rv = api.store.resourceVersion;
-      const w = new RawWatch(api, `/api/v1/namespaces/w/configmaps?watch=1&allowWatchBookmarks=true&resourceVersion=${rv + 2}`);
-      const initial = new RawWatch(api, `/api/v1/namespaces/w/configmaps?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&resourceVersion=${rv + 1000}`);
+      const w = new RawWatch(
+        api,
+        `/api/v1/namespaces/w/configmaps?watch=1&allowWatchBookmarks=true&resourceVersion=${rv + 2}`,
+      );
+      const initial = new RawWatch(
+        api,
+        `/api/v1/namespaces/w/configmaps?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&resourceVersion=${rv + 1000}`,
+      );
       // kube-apiserver's watch cache waits for the resourceVersion only when initial events are asked for
       const [err] = await initial.next(1, 5000);
       await initial.ended;
@@ -593,10 +936,16 @@ describe('apiserver stand-in', () => {
 
     it('sends BOOKMARK events when allowed (on demand and periodically) and honours timeoutSeconds', async () => {
       const rv = String(api.store.resourceVersion);
-      const w = new RawWatch(api, `/api/v1/namespaces/w/pods?watch=1&resourceVersion=${rv}&allowWatchBookmarks=true&timeoutSeconds=1`);
+      const w = new RawWatch(
+        api,
+        `/api/v1/namespaces/w/pods?watch=1&resourceVersion=${rv}&allowWatchBookmarks=true&timeoutSeconds=1`,
+      );
       const noBookmarks = new RawWatch(api, `/api/v1/namespaces/w/pods?watch=1&resourceVersion=${rv}`);
       await api.requests.waitFor((r) => r.watch && r.query.allowWatchBookmarks === 'true' && r.status === 200);
-      await api.requests.waitFor((r) => r.watch && r.query.allowWatchBookmarks === undefined && r.query.resourceVersion === rv && r.status === 200);
+      await api.requests.waitFor(
+        (r) =>
+          r.watch && r.query.allowWatchBookmarks === undefined && r.query.resourceVersion === rv && r.status === 200,
+      );
       api.store.create('configmaps', { metadata: { name: 'cm-bm', namespace: 'w' } });
       api.bookmarkNow();
       const [bm] = await w.next();
@@ -611,7 +960,10 @@ describe('apiserver stand-in', () => {
       try {
         const pw = new RawWatch(periodic, '/api/v1/pods?watch=1&allowWatchBookmarks=true&resourceVersion=1');
         const evs = await pw.next(2);
-        assert.deepEqual(evs.map((e) => e.type), ['BOOKMARK', 'BOOKMARK']);
+        assert.deepEqual(
+          evs.map((e) => e.type),
+          ['BOOKMARK', 'BOOKMARK'],
+        );
         pw.close();
       } finally {
         await periodic.stop();
@@ -620,9 +972,15 @@ describe('apiserver stand-in', () => {
 
     it('sendInitialEvents: initial ADDED events, then a BOOKMARK marking their end', async () => {
       const n = api.store.list('pods', { namespace: 'w' }).length;
-      const w = new RawWatch(api, '/api/v1/namespaces/w/pods?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true');
+      const w = new RawWatch(
+        api,
+        '/api/v1/namespaces/w/pods?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true',
+      );
       const evs = await w.next(n + 1);
-      assert.deepEqual(evs.map((e) => e.type), [...Array(n).fill('ADDED'), 'BOOKMARK']);
+      assert.deepEqual(
+        evs.map((e) => e.type),
+        [...Array(n).fill('ADDED'), 'BOOKMARK'],
+      );
       assert.equal(evs[n]!.object.metadata.annotations['k8s.io/initial-events-end'], 'true');
       assert.equal(evs[n]!.object.metadata.resourceVersion, String(api.store.resourceVersion));
       w.close();
@@ -635,10 +993,15 @@ describe('apiserver stand-in', () => {
       const watch = new k8s.Watch(admin.kc);
       let done!: () => void;
       const gotIt = new Promise<void>((r) => (done = r));
-      const ctl = await watch.watch('/api/v1/namespaces/w/configmaps', { resourceVersion: String(api.store.resourceVersion) }, (phase, obj) => {
-        seen.push(`${phase}:${obj.metadata.name}`);
-        if (obj.metadata.name === 'cm-watch') done();
-      }, () => {});
+      const ctl = await watch.watch(
+        '/api/v1/namespaces/w/configmaps',
+        { resourceVersion: String(api.store.resourceVersion) },
+        (phase, obj) => {
+          seen.push(`${phase}:${obj.metadata.name}`);
+          if (obj.metadata.name === 'cm-watch') done();
+        },
+        () => {},
+      );
       api.store.create('configmaps', { metadata: { name: 'cm-watch', namespace: 'w' }, data: { a: 'b' } });
       await gotIt;
       ctl.abort();
@@ -646,8 +1009,12 @@ describe('apiserver stand-in', () => {
 
       // a node's informer needs the spec.nodeName selector on the watch too (Node authorizer)
       const informer = new k8s.ListWatch<k8s.V1Pod>(
-        '/api/v1/pods', new k8s.Watch(nodeA.kc), () => nodeA.core.listPodForAllNamespaces({ fieldSelector: 'spec.nodeName=node-a' }),
-        false, undefined, 'spec.nodeName=node-a',
+        '/api/v1/pods',
+        new k8s.Watch(nodeA.kc),
+        () => nodeA.core.listPodForAllNamespaces({ fieldSelector: 'spec.nodeName=node-a' }),
+        false,
+        undefined,
+        'spec.nodeName=node-a',
       );
       const added: string[] = [];
       let sawNew!: () => void;
@@ -669,9 +1036,15 @@ describe('apiserver stand-in', () => {
 
   describe('DELETE', () => {
     it('a bound pod gets deletionTimestamp + deletionGracePeriodSeconds and stays until deleted with grace 0', async () => {
-      const p = await admin.core.createNamespacedPod({ namespace: 'default', body: pod('del-1', { node: 'node-a' }) as k8s.V1Pod });
+      const p = await admin.core.createNamespacedPod({
+        namespace: 'default',
+        body: pod('del-1', { node: 'node-a' }) as k8s.V1Pod,
+      });
       const rv = p.metadata!.resourceVersion!;
-      const w = new RawWatch(api, `/api/v1/namespaces/default/pods?watch=1&resourceVersion=${rv}&fieldSelector=metadata.name%3Ddel-1`);
+      const w = new RawWatch(
+        api,
+        `/api/v1/namespaces/default/pods?watch=1&resourceVersion=${rv}&fieldSelector=metadata.name%3Ddel-1`,
+      );
       const first = await call(api, 'DELETE', '/api/v1/namespaces/default/pods/del-1');
       assert.equal(first.status, 200);
       assert.equal(first.body.kind, 'Pod');
@@ -681,14 +1054,27 @@ describe('apiserver stand-in', () => {
       const [mod] = await w.next();
       assert.equal(mod!.type, 'MODIFIED');
       // a second, longer grace period changes nothing; a shorter one shortens
-      const again = await admin.core.deleteNamespacedPod({ namespace: 'default', name: 'del-1', gracePeriodSeconds: 60 });
+      const again = await admin.core.deleteNamespacedPod({
+        namespace: 'default',
+        name: 'del-1',
+        gracePeriodSeconds: 60,
+      });
       assert.equal(again.metadata!.resourceVersion, first.body.metadata.resourceVersion);
-      const shorter = await admin.core.deleteNamespacedPod({ namespace: 'default', name: 'del-1', gracePeriodSeconds: 10 });
+      const shorter = await admin.core.deleteNamespacedPod({
+        namespace: 'default',
+        name: 'del-1',
+        gracePeriodSeconds: 10,
+      });
       assert.equal(shorter.metadata!.deletionGracePeriodSeconds, 10);
       assert.ok(api.store.get('pods', 'default', 'del-1'), 'still there');
-      const wrong = await apiError(nodeA.core.deleteNamespacedPod({
-        namespace: 'default', name: 'del-1', gracePeriodSeconds: 0, body: { preconditions: { uid: 'not-the-uid' } },
-      }));
+      const wrong = await apiError(
+        nodeA.core.deleteNamespacedPod({
+          namespace: 'default',
+          name: 'del-1',
+          gracePeriodSeconds: 0,
+          body: { preconditions: { uid: 'not-the-uid' } },
+        }),
+      );
       assert.equal(wrong.code, 409);
       assert.equal(wrong.status.reason, 'Conflict');
       assert.equal(
@@ -696,12 +1082,17 @@ describe('apiserver stand-in', () => {
         `Operation cannot be fulfilled on Pod "del-1": the UID in the precondition (not-the-uid) does not match the UID in record (${p.metadata!.uid}). The object might have been deleted and then recreated`,
       );
       const gone = await nodeA.core.deleteNamespacedPod({
-        namespace: 'default', name: 'del-1', body: { gracePeriodSeconds: 0, preconditions: { uid: p.metadata!.uid! } },
+        namespace: 'default',
+        name: 'del-1',
+        body: { gracePeriodSeconds: 0, preconditions: { uid: p.metadata!.uid! } },
       });
       assert.equal(gone.metadata!.name, 'del-1');
       assert.equal(api.store.get('pods', 'default', 'del-1'), undefined);
       const evs = await w.next(3);
-      assert.deepEqual(evs.map((e) => e.type), ['MODIFIED', 'MODIFIED', 'DELETED']);
+      assert.deepEqual(
+        evs.map((e) => e.type),
+        ['MODIFIED', 'MODIFIED', 'DELETED'],
+      );
       const rec = api.requests.last((r) => r.method === 'DELETE' && r.name === 'del-1' && r.status === 200);
       assert.equal(rec?.user, 'system:node:node-a');
       assert.deepEqual((rec?.body as JsonObject | undefined)?.preconditions, { uid: p.metadata!.uid });
@@ -724,7 +1115,9 @@ describe('apiserver stand-in', () => {
     });
 
     it('keeps an object with finalizers until the last one is removed', async () => {
-      api.store.create('configmaps', { metadata: { name: 'fin', namespace: 'default', finalizers: ['example.com/x'] } });
+      api.store.create('configmaps', {
+        metadata: { name: 'fin', namespace: 'default', finalizers: ['example.com/x'] },
+      });
       const res = await call(api, 'DELETE', '/api/v1/namespaces/default/configmaps/fin');
       assert.equal(res.body.kind, 'Status');
       const held = api.store.get('configmaps', 'default', 'fin')!;
@@ -737,82 +1130,164 @@ describe('apiserver stand-in', () => {
   describe('Node authorizer and NodeRestriction', () => {
     let nodeUid = '';
     before(async () => {
-      const n = await nodeA.core.createNode({ body: { metadata: { name: 'node-a', labels: { 'kubernetes.io/hostname': 'node-a' } } } });
+      const n = await nodeA.core.createNode({
+        body: { metadata: { name: 'node-a', labels: { 'kubernetes.io/hostname': 'node-a' } } },
+      });
       nodeUid = n.metadata!.uid!;
-      api.store.create('pods', pod('on-a', { node: 'node-a', extra: { volumes: [{ name: 's', secret: { secretName: 'a-secret' } }] } }));
+      api.store.create(
+        'pods',
+        pod('on-a', { node: 'node-a', extra: { volumes: [{ name: 's', secret: { secretName: 'a-secret' } }] } }),
+      );
       api.store.create('pods', pod('on-b', { node: 'node-b' }));
       api.store.create('secrets', { metadata: { name: 'a-secret', namespace: 'default' }, stringData: { k: 'v' } });
       api.store.create('secrets', { metadata: { name: 'b-secret', namespace: 'default' } });
     });
 
     it('lets a node update status only of pods bound to it', async () => {
-      const ok = await nodeA.core.patchNamespacedPodStatus({ namespace: 'default', name: 'on-a', body: { status: { phase: 'Running' } } }, SMP);
+      const ok = await nodeA.core.patchNamespacedPodStatus(
+        { namespace: 'default', name: 'on-a', body: { status: { phase: 'Running' } } },
+        SMP,
+      );
       assert.equal(ok.status!.phase, 'Running');
-      const e = await apiError(nodeA.core.patchNamespacedPodStatus({ namespace: 'default', name: 'on-b', body: { status: { phase: 'Running' } } }, SMP));
+      const e = await apiError(
+        nodeA.core.patchNamespacedPodStatus(
+          { namespace: 'default', name: 'on-b', body: { status: { phase: 'Running' } } },
+          SMP,
+        ),
+      );
       assert.equal(e.code, 403);
       assert.deepEqual(e.status, {
-        kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure',
-        message: 'pods "on-b" is forbidden: node "node-a" can only update pod status for pods with spec.nodeName set to itself',
-        reason: 'Forbidden', details: { name: 'on-b', kind: 'pods' }, code: 403,
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message:
+          'pods "on-b" is forbidden: node "node-a" can only update pod status for pods with spec.nodeName set to itself',
+        reason: 'Forbidden',
+        details: { name: 'on-b', kind: 'pods' },
+        code: 403,
       });
-      const spec = await apiError(nodeA.core.patchNamespacedPod({ namespace: 'default', name: 'on-a', body: { metadata: { labels: { x: 'y' } } } }, SMP));
+      const spec = await apiError(
+        nodeA.core.patchNamespacedPod(
+          { namespace: 'default', name: 'on-a', body: { metadata: { labels: { x: 'y' } } } },
+          SMP,
+        ),
+      );
       assert.equal(spec.code, 403);
-      assert.equal(spec.status.message, 'pods "on-a" is forbidden: User "system:node:node-a" cannot patch resource "pods" in API group "" in the namespace "default"');
+      assert.equal(
+        spec.status.message,
+        'pods "on-a" is forbidden: User "system:node:node-a" cannot patch resource "pods" in API group "" in the namespace "default"',
+      );
     });
 
     it('reads only bound pods and the secrets they reference', async () => {
       assert.equal((await nodeA.core.readNamespacedPod({ namespace: 'default', name: 'on-a' })).metadata!.name, 'on-a');
       const other = await apiError(nodeA.core.readNamespacedPod({ namespace: 'default', name: 'on-b' }));
       assert.equal(other.code, 403);
-      assert.equal(other.status.message, `pods "on-b" is forbidden: User "system:node:node-a" cannot get resource "pods" in API group "" in the namespace "default": no relationship found between node 'node-a' and this object`);
-      assert.equal((await nodeA.core.readNamespacedSecret({ namespace: 'default', name: 'a-secret' })).metadata!.name, 'a-secret');
-      assert.equal((await apiError(nodeA.core.readNamespacedSecret({ namespace: 'default', name: 'b-secret' }))).code, 403);
+      assert.equal(
+        other.status.message,
+        `pods "on-b" is forbidden: User "system:node:node-a" cannot get resource "pods" in API group "" in the namespace "default": no relationship found between node 'node-a' and this object`,
+      );
+      assert.equal(
+        (await nodeA.core.readNamespacedSecret({ namespace: 'default', name: 'a-secret' })).metadata!.name,
+        'a-secret',
+      );
+      assert.equal(
+        (await apiError(nodeA.core.readNamespacedSecret({ namespace: 'default', name: 'b-secret' }))).code,
+        403,
+      );
       const all = await apiError(nodeA.core.listNode());
-      assert.equal(all.status.message, `nodes is forbidden: User "system:node:node-a" cannot list resource "nodes" in API group "" at the cluster scope: node 'node-a' cannot read all nodes, only its own Node object`);
+      assert.equal(
+        all.status.message,
+        `nodes is forbidden: User "system:node:node-a" cannot list resource "nodes" in API group "" at the cluster scope: node 'node-a' cannot read all nodes, only its own Node object`,
+      );
       const own = await nodeA.core.listNode({ fieldSelector: 'metadata.name=node-a' });
-      assert.deepEqual(own.items.map((n) => n.metadata!.name), ['node-a']);
+      assert.deepEqual(
+        own.items.map((n) => n.metadata!.name),
+        ['node-a'],
+      );
     });
 
     it('lets a node create and delete only mirror pods bound to itself', async () => {
       const mirror = (name: string, owner: JsonObject): JsonObject => ({
         metadata: {
-          name, namespace: 'default', annotations: { 'kubernetes.io/config.mirror': 'hash', 'kubernetes.io/config.source': 'file' },
+          name,
+          namespace: 'default',
+          annotations: { 'kubernetes.io/config.mirror': 'hash', 'kubernetes.io/config.source': 'file' },
           ownerReferences: [owner],
         },
         spec: { nodeName: 'node-a', containers: [{ name: 'c', image: 'busybox' }] },
       });
       const owner = { apiVersion: 'v1', kind: 'Node', name: 'node-a', uid: nodeUid, controller: true };
-      const created = await nodeA.core.createNamespacedPod({ namespace: 'default', body: mirror('static-web-node-a', owner) as k8s.V1Pod });
+      const created = await nodeA.core.createNamespacedPod({
+        namespace: 'default',
+        body: mirror('static-web-node-a', owner) as k8s.V1Pod,
+      });
       assert.equal(created.metadata!.name, 'static-web-node-a');
-      const plain = await apiError(nodeA.core.createNamespacedPod({ namespace: 'default', body: pod('sneaky', { node: 'node-a' }) as k8s.V1Pod }));
-      assert.equal(plain.status.message, 'pods "sneaky" is forbidden: pod does not have "kubernetes.io/config.mirror" annotation, node "node-a" can only create mirror pods');
-      const noOwner = await apiError(nodeA.core.createNamespacedPod({ namespace: 'default', body: mirror('m2', { ...owner, uid: 'wrong' }) as k8s.V1Pod }));
+      const plain = await apiError(
+        nodeA.core.createNamespacedPod({ namespace: 'default', body: pod('sneaky', { node: 'node-a' }) as k8s.V1Pod }),
+      );
+      assert.equal(
+        plain.status.message,
+        'pods "sneaky" is forbidden: pod does not have "kubernetes.io/config.mirror" annotation, node "node-a" can only create mirror pods',
+      );
+      const noOwner = await apiError(
+        nodeA.core.createNamespacedPod({
+          namespace: 'default',
+          body: mirror('m2', { ...owner, uid: 'wrong' }) as k8s.V1Pod,
+        }),
+      );
       assert.equal(noOwner.code, 403);
       assert.match(noOwner.status.message, /UID mismatch/);
       const delOther = await apiError(nodeA.core.deleteNamespacedPod({ namespace: 'default', name: 'on-b' }));
-      assert.equal(delOther.status.message, 'pods "on-b" is forbidden: node "node-a" can only delete pods with spec.nodeName set to itself');
-      const del = await nodeA.core.deleteNamespacedPod({ namespace: 'default', name: 'static-web-node-a', gracePeriodSeconds: 0 });
+      assert.equal(
+        delOther.status.message,
+        'pods "on-b" is forbidden: node "node-a" can only delete pods with spec.nodeName set to itself',
+      );
+      const del = await nodeA.core.deleteNamespacedPod({
+        namespace: 'default',
+        name: 'static-web-node-a',
+        gracePeriodSeconds: 0,
+      });
       assert.equal(del.metadata!.name, 'static-web-node-a');
     });
 
     it('lets a node write only its own Node and its own Lease', async () => {
-      const n = await nodeA.core.patchNodeStatus({ name: 'node-a', body: { status: { conditions: [{ type: 'Ready', status: 'True' }] } } }, SMP);
+      const n = await nodeA.core.patchNodeStatus(
+        { name: 'node-a', body: { status: { conditions: [{ type: 'Ready', status: 'True' }] } } },
+        SMP,
+      );
       assert.equal(n.status!.conditions![0]!.type, 'Ready');
       const other = await apiError(nodeA.core.createNode({ body: { metadata: { name: 'node-b' } } }));
-      assert.equal(other.status.message, 'nodes "node-b" is forbidden: node "node-a" is not allowed to modify node "node-b"');
-      const taints = await apiError(nodeA.core.patchNode({ name: 'node-a', body: { spec: { taints: [{ key: 'k', effect: 'NoSchedule' }] } } }, SMP));
+      assert.equal(
+        other.status.message,
+        'nodes "node-b" is forbidden: node "node-a" is not allowed to modify node "node-b"',
+      );
+      const taints = await apiError(
+        nodeA.core.patchNode({ name: 'node-a', body: { spec: { taints: [{ key: 'k', effect: 'NoSchedule' }] } } }, SMP),
+      );
       assert.equal(taints.status.message, 'nodes "node-a" is forbidden: node "node-a" is not allowed to modify taints');
       const del = await apiError(nodeA.core.deleteNode({ name: 'node-a' }));
       assert.equal(del.code, 403);
 
       const lease = await nodeA.coord.createNamespacedLease({
-        namespace: 'kube-node-lease', body: { metadata: { name: 'node-a' }, spec: { holderIdentity: 'node-a', leaseDurationSeconds: 40 } },
+        namespace: 'kube-node-lease',
+        body: { metadata: { name: 'node-a' }, spec: { holderIdentity: 'node-a', leaseDurationSeconds: 40 } },
       });
       lease.spec!.renewTime = new k8s.V1MicroTime();
-      const renewed = await nodeA.coord.replaceNamespacedLease({ namespace: 'kube-node-lease', name: 'node-a', body: lease });
+      const renewed = await nodeA.coord.replaceNamespacedLease({
+        namespace: 'kube-node-lease',
+        name: 'node-a',
+        body: lease,
+      });
       assert.ok(Number(renewed.metadata!.resourceVersion) > Number(lease.metadata!.resourceVersion));
-      const foreign = await apiError(nodeA.coord.createNamespacedLease({ namespace: 'kube-node-lease', body: { metadata: { name: 'node-b' } } }));
-      assert.equal(foreign.status.message, 'leases.coordination.k8s.io "node-b" is forbidden: can only access node lease with the same name as the requesting node');
+      const foreign = await apiError(
+        nodeA.coord.createNamespacedLease({ namespace: 'kube-node-lease', body: { metadata: { name: 'node-b' } } }),
+      );
+      assert.equal(
+        foreign.status.message,
+        'leases.coordination.k8s.io "node-b" is forbidden: can only access node lease with the same name as the requesting node',
+      );
       const elsewhere = await apiError(nodeA.coord.readNamespacedLease({ namespace: 'default', name: 'node-a' }));
       assert.match(elsewhere.status.message, /can only access leases in the "kube-node-lease" system namespace$/);
     });
@@ -821,14 +1296,26 @@ describe('apiserver stand-in', () => {
       const ev = await nodeA.core.createNamespacedEvent({
         namespace: 'default',
         body: {
-          metadata: { name: 'node-a.1' }, involvedObject: { kind: 'Node', name: 'node-a', uid: 'node-a' },
-          reason: 'Starting', message: 'Starting kubelet.', type: 'Normal', count: 1, source: { component: 'kubelet', host: 'node-a' },
+          metadata: { name: 'node-a.1' },
+          involvedObject: { kind: 'Node', name: 'node-a', uid: 'node-a' },
+          reason: 'Starting',
+          message: 'Starting kubelet.',
+          type: 'Normal',
+          count: 1,
+          source: { component: 'kubelet', host: 'node-a' },
         },
       });
-      const patched = await nodeA.core.patchNamespacedEvent({ namespace: 'default', name: ev.metadata!.name!, body: { count: 2 } }, SMP);
+      const patched = await nodeA.core.patchNamespacedEvent(
+        { namespace: 'default', name: ev.metadata!.name!, body: { count: 2 } },
+        SMP,
+      );
       assert.equal(patched.count, 2);
       assert.equal((await apiError(nodeA.core.listNamespacedEvent({ namespace: 'default' }))).code, 403);
-      const v1 = await call(api, 'GET', '/apis/events.k8s.io/v1/namespaces/default/events?fieldSelector=reason%3DStarting');
+      const v1 = await call(
+        api,
+        'GET',
+        '/apis/events.k8s.io/v1/namespaces/default/events?fieldSelector=reason%3DStarting',
+      );
       assert.equal(v1.body.items[0].note, 'Starting kubelet.');
       assert.equal(v1.body.items[0].regarding.name, 'node-a');
     });
@@ -845,28 +1332,43 @@ describe('strategic merge patch (as the kubelet sends it)', () => {
           { type: 'MemoryPressure', status: 'False', lastHeartbeatTime: 't0' },
           { type: 'Ready', status: 'False', lastHeartbeatTime: 't0', reason: 'KubeletNotReady' },
         ],
-        addresses: [{ type: 'InternalIP', address: '10.0.0.1' }, { type: 'Hostname', address: 'n' }],
+        addresses: [
+          { type: 'InternalIP', address: '10.0.0.1' },
+          { type: 'Hostname', address: 'n' },
+        ],
         images: [{ names: ['a'] }, { names: ['b'] }],
       },
     };
-    const out = strategicMergePatch(node, {
-      metadata: { '$deleteFromPrimitiveList/finalizers': ['a'] },
-      status: {
-        '$setElementOrder/conditions': [{ type: 'MemoryPressure' }, { type: 'DiskPressure' }, { type: 'Ready' }],
-        conditions: [
-          { type: 'DiskPressure', status: 'False', lastHeartbeatTime: 't1' },
-          { type: 'Ready', status: 'True', lastHeartbeatTime: 't1', reason: 'KubeletReady' },
-        ],
-        '$setElementOrder/addresses': [{ type: 'Hostname' }, { type: 'InternalIP' }],
-        capacity: { memory: '16Gi', pods: '110' },
-        images: [{ names: ['c'] }],
+    const out = strategicMergePatch(
+      node,
+      {
+        metadata: { '$deleteFromPrimitiveList/finalizers': ['a'] },
+        status: {
+          '$setElementOrder/conditions': [{ type: 'MemoryPressure' }, { type: 'DiskPressure' }, { type: 'Ready' }],
+          conditions: [
+            { type: 'DiskPressure', status: 'False', lastHeartbeatTime: 't1' },
+            { type: 'Ready', status: 'True', lastHeartbeatTime: 't1', reason: 'KubeletReady' },
+          ],
+          '$setElementOrder/addresses': [{ type: 'Hostname' }, { type: 'InternalIP' }],
+          capacity: { memory: '16Gi', pods: '110' },
+          images: [{ names: ['c'] }],
+        },
       },
-    }, nodeSchema) as any;
+      nodeSchema,
+    ) as any;
     assert.deepEqual(out.metadata.finalizers, ['b']);
-    assert.deepEqual(out.status.conditions.map((c: JsonObject) => [c.type, c.status, c.lastHeartbeatTime]), [
-      ['MemoryPressure', 'False', 't0'], ['DiskPressure', 'False', 't1'], ['Ready', 'True', 't1'],
-    ]);
-    assert.deepEqual(out.status.addresses.map((a: JsonObject) => a.type), ['Hostname', 'InternalIP']);
+    assert.deepEqual(
+      out.status.conditions.map((c: JsonObject) => [c.type, c.status, c.lastHeartbeatTime]),
+      [
+        ['MemoryPressure', 'False', 't0'],
+        ['DiskPressure', 'False', 't1'],
+        ['Ready', 'True', 't1'],
+      ],
+    );
+    assert.deepEqual(
+      out.status.addresses.map((a: JsonObject) => a.type),
+      ['Hostname', 'InternalIP'],
+    );
     assert.deepEqual(out.status.capacity, { cpu: '4', memory: '16Gi', pods: '110' });
     assert.deepEqual(out.status.images, [{ names: ['c'] }], 'images is atomic');
   });
@@ -874,17 +1376,36 @@ describe('strategic merge patch (as the kubelet sends it)', () => {
   it('pod spec: containers and env merge by name, volumes honour $retainKeys', () => {
     const p: JsonObject = {
       spec: {
-        containers: [{ name: 'a', image: 'x', env: [{ name: 'A', value: '1' }] }, { name: 'b', image: 'y' }],
+        containers: [
+          { name: 'a', image: 'x', env: [{ name: 'A', value: '1' }] },
+          { name: 'b', image: 'y' },
+        ],
         volumes: [{ name: 'v', emptyDir: {} }],
       },
     };
-    const out = strategicMergePatch(p, {
-      spec: {
-        containers: [{ name: 'a', env: [{ name: 'B', value: '2' }] }, { name: 'b', $patch: 'delete' }],
-        volumes: [{ name: 'v', $retainKeys: ['name', 'hostPath'], hostPath: { path: '/x' } }],
+    const out = strategicMergePatch(
+      p,
+      {
+        spec: {
+          containers: [
+            { name: 'a', env: [{ name: 'B', value: '2' }] },
+            { name: 'b', $patch: 'delete' },
+          ],
+          volumes: [{ name: 'v', $retainKeys: ['name', 'hostPath'], hostPath: { path: '/x' } }],
+        },
       },
-    }, podSchema) as any;
-    assert.deepEqual(out.spec.containers, [{ name: 'a', image: 'x', env: [{ name: 'A', value: '1' }, { name: 'B', value: '2' }] }]);
+      podSchema,
+    ) as any;
+    assert.deepEqual(out.spec.containers, [
+      {
+        name: 'a',
+        image: 'x',
+        env: [
+          { name: 'A', value: '1' },
+          { name: 'B', value: '2' },
+        ],
+      },
+    ]);
     assert.deepEqual(out.spec.volumes, [{ name: 'v', hostPath: { path: '/x' } }]);
   });
 });
@@ -896,13 +1417,19 @@ describe('apiserver stand-in and kubectl', () => {
   } catch {
     hasKubectl = false;
   }
-  it('serves kubectl: discovery, tables, create with server-side field validation', { skip: !hasKubectl && 'kubectl not installed' }, async () => {
+  it('serves kubectl: discovery, tables, create with server-side field validation', {
+    skip: !hasKubectl && 'kubectl not installed',
+  }, async () => {
     const api = await startApiServer({ nodes: [] });
     try {
       const kubectl = (...args: string[]): Promise<string> =>
         new Promise((resolve, reject) =>
-          execFile('kubectl', ['--kubeconfig', api.adminKubeconfig, ...args], { encoding: 'utf8', timeout: 20000 }, (e, out, err) =>
-            e ? reject(new Error(`${e.message}: ${err}`)) : resolve(out)),
+          execFile(
+            'kubectl',
+            ['--kubeconfig', api.adminKubeconfig, ...args],
+            { encoding: 'utf8', timeout: 20000 },
+            (e, out, err) => (e ? reject(new Error(`${e.message}: ${err}`)) : resolve(out)),
+          ),
         );
       api.store.create('pods', pod('shown', { node: 'node-a' }));
       const table = await kubectl('get', 'pods', '-o', 'wide');
@@ -911,7 +1438,10 @@ describe('apiserver stand-in and kubectl', () => {
       const dir = mkdtempSync(join(tmpdir(), 'apiserver-kubectl-'));
       try {
         const file = join(dir, 'cm.json');
-        writeFileSync(file, JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'from-kubectl' }, data: { a: 'b' } }));
+        writeFileSync(
+          file,
+          JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'from-kubectl' }, data: { a: 'b' } }),
+        );
         assert.match(await kubectl('create', '-f', file), /configmap\/from-kubectl created/);
       } finally {
         rmSync(dir, { recursive: true, force: true });
@@ -945,7 +1475,10 @@ describe('apiserver stand-in faults', () => {
 
   it('refuse with a filter and a count: resets matching requests only, then expires', async () => {
     const h = api.faults.set({ mode: 'refuse', verb: 'list', resource: 'pods', count: 1 });
-    await assert.rejects(call(api, 'GET', '/api/v1/namespaces/default/pods'), (e: NodeJS.ErrnoException) => e.code === 'ECONNRESET');
+    await assert.rejects(
+      call(api, 'GET', '/api/v1/namespaces/default/pods'),
+      (e: NodeJS.ErrnoException) => e.code === 'ECONNRESET',
+    );
     assert.equal((await call(api, 'GET', '/api/v1/namespaces/default/configmaps')).status, 200);
     assert.equal((await call(api, 'GET', '/api/v1/namespaces/default/pods')).status, 200);
     assert.equal(h.hits, 1);
@@ -963,10 +1496,16 @@ describe('apiserver stand-in faults', () => {
 
   it('status500 and status429 (with Retry-After), filtered by verb and resource', async () => {
     api.faults.set({ mode: 'status500', verb: 'create', resource: 'configmaps', count: 1 });
-    const e500 = await apiError(admin.core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'f1' } } }));
+    const e500 = await apiError(
+      admin.core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'f1' } } }),
+    );
     assert.equal(e500.code, 500);
     assert.equal(e500.status.reason, 'InternalError');
-    assert.equal((await admin.core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'f1' } } })).metadata!.name, 'f1');
+    assert.equal(
+      (await admin.core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'f1' } } }))
+        .metadata!.name,
+      'f1',
+    );
     api.faults.set({ mode: 'status429', resource: 'configmaps', retryAfterSeconds: 3, count: 1 });
     const r429 = await call(api, 'GET', '/api/v1/namespaces/default/configmaps/f1');
     assert.equal(r429.status, 429);

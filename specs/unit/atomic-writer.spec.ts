@@ -11,11 +11,20 @@ import assert from 'node:assert/strict';
 import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AtomicWriteError, invalidPayloadPath, timestampPrefix, writeAtomically } from '../../adapters/volumes/atomic-writer.ts';
+import {
+  AtomicWriteError,
+  invalidPayloadPath,
+  timestampPrefix,
+  writeAtomically,
+} from '../../adapters/volumes/atomic-writer.ts';
 import type { VolumeFile } from '../../adapters/volumes/projections.ts';
 
 const T0 = Date.parse('2026-03-01T10:00:00Z');
-const file = (path: string, text: string | Buffer, mode = 0o644): VolumeFile => ({ path, content: Buffer.isBuffer(text) ? text : Buffer.from(text), mode });
+const file = (path: string, text: string | Buffer, mode = 0o644): VolumeFile => ({
+  path,
+  content: Buffer.isBuffer(text) ? text : Buffer.from(text),
+  mode,
+});
 
 describe('atomic writer', () => {
   let dir: string;
@@ -29,8 +38,12 @@ describe('atomic writer', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('upstream\'s layout: a timestamped version, ..data, user-visible links; files with their modes', async () => {
-    const r = await writeAtomically(dir, [file('app.conf', 'key=value\n'), file('conf/nested/a', 'A', 0o400), file('token', 'secret', 0o600)], opts);
+  it("upstream's layout: a timestamped version, ..data, user-visible links; files with their modes", async () => {
+    const r = await writeAtomically(
+      dir,
+      [file('app.conf', 'key=value\n'), file('conf/nested/a', 'A', 0o400), file('token', 'secret', 0o600)],
+      opts,
+    );
     assert.equal(r.written, true);
     assert.match(r.dataDir, /^\.\.2026_03_01_10_00_00\..+$/);
     assert.equal(await readlink(join(dir, '..data')), r.dataDir);
@@ -48,7 +61,10 @@ describe('atomic writer', () => {
   it('the same files again: nothing written; a changed mode is a change', async () => {
     const first = await writeAtomically(dir, [file('a', '1'), file('b', '2')], opts);
     now += 5000;
-    assert.deepEqual(await writeAtomically(dir, [file('b', '2'), file('a', '1')], opts), { written: false, dataDir: first.dataDir });
+    assert.deepEqual(await writeAtomically(dir, [file('b', '2'), file('a', '1')], opts), {
+      written: false,
+      dataDir: first.dataDir,
+    });
     const again = await writeAtomically(dir, [file('a', '1', 0o600), file('b', '2')], opts);
     assert.equal(again.written, true);
     assert.notEqual(again.dataDir, first.dataDir);
@@ -78,14 +94,20 @@ describe('atomic writer', () => {
     assert.equal(invalidPayloadPath(''), 'must not be empty');
     assert.equal(invalidPayloadPath(`${'x'.repeat(256)}`), 'must not contain a file name longer than 255 characters');
     assert.equal(invalidPayloadPath('a/b.c'), undefined);
-    await assert.rejects(writeAtomically(dir, [file('ok', '1'), file('../escape', 'x')], opts), (e: unknown) =>
-      e instanceof AtomicWriteError && e.message === `volume ${dir}: invalid path "../escape": must not contain '..'`);
+    await assert.rejects(
+      writeAtomically(dir, [file('ok', '1'), file('../escape', 'x')], opts),
+      (e: unknown) =>
+        e instanceof AtomicWriteError && e.message === `volume ${dir}: invalid path "../escape": must not contain '..'`,
+    );
     assert.deepEqual(await readdir(dir), []);
   });
 
   it('a reader never sees a half-written file or a mix of two versions', async () => {
     const size = 1 << 20;
-    const version = (n: number) => [file('big', Buffer.alloc(size, 0x41 + (n % 26))), file('tag', String.fromCharCode(0x41 + (n % 26)))];
+    const version = (n: number) => [
+      file('big', Buffer.alloc(size, 0x41 + (n % 26))),
+      file('tag', String.fromCharCode(0x41 + (n % 26))),
+    ];
     await writeAtomically(dir, version(0), opts);
     let writing = true;
     const seen = new Set<string>();
@@ -111,7 +133,7 @@ describe('atomic writer', () => {
     assert.equal(await readFile(join(dir, 'tag'), 'utf8'), 'U');
   });
 
-  it('the version prefix is upstream\'s UTC format', () => {
+  it("the version prefix is upstream's UTC format", () => {
     assert.equal(timestampPrefix(Date.parse('2026-12-07T23:05:09.999Z')), '..2026_12_07_23_05_09.');
   });
 });

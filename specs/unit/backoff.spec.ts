@@ -2,8 +2,16 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  CRASH_BACKOFF, CrashBackoff, backoffGc, backoffGet, backoffKey, backoffNext, backoffView, formatGoDuration,
-  isInBackOffSince, type BackoffState,
+  CRASH_BACKOFF,
+  CrashBackoff,
+  backoffGc,
+  backoffGet,
+  backoffKey,
+  backoffNext,
+  backoffView,
+  formatGoDuration,
+  isInBackOffSince,
+  type BackoffState,
 } from '../../actors/runtime/backoff.ts';
 import { containerHash } from '../../actors/runtime/labels.ts';
 import type { Container, Pod } from '../../protocols/kube/pod.ts';
@@ -18,7 +26,10 @@ describe('backoff: next', () => {
       state = backoffNext(state, 'k', i * S);
       seen.push(backoffGet(state, 'k'));
     }
-    assert.deepEqual(seen, [10, 20, 40, 80, 160, 300, 300, 300].map((x) => x * S));
+    assert.deepEqual(
+      seen,
+      [10, 20, 40, 80, 160, 300, 300, 300].map((x) => x * S),
+    );
   });
 
   it('records now as lastUpdate and never mutates its argument', () => {

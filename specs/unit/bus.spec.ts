@@ -11,8 +11,14 @@ describe('Bus: events', () => {
     const bus = new Bus();
     const a: SyncLoopEvent[] = [];
     const b: string[] = [];
-    bus.port('x').events('syncLoop').subscribe((m) => a.push(m));
-    bus.port('y').events('syncLoop').subscribe((m) => b.push(m.type));
+    bus
+      .port('x')
+      .events('syncLoop')
+      .subscribe((m) => a.push(m));
+    bus
+      .port('y')
+      .events('syncLoop')
+      .subscribe((m) => b.push(m.type));
     const port = bus.port('syncLoop');
     port.send('syncLoop', { type: 'syncLoop.syncTick' });
     port.send('syncLoop', { type: 'syncLoop.housekeeping' });
@@ -25,11 +31,17 @@ describe('Bus: events', () => {
     const first: string[] = [];
     const second: string[] = [];
     // The first subscriber reacts to a tick by sending housekeeping (a nested send).
-    bus.port('a').events('syncLoop').subscribe((m) => {
-      first.push(m.type);
-      if (m.type === 'syncLoop.syncTick') bus.port('a').send('syncLoop', { type: 'syncLoop.housekeeping' });
-    });
-    bus.port('b').events('syncLoop').subscribe((m) => second.push(m.type));
+    bus
+      .port('a')
+      .events('syncLoop')
+      .subscribe((m) => {
+        first.push(m.type);
+        if (m.type === 'syncLoop.syncTick') bus.port('a').send('syncLoop', { type: 'syncLoop.housekeeping' });
+      });
+    bus
+      .port('b')
+      .events('syncLoop')
+      .subscribe((m) => second.push(m.type));
     bus.port('x').send('syncLoop', { type: 'syncLoop.syncTick' });
     // Both subscribers see the tick first, then the reaction; all before send() returned.
     assert.deepEqual(first, ['syncLoop.syncTick', 'syncLoop.housekeeping']);
@@ -40,14 +52,20 @@ describe('Bus: events', () => {
     const bus = new Bus();
     bus.port('x').send('syncLoop', { type: 'syncLoop.syncTick' });
     const seen: unknown[] = [];
-    bus.port('y').events('syncLoop').subscribe((m) => seen.push(m));
+    bus
+      .port('y')
+      .events('syncLoop')
+      .subscribe((m) => seen.push(m));
     assert.deepEqual(seen, []);
   });
 
   it('keeps channels apart', () => {
     const bus = new Bus();
     const seen: unknown[] = [];
-    bus.port('x').events('plegControl').subscribe((m) => seen.push(m));
+    bus
+      .port('x')
+      .events('plegControl')
+      .subscribe((m) => seen.push(m));
     bus.port('y').send('syncLoop', { type: 'syncLoop.syncTick' });
     assert.deepEqual(seen, []);
   });
@@ -61,7 +79,10 @@ describe('Bus: views', () => {
     pleg.publish('plegHealth', health(1));
     pleg.publish('plegHealth', health(2));
     const seen: PlegHealth[] = [];
-    bus.port('reader').view('plegHealth').subscribe((v) => seen.push(v));
+    bus
+      .port('reader')
+      .view('plegHealth')
+      .subscribe((v) => seen.push(v));
     assert.deepEqual(seen, [health(2)]);
     pleg.publish('plegHealth', health(3));
     assert.deepEqual(seen, [health(2), health(3)]);
@@ -71,7 +92,10 @@ describe('Bus: views', () => {
   it('refuses a second writer, naming both', () => {
     const bus = new Bus();
     bus.port('pleg').publish('plegHealth', health(1));
-    assert.throws(() => bus.port('intruder').publish('plegHealth', health(2)), /view plegHealth is owned by pleg; intruder may not publish it/);
+    assert.throws(
+      () => bus.port('intruder').publish('plegHealth', health(2)),
+      /view plegHealth is owned by pleg; intruder may not publish it/,
+    );
     assert.deepEqual(bus.port('x').current('plegHealth'), health(1));
     // The owner keeps writing, also from a new port (a restarted actor has the same id).
     bus.port('pleg').publish('plegHealth', health(3));
@@ -102,10 +126,13 @@ describe('Bus: taps and observe', () => {
     });
     const log = collect(bus, 'syncLoop');
     port.send('syncLoop', { type: 'syncLoop.syncTick' });
-    assert.deepEqual(log.map((m) => m.type), ['syncLoop.syncTick', 'syncLoop.housekeeping']);
+    assert.deepEqual(
+      log.map((m) => m.type),
+      ['syncLoop.syncTick', 'syncLoop.housekeeping'],
+    );
   });
 
-  it('collect() gathers a view\'s publishes too', () => {
+  it("collect() gathers a view's publishes too", () => {
     const bus = new Bus();
     const values = collect(bus, 'plegHealth');
     bus.port('pleg').publish('plegHealth', health(1));

@@ -114,7 +114,10 @@ describe('certificateManager actor (virtual time)', () => {
   it('the serving pair: without one it is requested at once, then rotated at its deadline', async () => {
     const clock = new VirtualClock();
     const { deps, rotations } = fakeDeps(clock, 100_000);
-    const a = await startTestActor(certificateManager, { deps: { ...deps, current: () => undefined, requestWhenMissing: true, pair: 'serving' }, clock });
+    const a = await startTestActor(certificateManager, {
+      deps: { ...deps, current: () => undefined, requestWhenMissing: true, pair: 'serving' },
+      clock,
+    });
     await settle();
     assert.deepEqual(rotations, [0]);
     await clock.advanceAsync(70_000, settle);
@@ -124,7 +127,10 @@ describe('certificateManager actor (virtual time)', () => {
 
   it('without a current pair in the cert dir it idles', async () => {
     const clock = new VirtualClock();
-    const a = await startTestActor(certificateManager, { deps: { current: () => undefined, rotate: () => Promise.reject(new Error('no')) }, clock });
+    const a = await startTestActor(certificateManager, {
+      deps: { current: () => undefined, rotate: () => Promise.reject(new Error('no')) },
+      clock,
+    });
     await clock.advanceAsync(86_400_000, settle);
     assert.equal((a.inspect() as { rotations: number }).rotations, 0);
     assert.deepEqual(a.failures, []);

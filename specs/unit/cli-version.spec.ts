@@ -18,7 +18,11 @@ test('kubelet-ts --help lists the inspect and replay subcommands', () => {
 });
 
 test('--bootstrap-kubeconfig with a missing --kubeconfig exits 1 naming TLS bootstrap as not implemented (not "unknown flag")', () => {
-  const r = spawnSync(cli, ['--bootstrap-kubeconfig=/nonexistent/bootstrap.conf', '--kubeconfig=/nonexistent/kubelet.conf'], { encoding: 'utf8' });
+  const r = spawnSync(
+    cli,
+    ['--bootstrap-kubeconfig=/nonexistent/bootstrap.conf', '--kubeconfig=/nonexistent/kubelet.conf'],
+    { encoding: 'utf8' },
+  );
   assert.equal(r.status, 1);
   const all = r.stdout + r.stderr;
   assert.match(all, /TLS bootstrap/);

@@ -49,7 +49,9 @@ describe('VirtualClock', () => {
   it('an interval may clear itself from its callback', () => {
     const c = new VirtualClock();
     let n = 0;
-    const id = c.setInterval(() => { if (++n === 3) c.clearInterval(id); }, 1);
+    const id = c.setInterval(() => {
+      if (++n === 3) c.clearInterval(id);
+    }, 1);
     c.advance(10);
     assert.equal(n, 3);
     assert.equal(c.pending(), 0);
@@ -58,7 +60,9 @@ describe('VirtualClock', () => {
   it('clears timeouts, and clearing an unknown or undefined id is harmless', () => {
     const c = new VirtualClock();
     let fired = false;
-    const id = c.setTimeout(() => { fired = true; }, 5);
+    const id = c.setTimeout(() => {
+      fired = true;
+    }, 5);
     c.clearTimeout(id);
     c.clearTimeout(undefined);
     c.clearTimeout(12_345);
@@ -88,7 +92,9 @@ describe('VirtualClock', () => {
     const trace: string[] = [];
     c.setTimeout(() => {
       trace.push('t1');
-      void Promise.resolve().then(() => Promise.resolve()).then(() => trace.push('t1 settled'));
+      void Promise.resolve()
+        .then(() => Promise.resolve())
+        .then(() => trace.push('t1 settled'));
     }, 10);
     c.setTimeout(() => trace.push('t2'), 10);
     await c.advanceAsync(10);
@@ -102,7 +108,9 @@ describe('RealClock', () => {
     assert.ok(c.now() > Date.UTC(2024, 0, 1), 'milliseconds since the Unix epoch');
     await new Promise<void>((resolve) => c.setTimeout(() => resolve(), 1));
     let fired = false;
-    const id = c.setTimeout(() => { fired = true; }, 1);
+    const id = c.setTimeout(() => {
+      fired = true;
+    }, 1);
     c.clearTimeout(id);
     const iv = c.setInterval(() => {}, 1_000);
     c.clearInterval(iv);

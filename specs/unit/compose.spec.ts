@@ -34,7 +34,10 @@ interface Service {
 }
 
 const text = readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8');
-const doc = YAML.parse(text, { merge: true }) as { services: Record<string, Service>; volumes: Record<string, unknown> };
+const doc = YAML.parse(text, { merge: true }) as {
+  services: Record<string, Service>;
+  volumes: Record<string, unknown>;
+};
 const svc = (name: string): Service => {
   const s = doc.services[name];
   assert.ok(s, `service ${name} exists`);
@@ -45,7 +48,14 @@ const flag = (s: Service, name: string): string | undefined =>
 
 describe('docker-compose.yml', () => {
   it('has the control plane, the one-shot certs service and the kubelet-ts node', () => {
-    assert.deepEqual(Object.keys(doc.services).sort(), ['certs', 'etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubelet']);
+    assert.deepEqual(Object.keys(doc.services).sort(), [
+      'certs',
+      'etcd',
+      'kube-apiserver',
+      'kube-controller-manager',
+      'kube-scheduler',
+      'kubelet',
+    ]);
   });
 
   it('pins every image; the control plane is upstream, at the Kubernetes version kubelet-ts follows', () => {
@@ -59,7 +69,12 @@ describe('docker-compose.yml', () => {
     for (const name of ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler']) {
       assert.match(svc(name).image!, new RegExp(`^registry\\.k8s\\.io/${name}:${minor.replace('.', '\\.')}\\.\\d+$`));
     }
-    assert.equal(new Set(['kube-apiserver', 'kube-controller-manager', 'kube-scheduler'].map((n) => svc(n).image!.split(':')[1])).size, 1, 'one version');
+    assert.equal(
+      new Set(['kube-apiserver', 'kube-controller-manager', 'kube-scheduler'].map((n) => svc(n).image!.split(':')[1]))
+        .size,
+      1,
+      'one version',
+    );
     // etcd 3.6 for Kubernetes 1.34 (kubeadm's pairing)
     assert.match(svc('etcd').image!, /^registry\.k8s\.io\/etcd:3\.6\.\d+-\d+$/);
     const dockerfile = readFileSync(join(ROOT, 'deploy/Dockerfile'), 'utf8');
@@ -89,7 +104,10 @@ describe('docker-compose.yml', () => {
     assert.ok(mount, `a volume holds ${kubeconfig}`);
     assert.equal(mount[0], 'pki');
     assert.equal(mount[2], 'ro');
-    assert.ok(k.volumes!.some((v) => v.startsWith('containerd-data:/var/lib/containerd')), 'containerd on a volume, not on overlayfs');
+    assert.ok(
+      k.volumes!.some((v) => v.startsWith('containerd-data:/var/lib/containerd')),
+      'containerd on a volume, not on overlayfs',
+    );
     assert.equal(k.depends_on?.certs?.condition, 'service_completed_successfully');
     assert.ok(k.depends_on?.['kube-apiserver']);
     // the node name everywhere is the one the certificate is issued for
@@ -113,12 +131,19 @@ describe('docker-compose.yml', () => {
     for (const m of entry.matchAll(/\b(deploy\/[\w./-]+)/g)) refs.add(m[1]!);
     const dockerfile = readFileSync(join(ROOT, 'deploy/Dockerfile'), 'utf8');
     for (const m of dockerfile.matchAll(/\/opt\/kubelet-ts\/(deploy\/[\w./-]+)/g)) refs.add(m[1]!);
-    for (const m of dockerfile.matchAll(/^COPY\s+(.+)\s+\S+$/gm)) for (const src of m[1]!.split(/\s+/)) if (src !== '.') refs.add(src);
+    for (const m of dockerfile.matchAll(/^COPY\s+(.+)\s+\S+$/gm))
+      for (const src of m[1]!.split(/\s+/)) if (src !== '.') refs.add(src);
     assert.ok(refs.size >= 8, [...refs].join(', '));
     for (const r of refs) assert.ok(existsSync(join(ROOT, r)), `${r} exists`);
-    for (const named of ['pki', 'etcd-data', 'containerd-data', 'kubelet-data']) assert.ok(named in doc.volumes, `volume ${named} declared`);
-    const cni = JSON.parse(readFileSync(join(ROOT, 'deploy/cni/10-kubelet-ts.conflist'), 'utf8')) as { plugins: { type: string }[] };
-    assert.deepEqual(cni.plugins.map((p) => p.type), ['bridge', 'portmap']);
+    for (const named of ['pki', 'etcd-data', 'containerd-data', 'kubelet-data'])
+      assert.ok(named in doc.volumes, `volume ${named} declared`);
+    const cni = JSON.parse(readFileSync(join(ROOT, 'deploy/cni/10-kubelet-ts.conflist'), 'utf8')) as {
+      plugins: { type: string }[];
+    };
+    assert.deepEqual(
+      cni.plugins.map((p) => p.type),
+      ['bridge', 'portmap'],
+    );
     const toml = readFileSync(join(ROOT, 'deploy/containerd.toml'), 'utf8');
     assert.match(toml, /bin_dir = "\/usr\/lib\/cni"/);
     assert.match(toml, /address = "\/run\/containerd\/containerd.sock"/);
@@ -126,7 +151,12 @@ describe('docker-compose.yml', () => {
 
   it('the example static pod is a valid manifest', () => {
     const raw = YAML.parse(readFileSync(join(ROOT, 'deploy/manifests/hello.yaml'), 'utf8')) as unknown;
-    const r = toStaticPod(raw, { nodeName: 'kubelet-ts-node', source: 'file', path: '/etc/kubernetes/manifests/hello.yaml', now: 0 });
+    const r = toStaticPod(raw, {
+      nodeName: 'kubelet-ts-node',
+      source: 'file',
+      path: '/etc/kubernetes/manifests/hello.yaml',
+      now: 0,
+    });
     assert.ok('pod' in r, JSON.stringify(r));
     assert.equal(r.pod.metadata.name, 'hello-kubelet-ts-node');
   });
@@ -154,18 +184,52 @@ describe('deploy/gen-certs.sh', () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('writes the PKI and kubeconfigs; the kubelet is system:node:<node> in system:nodes; a second run changes nothing', { skip: !hasOpenssl && 'no openssl' }, () => {
+  it('writes the PKI and kubeconfigs; the kubelet is system:node:<node> in system:nodes; a second run changes nothing', {
+    skip: !hasOpenssl && 'no openssl',
+  }, () => {
     const pki = join(dir, 'pki');
     execFileSync('bash', [join(ROOT, 'deploy/gen-certs.sh'), pki, 'kubelet-ts-node'], { stdio: 'pipe' });
-    for (const f of ['ca.crt', 'ca.key', 'apiserver.crt', 'apiserver.key', 'sa.key', 'sa.pub', 'admin.conf', 'kubelet.conf', 'controller-manager.conf', 'scheduler.conf', 'apiserver-kubelet-client.crt']) {
+    for (const f of [
+      'ca.crt',
+      'ca.key',
+      'apiserver.crt',
+      'apiserver.key',
+      'sa.key',
+      'sa.pub',
+      'admin.conf',
+      'kubelet.conf',
+      'controller-manager.conf',
+      'scheduler.conf',
+      'apiserver-kubelet-client.crt',
+    ]) {
       assert.ok(existsSync(join(pki, f)), f);
     }
-    const subject = execFileSync('openssl', ['x509', '-in', join(pki, 'kubelet.crt'), '-noout', '-subject', '-nameopt', 'RFC2253'], { encoding: 'utf8' });
+    const subject = execFileSync(
+      'openssl',
+      ['x509', '-in', join(pki, 'kubelet.crt'), '-noout', '-subject', '-nameopt', 'RFC2253'],
+      { encoding: 'utf8' },
+    );
     assert.match(subject, /CN=system:node:kubelet-ts-node/);
     assert.match(subject, /O=system:nodes/);
-    execFileSync('openssl', ['verify', '-CAfile', join(pki, 'ca.crt'), join(pki, 'apiserver.crt'), join(pki, 'kubelet.crt')]);
-    const san = execFileSync('openssl', ['x509', '-in', join(pki, 'apiserver.crt'), '-noout', '-ext', 'subjectAltName'], { encoding: 'utf8' });
-    for (const name of ['DNS:kube-apiserver', 'DNS:kubernetes.default.svc', 'IP Address:127.0.0.1', 'IP Address:10.96.0.1']) assert.ok(san.includes(name), name);
+    execFileSync('openssl', [
+      'verify',
+      '-CAfile',
+      join(pki, 'ca.crt'),
+      join(pki, 'apiserver.crt'),
+      join(pki, 'kubelet.crt'),
+    ]);
+    const san = execFileSync(
+      'openssl',
+      ['x509', '-in', join(pki, 'apiserver.crt'), '-noout', '-ext', 'subjectAltName'],
+      { encoding: 'utf8' },
+    );
+    for (const name of [
+      'DNS:kube-apiserver',
+      'DNS:kubernetes.default.svc',
+      'IP Address:127.0.0.1',
+      'IP Address:10.96.0.1',
+    ])
+      assert.ok(san.includes(name), name);
     const kc = new KubeConfig();
     kc.loadFromFile(join(pki, 'kubelet.conf'));
     assert.equal(kc.getCurrentCluster()!.server, 'https://kube-apiserver:6443');

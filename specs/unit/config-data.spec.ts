@@ -29,7 +29,10 @@ const flush = () => new Promise<void>((r) => setImmediate(r));
 function mkPod(uid: string, env: Record<string, unknown>[] = [], volumes: Record<string, unknown>[] = []): Pod {
   return {
     metadata: { name: `pod-${uid}`, namespace: 'default', uid },
-    spec: { containers: [{ name: 'c', image: 'busybox', env: env as Pod['spec']['containers'][number]['env'] }], volumes: volumes as Pod['spec']['volumes'] },
+    spec: {
+      containers: [{ name: 'c', image: 'busybox', env: env as Pod['spec']['containers'][number]['env'] }],
+      volumes: volumes as Pod['spec']['volumes'],
+    },
   } as Pod;
 }
 const cmRef = (name: string, key = 'k') => ({ name: `V_${name}`, valueFrom: { configMapKeyRef: { name, key } } });
@@ -37,7 +40,12 @@ const cmRef = (name: string, key = 'k') => ({ name: `V_${name}`, valueFrom: { co
 /** An in-memory list/watch of one kind: the spec pushes watch events and fails lists at will. */
 function fakeKind<T extends { metadata: { name: string; resourceVersion?: string } }>() {
   const objects = new Map<string, T>();
-  const watches: { selector: string; onEvent: (e: WatchEvent<T>) => void; done: (err?: unknown) => void; aborted: boolean }[] = [];
+  const watches: {
+    selector: string;
+    onEvent: (e: WatchEvent<T>) => void;
+    done: (err?: unknown) => void;
+    aborted: boolean;
+  }[] = [];
   let failLists = 0;
   let lists = 0;
   let rv = 1;
@@ -55,22 +63,34 @@ function fakeKind<T extends { metadata: { name: string; resourceVersion?: string
     watch: async (_ns, o, onEvent, done) => {
       const w = { selector: o.fieldSelector ?? '', onEvent, done, aborted: false };
       watches.push(w);
-      return { abort: () => { w.aborted = true; } };
+      return {
+        abort: () => {
+          w.aborted = true;
+        },
+      };
     },
   };
   return {
-    lw, objects, watches,
-    get lists() { return lists; },
-    failNextLists(n: number) { failLists = n; },
+    lw,
+    objects,
+    watches,
+    get lists() {
+      return lists;
+    },
+    failNextLists(n: number) {
+      failLists = n;
+    },
     put(obj: T, type: 'ADDED' | 'MODIFIED' = 'MODIFIED') {
       obj.metadata.resourceVersion = String(++rv);
       objects.set(obj.metadata.name, obj);
-      for (const w of watches) if (!w.aborted && w.selector === `metadata.name=${obj.metadata.name}`) w.onEvent({ type, object: obj });
+      for (const w of watches)
+        if (!w.aborted && w.selector === `metadata.name=${obj.metadata.name}`) w.onEvent({ type, object: obj });
     },
     remove(name: string) {
       const obj = objects.get(name)!;
       objects.delete(name);
-      for (const w of watches) if (!w.aborted && w.selector === `metadata.name=${name}`) w.onEvent({ type: 'DELETED', object: obj });
+      for (const w of watches)
+        if (!w.aborted && w.selector === `metadata.name=${name}`) w.onEvent({ type: 'DELETED', object: obj });
     },
     open: () => watches.filter((w) => !w.aborted).length,
   };
@@ -81,11 +101,19 @@ function fakeApi() {
   const secrets = fakeKind<Secret>();
   let gets = 0;
   const api: ConfigDataApi = {
-    configMaps: cms.lw, secrets: secrets.lw,
+    configMaps: cms.lw,
+    secrets: secrets.lw,
     getConfigMap: async (_ns, name) => {
       gets++;
       const o = cms.objects.get(name);
-      if (!o) throw new ApiError(404, 'NotFound', 'get', `/api/v1/namespaces/default/configmaps/${name}`, `configmaps "${name}" not found`);
+      if (!o)
+        throw new ApiError(
+          404,
+          'NotFound',
+          'get',
+          `/api/v1/namespaces/default/configmaps/${name}`,
+          `configmaps "${name}" not found`,
+        );
       return structuredClone(o);
     },
     getSecret: async (_ns, name) => {
@@ -93,7 +121,9 @@ function fakeApi() {
       if (!o) throw new ApiError(404, 'NotFound', 'get', '/x', 'not found');
       return o;
     },
-    createServiceAccountToken: async () => { throw new Error('unused'); },
+    createServiceAccountToken: async () => {
+      throw new Error('unused');
+    },
   };
   return { api, cms, secrets, gets: () => gets };
 }
@@ -104,11 +134,37 @@ describe('podReferences', () => {
       metadata: { name: 'p', namespace: 'default', uid: 'u' },
       spec: {
         imagePullSecrets: [{ name: 'regcred' }],
-        initContainers: [{ name: 'i', image: 'x', envFrom: [{ configMapRef: { name: 'init-cm' } }, { secretRef: { name: 'init-s' } }] }],
-        containers: [{ name: 'c', image: 'x', env: [cmRef('a'), { name: 'S', valueFrom: { secretKeyRef: { name: 'b', key: 'k' } } }, { name: 'P', value: 'plain' }] }],
+        initContainers: [
+          {
+            name: 'i',
+            image: 'x',
+            envFrom: [{ configMapRef: { name: 'init-cm' } }, { secretRef: { name: 'init-s' } }],
+          },
+        ],
+        containers: [
+          {
+            name: 'c',
+            image: 'x',
+            env: [
+              cmRef('a'),
+              { name: 'S', valueFrom: { secretKeyRef: { name: 'b', key: 'k' } } },
+              { name: 'P', value: 'plain' },
+            ],
+          },
+        ],
         volumes: [
-          { name: 'v1', configMap: { name: 'vol-cm' } }, { name: 'v2', secret: { secretName: 'vol-s' } },
-          { name: 'v3', projected: { sources: [{ configMap: { name: 'p-cm' } }, { secret: { name: 'p-s' } }, { serviceAccountToken: { path: 't' } }] } },
+          { name: 'v1', configMap: { name: 'vol-cm' } },
+          { name: 'v2', secret: { secretName: 'vol-s' } },
+          {
+            name: 'v3',
+            projected: {
+              sources: [
+                { configMap: { name: 'p-cm' } },
+                { secret: { name: 'p-s' } },
+                { serviceAccountToken: { path: 't' } },
+              ],
+            },
+          },
         ],
       },
     } as unknown as Pod;
@@ -129,9 +185,16 @@ describe('config data: the Watch strategy', () => {
     assert.equal(port.watching(), 2, 'one reflector per object, shared by the pods');
     await flush();
     assert.deepEqual((await port.getConfigMap('default', 'web')).data, { k: 'v1' });
-    await assert.rejects(port.getConfigMap('default', 'missing'), (e: unknown) => isNotFound(e) && (e as Error).message === 'configmap "missing" not found');
+    await assert.rejects(
+      port.getConfigMap('default', 'missing'),
+      (e: unknown) => isNotFound(e) && (e as Error).message === 'configmap "missing" not found',
+    );
     f.cms.put({ metadata: meta('web'), data: { k: 'v2' } });
-    assert.deepEqual((await port.getConfigMap('default', 'web')).data, { k: 'v2' }, 'no new request: the watch delivered it');
+    assert.deepEqual(
+      (await port.getConfigMap('default', 'web')).data,
+      { k: 'v2' },
+      'no new request: the watch delivered it',
+    );
     f.cms.put({ metadata: meta('missing'), data: { k: 'now' } }, 'ADDED');
     assert.deepEqual((await port.getConfigMap('default', 'missing')).data, { k: 'now' });
     f.cms.remove('web');
@@ -218,10 +281,13 @@ describe('config data: the Cache and Get strategies', () => {
     port.close();
   });
 
-  it('Get: every read is a GET; a 404 is upstream\'s NotFound', async () => {
+  it("Get: every read is a GET; a 404 is upstream's NotFound", async () => {
     const f = fakeApi();
     const port = createConfigData({ api: f.api, clock: new VirtualClock(0), strategy: 'Get' });
-    await assert.rejects(port.getConfigMap('default', 'nope'), (e: unknown) => isNotFound(e) && (e as Error).message === 'configmap "nope" not found');
+    await assert.rejects(
+      port.getConfigMap('default', 'nope'),
+      (e: unknown) => isNotFound(e) && (e as Error).message === 'configmap "nope" not found',
+    );
     port.close();
   });
 });
@@ -232,12 +298,20 @@ describe('token manager in virtual time, against the stand-in', () => {
   let api: ApiServer;
   let client: KubeClient;
   let pod: JsonObject;
-  const boundTo = () => ({ kind: 'Pod' as const, apiVersion: 'v1' as const, name: 'web', uid: String((pod.metadata as JsonObject).uid) });
+  const boundTo = () => ({
+    kind: 'Pod' as const,
+    apiVersion: 'v1' as const,
+    name: 'web',
+    uid: String((pod.metadata as JsonObject).uid),
+  });
 
   before(async () => {
     clock = new VirtualClock(T0);
     api = await startApiServer({ nodes: ['node-a'], bookmarkIntervalMs: 0, now: () => new Date(clock.now()) });
-    pod = api.store.create('pods', { metadata: { name: 'web', namespace: 'default' }, spec: { nodeName: 'node-a', serviceAccountName: 'default', containers: [{ name: 'c', image: 'busybox' }] } });
+    pod = api.store.create('pods', {
+      metadata: { name: 'web', namespace: 'default' },
+      spec: { nodeName: 'node-a', serviceAccountName: 'default', containers: [{ name: 'c', image: 'busybox' }] },
+    });
     client = createKubeApi(api.kubeconfigFor('node-a'), { qps: 0, timeoutMs: 0, clock });
   });
   after(async () => {
@@ -247,7 +321,7 @@ describe('token manager in virtual time, against the stand-in', () => {
 
   const tokenRequests = () => api.requests.filter({ subresource: 'token', status: 201 }).length;
 
-  it('cached until 80 % of its lifetime, then fetched again; each one verifies with the issuer\'s key', async () => {
+  it("cached until 80 % of its lifetime, then fetched again; each one verifies with the issuer's key", async () => {
     const tm = new TokenManager({ api: client, clock, random: () => 0 });
     const spec = { audiences: ['vault'], expirationSeconds: 3600, boundObjectRef: boundTo() };
     const before = tokenRequests();
@@ -275,7 +349,11 @@ describe('token manager in virtual time, against the stand-in', () => {
     const spec = { audiences: [], expirationSeconds: 7 * 24 * 3600, boundObjectRef: boundTo() };
     const t1 = await tm.getServiceAccountToken('default', 'default', spec);
     clock.advance(24 * 3600_000 - 10_000);
-    assert.equal((await tm.getServiceAccountToken('default', 'default', spec)).token, t1.token, '24 h less the jitter (9 s): not yet');
+    assert.equal(
+      (await tm.getServiceAccountToken('default', 'default', spec)).token,
+      t1.token,
+      '24 h less the jitter (9 s): not yet',
+    );
     clock.advance(1001);
     assert.notEqual((await tm.getServiceAccountToken('default', 'default', spec)).token, t1.token);
     tm.close();
@@ -288,9 +366,16 @@ describe('token manager in virtual time, against the stand-in', () => {
     const t1 = await tm.getServiceAccountToken('default', 'default', spec);
     clock.advance(500_000);
     api.faults.set({ mode: 'status500', verb: 'create', resource: 'serviceaccounts/token', count: 2 });
-    assert.equal((await tm.getServiceAccountToken('default', 'default', spec)).token, t1.token, 'still valid: the cached one');
+    assert.equal(
+      (await tm.getServiceAccountToken('default', 'default', spec)).token,
+      t1.token,
+      'still valid: the cached one',
+    );
     clock.advance(101_000);
-    await assert.rejects(tm.getServiceAccountToken('default', 'default', spec), /failed to fetch token for service account default\/default: .*500/);
+    await assert.rejects(
+      tm.getServiceAccountToken('default', 'default', spec),
+      /failed to fetch token for service account default\/default: .*500/,
+    );
     assert.equal(tm.size, 1);
     clock.advance(TOKEN_GC_PERIOD_MS);
     assert.equal(tm.size, 0, 'the gc dropped the expired one');
@@ -316,17 +401,41 @@ describe('config data on the stand-in through the real client (node-a)', () => {
   it('watches what its pods reference: a change reaches the read; an unreferenced object is 403', async () => {
     api.store.create('configmaps', { metadata: meta('web'), data: { k: 'v1' } });
     api.store.create('secrets', { metadata: meta('db'), data: { p: Buffer.from('pw').toString('base64') } });
-    const spec = { nodeName: 'node-a', containers: [{ name: 'c', image: 'busybox', env: [cmRef('web'), { name: 'P', valueFrom: { secretKeyRef: { name: 'db', key: 'p' } } }] }] };
+    const spec = {
+      nodeName: 'node-a',
+      containers: [
+        {
+          name: 'c',
+          image: 'busybox',
+          env: [cmRef('web'), { name: 'P', valueFrom: { secretKeyRef: { name: 'db', key: 'p' } } }],
+        },
+      ],
+    };
     const created = api.store.create('pods', { metadata: { name: 'web', namespace: 'default' }, spec });
-    const port = createConfigData({ api: client, clock: new (await import('../../kernel/clock.ts')).RealClock(), syncTimeoutMs: 5000 });
+    const port = createConfigData({
+      api: client,
+      clock: new (await import('../../kernel/clock.ts')).RealClock(),
+      syncTimeoutMs: 5000,
+    });
     try {
-      port.registerPod({ metadata: { name: 'web', namespace: 'default', uid: String((created.metadata as JsonObject).uid) }, spec } as unknown as Pod);
+      port.registerPod({
+        metadata: { name: 'web', namespace: 'default', uid: String((created.metadata as JsonObject).uid) },
+        spec,
+      } as unknown as Pod);
       assert.equal((await port.getConfigMap('default', 'web')).data?.k, 'v1');
       assert.equal(Buffer.from((await port.getSecret('default', 'db')).data!.p!, 'base64').toString(), 'pw');
       api.store.patch('configmaps', 'default', 'web', { data: { k: 'v2' } }, 'merge');
-      await eventually(async () => (await port.getConfigMap('default', 'web')).data?.k === 'v2', 5000, 'the watched change');
+      await eventually(
+        async () => (await port.getConfigMap('default', 'web')).data?.k === 'v2',
+        5000,
+        'the watched change',
+      );
       assert.equal(api.requests.filter({ verb: 'get', resource: 'configmaps' }).length, 0, 'list and watch only');
-      const denied = createConfigData({ api: client, clock: new (await import('../../kernel/clock.ts')).RealClock(), strategy: 'Get' });
+      const denied = createConfigData({
+        api: client,
+        clock: new (await import('../../kernel/clock.ts')).RealClock(),
+        strategy: 'Get',
+      });
       await assert.rejects(denied.getConfigMap('default', 'kube-root-ca.crt'), /403 Forbidden.*no relationship found/);
       denied.close();
     } finally {

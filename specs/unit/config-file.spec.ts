@@ -6,7 +6,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  applyConfigFile, CONFIG_FIELDS, ConfigFileError, loadKubeletConfig, parseKubeletConfig, reportConfigFile,
+  applyConfigFile,
+  CONFIG_FIELDS,
+  ConfigFileError,
+  loadKubeletConfig,
+  parseKubeletConfig,
+  reportConfigFile,
 } from '../../bin/config-file.ts';
 import { DEFAULT_FLAGS, FLAGS, parseFlags } from '../../bin/flags.ts';
 import { createLogger } from '../../kernel/log.ts';
@@ -127,7 +132,10 @@ logging: {verbosity: 4}
       readOnlyPort: 10255,
       address: '127.0.0.1',
       providerId: 'aws:///eu-west-1a/i-0abc',
-      registerWithTaints: [{ key: 'dedicated', value: 'gpu', effect: 'NoSchedule' }, { key: 'edge', effect: 'NoExecute' }],
+      registerWithTaints: [
+        { key: 'dedicated', value: 'gpu', effect: 'NoSchedule' },
+        { key: 'edge', effect: 'NoExecute' },
+      ],
       runOnce: true,
       seccompDefault: true,
       allowedUnsafeSysctls: ['kernel.msg*', 'net.core.somaxconn'],
@@ -151,15 +159,25 @@ logging: {verbosity: 4}
     });
     // the table covers exactly the fields set above, and each has a flag to override it
     for (const f of CONFIG_FIELDS) {
-      assert.ok(FLAGS.some((d) => d.key === f.key), `${f.field} has a flag`);
+      assert.ok(
+        FLAGS.some((d) => d.key === f.key),
+        `${f.field} has a flag`,
+      );
       assert.ok(f.key in values, `${f.field} was parsed`);
     }
   });
 
   it('reads JSON as well as YAML', () => {
-    const { values } = parseKubeletConfig(JSON.stringify({
-      kind: 'KubeletConfiguration', apiVersion: 'kubelet.config.k8s.io/v1beta1', maxPods: 7, syncFrequency: '45s', registerNode: true,
-    }), '/etc/kubelet.json');
+    const { values } = parseKubeletConfig(
+      JSON.stringify({
+        kind: 'KubeletConfiguration',
+        apiVersion: 'kubelet.config.k8s.io/v1beta1',
+        maxPods: 7,
+        syncFrequency: '45s',
+        registerNode: true,
+      }),
+      '/etc/kubelet.json',
+    );
     assert.deepEqual(values, { maxPods: 7, syncFrequencyMs: 45_000, registerNode: true });
   });
 
@@ -170,23 +188,52 @@ logging: {verbosity: 4}
     assert.equal(ms('1h30m'), 5_400_000);
     assert.equal(ms('1.5s'), 1500);
     assert.equal(ms('250ms'), 250);
-    assert.match(errorOf(`${HEAD}syncFrequency: 20`), /syncFrequency: Invalid value: 20: expected a duration string such as "20s" or "1m0s", got an integer/);
-    assert.match(errorOf(`${HEAD}syncFrequency: 20x`), /line 3: syncFrequency: Invalid value: "20x": not a duration: use Go duration syntax/);
+    assert.match(
+      errorOf(`${HEAD}syncFrequency: 20`),
+      /syncFrequency: Invalid value: 20: expected a duration string such as "20s" or "1m0s", got an integer/,
+    );
+    assert.match(
+      errorOf(`${HEAD}syncFrequency: 20x`),
+      /line 3: syncFrequency: Invalid value: "20x": not a duration: use Go duration syntax/,
+    );
     assert.match(errorOf(`${HEAD}syncFrequency: "-5s"`), /syncFrequency: Invalid value: "-5s": not a duration/);
   });
 
   it('reads quantities and thresholds as strings, checked as upstream parses them', () => {
-    assert.deepEqual(parse('kubeReserved: {memory: "1e9", cpu: "0.5"}').values.kubeReserved, { memory: '1e9', cpu: '0.5' });
-    assert.match(errorOf(`${HEAD}kubeReserved:\n  cpu: 1\n`), /line 4: kubeReserved\[cpu\]: Invalid value: 1: expected a quantity string such as "100m" or "256Mi" \(quote numbers\), got an integer/);
-    assert.match(errorOf(`${HEAD}systemReserved: {memory: lots}`), /systemReserved\[memory\]: Invalid value: "lots": quantities must match the regular expression/);
-    assert.match(errorOf(`${HEAD}systemReserved: {memory: -1Gi}`), /systemReserved\[memory\]: Invalid value: "-1Gi": must not be negative/);
-    assert.match(errorOf(`${HEAD}evictionHard: {nodefs.available: 150%}`), /evictionHard\[nodefs.available\]: Invalid value: "150%": a percentage must be between 0% and 100%/);
-    assert.match(errorOf(`${HEAD}evictionHard: [memory.available]`), /evictionHard: Invalid value: \["memory.available"\]: expected a map of eviction signal to threshold, got a list/);
-    assert.match(errorOf(`${HEAD}staticPodURLHeader: {Authorization: "Bearer x"}`), /staticPodURLHeader\[Authorization\]: Invalid value: "Bearer x": expected a list of strings, got a string/);
+    assert.deepEqual(parse('kubeReserved: {memory: "1e9", cpu: "0.5"}').values.kubeReserved, {
+      memory: '1e9',
+      cpu: '0.5',
+    });
+    assert.match(
+      errorOf(`${HEAD}kubeReserved:\n  cpu: 1\n`),
+      /line 4: kubeReserved\[cpu\]: Invalid value: 1: expected a quantity string such as "100m" or "256Mi" \(quote numbers\), got an integer/,
+    );
+    assert.match(
+      errorOf(`${HEAD}systemReserved: {memory: lots}`),
+      /systemReserved\[memory\]: Invalid value: "lots": quantities must match the regular expression/,
+    );
+    assert.match(
+      errorOf(`${HEAD}systemReserved: {memory: -1Gi}`),
+      /systemReserved\[memory\]: Invalid value: "-1Gi": must not be negative/,
+    );
+    assert.match(
+      errorOf(`${HEAD}evictionHard: {nodefs.available: 150%}`),
+      /evictionHard\[nodefs.available\]: Invalid value: "150%": a percentage must be between 0% and 100%/,
+    );
+    assert.match(
+      errorOf(`${HEAD}evictionHard: [memory.available]`),
+      /evictionHard: Invalid value: \["memory.available"\]: expected a map of eviction signal to threshold, got a list/,
+    );
+    assert.match(
+      errorOf(`${HEAD}staticPodURLHeader: {Authorization: "Bearer x"}`),
+      /staticPodURLHeader\[Authorization\]: Invalid value: "Bearer x": expected a list of strings, got a string/,
+    );
   });
 
   it('applies v1beta1 defaulting: zero values take the default, except behind pointers', () => {
-    const f = withFile('maxPods: 0\nsyncFrequency: 0s\nkubeAPIBurst: 0\neventBurst: 0\nstaticPodPath: ""\ncontainerRuntimeEndpoint: ""\nkubeAPIQPS: 0\neventRecordQPS: 0\nregisterNode: false\n');
+    const f = withFile(
+      'maxPods: 0\nsyncFrequency: 0s\nkubeAPIBurst: 0\neventBurst: 0\nstaticPodPath: ""\ncontainerRuntimeEndpoint: ""\nkubeAPIQPS: 0\neventRecordQPS: 0\nregisterNode: false\n',
+    );
     assert.equal(f.maxPods, 110);
     assert.equal(f.syncFrequencyMs, 60_000);
     assert.equal(f.kubeApiBurst, 100);
@@ -204,7 +251,10 @@ logging: {verbosity: 4}
     const f = withFile('nodeStatusUpdateFrequency: 20s\n');
     assert.equal(f.nodeStatusUpdateFrequencyMs, 20_000);
     assert.equal(f.nodeStatusReportFrequencyMs, 20_000);
-    assert.equal(withFile('nodeStatusUpdateFrequency: 20s\nnodeStatusReportFrequency: 1m\n').nodeStatusReportFrequencyMs, 60_000);
+    assert.equal(
+      withFile('nodeStatusUpdateFrequency: 20s\nnodeStatusReportFrequency: 1m\n').nodeStatusReportFrequencyMs,
+      60_000,
+    );
     assert.equal(withFile('maxPods: 3\n').nodeStatusReportFrequencyMs, 300_000);
     // the flag alone does not move the report frequency: upstream defaults the file before the flags
     assert.equal(withFile('maxPods: 3\n', ['--node-status-update-frequency=20s']).nodeStatusReportFrequencyMs, 300_000);
@@ -213,18 +263,29 @@ logging: {verbosity: 4}
   it('evictionHard replaces the default thresholds, or merges with mergeDefaultEvictionSettings', () => {
     assert.deepEqual(withFile('maxPods: 3\n').evictionHard, DEFAULT_FLAGS.evictionHard);
     assert.deepEqual(withFile('evictionHard: {memory.available: 1Gi}\n').evictionHard, { 'memory.available': '1Gi' });
-    assert.deepEqual(withFile('evictionHard: {memory.available: 1Gi}\nmergeDefaultEvictionSettings: true\n').evictionHard,
-      { ...DEFAULT_FLAGS.evictionHard, 'memory.available': '1Gi' });
+    assert.deepEqual(
+      withFile('evictionHard: {memory.available: 1Gi}\nmergeDefaultEvictionSettings: true\n').evictionHard,
+      { ...DEFAULT_FLAGS.evictionHard, 'memory.available': '1Gi' },
+    );
   });
 
   it('configMapAndSecretChangeDetectionStrategy: Watch by default, Cache or Get from the file (there is no flag)', () => {
     assert.equal(withFile('maxPods: 3\n').configMapAndSecretChangeDetectionStrategy, 'Watch');
-    assert.equal(withFile('configMapAndSecretChangeDetectionStrategy: Cache\n').configMapAndSecretChangeDetectionStrategy, 'Cache');
-    assert.match(errorOf(`${HEAD}configMapAndSecretChangeDetectionStrategy: Poll`), /configMapAndSecretChangeDetectionStrategy: Invalid value: "Poll": expected one of Watch, Cache, Get/);
+    assert.equal(
+      withFile('configMapAndSecretChangeDetectionStrategy: Cache\n').configMapAndSecretChangeDetectionStrategy,
+      'Cache',
+    );
+    assert.match(
+      errorOf(`${HEAD}configMapAndSecretChangeDetectionStrategy: Poll`),
+      /configMapAndSecretChangeDetectionStrategy: Invalid value: "Poll": expected one of Watch, Cache, Get/,
+    );
   });
 
-  it('resolves relative paths against the file\'s directory', () => {
-    const { values } = parseKubeletConfig(`${HEAD}staticPodPath: manifests\npodLogsDir: ../logs\nrecord: {path: rec/session.jsonl}\n`, 'conf/kubelet.yaml');
+  it("resolves relative paths against the file's directory", () => {
+    const { values } = parseKubeletConfig(
+      `${HEAD}staticPodPath: manifests\npodLogsDir: ../logs\nrecord: {path: rec/session.jsonl}\n`,
+      'conf/kubelet.yaml',
+    );
     assert.equal(values.podManifestPath, join(process.cwd(), 'conf', 'manifests'));
     assert.equal(values.podLogsDir, join(process.cwd(), 'logs'));
     assert.equal(values.record, join(process.cwd(), 'conf', 'rec', 'session.jsonl'));
@@ -246,19 +307,30 @@ describe('KubeletConfiguration file: precedence', () => {
     assert.equal(g.maxPods, 20);
   });
 
-  it('a map flag replaces the file\'s map; a repeated multimap flag then adds to it', () => {
+  it("a map flag replaces the file's map; a repeated multimap flag then adds to it", () => {
     const file = 'kubeReserved: {cpu: 200m, memory: 1Gi}\nstaticPodURLHeader: {A: [file], B: [file]}\n';
     assert.deepEqual(withFile(file, ['--kube-reserved=memory=2Gi']).kubeReserved, { memory: '2Gi' });
-    assert.deepEqual(withFile(file, ['--manifest-url-header=A:flag', '--manifest-url-header=A:again']).manifestUrlHeader, { A: ['flag', 'again'] });
+    assert.deepEqual(
+      withFile(file, ['--manifest-url-header=A:flag', '--manifest-url-header=A:again']).manifestUrlHeader,
+      { A: ['flag', 'again'] },
+    );
     assert.deepEqual(withFile(file).manifestUrlHeader, { A: ['file'], B: ['file'] });
     // without a file, repeated flags accumulate as before
-    assert.deepEqual(parseFlags(['--manifest-url-header=A:1', '--manifest-url-header=A:2,B:3']).manifestUrlHeader, { A: ['1', '2'], B: ['3'] });
+    assert.deepEqual(parseFlags(['--manifest-url-header=A:1', '--manifest-url-header=A:2,B:3']).manifestUrlHeader, {
+      A: ['1', '2'],
+      B: ['3'],
+    });
     // so do repeated map flags, as upstream's (a later value of the same key wins); the first
     // use still replaces the file's map or the default
-    assert.deepEqual(withFile(file, ['--kube-reserved=memory=2Gi', '--kube-reserved=cpu=1,memory=3Gi']).kubeReserved, { memory: '3Gi', cpu: '1' });
+    assert.deepEqual(withFile(file, ['--kube-reserved=memory=2Gi', '--kube-reserved=cpu=1,memory=3Gi']).kubeReserved, {
+      memory: '3Gi',
+      cpu: '1',
+    });
     assert.deepEqual(parseFlags(['--node-labels=a=1', '--node-labels=b=2']).nodeLabels, { a: '1', b: '2' });
-    assert.deepEqual(parseFlags(['--eviction-hard=memory.available<1Gi', '--eviction-hard=nodefs.available<5%']).evictionHard,
-      { 'memory.available': '1Gi', 'nodefs.available': '5%' });
+    assert.deepEqual(
+      parseFlags(['--eviction-hard=memory.available<1Gi', '--eviction-hard=nodefs.available<5%']).evictionHard,
+      { 'memory.available': '1Gi', 'nodefs.available': '5%' },
+    );
   });
 
   it('pod DNS: --cluster-dns is a list (comma-separated, repeatable, dual-stack), --resolv-conf="" is kept; resolvConf: "" in the file too', () => {
@@ -266,28 +338,52 @@ describe('KubeletConfiguration file: precedence', () => {
     assert.equal(DEFAULT_FLAGS.clusterDomain, '');
     assert.equal(DEFAULT_FLAGS.resolvConf, '/etc/resolv.conf');
     assert.deepEqual(parseFlags(['--cluster-dns=10.96.0.10,fd00::a']).clusterDns, ['10.96.0.10', 'fd00::a']);
-    assert.deepEqual(parseFlags(['--cluster-dns', '10.96.0.10', '--cluster-dns=10.96.0.11']).clusterDns, ['10.96.0.10', '10.96.0.11']);
+    assert.deepEqual(parseFlags(['--cluster-dns', '10.96.0.10', '--cluster-dns=10.96.0.11']).clusterDns, [
+      '10.96.0.10',
+      '10.96.0.11',
+    ]);
     assert.deepEqual(parseFlags(['--cluster-dns=']).clusterDns, []);
     assert.equal(parseFlags(['--resolv-conf=']).resolvConf, '');
     assert.equal(parseFlags(['--cluster-domain', 'cluster.local']).clusterDomain, 'cluster.local');
     const file = 'clusterDNS: [10.0.0.10, 10.0.0.11]\nclusterDomain: corp.local\nresolvConf: ""\n';
     assert.deepEqual(withFile(file).clusterDns, ['10.0.0.10', '10.0.0.11']);
-    assert.equal(withFile(file).resolvConf, '', 'an explicit "" is no resolver file (a pointer upstream), not the default');
+    assert.equal(
+      withFile(file).resolvConf,
+      '',
+      'an explicit "" is no resolver file (a pointer upstream), not the default',
+    );
     assert.equal(withFile('clusterDomain: ""\n').resolvConf, '/etc/resolv.conf');
     // a relative resolvConf is relative to the file's directory; flags override the file (the first --cluster-dns replaces its list)
     assert.equal(withFile('resolvConf: resolv.conf\n').resolvConf, '/etc/kubernetes/resolv.conf');
-    const f = withFile(file, ['--cluster-dns=10.96.0.10', '--cluster-domain=cluster.local', '--resolv-conf=/run/resolv.conf']);
-    assert.deepEqual([f.clusterDns, f.clusterDomain, f.resolvConf], [['10.96.0.10'], 'cluster.local', '/run/resolv.conf']);
-    assert.match(errorOf(`${HEAD}clusterDNS: 10.0.0.10\n`), /clusterDNS: Invalid value: "10\.0\.0\.10": expected a list of strings, got a string/);
+    const f = withFile(file, [
+      '--cluster-dns=10.96.0.10',
+      '--cluster-domain=cluster.local',
+      '--resolv-conf=/run/resolv.conf',
+    ]);
+    assert.deepEqual(
+      [f.clusterDns, f.clusterDomain, f.resolvConf],
+      [['10.96.0.10'], 'cluster.local', '/run/resolv.conf'],
+    );
+    assert.match(
+      errorOf(`${HEAD}clusterDNS: 10.0.0.10\n`),
+      /clusterDNS: Invalid value: "10\.0\.0\.10": expected a list of strings, got a string/,
+    );
   });
 
   it('security: --seccomp-default, --allowed-unsafe-sysctls (a list; each namespaced, else the flag is refused)', () => {
     assert.equal(DEFAULT_FLAGS.seccompDefault, false);
     assert.equal(parseFlags(['--seccomp-default']).seccompDefault, true);
-    assert.deepEqual(parseFlags(['--allowed-unsafe-sysctls=kernel.msg*,net.core.somaxconn']).allowedUnsafeSysctls, ['kernel.msg*', 'net.core.somaxconn']);
-    assert.throws(() => parseFlags(['--allowed-unsafe-sysctls=vm.swappiness']),
-      /invalid argument for "--allowed-unsafe-sysctls" flag: the sysctl "vm.swappiness" are not known to be namespaced/);
-    assert.deepEqual(withFile('seccompDefault: true\nallowedUnsafeSysctls: ["net.*"]\n').allowedUnsafeSysctls, ['net.*']);
+    assert.deepEqual(parseFlags(['--allowed-unsafe-sysctls=kernel.msg*,net.core.somaxconn']).allowedUnsafeSysctls, [
+      'kernel.msg*',
+      'net.core.somaxconn',
+    ]);
+    assert.throws(
+      () => parseFlags(['--allowed-unsafe-sysctls=vm.swappiness']),
+      /invalid argument for "--allowed-unsafe-sysctls" flag: the sysctl "vm.swappiness" are not known to be namespaced/,
+    );
+    assert.deepEqual(withFile('seccompDefault: true\nallowedUnsafeSysctls: ["net.*"]\n').allowedUnsafeSysctls, [
+      'net.*',
+    ]);
   });
 
   it('the example file parses to what it says', () => {
@@ -300,7 +396,11 @@ describe('KubeletConfiguration file: precedence', () => {
     assert.equal(f.verbosity, 2);
     assert.equal(f.maxPods, 110);
     assert.deepEqual(f.kubeReserved, { cpu: '100m', memory: '256Mi' });
-    assert.deepEqual(f.evictionHard, { ...DEFAULT_FLAGS.evictionHard, 'memory.available': '100Mi', 'nodefs.available': '10%' });
+    assert.deepEqual(f.evictionHard, {
+      ...DEFAULT_FLAGS.evictionHard,
+      'memory.available': '100Mi',
+      'nodefs.available': '10%',
+    });
     assert.equal(f.record, '/var/log/kubelet-ts/session.jsonl');
     assert.equal(f.recordMaxBytes, 67_108_864);
   });
@@ -308,7 +408,9 @@ describe('KubeletConfiguration file: precedence', () => {
 
 describe('KubeletConfiguration file: lenient decoding', () => {
   it('warns about an unknown field, naming it, and carries on', () => {
-    const file = parse('maxPods: 12\nnodeLabels: {a: b}\nlogging: {verbosity: 1, colour: red}\nrecord: {path: /r, compress: true}\n');
+    const file = parse(
+      'maxPods: 12\nnodeLabels: {a: b}\nlogging: {verbosity: 1, colour: red}\nrecord: {path: /r, compress: true}\n',
+    );
     assert.deepEqual(file.warnings, [
       { field: 'nodeLabels', line: 4, message: 'unknown field "nodeLabels"' },
       { field: 'logging.colour', line: 5, message: 'unknown field "logging.colour"' },
@@ -318,7 +420,19 @@ describe('KubeletConfiguration file: lenient decoding', () => {
     assert.equal(file.values.verbosity, 1);
     const lines: string[] = [];
     const severities: string[] = [];
-    reportConfigFile(createLogger({ verbosity: 0, now: () => 0, sink: { write: (l, s) => { lines.push(l); severities.push(s); } } }), file);
+    reportConfigFile(
+      createLogger({
+        verbosity: 0,
+        now: () => 0,
+        sink: {
+          write: (l, s) => {
+            lines.push(l);
+            severities.push(s);
+          },
+        },
+      }),
+      file,
+    );
     assert.equal(lines.length, 3);
     assert.deepEqual(severities, ['W', 'W', 'W']);
     const first = JSON.parse(lines[0]!) as Record<string, unknown>;
@@ -334,10 +448,17 @@ describe('KubeletConfiguration file: lenient decoding', () => {
   });
 
   it('accepts upstream fields kubelet-ts does not implement, listing them as ignored (no decoding warning); zero values are unset', () => {
-    const file = parse('tlsCurvePreferences: [29]\ncpuManagerPolicy: static\nhairpinMode: none\nlogging: {format: text, flushFrequency: 5s}\n'
-      + 'shutdownGracePeriod: 0s\nmemorySwap: {}\n');
+    const file = parse(
+      'tlsCurvePreferences: [29]\ncpuManagerPolicy: static\nhairpinMode: none\nlogging: {format: text, flushFrequency: 5s}\n' +
+        'shutdownGracePeriod: 0s\nmemorySwap: {}\n',
+    );
     assert.deepEqual(file.warnings, []);
-    assert.deepEqual(file.ignored, ['tlsCurvePreferences', 'cpuManagerPolicy', 'hairpinMode', 'logging.flushFrequency']);
+    assert.deepEqual(file.ignored, [
+      'tlsCurvePreferences',
+      'cpuManagerPolicy',
+      'hairpinMode',
+      'logging.flushFrequency',
+    ]);
     const lines: string[] = [];
     reportConfigFile(createLogger({ verbosity: 0, now: () => 0, sink: { write: (l) => lines.push(l) } }), file);
     assert.deepEqual(lines, []);
@@ -346,63 +467,108 @@ describe('KubeletConfiguration file: lenient decoding', () => {
 
 describe('KubeletConfiguration file: the record extension', () => {
   it('record.path and record.maxBytes set --record and --record-max-bytes; flags override them', () => {
-    assert.deepEqual(parse('record: {path: /var/log/s.jsonl, maxBytes: 1048576}').values, { record: '/var/log/s.jsonl', recordMaxBytes: 1_048_576 });
+    assert.deepEqual(parse('record: {path: /var/log/s.jsonl, maxBytes: 1048576}').values, {
+      record: '/var/log/s.jsonl',
+      recordMaxBytes: 1_048_576,
+    });
     const f = withFile('record: {path: /var/log/s.jsonl, maxBytes: 1048576}\n', ['--record=/tmp/other.jsonl']);
     assert.equal(f.record, '/tmp/other.jsonl');
     assert.equal(f.recordMaxBytes, 1_048_576);
     assert.equal(withFile('maxPods: 1\n').record, undefined, 'optional: no recording unless asked');
-    assert.match(errorOf(`${HEAD}record: {maxBytes: "64Mi"}`), /record.maxBytes: Invalid value: "64Mi": expected an integer, got a string/);
-    assert.match(errorOf(`${HEAD}record: /var/log/s.jsonl`), /record: Invalid value: "\/var\/log\/s.jsonl": expected a map, got a string/);
+    assert.match(
+      errorOf(`${HEAD}record: {maxBytes: "64Mi"}`),
+      /record.maxBytes: Invalid value: "64Mi": expected an integer, got a string/,
+    );
+    assert.match(
+      errorOf(`${HEAD}record: /var/log/s.jsonl`),
+      /record: Invalid value: "\/var\/log\/s.jsonl": expected a map, got a string/,
+    );
   });
 });
 
 describe('KubeletConfiguration file: errors name the file and the field', () => {
   it('a malformed file', () => {
-    assert.match(errorOf(`${HEAD}maxPods: [1,\n`), /^failed to load kubelet config file \/etc\/kubernetes\/kubelet-config.yaml: line \d+, column \d+: /);
-    assert.match(errorOf(`${HEAD}---\n${HEAD}`), /holds 2 YAML documents: a kubelet config file holds exactly one KubeletConfiguration/);
+    assert.match(
+      errorOf(`${HEAD}maxPods: [1,\n`),
+      /^failed to load kubelet config file \/etc\/kubernetes\/kubelet-config.yaml: line \d+, column \d+: /,
+    );
+    assert.match(
+      errorOf(`${HEAD}---\n${HEAD}`),
+      /holds 2 YAML documents: a kubelet config file holds exactly one KubeletConfiguration/,
+    );
     assert.match(errorOf('# nothing\n'), /kubelet-config.yaml: the file is empty: expected a KubeletConfiguration/);
     assert.match(errorOf('- a\n- b\n'), /expected a KubeletConfiguration object, got a list/);
   });
 
   it('a wrong or missing kind / apiVersion', () => {
-    assert.equal(errorOf('maxPods: 3\n'),
-      `failed to load kubelet config file ${PATH}: kind: Required value: expected "KubeletConfiguration"; apiVersion: Required value: expected "kubelet.config.k8s.io/v1beta1"`);
-    assert.equal(errorOf('apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeProxyConfiguration\n'),
-      `failed to load kubelet config file ${PATH}: line 2: kind: Unsupported value: "KubeProxyConfiguration": supported values: "KubeletConfiguration"`);
-    assert.equal(errorOf('apiVersion: kubelet.config.k8s.io/v1\nkind: KubeletConfiguration\n'),
-      `failed to load kubelet config file ${PATH}: line 1: apiVersion: Unsupported value: "kubelet.config.k8s.io/v1": supported values: "kubelet.config.k8s.io/v1beta1"`);
+    assert.equal(
+      errorOf('maxPods: 3\n'),
+      `failed to load kubelet config file ${PATH}: kind: Required value: expected "KubeletConfiguration"; apiVersion: Required value: expected "kubelet.config.k8s.io/v1beta1"`,
+    );
+    assert.equal(
+      errorOf('apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeProxyConfiguration\n'),
+      `failed to load kubelet config file ${PATH}: line 2: kind: Unsupported value: "KubeProxyConfiguration": supported values: "KubeletConfiguration"`,
+    );
+    assert.equal(
+      errorOf('apiVersion: kubelet.config.k8s.io/v1\nkind: KubeletConfiguration\n'),
+      `failed to load kubelet config file ${PATH}: line 1: apiVersion: Unsupported value: "kubelet.config.k8s.io/v1": supported values: "kubelet.config.k8s.io/v1beta1"`,
+    );
   });
 
   it('a field of the wrong type, every one reported with its line', () => {
-    assert.equal(errorOf(`${HEAD}maxPods: "110"\nregisterNode: "yes"\n`),
-      `failed to load kubelet config file ${PATH}: line 3: maxPods: Invalid value: "110": expected an integer, got a string; `
-      + 'line 4: registerNode: Invalid value: "yes": expected a boolean (true or false), got a string');
+    assert.equal(
+      errorOf(`${HEAD}maxPods: "110"\nregisterNode: "yes"\n`),
+      `failed to load kubelet config file ${PATH}: line 3: maxPods: Invalid value: "110": expected an integer, got a string; ` +
+        'line 4: registerNode: Invalid value: "yes": expected a boolean (true or false), got a string',
+    );
     assert.match(errorOf(`${HEAD}maxPods: 1.5`), /maxPods: Invalid value: 1.5: expected an integer, got a number/);
     assert.match(errorOf(`${HEAD}maxPods: -1`), /maxPods: Invalid value: -1: must not be a negative number/);
-    assert.match(errorOf(`${HEAD}kubeAPIQPS: 3000000000`), /kubeAPIQPS: Invalid value: 3000000000: expected an integer that fits in an int32/);
-    assert.match(errorOf(`${HEAD}logging: {verbosity: 11}`), /logging.verbosity: Invalid value: 11: must be at most 10/);
-    assert.match(errorOf(`${HEAD}staticPodURL: file:///etc/pods`), /staticPodURL: Invalid value: "file:\/\/\/etc\/pods": expected an http:\/\/ or https:\/\/ URL/);
-    assert.match(errorOf(`${HEAD}containerRuntimeEndpoint: 5`), /containerRuntimeEndpoint: Invalid value: 5: expected a string, got an integer/);
+    assert.match(
+      errorOf(`${HEAD}kubeAPIQPS: 3000000000`),
+      /kubeAPIQPS: Invalid value: 3000000000: expected an integer that fits in an int32/,
+    );
+    assert.match(
+      errorOf(`${HEAD}logging: {verbosity: 11}`),
+      /logging.verbosity: Invalid value: 11: must be at most 10/,
+    );
+    assert.match(
+      errorOf(`${HEAD}staticPodURL: file:///etc/pods`),
+      /staticPodURL: Invalid value: "file:\/\/\/etc\/pods": expected an http:\/\/ or https:\/\/ URL/,
+    );
+    assert.match(
+      errorOf(`${HEAD}containerRuntimeEndpoint: 5`),
+      /containerRuntimeEndpoint: Invalid value: 5: expected a string, got an integer/,
+    );
   });
 
   it('an unreadable file', () => {
-    assert.throws(() => loadKubeletConfig(join(work, 'missing.yaml')),
-      (e: unknown) => e instanceof ConfigFileError && e.message === `failed to load kubelet config file ${join(work, 'missing.yaml')}: no such file or directory`);
+    assert.throws(
+      () => loadKubeletConfig(join(work, 'missing.yaml')),
+      (e: unknown) =>
+        e instanceof ConfigFileError &&
+        e.message === `failed to load kubelet config file ${join(work, 'missing.yaml')}: no such file or directory`,
+    );
     assert.throws(() => loadKubeletConfig(work), /: is a directory$/);
   });
 
   it('the daemon exits 1 with the message, before any actor starts', () => {
     const bad = join(work, 'bad.yaml');
     writeFileSync(bad, `${HEAD}maxPods: many\n`);
-    const r = spawnSync(join(ROOT, 'bin', 'kubelet-ts'), ['--config', bad, `--root-dir=${join(work, 'root')}`, '--container-runtime-endpoint=unix:///nonexistent.sock'],
-      { encoding: 'utf8', timeout: 30_000 });
+    const r = spawnSync(
+      join(ROOT, 'bin', 'kubelet-ts'),
+      ['--config', bad, `--root-dir=${join(work, 'root')}`, '--container-runtime-endpoint=unix:///nonexistent.sock'],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
     assert.equal(r.status, 1, r.stderr);
     const lines = r.stderr.trim().split('\n');
     assert.equal(lines.length, 1, r.stderr);
     // klog's text format, upstream's default: E, mmdd hh:mm:ss.uuuuuu, pid, where file:line would be
     const m = /^E\d{4} \d\d:\d\d:\d\d\.\d{6} +(\d+) kubelet\] (.*)$/.exec(lines[0]!);
     assert.ok(m, lines[0]);
-    assert.equal(m[2], `"kubelet-ts cannot start" err="failed to load kubelet config file ${bad}: line 3: maxPods: Invalid value: \\"many\\": expected an integer, got a string"`);
+    assert.equal(
+      m[2],
+      `"kubelet-ts cannot start" err="failed to load kubelet config file ${bad}: line 3: maxPods: Invalid value: \\"many\\": expected an integer, got a string"`,
+    );
   });
 });
 
@@ -418,27 +584,76 @@ describe('cgroup and image GC settings: validated as upstream', () => {
   it('defaults: cgroupfs, per-QoS cgroups, pods enforced, 85/80, 2m, no maximum age', () => {
     const f = parseFlags([]);
     assert.deepEqual(
-      [f.cgroupDriver, f.cgroupRoot, f.cgroupsPerQos, f.enforceNodeAllocatable, f.imageGcHighThresholdPercent, f.imageGcLowThresholdPercent, f.imageMinimumGcAgeMs, f.imageMaximumGcAgeMs],
+      [
+        f.cgroupDriver,
+        f.cgroupRoot,
+        f.cgroupsPerQos,
+        f.enforceNodeAllocatable,
+        f.imageGcHighThresholdPercent,
+        f.imageGcLowThresholdPercent,
+        f.imageMinimumGcAgeMs,
+        f.imageMaximumGcAgeMs,
+      ],
       ['cgroupfs', '/', true, ['pods'], 85, 80, 120_000, 0],
     );
   });
   it('refuses what upstream refuses, naming the field and the flag', () => {
-    assert.match(err(['--image-gc-high-threshold=101']), /imageGCHighThresholdPercent \(--image-gc-high-threshold\) 101 must be between 0 and 100, inclusive/);
-    assert.match(err(['--image-gc-low-threshold=-1']), /imageGCLowThresholdPercent \(--image-gc-low-threshold\) -1 must be between 0 and 100/);
-    assert.match(err(['--image-gc-low-threshold=90']), /imageGCLowThresholdPercent \(--image-gc-low-threshold\) 90 must be less than imageGCHighThresholdPercent \(--image-gc-high-threshold\) 85/);
-    assert.match(err(['--image-maximum-gc-age=1m']), /imageMaximumGCAge 60s must be greater than imageMinimumGCAge 120s/);
-    assert.match(err(['--cgroup-driver=runit']), /cgroupDriver \(--cgroup-driver\) "runit": must be cgroupfs or systemd/);
-    assert.match(err(['--cgroups-per-qos=false']), /enforceNodeAllocatable \(--enforce-node-allocatable\) is not supported unless cgroupsPerQOS/);
+    assert.match(
+      err(['--image-gc-high-threshold=101']),
+      /imageGCHighThresholdPercent \(--image-gc-high-threshold\) 101 must be between 0 and 100, inclusive/,
+    );
+    assert.match(
+      err(['--image-gc-low-threshold=-1']),
+      /imageGCLowThresholdPercent \(--image-gc-low-threshold\) -1 must be between 0 and 100/,
+    );
+    assert.match(
+      err(['--image-gc-low-threshold=90']),
+      /imageGCLowThresholdPercent \(--image-gc-low-threshold\) 90 must be less than imageGCHighThresholdPercent \(--image-gc-high-threshold\) 85/,
+    );
+    assert.match(
+      err(['--image-maximum-gc-age=1m']),
+      /imageMaximumGCAge 60s must be greater than imageMinimumGCAge 120s/,
+    );
+    assert.match(
+      err(['--cgroup-driver=runit']),
+      /cgroupDriver \(--cgroup-driver\) "runit": must be cgroupfs or systemd/,
+    );
+    assert.match(
+      err(['--cgroups-per-qos=false']),
+      /enforceNodeAllocatable \(--enforce-node-allocatable\) is not supported unless cgroupsPerQOS/,
+    );
     assert.equal(err(['--cgroups-per-qos=false', '--enforce-node-allocatable=']), '');
-    assert.match(err(['--enforce-node-allocatable=pods,memory']), /option "memory" specified for enforceNodeAllocatable/);
-    assert.match(err(['--enforce-node-allocatable=none,pods']), /may not contain additional enforcements when "none" is specified/);
+    assert.match(
+      err(['--enforce-node-allocatable=pods,memory']),
+      /option "memory" specified for enforceNodeAllocatable/,
+    );
+    assert.match(
+      err(['--enforce-node-allocatable=none,pods']),
+      /may not contain additional enforcements when "none" is specified/,
+    );
     assert.match(err(['--enforce-node-allocatable=kube-reserved']), /"kube-reserved" is not implemented by kubelet-ts/);
     assert.match(err(['--cgroup-driver=systemd', '--cgroup-root=/kts']), /with the systemd driver it must be a slice/);
   });
   it('the config file fields pass the same checks', () => {
-    assert.throws(() => applyConfigFile([], '/etc/k.yaml', () => `${HEAD}imageGCHighThresholdPercent: 50\nimageGCLowThresholdPercent: 60\n`), /imageGCLowThresholdPercent \(--image-gc-low-threshold\) 60 must be less than/);
-    assert.throws(() => applyConfigFile([], '/etc/k.yaml', () => `${HEAD}imageGCHighThresholdPercent: 0\n`), /80 must be less than imageGCHighThresholdPercent \(--image-gc-high-threshold\) 0/, 'an explicit 0 is kept (a pointer upstream)');
-    assert.equal(applyConfigFile([], '/etc/k.yaml', () => `${HEAD}imageGCHighThresholdPercent: 100\n`).flags.imageGcHighThresholdPercent, 100);
+    assert.throws(
+      () =>
+        applyConfigFile(
+          [],
+          '/etc/k.yaml',
+          () => `${HEAD}imageGCHighThresholdPercent: 50\nimageGCLowThresholdPercent: 60\n`,
+        ),
+      /imageGCLowThresholdPercent \(--image-gc-low-threshold\) 60 must be less than/,
+    );
+    assert.throws(
+      () => applyConfigFile([], '/etc/k.yaml', () => `${HEAD}imageGCHighThresholdPercent: 0\n`),
+      /80 must be less than imageGCHighThresholdPercent \(--image-gc-high-threshold\) 0/,
+      'an explicit 0 is kept (a pointer upstream)',
+    );
+    assert.equal(
+      applyConfigFile([], '/etc/k.yaml', () => `${HEAD}imageGCHighThresholdPercent: 100\n`).flags
+        .imageGcHighThresholdPercent,
+      100,
+    );
   });
 });
 
@@ -446,16 +661,23 @@ describe('logging: format, vmodule, split streams (flags and fields)', () => {
   it('--logging-format is text by default, json on request, anything else a flag error; logging.format in a file, the flag over it', () => {
     assert.equal(parseFlags([]).loggingFormat, 'text');
     assert.equal(parseFlags(['--logging-format=json']).loggingFormat, 'json');
-    assert.throws(() => parseFlags(['--logging-format=xml']), /invalid argument "xml" for "--logging-format" flag: supported values: "text", "json"/);
+    assert.throws(
+      () => parseFlags(['--logging-format=xml']),
+      /invalid argument "xml" for "--logging-format" flag: supported values: "text", "json"/,
+    );
     assert.equal(withFile('logging: {format: json}\n').loggingFormat, 'json');
     assert.equal(withFile('logging: {format: json}\n', ['--logging-format=text']).loggingFormat, 'text');
-    assert.match(errorOf(`${HEAD}logging: {format: xml}\n`), /logging.format: Invalid value: "xml": supported values: "text", "json"/);
+    assert.match(
+      errorOf(`${HEAD}logging: {format: xml}\n`),
+      /logging.format: Invalid value: "xml": supported values: "text", "json"/,
+    );
   });
 
   it('--vmodule pattern=N,... and logging.vmodule [{filePattern, verbosity}], honoured (not in the ignored list)', () => {
     assert.equal(parseFlags(['--vmodule=podWorkers=4,pleg=3']).vmodule, 'podWorkers=4,pleg=3');
     assert.throws(() => parseFlags(['--vmodule=podWorkers']), /invalid --vmodule entry "podWorkers"/);
-    const file = 'logging: {vmodule: [{filePattern: podWorkers, verbosity: 4}, {filePattern: "pod-source-*", verbosity: 2}]}\n';
+    const file =
+      'logging: {vmodule: [{filePattern: podWorkers, verbosity: 4}, {filePattern: "pod-source-*", verbosity: 2}]}\n';
     assert.equal(withFile(file).vmodule, 'podWorkers=4,pod-source-*=2');
     assert.deepEqual(parse(file).ignored, []);
   });
@@ -465,7 +687,9 @@ describe('logging: format, vmodule, split streams (flags and fields)', () => {
     const f = withFile('logging: {options: {text: {splitStream: true}, json: {splitStream: true}}}\n');
     assert.equal(f.logTextSplitStream, true);
     assert.equal(f.logJsonSplitStream, true);
-    const file = parse('logging: {flushFrequency: 5s, options: {text: {infoBufferSize: 1Mi}, json: {splitStream: true, infoBufferSize: 0}}}\n');
+    const file = parse(
+      'logging: {flushFrequency: 5s, options: {text: {infoBufferSize: 1Mi}, json: {splitStream: true, infoBufferSize: 0}}}\n',
+    );
     assert.deepEqual(file.ignored, ['logging.flushFrequency', 'logging.options.text.infoBufferSize']);
   });
 });

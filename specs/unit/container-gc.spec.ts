@@ -35,17 +35,26 @@ describe('containerGC: which pod log directories go (pure)', () => {
       { name: 'default_link_u5', dir: false },
       { name: 'lost+found', dir: true },
     ];
-    assert.deepEqual(evictableLogDirs(entries, { desired: new Set(['u2']), workers: new Set(['u3']), runtime: new Set(['u4']) }), ['default_gone_u1']);
+    assert.deepEqual(
+      evictableLogDirs(entries, { desired: new Set(['u2']), workers: new Set(['u3']), runtime: new Set(['u4']) }),
+      ['default_gone_u1'],
+    );
   });
 });
 
 describe('defect 4: containerGC removes the log directories of deleted pods, never following symlinks', () => {
   let base: string;
-  before(async () => { base = await mkdtemp(join(tmpdir(), 'kts-gc-')); });
-  after(async () => { await rm(base, { recursive: true, force: true }); });
+  before(async () => {
+    base = await mkdtemp(join(tmpdir(), 'kts-gc-'));
+  });
+  after(async () => {
+    await rm(base, { recursive: true, force: true });
+  });
 
   // (the timeout only ends a run in which the removal never comes)
-  it('once the sources have listed: the gone pod\'s directory is removed, the running pod\'s kept, planted symlinks not followed', { timeout: 10_000 }, async () => {
+  it("once the sources have listed: the gone pod's directory is removed, the running pod's kept, planted symlinks not followed", {
+    timeout: 10_000,
+  }, async () => {
     const root = join(base, 'pod-logs');
     const outside = join(base, 'outside');
     await mkdir(join(outside, 'victim'), { recursive: true });
@@ -67,13 +76,29 @@ describe('defect 4: containerGC removes the log directories of deleted pods, nev
     const real = nodePodLogFs();
     let listings = 0;
     let removedOne!: (path: string) => void;
-    const removal = new Promise<string>((r) => { removedOne = r; });
+    const removal = new Promise<string>((r) => {
+      removedOne = r;
+    });
     const logFs = {
-      list: (dir: string) => { listings++; return real.list(dir); },
-      removeDir: async (path: string) => { await real.removeDir(path); removedOne(path); },
+      list: (dir: string) => {
+        listings++;
+        return real.list(dir);
+      },
+      removeDir: async (path: string) => {
+        await real.removeDir(path);
+        removedOne(path);
+      },
     };
-    const a = await startActor(containerGC, { cri, podLogsDir: root, logFs, sources: ['file'], periodMs: 1000 }, { clock });
-    const web = { pod: { metadata: { name: 'web', namespace: 'default', uid: 'uid-web' } } as Pod, source: 'file', static: true } as DesiredPod;
+    const a = await startActor(
+      containerGC,
+      { cri, podLogsDir: root, logFs, sources: ['file'], periodMs: 1000 },
+      { clock },
+    );
+    const web = {
+      pod: { metadata: { name: 'web', namespace: 'default', uid: 'uid-web' } } as Pod,
+      source: 'file',
+      static: true,
+    } as DesiredPod;
     a.bus.port('podManager').publish('desiredPods', new Map([['uid-web', web]]));
     await clock.advanceAsync(3000);
     assert.equal(listings, 0, 'the log root is not even read before every source has listed');
@@ -82,7 +107,10 @@ describe('defect 4: containerGC removes the log directories of deleted pods, nev
     await clock.advanceAsync(1000);
     assert.equal(await removal, join(root, 'default_gone_uid-gone'));
     assert.deepEqual((await readdir(root)).sort(), ['default_planted_uid-planted', 'default_web_uid-web']);
-    assert.ok((await lstat(join(root, 'default_planted_uid-planted'))).isSymbolicLink(), 'the planted symlink is left alone');
+    assert.ok(
+      (await lstat(join(root, 'default_planted_uid-planted'))).isSymbolicLink(),
+      'the planted symlink is left alone',
+    );
     assert.equal(await readFile(join(outside, 'victim', 'keep.log'), 'utf8'), 'precious\n');
     assert.equal(await readFile(join(outside, 'secret.txt'), 'utf8'), 'precious\n');
     assert.equal((a.inspect() as { removedLogDirs: number }).removedLogDirs, 1);

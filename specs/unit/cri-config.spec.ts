@@ -3,14 +3,28 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  ContainerConfigError, containerSecurityContext, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, expandCommandAndArgs, generateContainerConfig,
-  generateLinuxContainerResources, generatePodSandboxConfig, makeEnvironmentVariables,
-  podHostname, verifyRunAsNonRoot,
+  ContainerConfigError,
+  containerSecurityContext,
+  DEFAULT_MASKED_PATHS,
+  DEFAULT_READONLY_PATHS,
+  expandCommandAndArgs,
+  generateContainerConfig,
+  generateLinuxContainerResources,
+  generatePodSandboxConfig,
+  makeEnvironmentVariables,
+  podHostname,
+  verifyRunAsNonRoot,
 } from '../../actors/runtime/cri-config.ts';
 import { containerOomScoreAdjust, milliCpuToQuota, milliCpuToShares } from '../../protocols/kube/qos.ts';
 import {
-  ANNOTATION_CONTAINER_HASH, LABEL_POD_UID, containerHash, parseContainerLabels, parseSandboxLabels,
-  newContainerAnnotations, newContainerLabels, runtimePodStatusFromCri,
+  ANNOTATION_CONTAINER_HASH,
+  LABEL_POD_UID,
+  containerHash,
+  parseContainerLabels,
+  parseSandboxLabels,
+  newContainerAnnotations,
+  newContainerLabels,
+  runtimePodStatusFromCri,
 } from '../../actors/runtime/labels.ts';
 import { expand, expandCommandOnlyStatic, mappingFuncFor } from '../../protocols/kube/expansion.ts';
 import type { ContainerStatus as CriContainerStatus, PodSandboxStatus } from '../../protocols/cri/types.ts';
@@ -18,7 +32,14 @@ import type { Container, Pod } from '../../protocols/kube/pod.ts';
 
 function mkPod(containers: Container[], extra: Partial<Pod['spec']> = {}, meta: Partial<Pod['metadata']> = {}): Pod {
   return {
-    metadata: { name: 'web-0', namespace: 'prod', uid: 'uid-1', labels: { app: 'web' }, annotations: { team: 'a' }, ...meta },
+    metadata: {
+      name: 'web-0',
+      namespace: 'prod',
+      uid: 'uid-1',
+      labels: { app: 'web' },
+      annotations: { team: 'a' },
+      ...meta,
+    },
     spec: { containers, ...extra },
   };
 }
@@ -53,20 +74,45 @@ describe('expand ($(VAR), upstream expansion)', () => {
   });
 });
 
-describe('expand: upstream expansion\'s edge cases (expand_test.go), with one context and with two', () => {
+describe("expand: upstream expansion's edge cases (expand_test.go), with one context and with two", () => {
   const cases: Array<[string, string]> = [
-    ['$(VAR_A)', 'A'], ['$(VAR_A)-$(VAR_A)', 'A-A'], ['$(VAR_A)-1', 'A-1'], ['___$(VAR_B)___', '___B___'], ['___$(VAR_C)', '___C'],
-    ['$(VAR_A)_$(VAR_B)_$(VAR_C)', 'A_B_C'], ['$$(VAR_B)_$(VAR_A)', '$(VAR_B)_A'], ['$$(VAR_A)_$$(VAR_B)', '$(VAR_A)_$(VAR_B)'],
-    ['f000-$$VAR_A', 'f000-$VAR_A'], ['foo\\$(VAR_C)bar', 'foo\\Cbar'], ['foo\\\\$(VAR_C)bar', 'foo\\\\Cbar'],
-    ['$(VAR_A$(VAR_B))', '$(VAR_A$(VAR_B))'], ['$(VAR_A$(VAR_B)', '$(VAR_A$(VAR_B)'],
+    ['$(VAR_A)', 'A'],
+    ['$(VAR_A)-$(VAR_A)', 'A-A'],
+    ['$(VAR_A)-1', 'A-1'],
+    ['___$(VAR_B)___', '___B___'],
+    ['___$(VAR_C)', '___C'],
+    ['$(VAR_A)_$(VAR_B)_$(VAR_C)', 'A_B_C'],
+    ['$$(VAR_B)_$(VAR_A)', '$(VAR_B)_A'],
+    ['$$(VAR_A)_$$(VAR_B)', '$(VAR_A)_$(VAR_B)'],
+    ['f000-$$VAR_A', 'f000-$VAR_A'],
+    ['foo\\$(VAR_C)bar', 'foo\\Cbar'],
+    ['foo\\\\$(VAR_C)bar', 'foo\\\\Cbar'],
+    ['$(VAR_A$(VAR_B))', '$(VAR_A$(VAR_B))'],
+    ['$(VAR_A$(VAR_B)', '$(VAR_A$(VAR_B)'],
     // a value that is itself a reference is not expanded again
-    ['$(VAR_REF)', '$(VAR_A)'], ['%%$(VAR_REF)--$(VAR_REF)%%', '%%$(VAR_A)--$(VAR_A)%%'],
-    ['foo$(VAR_EMPTY)bar', 'foobar'], ['foo$(VAR_Awhoops!', 'foo$(VAR_Awhoops!'], ['f00__(VAR_A)__', 'f00__(VAR_A)__'],
-    ['$?_boo_$!', '$?_boo_$!'], ['$VAR_A', '$VAR_A'], ['$(VAR_DNE)', '$(VAR_DNE)'],
-    ['$$$$$$(BIG_MONEY)', '$$$(BIG_MONEY)'], ['$$$$$$(VAR_A)', '$$$(VAR_A)'], ['$$$$$$$(GOOD_ODDS)', '$$$$(GOOD_ODDS)'], ['$$$$$$$(VAR_A)', '$$$A'],
-    ['$VAR_A)', '$VAR_A)'], ['$' + '{VAR_A}', '$' + '{VAR_A}'] /* shell syntax, kept */, ['$(VAR_B)_______$(A', 'B_______$(A'], ['$(VAR_C)_______$(', 'C_______$('],
-    ['$(VAR_A)foobarzab$', 'Afoobarzab$'], ['foo-\\$(VAR_A', 'foo-\\$(VAR_A'], ['--$($($($($--', '--$($($($($--'],
-    ['$($($($($--foo$(', '$($($($($--foo$('], ['foo0--$($($($(', 'foo0--$($($($('], ['$(foo$$var)', '$(foo$$var)'], ['\n', '\n'],
+    ['$(VAR_REF)', '$(VAR_A)'],
+    ['%%$(VAR_REF)--$(VAR_REF)%%', '%%$(VAR_A)--$(VAR_A)%%'],
+    ['foo$(VAR_EMPTY)bar', 'foobar'],
+    ['foo$(VAR_Awhoops!', 'foo$(VAR_Awhoops!'],
+    ['f00__(VAR_A)__', 'f00__(VAR_A)__'],
+    ['$?_boo_$!', '$?_boo_$!'],
+    ['$VAR_A', '$VAR_A'],
+    ['$(VAR_DNE)', '$(VAR_DNE)'],
+    ['$$$$$$(BIG_MONEY)', '$$$(BIG_MONEY)'],
+    ['$$$$$$(VAR_A)', '$$$(VAR_A)'],
+    ['$$$$$$$(GOOD_ODDS)', '$$$$(GOOD_ODDS)'],
+    ['$$$$$$$(VAR_A)', '$$$A'],
+    ['$VAR_A)', '$VAR_A)'],
+    ['$' + '{VAR_A}', '$' + '{VAR_A}'] /* shell syntax, kept */,
+    ['$(VAR_B)_______$(A', 'B_______$(A'],
+    ['$(VAR_C)_______$(', 'C_______$('],
+    ['$(VAR_A)foobarzab$', 'Afoobarzab$'],
+    ['foo-\\$(VAR_A', 'foo-\\$(VAR_A'],
+    ['--$($($($($--', '--$($($($($--'],
+    ['$($($($($--foo$(', '$($($($($--foo$('],
+    ['foo0--$($($($(', 'foo0--$($($($('],
+    ['$(foo$$var)', '$(foo$$var)'],
+    ['\n', '\n'],
   ];
   const one = mappingFuncFor({ VAR_A: 'A', VAR_B: 'B', VAR_C: 'C', VAR_REF: '$(VAR_A)', VAR_EMPTY: '' });
   const two = mappingFuncFor({ VAR_A: 'A', VAR_EMPTY: '' }, { VAR_B: 'B', VAR_C: 'C', VAR_REF: '$(VAR_A)' });
@@ -78,13 +124,24 @@ describe('expand: upstream expansion\'s edge cases (expand_test.go), with one co
   });
 
   it('env values chain through the variables defined before them (TestMapReference)', () => {
-    const c: Container = { name: 'c', image: 'i', env: [{ name: 'FOO', value: 'bar' }, { name: 'ZOO', value: '$(FOO)-1' }, { name: 'BLU', value: '$(ZOO)-2' }] };
+    const c: Container = {
+      name: 'c',
+      image: 'i',
+      env: [
+        { name: 'FOO', value: 'bar' },
+        { name: 'ZOO', value: '$(FOO)-1' },
+        { name: 'BLU', value: '$(ZOO)-2' },
+      ],
+    };
     assert.deepEqual(env(makeEnvironmentVariables(mkPod([c]), c)), { FOO: 'bar', ZOO: 'bar-1', BLU: 'bar-1-2' });
   });
 
   it('a valueFrom value is not expanded; command and args see every final variable, service links too', () => {
     const c: Container = {
-      name: 'c', image: 'i', command: ['echo', '$(NAME)', '$(SVC_HOST)', '$$(NAME)', '$(LATER)'], args: ['$(MISSING)'],
+      name: 'c',
+      image: 'i',
+      command: ['echo', '$(NAME)', '$(SVC_HOST)', '$$(NAME)', '$(LATER)'],
+      args: ['$(MISSING)'],
       env: [
         { name: 'NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
         { name: 'RAW', value: '$(NAME)/$(SVC_HOST)' },
@@ -94,14 +151,25 @@ describe('expand: upstream expansion\'s edge cases (expand_test.go), with one co
     const pod = mkPod([c], {}, { name: '$(X)' });
     const envs = makeEnvironmentVariables(pod, c, { serviceEnv: { SVC_HOST: '10.0.0.1' } });
     assert.deepEqual(env(envs), { NAME: '$(X)', RAW: '$(X)/10.0.0.1', LATER: 'l', SVC_HOST: '10.0.0.1' });
-    assert.deepEqual(expandCommandAndArgs(c, envs), { command: ['echo', '$(X)', '10.0.0.1', '$(NAME)', 'l'], args: ['$(MISSING)'] });
+    assert.deepEqual(expandCommandAndArgs(c, envs), {
+      command: ['echo', '$(X)', '10.0.0.1', '$(NAME)', 'l'],
+      args: ['$(MISSING)'],
+    });
   });
 });
 
 describe('exec probe commands (upstream ExpandContainerCommandOnlyStatic)', () => {
-  it('only the spec\'s literal env values, unexpanded; valueFrom variables are empty', () => {
-    const envs = [{ name: 'A', value: 'a' }, { name: 'B', value: '$(A)' }, { name: 'F', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }];
-    assert.deepEqual(expandCommandOnlyStatic(['sh', '-c', 'test $(A) $(B) x$(F)x $(SVC) $$(A)'], envs), ['sh', '-c', 'test a $(A) xx $(SVC) $(A)']);
+  it("only the spec's literal env values, unexpanded; valueFrom variables are empty", () => {
+    const envs = [
+      { name: 'A', value: 'a' },
+      { name: 'B', value: '$(A)' },
+      { name: 'F', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+    ];
+    assert.deepEqual(expandCommandOnlyStatic(['sh', '-c', 'test $(A) $(B) x$(F)x $(SVC) $$(A)'], envs), [
+      'sh',
+      '-c',
+      'test a $(A) xx $(SVC) $(A)',
+    ]);
     assert.deepEqual(expandCommandOnlyStatic(['true'], undefined), ['true']);
   });
 });
@@ -109,7 +177,8 @@ describe('exec probe commands (upstream ExpandContainerCommandOnlyStatic)', () =
 describe('makeEnvironmentVariables', () => {
   it('expands dependent variables in order; forward references stay literal', () => {
     const c: Container = {
-      name: 'c', image: 'i',
+      name: 'c',
+      image: 'i',
       env: [
         { name: 'HOST', value: 'db' },
         { name: 'URL', value: 'postgres://$(HOST):$(PORT)/x' },
@@ -126,19 +195,36 @@ describe('makeEnvironmentVariables', () => {
   });
 
   it('envFrom first, env overrides in place, service links last unless defined', () => {
-    const c: Container = { name: 'c', image: 'i', env: [{ name: 'A', value: 'env' }, { name: 'S', value: '$(SVC_HOST)' }] };
+    const c: Container = {
+      name: 'c',
+      image: 'i',
+      env: [
+        { name: 'A', value: 'env' },
+        { name: 'S', value: '$(SVC_HOST)' },
+      ],
+    };
     const out = makeEnvironmentVariables(mkPod([c]), c, {
-      apiEnv: { envFrom: [{ key: 'A', value: 'from' }, { key: 'B', value: 'b' }], values: {} },
+      apiEnv: {
+        envFrom: [
+          { key: 'A', value: 'from' },
+          { key: 'B', value: 'b' },
+        ],
+        values: {},
+      },
       serviceEnv: { SVC_HOST: '10.0.0.1', A: 'svc' },
     });
     assert.deepEqual(out, [
-      { key: 'A', value: 'env' }, { key: 'B', value: 'b' }, { key: 'S', value: '10.0.0.1' }, { key: 'SVC_HOST', value: '10.0.0.1' },
+      { key: 'A', value: 'env' },
+      { key: 'B', value: 'b' },
+      { key: 'S', value: '10.0.0.1' },
+      { key: 'SVC_HOST', value: '10.0.0.1' },
     ]);
   });
 
   it('resolves fieldRef from the pod and the IPs given', () => {
     const c: Container = {
-      name: 'c', image: 'i',
+      name: 'c',
+      image: 'i',
       env: [
         { name: 'NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
         { name: 'NS', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
@@ -152,15 +238,26 @@ describe('makeEnvironmentVariables', () => {
       ],
     };
     const pod = mkPod([c], { nodeName: 'node-1' });
-    assert.deepEqual(env(makeEnvironmentVariables(pod, c, { podIPs: ['10.1.0.4', 'fd00::4'], hostIP: '192.168.1.2' })), {
-      NAME: 'web-0', NS: 'prod', UID: 'uid-1', APP: 'web', NODE: 'node-1', IP: '10.1.0.4', IPS: '10.1.0.4,fd00::4',
-      HOST_IP: '192.168.1.2', LABELS: 'app="web"',
-    });
+    assert.deepEqual(
+      env(makeEnvironmentVariables(pod, c, { podIPs: ['10.1.0.4', 'fd00::4'], hostIP: '192.168.1.2' })),
+      {
+        NAME: 'web-0',
+        NS: 'prod',
+        UID: 'uid-1',
+        APP: 'web',
+        NODE: 'node-1',
+        IP: '10.1.0.4',
+        IPS: '10.1.0.4,fd00::4',
+        HOST_IP: '192.168.1.2',
+        LABELS: 'app="web"',
+      },
+    );
   });
 
   it('resolves resourceFieldRef with divisors, rounding up; no limit means node allocatable', () => {
     const c: Container = {
-      name: 'c', image: 'i',
+      name: 'c',
+      image: 'i',
       resources: { requests: { cpu: '250m', memory: '64Mi' }, limits: { memory: '128Mi' } },
       env: [
         { name: 'CPU_REQ', valueFrom: { resourceFieldRef: { resource: 'requests.cpu' } } },
@@ -171,29 +268,51 @@ describe('makeEnvironmentVariables', () => {
       ],
     };
     assert.deepEqual(env(makeEnvironmentVariables(mkPod([c]), c, { nodeAllocatable: { cpu: 4 } })), {
-      CPU_REQ: '1', CPU_REQ_M: '250', MEM_LIM_MI: '128', MEM_REQ: String(64 * 2 ** 20), CPU_LIM: '4',
+      CPU_REQ: '1',
+      CPU_REQ_M: '250',
+      MEM_LIM_MI: '128',
+      MEM_REQ: String(64 * 2 ** 20),
+      CPU_LIM: '4',
     });
   });
 
   it('configMap/secret keys come from the caller (env-from-api.ts); one without a value was optional and is left out', () => {
     const c: Container = {
-      name: 'c', image: 'i',
+      name: 'c',
+      image: 'i',
       env: [
         { name: 'PW', valueFrom: { secretKeyRef: { name: 'db', key: 'password' } } },
         { name: 'OPT', valueFrom: { configMapKeyRef: { name: 'cm', key: 'k', optional: true } } },
       ],
     };
     const pod = mkPod([c]);
-    assert.deepEqual(makeEnvironmentVariables(pod, c, { apiEnv: { envFrom: [], values: { PW: 's3cret' } } }), [{ key: 'PW', value: 's3cret' }]);
+    assert.deepEqual(makeEnvironmentVariables(pod, c, { apiEnv: { envFrom: [], values: { PW: 's3cret' } } }), [
+      { key: 'PW', value: 's3cret' },
+    ]);
   });
 
   it('an unknown fieldPath or resource is a config error', () => {
-    const c: Container = { name: 'c', image: 'i', env: [{ name: 'X', valueFrom: { fieldRef: { fieldPath: 'spec.nope' } } }] };
-    assert.throws(() => makeEnvironmentVariables(mkPod([c]), c), (e: unknown) =>
-      e instanceof ContainerConfigError && e.reason === 'CreateContainerConfigError' && e.message === 'unsupported fieldPath: spec.nope');
-    const r: Container = { name: 'c', image: 'i', env: [{ name: 'X', valueFrom: { resourceFieldRef: { resource: 'limits.gpu' } } }] };
-    assert.throws(() => makeEnvironmentVariables(mkPod([r]), r), (e: unknown) =>
-      e instanceof ContainerConfigError && e.message === 'unsupported container resource : limits.gpu');
+    const c: Container = {
+      name: 'c',
+      image: 'i',
+      env: [{ name: 'X', valueFrom: { fieldRef: { fieldPath: 'spec.nope' } } }],
+    };
+    assert.throws(
+      () => makeEnvironmentVariables(mkPod([c]), c),
+      (e: unknown) =>
+        e instanceof ContainerConfigError &&
+        e.reason === 'CreateContainerConfigError' &&
+        e.message === 'unsupported fieldPath: spec.nope',
+    );
+    const r: Container = {
+      name: 'c',
+      image: 'i',
+      env: [{ name: 'X', valueFrom: { resourceFieldRef: { resource: 'limits.gpu' } } }],
+    };
+    assert.throws(
+      () => makeEnvironmentVariables(mkPod([r]), r),
+      (e: unknown) => e instanceof ContainerConfigError && e.message === 'unsupported container resource : limits.gpu',
+    );
   });
 });
 
@@ -201,13 +320,18 @@ describe('command and args', () => {
   it('command replaces the entrypoint, args the cmd; both expanded from the final env', () => {
     const c: Container = { name: 'c', image: 'i', command: ['sh', '-c'], args: ['echo $(MSG) $$(MSG) $(NOPE)'] };
     assert.deepEqual(expandCommandAndArgs(c, [{ key: 'MSG', value: 'hi' }]), {
-      command: ['sh', '-c'], args: ['echo hi $(MSG) $(NOPE)'],
+      command: ['sh', '-c'],
+      args: ['echo hi $(MSG) $(NOPE)'],
     });
   });
 
   it('absent or empty lists leave the image defaults alone', () => {
     assert.deepEqual(expandCommandAndArgs({ name: 'c', image: 'i', command: [] }, []), {});
-    const cfg = generateContainerConfig(mkPod([{ name: 'c', image: 'i' }]), { name: 'c', image: 'i' }, { restartCount: 0, imageRef: 'sha256:1' });
+    const cfg = generateContainerConfig(
+      mkPod([{ name: 'c', image: 'i' }]),
+      { name: 'c', image: 'i' },
+      { restartCount: 0, imageRef: 'sha256:1' },
+    );
     assert.equal('command' in cfg, false);
     assert.equal('args' in cfg, false);
   });
@@ -232,13 +356,22 @@ describe('resources', () => {
   };
 
   it('shares from requests, quota from limits, memory limit in bytes', () => {
-    assert.deepEqual(res({ requests: { cpu: '100m', memory: '64Mi' }, limits: { cpu: '500m', memory: '128Mi' } }, { memoryCapacity: 2 ** 30 }), {
-      cpuShares: 102, cpuPeriod: 100_000, cpuQuota: 50_000, memoryLimitInBytes: 128 * 2 ** 20,
-      oomScoreAdj: 1000 - Math.trunc((1000 * 64 * 2 ** 20) / 2 ** 30),
-    });
+    assert.deepEqual(
+      res(
+        { requests: { cpu: '100m', memory: '64Mi' }, limits: { cpu: '500m', memory: '128Mi' } },
+        { memoryCapacity: 2 ** 30 },
+      ),
+      {
+        cpuShares: 102,
+        cpuPeriod: 100_000,
+        cpuQuota: 50_000,
+        memoryLimitInBytes: 128 * 2 ** 20,
+        oomScoreAdj: 1000 - Math.trunc((1000 * 64 * 2 ** 20) / 2 ** 30),
+      },
+    );
   });
 
-  it('a limit without a request gives the limit\'s shares', () => {
+  it("a limit without a request gives the limit's shares", () => {
     const r = res({ limits: { cpu: '1', memory: '1G' } });
     assert.equal(r.cpuShares, 1024);
     assert.equal(r.cpuQuota, 100_000);
@@ -277,16 +410,37 @@ describe('resources', () => {
 
 describe('generatePodSandboxConfig', () => {
   const web: Container = {
-    name: 'web', image: 'nginx',
-    ports: [{ containerPort: 80, hostPort: 8080 }, { containerPort: 53, protocol: 'UDP' }, { name: 'dup', containerPort: 80 }, { name: 'dup', containerPort: 81 }],
+    name: 'web',
+    image: 'nginx',
+    ports: [
+      { containerPort: 80, hostPort: 8080 },
+      { containerPort: 53, protocol: 'UDP' },
+      { name: 'dup', containerPort: 80 },
+      { name: 'dup', containerPort: 81 },
+    ],
   };
 
   it('metadata, labels, annotations, hostname, log dir, ports, namespaces', () => {
-    const pod = mkPod([web], { securityContext: { fsGroup: 2000, supplementalGroups: [3000], runAsUser: 1000, sysctls: [{ name: 'net/ipv4/ip_forward', value: '1' }] } });
-    const cfg = generatePodSandboxConfig(pod, 2, { logDir: '/var/log/pods/prod_web-0_uid-1', cgroupParent: '/kubepods/burstable/poduid-1' });
+    const pod = mkPod([web], {
+      securityContext: {
+        fsGroup: 2000,
+        supplementalGroups: [3000],
+        runAsUser: 1000,
+        sysctls: [{ name: 'net/ipv4/ip_forward', value: '1' }],
+      },
+    });
+    const cfg = generatePodSandboxConfig(pod, 2, {
+      logDir: '/var/log/pods/prod_web-0_uid-1',
+      cgroupParent: '/kubepods/burstable/poduid-1',
+    });
     assert.deepEqual(cfg, {
       metadata: { name: 'web-0', namespace: 'prod', uid: 'uid-1', attempt: 2 },
-      labels: { app: 'web', 'io.kubernetes.pod.name': 'web-0', 'io.kubernetes.pod.namespace': 'prod', 'io.kubernetes.pod.uid': 'uid-1' },
+      labels: {
+        app: 'web',
+        'io.kubernetes.pod.name': 'web-0',
+        'io.kubernetes.pod.namespace': 'prod',
+        'io.kubernetes.pod.uid': 'uid-1',
+      },
       annotations: { team: 'a' },
       logDirectory: '/var/log/pods/prod_web-0_uid-1',
       hostname: 'web-0',
@@ -312,7 +466,9 @@ describe('generatePodSandboxConfig', () => {
 
   it('hostNetwork: NODE network, no hostname; hostPID/hostIPC; privileged if any container is', () => {
     const priv: Container = { name: 'p', image: 'x', securityContext: { privileged: true } };
-    const cfg = generatePodSandboxConfig(mkPod([priv], { hostNetwork: true, hostPID: true, hostIPC: true }), 0, { logDir: '/l' });
+    const cfg = generatePodSandboxConfig(mkPod([priv], { hostNetwork: true, hostPID: true, hostIPC: true }), 0, {
+      logDir: '/l',
+    });
     assert.equal(cfg.hostname, undefined);
     assert.deepEqual(cfg.linux?.securityContext?.namespaceOptions, { network: 'NODE', pid: 'NODE', ipc: 'NODE' });
     assert.equal(cfg.linux?.securityContext?.privileged, true);
@@ -324,7 +480,13 @@ describe('generatePodSandboxConfig', () => {
     assert.equal(podHostname(mkPod([web], { hostname: 'h1' })), 'h1');
     const long = `${'a'.repeat(62)}-bbb`;
     assert.equal(podHostname(mkPod([web], {}, { name: long })), 'a'.repeat(62));
-    assert.equal(podHostname(mkPod([web], { hostname: 'h', subdomain: 's', setHostnameAsFQDN: true } as Partial<Pod['spec']>), 'cluster.local'), 'h.s.prod.svc.cluster.local');
+    assert.equal(
+      podHostname(
+        mkPod([web], { hostname: 'h', subdomain: 's', setHostnameAsFQDN: true } as Partial<Pod['spec']>),
+        'cluster.local',
+      ),
+      'h.s.prod.svc.cluster.local',
+    );
   });
 
   it('DNS: the config formed by the DNS configurer (dns.ts), as given; none without one', () => {
@@ -336,18 +498,28 @@ describe('generatePodSandboxConfig', () => {
 
 describe('generateContainerConfig', () => {
   const c: Container = {
-    name: 'app', image: 'registry/app:1', workingDir: '/srv', tty: true, stdin: true,
-    command: ['/bin/app'], args: ['--name=$(POD_NAME)'],
+    name: 'app',
+    image: 'registry/app:1',
+    workingDir: '/srv',
+    tty: true,
+    stdin: true,
+    command: ['/bin/app'],
+    args: ['--name=$(POD_NAME)'],
     env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
     ports: [{ containerPort: 8080, protocol: 'TCP' }],
-    terminationMessagePath: '/dev/termination-log', terminationMessagePolicy: 'File',
+    terminationMessagePath: '/dev/termination-log',
+    terminationMessagePolicy: 'File',
     securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsGroup: 5 },
     lifecycle: { preStop: { exec: { command: ['sleep', '1'] } } },
   };
   const pod = mkPod([c], { terminationGracePeriodSeconds: 30, securityContext: { runAsUser: 1000 } });
 
   it('builds metadata, image, command/args, env, labels, annotations, log path and linux config', () => {
-    const cfg = generateContainerConfig(pod, c, { restartCount: 3, imageRef: 'sha256:abc', mounts: [{ containerPath: '/data', hostPath: '/var/lib/x' }] });
+    const cfg = generateContainerConfig(pod, c, {
+      restartCount: 3,
+      imageRef: 'sha256:abc',
+      mounts: [{ containerPath: '/data', hostPath: '/var/lib/x' }],
+    });
     assert.deepEqual(cfg.metadata, { name: 'app', attempt: 3 });
     assert.deepEqual(cfg.image, { image: 'sha256:abc' });
     assert.deepEqual(cfg.command, ['/bin/app']);
@@ -372,9 +544,14 @@ describe('generateContainerConfig', () => {
     });
     assert.deepEqual(cfg.linux?.securityContext, {
       namespaceOptions: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' },
-      runAsUser: { value: 1000 }, runAsGroup: { value: 5 }, readonlyRootfs: true, noNewPrivs: true,
-      seccomp: { profileType: 'Unconfined' }, supplementalGroupsPolicy: 'Merge',
-      maskedPaths: [...DEFAULT_MASKED_PATHS], readonlyPaths: [...DEFAULT_READONLY_PATHS],
+      runAsUser: { value: 1000 },
+      runAsGroup: { value: 5 },
+      readonlyRootfs: true,
+      noNewPrivs: true,
+      seccomp: { profileType: 'Unconfined' },
+      supplementalGroupsPolicy: 'Merge',
+      maskedPaths: [...DEFAULT_MASKED_PATHS],
+      readonlyPaths: [...DEFAULT_READONLY_PATHS],
     });
     assert.equal(cfg.linux?.resources?.cpuShares, 2);
   });
@@ -382,22 +559,43 @@ describe('generateContainerConfig', () => {
   it('init containers are typed "init"', () => {
     const init: Container = { name: 'setup', image: 'busybox' };
     const p = mkPod([c], { initContainers: [init] });
-    assert.equal(generateContainerConfig(p, init, { restartCount: 0, imageRef: 'sha256:b' }).annotations?.['io.kubernetes.container.type'], 'init');
+    assert.equal(
+      generateContainerConfig(p, init, { restartCount: 0, imageRef: 'sha256:b' }).annotations?.[
+        'io.kubernetes.container.type'
+      ],
+      'init',
+    );
   });
 });
 
 describe('security context (upstream determineEffectiveSecurityContext, getSeccompProfile, getAppArmorProfile)', () => {
-  const c = (securityContext?: Container['securityContext'], name = 'app'): Container => ({ name, image: 'busybox', securityContext });
+  const c = (securityContext?: Container['securityContext'], name = 'app'): Container => ({
+    name,
+    image: 'busybox',
+    securityContext,
+  });
   const sc = (pod: Pod, ctr: Container, user = {}, opts = {}) => containerSecurityContext(pod, ctr, user, opts);
 
-  it('the container\'s fields win over the pod\'s; groups are the pod\'s (fsGroup first)', () => {
+  it("the container's fields win over the pod's; groups are the pod's (fsGroup first)", () => {
     const ctr = c({ runAsUser: 2000, allowPrivilegeEscalation: false, seLinuxOptions: { level: 's0:c1' } });
-    const pod = mkPod([ctr], { securityContext: { runAsUser: 1000, runAsGroup: 3000, fsGroup: 2000, supplementalGroups: [4000], seLinuxOptions: { type: 'spc_t' } } });
+    const pod = mkPod([ctr], {
+      securityContext: {
+        runAsUser: 1000,
+        runAsGroup: 3000,
+        fsGroup: 2000,
+        supplementalGroups: [4000],
+        seLinuxOptions: { type: 'spc_t' },
+      },
+    });
     const out = sc(pod, ctr);
     assert.deepEqual(out.runAsUser, { value: 2000 });
     assert.deepEqual(out.runAsGroup, { value: 3000 });
     assert.deepEqual(out.supplementalGroups, [2000, 4000]);
-    assert.deepEqual(out.selinuxOptions, { user: '', role: '', type: '', level: 's0:c1' }, 'the container\'s seLinuxOptions replace the pod\'s whole');
+    assert.deepEqual(
+      out.selinuxOptions,
+      { user: '', role: '', type: '', level: 's0:c1' },
+      "the container's seLinuxOptions replace the pod's whole",
+    );
     assert.equal(out.noNewPrivs, true);
   });
 
@@ -407,13 +605,15 @@ describe('security context (upstream determineEffectiveSecurityContext, getSecco
     assert.equal(sc(mkPod([c()]), c({ privileged: true })).noNewPrivs, undefined);
   });
 
-  it('capabilities pass through as written (ALL is the runtime\'s), none when unset', () => {
+  it("capabilities pass through as written (ALL is the runtime's), none when unset", () => {
     assert.equal(sc(mkPod([c()]), c()).capabilities, undefined);
-    assert.deepEqual(sc(mkPod([c()]), c({ capabilities: { drop: ['ALL'], add: ['NET_BIND_SERVICE'] } })).capabilities,
-      { addCapabilities: ['NET_BIND_SERVICE'], dropCapabilities: ['ALL'] });
+    assert.deepEqual(sc(mkPod([c()]), c({ capabilities: { drop: ['ALL'], add: ['NET_BIND_SERVICE'] } })).capabilities, {
+      addCapabilities: ['NET_BIND_SERVICE'],
+      dropCapabilities: ['ALL'],
+    });
   });
 
-  it('without runAsUser: the image\'s uid, its user name, or root', () => {
+  it("without runAsUser: the image's uid, its user name, or root", () => {
     assert.deepEqual(sc(mkPod([c()]), c(), { uid: 65534 }).runAsUser, { value: 65534 });
     const named = sc(mkPod([c()]), c(), { username: 'nobody' });
     assert.equal(named.runAsUser, undefined);
@@ -422,28 +622,41 @@ describe('security context (upstream determineEffectiveSecurityContext, getSecco
     assert.deepEqual(sc(mkPod([c()]), c({ runAsUser: 7 }), { uid: 65534 }).runAsUser, { value: 7 });
   });
 
-  it('seccomp: the container\'s, else the pod\'s, else RuntimeDefault with seccompDefault, else Unconfined', () => {
+  it("seccomp: the container's, else the pod's, else RuntimeDefault with seccompDefault, else Unconfined", () => {
     const root = { seccompProfileRoot: '/var/lib/kubelet/seccomp' };
     assert.deepEqual(sc(mkPod([c()]), c(), {}, root).seccomp, { profileType: 'Unconfined' });
-    assert.deepEqual(sc(mkPod([c()]), c(), {}, { ...root, seccompDefault: true }).seccomp, { profileType: 'RuntimeDefault' });
+    assert.deepEqual(sc(mkPod([c()]), c(), {}, { ...root, seccompDefault: true }).seccomp, {
+      profileType: 'RuntimeDefault',
+    });
     const pod = mkPod([c()], { securityContext: { seccompProfile: { type: 'RuntimeDefault' } } });
     assert.deepEqual(sc(pod, c()).seccomp, { profileType: 'RuntimeDefault' });
-    assert.deepEqual(sc(pod, c({ seccompProfile: { type: 'Unconfined' } }), {}, { seccompDefault: true }).seccomp, { profileType: 'Unconfined' });
-    assert.deepEqual(sc(pod, c({ seccompProfile: { type: 'Localhost', localhostProfile: 'profiles/audit.json' } }), {}, root).seccomp,
-      { profileType: 'Localhost', localhostRef: '/var/lib/kubelet/seccomp/profiles/audit.json' });
+    assert.deepEqual(sc(pod, c({ seccompProfile: { type: 'Unconfined' } }), {}, { seccompDefault: true }).seccomp, {
+      profileType: 'Unconfined',
+    });
+    assert.deepEqual(
+      sc(pod, c({ seccompProfile: { type: 'Localhost', localhostProfile: 'profiles/audit.json' } }), {}, root).seccomp,
+      { profileType: 'Localhost', localhostRef: '/var/lib/kubelet/seccomp/profiles/audit.json' },
+    );
   });
 
   it('a Localhost seccomp profile without a file fails closed', () => {
     for (const profile of [{ type: 'Localhost' }, { type: 'Localhost', localhostProfile: '' }]) {
-      assert.throws(() => sc(mkPod([c()]), c({ seccompProfile: profile })), (e: unknown) =>
-        e instanceof ContainerConfigError && /localhostProfile must be set if seccompProfile type is Localhost/.test(e.message));
+      assert.throws(
+        () => sc(mkPod([c()]), c({ seccompProfile: profile })),
+        (e: unknown) =>
+          e instanceof ContainerConfigError &&
+          /localhostProfile must be set if seccompProfile type is Localhost/.test(e.message),
+      );
     }
   });
 
-  it('AppArmor: the container\'s field, else the deprecated annotation, else the pod\'s; both CRI forms', () => {
+  it("AppArmor: the container's field, else the deprecated annotation, else the pod's; both CRI forms", () => {
     assert.equal(sc(mkPod([c()]), c()).apparmor, undefined);
-    const annotated = mkPod([c()], { securityContext: { appArmorProfile: { type: 'RuntimeDefault' } } },
-      { annotations: { 'container.apparmor.security.beta.kubernetes.io/app': 'localhost/k8s-deny-write' } });
+    const annotated = mkPod(
+      [c()],
+      { securityContext: { appArmorProfile: { type: 'RuntimeDefault' } } },
+      { annotations: { 'container.apparmor.security.beta.kubernetes.io/app': 'localhost/k8s-deny-write' } },
+    );
     const out = sc(annotated, c());
     assert.deepEqual(out.apparmor, { profileType: 'Localhost', localhostRef: 'k8s-deny-write' });
     assert.equal(out.apparmorProfile, 'localhost/k8s-deny-write');
@@ -455,51 +668,93 @@ describe('security context (upstream determineEffectiveSecurityContext, getSecco
 
   it('supplementalGroupsPolicy: Merge unless Strict', () => {
     assert.equal(sc(mkPod([c()]), c()).supplementalGroupsPolicy, 'Merge');
-    assert.equal(sc(mkPod([c()], { securityContext: { supplementalGroupsPolicy: 'Strict' } }), c()).supplementalGroupsPolicy, 'Strict');
+    assert.equal(
+      sc(mkPod([c()], { securityContext: { supplementalGroupsPolicy: 'Strict' } }), c()).supplementalGroupsPolicy,
+      'Strict',
+    );
   });
 
-  it('runAsNonRoot: upstream\'s messages, checked against runAsUser first, then the image user', () => {
+  it("runAsNonRoot: upstream's messages, checked against runAsUser first, then the image user", () => {
     const ctr = c({ runAsNonRoot: true });
     const pod = mkPod([ctr]);
     const where = '(pod: "web-0_prod(uid-1)", container: app)';
-    const fails = (user: object, ct: Container, msg: string) => assert.throws(() => verifyRunAsNonRoot(pod, ct, user),
-      (e: unknown) => e instanceof ContainerConfigError && e.message === msg);
+    const fails = (user: object, ct: Container, msg: string) =>
+      assert.throws(
+        () => verifyRunAsNonRoot(pod, ct, user),
+        (e: unknown) => e instanceof ContainerConfigError && e.message === msg,
+      );
     fails({}, ctr, `container has runAsNonRoot and image will run as root ${where}`);
     fails({ uid: 0 }, ctr, `container has runAsNonRoot and image will run as root ${where}`);
-    fails({ username: 'app' }, ctr, `container has runAsNonRoot and image has non-numeric user (app), cannot verify user is non-root ${where}`);
-    fails({ uid: 1000 }, c({ runAsNonRoot: true, runAsUser: 0 }), `container's runAsUser breaks non-root policy ${where}`);
+    fails(
+      { username: 'app' },
+      ctr,
+      `container has runAsNonRoot and image has non-numeric user (app), cannot verify user is non-root ${where}`,
+    );
+    fails(
+      { uid: 1000 },
+      c({ runAsNonRoot: true, runAsUser: 0 }),
+      `container's runAsUser breaks non-root policy ${where}`,
+    );
     verifyRunAsNonRoot(pod, ctr, { uid: 1000 });
     verifyRunAsNonRoot(pod, c({ runAsNonRoot: true, runAsUser: 1000 }), {});
     verifyRunAsNonRoot(mkPod([c()], { securityContext: { runAsNonRoot: true, runAsUser: 1 } }), c(), {});
     verifyRunAsNonRoot(pod, c({ runAsNonRoot: false }), {});
     // the pod's runAsNonRoot applies to a container without its own
-    assert.throws(() => verifyRunAsNonRoot(mkPod([c()], { securityContext: { runAsNonRoot: true } }), c(), {}), ContainerConfigError);
-    assert.throws(() => generateContainerConfig(pod, ctr, { restartCount: 0, imageRef: 'sha256:r', imageUser: {} }), ContainerConfigError);
+    assert.throws(
+      () => verifyRunAsNonRoot(mkPod([c()], { securityContext: { runAsNonRoot: true } }), c(), {}),
+      ContainerConfigError,
+    );
+    assert.throws(
+      () => generateContainerConfig(pod, ctr, { restartCount: 0, imageRef: 'sha256:r', imageUser: {} }),
+      ContainerConfigError,
+    );
   });
 });
 
 describe('labels and the container hash', () => {
   it('container labels and annotations parse back', () => {
-    const c: Container = { name: 'app', image: 'x', ports: [{ containerPort: 1 }], terminationMessagePath: '/t', terminationMessagePolicy: 'FallbackToLogsOnError' };
+    const c: Container = {
+      name: 'app',
+      image: 'x',
+      ports: [{ containerPort: 1 }],
+      terminationMessagePath: '/t',
+      terminationMessagePolicy: 'FallbackToLogsOnError',
+    };
     const pod = mkPod([c], { terminationGracePeriodSeconds: 10 }, { deletionGracePeriodSeconds: 5 });
     const info = parseContainerLabels(newContainerLabels(c, pod), newContainerAnnotations(c, pod, 7));
     assert.deepEqual(info, {
-      podName: 'web-0', podNamespace: 'prod', podUid: 'uid-1', containerName: 'app', hash: containerHash(c), restartCount: 7,
-      terminationMessagePath: '/t', terminationMessagePolicy: 'FallbackToLogsOnError', containerType: 'container',
-      podDeletionGracePeriod: 5, podTerminationGracePeriod: 10, containerPorts: [{ containerPort: 1 }],
+      podName: 'web-0',
+      podNamespace: 'prod',
+      podUid: 'uid-1',
+      containerName: 'app',
+      hash: containerHash(c),
+      restartCount: 7,
+      terminationMessagePath: '/t',
+      terminationMessagePolicy: 'FallbackToLogsOnError',
+      containerType: 'container',
+      podDeletionGracePeriod: 5,
+      podTerminationGracePeriod: 10,
+      containerPorts: [{ containerPort: 1 }],
     });
   });
 
   it('missing or malformed annotations read as upstream does (empty, 0)', () => {
-    const info = parseContainerLabels({}, { 'io.kubernetes.container.restartCount': 'x', 'io.kubernetes.container.ports': '{' });
+    const info = parseContainerLabels(
+      {},
+      { 'io.kubernetes.container.restartCount': 'x', 'io.kubernetes.container.ports': '{' },
+    );
     assert.equal(info.restartCount, 0);
     assert.equal(info.hash, '');
     assert.equal(info.containerPorts, undefined);
   });
 
-  it('sandbox labels keep the pod\'s own labels apart', () => {
-    assert.deepEqual(parseSandboxLabels({ app: 'web', [LABEL_POD_UID]: 'u', 'io.kubernetes.pod.name': 'n' }),
-      { podName: 'n', podNamespace: '', podUid: 'u', labels: { app: 'web' } });
+  it("sandbox labels keep the pod's own labels apart", () => {
+    assert.deepEqual(parseSandboxLabels({ app: 'web', [LABEL_POD_UID]: 'u', 'io.kubernetes.pod.name': 'n' }), {
+      podName: 'n',
+      podNamespace: '',
+      podUid: 'u',
+      labels: { app: 'web' },
+    });
   });
 
   it('the hash is lowercase hex, stable, and blind to defaults, resources and probes', () => {
@@ -507,8 +762,25 @@ describe('labels and the container hash', () => {
     const h = containerHash(base);
     assert.match(h, /^[0-9a-f]{1,8}$/);
     assert.equal(containerHash({ ...base }), h);
-    assert.equal(containerHash({ ...base, ports: [{ containerPort: 80, protocol: 'TCP' }], terminationMessagePath: '/dev/termination-log', terminationMessagePolicy: 'File', env: [] }), h);
-    assert.equal(containerHash({ ...base, resources: { limits: { cpu: '1' } }, livenessProbe: { exec: { command: ['true'] } }, imagePullPolicy: 'Always' }), h);
+    assert.equal(
+      containerHash({
+        ...base,
+        ports: [{ containerPort: 80, protocol: 'TCP' }],
+        terminationMessagePath: '/dev/termination-log',
+        terminationMessagePolicy: 'File',
+        env: [],
+      }),
+      h,
+    );
+    assert.equal(
+      containerHash({
+        ...base,
+        resources: { limits: { cpu: '1' } },
+        livenessProbe: { exec: { command: ['true'] } },
+        imagePullPolicy: 'Always',
+      }),
+      h,
+    );
     assert.notEqual(containerHash({ ...base, image: 'nginx:2' }), h);
     assert.notEqual(containerHash({ ...base, args: ['-x'] }), h);
     assert.notEqual(containerHash({ ...base, env: [{ name: 'A', value: '1' }] }), h);
@@ -518,33 +790,77 @@ describe('labels and the container hash', () => {
 
 describe('runtimePodStatusFromCri', () => {
   const sb = (id: string, createdAt: number, state: PodSandboxStatus['state'], uid = 'uid-1'): PodSandboxStatus => ({
-    id, metadata: { name: 'web-0', namespace: 'prod', uid, attempt: createdAt }, state, createdAt: createdAt * 1e9,
-    network: { ip: `10.0.0.${createdAt}`, additionalIps: [{ ip: 'fd00::1' }] }, labels: {}, annotations: {}, runtimeHandler: '',
+    id,
+    metadata: { name: 'web-0', namespace: 'prod', uid, attempt: createdAt },
+    state,
+    createdAt: createdAt * 1e9,
+    network: { ip: `10.0.0.${createdAt}`, additionalIps: [{ ip: 'fd00::1' }] },
+    labels: {},
+    annotations: {},
+    runtimeHandler: '',
   });
   const ctr = (id: string, createdAt: number, extra: Partial<CriContainerStatus> = {}): CriContainerStatus => ({
-    id, metadata: { name: 'app', attempt: 1 }, state: 'CONTAINER_EXITED', createdAt: createdAt * 1e9,
-    startedAt: 1_700_000_000_123_456_800, finishedAt: 1_700_000_005_000_000_000, exitCode: 2,
-    image: { image: 'nginx:1' }, imageRef: 'sha256:x', reason: 'Error', message: 'boom',
+    id,
+    metadata: { name: 'app', attempt: 1 },
+    state: 'CONTAINER_EXITED',
+    createdAt: createdAt * 1e9,
+    startedAt: 1_700_000_000_123_456_800,
+    finishedAt: 1_700_000_005_000_000_000,
+    exitCode: 2,
+    image: { image: 'nginx:1' },
+    imageRef: 'sha256:x',
+    reason: 'Error',
+    message: 'boom',
     labels: { [LABEL_POD_UID]: 'uid-1', 'io.kubernetes.container.name': 'app' },
     annotations: { 'io.kubernetes.container.hash': 'abc', 'io.kubernetes.container.restartCount': '4' },
-    mounts: [], logPath: '', ...extra,
+    mounts: [],
+    logPath: '',
+    ...extra,
   });
 
   it('sorts newest first, converts ns to ms, reads labels, drops other pods', () => {
-    const st = runtimePodStatusFromCri('uid-1',
+    const st = runtimePodStatusFromCri(
+      'uid-1',
       [sb('old', 1, 'SANDBOX_NOTREADY'), sb('new', 2, 'SANDBOX_READY'), sb('foreign', 3, 'SANDBOX_READY', 'uid-2')],
       [ctr('c1', 1), ctr('c2', 2), ctr('x', 3, { labels: { [LABEL_POD_UID]: 'uid-2' } })],
-      42, { c2: 'new' });
+      42,
+      { c2: 'new' },
+    );
     assert.equal(st.name, 'web-0');
     assert.equal(st.namespace, 'prod');
     assert.equal(st.timestamp, 42);
-    assert.deepEqual(st.sandboxes.map((s) => s.id), ['new', 'old']);
-    assert.deepEqual(st.sandboxes[0], { id: 'new', state: 'SANDBOX_READY', attempt: 2, createdAt: 2000, ip: '10.0.0.2', additionalIps: ['fd00::1'] });
-    assert.deepEqual(st.containers.map((c) => c.id), ['c2', 'c1']);
+    assert.deepEqual(
+      st.sandboxes.map((s) => s.id),
+      ['new', 'old'],
+    );
+    assert.deepEqual(st.sandboxes[0], {
+      id: 'new',
+      state: 'SANDBOX_READY',
+      attempt: 2,
+      createdAt: 2000,
+      ip: '10.0.0.2',
+      additionalIps: ['fd00::1'],
+    });
+    assert.deepEqual(
+      st.containers.map((c) => c.id),
+      ['c2', 'c1'],
+    );
     assert.deepEqual(st.containers[0], {
-      id: 'c2', name: 'app', state: 'CONTAINER_EXITED', attempt: 1, createdAt: 2000, startedAt: 1_700_000_000_123,
-      finishedAt: 1_700_000_005_000, exitCode: 2, reason: 'Error', message: 'boom', image: 'nginx:1', imageRef: 'sha256:x',
-      hash: 'abc', restartCount: 4, sandboxId: 'new',
+      id: 'c2',
+      name: 'app',
+      state: 'CONTAINER_EXITED',
+      attempt: 1,
+      createdAt: 2000,
+      startedAt: 1_700_000_000_123,
+      finishedAt: 1_700_000_005_000,
+      exitCode: 2,
+      reason: 'Error',
+      message: 'boom',
+      image: 'nginx:1',
+      imageRef: 'sha256:x',
+      hash: 'abc',
+      restartCount: 4,
+      sandboxId: 'new',
     });
   });
 
@@ -556,8 +872,16 @@ describe('runtimePodStatusFromCri', () => {
 
 describe('container hash normalisation', () => {
   it('a defaulted fieldRef apiVersion does not change the hash', () => {
-    const plain: Container = { name: 'a', image: 'x', env: [{ name: 'N', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }] };
-    const defaulted: Container = { name: 'a', image: 'x', env: [{ name: 'N', valueFrom: { fieldRef: { fieldPath: 'metadata.name', apiVersion: 'v1' } } }] };
+    const plain: Container = {
+      name: 'a',
+      image: 'x',
+      env: [{ name: 'N', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
+    };
+    const defaulted: Container = {
+      name: 'a',
+      image: 'x',
+      env: [{ name: 'N', valueFrom: { fieldRef: { fieldPath: 'metadata.name', apiVersion: 'v1' } } }],
+    };
     assert.equal(containerHash(defaulted), containerHash(plain));
   });
 });

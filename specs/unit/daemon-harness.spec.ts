@@ -64,10 +64,19 @@ async function run(mode: 'alone' | 'other-first' | 'other-last', signal: NodeJS.
   pids.push(child.pid!);
   let out = '';
   let err = '';
-  child.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
-  child.stderr!.on('data', (c: Buffer) => { err += c.toString(); });
+  child.stdout!.on('data', (c: Buffer) => {
+    out += c.toString();
+  });
+  child.stderr!.on('data', (c: Buffer) => {
+    err += c.toString();
+  });
   const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
-  const daemon = await eventually(() => Number(out.trim()) || undefined, 20_000, `the daemon pid (${mode}): ${err}`, 20);
+  const daemon = await eventually(
+    () => Number(out.trim()) || undefined,
+    20_000,
+    `the daemon pid (${mode}): ${err}`,
+    20,
+  );
   pids.push(daemon);
   assert.ok(alive(daemon));
   child.kill(signal);

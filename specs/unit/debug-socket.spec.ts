@@ -18,7 +18,12 @@ import { Bus } from '../../kernel/bus.ts';
 import { VirtualClock } from '../../kernel/clock.ts';
 import { silentLogger } from '../../kernel/log.ts';
 import {
-  machineToMermaid, parseRequest, startDebugSocket, toJsonSafe, type ActorInfo, type DebugSocket,
+  machineToMermaid,
+  parseRequest,
+  startDebugSocket,
+  toJsonSafe,
+  type ActorInfo,
+  type DebugSocket,
 } from '../../kernel/debug-socket.ts';
 import { fromPromise, setup } from 'xstate';
 import { podWorkerMachine } from '../../actors/pod-workers/machine.ts';
@@ -51,19 +56,48 @@ function fakeBackoff(now: number) {
 function fakeActors(clock: VirtualClock): ActorInfo[] {
   const now = clock.now();
   return [
-    { id: 'statusManager', state: 'running', restarts: 0, lastError: null, lastErrorAt: null, startedAt: 0, uptimeMs: now, dependsOn: [], inspect: { pods: 1 } },
     {
-      id: 'runtime', state: 'running', restarts: 2, lastError: 'CRI Unavailable: connection refused', lastErrorAt: now - 5000,
-      startedAt: now - 3000, uptimeMs: 3000, dependsOn: [],
+      id: 'statusManager',
+      state: 'running',
+      restarts: 0,
+      lastError: null,
+      lastErrorAt: null,
+      startedAt: 0,
+      uptimeMs: now,
+      dependsOn: [],
+      inspect: { pods: 1 },
+    },
+    {
+      id: 'runtime',
+      state: 'running',
+      restarts: 2,
+      lastError: 'CRI Unavailable: connection refused',
+      lastErrorAt: now - 5000,
+      startedAt: now - 3000,
+      uptimeMs: 3000,
+      dependsOn: [],
       inspect: { health: 'ok', busy: { [WEB_UID]: 'runtime.syncPod' }, backoff: fakeBackoff(now) },
     },
     {
-      id: 'podWorkers', state: 'running', restarts: 0, lastError: null, lastErrorAt: null, startedAt: 0, uptimeMs: now, dependsOn: ['runtime'],
+      id: 'podWorkers',
+      state: 'running',
+      restarts: 0,
+      lastError: null,
+      lastErrorAt: null,
+      startedAt: 0,
+      uptimeMs: now,
+      dependsOn: ['runtime'],
       inspect: {
         workers: [
           {
-            uid: WEB_UID, pod: 'default/web', state: 'syncing.working', seq: 3, inFlight: 'sync', pending: 'update',
-            nextSyncAt: now + 10_000, lastSyncError: 'ImagePullBackOff',
+            uid: WEB_UID,
+            pod: 'default/web',
+            state: 'syncing.working',
+            seq: 3,
+            inFlight: 'sync',
+            pending: 'update',
+            nextSyncAt: now + 10_000,
+            lastSyncError: 'ImagePullBackOff',
             history: [
               { at: now - 2000, state: 'syncing.working', cause: 'create:config.add' },
               { at: now - 1000, state: 'syncing.idle', cause: 'create:config.add' },
@@ -71,13 +105,30 @@ function fakeActors(clock: VirtualClock): ActorInfo[] {
             ],
           },
           {
-            uid: 'uid-db-1', pod: 'kube-system/db', state: 'terminated.idle', seq: 7, inFlight: null, pending: null,
-            nextSyncAt: null, lastSyncError: null, history: [],
+            uid: 'uid-db-1',
+            pod: 'kube-system/db',
+            state: 'terminated.idle',
+            seq: 7,
+            inFlight: null,
+            pending: null,
+            nextSyncAt: null,
+            lastSyncError: null,
+            history: [],
           },
         ],
       },
     },
-    { id: 'syncLoop', state: 'restarting', restarts: 1, lastError: 'boom', lastErrorAt: now, startedAt: null, uptimeMs: 0, dependsOn: ['podWorkers'], inspect: { mailboxDepth: 4, dispatched: 9 } },
+    {
+      id: 'syncLoop',
+      state: 'restarting',
+      restarts: 1,
+      lastError: 'boom',
+      lastErrorAt: now,
+      startedAt: null,
+      uptimeMs: 0,
+      dependsOn: ['podWorkers'],
+      inspect: { mailboxDepth: 4, dispatched: 9 },
+    },
   ];
 }
 
@@ -98,7 +149,8 @@ class Client {
         const l = this.#buf.slice(0, nl);
         this.#buf = this.#buf.slice(nl + 1);
         const w = this.#waiters.shift();
-        if (w) w(l); else this.#lines.push(l);
+        if (w) w(l);
+        else this.#lines.push(l);
       }
     });
     this.closed = once(this.socket, 'close').then(() => undefined);
@@ -168,17 +220,47 @@ async function fixture(extra: { maxBufferedBytes?: number } = {}): Promise<Fixtu
   const clock = new VirtualClock(1_700_000_000_000);
   const f = { dir, path, bus, clock, actors: fakeActors(clock), crashed: [] as string[] } as Fixture;
   // Channels exist once someone uses them, as in the daemon.
-  bus.port('test').events('pleg').subscribe(() => {});
-  bus.port('status').publish('podStatuses', new Map([[WEB_UID, {
-    phase: 'Pending',
-    containerStatuses: [{
-      name: 'web', ready: false, restartCount: 3, image: 'nginx', imageID: '',
-      state: { waiting: { reason: 'CrashLoopBackOff', message: 'back-off 40s restarting failed container=web pod=web_default(uid-web-1)' } },
-    }],
-  }]]) as never);
+  bus
+    .port('test')
+    .events('pleg')
+    .subscribe(() => {});
+  bus.port('status').publish(
+    'podStatuses',
+    new Map([
+      [
+        WEB_UID,
+        {
+          phase: 'Pending',
+          containerStatuses: [
+            {
+              name: 'web',
+              ready: false,
+              restartCount: 3,
+              image: 'nginx',
+              imageID: '',
+              state: {
+                waiting: {
+                  reason: 'CrashLoopBackOff',
+                  message: 'back-off 40s restarting failed container=web pod=web_default(uid-web-1)',
+                },
+              },
+            },
+          ],
+        },
+      ],
+    ]) as never,
+  );
   f.ds = await startDebugSocket({
-    path, bus, clock, log: silentLogger,
-    source: { inspect: () => f.actors, crash: (id: string) => { f.crashed.push(id); } },
+    path,
+    bus,
+    clock,
+    log: silentLogger,
+    source: {
+      inspect: () => f.actors,
+      crash: (id: string) => {
+        f.crashed.push(id);
+      },
+    },
     machines: { podWorker: podWorkerMachine },
     commands: COMMANDS,
     ...extra,
@@ -201,32 +283,60 @@ async function started(extra: { maxBufferedBytes?: number } = {}): Promise<Fixtu
 describe('parseRequest', () => {
   it('accepts both syntaxes and keeps the id', () => {
     assert.deepEqual(parseRequest('actors', COMMANDS), { ok: true, req: { cmd: 'actors' } });
-    assert.deepEqual(parseRequest('  pod default/web \r', COMMANDS), { ok: true, req: { cmd: 'pod', pod: 'default/web' } });
-    assert.deepEqual(parseRequest('{"cmd":"tail","channel":"pleg","id":7}', COMMANDS), { ok: true, req: { cmd: 'tail', channel: 'pleg', id: 7 } });
-    assert.deepEqual(parseRequest('{"cmd":"graph","machine":"podWorker","id":"g"}', COMMANDS), { ok: true, req: { cmd: 'graph', machine: 'podWorker', id: 'g' } });
+    assert.deepEqual(parseRequest('  pod default/web \r', COMMANDS), {
+      ok: true,
+      req: { cmd: 'pod', pod: 'default/web' },
+    });
+    assert.deepEqual(parseRequest('{"cmd":"tail","channel":"pleg","id":7}', COMMANDS), {
+      ok: true,
+      req: { cmd: 'tail', channel: 'pleg', id: 7 },
+    });
+    assert.deepEqual(parseRequest('{"cmd":"graph","machine":"podWorker","id":"g"}', COMMANDS), {
+      ok: true,
+      req: { cmd: 'graph', machine: 'podWorker', id: 'g' },
+    });
   });
 
   it('names what is wrong', () => {
-    assert.deepEqual(parseRequest('foo', COMMANDS), { ok: false, error: 'unknown command "foo"; try actors, pod, tail, graph, crash' });
-    assert.deepEqual(parseRequest('{"cmd":"foo","id":1}', COMMANDS), { ok: false, id: 1, error: 'unknown command "foo"; try actors, pod, tail, graph, crash' });
+    assert.deepEqual(parseRequest('foo', COMMANDS), {
+      ok: false,
+      error: 'unknown command "foo"; try actors, pod, tail, graph, crash',
+    });
+    assert.deepEqual(parseRequest('{"cmd":"foo","id":1}', COMMANDS), {
+      ok: false,
+      id: 1,
+      error: 'unknown command "foo"; try actors, pod, tail, graph, crash',
+    });
     assert.match((parseRequest('{"cmd":', COMMANDS) as { error: string }).error, /^invalid JSON request: /);
     assert.match((parseRequest('[1,2]', COMMANDS) as { error: string }).error, /must be a JSON object/);
     assert.match((parseRequest('"actors"', COMMANDS) as { error: string }).error, /must be a JSON object/);
     assert.match((parseRequest('{"id":3}', COMMANDS) as { error: string }).error, /no "cmd"/);
     assert.match((parseRequest('{"cmd":"pod"}', COMMANDS) as { error: string }).error, /pod needs "pod"/);
-    assert.match((parseRequest('{"cmd":"actors","id":{}}', COMMANDS) as { error: string }).error, /"id" must be a string or a number/);
+    assert.match(
+      (parseRequest('{"cmd":"actors","id":{}}', COMMANDS) as { error: string }).error,
+      /"id" must be a string or a number/,
+    );
     assert.match((parseRequest('pod', COMMANDS) as { error: string }).error, /pod needs exactly one argument/);
     assert.match((parseRequest('tail a b', COMMANDS) as { error: string }).error, /tail needs exactly one argument/);
     assert.match((parseRequest('actors now', COMMANDS) as { error: string }).error, /actors takes no argument/);
   });
 
   it('knows only the built-in commands and the registered ones', () => {
-    assert.deepEqual(parseRequest('pod default/web'), { ok: false, error: 'unknown command "pod"; try actors, tail, graph, crash' });
+    assert.deepEqual(parseRequest('pod default/web'), {
+      ok: false,
+      error: 'unknown command "pod"; try actors, tail, graph, crash',
+    });
     const commands = { ...COMMANDS, channels: { answer: () => 1 } };
     assert.deepEqual(parseRequest('channels', commands), { ok: true, req: { cmd: 'channels' } });
-    assert.deepEqual(parseRequest('{"cmd":"channels","id":2}', commands), { ok: true, req: { cmd: 'channels', id: 2 } });
+    assert.deepEqual(parseRequest('{"cmd":"channels","id":2}', commands), {
+      ok: true,
+      req: { cmd: 'channels', id: 2 },
+    });
     assert.match((parseRequest('channels now', commands) as { error: string }).error, /channels takes no argument/);
-    assert.equal((parseRequest('x', commands) as { error: string }).error, 'unknown command "x"; try actors, pod, channels, tail, graph, crash');
+    assert.equal(
+      (parseRequest('x', commands) as { error: string }).error,
+      'unknown command "x"; try actors, pod, channels, tail, graph, crash',
+    );
   });
 });
 
@@ -236,7 +346,10 @@ describe('toJsonSafe', () => {
     cyclic.self = cyclic;
     const shared = { x: 1 };
     const v = toJsonSafe({
-      map: new Map([['a', 1], ['__proto__', 2]]),
+      map: new Map([
+        ['a', 1],
+        ['__proto__', 2],
+      ]),
       objKeys: new Map([[{ k: 1 }, 'v']]),
       set: new Set(['s']),
       buf: Buffer.from('hello'),
@@ -289,7 +402,8 @@ describe('machineToMermaid', () => {
       'terminated_settling --> terminated_removing : always [guard]',
       'terminated_removing --> done : REMOVED [currentSeq]',
       'done --> [*]',
-    ]) assert.ok(lines.includes(expected), `missing line: ${expected}\n${text}`);
+    ])
+      assert.ok(lines.includes(expected), `missing line: ${expected}\n${text}`);
     // Edges inside one composite are written inside it; cross-composite ones at the top level.
     const inner = text.indexOf('    syncing_idle --> syncing_working : UPDATE');
     assert.ok(inner > 0 && inner < text.indexOf('state terminating {'));
@@ -302,15 +416,27 @@ describe('machineToMermaid', () => {
 
 describe('machineToMermaid on other shapes', () => {
   it('renders parallel regions, history, onDone, invoke results, named and numeric delays, wildcards', () => {
-    const m = setup({ delays: { slow: 5000 }, actors: { fetcher: fromPromise(async () => 1) }, guards: { ok: () => true } }).createMachine({
-      id: 'demo', initial: 'a',
+    const m = setup({
+      delays: { slow: 5000 },
+      actors: { fetcher: fromPromise(async () => 1) },
+      guards: { ok: () => true },
+    }).createMachine({
+      id: 'demo',
+      initial: 'a',
       states: {
         a: { on: { GO: 'b', '*': { target: 'c' } }, after: { slow: 'c', 250: { target: 'b', guard: 'ok' } } },
         b: {
           type: 'parallel',
           states: {
             left: { initial: 'l1', states: { l1: { on: { NEXT: 'l2' } }, l2: { type: 'final' } } },
-            right: { initial: 'r1', states: { r1: { invoke: { src: 'fetcher', onDone: 'r2', onError: 'r1' } }, r2: { type: 'final' }, hist: { type: 'history', history: 'deep' } } },
+            right: {
+              initial: 'r1',
+              states: {
+                r1: { invoke: { src: 'fetcher', onDone: 'r2', onError: 'r1' } },
+                r2: { type: 'final' },
+                hist: { type: 'history', history: 'deep' },
+              },
+            },
           },
           onDone: 'c',
         },
@@ -320,11 +446,25 @@ describe('machineToMermaid on other shapes', () => {
     const text = machineToMermaid(m);
     const lines = text.split('\n').map((l) => l.trim());
     for (const expected of [
-      '[*] --> a', 'state b {', 'state b_left {', '--', 'state b_right {', '[*] --> b_right_r1', 'b_left_l2 --> [*]',
-      'state "H*" as b_right_hist', 'b_left_l1 --> b_left_l2 : NEXT', 'b_right_r1 --> b_right_r2 : done: fetcher',
-      'b_right_r1 --> b_right_r1 : error: fetcher', 'a --> b : GO', 'a --> c : *', 'a --> b : after 250ms [ok]',
-      'a --> c : after slow', 'b --> c : onDone', 'c --> [*]',
-    ]) assert.ok(lines.includes(expected), `missing line: ${expected}\n${text}`);
+      '[*] --> a',
+      'state b {',
+      'state b_left {',
+      '--',
+      'state b_right {',
+      '[*] --> b_right_r1',
+      'b_left_l2 --> [*]',
+      'state "H*" as b_right_hist',
+      'b_left_l1 --> b_left_l2 : NEXT',
+      'b_right_r1 --> b_right_r2 : done: fetcher',
+      'b_right_r1 --> b_right_r1 : error: fetcher',
+      'a --> b : GO',
+      'a --> c : *',
+      'a --> b : after 250ms [ok]',
+      'a --> c : after slow',
+      'b --> c : onDone',
+      'c --> [*]',
+    ])
+      assert.ok(lines.includes(expected), `missing line: ${expected}\n${text}`);
     // A parallel state has no initial arrow of its own.
     assert.ok(!lines.includes('[*] --> b_left'));
   });
@@ -343,21 +483,35 @@ describe('debug socket', () => {
     assert.deepEqual(text.result, r.result);
     const result = r.result as { at: number; actors: Record<string, unknown>[] };
     assert.equal(result.at, f.clock.now());
-    assert.deepEqual(result.actors.map((a) => [a.id, a.state, a.restarts, a.mailboxDepth]), [
-      ['statusManager', 'running', 0, 0], ['runtime', 'running', 2, 0], ['podWorkers', 'running', 0, 0], ['syncLoop', 'restarting', 1, 4],
-    ]);
+    assert.deepEqual(
+      result.actors.map((a) => [a.id, a.state, a.restarts, a.mailboxDepth]),
+      [
+        ['statusManager', 'running', 0, 0],
+        ['runtime', 'running', 2, 0],
+        ['podWorkers', 'running', 0, 0],
+        ['syncLoop', 'restarting', 1, 4],
+      ],
+    );
     const rt = result.actors[1]!;
     assert.equal(rt.lastError, 'CRI Unavailable: connection refused');
     assert.equal(rt.uptimeMs, 3000);
     assert.deepEqual(result.actors[2]!.dependsOn, ['runtime']);
-    assert.deepEqual(rt.inspect, { health: 'ok', busy: { [WEB_UID]: 'runtime.syncPod' }, backoff: fakeBackoff(f.clock.now()) });
+    assert.deepEqual(rt.inspect, {
+      health: 'ok',
+      busy: { [WEB_UID]: 'runtime.syncPod' },
+      backoff: fakeBackoff(f.clock.now()),
+    });
     c.close();
   });
 
   it('injects a crash into a running actor; an unknown or stopped actor is an error line', async () => {
     const f = await started();
     const c = await new Client(f.path).ready();
-    assert.deepEqual((await c.ask('{"cmd":"crash","actor":"runtime","id":9}')), { ok: true, id: 9, result: { actor: 'runtime', crashed: true } });
+    assert.deepEqual(await c.ask('{"cmd":"crash","actor":"runtime","id":9}'), {
+      ok: true,
+      id: 9,
+      result: { actor: 'runtime', crashed: true },
+    });
     assert.deepEqual(f.crashed, ['runtime']);
     const unknown = await c.ask('crash nope');
     assert.equal(unknown.ok, false);
@@ -389,17 +543,35 @@ describe('debug socket', () => {
     assert.equal(p.lastSyncError, 'ImagePullBackOff');
     assert.deepEqual(p.runtime, { busy: 'runtime.syncPod' });
     assert.equal(p.phase, 'Pending');
-    assert.deepEqual(p.containers, [{
-      name: 'web', kind: 'app', state: 'waiting', reason: 'CrashLoopBackOff',
-      message: 'back-off 40s restarting failed container=web pod=web_default(uid-web-1)', restartCount: 3, ready: false,
-    }]);
+    assert.deepEqual(p.containers, [
+      {
+        name: 'web',
+        kind: 'app',
+        state: 'waiting',
+        reason: 'CrashLoopBackOff',
+        message: 'back-off 40s restarting failed container=web pod=web_default(uid-web-1)',
+        restartCount: 3,
+        ready: false,
+      },
+    ]);
     // The backoff deadlines, against the daemon's clock.
     assert.deepEqual(p.backoff, [
-      { container: 'web', kind: 'crashLoop', image: null, delayMs: 40_000, retryAt: f.clock.now() + 25_000, retryInMs: 25_000 },
+      {
+        container: 'web',
+        kind: 'crashLoop',
+        image: null,
+        delayMs: 40_000,
+        retryAt: f.clock.now() + 25_000,
+        retryInMs: 25_000,
+      },
       { container: 'web', kind: 'imagePull', image: 'nginx', delayMs: 20_000, retryAt: null, retryInMs: null },
     ]);
     assert.equal((p.history as unknown[]).length, 3);
-    assert.deepEqual((p.history as Record<string, unknown>[])[0], { at: f.clock.now() - 2000, state: 'syncing.working', cause: 'create:config.add' });
+    assert.deepEqual((p.history as Record<string, unknown>[])[0], {
+      at: f.clock.now() - 2000,
+      state: 'syncing.working',
+      cause: 'create:config.add',
+    });
 
     // Time moves: the deadline is reported against the daemon's clock.
     f.clock.advance(4000);
@@ -407,7 +579,10 @@ describe('debug socket', () => {
     assert.equal(later.nextSyncInMs, 6000);
 
     const db = (await c.ask('pod kube-system/db')).result as Record<string, unknown>;
-    assert.deepEqual([db.state, db.runtime, db.containers, db.phase, db.backoff], ['terminated.idle', { busy: null }, [], null, []]);
+    assert.deepEqual(
+      [db.state, db.runtime, db.containers, db.phase, db.backoff],
+      ['terminated.idle', { busy: null }, [], null, []],
+    );
 
     const missing = await c.ask('{"cmd":"pod","pod":"default/nope","id":9}');
     assert.equal(missing.ok, false);
@@ -484,10 +659,12 @@ describe('debug socket', () => {
   it('serves many clients at once', async () => {
     const f = await started();
     const clients = await Promise.all(Array.from({ length: 40 }, () => new Client(f.path).ready()));
-    const answers = await Promise.all(clients.map(async (c, i) => {
-      c.send(`{"cmd":"actors","id":${i}}\n{"cmd":"graph","machine":"podWorker","id":${i}}\npod default/web\n`);
-      return [await c.json(), await c.json(), await c.json()];
-    }));
+    const answers = await Promise.all(
+      clients.map(async (c, i) => {
+        c.send(`{"cmd":"actors","id":${i}}\n{"cmd":"graph","machine":"podWorker","id":${i}}\npod default/web\n`);
+        return [await c.json(), await c.json(), await c.json()];
+      }),
+    );
     answers.forEach(([a, g, p], i) => {
       assert.equal(a!.id, i);
       assert.equal(a!.ok, true);
@@ -503,20 +680,35 @@ describe('debug socket', () => {
     const f = await started();
     const c = await new Client(f.path).ready();
     // The answer says the subscription is live; messages follow.
-    assert.deepEqual(await c.ask('{"cmd":"tail","channel":"pleg","id":"t"}'), { ok: true, id: 't', result: { channel: 'pleg', subscribed: true } });
+    assert.deepEqual(await c.ask('{"cmd":"tail","channel":"pleg","id":"t"}'), {
+      ok: true,
+      id: 't',
+      result: { channel: 'pleg', subscribed: true },
+    });
     assert.equal(f.ds.stats().tails, 1);
     const port = f.bus.port('pleg');
     port.send('pleg', { type: 'pleg.containerDied', podUid: WEB_UID, containerId: 'c1' } as never);
     f.clock.advance(1500);
-    port.send('pleg', { type: 'pleg.containerStarted', podUid: WEB_UID, containerId: 'c2', extra: new Map([['k', Buffer.from('v')]]) } as never);
+    port.send('pleg', {
+      type: 'pleg.containerStarted',
+      podUid: WEB_UID,
+      containerId: 'c2',
+      extra: new Map([['k', Buffer.from('v')]]),
+    } as never);
     const first = await c.json();
     const second = await c.json();
     assert.deepEqual(first, {
-      ok: true, id: 't', channel: 'pleg', at: 1_700_000_000_000,
+      ok: true,
+      id: 't',
+      channel: 'pleg',
+      at: 1_700_000_000_000,
       msg: { type: 'pleg.containerDied', podUid: WEB_UID, containerId: 'c1' },
     });
     assert.deepEqual(second, {
-      ok: true, id: 't', channel: 'pleg', at: 1_700_000_001_500,
+      ok: true,
+      id: 't',
+      channel: 'pleg',
+      at: 1_700_000_001_500,
       msg: { type: 'pleg.containerStarted', podUid: WEB_UID, containerId: 'c2', extra: { k: 'dg==' } },
     });
     // Other requests still work on a tailing connection.
@@ -532,10 +724,13 @@ describe('debug socket', () => {
   it('tails a view from its current value; an unknown channel is an error listing the known ones', async () => {
     const f = await started();
     const c = await new Client(f.path).ready();
-    assert.deepEqual(await c.ask('tail podStatuses'), { ok: true, result: { channel: 'podStatuses', subscribed: true } });
+    assert.deepEqual(await c.ask('tail podStatuses'), {
+      ok: true,
+      result: { channel: 'podStatuses', subscribed: true },
+    });
     const v = await c.json();
     assert.equal(v.channel, 'podStatuses');
-    assert.equal(((v.msg as Record<string, { phase: string }>)[WEB_UID])!.phase, 'Pending');
+    assert.equal((v.msg as Record<string, { phase: string }>)[WEB_UID]!.phase, 'Pending');
     const bad = await c.ask('tail nope');
     assert.deepEqual(bad, { ok: false, error: 'unknown channel "nope"; known channels: pleg, podStatuses' });
     c.close();
@@ -565,7 +760,8 @@ describe('debug socket', () => {
     const port = f.bus.port('pleg');
     const big = 'z'.repeat(8 * 1024);
     const total = 2000; // 16 MB if it were all buffered
-    for (let i = 0; i < total; i++) port.send('pleg', { type: 'pleg.containerChanged', podUid: 'u', containerId: String(i), big } as never);
+    for (let i = 0; i < total; i++)
+      port.send('pleg', { type: 'pleg.containerChanged', podUid: 'u', containerId: String(i), big } as never);
     const dropped = f.ds.stats().dropped;
     assert.ok(dropped > total / 2, `dropped ${dropped} of ${total}`);
     c.socket.resume();
@@ -634,12 +830,22 @@ describe('debug socket', () => {
     const dir = await tempDir();
     const path = join(dir, 'kubelet-ts.sock');
     // A daemon that dies by SIGKILL leaves its socket file behind.
-    const child = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(path)}, () => console.log('up'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(
+      process.execPath,
+      ['-e', `require('net').createServer().listen(${JSON.stringify(path)}, () => console.log('up'))`],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     await once(child.stdout!, 'data');
     child.kill('SIGKILL');
     await once(child, 'exit');
     assert.ok((await stat(path)).isSocket());
-    const ds = await startDebugSocket({ path, bus: new Bus(), clock: new VirtualClock(), log: silentLogger, source: { inspect: () => [] } });
+    const ds = await startDebugSocket({
+      path,
+      bus: new Bus(),
+      clock: new VirtualClock(),
+      log: silentLogger,
+      source: { inspect: () => [] },
+    });
     open.push(ds);
     const c = await new Client(path).ready();
     assert.deepEqual(await c.ask('actors'), { ok: true, result: { at: 0, actors: [] } });
@@ -649,7 +855,13 @@ describe('debug socket', () => {
   it('refuses to start when another daemon listens on the path, or a non-socket is in the way', async () => {
     const f = await started();
     await assert.rejects(
-      startDebugSocket({ path: f.path, bus: new Bus(), clock: new VirtualClock(), log: silentLogger, source: { inspect: () => [] } }),
+      startDebugSocket({
+        path: f.path,
+        bus: new Bus(),
+        clock: new VirtualClock(),
+        log: silentLogger,
+        source: { inspect: () => [] },
+      }),
       (e: Error) => e.message.includes(f.path) && /another process is listening/.test(e.message),
     );
     // The first one is untouched.
@@ -660,11 +872,23 @@ describe('debug socket', () => {
     const file = join(f.dir, 'not-a-socket');
     await writeFile(file, 'x');
     await assert.rejects(
-      startDebugSocket({ path: file, bus: new Bus(), clock: new VirtualClock(), log: silentLogger, source: { inspect: () => [] } }),
+      startDebugSocket({
+        path: file,
+        bus: new Bus(),
+        clock: new VirtualClock(),
+        log: silentLogger,
+        source: { inspect: () => [] },
+      }),
       /not-a-socket: the path exists and is not a socket/,
     );
     await assert.rejects(
-      startDebugSocket({ path: join(f.dir, 'x'.repeat(120)), bus: new Bus(), clock: new VirtualClock(), log: silentLogger, source: { inspect: () => [] } }),
+      startDebugSocket({
+        path: join(f.dir, 'x'.repeat(120)),
+        bus: new Bus(),
+        clock: new VirtualClock(),
+        log: silentLogger,
+        source: { inspect: () => [] },
+      }),
       /unix sockets allow at most 107/,
     );
   });
@@ -675,7 +899,12 @@ describe('debug socket', () => {
     const nobody = (cmd: string, args: string[]) =>
       spawnSync(setpriv, ['--reuid=nobody', '--regid=nogroup', '--clear-groups', cmd, ...args], { encoding: 'utf8' });
     // The checkout (and node) must be readable by nobody for its client to run at all.
-    if (nobody(process.execPath, ['-e', `require('fs').accessSync(${JSON.stringify(join(ROOT, 'bin', 'inspect.ts'))}, 4)`]).status !== 0) {
+    if (
+      nobody(process.execPath, [
+        '-e',
+        `require('fs').accessSync(${JSON.stringify(join(ROOT, 'bin', 'inspect.ts'))}, 4)`,
+      ]).status !== 0
+    ) {
       t.skip('nobody cannot run node or read this checkout');
       return;
     }
@@ -694,7 +923,10 @@ describe('debug socket', () => {
     // The CLI says what to do about it.
     const cli = nobody(join(ROOT, 'bin', 'kubelet-ts'), ['inspect', '--socket', f.path]);
     assert.equal(cli.status, 1);
-    assert.equal(cli.stderr, `kubelet-ts inspect: permission denied on ${f.path}: the debug socket is mode 0600 and belongs to the daemon's user; run kubelet-ts inspect as that user (e.g. with sudo)\n`);
+    assert.equal(
+      cli.stderr,
+      `kubelet-ts inspect: permission denied on ${f.path}: the debug socket is mode 0600 and belongs to the daemon's user; run kubelet-ts inspect as that user (e.g. with sudo)\n`,
+    );
   });
 });
 
@@ -709,23 +941,43 @@ describe('pod backoff deadlines on a whole kubelet', () => {
     const cri = new FakeCri({ clock });
     cri.addImage(IMAGE);
     cri.failPull(MISSING, 'manifest unknown', 'NotFound');
-    const pod = (name: string, image: string) => JSON.stringify({
-      apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default' },
-      spec: { restartPolicy: 'Always', terminationGracePeriodSeconds: 1, containers: [{ name: 'app', image, command: ['false'] }] },
-    });
-    const fs = new MemoryStaticPodFs().mkdir('/m').writeFile('/m/crash.json', pod('crash', IMAGE)).writeFile('/m/pull.json', pod('pull', MISSING));
+    const pod = (name: string, image: string) =>
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name, namespace: 'default' },
+        spec: {
+          restartPolicy: 'Always',
+          terminationGracePeriodSeconds: 1,
+          containers: [{ name: 'app', image, command: ['false'] }],
+        },
+      });
+    const fs = new MemoryStaticPodFs()
+      .mkdir('/m')
+      .writeFile('/m/crash.json', pod('crash', IMAGE))
+      .writeFile('/m/pull.json', pod('pull', MISSING));
     const k = createKubelet({
-      flags: { ...DEFAULT_FLAGS, podManifestPath: '/m' }, clock, log: silentLogger, nodeName: 'node-b', cri, fs,
-      random: () => 0.5, debugSocketPath: join(dir, 'kubelet-ts.sock'),
+      flags: { ...DEFAULT_FLAGS, podManifestPath: '/m' },
+      clock,
+      log: silentLogger,
+      nodeName: 'node-b',
+      cri,
+      fs,
+      random: () => 0.5,
+      debugSocketPath: join(dir, 'kubelet-ts.sock'),
     });
-    const settle = async () => { for (let i = 0; i < 30; i++) await new Promise((r) => setImmediate(r)); };
+    const settle = async () => {
+      for (let i = 0; i < 30; i++) await new Promise((r) => setImmediate(r));
+    };
     await k.start();
     const c = await new Client(join(dir, 'kubelet-ts.sock')).ready();
     try {
       await clock.advanceAsync(2000, settle);
       const pulledAt = clock.now() - 2000;
-      const app = async () => (await cri.listContainers({ labelSelector: { 'io.kubernetes.pod.name': 'crash-node-b' } }))
-        .sort((a, b) => a.metadata.attempt - b.metadata.attempt).at(-1)!;
+      const app = async () =>
+        (await cri.listContainers({ labelSelector: { 'io.kubernetes.pod.name': 'crash-node-b' } }))
+          .sort((a, b) => a.metadata.attempt - b.metadata.attempt)
+          .at(-1)!;
       // the first exit restarts at once; the second is held back for 10s from its exit
       cri.exitContainer((await app()).id, 1);
       await clock.advanceAsync(2000, settle);
@@ -736,21 +988,35 @@ describe('pod backoff deadlines on a whole kubelet', () => {
 
       const crash = (await c.ask('pod default/crash-node-b')).result as { backoff: Record<string, unknown>[] };
       assert.deepEqual(crash.backoff, [
-        { container: 'app', kind: 'crashLoop', image: null, delayMs: 10_000, retryAt: exitedAt + 10_000, retryInMs: exitedAt + 10_000 - clock.now() },
+        {
+          container: 'app',
+          kind: 'crashLoop',
+          image: null,
+          delayMs: 10_000,
+          retryAt: exitedAt + 10_000,
+          retryInMs: exitedAt + 10_000 - clock.now(),
+        },
       ]);
       const pull = (await c.ask('pod default/pull-node-b')).result as { backoff: Record<string, unknown>[] };
       assert.equal(pull.backoff.length, 1, JSON.stringify(pull.backoff));
       const entry = pull.backoff[0]!;
       assert.deepEqual([entry.container, entry.kind, entry.image], ['app', 'imagePull', MISSING]);
       assert.ok((entry.delayMs as number) >= 10_000, `delay ${entry.delayMs}`);
-      assert.ok((entry.retryAt as number) > clock.now() && (entry.retryAt as number) <= pulledAt + 2000 + (entry.delayMs as number), `retryAt ${entry.retryAt}`);
+      assert.ok(
+        (entry.retryAt as number) > clock.now() &&
+          (entry.retryAt as number) <= pulledAt + 2000 + (entry.delayMs as number),
+        `retryAt ${entry.retryAt}`,
+      );
       assert.equal(entry.retryInMs, (entry.retryAt as number) - clock.now());
 
       // once the crashing container runs again, it is no longer held back: the delay stays, no deadline
       await clock.advanceAsync(10_000, settle);
       assert.equal((await app()).state, 'CONTAINER_RUNNING');
       const again = (await c.ask('pod default/crash-node-b')).result as { backoff: Record<string, unknown>[] };
-      assert.deepEqual(again.backoff.map((b) => [b.kind, b.delayMs, b.retryAt]), [['crashLoop', 20_000, null]]);
+      assert.deepEqual(
+        again.backoff.map((b) => [b.kind, b.delayMs, b.retryAt]),
+        [['crashLoop', 20_000, null]],
+      );
     } finally {
       c.close();
       await k.stop();
@@ -763,48 +1029,82 @@ describe('kubelet-ts inspect', () => {
     const out: string[] = [];
     const err: string[] = [];
     return {
-      io: { stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => err.push(s) }, interrupted: new Promise<void>(() => {}) },
+      io: {
+        stdout: { write: (s: string) => out.push(s) },
+        stderr: { write: (s: string) => err.push(s) },
+        interrupted: new Promise<void>(() => {}),
+      },
       out: () => out.join(''),
       err: () => err.join(''),
     };
   };
 
   it('parses its arguments', () => {
-    assert.deepEqual(parseInspectArgs([]), { cmd: 'actors', arg: undefined, socket: '/var/lib/kubelet/kubelet-ts.sock', rootDir: '/var/lib/kubelet', json: false, watch: false, help: false });
+    assert.deepEqual(parseInspectArgs([]), {
+      cmd: 'actors',
+      arg: undefined,
+      socket: '/var/lib/kubelet/kubelet-ts.sock',
+      rootDir: '/var/lib/kubelet',
+      json: false,
+      watch: false,
+      help: false,
+    });
     const a = parseInspectArgs(['pod', 'default/web', '--root-dir=/r', '--json', '--watch']);
-    assert.deepEqual([a.cmd, a.arg, a.socket, a.json, a.watch], ['pod', 'default/web', '/r/kubelet-ts.sock', true, true]);
+    assert.deepEqual(
+      [a.cmd, a.arg, a.socket, a.json, a.watch],
+      ['pod', 'default/web', '/r/kubelet-ts.sock', true, true],
+    );
     assert.equal(parseInspectArgs(['tail', 'pleg', '--socket', '/s.sock']).socket, '/s.sock');
     assert.throws(() => parseInspectArgs(['pod']), /pod needs exactly one argument/);
     assert.throws(() => parseInspectArgs(['bogus']), /unknown command "bogus"/);
     assert.throws(() => parseInspectArgs(['--nope']), /unknown flag --nope/);
     assert.throws(() => parseInspectArgs(['tail', 'x', '--watch']), /--watch works with actors, pod and channels/);
-    assert.deepEqual([parseInspectArgs(['channels', '--watch']).cmd, parseInspectArgs(['channels']).arg], ['channels', undefined]);
+    assert.deepEqual(
+      [parseInspectArgs(['channels', '--watch']).cmd, parseInspectArgs(['channels']).arg],
+      ['channels', undefined],
+    );
     assert.throws(() => parseInspectArgs(['channels', 'pleg']), /channels takes no argument/);
     assert.throws(() => parseInspectArgs(['--socket=/a', '--root-dir=/b']), /either --root-dir or --socket/);
   });
 
   it('renders the channel map with counts and the actors not started', () => {
     const text = renderChannels({
-      at: 0, notWired: ['nodeStatus'],
+      at: 0,
+      notWired: ['nodeStatus'],
       channels: [
-        { name: 'pleg', kind: 'event', count: 12, writers: ['pleg'], readers: ['syncLoop'], types: ['pleg.containerStarted', 'pleg.containerDied'] },
+        {
+          name: 'pleg',
+          kind: 'event',
+          count: 12,
+          writers: ['pleg'],
+          readers: ['syncLoop'],
+          types: ['pleg.containerStarted', 'pleg.containerDied'],
+        },
         { name: 'node', kind: 'view', count: 0, writers: ['nodeStatus'], readers: [], types: ['NodeView'] },
       ],
     });
-    assert.equal(text, [
-      'CHANNEL   KIND    MSGS   WRITERS      READERS    MESSAGE TYPES',
-      'pleg      event   12     pleg         syncLoop   pleg.containerStarted,pleg.containerDied',
-      'node      view    0      nodeStatus   <none>     NodeView',
-      '',
-      'not started by this daemon: nodeStatus',
-    ].join('\n'));
+    assert.equal(
+      text,
+      [
+        'CHANNEL   KIND    MSGS   WRITERS      READERS    MESSAGE TYPES',
+        'pleg      event   12     pleg         syncLoop   pleg.containerStarted,pleg.containerDied',
+        'node      view    0      nodeStatus   <none>     NodeView',
+        '',
+        'not started by this daemon: nodeStatus',
+      ].join('\n'),
+    );
   });
 
   it('renders actors and pod tables', () => {
     const clock = new VirtualClock(1_700_000_000_000);
     const actors = fakeActors(clock).map((a) => ({
-      id: a.id, state: a.state, restarts: a.restarts, lastError: a.lastError, lastErrorAt: a.lastErrorAt,
-      uptimeMs: a.state === 'running' ? a.uptimeMs : null, mailboxDepth: a.id === 'syncLoop' ? 4 : 0,
+      id: a.id,
+      state: a.state,
+      restarts: a.restarts,
+      lastError: a.lastError,
+      lastErrorAt: a.lastErrorAt,
+      uptimeMs: a.state === 'running' ? a.uptimeMs : null,
+      mailboxDepth: a.id === 'syncLoop' ? 4 : 0,
     }));
     const text = renderActors({ at: clock.now(), actors });
     const lines = text.split('\n');
@@ -813,9 +1113,21 @@ describe('kubelet-ts inspect', () => {
     assert.match(lines[4]!, /^syncLoop\s+restarting\s+1\s+boom \(0ms ago\)\s+4\s+-$/);
 
     const pod = renderPod({
-      at: 10_000, uid: 'u1', pod: 'default/web', state: 'syncing.idle', seq: 2, inFlight: null, pending: 'kill',
-      nextSyncAt: 70_000, nextSyncInMs: 60_000, lastSyncError: null, runtime: { busy: null }, phase: 'Running',
-      containers: [{ name: 'web', kind: 'app', state: 'running', reason: null, message: null, restartCount: 0, ready: true }],
+      at: 10_000,
+      uid: 'u1',
+      pod: 'default/web',
+      state: 'syncing.idle',
+      seq: 2,
+      inFlight: null,
+      pending: 'kill',
+      nextSyncAt: 70_000,
+      nextSyncInMs: 60_000,
+      lastSyncError: null,
+      runtime: { busy: null },
+      phase: 'Running',
+      containers: [
+        { name: 'web', kind: 'app', state: 'running', reason: null, message: null, restartCount: 0, ready: true },
+      ],
       backoff: [
         { container: 'web', kind: 'crashLoop', image: null, delayMs: 40_000, retryAt: 35_000, retryInMs: 25_000 },
         { container: 'web', kind: 'imagePull', image: 'nginx:1', delayMs: 20_000, retryAt: null, retryInMs: null },
@@ -826,14 +1138,32 @@ describe('kubelet-ts inspect', () => {
     assert.match(pod, /^PENDING:\s+kill$/m);
     assert.match(pod, /^NEXT SYNC:\s+\S+ \(in 1m0s\)$/m);
     assert.match(pod, /^RUNTIME:\s+idle$/m);
-    assert.match(pod, /^CONTAINERS\nNAME\s+STATE\s+REASON\s+RESTARTS\s+READY\s+MESSAGE\nweb\s+running\s+<none>\s+0\s+true\s+<none>$/m);
+    assert.match(
+      pod,
+      /^CONTAINERS\nNAME\s+STATE\s+REASON\s+RESTARTS\s+READY\s+MESSAGE\nweb\s+running\s+<none>\s+0\s+true\s+<none>$/m,
+    );
     assert.match(pod, /^HISTORY\nTIME\s+AGO\s+STATE\s+CAUSE\n\S+\s+1s\s+syncing\.idle\s+create:config\.add$/m);
-    assert.match(pod, /^BACKOFF\nCONTAINER\s+KIND\s+DELAY\s+NEXT RETRY\nweb\s+crash loop\s+40s\s+\S+ \(in 25s\)\nweb\s+image pull nginx:1\s+20s\s+<none>$/m);
+    assert.match(
+      pod,
+      /^BACKOFF\nCONTAINER\s+KIND\s+DELAY\s+NEXT RETRY\nweb\s+crash loop\s+40s\s+\S+ \(in 25s\)\nweb\s+image pull nginx:1\s+20s\s+<none>$/m,
+    );
     // no backoff, no section
-    assert.doesNotMatch(renderPod({
-      at: 0, uid: 'u2', pod: 'default/db', state: 'syncing.idle', seq: 1, inFlight: null, pending: null,
-      nextSyncAt: null, nextSyncInMs: null, lastSyncError: null, history: [],
-    }), /BACKOFF/);
+    assert.doesNotMatch(
+      renderPod({
+        at: 0,
+        uid: 'u2',
+        pod: 'default/db',
+        state: 'syncing.idle',
+        seq: 1,
+        inFlight: null,
+        pending: null,
+        nextSyncAt: null,
+        nextSyncInMs: null,
+        lastSyncError: null,
+        history: [],
+      }),
+      /BACKOFF/,
+    );
   });
 
   it('talks to the socket: tables, --json, graph, daemon errors, a missing socket', async () => {
@@ -860,7 +1190,10 @@ describe('kubelet-ts inspect', () => {
     cap = capture();
     const gone = join(f.dir, 'elsewhere');
     assert.equal(await runInspect(['--root-dir', gone], cap.io), 1);
-    assert.equal(cap.err(), `kubelet-ts inspect: no kubelet-ts debug socket at ${gone}/kubelet-ts.sock: is the daemon running with --root-dir ${gone}?\n`);
+    assert.equal(
+      cap.err(),
+      `kubelet-ts inspect: no kubelet-ts debug socket at ${gone}/kubelet-ts.sock: is the daemon running with --root-dir ${gone}?\n`,
+    );
 
     cap = capture();
     assert.equal(await runInspect(['frobnicate'], cap.io), 2);
@@ -871,12 +1204,20 @@ describe('kubelet-ts inspect', () => {
     const f = await started();
     let stop!: () => void;
     const cap = capture();
-    const io = { ...cap.io, interrupted: new Promise<void>((r) => { stop = r; }) };
+    const io = {
+      ...cap.io,
+      interrupted: new Promise<void>((r) => {
+        stop = r;
+      }),
+    };
     const run = runInspect(['tail', 'pleg', '--socket', f.path], io);
     await until(() => f.ds.stats().tails === 1, 'the CLI tail');
     f.bus.port('pleg').send('pleg', { type: 'pleg.containerDied', podUid: 'u', containerId: 'c9' } as never);
     await until(() => cap.out().includes('c9'), 'the tail line');
-    assert.match(cap.out(), /^\d\d:\d\d:\d\d\.\d{3} {2}pleg {2}pleg\.containerDied {2}\{"podUid":"u","containerId":"c9"\}\n$/);
+    assert.match(
+      cap.out(),
+      /^\d\d:\d\d:\d\d\.\d{3} {2}pleg {2}pleg\.containerDied {2}\{"podUid":"u","containerId":"c9"\}\n$/,
+    );
     stop();
     assert.equal(await run, 0);
     await until(() => f.ds.stats().tails === 0, 'the CLI tail to end');
@@ -892,22 +1233,30 @@ describe('kubelet-ts inspect', () => {
     let n = 0;
     // The CLI runs until it writes into the closed pipe; the bus keeps sending until it is gone.
     const run = async (args: string[], send: boolean) => {
-      const child = spawn(join(ROOT, 'bin', 'kubelet-ts'), ['inspect', ...args, '--socket', f.path], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(join(ROOT, 'bin', 'kubelet-ts'), ['inspect', ...args, '--socket', f.path], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let out = '';
       let err = '';
-      child.stderr!.on('data', (c: Buffer) => { err += c.toString(); });
+      child.stderr!.on('data', (c: Buffer) => {
+        err += c.toString();
+      });
       const exited = once(child, 'exit') as Promise<[number | null, string | null]>;
       let lines = 0;
       await new Promise<void>((resolve) => {
         child.stdout!.on('data', (c: Buffer) => {
           out += c.toString();
           lines = out.split('\n').length - 1;
-          if (lines >= 2) { child.stdout!.destroy(); resolve(); }
+          if (lines >= 2) {
+            child.stdout!.destroy();
+            resolve();
+          }
         });
       });
       let done = false;
       const pump = (async () => {
-        for (; !done; await sleep(20)) if (send) pleg.send('pleg', { type: 'pleg.containerDied', podUid: 'u', containerId: `c${n++}` } as never);
+        for (; !done; await sleep(20))
+          if (send) pleg.send('pleg', { type: 'pleg.containerDied', podUid: 'u', containerId: `c${n++}` } as never);
       })();
       try {
         const [code, signal] = await exited;
@@ -919,7 +1268,8 @@ describe('kubelet-ts inspect', () => {
     };
     const tail = run(['tail', 'pleg'], true);
     await until(() => f.ds.stats().tails === 1, 'the CLI tail');
-    for (let i = 0; i < 3; i++) pleg.send('pleg', { type: 'pleg.containerDied', podUid: 'u', containerId: `first${i}` } as never);
+    for (let i = 0; i < 3; i++)
+      pleg.send('pleg', { type: 'pleg.containerDied', podUid: 'u', containerId: `first${i}` } as never);
     await tail;
     const json = run(['tail', 'pleg', '--json'], true);
     await until(() => f.ds.stats().tails === 1, 'the CLI tail --json');
@@ -930,12 +1280,18 @@ describe('kubelet-ts inspect', () => {
 
   it('bin/kubelet-ts inspect dispatches to the inspect CLI', async () => {
     const f = await started();
-    const child = spawn(join(ROOT, 'bin', 'kubelet-ts'), ['inspect', 'actors', '--socket', f.path, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(join(ROOT, 'bin', 'kubelet-ts'), ['inspect', 'actors', '--socket', f.path, '--json'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
-    child.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
-    child.stderr!.on('data', (c: Buffer) => { err += c.toString(); });
-    const [code] = await once(child, 'exit') as [number];
+    child.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    child.stderr!.on('data', (c: Buffer) => {
+      err += c.toString();
+    });
+    const [code] = (await once(child, 'exit')) as [number];
     assert.equal(code, 0, err);
     const line = JSON.parse(out) as { ok: boolean; result: { actors: { id: string }[] } };
     assert.equal(line.result.actors.length, 4);

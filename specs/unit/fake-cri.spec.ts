@@ -67,12 +67,16 @@ describe('FakeCri', () => {
     assert.equal(st.labels['io.kubernetes.pod.uid'], UID);
     assert.equal(st.annotations['kubernetes.io/config.source'], 'file');
     clock.advance(5);
-    const sb2 = await cri.runPodSandbox(sandboxConfig({ metadata: { name: 'db', namespace: 'default', uid: 'uid-db', attempt: 0 } }));
+    const sb2 = await cri.runPodSandbox(
+      sandboxConfig({ metadata: { name: 'db', namespace: 'default', uid: 'uid-db', attempt: 0 } }),
+    );
     assert.equal((await cri.podSandboxStatus(sb2)).network?.ip, '10.88.0.3');
-    const host = await cri.runPodSandbox(sandboxConfig({
-      metadata: { name: 'host', namespace: 'default', uid: 'uid-host', attempt: 0 },
-      linux: { securityContext: { namespaceOptions: { network: 'NODE' } } },
-    }));
+    const host = await cri.runPodSandbox(
+      sandboxConfig({
+        metadata: { name: 'host', namespace: 'default', uid: 'uid-host', attempt: 0 },
+        linux: { securityContext: { namespaceOptions: { network: 'NODE' } } },
+      }),
+    );
     assert.equal((await cri.podSandboxStatus(host)).network?.ip, '');
   });
 
@@ -119,9 +123,17 @@ describe('FakeCri', () => {
 
   it('reserves names like containerd: same sandbox attempt or same container attempt is refused', async () => {
     const { cri, sb } = await setup();
-    await rejects(cri.runPodSandbox(sandboxConfig()), 'FailedPrecondition', /failed to reserve sandbox name "web_default_uid-web_0"/);
+    await rejects(
+      cri.runPodSandbox(sandboxConfig()),
+      'FailedPrecondition',
+      /failed to reserve sandbox name "web_default_uid-web_0"/,
+    );
     const id = await cri.createContainer(sb, containerConfig('app'), sandboxConfig());
-    await rejects(cri.createContainer(sb, containerConfig('app'), sandboxConfig()), 'FailedPrecondition', /is reserved for/);
+    await rejects(
+      cri.createContainer(sb, containerConfig('app'), sandboxConfig()),
+      'FailedPrecondition',
+      /is reserved for/,
+    );
     await cri.createContainer(sb, containerConfig('app', 1), sandboxConfig());
     await cri.removeContainer(id);
     await cri.createContainer(sb, containerConfig('app', 0), sandboxConfig());
@@ -129,21 +141,36 @@ describe('FakeCri', () => {
 
   it('needs a ready sandbox and a local image to create a container', async () => {
     const { cri, sb } = await setup();
-    await rejects(cri.createContainer('0'.repeat(64), containerConfig('app'), sandboxConfig()), 'NotFound', /failed to find sandbox id/);
-    await rejects(cri.createContainer(sb, containerConfig('app', 0, 'nginx:1.27'), sandboxConfig()), 'NotFound', /failed to resolve image "nginx:1.27"/);
+    await rejects(
+      cri.createContainer('0'.repeat(64), containerConfig('app'), sandboxConfig()),
+      'NotFound',
+      /failed to find sandbox id/,
+    );
+    await rejects(
+      cri.createContainer(sb, containerConfig('app', 0, 'nginx:1.27'), sandboxConfig()),
+      'NotFound',
+      /failed to resolve image "nginx:1.27"/,
+    );
     await cri.stopPodSandbox(sb);
     await rejects(cri.createContainer(sb, containerConfig('app'), sandboxConfig()), 'Unknown', /is not running/);
   });
 
   it('filters lists by id (or unique prefix), state, sandbox and labels', async () => {
     const { cri, sb } = await setup();
-    const sb2 = await cri.runPodSandbox(sandboxConfig({
-      metadata: { name: 'db', namespace: 'default', uid: 'uid-db', attempt: 0 }, labels: { 'io.kubernetes.pod.uid': 'uid-db' },
-    }));
+    const sb2 = await cri.runPodSandbox(
+      sandboxConfig({
+        metadata: { name: 'db', namespace: 'default', uid: 'uid-db', attempt: 0 },
+        labels: { 'io.kubernetes.pod.uid': 'uid-db' },
+      }),
+    );
     const a = await cri.createContainer(sb, containerConfig('a'), sandboxConfig());
     const b = await cri.createContainer(sb, containerConfig('b'), sandboxConfig());
     await cri.startContainer(a);
-    const c = await cri.createContainer(sb2, { ...containerConfig('c'), labels: { 'io.kubernetes.pod.uid': 'uid-db' } }, sandboxConfig());
+    const c = await cri.createContainer(
+      sb2,
+      { ...containerConfig('c'), labels: { 'io.kubernetes.pod.uid': 'uid-db' } },
+      sandboxConfig(),
+    );
     const ids = (xs: { id: string }[]) => xs.map((x) => x.id);
     assert.deepEqual(ids(await cri.listContainers()), [a, b, c]);
     assert.deepEqual(ids(await cri.listContainers({ id: a })), [a]);
@@ -223,7 +250,11 @@ describe('FakeCri', () => {
     assert.match(ref, /^sha256:[0-9a-f]{64}$/);
     assert.equal((await cri.imageStatus({ image: 'docker.io/library/nginx:1.27' }))?.id, ref);
 
-    cri.failPull('docker.io/library/nope', 'failed to pull and unpack image "docker.io/library/nope:latest": not found', 'NotFound');
+    cri.failPull(
+      'docker.io/library/nope',
+      'failed to pull and unpack image "docker.io/library/nope:latest": not found',
+      'NotFound',
+    );
     const err = await rejects(cri.pullImage({ image: 'nope' }), 'NotFound', /failed to pull and unpack image/);
     assert.equal(err.method, 'PullImage');
     assert.equal(await cri.imageStatus({ image: 'nope' }), null);
@@ -244,7 +275,10 @@ describe('FakeCri', () => {
     const id = await cri.createContainer(sb, containerConfig('app'), sandboxConfig());
     await cri.startContainer(id);
     assert.equal((await cri.execSync(id, ['true'], 1)).exitCode, 0);
-    cri.onExec((cid, cmd) => ({ exitCode: cmd[0] === 'fail' ? 1 : 0, stdout: Buffer.from(`${cid.slice(0, 4)} ${cmd.join(' ')}`) }));
+    cri.onExec((cid, cmd) => ({
+      exitCode: cmd[0] === 'fail' ? 1 : 0,
+      stdout: Buffer.from(`${cid.slice(0, 4)} ${cmd.join(' ')}`),
+    }));
     const r = await cri.execSync(id, ['fail', 'now'], 1);
     assert.equal(r.exitCode, 1);
     assert.equal(r.stdout.toString(), `${id.slice(0, 4)} fail now`);
@@ -259,16 +293,33 @@ describe('FakeCri', () => {
     await rejects(cri.imageStatus({ image: 'busybox' }), 'Unavailable');
     cri.setDown(false);
     assert.equal((await cri.version()).runtimeName, 'containerd');
-    assert.deepEqual(cri.calls.slice(-4).map((c) => c.method), ['Version', 'ListContainers', 'ImageStatus', 'Version']);
+    assert.deepEqual(
+      cri.calls.slice(-4).map((c) => c.method),
+      ['Version', 'ListContainers', 'ImageStatus', 'Version'],
+    );
   });
 
   it('setHang: calls answer DeadlineExceeded at their deadline on the clock, not before', async () => {
     const { cri, clock } = await setup();
     cri.setHang(true);
     let settled: unknown;
-    cri.listPodSandbox(undefined, { timeoutMs: 5_000 }).then(() => { settled = 'ok'; }, (e) => { settled = e; });
+    cri.listPodSandbox(undefined, { timeoutMs: 5_000 }).then(
+      () => {
+        settled = 'ok';
+      },
+      (e) => {
+        settled = e;
+      },
+    );
     let settledDefault: unknown;
-    cri.version().then(() => { settledDefault = 'ok'; }, (e) => { settledDefault = e; });
+    cri.version().then(
+      () => {
+        settledDefault = 'ok';
+      },
+      (e) => {
+        settledDefault = e;
+      },
+    );
     await clock.advanceAsync(4_999);
     assert.equal(settled, undefined);
     await clock.advanceAsync(1);

@@ -8,13 +8,23 @@ import { PodSchema } from '../../protocols/kube/pod.ts';
 import type { Container, Pod } from '../../protocols/kube/pod.ts';
 import { images } from '../../actors/images/index.ts';
 import {
-  ImageManager, applyDefaultImageTag, defaultPullPolicy, formatGoDuration, normalizeImageRef, parseImageName,
+  ImageManager,
+  applyDefaultImageTag,
+  defaultPullPolicy,
+  formatGoDuration,
+  normalizeImageRef,
+  parseImageName,
 } from '../../actors/images/manager.ts';
 import type { EnsureImageResult, ImageManagerOptions } from '../../actors/images/manager.ts';
 import type { ImagePort } from '../../actors/runtime/adapters.ts';
 import { FakeCri } from '../support/fake-cri.ts';
 
-function pod(uid: string, image: string, imagePullPolicy?: string, annotations?: Record<string, string>): { pod: Pod; container: Container } {
+function pod(
+  uid: string,
+  image: string,
+  imagePullPolicy?: string,
+  annotations?: Record<string, string>,
+): { pod: Pod; container: Container } {
   const p = PodSchema.parse({
     metadata: { name: `pod-${uid}`, namespace: 'default', uid, annotations },
     spec: { containers: [{ name: 'app', image, imagePullPolicy }] },
@@ -49,19 +59,34 @@ describe('image references (upstream parsers.ParseImageName / applyDefaultImageT
     assert.deepEqual(parseImageName('busybox'), { repo: 'docker.io/library/busybox', tag: 'latest', digest: '' });
     assert.deepEqual(parseImageName('busybox:1.36'), { repo: 'docker.io/library/busybox', tag: '1.36', digest: '' });
     assert.deepEqual(parseImageName('bitnami/redis:7'), { repo: 'docker.io/bitnami/redis', tag: '7', digest: '' });
-    assert.deepEqual(parseImageName('index.docker.io/foo/bar'), { repo: 'docker.io/foo/bar', tag: 'latest', digest: '' });
-    assert.deepEqual(parseImageName('quay.io/coreos/etcd:v3.5'), { repo: 'quay.io/coreos/etcd', tag: 'v3.5', digest: '' });
+    assert.deepEqual(parseImageName('index.docker.io/foo/bar'), {
+      repo: 'docker.io/foo/bar',
+      tag: 'latest',
+      digest: '',
+    });
+    assert.deepEqual(parseImageName('quay.io/coreos/etcd:v3.5'), {
+      repo: 'quay.io/coreos/etcd',
+      tag: 'v3.5',
+      digest: '',
+    });
     assert.deepEqual(parseImageName('localhost:5000/app'), { repo: 'localhost:5000/app', tag: 'latest', digest: '' });
     assert.deepEqual(parseImageName('localhost/app:dev'), { repo: 'localhost/app', tag: 'dev', digest: '' });
     const d = `sha256:${'a'.repeat(64)}`;
     assert.deepEqual(parseImageName(`busybox@${d}`), { repo: 'docker.io/library/busybox', tag: '', digest: d });
-    assert.deepEqual(parseImageName(`busybox:1.36@${d}`), { repo: 'docker.io/library/busybox', tag: '1.36', digest: d });
+    assert.deepEqual(parseImageName(`busybox:1.36@${d}`), {
+      repo: 'docker.io/library/busybox',
+      tag: '1.36',
+      digest: d,
+    });
     assert.equal(normalizeImageRef('busybox'), 'docker.io/library/busybox:latest');
     assert.equal(normalizeImageRef(`busybox:1@${d}`), `docker.io/library/busybox@${d}`);
   });
 
   it('rejects malformed names with upstream wording', () => {
-    assert.throws(() => parseImageName('Busybox'), { message: 'couldn\'t parse image name "Busybox": invalid reference format: repository name (library/Busybox) must be lowercase' });
+    assert.throws(() => parseImageName('Busybox'), {
+      message:
+        'couldn\'t parse image name "Busybox": invalid reference format: repository name (library/Busybox) must be lowercase',
+    });
     assert.throws(() => parseImageName(''), /couldn't parse image name "": invalid reference format/);
     assert.throws(() => parseImageName('busybox:'), /invalid reference format/);
     assert.throws(() => parseImageName('a'.repeat(64)), /cannot specify 64-byte hexadecimal strings/);
@@ -92,7 +117,7 @@ describe('image references (upstream parsers.ParseImageName / applyDefaultImageT
 });
 
 describe('ImageManager.ensureImageExists', () => {
-  it('fits the runtime actor\'s ImagePort', () => {
+  it("fits the runtime actor's ImagePort", () => {
     const { mgr } = setup();
     const port: ImagePort = mgr;
     assert.ok(port);
@@ -102,7 +127,13 @@ describe('ImageManager.ensureImageExists', () => {
     const { cri, ensure } = setup();
     const id = cri.addImage('nginx:1.27');
     const r = succeeded(await ensure('u1', 'nginx:1.27'));
-    assert.deepEqual(r, { ok: true, imageRef: id, pulled: false, message: 'Container image "nginx:1.27" already present on machine', user: {} });
+    assert.deepEqual(r, {
+      ok: true,
+      imageRef: id,
+      pulled: false,
+      message: 'Container image "nginx:1.27" already present on machine',
+      user: {},
+    });
     assert.deepEqual(cri.calls, [{ method: 'ImageStatus', args: [{ image: 'nginx:1.27' }] }]);
   });
 
@@ -116,7 +147,10 @@ describe('ImageManager.ensureImageExists', () => {
     const r = succeeded(await pending);
     assert.equal(r.pulled, true);
     assert.match(r.imageRef, /^sha256:[0-9a-f]{64}$/);
-    assert.equal(r.message, 'Successfully pulled image "docker.io/library/nginx" in 1.5s (1.5s including waiting). Image size: 1000000 bytes.');
+    assert.equal(
+      r.message,
+      'Successfully pulled image "docker.io/library/nginx" in 1.5s (1.5s including waiting). Image size: 1000000 bytes.',
+    );
     const spec = { image: 'docker.io/library/nginx:latest', annotations: { team: 'web' } };
     assert.deepEqual(cri.calls, [
       { method: 'ImageStatus', args: [spec] },
@@ -140,31 +174,52 @@ describe('ImageManager.ensureImageExists', () => {
   it('Never: ErrImageNeverPull when absent (no pull), the local image when present', async () => {
     const { cri, ensure, pulls } = setup();
     const r = failed(await ensure('u1', 'app:v1', 'Never'));
-    assert.deepEqual(r, { ok: false, reason: 'ErrImageNeverPull', message: 'Container image "app:v1" is not present with pull policy of Never' });
+    assert.deepEqual(r, {
+      ok: false,
+      reason: 'ErrImageNeverPull',
+      message: 'Container image "app:v1" is not present with pull policy of Never',
+    });
     assert.equal(pulls(), 0);
     const id = cri.addImage('app:v1');
-    assert.deepEqual(await ensure('u1', 'app:v1', 'Never'), { ok: true, imageRef: id, pulled: false, message: 'Container image "app:v1" already present on machine', user: {} });
+    assert.deepEqual(await ensure('u1', 'app:v1', 'Never'), {
+      ok: true,
+      imageRef: id,
+      pulled: false,
+      message: 'Container image "app:v1" already present on machine',
+      user: {},
+    });
   });
 
   it('InvalidImageName for a name that does not parse, without asking the runtime', async () => {
     const { cri, ensure } = setup();
     const r = failed(await ensure('u1', 'Nginx:1.27'));
     assert.equal(r.reason, 'InvalidImageName');
-    assert.equal(r.message, 'Failed to apply default image tag "Nginx:1.27": couldn\'t parse image name "Nginx:1.27": invalid reference format: repository name (library/Nginx) must be lowercase');
+    assert.equal(
+      r.message,
+      'Failed to apply default image tag "Nginx:1.27": couldn\'t parse image name "Nginx:1.27": invalid reference format: repository name (library/Nginx) must be lowercase',
+    );
     assert.deepEqual(cri.calls, []);
   });
 
-  it('a failed pull is ErrImagePull with the runtime\'s message; then ImagePullBackOff until retryAt', async () => {
+  it("a failed pull is ErrImagePull with the runtime's message; then ImagePullBackOff until retryAt", async () => {
     const { cri, ensure, pulls, clock } = setup();
     cri.failPull('nope', 'failed to pull and unpack image "docker.io/library/nope:latest": not found', 'NotFound');
     const r1 = failed(await ensure('u1', 'nope'));
     assert.deepEqual(r1, {
-      ok: false, reason: 'ErrImagePull', retryAt: 10_000,
-      message: 'rpc error: code = NotFound desc = failed to pull and unpack image "docker.io/library/nope:latest": not found',
+      ok: false,
+      reason: 'ErrImagePull',
+      retryAt: 10_000,
+      message:
+        'rpc error: code = NotFound desc = failed to pull and unpack image "docker.io/library/nope:latest": not found',
     });
     clock.advance(9_999);
     const r2 = failed(await ensure('u1', 'nope'));
-    assert.deepEqual(r2, { ok: false, reason: 'ImagePullBackOff', message: 'Back-off pulling image "nope"', retryAt: 10_000 });
+    assert.deepEqual(r2, {
+      ok: false,
+      reason: 'ImagePullBackOff',
+      message: 'Back-off pulling image "nope"',
+      retryAt: 10_000,
+    });
     assert.equal(pulls(), 1, 'no pull while backing off');
     clock.advance(1);
     const r3 = failed(await ensure('u1', 'nope'));
@@ -243,7 +298,10 @@ describe('ImageManager.ensureImageExists', () => {
     cri.failPull('nope:1', 'RegistryUnavailable: dial tcp: lookup registry-1.docker.io: no such host');
     const r = failed(await ensure('u1', 'nope:1'));
     assert.equal(r.reason, 'ErrImagePull');
-    assert.equal(r.message, 'image pull failed for nope:1 because the registry is unavailable: dial tcp: lookup registry-1.docker.io: no such host');
+    assert.equal(
+      r.message,
+      'image pull failed for nope:1 because the registry is unavailable: dial tcp: lookup registry-1.docker.io: no such host',
+    );
   });
 
   it('an unanswered ImageStatus (runtime down) is thrown, not a pull state, and starts no back-off', async () => {
@@ -259,7 +317,11 @@ describe('ImageManager.ensureImageExists', () => {
     cri.setPullDelay(1000);
     const results: EnsureImageResult[] = [];
     const order: string[] = [];
-    const go = (uid: string, image: string) => ensure(uid, image).then((r) => { results.push(r); order.push(image); });
+    const go = (uid: string, image: string) =>
+      ensure(uid, image).then((r) => {
+        results.push(r);
+        order.push(image);
+      });
     const all = Promise.all([go('u1', 'a:1'), go('u2', 'b:1'), go('u3', 'c:1')]);
     await clock.advanceAsync(0);
     assert.equal(pulls(), 1);
@@ -271,11 +333,14 @@ describe('ImageManager.ensureImageExists', () => {
     await clock.advanceAsync(1000);
     await all;
     assert.deepEqual(order, ['a:1', 'b:1', 'c:1']);
-    assert.deepEqual(results.map((r) => r.message), [
-      'Successfully pulled image "a:1" in 1s (1s including waiting). Image size: 1000000 bytes.',
-      'Successfully pulled image "b:1" in 1s (2s including waiting). Image size: 1000000 bytes.',
-      'Successfully pulled image "c:1" in 1s (3s including waiting). Image size: 1000000 bytes.',
-    ]);
+    assert.deepEqual(
+      results.map((r) => r.message),
+      [
+        'Successfully pulled image "a:1" in 1s (1s including waiting). Image size: 1000000 bytes.',
+        'Successfully pulled image "b:1" in 1s (2s including waiting). Image size: 1000000 bytes.',
+        'Successfully pulled image "c:1" in 1s (3s including waiting). Image size: 1000000 bytes.',
+      ],
+    );
     assert.deepEqual(mgr.inspect().queuedPulls, 0);
     assert.deepEqual(mgr.inspect().activePulls, 0);
   });
@@ -331,7 +396,14 @@ describe('images actor', () => {
     const a = await startActor(images, { images: cri, refreshPeriodMs: 30_000 }, clock);
     await settle();
     let i = a.inspect();
-    assert.deepEqual(i.imageFs, [{ mountpoint: '/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs', usedBytes: 4_000_000, inodesUsed: 100, timestamp: 5_000 * 1e6 }]);
+    assert.deepEqual(i.imageFs, [
+      {
+        mountpoint: '/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs',
+        usedBytes: 4_000_000,
+        inodesUsed: 100,
+        timestamp: 5_000 * 1e6,
+      },
+    ]);
     assert.equal(i.images, 1);
     assert.equal(i.imageBytes, 4_000_000);
     assert.equal(i.lastOk, 5_000);
@@ -340,7 +412,10 @@ describe('images actor', () => {
     i = a.inspect();
     assert.equal(i.images, 2);
     assert.equal(i.lastOk, 35_000);
-    assert.deepEqual(cri.calls.map((c) => c.method), ['ImageFsInfo', 'ListImages', 'ImageFsInfo', 'ListImages']);
+    assert.deepEqual(
+      cri.calls.map((c) => c.method),
+      ['ImageFsInfo', 'ListImages', 'ImageFsInfo', 'ListImages'],
+    );
     a.stop();
   });
 

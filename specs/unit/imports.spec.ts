@@ -73,7 +73,11 @@ function walk(node: ts.Node, fn: (n: ts.Node) => void): void {
 function specifiers(sf: ts.SourceFile): Array<{ spec: string; node: ts.Node }> {
   const out: Array<{ spec: string; node: ts.Node }> = [];
   walk(sf, (n) => {
-    if ((ts.isImportDeclaration(n) || ts.isExportDeclaration(n)) && n.moduleSpecifier && ts.isStringLiteral(n.moduleSpecifier)) {
+    if (
+      (ts.isImportDeclaration(n) || ts.isExportDeclaration(n)) &&
+      n.moduleSpecifier &&
+      ts.isStringLiteral(n.moduleSpecifier)
+    ) {
       out.push({ spec: n.moduleSpecifier.text, node: n });
     } else if (ts.isCallExpression(n) && n.expression.kind === ts.SyntaxKind.ImportKeyword) {
       const a = n.arguments[0];
@@ -82,8 +86,11 @@ function specifiers(sf: ts.SourceFile): Array<{ spec: string; node: ts.Node }> {
       out.push({ spec: n.argument.literal.text, node: n });
     } else if (ts.isModuleDeclaration(n) && ts.isStringLiteral(n.name)) {
       out.push({ spec: n.name.text, node: n });
-    } else if (ts.isImportEqualsDeclaration(n) && ts.isExternalModuleReference(n.moduleReference)
-      && ts.isStringLiteral(n.moduleReference.expression)) {
+    } else if (
+      ts.isImportEqualsDeclaration(n) &&
+      ts.isExternalModuleReference(n.moduleReference) &&
+      ts.isStringLiteral(n.moduleReference.expression)
+    ) {
       out.push({ spec: n.moduleReference.expression.text, node: n });
     }
   });
@@ -107,7 +114,8 @@ const FORBIDDEN: Readonly<Record<string, readonly string[]>> = {
   actors: ['replay', 'bin'],
 };
 /** The syncLoop allowance: what kernel/sync-loop.ts may take from protocols/. */
-const SYNC_LOOP_ALLOWED = (target: string) => target.startsWith('protocols/messages/') || target === 'protocols/kube/pod.ts';
+const SYNC_LOOP_ALLOWED = (target: string) =>
+  target.startsWith('protocols/messages/') || target === 'protocols/kube/pod.ts';
 /** Packages protocols/ may use: pure computation only. */
 const PROTOCOLS_PACKAGES = ['zod', 'yaml', 'node:crypto'];
 
@@ -119,20 +127,34 @@ export function importViolations(file: string, text: string): Violation[] {
   for (const { spec, node } of specifiers(sf)) {
     if (!spec.startsWith('.')) {
       if (layer === 'protocols' && !PROTOCOLS_PACKAGES.includes(spec)) {
-        out.push({ file, line: lineOf(sf, node), what: `protocols/ imports ${spec}: protocols hold schemas and types, effects live in adapters/` });
+        out.push({
+          file,
+          line: lineOf(sf, node),
+          what: `protocols/ imports ${spec}: protocols hold schemas and types, effects live in adapters/`,
+        });
       }
       continue;
     }
     const target = path.posix.normalize(path.posix.join(path.posix.dirname(file), spec));
     const to = actorOf(target);
     if (from !== undefined && to !== undefined && to !== from) {
-      out.push({ file, line: lineOf(sf, node), what: `actor ${from} imports actor ${to} (${spec}): talk over the bus, share types in protocols/` });
+      out.push({
+        file,
+        line: lineOf(sf, node),
+        what: `actor ${from} imports actor ${to} (${spec}): talk over the bus, share types in protocols/`,
+      });
     }
     if (file.startsWith('kernel/') && (target.startsWith('actors/') || target === 'actors')) {
       out.push({ file, line: lineOf(sf, node), what: `the kernel imports an actor (${spec})` });
-    } else if ((FORBIDDEN[layer] ?? []).includes(layerOf(target))
-      && !(file === 'kernel/sync-loop.ts' && SYNC_LOOP_ALLOWED(target))) {
-      out.push({ file, line: lineOf(sf, node), what: `${layer}/ imports ${layerOf(target)}/ (${spec}): layers point one way` });
+    } else if (
+      (FORBIDDEN[layer] ?? []).includes(layerOf(target)) &&
+      !(file === 'kernel/sync-loop.ts' && SYNC_LOOP_ALLOWED(target))
+    ) {
+      out.push({
+        file,
+        line: lineOf(sf, node),
+        what: `${layer}/ imports ${layerOf(target)}/ (${spec}): layers point one way`,
+      });
     }
   }
   return out;
@@ -186,7 +208,11 @@ describe('architecture rules', () => {
   });
 
   it('finds every layer', () => {
-    for (const l of ['kernel', 'protocols', 'adapters', 'actors', 'replay', 'bin']) assert.ok(files.some((f) => f.startsWith(`${l}/`)), l);
+    for (const l of ['kernel', 'protocols', 'adapters', 'actors', 'replay', 'bin'])
+      assert.ok(
+        files.some((f) => f.startsWith(`${l}/`)),
+        l,
+      );
     assert.ok(!files.some((f) => /^protocols\/.*client\.ts$/.test(f)), 'no client in protocols/');
   });
 
@@ -195,7 +221,7 @@ describe('architecture rules', () => {
     assert.equal(v.length, 0, `forbidden imports:\n${show(v)}`);
   });
 
-  it('nothing but kernel/clock.ts\'s RealClock calls setTimeout, setInterval or Date.now()', () => {
+  it("nothing but kernel/clock.ts's RealClock calls setTimeout, setInterval or Date.now()", () => {
     const v = files.flatMap((f) => timeViolations(f, texts.get(f)!));
     assert.equal(v.length, 0, `wall-clock time or timers outside the Clock:\n${show(v)}`);
   });
@@ -214,29 +240,48 @@ describe('architecture rules: the checks themselves', () => {
       "import { ok } from '../pod-workers-helpers.ts';",
     ].join('\n');
     const v = importViolations('actors/pod-workers/index.ts', src);
-    assert.deepEqual(v.map((x) => `${x.file}:${x.line}`), [
-      'actors/pod-workers/index.ts:4', 'actors/pod-workers/index.ts:5', 'actors/pod-workers/index.ts:6', 'actors/pod-workers/index.ts:7',
-    ]);
+    assert.deepEqual(
+      v.map((x) => `${x.file}:${x.line}`),
+      [
+        'actors/pod-workers/index.ts:4',
+        'actors/pod-workers/index.ts:5',
+        'actors/pod-workers/index.ts:6',
+        'actors/pod-workers/index.ts:7',
+      ],
+    );
     assert.match(v[0]!.what, /actor pod-workers imports actor runtime/);
   });
 
   it('flags a kernel import of an actor', () => {
-    const v = importViolations('kernel/sync-loop.ts', "import { pleg } from '../actors/pleg/index.ts';\nimport { Bus } from './bus.ts';");
-    assert.deepEqual(v.map((x) => x.line), [1]);
+    const v = importViolations(
+      'kernel/sync-loop.ts',
+      "import { pleg } from '../actors/pleg/index.ts';\nimport { Bus } from './bus.ts';",
+    );
+    assert.deepEqual(
+      v.map((x) => x.line),
+      [1],
+    );
     assert.match(v[0]!.what, /kernel imports an actor/);
   });
 
   it('flags imports against the layers, allowing only the syncLoop into protocols/messages and protocols/kube/pod.ts', () => {
-    const p = importViolations('protocols/messages/pleg.ts', [
-      "import type { Clock } from '../../kernel/clock.ts';", // 1 ✗
-      "import type { Pod } from '../kube/pod.ts';", // 2
-      "declare module '../../kernel/bus.ts' {}", // 3 ✗
-      "import { createCriClient } from '../../adapters/cri/client.ts';", // 4 ✗
-      "import * as grpc from '@grpc/grpc-js';", // 5 ✗
-      "import { z } from 'zod';", // 6
-      "import { readFileSync } from 'node:fs';", // 7 ✗
-    ].join('\n'));
-    assert.deepEqual(p.map((x) => x.line), [1, 3, 4, 5, 7], show(p));
+    const p = importViolations(
+      'protocols/messages/pleg.ts',
+      [
+        "import type { Clock } from '../../kernel/clock.ts';", // 1 ✗
+        "import type { Pod } from '../kube/pod.ts';", // 2
+        "declare module '../../kernel/bus.ts' {}", // 3 ✗
+        "import { createCriClient } from '../../adapters/cri/client.ts';", // 4 ✗
+        "import * as grpc from '@grpc/grpc-js';", // 5 ✗
+        "import { z } from 'zod';", // 6
+        "import { readFileSync } from 'node:fs';", // 7 ✗
+      ].join('\n'),
+    );
+    assert.deepEqual(
+      p.map((x) => x.line),
+      [1, 3, 4, 5, 7],
+      show(p),
+    );
     assert.match(p[0]!.what, /protocols\/ imports kernel\/ .*layers point one way/);
     assert.match(p[3]!.what, /effects live in adapters/);
     const k = [
@@ -247,34 +292,65 @@ describe('architecture rules: the checks themselves', () => {
       "import { createKubeApi } from '../adapters/kube/client.ts';", // 5 ✗
       "import { podCommand } from '../bin/debug-pod.ts';", // 6 ✗
     ].join('\n');
-    assert.deepEqual(importViolations('kernel/sync-loop.ts', k).map((x) => x.line), [3, 4, 5, 6]);
-    assert.deepEqual(importViolations('kernel/debug-socket.ts', k).map((x) => x.line), [1, 2, 3, 4, 5, 6]);
-    assert.deepEqual(importViolations('adapters/cri/client.ts', "import { x } from '../../protocols/cri/types.ts';\nimport { c } from '../../kernel/clock.ts';\nimport { p } from '../../actors/pleg/index.ts';").map((x) => x.line), [3]);
-    assert.deepEqual(importViolations('actors/pleg/index.ts', "import { a } from '../../adapters/cri/client.ts';\nimport { b } from '../../bin/flags.ts';\nimport { r } from '../../replay/replay.ts';").map((x) => x.line), [2, 3]);
+    assert.deepEqual(
+      importViolations('kernel/sync-loop.ts', k).map((x) => x.line),
+      [3, 4, 5, 6],
+    );
+    assert.deepEqual(
+      importViolations('kernel/debug-socket.ts', k).map((x) => x.line),
+      [1, 2, 3, 4, 5, 6],
+    );
+    assert.deepEqual(
+      importViolations(
+        'adapters/cri/client.ts',
+        "import { x } from '../../protocols/cri/types.ts';\nimport { c } from '../../kernel/clock.ts';\nimport { p } from '../../actors/pleg/index.ts';",
+      ).map((x) => x.line),
+      [3],
+    );
+    assert.deepEqual(
+      importViolations(
+        'actors/pleg/index.ts',
+        "import { a } from '../../adapters/cri/client.ts';\nimport { b } from '../../bin/flags.ts';\nimport { r } from '../../replay/replay.ts';",
+      ).map((x) => x.line),
+      [2, 3],
+    );
   });
 
   it('flags bare timers and wall-clock reads, not clock methods, method definitions, comments or strings', () => {
     const src = [
-      'setTimeout(() => {}, 1);',                       // 1 ✗
-      'ctx.setTimeout(() => {}, 1);',                   // 2
-      'const n = Date.now();',                          // 3 ✗
-      '// setInterval(() => {}, 1) in a comment',       // 4
-      "const s = 'Date.now()';",                        // 5
+      'setTimeout(() => {}, 1);', // 1 ✗
+      'ctx.setTimeout(() => {}, 1);', // 2
+      'const n = Date.now();', // 3 ✗
+      '// setInterval(() => {}, 1) in a comment', // 4
+      "const s = 'Date.now()';", // 5
       'const o = { setTimeout(fn: () => void) { return fn; } };', // 6
-      'globalThis.setInterval(() => {}, 5);',          // 7 ✗
-      'const d = new Date(); const e = new Date(0);',   // 8 ✗ (once)
-      'const p = performance.now();',                   // 9 ✗
+      'globalThis.setInterval(() => {}, 5);', // 7 ✗
+      'const d = new Date(); const e = new Date(0);', // 8 ✗ (once)
+      'const p = performance.now();', // 9 ✗
       "import { setTimeout as sleep } from 'node:timers/promises';", // 10 ✗
-      'clock.now();',                                   // 11
+      'clock.now();', // 11
     ].join('\n');
     const v = timeViolations('actors/pleg/index.ts', src);
-    assert.deepEqual(v.map((x) => x.line), [1, 3, 7, 8, 9, 10], show(v));
+    assert.deepEqual(
+      v.map((x) => x.line),
+      [1, 3, 7, 8, 9, 10],
+      show(v),
+    );
   });
 
   it('allows RealClock, and only RealClock, in kernel/clock.ts; exempts bin, scripts and harnesses', () => {
-    const clock = 'class RealClock { now() { return Date.now(); } }\nclass VirtualClock { now() { return Date.now(); } }';
-    assert.deepEqual(timeViolations('kernel/clock.ts', clock).map((x) => x.line), [2]);
-    for (const f of ['bin/kubelet.ts', 'scripts/run-node.ts', 'specs/support/daemon.ts', 'specs/integration/cri.spec.ts']) {
+    const clock =
+      'class RealClock { now() { return Date.now(); } }\nclass VirtualClock { now() { return Date.now(); } }';
+    assert.deepEqual(
+      timeViolations('kernel/clock.ts', clock).map((x) => x.line),
+      [2],
+    );
+    for (const f of [
+      'bin/kubelet.ts',
+      'scripts/run-node.ts',
+      'specs/support/daemon.ts',
+      'specs/integration/cri.spec.ts',
+    ]) {
       assert.deepEqual(timeViolations(f, 'setTimeout(() => {}, 1); Date.now();'), [], f);
     }
     assert.equal(timeViolations('specs/unit/x.spec.ts', 'setTimeout(() => {}, 1);').length, 1);

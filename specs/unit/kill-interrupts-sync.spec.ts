@@ -22,10 +22,16 @@ const STOPS = ['stopContainer', 'removeContainer', 'stopPodSandbox', 'removePodS
 
 function manifest(name: string, containers: number, grace: number): string {
   return JSON.stringify({
-    apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default' },
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: 'default' },
     spec: {
       terminationGracePeriodSeconds: grace,
-      containers: Array.from({ length: containers }, (_, i) => ({ name: `c${i}`, image: IMAGE, command: ['sleep', '3600'] })),
+      containers: Array.from({ length: containers }, (_, i) => ({
+        name: `c${i}`,
+        image: IMAGE,
+        command: ['sleep', '3600'],
+      })),
     },
   });
 }
@@ -52,10 +58,19 @@ function node(fake?: FakeCri, clock = new VirtualClock(1_800_000_000_000)): Node
   const slow = slowCri(f, clock, { callMs: CALL_MS });
   const fs = new MemoryStaticPodFs().mkdir(DIR);
   const n: Node = {
-    clock, fake: f, slow, fs,
+    clock,
+    fake: f,
+    slow,
+    fs,
     async kubelet() {
       const k = createKubelet({
-        flags: { ...DEFAULT_FLAGS, podManifestPath: DIR }, clock, log: silentLogger, nodeName: 'node-v', cri: slow.cri, fs, random: () => 0.5,
+        flags: { ...DEFAULT_FLAGS, podManifestPath: DIR },
+        clock,
+        log: silentLogger,
+        nodeName: 'node-v',
+        cri: slow.cri,
+        fs,
+        random: () => 0.5,
       });
       // the kill reaching the pod worker, and the kill command it issues, go into the timeline
       k.bus.tap((_kind, channel, payload) => {
@@ -95,7 +110,10 @@ describe('a kill does not interrupt a sync in flight (issue 8, defect 1)', () =>
 
     await n.clock.advanceAsync(10_000, settle);
     const runningAtKill = await n.running();
-    assert.ok(runningAtKill >= 20 && runningAtKill < 200, `the sync is still creating containers when the file goes (${runningAtKill} running)`);
+    assert.ok(
+      runningAtKill >= 20 && runningAtKill < 200,
+      `the sync is still creating containers when the file goes (${runningAtKill} running)`,
+    );
     n.fs.remove(`${DIR}/wide.json`);
     const gone = await n.until(async () => (await n.running()) === 0, 120_000);
 
@@ -107,21 +125,46 @@ describe('a kill does not interrupt a sync in flight (issue 8, defect 1)', () =>
     // The sync was between two calls (or in one) when the kill came; from there on nothing new
     // is created or started.
     const late = after.filter((e) => CREATES.includes(e.what));
-    assert.deepEqual(late.map((e) => `${e.what} at +${e.at - killedAt}ms`), [], 'no CreateContainer/StartContainer after the kill');
+    assert.deepEqual(
+      late.map((e) => `${e.what} at +${e.at - killedAt}ms`),
+      [],
+      'no CreateContainer/StartContainer after the kill',
+    );
     // The kill starts promptly: its command, then its first StopContainer.
     const killCmd = after.find((e) => e.what === 'runtime.killPod');
     const firstStop = after.find((e) => e.what === 'stopContainer');
-    assert.ok(killCmd && killCmd.at - killedAt <= 1000, `runtime.killPod ${killCmd ? killCmd.at - killedAt : '(never)'} ms after the kill`);
-    assert.ok(firstStop && firstStop.at - killedAt <= 1000, `first StopContainer ${firstStop ? firstStop.at - killedAt : '(never)'} ms after the kill`);
+    assert.ok(
+      killCmd && killCmd.at - killedAt <= 1000,
+      `runtime.killPod ${killCmd ? killCmd.at - killedAt : '(never)'} ms after the kill`,
+    );
+    assert.ok(
+      firstStop && firstStop.at - killedAt <= 1000,
+      `first StopContainer ${firstStop ? firstStop.at - killedAt : '(never)'} ms after the kill`,
+    );
     // Bounded fan-out, yet in parallel; the grace period is a deadline for the whole pod.
-    assert.ok(stops.max <= STOP_CONCURRENCY, `${stops.max} StopContainer calls in flight at once (limit ${STOP_CONCURRENCY})`);
+    assert.ok(
+      stops.max <= STOP_CONCURRENCY,
+      `${stops.max} StopContainer calls in flight at once (limit ${STOP_CONCURRENCY})`,
+    );
     assert.ok(stops.max > 1, 'containers are stopped in parallel');
     assert.equal(creates.max, 1, 'a pod creates its containers one at a time');
-    assert.ok(gone !== undefined && gone - killedAt <= grace * 1000 + 3000, `nothing running ${gone === undefined ? 'never' : `${gone - killedAt} ms`} after the kill (grace ${grace}s)`);
+    assert.ok(
+      gone !== undefined && gone - killedAt <= grace * 1000 + 3000,
+      `nothing running ${gone === undefined ? 'never' : `${gone - killedAt} ms`} after the kill (grace ${grace}s)`,
+    );
     // ... and the removal that follows removes everything, within the same bound.
-    const empty = await n.until(async () => n.fake.containerIds().length === 0 && n.fake.sandboxIds().length === 0, 30_000);
-    assert.ok(empty !== undefined, `left in the runtime: ${n.fake.containerIds().length} containers, ${n.fake.sandboxIds().length} sandboxes`);
-    assert.ok(removes.max > 1 && removes.max <= STOP_CONCURRENCY, `${removes.max} RemoveContainer calls in flight at once`);
+    const empty = await n.until(
+      async () => n.fake.containerIds().length === 0 && n.fake.sandboxIds().length === 0,
+      30_000,
+    );
+    assert.ok(
+      empty !== undefined,
+      `left in the runtime: ${n.fake.containerIds().length} containers, ${n.fake.sandboxIds().length} sandboxes`,
+    );
+    assert.ok(
+      removes.max > 1 && removes.max <= STOP_CONCURRENCY,
+      `${removes.max} RemoveContainer calls in flight at once`,
+    );
   });
 
   it('after a restart, housekeeping stops 200 orphaned containers at most STOP_CONCURRENCY at a time, within their grace period', async (t) => {
@@ -141,7 +184,10 @@ describe('a kill does not interrupt a sync in flight (issue 8, defect 1)', () =>
     const t0 = n.clock.now();
     const gone = await n.until(async () => (await n.running()) === 0, 120_000);
     assert.ok(gone !== undefined, `orphans still running: ${await n.running()}`);
-    assert.ok(stops.max <= STOP_CONCURRENCY, `${stops.max} stop/remove calls in flight at once (limit ${STOP_CONCURRENCY})`);
+    assert.ok(
+      stops.max <= STOP_CONCURRENCY,
+      `${stops.max} stop/remove calls in flight at once (limit ${STOP_CONCURRENCY})`,
+    );
     assert.ok(stops.max > 1, 'orphans are stopped in parallel');
     // housekeeping runs every 2 s once the sources are ready; then one grace period (30 s) for all
     assert.ok(gone - t0 <= 30_000 + 10_000, `orphans stopped ${gone - t0} ms after the restart`);
@@ -161,9 +207,16 @@ describe('a kill does not interrupt a sync in flight (issue 8, defect 1)', () =>
     const killed = await n.until(() => n.slow.timeline.some((e) => e.what === 'runtime.killPod'), 5_000);
     const tl = n.slow.timeline;
     const kill = tl.find((e) => e.what === 'kill')!;
-    assert.ok(killed !== undefined && killed - kill.at <= 1000, `runtime.killPod ${killed === undefined ? 'never' : `${killed - kill.at} ms`} after the kill`);
+    assert.ok(
+      killed !== undefined && killed - kill.at <= 1000,
+      `runtime.killPod ${killed === undefined ? 'never' : `${killed - kill.at} ms`} after the kill`,
+    );
     await n.clock.advanceAsync(130_000, settle); // the pull finishes on its own
-    assert.deepEqual(tl.filter((e) => CREATES.includes(e.what) && e.what !== 'runPodSandbox').map((e) => e.what), [], 'nothing created for the killed pod');
+    assert.deepEqual(
+      tl.filter((e) => CREATES.includes(e.what) && e.what !== 'runPodSandbox').map((e) => e.what),
+      [],
+      'nothing created for the killed pod',
+    );
   });
 
   it('forty pods appearing at once create sandboxes and containers at most CREATE_CONCURRENCY at a time', async (t) => {
@@ -174,7 +227,10 @@ describe('a kill does not interrupt a sync in flight (issue 8, defect 1)', () =>
     t.after(() => k.stop());
     const up = await n.until(async () => (await n.running()) === 80, 60_000);
     assert.ok(up !== undefined, `all 80 containers running (${await n.running()})`);
-    assert.ok(creates.max <= CREATE_CONCURRENCY, `${creates.max} create calls in flight at once (limit ${CREATE_CONCURRENCY})`);
+    assert.ok(
+      creates.max <= CREATE_CONCURRENCY,
+      `${creates.max} create calls in flight at once (limit ${CREATE_CONCURRENCY})`,
+    );
     assert.ok(creates.max > 1, 'pods start in parallel');
   });
 });

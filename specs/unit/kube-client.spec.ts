@@ -14,7 +14,16 @@ import { VirtualClock } from '../../kernel/clock.ts';
 import { ApiError, type Event, type Lease, type Node, type WatchEvent } from '../../protocols/kube/api.ts';
 import type { Pod } from '../../protocols/kube/pod.ts';
 import {
-  apiErrorFrom, CERT_CHECK_MS, createKubeApi, defaultUserAgent, isRetryableApiError, KUBELET_VERSION, TOKEN_FILE_REFRESH_MS, TokenBucket, WATCH_IDLE_LIMIT_MS, WATCH_IDLE_MARGIN_MS,
+  apiErrorFrom,
+  CERT_CHECK_MS,
+  createKubeApi,
+  defaultUserAgent,
+  isRetryableApiError,
+  KUBELET_VERSION,
+  TOKEN_FILE_REFRESH_MS,
+  TokenBucket,
+  WATCH_IDLE_LIMIT_MS,
+  WATCH_IDLE_MARGIN_MS,
   type KubeClient,
 } from '../../adapters/kube/client.ts';
 import { startApiServer, type ApiServer } from '../support/apiserver/index.ts';
@@ -73,7 +82,19 @@ describe('TokenBucket (client-go flowcontrol semantics) on virtual time', () => 
 
 describe('apiErrorFrom / isRetryableApiError', () => {
   it('takes code, reason and message from a Status body', () => {
-    const e = apiErrorFrom(409, JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'AlreadyExists', message: 'nodes "a" already exists', code: 409 }), 'create', '/api/v1/nodes');
+    const e = apiErrorFrom(
+      409,
+      JSON.stringify({
+        kind: 'Status',
+        apiVersion: 'v1',
+        status: 'Failure',
+        reason: 'AlreadyExists',
+        message: 'nodes "a" already exists',
+        code: 409,
+      }),
+      'create',
+      '/api/v1/nodes',
+    );
     assert.equal(e.code, 409);
     assert.equal(e.reason, 'AlreadyExists');
     assert.equal(e.message, 'create /api/v1/nodes: 409 AlreadyExists: nodes "a" already exists');
@@ -129,7 +150,9 @@ describe('createKubeApi against the API server stand-in', () => {
   it('registers a Node with the client certificate: create, 409 AlreadyExists, get, 404 for a missing one', async () => {
     await node.ready();
     assert.equal(node.server, api.url);
-    const created = await node.createNode({ metadata: { name: 'node-a', labels: { 'kubernetes.io/hostname': 'node-a' } } } as unknown as Node);
+    const created = await node.createNode({
+      metadata: { name: 'node-a', labels: { 'kubernetes.io/hostname': 'node-a' } },
+    } as unknown as Node);
     assert.equal(created.metadata.name, 'node-a');
     assert.ok(created.metadata.uid);
     const e = await rejects(node.createNode({ metadata: { name: 'node-a' } } as unknown as Node), 409, 'AlreadyExists');
@@ -137,7 +160,11 @@ describe('createKubeApi against the API server stand-in', () => {
     assert.equal(e.path, '/api/v1/nodes');
     const cached = await node.getNode('node-a', { resourceVersion: '0' });
     assert.equal(cached.metadata.uid, created.metadata.uid);
-    assert.deepEqual(api.requests.last({ verb: 'get', resource: 'nodes' })!.query, { resourceVersion: '0' }, 'served from the cache');
+    assert.deepEqual(
+      api.requests.last({ verb: 'get', resource: 'nodes' })!.query,
+      { resourceVersion: '0' },
+      'served from the cache',
+    );
     const got = await node.getNode('node-a');
     assert.equal(got.metadata.uid, created.metadata.uid);
     const rec = api.requests.last({ verb: 'get', resource: 'nodes' })!;
@@ -149,61 +176,115 @@ describe('createKubeApi against the API server stand-in', () => {
     await rejects(admin.getNode('nope'), 404, 'NotFound');
   });
 
-  it('the Node authorizer answers 403 Forbidden for another node\'s object', async () => {
+  it("the Node authorizer answers 403 Forbidden for another node's object", async () => {
     await rejects(node.getNode('node-b'), 403, 'Forbidden');
   });
 
   it('patches node status with the strategic-merge content type: conditions merge by type', async () => {
-    await node.patchNodeStatus('node-a', { status: { conditions: [{ type: 'Ready', status: 'False', reason: 'KubeletNotReady' }] } }, 'strategic');
-    const n = await node.patchNodeStatus('node-a', { status: { conditions: [{ type: 'MemoryPressure', status: 'False' }] } }, 'strategic');
+    await node.patchNodeStatus(
+      'node-a',
+      { status: { conditions: [{ type: 'Ready', status: 'False', reason: 'KubeletNotReady' }] } },
+      'strategic',
+    );
+    const n = await node.patchNodeStatus(
+      'node-a',
+      { status: { conditions: [{ type: 'MemoryPressure', status: 'False' }] } },
+      'strategic',
+    );
     assert.deepEqual(n.status?.conditions?.map((c) => c.type).sort(), ['MemoryPressure', 'Ready']);
-    assert.equal(api.requests.last({ verb: 'patch', subresource: 'status' })!.contentType, 'application/strategic-merge-patch+json');
+    assert.equal(
+      api.requests.last({ verb: 'patch', subresource: 'status' })!.contentType,
+      'application/strategic-merge-patch+json',
+    );
     await node.patchNode('node-a', { metadata: { labels: { 'kubernetes.io/os': 'linux' } } }, 'merge');
-    assert.equal(api.requests.last({ verb: 'patch', resource: 'nodes', subresource: '' })!.contentType, 'application/merge-patch+json');
-    const j = await node.patchNode('node-a', [{ op: 'add', path: '/metadata/labels/kubernetes.io~1arch', value: 'amd64' }], 'json');
+    assert.equal(
+      api.requests.last({ verb: 'patch', resource: 'nodes', subresource: '' })!.contentType,
+      'application/merge-patch+json',
+    );
+    const j = await node.patchNode(
+      'node-a',
+      [{ op: 'add', path: '/metadata/labels/kubernetes.io~1arch', value: 'amd64' }],
+      'json',
+    );
     assert.equal(j.metadata.labels?.['kubernetes.io/arch'], 'amd64');
-    assert.equal(api.requests.last({ verb: 'patch', resource: 'nodes', subresource: '' })!.contentType, 'application/json-patch+json');
+    assert.equal(
+      api.requests.last({ verb: 'patch', resource: 'nodes', subresource: '' })!.contentType,
+      'application/json-patch+json',
+    );
   });
 
   it('leases: 404, create, update, 409 Conflict on a stale resourceVersion', async () => {
     await rejects(node.getLease('kube-node-lease', 'node-a'), 404, 'NotFound');
-    const lease: Lease = { metadata: { name: 'node-a', namespace: 'kube-node-lease' } as Lease['metadata'], spec: { holderIdentity: 'node-a', leaseDurationSeconds: 40, renewTime: '2025-01-01T00:00:00.000000Z' } };
+    const lease: Lease = {
+      metadata: { name: 'node-a', namespace: 'kube-node-lease' } as Lease['metadata'],
+      spec: { holderIdentity: 'node-a', leaseDurationSeconds: 40, renewTime: '2025-01-01T00:00:00.000000Z' },
+    };
     const created = await node.createLease('kube-node-lease', lease);
     assert.ok(created.metadata.resourceVersion);
-    const updated = await node.updateLease('kube-node-lease', { ...created, spec: { ...created.spec, renewTime: '2025-01-01T00:00:10.000000Z' } });
+    const updated = await node.updateLease('kube-node-lease', {
+      ...created,
+      spec: { ...created.spec, renewTime: '2025-01-01T00:00:10.000000Z' },
+    });
     assert.equal(updated.spec.renewTime, '2025-01-01T00:00:10.000000Z');
     assert.equal(api.requests.last({ verb: 'update' })!.method, 'PUT');
     await rejects(node.updateLease('kube-node-lease', created), 409, 'Conflict');
-    await rejects(node.createLease('kube-node-lease', { ...lease, metadata: { ...lease.metadata, name: 'node-b' } }), 403, 'Forbidden');
+    await rejects(
+      node.createLease('kube-node-lease', { ...lease, metadata: { ...lease.metadata, name: 'node-b' } }),
+      403,
+      'Forbidden',
+    );
   });
 
   it('events: create, then patch count and lastTimestamp', async () => {
     const ev: Event = {
       metadata: { name: 'node-a.17f0000000000001', namespace: 'default' } as Event['metadata'],
       involvedObject: { kind: 'Node', name: 'node-a', uid: 'node-a' },
-      reason: 'Starting', message: 'Starting kubelet.', type: 'Normal',
+      reason: 'Starting',
+      message: 'Starting kubelet.',
+      type: 'Normal',
       source: { component: 'kubelet', host: 'node-a' },
-      firstTimestamp: '2025-01-01T00:00:00Z', lastTimestamp: '2025-01-01T00:00:00Z', count: 1,
+      firstTimestamp: '2025-01-01T00:00:00Z',
+      lastTimestamp: '2025-01-01T00:00:00Z',
+      count: 1,
     };
     const c = await node.createEvent('default', ev);
     assert.equal(c.count, 1);
-    const p = await node.patchEvent('default', c.metadata.name, { count: 2, lastTimestamp: '2025-01-01T00:00:05Z', message: 'Starting kubelet.' }, 'strategic');
+    const p = await node.patchEvent(
+      'default',
+      c.metadata.name,
+      { count: 2, lastTimestamp: '2025-01-01T00:00:05Z', message: 'Starting kubelet.' },
+      'strategic',
+    );
     assert.equal(p.count, 2);
     assert.equal(p.lastTimestamp, '2025-01-01T00:00:05Z');
     await rejects(node.patchEvent('default', 'missing', { count: 2 }, 'strategic'), 404, 'NotFound');
   });
 
   it('pods: list with a field selector, watch from its resourceVersion, abort calls done once', async () => {
-    admin.createPod('default', { metadata: { name: 'p0', namespace: 'default' }, spec: { nodeName: 'node-a', containers: [{ name: 'c', image: 'busybox' }] } } as unknown as Pod);
+    admin.createPod('default', {
+      metadata: { name: 'p0', namespace: 'default' },
+      spec: { nodeName: 'node-a', containers: [{ name: 'c', image: 'busybox' }] },
+    } as unknown as Pod);
     await settle();
     const list = await node.listPods({ fieldSelector: 'spec.nodeName=node-a' });
     assert.ok(list.resourceVersion);
     const seen: WatchEvent<Pod>[] = [];
     let doneCalls = 0;
-    const h = await node.watchPods({ fieldSelector: 'spec.nodeName=node-a', resourceVersion: list.resourceVersion, allowWatchBookmarks: true },
-      (e) => seen.push(e), () => { doneCalls++; });
-    await admin.createPod('default', { metadata: { name: 'p1', namespace: 'default' }, spec: { nodeName: 'node-a', containers: [{ name: 'c', image: 'busybox' }] } } as unknown as Pod);
-    await admin.createPod('default', { metadata: { name: 'other', namespace: 'default' }, spec: { nodeName: 'node-b', containers: [{ name: 'c', image: 'busybox' }] } } as unknown as Pod);
+    const h = await node.watchPods(
+      { fieldSelector: 'spec.nodeName=node-a', resourceVersion: list.resourceVersion, allowWatchBookmarks: true },
+      (e) => seen.push(e),
+      () => {
+        doneCalls++;
+      },
+    );
+    await admin.createPod('default', {
+      metadata: { name: 'p1', namespace: 'default' },
+      spec: { nodeName: 'node-a', containers: [{ name: 'c', image: 'busybox' }] },
+    } as unknown as Pod);
+    await admin.createPod('default', {
+      metadata: { name: 'other', namespace: 'default' },
+      spec: { nodeName: 'node-b', containers: [{ name: 'c', image: 'busybox' }] },
+    } as unknown as Pod);
     await until(() => seen.some((e) => e.type === 'ADDED'), 'the ADDED event');
     const added = seen.filter((e) => e.type === 'ADDED').map((e) => (e.object as Pod).metadata?.name);
     assert.deepEqual(added, ['p1']);
@@ -215,11 +296,23 @@ describe('createKubeApi against the API server stand-in', () => {
   });
 
   it('a watch that cannot be established rejects (410 Expired for a compacted resourceVersion is an ERROR event)', async () => {
-    await rejects(node.watchPods({ namespace: 'default', resourceVersion: '1' }, () => {}, () => {}), 403, 'Forbidden');
+    await rejects(
+      node.watchPods(
+        { namespace: 'default', resourceVersion: '1' },
+        () => {},
+        () => {},
+      ),
+      403,
+      'Forbidden',
+    );
     api.store.compact();
     const events: WatchEvent<Pod>[] = [];
     const ended = new Promise<unknown>((resolve) => {
-      void node.watchPods({ fieldSelector: 'spec.nodeName=node-a', resourceVersion: '1' }, (e) => events.push(e), resolve);
+      void node.watchPods(
+        { fieldSelector: 'spec.nodeName=node-a', resourceVersion: '1' },
+        (e) => events.push(e),
+        resolve,
+      );
     });
     assert.equal(await ended, undefined);
     assert.equal(events[0]?.type, 'ERROR');
@@ -229,11 +322,19 @@ describe('createKubeApi against the API server stand-in', () => {
   it('a watch that stops sending (a connection dropped without FIN/RST) ends with a Timeout after timeoutSeconds + a margin without data', async () => {
     const clock = new VirtualClock(0);
     const c = mk(api.kubeconfigFor('node-a'), { clock, qps: 0 });
-    const pod = (name: string) => ({ metadata: { name, namespace: 'default' }, spec: { nodeName: 'node-a', containers: [{ name: 'c', image: 'busybox' }] } } as unknown as Pod);
+    const pod = (name: string) =>
+      ({
+        metadata: { name, namespace: 'default' },
+        spec: { nodeName: 'node-a', containers: [{ name: 'c', image: 'busybox' }] },
+      }) as unknown as Pod;
     const rv = (await c.listPods({ fieldSelector: 'spec.nodeName=node-a' })).resourceVersion;
     const seen: WatchEvent<Pod>[] = [];
     const ends: unknown[] = [];
-    await c.watchPods({ fieldSelector: 'spec.nodeName=node-a', resourceVersion: rv, timeoutSeconds: 30 }, (e) => seen.push(e), (err) => ends.push(err));
+    await c.watchPods(
+      { fieldSelector: 'spec.nodeName=node-a', resourceVersion: rv, timeoutSeconds: 30 },
+      (e) => seen.push(e),
+      (err) => ends.push(err),
+    );
     assert.equal(c.stats().openWatches, 1);
     clock.advance(30_000 + WATCH_IDLE_MARGIN_MS - 1);
     await settle();
@@ -257,7 +358,11 @@ describe('createKubeApi against the API server stand-in', () => {
     // without timeoutSeconds: the longest watch an apiserver grants by default, plus the margin
     const ends2: unknown[] = [];
     const rv2 = (await c.listPods({ fieldSelector: 'spec.nodeName=node-a' })).resourceVersion;
-    await c.watchPods({ fieldSelector: 'spec.nodeName=node-a', resourceVersion: rv2 }, () => {}, (err) => ends2.push(err));
+    await c.watchPods(
+      { fieldSelector: 'spec.nodeName=node-a', resourceVersion: rv2 },
+      () => {},
+      (err) => ends2.push(err),
+    );
     clock.advance(WATCH_IDLE_LIMIT_MS + WATCH_IDLE_MARGIN_MS - 1);
     await settle();
     assert.equal(ends2.length, 0);
@@ -271,11 +376,16 @@ describe('createKubeApi against the API server stand-in', () => {
     await rejects(admin.deletePod('default', 'p1', { uid: 'not-the-uid' }), 409, 'Conflict');
     await admin.deletePod('default', 'p1', { gracePeriodSeconds: 0, uid: p.metadata!.uid });
     const body = api.requests.last({ verb: 'delete' })!.body as Record<string, unknown>;
-    assert.deepEqual(body, { kind: 'DeleteOptions', apiVersion: 'v1', gracePeriodSeconds: 0, preconditions: { uid: p.metadata!.uid } });
+    assert.deepEqual(body, {
+      kind: 'DeleteOptions',
+      apiVersion: 'v1',
+      gracePeriodSeconds: 0,
+      preconditions: { uid: p.metadata!.uid },
+    });
     await rejects(admin.getPod('default', 'p1'), 404, 'NotFound');
   });
 
-  it('500 is an ApiError with the server\'s reason; a 429 is retried after Retry-After', async () => {
+  it("500 is an ApiError with the server's reason; a 429 is retried after Retry-After", async () => {
     api.faults.set({ mode: 'status500', verb: 'get', resource: 'nodes', count: 1 });
     await rejects(node.getNode('node-a'), 500, 'InternalError');
     const clock = new VirtualClock(0);
@@ -319,13 +429,17 @@ describe('createKubeApi against the API server stand-in', () => {
   const kubeconfigWith = (user: Record<string, string>): { dir: string; path: string } => {
     const dir = mkdtempSync(join(tmpdir(), 'kts-kc-'));
     const path = join(dir, 'kubelet.kubeconfig');
-    writeFileSync(path, YAML.stringify({
-      apiVersion: 'v1', kind: 'Config',
-      clusters: [{ name: 'c', cluster: { server: api.url, 'certificate-authority': api.caFile } }],
-      users: [{ name: 'u', user }],
-      contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
-      'current-context': 'x',
-    }));
+    writeFileSync(
+      path,
+      YAML.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'c', cluster: { server: api.url, 'certificate-authority': api.caFile } }],
+        users: [{ name: 'u', user }],
+        contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
+        'current-context': 'x',
+      }),
+    );
     return { dir, path };
   };
   /** Who the server saw making a request of `c` (node-a's Node: 200 for node-a, 403 for another node). */
@@ -388,7 +502,11 @@ describe('createKubeApi against the API server stand-in', () => {
     const calls = [slow.getNode('node-a'), slow.getNode('node-a'), slow.getNode('node-a')];
     await Promise.all(calls.slice(0, 2));
     await settle();
-    assert.equal(api.requests.count({ verb: 'get', resource: 'nodes', user: 'system:node:node-a' }) - before, 2, 'the third waits');
+    assert.equal(
+      api.requests.count({ verb: 'get', resource: 'nodes', user: 'system:node:node-a' }) - before,
+      2,
+      'the third waits',
+    );
     assert.equal(slow.stats().throttled, 1);
     clock.advance(1000);
     await calls[2];

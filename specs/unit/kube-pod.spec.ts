@@ -2,12 +2,27 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { PodSchema, type Pod } from '../../protocols/kube/pod.ts';
 import { applyPodDefaults, defaultImagePullPolicy, imageTag } from '../../protocols/kube/defaults.ts';
-import { formatFieldError, formatFieldErrors, parseFieldPath, parsePod, validatePod, type FieldError } from '../../protocols/kube/validation.ts';
+import {
+  formatFieldError,
+  formatFieldErrors,
+  parseFieldPath,
+  parsePod,
+  validatePod,
+  type FieldError,
+} from '../../protocols/kube/validation.ts';
 import { parseQuantity, toMilli } from '../../protocols/kube/quantity.ts';
 import { canonicalJson, rfc3339Nano, toStaticPod, type StaticPodOptions } from '../../protocols/kube/static-pod.ts';
 
-function pod(spec: Record<string, unknown> = {}, metadata: Record<string, unknown> = { name: 'web', namespace: 'default' }): Pod {
-  return PodSchema.parse({ apiVersion: 'v1', kind: 'Pod', metadata, spec: { containers: [{ name: 'app', image: 'nginx:1.25' }], ...spec } }) as Pod;
+function pod(
+  spec: Record<string, unknown> = {},
+  metadata: Record<string, unknown> = { name: 'web', namespace: 'default' },
+): Pod {
+  return PodSchema.parse({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata,
+    spec: { containers: [{ name: 'app', image: 'nginx:1.25' }], ...spec },
+  }) as Pod;
 }
 
 const errorsOf = (p: Pod) => validatePod(applyPodDefaults(p)).map(formatFieldError);
@@ -16,7 +31,11 @@ describe('PodSchema', () => {
   it('keeps fields it does not model, at every level', () => {
     const p = PodSchema.parse({
       metadata: { name: 'x', futureMeta: 1 },
-      spec: { containers: [{ name: 'a', image: 'i', futureField: { deep: true } }], affinity: { nodeAffinity: { x: 1 } }, futureSpec: 'y' },
+      spec: {
+        containers: [{ name: 'a', image: 'i', futureField: { deep: true } }],
+        affinity: { nodeAffinity: { x: 1 } },
+        futureSpec: 'y',
+      },
     });
     assert.deepEqual((p.spec.containers[0] as Record<string, unknown>)['futureField'], { deep: true });
     assert.equal((p.spec as Record<string, unknown>)['futureSpec'], 'y');
@@ -25,7 +44,11 @@ describe('PodSchema', () => {
   });
 
   it('treats null as unset, like Go (kubeadm writes creationTimestamp: null)', () => {
-    const p = PodSchema.parse({ metadata: { name: 'x', creationTimestamp: null }, spec: { containers: null }, status: {} });
+    const p = PodSchema.parse({
+      metadata: { name: 'x', creationTimestamp: null },
+      spec: { containers: null },
+      status: {},
+    });
     assert.equal(p.metadata.creationTimestamp, undefined);
     assert.deepEqual(p.spec.containers, []);
   });
@@ -65,7 +88,9 @@ describe('applyPodDefaults', () => {
   });
 
   it('keeps what the user set', () => {
-    const d = applyPodDefaults(pod({ restartPolicy: 'Never', terminationGracePeriodSeconds: 0, enableServiceLinks: false }));
+    const d = applyPodDefaults(
+      pod({ restartPolicy: 'Never', terminationGracePeriodSeconds: 0, enableServiceLinks: false }),
+    );
     assert.equal(d.spec.restartPolicy, 'Never');
     assert.equal(d.spec.terminationGracePeriodSeconds, 0);
     assert.equal(d.spec.enableServiceLinks, false);
@@ -83,26 +108,45 @@ describe('applyPodDefaults', () => {
   });
 
   it('defaults probes, handlers, ports and resources', () => {
-    const d = applyPodDefaults(pod({
-      hostNetwork: true,
-      containers: [{
-        name: 'app', image: 'i:1',
-        ports: [{ containerPort: 80 }],
-        livenessProbe: { httpGet: { port: 80 } },
-        readinessProbe: { tcpSocket: { port: 'http' }, periodSeconds: 0, failureThreshold: 5 },
-        resources: { limits: { cpu: '1', memory: '1Gi' }, requests: { cpu: '500m' } },
-      }],
-    }));
+    const d = applyPodDefaults(
+      pod({
+        hostNetwork: true,
+        containers: [
+          {
+            name: 'app',
+            image: 'i:1',
+            ports: [{ containerPort: 80 }],
+            livenessProbe: { httpGet: { port: 80 } },
+            readinessProbe: { tcpSocket: { port: 'http' }, periodSeconds: 0, failureThreshold: 5 },
+            resources: { limits: { cpu: '1', memory: '1Gi' }, requests: { cpu: '500m' } },
+          },
+        ],
+      }),
+    );
     const c = d.spec.containers[0]!;
     assert.deepEqual(c.ports, [{ containerPort: 80, protocol: 'TCP', hostPort: 80 }]);
-    assert.deepEqual(c.livenessProbe, { httpGet: { port: 80, path: '/', scheme: 'HTTP' }, timeoutSeconds: 1, periodSeconds: 10, successThreshold: 1, failureThreshold: 3 });
+    assert.deepEqual(c.livenessProbe, {
+      httpGet: { port: 80, path: '/', scheme: 'HTTP' },
+      timeoutSeconds: 1,
+      periodSeconds: 10,
+      successThreshold: 1,
+      failureThreshold: 3,
+    });
     assert.equal(c.readinessProbe!.periodSeconds, 10);
     assert.equal(c.readinessProbe!.failureThreshold, 5);
     assert.deepEqual(c.resources!.requests, { cpu: '500m', memory: '1Gi' });
   });
 
   it('makes a volume without a source an emptyDir and gives secret/configMap a 0644 mode', () => {
-    const d = applyPodDefaults(pod({ volumes: [{ name: 'scratch' }, { name: 's', secret: { secretName: 'x' } }, { name: 'h', hostPath: { path: '/x' } }] }));
+    const d = applyPodDefaults(
+      pod({
+        volumes: [
+          { name: 'scratch' },
+          { name: 's', secret: { secretName: 'x' } },
+          { name: 'h', hostPath: { path: '/x' } },
+        ],
+      }),
+    );
     assert.deepEqual(d.spec.volumes, [
       { name: 'scratch', emptyDir: {} },
       { name: 's', secret: { secretName: 'x', defaultMode: 0o644 } },
@@ -117,16 +161,29 @@ describe('validatePod', () => {
   });
 
   it('reports every error with upstream paths and wording', () => {
-    const errs = errorsOf(pod({
-      restartPolicy: 'Sometimes',
-      terminationGracePeriodSeconds: -1,
-      volumes: [{ name: 'data', emptyDir: {} }, { name: 'data', emptyDir: {} }],
-      containers: [
-        { name: 'app', image: '', ports: [{ containerPort: 70000 }, { containerPort: 0 }], volumeMounts: [{ name: 'nope', mountPath: '/x' }] },
-        { name: 'app', image: 'x:1', imagePullPolicy: 'Sometimes', env: [{ name: '' }, { name: 'A=B' }] },
-        { name: 'Bad_Name', image: 'x:1' },
-      ],
-    }, { name: 'Web', namespace: 'default' }));
+    const errs = errorsOf(
+      pod(
+        {
+          restartPolicy: 'Sometimes',
+          terminationGracePeriodSeconds: -1,
+          volumes: [
+            { name: 'data', emptyDir: {} },
+            { name: 'data', emptyDir: {} },
+          ],
+          containers: [
+            {
+              name: 'app',
+              image: '',
+              ports: [{ containerPort: 70000 }, { containerPort: 0 }],
+              volumeMounts: [{ name: 'nope', mountPath: '/x' }],
+            },
+            { name: 'app', image: 'x:1', imagePullPolicy: 'Sometimes', env: [{ name: '' }, { name: 'A=B' }] },
+            { name: 'Bad_Name', image: 'x:1' },
+          ],
+        },
+        { name: 'Web', namespace: 'default' },
+      ),
+    );
     for (const want of [
       'metadata.name: Invalid value: "Web": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters',
       'spec.volumes[1].name: Duplicate value: "data"',
@@ -137,12 +194,15 @@ describe('validatePod', () => {
       'spec.containers[1].name: Duplicate value: "app"',
       'spec.containers[1].imagePullPolicy: Unsupported value: "Sometimes": supported values: "Always", "IfNotPresent", "Never"',
       'spec.containers[1].env[0].name: Required value',
-      "spec.containers[1].env[1].name: Invalid value: \"A=B\": a valid environment variable name must consist only of printable ASCII characters other than '='",
+      'spec.containers[1].env[1].name: Invalid value: "A=B": a valid environment variable name must consist only of printable ASCII characters other than \'=\'',
       'spec.containers[2].name: Invalid value: "Bad_Name": a lowercase RFC 1123 label',
       'spec.restartPolicy: Unsupported value: "Sometimes": supported values: "Always", "OnFailure", "Never"',
       'spec.terminationGracePeriodSeconds: Invalid value: -1: must be greater than or equal to 0',
     ]) {
-      assert.ok(errs.some((e) => e.startsWith(want)), `missing: ${want}\n got:\n${errs.join('\n')}`);
+      assert.ok(
+        errs.some((e) => e.startsWith(want)),
+        `missing: ${want}\n got:\n${errs.join('\n')}`,
+      );
     }
     assert.ok(!errs.some((e) => e.includes('postStart')), 'a zero sleep is valid');
   });
@@ -157,15 +217,24 @@ describe('validatePod', () => {
   });
 
   it('checks resources, probes and tolerations', () => {
-    const errs = errorsOf(pod({
-      containers: [{
-        name: 'a', image: 'i:1',
-        resources: { limits: { cpu: '1', gpu: '1' }, requests: { cpu: '2', memory: 'lots' } },
-        livenessProbe: { successThreshold: 2 },
-        lifecycle: { preStop: { sleep: { seconds: 40 } }, postStart: { sleep: { seconds: 0 } } },
-      }],
-      tolerations: [{ operator: 'Equal', value: 'x' }, { key: 'k', operator: 'Exists', value: 'v' }, { key: 'k', effect: 'Sometimes' }],
-    }));
+    const errs = errorsOf(
+      pod({
+        containers: [
+          {
+            name: 'a',
+            image: 'i:1',
+            resources: { limits: { cpu: '1', gpu: '1' }, requests: { cpu: '2', memory: 'lots' } },
+            livenessProbe: { successThreshold: 2 },
+            lifecycle: { preStop: { sleep: { seconds: 40 } }, postStart: { sleep: { seconds: 0 } } },
+          },
+        ],
+        tolerations: [
+          { operator: 'Equal', value: 'x' },
+          { key: 'k', operator: 'Exists', value: 'v' },
+          { key: 'k', effect: 'Sometimes' },
+        ],
+      }),
+    );
     for (const want of [
       'spec.containers[0].resources.limits[gpu]: Invalid value: "gpu": must be a standard resource for containers',
       'spec.containers[0].resources.requests[memory]: Invalid value: "lots": quantities must match the regular expression',
@@ -174,10 +243,13 @@ describe('validatePod', () => {
       'spec.containers[0].livenessProbe.successThreshold: Invalid value: 2: must be 1',
       'spec.containers[0].lifecycle.preStop.sleep: Invalid value: 40: must be non-negative and less than terminationGracePeriodSeconds (30)',
       'spec.tolerations[0].operator: Invalid value: "Equal": operator must be Exists when `key` is empty',
-      "spec.tolerations[1].operator: Invalid value: {\"key\":\"k\",\"operator\":\"Exists\",\"value\":\"v\"}: value must be empty when `operator` is 'Exists'",
+      'spec.tolerations[1].operator: Invalid value: {"key":"k","operator":"Exists","value":"v"}: value must be empty when `operator` is \'Exists\'',
       'spec.tolerations[2].effect: Unsupported value: "Sometimes"',
     ]) {
-      assert.ok(errs.some((e) => e.startsWith(want)), `missing: ${want}\n got:\n${errs.join('\n')}`);
+      assert.ok(
+        errs.some((e) => e.startsWith(want)),
+        `missing: ${want}\n got:\n${errs.join('\n')}`,
+      );
     }
     assert.ok(!errs.some((e) => e.includes('postStart')), 'a zero sleep is valid');
   });
@@ -189,7 +261,14 @@ describe('validatePod', () => {
   });
 
   it('parses field paths back into segments', () => {
-    assert.deepEqual(parseFieldPath('spec.containers[0].resources.limits[nvidia.com/gpu]'), ['spec', 'containers', 0, 'resources', 'limits', 'nvidia.com/gpu']);
+    assert.deepEqual(parseFieldPath('spec.containers[0].resources.limits[nvidia.com/gpu]'), [
+      'spec',
+      'containers',
+      0,
+      'resources',
+      'limits',
+      'nvidia.com/gpu',
+    ]);
   });
 });
 
@@ -197,11 +276,19 @@ describe('parsePod (schema errors as FieldErrors)', () => {
   it('a string where a list belongs', () => {
     const r = parsePod({ metadata: { name: 'x' }, spec: { containers: 'nginx' } });
     assert.equal(r.ok, false);
-    if (!r.ok) assert.deepEqual(r.errors.map(formatFieldError), ['spec.containers: Invalid value: "nginx": expected a list, got a string']);
+    if (!r.ok)
+      assert.deepEqual(r.errors.map(formatFieldError), [
+        'spec.containers: Invalid value: "nginx": expected a list, got a string',
+      ]);
   });
 
   it('a missing required field, a union and an int', () => {
-    const r = parsePod({ spec: { priority: 1.5, containers: [{ name: 'a', livenessProbe: { httpGet: {} }, readinessProbe: { tcpSocket: { port: true } } }] } });
+    const r = parsePod({
+      spec: {
+        priority: 1.5,
+        containers: [{ name: 'a', livenessProbe: { httpGet: {} }, readinessProbe: { tcpSocket: { port: true } } }],
+      },
+    });
     assert.equal(r.ok, false);
     if (!r.ok) {
       assert.deepEqual(r.errors.map(formatFieldError).sort(), [
@@ -221,7 +308,11 @@ describe('parsePod (schema errors as FieldErrors)', () => {
 
 describe('quantity', () => {
   it('parses decimal, binary and exponent suffixes', () => {
-    const v = (q: string | number) => { const p = parseQuantity(q); assert.ok(p.ok, String(q)); return p.value; };
+    const v = (q: string | number) => {
+      const p = parseQuantity(q);
+      assert.ok(p.ok, String(q));
+      return p.value;
+    };
     assert.equal(v('100m'), 0.1);
     assert.equal(v('1Gi'), 2 ** 30);
     assert.equal(v('1.5Ki'), 1536);
@@ -235,10 +326,16 @@ describe('quantity', () => {
 });
 
 describe('toStaticPod', () => {
-  const opts: StaticPodOptions = { nodeName: 'Node-A', source: 'file', path: '/etc/kubernetes/manifests/web.yaml', now: Date.UTC(2024, 0, 2, 3, 4, 5, 120) };
+  const opts: StaticPodOptions = {
+    nodeName: 'Node-A',
+    source: 'file',
+    path: '/etc/kubernetes/manifests/web.yaml',
+    now: Date.UTC(2024, 0, 2, 3, 4, 5, 120),
+  };
   const nodeOpts = { ...opts, nodeName: 'node-a' };
   const raw = () => ({
-    apiVersion: 'v1', kind: 'Pod',
+    apiVersion: 'v1',
+    kind: 'Pod',
     metadata: { name: 'web', creationTimestamp: null, labels: { app: 'web' } },
     spec: { containers: [{ name: 'app', image: 'nginx:1.25' }] },
   });
@@ -271,13 +368,21 @@ describe('toStaticPod', () => {
 
   it('derives a stable UID from content, node and path, not from formatting or time', () => {
     const a = ok(toStaticPod(raw(), nodeOpts)).metadata.uid;
-    const reordered = { spec: raw().spec, metadata: { labels: { app: 'web' }, name: 'web' }, kind: 'Pod', apiVersion: 'v1' };
+    const reordered = {
+      spec: raw().spec,
+      metadata: { labels: { app: 'web' }, name: 'web' },
+      kind: 'Pod',
+      apiVersion: 'v1',
+    };
     assert.equal(ok(toStaticPod(reordered, { ...nodeOpts, now: 99 })).metadata.uid, a);
     const changed = raw();
     changed.spec.containers[0]!.image = 'nginx:1.26';
     assert.notEqual(ok(toStaticPod(changed, nodeOpts)).metadata.uid, a);
     assert.notEqual(ok(toStaticPod(raw(), { ...nodeOpts, nodeName: 'node-b' })).metadata.uid, a);
-    assert.notEqual(ok(toStaticPod(raw(), { ...nodeOpts, path: '/etc/kubernetes/manifests/other.yaml' })).metadata.uid, a);
+    assert.notEqual(
+      ok(toStaticPod(raw(), { ...nodeOpts, path: '/etc/kubernetes/manifests/other.yaml' })).metadata.uid,
+      a,
+    );
   });
 
   it('keeps a UID the manifest gives', () => {
@@ -289,8 +394,20 @@ describe('toStaticPod', () => {
   });
 
   it('replaces a matching NoExecute toleration instead of adding a second', () => {
-    const r = { ...raw(), spec: { ...raw().spec, tolerations: [{ operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 }, { key: 'a', operator: 'Exists' }] } };
-    assert.deepEqual(ok(toStaticPod(r, nodeOpts)).spec.tolerations, [{ operator: 'Exists', effect: 'NoExecute' }, { key: 'a', operator: 'Exists' }]);
+    const r = {
+      ...raw(),
+      spec: {
+        ...raw().spec,
+        tolerations: [
+          { operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 },
+          { key: 'a', operator: 'Exists' },
+        ],
+      },
+    };
+    assert.deepEqual(ok(toStaticPod(r, nodeOpts)).spec.tolerations, [
+      { operator: 'Exists', effect: 'NoExecute' },
+      { key: 'a', operator: 'Exists' },
+    ]);
   });
 
   it('refuses a nameless pod, another kind, a missing apiVersion', () => {
@@ -299,7 +416,10 @@ describe('toStaticPod', () => {
     assert.equal(formatFieldErrors(nameless.errors), 'metadata.name: Required value: name is needed for the pod');
     const dep = toStaticPod({ ...raw(), kind: 'Deployment', apiVersion: 'apps/v1' }, nodeOpts);
     assert.ok('errors' in dep);
-    assert.deepEqual(dep.errors.map((e) => e.field), ['kind', 'apiVersion']);
+    assert.deepEqual(
+      dep.errors.map((e) => e.field),
+      ['kind', 'apiVersion'],
+    );
     const nov = toStaticPod({ kind: 'Pod', metadata: { name: 'x' } }, nodeOpts);
     assert.ok('errors' in nov && nov.errors[0]!.field === 'apiVersion');
   });
@@ -307,7 +427,10 @@ describe('toStaticPod', () => {
   it('validates after the rewrite (the suffixed name must still be valid)', () => {
     const r = toStaticPod({ ...raw(), metadata: { name: 'x'.repeat(250) } }, nodeOpts);
     assert.ok('errors' in r);
-    assert.match(formatFieldError(r.errors[0]!), /^metadata\.name: Invalid value: "x+-node-a": must be no more than 253 characters/);
+    assert.match(
+      formatFieldError(r.errors[0]!),
+      /^metadata\.name: Invalid value: "x+-node-a": must be no more than 253 characters/,
+    );
   });
 
   it('helpers', () => {

@@ -16,8 +16,14 @@ const IMAGE = 'kubelet-ts.local/busybox:1.0';
 
 function manifest(name: string, restartPolicy: string): string {
   return JSON.stringify({
-    apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default' },
-    spec: { restartPolicy, terminationGracePeriodSeconds: 1, containers: [{ name: 'app', image: IMAGE, command: ['false'] }] },
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: 'default' },
+    spec: {
+      restartPolicy,
+      terminationGracePeriodSeconds: 1,
+      containers: [{ name: 'app', image: IMAGE, command: ['false'] }],
+    },
   });
 }
 
@@ -33,12 +39,20 @@ async function node(pods: Record<string, string>) {
   const fs = new MemoryStaticPodFs().mkdir('/etc').mkdir('/etc/kubernetes').mkdir(DIR);
   for (const [file, text] of Object.entries(pods)) fs.writeFile(`${DIR}/${file}`, text);
   const k = createKubelet({
-    flags: { ...DEFAULT_FLAGS, podManifestPath: DIR }, clock, log: silentLogger, nodeName: 'node-v', cri, fs, random: () => 0.5,
+    flags: { ...DEFAULT_FLAGS, podManifestPath: DIR },
+    clock,
+    log: silentLogger,
+    nodeName: 'node-v',
+    cri,
+    fs,
+    random: () => 0.5,
   });
   await k.start();
   await clock.advanceAsync(0, settle);
-  const containers = async () => (await cri.listContainers({ labelSelector: { 'io.kubernetes.container.name': 'app' } }))
-    .sort((a, b) => a.metadata.attempt - b.metadata.attempt);
+  const containers = async () =>
+    (await cri.listContainers({ labelSelector: { 'io.kubernetes.container.name': 'app' } })).sort(
+      (a, b) => a.metadata.attempt - b.metadata.attempt,
+    );
   return { clock, cri, k, containers };
 }
 
@@ -69,16 +83,27 @@ describe('the kubelet on virtual time', () => {
     // and stays at 5m. A restart happens within a relist (1s) of the backoff expiring.
     const expected = [0, 10, 20, 40, 80, 160, 300, 300];
     assert.equal(gaps.length, expected.length, `gaps ${gaps}`);
-    gaps.forEach((g, i) => assert.ok(g >= expected[i]! && g <= expected[i]! + 2, `restart ${i + 1}: ${g}s after the exit, expected ~${expected[i]}s (all: ${gaps})`));
+    gaps.forEach((g, i) =>
+      assert.ok(
+        g >= expected[i]! && g <= expected[i]! + 2,
+        `restart ${i + 1}: ${g}s after the exit, expected ~${expected[i]}s (all: ${gaps})`,
+      ),
+    );
     // Every attempt got the next restart count (the container name's metadata.attempt).
     const attempts = (await containers()).map((c) => c.metadata.attempt);
-    assert.deepEqual(attempts, attempts.map((_, i) => attempts[0]! + i));
+    assert.deepEqual(
+      attempts,
+      attempts.map((_, i) => attempts[0]! + i),
+    );
     assert.equal(attempts.at(-1), 8);
     // Container GC (every minute) keeps only the newest exited instance (attempt 8 is waiting
     // out its 300s backoff), whose exit feeds lastState.
     await clock.advanceAsync(60_000, settle);
     const left = await containers();
-    assert.deepEqual(left.map((c) => [c.metadata.attempt, c.state]), [[8, 'CONTAINER_EXITED']]);
+    assert.deepEqual(
+      left.map((c) => [c.metadata.attempt, c.state]),
+      [[8, 'CONTAINER_EXITED']],
+    );
     await k.stop();
   });
 
@@ -89,7 +114,8 @@ describe('the kubelet on virtual time', () => {
       'bad.json': manifest('bad', 'OnFailure'),
     });
     await clock.advanceAsync(2000, settle);
-    const byPod = async (pod: string) => cri.listContainers({ labelSelector: { 'io.kubernetes.pod.name': `${pod}-node-v` } });
+    const byPod = async (pod: string) =>
+      cri.listContainers({ labelSelector: { 'io.kubernetes.pod.name': `${pod}-node-v` } });
     cri.exitContainer((await byPod('never'))[0]!.id, 1);
     cri.exitContainer((await byPod('ok'))[0]!.id, 0);
     cri.exitContainer((await byPod('bad'))[0]!.id, 2);
@@ -105,12 +131,21 @@ describe('the kubelet on virtual time', () => {
 
   it('activeDeadlineSeconds: past it the pod is Failed with DeadlineExceeded, its containers killed, an event recorded', async () => {
     const pod = JSON.stringify({
-      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'deadline', namespace: 'default' },
-      spec: { activeDeadlineSeconds: 30, terminationGracePeriodSeconds: 1, containers: [{ name: 'app', image: IMAGE, command: ['sleep', '3600'] }] },
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'deadline', namespace: 'default' },
+      spec: {
+        activeDeadlineSeconds: 30,
+        terminationGracePeriodSeconds: 1,
+        containers: [{ name: 'app', image: IMAGE, command: ['sleep', '3600'] }],
+      },
     });
     const { clock, k, containers } = await node({ 'deadline.json': pod });
     const events: { reason: string; message: string }[] = [];
-    k.bus.port('spec').events('events').subscribe((e) => events.push(e as unknown as { reason: string; message: string }));
+    k.bus
+      .port('spec')
+      .events('events')
+      .subscribe((e) => events.push(e as unknown as { reason: string; message: string }));
     await clock.advanceAsync(2000, settle);
     const status = () => [...k.bus.port('spec').current('podStatuses')!.values()][0]!;
     assert.equal(status().phase, 'Running');
@@ -124,9 +159,15 @@ describe('the kubelet on virtual time', () => {
     assert.equal(status().phase, 'Failed');
     assert.equal(status().reason, 'DeadlineExceeded');
     assert.equal(status().message, 'Pod was active on the node longer than the specified deadline');
-    assert.ok(clock.now() - startedAt >= 30_000 && clock.now() - startedAt <= 32_000, `failed ${(clock.now() - startedAt) / 1000}s after the start`);
+    assert.ok(
+      clock.now() - startedAt >= 30_000 && clock.now() - startedAt <= 32_000,
+      `failed ${(clock.now() - startedAt) / 1000}s after the start`,
+    );
     await clock.advanceAsync(3000, settle);
-    assert.deepEqual((await containers()).map((c) => c.state), ['CONTAINER_EXITED']);
+    assert.deepEqual(
+      (await containers()).map((c) => c.state),
+      ['CONTAINER_EXITED'],
+    );
     const ev = events.find((e) => JSON.stringify(e).includes('DeadlineExceeded'));
     assert.ok(ev, 'a DeadlineExceeded event');
     assert.equal(status().reason, 'DeadlineExceeded', 'the reason stays while the pod is Failed');
@@ -135,8 +176,14 @@ describe('the kubelet on virtual time', () => {
 
   it('activeDeadlineSeconds across a kubelet restart: the deadline still counts from the first start', async () => {
     const pod = JSON.stringify({
-      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'deadline', namespace: 'default' },
-      spec: { activeDeadlineSeconds: 60, terminationGracePeriodSeconds: 1, containers: [{ name: 'app', image: IMAGE, command: ['sleep', '3600'] }] },
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'deadline', namespace: 'default' },
+      spec: {
+        activeDeadlineSeconds: 60,
+        terminationGracePeriodSeconds: 1,
+        containers: [{ name: 'app', image: IMAGE, command: ['sleep', '3600'] }],
+      },
     });
     const first = await node({ 'deadline.json': pod });
     const { clock, cri, containers } = first;
@@ -147,7 +194,15 @@ describe('the kubelet on virtual time', () => {
     // a new kubelet (no status manager state, a static pod the API never saw) on the same runtime
     const fs = new MemoryStaticPodFs().mkdir('/etc').mkdir('/etc/kubernetes').mkdir(DIR);
     fs.writeFile(`${DIR}/deadline.json`, pod);
-    const k = createKubelet({ flags: { ...DEFAULT_FLAGS, podManifestPath: DIR }, clock, log: silentLogger, nodeName: 'node-v', cri, fs, random: () => 0.5 });
+    const k = createKubelet({
+      flags: { ...DEFAULT_FLAGS, podManifestPath: DIR },
+      clock,
+      log: silentLogger,
+      nodeName: 'node-v',
+      cri,
+      fs,
+      random: () => 0.5,
+    });
     await k.start();
     const status = () => [...(k.bus.port('spec').current('podStatuses')?.values() ?? [])][0];
     await clock.advanceAsync(5000, settle);
@@ -155,7 +210,10 @@ describe('the kubelet on virtual time', () => {
     assert.equal((await containers()).length, 1, 'the running container was adopted, not replaced');
     for (let i = 0; i < 60 && status()?.phase !== 'Failed'; i++) await clock.advanceAsync(1000, settle);
     assert.equal(status()?.reason, 'DeadlineExceeded');
-    assert.ok(clock.now() - begun <= 62_000, `failed ${(clock.now() - begun) / 1000}s after the first start, not 60s after the restart`);
+    assert.ok(
+      clock.now() - begun <= 62_000,
+      `failed ${(clock.now() - begun) / 1000}s after the first start, not 60s after the restart`,
+    );
     await k.stop();
   });
 });

@@ -6,7 +6,10 @@ import { Limiter, mapLimited, unlessAborted } from '../../actors/runtime/limiter
 function gate() {
   let open!: () => void;
   let fail!: (e: Error) => void;
-  const p = new Promise<void>((res, rej) => { open = res; fail = rej; });
+  const p = new Promise<void>((res, rej) => {
+    open = res;
+    fail = rej;
+  });
   return { p, open, fail };
 }
 
@@ -17,7 +20,13 @@ describe('Limiter', () => {
     const l = new Limiter(2);
     const gates = [gate(), gate(), gate(), gate()];
     const started: number[] = [];
-    const runs = gates.map((g, i) => l.run(async () => { started.push(i); await g.p; return i; }));
+    const runs = gates.map((g, i) =>
+      l.run(async () => {
+        started.push(i);
+        await g.p;
+        return i;
+      }),
+    );
     await tick();
     assert.deepEqual(started, [0, 1]);
     assert.deepEqual(l.stats(), { limit: 2, active: 2, queued: 2, peak: 2 });
@@ -36,14 +45,20 @@ describe('Limiter', () => {
     const first = l.run(() => g.p);
     const abort = new AbortController();
     let ran = false;
-    const second = l.run(async () => { ran = true; }, abort.signal);
+    const second = l.run(async () => {
+      ran = true;
+    }, abort.signal);
     abort.abort(new Error('cancelled by a kill'));
     await assert.rejects(second, /cancelled by a kill/);
     assert.equal(l.stats().queued, 0);
     g.open();
     await first;
     assert.equal(ran, false);
-    await assert.rejects(l.run(async () => {}, abort.signal), /cancelled by a kill/, 'an aborted signal never gets a slot');
+    await assert.rejects(
+      l.run(async () => {}, abort.signal),
+      /cancelled by a kill/,
+      'an aborted signal never gets a slot',
+    );
     assert.equal(l.stats().active, 0);
   });
 });
@@ -61,11 +76,14 @@ describe('mapLimited', () => {
     assert.deepEqual(out, [10, 20, 30, 40, 50]);
     assert.equal(peak, 2);
     const seen: number[] = [];
-    await assert.rejects(mapLimited([1, 2, 3, 4, 5], 1, async (x) => {
-      seen.push(x);
-      if (x === 2) throw new Error('NotAvailable');
-      return x;
-    }), /NotAvailable/);
+    await assert.rejects(
+      mapLimited([1, 2, 3, 4, 5], 1, async (x) => {
+        seen.push(x);
+        if (x === 2) throw new Error('NotAvailable');
+        return x;
+      }),
+      /NotAvailable/,
+    );
     assert.deepEqual(seen, [1, 2]);
   });
 });

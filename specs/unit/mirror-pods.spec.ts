@@ -14,12 +14,26 @@ import { startActor, type StartedActor } from '../../kernel/testing.ts';
 import { ApiError, type ListResult, type MirrorPodApi, type Node } from '../../protocols/kube/api.ts';
 import { createKubeApi, type KubeClient } from '../../adapters/kube/client.ts';
 import type { Pod } from '../../protocols/kube/pod.ts';
-import { CONFIG_HASH_ANNOTATION, CONFIG_MIRROR_ANNOTATION, CONFIG_SOURCE_ANNOTATION, toStaticPod } from '../../protocols/kube/static-pod.ts';
+import {
+  CONFIG_HASH_ANNOTATION,
+  CONFIG_MIRROR_ANNOTATION,
+  CONFIG_SOURCE_ANNOTATION,
+  toStaticPod,
+} from '../../protocols/kube/static-pod.ts';
 import type { DesiredPod, PodWorkerSummary } from '../../protocols/messages/channels.ts';
 import '../../protocols/messages/channels.ts';
 import { mirrorPods, type MirrorPodsDeps } from '../../actors/mirror-pods/index.ts';
 import { podSourceApi } from '../../actors/pod-source-api/index.ts';
-import { EXPECTATION_TTL_MS, created, deleted, initialState, mirrorPodFor, notTerminatedNames, plan, type PlanInputs } from '../../actors/mirror-pods/logic.ts';
+import {
+  EXPECTATION_TTL_MS,
+  created,
+  deleted,
+  initialState,
+  mirrorPodFor,
+  notTerminatedNames,
+  plan,
+  type PlanInputs,
+} from '../../actors/mirror-pods/logic.ts';
 import { startApiServer, type ApiServer } from '../support/apiserver/index.ts';
 
 const settle = async (n = 30) => {
@@ -29,7 +43,12 @@ const settle = async (n = 30) => {
 /** A static pod as the file source makes it (name gets -node-a, hash annotation = uid). */
 function staticPod(name: string, image = 'busybox', node = 'node-a'): Pod {
   const r = toStaticPod(
-    { apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: { app: name } }, spec: { containers: [{ name: 'c', image }] } },
+    {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, labels: { app: name } },
+      spec: { containers: [{ name: 'c', image }] },
+    },
     { nodeName: node, source: 'file', path: `/etc/kubernetes/manifests/${name}.yaml`, now: 0 },
   );
   assert.ok('pod' in r, JSON.stringify(r));
@@ -38,7 +57,11 @@ function staticPod(name: string, image = 'busybox', node = 'node-a'): Pod {
 
 const theNode = { metadata: { name: 'node-a', uid: 'node-uid-1' } } as unknown as Node;
 const desiredOf = (...pods: (Pod | DesiredPod)[]): Map<string, DesiredPod> =>
-  new Map(pods.map((p) => ('pod' in p ? [p.pod.metadata.uid, p] : [p.metadata.uid, { pod: p, source: 'file' as const, static: true }])));
+  new Map(
+    pods.map((p) =>
+      'pod' in p ? [p.pod.metadata.uid, p] : [p.metadata.uid, { pod: p, source: 'file' as const, static: true }],
+    ),
+  );
 
 /** A mirror as the API server holds it. */
 function stored(p: Pod, uid: string, extra: Partial<Pod['metadata']> = {}): Pod {
@@ -48,7 +71,13 @@ function stored(p: Pod, uid: string, extra: Partial<Pod['metadata']> = {}): Pod 
 
 describe('mirror-pods plan (pure)', () => {
   const base = (o: Partial<PlanInputs>): PlanInputs => ({
-    nodeName: 'node-a', desired: new Map(), mirrors: new Map(), node: theNode, terminating: new Set(), now: 0, ...o,
+    nodeName: 'node-a',
+    desired: new Map(),
+    mirrors: new Map(),
+    node: theNode,
+    terminating: new Set(),
+    now: 0,
+    ...o,
   });
   const web = staticPod('web');
   const key = 'default/web-node-a';
@@ -59,9 +88,14 @@ describe('mirror-pods plan (pure)', () => {
     assert.equal(m.metadata.namespace, 'default');
     assert.equal(m.metadata.uid, '');
     assert.deepEqual(m.metadata.labels, { app: 'web' });
-    assert.equal(m.metadata.annotations?.[CONFIG_MIRROR_ANNOTATION], web.metadata.annotations?.[CONFIG_HASH_ANNOTATION]);
+    assert.equal(
+      m.metadata.annotations?.[CONFIG_MIRROR_ANNOTATION],
+      web.metadata.annotations?.[CONFIG_HASH_ANNOTATION],
+    );
     assert.equal(m.metadata.annotations?.[CONFIG_SOURCE_ANNOTATION], 'file');
-    assert.deepEqual(m.metadata.ownerReferences, [{ apiVersion: 'v1', kind: 'Node', name: 'node-a', uid: 'node-uid-1', controller: true }]);
+    assert.deepEqual(m.metadata.ownerReferences, [
+      { apiVersion: 'v1', kind: 'Node', name: 'node-a', uid: 'node-uid-1', controller: true },
+    ]);
     assert.deepEqual(m.spec, web.spec);
     assert.equal(m.spec.nodeName, 'node-a');
     assert.equal(m.status, undefined);
@@ -70,9 +104,15 @@ describe('mirror-pods plan (pure)', () => {
 
   it('creates a missing mirror; nothing for a matching one; holds creates without the Node uid or while the Node is deleted', () => {
     const p = plan(initialState(), base({ desired: desiredOf(web) }));
-    assert.deepEqual(p.actions.map((a) => [a.type, a.key]), [['create', key]]);
+    assert.deepEqual(
+      p.actions.map((a) => [a.type, a.key]),
+      [['create', key]],
+    );
     assert.equal(p.holding, undefined);
-    assert.deepEqual(plan(initialState(), base({ desired: desiredOf(web), mirrors: new Map([[key, stored(web, 'm1')]]) })).actions, []);
+    assert.deepEqual(
+      plan(initialState(), base({ desired: desiredOf(web), mirrors: new Map([[key, stored(web, 'm1')]]) })).actions,
+      [],
+    );
     const noNode = plan(initialState(), base({ desired: desiredOf(web), node: undefined }));
     assert.deepEqual(noNode.actions, []);
     assert.match(noNode.holding!, /waiting for the Node node-a/);
@@ -90,7 +130,10 @@ describe('mirror-pods plan (pure)', () => {
     const dying = stored(web, 'm2', { deletionTimestamp: '2024-01-01T00:00:00Z' });
     const [b] = plan(initialState(), base({ desired: desiredOf(web), mirrors: new Map([[key, dying]]) })).actions;
     assert.ok(b?.type === 'delete' && b.reason === 'deleting' && b.thenCreate);
-    const [c] = plan(initialState(), base({ desired: desiredOf(web), mirrors: new Map([[key, old]]), node: undefined })).actions;
+    const [c] = plan(
+      initialState(),
+      base({ desired: desiredOf(web), mirrors: new Map([[key, old]]), node: undefined }),
+    ).actions;
     assert.ok(c?.type === 'delete' && c.thenCreate === undefined);
   });
 
@@ -98,18 +141,40 @@ describe('mirror-pods plan (pure)', () => {
     const orphan = stored(staticPod('gone'), 'm9');
     const mirrors = new Map([['default/gone-node-a', orphan]]);
     assert.deepEqual(plan(initialState(), base({ mirrors })).actions, [
-      { type: 'delete', key: 'default/gone-node-a', namespace: 'default', name: 'gone-node-a', uid: 'm9', reason: 'orphaned' },
+      {
+        type: 'delete',
+        key: 'default/gone-node-a',
+        namespace: 'default',
+        name: 'gone-node-a',
+        uid: 'm9',
+        reason: 'orphaned',
+      },
     ]);
-    assert.deepEqual(plan(initialState(), base({ mirrors, terminating: new Set(['default/gone-node-a']) })).actions, []);
-    const rejected: DesiredPod = { pod: web, source: 'file', static: true, rejected: { reason: 'OutOfcpu', message: 'no cpu' } };
+    assert.deepEqual(
+      plan(initialState(), base({ mirrors, terminating: new Set(['default/gone-node-a']) })).actions,
+      [],
+    );
+    const rejected: DesiredPod = {
+      pod: web,
+      source: 'file',
+      static: true,
+      rejected: { reason: 'OutOfcpu', message: 'no cpu' },
+    };
     assert.deepEqual(plan(initialState(), base({ desired: desiredOf(rejected) })).actions, []);
-    assert.deepEqual(plan(initialState(), base({ desired: desiredOf(rejected), mirrors: new Map([[key, stored(web, 'm1')]]) })).actions, [], 'not an orphan');
+    assert.deepEqual(
+      plan(initialState(), base({ desired: desiredOf(rejected), mirrors: new Map([[key, stored(web, 'm1')]]) }))
+        .actions,
+      [],
+      'not an orphan',
+    );
     const apiPod: DesiredPod = { pod: web, source: 'api', static: false };
     assert.deepEqual(plan(initialState(), base({ desired: desiredOf(apiPod) })).actions, []);
   });
 
   it('a worker that has not terminated yet keeps the mirror, syncing included (it has not heard of the removal yet)', () => {
-    const w = (state: 'syncing' | 'terminating' | 'terminated') => [{ namespace: 'default', name: 'gone-node-a', state }];
+    const w = (state: 'syncing' | 'terminating' | 'terminated') => [
+      { namespace: 'default', name: 'gone-node-a', state },
+    ];
     assert.deepEqual([...notTerminatedNames(w('syncing'))], ['default/gone-node-a']);
     assert.deepEqual([...notTerminatedNames(w('terminating'))], ['default/gone-node-a']);
     assert.deepEqual([...notTerminatedNames(w('terminated'))], []);
@@ -119,15 +184,25 @@ describe('mirror-pods plan (pure)', () => {
   it('expectations bridge the view lag: no repeated create or delete until the view catches up or the TTL passes', () => {
     const hash = web.metadata.uid;
     let s = created(initialState(), key, hash, 0);
-    assert.deepEqual(plan(s, base({ desired: desiredOf(web), now: 1000 })).actions, [], 'created, view not yet showing it');
+    assert.deepEqual(
+      plan(s, base({ desired: desiredOf(web), now: 1000 })).actions,
+      [],
+      'created, view not yet showing it',
+    );
     // the view shows it, then someone deletes it: the create comes again at once
     s = plan(s, base({ desired: desiredOf(web), mirrors: new Map([[key, stored(web, 'm1')]]), now: 2000 })).state;
     assert.equal(s.created.size, 0, 'confirmed');
-    assert.deepEqual(plan(s, base({ desired: desiredOf(web), now: 3000 })).actions.map((a) => a.type), ['create']);
+    assert.deepEqual(
+      plan(s, base({ desired: desiredOf(web), now: 3000 })).actions.map((a) => a.type),
+      ['create'],
+    );
     // never seen by the view: recreated after the TTL
     s = created(initialState(), key, hash, 0);
     assert.deepEqual(plan(s, base({ desired: desiredOf(web), now: EXPECTATION_TTL_MS - 1 })).actions, []);
-    assert.deepEqual(plan(s, base({ desired: desiredOf(web), now: EXPECTATION_TTL_MS })).actions.map((a) => a.type), ['create']);
+    assert.deepEqual(
+      plan(s, base({ desired: desiredOf(web), now: EXPECTATION_TTL_MS })).actions.map((a) => a.type),
+      ['create'],
+    );
     // an outdated mirror we deleted and replaced, still in the view: nothing more to do
     const old = stored(web, 'm1', { annotations: { [CONFIG_MIRROR_ANNOTATION]: 'old-hash' } });
     s = created(deleted(initialState(), key, 'm1', 0), key, hash, 0);
@@ -136,7 +211,13 @@ describe('mirror-pods plan (pure)', () => {
     assert.equal(lag.state.created.size, 1, 'the old mirror in the view does not confirm the new one');
     // a deleted orphan still in the view is not deleted again
     const orphan = stored(staticPod('gone'), 'm9');
-    assert.deepEqual(plan(deleted(initialState(), 'default/gone-node-a', 'm9', 0), base({ mirrors: new Map([['default/gone-node-a', orphan]]), now: 10 })).actions, []);
+    assert.deepEqual(
+      plan(
+        deleted(initialState(), 'default/gone-node-a', 'm9', 0),
+        base({ mirrors: new Map([['default/gone-node-a', orphan]]), now: 10 }),
+      ).actions,
+      [],
+    );
   });
 });
 
@@ -153,7 +234,8 @@ class FakeMirrorApi implements MirrorPodApi {
   }
   async getPod(ns: string, name: string): Promise<Pod> {
     const p = this.pods.get(`${ns}/${name}`);
-    if (!p) throw new ApiError(404, 'NotFound', 'get', `/api/v1/namespaces/${ns}/pods/${name}`, `pods "${name}" not found`);
+    if (!p)
+      throw new ApiError(404, 'NotFound', 'get', `/api/v1/namespaces/${ns}/pods/${name}`, `pods "${name}" not found`);
     return structuredClone(p);
   }
   /** Answers every create it returns an error for (a refusal that does not go away by itself). */
@@ -164,8 +246,18 @@ class FakeMirrorApi implements MirrorPodApi {
     this.#fail('create');
     const refused = this.refuseCreate?.(pod);
     if (refused) throw refused;
-    if (this.pods.has(key)) throw new ApiError(409, 'AlreadyExists', 'create', `/api/v1/namespaces/${ns}/pods`, `pods "${pod.metadata.name}" already exists`);
-    const p = { ...structuredClone(pod), metadata: { ...structuredClone(pod.metadata), uid: `mirror-${++this.#uid}`, resourceVersion: '1' } };
+    if (this.pods.has(key))
+      throw new ApiError(
+        409,
+        'AlreadyExists',
+        'create',
+        `/api/v1/namespaces/${ns}/pods`,
+        `pods "${pod.metadata.name}" already exists`,
+      );
+    const p = {
+      ...structuredClone(pod),
+      metadata: { ...structuredClone(pod.metadata), uid: `mirror-${++this.#uid}`, resourceVersion: '1' },
+    };
     this.pods.set(key, p);
     return structuredClone(p);
   }
@@ -174,8 +266,16 @@ class FakeMirrorApi implements MirrorPodApi {
     this.calls.push({ verb: 'delete', key, at: this.now(), opts });
     this.#fail('delete');
     const p = this.pods.get(key);
-    if (!p) throw new ApiError(404, 'NotFound', 'delete', `/api/v1/namespaces/${ns}/pods/${name}`, `pods "${name}" not found`);
-    if (opts?.uid && opts.uid !== p.metadata.uid) throw new ApiError(409, 'Conflict', 'delete', `/api/v1/namespaces/${ns}/pods/${name}`, 'uid precondition');
+    if (!p)
+      throw new ApiError(
+        404,
+        'NotFound',
+        'delete',
+        `/api/v1/namespaces/${ns}/pods/${name}`,
+        `pods "${name}" not found`,
+      );
+    if (opts?.uid && opts.uid !== p.metadata.uid)
+      throw new ApiError(409, 'Conflict', 'delete', `/api/v1/namespaces/${ns}/pods/${name}`, 'uid precondition');
     this.pods.delete(key);
   }
   async listPods(o: { fieldSelector?: string }): Promise<ListResult<Pod>> {
@@ -193,7 +293,9 @@ interface Harness {
   setDesired(...pods: (Pod | DesiredPod)[]): Promise<void>;
 }
 
-async function start(opts: { node?: Node | undefined; pods?: Pod[]; view?: boolean; ready?: boolean; log?: Logger } = {}): Promise<Harness> {
+async function start(
+  opts: { node?: Node | undefined; pods?: Pod[]; view?: boolean; ready?: boolean; log?: Logger } = {},
+): Promise<Harness> {
   const api = new FakeMirrorApi();
   const bus = new Bus();
   const source = bus.port('podSourceApi');
@@ -205,7 +307,8 @@ async function start(opts: { node?: Node | undefined; pods?: Pod[]; view?: boole
   const a = await startActor(mirrorPods, { api, nodeName: 'node-a' }, { bus, ...(opts.log ? { log: opts.log } : {}) });
   api.now = () => a.clock.now();
   const h: Harness = {
-    a, api,
+    a,
+    api,
     syncView: async () => {
       source.publish('mirrorPods', new Map(api.pods));
       await settle();
@@ -228,8 +331,13 @@ describe('mirror-pods actor (fake API, virtual clock)', () => {
     const h = await start({ pods: [web] });
     assert.deepEqual(verbs(h.api), ['create default/web-node-a']);
     const body = h.api.calls[0]!.body!;
-    assert.equal(body.metadata.annotations?.[CONFIG_MIRROR_ANNOTATION], web.metadata.annotations?.[CONFIG_HASH_ANNOTATION]);
-    assert.deepEqual(body.metadata.ownerReferences, [{ apiVersion: 'v1', kind: 'Node', name: 'node-a', uid: 'node-uid-1', controller: true }]);
+    assert.equal(
+      body.metadata.annotations?.[CONFIG_MIRROR_ANNOTATION],
+      web.metadata.annotations?.[CONFIG_HASH_ANNOTATION],
+    );
+    assert.deepEqual(body.metadata.ownerReferences, [
+      { apiVersion: 'v1', kind: 'Node', name: 'node-a', uid: 'node-uid-1', controller: true },
+    ]);
     assert.equal(body.spec.nodeName, 'node-a');
     // the view catches up; periodic reconciles change nothing
     await h.syncView();
@@ -276,9 +384,16 @@ describe('mirror-pods actor (fake API, virtual clock)', () => {
     const web = staticPod('web');
     const h = await start({ pods: [web] });
     const m = h.api.pods.get('default/web-node-a')!;
-    h.api.pods.set('default/web-node-a', { ...m, metadata: { ...m.metadata, deletionTimestamp: '2024-01-01T00:00:00Z' } });
+    h.api.pods.set('default/web-node-a', {
+      ...m,
+      metadata: { ...m.metadata, deletionTimestamp: '2024-01-01T00:00:00Z' },
+    });
     await h.syncView();
-    assert.deepEqual(verbs(h.api), ['create default/web-node-a', 'delete default/web-node-a', 'create default/web-node-a']);
+    assert.deepEqual(verbs(h.api), [
+      'create default/web-node-a',
+      'delete default/web-node-a',
+      'create default/web-node-a',
+    ]);
     assert.equal(h.api.pods.get('default/web-node-a')!.metadata.deletionTimestamp, undefined);
     await h.a.stop();
   });
@@ -292,15 +407,27 @@ describe('mirror-pods actor (fake API, virtual clock)', () => {
     assert.deepEqual(verbs(h.api), ['create default/web-node-a'], 'sources not ready: no orphan cleanup');
     h.a.bus.port('podConfig').send('config', { type: 'config.sourcesReady', source: 'file' });
     // still terminating
-    const workers = new Map<string, PodWorkerSummary>([[web.metadata.uid, { uid: web.metadata.uid, namespace: 'default', name: 'web-node-a', state: 'terminating' }]]);
+    const workers = new Map<string, PodWorkerSummary>([
+      [web.metadata.uid, { uid: web.metadata.uid, namespace: 'default', name: 'web-node-a', state: 'terminating' }],
+    ]);
     h.a.bus.port('podWorkers').publish('podWorkerStates', workers);
     await h.a.clock.advanceAsync(10_000);
     assert.deepEqual(verbs(h.api), ['create default/web-node-a']);
     // the static pod is gone from desiredPods but its worker has not heard yet: still syncing
-    h.a.bus.port('podWorkers').publish('podWorkerStates', new Map([[web.metadata.uid, { ...workers.get(web.metadata.uid)!, state: 'syncing' }]]));
+    h.a.bus
+      .port('podWorkers')
+      .publish(
+        'podWorkerStates',
+        new Map([[web.metadata.uid, { ...workers.get(web.metadata.uid)!, state: 'syncing' }]]),
+      );
     await h.a.clock.advanceAsync(10_000);
     assert.deepEqual(verbs(h.api), ['create default/web-node-a'], 'not while its worker is syncing');
-    h.a.bus.port('podWorkers').publish('podWorkerStates', new Map([[web.metadata.uid, { ...workers.get(web.metadata.uid)!, state: 'terminated' }]]));
+    h.a.bus
+      .port('podWorkers')
+      .publish(
+        'podWorkerStates',
+        new Map([[web.metadata.uid, { ...workers.get(web.metadata.uid)!, state: 'terminated' }]]),
+      );
     await h.a.clock.advanceAsync(10_000);
     assert.deepEqual(verbs(h.api), ['create default/web-node-a', 'delete default/web-node-a']);
     assert.equal(h.api.pods.size, 0);
@@ -340,7 +467,10 @@ describe('mirror-pods actor (fake API, virtual clock)', () => {
 
   it('errors are logged and retried at the next reconcile; 409 AlreadyExists is fine; never a crash', async () => {
     const h = await start({ view: true });
-    h.api.failures.create = [new ApiError(500, 'InternalError', 'create', '/pods', 'etcd down'), new Error('socket hang up')];
+    h.api.failures.create = [
+      new ApiError(500, 'InternalError', 'create', '/pods', 'etcd down'),
+      new Error('socket hang up'),
+    ];
     await h.setDesired(staticPod('web'));
     assert.equal(h.api.pods.size, 0);
     assert.match((h.a.inspect() as { lastError: string }).lastError, /etcd down/);
@@ -349,7 +479,10 @@ describe('mirror-pods actor (fake API, virtual clock)', () => {
     assert.match((h.a.inspect() as { lastError: string }).lastError, /socket hang up/);
     await h.a.clock.advanceAsync(10_000);
     assert.equal(h.api.pods.size, 1);
-    assert.deepEqual(h.api.calls.map((c) => c.at), [0, 10_000, 20_000]);
+    assert.deepEqual(
+      h.api.calls.map((c) => c.at),
+      [0, 10_000, 20_000],
+    );
     // someone else already holds the name: 409, and no retry storm while the view catches up
     const other = await start({ view: true });
     other.api.pods.set('default/web-node-a', stored(staticPod('web'), 'theirs'));
@@ -372,15 +505,26 @@ describe('mirror-pods actor (fake API, virtual clock)', () => {
   it('defect 8: a refused mirror pod (403, it references a ConfigMap) backs off 10 s doubling to 5 min, and is warned about once per cause', async () => {
     const lines: { severity: string; msg: string; err?: string }[] = [];
     let t = 0;
-    const log = createLogger({ verbosity: 0, now: () => t, sink: { write: (l, severity) => lines.push({ ...(JSON.parse(l) as (typeof lines)[number]), severity }) } });
+    const log = createLogger({
+      verbosity: 0,
+      now: () => t,
+      sink: { write: (l, severity) => lines.push({ ...(JSON.parse(l) as (typeof lines)[number]), severity }) },
+    });
     const h = await start({ view: true, log });
     const warnings = () => lines.filter((l) => l.severity === 'W');
     const creates = () => h.api.calls.filter((c) => c.verb === 'create').map((c) => c.at);
     // as NodeRestriction answers a mirror pod that references a ConfigMap
     let because = 'configmaps';
-    h.api.refuseCreate = (pod) => (JSON.stringify(pod.spec).includes('configMapKeyRef')
-      ? new ApiError(403, 'Forbidden', 'create', '/api/v1/namespaces/default/pods', `pods "${pod.metadata.name}" is forbidden: node "node-a" can not create pods that reference ${because}`)
-      : undefined);
+    h.api.refuseCreate = (pod) =>
+      JSON.stringify(pod.spec).includes('configMapKeyRef')
+        ? new ApiError(
+            403,
+            'Forbidden',
+            'create',
+            '/api/v1/namespaces/default/pods',
+            `pods "${pod.metadata.name}" is forbidden: node "node-a" can not create pods that reference ${because}`,
+          )
+        : undefined;
     const web = staticPod('web');
     web.spec.containers[0]!.env = [{ name: 'MODE', valueFrom: { configMapKeyRef: { name: 'settings', key: 'mode' } } }];
     await h.setDesired(web);
@@ -406,7 +550,8 @@ describe('mirror-pods actor (fake API, virtual clock)', () => {
     assert.equal(h.api.pods.size, 1);
     h.api.pods.clear();
     await h.syncView();
-    h.api.refuseCreate = () => new ApiError(403, 'Forbidden', 'create', '/pods', 'can not create pods that reference secrets');
+    h.api.refuseCreate = () =>
+      new ApiError(403, 'Forbidden', 'create', '/pods', 'can not create pods that reference secrets');
     // (recreated once the expectation of our own create times out)
     await h.a.clock.advanceAsync(EXPECTATION_TTL_MS + 10_000);
     assert.equal(warnings().length, 3);
@@ -414,7 +559,7 @@ describe('mirror-pods actor (fake API, virtual clock)', () => {
     await h.a.stop();
   });
 
-  it('without a mirrorPods view it lists the node\'s pods itself (and retries a failed list)', async () => {
+  it("without a mirrorPods view it lists the node's pods itself (and retries a failed list)", async () => {
     const web = staticPod('web');
     const h = await start({ view: false });
     h.api.pods.set('default/old-node-a', stored(staticPod('old'), 'm-old'));
@@ -422,7 +567,10 @@ describe('mirror-pods actor (fake API, virtual clock)', () => {
     h.api.failures.list = [new ApiError(500, 'InternalError', 'list', '/pods', 'boom')];
     await h.setDesired(web);
     await h.a.clock.advanceAsync(10_000);
-    assert.ok(verbs(h.api).every((v) => v === 'list spec.nodeName=node-a' || v === 'delete default/old-node-a'), verbs(h.api).join());
+    assert.ok(
+      verbs(h.api).every((v) => v === 'list spec.nodeName=node-a' || v === 'delete default/old-node-a'),
+      verbs(h.api).join(),
+    );
     assert.ok(verbs(h.api).includes('delete default/old-node-a'));
     assert.deepEqual([...h.api.pods.keys()], ['default/web-node-a']);
     await h.a.stop();
@@ -484,7 +632,9 @@ describe('mirror-pods against the API server stand-in (NodeRestriction)', () => 
       assert.deepEqual([stats().creates, stats().failures], [1, 0], stats().lastError);
       const m = server.store.get('pods', 'default', 'web-node-a') as unknown as Pod;
       assert.equal(m.metadata.annotations?.[CONFIG_MIRROR_ANNOTATION], web.metadata.uid);
-      assert.deepEqual(m.metadata.ownerReferences, [{ apiVersion: 'v1', kind: 'Node', name: 'node-a', uid: node.metadata.uid, controller: true }]);
+      assert.deepEqual(m.metadata.ownerReferences, [
+        { apiVersion: 'v1', kind: 'Node', name: 'node-a', uid: node.metadata.uid, controller: true },
+      ]);
       assert.equal(m.spec.nodeName, 'node-a');
       assert.notEqual(m.metadata.uid, web.metadata.uid, 'the server assigns the mirror its own uid');
 
@@ -507,13 +657,22 @@ describe('mirror-pods against the API server stand-in (NodeRestriction)', () => 
       a.bus.port('nodeStatus').publish('node', node);
       a.bus.port('podConfig').send('config', { type: 'config.sourcesReady', source: 'file' });
       a.bus.port('podManager').publish('desiredPods', desiredOf(cfg));
-      type Stats = { creates: number; failures: number; lastError: string; failedCreates: Record<string, { refusals: number; retryAt: number }> };
+      type Stats = {
+        creates: number;
+        failures: number;
+        lastError: string;
+        failedCreates: Record<string, { refusals: number; retryAt: number }>;
+      };
       const stats = () => a.inspect() as Stats;
       await until(() => stats().failures > 0 || stats().creates > 0, 'the refusal');
       assert.equal(stats().creates, 0);
       assert.match(stats().lastError, /forbidden: node "node-a" can not create pods that reference configmaps/);
       const f = stats().failedCreates['default/cfg-node-a']!;
-      assert.deepEqual([f.refusals, f.retryAt], [1, a.clock.now() + 10_000], 'a refusal: the next attempt in 10 s, not at the next resync');
+      assert.deepEqual(
+        [f.refusals, f.retryAt],
+        [1, a.clock.now() + 10_000],
+        'a refusal: the next attempt in 10 s, not at the next resync',
+      );
       assert.equal(server.store.get('pods', 'default', 'cfg-node-a'), undefined);
     } finally {
       await a.stop();

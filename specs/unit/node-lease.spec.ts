@@ -30,14 +30,24 @@ class FakeLeaseApi implements LeaseApi, Pick<NodeApi, 'getNode'> {
   async getLease(ns: string, name: string): Promise<Lease> {
     this.calls.push({ verb: 'get', at: this.now() });
     this.#fail('get');
-    if (!this.lease) throw new ApiError(404, 'NotFound', 'get', `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/${name}`, `leases.coordination.k8s.io "${name}" not found`);
+    if (!this.lease)
+      throw new ApiError(
+        404,
+        'NotFound',
+        'get',
+        `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/${name}`,
+        `leases.coordination.k8s.io "${name}" not found`,
+      );
     return structuredClone(this.lease);
   }
   async createLease(_ns: string, lease: Lease): Promise<Lease> {
     this.calls.push({ verb: 'create', at: this.now(), body: structuredClone(lease) });
     this.#fail('create');
     if (this.lease) throw new ApiError(409, 'AlreadyExists', 'create', '/leases', 'exists');
-    this.lease = { ...structuredClone(lease), metadata: { ...lease.metadata, uid: 'lease-uid', resourceVersion: String(++this.rv) } };
+    this.lease = {
+      ...structuredClone(lease),
+      metadata: { ...lease.metadata, uid: 'lease-uid', resourceVersion: String(++this.rv) },
+    };
     return structuredClone(this.lease);
   }
   async updateLease(_ns: string, lease: Lease): Promise<Lease> {
@@ -45,7 +55,13 @@ class FakeLeaseApi implements LeaseApi, Pick<NodeApi, 'getNode'> {
     this.#fail('update');
     if (!this.lease) throw new ApiError(404, 'NotFound', 'update', '/leases', 'not found');
     if (lease.metadata.resourceVersion !== this.lease.metadata.resourceVersion) {
-      throw new ApiError(409, 'Conflict', 'update', '/leases/node-a', 'Operation cannot be fulfilled on leases.coordination.k8s.io "node-a": the object has been modified; please apply your changes to the latest version and try again');
+      throw new ApiError(
+        409,
+        'Conflict',
+        'update',
+        '/leases/node-a',
+        'Operation cannot be fulfilled on leases.coordination.k8s.io "node-a": the object has been modified; please apply your changes to the latest version and try again',
+      );
     }
     this.lease = { ...structuredClone(lease), metadata: { ...lease.metadata, resourceVersion: String(++this.rv) } };
     return structuredClone(this.lease);
@@ -61,7 +77,11 @@ class FakeLeaseApi implements LeaseApi, Pick<NodeApi, 'getNode'> {
 const theNode = { metadata: { name: 'node-a', uid: 'node-uid-1' } } as unknown as Node;
 
 /** `nodeView` is published after the start, `nodeViewBefore` before it. */
-async function start(api: FakeLeaseApi, deps: Partial<NodeLeaseDeps> = {}, opts: { nodeView?: Node; nodeViewBefore?: Node } = {}) {
+async function start(
+  api: FakeLeaseApi,
+  deps: Partial<NodeLeaseDeps> = {},
+  opts: { nodeView?: Node; nodeViewBefore?: Node } = {},
+) {
   const bus = new Bus();
   if (opts.nodeViewBefore) bus.port('nodeStatus').publish('node', opts.nodeViewBefore);
   const a = await startActor(nodeLease, { api, nodeName: 'node-a', random: () => 0, ...deps }, { bus });
@@ -82,15 +102,24 @@ describe('node-lease', () => {
     const created = api.calls[2]!.body!;
     assert.equal(created.metadata.name, 'node-a');
     assert.equal(created.metadata.namespace, 'kube-node-lease');
-    assert.deepEqual(created.spec, { holderIdentity: 'node-a', leaseDurationSeconds: 40, renewTime: '1970-01-01T00:00:00.000000Z' });
-    assert.deepEqual(created.metadata.ownerReferences, [{ apiVersion: 'v1', kind: 'Node', name: 'node-a', uid: 'node-uid-1' }]);
+    assert.deepEqual(created.spec, {
+      holderIdentity: 'node-a',
+      leaseDurationSeconds: 40,
+      renewTime: '1970-01-01T00:00:00.000000Z',
+    });
+    assert.deepEqual(created.metadata.ownerReferences, [
+      { apiVersion: 'v1', kind: 'Node', name: 'node-a', uid: 'node-uid-1' },
+    ]);
     await a.clock.advanceAsync(9_999);
     assert.equal(api.calls.length, 3, 'a fresh lease is not renewed at once');
     await a.clock.advanceAsync(1);
     await a.clock.advanceAsync(10_000);
     await a.clock.advanceAsync(10_000);
     assert.deepEqual(verbs(api).slice(3), ['update', 'update', 'update'], 'PUT of the latest lease, no GET');
-    assert.deepEqual(api.calls.slice(3).map((c) => c.at), [10_000, 20_000, 30_000]);
+    assert.deepEqual(
+      api.calls.slice(3).map((c) => c.at),
+      [10_000, 20_000, 30_000],
+    );
     assert.equal(api.lease!.spec.renewTime, microTime(30_000));
     assert.equal(api.lease!.spec.renewTime, '1970-01-01T00:00:30.000000Z');
     assert.deepEqual(a.crashes, []);
@@ -106,12 +135,14 @@ describe('node-lease', () => {
     await a.stop();
   });
 
-  it('the node view\'s uid only when the GET of the Node fails without an answer about it; a 404 creates nothing', async () => {
+  it("the node view's uid only when the GET of the Node fails without an answer about it; a 404 creates nothing", async () => {
     const api = new FakeLeaseApi();
     const a = await start(api, {}, { nodeView: theNode });
     await a.clock.advanceAsync(10_000);
     assert.equal(api.lease, undefined, 'the GET answered 404: no Node, no Lease (though the view still has one)');
-    api.failures.getNode = [new ApiError(503, 'ServiceUnavailable', 'get', '/api/v1/nodes/node-a', 'etcd leader changed')];
+    api.failures.getNode = [
+      new ApiError(503, 'ServiceUnavailable', 'get', '/api/v1/nodes/node-a', 'etcd leader changed'),
+    ];
     await a.clock.advanceAsync(10_000);
     const lease = api.lease as Lease | undefined; // (narrowed to undefined above)
     assert.ok(lease);
@@ -133,7 +164,10 @@ describe('node-lease', () => {
   it('adds the owner reference to an existing lease that lacks it', async () => {
     const api = new FakeLeaseApi();
     api.node = theNode;
-    api.lease = { metadata: { name: 'node-a', namespace: 'kube-node-lease', resourceVersion: '7' } as Lease['metadata'], spec: { holderIdentity: 'node-a', leaseDurationSeconds: 40 } };
+    api.lease = {
+      metadata: { name: 'node-a', namespace: 'kube-node-lease', resourceVersion: '7' } as Lease['metadata'],
+      spec: { holderIdentity: 'node-a', leaseDurationSeconds: 40 },
+    };
     api.rv = 7;
     const a = await start(api);
     assert.deepEqual(verbs(api), ['get', 'getNode', 'update']);
@@ -180,7 +214,16 @@ describe('node-lease', () => {
     const a = await start(api);
     api.lease = undefined;
     await a.clock.advanceAsync(10_000);
-    assert.deepEqual(verbs(api).slice(3), ['update', 'update', 'update', 'update', 'update', 'get', 'getNode', 'create']);
+    assert.deepEqual(verbs(api).slice(3), [
+      'update',
+      'update',
+      'update',
+      'update',
+      'update',
+      'get',
+      'getNode',
+      'create',
+    ]);
     assert.ok(api.lease);
     await a.stop();
   });
@@ -195,7 +238,11 @@ describe('node-lease', () => {
     assert.equal(api.calls.at(-1)!.verb, 'update');
     assert.equal(api.calls.at(-1)!.at, 3_000);
     await a.clock.advanceAsync(7_400);
-    assert.equal(api.calls.filter((c) => c.verb === 'update').at(-1)!.at, 10_400, 'the pending interval still fires at 10.4s');
+    assert.equal(
+      api.calls.filter((c) => c.verb === 'update').at(-1)!.at,
+      10_400,
+      'the pending interval still fires at 10.4s',
+    );
     await a.stop();
   });
 });

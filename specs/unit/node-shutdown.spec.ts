@@ -18,12 +18,21 @@ import { MemoryStaticPodFs } from '../../actors/pod-config/adapters.ts';
 import { FakeCri } from '../support/fake-cri.ts';
 import { connectLogind, LOGIND_DROP_IN } from '../../adapters/systemd/logind.ts';
 import {
-  groupOf, podPriority, podShutdownGrace, shutdownGroups, shutdownMachine, type ShutdownEmitted, type ShutdownEvent,
+  groupOf,
+  podPriority,
+  podShutdownGrace,
+  shutdownGroups,
+  shutdownMachine,
+  type ShutdownEmitted,
+  type ShutdownEvent,
 } from '../../actors/node-shutdown/machine.ts';
 
 describe('node shutdown: groups and grace as upstream', () => {
   it('two groups from shutdownGracePeriod and shutdownGracePeriodCriticalPods; none when off', () => {
-    assert.deepEqual(shutdownGroups(30_000, 10_000), [{ priority: 0, graceSeconds: 20 }, { priority: 2_000_000_000, graceSeconds: 10 }]);
+    assert.deepEqual(shutdownGroups(30_000, 10_000), [
+      { priority: 0, graceSeconds: 20 },
+      { priority: 2_000_000_000, graceSeconds: 10 },
+    ]);
     assert.deepEqual(shutdownGroups(0, 0), []);
   });
   it('critical: priority >= 2000000000, or a built-in critical class without a resolved priority', () => {
@@ -46,7 +55,8 @@ describe('node shutdown: the episode machine', () => {
   const run = () => {
     const emitted: ShutdownEmitted[] = [];
     const actor = createActor(shutdownMachine, { input: { groups: shutdownGroups(30_000, 10_000) } });
-    for (const t of ['killGroup', 'nodeShuttingDown', 'release', 'lock'] as const) actor.on(t, (e) => emitted.push(e as ShutdownEmitted));
+    for (const t of ['killGroup', 'nodeShuttingDown', 'release', 'lock'] as const)
+      actor.on(t, (e) => emitted.push(e as ShutdownEmitted));
     actor.start();
     const send = (e: ShutdownEvent) => {
       actor.send(e);
@@ -102,12 +112,17 @@ const usocketError = (() => {
 /** A private bus: a dbus-daemon with an allow-all policy on a socket in `dir`; killed in t.after. */
 async function privateBus(t: TestContext, dir: string): Promise<string> {
   const config = join(dir, 'bus.conf');
-  writeFileSync(config, `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+  writeFileSync(
+    config,
+    `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig><type>system</type><listen>unix:path=${join(dir, 'bus')}</listen><auth>EXTERNAL</auth>
 <policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy>
-</busconfig>\n`);
-  const daemon = spawn('dbus-daemon', [`--config-file=${config}`, '--nofork', '--print-address'], { stdio: ['ignore', 'pipe', 'inherit'] });
+</busconfig>\n`,
+  );
+  const daemon = spawn('dbus-daemon', [`--config-file=${config}`, '--nofork', '--print-address'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   t.after(() => {
     if (daemon.pid) process.kill(daemon.pid);
   });
@@ -166,7 +181,9 @@ async function fakeLogind(t: TestContext, address: string, dir: string, delayMax
   return { calls, lockClosed, dropCopies, prepareForShutdown: (active: boolean) => manager.PrepareForShutdown(active) };
 }
 
-describe('node shutdown: logind over a real D-Bus (private dbus-daemon, fake logind)', { skip: (!hasDaemon && 'no dbus-daemon') || usocketError || false }, () => {
+describe('node shutdown: logind over a real D-Bus (private dbus-daemon, fake logind)', {
+  skip: (!hasDaemon && 'no dbus-daemon') || usocketError || false,
+}, () => {
   it('takes the delay lock as upstream, reads InhibitDelayMaxUSec, hears PrepareForShutdown and closes the lock', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'kubelet-ts-logind-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -189,7 +206,10 @@ describe('node shutdown: logind over a real D-Bus (private dbus-daemon, fake log
 
     // no systemd1 on this bus: the drop-in is written, the reload fails naming the cause
     await assert.rejects(client.raiseInhibitDelayMax(30_000), /systemd1/);
-    assert.match(readFileSync(join(dir, 'logind.conf.d', LOGIND_DROP_IN), 'utf8'), /\[Login\]\nInhibitDelayMaxSec=30\n/);
+    assert.match(
+      readFileSync(join(dir, 'logind.conf.d', LOGIND_DROP_IN), 'utf8'),
+      /\[Login\]\nInhibitDelayMaxSec=30\n/,
+    );
   });
 
   it('the whole kubelet on that bus: takes the lock at start, stops its pod on PrepareForShutdown(true) and closes the lock', async (t) => {
@@ -203,13 +223,30 @@ describe('node shutdown: logind over a real D-Bus (private dbus-daemon, fake log
     const cri = new FakeCri({ clock });
     cri.addImage(KIMAGE);
     const fs = new MemoryStaticPodFs().mkdir('/etc').mkdir('/etc/kubernetes').mkdir(KDIR);
-    fs.writeFile(`${KDIR}/web.json`, JSON.stringify({
-      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web', namespace: 'default' },
-      spec: { containers: [{ name: 'app', image: KIMAGE, command: ['sleep', '1d'] }] },
-    }));
-    const flags = { ...DEFAULT_FLAGS, podManifestPath: KDIR, rootDir: dir, shutdownGracePeriodMs: 30_000, shutdownGracePeriodCriticalPodsMs: 10_000 };
+    fs.writeFile(
+      `${KDIR}/web.json`,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'web', namespace: 'default' },
+        spec: { containers: [{ name: 'app', image: KIMAGE, command: ['sleep', '1d'] }] },
+      }),
+    );
+    const flags = {
+      ...DEFAULT_FLAGS,
+      podManifestPath: KDIR,
+      rootDir: dir,
+      shutdownGracePeriodMs: 30_000,
+      shutdownGracePeriodCriticalPodsMs: 10_000,
+    };
     const k = createKubelet({
-      flags, clock, log: silentLogger, nodeName: 'node-d', cri, fs, random: () => 0.5,
+      flags,
+      clock,
+      log: silentLogger,
+      nodeName: 'node-d',
+      cri,
+      fs,
+      random: () => 0.5,
       logind: () => connectLogind({ busAddress: address, confDir: join(dir, 'logind.conf.d') }),
     });
     t.after(() => k.stop());
@@ -218,12 +255,18 @@ describe('node shutdown: logind over a real D-Bus (private dbus-daemon, fake log
       for (let i = 0; i < 300 && !done(); i++) await clock.advanceAsync(100, kettle);
       assert.ok(done(), what);
     };
-    await until(() => logind.calls.length === 1 && cri.calls.some((c) => c.method === 'StartContainer'), 'the lock is taken and the pod started');
+    await until(
+      () => logind.calls.length === 1 && cri.calls.some((c) => c.method === 'StartContainer'),
+      'the lock is taken and the pod started',
+    );
     logind.dropCopies();
     assert.equal(closed, false);
     logind.prepareForShutdown(true);
     await until(() => closed, 'the lock is closed once the pods are done');
-    assert.deepEqual(cri.calls.filter((c) => c.method === 'StopContainer').map((c) => c.args[1]), [20]);
+    assert.deepEqual(
+      cri.calls.filter((c) => c.method === 'StopContainer').map((c) => c.args[1]),
+      [20],
+    );
     assert.equal([...k.bus.port('spec').current('podStatuses')!.values()][0]?.reason, 'Terminated');
   });
 
@@ -239,10 +282,17 @@ describe('node shutdown: logind over a real D-Bus (private dbus-daemon, fake log
 describe('node shutdown: the whole kubelet on virtual time (fake CRI, in-memory logind)', () => {
   const DIR = '/etc/kubernetes/manifests';
   const IMAGE = 'kubelet-ts.local/busybox:1.0';
-  const pod = (name: string, extra: Record<string, unknown>) => JSON.stringify({
-    apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default' },
-    spec: { terminationGracePeriodSeconds: 30, containers: [{ name: 'app', image: IMAGE, command: ['sleep', '1d'] }], ...extra },
-  });
+  const pod = (name: string, extra: Record<string, unknown>) =>
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, namespace: 'default' },
+      spec: {
+        terminationGracePeriodSeconds: 30,
+        containers: [{ name: 'app', image: IMAGE, command: ['sleep', '1d'] }],
+        ...extra,
+      },
+    });
   const settle = async () => {
     for (let i = 0; i < 30; i++) await new Promise((r) => setImmediate(r));
   };
@@ -267,8 +317,23 @@ describe('node shutdown: the whole kubelet on virtual time (fake CRI, in-memory 
       onPrepareForShutdown: (l: (active: boolean) => void) => void (listener = l),
       disconnect: () => {},
     };
-    const flags = { ...DEFAULT_FLAGS, podManifestPath: DIR, rootDir: root, shutdownGracePeriodMs: 30_000, shutdownGracePeriodCriticalPodsMs: 10_000 };
-    const k = createKubelet({ flags, clock, log: silentLogger, nodeName: 'node-s', cri, fs, random: () => 0.5, logind: async () => logind });
+    const flags = {
+      ...DEFAULT_FLAGS,
+      podManifestPath: DIR,
+      rootDir: root,
+      shutdownGracePeriodMs: 30_000,
+      shutdownGracePeriodCriticalPodsMs: 10_000,
+    };
+    const k = createKubelet({
+      flags,
+      clock,
+      log: silentLogger,
+      nodeName: 'node-s',
+      cri,
+      fs,
+      random: () => 0.5,
+      logind: async () => logind,
+    });
     t.after(() => k.stop());
     await k.start();
     await clock.advanceAsync(3000, settle);
@@ -278,7 +343,10 @@ describe('node shutdown: the whole kubelet on virtual time (fake CRI, in-memory 
     const since = cri.calls.length;
     listener(true);
     await clock.advanceAsync(5000, settle);
-    const stops = cri.calls.slice(since).filter((c) => c.method === 'StopContainer').map((c) => c.args[1]);
+    const stops = cri.calls
+      .slice(since)
+      .filter((c) => c.method === 'StopContainer')
+      .map((c) => c.args[1]);
     // web: min(20s, 30s); quick: its own 3s; then dns (critical): min(10s, 30s)
     assert.deepEqual(stops.slice(0, 2).sort(), [20, 3].sort());
     assert.equal(stops[2], 10);
@@ -295,7 +363,10 @@ describe('node shutdown: the whole kubelet on virtual time (fake CRI, in-memory 
       assert.equal(c?.reason, 'TerminationByKubelet');
     }
     assert.equal(k.bus.port('spec').current('nodeShutdown')?.shuttingDown, true);
-    const state = JSON.parse(readFileSync(join(root, 'graceful_node_shutdown_state'), 'utf8')) as { startTime: string; endTime: string };
+    const state = JSON.parse(readFileSync(join(root, 'graceful_node_shutdown_state'), 'utf8')) as {
+      startTime: string;
+      endTime: string;
+    };
     assert.ok(state.startTime && state.endTime >= state.startTime);
     // nothing is started again while the node shuts down, and a new pod is rejected (upstream's admit handler)
     fs.writeFile(`${DIR}/late.json`, pod('late', {}));
@@ -313,6 +384,9 @@ describe('node shutdown: the whole kubelet on virtual time (fake CRI, in-memory 
   });
 
   it('shutdownGracePeriodCriticalPods must not exceed shutdownGracePeriod', () => {
-    assert.throws(() => parseFlags(['--shutdown-grace-period=10s', '--shutdown-grace-period-critical-pods=20s']), /shutdownGracePeriodCriticalPods 20s must be <= shutdownGracePeriod 10s/);
+    assert.throws(
+      () => parseFlags(['--shutdown-grace-period=10s', '--shutdown-grace-period-critical-pods=20s']),
+      /shutdownGracePeriodCriticalPods 20s must be <= shutdownGracePeriod 10s/,
+    );
   });
 });

@@ -8,7 +8,13 @@ import type { Container, PodSandbox } from '../../protocols/cri/types.ts';
 import type { PlegEvent, PlegHealth } from '../../protocols/messages/channels.ts';
 import { pleg } from '../../actors/pleg/index.ts';
 import {
-  computeEvents, convertContainerState, convertSandboxState, generateEvents, goDuration, groupByPod, toRuntimePods,
+  computeEvents,
+  convertContainerState,
+  convertSandboxState,
+  generateEvents,
+  goDuration,
+  groupByPod,
+  toRuntimePods,
 } from '../../actors/pleg/relist.ts';
 import type { PlegState, PodRecords } from '../../actors/pleg/relist.ts';
 import { FakeCri } from '../support/fake-cri.ts';
@@ -31,18 +37,45 @@ const settle = async () => {
 describe('pleg relist: generateEvents (upstream generic.go), every old → new pair', () => {
   const states: PlegState[] = ['non-existent', 'running', 'exited', 'unknown'];
   const expected: Record<PlegState, Record<PlegState, string[]>> = {
-    'non-existent': { 'non-existent': [], running: ['pleg.containerStarted'], exited: ['pleg.containerDied'], unknown: ['pleg.containerChanged'] },
-    running: { 'non-existent': ['pleg.containerDied', 'pleg.containerRemoved'], running: [], exited: ['pleg.containerDied'], unknown: ['pleg.containerChanged'] },
-    exited: { 'non-existent': ['pleg.containerRemoved'], running: ['pleg.containerStarted'], exited: [], unknown: ['pleg.containerChanged'] },
-    unknown: { 'non-existent': ['pleg.containerDied', 'pleg.containerRemoved'], running: ['pleg.containerStarted'], exited: ['pleg.containerDied'], unknown: [] },
+    'non-existent': {
+      'non-existent': [],
+      running: ['pleg.containerStarted'],
+      exited: ['pleg.containerDied'],
+      unknown: ['pleg.containerChanged'],
+    },
+    running: {
+      'non-existent': ['pleg.containerDied', 'pleg.containerRemoved'],
+      running: [],
+      exited: ['pleg.containerDied'],
+      unknown: ['pleg.containerChanged'],
+    },
+    exited: {
+      'non-existent': ['pleg.containerRemoved'],
+      running: ['pleg.containerStarted'],
+      exited: [],
+      unknown: ['pleg.containerChanged'],
+    },
+    unknown: {
+      'non-existent': ['pleg.containerDied', 'pleg.containerRemoved'],
+      running: ['pleg.containerStarted'],
+      exited: ['pleg.containerDied'],
+      unknown: [],
+    },
   };
   for (const from of states) {
     for (const to of states) {
       it(`${from} → ${to}: ${expected[from][to].join(', ') || 'nothing'}`, () => {
         for (const sandbox of [false, true]) {
           const evs = generateEvents('uid-1', 'c1', sandbox, from, to);
-          assert.deepEqual(evs.map((e) => e.type), expected[from][to]);
-          for (const e of evs) assert.deepEqual({ podUid: e.podUid, containerId: e.containerId, sandbox: e.sandbox }, { podUid: 'uid-1', containerId: 'c1', sandbox });
+          assert.deepEqual(
+            evs.map((e) => e.type),
+            expected[from][to],
+          );
+          for (const e of evs)
+            assert.deepEqual(
+              { podUid: e.podUid, containerId: e.containerId, sandbox: e.sandbox },
+              { podUid: 'uid-1', containerId: 'c1', sandbox },
+            );
         }
       });
     }
@@ -60,15 +93,33 @@ describe('pleg relist: generateEvents (upstream generic.go), every old → new p
 
 function sb(id: string, uid: string, state: PodSandbox['state'] = 'SANDBOX_READY', labelled = true): PodSandbox {
   return {
-    id, metadata: { name: `pod-${uid}`, namespace: 'ns', uid, attempt: 0 }, state, createdAt: 0,
-    labels: labelled ? { 'io.kubernetes.pod.uid': uid } : {}, annotations: {}, runtimeHandler: '',
+    id,
+    metadata: { name: `pod-${uid}`, namespace: 'ns', uid, attempt: 0 },
+    state,
+    createdAt: 0,
+    labels: labelled ? { 'io.kubernetes.pod.uid': uid } : {},
+    annotations: {},
+    runtimeHandler: '',
   };
 }
 
-function ctr(id: string, uid: string | undefined, state: Container['state'], annotations: Record<string, string> = {}): Container {
+function ctr(
+  id: string,
+  uid: string | undefined,
+  state: Container['state'],
+  annotations: Record<string, string> = {},
+): Container {
   return {
-    id, podSandboxId: 's', metadata: { name: id, attempt: 0 }, image: { image: 'busybox' }, imageRef: 'sha256:x', state, createdAt: 0,
-    labels: uid ? { 'io.kubernetes.pod.uid': uid, 'io.kubernetes.pod.name': `pod-${uid}`, 'io.kubernetes.pod.namespace': 'ns' } : {},
+    id,
+    podSandboxId: 's',
+    metadata: { name: id, attempt: 0 },
+    image: { image: 'busybox' },
+    imageRef: 'sha256:x',
+    state,
+    createdAt: 0,
+    labels: uid
+      ? { 'io.kubernetes.pod.uid': uid, 'io.kubernetes.pod.name': `pod-${uid}`, 'io.kubernetes.pod.namespace': 'ns' }
+      : {},
     annotations,
   };
 }
@@ -77,7 +128,11 @@ describe('pleg relist: grouping and diffing whole relists', () => {
   it('groups by the pod uid label (sandboxes fall back to metadata.uid) and skips objects with none', () => {
     const recs = groupByPod(
       [sb('s1', 'a'), sb('s2', 'b', 'SANDBOX_NOTREADY', false)],
-      [ctr('c1', 'a', 'CONTAINER_RUNNING', { 'io.kubernetes.pod.terminationGracePeriod': '45' }), ctr('c2', 'b', 'CONTAINER_CREATED'), ctr('stray', undefined, 'CONTAINER_RUNNING')],
+      [
+        ctr('c1', 'a', 'CONTAINER_RUNNING', { 'io.kubernetes.pod.terminationGracePeriod': '45' }),
+        ctr('c2', 'b', 'CONTAINER_CREATED'),
+        ctr('stray', undefined, 'CONTAINER_RUNNING'),
+      ],
     );
     assert.deepEqual([...recs.keys()], ['a', 'b']);
     assert.deepEqual([...recs.get('a')!.containers], [['c1', 'running']]);
@@ -85,13 +140,32 @@ describe('pleg relist: grouping and diffing whole relists', () => {
     assert.deepEqual([...recs.get('b')!.containers], [['c2', 'unknown']]);
     assert.deepEqual([...recs.get('b')!.sandboxes], [['s2', 'exited']]);
     const pods = toRuntimePods(recs);
-    assert.deepEqual(pods.get('a'), { uid: 'a', name: 'pod-a', namespace: 'ns', gracePeriodSeconds: 45, sandboxIds: ['s1'], containerIds: ['c1'] });
-    assert.deepEqual(pods.get('b'), { uid: 'b', name: 'pod-b', namespace: 'ns', sandboxIds: ['s2'], containerIds: ['c2'] });
+    assert.deepEqual(pods.get('a'), {
+      uid: 'a',
+      name: 'pod-a',
+      namespace: 'ns',
+      gracePeriodSeconds: 45,
+      sandboxIds: ['s1'],
+      containerIds: ['c1'],
+    });
+    assert.deepEqual(pods.get('b'), {
+      uid: 'b',
+      name: 'pod-b',
+      namespace: 'ns',
+      sandboxIds: ['s2'],
+      containerIds: ['c2'],
+    });
   });
 
   it('orders events by pod uid, then id, Died before Removed; sandboxes are flagged', () => {
-    const prev = groupByPod([sb('s-b', 'b')], [ctr('c-b2', 'b', 'CONTAINER_RUNNING'), ctr('c-b1', 'b', 'CONTAINER_EXITED')]);
-    const next = groupByPod([sb('s-a', 'a'), sb('s-b', 'b', 'SANDBOX_NOTREADY')], [ctr('c-a2', 'a', 'CONTAINER_RUNNING'), ctr('c-a1', 'a', 'CONTAINER_CREATED')]);
+    const prev = groupByPod(
+      [sb('s-b', 'b')],
+      [ctr('c-b2', 'b', 'CONTAINER_RUNNING'), ctr('c-b1', 'b', 'CONTAINER_EXITED')],
+    );
+    const next = groupByPod(
+      [sb('s-a', 'a'), sb('s-b', 'b', 'SANDBOX_NOTREADY')],
+      [ctr('c-a2', 'a', 'CONTAINER_RUNNING'), ctr('c-a1', 'a', 'CONTAINER_CREATED')],
+    );
     assert.deepEqual(computeEvents(prev, next), [
       { type: 'pleg.containerChanged', podUid: 'a', containerId: 'c-a1', sandbox: false },
       { type: 'pleg.containerStarted', podUid: 'a', containerId: 'c-a2', sandbox: false },
@@ -106,9 +180,10 @@ describe('pleg relist: grouping and diffing whole relists', () => {
   it('the first relist (empty cache) reports running as started and exited as died', () => {
     const empty: PodRecords = new Map();
     const next = groupByPod([sb('s', 'a')], [ctr('c1', 'a', 'CONTAINER_RUNNING'), ctr('c2', 'a', 'CONTAINER_EXITED')]);
-    assert.deepEqual(computeEvents(empty, next).map((e) => `${e.type} ${e.containerId}`), [
-      'pleg.containerStarted c1', 'pleg.containerDied c2', 'pleg.containerStarted s',
-    ]);
+    assert.deepEqual(
+      computeEvents(empty, next).map((e) => `${e.type} ${e.containerId}`),
+      ['pleg.containerStarted c1', 'pleg.containerDied c2', 'pleg.containerStarted s'],
+    );
     assert.deepEqual(computeEvents(next, next), []);
   });
 
@@ -132,11 +207,21 @@ async function runPod(cri: FakeCri, uid = UID, name = 'web'): Promise<{ sandbox:
     labels: { 'io.kubernetes.pod.uid': uid, 'io.kubernetes.pod.name': name, 'io.kubernetes.pod.namespace': 'default' },
   };
   const sandbox = await cri.runPodSandbox(sbConfig);
-  const container = await cri.createContainer(sandbox, {
-    metadata: { name: 'app', attempt: 0 }, image: { image: 'busybox' },
-    labels: { 'io.kubernetes.pod.uid': uid, 'io.kubernetes.pod.name': name, 'io.kubernetes.pod.namespace': 'default', 'io.kubernetes.container.name': 'app' },
-    annotations: { 'io.kubernetes.pod.terminationGracePeriod': '30' },
-  }, sbConfig);
+  const container = await cri.createContainer(
+    sandbox,
+    {
+      metadata: { name: 'app', attempt: 0 },
+      image: { image: 'busybox' },
+      labels: {
+        'io.kubernetes.pod.uid': uid,
+        'io.kubernetes.pod.name': name,
+        'io.kubernetes.pod.namespace': 'default',
+        'io.kubernetes.container.name': 'app',
+      },
+      annotations: { 'io.kubernetes.pod.terminationGracePeriod': '30' },
+    },
+    sbConfig,
+  );
   await cri.startContainer(container);
   return { sandbox, container };
 }
@@ -161,14 +246,29 @@ async function setup(opts: { bus?: Bus; clock?: VirtualClock; cri?: FakeCri } = 
   };
   const lists = () => cri.calls.filter((c) => c.method === 'ListPodSandbox').length;
   const take = () => events.splice(0).map((e) => `${e.type} ${e.sandbox ? 'sandbox' : 'container'} ${e.containerId}`);
-  return { clock, bus, cri, actor, events, health, relist, lists, take, watcher, done: () => subs.forEach((s) => s.unsubscribe()) };
+  return {
+    clock,
+    bus,
+    cri,
+    actor,
+    events,
+    health,
+    relist,
+    lists,
+    take,
+    watcher,
+    done: () => subs.forEach((s) => s.unsubscribe()),
+  };
 }
 
 describe('pleg actor', () => {
   it('relists at once on start, then every period from its own timer', async () => {
     const t = await setup();
     assert.equal(t.lists(), 1);
-    assert.deepEqual(t.cri.calls.slice(0, 2), [{ method: 'ListPodSandbox', args: [] }, { method: 'ListContainers', args: [] }]);
+    assert.deepEqual(t.cri.calls.slice(0, 2), [
+      { method: 'ListPodSandbox', args: [] },
+      { method: 'ListContainers', args: [] },
+    ]);
     await t.clock.advanceAsync(1000);
     assert.equal(t.lists(), 2);
     await t.clock.advanceAsync(3000);
@@ -184,7 +284,10 @@ describe('pleg actor', () => {
     const cri = new FakeCri({ clock });
     const bus = new Bus();
     const relisted: unknown[] = [];
-    const sub = bus.port('spec').events('plegRelists').subscribe((m) => relisted.push(m));
+    const sub = bus
+      .port('spec')
+      .events('plegRelists')
+      .subscribe((m) => relisted.push(m));
     const t = await setup({ clock, cri, bus });
     await t.clock.advanceAsync(1000);
     cri.setDown(true);
@@ -192,13 +295,16 @@ describe('pleg actor', () => {
     cri.setDown(false);
     await t.clock.advanceAsync(1000);
     sub.unsubscribe();
-    assert.deepEqual(relisted.map((m) => ({ ...(m as object), durationMs: 0 })), [
-      { type: 'pleg.relisted', durationMs: 0 },
-      { type: 'pleg.relisted', durationMs: 0, intervalMs: 1000 },
-      // the failed one: since the last successful relist; the next one: since that same relist
-      { type: 'pleg.relisted', durationMs: 0, intervalMs: 1000 },
-      { type: 'pleg.relisted', durationMs: 0, intervalMs: 2000 },
-    ]);
+    assert.deepEqual(
+      relisted.map((m) => ({ ...(m as object), durationMs: 0 })),
+      [
+        { type: 'pleg.relisted', durationMs: 0 },
+        { type: 'pleg.relisted', durationMs: 0, intervalMs: 1000 },
+        // the failed one: since the last successful relist; the next one: since that same relist
+        { type: 'pleg.relisted', durationMs: 0, intervalMs: 1000 },
+        { type: 'pleg.relisted', durationMs: 0, intervalMs: 2000 },
+      ],
+    );
     assert.ok(relisted.every((m) => (m as { durationMs: number }).durationMs >= 0));
     await t.actor.stop();
   });
@@ -208,7 +314,10 @@ describe('pleg actor', () => {
     const { sandbox, container } = await runPod(t.cri);
     await t.relist();
     const startedOrder = [sandbox, container].sort();
-    assert.deepEqual(t.take(), startedOrder.map((id) => `pleg.containerStarted ${id === sandbox ? 'sandbox' : 'container'} ${id}`));
+    assert.deepEqual(
+      t.take(),
+      startedOrder.map((id) => `pleg.containerStarted ${id === sandbox ? 'sandbox' : 'container'} ${id}`),
+    );
     assert.deepEqual(t.events, []);
 
     await t.relist();
@@ -239,15 +348,25 @@ describe('pleg actor', () => {
     const { sandbox, container } = await runPod(t.cri);
     await t.relist();
     t.take();
-    const created = await t.cri.createContainer(sandbox, {
-      metadata: { name: 'side', attempt: 0 }, image: { image: 'busybox' }, labels: { 'io.kubernetes.pod.uid': UID },
-    }, { metadata: { name: 'web', namespace: 'default', uid: UID, attempt: 0 } });
+    const created = await t.cri.createContainer(
+      sandbox,
+      {
+        metadata: { name: 'side', attempt: 0 },
+        image: { image: 'busybox' },
+        labels: { 'io.kubernetes.pod.uid': UID },
+      },
+      { metadata: { name: 'web', namespace: 'default', uid: UID, attempt: 0 } },
+    );
     await t.cri.removeContainer(container);
     await t.relist();
     assert.deepEqual(t.take(), [
-      ...[container, created].sort().flatMap((id) => id === container
-        ? [`pleg.containerDied container ${id}`, `pleg.containerRemoved container ${id}`]
-        : [`pleg.containerChanged container ${id}`]),
+      ...[container, created]
+        .sort()
+        .flatMap((id) =>
+          id === container
+            ? [`pleg.containerDied container ${id}`, `pleg.containerRemoved container ${id}`]
+            : [`pleg.containerChanged container ${id}`],
+        ),
     ]);
     await t.actor.stop();
   });
@@ -262,7 +381,12 @@ describe('pleg actor', () => {
     const view = t.bus.port('x').current('runtimePods')!;
     assert.deepEqual([...view.keys()], ['uid-a', 'uid-b']);
     assert.deepEqual(view.get('uid-a'), {
-      uid: 'uid-a', name: 'a', namespace: 'default', gracePeriodSeconds: 30, sandboxIds: [a.sandbox], containerIds: [a.container],
+      uid: 'uid-a',
+      name: 'a',
+      namespace: 'default',
+      gracePeriodSeconds: 30,
+      sandboxIds: [a.sandbox],
+      containerIds: [a.container],
     });
     assert.deepEqual(view.get('uid-b')!.containerIds, [b.container]);
     await t.actor.stop();
@@ -301,7 +425,11 @@ describe('pleg actor', () => {
     assert.equal(h.healthy, true);
     assert.equal(h.lastError, '');
     assert.equal(h.lastRelist, t.clock.now());
-    assert.deepEqual(t.take(), [`pleg.containerDied container ${container}`], 'what changed while down is reported after');
+    assert.deepEqual(
+      t.take(),
+      [`pleg.containerDied container ${container}`],
+      'what changed while down is reported after',
+    );
     assert.deepEqual(t.actor.crashes, []);
     await t.actor.stop();
   });
@@ -363,9 +491,15 @@ describe('pleg actor', () => {
   it('a restarted instance re-reports running containers on its first relist, keeping health', async () => {
     const t = await setup();
     const { sandbox, container } = await runPod(t.cri);
-    const exited = await t.cri.createContainer(sandbox, {
-      metadata: { name: 'init', attempt: 0 }, image: { image: 'busybox' }, labels: { 'io.kubernetes.pod.uid': UID },
-    }, { metadata: { name: 'web', namespace: 'default', uid: UID, attempt: 0 } });
+    const exited = await t.cri.createContainer(
+      sandbox,
+      {
+        metadata: { name: 'init', attempt: 0 },
+        image: { image: 'busybox' },
+        labels: { 'io.kubernetes.pod.uid': UID },
+      },
+      { metadata: { name: 'web', namespace: 'default', uid: UID, attempt: 0 } },
+    );
     await t.cri.startContainer(exited);
     t.cri.exitContainer(exited, 0);
     await t.relist();
@@ -375,11 +509,18 @@ describe('pleg actor', () => {
 
     const second = await startActor(pleg, { cri: t.cri }, t.bus, t.clock);
     await settle();
-    const expected = [sandbox, container, exited].sort().map((id) => id === exited
-      ? `pleg.containerDied container ${id}`
-      : `pleg.containerStarted ${id === sandbox ? 'sandbox' : 'container'} ${id}`);
+    const expected = [sandbox, container, exited]
+      .sort()
+      .map((id) =>
+        id === exited
+          ? `pleg.containerDied container ${id}`
+          : `pleg.containerStarted ${id === sandbox ? 'sandbox' : 'container'} ${id}`,
+      );
     assert.deepEqual(t.take(), expected);
-    assert.ok(t.health.slice(healthCount).every((h) => h.healthy), 'no unhealthy blip across the restart');
+    assert.ok(
+      t.health.slice(healthCount).every((h) => h.healthy),
+      'no unhealthy blip across the restart',
+    );
     await second.stop();
   });
 

@@ -16,7 +16,10 @@ import { startTestActor, type TestActor } from '../support/actor-context.ts';
 const DIR = '/etc/kubernetes/manifests';
 const NODE = 'node-a';
 
-function manifest(name: string, opts: { image?: string; uid?: string; namespace?: string; extra?: string } = {}): string {
+function manifest(
+  name: string,
+  opts: { image?: string; uid?: string; namespace?: string; extra?: string } = {},
+): string {
   return [
     'apiVersion: v1',
     'kind: Pod',
@@ -58,13 +61,25 @@ async function step(fs: MemoryStaticPodFs, state: PodConfigState, now = 0) {
 
 describe('pod-config logic (relist → diff)', () => {
   it('adds, keeps quiet when nothing changed, removes on delete; sourcesReady once', async () => {
-    const fs = new MemoryStaticPodFs().mkdir(DIR).writeFile(`${DIR}/web.yaml`, manifest('web')).writeFile(`${DIR}/db.json`, JSON.stringify({
-      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'db' }, spec: { containers: [{ name: 'db', image: 'postgres:16' }] },
-    }));
+    const fs = new MemoryStaticPodFs()
+      .mkdir(DIR)
+      .writeFile(`${DIR}/web.yaml`, manifest('web'))
+      .writeFile(
+        `${DIR}/db.json`,
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name: 'db' },
+          spec: { containers: [{ name: 'db', image: 'postgres:16' }] },
+        }),
+      );
     let s = await step(fs, initialState());
     assert.deepEqual(names(s.added), ['db-node-a', 'web-node-a']);
     assert.equal(s.ready, 1);
-    assert.deepEqual(s.out.map((m) => m.type), ['config.podsAdded', 'config.sourcesReady']);
+    assert.deepEqual(
+      s.out.map((m) => m.type),
+      ['config.podsAdded', 'config.sourcesReady'],
+    );
 
     s = await step(fs, s.state, 20_000); // config.seen differs; nothing else does
     assert.deepEqual(s.out, []);
@@ -81,10 +96,16 @@ describe('pod-config logic (relist → diff)', () => {
     const uid = s.added[0]!.metadata.uid;
     fs.writeFile(`${DIR}/web.yaml`, manifest('web', { image: 'nginx:1.26' }));
     s = await step(fs, s.state);
-    assert.deepEqual(s.removed.map((p) => p.metadata.uid), [uid]);
+    assert.deepEqual(
+      s.removed.map((p) => p.metadata.uid),
+      [uid],
+    );
     assert.equal(s.added.length, 1);
     assert.notEqual(s.added[0]!.metadata.uid, uid);
-    assert.deepEqual(s.out.map((m) => m.type), ['config.podsRemoved', 'config.podsAdded']);
+    assert.deepEqual(
+      s.out.map((m) => m.type),
+      ['config.podsRemoved', 'config.podsAdded'],
+    );
   });
 
   it('a pinned metadata.uid makes an edit an update that keeps the first-seen time', async () => {
@@ -111,7 +132,10 @@ describe('pod-config logic (relist → diff)', () => {
     assert.equal(s.errors[0]!.field, 'spec.containers[0].image');
     assert.equal(s.errors[0]!.reason, 'line 9: spec.containers[0].image: Required value');
     assert.match(s.logs.find((l) => l.level === 'error')!.msg, /keeping the last good spec of default\/web-node-a/);
-    assert.deepEqual([...s.state.emitted.values()].map((e) => e.pod), [good]);
+    assert.deepEqual(
+      [...s.state.emitted.values()].map((e) => e.pod),
+      [good],
+    );
 
     s = await step(fs, s.state); // same error: not reported again
     assert.deepEqual(s.out, []);
@@ -129,9 +153,15 @@ describe('pod-config logic (relist → diff)', () => {
   });
 
   it('a new invalid file changes nothing but the report', async () => {
-    const fs = new MemoryStaticPodFs().writeFile(`${DIR}/bad.yaml`, 'kind: Pod\napiVersion: v1\nmetadata:\n  name: bad\nspec:\n  containers: nginx\n');
+    const fs = new MemoryStaticPodFs().writeFile(
+      `${DIR}/bad.yaml`,
+      'kind: Pod\napiVersion: v1\nmetadata:\n  name: bad\nspec:\n  containers: nginx\n',
+    );
     const s = await step(fs, initialState());
-    assert.deepEqual(s.out.map((m) => m.type), ['config.sourceError', 'config.sourcesReady']);
+    assert.deepEqual(
+      s.out.map((m) => m.type),
+      ['config.sourceError', 'config.sourcesReady'],
+    );
     assert.equal(s.errors[0]!.field, 'spec.containers');
     assert.equal(s.errors[0]!.reason, 'line 6: spec.containers: Invalid value: "nginx": expected a list, got a string');
   });
@@ -146,7 +176,10 @@ describe('pod-config logic (relist → diff)', () => {
     assert.equal(s.errors.length, 1);
     assert.equal(s.errors[0]!.path, `${DIR}/b.yaml`);
     assert.equal(s.errors[0]!.field, 'metadata.name');
-    assert.match(s.errors[0]!.reason, /duplicate pod name "web-node-a" in namespace "default": already defined by \/etc\/kubernetes\/manifests\/a\.yaml/);
+    assert.match(
+      s.errors[0]!.reason,
+      /duplicate pod name "web-node-a" in namespace "default": already defined by \/etc\/kubernetes\/manifests\/a\.yaml/,
+    );
 
     s = await step(fs, s.state);
     assert.deepEqual(s.out, []);
@@ -178,7 +211,9 @@ describe('pod-config logic (relist → diff)', () => {
   });
 
   it('after a restart, adopts the pods pod-manager holds instead of re-adding them', async () => {
-    const fs = new MemoryStaticPodFs().writeFile(`${DIR}/web.yaml`, manifest('web')).writeFile(`${DIR}/db.yaml`, manifest('db'));
+    const fs = new MemoryStaticPodFs()
+      .writeFile(`${DIR}/web.yaml`, manifest('web'))
+      .writeFile(`${DIR}/db.yaml`, manifest('db'));
     const first = await step(fs, initialState());
     const held = first.added;
 
@@ -204,20 +239,30 @@ describe('pod-config source (files)', () => {
   it('refuses several documents, an empty file and another kind, naming the line', () => {
     const two = parseManifest('/m/two.yaml', manifest('a') + '---\n' + manifest('b'), opts);
     assert.equal(two.kind, 'error');
-    assert.match(two.kind === 'error' ? two.reason : '', /^line 11: file holds 2 YAML documents: a static pod manifest holds exactly one Pod$/);
+    assert.match(
+      two.kind === 'error' ? two.reason : '',
+      /^line 11: file holds 2 YAML documents: a static pod manifest holds exactly one Pod$/,
+    );
     const leading = parseManifest('/m/one.yaml', '---\n' + manifest('a') + '---\n', opts);
     assert.equal(leading.kind, 'pod');
     const empty = parseManifest('/m/e.yaml', '# nothing\n', opts);
     assert.equal(empty.kind === 'error' && empty.reason, 'file is empty: a static pod manifest holds one Pod');
     const dep = parseManifest('/m/d.yaml', 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\n', opts);
     assert.equal(dep.kind === 'error' && dep.field, 'kind');
-    assert.match(dep.kind === 'error' ? dep.reason : '', /^line 2: kind: Invalid value: "Deployment": a static pod manifest must be a Pod/);
+    assert.match(
+      dep.kind === 'error' ? dep.reason : '',
+      /^line 2: kind: Invalid value: "Deployment": a static pod manifest must be a Pod/,
+    );
   });
 
   it('reads YAML like go-yaml v2: octal modes, timestamps as strings', () => {
-    const r = parseManifest('/m/v.yaml', manifest('v', {
-      extra: '  volumes:\n  - name: s\n    secret:\n      secretName: s\n      defaultMode: 0600\n',
-    }).replace('creationTimestamp: null', 'creationTimestamp: 2024-01-01T00:00:00Z'), opts);
+    const r = parseManifest(
+      '/m/v.yaml',
+      manifest('v', {
+        extra: '  volumes:\n  - name: s\n    secret:\n      secretName: s\n      defaultMode: 0600\n',
+      }).replace('creationTimestamp: null', 'creationTimestamp: 2024-01-01T00:00:00Z'),
+      opts,
+    );
     assert.equal(r.kind, 'pod');
     if (r.kind === 'pod') {
       assert.equal(r.pod.spec.volumes![0]!.secret!.defaultMode, 0o600);
@@ -243,17 +288,36 @@ describe('pod-config source (files)', () => {
     assert.equal(listing.kind, 'listed');
     const results = listing.kind === 'listed' ? listing.results : [];
     const by = new Map(results.map((r) => [nodePath.basename(r.path), r]));
-    assert.deepEqual([...by.keys()], ['api.yaml', 'backup', 'dangling.yaml', 'escape-rel.yaml', 'escape.yaml', 'huge.yaml', 'real', 'sock', 'web.yaml']);
+    assert.deepEqual(
+      [...by.keys()],
+      [
+        'api.yaml',
+        'backup',
+        'dangling.yaml',
+        'escape-rel.yaml',
+        'escape.yaml',
+        'huge.yaml',
+        'real',
+        'sock',
+        'web.yaml',
+      ],
+    );
     assert.equal(by.get('web.yaml')!.kind, 'pod');
     assert.equal(by.get('api.yaml')!.kind, 'pod');
     assert.equal(by.get('backup')!.kind, 'skip');
     for (const n of ['escape.yaml', 'escape-rel.yaml']) {
       const r = by.get(n)!;
       assert.equal(r.kind, 'error');
-      assert.match(r.kind === 'error' ? r.reason : '', /^symlink resolves to \/etc\/passwd, outside the manifest directory \/etc\/kubernetes\/manifests: refused$/);
+      assert.match(
+        r.kind === 'error' ? r.reason : '',
+        /^symlink resolves to \/etc\/passwd, outside the manifest directory \/etc\/kubernetes\/manifests: refused$/,
+      );
     }
     const huge = by.get('huge.yaml')!;
-    assert.equal(huge.kind === 'error' && huge.reason, `file is ${MAX_MANIFEST_BYTES + 1} bytes, over the 10 MiB limit for a static pod manifest: refused`);
+    assert.equal(
+      huge.kind === 'error' && huge.reason,
+      `file is ${MAX_MANIFEST_BYTES + 1} bytes, over the 10 MiB limit for a static pod manifest: refused`,
+    );
     assert.ok(!fs.reads.includes(`${DIR}/huge.yaml`), 'the oversized file is not read');
     assert.ok(!fs.reads.some((p) => p.includes('.web.yaml.swp') || p === '/etc/passwd'));
     assert.equal(by.get('dangling.yaml')!.kind, 'skip');
@@ -262,7 +326,10 @@ describe('pod-config source (files)', () => {
     const s = relist(initialState(), listing as Listing, DIR);
     const t = byType(s.out);
     assert.deepEqual(names(t.added), ['api-node-a', 'web-node-a']);
-    assert.deepEqual(t.errors.map((e) => nodePath.basename(e.path)), ['dangling.yaml', 'escape-rel.yaml', 'escape.yaml', 'huge.yaml', 'sock']);
+    assert.deepEqual(
+      t.errors.map((e) => nodePath.basename(e.path)),
+      ['dangling.yaml', 'escape-rel.yaml', 'escape.yaml', 'huge.yaml', 'sock'],
+    );
   });
 
   it('accepts a single manifest file as the path, as upstream', async () => {
@@ -276,7 +343,7 @@ describe('pod-config source (files)', () => {
 // the actor, on a virtual clock
 
 async function idle(t: TestActor<unknown>): Promise<void> {
-  for (let n = -1; n !== t.running.length;) {
+  for (let n = -1; n !== t.running.length; ) {
     n = t.running.length;
     await Promise.all(t.running);
   }
@@ -284,18 +351,29 @@ async function idle(t: TestActor<unknown>): Promise<void> {
 
 async function startPodConfig(deps: Partial<PodConfigDeps> & { fs: PodConfigDeps['fs'] }, bus = new Bus()) {
   const seen: ConfigEvent[] = [];
-  bus.port('spec').events('config').subscribe((m) => seen.push(m));
+  bus
+    .port('spec')
+    .events('config')
+    .subscribe((m) => seen.push(m));
   const clock = new VirtualClock(Date.UTC(2024, 0, 1));
   const t = await startTestActor(podConfig, { deps: { manifestDir: DIR, nodeName: NODE, ...deps }, clock, bus });
   await idle(t as TestActor<unknown>);
-  const take = () => { const out = seen.splice(0).filter((m) => m.type !== 'config.relist'); return { out, ...byType(out) }; };
+  const take = () => {
+    const out = seen.splice(0).filter((m) => m.type !== 'config.relist');
+    return { out, ...byType(out) };
+  };
   return { t, clock, bus, seen, take };
 }
 
 /** The relists sent from now on (take() drops them from `seen`). */
 function watchRelists(bus: Bus) {
   const out: Extract<ConfigEvent, { type: 'config.relist' }>[] = [];
-  bus.port('spec').events('config').subscribe((m) => { if (m.type === 'config.relist') out.push(m); });
+  bus
+    .port('spec')
+    .events('config')
+    .subscribe((m) => {
+      if (m.type === 'config.relist') out.push(m);
+    });
   return () => out;
 }
 
@@ -310,7 +388,10 @@ async function startDebounced(stops: (() => Promise<void>)[]) {
 
 describe('podConfig actor', () => {
   let stops: (() => Promise<void>)[] = [];
-  afterEach(async () => { for (const s of stops) await s(); stops = []; });
+  afterEach(async () => {
+    for (const s of stops) await s();
+    stops = [];
+  });
 
   it('lists at start, then after fs events and on each config.relist', async () => {
     const fs = new MemoryStaticPodFs().writeFile(`${DIR}/web.yaml`, manifest('web'));
@@ -385,7 +466,10 @@ describe('podConfig actor', () => {
     const vc = clock as VirtualClock;
     const readsOf = (f: string) => fs.reads.filter((p) => p === `${DIR}/${f}`).length;
     const before = { web: readsOf('web.yaml'), db: readsOf('db.yaml') };
-    for (let i = 0; i < 10; i++) { await vc.advanceAsync(20_000); await idle(t as TestActor<unknown>); }
+    for (let i = 0; i < 10; i++) {
+      await vc.advanceAsync(20_000);
+      await idle(t as TestActor<unknown>);
+    }
     assert.deepEqual({ web: readsOf('web.yaml'), db: readsOf('db.yaml') }, before, 'ten periods: no file read again');
     assert.deepEqual(take().out, [], 'and nothing emitted');
     fs.touch(`${DIR}/web.yaml`);
@@ -420,7 +504,10 @@ describe('podConfig actor', () => {
     assert.equal(relists().length, 1, 'still inside the quiet period');
     await vc.advanceAsync(1);
     await idle(t as TestActor<unknown>);
-    assert.deepEqual(relists().map((m) => m.provisional ?? false), [true, false]);
+    assert.deepEqual(
+      relists().map((m) => m.provisional ?? false),
+      [true, false],
+    );
     const m = take();
     assert.equal(m.added.length, 100);
     assert.equal(new Set(m.added.map((p) => p.metadata.uid)).size, 100);
@@ -455,7 +542,10 @@ describe('podConfig actor', () => {
     assert.deepEqual(take().out, [], 'held back by the provisional relist');
     await vc.advanceAsync(100);
     await idle(t as TestActor<unknown>);
-    assert.deepEqual(relists().map((m) => m.provisional ?? false), [true, false]);
+    assert.deepEqual(
+      relists().map((m) => m.provisional ?? false),
+      [true, false],
+    );
     const m = take();
     assert.equal(m.errors.length, 1);
     assert.equal(m.errors[0]!.path, `${DIR}/bad.yaml`);
@@ -485,7 +575,12 @@ describe('podConfig actor', () => {
     await first.t.stop();
 
     const bus = new Bus();
-    bus.port('podManager').publish('desiredPods', new Map<string, DesiredPod>(pods.map((p) => [p.metadata.uid, { pod: p, source: 'file', static: true }])));
+    bus
+      .port('podManager')
+      .publish(
+        'desiredPods',
+        new Map<string, DesiredPod>(pods.map((p) => [p.metadata.uid, { pod: p, source: 'file', static: true }])),
+      );
     const second = await startPodConfig({ fs }, bus);
     stops.push(second.t.stop);
     const m = second.take();
@@ -515,7 +610,13 @@ describe('nodeStaticPodFs (real temp dir)', () => {
       assert.equal(await fs.readFile(nodePath.join(root, 'a.yaml'), 10), '0123456789');
       await assert.rejects(fs.readFile(nodePath.join(root, 'a.yaml'), 9), (e) => errnoCode(e) === 'EFBIG');
       const raw = await fsp.lstat(nodePath.join(root, 'link.yaml'));
-      assert.deepEqual(await fs.lstat(nodePath.join(root, 'link.yaml')), { kind: 'symlink', size: raw.size, ino: raw.ino, mtimeMs: raw.mtimeMs, ctimeMs: raw.ctimeMs });
+      assert.deepEqual(await fs.lstat(nodePath.join(root, 'link.yaml')), {
+        kind: 'symlink',
+        size: raw.size,
+        ino: raw.ino,
+        mtimeMs: raw.mtimeMs,
+        ctimeMs: raw.ctimeMs,
+      });
       assert.equal((await fs.stat(nodePath.join(root, 'link.yaml'))).kind, 'file');
       assert.equal(await fs.realpath(nodePath.join(root, 'link.yaml')), nodePath.join(root, 'a.yaml'));
       assert.deepEqual((await fs.readdir(root)).sort(), ['a.yaml', 'link.yaml']);
@@ -531,22 +632,36 @@ describe('nodeStaticPodFs (real temp dir)', () => {
     const bus = new Bus();
     const seen: ConfigEvent[] = [];
     const waiters: { pred: (m: ConfigEvent) => boolean; resolve: (m: ConfigEvent) => void }[] = [];
-    bus.port('spec').events('config').subscribe((m) => {
-      seen.push(m);
-      for (const w of [...waiters]) if (w.pred(m)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(m); }
-    });
+    bus
+      .port('spec')
+      .events('config')
+      .subscribe((m) => {
+        seen.push(m);
+        for (const w of [...waiters])
+          if (w.pred(m)) {
+            waiters.splice(waiters.indexOf(w), 1);
+            w.resolve(m);
+          }
+      });
     const waitFor = (pred: (m: ConfigEvent) => boolean, what: string) => {
       const hit = seen.find(pred);
       if (hit) return Promise.resolve(hit);
       return new Promise<ConfigEvent>((resolve, reject) => {
         const timer = clock.setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), 5000);
-        waiters.push({ pred, resolve: (m) => { clock.clearTimeout(timer); resolve(m); } });
+        waiters.push({
+          pred,
+          resolve: (m) => {
+            clock.clearTimeout(timer);
+            resolve(m);
+          },
+        });
       });
     };
     // The periodic relist is an hour away: only the watcher can make this pass in time.
     const t = await startTestActor(podConfig, {
       deps: { manifestDir: root, nodeName: NODE, fs: nodeStaticPodFs(), checkIntervalMs: 3_600_000, debounceMs: 50 },
-      clock, bus,
+      clock,
+      bus,
     });
     try {
       await waitFor((m) => m.type === 'config.sourcesReady', 'sourcesReady');

@@ -14,10 +14,20 @@ import { formatFieldError, validatePod } from '../../protocols/kube/validation.t
 import type { ContainerConfig, PodSandboxConfig } from '../../protocols/cri/types.ts';
 import type { RuntimeReply } from '../../protocols/messages/channels.ts';
 import {
-  checkLimitsForResolvConf, getPodDns, MAX_DNS_SEARCH_PATHS, mergeDnsOptions, parseResolvConf, podDnsType, type DnsSettings,
+  checkLimitsForResolvConf,
+  getPodDns,
+  MAX_DNS_SEARCH_PATHS,
+  mergeDnsOptions,
+  parseResolvConf,
+  podDnsType,
+  type DnsSettings,
 } from '../../actors/runtime/dns.ts';
 import {
-  managedHostsFileContent, nodenameForKernel, podHostnameAndDomain, podHostsFileContent, shouldMountHostsFile,
+  managedHostsFileContent,
+  nodenameForKernel,
+  podHostnameAndDomain,
+  podHostsFileContent,
+  shouldMountHostsFile,
 } from '../../actors/runtime/etc-hosts.ts';
 import { etcHostsMount, podHostname } from '../../actors/runtime/cri-config.ts';
 import type { PodNetworkFiles } from '../../actors/runtime/adapters.ts';
@@ -30,10 +40,12 @@ import { createLogger } from '../../kernel/log.ts';
 import { MemoryStaticPodFs } from '../../actors/pod-config/adapters.ts';
 
 function mkPod(spec: Record<string, unknown> = {}, meta: Record<string, unknown> = {}): Pod {
-  return applyPodDefaults(PodSchema.parse({
-    metadata: { name: 'web', namespace: 'prod', uid: 'uid-web', ...meta },
-    spec: { containers: [{ name: 'app', image: 'registry.local/app:1.0' }], ...spec },
-  }) as Pod);
+  return applyPodDefaults(
+    PodSchema.parse({
+      metadata: { name: 'web', namespace: 'prod', uid: 'uid-web', ...meta },
+      spec: { containers: [{ name: 'app', image: 'registry.local/app:1.0' }], ...spec },
+    }) as Pod,
+  );
 }
 
 const HOST_RESOLV = [
@@ -45,23 +57,37 @@ const HOST_RESOLV = [
   '',
 ].join('\n');
 
-const CLUSTER: DnsSettings = { clusterDns: ['10.96.0.10'], clusterDomain: 'cluster.local', resolvConf: '/etc/resolv.conf' };
+const CLUSTER: DnsSettings = {
+  clusterDns: ['10.96.0.10'],
+  clusterDomain: 'cluster.local',
+  resolvConf: '/etc/resolv.conf',
+};
 const NO_CLUSTER_DNS: DnsSettings = { clusterDns: [], clusterDomain: '', resolvConf: '/etc/resolv.conf' };
 
 describe('parseResolvConf', () => {
   it('nameservers accumulate, the last search and options lines win, trailing dots go, comments are skipped', () => {
-    const r = parseResolvConf('nameserver 1.1.1.1\n#nameserver 9.9.9.9\nsearch a.example\n  nameserver 8.8.8.8  \nsearch b.example. c.example\noptions ndots:1\noptions edns0\n');
-    assert.deepEqual(r, { servers: ['1.1.1.1', '8.8.8.8'], searches: ['b.example', 'c.example'], options: ['edns0'], errors: [] });
+    const r = parseResolvConf(
+      'nameserver 1.1.1.1\n#nameserver 9.9.9.9\nsearch a.example\n  nameserver 8.8.8.8  \nsearch b.example. c.example\noptions ndots:1\noptions edns0\n',
+    );
+    assert.deepEqual(r, {
+      servers: ['1.1.1.1', '8.8.8.8'],
+      searches: ['b.example', 'c.example'],
+      options: ['edns0'],
+      errors: [],
+    });
   });
 
-  it('a nameserver line without an address is an error: the pod\'s DNS cannot be formed', () => {
+  it("a nameserver line without an address is an error: the pod's DNS cannot be formed", () => {
     assert.deepEqual(parseResolvConf('nameserver\n').errors, ['nameserver list is empty']);
-    assert.throws(() => getPodDns(mkPod({ dnsPolicy: 'Default' }), NO_CLUSTER_DNS, 'nameserver\n'), /\/etc\/resolv\.conf: nameserver list is empty/);
+    assert.throws(
+      () => getPodDns(mkPod({ dnsPolicy: 'Default' }), NO_CLUSTER_DNS, 'nameserver\n'),
+      /\/etc\/resolv\.conf: nameserver list is empty/,
+    );
   });
 });
 
 describe('getPodDns: dnsPolicy', () => {
-  it('ClusterFirst: the cluster DNS alone, the cluster search path then the host\'s, ndots:5', () => {
+  it("ClusterFirst: the cluster DNS alone, the cluster search path then the host's, ndots:5", () => {
     const { config, events } = getPodDns(mkPod(), CLUSTER, HOST_RESOLV);
     assert.deepEqual(config, {
       servers: ['10.96.0.10'],
@@ -78,19 +104,27 @@ describe('getPodDns: dnsPolicy', () => {
     assert.deepEqual(config.searches, ['prod.svc.cluster.local', 'svc.cluster.local', 'cluster.local', 'example.org']);
   });
 
-  it('ClusterFirst without --cluster-domain: the host\'s searches only', () => {
+  it("ClusterFirst without --cluster-domain: the host's searches only", () => {
     const { config } = getPodDns(mkPod(), { ...CLUSTER, clusterDomain: '' }, HOST_RESOLV);
     assert.deepEqual(config.searches, ['corp.example', 'lab.example']);
     assert.deepEqual(config.servers, ['10.96.0.10']);
   });
 
-  it('ClusterFirst on the host network is Default; ClusterFirstWithHostNet is the cluster\'s', () => {
+  it("ClusterFirst on the host network is Default; ClusterFirstWithHostNet is the cluster's", () => {
     assert.equal(podDnsType(mkPod({ hostNetwork: true })), 'host');
     assert.equal(podDnsType(mkPod({ hostNetwork: true, dnsPolicy: 'ClusterFirstWithHostNet' })), 'cluster');
     assert.equal(podDnsType(mkPod({ dnsPolicy: 'ClusterFirstWithHostNet' })), 'cluster');
     const host = getPodDns(mkPod({ hostNetwork: true }), CLUSTER, HOST_RESOLV).config;
-    assert.deepEqual(host, { servers: ['192.168.1.1', '192.168.1.2'], searches: ['corp.example', 'lab.example'], options: ['timeout:2', 'attempts:3'] });
-    const withHostNet = getPodDns(mkPod({ hostNetwork: true, dnsPolicy: 'ClusterFirstWithHostNet' }), CLUSTER, HOST_RESOLV).config;
+    assert.deepEqual(host, {
+      servers: ['192.168.1.1', '192.168.1.2'],
+      searches: ['corp.example', 'lab.example'],
+      options: ['timeout:2', 'attempts:3'],
+    });
+    const withHostNet = getPodDns(
+      mkPod({ hostNetwork: true, dnsPolicy: 'ClusterFirstWithHostNet' }),
+      CLUSTER,
+      HOST_RESOLV,
+    ).config;
     assert.deepEqual(withHostNet.servers, ['10.96.0.10']);
     assert.deepEqual(withHostNet.options, ['ndots:5']);
   });
@@ -98,7 +132,8 @@ describe('getPodDns: dnsPolicy', () => {
   it('ClusterFirst without cluster DNS: Default, with MissingClusterDNS on the node and on the pod', () => {
     const { config, events } = getPodDns(mkPod(), NO_CLUSTER_DNS, HOST_RESOLV);
     assert.deepEqual(config.servers, ['192.168.1.1', '192.168.1.2']);
-    const msg = 'kubelet does not have ClusterDNS IP configured and cannot create Pod using "ClusterFirst" policy. Falling back to "Default" policy.';
+    const msg =
+      'kubelet does not have ClusterDNS IP configured and cannot create Pod using "ClusterFirst" policy. Falling back to "Default" policy.';
     assert.deepEqual(events, [
       { on: 'node', reason: 'MissingClusterDNS', message: msg },
       { on: 'pod', reason: 'MissingClusterDNS', message: `pod: "web_prod(uid-web)". ${msg}` },
@@ -109,35 +144,73 @@ describe('getPodDns: dnsPolicy', () => {
 
   it('Default with --resolv-conf="": the local nameserver (::1 on an IPv6 node) and search "."', () => {
     const none = { ...NO_CLUSTER_DNS, resolvConf: '' };
-    assert.deepEqual(getPodDns(mkPod({ dnsPolicy: 'Default' }), none, undefined).config, { servers: ['127.0.0.1'], searches: ['.'], options: [] });
-    assert.deepEqual(getPodDns(mkPod({ dnsPolicy: 'Default' }), { ...none, nodeIPs: ['fd00::5'] }, undefined).config.servers, ['::1']);
+    assert.deepEqual(getPodDns(mkPod({ dnsPolicy: 'Default' }), none, undefined).config, {
+      servers: ['127.0.0.1'],
+      searches: ['.'],
+      options: [],
+    });
+    assert.deepEqual(
+      getPodDns(mkPod({ dnsPolicy: 'Default' }), { ...none, nodeIPs: ['fd00::5'] }, undefined).config.servers,
+      ['::1'],
+    );
     // ClusterFirst with cluster DNS does not read the resolver file at all
-    assert.deepEqual(getPodDns(mkPod(), { ...CLUSTER, resolvConf: '' }, undefined).config.searches, ['prod.svc.cluster.local', 'svc.cluster.local', 'cluster.local']);
+    assert.deepEqual(getPodDns(mkPod(), { ...CLUSTER, resolvConf: '' }, undefined).config.searches, [
+      'prod.svc.cluster.local',
+      'svc.cluster.local',
+      'cluster.local',
+    ]);
   });
 
   it('None: exactly the pod\'s dnsConfig (the "Customizing DNS Service" dns-example)', () => {
-    const pod = mkPod({
-      dnsPolicy: 'None',
-      dnsConfig: { nameservers: ['192.0.2.1'], searches: ['ns1.svc.cluster-domain.example', 'my.dns.search.suffix'], options: [{ name: 'ndots', value: '2' }, { name: 'edns0' }] },
-    }, { namespace: 'default', name: 'dns-example' });
+    const pod = mkPod(
+      {
+        dnsPolicy: 'None',
+        dnsConfig: {
+          nameservers: ['192.0.2.1'],
+          searches: ['ns1.svc.cluster-domain.example', 'my.dns.search.suffix'],
+          options: [{ name: 'ndots', value: '2' }, { name: 'edns0' }],
+        },
+      },
+      { namespace: 'default', name: 'dns-example' },
+    );
     const { config, events } = getPodDns(pod, CLUSTER, HOST_RESOLV);
-    assert.deepEqual(config, { servers: ['192.0.2.1'], searches: ['ns1.svc.cluster-domain.example', 'my.dns.search.suffix'], options: ['ndots:2', 'edns0'] });
+    assert.deepEqual(config, {
+      servers: ['192.0.2.1'],
+      searches: ['ns1.svc.cluster-domain.example', 'my.dns.search.suffix'],
+      options: ['ndots:2', 'edns0'],
+    });
     assert.deepEqual(events, []);
   });
 });
 
 describe('getPodDns: dnsConfig merged', () => {
-  it('ClusterFirst + dnsConfig: servers and searches appended without repeats, options by name with the pod\'s value', () => {
-    const pod = mkPod({ dnsConfig: { nameservers: ['10.96.0.10', '1.1.1.1'], searches: ['cluster.local', 'extra.example'], options: [{ name: 'ndots', value: '2' }, { name: 'edns0' }] } });
+  it("ClusterFirst + dnsConfig: servers and searches appended without repeats, options by name with the pod's value", () => {
+    const pod = mkPod({
+      dnsConfig: {
+        nameservers: ['10.96.0.10', '1.1.1.1'],
+        searches: ['cluster.local', 'extra.example'],
+        options: [{ name: 'ndots', value: '2' }, { name: 'edns0' }],
+      },
+    });
     assert.deepEqual(getPodDns(pod, CLUSTER, HOST_RESOLV).config, {
       servers: ['10.96.0.10', '1.1.1.1'],
-      searches: ['prod.svc.cluster.local', 'svc.cluster.local', 'cluster.local', 'corp.example', 'lab.example', 'extra.example'],
+      searches: [
+        'prod.svc.cluster.local',
+        'svc.cluster.local',
+        'cluster.local',
+        'corp.example',
+        'lab.example',
+        'extra.example',
+      ],
       options: ['ndots:2', 'edns0'],
     });
   });
 
   it('options: an option without a value replaces one with a value, and the other way round', () => {
-    assert.deepEqual(mergeDnsOptions(['ndots:5', 'edns0', 'timeout:1'], [{ name: 'edns0', value: '1' }, { name: 'timeout' }]), ['ndots:5', 'edns0:1', 'timeout']);
+    assert.deepEqual(
+      mergeDnsOptions(['ndots:5', 'edns0', 'timeout:1'], [{ name: 'edns0', value: '1' }, { name: 'timeout' }]),
+      ['ndots:5', 'edns0:1', 'timeout'],
+    );
   });
 });
 
@@ -146,58 +219,115 @@ describe('getPodDns: resolver limits (DNSConfigForming)', () => {
     const pod = mkPod({ dnsConfig: { nameservers: ['1.1.1.1', '8.8.8.8', '9.9.9.9'] } });
     const { config, events } = getPodDns(pod, CLUSTER, HOST_RESOLV);
     assert.deepEqual(config.servers, ['10.96.0.10', '1.1.1.1', '8.8.8.8']);
-    assert.deepEqual(events, [{ on: 'pod', reason: 'DNSConfigForming', message: 'Nameserver limits were exceeded, some nameservers have been omitted, the applied nameserver line is: 10.96.0.10 1.1.1.1 8.8.8.8' }]);
+    assert.deepEqual(events, [
+      {
+        on: 'pod',
+        reason: 'DNSConfigForming',
+        message:
+          'Nameserver limits were exceeded, some nameservers have been omitted, the applied nameserver line is: 10.96.0.10 1.1.1.1 8.8.8.8',
+      },
+    ]);
   });
 
   it(`more than ${MAX_DNS_SEARCH_PATHS} search paths: the first ${MAX_DNS_SEARCH_PATHS}`, () => {
     const host = `nameserver 1.1.1.1\nsearch ${Array.from({ length: 40 }, (_, i) => `d${i}.example`).join(' ')}\n`;
     const { config, events } = getPodDns(mkPod(), CLUSTER, host);
     assert.equal(config.searches.length, 32);
-    assert.deepEqual(config.searches.slice(0, 4), ['prod.svc.cluster.local', 'svc.cluster.local', 'cluster.local', 'd0.example']);
+    assert.deepEqual(config.searches.slice(0, 4), [
+      'prod.svc.cluster.local',
+      'svc.cluster.local',
+      'cluster.local',
+      'd0.example',
+    ]);
     assert.equal(config.searches.at(-1), 'd28.example');
-    assert.deepEqual(events, [{ on: 'pod', reason: 'DNSConfigForming', message: `Search Line limits were exceeded, some search paths have been omitted, the applied search line is: ${config.searches.join(' ')}` }]);
+    assert.deepEqual(events, [
+      {
+        on: 'pod',
+        reason: 'DNSConfigForming',
+        message: `Search Line limits were exceeded, some search paths have been omitted, the applied search line is: ${config.searches.join(' ')}`,
+      },
+    ]);
   });
 
   it('a search path over 253 characters is left out; a search line over 2048 characters is cut from the end', () => {
     const long = `${'a'.repeat(250)}.example`;
-    const { config, events } = getPodDns(mkPod({ dnsPolicy: 'Default' }), NO_CLUSTER_DNS, `nameserver 1.1.1.1\nsearch ok.example ${long}\n`);
+    const { config, events } = getPodDns(
+      mkPod({ dnsPolicy: 'Default' }),
+      NO_CLUSTER_DNS,
+      `nameserver 1.1.1.1\nsearch ok.example ${long}\n`,
+    );
     assert.deepEqual(config.searches, ['ok.example']);
     assert.equal(events.length, 1);
     const labels = Array.from({ length: 12 }, (_, i) => `${String(i).padStart(2, '0')}${'b'.repeat(196)}.example`); // 206 characters each
-    const cut = getPodDns(mkPod({ dnsPolicy: 'Default' }), NO_CLUSTER_DNS, `nameserver 1.1.1.1\nsearch ${labels.join(' ')}\n`);
+    const cut = getPodDns(
+      mkPod({ dnsPolicy: 'Default' }),
+      NO_CLUSTER_DNS,
+      `nameserver 1.1.1.1\nsearch ${labels.join(' ')}\n`,
+    );
     // 12 × 206 + 11 spaces = 2483: the last three go (9 × 206 + 8 = 1862 ≤ 2048 < 10 × 206 + 9)
     assert.deepEqual(cut.config.searches, labels.slice(0, 9));
     assert.equal(cut.events[0]?.reason, 'DNSConfigForming');
   });
 });
 
-describe('CheckLimitsForResolvConf (the host\'s file, once at start)', () => {
+describe("CheckLimitsForResolvConf (the host's file, once at start)", () => {
   const many = (n: number) => `search ${Array.from({ length: n }, (_, i) => `d${i}.example`).join(' ')}\n`;
   it('names what makes the file unfit, as upstream words it; nothing for a fit file', () => {
     assert.equal(checkLimitsForResolvConf('/etc/resolv.conf', { text: HOST_RESOLV }, 'cluster.local'), undefined);
-    assert.equal(checkLimitsForResolvConf('/etc/resolv.conf', { error: 'open /etc/resolv.conf: no such file or directory' }, ''), 'open /etc/resolv.conf: no such file or directory');
-    assert.equal(checkLimitsForResolvConf('/etc/resolv.conf', { text: 'nameserver\n' }, ''), 'nameserver list is empty');
+    assert.equal(
+      checkLimitsForResolvConf('/etc/resolv.conf', { error: 'open /etc/resolv.conf: no such file or directory' }, ''),
+      'open /etc/resolv.conf: no such file or directory',
+    );
+    assert.equal(
+      checkLimitsForResolvConf('/etc/resolv.conf', { text: 'nameserver\n' }, ''),
+      'nameserver list is empty',
+    );
     assert.equal(checkLimitsForResolvConf('/etc/resolv.conf', { text: many(30) }, ''), undefined);
-    assert.equal(checkLimitsForResolvConf('/etc/resolv.conf', { text: many(30) }, 'cluster.local'), "Resolv.conf file '/etc/resolv.conf' contains search line consisting of more than 29 domains!");
-    assert.equal(checkLimitsForResolvConf('/r', { text: `search ${'a'.repeat(254)}\n` }, ''), 'Resolv.conf file "/r" contains a search path which length is more than allowed 253 chars!');
+    assert.equal(
+      checkLimitsForResolvConf('/etc/resolv.conf', { text: many(30) }, 'cluster.local'),
+      "Resolv.conf file '/etc/resolv.conf' contains search line consisting of more than 29 domains!",
+    );
+    assert.equal(
+      checkLimitsForResolvConf('/r', { text: `search ${'a'.repeat(254)}\n` }, ''),
+      'Resolv.conf file "/r" contains a search path which length is more than allowed 253 chars!',
+    );
     const wide = `search ${Array.from({ length: 10 }, (_, i) => `${i}${'c'.repeat(240)}`).join(' ')}\n`;
-    assert.equal(checkLimitsForResolvConf('/r', { text: wide }, ''), "Resolv.conf file '/r' contains search line which length is more than allowed 2048 chars!");
+    assert.equal(
+      checkLimitsForResolvConf('/r', { text: wide }, ''),
+      "Resolv.conf file '/r' contains search line which length is more than allowed 2048 chars!",
+    );
   });
 
   it('the runtime records it on the node once, as it starts', async () => {
     const r = await runtimeWith(CLUSTER, many(40));
     await r.settle();
-    assert.deepEqual(r.events.filter((e) => e.reason === 'CheckLimitsForResolvConf').map((e) => [e.involvedObject.kind, e.eventType, e.message]),
-      [['Node', 'Warning', "Resolv.conf file '/etc/resolv.conf' contains search line consisting of more than 29 domains!"]]);
+    assert.deepEqual(
+      r.events
+        .filter((e) => e.reason === 'CheckLimitsForResolvConf')
+        .map((e) => [e.involvedObject.kind, e.eventType, e.message]),
+      [
+        [
+          'Node',
+          'Warning',
+          "Resolv.conf file '/etc/resolv.conf' contains search line consisting of more than 29 domains!",
+        ],
+      ],
+    );
   });
 });
 
 describe('hostname, subdomain, setHostnameAsFQDN', () => {
   it('the FQDN <hostname>.<subdomain>.<ns>.svc.<clusterDomain>; the sandbox hostname is it only with setHostnameAsFQDN', () => {
     const pod = mkPod({ hostname: 'busybox-1', subdomain: 'busybox-subdomain' }, { namespace: 'default' });
-    assert.deepEqual(podHostnameAndDomain(pod, 'cluster.local'), { hostname: 'busybox-1', domain: 'busybox-subdomain.default.svc.cluster.local' });
+    assert.deepEqual(podHostnameAndDomain(pod, 'cluster.local'), {
+      hostname: 'busybox-1',
+      domain: 'busybox-subdomain.default.svc.cluster.local',
+    });
     assert.equal(podHostname(pod, 'cluster.local'), 'busybox-1');
-    const fqdn = mkPod({ hostname: 'busybox-1', subdomain: 'busybox-subdomain', setHostnameAsFQDN: true }, { namespace: 'default' });
+    const fqdn = mkPod(
+      { hostname: 'busybox-1', subdomain: 'busybox-subdomain', setHostnameAsFQDN: true },
+      { namespace: 'default' },
+    );
     assert.equal(podHostname(fqdn, 'cluster.local'), 'busybox-1.busybox-subdomain.default.svc.cluster.local');
     // without a subdomain there is no FQDN to set
     assert.equal(podHostname(mkPod({ setHostnameAsFQDN: true }), 'cluster.local'), 'web');
@@ -205,51 +335,75 @@ describe('hostname, subdomain, setHostnameAsFQDN', () => {
 
   it('an FQDN over 64 characters fails (the sandbox is not created), as upstream', () => {
     assert.equal(nodenameForKernel('h', `${'s'.repeat(60)}.x`, true).length, 64);
-    assert.throws(() => nodenameForKernel('h', `${'s'.repeat(61)}.x`, true),
-      /^PodHostnameError: failed to construct FQDN from pod hostname and cluster domain, FQDN h\.s+\.x is too long \(64 characters is the max, 65 characters requested\)$/);
+    assert.throws(
+      () => nodenameForKernel('h', `${'s'.repeat(61)}.x`, true),
+      /^PodHostnameError: failed to construct FQDN from pod hostname and cluster domain, FQDN h\.s+\.x is too long \(64 characters is the max, 65 characters requested\)$/,
+    );
     assert.equal(nodenameForKernel('h', `${'s'.repeat(61)}.x`, false), 'h');
   });
 });
 
 describe('the kubelet-managed /etc/hosts', () => {
-  const aliases = [{ ip: '127.0.0.1', hostnames: ['foo.local', 'bar.local'] }, { ip: '10.1.2.3', hostnames: ['foo.remote', 'bar.remote'] }];
+  const aliases = [
+    { ip: '127.0.0.1', hostnames: ['foo.local', 'bar.local'] },
+    { ip: '10.1.2.3', hostnames: ['foo.remote', 'bar.remote'] },
+  ];
 
   it('hostaliases-pod: the documented file', () => {
     const pod = mkPod({ hostAliases: aliases }, { name: 'hostaliases-pod', namespace: 'default' });
-    assert.equal(podHostsFileContent(pod, ['10.200.0.5'], 'cluster.local', ''), [
-      '# Kubernetes-managed hosts file.',
-      '127.0.0.1\tlocalhost',
-      '::1\tlocalhost ip6-localhost ip6-loopback',
-      'fe00::0\tip6-localnet',
-      'fe00::0\tip6-mcastprefix',
-      'fe00::1\tip6-allnodes',
-      'fe00::2\tip6-allrouters',
-      '10.200.0.5\thostaliases-pod',
-      '',
-      '# Entries added by HostAliases.',
-      '127.0.0.1\tfoo.local\tbar.local',
-      '10.1.2.3\tfoo.remote\tbar.remote',
-      '',
-    ].join('\n'));
+    assert.equal(
+      podHostsFileContent(pod, ['10.200.0.5'], 'cluster.local', ''),
+      [
+        '# Kubernetes-managed hosts file.',
+        '127.0.0.1\tlocalhost',
+        '::1\tlocalhost ip6-localhost ip6-loopback',
+        'fe00::0\tip6-localnet',
+        'fe00::0\tip6-mcastprefix',
+        'fe00::1\tip6-allnodes',
+        'fe00::2\tip6-allrouters',
+        '10.200.0.5\thostaliases-pod',
+        '',
+        '# Entries added by HostAliases.',
+        '127.0.0.1\tfoo.local\tbar.local',
+        '10.1.2.3\tfoo.remote\tbar.remote',
+        '',
+      ].join('\n'),
+    );
   });
 
   it('with a subdomain: one FQDN line per pod IP (dual-stack)', () => {
     const text = managedHostsFileContent(['10.88.0.7', 'fd00::7'], 'busybox-1', 'sub.default.svc.cluster.local');
-    assert.ok(text.endsWith('10.88.0.7\tbusybox-1.sub.default.svc.cluster.local\tbusybox-1\nfd00::7\tbusybox-1.sub.default.svc.cluster.local\tbusybox-1\n'));
+    assert.ok(
+      text.endsWith(
+        '10.88.0.7\tbusybox-1.sub.default.svc.cluster.local\tbusybox-1\nfd00::7\tbusybox-1.sub.default.svc.cluster.local\tbusybox-1\n',
+      ),
+    );
   });
 
   it('hostNetwork: the node\'s file under the "(host network)" header, then the aliases', () => {
     const pod = mkPod({ hostNetwork: true, hostAliases: [aliases[1]] });
-    assert.equal(podHostsFileContent(pod, ['192.168.1.10'], '', '127.0.0.1 localhost\n192.168.1.10 node-a\n'),
-      '# Kubernetes-managed hosts file (host network).\n127.0.0.1 localhost\n192.168.1.10 node-a\n\n# Entries added by HostAliases.\n10.1.2.3\tfoo.remote\tbar.remote\n');
+    assert.equal(
+      podHostsFileContent(pod, ['192.168.1.10'], '', '127.0.0.1 localhost\n192.168.1.10 node-a\n'),
+      '# Kubernetes-managed hosts file (host network).\n127.0.0.1 localhost\n192.168.1.10 node-a\n\n# Entries added by HostAliases.\n10.1.2.3\tfoo.remote\tbar.remote\n',
+    );
   });
 
   it('mounted once the pod has an IP, unless the container mounts something at /etc/hosts itself', () => {
     const app = { name: 'app', image: 'x' };
     assert.equal(shouldMountHostsFile(app, []), false);
     assert.equal(shouldMountHostsFile(app, ['10.88.0.2']), true);
-    assert.equal(shouldMountHostsFile({ ...app, volumeMounts: [{ name: 'h', mountPath: '/etc/hosts' }] }, ['10.88.0.2']), false);
-    assert.deepEqual(etcHostsMount('/var/lib/kubelet/pods/u/etc-hosts'), [{ containerPath: '/etc/hosts', hostPath: '/var/lib/kubelet/pods/u/etc-hosts', readonly: false, selinuxRelabel: true }]);
+    assert.equal(
+      shouldMountHostsFile({ ...app, volumeMounts: [{ name: 'h', mountPath: '/etc/hosts' }] }, ['10.88.0.2']),
+      false,
+    );
+    assert.deepEqual(etcHostsMount('/var/lib/kubelet/pods/u/etc-hosts'), [
+      {
+        containerPath: '/etc/hosts',
+        hostPath: '/var/lib/kubelet/pods/u/etc-hosts',
+        readonly: false,
+        selinuxRelabel: true,
+      },
+    ]);
     assert.deepEqual(etcHostsMount(undefined), []);
   });
 });
@@ -259,7 +413,10 @@ function memoryFiles(resolv: string | undefined) {
   const written = new Map<string, string>();
   const removed: string[] = [];
   const files: PodNetworkFiles = {
-    readResolvConf: (path) => (resolv === undefined ? Promise.reject(new Error(`open ${path}: no such file or directory`)) : Promise.resolve(resolv)),
+    readResolvConf: (path) =>
+      resolv === undefined
+        ? Promise.reject(new Error(`open ${path}: no such file or directory`))
+        : Promise.resolve(resolv),
     readNodeHosts: () => Promise.resolve('127.0.0.1 localhost\n'),
     writePodHostsFile: (uid, content) => {
       written.set(uid, content);
@@ -280,33 +437,66 @@ async function runtimeWith(dns: DnsSettings, resolv: string | undefined) {
   const mem = memoryFiles(resolv);
   const bus = new Bus();
   const events = collect(bus, 'events');
-  const a = await startActor(runtime, { cri, images: new ImageManager({ images: cri, clock }), nodeName: 'node-a', podLogsDir: '/l', hostIP: '192.168.1.10', dns, networkFiles: mem.files }, { clock, bus });
+  const a = await startActor(
+    runtime,
+    {
+      cri,
+      images: new ImageManager({ images: cri, clock }),
+      nodeName: 'node-a',
+      podLogsDir: '/l',
+      hostIP: '192.168.1.10',
+      dns,
+      networkFiles: mem.files,
+    },
+    { clock, bus },
+  );
   const replies = collect(a.bus, 'runtimeReply');
   let seq = 0;
-  const send = async (cmd: { type: 'runtime.syncPod'; pod: Pod } | { type: 'runtime.removePod'; uid: string }): Promise<RuntimeReply> => {
+  const send = async (
+    cmd: { type: 'runtime.syncPod'; pod: Pod } | { type: 'runtime.removePod'; uid: string },
+  ): Promise<RuntimeReply> => {
     const n = ++seq;
-    a.bus.port('podWorkers').send('runtime', cmd.type === 'runtime.syncPod' ? { ...cmd, uid: cmd.pod.metadata.uid, seq: n } : { ...cmd, seq: n });
-    for (let i = 0; i < 5; i++) await clock.advanceAsync(0, async () => { for (let j = 0; j < 30; j++) await new Promise((r) => setImmediate(r)); });
+    a.bus
+      .port('podWorkers')
+      .send(
+        'runtime',
+        cmd.type === 'runtime.syncPod' ? { ...cmd, uid: cmd.pod.metadata.uid, seq: n } : { ...cmd, seq: n },
+      );
+    for (let i = 0; i < 5; i++)
+      await clock.advanceAsync(0, async () => {
+        for (let j = 0; j < 30; j++) await new Promise((r) => setImmediate(r));
+      });
     const r = replies.find((x) => x.seq === n);
     assert.ok(r, `no reply to ${cmd.type}`);
     return r;
   };
-  const call = <T>(method: string, i: number) => cri.calls.filter((c) => c.method === method).map((c) => c.args[i] as T);
-  const settle = () => clock.advanceAsync(0, async () => { for (let j = 0; j < 30; j++) await new Promise((r) => setImmediate(r)); });
+  const call = <T>(method: string, i: number) =>
+    cri.calls.filter((c) => c.method === method).map((c) => c.args[i] as T);
+  const settle = () =>
+    clock.advanceAsync(0, async () => {
+      for (let j = 0; j < 30; j++) await new Promise((r) => setImmediate(r));
+    });
   return { cri, events, send, call, settle, ...mem };
 }
 
 describe('runtime: DNS and /etc/hosts into the CRI calls', () => {
   it('RunPodSandbox carries the formed DNS config and FQDN hostname; each container gets the hosts file mounted', async () => {
     const r = await runtimeWith(CLUSTER, HOST_RESOLV);
-    const pod = mkPod({ hostname: 'h', subdomain: 'sub', setHostnameAsFQDN: true, hostAliases: [{ ip: '10.1.2.3', hostnames: ['foo.remote'] }] });
+    const pod = mkPod({
+      hostname: 'h',
+      subdomain: 'sub',
+      setHostnameAsFQDN: true,
+      hostAliases: [{ ip: '10.1.2.3', hostnames: ['foo.remote'] }],
+    });
     const reply = await r.send({ type: 'runtime.syncPod', pod });
     assert.equal(reply.type === 'runtime.podSynced' && reply.result.error, undefined);
     const [sandbox] = r.call<PodSandboxConfig>('RunPodSandbox', 0);
     assert.deepEqual(sandbox?.dnsConfig, getPodDns(pod, CLUSTER, HOST_RESOLV).config);
     assert.equal(sandbox?.hostname, 'h.sub.prod.svc.cluster.local');
     const [container] = r.call<ContainerConfig>('CreateContainer', 1);
-    assert.deepEqual(container?.mounts, [{ containerPath: '/etc/hosts', hostPath: '/root/pods/uid-web/etc-hosts', readonly: false, selinuxRelabel: true }]);
+    assert.deepEqual(container?.mounts, [
+      { containerPath: '/etc/hosts', hostPath: '/root/pods/uid-web/etc-hosts', readonly: false, selinuxRelabel: true },
+    ]);
     const hosts = r.written.get('uid-web') ?? '';
     assert.match(hosts, /^# Kubernetes-managed hosts file\.\n/);
     assert.match(hosts, /\n10\.88\.\d+\.\d+\th\.sub\.prod\.svc\.cluster\.local\th\n/);
@@ -315,58 +505,113 @@ describe('runtime: DNS and /etc/hosts into the CRI calls', () => {
     assert.deepEqual(r.removed, ['uid-web']);
   });
 
-  it('MissingClusterDNS is recorded on the node and on the pod; the pod runs with the host\'s DNS', async () => {
+  it("MissingClusterDNS is recorded on the node and on the pod; the pod runs with the host's DNS", async () => {
     const r = await runtimeWith(NO_CLUSTER_DNS, HOST_RESOLV);
     await r.send({ type: 'runtime.syncPod', pod: mkPod() });
-    const missing = r.events.filter((e) => e.reason === 'MissingClusterDNS').map((e) => `${e.involvedObject.kind} ${e.eventType}`);
+    const missing = r.events
+      .filter((e) => e.reason === 'MissingClusterDNS')
+      .map((e) => `${e.involvedObject.kind} ${e.eventType}`);
     assert.deepEqual(missing, ['Node Warning', 'Pod Warning']);
-    assert.deepEqual(r.call<PodSandboxConfig>('RunPodSandbox', 0)[0]?.dnsConfig?.servers, ['192.168.1.1', '192.168.1.2']);
+    assert.deepEqual(r.call<PodSandboxConfig>('RunPodSandbox', 0)[0]?.dnsConfig?.servers, [
+      '192.168.1.1',
+      '192.168.1.2',
+    ]);
   });
 
   it('an unreadable resolver file: no sandbox, FailedCreatePodSandBox naming the file', async () => {
     const r = await runtimeWith(NO_CLUSTER_DNS, undefined);
     const reply = await r.send({ type: 'runtime.syncPod', pod: mkPod() });
     assert.equal(r.call('RunPodSandbox', 0).length, 0);
-    assert.match(reply.type === 'runtime.podSynced' ? reply.result.error ?? '' : '', /open \/etc\/resolv\.conf: no such file or directory/);
-    assert.deepEqual(r.events.filter((e) => e.reason === 'FailedCreatePodSandBox').map((e) => e.message), ['Failed to create pod sandbox: open /etc/resolv.conf: no such file or directory']);
+    assert.match(
+      reply.type === 'runtime.podSynced' ? (reply.result.error ?? '') : '',
+      /open \/etc\/resolv\.conf: no such file or directory/,
+    );
+    assert.deepEqual(
+      r.events.filter((e) => e.reason === 'FailedCreatePodSandBox').map((e) => e.message),
+      ['Failed to create pod sandbox: open /etc/resolv.conf: no such file or directory'],
+    );
   });
 
-  it('an FQDN over 64 characters: no sandbox, FailedCreatePodSandBox with upstream\'s message', async () => {
+  it("an FQDN over 64 characters: no sandbox, FailedCreatePodSandBox with upstream's message", async () => {
     const r = await runtimeWith(CLUSTER, HOST_RESOLV);
-    await r.send({ type: 'runtime.syncPod', pod: mkPod({ hostname: 'h'.repeat(30), subdomain: 's'.repeat(30), setHostnameAsFQDN: true }) });
+    await r.send({
+      type: 'runtime.syncPod',
+      pod: mkPod({ hostname: 'h'.repeat(30), subdomain: 's'.repeat(30), setHostnameAsFQDN: true }),
+    });
     assert.equal(r.call('RunPodSandbox', 0).length, 0);
-    assert.match(r.events.find((e) => e.reason === 'FailedCreatePodSandBox')?.message ?? '', /^Failed to create pod sandbox: failed to construct FQDN from pod hostname and cluster domain, FQDN h+\.s+\.prod\.svc\.cluster\.local is too long \(64 characters is the max, 84 characters requested\)$/);
+    assert.match(
+      r.events.find((e) => e.reason === 'FailedCreatePodSandBox')?.message ?? '',
+      /^Failed to create pod sandbox: failed to construct FQDN from pod hostname and cluster domain, FQDN h+\.s+\.prod\.svc\.cluster\.local is too long \(64 characters is the max, 84 characters requested\)$/,
+    );
   });
 
-  it('hostNetwork: the node\'s IP makes the hosts file (the node\'s, with its header) and POD_IP', async () => {
+  it("hostNetwork: the node's IP makes the hosts file (the node's, with its header) and POD_IP", async () => {
     const r = await runtimeWith(CLUSTER, HOST_RESOLV);
-    const pod = mkPod({ hostNetwork: true, containers: [{ name: 'app', image: 'registry.local/app:1.0', env: [{ name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }] }] });
+    const pod = mkPod({
+      hostNetwork: true,
+      containers: [
+        {
+          name: 'app',
+          image: 'registry.local/app:1.0',
+          env: [{ name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }],
+        },
+      ],
+    });
     await r.send({ type: 'runtime.syncPod', pod });
     assert.equal(r.written.get('uid-web'), '# Kubernetes-managed hosts file (host network).\n127.0.0.1 localhost\n');
     const [container] = r.call<ContainerConfig>('CreateContainer', 1);
-    assert.deepEqual(container?.envs?.find((e) => e.key === 'POD_IP'), { key: 'POD_IP', value: '192.168.1.10' });
+    assert.deepEqual(
+      container?.envs?.find((e) => e.key === 'POD_IP'),
+      { key: 'POD_IP', value: '192.168.1.10' },
+    );
     assert.equal(container?.mounts?.[0]?.containerPath, '/etc/hosts');
   });
 });
 
-describe('the daemon\'s DNS flags', () => {
-  it('a --cluster-dns entry that is not an IP is skipped with a warning (upstream NewMainKubelet); the others are the pods\' nameservers', async () => {
+describe("the daemon's DNS flags", () => {
+  it("a --cluster-dns entry that is not an IP is skipped with a warning (upstream NewMainKubelet); the others are the pods' nameservers", async () => {
     const clock = new VirtualClock(1_800_000_000_000);
     const cri = new FakeCri({ clock });
     cri.addImage('registry.local/app:1.0');
     const dir = '/etc/kubernetes/manifests';
-    const fs = new MemoryStaticPodFs().mkdir('/etc').mkdir('/etc/kubernetes').mkdir(dir)
-      .writeFile(`${dir}/web.json`, JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web', namespace: 'default' }, spec: { containers: [{ name: 'app', image: 'registry.local/app:1.0' }] } }));
+    const fs = new MemoryStaticPodFs()
+      .mkdir('/etc')
+      .mkdir('/etc/kubernetes')
+      .mkdir(dir)
+      .writeFile(
+        `${dir}/web.json`,
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name: 'web', namespace: 'default' },
+          spec: { containers: [{ name: 'app', image: 'registry.local/app:1.0' }] },
+        }),
+      );
     const lines: string[] = [];
     const k = createKubelet({
-      flags: { ...DEFAULT_FLAGS, podManifestPath: dir, clusterDns: ['10.96.0.10', 'dns.example', 'fd00::a'], clusterDomain: 'cluster.local' },
-      clock, log: createLogger({ verbosity: 0, now: () => clock.now(), sink: { write: (l) => lines.push(l) } }), nodeName: 'node-v', cri, fs,
-      random: () => 0.5, networkFiles: memoryFiles(HOST_RESOLV).files,
+      flags: {
+        ...DEFAULT_FLAGS,
+        podManifestPath: dir,
+        clusterDns: ['10.96.0.10', 'dns.example', 'fd00::a'],
+        clusterDomain: 'cluster.local',
+      },
+      clock,
+      log: createLogger({ verbosity: 0, now: () => clock.now(), sink: { write: (l) => lines.push(l) } }),
+      nodeName: 'node-v',
+      cri,
+      fs,
+      random: () => 0.5,
+      networkFiles: memoryFiles(HOST_RESOLV).files,
     });
     await k.start();
-    await clock.advanceAsync(3000, async () => { for (let j = 0; j < 30; j++) await new Promise((r) => setImmediate(r)); });
+    await clock.advanceAsync(3000, async () => {
+      for (let j = 0; j < 30; j++) await new Promise((r) => setImmediate(r));
+    });
     await k.stop();
-    assert.ok(lines.some((l) => l.includes('invalid clusterDNS IP: skipped') && l.includes('"ip":"dns.example"')), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => l.includes('invalid clusterDNS IP: skipped') && l.includes('"ip":"dns.example"')),
+      lines.join('\n'),
+    );
     const sandbox = cri.calls.find((c) => c.method === 'RunPodSandbox')?.args[0] as PodSandboxConfig | undefined;
     assert.deepEqual(sandbox?.dnsConfig?.servers, ['10.96.0.10', 'fd00::a']);
   });
@@ -374,21 +619,52 @@ describe('the daemon\'s DNS flags', () => {
 
 describe('static pod validation of dnsConfig and hostAliases (upstream validatePodDNSConfig, ValidateHostAliases)', () => {
   const errorsOf = (spec: Record<string, unknown>) => validatePod(mkPod(spec)).map(formatFieldError);
-  it('the docs\' examples are valid', () => {
-    assert.deepEqual(errorsOf({ dnsPolicy: 'None', dnsConfig: { nameservers: ['192.0.2.1'], searches: ['ns1.svc.cluster-domain.example', 'my.dns.search.suffix'], options: [{ name: 'ndots', value: '2' }, { name: 'edns0' }] } }), []);
-    assert.deepEqual(errorsOf({ hostAliases: [{ ip: '127.0.0.1', hostnames: ['foo.local', 'bar.local'] }, { ip: 'fd00::3', hostnames: ['foo.remote'] }] }), []);
+  it("the docs' examples are valid", () => {
+    assert.deepEqual(
+      errorsOf({
+        dnsPolicy: 'None',
+        dnsConfig: {
+          nameservers: ['192.0.2.1'],
+          searches: ['ns1.svc.cluster-domain.example', 'my.dns.search.suffix'],
+          options: [{ name: 'ndots', value: '2' }, { name: 'edns0' }],
+        },
+      }),
+      [],
+    );
+    assert.deepEqual(
+      errorsOf({
+        hostAliases: [
+          { ip: '127.0.0.1', hostnames: ['foo.local', 'bar.local'] },
+          { ip: 'fd00::3', hostnames: ['foo.remote'] },
+        ],
+      }),
+      [],
+    );
     assert.deepEqual(errorsOf({ dnsConfig: { searches: ['.', 'trailing.dot.'] } }), []);
   });
 
   it('refuses what the resolver cannot take, naming the field', () => {
-    assert.deepEqual(errorsOf({ dnsPolicy: 'None', dnsConfig: { searches: ['a.example'] } }), ['spec.dnsConfig.nameservers: Required value: must provide at least one DNS nameserver when `dnsPolicy` is None']);
+    assert.deepEqual(errorsOf({ dnsPolicy: 'None', dnsConfig: { searches: ['a.example'] } }), [
+      'spec.dnsConfig.nameservers: Required value: must provide at least one DNS nameserver when `dnsPolicy` is None',
+    ]);
     assert.deepEqual(errorsOf({ dnsConfig: { nameservers: ['1.1.1.1', '1.0.0.1', '8.8.8.8', 'dns.example'] } }), [
       'spec.dnsConfig.nameservers: Invalid value: ["1.1.1.1","1.0.0.1","8.8.8.8","dns.example"]: must not have more than 3 nameservers',
       'spec.dnsConfig.nameservers[3]: Invalid value: "dns.example": must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)',
     ]);
-    assert.match(errorsOf({ dnsConfig: { searches: ['Bad_Domain'] } })[0] ?? '', /^spec\.dnsConfig\.searches\[0\]: Invalid value: "Bad_Domain": a lowercase RFC 1123 subdomain/);
-    assert.equal(errorsOf({ dnsConfig: { searches: Array.from({ length: 33 }, (_, i) => `d${i}.example`) } }).length, 1);
-    assert.deepEqual(errorsOf({ dnsConfig: { options: [{ value: '2' }] } }), ['spec.dnsConfig.options[0]: Required value: must not be empty']);
-    assert.deepEqual(errorsOf({ hostAliases: [{ ip: '10.1.2', hostnames: ['ok.example', 'Not OK'] }] }).map((e) => e.split(':')[0]), ['spec.hostAliases[0].ip', 'spec.hostAliases[0].hostnames[1]']);
+    assert.match(
+      errorsOf({ dnsConfig: { searches: ['Bad_Domain'] } })[0] ?? '',
+      /^spec\.dnsConfig\.searches\[0\]: Invalid value: "Bad_Domain": a lowercase RFC 1123 subdomain/,
+    );
+    assert.equal(
+      errorsOf({ dnsConfig: { searches: Array.from({ length: 33 }, (_, i) => `d${i}.example`) } }).length,
+      1,
+    );
+    assert.deepEqual(errorsOf({ dnsConfig: { options: [{ value: '2' }] } }), [
+      'spec.dnsConfig.options[0]: Required value: must not be empty',
+    ]);
+    assert.deepEqual(
+      errorsOf({ hostAliases: [{ ip: '10.1.2', hostnames: ['ok.example', 'Not OK'] }] }).map((e) => e.split(':')[0]),
+      ['spec.hostAliases[0].ip', 'spec.hostAliases[0].hostnames[1]'],
+    );
   });
 });

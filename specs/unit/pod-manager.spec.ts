@@ -14,11 +14,20 @@ import { readinessGatesChanged } from '../../actors/pod-manager/readiness.ts';
 
 const GATE = 'example.com/lb-ready';
 
-function mkPod(name: string, o: { gates?: string[]; conditions?: PodCondition[]; phase?: string; rv?: string } = {}): Pod {
+function mkPod(
+  name: string,
+  o: { gates?: string[]; conditions?: PodCondition[]; phase?: string; rv?: string } = {},
+): Pod {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: { name, namespace: 'default', uid: `uid-${name}`, resourceVersion: o.rv ?? '1', creationTimestamp: '2024-01-01T00:00:00Z' },
+    metadata: {
+      name,
+      namespace: 'default',
+      uid: `uid-${name}`,
+      resourceVersion: o.rv ?? '1',
+      creationTimestamp: '2024-01-01T00:00:00Z',
+    },
     spec: {
       nodeName: 'node-a',
       containers: [{ name: 'c', image: 'busybox' }],
@@ -38,11 +47,21 @@ describe('readinessGatesChanged (pure)', () => {
     assert.equal(readinessGatesChanged(base, withGate('True')), true, 'appeared');
     assert.equal(readinessGatesChanged(withGate('True'), withGate('False')), true, 'flipped');
     assert.equal(readinessGatesChanged(withGate('False'), base), true, 'gone');
-    assert.equal(readinessGatesChanged(withGate('True'), mkPod('web', { gates: [GATE], conditions: [ready('True'), gate('True')] })), false,
-      'the kubelet\'s own Ready is no gate');
+    assert.equal(
+      readinessGatesChanged(
+        withGate('True'),
+        mkPod('web', { gates: [GATE], conditions: [ready('True'), gate('True')] }),
+      ),
+      false,
+      "the kubelet's own Ready is no gate",
+    );
     const other = mkPod('web', { gates: [GATE], conditions: [ready('False'), gate('True', 'example.com/other')] });
     assert.equal(readinessGatesChanged(base, other), false, 'a condition no gate names');
-    assert.equal(readinessGatesChanged(mkPod('web'), mkPod('web', { conditions: [gate('True')] })), false, 'no readiness gates at all');
+    assert.equal(
+      readinessGatesChanged(mkPod('web'), mkPod('web', { conditions: [gate('True')] })),
+      false,
+      'no readiness gates at all',
+    );
   });
 });
 
@@ -52,19 +71,31 @@ describe('podManager: config.podsReconciled', () => {
     const changed = collect(a.bus, 'podManager');
     const views = collect(a.bus, 'desiredPods');
     const send = (m: ConfigEvent) => a.bus.port('podSourceApi').send('config', m);
-    const desired = (name: string): DesiredPod | undefined => a.bus.port('x').current('desiredPods')!.get(`uid-${name}`);
+    const desired = (name: string): DesiredPod | undefined =>
+      a.bus.port('x').current('desiredPods')!.get(`uid-${name}`);
     return { a, changed, views, send, desired };
   }
 
-  it('stores the new status without a sync; a readiness gate\'s condition changing is an update for the syncLoop', async (t) => {
+  it("stores the new status without a sync; a readiness gate's condition changing is an update for the syncLoop", async (t) => {
     const { a, changed, views, send, desired } = await setup();
     t.after(() => a.stop());
-    send({ type: 'config.podsAdded', source: 'api', pods: [mkPod('web', { gates: [GATE], conditions: [ready('False')] })] });
-    assert.deepEqual(changed.map((c) => `${c.op} ${c.pod.metadata.name}`), ['add web']);
+    send({
+      type: 'config.podsAdded',
+      source: 'api',
+      pods: [mkPod('web', { gates: [GATE], conditions: [ready('False')] })],
+    });
+    assert.deepEqual(
+      changed.map((c) => `${c.op} ${c.pod.metadata.name}`),
+      ['add web'],
+    );
     const published = views.length;
 
     // the kubelet's own status write coming back: stored, no sync
-    send({ type: 'config.podsReconciled', source: 'api', pods: [mkPod('web', { gates: [GATE], conditions: [ready('False')], phase: 'Running', rv: '2' })] });
+    send({
+      type: 'config.podsReconciled',
+      source: 'api',
+      pods: [mkPod('web', { gates: [GATE], conditions: [ready('False')], phase: 'Running', rv: '2' })],
+    });
     assert.equal(desired('web')?.pod.metadata.resourceVersion, '2');
     assert.equal(views.length, published + 1, 'desiredPods published');
     assert.equal(changed.length, 1, 'no podChanged');
@@ -73,17 +104,24 @@ describe('podManager: config.podsReconciled', () => {
     const gated = mkPod('web', { gates: [GATE], conditions: [ready('False'), gate('True')], rv: '3' });
     send({ type: 'config.podsReconciled', source: 'api', pods: [gated] });
     assert.deepEqual(desired('web')?.pod.status?.conditions, [ready('False'), gate('True')]);
-    assert.deepEqual(changed.map((c) => `${c.op} ${c.pod.metadata.name}`), ['add web', 'update web']);
+    assert.deepEqual(
+      changed.map((c) => `${c.op} ${c.pod.metadata.name}`),
+      ['add web', 'update web'],
+    );
     assert.equal(changed[1]!.pod.metadata.resourceVersion, '3');
 
     // the kubelet then writes Ready True: no further sync
-    send({ type: 'config.podsReconciled', source: 'api', pods: [mkPod('web', { gates: [GATE], conditions: [ready('True'), gate('True')], rv: '4' })] });
+    send({
+      type: 'config.podsReconciled',
+      source: 'api',
+      pods: [mkPod('web', { gates: [GATE], conditions: [ready('True'), gate('True')], rv: '4' })],
+    });
     assert.equal(changed.length, 2);
     assert.equal(desired('web')?.pod.metadata.resourceVersion, '4');
     assert.equal(a.crashes.length, 0);
   });
 
-  it('keeps the entry\'s admission verdict and source; a pod it does not hold is ignored', async (t) => {
+  it("keeps the entry's admission verdict and source; a pod it does not hold is ignored", async (t) => {
     const { a, changed, views, send, desired } = await setup();
     t.after(() => a.stop());
     a.bus.port('podConfig').send('config', { type: 'config.podsAdded', source: 'api', pods: [mkPod('web')] });

@@ -10,12 +10,24 @@ import assert from 'node:assert/strict';
 import { Bus } from '../../kernel/bus.ts';
 import { createLogger } from '../../kernel/log.ts';
 import { collect, startActor } from '../../kernel/testing.ts';
-import { ApiError, type ListResult, type PodSourceApi, type WatchEvent, type WatchHandle } from '../../protocols/kube/api.ts';
+import {
+  ApiError,
+  type ListResult,
+  type PodSourceApi,
+  type WatchEvent,
+  type WatchHandle,
+} from '../../protocols/kube/api.ts';
 import { createKubeApi, type KubeClient } from '../../adapters/kube/client.ts';
 import type { Pod } from '../../protocols/kube/pod.ts';
 import type { ConfigEvent, DesiredPod, MirrorPods } from '../../protocols/messages/channels.ts';
 import { podSourceApi, type PodSourceApiDeps } from '../../actors/pod-source-api/index.ts';
-import { failureOf, nextBackoff, initialBackoff, semantic, watchTimeoutSeconds } from '../../actors/pod-source-api/logic.ts';
+import {
+  failureOf,
+  nextBackoff,
+  initialBackoff,
+  semantic,
+  watchTimeoutSeconds,
+} from '../../actors/pod-source-api/logic.ts';
 import { startApiServer, type ApiServer } from '../support/apiserver/index.ts';
 
 const settle = async (n = 20) => {
@@ -24,12 +36,17 @@ const settle = async (n = 20) => {
 
 const MIRROR = 'kubernetes.io/config.mirror';
 
-function mkPod(name: string, o: { uid?: string; node?: string; image?: string; mirror?: boolean; ns?: string } = {}): Pod {
+function mkPod(
+  name: string,
+  o: { uid?: string; node?: string; image?: string; mirror?: boolean; ns?: string } = {},
+): Pod {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: {
-      name, namespace: o.ns ?? 'default', uid: o.uid ?? `uid-${name}`,
+      name,
+      namespace: o.ns ?? 'default',
+      uid: o.uid ?? `uid-${name}`,
       ...(o.mirror ? { annotations: { [MIRROR]: 'hash-1' } } : {}),
     },
     spec: { nodeName: o.node ?? 'node-a', containers: [{ name: 'c', image: o.image ?? 'busybox:1.36' }] },
@@ -59,7 +76,9 @@ class FakePodApi implements PodSourceApi {
   now: () => number = () => 0;
 
   #refused(verb: string): ApiError | undefined {
-    return this.now() < this.refusedUntil ? new ApiError(0, 'ConnectionError', verb, '/api/v1/pods', 'connect ECONNREFUSED 127.0.0.1:6443') : undefined;
+    return this.now() < this.refusedUntil
+      ? new ApiError(0, 'ConnectionError', verb, '/api/v1/pods', 'connect ECONNREFUSED 127.0.0.1:6443')
+      : undefined;
   }
 
   async listPods(opts: Parameters<PodSourceApi['listPods']>[0]): Promise<ListResult<Pod>> {
@@ -69,12 +88,26 @@ class FakePodApi implements PodSourceApi {
     return { items: [...this.pods.values()].map((p) => structuredClone(p)), resourceVersion: String(this.rv) };
   }
 
-  async watchPods(opts: FakeWatch['opts'], onEvent: FakeWatch['onEvent'], done: FakeWatch['done']): Promise<WatchHandle> {
+  async watchPods(
+    opts: FakeWatch['opts'],
+    onEvent: FakeWatch['onEvent'],
+    done: FakeWatch['done'],
+  ): Promise<WatchHandle> {
     const w: FakeWatch = { opts, at: this.now(), onEvent, done, ended: false, aborted: false };
     this.watches.push(w);
     const f = this.#refused('watch') ?? this.watchFailures.shift();
-    if (f) { w.ended = true; throw f; }
-    return { abort: () => { if (w.ended) return; w.ended = true; w.aborted = true; done(); } };
+    if (f) {
+      w.ended = true;
+      throw f;
+    }
+    return {
+      abort: () => {
+        if (w.ended) return;
+        w.ended = true;
+        w.aborted = true;
+        done();
+      },
+    };
   }
 
   get watch(): FakeWatch {
@@ -114,9 +147,17 @@ class FakePodApi implements PodSourceApi {
 
 function capture() {
   const lines: Record<string, unknown>[] = [];
-  const log = createLogger({ verbosity: 0, now: () => 0, sink: {
-    write: (l, s) => lines.push({ ...(JSON.parse(l) as Record<string, unknown>), level: ({ I: 'info', W: 'warn', E: 'error' } as const)[s] }),
-  } });
+  const log = createLogger({
+    verbosity: 0,
+    now: () => 0,
+    sink: {
+      write: (l, s) =>
+        lines.push({
+          ...(JSON.parse(l) as Record<string, unknown>),
+          level: ({ I: 'info', W: 'warn', E: 'error' } as const)[s],
+        }),
+    },
+  });
   return { log, lines };
 }
 
@@ -139,9 +180,18 @@ function summary(msgs: ConfigEvent[]): unknown[] {
 
 describe('pod-source-api: reflector rules (pure)', () => {
   it('watch timeouts are 5 to 10 minutes, like client-go', () => {
-    assert.equal(watchTimeoutSeconds(() => 0), 300);
-    assert.equal(watchTimeoutSeconds(() => 0.5), 450);
-    assert.equal(watchTimeoutSeconds(() => 0.9999), 599);
+    assert.equal(
+      watchTimeoutSeconds(() => 0),
+      300,
+    );
+    assert.equal(
+      watchTimeoutSeconds(() => 0.5),
+      450,
+    );
+    assert.equal(
+      watchTimeoutSeconds(() => 0.9999),
+      599,
+    );
   });
 
   it('backoff: 800 ms doubling to 30 s, up to 100% jitter, reset 2 minutes after the last one started', () => {
@@ -161,9 +211,17 @@ describe('pod-source-api: reflector rules (pure)', () => {
   it('backoff while the API server does not answer (refused, reset, timed out) is capped at 2 s plus jitter; an answered failure doubles on to 30 s', () => {
     const refused = new ApiError(0, 'ConnectionError', 'watch', '/api/v1/pods', 'connect ECONNREFUSED 127.0.0.1:6443');
     assert.equal(failureOf(refused), 'unanswered');
-    assert.equal(failureOf(new ApiError(0, 'Timeout', 'list', '/api/v1/pods', 'no answer within 60000ms')), 'unanswered');
-    for (const answered of [new ApiError(500, 'InternalError', 'watch', '/p', 'boom'), new ApiError(429, 'TooManyRequests', 'watch', '/p', 'slow'),
-      new ApiError(410, 'Expired', 'watch', '/p', 'too old'), new ApiError(0, 'InvalidKubeconfig', 'list', '/p', 'no server'), new Error('very short watch')]) {
+    assert.equal(
+      failureOf(new ApiError(0, 'Timeout', 'list', '/api/v1/pods', 'no answer within 60000ms')),
+      'unanswered',
+    );
+    for (const answered of [
+      new ApiError(500, 'InternalError', 'watch', '/p', 'boom'),
+      new ApiError(429, 'TooManyRequests', 'watch', '/p', 'slow'),
+      new ApiError(410, 'Expired', 'watch', '/p', 'too old'),
+      new ApiError(0, 'InvalidKubeconfig', 'list', '/p', 'no server'),
+      new Error('very short watch'),
+    ]) {
       assert.equal(failureOf(answered), 'answered', answered.message);
     }
     for (const jitter of [0, 0.5, 0.9999]) {
@@ -174,7 +232,10 @@ describe('pod-source-api: reflector rules (pure)', () => {
         delays.push(n.delayMs);
         b = n.state;
       }
-      assert.deepEqual(delays.map((d) => Math.round(d / (1 + jitter))), [800, 1600, 2000, 2000, 2000, 2000, 2000, 2000]);
+      assert.deepEqual(
+        delays.map((d) => Math.round(d / (1 + jitter))),
+        [800, 1600, 2000, 2000, 2000, 2000, 2000, 2000],
+      );
       assert.ok(Math.max(...delays) <= 4000, `every retry within 4 s (jitter ${jitter}): ${delays}`);
       // the server answers again, with errors: the backoff doubles on from there to 30 s
       const answered: number[] = [];
@@ -187,7 +248,7 @@ describe('pod-source-api: reflector rules (pure)', () => {
     }
   });
 
-  it('semantic(): status, resourceVersion and the kubelet\'s own annotations are not what the kubelet acts on', () => {
+  it("semantic(): status, resourceVersion and the kubelet's own annotations are not what the kubelet acts on", () => {
     const a = mkPod('a');
     const b = structuredClone(a);
     b.status = { phase: 'Running' };
@@ -205,7 +266,10 @@ describe('pod-source-api actor on virtual time', () => {
     api.put(mkPod('web'), false);
     api.put(mkPod('db'), false);
     const { a, config } = await start(api, { deps: { random: () => 0.5 } });
-    assert.deepEqual(api.lists.map((l) => l.opts), [{ fieldSelector: 'spec.nodeName=node-a' }]);
+    assert.deepEqual(
+      api.lists.map((l) => l.opts),
+      [{ fieldSelector: 'spec.nodeName=node-a' }],
+    );
     assert.deepEqual(summary(config), [['config.podsAdded', ['web', 'db']], ['config.sourcesReady']]);
     const added = (config[0] as { pods: Pod[] }).pods[0]!;
     assert.equal(added.metadata.annotations?.['kubernetes.io/config.source'], 'api');
@@ -213,7 +277,12 @@ describe('pod-source-api actor on virtual time', () => {
     assert.equal(added.spec.containers[0]!.imagePullPolicy, 'IfNotPresent', 'v1 defaults applied');
     assert.equal(added.spec.terminationGracePeriodSeconds, 30);
     assert.equal(config[1]!.type === 'config.sourcesReady' && config[1]!.source, 'api');
-    assert.deepEqual(api.watch.opts, { fieldSelector: 'spec.nodeName=node-a', resourceVersion: '102', allowWatchBookmarks: true, timeoutSeconds: 450 });
+    assert.deepEqual(api.watch.opts, {
+      fieldSelector: 'spec.nodeName=node-a',
+      resourceVersion: '102',
+      allowWatchBookmarks: true,
+      timeoutSeconds: 450,
+    });
     const ins = a.inspect() as Record<string, unknown>;
     assert.equal(ins.resourceVersion, '102');
     assert.equal(ins.watching, true);
@@ -240,11 +309,18 @@ describe('pod-source-api actor on virtual time', () => {
     const changed = mkPod('web', { image: 'busybox:1.37' });
     api.put(changed);
     api.remove('uid-web');
-    assert.deepEqual(summary(config), [['config.podsAdded', ['web']], ['config.podsUpdated', ['web']], ['config.podsRemoved', ['web']]]);
+    assert.deepEqual(summary(config), [
+      ['config.podsAdded', ['web']],
+      ['config.podsUpdated', ['web']],
+      ['config.podsRemoved', ['web']],
+    ]);
     const upd = (config[1] as { pods: Pod[] }).pods[0]!;
     assert.equal(upd.spec.containers[0]!.image, 'busybox:1.37');
-    assert.equal(upd.metadata.annotations?.['kubernetes.io/config.seen'], (config[0] as { pods: Pod[] }).pods[0]!.metadata.annotations?.['kubernetes.io/config.seen'],
-      'an update keeps the first-seen time');
+    assert.equal(
+      upd.metadata.annotations?.['kubernetes.io/config.seen'],
+      (config[0] as { pods: Pod[] }).pods[0]!.metadata.annotations?.['kubernetes.io/config.seen'],
+      'an update keeps the first-seen time',
+    );
     assert.equal((a.inspect() as { resourceVersion: string }).resourceVersion, '103');
     await a.stop();
   });
@@ -257,7 +333,11 @@ describe('pod-source-api actor on virtual time', () => {
     config.length = 0;
     a.clock.advance(5000);
     const p = structuredClone(api.pods.get('uid-web')!);
-    p.status = { phase: 'Running', podIP: '10.0.0.5', conditions: [{ type: 'Ready', status: 'True' }] } as Pod['status'];
+    p.status = {
+      phase: 'Running',
+      podIP: '10.0.0.5',
+      conditions: [{ type: 'Ready', status: 'True' }],
+    } as Pod['status'];
     api.put(p);
     assert.deepEqual(summary(config), [['config.podsReconciled', ['web']]]);
     const rec = (config[0] as { pods: Pod[] }).pods[0]!;
@@ -277,14 +357,17 @@ describe('pod-source-api actor on virtual time', () => {
     d.metadata.deletionTimestamp = '2025-01-01T00:00:30Z';
     d.metadata.deletionGracePeriodSeconds = 30;
     api.put(d);
-    assert.deepEqual(summary(config), [['config.podsUpdated', ['web']], ['config.podsUpdated', ['web']]]);
+    assert.deepEqual(summary(config), [
+      ['config.podsUpdated', ['web']],
+      ['config.podsUpdated', ['web']],
+    ]);
     const last = (config[1] as { pods: Pod[] }).pods[0]!;
     assert.equal(last.metadata.deletionTimestamp, '2025-01-01T00:00:30Z');
     assert.equal(last.metadata.deletionGracePeriodSeconds, 30);
     await a.stop();
   });
 
-  it('a watch that ends cleanly is resumed from the last resourceVersion, a bookmark\'s included, without a relist', async () => {
+  it("a watch that ends cleanly is resumed from the last resourceVersion, a bookmark's included, without a relist", async () => {
     const api = new FakePodApi();
     const { a } = await start(api);
     assert.equal(api.watch.opts.resourceVersion, '100');
@@ -321,7 +404,9 @@ describe('pod-source-api actor on virtual time', () => {
 
   it('failures back off 800 ms doubling to 30 s and retry from the last resourceVersion; a list failure retries the list', async () => {
     const api = new FakePodApi();
-    api.listFailures.push(new ApiError(0, 'ConnectionError', 'list', '/api/v1/pods', 'connect ECONNREFUSED 127.0.0.1:6443'));
+    api.listFailures.push(
+      new ApiError(0, 'ConnectionError', 'list', '/api/v1/pods', 'connect ECONNREFUSED 127.0.0.1:6443'),
+    );
     const { a, config, lines } = await start(api);
     assert.equal(api.lists.length, 1);
     assert.deepEqual(config, []);
@@ -352,7 +437,10 @@ describe('pod-source-api actor on virtual time', () => {
     // stream lost (no answer) → 0.8s → (500) 1.6s → (429) 3.2s → (timeout: no answer, capped) 2s →
     // (ECONNRESET, capped) 2s → (503: answered again, doubling on) 2s → (500) 4s → (500) 8s → open
     assert.deepEqual(attempts.slice(0, 8), [800, 2400, 5600, 7600, 9600, 11600, 15600, 23600]);
-    assert.ok(api.watches.slice(1).every((w) => w.opts.resourceVersion === '101'), 'always from the last resourceVersion');
+    assert.ok(
+      api.watches.slice(1).every((w) => w.opts.resourceVersion === '101'),
+      'always from the last resourceVersion',
+    );
     assert.equal(api.lists.length, 2, 'no relist for transient failures');
     assert.match(String((a.inspect() as { lastError: string }).lastError), /500 InternalError/);
     assert.equal(a.crashes.length, 0);
@@ -380,7 +468,10 @@ describe('pod-source-api actor on virtual time', () => {
       const n = api.watches.length;
       while (api.watches.length === n && a.clock.now() < api.refusedUntil + 120_000) await a.clock.advanceAsync(100);
       const back = api.watch;
-      assert.ok(back.at - api.refusedUntil <= 5000, `the watch is back ${back.at - api.refusedUntil} ms after the API server answers (jitter ${jitter})`);
+      assert.ok(
+        back.at - api.refusedUntil <= 5000,
+        `the watch is back ${back.at - api.refusedUntil} ms after the API server answers (jitter ${jitter})`,
+      );
       assert.ok(n > 15, `retried all along (${n} watches; jitter ${jitter})`);
       assert.equal(back.opts.resourceVersion, '102', 'from the last resourceVersion, no relist');
       assert.equal(api.lists.length, 1);
@@ -394,7 +485,10 @@ describe('pod-source-api actor on virtual time', () => {
   it('a watch that worked starts the backoff over; a list that works before a watch that fails at once does not (no relist storm)', async () => {
     const api = new FakePodApi();
     const { a, lines } = await start(api);
-    const gone = (): WatchEvent<Pod> => ({ type: 'ERROR', object: { code: 410, reason: 'Expired', message: 'too old' } });
+    const gone = (): WatchEvent<Pod> => ({
+      type: 'ERROR',
+      object: { code: 410, reason: 'Expired', message: 'too old' },
+    });
     // 410 at once, five times: list, 410, backoff, list, ... keeps doubling
     const listedAt: number[] = [];
     for (let i = 0; i < 5; i++) {
@@ -405,7 +499,10 @@ describe('pod-source-api actor on virtual time', () => {
       await settle();
     }
     const gaps = listedAt.slice(1).map((t, i) => t - listedAt[i]!);
-    assert.deepEqual(gaps.map((g) => Math.floor(g / 100) * 100), [1600, 3200, 6400, 12800]);
+    assert.deepEqual(
+      gaps.map((g) => Math.floor(g / 100) * 100),
+      [1600, 3200, 6400, 12800],
+    );
     // the watch works (an event), then fails: 800 ms again
     api.put(mkPod('web'));
     const w = api.watches.length;
@@ -432,15 +529,26 @@ describe('pod-source-api actor on virtual time', () => {
     const k = structuredClone(api.pods.get('uid-keep')!);
     k.status = { phase: 'Running' };
     api.put(k, false);
-    api.send({ type: 'ERROR', object: { code: 410, reason: 'Expired', message: 'too old resource version: 102 (150)' } });
+    api.send({
+      type: 'ERROR',
+      object: { code: 410, reason: 'Expired', message: 'too old resource version: 102 (150)' },
+    });
     await settle();
     assert.equal(api.watches[0]!.aborted, true, 'the watch is stopped on its ERROR');
     assert.equal(api.lists.length, 1, 'relist waits for the backoff');
     await a.clock.advanceAsync(800);
     await settle();
     assert.equal(api.lists.length, 2);
-    assert.deepEqual(api.lists[1]!.opts, { fieldSelector: 'spec.nodeName=node-a' }, 'a consistent list, not from the old resourceVersion');
-    assert.deepEqual(summary(config), [['config.podsRemoved', ['vanish']], ['config.podsAdded', ['new']], ['config.podsReconciled', ['keep']]]);
+    assert.deepEqual(
+      api.lists[1]!.opts,
+      { fieldSelector: 'spec.nodeName=node-a' },
+      'a consistent list, not from the old resourceVersion',
+    );
+    assert.deepEqual(summary(config), [
+      ['config.podsRemoved', ['vanish']],
+      ['config.podsAdded', ['new']],
+      ['config.podsReconciled', ['keep']],
+    ]);
     assert.equal((config[2] as { pods: Pod[] }).pods[0]!.status?.phase, 'Running');
     assert.equal(api.watch.opts.resourceVersion, String(api.rv), 'watching from the new list');
 
@@ -477,7 +585,11 @@ describe('pod-source-api actor on virtual time', () => {
     api.put(mkPod('etcd-node-a', { mirror: true, ns: 'kube-system' }), false);
     api.put(mkPod('web'), false);
     const { a, config } = await start(api, { bus });
-    assert.deepEqual(views.map((v) => [...v.keys()]), [['kube-system/etcd-node-a']], 'published once, from the first list');
+    assert.deepEqual(
+      views.map((v) => [...v.keys()]),
+      [['kube-system/etcd-node-a']],
+      'published once, from the first list',
+    );
     const cur = () => bus.port('spec').current('mirrorPods') as MirrorPods;
     assert.deepEqual([...cur().keys()], ['kube-system/etcd-node-a']);
     assert.deepEqual(summary(config), [['config.podsAdded', ['web']], ['config.sourcesReady']]);
@@ -519,7 +631,9 @@ describe('pod-source-api actor on virtual time', () => {
     // pod-manager's view as it would be, plus a file pod that is not ours
     const bus = first.a.bus;
     const desired = new Map<string, DesiredPod>();
-    for (const m of first.config) if (m.type === 'config.podsAdded') for (const p of m.pods) desired.set(p.metadata.uid, { pod: p, source: 'api', static: false });
+    for (const m of first.config)
+      if (m.type === 'config.podsAdded')
+        for (const p of m.pods) desired.set(p.metadata.uid, { pod: p, source: 'api', static: false });
     desired.set('file-uid', { pod: mkPod('static-web', { uid: 'file-uid' }), source: 'file', static: true });
     bus.port('podManager').publish('desiredPods', desired);
     await first.a.stop();
@@ -532,9 +646,15 @@ describe('pod-source-api actor on virtual time', () => {
     const mirrorViews = collect(bus, 'mirrorPods');
     const second = await start(api, { bus });
     assert.deepEqual(summary(second.config), [
-      ['config.podsRemoved', ['gone']], ['config.podsAdded', ['fresh']], ['config.podsReconciled', ['stay']], ['config.sourcesReady'],
+      ['config.podsRemoved', ['gone']],
+      ['config.podsAdded', ['fresh']],
+      ['config.podsReconciled', ['stay']],
+      ['config.sourcesReady'],
     ]);
-    assert.ok(mirrorViews.every((v) => v.has('default/etcd')), 'the mirror view never blinks empty');
+    assert.ok(
+      mirrorViews.every((v) => v.has('default/etcd')),
+      'the mirror view never blinks empty',
+    );
     await second.a.stop();
   });
 
@@ -559,7 +679,10 @@ describe('pod-source-api actor on virtual time', () => {
     api.send({ type: 'MODIFIED', object: 'garbage' } as unknown as WatchEvent<Pod>);
     api.put(mkPod('later'));
     assert.deepEqual(summary(config), [['config.podsAdded', ['later']]]);
-    assert.match(String(lines.filter((l) => l.level === 'error').at(1)?.msg), /default\/good: .*keeping its last good spec/);
+    assert.match(
+      String(lines.filter((l) => l.level === 'error').at(1)?.msg),
+      /default\/good: .*keeping its last good spec/,
+    );
     assert.equal(a.crashes.length, 0);
     assert.equal(a.dead, false);
     await a.stop();
@@ -583,8 +706,15 @@ describe('pod-source-api: a DELETED event whose object cannot be parsed', () => 
     api.pods.delete('uid-web');
     api.send({ type: 'DELETED', object: { ...broken(gone), metadata: { ...gone.metadata, resourceVersion: '150' } } });
     assert.deepEqual(summary(config), [['config.podsRemoved', ['web']]]);
-    assert.equal((config[0] as { pods: Pod[] }).pods[0]!.spec.containers[0]!.image, 'busybox:1.36', 'the version pod-manager holds');
-    assert.match(String(lines.filter((l) => l.level === 'error').at(-1)?.msg), /default\/web: DELETED event cannot be used: .*spec\.containers.*removed/);
+    assert.equal(
+      (config[0] as { pods: Pod[] }).pods[0]!.spec.containers[0]!.image,
+      'busybox:1.36',
+      'the version pod-manager holds',
+    );
+    assert.match(
+      String(lines.filter((l) => l.level === 'error').at(-1)?.msg),
+      /default\/web: DELETED event cannot be used: .*spec\.containers.*removed/,
+    );
     assert.equal((a.inspect() as { resourceVersion: string }).resourceVersion, '150');
     assert.equal((a.inspect() as { pods: number }).pods, 1);
     // the watch goes on: a later pod of the same name is a new pod
@@ -619,7 +749,10 @@ describe('pod-source-api: a DELETED event whose object cannot be parsed', () => 
     api.send({ type: 'DELETED', object: { metadata: {} } } as unknown as WatchEvent<Pod>);
     api.send({ type: 'DELETED', object: 'garbage' } as unknown as WatchEvent<Pod>);
     assert.deepEqual(config, []);
-    api.send({ type: 'DELETED', object: { metadata: { namespace: 'default', name: 'web' }, spec: 7 } } as unknown as WatchEvent<Pod>);
+    api.send({
+      type: 'DELETED',
+      object: { metadata: { namespace: 'default', name: 'web' }, spec: 7 },
+    } as unknown as WatchEvent<Pod>);
     assert.deepEqual(summary(config), [['config.podsRemoved', ['web']]]);
     assert.equal(a.crashes.length, 0);
     assert.ok(lines.some((l) => /DELETED event cannot be used: .*skipped/.test(String(l.msg))));
@@ -649,7 +782,7 @@ describe('pod-source-api with the real client against the API server stand-in', 
     spec: { nodeName: node, containers: [{ name: 'c', image: 'busybox' }] },
   });
 
-  it('pods bound to the node arrive, other nodes\' never; a closed watch resumes without a relist; a compacted history relists', async () => {
+  it("pods bound to the node arrive, other nodes' never; a closed watch resumes without a relist; a compacted history relists", async () => {
     server.store.create('pods', podObj('p1', 'node-a'));
     server.store.create('pods', podObj('x1', 'node-b'));
     server.store.create('pods', podObj('static-node-a', 'node-a', true));
@@ -668,12 +801,18 @@ describe('pod-source-api with the real client against the API server stand-in', 
       server.store.create('pods', podObj('x2', 'node-b'));
       await until(() => seen().includes('p2'), 'p2');
       server.bookmarkNow();
-      await until(() => (a.inspect() as { resourceVersion: string }).resourceVersion === String(server.store.resourceVersion), 'the bookmark');
+      await until(
+        () => (a.inspect() as { resourceVersion: string }).resourceVersion === String(server.store.resourceVersion),
+        'the bookmark',
+      );
 
       // the apiserver closes the watch: watch again from the last resourceVersion, no list
       const rvBefore = (a.inspect() as { resourceVersion: string }).resourceVersion;
       server.closeWatches();
-      await until(() => server.requests.count({ verb: 'watch' }) === 2 && server.watchersCount() === 1, 'the second watch');
+      await until(
+        () => server.requests.count({ verb: 'watch' }) === 2 && server.watchersCount() === 1,
+        'the second watch',
+      );
       assert.equal(server.requests.last({ verb: 'watch' })!.query.resourceVersion, rvBefore);
       assert.equal(server.requests.count({ verb: 'list' }), 1);
       server.store.create('pods', podObj('p3', 'node-a'));

@@ -16,7 +16,12 @@ import type { Pod } from '../../protocols/kube/pod.ts';
 import { CONFIG_SEEN_ANNOTATION, CONFIG_SOURCE_ANNOTATION, staticPodUid } from '../../protocols/kube/static-pod.ts';
 import type { ConfigEvent, DesiredPod } from '../../protocols/messages/channels.ts';
 import '../../protocols/messages/channels.ts';
-import { httpManifestFetcher, type FetchResponse, type HeaderMap, type ManifestFetcher } from '../../actors/pod-source-http/adapters.ts';
+import {
+  httpManifestFetcher,
+  type FetchResponse,
+  type HeaderMap,
+  type ManifestFetcher,
+} from '../../actors/pod-source-http/adapters.ts';
 import { podSourceHttp } from '../../actors/pod-source-http/index.ts';
 import { FlagError, parseFlags } from '../../bin/flags.ts';
 
@@ -28,8 +33,10 @@ const settle = async (n = 20) => {
 const podYaml = (name: string, image = 'busybox', extra = '') =>
   `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\n${extra}spec:\n  containers:\n  - name: c\n    image: ${image}\n`;
 const podList = (...items: object[]) => JSON.stringify({ apiVersion: 'v1', kind: 'PodList', items });
-const item = (name: string, image = 'busybox', uid?: string) =>
-  ({ metadata: { name, ...(uid ? { uid } : {}) }, spec: { containers: [{ name: 'c', image }] } });
+const item = (name: string, image = 'busybox', uid?: string) => ({
+  metadata: { name, ...(uid ? { uid } : {}) },
+  spec: { containers: [{ name: 'c', image }] },
+});
 
 /** Answers from a script; each get takes the next answer (the last one repeats). */
 class FakeFetcher implements ManifestFetcher {
@@ -49,19 +56,24 @@ async function start(answers: (FetchResponse | Error)[], opts: { bus?: Bus; head
   fetcher.answers = answers;
   const bus = opts.bus ?? new Bus();
   const config = collect(bus, 'config');
-  const a = await startActor(podSourceHttp, { url: URL_, headers: opts.headers ?? {}, nodeName: 'node-a', fetcher }, { bus });
+  const a = await startActor(
+    podSourceHttp,
+    { url: URL_, headers: opts.headers ?? {}, nodeName: 'node-a', fetcher },
+    { bus },
+  );
   await settle();
   return { a, fetcher, config };
 }
 
-const summary = (msgs: ConfigEvent[]) => msgs.map((m) => {
-  if (m.type === 'config.podsAdded' || m.type === 'config.podsUpdated' || m.type === 'config.podsRemoved') {
-    return `${m.type.slice(7)}:${m.source}:${m.pods.map((p) => p.metadata.name).join(',')}`;
-  }
-  if (m.type === 'config.sourceError') return `error:${m.source}`;
-  if (m.type === 'config.sourcesReady') return `ready:${m.source}`;
-  return m.type;
-});
+const summary = (msgs: ConfigEvent[]) =>
+  msgs.map((m) => {
+    if (m.type === 'config.podsAdded' || m.type === 'config.podsUpdated' || m.type === 'config.podsRemoved') {
+      return `${m.type.slice(7)}:${m.source}:${m.pods.map((p) => p.metadata.name).join(',')}`;
+    }
+    if (m.type === 'config.sourceError') return `error:${m.source}`;
+    if (m.type === 'config.sourcesReady') return `ready:${m.source}`;
+    return m.type;
+  });
 
 describe('pod-source-http actor (fake fetcher, virtual clock)', () => {
   it('first good fetch: the pods as static http pods, then sourcesReady; fetched again every 20s', async () => {
@@ -73,7 +85,11 @@ describe('pod-source-http actor (fake fetcher, virtual clock)', () => {
     assert.equal(pod.metadata.annotations?.[CONFIG_SOURCE_ANNOTATION], 'http');
     const raw = parseManifestDocument(podYaml('web'), 'body');
     assert.ok(raw.kind === 'document');
-    assert.equal(pod.metadata.uid, staticPodUid(raw.raw, { nodeName: 'node-a', source: 'http', path: URL_ }), 'UID hashes the content and the URL');
+    assert.equal(
+      pod.metadata.uid,
+      staticPodUid(raw.raw, { nodeName: 'node-a', source: 'http', path: URL_ }),
+      'UID hashes the content and the URL',
+    );
     assert.equal(pod.spec.tolerations, undefined, 'only file pods tolerate every NoExecute taint');
     await a.clock.advanceAsync(19_999);
     assert.equal(fetcher.calls.length, 1);
@@ -86,13 +102,19 @@ describe('pod-source-http actor (fake fetcher, virtual clock)', () => {
   });
 
   it('a changed body: an edited pod with a pinned uid is an update (first-seen kept), a changed one is remove + add, a dropped one removed', async () => {
-    const { a, fetcher, config } = await start([ok(podList(item('web', 'busybox:1', 'pinned-uid'), item('db'), item('cache')))]);
+    const { a, fetcher, config } = await start([
+      ok(podList(item('web', 'busybox:1', 'pinned-uid'), item('db'), item('cache'))),
+    ]);
     assert.deepEqual(summary(config), ['podsAdded:http:web-node-a,db-node-a,cache-node-a', 'ready:http']);
     const firstSeen = (config[0] as { pods: Pod[] }).pods[0]!.metadata.annotations?.[CONFIG_SEEN_ANNOTATION];
     config.length = 0;
     fetcher.answers = [ok(podList(item('web', 'busybox:2', 'pinned-uid'), item('db', 'postgres')))];
     await a.clock.advanceAsync(20_000);
-    assert.deepEqual(summary(config), ['podsRemoved:http:db-node-a,cache-node-a', 'podsAdded:http:db-node-a', 'podsUpdated:http:web-node-a']);
+    assert.deepEqual(summary(config), [
+      'podsRemoved:http:db-node-a,cache-node-a',
+      'podsAdded:http:db-node-a',
+      'podsUpdated:http:web-node-a',
+    ]);
     const web = (config[2] as { pods: Pod[] }).pods[0]!;
     assert.equal(web.spec.containers[0]!.image, 'busybox:2');
     assert.equal(web.metadata.annotations?.[CONFIG_SEEN_ANNOTATION], firstSeen);
@@ -106,13 +128,25 @@ describe('pod-source-http actor (fake fetcher, virtual clock)', () => {
       fetcher.answers = [answer];
       await a.clock.advanceAsync(20_000);
       const errs = config.filter((m) => m.type === 'config.sourceError');
-      assert.ok(config.every((m) => m.type === 'config.sourceError'), `only errors: ${summary(config).join()}`);
+      assert.ok(
+        config.every((m) => m.type === 'config.sourceError'),
+        `only errors: ${summary(config).join()}`,
+      );
       config.length = 0;
       return errs;
     };
     const [e500] = await step({ status: 500, statusText: 'Internal Server Error', body: 'oops' });
-    assert.deepEqual(e500, { type: 'config.sourceError', source: 'http', path: URL_, reason: 'HTTP 500 Internal Server Error: expected 200 OK' });
-    assert.deepEqual(await step({ status: 500, statusText: 'Internal Server Error', body: 'oops' }), [], 'reported once');
+    assert.deepEqual(e500, {
+      type: 'config.sourceError',
+      source: 'http',
+      path: URL_,
+      reason: 'HTTP 500 Internal Server Error: expected 200 OK',
+    });
+    assert.deepEqual(
+      await step({ status: 500, statusText: 'Internal Server Error', body: 'oops' }),
+      [],
+      'reported once',
+    );
     const [garbage] = await step(ok('apiVersion: v1\nkind: Pod\nmetadata: [unclosed\n'));
     assert.match(garbage!.reason, /^line \d+, column \d+: /);
     const [invalid] = await step(ok(podYaml('web', '""')));
@@ -121,7 +155,10 @@ describe('pod-source-http actor (fake fetcher, virtual clock)', () => {
     const [badList] = await step(ok(podList(item('a'), item('b', ''))));
     assert.equal(badList!.field, 'items[1].spec.containers[0].image');
     const [dup] = await step(ok(podList(item('a'), item('a', 'other'))));
-    assert.match(dup!.reason, /items\[1\]: duplicate pod name "a-node-a" in namespace "default": already defined by items\[0\]/);
+    assert.match(
+      dup!.reason,
+      /items\[1\]: duplicate pod name "a-node-a" in namespace "default": already defined by items\[0\]/,
+    );
     const [kind] = await step(ok('apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\n'));
     assert.match(kind!.reason, /^line 2: kind: Invalid value: "Deployment": expected a Pod or a v1 PodList/);
     const [net] = await step(new Error('connect ECONNREFUSED 127.0.0.1:80'));
@@ -133,7 +170,10 @@ describe('pod-source-http actor (fake fetcher, virtual clock)', () => {
     await a.clock.advanceAsync(20_000);
     assert.deepEqual(config, []);
     assert.equal((a.inspect() as { error: string | null }).error, null);
-    assert.deepEqual((a.inspect() as { pods: { name: string }[] }).pods.map((p) => p.name), ['web-node-a']);
+    assert.deepEqual(
+      (a.inspect() as { pods: { name: string }[] }).pods.map((p) => p.name),
+      ['web-node-a'],
+    );
     await a.stop();
   });
 
@@ -145,7 +185,11 @@ describe('pod-source-http actor (fake fetcher, virtual clock)', () => {
     assert.deepEqual(summary(config), ['error:http', 'error:http', 'ready:http']);
     fetcher.answers = [ok(podList())];
     await a.clock.advanceAsync(20_000);
-    assert.deepEqual(summary(config), ['error:http', 'error:http', 'ready:http'], 'an empty PodList: no pods, no error, ready once');
+    assert.deepEqual(
+      summary(config),
+      ['error:http', 'error:http', 'ready:http'],
+      'an empty PodList: no pods, no error, ready once',
+    );
     await a.stop();
   });
 
@@ -154,7 +198,12 @@ describe('pod-source-http actor (fake fetcher, virtual clock)', () => {
     const pods = (first.config[0] as { pods: Pod[] }).pods;
     await first.a.stop();
     const bus = new Bus();
-    bus.port('podManager').publish('desiredPods', new Map<string, DesiredPod>(pods.map((p) => [p.metadata.uid, { pod: p, source: 'http', static: true }])));
+    bus
+      .port('podManager')
+      .publish(
+        'desiredPods',
+        new Map<string, DesiredPod>(pods.map((p) => [p.metadata.uid, { pod: p, source: 'http', static: true }])),
+      );
     const again = await start([ok(podList(item('web')))], { bus });
     assert.deepEqual(summary(again.config), ['podsRemoved:http:db-node-a', 'ready:http']);
     await again.a.stop();
@@ -164,7 +213,11 @@ describe('pod-source-http actor (fake fetcher, virtual clock)', () => {
     const headers = { a: ['hello'], b: ['again', 'beautiful'] };
     const { a, fetcher } = await start([ok(podYaml('web'))], { headers });
     assert.deepEqual(fetcher.calls, [{ url: URL_, headers }]);
-    assert.deepEqual((a.inspect() as { headers: string[] }).headers, ['a', 'b'], 'names only: values may be credentials');
+    assert.deepEqual(
+      (a.inspect() as { headers: string[] }).headers,
+      ['a', 'b'],
+      'names only: values may be credentials',
+    );
     await a.stop();
   });
 });
@@ -177,13 +230,21 @@ describe('staticPodsFromDocument (protocols/kube/manifest.ts)', () => {
     return staticPodsFromDocument(d, opts);
   };
   it('a YAML PodList whose items omit kind/apiVersion; an empty list', () => {
-    const r = read('apiVersion: v1\nkind: PodList\nitems:\n- metadata:\n    name: a\n  spec:\n    containers:\n    - name: c\n      image: busybox\n');
+    const r = read(
+      'apiVersion: v1\nkind: PodList\nitems:\n- metadata:\n    name: a\n  spec:\n    containers:\n    - name: c\n      image: busybox\n',
+    );
     assert.ok('pods' in r);
-    assert.deepEqual(r.pods.map((p) => p.metadata.name), ['a-node-a']);
+    assert.deepEqual(
+      r.pods.map((p) => p.metadata.name),
+      ['a-node-a'],
+    );
     assert.deepEqual(read(podList()), { pods: [] });
   });
   it('refuses a PodList of another apiVersion and an item missing its name, naming the item', () => {
-    assert.match(JSON.stringify(read(JSON.stringify({ apiVersion: 'v2', kind: 'PodList', items: [] }))), /a PodList must be apiVersion v1/);
+    assert.match(
+      JSON.stringify(read(JSON.stringify({ apiVersion: 'v2', kind: 'PodList', items: [] }))),
+      /a PodList must be apiVersion v1/,
+    );
     const r = read(podList(item('a'), { spec: { containers: [{ name: 'c', image: 'x' }] } }));
     assert.ok(!('pods' in r));
     assert.equal(r.field, 'items[1].metadata.name');
@@ -255,7 +316,17 @@ describe('httpManifestFetcher against a local HTTP server', () => {
     const bus = new Bus();
     const config = collect(bus, 'config');
     const clock = new VirtualClock();
-    const a = await startActor(podSourceHttp, { url: `${base}/pods`, headers: { a: ['1'] }, nodeName: 'node-a', fetcher: httpManifestFetcher({ clock }), checkIntervalMs: 20_000 }, { bus, clock });
+    const a = await startActor(
+      podSourceHttp,
+      {
+        url: `${base}/pods`,
+        headers: { a: ['1'] },
+        nodeName: 'node-a',
+        fetcher: httpManifestFetcher({ clock }),
+        checkIntervalMs: 20_000,
+      },
+      { bus, clock },
+    );
     try {
       for (let i = 0; i < 5000 && config.length < 2; i++) await new Promise<void>((r) => setImmediate(r));
       assert.deepEqual(summary(config), ['podsAdded:http:web-node-a', 'ready:http']);
@@ -266,17 +337,29 @@ describe('httpManifestFetcher against a local HTTP server', () => {
 });
 
 describe('--manifest-url flags', () => {
-  it('parses upstream\'s header format, repeated flags adding values', () => {
-    const f = parseFlags(['--manifest-url', 'https://cfg/pods', '--manifest-url-header', 'a:hello,b:again,c:world', '--manifest-url-header=b:beautiful', '--http-check-frequency=5s']);
+  it("parses upstream's header format, repeated flags adding values", () => {
+    const f = parseFlags([
+      '--manifest-url',
+      'https://cfg/pods',
+      '--manifest-url-header',
+      'a:hello,b:again,c:world',
+      '--manifest-url-header=b:beautiful',
+      '--http-check-frequency=5s',
+    ]);
     assert.equal(f.manifestUrl, 'https://cfg/pods');
     assert.deepEqual(f.manifestUrlHeader, { a: ['hello'], b: ['again', 'beautiful'], c: ['world'] });
     assert.equal(f.httpCheckFrequencyMs, 5000);
     assert.deepEqual(parseFlags([]).manifestUrlHeader, {});
     assert.equal(parseFlags([]).httpCheckFrequencyMs, 20_000);
-    assert.deepEqual(parseFlags(['--manifest-url-header', 'Authorization:Bearer a:b']).manifestUrlHeader, { Authorization: ['Bearer a:b'] });
+    assert.deepEqual(parseFlags(['--manifest-url-header', 'Authorization:Bearer a:b']).manifestUrlHeader, {
+      Authorization: ['Bearer a:b'],
+    });
   });
   it('refuses a malformed header pair and a URL that is not http(s)', () => {
-    assert.throws(() => parseFlags(['--manifest-url-header', 'novalue']), (e: unknown) => e instanceof FlagError && /malformed pair "novalue"/.test(e.message));
+    assert.throws(
+      () => parseFlags(['--manifest-url-header', 'novalue']),
+      (e: unknown) => e instanceof FlagError && /malformed pair "novalue"/.test(e.message),
+    );
     assert.throws(() => parseFlags(['--manifest-url', 'file:///etc/pods']), /expected an http:\/\/ or https:\/\/ URL/);
     assert.throws(() => parseFlags(['--http-check-frequency', '0']), /must be positive/);
   });

@@ -3,22 +3,37 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { containerHash } from '../../actors/runtime/labels.ts';
 import {
-  generateApiPodStatus, sortPodIps, toRfc3339, type ApiPodStatusOptions,
+  generateApiPodStatus,
+  sortPodIps,
+  toRfc3339,
+  type ApiPodStatusOptions,
 } from '../../actors/runtime/pod-status.ts';
 import { computePodQos, getPodQos } from '../../protocols/kube/qos.ts';
 import type { Container, Pod, PodCondition, PodStatus } from '../../protocols/kube/pod.ts';
 import type {
-  ContainerWaiting, RuntimeContainerStatus, RuntimePodStatus, RuntimeSandboxStatus,
+  ContainerWaiting,
+  RuntimeContainerStatus,
+  RuntimePodStatus,
+  RuntimeSandboxStatus,
 } from '../../protocols/messages/runtime.ts';
 
 const T0 = Date.UTC(2024, 0, 2, 3, 4, 5);
 const S = 1000;
 
-function mkPod(opts: {
-  containers?: Container[]; init?: Container[]; restartPolicy?: 'Always' | 'OnFailure' | 'Never'; hostNetwork?: boolean;
-  status?: PodStatus; readinessGates?: Record<string, unknown>[];
-} = {}): Pod {
-  const spec: Pod['spec'] = { containers: opts.containers ?? [{ name: 'web', image: 'nginx:1.25' }], restartPolicy: opts.restartPolicy ?? 'Always' };
+function mkPod(
+  opts: {
+    containers?: Container[];
+    init?: Container[];
+    restartPolicy?: 'Always' | 'OnFailure' | 'Never';
+    hostNetwork?: boolean;
+    status?: PodStatus;
+    readinessGates?: Record<string, unknown>[];
+  } = {},
+): Pod {
+  const spec: Pod['spec'] = {
+    containers: opts.containers ?? [{ name: 'web', image: 'nginx:1.25' }],
+    restartPolicy: opts.restartPolicy ?? 'Always',
+  };
   if (opts.init) spec.initContainers = opts.init;
   if (opts.hostNetwork) spec.hostNetwork = true;
   if (opts.readinessGates) spec.readinessGates = opts.readinessGates;
@@ -31,12 +46,30 @@ function sandbox(extra: Partial<RuntimeSandboxStatus> = {}): RuntimeSandboxStatu
   return { id: 's1', state: 'SANDBOX_READY', attempt: 0, createdAt: T0, ip: '10.1.0.7', additionalIps: [], ...extra };
 }
 
-function ctr(pod: Pod, name: string, state: RuntimeContainerStatus['state'], extra: Partial<RuntimeContainerStatus> = {}): RuntimeContainerStatus {
+function ctr(
+  pod: Pod,
+  name: string,
+  state: RuntimeContainerStatus['state'],
+  extra: Partial<RuntimeContainerStatus> = {},
+): RuntimeContainerStatus {
   const spec = [...pod.spec.containers, ...(pod.spec.initContainers ?? [])].find((c) => c.name === name)!;
   return {
-    id: `${name}-id`, name, state, attempt: 0, createdAt: T0, startedAt: T0 + S,
-    finishedAt: state === 'CONTAINER_EXITED' ? T0 + 9 * S : 0, exitCode: 0, reason: '', message: '',
-    image: spec.image, imageRef: 'sha256:img', hash: containerHash(spec), restartCount: 0, sandboxId: 's1', ...extra,
+    id: `${name}-id`,
+    name,
+    state,
+    attempt: 0,
+    createdAt: T0,
+    startedAt: T0 + S,
+    finishedAt: state === 'CONTAINER_EXITED' ? T0 + 9 * S : 0,
+    exitCode: 0,
+    reason: '',
+    message: '',
+    image: spec.image,
+    imageRef: 'sha256:img',
+    hash: containerHash(spec),
+    restartCount: 0,
+    sandboxId: 's1',
+    ...extra,
   };
 }
 
@@ -58,10 +91,17 @@ describe('generateApiPodStatus: a new pod', () => {
 
   it('is Pending with its containers waiting in ContainerCreating', () => {
     assert.equal(s.phase, 'Pending');
-    assert.deepEqual(s.containerStatuses, [{
-      name: 'web', image: 'nginx:1.25', imageID: '', ready: false, restartCount: 0, started: false,
-      state: { waiting: { reason: 'ContainerCreating' } },
-    }]);
+    assert.deepEqual(s.containerStatuses, [
+      {
+        name: 'web',
+        image: 'nginx:1.25',
+        imageID: '',
+        ready: false,
+        restartCount: 0,
+        started: false,
+        state: { waiting: { reason: 'ContainerCreating' } },
+      },
+    ]);
     assert.deepEqual(s.initContainerStatuses, []);
   });
 
@@ -70,8 +110,20 @@ describe('generateApiPodStatus: a new pod', () => {
     assert.deepEqual(s.conditions, [
       { type: 'PodReadyToStartContainers', status: 'False', lastTransitionTime: at },
       { type: 'Initialized', status: 'True', lastTransitionTime: at },
-      { type: 'Ready', status: 'False', reason: 'ContainersNotReady', message: 'containers with unready status: [web]', lastTransitionTime: at },
-      { type: 'ContainersReady', status: 'False', reason: 'ContainersNotReady', message: 'containers with unready status: [web]', lastTransitionTime: at },
+      {
+        type: 'Ready',
+        status: 'False',
+        reason: 'ContainersNotReady',
+        message: 'containers with unready status: [web]',
+        lastTransitionTime: at,
+      },
+      {
+        type: 'ContainersReady',
+        status: 'False',
+        reason: 'ContainersNotReady',
+        message: 'containers with unready status: [web]',
+        lastTransitionTime: at,
+      },
       { type: 'PodScheduled', status: 'True', lastTransitionTime: at },
     ]);
   });
@@ -86,13 +138,26 @@ describe('generateApiPodStatus: a new pod', () => {
 });
 
 describe('generateApiPodStatus: running', () => {
-  const pod = mkPod({ containers: [{ name: 'web', image: 'nginx:1.25' }, { name: 'a-sidecar', image: 'envoy' }] });
-  const s = gen(pod, rs([ctr(pod, 'web', 'CONTAINER_RUNNING', { restartCount: 2 }), ctr(pod, 'a-sidecar', 'CONTAINER_RUNNING')],
-    [sandbox({ additionalIps: ['fd00::7'] })]));
+  const pod = mkPod({
+    containers: [
+      { name: 'web', image: 'nginx:1.25' },
+      { name: 'a-sidecar', image: 'envoy' },
+    ],
+  });
+  const s = gen(
+    pod,
+    rs(
+      [ctr(pod, 'web', 'CONTAINER_RUNNING', { restartCount: 2 }), ctr(pod, 'a-sidecar', 'CONTAINER_RUNNING')],
+      [sandbox({ additionalIps: ['fd00::7'] })],
+    ),
+  );
 
   it('is Running and Ready, containers sorted by name', () => {
     assert.equal(s.phase, 'Running');
-    assert.deepEqual(s.containerStatuses?.map((c) => c.name), ['a-sidecar', 'web']);
+    assert.deepEqual(
+      s.containerStatuses?.map((c) => c.name),
+      ['a-sidecar', 'web'],
+    );
     assert.equal(cond(s, 'Ready')?.status, 'True');
     assert.equal(cond(s, 'ContainersReady')?.status, 'True');
     assert.equal(cond(s, 'PodReadyToStartContainers')?.status, 'True');
@@ -100,8 +165,14 @@ describe('generateApiPodStatus: running', () => {
 
   it('reports the running state like upstream', () => {
     assert.deepEqual(s.containerStatuses?.[1], {
-      name: 'web', image: 'nginx:1.25', imageID: 'sha256:img', containerID: 'containerd://web-id',
-      restartCount: 2, ready: true, started: true, state: { running: { startedAt: '2024-01-02T03:04:06Z' } },
+      name: 'web',
+      image: 'nginx:1.25',
+      imageID: 'sha256:img',
+      containerID: 'containerd://web-id',
+      restartCount: 2,
+      ready: true,
+      started: true,
+      state: { running: { startedAt: '2024-01-02T03:04:06Z' } },
     });
   });
 
@@ -136,12 +207,21 @@ describe('generateApiPodStatus: exits', () => {
     assert.equal(s.phase, 'Succeeded');
     assert.deepEqual(s.containerStatuses?.[0]?.state, {
       terminated: {
-        exitCode: 0, reason: 'Completed', startedAt: '2024-01-02T03:04:06Z', finishedAt: '2024-01-02T03:04:14Z', containerID: 'containerd://web-id',
+        exitCode: 0,
+        reason: 'Completed',
+        startedAt: '2024-01-02T03:04:06Z',
+        finishedAt: '2024-01-02T03:04:14Z',
+        containerID: 'containerd://web-id',
       },
     });
     assert.equal(s.containerStatuses?.[0]?.ready, false);
     assert.equal(s.containerStatuses?.[0]?.started, false);
-    assert.deepEqual(cond(s, 'Ready'), { type: 'Ready', status: 'False', reason: 'PodCompleted', lastTransitionTime: toRfc3339(T0 + 60 * S) });
+    assert.deepEqual(cond(s, 'Ready'), {
+      type: 'Ready',
+      status: 'False',
+      reason: 'PodCompleted',
+      lastTransitionTime: toRfc3339(T0 + 60 * S),
+    });
   });
 
   it('non-zero exit under Never: Failed, reason Error, message kept; OOMKilled from the runtime', () => {
@@ -155,12 +235,15 @@ describe('generateApiPodStatus: exits', () => {
     assert.equal(oom.containerStatuses?.[0]?.state?.terminated?.reason, 'OOMKilled');
   });
 
-  it('the previous instance becomes lastState; the restart count is the runtime\'s', () => {
+  it("the previous instance becomes lastState; the restart count is the runtime's", () => {
     const pod = mkPod();
-    const s = gen(pod, rs([
-      ctr(pod, 'web', 'CONTAINER_RUNNING', { id: 'new', restartCount: 1, attempt: 1, createdAt: T0 + 20 * S }),
-      ctr(pod, 'web', 'CONTAINER_EXITED', { id: 'old', exitCode: 1 }),
-    ]));
+    const s = gen(
+      pod,
+      rs([
+        ctr(pod, 'web', 'CONTAINER_RUNNING', { id: 'new', restartCount: 1, attempt: 1, createdAt: T0 + 20 * S }),
+        ctr(pod, 'web', 'CONTAINER_EXITED', { id: 'old', exitCode: 1 }),
+      ]),
+    );
     const c = s.containerStatuses?.[0];
     assert.equal(c?.restartCount, 1);
     assert.equal(c?.containerID, 'containerd://new');
@@ -171,10 +254,19 @@ describe('generateApiPodStatus: exits', () => {
 
   it('a container in backoff shows CrashLoopBackOff with its exit as lastState', () => {
     const pod = mkPod();
-    const waiting: ContainerWaiting[] = [{ name: 'web', reason: 'CrashLoopBackOff', message: 'back-off 10s restarting failed container=web pod=p_ns(u1)', retryAt: T0 }];
+    const waiting: ContainerWaiting[] = [
+      {
+        name: 'web',
+        reason: 'CrashLoopBackOff',
+        message: 'back-off 10s restarting failed container=web pod=p_ns(u1)',
+        retryAt: T0,
+      },
+    ];
     const s = gen(pod, rs([ctr(pod, 'web', 'CONTAINER_EXITED', { exitCode: 1, restartCount: 3 })]), { waiting });
     const c = s.containerStatuses?.[0];
-    assert.deepEqual(c?.state, { waiting: { reason: 'CrashLoopBackOff', message: 'back-off 10s restarting failed container=web pod=p_ns(u1)' } });
+    assert.deepEqual(c?.state, {
+      waiting: { reason: 'CrashLoopBackOff', message: 'back-off 10s restarting failed container=web pod=p_ns(u1)' },
+    });
     assert.equal(c?.lastState?.terminated?.exitCode, 1);
     assert.equal(c?.restartCount, 3);
     assert.equal(s.phase, 'Running'); // Always: a restarting container keeps the pod Running
@@ -182,16 +274,25 @@ describe('generateApiPodStatus: exits', () => {
 
   it('a container that never started has no startedAt', () => {
     const pod = mkPod({ restartPolicy: 'Never' });
-    const s = gen(pod, rs([ctr(pod, 'web', 'CONTAINER_EXITED', { exitCode: 128, startedAt: 0, reason: 'StartError' })]));
+    const s = gen(
+      pod,
+      rs([ctr(pod, 'web', 'CONTAINER_EXITED', { exitCode: 128, startedAt: 0, reason: 'StartError' })]),
+    );
     assert.deepEqual(s.containerStatuses?.[0]?.state, {
-      terminated: { exitCode: 128, reason: 'StartError', finishedAt: '2024-01-02T03:04:14Z', containerID: 'containerd://web-id' },
+      terminated: {
+        exitCode: 128,
+        reason: 'StartError',
+        finishedAt: '2024-01-02T03:04:14Z',
+        containerID: 'containerd://web-id',
+      },
     });
   });
 
   it('a waiting reason is ignored for a container that will not be restarted', () => {
     const pod = mkPod({ restartPolicy: 'Never' });
-    const s = gen(pod, rs([ctr(pod, 'web', 'CONTAINER_EXITED', { exitCode: 1 })]),
-      { waiting: [{ name: 'web', reason: 'CrashLoopBackOff', message: 'x' }] });
+    const s = gen(pod, rs([ctr(pod, 'web', 'CONTAINER_EXITED', { exitCode: 1 })]), {
+      waiting: [{ name: 'web', reason: 'CrashLoopBackOff', message: 'x' }],
+    });
     assert.equal(s.containerStatuses?.[0]?.state?.terminated?.exitCode, 1);
   });
 
@@ -204,13 +305,19 @@ describe('generateApiPodStatus: exits', () => {
 });
 
 describe('generateApiPodStatus: init containers', () => {
-  const init: Container[] = [{ name: 'i1', image: 'busybox' }, { name: 'i2', image: 'busybox' }];
+  const init: Container[] = [
+    { name: 'i1', image: 'busybox' },
+    { name: 'i2', image: 'busybox' },
+  ];
 
   it('waits in PodInitializing, Initialized False with the incomplete ones', () => {
     const pod = mkPod({ init });
     const s = gen(pod, rs([ctr(pod, 'i1', 'CONTAINER_EXITED', { exitCode: 0 })]));
     assert.equal(s.phase, 'Pending');
-    assert.deepEqual(s.initContainerStatuses?.map((c) => c.name), ['i1', 'i2']);
+    assert.deepEqual(
+      s.initContainerStatuses?.map((c) => c.name),
+      ['i1', 'i2'],
+    );
     assert.equal(s.initContainerStatuses?.[0]?.ready, true);
     assert.deepEqual(s.initContainerStatuses?.[1]?.state, { waiting: { reason: 'PodInitializing' } });
     assert.deepEqual(s.containerStatuses?.[0]?.state, { waiting: { reason: 'PodInitializing' } });
@@ -222,7 +329,14 @@ describe('generateApiPodStatus: init containers', () => {
 
   it('Initialized once every init container completed', () => {
     const pod = mkPod({ init });
-    const s = gen(pod, rs([ctr(pod, 'web', 'CONTAINER_RUNNING'), ctr(pod, 'i2', 'CONTAINER_EXITED'), ctr(pod, 'i1', 'CONTAINER_EXITED')]));
+    const s = gen(
+      pod,
+      rs([
+        ctr(pod, 'web', 'CONTAINER_RUNNING'),
+        ctr(pod, 'i2', 'CONTAINER_EXITED'),
+        ctr(pod, 'i1', 'CONTAINER_EXITED'),
+      ]),
+    );
     assert.equal(s.phase, 'Running');
     assert.equal(cond(s, 'Initialized')?.status, 'True');
   });
@@ -231,14 +345,21 @@ describe('generateApiPodStatus: init containers', () => {
     const pod = mkPod({ init });
     const s = gen(pod, rs([ctr(pod, 'web', 'CONTAINER_RUNNING'), ctr(pod, 'i2', 'CONTAINER_EXITED')]));
     assert.deepEqual(s.initContainerStatuses?.[0]?.state, {
-      terminated: { reason: 'Completed', message: 'Unable to get init container status from container runtime and pod has been initialized, treat it as exited normally', exitCode: 0 },
+      terminated: {
+        reason: 'Completed',
+        message:
+          'Unable to get init container status from container runtime and pod has been initialized, treat it as exited normally',
+        exitCode: 0,
+      },
     });
     assert.equal(s.initContainerStatuses?.[0]?.ready, true);
     assert.equal(s.phase, 'Running');
     assert.equal(cond(s, 'Initialized')?.status, 'True');
     // not a sidecar (restartPolicy Always): the kubelet starts it again
     const sidecar = mkPod({ init: [{ name: 'i1', image: 'busybox', restartPolicy: 'Always' }] });
-    assert.deepEqual(gen(sidecar, rs([ctr(sidecar, 'web', 'CONTAINER_CREATED')])).initContainerStatuses?.[0]?.state, { waiting: { reason: 'PodInitializing' } });
+    assert.deepEqual(gen(sidecar, rs([ctr(sidecar, 'web', 'CONTAINER_CREATED')])).initContainerStatuses?.[0]?.state, {
+      waiting: { reason: 'PodInitializing' },
+    });
     // nor before any regular container exists
     assert.deepEqual(gen(pod, rs([])).initContainerStatuses?.[0]?.state, { waiting: { reason: 'PodInitializing' } });
   });
@@ -251,40 +372,71 @@ describe('generateApiPodStatus: init containers', () => {
 });
 
 describe('generateApiPodStatus: sidecars (init containers with restartPolicy Always)', () => {
-  const init: Container[] = [{ name: 'log', image: 'busybox', restartPolicy: 'Always' }, { name: 'setup', image: 'busybox' }];
+  const init: Container[] = [
+    { name: 'log', image: 'busybox', restartPolicy: 'Always' },
+    { name: 'setup', image: 'busybox' },
+  ];
 
   it('a running sidecar is started and ready; Initialized waits for the init container after it', () => {
     const pod = mkPod({ init });
     const s = gen(pod, rs([ctr(pod, 'log', 'CONTAINER_RUNNING')]));
     assert.equal(s.phase, 'Pending');
-    assert.deepEqual(s.initContainerStatuses?.map((c) => [c.name, c.started, c.ready, Object.keys(c.state ?? {})[0]]), [
-      ['log', true, true, 'running'], ['setup', false, false, 'waiting'],
-    ]);
+    assert.deepEqual(
+      s.initContainerStatuses?.map((c) => [c.name, c.started, c.ready, Object.keys(c.state ?? {})[0]]),
+      [
+        ['log', true, true, 'running'],
+        ['setup', false, false, 'waiting'],
+      ],
+    );
     assert.deepEqual(cond(s, 'Initialized'), {
-      type: 'Initialized', status: 'False', reason: 'ContainersNotInitialized', message: 'containers with incomplete status: [setup]', lastTransitionTime: toRfc3339(T0 + 60 * S),
+      type: 'Initialized',
+      status: 'False',
+      reason: 'ContainersNotInitialized',
+      message: 'containers with incomplete status: [setup]',
+      lastTransitionTime: toRfc3339(T0 + 60 * S),
     });
   });
 
   it('Initialized once the others completed and the sidecar started; ContainersReady and Ready need the sidecar ready', () => {
     const pod = mkPod({ init });
-    const both = rs([ctr(pod, 'web', 'CONTAINER_RUNNING'), ctr(pod, 'setup', 'CONTAINER_EXITED'), ctr(pod, 'log', 'CONTAINER_RUNNING', { restartCount: 2 })]);
+    const both = rs([
+      ctr(pod, 'web', 'CONTAINER_RUNNING'),
+      ctr(pod, 'setup', 'CONTAINER_EXITED'),
+      ctr(pod, 'log', 'CONTAINER_RUNNING', { restartCount: 2 }),
+    ]);
     const s = gen(pod, both);
     assert.equal(s.phase, 'Running');
     for (const type of ['Initialized', 'ContainersReady', 'Ready']) assert.equal(cond(s, type)?.status, 'True', type);
-    assert.equal(s.initContainerStatuses?.[0]?.restartCount, 2, 'the sidecar\'s restarts are counted');
+    assert.equal(s.initContainerStatuses?.[0]?.restartCount, 2, "the sidecar's restarts are counted");
     // the sidecar exited (about to restart): the pod stays Running and Initialized, but is not ready
-    const exited = gen(pod, rs([ctr(pod, 'web', 'CONTAINER_RUNNING'), ctr(pod, 'setup', 'CONTAINER_EXITED'), ctr(pod, 'log', 'CONTAINER_EXITED', { exitCode: 1 })]));
+    const exited = gen(
+      pod,
+      rs([
+        ctr(pod, 'web', 'CONTAINER_RUNNING'),
+        ctr(pod, 'setup', 'CONTAINER_EXITED'),
+        ctr(pod, 'log', 'CONTAINER_EXITED', { exitCode: 1 }),
+      ]),
+    );
     assert.equal(exited.phase, 'Running');
     assert.equal(cond(exited, 'Initialized')?.status, 'True');
-    assert.deepEqual([cond(exited, 'ContainersReady')?.status, cond(exited, 'ContainersReady')?.message], ['False', 'containers with unready status: [log]']);
+    assert.deepEqual(
+      [cond(exited, 'ContainersReady')?.status, cond(exited, 'ContainersReady')?.message],
+      ['False', 'containers with unready status: [log]'],
+    );
     assert.equal(cond(exited, 'Ready')?.status, 'False');
   });
 
-  it('a sidecar held in CrashLoopBackOff shows it, whatever the pod\'s restartPolicy', () => {
+  it("a sidecar held in CrashLoopBackOff shows it, whatever the pod's restartPolicy", () => {
     const pod = mkPod({ init, restartPolicy: 'Never' });
-    const st = rs([ctr(pod, 'web', 'CONTAINER_RUNNING'), ctr(pod, 'setup', 'CONTAINER_EXITED'), ctr(pod, 'log', 'CONTAINER_EXITED', { exitCode: 1 })]);
+    const st = rs([
+      ctr(pod, 'web', 'CONTAINER_RUNNING'),
+      ctr(pod, 'setup', 'CONTAINER_EXITED'),
+      ctr(pod, 'log', 'CONTAINER_EXITED', { exitCode: 1 }),
+    ]);
     const s = gen(pod, st, { waiting: [{ name: 'log', reason: 'CrashLoopBackOff', message: 'back-off 10s' }] });
-    assert.deepEqual(s.initContainerStatuses?.[0]?.state, { waiting: { reason: 'CrashLoopBackOff', message: 'back-off 10s' } });
+    assert.deepEqual(s.initContainerStatuses?.[0]?.state, {
+      waiting: { reason: 'CrashLoopBackOff', message: 'back-off 10s' },
+    });
     assert.equal(s.initContainerStatuses?.[0]?.lastState?.terminated?.exitCode, 1);
     assert.equal(s.phase, 'Running');
   });
@@ -292,10 +444,19 @@ describe('generateApiPodStatus: sidecars (init containers with restartPolicy Alw
   it('restartPolicy Never: the finished regular container alone decides the phase once the sidecar is stopped', () => {
     const pod = mkPod({ init, restartPolicy: 'Never' });
     const main = (exitCode: number) => ctr(pod, 'web', 'CONTAINER_EXITED', { exitCode });
-    assert.equal(gen(pod, rs([main(0), ctr(pod, 'setup', 'CONTAINER_EXITED'), ctr(pod, 'log', 'CONTAINER_RUNNING')])).phase, 'Running', 'the sidecar still runs');
-    const stopped = (exitCode: number) => rs([main(exitCode), ctr(pod, 'setup', 'CONTAINER_EXITED'), ctr(pod, 'log', 'CONTAINER_EXITED', { exitCode: 143 })]);
+    assert.equal(
+      gen(pod, rs([main(0), ctr(pod, 'setup', 'CONTAINER_EXITED'), ctr(pod, 'log', 'CONTAINER_RUNNING')])).phase,
+      'Running',
+      'the sidecar still runs',
+    );
+    const stopped = (exitCode: number) =>
+      rs([
+        main(exitCode),
+        ctr(pod, 'setup', 'CONTAINER_EXITED'),
+        ctr(pod, 'log', 'CONTAINER_EXITED', { exitCode: 143 }),
+      ]);
     const ok = gen(pod, stopped(0), { podIsTerminal: true });
-    assert.equal(ok.phase, 'Succeeded', 'the sidecar\'s exit 143 does not fail the pod');
+    assert.equal(ok.phase, 'Succeeded', "the sidecar's exit 143 does not fail the pod");
     assert.equal(cond(ok, 'ContainersReady')?.reason, 'PodCompleted');
     assert.equal(gen(pod, stopped(3), { podIsTerminal: true }).phase, 'Failed');
   });
@@ -314,28 +475,45 @@ describe('generateApiPodStatus: phase memory', () => {
 
   it('a terminal pod keeps the IP it had once its sandbox is gone', () => {
     const pod = mkPod({ restartPolicy: 'Never' });
-    const s = gen(pod, rs([ctr(pod, 'web', 'CONTAINER_EXITED')], [sandbox({ state: 'SANDBOX_NOTREADY' })]),
-      { previous: { phase: 'Running', podIP: '10.1.0.7', podIPs: [{ ip: '10.1.0.7' }] } });
+    const s = gen(pod, rs([ctr(pod, 'web', 'CONTAINER_EXITED')], [sandbox({ state: 'SANDBOX_NOTREADY' })]), {
+      previous: { phase: 'Running', podIP: '10.1.0.7', podIPs: [{ ip: '10.1.0.7' }] },
+    });
     assert.equal(s.phase, 'Succeeded');
     assert.equal(s.podIP, '10.1.0.7');
   });
 
   it('the reason and message stay while the phase holds', () => {
     const pod = mkPod({ restartPolicy: 'Never' });
-    const s = gen(pod, rs([ctr(pod, 'web', 'CONTAINER_EXITED', { exitCode: 1 })]),
-      { previous: { phase: 'Failed', reason: 'Evicted', message: 'The node was low on resource: memory.' } });
+    const s = gen(pod, rs([ctr(pod, 'web', 'CONTAINER_EXITED', { exitCode: 1 })]), {
+      previous: { phase: 'Failed', reason: 'Evicted', message: 'The node was low on resource: memory.' },
+    });
     assert.equal(s.reason, 'Evicted');
     assert.equal(s.message, 'The node was low on resource: memory.');
   });
 
   it('startTime is kept from the previous status', () => {
     const pod = mkPod();
-    assert.equal(gen(pod, rs([]), { previous: { startTime: '2023-05-05T00:00:00Z' } }).startTime, '2023-05-05T00:00:00Z');
+    assert.equal(
+      gen(pod, rs([]), { previous: { startTime: '2023-05-05T00:00:00Z' } }).startTime,
+      '2023-05-05T00:00:00Z',
+    );
   });
 
   it('a running container that is gone reads as terminated, not as never run', () => {
     const pod = mkPod({ restartPolicy: 'Never' });
-    const previous: PodStatus = { phase: 'Running', containerStatuses: [{ name: 'web', image: 'nginx:1.25', imageID: '', ready: true, restartCount: 0, state: { running: { startedAt: 'x' } } }] };
+    const previous: PodStatus = {
+      phase: 'Running',
+      containerStatuses: [
+        {
+          name: 'web',
+          image: 'nginx:1.25',
+          imageID: '',
+          ready: true,
+          restartCount: 0,
+          state: { running: { startedAt: 'x' } },
+        },
+      ],
+    };
     const s = gen(pod, rs([ctr(pod, 'web', 'CONTAINER_UNKNOWN')]), { previous });
     assert.equal(s.containerStatuses?.[0]?.state?.terminated?.reason, 'ContainerStatusUnknown');
     assert.equal(s.containerStatuses?.[0]?.state?.terminated?.exitCode, 137);
@@ -343,13 +521,25 @@ describe('generateApiPodStatus: phase memory', () => {
 
   const wasRunning = (restartCount: number, lastState?: PodStatus['phase']): PodStatus => ({
     phase: 'Running',
-    containerStatuses: [{
-      name: 'web', image: 'nginx:1.25', imageID: 'sha256:img', containerID: 'containerd://web-id', ready: true, started: true, restartCount,
-      state: { running: { startedAt: '2024-01-02T03:04:06Z' } },
-      ...(lastState ? { lastState: { terminated: { exitCode: 1, reason: 'Error' } } } : {}),
-    }],
+    containerStatuses: [
+      {
+        name: 'web',
+        image: 'nginx:1.25',
+        imageID: 'sha256:img',
+        containerID: 'containerd://web-id',
+        ready: true,
+        started: true,
+        restartCount,
+        state: { running: { startedAt: '2024-01-02T03:04:06Z' } },
+        ...(lastState ? { lastState: { terminated: { exitCode: 1, reason: 'Error' } } } : {}),
+      },
+    ],
   });
-  const GONE = { reason: 'ContainerStatusUnknown', message: 'The container could not be located when the pod was deleted.  The container used to be Running', exitCode: 137 };
+  const GONE = {
+    reason: 'ContainerStatusUnknown',
+    message: 'The container could not be located when the pod was deleted.  The container used to be Running',
+    exitCode: 137,
+  };
 
   it('a running container the runtime no longer lists at all stays stopped, not Pending (upstream: waiting, lastState 137, one more restart)', () => {
     const pod = mkPod();
@@ -368,9 +558,12 @@ describe('generateApiPodStatus: phase memory', () => {
     assert.deepEqual(si.containerStatuses?.[0]?.lastState, { terminated: GONE });
   });
 
-  it('a sync\'s waiting reason still shows on it; an older termination is kept as it is (upstream)', () => {
+  it("a sync's waiting reason still shows on it; an older termination is kept as it is (upstream)", () => {
     const pod = mkPod();
-    const backoff = gen(pod, rs([]), { previous: wasRunning(0), waiting: [{ name: 'web', reason: 'ErrImagePull', message: 'gone' }] });
+    const backoff = gen(pod, rs([]), {
+      previous: wasRunning(0),
+      waiting: [{ name: 'web', reason: 'ErrImagePull', message: 'gone' }],
+    });
     assert.deepEqual(backoff.containerStatuses?.[0]?.state, { waiting: { reason: 'ErrImagePull', message: 'gone' } });
     assert.deepEqual(backoff.containerStatuses?.[0]?.lastState, { terminated: GONE });
     const before = gen(pod, rs([]), { previous: wasRunning(1, 'Running') });
@@ -380,7 +573,9 @@ describe('generateApiPodStatus: phase memory', () => {
 
   it('a container only created again (its running instance gone) is waiting like any created one (upstream)', () => {
     const pod = mkPod();
-    const s = gen(pod, rs([ctr(pod, 'web', 'CONTAINER_CREATED', { id: 'web-2', restartCount: 1 })]), { previous: wasRunning(0) });
+    const s = gen(pod, rs([ctr(pod, 'web', 'CONTAINER_CREATED', { id: 'web-2', restartCount: 1 })]), {
+      previous: wasRunning(0),
+    });
     assert.deepEqual(s.containerStatuses?.[0]?.state, { waiting: {} });
     assert.equal(s.containerStatuses?.[0]?.lastState, undefined);
   });
@@ -390,7 +585,7 @@ describe('generateApiPodStatus: conditions over time', () => {
   const pod = mkPod();
   const first = gen(pod, rs([]), { now: T0 });
 
-  it('lastTransitionTime is kept while a condition\'s status holds', () => {
+  it("lastTransitionTime is kept while a condition's status holds", () => {
     const again = gen(pod, rs([]), { now: T0 + 30 * S, previous: first });
     assert.equal(cond(again, 'Ready')?.lastTransitionTime, toRfc3339(T0));
     assert.equal(cond(again, 'PodScheduled')?.lastTransitionTime, toRfc3339(T0));
@@ -409,17 +604,28 @@ describe('generateApiPodStatus: conditions over time', () => {
       status: { conditions: [{ type: 'example.com/lb', status: 'False', lastTransitionTime: '2024-01-01T00:00:00Z' }] },
     });
     const s = gen(gated, rs([ctr(gated, 'web', 'CONTAINER_RUNNING')]));
-    assert.deepEqual(s.conditions?.[0], { type: 'example.com/lb', status: 'False', lastTransitionTime: '2024-01-01T00:00:00Z' });
-    assert.equal(cond(s, 'ContainersReady')?.status, 'True');
-    assert.deepEqual({ ...cond(s, 'Ready'), lastTransitionTime: undefined }, {
-      type: 'Ready', status: 'False', reason: 'ReadinessGatesNotReady',
-      message: 'the status of pod readiness gate "example.com/lb" is not "True", but False', lastTransitionTime: undefined,
+    assert.deepEqual(s.conditions?.[0], {
+      type: 'example.com/lb',
+      status: 'False',
+      lastTransitionTime: '2024-01-01T00:00:00Z',
     });
+    assert.equal(cond(s, 'ContainersReady')?.status, 'True');
+    assert.deepEqual(
+      { ...cond(s, 'Ready'), lastTransitionTime: undefined },
+      {
+        type: 'Ready',
+        status: 'False',
+        reason: 'ReadinessGatesNotReady',
+        message: 'the status of pod readiness gate "example.com/lb" is not "True", but False',
+        lastTransitionTime: undefined,
+      },
+    );
   });
 });
 
 describe('QoS class', () => {
-  const qos = (containers: Container[], init?: Container[]) => computePodQos(mkPod(init ? { containers, init } : { containers }));
+  const qos = (containers: Container[], init?: Container[]) =>
+    computePodQos(mkPod(init ? { containers, init } : { containers }));
   const c = (resources: Container['resources']): Container => ({ name: 'c', image: 'i', resources });
 
   it('BestEffort without requests or limits (zero counts as none)', () => {
@@ -428,14 +634,23 @@ describe('QoS class', () => {
   });
 
   it('Guaranteed when every container limits cpu and memory and requests equal limits', () => {
-    assert.equal(qos([c({ requests: { cpu: '1', memory: '1Gi' }, limits: { cpu: '1', memory: '1Gi' } })]), 'Guaranteed');
+    assert.equal(
+      qos([c({ requests: { cpu: '1', memory: '1Gi' }, limits: { cpu: '1', memory: '1Gi' } })]),
+      'Guaranteed',
+    );
     assert.equal(qos([c({ limits: { cpu: '500m', memory: '256Mi' } })]), 'Guaranteed'); // requests default to limits
-    assert.equal(qos([c({ requests: { cpu: '1000m', memory: '1024Mi' }, limits: { cpu: 1, memory: '1Gi' } })]), 'Guaranteed');
+    assert.equal(
+      qos([c({ requests: { cpu: '1000m', memory: '1024Mi' }, limits: { cpu: 1, memory: '1Gi' } })]),
+      'Guaranteed',
+    );
   });
 
   it('Burstable otherwise', () => {
     assert.equal(qos([c({ requests: { cpu: '100m' } })]), 'Burstable');
-    assert.equal(qos([c({ requests: { cpu: '500m', memory: '1Gi' }, limits: { cpu: '1', memory: '1Gi' } })]), 'Burstable');
+    assert.equal(
+      qos([c({ requests: { cpu: '500m', memory: '1Gi' }, limits: { cpu: '1', memory: '1Gi' } })]),
+      'Burstable',
+    );
     assert.equal(qos([c({ limits: { cpu: '1' } })]), 'Burstable');
     assert.equal(qos([c({ limits: { cpu: '1', memory: '1Gi' } }), c(undefined)]), 'Burstable');
     assert.equal(qos([c({ limits: { cpu: '1', memory: '1Gi' } })], [c({ requests: { memory: '1Mi' } })]), 'Burstable');
@@ -448,13 +663,23 @@ describe('QoS class', () => {
 
 describe('generateApiPodStatus: probes (upstream prober manager UpdatePodStatus)', () => {
   const probe = { tcpSocket: { port: 80 } };
-  const results = (m: Record<string, { liveness?: 'success' | 'failure'; readiness?: 'success' | 'failure'; startup?: 'success' | 'failure' }>, startedAt = T0) =>
-    ({ startedAt, byContainer: new Map(Object.entries(m)) });
+  const results = (
+    m: Record<
+      string,
+      { liveness?: 'success' | 'failure'; readiness?: 'success' | 'failure'; startup?: 'success' | 'failure' }
+    >,
+    startedAt = T0,
+  ) => ({ startedAt, byContainer: new Map(Object.entries(m)) });
 
   it('a readiness probe: not ready before its first result, ready on success, not ready on failure; the conditions follow', () => {
     const pod = mkPod({ containers: [{ name: 'web', image: 'nginx', readinessProbe: probe }] });
     const st = rs([ctr(pod, 'web', 'CONTAINER_RUNNING')]);
-    for (const [probes, ready] of [[undefined, false], [results({}), false], [results({ 'web-id': { readiness: 'failure' } }), false], [results({ 'web-id': { readiness: 'success' } }), true]] as const) {
+    for (const [probes, ready] of [
+      [undefined, false],
+      [results({}), false],
+      [results({ 'web-id': { readiness: 'failure' } }), false],
+      [results({ 'web-id': { readiness: 'success' } }), true],
+    ] as const) {
       const s = gen(pod, st, { probes });
       assert.equal(s.containerStatuses![0]!.ready, ready);
       assert.equal(s.containerStatuses![0]!.started, true);
@@ -465,12 +690,23 @@ describe('generateApiPodStatus: probes (upstream prober manager UpdatePodStatus)
   });
 
   it('a startup probe: not started (and so not ready) until it succeeds; a container without probes is ready once running', () => {
-    const pod = mkPod({ containers: [{ name: 'web', image: 'nginx', startupProbe: probe }, { name: 'plain', image: 'x' }] });
+    const pod = mkPod({
+      containers: [
+        { name: 'web', image: 'nginx', startupProbe: probe },
+        { name: 'plain', image: 'x' },
+      ],
+    });
     const st = rs([ctr(pod, 'web', 'CONTAINER_RUNNING'), ctr(pod, 'plain', 'CONTAINER_RUNNING')]);
     const before = gen(pod, st, { probes: results({}) });
     const web = (s: PodStatus) => s.containerStatuses!.find((c) => c.name === 'web')!;
     assert.deepEqual([web(before).started, web(before).ready], [false, false]);
-    assert.deepEqual([before.containerStatuses!.find((c) => c.name === 'plain')!.started, before.containerStatuses!.find((c) => c.name === 'plain')!.ready], [true, true]);
+    assert.deepEqual(
+      [
+        before.containerStatuses!.find((c) => c.name === 'plain')!.started,
+        before.containerStatuses!.find((c) => c.name === 'plain')!.ready,
+      ],
+      [true, true],
+    );
     const failed = gen(pod, st, { probes: results({ 'web-id': { startup: 'failure' } }) });
     assert.equal(web(failed).started, false);
     const ok = gen(pod, st, { probes: results({ 'web-id': { startup: 'success' } }) });
@@ -478,13 +714,25 @@ describe('generateApiPodStatus: probes (upstream prober manager UpdatePodStatus)
   });
 
   it('after a kubelet restart (1.35): a container running before the prober started keeps started and ready; with a readiness probe only if the pod was Ready', () => {
-    const pod = (ready: boolean, c: Container) => mkPod({
-      containers: [c],
-      status: {
-        conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }],
-        containerStatuses: [{ name: 'web', containerID: 'containerd://web-id', ready, started: true, restartCount: 0, image: 'nginx', imageID: '', state: { running: {} } }],
-      },
-    });
+    const pod = (ready: boolean, c: Container) =>
+      mkPod({
+        containers: [c],
+        status: {
+          conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }],
+          containerStatuses: [
+            {
+              name: 'web',
+              containerID: 'containerd://web-id',
+              ready,
+              started: true,
+              restartCount: 0,
+              image: 'nginx',
+              imageID: '',
+              state: { running: {} },
+            },
+          ],
+        },
+      });
     const spec: Container = { name: 'web', image: 'nginx', readinessProbe: probe, startupProbe: probe };
     const later = results({}, T0 + 60 * S); // the prober started a minute after the container
     const st = rs([ctr(pod(true, spec), 'web', 'CONTAINER_RUNNING')]);

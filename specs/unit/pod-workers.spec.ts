@@ -31,8 +31,16 @@ describe('podWorkers view', () => {
     assert.equal(view()!.removed, true);
     // the sync ends (it had finished before the cancel reached it); the kill runs
     a.bus.port('runtime').send('runtimeReply', {
-      type: 'runtime.podSynced', uid: 'u1', seq: sync.seq,
-      result: { phase: 'Running', apiStatus: {}, actions: [], waiting: [], status: { uid: 'u1', name: 'web', namespace: 'default', sandboxes: [], containers: [], timestamp: 0 } },
+      type: 'runtime.podSynced',
+      uid: 'u1',
+      seq: sync.seq,
+      result: {
+        phase: 'Running',
+        apiStatus: {},
+        actions: [],
+        waiting: [],
+        status: { uid: 'u1', name: 'web', namespace: 'default', sandboxes: [], containers: [], timestamp: 0 },
+      },
     });
     assert.equal(commands.at(-1)!.type, 'runtime.killPod');
     assert.equal(view()!.state, 'terminating');

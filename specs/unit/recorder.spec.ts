@@ -2,7 +2,18 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import '../../protocols/messages/channels.ts';
@@ -35,9 +46,15 @@ function captureLog(): Logger & { lines: { level: string; msg: string; fields?: 
   const lines: { level: string; msg: string; fields?: Record<string, unknown> }[] = [];
   const log = {
     lines,
-    info: (msg: string, fields?: Record<string, unknown>) => { lines.push({ level: 'info', msg, fields }); },
-    warn: (msg: string, fields?: Record<string, unknown>) => { lines.push({ level: 'warn', msg, fields }); },
-    error: (msg: string, fields?: Record<string, unknown>) => { lines.push({ level: 'error', msg, fields }); },
+    info: (msg: string, fields?: Record<string, unknown>) => {
+      lines.push({ level: 'info', msg, fields });
+    },
+    warn: (msg: string, fields?: Record<string, unknown>) => {
+      lines.push({ level: 'warn', msg, fields });
+    },
+    error: (msg: string, fields?: Record<string, unknown>) => {
+      lines.push({ level: 'error', msg, fields });
+    },
     child: () => log,
   };
   return log;
@@ -54,12 +71,22 @@ describe('recorder', () => {
     const clock = new VirtualClock(1_800_000_000_000);
     const cri = new FakeCri({ clock });
     cri.addImage(IMAGE);
-    const fs = new MemoryStaticPodFs().mkdir('/m').writeFile('/m/web.json', JSON.stringify({
-      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web', namespace: 'default' },
-      spec: { containers: [{ name: 'app', image: IMAGE }] },
-    }));
+    const fs = new MemoryStaticPodFs().mkdir('/m').writeFile(
+      '/m/web.json',
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'web', namespace: 'default' },
+        spec: { containers: [{ name: 'app', image: IMAGE }] },
+      }),
+    );
     const k = createKubelet({
-      flags: { ...DEFAULT_FLAGS, podManifestPath: '/m', record: path }, clock, log: silentLogger, nodeName: 'node-r', cri, fs,
+      flags: { ...DEFAULT_FLAGS, podManifestPath: '/m', record: path },
+      clock,
+      log: silentLogger,
+      nodeName: 'node-r',
+      cri,
+      fs,
     });
     await k.start();
     await clock.advanceAsync(3000, settle);
@@ -79,7 +106,8 @@ describe('recorder', () => {
     // The decisions: what the runtime was asked, matching FakeCri's own log call for call.
     const calls = recs.filter((r) => r.k === 'cri');
     const names = calls.map((r) => r.m as string);
-    for (const m of ['runPodSandbox', 'createContainer', 'startContainer']) assert.ok(names.includes(m), `${m} recorded`);
+    for (const m of ['runPodSandbox', 'createContainer', 'startContainer'])
+      assert.ok(names.includes(m), `${m} recorded`);
     assert.equal(calls.length, cri.calls.length, 'every CRI call is recorded');
     // Every call has exactly one answer, and the sandbox id answered is the one FakeCri made.
     const answers = new Map(recs.filter((r) => r.k === 'cri.ok' || r.k === 'cri.err').map((r) => [r.id, r]));
@@ -105,13 +133,21 @@ describe('recorder', () => {
   it('every rotated part starts with the session header again, with its part number and continues: true', async () => {
     const dir = tempDir();
     const path = join(dir, 'p.jsonl');
-    const rec = createRecorder({ path, clock: new VirtualClock(5), maxBytes: 2000, keep: 20, header: { node: 'node-p' } });
+    const rec = createRecorder({
+      path,
+      clock: new VirtualClock(5),
+      maxBytes: 2000,
+      keep: 20,
+      header: { node: 'node-p' },
+    });
     for (let i = 0; i < 100; i++) rec.write({ k: 'in', ch: 'x', msg: { i, pad: 'x'.repeat(50) } });
     await rec.close();
     const n = rec.stats().rotations;
     assert.ok(n >= 3);
     // oldest first: FILE.n … FILE.1, FILE
-    const parts = [...Array.from({ length: n }, (_, i) => `${path}.${n - i}`), path].map((p) => parseRecording(readFileSync(p, 'utf8')));
+    const parts = [...Array.from({ length: n }, (_, i) => `${path}.${n - i}`), path].map((p) =>
+      parseRecording(readFileSync(p, 'utf8')),
+    );
     parts.forEach((recs, i) => {
       const h = recs[0]!;
       assert.equal(h.k, 'header', `part ${i} opens with a header`);
@@ -124,7 +160,10 @@ describe('recorder', () => {
     // read together, the parts are one session: n dense, the records all there in order
     const all = parts.flat();
     all.forEach((r, i) => assert.equal(r.n, i));
-    assert.deepEqual(all.filter((r) => r.k === 'in').map((r) => (r.msg as { i: number }).i), Array.from({ length: 100 }, (_, i) => i));
+    assert.deepEqual(
+      all.filter((r) => r.k === 'in').map((r) => (r.msg as { i: number }).i),
+      Array.from({ length: 100 }, (_, i) => i),
+    );
   });
 
   it('appends to an existing recording, counting its size toward the cap', async () => {
@@ -140,13 +179,19 @@ describe('recorder', () => {
     assert.ok(second.stats().bytes >= before.length, 'the existing size counts');
     for (let i = 0; i < 40; i++) second.write({ k: 'in', ch: 'y', msg: { i } });
     await second.close();
-    const files = readdirSync(dir).filter((f) => f.startsWith('a.jsonl')).map((f) => join(dir, f));
+    const files = readdirSync(dir)
+      .filter((f) => f.startsWith('a.jsonl'))
+      .map((f) => join(dir, f));
     assert.ok(files.length >= 3);
     for (const f of files) {
       const size = readFileSync(f).length;
       assert.ok(size <= 1000, `${f} is ${size} B, over the 1000 B cap`);
     }
-    assert.equal(readFileSync(`${path}.${files.length - 1}`, 'utf8').slice(0, before.length), before, 'the first session is intact');
+    assert.equal(
+      readFileSync(`${path}.${files.length - 1}`, 'utf8').slice(0, before.length),
+      before,
+      'the first session is intact',
+    );
   });
 
   it('wrap with a method list records only those calls (API writes), others pass through untouched', async () => {
@@ -156,17 +201,34 @@ describe('recorder', () => {
     const rec = createRecorder({ path, clock });
     const target = {
       base: 'pods',
-      async getPod(name: string) { return { path: `${this.base}/${name}` }; },
-      async patchPodStatus(name: string, patch: unknown) { return { path: `${this.base}/${name}`, patch }; },
-      async deletePod(name: string) { throw new Error(`${this.base}/${name}: 404 NotFound`); },
+      async getPod(name: string) {
+        return { path: `${this.base}/${name}` };
+      },
+      async patchPodStatus(name: string, patch: unknown) {
+        return { path: `${this.base}/${name}`, patch };
+      },
+      async deletePod(name: string) {
+        throw new Error(`${this.base}/${name}: 404 NotFound`);
+      },
     };
     const api = rec.wrap(target, 'api', ['patchPodStatus', 'deletePod']);
     assert.deepEqual(await api.getPod('a'), { path: 'pods/a' }, 'an unrecorded method keeps its this');
-    assert.deepEqual(await api.patchPodStatus('a', { status: { phase: 'Running' } }), { path: 'pods/a', patch: { status: { phase: 'Running' } } });
+    assert.deepEqual(await api.patchPodStatus('a', { status: { phase: 'Running' } }), {
+      path: 'pods/a',
+      patch: { status: { phase: 'Running' } },
+    });
     await assert.rejects(api.deletePod('b'), /404/);
     await rec.close();
     const recs = parseRecording(readFileSync(path, 'utf8')).slice(1);
-    assert.deepEqual(recs.map((r) => [r.k, r.m ?? null]), [['api', 'patchPodStatus'], ['api.ok', null], ['api', 'deletePod'], ['api.err', null]]);
+    assert.deepEqual(
+      recs.map((r) => [r.k, r.m ?? null]),
+      [
+        ['api', 'patchPodStatus'],
+        ['api.ok', null],
+        ['api', 'deletePod'],
+        ['api.err', null],
+      ],
+    );
     assert.deepEqual(recs[0]!.args, ['a', { status: { phase: 'Running' } }]);
     assert.match((recs[3]!.err as { message: string }).message, /404 NotFound/);
   });
@@ -193,7 +255,10 @@ describe('recorder', () => {
     const bus = new Bus();
     rec.tapBus(bus, RECORDED_CHANNELS);
     const seen: unknown[] = [];
-    bus.port('t').events('config').subscribe((m) => seen.push(m));
+    bus
+      .port('t')
+      .events('config')
+      .subscribe((m) => seen.push(m));
     const cyclic: Record<string, unknown> = { type: 'config.podsAdded' };
     cyclic.self = cyclic;
     assert.doesNotThrow(() => bus.port('src').send('config', cyclic as never));
@@ -201,7 +266,11 @@ describe('recorder', () => {
     assert.match(rec.stats().error ?? '', /circular/i);
     assert.equal(log.lines.filter((l) => l.level === 'error').length, 1);
     await rec.close();
-    assert.deepEqual(parseRecording(readFileSync(path, 'utf8')).map((r) => r.k), ['header'], 'what was written before stays readable');
+    assert.deepEqual(
+      parseRecording(readFileSync(path, 'utf8')).map((r) => r.k),
+      ['header'],
+      'what was written before stays readable',
+    );
   });
 
   it('a failed rotation stops the recording without throwing', async () => {
@@ -212,9 +281,14 @@ describe('recorder', () => {
     writeFileSync(join(`${path}.1`, 'keep'), 'x');
     const log = captureLog();
     const rec = createRecorder({ path, clock: new VirtualClock(0), maxBytes: 1000, keep: 1, log });
-    assert.doesNotThrow(() => { for (let i = 0; i < 50; i++) rec.write({ k: 'in', ch: 'x', msg: { i, pad: 'x'.repeat(50) } }); });
+    assert.doesNotThrow(() => {
+      for (let i = 0; i < 50; i++) rec.write({ k: 'in', ch: 'x', msg: { i, pad: 'x'.repeat(50) } });
+    });
     assert.ok(rec.stats().error !== null, 'the recording stopped');
-    assert.match(log.lines.find((l) => l.level === 'error')?.msg ?? '', new RegExp(`recording stopped: cannot write ${path}`));
+    assert.match(
+      log.lines.find((l) => l.level === 'error')?.msg ?? '',
+      new RegExp(`recording stopped: cannot write ${path}`),
+    );
     await rec.close();
     assert.ok(parseRecording(readFileSync(path, 'utf8')).length > 1, 'the part written before stays readable');
   });
@@ -244,7 +318,11 @@ describe('recorder', () => {
       const readUntil = async (enough: () => boolean) => {
         for (;;) {
           let n = 0;
-          try { n = readSync(rfd, buf); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e; }
+          try {
+            n = readSync(rfd, buf);
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+          }
           if (n > 0) chunks.push(Buffer.from(buf.subarray(0, n)));
           else if (enough()) return;
           else await sleep(2);
@@ -254,7 +332,9 @@ describe('recorder', () => {
       await eventually(() => rec.stats().queued === 0, 2000, 'the queue to drain', 2);
       rec.write({ k: 'in', ch: 'x', msg: { last: true } });
       let closed = false;
-      void rec.close().then(() => { closed = true; });
+      void rec.close().then(() => {
+        closed = true;
+      });
       await readUntil(() => closed);
       assert.equal(rec.stats().dropped, st.dropped);
       const recs = parseRecording(Buffer.concat(chunks).toString('utf8'));
@@ -272,7 +352,10 @@ describe('recorder', () => {
     const good = ['{"t":0,"n":0,"k":"header","format":1}', '{"t":1,"n":1,"k":"in","ch":"x","msg":{}}'];
     const cut = `${good.join('\n')}\n{"t":2,"n":2,"k":"in","ch":"x","ms`;
     const seen: { line: number; text: string }[] = [];
-    assert.deepEqual(parseRecording(cut, { onTruncated: (info) => seen.push(info) }).map((r) => r.n), [0, 1]);
+    assert.deepEqual(
+      parseRecording(cut, { onTruncated: (info) => seen.push(info) }).map((r) => r.n),
+      [0, 1],
+    );
     assert.deepEqual(seen, [{ line: 3, text: '{"t":2,"n":2,"k":"in","ch":"x","ms' }]);
     assert.equal(parseRecording(cut).length, 2, 'tolerated without a callback too');
     // a complete file (every line ends with a newline) has no excuse; nor has a line in the middle
@@ -286,42 +369,74 @@ describe('recorder', () => {
     const path = join(dir, 'auth.jsonl');
     const rec = createRecorder({ path, clock: new VirtualClock(0), redact: recordRedaction() });
     const got: unknown[] = [];
-    const images = { async pullImage(...args: unknown[]) { got.push(args); return 'sha256:abc'; } };
+    const images = {
+      async pullImage(...args: unknown[]) {
+        got.push(args);
+        return 'sha256:abc';
+      },
+    };
     const cri = rec.wrap(images);
-    const auth = { username: 'bob', password: 'pw-s3cr3t', auth: 'YXV0aC1zM2NyM3Q=', identityToken: 'id-s3cr3t', registryToken: 'reg-s3cr3t', serverAddress: 'registry.example' };
+    const auth = {
+      username: 'bob',
+      password: 'pw-s3cr3t',
+      auth: 'YXV0aC1zM2NyM3Q=',
+      identityToken: 'id-s3cr3t',
+      registryToken: 'reg-s3cr3t',
+      serverAddress: 'registry.example',
+    };
     await cri.pullImage({ image: 'registry.example/app:1' }, auth, { metadata: { name: 'p' } });
     await cri.pullImage({ image: 'busybox' });
     await rec.close();
-    assert.deepEqual(got[0], [{ image: 'registry.example/app:1' }, auth, { metadata: { name: 'p' } }], 'the runtime gets the real credentials');
-    assert.equal(auth.password, 'pw-s3cr3t', 'the caller\'s object is not touched');
+    assert.deepEqual(
+      got[0],
+      [{ image: 'registry.example/app:1' }, auth, { metadata: { name: 'p' } }],
+      'the runtime gets the real credentials',
+    );
+    assert.equal(auth.password, 'pw-s3cr3t', "the caller's object is not touched");
     const text = readFileSync(path, 'utf8');
     assert.doesNotMatch(text, /s3cr3t|YXV0aC1zM2NyM3Q/);
     const calls = parseRecording(text).filter((r) => r.k === 'cri');
     assert.deepEqual(calls[0]!.args, [
       { image: 'registry.example/app:1' },
-      { username: 'bob', password: '<redacted>', auth: '<redacted>', identityToken: '<redacted>', registryToken: '<redacted>', serverAddress: 'registry.example' },
+      {
+        username: 'bob',
+        password: '<redacted>',
+        auth: '<redacted>',
+        identityToken: '<redacted>',
+        registryToken: '<redacted>',
+        serverAddress: 'registry.example',
+      },
       { metadata: { name: 'p' } },
     ]);
     assert.deepEqual(calls[1]!.args, [{ image: 'busybox' }]);
   });
 
-  it('the daemon\'s recorder (createKubelet --record) redacts PullImage credentials', async () => {
+  it("the daemon's recorder (createKubelet --record) redacts PullImage credentials", async () => {
     const dir = tempDir();
     const path = join(dir, 'daemon-auth.jsonl');
     const clock = new VirtualClock(0);
     const cri = new FakeCri({ clock });
     cri.addImage(IMAGE);
-    const k = createKubelet({ flags: { ...DEFAULT_FLAGS, podManifestPath: '/m', record: path }, clock, log: silentLogger, nodeName: 'node-a', cri, fs: new MemoryStaticPodFs().mkdir('/m') });
+    const k = createKubelet({
+      flags: { ...DEFAULT_FLAGS, podManifestPath: '/m', record: path },
+      clock,
+      log: silentLogger,
+      nodeName: 'node-a',
+      cri,
+      fs: new MemoryStaticPodFs().mkdir('/m'),
+    });
     await k.start();
     await k.cri.pullImage({ image: IMAGE }, { username: 'bob', password: 'pw-s3cr3t' }, undefined as never);
     await k.stop();
     const text = readFileSync(path, 'utf8');
     assert.doesNotMatch(text, /s3cr3t/);
-    const pull = parseRecording(text).find((r) => r.k === 'cri' && r.m === 'pullImage' && (r.args as unknown[])[1] !== undefined)!;
+    const pull = parseRecording(text).find(
+      (r) => r.k === 'cri' && r.m === 'pullImage' && (r.args as unknown[])[1] !== undefined,
+    )!;
     assert.deepEqual((pull.args as unknown[])[1], { username: 'bob', password: '<redacted>' });
   });
 
-  it('a kubelet refused because another one serves the root dir never touches that one\'s recording', async () => {
+  it("a kubelet refused because another one serves the root dir never touches that one's recording", async () => {
     const dir = tempDir();
     const path = join(dir, 'session.jsonl');
     const debugSocketPath = join(dir, 'kubelet-ts.sock');
@@ -329,12 +444,23 @@ describe('recorder', () => {
     const kubelet = () => {
       const cri = new FakeCri({ clock });
       cri.addImage(IMAGE);
-      const fs = new MemoryStaticPodFs().mkdir('/m').writeFile('/m/web.json', JSON.stringify({
-        apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web', namespace: 'default' },
-        spec: { containers: [{ name: 'app', image: IMAGE }] },
-      }));
+      const fs = new MemoryStaticPodFs().mkdir('/m').writeFile(
+        '/m/web.json',
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name: 'web', namespace: 'default' },
+          spec: { containers: [{ name: 'app', image: IMAGE }] },
+        }),
+      );
       return createKubelet({
-        flags: { ...DEFAULT_FLAGS, podManifestPath: '/m', record: path }, clock, log: silentLogger, nodeName: 'node-r', cri, fs, debugSocketPath,
+        flags: { ...DEFAULT_FLAGS, podManifestPath: '/m', record: path },
+        clock,
+        log: silentLogger,
+        nodeName: 'node-r',
+        cri,
+        fs,
+        debugSocketPath,
       });
     };
     const a = kubelet();
@@ -370,12 +496,22 @@ describe('recorder', () => {
     rec.write({ k: 'in', ch: 'x', msg: { late: 1 } });
     await rec.close();
     const recs = parseRecording(readFileSync(path, 'utf8'));
-    assert.deepEqual(recs.map((r) => [r.t, r.n, r.k]), [[100, 0, 'header'], [105, 1, 'in'], [110, 2, 'in']]);
+    assert.deepEqual(
+      recs.map((r) => [r.t, r.n, r.k]),
+      [
+        [100, 0, 'header'],
+        [105, 1, 'in'],
+        [110, 2, 'in'],
+      ],
+    );
 
     const never = createRecorder({ path: join(dir, 'never.jsonl'), clock, deferOpen: true });
     never.write({ k: 'in', ch: 'x', msg: {} });
     await never.close();
     assert.deepEqual(readdirSync(dir), ['d.jsonl'], 'closed before open: no file');
-    assert.throws(() => createRecorder({ path: join(dir, 'no', 'such', 'dir.jsonl'), clock, deferOpen: true }).open(), /recording .*dir\.jsonl: cannot open: ENOENT/);
+    assert.throws(
+      () => createRecorder({ path: join(dir, 'no', 'such', 'dir.jsonl'), clock, deferOpen: true }).open(),
+      /recording .*dir\.jsonl: cannot open: ENOENT/,
+    );
   });
 });

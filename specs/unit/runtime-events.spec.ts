@@ -17,10 +17,12 @@ const IMAGE = 'registry.local/app:1.0';
 const UID = 'uid-web';
 
 function mkPod(name: string, uid: string, spec: Record<string, unknown> = {}): Pod {
-  return applyPodDefaults(PodSchema.parse({
-    metadata: { name, namespace: 'default', uid },
-    spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'app', image: IMAGE }], ...spec },
-  }) as Pod);
+  return applyPodDefaults(
+    PodSchema.parse({
+      metadata: { name, namespace: 'default', uid },
+      spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'app', image: IMAGE }], ...spec },
+    }) as Pod,
+  );
 }
 
 const webPod = () => mkPod('web', UID);
@@ -37,12 +39,18 @@ async function setup() {
   const clock = new VirtualClock(1_800_000_000_000);
   const cri = new FakeCri({ clock });
   const images = new ImageManager({ images: cri, clock });
-  const a = await startActor(runtime, { cri, images, nodeName: 'node-a', podLogsDir: '/var/log/pods', dns: CLUSTER_DNS }, { clock });
+  const a = await startActor(
+    runtime,
+    { cri, images, nodeName: 'node-a', podLogsDir: '/var/log/pods', dns: CLUSTER_DNS },
+    { clock },
+  );
   const events = collect(a.bus, 'events');
   const replies = collect(a.bus, 'runtimeReply');
   const port = a.bus.port('podWorkers');
   let seq = 0;
-  const command = async (cmd: { type: 'runtime.syncPod'; pod: Pod } | { type: 'runtime.killPod'; pod: Pod | null; uid?: string }): Promise<RuntimeReply> => {
+  const command = async (
+    cmd: { type: 'runtime.syncPod'; pod: Pod } | { type: 'runtime.killPod'; pod: Pod | null; uid?: string },
+  ): Promise<RuntimeReply> => {
     const n = ++seq;
     const uid = cmd.pod?.metadata.uid ?? ('uid' in cmd ? cmd.uid! : '');
     if (cmd.type === 'runtime.syncPod') port.send('runtime', { type: 'runtime.syncPod', uid, seq: n, pod: cmd.pod });
@@ -59,8 +67,10 @@ async function setup() {
     seen = events.length;
     return out;
   };
-  const running = async () => (await cri.listContainers({ labelSelector: { 'io.kubernetes.container.name': 'app' } }))
-    .filter((c) => c.state === 'CONTAINER_RUNNING');
+  const running = async () =>
+    (await cri.listContainers({ labelSelector: { 'io.kubernetes.container.name': 'app' } })).filter(
+      (c) => c.state === 'CONTAINER_RUNNING',
+    );
   return { clock, cri, a, events, command, take, running };
 }
 
@@ -75,10 +85,22 @@ describe('runtime events', () => {
     const got = take();
     assert.equal(got.length, 4, got.join('\n'));
     assert.equal(got[0], `Normal Pulling: Pulling image "${IMAGE}"`);
-    assert.match(got[1]!, new RegExp(`^Normal Pulled: Successfully pulled image "${IMAGE.replace(/[.]/g, '\\.')}" in 0s \\(0s including waiting\\)\\. Image size: \\d+ bytes\\.$`));
+    assert.match(
+      got[1]!,
+      new RegExp(
+        `^Normal Pulled: Successfully pulled image "${IMAGE.replace(/[.]/g, '\\.')}" in 0s \\(0s including waiting\\)\\. Image size: \\d+ bytes\\.$`,
+      ),
+    );
     assert.deepEqual(got.slice(2), ['Normal Created: Created container: app', 'Normal Started: Started container app']);
     assert.ok(events.every(onApp), 'every event names the container');
-    assert.deepEqual(events[0]!.involvedObject, { kind: 'Pod', apiVersion: 'v1', namespace: 'default', name: 'web', uid: UID, fieldPath: 'spec.containers{app}' });
+    assert.deepEqual(events[0]!.involvedObject, {
+      kind: 'Pod',
+      apiVersion: 'v1',
+      namespace: 'default',
+      name: 'web',
+      uid: UID,
+      fieldPath: 'spec.containers{app}',
+    });
 
     const other = mkPod('db', 'uid-db', { initContainers: [{ name: 'setup', image: IMAGE }] });
     await command({ type: 'runtime.syncPod', pod: other });
@@ -126,14 +148,24 @@ describe('runtime events', () => {
     take();
     await command({ type: 'runtime.killPod', pod: null, uid: 'uid-old' });
     assert.deepEqual(take(), ['Normal Killing: Stopping container app']);
-    assert.deepEqual(events.at(-1)!.involvedObject, { kind: 'Pod', apiVersion: 'v1', namespace: 'default', name: 'old', uid: 'uid-old', fieldPath: 'implicitly required container app' });
+    assert.deepEqual(events.at(-1)!.involvedObject, {
+      kind: 'Pod',
+      apiVersion: 'v1',
+      namespace: 'default',
+      name: 'old',
+      uid: 'uid-old',
+      fieldPath: 'implicitly required container app',
+    });
 
     await command({ type: 'runtime.syncPod', pod: webPod() });
     take();
     cri.stopContainer = () => Promise.reject(new CriError('Unknown', 2, 'StopContainer', 'cannot stop'));
     const r = await command({ type: 'runtime.killPod', pod: webPod() });
     assert.equal(r.type === 'runtime.podKilled' && r.error, 'CRI StopContainer: Unknown: cannot stop');
-    assert.deepEqual(take(), ['Normal Killing: Stopping container app', 'Warning FailedKillPod: error killing pod: CRI StopContainer: Unknown: cannot stop']);
+    assert.deepEqual(take(), [
+      'Normal Killing: Stopping container app',
+      'Warning FailedKillPod: error killing pod: CRI StopContainer: Unknown: cannot stop',
+    ]);
     assert.equal(events.at(-1)!.involvedObject.fieldPath, undefined, 'FailedKillPod is about the pod');
   });
 
@@ -149,7 +181,10 @@ describe('runtime events', () => {
       'Warning Failed: Error: ErrImagePull',
     ]);
     await command({ type: 'runtime.syncPod', pod });
-    assert.deepEqual(take(), [`Normal BackOff: Back-off pulling image "${IMAGE}"`, 'Warning Failed: Error: ImagePullBackOff']);
+    assert.deepEqual(take(), [
+      `Normal BackOff: Back-off pulling image "${IMAGE}"`,
+      'Warning Failed: Error: ImagePullBackOff',
+    ]);
     assert.ok(events.every(onApp));
   });
 
@@ -165,13 +200,21 @@ describe('runtime events', () => {
     const got = take();
     assert.equal(got[0], 'Normal SandboxChanged: Pod sandbox changed, it will be killed and re-created.');
     assert.equal(events.at(-got.length)!.involvedObject.fieldPath, undefined);
-    assert.deepEqual(got.slice(-2), ['Normal Created: Created container: app', 'Normal Started: Started container app']);
+    assert.deepEqual(got.slice(-2), [
+      'Normal Created: Created container: app',
+      'Normal Started: Started container app',
+    ]);
 
     const fresh = mkPod('net', 'uid-net');
-    cri.runPodSandbox = () => Promise.reject(new CriError('Unknown', 2, 'RunPodSandbox', 'failed to setup network for sandbox "abc": cni not initialized'));
+    cri.runPodSandbox = () =>
+      Promise.reject(
+        new CriError('Unknown', 2, 'RunPodSandbox', 'failed to setup network for sandbox "abc": cni not initialized'),
+      );
     const r = await command({ type: 'runtime.syncPod', pod: fresh });
     assert.ok(r.type === 'runtime.podSynced' && r.result.error);
-    assert.deepEqual(take(), ['Warning FailedCreatePodSandBox: Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox "abc": cni not initialized']);
+    assert.deepEqual(take(), [
+      'Warning FailedCreatePodSandBox: Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for sandbox "abc": cni not initialized',
+    ]);
   });
 
   it('a container the runtime will not create or start: Failed "Error: <runtime message>"', async (t) => {
@@ -183,9 +226,13 @@ describe('runtime events', () => {
     await command({ type: 'runtime.syncPod', pod: webPod() });
     assert.deepEqual(take().slice(1), ['Warning Failed: Error: no such device']);
     cri.createContainer = create;
-    cri.startContainer = () => Promise.reject(new CriError('Unknown', 2, 'StartContainer', 'exec: "nope": executable file not found'));
+    cri.startContainer = () =>
+      Promise.reject(new CriError('Unknown', 2, 'StartContainer', 'exec: "nope": executable file not found'));
     await command({ type: 'runtime.syncPod', pod: webPod() });
-    assert.deepEqual(take().slice(1), ['Normal Created: Created container: app', 'Warning Failed: Error: exec: "nope": executable file not found']);
+    assert.deepEqual(take().slice(1), [
+      'Normal Created: Created container: app',
+      'Warning Failed: Error: exec: "nope": executable file not found',
+    ]);
   });
 
   it('a pod using a field kubelet-ts does not support: the container is never created, waits with CreateContainerConfigError naming the field, and the pod gets one Warning', async (t) => {
@@ -202,30 +249,54 @@ describe('runtime events', () => {
       const r = await command({ type: 'runtime.syncPod', pod });
       assert.ok(r.type === 'runtime.podSynced');
       assert.equal(r.result.error, undefined);
-      assert.deepEqual(r.result.waiting, [{ name: 'app', reason: 'CreateContainerConfigError', message: 'spec.containers[0].lifecycle.stopSignal: not supported by kubelet-ts' }]);
+      assert.deepEqual(r.result.waiting, [
+        {
+          name: 'app',
+          reason: 'CreateContainerConfigError',
+          message: 'spec.containers[0].lifecycle.stopSignal: not supported by kubelet-ts',
+        },
+      ]);
       const app = r.result.apiStatus.containerStatuses!.find((c) => c.name === 'app')!;
-      assert.deepEqual(app.state, { waiting: { reason: 'CreateContainerConfigError', message: 'spec.containers[0].lifecycle.stopSignal: not supported by kubelet-ts' } });
+      assert.deepEqual(app.state, {
+        waiting: {
+          reason: 'CreateContainerConfigError',
+          message: 'spec.containers[0].lifecycle.stopSignal: not supported by kubelet-ts',
+        },
+      });
       assert.equal(r.result.apiStatus.phase, 'Pending');
     }
-    const created = cri.calls.filter((c) => c.method === 'CreateContainer').map((c) => (c.args[1] as { metadata: { name: string } }).metadata.name);
+    const created = cri.calls
+      .filter((c) => c.method === 'CreateContainer')
+      .map((c) => (c.args[1] as { metadata: { name: string } }).metadata.name);
     assert.deepEqual(created, ['plain'], 'only the supported container was created');
     const warnings = events.filter((e) => e.eventType === 'Warning');
     assert.equal(warnings.length, 1, take().join('\n'));
-    assert.deepEqual(warnings[0]!.involvedObject, { kind: 'Pod', apiVersion: 'v1', namespace: 'default', name: 'probed', uid: 'uid-probed' });
+    assert.deepEqual(warnings[0]!.involvedObject, {
+      kind: 'Pod',
+      apiVersion: 'v1',
+      namespace: 'default',
+      name: 'probed',
+      uid: 'uid-probed',
+    });
     assert.equal(warnings[0]!.reason, 'Failed');
     assert.equal(warnings[0]!.message, 'Error: spec.containers[0].lifecycle.stopSignal: not supported by kubelet-ts');
 
     // A pod-level field holds every container, and a new list of fields is said again.
     const withVolume = mkPod('probed', 'uid-probed', {
-      containers: [{ name: 'app', image: IMAGE }, { name: 'plain', image: IMAGE }],
+      containers: [
+        { name: 'app', image: IMAGE },
+        { name: 'plain', image: IMAGE },
+      ],
       resourceClaims: [{ name: 'gpu' }],
     });
     take();
     const r = await command({ type: 'runtime.syncPod', pod: withVolume });
     assert.ok(r.type === 'runtime.podSynced');
-    assert.deepEqual(r.result.waiting.map((w) => [w.name, w.reason, w.message]), [
-      ['app', 'CreateContainerConfigError', 'spec.resourceClaims: not supported by kubelet-ts'],
-    ], 'plain keeps running; app is held');
+    assert.deepEqual(
+      r.result.waiting.map((w) => [w.name, w.reason, w.message]),
+      [['app', 'CreateContainerConfigError', 'spec.resourceClaims: not supported by kubelet-ts']],
+      'plain keeps running; app is held',
+    );
     assert.deepEqual(take(), ['Warning Failed: Error: spec.resourceClaims: not supported by kubelet-ts']);
   });
 });

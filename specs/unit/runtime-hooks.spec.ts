@@ -32,7 +32,9 @@ async function settle(): Promise<void> {
 /** A promise and its resolver: a hook held until the spec lets it go. */
 function held<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
   let resolve!: (v: T) => void;
-  const promise = new Promise<T>((r) => { resolve = r; });
+  const promise = new Promise<T>((r) => {
+    resolve = r;
+  });
   return { promise, resolve };
 }
 
@@ -42,7 +44,11 @@ async function setup(hooks?: LifecycleRunner) {
   cri.addImage(IMAGE);
   cri.addImage(IMAGE2);
   const images = new ImageManager({ images: cri, clock });
-  const a = await startActor(runtime, { cri, images, nodeName: 'node-a', podLogsDir: '/var/log/pods', ...(hooks ? { hooks } : {}) }, { clock });
+  const a = await startActor(
+    runtime,
+    { cri, images, nodeName: 'node-a', podLogsDir: '/var/log/pods', ...(hooks ? { hooks } : {}) },
+    { clock },
+  );
   const replies = collect(a.bus, 'runtimeReply');
   const events = collect(a.bus, 'events');
   let seq = 0;
@@ -62,12 +68,14 @@ async function setup(hooks?: LifecycleRunner) {
     return r.result;
   };
   /** The CRI calls that change something, as `Method name [timeout]`. */
-  const decisions = () => cri.calls.flatMap((c) => {
-    if (c.method === 'StartContainer') return [`StartContainer ${names.get(c.args[0] as string)}`];
-    if (c.method === 'StopContainer') return [`StopContainer ${names.get(c.args[0] as string)} ${c.args[1]}`];
-    if (c.method === 'ExecSync') return [`ExecSync ${names.get(c.args[0] as string)} ${(c.args[1] as string[]).join(' ')}`];
-    return [];
-  });
+  const decisions = () =>
+    cri.calls.flatMap((c) => {
+      if (c.method === 'StartContainer') return [`StartContainer ${names.get(c.args[0] as string)}`];
+      if (c.method === 'StopContainer') return [`StopContainer ${names.get(c.args[0] as string)} ${c.args[1]}`];
+      if (c.method === 'ExecSync')
+        return [`ExecSync ${names.get(c.args[0] as string)} ${(c.args[1] as string[]).join(' ')}`];
+      return [];
+    });
   const names = new Map<string, string>();
   const refreshNames = async () => {
     for (const c of await cri.listContainers()) names.set(c.id, c.metadata.name);
@@ -76,9 +84,10 @@ async function setup(hooks?: LifecycleRunner) {
     await refreshNames();
     return decisions();
   };
-  const hookEvents = () => events
-    .filter((e) => /Hook|Killing|Started|LifecycleHTTPFallback/.test(e.reason))
-    .map((e) => `${e.reason} ${e.involvedObject.fieldPath ?? ''}: ${e.message}`);
+  const hookEvents = () =>
+    events
+      .filter((e) => /Hook|Killing|Started|LifecycleHTTPFallback/.test(e.reason))
+      .map((e) => `${e.reason} ${e.involvedObject.fieldPath ?? ''}: ${e.message}`);
   return { cri, a, clock, send, reply, sync, calls, events, hookEvents };
 }
 
@@ -88,7 +97,11 @@ describe('runtime: postStart hooks', () => {
     t.after(() => a.stop());
     const hook = held<{ exitCode: number }>();
     cri.onExec(() => hook.promise);
-    const pod = mkPod('uid-ps', { containers: [{ name: 'app', image: IMAGE, lifecycle: { postStart: { exec: { command: ['sh', '-c', 'echo hi > /msg'] } } } }] });
+    const pod = mkPod('uid-ps', {
+      containers: [
+        { name: 'app', image: IMAGE, lifecycle: { postStart: { exec: { command: ['sh', '-c', 'echo hi > /msg'] } } } },
+      ],
+    });
     const n = send('runtime.syncPod', pod);
     await clock.advanceAsync(0, settle);
     assert.equal(reply(n), undefined, 'no answer while postStart runs: the container is not reported running');
@@ -118,8 +131,9 @@ describe('runtime: postStart hooks', () => {
       'FailedPostStartHook spec.containers{app}: PostStartHook failed',
       'Killing spec.containers{app}: FailedPostStartHook',
     ]);
-    const message = 'Exec lifecycle hook ([cat /nope]) for Container "app" in Pod "uid-fail_default(uid-fail)" failed - error: '
-      + 'command \'cat /nope\' exited with 1: no such file, message: "no such file"';
+    const message =
+      'Exec lifecycle hook ([cat /nope]) for Container "app" in Pod "uid-fail_default(uid-fail)" failed - error: ' +
+      'command \'cat /nope\' exited with 1: no such file, message: "no such file"';
     assert.deepEqual(r.waiting, [{ name: 'app', reason: 'PostStartHookError', message }]);
     const s = r.apiStatus.containerStatuses![0]!;
     assert.deepEqual(s.state, { waiting: { reason: 'PostStartHookError', message } });
@@ -139,28 +153,48 @@ describe('runtime: postStart hooks', () => {
       exec: () => Promise.reject(new Error('unused')),
       httpGet: (req) => {
         sent.push(`${req.scheme}://${req.host}:${req.port}${req.path}`);
-        return Promise.resolve(req.scheme === 'https'
-          ? { kind: 'error', url: '', error: 'Get "https://10.88.0.2:8443/up": http: server gave HTTP response to HTTPS client', httpResponseToHttps: true }
-          : { kind: 'response', url: '', code: 204, body: '' });
+        return Promise.resolve(
+          req.scheme === 'https'
+            ? {
+                kind: 'error',
+                url: '',
+                error: 'Get "https://10.88.0.2:8443/up": http: server gave HTTP response to HTTPS client',
+                httpResponseToHttps: true,
+              }
+            : { kind: 'response', url: '', code: 204, body: '' },
+        );
       },
       close: () => Promise.resolve(),
     };
     const { a, sync, events } = await setup(runner);
     t.after(() => a.stop());
-    const pod = mkPod('uid-tls', { containers: [{ name: 'app', image: IMAGE, lifecycle: { postStart: { httpGet: { scheme: 'HTTPS', port: 8443, path: '/up' } } } }] });
+    const pod = mkPod('uid-tls', {
+      containers: [
+        {
+          name: 'app',
+          image: IMAGE,
+          lifecycle: { postStart: { httpGet: { scheme: 'HTTPS', port: 8443, path: '/up' } } },
+        },
+      ],
+    });
     const r = await sync(pod);
     assert.deepEqual(r.waiting, []);
     assert.deepEqual(sent, ['https://10.88.0.2:8443/up', 'http://10.88.0.2:8443/up'], 'the pod IP by default');
     const fallback = events.find((e) => e.reason === 'LifecycleHTTPFallback');
     assert.equal(fallback?.eventType, 'Warning');
     assert.equal(fallback?.involvedObject.kind, 'Pod');
-    assert.equal(fallback?.message, 'request to HTTPS lifecycle hook 10.88.0.2:8443 got HTTP response, retry with HTTP succeeded');
+    assert.equal(
+      fallback?.message,
+      'request to HTTPS lifecycle hook 10.88.0.2:8443 got HTTP response, retry with HTTP succeeded',
+    );
   });
 
   it('a tcpSocket hook is not run, as upstream: it fails', async (t) => {
     const { a, sync } = await setup();
     t.after(() => a.stop());
-    const pod = mkPod('uid-tcp', { containers: [{ name: 'app', image: IMAGE, lifecycle: { postStart: { tcpSocket: { port: 80 } } } }] });
+    const pod = mkPod('uid-tcp', {
+      containers: [{ name: 'app', image: IMAGE, lifecycle: { postStart: { tcpSocket: { port: 80 } } } }],
+    });
     const r = await sync(pod);
     assert.equal(r.waiting[0]?.reason, 'PostStartHookError');
     assert.match(r.waiting[0]!.message, /^Cannot run handler: invalid handler: tcpSocket/);
@@ -168,14 +202,20 @@ describe('runtime: postStart hooks', () => {
 });
 
 describe('runtime: preStop hooks', () => {
-  it('run before StopContainer; the hook\'s time is counted against the grace period', async (t) => {
+  it("run before StopContainer; the hook's time is counted against the grace period", async (t) => {
     const { a, clock, send, reply, sync, calls, hookEvents } = await setup();
     t.after(() => a.stop());
-    const pod = mkPod('uid-stop', { containers: [{ name: 'app', image: IMAGE, lifecycle: { preStop: { sleep: { seconds: 3 } } } }] });
+    const pod = mkPod('uid-stop', {
+      containers: [{ name: 'app', image: IMAGE, lifecycle: { preStop: { sleep: { seconds: 3 } } } }],
+    });
     await sync(pod);
     const n = send('runtime.killPod', pod, 10);
     await clock.advanceAsync(0, settle);
-    assert.deepEqual(hookEvents().slice(1), ['Killing spec.containers{app}: Stopping container app'], 'Killing comes before the hook');
+    assert.deepEqual(
+      hookEvents().slice(1),
+      ['Killing spec.containers{app}: Stopping container app'],
+      'Killing comes before the hook',
+    );
     assert.deepEqual(await calls(), ['StartContainer app'], 'no stop while the hook sleeps');
     await clock.advanceAsync(2999, settle);
     assert.equal(reply(n), undefined);
@@ -188,7 +228,9 @@ describe('runtime: preStop hooks', () => {
     const { cri, a, clock, send, reply, sync, calls, hookEvents } = await setup();
     t.after(() => a.stop());
     cri.onExec(() => new Promise(() => {}));
-    const pod = mkPod('uid-slow', { containers: [{ name: 'app', image: IMAGE, lifecycle: { preStop: { exec: { command: ['sleep', '1000'] } } } }] });
+    const pod = mkPod('uid-slow', {
+      containers: [{ name: 'app', image: IMAGE, lifecycle: { preStop: { exec: { command: ['sleep', '1000'] } } } }],
+    });
     await sync(pod);
     const n = send('runtime.killPod', pod, 5);
     await clock.advanceAsync(4999, settle);
@@ -203,7 +245,9 @@ describe('runtime: preStop hooks', () => {
     const { cri, a, clock, send, sync, calls, hookEvents } = await setup();
     t.after(() => a.stop());
     cri.onExec(() => ({ exitCode: 2 }));
-    const pod = mkPod('uid-bad', { containers: [{ name: 'app', image: IMAGE, lifecycle: { preStop: { exec: { command: ['false'] } } } }] });
+    const pod = mkPod('uid-bad', {
+      containers: [{ name: 'app', image: IMAGE, lifecycle: { preStop: { exec: { command: ['false'] } } } }],
+    });
     await sync(pod);
     send('runtime.killPod', pod, 30);
     await clock.advanceAsync(0, settle);
@@ -218,7 +262,9 @@ describe('runtime: preStop hooks', () => {
     const { cri, a, clock, send, sync, calls } = await setup();
     t.after(() => a.stop());
     cri.onExec(() => new Promise(() => {}));
-    const pod = mkPod('uid-force', { containers: [{ name: 'app', image: IMAGE, lifecycle: { preStop: { exec: { command: ['sleep', '9'] } } } }] });
+    const pod = mkPod('uid-force', {
+      containers: [{ name: 'app', image: IMAGE, lifecycle: { preStop: { exec: { command: ['sleep', '9'] } } } }],
+    });
     await sync(pod);
     send('runtime.killPod', pod, 0);
     await clock.advanceAsync(0, settle);
@@ -231,29 +277,52 @@ describe('runtime: preStop hooks', () => {
     const proxyHook = held<{ exitCode: number }>();
     cri.onExec(() => proxyHook.promise);
     const pod = mkPod('uid-side', {
-      initContainers: [{ name: 'proxy', image: IMAGE, restartPolicy: 'Always', lifecycle: { preStop: { exec: { command: ['drain'] } } } }],
+      initContainers: [
+        {
+          name: 'proxy',
+          image: IMAGE,
+          restartPolicy: 'Always',
+          lifecycle: { preStop: { exec: { command: ['drain'] } } },
+        },
+      ],
       containers: [{ name: 'app', image: IMAGE, lifecycle: { preStop: { sleep: { seconds: 2 } } } }],
     });
     await sync(pod);
     await sync(pod);
     const n = send('runtime.killPod', pod, 10);
     await clock.advanceAsync(0, settle);
-    assert.deepEqual((await calls()).slice(2), ['ExecSync proxy drain'], 'the sidecar\'s hook runs from the start, with the app\'s sleep');
+    assert.deepEqual(
+      (await calls()).slice(2),
+      ['ExecSync proxy drain'],
+      "the sidecar's hook runs from the start, with the app's sleep",
+    );
     await clock.advanceAsync(2000, settle);
-    assert.deepEqual((await calls()).slice(2), ['ExecSync proxy drain', 'StopContainer app 8'], 'the app after its hook; the sidecar waits for its own');
+    assert.deepEqual(
+      (await calls()).slice(2),
+      ['ExecSync proxy drain', 'StopContainer app 8'],
+      'the app after its hook; the sidecar waits for its own',
+    );
     await clock.advanceAsync(3000, settle);
     proxyHook.resolve({ exitCode: 0 });
     await clock.advanceAsync(0, settle);
-    assert.deepEqual((await calls()).slice(2), ['ExecSync proxy drain', 'StopContainer app 8', 'StopContainer proxy 5']);
+    assert.deepEqual((await calls()).slice(2), [
+      'ExecSync proxy drain',
+      'StopContainer app 8',
+      'StopContainer proxy 5',
+    ]);
     assert.ok(reply(n)?.type === 'runtime.podKilled');
   });
 
   it('an orphan (its pod no longer known) gets the hook its annotations kept, as upstream restores it', async (t) => {
     const { a, clock, reply, sync, calls, hookEvents } = await setup();
     t.after(() => a.stop());
-    const pod = mkPod('uid-orphan', { containers: [{ name: 'app', image: IMAGE, lifecycle: { preStop: { sleep: { seconds: 1 } } } }] });
+    const pod = mkPod('uid-orphan', {
+      containers: [{ name: 'app', image: IMAGE, lifecycle: { preStop: { sleep: { seconds: 1 } } } }],
+    });
     await sync(pod);
-    a.bus.port('podWorkers').send('runtime', { type: 'runtime.killPod', uid: 'uid-orphan', seq: 99, pod: null, gracePeriodSeconds: 4 });
+    a.bus
+      .port('podWorkers')
+      .send('runtime', { type: 'runtime.killPod', uid: 'uid-orphan', seq: 99, pod: null, gracePeriodSeconds: 4 });
     await clock.advanceAsync(0, settle);
     assert.deepEqual(await calls(), ['StartContainer app'], 'the hook sleeps first');
     await clock.advanceAsync(1000, settle);
@@ -265,7 +334,10 @@ describe('runtime: preStop hooks', () => {
   it('a kill within a sync (the definition changed) runs the hook before the stop', async (t) => {
     const { a, clock, send, reply, sync, calls } = await setup();
     t.after(() => a.stop());
-    const spec = (image: string) => ({ containers: [{ name: 'app', image, lifecycle: { preStop: { sleep: { seconds: 4 } } } }], terminationGracePeriodSeconds: 5 });
+    const spec = (image: string) => ({
+      containers: [{ name: 'app', image, lifecycle: { preStop: { sleep: { seconds: 4 } } } }],
+      terminationGracePeriodSeconds: 5,
+    });
     await sync(mkPod('uid-change', spec(IMAGE)));
     const n = send('runtime.syncPod', mkPod('uid-change', spec(IMAGE2)));
     await clock.advanceAsync(3999, settle);
@@ -278,29 +350,66 @@ describe('runtime: preStop hooks', () => {
 
 describe('lifecycle handlers (runLifecycleHandler)', () => {
   const clock = new VirtualClock(0);
-  const pod = mkPod('uid-h', { containers: [{ name: 'web', image: IMAGE, ports: [{ name: 'http', containerPort: 8080 }] }] });
+  const pod = mkPod('uid-h', {
+    containers: [{ name: 'web', image: IMAGE, ports: [{ name: 'http', containerPort: 8080 }] }],
+  });
   const web = pod.spec.containers[0]!;
 
-  it('httpGet: the pod IP and a named port by default; any answer is success; no answer fails with Go\'s words', async () => {
+  it("httpGet: the pod IP and a named port by default; any answer is success; no answer fails with Go's words", async () => {
     const seen: unknown[] = [];
     const runner: LifecycleRunner = {
       exec: () => Promise.reject(new Error('unused')),
       httpGet: (req) => {
         seen.push(req);
-        return Promise.resolve(req.port === 8080
-          ? { kind: 'response', url: '', code: 500, body: '' }
-          : { kind: 'error', url: '', error: 'Get "http://10.0.0.9:81/x": dial tcp 10.0.0.9:81: connect: connection refused', httpResponseToHttps: false });
+        return Promise.resolve(
+          req.port === 8080
+            ? { kind: 'response', url: '', code: 500, body: '' }
+            : {
+                kind: 'error',
+                url: '',
+                error: 'Get "http://10.0.0.9:81/x": dial tcp 10.0.0.9:81: connect: connection refused',
+                httpResponseToHttps: false,
+              },
+        );
       },
       close: () => Promise.resolve(),
     };
-    assert.deepEqual(await runLifecycleHandler(runner, clock, pod, web, { httpGet: { port: 'http', path: '/hook' } }, { containerId: 'c', podIP: '10.0.0.9' }), { ok: true });
+    assert.deepEqual(
+      await runLifecycleHandler(
+        runner,
+        clock,
+        pod,
+        web,
+        { httpGet: { port: 'http', path: '/hook' } },
+        { containerId: 'c', podIP: '10.0.0.9' },
+      ),
+      { ok: true },
+    );
     assert.deepEqual(seen[0], { scheme: 'http', host: '10.0.0.9', port: 8080, path: '/hook', headers: [] });
-    assert.deepEqual(await runLifecycleHandler(runner, clock, pod, web, { httpGet: { port: 81, path: '/x' } }, { containerId: 'c', podIP: '10.0.0.9' }), {
-      ok: false,
-      error: 'Get "http://10.0.0.9:81/x": dial tcp 10.0.0.9:81: connect: connection refused',
-      message: 'HTTP lifecycle hook (/x) for Container "web" in Pod "uid-h_default(uid-h)" failed - error: Get "http://10.0.0.9:81/x": dial tcp 10.0.0.9:81: connect: connection refused',
-    });
-    const noPort = await runLifecycleHandler(runner, clock, pod, web, { httpGet: { port: 'nope', path: '/' } }, { containerId: 'c', podIP: '10.0.0.9' });
+    assert.deepEqual(
+      await runLifecycleHandler(
+        runner,
+        clock,
+        pod,
+        web,
+        { httpGet: { port: 81, path: '/x' } },
+        { containerId: 'c', podIP: '10.0.0.9' },
+      ),
+      {
+        ok: false,
+        error: 'Get "http://10.0.0.9:81/x": dial tcp 10.0.0.9:81: connect: connection refused',
+        message:
+          'HTTP lifecycle hook (/x) for Container "web" in Pod "uid-h_default(uid-h)" failed - error: Get "http://10.0.0.9:81/x": dial tcp 10.0.0.9:81: connect: connection refused',
+      },
+    );
+    const noPort = await runLifecycleHandler(
+      runner,
+      clock,
+      pod,
+      web,
+      { httpGet: { port: 'nope', path: '/' } },
+      { containerId: 'c', podIP: '10.0.0.9' },
+    );
     assert.ok(!noPort.ok && noPort.error === 'port nope not found');
   });
 
@@ -315,30 +424,56 @@ describe('lifecycle handlers (runLifecycleHandler)', () => {
     const port = (server.address() as { port: number }).port;
     const runner = lifecycleRunner({ cri: { execSync: () => Promise.reject(new Error('unused')) }, clock });
     t.after(() => runner.close());
-    const o = await runLifecycleHandler(runner, clock, pod, web, {
-      httpGet: { scheme: 'HTTPS', host: '127.0.0.1', port, path: '/pre', httpHeaders: [{ name: 'Authorization', value: 'Bearer x' }, { name: 'X-Hook', value: 'y' }] },
-    }, { containerId: 'c', podIP: '' });
+    const o = await runLifecycleHandler(
+      runner,
+      clock,
+      pod,
+      web,
+      {
+        httpGet: {
+          scheme: 'HTTPS',
+          host: '127.0.0.1',
+          port,
+          path: '/pre',
+          httpHeaders: [
+            { name: 'Authorization', value: 'Bearer x' },
+            { name: 'X-Hook', value: 'y' },
+          ],
+        },
+      },
+      { containerId: 'c', podIP: '' },
+    );
     assert.deepEqual(o, { ok: true, fellBack: `127.0.0.1:${port}` });
     assert.deepEqual(got, [{ auth: undefined, x: 'y' }]);
   });
 
-  it('sleep: on the clock; ended early by the signal with upstream\'s error', async () => {
+  it("sleep: on the clock; ended early by the signal with upstream's error", async () => {
     const c = new VirtualClock(0);
     const runner = {} as LifecycleRunner;
     const done = runLifecycleHandler(runner, c, pod, web, { sleep: { seconds: 5 } }, { containerId: 'c', podIP: '' });
     let finished = false;
-    void done.then(() => { finished = true; });
+    void done.then(() => {
+      finished = true;
+    });
     await c.advanceAsync(4999, settle);
     assert.equal(finished, false);
     await c.advanceAsync(1, settle);
     assert.deepEqual(await done, { ok: true });
     const ac = new AbortController();
-    const cut = runLifecycleHandler(runner, c, pod, web, { sleep: { seconds: 5 } }, { containerId: 'c', podIP: '', signal: ac.signal });
+    const cut = runLifecycleHandler(
+      runner,
+      c,
+      pod,
+      web,
+      { sleep: { seconds: 5 } },
+      { containerId: 'c', podIP: '', signal: ac.signal },
+    );
     ac.abort();
     assert.deepEqual(await cut, {
       ok: false,
       error: 'container terminated before sleep hook finished',
-      message: 'Sleep lifecycle hook (5) for Container "web" in Pod "uid-h_default(uid-h)" failed - error: container terminated before sleep hook finished',
+      message:
+        'Sleep lifecycle hook (5) for Container "web" in Pod "uid-h_default(uid-h)" failed - error: container terminated before sleep hook finished',
     });
   });
 });

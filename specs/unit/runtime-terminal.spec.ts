@@ -17,10 +17,12 @@ import type { CriRuntime } from '../../protocols/cri/types.ts';
 const IMAGE = 'registry.local/app:1.0';
 
 function mkPod(uid: string, status?: PodStatus): Pod {
-  const pod = applyPodDefaults(PodSchema.parse({
-    metadata: { name: uid, namespace: 'default', uid },
-    spec: { restartPolicy: 'Always', terminationGracePeriodSeconds: 1, containers: [{ name: 'app', image: IMAGE }] },
-  }) as Pod);
+  const pod = applyPodDefaults(
+    PodSchema.parse({
+      metadata: { name: uid, namespace: 'default', uid },
+      spec: { restartPolicy: 'Always', terminationGracePeriodSeconds: 1, containers: [{ name: 'app', image: IMAGE }] },
+    }) as Pod,
+  );
   return status ? { ...pod, status } : pod;
 }
 
@@ -34,7 +36,11 @@ async function setup(o: { clock?: VirtualClock; cri?: FakeCri; wrap?: (cri: Fake
   const cri = o.cri ?? new FakeCri({ clock });
   if (!o.cri) cri.addImage(IMAGE);
   const images = new ImageManager({ images: cri, clock });
-  const a = await startActor(runtime, { cri: o.wrap ? o.wrap(cri) : cri, images, nodeName: 'node-a', podLogsDir: '/var/log/pods' }, { clock });
+  const a = await startActor(
+    runtime,
+    { cri: o.wrap ? o.wrap(cri) : cri, images, nodeName: 'node-a', podLogsDir: '/var/log/pods' },
+    { clock },
+  );
   const replies = collect(a.bus, 'runtimeReply');
   let seq = 0;
   const sync = async (pod: Pod): Promise<SyncResult> => {
@@ -47,7 +53,9 @@ async function setup(o: { clock?: VirtualClock; cri?: FakeCri; wrap?: (cri: Fake
   };
   const kill = async (pod: Pod) => {
     const n = ++seq;
-    a.bus.port('podWorkers').send('runtime', { type: 'runtime.killPod', uid: pod.metadata.uid!, seq: n, pod, gracePeriodSeconds: 1 });
+    a.bus
+      .port('podWorkers')
+      .send('runtime', { type: 'runtime.killPod', uid: pod.metadata.uid!, seq: n, pod, gracePeriodSeconds: 1 });
     await clock.advanceAsync(0, settle);
     const r = replies.find((x) => x.seq === n);
     assert.ok(r && r.type === 'runtime.podKilled', `no reply to killPod #${n}`);
@@ -108,7 +116,10 @@ describe('runtime killPod: the status after the final kill (upstream SyncTermina
     await sync(pod);
     const r = await kill(pod);
     assert.equal(r.type === 'runtime.podKilled' && r.apiStatus?.phase, 'Failed');
-    assert.equal(r.type === 'runtime.podKilled' && r.apiStatus?.containerStatuses?.[0]?.state?.terminated?.exitCode, 143);
+    assert.equal(
+      r.type === 'runtime.podKilled' && r.apiStatus?.containerStatuses?.[0]?.state?.terminated?.exitCode,
+      143,
+    );
   });
 
   it('a static pod keeps its phase (upstream TODO 116484)', async (t) => {
@@ -126,20 +137,24 @@ describe('runtime killPod: the status after the final kill (upstream SyncTermina
 
 describe('defect 5: a container created but never started when the kubelet died', () => {
   /** The first kubelet dies between CreateContainer and StartContainer: its StartContainer never returns. */
-  const diesBeforeStart = (cri: FakeCri): CriRuntime => new Proxy(cri, {
-    get(target, key) {
-      if (key === 'startContainer') return () => new Promise<void>(() => {});
-      const v = Reflect.get(target, key, target) as unknown;
-      return typeof v === 'function' ? (v as (...args: unknown[]) => unknown).bind(target) : v;
-    },
-  });
+  const diesBeforeStart = (cri: FakeCri): CriRuntime =>
+    new Proxy(cri, {
+      get(target, key) {
+        if (key === 'startContainer') return () => new Promise<void>(() => {});
+        const v = Reflect.get(target, key, target) as unknown;
+        return typeof v === 'function' ? (v as (...args: unknown[]) => unknown).bind(target) : v;
+      },
+    });
 
   async function leftCreated(pod: Pod) {
     const first = await setup({ wrap: diesBeforeStart });
     first.a.bus.port('podWorkers').send('runtime', { type: 'runtime.syncPod', uid: pod.metadata.uid!, seq: 1, pod });
     await first.clock.advanceAsync(0, settle);
     const cs = await first.cri.listContainers();
-    assert.deepEqual(cs.map((c) => [c.state, c.metadata.attempt]), [['CONTAINER_CREATED', 0]]);
+    assert.deepEqual(
+      cs.map((c) => [c.state, c.metadata.attempt]),
+      [['CONTAINER_CREATED', 0]],
+    );
     await first.a.stop();
     return { cri: first.cri, clock: first.clock, created: cs[0]!.id };
   }
@@ -152,7 +167,10 @@ describe('defect 5: a container created but never started when the kubelet died'
     const r = await next.sync(pod);
     const cs = await cri.listContainers();
     assert.deepEqual(r.actions, ['start app (attempt 0, created before)']);
-    assert.deepEqual(cs.map((c) => [c.id, c.state, c.metadata.attempt]), [[created, 'CONTAINER_RUNNING', 0]]);
+    assert.deepEqual(
+      cs.map((c) => [c.id, c.state, c.metadata.attempt]),
+      [[created, 'CONTAINER_RUNNING', 0]],
+    );
     assert.equal(r.apiStatus.containerStatuses?.[0]?.restartCount, 0);
     assert.ok(r.apiStatus.containerStatuses?.[0]?.state?.running, 'running');
     assert.equal(r.apiStatus.containerStatuses?.[0]?.lastState?.terminated, undefined, 'no previous run');
@@ -161,7 +179,10 @@ describe('defect 5: a container created but never started when the kubelet died'
   it('one whose spec changed meanwhile is removed and replaced under the same attempt: restartCount 0', async (t) => {
     const pod = mkPod('uid-edit');
     const { cri, clock, created } = await leftCreated(pod);
-    const edited: Pod = { ...pod, spec: { ...pod.spec, containers: [{ ...pod.spec.containers[0]!, command: ['sleep', '3600'] }] } };
+    const edited: Pod = {
+      ...pod,
+      spec: { ...pod.spec, containers: [{ ...pod.spec.containers[0]!, command: ['sleep', '3600'] }] },
+    };
     const next = await setup({ cri, clock });
     t.after(() => next.a.stop());
     const r = await next.sync(edited);

@@ -5,7 +5,13 @@ import { serial } from '../../kernel/actor.ts';
 
 function fakeCtx() {
   const runs: Promise<unknown>[] = [];
-  return { stopped: false, run: (p: Promise<unknown>) => { runs.push(p); }, runs };
+  return {
+    stopped: false,
+    run: (p: Promise<unknown>) => {
+      runs.push(p);
+    },
+    runs,
+  };
 }
 
 describe('serial', () => {
@@ -14,7 +20,14 @@ describe('serial', () => {
     const gates: (() => void)[] = [];
     let calls = 0;
     let idle = 0;
-    const s = serial(ctx, () => { calls++; return new Promise<void>((r) => gates.push(r)); }, { onError: (e) => assert.fail(String(e)), onIdle: () => idle++ });
+    const s = serial(
+      ctx,
+      () => {
+        calls++;
+        return new Promise<void>((r) => gates.push(r));
+      },
+      { onError: (e) => assert.fail(String(e)), onIdle: () => idle++ },
+    );
     s.trigger();
     assert.equal(calls, 1);
     assert.equal(s.running, true);
@@ -36,13 +49,17 @@ describe('serial', () => {
     const ctx = fakeCtx();
     const errors: unknown[] = [];
     let calls = 0;
-    const s = serial(ctx, async () => {
-      calls++;
-      if (calls === 1) {
-        s.trigger();
-        throw new Error('boom');
-      }
-    }, { onError: (e) => errors.push(e) });
+    const s = serial(
+      ctx,
+      async () => {
+        calls++;
+        if (calls === 1) {
+          s.trigger();
+          throw new Error('boom');
+        }
+      },
+      { onError: (e) => errors.push(e) },
+    );
     s.trigger();
     await Promise.all(ctx.runs);
     assert.equal(calls, 2);

@@ -9,7 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { openLogFile } from '../../actors/server/adapters.ts';
-import { logContainerId, parseCriLine, parseLogOptions, streamLog, tailStart, type LogFile } from '../../actors/server/logs.ts';
+import {
+  logContainerId,
+  parseCriLine,
+  parseLogOptions,
+  streamLog,
+  tailStart,
+  type LogFile,
+} from '../../actors/server/logs.ts';
 import type { Pod } from '../../protocols/kube/pod.ts';
 
 const q = (s: string) => parseLogOptions(new URLSearchParams(s));
@@ -18,36 +25,88 @@ describe('server logs: the query, the container, the CRI format (pure)', () => {
   it('PodLogOptions: defaults, `tail` as tailLines, 400 when it does not decode, 422 when invalid', () => {
     assert.deepEqual(q(''), { ok: true, value: { follow: false, previous: false, timestamps: false } });
     assert.deepEqual(q('follow=true&tailLines=3&limitBytes=10&timestamps=1&sinceSeconds=5'), {
-      ok: true, value: { follow: true, previous: false, timestamps: true, sinceSeconds: 5, tailLines: 3, limitBytes: 10 },
+      ok: true,
+      value: { follow: true, previous: false, timestamps: true, sinceSeconds: 5, tailLines: 3, limitBytes: 10 },
     });
-    assert.deepEqual(q('tail=7'), { ok: true, value: { follow: false, previous: false, timestamps: false, tailLines: 7 } });
-    assert.deepEqual(q('tailLines=7&tail=all'), { ok: true, value: { follow: false, previous: false, timestamps: false } });
+    assert.deepEqual(q('tail=7'), {
+      ok: true,
+      value: { follow: false, previous: false, timestamps: false, tailLines: 7 },
+    });
+    assert.deepEqual(q('tailLines=7&tail=all'), {
+      ok: true,
+      value: { follow: false, previous: false, timestamps: false },
+    });
     assert.deepEqual(q('tailLines=x'), { ok: false, status: 400, body: '{"message": "Unable to decode query."}' });
     assert.deepEqual(q('follow=maybe'), { ok: false, status: 400, body: '{"message": "Unable to decode query."}' });
     assert.deepEqual(q('tailLines=-1'), { ok: false, status: 422, body: '{"message": "Invalid request."}' });
     assert.deepEqual(q('limitBytes=0'), { ok: false, status: 422, body: '{"message": "Invalid request."}' });
-    assert.deepEqual(q('sinceSeconds=1&sinceTime=2026-01-01T00:00:00Z'), { ok: false, status: 422, body: '{"message": "Invalid request."}' });
+    assert.deepEqual(q('sinceSeconds=1&sinceTime=2026-01-01T00:00:00Z'), {
+      ok: false,
+      status: 422,
+      body: '{"message": "Invalid request."}',
+    });
   });
 
-  it('the container read: running, terminated, previous, or upstream\'s reason why not', () => {
+  it("the container read: running, terminated, previous, or upstream's reason why not", () => {
     const pod = { metadata: { name: 'web' } } as Pod;
     const base = { name: 'app', image: 'busybox', imageID: '', ready: false, restartCount: 1 };
-    assert.deepEqual(logContainerId(pod, { ...base, containerID: 'containerd://b', state: { running: { startedAt: 'x' } } }, 'app', false), { ok: true, value: 'containerd://b' });
-    assert.deepEqual(logContainerId(pod, {
-      ...base, containerID: 'containerd://b', state: { running: { startedAt: 'x' } }, lastState: { terminated: { exitCode: 1, containerID: 'containerd://a' } },
-    }, 'app', true), { ok: true, value: 'containerd://a' });
-    assert.deepEqual(logContainerId(pod, { ...base, state: { running: { startedAt: 'x' } }, containerID: 'containerd://b' }, 'app', true), {
-      ok: false, status: 400, body: 'previous terminated container "app" in pod "web" not found',
-    });
-    assert.deepEqual(logContainerId(pod, { ...base, state: { waiting: { reason: 'ContainerCreating' } } }, 'app', false), {
-      ok: false, status: 400, body: 'container "app" in pod "web" is waiting to start: ContainerCreating',
-    });
-    assert.deepEqual(logContainerId(pod, { ...base, state: { waiting: { reason: 'ImagePullBackOff' } } }, 'app', false).ok, false);
+    assert.deepEqual(
+      logContainerId(
+        pod,
+        { ...base, containerID: 'containerd://b', state: { running: { startedAt: 'x' } } },
+        'app',
+        false,
+      ),
+      { ok: true, value: 'containerd://b' },
+    );
+    assert.deepEqual(
+      logContainerId(
+        pod,
+        {
+          ...base,
+          containerID: 'containerd://b',
+          state: { running: { startedAt: 'x' } },
+          lastState: { terminated: { exitCode: 1, containerID: 'containerd://a' } },
+        },
+        'app',
+        true,
+      ),
+      { ok: true, value: 'containerd://a' },
+    );
+    assert.deepEqual(
+      logContainerId(
+        pod,
+        { ...base, state: { running: { startedAt: 'x' } }, containerID: 'containerd://b' },
+        'app',
+        true,
+      ),
+      {
+        ok: false,
+        status: 400,
+        body: 'previous terminated container "app" in pod "web" not found',
+      },
+    );
+    assert.deepEqual(
+      logContainerId(pod, { ...base, state: { waiting: { reason: 'ContainerCreating' } } }, 'app', false),
+      {
+        ok: false,
+        status: 400,
+        body: 'container "app" in pod "web" is waiting to start: ContainerCreating',
+      },
+    );
+    assert.deepEqual(
+      logContainerId(pod, { ...base, state: { waiting: { reason: 'ImagePullBackOff' } } }, 'app', false).ok,
+      false,
+    );
   });
 
   it('CRI lines: full and partial, timestamps kept as written; tail counts lines from the end', () => {
     assert.deepEqual(parseCriLine('2026-01-01T00:00:00.5Z stdout F hello world'), {
-      time: '2026-01-01T00:00:00.5Z', ms: Date.parse('2026-01-01T00:00:00.5Z'), stream: 'stdout', partial: false, content: 'hello world',
+      time: '2026-01-01T00:00:00.5Z',
+      ms: Date.parse('2026-01-01T00:00:00.5Z'),
+      stream: 'stdout',
+      partial: false,
+      content: 'hello world',
     });
     assert.equal(parseCriLine('2026-01-01T00:00:00Z stderr P part')?.partial, true);
     assert.equal(parseCriLine('garbage'), undefined);
@@ -59,11 +118,14 @@ describe('server logs: the query, the container, the CRI format (pure)', () => {
   });
 });
 
-const line = (sec: number, text: string, tag = 'F') => `2026-01-01T00:00:${String(sec).padStart(2, '0')}Z stdout ${tag} ${text}\n`;
+const line = (sec: number, text: string, tag = 'F') =>
+  `2026-01-01T00:00:${String(sec).padStart(2, '0')}Z stdout ${tag} ${text}\n`;
 function memFile(init: string): LogFile & { append(s: string): void } {
   let data = Buffer.from(init);
   return {
-    append: (s) => { data = Buffer.concat([data, Buffer.from(s)]); },
+    append: (s) => {
+      data = Buffer.concat([data, Buffer.from(s)]);
+    },
     readFrom: async (o) => data.subarray(o),
     size: async () => data.length,
     close: async () => {},
@@ -74,15 +136,28 @@ async function collect(it: AsyncIterable<string>): Promise<string> {
   for await (const c of it) out += c;
   return out;
 }
-const base = { follow: false, previous: false, timestamps: false, wait: async () => {}, running: () => false, signal: new AbortController().signal };
+const base = {
+  follow: false,
+  previous: false,
+  timestamps: false,
+  wait: async () => {},
+  running: () => false,
+  signal: new AbortController().signal,
+};
 
 describe('server logs: rendering and follow', () => {
   it('partial lines join; since, tail, timestamps and limitBytes as upstream', async () => {
     const text = line(1, 'one') + line(2, 'tw', 'P') + line(2, 'o') + line(3, 'three');
     assert.equal(await collect(streamLog(memFile(text), base)), 'one\ntwo\nthree\n');
     assert.equal(await collect(streamLog(memFile(text), { ...base, tailLines: 1 })), 'three\n');
-    assert.equal(await collect(streamLog(memFile(text), { ...base, sinceMs: Date.parse('2026-01-01T00:00:02Z') })), 'two\nthree\n');
-    assert.equal(await collect(streamLog(memFile(text), { ...base, timestamps: true, tailLines: 1 })), '2026-01-01T00:00:03Z three\n');
+    assert.equal(
+      await collect(streamLog(memFile(text), { ...base, sinceMs: Date.parse('2026-01-01T00:00:02Z') })),
+      'two\nthree\n',
+    );
+    assert.equal(
+      await collect(streamLog(memFile(text), { ...base, timestamps: true, tailLines: 1 })),
+      '2026-01-01T00:00:03Z three\n',
+    );
     assert.equal(await collect(streamLog(memFile(text), { ...base, limitBytes: 5 })), 'one\nt');
   });
 
@@ -95,9 +170,15 @@ describe('server logs: rendering and follow', () => {
       if (waits === 1) f.append(line(2, 'two') + line(3, 'thr'));
       if (waits === 2) f.append(`${line(3, 'ee').slice(0, -1)}`);
       if (waits === 3) f.append('\n');
-      if (waits === 4) { f.append(line(4, 'last')); running = false; }
+      if (waits === 4) {
+        f.append(line(4, 'last'));
+        running = false;
+      }
     };
-    assert.equal(await collect(streamLog(f, { ...base, follow: true, wait, running: () => running })), 'one\ntwo\nthr\nee\nlast\n');
+    assert.equal(
+      await collect(streamLog(f, { ...base, follow: true, wait, running: () => running })),
+      'one\ntwo\nthr\nee\nlast\n',
+    );
   });
 });
 

@@ -29,37 +29,69 @@ describe('server: healthz answers (upstream healthz package)', () => {
   it('/healthz: "ok", the verbose listing, a failed check withheld with a 500, exclusions', () => {
     const q = (s: string) => new URLSearchParams(s);
     assert.deepEqual(healthzAnswer([ping, logCheck], q('')), { status: 200, body: 'ok' });
-    assert.deepEqual(healthzAnswer([ping, logCheck], q('verbose')), { status: 200, body: '[+]ping ok\n[+]log ok\nhealthz check passed\n' });
+    assert.deepEqual(healthzAnswer([ping, logCheck], q('verbose')), {
+      status: 200,
+      body: '[+]ping ok\n[+]log ok\nhealthz check passed\n',
+    });
     assert.deepEqual(healthzAnswer([ping, logCheck, failing], q('')), {
-      status: 500, body: '[+]ping ok\n[+]log ok\n[-]syncloop failed: reason withheld\nhealthz check failed\n',
+      status: 500,
+      body: '[+]ping ok\n[+]log ok\n[-]syncloop failed: reason withheld\nhealthz check failed\n',
     });
     assert.deepEqual(healthzAnswer([ping, failing], q('exclude=syncloop&exclude=nope')), {
-      status: 200, body: 'ok',
+      status: 200,
+      body: 'ok',
     });
     assert.deepEqual(healthzAnswer([ping, failing], q('exclude=syncloop&exclude=nope&verbose')), {
-      status: 200, body: '[+]ping ok\n[+]syncloop excluded: ok\nwarn: some health checks cannot be excluded: no matches for "nope"\nhealthz check passed\n',
+      status: 200,
+      body: '[+]ping ok\n[+]syncloop excluded: ok\nwarn: some health checks cannot be excluded: no matches for "nope"\nhealthz check passed\n',
     });
   });
 });
 
 const UID = 'uid-web';
-const pod = { metadata: { name: 'web', namespace: 'default', uid: UID }, spec: { containers: [{ name: 'c', image: 'busybox' }] } };
+const pod = {
+  metadata: { name: 'web', namespace: 'default', uid: UID },
+  spec: { containers: [{ name: 'c', image: 'busybox' }] },
+};
 const desired: DesiredPods = new Map([[UID, { pod, source: 'file', static: true }]]);
-const statuses: PodStatuses = new Map([[UID, {
-  phase: 'Running',
-  containerStatuses: [{ name: 'c', image: 'busybox', imageID: '', ready: true, restartCount: 0, containerID: 'containerd://c1', state: { running: { startedAt: '2026-01-01T00:00:00Z' } } }],
-}]]);
-const runtimePods: RuntimePods = new Map([[UID, { uid: UID, name: 'web', namespace: 'default', sandboxIds: ['s1'], containerIds: ['c1'] }]]);
+const statuses: PodStatuses = new Map([
+  [
+    UID,
+    {
+      phase: 'Running',
+      containerStatuses: [
+        {
+          name: 'c',
+          image: 'busybox',
+          imageID: '',
+          ready: true,
+          restartCount: 0,
+          containerID: 'containerd://c1',
+          state: { running: { startedAt: '2026-01-01T00:00:00Z' } },
+        },
+      ],
+    },
+  ],
+]);
+const runtimePods: RuntimePods = new Map([
+  [UID, { uid: UID, name: 'web', namespace: 'default', sandboxIds: ['s1'], containerIds: ['c1'] }],
+]);
 
-async function get(port: number, path: string, method = 'GET'): Promise<{ status: number; body: string; type: string | null }> {
+async function get(
+  port: number,
+  path: string,
+  method = 'GET',
+): Promise<{ status: number; body: string; type: string | null }> {
   const r = await fetch(`http://127.0.0.1:${port}${path}`, { method });
   return { status: r.status, body: await r.text(), type: r.headers.get('content-type') };
 }
 
 describe('server actor: listeners', () => {
   const deps: ServerDeps = {
-    nodeName: 'node-s', syncFrequencyMs: 60_000,
-    healthz: { address: '127.0.0.1', port: 0 }, readOnly: { address: '127.0.0.1', port: 0 },
+    nodeName: 'node-s',
+    syncFrequencyMs: 60_000,
+    healthz: { address: '127.0.0.1', port: 0 },
+    readOnly: { address: '127.0.0.1', port: 0 },
   };
 
   it('healthz serves ping only; read-only serves healthz with syncloop, /pods and /metrics', async (t) => {
@@ -73,16 +105,26 @@ describe('server actor: listeners', () => {
     a.bus.port('pleg').publish('runtimePods', runtimePods);
     a.bus.port('syncLoop').send('syncLoop', { type: 'syncLoop.syncTick' });
 
-    assert.deepEqual(await get(ports.healthz, '/healthz'), { status: 200, body: 'ok', type: 'text/plain; charset=utf-8' });
+    assert.deepEqual(await get(ports.healthz, '/healthz'), {
+      status: 200,
+      body: 'ok',
+      type: 'text/plain; charset=utf-8',
+    });
     assert.equal((await get(ports.healthz, '/healthz/ping')).body, 'ok');
     assert.equal((await get(ports.healthz, '/healthz/syncloop')).status, 404);
     assert.equal((await get(ports.healthz, '/pods')).status, 404);
-    assert.equal((await get(ports.readOnly, '/healthz?verbose')).body, '[+]ping ok\n[+]log ok\n[+]syncloop ok\nhealthz check passed\n');
+    assert.equal(
+      (await get(ports.readOnly, '/healthz?verbose')).body,
+      '[+]ping ok\n[+]log ok\n[+]syncloop ok\nhealthz check passed\n',
+    );
     assert.equal((await get(ports.readOnly, '/healthz', 'POST')).status, 405);
 
     const pods = JSON.parse((await get(ports.readOnly, '/pods')).body);
     assert.equal(pods.kind, 'PodList');
-    assert.deepEqual(pods.items.map((p: { metadata: { name: string } }) => p.metadata.name), ['web']);
+    assert.deepEqual(
+      pods.items.map((p: { metadata: { name: string } }) => p.metadata.name),
+      ['web'],
+    );
     assert.equal(pods.items[0].status.phase, 'Running');
 
     const m = await get(ports.readOnly, '/metrics');
@@ -99,9 +141,14 @@ describe('server actor: listeners', () => {
     // the syncLoop stops iterating: after 5 min the check fails, with upstream's bodies
     a.clock.advance(SYNC_LOOP_MIN_MS + 1);
     assert.deepEqual(await get(ports.readOnly, '/healthz/syncloop'), {
-      status: 500, body: 'internal server error: sync Loop took longer than expected\n', type: 'text/plain; charset=utf-8',
+      status: 500,
+      body: 'internal server error: sync Loop took longer than expected\n',
+      type: 'text/plain; charset=utf-8',
     });
-    assert.equal((await get(ports.readOnly, '/healthz')).body, '[+]ping ok\n[+]log ok\n[-]syncloop failed: reason withheld\nhealthz check failed\n');
+    assert.equal(
+      (await get(ports.readOnly, '/healthz')).body,
+      '[+]ping ok\n[+]log ok\n[-]syncloop failed: reason withheld\nhealthz check failed\n',
+    );
     assert.equal((await get(ports.healthz, '/healthz')).body, 'ok');
     a.bus.port('syncLoop').send('syncLoop', { type: 'syncLoop.housekeeping' });
     assert.equal((await get(ports.readOnly, '/healthz/syncloop')).body, 'ok');
@@ -115,13 +162,33 @@ describe('server actor: listeners', () => {
     assert.match((await get(ports.readOnly, '/metrics/resource')).body, /^scrape_error 1$/m);
     const time = '2027-01-01T00:00:10.000Z';
     a.bus.port('stats').publish('nodeStats', {
-      sampledAt: 0, errors: [],
+      sampledAt: 0,
+      errors: [],
       summary: {
-        node: { nodeName: 'node-a', startTime: time, cpu: { time, usageCoreNanoSeconds: 3e9 }, memory: { time, workingSetBytes: 1000 }, fs: { time, usedBytes: 5 } },
-        pods: [{
-          podRef: { name: 'web', namespace: 'default', uid: UID }, startTime: time, cpu: { time, usageCoreNanoSeconds: 2e9 }, memory: { time, workingSetBytes: 600 },
-          containers: [{ name: 'app', startTime: time, cpu: { time, usageCoreNanoSeconds: 1e9 }, memory: { time, workingSetBytes: 500 }, logs: { time, usedBytes: 1 } }],
-        }],
+        node: {
+          nodeName: 'node-a',
+          startTime: time,
+          cpu: { time, usageCoreNanoSeconds: 3e9 },
+          memory: { time, workingSetBytes: 1000 },
+          fs: { time, usedBytes: 5 },
+        },
+        pods: [
+          {
+            podRef: { name: 'web', namespace: 'default', uid: UID },
+            startTime: time,
+            cpu: { time, usageCoreNanoSeconds: 2e9 },
+            memory: { time, workingSetBytes: 600 },
+            containers: [
+              {
+                name: 'app',
+                startTime: time,
+                cpu: { time, usageCoreNanoSeconds: 1e9 },
+                memory: { time, workingSetBytes: 500 },
+                logs: { time, usedBytes: 1 },
+              },
+            ],
+          },
+        ],
       },
     });
     const full = JSON.parse((await get(ports.readOnly, '/stats/summary')).body);
@@ -135,7 +202,8 @@ describe('server actor: listeners', () => {
     assert.match(m.body, /^container_cpu_usage_seconds_total\{container="app",namespace="default",pod="web"\} 1 \d+$/m);
     assert.match(m.body, /^scrape_error 0$/m);
     const promtool = spawnSync('promtool', ['check', 'metrics'], { input: m.body, encoding: 'utf8' });
-    if (promtool.error) return t.skip(`promtool not installed (Debian's prometheus package): ${promtool.error.message}`);
+    if (promtool.error)
+      return t.skip(`promtool not installed (Debian's prometheus package): ${promtool.error.message}`);
     assert.equal(promtool.status, 0, `promtool check metrics: ${promtool.stdout}${promtool.stderr}`);
   });
 
@@ -173,22 +241,44 @@ describe('server actor: listeners', () => {
     const a = await startActor(server, { ...deps, healthz: undefined });
     t.after(() => a.stop());
     const { ports } = a.inspect() as { ports: { readOnly: number } };
-    const initPod = { ...pod, spec: { initContainers: [{ name: 'init', image: 'busybox' }], containers: [{ name: 'c', image: 'busybox' }] } };
+    const initPod = {
+      ...pod,
+      spec: { initContainers: [{ name: 'init', image: 'busybox' }], containers: [{ name: 'c', image: 'busybox' }] },
+    };
     a.bus.port('podManager').publish('desiredPods', new Map([[UID, { pod: initPod, source: 'file', static: true }]]));
     const synced = (actions: string[]) => ({
-      type: 'runtime.podSynced' as const, uid: UID, seq: 1,
-      result: { phase: 'Running', apiStatus: {}, actions, waiting: [], status: {} } as unknown as import('../../protocols/messages/runtime.ts').SyncResult,
+      type: 'runtime.podSynced' as const,
+      uid: UID,
+      seq: 1,
+      result: {
+        phase: 'Running',
+        apiStatus: {},
+        actions,
+        waiting: [],
+        status: {},
+      } as unknown as import('../../protocols/messages/runtime.ts').SyncResult,
     });
     a.bus.port('runtime').send('runtimeReply', synced(['createSandbox(attempt 0)', 'start init (attempt 0)']));
-    a.bus.port('runtime').send('runtimeReply', synced(['start c (attempt 0)', 'kill c: x', 'start c (attempt 1, created before)']));
+    a.bus
+      .port('runtime')
+      .send('runtimeReply', synced(['start c (attempt 0)', 'kill c: x', 'start c (attempt 1, created before)']));
     a.bus.port('probes').send('probeRuns', {
-      type: 'probe.ran', podUid: UID, podName: 'web', namespace: 'default', containerName: 'c', probeType: 'readiness', result: 'successful',
+      type: 'probe.ran',
+      podUid: UID,
+      podName: 'web',
+      namespace: 'default',
+      containerName: 'c',
+      probeType: 'readiness',
+      result: 'successful',
     });
     const body = (await get(ports.readOnly, '/metrics')).body;
     assert.match(body, /^kubelet_started_pods_total 1$/m);
     assert.match(body, /^kubelet_started_containers_total\{container_type="init_container"\} 1$/m);
     assert.match(body, /^kubelet_started_containers_total\{container_type="container"\} 2$/m);
-    assert.match(body, /^prober_probe_total\{probe_type="Readiness",result="successful",container="c",pod="web",namespace="default",pod_uid="uid-web"\} 1$/m);
+    assert.match(
+      body,
+      /^prober_probe_total\{probe_type="Readiness",result="successful",container="c",pod="web",namespace="default",pod_uid="uid-web"\} 1$/m,
+    );
     assert.match(body, /^kubelet_node_name\{node="node-s"\} 1$/m);
     const promtool = spawnSync('promtool', ['check', 'metrics'], { input: body, encoding: 'utf8' });
     if (promtool.error) t.skip(`promtool not installed (Debian's prometheus package): ${promtool.error.message}`);
@@ -201,7 +291,10 @@ describe('server actor: listeners', () => {
     const { ports } = first.inspect() as { ports: { readOnly: number } };
     const second = await startActor(server, { ...deps, readOnly: { address: '127.0.0.1', port: ports.readOnly } });
     assert.equal(second.crashes.length, 1);
-    assert.match(String(second.crashes[0]), new RegExp(`read-only server on 127\\.0\\.0\\.1:${ports.readOnly}: .*EADDRINUSE`));
+    assert.match(
+      String(second.crashes[0]),
+      new RegExp(`read-only server on 127\\.0\\.0\\.1:${ports.readOnly}: .*EADDRINUSE`),
+    );
   });
 });
 
@@ -213,12 +306,25 @@ describe('server: flags and config fields', () => {
       [DEFAULT_FLAGS.healthzPort, DEFAULT_FLAGS.healthzBindAddress, DEFAULT_FLAGS.readOnlyPort, DEFAULT_FLAGS.address],
       [10248, '127.0.0.1', 0, '0.0.0.0'],
     );
-    const f = parseFlags(['--healthz-port=0', '--read-only-port', '10255', '--address=127.0.0.1', '--healthz-bind-address=::1']);
+    const f = parseFlags([
+      '--healthz-port=0',
+      '--read-only-port',
+      '10255',
+      '--address=127.0.0.1',
+      '--healthz-bind-address=::1',
+    ]);
     assert.deepEqual([f.healthzPort, f.readOnlyPort, f.address, f.healthzBindAddress], [0, 10255, '127.0.0.1', '::1']);
     assert.throws(() => parseFlags(['--read-only-port=70000']), /"--read-only-port" flag: must be between 0 and 65535/);
-    assert.throws(() => parseFlags(['--healthz-bind-address=localhost']), /"localhost" for "--healthz-bind-address" flag: not an IP address/);
+    assert.throws(
+      () => parseFlags(['--healthz-bind-address=localhost']),
+      /"localhost" for "--healthz-bind-address" flag: not an IP address/,
+    );
     // a pointer upstream: an explicit 0 in the file is kept (no healthz server); readOnlyPort 0 is the default
-    const kc = (body: string) => parseKubeletConfig(`apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n${body}`, '/etc/k.yaml');
+    const kc = (body: string) =>
+      parseKubeletConfig(
+        `apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n${body}`,
+        '/etc/k.yaml',
+      );
     assert.deepEqual(kc('healthzPort: 0\nreadOnlyPort: 0\nhealthzBindAddress: ""\n').values, { healthzPort: 0 });
     assert.deepEqual(kc('healthzPort: 0\n').ignored, []);
   });

@@ -30,14 +30,24 @@ const NODE = 'node-v';
 
 /** A static pod directory whose reads never finish: the file source stays unready. */
 const never = () => new Promise<never>(() => {});
-const silentFs: StaticPodFs = { readdir: never, lstat: never, stat: never, realpath: never, readFile: never, watch: () => NEVER };
+const silentFs: StaticPodFs = {
+  readdir: never,
+  lstat: never,
+  stat: never,
+  realpath: never,
+  readFile: never,
+  watch: () => NEVER,
+};
 
 async function settle(): Promise<void> {
   for (let i = 0; i < 30; i++) await new Promise((r) => setImmediate(r));
 }
 
 const syncLoopInspect = (k: Kubelet) =>
-  k.supervisor.inspect().find((a) => a.id === 'syncLoop')!.inspect as { sourcesReady: boolean; waitingFor: PodSource[] };
+  k.supervisor.inspect().find((a) => a.id === 'syncLoop')!.inspect as {
+    sourcesReady: boolean;
+    waitingFor: PodSource[];
+  };
 
 describe('defect 2: readiness of the pod sources is a view (pod-manager), not an event heard in time', () => {
   it('a source that listed before the syncLoop subscribed still counts: housekeeping runs', async () => {
@@ -50,10 +60,20 @@ describe('defect 2: readiness of the pod sources is a view (pod-manager), not an
     assert.deepEqual(sl.inspect(), { ...(sl.inspect() as object), sourcesReady: true, waitingFor: [] });
     // and housekeeping acts: an orphan in the runtime gets its kill
     const updates = collect(bus, 'podWorker');
-    bus.port('pleg').publish('runtimePods', new Map([['orphan', { uid: 'orphan', name: 'x', namespace: 'default', sandboxIds: ['s'], containerIds: ['c'] }]]) as RuntimePods);
+    bus
+      .port('pleg')
+      .publish(
+        'runtimePods',
+        new Map([
+          ['orphan', { uid: 'orphan', name: 'x', namespace: 'default', sandboxIds: ['s'], containerIds: ['c'] }],
+        ]) as RuntimePods,
+      );
     bus.port('spec').send('syncLoop', { type: 'syncLoop.housekeeping' });
     await clock.advanceAsync(0, settle);
-    assert.deepEqual(updates.map((u) => u.type === 'podWorker.update' && [u.uid, u.updateType, u.cause, u.gracePeriodSeconds]), [['orphan', 'kill', 'housekeeping.orphan', 1]]);
+    assert.deepEqual(
+      updates.map((u) => u.type === 'podWorker.update' && [u.uid, u.updateType, u.cause, u.gracePeriodSeconds]),
+      [['orphan', 'kill', 'housekeeping.orphan', 1]],
+    );
     await sl.stop();
     await pm.stop();
   });
@@ -92,18 +112,33 @@ function memoryApiServer(): KubeApi & { pods: Map<string, Pod> } {
   const kept = new Map<string, unknown>();
   const notFound = (what: string) => Promise.reject(new ApiError(404, 'NotFound', 'GET', what, `${what} not found`));
   const get = (key: string) => (kept.has(key) ? Promise.resolve(structuredClone(kept.get(key))) : notFound(key));
-  const put = <T>(key: string, obj: T): Promise<T> => { kept.set(key, obj); return Promise.resolve(structuredClone(obj)); };
+  const put = <T>(key: string, obj: T): Promise<T> => {
+    kept.set(key, obj);
+    return Promise.resolve(structuredClone(obj));
+  };
   const byName = (name: string) => [...pods.values()].find((p) => p.metadata.name === name);
   const api = {
     pods,
-    listPods: () => Promise.resolve({ items: [...pods.values()].map((p) => structuredClone(p)), resourceVersion: '10' }),
+    listPods: () =>
+      Promise.resolve({ items: [...pods.values()].map((p) => structuredClone(p)), resourceVersion: '10' }),
     watchPods: (_o: unknown, _e: unknown, done: (err?: unknown) => void) => Promise.resolve({ abort: () => done() }),
-    getPod: (_ns: string, name: string) => { const p = byName(name); return p ? Promise.resolve(structuredClone(p)) : notFound(`pods/${name}`); },
+    getPod: (_ns: string, name: string) => {
+      const p = byName(name);
+      return p ? Promise.resolve(structuredClone(p)) : notFound(`pods/${name}`);
+    },
     createPod: (_ns: string, pod: Pod) => Promise.resolve(pod),
-    deletePod: (_ns: string, name: string) => { const p = byName(name); if (p) pods.delete(p.metadata.uid!); return Promise.resolve(); },
-    patchPodStatus: (_ns: string, name: string) => { const p = byName(name); return p ? Promise.resolve(structuredClone(p)) : notFound(`pods/${name}`); },
+    deletePod: (_ns: string, name: string) => {
+      const p = byName(name);
+      if (p) pods.delete(p.metadata.uid!);
+      return Promise.resolve();
+    },
+    patchPodStatus: (_ns: string, name: string) => {
+      const p = byName(name);
+      return p ? Promise.resolve(structuredClone(p)) : notFound(`pods/${name}`);
+    },
     getNode: (name: string) => get(`nodes/${name}`),
-    createNode: (node: { metadata: { name: string } }) => put(`nodes/${node.metadata.name}`, { ...node, metadata: { ...node.metadata, uid: 'node-uid' } }),
+    createNode: (node: { metadata: { name: string } }) =>
+      put(`nodes/${node.metadata.name}`, { ...node, metadata: { ...node.metadata, uid: 'node-uid' } }),
     patchNodeStatus: (name: string) => get(`nodes/${name}`),
     patchNode: (name: string) => get(`nodes/${name}`),
     getLease: (_ns: string, name: string) => get(`leases/${name}`),
@@ -117,21 +152,32 @@ function memoryApiServer(): KubeApi & { pods: Map<string, Pod> } {
 
 function apiPod(name: string, uid: string): Pod {
   return {
-    apiVersion: 'v1', kind: 'Pod',
+    apiVersion: 'v1',
+    kind: 'Pod',
     metadata: { name, namespace: 'default', uid, resourceVersion: '7', creationTimestamp: '2027-01-15T08:00:00Z' },
     // a long grace period: the orphan is killed with upstream's 1 s override, not this
-    spec: { nodeName: NODE, terminationGracePeriodSeconds: 30, containers: [{ name: 'app', image: IMAGE, command: ['sleep', '1000'] }] },
+    spec: {
+      nodeName: NODE,
+      terminationGracePeriodSeconds: 30,
+      containers: [{ name: 'app', image: IMAGE, command: ['sleep', '1000'] }],
+    },
     status: { phase: 'Pending' },
   } as unknown as Pod;
 }
 
 describe('defect 2: the whole kubelet, restarted (cluster mode without --pod-manifest-path, and standalone)', () => {
-  const node = (clock: Clock, cri: FakeCri, api: KubeApi | undefined, flags: Partial<KubeletFlags> = {}) => createKubelet({
-    flags: { ...DEFAULT_FLAGS, podManifestPath: undefined, nodeIp: '198.51.100.7', ...flags },
-    clock, log: silentLogger, nodeName: NODE, cri, fs: silentFs, random: () => 0.5,
-    manifestFetcher: { get: () => new Promise(() => {}) },
-    ...(api ? { kubeApi: api } : {}),
-  });
+  const node = (clock: Clock, cri: FakeCri, api: KubeApi | undefined, flags: Partial<KubeletFlags> = {}) =>
+    createKubelet({
+      flags: { ...DEFAULT_FLAGS, podManifestPath: undefined, nodeIp: '198.51.100.7', ...flags },
+      clock,
+      log: silentLogger,
+      nodeName: NODE,
+      cri,
+      fs: silentFs,
+      random: () => 0.5,
+      manifestFetcher: { get: () => new Promise(() => {}) },
+      ...(api ? { kubeApi: api } : {}),
+    });
 
   it('housekeeping waits for exactly the configured sources', async () => {
     const clock = new VirtualClock(1_800_000_000_000);
@@ -161,7 +207,8 @@ describe('defect 2: the whole kubelet, restarted (cluster mode without --pod-man
     const api = memoryApiServer();
     const web = apiPod('web', '6f1c2b8e-0000-4000-8000-000000000002');
     api.pods.set(web.metadata.uid!, web);
-    const running = async () => cri.listContainers({ labelSelector: { 'io.kubernetes.pod.name': 'web' }, state: { state: 'CONTAINER_RUNNING' } });
+    const running = async () =>
+      cri.listContainers({ labelSelector: { 'io.kubernetes.pod.name': 'web' }, state: { state: 'CONTAINER_RUNNING' } });
 
     const k1 = node(clock, cri, api);
     await k1.start();
@@ -176,14 +223,29 @@ describe('defect 2: the whole kubelet, restarted (cluster mode without --pod-man
     let stoppedAfter: number | undefined;
     while (clock.now() - restartedAt < 30_000) {
       await clock.advanceAsync(500, settle);
-      if ((await running()).length === 0) { stoppedAfter = clock.now() - restartedAt; break; }
+      if ((await running()).length === 0) {
+        stoppedAfter = clock.now() - restartedAt;
+        break;
+      }
     }
     assert.deepEqual(syncLoopInspect(k2).waitingFor, [], 'no source left to wait for');
-    assert.ok(stoppedAfter !== undefined && stoppedAfter <= 10_000, `the orphan stopped ${stoppedAfter ?? 'never'} ms after the restart`);
+    assert.ok(
+      stoppedAfter !== undefined && stoppedAfter <= 10_000,
+      `the orphan stopped ${stoppedAfter ?? 'never'} ms after the restart`,
+    );
     const stop = cri.calls.find((c) => c.method === 'StopContainer');
-    assert.equal(stop?.args[1], 1, 'upstream\'s 1 s grace override for an orphan');
+    assert.equal(stop?.args[1], 1, "upstream's 1 s grace override for an orphan");
     await clock.advanceAsync(5000, settle);
-    assert.equal((await cri.listPodSandbox({ labelSelector: { 'io.kubernetes.pod.name': 'web' }, state: { state: 'SANDBOX_READY' } })).length, 0, 'its sandbox stopped too');
+    assert.equal(
+      (
+        await cri.listPodSandbox({
+          labelSelector: { 'io.kubernetes.pod.name': 'web' },
+          state: { state: 'SANDBOX_READY' },
+        })
+      ).length,
+      0,
+      'its sandbox stopped too',
+    );
     await k2.stop();
   });
 
@@ -193,12 +255,33 @@ describe('defect 2: the whole kubelet, restarted (cluster mode without --pod-man
     cri.addImage(IMAGE);
     const dir = '/etc/kubernetes/manifests';
     const fs = new MemoryStaticPodFs().mkdir('/etc').mkdir('/etc/kubernetes').mkdir(dir);
-    fs.writeFile(`${dir}/web.json`, JSON.stringify({
-      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web', namespace: 'default' },
-      spec: { terminationGracePeriodSeconds: 30, containers: [{ name: 'app', image: IMAGE, command: ['sleep', '1000'] }] },
-    }));
-    const running = async () => cri.listContainers({ labelSelector: { 'io.kubernetes.pod.name': `web-${NODE}` }, state: { state: 'CONTAINER_RUNNING' } });
-    const standalone = () => createKubelet({ flags: { ...DEFAULT_FLAGS, podManifestPath: dir }, clock, log: silentLogger, nodeName: NODE, cri, fs, random: () => 0.5 });
+    fs.writeFile(
+      `${dir}/web.json`,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'web', namespace: 'default' },
+        spec: {
+          terminationGracePeriodSeconds: 30,
+          containers: [{ name: 'app', image: IMAGE, command: ['sleep', '1000'] }],
+        },
+      }),
+    );
+    const running = async () =>
+      cri.listContainers({
+        labelSelector: { 'io.kubernetes.pod.name': `web-${NODE}` },
+        state: { state: 'CONTAINER_RUNNING' },
+      });
+    const standalone = () =>
+      createKubelet({
+        flags: { ...DEFAULT_FLAGS, podManifestPath: dir },
+        clock,
+        log: silentLogger,
+        nodeName: NODE,
+        cri,
+        fs,
+        random: () => 0.5,
+      });
     const k1 = standalone();
     await k1.start();
     await clock.advanceAsync(3000, settle);

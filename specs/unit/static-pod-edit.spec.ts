@@ -20,10 +20,14 @@ const GRACE_S = 5;
 
 function manifest(version: string): string {
   return JSON.stringify({
-    apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web', namespace: 'default' },
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'web', namespace: 'default' },
     spec: {
       terminationGracePeriodSeconds: GRACE_S,
-      containers: [{ name: 'app', image: IMAGE, command: ['sleep', version], ports: [{ containerPort: 80, hostPort: 8080 }] }],
+      containers: [
+        { name: 'app', image: IMAGE, command: ['sleep', version], ports: [{ containerPort: 80, hostPort: 8080 }] },
+      ],
     },
   });
 }
@@ -39,24 +43,39 @@ describe('editing a static pod manifest', () => {
     cri.addImage(IMAGE);
     const stop = cri.stopContainer.bind(cri);
     cri.stopContainer = (id: string, timeoutSeconds: number, opts?: CallOptions) =>
-      new Promise<void>((r) => clock.setTimeout(() => r(), timeoutSeconds * 1000)).then(() => stop(id, timeoutSeconds, opts));
+      new Promise<void>((r) => clock.setTimeout(() => r(), timeoutSeconds * 1000)).then(() =>
+        stop(id, timeoutSeconds, opts),
+      );
     // every RunPodSandbox: when, for which uid, and how many containers of the pod were running then
     const runs: { at: number; uid: string; runningApps: number }[] = [];
     const run = cri.runPodSandbox.bind(cri);
     cri.runPodSandbox = async (config, opts) => {
       const apps = await cri.listContainers({ labelSelector: { 'io.kubernetes.container.name': 'app' } });
-      runs.push({ at: clock.now(), uid: config.metadata.uid, runningApps: apps.filter((c) => c.state === 'CONTAINER_RUNNING').length });
+      runs.push({
+        at: clock.now(),
+        uid: config.metadata.uid,
+        runningApps: apps.filter((c) => c.state === 'CONTAINER_RUNNING').length,
+      });
       return run(config, opts);
     };
     const fs = new MemoryStaticPodFs().mkdir('/etc').mkdir('/etc/kubernetes').mkdir(DIR);
     fs.writeFile(`${DIR}/web.json`, manifest('1'));
     const k = createKubelet({
-      flags: { ...DEFAULT_FLAGS, podManifestPath: DIR }, clock, log: silentLogger, nodeName: 'node-v', cri, fs, random: () => 0.5,
+      flags: { ...DEFAULT_FLAGS, podManifestPath: DIR },
+      clock,
+      log: silentLogger,
+      nodeName: 'node-v',
+      cri,
+      fs,
+      random: () => 0.5,
     });
     const added: number[] = [];
-    k.bus.port('spec').events('podManager').subscribe((m) => {
-      if (m.op === 'add') added.push(clock.now());
-    });
+    k.bus
+      .port('spec')
+      .events('podManager')
+      .subscribe((m) => {
+        if (m.op === 'add') added.push(clock.now());
+      });
     await k.start();
     await clock.advanceAsync(0, settle);
     try {
@@ -75,11 +94,20 @@ describe('editing a static pod manifest', () => {
       const second = runs[1]!;
       assert.notEqual(second.uid, oldUid);
       assert.equal(second.runningApps, 0, 'no container of the old version ran when the new sandbox was created');
-      assert.ok(second.at - editedAt >= GRACE_S * 1000, `held for the old pod's grace period (${second.at - editedAt}ms)`);
-      assert.ok(second.at - editedAt <= GRACE_S * 1000 + 2000, `started within a tick or two after (${second.at - editedAt}ms)`);
+      assert.ok(
+        second.at - editedAt >= GRACE_S * 1000,
+        `held for the old pod's grace period (${second.at - editedAt}ms)`,
+      );
+      assert.ok(
+        second.at - editedAt <= GRACE_S * 1000 + 2000,
+        `started within a tick or two after (${second.at - editedAt}ms)`,
+      );
       await clock.advanceAsync(2000, settle);
       const apps = await cri.listContainers({ labelSelector: { 'io.kubernetes.container.name': 'app' } });
-      assert.deepEqual(apps.filter((c) => c.state === 'CONTAINER_RUNNING').map((c) => c.labels['io.kubernetes.pod.uid']), [second.uid]);
+      assert.deepEqual(
+        apps.filter((c) => c.state === 'CONTAINER_RUNNING').map((c) => c.labels['io.kubernetes.pod.uid']),
+        [second.uid],
+      );
     } finally {
       await k.stop();
     }

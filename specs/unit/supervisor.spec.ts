@@ -1,6 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { channels, type ActorContext, type ActorSpec, type ChildSpec, type SupervisionPolicy } from '../../kernel/actor.ts';
+import {
+  channels,
+  type ActorContext,
+  type ActorSpec,
+  type ChildSpec,
+  type SupervisionPolicy,
+} from '../../kernel/actor.ts';
 import { Bus } from '../../kernel/bus.ts';
 import { VirtualClock } from '../../kernel/clock.ts';
 import { silentLogger } from '../../kernel/log.ts';
@@ -64,10 +70,15 @@ function world(opts: { random?: () => number } = {}) {
       },
     };
   };
-  const supervisor = (children: ChildSpec[]) => new Supervisor({
-    bus, clock, log: silentLogger, children, random: opts.random ?? (() => 0.5),
-    onEscalate: (reason) => escalations.push(reason),
-  });
+  const supervisor = (children: ChildSpec[]) =>
+    new Supervisor({
+      bus,
+      clock,
+      log: silentLogger,
+      children,
+      random: opts.random ?? (() => 0.5),
+      onEscalate: (reason) => escalations.push(reason),
+    });
   /** Let the supervisor's promise chain settle, then move virtual time. */
   const tick = (ms = 0) => clock.advanceAsync(ms);
   const ctxOf = (id: string, i = -1) => contexts.get(id)!.at(i)!;
@@ -100,11 +111,10 @@ describe('supervisor: start and stop order', () => {
   it('awaits each start before the next', async () => {
     const w = world();
     let release!: () => void;
-    const gate = new Promise<void>((r) => { release = r; });
-    const sup = w.supervisor([
-      w.actor('a', { setup: () => gate }),
-      w.actor('b', { dependsOn: ['a'] }),
-    ]);
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const sup = w.supervisor([w.actor('a', { setup: () => gate }), w.actor('b', { dependsOn: ['a'] })]);
     const started = sup.start();
     await w.tick();
     assert.deepEqual(w.log, ['start:a']);
@@ -147,7 +157,10 @@ describe('supervisor: start and stop order', () => {
     assert.equal(p1, p2);
     await p1;
     await sup.stop();
-    assert.deepEqual(w.log.filter((l) => l.startsWith('stop')), ['stop:c', 'stop:b', 'stop:a']);
+    assert.deepEqual(
+      w.log.filter((l) => l.startsWith('stop')),
+      ['stop:c', 'stop:b', 'stop:a'],
+    );
   });
 });
 
@@ -160,9 +173,10 @@ describe('supervisor: crashes and strategies', () => {
       w.actor('b', {
         dependsOn: ['a'],
         backoff: { minMs: 100, maxMs: 1_000, jitter: 0.2 },
-        setup: (ctx) => ctx.on(ctx.bus.events('syncLoop'), (m) => {
-          if (m.type === 'syncLoop.housekeeping') throw new Error('boom');
-        }),
+        setup: (ctx) =>
+          ctx.on(ctx.bus.events('syncLoop'), (m) => {
+            if (m.type === 'syncLoop.housekeeping') throw new Error('boom');
+          }),
       }),
       w.actor('c', { dependsOn: ['b'] }),
     ]);
@@ -173,7 +187,9 @@ describe('supervisor: crashes and strategies', () => {
     await w.tick();
     assert.deepEqual(w.log, ['stop:b']);
     assert.equal(w.state(sup).b, 'restarting');
-    assert.deepEqual(w.kernel, [{ type: 'kernel.actorCrashed', id: 'b', error: 'boom', restarts: 0, restarting: true }]);
+    assert.deepEqual(w.kernel, [
+      { type: 'kernel.actorCrashed', id: 'b', error: 'boom', restarts: 0, restarting: true },
+    ]);
     const info = sup.inspect().find((a) => a.id === 'b')!;
     assert.equal(info.lastError, 'boom');
     assert.equal(info.lastErrorAt, 0);
@@ -190,23 +206,47 @@ describe('supervisor: crashes and strategies', () => {
     // The new instance handles the same message again (and crashes again).
     w.bus.port('spec').send('syncLoop', { type: 'syncLoop.housekeeping' });
     await w.tick();
-    assert.deepEqual(w.kernel.at(-1), { type: 'kernel.actorCrashed', id: 'b', error: 'boom', restarts: 1, restarting: true });
+    assert.deepEqual(w.kernel.at(-1), {
+      type: 'kernel.actorCrashed',
+      id: 'b',
+      error: 'boom',
+      restarts: 1,
+      restarting: true,
+    });
     await sup.stop();
   });
 
   it('a rejected run(), fail(), a throwing timer and a throwing start are all crashes', async () => {
     const w = world();
     const sup = w.supervisor([
-      w.actor('run', { setup: (ctx, n) => { if (n === 1) ctx.run(Promise.reject(new Error('rejected'))); } }),
-      w.actor('fail', { setup: (ctx, n) => { if (n === 1) ctx.fail(new Error('failed')); } }),
-      w.actor('timer', { setup: (ctx, n) => { if (n === 1) ctx.setTimeout(() => { throw new Error('timer'); }, 50); } }),
+      w.actor('run', {
+        setup: (ctx, n) => {
+          if (n === 1) ctx.run(Promise.reject(new Error('rejected')));
+        },
+      }),
+      w.actor('fail', {
+        setup: (ctx, n) => {
+          if (n === 1) ctx.fail(new Error('failed'));
+        },
+      }),
+      w.actor('timer', {
+        setup: (ctx, n) => {
+          if (n === 1)
+            ctx.setTimeout(() => {
+              throw new Error('timer');
+            }, 50);
+        },
+      }),
       w.actor('start', { failStart: [1] }),
     ]);
     await sup.start();
     await w.tick(50);
     const crashed = w.kernel.filter((k) => k.type === 'kernel.actorCrashed');
     assert.deepEqual(crashed.map((k) => [k.id, k.type === 'kernel.actorCrashed' && k.error]).sort(), [
-      ['fail', 'failed'], ['run', 'rejected'], ['start', 'start cannot start'], ['timer', 'timer'],
+      ['fail', 'failed'],
+      ['run', 'rejected'],
+      ['start', 'start cannot start'],
+      ['timer', 'timer'],
     ]);
     await w.tick(1_000);
     assert.deepEqual(w.state(sup), { run: 'running', fail: 'running', timer: 'running', start: 'running' });
@@ -230,7 +270,10 @@ describe('supervisor: crashes and strategies', () => {
     await w.tick(100);
     assert.deepEqual(w.log, ['stop:b', 'stop:d', 'stop:c', 'start:b', 'start:c', 'start:d']);
     assert.deepEqual(w.state(sup), { a: 'running', b: 'running', c: 'running', d: 'running' });
-    assert.deepEqual(sup.inspect().map((a) => a.restarts), [0, 1, 1, 1]);
+    assert.deepEqual(
+      sup.inspect().map((a) => a.restarts),
+      [0, 1, 1, 1],
+    );
     await sup.stop();
   });
 
@@ -250,7 +293,7 @@ describe('supervisor: crashes and strategies', () => {
     await sup.stop();
   });
 
-  it('a temporary child is never restarted, not even by a sibling\'s oneForAll', async () => {
+  it("a temporary child is never restarted, not even by a sibling's oneForAll", async () => {
     const w = world();
     const sup = w.supervisor([
       w.actor('a', { strategy: 'oneForAll' }),
@@ -262,7 +305,13 @@ describe('supervisor: crashes and strategies', () => {
     sup.crash('t', new Error('t broke'));
     await w.tick(60_000);
     assert.deepEqual(w.log, ['stop:t']);
-    assert.deepEqual(w.kernel.at(-1), { type: 'kernel.actorCrashed', id: 't', error: 't broke', restarts: 0, restarting: false });
+    assert.deepEqual(w.kernel.at(-1), {
+      type: 'kernel.actorCrashed',
+      id: 't',
+      error: 't broke',
+      restarts: 0,
+      restarting: false,
+    });
     assert.equal(w.state(sup).t, 'stopped');
 
     sup.crash('a');
@@ -311,9 +360,18 @@ describe('supervisor: a dead instance', () => {
   it('ignores late async callbacks: a rejection after death is not a second crash', async () => {
     const w = world();
     let reject!: (e: unknown) => void;
-    const sup = w.supervisor([w.actor('a', {
-      setup: (ctx, n) => { if (n === 1) ctx.run(new Promise((_r, j) => { reject = j; })); },
-    })]);
+    const sup = w.supervisor([
+      w.actor('a', {
+        setup: (ctx, n) => {
+          if (n === 1)
+            ctx.run(
+              new Promise((_r, j) => {
+                reject = j;
+              }),
+            );
+        },
+      }),
+    ]);
     await sup.start();
     sup.crash('a', new Error('first'));
     await w.tick();
@@ -325,16 +383,19 @@ describe('supervisor: a dead instance', () => {
     await sup.stop();
   });
 
-  it('a throw on a view\'s synchronous replay crashes it during start, leaving no subscription', async () => {
+  it("a throw on a view's synchronous replay crashes it during start, leaving no subscription", async () => {
     const w = world();
     let calls = 0;
     w.bus.port('pleg').publish('plegHealth', { healthy: false, lastRelist: 0, lastError: 'x' });
-    const sup = w.supervisor([w.actor('a', {
-      setup: (ctx, n) => ctx.on(ctx.bus.view('plegHealth'), () => {
-        calls++;
-        if (n === 1) throw new Error('bad view');
+    const sup = w.supervisor([
+      w.actor('a', {
+        setup: (ctx, n) =>
+          ctx.on(ctx.bus.view('plegHealth'), () => {
+            calls++;
+            if (n === 1) throw new Error('bad view');
+          }),
       }),
-    })]);
+    ]);
     await sup.start();
     assert.equal(calls, 1);
     await w.tick();
@@ -351,14 +412,16 @@ describe('supervisor: a dead instance', () => {
     const w = world();
     let fired = 0;
     let seen = 0;
-    const sup = w.supervisor([w.actor('a', {
-      setup: (ctx, n) => {
-        if (n !== 1) return;
-        ctx.setInterval(() => fired++, 10);
-        ctx.setTimeout(() => fired++, 1_000);
-        ctx.on(ctx.bus.events('syncLoop'), () => seen++);
-      },
-    })]);
+    const sup = w.supervisor([
+      w.actor('a', {
+        setup: (ctx, n) => {
+          if (n !== 1) return;
+          ctx.setInterval(() => fired++, 10);
+          ctx.setTimeout(() => fired++, 1_000);
+          ctx.on(ctx.bus.events('syncLoop'), () => seen++);
+        },
+      }),
+    ]);
     await sup.start();
     await w.tick(25);
     assert.equal(fired, 2);
@@ -398,7 +461,11 @@ describe('supervisor: backoff', () => {
   });
 
   it('jitter spans [1 - jitter, 1 + jitter]', async () => {
-    for (const [r, expected] of [[0, 50], [1, 150], [0.5, 100]] as const) {
+    for (const [r, expected] of [
+      [0, 50],
+      [1, 150],
+      [0.5, 100],
+    ] as const) {
       const w = world({ random: () => r });
       const sup = w.supervisor([w.actor('a', { backoff: { minMs: 100, maxMs: 1_000, jitter: 0.5 } })]);
       await sup.start();
@@ -422,13 +489,19 @@ describe('supervisor: backoff', () => {
     await w.tick();
     sup.crash('fast');
     await w.tick(10);
-    assert.deepEqual(w.starts.map((s) => `${s.id}@${s.at}`), ['slow@0', 'fast@0', 'fast@10']);
+    assert.deepEqual(
+      w.starts.map((s) => `${s.id}@${s.at}`),
+      ['slow@0', 'fast@0', 'fast@10'],
+    );
     await w.tick(990);
-    assert.deepEqual(w.starts.map((s) => `${s.id}@${s.at}`), ['slow@0', 'fast@0', 'fast@10', 'slow@1000']);
+    assert.deepEqual(
+      w.starts.map((s) => `${s.id}@${s.at}`),
+      ['slow@0', 'fast@0', 'fast@10', 'slow@1000'],
+    );
     await sup.stop();
   });
 
-  it('a cascade takes over a sibling\'s pending restart, so the group restarts together and in order', async () => {
+  it("a cascade takes over a sibling's pending restart, so the group restarts together and in order", async () => {
     const w = world();
     const sup = w.supervisor([
       w.actor('a', { strategy: 'oneForAll', backoff: { minMs: 100, maxMs: 100, jitter: 0 } }),
@@ -439,9 +512,12 @@ describe('supervisor: backoff', () => {
     await w.tick();
     sup.crash('a');
     await w.tick();
-    assert.equal(w.clock.pending(), 1, 'b\'s own timer was cancelled');
+    assert.equal(w.clock.pending(), 1, "b's own timer was cancelled");
     await w.tick(100);
-    assert.deepEqual(w.starts.map((s) => `${s.id}@${s.at}`), ['a@0', 'b@0', 'a@100', 'b@100']);
+    assert.deepEqual(
+      w.starts.map((s) => `${s.id}@${s.at}`),
+      ['a@0', 'b@0', 'a@100', 'b@100'],
+    );
     await w.tick(5_000);
     assert.equal(w.starts.length, 4);
     await sup.stop();
@@ -489,7 +565,13 @@ describe('supervisor: restart intensity', () => {
     const esc = w.kernel.filter((k) => k.type === 'kernel.escalated');
     assert.equal(esc.length, 1);
     assert.equal(esc[0]!.id, 'b');
-    assert.deepEqual(w.kernel.at(-2), { type: 'kernel.actorCrashed', id: 'b', error: 'third', restarts: 2, restarting: false });
+    assert.deepEqual(w.kernel.at(-2), {
+      type: 'kernel.actorCrashed',
+      id: 'b',
+      error: 'third',
+      restarts: 2,
+      restarting: false,
+    });
     assert.deepEqual(w.state(sup), { a: 'stopped', b: 'failed', c: 'stopped' });
     assert.equal(w.clock.pending(), 0);
     await w.tick(60_000);
@@ -500,7 +582,9 @@ describe('supervisor: restart intensity', () => {
 
   it('counts restarts in a sliding window: crashes spread wider than periodMs never escalate', async () => {
     const w = world();
-    const sup = w.supervisor([w.actor('a', { intensity: 2, periodMs: 1_000, backoff: { minMs: 10, maxMs: 10, jitter: 0 } })]);
+    const sup = w.supervisor([
+      w.actor('a', { intensity: 2, periodMs: 1_000, backoff: { minMs: 10, maxMs: 10, jitter: 0 } }),
+    ]);
     await sup.start();
     for (let i = 0; i < 10; i++) {
       sup.crash('a');
@@ -523,7 +607,7 @@ describe('supervisor: restart intensity', () => {
 });
 
 describe('supervisor: inspect', () => {
-  it('reports state, restarts, last error, uptime, dependencies and the actor\'s own snapshot', async () => {
+  it("reports state, restarts, last error, uptime, dependencies and the actor's own snapshot", async () => {
     const w = world();
     const sup = w.supervisor([
       w.actor('a', { setup: (ctx, n) => ctx.setInspect(() => ({ instance: n })) }),
@@ -535,15 +619,37 @@ describe('supervisor: inspect', () => {
     await w.tick(100);
     await w.tick(50);
     assert.deepEqual(sup.inspect(), [
-      { id: 'a', state: 'running', restarts: 1, lastError: 'bad', lastErrorAt: 1_000, startedAt: 1_100, uptimeMs: 50, dependsOn: [], inspect: { instance: 2 } },
-      { id: 'b', state: 'running', restarts: 0, lastError: null, lastErrorAt: null, startedAt: 0, uptimeMs: 1_150, dependsOn: ['a'], inspect: undefined },
+      {
+        id: 'a',
+        state: 'running',
+        restarts: 1,
+        lastError: 'bad',
+        lastErrorAt: 1_000,
+        startedAt: 1_100,
+        uptimeMs: 50,
+        dependsOn: [],
+        inspect: { instance: 2 },
+      },
+      {
+        id: 'b',
+        state: 'running',
+        restarts: 0,
+        lastError: null,
+        lastErrorAt: null,
+        startedAt: 0,
+        uptimeMs: 1_150,
+        dependsOn: ['a'],
+        inspect: undefined,
+      },
     ]);
     await sup.stop();
   });
 });
 
 describe('kernel/testing: startActor', () => {
-  interface PingDeps { every: number }
+  interface PingDeps {
+    every: number;
+  }
   const stops: string[] = [];
   const pingChannels = channels({ consumes: ['plegControl', 'syncLoop'], produces: ['syncLoop'] });
   const ping: ActorSpec<PingDeps, typeof pingChannels> = {
@@ -554,10 +660,18 @@ describe('kernel/testing: startActor', () => {
     start(ctx) {
       let n = 0;
       ctx.setInterval(() => ctx.bus.send('syncLoop', { type: 'syncLoop.syncTick' }), ctx.deps.every);
-      ctx.on(ctx.bus.events('plegControl'), () => { throw new Error('no relist here'); });
-      ctx.on(ctx.bus.events('syncLoop'), () => { n++; });
+      ctx.on(ctx.bus.events('plegControl'), () => {
+        throw new Error('no relist here');
+      });
+      ctx.on(ctx.bus.events('syncLoop'), () => {
+        n++;
+      });
       ctx.setInspect(() => ({ n }));
-      return { stop: () => { stops.push('ping'); } };
+      return {
+        stop: () => {
+          stops.push('ping');
+        },
+      };
     },
   };
 
@@ -591,7 +705,15 @@ describe('kernel/testing: startActor', () => {
   it('a throwing start is a crash; a ChildSpec and a shared bus and clock work too', async () => {
     const bus = new Bus();
     const clock = new VirtualClock(500);
-    const bad: ChildSpec = { ...policy, id: 'bad', dependsOn: [], deps: 7, start() { throw new Error('nope'); } };
+    const bad: ChildSpec = {
+      ...policy,
+      id: 'bad',
+      dependsOn: [],
+      deps: 7,
+      start() {
+        throw new Error('nope');
+      },
+    };
     const t = await startActor(bad, 7, { bus, clock });
     assert.equal(t.bus, bus);
     assert.equal(t.clock, clock);

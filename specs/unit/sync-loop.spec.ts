@@ -11,7 +11,12 @@ import type { DesiredPod, PodWorkerUpdate, RuntimePods } from '../../protocols/m
 import type { Pod } from '../../protocols/kube/pod.ts';
 
 function pod(uid: string, meta: Partial<Pod['metadata']> = {}): Pod {
-  return { apiVersion: 'v1', kind: 'Pod', metadata: { name: uid, namespace: 'default', uid, ...meta }, spec: { containers: [] } } as unknown as Pod;
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: uid, namespace: 'default', uid, ...meta },
+    spec: { containers: [] },
+  } as unknown as Pod;
 }
 
 function views(desired: DesiredPod[], extra: Partial<SyncLoopViews> = {}): SyncLoopViews {
@@ -31,9 +36,15 @@ describe('syncLoop dispatch', () => {
   it('config add / update / remove become create / update / removing kill', () => {
     const p = pod('a');
     const v = views([{ pod: p, source: 'api', static: false }]);
-    assert.deepEqual(brief(dispatch({ type: 'podManager.podChanged', op: 'add', pod: p }, v)), [['a', 'create', 'config.add', false]]);
-    assert.deepEqual(brief(dispatch({ type: 'podManager.podChanged', op: 'update', pod: p }, v)), [['a', 'update', 'config.update', false]]);
-    assert.deepEqual(brief(dispatch({ type: 'podManager.podChanged', op: 'remove', pod: p }, views([]))), [['a', 'kill', 'config.remove', true]]);
+    assert.deepEqual(brief(dispatch({ type: 'podManager.podChanged', op: 'add', pod: p }, v)), [
+      ['a', 'create', 'config.add', false],
+    ]);
+    assert.deepEqual(brief(dispatch({ type: 'podManager.podChanged', op: 'update', pod: p }, v)), [
+      ['a', 'update', 'config.update', false],
+    ]);
+    assert.deepEqual(brief(dispatch({ type: 'podManager.podChanged', op: 'remove', pod: p }, views([]))), [
+      ['a', 'kill', 'config.remove', true],
+    ]);
   });
 
   it('an update carrying a deletionTimestamp is a kill that keeps the pod (the API object still exists)', () => {
@@ -50,12 +61,16 @@ describe('syncLoop dispatch', () => {
   it('a rejected pod gets no worker: not on add, not on PLEG events, not on the tick; housekeeping kills its leftovers', () => {
     const p = pod('r');
     const v = views([{ pod: p, source: 'api', static: false, rejected: { reason: 'OutOfcpu', message: 'no' } }], {
-      runtimePods: new Map([['r', { uid: 'r', name: 'r', namespace: 'default', sandboxes: [], containers: [] }]]) as unknown as RuntimePods,
+      runtimePods: new Map([
+        ['r', { uid: 'r', name: 'r', namespace: 'default', sandboxes: [], containers: [] }],
+      ]) as unknown as RuntimePods,
     });
     assert.deepEqual(dispatch({ type: 'podManager.podChanged', op: 'add', pod: p }, v), []);
     assert.deepEqual(dispatch({ type: 'pleg.containerStarted', podUid: 'r', containerId: 'c' } as never, v), []);
     assert.deepEqual(dispatch({ type: 'syncLoop.syncTick' }, v), []);
-    assert.deepEqual(brief(dispatch({ type: 'syncLoop.housekeeping' }, v)), [['r', 'kill', 'housekeeping.orphan', true]]);
+    assert.deepEqual(brief(dispatch({ type: 'syncLoop.housekeeping' }, v)), [
+      ['r', 'kill', 'housekeeping.orphan', true],
+    ]);
   });
 
   it('a pod the API already shows Succeeded or Failed (e.g. after a restart) is killed, never created', () => {
@@ -72,10 +87,18 @@ describe('syncLoop dispatch', () => {
     }
     // a running pod is unaffected
     const r = { ...pod('run'), status: { phase: 'Running' } } as Pod;
-    assert.deepEqual(brief(dispatch({ type: 'podManager.podChanged', op: 'add', pod: r }, views([{ pod: r, source: 'api', static: false }]))), [['run', 'create', 'config.add', false]]);
+    assert.deepEqual(
+      brief(
+        dispatch(
+          { type: 'podManager.podChanged', op: 'add', pod: r },
+          views([{ pod: r, source: 'api', static: false }]),
+        ),
+      ),
+      [['run', 'create', 'config.add', false]],
+    );
   });
 
-  it('an edited static pod (new uid, same name) is not started while the old one\'s worker has not terminated; the tick starts it after', () => {
+  it("an edited static pod (new uid, same name) is not started while the old one's worker has not terminated; the tick starts it after", () => {
     const old = pod('old', { name: 'web' });
     const neu = pod('new', { name: 'web' });
     const d = { pod: neu, source: 'file' as const, static: true };
@@ -85,18 +108,42 @@ describe('syncLoop dispatch', () => {
       const v = views([d], { workers: worker(state) });
       assert.deepEqual(dispatch({ type: 'podManager.podChanged', op: 'add', pod: neu }, v), [], state);
       assert.deepEqual(dispatch({ type: 'podManager.podChanged', op: 'update', pod: neu }, v), [], state);
-      assert.deepEqual(dispatch({ type: 'pleg.containerStarted', podUid: 'new', containerId: 'c', sandbox: false }, v), [], state);
+      assert.deepEqual(
+        dispatch({ type: 'pleg.containerStarted', podUid: 'new', containerId: 'c', sandbox: false }, v),
+        [],
+        state,
+      );
       assert.deepEqual(dispatch({ type: 'syncLoop.syncTick' }, v), [], state);
       // the old one is still killed / removed as usual
-      assert.deepEqual(brief(dispatch({ type: 'podManager.podChanged', op: 'remove', pod: old }, v)), [['old', 'kill', 'config.remove', true]]);
+      assert.deepEqual(brief(dispatch({ type: 'podManager.podChanged', op: 'remove', pod: old }, v)), [
+        ['old', 'kill', 'config.remove', true],
+      ]);
     }
-    assert.deepEqual(brief(dispatch({ type: 'syncLoop.syncTick' }, views([d], { workers: worker('terminated') }))), [['new', 'create', 'tick.noWorker', false]]);
-    assert.deepEqual(brief(dispatch({ type: 'syncLoop.syncTick' }, views([d]))), [['new', 'create', 'tick.noWorker', false]]);
+    assert.deepEqual(brief(dispatch({ type: 'syncLoop.syncTick' }, views([d], { workers: worker('terminated') }))), [
+      ['new', 'create', 'tick.noWorker', false],
+    ]);
+    assert.deepEqual(brief(dispatch({ type: 'syncLoop.syncTick' }, views([d]))), [
+      ['new', 'create', 'tick.noWorker', false],
+    ]);
     // a first start, an API pod of the same name, another namespace: not held
-    assert.deepEqual(brief(dispatch({ type: 'podManager.podChanged', op: 'add', pod: neu }, views([d]))), [['new', 'create', 'config.add', false]]);
-    assert.equal(dispatch({ type: 'podManager.podChanged', op: 'add', pod: neu }, views([{ ...d, static: false }], { workers: worker('syncing') })).length, 1);
+    assert.deepEqual(brief(dispatch({ type: 'podManager.podChanged', op: 'add', pod: neu }, views([d]))), [
+      ['new', 'create', 'config.add', false],
+    ]);
+    assert.equal(
+      dispatch(
+        { type: 'podManager.podChanged', op: 'add', pod: neu },
+        views([{ ...d, static: false }], { workers: worker('syncing') }),
+      ).length,
+      1,
+    );
     const other = pod('new', { name: 'web', namespace: 'kube-system' });
-    assert.equal(dispatch({ type: 'podManager.podChanged', op: 'add', pod: other }, views([{ ...d, pod: other }], { workers: worker('syncing') })).length, 1);
+    assert.equal(
+      dispatch(
+        { type: 'podManager.podChanged', op: 'add', pod: other },
+        views([{ ...d, pod: other }], { workers: worker('syncing') }),
+      ).length,
+      1,
+    );
   });
 
   it('housekeeping: every worker of an undesired pod that was never told to remove it gets a removing kill, whatever its state', () => {
@@ -121,7 +168,9 @@ describe('syncLoop dispatch', () => {
   it('housekeeping does nothing until every source has listed once', () => {
     const v = views([], {
       sourcesReady: false,
-      runtimePods: new Map([['x', { uid: 'x', name: 'x', namespace: 'default', sandboxes: [], containers: [] }]]) as unknown as RuntimePods,
+      runtimePods: new Map([
+        ['x', { uid: 'x', name: 'x', namespace: 'default', sandboxes: [], containers: [] }],
+      ]) as unknown as RuntimePods,
     });
     assert.deepEqual(dispatch({ type: 'syncLoop.housekeeping' }, v), []);
     assert.equal(dispatch({ type: 'syncLoop.housekeeping' }, { ...v, sourcesReady: true }).length, 1);
@@ -129,7 +178,7 @@ describe('syncLoop dispatch', () => {
 });
 
 describe('syncLoop actor: sources', () => {
-  it('is ready only when each configured source is in pod-manager\'s readySources view', async () => {
+  it("is ready only when each configured source is in pod-manager's readySources view", async () => {
     const clock = new VirtualClock(0);
     const h = await startActor(syncLoop, { sources: ['file', 'api'] }, { clock });
     const ready = () => (h.inspect() as { sourcesReady: boolean }).sourcesReady;
@@ -154,18 +203,41 @@ describe('syncLoop actor: sources', () => {
 });
 
 describe('syncLoop dispatch: probe results (upstream handleProbeSync)', () => {
-  const pod = { metadata: { name: 'web', namespace: 'default', uid: 'u1' }, spec: { containers: [] } } as unknown as Pod;
+  const pod = {
+    metadata: { name: 'web', namespace: 'default', uid: 'u1' },
+    spec: { containers: [] },
+  } as unknown as Pod;
   const v = (workers = true) => ({
     desired: new Map([['u1', { pod, source: 'file' as const, static: true }]]),
-    workers: new Map(workers ? [['u1', { uid: 'u1', name: 'web', namespace: 'default', state: 'syncing' as const }]] : []),
-    runtimePods: new Map(), sourcesReady: true, now: 0,
+    workers: new Map(
+      workers ? [['u1', { uid: 'u1', name: 'web', namespace: 'default', state: 'syncing' as const }]] : [],
+    ),
+    runtimePods: new Map(),
+    sourcesReady: true,
+    now: 0,
   });
-  const msg = (probeType: 'liveness' | 'readiness' | 'startup', result: 'success' | 'failure') =>
-    ({ type: 'probe.resultChanged' as const, podUid: 'u1', containerName: 'c', containerId: 'id', probeType, result });
+  const msg = (probeType: 'liveness' | 'readiness' | 'startup', result: 'success' | 'failure') => ({
+    type: 'probe.resultChanged' as const,
+    podUid: 'u1',
+    containerName: 'c',
+    containerId: 'id',
+    probeType,
+    result,
+  });
 
   it('a liveness failure, and any readiness or startup change, syncs the pod; a liveness success does nothing', () => {
-    for (const [t, r] of [['liveness', 'failure'], ['readiness', 'success'], ['readiness', 'failure'], ['startup', 'success'], ['startup', 'failure']] as const) {
-      assert.deepEqual(dispatch(msg(t, r), v()), [{ type: 'podWorker.update', uid: 'u1', updateType: 'sync', pod, cause: `probe.${t}` }], `${t} ${r}`);
+    for (const [t, r] of [
+      ['liveness', 'failure'],
+      ['readiness', 'success'],
+      ['readiness', 'failure'],
+      ['startup', 'success'],
+      ['startup', 'failure'],
+    ] as const) {
+      assert.deepEqual(
+        dispatch(msg(t, r), v()),
+        [{ type: 'podWorker.update', uid: 'u1', updateType: 'sync', pod, cause: `probe.${t}` }],
+        `${t} ${r}`,
+      );
     }
     assert.deepEqual(dispatch(msg('liveness', 'success'), v()), []);
   });

@@ -18,7 +18,15 @@ const ROOT = join(import.meta.dirname, '..', '..');
 
 function fakeNotifier(watchdogMs: number | undefined) {
   const sent: string[][] = [];
-  return { sent, notifier: { watchdogMs, notify: async (vars: readonly string[]) => { sent.push([...vars]); } } };
+  return {
+    sent,
+    notifier: {
+      watchdogMs,
+      notify: async (vars: readonly string[]) => {
+        sent.push([...vars]);
+      },
+    },
+  };
 }
 
 describe('systemdNotify actor', () => {
@@ -38,8 +46,10 @@ describe('systemdNotify actor', () => {
     a.clock.advance(SYNC_LOOP_MIN_MS);
     const before = pings();
     a.clock.advance(60_000);
-    assert.equal(pings(), before, 'no pings while wedged: systemd\'s WatchdogSec restarts the daemon');
-    assert.ok(sent.some((v) => v.some((x) => /^STATUS=syncLoop wedged \(sync Loop took longer than expected\)/.test(x))));
+    assert.equal(pings(), before, "no pings while wedged: systemd's WatchdogSec restarts the daemon");
+    assert.ok(
+      sent.some((v) => v.some((x) => /^STATUS=syncLoop wedged \(sync Loop took longer than expected\)/.test(x))),
+    );
     loop.send('syncLoop', { type: 'syncLoop.housekeeping' });
     a.clock.advance(5000);
     assert.ok(pings() > before, 'pings resume once the syncLoop iterates');
@@ -62,9 +72,25 @@ describe('systemdNotify actor', () => {
 describe('systemd notifier', () => {
   it('is nothing without NOTIFY_SOCKET; reads WATCHDOG_USEC for this pid only', () => {
     assert.equal(systemdNotifier({}, { log: silentLogger }), undefined);
-    assert.equal(systemdNotifier({ NOTIFY_SOCKET: '/run/s', WATCHDOG_USEC: '30000000' }, { log: silentLogger, pid: 7 })?.watchdogMs, 30_000);
-    assert.equal(systemdNotifier({ NOTIFY_SOCKET: '/run/s', WATCHDOG_USEC: '30000000', WATCHDOG_PID: '8' }, { log: silentLogger, pid: 7 })?.watchdogMs, undefined);
-    assert.equal(systemdNotifier({ NOTIFY_SOCKET: '/run/s', WATCHDOG_USEC: '30000000', WATCHDOG_PID: '7' }, { log: silentLogger, pid: 7 })?.watchdogMs, 30_000);
+    assert.equal(
+      systemdNotifier({ NOTIFY_SOCKET: '/run/s', WATCHDOG_USEC: '30000000' }, { log: silentLogger, pid: 7 })
+        ?.watchdogMs,
+      30_000,
+    );
+    assert.equal(
+      systemdNotifier(
+        { NOTIFY_SOCKET: '/run/s', WATCHDOG_USEC: '30000000', WATCHDOG_PID: '8' },
+        { log: silentLogger, pid: 7 },
+      )?.watchdogMs,
+      undefined,
+    );
+    assert.equal(
+      systemdNotifier(
+        { NOTIFY_SOCKET: '/run/s', WATCHDOG_USEC: '30000000', WATCHDOG_PID: '7' },
+        { log: silentLogger, pid: 7 },
+      )?.watchdogMs,
+      30_000,
+    );
   });
 
   it('runs the helper with the variables as arguments, one at a time and in order; a queued ping is not doubled', async (t) => {
@@ -73,13 +99,18 @@ describe('systemd notifier', () => {
     const out = join(dir, 'calls');
     const helper = join(dir, 'systemd-notify');
     writeFileSync(helper, `#!/bin/sh\necho "$NOTIFY_SOCKET $*" >> ${out}\n`, { mode: 0o755 });
-    const n = systemdNotifier({ NOTIFY_SOCKET: '/run/test.sock', PATH: process.env.PATH }, { log: silentLogger, command: helper })!;
+    const n = systemdNotifier(
+      { NOTIFY_SOCKET: '/run/test.sock', PATH: process.env.PATH },
+      { log: silentLogger, command: helper },
+    )!;
     void n.notify(['READY=1', 'STATUS=up']);
     void n.notify(['WATCHDOG=1']);
     void n.notify(['WATCHDOG=1']);
     await n.notify(['STOPPING=1']);
     assert.deepEqual(readFileSync(out, 'utf8').trim().split('\n'), [
-      '/run/test.sock READY=1 STATUS=up', '/run/test.sock WATCHDOG=1', '/run/test.sock STOPPING=1',
+      '/run/test.sock READY=1 STATUS=up',
+      '/run/test.sock WATCHDOG=1',
+      '/run/test.sock STOPPING=1',
     ]);
   });
 });
@@ -89,10 +120,19 @@ describe('deploy/kubelet-ts.service and deploy/10-kubeadm.conf', () => {
   const dropin = readFileSync(join(ROOT, 'deploy', '10-kubeadm.conf'), 'utf8');
 
   it('Type=notify with NotifyAccess=all (the helper sends), Restart=always, a watchdog', () => {
-    for (const line of ['Type=notify', 'NotifyAccess=all', 'Restart=always', 'WatchdogSec=60s', 'ExecStart=/usr/bin/kubelet']) {
+    for (const line of [
+      'Type=notify',
+      'NotifyAccess=all',
+      'Restart=always',
+      'WatchdogSec=60s',
+      'ExecStart=/usr/bin/kubelet',
+    ]) {
       assert.match(unit, new RegExp(`^${line}$`, 'm'), line);
     }
-    assert.match(dropin, /^ExecStart=\/usr\/bin\/kubelet \$KUBELET_KUBECONFIG_ARGS \$KUBELET_CONFIG_ARGS \$KUBELET_KUBEADM_ARGS \$KUBELET_EXTRA_ARGS$/m);
+    assert.match(
+      dropin,
+      /^ExecStart=\/usr\/bin\/kubelet \$KUBELET_KUBECONFIG_ARGS \$KUBELET_CONFIG_ARGS \$KUBELET_KUBEADM_ARGS \$KUBELET_EXTRA_ARGS$/m,
+    );
   });
 
   it('systemd-analyze verify passes, with the drop-in (only /usr/bin/kubelet, not installed here, points at this checkout)', (t) => {
@@ -110,7 +150,10 @@ describe('deploy/kubelet-ts.service and deploy/10-kubeadm.conf', () => {
     const installed = (text: string) => text.replaceAll('/usr/bin/kubelet', join(dir, 'usr', 'bin', 'kubelet'));
     writeFileSync(join(units, 'kubelet.service'), installed(unit));
     writeFileSync(join(units, 'kubelet.service.d', '10-kubeadm.conf'), installed(dropin));
-    const r = spawnSync('systemd-analyze', ['verify', 'kubelet.service'], { encoding: 'utf8', env: { ...process.env, SYSTEMD_UNIT_PATH: `${units}:` } });
+    const r = spawnSync('systemd-analyze', ['verify', 'kubelet.service'], {
+      encoding: 'utf8',
+      env: { ...process.env, SYSTEMD_UNIT_PATH: `${units}:` },
+    });
     assert.equal(r.status, 0, `systemd-analyze verify: ${r.stdout}${r.stderr}`);
     assert.equal(r.stderr.trim(), '', 'no warnings');
   });

@@ -9,7 +9,16 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { X509Certificate, createPublicKey } from 'node:crypto';
-import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
@@ -18,7 +27,12 @@ import { silentLogger } from '../../kernel/log.ts';
 import { nextRotationDeadline, csrOutcome, KUBELET_CLIENT_SIGNER } from '../../protocols/kube/certificates.ts';
 import { createCsrPem, digestedCsrName, generateEcKeyPem } from '../../adapters/kube/csr.ts';
 import { createCertStore } from '../../adapters/kube/cert-store.ts';
-import { clientCertRotation, currentServingPair, loadClientCert, servingCertRotation } from '../../adapters/kube/bootstrap.ts';
+import {
+  clientCertRotation,
+  currentServingPair,
+  loadClientCert,
+  servingCertRotation,
+} from '../../adapters/kube/bootstrap.ts';
 import { createKubeApi, type KubeClient } from '../../adapters/kube/client.ts';
 import { issue, parseCsr } from '../support/apiserver/certificates.ts';
 import { startApiServer, type ApiServer } from '../support/apiserver/index.ts';
@@ -33,9 +47,17 @@ describe('the kubelet CSR (node:crypto + DER)', () => {
     try {
       const key = generateEcKeyPem();
       assert.match(key, /BEGIN EC PRIVATE KEY/);
-      const pemText = createCsrPem(key, { commonName: 'system:node:n1', organizations: ['system:nodes'], dnsNames: ['n1'], ipAddresses: ['10.1.2.3', '2001:db8::7'] });
+      const pemText = createCsrPem(key, {
+        commonName: 'system:node:n1',
+        organizations: ['system:nodes'],
+        dnsNames: ['n1'],
+        ipAddresses: ['10.1.2.3', '2001:db8::7'],
+      });
       writeFileSync(join(dir, 'r.csr'), pemText);
-      const out = execFileSync('openssl', ['req', '-in', join(dir, 'r.csr'), '-verify', '-noout', '-text'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      const out = execFileSync('openssl', ['req', '-in', join(dir, 'r.csr'), '-verify', '-noout', '-text'], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       assert.match(out, /Subject: O\s?=\s?system:nodes, CN\s?=\s?system:node:n1/);
       assert.match(out, /ecdsa-with-SHA256/);
       assert.match(out, /DNS:n1, IP Address:10\.1\.2\.3, IP Address:2001:DB8:0:0:0:0:0:7/);
@@ -64,7 +86,10 @@ describe('the kubelet CSR (node:crypto + DER)', () => {
     assert.match(a, /^node-csr-[A-Za-z0-9_-]{43}$/);
     assert.equal(digestedCsrName(key, 'system:node:n1', ['system:nodes'], ['digital signature', 'client auth']), a);
     assert.notEqual(digestedCsrName(key, 'system:node:n2', ['system:nodes'], ['digital signature', 'client auth']), a);
-    assert.notEqual(digestedCsrName(generateEcKeyPem(), 'system:node:n1', ['system:nodes'], ['digital signature', 'client auth']), a);
+    assert.notEqual(
+      digestedCsrName(generateEcKeyPem(), 'system:node:n1', ['system:nodes'], ['digital signature', 'client auth']),
+      a,
+    );
   });
 
   it("the stand-in's signer issues a v3 certificate the CA verifies, with the CSR's subject, key and usages", async () => {
@@ -72,7 +97,13 @@ describe('the kubelet CSR (node:crypto + DER)', () => {
     const key = generateEcKeyPem();
     const parsed = parseCsr(createCsrPem(key, { commonName: 'system:node:n1', organizations: ['system:nodes'] }));
     const t0 = Date.UTC(2030, 0, 2, 3, 4, 5);
-    const certPem = issue({ certPem: pki.ca, keyPem: pki.caKey }, parsed, ['digital signature', 'client auth'], t0, t0 + 30_000);
+    const certPem = issue(
+      { certPem: pki.ca, keyPem: pki.caKey },
+      parsed,
+      ['digital signature', 'client auth'],
+      t0,
+      t0 + 30_000,
+    );
     const cert = new X509Certificate(certPem);
     assert.ok(cert.verify(new X509Certificate(pki.ca).publicKey));
     assert.equal(cert.subject, 'O=system:nodes\nCN=system:node:n1');
@@ -105,7 +136,13 @@ describe('the certificate store (client-go FileStore layout)', () => {
       assert.equal(store.current(), undefined);
       const mint = () => {
         const key = generateEcKeyPem();
-        const cert = issue({ certPem: pki.ca, keyPem: pki.caKey }, parseCsr(createCsrPem(key, { commonName: 'system:node:n1', organizations: ['system:nodes'] })), ['digital signature', 'client auth'], clock.now(), clock.now() + 3_600_000);
+        const cert = issue(
+          { certPem: pki.ca, keyPem: pki.caKey },
+          parseCsr(createCsrPem(key, { commonName: 'system:node:n1', organizations: ['system:nodes'] })),
+          ['digital signature', 'client auth'],
+          clock.now(),
+          clock.now() + 3_600_000,
+        );
         return { key, cert };
       };
       const a = mint();
@@ -124,7 +161,9 @@ describe('the certificate store (client-go FileStore layout)', () => {
       const third = store.update(c.cert, c.key);
       assert.equal(readlinkSync(store.currentPath), third.file);
       assert.deepEqual(readdirSync(dir).sort(), [
-        'kubelet-client-2026-12-07-23-40-01.1.pem', 'kubelet-client-2026-12-07-23-40-01.pem', 'kubelet-client-2026-12-07-23-41-01.pem',
+        'kubelet-client-2026-12-07-23-40-01.1.pem',
+        'kubelet-client-2026-12-07-23-40-01.pem',
+        'kubelet-client-2026-12-07-23-41-01.pem',
         'kubelet-client-current.pem',
       ]);
       // a key that is not the certificate's is refused before anything is written
@@ -158,13 +197,19 @@ describe('loadClientCert against the stand-in (bootstrap token, certificates API
     rmSync(dir, { recursive: true, force: true });
   });
   const opts = (sub: string, node: string) => ({
-    kubeconfigPath: join(dir, sub, 'kubelet.conf'), bootstrapKubeconfigPath: join(dir, 'bootstrap-kubelet.conf'),
-    certDir: join(dir, sub, 'pki'), nodeName: node, clock, log: silentLogger, bootstrapApi,
+    kubeconfigPath: join(dir, sub, 'kubelet.conf'),
+    bootstrapKubeconfigPath: join(dir, 'bootstrap-kubelet.conf'),
+    certDir: join(dir, sub, 'pki'),
+    nodeName: node,
+    clock,
+    log: silentLogger,
+    bootstrapApi,
   });
-  const csrsOf = (node: string) => api.store.list('certificatesigningrequests').filter((c) => {
-    const spec = c.spec as { request: string };
-    return parseCsr(Buffer.from(spec.request, 'base64').toString('utf8')).commonName === `system:node:${node}`;
-  });
+  const csrsOf = (node: string) =>
+    api.store.list('certificatesigningrequests').filter((c) => {
+      const spec = c.spec as { request: string };
+      return parseCsr(Buffer.from(spec.request, 'base64').toString('utf8')).commonName === `system:node:${node}`;
+    });
 
   it('auto approval: a CSR from system:bootstrap:abcdef, the pair in the cert dir, a kubeconfig the node then uses', async () => {
     const o = opts('auto', 'node-boot');
@@ -209,7 +254,14 @@ describe('loadClientCert against the stand-in (bootstrap token, certificates API
     clients.push(node);
     await node.getNode('node-boot');
     const oldTarget = readlinkSync(join(o.certDir, 'kubelet-client-current.pem'));
-    const rot = clientCertRotation({ kubeconfigPath: o.kubeconfigPath, certDir: o.certDir, nodeName: 'node-boot', api: node, clock, reload: () => node.reloadCredentials() });
+    const rot = clientCertRotation({
+      kubeconfigPath: o.kubeconfigPath,
+      certDir: o.certDir,
+      nodeName: 'node-boot',
+      api: node,
+      clock,
+      reload: () => node.reloadCredentials(),
+    });
     assert.equal(rot.current()?.file, oldTarget);
     const pair = await rot.rotate();
     assert.match(pair.csr, /^csr-/);
@@ -221,7 +273,14 @@ describe('loadClientCert against the stand-in (bootstrap token, certificates API
     assert.equal(node.stats().certRotations, 1);
     await node.getNode('node-boot');
     // a kubeconfig whose certificate is not the cert dir's is not this manager's to rotate
-    const other = clientCertRotation({ kubeconfigPath: api.kubeconfigFor('x', 'token'), certDir: o.certDir, nodeName: 'node-boot', api: node, clock, reload: async () => {} });
+    const other = clientCertRotation({
+      kubeconfigPath: api.kubeconfigFor('x', 'token'),
+      certDir: o.certDir,
+      nodeName: 'node-boot',
+      api: node,
+      clock,
+      reload: async () => {},
+    });
     assert.equal(other.current(), undefined);
   });
 
@@ -232,8 +291,14 @@ describe('loadClientCert against the stand-in (bootstrap token, certificates API
     api.csr.approveServing = true;
     try {
       const rot = servingCertRotation({
-        certDir: o.certDir, nodeName: 'node-boot', api: node, clock,
-        addresses: () => [{ type: 'InternalIP', address: '10.0.0.5' }, { type: 'Hostname', address: 'node-boot' }],
+        certDir: o.certDir,
+        nodeName: 'node-boot',
+        api: node,
+        clock,
+        addresses: () => [
+          { type: 'InternalIP', address: '10.0.0.5' },
+          { type: 'Hostname', address: 'node-boot' },
+        ],
       });
       assert.equal(rot.requestWhenMissing, true);
       assert.equal(rot.current(), undefined);
@@ -258,7 +323,10 @@ describe('loadClientCert against the stand-in (bootstrap token, certificates API
   it('a denied CSR fails naming the CSR and the reason', async () => {
     api.csr.mode = 'deny';
     try {
-      await assert.rejects(loadClientCert(opts('deny', 'node-deny')), /CertificateSigningRequest node-csr-\S+ was denied: AutoDenied/);
+      await assert.rejects(
+        loadClientCert(opts('deny', 'node-deny')),
+        /CertificateSigningRequest node-csr-\S+ was denied: AutoDenied/,
+      );
       assert.ok(!existsSync(opts('deny', 'node-deny').kubeconfigPath));
     } finally {
       api.csr.mode = 'auto';
@@ -287,7 +355,10 @@ describe('loadClientCert against the stand-in (bootstrap token, certificates API
       assert.equal(await pending, 'bootstrapped');
       assert.equal(await again, 'bootstrapped');
       assert.equal(csrsOf('node-man').length, 1);
-      assert.ok(api.requests.find({ verb: 'create', resource: 'certificatesigningrequests', status: 409 }), 'the second create met the first CSR');
+      assert.ok(
+        api.requests.find({ verb: 'create', resource: 'certificatesigningrequests', status: 409 }),
+        'the second create met the first CSR',
+      );
     } finally {
       api.csr.mode = 'auto';
     }

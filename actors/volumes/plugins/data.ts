@@ -15,7 +15,11 @@
  * pod: labels and annotations of a downwardAPI volume) anew and rewrites the files when they
  * changed: upstream's sync-period refresh of mounted ConfigMaps and Secrets.
  */
-import { downwardApiVolumeFiles, readVolumeFiles, type DownwardApiSource } from '../../../adapters/volumes/projections.ts';
+import {
+  downwardApiVolumeFiles,
+  readVolumeFiles,
+  type DownwardApiSource,
+} from '../../../adapters/volumes/projections.ts';
 import type { ConfigDataPort } from '../../../protocols/kube/config-data.ts';
 import type { Volume } from '../../../protocols/kube/pod.ts';
 import { emptyDirMemorySize } from './empty-dir.ts';
@@ -37,7 +41,8 @@ const noClient: ConfigDataPort = {
   unregisterPod: () => {},
   getConfigMap: (ns, name) => Promise.reject(new Error(`couldn't get configmap ${ns}/${name}, no kubeClient defined`)),
   getSecret: (ns, name) => Promise.reject(new Error(`couldn't get secret ${ns}/${name}, no kubeClient defined`)),
-  getServiceAccountToken: (ns, sa) => Promise.reject(new Error(`couldn't get a token for serviceaccount ${ns}/${sa}, no kubeClient defined`)),
+  getServiceAccountToken: (ns, sa) =>
+    Promise.reject(new Error(`couldn't get a token for serviceaccount ${ns}/${sa}, no kubeClient defined`)),
   close: () => {},
 };
 
@@ -50,18 +55,28 @@ function dataPlugin(kind: DataKind, name: string, tmpfs: boolean, remountPeriodM
       await host.fs.mkdirAll(dir, 0o750);
       if (tmpfs && (await host.fs.mountedType(dir)) !== 'tmpfs') {
         // upstream wraps an emptyDir of medium Memory: sized as one
-        await host.fs.mountTmpfs(dir, emptyDirMemorySize(pod, { name: volume.name, emptyDir: { medium: 'Memory' } }, host.nodeAllocatableMemoryBytes));
+        await host.fs.mountTmpfs(
+          dir,
+          emptyDirMemorySize(
+            pod,
+            { name: volume.name, emptyDir: { medium: 'Memory' } },
+            host.nodeAllocatableMemoryBytes,
+          ),
+        );
       }
       await host.fs.chmod(dir, DIR_PERM);
       const fsGroup = pod.spec.securityContext?.fsGroup;
       const allocatable = { memory: host.nodeAllocatableMemoryBytes };
-      const files = kind === 'downwardAPI'
-        ? downwardApiVolumeFiles(pod, volume.downwardAPI as DownwardApiSource, allocatable)
-        : await readVolumeFiles(pod, volume, host.configData ?? noClient, {
-          allocatable, ...(fsGroup !== undefined ? { tokenMode: TOKEN_MODE_WITH_FS_GROUP } : {}),
-        });
+      const files =
+        kind === 'downwardAPI'
+          ? downwardApiVolumeFiles(pod, volume.downwardAPI as DownwardApiSource, allocatable)
+          : await readVolumeFiles(pod, volume, host.configData ?? noClient, {
+              allocatable,
+              ...(fsGroup !== undefined ? { tokenMode: TOKEN_MODE_WITH_FS_GROUP } : {}),
+            });
       await host.fs.writeAtomically(dir, files);
-      if (fsGroup !== undefined) await host.fs.setVolumeOwnership(dir, fsGroup, pod.spec.securityContext?.fsGroupChangePolicy ?? 'Always');
+      if (fsGroup !== undefined)
+        await host.fs.setVolumeOwnership(dir, fsGroup, pod.spec.securityContext?.fsGroupChangePolicy ?? 'Always');
       return { path: dir, readOnly: true, selinuxRelabel: true, ...(tmpfs ? { medium: 'Memory' as const } : {}) };
     },
     async tearDown({ dir }, host) {

@@ -32,7 +32,9 @@ export function podMemoryLimit(pod: Pod): number | undefined {
   if ([...regular, ...inits].some((v) => v === undefined)) return undefined;
   const sum = (regular as number[]).reduce((a, b) => a + b, 0);
   const overhead = pod.spec.overhead?.['memory'];
-  return Math.max(sum, ...(inits as number[])) + (overhead === undefined ? 0 : quantityValue(overhead as string | number));
+  return (
+    Math.max(sum, ...(inits as number[])) + (overhead === undefined ? 0 : quantityValue(overhead as string | number))
+  );
 }
 
 /** upstream calculateEmptyDirMemorySize (SizeMemoryBackedVolumes, on since 1.22). */
@@ -52,7 +54,8 @@ export const emptyDirPlugin: VolumePlugin = {
   canSupport: (v) => v.emptyDir !== undefined || Object.keys(v).every((k) => k === 'name'),
   async setUp({ pod, volume, dir }, host) {
     const medium = volume.emptyDir?.medium ?? '';
-    if (medium !== '' && medium !== 'Memory') throw new Error(`emptyDir medium ${JSON.stringify(medium)} is not supported by kubelet-ts`);
+    if (medium !== '' && medium !== 'Memory')
+      throw new Error(`emptyDir medium ${JSON.stringify(medium)} is not supported by kubelet-ts`);
     const limit = volume.emptyDir?.sizeLimit;
     let sizeLimitBytes = limit === undefined ? undefined : quantityValue(limit);
     await host.fs.mkdirAll(dir, 0o750);
@@ -63,7 +66,8 @@ export const emptyDirPlugin: VolumePlugin = {
     }
     await host.fs.chmod(dir, EMPTY_DIR_PERM);
     const fsGroup = pod.spec.securityContext?.fsGroup;
-    if (fsGroup !== undefined) await host.fs.setVolumeOwnership(dir, fsGroup, pod.spec.securityContext?.fsGroupChangePolicy ?? 'Always');
+    if (fsGroup !== undefined)
+      await host.fs.setVolumeOwnership(dir, fsGroup, pod.spec.securityContext?.fsGroupChangePolicy ?? 'Always');
     return { path: dir, selinuxRelabel: true, medium, ...(sizeLimitBytes !== undefined ? { sizeLimitBytes } : {}) };
   },
   async tearDown({ dir }, host) {

@@ -8,7 +8,11 @@
 import type { VolumePlugin } from './index.ts';
 
 const NOT: Record<string, string> = {
-  Directory: 'a directory', File: 'a file', Socket: 'a socket file', CharDevice: 'a character device', BlockDevice: 'a block device',
+  Directory: 'a directory',
+  File: 'a file',
+  Socket: 'a socket file',
+  CharDevice: 'a character device',
+  BlockDevice: 'a block device',
 };
 
 export const hostPathPlugin: VolumePlugin = {

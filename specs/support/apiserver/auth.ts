@@ -48,10 +48,22 @@ export interface RequestInfo {
 /** k8s.io/apiserver/pkg/endpoints/request.RequestInfoFactory, for the /api and /apis prefixes. */
 export function parseRequestInfo(method: string, path: string, query: URLSearchParams): RequestInfo {
   const info: RequestInfo = {
-    isResourceRequest: false, path, verb: method.toLowerCase(), apiPrefix: '', apiGroup: '', apiVersion: '',
-    namespace: '', resource: '', subresource: '', name: '', legacyWatch: false,
+    isResourceRequest: false,
+    path,
+    verb: method.toLowerCase(),
+    apiPrefix: '',
+    apiGroup: '',
+    apiVersion: '',
+    namespace: '',
+    resource: '',
+    subresource: '',
+    name: '',
+    legacyWatch: false,
   };
-  let parts = path.replace(/^\/+|\/+$/g, '').split('/').filter((p) => p !== '');
+  let parts = path
+    .replace(/^\/+|\/+$/g, '')
+    .split('/')
+    .filter((p) => p !== '');
   if (parts.length < 1 || (parts[0] !== 'api' && parts[0] !== 'apis')) return info;
   info.apiPrefix = parts[0]!;
   parts = parts.slice(1);
@@ -71,12 +83,24 @@ export function parseRequestInfo(method: string, path: string, query: URLSearchP
     parts = parts.slice(1);
   } else {
     switch (method) {
-      case 'POST': info.verb = 'create'; break;
-      case 'GET': case 'HEAD': info.verb = 'get'; break;
-      case 'PUT': info.verb = 'update'; break;
-      case 'PATCH': info.verb = 'patch'; break;
-      case 'DELETE': info.verb = 'delete'; break;
-      default: info.verb = '';
+      case 'POST':
+        info.verb = 'create';
+        break;
+      case 'GET':
+      case 'HEAD':
+        info.verb = 'get';
+        break;
+      case 'PUT':
+        info.verb = 'update';
+        break;
+      case 'PATCH':
+        info.verb = 'patch';
+        break;
+      case 'DELETE':
+        info.verb = 'delete';
+        break;
+      default:
+        info.verb = '';
     }
   }
   if (parts[0] === 'namespaces') {
@@ -146,7 +170,15 @@ export interface GraphView {
   pods(): Iterable<JsonObject>;
 }
 
-const DISCOVERY_PATHS = [/^\/livez/, /^\/readyz/, /^\/healthz/, /^\/version\/?$/, /^\/openapi(\/.*)?$/, /^\/api(\/.*)?$/, /^\/apis(\/.*)?$/];
+const DISCOVERY_PATHS = [
+  /^\/livez/,
+  /^\/readyz/,
+  /^\/healthz/,
+  /^\/version\/?$/,
+  /^\/openapi(\/.*)?$/,
+  /^\/api(\/.*)?$/,
+  /^\/apis(\/.*)?$/,
+];
 
 const READ = ['get', 'list', 'watch'];
 
@@ -158,7 +190,11 @@ type Rule = { groups: string[]; resources: string[]; verbs: string[] };
 /** bootstrappolicy.NodeRules() for what the Node authorizer does not subdivide. */
 const NODE_RULES: Rule[] = [
   { groups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
-  { groups: ['authorization.k8s.io'], resources: ['subjectaccessreviews', 'localsubjectaccessreviews'], verbs: ['create'] },
+  {
+    groups: ['authorization.k8s.io'],
+    resources: ['subjectaccessreviews', 'localsubjectaccessreviews'],
+    verbs: ['create'],
+  },
   { groups: [''], resources: ['services'], verbs: READ },
   { groups: [''], resources: ['nodes'], verbs: ['create', 'get', 'list', 'watch'] },
   { groups: [''], resources: ['nodes/status'], verbs: ['update', 'patch'] },
@@ -171,7 +207,11 @@ const NODE_RULES: Rule[] = [
   { groups: [''], resources: ['secrets', 'configmaps'], verbs: READ },
   { groups: [''], resources: ['persistentvolumeclaims', 'persistentvolumes'], verbs: ['get'] },
   { groups: [''], resources: ['endpoints'], verbs: ['get'] },
-  { groups: ['certificates.k8s.io'], resources: ['certificatesigningrequests'], verbs: ['create', 'get', 'list', 'watch'] },
+  {
+    groups: ['certificates.k8s.io'],
+    resources: ['certificatesigningrequests'],
+    verbs: ['create', 'get', 'list', 'watch'],
+  },
   { groups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update', 'patch', 'delete'] },
   { groups: ['storage.k8s.io'], resources: ['volumeattachments'], verbs: ['get'] },
   { groups: [''], resources: ['serviceaccounts/token'], verbs: ['create'] },
@@ -182,7 +222,9 @@ const NODE_RULES: Rule[] = [
 
 function rulesAllow(info: RequestInfo): boolean {
   const res = info.subresource ? `${info.resource}/${info.subresource}` : info.resource;
-  return NODE_RULES.some((r) => r.groups.includes(info.apiGroup) && r.resources.includes(res) && r.verbs.includes(info.verb));
+  return NODE_RULES.some(
+    (r) => r.groups.includes(info.apiGroup) && r.resources.includes(res) && r.verbs.includes(info.verb),
+  );
 }
 
 const obj = (v: Json | undefined): JsonObject => (isObject(v) ? v : {});
@@ -190,7 +232,11 @@ const arr = (v: Json | undefined): Json[] => (Array.isArray(v) ? v : []);
 const s = (v: Json | undefined): string => (typeof v === 'string' ? v : '');
 
 /** Names of secrets / configmaps a pod references (podutil.VisitPodSecretNames / VisitPodConfigmapNames). */
-export function podReferences(pod: JsonObject): { secrets: Set<string>; configMaps: Set<string>; serviceAccount: string } {
+export function podReferences(pod: JsonObject): {
+  secrets: Set<string>;
+  configMaps: Set<string>;
+  serviceAccount: string;
+} {
   const spec = obj(pod.spec);
   const secrets = new Set<string>();
   const configMaps = new Set<string>();
@@ -224,7 +270,13 @@ export function podReferences(pod: JsonObject): { secrets: Set<string>; configMa
   return { secrets, configMaps, serviceAccount: s(spec.serviceAccountName) };
 }
 
-function related(graph: GraphView, nodeName: string, kind: 'pod' | 'secret' | 'configmap' | 'serviceaccount', namespace: string, name: string): boolean {
+function related(
+  graph: GraphView,
+  nodeName: string,
+  kind: 'pod' | 'secret' | 'configmap' | 'serviceaccount',
+  namespace: string,
+  name: string,
+): boolean {
   for (const pod of graph.pods()) {
     const m = obj(pod.metadata);
     if (s(obj(pod.spec).nodeName) !== nodeName) continue;
@@ -243,7 +295,13 @@ export interface AuthorizerOptions {
   authorizeNodeWithSelectors: boolean;
 }
 
-export function authorize(id: Identity, info: RequestInfo, fieldSelector: FieldSelector, graph: GraphView, opts: AuthorizerOptions): Decision {
+export function authorize(
+  id: Identity,
+  info: RequestInfo,
+  fieldSelector: FieldSelector,
+  graph: GraphView,
+  opts: AuthorizerOptions,
+): Decision {
   if (id.groups.includes('system:masters')) return { allowed: true, reason: '' };
   if (!info.isResourceRequest) {
     // system:service-account-issuer-discovery is bound to the service accounts only
@@ -253,8 +311,11 @@ export function authorize(id: Identity, info: RequestInfo, fieldSelector: FieldS
   }
   // kubeadm binds bootstrap tokens' group to system:node-bootstrapper: CSRs only
   if (id.groups.includes('system:bootstrappers')) {
-    const ok = info.apiGroup === 'certificates.k8s.io' && info.resource === 'certificatesigningrequests' && !info.subresource
-      && ['create', 'get', 'list', 'watch'].includes(info.verb);
+    const ok =
+      info.apiGroup === 'certificates.k8s.io' &&
+      info.resource === 'certificatesigningrequests' &&
+      !info.subresource &&
+      ['create', 'get', 'list', 'watch'].includes(info.verb);
     return { allowed: ok, reason: '' };
   }
   const nodeName = nodeIdentity(id);
@@ -263,7 +324,13 @@ export function authorize(id: Identity, info: RequestInfo, fieldSelector: FieldS
   return nodeAuthorize(nodeName, info, fieldSelector, graph, opts);
 }
 
-function nodeAuthorize(nodeName: string, info: RequestInfo, fieldSelector: FieldSelector, graph: GraphView, opts: AuthorizerOptions): Decision {
+function nodeAuthorize(
+  nodeName: string,
+  info: RequestInfo,
+  fieldSelector: FieldSelector,
+  graph: GraphView,
+  opts: AuthorizerOptions,
+): Decision {
   const allow: Decision = { allowed: true, reason: '' };
   const deny = (reason: string): Decision => ({ allowed: false, reason });
   const noRelation = deny(`no relationship found between node '${nodeName}' and this object`);
@@ -290,14 +357,19 @@ function nodeAuthorize(nodeName: string, info: RequestInfo, fieldSelector: Field
       if (info.subresource !== 'token') return deny('can only create token subresource of serviceaccount');
       return related(graph, nodeName, 'serviceaccount', info.namespace, info.name) ? allow : noRelation;
     case 'coordination.k8s.io/leases':
-      if (!['get', 'create', 'update', 'patch', 'delete'].includes(verb)) return deny('can only get, create, update, patch, or delete a node lease');
-      if (info.namespace !== 'kube-node-lease') return deny('can only access leases in the "kube-node-lease" system namespace');
-      if (verb !== 'create' && info.name !== nodeName) return deny('can only access node lease with the same name as the requesting node');
+      if (!['get', 'create', 'update', 'patch', 'delete'].includes(verb))
+        return deny('can only get, create, update, patch, or delete a node lease');
+      if (info.namespace !== 'kube-node-lease')
+        return deny('can only access leases in the "kube-node-lease" system namespace');
+      if (verb !== 'create' && info.name !== nodeName)
+        return deny('can only access node lease with the same name as the requesting node');
       return allow;
     case 'storage.k8s.io/csinodes':
-      if (!['get', 'create', 'update', 'patch', 'delete'].includes(verb)) return deny('can only get, create, update, patch, or delete a CSINode');
+      if (!['get', 'create', 'update', 'patch', 'delete'].includes(verb))
+        return deny('can only get, create, update, patch, or delete a CSINode');
       if (info.subresource) return deny('cannot authorize CSINode subresources');
-      if (verb !== 'create' && info.name !== nodeName) return deny('can only access CSINode with the same name as the requesting node');
+      if (verb !== 'create' && info.name !== nodeName)
+        return deny('can only access CSINode with the same name as the requesting node');
       return allow;
     case '/nodes':
       if (!opts.authorizeNodeWithSelectors) break;
@@ -317,7 +389,8 @@ function nodeAuthorize(nodeName: string, info: RequestInfo, fieldSelector: Field
       if (info.subresource === '') {
         if (verb === 'get') return graphCheck('pod');
         if (verb === 'list' || verb === 'watch') {
-          if (fieldSelector.some((r) => r.field === 'spec.nodeName' && r.op === 'eq' && r.value === nodeName)) return allow;
+          if (fieldSelector.some((r) => r.field === 'spec.nodeName' && r.op === 'eq' && r.value === nodeName))
+            return allow;
           if (info.name) return graphCheck('pod');
           return deny('can only list/watch pods with spec.nodeName field selector');
         }
@@ -357,10 +430,18 @@ export function forbidden(id: Identity, info: RequestInfo, reason: string): ApiE
 // NodeRestriction admission
 
 const KUBELET_LABELS = new Set([
-  'kubernetes.io/hostname', 'topology.kubernetes.io/zone', 'topology.kubernetes.io/region',
-  'failure-domain.beta.kubernetes.io/zone', 'failure-domain.beta.kubernetes.io/region',
-  'beta.kubernetes.io/instance-type', 'node.kubernetes.io/instance-type', 'kubernetes.io/os', 'kubernetes.io/arch',
-  'node.kubernetes.io/windows-build', 'beta.kubernetes.io/os', 'beta.kubernetes.io/arch',
+  'kubernetes.io/hostname',
+  'topology.kubernetes.io/zone',
+  'topology.kubernetes.io/region',
+  'failure-domain.beta.kubernetes.io/zone',
+  'failure-domain.beta.kubernetes.io/region',
+  'beta.kubernetes.io/instance-type',
+  'node.kubernetes.io/instance-type',
+  'kubernetes.io/os',
+  'kubernetes.io/arch',
+  'node.kubernetes.io/windows-build',
+  'beta.kubernetes.io/os',
+  'beta.kubernetes.io/arch',
 ]);
 
 function labelNamespace(key: string): string {
@@ -400,7 +481,13 @@ export interface AdmissionContext {
  * NodeRestriction's admitServiceAccount: a node's TokenRequest must be bound to a pod (with its
  * uid) scheduled on that node; throws the 403 (or the pod's 404) it would return.
  */
-export function admitNodeTokenRequest(nodeName: string, namespace: string, name: string, body: Json | undefined, pod: (ns: string, name: string) => JsonObject | undefined): void {
+export function admitNodeTokenRequest(
+  nodeName: string,
+  namespace: string,
+  name: string,
+  body: Json | undefined,
+  pod: (ns: string, name: string) => JsonObject | undefined,
+): void {
   const deny = (msg: string): never => {
     throw errors.forbidden({ group: '', resource: 'serviceaccounts' }, name, msg);
   };
@@ -410,7 +497,9 @@ export function admitNodeTokenRequest(nodeName: string, namespace: string, name:
   const p = pod(namespace, s(ref.name));
   if (!p) throw errors.notFound({ group: '', resource: 'pods' }, s(ref.name));
   if (s(obj(p.metadata).uid) !== s(ref.uid)) {
-    deny(`the UID in the bound object reference (${s(ref.uid)}) does not match the UID in record. The object might have been deleted and then recreated`);
+    deny(
+      `the UID in the bound object reference (${s(ref.uid)}) does not match the UID in record. The object might have been deleted and then recreated`,
+    );
   }
   if (s(obj(p.spec).nodeName) !== nodeName) deny('node requested token bound to a pod scheduled on a different node');
 }
@@ -431,38 +520,48 @@ export function nodeRestriction(nodeName: string, a: AdmissionAttributes, ctx: A
         const m = obj(pod.metadata);
         const spec = obj(pod.spec);
         if (!Object.hasOwn(obj(m.annotations), 'kubernetes.io/config.mirror')) {
-          deny(`pod does not have "kubernetes.io/config.mirror" annotation, node "${nodeName}" can only create mirror pods`);
+          deny(
+            `pod does not have "kubernetes.io/config.mirror" annotation, node "${nodeName}" can only create mirror pods`,
+          );
         }
-        if (s(spec.nodeName) !== nodeName) deny(`node "${nodeName}" can only create pods with spec.nodeName set to itself`);
+        if (s(spec.nodeName) !== nodeName)
+          deny(`node "${nodeName}" can only create pods with spec.nodeName set to itself`);
         const owners = arr(m.ownerReferences);
-        if (owners.length > 1) deny(`node "${nodeName}" can only create pods with a single owner reference set to itself`);
+        if (owners.length > 1)
+          deny(`node "${nodeName}" can only create pods with a single owner reference set to itself`);
         if (owners.length === 0) deny(`node "${nodeName}" can only create pods with an owner reference set to itself`);
         const owner = obj(owners[0]);
         if (owner.apiVersion !== 'v1' || owner.kind !== 'Node' || owner.name !== nodeName) {
           deny(`node "${nodeName}" can only create pods with an owner reference set to itself`);
         }
-        if (owner.controller !== true) deny(`node "${nodeName}" can only create pods with a controller owner reference set to itself`);
-        if (owner.blockOwnerDeletion === true) deny(`node "${nodeName}" must not set blockOwnerDeletion on an owner reference`);
+        if (owner.controller !== true)
+          deny(`node "${nodeName}" can only create pods with a controller owner reference set to itself`);
+        if (owner.blockOwnerDeletion === true)
+          deny(`node "${nodeName}" must not set blockOwnerDeletion on an owner reference`);
         const node = ctx.node(nodeName);
         if (!node) throw errors.notFound({ group: '', resource: 'nodes' }, nodeName);
         const uid = s(obj(node.metadata).uid);
         if (s(owner.uid) !== uid) deny(`node ${nodeName} UID mismatch: expected ${s(owner.uid)} got ${uid}`);
-        if (s(spec.serviceAccountName) !== '') deny(`node "${nodeName}" can not create pods that reference a service account`);
+        if (s(spec.serviceAccountName) !== '')
+          deny(`node "${nodeName}" can not create pods that reference a service account`);
         const refs = podReferences(pod);
         if (refs.secrets.size > 0) deny(`node "${nodeName}" can not create pods that reference secrets`);
         if (refs.configMaps.size > 0) deny(`node "${nodeName}" can not create pods that reference configmaps`);
         for (const v of arr(spec.volumes)) {
           for (const src of arr(obj(obj(v).projected).sources)) {
-            if (obj(src).clusterTrustBundle !== undefined) deny(`node "${nodeName}" can not create pods that reference clustertrustbundles`);
+            if (obj(src).clusterTrustBundle !== undefined)
+              deny(`node "${nodeName}" can not create pods that reference clustertrustbundles`);
           }
         }
         for (const v of arr(spec.volumes)) {
-          if (obj(v).persistentVolumeClaim !== undefined) deny(`node "${nodeName}" can not create pods that reference persistentvolumeclaims`);
+          if (obj(v).persistentVolumeClaim !== undefined)
+            deny(`node "${nodeName}" can not create pods that reference persistentvolumeclaims`);
         }
         return;
       }
       if (a.operation === 'delete') {
-        if (s(obj(a.oldObject?.spec).nodeName) !== nodeName) deny(`node "${nodeName}" can only delete pods with spec.nodeName set to itself`);
+        if (s(obj(a.oldObject?.spec).nodeName) !== nodeName)
+          deny(`node "${nodeName}" can only delete pods with spec.nodeName set to itself`);
         return;
       }
       deny(`unexpected operation "UPDATE", node "${nodeName}" can only create and delete mirror pods`);
@@ -470,7 +569,8 @@ export function nodeRestriction(nodeName: string, a: AdmissionAttributes, ctx: A
     if (a.subresource === 'status') {
       if (a.operation !== 'update') deny(`unexpected operation "${a.operation.toUpperCase()}"`);
       const oldPod = a.oldObject!;
-      if (s(obj(oldPod.spec).nodeName) !== nodeName) deny(`node "${nodeName}" can only update pod status for pods with spec.nodeName set to itself`);
+      if (s(obj(oldPod.spec).nodeName) !== nodeName)
+        deny(`node "${nodeName}" can only update pod status for pods with spec.nodeName set to itself`);
       const oldLabels = obj(obj(oldPod.metadata).labels);
       const newLabels = obj(obj(a.object!.metadata).labels);
       if (!deepEqual(oldLabels, newLabels)) deny(`node "${nodeName}" cannot update labels through pod status`);
@@ -495,7 +595,8 @@ export function nodeRestriction(nodeName: string, a: AdmissionAttributes, ctx: A
       if (cs !== undefined && cs !== null && !deepEqual(cs, obj(old.spec).configSource ?? null)) {
         deny(`node "${nodeName}" is not allowed to update configSource to a new non-nil configSource`);
       }
-      if (!deepEqual(obj(node.spec).taints ?? null, obj(old.spec).taints ?? null)) deny(`node "${nodeName}" is not allowed to modify taints`);
+      if (!deepEqual(obj(node.spec).taints ?? null, obj(old.spec).taints ?? null))
+        deny(`node "${nodeName}" is not allowed to modify taints`);
       const bad = forbiddenLabels(modifiedLabels(obj(obj(node.metadata).labels), obj(obj(old.metadata).labels)));
       if (bad.length) deny(`is not allowed to modify labels: ${bad.join(', ')}`);
     }

@@ -17,7 +17,20 @@
  * not enforced here), the CSR's subject and SANs, key usages and EKUs from spec.usages.
  */
 import { createPrivateKey, createPublicKey, randomBytes, sign, verify, X509Certificate } from 'node:crypto';
-import { bits, bool, children, ctx, keyUsageBits, octets, oid, oidText, read, seq, time, uint } from '../../../adapters/kube/der.ts';
+import {
+  bits,
+  bool,
+  children,
+  ctx,
+  keyUsageBits,
+  octets,
+  oid,
+  oidText,
+  read,
+  seq,
+  time,
+  uint,
+} from '../../../adapters/kube/der.ts';
 import { pem, pemDer } from '../../../adapters/kube/csr.ts';
 import type { JsonObject } from './status.ts';
 import { errors } from './status.ts';
@@ -51,7 +64,8 @@ export function parseCsr(csrPem: string): ParsedCsr {
   const [, subject, spki, attrs] = children(info.content);
   if (!subject || !spki) throw new Error('certificate request without a subject or a public key');
   const pub = createPublicKey({ key: spki.raw, format: 'der', type: 'spki' });
-  if (!verify('sha256', info.raw, pub, sig.content.subarray(1))) throw new Error('certificate request signature does not verify');
+  if (!verify('sha256', info.raw, pub, sig.content.subarray(1)))
+    throw new Error('certificate request signature does not verify');
   const organizations: string[] = [];
   let commonName = '';
   for (const rdn of children(subject.content)) {
@@ -76,7 +90,12 @@ export function parseCsr(csrPem: string): ParsedCsr {
   return { subjectDer: subject.raw, spkiDer: spki.raw, commonName, organizations, ...(sanDer ? { sanDer } : {}) };
 }
 
-const KEY_USAGE_BITS: Record<string, number> = { 'digital signature': 0, 'content commitment': 1, 'key encipherment': 2, 'key agreement': 4 };
+const KEY_USAGE_BITS: Record<string, number> = {
+  'digital signature': 0,
+  'content commitment': 1,
+  'key encipherment': 2,
+  'key agreement': 4,
+};
 const EKU: Record<string, string> = { 'server auth': '1.3.6.1.5.5.7.3.1', 'client auth': '1.3.6.1.5.5.7.3.2' };
 
 export interface Ca {
@@ -90,7 +109,8 @@ export function issue(ca: Ca, csr: ParsedCsr, usages: string[], notBeforeMs: num
   const caTbs = children(caCert[0]!.content);
   // [0] version, serial, signature, issuer, validity, subject: the issuer of ours is the CA's subject
   const caSubject = caTbs[caTbs[0]!.tag === 0xa0 ? 5 : 4]!.raw;
-  const ext = (id: string, critical: boolean, value: Buffer) => seq(oid(id), ...(critical ? [bool(true)] : []), octets(value));
+  const ext = (id: string, critical: boolean, value: Buffer) =>
+    seq(oid(id), ...(critical ? [bool(true)] : []), octets(value));
   const ku = usages.map((u) => KEY_USAGE_BITS[u]).filter((b): b is number => b !== undefined);
   const eku = usages.map((u) => EKU[u]).filter((x): x is string => x !== undefined);
   const extensions = [
@@ -103,7 +123,13 @@ export function issue(ca: Ca, csr: ParsedCsr, usages: string[], notBeforeMs: num
   const serial = randomBytes(16);
   serial[0]! &= 0x7f;
   const tbs = seq(
-    ctx(0, uint(2)), uint(serial), alg, caSubject, seq(time(notBeforeMs), time(notAfterMs)), csr.subjectDer, csr.spkiDer,
+    ctx(0, uint(2)),
+    uint(serial),
+    alg,
+    caSubject,
+    seq(time(notBeforeMs), time(notAfterMs)),
+    csr.subjectDer,
+    csr.spkiDer,
     ctx(3, seq(...extensions)),
   );
   const signature = sign('sha256', tbs, createPrivateKey(ca.keyPem));
@@ -114,7 +140,8 @@ export function issue(ca: Ca, csr: ParsedCsr, usages: string[], notBeforeMs: num
 export function notNodeClient(csr: JsonObject, parsed: ParsedCsr): string | undefined {
   const spec = o(csr.spec);
   if (spec.signerName !== CLIENT_SIGNER) return `signer ${String(spec.signerName)}`;
-  if (parsed.organizations.length !== 1 || parsed.organizations[0] !== 'system:nodes') return 'organization is not [system:nodes]';
+  if (parsed.organizations.length !== 1 || parsed.organizations[0] !== 'system:nodes')
+    return 'organization is not [system:nodes]';
   if (!parsed.commonName.startsWith('system:node:')) return 'common name does not start with system:node:';
   if (parsed.sanDer) return 'subject alternative names';
   const allowed = new Set(['digital signature', 'key encipherment', 'client auth']);
@@ -132,9 +159,17 @@ function servingApproval(csr: JsonObject, parsed: ParsedCsr): { approve: boolean
   const spec = o(csr.spec);
   const usages = Array.isArray(spec.usages) ? spec.usages.map(String) : [];
   const allowed = new Set(['digital signature', 'key encipherment', 'server auth']);
-  const ok = parsed.organizations.length === 1 && parsed.organizations[0] === 'system:nodes' && parsed.commonName.startsWith('system:node:')
-    && spec.username === parsed.commonName && parsed.sanDer !== undefined && usages.includes('server auth') && usages.every((u) => allowed.has(u));
-  return ok ? { approve: true, reason: 'Auto approving kubelet serving certificate (stand-in approveServing).' } : { approve: false, reason: 'not a kubelet serving request of the node itself' };
+  const ok =
+    parsed.organizations.length === 1 &&
+    parsed.organizations[0] === 'system:nodes' &&
+    parsed.commonName.startsWith('system:node:') &&
+    spec.username === parsed.commonName &&
+    parsed.sanDer !== undefined &&
+    usages.includes('server auth') &&
+    usages.every((u) => allowed.has(u));
+  return ok
+    ? { approve: true, reason: 'Auto approving kubelet serving certificate (stand-in approveServing).' }
+    : { approve: false, reason: 'not a kubelet serving request of the node itself' };
 }
 
 /** csrapproving's decision for a new CSR: approve, or leave it (with the reason). */
@@ -150,8 +185,10 @@ export function approvalFor(csr: JsonObject, approveServing = false): { approve:
   const why = notNodeClient(csr, parsed);
   if (why) return { approve: false, reason: why };
   const groups = Array.isArray(spec.groups) ? spec.groups.map(String) : [];
-  if (groups.includes('system:bootstrappers')) return { approve: true, reason: 'Auto approving kubelet client certificate after SubjectAccessReview.' };
-  if (spec.username === parsed.commonName) return { approve: true, reason: 'Auto approving self kubelet client certificate after SubjectAccessReview.' };
+  if (groups.includes('system:bootstrappers'))
+    return { approve: true, reason: 'Auto approving kubelet client certificate after SubjectAccessReview.' };
+  if (spec.username === parsed.commonName)
+    return { approve: true, reason: 'Auto approving self kubelet client certificate after SubjectAccessReview.' };
   return { approve: false, reason: `requester ${String(spec.username)} is neither a bootstrapper nor the node itself` };
 }
 
@@ -167,14 +204,17 @@ export function setCsrRequester(csr: JsonObject, user: { name: string; groups: s
 export function validateCsr(csr: JsonObject, name: string): void {
   const spec = o(csr.spec);
   const causes: { field: string; type: string; detail: string }[] = [];
-  if (typeof spec.signerName !== 'string' || !spec.signerName) causes.push({ field: 'spec.signerName', type: 'Required value', detail: '' });
+  if (typeof spec.signerName !== 'string' || !spec.signerName)
+    causes.push({ field: 'spec.signerName', type: 'Required value', detail: '' });
   try {
     parseCsr(Buffer.from(String(spec.request ?? ''), 'base64').toString('utf8'));
   } catch (e) {
     causes.push({ field: 'spec.request', type: 'Invalid value', detail: `<snip>: ${String((e as Error).message)}` });
   }
-  if (!Array.isArray(spec.usages) || spec.usages.length === 0) causes.push({ field: 'spec.usages', type: 'Required value', detail: '' });
-  if (causes.length) throw errors.invalid({ group: 'certificates.k8s.io', kind: 'CertificateSigningRequest' }, name, causes);
+  if (!Array.isArray(spec.usages) || spec.usages.length === 0)
+    causes.push({ field: 'spec.usages', type: 'Required value', detail: '' });
+  if (causes.length)
+    throw errors.invalid({ group: 'certificates.k8s.io', kind: 'CertificateSigningRequest' }, name, causes);
 }
 
 export interface SignerOptions {
@@ -201,7 +241,12 @@ export function signCsr(csr: JsonObject, s: SignerOptions): string | undefined {
 }
 
 const condition = (type: string, reason: string, message: string, at: string): JsonObject => ({
-  type, status: 'True', reason, message, lastUpdateTime: at, lastTransitionTime: at,
+  type,
+  status: 'True',
+  reason,
+  message,
+  lastUpdateTime: at,
+  lastTransitionTime: at,
 });
 
 /** The approval condition objects (for PUT /approval). */
@@ -224,11 +269,13 @@ export const csrStrategy = {
   },
   prepareForStatusUpdate: (n: JsonObject, old: JsonObject): void => {
     n.spec = old.spec ?? {};
-    const approvals = (Array.isArray(o(old.status).conditions) ? (o(old.status).conditions as JsonObject[]) : []).filter(
-      (c) => c.type === 'Approved' || c.type === 'Denied',
-    );
+    const approvals = (
+      Array.isArray(o(old.status).conditions) ? (o(old.status).conditions as JsonObject[]) : []
+    ).filter((c) => c.type === 'Approved' || c.type === 'Denied');
     const st = o(n.status);
-    const others = (Array.isArray(st.conditions) ? (st.conditions as JsonObject[]) : []).filter((c) => c.type !== 'Approved' && c.type !== 'Denied');
+    const others = (Array.isArray(st.conditions) ? (st.conditions as JsonObject[]) : []).filter(
+      (c) => c.type !== 'Approved' && c.type !== 'Denied',
+    );
     n.status = { ...st, conditions: [...approvals, ...others] };
   },
   prepareForSubresourceUpdate: (sub: string, n: JsonObject, old: JsonObject): void => {
@@ -259,12 +306,23 @@ export interface CsrControllers {
  * csrapproving and csrsigning as a store listener, run a microtask after each change (a
  * controller reacts to the watch event, never inside the write).
  */
-export function startCsrControllers(store: CsrControllerStore, signer: SignerOptions, mode: ApproverMode): CsrControllers {
+export function startCsrControllers(
+  store: CsrControllerStore,
+  signer: SignerOptions,
+  mode: ApproverMode,
+): CsrControllers {
   const stamp = () => new Date(signer.now()).toISOString().replace(/\.\d+Z$/, 'Z');
-  const conditions = (c: JsonObject): JsonObject[] => (Array.isArray(o(c.status).conditions) ? (o(c.status).conditions as JsonObject[]) : []);
+  const conditions = (c: JsonObject): JsonObject[] =>
+    Array.isArray(o(c.status).conditions) ? (o(c.status).conditions as JsonObject[]) : [];
   const decided = (c: JsonObject) => conditions(c).some((x) => x.type === 'Approved' || x.type === 'Denied');
   const approve = (c: JsonObject, yes: boolean, reason: string, message: string) => {
-    store.put({ ...c, status: { ...o(c.status), conditions: [...conditions(c), approvalCondition(yes, reason, message, stamp())] } }, 'approval');
+    store.put(
+      {
+        ...c,
+        status: { ...o(c.status), conditions: [...conditions(c), approvalCondition(yes, reason, message, stamp())] },
+      },
+      'approval',
+    );
   };
   const ctl: CsrControllers = {
     mode,
@@ -272,7 +330,15 @@ export function startCsrControllers(store: CsrControllerStore, signer: SignerOpt
     decide(name, yes, reason) {
       const c = store.get(name);
       if (!c) throw new Error(`apiserver stand-in: no CertificateSigningRequest ${name}`);
-      approve(c, yes, yes ? 'KubectlApprove' : 'KubectlDeny', reason ?? (yes ? 'This CSR was approved by kubectl certificate approve.' : 'This CSR was denied by kubectl certificate deny.'));
+      approve(
+        c,
+        yes,
+        yes ? 'KubectlApprove' : 'KubectlDeny',
+        reason ??
+          (yes
+            ? 'This CSR was approved by kubectl certificate approve.'
+            : 'This CSR was denied by kubectl certificate deny.'),
+      );
     },
   };
   const react = (name: string) => {
@@ -293,11 +359,19 @@ export function startCsrControllers(store: CsrControllerStore, signer: SignerOpt
     try {
       cert = signCsr(c, signer);
     } catch (e) {
-      const failedCond = { type: 'Failed', status: 'True', reason: 'SignerValidationFailure', message: String((e as Error).message), lastUpdateTime: stamp(), lastTransitionTime: stamp() };
+      const failedCond = {
+        type: 'Failed',
+        status: 'True',
+        reason: 'SignerValidationFailure',
+        message: String((e as Error).message),
+        lastUpdateTime: stamp(),
+        lastTransitionTime: stamp(),
+      };
       store.put({ ...c, status: { ...o(c.status), conditions: [...conditions(c), failedCond] } }, 'status');
       return;
     }
-    if (cert) store.put({ ...c, status: { ...o(c.status), certificate: Buffer.from(cert).toString('base64') } }, 'status');
+    if (cert)
+      store.put({ ...c, status: { ...o(c.status), certificate: Buffer.from(cert).toString('base64') } }, 'status');
   };
   store.onCsr((c) => {
     const name = String(o(c.metadata).name ?? '');

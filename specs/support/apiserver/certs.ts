@@ -47,7 +47,8 @@ function run(args: string[], cwd: string): Promise<void> {
 }
 
 const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-const CLIENT_EXT = 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n';
+const CLIENT_EXT =
+  'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n';
 const SERVER_EXT =
   'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n';
 const CACHE = join(tmpdir(), `kubelet-ts-apiserver-pki-v1-${process.getuid?.() ?? 'user'}`);
@@ -84,7 +85,23 @@ function readIfFresh(file: string): { cert: string; key: string } | undefined {
 }
 
 async function makeCa(dir: string, name: string): Promise<void> {
-  await run(['req', '-x509', '-new', ...EC, '-keyout', `${name}.key`, '-out', `${name}.crt`, '-days', '3650', '-subj', `/CN=kubelet-ts-${name}`], dir);
+  await run(
+    [
+      'req',
+      '-x509',
+      '-new',
+      ...EC,
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.crt`,
+      '-days',
+      '3650',
+      '-subj',
+      `/CN=kubelet-ts-${name}`,
+    ],
+    dir,
+  );
 }
 
 /** Signs a new pair with the CA in `caDir`; returns the combined PEM. */
@@ -92,10 +109,27 @@ async function signLeaf(workDir: string, caDir: string, caName: string, subject:
   const base = `leaf-${randomBytes(6).toString('hex')}`;
   writeFileSync(join(workDir, `${base}.ext`), ext);
   await run(['req', '-new', ...EC, '-keyout', `${base}.key`, '-out', `${base}.csr`, '-subj', subject], workDir);
-  await run([
-    'x509', '-req', '-in', `${base}.csr`, '-CA', join(caDir, `${caName}.crt`), '-CAkey', join(caDir, `${caName}.key`),
-    '-set_serial', `0x${randomBytes(8).toString('hex')}`, '-days', '825', '-out', `${base}.crt`, '-extfile', `${base}.ext`,
-  ], workDir);
+  await run(
+    [
+      'x509',
+      '-req',
+      '-in',
+      `${base}.csr`,
+      '-CA',
+      join(caDir, `${caName}.crt`),
+      '-CAkey',
+      join(caDir, `${caName}.key`),
+      '-set_serial',
+      `0x${randomBytes(8).toString('hex')}`,
+      '-days',
+      '825',
+      '-out',
+      `${base}.crt`,
+      '-extfile',
+      `${base}.ext`,
+    ],
+    workDir,
+  );
   const pem = readFileSync(join(workDir, `${base}.crt`), 'utf8') + readFileSync(join(workDir, `${base}.key`), 'utf8');
   for (const ext of ['ext', 'key', 'csr', 'crt']) rmSync(join(workDir, `${base}.${ext}`), { force: true });
   return pem;
@@ -104,7 +138,9 @@ async function signLeaf(workDir: string, caDir: string, caName: string, subject:
 function cacheUsable(): boolean {
   if (!existsSync(join(CACHE, 'ca.key')) || !existsSync(join(CACHE, 'clients'))) return false;
   try {
-    return fresh(readFileSync(join(CACHE, 'ca.crt'), 'utf8')) && readIfFresh(join(CACHE, 'apiserver.pem')) !== undefined;
+    return (
+      fresh(readFileSync(join(CACHE, 'ca.crt'), 'utf8')) && readIfFresh(join(CACHE, 'apiserver.pem')) !== undefined
+    );
   } catch {
     return false;
   }
@@ -169,7 +205,10 @@ async function createPki(): Promise<Pki> {
     caKey: readFileSync(join(CACHE, 'ca.key'), 'utf8'),
     serving,
     client(user, groups) {
-      const id = createHash('sha256').update(JSON.stringify([user, groups])).digest('hex').slice(0, 20);
+      const id = createHash('sha256')
+        .update(JSON.stringify([user, groups]))
+        .digest('hex')
+        .slice(0, 20);
       let p = clients.get(id);
       if (!p) {
         p = (async () => {
@@ -196,7 +235,10 @@ async function createPki(): Promise<Pki> {
         return d;
       })();
       const caDir = await otherCa;
-      return materialize(pemBlocks(await signLeaf(dir, caDir, 'ca', subj(user, groups), CLIENT_EXT)), `untrusted-${++seq}`);
+      return materialize(
+        pemBlocks(await signLeaf(dir, caDir, 'ca', subj(user, groups), CLIENT_EXT)),
+        `untrusted-${++seq}`,
+      );
     },
   };
 }

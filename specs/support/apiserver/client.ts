@@ -18,7 +18,11 @@ export interface Resp {
   text: string;
 }
 
-function credentials(api: ApiServer, who: Who, auth: 'cert' | 'token'): { cert?: string; key?: string; headers: Record<string, string> } {
+function credentials(
+  api: ApiServer,
+  who: Who,
+  auth: 'cert' | 'token',
+): { cert?: string; key?: string; headers: Record<string, string> } {
   if (who === 'anonymous') return { headers: {} };
   if (typeof who === 'object') {
     if ('token' in who) return { headers: { Authorization: `Bearer ${who.token}` } };
@@ -31,8 +35,17 @@ function credentials(api: ApiServer, who: Who, auth: 'cert' | 'token'): { cert?:
 
 /** One request with fresh TLS (no keep-alive), as `who`. */
 export function apiRequest(
-  api: ApiServer, method: string, path: string,
-  o: { who?: Who; auth?: 'cert' | 'token'; body?: unknown; contentType?: string; headers?: Record<string, string>; timeoutMs?: number } = {},
+  api: ApiServer,
+  method: string,
+  path: string,
+  o: {
+    who?: Who;
+    auth?: 'cert' | 'token';
+    body?: unknown;
+    contentType?: string;
+    headers?: Record<string, string>;
+    timeoutMs?: number;
+  } = {},
 ): Promise<Resp> {
   const cred = credentials(api, o.who ?? 'admin', o.auth ?? 'cert');
   const payload = o.body === undefined ? undefined : typeof o.body === 'string' ? o.body : JSON.stringify(o.body);
@@ -95,32 +108,40 @@ export class RawWatch {
     const cred = credentials(api, who, auth);
     let endResolve!: () => void;
     this.ended = new Promise((r) => (endResolve = r));
-    const req = httpsRequest(`${api.url}${path}`, {
-      method: 'GET', ca: api.ca, agent: false, ...(cred.cert ? { cert: cred.cert, key: cred.key } : {}), headers: cred.headers,
-    }, (res) => {
-      this.status = res.statusCode ?? 0;
-      this.headers = res.headers;
-      let buf = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => {
-        buf += d;
-        let i: number;
-        while ((i = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, i);
-          buf = buf.slice(i + 1);
-          if (line.trim()) this.events.push(JSON.parse(line) as WatchEvent);
-        }
-        this.wake?.();
-      });
-      const end = (): void => {
-        this.isEnded = true;
-        this.wake?.();
-        endResolve();
-      };
-      res.on('end', end);
-      res.on('close', end);
-      res.on('error', end);
-    });
+    const req = httpsRequest(
+      `${api.url}${path}`,
+      {
+        method: 'GET',
+        ca: api.ca,
+        agent: false,
+        ...(cred.cert ? { cert: cred.cert, key: cred.key } : {}),
+        headers: cred.headers,
+      },
+      (res) => {
+        this.status = res.statusCode ?? 0;
+        this.headers = res.headers;
+        let buf = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => {
+          buf += d;
+          let i: number;
+          while ((i = buf.indexOf('\n')) >= 0) {
+            const line = buf.slice(0, i);
+            buf = buf.slice(i + 1);
+            if (line.trim()) this.events.push(JSON.parse(line) as WatchEvent);
+          }
+          this.wake?.();
+        });
+        const end = (): void => {
+          this.isEnded = true;
+          this.wake?.();
+          endResolve();
+        };
+        res.on('end', end);
+        res.on('close', end);
+        res.on('error', end);
+      },
+    );
     req.on('error', () => {
       this.isEnded = true;
       this.wake?.();
@@ -134,9 +155,15 @@ export class RawWatch {
   async next(n = 1, timeoutMs = 3000): Promise<WatchEvent[]> {
     const deadline = Date.now() + timeoutMs;
     while (this.events.length < this.consumed + n) {
-      if (this.isEnded) throw new Error(`watch ended after ${this.events.length} events, wanted ${this.consumed + n}: ${JSON.stringify(this.events.map((e) => e.type))}`);
+      if (this.isEnded)
+        throw new Error(
+          `watch ended after ${this.events.length} events, wanted ${this.consumed + n}: ${JSON.stringify(this.events.map((e) => e.type))}`,
+        );
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${n} watch events; have ${JSON.stringify(this.events.slice(this.consumed).map((e) => e.type))}`);
+      if (left <= 0)
+        throw new Error(
+          `timed out waiting for ${n} watch events; have ${JSON.stringify(this.events.slice(this.consumed).map((e) => e.type))}`,
+        );
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, left);
         this.wake = () => {

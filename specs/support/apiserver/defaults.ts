@@ -43,8 +43,20 @@ export function validateName(name: string, style: 'subdomain' | 'label' | 'path'
 // quantities (enough to compare requests and limits for the QoS class)
 
 const SUFFIX: Record<string, number> = {
-  '': 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
-  Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
+  '': 1,
+  m: 1e-3,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  P: 1e15,
+  E: 1e18,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+  Pi: 2 ** 50,
+  Ei: 2 ** 60,
 };
 
 export function parseQuantity(q: Json | undefined): number {
@@ -150,7 +162,8 @@ function defaultContainer(c: JsonObject, hostNetwork: boolean): void {
     const port = obj(p);
     if (!port) continue;
     if (!port.protocol) port.protocol = 'TCP';
-    if (hostNetwork && port.hostPort === undefined && port.containerPort !== undefined) port.hostPort = port.containerPort;
+    if (hostNetwork && port.hostPort === undefined && port.containerPort !== undefined)
+      port.hostPort = port.containerPort;
   }
   for (const e of list(c.env)) {
     const fieldRef = obj(obj(obj(e)?.valueFrom)?.fieldRef);
@@ -167,10 +180,36 @@ function defaultContainer(c: JsonObject, hostNetwork: boolean): void {
 }
 
 const VOLUME_SOURCES = [
-  'hostPath', 'emptyDir', 'gcePersistentDisk', 'awsElasticBlockStore', 'gitRepo', 'secret', 'nfs', 'iscsi', 'glusterfs',
-  'persistentVolumeClaim', 'rbd', 'flexVolume', 'cinder', 'cephfs', 'flocker', 'downwardAPI', 'fc', 'azureFile',
-  'configMap', 'vsphereVolume', 'quobyte', 'azureDisk', 'photonPersistentDisk', 'projected', 'portworxVolume',
-  'scaleIO', 'storageos', 'csi', 'ephemeral', 'image',
+  'hostPath',
+  'emptyDir',
+  'gcePersistentDisk',
+  'awsElasticBlockStore',
+  'gitRepo',
+  'secret',
+  'nfs',
+  'iscsi',
+  'glusterfs',
+  'persistentVolumeClaim',
+  'rbd',
+  'flexVolume',
+  'cinder',
+  'cephfs',
+  'flocker',
+  'downwardAPI',
+  'fc',
+  'azureFile',
+  'configMap',
+  'vsphereVolume',
+  'quobyte',
+  'azureDisk',
+  'photonPersistentDisk',
+  'projected',
+  'portworxVolume',
+  'scaleIO',
+  'storageos',
+  'csi',
+  'ephemeral',
+  'image',
 ];
 
 function defaultVolume(v: JsonObject): void {
@@ -209,7 +248,8 @@ export function defaultPod(pod: JsonObject): void {
   if (!spec.schedulerName) spec.schedulerName = 'default-scheduler';
   if (spec.enableServiceLinks === undefined || spec.enableServiceLinks === null) spec.enableServiceLinks = true;
   const hostNetwork = spec.hostNetwork === true;
-  for (const c of [...list(spec.containers), ...list(spec.initContainers)]) if (isObject(c)) defaultContainer(c, hostNetwork);
+  for (const c of [...list(spec.containers), ...list(spec.initContainers)])
+    if (isObject(c)) defaultContainer(c, hostNetwork);
   for (const c of list(spec.ephemeralContainers)) {
     if (!isObject(c)) continue;
     if (typeof c.image === 'string' && !c.imagePullPolicy) c.imagePullPolicy = imagePullPolicy(c.image);
@@ -319,21 +359,29 @@ export function validatePod(pod: JsonObject, name: string): void {
     cs.forEach((c, i) => {
       const o = obj(c) ?? {};
       const n = o.name;
-      if (typeof n !== 'string' || n === '') causes.push({ field: `${path}[${i}].name`, type: 'Required value', detail: '' });
-      else if (seen.has(n)) causes.push({ field: `${path}[${i}].name`, type: 'Duplicate value', detail: JSON.stringify(n) });
+      if (typeof n !== 'string' || n === '')
+        causes.push({ field: `${path}[${i}].name`, type: 'Required value', detail: '' });
+      else if (seen.has(n))
+        causes.push({ field: `${path}[${i}].name`, type: 'Duplicate value', detail: JSON.stringify(n) });
       else {
         seen.add(n);
         const bad = validateName(n, 'label');
-        if (bad) causes.push({ field: `${path}[${i}].name`, type: 'Invalid value', detail: `${JSON.stringify(n)}: ${bad}` });
+        if (bad)
+          causes.push({ field: `${path}[${i}].name`, type: 'Invalid value', detail: `${JSON.stringify(n)}: ${bad}` });
       }
-      if (typeof o.image !== 'string' || o.image.trim() === '') causes.push({ field: `${path}[${i}].image`, type: 'Required value', detail: '' });
+      if (typeof o.image !== 'string' || o.image.trim() === '')
+        causes.push({ field: `${path}[${i}].image`, type: 'Required value', detail: '' });
     });
   };
   check(list(spec.initContainers), 'spec.initContainers');
   check(containers, 'spec.containers');
   const rp = spec.restartPolicy;
   if (rp !== 'Always' && rp !== 'OnFailure' && rp !== 'Never') {
-    causes.push({ field: 'spec.restartPolicy', type: 'Unsupported value', detail: `${JSON.stringify(rp)}: supported values: "Always", "OnFailure", "Never"` });
+    causes.push({
+      field: 'spec.restartPolicy',
+      type: 'Unsupported value',
+      detail: `${JSON.stringify(rp)}: supported values: "Always", "OnFailure", "Never"`,
+    });
   }
   if (causes.length) throw errors.invalid({ group: '', kind: 'Pod' }, name, causes);
 }
@@ -343,9 +391,15 @@ export function validateLease(lease: JsonObject, name: string): void {
   const spec = obj(lease.spec) ?? {};
   const causes: Cause[] = [];
   const d = spec.leaseDurationSeconds;
-  if (typeof d === 'number' && d <= 0) causes.push({ field: 'spec.leaseDurationSeconds', type: 'Invalid value', detail: `${d}: must be greater than 0` });
+  if (typeof d === 'number' && d <= 0)
+    causes.push({ field: 'spec.leaseDurationSeconds', type: 'Invalid value', detail: `${d}: must be greater than 0` });
   const t = spec.leaseTransitions;
-  if (typeof t === 'number' && t < 0) causes.push({ field: 'spec.leaseTransitions', type: 'Invalid value', detail: `${t}: must be greater than or equal to 0` });
+  if (typeof t === 'number' && t < 0)
+    causes.push({
+      field: 'spec.leaseTransitions',
+      type: 'Invalid value',
+      detail: `${t}: must be greater than or equal to 0`,
+    });
   if (causes.length) throw errors.invalid({ group: 'coordination.k8s.io', kind: 'Lease' }, name, causes);
 }
 
@@ -360,12 +414,19 @@ export function validateEvent(event: JsonObject, name: string): void {
   const involved = obj(event.involvedObject) ?? {};
   const ins = typeof involved.namespace === 'string' ? involved.namespace : '';
   const eventTime = event.eventTime;
-  const ok = eventTime === undefined || eventTime === null || eventTime === ''
-    ? (ins === '' ? ns === '' || ns === 'default' : ns === ins)
-    : ins !== '' || ns === 'default' || ns === 'kube-system';
+  const ok =
+    eventTime === undefined || eventTime === null || eventTime === ''
+      ? ins === ''
+        ? ns === '' || ns === 'default'
+        : ns === ins
+      : ins !== '' || ns === 'default' || ns === 'kube-system';
   if (!ok) {
     throw errors.invalid({ group: '', kind: 'Event' }, name, [
-      { field: 'involvedObject.namespace', type: 'Invalid value', detail: `${JSON.stringify(ins)}: does not match event.namespace` },
+      {
+        field: 'involvedObject.namespace',
+        type: 'Invalid value',
+        detail: `${JSON.stringify(ins)}: does not match event.namespace`,
+      },
     ]);
   }
 }
@@ -388,7 +449,11 @@ export function validatePodUpdate(newPod: JsonObject, oldPod: JsonObject, name: 
     }
     delete s.activeDeadlineSeconds;
     delete s.schedulingGates;
-    if (s.terminationGracePeriodSeconds === 1 && typeof o.terminationGracePeriodSeconds === 'number' && o.terminationGracePeriodSeconds < 0) {
+    if (
+      s.terminationGracePeriodSeconds === 1 &&
+      typeof o.terminationGracePeriodSeconds === 'number' &&
+      o.terminationGracePeriodSeconds < 0
+    ) {
       s.terminationGracePeriodSeconds = o.terminationGracePeriodSeconds;
     }
     // tolerations: additions only
@@ -441,7 +506,9 @@ export function validatePodStatusUpdate(newPod: JsonObject, oldPod: JsonObject, 
   }
   const policy = typeof oldSpec.restartPolicy === 'string' ? oldSpec.restartPolicy : 'Always';
   const sidecars = new Set(
-    list(oldSpec.initContainers).filter((c) => obj(c)?.restartPolicy === 'Always').map((c) => String(obj(c)?.name)),
+    list(oldSpec.initContainers)
+      .filter((c) => obj(c)?.restartPolicy === 'Always')
+      .map((c) => String(obj(c)?.name)),
   );
   const transition = (field: string, skip: (n: string) => boolean): void => {
     if (policy === 'Always') return;
@@ -453,7 +520,11 @@ export function validatePodStatusUpdate(newPod: JsonObject, oldPod: JsonObject, 
       for (const n of list(newStatus[field])) {
         const ns = obj(n) ?? {};
         if (ns.name === old.name && !obj(obj(ns.state)?.terminated)) {
-          causes.push({ field: `status.${field}[${i}].state`, type: 'Forbidden', detail: 'may not be transitioned to non-terminated state' });
+          causes.push({
+            field: `status.${field}[${i}].state`,
+            type: 'Forbidden',
+            detail: 'may not be transitioned to non-terminated state',
+          });
         }
       }
     });
@@ -464,13 +535,21 @@ export function validatePodStatusUpdate(newPod: JsonObject, oldPod: JsonObject, 
     const ips = list(newStatus[field]).map((x) => String(obj(x)?.ip ?? ''));
     ips.forEach((ip, i) => {
       if (ipFamily(ip) === 0) {
-        causes.push({ field: `status.${field}[${i}]`, type: 'Invalid value', detail: `${JSON.stringify(ip)}: must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)` });
+        causes.push({
+          field: `status.${field}[${i}]`,
+          type: 'Invalid value',
+          detail: `${JSON.stringify(ip)}: must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)`,
+        });
       }
     });
     if (ips.length > 1) {
       const fams = new Set(ips.map(ipFamily));
       if (ips.length > 2 || fams.size !== 2) {
-        causes.push({ field: `status.${field}`, type: 'Invalid value', detail: 'may specify no more than one IP for each IP family' });
+        causes.push({
+          field: `status.${field}`,
+          type: 'Invalid value',
+          detail: 'may specify no more than one IP for each IP family',
+        });
       }
     }
   }

@@ -57,17 +57,35 @@ export function apiResourceList(group: string, version: string): JsonObject | un
   if (rs.length === 0) return undefined;
   const resources: Json[] = [];
   for (const r of rs) {
-    const entry: JsonObject = { name: r.resource, singularName: r.singular, namespaced: r.namespaced, kind: r.kind, verbs: r.verbs };
+    const entry: JsonObject = {
+      name: r.resource,
+      singularName: r.singular,
+      namespaced: r.namespaced,
+      kind: r.kind,
+      verbs: r.verbs,
+    };
     if (r.shortNames.length) entry.shortNames = r.shortNames;
     if (r.resource === 'pods' || r.resource === 'services') entry.categories = ['all'];
     resources.push(entry);
     for (const sub of r.subresources) {
       const sv = SUBRESOURCE_VERBS[sub]!;
       const gv: JsonObject = sv.group ? { group: sv.group, version: sv.version ?? 'v1' } : {};
-      resources.push({ name: `${r.resource}/${sub}`, singularName: '', namespaced: r.namespaced, ...gv, kind: sv.kind || r.kind, verbs: sv.verbs });
+      resources.push({
+        name: `${r.resource}/${sub}`,
+        singularName: '',
+        namespaced: r.namespaced,
+        ...gv,
+        kind: sv.kind || r.kind,
+        verbs: sv.verbs,
+      });
     }
   }
-  return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: group ? `${group}/${version}` : version, resources };
+  return {
+    kind: 'APIResourceList',
+    apiVersion: 'v1',
+    groupVersion: group ? `${group}/${version}` : version,
+    resources,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -96,13 +114,21 @@ export function openApiV3Doc(path: string): JsonObject | undefined {
     const gvk = { group: r.group, version: r.version, kind: r.kind };
     const base = `/${path}${r.namespaced ? '/namespaces/{namespace}' : ''}/${r.resource}`;
     const op = (verb: string): JsonObject => ({
-      operationId: `${verb}${r.kind}`, 'x-kubernetes-action': verb, 'x-kubernetes-group-version-kind': gvk, parameters: [fv],
+      operationId: `${verb}${r.kind}`,
+      'x-kubernetes-action': verb,
+      'x-kubernetes-group-version-kind': gvk,
+      parameters: [fv],
       responses: { '200': { description: 'OK' } },
     });
     paths[base] = { post: op('post') };
     paths[`${base}/{name}`] = { put: op('put'), patch: op('patch') };
   }
-  return { openapi: '3.0.0', info: { title: 'Kubernetes', version: VERSION_INFO.gitVersion }, paths, components: { schemas: {} } };
+  return {
+    openapi: '3.0.0',
+    info: { title: 'Kubernetes', version: VERSION_INFO.gitVersion },
+    paths,
+    components: { schemas: {} },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -126,16 +152,36 @@ function age(ts: Json | undefined, now: Date): string {
 
 type Column = { name: string; type: string; format: string; description: string; priority: number };
 
-const col = (name: string, type = 'string', format = '', priority = 0): Column => ({ name, type, format, description: name, priority });
+const col = (name: string, type = 'string', format = '', priority = 0): Column => ({
+  name,
+  type,
+  format,
+  description: name,
+  priority,
+});
 
 function columns(r: ResourceType): Column[] {
   if (r.group === '' && r.resource === 'pods') {
-    return [col('Name', 'string', 'name'), col('Ready'), col('Status'), col('Restarts'), col('Age'), col('IP', 'string', '', 1), col('Node', 'string', '', 1)];
+    return [
+      col('Name', 'string', 'name'),
+      col('Ready'),
+      col('Status'),
+      col('Restarts'),
+      col('Age'),
+      col('IP', 'string', '', 1),
+      col('Node', 'string', '', 1),
+    ];
   }
   if (r.group === '' && r.resource === 'nodes') {
     return [col('Name', 'string', 'name'), col('Status'), col('Roles'), col('Age'), col('Version')];
   }
-  return [col('Name', 'string', 'name'), { ...col('Created At', 'date'), description: 'CreationTimestamp is a timestamp representing the server time when this object was created.' }];
+  return [
+    col('Name', 'string', 'name'),
+    {
+      ...col('Created At', 'date'),
+      description: 'CreationTimestamp is a timestamp representing the server time when this object was created.',
+    },
+  ];
 }
 
 function cells(r: ResourceType, o: JsonObject, now: Date): Json[] {
@@ -156,7 +202,15 @@ function cells(r: ResourceType, o: JsonObject, now: Date): Json[] {
       else if (t && typeof t.reason === 'string' && t.reason) status = t.reason;
     }
     if (m.deletionTimestamp) status = 'Terminating';
-    return [m.name ?? '', `${ready}/${total}`, status, restarts, age(m.creationTimestamp, now), st.podIP ?? '<none>', spec.nodeName ?? '<none>'];
+    return [
+      m.name ?? '',
+      `${ready}/${total}`,
+      status,
+      restarts,
+      age(m.creationTimestamp, now),
+      st.podIP ?? '<none>',
+      spec.nodeName ?? '<none>',
+    ];
   }
   if (r.group === '' && r.resource === 'nodes') {
     const st = isObject(o.status) ? o.status : {};
@@ -169,7 +223,13 @@ function cells(r: ResourceType, o: JsonObject, now: Date): Json[] {
   return [m.name ?? '', m.creationTimestamp ?? null];
 }
 
-export function toTable(r: ResourceType, objs: JsonObject[], listMeta: JsonObject, includeObject: string, now: Date): JsonObject {
+export function toTable(
+  r: ResourceType,
+  objs: JsonObject[],
+  listMeta: JsonObject,
+  includeObject: string,
+  now: Date,
+): JsonObject {
   return {
     kind: 'Table',
     apiVersion: 'meta.k8s.io/v1',
@@ -179,7 +239,11 @@ export function toTable(r: ResourceType, objs: JsonObject[], listMeta: JsonObjec
       const row: JsonObject = { cells: cells(r, o, now) };
       if (includeObject === 'Object') row.object = { ...o, apiVersion: gvString(r), kind: r.kind };
       else if (includeObject !== 'None') {
-        row.object = { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: (isObject(o.metadata) ? o.metadata : {}) };
+        row.object = {
+          kind: 'PartialObjectMetadata',
+          apiVersion: 'meta.k8s.io/v1',
+          metadata: isObject(o.metadata) ? o.metadata : {},
+        };
       }
       return row;
     }),

@@ -146,7 +146,23 @@ export interface RequestRecord {
   watch: boolean;
 }
 
-export type RecordFilter = Partial<Pick<RequestRecord, 'method' | 'path' | 'verb' | 'resource' | 'subresource' | 'namespace' | 'name' | 'user' | 'status' | 'contentType'>> | ((r: RequestRecord) => boolean);
+export type RecordFilter =
+  | Partial<
+      Pick<
+        RequestRecord,
+        | 'method'
+        | 'path'
+        | 'verb'
+        | 'resource'
+        | 'subresource'
+        | 'namespace'
+        | 'name'
+        | 'user'
+        | 'status'
+        | 'contentType'
+      >
+    >
+  | ((r: RequestRecord) => boolean);
 
 function toPred(f: RecordFilter | undefined): (r: RequestRecord) => boolean {
   if (f === undefined) return () => true;
@@ -219,7 +235,11 @@ export class RequestLog {
       };
       const timer = setTimeout(() => {
         this.waiters.delete(w);
-        reject(new Error(`apiserver stand-in: no request matching ${typeof f === 'function' ? 'predicate' : JSON.stringify(f)} within ${timeoutMs}ms`));
+        reject(
+          new Error(
+            `apiserver stand-in: no request matching ${typeof f === 'function' ? 'predicate' : JSON.stringify(f)} within ${timeoutMs}ms`,
+          ),
+        );
       }, timeoutMs);
       this.waiters.add(w);
     });

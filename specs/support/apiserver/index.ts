@@ -119,9 +119,21 @@ export interface StoreApi {
   update(kind: string, obj: JsonObject): JsonObject;
   /** PUT of the status subresource. */
   updateStatus(kind: string, obj: JsonObject): JsonObject;
-  patch(kind: string, namespace: string, name: string, patch: unknown, type?: PatchType, subresource?: '' | 'status'): JsonObject;
+  patch(
+    kind: string,
+    namespace: string,
+    name: string,
+    patch: unknown,
+    type?: PatchType,
+    subresource?: '' | 'status',
+  ): JsonObject;
   /** DELETE with upstream semantics (grace periods, preconditions, finalizers). */
-  delete(kind: string, namespace: string, name: string, opts?: DeleteOptions): { body: JsonObject | Omit<Status, 'code'>; deleted: boolean };
+  delete(
+    kind: string,
+    namespace: string,
+    name: string,
+    opts?: DeleteOptions,
+  ): { body: JsonObject | Omit<Status, 'code'>; deleted: boolean };
   /** The current global resourceVersion. */
   readonly resourceVersion: number;
   /** Forget the change log up to `rv` (default now): watches and continues from older versions get 410. */
@@ -194,9 +206,13 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   for (const t of opts.bootstrapTokens ?? []) {
     const m = /^([a-z0-9]{6})\.[a-z0-9]{16}$/.exec(t);
     if (!m) throw new Error(`apiserver stand-in: bootstrap token ${JSON.stringify(t)} is not [a-z0-9]{6}.[a-z0-9]{16}`);
-    tokens.set(t, { name: `system:bootstrap:${m[1]}`, groups: ['system:bootstrappers', 'system:bootstrappers:kubeadm:default-node-token'] });
+    tokens.set(t, {
+      name: `system:bootstrap:${m[1]}`,
+      groups: ['system:bootstrappers', 'system:bootstrappers:kubeadm:default-node-token'],
+    });
   }
-  const tokenFor = (user: string): string => tokenOf.get(user) ?? addToken(user, { name: `system:node:${user}`, groups: ['system:nodes'] });
+  const tokenFor = (user: string): string =>
+    tokenOf.get(user) ?? addToken(user, { name: `system:node:${user}`, groups: ['system:nodes'] });
 
   const store = new Store({ now, ...(opts.historyLimit !== undefined ? { historyLimit: opts.historyLimit } : {}) });
   const nsRes = resolveResource('namespaces');
@@ -208,7 +224,13 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     if (!store.tryGet(nsRes, '', ns)) return;
     if (!store.tryGet(cmRes, ns, 'kube-root-ca.crt')) {
       store.create(cmRes, ns, {
-        metadata: { name: 'kube-root-ca.crt', annotations: { 'kubernetes.io/description': 'Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters.' } },
+        metadata: {
+          name: 'kube-root-ca.crt',
+          annotations: {
+            'kubernetes.io/description':
+              'Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters.',
+          },
+        },
         data: { 'ca.crt': pki.ca },
       });
     }
@@ -226,23 +248,29 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   }
   if (opts.registerNodes) {
     const nodeRes = resolveResource('nodes');
-    for (const n of nodes) store.create(nodeRes, '', { metadata: { name: n, labels: { 'kubernetes.io/hostname': n } } });
+    for (const n of nodes)
+      store.create(nodeRes, '', { metadata: { name: n, labels: { 'kubernetes.io/hostname': n } } });
   }
 
   const csrRes = resolveResource('certificatesigningrequests');
-  const csr = startCsrControllers({
-    onCsr: (fn) => store.subscribe((c) => {
-      if (c.storage === csrRes.storage && c.type !== 'DELETED') fn(c.object);
-    }),
-    get: (name) => store.tryGet(csrRes, '', name),
-    put: (obj, sub) => {
-      store.update(csrRes, '', String((obj.metadata as JsonObject).name), obj, sub);
+  const csr = startCsrControllers(
+    {
+      onCsr: (fn) =>
+        store.subscribe((c) => {
+          if (c.storage === csrRes.storage && c.type !== 'DELETED') fn(c.object);
+        }),
+      get: (name) => store.tryGet(csrRes, '', name),
+      put: (obj, sub) => {
+        store.update(csrRes, '', String((obj.metadata as JsonObject).name), obj, sub);
+      },
     },
-  }, {
-    ca: { certPem: pki.ca, keyPem: pki.caKey },
-    defaultDurationSeconds: opts.csrSigningDurationSeconds ?? 365 * 86_400,
-    now: () => now().getTime(),
-  }, opts.csrApprover ?? 'auto');
+    {
+      ca: { certPem: pki.ca, keyPem: pki.caKey },
+      defaultDurationSeconds: opts.csrSigningDurationSeconds ?? 365 * 86_400,
+      now: () => now().getTime(),
+    },
+    opts.csrApprover ?? 'auto',
+  );
 
   const faults = new Faults();
   const requests = new RequestLog();
@@ -253,8 +281,14 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   const kubeletClient = await pki.client('kube-apiserver-kubelet-client', ['system:masters']);
   const core = new ApiServerCore({
     issuer: tokenIssuer,
-    store, faults, log: requests, tokens,
-    extensions: [reviews.extension(tokens), kubeletProxy(store, resolveResource('pods'), resolveResource('nodes'), kubeletClient)],
+    store,
+    faults,
+    log: requests,
+    tokens,
+    extensions: [
+      reviews.extension(tokens),
+      kubeletProxy(store, resolveResource('pods'), resolveResource('nodes'), kubeletClient),
+    ],
     authorizeNodeWithSelectors: opts.authorizeNodeWithSelectors ?? true,
     bookmarkIntervalMs: opts.bookmarkIntervalMs ?? 60000,
     serverAddress: () => `127.0.0.1:${port}`,
@@ -278,7 +312,17 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     core.handle(req, res).catch((e: unknown) => {
       if (!res.headersSent) {
         res.writeHead(500, { 'Content-Type': 'application/json' });
-        res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: String(e), reason: 'InternalError', code: 500 }));
+        res.end(
+          JSON.stringify({
+            kind: 'Status',
+            apiVersion: 'v1',
+            metadata: {},
+            status: 'Failure',
+            message: String(e),
+            reason: 'InternalError',
+            code: 500,
+          }),
+        );
       } else {
         res.destroy();
       }
@@ -286,17 +330,30 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   });
   server.on('tlsClientError', () => {});
   // pods/exec upgrades: authenticated and authorized as any request, then proxied to the kubelet
-  server.on('upgrade', kubeletUpgrade(store, resolveResource('pods'), resolveResource('nodes'), kubeletClient, (req) => {
-    const url = new URL(req.url ?? '/', 'https://apiserver.invalid');
-    const info = parseRequestInfo((req.method ?? 'GET').toUpperCase(), url.pathname, url.searchParams);
-    // kube-apiserver authorizes these as create on the subresource, whatever the method (pod/rest/authorize.go)
-    info.verb = 'create';
-    const id = authenticate(req, tokens);
-    if (!id) return { status: 401, message: 'Unauthorized' };
-    const d = authorize(id, info, [], { pods: () => store.list(resolveResource('pods'), {}).items }, { authorizeNodeWithSelectors: opts.authorizeNodeWithSelectors ?? true });
-    if (!d.allowed) return { status: 403, message: `pods "${info.name}" is forbidden: User "${id.name}" cannot create resource "pods/${info.subresource}"` };
-    return { info, query: url.searchParams };
-  }));
+  server.on(
+    'upgrade',
+    kubeletUpgrade(store, resolveResource('pods'), resolveResource('nodes'), kubeletClient, (req) => {
+      const url = new URL(req.url ?? '/', 'https://apiserver.invalid');
+      const info = parseRequestInfo((req.method ?? 'GET').toUpperCase(), url.pathname, url.searchParams);
+      // kube-apiserver authorizes these as create on the subresource, whatever the method (pod/rest/authorize.go)
+      info.verb = 'create';
+      const id = authenticate(req, tokens);
+      if (!id) return { status: 401, message: 'Unauthorized' };
+      const d = authorize(
+        id,
+        info,
+        [],
+        { pods: () => store.list(resolveResource('pods'), {}).items },
+        { authorizeNodeWithSelectors: opts.authorizeNodeWithSelectors ?? true },
+      );
+      if (!d.allowed)
+        return {
+          status: 403,
+          message: `pods "${info.name}" is forbidden: User "${id.name}" cannot create resource "pods/${info.subresource}"`,
+        };
+      return { info, query: url.searchParams };
+    }),
+  );
 
   let listening = false;
   let stopped = false;
@@ -338,7 +395,10 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
       userEntry.token = tokenFor(o.user);
     } else {
       const c = certs.get(o.user);
-      if (!c) throw new Error(`apiserver stand-in: no client certificate for ${JSON.stringify(o.user)}; declare it in startApiServer({ nodes })`);
+      if (!c)
+        throw new Error(
+          `apiserver stand-in: no client certificate for ${JSON.stringify(o.user)}; declare it in startApiServer({ nodes })`,
+        );
       if (o.embed) {
         userEntry['client-certificate-data'] = Buffer.from(c.cert).toString('base64');
         userEntry['client-key-data'] = Buffer.from(c.key).toString('base64');
@@ -425,7 +485,10 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     tokenFor,
     certFor(user) {
       const c = certs.get(user);
-      if (!c) throw new Error(`apiserver stand-in: no client certificate for ${JSON.stringify(user)}; declare it in startApiServer({ nodes })`);
+      if (!c)
+        throw new Error(
+          `apiserver stand-in: no client certificate for ${JSON.stringify(user)}; declare it in startApiServer({ nodes })`,
+        );
       return c;
     },
     clientCert: (user, groups) => pki.client(user, groups),
@@ -433,13 +496,28 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     store: storeApi,
     csr,
     writeBootstrapKubeconfig(path, token) {
-      writeFileSync(path, YAML.stringify({
-        apiVersion: 'v1', kind: 'Config',
-        clusters: [{ name: 'kubernetes', cluster: { server: url, 'certificate-authority-data': Buffer.from(pki.ca).toString('base64') } }],
-        users: [{ name: 'tls-bootstrap-token-user', user: { token } }],
-        contexts: [{ name: 'tls-bootstrap-token-user@kubernetes', context: { cluster: 'kubernetes', user: 'tls-bootstrap-token-user' } }],
-        'current-context': 'tls-bootstrap-token-user@kubernetes',
-      }), { mode: 0o600 });
+      writeFileSync(
+        path,
+        YAML.stringify({
+          apiVersion: 'v1',
+          kind: 'Config',
+          clusters: [
+            {
+              name: 'kubernetes',
+              cluster: { server: url, 'certificate-authority-data': Buffer.from(pki.ca).toString('base64') },
+            },
+          ],
+          users: [{ name: 'tls-bootstrap-token-user', user: { token } }],
+          contexts: [
+            {
+              name: 'tls-bootstrap-token-user@kubernetes',
+              context: { cluster: 'kubernetes', user: 'tls-bootstrap-token-user' },
+            },
+          ],
+          'current-context': 'tls-bootstrap-token-user@kubernetes',
+        }),
+        { mode: 0o600 },
+      );
     },
     faults,
     requests,

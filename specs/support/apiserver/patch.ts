@@ -83,7 +83,13 @@ function decodePointer(path: string): string[] {
     .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
-type Container = { get(k: string): Json | undefined; set(k: string, v: Json): void; add(k: string, v: Json): void; remove(k: string): void; has(k: string): boolean };
+type Container = {
+  get(k: string): Json | undefined;
+  set(k: string, v: Json): void;
+  add(k: string, v: Json): void;
+  remove(k: string): void;
+  has(k: string): boolean;
+};
 
 function container(doc: Json, tokens: string[], path: string, opName: string): { parent: Json; key: string } {
   let cur: Json = doc;
@@ -93,7 +99,8 @@ function container(doc: Json, tokens: string[], path: string, opName: string): {
       const idx = parseIndex(t, cur.length - 1, path);
       cur = cur[idx]!;
     } else if (isObject(cur)) {
-      if (!(t in cur)) throw new Error(`${opName} operation does not apply: doc is missing path: "${path}": missing value`);
+      if (!(t in cur))
+        throw new Error(`${opName} operation does not apply: doc is missing path: "${path}": missing value`);
       cur = cur[t]!;
     } else {
       throw new Error(`${opName} operation does not apply: doc is missing path: "${path}": missing value`);
@@ -106,7 +113,8 @@ function container(doc: Json, tokens: string[], path: string, opName: string): {
 }
 
 function parseIndex(t: string, max: number, path: string): number {
-  if (!/^(0|[1-9][0-9]*)$/.test(t)) throw new Error(`Unable to access invalid index: ${t}: invalid index referenced: ${path}`);
+  if (!/^(0|[1-9][0-9]*)$/.test(t))
+    throw new Error(`Unable to access invalid index: ${t}: invalid index referenced: ${path}`);
   const i = Number(t);
   if (i > max) throw new Error(`Unable to access invalid index: ${i}: invalid index referenced: ${path}`);
   return i;
@@ -148,7 +156,8 @@ function access(parent: Json, key: string, path: string): Container {
 
 /** Applies an RFC 6902 patch. Throws ApiError 400 for a malformed patch, 422 when an operation fails. */
 export function jsonPatch(doc: Json, patch: unknown): Json {
-  if (!Array.isArray(patch)) throw errors.badRequest('json: cannot unmarshal object into Go value of type jsonpatch.Patch');
+  if (!Array.isArray(patch))
+    throw errors.badRequest('json: cannot unmarshal object into Go value of type jsonpatch.Patch');
   let out = deepClone(doc);
   for (const raw of patch as JsonPatchOp[]) {
     if (!isObject(raw as unknown) || typeof raw.op !== 'string') throw errors.badRequest('unexpected kind: missing op');
@@ -197,7 +206,8 @@ function applyOp(doc: Json, op: JsonPatchOp): Json {
       const fromTokens = decodePointer(op.from);
       const src = container(doc, fromTokens, op.from, op.op);
       const sc = access(src.parent, src.key, op.from);
-      if (!sc.has(src.key)) throw new Error(`${op.op} operation does not apply: doc is missing from path: ${op.from}: missing value`);
+      if (!sc.has(src.key))
+        throw new Error(`${op.op} operation does not apply: doc is missing from path: ${op.from}: missing value`);
       const value = deepClone(sc.get(src.key)!);
       if (op.op === 'move') sc.remove(src.key);
       if (tokens.length === 0) return value;
@@ -222,7 +232,8 @@ function applyOp(doc: Json, op: JsonPatchOp): Json {
         if (expected === undefined || expected === null) return doc;
         throw new Error(`testing value ${path} failed: test failed`);
       }
-      if (!deepEqual(actual, expected === undefined ? null : expected)) throw new Error(`testing value ${path} failed: test failed`);
+      if (!deepEqual(actual, expected === undefined ? null : expected))
+        throw new Error(`testing value ${path} failed: test failed`);
       return doc;
     }
     default:
@@ -325,7 +336,9 @@ function discardNulls(v: Json): Json {
 
 function stripDirectives(v: Json): Json {
   if (Array.isArray(v)) {
-    return v.filter((x) => !(isObject(x) && x[DIRECTIVE] !== undefined && Object.keys(x).length === 1)).map(stripDirectives);
+    return v
+      .filter((x) => !(isObject(x) && x[DIRECTIVE] !== undefined && Object.keys(x).length === 1))
+      .map(stripDirectives);
   }
   if (isObject(v)) {
     const o: JsonObject = {};
@@ -351,7 +364,8 @@ function mergeList(original: Json[], patch: Json[], schema: PatchSchema | undefi
     const out = [...original];
     const seen = new Set(original.map((x) => JSON.stringify(x)));
     for (const x of patch) {
-      if (isObject(x) || Array.isArray(x)) smpBad('merging lists cannot yet be specified for lists of maps without a mergeKey');
+      if (isObject(x) || Array.isArray(x))
+        smpBad('merging lists cannot yet be specified for lists of maps without a mergeKey');
       const s = JSON.stringify(x);
       if (!seen.has(s)) {
         seen.add(s);

@@ -30,8 +30,12 @@ function kubeletLocation(store: Store, nodes: ResourceType, nodeName: string): {
   if (!node) throw errors.badRequest(`node "${nodeName}" not found`);
   const status = (node.status ?? {}) as JsonObject;
   const addrs = (Array.isArray(status.addresses) ? status.addresses : []) as { type?: string; address?: string }[];
-  const pick = ['InternalIP', 'Hostname', 'ExternalIP'].map((t) => addrs.find((a) => a.type === t)?.address).find(Boolean);
-  const port = Number((((status.daemonEndpoints ?? {}) as JsonObject).kubeletEndpoint as JsonObject | undefined)?.Port ?? 0);
+  const pick = ['InternalIP', 'Hostname', 'ExternalIP']
+    .map((t) => addrs.find((a) => a.type === t)?.address)
+    .find(Boolean);
+  const port = Number(
+    (((status.daemonEndpoints ?? {}) as JsonObject).kubeletEndpoint as JsonObject | undefined)?.Port ?? 0,
+  );
   if (!pick || !port) throw errors.badRequest(`node "${nodeName}" has no address or kubelet port in its status`);
   return { host: pick, port };
 }
@@ -39,7 +43,8 @@ function kubeletLocation(store: Store, nodes: ResourceType, nodeName: string): {
 export function kubeletProxy(store: Store, pods: ResourceType, nodes: ResourceType, client: KubeletClient): Extension {
   const agent = new Agent({ cert: client.cert, key: client.key, rejectUnauthorized: false, keepAlive: false });
   return async ({ info, query, req, res, send, done }) => {
-    if (info.resource !== 'pods' || info.subresource !== 'log' || info.verb !== 'get' || info.apiGroup !== '') return false;
+    if (info.resource !== 'pods' || info.subresource !== 'log' || info.verb !== 'get' || info.apiGroup !== '')
+      return false;
     const pod = store.tryGet(pods, info.namespace, info.name);
     if (!pod) throw errors.notFound({ group: '', resource: 'pods' }, info.name);
     const spec = (pod.spec ?? {}) as JsonObject;
@@ -47,7 +52,9 @@ export function kubeletProxy(store: Store, pods: ResourceType, nodes: ResourceTy
     let container = query.get('container') ?? '';
     if (!container) {
       if (names.length !== 1) {
-        throw errors.badRequest(`a container name must be specified for pod ${info.name}, choose one of: [${names.join(' ')}]`);
+        throw errors.badRequest(
+          `a container name must be specified for pod ${info.name}, choose one of: [${names.join(' ')}]`,
+        );
       }
       container = names[0]!;
     }
@@ -73,11 +80,23 @@ export function kubeletProxy(store: Store, pods: ResourceType, nodes: ResourceTy
       for await (const c of upstream) body += String(c);
       if (code === 400) throw errors.badRequest(body);
       if (code === 500) throw errors.internal(body);
-      send(code, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: body, reason: code === 404 ? 'NotFound' : code === 403 ? 'Forbidden' : 'Unknown', code });
+      send(code, {
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message: body,
+        reason: code === 404 ? 'NotFound' : code === 403 ? 'Forbidden' : 'Unknown',
+        code,
+      });
       return true;
     }
     done(200);
-    res.writeHead(200, { 'Content-Type': upstream.headers['content-type'] ?? 'text/plain', 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache, private' });
+    res.writeHead(200, {
+      'Content-Type': upstream.headers['content-type'] ?? 'text/plain',
+      'Transfer-Encoding': 'chunked',
+      'Cache-Control': 'no-cache, private',
+    });
     res.flushHeaders();
     res.on('close', () => upstream.destroy());
     upstream.pipe(res);
@@ -93,35 +112,62 @@ export function kubeletProxy(store: Store, pods: ResourceType, nodes: ResourceTy
  * kubelet client certificate, then both directions piped byte for byte.
  */
 export function kubeletUpgrade(
-  store: Store, pods: ResourceType, nodes: ResourceType, client: KubeletClient,
-  check: (req: IncomingMessage) => { info: import('./auth.ts').RequestInfo; query: URLSearchParams } | { status: number; message: string },
+  store: Store,
+  pods: ResourceType,
+  nodes: ResourceType,
+  client: KubeletClient,
+  check: (
+    req: IncomingMessage,
+  ) => { info: import('./auth.ts').RequestInfo; query: URLSearchParams } | { status: number; message: string },
 ): (req: IncomingMessage, socket: import('node:stream').Duplex, head: Buffer) => void {
   return (req, socket, head) => {
     const refuse = (status: number, message: string) => {
-      const body = JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, code: status });
-      socket.end(`HTTP/1.1 ${status} Error\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      const body = JSON.stringify({
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message,
+        code: status,
+      });
+      socket.end(
+        `HTTP/1.1 ${status} Error\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
     };
     try {
       const c = check(req);
       if ('status' in c) return refuse(c.status, c.message);
       const { info, query } = c;
       const sub = info.subresource;
-      if (info.resource !== 'pods' || !['exec', 'attach', 'portforward'].includes(sub)) return refuse(404, 'the server could not find the requested resource');
+      if (info.resource !== 'pods' || !['exec', 'attach', 'portforward'].includes(sub))
+        return refuse(404, 'the server could not find the requested resource');
       const pod = store.tryGet(pods, info.namespace, info.name);
       if (!pod) return refuse(404, `pods "${info.name}" not found`);
       const spec = (pod.spec ?? {}) as JsonObject;
       const names = ((spec.containers ?? []) as JsonObject[]).map((x) => String(x.name));
       const container = query.get('container') || (names.length === 1 ? names[0]! : '');
-      if (!container && sub !== 'portforward') return refuse(400, `a container name must be specified for pod ${info.name}, choose one of: [${names.join(' ')}]`);
+      if (!container && sub !== 'portforward')
+        return refuse(
+          400,
+          `a container name must be specified for pod ${info.name}, choose one of: [${names.join(' ')}]`,
+        );
       const { host, port } = kubeletLocation(store, nodes, String(spec.nodeName ?? ''));
       const params = new URLSearchParams();
       for (const cmd of query.getAll('command')) params.append('command', cmd);
       for (const p of query.getAll('ports')) params.append('port', p);
-      for (const [from, to] of [['stdin', 'input'], ['stdout', 'output'], ['stderr', 'error'], ['tty', 'tty']] as const) {
+      for (const [from, to] of [
+        ['stdin', 'input'],
+        ['stdout', 'output'],
+        ['stderr', 'error'],
+        ['tty', 'tty'],
+      ] as const) {
         if (query.get(from) === 'true' || query.get(from) === '1') params.set(to, '1');
       }
       const pod0 = `${encodeURIComponent(info.namespace)}/${encodeURIComponent(info.name)}`;
-      const path = sub === 'portforward' ? `/portForward/${pod0}?${params}` : `/${sub}/${pod0}/${encodeURIComponent(container)}?${params}`;
+      const path =
+        sub === 'portforward'
+          ? `/portForward/${pod0}?${params}`
+          : `/${sub}/${pod0}/${encodeURIComponent(container)}?${params}`;
       let head0 = `${req.method} ${path} HTTP/1.1\r\nHost: ${host}:${port}\r\n`;
       for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
         if (/^(host|authorization)$/i.test(req.rawHeaders[i]!)) continue;
@@ -134,7 +180,10 @@ export function kubeletUpgrade(
           up.pipe(socket);
           socket.pipe(up);
         });
-        const end = () => { up.destroy(); socket.destroy(); };
+        const end = () => {
+          up.destroy();
+          socket.destroy();
+        };
         up.on('error', end);
         socket.on('error', end);
         up.on('close', end);

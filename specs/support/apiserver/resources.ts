@@ -8,8 +8,19 @@ import { errors } from './status.ts';
 import type { PatchSchema } from './patch.ts';
 import { deepEqual, isObject, metaOnlySchema, namespaceSchema, nodeSchema, podSchema, serviceSchema } from './patch.ts';
 import {
-  admitPodCreate, defaultNamespace, defaultNode, defaultPod, defaultSecret, defaultService, prepareNamespaceForCreate,
-  preparePodForCreate, validateEvent, validateLease, validatePod, validatePodStatusUpdate, validatePodUpdate,
+  admitPodCreate,
+  defaultNamespace,
+  defaultNode,
+  defaultPod,
+  defaultSecret,
+  defaultService,
+  prepareNamespaceForCreate,
+  preparePodForCreate,
+  validateEvent,
+  validateLease,
+  validatePod,
+  validatePodStatusUpdate,
+  validatePodUpdate,
 } from './defaults.ts';
 import { csrStrategy, validateCsr } from './certificates.ts';
 
@@ -65,12 +76,15 @@ export function resourceKey(r: Pick<ResourceType, 'group' | 'resource'>): string
   return `${r.group}/${r.resource}`;
 }
 
-const str = (v: Json | undefined): string => (v === undefined || v === null ? '' : typeof v === 'string' ? v : String(v));
+const str = (v: Json | undefined): string =>
+  v === undefined || v === null ? '' : typeof v === 'string' ? v : String(v);
 const o = (v: Json | undefined): JsonObject => (isObject(v) ? v : {});
 
 const RW = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
 
-function base(p: Partial<ResourceType> & Pick<ResourceType, 'group' | 'version' | 'resource' | 'singular' | 'kind' | 'namespaced'>): ResourceType {
+function base(
+  p: Partial<ResourceType> & Pick<ResourceType, 'group' | 'version' | 'resource' | 'singular' | 'kind' | 'namespaced'>,
+): ResourceType {
   return {
     shortNames: [],
     verbs: RW,
@@ -87,8 +101,16 @@ function base(p: Partial<ResourceType> & Pick<ResourceType, 'group' | 'version' 
 }
 
 const pods = base({
-  group: '', version: 'v1', resource: 'pods', singular: 'pod', kind: 'Pod', namespaced: true,
-  shortNames: ['po'], subresources: ['status', 'binding'], hasStatus: true, schema: podSchema,
+  group: '',
+  version: 'v1',
+  resource: 'pods',
+  singular: 'pod',
+  kind: 'Pod',
+  namespaced: true,
+  shortNames: ['po'],
+  subresources: ['status', 'binding'],
+  hasStatus: true,
+  schema: podSchema,
   returnDeletedObject: true,
   fields: (p) => {
     const spec = o(p.spec);
@@ -141,8 +163,16 @@ const pods = base({
 });
 
 const nodes = base({
-  group: '', version: 'v1', resource: 'nodes', singular: 'node', kind: 'Node', namespaced: false,
-  shortNames: ['no'], subresources: ['status'], hasStatus: true, schema: nodeSchema,
+  group: '',
+  version: 'v1',
+  resource: 'nodes',
+  singular: 'node',
+  kind: 'Node',
+  namespaced: false,
+  shortNames: ['no'],
+  subresources: ['status'],
+  hasStatus: true,
+  schema: nodeSchema,
   fields: (n) => ({ 'spec.unschedulable': o(n.spec).unschedulable === true ? 'true' : 'false' }),
   defaults: defaultNode,
   prepareForUpdate: (n, old) => {
@@ -154,8 +184,17 @@ const nodes = base({
 });
 
 const namespaces = base({
-  group: '', version: 'v1', resource: 'namespaces', singular: 'namespace', kind: 'Namespace', namespaced: false,
-  shortNames: ['ns'], subresources: ['status'], hasStatus: true, nameStyle: 'label', schema: namespaceSchema,
+  group: '',
+  version: 'v1',
+  resource: 'namespaces',
+  singular: 'namespace',
+  kind: 'Namespace',
+  namespaced: false,
+  shortNames: ['ns'],
+  subresources: ['status'],
+  hasStatus: true,
+  nameStyle: 'label',
+  schema: namespaceSchema,
   verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
   fields: (n) => ({ 'status.phase': str(o(n.status).phase) }),
   defaults: defaultNamespace,
@@ -188,8 +227,16 @@ const coreEventFields = (e: JsonObject): Record<string, string> => {
 };
 
 const events = base({
-  group: '', version: 'v1', resource: 'events', singular: 'event', kind: 'Event', namespaced: true,
-  shortNames: ['ev'], allowCreateOnUpdate: true, nameStyle: 'subdomain', fields: coreEventFields,
+  group: '',
+  version: 'v1',
+  resource: 'events',
+  singular: 'event',
+  kind: 'Event',
+  namespaced: true,
+  shortNames: ['ev'],
+  allowCreateOnUpdate: true,
+  nameStyle: 'subdomain',
+  fields: coreEventFields,
   validate: validateEvent,
   validateUpdate: (n, _old, name) => validateEvent(n, name),
 });
@@ -219,14 +266,27 @@ function renameEvent(e: JsonObject, apiVersion: string, toV1: boolean): JsonObje
 const eventToStorage = (ext: JsonObject): JsonObject => renameEvent(ext, 'v1', false);
 
 const eventsV1 = base({
-  group: 'events.k8s.io', version: 'v1', resource: 'events', singular: 'event', kind: 'Event', namespaced: true,
-  shortNames: ['ev'], allowCreateOnUpdate: true, storage: '/events',
+  group: 'events.k8s.io',
+  version: 'v1',
+  resource: 'events',
+  singular: 'event',
+  kind: 'Event',
+  namespaced: true,
+  shortNames: ['ev'],
+  allowCreateOnUpdate: true,
+  storage: '/events',
   fields: (e) => {
     const r = o(e.regarding);
     return {
-      'regarding.kind': str(r.kind), 'regarding.namespace': str(r.namespace), 'regarding.name': str(r.name),
-      'regarding.uid': str(r.uid), 'regarding.apiVersion': str(r.apiVersion), 'regarding.resourceVersion': str(r.resourceVersion),
-      'regarding.fieldPath': str(r.fieldPath), reason: str(e.reason), reportingController: str(e.reportingController),
+      'regarding.kind': str(r.kind),
+      'regarding.namespace': str(r.namespace),
+      'regarding.name': str(r.name),
+      'regarding.uid': str(r.uid),
+      'regarding.apiVersion': str(r.apiVersion),
+      'regarding.resourceVersion': str(r.resourceVersion),
+      'regarding.fieldPath': str(r.fieldPath),
+      reason: str(e.reason),
+      reportingController: str(e.reportingController),
       type: str(e.type),
     };
   },
@@ -237,18 +297,38 @@ const eventsV1 = base({
 });
 
 const configmaps = base({
-  group: '', version: 'v1', resource: 'configmaps', singular: 'configmap', kind: 'ConfigMap', namespaced: true,
+  group: '',
+  version: 'v1',
+  resource: 'configmaps',
+  singular: 'configmap',
+  kind: 'ConfigMap',
+  namespaced: true,
   shortNames: ['cm'],
 });
 
 const secrets = base({
-  group: '', version: 'v1', resource: 'secrets', singular: 'secret', kind: 'Secret', namespaced: true,
-  fields: (s) => ({ type: str(s.type) }), defaults: defaultSecret,
+  group: '',
+  version: 'v1',
+  resource: 'secrets',
+  singular: 'secret',
+  kind: 'Secret',
+  namespaced: true,
+  fields: (s) => ({ type: str(s.type) }),
+  defaults: defaultSecret,
 });
 
 const services = base({
-  group: '', version: 'v1', resource: 'services', singular: 'service', kind: 'Service', namespaced: true,
-  shortNames: ['svc'], subresources: ['status'], hasStatus: true, nameStyle: 'label', schema: serviceSchema,
+  group: '',
+  version: 'v1',
+  resource: 'services',
+  singular: 'service',
+  kind: 'Service',
+  namespaced: true,
+  shortNames: ['svc'],
+  subresources: ['status'],
+  hasStatus: true,
+  nameStyle: 'label',
+  schema: serviceSchema,
   verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'],
   fields: (s) => ({ 'spec.clusterIP': str(o(s.spec).clusterIP), 'spec.type': str(o(s.spec).type) }),
   defaults: defaultService,
@@ -261,36 +341,64 @@ const services = base({
 });
 
 const serviceaccounts = base({
-  group: '', version: 'v1', resource: 'serviceaccounts', singular: 'serviceaccount', kind: 'ServiceAccount',
-  namespaced: true, shortNames: ['sa'], subresources: ['token'],
+  group: '',
+  version: 'v1',
+  resource: 'serviceaccounts',
+  singular: 'serviceaccount',
+  kind: 'ServiceAccount',
+  namespaced: true,
+  shortNames: ['sa'],
+  subresources: ['token'],
 });
 
 const leases = base({
-  group: 'coordination.k8s.io', version: 'v1', resource: 'leases', singular: 'lease', kind: 'Lease', namespaced: true,
+  group: 'coordination.k8s.io',
+  version: 'v1',
+  resource: 'leases',
+  singular: 'lease',
+  kind: 'Lease',
+  namespaced: true,
   allowUnconditionalUpdate: false,
   validate: validateLease,
   validateUpdate: (n, _old, name) => validateLease(n, name),
 });
 
 const runtimeclasses = base({
-  group: 'node.k8s.io', version: 'v1', resource: 'runtimeclasses', singular: 'runtimeclass', kind: 'RuntimeClass',
+  group: 'node.k8s.io',
+  version: 'v1',
+  resource: 'runtimeclasses',
+  singular: 'runtimeclass',
+  kind: 'RuntimeClass',
   namespaced: false,
   validate: (rc, name) => {
     if (typeof rc.handler !== 'string' || rc.handler === '') {
-      throw errors.invalid({ group: 'node.k8s.io', kind: 'RuntimeClass' }, name, [{ field: 'handler', type: 'Required value', detail: '' }]);
+      throw errors.invalid({ group: 'node.k8s.io', kind: 'RuntimeClass' }, name, [
+        { field: 'handler', type: 'Required value', detail: '' },
+      ]);
     }
   },
 });
 
 const csidrivers = base({
-  group: 'storage.k8s.io', version: 'v1', resource: 'csidrivers', singular: 'csidriver', kind: 'CSIDriver',
+  group: 'storage.k8s.io',
+  version: 'v1',
+  resource: 'csidrivers',
+  singular: 'csidriver',
+  kind: 'CSIDriver',
   namespaced: false,
 });
 
 // certificates.k8s.io/v1: the strategy in certificates.ts (status and approval keep the rest)
 const certificatesigningrequests = base({
-  group: 'certificates.k8s.io', version: 'v1', resource: 'certificatesigningrequests', singular: 'certificatesigningrequest',
-  kind: 'CertificateSigningRequest', namespaced: false, shortNames: ['csr'], subresources: ['status', 'approval'], hasStatus: true,
+  group: 'certificates.k8s.io',
+  version: 'v1',
+  resource: 'certificatesigningrequests',
+  singular: 'certificatesigningrequest',
+  kind: 'CertificateSigningRequest',
+  namespaced: false,
+  shortNames: ['csr'],
+  subresources: ['status', 'approval'],
+  hasStatus: true,
   // ValidateCertificateRequestName is a path segment check: bootstrap names are base64url (node-csr-AbC_…)
   nameStyle: 'path',
   fields: (c) => ({ 'spec.signerName': str(o(c.spec).signerName) }),
@@ -299,8 +407,19 @@ const certificatesigningrequests = base({
 });
 
 export const RESOURCES: ResourceType[] = [
-  pods, nodes, namespaces, events, configmaps, secrets, services, serviceaccounts,
-  leases, eventsV1, runtimeclasses, csidrivers, certificatesigningrequests,
+  pods,
+  nodes,
+  namespaces,
+  events,
+  configmaps,
+  secrets,
+  services,
+  serviceaccounts,
+  leases,
+  eventsV1,
+  runtimeclasses,
+  csidrivers,
+  certificatesigningrequests,
 ];
 
 /** Groups in the order /apis lists them (each with one served version). */

@@ -14,7 +14,15 @@ import type { JsonObject } from './status.ts';
 export interface AccessReview {
   user: string;
   groups: string[];
-  resourceAttributes: { namespace?: string; verb?: string; group?: string; version?: string; resource?: string; subresource?: string; name?: string };
+  resourceAttributes: {
+    namespace?: string;
+    verb?: string;
+    group?: string;
+    version?: string;
+    resource?: string;
+    subresource?: string;
+    name?: string;
+  };
 }
 
 export interface AccessDecision {
@@ -41,11 +49,18 @@ export class Reviews {
       const meta = { creationTimestamp: null };
       if (info.apiGroup === 'authentication.k8s.io' && info.resource === 'tokenreviews') {
         const token = typeof spec.token === 'string' ? spec.token : '';
-        if (!token) throw errors.invalid({ group: 'authentication.k8s.io', kind: 'TokenReview' }, '', [{ field: 'spec.token', type: 'FieldValueRequired', detail: 'Required value' }]);
+        if (!token)
+          throw errors.invalid({ group: 'authentication.k8s.io', kind: 'TokenReview' }, '', [
+            { field: 'spec.token', type: 'FieldValueRequired', detail: 'Required value' },
+          ]);
         this.tokenReviews.push(token);
         const id = tokens.get(token);
         const status = id
-          ? { authenticated: true, user: { username: id.name, groups: [...new Set([...id.groups, 'system:authenticated'])] }, audiences: ['https://kubernetes.default.svc.cluster.local'] }
+          ? {
+              authenticated: true,
+              user: { username: id.name, groups: [...new Set([...id.groups, 'system:authenticated'])] },
+              audiences: ['https://kubernetes.default.svc.cluster.local'],
+            }
           : { user: {}, error: 'invalid bearer token' };
         send(201, { kind: 'TokenReview', apiVersion: 'authentication.k8s.io/v1', metadata: meta, spec, status });
         return true;

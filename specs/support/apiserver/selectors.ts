@@ -25,7 +25,8 @@ export interface FieldRequirement {
 export type LabelSelector = LabelRequirement[];
 export type FieldSelector = FieldRequirement[];
 
-const LABEL_KEY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+const LABEL_KEY =
+  /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 
 type Tok = { t: 'id' | 'op' | 'lp' | 'rp' | 'comma' | 'not' | 'end'; v: string };
@@ -39,13 +40,41 @@ function lexLabels(s: string): Tok[] {
       i++;
       continue;
     }
-    if (c === '(') { out.push({ t: 'lp', v: c }); i++; continue; }
-    if (c === ')') { out.push({ t: 'rp', v: c }); i++; continue; }
-    if (c === ',') { out.push({ t: 'comma', v: c }); i++; continue; }
-    if (c === '!' && s[i + 1] === '=') { out.push({ t: 'op', v: '!=' }); i += 2; continue; }
-    if (c === '!') { out.push({ t: 'not', v: c }); i++; continue; }
-    if (c === '=' && s[i + 1] === '=') { out.push({ t: 'op', v: '==' }); i += 2; continue; }
-    if (c === '=' || c === '>' || c === '<') { out.push({ t: 'op', v: c }); i++; continue; }
+    if (c === '(') {
+      out.push({ t: 'lp', v: c });
+      i++;
+      continue;
+    }
+    if (c === ')') {
+      out.push({ t: 'rp', v: c });
+      i++;
+      continue;
+    }
+    if (c === ',') {
+      out.push({ t: 'comma', v: c });
+      i++;
+      continue;
+    }
+    if (c === '!' && s[i + 1] === '=') {
+      out.push({ t: 'op', v: '!=' });
+      i += 2;
+      continue;
+    }
+    if (c === '!') {
+      out.push({ t: 'not', v: c });
+      i++;
+      continue;
+    }
+    if (c === '=' && s[i + 1] === '=') {
+      out.push({ t: 'op', v: '==' });
+      i += 2;
+      continue;
+    }
+    if (c === '=' || c === '>' || c === '<') {
+      out.push({ t: 'op', v: c });
+      i++;
+      continue;
+    }
     let j = i;
     while (j < s.length && !' \t(),!=<>'.includes(s[j]!)) j++;
     out.push({ t: 'id', v: s.slice(i, j) });
@@ -61,13 +90,17 @@ function parseErr(msg: string): never {
 
 function checkKey(key: string): void {
   if (!LABEL_KEY.test(key) || key.length > 316) {
-    parseErr(`key: Invalid value: "${key}": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character`);
+    parseErr(
+      `key: Invalid value: "${key}": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character`,
+    );
   }
 }
 
 function checkValue(v: string): void {
   if (v.length > 63 || !LABEL_VALUE.test(v)) {
-    parseErr(`values[0][${v}]: Invalid value: "${v}": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character`);
+    parseErr(
+      `values[0][${v}]: Invalid value: "${v}": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character`,
+    );
   }
 }
 
@@ -181,7 +214,10 @@ export function matchLabels(sel: LabelSelector, labels: Record<string, string> |
 }
 
 /** Splits on unescaped commas and unescapes `\,` `\=` `\!` `\\` as fields.ParseSelector does. */
-export function parseFieldSelector(input: string | undefined | null, supported?: (field: string) => boolean): FieldSelector {
+export function parseFieldSelector(
+  input: string | undefined | null,
+  supported?: (field: string) => boolean,
+): FieldSelector {
   if (!input || !input.trim()) return [];
   const parts: string[] = [];
   let cur = '';
@@ -211,9 +247,24 @@ export function parseFieldSelector(input: string | undefined | null, supported?:
         i++;
         continue;
       }
-      if (c === '!' && part[i + 1] === '=') { idx = i; op = 'neq'; opLen = 2; break; }
-      if (c === '=' && part[i + 1] === '=') { idx = i; op = 'eq'; opLen = 2; break; }
-      if (c === '=') { idx = i; op = 'eq'; opLen = 1; break; }
+      if (c === '!' && part[i + 1] === '=') {
+        idx = i;
+        op = 'neq';
+        opLen = 2;
+        break;
+      }
+      if (c === '=' && part[i + 1] === '=') {
+        idx = i;
+        op = 'eq';
+        opLen = 2;
+        break;
+      }
+      if (c === '=') {
+        idx = i;
+        op = 'eq';
+        opLen = 1;
+        break;
+      }
     }
     if (idx < 0) throw errors.badRequest(`invalid selector: '${input}'; can't understand '${part}'`);
     const field = unescapeField(part.slice(0, idx).trim());

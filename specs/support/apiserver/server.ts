@@ -11,7 +11,16 @@ import type { Json, JsonObject } from './status.ts';
 import { isObject } from './patch.ts';
 import { setCsrRequester } from './certificates.ts';
 import type { Identity, RequestInfo } from './auth.ts';
-import { admitNodeTokenRequest, authenticate, authorize, forbidden, nodeIdentity, nodeRestriction, OIDC_PATHS, parseRequestInfo } from './auth.ts';
+import {
+  admitNodeTokenRequest,
+  authenticate,
+  authorize,
+  forbidden,
+  nodeIdentity,
+  nodeRestriction,
+  OIDC_PATHS,
+  parseRequestInfo,
+} from './auth.ts';
 import type { TokenIssuer } from './tokens.ts';
 import type { Faults, FaultSpec, RequestLog, RequestRecord } from './faults.ts';
 import type { Change, DeleteOptions, PatchType, Store, Admit } from './store.ts';
@@ -21,7 +30,15 @@ import { matchFields, matchLabels, parseFieldSelector, parseLabelSelector } from
 import type { FieldSelector, LabelSelector } from './selectors.ts';
 import type { Extension } from './extension.ts';
 import {
-  VERSION_INFO, apiGroup, apiGroupList, apiResourceList, apiVersions, openApiV3Doc, openApiV3Root, toTable, wantsTable,
+  VERSION_INFO,
+  apiGroup,
+  apiGroupList,
+  apiResourceList,
+  apiVersions,
+  openApiV3Doc,
+  openApiV3Root,
+  toTable,
+  wantsTable,
 } from './discovery.ts';
 
 export interface CoreOptions {
@@ -88,8 +105,16 @@ export class ApiServerCore {
     for (const [k, v] of url.searchParams) query[k] = v;
     const id = authenticate(req, this.o.tokens);
     const rec = this.o.log.begin({
-      time: this.o.now(), method, path: url.pathname, query, verb: info.verb, apiGroup: info.apiGroup,
-      resource: info.resource, subresource: info.subresource, namespace: info.namespace, name: info.name,
+      time: this.o.now(),
+      method,
+      path: url.pathname,
+      query,
+      verb: info.verb,
+      apiGroup: info.apiGroup,
+      resource: info.resource,
+      subresource: info.subresource,
+      namespace: info.namespace,
+      name: info.name,
       ...(id ? { user: id.name, groups: id.groups } : {}),
       ...(req.headers['content-type'] ? { contentType: req.headers['content-type'] } : {}),
       ...(req.headers['user-agent'] ? { userAgent: req.headers['user-agent'] } : {}),
@@ -120,14 +145,32 @@ export class ApiServerCore {
     try {
       if (!id) throw errors.unauthorized();
       const fieldSel = info.isResourceRequest ? safeFieldSelector(url.searchParams.get('fieldSelector')) : [];
-      const decision = authorize(id, info, fieldSel, { pods: () => this.o.store.peek(PODS) }, {
-        authorizeNodeWithSelectors: this.o.authorizeNodeWithSelectors,
-      });
+      const decision = authorize(
+        id,
+        info,
+        fieldSel,
+        { pods: () => this.o.store.peek(PODS) },
+        {
+          authorizeNodeWithSelectors: this.o.authorizeNodeWithSelectors,
+        },
+      );
       if (!decision.allowed) throw forbidden(id, info, decision.reason);
       if (bodyError) throw bodyError;
       for (const ext of this.o.extensions ?? []) {
         const send = (code: number, b: unknown) => this.send(res, rec, code, b);
-        if (await ext({ info, query: url.searchParams, body, id, req, res, send, done: (code) => this.o.log.done(rec, code) })) return;
+        if (
+          await ext({
+            info,
+            query: url.searchParams,
+            body,
+            id,
+            req,
+            res,
+            send,
+            done: (code) => this.o.log.done(rec, code),
+          })
+        )
+          return;
       }
       if (!info.isResourceRequest) {
         this.serveNonResource(info, res, rec);
@@ -141,7 +184,14 @@ export class ApiServerCore {
   }
 
   /** Returns true when the fault answered (or swallowed) the request. */
-  private applyFault(f: FaultSpec, info: RequestInfo, q: URLSearchParams, req: IncomingMessage, res: ServerResponse, rec: RequestRecord): boolean {
+  private applyFault(
+    f: FaultSpec,
+    info: RequestInfo,
+    q: URLSearchParams,
+    req: IncomingMessage,
+    res: ServerResponse,
+    rec: RequestRecord,
+  ): boolean {
     switch (f.mode) {
       case 'refuse':
         this.o.log.done(rec, 0);
@@ -177,7 +227,13 @@ export class ApiServerCore {
     }
   }
 
-  private send(res: ServerResponse, rec: RequestRecord, code: number, body: unknown, headers: Record<string, string> = {}): void {
+  private send(
+    res: ServerResponse,
+    rec: RequestRecord,
+    code: number,
+    body: unknown,
+    headers: Record<string, string> = {},
+  ): void {
     this.o.log.done(rec, code);
     if (res.headersSent || res.destroyed) {
       res.end();
@@ -210,7 +266,8 @@ export class ApiServerCore {
     const p = info.path.replace(/\/+$/, '') || '/';
     const parts = p.split('/').filter(Boolean);
     if (p === '/version') return this.send(res, rec, 200, VERSION_INFO);
-    if (p === OIDC_PATHS[0]) return this.send(res, rec, 200, this.o.issuer.discovery(`https://${this.o.serverAddress()}`));
+    if (p === OIDC_PATHS[0])
+      return this.send(res, rec, 200, this.o.issuer.discovery(`https://${this.o.serverAddress()}`));
     if (p === OIDC_PATHS[1]) return this.send(res, rec, 200, this.o.issuer.jwks());
     if (p === '/healthz' || p === '/livez' || p === '/readyz') {
       this.o.log.done(rec, 200);
@@ -247,7 +304,13 @@ export class ApiServerCore {
   }
 
   private async serveResource(
-    info: RequestInfo, q: URLSearchParams, body: unknown, req: IncomingMessage, res: ServerResponse, rec: RequestRecord, id: Identity,
+    info: RequestInfo,
+    q: URLSearchParams,
+    body: unknown,
+    req: IncomingMessage,
+    res: ServerResponse,
+    rec: RequestRecord,
+    id: Identity,
   ): Promise<void> {
     const r = findResource(info.apiGroup, info.apiVersion, info.resource);
     if (!r) throw errors.noSuchPath();
@@ -271,13 +334,26 @@ export class ApiServerCore {
       case 'get': {
         if (info.subresource === 'binding' || info.subresource === 'token') throw errors.methodNotAllowed();
         const o = store.get(r, namespace, name);
-        if (table) return this.send(res, rec, 200, toTable(r, [o], { resourceVersion: String(o.metadata && (o.metadata as JsonObject).resourceVersion) }, includeObject, this.o.now()));
+        if (table)
+          return this.send(
+            res,
+            rec,
+            200,
+            toTable(
+              r,
+              [o],
+              { resourceVersion: String(o.metadata && (o.metadata as JsonObject).resourceVersion) },
+              includeObject,
+              this.o.now(),
+            ),
+          );
         return this.send(res, rec, 200, o);
       }
       case 'list': {
         const limitStr = q.get('limit');
         const limit = limitStr ? Number(limitStr) : 0;
-        if (limitStr && !Number.isInteger(limit)) throw errors.badRequest(`strconv.ParseInt: parsing "${limitStr}": invalid syntax`);
+        if (limitStr && !Number.isInteger(limit))
+          throw errors.badRequest(`strconv.ParseInt: parsing "${limitStr}": invalid syntax`);
         const rv = q.get('resourceVersion') ?? '';
         if (rv && rv !== '0' && /^\d+$/.test(rv) && Number(rv) > store.resourceVersion && !q.get('continue')) {
           const ok = await store.waitForRv(Number(rv), 3000);
@@ -308,28 +384,47 @@ export class ApiServerCore {
         if (name && info.subresource === 'binding' && r === PODS) {
           if (!id.groups.includes('system:masters')) throw forbidden(id, info, '');
           store.bind(r, namespace, name, body);
-          return this.send(res, rec, 201, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 });
+          return this.send(res, rec, 201, {
+            kind: 'Status',
+            apiVersion: 'v1',
+            metadata: {},
+            status: 'Success',
+            code: 201,
+          });
         }
         if (name && info.subresource === 'token' && r === SERVICE_ACCOUNTS) {
           const node = nodeIdentity(id);
           const podOf = (ns: string, n: string) => store.tryGet(PODS, ns, n);
-          if (node !== undefined && !id.groups.includes('system:masters')) admitNodeTokenRequest(node, namespace, name, body as Json | undefined, podOf);
-          const answer = this.o.issuer.request(namespace, name, body, {
-            serviceAccount: (ns, n) => store.tryGet(SERVICE_ACCOUNTS, ns, n), pod: podOf, node: (n) => store.tryGet(NODES, '', n),
-          }, this.o.now().getTime());
+          if (node !== undefined && !id.groups.includes('system:masters'))
+            admitNodeTokenRequest(node, namespace, name, body as Json | undefined, podOf);
+          const answer = this.o.issuer.request(
+            namespace,
+            name,
+            body,
+            {
+              serviceAccount: (ns, n) => store.tryGet(SERVICE_ACCOUNTS, ns, n),
+              pod: podOf,
+              node: (n) => store.tryGet(NODES, '', n),
+            },
+            this.o.now().getTime(),
+          );
           return this.send(res, rec, 201, answer);
         }
         if (name) throw errors.methodNotAllowed();
         if (body === undefined) throw errors.badRequest('the body of the request was empty');
         if (r.resource === 'certificatesigningrequests' && isObject(body)) setCsrRequester(body, id);
-        const created = store.create(r, isNamespaceObject ? '' : namespace, body, { dryRun, ...(admit ? { admit } : {}) });
+        const created = store.create(r, isNamespaceObject ? '' : namespace, body, {
+          dryRun,
+          ...(admit ? { admit } : {}),
+        });
         return this.send(res, rec, 201, created);
       }
       case 'update': {
         if (!name) throw errors.methodNotAllowed();
         if (body === undefined) throw errors.badRequest('the body of the request was empty');
         const { object, created } = store.update(r, isNamespaceObject ? '' : namespace, name, body, info.subresource, {
-          dryRun, ...(admit ? { admit } : {}),
+          dryRun,
+          ...(admit ? { admit } : {}),
         });
         return this.send(res, rec, created ? 201 : 200, object);
       }
@@ -338,17 +433,25 @@ export class ApiServerCore {
         const ct = mediaType(req.headers['content-type']);
         const type = PATCH_TYPES[ct];
         if (ct === 'application/apply-patch+yaml' || ct === 'application/apply-patch+cbor') {
-          throw errors.unsupportedMediaType(ct, ['application/json-patch+json', 'application/merge-patch+json', 'application/strategic-merge-patch+json']);
+          throw errors.unsupportedMediaType(ct, [
+            'application/json-patch+json',
+            'application/merge-patch+json',
+            'application/strategic-merge-patch+json',
+          ]);
         }
         if (!type) {
           throw errors.unsupportedMediaType(ct, [
-            'application/json-patch+json', 'application/merge-patch+json', 'application/apply-patch+yaml',
-            'application/strategic-merge-patch+json', 'application/apply-patch+cbor',
+            'application/json-patch+json',
+            'application/merge-patch+json',
+            'application/apply-patch+yaml',
+            'application/strategic-merge-patch+json',
+            'application/apply-patch+cbor',
           ]);
         }
         if (body === undefined) throw errors.badRequest('the body of the request was empty');
         const patched = store.patch(r, isNamespaceObject ? '' : namespace, name, type, body, info.subresource, {
-          dryRun, ...(admit ? { admit } : {}),
+          dryRun,
+          ...(admit ? { admit } : {}),
         });
         return this.send(res, rec, 200, patched);
       }
@@ -356,7 +459,9 @@ export class ApiServerCore {
         if (info.subresource) throw errors.methodNotAllowed();
         const opts = deleteOptions(body, q);
         const { body: out } = store.delete(r, isNamespaceObject ? '' : namespace, name, {
-          ...opts, dryRun: dryRun || opts.dryRun === true, ...(admit ? { admit } : {}),
+          ...opts,
+          dryRun: dryRun || opts.dryRun === true,
+          ...(admit ? { admit } : {}),
         });
         return this.send(res, rec, 200, out);
       }
@@ -367,8 +472,14 @@ export class ApiServerCore {
   }
 
   private async serveWatch(
-    r: ResourceType, namespace: string, info: RequestInfo, q: URLSearchParams, req: IncomingMessage, res: ServerResponse,
-    rec: RequestRecord, tableInclude: string | undefined,
+    r: ResourceType,
+    namespace: string,
+    info: RequestInfo,
+    q: URLSearchParams,
+    req: IncomingMessage,
+    res: ServerResponse,
+    rec: RequestRecord,
+    tableInclude: string | undefined,
   ): Promise<void> {
     const store = this.o.store;
     let fieldSelStr = q.get('fieldSelector') ?? '';
@@ -386,19 +497,36 @@ export class ApiServerCore {
     const invalid = (field: string, detail: string): ApiError =>
       errors.invalid({ group: 'meta.k8s.io', kind: 'ListOptions' }, '', [{ field, type: 'Forbidden', detail }]);
     if (sendInitialParam !== null) {
-      if (rvMatch !== 'NotOlderThan') throw invalid('sendInitialEvents', 'sendInitialEvents is forbidden for watch unless resourceVersionMatch=NotOlderThan');
-      if (sendInitial && !bookmarks) throw invalid('allowWatchBookmarks', 'sendInitialEvents requires setting allowWatchBookmarks=true');
+      if (rvMatch !== 'NotOlderThan')
+        throw invalid(
+          'sendInitialEvents',
+          'sendInitialEvents is forbidden for watch unless resourceVersionMatch=NotOlderThan',
+        );
+      if (sendInitial && !bookmarks)
+        throw invalid('allowWatchBookmarks', 'sendInitialEvents requires setting allowWatchBookmarks=true');
     } else if (rvMatch) {
-      throw invalid('resourceVersionMatch', 'resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided');
+      throw invalid(
+        'resourceVersionMatch',
+        'resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided',
+      );
     }
-    if (rvParam !== '' && !/^\d+$/.test(rvParam)) throw errors.badRequest(`invalid resource version: strconv.ParseUint: parsing "${rvParam}": invalid syntax`);
+    if (rvParam !== '' && !/^\d+$/.test(rvParam))
+      throw errors.badRequest(`invalid resource version: strconv.ParseUint: parsing "${rvParam}": invalid syntax`);
     this.startStream(res, rec);
 
     let closed = false;
     const timers: NodeJS.Timeout[] = [];
     let unsubscribe = (): void => {};
     const render = (o: JsonObject): JsonObject =>
-      tableInclude !== undefined ? toTable(r, [o], { resourceVersion: String((o.metadata as JsonObject).resourceVersion ?? '') }, tableInclude, this.o.now()) : o;
+      tableInclude !== undefined
+        ? toTable(
+            r,
+            [o],
+            { resourceVersion: String((o.metadata as JsonObject).resourceVersion ?? '') },
+            tableInclude,
+            this.o.now(),
+          )
+        : o;
     const write = (type: string, object: Json): void => {
       if (closed) return;
       res.write(JSON.stringify({ type, object }) + '\n');
@@ -504,7 +632,10 @@ export class ApiServerCore {
       lastRv = store.resourceVersion;
     } else {
       if (rvNum < store.oldestWatchableRv) {
-        write('ERROR', errors.expired(`too old resource version: ${rvNum} (${store.oldestWatchableRv})`).status as unknown as Json);
+        write(
+          'ERROR',
+          errors.expired(`too old resource version: ${rvNum} (${store.oldestWatchableRv})`).status as unknown as Json,
+        );
         close();
         return;
       }
@@ -563,7 +694,9 @@ function deleteOptions(body: unknown, q: URLSearchParams): Omit<DeleteOptions, '
     if (isObject(body.preconditions)) {
       out.preconditions = {
         ...(typeof body.preconditions.uid === 'string' ? { uid: body.preconditions.uid } : {}),
-        ...(typeof body.preconditions.resourceVersion === 'string' ? { resourceVersion: body.preconditions.resourceVersion } : {}),
+        ...(typeof body.preconditions.resourceVersion === 'string'
+          ? { resourceVersion: body.preconditions.resourceVersion }
+          : {}),
       };
     }
     if (typeof body.propagationPolicy === 'string') out.propagationPolicy = body.propagationPolicy;

@@ -92,7 +92,12 @@ export const errors = {
   /** errors.NewConflict: "Operation cannot be fulfilled on <gr> "<name>": <err>". */
   conflict(gr: GroupResource, name: string, err: string): ApiError {
     return new ApiError(
-      failure(409, 'Conflict', `Operation cannot be fulfilled on ${grString(gr)} "${name}": ${err}`, grDetails(gr, name)),
+      failure(
+        409,
+        'Conflict',
+        `Operation cannot be fulfilled on ${grString(gr)} "${name}": ${err}`,
+        grDetails(gr, name),
+      ),
     );
   },
   /** errors.NewForbidden: `<gr> "<name>" is forbidden: <err>` (or `<gr> is forbidden: <err>` without a name). */
@@ -101,7 +106,11 @@ export const errors = {
     return new ApiError(failure(403, 'Forbidden', `${what} is forbidden: ${err}`, grDetails(gr, name)));
   },
   /** errors.NewInvalid: `<Kind> "<name>" is invalid: <errs>` (a list in brackets when several). */
-  invalid(groupKind: { group: string; kind: string }, name: string, causes: Array<{ field: string; type: string; detail: string }>): ApiError {
+  invalid(
+    groupKind: { group: string; kind: string },
+    name: string,
+    causes: Array<{ field: string; type: string; detail: string }>,
+  ): ApiError {
     const kindStr = groupKind.group ? `${groupKind.kind}.${groupKind.group}` : groupKind.kind;
     const msgs = causes.map((c) => `${c.field}: ${c.type}${c.detail ? `: ${c.detail}` : ''}`);
     const agg = msgs.length === 1 ? msgs[0] : `[${msgs.join(', ')}]`;
@@ -120,7 +129,9 @@ export const errors = {
     return new ApiError(failure(400, 'BadRequest', message));
   },
   methodNotAllowed(): ApiError {
-    return new ApiError(failure(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource'));
+    return new ApiError(
+      failure(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource'),
+    );
   },
   /** The 404 of a path no API serves. */
   noSuchPath(): ApiError {

@@ -117,7 +117,8 @@ export function objectKey(namespace: string, name: string): string {
 function parseRv(v: Json | undefined): number {
   const s = str(v);
   if (s === '') return 0;
-  if (!/^\d+$/.test(s)) throw errors.badRequest(`invalid resource version: strconv.ParseUint: parsing "${s}": invalid syntax`);
+  if (!/^\d+$/.test(s))
+    throw errors.badRequest(`invalid resource version: strconv.ParseUint: parsing "${s}": invalid syntax`);
   return Number(s);
 }
 
@@ -137,7 +138,9 @@ function decodeContinue(token: string): ContinueToken {
     if (t.v !== 'meta.k8s.io/v1' || typeof t.rv !== 'number' || typeof t.start !== 'string') throw new Error('bad');
     return t;
   } catch {
-    throw errors.badRequest('continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)');
+    throw errors.badRequest(
+      'continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)',
+    );
   }
 }
 
@@ -301,17 +304,29 @@ export class Store {
     const match = opts.resourceVersionMatch ?? '';
     if (match && rvParam === '') {
       throw errors.invalid({ group: 'meta.k8s.io', kind: 'ListOptions' }, '', [
-        { field: 'resourceVersionMatch', type: 'Forbidden', detail: 'resourceVersionMatch is forbidden unless resourceVersion is provided' },
+        {
+          field: 'resourceVersionMatch',
+          type: 'Forbidden',
+          detail: 'resourceVersionMatch is forbidden unless resourceVersion is provided',
+        },
       ]);
     }
     if (match && match !== 'Exact' && match !== 'NotOlderThan') {
       throw errors.invalid({ group: 'meta.k8s.io', kind: 'ListOptions' }, '', [
-        { field: 'resourceVersionMatch', type: 'Unsupported value', detail: `"${match}": supported values: "Exact", "NotOlderThan", ""` },
+        {
+          field: 'resourceVersionMatch',
+          type: 'Unsupported value',
+          detail: `"${match}": supported values: "Exact", "NotOlderThan", ""`,
+        },
       ]);
     }
     if (opts.continue && rvParam !== '' && rvParam !== '0') {
       throw errors.invalid({ group: 'meta.k8s.io', kind: 'ListOptions' }, '', [
-        { field: 'resourceVersion', type: 'Forbidden', detail: 'specifying resource version is not allowed when using continue' },
+        {
+          field: 'resourceVersion',
+          type: 'Forbidden',
+          detail: 'specifying resource version is not allowed when using continue',
+        },
       ]);
     }
     let atRv = this.rvCounter;
@@ -336,7 +351,7 @@ export class Store {
         atRv = n;
       }
     }
-    const nsFilter = r.namespaced ? opts.namespace ?? '' : '';
+    const nsFilter = r.namespaced ? (opts.namespace ?? '') : '';
     const entries = this.snapshot(r.storage, atRv).filter(([key]) => startAfter === '' || key > startAfter);
     const items: Array<[string, JsonObject]> = [];
     for (const [key, stored] of entries) {
@@ -368,17 +383,23 @@ export class Store {
     if (!isObject(body)) throw errors.badRequest(`Object 'Kind' is missing in '${JSON.stringify(body)}'`);
     const obj = deepClone(body);
     if (obj.kind !== undefined && obj.kind !== r.kind) {
-      throw errors.badRequest(`${str(obj.kind)} in version "${str(obj.apiVersion)}" cannot be handled as a ${r.kind}: the object provided is unrecognized (must be of type ${r.kind})`);
+      throw errors.badRequest(
+        `${str(obj.kind)} in version "${str(obj.apiVersion)}" cannot be handled as a ${r.kind}: the object provided is unrecognized (must be of type ${r.kind})`,
+      );
     }
     if (obj.apiVersion !== undefined && obj.apiVersion !== gvString(r)) {
-      throw errors.badRequest(`the API version in the data (${str(obj.apiVersion)}) does not match the expected API version (${gvString(r)})`);
+      throw errors.badRequest(
+        `the API version in the data (${str(obj.apiVersion)}) does not match the expected API version (${gvString(r)})`,
+      );
     }
     obj.apiVersion = gvString(r);
     obj.kind = r.kind;
     const m = meta(obj);
     if (r.namespaced) {
       if (m.namespace !== undefined && m.namespace !== '' && m.namespace !== namespace) {
-        throw errors.badRequest('the namespace of the provided object does not match the namespace sent on the request');
+        throw errors.badRequest(
+          'the namespace of the provided object does not match the namespace sent on the request',
+        );
       }
       m.namespace = namespace;
     } else {
@@ -392,7 +413,8 @@ export class Store {
   create(r: ResourceType, namespace: string, body: unknown, opts: WriteOptions = {}): JsonObject {
     const obj = this.prepareIncoming(r, body, namespace);
     const m = meta(obj);
-    if (r.namespaced && !this.namespaceExists(namespace)) throw errors.notFound({ group: '', resource: 'namespaces' }, namespace);
+    if (r.namespaced && !this.namespaceExists(namespace))
+      throw errors.notFound({ group: '', resource: 'namespaces' }, namespace);
     r.admitCreate?.(obj);
     if (!m.name && typeof m.generateName === 'string' && m.generateName) {
       let suffix = '';
@@ -401,7 +423,8 @@ export class Store {
     }
     const name = str(m.name);
     opts.admit?.({ operation: 'create', resource: r, subresource: '', namespace, name, object: obj });
-    if (str(m.resourceVersion) !== '') throw errors.internal('resourceVersion should not be set on objects to be created');
+    if (str(m.resourceVersion) !== '')
+      throw errors.internal('resourceVersion should not be set on objects to be created');
     delete m.deletionTimestamp;
     delete m.deletionGracePeriodSeconds;
     delete m.selfLink;
@@ -415,7 +438,10 @@ export class Store {
     }
     r.validate?.(obj, name);
     const bad = validateName(name, r.nameStyle);
-    if (bad) throw errors.invalid({ group: r.group, kind: r.kind }, name, [{ field: 'metadata.name', type: 'Invalid value', detail: `${JSON.stringify(name)}: ${bad}` }]);
+    if (bad)
+      throw errors.invalid({ group: r.group, kind: r.kind }, name, [
+        { field: 'metadata.name', type: 'Invalid value', detail: `${JSON.stringify(name)}: ${bad}` },
+      ]);
     const key = objectKey(r.namespaced ? namespace : '', name);
     if (this.bucket(r.storage).has(key)) throw errors.alreadyExists(this.gr(r), name);
     if (opts.dryRun) return obj;
@@ -423,7 +449,14 @@ export class Store {
   }
 
   /** PUT (subresource '' or 'status'). Returns the object and whether it was created. */
-  update(r: ResourceType, namespace: string, name: string, body: unknown, subresource = '', opts: WriteOptions = {}): { object: JsonObject; created: boolean } {
+  update(
+    r: ResourceType,
+    namespace: string,
+    name: string,
+    body: unknown,
+    subresource = '',
+    opts: WriteOptions = {},
+  ): { object: JsonObject; created: boolean } {
     const obj = this.prepareIncoming(r, body, namespace);
     const m = meta(obj);
     if (m.name !== undefined && m.name !== '' && m.name !== name) {
@@ -446,13 +479,23 @@ export class Store {
    * changes fails metadata validation instead (422 "field is immutable"), as upstream.
    */
   private applyUpdate(
-    r: ResourceType, namespace: string, name: string, obj: JsonObject, existing: JsonObject, subresource: string, opts: WriteOptions,
+    r: ResourceType,
+    namespace: string,
+    name: string,
+    obj: JsonObject,
+    existing: JsonObject,
+    subresource: string,
+    opts: WriteOptions,
     viaPatch = false,
   ): JsonObject {
     const m = meta(obj);
     const old = meta(existing);
     if (!viaPatch && str(m.uid) !== '' && m.uid !== old.uid) {
-      throw errors.conflict(this.gr(r), name, `Precondition failed: UID in precondition: ${str(m.uid)}, UID in object meta: ${str(old.uid)}`);
+      throw errors.conflict(
+        this.gr(r),
+        name,
+        `Precondition failed: UID in precondition: ${str(m.uid)}, UID in object meta: ${str(old.uid)}`,
+      );
     }
     opts.admit?.({ operation: 'update', resource: r, subresource, namespace, name, object: obj, oldObject: existing });
     const newRv = parseRv(m.resourceVersion);
@@ -503,7 +546,15 @@ export class Store {
   }
 
   /** PATCH (subresource '' or 'status'). Never creates. */
-  patch(r: ResourceType, namespace: string, name: string, type: PatchType, patchBody: unknown, subresource = '', opts: WriteOptions = {}): JsonObject {
+  patch(
+    r: ResourceType,
+    namespace: string,
+    name: string,
+    type: PatchType,
+    patchBody: unknown,
+    subresource = '',
+    opts: WriteOptions = {},
+  ): JsonObject {
     const existing = this.get(r, namespace, name);
     let patched: Json;
     switch (type) {
@@ -520,7 +571,8 @@ export class Store {
     }
     if (!isObject(patched)) throw errors.badRequest('the patched object is not a JSON object');
     const m = meta(patched);
-    if (m.name !== name) throw errors.badRequest(`the name of the object (${str(m.name)}) does not match the name on the URL (${name})`);
+    if (m.name !== name)
+      throw errors.badRequest(`the name of the object (${str(m.name)}) does not match the name on the URL (${name})`);
     if (r.namespaced && m.namespace !== namespace) {
       throw errors.badRequest('the namespace of the provided object does not match the namespace sent on the request');
     }
@@ -532,7 +584,12 @@ export class Store {
    * DELETE. Returns what the apiserver answers: the object (for resources that return it, pods)
    * or a Success Status, and whether it is gone.
    */
-  delete(r: ResourceType, namespace: string, name: string, opts: DeleteOptions = {}): { body: JsonObject | Omit<Status, 'code'>; deleted: boolean } {
+  delete(
+    r: ResourceType,
+    namespace: string,
+    name: string,
+    opts: DeleteOptions = {},
+  ): { body: JsonObject | Omit<Status, 'code'>; deleted: boolean } {
     const storedExisting = this.storedGet(r, namespace, name);
     if (!storedExisting) throw errors.notFound(this.gr(r), name);
     const existing = this.toExternal(r, storedExisting);
@@ -540,22 +597,44 @@ export class Store {
     const kindGr = { group: r.group, resource: r.kind };
     const pre = opts.preconditions;
     if (pre?.uid !== undefined && pre?.uid !== null && pre.uid !== old.uid) {
-      throw errors.conflict(kindGr, name, `the UID in the precondition (${pre.uid}) does not match the UID in record (${str(old.uid)}). The object might have been deleted and then recreated`);
+      throw errors.conflict(
+        kindGr,
+        name,
+        `the UID in the precondition (${pre.uid}) does not match the UID in record (${str(old.uid)}). The object might have been deleted and then recreated`,
+      );
     }
-    if (pre?.resourceVersion !== undefined && pre?.resourceVersion !== null && pre.resourceVersion !== old.resourceVersion) {
-      throw errors.conflict(kindGr, name, `the ResourceVersion in the precondition (${pre.resourceVersion}) does not match the ResourceVersion in record (${str(old.resourceVersion)}). The object might have been modified`);
+    if (
+      pre?.resourceVersion !== undefined &&
+      pre?.resourceVersion !== null &&
+      pre.resourceVersion !== old.resourceVersion
+    ) {
+      throw errors.conflict(
+        kindGr,
+        name,
+        `the ResourceVersion in the precondition (${pre.resourceVersion}) does not match the ResourceVersion in record (${str(old.resourceVersion)}). The object might have been modified`,
+      );
     }
-    if (opts.propagationPolicy !== undefined && opts.propagationPolicy !== null &&
-      !['Foreground', 'Background', 'Orphan'].includes(opts.propagationPolicy)) {
+    if (
+      opts.propagationPolicy !== undefined &&
+      opts.propagationPolicy !== null &&
+      !['Foreground', 'Background', 'Orphan'].includes(opts.propagationPolicy)
+    ) {
       throw errors.invalid({ group: 'meta.k8s.io', kind: 'DeleteOptions' }, '', [
-        { field: 'propagationPolicy', type: 'Unsupported value', detail: `"${opts.propagationPolicy}": supported values: "Foreground", "Background", "Orphan", "nil"` },
+        {
+          field: 'propagationPolicy',
+          type: 'Unsupported value',
+          detail: `"${opts.propagationPolicy}": supported values: "Foreground", "Background", "Orphan", "nil"`,
+        },
       ]);
     }
     let grace = opts.gracePeriodSeconds;
     if (typeof grace === 'number' && grace < 0) grace = 1;
     opts.admit?.({ operation: 'delete', resource: r, subresource: '', namespace, name, oldObject: existing });
     const key = objectKey(r.namespaced ? namespace : '', name);
-    const answer = (o: JsonObject, deleted: boolean): { body: JsonObject | Omit<Status, 'code'>; deleted: boolean } => ({
+    const answer = (
+      o: JsonObject,
+      deleted: boolean,
+    ): { body: JsonObject | Omit<Status, 'code'>; deleted: boolean } => ({
       body: r.returnDeletedObject
         ? o
         : successStatus({ name, ...(r.group ? { group: r.group } : {}), kind: r.resource, uid: str(old.uid) }),
@@ -596,7 +675,8 @@ export class Store {
     } else if (finalizers.length > 0) {
       updated = deepClone(existing);
       const um = meta(updated);
-      if (um.deletionTimestamp === undefined && typeof um.generation === 'number' && um.generation > 0) um.generation += 1;
+      if (um.deletionTimestamp === undefined && typeof um.generation === 'number' && um.generation > 0)
+        um.generation += 1;
       if (um.deletionTimestamp === undefined || Date.parse(str(um.deletionTimestamp)) > nowDate.getTime()) {
         um.deletionTimestamp = rfc3339(nowDate);
       }
@@ -627,10 +707,18 @@ export class Store {
     const existing = this.get(r, namespace, name);
     const spec = isObject(existing.spec) ? existing.spec : {};
     if (str(spec.nodeName) !== '') {
-      throw errors.conflict({ group: '', resource: 'pods/binding' }, name, `pod ${name} is already assigned to node "${str(spec.nodeName)}"`);
+      throw errors.conflict(
+        { group: '', resource: 'pods/binding' },
+        name,
+        `pod ${name} is already assigned to node "${str(spec.nodeName)}"`,
+      );
     }
     if (meta(existing).deletionTimestamp !== undefined) {
-      throw errors.conflict({ group: '', resource: 'pods/binding' }, name, `pod ${name} is being deleted, cannot be assigned to a host`);
+      throw errors.conflict(
+        { group: '', resource: 'pods/binding' },
+        name,
+        `pod ${name} is being deleted, cannot be assigned to a host`,
+      );
     }
     const updated = deepClone(existing);
     (updated.spec as JsonObject).nodeName = nodeName;

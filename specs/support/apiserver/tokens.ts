@@ -12,7 +12,15 @@
  * (admitNodeTokenRequest). Not modelled: the extended one-year expiry of the legacy 3607 s
  * request (`warnafter`), Secret-bound and Node-bound tokens, TokenReview.
  */
-import { createHash, createPublicKey, generateKeyPairSync, randomUUID, sign, verify, type KeyObject } from 'node:crypto';
+import {
+  createHash,
+  createPublicKey,
+  generateKeyPairSync,
+  randomUUID,
+  sign,
+  verify,
+  type KeyObject,
+} from 'node:crypto';
 import { errors } from './status.ts';
 import type { Json, JsonObject } from './status.ts';
 import { isObject } from './patch.ts';
@@ -46,7 +54,11 @@ export class TokenIssuer {
     const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     this.publicKey = publicKey;
     this.#privateKey = privateKey;
-    this.kid = b64url(createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest());
+    this.kid = b64url(
+      createHash('sha256')
+        .update(publicKey.export({ type: 'spki', format: 'der' }))
+        .digest(),
+    );
   }
 
   /** /openid/v1/jwks */
@@ -58,8 +70,11 @@ export class TokenIssuer {
   /** /.well-known/openid-configuration */
   discovery(serverUrl: string): JsonObject {
     return {
-      issuer: this.issuer, jwks_uri: `${serverUrl}/openid/v1/jwks`, response_types_supported: ['id_token'],
-      subject_types_supported: ['public'], id_token_signing_alg_values_supported: ['ES256'],
+      issuer: this.issuer,
+      jwks_uri: `${serverUrl}/openid/v1/jwks`,
+      response_types_supported: ['id_token'],
+      subject_types_supported: ['public'],
+      id_token_signing_alg_values_supported: ['ES256'],
     };
   }
 
@@ -77,35 +92,59 @@ export class TokenIssuer {
   request(namespace: string, name: string, body: unknown, lookup: TokenLookup, nowMs: number): JsonObject {
     if (!isObject(body)) throw errors.badRequest('the body of the request was empty');
     const spec = isObject(body.spec) ? body.spec : {};
-    const exp = spec.expirationSeconds === undefined || spec.expirationSeconds === null ? DEFAULT_EXPIRATION_SECONDS : spec.expirationSeconds;
-    if (typeof exp !== 'number' || !Number.isInteger(exp)) throw errors.badRequest('spec.expirationSeconds: must be an integer');
+    const exp =
+      spec.expirationSeconds === undefined || spec.expirationSeconds === null
+        ? DEFAULT_EXPIRATION_SECONDS
+        : spec.expirationSeconds;
+    if (typeof exp !== 'number' || !Number.isInteger(exp))
+      throw errors.badRequest('spec.expirationSeconds: must be an integer');
     if (exp < MIN_EXPIRATION_SECONDS) {
       throw errors.invalid({ group: 'authentication.k8s.io', kind: 'TokenRequest' }, '', [
-        { field: 'spec.expirationSeconds', type: 'Invalid value', detail: `${exp}: may not specify a duration less than 10 minutes` },
+        {
+          field: 'spec.expirationSeconds',
+          type: 'Invalid value',
+          detail: `${exp}: may not specify a duration less than 10 minutes`,
+        },
       ]);
     }
     if (exp > 2 ** 32) {
       throw errors.invalid({ group: 'authentication.k8s.io', kind: 'TokenRequest' }, '', [
-        { field: 'spec.expirationSeconds', type: 'Invalid value', detail: `${exp}: may not specify a duration larger than 2^32 seconds` },
+        {
+          field: 'spec.expirationSeconds',
+          type: 'Invalid value',
+          detail: `${exp}: may not specify a duration larger than 2^32 seconds`,
+        },
       ]);
     }
     const sa = lookup.serviceAccount(namespace, name);
     if (!sa) throw errors.notFound({ group: '', resource: 'serviceaccounts' }, name);
     const saMeta = isObject(sa.metadata) ? sa.metadata : {};
-    const audiences = Array.isArray(spec.audiences) && spec.audiences.length > 0 ? (spec.audiences as Json[]).map(String) : [this.issuer];
+    const audiences =
+      Array.isArray(spec.audiences) && spec.audiences.length > 0
+        ? (spec.audiences as Json[]).map(String)
+        : [this.issuer];
     const k8s: JsonObject = { namespace, serviceaccount: { name, uid: String(saMeta.uid ?? '') } };
     const ref = isObject(spec.boundObjectRef) ? spec.boundObjectRef : undefined;
     if (ref) {
-      if (ref.kind !== 'Pod') throw errors.badRequest(`cannot bind token to object of type ${String(ref.kind)} (only Pod is modelled by the stand-in)`);
+      if (ref.kind !== 'Pod')
+        throw errors.badRequest(
+          `cannot bind token to object of type ${String(ref.kind)} (only Pod is modelled by the stand-in)`,
+        );
       const pod = lookup.pod(namespace, String(ref.name ?? ''));
       if (!pod) throw errors.notFound({ group: '', resource: 'pods' }, String(ref.name ?? ''));
       const pm = isObject(pod.metadata) ? pod.metadata : {};
       const ps = isObject(pod.spec) ? pod.spec : {};
       if (ref.uid && ref.uid !== pm.uid) {
-        throw errors.conflict({ group: '', resource: 'pods' }, String(ref.name), `the UID in the bound object reference (${String(ref.uid)}) does not match the UID in record. The object might have been deleted and then recreated`);
+        throw errors.conflict(
+          { group: '', resource: 'pods' },
+          String(ref.name),
+          `the UID in the bound object reference (${String(ref.uid)}) does not match the UID in record. The object might have been deleted and then recreated`,
+        );
       }
       if (String(ps.serviceAccountName ?? 'default') !== name) {
-        throw errors.badRequest(`cannot bind token for serviceaccount "${name}" to pod running with different serviceaccount name.`);
+        throw errors.badRequest(
+          `cannot bind token for serviceaccount "${name}" to pod running with different serviceaccount name.`,
+        );
       }
       k8s.pod = { name: String(pm.name), uid: String(pm.uid) };
       const nodeName = String(ps.nodeName ?? '');
@@ -116,14 +155,24 @@ export class TokenIssuer {
     }
     const iat = Math.floor(nowMs / 1000);
     const claims: JsonObject = {
-      aud: audiences, exp: iat + exp, iat, iss: this.issuer, jti: randomUUID(), 'kubernetes.io': k8s, nbf: iat,
+      aud: audiences,
+      exp: iat + exp,
+      iat,
+      iss: this.issuer,
+      jti: randomUUID(),
+      'kubernetes.io': k8s,
+      nbf: iat,
       sub: `system:serviceaccount:${namespace}:${name}`,
     };
     return {
-      kind: 'TokenRequest', apiVersion: 'authentication.k8s.io/v1',
+      kind: 'TokenRequest',
+      apiVersion: 'authentication.k8s.io/v1',
       metadata: { name, namespace, creationTimestamp: null },
       spec: { audiences, expirationSeconds: exp, boundObjectRef: ref ?? null },
-      status: { token: this.signJwt(claims), expirationTimestamp: new Date((iat + exp) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z') },
+      status: {
+        token: this.signJwt(claims),
+        expirationTimestamp: new Date((iat + exp) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      },
     };
   }
 }
