@@ -62,7 +62,7 @@ const VOLUME_YAML = [
   '  namespace: default',
   'spec:',
   '  terminationGracePeriodSeconds: 1',
-  '  volumes: [{name: data, configMap: {name: settings}}]',
+  '  volumes: [{name: data, nfs: {server: 10.0.0.1, path: /exports}}]',
   '  containers:',
   '  - name: app',
   `    image: ${BUSYBOX_IMAGE}`,
@@ -117,7 +117,7 @@ describe('pods using fields kubelet-ts does not support (real containerd)', () =
       20_000,
       'vol waiting',
     );
-    assert.equal(vol.containers[0]!.message, 'spec.volumes[0].configMap: not supported by kubelet-ts');
+    assert.equal(vol.containers[0]!.message, 'spec.volumes[0].nfs: not supported by kubelet-ts');
 
     // Several syncs later: still nothing created, and the refusal was logged (and recorded) once.
     await d.waitForLog(/"msg":"pod uses fields kubelet-ts does not support/);
