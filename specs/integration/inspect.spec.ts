@@ -155,7 +155,15 @@ describe('kubelet-ts inspect on a running daemon', () => {
       pod.history.some((h) => h.state === 'syncing.working' && h.cause.startsWith('create:')),
       JSON.stringify(pod.history),
     );
-    const byUid = await inspect('pod', pod.uid, '--root-dir', dirs.root);
+    // (by uid, once idle again: a PLEG event may start another sync between the two reads)
+    const byUid = await eventually(
+      async () => {
+        const r = await inspect('pod', pod.uid, '--root-dir', dirs.root);
+        return r.code !== 0 || /^STATE:\s+syncing\.idle$/m.test(r.stdout) ? r : undefined;
+      },
+      15_000,
+      'the worker idle again, looked up by uid',
+    );
     assert.equal(byUid.code, 0, byUid.stderr);
     assert.match(byUid.stdout, new RegExp(`^POD:\\s+${POD}$`, 'm'));
     assert.match(byUid.stdout, /^STATE:\s+syncing\.idle$/m);
@@ -215,7 +223,7 @@ describe('kubelet-ts inspect on a running daemon', () => {
     // server, as a spec daemon listens on no port (specs/support/daemon.ts: --healthz-port=0).
     assert.match(
       channels.stdout,
-      /^not started by this daemon: podSourceHttp, podSourceApi, nodeStatus, nodeLease, mirrorPods, server, certificateManager, systemdNotify$/m,
+      /^not started by this daemon: podSourceHttp, podSourceApi, nodeStatus, nodeLease, mirrorPods, server, certificateManager, systemdNotify, nodeShutdown$/m,
     );
     const live = await inspectJson<{ channels: ChannelRow[]; notWired: string[] }>('channels', '--root-dir', dirs.root);
     const readme = await readmeChannelMap();
