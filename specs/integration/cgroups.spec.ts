@@ -2,10 +2,10 @@
 // hierarchy under a cgroup root of its own; each assertion reads the cgroup files directly, on
 // the cgroup version this machine has (detected from /proc/self/mountinfo as the kubelet does).
 // Every cgroup the spec's kubelet made is removed at the end, also when a test fails.
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -16,6 +16,7 @@ import {
 } from '../../actors/container-manager/logic.ts';
 import type { PodSandbox } from '../../protocols/cri/types.ts';
 import { eventually } from '../support/daemon.ts';
+import { removeCgroupRootAfter } from '../support/cgroups.ts';
 import { useNodeFixture } from '../support/node-fixture.ts';
 import { BUSYBOX_IMAGE } from '../support/images.ts';
 
@@ -24,35 +25,8 @@ const ROOT = `/kts-cg-${randomBytes(4).toString('hex')}`;
 const layout = detectCgroupLayout(readFileSync('/proc/self/mountinfo', 'utf8'));
 const SLEEP = ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 1; done'];
 
-/** rmdir, children first, of every cgroup under ROOT in every hierarchy (a pod's processes are gone by then). */
-function removeRoot(): string[] {
-  const left: string[] = [];
-  const walk = (dir: string) => {
-    if (!existsSync(dir)) return;
-    for (const d of readdirSync(dir, { withFileTypes: true })) if (d.isDirectory()) walk(join(dir, d.name));
-    try {
-      rmdirSync(dir);
-    } catch (e) {
-      left.push(`${dir}: ${(e as Error).message}`);
-    }
-  };
-  for (const dir of allCgroupDirs(layout, ROOT)) walk(dir);
-  return left;
-}
-
 const node = useNodeFixture({ node: NODE, prefix: 'kts-cg-' });
-after(async () => {
-  // after the fixture's afterEach removed every pod: runc has removed the containers' cgroups
-  const left = await eventually(
-    () => {
-      const l = removeRoot();
-      return l.length === 0 ? [] : undefined;
-    },
-    15_000,
-    `cgroups under ${ROOT} removed`,
-  ).catch(() => removeRoot());
-  assert.deepEqual(left, [], 'the spec leaves no cgroup behind');
-});
+removeCgroupRootAfter(layout, ROOT);
 
 function podYaml(
   name: string,

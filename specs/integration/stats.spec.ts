@@ -5,17 +5,18 @@
 // total_inactive_file and cpuacct.usage; v2: memory.current − inactive_file and cpu.stat
 // usage_usec). /metrics/resource passes promtool. Every cgroup the spec's kubelet made is
 // removed at the end, also when a test fails.
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { allCgroupDirs, detectCgroupLayout } from '../../actors/container-manager/logic.ts';
+import { detectCgroupLayout } from '../../actors/container-manager/logic.ts';
 import type { Summary } from '../../protocols/messages/stats.ts';
 import { eventually, freePort } from '../support/daemon.ts';
+import { removeCgroupRootAfter } from '../support/cgroups.ts';
 import { useNodeFixture } from '../support/node-fixture.ts';
 import { BUSYBOX_IMAGE } from '../support/images.ts';
 
@@ -30,33 +31,8 @@ const HOLD = [
   'x=$(head -c 25165824 /dev/zero | tr "\\0" a); trap "exit 0" TERM; while true; do sleep 1; done',
 ];
 
-function removeRoot(): string[] {
-  const left: string[] = [];
-  const walk = (dir: string) => {
-    if (!existsSync(dir)) return;
-    for (const d of readdirSync(dir, { withFileTypes: true })) if (d.isDirectory()) walk(join(dir, d.name));
-    try {
-      rmdirSync(dir);
-    } catch (e) {
-      left.push(`${dir}: ${(e as Error).message}`);
-    }
-  };
-  for (const dir of allCgroupDirs(layout, ROOT)) walk(dir);
-  return left;
-}
-
 const node = useNodeFixture({ node: NODE, prefix: 'kts-st-' });
-after(async () => {
-  const left = await eventually(
-    () => {
-      const l = removeRoot();
-      return l.length === 0 ? [] : undefined;
-    },
-    15_000,
-    `cgroups under ${ROOT} removed`,
-  ).catch(() => removeRoot());
-  assert.deepEqual(left, [], 'the spec leaves no cgroup behind');
-});
+removeCgroupRootAfter(layout, ROOT);
 
 const flat = (text: string) =>
   Object.fromEntries(
